@@ -1,0 +1,5 @@
+"""``python -m llmroof``."""
+
+from llmroof.cli.main import main
+
+main()

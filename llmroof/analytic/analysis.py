@@ -1,0 +1,342 @@
+"""The roofline analysis of one workload: :func:`analyze` builds every op of the prefill and of one decode
+step, times each against the device's roofline, and adds the parallel critical path and memory limits.
+
+Counting convention: op rows are one instance (one layer on one tensor-parallel rank, one micro-batch);
+phase totals sum ``count`` instances over every layer, rank and micro-batch, so they describe the whole
+model across all GPUs. Times follow the critical path: ranks of a tensor group run side by side, stages
+of a pipeline one after another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmroof import __version__
+from llmroof.analytic import comm
+from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
+from llmroof.analytic.ops import OpCost, PassShape, embed_op, head_ops, layer_ops
+from llmroof.analytic.sharding import Shard, shard_model, stage_layers
+from llmroof.analytic.workload import Workload
+from llmroof.errors import LlmroofError
+from llmroof.specs.hardware import HardwareSpec
+from llmroof.specs.model import ModelSpec
+
+SCHEMA = "llmroof.analysis/1"
+BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Roofline:
+    """The two roofs of one device at one compute dtype."""
+
+    peak_flops_per_s: float | None
+    """Dense peak for the compute dtype; None where unpublished (then only bandwidth bounds time)."""
+    bandwidth_bytes_per_s: float
+
+    def compute_time_s(self, flops: float) -> float:
+        return flops / self.peak_flops_per_s if self.peak_flops_per_s else 0.0
+
+    def memory_time_s(self, nbytes: float) -> float:
+        return nbytes / self.bandwidth_bytes_per_s
+
+    def time_s(self, op: OpCost) -> float:
+        """max(FLOPs / peak FLOP/s, bytes / peak bandwidth)."""
+        return max(self.compute_time_s(op.flops), self.memory_time_s(op.bytes))
+
+    def bound(self, flops: float, nbytes: float) -> str:
+        return "compute" if self.compute_time_s(flops) > self.memory_time_s(nbytes) else "memory"
+
+    @property
+    def ridge_point(self) -> float | None:
+        """FLOPs per byte where compute time equals memory time."""
+        return None if not self.peak_flops_per_s else self.peak_flops_per_s / self.bandwidth_bytes_per_s
+
+
+@dataclass(frozen=True, slots=True)
+class CommOp:
+    """One collective or send on the critical path, per instance."""
+
+    phase: str
+    name: str
+    kind: str
+    bytes: float
+    """Message size in bytes."""
+    ranks: int
+    link: str
+    time_s: float
+    count: int
+    """Instances on the critical path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """Prefill, or one decode step."""
+
+    name: str
+    ops: tuple[OpCost, ...]
+    comm: tuple[CommOp, ...]
+    roofline: Roofline
+    stage_times_s: tuple[float, ...]
+    """Time each pipeline stage spends on one micro-batch (prefill) or one step (decode), comm included."""
+    time_s: float
+    """Critical-path time of the phase: TTFT for prefill, TPOT for a decode step."""
+    micro_batches: int
+    tokens: int
+    """Tokens the phase processes: b*s in prefill, b in decode."""
+    totals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flops(self) -> float:
+        return self.totals["flops"]
+
+    @property
+    def bytes(self) -> float:
+        return self.totals["bytes"]
+
+    @property
+    def comm_time_s(self) -> float:
+        return sum(c.time_s * c.count for c in self.comm)
+
+    @property
+    def bound(self) -> str:
+        return self.roofline.bound(self.totals["flops"], self.totals["bytes"])
+
+    @property
+    def bubble_fraction(self) -> float:
+        """Idle share of the pipeline's device time: 1 - sum(busy) / (pp * time); GPipe's formula when even."""
+        pp = len(self.stage_times_s)
+        if pp == 1 or self.time_s == 0:
+            return 0.0
+        return 1.0 - self.micro_batches * sum(self.stage_times_s) / (pp * self.time_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything :func:`analyze` derives for one (model, hardware, workload)."""
+
+    model: ModelSpec
+    hardware: HardwareSpec
+    workload: Workload
+    shard: Shard
+    stage_layers: tuple[int, ...]
+    prefill: Phase
+    decode: Phase
+    params: int
+    weight_bytes: float
+    """Whole-model weights at the chosen dtypes (one copy)."""
+    stage_weight_bytes: tuple[float, ...]
+    """Weights on one GPU of each pipeline stage."""
+    stage_kv_bytes_per_token: tuple[float, ...]
+    """KV bytes per token on one GPU of each stage."""
+    warnings: tuple[str, ...]
+
+    @property
+    def roofline(self) -> Roofline:
+        return self.decode.roofline
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.workload.precision.activation.name
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return kv_bytes_per_token(self.model, self.workload.precision)
+
+    @property
+    def usable_memory_bytes(self) -> float:
+        return self.hardware.memory_bytes * (1 - self.workload.memory_reserve_fraction)
+
+    @property
+    def weight_bytes_per_gpu(self) -> float:
+        return max(self.stage_weight_bytes)
+
+    def kv_bytes_per_gpu(self, batch: int, context: int) -> float:
+        """KV cache on the fullest GPU for ``batch`` sequences of ``context`` tokens (pp batches in flight)."""
+        pp = len(self.stage_layers)
+        return max(kv * batch * context * pp for kv in self.stage_kv_bytes_per_token)
+
+    def max_batch(self, context: int) -> int:
+        """Largest batch whose KV cache at ``context`` tokens fits beside the weights on every GPU."""
+        pp = len(self.stage_layers)
+        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
+        return max(0, min(int(f // (kv * context * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+
+    def max_context(self, batch: int) -> int:
+        """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU."""
+        pp = len(self.stage_layers)
+        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
+        return max(0, min(int(f // (kv * batch * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+
+    @property
+    def fits(self) -> bool:
+        w = self.workload
+        tokens = max(w.prompt_len, w.context_len)
+        need = [wb + kv * w.batch * tokens * len(self.stage_layers)
+                for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token)]
+        return max(need) <= self.usable_memory_bytes
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """Generated tokens per second: b per step; with pp stages, pp batches are in flight."""
+        pp = len(self.stage_layers)
+        period = max(self.decode.time_s, pp * max(self.decode.stage_times_s))
+        return pp * self.workload.batch / period if period else float("inf")
+
+    def compute_bound_batch(self) -> int | None:
+        """Smallest decode batch at which the step's FLOPs outlast its bytes on the roofline (None: never).
+
+        Both totals are exactly linear in the batch (flops = f*b, bytes = W + m*b), so two evaluations
+        give the crossover b* = W / (f*BW/peak - m).
+        """
+        return compute_bound_batch(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from llmroof.analytic.serialize import analysis_to_dict
+
+        return analysis_to_dict(self)
+
+
+def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
+           layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: int) -> Phase:
+    tp, pp = shard.tp, len(layers)
+    count = tp * micro_batches
+    precision = workload.precision
+    layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
+                      attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv)
+    first = embed_op(shard, precision, shape, count)
+    last = head_ops(model, shard, precision, shape, count)
+    ops = (first, *layer, *last)
+
+    layer_time = sum(roofline.time_s(op) for op in layer)
+    embed_time = roofline.time_s(first)
+    head_time = sum(roofline.time_s(op) for op in last)
+
+    # Communication on one micro-batch's path.
+    act_bytes = shape.tokens * model.hidden_size * precision.activation.bytes_per_element
+    comm_ops: list[CommOp] = []
+    tp_link = comm.link_for(hardware, tp)
+    layer_comm = embed_comm = head_comm = send = 0.0
+    if tp > 1:
+        ar = comm.allreduce_time_s(act_bytes, tp, tp_link)
+        layer_comm = 2 * ar
+        embed_comm = ar
+        logits = shape.logits_tokens * shard.vocab * tp * precision.activation.bytes_per_element
+        head_comm = comm.allgather_time_s(logits, tp, tp_link)
+        n = micro_batches
+        comm_ops += [
+            CommOp(name, "comm.embed_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n),
+            CommOp(name, "comm.attn_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
+            CommOp(name, "comm.mlp_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
+            CommOp(name, "comm.logits_allgather", "all_gather", logits, tp, tp_link.name, head_comm, n),
+        ]
+    if pp > 1:
+        pp_link = comm.link_for(hardware, tp * pp)
+        send = comm.p2p_time_s(act_bytes, pp_link)
+        comm_ops.append(CommOp(name, "comm.pp_send", "send_recv", act_bytes, 2, pp_link.name, send,
+                               micro_batches * (pp - 1)))
+    stage_times = []
+    for stage, n_layers in enumerate(layers):
+        t = n_layers * (layer_time + layer_comm)
+        if stage == 0:
+            t += embed_time + embed_comm
+        if stage == pp - 1:
+            t += head_time + head_comm
+        else:
+            t += send
+        stage_times.append(t)
+    # GPipe schedule: the first micro-batch crosses every stage, the rest follow at the slowest stage's pace.
+    time_s = sum(stage_times) + (micro_batches - 1) * max(stage_times)
+    totals = dict.fromkeys(("flops", *BYTE_FIELDS), 0.0)
+    for op in ops:
+        totals["flops"] += op.flops * op.count
+        for key in BYTE_FIELDS:
+            totals[key] += getattr(op, key) * op.count
+    totals["bytes"] = sum(totals[key] for key in BYTE_FIELDS)
+    return Phase(name, ops, tuple(comm_ops), roofline, tuple(stage_times), time_s, micro_batches,
+                 shape.tokens * micro_batches, totals)
+
+
+def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
+    """The analytic roofline of ``workload`` running ``model`` on ``hardware``."""
+    shard = shard_model(model, workload.tp)
+    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    precision = workload.precision
+    peak = hardware.peak_flops(precision.activation.name)
+    warnings = []
+    if peak is None:
+        warnings.append(
+            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
+            f"bandwidth alone (add one with --hardware-file)"
+        )
+    roofline = Roofline(peak, hardware.memory_bandwidth_bytes_per_s)
+    b, m = workload.batch, workload.micro_batches
+    mb = b // m
+    s = workload.prompt_len
+    prefill = _phase("prefill", model, hardware, workload, shard, layers, roofline,
+                     PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb), m)
+    decode = _phase("decode", model, hardware, workload, shard, layers, roofline,
+                    PassShape("decode", b, 1, workload.context_len, b), 1)
+    layer_weights = sum(op.weight_bytes for op in decode.ops if op.name.startswith(("attn.", "mlp.")))
+    stage_weights = stage_weight_bytes(model, shard, precision, layer_weights, layers)
+    whole = shard_model(model, 1)
+    whole_layer_weights = layer_weights if workload.tp == 1 else sum(
+        op.weight_bytes for op in layer_ops(model, whole, precision, PassShape("decode", 1, 1, 1, 1), 1))
+    weight_bytes = stage_weight_bytes(model, whole, precision, whole_layer_weights, (model.num_layers,))[0]
+    layer_kv = layer_kv_bytes_per_token(shard, precision)
+    analysis = Analysis(
+        model=model,
+        hardware=hardware,
+        workload=workload,
+        shard=shard,
+        stage_layers=layers,
+        prefill=prefill,
+        decode=decode,
+        params=param_count(model),
+        weight_bytes=weight_bytes,
+        stage_weight_bytes=tuple(stage_weights),
+        stage_kv_bytes_per_token=tuple(n * layer_kv for n in layers),
+        warnings=tuple(warnings),
+    )
+    if not analysis.fits:
+        need = analysis.weight_bytes_per_gpu + analysis.kv_bytes_per_gpu(b, max(s, workload.context_len))
+        warnings.append(
+            f"does not fit: needs {need / 2**30:.1f} GiB per GPU, {hardware.name} has "
+            f"{analysis.usable_memory_bytes / 2**30:.1f} GiB after the {workload.memory_reserve_fraction:.0%} reserve"
+        )
+        analysis = dataclasses.replace(analysis, warnings=tuple(warnings))
+    return analysis
+
+
+def compute_bound_batch(analysis: Analysis) -> int | None:
+    """See :meth:`Analysis.compute_bound_batch`."""
+    roof = analysis.roofline
+    if not roof.peak_flops_per_s:
+        return None
+    one = analysis.decode.totals
+    two = analyze(analysis.model, analysis.hardware,
+                  dataclasses.replace(analysis.workload, batch=2, micro_batches=1)).decode.totals
+    if analysis.workload.batch != 1:
+        one = analyze(analysis.model, analysis.hardware,
+                      dataclasses.replace(analysis.workload, batch=1, micro_batches=1)).decode.totals
+    f = two["flops"] - one["flops"]  # FLOPs per sequence
+    m = two["bytes"] - one["bytes"]  # bytes per sequence
+    w = one["bytes"] - m  # bytes independent of the batch (weights)
+    per_seq = f / roof.peak_flops_per_s - m / roof.bandwidth_bytes_per_s
+    if per_seq <= 0:
+        return None
+    b = w / roof.bandwidth_bytes_per_s / per_seq
+    b_star = max(1, int(b) + (0 if b == int(b) else 1))
+    # Guard the linear model against rounding: step to the first batch that is compute-bound.
+    while roof.compute_time_s(f * b_star) <= roof.memory_time_s(w + m * b_star):
+        b_star += 1
+    return b_star
+
+
+def checked_analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
+    """:func:`analyze`, turning invalid workloads into :class:`LlmroofError`."""
+    try:
+        return analyze(model, hardware, workload)
+    except ValueError as exc:
+        raise LlmroofError(str(exc)) from None

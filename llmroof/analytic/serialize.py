@@ -1,0 +1,146 @@
+"""The JSON contract of an analysis (schema ``llmroof.analysis/1``, documented in ``docs/json-schema.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from llmroof import __version__
+from llmroof.analytic.ops import OpCost
+
+if TYPE_CHECKING:
+    from llmroof.analytic.analysis import Analysis, Phase, Roofline
+
+SCHEMA = "llmroof.analysis/1"
+
+
+def op_to_dict(op: OpCost, roofline: Roofline) -> dict[str, Any]:
+    compute = roofline.compute_time_s(op.flops)
+    memory = roofline.memory_time_s(op.bytes)
+    return {
+        "phase": op.phase,
+        "name": op.name,
+        "count": op.count,
+        "flops": op.flops,
+        "weight_bytes": op.weight_bytes,
+        "act_read_bytes": op.act_read_bytes,
+        "act_write_bytes": op.act_write_bytes,
+        "kv_read_bytes": op.kv_read_bytes,
+        "kv_write_bytes": op.kv_write_bytes,
+        "bytes": op.bytes,
+        "intensity": op.intensity,
+        "compute_time_s": compute,
+        "memory_time_s": memory,
+        "time_s": max(compute, memory),
+        "bound": "compute" if compute > memory else "memory",
+    }
+
+
+def phase_to_dict(phase: Phase) -> dict[str, Any]:
+    totals = phase.totals
+    return {
+        "flops": totals["flops"],
+        "bytes": totals["bytes"],
+        "weight_bytes": totals["weight_bytes"],
+        "act_read_bytes": totals["act_read_bytes"],
+        "act_write_bytes": totals["act_write_bytes"],
+        "kv_read_bytes": totals["kv_read_bytes"],
+        "kv_write_bytes": totals["kv_write_bytes"],
+        "intensity": totals["flops"] / totals["bytes"] if totals["bytes"] else None,
+        "compute_time_s": phase.roofline.compute_time_s(totals["flops"]),
+        "memory_time_s": phase.roofline.memory_time_s(totals["bytes"]),
+        "comm_time_s": phase.comm_time_s,
+        "time_s": phase.time_s,
+        "bound": phase.bound,
+        "tokens": phase.tokens,
+        "micro_batches": phase.micro_batches,
+        "stage_times_s": list(phase.stage_times_s),
+        "bubble_fraction": phase.bubble_fraction,
+    }
+
+
+def analysis_to_dict(a: Analysis) -> dict[str, Any]:
+    w = a.workload
+    prefill = phase_to_dict(a.prefill)
+    prefill.update(
+        ttft_s=a.prefill.time_s,
+        tokens_per_s=a.prefill.tokens / a.prefill.time_s if a.prefill.time_s else None,
+    )
+    decode = phase_to_dict(a.decode)
+    b = w.batch
+    decode.update(
+        tpot_s=a.decode.time_s,
+        tokens_per_s=a.decode_tokens_per_s,
+        bytes_per_token=a.decode.totals["bytes"] / b,
+        weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
+        kv_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
+        act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"]) / b,
+        compute_bound_batch=a.compute_bound_batch(),
+    )
+    model = {
+        "name": a.model.name,
+        "attention": a.model.attention_kind,
+        "params": a.params,
+        "weight_bytes": a.weight_bytes,
+        "kv_bytes_per_token": a.kv_bytes_per_token,
+        "spec": dataclasses.asdict(a.model),
+    }
+    roof = a.roofline
+    hardware = a.hardware.to_dict()
+    hardware.update(
+        compute_dtype=a.compute_dtype,
+        roofline_peak_flops_per_s=roof.peak_flops_per_s,
+        ridge_point_flops_per_byte=roof.ridge_point,
+    )
+    precision = w.precision
+    workload = {
+        "batch": w.batch,
+        "prompt_len": w.prompt_len,
+        "context_len": w.context_len,
+        "weight_dtype": precision.weight.name,
+        "act_dtype": precision.activation.name,
+        "kv_dtype": precision.kv.name,
+        "weight_group_size": precision.weight.group_size or None,
+        "attention_kernel": w.attention_kernel,
+        "fused_qkv": w.fused_qkv,
+        "all_logits": w.all_logits,
+        "memory_reserve_fraction": w.memory_reserve_fraction,
+    }
+    kv_gpu = a.kv_bytes_per_gpu(w.batch, w.context_len)
+    memory = {
+        "weight_bytes_per_gpu": a.weight_bytes_per_gpu,
+        "kv_bytes_per_gpu": kv_gpu,
+        "total_bytes_per_gpu": a.weight_bytes_per_gpu + kv_gpu,
+        "usable_bytes_per_gpu": a.usable_memory_bytes,
+        "max_batch": a.max_batch(w.context_len),
+        "max_context": a.max_context(w.batch),
+        "fits": a.fits,
+        "stage_weight_bytes": list(a.stage_weight_bytes),
+    }
+    parallel = {
+        "tp": w.tp,
+        "pp": w.pp,
+        "gpus": w.tp * w.pp,
+        "micro_batches": w.micro_batches,
+        "stage_layers": list(a.stage_layers),
+        "kv_heads_per_rank": a.shard.kv_heads,
+        "kv_replicated": a.model.num_kv_heads < w.tp,
+        "comm_time_s": a.prefill.comm_time_s + a.decode.comm_time_s,
+        "prefill_comm_time_s": a.prefill.comm_time_s,
+        "decode_comm_time_s": a.decode.comm_time_s,
+        "bubble_fraction": a.prefill.bubble_fraction,
+        "gpipe_bubble_fraction": (w.pp - 1) / (w.micro_batches + w.pp - 1),
+        "comm": [dataclasses.asdict(c) for c in (*a.prefill.comm, *a.decode.comm)],
+    }
+    return {
+        "schema": SCHEMA,
+        "llmroof_version": __version__,
+        "model": model,
+        "hardware": hardware,
+        "workload": workload,
+        "ops": [op_to_dict(op, roof) for op in (*a.prefill.ops, *a.decode.ops)],
+        "phases": {"prefill": prefill, "decode": decode},
+        "memory": memory,
+        "parallel": parallel,
+        "warnings": list(a.warnings),
+    }

@@ -1,0 +1,56 @@
+"""What is being run: batch, lengths, dtypes and the parallel layout (:class:`Workload`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llmroof.specs.dtypes import Precision
+
+AttentionKernel = Literal["eager", "flash"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Workload:
+    """One inference workload: a prefill of ``prompt_len`` tokens and a decode step at ``context_len``."""
+
+    batch: int = 1
+    """Sequences processed together, b."""
+    prompt_len: int = 512
+    """Prefill: prompt tokens per sequence, s (the KV cache starts empty)."""
+    context_len: int = 2048
+    """Decode: tokens in each sequence's KV cache during the step, c, the new token included."""
+    precision: Precision = field(default_factory=Precision.uniform)
+    """Weight, activation and KV-cache dtypes."""
+    tp: int = 1
+    """Tensor-parallel ranks."""
+    pp: int = 1
+    """Pipeline stages."""
+    micro_batches: int = 1
+    """Prefill micro-batches in flight through the pipeline, m (must divide the batch)."""
+    pp_layers: tuple[int, ...] | None = None
+    """Layers per pipeline stage; None splits evenly, giving the first stages one more when it does not divide."""
+    attention_kernel: AttentionKernel = "eager"
+    """``eager``: separate QK^T, softmax and PV ops that materialise the scores; ``flash``: one fused op."""
+    fused_qkv: bool = False
+    """One ``attn.qkv`` projection instead of ``attn.q``, ``attn.k`` and ``attn.v``."""
+    all_logits: bool = False
+    """Prefill computes logits at every position (default: the last token only, as serving engines do)."""
+    memory_reserve_fraction: float = 0.1
+    """Share of device memory kept back from weights and KV cache (workspace, fragmentation)."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "prompt_len", "context_len", "tp", "pp", "micro_batches"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch % self.micro_batches:
+            raise ValueError(
+                f"the batch ({self.batch}) does not split into {self.micro_batches} micro-batches"
+            )
+        if self.attention_kernel not in ("eager", "flash"):
+            raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
+        if not 0 <= self.memory_reserve_fraction < 1:
+            raise ValueError("memory_reserve_fraction must be in [0, 1)")
+        if self.pp_layers is not None and len(self.pp_layers) != self.pp:
+            raise ValueError(f"pp_layers lists {len(self.pp_layers)} stages, but pp is {self.pp}")

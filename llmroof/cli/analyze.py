@@ -1,0 +1,180 @@
+"""``llmroof analyze``: the analytic roofline of one workload, per op and per phase, or a sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from llmroof.cli.options import (
+    DTYPE_HELP,
+    HARDWARE_FILE,
+    AttentionKernelChoice,
+    AttentionKind,
+    Format,
+    resolve_hardware,
+    resolve_model,
+    resolve_precision,
+)
+from llmroof.cli.render import console, print_csv, print_json
+from llmroof.errors import LlmroofError
+from llmroof.units import gib, percent, seconds, si
+
+
+def analyze(
+    model: str = typer.Option("llama-3-8b", "--model", "-m", help="Preset name, or a config.json (or its folder)."),
+    hardware: str = typer.Option("h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
+    prompt: int = typer.Option(512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."),
+    context: int = typer.Option(2048, "--context", "-c", min=1,
+                                help="Decode: KV-cache tokens per sequence during the step (new token included)."),
+    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks."),
+    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
+    micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
+    pp_layers: str | None = typer.Option(None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."),
+    dtype: str = typer.Option("bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"),
+    weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Decoder linear weights' dtype."),
+    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
+    group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
+    kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
+    attention: AttentionKind | None = typer.Option(None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
+    attention_kernel: AttentionKernelChoice = typer.Option(AttentionKernelChoice.eager, "--attention-kernel",
+                                                           help="eager: QK^T, softmax, PV ops; flash: one fused op."),
+    fused_qkv: bool = typer.Option(False, "--fused-qkv", help="One attn.qkv projection."),
+    all_logits: bool = typer.Option(False, "--all-logits", help="Prefill computes logits at every position."),
+    reserve: float = typer.Option(0.1, "--reserve", min=0.0, max=0.99,
+                                  help="Share of device memory kept back from weights and KV cache."),
+    sweep: str | None = typer.Option(None, "--sweep", help="AXIS=VALUES, e.g. batch=1,2,4 or context=512..32768."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    hardware_file: Path | None = HARDWARE_FILE,
+) -> None:
+    """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
+    from llmroof.analytic import Workload, checked_analyze
+
+    spec = resolve_model(model, kv_heads, attention)
+    device = resolve_hardware(hardware, hardware_file)
+    stages = _parse_stage_layers(pp_layers)
+    try:
+        workload = Workload(
+            batch=batch, prompt_len=prompt, context_len=context,
+            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size),
+            tp=tp, pp=pp, micro_batches=micro_batches, pp_layers=stages,
+            attention_kernel=attention_kernel.value, fused_qkv=fused_qkv, all_logits=all_logits,
+            memory_reserve_fraction=reserve,
+        )
+    except ValueError as exc:
+        raise LlmroofError(str(exc)) from None
+    if sweep:
+        _run_sweep(spec, device, workload, sweep, fmt)
+        return
+    result = checked_analyze(spec, device, workload)
+    data = result.to_dict()
+    if fmt is Format.json:
+        print_json(data)
+    elif fmt is Format.csv:
+        print_csv(data["ops"])
+    else:
+        _print_tables(data)
+
+
+def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise LlmroofError(f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19") from None
+
+
+def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) -> None:
+    from llmroof.analytic.sweep import crossover, parse_sweep, sweep
+
+    axis, values = parse_sweep(text)
+    rows = sweep(spec, device, workload, axis, values)
+    cross = crossover(rows)
+    if fmt is Format.json:
+        print_json({"schema": "llmroof.sweep/1", "model": spec.name, "hardware": device.name, "axis": axis,
+                    "rows": [row._asdict() for row in rows],
+                    "crossover_value": None if cross is None else rows[cross].value})
+        return
+    if fmt is Format.csv:
+        print_csv(row._asdict() for row in rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{spec.name} on {device.name}: sweep over {axis}", title_justify="left")
+    for column in (axis, "TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits"):
+        table.add_column(column, justify="right")
+    for index, row in enumerate(rows):
+        bound = row.decode_bound + (" <- crossover" if index == cross else "")
+        table.add_row(str(row.value), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
+                      si(row.bytes_per_token, "B"), f"{row.decode_intensity:.1f}", bound, "yes" if row.fits else "NO",
+                      style="bold" if index == cross else None)
+    out = console()
+    out.print(table)
+    if cross is None:
+        out.print("Decode does not change bound over this range.")
+
+
+def _op_table(title: str, ops: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("op", "x", "FLOPs", "weights", "act r+w", "KV r+w", "FLOP/B", "time", "bound"):
+        table.add_column(column, justify="left" if column == "op" else "right")
+    for op in ops:
+        table.add_row(op["name"], str(op["count"]), si(op["flops"]), si(op["weight_bytes"], "B"),
+                      si(op["act_read_bytes"] + op["act_write_bytes"], "B"),
+                      si(op["kv_read_bytes"] + op["kv_write_bytes"], "B"),
+                      f"{op['intensity']:.1f}", seconds(op["time_s"]), op["bound"])
+    return table
+
+
+def _print_tables(data: dict[str, Any]) -> None:
+    out = console()
+    hw, wl, par = data["hardware"], data["workload"], data["parallel"]
+    model = data["model"]
+    out.print(f"[bold]{model['name']}[/] ({model['attention'].upper()}, {si(model['params'])} params) on "
+              f"[bold]{hw['display_name']}[/]: batch {wl['batch']}, prompt {wl['prompt_len']}, context "
+              f"{wl['context_len']}, weights {wl['weight_dtype']}, activations {wl['act_dtype']}, KV {wl['kv_dtype']}, "
+              f"tp {par['tp']}, pp {par['pp']}")
+    ridge = hw["ridge_point_flops_per_byte"]
+    out.print(f"Roofline: {si(hw['roofline_peak_flops_per_s'], 'FLOP/s')} ({hw['compute_dtype']}, dense), "
+              f"{si(hw['memory_bandwidth_bytes_per_s'], 'B/s')}; ridge point "
+              f"{'-' if ridge is None else f'{ridge:.0f}'} FLOP/byte")
+    note = "per instance: one layer on one rank; x = instances per pass"
+    for phase in ("prefill", "decode"):
+        rows = [op for op in data["ops"] if op["phase"] == phase]
+        out.print(_op_table(f"{phase} ops ({note})", rows))
+    pre, dec = data["phases"]["prefill"], data["phases"]["decode"]
+    from rich.table import Table
+
+    totals = Table(title="Phase totals (all layers, all GPUs)", title_justify="left")
+    for column in ("phase", "FLOPs", "bytes", "weights", "KV read", "FLOP/B", "comm", "time", "bound"):
+        totals.add_column(column, justify="left" if column == "phase" else "right")
+    for name, p in (("prefill", pre), ("decode step", dec)):
+        totals.add_row(name, si(p["flops"]), si(p["bytes"], "B"), si(p["weight_bytes"], "B"),
+                       si(p["kv_read_bytes"], "B"), f"{p['intensity']:.1f}", seconds(p["comm_time_s"]),
+                       seconds(p["time_s"]), p["bound"])
+    out.print(totals)
+    cb = dec["compute_bound_batch"]
+    out.print(f"Prefill: TTFT >= {seconds(pre['ttft_s'])} ({si(pre['tokens_per_s'])} tokens/s)")
+    out.print(f"Decode: TPOT >= {seconds(dec['tpot_s'])}, <= {si(dec['tokens_per_s'])} tokens/s, "
+              f"{si(dec['bytes_per_token'], 'B')} per generated token (weights {si(dec['weight_bytes_per_token'], 'B')}, "
+              f"KV {si(dec['kv_bytes_per_token'], 'B')}); turns compute-bound at batch "
+              f"{'never (KV traffic grows as fast as FLOPs)' if cb is None else cb}")
+    mem = data["memory"]
+    out.print(f"Memory per GPU: weights {gib(mem['weight_bytes_per_gpu'])} + KV {gib(mem['kv_bytes_per_gpu'])} of "
+              f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at context {wl['context_len']}: {mem['max_batch']}; "
+              f"max context at batch {wl['batch']}: {mem['max_context']}; fits: {'yes' if mem['fits'] else 'NO'}")
+    if par["tp"] > 1 or par["pp"] > 1:
+        out.print(f"Parallel: stages {par['stage_layers']} layers, comm {seconds(par['prefill_comm_time_s'])} prefill / "
+                  f"{seconds(par['decode_comm_time_s'])} per decode step, prefill bubble "
+                  f"{percent(par['bubble_fraction'])} (GPipe {percent(par['gpipe_bubble_fraction'])})")
+    for warning in data["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze)

@@ -1,0 +1,63 @@
+"""``llmroof``: the typer application and its entry point.
+
+Each command lives in its own module and imports what it needs when it runs, so ``llmroof --help`` and
+the analytic commands never import torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llmroof import __version__
+from llmroof.errors import LlmroofError
+
+app = typer.Typer(
+    name="llmroof",
+    help="How close is your LLM inference to the memory wall? Analytic and measured rooflines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmroof {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
+
+
+def _register() -> None:
+    from llmroof.cli import analyze, catalogs
+
+    analyze.register(app)
+    catalogs.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(args=argv, prog_name="llmroof")
+    except LlmroofError as exc:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        print(f"llmroof: error: {exc.message}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("llmroof: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

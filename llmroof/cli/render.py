@@ -1,0 +1,49 @@
+"""Rendering helpers: JSON and CSV to stdout, rich consoles."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no infinities: write them as null."""
+    if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(_clean(data), indent=2, allow_nan=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(dumps(data) + "\n")
+
+
+def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in _clean(dict(row)).items()})
+
+
+def console():  # type: ignore[no-untyped-def]
+    """A rich console; piped output gets a wide page instead of rich's 80 columns, so tables do not wrap."""
+    import os
+
+    from rich.console import Console
+
+    wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+    return Console(highlight=False, width=wide)

@@ -1,0 +1,122 @@
+"""Numeric data types and their storage cost.
+
+A :class:`DType` knows how many bytes ``n`` elements take, including the per-group scales that
+group-quantised formats store beside the packed values (int4: one fp16 scale per 128 weights by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from llmroof.errors import unknown_name_error
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DType:
+    """A storage and compute data type."""
+
+    name: str
+    """Canonical name, also the key into a device's peak FLOP/s table (``bf16``, ``fp8``, ...)."""
+    bits: int
+    """Bits per element of the packed values."""
+    group_size: int = 0
+    """Elements sharing one scale (0: no per-group scale is stored)."""
+    scale_bytes: int = 0
+    """Bytes of each group's scale."""
+    weight_only: bool = False
+    """True for formats used only to store weights (activations stay in a float type)."""
+    aliases: tuple[str, ...] = field(default=())
+    """Other spellings accepted on the command line."""
+
+    def __post_init__(self) -> None:
+        if self.bits <= 0:
+            raise ValueError(f"{self.name}: bits must be positive")
+        if (self.group_size == 0) != (self.scale_bytes == 0):
+            raise ValueError(f"{self.name}: group_size and scale_bytes go together")
+
+    def nbytes(self, elements: float) -> float:
+        """Bytes that ``elements`` values take, group scales included."""
+        packed = elements * self.bits / 8
+        if self.group_size:
+            return packed + math.ceil(elements / self.group_size) * self.scale_bytes
+        return packed
+
+    @property
+    def bytes_per_element(self) -> float:
+        """Average bytes per element, scales included (int4 with 128-groups of fp16 scales: 0.515625)."""
+        if self.group_size:
+            return self.bits / 8 + self.scale_bytes / self.group_size
+        return self.bits / 8
+
+    def with_group_size(self, group_size: int) -> DType:
+        """The same format with another quantisation group size."""
+        if not self.group_size:
+            raise ValueError(f"{self.name} has no quantisation groups")
+        if group_size <= 0:
+            raise ValueError("group size must be positive")
+        return DType(
+            name=self.name,
+            bits=self.bits,
+            group_size=group_size,
+            scale_bytes=self.scale_bytes,
+            weight_only=self.weight_only,
+            aliases=self.aliases,
+        )
+
+
+DTYPES: dict[str, DType] = {
+    d.name: d
+    for d in (
+        DType(name="fp32", bits=32, aliases=("float32", "float", "f32")),
+        DType(name="bf16", bits=16, aliases=("bfloat16",)),
+        DType(name="fp16", bits=16, aliases=("float16", "half", "f16")),
+        DType(name="fp8", bits=8, aliases=("float8", "e4m3", "fp8_e4m3", "float8_e4m3fn")),
+        DType(name="int8", bits=8, aliases=("i8", "w8")),
+        DType(name="int4", bits=4, group_size=128, scale_bytes=2, weight_only=True, aliases=("i4", "w4")),
+    )
+}
+_BY_ALIAS = {alias: d for d in DTYPES.values() for alias in (d.name, *d.aliases)}
+
+
+def get_dtype(name: str) -> DType:
+    """Look a dtype up by name or alias (case-insensitive)."""
+    try:
+        return _BY_ALIAS[name.strip().lower()]
+    except KeyError:
+        raise unknown_name_error("dtype", name, DTYPES, "llmroof analyze --help") from None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Precision:
+    """The dtypes of one deployment: weights, activations and the KV cache, chosen separately."""
+
+    weight: DType
+    """Linear-layer weights inside the decoder layers (the quantised part of a checkpoint)."""
+    activation: DType
+    """Activations, and the dtype the matrix products compute in (its peak FLOP/s is the compute roof)."""
+    kv: DType
+    """The KV cache."""
+
+    def __post_init__(self) -> None:
+        for role, dtype in (("activation", self.activation), ("KV-cache", self.kv)):
+            if dtype.weight_only:
+                raise ValueError(
+                    f"{dtype.name} is a weight-only format and cannot be the {role} dtype; "
+                    f"use it as --weight-dtype {dtype.name}"
+                )
+
+    @property
+    def unquantized(self) -> DType:
+        """Dtype of the embedding table, lm_head and norm weights.
+
+        Quantised checkpoints (GPTQ/AWQ int4, fp8 and int8 W8A8) keep these in 16-bit, so they follow the
+        activation dtype when that is 16 or 32 bits, and are bf16 otherwise.
+        """
+        return self.activation if self.activation.bits >= 16 else DTYPES["bf16"]
+
+    @classmethod
+    def uniform(cls, name: str = "bf16") -> Precision:
+        """Weights, activations and KV cache all in one dtype."""
+        dtype = get_dtype(name)
+        return cls(weight=dtype, activation=dtype, kv=dtype)
