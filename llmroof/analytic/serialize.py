@@ -130,7 +130,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "decode_comm_time_s": a.decode.comm_time_s,
         "bubble_fraction": a.prefill.bubble_fraction,
         "gpipe_bubble_fraction": (w.pp - 1) / (w.micro_batches + w.pp - 1),
-        "comm": [dataclasses.asdict(c) for c in (*a.prefill.comm, *a.decode.comm)],
+        "comm": [c._asdict() for c in (*a.prefill.comm, *a.decode.comm)],
     }
     return {
         "schema": SCHEMA,

@@ -1,0 +1,129 @@
+"""Property tests of the analytic model: sums of parts, monotonicity, GQA scaling, TP weight conservation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmroof.analytic import Workload, analyze
+from llmroof.analytic.analysis import BYTE_FIELDS
+from llmroof.analytic.memory import norm_param_count
+from llmroof.specs import DTYPES, Precision, get_hardware
+from llmroof.specs.model import ModelSpec
+
+H100 = get_hardware("h100-sxm")
+FLOAT_DTYPES = [d for d in DTYPES.values() if not d.weight_only]
+
+
+@st.composite
+def models(draw) -> ModelSpec:
+    kv = draw(st.sampled_from([1, 2, 4, 8]))
+    group = draw(st.sampled_from([1, 2, 4]))
+    head_dim = draw(st.sampled_from([32, 64, 128]))
+    heads = kv * group
+    return ModelSpec(
+        name="random",
+        hidden_size=draw(st.sampled_from([256, 512, 1024, 4096])),
+        num_layers=draw(st.integers(1, 40)),
+        num_heads=heads,
+        num_kv_heads=kv,
+        head_dim=head_dim,
+        intermediate_size=128 * draw(st.integers(1, 64)),
+        vocab_size=64 * draw(st.integers(1, 2000)),
+        tie_word_embeddings=draw(st.booleans()),
+        gated_mlp=draw(st.booleans()),
+        norm=draw(st.sampled_from(["rmsnorm", "layernorm"])),
+        parallel_attention=draw(st.booleans()),
+    )
+
+
+@st.composite
+def workloads(draw, **fixed) -> Workload:
+    act = draw(st.sampled_from(FLOAT_DTYPES))
+    weight = draw(st.sampled_from(list(DTYPES.values())))
+    kv = draw(st.sampled_from(FLOAT_DTYPES))
+    values = dict(
+        batch=draw(st.integers(1, 256)),
+        prompt_len=draw(st.integers(1, 4096)),
+        context_len=draw(st.integers(1, 32768)),
+        precision=Precision(weight=weight, activation=act, kv=kv),
+        attention_kernel=draw(st.sampled_from(["eager", "flash"])),
+        fused_qkv=draw(st.booleans()),
+        all_logits=draw(st.booleans()),
+    )
+    values.update(fixed)
+    return Workload(**values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(models(), workloads())
+def test_totals_are_sums_of_parts(model, workload) -> None:
+    a = analyze(model, H100, workload)
+    for phase in (a.prefill, a.decode):
+        expected_flops = sum(op.flops * op.count for op in phase.ops)
+        assert phase.totals["flops"] == expected_flops
+        for key in BYTE_FIELDS:
+            assert phase.totals[key] == sum(getattr(op, key) * op.count for op in phase.ops)
+        assert phase.totals["bytes"] == sum(op.bytes * op.count for op in phase.ops)
+        # With one GPU the critical path is the sum of the op times.
+        assert phase.time_s == pytest.approx(sum(a.roofline.time_s(op) * op.count for op in phase.ops), rel=1e-12)
+    d = a.to_dict()
+    assert d["phases"]["decode"]["bytes"] == sum(op["bytes"] * op["count"] for op in d["ops"] if op["phase"] == "decode")
+
+
+@settings(max_examples=60, deadline=None)
+@given(models(), workloads(), st.integers(1, 64), st.integers(1, 4096))
+def test_bytes_and_time_grow_with_batch_and_context(model, workload, extra_batch, extra_context) -> None:
+    base = analyze(model, H100, workload)
+    bigger_batch = analyze(model, H100, dataclasses.replace(workload, batch=workload.batch + extra_batch))
+    longer = analyze(model, H100, dataclasses.replace(workload, context_len=workload.context_len + extra_context,
+                                                      prompt_len=workload.prompt_len + extra_context))
+    for other in (bigger_batch, longer):
+        for phase in ("prefill", "decode"):
+            ours, theirs = getattr(base, phase), getattr(other, phase)
+            assert theirs.totals["bytes"] > ours.totals["bytes"]
+            assert theirs.totals["flops"] > ours.totals["flops"]
+            assert theirs.time_s >= ours.time_s
+
+
+@settings(max_examples=60, deadline=None)
+@given(models(), workloads())
+def test_gqa_kv_bytes_scale_with_kv_heads(model, workload) -> None:
+    mha = analyze(model.with_kv_heads(model.num_heads), H100, workload)
+    gqa = analyze(model, H100, workload)
+    ratio = model.num_kv_heads / model.num_heads
+    for phase in ("prefill", "decode"):
+        for key in ("kv_read_bytes", "kv_write_bytes"):
+            mha_bytes = getattr(mha, phase).totals[key]
+            assert abs(getattr(gqa, phase).totals[key] - mha_bytes * ratio) <= 1e-9 * mha_bytes
+    assert gqa.kv_bytes_per_token == mha.kv_bytes_per_token * ratio
+
+
+@settings(max_examples=60, deadline=None)
+@given(models(), st.sampled_from([1, 2, 4, 8]), st.sampled_from(FLOAT_DTYPES))
+def test_per_gpu_weights_times_tp_equal_the_total_less_replicated_norms(model, tp, dtype) -> None:
+    if model.num_heads % tp or model.num_kv_heads % tp or model.intermediate_size % tp or model.vocab_size % tp:
+        return  # shapes that do not divide are rejected elsewhere; KV replication adds copies by design
+    precision = Precision.uniform(dtype.name)
+    a = analyze(model, H100, Workload(tp=tp, precision=precision))
+    norms = (1 if model.parallel_attention else 2) * model.num_layers + 1
+    replicated = norms * norm_param_count(model) * precision.unquantized.bytes_per_element
+    per_gpu = a.weight_bytes_per_gpu
+    assert abs(per_gpu * tp - (a.weight_bytes + (tp - 1) * replicated)) <= 1e-9 * a.weight_bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(models(), st.integers(1, 4))
+def test_pipeline_keeps_work_and_splits_weights(model, pp) -> None:
+    if pp > model.num_layers:
+        return
+    one = analyze(model, H100, Workload())
+    piped = analyze(model, H100, Workload(pp=pp))
+    assert piped.decode.totals == one.decode.totals
+    # A tied lm_head needs its own copy of the table when it sits on another stage than the embedding.
+    tied_copy = model.vocab_size * model.hidden_size * 2 if model.tie_word_embeddings and pp > 1 else 0
+    assert abs(sum(piped.stage_weight_bytes) - (one.weight_bytes + tied_copy)) <= 1e-9 * one.weight_bytes
+    assert piped.decode.time_s >= one.decode.time_s
