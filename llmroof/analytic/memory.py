@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
@@ -28,6 +30,7 @@ def norm_param_count(model: ModelSpec) -> int:
     return model.hidden_size * (2 if model.norm == "layernorm" else 1)
 
 
+@functools.lru_cache(maxsize=256)
 def param_count(model: ModelSpec) -> int:
     """All parameters: embedding, layers, final norm, and lm_head unless tied to the embedding."""
     embedding = model.vocab_size * model.hidden_size
