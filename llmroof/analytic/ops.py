@@ -77,22 +77,6 @@ class PassShape(NamedTuple):
         return self.batch * self.queries
 
 
-def _linear(phase: str, name: str, count: int, t: int, k: int, n: int, weight_nbytes: float, act_bpe: float,
-            bias_elems: int, bias_bpe: float) -> OpCost:
-    """y[t, n] = x[t, k] @ W[k, n] (+ bias[n])."""
-    return OpCost(
-        phase,
-        name,
-        flops=2.0 * t * k * n + t * bias_elems,
-        weight_bytes=weight_nbytes + bias_elems * bias_bpe,
-        act_read_bytes=t * k * act_bpe,
-        act_write_bytes=t * n * act_bpe,
-        kv_read_bytes=0.0,
-        kv_write_bytes=0.0,
-        count=count,
-    )
-
-
 def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape, count: int,
               *, attention_kernel: str = "eager", fused_qkv: bool = False) -> list[OpCost]:
     """The ops of one decoder layer on one rank, in execution order."""
@@ -111,8 +95,12 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
         return OpCost(phase, name, float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
                       0.0, 0.0, count)
 
-    def linear(name: str, k: int, n: int, bias: bool) -> OpCost:
-        return _linear(phase, name, count, t, k, n, w.nbytes(k * n), a_b, n if bias else 0, hi_b)
+    def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, kv_out: int = 0) -> OpCost:
+        """y[t, n] = x[t, k] @ W[k, n] (+ bias[n]); ``out_bias``: a replicated row-parallel bias of that width;
+        the output goes to activations, or (``kv_out`` columns of it) to the KV cache."""
+        bias_elems = (n if bias else 0) + out_bias
+        return OpCost(phase, name, 2.0 * t * k * n + t * bias_elems, w.nbytes(k * n) + bias_elems * hi_b,
+                      t * k * a_b, t * (n - kv_out) * a_b, 0.0, t * kv_out * kv_b, count)
 
     def residual(name: str) -> OpCost:
         return OpCost(phase, name, float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
@@ -120,13 +108,11 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     ops = [norm("attn.norm")]
     # Projections. K leaves attn.k as an activation (RoPE rotates it into the cache); V goes straight to the cache.
     if fused_qkv:
-        qkv = linear("attn.qkv", h, q_dim + 2 * kv_dim, model.qkv_bias)
-        ops.append(qkv._replace(act_write_bytes=t * (q_dim + kv_dim) * a_b, kv_write_bytes=t * kv_dim * kv_b))
+        ops.append(linear("attn.qkv", h, q_dim + 2 * kv_dim, model.qkv_bias, kv_out=kv_dim))
     else:
         ops.append(linear("attn.q", h, q_dim, model.qkv_bias))
         ops.append(linear("attn.k", h, kv_dim, model.qkv_bias))
-        v = linear("attn.v", h, kv_dim, model.qkv_bias)
-        ops.append(v._replace(act_write_bytes=0.0, kv_write_bytes=t * kv_dim * kv_b))
+        ops.append(linear("attn.v", h, kv_dim, model.qkv_bias, kv_out=kv_dim))
     # RoPE on q and k; cos/sin tables: one row of d per position (s positions in prefill, one per sequence in decode).
     positions = s_q if phase == "prefill" else b
     ops.append(OpCost(phase, "attn.rope", float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
@@ -145,10 +131,8 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
         ops.append(OpCost(phase, "attn.softmax", float(ELEMENTWISE_FLOPS["softmax"] * scores), 0.0, scores * a_b,
                           scores * a_b, 0.0, 0.0, count))
         ops.append(OpCost(phase, "attn.context", 2.0 * scores * d, 0.0, scores * a_b, q_bytes, k_bytes, 0.0, count))
-    o = linear("attn.o", q_dim, h, False)
-    if model.attn_out_bias:  # row-parallel bias: whole on every rank, added once after the all-reduce
-        o = o._replace(flops=o.flops + t * h, weight_bytes=o.weight_bytes + h * hi_b)
-    ops.append(o)
+    # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
+    ops.append(linear("attn.o", q_dim, h, False, out_bias=h if model.attn_out_bias else 0))
     ops.append(residual("attn.residual"))
     if not model.parallel_attention:
         ops.append(norm("mlp.norm"))
@@ -159,10 +143,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     inputs = 2 if model.gated_mlp else 1
     ops.append(OpCost(phase, "mlp.act", float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
                       0.0, 0.0, count))
-    down = linear("mlp.down", i, h, False)
-    if model.mlp_bias:
-        down = down._replace(flops=down.flops + t * h, weight_bytes=down.weight_bytes + h * hi_b)
-    ops.append(down)
+    ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0))
     ops.append(residual("mlp.residual"))
     return ops
 

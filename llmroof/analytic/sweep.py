@@ -15,10 +15,17 @@ AXES = {"batch": "batch", "context": "context_len", "prompt": "prompt_len"}
 
 
 class SweepRow(NamedTuple):
-    """One point of a sweep."""
+    """One configuration's headline figures: compact, so sweeps of many thousands stay cheap to keep."""
 
-    axis: str
-    value: int
+    model: str
+    hardware: str
+    batch: int
+    prompt_len: int
+    context_len: int
+    tp: int
+    pp: int
+    weight_dtype: str
+    kv_dtype: str
     ttft_s: float
     tpot_s: float
     tokens_per_s: float
@@ -27,6 +34,17 @@ class SweepRow(NamedTuple):
     decode_bound: str
     prefill_bound: str
     fits: bool
+
+
+def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> SweepRow:
+    """Analyse one configuration and keep only its headline figures."""
+    a = analyze(model, hardware, workload)
+    decode = a.decode.totals
+    precision = workload.precision
+    return SweepRow(model.name, hardware.name, workload.batch, workload.prompt_len, workload.context_len,
+                    workload.tp, workload.pp, precision.weight.name, precision.kv.name, a.prefill.time_s,
+                    a.decode.time_s, a.decode_tokens_per_s, decode["bytes"] / workload.batch,
+                    decode["flops"] / decode["bytes"], a.decode.bound, a.prefill.bound, a.fits)
 
 
 def parse_sweep(spec: str) -> tuple[str, list[int]]:
@@ -58,7 +76,7 @@ def parse_sweep(spec: str) -> tuple[str, list[int]]:
 
 
 def sweep(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]) -> list[SweepRow]:
-    """Analyse ``base`` at each value of ``axis``."""
+    """Analyse ``base`` at each value of ``axis`` (``batch``, ``context`` or ``prompt``)."""
     field = AXES[axis]
     rows = []
     for value in values:
@@ -66,22 +84,9 @@ def sweep(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, v
         if field == "batch" and value % base.micro_batches:
             changes["micro_batches"] = 1
         try:
-            a = analyze(model, hardware, dataclasses.replace(base, **changes))
+            rows.append(evaluate(model, hardware, dataclasses.replace(base, **changes)))
         except ValueError as exc:
             raise LlmroofError(f"{axis}={value}: {exc}") from None
-        decode = a.decode.totals
-        rows.append(SweepRow(
-            axis=axis,
-            value=value,
-            ttft_s=a.prefill.time_s,
-            tpot_s=a.decode.time_s,
-            tokens_per_s=a.decode_tokens_per_s,
-            bytes_per_token=decode["bytes"] / a.workload.batch,
-            decode_intensity=decode["flops"] / decode["bytes"],
-            decode_bound=a.decode.bound,
-            prefill_bound=a.prefill.bound,
-            fits=a.fits,
-        ))
     return rows
 
 

@@ -93,13 +93,13 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
     axis, values = parse_sweep(text)
     rows = sweep(spec, device, workload, axis, values)
     cross = crossover(rows)
+    records = [{"axis": axis, "value": value, **row._asdict()} for value, row in zip(values, rows)]
     if fmt is Format.json:
         print_json({"schema": "llmroof.sweep/1", "model": spec.name, "hardware": device.name, "axis": axis,
-                    "rows": [row._asdict() for row in rows],
-                    "crossover_value": None if cross is None else rows[cross].value})
+                    "rows": records, "crossover_value": None if cross is None else values[cross]})
         return
     if fmt is Format.csv:
-        print_csv(row._asdict() for row in rows)
+        print_csv(records)
         return
     from rich.table import Table
 
@@ -108,7 +108,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
         table.add_column(column, justify="right")
     for index, row in enumerate(rows):
         bound = row.decode_bound + (" <- crossover" if index == cross else "")
-        table.add_row(str(row.value), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
+        table.add_row(str(values[index]), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
                       si(row.bytes_per_token, "B"), f"{row.decode_intensity:.1f}", bound, "yes" if row.fits else "NO",
                       style="bold" if index == cross else None)
     out = console()
