@@ -210,3 +210,28 @@ def test_no_fit_is_reported() -> None:
     a = analyze(get_model("llama-3.1-405b"), H100, Workload())
     assert not a.fits
     assert any("does not fit" in w for w in a.warnings)
+
+
+def test_decode_pipeline_in_steady_state_has_no_bubble_when_even() -> None:
+    model = dataclasses.replace(LLAMA3_8B, tie_word_embeddings=False)
+    a = analyze(model, H100, Workload(batch=8, pp=2))
+    stages = a.decode.stage_times_s
+    assert a.decode.bubble_fraction == pytest.approx(1 - sum(stages) / (2 * max(stages)))
+    assert a.decode_tokens_per_s == pytest.approx(8 / max(stages))
+    assert analyze(model, H100, Workload(batch=8)).decode.bubble_fraction == 0.0
+
+
+def test_memory_totals_agree_with_fits() -> None:
+    a = analyze(LLAMA3_8B, H100, Workload(prompt_len=500_000, context_len=2048))
+    memory = a.to_dict()["memory"]
+    assert memory["kv_tokens_per_sequence"] == 500_000
+    assert memory["total_bytes_per_gpu"] > memory["usable_bytes_per_gpu"]
+    assert not memory["fits"]
+
+
+def test_rank_times_are_per_gpu() -> None:
+    one = analyze(LLAMA3_8B, H100, Workload(batch=8)).to_dict()["phases"]["decode"]
+    four = analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)).to_dict()["phases"]["decode"]
+    # Each of 4 ranks reads about a quarter of the weights: its memory time is about a quarter.
+    assert four["memory_time_s"] == pytest.approx(one["memory_time_s"] / 4, rel=0.05)
+    assert four["memory_time_s"] <= four["time_s"]

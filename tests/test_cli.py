@@ -86,6 +86,11 @@ def test_sweep_marks_the_crossover(capsys) -> None:
     assert "crossover" in out
 
 
+def test_missing_peak_is_said_plainly(capsys) -> None:
+    code, out, _ = run(capsys, "analyze", "--hardware", "a10g")
+    assert code == 0 and "unknown (no published compute peak)" in out and "no published bf16 peak" in out
+
+
 def test_catalog_listings(capsys) -> None:
     code, out, _ = run(capsys, "models", "--format", "json")
     assert code == 0 and any(m["name"] == "falcon-7b" for m in json.loads(out))

@@ -96,8 +96,8 @@ bf16 = 100e12
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[device]]\nname = 'x'\n", "missing field"),
-        ("[[device]]\nname = 'x'\nmemory_bytes = -1\n", "missing field"),
+        ("[[device]]\nname = 'x'\n", "missing field(s) 'memory_bytes', 'memory_bandwidth_bytes_per_s'"),
+        ("[[device]]\nname = 'x'\nmemory_bytes = -1\n", "missing field(s) 'memory_bandwidth_bytes_per_s'"),
         ("device = 3\n", "expected a list of devices"),
         ("[[device]]\nname = 'x'\ncolour = 'red'\n", "unknown field 'colour'"),
         ("[[device\n", "cannot parse"),

@@ -145,3 +145,23 @@ def test_kv_head_overrides() -> None:
     assert llama.with_kv_heads(4).attention_kind == "gqa"
     with pytest.raises(LlmroofError, match="does not divide"):
         llama.with_kv_heads(5)
+
+
+def test_gqa_shorthand_picks_a_divisor_or_says_why_not() -> None:
+    assert get_model("llama-2-7b").with_attention("gqa").num_kv_heads == 8
+    assert get_model("llama-2-13b").with_attention("gqa").num_kv_heads == 8  # 40 heads
+    with pytest.raises(LlmroofError, match="71 query heads") as err:
+        get_model("falcon-7b").with_attention("gqa")
+    assert "--kv-heads 8" not in err.value.message
+
+
+def test_tied_embeddings_default_follows_transformers(tmp_path) -> None:
+    config = {"model_type": "gpt_neox", "hidden_size": 512, "num_attention_heads": 8, "num_hidden_layers": 2,
+              "vocab_size": 1000, "intermediate_size": 2048, "hidden_act": "gelu", "layer_norm_eps": 1e-5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    spec = load_hf_config(path)
+    assert spec.tie_word_embeddings and spec.norm == "layernorm"
+    config["model_type"] = "llama"
+    path.write_text(json.dumps(config))
+    assert not load_hf_config(path).tie_word_embeddings

@@ -69,7 +69,7 @@ class CommOp(NamedTuple):
     link: str
     time_s: float
     count: int
-    """Instances on the critical path."""
+    """Instances in the phase on one rank chain (every layer and micro-batch)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,7 @@ class Phase:
 
     @property
     def comm_time_s(self) -> float:
+        """Communication of the phase on one rank chain: every instance (every micro-batch) in sequence."""
         return sum(c.time_s * c.count for c in self.comm)
 
     @property
@@ -107,11 +108,27 @@ class Phase:
 
     @property
     def bubble_fraction(self) -> float:
-        """Idle share of the pipeline's device time: 1 - sum(busy) / (pp * time); GPipe's formula when even."""
+        """Idle share of the pipeline's device time.
+
+        Prefill (GPipe schedule of m micro-batches): 1 - m * sum(stages) / (pp * time), GPipe's
+        (pp-1)/(m+pp-1) when stages are even. Decode (pp batches in flight, steady state): each stage waits
+        for the slowest, 1 - sum(stages) / (pp * max(stages)): zero when stages are even.
+        """
         pp = len(self.stage_times_s)
         if pp == 1 or self.time_s == 0:
             return 0.0
+        if self.name == "decode":
+            return 1.0 - sum(self.stage_times_s) / (pp * max(self.stage_times_s))
         return 1.0 - self.micro_batches * sum(self.stage_times_s) / (pp * self.time_s)
+
+    def rank_times_s(self) -> tuple[float, float]:
+        """(compute, memory) roofline time of one tensor-parallel rank per stage, summed over the phase's
+        ops in sequence (stages and micro-batches one after another, no pipeline overlap)."""
+        tp = self.ops[0].count // self.micro_batches  # embed: one instance per rank and micro-batch
+        roof = self.roofline
+        compute = sum(roof.compute_time_s(op.flops) * op.count for op in self.ops) / tp
+        memory = sum(roof.memory_time_s(op.bytes) * op.count for op in self.ops) / tp
+        return compute, memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +189,26 @@ class Analysis:
         return max(0, min(int(f // (kv * batch * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
 
     @property
+    def kv_tokens(self) -> int:
+        """Tokens each sequence keeps in the KV cache at the workload's peak: max(prompt, context)."""
+        return max(self.workload.prompt_len, self.workload.context_len)
+
+    def total_bytes_per_gpu(self) -> float:
+        """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
+        w, pp = self.workload, len(self.stage_layers)
+        return max(wb + kv * w.batch * self.kv_tokens * pp
+                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token))
+
+    @property
     def fits(self) -> bool:
-        w = self.workload
-        tokens = max(w.prompt_len, w.context_len)
-        need = [wb + kv * w.batch * tokens * len(self.stage_layers)
-                for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token)]
-        return max(need) <= self.usable_memory_bytes
+        return self.total_bytes_per_gpu() <= self.usable_memory_bytes
 
     @property
     def decode_tokens_per_s(self) -> float:
-        """Generated tokens per second: b per step; with pp stages, pp batches are in flight."""
-        pp = len(self.stage_layers)
-        period = max(self.decode.time_s, pp * max(self.decode.stage_times_s))
-        return pp * self.workload.batch / period if period else float("inf")
+        """Generated tokens per second: b per step; with pp stages, pp batches are in flight, so a step
+        completes every max(stage) (b / TPOT without pipelining)."""
+        period = max(self.decode.stage_times_s)
+        return self.workload.batch / period if period else float("inf")
 
     def compute_bound_batch(self) -> int | None:
         """Smallest decode batch at which the step's FLOPs outlast its bytes on the roofline (None: never).
@@ -301,7 +325,7 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
         warnings=tuple(warnings),
     )
     if not analysis.fits:
-        need = analysis.weight_bytes_per_gpu + analysis.kv_bytes_per_gpu(b, max(s, workload.context_len))
+        need = analysis.total_bytes_per_gpu()
         warnings.append(
             f"does not fit: needs {need / 2**30:.1f} GiB per GPU, {hardware.name} has "
             f"{analysis.usable_memory_bytes / 2**30:.1f} GiB after the {workload.memory_reserve_fraction:.0%} reserve"

@@ -47,8 +47,8 @@ def phase_to_dict(phase: Phase) -> dict[str, Any]:
         "kv_read_bytes": totals["kv_read_bytes"],
         "kv_write_bytes": totals["kv_write_bytes"],
         "intensity": totals["flops"] / totals["bytes"] if totals["bytes"] else None,
-        "compute_time_s": phase.roofline.compute_time_s(totals["flops"]),
-        "memory_time_s": phase.roofline.memory_time_s(totals["bytes"]),
+        "compute_time_s": phase.rank_times_s()[0],
+        "memory_time_s": phase.rank_times_s()[1],
         "comm_time_s": phase.comm_time_s,
         "time_s": phase.time_s,
         "bound": phase.bound,
@@ -73,7 +73,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         tokens_per_s=a.decode_tokens_per_s,
         bytes_per_token=a.decode.totals["bytes"] / b,
         weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
-        kv_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
+        kv_traffic_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
         act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"]) / b,
         compute_bound_batch=a.compute_bound_batch(),
     )
@@ -106,11 +106,11 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "all_logits": w.all_logits,
         "memory_reserve_fraction": w.memory_reserve_fraction,
     }
-    kv_gpu = a.kv_bytes_per_gpu(w.batch, w.context_len)
     memory = {
         "weight_bytes_per_gpu": a.weight_bytes_per_gpu,
-        "kv_bytes_per_gpu": kv_gpu,
-        "total_bytes_per_gpu": a.weight_bytes_per_gpu + kv_gpu,
+        "kv_tokens_per_sequence": a.kv_tokens,
+        "kv_bytes_per_gpu": a.kv_bytes_per_gpu(w.batch, a.kv_tokens),
+        "total_bytes_per_gpu": a.total_bytes_per_gpu(),
         "usable_bytes_per_gpu": a.usable_memory_bytes,
         "max_batch": a.max_batch(w.context_len),
         "max_context": a.max_context(w.batch),

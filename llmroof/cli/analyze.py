@@ -159,11 +159,16 @@ def _print_tables(data: dict[str, Any]) -> None:
                        seconds(p["time_s"]), p["bound"])
     out.print(totals)
     cb = dec["compute_bound_batch"]
+    if hw["roofline_peak_flops_per_s"] is None:
+        turn = "unknown (no published compute peak)"
+    elif cb is None:
+        turn = "never (each sequence's KV traffic keeps its intensity below the ridge point)"
+    else:
+        turn = str(cb)
     out.print(f"Prefill: TTFT >= {seconds(pre['ttft_s'])} ({si(pre['tokens_per_s'])} tokens/s)")
     out.print(f"Decode: TPOT >= {seconds(dec['tpot_s'])}, <= {si(dec['tokens_per_s'])} tokens/s, "
               f"{si(dec['bytes_per_token'], 'B')} per generated token (weights {si(dec['weight_bytes_per_token'], 'B')}, "
-              f"KV {si(dec['kv_bytes_per_token'], 'B')}); turns compute-bound at batch "
-              f"{'never (KV traffic grows as fast as FLOPs)' if cb is None else cb}")
+              f"KV {si(dec['kv_traffic_bytes_per_token'], 'B')}); turns compute-bound at batch {turn}")
     mem = data["memory"]
     out.print(f"Memory per GPU: weights {gib(mem['weight_bytes_per_gpu'])} + KV {gib(mem['kv_bytes_per_gpu'])} of "
               f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at context {wl['context_len']}: {mem['max_batch']}; "

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def _clean(value: Any) -> Any:
-    """JSON has no infinities: write them as null."""
-    if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(_clean(data), indent=2, allow_nan=False)
+from llmroof.results.io import clean, dumps
 
 
 def print_json(data: Any) -> None:
@@ -36,7 +21,7 @@ def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in _clean(dict(row)).items()})
+        writer.writerow({k: ("" if v is None else v) for k, v in clean(dict(row)).items()})
 
 
 def console():  # type: ignore[no-untyped-def]
@@ -46,4 +31,4 @@ def console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
     wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-    return Console(highlight=False, width=wide)
+    return Console(highlight=False, width=wide, soft_wrap=True)

@@ -6,6 +6,7 @@ of the same schema (``--hardware-file``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -134,9 +135,11 @@ def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
         entry["aliases"] = tuple(entry.get("aliases", ()))
         try:
             specs.append(HardwareSpec(**entry))
-        except TypeError as exc:  # a missing required field
-            missing = str(exc).split("argument")[-1].strip().strip(":").strip()
-            raise LlmroofError(f"{label}: missing field {missing}", "see docs/hardware.md for the schema") from None
+        except TypeError:  # required fields missing
+            required = [name for name, f in HardwareSpec.__dataclass_fields__.items()
+                        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+            missing = ", ".join(repr(name) for name in required if name not in entry)
+            raise LlmroofError(f"{label}: missing field(s) {missing}", "see docs/hardware.md for the schema") from None
         except ValueError as exc:
             raise LlmroofError(f"{label}: {exc}") from None
     return specs

@@ -133,7 +133,13 @@ class ModelSpec:
         if kind == "gqa":
             if self.attention_kind == "gqa":
                 return self
-            return self.with_kv_heads(8)
+            # The most common GQA layout, 8 KV heads, or the largest divisor of the heads below it.
+            divisors = [kv for kv in range(min(8, self.num_heads - 1), 1, -1) if self.num_heads % kv == 0]
+            if not divisors:
+                raise LlmroofError(f"--attention gqa: {self.name} has {self.num_heads} query heads, which no "
+                                   "number of KV heads between 1 and the heads divides",
+                                   "compare mha and mqa, or pick --kv-heads N")
+            return self.with_kv_heads(divisors[0])
         raise LlmroofError(f"unknown attention kind {kind!r}", "use mha, gqa or mqa, or --kv-heads N")
 
 
@@ -220,6 +226,7 @@ def get_model(name_or_path: str) -> ModelSpec:
 # --- Hugging Face config.json -------------------------------------------------------------------
 
 _FALCON_LIKE = {"falcon"}
+_UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "phi3"}
 _GELU_NAMES = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python"}
 
 
@@ -308,7 +315,10 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
             f"{source}: mixture-of-experts models ({model_type}, {experts} experts) are not modelled yet",
             "see docs/models.md",
         )
-    layernorm = falcon or "layer_norm_epsilon" in config and "rms_norm_eps" not in config
+    layernorm = falcon or ("rms_norm_eps" not in config and (
+        "layer_norm_epsilon" in config or "layer_norm_eps" in config))
+    # transformers' default: PretrainedConfig ties embeddings; the Llama family's configs do not.
+    tie_default = model_type not in _UNTIED_BY_DEFAULT
     try:
         return ModelSpec(
             name=str(config.get("_name_or_path") or f"{model_type} ({source})"),
@@ -319,7 +329,7 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
             head_dim=head_dim,
             intermediate_size=inter,
             vocab_size=vocab,
-            tie_word_embeddings=_field(config, source, "tie_word_embeddings", default=falcon, kind=bool),
+            tie_word_embeddings=_field(config, source, "tie_word_embeddings", default=tie_default, kind=bool),
             gated_mlp=gated,
             activation=activation,  # type: ignore[arg-type]
             qkv_bias=qkv_bias,
