@@ -1,0 +1,1 @@
+"""Results files: atomic writes and the schemas of what llmroof records (``llmroof.profile/1``)."""
