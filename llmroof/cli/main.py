@@ -37,8 +37,9 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs
+    from llmroof.cli import analyze, catalogs, profile
 
+    profile.register(app)
     analyze.register(app)
     catalogs.register(app)
 

@@ -1,0 +1,82 @@
+"""One callable per analytic op name, on a layer's real weights and inputs of the phase's shape.
+
+The profiler times each callable and sets it beside the analytic op of the same name. Prefill attention is
+one causal SDPA call (the analytic ``attn.flash`` op); decode attention is three kernels (``attn.scores``,
+``attn.softmax``, ``attn.context``) over the KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from llmroof.kernels import weights
+from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables
+
+
+def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
+    """Kernels of one layer's ops plus embed, final_norm and lm_head.
+
+    ``length`` is the prompt s in prefill and the KV-cache length c in decode.
+    """
+    spec, dtype, device = stack.spec, stack.dtype, stack.device
+    layer = stack.layers[0]
+    h, d, hq, hk = spec.hidden_size, spec.head_dim, spec.num_heads, spec.num_kv_heads
+    s = length if phase == "prefill" else 1
+    x = weights.random((batch, s, h), dtype, device)  # [b, s, h]
+    other = weights.random((batch, s, h), dtype, device)
+    tokens = torch.randint(0, spec.vocab_size, (batch, s), device=device)
+    q = weights.random((batch, hq, s, d), dtype, device)  # [b, H, s, d]
+    k_new = weights.random((batch, hk, s, d), dtype, device)  # [b, kv, s, d]
+    attn = weights.random((batch, hq, s, d), dtype, device)
+    hidden = weights.random((batch, s, spec.intermediate_size), dtype, device)
+    if phase == "prefill":
+        cos, sin = rope_tables(s, d, dtype, device)
+    else:
+        cos, sin = (t[-1].view(1, 1, 1, -1) for t in rope_tables(length, d, dtype, device))
+
+    def rope() -> torch.Tensor:
+        return torch.cat([apply_rope(q, cos, sin).flatten(), apply_rope(k_new, cos, sin).flatten()])
+
+    kernels: dict[str, Callable[[], torch.Tensor]] = {
+        "embed": lambda: F.embedding(tokens, stack.embedding),
+        "attn.norm": lambda: layer.attn_norm(x),
+        "attn.q": lambda: F.linear(x, layer.wq, layer.bq),
+        "attn.k": lambda: F.linear(x, layer.wk, layer.bk),
+        "attn.v": lambda: F.linear(x, layer.wv, layer.bv),
+        "attn.rope": rope,
+    }
+    if phase == "prefill":
+        k = weights.random((batch, hk, s, d), dtype, device)
+        v = weights.random((batch, hk, s, d), dtype, device)
+        kernels["attn.flash"] = lambda: prefill_attention(q, k, v)
+    else:
+        k_cache = weights.random((batch, hk, length, d), dtype, device)  # [b, kv, c, d]
+        v_cache = weights.random((batch, hk, length, d), dtype, device)
+        qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
+        scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
+        probs = torch.softmax(scores, dim=-1)
+        scale = 1.0 / math.sqrt(d)
+        kernels["attn.scores"] = lambda: torch.matmul(qg, k_cache.transpose(-1, -2)) * scale
+        kernels["attn.softmax"] = lambda: torch.softmax(scores, dim=-1)
+        kernels["attn.context"] = lambda: torch.matmul(probs, v_cache)
+    kernels["attn.o"] = lambda: layer.out(attn, batch, s)
+    kernels["attn.residual"] = lambda: x + other
+    if layer.mlp_norm is not None:
+        kernels["mlp.norm"] = lambda: layer.mlp_norm(x)
+    if layer.w_gate is not None:
+        kernels["mlp.gate"] = lambda: F.linear(x, layer.w_gate, layer.b_gate)
+        gate = weights.random((batch, s, spec.intermediate_size), dtype, device)
+        kernels["mlp.up"] = lambda: F.linear(x, layer.w_up, layer.b_up)
+        kernels["mlp.act"] = lambda: F.silu(gate) * hidden
+    else:
+        kernels["mlp.up"] = lambda: F.linear(x, layer.w_up, layer.b_up)
+        kernels["mlp.act"] = lambda: F.gelu(hidden)
+    kernels["mlp.down"] = lambda: F.linear(hidden, layer.w_down, layer.b_down)
+    kernels["mlp.residual"] = lambda: x + other
+    kernels["final_norm"] = lambda: stack.final_norm(x)
+    kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)  # last position only, as serving engines
+    return kernels

@@ -1,0 +1,196 @@
+"""``llmroof profile``: time real prefill and decode kernels on this machine and place them on the roofline."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from llmroof.errors import LlmroofError
+from llmroof.units import percent, seconds, si
+
+# Defaults sized for the device: a 2-core CPU finishes in about a minute; a GPU runs Llama-3-8B whole.
+CPU_DEFAULTS = {"model": "llama-3.2-1b", "layers": 2, "batch": "1,4", "prompt": 128, "context": "512,2048"}
+GPU_DEFAULTS = {"model": "llama-3-8b", "layers": None, "batch": "1,8,32", "prompt": 512, "context": "512,2048"}
+
+
+class ProfileFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _ints(option: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32") from None
+    if not values or min(values) < 1:
+        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32")
+    return values
+
+
+def profile(
+    model: str | None = typer.Option(None, "--model", "-m", help="Preset or config.json [default: llama-3.2-1b on a CPU, llama-3-8b on a GPU]."),
+    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
+    batch: str | None = typer.Option(None, "--batch", "-b", help="Batch sizes, e.g. 1,8,32 [default: 1,4 on a CPU; 1,8,32 on a GPU]."),
+    prompt: int | None = typer.Option(None, "--prompt", "-s", help="Prefill prompt tokens [default: 128 on a CPU; 512 on a GPU]."),
+    context: str | None = typer.Option(None, "--context", "-c", help="Decode KV-cache lengths, e.g. 512,2048."),
+    dtype: str = typer.Option("bf16", "--dtype", help="Compute, weight and KV dtype: fp32, bf16 or fp16."),
+    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype (the torch kernels need it equal to --dtype)."),
+    layers: int | None = typer.Option(None, "--layers", help="Decoder layers to instantiate; the rest is extrapolated [default: 2 on a CPU; all on a GPU]."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="Capture decode steps in CUDA graphs (GPU)."),
+    per_op: bool = typer.Option(True, "--per-op/--no-per-op", help="Also time every op of one layer."),
+    warmup_ms: float = typer.Option(25.0, "--warmup-ms", min=0.0, help="Warm-up budget per timed kernel."),
+    rep_ms: float = typer.Option(100.0, "--rep-ms", min=1.0, help="Timing budget per timed kernel."),
+    hardware: str | None = typer.Option(None, "--hardware", "-H", help="Datasheet entry for the GPU [default: matched by name]."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder [default: a new folder under ./llmroof-runs/].", file_okay=False),
+    fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
+) -> None:
+    """Time real prefill and decode kernels with PyTorch on this machine and place them on the roofline."""
+    from llmroof.cli.options import resolve_hardware
+    from llmroof.measure.device import open_device
+    from llmroof.measure.profile import ProfileConfig
+    from llmroof.specs.dtypes import get_dtype
+    from llmroof.specs.model import get_model
+
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = open_device(device, torch)
+    defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
+    spec = get_model(model or defaults["model"])
+    compute = get_dtype(dtype).name
+    if kv_dtype is not None and get_dtype(kv_dtype).name != compute:
+        raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",
+                           "model other KV dtypes with `llmroof analyze --kv-dtype`")
+    if layers is None and model is None:
+        layers = defaults["layers"]
+    config = ProfileConfig(
+        model=spec,
+        batches=_ints("--batch", batch or defaults["batch"]),
+        prompt_len=prompt or defaults["prompt"],
+        contexts=_ints("--context", context or defaults["context"]),
+        dtype=compute,
+        layers=layers,
+        per_op=per_op,
+        warmup_ms=warmup_ms,
+        rep_ms=rep_ms,
+        cuda_graphs=cuda_graphs,
+        hardware=resolve_hardware(hardware, None) if hardware else None,
+    )
+    folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / "results.json"
+    record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    if fmt is ProfileFormat.json:
+        from llmroof.cli.render import print_json
+
+        print_json(record)
+    else:
+        print_summary(record, path)
+
+
+def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llmroof.measure.profile import profile as run_profile
+
+    steps = 2 + len(config.batches) * (1 + len(config.contexts))
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, disable=quiet, transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task("starting", total=steps)
+
+        def progress(message: str) -> None:
+            if not message.startswith("ceiling:"):
+                bar.advance(task)
+            bar.update(task, description=message)
+
+        try:
+            return run_profile(config, dev, path, progress, argv=["llmroof", *sys.argv[1:]])
+        except KeyboardInterrupt:
+            print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def print_summary(record: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    from llmroof.cli.render import console
+
+    out = console()
+    wl, ceil = record["workload"], record["ceilings"]
+    dev = record["device"]
+    out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
+              f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
+              + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
+    out.print(f"Measured ceilings: read {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}, copy "
+              f"{si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
+              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']} matmul)")
+    sheet = record["roofline"]["datasheet"]
+    if sheet:
+        out.print(f"Datasheet: {si(sheet['bandwidth_bytes_per_s'], 'B/s')}, {si(sheet['peak_flops_per_s'], 'FLOP/s')} "
+                  f"({sheet['label']})")
+    else:
+        out.print("No datasheet figures for this device: the measured ceilings are the roofline.")
+    configs = [c for c in record["configs"] if c.get("status") == "ok"]
+    decode = Table(title="Decode (one step: one new token per sequence)", title_justify="left")
+    for column in ("batch", "context", "TPOT", "roofline TPOT", "% of roofline", "tokens/s", "achieved BW",
+                   "bytes/token", "bound"):
+        decode.add_column(column, justify="right")
+    if sheet:
+        decode.add_column("% of datasheet", justify="right")
+    for c in (c for c in configs if c["phase"] == "decode"):
+        row = [str(c["batch"]), str(c["context_len"]), seconds(c["tpot_s"]), seconds(c["roofline_time_s"]),
+               percent(c["roofline_fraction"]), si(c["tokens_per_s"]), si(c["achieved_bytes_per_s"], "B/s"),
+               si(c["bytes_per_token"], "B"), c["bound_measured"]]
+        if sheet:
+            row.append(percent(c.get("datasheet_roofline_fraction")))
+        decode.add_row(*row)
+    out.print(decode)
+    prefill = Table(title="Prefill", title_justify="left")
+    for column in ("batch", "prompt", "TTFT", "roofline TTFT", "% of roofline", "tokens/s", "achieved FLOP/s"):
+        prefill.add_column(column, justify="right")
+    for c in (c for c in configs if c["phase"] == "prefill"):
+        prefill.add_row(str(c["batch"]), str(c["prompt_len"]), seconds(c["ttft_s"]), seconds(c["roofline_time_s"]),
+                        percent(c["roofline_fraction"]), si(c["tokens_per_s"]), si(c["achieved_flops_per_s"], "FLOP/s"))
+    out.print(prefill)
+    with_ops = [c for c in configs if c.get("ops")]
+    if with_ops:
+        first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
+        label = f"b={first['batch']} " + (f"c={first['context_len']}" if first["phase"] == "decode"
+                                          else f"s={first['prompt_len']}")
+        ops = Table(title=f"Per-op efficiency ({first['phase']} {label}, one layer)", title_justify="left")
+        for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
+            ops.add_column(column, justify="left" if column == "op" else "right")
+        for op in first["ops"]:
+            if "median_s" not in op:
+                continue
+            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op["time_s"]), percent(op["roofline_fraction"]),
+                        si(op["achieved_bytes_per_s"], "B/s"), f"{op['intensity']:.1f}", op["bound"])
+        out.print(ops)
+    for c in record["configs"]:
+        if c.get("status") != "ok":
+            out.print(f"[yellow]{c['phase']} b={c['batch']}: {c['status']}: {c.get('reason', '')}[/]")
+    for row in record.get("crossover", {}).get("decode", []):
+        measured = row["measured_batch"]
+        analytic = row["analytic_batch"]
+        out.print(f"Decode at context {row['context_len']}: compute-bound from batch "
+                  f"{'>' + str(max(row['batches_measured'])) + ' (not reached)' if measured is None else measured} "
+                  f"measured, {'never' if analytic is None else analytic} on the roofline")
+    out.print(f"Results: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)

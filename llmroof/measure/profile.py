@@ -1,0 +1,417 @@
+"""``llmroof profile``: time real prefill and decode kernels and set each beside the analytic roofline.
+
+The flow: open the device, measure its ceilings (bandwidth and compute probes), build N decoder layers of
+the model with random weights, then for every configuration (prefill at each batch; decode at each batch
+and context) time the N-layer stack, one layer, and each op; extrapolate to the model's full depth; and
+record measured figures next to the analytic ones (same names as ``llmroof analyze``). The results file
+is rewritten atomically after every configuration, so an interrupted or failing run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmroof.analytic import Workload, analyze
+from llmroof.analytic.serialize import op_to_dict, phase_to_dict
+from llmroof.errors import LlmroofError
+from llmroof.measure import nvtx
+from llmroof.measure.device import Device
+from llmroof.measure.stats import summarize
+from llmroof.measure.timer import bench
+from llmroof.results.io import write_json_atomic
+from llmroof.specs.dtypes import Precision
+from llmroof.specs.hardware import HardwareSpec, builtin_hardware
+from llmroof.specs.model import ModelSpec
+
+SCHEMA = "llmroof.profile/1"
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileConfig:
+    """What to profile."""
+
+    model: ModelSpec
+    batches: tuple[int, ...]
+    """Batch sizes, for prefill and for decode."""
+    prompt_len: int
+    """Prefill prompt tokens per sequence."""
+    contexts: tuple[int, ...]
+    """Decode KV-cache lengths (the new token included)."""
+    dtype: str = "bf16"
+    """Weights, activations and KV cache (the torch kernels compute in one dtype)."""
+    layers: int | None = None
+    """Decoder layers to instantiate; None: the model's full depth. Fewer are extrapolated."""
+    per_op: bool = True
+    """Also time every op of one layer."""
+    warmup_ms: float = 25.0
+    rep_ms: float = 100.0
+    cuda_graphs: bool = False
+    """Capture decode steps in a CUDA graph (GPU only), so launch overhead is not timed."""
+    hardware: HardwareSpec | None = None
+    """Datasheet entry for a GPU (matched by name when None); the CPU has none."""
+    memory_headroom_fraction: float = 0.1
+    """Share of free memory kept back when deciding whether a configuration fits."""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in TORCH_DTYPES:
+            raise LlmroofError(f"--dtype {self.dtype}: the torch kernels run in {', '.join(TORCH_DTYPES)}",
+                               "quantised formats (fp8, int8, int4) can be modelled with `llmroof analyze`")
+        if not self.batches or min(self.batches) < 1 or not self.contexts or min(self.contexts) < 1:
+            raise LlmroofError("--batch and --context take positive integers")
+        if self.prompt_len < 1:
+            raise LlmroofError("--prompt must be positive")
+        if self.layers is not None and not 1 <= self.layers <= self.model.num_layers:
+            raise LlmroofError(f"--layers {self.layers}: {self.model.name} has {self.model.num_layers} layers",
+                               f"choose 1..{self.model.num_layers}")
+
+    @property
+    def num_layers(self) -> int:
+        return self.layers or self.model.num_layers
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.uniform(self.dtype)
+
+
+@dataclass
+class ProfileRun:
+    """A run in progress: the results record and where it is written."""
+
+    path: Path | None
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_json_atomic(self.path, self.record)
+
+
+def match_hardware(device_name: str) -> HardwareSpec | None:
+    """The catalog entry whose name best matches a CUDA device name such as "NVIDIA H100 80GB HBM3"."""
+    name = device_name.lower().replace("-", " ")
+    best, best_score = None, 0
+    for spec in builtin_hardware():
+        for candidate in (spec.display_name, spec.name, *spec.aliases):
+            words = [w for w in candidate.lower().replace("-", " ").split() if w not in {"nvidia", "geforce", "amd"}]
+            if words and all(w in name for w in words) and len(words) > best_score:
+                best, best_score = spec, len(words)
+    return best
+
+
+# --- ceilings -----------------------------------------------------------------------------------
+
+def measure_ceilings(device: Device, config: ProfileConfig, torch: Any, progress: Progress) -> dict[str, Any]:
+    """Bandwidth (read and copy) and compute probes; the best (fastest) sample of each is the ceiling."""
+    from llmroof.kernels import ceilings
+
+    nbytes = ceilings.bandwidth_buffer_bytes(device.cache_bytes)
+    n = 8192 if device.is_cuda else 2048
+    probes = [ceilings.read_probe(nbytes, device.torch_device), ceilings.copy_probe(nbytes, device.torch_device),
+              ceilings.compute_probe(n, getattr(torch, TORCH_DTYPES[config.dtype]), device.torch_device)]
+    records = []
+    for probe in probes:
+        progress(f"ceiling: {probe.name}")
+        with nvtx.annotate(f"ceiling {probe.name}", color="green"):
+            samples = bench(probe.fn, device, warmup_ms=config.warmup_ms, rep_ms=max(config.rep_ms, 200.0),
+                            flush=probe.name == "matmul")
+        stats = summarize(samples)
+        best = stats["min_s"]
+        records.append({"name": probe.name, "bytes": probe.bytes, "flops": probe.flops, "samples_s": samples,
+                        **stats, "best_bytes_per_s": probe.bytes / best if probe.bytes else None,
+                        "best_flops_per_s": probe.flops / best if probe.flops else None})
+        del probe
+    by_name = {r["name"]: r for r in records}
+    return {
+        "method": (f"read: sum of a {nbytes} B fp32 buffer (>= 4x the {device.cache_bytes} B cache); copy: "
+                   "dst <- src of the same size, bytes read plus written; compute: "
+                   f"{n}x{n}x{n} matmul in {config.dtype}; each the best of its samples"),
+        "measured_bandwidth_bytes_per_s": by_name["read"]["best_bytes_per_s"],
+        "measured_copy_bandwidth_bytes_per_s": by_name["copy"]["best_bytes_per_s"],
+        "measured_flops_per_s": by_name["matmul"]["best_flops_per_s"],
+        "compute_dtype": config.dtype,
+        "probes": records,
+    }
+
+
+def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None) -> HardwareSpec:
+    """A hardware entry whose roofs are the measured ceilings (the CPU's only roofline)."""
+    free, total = device.memory_bytes()
+    base = datasheet
+    return HardwareSpec(
+        name=f"{device.kind} (measured)",
+        display_name=f"{device.name} (measured ceilings)",
+        memory_bytes=base.memory_bytes if base else total,
+        memory_bandwidth_bytes_per_s=ceilings["measured_bandwidth_bytes_per_s"],
+        peak_flops_per_s={dtype: ceilings["measured_flops_per_s"]},
+        link_bandwidth_bytes_per_s=base.link_bandwidth_bytes_per_s if base else 1e9,
+        link_latency_s=base.link_latency_s if base else 1e-5,
+        internode_bandwidth_bytes_per_s=base.internode_bandwidth_bytes_per_s if base else 1e9,
+        internode_latency_s=base.internode_latency_s if base else 1e-5,
+        sources={"memory": "host RAM" if base is None else base.sources.get("memory", ""),
+                 "peak_flops": "measured by llmroof's compute probe",
+                 "bandwidth": "measured by llmroof's read probe"},
+    )
+
+
+# --- memory estimate ----------------------------------------------------------------------------
+
+def weights_bytes(config: ProfileConfig) -> float:
+    """Bytes of the instantiated weights: N layers, embedding, and lm_head unless tied."""
+    from llmroof.analytic.memory import layer_param_count
+
+    spec, bpe = config.model, config.precision.weight.bytes_per_element
+    table = spec.vocab_size * spec.hidden_size
+    return bpe * (config.num_layers * layer_param_count(spec) + table * (1 if spec.tie_word_embeddings else 2))
+
+
+def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> float:
+    """Working memory of one configuration beyond the weights: KV cache of N layers, activations, logits
+    and the per-op inputs (a generous estimate: scores of eager decode, the MLP's widest tensors)."""
+    spec, bpe = config.model, config.precision.activation.bytes_per_element
+    tokens = batch * (length if phase == "prefill" else 1)
+    kv = 2 * config.num_layers * batch * length * spec.kv_dim * bpe
+    acts = tokens * (6 * spec.hidden_size + 4 * spec.intermediate_size + 3 * spec.q_dim) * bpe
+    scores = batch * spec.num_heads * (length * length if phase == "prefill" else length) * 4
+    logits = batch * spec.vocab_size * 4
+    return kv * (2 if config.per_op else 1) + acts + scores + logits
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str) -> dict[str, Any]:
+    with nvtx.annotate(label):
+        samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=config.rep_ms)
+    return {"samples_s": samples, **summarize(samples)}
+
+
+def _maybe_graph(fn: Callable[[], Any], device: Device, config: ProfileConfig) -> tuple[Callable[[], Any], bool]:
+    """On a GPU with ``cuda_graphs``, capture ``fn`` once and time its replays."""
+    if not (config.cuda_graphs and device.is_cuda):
+        return fn, False
+    return device.capture_graph(fn), True
+
+
+def profile(config: ProfileConfig, device: Device, out_path: Path | None, progress: Progress = lambda _: None,
+            argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the profile; returns the results record (also written to ``out_path`` after each step)."""
+    from llmroof.measure import environment
+
+    torch = device.torch
+    torch_dtype = getattr(torch, TORCH_DTYPES[config.dtype])
+    datasheet = config.hardware if config.hardware is not None else (
+        match_hardware(device.name) if device.is_cuda else None)
+    spec = config.model
+    run = ProfileRun(out_path)
+    run.record = {
+        "schema": SCHEMA,
+        "status": "running",
+        "environment": environment.capture(device, argv),
+        "device": {"kind": device.kind, "index": device.index, "name": device.name, "cache_bytes": device.cache_bytes},
+        "hardware": datasheet.to_dict() if datasheet else None,
+        "model": {"name": spec.name, "attention": spec.attention_kind, "spec": dataclasses.asdict(spec)},
+        "workload": {
+            "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
+            "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
+            "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
+            "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
+            "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
+            "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
+                              "+ (L - N) x t(one layer)"),
+            "analytic_attention": {"prefill": "flash (one causal SDPA call)",
+                                   "decode": "eager (scores, softmax, context)"},
+        },
+        "configs": [],
+        "notes": [],
+    }
+    run.save()
+    try:
+        progress("ceilings")
+        ceilings = measure_ceilings(device, config, torch, progress)
+        run.record["ceilings"] = ceilings
+        measured = measured_hardware(device, ceilings, config.dtype, datasheet)
+        run.record["roofline"] = {
+            "measured": {"peak_flops_per_s": ceilings["measured_flops_per_s"],
+                         "bandwidth_bytes_per_s": ceilings["measured_bandwidth_bytes_per_s"],
+                         "label": "measured ceilings"},
+            "datasheet": None if datasheet is None else {
+                "peak_flops_per_s": datasheet.peak_flops(config.dtype),
+                "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
+                "label": f"{datasheet.display_name} datasheet"},
+        }
+        run.save()
+        _check_weights_fit(config, device)
+        progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
+        from llmroof.kernels.layers import DecoderStack
+
+        stack = DecoderStack(spec, config.num_layers, torch_dtype, device.torch_device)
+        plan = [("prefill", b, config.prompt_len) for b in config.batches]
+        plan += [("decode", b, c) for c in config.contexts for b in config.batches]
+        for phase, batch, length in plan:
+            progress(f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}")
+            record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length)
+            run.record["configs"].append(record)
+            run.save()
+        run.record["crossover"] = crossover(run.record["configs"], config, measured)
+        run.record["status"] = "complete"
+    except KeyboardInterrupt:
+        run.record["status"] = "interrupted"
+        run.save()
+        raise
+    except BaseException as exc:
+        run.record["status"] = "failed"
+        run.record["error"] = f"{type(exc).__name__}: {exc}"
+        run.save()
+        raise
+    run.save()
+    return run.record
+
+
+def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
+    free, _ = device.memory_bytes()
+    need = weights_bytes(config)
+    if need > free * (1 - config.memory_headroom_fraction):
+        where = "device memory" if device.is_cuda else "host RAM"
+        raise LlmroofError(
+            f"{config.num_layers} layers of {config.model.name} need {need / 2**30:.1f} GiB of weights, "
+            f"{free / 2**30:.1f} GiB of {where} is free",
+            "instantiate fewer with --layers N (the rest is extrapolated)",
+        )
+
+
+def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured: HardwareSpec,
+                    datasheet: HardwareSpec | None, phase: str, batch: int, length: int) -> dict[str, Any]:
+    torch = device.torch
+    record: dict[str, Any] = {"phase": phase, "batch": batch,
+                              ("prompt_len" if phase == "prefill" else "context_len"): length}
+    free, _ = device.memory_bytes()
+    need = run_bytes(config, phase, batch, length)
+    if need > free * (1 - config.memory_headroom_fraction):
+        record.update(status="skipped", reason=(
+            f"needs about {need / 2**30:.1f} GiB beyond the weights, {free / 2**30:.1f} GiB free"))
+        return record
+    try:
+        record.update(_measure(config, device, stack, phase, batch, length))
+    except Exception as exc:  # an OOM (or any kernel failure) is recorded, and the run goes on
+        if not device.is_out_of_memory(exc):
+            raise
+        if device.is_cuda:
+            torch.cuda.empty_cache()
+        record.update(status="failed", reason=f"out of memory: {str(exc).splitlines()[0]}")
+        return record
+    record["status"] = "ok"
+    _attach_analysis(record, config, measured, datasheet, phase, batch, length)
+    return record
+
+
+def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+    torch = device.torch
+    spec = config.model
+    tag = f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
+    result: dict[str, Any] = {}
+    with torch.inference_mode():
+        if phase == "prefill":
+            cache = stack.new_cache(batch, length)
+            tokens = torch.randint(0, spec.vocab_size, (batch, length), device=device.torch_device)
+            x = stack.embedding[tokens]
+            layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
+            cos, sin = cache.cos, cache.sin
+            stack_fn = lambda: stack.prefill(tokens, cache)  # noqa: E731
+            layer_fn = lambda: layer.prefill(x, cos, sin, k_cache, v_cache)  # noqa: E731
+            graphs = False
+        else:
+            cache = stack.new_cache(batch, length)
+            tokens = torch.randint(0, spec.vocab_size, (batch, 1), device=device.torch_device)
+            x = stack.embedding[tokens]
+            layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
+            cos, sin = cache.decode_rope()
+            stack_fn, graphs = _maybe_graph(lambda: stack.decode(tokens, cache), device, config)
+            layer_fn, _ = _maybe_graph(lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config)
+        result["stack"] = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}")
+        result["layer"] = _time(layer_fn, device, config, f"{tag} layer")
+        result["cuda_graph"] = graphs
+        if config.per_op:
+            from llmroof.kernels.ops import op_kernels
+
+            ops = {}
+            for name, fn in op_kernels(stack, phase, batch, length).items():
+                ops[name] = _time(fn, device, config, f"{tag} {name}")
+            result["op_timings"] = ops
+        del cache
+    extra = config.model.num_layers - config.num_layers
+    result["time_s"] = result["stack"]["median_s"] + extra * result["layer"]["median_s"]
+    result["layer_time_s"] = result["layer"]["median_s"]
+    return result
+
+
+def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: HardwareSpec,
+                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int) -> None:
+    """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
+    measured ones."""
+    kernel = "flash" if phase == "prefill" else "eager"
+    workload = Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
+                        context_len=length if phase == "decode" else 1, precision=config.precision,
+                        attention_kernel=kernel)
+    analysis = analyze(config.model, measured, workload)
+    ph = getattr(analysis, phase)
+    analytic = phase_to_dict(ph)
+    t = record["time_s"]
+    record["analytic"] = analytic
+    record["roofline_time_s"] = ph.time_s
+    record["roofline_fraction"] = ph.time_s / t
+    record["achieved_bytes_per_s"] = analytic["bytes"] / t
+    record["achieved_flops_per_s"] = analytic["flops"] / t
+    record["bound_measured"] = _measured_bound(record, measured, config.dtype)
+    if datasheet is not None:
+        sheet = analyze(config.model, datasheet, workload)
+        sheet_time = getattr(sheet, phase).time_s
+        record["datasheet_roofline_time_s"] = sheet_time
+        record["datasheet_roofline_fraction"] = sheet_time / t
+    if phase == "decode":
+        record.update(tpot_s=t, tokens_per_s=batch / t, bytes_per_token=analytic["bytes"] / batch)
+    else:
+        record.update(ttft_s=t, tokens_per_s=batch * length / t,
+                      bytes_per_token=analytic["bytes"] / (batch * length))
+    timings = record.pop("op_timings", None)
+    if timings:
+        ops = []
+        for op in ph.ops:
+            row = op_to_dict(op, ph.roofline)
+            measured_op = timings.get(op.name)
+            if measured_op is not None:
+                median = measured_op["median_s"]
+                row.update(measured_op)
+                row["achieved_bytes_per_s"] = row["bytes"] / median
+                row["achieved_flops_per_s"] = row["flops"] / median
+                row["roofline_fraction"] = row["time_s"] / median
+            ops.append(row)
+        record["ops"] = ops
+
+
+def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:
+    """Which measured ceiling the run is closer to: achieved bandwidth or achieved FLOP/s, as shares."""
+    bandwidth_share = record["achieved_bytes_per_s"] / measured.memory_bandwidth_bytes_per_s
+    compute_share = record["achieved_flops_per_s"] / measured.peak_flops_per_s[dtype]
+    return "compute" if compute_share > bandwidth_share else "memory"
+
+
+def crossover(configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec) -> dict[str, Any]:
+    """Per decode context: the first batch whose measured run is compute-bound, beside the analytic batch."""
+    result = []
+    for context in config.contexts:
+        rows = sorted((c for c in configs if c["phase"] == "decode" and c.get("context_len") == context
+                       and c.get("status") == "ok"), key=lambda c: c["batch"])
+        measured_batch = next((c["batch"] for c in rows if c["bound_measured"] == "compute"), None)
+        workload = Workload(context_len=context, prompt_len=1, precision=config.precision)
+        analytic_batch = analyze(config.model, measured, workload).compute_bound_batch()
+        result.append({"context_len": context, "measured_batch": measured_batch, "analytic_batch": analytic_batch,
+                       "batches_measured": [c["batch"] for c in rows]})
+    return {"method": ("decode is compute-bound where achieved FLOP/s is a larger share of the measured compute "
+                       "ceiling than achieved bytes/s of the measured bandwidth; analytic: the roofline's "
+                       "compute-bound batch on the measured ceilings"),
+            "decode": result}
