@@ -94,12 +94,12 @@ class ProfileRun:
 
 def match_hardware(device_name: str) -> HardwareSpec | None:
     """The catalog entry whose name best matches a CUDA device name such as "NVIDIA H100 80GB HBM3"."""
-    name = device_name.lower().replace("-", " ")
+    tokens = set(device_name.lower().replace("-", " ").replace("_", " ").split())
     best, best_score = None, 0
     for spec in builtin_hardware():
         for candidate in (spec.display_name, spec.name, *spec.aliases):
-            words = [w for w in candidate.lower().replace("-", " ").split() if w not in {"nvidia", "geforce", "amd"}]
-            if words and all(w in name for w in words) and len(words) > best_score:
+            words = set(candidate.lower().replace("-", " ").split()) - {"nvidia", "geforce", "amd", "instinct"}
+            if words and words <= tokens and len(words) > best_score:
                 best, best_score = spec, len(words)
     return best
 

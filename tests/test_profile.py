@@ -1,0 +1,242 @@
+"""``llmroof profile`` end to end at tiny shapes on the CPU: results contents, extrapolation, interruption,
+out-of-memory and skipped configurations, the CLI, and (marked ``cuda``) the GPU path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from llmroof.errors import LlmroofError
+from llmroof.measure import profile as profile_module
+from llmroof.measure.device import open_device
+from llmroof.measure.profile import ProfileConfig, match_hardware, profile
+from llmroof.results.io import read_json
+from llmroof.specs import get_model
+
+TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
+                           num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
+
+
+def tiny_config(**changes) -> ProfileConfig:
+    values = dict(model=TINY, batches=(1, 2), prompt_len=8, contexts=(16,), layers=1, dtype="fp32",
+                  warmup_ms=1.0, rep_ms=3.0)
+    values.update(changes)
+    return ProfileConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "results.json"
+    record = profile(tiny_config(), open_device("cpu"), path)
+    return record, path
+
+
+def test_results_file_holds_every_configuration(tiny_run) -> None:
+    record, path = tiny_run
+    assert read_json(path, "llmroof.profile/") == json.loads(json.dumps(record))
+    assert record["schema"] == "llmroof.profile/1" and record["status"] == "complete"
+    env = record["environment"]
+    for key in ("llmroof_version", "command_line", "time_utc", "host", "os", "python", "torch", "device_name",
+                "cpu_model", "threads"):
+        assert key in env
+    phases = [(c["phase"], c["batch"]) for c in record["configs"]]
+    assert phases == [("prefill", 1), ("prefill", 2), ("decode", 1), ("decode", 2)]
+    assert all(c["status"] == "ok" for c in record["configs"])
+
+
+def test_ceilings_are_measured(tiny_run) -> None:
+    ceilings = tiny_run[0]["ceilings"]
+    assert ceilings["measured_bandwidth_bytes_per_s"] > 1e8
+    assert ceilings["measured_copy_bandwidth_bytes_per_s"] > 1e8
+    assert ceilings["measured_flops_per_s"] > 1e8
+    read = next(p for p in ceilings["probes"] if p["name"] == "read")
+    assert read["best_bytes_per_s"] == pytest.approx(read["bytes"] / read["min_s"])
+    roofline = tiny_run[0]["roofline"]
+    assert roofline["datasheet"] is None  # a CPU has no catalog peaks: the measured ceilings are the roofline
+    assert roofline["measured"]["bandwidth_bytes_per_s"] == ceilings["measured_bandwidth_bytes_per_s"]
+
+
+def test_measured_figures_sit_beside_the_analytic_ones(tiny_run) -> None:
+    record = tiny_run[0]
+    decode = next(c for c in record["configs"] if c["phase"] == "decode" and c["batch"] == 2)
+    # Extrapolation from 1 instantiated layer to the model's 3.
+    assert decode["time_s"] == pytest.approx(decode["stack"]["median_s"] + 2 * decode["layer"]["median_s"])
+    assert decode["tpot_s"] == decode["time_s"]
+    assert decode["tokens_per_s"] == pytest.approx(2 / decode["tpot_s"])
+    analytic = decode["analytic"]
+    assert decode["roofline_fraction"] == pytest.approx(decode["roofline_time_s"] / decode["time_s"])
+    assert decode["achieved_bytes_per_s"] == pytest.approx(analytic["bytes"] / decode["time_s"])
+    assert decode["bytes_per_token"] == pytest.approx(analytic["bytes"] / 2)
+    assert len(decode["stack"]["samples_s"]) == decode["stack"]["n"] >= 3
+    names = [op["name"] for op in decode["ops"]]
+    assert {"attn.scores", "attn.softmax", "attn.context", "lm_head"} <= set(names)
+    for op in decode["ops"]:
+        assert op["median_s"] > 0 and op["samples_s"]
+        assert op["roofline_fraction"] == pytest.approx(op["time_s"] / op["median_s"])
+        assert op["achieved_bytes_per_s"] == pytest.approx(op["bytes"] / op["median_s"])
+    prefill = next(c for c in record["configs"] if c["phase"] == "prefill")
+    assert "attn.flash" in {op["name"] for op in prefill["ops"]}
+    assert prefill["ttft_s"] == prefill["time_s"]
+    assert record["workload"]["extrapolated"] and record["workload"]["layers_instantiated"] == 1
+
+
+def test_crossover_is_reported_next_to_the_analytic_one(tiny_run) -> None:
+    rows = tiny_run[0]["crossover"]["decode"]
+    assert rows[0]["context_len"] == 16 and rows[0]["batches_measured"] == [1, 2]
+    assert "analytic_batch" in rows[0] and "measured_batch" in rows[0]
+
+
+def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
+    path = tmp_path / "results.json"
+    seen = []
+
+    def progress(message: str) -> None:
+        seen.append(message)
+        if message.startswith("decode"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        profile(tiny_config(per_op=False), open_device("cpu"), path, progress)
+    record = read_json(path)
+    assert record["status"] == "interrupted"
+    assert [c["phase"] for c in record["configs"]] == ["prefill", "prefill"]
+    assert all("time_s" in c for c in record["configs"])
+
+
+def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
+    real = profile_module._measure
+
+    def measure(config, device, stack, phase, batch, length):
+        if phase == "decode" and batch == 2:
+            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate... out of memory")
+        return real(config, device, stack, phase, batch, length)
+
+    monkeypatch.setattr(profile_module, "_measure", measure)
+    record = profile(tiny_config(per_op=False), open_device("cpu"), tmp_path / "r.json")
+    failed = [c for c in record["configs"] if c["status"] == "failed"]
+    assert len(failed) == 1 and "out of memory" in failed[0]["reason"]
+    assert record["status"] == "complete"
+    assert sum(c["status"] == "ok" for c in record["configs"]) == 3
+
+
+def test_a_kernel_failure_marks_the_run_failed_and_keeps_the_file(tmp_path, monkeypatch) -> None:
+    def measure(*args):
+        raise ValueError("shape mismatch in a kernel")
+
+    monkeypatch.setattr(profile_module, "_measure", measure)
+    path = tmp_path / "r.json"
+    with pytest.raises(ValueError):
+        profile(tiny_config(per_op=False), open_device("cpu"), path)
+    record = read_json(path)
+    assert record["status"] == "failed" and "shape mismatch" in record["error"]
+    assert record["ceilings"]["measured_flops_per_s"] > 0  # what was measured is kept
+
+
+def test_configurations_that_cannot_fit_are_skipped(tmp_path, monkeypatch) -> None:
+    device = open_device("cpu")
+    weights = profile_module.weights_bytes(tiny_config())
+    monkeypatch.setattr(type(device), "memory_bytes", lambda self: (int(weights * 1.5), 2**34))
+    record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, tmp_path / "r.json")
+    skipped = [c for c in record["configs"] if c["status"] == "skipped"]
+    assert skipped and all(c.get("context_len") == 10**6 for c in skipped)
+    assert "GiB free" in skipped[0]["reason"]
+
+
+def test_weights_that_cannot_fit_stop_before_allocating(tmp_path, monkeypatch) -> None:
+    device = open_device("cpu")
+    monkeypatch.setattr(type(device), "memory_bytes", lambda self: (1024, 2**34))
+    with pytest.raises(LlmroofError, match="--layers"):
+        profile(tiny_config(), device, tmp_path / "r.json")
+
+
+def test_config_validation() -> None:
+    with pytest.raises(LlmroofError, match="torch kernels run in"):
+        tiny_config(dtype="int8")
+    with pytest.raises(LlmroofError, match="has 3 layers"):
+        tiny_config(layers=4)
+
+
+@pytest.mark.parametrize(("name", "entry"), [("NVIDIA H100 80GB HBM3", "h100-sxm"), ("NVIDIA H100 PCIe", "h100-pcie"),
+                                             ("NVIDIA A100-SXM4-80GB", "a100-sxm-80gb"), ("NVIDIA L4", "l4"),
+                                             ("NVIDIA L40S", "l40s"), ("NVIDIA H200", "h200-sxm"),
+                                             ("Tesla T4", None)])
+def test_gpu_names_match_catalog_entries(name, entry) -> None:
+    match = match_hardware(name)
+    assert (match.name if match else None) == entry
+
+
+def run_cli(capsys, *args):
+    from llmroof.cli.main import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def tiny_config_json(tmp_path):
+    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
+              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "rms_norm_eps": 1e-5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_cli_profile_json_and_table(capsys, tmp_path, tiny_config_json) -> None:
+    base = ["profile", "--model", str(tiny_config_json), "--layers", "1", "--batch", "1", "--prompt", "8",
+            "--context", "16", "--dtype", "fp32", "--warmup-ms", "1", "--rep-ms", "3"]
+    code, out, _ = run_cli(capsys, *base, "--out", str(tmp_path / "a"), "--format", "json")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed == read_json(tmp_path / "a" / "results.json")
+    assert printed["status"] == "complete"
+    code, out, _ = run_cli(capsys, *base, "--no-per-op", "--out", str(tmp_path / "b"))
+    assert code == 0
+    for text in ("Measured ceilings", "Decode", "Prefill", "% of roofline", "measured ceilings are the roofline",
+                 "Results:"):
+        assert text in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "cuda"], "no CUDA device"),
+        (["--dtype", "int8"], "torch kernels run in"),
+        (["--kv-dtype", "fp8"], "keep the KV cache in --dtype"),
+        (["--layers", "99"], "has 2 layers"),
+        (["--batch", "a,b"], "expected positive integers"),
+        (["--context", "0"], "expected positive integers"),
+    ],
+)
+def test_cli_profile_bad_input(capsys, tmp_path, tiny_config_json, args, message) -> None:
+    code, _, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--out", str(tmp_path), *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.cuda
+def test_profile_on_a_real_gpu_with_cuda_graphs(tmp_path) -> None:
+    device = open_device("cuda")
+    record = profile(tiny_config(dtype="bf16", cuda_graphs=True), device, tmp_path / "r.json")
+    decode = [c for c in record["configs"] if c["phase"] == "decode"]
+    assert record["status"] == "complete" and all(c["cuda_graph"] for c in decode)
+    assert record["environment"]["cuda"] is not None
+    assert record["ceilings"]["measured_bandwidth_bytes_per_s"] > 1e11
+
+
+@pytest.mark.cuda
+def test_l2_flush_and_events_on_a_real_gpu() -> None:
+    import torch
+
+    from llmroof.measure.timer import bench
+
+    device = open_device("cuda")
+    x = torch.ones(2**20, device="cuda")
+    samples = bench(lambda: x.sum(), device, warmup_ms=1, rep_ms=5)
+    assert len(samples) >= 3 and all(0 < s < 0.1 for s in samples)
+    assert device.cache_bytes > 2**20
