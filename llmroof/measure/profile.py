@@ -125,7 +125,6 @@ def measure_ceilings(device: Device, config: ProfileConfig, torch: Any, progress
         records.append({"name": probe.name, "bytes": probe.bytes, "flops": probe.flops, "samples_s": samples,
                         **stats, "best_bytes_per_s": probe.bytes / best if probe.bytes else None,
                         "best_flops_per_s": probe.flops / best if probe.flops else None})
-        del probe
     by_name = {r["name"]: r for r in records}
     return {
         "method": (f"read: sum of a {nbytes} B fp32 buffer (>= 4x the {device.cache_bytes} B cache); copy: "
@@ -141,7 +140,7 @@ def measure_ceilings(device: Device, config: ProfileConfig, torch: Any, progress
 
 def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None) -> HardwareSpec:
     """A hardware entry whose roofs are the measured ceilings (the CPU's only roofline)."""
-    free, total = device.memory_bytes()
+    _, total = device.memory_bytes()
     base = datasheet
     return HardwareSpec(
         name=f"{device.kind} (measured)",
@@ -226,8 +225,16 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
             "analytic_attention": {"prefill": "flash (one causal SDPA call)",
                                    "decode": "eager (scores, softmax, context)"},
         },
+        "timing": {
+            "clock": "CUDA events" if device.is_cuda else "perf_counter_ns around each call (CPU kernels are synchronous)",
+            "cache_flush": f"a {2 * device.cache_bytes} B buffer zeroed before every timed call, outside the timed region",
+            "budgets_ms": {"warmup": config.warmup_ms, "repeat": config.rep_ms},
+            "first_call": "timed to size the budgets, then discarded",
+            "reported": "median of the samples for configurations and ops (all samples kept in samples_s); "
+                        "the best sample for ceilings",
+            "units": "seconds; bytes; FLOPs (2 per multiply-add); bytes/s and FLOP/s",
+        },
         "configs": [],
-        "notes": [],
     }
     run.save()
     try:
