@@ -154,3 +154,161 @@ class FakeNvtx:
             yield
         finally:
             self.open -= 1
+
+
+class FakeNvmlError(Exception):
+    """pynvml.NVMLError: carries the NVML return code in ``value``."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return {3: "Not Supported", 12: "NVML Shared Library Not Found", 15: "GPU is lost"}.get(self.value, "Unknown Error")
+
+
+class FakeGpmMetricsGet:
+    """pynvml.c_nvmlGpmMetricsGet_t: version, numMetrics, sample1, sample2, metrics[i].metricId/value."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.numMetrics = 0
+        self.sample1: Any = None
+        self.sample2: Any = None
+        self.metrics = [SimpleNamespace(metricId=0, nvmlReturn=0, value=0.0) for _ in range(4)]
+
+
+class FakeNvml:
+    """The parts of ``pynvml`` llmroof uses, with the real names, constants and return shapes.
+
+    ``gpm``: whether GPM is supported; ``dram_util``: the DRAM bandwidth share GPM reports (percent);
+    ``fail``: names of functions that raise NVMLError; ``fail_after``: GPM reads before the GPU is "lost".
+    """
+
+    NVMLError = FakeNvmlError
+    NVML_ERROR_NOT_SUPPORTED = 3
+    NVML_ERROR_LIBRARY_NOT_FOUND = 12
+    NVML_ERROR_GPU_IS_LOST = 15
+    NVML_CLOCK_SM = 1
+    NVML_CLOCK_MEM = 2
+    NVML_TEMPERATURE_GPU = 0
+    NVML_MEMORY_UTILIZATION_SAMPLES = 2
+    NVML_GPM_METRIC_DRAM_BW_UTIL = 10
+    NVML_GPM_METRICS_GET_VERSION = 1
+    c_nvmlGpmMetricsGet_t = FakeGpmMetricsGet
+
+    def __init__(self, *, gpm: bool = True, dram_util: float = 50.0, mem_busy: int = 40, bus_width: int = 5120,
+                 max_mem_clock: int = 1215, uuid: str = "GPU-1234", fail: tuple[str, ...] = (),
+                 fail_after: int | None = None, init_error: int | None = None, reasons: int = 0x4) -> None:
+        self.gpm, self.dram_util, self.mem_busy = gpm, dram_util, mem_busy
+        self.bus_width, self.max_mem_clock, self.uuid = bus_width, max_mem_clock, uuid
+        self.fail, self.fail_after, self.init_error, self.reasons = set(fail), fail_after, init_error, reasons
+        self.calls: list[str] = []
+        self.gpm_reads = 0
+        self.allocated = 0
+        self.driver_time_us = 1_000_000
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.fail:
+            raise FakeNvmlError(self.NVML_ERROR_NOT_SUPPORTED)
+
+    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
+        self._call("nvmlInit")
+        if self.init_error is not None:
+            raise FakeNvmlError(self.init_error)
+
+    def nvmlShutdown(self) -> None:  # noqa: N802
+        self._call("nvmlShutdown")
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:  # noqa: N802
+        self._call("nvmlDeviceGetHandleByIndex")
+        if index != 0:
+            raise FakeNvmlError(2)
+        return "handle0"
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:  # noqa: N802
+        self._call("nvmlDeviceGetHandleByUUID")
+        if uuid != self.uuid:
+            raise FakeNvmlError(6)
+        return "handle0"
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus_id: str) -> str:  # noqa: N802
+        self._call("nvmlDeviceGetHandleByPciBusId")
+        return "handle0"
+
+    def nvmlDeviceGetUUID(self, handle: str) -> str:  # noqa: N802
+        return self.uuid
+
+    def nvmlDeviceGetName(self, handle: str) -> str:  # noqa: N802
+        return "NVIDIA A100-SXM4-40GB"
+
+    def nvmlDeviceGetMemoryBusWidth(self, handle: str) -> int:  # noqa: N802
+        return self.bus_width
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: str, clock: int) -> int:  # noqa: N802
+        assert clock == self.NVML_CLOCK_MEM
+        return self.max_mem_clock
+
+    def nvmlDeviceGetClockInfo(self, handle: str, clock: int) -> int:  # noqa: N802
+        self._call("nvmlDeviceGetClockInfo")
+        return 1410 if clock == self.NVML_CLOCK_SM else self.max_mem_clock
+
+    def nvmlDeviceGetPowerUsage(self, handle: str) -> int:  # noqa: N802
+        self._call("nvmlDeviceGetPowerUsage")
+        return 250_000  # milliwatts
+
+    def nvmlDeviceGetTemperature(self, handle: str, sensor: int) -> int:  # noqa: N802
+        return 60
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: str) -> int:  # noqa: N802
+        self._call("nvmlDeviceGetCurrentClocksEventReasons")
+        return self.reasons
+
+    def nvmlDeviceIsMigDeviceHandle(self, handle: str) -> int:  # noqa: N802
+        return 0
+
+    def nvmlDeviceGetMigMode(self, handle: str) -> tuple[int, int]:  # noqa: N802
+        raise FakeNvmlError(self.NVML_ERROR_NOT_SUPPORTED)  # GPUs without MIG answer so
+
+    def nvmlGpmQueryDeviceSupport(self, handle: str) -> Any:  # noqa: N802
+        self._call("nvmlGpmQueryDeviceSupport")
+        return SimpleNamespace(version=1, isSupportedDevice=int(self.gpm))
+
+    def nvmlGpmSampleAlloc(self) -> Any:  # noqa: N802
+        self.allocated += 1
+        return SimpleNamespace(taken=None)
+
+    def nvmlGpmSampleFree(self, sample: Any) -> None:  # noqa: N802
+        self.allocated -= 1
+
+    def nvmlGpmSampleGet(self, handle: str, sample: Any) -> Any:  # noqa: N802
+        self._call("nvmlGpmSampleGet")
+        self.gpm_reads += 1
+        if self.fail_after is not None and self.gpm_reads > self.fail_after:
+            raise FakeNvmlError(self.NVML_ERROR_GPU_IS_LOST)
+        sample.taken = self.gpm_reads
+        return sample
+
+    def nvmlGpmMetricsGet(self, request: FakeGpmMetricsGet) -> FakeGpmMetricsGet:  # noqa: N802
+        self._call("nvmlGpmMetricsGet")
+        assert request.version == self.NVML_GPM_METRICS_GET_VERSION and request.numMetrics == 1
+        assert request.sample1.taken is not None and request.sample2.taken is not None
+        assert request.metrics[0].metricId == self.NVML_GPM_METRIC_DRAM_BW_UTIL
+        request.metrics[0].value = self.dram_util
+        return request
+
+    def nvmlDeviceGetSamples(self, handle: str, sampling_type: int, last_seen: int) -> tuple[int, list[Any]]:  # noqa: N802
+        self._call("nvmlDeviceGetSamples")
+        assert sampling_type == self.NVML_MEMORY_UTILIZATION_SAMPLES
+        self.driver_time_us += 100_000
+        values = [SimpleNamespace(timeStamp=t, sampleValue=SimpleNamespace(uiVal=self.mem_busy))
+                  for t in (self.driver_time_us - 50_000, self.driver_time_us) if t > last_seen]
+        return 1, values
+
+    def nvmlDeviceGetUtilizationRates(self, handle: str) -> Any:  # noqa: N802
+        self._call("nvmlDeviceGetUtilizationRates")
+        return SimpleNamespace(gpu=90, memory=self.mem_busy)

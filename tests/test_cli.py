@@ -144,7 +144,7 @@ def test_console_script_runs_and_errors_cleanly() -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "unknown model" in bad.stderr
 
 
-@pytest.mark.parametrize("args", [["--help"], ["analyze", "--format", "json"], ["models"], ["hardware"],
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--format", "json"], ["models"], ["hardware"], ["sample", "--seconds", "0"],
                                   ["analyze", "--sweep", "batch=1,2"]])
 def test_analytic_commands_do_not_import_torch(args) -> None:
     code = (

@@ -37,10 +37,11 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, profile
+    from llmroof.cli import analyze, catalogs, profile, sample
 
     profile.register(app)
     analyze.register(app)
+    sample.register(app)
     catalogs.register(app)
 
 
