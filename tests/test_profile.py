@@ -82,6 +82,10 @@ def test_measured_figures_sit_beside_the_analytic_ones(tiny_run) -> None:
     assert record["workload"]["extrapolated"] and record["workload"]["layers_instantiated"] == 1
 
 
+def test_nvml_is_off_on_the_cpu_and_says_so(tiny_run) -> None:
+    assert tiny_run[0]["nvml"] == {"status": "off: NVML samples GPUs, and this run is on the CPU", "source": None}
+
+
 def test_crossover_is_reported_next_to_the_analytic_one(tiny_run) -> None:
     rows = tiny_run[0]["crossover"]["decode"]
     assert rows[0]["context_len"] == 16 and rows[0]["batches_measured"] == [1, 2]
@@ -108,10 +112,10 @@ def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
 def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
     real = profile_module._measure
 
-    def measure(config, device, stack, phase, batch, length):
+    def measure(config, device, stack, phase, batch, length, sampler=None):
         if phase == "decode" and batch == 2:
             raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate... out of memory")
-        return real(config, device, stack, phase, batch, length)
+        return real(config, device, stack, phase, batch, length, sampler)
 
     monkeypatch.setattr(profile_module, "_measure", measure)
     record = profile(tiny_config(per_op=False), open_device("cpu"), tmp_path / "r.json")

@@ -37,11 +37,12 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, profile, sample
+    from llmroof.cli import analyze, catalogs, comm, profile, sample
 
     profile.register(app)
     analyze.register(app)
     sample.register(app)
+    comm.register(app)
     catalogs.register(app)
 
 

@@ -45,9 +45,18 @@ def profile(
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="Capture decode steps in CUDA graphs (GPU)."),
     per_op: bool = typer.Option(True, "--per-op/--no-per-op", help="Also time every op of one layer."),
+    nvml: bool = typer.Option(True, "--nvml/--no-nvml", help="On a GPU, sample DRAM bandwidth through NVML."),
+    nvml_window_ms: float = typer.Option(300.0, "--nvml-window-ms", min=100.0,
+                                         help="Steady replay of each configuration while NVML samples."),
     warmup_ms: float = typer.Option(25.0, "--warmup-ms", min=0.0, help="Warm-up budget per timed kernel."),
     rep_ms: float = typer.Option(100.0, "--rep-ms", min=1.0, help="Timing budget per timed kernel."),
     hardware: str | None = typer.Option(None, "--hardware", "-H", help="Datasheet entry for the GPU [default: matched by name]."),
+    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks (one process each; gloo on CPUs, NCCL on GPUs)."),
+    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
+    micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
+    timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds a rank waits for the others before failing."),
+    tp_simulate: int = typer.Option(1, "--tp-simulate", min=1,
+                                    help="Time one rank's shard of this TP degree here, plus the analytic comm cost."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder [default: a new folder under ./llmroof-runs/].", file_okay=False),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
@@ -69,7 +78,11 @@ def profile(
     if kv_dtype is not None and get_dtype(kv_dtype).name != compute:
         raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",
                            "model other KV dtypes with `llmroof analyze --kv-dtype`")
-    if layers is None and model is None:
+    parallel = tp * pp > 1
+    if parallel and (layers is not None or tp_simulate > 1):
+        raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
+                           "drop --layers and --tp-simulate, or use a smaller model")
+    if layers is None and model is None and not parallel:
         layers = defaults["layers"]
     config = ProfileConfig(
         model=spec,
@@ -82,11 +95,17 @@ def profile(
         warmup_ms=warmup_ms,
         rep_ms=rep_ms,
         cuda_graphs=cuda_graphs,
+        nvml=nvml,
+        nvml_window_s=nvml_window_ms / 1e3,
+        tp_simulate=tp_simulate,
         hardware=resolve_hardware(hardware, None) if hardware else None,
     )
     folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = folder / "results.json"
-    record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    if parallel:
+        record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
+    else:
+        record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
 
@@ -118,6 +137,39 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
             raise typer.Exit(130) from None
 
 
+def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_batches: int,
+                  timeout: float) -> dict[str, Any]:
+    """Start tp x pp ranks here (or join torchrun's group) and return what rank 0 wrote."""
+    import os
+
+    from llmroof.analytic.sharding import shard_model, stage_layers
+    from llmroof.measure import distributed, parallel
+    from llmroof.results.io import read_json
+
+    shard_model(config.model, tp)  # shapes that do not divide: a clear error before any process starts
+    stage_layers(config.model.num_layers, pp)
+    world = tp * pp
+    pconfig = parallel.ParallelConfig(profile=config, tp=tp, pp=pp, micro_batches=micro_batches, timeout_s=timeout,
+                                      device="cuda" if dev.is_cuda else "cpu")
+    argv = ["llmroof", *sys.argv[1:]]
+    if distributed.under_torchrun():
+        if int(os.environ["WORLD_SIZE"]) != world:
+            raise LlmroofError(f"torchrun started {os.environ['WORLD_SIZE']} ranks, --tp {tp} x --pp {pp} needs {world}")
+        rank = int(os.environ["RANK"])
+        parallel.rank_main(rank, world, pconfig, str(path), argv)
+        if rank != 0:
+            raise typer.Exit(0)
+    else:
+        if dev.is_cuda and dev.torch.cuda.device_count() < world:
+            raise LlmroofError(f"--tp {tp} x --pp {pp} needs {world} GPUs, this machine has "
+                               f"{dev.torch.cuda.device_count()}", "use torchrun across nodes, or --tp-simulate")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
+        distributed.launch(world, parallel.rank_main, (pconfig, str(path), argv), timeout_s=timeout,
+                           error_file=str(path.parent / ".rank-error"))
+    return read_json(path, "llmroof.profile/")
+
+
 def _stderr_console() -> Any:
     from rich.console import Console
 
@@ -130,6 +182,9 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     from llmroof.cli.render import console
 
     out = console()
+    if record.get("parallel"):
+        print_parallel_summary(record, path, out)
+        return
     wl, ceil = record["workload"], record["ceilings"]
     dev = record["device"]
     out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
@@ -144,6 +199,7 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
                   f"({sheet['label']})")
     else:
         out.print("No datasheet figures for this device: the measured ceilings are the roofline.")
+    out.print(f"NVML: {record.get('nvml', {}).get('status', 'off')}")
     configs = [c for c in record["configs"] if c.get("status") == "ok"]
     decode = Table(title="Decode (one step: one new token per sequence)", title_justify="left")
     for column in ("batch", "context", "TPOT", "roofline TPOT", "% of roofline", "tokens/s", "achieved BW",
@@ -151,12 +207,20 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         decode.add_column(column, justify="right")
     if sheet:
         decode.add_column("% of datasheet", justify="right")
+    sampled = any(c.get("nvml", {}).get("measured_bytes_per_token") for c in configs)
+    if sampled:
+        decode.add_column("NVML bytes/token", justify="right")
+        decode.add_column("NVML / analytic", justify="right")
     for c in (c for c in configs if c["phase"] == "decode"):
         row = [str(c["batch"]), str(c["context_len"]), seconds(c["tpot_s"]), seconds(c["roofline_time_s"]),
                percent(c["roofline_fraction"]), si(c["tokens_per_s"]), si(c["achieved_bytes_per_s"], "B/s"),
                si(c["bytes_per_token"], "B"), c["bound_measured"]]
         if sheet:
             row.append(percent(c.get("datasheet_roofline_fraction")))
+        if sampled:
+            nv = c.get("nvml", {})
+            ratio = nv.get("measured_to_analytic_bytes_ratio")
+            row += [si(nv.get("measured_bytes_per_token"), "B"), "-" if ratio is None else f"{ratio:.2f}"]
         decode.add_row(*row)
     out.print(decode)
     prefill = Table(title="Prefill", title_justify="left")
@@ -190,6 +254,34 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
                   f"{'>' + str(max(row['batches_measured'])) + ' (not reached)' if measured is None else measured} "
                   f"measured, {'never' if analytic is None else analytic} on the roofline")
     out.print(f"Results: {path}")
+
+
+def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None:
+    from rich.table import Table
+
+    par = record["parallel"]
+    link = par.get("link") or {}
+    out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
+              f"{par['backend']}), stages of {par['stage_layers']} layers")
+    if link:
+        out.print(f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
+                  f"({link['method']})")
+    table = Table(title="Measured vs analytic (analytic on the measured ceilings and link)", title_justify="left")
+    for column in ("phase", "batch", "len", "time", "analytic", "% of roofline", "comm share", "analytic comm",
+                   "bubble", "analytic bubble", "stage times"):
+        table.add_column(column, justify="right")
+    for c in record["configs"]:
+        if c.get("status") != "ok":
+            continue
+        measured, analytic = c["measured"], c["analytic"]
+        length = c.get("prompt_len", c.get("context_len"))
+        table.add_row(c["phase"], str(c["batch"]), str(length), seconds(c["time_s"]), seconds(analytic["time_s"]),
+                      percent(c["roofline_fraction"]), percent(measured["comm_share"]),
+                      percent(analytic["comm_time_s"] / analytic["time_s"] if analytic["time_s"] else None),
+                      percent(measured["bubble_fraction"]), percent(analytic["pass_bubble_fraction"]),
+                      " / ".join(seconds(t) for t in measured["stage_times_s"]))
+    out.print(table)
+    out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")
 
 
 def register(app: typer.Typer) -> None:

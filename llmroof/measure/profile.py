@@ -58,6 +58,14 @@ class ProfileConfig:
     """Datasheet entry for a GPU (matched by name when None); the CPU has none."""
     memory_headroom_fraction: float = 0.1
     """Share of free memory kept back when deciding whether a configuration fits."""
+    nvml: bool = True
+    """On a GPU, sample DRAM bandwidth through NVML while replaying each configuration."""
+    nvml_window_s: float = 0.3
+    """Shortest steady replay of a configuration for NVML sampling."""
+    nvml_interval_ms: float = 100.0
+    """NVML sampling interval (GPM needs at least 100 ms)."""
+    tp_simulate: int = 1
+    """Time one rank's shard of a tensor-parallel degree on this one device and add the analytic comm cost."""
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
@@ -197,8 +205,11 @@ def _maybe_graph(fn: Callable[[], Any], device: Device, config: ProfileConfig) -
 
 
 def profile(config: ProfileConfig, device: Device, out_path: Path | None, progress: Progress = lambda _: None,
-            argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the profile; returns the results record (also written to ``out_path`` after each step)."""
+            argv: list[str] | None = None, nvml_module: Any = "auto") -> dict[str, Any]:
+    """Run the profile; returns the results record (also written to ``out_path`` after each step).
+
+    ``nvml_module``: the ``pynvml`` module to sample with ("auto": the real one; tests pass a fake).
+    """
     from llmroof.measure import environment
 
     torch = device.torch
@@ -224,6 +235,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
                               "+ (L - N) x t(one layer)"),
             "analytic_attention": {"prefill": "flash (one causal SDPA call)",
                                    "decode": "eager (scores, softmax, context)"},
+            "tp_simulate": config.tp_simulate,
         },
         "timing": {
             "clock": "CUDA events" if device.is_cuda else "perf_counter_ns around each call (CPU kernels are synchronous)",
@@ -236,6 +248,8 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         },
         "configs": [],
     }
+    sampler = start_sampler(config, device, nvml_module)
+    run.record["nvml"] = nvml_record(sampler, device, config)
     run.save()
     try:
         progress("ceilings")
@@ -256,27 +270,63 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
         from llmroof.kernels.layers import DecoderStack
 
-        stack = DecoderStack(spec, config.num_layers, torch_dtype, device.torch_device)
+        kernel_spec = spec
+        if config.tp_simulate > 1:
+            from llmroof.kernels.parallel import shard_spec
+
+            kernel_spec = shard_spec(spec, config.tp_simulate)
+        stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
         plan = [("prefill", b, config.prompt_len) for b in config.batches]
         plan += [("decode", b, c) for c in config.contexts for b in config.batches]
         for phase, batch, length in plan:
             progress(f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}")
-            record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length)
+            record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
             run.record["configs"].append(record)
             run.save()
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
         run.record["status"] = "complete"
     except KeyboardInterrupt:
         run.record["status"] = "interrupted"
-        run.save()
         raise
     except BaseException as exc:
         run.record["status"] = "failed"
         run.record["error"] = f"{type(exc).__name__}: {exc}"
-        run.save()
         raise
-    run.save()
+    finally:
+        if sampler is not None:
+            sampler.stop()
+            run.record["nvml"] = nvml_record(sampler, device, config)
+        run.save()
     return run.record
+
+
+def start_sampler(config: ProfileConfig, device: Device, nvml_module: Any) -> Any:
+    """An NVML sampler on the profiled GPU (matched by UUID), or None on a CPU or with --no-nvml."""
+    if not (device.is_cuda and config.nvml):
+        return None
+    from llmroof.measure import nvml as nv
+
+    module = nv.load_pynvml() if nvml_module == "auto" else nvml_module
+    props = device.torch.cuda.get_device_properties(device.index)
+    uuid = str(getattr(props, "uuid", "") or "") or None
+    handle, status = nv.open_nvml(module, uuid=uuid, index=None if uuid else device.index)
+    return nv.Sampler(handle, status, interval_s=config.nvml_interval_ms / 1e3).start()
+
+
+def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str, Any]:
+    """Which NVML source sampled, or why none did."""
+    if sampler is None:
+        reason = "off: --no-nvml" if device.is_cuda else "off: NVML samples GPUs, and this run is on the CPU"
+        return {"status": reason, "source": None}
+    record: dict[str, Any] = {"status": sampler.status.label, "source": sampler.status.source,
+                              "reason": sampler.status.reason, "interval_s": sampler.interval_s,
+                              "replay_window_s": config.nvml_window_s, "error": sampler.error}
+    if sampler.device is not None:
+        record.update(peak_dram_bandwidth_bytes_per_s=sampler.device.peak_dram_bandwidth_bytes_per_s,
+                      memory_bus_width_bits=sampler.device.bus_width_bits,
+                      max_memory_clock_mhz=sampler.device.max_mem_clock_mhz, nvml_uuid=sampler.device.uuid)
+    record["samples"] = [s.to_dict() for s in sampler.snapshot()]
+    return record
 
 
 def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
@@ -292,7 +342,8 @@ def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
 
 
 def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured: HardwareSpec,
-                    datasheet: HardwareSpec | None, phase: str, batch: int, length: int) -> dict[str, Any]:
+                    datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
+                    sampler: Any = None) -> dict[str, Any]:
     torch = device.torch
     record: dict[str, Any] = {"phase": phase, "batch": batch,
                               ("prompt_len" if phase == "prefill" else "context_len"): length}
@@ -303,7 +354,7 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
             f"needs about {need / 2**30:.1f} GiB beyond the weights, {free / 2**30:.1f} GiB free"))
         return record
     try:
-        record.update(_measure(config, device, stack, phase, batch, length))
+        record.update(_measure(config, device, stack, phase, batch, length, sampler))
     except Exception as exc:  # an OOM (or any kernel failure) is recorded, and the run goes on
         if not device.is_out_of_memory(exc):
             raise
@@ -316,7 +367,8 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
     return record
 
 
-def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int,
+             sampler: Any = None) -> dict[str, Any]:
     torch = device.torch
     spec = config.model
     tag = f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
@@ -324,7 +376,7 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
     with torch.inference_mode():
         if phase == "prefill":
             cache = stack.new_cache(batch, length)
-            tokens = torch.randint(0, spec.vocab_size, (batch, length), device=device.torch_device)
+            tokens = torch.randint(0, stack.spec.vocab_size, (batch, length), device=device.torch_device)
             x = stack.embedding[tokens]
             layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
             cos, sin = cache.cos, cache.sin
@@ -333,13 +385,19 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
             graphs = False
         else:
             cache = stack.new_cache(batch, length)
-            tokens = torch.randint(0, spec.vocab_size, (batch, 1), device=device.torch_device)
+            tokens = torch.randint(0, stack.spec.vocab_size, (batch, 1), device=device.torch_device)
             x = stack.embedding[tokens]
             layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
             cos, sin = cache.decode_rope()
             stack_fn, graphs = _maybe_graph(lambda: stack.decode(tokens, cache), device, config)
             layer_fn, _ = _maybe_graph(lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config)
         result["stack"] = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}")
+        if sampler is not None and sampler.running:
+            from llmroof.measure.nvml import measure_region
+
+            with nvtx.annotate(f"{tag} stack x{config.num_layers} nvml replay", color="red"):
+                result["nvml"] = measure_region(stack_fn, device.synchronize, sampler, window_s=config.nvml_window_s,
+                                                call_s=result["stack"]["median_s"])
         result["layer"] = _time(layer_fn, device, config, f"{tag} layer")
         result["cuda_graph"] = graphs
         if config.per_op:
@@ -363,17 +421,30 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     kernel = "flash" if phase == "prefill" else "eager"
     workload = Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
                         context_len=length if phase == "decode" else 1, precision=config.precision,
-                        attention_kernel=kernel)
+                        attention_kernel=kernel, tp=config.tp_simulate)
     analysis = analyze(config.model, measured, workload)
     ph = getattr(analysis, phase)
     analytic = phase_to_dict(ph)
     t = record["time_s"]
     record["analytic"] = analytic
-    record["roofline_time_s"] = ph.time_s
-    record["roofline_fraction"] = ph.time_s / t
-    record["achieved_bytes_per_s"] = analytic["bytes"] / t
-    record["achieved_flops_per_s"] = analytic["flops"] / t
+    compute_roofline_s = ph.time_s - ph.comm_time_s  # with tp_simulate, the shard's own work
+    record["roofline_time_s"] = compute_roofline_s
+    record["roofline_fraction"] = compute_roofline_s / t
+    if config.tp_simulate > 1:
+        record["simulated"] = {
+            "tp": config.tp_simulate,
+            "method": ("one rank's shard timed on this device without collectives; the analytic comm cost of "
+                       f"tp={config.tp_simulate} on {measured.name} added"),
+            "comm_time_s": ph.comm_time_s,
+            "time_s": t + ph.comm_time_s,
+        }
+    # Achieved rates of this device: its own (per-rank) bytes and FLOPs over its own measured time.
+    tp = config.tp_simulate
+    record["achieved_bytes_per_s"] = analytic["bytes"] / tp / t
+    record["achieved_flops_per_s"] = analytic["flops"] / tp / t
     record["bound_measured"] = _measured_bound(record, measured, config.dtype)
+    if tp > 1:
+        t = t + ph.comm_time_s  # the predicted tp-rank time: the shard's measured work plus the comm
     if datasheet is not None:
         sheet = analyze(config.model, datasheet, workload)
         sheet_time = getattr(sheet, phase).time_s
@@ -384,6 +455,7 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     else:
         record.update(ttft_s=t, tokens_per_s=batch * length / t,
                       bytes_per_token=analytic["bytes"] / (batch * length))
+    _attach_nvml(record, config, ph, batch, length)
     timings = record.pop("op_timings", None)
     if timings:
         ops = []
@@ -398,6 +470,23 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
                 row["roofline_fraction"] = row["time_s"] / median
             ops.append(row)
         record["ops"] = ops
+
+
+def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int) -> None:
+    """NVML's measured DRAM bytes per token of the N-layer stack beside the analytic bytes of that stack."""
+    sampled = record.get("nvml")
+    if not sampled or not sampled.get("measured_dram_bandwidth_bytes_per_s"):
+        return
+    layers = config.num_layers
+    stack_bytes = sum(op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops)
+    tokens = batch if record["phase"] == "decode" else batch * length
+    per_call_s = record["stack"]["median_s"]
+    measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
+    analytic = stack_bytes / tokens
+    sampled.update(measured_bytes_per_token=measured, analytic_bytes_per_token=analytic,
+                   measured_to_analytic_bytes_ratio=measured / analytic,
+                   method=("DRAM bytes/s from NVML GPM (share of peak x peak) during a steady replay of the "
+                           f"{layers}-layer stack, x its median time per call, / tokens per call"))
 
 
 def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:

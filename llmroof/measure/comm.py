@@ -1,0 +1,154 @@
+"""``llmroof comm``: all-reduce, all-gather and send/recv across message sizes, in the nccl-tests
+convention (algbw = size / time; all-reduce busbw = algbw x 2(n-1)/n; all-gather busbw = algbw x (n-1)/n;
+send/recv busbw = algbw), beside the analytic comm model's prediction."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from llmroof.analytic import comm as analytic_comm
+from llmroof.errors import LlmroofError
+from llmroof.measure import nvtx
+from llmroof.measure.distributed import Layout, init_group
+from llmroof.results.io import write_json_atomic
+
+SCHEMA = "llmroof.comm/1"
+OPS = ("all_reduce", "all_gather", "send_recv")
+
+
+def parse_size(text: str) -> int:
+    """``4K`` -> 4096, ``256M`` -> 268435456, ``1G``, or plain bytes."""
+    text = text.strip().upper().removesuffix("B")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+    try:
+        value = int(float(text[:-1] if scale > 1 else text) * scale)
+    except ValueError:
+        raise LlmroofError(f"--sizes: {text!r} is not a size", "use bytes or K/M/G suffixes, e.g. 4K..256M") from None
+    if value < 4:
+        raise LlmroofError(f"--sizes: {text!r} is too small (at least 4 bytes)")
+    return value
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``4K..256M`` (doubling from the lower end to the upper) or a list such as ``4K,1M,64M``."""
+    if ".." in text:
+        lo, hi = (parse_size(part) for part in text.split("..", 1))
+        if hi < lo:
+            raise LlmroofError(f"--sizes {text!r}: the upper end is below the lower")
+        sizes, size = [], lo
+        while size <= hi:
+            sizes.append(size)
+            size *= 2
+        return sizes
+    return [parse_size(part) for part in text.split(",") if part.strip()]
+
+
+def bus_bandwidth(op: str, algbw: float, ranks: int) -> float:
+    """nccl-tests' bus bandwidth: the per-link rate that the algorithm needs."""
+    if op == "all_reduce":
+        return algbw * 2 * (ranks - 1) / ranks
+    if op == "all_gather":
+        return algbw * (ranks - 1) / ranks
+    return algbw
+
+
+def predict_time_s(op: str, size: int, ranks: int, link: analytic_comm.Link) -> float:
+    """The analytic model's time for one operation (ring algorithms; send/recv: one hop)."""
+    if op == "all_reduce":
+        return analytic_comm.allreduce_time_s(size, ranks, link)
+    if op == "all_gather":
+        return analytic_comm.allgather_time_s(size, ranks, link)
+    return analytic_comm.p2p_time_s(size, link)
+
+
+def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, iterations: int,
+              timeout_s: float, out_path: str | None) -> None:
+    """Every rank runs every op at every size; rank 0 collects the timings."""
+    import os
+
+    import torch
+
+    layout = Layout(rank, world_size, world_size, 1, int(os.environ.get("LOCAL_RANK", rank)))
+    if device_kind == "cuda":
+        torch.cuda.set_device(layout.local_rank)
+        device, backend = f"cuda:{layout.local_rank}", "nccl"
+    else:
+        device, backend = "cpu", "gloo"
+    dist, _ = init_group(layout, backend, timeout_s)
+    sync = (lambda: torch.cuda.synchronize()) if device_kind == "cuda" else (lambda: None)
+    rows = []
+    try:
+        for size in sizes:
+            elements = max(1, size // 4)
+            buffer = torch.ones(elements, dtype=torch.float32, device=device)
+            parts = [torch.empty(max(1, elements // world_size), dtype=torch.float32, device=device)
+                     for _ in range(world_size)]
+            shard = torch.ones(max(1, elements // world_size), dtype=torch.float32, device=device)
+            peer_next, peer_prev = (rank + 1) % world_size, (rank - 1) % world_size
+
+            def send_recv() -> None:
+                # Each rank sends to the next and receives from the previous, as nccl-tests' sendrecv.
+                work = dist.isend(buffer, dst=peer_next)
+                dist.recv(recv_buffer, src=peer_prev)
+                work.wait()
+
+            recv_buffer = torch.empty_like(buffer)
+            ops = {"all_reduce": lambda: dist.all_reduce(buffer), "all_gather": lambda: dist.all_gather(parts, shard),
+                   "send_recv": send_recv}
+            for op, fn in ops.items():
+                with nvtx.annotate(f"comm {op} {size}B"):
+                    fn()
+                    sync()
+                    dist.barrier()
+                    start = time.perf_counter()
+                    for _ in range(iterations):
+                        fn()
+                    sync()
+                    elapsed = (time.perf_counter() - start) / iterations
+                rows.append({"rank": rank, "op": op, "size_bytes": elements * 4, "time_s": elapsed})
+        gathered = [None] * world_size if rank == 0 else None
+        dist.gather_object(rows, gathered, dst=0)
+        if rank == 0 and out_path:
+            write_json_atomic(out_path, {"schema": SCHEMA, "ranks": world_size, "backend": backend,
+                                         "per_rank": [row for chunk in gathered for row in chunk]})
+    finally:
+        dist.destroy_process_group()
+
+
+def summarize_rows(per_rank: list[dict[str, Any]], ranks: int, link: analytic_comm.Link | None,
+                   link_label: str) -> list[dict[str, Any]]:
+    """One row per (op, size): the slowest rank's time (a collective ends when its last rank does),
+    algbw, busbw, and the analytic prediction."""
+    keys = sorted({(r["op"], r["size_bytes"]) for r in per_rank}, key=lambda k: (OPS.index(k[0]), k[1]))
+    rows = []
+    for op, size in keys:
+        time_s = max(r["time_s"] for r in per_rank if r["op"] == op and r["size_bytes"] == size)
+        algbw = size / time_s
+        row = {"op": op, "size_bytes": size, "ranks": ranks, "time_s": time_s, "algbw_bytes_per_s": algbw,
+               "busbw_bytes_per_s": bus_bandwidth(op, algbw, ranks)}
+        if link is not None:
+            predicted = predict_time_s(op, size, ranks, link)
+            row.update(predicted_time_s=predicted, predicted_busbw_bytes_per_s=bus_bandwidth(op, size / predicted, ranks),
+                       measured_to_predicted=time_s / predicted, prediction_link=link_label)
+        rows.append(row)
+    return rows
+
+
+def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_comm.Link | None:
+    """The ring model's bandwidth and latency, least-squares fitted to the measured all-reduces:
+    t = 2(n-1) * L + 2(n-1)/n * S / B is a line in S."""
+    times: dict[int, float] = {}
+    for r in rows_per_rank:
+        if r["op"] == "all_reduce":
+            times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
+    if len(times) < 2 or ranks < 2:
+        return None
+    xs, ys = list(times), list(times.values())
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    if slope <= 0:
+        return None
+    intercept = mean_y - slope * mean_x
+    bandwidth = 2 * (ranks - 1) / ranks / slope
+    return analytic_comm.Link("fitted to the measured all-reduces", bandwidth, max(0.0, intercept / (2 * (ranks - 1))))

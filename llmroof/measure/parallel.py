@@ -1,0 +1,377 @@
+"""``llmroof profile --tp N --pp M``: every rank times its real shard; rank 0 gathers and writes.
+
+Per configuration each rank measures, on its own shard (kernels/parallel.py):
+- its stage's compute for one micro-batch (prefill) or one step (decode), tensor-parallel all-reduces
+  included: the stage time;
+- one all-reduce of the layer activations in its tensor group, and one pipeline send/recv between
+  neighbouring stages (a ping-pong, halved);
+- the whole pipelined pass: prefill of m micro-batches (GPipe schedule) or one decode step through every
+  stage, timed between barriers.
+Rank 0 sets the measured comm time, stage times and bubble beside the analytic ones on a roofline of the
+measured ceilings and the measured link (bandwidth and latency fitted from all-reduces of two sizes).
+All ranks agree on every repetition count, so no collective is left waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmroof.analytic import Workload, analyze
+from llmroof.analytic.serialize import phase_to_dict
+from llmroof.analytic.sharding import stage_layers
+from llmroof.measure import nvtx
+from llmroof.measure.distributed import Layout, init_group
+from llmroof.measure.stats import summarize
+from llmroof.results.io import write_json_atomic
+
+SCHEMA = "llmroof.profile/1"
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """A tensor- and pipeline-parallel profile."""
+
+    profile: Any
+    """The :class:`~llmroof.measure.profile.ProfileConfig` (model, batches, lengths, dtype, budgets)."""
+    tp: int
+    pp: int
+    micro_batches: int = 1
+    timeout_s: float = 120.0
+    device: str = "cpu"
+    """``cpu`` (gloo) or ``cuda`` (NCCL; each rank takes cuda:LOCAL_RANK)."""
+
+
+def rank_main(rank: int, world_size: int, config: ParallelConfig, out_path: str | None, argv: list[str]) -> None:
+    """Entry point of one rank (the launcher's target, or called directly under torchrun)."""
+    import os
+
+    import torch
+
+    layout = Layout(rank, world_size, config.tp, config.pp, int(os.environ.get("LOCAL_RANK", rank)))
+    if config.device == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+        device_name, backend = "cpu", "gloo"
+    else:
+        torch.cuda.set_device(layout.local_rank)
+        device_name, backend = f"cuda:{layout.local_rank}", "nccl"
+    dist, tp_group = init_group(layout, backend, config.timeout_s)
+    try:
+        _run(layout, dist, tp_group, config, device_name, Path(out_path) if out_path else None, argv)
+    finally:
+        dist.destroy_process_group()
+
+
+class _Stage:
+    """One rank's part of the model: its layers, plus the embedding (first stage) or head (last stage)."""
+
+    def __init__(self, layout: Layout, config: ParallelConfig, dtype: Any, device: str, dist: Any,
+                 tp_group: Any) -> None:
+        import torch
+
+        from llmroof.kernels import weights
+        from llmroof.kernels.layers import make_norm
+        from llmroof.kernels.parallel import ShardedLayer, drop_replicated_row_biases, shard_spec
+
+        model = config.profile.model
+        self.layout, self.dist, self.group, self.dtype, self.device = layout, dist, tp_group, dtype, device
+        self.spec = shard_spec(model, config.tp)
+        self.full = model
+        self.layers_per_stage = stage_layers(model.num_layers, config.pp)
+        self.n_layers = self.layers_per_stage[layout.stage]
+        reduce = self.all_reduce if config.tp > 1 else (lambda x: x)
+        self.layers = [drop_replicated_row_biases(ShardedLayer(self.spec, dtype, device, reduce), layout.tp_rank)
+                       for _ in range(self.n_layers)]
+        self.first = layout.stage == 0
+        self.last = layout.stage == config.pp - 1
+        self.vocab_start = layout.tp_rank * self.spec.vocab_size
+        if self.first:
+            self.embedding = weights.random((self.spec.vocab_size, model.hidden_size), dtype, device)
+        if self.last:
+            self.final_norm = make_norm(model, dtype, device)
+            self.lm_head = weights.random((self.spec.vocab_size, model.hidden_size), dtype, device)
+        self.torch = torch
+
+    def all_reduce(self, x: Any) -> Any:
+        self.dist.all_reduce(x, group=self.group)
+        return x
+
+    def embed(self, tokens: Any) -> Any:
+        """Vocab-parallel lookup: rows outside this rank's range are zero, and the all-reduce fills them."""
+        torch = self.torch
+        local = tokens - self.vocab_start
+        inside = (local >= 0) & (local < self.spec.vocab_size)
+        x = torch.nn.functional.embedding(local.clamp(0, self.spec.vocab_size - 1), self.embedding)
+        x = x * inside.unsqueeze(-1).to(x.dtype)
+        return self.all_reduce(x) if self.layout.tp > 1 else x
+
+    def head(self, x: Any) -> Any:
+        """Final norm and this rank's vocabulary slice of the logits, gathered across the tensor group."""
+        torch = self.torch
+        logits = torch.nn.functional.linear(self.final_norm(x)[:, -1], self.lm_head)
+        if self.layout.tp == 1:
+            return logits
+        parts = [torch.empty_like(logits) for _ in range(self.layout.tp)]
+        self.dist.all_gather(parts, logits, group=self.group)
+        return torch.cat(parts, dim=-1)
+
+    def new_cache(self, batch: int, length: int) -> Any:
+        from llmroof.kernels.layers import KVCache
+
+        return KVCache.allocate(self.spec, self.n_layers, batch, length, self.dtype, self.device)
+
+    def forward(self, x: Any, cache: Any, phase: str, s: int) -> Any:
+        if phase == "prefill":
+            cos, sin = cache.cos[:s], cache.sin[:s]
+            for layer, (k, v) in zip(self.layers, cache.layers):
+                x = layer.prefill(x, cos, sin, k, v)
+        else:
+            cos, sin = cache.decode_rope()
+            for layer, (k, v) in zip(self.layers, cache.layers):
+                x = layer.decode(x, cos, sin, k, v)
+        return x
+
+
+def _agreed_reps(dist: Any, estimate_s: float, rep_ms: float, torch: Any) -> int:
+    """One repetition count for every rank: from the slowest rank's estimate."""
+    value = torch.tensor([estimate_s], dtype=torch.float64)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return int(min(50, max(3, rep_ms / 1e3 / max(float(value.item()), 1e-9))))
+
+
+def _collective_samples(fn: Any, dist: Any, sync: Any, rep_ms: float, torch: Any) -> list[float]:
+    """Time ``fn`` on every rank in lockstep: a barrier before each call, the same count everywhere."""
+    fn()
+    sync()
+    dist.barrier()
+    start = time.perf_counter()
+    fn()
+    sync()
+    reps = _agreed_reps(dist, time.perf_counter() - start, rep_ms, torch)
+    samples = []
+    for _ in range(reps):
+        dist.barrier()
+        start = time.perf_counter()
+        fn()
+        sync()
+        samples.append(time.perf_counter() - start)
+    dist.barrier()
+    return samples
+
+
+def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, out_path: Path | None,
+         argv: list[str]) -> None:
+    import torch
+
+    from llmroof.measure.device import open_device
+    from llmroof.measure.profile import TORCH_DTYPES, measure_ceilings, measured_hardware
+
+    prof = config.profile
+    dtype = getattr(torch, TORCH_DTYPES[prof.dtype])
+    dev = open_device(device, torch)
+    sync = dev.synchronize
+    stage = _Stage(layout, config, dtype, device, dist, tp_group)
+    model = prof.model
+
+    # Ceilings on rank 0 alone (the others wait), and the link fitted from two all-reduce sizes.
+    record: dict[str, Any] | None = None
+    if layout.rank == 0:
+        from llmroof.measure import environment
+
+        ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
+        record = {"schema": SCHEMA, "status": "running", "environment": environment.capture(dev, argv),
+                  "device": {"kind": dev.kind, "name": dev.name, "cache_bytes": dev.cache_bytes},
+                  "hardware": None, "model": {"name": model.name, "attention": model.attention_kind,
+                                              "spec": dataclasses.asdict(model)},
+                  "workload": {"batches": list(prof.batches), "prompt_len": prof.prompt_len,
+                               "contexts": list(prof.contexts), "dtype": prof.dtype,
+                               "layers_instantiated": model.num_layers, "layers_total": model.num_layers,
+                               "extrapolated": False},
+                  "ceilings": ceilings, "configs": [], "nvml": {"status": "off: not sampled in parallel runs",
+                                                                "source": None}}
+    dist.barrier()
+    link = _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms) if layout.world_size > 1 else None
+    if record is not None:
+        hardware = measured_hardware(dev, record["ceilings"], prof.dtype, None)
+        if link is not None:
+            hardware = dataclasses.replace(hardware, link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
+                                           link_latency_s=link["latency_s"],
+                                           internode_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
+                                           internode_latency_s=link["latency_s"],
+                                           gpus_per_node=layout.world_size)
+        record["parallel"] = {"tp": config.tp, "pp": config.pp, "micro_batches": config.micro_batches,
+                              "world_size": layout.world_size, "backend": "gloo" if device == "cpu" else "nccl",
+                              "stage_layers": list(stage.layers_per_stage), "link": link,
+                              "layout": "rank = stage * tp + tp_rank"}
+        record["roofline"] = {"measured": {"peak_flops_per_s": hardware.peak_flops_per_s[prof.dtype],
+                                           "bandwidth_bytes_per_s": hardware.memory_bandwidth_bytes_per_s,
+                                           "label": "measured ceilings and measured link"}, "datasheet": None}
+        _save(out_path, record)
+    plan = [("prefill", b, prof.prompt_len) for b in prof.batches]
+    plan += [("decode", b, c) for c in prof.contexts for b in prof.batches]
+    try:
+        for phase, batch, length in plan:
+            with nvtx.annotate(f"rank {layout.rank} {phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"):
+                mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
+            gathered = [None] * layout.world_size if layout.rank == 0 else None
+            dist.gather_object(mine, gathered, dst=0)
+            if record is not None:
+                record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
+                _save(out_path, record)
+        if record is not None:
+            record["status"] = "complete"
+            _save(out_path, record)
+    except BaseException as exc:
+        if record is not None:
+            record["status"] = "failed"
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            _save(out_path, record)
+        raise
+
+
+def _save(path: Path | None, record: dict[str, Any]) -> None:
+    if path is not None:
+        write_json_atomic(path, record)
+
+
+def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float) -> dict[str, Any]:
+    """Fit the ring model t = 2(n-1)/n * S/B + 2(n-1) * L to all-reduces of 4 KiB and 16 MiB over the
+    whole world (the tensor group when pp = 1)."""
+    n = layout.world_size
+    sizes = (4 * 2**10, 16 * 2**20)
+    times = []
+    for size in sizes:
+        buffer = torch.zeros(size // 4, dtype=torch.float32, device=device)
+        samples = _collective_samples(lambda: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
+        times.append(statistics.median(samples))
+    (small, large), (t_small, t_large) = sizes, times
+    factor = 2 * (n - 1) / n
+    bandwidth = factor * (large - small) / max(t_large - t_small, 1e-9)
+    latency = max(0.0, (t_small - factor * small / bandwidth) / (2 * (n - 1)))
+    return {"method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
+            "sizes_bytes": list(sizes), "times_s": times, "bandwidth_bytes_per_s": bandwidth, "latency_s": latency}
+
+
+def _measure_config(stage: _Stage, layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, torch: Any,
+                    sync: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+    prof = config.profile
+    model = prof.model
+    m = config.micro_batches if phase == "prefill" else 1
+    if batch % m:
+        m = 1
+    mb = batch // m
+    s = length if phase == "prefill" else 1
+    h = model.hidden_size
+    caches = [stage.new_cache(mb, length) for _ in range(m)]
+    torch.manual_seed(0)
+    tokens = [torch.randint(0, model.vocab_size, (mb, s), device=stage.device) for _ in range(m)]
+    activation = torch.zeros((mb, s, h), dtype=stage.dtype, device=stage.device)
+    prev_peer = layout.peer_in_stage(layout.stage - 1) if not stage.first else None
+    next_peer = layout.peer_in_stage(layout.stage + 1) if not stage.last else None
+
+    def stage_pass(index: int) -> Any:
+        x = stage.embed(tokens[index]) if stage.first else activation
+        x = stage.forward(x, caches[index], phase, s)
+        return stage.head(x) if stage.last else x
+
+    def pipeline() -> None:
+        """GPipe: each stage runs micro-batches in order; sends are asynchronous so stages overlap."""
+        pending = []  # (work, tensor): the tensor must live until its send completes
+        for index in range(m):
+            if prev_peer is not None:
+                dist.recv(activation, src=prev_peer)
+            out = stage_pass(index)
+            if next_peer is not None:
+                out = out.contiguous()
+                pending.append((dist.isend(out, dst=next_peer), out))
+        for work, _ in pending:
+            work.wait()
+
+    with torch.inference_mode():
+        stage_samples = _collective_samples(lambda: stage_pass(0), dist, sync, prof.rep_ms, torch)
+        pipeline_samples = _collective_samples(pipeline, dist, sync, prof.rep_ms, torch)
+        message = torch.zeros((mb, s, h), dtype=stage.dtype, device=stage.device)
+        allreduce_samples = (_collective_samples(lambda: dist.all_reduce(message, group=tp_group), dist, sync,
+                                                 prof.rep_ms, torch) if layout.tp > 1 else [])
+        p2p_samples = _p2p_samples(layout, dist, message, sync, prof.rep_ms, torch) if layout.pp > 1 else []
+    result = {"rank": layout.rank, "stage": layout.stage, "tp_rank": layout.tp_rank, "layers": stage.n_layers,
+              "stage_time_s": statistics.median(stage_samples),
+              "stage_timing": summarize(stage_samples) | {"samples_s": stage_samples},
+              "pipeline_time_s": statistics.median(pipeline_samples),
+              "pipeline_timing": summarize(pipeline_samples) | {"samples_s": pipeline_samples},
+              "allreduce_time_s": statistics.median(allreduce_samples) if allreduce_samples else None,
+              "allreduce_bytes": message.numel() * message.element_size(),
+              "p2p_time_s": statistics.median(p2p_samples) if p2p_samples else None,
+              "micro_batches": m}
+    return result
+
+
+def _p2p_samples(layout: Layout, dist: Any, message: Any, sync: Any, rep_ms: float, torch: Any) -> list[float]:
+    """One-way send time between stage 0 and stage 1 (the same tensor position): a ping-pong, halved.
+    Every rank joins the barriers; only that pair moves data."""
+    a, b = layout.peer_in_stage(0), layout.peer_in_stage(1)
+
+    def ping_pong() -> None:
+        if layout.rank == a:
+            dist.send(message, dst=b)
+            dist.recv(message, src=b)
+        elif layout.rank == b:
+            dist.recv(message, src=a)
+            dist.send(message, dst=a)
+
+    return [t / 2 for t in _collective_samples(ping_pong, dist, sync, rep_ms, torch)]
+
+
+def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any, phase: str, batch: int,
+             length: int) -> dict[str, Any]:
+    """Rank 0: per-rank rows, the critical path, and the analytic figures beside them."""
+    prof = config.profile
+    m = ranks[0]["micro_batches"]
+    workload = Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
+                        context_len=length if phase == "decode" else 1, precision=prof.precision,
+                        tp=config.tp, pp=config.pp, micro_batches=m,
+                        attention_kernel="flash" if phase == "prefill" else "eager")
+    analysis = analyze(prof.model, hardware, workload)
+    ph = getattr(analysis, phase)
+    stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
+    time_s = max(r["pipeline_time_s"] for r in ranks)
+    pp = config.pp
+    bubble = 1 - m * sum(stages) / (pp * time_s) if pp > 1 else 0.0
+    ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
+    p2p = [r["p2p_time_s"] for r in ranks if r["p2p_time_s"] is not None]
+    model = prof.model
+    per_pass_allreduces = 2 * model.num_layers + 1  # two per layer and the embedding's, per micro-batch
+    comm_measured = (m * per_pass_allreduces * statistics.median(ar) if ar else 0.0) + \
+        (m * (pp - 1) * statistics.median(p2p) if p2p else 0.0)
+    record = {
+        "phase": phase, "batch": batch, ("prompt_len" if phase == "prefill" else "context_len"): length,
+        "status": "ok", "micro_batches": m,
+        "time_s": time_s,
+        "ranks": ranks,
+        "critical_path": {"stage_times_s": stages, "slowest_stage": stages.index(max(stages)),
+                          "time_s": time_s},
+        "measured": {"stage_times_s": stages, "bubble_fraction": bubble, "comm_time_s": comm_measured,
+                     "comm_share": comm_measured / time_s if time_s else None,
+                     "allreduce_time_s": statistics.median(ar) if ar else None,
+                     "p2p_time_s": statistics.median(p2p) if p2p else None},
+        "analytic": phase_to_dict(ph) | {
+            "gpipe_bubble_fraction": (pp - 1) / (m + pp - 1),
+            # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
+            # micro-batches, or a single decode step with no other batch in flight).
+            "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,
+        },
+        "roofline_time_s": ph.time_s,
+        "roofline_fraction": ph.time_s / time_s,
+        "achieved_bytes_per_s": ph.totals["bytes"] / time_s,
+        "achieved_flops_per_s": ph.totals["flops"] / time_s,
+    }
+    if phase == "decode":
+        record.update(tpot_s=time_s, tokens_per_s=batch / time_s, bytes_per_token=ph.totals["bytes"] / batch)
+    else:
+        record.update(ttft_s=time_s, tokens_per_s=batch * length / time_s,
+                      bytes_per_token=ph.totals["bytes"] / (batch * length))
+    return record

@@ -1,0 +1,139 @@
+"""Tensor and pipeline parallelism on the CPU with 2 gloo processes: the shards are real (their output
+equals the unsharded layer's), profile and comm runs hold every rank, and a dead rank stops the run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import dist_targets
+from llmroof.errors import LlmroofError
+from llmroof.measure.distributed import launch
+from llmroof.results.io import read_json
+
+
+@pytest.mark.parametrize("kv_heads", [2, 1], ids=["kv-split", "kv-replicated"])
+def test_tensor_parallel_shards_equal_the_whole_layer(tmp_path, kv_heads) -> None:
+    launch(2, dist_targets.sharded_layer_matches, (str(tmp_path), kv_heads), timeout_s=30,
+           error_file=str(tmp_path / "err"))
+    for rank in range(2):
+        result = json.loads((tmp_path / f"tp{rank}.json").read_text())
+        assert result["max_abs_error"] < 1e-5
+        assert result["shard_heads"] == 4 and result["shard_kv_heads"] == (1 if kv_heads <= 2 else 2)
+
+
+def test_pipeline_stages_equal_the_whole_stack(tmp_path) -> None:
+    launch(2, dist_targets.pipeline_matches, (str(tmp_path),), timeout_s=30, error_file=str(tmp_path / "err"))
+    assert json.loads((tmp_path / "pp.json").read_text())["max_abs_error"] < 1e-5
+
+
+def test_a_dead_rank_stops_the_run_within_the_timeout(tmp_path) -> None:
+    start = time.monotonic()
+    with pytest.raises(LlmroofError, match="rank 1 of 2 failed: RuntimeError: rank 1 lost its GPU"):
+        launch(2, dist_targets.one_rank_dies, (), timeout_s=10, error_file=str(tmp_path / "err"))
+    assert time.monotonic() - start < 10 + 5 + 15  # the group timeout, the launcher's grace, process start-up
+
+
+def run_cli(capsys, *args):
+    from llmroof.cli.main import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    return code, *capsys.readouterr()
+
+
+@pytest.fixture
+def tiny_config_json(tmp_path):
+    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
+              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "rms_norm_eps": 1e-5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+PROFILE = ["--batch", "2", "--prompt", "8", "--context", "16", "--dtype", "fp32", "--warmup-ms", "1",
+           "--rep-ms", "5", "--timeout", "60"]
+
+
+@pytest.mark.parametrize(("grid", "tp", "pp"), [(["--tp", "2"], 2, 1), (["--pp", "2", "--micro-batches", "2"], 1, 2)],
+                         ids=["tp2", "pp2"])
+def test_parallel_profile_gathers_both_ranks(capsys, tmp_path, tiny_config_json, grid, tp, pp) -> None:
+    code, out, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), *grid, *PROFILE,
+                             "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    record = read_json(tmp_path / "run" / "results.json", "llmroof.profile/")
+    assert record["status"] == "complete"
+    assert record["parallel"]["tp"] == tp and record["parallel"]["pp"] == pp
+    assert record["parallel"]["link"]["bandwidth_bytes_per_s"] > 0
+    for config in record["configs"]:
+        assert sorted(r["rank"] for r in config["ranks"]) == [0, 1]
+        assert len(config["critical_path"]["stage_times_s"]) == pp
+        measured, analytic = config["measured"], config["analytic"]
+        assert measured["comm_time_s"] > 0 and analytic["comm_time_s"] > 0
+        if pp == 2 and config["phase"] == "prefill":
+            assert config["micro_batches"] == 2
+            assert 0 <= measured["bubble_fraction"] < 1
+            assert analytic["gpipe_bubble_fraction"] == pytest.approx(1 / 3)
+        if tp == 2:
+            assert all(r["allreduce_time_s"] > 0 for r in config["ranks"])
+    assert "Measured vs analytic" in out
+
+
+def test_tp_simulate_adds_the_analytic_comm(tmp_path) -> None:
+    from test_profile import TINY, tiny_config
+
+    from llmroof.measure.device import open_device
+    from llmroof.measure.profile import profile
+
+    record = profile(tiny_config(tp_simulate=2), open_device("cpu"), tmp_path / "r.json")
+    decode = next(c for c in record["configs"] if c["phase"] == "decode")
+    simulated = decode["simulated"]
+    assert simulated["tp"] == 2 and simulated["comm_time_s"] > 0
+    assert decode["tpot_s"] == pytest.approx(decode["time_s"] + simulated["comm_time_s"])
+    q = next(op for op in decode["ops"] if op["name"] == "attn.q")
+    assert q["weight_bytes"] == TINY.hidden_size * TINY.q_dim // 2 * 4  # one rank's half, fp32
+
+
+def test_comm_rows_follow_the_nccl_tests_convention(capsys, tmp_path) -> None:
+    code, out, err = run_cli(capsys, "comm", "--ranks", "2", "--sizes", "4K,64K", "--iterations", "2",
+                             "--device", "cpu", "--format", "json")
+    assert code == 0, err
+    record = json.loads(out)
+    ops = {(row["op"], row["size_bytes"]) for row in record["rows"]}
+    assert ops == {(op, size) for op in ("all_reduce", "all_gather", "send_recv") for size in (4096, 65536)}
+    for row in record["rows"]:
+        assert {"op", "size_bytes", "ranks", "time_s", "algbw_bytes_per_s", "busbw_bytes_per_s"} <= set(row)
+        factor = {"all_reduce": 1.0, "all_gather": 0.5, "send_recv": 1.0}[row["op"]]
+        assert row["busbw_bytes_per_s"] == pytest.approx(row["algbw_bytes_per_s"] * factor)
+    assert {r["rank"] for r in record["per_rank"]} == {0, 1}
+
+
+def test_comm_prediction_for_a_catalog_link() -> None:
+    from llmroof.analytic import comm as analytic_comm
+    from llmroof.measure import comm
+    from llmroof.specs import get_hardware
+
+    link = analytic_comm.link_for(get_hardware("h100"), 8)
+    rows = comm.summarize_rows([{"rank": r, "op": "all_reduce", "size_bytes": 2**28, "time_s": 1e-3 * (1 + r)}
+                                for r in range(8)], 8, link, "h100")
+    row = rows[0]
+    assert row["time_s"] == 8e-3  # the slowest rank
+    assert row["predicted_time_s"] == pytest.approx(2 * 7 / 8 * 2**28 / 450e9 + 14 * 1e-6)
+    assert comm.parse_sizes("4K..16K") == [4096, 8192, 16384]
+    with pytest.raises(LlmroofError):
+        comm.parse_size("lots")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tp", "3"], "does not divide the 8 attention heads"),
+    (["--tp", "2", "--layers", "1"], "--tp/--pp run every layer"),
+    (["--pp", "5"], "more stages than"),
+])
+def test_parallel_bad_input_fails_before_starting_ranks(capsys, tmp_path, tiny_config_json, args, message) -> None:
+    code, _, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--out", str(tmp_path), *args)
+    assert code == 2 and message in err and "Traceback" not in err
