@@ -37,12 +37,13 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, comm, profile, sample
+    from llmroof.cli import analyze, catalogs, comm, compare, profile, sample
 
     profile.register(app)
     analyze.register(app)
     sample.register(app)
     comm.register(app)
+    compare.register(app)
     catalogs.register(app)
 
 

@@ -1,0 +1,165 @@
+"""``llmroof compare BASE NEW``: two profile runs (or folders of repeated runs) metric by metric, with a
+verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad input, 3 inconclusive
+(only with ``--fail-on inconclusive``). Needs no torch; matplotlib only for ``--format html``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmroof.compare.metrics import METRICS
+from llmroof.errors import LlmroofError
+
+if TYPE_CHECKING:
+    from llmroof.compare.comparison import Comparison
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+    bmf = "bmf"
+
+
+class FailOn(str, Enum):
+    regression = "regression"
+    inconclusive = "inconclusive"
+    never = "never"
+
+
+def parse_threshold(text: str) -> float:
+    """``"5%"`` or ``"0.05"`` -> 0.05. A bare number of 1 or more is refused: 5 could mean 5% or 500%."""
+    stripped = text.strip()
+    try:
+        value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
+    except ValueError:
+        raise LlmroofError(f"--threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+    if not stripped.endswith("%") and value >= 1:
+        raise LlmroofError(f"--threshold {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
+    if not 0 <= value < 10:
+        raise LlmroofError(f"--threshold {text!r}: expected a change between 0% and 1000%")
+    return value
+
+
+def compare(
+    base: Path = typer.Argument(..., show_default=False,
+                                help="BASE: a results.json, or a folder of repeated runs (every results.json below)."),
+    new: Path = typer.Argument(..., show_default=False, help="NEW: the same, for the run under test."),
+    threshold: str = typer.Option("5%", "--threshold", "-t", help="Smallest change that counts: 5% or 0.05."),
+    metric: list[str] | None = typer.Option(None, "--metric", "-M", show_default=False,
+                                            help=f"Metric to compare, repeatable; default all: {', '.join(METRICS)}."),
+    fmt: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
+                                      help="table; markdown (GitHub); json; html (a report with both rooflines); "
+                                           "bmf (Bencher Metric Format: NEW's metrics)."),
+    out: Path | None = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the output to this file."),
+    fail_on: FailOn = typer.Option(FailOn.regression, "--fail-on",
+                                   help="regression: exit 1 on a regression; inconclusive: also exit 3 on an "
+                                        "inconclusive metric; never: exit 0."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch",
+                                        help="Compare runs of different models, devices or workloads."),
+    min_samples: int = typer.Option(3, "--min-samples", min=2, help="Fewer samples on a side: inconclusive."),
+    max_cv: float = typer.Option(0.25, "--max-cv", min=0.0,
+                                 help="A coefficient of variation above this on a side: inconclusive."),
+    step_summary: bool = typer.Option(True, "--step-summary/--no-step-summary",
+                                      help="Append markdown to $GITHUB_STEP_SUMMARY when that is set."),
+) -> None:
+    """Compare two profile runs metric by metric, with confidence intervals: regression, improvement,
+    unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
+    from llmroof.compare.comparison import CompareSettings, compare_paths
+
+    settings = CompareSettings(threshold=parse_threshold(threshold), min_samples=min_samples, max_cv=max_cv,
+                               metrics=tuple(metric or ()), allow_mismatch=allow_mismatch)
+    comparison = compare_paths(base, new, settings)
+    if out is None:
+        _print(comparison, fmt)
+    else:
+        _write_text_atomic(out, render(comparison, fmt))
+        from llmroof.compare.text import summary_line
+
+        print(f"{summary_line(comparison)}; wrote {out}")
+    if step_summary:
+        _append_step_summary(comparison)
+    code = comparison.exit_code(fail_on.value)
+    if code:
+        raise typer.Exit(code)
+
+
+def render(comparison: Comparison, fmt: CompareFormat) -> str:
+    """The whole output as text (a table without colour)."""
+    if fmt in (CompareFormat.json, CompareFormat.bmf):
+        from llmroof.compare.bmf import to_bmf
+        from llmroof.results.io import dumps
+
+        return dumps(comparison.to_dict() if fmt is CompareFormat.json else to_bmf(comparison)) + "\n"
+    if fmt is CompareFormat.markdown:
+        from llmroof.compare.markdown import render_markdown
+
+        return render_markdown(comparison)
+    if fmt is CompareFormat.html:
+        from llmroof.compare.html import render_html
+
+        return render_html(comparison)
+    from rich.console import Console
+
+    from llmroof.compare.table import print_tables
+
+    buffer = io.StringIO()
+    print_tables(comparison, Console(file=buffer, width=200, color_system=None, highlight=False, soft_wrap=True))
+    return buffer.getvalue()
+
+
+def _print(comparison: Comparison, fmt: CompareFormat) -> None:
+    if fmt is CompareFormat.table:
+        from llmroof.cli.render import console
+        from llmroof.compare.table import print_tables
+
+        print_tables(comparison, console())
+    else:
+        sys.stdout.write(render(comparison, fmt))
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """As ``write_json_atomic``: a temporary file beside ``path``, then a rename; with the permissions of a
+    plain new file (mkstemp's are 0600, and a report is meant to be shared)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _append_step_summary(comparison: Comparison) -> None:
+    """GitHub Actions shows the markdown appended to the file named by $GITHUB_STEP_SUMMARY on the run's page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from llmroof.compare.markdown import render_markdown
+
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(render_markdown(comparison) + "\n")
+    except OSError as exc:
+        print(f"llmroof: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)

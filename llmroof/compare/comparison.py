@@ -1,0 +1,355 @@
+"""Compare two sides (BASE and NEW) metric by metric: match configurations by (phase, batch, length) and
+ops by name, describe each side's samples, put a confidence interval on the NEW/BASE ratio, and give a
+verdict: regression, improvement, unchanged or inconclusive.
+
+Samples: when both sides hold at least two runs, each run contributes one value (its median); otherwise the
+raw per-repetition samples are compared, pooled over a side's runs, and the output carries ``CAVEAT``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmroof.compare import stats
+from llmroof.compare.differences import Difference, differences
+from llmroof.compare.load import Run, Side, load_side
+from llmroof.compare.metrics import Metric, length_of, repetition_values, run_value, select
+from llmroof.errors import LlmroofError
+
+SCHEMA = "llmroof.compare/1"
+VERDICTS = ("regression", "inconclusive", "improvement", "unchanged")  # worst first
+FAIL_ON = ("regression", "inconclusive", "never")
+CAVEAT = ("one run per side: the intervals come from repetitions within a single process, which share its "
+          "state (clocks, allocator, other load), so they understate run-to-run variation; "
+          "compare folders of repeated runs for a gate you can trust")
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareSettings:
+    threshold: float = 0.05
+    """Smallest change that counts, as a fraction: worse by more than a factor 1 + threshold (TPOT x 1.05,
+    tokens/s / 1.05), so a time and its rate always agree."""
+    confidence: float = 0.95
+    """Of the ratio's interval and of each side's median interval."""
+    min_samples: int = 3
+    """Fewer samples on a side make its verdicts inconclusive."""
+    max_cv: float = 0.25
+    """A coefficient of variation above this on a side makes its verdicts inconclusive."""
+    metrics: tuple[str, ...] = ()
+    """Metric names to compare; empty: all."""
+    allow_mismatch: bool = False
+    """Compare runs of different models, devices or workloads anyway."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold < 10:
+            raise LlmroofError(f"--threshold {self.threshold:.0%}: expected a change between 0% and 1000%")
+        if not 0.5 <= self.confidence < 1:
+            raise LlmroofError(f"confidence {self.confidence}: expected a level in [0.5, 1), e.g. 0.95")
+        if self.min_samples < 2:
+            raise LlmroofError(f"--min-samples {self.min_samples}: an interval needs at least 2 samples a side")
+        if self.max_cv <= 0:
+            raise LlmroofError(f"--max-cv {self.max_cv}: expected a positive fraction, e.g. 0.25")
+        select(self.metrics)  # unknown names fail here, before any file is read
+
+
+@dataclass(frozen=True)
+class Key:
+    """A configuration (op None) or one op of it."""
+
+    phase: str
+    batch: int
+    length: int
+    op: str | None = None
+
+    def label(self) -> str:
+        text = f"{self.phase} b={self.batch} {'s' if self.phase == 'prefill' else 'c'}={self.length}"
+        return text if self.op is None else f"{text} {self.op}"
+
+    def config_key(self) -> Key:
+        return Key(self.phase, self.batch, self.length)
+
+
+@dataclass(frozen=True)
+class Row:
+    key: Key
+    metric: Metric
+    base: stats.SideStats
+    new: stats.SideStats
+    interval: stats.RatioInterval | None
+    verdict: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        interval = self.interval
+        return {
+            "benchmark": self.key.label(), "phase": self.key.phase, "batch": self.key.batch,
+            ("prompt_len" if self.key.phase == "prefill" else "context_len"): self.key.length,
+            "op": self.key.op, "metric": self.metric.name, "label": self.metric.label,
+            "better": self.metric.better, "unit": self.metric.unit,
+            "base": _side_dict(self.base), "new": _side_dict(self.new),
+            "ratio": None if interval is None else interval.ratio,
+            "ratio_low": None if interval is None else interval.low,
+            "ratio_high": None if interval is None else interval.high,
+            "welch_df": None if interval is None else interval.df,
+            "verdict": self.verdict, "reason": self.reason,
+        }
+
+
+def _side_dict(side: stats.SideStats) -> dict[str, Any]:
+    return {"n": side.n, "median": side.median, "median_low": side.low, "median_high": side.high,
+            "median_interval_coverage": side.coverage, "cv": side.cv}
+
+
+@dataclass(frozen=True)
+class SideInfo:
+    """What a side is, for headers: its path, runs, model, device and roofline."""
+
+    label: str
+    path: str
+    runs: int
+    files: tuple[str, ...]
+    model: str
+    device: str
+    dtype: str
+    layers: str
+    statuses: tuple[str, ...]
+    times_utc: tuple[str, ...]
+    roofline: dict[str, Any]
+    """Median measured ceilings over the runs: ``peak_flops_per_s``, ``bandwidth_bytes_per_s``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "path": self.path, "runs": self.runs, "files": list(self.files),
+                "model": self.model, "device": self.device, "dtype": self.dtype, "layers": self.layers,
+                "statuses": list(self.statuses), "times_utc": list(self.times_utc), "roofline": self.roofline}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration on the roofline, both sides: arithmetic intensity and achieved FLOP/s at the
+    side's median time."""
+
+    key: Key
+    intensity_flops_per_byte: float
+    base_flops_per_s: float
+    new_flops_per_s: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    settings: CompareSettings
+    base: SideInfo
+    new: SideInfo
+    basis: str
+    """"repetitions" (raw samples of one run a side) or "runs" (one median per run)."""
+    caveat: str | None
+    differences: tuple[Difference, ...]
+    rows: tuple[Row, ...]
+    unmatched: tuple[str, ...]
+    points: tuple[Point, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(1 for r in self.rows if r.verdict == v) for v in VERDICTS}
+
+    def verdict(self) -> str:
+        """The worst verdict of any row: regression, then inconclusive, improvement, unchanged."""
+        counts = self.counts()
+        return next((v for v in VERDICTS if counts[v]), "unchanged")
+
+    def exit_code(self, fail_on: str) -> int:
+        """0 no regression, 1 regression, 3 inconclusive (only with ``fail_on="inconclusive"``)."""
+        if fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {FAIL_ON}")
+        counts = self.counts()
+        if fail_on == "never":
+            return EXIT_OK
+        if counts["regression"]:
+            return EXIT_REGRESSION
+        if fail_on == "inconclusive" and counts["inconclusive"]:
+            return EXIT_INCONCLUSIVE
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "schema": SCHEMA,
+            "verdict": self.verdict(),
+            "counts": self.counts(),
+            "settings": {"threshold": s.threshold, "confidence": s.confidence, "min_samples": s.min_samples,
+                         "max_cv": s.max_cv, "metrics": [m.name for m in select(s.metrics)],
+                         "allow_mismatch": s.allow_mismatch},
+            "method": {
+                "ratio": "NEW/BASE of geometric means; interval from Welch's t on log values",
+                "median_interval": "order statistics (distribution-free)",
+                "cv": "sqrt(exp(var(log x)) - 1), the log-normal coefficient of variation",
+                "basis": self.basis,
+                "full_depth_samples": ("t_stack + (L - N) t_layer, the i-th fastest stack repetition with "
+                                       "the i-th fastest layer repetition"),
+            },
+            "caveat": self.caveat,
+            "base": self.base.to_dict(),
+            "new": self.new.to_dict(),
+            "differences": [vars(d) for d in self.differences],
+            "rows": [r.to_dict() for r in self.rows],
+            "unmatched": list(self.unmatched),
+        }
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interval: stats.RatioInterval | None,
+            settings: CompareSettings) -> tuple[str, str]:
+    """(verdict, reason). Regression or improvement need both a change beyond the threshold and an
+    interval that excludes no change; too few samples or too much noise on either side is inconclusive, and
+    so is a change beyond the threshold whose interval includes no change."""
+    problems = []
+    few = [f"{name} n={side.n}" for name, side in (("base", base), ("new", new)) if side.n < settings.min_samples]
+    if few:
+        problems.append(f"few samples: {', '.join(few)} < {settings.min_samples}")
+    noisy = [f"{name} CV {side.cv:.0%}" for name, side in (("base", base), ("new", new)) if side.cv > settings.max_cv]
+    if noisy:
+        problems.append(f"noisy: {', '.join(noisy)} > {settings.max_cv:.0%}")
+    if problems or interval is None:
+        return "inconclusive", "; ".join(problems) or "no ratio: a value is zero"
+    worse = interval.ratio if metric.better == "lower" else 1 / interval.ratio  # > 1: got worse
+    limit = 1 + settings.threshold
+    beyond = f"beyond {settings.threshold:.0%}"
+    if worse > limit or worse < 1 / limit:
+        if interval.excludes_one():
+            return ("regression" if worse > 1 else "improvement"), beyond
+        return "inconclusive", "interval includes no change"
+    if interval.excludes_one():
+        return "unchanged", f"significant, but within {settings.threshold:.0%}"
+    return "unchanged", "no significant change"
+
+
+# --- the comparison ---------------------------------------------------------------------------------
+
+def compare_paths(base: str | Path, new: str | Path, settings: CompareSettings) -> Comparison:
+    return compare_sides(load_side("BASE", base), load_side("NEW", new), settings)
+
+
+def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Comparison:
+    found = differences(base, new, settings.threshold)
+    blocking = [d for d in found if d.blocking]
+    if blocking and not settings.allow_mismatch:
+        shown = "; ".join(d.describe() for d in blocking[:6])
+        more = f"; and {len(blocking) - 6} more" if len(blocking) > 6 else ""
+        raise LlmroofError(f"BASE and NEW are not the same model, device and workload: {shown}{more}",
+                           "compare like with like, or pass --allow-mismatch")
+    basis = "runs" if len(base.runs) >= 2 and len(new.runs) >= 2 else "repetitions"
+    base_configs, new_configs = _configs(base), _configs(new)
+    matched = [k for k in base_configs if k in new_configs]
+    unmatched = [f"{k.label()}: only in {'BASE' if k in base_configs else 'NEW'}"
+                 for k in list(base_configs) + list(new_configs) if (k in base_configs) != (k in new_configs)]
+    if not matched:
+        raise LlmroofError("BASE and NEW have no configuration in common (phase, batch and length)",
+                           "profile both with the same --batch, --prompt and --context")
+    metrics = select(settings.metrics)
+    rows = []  # configuration metrics first, grouped by configuration; then per-op times
+    for key in matched:
+        rows += [_row(key, metric, base_configs[key], new_configs[key], basis, settings)
+                 for metric in metrics if not metric.per_op and key.phase in metric.phases]
+    for metric in (m for m in metrics if m.per_op):
+        for key in (k for k in matched if k.phase in metric.phases):
+            op_names = _op_names(base_configs[key], new_configs[key], unmatched, key)
+            rows += [_row(Key(key.phase, key.batch, key.length, name), metric, base_configs[key],
+                          new_configs[key], basis, settings) for name in op_names]
+    if not rows:
+        raise LlmroofError(f"nothing to compare: {', '.join(m.name for m in metrics)} measure "
+                           f"{' and '.join(sorted({p for m in metrics for p in m.phases}))}, and BASE and NEW share "
+                           f"only {', '.join(k.label() for k in matched)}", "choose other --metric names")
+    return Comparison(settings=settings, base=_info(base), new=_info(new), basis=basis,
+                      caveat=CAVEAT if basis == "repetitions" else None, differences=tuple(found), rows=tuple(rows),
+                      unmatched=tuple(unmatched), points=tuple(_points(matched, base_configs, new_configs)))
+
+
+Found = list[tuple[Run, dict[str, Any]]]
+"""A configuration's records, one per run that measured it."""
+
+
+def _configs(side: Side) -> dict[Key, Found]:
+    found: dict[Key, Found] = {}
+    for run in side.runs:
+        for config in run.ok_configs():
+            found.setdefault(Key(config["phase"], config["batch"], length_of(config)), []).append((run, config))
+    return found
+
+
+def _timed_ops(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {op["name"]: op for op in config.get("ops") or [] if "samples_s" in op}
+
+
+def _op_names(base: Found, new: Found, unmatched: list[str], key: Key) -> list[str]:
+    base_ops = dict.fromkeys(name for _, c in base for name in _timed_ops(c))
+    new_ops = dict.fromkeys(name for _, c in new for name in _timed_ops(c))
+    for name in base_ops.keys() ^ new_ops.keys():
+        unmatched.append(f"{key.label()} {name}: only in {'BASE' if name in base_ops else 'NEW'}")
+    return [name for name in base_ops if name in new_ops]
+
+
+def _values(found: Found, key: Key, metric: Metric, basis: str) -> list[float]:
+    values: list[float] = []
+    for run, config in found:
+        op = _timed_ops(config).get(key.op) if key.op else None
+        if key.op and op is None:
+            continue
+        if basis == "runs":
+            values.append(run_value(metric, config, op))
+        else:
+            values += repetition_values(metric, config, run.extra_layers, op)
+    return values
+
+
+def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings: CompareSettings) -> Row:
+    base_values, new_values = _values(base, key, metric, basis), _values(new, key, metric, basis)
+    base_stats = stats.describe(base_values, settings.confidence)
+    new_stats = stats.describe(new_values, settings.confidence)
+    interval = None
+    if min(base_values + new_values) <= 0:  # a zero rate (an op without bytes): no ratio to speak of
+        pass
+    elif len(base_values) >= 2 and len(new_values) >= 2:
+        interval = stats.ratio_interval(base_values, new_values, settings.confidence)
+    else:  # too few for an interval (the verdict says so), but the point estimate still helps the reader
+        ratio = statistics.median(new_values) / statistics.median(base_values)
+        interval = stats.RatioInterval(ratio, math.nan, math.nan, settings.confidence, math.nan)
+    name, reason = verdict(metric, base_stats, new_stats, interval, settings)
+    return Row(key=key, metric=metric, base=base_stats, new=new_stats, interval=interval, verdict=name,
+               reason=reason)
+
+
+def _info(side: Side) -> SideInfo:
+    first = side.runs[0].record
+    workload = first["workload"]
+    ceilings = [r.record.get("roofline", {}).get("measured") or {} for r in side.runs]
+    roofline = {}
+    for key in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
+        figures = [c.get(key) for c in ceilings if isinstance(c.get(key), (int, float))]
+        roofline[key] = statistics.median(figures) if figures else None
+    return SideInfo(
+        label=side.label, path=str(side.path), runs=len(side.runs), files=tuple(str(r.path) for r in side.runs),
+        model=first["model"]["name"], device=f"{first['device']['name']} ({first['device']['kind']})",
+        dtype=workload["dtype"], layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
+        statuses=tuple(str(r.record.get("status")) for r in side.runs),
+        times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in side.runs),
+        roofline=roofline,
+    )
+
+
+def _points(matched: Sequence[Key], base: dict[Key, Found], new: dict[Key, Found]) -> list[Point]:
+    points = []
+    for key in matched:
+        analytic = base[key][0][1]["analytic"]
+        if not analytic["bytes"] or not analytic["flops"]:
+            continue
+        base_time = statistics.median(c["time_s"] for _, c in base[key])
+        new_time = statistics.median(c["time_s"] for _, c in new[key])
+        points.append(Point(key=key, intensity_flops_per_byte=analytic["flops"] / analytic["bytes"],
+                            base_flops_per_s=analytic["flops"] / base_time,
+                            new_flops_per_s=analytic["flops"] / new_time))
+    return points

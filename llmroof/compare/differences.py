@@ -1,0 +1,107 @@
+"""What differs between the runs of BASE and NEW: the model, device and workload (which make a comparison
+meaningless, so compare refuses them unless told), and the environment and measured ceilings (which do not,
+but could explain a shift: a new driver or torch, other clocks, fewer threads, a slower memory system)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmroof.compare.load import Run, Side
+from llmroof.units import si
+
+# The model's shape decides what is computed; its display name and source path do not (a config.json
+# read from another checkout names another path).
+MODEL_LABELS = ("name", "source")
+WORKLOAD_KEYS = ("dtype", "kv_dtype", "layers_instantiated", "layers_total", "cuda_graphs")
+SETTING_KEYS = ("warmup_ms", "rep_ms", "per_op")
+# Differ from run to run by design: not a difference worth reporting.
+VOLATILE_ENVIRONMENT = ("time_utc", "command_line")
+CEILINGS = (("measured_bandwidth_bytes_per_s", "measured read bandwidth", "B/s"),
+            ("measured_copy_bandwidth_bytes_per_s", "measured copy bandwidth", "B/s"),
+            ("measured_flops_per_s", "measured compute", "FLOP/s"))
+
+
+@dataclass(frozen=True)
+class Difference:
+    scope: str
+    """"model", "device", "workload" (these block a comparison), "settings", "environment" or "ceilings"."""
+    key: str
+    base: str
+    new: str
+    blocking: bool
+
+    def describe(self) -> str:
+        return f"{self.scope}.{self.key}: {self.base} -> {self.new}"
+
+
+def _identity(run: Run) -> dict[tuple[str, str], Any]:
+    """The fields that must agree, keyed by (scope, key)."""
+    record = run.record
+    fields: dict[tuple[str, str], Any] = {}
+    for key, value in record["model"]["spec"].items():
+        if key not in MODEL_LABELS:
+            fields[("model", key)] = value
+    fields[("device", "kind")] = record["device"]["kind"]
+    fields[("device", "name")] = record["device"]["name"]
+    for key in WORKLOAD_KEYS:
+        fields[("workload", key)] = record["workload"].get(key)
+    return fields
+
+
+def _context(run: Run) -> dict[tuple[str, str], Any]:
+    """Fields that may differ, and are worth showing when they do."""
+    record = run.record
+    fields: dict[tuple[str, str], Any] = {("model", "name"): record["model"]["name"]}
+    for key in SETTING_KEYS:
+        fields[("settings", key)] = record["workload"].get(key)
+    for key, value in record["environment"].items():
+        if key not in VOLATILE_ENVIRONMENT and not isinstance(value, (dict, list)):
+            fields[("environment", key)] = value
+    return fields
+
+
+def _show(values: list[Any]) -> str:
+    distinct = sorted({repr(v) if isinstance(v, str) else str(v) for v in values})
+    return " | ".join(distinct)
+
+
+def _compare_fields(base: list[dict], new: list[dict], blocking: bool) -> list[Difference]:
+    keys = list(dict.fromkeys(k for fields in base + new for k in fields))
+    found = []
+    for key in keys:
+        base_values = [fields.get(key) for fields in base]
+        new_values = [fields.get(key) for fields in new]
+        if _show(base_values) != _show(new_values) or len({_show([v]) for v in base_values + new_values}) > 1:
+            found.append(Difference(scope=key[0], key=key[1], base=_show(base_values), new=_show(new_values),
+                                    blocking=blocking))
+    return found
+
+
+def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
+    """Measured ceilings (medians over each side's runs) that moved by more than ``threshold``."""
+    import statistics
+
+    found = []
+    for key, label, unit in CEILINGS:
+        values = []
+        for side in (base, new):
+            figures = [run.record.get("ceilings", {}).get(key) for run in side.runs]
+            figures = [f for f in figures if isinstance(f, (int, float)) and f > 0]
+            values.append(statistics.median(figures) if figures else None)
+        before, after = values
+        if before is None or after is None:
+            continue
+        change = after / before - 1
+        if abs(change) > threshold:
+            found.append(Difference(scope="ceilings", key=label, base=si(before, unit),
+                                    new=f"{si(after, unit)} ({change:+.1%})", blocking=False))
+    return found
+
+
+def differences(base: Side, new: Side, threshold: float) -> list[Difference]:
+    """Blocking differences first (model, device, workload: across all runs of both sides, so runs within
+    a side must agree too), then the context: settings, environment, measured ceilings."""
+    found = _compare_fields([_identity(r) for r in base.runs], [_identity(r) for r in new.runs], blocking=True)
+    found += _compare_fields([_context(r) for r in base.runs], [_context(r) for r in new.runs], blocking=False)
+    return found + ceiling_shifts(base, new, threshold)

@@ -1,0 +1,132 @@
+"""Read one side of a comparison: a profile results file, or a folder of repeated runs (every
+``results.json`` under it), each checked for what compare reads, so a corrupt or hand-edited file fails
+with its path and the missing key rather than a traceback halfway through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+from llmroof.results.io import read_json
+
+SCHEMA_PREFIX = "llmroof.profile/"
+RESULTS_NAME = "results.json"
+REPAIR = "truncated or edited by hand? re-run llmroof profile"
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def extra_layers(self) -> int:
+        """Layers extrapolated beyond those instantiated (L - N)."""
+        workload = self.record["workload"]
+        return workload["layers_total"] - workload["layers_instantiated"]
+
+    def ok_configs(self) -> list[dict[str, Any]]:
+        return [c for c in self.record["configs"] if c.get("status") == "ok"]
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    """"BASE" or "NEW"."""
+    path: Path
+    """What the user named: a file or a folder."""
+    runs: tuple[Run, ...]
+
+
+def load_side(label: str, path: str | Path) -> Side:
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob(RESULTS_NAME))
+        if not files:
+            raise LlmroofError(f"{label} {path}: no {RESULTS_NAME} in this folder or below",
+                               "pass a results file, or the folder `llmroof profile --out` wrote")
+    elif path.exists():
+        files = [path]
+    else:
+        raise LlmroofError(f"{label} {path}: no such file or folder")
+    return Side(label=label, path=path, runs=tuple(load_run(f) for f in files))
+
+
+def load_run(path: Path) -> Run:
+    record = read_json(path, SCHEMA_PREFIX)
+    check_record(record, path)
+    return Run(path=path, record=record)
+
+
+def _get(record: Any, dotted: str) -> Any:
+    value = record
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise KeyError(dotted)
+        value = value[key]
+    return value
+
+
+def _require(path: Path, where: str, record: Any, keys: tuple[str, ...], kind: type | tuple[type, ...]) -> None:
+    for key in keys:
+        try:
+            value = _get(record, key)
+        except KeyError:
+            raise LlmroofError(f"{path}: {where}has no {key!r}", REPAIR) from None
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise LlmroofError(f"{path}: {where}{key!r} is {value!r}, expected {_kind_name(kind)}", REPAIR)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"dict": "an object", "list": "a list", "str": "a string", "int": "an integer",
+                        "float": "a number"}.get(k.__name__, k.__name__) for k in kinds)
+
+
+NUMBER = (int, float)
+RUN_OBJECTS = ("model", "model.spec", "device", "workload", "environment")
+RUN_STRINGS = ("model.name", "device.kind", "device.name", "workload.dtype")
+RUN_INTS = ("workload.layers_instantiated", "workload.layers_total")
+CONFIG_NUMBERS = ("time_s", "roofline_time_s", "analytic.bytes", "analytic.flops")
+
+
+def check_record(record: dict[str, Any], path: Path) -> None:
+    """Everything compare reads, present and of the right type."""
+    _require(path, "", record, RUN_OBJECTS, dict)
+    _require(path, "", record, RUN_STRINGS, str)
+    _require(path, "", record, RUN_INTS, int)
+    _require(path, "", record, ("configs",), list)
+    for index, config in enumerate(record["configs"]):
+        where = f"configs[{index}] "
+        if not isinstance(config, dict):
+            raise LlmroofError(f"{path}: {where}is not an object", REPAIR)
+        if config.get("status") != "ok":
+            continue
+        _require(path, where, config, ("phase",), str)
+        if config["phase"] not in ("prefill", "decode"):
+            raise LlmroofError(f"{path}: {where}phase is {config['phase']!r}, expected prefill or decode")
+        length = "prompt_len" if config["phase"] == "prefill" else "context_len"
+        _require(path, where, config, ("batch", length), int)
+        _require(path, where, config, CONFIG_NUMBERS, NUMBER)
+        _require(path, where, config, ("stack.samples_s", "layer.samples_s"), list)
+        _check_samples(path, where + "stack.", config["stack"]["samples_s"])
+        _check_samples(path, where + "layer.", config["layer"]["samples_s"])
+        if config["time_s"] <= 0:
+            raise LlmroofError(f"{path}: {where}time_s is {config['time_s']!r}, expected a positive time")
+        for op_index, op in enumerate(config.get("ops") or []):
+            op_where = f"{where}ops[{op_index}] "
+            _require(path, op_where, op, ("name",), str)
+            if "samples_s" in op:  # ops without timings carry only the analytic figures
+                _require(path, op_where, op, ("median_s",), NUMBER)
+                _check_samples(path, op_where, op["samples_s"])
+
+
+def _check_samples(path: Path, where: str, samples: Any) -> None:
+    if not isinstance(samples, list) or not samples:
+        raise LlmroofError(f"{path}: {where}samples_s is empty", REPAIR)
+    for value in samples:
+        if isinstance(value, bool) or not isinstance(value, NUMBER) or not value > 0:
+            raise LlmroofError(f"{path}: {where}samples_s holds {value!r}, expected positive times in seconds",
+                               REPAIR)
