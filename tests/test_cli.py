@@ -145,6 +145,7 @@ def test_console_script_runs_and_errors_cleanly() -> None:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["analyze", "--format", "json"], ["models"], ["hardware"], ["sample", "--seconds", "0"],
+                                  ["plan", "--model", "llama-3-8b", "--hardware", "h100", "--format", "json"],
                                   ["analyze", "--sweep", "batch=1,2"]])
 def test_analytic_commands_do_not_import_torch(args) -> None:
     code = (

@@ -37,13 +37,14 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, comm, compare, profile, sample
+    from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, sample
 
     profile.register(app)
     analyze.register(app)
     sample.register(app)
     comm.register(app)
     compare.register(app)
+    plan.register(app)
     catalogs.register(app)
 
 

@@ -1,0 +1,135 @@
+"""A plan as a self-contained HTML section (inline CSS, the Pareto chart as inline SVG), rendered from
+``reports/templates/plan.html.j2`` with jinja2 (autoescaping on). jinja2 and matplotlib are imported here,
+when a plan is rendered, never on the planning path."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+from llmroof.plan.records import Plan, PlanConfig
+from llmroof.units import gib, seconds, si
+
+TEMPLATE = "plan.html.j2"
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def template_dir() -> Path:
+    """Where ``plan.html.j2`` lives: ``llmroof/templates`` when installed (pyproject maps
+    ``reports/templates`` there, as for the other reports), else the source tree's ``reports/templates``."""
+    import llmroof
+
+    package = Path(llmroof.__file__).resolve().parent
+    candidates = [package / "templates", package.parent / "reports" / "templates"]
+    for folder in candidates:
+        if (folder / TEMPLATE).is_file():
+            return folder
+    raise LlmroofError(f"the HTML template {TEMPLATE} is missing (looked in "
+                       f"{', '.join(str(d) for d in candidates)})",
+                       "reinstall llmroof, or use --format table, json or csv")
+
+
+def pareto_figure(plan: Plan) -> Any:
+    """The chart, a matplotlib ``Figure`` (no pyplot, so no GUI backend): every configuration that fits
+    (tokens/s per user across, tokens/s per GPU up), those that meet the SLOs in colour, each device's Pareto
+    front as a line, the recommendation starred, and the TPOT objective as the slowest acceptable tokens/s per
+    user."""
+    from matplotlib.figure import Figure
+
+    configs = plan.configs
+    figure = Figure(figsize=(8, 4.8))
+    axes = figure.add_subplot()
+    colours = {hw.name: _COLOURS[i % len(_COLOURS)] for i, hw in enumerate(plan.request.hardware)}
+    many = len(configs) > 2000  # rasterise the cloud so the SVG stays small
+    for name, colour in colours.items():
+        fits = [c for c in configs if c.fits and c.hardware == name]
+        misses = [c for c in fits if not c.meets_slo]
+        meets = [c for c in fits if c.meets_slo]
+        axes.scatter([c.tokens_per_s_per_user for c in misses], [c.tokens_per_s_per_gpu for c in misses], s=6,
+                     color=colour, alpha=0.15, linewidths=0, rasterized=many)
+        axes.scatter([c.tokens_per_s_per_user for c in meets], [c.tokens_per_s_per_gpu for c in meets], s=8,
+                     color=colour, alpha=0.6, linewidths=0, rasterized=many, label=f"{name} (meets SLOs)")
+        front = [configs[i] for i in plan.pareto if configs[i].hardware == name]
+        axes.plot([c.tokens_per_s_per_user for c in front], [c.tokens_per_s_per_gpu for c in front], color=colour,
+                  linewidth=1.5, label=f"{name} Pareto front")
+    if plan.request.tpot_slo_s is not None:
+        axes.axvline(1 / plan.request.tpot_slo_s, color="0.3", linestyle="--", linewidth=1,
+                     label=f"TPOT SLO {seconds(plan.request.tpot_slo_s)}")
+    if plan.best is not None:
+        best = plan.best
+        axes.scatter([best.tokens_per_s_per_user], [best.tokens_per_s_per_gpu], marker="*", s=220, color="gold",
+                     edgecolors="black", zorder=5, label=f"recommended: {best.id}")
+    axes.set_xlabel("output tokens/s per user (1 / TPOT)")
+    axes.set_ylabel("output tokens/s per GPU")
+    axes.set_title(f"{plan.request.model.name}: throughput against interactivity")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    return figure
+
+
+def pareto_svg(plan: Plan) -> str:
+    """:func:`pareto_figure` as an ``<svg>`` element, text kept as text, reproducible ids."""
+    import matplotlib
+
+    figure = pareto_figure(plan)
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "llmroof"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inside HTML
+
+
+def _row(config: PlanConfig, cost_in_usd: bool) -> dict[str, str]:
+    cost = config.usd_per_million_tokens if cost_in_usd else config.gpu_hours_per_million_tokens
+    fmt = lambda v: "-" if v is None else si(v)  # noqa: E731
+    return {
+        "id": config.id, "sequences": f"{config.concurrent_sequences} ({config.max_concurrent_sequences})",
+        "weights": gib(config.weight_bytes_per_gpu), "kv": gib(config.kv_bytes_per_gpu),
+        "ttft": seconds(config.ttft_s), "tpot": seconds(config.tpot_s), "per_gpu": fmt(config.tokens_per_s_per_gpu),
+        "per_user": fmt(config.tokens_per_s_per_user), "replicas": fmt(config.replicas),
+        "gpus": fmt(config.total_gpus), "cost": fmt(cost), "meets": "yes" if config.meets_slo else "no",
+    }
+
+
+def plan_context(plan: Plan) -> dict[str, Any]:
+    """What the template shows, already formatted."""
+    request, data = plan.request, plan.to_dict()
+    cost_in_usd = request.gpu_hour_cost_usd is not None
+
+    def ranked(items: Any) -> list[dict[str, str]]:
+        return [{"rank": str(r.rank), "reason": r.reason, **_row(plan.configs[r.index], cost_in_usd)} for r in items]
+
+    slos = []
+    if request.ttft_slo_s is not None:
+        slos.append(f"TTFT <= {seconds(request.ttft_slo_s)}")
+    if request.tpot_slo_s is not None:
+        slos.append(f"TPOT <= {seconds(request.tpot_slo_s)}")
+    return {
+        "model": request.model.name,
+        "request": data["request"],
+        "rate": f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica",
+        "slo": " and ".join(slos) or "none",
+        "status": plan.status,
+        "verdict": plan.verdict,
+        "counts": data["counts"],
+        "cost_label": "$ per M output tokens" if cost_in_usd else "GPU-hours per M output tokens",
+        "recommended": ranked(plan.recommended),
+        "closest": ranked(plan.closest),
+        "pareto": [_row(plan.configs[i], cost_in_usd) for i in plan.pareto],
+        "calibration": data["calibration"],
+        "warnings": list(plan.warnings),
+    }
+
+
+def render_plan_html(plan: Plan) -> str:
+    """The plan as one ``<section>`` of HTML."""
+    import jinja2
+    from markupsafe import Markup
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    chart = Markup(pareto_svg(plan)) if any(c.fits for c in plan.configs) else None  # matplotlib's own SVG
+    return environment.get_template(TEMPLATE).render(chart=chart, **plan_context(plan))
