@@ -244,3 +244,44 @@ def test_l2_flush_and_events_on_a_real_gpu() -> None:
     samples = bench(lambda: x.sum(), device, warmup_ms=1, rep_ms=5)
     assert len(samples) >= 3 and all(0 < s < 0.1 for s in samples)
     assert device.cache_bytes > 2**20
+
+
+def test_summary_survives_a_context_where_every_batch_was_skipped(capsys, tmp_path, tiny_config_json, monkeypatch) -> None:
+    from llmroof.cli import profile as cli_profile
+
+    record = {"model": {"name": "tiny"}, "device": {"name": "cpu", "kind": "cpu"},
+              "workload": {"dtype": "fp32", "layers_instantiated": 1, "layers_total": 2, "extrapolated": True},
+              "ceilings": {"measured_bandwidth_bytes_per_s": 1e10, "measured_copy_bandwidth_bytes_per_s": 1e10,
+                           "measured_flops_per_s": 1e11, "compute_dtype": "fp32"},
+              "roofline": {"datasheet": None}, "nvml": {"status": "off"},
+              "configs": [{"phase": "decode", "batch": 64, "context_len": 131072, "status": "skipped",
+                           "reason": "needs about 9 GiB"}],
+              "crossover": {"decode": [{"context_len": 131072, "measured_batch": None, "analytic_batch": None,
+                                        "batches_measured": []}]},
+              "notes": ["a note"]}
+    cli_profile.print_summary(record, tmp_path / "results.json")
+    out = capsys.readouterr().out
+    assert "skipped: needs about 9 GiB" in out and "note: a note" in out
+
+
+def test_ceiling_notes_flag_runs_faster_than_the_roofline() -> None:
+    ok = {"status": "ok", "phase": "prefill", "batch": 4, "prompt_len": 128}
+    assert profile_module.ceiling_notes([ok | {"roofline_fraction": 0.9}]) == []
+    notes = profile_module.ceiling_notes([ok | {"roofline_fraction": 1.44}, {"status": "skipped"}])
+    assert len(notes) == 1 and "144%" in notes[0] and "measured low" in notes[0]
+
+
+def test_cpu_default_instantiates_two_layers_of_a_named_model(capsys, tmp_path, tiny_config_json) -> None:
+    config = json.loads(tiny_config_json.read_text()) | {"num_hidden_layers": 5}
+    tiny_config_json.write_text(json.dumps(config))
+    code, out, _ = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--batch", "1", "--prompt", "8",
+                           "--context", "16", "--dtype", "fp32", "--warmup-ms", "1", "--rep-ms", "3", "--no-per-op",
+                           "--out", str(tmp_path / "r"), "--format", "json")
+    workload = json.loads(out)["workload"]
+    assert code == 0 and workload["layers_instantiated"] == 2 and workload["layers_total"] == 5
+
+
+def test_tp_simulate_on_a_cpu_needs_a_catalog_link(capsys, tmp_path, tiny_config_json) -> None:
+    code, _, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--tp-simulate", "2",
+                           "--out", str(tmp_path))
+    assert code == 2 and "--tp-simulate on a CPU needs --hardware" in err

@@ -79,11 +79,14 @@ def profile(
         raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",
                            "model other KV dtypes with `llmroof analyze --kv-dtype`")
     parallel = tp * pp > 1
+    if tp_simulate > 1 and not dev.is_cuda and hardware is None:
+        raise LlmroofError("--tp-simulate on a CPU needs --hardware NAME: the comm cost is modelled on that "
+                           "device's link", "e.g. --tp-simulate 8 --hardware h100")
     if parallel and (layers is not None or tp_simulate > 1):
         raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
                            "drop --layers and --tp-simulate, or use a smaller model")
-    if layers is None and model is None and not parallel:
-        layers = defaults["layers"]
+    if layers is None and not parallel and defaults["layers"] is not None:
+        layers = min(defaults["layers"], spec.num_layers)  # a CPU instantiates 2 layers unless told otherwise
     config = ProfileConfig(
         model=spec,
         batches=_ints("--batch", batch or defaults["batch"]),
@@ -165,8 +168,12 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
                                f"{dev.torch.cuda.device_count()}", "use torchrun across nodes, or --tp-simulate")
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
-        distributed.launch(world, parallel.rank_main, (pconfig, str(path), argv), timeout_s=timeout,
-                           error_file=str(path.parent / ".rank-error"))
+        try:
+            distributed.launch(world, parallel.rank_main, (pconfig, str(path), argv), timeout_s=timeout,
+                               error_file=str(path.parent / ".rank-error"))
+        except KeyboardInterrupt:
+            print(f"llmroof: interrupted; what rank 0 gathered is in {path}", file=sys.stderr)
+            raise typer.Exit(130) from None
     return read_json(path, "llmroof.profile/")
 
 
@@ -248,11 +255,15 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         if c.get("status") != "ok":
             out.print(f"[yellow]{c['phase']} b={c['batch']}: {c['status']}: {c.get('reason', '')}[/]")
     for row in record.get("crossover", {}).get("decode", []):
+        if not row["batches_measured"]:
+            continue  # every batch at this context was skipped or failed (listed above)
         measured = row["measured_batch"]
         analytic = row["analytic_batch"]
-        out.print(f"Decode at context {row['context_len']}: compute-bound from batch "
-                  f"{'>' + str(max(row['batches_measured'])) + ' (not reached)' if measured is None else measured} "
-                  f"measured, {'never' if analytic is None else analytic} on the roofline")
+        reached = f">{max(row['batches_measured'])} (not reached)" if measured is None else str(measured)
+        out.print(f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
+                  f"{'never' if analytic is None else analytic} on the roofline")
+    for note in record.get("notes", []):
+        out.print(f"[yellow]note:[/] {note}")
     out.print(f"Results: {path}")
 
 

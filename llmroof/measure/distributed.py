@@ -109,8 +109,10 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
                 break
             time.sleep(0.05)
     except KeyboardInterrupt:
-        for process in processes:
-            process.terminate()
+        # The ranks got the same SIGINT: give them a moment to record "interrupted" before stopping them.
+        deadline = time.monotonic() + 10
+        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.05)
         raise
     finally:
         for process in processes:

@@ -225,6 +225,11 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
         if record is not None:
             record["status"] = "complete"
             _save(out_path, record)
+    except KeyboardInterrupt:
+        if record is not None:
+            record["status"] = "interrupted"
+            _save(out_path, record)
+        raise
     except BaseException as exc:
         if record is not None:
             record["status"] = "failed"

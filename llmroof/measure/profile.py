@@ -247,6 +247,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
             "units": "seconds; bytes; FLOPs (2 per multiply-add); bytes/s and FLOP/s",
         },
         "configs": [],
+        "notes": [],
     }
     sampler = start_sampler(config, device, nvml_module)
     run.record["nvml"] = nvml_record(sampler, device, config)
@@ -284,6 +285,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
             run.record["configs"].append(record)
             run.save()
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
+        run.record["notes"] += ceiling_notes(run.record["configs"])
         run.record["status"] = "complete"
     except KeyboardInterrupt:
         run.record["status"] = "interrupted"
@@ -327,6 +329,18 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
                       max_memory_clock_mhz=sampler.device.max_mem_clock_mhz, nvml_uuid=sampler.device.uuid)
     record["samples"] = [s.to_dict() for s in sampler.snapshot()]
     return record
+
+
+def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
+    """A run faster than its roofline means a ceiling was measured low (under load, or too few samples)."""
+    over = [c for c in configs if c.get("status") == "ok" and c["roofline_fraction"] > 1.05]
+    if not over:
+        return []
+    worst = max(over, key=lambda c: c["roofline_fraction"])
+    length = worst.get("prompt_len", worst.get("context_len"))
+    return [f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
+            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling was "
+            "measured low, probably under load; re-run on a quiet machine before trusting the fractions"]
 
 
 def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
