@@ -163,3 +163,13 @@ def test_read_json_errors(tmp_path) -> None:
         read_json(bad, "llmroof.profile/")
     with pytest.raises(LlmroofError, match="no such file"):
         read_json(tmp_path / "missing.json")
+
+
+def test_every_html_template_loads_from_one_environment() -> None:
+    from llmroof.results.html import template_environment
+
+    for name in ("report.html.j2", "compare.html.j2", "plan.html.j2"):
+        env = template_environment(name)
+        assert env.autoescape and env.get_template(name) is not None
+    with pytest.raises(LlmroofError, match="missing"):
+        template_environment("nope.html.j2")

@@ -159,9 +159,10 @@ def test_html_section_is_self_contained_and_escaped(capsys, tmp_path) -> None:
 
 
 def test_template_is_found_in_the_source_tree() -> None:
-    from llmroof.plan.html import TEMPLATE, template_dir
+    from llmroof.plan.html import TEMPLATE
+    from llmroof.results.html import template_environment
 
-    assert (template_dir() / TEMPLATE).is_file()
+    assert template_environment(TEMPLATE).get_template(TEMPLATE) is not None
     assert (Path(__file__).parents[1] / "reports" / "templates" / TEMPLATE).is_file()
 
 

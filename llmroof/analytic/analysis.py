@@ -14,7 +14,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from llmroof import __version__
 from llmroof.analytic import comm
 from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
 from llmroof.analytic.ops import OpCost, PassShape, embed_op, head_ops, layer_ops

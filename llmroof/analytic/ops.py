@@ -82,7 +82,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     """The ops of one decoder layer on one rank, in execution order."""
     phase, b, s_q, s_k = shape.phase, shape.batch, shape.queries, shape.keys
     t = shape.tokens
-    h, d, hq, hk, i = shard.hidden, shard.head_dim, shard.heads, shard.kv_heads, shard.intermediate
+    h, d, hq, i = shard.hidden, shard.head_dim, shard.heads, shard.intermediate
     q_dim, kv_dim = shard.q_dim, shard.kv_dim
     w = precision.weight
     a_b = precision.activation.bytes_per_element

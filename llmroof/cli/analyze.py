@@ -47,6 +47,8 @@ def analyze(
                                   help="Share of device memory kept back from weights and KV cache."),
     sweep: str | None = typer.Option(None, "--sweep", help="AXIS=VALUES, e.g. batch=1,2,4 or context=512..32768."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    html: Path | None = typer.Option(None, "--html", dir_okay=False,
+                                     help="Also write an HTML report of the analysis to this file."),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
@@ -67,15 +69,29 @@ def analyze(
         raise LlmroofError(str(exc)) from None
     if sweep:
         _run_sweep(spec, device, workload, sweep, fmt)
+        if html is not None:
+            _write_html(checked_analyze(spec, device, workload).to_dict(), html)
         return
     result = checked_analyze(spec, device, workload)
     data = result.to_dict()
+    if html is not None:
+        _write_html(data, html)
     if fmt is Format.json:
         print_json(data)
     elif fmt is Format.csv:
         print_csv(data["ops"])
     else:
         _print_tables(data)
+
+
+def _write_html(data: dict[str, Any], path: Path) -> None:
+    import shlex
+    import sys
+
+    from llmroof.report import write_report
+
+    write_report(data, path, source=shlex.join(["llmroof", *sys.argv[1:]]), filename="analysis.json")
+    print(f"Report: {path}", file=sys.stderr)  # stderr, so --format json stays clean
 
 
 def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:

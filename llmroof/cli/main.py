@@ -37,7 +37,7 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, sample
+    from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, report, sample
 
     profile.register(app)
     analyze.register(app)
@@ -45,6 +45,7 @@ def _register() -> None:
     comm.register(app)
     compare.register(app)
     plan.register(app)
+    report.register(app)
     catalogs.register(app)
 
 

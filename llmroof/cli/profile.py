@@ -109,12 +109,26 @@ def profile(
         record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
     else:
         record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    report = write_run_report(path)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
 
         print_json(record)
     else:
         print_summary(record, path)
+        if report is not None:
+            print(f"Report: {report}")
+
+
+def write_run_report(path: Path) -> Path | None:
+    """report.html beside the results; a report that cannot be drawn never costs the measurements."""
+    from llmroof.report import report_file
+
+    try:
+        return report_file(path)
+    except (LlmroofError, OSError) as exc:
+        print(f"llmroof: warning: no report.html: {exc}", file=sys.stderr)
+        return None
 
 
 def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
@@ -136,6 +150,7 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
         try:
             return run_profile(config, dev, path, progress, argv=["llmroof", *sys.argv[1:]])
         except KeyboardInterrupt:
+            write_run_report(path)
             print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
             raise typer.Exit(130) from None
 

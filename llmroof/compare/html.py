@@ -6,35 +6,14 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 from typing import Any
 
 from llmroof import __version__
 from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
-from llmroof.errors import LlmroofError
+from llmroof.results.html import template_environment
 
 TEMPLATE = "compare.html.j2"
-
-
-def template_dirs() -> list[Path]:
-    """Where the templates are: installed as ``llmroof/templates`` (pyproject maps ``reports/templates``
-    there), else the source tree's ``reports/templates`` (an editable install, or a checkout)."""
-    import llmroof
-
-    package = Path(llmroof.__file__).resolve().parent
-    return [package / "templates", package.parent / "reports" / "templates"]
-
-
-def _environment() -> Any:
-    import jinja2
-
-    folders = [d for d in template_dirs() if (d / TEMPLATE).is_file()]
-    if not folders:
-        raise LlmroofError(f"the HTML template {TEMPLATE} is missing (looked in "
-                           f"{', '.join(str(d) for d in template_dirs())})", "reinstall llmroof")
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folders), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def _table(rows: list[Row]) -> dict[str, Any]:
@@ -68,7 +47,7 @@ def render_html(comparison: Comparison) -> str:
         "note": fmt.intervals_note(comparison),
         "version": __version__,
     }
-    return _environment().get_template(TEMPLATE).render(**context)
+    return template_environment(TEMPLATE).get_template(TEMPLATE).render(**context)
 
 
 def roofline_svg(comparison: Comparison) -> tuple[Any, str]:

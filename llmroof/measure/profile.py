@@ -384,7 +384,6 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
 def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int,
              sampler: Any = None) -> dict[str, Any]:
     torch = device.torch
-    spec = config.model
     tag = f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
     result: dict[str, Any] = {}
     with torch.inference_mode():
@@ -421,7 +420,6 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
             for name, fn in op_kernels(stack, phase, batch, length).items():
                 ops[name] = _time(fn, device, config, f"{tag} {name}")
             result["op_timings"] = ops
-        del cache
     extra = config.model.num_layers - config.num_layers
     result["time_s"] = result["stack"]["median_s"] + extra * result["layer"]["median_s"]
     result["layer_time_s"] = result["layer"]["median_s"]

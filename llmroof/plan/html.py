@@ -5,30 +5,14 @@ when a plan is rendered, never on the planning path."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
-from llmroof.errors import LlmroofError
 from llmroof.plan.records import Plan, PlanConfig
+from llmroof.results.html import template_environment
 from llmroof.units import gib, seconds, si
 
 TEMPLATE = "plan.html.j2"
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-
-
-def template_dir() -> Path:
-    """Where ``plan.html.j2`` lives: ``llmroof/templates`` when installed (pyproject maps
-    ``reports/templates`` there, as for the other reports), else the source tree's ``reports/templates``."""
-    import llmroof
-
-    package = Path(llmroof.__file__).resolve().parent
-    candidates = [package / "templates", package.parent / "reports" / "templates"]
-    for folder in candidates:
-        if (folder / TEMPLATE).is_file():
-            return folder
-    raise LlmroofError(f"the HTML template {TEMPLATE} is missing (looked in "
-                       f"{', '.join(str(d) for d in candidates)})",
-                       "reinstall llmroof, or use --format table, json or csv")
 
 
 def pareto_figure(plan: Plan) -> Any:
@@ -126,10 +110,7 @@ def plan_context(plan: Plan) -> dict[str, Any]:
 
 def render_plan_html(plan: Plan) -> str:
     """The plan as one ``<section>`` of HTML."""
-    import jinja2
     from markupsafe import Markup
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     chart = Markup(pareto_svg(plan)) if any(c.fits for c in plan.configs) else None  # matplotlib's own SVG
-    return environment.get_template(TEMPLATE).render(chart=chart, **plan_context(plan))
+    return template_environment(TEMPLATE).get_template(TEMPLATE).render(chart=chart, **plan_context(plan))

@@ -29,11 +29,11 @@ def dumps(data: Any) -> str:
     return json.dumps(clean(data), indent=2, allow_nan=False)
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so a reader or an
+    interrupted run never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps(data) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
@@ -49,6 +49,11 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (the text is built before the file is touched)."""
+    return write_text_atomic(path, dumps(data) + "\n")
 
 
 def read_json(path: str | Path, schema_prefix: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,541 @@
+"""The report of a measured run (``llmroof.profile/1``): measured figures beside the analytic ones.
+
+The headline follows the first configuration measured of each phase (the smallest batch, the first
+context); the tables and figures hold every configuration. A CPU run has no datasheet and no NVML, so
+those parts are left out; nothing here is parallel, so neither is that section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmroof.analytic import Workload, analyze
+from llmroof.errors import LlmroofError
+from llmroof.report import figures as fig
+from llmroof.report import rebuild
+from llmroof.report import sections as sec
+from llmroof.report import tables as tb
+from llmroof.units import gib, percent, seconds, si
+
+
+def title(record: dict[str, Any]) -> tuple[str, str]:
+    device, w = record.get("device") or {}, record.get("workload") or {}
+    depth = (f"{w.get('layers_instantiated')} of {w.get('layers_total')} layers instantiated"
+             + (" (full depth extrapolated)" if w.get("extrapolated") else ""))
+    par = record.get("parallel")
+    where_run = (f"{par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, {par['backend']}) of "
+                 if par else "")
+    subtitle = (f"Measured on {where_run}{device.get('name', '?')} ({device.get('kind', '?')}), "
+                f"{w.get('dtype', '?')}, {depth}")
+    return f"{record['model']['name']} on {device.get('name', '?')}", subtitle
+
+
+def problems(record: dict[str, Any]) -> list[str]:
+    """What did not finish: the run's status and every configuration that was skipped or failed."""
+    lines = []
+    if record.get("status") != "complete":
+        lines.append(f"This run is {record.get('status', 'unknown')}"
+                     + (f": {record['error']}" if record.get("error") else "")
+                     + ". The report shows what it finished.")
+    for c in record.get("configs", []):
+        if c.get("status") != "ok":
+            lines.append(f"{tag(c)}: {c.get('status')}: {c.get('reason', '')}")
+    return lines + [f"Note: {note}" for note in record.get("notes") or []]
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
+    return [c for c in record.get("configs", []) if c.get("phase") == phase and c.get("status") == "ok"]
+
+
+def tag(c: dict[str, Any]) -> str:
+    """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
+    length = f"s={c.get('prompt_len')}" if c.get("phase") == "prefill" else f"c={c.get('context_len')}"
+    return f"{c.get('phase')} b={c.get('batch')} {length}"
+
+
+def _ceilings(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    roof = record.get("roofline") or {}
+    return roof.get("measured") or {}, roof.get("datasheet")
+
+
+def where(c: dict[str, Any]) -> str:
+    """``b=8 c=2048``: the configuration without its phase."""
+    return tag(c).split(" ", 1)[1]
+
+
+def ranks(record: dict[str, Any]) -> int:
+    """Ranks of a parallel run (1 otherwise): its achieved rates are all ranks' analytic totals over the
+    measured time, so per-rank figures divide them by this before they meet one rank's ceilings."""
+    return int((record.get("parallel") or {}).get("world_size") or 1)
+
+
+def achieved(c: dict[str, Any], record: dict[str, Any]) -> tuple[float, float]:
+    """(bytes/s, FLOP/s) achieved per rank."""
+    n = ranks(record)
+    return c["achieved_bytes_per_s"] / n, c["achieved_flops_per_s"] / n
+
+
+def bound_measured(c: dict[str, Any], record: dict[str, Any]) -> str:
+    """The run's own verdict; a parallel run records none, so the same rule applies here: the ceiling whose
+    share the achieved rate is the larger."""
+    if c.get("bound_measured"):
+        return c["bound_measured"]
+    measured = _ceilings(record)[0]
+    bw, flops = achieved(c, record)
+    return "compute" if flops / measured["peak_flops_per_s"] > bw / measured["bandwidth_bytes_per_s"] else "memory"
+
+
+def _tokens(c: dict[str, Any]) -> int:
+    return c["batch"] * (c["prompt_len"] if c["phase"] == "prefill" else 1)
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+def headline(record: dict[str, Any]) -> dict[str, Any] | None:
+    decode, prefill = ok(record, "decode"), ok(record, "prefill")
+    if not decode and not prefill:
+        return None
+    measured, sheet = _ceilings(record)
+    cards = []
+    if decode:
+        d = decode[0]
+        sheet_note = (f"; {percent(d['datasheet_roofline_fraction'])} of the datasheet bound "
+                      f"{seconds(d['datasheet_roofline_time_s'])}" if d.get("datasheet_roofline_time_s") else "")
+        cards.append({"label": f"Decode TPOT ({where(d)})", "value": seconds(d["tpot_s"]),
+                      "detail": f"{percent(d['roofline_fraction'])} of roofline: the bound on the measured ceilings is "
+                                f"{seconds(d['roofline_time_s'])}{sheet_note}; {si(d['tokens_per_s'])} tokens/s"})
+        bw = achieved(d, record)[0]
+        sheet_bw = (f"; {sec.percent_of(bw, sheet['bandwidth_bytes_per_s'])} of the datasheet "
+                    f"{si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
+        per_rank = ", per rank" if ranks(record) > 1 else ""
+        cards.append({"label": f"Achieved bandwidth (decode{per_rank})", "value": si(bw, "B/s"),
+                      "detail": f"{sec.percent_of(bw, measured.get('bandwidth_bytes_per_s'))} of the measured read "
+                                f"ceiling {si(measured.get('bandwidth_bytes_per_s'), 'B/s')}{sheet_bw}"})
+        nv = (d.get("nvml") or {}).get("measured_bytes_per_token")
+        parts = sec.byte_parts(d["analytic"], d["batch"])
+        cards.append({"label": "Bytes per generated token", "value": si(d["bytes_per_token"], "B"),
+                      "detail": "analytic: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in parts)
+                                + (f"; NVML measured {si(nv, 'B')} for the instantiated layers" if nv else "")})
+    if prefill:
+        p = prefill[0]
+        cards.append({"label": f"Prefill TTFT ({where(p)})", "value": seconds(p["ttft_s"]),
+                      "detail": f"{percent(p['roofline_fraction'])} of roofline "
+                                f"(bound {seconds(p['roofline_time_s'])}); "
+                                f"{si(achieved(p, record)[1], 'FLOP/s')} achieved"
+                                + (" per rank" if ranks(record) > 1 else "")})
+    lead = decode[0] if decode else prefill[0]
+    notes = [verdict(p, record) for p in prefill[:1]] if decode else []
+    simulated = lead.get("simulated")
+    if simulated:
+        notes.append(f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
+                     f"communication of {simulated['tp']} ranks ({seconds(simulated['comm_time_s'])} here), while "
+                     "% of roofline compares the shard's own work.")
+    return {"cards": cards, "verdict": verdict(lead, record), "bound": bound_measured(lead, record),
+            "notes": notes,
+            "table": config_table(record)}
+
+
+def verdict(c: dict[str, Any], record: dict[str, Any]) -> str:
+    measured = _ceilings(record)[0]
+    bw, flops = achieved(c, record)
+    ridge = measured["peak_flops_per_s"] / measured["bandwidth_bytes_per_s"]
+    each = " per rank" if ranks(record) > 1 else ""
+    return (f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
+            f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "
+            f"achieved compute{each} {percent(flops / measured['peak_flops_per_s'])} of the measured compute "
+            f"ceiling. Its arithmetic intensity is "
+            f"{sec.intensity_verdict(c['analytic']['intensity'], ridge, 'the measured ceilings')}.")
+
+
+def config_table(record: dict[str, Any]) -> dict[str, Any]:
+    sheet = _ceilings(record)[1]
+    rows = []
+    for c in ok(record, "decode") + ok(record, "prefill"):
+        row = [tb.cell(tag(c)), tb.time_cell(c["time_s"]), tb.time_cell(c["roofline_time_s"]),
+               tb.percent_cell(c["roofline_fraction"])]
+        if sheet:
+            row.append(tb.percent_cell(c.get("datasheet_roofline_fraction")))
+        bw, flops = achieved(c, record)
+        row += [tb.number(c["tokens_per_s"]), tb.number(bw, "B/s"), tb.number(flops, "FLOP/s"),
+                tb.number(c["bytes_per_token"], "B"), tb.cell(bound_measured(c, record))]
+        rows.append(row)
+    columns = [("configuration", False), ("measured (TPOT / TTFT)", True), ("roofline bound", True),
+               ("% of roofline", True)]
+    columns += [("% of datasheet", True)] if sheet else []
+    each = " per rank" if ranks(record) > 1 else ""
+    columns += [("tokens/s", True), (f"achieved B/s{each}", True), (f"achieved FLOP/s{each}", True),
+                ("bytes/token", True), ("bound (measured)", False)]
+    return tb.table(columns, rows)
+
+
+def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
+    measured, sheet = _ceilings(record)
+    if not measured.get("bandwidth_bytes_per_s"):
+        return None
+    dtype = (record.get("workload") or {}).get("dtype", "")
+    ceilings = [fig.Ceiling(f"measured ceilings ({dtype})", measured["bandwidth_bytes_per_s"],
+                            measured.get("peak_flops_per_s"))]
+    if sheet:
+        ceilings.append(fig.Ceiling(sheet["label"], sheet["bandwidth_bytes_per_s"], sheet.get("peak_flops_per_s"),
+                                    dashed=True))
+    points = []
+    shown = [cs[0] for cs in (ok(record, "prefill"), ok(record, "decode")) if cs]
+    for c in shown:
+        points += [fig.Point(op["name"], c["phase"], op["intensity"] or 0.0, op["achieved_flops_per_s"])
+                   for op in c.get("ops", []) if "achieved_flops_per_s" in op]
+    for c in ok(record, "prefill") + ok(record, "decode"):
+        points.append(fig.Point(where(c), c["phase"], c["analytic"]["intensity"] or 0.0,
+                                achieved(c, record)[1], total=True))
+    alt = (f"Roofline with measured ceilings {si(measured['bandwidth_bytes_per_s'], 'B/s')} and "
+           f"{si(measured.get('peak_flops_per_s'), 'FLOP/s')}"
+           + (f" and the datasheet's {si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
+           + "; " + "; ".join(f"{tag(c)} achieves {si(achieved(c, record)[1], 'FLOP/s')} at "
+                              f"{c['analytic']['intensity'] or 0:.3g} FLOP/byte"
+                              for c in ok(record, "prefill") + ok(record, "decode")))
+    svg = fig.roofline(ceilings, points, alt=alt,
+                       title=f"Roofline: {record['model']['name']} on {(record.get('device') or {}).get('name', '?')}")
+    if svg is None:
+        return None
+    ops_of = ", ".join(tag(c) for c in shown if c.get("ops"))
+    notes = ["Stars: each whole configuration at its analytic arithmetic intensity and its achieved FLOP/s "
+             "(analytic FLOPs / measured median time" + (", per rank" if ranks(record) > 1 else "") + ")."
+             + (f" Dots: each op of one layer for {ops_of}, timed alone." if ops_of else ""),
+             "Ops with no FLOPs (the embedding lookup) have no place on a log axis and are left out."]
+    return {"figure": sec.figure(svg, "Measured roofline: ceilings, configurations and ops."), "notes": notes}
+
+
+def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
+    decode, prefill = ok(record, "decode"), ok(record, "prefill")
+    if not decode and not prefill:
+        return None
+    decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(c["analytic"], c["batch"])) for c in decode)
+    prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(c["analytic"], _tokens(c)))
+                         for c in prefill)
+    panels = [fig.BarPanel("Decode: per generated token, full depth (analytic)", "bytes per token", "B", decode_bars),
+              fig.BarPanel("Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars)]
+    sampled = [c for c in decode + prefill if (c.get("nvml") or {}).get("measured_bytes_per_token")]
+    layers = (record.get("workload") or {}).get("layers_instantiated")
+    if sampled:
+        bars = []
+        for c in sampled:
+            bars.append(fig.Bar(f"{tag(c)}: analytic", stack_parts(c, layers)))
+            bars.append(fig.Bar(f"{tag(c)}: NVML", (("measured (NVML)", c["nvml"]["measured_bytes_per_token"]),)))
+        panels.append(fig.BarPanel(f"{layers}-layer stack: NVML measured vs analytic", "bytes per token", "B",
+                                   tuple(bars)))
+    alt = "Analytic bytes per token by kind for " + "; ".join(
+        f"{tag(c)}: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in sec.byte_parts(c["analytic"], _tokens(c)))
+        for c in decode + prefill)
+    svg = fig.stacked_bars(panels, title="Memory traffic per token", alt=alt, name="bytes")
+    rows = []
+    for c in decode + prefill:
+        nv = c.get("nvml") or {}
+        row = sec.byte_row(tag(c), sec.byte_parts(c["analytic"], _tokens(c)))
+        if sampled:
+            ratio = nv.get("measured_to_analytic_bytes_ratio")
+            row += [tb.number(nv.get("measured_bytes_per_token"), "B"),
+                    tb.number(nv.get("analytic_bytes_per_token"), "B"), tb.ratio_cell(ratio)]
+        rows.append(row)
+    columns = list(sec.BYTE_COLUMNS)
+    if sampled:
+        columns += [(f"NVML measured ({layers} layers)", True), (f"analytic ({layers} layers)", True),
+                    ("measured / analytic", True)]
+    notes = ["Analytic bytes of the whole model per token (decode: per generated token; prefill: per prompt token)."]
+    if sampled:
+        notes.append(f"NVML measures DRAM traffic while the {layers}-layer stack (embedding, layers, final norm, "
+                     "lm_head) replays; a ratio above 1 means more traffic than the unfused analytic model counts.")
+    else:
+        notes.append("Nothing measured the bytes: NVML samples GPUs only"
+                     + (" and this run is on the CPU" if (record.get("device") or {}).get("kind") == "cpu" else "")
+                     + ". Achieved bandwidth elsewhere in this report is the analytic bytes over the measured time.")
+    caption = "Bytes per token by kind" + (", and NVML's measurement." if sampled else ".")
+    return {"figure": sec.figure(svg, caption),
+            "table": tb.table(columns, rows), "notes": notes}
+
+
+def stack_parts(c: dict[str, Any], layers: int | None) -> tuple[tuple[str, float], ...]:
+    """Analytic bytes per token of the instantiated stack, by kind (the ops hold one instance each)."""
+    ops = c.get("ops") or []
+    if not ops or not layers:
+        return (("weights", (c.get("nvml") or {}).get("analytic_bytes_per_token") or 0.0),)
+    totals = {"weight_bytes": 0.0, "kv": 0.0, "act": 0.0}
+    for op in ops:
+        times = layers if op["name"].startswith(("attn.", "mlp.")) else 1
+        totals["weight_bytes"] += op["weight_bytes"] * times
+        totals["kv"] += (op["kv_read_bytes"] + op["kv_write_bytes"]) * times
+        totals["act"] += (op["act_read_bytes"] + op["act_write_bytes"]) * times
+    tokens = _tokens(c)
+    return (("weights", totals["weight_bytes"] / tokens), ("KV cache", totals["kv"] / tokens),
+            ("activations", totals["act"] / tokens))
+
+
+def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
+    decode = ok(record, "decode")
+    contexts = sorted({c["context_len"] for c in decode})
+    batches = sorted({c["batch"] for c in decode})
+    measured, _ = _ceilings(record)
+    figures = []
+    if len(batches) >= 2:
+        figures.append(_batch_sweep(record, decode, contexts, measured))
+    if len(contexts) >= 2:
+        figures.append(_context_sweep(decode, batches))
+    figures = [f for f in figures if f is not None]
+    if not figures:
+        return None
+    rows = [[tb.integer(r["context_len"]),
+             tb.cell("not reached (up to b=" + str(max(r["batches_measured"], default=0)) + ")"
+                     if r["measured_batch"] is None else r["measured_batch"], r["measured_batch"] or ""),
+             tb.cell("never" if r["analytic_batch"] is None else r["analytic_batch"], r["analytic_batch"] or ""),
+             tb.cell(", ".join(map(str, r["batches_measured"])))]
+            for r in (record.get("crossover") or {}).get("decode", [])]
+    table = tb.table([("context", True), ("compute-bound from batch (measured)", False),
+                      ("compute-bound from batch (roofline)", False), ("batches measured", False)], rows)
+    method = (record.get("crossover") or {}).get("method")
+    return {"figures": figures, "table": table if rows else None, "notes": [method] if method else []}
+
+
+def _batch_sweep(record: dict[str, Any], decode: list[dict[str, Any]], contexts: list[int],
+                 measured: dict[str, Any]) -> dict[str, Any] | None:
+    tokens, bandwidth = [], []
+    for i, context in enumerate(contexts):
+        rows = sorted((c for c in decode if c["context_len"] == context), key=lambda c: c["batch"])
+        xs = tuple(float(c["batch"]) for c in rows)
+        tokens.append(fig.Series(f"measured, c={context}", xs, tuple(c["tokens_per_s"] for c in rows), color=i))
+        tokens.append(fig.Series(f"roofline bound, c={context}", xs,
+                                 tuple(c["batch"] / c["roofline_time_s"] for c in rows), dashed=True, color=i))
+        bandwidth.append(fig.Series(f"measured, c={context}", xs, tuple(achieved(c, record)[0] for c in rows),
+                                    color=i))
+    marks = []
+    for row in (record.get("crossover") or {}).get("decode", []):
+        if row.get("measured_batch") is not None:
+            marks.append((float(row["measured_batch"]), f"measured compute-bound from b={row['measured_batch']}, "
+                                                        f"c={row['context_len']}"))
+        if row.get("analytic_batch") is not None:
+            marks.append((float(row["analytic_batch"]), f"roofline: compute-bound from b={row['analytic_batch']}, "
+                                                        f"c={row['context_len']}"))
+    ceiling = measured.get("bandwidth_bytes_per_s")
+    panels = [fig.LinePanel("Decode throughput", "tokens/s (all sequences)", "", tuple(tokens)),
+              fig.LinePanel("Achieved bandwidth" + (" per rank" if ranks(record) > 1 else ""), "bandwidth (B/s)",
+                            "B/s", tuple(bandwidth),
+                            hline=(ceiling, f"measured ceiling {si(ceiling, 'B/s')}") if ceiling else None,
+                            log_y=False)]
+    alt = "Decode tokens/s and achieved bandwidth against batch: " + "; ".join(
+        f"c={c['context_len']} b={c['batch']}: {si(c['tokens_per_s'])} tokens/s, {si(achieved(c, record)[0], 'B/s')}"
+        for c in decode)
+    svg = fig.sweep(panels, xlabel="batch (sequences)", marks=marks, alt=alt, name="sweep-batch",
+                    title="Batch sweep (measured, and the roofline bound dashed)")
+    return sec.figure(svg, "Decode tokens/s and achieved bandwidth against batch, one colour per context; green "
+                           "lines mark where decode turns compute-bound.")
+
+
+def _context_sweep(decode: list[dict[str, Any]], batches: list[int]) -> dict[str, Any] | None:
+    series = []
+    for i, batch in enumerate(batches):
+        rows = sorted((c for c in decode if c["batch"] == batch), key=lambda c: c["context_len"])
+        xs = tuple(float(c["context_len"]) for c in rows)
+        series.append(fig.Series(f"measured, b={batch}", xs, tuple(c["tpot_s"] for c in rows), color=i))
+        series.append(fig.Series(f"roofline bound, b={batch}", xs, tuple(c["roofline_time_s"] for c in rows),
+                                 dashed=True, color=i))
+    alt = "Decode TPOT against context: " + "; ".join(
+        f"b={c['batch']} c={c['context_len']}: {seconds(c['tpot_s'])} (bound {seconds(c['roofline_time_s'])})"
+        for c in decode)
+    svg = fig.sweep([fig.LinePanel("Decode TPOT", "time per output token (s)", "s", tuple(series))],
+                    xlabel="context (tokens)", marks=[], alt=alt, name="sweep-context",
+                    title="Context sweep (measured, and the roofline bound dashed)")
+    return sec.figure(svg, "Decode time per output token against context, one colour per batch.")
+
+
+def attention(record: dict[str, Any]) -> dict[str, Any] | None:
+    spec = rebuild.model_spec(record)
+    hardware, roof = rebuild.profile_roofline_hardware(record)
+    precision = rebuild.profile_precision(record)
+    decode = ok(record, "decode")
+    w = record.get("workload") or {}
+    if spec is None or hardware is None or precision is None:
+        return None
+    batch = max((c["batch"] for c in decode), default=max(w.get("batches") or [1]))
+    context = max((c["context_len"] for c in decode), default=max(w.get("contexts") or [1]))
+    par = record.get("parallel") or {}
+    workload = Workload(batch=batch, prompt_len=1, context_len=context, precision=precision, attention_kernel="eager",
+                        tp=par.get("tp", 1), pp=par.get("pp", 1))
+    return sec.attention_variants(spec, hardware, workload, roof=roof,
+                                  memory_known=roof != "the measured ceilings")
+
+
+def parallel(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A parallel run's measured communication share, pipeline bubble and stage times beside the analytic
+    ones, and the analytic memory per GPU of its layout."""
+    par = record.get("parallel")
+    configs = [c for c in record.get("configs", []) if c.get("status") == "ok" and c.get("measured")]
+    if not par or not configs:
+        return None
+    labels = [f"{c['phase'][:3]}\n{where(c)}" for c in configs]
+    comm = [[100 * (c["measured"].get("comm_share") or 0.0) for c in configs],
+            [100 * c["analytic"]["comm_time_s"] / c["analytic"]["time_s"] for c in configs]]
+    bubble = [[100 * c["measured"]["bubble_fraction"] for c in configs],
+              [100 * c["analytic"]["pass_bubble_fraction"] for c in configs]]
+    alt = "Measured against analytic, per configuration: " + "; ".join(
+        f"{tag(c)}: communication {percent(comm[0][i] / 100)} (analytic {percent(comm[1][i] / 100)}), bubble "
+        f"{percent(bubble[0][i] / 100)} (analytic {percent(bubble[1][i] / 100)})" for i, c in enumerate(configs))
+    svg = fig.grouped_bars(labels, ("measured", "analytic"),
+                           [("Communication share", "percent of the pass", "%", comm),
+                            ("Pipeline bubble", "percent of the pass", "%", bubble)],
+                           title=f"Parallelism: tp {par['tp']} x pp {par['pp']} on {par['world_size']} ranks "
+                                 f"({par['backend']})", alt=alt, name="parallel")
+    figures = [sec.figure(svg, "Communication share and pipeline bubble of each pass, measured on the ranks and "
+                               "from the analytic model on the measured ceilings and link.")]
+    tables = [{"title": "Measured vs analytic", "table": parallel_table(configs)}]
+    memory = _stage_memory(record, par)
+    if memory is not None:
+        panel, table = memory
+        figures.append(sec.figure(fig.stacked_bars([panel], title="Memory per GPU (analytic)", name="parallel-memory",
+                                                   alt="Analytic weights and KV cache on one GPU of each stage: "
+                                                       + ", ".join(f"{b.label}: {gib(sum(v for _, v in b.parts))}"
+                                                                   for b in panel.bars)),
+                                  "Analytic weights and KV cache per GPU of each stage at the largest batch and "
+                                  "context measured; the run does not record memory per rank."))
+        tables.append({"title": "Memory per GPU (analytic)", "table": table})
+    link = par.get("link") or {}
+    notes = [f"Measured link: {si(link.get('bandwidth_bytes_per_s'), 'B/s')}, {seconds(link.get('latency_s'))} "
+             f"per step ({link.get('method')}); the analytic figures use it." if link else "One rank: no link.",
+             "Communication: the all-reduces and pipeline sends on the critical path, from each's measured time; "
+             "bubble: 1 - m x the sum of stage times / (pp x the pass time)."]
+    return {"figures": [f for f in figures if f], "tables": tables, "notes": notes}
+
+
+def parallel_table(configs: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for c in configs:
+        m, a = c["measured"], c["analytic"]
+        rows.append([tb.cell(tag(c)), tb.integer(c.get("micro_batches")), tb.time_cell(c["time_s"]),
+                     tb.time_cell(a["time_s"]), tb.percent_cell(m.get("comm_share")),
+                     tb.percent_cell(a["comm_time_s"] / a["time_s"]), tb.percent_cell(m["bubble_fraction"]),
+                     tb.percent_cell(a["pass_bubble_fraction"]),
+                     tb.cell(" / ".join(seconds(t) for t in m["stage_times_s"])),
+                     tb.cell(" / ".join(seconds(t) for t in a["stage_times_s"])),
+                     tb.time_cell(m.get("allreduce_time_s")), tb.time_cell(m.get("p2p_time_s"))])
+    columns = [("configuration", False), ("m", True), ("pass", True), ("analytic", True), ("comm share", True),
+               ("analytic", True), ("bubble", True), ("analytic", True), ("stage times", False),
+               ("analytic", False), ("all-reduce", True), ("p2p send", True)]
+    return tb.table(columns, rows)
+
+
+def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    """The analytic memory per GPU of the run's layout, at its largest batch and context."""
+    spec, precision = rebuild.model_spec(record), rebuild.profile_precision(record)
+    hardware, _ = rebuild.profile_roofline_hardware(record)
+    w = record.get("workload") or {}
+    if spec is None or precision is None or hardware is None or not w.get("batches") or not w.get("contexts"):
+        return None
+    batch = max(w["batches"])
+    try:
+        workload = Workload(batch=batch, prompt_len=w.get("prompt_len", 1), context_len=max(w["contexts"]),
+                            precision=precision, tp=par["tp"], pp=par["pp"],
+                            micro_batches=par.get("micro_batches", 1) if batch % par.get("micro_batches", 1) == 0
+                            else 1)
+        memory = analyze(spec, hardware, workload).to_dict()["memory"]
+    except (ValueError, LlmroofError):
+        return None
+    return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)
+
+
+def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band."""
+    info = record.get("nvml") or {}
+    samples = [s for s in info.get("samples") or [] if s.get("start_s") is not None and s.get("end_s") is not None]
+    gpm = [s for s in samples if s.get("dram_bandwidth_bytes_per_s") is not None]
+    busy = [s for s in samples if s.get("mem_busy_percent") is not None]
+    if not gpm and not busy:
+        return None
+    chosen, key = (gpm, "dram_bandwidth_bytes_per_s") if gpm else (busy, "mem_busy_percent")
+    start = min(s["start_s"] for s in chosen)
+    times = [(s["start_s"] + s["end_s"]) / 2 - start for s in chosen]
+    values = [s[key] for s in chosen]
+    layers = (record.get("workload") or {}).get("layers_instantiated")
+    bands = [fig.Band(c["nvml"]["start_s"] - start, c["nvml"]["end_s"] - start,
+                      f"{tag(c)} stack x{layers} nvml replay")
+             for c in record.get("configs", []) if (c.get("nvml") or {}).get("start_s") is not None]
+    peak = info.get("peak_dram_bandwidth_bytes_per_s")
+    if gpm:
+        ylabel, unit = "DRAM bandwidth (B/s)", "B/s"
+        peak_line = (peak, f"peak {si(peak, 'B/s')} (NVML)") if peak else None
+    else:
+        ylabel, unit, peak_line = "memory controller busy (%)", "%", (100.0, "100% busy")
+    alt = (f"{len(values)} NVML samples from source {info.get('source')}: {ylabel} between {si(min(values))} and "
+           f"{si(max(values))}, with {len(bands)} replay regions shaded")
+    svg = fig.timeline(times, values, bands, ylabel=ylabel, unit=unit, peak=peak_line, alt=alt,
+                       title="NVML memory traffic over the run")
+    notes = [f"Source: {info.get('source')} ({info.get('status')}). Each point covers its sampling window "
+             f"(plotted at the window's middle); shaded bands are the NVTX ranges of the steady replays that NVML "
+             "figures are taken from."]
+    if not gpm:
+        notes.append("This source measures the share of time the memory controller was busy, not bytes: 100% "
+                     "busy at a trickle of traffic reads the same as at full bandwidth.")
+    if info.get("error"):
+        notes.append(f"NVML stopped during the run: {info['error']}")
+    return {"figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."), "notes": notes}
+
+
+def ops(record: dict[str, Any]) -> dict[str, Any] | None:
+    configs = [c for c in ok(record, "prefill") + ok(record, "decode") if c.get("ops")]
+    if not configs:
+        return None
+    firsts = {id(cs[0]) for cs in (ok(record, "prefill"), ok(record, "decode")) if cs}
+    tables = [{"title": f"{tag(c)}: ops of one layer", "table": op_table(c), "open": id(c) in firsts}
+              for c in configs]
+    return {"tables": tables, "notes": ["Each op timed alone (median of its samples) against its roofline time on "
+                                        "the measured ceilings; achieved rates are analytic FLOPs and bytes over "
+                                        "the measured time."]}
+
+
+def op_table(c: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for op in c["ops"]:
+        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op["time_s"]),
+                     tb.percent_cell(op.get("roofline_fraction")), tb.number(op.get("achieved_bytes_per_s"), "B/s"),
+                     tb.number(op.get("achieved_flops_per_s"), "FLOP/s"), tb.ratio_cell(op["intensity"], 1),
+                     tb.number(op["bytes"], "B"), tb.cell(op["bound"]), tb.ratio_cell(op.get("cv"))])
+    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("achieved B/s", True),
+               ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False), ("CV", True)]
+    return tb.table(columns, rows)
+
+
+def environment(record: dict[str, Any]) -> dict[str, Any]:
+    env, device = record.get("environment") or {}, record.get("device") or {}
+    w, timing, ceilings = record.get("workload") or {}, record.get("timing") or {}, record.get("ceilings") or {}
+    sheet = record.get("hardware") or {}
+    pairs: list[tuple[str, Any]] = [(key.replace("_", " "), _text(value)) for key, value in env.items()]
+    pairs += [("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
+              ("cache", si(device.get("cache_bytes"), "B")),
+              ("measured read bandwidth", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
+              ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
+              ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
+              ("ceilings method", ceilings.get("method")),
+              ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
+              *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
+              ("batches", _text(w.get("batches"))), ("prompt", w.get("prompt_len")),
+              ("contexts", _text(w.get("contexts"))), ("dtype", w.get("dtype")),
+              ("layers", f"{w.get('layers_instantiated')} of {w.get('layers_total')}"),
+              ("extrapolation", w.get("extrapolation") if w.get("extrapolated") else None),
+              ("CUDA graphs", _text(w.get("cuda_graphs"))),
+              *((f"timing: {k.replace('_', ' ')}", _text(v)) for k, v in timing.items()),
+              ("NVML", (record.get("nvml") or {}).get("status"))]
+    return {"table": tb.key_values(pairs), "warnings": []}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+BUILDERS = (("headline", headline), ("roofline", roofline), ("bytes", bytes_per_token), ("sweeps", sweeps),
+            ("attention", attention), ("parallel", parallel), ("nvml", nvml), ("ops", ops),
+            ("environment", environment))

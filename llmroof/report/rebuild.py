@@ -1,0 +1,96 @@
+"""Rebuild llmroof's specs (model, hardware, workload) from the records in a results file, so the report
+can run the analytic engine for what the file does not hold itself: attention variants and sweeps.
+
+Pure: no torch, no I/O. Each function returns None where the record is incomplete or from another version,
+and the report then leaves the section that needed it out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from llmroof.analytic import Workload
+from llmroof.errors import LlmroofError
+from llmroof.specs.dtypes import Precision, get_dtype
+from llmroof.specs.hardware import HardwareSpec
+from llmroof.specs.model import ModelSpec
+
+_MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
+_HARDWARE_FIELDS = {f.name for f in dataclasses.fields(HardwareSpec)}
+# A placeholder capacity for rooflines whose device memory the file does not record (a CPU run): the
+# report shows no memory figure computed with it.
+UNKNOWN_MEMORY_BYTES = 2**60
+
+
+def model_spec(record: dict[str, Any]) -> ModelSpec | None:
+    """The ``ModelSpec`` of ``record["model"]["spec"]`` (both schemas hold one)."""
+    spec = (record.get("model") or {}).get("spec")
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return ModelSpec(**{k: v for k, v in spec.items() if k in _MODEL_FIELDS})
+    except (TypeError, ValueError):
+        return None
+
+
+def hardware_spec(entry: dict[str, Any] | None) -> HardwareSpec | None:
+    """A catalog entry (``hardware`` of either schema) back as a ``HardwareSpec``."""
+    if not isinstance(entry, dict):
+        return None
+    values = {k: v for k, v in entry.items() if k in _HARDWARE_FIELDS}
+    values["aliases"] = tuple(values.get("aliases") or ())
+    try:
+        return HardwareSpec(**values)
+    except (TypeError, ValueError):
+        return None
+
+
+def analysis_workload(data: dict[str, Any]) -> Workload | None:
+    """The ``Workload`` of an ``llmroof.analysis/1`` record."""
+    w, par = data.get("workload") or {}, data.get("parallel") or {}
+    try:
+        weight = get_dtype(w["weight_dtype"])
+        if w.get("weight_group_size") and weight.group_size:
+            weight = weight.with_group_size(int(w["weight_group_size"]))
+        precision = Precision(weight=weight, activation=get_dtype(w["act_dtype"]), kv=get_dtype(w["kv_dtype"]))
+        return Workload(batch=w["batch"], prompt_len=w["prompt_len"], context_len=w["context_len"],
+                        precision=precision, tp=par.get("tp", 1), pp=par.get("pp", 1),
+                        micro_batches=par.get("micro_batches", 1),
+                        pp_layers=tuple(par["stage_layers"]) if par.get("stage_layers") else None,
+                        attention_kernel=w.get("attention_kernel", "eager"), fused_qkv=w.get("fused_qkv", False),
+                        all_logits=w.get("all_logits", False),
+                        memory_reserve_fraction=w.get("memory_reserve_fraction", 0.1))
+    except (KeyError, TypeError, ValueError, LlmroofError):
+        return None
+
+
+def profile_roofline_hardware(record: dict[str, Any]) -> tuple[HardwareSpec | None, str]:
+    """The roofline a profile's extra analyses use: the datasheet entry where the run had one (a GPU),
+    else the measured ceilings (whose memory capacity the file does not record) and, for a parallel run,
+    the measured link. Returns (spec, label)."""
+    sheet = hardware_spec(record.get("hardware"))
+    if sheet is not None:
+        return sheet, f"{sheet.display_name} datasheet"
+    measured = (record.get("roofline") or {}).get("measured") or {}
+    bandwidth, flops = measured.get("bandwidth_bytes_per_s"), measured.get("peak_flops_per_s")
+    dtype = (record.get("workload") or {}).get("dtype", "bf16")
+    if not bandwidth or not flops:
+        return None, ""
+    link = (record.get("parallel") or {}).get("link") or {}
+    link_bandwidth, link_latency = link.get("bandwidth_bytes_per_s") or 1e9, link.get("latency_s") or 1e-5
+    try:
+        spec = HardwareSpec(name="measured", display_name="measured ceilings", memory_bytes=UNKNOWN_MEMORY_BYTES,
+                            memory_bandwidth_bytes_per_s=bandwidth, peak_flops_per_s={dtype: flops},
+                            link_bandwidth_bytes_per_s=link_bandwidth, link_latency_s=link_latency,
+                            internode_bandwidth_bytes_per_s=link_bandwidth, internode_latency_s=link_latency)
+    except ValueError:
+        return None, ""
+    return spec, "the measured ceilings"
+
+
+def profile_precision(record: dict[str, Any]) -> Precision | None:
+    try:
+        return Precision.uniform((record.get("workload") or {}).get("dtype", "bf16"))
+    except LlmroofError:
+        return None

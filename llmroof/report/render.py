@@ -1,0 +1,132 @@
+"""Render a results record into one self-contained HTML page, and write it atomically.
+
+The page is jinja2 (autoescaping on) from ``report.html.j2``, which extends ``base.html.j2`` and includes
+one partial per section. Each section is built by the view of the record's schema; a section whose data
+the record lacks is left out, and one the record holds but cannot be read (an older or hand-edited file)
+is named in a note rather than stopping the report.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from llmroof import __version__
+from llmroof.errors import LlmroofError
+from llmroof.report import analysis_view, profile_view
+from llmroof.results.html import template_environment
+from llmroof.results.io import dumps, write_text_atomic
+from llmroof.units import si
+
+TEMPLATE = "report.html.j2"
+SCHEMAS = {"llmroof.analysis/1": "analytic", "llmroof.profile/1": "measured"}
+SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment")
+"""Every section, in page order; a view builds those its kind of record can have."""
+DATA_URI_LIMIT_BYTES = 1_500_000
+"""Above this a data: link is not written (browsers cap them); the page's script makes a blob link instead."""
+
+
+def environment() -> Any:
+    return template_environment(TEMPLATE)
+
+
+def kind_of(data: dict[str, Any]) -> str:
+    """``analytic`` or ``measured``; a clear error for any other file."""
+    schema = data.get("schema")
+    if schema in SCHEMAS:
+        return SCHEMAS[schema]
+    if schema == "llmroof.sweep/1":
+        raise LlmroofError("a sweep file has no model or hardware record to report on",
+                           "write the report with `llmroof analyze ... --sweep ... --html FILE`")
+    raise LlmroofError(f"cannot report on schema {schema!r}", f"expected one of {', '.join(SCHEMAS)}")
+
+
+def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(sections by name, the names of sections left out because the record could not be read for them)."""
+    view = analysis_view if kind_of(data) == "analytic" else profile_view
+    sections: dict[str, Any] = dict.fromkeys(SECTIONS)
+    omitted: list[str] = []
+    for name, build in view.BUILDERS:
+        try:
+            sections[name] = build(data)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, LlmroofError) as exc:
+            sections[name] = None
+            omitted.append(f"{name} ({type(exc).__name__}: {exc})")
+    return sections, omitted
+
+
+def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: str = "results",
+                  filename: str = "results.json") -> str:
+    """The HTML page of an ``llmroof.analysis/1`` or ``llmroof.profile/1`` record.
+
+    ``raw_text``: the file's own text, embedded for download (default: the record as JSON).
+    """
+    kind = kind_of(data)
+    view = analysis_view if kind == "analytic" else profile_view
+    try:
+        title, subtitle = view.title(data)
+    except (KeyError, TypeError) as exc:
+        raise LlmroofError(f"{source}: not a complete {data.get('schema')} record (missing {exc})") from None
+    sections, omitted = build_sections(data)
+    context = {
+        "title": title, "subtitle": subtitle, "kind": kind, "sections": sections, "omitted": omitted,
+        "problems": profile_view.problems(data) if kind == "measured" else [],
+        "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
+        "schema": data.get("schema"), "source": source, "version": __version__,
+    }
+    return environment().get_template(TEMPLATE).render(**context)
+
+
+def raw_block(text: str, filename: str) -> dict[str, Any]:
+    """The results as embedded: the text, its size, and a data: URI while it is small enough."""
+    encoded = text.encode("utf-8")
+    uri = None
+    if len(encoded) <= DATA_URI_LIMIT_BYTES:
+        uri = "data:application/json;base64," + base64.b64encode(encoded).decode("ascii")
+    return {"text": text, "size": si(len(encoded), "B"), "data_uri": uri, "filename": filename}
+
+
+def write_report(data: dict[str, Any], path: str | Path, *, raw_text: str | None = None, source: str = "results",
+                 filename: str | None = None) -> Path:
+    """Render ``data`` and write the page to ``path`` atomically; returns the path.
+
+    ``source`` names where the record came from (shown in the page); ``filename`` is the name the embedded
+    results download under (default: the source's file name, else ``results.json``).
+    """
+    path = Path(path)
+    html = render_report(data, raw_text=raw_text, source=source, filename=filename or _download_name(source))
+    return write_text_atomic(path, html)
+
+
+def default_report_path(results: Path) -> Path:
+    """``run/results.json`` -> ``run/report.html`` (as ``llmroof profile`` writes it); ``a.json`` -> ``a.html``."""
+    return results.with_name("report.html") if results.name == "results.json" else results.with_suffix(".html")
+
+
+def report_target(results: Path, out: str | Path | None) -> Path:
+    """Where the report of ``results`` goes: ``out`` (a file, or a folder to hold ``report.html``), else
+    :func:`default_report_path`."""
+    target = default_report_path(results) if out is None else Path(out)
+    if target.is_dir():
+        target = target / "report.html"
+    if target.resolve() == results.resolve():
+        raise LlmroofError(f"{target}: the report would overwrite the results file", "choose another -o")
+    return target
+
+
+def report_file(results: str | Path, out: str | Path | None = None) -> Path:
+    """Read a results file and write its report (see :func:`report_target`); returns the report's path."""
+    from llmroof.results.io import read_json
+
+    results = Path(results)
+    data = read_json(results, "llmroof.")
+    target = report_target(results, out)
+    raw = results.read_text(encoding="utf-8")
+    return write_report(data, target, raw_text=raw, source=str(results))
+
+
+def _download_name(source: str) -> str:
+    name = Path(source).name
+    return name if name.endswith(".json") else "results.json"
+

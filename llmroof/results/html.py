@@ -1,0 +1,30 @@
+"""The jinja2 environment of every HTML output (reports, compare, plan): the templates of
+``reports/templates/``, installed as ``llmroof/templates``, autoescaping on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+
+
+def template_dirs() -> list[Path]:
+    """Installed as ``llmroof/templates`` (pyproject maps ``reports/templates`` there); else the source
+    tree's ``reports/templates`` (an editable install, or a checkout)."""
+    import llmroof
+
+    package = Path(llmroof.__file__).resolve().parent
+    return [package / "templates", package.parent / "reports" / "templates"]
+
+
+def template_environment(template: str) -> Any:
+    """A jinja2 environment over the first folder that holds ``template``; a clear error when none does."""
+    import jinja2
+
+    folders = [d for d in template_dirs() if (d / template).is_file()]
+    if not folders:
+        raise LlmroofError(f"the HTML template {template} is missing (looked in "
+                           f"{', '.join(str(d) for d in template_dirs())})", "reinstall llmroof")
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folders[0]), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
