@@ -12,23 +12,13 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
 
 from llmroof.analytic import Workload, analyze
 from llmroof.analytic.sweep import evaluate
 from llmroof.specs import Precision, get_hardware, get_model
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of, machine  # benchmarks/timing.py, beside this script
 
 
 def sweep_configurations() -> list[tuple]:
@@ -68,7 +58,7 @@ def main() -> None:
     cli_s = best_of(5, lambda: subprocess.run([exe, "analyze", "--format", "json"], capture_output=True, check=True))
 
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "analyze_call_s": one_call_s,
         "analyze_call_with_json_s": one_call_json_s,
         "sweep_configurations": len(configs),

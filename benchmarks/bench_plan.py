@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import subprocess
 import sys
-import time
 
 from llmroof.analytic import Workload, analyze
 from llmroof.plan import PlanRequest, plan
 from llmroof.plan.steps import DecodeModel
 from llmroof.specs import get_hardware, get_model
 from llmroof.specs.hardware import builtin_hardware
+from timing import best_of, machine  # benchmarks/timing.py, beside this script
 
 CLI_ARGS = ["plan", "--model", "llama-3-8b", "--hardware", ",".join(hw.name for hw in builtin_hardware()),
             "--rate", "20", "--ttft-slo", "500", "--tpot-slo", "50", "--gpu-hour-cost", "2"]
@@ -34,15 +32,6 @@ SHIM = ("import sys\n"
         "    from llmroof.cli import plan\n"
         "    plan.register(m.app)\n"
         "m.main(sys.argv[1:])\n")
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def the_request() -> PlanRequest:
@@ -76,7 +65,7 @@ def main() -> None:
     step_s = best_of(2000, lambda: fitted.stage_times_s(64))
 
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "plan_configurations": configurations,
         "plan_layouts": layouts,
         "plan_s": plan_s,

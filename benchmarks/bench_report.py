@@ -17,28 +17,18 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from llmroof.specs import get_hardware, get_model
+from timing import best_of, machine  # benchmarks/timing.py, beside this script
 
 GPU_SAMPLES_PER_TIMING = 1000
 NVML_SAMPLES = 1500
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def cpu_profile(path: Path) -> dict[str, Any]:
@@ -119,7 +109,7 @@ def main() -> None:
     process_s = best_of(max(2, args.repeats // 2), lambda: subprocess.run(command, check=True))
 
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "typical_results_bytes": gpu_path.stat().st_size,
         "typical_report_bytes": (folder / "report.html").stat().st_size,
         "configurations": len(gpu_record["configs"]),
