@@ -81,6 +81,12 @@ def test_parallel_profile_gathers_both_ranks(capsys, tmp_path, tiny_config_json,
             assert analytic["gpipe_bubble_fraction"] == pytest.approx(1 / 3)
         if tp == 2:
             assert all(r["allreduce_time_s"] > 0 for r in config["ranks"])
+        for rank in config["ranks"]:  # each rank's shard ops, timed alone, beside the analytic per-rank op
+            names = {op["name"] for op in rank["ops"]}
+            assert {"attn.q", "mlp.down"} <= names
+            assert ("embed" in names) == (rank["stage"] == 0) and ("lm_head" in names) == (rank["stage"] == pp - 1)
+            q = next(op for op in rank["ops"] if op["name"] == "attn.q")
+            assert q["weight_bytes"] == 64 * 64 // tp * 4 and q["median_s"] > 0
     assert "Measured vs analytic" in out
 
 

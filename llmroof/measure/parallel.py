@@ -312,7 +312,37 @@ def _measure_config(stage: _Stage, layout: Layout, dist: Any, tp_group: Any, con
               "allreduce_bytes": message.numel() * message.element_size(),
               "p2p_time_s": statistics.median(p2p_samples) if p2p_samples else None,
               "micro_batches": m}
+    if prof.per_op:
+        result["op_timings"] = _shard_op_timings(stage, prof, phase, mb, length)
     return result
+
+
+def _shard_op_timings(stage: _Stage, prof: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+    """Each op of one shard layer (and this stage's embedding or head), timed locally without collectives:
+    the shard's compute alone. A plain (non-reducing) layer of the shard's widths stands in for the sharded
+    one, so no rank waits on another while the repetition counts differ."""
+    from types import SimpleNamespace
+
+    from llmroof.kernels.layers import DecoderLayer
+    from llmroof.kernels.ops import op_kernels
+    from llmroof.measure.device import open_device
+    from llmroof.measure.timer import bench
+
+    device = open_device(stage.device, stage.torch)
+    local = SimpleNamespace(spec=stage.spec, dtype=stage.dtype, device=stage.device,
+                            layers=[DecoderLayer(stage.spec, stage.dtype, stage.device)],
+                            embedding=getattr(stage, "embedding", None), final_norm=getattr(stage, "final_norm", None),
+                            lm_head=getattr(stage, "lm_head", None))
+    on_stage = {"embed"} if stage.first else set()
+    on_stage |= {"final_norm", "lm_head"} if stage.last else set()
+    timings = {}
+    with stage.torch.inference_mode():
+        for name, fn in op_kernels(local, phase, batch, length).items():
+            if name in ("embed", "final_norm", "lm_head") and name not in on_stage:
+                continue
+            samples = bench(fn, device, warmup_ms=prof.warmup_ms, rep_ms=prof.rep_ms)
+            timings[name] = {"samples_s": samples, **summarize(samples)}
+    return timings
 
 
 def _p2p_samples(layout: Layout, dist: Any, message: Any, sync: Any, rep_ms: float, torch: Any) -> list[float]:
@@ -379,4 +409,26 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     else:
         record.update(ttft_s=time_s, tokens_per_s=batch * length / time_s,
                       bytes_per_token=ph.totals["bytes"] / (batch * length))
+    for rank in ranks:
+        timings = rank.pop("op_timings", None)
+        if timings:
+            rank["ops"] = _rank_ops(ph, timings)
     return record
+
+
+def _rank_ops(ph: Any, timings: dict[str, Any]) -> list[dict[str, Any]]:
+    """One rank's op rows: the analytic per-rank instance (same keys as ``llmroof analyze``) beside its
+    measured shard time."""
+    from llmroof.analytic.serialize import op_to_dict
+
+    rows = []
+    for op in ph.ops:
+        measured = timings.get(op.name)
+        if measured is None:
+            continue  # an op of another stage (embedding, head)
+        row = op_to_dict(op, ph.roofline) | measured
+        median = measured["median_s"]
+        row.update(achieved_bytes_per_s=row["bytes"] / median, achieved_flops_per_s=row["flops"] / median,
+                   roofline_fraction=row["time_s"] / median)
+        rows.append(row)
+    return rows
