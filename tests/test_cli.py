@@ -130,11 +130,21 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message) -> None:
     assert err.startswith("llmroof: error:")
 
 
-def test_usage_errors_exit_2(capsys) -> None:
-    code, _, err = run(capsys, "analyze", "--batch", "0")
-    assert code == 2
-    code, _, err = run(capsys, "analyze", "--format", "yaml")
-    assert code == 2
+@pytest.mark.parametrize(("args", "message"), [
+    (["analyze", "--batch", "0"], "Invalid value for '--batch'"),
+    (["analyze", "--format", "yaml"], "'yaml' is not one of"),
+    (["analyz"], "No such command 'analyz'"),
+    (["analyze", "--colour"], "No such option"),
+])
+def test_usage_errors_are_one_line_with_a_hint(capsys, args, message) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 2 and message in err and "--help)" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_no_command_prints_help(capsys) -> None:
+    code, out, _ = run(capsys)
+    assert code == 2 and "analyze" in out and "profile" in out
 
 
 def test_console_script_runs_and_errors_cleanly() -> None:

@@ -53,9 +53,10 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Console entry point: every user error, llmroof's own or a usage error of an option, becomes one line
+    on stderr with a hint and exit code 2, never a traceback."""
     try:
-        app(args=argv, prog_name="llmroof")
+        code = app(args=argv, prog_name="llmroof", standalone_mode=False)
     except LlmroofError as exc:
         hint = f" (hint: {exc.hint})" if exc.hint else ""
         print(f"llmroof: error: {exc.message}{hint}", file=sys.stderr)
@@ -63,6 +64,23 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("llmroof: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            print(context.get_help())
+            sys.exit(2)
+        command = context.command_path if context is not None else "llmroof"
+        message = " ".join(exc.format_message().split())  # one line
+        print(f"llmroof: error: {message} (hint: {command} --help)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Typer's (vendored) click usage and parameter errors: they carry format_message and exit_code."""
+    return any(cls.__name__ in ("UsageError", "ClickException") for cls in type(exc).__mro__)
 
 
 if __name__ == "__main__":  # pragma: no cover
