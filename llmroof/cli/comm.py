@@ -26,7 +26,7 @@ def comm(
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu or cuda."),
     iterations: int = typer.Option(20, "--iterations", min=1, help="Timed calls per op and size."),
     hardware: str | None = typer.Option(None, "--hardware", "-H",
-                                        help="Predict with this catalog device's link [default: fitted to the run]."),
+                                        help="Predict with this catalog device's link (default: fitted to the run)."),
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds before a stuck rank fails the run."),
     fmt: CommFormat = typer.Option(CommFormat.table, "--format", "-f", help="Output format."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the JSON record here.", dir_okay=False),

@@ -34,14 +34,14 @@ def _ints(option: str, text: str) -> tuple[int, ...]:
 
 
 def profile(
-    model: str | None = typer.Option(None, "--model", "-m", help="Preset or config.json [default: llama-3.2-1b on a CPU, llama-3-8b on a GPU]."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Preset or config.json (default: llama-3.2-1b on a CPU, llama-3-8b on a GPU)."),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
-    batch: str | None = typer.Option(None, "--batch", "-b", help="Batch sizes, e.g. 1,8,32 [default: 1,4 on a CPU; 1,8,32 on a GPU]."),
-    prompt: int | None = typer.Option(None, "--prompt", "-s", help="Prefill prompt tokens [default: 128 on a CPU; 512 on a GPU]."),
+    batch: str | None = typer.Option(None, "--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,4 on a CPU; 1,8,32 on a GPU)."),
+    prompt: int | None = typer.Option(None, "--prompt", "-s", help="Prefill prompt tokens (default: 128 on a CPU; 512 on a GPU)."),
     context: str | None = typer.Option(None, "--context", "-c", help="Decode KV-cache lengths, e.g. 512,2048."),
     dtype: str = typer.Option("bf16", "--dtype", help="Compute, weight and KV dtype: fp32, bf16 or fp16."),
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype (the torch kernels need it equal to --dtype)."),
-    layers: int | None = typer.Option(None, "--layers", help="Decoder layers to instantiate; the rest is extrapolated [default: 2 on a CPU; all on a GPU]."),
+    layers: int | None = typer.Option(None, "--layers", help="Decoder layers to instantiate; the rest is extrapolated (default: 2 on a CPU; all on a GPU)."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="Capture decode steps in CUDA graphs (GPU)."),
     per_op: bool = typer.Option(True, "--per-op/--no-per-op", help="Also time every op of one layer."),
@@ -50,14 +50,14 @@ def profile(
                                          help="Steady replay of each configuration while NVML samples."),
     warmup_ms: float = typer.Option(25.0, "--warmup-ms", min=0.0, help="Warm-up budget per timed kernel."),
     rep_ms: float = typer.Option(100.0, "--rep-ms", min=1.0, help="Timing budget per timed kernel."),
-    hardware: str | None = typer.Option(None, "--hardware", "-H", help="Datasheet entry for the GPU [default: matched by name]."),
+    hardware: str | None = typer.Option(None, "--hardware", "-H", help="Datasheet entry for the GPU (default: matched by name)."),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks (one process each; gloo on CPUs, NCCL on GPUs)."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
     micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds a rank waits for the others before failing."),
     tp_simulate: int = typer.Option(1, "--tp-simulate", min=1,
                                     help="Time one rank's shard of this TP degree here, plus the analytic comm cost."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder [default: a new folder under ./llmroof-runs/].", file_okay=False),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
     """Time real prefill and decode kernels with PyTorch on this machine and place them on the roofline."""
