@@ -14,6 +14,18 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture
+def tiny_config_json(tmp_path) -> Path:
+    """A 2-layer Llama-shaped config.json with tiny widths (hidden 64, 8 heads, 2 KV heads, vocab 256)."""
+    import json
+
+    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
+              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "rms_norm_eps": 1e-5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests marked ``cuda`` skip cleanly where torch sees no CUDA device."""
     if not any("cuda" in item.keywords for item in items):

@@ -10,22 +10,13 @@ import sys
 
 import pytest
 
-from llmroof.cli.main import main
+from cli_runner import run_cli as run
 
 ANALYSIS_KEYS = {"schema", "model", "hardware", "workload", "ops", "phases", "memory", "parallel"}
 OP_KEYS = {"phase", "name", "flops", "weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes",
            "kv_write_bytes", "bytes", "intensity", "time_s", "bound"}
 PHASE_KEYS = {"flops", "bytes", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "time_s", "bound"}
 
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_analyze_json_contract(capsys) -> None:

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from cli_runner import run_cli
 
 import dist_targets
 from llmroof.errors import LlmroofError
@@ -36,24 +37,6 @@ def test_a_dead_rank_stops_the_run_within_the_timeout(tmp_path) -> None:
     assert time.monotonic() - start < 10 + 5 + 15  # the group timeout, the launcher's grace, process start-up
 
 
-def run_cli(capsys, *args):
-    from llmroof.cli.main import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, *capsys.readouterr()
-
-
-@pytest.fixture
-def tiny_config_json(tmp_path):
-    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
-              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "rms_norm_eps": 1e-5}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
 
 
 PROFILE = ["--batch", "2", "--prompt", "8", "--context", "16", "--dtype", "fp32", "--warmup-ms", "1",

@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import pytest
+from cli_runner import run_cli
 
 from llmroof.errors import LlmroofError
 from llmroof.measure import profile as profile_module
@@ -171,25 +172,6 @@ def test_gpu_names_match_catalog_entries(name, entry) -> None:
     assert (match.name if match else None) == entry
 
 
-def run_cli(capsys, *args):
-    from llmroof.cli.main import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def tiny_config_json(tmp_path):
-    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
-              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "rms_norm_eps": 1e-5}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
 
 
 def test_cli_profile_json_and_table(capsys, tmp_path, tiny_config_json) -> None:

@@ -10,18 +10,9 @@ import sys
 import pytest
 
 from fakes import FakeNvml
-from llmroof.cli.main import main
+from cli_runner import run_cli as run
 from llmroof.measure import nvml as nv
 
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
