@@ -235,6 +235,9 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
                               "+ (L - N) x t(one layer)"),
             "analytic_attention": {"prefill": "flash (one causal SDPA call)",
                                    "decode": "eager (scores, softmax, context)"},
+            "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
+                               "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
+                               "which the per-op rows and analytic.eager count"),
             "tp_simulate": config.tp_simulate,
         },
         "timing": {
