@@ -112,6 +112,8 @@ def decode_flops(spec, *, kernel="eager") -> tuple[dict[str, int], int]:
 
 
 def analytic_ops(spec, phase, **workload) -> dict[str, OpCost]:
+    """The eager op set (one op per reference module) unless ``implementation`` says otherwise."""
+    workload = {"implementation": "eager", **workload}
     analysis = analyze(spec, H100, Workload(batch=BATCH, prompt_len=PROMPT, context_len=CONTEXT, **workload))
     return {op.name: op for op in getattr(analysis, phase).ops}
 
@@ -222,7 +224,7 @@ def test_decode_weight_bytes_match_module(spec):
     """bf16: every op's weight bytes are the bytes of its module's parameters; a tied lm_head reads the
     shared table whole, the embedding only the b looked-up rows."""
     module = build(spec, dtype=torch.bfloat16)
-    analysis = analyze(spec, H100, Workload(batch=BATCH, context_len=CONTEXT))
+    analysis = analyze(spec, H100, Workload(batch=BATCH, context_len=CONTEXT, implementation="eager"))
     ops = {op.name: op for op in analysis.decode.ops}
     params = dict(module.named_parameters(remove_duplicate=False))  # a tied lm_head.weight appears twice
     layer_ops = [op for op in ops.values() if op.count == spec.num_layers]
@@ -252,12 +254,58 @@ def test_kv_bytes_match_cache_tensors(spec, kv_dtype):
     assert cache.bytes_per_token == kv_bytes_per_token(spec, precision)
 
     # A decode step reads each layer's K and V for c tokens (each KV head once) and writes one token's.
-    ops = {op.name: op for op in analyze(spec, H100, Workload(batch=BATCH, context_len=CONTEXT,
-                                                              precision=precision)).decode.ops}
+    ops = {op.name: op for op in analyze(spec, H100, Workload(batch=BATCH, context_len=CONTEXT, precision=precision,
+                                                              implementation="eager")).decode.ops}
     layer_kv = cache.k[0].numel() * cache.k.element_size() * 2  # [b, kv, c, d], K and V
     assert ops["attn.scores"].kv_read_bytes + ops["attn.context"].kv_read_bytes == layer_kv
     written = sum(op.kv_write_bytes for op in ops.values())
     assert written == layer_kv / CONTEXT
+
+
+# --- the fused (headline) op set -------------------------------------------------------------------------
+
+# Each fused op is a group of eager ops (the reference's modules) run as one kernel.
+FUSED_GROUPS = {
+    "attn.norm": ("attn.norm",),
+    "attn.qkv": ("attn.q", "attn.k", "attn.v", "attn.rope"),
+    "attn.flash": ("attn.flash",),
+    "attn.o": ("attn.o", "attn.residual"),
+    "mlp.norm": ("mlp.norm",),
+    "mlp.gate_up": ("mlp.gate", "mlp.up", "mlp.act"),
+    "mlp.up": ("mlp.up", "mlp.act"),  # non-gated MLP: GELU in the up epilogue
+    "mlp.down": ("mlp.down", "mlp.residual"),
+    "embed": ("embed",), "final_norm": ("final_norm",), "lm_head": ("lm_head",),
+}
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=FAMILY_IDS)
+def test_fused_ops_are_groups_of_the_eager_ops(spec, phase):
+    """The fused set partitions the eager set with flash attention (whose matrix products are checked against
+    FlopCounterMode above): each fused op has its group's FLOPs, weights and KV traffic, and no more
+    activation traffic; every eager op falls in exactly one group."""
+    fused = analytic_ops(spec, phase, implementation="fused")
+    eager = analytic_ops(spec, phase, attention_kernel="flash")
+    grouped = [name for op in fused for name in FUSED_GROUPS[op]]
+    assert sorted(grouped) == sorted(eager)
+    for name, op in fused.items():
+        members = [eager[m] for m in FUSED_GROUPS[name]]
+        assert op.count == members[0].count
+        for key in ("flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes"):
+            assert getattr(op, key) == sum(getattr(m, key) for m in members), (name, key)
+        assert op.act_read_bytes + op.act_write_bytes <= sum(m.act_read_bytes + m.act_write_bytes for m in members)
+
+
+@pytest.mark.parametrize("spec", FAMILY_SPECS, ids=FAMILY_IDS)
+def test_fused_weight_bytes_match_module_groups(spec):
+    """bf16: each fused op reads exactly its modules' parameters (attn.qkv: q, k and v; mlp.gate_up: gate and
+    up)."""
+    params = dict(build(spec, dtype=torch.bfloat16).named_parameters(remove_duplicate=False))
+    ops = analytic_ops(spec, "decode", implementation="fused")
+    for name, op in ops.items():
+        if name.startswith(("attn.", "mlp.")):
+            modules = [m for m in FUSED_GROUPS[name] if m.split(".")[1] not in ("rope", "act", "residual", "flash")]
+            assert sum(param_bytes(params, f"layers.0.{m}") for m in modules) == op.weight_bytes, name
 
 
 # --- the oracle itself ----------------------------------------------------------------------------------

@@ -33,16 +33,23 @@ def test_analyze_json_contract(capsys) -> None:
     assert PHASE_KEYS | {"bytes_per_token", "tokens_per_s"} <= set(data["phases"]["decode"])
     assert {"weight_bytes_per_gpu", "kv_bytes_per_gpu", "max_batch", "fits"} <= set(data["memory"])
     assert {"tp", "pp", "comm_time_s", "bubble_fraction"} <= set(data["parallel"])
+    # The headline ops are the fused (minimum-traffic) set; the eager set sits beside them (issue 11).
     names = [op["name"] for op in data["ops"] if op["phase"] == "decode"]
-    assert names[:4] == ["embed", "attn.norm", "attn.q", "attn.k"]
+    assert names[:4] == ["embed", "attn.norm", "attn.qkv", "attn.flash"]
     assert names[-2:] == ["final_norm", "lm_head"]
+    eager = [op["name"] for op in data["eager_ops"] if op["phase"] == "decode"]
+    assert eager[:4] == ["embed", "attn.norm", "attn.q", "attn.k"]
+    for phase in ("prefill", "decode"):
+        assert PHASE_KEYS <= set(data["phases"][phase]["eager"])
+        assert data["phases"][phase]["eager"]["time_s"] > data["phases"][phase]["time_s"]
+    assert data["workload"]["implementation"] == "fused"
 
 
 def test_analyze_table_shows_phases_and_memory(capsys) -> None:
     code, out, _ = run(capsys, "analyze", "-m", "llama-3.2-1b", "-H", "a100", "--tp", "2", "--pp", "2",
                        "--micro-batches", "2", "--batch", "4")
     assert code == 0
-    for text in ("prefill ops", "decode ops", "attn.scores", "mlp.down", "TTFT", "TPOT", "Memory per GPU",
+    for text in ("prefill ops", "decode ops", "attn.qkv", "mlp.down", "TTFT", "TPOT", "eager ops", "Memory per GPU",
                  "bubble"):
         assert text in out
 
@@ -52,7 +59,11 @@ def test_analyze_csv_has_a_row_per_op(capsys) -> None:
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {row["name"] for row in rows} >= {"attn.qkv", "attn.flash", "lm_head"}
-    assert OP_KEYS <= set(rows[0])
+    assert OP_KEYS | {"implementation"} <= set(rows[0])
+    assert {row["implementation"] for row in rows} == {"fused", "eager"}
+    code, out, _ = run(capsys, "analyze", "--format", "csv", "--implementation", "eager")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {row["implementation"] for row in rows} == {"eager"} and "attn.scores" in {row["name"] for row in rows}
 
 
 def test_attention_variants_side_by_side(capsys) -> None:

@@ -145,7 +145,9 @@ def test_op_kernels_cover_the_analytic_ops(spec, phase) -> None:
     kernel = "flash" if phase == "prefill" else "eager"
     analysis = analyze(spec, get_hardware("h100"), Workload(batch=2, prompt_len=8, context_len=8,
                                                             attention_kernel=kernel))
-    assert set(kernels) == {op.name for op in getattr(analysis, phase).ops}
+    # The kernels run the eager op set (one kernel per op), which profile places them against beside the
+    # fused bound, as _attach_analysis does.
+    assert set(kernels) == {op.name for op in getattr(analysis.eager(), phase).ops}
     for fn in kernels.values():
         assert torch.isfinite(fn()).all()
 

@@ -58,6 +58,10 @@ def test_parallel_profile_gathers_both_ranks(capsys, tmp_path, tiny_config_json,
         assert len(config["critical_path"]["stage_times_s"]) == pp
         measured, analytic = config["measured"], config["analytic"]
         assert measured["comm_time_s"] > 0 and analytic["comm_time_s"] > 0
+        # The bound is the fused (minimum-traffic) set; the eager set the ranks ran sits beside it.
+        assert config["roofline_time_s"] == analytic["time_s"] <= config["eager_roofline_time_s"]
+        assert analytic["eager"]["time_s"] == config["eager_roofline_time_s"]
+        assert analytic["eager"]["bytes"] > analytic["bytes"]
         if pp == 2 and config["phase"] == "prefill":
             assert config["micro_batches"] == 2
             assert 0 <= measured["bubble_fraction"] < 1

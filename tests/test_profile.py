@@ -80,6 +80,30 @@ def test_measured_figures_sit_beside_the_analytic_ones(tiny_run) -> None:
     prefill = next(c for c in record["configs"] if c["phase"] == "prefill")
     assert "attn.flash" in {op["name"] for op in prefill["ops"]}
     assert prefill["ttft_s"] == prefill["time_s"]
+
+
+def test_bound_is_the_fused_traffic_and_the_timed_eager_ops_sit_beside(tiny_run) -> None:
+    """% of roofline is against the minimum-traffic (fused) bound; the per-op rows are the eager ops the
+    kernels ran, and their totals are the ``analytic.eager`` figures."""
+    from llmroof.analytic import analyze
+    from llmroof.measure.profile import profile_workload
+    from llmroof.specs import get_hardware
+
+    record = tiny_run[0]
+    config = tiny_config()
+    for c in record["configs"]:
+        length = c.get("prompt_len", c.get("context_len"))
+        workload = profile_workload(config, c["phase"], c["batch"], length)
+        assert workload.implementation == "fused"
+        fused = getattr(analyze(config.model, get_hardware("h100"), workload), c["phase"])  # counts: any roof
+        assert (c["analytic"]["flops"], c["analytic"]["bytes"]) == (fused.totals["flops"], fused.totals["bytes"])
+        assert c["roofline_time_s"] == pytest.approx(c["analytic"]["time_s"])  # one rank: no comm
+        eager = c["analytic"]["eager"]
+        assert c["eager_roofline_time_s"] == pytest.approx(eager["time_s"]) and eager["time_s"] >= fused.time_s
+        assert eager["bytes"] > c["analytic"]["bytes"]
+        # The per-op rows are the eager set, named as the kernels are; their instances add up to its totals.
+        assert sum(op["bytes"] * op["count"] for op in c["ops"]) == pytest.approx(eager["bytes"])
+        assert "attn.qkv" not in {op["name"] for op in c["ops"]}
     assert record["workload"]["extrapolated"] and record["workload"]["layers_instantiated"] == 1
 
 

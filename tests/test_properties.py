@@ -50,6 +50,7 @@ def workloads(draw, **fixed) -> Workload:
         prompt_len=draw(st.integers(1, 4096)),
         context_len=draw(st.integers(1, 32768)),
         precision=Precision(weight=weight, activation=act, kv=kv),
+        implementation=draw(st.sampled_from(["fused", "eager"])),
         attention_kernel=draw(st.sampled_from(["eager", "flash"])),
         fused_qkv=draw(st.booleans()),
         all_logits=draw(st.booleans()),
@@ -72,6 +73,8 @@ def test_totals_are_sums_of_parts(model, workload) -> None:
         assert phase.time_s == pytest.approx(sum(a.roofline.time_s(op) * op.count for op in phase.ops), rel=1e-12)
     d = a.to_dict()
     assert d["phases"]["decode"]["bytes"] == sum(op["bytes"] * op["count"] for op in d["ops"] if op["phase"] == "decode")
+    eager = d["phases"]["decode"]["eager"]
+    assert eager["bytes"] == sum(op["bytes"] * op["count"] for op in d["eager_ops"] if op["phase"] == "decode")
 
 
 @settings(max_examples=60, deadline=None)
@@ -127,3 +130,43 @@ def test_pipeline_keeps_work_and_splits_weights(model, pp) -> None:
     tied_copy = model.vocab_size * model.hidden_size * 2 if model.tie_word_embeddings and pp > 1 else 0
     assert abs(sum(piped.stage_weight_bytes) - (one.weight_bytes + tied_copy)) <= 1e-9 * one.weight_bytes
     assert piped.decode.time_s >= one.decode.time_s
+
+
+@settings(max_examples=60, deadline=None)
+@given(models(), workloads(implementation="fused"))
+def test_fused_bound_has_the_eager_work_at_no_more_traffic(model, workload) -> None:
+    """The headline (fused) op set against the eager set with flash attention: the same FLOPs, weights and KV
+    traffic, no more activation traffic; and no slower than any eager variant on the roofline."""
+    fused = analyze(model, H100, workload)
+    flash = analyze(model, H100, dataclasses.replace(workload, implementation="eager", attention_kernel="flash",
+                                                     fused_qkv=False))
+    unfused = fused.eager()
+    for phase in ("prefill", "decode"):
+        ours, theirs = getattr(fused, phase).totals, getattr(flash, phase).totals
+        for key in ("flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-12), key
+        assert ours["act_read_bytes"] + ours["act_write_bytes"] < theirs["act_read_bytes"] + theirs["act_write_bytes"]
+        for other in (flash, unfused):
+            if other.workload.fused_qkv:
+                continue  # a concatenated QKV's int4 scales round up once, not three times
+            assert getattr(fused, phase).time_s <= getattr(other, phase).time_s * (1 + 1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(models(), workloads(), st.integers(1, 4), st.sampled_from([16, 24, 40, 80, 141]))
+def test_max_batch_fits_and_one_more_does_not(model, workload, pp, memory_gib) -> None:
+    """memory.max_batch is the largest batch that fits: at the same KV length as ``fits`` (max(prompt,
+    context)), by the bytes on the fullest GPU."""
+    if pp > model.num_layers:
+        return
+    hardware = dataclasses.replace(H100, memory_bytes=memory_gib * 2**30)
+    base = analyze(model, hardware, dataclasses.replace(workload, pp=pp, micro_batches=1))
+    largest = base.to_dict()["memory"]["max_batch"]
+    usable = base.usable_memory_bytes
+    one_more = analyze(model, hardware, dataclasses.replace(base.workload, batch=largest + 1))
+    assert not one_more.fits
+    assert one_more.total_bytes_per_gpu() > usable * (1 - 1e-12)
+    if largest >= 1:
+        fitting = analyze(model, hardware, dataclasses.replace(base.workload, batch=largest))
+        assert fitting.fits and fitting.to_dict()["memory"]["fits"]
+        assert fitting.total_bytes_per_gpu() <= usable * (1 + 1e-12)

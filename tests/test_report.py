@@ -133,6 +133,7 @@ def test_cpu_profile_report_has_the_sections_its_data_allows(pages) -> None:
     assert sections_in(page) == {"headline", "roofline", "bytes", "sweeps", "attention", "ops", "environment"}
     assert "Left out because" not in page
     assert "Decode TPOT (b=1 c=16)" in page and "of roofline" in page and "Prefill TTFT (b=1 s=8)" in page
+    assert "minimum-traffic bound" in page and "bound of the eager ops timed" in page  # the fused bound, eager beside
     assert re.search(r"Decode at b=1 c=16 is (memory|compute)-bound as measured", page)
     assert "datasheet" not in page.split('id="environment"')[0].lower()
     for config in ("decode b=2 c=32", "prefill b=2 s=8"):
@@ -142,8 +143,10 @@ def test_cpu_profile_report_has_the_sections_its_data_allows(pages) -> None:
 def test_analysis_report_has_no_measured_sections(pages) -> None:
     page = text(pages["analysis"])  # llama-3-8b on an H100 at the defaults, renamed
     assert sections_in(page) == {"headline", "roofline", "bytes", "sweeps", "attention", "ops", "environment"}
-    assert "Decode TPOT (roofline bound)" in page and "4.57 ms" in page  # the documented llama-3-8b/H100 figure
-    assert "281x below the ridge point (295 FLOP/byte)" in page
+    # The documented llama-3-8b/H100 figures: the fused bound, and the eager ops beside it (issue 11).
+    assert "Decode TPOT (roofline bound)" in page and "4.56 ms" in page and "(eager, eager attention) 4.57 ms" in page
+    assert "280x below the ridge point (295 FLOP/byte)" in page
+    assert "decode ops (eager: one kernel per op)" in page and "bound of the eager ops" not in page
     assert "Not measured here" in page
 
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from llmroof.analytic import comm
 from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
-from llmroof.analytic.ops import OpCost, PassShape, embed_op, head_ops, layer_ops
+from llmroof.analytic.ops import OpCost, PassShape, embed_op, fused_layer_ops, head_ops, layer_ops
 from llmroof.analytic.sharding import Shard, shard_model, stage_layers
 from llmroof.analytic.workload import Workload
 from llmroof.errors import LlmroofError
@@ -175,8 +175,10 @@ class Analysis:
         pp = len(self.stage_layers)
         return max(kv * batch * context * pp for kv in self.stage_kv_bytes_per_token)
 
-    def max_batch(self, context: int) -> int:
-        """Largest batch whose KV cache at ``context`` tokens fits beside the weights on every GPU."""
+    def max_batch(self, context: int | None = None) -> int:
+        """Largest batch whose KV cache at ``context`` tokens (default :attr:`kv_tokens`, the length
+        :attr:`fits` checks) fits beside the weights on every GPU."""
+        context = self.kv_tokens if context is None else context
         pp = len(self.stage_layers)
         free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
         return max(0, min(int(f // (kv * context * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
@@ -200,7 +202,9 @@ class Analysis:
 
     @property
     def fits(self) -> bool:
-        return self.total_bytes_per_gpu() <= self.usable_memory_bytes
+        """The batch's weights and KV cache at :attr:`kv_tokens` fit on every GPU: batch <= :meth:`max_batch`
+        (one formula, so the two never disagree)."""
+        return self.workload.batch <= self.max_batch()
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -217,6 +221,13 @@ class Analysis:
         """
         return compute_bound_batch(self)
 
+    def eager(self) -> Analysis:
+        """The same workload counted with the eager op set (one kernel per op: the traffic of an unfused
+        implementation such as llmroof's torch kernels); this analysis itself when it is already eager."""
+        if self.workload.implementation == "eager":
+            return self
+        return analyze(self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager"))
+
     def to_dict(self) -> dict[str, Any]:
         from llmroof.analytic.serialize import analysis_to_dict
 
@@ -228,8 +239,11 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
     tp, pp = shard.tp, len(layers)
     count = tp * micro_batches
     precision = workload.precision
-    layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
-                      attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv)
+    if workload.implementation == "fused":
+        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers)
+    else:
+        layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
+                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv)
     first = embed_op(shard, precision, shape, count)
     last = head_ops(model, shard, precision, shape, count)
     ops = (first, *layer, *last)

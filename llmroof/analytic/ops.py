@@ -1,10 +1,17 @@
 """FLOPs and bytes of every op of a decoder forward pass, one tensor-parallel rank at a time.
 
-Conventions (``docs/analytic-model.md`` has the full derivation):
+Two op sets of the same FLOPs (``docs/analytic-model.md`` has the full derivation):
+
+- :func:`fused_layer_ops`, the headline bound: minimum traffic. Every element-wise op runs inside a
+  neighbouring kernel, attention is flash-style, so each weight is read once, the KV cache read once and
+  written once, and an activation reaches memory only between fused groups;
+- :func:`layer_ops`, the eager set: every op reads its inputs from and writes its outputs to device memory
+  (no fusion across ops, except the one ``attn.flash`` op, which reads Q, K, V and writes the output once),
+  as llmroof's torch kernels (``kernels/ops.py``, whose op names these are) run them.
+
+Conventions of both:
 
 - a multiply-add is 2 FLOPs; elementwise ops use fixed per-element counts (:data:`ELEMENTWISE_FLOPS`);
-- every op reads its inputs from and writes its outputs to device memory (no fusion across ops, except the
-  one ``attn.flash`` op, which reads Q, K, V and writes the output once);
 - the KV cache is written by ``attn.rope`` (rotated K) and ``attn.v`` (V), and read by the attention ops;
 - with GQA each K/V head is read once for the ``H/kv`` query heads it serves.
 
@@ -79,7 +86,7 @@ class PassShape(NamedTuple):
 
 def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape, count: int,
               *, attention_kernel: str = "eager", fused_qkv: bool = False) -> list[OpCost]:
-    """The ops of one decoder layer on one rank, in execution order."""
+    """The eager ops of one decoder layer on one rank (one kernel each), in execution order."""
     phase, b, s_q, s_k = shape.phase, shape.batch, shape.queries, shape.keys
     t = shape.tokens
     h, d, hq, i = shard.hidden, shard.head_dim, shard.heads, shard.intermediate
@@ -145,6 +152,59 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
                       0.0, 0.0, count))
     ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0))
     ops.append(residual("mlp.residual"))
+    return ops
+
+
+def fused_layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape,
+                    count: int) -> list[OpCost]:
+    """The ops of one decoder layer on one rank at minimum traffic, in execution order.
+
+    Kernels end at the norms, the matrix products and the attention; every element-wise op runs inside one
+    of them: RoPE in the QKV epilogue, which writes K and V straight into the cache (cos/sin computed from the
+    position, not read); the activation (SiLU * mul, or GELU) in the gate/up epilogue; each residual add in
+    the epilogue of the projection that ends its block (attn.o, mlp.down). The FLOPs equal the eager ops' with
+    flash attention; only activations that pass between these kernels reach memory, once each.
+    """
+    phase, b, s_q, s_k, t = shape.phase, shape.batch, shape.queries, shape.keys, shape.tokens
+    h, d, hq, i = shard.hidden, shard.head_dim, shard.heads, shard.intermediate
+    q_dim, kv_dim = shard.q_dim, shard.kv_dim
+    w = precision.weight
+    a_b, kv_b = precision.activation.bytes_per_element, precision.kv.bytes_per_element
+    hi_b = precision.unquantized.bytes_per_element
+    x_bytes = t * h * a_b  # one [t, h] activation: the residual stream or a norm's output
+
+    def norm(name: str) -> OpCost:
+        return OpCost(phase, name, float(ELEMENTWISE_FLOPS[model.norm] * t * h),
+                      h * (2 if model.norm == "layernorm" else 1) * hi_b, x_bytes, x_bytes, 0.0, 0.0, count)
+
+    def gemm(name: str, k: int, widths: tuple[int, ...], bias: int, epilogue_flops: float, residual: bool,
+             n_out: int, kv_out: int = 0) -> OpCost:
+        """y = epilogue(x[t, k] @ [W_1 .. W_j][k, n]); each weight matrix of ``widths`` stored (and
+        quantised) on its own; ``bias`` elements added; a ``residual`` [t, h] read and added; ``n_out``
+        columns written as activations, ``kv_out`` to the KV cache."""
+        n = sum(widths)
+        return OpCost(phase, name, 2.0 * t * k * n + t * bias + epilogue_flops,
+                      sum(w.nbytes(k * width) for width in widths) + bias * hi_b,
+                      t * k * a_b + (x_bytes if residual else 0.0), t * n_out * a_b, 0.0, t * kv_out * kv_b, count)
+
+    qkv_bias = q_dim + 2 * kv_dim if model.qkv_bias else 0
+    pairs = b * hq * (s_q * (s_q + 1) // 2 if phase == "prefill" else s_q * s_k)  # as the eager attn.flash
+    q_bytes = t * q_dim * a_b
+    ops = [
+        norm("attn.norm"),
+        gemm("attn.qkv", h, (q_dim, kv_dim, kv_dim), qkv_bias, ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim),
+             False, q_dim, 2 * kv_dim),
+        OpCost(phase, "attn.flash", float((4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs), 0.0, q_bytes, q_bytes,
+               2 * b * s_k * kv_dim * kv_b, 0.0, count),
+        gemm("attn.o", q_dim, (h,), h if model.attn_out_bias else 0, ELEMENTWISE_FLOPS["add"] * t * h, True, h),
+    ]
+    if not model.parallel_attention:
+        ops.append(norm("mlp.norm"))
+    act_flops = (ELEMENTWISE_FLOPS[model.activation] + (ELEMENTWISE_FLOPS["mul"] if model.gated_mlp else 0)) * t * i
+    widths = (i, i) if model.gated_mlp else (i,)
+    ops.append(gemm("mlp.gate_up" if model.gated_mlp else "mlp.up", h, widths,
+                    sum(widths) if model.mlp_bias else 0, act_flops, False, i))
+    ops.append(gemm("mlp.down", i, (h,), h if model.mlp_bias else 0, ELEMENTWISE_FLOPS["add"] * t * h, True, h))
     return ops
 
 

@@ -59,15 +59,15 @@ def phase_to_dict(phase: Phase) -> dict[str, Any]:
     }
 
 
-def analysis_to_dict(a: Analysis) -> dict[str, Any]:
-    w = a.workload
+def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
+    """``phases.prefill`` and ``phases.decode`` of the analysis's own op set (without the eager view)."""
     prefill = phase_to_dict(a.prefill)
     prefill.update(
         ttft_s=a.prefill.time_s,
         tokens_per_s=a.prefill.tokens / a.prefill.time_s if a.prefill.time_s else None,
     )
     decode = phase_to_dict(a.decode)
-    b = w.batch
+    b = a.workload.batch
     decode.update(
         tpot_s=a.decode.time_s,
         tokens_per_s=a.decode_tokens_per_s,
@@ -75,8 +75,19 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
         kv_traffic_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
         act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"]) / b,
-        compute_bound_batch=a.compute_bound_batch(),
     )
+    return {"prefill": prefill, "decode": decode}
+
+
+def analysis_to_dict(a: Analysis) -> dict[str, Any]:
+    w = a.workload
+    eager = a.eager()
+    phases = phases_to_dict(a)
+    eager_phases = phases_to_dict(eager)
+    prefill, decode = phases["prefill"], phases["decode"]
+    decode["compute_bound_batch"] = a.compute_bound_batch()
+    # The eager op set's figures beside the headline (the same keys; equal to it when the headline is eager).
+    prefill["eager"], decode["eager"] = eager_phases["prefill"], eager_phases["decode"]
     model = {
         "name": a.model.name,
         "attention": a.model.attention_kind,
@@ -101,6 +112,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "act_dtype": precision.activation.name,
         "kv_dtype": precision.kv.name,
         "weight_group_size": precision.weight.group_size or None,
+        "implementation": w.implementation,
         "attention_kernel": w.attention_kernel,
         "fused_qkv": w.fused_qkv,
         "all_logits": w.all_logits,
@@ -112,7 +124,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "kv_bytes_per_gpu": a.kv_bytes_per_gpu(w.batch, a.kv_tokens),
         "total_bytes_per_gpu": a.total_bytes_per_gpu(),
         "usable_bytes_per_gpu": a.usable_memory_bytes,
-        "max_batch": a.max_batch(w.context_len),
+        "max_batch": a.max_batch(),
         "max_context": a.max_context(w.batch),
         "fits": a.fits,
         "stage_weight_bytes": list(a.stage_weight_bytes),
@@ -138,7 +150,10 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "model": model,
         "hardware": hardware,
         "workload": workload,
-        "ops": [op_to_dict(op, roof) for op in (*a.prefill.ops, *a.decode.ops)],
+        "ops": [op_to_dict(op, roof) | {"implementation": w.implementation}
+                for op in (*a.prefill.ops, *a.decode.ops)],
+        "eager_ops": [op_to_dict(op, roof) | {"implementation": "eager"}
+                      for op in (*eager.prefill.ops, *eager.decode.ops)],
         "phases": {"prefill": prefill, "decode": decode},
         "memory": memory,
         "parallel": parallel,

@@ -8,6 +8,7 @@ from typing import Literal
 from llmroof.specs.dtypes import Precision
 
 AttentionKernel = Literal["eager", "flash"]
+Implementation = Literal["fused", "eager"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -30,10 +31,15 @@ class Workload:
     """Prefill micro-batches in flight through the pipeline, m (must divide the batch)."""
     pp_layers: tuple[int, ...] | None = None
     """Layers per pipeline stage; None splits evenly, giving the first stages one more when it does not divide."""
+    implementation: Implementation = "fused"
+    """The op set of the headline phases. ``fused``: minimum traffic (flash attention, every element-wise op
+    fused into a neighbouring kernel), the bound; ``eager``: one kernel per op, as llmroof's torch kernels run
+    (shaped by ``attention_kernel`` and ``fused_qkv``). :meth:`Analysis.eager` gives the eager set beside."""
     attention_kernel: AttentionKernel = "eager"
-    """``eager``: separate QK^T, softmax and PV ops that materialise the scores; ``flash``: one fused op."""
+    """Eager op set: ``eager``, separate QK^T, softmax and PV ops that materialise the scores; ``flash``, one
+    fused op. (The fused set is always flash.)"""
     fused_qkv: bool = False
-    """One ``attn.qkv`` projection instead of ``attn.q``, ``attn.k`` and ``attn.v``."""
+    """Eager op set: one ``attn.qkv`` projection instead of ``attn.q``, ``attn.k`` and ``attn.v``."""
     all_logits: bool = False
     """Prefill computes logits at every position (default: the last token only, as serving engines do)."""
     memory_reserve_fraction: float = 0.1
@@ -48,6 +54,8 @@ class Workload:
             raise ValueError(
                 f"the batch ({self.batch}) does not split into {self.micro_batches} micro-batches"
             )
+        if self.implementation not in ("fused", "eager"):
+            raise ValueError(f"implementation must be 'fused' or 'eager', got {self.implementation!r}")
         if self.attention_kernel not in ("eager", "flash"):
             raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
         if not 0 <= self.memory_reserve_fraction < 1:

@@ -13,6 +13,7 @@ from llmroof.cli.options import (
     AttentionKernelChoice,
     AttentionKind,
     Format,
+    ImplementationChoice,
     resolve_hardware,
     resolve_model,
     resolve_precision,
@@ -39,9 +40,14 @@ def analyze(
     group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
     kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
     attention: AttentionKind | None = typer.Option(None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
-    attention_kernel: AttentionKernelChoice = typer.Option(AttentionKernelChoice.eager, "--attention-kernel",
-                                                           help="eager: QK^T, softmax, PV ops; flash: one fused op."),
-    fused_qkv: bool = typer.Option(False, "--fused-qkv", help="One attn.qkv projection."),
+    implementation: ImplementationChoice = typer.Option(
+        ImplementationChoice.fused, "--implementation",
+        help="Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel per op); the eager "
+             "figures are shown beside either way."),
+    attention_kernel: AttentionKernelChoice = typer.Option(
+        AttentionKernelChoice.eager, "--attention-kernel",
+        help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op)."),
+    fused_qkv: bool = typer.Option(False, "--fused-qkv", help="Eager op set: one attn.qkv projection."),
     all_logits: bool = typer.Option(False, "--all-logits", help="Prefill computes logits at every position."),
     reserve: float = typer.Option(0.1, "--reserve", min=0.0, max=0.99,
                                   help="Share of device memory kept back from weights and KV cache."),
@@ -62,7 +68,8 @@ def analyze(
             batch=batch, prompt_len=prompt, context_len=context,
             precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size),
             tp=tp, pp=pp, micro_batches=micro_batches, pp_layers=stages,
-            attention_kernel=attention_kernel.value, fused_qkv=fused_qkv, all_logits=all_logits,
+            implementation=implementation.value, attention_kernel=attention_kernel.value, fused_qkv=fused_qkv,
+            all_logits=all_logits,
             memory_reserve_fraction=reserve,
         )
     except ValueError as exc:
@@ -78,8 +85,8 @@ def analyze(
         _write_html(data, html)
     if fmt is Format.json:
         print_json(data)
-    elif fmt is Format.csv:
-        print_csv(data["ops"])
+    elif fmt is Format.csv:  # the headline ops, then the eager ones; the implementation column tells them apart
+        print_csv(data["ops"] + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else []))
     else:
         _print_tables(data)
 
@@ -160,19 +167,23 @@ def _print_tables(data: dict[str, Any]) -> None:
               f"{si(hw['memory_bandwidth_bytes_per_s'], 'B/s')}; ridge point "
               f"{'-' if ridge is None else f'{ridge:.0f}'} FLOP/byte")
     note = "per instance: one layer on one rank; x = instances per pass"
+    implementation = wl["implementation"]
     for phase in ("prefill", "decode"):
         rows = [op for op in data["ops"] if op["phase"] == phase]
-        out.print(_op_table(f"{phase} ops ({note})", rows))
+        out.print(_op_table(f"{phase} ops, {implementation} ({note})", rows))
     pre, dec = data["phases"]["prefill"], data["phases"]["decode"]
     from rich.table import Table
 
     totals = Table(title="Phase totals (all layers, all GPUs)", title_justify="left")
     for column in ("phase", "FLOPs", "bytes", "weights", "KV read", "FLOP/B", "comm", "time", "bound"):
         totals.add_column(column, justify="left" if column == "phase" else "right")
-    for name, p in (("prefill", pre), ("decode step", dec)):
-        totals.add_row(name, si(p["flops"]), si(p["bytes"], "B"), si(p["weight_bytes"], "B"),
-                       si(p["kv_read_bytes"], "B"), f"{p['intensity']:.1f}", seconds(p["comm_time_s"]),
-                       seconds(p["time_s"]), p["bound"])
+    rows = [("prefill", pre), ("decode step", dec)]
+    if implementation != "eager":
+        rows += [("prefill, eager ops", pre["eager"]), ("decode step, eager ops", dec["eager"])]
+    for name, p in rows:
+        totals.add_row(f"{name} ({implementation})" if p in (pre, dec) else name, si(p["flops"]), si(p["bytes"], "B"),
+                       si(p["weight_bytes"], "B"), si(p["kv_read_bytes"], "B"), f"{p['intensity']:.1f}",
+                       seconds(p["comm_time_s"]), seconds(p["time_s"]), p["bound"])
     out.print(totals)
     cb = dec["compute_bound_batch"]
     if hw["roofline_peak_flops_per_s"] is None:
@@ -181,13 +192,17 @@ def _print_tables(data: dict[str, Any]) -> None:
         turn = "never (each sequence's KV traffic keeps its intensity below the ridge point)"
     else:
         turn = str(cb)
-    out.print(f"Prefill: TTFT >= {seconds(pre['ttft_s'])} ({si(pre['tokens_per_s'])} tokens/s)")
-    out.print(f"Decode: TPOT >= {seconds(dec['tpot_s'])}, <= {si(dec['tokens_per_s'])} tokens/s, "
+    eager = "" if implementation == "eager" else " (eager ops: {})"
+    out.print(f"Prefill: TTFT >= {seconds(pre['ttft_s'])}{eager.format(seconds(pre['eager']['ttft_s']))} "
+              f"({si(pre['tokens_per_s'])} tokens/s)")
+    out.print(f"Decode: TPOT >= {seconds(dec['tpot_s'])}{eager.format(seconds(dec['eager']['tpot_s']))}, "
+              f"<= {si(dec['tokens_per_s'])} tokens/s, "
               f"{si(dec['bytes_per_token'], 'B')} per generated token (weights {si(dec['weight_bytes_per_token'], 'B')}, "
               f"KV {si(dec['kv_traffic_bytes_per_token'], 'B')}); turns compute-bound at batch {turn}")
     mem = data["memory"]
     out.print(f"Memory per GPU: weights {gib(mem['weight_bytes_per_gpu'])} + KV {gib(mem['kv_bytes_per_gpu'])} of "
-              f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at context {wl['context_len']}: {mem['max_batch']}; "
+              f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at {mem['kv_tokens_per_sequence']} tokens "
+              f"(max of prompt and context): {mem['max_batch']}; "
               f"max context at batch {wl['batch']}: {mem['max_context']}; fits: {'yes' if mem['fits'] else 'NO'}")
     if par["tp"] > 1 or par["pp"] > 1:
         out.print(f"Parallel: stages {par['stage_layers']} layers, comm {seconds(par['prefill_comm_time_s'])} prefill / "

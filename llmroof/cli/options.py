@@ -35,6 +35,11 @@ class AttentionKernelChoice(str, Enum):
     flash = "flash"
 
 
+class ImplementationChoice(str, Enum):
+    fused = "fused"
+    eager = "eager"
+
+
 DTYPE_HELP = f"One of {', '.join(DTYPES)}."
 
 HARDWARE_FILE = typer.Option(

@@ -224,8 +224,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     out.print(f"NVML: {record.get('nvml', {}).get('status', 'off')}")
     configs = [c for c in record["configs"] if c.get("status") == "ok"]
     decode = Table(title="Decode (one step: one new token per sequence)", title_justify="left")
-    for column in ("batch", "context", "TPOT", "roofline TPOT", "% of roofline", "tokens/s", "achieved BW",
-                   "bytes/token", "bound"):
+    for column in ("batch", "context", "TPOT", "roofline TPOT", "eager ops", "% of roofline", "tokens/s",
+                   "achieved BW", "bytes/token", "bound"):
         decode.add_column(column, justify="right")
     if sheet:
         decode.add_column("% of datasheet", justify="right")
@@ -235,7 +235,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         decode.add_column("NVML / analytic", justify="right")
     for c in (c for c in configs if c["phase"] == "decode"):
         row = [str(c["batch"]), str(c["context_len"]), seconds(c["tpot_s"]), seconds(c["roofline_time_s"]),
-               percent(c["roofline_fraction"]), si(c["tokens_per_s"]), si(c["achieved_bytes_per_s"], "B/s"),
+               seconds(c.get("eager_roofline_time_s")), percent(c["roofline_fraction"]), si(c["tokens_per_s"]),
+               si(c["achieved_bytes_per_s"], "B/s"),
                si(c["bytes_per_token"], "B"), c["bound_measured"]]
         if sheet:
             row.append(percent(c.get("datasheet_roofline_fraction")))
@@ -246,12 +247,16 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         decode.add_row(*row)
     out.print(decode)
     prefill = Table(title="Prefill", title_justify="left")
-    for column in ("batch", "prompt", "TTFT", "roofline TTFT", "% of roofline", "tokens/s", "achieved FLOP/s"):
+    for column in ("batch", "prompt", "TTFT", "roofline TTFT", "eager ops", "% of roofline", "tokens/s",
+                   "achieved FLOP/s"):
         prefill.add_column(column, justify="right")
     for c in (c for c in configs if c["phase"] == "prefill"):
         prefill.add_row(str(c["batch"]), str(c["prompt_len"]), seconds(c["ttft_s"]), seconds(c["roofline_time_s"]),
-                        percent(c["roofline_fraction"]), si(c["tokens_per_s"]), si(c["achieved_flops_per_s"], "FLOP/s"))
+                        seconds(c.get("eager_roofline_time_s")), percent(c["roofline_fraction"]), si(c["tokens_per_s"]),
+                        si(c["achieved_flops_per_s"], "FLOP/s"))
     out.print(prefill)
+    out.print("Roofline: the minimum-traffic (fused) bound; eager ops: the bound of the one-kernel-per-op set the "
+              "kernels timed here run (docs/analytic-model.md)")
     with_ops = [c for c in configs if c.get("ops")]
     if with_ops:
         first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])

@@ -371,7 +371,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
                         tp=config.tp, pp=config.pp, micro_batches=m,
                         attention_kernel="flash" if phase == "prefill" else "eager")
     analysis = analyze(prof.model, hardware, workload)
-    ph = getattr(analysis, phase)
+    ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)  # the bound; the ops the ranks timed
     stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
     time_s = max(r["pipeline_time_s"] for r in ranks)
     pp = config.pp
@@ -398,8 +398,10 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
             # micro-batches, or a single decode step with no other batch in flight).
             "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,
+            "eager": phase_to_dict(eager),
         },
         "roofline_time_s": ph.time_s,
+        "eager_roofline_time_s": eager.time_s,
         "roofline_fraction": ph.time_s / time_s,
         "achieved_bytes_per_s": ph.totals["bytes"] / time_s,
         "achieved_flops_per_s": ph.totals["flops"] / time_s,
@@ -412,7 +414,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     for rank in ranks:
         timings = rank.pop("op_timings", None)
         if timings:
-            rank["ops"] = _rank_ops(ph, timings)
+            rank["ops"] = _rank_ops(eager, timings)
     return record
 
 

@@ -61,7 +61,11 @@ def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: in
                    warnings: list[str] | None = None) -> list[PlanConfig]:
     """The configurations of one layout: a grid of concurrent sequences, or one row saying why none fits."""
     workload = Workload(batch=1, prompt_len=request.prompt_len, context_len=request.decode_context_len,
-                        precision=request.precision, tp=tp, pp=pp, attention_kernel=request.attention_kernel,
+                        precision=request.precision, tp=tp, pp=pp,
+                        # flash: the serving engines' fused kernels, i.e. the minimum-traffic (fused) op set,
+                        # the same bound a profile's calibration fraction is measured against
+                        implementation="fused" if request.attention_kernel == "flash" else "eager",
+                        attention_kernel=request.attention_kernel,
                         fused_qkv=request.fused_qkv, memory_reserve_fraction=request.memory_reserve_fraction)
     one = analyze(request.model, hardware, workload)
     if warnings is not None:

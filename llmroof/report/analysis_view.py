@@ -53,15 +53,16 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     parts = sec.byte_parts(dec, w["batch"])
     cards = [
         {"label": "Decode TPOT (roofline bound)", "value": seconds(dec["tpot_s"]),
-         "detail": f"at most {si(dec['tokens_per_s'])} tokens/s at batch {w['batch']}, context {w['context_len']}. "
-                   "Not measured here: llmroof profile measures it."},
+         "detail": f"at most {si(dec['tokens_per_s'])} tokens/s at batch {w['batch']}, context {w['context_len']}"
+                   f"{_eager_note(data, dec, 'tpot_s')}. Not measured here: llmroof profile measures it."},
         {"label": "Peak memory bandwidth", "value": si(bandwidth, "B/s"),
          "detail": f"{hw.get('memory_type') or 'memory'} of one GPU; decode at its bound moves "
                    f"{si(used, 'B/s')} per GPU ({sec.percent_of(used, bandwidth)} of peak)"},
         {"label": "Bytes per generated token", "value": si(dec["bytes_per_token"], "B"),
          "detail": ", ".join(f"{name} {si(value, 'B')}" for name, value in parts)},
         {"label": "Prefill TTFT (roofline bound)", "value": seconds(pre["ttft_s"]),
-         "detail": f"{w['batch']} x {w['prompt_len']} prompt tokens, {pre['bound']}-bound"},
+         "detail": f"{w['batch']} x {w['prompt_len']} prompt tokens, {pre['bound']}-bound"
+                   f"{_eager_note(data, pre, 'ttft_s')}"},
     ]
     ridge = hw.get("ridge_point_flops_per_byte")
     verdict = (f"Decode is {dec['bound']}-bound: its arithmetic intensity is "
@@ -76,6 +77,16 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
         notes.append(f"Does not fit: needs {gib(mem['total_bytes_per_gpu'])} per GPU of "
                      f"{gib(mem['usable_bytes_per_gpu'])} usable.")
     return {"cards": cards, "verdict": verdict, "bound": dec["bound"], "notes": notes, "table": None}
+
+
+def _eager_note(data: dict[str, Any], phase: dict[str, Any], key: str) -> str:
+    """'; eager ops: X' beside a fused headline figure (nothing for an eager headline or an older file)."""
+    implementation = data["workload"].get("implementation", "eager")
+    eager = phase.get("eager")
+    if implementation == "eager" or not eager:
+        return ""
+    return (f"; {implementation} kernels (minimum traffic); with one kernel per op (eager, "
+            f"{data['workload']['attention_kernel']} attention) {seconds(eager[key])}")
 
 
 def roofline(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -118,6 +129,10 @@ def bytes_per_token(data: dict[str, Any]) -> dict[str, Any]:
     svg = fig.stacked_bars(panels, title="Memory traffic per token (analytic)", alt=alt, name="bytes")
     rows = [sec.byte_row("decode, per generated token", decode_parts),
             sec.byte_row("prefill, per prompt token", prefill_parts)]
+    if w.get("implementation", "eager") != "eager" and "eager" in dec:
+        rows += [sec.byte_row("decode, per generated token (eager ops)", sec.byte_parts(dec["eager"], w["batch"])),
+                 sec.byte_row("prefill, per prompt token (eager ops)",
+                              sec.byte_parts(pre["eager"], w["batch"] * w["prompt_len"]))]
     return {"figure": sec.figure(svg, "Analytic bytes per token by kind; all GPUs together."),
             "table": tb.table(sec.BYTE_COLUMNS, rows),
             "notes": ["Analytic only: an analytic run has no measurement. NVML measures bytes in "
@@ -161,9 +176,15 @@ def parallel(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def ops(data: dict[str, Any]) -> dict[str, Any]:
-    tables = [{"title": f"{phase} ops", "table": sec.analytic_op_table([op for op in data["ops"]
-                                                                        if op["phase"] == phase]), "open": True}
+    implementation = data["workload"].get("implementation", "eager")
+    tables = [{"title": f"{phase} ops ({implementation})",
+               "table": sec.analytic_op_table([op for op in data["ops"] if op["phase"] == phase]), "open": True}
               for phase in ("prefill", "decode")]
+    if implementation != "eager" and data.get("eager_ops"):
+        tables += [{"title": f"{phase} ops (eager: one kernel per op)",
+                    "table": sec.analytic_op_table([op for op in data["eager_ops"] if op["phase"] == phase]),
+                    "open": False}
+                   for phase in ("prefill", "decode")]
     return {"tables": tables, "notes": ["Per instance: one layer on one GPU; x is the number of instances in "
                                         "the phase. FLOPs count 2 per multiply-add."]}
 
@@ -184,7 +205,8 @@ def environment(data: dict[str, Any]) -> dict[str, Any]:
         (f"compute peak ({hw['compute_dtype']}, dense)", si(hw.get("roofline_peak_flops_per_s"), "FLOP/s")),
         *((f"source: {k}", v) for k, v in sorted((hw.get("sources") or {}).items())),
         ("dtypes", f"weights {w['weight_dtype']}, activations {w['act_dtype']}, KV {w['kv_dtype']}"),
-        ("attention kernel", w["attention_kernel"]), ("fused qkv", str(w["fused_qkv"]).lower()),
+        ("op set of the bound", w.get("implementation", "eager")),
+        ("eager ops: attention kernel", w["attention_kernel"]), ("eager ops: fused qkv", str(w["fused_qkv"]).lower()),
         ("parallel", f"tp {par['tp']}, pp {par['pp']}, {par['micro_batches']} micro-batches"),
         ("memory reserve", percent(w["memory_reserve_fraction"])),
     ]

@@ -58,6 +58,8 @@ def analysis_workload(data: dict[str, Any]) -> Workload | None:
                         precision=precision, tp=par.get("tp", 1), pp=par.get("pp", 1),
                         micro_batches=par.get("micro_batches", 1),
                         pp_layers=tuple(par["stage_layers"]) if par.get("stage_layers") else None,
+                        # files from before the fused headline counted the eager op set
+                        implementation=w.get("implementation", "eager"),
                         attention_kernel=w.get("attention_kernel", "eager"), fused_qkv=w.get("fused_qkv", False),
                         all_logits=w.get("all_logits", False),
                         memory_reserve_fraction=w.get("memory_reserve_fraction", 0.1))
