@@ -296,6 +296,32 @@ def test_fused_ops_are_groups_of_the_eager_ops(spec, phase):
         assert op.act_read_bytes + op.act_write_bytes <= sum(m.act_read_bytes + m.act_write_bytes for m in members)
 
 
+FUSED_MATMULS = {"attn.qkv": ("attn.q", "attn.k", "attn.v"), "attn.o": ("attn.o",),
+                 "mlp.gate_up": ("mlp.gate", "mlp.up"), "mlp.up": ("mlp.up",), "mlp.down": ("mlp.down",)}
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+@pytest.mark.parametrize("spec", FLASH_SPECS.values(), ids=FLASH_SPECS.keys())
+def test_fused_matmul_flops_match_flop_counter(spec, phase):
+    """Each fused GEMM's matrix product against FlopCounterMode on its group of reference modules (the
+    reference run with SDPA): the op's FLOPs less its bias and its element-wise epilogue."""
+    fused = analytic_ops(spec, phase, implementation="fused")
+    per_module, _ = (prefill_flops(spec, kernel="flash") if phase == "prefill"
+                     else decode_flops(spec, kernel="flash"))
+    t = BATCH * (PROMPT if phase == "prefill" else 1)
+    h, i = spec.hidden_size, spec.intermediate_size
+    act = ELEMENTWISE_FLOPS[spec.activation] + (ELEMENTWISE_FLOPS["mul"] if spec.gated_mlp else 0)
+    epilogue = {"attn.qkv": ELEMENTWISE_FLOPS["rope"] * t * (spec.q_dim + spec.kv_dim), "attn.o": t * h,
+                "mlp.gate_up": act * t * i, "mlp.up": act * t * i, "mlp.down": t * h}
+    for name, modules in FUSED_MATMULS.items():
+        if name not in fused or (name == "mlp.up" and spec.gated_mlp):
+            continue
+        bias = sum(bias_elements(spec, m) for m in modules)
+        for n in range(spec.num_layers):
+            torch_matmul = sum(per_module[f"layers.{n}.{m}"] for m in modules)
+            assert fused[name].flops - t * bias - epilogue[name] == torch_matmul, (name, n)
+
+
 @pytest.mark.parametrize("spec", FAMILY_SPECS, ids=FAMILY_IDS)
 def test_fused_weight_bytes_match_module_groups(spec):
     """bf16: each fused op reads exactly its modules' parameters (attn.qkv: q, k and v; mlp.gate_up: gate and

@@ -307,3 +307,32 @@ def test_max_batch_agrees_with_fits_at_the_longer_of_prompt_and_context() -> Non
     over = analyze(LLAMA3_8B, H100, Workload(batch=expected + 1, prompt_len=2048, context_len=1024))
     assert over.to_dict()["memory"]["max_batch"] == expected and not over.fits
     assert a.max_batch(1024) == 456  # at the decode context alone twice as many would fit: the old, wrong answer
+
+
+def test_fused_prefill_traffic_of_a_small_model_by_hand() -> None:
+    """A Falcon-like layer (parallel attention, LayerNorm, GELU MLP, no biases), prefill b=2, s=3, bf16:
+    every weight once, the new K and V written once and read once, and each activation that crosses a
+    fused kernel written once and read once per consumer."""
+    spec = dataclasses.replace(get_model("falcon-7b"), name="tiny", hidden_size=64, num_layers=2, num_heads=4,
+                               num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=100,
+                               qkv_bias=False, attn_out_bias=False, mlp_bias=False, tie_word_embeddings=False)
+    assert spec.parallel_attention and not spec.gated_mlp and spec.norm == "layernorm"
+    b, s, L = 2, 3, 2
+    t, h, q, kv, i, V = b * s, 64, 64, 32, 128, 100
+    a = analyze(spec, H100, Workload(batch=b, prompt_len=s, context_len=8))
+    assert [op.name for op in a.prefill.ops] == ["embed", "attn.norm", "attn.qkv", "attn.flash", "attn.o",
+                                                 "mlp.up", "mlp.down", "final_norm", "lm_head"]
+    # attn.norm: x -> n; attn.qkv: n -> q (K, V to the cache); attn.flash: q -> o; attn.o: o, x -> x';
+    # mlp.up: n -> u; mlp.down: u, x' -> x''.
+    layer_read = h + h + q + (q + h) + h + (i + h)
+    layer_write = h + q + q + h + i + h
+    totals = a.prefill.totals
+    assert totals["act_read_bytes"] == 2 * (L * t * layer_read + t * h + b * h)  # + final_norm, lm_head (last token)
+    assert totals["act_write_bytes"] == 2 * (L * t * layer_write + t * h + t * h + b * V)  # + embed, norm, logits
+    assert totals["kv_write_bytes"] == 2 * L * 2 * t * kv
+    assert totals["kv_read_bytes"] == 2 * L * 2 * b * s * kv
+    layer_weights = 2 * h + h * (q + 2 * kv) + q * h + h * i + i * h  # LayerNorm weight and bias, QKV, O, up, down
+    # + the embedding rows looked up, the final norm, lm_head
+    assert totals["weight_bytes"] == 2 * (L * layer_weights + t * h + 2 * h + V * h)
+    assert totals["bytes"] == sum(totals[key] for key in ("weight_bytes", "act_read_bytes", "act_write_bytes",
+                                                          "kv_read_bytes", "kv_write_bytes"))

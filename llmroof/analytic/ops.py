@@ -12,7 +12,8 @@ Two op sets of the same FLOPs (``docs/analytic-model.md`` has the full derivatio
 Conventions of both:
 
 - a multiply-add is 2 FLOPs; elementwise ops use fixed per-element counts (:data:`ELEMENTWISE_FLOPS`);
-- the KV cache is written by ``attn.rope`` (rotated K) and ``attn.v`` (V), and read by the attention ops;
+- the KV cache is written by ``attn.qkv``'s epilogue (fused set) or by ``attn.rope`` (rotated K) and ``attn.v``
+  (V) (eager set), and read by the attention ops;
 - with GQA each K/V head is read once for the ``H/kv`` query heads it serves.
 
 Shapes below use b (sequences), t (tokens this pass: b*s in prefill, b in decode), s_q (queries per
