@@ -13,6 +13,7 @@ from llmroof.analytic.memory import kv_bytes_per_token, param_count
 from llmroof.analytic.sharding import shard_model, stage_layers
 from llmroof.errors import LlmroofError
 from llmroof.specs import Precision, get_dtype, get_hardware, get_model
+from llmroof.analytic.serialize import analysis_to_dict
 
 H100 = get_hardware("h100-sxm")
 LLAMA3_8B = get_model("llama-3-8b")
@@ -33,12 +34,12 @@ def test_decode_reads_every_weight_once_and_the_whole_kv_cache() -> None:
     # At batch 1 every op is memory-bound: TPOT is the bytes over the bandwidth.
     assert a.decode.bound == "memory"
     assert a.decode.time_s == pytest.approx(totals["bytes"] / 3.35e12)
-    assert a.to_dict()["phases"]["decode"]["tpot_s"] == pytest.approx(4.569e-3, rel=1e-3)
+    assert analysis_to_dict(a)["phases"]["decode"]["tpot_s"] == pytest.approx(4.569e-3, rel=1e-3)
 
 
 def test_batch_shares_weights_across_sequences() -> None:
-    one = analyze(LLAMA3_8B, H100, Workload(batch=1)).to_dict()["phases"]["decode"]
-    many = analyze(LLAMA3_8B, H100, Workload(batch=16)).to_dict()["phases"]["decode"]
+    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=1)))["phases"]["decode"]
+    many = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=16)))["phases"]["decode"]
     assert many["weight_bytes"] == pytest.approx(one["weight_bytes"] + 15 * 2 * LLAMA3_8B.hidden_size)
     assert many["kv_read_bytes"] == 16 * one["kv_read_bytes"]
     assert many["bytes_per_token"] < one["bytes_per_token"]
@@ -138,7 +139,7 @@ def test_impossible_tensor_parallelism(spec, tp, message) -> None:
 
 def test_fewer_kv_heads_than_ranks_replicates_them() -> None:
     assert shard_model(LLAMA3_8B, 16).kv_heads == 1  # each of the 8 KV heads lives on 2 ranks
-    assert analyze(LLAMA3_8B, H100, Workload(tp=16)).to_dict()["parallel"]["kv_replicated"]
+    assert analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(tp=16)))["parallel"]["kv_replicated"]
 
 
 def test_pipeline_stages_and_gpipe_schedule() -> None:
@@ -223,15 +224,15 @@ def test_decode_pipeline_in_steady_state_has_no_bubble_when_even() -> None:
 
 def test_memory_totals_agree_with_fits() -> None:
     a = analyze(LLAMA3_8B, H100, Workload(prompt_len=500_000, context_len=2048))
-    memory = a.to_dict()["memory"]
+    memory = analysis_to_dict(a)["memory"]
     assert memory["kv_tokens_per_sequence"] == 500_000
     assert memory["total_bytes_per_gpu"] > memory["usable_bytes_per_gpu"]
     assert not memory["fits"]
 
 
 def test_rank_times_are_per_gpu() -> None:
-    one = analyze(LLAMA3_8B, H100, Workload(batch=8)).to_dict()["phases"]["decode"]
-    four = analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)).to_dict()["phases"]["decode"]
+    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8)))["phases"]["decode"]
+    four = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)))["phases"]["decode"]
     # Each of 4 ranks reads about a quarter of the weights: its memory time is about a quarter.
     assert four["memory_time_s"] == pytest.approx(one["memory_time_s"] / 4, rel=0.05)
     assert four["memory_time_s"] <= four["time_s"]

@@ -3,6 +3,7 @@ measured efficiencies change, and a real (tiny, CPU) profile read back."""
 
 from __future__ import annotations
 
+
 import dataclasses
 import json
 
@@ -12,6 +13,7 @@ from llmroof.errors import LlmroofError
 from llmroof.plan import PlanRequest, calibration_from_profile, plan, read_calibration
 from llmroof.plan.calibration import match_calibrations
 from llmroof.specs import get_hardware, get_model
+from llmroof.results.save import saver
 
 H100 = get_hardware("h100-sxm")
 A100 = get_hardware("a100-sxm-80gb")
@@ -136,7 +138,7 @@ def test_a_real_profile_file_reads_back(tmp_path) -> None:
     config = ProfileConfig(model=tiny, batches=(1, 2), prompt_len=8, contexts=(16,), layers=1, dtype="fp32",
                            warmup_ms=1.0, rep_ms=2.0, per_op=False, hardware=H100)
     path = tmp_path / "results.json"
-    profile(config, open_device("cpu"), path)
+    profile(config, open_device("cpu"), saver(path))
     with pytest.raises(LlmroofError, match="the CPU"):
         read_calibration(path)
     record = json.loads(path.read_text())

@@ -3,6 +3,7 @@ out-of-memory and skipped configurations, the CLI, and (marked ``cuda``) the GPU
 
 from __future__ import annotations
 
+
 import dataclasses
 import json
 
@@ -15,6 +16,7 @@ from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, match_hardware, profile
 from llmroof.results.io import read_json
 from llmroof.specs import get_model
+from llmroof.results.save import saver
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                            num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
@@ -30,7 +32,7 @@ def tiny_config(**changes) -> ProfileConfig:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("run") / "results.json"
-    record = profile(tiny_config(), open_device("cpu"), path)
+    record = profile(tiny_config(), open_device("cpu"), saver(path))
     return record, path
 
 
@@ -103,7 +105,7 @@ def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        profile(tiny_config(per_op=False), open_device("cpu"), path, progress)
+        profile(tiny_config(per_op=False), open_device("cpu"), saver(path), progress)
     record = read_json(path)
     assert record["status"] == "interrupted"
     assert [c["phase"] for c in record["configs"]] == ["prefill", "prefill"]
@@ -119,7 +121,7 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch) ->
         return real(config, device, stack, phase, batch, length, sampler)
 
     monkeypatch.setattr(profile_module, "_measure", measure)
-    record = profile(tiny_config(per_op=False), open_device("cpu"), tmp_path / "r.json")
+    record = profile(tiny_config(per_op=False), open_device("cpu"), None)
     failed = [c for c in record["configs"] if c["status"] == "failed"]
     assert len(failed) == 1 and "out of memory" in failed[0]["reason"]
     assert record["status"] == "complete"
@@ -133,7 +135,7 @@ def test_a_kernel_failure_marks_the_run_failed_and_keeps_the_file(tmp_path, monk
     monkeypatch.setattr(profile_module, "_measure", measure)
     path = tmp_path / "r.json"
     with pytest.raises(ValueError):
-        profile(tiny_config(per_op=False), open_device("cpu"), path)
+        profile(tiny_config(per_op=False), open_device("cpu"), saver(path))
     record = read_json(path)
     assert record["status"] == "failed" and "shape mismatch" in record["error"]
     assert record["ceilings"]["measured_flops_per_s"] > 0  # what was measured is kept
@@ -143,7 +145,7 @@ def test_configurations_that_cannot_fit_are_skipped(tmp_path, monkeypatch) -> No
     device = open_device("cpu")
     weights = profile_module.weights_bytes(tiny_config())
     monkeypatch.setattr(type(device), "memory_bytes", lambda self: (int(weights * 1.5), 2**34))
-    record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, tmp_path / "r.json")
+    record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, None)
     skipped = [c for c in record["configs"] if c["status"] == "skipped"]
     assert skipped and all(c.get("context_len") == 10**6 for c in skipped)
     assert "GiB free" in skipped[0]["reason"]
@@ -153,7 +155,7 @@ def test_weights_that_cannot_fit_stop_before_allocating(tmp_path, monkeypatch) -
     device = open_device("cpu")
     monkeypatch.setattr(type(device), "memory_bytes", lambda self: (1024, 2**34))
     with pytest.raises(LlmroofError, match="--layers"):
-        profile(tiny_config(), device, tmp_path / "r.json")
+        profile(tiny_config(), device, None)
 
 
 def test_config_validation() -> None:
@@ -208,7 +210,7 @@ def test_cli_profile_bad_input(capsys, tmp_path, tiny_config_json, args, message
 @pytest.mark.cuda
 def test_profile_on_a_real_gpu_with_cuda_graphs(tmp_path) -> None:
     device = open_device("cuda")
-    record = profile(tiny_config(dtype="bf16", cuda_graphs=True), device, tmp_path / "r.json")
+    record = profile(tiny_config(dtype="bf16", cuda_graphs=True), device, None)
     decode = [c for c in record["configs"] if c["phase"] == "decode"]
     assert record["status"] == "complete" and all(c["cuda_graph"] for c in decode)
     assert record["environment"]["cuda"] is not None

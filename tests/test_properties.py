@@ -13,6 +13,7 @@ from llmroof.analytic.analysis import BYTE_FIELDS
 from llmroof.analytic.memory import norm_param_count
 from llmroof.specs import DTYPES, Precision, get_hardware
 from llmroof.specs.model import ModelSpec
+from llmroof.analytic.serialize import analysis_to_dict
 
 H100 = get_hardware("h100-sxm")
 FLOAT_DTYPES = [d for d in DTYPES.values() if not d.weight_only]
@@ -70,7 +71,7 @@ def test_totals_are_sums_of_parts(model, workload) -> None:
         assert phase.totals["bytes"] == sum(op.bytes * op.count for op in phase.ops)
         # With one GPU the critical path is the sum of the op times.
         assert phase.time_s == pytest.approx(sum(a.roofline.time_s(op) * op.count for op in phase.ops), rel=1e-12)
-    d = a.to_dict()
+    d = analysis_to_dict(a)
     assert d["phases"]["decode"]["bytes"] == sum(op["bytes"] * op["count"] for op in d["ops"] if op["phase"] == "decode")
 
 

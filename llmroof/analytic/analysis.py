@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from llmroof.analytic import comm
 from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
@@ -24,7 +24,6 @@ from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
-SCHEMA = "llmroof.analysis/1"
 BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
 
 
@@ -216,11 +215,6 @@ class Analysis:
         give the crossover b* = W / (f*BW/peak - m).
         """
         return compute_bound_batch(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        from llmroof.analytic.serialize import analysis_to_dict
-
-        return analysis_to_dict(self)
 
 
 def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,

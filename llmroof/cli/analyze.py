@@ -53,6 +53,7 @@ def analyze(
 ) -> None:
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
     from llmroof.analytic import Workload, checked_analyze
+    from llmroof.analytic.serialize import analysis_to_dict
 
     spec = resolve_model(model, kv_heads, attention)
     device = resolve_hardware(hardware, hardware_file)
@@ -70,10 +71,10 @@ def analyze(
     if sweep:
         _run_sweep(spec, device, workload, sweep, fmt)
         if html is not None:
-            _write_html(checked_analyze(spec, device, workload).to_dict(), html)
+            _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
     result = checked_analyze(spec, device, workload)
-    data = result.to_dict()
+    data = analysis_to_dict(result)
     if html is not None:
         _write_html(data, html)
     if fmt is Format.json:

@@ -5,13 +5,13 @@ send/recv busbw = algbw), beside the analytic comm model's prediction."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
-from llmroof.results.io import write_json_atomic
 
 SCHEMA = "llmroof.comm/1"
 OPS = ("all_reduce", "all_gather", "send_recv")
@@ -63,8 +63,9 @@ def predict_time_s(op: str, size: int, ranks: int, link: analytic_comm.Link) -> 
 
 
 def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, iterations: int,
-              timeout_s: float, out_path: str | None) -> None:
-    """Every rank runs every op at every size; rank 0 collects the timings."""
+              timeout_s: float, save: Callable[[dict[str, Any]], None] | None) -> None:
+    """Every rank runs every op at every size; rank 0 collects the timings and hands them to ``save`` (a
+    picklable callable: the launcher sends it to the rank)."""
     import os
 
     import torch
@@ -109,8 +110,8 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
                 rows.append({"rank": rank, "op": op, "size_bytes": elements * 4, "time_s": elapsed})
         gathered = [None] * world_size if rank == 0 else None
         dist.gather_object(rows, gathered, dst=0)
-        if rank == 0 and out_path:
-            write_json_atomic(out_path, {"schema": SCHEMA, "ranks": world_size, "backend": backend,
+        if rank == 0 and save is not None:
+            save({"schema": SCHEMA, "ranks": world_size, "backend": backend,
                                          "per_rank": [row for chunk in gathered for row in chunk]})
     finally:
         dist.destroy_process_group()

@@ -18,7 +18,6 @@ import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
@@ -26,8 +25,8 @@ from llmroof.analytic.serialize import phase_to_dict
 from llmroof.analytic.sharding import stage_layers
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
+from llmroof.measure.profile import Save
 from llmroof.measure.stats import summarize
-from llmroof.results.io import write_json_atomic
 
 SCHEMA = "llmroof.profile/1"
 
@@ -46,8 +45,9 @@ class ParallelConfig:
     """``cpu`` (gloo) or ``cuda`` (NCCL; each rank takes cuda:LOCAL_RANK)."""
 
 
-def rank_main(rank: int, world_size: int, config: ParallelConfig, out_path: str | None, argv: list[str]) -> None:
-    """Entry point of one rank (the launcher's target, or called directly under torchrun)."""
+def rank_main(rank: int, world_size: int, config: ParallelConfig, save: Save | None, argv: list[str]) -> None:
+    """Entry point of one rank (the launcher's target, or called directly under torchrun). Rank 0 hands the
+    record to ``save`` after every step (a picklable callable: the launcher sends it to the rank)."""
     import os
 
     import torch
@@ -61,7 +61,7 @@ def rank_main(rank: int, world_size: int, config: ParallelConfig, out_path: str 
         device_name, backend = f"cuda:{layout.local_rank}", "nccl"
     dist, tp_group = init_group(layout, backend, config.timeout_s)
     try:
-        _run(layout, dist, tp_group, config, device_name, Path(out_path) if out_path else None, argv)
+        _run(layout, dist, tp_group, config, device_name, save, argv)
     finally:
         dist.destroy_process_group()
 
@@ -163,7 +163,7 @@ def _collective_samples(fn: Any, dist: Any, sync: Any, rep_ms: float, torch: Any
     return samples
 
 
-def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, out_path: Path | None,
+def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, save: Save | None,
          argv: list[str]) -> None:
     import torch
 
@@ -210,7 +210,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
         record["roofline"] = {"measured": {"peak_flops_per_s": hardware.peak_flops_per_s[prof.dtype],
                                            "bandwidth_bytes_per_s": hardware.memory_bandwidth_bytes_per_s,
                                            "label": "measured ceilings and measured link"}, "datasheet": None}
-        _save(out_path, record)
+        _save(save, record)
     plan = [("prefill", b, prof.prompt_len) for b in prof.batches]
     plan += [("decode", b, c) for c in prof.contexts for b in prof.batches]
     try:
@@ -221,26 +221,26 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
             dist.gather_object(mine, gathered, dst=0)
             if record is not None:
                 record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
-                _save(out_path, record)
+                _save(save, record)
         if record is not None:
             record["status"] = "complete"
-            _save(out_path, record)
+            _save(save, record)
     except KeyboardInterrupt:
         if record is not None:
             record["status"] = "interrupted"
-            _save(out_path, record)
+            _save(save, record)
         raise
     except BaseException as exc:
         if record is not None:
             record["status"] = "failed"
             record["error"] = f"{type(exc).__name__}: {exc}"
-            _save(out_path, record)
+            _save(save, record)
         raise
 
 
-def _save(path: Path | None, record: dict[str, Any]) -> None:
-    if path is not None:
-        write_json_atomic(path, record)
+def _save(save: Save | None, record: dict[str, Any]) -> None:
+    if save is not None:
+        save(record)
 
 
 def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float) -> dict[str, Any]:

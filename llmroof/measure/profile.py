@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
@@ -22,7 +21,6 @@ from llmroof.measure import nvtx
 from llmroof.measure.device import Device
 from llmroof.measure.stats import summarize
 from llmroof.measure.timer import bench
-from llmroof.results.io import write_json_atomic
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
@@ -31,6 +29,9 @@ SCHEMA = "llmroof.profile/1"
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]
+Save = Callable[[dict[str, Any]], None]
+"""Called with the whole record after every step; it must write (or copy) it before returning, as the
+record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,14 +91,14 @@ class ProfileConfig:
 
 @dataclass
 class ProfileRun:
-    """A run in progress: the results record and where it is written."""
+    """A run in progress: the results record and the caller's save callback."""
 
-    path: Path | None
+    saver: Save | None
     record: dict[str, Any] = field(default_factory=dict)
 
     def save(self) -> None:
-        if self.path is not None:
-            write_json_atomic(self.path, self.record)
+        if self.saver is not None:
+            self.saver(self.record)
 
 
 def match_hardware(device_name: str) -> HardwareSpec | None:
@@ -204,9 +205,10 @@ def _maybe_graph(fn: Callable[[], Any], device: Device, config: ProfileConfig) -
     return device.capture_graph(fn), True
 
 
-def profile(config: ProfileConfig, device: Device, out_path: Path | None, progress: Progress = lambda _: None,
+def profile(config: ProfileConfig, device: Device, save: Save | None, progress: Progress = lambda _: None,
             argv: list[str] | None = None, nvml_module: Any = "auto") -> dict[str, Any]:
-    """Run the profile; returns the results record (also written to ``out_path`` after each step).
+    """Run the profile; returns the results record (also handed to ``save`` after each step, so nothing
+    finished is lost when the run stops).
 
     ``nvml_module``: the ``pynvml`` module to sample with ("auto": the real one; tests pass a fake).
     """
@@ -217,7 +219,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
     datasheet = config.hardware if config.hardware is not None else (
         match_hardware(device.name) if device.is_cuda else None)
     spec = config.model
-    run = ProfileRun(out_path)
+    run = ProfileRun(save)
     run.record = {
         "schema": SCHEMA,
         "status": "running",

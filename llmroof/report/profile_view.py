@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
+from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.report import figures as fig
 from llmroof.report import rebuild
@@ -434,7 +435,7 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
                             precision=precision, tp=par["tp"], pp=par["pp"],
                             micro_batches=par.get("micro_batches", 1) if batch % par.get("micro_batches", 1) == 0
                             else 1)
-        memory = analyze(spec, hardware, workload).to_dict()["memory"]
+        memory = analysis_to_dict(analyze(spec, hardware, workload))["memory"]
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)
