@@ -112,12 +112,9 @@ class Phase:
         (pp-1)/(m+pp-1) when stages are even. Decode (pp batches in flight, steady state): each stage waits
         for the slowest, 1 - sum(stages) / (pp * max(stages)): zero when stages are even.
         """
-        pp = len(self.stage_times_s)
-        if pp == 1 or self.time_s == 0:
-            return 0.0
-        if self.name == "decode":
-            return 1.0 - sum(self.stage_times_s) / (pp * max(self.stage_times_s))
-        return 1.0 - self.micro_batches * sum(self.stage_times_s) / (pp * self.time_s)
+        if self.name == "decode":  # one step per batch in flight: the period is the slowest stage
+            return comm.pass_bubble_fraction(self.stage_times_s, 1, max(self.stage_times_s))
+        return comm.pass_bubble_fraction(self.stage_times_s, self.micro_batches, self.time_s)
 
     def rank_times_s(self) -> tuple[float, float]:
         """(compute, memory) roofline time of one tensor-parallel rank per stage, summed over the phase's

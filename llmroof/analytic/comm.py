@@ -8,6 +8,8 @@ Bandwidths are per direction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import NamedTuple
 
 from llmroof.specs.hardware import HardwareSpec
@@ -50,3 +52,13 @@ def p2p_time_s(nbytes: float, link: Link) -> float:
 def bubble_fraction(pp: int, micro_batches: int) -> float:
     """GPipe's idle share of a pipeline with equal stages: (pp - 1) / (m + pp - 1)."""
     return (pp - 1) / (micro_batches + pp - 1)
+
+
+def pass_bubble_fraction(stage_times_s: Sequence[float], micro_batches: int, time_s: float) -> float:
+    """Idle share of the devices during one pass of ``micro_batches`` through the stages, which took
+    ``time_s``: 1 - m * sum(T_j) / (pp * time_s). GPipe's (pp - 1) / (m + pp - 1) when the stages are even;
+    0 with one stage."""
+    pp = len(stage_times_s)
+    if pp == 1 or time_s == 0:
+        return 0.0
+    return 1.0 - micro_batches * sum(stage_times_s) / (pp * time_s)

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.units import percent, seconds, si
 
@@ -256,9 +257,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     with_ops = [c for c in configs if c.get("ops")]
     if with_ops:
         first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
-        label = f"b={first['batch']} " + (f"c={first['context_len']}" if first["phase"] == "decode"
-                                          else f"s={first['prompt_len']}")
-        ops = Table(title=f"Per-op efficiency ({first['phase']} {label}, one layer)", title_justify="left")
+        label = config_label(first["phase"], first["batch"], first.get("prompt_len", first.get("context_len")))
+        ops = Table(title=f"Per-op efficiency ({label}, one layer)", title_justify="left")
         for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
             ops.add_column(column, justify="left" if column == "op" else "right")
         for op in first["ops"]:

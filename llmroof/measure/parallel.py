@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
+from llmroof.analytic import comm as analytic_comm
 from llmroof.analytic.serialize import phase_to_dict
 from llmroof.analytic.sharding import stage_layers
+from llmroof.labels import config_label
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile import Save
@@ -215,7 +217,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     plan += [("decode", b, c) for c in prof.contexts for b in prof.batches]
     try:
         for phase, batch, length in plan:
-            with nvtx.annotate(f"rank {layout.rank} {phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"):
+            with nvtx.annotate(f"rank {layout.rank} {config_label(phase, batch, length)}"):
                 mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
             gathered = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
@@ -375,7 +377,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
     time_s = max(r["pipeline_time_s"] for r in ranks)
     pp = config.pp
-    bubble = 1 - m * sum(stages) / (pp * time_s) if pp > 1 else 0.0
+    bubble = analytic_comm.pass_bubble_fraction(stages, m, time_s)
     ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
     p2p = [r["p2p_time_s"] for r in ranks if r["p2p_time_s"] is not None]
     model = prof.model
@@ -394,7 +396,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
                      "allreduce_time_s": statistics.median(ar) if ar else None,
                      "p2p_time_s": statistics.median(p2p) if p2p else None},
         "analytic": phase_to_dict(ph) | {
-            "gpipe_bubble_fraction": (pp - 1) / (m + pp - 1),
+            "gpipe_bubble_fraction": analytic_comm.bubble_fraction(pp, m),
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
             # micro-batches, or a single decode step with no other batch in flight).
             "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,

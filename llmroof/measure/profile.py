@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmroof.analytic import Workload, analyze
+from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import op_to_dict, phase_to_dict
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.measure import nvtx
 from llmroof.measure.device import Device
 from llmroof.measure.stats import summarize
@@ -282,7 +283,7 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
         plan = [("prefill", b, config.prompt_len) for b in config.batches]
         plan += [("decode", b, c) for c in config.contexts for b in config.batches]
         for phase, batch, length in plan:
-            progress(f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}")
+            progress(config_label(phase, batch, length))
             record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
             run.record["configs"].append(record)
             run.save()
@@ -386,7 +387,7 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
 def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int,
              sampler: Any = None) -> dict[str, Any]:
     torch = device.torch
-    tag = f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
+    tag = config_label(phase, batch, length)
     result: dict[str, Any] = {}
     with torch.inference_mode():
         if phase == "prefill":
@@ -505,9 +506,8 @@ def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: 
 
 def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:
     """Which measured ceiling the run is closer to: achieved bandwidth or achieved FLOP/s, as shares."""
-    bandwidth_share = record["achieved_bytes_per_s"] / measured.memory_bandwidth_bytes_per_s
-    compute_share = record["achieved_flops_per_s"] / measured.peak_flops_per_s[dtype]
-    return "compute" if compute_share > bandwidth_share else "memory"
+    roof = Roofline(measured.peak_flops_per_s[dtype], measured.memory_bandwidth_bytes_per_s)
+    return roof.bound(record["achieved_flops_per_s"], record["achieved_bytes_per_s"])  # rates in, shares compared
 
 
 def crossover(configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmroof.analytic import Workload, analyze
+from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.report import figures as fig
 from llmroof.report import rebuild
 from llmroof.report import sections as sec
@@ -52,8 +53,11 @@ def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
 
 def tag(c: dict[str, Any]) -> str:
     """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
-    length = f"s={c.get('prompt_len')}" if c.get("phase") == "prefill" else f"c={c.get('context_len')}"
-    return f"{c.get('phase')} b={c.get('batch')} {length}"
+    return config_label(c["phase"], c["batch"], c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"))
+
+
+def _roofline(measured: dict[str, Any]) -> Roofline:
+    return Roofline(measured["peak_flops_per_s"], measured["bandwidth_bytes_per_s"])
 
 
 def _ceilings(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -85,7 +89,7 @@ def bound_measured(c: dict[str, Any], record: dict[str, Any]) -> str:
         return c["bound_measured"]
     measured = _ceilings(record)[0]
     bw, flops = achieved(c, record)
-    return "compute" if flops / measured["peak_flops_per_s"] > bw / measured["bandwidth_bytes_per_s"] else "memory"
+    return _roofline(measured).bound(flops, bw)  # achieved rates in: the larger share of its ceiling wins
 
 
 def _tokens(c: dict[str, Any]) -> int:
@@ -141,7 +145,7 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
 def verdict(c: dict[str, Any], record: dict[str, Any]) -> str:
     measured = _ceilings(record)[0]
     bw, flops = achieved(c, record)
-    ridge = measured["peak_flops_per_s"] / measured["bandwidth_bytes_per_s"]
+    ridge = _roofline(measured).ridge_point
     each = " per rank" if ranks(record) > 1 else ""
     return (f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
             f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "

@@ -12,12 +12,12 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from llmroof import __version__
 from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import dumps, write_text_atomic
 from llmroof.units import si
+from llmroof.version import __version__
 
 TEMPLATE = "report.html.j2"
 SCHEMAS = {"llmroof.analysis/1": "analytic", "llmroof.profile/1": "measured"}

@@ -12,9 +12,7 @@ from llmroof.errors import LlmroofError
 def template_dirs() -> list[Path]:
     """Installed as ``llmroof/templates`` (pyproject maps ``reports/templates`` there); else the source
     tree's ``reports/templates`` (an editable install, or a checkout)."""
-    import llmroof
-
-    package = Path(llmroof.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the llmroof package folder
     return [package / "templates", package.parent / "reports" / "templates"]
 
 

@@ -16,7 +16,7 @@ from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
-from llmroof.results.records.labels import config_label
+from llmroof.labels import config_label
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord

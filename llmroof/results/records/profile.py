@@ -10,7 +10,7 @@ from typing import Any
 
 from llmroof.results.records.analysis import PhaseTotals
 from llmroof.results.records.base import Record, many, one, opt, seq
-from llmroof.results.records.labels import config_label
+from llmroof.labels import config_label
 
 
 @dataclass(frozen=True, kw_only=True)

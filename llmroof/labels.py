@@ -1,4 +1,5 @@
-"""The one way a configuration is named in tables, reports and comparisons."""
+"""The one way a configuration of a run is named: in progress lines, NVTX ranges, tables, reports and
+comparisons."""
 
 from __future__ import annotations
 
