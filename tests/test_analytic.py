@@ -236,3 +236,24 @@ def test_rank_times_are_per_gpu() -> None:
     # Each of 4 ranks reads about a quarter of the weights: its memory time is about a quarter.
     assert four["memory_time_s"] == pytest.approx(one["memory_time_s"] / 4, rel=0.05)
     assert four["memory_time_s"] <= four["time_s"]
+
+
+def test_the_ring_fit_recovers_the_link_it_was_built_from() -> None:
+    from llmroof.analytic.comm import Link, allreduce_time_s, fit_ring_allreduce
+
+    link = Link("test", 100e9, 5e-6)
+    sizes = [4096, 65536, 2**20, 16 * 2**20]
+    times = [allreduce_time_s(s, 4, link) for s in sizes]
+    assert fit_ring_allreduce(sizes, times, 4) == pytest.approx((100e9, 5e-6))
+    assert fit_ring_allreduce(sizes[:2], times[:2], 4) == pytest.approx((100e9, 5e-6))  # two points: exact
+    assert fit_ring_allreduce(sizes, times[::-1], 4) is None  # slower for smaller messages: no fit
+    assert fit_ring_allreduce(sizes[:1], times[:1], 4) is None
+
+
+def test_pass_bubble_is_gpipe_with_even_stages() -> None:
+    from llmroof.analytic.comm import bubble_fraction, pass_bubble_fraction
+
+    pp, m, stage_s = 4, 8, 0.01
+    pass_s = (m + pp - 1) * stage_s  # GPipe: m micro-batches through pp even stages
+    assert pass_bubble_fraction([stage_s] * pp, m, pass_s) == pytest.approx(bubble_fraction(pp, m))
+    assert pass_bubble_fraction([stage_s], m, m * stage_s) == 0.0

@@ -69,7 +69,7 @@ def comm(
         label = f"{spec.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}"
     else:
         link = measure.fitted_link(raw["per_rank"], ranks)
-        label = "ring model fitted to this run's smallest and largest all-reduce"
+        label = "ring model least-squares fitted to this run's all-reduces at every size"
     rows = measure.summarize_rows(raw["per_rank"], ranks, link, label)
     record = {"schema": measure.SCHEMA, "ranks": ranks, "backend": raw["backend"], "iterations": iterations,
               "convention": "nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "

@@ -143,13 +143,5 @@ def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_com
     for r in rows_per_rank:
         if r["op"] == "all_reduce":
             times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
-    if len(times) < 2 or ranks < 2:
-        return None
-    xs, ys = list(times), list(times.values())
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
-    if slope <= 0:
-        return None
-    intercept = mean_y - slope * mean_x
-    bandwidth = 2 * (ranks - 1) / ranks / slope
-    return analytic_comm.Link("fitted to the measured all-reduces", bandwidth, max(0.0, intercept / (2 * (ranks - 1))))
+    fit = analytic_comm.fit_ring_allreduce(list(times), list(times.values()), ranks)
+    return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)

@@ -255,10 +255,10 @@ def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sy
         buffer = torch.zeros(size // 4, dtype=torch.float32, device=device)
         samples = _collective_samples(lambda: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
         times.append(statistics.median(samples))
-    (small, large), (t_small, t_large) = sizes, times
-    factor = 2 * (n - 1) / n
-    bandwidth = factor * (large - small) / max(t_large - t_small, 1e-9)
-    latency = max(0.0, (t_small - factor * small / bandwidth) / (2 * (n - 1)))
+    small, large = sizes
+    # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)
+    fit = analytic_comm.fit_ring_allreduce(sizes, times, n)
+    bandwidth, latency = fit or (float("inf"), min(times) / (2 * (n - 1)))
     return {"method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
             "sizes_bytes": list(sizes), "times_s": times, "bandwidth_bytes_per_s": bandwidth, "latency_s": latency}
 
