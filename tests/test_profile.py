@@ -16,6 +16,7 @@ from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, match_hardware, profile
 from llmroof.results.io import read_json
 from llmroof.specs import get_model
+from llmroof.specs.dtypes import Precision
 from llmroof.results.save import saver
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
@@ -90,9 +91,23 @@ def test_nvml_is_off_on_the_cpu_and_says_so(tiny_run) -> None:
 
 
 def test_crossover_is_reported_next_to_the_analytic_one(tiny_run) -> None:
-    rows = tiny_run[0]["crossover"]["decode"]
+    from llmroof.analytic import Workload, analyze
+    from llmroof.measure.profile import measured_hardware
+
+    record = tiny_run[0]
+    rows = record["crossover"]["decode"]
     assert rows[0]["context_len"] == 16 and rows[0]["batches_measured"] == [1, 2]
-    assert "analytic_batch" in rows[0] and "measured_batch" in rows[0]
+    decode = [c for c in record["configs"] if c["phase"] == "decode"]
+    compute_bound = [c["batch"] for c in decode if c["bound_measured"] == "compute"]
+    assert rows[0]["measured_batch"] == (min(compute_bound) if compute_bound else None)
+    # The analytic batch, recomputed from the file's own ceilings: decode at c=16 on the measured roofline.
+    measured = measured_hardware(open_device("cpu"), record["ceilings"], "fp32", None)
+    expected = analyze(TINY, measured, Workload(context_len=16, prompt_len=1, precision=Precision.uniform("fp32")))
+    assert rows[0]["analytic_batch"] == expected.compute_bound_batch()
+    for c in decode:  # and the measured verdict is the larger share of its ceiling
+        shares = (c["achieved_flops_per_s"] / record["ceilings"]["measured_flops_per_s"],
+                  c["achieved_bytes_per_s"] / record["ceilings"]["measured_bandwidth_bytes_per_s"])
+        assert c["bound_measured"] == ("compute" if shares[0] > shares[1] else "memory")
 
 
 def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
@@ -112,32 +127,43 @@ def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
     assert all("time_s" in c for c in record["configs"])
 
 
-def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
-    real = profile_module._measure
+def test_out_of_memory_is_recorded_and_the_run_goes_on(monkeypatch) -> None:
+    # The KV cache of decode b=2 cannot be allocated: torch's own CPU allocator error (100 TB asked for).
+    import torch
 
-    def measure(config, device, stack, phase, batch, length, sampler=None):
-        if phase == "decode" and batch == 2:
-            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate... out of memory")
-        return real(config, device, stack, phase, batch, length, sampler)
+    from llmroof.kernels.layers import DecoderStack
 
-    monkeypatch.setattr(profile_module, "_measure", measure)
+    real = DecoderStack.new_cache
+
+    def new_cache(self, batch, length):
+        if (batch, length) == (2, 16):
+            torch.empty(10**14, dtype=torch.uint8)
+        return real(self, batch, length)
+
+    monkeypatch.setattr(DecoderStack, "new_cache", new_cache)
     record = profile(tiny_config(per_op=False), open_device("cpu"), None)
-    failed = [c for c in record["configs"] if c["status"] == "failed"]
-    assert len(failed) == 1 and "out of memory" in failed[0]["reason"]
+    assert [(c["phase"], c["batch"], c["status"]) for c in record["configs"]] == [
+        ("prefill", 1, "ok"), ("prefill", 2, "ok"), ("decode", 1, "ok"), ("decode", 2, "failed")]
+    failed = record["configs"][3]
+    assert set(failed) == {"phase", "batch", "context_len", "status", "reason"}
+    assert failed["reason"].startswith("out of memory: ") and "DefaultCPUAllocator" in failed["reason"]
     assert record["status"] == "complete"
-    assert sum(c["status"] == "ok" for c in record["configs"]) == 3
+    assert record["crossover"]["decode"][0]["batches_measured"] == [1]  # the failed batch is not counted
 
 
 def test_a_kernel_failure_marks_the_run_failed_and_keeps_the_file(tmp_path, monkeypatch) -> None:
-    def measure(*args):
+    from llmroof.kernels.layers import DecoderStack
+
+    def prefill(self, tokens, cache):
         raise ValueError("shape mismatch in a kernel")
 
-    monkeypatch.setattr(profile_module, "_measure", measure)
+    monkeypatch.setattr(DecoderStack, "prefill", prefill)
     path = tmp_path / "r.json"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="shape mismatch"):
         profile(tiny_config(per_op=False), open_device("cpu"), saver(path))
     record = read_json(path)
-    assert record["status"] == "failed" and "shape mismatch" in record["error"]
+    assert record["status"] == "failed" and record["error"] == "ValueError: shape mismatch in a kernel"
+    assert record["configs"] == []  # nothing finished
     assert record["ceilings"]["measured_flops_per_s"] > 0  # what was measured is kept
 
 
