@@ -6,13 +6,14 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from llmroof.analytic import comm
+from llmroof import schemas
 from llmroof.analytic.ops import OpCost
 from llmroof.version import __version__
 
 if TYPE_CHECKING:
     from llmroof.analytic.analysis import Analysis, Phase, Roofline
 
-SCHEMA = "llmroof.analysis/1"
+SCHEMA = schemas.ANALYSIS
 
 
 def op_to_dict(op: OpCost, roofline: Roofline) -> dict[str, Any]:

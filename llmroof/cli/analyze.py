@@ -105,6 +105,7 @@ def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
 
 
 def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) -> None:
+    from llmroof import schemas
     from llmroof.analytic.sweep import crossover, parse_sweep, sweep
 
     axis, values = parse_sweep(text)
@@ -112,7 +113,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
     cross = crossover(rows)
     records = [{"axis": axis, "value": value, **row._asdict()} for value, row in zip(values, rows)]
     if fmt is Format.json:
-        print_json({"schema": "llmroof.sweep/1", "model": spec.name, "hardware": device.name, "axis": axis,
+        print_json({"schema": schemas.SWEEP, "model": spec.name, "hardware": device.name, "axis": axis,
                     "rows": records, "crossover_value": None if cross is None else values[cross]})
         return
     if fmt is Format.csv:

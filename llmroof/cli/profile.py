@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
@@ -191,7 +192,7 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
         except KeyboardInterrupt:
             print(f"llmroof: interrupted; what rank 0 gathered is in {path}", file=sys.stderr)
             raise typer.Exit(130) from None
-    return read_json(path, "llmroof.profile/")
+    return read_json(path, schemas.prefix(schemas.PROFILE))
 
 
 def _stderr_console() -> Any:

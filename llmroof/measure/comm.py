@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmroof import schemas
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
 
-SCHEMA = "llmroof.comm/1"
+SCHEMA = schemas.COMM
 OPS = ("all_reduce", "all_gather", "send_recv")
 
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.analytic import Workload, analyze
 from llmroof.analytic import comm as analytic_comm
 from llmroof.analytic.serialize import phase_to_dict
@@ -30,7 +31,7 @@ from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile import Save
 from llmroof.measure.stats import summarize
 
-SCHEMA = "llmroof.profile/1"
+SCHEMA = schemas.PROFILE
 
 
 @dataclass(frozen=True)

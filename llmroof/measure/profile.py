@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmroof import schemas
 from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import op_to_dict, phase_to_dict
 from llmroof.errors import LlmroofError
@@ -26,7 +27,7 @@ from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
 
-SCHEMA = "llmroof.profile/1"
+SCHEMA = schemas.PROFILE
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.results.records import ProfileRecord
 
-PROFILE_SCHEMA = "llmroof.profile/"
+PROFILE_SCHEMA = schemas.prefix(schemas.PROFILE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from llmroof import schemas
 from llmroof.plan.request import PlanRequest
 from llmroof.version import __version__
 
-SCHEMA = "llmroof.plan/1"
+SCHEMA = schemas.PLAN
 
 
 class PlanConfig(NamedTuple):

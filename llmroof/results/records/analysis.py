@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, one, opt, seq
 
 
@@ -241,7 +242,7 @@ class Parallel(Record):
 class AnalysisRecord(Record):
     """A whole ``llmroof.analysis/1`` file."""
 
-    SCHEMA = "llmroof.analysis/1"
+    SCHEMA = schemas.ANALYSIS
 
     llmroof_version: str
     """Version that wrote the file."""

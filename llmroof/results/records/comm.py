@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, opt
 
 
@@ -53,7 +54,7 @@ class RankTime(Record):
 class CommRecord(Record):
     """A whole ``llmroof.comm/1`` file."""
 
-    SCHEMA = "llmroof.comm/1"
+    SCHEMA = schemas.COMM
 
     ranks: int
     """Processes."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, one, opt, seq
 
 
@@ -105,7 +106,7 @@ class CompareRow(Record):
 class CompareRecord(Record):
     """A whole ``llmroof.compare/1`` file."""
 
-    SCHEMA = "llmroof.compare/1"
+    SCHEMA = schemas.COMPARE
 
     verdict: str
     """The worst verdict of any row."""

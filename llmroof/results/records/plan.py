@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, seq
 
 
@@ -101,7 +102,7 @@ class ParetoPoint(Record):
 class PlanRecord(Record):
     """A whole ``llmroof.plan/1`` file."""
 
-    SCHEMA = "llmroof.plan/1"
+    SCHEMA = schemas.PLAN
 
     llmroof_version: str
     """Version that wrote the file."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof.results.records.analysis import PhaseTotals
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, one, opt, seq
 from llmroof.labels import config_label
 
@@ -289,7 +290,7 @@ class Rooflines(Record):
 class ProfileRecord(Record):
     """A whole ``llmroof.profile/1`` file."""
 
-    SCHEMA = "llmroof.profile/1"
+    SCHEMA = schemas.PROFILE
 
     status: str
     """``running``, ``complete``, ``interrupted`` or ``failed``."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many, seq
 
 
@@ -42,7 +43,7 @@ class NvmlSample(Record):
 class SampleRecord(Record):
     """A whole ``llmroof.sample/1`` file."""
 
-    SCHEMA = "llmroof.sample/1"
+    SCHEMA = schemas.SAMPLE
 
     gpu_index: int
     """NVML device index."""

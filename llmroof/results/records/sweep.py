@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from llmroof import schemas
 from llmroof.results.records.base import Record, many
 
 
@@ -57,7 +58,7 @@ class SweepRow(Record):
 class SweepRecord(Record):
     """A whole ``llmroof.sweep/1`` file."""
 
-    SCHEMA = "llmroof.sweep/1"
+    SCHEMA = schemas.SWEEP
 
     model: str
     """Model name."""
