@@ -295,3 +295,14 @@ def test_tp_simulate_on_a_cpu_needs_a_catalog_link(capsys, tmp_path, tiny_config
     code, _, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--tp-simulate", "2",
                            "--out", str(tmp_path))
     assert code == 2 and "--tp-simulate on a CPU needs --hardware" in err
+
+
+def test_what_the_profiler_writes_reads_back_as_its_record(tiny_run) -> None:
+    from llmroof.results.records import ProfileRecord
+
+    record, path = tiny_run
+    run = ProfileRecord.from_dict(read_json(path))
+    assert run.to_dict() == json.loads(json.dumps(record)) and not run.extra  # every key is a field
+    assert all(not c.extra and not (c.analytic and c.analytic.extra) for c in run.configs)
+    assert [c.label for c in run.configs] == ["prefill b=1 s=8", "prefill b=2 s=8", "decode b=1 c=16",
+                                              "decode b=2 c=16"]

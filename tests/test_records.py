@@ -143,3 +143,19 @@ def test_other_records_to_pandas() -> None:
     assert len(records.load(OLD / "sample.json").to_pandas()) == 4
     assert len(records.load(OLD / "comm.json").to_pandas()) == 6
     assert records.load(OLD / "sweep.json").to_pandas()["batch"].tolist() == [1, 8]
+
+
+def unknown_keys(record, where="") -> list[str]:
+    """Keys of a record and its nested records that no field names (nulls of optional fields aside)."""
+    found = [f"{where}.{k}" for k, v in record.extra.items() if v is not None]
+    for f in dataclasses.fields(record):
+        values = getattr(record, f.name)
+        for value in values if isinstance(values, tuple) else (values,):
+            if isinstance(value, records.Record):
+                found += unknown_keys(value, f"{where}.{f.name}")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_every_key_0_1_0_writes_is_a_field(name) -> None:
+    assert unknown_keys(records.load(OLD / name)) == []

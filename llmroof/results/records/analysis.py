@@ -102,6 +102,10 @@ class PhaseTotals(Record):
     """Decode: (act_read_bytes + act_write_bytes) / b."""
     compute_bound_batch: int | None = opt()
     """Decode: the smallest batch whose decode step is compute-bound; None if none (or prefill)."""
+    gpipe_bubble_fraction: float | None = opt()
+    """Parallel profile runs (``configs[].analytic``): (pp − 1) / (m + pp − 1)."""
+    pass_bubble_fraction: float | None = opt()
+    """Parallel profile runs: the bubble of one measured pass, 1 − m · Σ stage_times_s / (pp · time_s)."""
 
 
 @dataclass(frozen=True, kw_only=True)
