@@ -300,8 +300,8 @@ class ProfileRecord(Record):
     """What the run ran on (``llmroof_version``, ``command_line``, ``time_utc``, ``torch``...)."""
     device: DeviceInfo = one(DeviceInfo)
     """The device."""
-    hardware: Mapping[str, Any] | None = None
-    """The datasheet entry of a GPU; None on a CPU."""
+    hardware: Mapping[str, Any] | None
+    """The datasheet entry of a GPU; None (null in the file) on a CPU."""
     model: ProfileModel = one(ProfileModel)
     """The model."""
     workload: ProfileWorkload = one(ProfileWorkload)
