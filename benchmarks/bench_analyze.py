@@ -19,6 +19,7 @@ from llmroof.analytic import Workload, analyze
 from llmroof.analytic.sweep import evaluate
 from llmroof.specs import Precision, get_hardware, get_model
 from timing import best_of, machine  # benchmarks/timing.py, beside this script
+from llmroof.analytic.serialize import analysis_to_dict
 
 
 def sweep_configurations() -> list[tuple]:
@@ -46,7 +47,7 @@ def main() -> None:
     model, hw = get_model("llama-3-8b"), get_hardware("h100")
     workload = Workload()
     one_call_s = best_of(200, lambda: analyze(model, hw, workload))
-    one_call_json_s = best_of(50, lambda: analyze(model, hw, workload).to_dict())
+    one_call_json_s = best_of(50, lambda: analysis_to_dict(analyze(model, hw, workload)))
 
     configs = sweep_configurations()
     # The rows are kept, as a sweep's caller does (keeping whole Analysis objects would cost the

@@ -6,6 +6,24 @@ The package is layered; imports point one way, down this chain:
     -> measurement (kernels, timer, sampler) -> results -> report / compare / plan -> cli
 
 Nothing below ``cli`` prints; nothing in ``specs`` or ``analytic`` imports torch.
+
+The Python API (``docs/api.md``): ``llmroof.load(path)`` reads any results file into its typed record,
+``record.to_pandas()`` tabulates it; ``llmroof.analyze(...)`` and ``llmroof.profile(...)`` mirror the CLI.
+They are loaded on first use, so ``import llmroof`` stays light (no torch, numpy or pandas).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from typing import Any
+
+from llmroof.version import __version__
+
+__all__ = ["__version__", "analyze", "load", "profile"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("analyze", "load", "profile"):
+        from llmroof import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'llmroof' has no attribute {name!r}")

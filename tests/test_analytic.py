@@ -13,6 +13,7 @@ from llmroof.analytic.memory import kv_bytes_per_token, param_count
 from llmroof.analytic.sharding import shard_model, stage_layers
 from llmroof.errors import LlmroofError
 from llmroof.specs import Precision, get_dtype, get_hardware, get_model
+from llmroof.analytic.serialize import analysis_to_dict
 
 H100 = get_hardware("h100-sxm")
 LLAMA3_8B = get_model("llama-3-8b")
@@ -34,14 +35,14 @@ def test_decode_reads_every_weight_once_and_the_whole_kv_cache() -> None:
     assert a.decode.bound == "memory"
     assert a.decode.time_s == pytest.approx(totals["bytes"] / 3.35e12)
     # The headline is the fused (minimum-traffic) bound; the eager op set (docs/analytic-model.md) sits beside.
-    decode = a.to_dict()["phases"]["decode"]
+    decode = analysis_to_dict(a)["phases"]["decode"]
     assert decode["tpot_s"] == pytest.approx(4.562e-3, rel=1e-3)
     assert decode["eager"]["tpot_s"] == pytest.approx(4.569e-3, rel=1e-3)
 
 
 def test_batch_shares_weights_across_sequences() -> None:
-    one = analyze(LLAMA3_8B, H100, Workload(batch=1)).to_dict()["phases"]["decode"]
-    many = analyze(LLAMA3_8B, H100, Workload(batch=16)).to_dict()["phases"]["decode"]
+    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=1)))["phases"]["decode"]
+    many = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=16)))["phases"]["decode"]
     assert many["weight_bytes"] == pytest.approx(one["weight_bytes"] + 15 * 2 * LLAMA3_8B.hidden_size)
     assert many["kv_read_bytes"] == 16 * one["kv_read_bytes"]
     assert many["bytes_per_token"] < one["bytes_per_token"]
@@ -143,7 +144,7 @@ def test_impossible_tensor_parallelism(spec, tp, message) -> None:
 
 def test_fewer_kv_heads_than_ranks_replicates_them() -> None:
     assert shard_model(LLAMA3_8B, 16).kv_heads == 1  # each of the 8 KV heads lives on 2 ranks
-    assert analyze(LLAMA3_8B, H100, Workload(tp=16)).to_dict()["parallel"]["kv_replicated"]
+    assert analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(tp=16)))["parallel"]["kv_replicated"]
 
 
 def test_pipeline_stages_and_gpipe_schedule() -> None:
@@ -228,15 +229,15 @@ def test_decode_pipeline_in_steady_state_has_no_bubble_when_even() -> None:
 
 def test_memory_totals_agree_with_fits() -> None:
     a = analyze(LLAMA3_8B, H100, Workload(prompt_len=500_000, context_len=2048))
-    memory = a.to_dict()["memory"]
+    memory = analysis_to_dict(a)["memory"]
     assert memory["kv_tokens_per_sequence"] == 500_000
     assert memory["total_bytes_per_gpu"] > memory["usable_bytes_per_gpu"]
     assert not memory["fits"]
 
 
 def test_rank_times_are_per_gpu() -> None:
-    one = analyze(LLAMA3_8B, H100, Workload(batch=8)).to_dict()["phases"]["decode"]
-    four = analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)).to_dict()["phases"]["decode"]
+    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8)))["phases"]["decode"]
+    four = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)))["phases"]["decode"]
     # Each of 4 ranks reads about a quarter of the weights: its memory time is about a quarter.
     assert four["memory_time_s"] == pytest.approx(one["memory_time_s"] / 4, rel=0.05)
     assert four["memory_time_s"] <= four["time_s"]
@@ -280,7 +281,7 @@ def test_fused_ops_are_named_hierarchically_and_fuse_the_elementwise_ops() -> No
 
 
 def test_headline_is_fused_and_eager_is_shown_beside() -> None:
-    d = analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096)).to_dict()
+    d = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096)))
     assert d["workload"]["implementation"] == "fused"
     eager = analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096, implementation="eager"))
     for phase in ("prefill", "decode"):
@@ -302,10 +303,10 @@ def test_max_batch_agrees_with_fits_at_the_longer_of_prompt_and_context() -> Non
     expected = int((usable - weights) // (131_072 * 2048))
     assert expected == 228
     a = analyze(LLAMA3_8B, H100, Workload(batch=expected, prompt_len=2048, context_len=1024))
-    memory = a.to_dict()["memory"]
+    memory = analysis_to_dict(a)["memory"]
     assert memory["max_batch"] == expected and memory["fits"]
     over = analyze(LLAMA3_8B, H100, Workload(batch=expected + 1, prompt_len=2048, context_len=1024))
-    assert over.to_dict()["memory"]["max_batch"] == expected and not over.fits
+    assert analysis_to_dict(over)["memory"]["max_batch"] == expected and not over.fits
     assert a.max_batch(1024) == 456  # at the decode context alone twice as many would fit: the old, wrong answer
 
 
@@ -336,3 +337,24 @@ def test_fused_prefill_traffic_of_a_small_model_by_hand() -> None:
     assert totals["weight_bytes"] == 2 * (L * layer_weights + t * h + 2 * h + V * h)
     assert totals["bytes"] == sum(totals[key] for key in ("weight_bytes", "act_read_bytes", "act_write_bytes",
                                                           "kv_read_bytes", "kv_write_bytes"))
+
+
+def test_the_ring_fit_recovers_the_link_it_was_built_from() -> None:
+    from llmroof.analytic.comm import Link, allreduce_time_s, fit_ring_allreduce
+
+    link = Link("test", 100e9, 5e-6)
+    sizes = [4096, 65536, 2**20, 16 * 2**20]
+    times = [allreduce_time_s(s, 4, link) for s in sizes]
+    assert fit_ring_allreduce(sizes, times, 4) == pytest.approx((100e9, 5e-6))
+    assert fit_ring_allreduce(sizes[:2], times[:2], 4) == pytest.approx((100e9, 5e-6))  # two points: exact
+    assert fit_ring_allreduce(sizes, times[::-1], 4) is None  # slower for smaller messages: no fit
+    assert fit_ring_allreduce(sizes[:1], times[:1], 4) is None
+
+
+def test_pass_bubble_is_gpipe_with_even_stages() -> None:
+    from llmroof.analytic.comm import bubble_fraction, pass_bubble_fraction
+
+    pp, m, stage_s = 4, 8, 0.01
+    pass_s = (m + pp - 1) * stage_s  # GPipe: m micro-batches through pp even stages
+    assert pass_bubble_fraction([stage_s] * pp, m, pass_s) == pytest.approx(bubble_fraction(pp, m))
+    assert pass_bubble_fraction([stage_s], m, m * stage_s) == 0.0

@@ -7,6 +7,7 @@ command, so the real error handling (one line, exit 2) is what is tested.
 
 from __future__ import annotations
 
+
 import copy
 import json
 import math
@@ -23,6 +24,7 @@ from llmroof.compare.comparison import CAVEAT, CompareSettings, compare_paths, v
 from llmroof.compare.metrics import METRICS, full_depth_samples
 from llmroof.compare.stats import RatioInterval, SideStats
 from llmroof.errors import LlmroofError
+from llmroof.results.save import saver
 
 # --- synthetic results -------------------------------------------------------------------------------
 
@@ -509,7 +511,7 @@ def test_a_real_tiny_profile_compared_with_itself(tmp_path, cli, monkeypatch) ->
     device.torch.set_num_threads(1)
     try:
         profile(ProfileConfig(model=tiny, batches=(1,), prompt_len=8, contexts=(16,), layers=1, dtype="fp32",
-                              warmup_ms=1.0, rep_ms=3.0), device, path)
+                              warmup_ms=1.0, rep_ms=3.0), device, saver(path))
     finally:
         device.torch.set_num_threads(threads)
     comparison = compare_paths(path, path, CompareSettings())

@@ -130,11 +130,21 @@ def test_nvtx_ranges_in_the_llmroof_domain() -> None:
         pass
 
 
-def test_real_nvtx_package_is_usable_here() -> None:
-    nvtx._loaded = False  # reload the real package
+def test_real_nvtx_package_is_called_with_its_own_api(monkeypatch) -> None:
+    real = pytest.importorskip("nvtx")
+    calls = []
+    real_annotate = real.annotate
+
+    def spy(message, color=None, domain=None):
+        calls.append((message, color, domain))
+        return real_annotate(message, color=color, domain=domain)  # the real range: its API must accept these
+
+    monkeypatch.setattr(real, "annotate", spy)
+    nvtx._loaded = False  # load the real package
     try:
-        with nvtx.annotate("real range"):
-            pass
+        assert nvtx.available()
+        with nvtx.annotate("real range", color="red"):
+            assert calls == [("real range", "red", "llmroof")]
     finally:
         nvtx.set_module(None)
 

@@ -83,7 +83,7 @@ def test_tp_simulate_adds_the_analytic_comm(tmp_path) -> None:
     from llmroof.measure.device import open_device
     from llmroof.measure.profile import profile
 
-    record = profile(tiny_config(tp_simulate=2), open_device("cpu"), tmp_path / "r.json")
+    record = profile(tiny_config(tp_simulate=2), open_device("cpu"), None)
     decode = next(c for c in record["configs"] if c["phase"] == "decode")
     simulated = decode["simulated"]
     assert simulated["tp"] == 2 and simulated["comm_time_s"] > 0

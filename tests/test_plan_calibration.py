@@ -3,8 +3,10 @@ measured efficiencies change, and a real (tiny, CPU) profile read back."""
 
 from __future__ import annotations
 
+
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,25 +14,30 @@ from llmroof.errors import LlmroofError
 from llmroof.plan import PlanRequest, calibration_from_profile, plan, read_calibration
 from llmroof.plan.calibration import match_calibrations
 from llmroof.specs import get_hardware, get_model
+from llmroof.results.save import saver
 
 H100 = get_hardware("h100-sxm")
 A100 = get_hardware("a100-sxm-80gb")
 LLAMA3_8B = get_model("llama-3-8b")
+RUN = Path(__file__).parent / "data" / "v0.1.0" / "profile.json"
 
 
 def profile_record(hardware: str | None = "h100-sxm", kind: str = "cuda", decode=(0.5, 0.6, 0.7),
                    prefill=(0.25,), dtype: str = "bf16") -> dict:
-    """A results file as ``llmroof profile`` writes it, cut down to what calibration reads."""
-    configs = [{"phase": "decode", "batch": i + 1, "status": "ok", "roofline_fraction": f * 2,
-                "datasheet_roofline_fraction": f} for i, f in enumerate(decode)]
-    configs += [{"phase": "prefill", "batch": 1, "status": "ok", "datasheet_roofline_fraction": f} for f in prefill]
-    configs.append({"phase": "decode", "batch": 64, "status": "skipped", "reason": "needs about 90 GiB"})
-    return {
-        "schema": "llmroof.profile/1", "status": "complete",
-        "device": {"kind": kind, "index": 0, "name": "NVIDIA H100 80GB HBM3" if kind == "cuda" else "AMD EPYC"},
-        "hardware": None if hardware is None else {"name": hardware},
-        "model": {"name": "llama-3-8b"}, "workload": {"dtype": dtype}, "configs": configs,
-    }
+    """A results file as ``llmroof profile`` writes it (0.1.0's, of tests/data), with the device, the
+    datasheet entry and the configurations' datasheet fractions set here."""
+    record = json.loads(RUN.read_text())
+    ok = next(c for c in record["configs"] if c["phase"] == "decode" and c["status"] == "ok")
+    configs = [ok | {"batch": i + 1, "roofline_fraction": f * 2, "datasheet_roofline_fraction": f}
+               for i, f in enumerate(decode)]
+    configs += [record["configs"][0] | {"datasheet_roofline_fraction": f} for f in prefill]
+    configs.append({"phase": "decode", "batch": 64, "context_len": 16, "status": "skipped",
+                    "reason": "needs about 90 GiB"})
+    record["device"] |= {"kind": kind, "name": "NVIDIA H100 80GB HBM3" if kind == "cuda" else "AMD EPYC"}
+    record["hardware"] = None if hardware is None else get_hardware(hardware).to_dict()
+    record["workload"]["dtype"] = dtype
+    record["configs"] = configs
+    return record
 
 
 def write(tmp_path, record, name="results.json"):
@@ -108,6 +115,13 @@ def test_a_profile_with_no_completed_decode_is_refused() -> None:
         calibration_from_profile(profile_record(decode=()), "p.json")
 
 
+def test_a_truncated_profile_is_a_user_error(tmp_path) -> None:
+    record = profile_record()
+    del record["configs"][0]["status"]
+    with pytest.raises(LlmroofError, match=r"configs\[0\]: the key 'status' is missing"):
+        read_calibration(write(tmp_path, record))
+
+
 def test_not_a_profile_is_refused(tmp_path) -> None:
     with pytest.raises(LlmroofError, match="expected llmroof.profile/"):
         read_calibration(write(tmp_path, {"schema": "llmroof.analysis/1"}))
@@ -136,7 +150,7 @@ def test_a_real_profile_file_reads_back(tmp_path) -> None:
     config = ProfileConfig(model=tiny, batches=(1, 2), prompt_len=8, contexts=(16,), layers=1, dtype="fp32",
                            warmup_ms=1.0, rep_ms=2.0, per_op=False, hardware=H100)
     path = tmp_path / "results.json"
-    profile(config, open_device("cpu"), path)
+    profile(config, open_device("cpu"), saver(path))
     with pytest.raises(LlmroofError, match="the CPU"):
         read_calibration(path)
     record = json.loads(path.read_text())

@@ -115,20 +115,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message) -> None:
     assert message in err and len(err.strip().splitlines()) == 1 and err.startswith("llmroof: error:")
 
 
-def test_calibrate_with_a_cpu_profile_is_refused(capsys, tmp_path) -> None:
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema": "llmroof.profile/1", "device": {"kind": "cpu", "name": "AMD EPYC"},
-                                "hardware": None, "configs": []}))
+def test_calibrate_with_a_cpu_profile_is_refused(capsys) -> None:
+    path = Path(__file__).parent / "data" / "v0.1.0" / "profile.json"  # a CPU run, as llmroof profile wrote it
     code, _, err = run(capsys, *BASE, "--calibrate", str(path))
     assert code == 2 and "measured on AMD EPYC, the CPU" in err and len(err.strip().splitlines()) == 1
 
 
 def test_calibrate_with_a_profile_of_the_device(capsys, tmp_path) -> None:
+    from llmroof.specs import get_hardware
+
     path = tmp_path / "results.json"
-    configs = [{"phase": "decode", "status": "ok", "datasheet_roofline_fraction": 0.8},
-               {"phase": "prefill", "status": "ok", "datasheet_roofline_fraction": 0.6}]
-    path.write_text(json.dumps({"schema": "llmroof.profile/1", "device": {"kind": "cuda", "name": "NVIDIA H100"},
-                                "hardware": {"name": "h100-sxm"}, "workload": {"dtype": "bf16"}, "configs": configs}))
+    record = json.loads((Path(__file__).parent / "data" / "v0.1.0" / "profile.json").read_text())
+    prefill, decode = record["configs"][0], record["configs"][2]
+    record["configs"] = [decode | {"datasheet_roofline_fraction": 0.8}, prefill | {"datasheet_roofline_fraction": 0.6}]
+    record["device"] |= {"kind": "cuda", "name": "NVIDIA H100"}
+    record["hardware"] = get_hardware("h100-sxm").to_dict()
+    record["workload"]["dtype"] = "bf16"
+    path.write_text(json.dumps(record))
     code, out, _ = run(capsys, *BASE, "--calibrate", str(path), "--format", "json")
     assert code == 0
     data = json.loads(out)

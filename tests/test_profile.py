@@ -3,6 +3,7 @@ out-of-memory and skipped configurations, the CLI, and (marked ``cuda``) the GPU
 
 from __future__ import annotations
 
+
 import dataclasses
 import json
 
@@ -15,6 +16,8 @@ from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, match_hardware, profile
 from llmroof.results.io import read_json
 from llmroof.specs import get_model
+from llmroof.specs.dtypes import Precision
+from llmroof.results.save import saver
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                            num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
@@ -30,7 +33,7 @@ def tiny_config(**changes) -> ProfileConfig:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("run") / "results.json"
-    record = profile(tiny_config(), open_device("cpu"), path)
+    record = profile(tiny_config(), open_device("cpu"), saver(path))
     return record, path
 
 
@@ -112,9 +115,23 @@ def test_nvml_is_off_on_the_cpu_and_says_so(tiny_run) -> None:
 
 
 def test_crossover_is_reported_next_to_the_analytic_one(tiny_run) -> None:
-    rows = tiny_run[0]["crossover"]["decode"]
+    from llmroof.analytic import Workload, analyze
+    from llmroof.measure.profile import measured_hardware
+
+    record = tiny_run[0]
+    rows = record["crossover"]["decode"]
     assert rows[0]["context_len"] == 16 and rows[0]["batches_measured"] == [1, 2]
-    assert "analytic_batch" in rows[0] and "measured_batch" in rows[0]
+    decode = [c for c in record["configs"] if c["phase"] == "decode"]
+    compute_bound = [c["batch"] for c in decode if c["bound_measured"] == "compute"]
+    assert rows[0]["measured_batch"] == (min(compute_bound) if compute_bound else None)
+    # The analytic batch, recomputed from the file's own ceilings: decode at c=16 on the measured roofline.
+    measured = measured_hardware(open_device("cpu"), record["ceilings"], "fp32", None)
+    expected = analyze(TINY, measured, Workload(context_len=16, prompt_len=1, precision=Precision.uniform("fp32")))
+    assert rows[0]["analytic_batch"] == expected.compute_bound_batch()
+    for c in decode:  # and the measured verdict is the larger share of its ceiling
+        shares = (c["achieved_flops_per_s"] / record["ceilings"]["measured_flops_per_s"],
+                  c["achieved_bytes_per_s"] / record["ceilings"]["measured_bandwidth_bytes_per_s"])
+        assert c["bound_measured"] == ("compute" if shares[0] > shares[1] else "memory")
 
 
 def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
@@ -127,39 +144,50 @@ def test_interrupt_keeps_finished_configurations(tmp_path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        profile(tiny_config(per_op=False), open_device("cpu"), path, progress)
+        profile(tiny_config(per_op=False), open_device("cpu"), saver(path), progress)
     record = read_json(path)
     assert record["status"] == "interrupted"
     assert [c["phase"] for c in record["configs"]] == ["prefill", "prefill"]
     assert all("time_s" in c for c in record["configs"])
 
 
-def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
-    real = profile_module._measure
+def test_out_of_memory_is_recorded_and_the_run_goes_on(monkeypatch) -> None:
+    # The KV cache of decode b=2 cannot be allocated: torch's own CPU allocator error (100 TB asked for).
+    import torch
 
-    def measure(config, device, stack, phase, batch, length, sampler=None):
-        if phase == "decode" and batch == 2:
-            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate... out of memory")
-        return real(config, device, stack, phase, batch, length, sampler)
+    from llmroof.kernels.layers import DecoderStack
 
-    monkeypatch.setattr(profile_module, "_measure", measure)
-    record = profile(tiny_config(per_op=False), open_device("cpu"), tmp_path / "r.json")
-    failed = [c for c in record["configs"] if c["status"] == "failed"]
-    assert len(failed) == 1 and "out of memory" in failed[0]["reason"]
+    real = DecoderStack.new_cache
+
+    def new_cache(self, batch, length):
+        if (batch, length) == (2, 16):
+            torch.empty(10**14, dtype=torch.uint8)
+        return real(self, batch, length)
+
+    monkeypatch.setattr(DecoderStack, "new_cache", new_cache)
+    record = profile(tiny_config(per_op=False), open_device("cpu"), None)
+    assert [(c["phase"], c["batch"], c["status"]) for c in record["configs"]] == [
+        ("prefill", 1, "ok"), ("prefill", 2, "ok"), ("decode", 1, "ok"), ("decode", 2, "failed")]
+    failed = record["configs"][3]
+    assert set(failed) == {"phase", "batch", "context_len", "status", "reason"}
+    assert failed["reason"].startswith("out of memory: ") and "DefaultCPUAllocator" in failed["reason"]
     assert record["status"] == "complete"
-    assert sum(c["status"] == "ok" for c in record["configs"]) == 3
+    assert record["crossover"]["decode"][0]["batches_measured"] == [1]  # the failed batch is not counted
 
 
 def test_a_kernel_failure_marks_the_run_failed_and_keeps_the_file(tmp_path, monkeypatch) -> None:
-    def measure(*args):
+    from llmroof.kernels.layers import DecoderStack
+
+    def prefill(self, tokens, cache):
         raise ValueError("shape mismatch in a kernel")
 
-    monkeypatch.setattr(profile_module, "_measure", measure)
+    monkeypatch.setattr(DecoderStack, "prefill", prefill)
     path = tmp_path / "r.json"
-    with pytest.raises(ValueError):
-        profile(tiny_config(per_op=False), open_device("cpu"), path)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        profile(tiny_config(per_op=False), open_device("cpu"), saver(path))
     record = read_json(path)
-    assert record["status"] == "failed" and "shape mismatch" in record["error"]
+    assert record["status"] == "failed" and record["error"] == "ValueError: shape mismatch in a kernel"
+    assert record["configs"] == []  # nothing finished
     assert record["ceilings"]["measured_flops_per_s"] > 0  # what was measured is kept
 
 
@@ -167,7 +195,7 @@ def test_configurations_that_cannot_fit_are_skipped(tmp_path, monkeypatch) -> No
     device = open_device("cpu")
     weights = profile_module.weights_bytes(tiny_config())
     monkeypatch.setattr(type(device), "memory_bytes", lambda self: (int(weights * 1.5), 2**34))
-    record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, tmp_path / "r.json")
+    record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, None)
     skipped = [c for c in record["configs"] if c["status"] == "skipped"]
     assert skipped and all(c.get("context_len") == 10**6 for c in skipped)
     assert "GiB free" in skipped[0]["reason"]
@@ -177,7 +205,7 @@ def test_weights_that_cannot_fit_stop_before_allocating(tmp_path, monkeypatch) -
     device = open_device("cpu")
     monkeypatch.setattr(type(device), "memory_bytes", lambda self: (1024, 2**34))
     with pytest.raises(LlmroofError, match="--layers"):
-        profile(tiny_config(), device, tmp_path / "r.json")
+        profile(tiny_config(), device, None)
 
 
 def test_config_validation() -> None:
@@ -232,7 +260,7 @@ def test_cli_profile_bad_input(capsys, tmp_path, tiny_config_json, args, message
 @pytest.mark.cuda
 def test_profile_on_a_real_gpu_with_cuda_graphs(tmp_path) -> None:
     device = open_device("cuda")
-    record = profile(tiny_config(dtype="bf16", cuda_graphs=True), device, tmp_path / "r.json")
+    record = profile(tiny_config(dtype="bf16", cuda_graphs=True), device, None)
     decode = [c for c in record["configs"] if c["phase"] == "decode"]
     assert record["status"] == "complete" and all(c["cuda_graph"] for c in decode)
     assert record["environment"]["cuda"] is not None
@@ -291,3 +319,14 @@ def test_tp_simulate_on_a_cpu_needs_a_catalog_link(capsys, tmp_path, tiny_config
     code, _, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), "--tp-simulate", "2",
                            "--out", str(tmp_path))
     assert code == 2 and "--tp-simulate on a CPU needs --hardware" in err
+
+
+def test_what_the_profiler_writes_reads_back_as_its_record(tiny_run) -> None:
+    from llmroof.results.records import ProfileRecord
+
+    record, path = tiny_run
+    run = ProfileRecord.from_dict(read_json(path))
+    assert run.to_dict() == json.loads(json.dumps(record)) and not run.extra  # every key is a field
+    assert all(not c.extra and not (c.analytic and c.analytic.extra) for c in run.configs)
+    assert [c.label for c in run.configs] == ["prefill b=1 s=8", "prefill b=2 s=8", "decode b=1 c=16",
+                                              "decode b=2 c=16"]

@@ -4,6 +4,7 @@ when their data does; names from a results file render as text; the page is self
 
 from __future__ import annotations
 
+
 import base64
 import copy
 import dataclasses
@@ -24,6 +25,8 @@ from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, render
 from llmroof.report.render import render_report, report_file
 from llmroof.specs import get_hardware, get_model
+from llmroof.results.save import saver
+from llmroof.analytic.serialize import analysis_to_dict
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                            num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
@@ -51,7 +54,7 @@ def cpu_results(tmp_path_factory) -> Path:
     threads = device.torch.get_num_threads()
     device.torch.set_num_threads(1)
     try:
-        profile(config, device, path)
+        profile(config, device, saver(path))
     finally:
         device.torch.set_num_threads(threads)
     return path
@@ -96,7 +99,7 @@ def analysis_record(**changes) -> dict:
     workload = Workload(**{"batch": 1, "context_len": 2048, **changes.pop("workload", {})})
     model = changes.pop("model", get_model("llama-3-8b"))
     hardware = changes.pop("hardware", get_hardware("h100"))
-    return analyze(model, hardware, workload).to_dict()
+    return analysis_to_dict(analyze(model, hardware, workload))
 
 
 @pytest.fixture(scope="module")

@@ -250,7 +250,17 @@ def test_parallel_table_and_per_rank_rates() -> None:
     # Rates are all ranks' analytic totals over the pass; set against one rank's ceilings, they are halved.
     assert profile_view.achieved(decode, record) == (decode["achieved_bytes_per_s"] / 2,
                                                      decode["achieved_flops_per_s"] / 2)
-    assert profile_view.bound_measured(decode, record) in ("memory", "compute")
+    # No verdict in a parallel run's file: the rule applies to the per-rank rates, the larger share wins.
+    ceilings = record["roofline"]["measured"]
+    shares = (decode["achieved_flops_per_s"] / 2 / ceilings["peak_flops_per_s"],
+              decode["achieved_bytes_per_s"] / 2 / ceilings["bandwidth_bytes_per_s"])
+    assert profile_view.bound_measured(decode, record) == ("compute" if shares[0] > shares[1] else "memory")
+    record["roofline"]["measured"]["peak_flops_per_s"] = decode["achieved_flops_per_s"] / 1e3  # a low compute roof
+    assert profile_view.bound_measured(decode, record) == "compute"
+    record["roofline"]["measured"]["peak_flops_per_s"] = 1e30  # an endless one
+    assert profile_view.bound_measured(decode, record) == "memory"
+    decode["bound_measured"] = "compute"  # a recorded verdict is the run's own, and wins
+    assert profile_view.bound_measured(decode, record) == "compute"
 
 
 def test_single_device_runs_have_no_parallel_section() -> None:

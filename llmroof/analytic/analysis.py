@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from llmroof.analytic import comm
 from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
@@ -24,7 +24,6 @@ from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
-SCHEMA = "llmroof.analysis/1"
 BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
 
 
@@ -113,12 +112,9 @@ class Phase:
         (pp-1)/(m+pp-1) when stages are even. Decode (pp batches in flight, steady state): each stage waits
         for the slowest, 1 - sum(stages) / (pp * max(stages)): zero when stages are even.
         """
-        pp = len(self.stage_times_s)
-        if pp == 1 or self.time_s == 0:
-            return 0.0
-        if self.name == "decode":
-            return 1.0 - sum(self.stage_times_s) / (pp * max(self.stage_times_s))
-        return 1.0 - self.micro_batches * sum(self.stage_times_s) / (pp * self.time_s)
+        if self.name == "decode":  # one step per batch in flight: the period is the slowest stage
+            return comm.pass_bubble_fraction(self.stage_times_s, 1, max(self.stage_times_s))
+        return comm.pass_bubble_fraction(self.stage_times_s, self.micro_batches, self.time_s)
 
     def rank_times_s(self) -> tuple[float, float]:
         """(compute, memory) roofline time of one tensor-parallel rank per stage, summed over the phase's
@@ -227,11 +223,6 @@ class Analysis:
         if self.workload.implementation == "eager":
             return self
         return analyze(self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager"))
-
-    def to_dict(self) -> dict[str, Any]:
-        from llmroof.analytic.serialize import analysis_to_dict
-
-        return analysis_to_dict(self)
 
 
 def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,

@@ -8,6 +8,8 @@ Bandwidths are per direction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import NamedTuple
 
 from llmroof.specs.hardware import HardwareSpec
@@ -50,3 +52,29 @@ def p2p_time_s(nbytes: float, link: Link) -> float:
 def bubble_fraction(pp: int, micro_batches: int) -> float:
     """GPipe's idle share of a pipeline with equal stages: (pp - 1) / (m + pp - 1)."""
     return (pp - 1) / (micro_batches + pp - 1)
+
+
+def fit_ring_allreduce(sizes_bytes: Sequence[float], times_s: Sequence[float], ranks: int) -> tuple[float, float] | None:
+    """(B, λ): the ring all-reduce model t = 2(n-1)/n · S/B + 2(n-1) · λ least-squares fitted to measured
+    (size, time) pairs, a line in S (exact through two points); λ clamped at 0. None with fewer than two
+    sizes or ranks, or when the times do not grow with the size."""
+    if len(set(sizes_bytes)) < 2 or ranks < 2:
+        return None
+    n = len(sizes_bytes)
+    mean_x, mean_y = sum(sizes_bytes) / n, sum(times_s) / n
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(sizes_bytes, times_s)) / \
+        sum((x - mean_x) ** 2 for x in sizes_bytes)
+    if slope <= 0:
+        return None
+    intercept = mean_y - slope * mean_x
+    return 2 * (ranks - 1) / ranks / slope, max(0.0, intercept / (2 * (ranks - 1)))
+
+
+def pass_bubble_fraction(stage_times_s: Sequence[float], micro_batches: int, time_s: float) -> float:
+    """Idle share of the devices during one pass of ``micro_batches`` through the stages, which took
+    ``time_s``: 1 - m * sum(T_j) / (pp * time_s). GPipe's (pp - 1) / (m + pp - 1) when the stages are even;
+    0 with one stage."""
+    pp = len(stage_times_s)
+    if pp == 1 or time_s == 0:
+        return 0.0
+    return 1.0 - micro_batches * sum(stage_times_s) / (pp * time_s)

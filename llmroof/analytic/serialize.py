@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from llmroof import __version__
+from llmroof.analytic import comm
+from llmroof import schemas
 from llmroof.analytic.ops import OpCost
+from llmroof.version import __version__
 
 if TYPE_CHECKING:
     from llmroof.analytic.analysis import Analysis, Phase, Roofline
 
-SCHEMA = "llmroof.analysis/1"
+SCHEMA = schemas.ANALYSIS
 
 
 def op_to_dict(op: OpCost, roofline: Roofline) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "prefill_comm_time_s": a.prefill.comm_time_s,
         "decode_comm_time_s": a.decode.comm_time_s,
         "bubble_fraction": a.prefill.bubble_fraction,
-        "gpipe_bubble_fraction": (w.pp - 1) / (w.micro_batches + w.pp - 1),
+        "gpipe_bubble_fraction": comm.bubble_fraction(w.pp, w.micro_batches),
         "comm": [c._asdict() for c in (*a.prefill.comm, *a.decode.comm)],
     }
     return {

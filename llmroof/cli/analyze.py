@@ -59,6 +59,7 @@ def analyze(
 ) -> None:
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
     from llmroof.analytic import Workload, checked_analyze
+    from llmroof.analytic.serialize import analysis_to_dict
 
     spec = resolve_model(model, kv_heads, attention)
     device = resolve_hardware(hardware, hardware_file)
@@ -77,10 +78,10 @@ def analyze(
     if sweep:
         _run_sweep(spec, device, workload, sweep, fmt)
         if html is not None:
-            _write_html(checked_analyze(spec, device, workload).to_dict(), html)
+            _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
     result = checked_analyze(spec, device, workload)
-    data = result.to_dict()
+    data = analysis_to_dict(result)
     if html is not None:
         _write_html(data, html)
     if fmt is Format.json:
@@ -111,6 +112,7 @@ def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
 
 
 def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) -> None:
+    from llmroof import schemas
     from llmroof.analytic.sweep import crossover, parse_sweep, sweep
 
     axis, values = parse_sweep(text)
@@ -118,7 +120,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
     cross = crossover(rows)
     records = [{"axis": axis, "value": value, **row._asdict()} for value, row in zip(values, rows)]
     if fmt is Format.json:
-        print_json({"schema": "llmroof.sweep/1", "model": spec.name, "hardware": device.name, "axis": axis,
+        print_json({"schema": schemas.SWEEP, "model": spec.name, "hardware": device.name, "axis": axis,
                     "rows": records, "crossover_value": None if cross is None else values[cross]})
         return
     if fmt is Format.csv:

@@ -37,6 +37,7 @@ def comm(
     from llmroof.analytic import comm as analytic_comm
     from llmroof.measure import comm as measure, distributed
     from llmroof.results.io import read_json, write_json_atomic
+    from llmroof.results.save import saver
 
     size_list = measure.parse_sizes(sizes)
     import torch
@@ -50,12 +51,14 @@ def comm(
         raw_path = Path(tmp) / "comm.json"
         if distributed.under_torchrun():
             ranks = int(os.environ["WORLD_SIZE"])
-            measure.rank_main(int(os.environ["RANK"]), ranks, size_list, kind, iterations, timeout, str(raw_path))
+            measure.rank_main(int(os.environ["RANK"]), ranks, size_list, kind, iterations, timeout,
+                              saver(raw_path))
             if int(os.environ["RANK"]) != 0:
                 return
         else:
             print(f"llmroof: starting {ranks} ranks ({'NCCL' if kind == 'cuda' else 'gloo'})...", file=sys.stderr)
-            distributed.launch(ranks, measure.rank_main, (size_list, kind, iterations, timeout, str(raw_path)),
+            save = saver(raw_path)
+            distributed.launch(ranks, measure.rank_main, (size_list, kind, iterations, timeout, save),
                                timeout_s=timeout, error_file=str(Path(tmp) / "rank-error"))
         raw = read_json(raw_path, measure.SCHEMA)
     if hardware:
@@ -66,7 +69,7 @@ def comm(
         label = f"{spec.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}"
     else:
         link = measure.fitted_link(raw["per_rank"], ranks)
-        label = "ring model fitted to this run's smallest and largest all-reduce"
+        label = "ring model least-squares fitted to this run's all-reduces at every size"
     rows = measure.summarize_rows(raw["per_rank"], ranks, link, label)
     record = {"schema": measure.SCHEMA, "ranks": ranks, "backend": raw["backend"], "iterations": iterations,
               "convention": "nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "

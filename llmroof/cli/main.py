@@ -10,8 +10,8 @@ import sys
 
 import typer
 
-from llmroof import __version__
 from llmroof.errors import LlmroofError
+from llmroof.version import __version__
 
 app = typer.Typer(
     name="llmroof",

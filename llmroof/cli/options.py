@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from llmroof.errors import LlmroofError
-from llmroof.specs.dtypes import DTYPES, Precision, get_dtype
+from llmroof.specs.dtypes import DTYPES, resolve_precision  # noqa: F401 (re-exported for the commands)
 from llmroof.specs.hardware import HardwareSpec, get_hardware
 from llmroof.specs.model import ModelSpec, get_model
 
@@ -60,24 +59,3 @@ def resolve_model(name: str, kv_heads: int | None = None, attention: AttentionKi
 
 def resolve_hardware(name: str, hardware_file: Path | None) -> HardwareSpec:
     return get_hardware(name, hardware_file)
-
-
-def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None,
-                      group_size: int | None = None) -> Precision:
-    """``--dtype`` sets activations and, unless overridden, weights and KV cache."""
-    act = get_dtype(dtype)
-    if act.weight_only:
-        raise LlmroofError(f"--dtype {act.name} is a weight-only format",
-                           f"keep --dtype bf16 (or fp16) and pass --weight-dtype {act.name}")
-    weight = get_dtype(weight_dtype) if weight_dtype else act
-    if group_size is not None:
-        if not weight.group_size:
-            raise LlmroofError(f"--group-size applies to grouped formats (int4), not {weight.name}")
-        if group_size < 1:
-            raise LlmroofError("--group-size must be positive")
-        weight = weight.with_group_size(group_size)
-    kv = get_dtype(kv_dtype) if kv_dtype else act
-    try:
-        return Precision(weight=weight, activation=act, kv=kv)
-    except ValueError as exc:
-        raise LlmroofError(str(exc)) from None

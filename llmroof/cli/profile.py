@@ -10,12 +10,11 @@ from typing import Any
 
 import typer
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
+from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.units import percent, seconds, si
-
-# Defaults sized for the device: a 2-core CPU finishes in about a minute; a GPU runs Llama-3-8B whole.
-CPU_DEFAULTS = {"model": "llama-3.2-1b", "layers": 2, "batch": "1,4", "prompt": 128, "context": "512,2048"}
-GPU_DEFAULTS = {"model": "llama-3-8b", "layers": None, "batch": "1,8,32", "prompt": 512, "context": "512,2048"}
 
 
 class ProfileFormat(str, Enum):
@@ -135,6 +134,7 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from llmroof.measure.profile import profile as run_profile
+    from llmroof.results.save import saver
 
     steps = 2 + len(config.batches) * (1 + len(config.contexts))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -148,7 +148,8 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
             bar.update(task, description=message)
 
         try:
-            return run_profile(config, dev, path, progress, argv=["llmroof", *sys.argv[1:]])
+            return run_profile(config, dev, saver(path), progress,
+                               argv=["llmroof", *sys.argv[1:]])
         except KeyboardInterrupt:
             write_run_report(path)
             print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
@@ -163,6 +164,7 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
     from llmroof.analytic.sharding import shard_model, stage_layers
     from llmroof.measure import distributed, parallel
     from llmroof.results.io import read_json
+    from llmroof.results.save import saver
 
     shard_model(config.model, tp)  # shapes that do not divide: a clear error before any process starts
     stage_layers(config.model.num_layers, pp)
@@ -170,11 +172,12 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
     pconfig = parallel.ParallelConfig(profile=config, tp=tp, pp=pp, micro_batches=micro_batches, timeout_s=timeout,
                                       device="cuda" if dev.is_cuda else "cpu")
     argv = ["llmroof", *sys.argv[1:]]
+    save = saver(path)  # rank 0 saves after every configuration
     if distributed.under_torchrun():
         if int(os.environ["WORLD_SIZE"]) != world:
             raise LlmroofError(f"torchrun started {os.environ['WORLD_SIZE']} ranks, --tp {tp} x --pp {pp} needs {world}")
         rank = int(os.environ["RANK"])
-        parallel.rank_main(rank, world, pconfig, str(path), argv)
+        parallel.rank_main(rank, world, pconfig, save, argv)
         if rank != 0:
             raise typer.Exit(0)
     else:
@@ -184,12 +187,12 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
         try:
-            distributed.launch(world, parallel.rank_main, (pconfig, str(path), argv), timeout_s=timeout,
+            distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=timeout,
                                error_file=str(path.parent / ".rank-error"))
         except KeyboardInterrupt:
             print(f"llmroof: interrupted; what rank 0 gathered is in {path}", file=sys.stderr)
             raise typer.Exit(130) from None
-    return read_json(path, "llmroof.profile/")
+    return read_json(path, schemas.prefix(schemas.PROFILE))
 
 
 def _stderr_console() -> Any:
@@ -260,9 +263,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     with_ops = [c for c in configs if c.get("ops")]
     if with_ops:
         first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
-        label = f"b={first['batch']} " + (f"c={first['context_len']}" if first["phase"] == "decode"
-                                          else f"s={first['prompt_len']}")
-        ops = Table(title=f"Per-op efficiency ({first['phase']} {label}, one layer)", title_justify="left")
+        label = config_label(first["phase"], first["batch"], first.get("prompt_len", first.get("context_len")))
+        ops = Table(title=f"Per-op efficiency ({label}, one layer)", title_justify="left")
         for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
             ops.add_column(column, justify="left" if column == "op" else "right")
         for op in first["ops"]:

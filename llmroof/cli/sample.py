@@ -11,10 +11,11 @@ from typing import Any
 
 import typer
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.units import percent, si
 
-SCHEMA = "llmroof.sample/1"
+SCHEMA = schemas.SAMPLE
 
 
 class SampleFormat(str, Enum):

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.compare import stats
 from llmroof.compare.differences import Difference, differences
 from llmroof.compare.load import Run, Side, load_side
 from llmroof.compare.metrics import Metric, length_of, repetition_values, run_value, select
 from llmroof.errors import LlmroofError
 
-SCHEMA = "llmroof.compare/1"
+SCHEMA = schemas.COMPARE
 VERDICTS = ("regression", "inconclusive", "improvement", "unchanged")  # worst first
 FAIL_ON = ("regression", "inconclusive", "never")
 CAVEAT = ("one run per side: the intervals come from repetitions within a single process, which share its "

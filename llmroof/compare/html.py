@@ -8,10 +8,10 @@ import io
 import math
 from typing import Any
 
-from llmroof import __version__
 from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
 from llmroof.results.html import template_environment
+from llmroof.version import __version__
 
 TEMPLATE = "compare.html.j2"
 

@@ -5,15 +5,16 @@ send/recv busbw = algbw), beside the analytic comm model's prediction."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from llmroof import schemas
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
-from llmroof.results.io import write_json_atomic
 
-SCHEMA = "llmroof.comm/1"
+SCHEMA = schemas.COMM
 OPS = ("all_reduce", "all_gather", "send_recv")
 
 
@@ -63,8 +64,9 @@ def predict_time_s(op: str, size: int, ranks: int, link: analytic_comm.Link) -> 
 
 
 def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, iterations: int,
-              timeout_s: float, out_path: str | None) -> None:
-    """Every rank runs every op at every size; rank 0 collects the timings."""
+              timeout_s: float, save: Callable[[dict[str, Any]], None] | None) -> None:
+    """Every rank runs every op at every size; rank 0 collects the timings and hands them to ``save`` (a
+    picklable callable: the launcher sends it to the rank)."""
     import os
 
     import torch
@@ -109,8 +111,8 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
                 rows.append({"rank": rank, "op": op, "size_bytes": elements * 4, "time_s": elapsed})
         gathered = [None] * world_size if rank == 0 else None
         dist.gather_object(rows, gathered, dst=0)
-        if rank == 0 and out_path:
-            write_json_atomic(out_path, {"schema": SCHEMA, "ranks": world_size, "backend": backend,
+        if rank == 0 and save is not None:
+            save({"schema": SCHEMA, "ranks": world_size, "backend": backend,
                                          "per_rank": [row for chunk in gathered for row in chunk]})
     finally:
         dist.destroy_process_group()
@@ -142,13 +144,5 @@ def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_com
     for r in rows_per_rank:
         if r["op"] == "all_reduce":
             times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
-    if len(times) < 2 or ranks < 2:
-        return None
-    xs, ys = list(times), list(times.values())
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
-    if slope <= 0:
-        return None
-    intercept = mean_y - slope * mean_x
-    bandwidth = 2 * (ranks - 1) / ranks / slope
-    return analytic_comm.Link("fitted to the measured all-reduces", bandwidth, max(0.0, intercept / (2 * (ranks - 1))))
+    fit = analytic_comm.fit_ring_allreduce(list(times), list(times.values()), ranks)
+    return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)

@@ -98,7 +98,11 @@ class Device:
         oom = getattr(getattr(self.torch, "cuda", None), "OutOfMemoryError", None)
         if oom is not None and isinstance(exc, oom):
             return True
-        return isinstance(exc, (MemoryError, RuntimeError)) and "out of memory" in str(exc).lower()
+        # CUDA says "out of memory"; torch's CPU allocator "DefaultCPUAllocator: can't allocate memory" (older
+        # versions "not enough memory")
+        text = str(exc).lower()
+        return isinstance(exc, (MemoryError, RuntimeError)) and any(
+            words in text for words in ("out of memory", "can't allocate memory", "not enough memory"))
 
     def capture_graph(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Capture ``fn`` in a CUDA graph (after a warm-up on a side stream) and return its replay."""

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmroof import __version__
 from llmroof.measure.device import Device, cpu_model_name
+from llmroof.version import __version__
 
 
 def _read(path: str) -> str | None:

@@ -18,18 +18,20 @@ import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.analytic import Workload, analyze
+from llmroof.analytic import comm as analytic_comm
 from llmroof.analytic.serialize import phase_to_dict
 from llmroof.analytic.sharding import stage_layers
+from llmroof.labels import config_label
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
+from llmroof.measure.profile import Save
 from llmroof.measure.stats import summarize
-from llmroof.results.io import write_json_atomic
 
-SCHEMA = "llmroof.profile/1"
+SCHEMA = schemas.PROFILE
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ class ParallelConfig:
     """``cpu`` (gloo) or ``cuda`` (NCCL; each rank takes cuda:LOCAL_RANK)."""
 
 
-def rank_main(rank: int, world_size: int, config: ParallelConfig, out_path: str | None, argv: list[str]) -> None:
-    """Entry point of one rank (the launcher's target, or called directly under torchrun)."""
+def rank_main(rank: int, world_size: int, config: ParallelConfig, save: Save | None, argv: list[str]) -> None:
+    """Entry point of one rank (the launcher's target, or called directly under torchrun). Rank 0 hands the
+    record to ``save`` after every step (a picklable callable: the launcher sends it to the rank)."""
     import os
 
     import torch
@@ -61,7 +64,7 @@ def rank_main(rank: int, world_size: int, config: ParallelConfig, out_path: str 
         device_name, backend = f"cuda:{layout.local_rank}", "nccl"
     dist, tp_group = init_group(layout, backend, config.timeout_s)
     try:
-        _run(layout, dist, tp_group, config, device_name, Path(out_path) if out_path else None, argv)
+        _run(layout, dist, tp_group, config, device_name, save, argv)
     finally:
         dist.destroy_process_group()
 
@@ -163,7 +166,7 @@ def _collective_samples(fn: Any, dist: Any, sync: Any, rep_ms: float, torch: Any
     return samples
 
 
-def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, out_path: Path | None,
+def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, save: Save | None,
          argv: list[str]) -> None:
     import torch
 
@@ -210,37 +213,37 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
         record["roofline"] = {"measured": {"peak_flops_per_s": hardware.peak_flops_per_s[prof.dtype],
                                            "bandwidth_bytes_per_s": hardware.memory_bandwidth_bytes_per_s,
                                            "label": "measured ceilings and measured link"}, "datasheet": None}
-        _save(out_path, record)
+        _save(save, record)
     plan = [("prefill", b, prof.prompt_len) for b in prof.batches]
     plan += [("decode", b, c) for c in prof.contexts for b in prof.batches]
     try:
         for phase, batch, length in plan:
-            with nvtx.annotate(f"rank {layout.rank} {phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"):
+            with nvtx.annotate(f"rank {layout.rank} {config_label(phase, batch, length)}"):
                 mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
             gathered = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
             if record is not None:
                 record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
-                _save(out_path, record)
+                _save(save, record)
         if record is not None:
             record["status"] = "complete"
-            _save(out_path, record)
+            _save(save, record)
     except KeyboardInterrupt:
         if record is not None:
             record["status"] = "interrupted"
-            _save(out_path, record)
+            _save(save, record)
         raise
     except BaseException as exc:
         if record is not None:
             record["status"] = "failed"
             record["error"] = f"{type(exc).__name__}: {exc}"
-            _save(out_path, record)
+            _save(save, record)
         raise
 
 
-def _save(path: Path | None, record: dict[str, Any]) -> None:
-    if path is not None:
-        write_json_atomic(path, record)
+def _save(save: Save | None, record: dict[str, Any]) -> None:
+    if save is not None:
+        save(record)
 
 
 def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float) -> dict[str, Any]:
@@ -253,10 +256,10 @@ def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sy
         buffer = torch.zeros(size // 4, dtype=torch.float32, device=device)
         samples = _collective_samples(lambda: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
         times.append(statistics.median(samples))
-    (small, large), (t_small, t_large) = sizes, times
-    factor = 2 * (n - 1) / n
-    bandwidth = factor * (large - small) / max(t_large - t_small, 1e-9)
-    latency = max(0.0, (t_small - factor * small / bandwidth) / (2 * (n - 1)))
+    small, large = sizes
+    # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)
+    fit = analytic_comm.fit_ring_allreduce(sizes, times, n)
+    bandwidth, latency = fit or (float("inf"), min(times) / (2 * (n - 1)))
     return {"method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
             "sizes_bytes": list(sizes), "times_s": times, "bandwidth_bytes_per_s": bandwidth, "latency_s": latency}
 
@@ -375,7 +378,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
     time_s = max(r["pipeline_time_s"] for r in ranks)
     pp = config.pp
-    bubble = 1 - m * sum(stages) / (pp * time_s) if pp > 1 else 0.0
+    bubble = analytic_comm.pass_bubble_fraction(stages, m, time_s)
     ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
     p2p = [r["p2p_time_s"] for r in ranks if r["p2p_time_s"] is not None]
     model = prof.model
@@ -394,7 +397,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
                      "allreduce_time_s": statistics.median(ar) if ar else None,
                      "p2p_time_s": statistics.median(p2p) if p2p else None},
         "analytic": phase_to_dict(ph) | {
-            "gpipe_bubble_fraction": (pp - 1) / (m + pp - 1),
+            "gpipe_bubble_fraction": analytic_comm.bubble_fraction(pp, m),
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
             # micro-batches, or a single decode step with no other batch in flight).
             "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,

@@ -12,25 +12,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from llmroof.analytic import Workload, analyze
+from llmroof import schemas
+from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import op_to_dict, phase_to_dict
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.measure import nvtx
 from llmroof.measure.device import Device
 from llmroof.measure.stats import summarize
 from llmroof.measure.timer import bench
-from llmroof.results.io import write_json_atomic
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
 
-SCHEMA = "llmroof.profile/1"
+SCHEMA = schemas.PROFILE
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]
+Save = Callable[[dict[str, Any]], None]
+"""Called with the whole record after every step; it must write (or copy) it before returning, as the
+record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,14 +93,14 @@ class ProfileConfig:
 
 @dataclass
 class ProfileRun:
-    """A run in progress: the results record and where it is written."""
+    """A run in progress: the results record and the caller's save callback."""
 
-    path: Path | None
+    saver: Save | None
     record: dict[str, Any] = field(default_factory=dict)
 
     def save(self) -> None:
-        if self.path is not None:
-            write_json_atomic(self.path, self.record)
+        if self.saver is not None:
+            self.saver(self.record)
 
 
 def match_hardware(device_name: str) -> HardwareSpec | None:
@@ -204,9 +207,10 @@ def _maybe_graph(fn: Callable[[], Any], device: Device, config: ProfileConfig) -
     return device.capture_graph(fn), True
 
 
-def profile(config: ProfileConfig, device: Device, out_path: Path | None, progress: Progress = lambda _: None,
+def profile(config: ProfileConfig, device: Device, save: Save | None, progress: Progress = lambda _: None,
             argv: list[str] | None = None, nvml_module: Any = "auto") -> dict[str, Any]:
-    """Run the profile; returns the results record (also written to ``out_path`` after each step).
+    """Run the profile; returns the results record (also handed to ``save`` after each step, so nothing
+    finished is lost when the run stops).
 
     ``nvml_module``: the ``pynvml`` module to sample with ("auto": the real one; tests pass a fake).
     """
@@ -217,7 +221,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
     datasheet = config.hardware if config.hardware is not None else (
         match_hardware(device.name) if device.is_cuda else None)
     spec = config.model
-    run = ProfileRun(out_path)
+    run = ProfileRun(save)
     run.record = {
         "schema": SCHEMA,
         "status": "running",
@@ -283,7 +287,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         plan = [("prefill", b, config.prompt_len) for b in config.batches]
         plan += [("decode", b, c) for c in config.contexts for b in config.batches]
         for phase, batch, length in plan:
-            progress(f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}")
+            progress(config_label(phase, batch, length))
             record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
             run.record["configs"].append(record)
             run.save()
@@ -387,7 +391,7 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
 def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int,
              sampler: Any = None) -> dict[str, Any]:
     torch = device.torch
-    tag = f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
+    tag = config_label(phase, batch, length)
     result: dict[str, Any] = {}
     with torch.inference_mode():
         if phase == "prefill":
@@ -515,9 +519,8 @@ def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: 
 
 def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:
     """Which measured ceiling the run is closer to: achieved bandwidth or achieved FLOP/s, as shares."""
-    bandwidth_share = record["achieved_bytes_per_s"] / measured.memory_bandwidth_bytes_per_s
-    compute_share = record["achieved_flops_per_s"] / measured.peak_flops_per_s[dtype]
-    return "compute" if compute_share > bandwidth_share else "memory"
+    roof = Roofline(measured.peak_flops_per_s[dtype], measured.memory_bandwidth_bytes_per_s)
+    return roof.bound(record["achieved_flops_per_s"], record["achieved_bytes_per_s"])  # rates in, shares compared
 
 
 def crossover(configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec) -> dict[str, Any]:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
+from llmroof.results.records import ProfileRecord
 
-PROFILE_SCHEMA = "llmroof.profile/"
+PROFILE_SCHEMA = schemas.prefix(schemas.PROFILE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,39 +56,38 @@ class Calibration:
         }
 
 
-def calibration_from_profile(data: dict[str, Any], source: str) -> Calibration:
-    """The efficiencies of a parsed profile; :class:`LlmroofError` when it cannot calibrate a catalog device."""
-    device = data.get("device") or {}
-    device_name = str(device.get("name") or "an unknown device")
-    hardware = data.get("hardware")
-    kind = device.get("kind", "?")
-    if kind == "cpu" or not isinstance(hardware, dict) or not hardware.get("name"):
-        what = "the CPU" if kind == "cpu" else "a device that matches no catalog entry"
+def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -> Calibration:
+    """The efficiencies of a profile run (its record, or the parsed JSON); :class:`LlmroofError` when it
+    cannot calibrate a catalog device."""
+    if not isinstance(run, ProfileRecord):
+        run = ProfileRecord.from_dict(run, source)
+    device_name = run.device.name or "an unknown device"
+    hardware = run.hardware.get("name") if run.hardware else None
+    if run.device.kind == "cpu" or not hardware:
+        what = "the CPU" if run.device.kind == "cpu" else "a device that matches no catalog entry"
         raise LlmroofError(
             f"{source}: measured on {device_name}, {what}: its efficiencies say nothing about the GPUs a plan is for",
             "profile the device you plan for (`llmroof profile` on it), or plan without --calibrate",
         )
     fractions: dict[str, list[float]] = {"prefill": [], "decode": []}
-    for config in data.get("configs") or []:
-        fraction = config.get("datasheet_roofline_fraction")
-        if config.get("status") == "ok" and config.get("phase") in fractions and isinstance(fraction, (int, float)) \
-                and fraction > 0:
-            fractions[config["phase"]].append(float(fraction))
+    for config in run.configs:
+        fraction = config.datasheet_roofline_fraction
+        if config.ok and config.phase in fractions and fraction is not None and fraction > 0:
+            fractions[config.phase].append(float(fraction))
     if not fractions["decode"]:
-        raise LlmroofError(f"{source}: no completed decode measurement against the {hardware['name']} datasheet",
+        raise LlmroofError(f"{source}: no completed decode measurement against the {hardware} datasheet",
                            "run `llmroof profile` to completion on that device")
     decode = fractions["decode"]
-    workload = data.get("workload") or {}
     return Calibration(
-        hardware=str(hardware["name"]),
+        hardware=str(hardware),
         decode_efficiency=statistics.median(decode),
         prefill_efficiency=statistics.median(fractions["prefill"]) if fractions["prefill"] else None,
         decode_range=(min(decode), max(decode)),
         decode_samples=len(decode),
         prefill_samples=len(fractions["prefill"]),
         device_name=device_name,
-        dtype=str(workload.get("dtype", "?")),
-        model=str((data.get("model") or {}).get("name", "?")),
+        dtype=run.workload.dtype,
+        model=run.model.name,
         source=source,
     )
 

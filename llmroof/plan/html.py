@@ -4,11 +4,10 @@ when a plan is rendered, never on the planning path."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from llmroof.plan.records import Plan, PlanConfig
-from llmroof.results.html import template_environment
+from llmroof.results.html import svg_element, template_environment
 from llmroof.units import gib, seconds, si
 
 TEMPLATE = "plan.html.j2"
@@ -56,14 +55,7 @@ def pareto_figure(plan: Plan) -> Any:
 
 def pareto_svg(plan: Plan) -> str:
     """:func:`pareto_figure` as an ``<svg>`` element, text kept as text, reproducible ids."""
-    import matplotlib
-
-    figure = pareto_figure(plan)
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "llmroof"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inside HTML
+    return svg_element(pareto_figure(plan))
 
 
 def _row(config: PlanConfig, cost_in_usd: bool) -> dict[str, str]:

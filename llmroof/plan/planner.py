@@ -166,9 +166,10 @@ class _Layout:
         else:
             reason = (f"does not fit: KV room for {self.max_sequences} sequences, fewer than the {self.pp} "
                       "pipeline stages")
-        return PlanConfig(self._id(0), self.hardware.name, self.tp, self.pp, self.tp * self.pp, 0, self.max_sequences,
-                          self.weight_bytes_per_gpu, 0.0, self.usable_bytes_per_gpu, None, None, None, None, None,
-                          None, None, None, False, None, None, None, None, (reason,))
+        return PlanConfig.unfit(id=self._id(0), hardware=self.hardware.name, tp=self.tp, pp=self.pp,
+                                max_concurrent_sequences=self.max_sequences,
+                                weight_bytes_per_gpu=self.weight_bytes_per_gpu,
+                                usable_bytes_per_gpu=self.usable_bytes_per_gpu, reason=reason)
 
     def evaluator(self, decode: DecodeModel, one: Analysis) -> Callable[[int], PlanConfig]:
         """A function from the batch per stage b to the configuration of b * pp concurrent sequences."""
@@ -199,11 +200,16 @@ class _Layout:
                 reasons.append(f"TTFT {seconds(ttft)} > {seconds(ttft_slo)} SLO")
             if tpot_slo is not None and tpot > tpot_slo:
                 reasons.append(f"TPOT {seconds(tpot)} > {seconds(tpot_slo)} SLO")
-            return PlanConfig(self._id(sequences), self.hardware.name, self.tp, self.pp, gpus, sequences,
-                              self.max_sequences, self.weight_bytes_per_gpu, self.kv_bytes_per_sequence * sequences,
-                              self.usable_bytes_per_gpu, step, prefill, ttft, tpot, tokens_per_s, tokens_per_s / gpus,
-                              1 / tpot, requests_per_s, not reasons, replicas, total, hours,
-                              None if price is None else hours * price, tuple(reasons))
+            return PlanConfig(
+                id=self._id(sequences), hardware=self.hardware.name, tp=self.tp, pp=self.pp, gpus_per_replica=gpus,
+                concurrent_sequences=sequences, max_concurrent_sequences=self.max_sequences,
+                weight_bytes_per_gpu=self.weight_bytes_per_gpu,
+                kv_bytes_per_gpu=self.kv_bytes_per_sequence * sequences, usable_bytes_per_gpu=self.usable_bytes_per_gpu,
+                decode_step_s=step, prefill_s=prefill, ttft_s=ttft, tpot_s=tpot,
+                tokens_per_s_per_replica=tokens_per_s, tokens_per_s_per_gpu=tokens_per_s / gpus,
+                tokens_per_s_per_user=1 / tpot, requests_per_s_per_replica=requests_per_s, meets_slo=not reasons,
+                replicas=replicas, total_gpus=total, gpu_hours_per_million_tokens=hours,
+                usd_per_million_tokens=None if price is None else hours * price, rejected_reasons=tuple(reasons))
 
         return evaluate
 

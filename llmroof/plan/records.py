@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from llmroof import __version__
+from llmroof import schemas
 from llmroof.plan.request import PlanRequest
+from llmroof.version import __version__
 
-SCHEMA = "llmroof.plan/1"
+SCHEMA = schemas.PLAN
 
 
 class PlanConfig(NamedTuple):
@@ -55,6 +56,18 @@ class PlanConfig(NamedTuple):
     """The same in dollars, when a GPU-hour price is given."""
     rejected_reasons: tuple[str, ...]
     """Why the configuration does not qualify; empty when it meets everything."""
+
+    @classmethod
+    def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,  # noqa: A002
+              weight_bytes_per_gpu: float, usable_bytes_per_gpu: float, reason: str) -> PlanConfig:
+        """A layout that does not fit: 0 sequences, no times, no throughput, and why."""
+        return cls(id=id, hardware=hardware, tp=tp, pp=pp, gpus_per_replica=tp * pp, concurrent_sequences=0,
+                   max_concurrent_sequences=max_concurrent_sequences, weight_bytes_per_gpu=weight_bytes_per_gpu,
+                   kv_bytes_per_gpu=0.0, usable_bytes_per_gpu=usable_bytes_per_gpu, decode_step_s=None,
+                   prefill_s=None, ttft_s=None, tpot_s=None, tokens_per_s_per_replica=None,
+                   tokens_per_s_per_gpu=None, tokens_per_s_per_user=None, requests_per_s_per_replica=None,
+                   meets_slo=False, replicas=None, total_gpus=None, gpu_hours_per_million_tokens=None,
+                   usd_per_million_tokens=None, rejected_reasons=(reason,))
 
     @property
     def fits(self) -> bool:

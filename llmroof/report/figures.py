@@ -10,12 +10,12 @@ Figure inputs are plain records (:class:`Ceiling`, :class:`Point`, ...), so the 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from llmroof.results.html import svg_element
 from llmroof.units import seconds, si
 
 PHASE_COLORS = {"prefill": "#c65a00", "decode": "#1b5fbf"}
@@ -151,11 +151,7 @@ def to_svg(figure: Any, name: str, alt: str) -> Any:
     """The figure as ``<svg>`` markup sized by CSS, with ``alt`` as its accessible title."""
     from markupsafe import Markup, escape
 
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    text = text[text.index("<svg"):]
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.S)
+    text = svg_element(figure, f"llmroof-{name}")
     head_end = text.index(">")
     head = re.sub(r'\s(width|height)="[^"]*"', "", text[:head_end])
     title_id = f"fig-{name}-title"

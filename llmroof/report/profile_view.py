@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmroof.analytic import Workload, analyze
+from llmroof.analytic import Roofline, Workload, analyze
+from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.report import figures as fig
 from llmroof.report import rebuild
 from llmroof.report import sections as sec
@@ -51,8 +53,11 @@ def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
 
 def tag(c: dict[str, Any]) -> str:
     """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
-    length = f"s={c.get('prompt_len')}" if c.get("phase") == "prefill" else f"c={c.get('context_len')}"
-    return f"{c.get('phase')} b={c.get('batch')} {length}"
+    return config_label(c["phase"], c["batch"], c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"))
+
+
+def _roofline(measured: dict[str, Any]) -> Roofline:
+    return Roofline(measured["peak_flops_per_s"], measured["bandwidth_bytes_per_s"])
 
 
 def _ceilings(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -84,7 +89,7 @@ def bound_measured(c: dict[str, Any], record: dict[str, Any]) -> str:
         return c["bound_measured"]
     measured = _ceilings(record)[0]
     bw, flops = achieved(c, record)
-    return "compute" if flops / measured["peak_flops_per_s"] > bw / measured["bandwidth_bytes_per_s"] else "memory"
+    return _roofline(measured).bound(flops, bw)  # achieved rates in: the larger share of its ceiling wins
 
 
 def _tokens(c: dict[str, Any]) -> int:
@@ -147,7 +152,7 @@ def _eager_note(c: dict[str, Any]) -> str:
 def verdict(c: dict[str, Any], record: dict[str, Any]) -> str:
     measured = _ceilings(record)[0]
     bw, flops = achieved(c, record)
-    ridge = measured["peak_flops_per_s"] / measured["bandwidth_bytes_per_s"]
+    ridge = _roofline(measured).ridge_point
     each = " per rank" if ranks(record) > 1 else ""
     return (f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
             f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "
@@ -441,7 +446,7 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
                             precision=precision, tp=par["tp"], pp=par["pp"],
                             micro_batches=par.get("micro_batches", 1) if batch % par.get("micro_batches", 1) == 0
                             else 1)
-        memory = analyze(spec, hardware, workload).to_dict()["memory"]
+        memory = analysis_to_dict(analyze(spec, hardware, workload))["memory"]
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)

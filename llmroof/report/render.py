@@ -12,15 +12,16 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from llmroof import __version__
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import dumps, write_text_atomic
 from llmroof.units import si
+from llmroof.version import __version__
 
 TEMPLATE = "report.html.j2"
-SCHEMAS = {"llmroof.analysis/1": "analytic", "llmroof.profile/1": "measured"}
+SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured"}
 SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment")
 """Every section, in page order; a view builds those its kind of record can have."""
 DATA_URI_LIMIT_BYTES = 1_500_000
@@ -36,7 +37,7 @@ def kind_of(data: dict[str, Any]) -> str:
     schema = data.get("schema")
     if schema in SCHEMAS:
         return SCHEMAS[schema]
-    if schema == "llmroof.sweep/1":
+    if schema == schemas.SWEEP:
         raise LlmroofError("a sweep file has no model or hardware record to report on",
                            "write the report with `llmroof analyze ... --sweep ... --html FILE`")
     raise LlmroofError(f"cannot report on schema {schema!r}", f"expected one of {', '.join(SCHEMAS)}")

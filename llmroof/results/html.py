@@ -12,9 +12,7 @@ from llmroof.errors import LlmroofError
 def template_dirs() -> list[Path]:
     """Installed as ``llmroof/templates`` (pyproject maps ``reports/templates`` there); else the source
     tree's ``reports/templates`` (an editable install, or a checkout)."""
-    import llmroof
-
-    package = Path(llmroof.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the llmroof package folder
     return [package / "templates", package.parent / "reports" / "templates"]
 
 
@@ -28,3 +26,18 @@ def template_environment(template: str) -> Any:
                            f"{', '.join(str(d) for d in template_dirs())})", "reinstall llmroof")
     return jinja2.Environment(loader=jinja2.FileSystemLoader(folders[0]), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def svg_element(figure: Any, salt: str = "llmroof") -> str:
+    """A matplotlib figure as an ``<svg>`` element to inline in HTML: text kept as ``<text>``, element ids
+    stable (salted: the same input gives the same page), no date, and no XML prolog, doctype or metadata."""
+    import io
+    import re
+
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], count=1, flags=re.S)

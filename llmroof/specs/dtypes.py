@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from llmroof.errors import unknown_name_error
+from llmroof.errors import LlmroofError, unknown_name_error
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,3 +120,24 @@ class Precision:
         """Weights, activations and KV cache all in one dtype."""
         dtype = get_dtype(name)
         return cls(weight=dtype, activation=dtype, kv=dtype)
+
+
+def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None,
+                      group_size: int | None = None) -> Precision:
+    """``--dtype`` sets activations and, unless overridden, weights and KV cache."""
+    act = get_dtype(dtype)
+    if act.weight_only:
+        raise LlmroofError(f"--dtype {act.name} is a weight-only format",
+                           f"keep --dtype bf16 (or fp16) and pass --weight-dtype {act.name}")
+    weight = get_dtype(weight_dtype) if weight_dtype else act
+    if group_size is not None:
+        if not weight.group_size:
+            raise LlmroofError(f"--group-size applies to grouped formats (int4), not {weight.name}")
+        if group_size < 1:
+            raise LlmroofError("--group-size must be positive")
+        weight = weight.with_group_size(group_size)
+    kv = get_dtype(kv_dtype) if kv_dtype else act
+    try:
+        return Precision(weight=weight, activation=act, kv=kv)
+    except ValueError as exc:
+        raise LlmroofError(str(exc)) from None

@@ -1,0 +1,95 @@
+"""The Python API: what the CLI does, for notebooks and scripts (``docs/api.md``).
+
+    import llmroof
+    run = llmroof.load("llmroof-runs/20260101-120000")   # any results file, or a run's folder
+    run.to_pandas()                                       # a row per configuration, units in column names
+
+:func:`analyze` and :func:`profile` take the CLI's options as keyword arguments and return the records the
+CLI writes as JSON. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmroof.errors import LlmroofError
+from llmroof.results.records import load
+
+if TYPE_CHECKING:
+    from llmroof.results.records import AnalysisRecord, ProfileRecord
+
+__all__ = ["analyze", "load", "profile"]
+
+
+def analyze(*, model: str = "llama-3-8b", hardware: str = "h100-sxm", batch: int = 1, prompt_len: int = 512,
+            context_len: int = 2048, tp: int = 1, pp: int = 1, micro_batches: int = 1,
+            pp_layers: Sequence[int] | None = None, dtype: str = "bf16", weight_dtype: str | None = None,
+            kv_dtype: str | None = None, group_size: int | None = None, kv_heads: int | None = None,
+            attention_kernel: str = "eager", fused_qkv: bool = False, all_logits: bool = False,
+            reserve: float = 0.1, hardware_file: str | Path | None = None) -> AnalysisRecord:
+    """``llmroof analyze``: the analytic roofline of one workload (the ``llmroof.analysis/1`` record).
+
+    ``model`` is a preset or a config.json (or its folder); ``hardware`` a catalog name. Lengths are tokens:
+    ``prompt_len`` per sequence for prefill, ``context_len`` the KV cache of the decode step."""
+    from llmroof.analytic import Workload, checked_analyze
+    from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.results.records import AnalysisRecord
+    from llmroof.specs import get_hardware, get_model
+    from llmroof.specs.dtypes import resolve_precision
+
+    spec = get_model(model)
+    if kv_heads is not None:
+        spec = spec.with_kv_heads(kv_heads)
+    device = get_hardware(hardware, None if hardware_file is None else Path(hardware_file))
+    try:
+        workload = Workload(batch=batch, prompt_len=prompt_len, context_len=context_len,
+                            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size), tp=tp, pp=pp,
+                            micro_batches=micro_batches, pp_layers=None if pp_layers is None else tuple(pp_layers),
+                            attention_kernel=attention_kernel, fused_qkv=fused_qkv, all_logits=all_logits,
+                            memory_reserve_fraction=reserve)
+    except ValueError as exc:
+        raise LlmroofError(str(exc)) from None
+    return AnalysisRecord.from_dict(analysis_to_dict(checked_analyze(spec, device, workload)))
+
+
+def profile(*, model: str | None = None, device: str = "auto", batches: Sequence[int] | None = None,
+            prompt_len: int | None = None, contexts: Sequence[int] | None = None, dtype: str = "bf16",
+            layers: int | None = None, threads: int | None = None, per_op: bool = True, cuda_graphs: bool = False,
+            nvml: bool = True, warmup_ms: float = 25.0, rep_ms: float = 100.0, hardware: str | None = None,
+            tp_simulate: int = 1, out: str | Path | None = None) -> ProfileRecord:
+    """``llmroof profile`` on one device: time the kernels here and place them on the roofline.
+
+    Defaults are the CLI's, sized for the device (on a CPU: Llama-3.2-1B, 2 layers, batches 1 and 4, prompt
+    128, contexts 512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after
+    every finished configuration, as the CLI does. Parallel runs (``--tp``/``--pp``) start processes: use
+    the CLI for those."""
+    import torch
+
+    from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
+    from llmroof.measure.device import open_device
+    from llmroof.measure.profile import ProfileConfig
+    from llmroof.measure.profile import profile as run_profile
+    from llmroof.results.save import saver
+    from llmroof.results.records import ProfileRecord
+    from llmroof.specs import get_dtype, get_hardware, get_model
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = open_device(device, torch)
+    defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
+    spec = get_model(model or defaults["model"])
+    if layers is None and defaults["layers"] is not None:
+        layers = min(defaults["layers"], spec.num_layers)
+    config = ProfileConfig(
+        model=spec, batches=tuple(batches or _ints(defaults["batch"])), prompt_len=prompt_len or defaults["prompt"],
+        contexts=tuple(contexts or _ints(defaults["context"])), dtype=get_dtype(dtype).name, layers=layers,
+        per_op=per_op, warmup_ms=warmup_ms, rep_ms=rep_ms, cuda_graphs=cuda_graphs, nvml=nvml,
+        tp_simulate=tp_simulate, hardware=get_hardware(hardware) if hardware else None)
+    save = None if out is None else saver(Path(out) / "results.json")
+    return ProfileRecord.from_dict(run_profile(config, dev, save, argv=["llmroof.profile()"]))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))

@@ -1,0 +1,60 @@
+"""Typed, frozen records of every llmroof results file: one class per schema, one reader
+(``Record.from_dict``), one writer (``Record.to_dict``), and :func:`load` for any file.
+
+Each schema name and version is defined once, as the ``SCHEMA`` of its record class; :data:`SCHEMAS` maps
+them. Readers keep keys they do not know (files of later versions or other branches load), and fail with
+:class:`~llmroof.errors.LlmroofError` on a missing required key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+from llmroof.results.records.analysis import AnalysisRecord
+from llmroof.results.records.base import Record
+from llmroof.results.records.comm import CommRecord
+from llmroof.results.records.compare import CompareRecord
+from llmroof.labels import config_label
+from llmroof.results.records.plan import PlanRecord
+from llmroof.results.records.profile import ProfileRecord
+from llmroof.results.records.sample import SampleRecord
+from llmroof.results.records.sweep import SweepRecord
+
+RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
+                                     CompareRecord, PlanRecord)
+SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
+"""Schema (``llmroof.profile/1``) -> its record class."""
+
+__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
+           "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
+
+
+def record_class(schema: Any, where: str = "") -> type[Record]:
+    """The record class of a file's ``schema``, by name (``llmroof.profile``) so a newer version gets a clear
+    error from :func:`~llmroof.results.records.base.check_schema`."""
+    by_name = {s.partition("/")[0]: cls for s, cls in SCHEMAS.items()}
+    name = schema.partition("/")[0] if isinstance(schema, str) else None
+    if name not in by_name:
+        raise LlmroofError(f"{where or 'results'}: schema is {schema!r}, not one llmroof writes "
+                           f"({', '.join(SCHEMAS)})", "is this an llmroof results file?")
+    return by_name[name]
+
+
+def from_dict(data: Any, where: str = "") -> Record:
+    """The record of a results object, whatever its schema."""
+    if not isinstance(data, dict):
+        raise LlmroofError(f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?")
+    return record_class(data.get("schema"), where).from_dict(data, where)
+
+
+def load(path: str | Path) -> Record:
+    """Read any llmroof results file (a profile's ``results.json``, or the JSON of analyze, plan, compare,
+    sample, comm) into its record. A profile run's folder reads its ``results.json``."""
+    from llmroof.results.io import read_json
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    return from_dict(read_json(path), str(path))

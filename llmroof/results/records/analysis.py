@@ -1,0 +1,290 @@
+"""``llmroof.analysis/1``: one analytic workload (``llmroof analyze --format json``), key by key in
+``docs/json-schema.md``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmroof import schemas
+from llmroof.results.records.base import Record, many, one, opt, seq
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpRow(Record):
+    """One op instance of a phase on the roofline (analytic); the per-instance figures times ``count`` sum to
+    the phase totals."""
+
+    phase: str
+    """``prefill`` or ``decode``."""
+    name: str
+    """Hierarchical op name: ``attn.q``, ``mlp.down``, ``lm_head``..."""
+    count: int
+    """Instances in the phase (layers x ranks x micro-batches)."""
+    flops: float
+    """FLOPs of one instance (2 per multiply-add)."""
+    weight_bytes: float
+    """Weights one instance reads."""
+    act_read_bytes: float
+    """Activations one instance reads."""
+    act_write_bytes: float
+    """Activations one instance writes."""
+    kv_read_bytes: float
+    """KV cache one instance reads."""
+    kv_write_bytes: float
+    """KV cache one instance writes."""
+    bytes: float
+    """Sum of the five byte fields."""
+    intensity: float | None
+    """flops / bytes, FLOP/byte; None when no byte moves."""
+    compute_time_s: float
+    """flops / peak."""
+    memory_time_s: float
+    """bytes / bandwidth."""
+    time_s: float
+    """max(compute_time_s, memory_time_s): analytic, one instance."""
+    bound: str
+    """``compute`` or ``memory``."""
+    implementation: str | None = opt()
+    """The op set this row belongs to: ``fused`` (the headline's) or ``eager``; older files: eager."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseTotals(Record):
+    """A phase's totals over every op, layer, rank and micro-batch."""
+
+    flops: float
+    """Σ flops·count."""
+    bytes: float
+    """Σ bytes·count."""
+    weight_bytes: float
+    """Σ weight_bytes·count."""
+    act_read_bytes: float
+    """Σ act_read_bytes·count."""
+    act_write_bytes: float
+    """Σ act_write_bytes·count."""
+    kv_read_bytes: float
+    """Σ kv_read_bytes·count."""
+    kv_write_bytes: float
+    """Σ kv_write_bytes·count."""
+    intensity: float | None
+    """flops / bytes, FLOP/byte."""
+    compute_time_s: float
+    """Compute roofline time of one rank per stage, micro-batches in sequence."""
+    memory_time_s: float
+    """Memory roofline time of one rank per stage, micro-batches in sequence."""
+    comm_time_s: float
+    """One rank chain's communication."""
+    time_s: float
+    """Critical-path time: Σ_j T_j + (m−1)·max_j T_j over stage times."""
+    bound: str
+    """``compute`` or ``memory`` for the totals."""
+    tokens: int
+    """Tokens processed: b·s in prefill, b in decode."""
+    micro_batches: int
+    """m in prefill, 1 in decode."""
+    stage_times_s: tuple[float, ...] = seq()
+    """T_j: each pipeline stage's time for one micro-batch or step."""
+    bubble_fraction: float
+    """Share of the pipeline's GPU-time spent idle."""
+    ttft_s: float | None = opt()
+    """Prefill: time to first token (a lower bound)."""
+    tpot_s: float | None = opt()
+    """Decode: time per output token (a lower bound)."""
+    tokens_per_s: float | None = opt()
+    """Prefill: b·s / ttft_s; decode: b / max(stage_times_s)."""
+    bytes_per_token: float | None = opt()
+    """Decode: bytes / b."""
+    weight_bytes_per_token: float | None = opt()
+    """Decode: weight_bytes / b."""
+    kv_traffic_bytes_per_token: float | None = opt()
+    """Decode: (kv_read_bytes + kv_write_bytes) / b."""
+    act_bytes_per_token: float | None = opt()
+    """Decode: (act_read_bytes + act_write_bytes) / b."""
+    compute_bound_batch: int | None = opt()
+    """Decode: the smallest batch whose decode step is compute-bound; None if none (or prefill)."""
+    gpipe_bubble_fraction: float | None = opt()
+    """Parallel profile runs (``configs[].analytic``): (pp − 1) / (m + pp − 1)."""
+    pass_bubble_fraction: float | None = opt()
+    """Parallel profile runs: the bubble of one measured pass, 1 − m · Σ stage_times_s / (pp · time_s)."""
+    eager: Mapping[str, Any] | None = opt()
+    """Fused headline: the same totals counted with the eager op set (one kernel per op), beside it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phases(Record):
+    """Both phases of the workload."""
+
+    prefill: PhaseTotals = one(PhaseTotals)
+    """The prompt pass."""
+    decode: PhaseTotals = one(PhaseTotals)
+    """One decode step."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo(Record):
+    """The model analysed."""
+
+    name: str
+    """Preset name, or the name of an imported config."""
+    attention: str
+    """``mha``, ``gqa`` or ``mqa``."""
+    params: int
+    """Parameter count."""
+    weight_bytes: float
+    """All weights at the weight dtype."""
+    kv_bytes_per_token: float
+    """KV-cache storage per cached token, all layers."""
+    spec: Mapping[str, Any]
+    """The ``ModelSpec`` fields."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisWorkload(Record):
+    """What was analysed."""
+
+    batch: int
+    """b, sequences."""
+    prompt_len: int
+    """s, prompt tokens per sequence."""
+    context_len: int
+    """c, KV-cache tokens in the decode step, the new token included."""
+    weight_dtype: str
+    """Dtype of the decoder's linear weights."""
+    act_dtype: str
+    """Activation and compute dtype."""
+    kv_dtype: str
+    """KV-cache dtype."""
+    weight_group_size: int | None
+    """Quantisation group size; None if ungrouped."""
+    attention_kernel: str
+    """``eager`` or ``flash``."""
+    fused_qkv: bool
+    """One ``attn.qkv`` projection instead of q, k, v."""
+    all_logits: bool
+    """Prefill computes logits at every position."""
+    memory_reserve_fraction: float
+    """Share of device memory kept back."""
+    implementation: str | None = opt()
+    """The op set of the headline bound: ``fused`` (minimum traffic) or ``eager``; absent in older files (eager)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Memory(Record):
+    """Per-GPU memory; with pp > 1 the fullest stage decides."""
+
+    weight_bytes_per_gpu: float
+    """The fullest GPU's weights."""
+    kv_tokens_per_sequence: int
+    """max(prompt_len, context_len)."""
+    kv_bytes_per_gpu: float
+    """The fullest GPU's KV cache."""
+    total_bytes_per_gpu: float
+    """The fullest GPU's weights + KV cache."""
+    usable_bytes_per_gpu: float
+    """memory_bytes × (1 − memory_reserve_fraction)."""
+    max_batch: int
+    """Largest batch whose KV cache fits beside the weights."""
+    max_context: int
+    """Longest KV cache the batch can hold."""
+    fits: bool
+    """total_bytes_per_gpu ≤ usable_bytes_per_gpu."""
+    stage_weight_bytes: tuple[float, ...] = seq()
+    """Weights on one GPU of each stage."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommEntry(Record):
+    """One kind of collective or send in a phase."""
+
+    phase: str
+    """``prefill`` or ``decode``."""
+    name: str
+    """``comm.attn_allreduce``, ``comm.pp_send``..."""
+    kind: str
+    """``all_reduce``, ``all_gather`` or ``send_recv``."""
+    bytes: float
+    """Message size of one instance."""
+    ranks: int
+    """Ranks taking part."""
+    link: str
+    """Link name."""
+    time_s: float
+    """One instance."""
+    count: int
+    """Instances in the phase."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parallel(Record):
+    """The parallel layout and its communication."""
+
+    tp: int
+    """Tensor-parallel degree."""
+    pp: int
+    """Pipeline stages."""
+    gpus: int
+    """tp·pp."""
+    micro_batches: int
+    """Prefill micro-batches, m."""
+    stage_layers: tuple[int, ...] = seq()
+    """Layers on each stage."""
+    kv_heads_per_rank: int
+    """KV heads one rank holds."""
+    kv_replicated: bool
+    """kv < tp."""
+    comm_time_s: float
+    """prefill_comm_time_s + decode_comm_time_s."""
+    prefill_comm_time_s: float
+    """As ``phases.prefill.comm_time_s``."""
+    decode_comm_time_s: float
+    """As ``phases.decode.comm_time_s``."""
+    bubble_fraction: float
+    """As ``phases.prefill.bubble_fraction``."""
+    gpipe_bubble_fraction: float
+    """(pp − 1) / (m + pp − 1)."""
+    comm: tuple[CommEntry, ...] = many(CommEntry)
+    """Every collective and send, per phase."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisRecord(Record):
+    """A whole ``llmroof.analysis/1`` file."""
+
+    SCHEMA = schemas.ANALYSIS
+
+    llmroof_version: str
+    """Version that wrote the file."""
+    model: ModelInfo = one(ModelInfo)
+    """The model."""
+    hardware: Mapping[str, Any]
+    """The catalog entry, plus ``compute_dtype``, ``roofline_peak_flops_per_s`` and
+    ``ridge_point_flops_per_byte``."""
+    workload: AnalysisWorkload = one(AnalysisWorkload)
+    """The workload."""
+    ops: tuple[OpRow, ...] = many(OpRow)
+    """Every op instance, prefill first."""
+    eager_ops: tuple[OpRow, ...] | None = opt(OpRow, many_=True)
+    """Fused headline: the eager op set's instances beside it (one kernel per op)."""
+    phases: Phases = one(Phases)
+    """Phase totals."""
+    memory: Memory = one(Memory)
+    """Per-GPU memory."""
+    parallel: Parallel = one(Parallel)
+    """The parallel layout."""
+    warnings: tuple[str, ...] = seq()
+    """Warnings about the workload."""
+
+    def to_pandas(self, *, ops: bool = False) -> Any:
+        """One row per phase (``ops=True``: per op instance), units in the column names."""
+        import pandas as pd
+
+        w = self.workload
+        context = {"model": self.model.name, "hardware": self.hardware.get("name"), "batch": w.batch,
+                   "prompt_len": w.prompt_len, "context_len": w.context_len, "tp": self.parallel.tp,
+                   "pp": self.parallel.pp}
+        if ops:
+            return pd.DataFrame([context | op.to_dict() for op in self.ops])
+        return pd.DataFrame([context | {"phase": name} | getattr(self.phases, name).to_dict()
+                             for name in ("prefill", "decode")])

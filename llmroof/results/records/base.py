@@ -1,0 +1,133 @@
+"""The machinery every results record shares: one reader (:meth:`Record.from_dict`) and one writer
+(:meth:`Record.to_dict`), driven by the dataclass fields.
+
+A record is a frozen, keyword-only dataclass. A field without a default is a required key: a file without
+it is a user error. A key the record does not know (one a later version or another branch added) is kept
+in :attr:`Record.extra` and written back, so reading and writing a file never loses anything.
+
+Field helpers say how a value crosses the file boundary: :func:`one` (a nested record), :func:`many`
+(a list of records), :func:`seq` (a list of plain values, a tuple in the record) and :func:`opt` (a key
+that some files do not have; ``None`` when absent, and left out again on writing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from llmroof.errors import LlmroofError
+
+R = TypeVar("R", bound="Record")
+_HINT = "is this an llmroof results file, and complete? (a run that is still going writes it in full each time)"
+
+
+def one(record: type[Record], **kw: Any) -> Any:
+    """A nested record (a JSON object)."""
+    return dataclasses.field(metadata={"record": record, **kw.pop("metadata", {})}, **kw)
+
+
+def many(record: type[Record], **kw: Any) -> Any:
+    """A list of records (a JSON array of objects); a tuple in the record."""
+    return dataclasses.field(metadata={"record": record, "many": True}, **kw)
+
+
+def seq(**kw: Any) -> Any:
+    """A list of plain values (a JSON array); a tuple in the record."""
+    return dataclasses.field(metadata={"seq": True}, **kw)
+
+
+def opt(record: type[Record] | None = None, *, many_: bool = False, seq_: bool = False) -> Any:
+    """A key that only some files have: ``None`` when absent, left out on writing when ``None``."""
+    metadata: dict[str, Any] = {"omit_none": True, "seq": seq_}
+    if record is not None:
+        metadata |= {"record": record, "many": many_}
+    return dataclasses.field(default=None, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Record:
+    """Base of every results record."""
+
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    """Keys this version of llmroof does not know, in file order, kept so that writing loses nothing."""
+
+    SCHEMA: ClassVar[str | None] = None
+    """``llmroof.<name>/<version>`` for a whole file; None for a record nested in one."""
+
+    @classmethod
+    def from_dict(cls: type[R], data: Any, where: str = "") -> R:
+        """Read a record from its JSON object: required keys must be there, unknown keys are kept."""
+        label = where or (cls.SCHEMA or cls.__name__)
+        if not isinstance(data, Mapping):
+            raise LlmroofError(f"{label}: expected a JSON object, found {type(data).__name__}", _HINT)
+        if cls.SCHEMA is not None:
+            check_schema(data.get("schema"), cls.SCHEMA, label)
+        values: dict[str, Any] = {}
+        known = {"schema"} if cls.SCHEMA is not None else set()
+        for f in _fields(cls):
+            known.add(f.name)
+            if f.name not in data:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise LlmroofError(f"{label}: the key {f.name!r} is missing", _HINT)
+                continue
+            values[f.name] = _read(f, data[f.name], f"{label}.{f.name}")
+        # unknown keys, and optional keys written as null (so that writing them back keeps the null)
+        extra = {k: v for k, v in data.items()
+                 if k not in known or (v is None and _field(cls, k).metadata.get("omit_none"))}
+        return cls(**values, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: ``schema`` first for a whole file, then the fields in order, then :attr:`extra`."""
+        out: dict[str, Any] = {} if self.SCHEMA is None else {"schema": self.SCHEMA}
+        for f in _fields(type(self)):
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
+            out[f.name] = _write(value)
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+
+def check_schema(found: Any, expected: str, where: str) -> None:
+    """The file's schema must name this record and a version this llmroof reads (same major version)."""
+    name, _, version = expected.partition("/")
+    if not isinstance(found, str) or found.partition("/")[0] != name:
+        raise LlmroofError(f"{where}: schema is {found!r}, expected {expected}", _HINT)
+    if found.partition("/")[2] != version:
+        raise LlmroofError(f"{where}: schema {found} is a version this llmroof ({expected}) does not read",
+                           "read it with the llmroof version that wrote it")
+
+
+def _field(cls: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.name != "extra"]
+
+
+def _read(f: dataclasses.Field, value: Any, where: str) -> Any:
+    record = f.metadata.get("record")
+    if value is None:
+        return None
+    if record is not None and f.metadata.get("many"):
+        if not isinstance(value, list):
+            raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
+        return tuple(record.from_dict(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if record is not None:
+        return record.from_dict(value, where)
+    if f.metadata.get("seq"):
+        if not isinstance(value, list):
+            raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
+        return tuple(value)
+    return value
+
+
+def _write(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_write(v) for v in value]
+    return value

@@ -1,0 +1,369 @@
+"""``llmroof.profile/1``: a measured run (``llmroof profile``'s ``results.json``), key by key in
+``docs/results-schema.md``. Single-device and parallel runs share the schema; keys only one of them writes
+are optional here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmroof.results.records.analysis import PhaseTotals
+from llmroof import schemas
+from llmroof.results.records.base import Record, many, one, opt, seq
+from llmroof.labels import config_label
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimingStats(Record):
+    """``llmroof.measure.stats.summarize`` over a timer's raw samples."""
+
+    samples_s: tuple[float, ...] = seq()
+    """Every timed call, in order (warm-up and the first call excluded)."""
+    n: int
+    """Number of timed calls."""
+    min_s: float
+    """Fastest sample."""
+    median_s: float
+    """Median sample (what configurations and ops report)."""
+    mean_s: float
+    """Arithmetic mean."""
+    p10_s: float
+    """10th percentile."""
+    p90_s: float
+    """90th percentile."""
+    iqr_s: float
+    """Interquartile range."""
+    max_s: float
+    """Slowest sample."""
+    cv: float
+    """Coefficient of variation (sample standard deviation / mean)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpResult(Record):
+    """One analytic op of a configuration's phase (one instance, on the measured ceilings), with the timing
+    of the kernel of the same name where one was timed."""
+
+    phase: str
+    """``prefill`` or ``decode``."""
+    name: str
+    """Op name (``attn.q``, ``mlp.down``...)."""
+    count: int
+    """Analytic instances in the phase."""
+    flops: float
+    """FLOPs of one instance."""
+    bytes: float
+    """Bytes of one instance."""
+    time_s: float
+    """Analytic time of one instance on the measured ceilings."""
+    bound: str
+    """Analytic bound, ``compute`` or ``memory``."""
+    weight_bytes: float | None = opt()
+    """Weights read."""
+    act_read_bytes: float | None = opt()
+    """Activations read."""
+    act_write_bytes: float | None = opt()
+    """Activations written."""
+    kv_read_bytes: float | None = opt()
+    """KV cache read."""
+    kv_write_bytes: float | None = opt()
+    """KV cache written."""
+    intensity: float | None = opt()
+    """flops / bytes, FLOP/byte."""
+    compute_time_s: float | None = opt()
+    """flops / measured peak."""
+    memory_time_s: float | None = opt()
+    """bytes / measured bandwidth."""
+    samples_s: tuple[float, ...] | None = opt(seq_=True)
+    """Timed kernel: every sample."""
+    n: int | None = opt()
+    """Timed kernel: number of samples."""
+    min_s: float | None = opt()
+    """Timed kernel: fastest sample."""
+    median_s: float | None = opt()
+    """Timed kernel: the measured time of one instance."""
+    mean_s: float | None = opt()
+    """Timed kernel: mean."""
+    p10_s: float | None = opt()
+    """Timed kernel: 10th percentile."""
+    p90_s: float | None = opt()
+    """Timed kernel: 90th percentile."""
+    iqr_s: float | None = opt()
+    """Timed kernel: interquartile range."""
+    max_s: float | None = opt()
+    """Timed kernel: slowest sample."""
+    cv: float | None = opt()
+    """Timed kernel: coefficient of variation."""
+    achieved_bytes_per_s: float | None = opt()
+    """Timed kernel: bytes / median_s."""
+    achieved_flops_per_s: float | None = opt()
+    """Timed kernel: flops / median_s."""
+    roofline_fraction: float | None = opt()
+    """Timed kernel: time_s / median_s."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigResult(Record):
+    """One configuration of a run: a phase at a batch and a prompt or context length."""
+
+    phase: str
+    """``prefill`` or ``decode``."""
+    batch: int
+    """b, sequences."""
+    prompt_len: int | None = opt()
+    """Prefill: s, tokens."""
+    context_len: int | None = opt()
+    """Decode: c, the KV-cache length in tokens, the new token included."""
+    stack: TimingStats | None = opt(TimingStats)
+    """Timing of the N-layer stack."""
+    layer: TimingStats | None = opt(TimingStats)
+    """Timing of one decoder layer."""
+    cuda_graph: bool | None = opt()
+    """Timed as CUDA-graph replays."""
+    micro_batches: int | None = opt()
+    """Parallel runs: m used for this configuration."""
+    time_s: float | None = opt()
+    """Measured full-depth time."""
+    layer_time_s: float | None = opt()
+    """layer.median_s."""
+    status: str
+    """``ok``, ``skipped`` or ``failed``."""
+    reason: str | None = opt()
+    """``skipped``/``failed``: why."""
+    ranks: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """Parallel runs: one object per rank."""
+    critical_path: Mapping[str, Any] | None = opt()
+    """Parallel runs: the slowest rank's stage times."""
+    measured: Mapping[str, Any] | None = opt()
+    """Parallel runs: measured figures."""
+    analytic: PhaseTotals | None = opt(PhaseTotals)
+    """The analytic phase totals on the measured ceilings."""
+    roofline_time_s: float | None = opt()
+    """Analytic phase time on the measured ceilings."""
+    roofline_fraction: float | None = opt()
+    """roofline_time_s / time_s; 1 is at the roofline."""
+    achieved_bytes_per_s: float | None = opt()
+    """analytic.bytes / time_s."""
+    achieved_flops_per_s: float | None = opt()
+    """analytic.flops / time_s."""
+    bound_measured: str | None = opt()
+    """``compute`` or ``memory``, as measured."""
+    datasheet_roofline_time_s: float | None = opt()
+    """Analytic phase time on the datasheet's peaks (GPU with a catalog entry)."""
+    datasheet_roofline_fraction: float | None = opt()
+    """datasheet_roofline_time_s / time_s."""
+    eager_roofline_time_s: float | None = opt()
+    """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
+    simulated: Mapping[str, Any] | None = opt()
+    """``--tp-simulate``: the one-rank shard and the analytic communication."""
+    ttft_s: float | None = opt()
+    """Prefill: time to first token, measured."""
+    tpot_s: float | None = opt()
+    """Decode: time per output token, measured."""
+    tokens_per_s: float | None = opt()
+    """Measured tokens per second."""
+    bytes_per_token: float | None = opt()
+    """Analytic bytes per token."""
+    nvml: Mapping[str, Any] | None = opt()
+    """GPU with NVML sampling: the steady replay and what NVML saw."""
+    ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
+    """``--per-op``: every op of one layer, timed."""
+
+    @property
+    def length(self) -> int:
+        """The prompt length (prefill) or the context length (decode), tokens."""
+        return self.prompt_len if self.phase == "prefill" else self.context_len
+
+    @property
+    def label(self) -> str:
+        """``prefill b=1 s=128`` or ``decode b=4 c=2048``."""
+        return config_label(self.phase, self.batch, self.length)
+
+    @property
+    def ok(self) -> bool:
+        """Ran and was timed."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceInfo(Record):
+    """The device as the profiler saw it."""
+
+    kind: str
+    """``cpu`` or ``cuda``."""
+    name: str
+    """Device or CPU model name."""
+    index: int | None = opt()
+    """CUDA device index (single-device runs)."""
+    cache_bytes: int
+    """The cache a flush overwrites."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileModel(Record):
+    """The model profiled."""
+
+    name: str
+    """Preset name, or the name of an imported config."""
+    attention: str
+    """``mha``, ``gqa`` or ``mqa``."""
+    spec: Mapping[str, Any]
+    """The ``ModelSpec`` fields."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileWorkload(Record):
+    """What was asked for (parallel runs write only the required keys)."""
+
+    batches: tuple[int, ...] = seq()
+    """Batch sizes, in the order given."""
+    prompt_len: int
+    """s, tokens."""
+    contexts: tuple[int, ...] = seq()
+    """Decode KV-cache lengths, tokens."""
+    dtype: str
+    """Weights, activations and KV cache dtype."""
+    kv_dtype: str | None = opt()
+    """KV-cache dtype."""
+    layers_instantiated: int
+    """N, decoder layers built and timed."""
+    layers_total: int
+    """L, the model's depth."""
+    extrapolated: bool
+    """N < L: full-depth times are extrapolated."""
+    cuda_graphs: bool | None = opt()
+    """Decode steps captured in CUDA graphs."""
+    per_op: bool | None = opt()
+    """Every op of one layer was timed."""
+    warmup_ms: float | None = opt()
+    """Warm-up budget per timed kernel."""
+    rep_ms: float | None = opt()
+    """Timing budget per timed kernel."""
+    extrapolation: str | None = opt()
+    """The extrapolation formula, in words."""
+    analytic_attention: Mapping[str, str] | None = opt()
+    """Which analytic attention model each phase is compared with."""
+    tp_simulate: int | None = opt()
+    """``--tp-simulate``: the simulated tensor-parallel degree."""
+    analytic_bound: str | None = opt()
+    """The op set of the headline bound: ``fused`` (minimum traffic); older files are eager."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ceilings(Record):
+    """The measured bandwidth and compute ceilings."""
+
+    method: str
+    """The probes, in words."""
+    measured_bandwidth_bytes_per_s: float
+    """The read probe's best: the roofline's bandwidth."""
+    measured_copy_bandwidth_bytes_per_s: float
+    """The copy probe's best (bytes read plus written)."""
+    measured_flops_per_s: float
+    """The matmul probe's best: the roofline's compute peak."""
+    compute_dtype: str
+    """Dtype of the matmul probe."""
+    probes: tuple[Mapping[str, Any], ...] = seq()
+    """One per probe: read, copy, matmul, with their timing statistics."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RooflineInfo(Record):
+    """One roofline the configurations are compared with."""
+
+    peak_flops_per_s: float | None
+    """Compute peak; None if unpublished."""
+    bandwidth_bytes_per_s: float
+    """Memory bandwidth."""
+    label: str
+    """``measured ceilings`` or ``<display name> datasheet``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rooflines(Record):
+    """The measured roofline and, on a GPU with a catalog entry, the datasheet one."""
+
+    measured: RooflineInfo = one(RooflineInfo)
+    """Of the measured ceilings."""
+    datasheet: RooflineInfo | None = one(RooflineInfo, default=None)
+    """Of the datasheet; None on a CPU."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileRecord(Record):
+    """A whole ``llmroof.profile/1`` file."""
+
+    SCHEMA = schemas.PROFILE
+
+    status: str
+    """``running``, ``complete``, ``interrupted`` or ``failed``."""
+    error: str | None = opt()
+    """``failed``: the error that stopped the run."""
+    environment: Mapping[str, Any]
+    """What the run ran on (``llmroof_version``, ``command_line``, ``time_utc``, ``torch``...)."""
+    device: DeviceInfo = one(DeviceInfo)
+    """The device."""
+    hardware: Mapping[str, Any] | None
+    """The datasheet entry of a GPU; None (null in the file) on a CPU."""
+    model: ProfileModel = one(ProfileModel)
+    """The model."""
+    workload: ProfileWorkload = one(ProfileWorkload)
+    """What was asked for."""
+    timing: Mapping[str, Any] | None = opt()
+    """How the timer measured, in words (single-device runs)."""
+    configs: tuple[ConfigResult, ...] = many(ConfigResult)
+    """Every finished configuration, in run order."""
+    notes: tuple[str, ...] | None = opt(seq_=True)
+    """Warnings about the run as a whole."""
+    nvml: Mapping[str, Any]
+    """Whether NVML sampled, from which source, and its samples."""
+    ceilings: Ceilings | None = opt(Ceilings)
+    """The measured ceilings, once measured."""
+    roofline: Rooflines | None = opt(Rooflines)
+    """The rooflines, once the ceilings are measured."""
+    crossover: Mapping[str, Any] | None = opt()
+    """Measured against analytic decode crossover (complete single-device runs)."""
+    parallel: Mapping[str, Any] | None = opt()
+    """Parallel runs: tp, pp, micro-batches, the measured link."""
+
+    @property
+    def is_parallel(self) -> bool:
+        return self.parallel is not None
+
+    def config(self, phase: str, batch: int, length: int) -> ConfigResult | None:
+        """The configuration of ``phase`` at ``batch`` and prompt/context ``length``, if the run has it."""
+        return next((c for c in self.configs if (c.phase, c.batch, c.length) == (phase, batch, length)), None)
+
+    def to_pandas(self, *, ops: bool = False) -> Any:
+        """One row per configuration (``ops=True``: per op of each configuration), units in the column names.
+
+        Timing statistics become ``stack_median_s``, ``layer_cv``...; analytic totals ``analytic_flops``,
+        ``analytic_time_s``...; op rows carry their configuration's ``phase``, ``batch`` and length."""
+        import pandas as pd
+
+        rows = []
+        for c in self.configs:
+            head = {"phase": c.phase, "batch": c.batch, "prompt_len": c.prompt_len, "context_len": c.context_len,
+                    "status": c.status}
+            if ops:
+                rows += [head | {"op": op.name} | _flat(op.to_dict(), skip=("phase", "name", "samples_s"))
+                         for op in c.ops or ()]
+                continue
+            row = head | _flat(c.to_dict(), skip=("phase", "batch", "prompt_len", "context_len", "status",
+                                                  "ops", "ranks", "samples_s"))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _flat(data: Mapping[str, Any], skip: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+    """Nested objects flattened to ``outer_inner`` columns; lists (raw samples, per-rank rows) left out."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in skip:
+            continue
+        if isinstance(value, Mapping):
+            out |= _flat(value, skip, f"{prefix}{key}_")
+        elif not isinstance(value, list):
+            out[f"{prefix}{key}"] = value
+    return out

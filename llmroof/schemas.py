@@ -1,0 +1,26 @@
+"""The name and version of every results file llmroof writes, each defined once here.
+
+A leaf module (it imports nothing), so that the writers of every layer (analytic, measure, plan, compare,
+the CLI) and the one reader per schema (``llmroof.results.records``) share the same strings. Within a
+version, keys may be added but none removed or renamed; a change of meaning takes a new version.
+"""
+
+ANALYSIS = "llmroof.analysis/1"
+"""``llmroof analyze --format json``: one analytic workload."""
+SWEEP = "llmroof.sweep/1"
+"""``llmroof analyze --sweep``: one analysis per value of an axis."""
+PROFILE = "llmroof.profile/1"
+"""``llmroof profile``'s ``results.json``: a measured run (single-device or parallel)."""
+SAMPLE = "llmroof.sample/1"
+"""``llmroof sample``: NVML samples of a GPU."""
+COMM = "llmroof.comm/1"
+"""``llmroof comm``: collective bandwidth."""
+COMPARE = "llmroof.compare/1"
+"""``llmroof compare --format json``: two sides of profile runs compared."""
+PLAN = "llmroof.plan/1"
+"""``llmroof plan --format json``: a capacity plan."""
+
+
+def prefix(schema: str) -> str:
+    """``llmroof.profile/1`` -> ``llmroof.profile/``: what a reader of any version of the schema checks."""
+    return schema.partition("/")[0] + "/"

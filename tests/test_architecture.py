@@ -1,0 +1,125 @@
+"""The package's shape: no import cycles between modules, and imports that point one way down the layers
+(specs -> analytic -> measure -> results -> report / compare / plan -> cli). Read from the source with
+``ast``, every import counted: lazy ones inside functions, and those under ``if TYPE_CHECKING:`` (a circle of
+types is still a circle of concerns)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import llmroof
+
+PACKAGE = Path(llmroof.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package by its dotted name; the top-level ``kernels/`` folder of a source checkout
+    installs as ``llmroof.kernels``, so it counts under that name."""
+    found = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    kernels = PACKAGE.parent / "kernels"
+    if not (PACKAGE / "kernels").is_dir() and kernels.is_dir():
+        for p in kernels.rglob("*.py"):
+            parts = p.relative_to(kernels).with_suffix("").parts
+            found[".".join(("llmroof", "kernels", *parts[:-1], *([] if parts[-1] == "__init__" else parts[-1:])))] = p
+    return found
+
+
+def imports(this: str, path: Path, known: set[str]) -> set[str]:
+    """The llmroof modules that module ``this`` (at ``path``) imports (``from pkg import sub`` counts as
+    importing ``pkg.sub``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names}
+    return {name for name in found if name in known and name != this}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    known = set(found)
+    return {name: imports(name, path, known) for name, path in found.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return out
+
+
+def test_the_graph_sees_real_imports() -> None:
+    edges = graph()
+    assert "llmroof.analytic.analysis" in edges["llmroof.analytic.serialize"] or \
+        "llmroof.analytic.serialize" in edges["llmroof.measure.profile"]
+    assert "llmroof.errors" in edges["llmroof.specs.model"]
+    assert "llmroof.kernels.layers" in edges  # the kernels, under their installed name
+    assert "llmroof.kernels.layers" in edges["llmroof.measure.profile"]
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(graph())
+    assert found == [], f"import cycles: {found}"
+
+
+def test_cycles_are_detected() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+FORBIDDEN = {
+    "llmroof.specs": ("analytic", "measure", "kernels", "results", "report", "compare", "plan", "cli", "api"),
+    "llmroof.analytic": ("measure", "kernels", "results", "report", "compare", "plan", "cli", "api"),
+    "llmroof.measure": ("results", "report", "compare", "plan", "cli", "api"),
+    "llmroof.kernels": ("results", "report", "compare", "plan", "cli", "api"),
+    "llmroof.results": ("report", "compare", "plan", "cli"),
+}
+
+
+def test_imports_point_down_the_layers() -> None:
+    wrong = []
+    for module, targets in graph().items():
+        for layer, above in FORBIDDEN.items():
+            if module == layer or module.startswith(layer + "."):
+                wrong += [f"{module} -> {t}" for t in targets
+                          if any(t == f"llmroof.{a}" or t.startswith(f"llmroof.{a}.") for a in above)]
+    assert wrong == []
