@@ -242,9 +242,10 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
         for position, (concurrency, rate) in enumerate(config.levels):
             level = await _level(state, send, pool, concurrency, rate, position, progress, sampler, origin)
             state.levels.append(level)
-            state.save()
             if level.stop_reason:
                 state.notes.append(f"{level.label}: {level.stop_reason}; later levels not run")
+            state.save()
+            if level.stop_reason:
                 break
 
 

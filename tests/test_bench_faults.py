@@ -1,0 +1,71 @@
+"""llmroof bench against a fake engine that fails on purpose: every failure is counted per request, the
+results file keeps every finished request, and the command exits cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench_servers import fake_engine, free_port
+from cli_runner import run_cli
+
+
+def _bench(capsys, port: int, out, *extra: str) -> tuple[int, dict, str]:
+    code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "fake",
+                                   "--concurrency", "2", "--requests", "8", "--input-len", "8", "--output-len", "6",
+                                   "--warmup", "0", "--timeout", "2", "--out", str(out), "--format", "json", *extra)
+    saved = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    return code, saved, stderr
+
+
+@pytest.mark.parametrize("mode, kind", [("http500", "http_500"), ("malformed", "malformed"), ("stall", "timeout")])
+def test_broken_requests_are_counted_and_the_rest_measured(tmp_path, capsys, mode, kind):
+    port = free_port()
+    with fake_engine(mode, port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["requests"] == 8
+    assert level["errors"] == 4 and level["error_kinds"] == {kind: 4}  # every other request breaks
+    assert level["output_tokens"] == 4 * 6  # the good ones, counted from usage
+    assert level["tpot_s"]["n"] == 4 and level["tpot_s"]["p99"] > 0
+    bad = [r for r in level["records"] if r["error"]]
+    assert all(r["error"].startswith(kind) for r in bad) and all(r["output_tokens"] is None for r in bad)
+    if mode == "stall":  # the deadline of a whole request holds a stalled stream to it
+        assert all(1.9 < r["end_s"] - r["start_s"] < 3.5 for r in bad)
+
+
+def test_server_killed_mid_run_keeps_finished_requests(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("die", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--concurrency", "1,2", "--requests", "16")
+    assert code == 0, stderr
+    assert len(saved["levels"]) == 1  # the second level never ran
+    level = saved["levels"][0]
+    assert level["complete"] is False and "could not reach the server" in level["stop_reason"]
+    # The server's third request kills it: the first was the prompt-size probe, the second finished.
+    assert level["requests"] - level["errors"] == 1
+    kinds = level["error_kinds"]
+    assert kinds.get("disconnected") == 1 and kinds.get("connect", 0) >= 1
+    assert saved["notes"] and "later levels not run" in saved["notes"][-1]
+
+
+def test_rejected_extras_are_retried_without_and_remembered(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("strict", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    assert saved["extras_sent"] == []
+    assert saved["levels"][0]["errors"] == 0
+    assert any("refused ignore_eos" in note for note in saved["notes"])
+    assert saved["prompt_method"].startswith("by usage")  # no tokenizer: the server's usage sized the prompts
+
+
+def test_unreachable_server_is_one_line_and_exit_2(tmp_path, capsys):
+    port = free_port()  # nothing listens there
+    code, _, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 2
+    assert stderr.count("\n") == 1 and "cannot reach the server" in stderr
+    code, _, stderr = run_cli(capsys, "bench", "--url", "127.0.0.1:8000", "--model", "m", "--requests", "1")
+    assert code == 2 and "expected http://HOST:PORT" in stderr
