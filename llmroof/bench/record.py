@@ -279,7 +279,8 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue  # written by a newer minor version: ignored
         nested = _NESTED.get(key)
         if nested is not None and value is not None:
-            value = tuple(_build(nested, v) for v in value) if isinstance(value, list) else _build(nested, value)
+            value = (tuple(_build(nested, v) for v in value) if isinstance(value, (list, tuple))
+                     else _build(nested, value))
         elif key in _TUPLES and value is not None:
             value = tuple(value)
         kwargs[key] = value
