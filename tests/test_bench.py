@@ -130,7 +130,9 @@ def _result() -> BenchResult:
 
     deployment = Deployment(model=get_model("llama-3.2-1b"), hardware=get_hardware("h100-sxm"))
     level = dataclasses.replace(level, roofline=placement(level, deployment))
-    return BenchResult(settings=settings, levels=(level,), prompt_method="exact", extras_sent=("ignore_eos",))
+    return BenchResult(settings=settings, levels=(level,), prompt_method="exact", extras_sent=("ignore_eos",),
+                       model_spec={"name": "llama-3.2-1b"}, hardware=deployment.hardware.to_dict(),
+                       hardware_method="catalog")
 
 
 def test_record_round_trip_and_pandas():
@@ -163,3 +165,23 @@ def test_placement_matches_the_analytic_model():
     # Memory-bound at batch 1: the bound is the bytes of one step over the bandwidth (weights dominate).
     assert roof.bound == "memory"
     assert roof.tpot_bound_s == pytest.approx(analysis.decode.totals["bytes"] / 3.35e12, rel=1e-6)
+
+
+def test_plan_calibrates_from_a_bench_result(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    from llmroof.plan.calibration import read_calibration
+    from llmroof.results.io import write_json_atomic
+
+    result = _result()
+    path = write_json_atomic(tmp_path / "bench.json", result.to_dict())
+    cal = read_calibration(path)
+    assert cal.hardware == "h100-sxm" and cal.prefill_efficiency is None
+    assert cal.decode_efficiency == pytest.approx(result.levels[0].roofline.tpot_fraction)
+    code, out, err = run_cli(capsys, "plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm",
+                             "--calibrate", str(path), "--format", "json")
+    assert code == 0, err
+    cpu = dataclasses.replace(result, hardware_method="measured: this CPU's ceilings")
+    path = write_json_atomic(tmp_path / "cpu.json", cpu.to_dict())
+    code, _, err = run_cli(capsys, "plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--calibrate", str(path))
+    assert code == 2 and "says nothing about the GPUs" in err
