@@ -185,3 +185,27 @@ def test_plan_calibrates_from_a_bench_result(tmp_path, capsys):
     path = write_json_atomic(tmp_path / "cpu.json", cpu.to_dict())
     code, _, err = run_cli(capsys, "plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--calibrate", str(path))
     assert code == 2 and "says nothing about the GPUs" in err
+
+
+def _bench_file(tmp_path, name: str, gap_s: float) -> str:
+    from llmroof.results.io import write_json_atomic
+
+    records = [_request(i, 0.05 * i, gap_s * (1 + 0.01 * (i % 5)), 17, 0.05) for i in range(12)]
+    level = summarize_level(records, concurrency=4)
+    result = dataclasses.replace(_result(), levels=(level,))
+    return str(write_json_atomic(tmp_path / name / "results.json", result.to_dict()))
+
+
+def test_compare_reads_bench_results(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    base = _bench_file(tmp_path, "base", 0.010)
+    same = _bench_file(tmp_path, "same", 0.010)
+    slow = _bench_file(tmp_path, "slow", 0.013)
+    code, out, err = run_cli(capsys, "compare", base, slow, "--format", "json", "--metric", "tpot_s",
+                             "--no-step-summary")
+    data = __import__("json").loads(out)
+    assert code == 1 and data["verdict"] == "regression", err
+    code, out, err = run_cli(capsys, "compare", base, same, "--format", "json", "--metric", "tpot_s",
+                             "--no-step-summary")
+    assert code == 0, err
