@@ -209,3 +209,12 @@ def test_compare_reads_bench_results(tmp_path, capsys):
     code, out, err = run_cli(capsys, "compare", base, same, "--format", "json", "--metric", "tpot_s",
                              "--no-step-summary")
     assert code == 0, err
+
+
+def test_report_has_a_bench_section(tmp_path):
+    from llmroof.report import report_file
+
+    path = _bench_file(tmp_path, "run", 0.01)
+    html = report_file(path).read_text()
+    assert 'id="bench"' in html and html.count("<svg") == 3
+    assert "Serving benchmark" in html and "TPOT bound" in html

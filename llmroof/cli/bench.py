@@ -75,6 +75,7 @@ def bench(
     path = folder / "results.json"
     quiet = fmt is not Format.table
     result = run_bench(cfg, path, progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    report = _write_report(path)
     if fmt is Format.json:
         from llmroof.cli.render import print_json
 
@@ -89,6 +90,19 @@ def bench(
         print_csv(level_row(level) for level in result.levels)
     else:
         print_summary(result, path)
+    if report is not None:
+        print(f"Report: {report}", file=sys.stderr)  # stderr, so --format json stays clean
+
+
+def _write_report(path: Path) -> Path | None:
+    """The HTML report beside the results; a failure to draw it is a warning, the results stand."""
+    from llmroof.report import report_file
+
+    try:
+        return report_file(path)
+    except Exception as exc:  # noqa: BLE001 - the measurement is saved; the page is a convenience
+        print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def print_summary(result: Any, path: Path) -> None:
