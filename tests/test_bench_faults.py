@@ -39,15 +39,17 @@ def test_broken_requests_are_counted_and_the_rest_measured(tmp_path, capsys, mod
 def test_server_killed_mid_run_keeps_finished_requests(tmp_path, capsys):
     port = free_port()
     with fake_engine("die", port, tmp_path / "server.log"):
-        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--concurrency", "1,2", "--requests", "16")
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--concurrency", "1,2", "--requests", "16",
+                                       "--timeout", "20")
     assert code == 0, stderr
     assert len(saved["levels"]) == 1  # the second level never ran
     level = saved["levels"][0]
-    assert level["complete"] is False and "could not reach the server" in level["stop_reason"]
+    summary = {k: v for k, v in level.items() if k != "records"}
+    assert level["complete"] is False and "could not reach the server" in level["stop_reason"], summary
     # The server's third request kills it: the first was the prompt-size probe, the second finished.
-    assert level["requests"] - level["errors"] == 1
+    assert level["requests"] - level["errors"] == 1, summary
     kinds = level["error_kinds"]
-    assert kinds.get("disconnected") == 1 and kinds.get("connect", 0) >= 1
+    assert kinds.get("disconnected") == 1 and kinds.get("connect", 0) >= 1, summary
     assert saved["notes"] and "later levels not run" in saved["notes"][-1]
 
 

@@ -188,6 +188,8 @@ class BenchSettings:
     tp: int = 1
     pp: int = 1
     dtype: str = "bf16"
+    weight_dtype: str | None = None
+    kv_dtype: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

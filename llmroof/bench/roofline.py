@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmroof.bench.record import Level, NvmlWindow, RequestRecord, RooflinePlacement
 from llmroof.errors import LlmroofError
+from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
@@ -28,7 +29,7 @@ class Deployment:
 
     model: ModelSpec
     hardware: HardwareSpec
-    dtype: str = "bf16"
+    precision: Precision = field(default_factory=Precision.uniform)
     tp: int = 1
     pp: int = 1
 
@@ -100,7 +101,6 @@ def measure_cpu(dtype: str, progress: Callable[[str], None]) -> HardwareSpec:
 def placement(level: Level, deployment: Deployment, nvml: NvmlWindow | None = None) -> RooflinePlacement | None:
     """The level's decode step on the roofline; None when the level has no TPOT (no successful request)."""
     from llmroof.analytic import Workload, analyze
-    from llmroof.specs.dtypes import Precision
 
     measured_tpot = level.tpot_s.mean
     if measured_tpot is None or not level.mean_context_tokens:
@@ -110,7 +110,7 @@ def placement(level: Level, deployment: Deployment, nvml: NvmlWindow | None = No
     prompt = max(1, round(level.input_tokens / max(1, level.requests - level.errors)))
     try:
         workload = Workload(batch=batch, prompt_len=prompt, context_len=context,
-                            precision=Precision.uniform(deployment.dtype), tp=deployment.tp, pp=deployment.pp)
+                            precision=deployment.precision, tp=deployment.tp, pp=deployment.pp)
         analysis = analyze(deployment.model, deployment.hardware, workload)
     except ValueError as exc:
         raise LlmroofError(f"the roofline of {deployment.model.name}: {exc}") from None

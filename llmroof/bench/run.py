@@ -54,7 +54,11 @@ class BenchConfig:
     tp: int = 1
     pp: int = 1
     dtype: str = "bf16"
-    """Dtype of the served weights, activations and KV cache, for the analytic bound."""
+    """Activation (compute) dtype of the server, and the default of the two below, for the analytic bound."""
+    weight_dtype: str | None = None
+    """Dtype of the served decoder weights (int8, int4...), when not ``dtype``."""
+    kv_dtype: str | None = None
+    """Dtype of the server's KV cache, when not ``dtype``."""
     hardware: str | None = None
     """Catalog name, ``cpu`` (this CPU's measured ceilings), or None: NVML's GPU, else the CPU for a local server."""
     hardware_file: Path | None = None
@@ -94,7 +98,17 @@ class BenchConfig:
                              input_len=self.input_len, output_len=self.output_len, requests=self.requests,
                              duration_s=self.duration_s, timeout_s=self.timeout_s, warmup=self.warmup,
                              seed=self.seed, ttft_slo_s=self.ttft_slo_s, tpot_slo_s=self.tpot_slo_s,
-                             tp=self.tp, pp=self.pp, dtype=self.dtype)
+                             tp=self.tp, pp=self.pp, dtype=self.dtype, weight_dtype=self.weight_dtype,
+                             kv_dtype=self.kv_dtype)
+
+    def precision(self) -> Any:
+        from llmroof.specs.dtypes import Precision, get_dtype
+
+        try:
+            return Precision(weight=get_dtype(self.weight_dtype or self.dtype), activation=get_dtype(self.dtype),
+                             kv=get_dtype(self.kv_dtype or self.dtype))
+        except ValueError as exc:
+            raise LlmroofError(f"--dtype/--weight-dtype/--kv-dtype: {exc}") from None
 
 
 def base_url(url: str) -> str:
@@ -170,6 +184,7 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
               nvml_module: Any = "auto") -> BenchResult:
     """Benchmark the server and place every level on the roofline; the record is also written to ``out_path``."""
     url = base_url(config.url)
+    precision = config.precision()
     check_reachable(url)
     notes: list[str] = []
     spec, why = resolve_model(config.config or config.model)
@@ -182,7 +197,7 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
         if hardware is None:
             notes.append(f"no roofline: {method}")
         else:
-            deployment = Deployment(model=spec, hardware=hardware, dtype=config.dtype, tp=config.tp, pp=config.pp)
+            deployment = Deployment(model=spec, hardware=hardware, precision=precision, tp=config.tp, pp=config.pp)
     state = _State(config=config, settings=config.settings(), out_path=out_path, deployment=deployment,
                    hardware_method=method, notes=notes)
     sampler = _start_sampler(config, method, nvml_module, notes)

@@ -44,7 +44,9 @@ def bench(
                                              "default: the GPU NVML names, else this CPU for a local server."),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks of the deployment."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages of the deployment."),
-    dtype: str = typer.Option("bf16", "--dtype", help="Served weights/activations/KV dtype, for the roofline."),
+    dtype: str = typer.Option("bf16", "--dtype", help="Served activation dtype (and weights and KV unless given), for the roofline."),
+    weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Served decoder weights' dtype (int8, int4...)."),
+    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="Served KV-cache dtype."),
     config: str | None = typer.Option(None, "--config",
                                       help="Roofline model (preset, config.json or folder) when the model id is not one."),
     tokenizer: str | None = typer.Option(None, "--tokenizer",
@@ -68,7 +70,7 @@ def bench(
         rates=_numbers("--rate", rate, float), requests=requests if requests or duration else 64,
         duration_s=duration, input_len=input_len, output_len=output_len,
         ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3, tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
-        timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, hardware=hardware,
+        timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
         hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml,
     )
     folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("bench-%Y%m%d-%H%M%S")
