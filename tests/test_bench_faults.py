@@ -71,3 +71,36 @@ def test_unreachable_server_is_one_line_and_exit_2(tmp_path, capsys):
     assert stderr.count("\n") == 1 and "cannot reach the server" in stderr
     code, _, stderr = run_cli(capsys, "bench", "--url", "127.0.0.1:8000", "--model", "m", "--requests", "1")
     assert code == 2 and "expected http://HOST:PORT" in stderr
+
+
+def test_ctrl_c_keeps_every_finished_request(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    out = tmp_path / "out"
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        # 200 chunks 2 ms apart: ~0.4 s a request, so a few finish before the interrupt and many do not.
+        bench = subprocess.Popen([sys.executable, "-m", "llmroof", "bench", "--url", f"http://127.0.0.1:{port}",
+                                  "--model", "fake", "--concurrency", "2", "--requests", "200", "--input-len", "8",
+                                  "--output-len", "200", "--warmup", "0", "--out", str(out), "--format", "json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                 # as at a terminal: a background job's ignored SIGINT would be inherited
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            time.sleep(3.0)  # imports, the prompt probe, then several requests finish
+            bench.send_signal(signal.SIGINT)
+            _, stderr = bench.communicate(timeout=30)
+        finally:
+            if bench.poll() is None:
+                os.killpg(bench.pid, signal.SIGKILL)
+                bench.wait()
+    assert bench.returncode == 130, stderr.decode()
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["complete"] is False
+    level = saved["levels"][0]
+    assert level["complete"] is False and 0 < level["requests"] < 200
+    assert all(r["output_tokens"] == 200 for r in level["records"] if not r["error"])
