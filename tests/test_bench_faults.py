@@ -104,3 +104,27 @@ def test_ctrl_c_keeps_every_finished_request(tmp_path):
     level = saved["levels"][0]
     assert level["complete"] is False and 0 < level["requests"] < 200
     assert all(r["output_tokens"] == 200 for r in level["records"] if not r["error"])
+
+
+def test_nvml_bytes_per_token_in_the_steady_window(tmp_path):
+    """A GPU server's run with NVML (the suite's fake pynvml: an A100 whose GPM reports 50% DRAM use):
+    the hardware comes from NVML's GPU name, and each level sets measured bytes per output token beside
+    the analytic ones."""
+    from fakes import FakeNvml
+
+    from llmroof.bench import BenchConfig, run_bench
+
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="llama-3.2-1b", concurrency=(2,), requests=16,
+                         input_len=8, output_len=100, warmup=0, timeout_s=20)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        result = run_bench(config, tmp_path / "results.json", nvml_module=FakeNvml(dram_util=50.0))
+    assert result.hardware["name"] == "a100-sxm-40gb" and result.hardware_method == "nvml: NVIDIA A100-SXM4-40GB"
+    level = result.levels[0]
+    nv = level.roofline.nvml
+    assert nv.source == "gpm" and nv.samples >= 3, nv
+    peak = 2 * 1215e6 * 5120 / 8  # the fake's NVML peak: 2 x max memory clock x bus width
+    assert nv.mean_dram_bandwidth_bytes_per_s == pytest.approx(0.5 * peak)
+    window = nv.window_s[1] - nv.window_s[0]
+    assert nv.measured_bytes_per_output_token == pytest.approx(0.5 * peak * window / nv.output_tokens_in_window)
+    assert 0 < nv.output_tokens_in_window < level.output_tokens
