@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible streaming engine for llmroof bench's fault tests (run as a subprocess:
 ``python tests/fake_engine.py PORT MODE``). Every request streams ``max_tokens`` one-token chunks
-``DELAY_S`` apart, then a usage chunk and ``[DONE]``; MODE breaks every other request (odd ones):
+``DELAY_S`` apart, then a usage chunk and ``[DONE]`` (completions and chat; the generate extension's
+stream has neither); MODE breaks every other request (odd ones):
 
 - ok: nothing broken; strict: also answers 422 to ignore_eos/min_tokens, as ``transformers serve`` does;
 - http500: status 500; stall: two chunks, then silence; malformed: a chunk that is not JSON;
@@ -19,8 +20,13 @@ DELAY_S = 0.002
 COUNT = {"n": 0}
 
 
-def _chunk(text: str, usage: dict | None = None) -> bytes:
-    data: dict = {"choices": [{"index": 0, "text": text}]}
+def _chunk(text: str, usage: dict | None = None, path: str = "/v1/completions") -> bytes:
+    if path.endswith("generate_stream"):
+        data: dict = {"model_name": "fake", "text_output": text}
+    elif path == "/v1/chat/completions":
+        data = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    else:
+        data = {"choices": [{"index": 0, "text": text}]}
     if usage:
         data = {"choices": [], "usage": usage}
     return f"data: {json.dumps(data)}\n\n".encode()
@@ -41,7 +47,8 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    if scope["path"] != "/v1/completions":
+    path = scope["path"]
+    if path not in ("/v1/completions", "/v1/chat/completions") and not path.endswith("/generate_stream"):
         await _plain(send, 404 if scope["path"] != "/health" else 200, b"{}")
         return
     request = json.loads(body)
@@ -57,6 +64,9 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     tokens = int(request["max_tokens"])
+    if path == "/v1/chat/completions":  # the role comes first, with no output
+        role = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
+        await send({"type": "http.response.body", "body": f"data: {json.dumps(role)}\n\n".encode(), "more_body": True})
     for i in range(tokens):
         if i == 2 and mode == "stall" and broken:
             await asyncio.sleep(3600)
@@ -66,8 +76,12 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
             await send({"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True})
             continue
         await asyncio.sleep(DELAY_S)
-        await send({"type": "http.response.body", "body": _chunk("x"), "more_body": True})
-    prompt_tokens = len(str(request.get("prompt", "")).split())
+        await send({"type": "http.response.body", "body": _chunk("x", path=path), "more_body": True})
+    if path.endswith("generate_stream"):  # no usage, no [DONE]: the stream just ends
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    prompt = request.get("prompt") or request.get("messages", [{}])[0].get("content", "")
+    prompt_tokens = len(str(prompt).split())
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
     await send({"type": "http.response.body", "body": _chunk("", usage), "more_body": True})
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})

@@ -128,3 +128,41 @@ def test_nvml_bytes_per_token_in_the_steady_window(tmp_path):
     window = nv.window_s[1] - nv.window_s[0]
     assert nv.measured_bytes_per_output_token == pytest.approx(0.5 * peak * window / nv.output_tokens_in_window)
     assert 0 < nv.output_tokens_in_window < level.output_tokens
+
+
+@pytest.mark.parametrize("endpoint, source", [("chat", "usage"), ("generate", "chunks")])
+def test_chat_and_generate_endpoints(tmp_path, capsys, endpoint, source):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--endpoint", endpoint)
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["output_tokens"] == 8 * 6 and level["token_source"] == source
+    # chat: the role-only first chunk is no output; TTFT starts at the first content
+    assert all(len(r["chunk_times_s"]) == 6 for r in level["records"])
+
+
+def test_open_loop_rates_and_csv(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}/v1", "--model", "fake",
+                                       "--rate", "50,100", "--requests", "10", "--output-len", "4", "--warmup", "1",
+                                       "--seed", "3", "--out", str(tmp_path / "out"), "--format", "csv")
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("concurrency,rate,requests,errors") and len(lines) == 3
+    assert lines[1].split(",")[1:4] == ["50.0", "10", "0"]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [lv["rate"] for lv in saved["levels"]] == [50.0, 100.0] and "concurrency" not in saved["levels"][0]
+
+
+def test_table_output(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "fake",
+                                       "--concurrency", "1,2", "--requests", "4", "--output-len", "4",
+                                       "--ttft-slo", "5000", "--tpot-slo", "5000", "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert "c=1" in stdout and "c=2" in stdout and "goodput" in stdout and "Results:" in stdout
+    assert "no roofline" in stdout  # "fake" is no preset or config.json: the note says so
+    assert (tmp_path / "out" / "report.html").exists()
