@@ -38,12 +38,13 @@ class Target:
     timeout_s: float
 
 
-def make_client(concurrency: int, timeout_s: float) -> Any:
-    """One pooled client for the run: enough connections for every request in flight; no proxies from the
-    environment (a benchmark must reach the server it names)."""
+def make_client(concurrency: int | None, timeout_s: float) -> Any:
+    """One pooled client for the run: a connection for every request in flight (``None``: no limit, for an
+    open loop, whose requests must never queue in the client); no proxies from the environment (a benchmark
+    must reach the server it names)."""
     import httpx
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency or 256)
     return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), trust_env=False)
 
 

@@ -226,11 +226,11 @@ def _start_sampler(config: BenchConfig, method: str, nvml_module: Any, notes: li
 async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> None:
     config = state.config
     tokenizer = prompts.load_tokenizer(config.tokenizer or config.model)
-    top = max([*config.concurrency, 1]) if not config.rates else 256
+    top = None if config.rates else max(*config.concurrency, config.warmup, 1)
     target = bench_client.Target(base_url=url, endpoint=config.endpoint, model=config.model,
                                  output_len=config.output_len, timeout_s=config.timeout_s)
     origin = time.perf_counter()
-    async with bench_client.make_client(max(top, config.warmup, 1), config.timeout_s) as http:
+    async with bench_client.make_client(top, config.timeout_s) as http:
         count = tokenizer.count if tokenizer is not None else None
 
         async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
