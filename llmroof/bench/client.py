@@ -61,20 +61,22 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     chunks: list[float] = []
     text: list[str] = []
     usage: dict[str, int | None] = {"prompt": None, "completion": None}
-    error: str | None = None
+
+    async def exchange() -> str | None:
+        async with client.stream("POST", url, json=payload) as response:
+            if response.status_code != 200:
+                detail = (await response.aread()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
+                if extras and response.status_code in (400, 422):
+                    raise ExtrasRejected(detail)
+                return f"http_{response.status_code}: {' '.join(detail.split())}"
+            return await _read_stream(response, target.endpoint, chunks, text, usage, clock)
+
     try:
-        async with asyncio.timeout(target.timeout_s):
-            async with client.stream("POST", url, json=payload) as response:
-                if response.status_code != 200:
-                    detail = (await response.aread()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
-                    if extras and response.status_code in (400, 422):
-                        raise ExtrasRejected(detail)
-                    error = f"http_{response.status_code}: {' '.join(detail.split())}"
-                else:
-                    error = await _read_stream(response, target.endpoint, chunks, text, usage, clock)
+        # The deadline of the whole request (httpx's timeouts are per read: a trickling stream resets them).
+        error = await asyncio.wait_for(exchange(), target.timeout_s)
     except ExtrasRejected:
         raise
-    except TimeoutError:
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
         error = f"timeout: no complete response within {target.timeout_s:g} s"
     except httpx.ConnectError as exc:
         error = f"connect: {exc}"
