@@ -218,3 +218,12 @@ def test_report_has_a_bench_section(tmp_path):
     html = report_file(path).read_text()
     assert 'id="bench"' in html and html.count("<svg") == 3
     assert "Serving benchmark" in html and "TPOT bound" in html
+
+
+def test_served_model_ids_resolve_to_their_architecture():
+    from llmroof.bench.roofline import resolve_model
+
+    spec, note = resolve_model("meta-llama/Llama-3.1-8B-Instruct")
+    assert spec.name == "llama-3-8b" and "architecture of" in note
+    spec, note = resolve_model("my-finetune")
+    assert spec is None and "--config" in note

@@ -34,13 +34,23 @@ class Deployment:
     pp: int = 1
 
 
+TUNED_SUFFIXES = ("-instruct", "-chat", "-it", "-hf")
+"""Suffixes of fine-tuned variants that keep the base model's architecture (Llama-3.1-8B-Instruct)."""
+
+
 def resolve_model(name: str) -> tuple[ModelSpec | None, str]:
-    """The served model's spec, or None and why not."""
+    """The served model's spec (a hub id's fine-tune suffix dropped when only the base is a preset), or None
+    and why not."""
     from llmroof.specs.model import get_model
 
     try:
         return get_model(name), ""
     except LlmroofError as exc:
+        for suffix in TUNED_SUFFIXES:
+            if name.lower().endswith(suffix):
+                spec, _ = resolve_model(name[: -len(suffix)])
+                if spec is not None:
+                    return spec, f"roofline model: {spec.name}, the architecture of {name!r} (pass --config to change)"
         return None, f"no roofline: the model {name!r} is no preset, config.json or folder ({exc.message}); " \
                      "pass --config PRESET|config.json"
 

@@ -189,9 +189,9 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
     notes: list[str] = []
     spec, why = resolve_model(config.config or config.model)
     deployment, method = None, "none"
-    if spec is None:
+    if why:
         notes.append(why)
-    else:
+    if spec is not None:
         hardware, method = resolve_hardware(config.hardware, url, config.dtype, config.hardware_file,
                                             nvml_module, progress)
         if hardware is None:
