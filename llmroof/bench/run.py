@@ -239,9 +239,10 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
                     return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=True,
                                                    count_tokens=count, input_tokens=tokens)
                 except bench_client.ExtrasRejected as exc:
-                    state.extras = False
-                    state.notes.append(f"the server refused ignore_eos/min_tokens ({' '.join(str(exc).split())[:120]}): "
-                                       "sent without them, so outputs may end early at an end-of-sequence token")
+                    if state.extras:  # once, though several requests in flight may have been refused
+                        state.extras = False
+                        state.notes.append(f"the server refused ignore_eos/min_tokens ({' '.join(str(exc).split())[:120]}): "
+                                           "sent without them, so outputs may end early at an end-of-sequence token")
             return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=False,
                                            count_tokens=count, input_tokens=tokens)
 
