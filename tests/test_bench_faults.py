@@ -88,6 +88,7 @@ def test_ctrl_c_keeps_every_finished_request(tmp_path):
                                   "--model", "fake", "--concurrency", "2", "--requests", "200", "--input-len", "8",
                                   "--output-len", "200", "--warmup", "0", "--out", str(out), "--format", "json"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                 cwd=tmp_path,  # the installed llmroof, not the source tree's
                                  # as at a terminal: a background job's ignored SIGINT would be inherited
                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
