@@ -167,3 +167,17 @@ def test_table_output(tmp_path, capsys):
     assert "c=1" in stdout and "c=2" in stdout and "goodput" in stdout and "Results:" in stdout
     assert "no roofline" in stdout  # "fake" is no preset or config.json: the note says so
     assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_faster_than_the_roofline_is_flagged(tmp_path):
+    """The fake engine streams a token every 2 ms, far faster than Llama-3-70B's decode on one A10: the
+    roofline cannot be right for what was served, and a note says so."""
+    from llmroof.bench import BenchConfig, run_bench
+
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="llama-3-70b", hardware="a10", concurrency=(1,),
+                         requests=3, input_len=8, output_len=10, warmup=0, timeout_s=20)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        result = run_bench(config, None)
+    assert result.levels[0].roofline.tpot_fraction > 1
+    assert any("faster than the roofline allows" in note for note in result.notes)

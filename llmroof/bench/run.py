@@ -258,6 +258,10 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
         for position, (concurrency, rate) in enumerate(config.levels):
             level = await _level(state, send, pool, concurrency, rate, position, progress, sampler, origin)
             state.levels.append(level)
+            roof = level.roofline
+            if roof is not None and roof.tpot_fraction is not None and roof.tpot_fraction > 1:
+                state.notes.append(f"{level.label}: measured TPOT is {roof.tpot_fraction:.2f}x faster than the "
+                                   "roofline allows: check --hardware, --dtype/--weight-dtype, --tp and --pp")
             if level.stop_reason:
                 state.notes.append(f"{level.label}: {level.stop_reason}; later levels not run")
             state.save()
