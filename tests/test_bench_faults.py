@@ -42,15 +42,17 @@ def test_server_killed_mid_run_keeps_finished_requests(tmp_path, capsys):
         code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--concurrency", "1,2", "--requests", "16",
                                        "--timeout", "20")
     assert code == 0, stderr
-    assert len(saved["levels"]) == 1  # the second level never ran
+    assert len(saved["levels"]) == 1, [{k: v for k, v in lv.items() if k != "records"} for lv in saved["levels"]]
     level = saved["levels"][0]
     summary = {k: v for k, v in level.items() if k != "records"}
     assert level["complete"] is False and "could not reach the server" in level["stop_reason"], summary
     # The server's third request kills it: the first was the prompt-size probe, the second finished.
     assert level["requests"] - level["errors"] == 1, summary
     kinds = level["error_kinds"]
-    assert kinds.get("disconnected") == 1 and kinds.get("connect", 0) >= 1, summary
-    assert saved["notes"] and "later levels not run" in saved["notes"][-1]
+    # The stream in flight is cut; a request sent while the dying process's socket still accepts is cut too.
+    assert kinds.get("disconnected", 0) >= 1 and set(kinds) <= {"disconnected", "connect"}, summary
+    assert sum(kinds.values()) == level["errors"] and level["errors"] >= 8, summary
+    assert saved["notes"] and "later levels not run" in saved["notes"][-1], saved["notes"]
 
 
 def test_rejected_extras_are_retried_without_and_remembered(tmp_path, capsys):
@@ -78,6 +80,7 @@ def test_ctrl_c_keeps_every_finished_request(tmp_path):
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     port = free_port()
@@ -86,16 +89,21 @@ def test_ctrl_c_keeps_every_finished_request(tmp_path):
         # 200 chunks 2 ms apart: ~0.4 s a request, so a few finish before the interrupt and many do not.
         bench = subprocess.Popen([sys.executable, "-m", "llmroof", "bench", "--url", f"http://127.0.0.1:{port}",
                                   "--model", "fake", "--concurrency", "2", "--requests", "200", "--input-len", "8",
-                                  "--output-len", "200", "--warmup", "0", "--out", str(out), "--format", "json"],
+                                  "--output-len", "200", "--warmup", "0", "--out", str(out)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                                  cwd=tmp_path,  # the installed llmroof, not the source tree's
                                  # as at a terminal: a background job's ignored SIGINT would be inherited
                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        watchdog = threading.Timer(60, bench.kill)  # bounds the blocking read below
+        watchdog.start()
         try:
-            time.sleep(3.0)  # imports, the prompt probe, then several requests finish
+            started = bench.stderr.readline()  # the level's progress line: the load has begun (blocks until then)
+            assert b"concurrency 2" in started, started
+            time.sleep(1.5)  # about 6 requests finish
             bench.send_signal(signal.SIGINT)
             _, stderr = bench.communicate(timeout=30)
         finally:
+            watchdog.cancel()
             if bench.poll() is None:
                 os.killpg(bench.pid, signal.SIGKILL)
                 bench.wait()
@@ -181,3 +189,24 @@ def test_faster_than_the_roofline_is_flagged(tmp_path):
         result = run_bench(config, None)
     assert result.levels[0].roofline.tpot_fraction > 1
     assert any("faster than the roofline allows" in note for note in result.notes)
+
+
+def test_results_are_saved_while_a_level_runs(tmp_path, monkeypatch):
+    """Every save_every finished requests the record is rewritten (off the event loop), in order."""
+    from llmroof.bench import BenchConfig, run_bench
+    from llmroof.results import io
+
+    written: list[int] = []
+    real = io.write_json_atomic
+
+    def spy(path, data):
+        written.append(sum(len(level["records"]) for level in data["levels"]))
+        return real(path, data)
+    monkeypatch.setattr(io, "write_json_atomic", spy)
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="fake", concurrency=(2,), requests=12, input_len=4,
+                         output_len=3, warmup=0, timeout_s=20, save_every=4)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        run_bench(config, tmp_path / "results.json")
+    assert written == sorted(written) and written[-1] == 12 and len(written) >= 3
+    assert json.loads((tmp_path / "results.json").read_text())["levels"][0]["requests"] == 12

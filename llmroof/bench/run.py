@@ -163,12 +163,23 @@ class _State:
             hardware_method=self.hardware_method, notes=tuple(self.notes), complete=complete,
         )
 
-    def save(self, current: Level | None = None, complete: bool = True) -> None:
-        self.unsaved = 0
-        if self.out_path is not None:
-            from llmroof.results.io import write_json_atomic
+    writer: Any = None
+    """One worker thread that writes the results file: writes keep their order, and a save mid-level never
+    holds the event loop (and the timestamps of the streams in flight) while the disk syncs."""
 
-            write_json_atomic(self.out_path, self.result(current, complete).to_dict())
+    def save(self, current: Level | None = None, complete: bool = True, wait: bool = True) -> None:
+        self.unsaved = 0
+        if self.out_path is None:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from llmroof.results.io import write_json_atomic
+
+        if self.writer is None:
+            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroof-bench-save")
+        done = self.writer.submit(write_json_atomic, self.out_path, self.result(current, complete).to_dict())
+        if wait:
+            done.result()
 
 
 def _model_dict(d: Deployment) -> dict[str, Any]:
@@ -176,8 +187,8 @@ def _model_dict(d: Deployment) -> dict[str, Any]:
 
     from llmroof.analytic.memory import param_count
 
-    return {"name": d.model.name, "params": param_count(d.model), **{k: v for k, v in dataclasses.asdict(d.model).items()
-                                                      if isinstance(v, (int, float, str, bool, type(None)))}}
+    scalars = {k: v for k, v in dataclasses.asdict(d.model).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    return {"name": d.model.name, "params": param_count(d.model), **scalars}
 
 
 def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progress = lambda _: None,
@@ -206,6 +217,8 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
     finally:
         if sampler is not None:
             sampler.stop()
+        if state.writer is not None:
+            state.writer.shutdown(wait=True)
     return state.result()
 
 
@@ -321,7 +334,7 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
     def on_record(_: RequestRecord) -> None:
         state.unsaved += 1
         if state.unsaved >= config.save_every:
-            state.save(summary(complete=False), complete=False)
+            state.save(summary(complete=False), complete=False, wait=False)
 
     kwargs = dict(requests=config.requests, duration_s=config.duration_s,
                   stop_after_failures=config.stop_after_failures, on_record=on_record)
