@@ -4,6 +4,7 @@
 stream has neither); MODE breaks every other request (odd ones):
 
 - ok: nothing broken; strict: also answers 422 to ignore_eos/min_tokens, as ``transformers serve`` does;
+  strictest: to stream_options too (then no usage is reported);
 - http500: status 500; stall: two chunks, then silence; malformed: a chunk that is not JSON;
 - die: the third request kills the whole server (SIGKILL) after its second chunk.
 """
@@ -55,8 +56,10 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
     mode = sys.argv[2]
     n = COUNT["n"]
     COUNT["n"] += 1
-    if mode == "strict" and ("ignore_eos" in request or "min_tokens" in request):
-        await _plain(send, 422, b'{"detail": "Unexpected fields in the request"}')
+    unknown = {"ignore_eos", "min_tokens"} | ({"stream_options"} if mode == "strictest" else set())
+    if mode in ("strict", "strictest") and unknown & set(request):  # named, as transformers serve names them
+        detail = f"Unexpected fields in the request: {sorted(unknown & set(request))}"
+        await _plain(send, 422, json.dumps({"detail": detail}).encode())
         return
     broken = n % 2 == 1
     if mode == "http500" and broken:
@@ -79,6 +82,9 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         await send({"type": "http.response.body", "body": _chunk("x", path=path), "more_body": True})
     if path.endswith("generate_stream"):  # no usage, no [DONE]: the stream just ends
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if "stream_options" not in request:  # usage only when asked for, as OpenAI's API
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
         return
     prompt = request.get("prompt") or request.get("messages", [{}])[0].get("content", "")
     prompt_tokens = len(str(prompt).split())

@@ -60,7 +60,7 @@ def test_rejected_extras_are_retried_without_and_remembered(tmp_path, capsys):
     with fake_engine("strict", port, tmp_path / "server.log"):
         code, saved, stderr = _bench(capsys, port, tmp_path / "out")
     assert code == 0, stderr
-    assert saved["extras_sent"] == []
+    assert saved["extras_sent"] == ["stream_options"]
     assert saved["levels"][0]["errors"] == 0
     assert any("refused ignore_eos" in note for note in saved["notes"])
     assert saved["prompt_method"].startswith("by usage")  # no tokenizer: the server's usage sized the prompts
@@ -210,3 +210,16 @@ def test_results_are_saved_while_a_level_runs(tmp_path, monkeypatch):
         run_bench(config, tmp_path / "results.json")
     assert written == sorted(written) and written[-1] == 12 and len(written) >= 3
     assert json.loads((tmp_path / "results.json").read_text())["levels"][0]["requests"] == 12
+
+
+def test_refused_stream_options_fall_back_to_counting_chunks(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("strictest", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--warmup", "2")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["token_source"] == "chunks" and level["output_tokens"] == 8 * 6
+    assert saved["extras_sent"] == []
+    assert sum("refused ignore_eos" in n for n in saved["notes"]) == 1
+    assert sum("refused stream_options" in n for n in saved["notes"]) == 1
+    assert saved["prompt_method"].startswith("by length")  # no usage: the prompt's length could not be checked

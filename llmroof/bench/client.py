@@ -24,7 +24,12 @@ ERROR_BODY_CHARS = 200
 
 
 class ExtrasRejected(Exception):
-    """The server answered 400 or 422 to a body with ``ignore_eos``/``min_tokens``: retry without them."""
+    """The server answered 400 or 422 naming an optional field sent (``ignore_eos``, ``min_tokens``,
+    ``stream_options``): retry without it. ``fields``: the ones it named."""
+
+    def __init__(self, detail: str, fields: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.fields = fields
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,14 +54,16 @@ def make_client(concurrency: int | None, timeout_s: float) -> Any:
 
 
 async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s: float, extras: bool,
+               usage: bool = True,
                count_tokens: Callable[[str], int] | None = None, input_tokens: int | None = None,
                clock: Callable[[], float] = time.perf_counter) -> RequestRecord:
     """Send one streamed request; returns its record (successful or not). Raises :class:`ExtrasRejected`
-    only when ``extras`` were sent and the server refused the body."""
+    only when the server refused an optional field it names (ignore_eos, min_tokens, stream_options)."""
     import httpx
 
     url = target.base_url + protocols.path(target.endpoint, target.model)
-    payload = protocols.body(target.endpoint, target.model, prompt, target.output_len, extras)
+    payload = protocols.body(target.endpoint, target.model, prompt, target.output_len, extras, usage)
+    optional = tuple(f for f in (*protocols.EXTRAS, protocols.USAGE) if f in payload)
     start = clock()
     chunks: list[float] = []
     text: list[str] = []
@@ -66,8 +73,9 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
         async with client.stream("POST", url, json=payload) as response:
             if response.status_code != 200:
                 detail = (await response.aread()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
-                if extras and response.status_code in (400, 422):
-                    raise ExtrasRejected(detail)
+                named = tuple(f for f in optional if f in detail)
+                if named and response.status_code in (400, 422):
+                    raise ExtrasRejected(detail, named)
                 return f"http_{response.status_code}: {' '.join(detail.split())}"
             return await _read_stream(response, target.endpoint, chunks, text, usage, clock)
 

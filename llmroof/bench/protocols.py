@@ -9,7 +9,8 @@ one streamed event says.
 
 Both OpenAI endpoints are asked for ``stream_options.include_usage``, so servers that support it report the
 token counts in a last chunk. ``ignore_eos`` and ``min_tokens`` (vLLM, SGLang, TensorRT-LLM extensions) hold
-the output length; servers that reject unknown fields (``transformers serve``: HTTP 422) are retried without.
+the output length; servers that reject unknown fields (``transformers serve``: HTTP 422) are retried without
+them, and without ``stream_options`` where a server names that one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 ENDPOINTS = ("completions", "chat", "generate")
 EXTRAS = ("ignore_eos", "min_tokens")
+USAGE = "stream_options"
 
 
 class MalformedEvent(ValueError):
@@ -48,16 +50,18 @@ def path(endpoint: str, model: str) -> str:
     return f"/v2/models/{model}/generate_stream"
 
 
-def body(endpoint: str, model: str, prompt: str, output_len: int, extras: bool) -> dict[str, Any]:
-    """The request body: greedy (temperature 0), streamed, ``output_len`` tokens at most."""
+def body(endpoint: str, model: str, prompt: str, output_len: int, extras: bool, usage: bool = True) -> dict[str, Any]:
+    """The request body: greedy (temperature 0), streamed, ``output_len`` tokens at most; ``extras``:
+    ignore_eos and min_tokens; ``usage``: stream_options.include_usage (OpenAI endpoints)."""
     if endpoint == "generate":
         data: dict[str, Any] = {"text_input": prompt, "max_tokens": output_len, "stream": True,
                                 "temperature": 0.0}
         if extras:
             data["ignore_eos"] = True
         return data
-    data = {"model": model, "max_tokens": output_len, "temperature": 0.0, "stream": True,
-            "stream_options": {"include_usage": True}}
+    data = {"model": model, "max_tokens": output_len, "temperature": 0.0, "stream": True}
+    if usage:
+        data["stream_options"] = {"include_usage": True}
     if endpoint == "chat":
         data["messages"] = [{"role": "user", "content": prompt}]
     else:

@@ -201,7 +201,8 @@ class BenchResult:
     prompt_method: str
     """How prompts of ``input_len`` tokens were built (exact with a tokenizer, or calibrated by usage)."""
     extras_sent: tuple[str, ...]
-    """Request fields beyond the protocol's core (ignore_eos, min_tokens) the server accepted."""
+    """Optional request fields the server accepted and the run kept sending: ignore_eos, min_tokens,
+    stream_options."""
     model_spec: dict[str, Any] | None = None
     """The analytic model's spec (llmroof.analysis's model section), None when none resolved."""
     hardware: dict[str, Any] | None = None

@@ -148,6 +148,9 @@ class _State:
     hardware_method: str
     notes: list[str]
     extras: bool = True
+    """Send ignore_eos/min_tokens (until the server refuses them)."""
+    usage: bool = True
+    """Ask for usage in the stream (until the server refuses stream_options)."""
     prompt_method: str = ""
     levels: list[Level] = field(default_factory=list)
     unsaved: int = 0
@@ -157,8 +160,7 @@ class _State:
         return BenchResult(
             settings=self.settings, levels=tuple(self.levels + ([current] if current else [])),
             prompt_method=self.prompt_method,
-            extras_sent=protocols.EXTRAS if self.extras and self.config.endpoint != "generate"
-            else ("ignore_eos",) if self.extras else (),
+            extras_sent=self.extras_sent(),
             model_spec=None if d is None else _model_dict(d), hardware=None if d is None else d.hardware.to_dict(),
             hardware_method=self.hardware_method, notes=tuple(self.notes), complete=complete,
         )
@@ -166,6 +168,12 @@ class _State:
     writer: Any = None
     """One worker thread that writes the results file: writes keep their order, and a save mid-level never
     holds the event loop (and the timestamps of the streams in flight) while the disk syncs."""
+
+    def extras_sent(self) -> tuple[str, ...]:
+        """The optional fields the run kept sending (the server accepted them)."""
+        if self.config.endpoint == "generate":
+            return ("ignore_eos",) if self.extras else ()
+        return (*(protocols.EXTRAS if self.extras else ()), *((protocols.USAGE,) if self.usage else ()))
 
     def save(self, current: Level | None = None, complete: bool = True, wait: bool = True) -> None:
         self.unsaved = 0
@@ -247,16 +255,14 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
         count = tokenizer.count if tokenizer is not None else None
 
         async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
-            if state.extras:
+            for _ in range(3):  # at most: with everything, without the extras, without stream_options too
+                extras, usage = state.extras, state.usage
                 try:
-                    return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=True,
-                                                   count_tokens=count, input_tokens=tokens)
+                    return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=extras,
+                                                   usage=usage, count_tokens=count, input_tokens=tokens)
                 except bench_client.ExtrasRejected as exc:
-                    if state.extras:  # once, though several requests in flight may have been refused
-                        state.extras = False
-                        state.notes.append(f"the server refused ignore_eos/min_tokens ({' '.join(str(exc).split())[:120]}): "
-                                           "sent without them, so outputs may end early at an end-of-sequence token")
-            return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=False,
+                    _refused(state, exc, extras, usage)
+            return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=False, usage=False,
                                            count_tokens=count, input_tokens=tokens)
 
         pool = await _prompts(state, tokenizer, send, target)
@@ -280,6 +286,20 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
             state.save()
             if level.stop_reason:
                 break
+
+
+def _refused(state: _State, exc: Exception, extras: bool, usage: bool) -> None:
+    """Stop sending the fields the server named, noting it once (several requests in flight may be refused)."""
+    fields = getattr(exc, "fields", ())
+    detail = " ".join(str(exc).split())[:120]
+    if extras and state.extras and any(f in protocols.EXTRAS for f in fields):
+        state.extras = False
+        state.notes.append(f"the server refused ignore_eos/min_tokens ({detail}): sent without them, so outputs "
+                           "may end early at an end-of-sequence token")
+    if usage and state.usage and protocols.USAGE in fields:
+        state.usage = False
+        state.notes.append(f"the server refused stream_options ({detail}): token counts from the tokenizer or "
+                           "the chunks instead of its usage")
 
 
 async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any,
