@@ -19,6 +19,8 @@ COMPARE = "llmroof.compare/1"
 """``llmroof compare --format json``: two sides of profile runs compared."""
 PLAN = "llmroof.plan/1"
 """``llmroof plan --format json``: a capacity plan."""
+BENCH = "llmroof.bench/1"
+"""``llmroof bench``'s ``results.json``: a serving engine under load, each level on the roofline."""
 
 
 def prefix(schema: str) -> str:

@@ -112,6 +112,7 @@ FORBIDDEN = {
     "llmroof.measure": ("results", "report", "compare", "plan", "cli", "api"),
     "llmroof.kernels": ("results", "report", "compare", "plan", "cli", "api"),
     "llmroof.results": ("report", "compare", "plan", "cli"),
+    "llmroof.bench": ("report", "compare", "plan", "cli", "api"),  # a measurement: it writes its record through results
 }
 
 

@@ -38,6 +38,7 @@ def _root(
 
 def _register() -> None:
     from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, report, sample
+    from llmroof.cli import bench as bench_cli
 
     profile.register(app)
     analyze.register(app)
@@ -47,6 +48,7 @@ def _register() -> None:
     plan.register(app)
     report.register(app)
     catalogs.register(app)
+    bench_cli.register(app)
 
 
 _register()

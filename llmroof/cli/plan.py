@@ -50,7 +50,7 @@ def plan(
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
     group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
     calibrate: list[Path] | None = typer.Option(None, "--calibrate", dir_okay=False,
-                                                help="A profile results file (llmroof profile) of a planned device; "
+                                                help="A profile results file (llmroof profile) or bench result (llmroof bench) of a planned device; "
                                                      "repeat for several devices."),
     max_gpus: int = typer.Option(16, "--max-gpus", help="Largest tp x pp per replica."),
     block_size: int = typer.Option(16, "--block-size", help="Tokens per paged KV-cache block."),

@@ -55,7 +55,14 @@ def load_side(label: str, path: str | Path) -> Side:
 
 
 def load_run(path: Path) -> Run:
-    record = read_json(path, SCHEMA_PREFIX)
+    record = read_json(path, "llmroof.")
+    if str(record.get("schema", "")).startswith("llmroof.bench/"):  # a serving benchmark, levels as configs
+        from llmroof.bench.compare import as_profile_record
+
+        record = as_profile_record(record, path)
+    elif not str(record.get("schema", "")).startswith(SCHEMA_PREFIX):
+        raise LlmroofError(f"{path}: schema is {record.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
+                           "is this a results file of llmroof profile or llmroof bench?")
     check_record(record, path)
     return Run(path=path, record=record)
 

@@ -93,10 +93,45 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
 
 
 def read_calibration(path: str | Path) -> Calibration:
-    """A profile results file's efficiencies."""
+    """A profile's (or a bench run's) efficiencies."""
     from llmroof.results.io import read_json
 
-    return calibration_from_profile(read_json(path, PROFILE_SCHEMA), str(path))
+    data = read_json(path, "llmroof.")
+    if str(data.get("schema", "")).startswith(BENCH_SCHEMA):
+        return calibration_from_bench(data, str(path))
+    if not str(data.get("schema", "")).startswith(PROFILE_SCHEMA):
+        raise LlmroofError(f"{path}: schema is {data.get('schema')!r}, expected {PROFILE_SCHEMA}... or {BENCH_SCHEMA}...",
+                           "give a results file of llmroof profile or llmroof bench")
+    return calibration_from_profile(data, str(path))
+
+
+BENCH_SCHEMA = "llmroof.bench/"
+
+
+def calibration_from_bench(data: dict[str, Any], source: str) -> Calibration:
+    """A serving engine's measured share of the roofline (``llmroof bench``): each level's analytic TPOT
+    bound over its measured mean TPOT, on the catalog device the engine served from. Prefill stays
+    uncalibrated: a served TTFT includes queueing, which is no kernel efficiency."""
+    from llmroof.bench.record import BenchResult
+
+    result = BenchResult.from_dict(data, source)
+    hardware = result.hardware or {}
+    if not hardware.get("name") or not (result.hardware_method == "catalog" or result.hardware_method.startswith("nvml")):
+        raise LlmroofError(
+            f"{source}: the bench ran against {hardware.get('display_name') or 'no catalog device'} "
+            f"({result.hardware_method or 'none'}): its efficiency says nothing about the GPUs a plan is for",
+            "bench a server on the device you plan for, with --hardware NAME, or plan without --calibrate")
+    fractions = [level.roofline.tpot_fraction for level in result.levels
+                 if level.roofline is not None and level.roofline.tpot_fraction and level.errors < level.requests]
+    if not fractions:
+        raise LlmroofError(f"{source}: no level with a measured TPOT on the {hardware['name']} roofline",
+                           "run llmroof bench to completion with a model it can place on the roofline")
+    return Calibration(
+        hardware=str(hardware["name"]), decode_efficiency=statistics.median(fractions), prefill_efficiency=None,
+        decode_range=(min(fractions), max(fractions)), decode_samples=len(fractions), prefill_samples=0,
+        device_name=str(hardware.get("display_name", hardware["name"])), dtype=result.settings.dtype,
+        model=str((result.model_spec or {}).get("name", result.settings.model)), source=source,
+    )
 
 
 def match_calibrations(hardware_names: list[str], calibrations: list[Calibration]) -> dict[str, Calibration]:

@@ -14,15 +14,16 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.errors import LlmroofError
-from llmroof.report import analysis_view, profile_view
+from llmroof.report import analysis_view, bench_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import dumps, write_text_atomic
 from llmroof.units import si
 from llmroof.version import __version__
 
 TEMPLATE = "report.html.j2"
-SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured"}
-SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment")
+SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured", schemas.BENCH: "bench"}
+VIEWS = {"analytic": analysis_view, "measured": profile_view, "bench": bench_view}
+SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment", "bench")
 """Every section, in page order; a view builds those its kind of record can have."""
 DATA_URI_LIMIT_BYTES = 1_500_000
 """Above this a data: link is not written (browsers cap them); the page's script makes a blob link instead."""
@@ -45,7 +46,7 @@ def kind_of(data: dict[str, Any]) -> str:
 
 def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(sections by name, the names of sections left out because the record could not be read for them)."""
-    view = analysis_view if kind_of(data) == "analytic" else profile_view
+    view = VIEWS[kind_of(data)]
     sections: dict[str, Any] = dict.fromkeys(SECTIONS)
     omitted: list[str] = []
     for name, build in view.BUILDERS:
@@ -64,7 +65,7 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     ``raw_text``: the file's own text, embedded for download (default: the record as JSON).
     """
     kind = kind_of(data)
-    view = analysis_view if kind == "analytic" else profile_view
+    view = VIEWS[kind]
     try:
         title, subtitle = view.title(data)
     except (KeyError, TypeError) as exc:
@@ -72,7 +73,7 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     sections, omitted = build_sections(data)
     context = {
         "title": title, "subtitle": subtitle, "kind": kind, "sections": sections, "omitted": omitted,
-        "problems": profile_view.problems(data) if kind == "measured" else [],
+        "problems": view.problems(data) if kind != "analytic" else [],
         "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
         "schema": data.get("schema"), "source": source, "version": __version__,
     }

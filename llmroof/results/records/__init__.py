@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
@@ -42,14 +43,19 @@ def record_class(schema: Any, where: str = "") -> type[Record]:
     return by_name[name]
 
 
-def from_dict(data: Any, where: str = "") -> Record:
+def from_dict(data: Any, where: str = "") -> Any:
     """The record of a results object, whatever its schema."""
     if not isinstance(data, dict):
         raise LlmroofError(f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?")
+    schema = data.get("schema")
+    if isinstance(schema, str) and schemas.prefix(schema) == schemas.prefix(schemas.BENCH):
+        from llmroof.bench.record import BenchResult  # the serving benchmark keeps its record beside its code
+
+        return BenchResult.from_dict(data, where or "bench results")
     return record_class(data.get("schema"), where).from_dict(data, where)
 
 
-def load(path: str | Path) -> Record:
+def load(path: str | Path) -> Any:
     """Read any llmroof results file (a profile's ``results.json``, or the JSON of analyze, plan, compare,
     sample, comm) into its record. A profile run's folder reads its ``results.json``."""
     from llmroof.results.io import read_json

@@ -1,0 +1,159 @@
+"""``llmroof bench``: a serving engine under load, each level placed on the roofline (docs/bench.md)."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from llmroof.cli.options import HARDWARE_FILE, Format
+from llmroof.errors import LlmroofError
+
+
+def _numbers(option: str, text: str | None, kind: type) -> tuple[Any, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        raise LlmroofError(f"{option} {text!r}: expected {'integers' if kind is int else 'numbers'} separated by "
+                           "commas, e.g. 1,8,32") from None
+
+
+def bench(
+    url: str = typer.Option(..., "--url", "-u", show_default=False, help="The server, e.g. http://127.0.0.1:8000."),
+    model: str = typer.Option(..., "--model", "-m", show_default=False,
+                              help="Model id the server serves (a preset, config.json or folder also sets the roofline)."),
+    endpoint: str = typer.Option("completions", "--endpoint", "-e",
+                                 help="completions (/v1/completions), chat (/v1/chat/completions) or generate "
+                                      "(KServe/Triton /v2/models/MODEL/generate_stream)."),
+    concurrency: str | None = typer.Option(None, "--concurrency", "-c",
+                                           help="Closed-loop levels: requests in flight, e.g. 1,8,32 (default 1)."),
+    rate: str | None = typer.Option(None, "--rate", "-r", help="Open-loop levels: Poisson requests/s, e.g. 2,4."),
+    requests: int | None = typer.Option(None, "--requests", "-n", help="Requests per level (default 64 without --duration)."),
+    duration: float | None = typer.Option(None, "--duration", help="Seconds of sending per level."),
+    input_len: int = typer.Option(128, "--input-len", min=1, help="Prompt tokens per request."),
+    output_len: int = typer.Option(128, "--output-len", min=1, help="Output tokens per request."),
+    ttft_slo: float | None = typer.Option(None, "--ttft-slo", help="TTFT SLO in ms, for goodput."),
+    tpot_slo: float | None = typer.Option(None, "--tpot-slo", help="TPOT SLO in ms, for goodput."),
+    hardware: str | None = typer.Option(None, "--hardware", "-H",
+                                        help="Serving device (see `llmroof hardware`), or cpu (measured ceilings); "
+                                             "default: the GPU NVML names, else this CPU for a local server."),
+    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks of the deployment."),
+    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages of the deployment."),
+    dtype: str = typer.Option("bf16", "--dtype", help="Served activation dtype (and weights and KV unless given), for the roofline."),
+    weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Served decoder weights' dtype (int8, int4...)."),
+    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="Served KV-cache dtype."),
+    config: str | None = typer.Option(None, "--config",
+                                      help="Roofline model (preset, config.json or folder) when the model id is not one."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer",
+                                         help="Local tokenizer folder for exact prompt lengths (default: the model "
+                                              "id when it is a folder)."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds one request may take, start to end."),
+    warmup: int = typer.Option(2, "--warmup", min=0, help="Requests sent first and not counted."),
+    seed: int = typer.Option(0, "--seed", help="Seed of prompts and arrival times."),
+    nvml: bool = typer.Option(True, "--nvml/--no-nvml", help="Sample GPU DRAM traffic through NVML during the run."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
+                                    help="Results folder (default: a new folder under ./llmroof-runs/)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json (levels, no per-request records) or csv."),
+    hardware_file: Path | None = HARDWARE_FILE,
+) -> None:
+    """Load a serving engine at several concurrencies or rates; TTFT, TPOT, ITL, throughput and goodput,
+    and each level's decode against the analytic roofline."""
+    from llmroof.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(
+        url=url, model=model, endpoint=endpoint, concurrency=_numbers("--concurrency", concurrency, int),
+        rates=_numbers("--rate", rate, float), requests=requests if requests or duration else 64,
+        duration_s=duration, input_len=input_len, output_len=output_len,
+        ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3, tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
+        timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
+        hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml,
+    )
+    folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("bench-%Y%m%d-%H%M%S")
+    path = folder / "results.json"
+    quiet = fmt is not Format.table
+    result = run_bench(cfg, path, progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    report = _write_report(path)
+    if fmt is Format.json:
+        from llmroof.cli.render import print_json
+
+        data = result.to_dict()
+        for level in data["levels"]:
+            level.pop("records")
+        print_json(data)
+    elif fmt is Format.csv:
+        from llmroof.bench.record import level_row
+        from llmroof.cli.render import print_csv
+
+        print_csv(level_row(level) for level in result.levels)
+    else:
+        print_summary(result, path)
+    if report is not None:
+        print(f"Report: {report}", file=sys.stderr)  # stderr, so --format json stays clean
+
+
+def _write_report(path: Path) -> Path | None:
+    """The HTML report beside the results; a failure to draw it is a warning, the results stand."""
+    from llmroof.report import report_file
+
+    try:
+        return report_file(path)
+    except Exception as exc:  # noqa: BLE001 - the measurement is saved; the page is a convenience
+        print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def print_summary(result: Any, path: Path) -> None:
+    from rich.table import Table
+
+    from llmroof.cli.render import console
+    from llmroof.units import seconds, si
+
+    out = console()
+    s = result.settings
+    out.print(f"[bold]{s.model}[/] at {s.url} ({s.endpoint}): {s.input_len} prompt / {s.output_len} output tokens; "
+              f"prompts {result.prompt_method}")
+    if result.hardware:
+        out.print(f"Roofline: {result.hardware['display_name']} ({result.hardware_method}), {s.dtype}, tp {s.tp}, pp {s.pp}")
+    table = Table(title="Levels (mean / p99; TPOT excludes the first token)", title_justify="left")
+    for column in ("level", "ok/err", "req/s", "tok/s", "TTFT", "TPOT", "ITL p50", "E2E", "batch", "TPOT bound",
+                   "% roofline", "bound"):
+        table.add_column(column, justify="right")
+    for level in result.levels:
+        roof = level.roofline
+        table.add_row(
+            level.label, f"{level.requests - level.errors}/{level.errors}", f"{level.request_throughput_per_s:.2f}",
+            si(level.output_tokens_per_s), _pair(level.ttft_s, seconds), _pair(level.tpot_s, seconds),
+            "-" if level.itl_s.p50 is None else seconds(level.itl_s.p50), _pair(level.e2e_s, seconds),
+            f"{level.mean_decode_batch:.1f}", "-" if roof is None else seconds(roof.tpot_bound_s),
+            "-" if roof is None or roof.tpot_fraction is None else f"{roof.tpot_fraction:.1%}",
+            "-" if roof is None else roof.bound)
+    out.print(table)
+    for level in result.levels:
+        if level.errors:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(level.error_kinds.items()))
+            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({kinds})")
+        if level.goodput_per_s is not None:
+            out.print(f"{level.label}: goodput {level.goodput_per_s:.2f} requests/s within the SLOs")
+        roof = level.roofline
+        if roof is not None and roof.nvml is not None and roof.nvml.measured_bytes_per_output_token is not None:
+            out.print(f"{level.label}: measured {si(roof.nvml.measured_bytes_per_output_token, 'B')} per output token "
+                      f"(NVML {roof.nvml.source}) vs analytic {si(roof.bytes_per_output_token, 'B')}")
+    if result.levels and result.levels[-1].roofline is not None:
+        cb = result.levels[-1].roofline.compute_bound_batch
+        out.print(f"Decode turns compute-bound at batch {cb if cb is not None else 'never (or no compute peak)'}")
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {note}")
+    out.print(f"Results: {path}")
+
+
+def _pair(dist: Any, fmt: Any) -> str:
+    return "-" if dist.mean is None else f"{fmt(dist.mean)} / {fmt(dist.p99)}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

@@ -1,0 +1,225 @@
+"""llmroof bench against a fake engine that fails on purpose: every failure is counted per request, the
+results file keeps every finished request, and the command exits cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench_servers import fake_engine, free_port
+from cli_runner import run_cli
+
+
+def _bench(capsys, port: int, out, *extra: str) -> tuple[int, dict, str]:
+    code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "fake",
+                                   "--concurrency", "2", "--requests", "8", "--input-len", "8", "--output-len", "6",
+                                   "--warmup", "0", "--timeout", "2", "--out", str(out), "--format", "json", *extra)
+    saved = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    return code, saved, stderr
+
+
+@pytest.mark.parametrize("mode, kind", [("http500", "http_500"), ("malformed", "malformed"), ("stall", "timeout")])
+def test_broken_requests_are_counted_and_the_rest_measured(tmp_path, capsys, mode, kind):
+    port = free_port()
+    with fake_engine(mode, port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["requests"] == 8
+    assert level["errors"] == 4 and level["error_kinds"] == {kind: 4}  # every other request breaks
+    assert level["output_tokens"] == 4 * 6  # the good ones, counted from usage
+    assert level["tpot_s"]["n"] == 4 and level["tpot_s"]["p99"] > 0
+    bad = [r for r in level["records"] if r["error"]]
+    assert all(r["error"].startswith(kind) for r in bad) and all(r["output_tokens"] is None for r in bad)
+    if mode == "stall":  # the deadline of a whole request holds a stalled stream to it
+        assert all(1.9 < r["end_s"] - r["start_s"] < 3.5 for r in bad)
+
+
+def test_server_killed_mid_run_keeps_finished_requests(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("die", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--concurrency", "1,2", "--requests", "16",
+                                       "--timeout", "20")
+    assert code == 0, stderr
+    assert len(saved["levels"]) == 1, [{k: v for k, v in lv.items() if k != "records"} for lv in saved["levels"]]
+    level = saved["levels"][0]
+    summary = {k: v for k, v in level.items() if k != "records"}
+    assert level["complete"] is False and "could not reach the server" in level["stop_reason"], summary
+    # The server's third request kills it: the first was the prompt-size probe, the second finished.
+    assert level["requests"] - level["errors"] == 1, summary
+    kinds = level["error_kinds"]
+    # The stream in flight is cut; a request sent while the dying process's socket still accepts is cut too.
+    assert kinds.get("disconnected", 0) >= 1 and set(kinds) <= {"disconnected", "connect"}, summary
+    assert sum(kinds.values()) == level["errors"] and level["errors"] >= 8, summary
+    assert saved["notes"] and "later levels not run" in saved["notes"][-1], saved["notes"]
+
+
+def test_rejected_extras_are_retried_without_and_remembered(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("strict", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    assert saved["extras_sent"] == ["stream_options"]
+    assert saved["levels"][0]["errors"] == 0
+    assert any("refused ignore_eos" in note for note in saved["notes"])
+    assert saved["prompt_method"].startswith("by usage")  # no tokenizer: the server's usage sized the prompts
+
+
+def test_unreachable_server_is_one_line_and_exit_2(tmp_path, capsys):
+    port = free_port()  # nothing listens there
+    code, _, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 2
+    assert stderr.count("\n") == 1 and "cannot reach the server" in stderr
+    code, _, stderr = run_cli(capsys, "bench", "--url", "127.0.0.1:8000", "--model", "m", "--requests", "1")
+    assert code == 2 and "expected http://HOST:PORT" in stderr
+
+
+def test_ctrl_c_keeps_every_finished_request(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    port = free_port()
+    out = tmp_path / "out"
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        # 200 chunks 2 ms apart: ~0.4 s a request, so a few finish before the interrupt and many do not.
+        bench = subprocess.Popen([sys.executable, "-m", "llmroof", "bench", "--url", f"http://127.0.0.1:{port}",
+                                  "--model", "fake", "--concurrency", "2", "--requests", "200", "--input-len", "8",
+                                  "--output-len", "200", "--warmup", "0", "--out", str(out)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                 cwd=tmp_path,  # the installed llmroof, not the source tree's
+                                 # as at a terminal: a background job's ignored SIGINT would be inherited
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        watchdog = threading.Timer(60, bench.kill)  # bounds the blocking read below
+        watchdog.start()
+        try:
+            started = bench.stderr.readline()  # the level's progress line: the load has begun (blocks until then)
+            assert b"concurrency 2" in started, started
+            time.sleep(1.5)  # about 6 requests finish
+            bench.send_signal(signal.SIGINT)
+            _, stderr = bench.communicate(timeout=30)
+        finally:
+            watchdog.cancel()
+            if bench.poll() is None:
+                os.killpg(bench.pid, signal.SIGKILL)
+                bench.wait()
+    assert bench.returncode == 130, stderr.decode()
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["complete"] is False
+    level = saved["levels"][0]
+    assert level["complete"] is False and 0 < level["requests"] < 200
+    assert all(r["output_tokens"] == 200 for r in level["records"] if not r["error"])
+
+
+def test_nvml_bytes_per_token_in_the_steady_window(tmp_path):
+    """A GPU server's run with NVML (the suite's fake pynvml: an A100 whose GPM reports 50% DRAM use):
+    the hardware comes from NVML's GPU name, and each level sets measured bytes per output token beside
+    the analytic ones."""
+    from fakes import FakeNvml
+
+    from llmroof.bench import BenchConfig, run_bench
+
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="llama-3.2-1b", concurrency=(2,), requests=16,
+                         input_len=8, output_len=100, warmup=0, timeout_s=20)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        result = run_bench(config, tmp_path / "results.json", nvml_module=FakeNvml(dram_util=50.0))
+    assert result.hardware["name"] == "a100-sxm-40gb" and result.hardware_method == "nvml: NVIDIA A100-SXM4-40GB"
+    level = result.levels[0]
+    nv = level.roofline.nvml
+    assert nv.source == "gpm" and nv.samples >= 3, nv
+    peak = 2 * 1215e6 * 5120 / 8  # the fake's NVML peak: 2 x max memory clock x bus width
+    assert nv.mean_dram_bandwidth_bytes_per_s == pytest.approx(0.5 * peak)
+    window = nv.window_s[1] - nv.window_s[0]
+    assert nv.measured_bytes_per_output_token == pytest.approx(0.5 * peak * window / nv.output_tokens_in_window)
+    assert 0 < nv.output_tokens_in_window < level.output_tokens
+
+
+@pytest.mark.parametrize("endpoint, source", [("chat", "usage"), ("generate", "chunks")])
+def test_chat_and_generate_endpoints(tmp_path, capsys, endpoint, source):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--endpoint", endpoint)
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["output_tokens"] == 8 * 6 and level["token_source"] == source
+    # chat: the role-only first chunk is no output; TTFT starts at the first content
+    assert all(len(r["chunk_times_s"]) == 6 for r in level["records"])
+
+
+def test_open_loop_rates_and_csv(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}/v1", "--model", "fake",
+                                       "--rate", "50,100", "--requests", "10", "--output-len", "4", "--warmup", "1",
+                                       "--seed", "3", "--out", str(tmp_path / "out"), "--format", "csv")
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("concurrency,rate,requests,errors") and len(lines) == 3
+    assert lines[1].split(",")[1:4] == ["50.0", "10", "0"]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [lv["rate"] for lv in saved["levels"]] == [50.0, 100.0] and "concurrency" not in saved["levels"][0]
+
+
+def test_table_output(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "fake",
+                                       "--concurrency", "1,2", "--requests", "4", "--output-len", "4",
+                                       "--ttft-slo", "5000", "--tpot-slo", "5000", "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert "c=1" in stdout and "c=2" in stdout and "goodput" in stdout and "Results:" in stdout
+    assert "no roofline" in stdout  # "fake" is no preset or config.json: the note says so
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_faster_than_the_roofline_is_flagged(tmp_path):
+    """The fake engine streams a token every 2 ms, far faster than Llama-3-70B's decode on one A10: the
+    roofline cannot be right for what was served, and a note says so."""
+    from llmroof.bench import BenchConfig, run_bench
+
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="llama-3-70b", hardware="a10", concurrency=(1,),
+                         requests=3, input_len=8, output_len=10, warmup=0, timeout_s=20)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        result = run_bench(config, None)
+    assert result.levels[0].roofline.tpot_fraction > 1
+    assert any("faster than the roofline allows" in note for note in result.notes)
+
+
+def test_results_are_saved_while_a_level_runs(tmp_path, monkeypatch):
+    """Every save_every finished requests the record is rewritten (off the event loop), in order."""
+    from llmroof.bench import BenchConfig, run_bench
+    from llmroof.results import io
+
+    written: list[int] = []
+    real = io.write_json_atomic
+
+    def spy(path, data):
+        written.append(sum(len(level["records"]) for level in data["levels"]))
+        return real(path, data)
+    monkeypatch.setattr(io, "write_json_atomic", spy)
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="fake", concurrency=(2,), requests=12, input_len=4,
+                         output_len=3, warmup=0, timeout_s=20, save_every=4)
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        run_bench(config, tmp_path / "results.json")
+    assert written == sorted(written) and written[-1] == 12 and len(written) >= 3
+    assert json.loads((tmp_path / "results.json").read_text())["levels"][0]["requests"] == 12
+
+
+def test_refused_stream_options_fall_back_to_counting_chunks(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("strictest", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--warmup", "2")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["token_source"] == "chunks" and level["output_tokens"] == 8 * 6
+    assert saved["extras_sent"] == []
+    assert sum("refused ignore_eos" in n for n in saved["notes"]) == 1
+    assert sum("refused stream_options" in n for n in saved["notes"]) == 1
+    assert saved["prompt_method"].startswith("by length")  # no usage: the prompt's length could not be checked
