@@ -13,6 +13,7 @@ from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, init_group
+from llmroof.units import seconds, si
 
 SCHEMA = schemas.COMM
 OPS = ("all_reduce", "all_gather", "send_recv")
@@ -43,6 +44,21 @@ def parse_sizes(text: str) -> list[int]:
             size *= 2
         return sizes
     return [parse_size(part) for part in text.split(",") if part.strip()]
+
+
+CONVENTION = ("nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "
+              "all_gather busbw = algbw x (n-1)/n; send_recv busbw = algbw")
+
+
+def device_kind(device: str, ranks: int, torch: Any, under_torchrun: bool = False) -> str:
+    """``cuda`` or ``cpu`` for ``--device`` (``auto``: CUDA when there is one); a CUDA run needs a GPU per rank
+    (under torchrun the launcher placed the ranks)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise LlmroofError(f"--device {device!r}: expected auto, cpu or cuda")
+    kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    if kind == "cuda" and torch.cuda.device_count() < ranks and not under_torchrun:
+        raise LlmroofError(f"--ranks {ranks} needs {ranks} GPUs; this machine has {torch.cuda.device_count()}")
+    return kind
 
 
 def bus_bandwidth(op: str, algbw: float, ranks: int) -> float:
@@ -146,3 +162,23 @@ def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_com
             times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
     fit = analytic_comm.fit_ring_allreduce(list(times), list(times.values()), ranks)
     return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)
+
+
+def prediction(per_rank: list[dict[str, Any]], ranks: int,
+               hardware: Any | None = None) -> tuple[analytic_comm.Link | None, str]:
+    """The link the ring model predicts with, and its label: the catalog device's link for ``ranks``, or
+    (without a device) the link least-squares fitted to this run's all-reduces at every size."""
+    if hardware is None:
+        return fitted_link(per_rank, ranks), "ring model least-squares fitted to this run's all-reduces at every size"
+    link = analytic_comm.link_for(hardware, ranks)
+    return link, f"{hardware.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}"
+
+
+def comm_record(raw: dict[str, Any], iterations: int, hardware: Any | None = None) -> dict[str, Any]:
+    """The ``llmroof.comm/1`` record of rank 0's raw timings (what :func:`rank_main` saved): a row per op and
+    size, each beside the ring model's prediction."""
+    ranks, per_rank = raw["ranks"], raw["per_rank"]
+    link, label = prediction(per_rank, ranks, hardware)
+    return {"schema": SCHEMA, "ranks": ranks, "backend": raw["backend"], "iterations": iterations,
+            "convention": CONVENTION, "prediction": label if link else None,
+            "rows": summarize_rows(per_rank, ranks, link, label), "per_rank": per_rank}
