@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmroof.results.io import clean, dumps
+from llmroof.results.io import csv_text, dumps
 
 
 def print_json(data: Any) -> None:
@@ -15,13 +14,7 @@ def print_json(data: Any) -> None:
 
 
 def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in clean(dict(row)).items()})
+    sys.stdout.write(csv_text(rows))
 
 
 def console():  # type: ignore[no-untyped-def]

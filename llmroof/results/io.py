@@ -4,10 +4,13 @@ interrupted run never sees a half-written file; read them back with clear errors
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,24 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (the text is built before the file is touched)."""
     return write_text_atomic(path, dumps(data) + "\n")
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as CSV (the first row's keys are the header; None and NaN are empty cells); empty without rows."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in clean(dict(row)).items()})
+    return buffer.getvalue()
+
+
+def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write rows as CSV to ``path`` atomically."""
+    return write_text_atomic(path, csv_text(rows))
 
 
 def read_json(path: str | Path, schema_prefix: str | None = None) -> dict[str, Any]:
