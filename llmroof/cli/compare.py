@@ -4,11 +4,9 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,7 +80,9 @@ def compare(
     if out is None:
         _print(comparison, fmt)
     else:
-        _write_text_atomic(out, render(comparison, fmt))
+        from llmroof.results.io import write_text_atomic
+
+        write_text_atomic(out, render(comparison, fmt))
         from llmroof.compare.text import summary_line
 
         print(f"{summary_line(comparison)}; wrote {out}")
@@ -125,26 +125,6 @@ def _print(comparison: Comparison, fmt: CompareFormat) -> None:
         print_tables(comparison, console())
     else:
         sys.stdout.write(render(comparison, fmt))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """As ``write_json_atomic``: a temporary file beside ``path``, then a rename; with the permissions of a
-    plain new file (mkstemp's are 0600, and a report is meant to be shared)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _append_step_summary(comparison: Comparison) -> None:
