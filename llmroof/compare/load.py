@@ -88,6 +88,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 NUMBER = (int, float)
 RUN_OBJECTS = ("model", "model.spec", "device", "workload", "environment")
 RUN_STRINGS = ("model.name", "device.kind", "device.name", "workload.dtype")
+OPTIONAL_OBJECTS = ("ceilings", "roofline")
 RUN_INTS = ("workload.layers_instantiated", "workload.layers_total")
 CONFIG_NUMBERS = ("time_s", "roofline_time_s", "analytic.bytes", "analytic.flops")
 
@@ -98,6 +99,9 @@ def check_record(record: dict[str, Any], path: Path) -> None:
     _require(path, "", record, RUN_STRINGS, str)
     _require(path, "", record, RUN_INTS, int)
     _require(path, "", record, ("configs",), list)
+    for key in OPTIONAL_OBJECTS:  # read with .get() further on: absent is fine, another type is not
+        if key in record and not isinstance(record[key], dict):
+            raise LlmroofError(f"{path}: {key!r} is {record[key]!r:.40}, expected an object", REPAIR)
     for index, config in enumerate(record["configs"]):
         where = f"configs[{index}] "
         if not isinstance(config, dict):

@@ -93,9 +93,12 @@ def calibration_from_profile(data: dict[str, Any], source: str) -> Calibration:
 
 def read_calibration(path: str | Path) -> Calibration:
     """A profile results file's efficiencies."""
-    from llmroof.results.io import read_json
+    from llmroof.results.io import check_shape, read_json
 
-    return calibration_from_profile(read_json(path, PROFILE_SCHEMA), str(path))
+    data = read_json(path, PROFILE_SCHEMA)
+    check_shape(data, str(path), objects=("device", "workload", "model"), lists=("configs",), nullable=("hardware",),
+                hint="truncated or edited by hand? re-run llmroof profile")
+    return calibration_from_profile(data, str(path))
 
 
 def match_calibrations(hardware_names: list[str], calibrations: list[Calibration]) -> dict[str, Calibration]:

@@ -16,13 +16,17 @@ from llmroof import __version__
 from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, profile_view
 from llmroof.results.html import template_environment
-from llmroof.results.io import dumps, write_text_atomic
+from llmroof.results.io import check_shape, dumps, write_text_atomic
 from llmroof.units import si
 
 TEMPLATE = "report.html.j2"
 SCHEMAS = {"llmroof.analysis/1": "analytic", "llmroof.profile/1": "measured"}
 SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment")
 """Every section, in page order; a view builds those its kind of record can have."""
+RECORD_OBJECTS = ("model", "device", "workload", "ceilings", "roofline", "nvml", "environment", "parallel", "hardware",
+                  "phases", "memory", "crossover")
+RECORD_LISTS = ("configs", "ops")
+"""Containers of both schemas, checked before a view reads into them (a hand-edited ``"configs": "abc"``)."""
 DATA_URI_LIMIT_BYTES = 1_500_000
 """Above this a data: link is not written (browsers cap them); the page's script makes a blob link instead."""
 
@@ -50,7 +54,7 @@ def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for name, build in view.BUILDERS:
         try:
             sections[name] = build(data)
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, LlmroofError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError, LlmroofError) as exc:
             sections[name] = None
             omitted.append(f"{name} ({type(exc).__name__}: {exc})")
     return sections, omitted
@@ -64,9 +68,11 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     """
     kind = kind_of(data)
     view = analysis_view if kind == "analytic" else profile_view
+    check_shape(data, source, objects=RECORD_OBJECTS, lists=RECORD_LISTS, required=("model",), nullable=("hardware", "parallel"),
+                hint="truncated or edited by hand? write it again with llmroof")
     try:
         title, subtitle = view.title(data)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise LlmroofError(f"{source}: not a complete {data.get('schema')} record (missing {exc})") from None
     sections, omitted = build_sections(data)
     context = {

@@ -123,3 +123,30 @@ def read_json(path: str | Path, schema_prefix: str | None = None) -> dict[str, A
         raise LlmroofError(f"{name}: schema is {shorten(repr(data.get('schema')), 60)}, expected {schema_prefix}...",
                            "is this a results file of llmroof?")
     return data
+
+
+def check_shape(data: dict[str, Any], source: str, *, objects: tuple[str, ...] = (), lists: tuple[str, ...] = (),
+                required: tuple[str, ...] = (), nullable: tuple[str, ...] = (),
+                hint: str = "truncated or edited by hand? write it again") -> None:
+    """The containers of a results record, checked before anything reads into them: each key of ``objects``
+    holds a JSON object (or null, for keys in ``nullable``) and each of ``lists`` a list of objects, where
+    present (``required``: must be)."""
+    for key in required:
+        if key not in data:
+            raise LlmroofError(f"{source}: has no {key!r}", hint)
+    for key in objects:
+        if key in data and not isinstance(data[key], dict) and not (data[key] is None and key in nullable):
+            raise LlmroofError(f"{source}: {key!r} is {_describe(data[key])}, expected an object", hint)
+    for key in lists:
+        if key not in data:
+            continue
+        if not isinstance(data[key], list):
+            raise LlmroofError(f"{source}: {key!r} is {_describe(data[key])}, expected a list of objects", hint)
+        for index, item in enumerate(data[key]):
+            if not isinstance(item, dict):
+                raise LlmroofError(f"{source}: {key}[{index}] is {_describe(item)}, expected an object", hint)
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else shorten(json.dumps(value) if isinstance(value, (str, int, float)) else
+                                                type(value).__name__, 40)
