@@ -231,6 +231,8 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
         if dev.is_cuda and dev.torch.cuda.device_count() < world:
             raise LlmroofError(f"--tp {tp} x --pp {pp} needs {world} GPUs, this machine has "
                                f"{dev.torch.cuda.device_count()}", "use torchrun across nodes, or --tp-simulate")
+        distributed.check_local_ranks(world, "cuda" if dev.is_cuda else "cpu",
+                                      dev.torch.cuda.device_count() if dev.is_cuda else 0, label=f"--tp {tp} x --pp {pp}")
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
         try:
