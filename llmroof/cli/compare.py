@@ -108,12 +108,11 @@ def render(comparison: Comparison, fmt: CompareFormat) -> str:
         from llmroof.compare.html import render_html
 
         return render_html(comparison)
-    from rich.console import Console
-
+    from llmroof.cli.render import console
     from llmroof.compare.table import print_tables
 
     buffer = io.StringIO()
-    print_tables(comparison, Console(file=buffer, width=200, color_system=None, highlight=False, soft_wrap=True))
+    print_tables(comparison, console(file=buffer, width=200, elastic=True, color_system=None))
     return buffer.getvalue()
 
 
