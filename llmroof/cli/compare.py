@@ -5,6 +5,7 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 from enum import Enum
@@ -41,6 +42,8 @@ def parse_threshold(text: str) -> float:
         value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
     except ValueError:
         raise LlmroofError(f"--threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+    if not math.isfinite(value):
+        raise LlmroofError(f"--threshold {text!r}: not a finite number", "a percentage such as 5% or a fraction such as 0.05")
     if not stripped.endswith("%") and value >= 1:
         raise LlmroofError(f"--threshold {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
     if not 0 <= value < 10:

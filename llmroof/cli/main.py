@@ -16,6 +16,7 @@ import sys
 import threading
 
 import typer
+import typer.main
 
 from llmroof import __version__
 from llmroof.errors import EXIT_SIGNAL_BASE, EXIT_USER_ERROR, Interrupted, LlmroofError, interrupt_exit_code
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         code = _run(argv)
         _flush_stdout()
     except LlmroofError as exc:
-        _fail(exc.message, exc.hint)
+        _fail(exc.message, exc.hint or f"{_command_path(argv)} --help")
     except KeyboardInterrupt as exc:
         print("llmroof: interrupted", file=sys.stderr)
         sys.exit(interrupt_exit_code(exc))
@@ -109,6 +110,13 @@ def _run(argv: list[str] | None) -> object:
         name = context.command_path if context is not None else "llmroof"
         _fail(exc.format_message(), f"{name} --help", getattr(exc, "exit_code", 2) or 2)
     return 2
+
+
+def _command_path(argv: list[str] | None) -> str:
+    """``llmroof COMMAND`` of this invocation, for a hint where an error brings none."""
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if w in getattr(typer.main.get_command(app), "commands", {})), None)
+    return f"llmroof {command}" if command else "llmroof"
 
 
 def _fail(message: str, hint: str | None, code: int = EXIT_USER_ERROR) -> None:
