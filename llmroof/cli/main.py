@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 import typer
 import typer.main
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     does (what it finished is kept) and exit 128 + N."""
     entry = argv is None
     _prepare_streams(entry)
+    # A model name in a script the plotting font lacks: the figure shows boxes; not worth a warning per glyph.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     received: list[int] = []
     previous = _install_signal_handlers(received)
     try:
