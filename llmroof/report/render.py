@@ -123,12 +123,11 @@ def report_target(results: Path, out: str | Path | None) -> Path:
 
 def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     """Read a results file and write its report (see :func:`report_target`); returns the report's path."""
-    from llmroof.results.io import read_json
+    from llmroof.results.io import read_json_and_text
 
     results = Path(results)
-    data = read_json(results, "llmroof.")
+    data, raw = read_json_and_text(results, "llmroof.")
     target = report_target(results, out)
-    raw = results.read_text(encoding="utf-8")
     return write_report(data, target, raw_text=raw, source=str(results))
 
 

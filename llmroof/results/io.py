@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmroof.errors import LlmroofError, shorten
-from llmroof.readers import os_error, parse_json, read_bytes
+from llmroof.readers import decode_text, os_error, parse_json, read_bytes
 
 
 def clean(value: Any) -> Any:
@@ -114,15 +114,21 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
 
 def read_json(path: str | Path, schema_prefix: str | None = None) -> dict[str, Any]:
     """Read a results file, checking its ``schema`` when ``schema_prefix`` is given."""
+    return read_json_and_text(path, schema_prefix)[0]
+
+
+def read_json_and_text(path: str | Path, schema_prefix: str | None = None) -> tuple[dict[str, Any], str]:
+    """:func:`read_json`, and the file's text as read (once: a FIFO or ``<(cat run.json)`` has no second read)."""
     path = Path(path)
     name = shorten(str(path))
-    data = parse_json(read_bytes(path), name)
+    text = decode_text(read_bytes(path), name)
+    data = parse_json(text, name)
     if not isinstance(data, dict):
         raise LlmroofError(f"{name}: expected a JSON object", "is this a results file of llmroof?")
     if schema_prefix is not None and not str(data.get("schema", "")).startswith(schema_prefix):
         raise LlmroofError(f"{name}: schema is {shorten(repr(data.get('schema')), 60)}, expected {schema_prefix}...",
                            "is this a results file of llmroof?")
-    return data
+    return data, text
 
 
 def check_shape(data: dict[str, Any], source: str, *, objects: tuple[str, ...] = (), lists: tuple[str, ...] = (),
