@@ -90,7 +90,8 @@ def parse_toml(text: str | bytes, source: str) -> Any:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LlmroofError(f"{source}: cannot parse: not valid TOML ({exc})", "see docs/hardware.md for the schema") from None
+        raise LlmroofError(f"{source}: cannot parse: not valid TOML ({exc})",
+                           "see docs/hardware.md for the schema") from None
     except RecursionError:
         raise LlmroofError(f"{source}: TOML nested too deeply to read", "is this the right file?") from None
     except ValueError as exc:

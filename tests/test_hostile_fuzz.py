@@ -83,9 +83,10 @@ def _read_hardware(path):
 
 
 def _read_results_for_compare(path):
-    from llmroof.compare.load import load_run
+    """As `compare FILE FILE` does: load both sides, then compare them (every key compare reads)."""
+    from llmroof.compare.comparison import CompareSettings, compare_paths
 
-    return load_run(path)
+    return compare_paths(path, path, CompareSettings())
 
 
 def _read_results_for_plan(path):

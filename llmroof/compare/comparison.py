@@ -370,7 +370,8 @@ def _info(side: Side) -> SideInfo:
         roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
         label=side.label, path=str(side.path), runs=len(side.runs), files=tuple(str(r.path) for r in side.runs),
-        model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)), device=f"{first['device']['name']} ({first['device']['kind']})",
+        model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)),
+        device=f"{first['device']['name']} ({first['device']['kind']})",
         dtype=workload["dtype"], layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
         statuses=tuple(str(r.record.get("status")) for r in side.runs),
         times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in side.runs),

@@ -79,7 +79,8 @@ def _compare_fields(base: list[dict], new: list[dict], blocking: bool, within: b
     for key in keys:
         base_values = [fields.get(key) for fields in base]
         new_values = [fields.get(key) for fields in new]
-        if _show(base_values) != _show(new_values) or (within and len({_show([v]) for v in base_values + new_values}) > 1):
+        varies = within and len({_show([v]) for v in base_values + new_values}) > 1
+        if _show(base_values) != _show(new_values) or varies:
             found.append(Difference(scope=key[0], key=key[1], base=_show(base_values), new=_show(new_values),
                                     blocking=blocking))
     return found

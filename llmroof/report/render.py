@@ -68,7 +68,8 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     """
     kind = kind_of(data)
     view = analysis_view if kind == "analytic" else profile_view
-    check_shape(data, source, objects=RECORD_OBJECTS, lists=RECORD_LISTS, required=("model",), nullable=("hardware", "parallel"),
+    check_shape(data, source, objects=RECORD_OBJECTS, lists=RECORD_LISTS, required=("model",),
+                nullable=("hardware", "parallel"),
                 hint="truncated or edited by hand? write it again with llmroof")
     try:
         title, subtitle = view.title(data)

@@ -275,7 +275,8 @@ def _field(config: dict[str, Any], source: str, *names: str, default: Any = ...,
             if kind is int:
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIMENSION:
                     raise LlmroofError(f"{source}: field {name!r} must be a positive integer up to 2**31, "
-                                       f"got {shorten(repr(value), 40)}", "is this a decoder-only transformer's config.json?")
+                                       f"got {shorten(repr(value), 40)}",
+                                       "is this a decoder-only transformer's config.json?")
             elif kind is bool and not isinstance(value, bool):
                 raise LlmroofError(f"{source}: field {name!r} must be true or false, got {shorten(repr(value), 40)}")
             return value
