@@ -139,3 +139,15 @@ def test_compare_folders_with_different_model_sets_still_refused(capsys, tmp_pat
             (small_only / run.name / "results.json").write_text((run / "results.json").read_text())
     code, _, err = run_cli(capsys, "compare", str(base), str(small_only))
     assert_one_line_error(code, err, "not the same model")
+
+
+def test_calibration_with_an_impossible_efficiency(capsys, tmp_path) -> None:
+    record = synthetic(seed=1)
+    record["device"].update(kind="cuda", name="NVIDIA H100 80GB HBM3")
+    record["hardware"] = {"name": "h100-sxm"}
+    for config in record["configs"]:
+        config["datasheet_roofline_fraction"] = 1e308
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(record))
+    code, _, err = run_cli(capsys, "plan", "-m", "llama-3-8b", "-H", "h100", "--calibrate", str(path))
+    assert_one_line_error(code, err, "1e+308", "datasheet roofline")

@@ -54,6 +54,10 @@ class Calibration:
         }
 
 
+MAX_FRACTION = 2.0
+"""Measured time / roofline time above this (twice the datasheet's speed) is an edited or corrupt file."""
+
+
 def calibration_from_profile(data: dict[str, Any], source: str) -> Calibration:
     """The efficiencies of a parsed profile; :class:`LlmroofError` when it cannot calibrate a catalog device."""
     device = data.get("device") or {}
@@ -71,6 +75,10 @@ def calibration_from_profile(data: dict[str, Any], source: str) -> Calibration:
         fraction = config.get("datasheet_roofline_fraction")
         if config.get("status") == "ok" and config.get("phase") in fractions and isinstance(fraction, (int, float)) \
                 and fraction > 0:
+            if not fraction <= MAX_FRACTION:  # NaN, infinity, or a hand-edited 1e308: not a measurement
+                raise LlmroofError(f"{source}: a {config['phase']} configuration reached {fraction:g} of its datasheet "
+                                   f"roofline (above {MAX_FRACTION:g}, which no measurement does)",
+                                   "edited by hand or corrupt? re-run llmroof profile")
             fractions[config["phase"]].append(float(fraction))
     if not fractions["decode"]:
         raise LlmroofError(f"{source}: no completed decode measurement against the {hardware['name']} datasheet",
