@@ -295,3 +295,23 @@ def test_non_ascii_names_on_an_ascii_stdout(tmp_path) -> None:
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
         assert "??" in result.stdout or "\\u6a21" in result.stdout, result.stdout[:300]
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_SETPIPE_SZ"), reason="Linux pipes")
+def test_reader_of_the_pipe_goes_away() -> None:
+    """`llmroof analyze | head -c 10`: no traceback, no message; killed by SIGPIPE as cat would be (141 in a
+    shell)."""
+    import fcntl
+    import signal
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # smaller than the output, so a write meets the closed end
+    script = Path(sys.executable).with_name("llmroof")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "llmroof"]
+    process = subprocess.Popen([*command, "analyze"], stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert os.read(read_end, 10)
+    os.close(read_end)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGPIPE, err
+    assert err == ""
