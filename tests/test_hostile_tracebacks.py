@@ -315,3 +315,19 @@ def test_reader_of_the_pipe_goes_away() -> None:
     _, err = process.communicate(timeout=120)
     assert process.returncode == -signal.SIGPIPE, err
     assert err == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "LONG", "LONG"], ["report", "LONG"], ["report", "RESULTS", "--out", "LONG"],
+    ["analyze", "--html", "LONG"], ["plan", "-m", "llama-3-8b", "-H", "h100", "--calibrate", "LONG"],
+    ["hardware", "--hardware-file", "LONG"], ["sample", "--seconds", "0", "--out", "LONG"],
+])
+def test_paths_too_long_for_the_file_system(capsys, tmp_path, monkeypatch, args) -> None:
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(synthetic(seed=1)))
+    long_name = "b" * 300  # over the 255 bytes a name most file systems allow (ENAMETOOLONG)
+    full = [long_name if a == "LONG" else str(results) if a == "RESULTS" else a for a in args]
+    code, _, err = run_cli(capsys, *full)
+    assert_one_line_error(code, err, "File name too long")
+    assert len(err) < 600
