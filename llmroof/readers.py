@@ -43,14 +43,24 @@ def os_error(path: str | Path, exc: OSError, doing: str = "cannot read") -> Llmr
     return LlmroofError(f"{name}: {doing}: {reason}", hints.get(exc.errno or 0, "check the path"))
 
 
+MAX_INPUT_BYTES = 256 * 2**20
+"""Larger inputs are refused: no config, hardware or results file comes near, and ``--model /dev/zero`` would
+otherwise read until memory runs out."""
+
+
 def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes; a missing, unreadable or oddly named file is a :class:`LlmroofError`."""
+    """The file's bytes; a missing, unreadable, oddly named or endless file is a :class:`LlmroofError`."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         raise LlmroofError(f"{shorten(str(path))}: no such file", "check the path") from None
     except OSError as exc:
         raise os_error(path, exc) from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise LlmroofError(f"{shorten(str(path))}: larger than {MAX_INPUT_BYTES // 2**20} MiB",
+                           "is this the right file? (a device such as /dev/zero never ends)")
+    return raw
 
 
 def decode_text(raw: bytes, source: str) -> str:

@@ -331,3 +331,20 @@ def test_paths_too_long_for_the_file_system(capsys, tmp_path, monkeypatch, args)
     code, _, err = run_cli(capsys, *full)
     assert_one_line_error(code, err, "File name too long")
     assert len(err) < 600
+
+
+def test_endless_input_is_refused(capsys, tmp_path, monkeypatch) -> None:
+    """A zero device (1, 5) made under tmp_path, where permitted: reading stops at the size limit."""
+    import stat
+
+    import llmroof.readers as readers
+
+    zero = tmp_path / "zero"
+    try:
+        os.mknod(zero, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    except OSError as exc:
+        pytest.skip(f"cannot make a character device here: {exc}")
+    monkeypatch.setattr(readers, "MAX_INPUT_BYTES", 2**20)
+    for args in (["analyze", "-m", str(zero)], ["report", str(zero)], ["hardware", "--hardware-file", str(zero)]):
+        code, _, err = run_cli(capsys, *args)
+        assert_one_line_error(code, err, "larger than")
