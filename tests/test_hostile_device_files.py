@@ -142,3 +142,22 @@ def test_profile_out_refuses_a_special_file(capsys, tmp_path, monkeypatch, kind)
     assert_one_line_error(code, err, "not a folder")
     mode = os.stat(target).st_mode
     assert stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def test_a_link_through_proc_is_written_in_place(tmp_path) -> None:
+    """As /dev/stdout -> /proc/self/fd/1 -> a log the shell opened for appending (`>> log`): a rename would cut
+    the log loose from the shell's file descriptor; llmroof appends to it instead."""
+    log = tmp_path / "log.txt"
+    log.write_text("earlier lines\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{fd}")
+        if not Path(f"/proc/self/fd/{fd}").exists():
+            pytest.skip("no /proc/self/fd here")
+        inode = os.stat(log).st_ino
+        assert is_special(link)
+        write_text_atomic(link, "report\n")
+        assert os.stat(log).st_ino == inode and log.read_text() == "earlier lines\nreport\n"
+    finally:
+        os.close(fd)

@@ -43,8 +43,16 @@ def is_special(path: str | Path) -> bool:
         return False  # nothing there yet (or unreachable: the write says why)
     if not stat.S_ISREG(mode):
         return True
-    real = os.path.realpath(path)
-    return any(str(p).startswith(("/dev/", "/proc/")) for p in (path.absolute(), real))
+    return any(str(p).startswith(("/dev/", "/proc/")) for p in (*_link_chain(path), os.path.realpath(path)))
+
+
+def _link_chain(path: Path) -> list[Path]:
+    """``path`` and every path its symbolic links lead through (``/dev/stdout`` -> ``/proc/self/fd/1`` -> ...)."""
+    chain = [Path(os.path.abspath(path))]
+    while chain[-1].is_symlink() and len(chain) < 40:
+        target = Path(os.readlink(chain[-1]))
+        chain.append(Path(os.path.normpath(chain[-1].parent / target)))
+    return chain
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
