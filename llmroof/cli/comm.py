@@ -42,11 +42,15 @@ def comm(
     size_list = measure.parse_sizes(sizes)
     import torch
 
-    kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
     if device not in ("auto", "cpu", "cuda"):
         raise LlmroofError(f"--device {device!r}: expected auto, cpu or cuda")
-    if kind == "cuda" and torch.cuda.device_count() < ranks and not distributed.under_torchrun():
-        raise LlmroofError(f"--ranks {ranks} needs {ranks} GPUs; this machine has {torch.cuda.device_count()}")
+    kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    if not distributed.under_torchrun():  # more ranks than the machine runs would never finish starting
+        distributed.check_local_ranks(ranks, kind, torch.cuda.device_count() if kind == "cuda" else 0)
+    if out is not None:  # before measuring: a folder that cannot be written would lose the run
+        from llmroof.results.io import check_writable
+
+        check_writable(out)
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = Path(tmp) / "comm.json"
         if distributed.under_torchrun():

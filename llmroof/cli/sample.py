@@ -41,6 +41,10 @@ def sample(
     from llmroof.measure import nvml as nv
 
     command = list(ctx.args)
+    if out is not None:  # before sampling: a folder that cannot be written would lose the samples
+        from llmroof.results.io import check_writable
+
+        check_writable(out)
     device, status = nv.open_nvml(nv.load_pynvml(), index=gpu)
     sampler = nv.Sampler(device, status, interval_s=interval_ms / 1e3)
     live = fmt is SampleFormat.table and sys.stdout.isatty() and sampler.status.source is not None
@@ -68,6 +72,11 @@ def sample(
         raise typer.Exit(code)
 
 
+def exit_status(returncode: int) -> int:
+    """A child's exit code as a shell reports it: a child killed by signal N (Popen's -N) gives 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def _run_command(command: list[str], sampler: Any, live: bool) -> int:
     try:
         process = subprocess.Popen(command)
@@ -79,10 +88,10 @@ def _run_command(command: list[str], sampler: Any, live: bool) -> int:
                 while process.poll() is None:
                     time.sleep(sampler.interval_s)
                     refresh()
-        return process.wait()
+        return exit_status(process.wait())
     except KeyboardInterrupt:
         process.terminate()
-        return process.wait()
+        return exit_status(process.wait())
 
 
 def _wait(seconds: float, sampler: Any, live: bool) -> None:
@@ -173,9 +182,9 @@ def _write(path: Path, record: dict[str, Any]) -> None:
             writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(buffer.getvalue())
-        tmp.replace(path)
+        from llmroof.results.io import write_text_atomic
+
+        write_text_atomic(path, buffer.getvalue())
         return
     from llmroof.results.io import write_json_atomic
 
