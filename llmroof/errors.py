@@ -1,12 +1,36 @@
 """User-facing errors: one line of what is wrong, one line of what to do about it.
 
 The CLI turns a :class:`LlmroofError` into a one-line message and exit code 2, never a traceback.
+
+Exit codes of every command (README "Exit codes"): 0 success; 1 a regression (``compare``); 2 bad input or an
+environment the command cannot use (:class:`LlmroofError`, usage errors, unreadable or unwritable files);
+3 inconclusive (``compare --fail-on inconclusive``); 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP, 141 a closed pipe); ``sample -- CMD`` passes on CMD's own code, 128 + N when a signal killed it.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_SIGNAL_BASE = 128
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, delivered as Ctrl-C is (a :class:`KeyboardInterrupt`), so every command that keeps
+    what it finished on Ctrl-C does so on these too; the process exits ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """130 for Ctrl-C, 128 + N for signal N."""
+    return EXIT_SIGNAL_BASE + (exc.signum if isinstance(exc, Interrupted) else 2)
 
 
 class LlmroofError(Exception):
@@ -21,6 +45,15 @@ class LlmroofError(Exception):
         return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
 
 
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis in the middle), so a hostile or mistyped
+    name of thousands of characters still makes a one-line message."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
 def closest_names(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The ``n`` choices closest to ``name``, compared case-insensitively."""
     by_lower = {c.lower(): c for c in choices}
@@ -30,6 +63,6 @@ def closest_names(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
 
 def unknown_name_error(kind: str, name: str, choices: Iterable[str], listing: str) -> LlmroofError:
     """An error for an unknown catalog name that suggests the closest known names."""
-    close = closest_names(name, choices)
+    close = closest_names(name, choices) if len(name) <= 200 else []
     suggestion = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    return LlmroofError(f"unknown {kind} {name!r}", f"{suggestion}`{listing}` lists them all")
+    return LlmroofError(f"unknown {kind} {shorten(name)!r}", f"{suggestion}`{listing}` lists them all")

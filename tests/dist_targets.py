@@ -99,3 +99,8 @@ def one_rank_dies(rank: int, world_size: int) -> None:
         raise RuntimeError("rank 1 lost its GPU")
     time.sleep(0.5)
     dist.all_reduce(torch.ones(4))
+
+
+def never_joins(rank: int, world_size: int) -> None:
+    """A rank stuck before it joins the group (as on a machine with far more ranks than cores)."""
+    time.sleep(120)

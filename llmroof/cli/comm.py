@@ -35,6 +35,10 @@ def comm(
     """Bandwidth of the collectives tensor and pipeline parallelism use, in the nccl-tests convention."""
     from llmroof.runs.comm import run_comm
 
+    if out is not None:  # before measuring: a folder that cannot be written would lose the run
+        from llmroof.results.io import check_writable
+
+        check_writable(out)
     record = run_comm(ranks=ranks, sizes=sizes, device=device, iterations=iterations, hardware=hardware,
                       timeout_s=timeout, progress=lambda line: print(f"llmroof: {line}", file=sys.stderr))
     if record is None:  # a torchrun rank other than 0

@@ -4,11 +4,10 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 
 from __future__ import annotations
 
-import contextlib
 import io
+import math
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,8 @@ def parse_threshold(text: str) -> float:
         value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
     except ValueError:
         raise LlmroofError(f"--threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+    if not math.isfinite(value):
+        raise LlmroofError(f"--threshold {text!r}: not a finite number", "a percentage such as 5% or a fraction such as 0.05")
     if not stripped.endswith("%") and value >= 1:
         raise LlmroofError(f"--threshold {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
     if not 0 <= value < 10:
@@ -82,7 +83,9 @@ def compare(
     if out is None:
         _print(comparison, fmt)
     else:
-        _write_text_atomic(out, render(comparison, fmt))
+        from llmroof.results.io import write_text_atomic
+
+        write_text_atomic(out, render(comparison, fmt))
         from llmroof.compare.text import summary_line
 
         print(f"{summary_line(comparison)}; wrote {out}")
@@ -108,12 +111,11 @@ def render(comparison: Comparison, fmt: CompareFormat) -> str:
         from llmroof.compare.html import render_html
 
         return render_html(comparison)
-    from rich.console import Console
-
+    from llmroof.cli.render import console
     from llmroof.compare.table import print_tables
 
     buffer = io.StringIO()
-    print_tables(comparison, Console(file=buffer, width=200, color_system=None, highlight=False, soft_wrap=True))
+    print_tables(comparison, console(file=buffer, width=200, elastic=True, color_system=None))
     return buffer.getvalue()
 
 
@@ -125,26 +127,6 @@ def _print(comparison: Comparison, fmt: CompareFormat) -> None:
         print_tables(comparison, console())
     else:
         sys.stdout.write(render(comparison, fmt))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """As ``write_json_atomic``: a temporary file beside ``path``, then a rename; with the permissions of a
-    plain new file (mkstemp's are 0600, and a report is meant to be shared)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _append_step_summary(comparison: Comparison) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from llmroof import schemas
-from llmroof.errors import LlmroofError
+from llmroof.errors import LlmroofError, interrupt_exit_code, shorten
 from llmroof.labels import config_label
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.units import percent, seconds, si
@@ -36,7 +36,7 @@ def profile(
     model: str | None = typer.Option(None, "--model", "-m", help="Preset or config.json (default: llama-3.2-1b on a CPU, llama-3-8b on a GPU)."),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
     batch: str | None = typer.Option(None, "--batch", "-b", help="Batch sizes, e.g. 1,8,32 (default: 1,4 on a CPU; 1,8,32 on a GPU)."),
-    prompt: int | None = typer.Option(None, "--prompt", "-s", help="Prefill prompt tokens (default: 128 on a CPU; 512 on a GPU)."),
+    prompt: int | None = typer.Option(None, "--prompt", "-s", min=1, help="Prefill prompt tokens (default: 128 on a CPU; 512 on a GPU)."),
     context: str | None = typer.Option(None, "--context", "-c", help="Decode KV-cache lengths, e.g. 512,2048."),
     dtype: str = typer.Option("bf16", "--dtype", help="Compute, weight and KV dtype: fp32, bf16 or fp16."),
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype (the torch kernels need it equal to --dtype)."),
@@ -57,6 +57,7 @@ def profile(
     tp_simulate: int = typer.Option(1, "--tp-simulate", min=1,
                                     help="Time one rank's shard of this TP degree here, plus the analytic comm cost."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (kept by default)."),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
     """Time real prefill and decode kernels with PyTorch on this machine and place them on the roofline."""
@@ -72,7 +73,7 @@ def profile(
         torch.set_num_threads(threads)
     dev = open_device(device, torch)
     defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
-    spec = get_model(model or defaults["model"])
+    spec = get_model(model if model is not None else defaults["model"])
     compute = get_dtype(dtype).name
     if kv_dtype is not None and get_dtype(kv_dtype).name != compute:
         raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",
@@ -84,12 +85,14 @@ def profile(
     if parallel and (layers is not None or tp_simulate > 1):
         raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
                            "drop --layers and --tp-simulate, or use a smaller model")
+    if tp_simulate > 1:
+        _check_tp_simulate(spec, tp_simulate)
     if layers is None and not parallel and defaults["layers"] is not None:
         layers = min(defaults["layers"], spec.num_layers)  # a CPU instantiates 2 layers unless told otherwise
     config = ProfileConfig(
         model=spec,
         batches=_ints("--batch", batch or defaults["batch"]),
-        prompt_len=prompt or defaults["prompt"],
+        prompt_len=prompt if prompt is not None else defaults["prompt"],
         contexts=_ints("--context", context or defaults["context"]),
         dtype=compute,
         layers=layers,
@@ -102,7 +105,7 @@ def profile(
         tp_simulate=tp_simulate,
         hardware=resolve_hardware(hardware, None) if hardware else None,
     )
-    folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = results_folder(out, force)
     path = folder / "results.json"
     if parallel:
         record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
@@ -117,6 +120,53 @@ def profile(
         print_summary(record, path)
         if report is not None:
             print(f"Report: {report}")
+
+
+def results_folder(out: Path | None, force: bool) -> Path:
+    """The folder this run writes to, checked before anything is measured: writable, and not holding an earlier
+    run unless ``force`` (an earlier run is kept: ``--out`` over it is refused). The default is a new
+    time-stamped folder under ./llmroof-runs/ (numbered when two runs start in the same second)."""
+    from llmroof.results.io import check_writable
+
+    if out is None:
+        stamp = Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder, n = stamp, 1
+        while folder.exists():
+            n += 1
+            folder = stamp.with_name(f"{stamp.name}-{n}")
+    else:
+        folder = out
+        if folder.exists() and not folder.is_dir():
+            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (profile writes results.json and "
+                               "report.html into a folder)", "name a new or existing folder")
+        earlier = folder / "results.json"
+        if earlier.exists() and not force:
+            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
+                               "choose another --out, or pass --force to replace it")
+    check_writable(folder, folder=True)
+    return folder
+
+
+def _describe_run(path: Path) -> str:
+    try:
+        from llmroof.results.io import read_json
+
+        data = read_json(path)
+        return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
+    except (LlmroofError, AttributeError):
+        return "a results.json llmroof cannot read"
+
+
+def _check_tp_simulate(spec: Any, tp: int) -> None:
+    """The shapes must divide for the simulated degree too; the error names --tp-simulate, not --tp."""
+    from llmroof.analytic.sharding import shard_model
+
+    try:
+        shard_model(spec, tp)
+    except LlmroofError as exc:
+        message = exc.message.replace(f"--tp {tp}", f"--tp-simulate {tp}", 1)
+        hint = (exc.hint or "").replace("choose a tp", "choose a --tp-simulate") or None
+        raise LlmroofError(message, hint) from None
 
 
 def write_run_report(path: Path) -> Path | None:
@@ -150,10 +200,10 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
         try:
             return run_profile(config, dev, saver(path), progress,
                                argv=["llmroof", *sys.argv[1:]])
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: the record says "interrupted"
             write_run_report(path)
             print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupt_exit_code(exc)) from None
 
 
 def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_batches: int,
@@ -184,14 +234,16 @@ def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_bat
         if dev.is_cuda and dev.torch.cuda.device_count() < world:
             raise LlmroofError(f"--tp {tp} x --pp {pp} needs {world} GPUs, this machine has "
                                f"{dev.torch.cuda.device_count()}", "use torchrun across nodes, or --tp-simulate")
+        distributed.check_local_ranks(world, "cuda" if dev.is_cuda else "cpu",
+                                      dev.torch.cuda.device_count() if dev.is_cuda else 0, label=f"--tp {tp} x --pp {pp}")
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
         try:
             distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=timeout,
                                error_file=str(path.parent / ".rank-error"))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print(f"llmroof: interrupted; what rank 0 gathered is in {path}", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupt_exit_code(exc)) from None
     return read_json(path, schemas.prefix(schemas.PROFILE))
 
 

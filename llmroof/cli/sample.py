@@ -37,6 +37,10 @@ def sample(
     """
     from llmroof.runs.sample import run_sample
 
+    if out is not None:  # before sampling: a folder that cannot be written would lose the samples
+        from llmroof.results.io import check_writable
+
+        check_writable(out)
     live = fmt is SampleFormat.table and sys.stdout.isatty()
     record = run_sample(gpu=gpu, interval_s=interval_ms / 1e3, seconds=seconds, command=ctx.args,
                         view=_live_view if live else None)

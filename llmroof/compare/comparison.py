@@ -67,13 +67,16 @@ class Key:
     batch: int
     length: int
     op: str | None = None
+    group: str = ""
+    """The model (and device, workload) when a side holds runs of several: configurations match within it."""
 
     def label(self) -> str:
         text = f"{self.phase} b={self.batch} {'s' if self.phase == 'prefill' else 'c'}={self.length}"
+        text = f"{self.group} {text}" if self.group else text
         return text if self.op is None else f"{text} {self.op}"
 
     def config_key(self) -> Key:
-        return Key(self.phase, self.batch, self.length)
+        return Key(self.phase, self.batch, self.length, group=self.group)
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,10 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
         more = f"; and {len(blocking) - 6} more" if len(blocking) > 6 else ""
         raise LlmroofError(f"BASE and NEW are not the same model, device and workload: {shown}{more}",
                            "compare like with like, or pass --allow-mismatch")
-    basis = "runs" if len(base.runs) >= 2 and len(new.runs) >= 2 else "repetitions"
-    base_configs, new_configs = _configs(base), _configs(new)
+    groups = group_labels(base, new)
+    basis = "runs" if all(min(_count(side, groups, label) for side in (base, new)) >= 2
+                          for label in set(groups.values())) else "repetitions"
+    base_configs, new_configs = _configs(base, groups), _configs(new, groups)
     matched = [k for k in base_configs if k in new_configs]
     unmatched = [f"{k.label()}: only in {'BASE' if k in base_configs else 'NEW'}"
                  for k in list(base_configs) + list(new_configs) if (k in base_configs) != (k in new_configs)]
@@ -259,7 +264,7 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
     for metric in (m for m in metrics if m.per_op):
         for key in (k for k in matched if k.phase in metric.phases):
             op_names = _op_names(base_configs[key], new_configs[key], unmatched, key)
-            rows += [_row(Key(key.phase, key.batch, key.length, name), metric, base_configs[key],
+            rows += [_row(Key(key.phase, key.batch, key.length, name, key.group), metric, base_configs[key],
                           new_configs[key], basis, settings) for name in op_names]
     if not rows:
         raise LlmroofError(f"nothing to compare: {', '.join(m.name for m in metrics)} measure "
@@ -274,11 +279,43 @@ Found = list[tuple[Run, dict[str, Any]]]
 """A configuration's records, one per run that measured it."""
 
 
-def _configs(side: Side) -> dict[Key, Found]:
+def group_labels(base: Side, new: Side) -> dict[int, str]:
+    """Each run's group (by ``id(run)``): "" when all runs measured the same model, device and workload, or
+    when the sides hold different sets of them (compared pooled, under --allow-mismatch); otherwise the model's
+    name, with the dtype, layers and device added where names alone are ambiguous."""
+    from llmroof.compare.differences import identity
+
+    runs = [*base.runs, *new.runs]
+    identities = {identity(r) for r in runs}
+    if len(identities) <= 1 or {identity(r) for r in base.runs} != {identity(r) for r in new.runs}:
+        return {id(r): "" for r in runs}
+
+    def describe(run: Run, depth: int) -> str:
+        record = run.record
+        parts = [record["model"]["name"], record["workload"]["dtype"],
+                 f"{record['workload']['layers_instantiated']}/{record['workload']['layers_total']} layers",
+                 record["device"]["name"]]
+        return " ".join(str(p) for p in parts[:depth])
+
+    for depth in range(1, 5):
+        labels = {identity(r): describe(r, depth) for r in runs}
+        if len(set(labels.values())) == len(identities):
+            return {id(r): labels[identity(r)] for r in runs}
+    order = sorted(identities)
+    return {id(r): f"{describe(r, 1)} #{order.index(identity(r)) + 1}" for r in runs}
+
+
+def _count(side: Side, groups: dict[int, str], label: str) -> int:
+    return sum(1 for r in side.runs if groups[id(r)] == label)
+
+
+def _configs(side: Side, groups: dict[int, str] | None = None) -> dict[Key, Found]:
     found: dict[Key, Found] = {}
     for run in side.runs:
+        group = groups.get(id(run), "") if groups else ""
         for config in run.ok_configs():
-            found.setdefault(Key(config["phase"], config["batch"], length_of(config)), []).append((run, config))
+            found.setdefault(Key(config["phase"], config["batch"], length_of(config), group=group),
+                             []).append((run, config))
     return found
 
 
@@ -334,7 +371,8 @@ def _info(side: Side) -> SideInfo:
         roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
         label=side.label, path=str(side.path), runs=len(side.runs), files=tuple(str(r.path) for r in side.runs),
-        model=first["model"]["name"], device=f"{first['device']['name']} ({first['device']['kind']})",
+        model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)),
+        device=f"{first['device']['name']} ({first['device']['kind']})",
         dtype=workload["dtype"], layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
         statuses=tuple(str(r.record.get("status")) for r in side.runs),
         times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in side.runs),

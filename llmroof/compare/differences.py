@@ -66,13 +66,21 @@ def _show(values: list[Any]) -> str:
     return " | ".join(distinct)
 
 
-def _compare_fields(base: list[dict], new: list[dict], blocking: bool) -> list[Difference]:
+def identity(run: Run) -> str:
+    """What a run measured (model shape, device, workload) as one hashable text: runs with the same identity
+    are compared with each other, whatever else differs."""
+    return repr(sorted(_identity(run).items(), key=repr))
+
+
+def _compare_fields(base: list[dict], new: list[dict], blocking: bool, within: bool = True) -> list[Difference]:
+    """Fields that differ between the sides (and, with ``within``, between runs of one side)."""
     keys = list(dict.fromkeys(k for fields in base + new for k in fields))
     found = []
     for key in keys:
         base_values = [fields.get(key) for fields in base]
         new_values = [fields.get(key) for fields in new]
-        if _show(base_values) != _show(new_values) or len({_show([v]) for v in base_values + new_values}) > 1:
+        varies = within and len({_show([v]) for v in base_values + new_values}) > 1
+        if _show(base_values) != _show(new_values) or varies:
             found.append(Difference(scope=key[0], key=key[1], base=_show(base_values), new=_show(new_values),
                                     blocking=blocking))
     return found
@@ -102,6 +110,12 @@ def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
 def differences(base: Side, new: Side, threshold: float) -> list[Difference]:
     """Blocking differences first (model, device, workload: across all runs of both sides, so runs within
     a side must agree too), then the context: settings, environment, measured ceilings."""
-    found = _compare_fields([_identity(r) for r in base.runs], [_identity(r) for r in new.runs], blocking=True)
-    found += _compare_fields([_context(r) for r in base.runs], [_context(r) for r in new.runs], blocking=False)
+    base_groups, new_groups = {identity(r) for r in base.runs}, {identity(r) for r in new.runs}
+    # Folders holding runs of several models (or devices, workloads) compare model with model: the sides must
+    # hold the same set of them, and variation within a side is then expected, not a difference.
+    grouped = len(base_groups | new_groups) > 1 and base_groups == new_groups
+    found = [] if grouped else _compare_fields([_identity(r) for r in base.runs], [_identity(r) for r in new.runs],
+                                               blocking=True)
+    found += _compare_fields([_context(r) for r in base.runs], [_context(r) for r in new.runs], blocking=False,
+                             within=not grouped)
     return found + ceiling_shifts(base, new, threshold)

@@ -95,6 +95,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 NUMBER = (int, float)
 RUN_OBJECTS = ("model", "model.spec", "device", "workload", "environment")
 RUN_STRINGS = ("model.name", "device.kind", "device.name", "workload.dtype")
+OPTIONAL_OBJECTS = ("ceilings", "roofline", "roofline.measured")
+NULLABLE = ("roofline.measured",)
 RUN_INTS = ("workload.layers_instantiated", "workload.layers_total")
 CONFIG_NUMBERS = ("time_s", "roofline_time_s", "analytic.bytes", "analytic.flops")
 
@@ -105,6 +107,13 @@ def check_record(record: dict[str, Any], path: Path) -> None:
     _require(path, "", record, RUN_STRINGS, str)
     _require(path, "", record, RUN_INTS, int)
     _require(path, "", record, ("configs",), list)
+    for key in OPTIONAL_OBJECTS:  # read with .get() further on: absent is fine, another type is not
+        try:
+            value = _get(record, key)
+        except KeyError:
+            continue
+        if not isinstance(value, dict) and not (value is None and key in NULLABLE):
+            raise LlmroofError(f"{path}: {key!r} is {value!r:.40}, expected an object", REPAIR)
     for index, config in enumerate(record["configs"]):
         where = f"configs[{index}] "
         if not isinstance(config, dict):
@@ -122,6 +131,8 @@ def check_record(record: dict[str, Any], path: Path) -> None:
         _check_samples(path, where + "layer.", config["layer"]["samples_s"])
         if config["time_s"] <= 0:
             raise LlmroofError(f"{path}: {where}time_s is {config['time_s']!r}, expected a positive time")
+        if not isinstance(config.get("ops") or [], list):
+            raise LlmroofError(f"{path}: {where}'ops' is {config['ops']!r:.40}, expected a list", REPAIR)
         for op_index, op in enumerate(config.get("ops") or []):
             op_where = f"{where}ops[{op_index}] "
             _require(path, op_where, op, ("name",), str)

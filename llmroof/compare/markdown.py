@@ -4,6 +4,9 @@ Per-op rows that are unchanged fold into a ``<details>`` block, so the summary s
 
 from __future__ import annotations
 
+import html
+import re
+
 from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
 
@@ -11,8 +14,20 @@ MARK = {"regression": "❌ regression", "improvement": "✅ improvement", "uncha
         "inconclusive": "⚠️ inconclusive"}
 
 
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from the records (model and op names, paths, environment values) as inert markdown: HTML escaped as
+    the HTML outputs do (no ``<script>``, ``<img onerror>`` or ``</details>`` gets through), markdown
+    punctuation backslash-escaped (no links, emphasis or broken table cells), one line."""
+    text = " ".join(str(text).split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=True))
+
+
+def _code(text: str) -> str:
+    """Text in a code span: shown verbatim by markdown, so only backticks and line breaks need removing."""
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
 
 
 def _table(rows: list[Row]) -> list[str]:
@@ -27,13 +42,13 @@ def _table(rows: list[Row]) -> list[str]:
 
 
 def render_markdown(comparison: Comparison) -> str:
-    lines = [f"### llmroof compare: {MARK[comparison.verdict()]}", "", fmt.summary_line(comparison), ""]
+    lines = [f"### llmroof compare: {MARK[comparison.verdict()]}", "", _escape(fmt.summary_line(comparison)), ""]
     lines += [f"- {_escape(fmt.side_line(comparison.base))}", f"- {_escape(fmt.side_line(comparison.new))}", ""]
     if comparison.caveat:
-        lines += [f"> **Caveat:** {comparison.caveat}.", ""]
+        lines += [f"> **Caveat:** {_escape(comparison.caveat)}.", ""]
     if comparison.differences:
         lines += ["**Differences between the runs** (environment changes can explain a shift):", ""]
-        lines += [f"- `{d.scope}.{d.key}`: {_escape(d.base)} → {_escape(d.new)}"
+        lines += [f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"
                   + (" **(mismatch: compared anyway)**" if d.blocking else "") for d in comparison.differences]
         lines.append("")
     lines += _table(fmt.config_rows(comparison)) + [""]
@@ -49,5 +64,5 @@ def render_markdown(comparison: Comparison) -> str:
             lines += ["<details><summary>All per-op rows</summary>", ""] + _table(ops) + ["", "</details>", ""]
     if comparison.unmatched:
         lines += ["Not compared (on one side only): " + _escape(", ".join(comparison.unmatched)), ""]
-    lines += [f"<sub>{fmt.intervals_note(comparison)}</sub>", ""]
+    lines += [f"<sub>{_escape(fmt.intervals_note(comparison))}</sub>", ""]
     return "\n".join(lines)

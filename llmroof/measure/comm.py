@@ -12,7 +12,7 @@ from llmroof import schemas
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
-from llmroof.measure.distributed import Layout, init_group
+from llmroof.measure.distributed import Layout, check_local_ranks, init_group
 from llmroof.units import seconds, si
 
 SCHEMA = schemas.COMM
@@ -51,13 +51,14 @@ CONVENTION = ("nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1
 
 
 def device_kind(device: str, ranks: int, torch: Any, under_torchrun: bool = False) -> str:
-    """``cuda`` or ``cpu`` for ``--device`` (``auto``: CUDA when there is one); a CUDA run needs a GPU per rank
-    (under torchrun the launcher placed the ranks)."""
+    """``cuda`` or ``cpu`` for ``--device`` (``auto``: CUDA when there is one). Started here, the ranks must fit
+    this machine (a GPU each, or the CPU's limit): more would never finish starting. Under torchrun the
+    launcher placed them."""
     if device not in ("auto", "cpu", "cuda"):
         raise LlmroofError(f"--device {device!r}: expected auto, cpu or cuda")
     kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
-    if kind == "cuda" and torch.cuda.device_count() < ranks and not under_torchrun:
-        raise LlmroofError(f"--ranks {ranks} needs {ranks} GPUs; this machine has {torch.cuda.device_count()}")
+    if not under_torchrun:
+        check_local_ranks(ranks, kind, torch.cuda.device_count() if kind == "cuda" else 0)
     return kind
 
 

@@ -10,8 +10,10 @@ fail within ``timeout_s`` (the process group's timeout); the launcher then stops
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import signal
 import socket
 import time
 import traceback
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llmroof.errors import LlmroofError
+from llmroof.errors import Interrupted, LlmroofError
 
 
 @dataclass
@@ -48,6 +50,27 @@ class Layout:
         return stage * self.tp + self.tp_rank
 
 
+READY_ENV = "LLMROOF_RANK_READY_FILE"
+"""Set by :func:`launch` for each rank: the file :func:`init_group` creates once the rank has joined."""
+
+
+def max_local_ranks(kind: str, device_count: int = 0) -> int:
+    """The most ranks one machine runs: one per GPU; on a CPU two per core (at least 4), beyond which gloo
+    ranks only wait on each other (and a thousand torch processes exhaust the machine)."""
+    if kind == "cuda":
+        return device_count
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
+def check_local_ranks(ranks: int, kind: str, device_count: int = 0, label: str | None = None) -> None:
+    """Refuse more ranks than :func:`max_local_ranks`; ``label`` names the option in the error."""
+    limit = max_local_ranks(kind, device_count)
+    if ranks > limit:
+        where = f"{device_count} GPUs" if kind == "cuda" else f"{os.cpu_count()} CPU cores (at most {limit} ranks)"
+        raise LlmroofError(f"{label or f'--ranks {ranks}'} needs {ranks} ranks: this machine has {where}",
+                           "use fewer ranks, or torchrun to spread them over several machines")
+
+
 def under_torchrun() -> bool:
     return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
@@ -67,12 +90,16 @@ def init_group(layout: Layout, backend: str, timeout_s: float, init_method: str 
     dist.init_process_group(backend=backend, init_method=init_method or "env://", rank=layout.rank,
                             world_size=layout.world_size, timeout=datetime.timedelta(seconds=timeout_s))
     groups = [dist.new_group(layout.stage_ranks(stage)) for stage in range(layout.pp)]
+    ready = os.environ.get(READY_ENV)
+    if ready:  # tell launch() this rank has joined (its start-up deadline ends here)
+        with open(ready, "w", encoding="utf-8"):
+            pass
     return dist, groups[layout.stage]
 
 
 def _child(rank: int, world_size: int, port: int, target: Callable[..., Any], args: tuple, error_file: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
-                      LOCAL_RANK=str(rank))
+                      LOCAL_RANK=str(rank), **{READY_ENV: f"{error_file}.ready.{rank}"})
     try:
         target(rank, world_size, *args)
     except BaseException:  # noqa: BLE001 - every failure is reported to the launcher through the file
@@ -92,13 +119,18 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
 
     context = mp.get_context("spawn")
     port = free_port()
-    processes = [context.Process(target=_child, args=(rank, world_size, port, target, args, error_file),
-                                 daemon=False) for rank in range(world_size)]
-    for process in processes:
-        process.start()
+    started_at = time.monotonic()
+    processes: list[Any] = []
     failed_at: float | None = None
     order: list[int] = []  # ranks in the order they were seen failing: the first is the cause
+    started = False  # every rank has joined the group
     try:
+        for rank in range(world_size):
+            _check_startup(processes, world_size, started_at, timeout_s, error_file)
+            process = context.Process(target=_child, args=(rank, world_size, port, target, args, error_file),
+                                      daemon=False)
+            process.start()
+            processes.append(process)
         while any(p.is_alive() for p in processes):
             for rank, p in enumerate(processes):
                 if p.exitcode not in (None, 0) and rank not in order:
@@ -107,20 +139,25 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
                 failed_at = time.monotonic()
             if failed_at is not None and time.monotonic() - failed_at > timeout_s + 5:
                 break
+            if failed_at is None and not started:
+                started = _check_startup(processes, world_size, started_at, timeout_s, error_file)
             time.sleep(0.05)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):  # SIGTERM/SIGHUP reached this process only: pass it on as Ctrl-C
+            for process in processes:
+                if process.is_alive() and process.pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGINT)
         # The ranks got the same SIGINT: give them a moment to record "interrupted" before stopping them.
         deadline = time.monotonic() + 10
         while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
             time.sleep(0.05)
         raise
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
+        _stop(processes)
+        for rank in range(world_size):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{error_file}.ready.{rank}")
     for rank, p in enumerate(processes):
         if p.exitcode != 0 and rank not in order:
             order.append(rank)
@@ -129,6 +166,34 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
         detail = _last_line(f"{error_file}.{rank}") or f"exit code {code}"
         raise LlmroofError(f"rank {rank} of {world_size} failed: {detail}",
                            "what rank 0 gathered before the failure is in the results file")
+
+
+def _check_startup(processes: list[Any], world_size: int, started_at: float, timeout_s: float,
+                   error_file: str) -> bool:
+    """Whether every rank has joined the group; past ``timeout_s`` from the launch without that, the launch
+    fails (a thousand ranks on two cores never finish starting)."""
+    ready = sum(os.path.exists(f"{error_file}.ready.{rank}") for rank in range(world_size))
+    if ready == world_size:
+        return True
+    if time.monotonic() - started_at > timeout_s:
+        raise LlmroofError(f"{ready} of {world_size} ranks started within --timeout {timeout_s:g} s "
+                           f"({len(processes)} processes launched)",
+                           "use fewer ranks, or a longer --timeout on a loaded machine")
+    return False
+
+
+def _stop(processes: list[Any]) -> None:
+    """Terminate every rank still running, then wait for all together (5 s in all, not 5 s each), then kill."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + 5
+    for process in processes:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=1)
 
 
 def _last_line(path: str) -> str | None:

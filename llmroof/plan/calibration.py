@@ -56,13 +56,17 @@ class Calibration:
         }
 
 
+MAX_FRACTION = 2.0
+"""Measured time / roofline time above this (twice the datasheet's speed) is an edited or corrupt file."""
+
+
 def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -> Calibration:
     """The efficiencies of a profile run (its record, or the parsed JSON); :class:`LlmroofError` when it
     cannot calibrate a catalog device."""
     if not isinstance(run, ProfileRecord):
         run = ProfileRecord.from_dict(run, source)
     device_name = run.device.name or "an unknown device"
-    hardware = run.hardware.get("name") if run.hardware else None
+    hardware = run.hardware.get("name") if isinstance(run.hardware, dict) else None
     if run.device.kind == "cpu" or not hardware:
         what = "the CPU" if run.device.kind == "cpu" else "a device that matches no catalog entry"
         raise LlmroofError(
@@ -72,7 +76,11 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
     fractions: dict[str, list[float]] = {"prefill": [], "decode": []}
     for config in run.configs:
         fraction = config.datasheet_roofline_fraction
-        if config.ok and config.phase in fractions and fraction is not None and fraction > 0:
+        if config.ok and config.phase in fractions and isinstance(fraction, (int, float)) and fraction > 0:
+            if not fraction <= MAX_FRACTION:  # NaN, infinity, or a hand-edited 1e308: not a measurement
+                raise LlmroofError(f"{source}: a {config.phase} configuration reached {fraction:g} of its datasheet "
+                                   f"roofline (above {MAX_FRACTION:g}, which no measurement does)",
+                                   "edited by hand or corrupt? re-run llmroof profile")
             fractions[config.phase].append(float(fraction))
     if not fractions["decode"]:
         raise LlmroofError(f"{source}: no completed decode measurement against the {hardware} datasheet",
@@ -94,7 +102,7 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
 
 def read_calibration(path: str | Path) -> Calibration:
     """A profile's (or a bench run's) efficiencies."""
-    from llmroof.results.io import read_json
+    from llmroof.results.io import check_shape, read_json
 
     data = read_json(path, "llmroof.")
     if str(data.get("schema", "")).startswith(BENCH_SCHEMA):
@@ -102,6 +110,8 @@ def read_calibration(path: str | Path) -> Calibration:
     if not str(data.get("schema", "")).startswith(PROFILE_SCHEMA):
         raise LlmroofError(f"{path}: schema is {data.get('schema')!r}, expected {PROFILE_SCHEMA}... or {BENCH_SCHEMA}...",
                            "give a results file of llmroof profile or llmroof bench")
+    check_shape(data, str(path), objects=("device", "workload", "model"), lists=("configs",), nullable=("hardware",),
+                hint="truncated or edited by hand? re-run llmroof profile")
     return calibration_from_profile(data, str(path))
 
 

@@ -16,7 +16,7 @@ from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, bench_view, profile_view
 from llmroof.results.html import template_environment
-from llmroof.results.io import dumps, write_text_atomic
+from llmroof.results.io import check_shape, dumps, write_text_atomic
 from llmroof.units import si
 from llmroof.version import __version__
 
@@ -25,6 +25,10 @@ SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured", schemas.BE
 VIEWS = {"analytic": analysis_view, "measured": profile_view, "bench": bench_view}
 SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment", "bench")
 """Every section, in page order; a view builds those its kind of record can have."""
+RECORD_OBJECTS = ("model", "device", "workload", "ceilings", "roofline", "nvml", "environment", "parallel", "hardware",
+                  "phases", "memory", "crossover")
+RECORD_LISTS = ("configs", "ops")
+"""Containers of both schemas, checked before a view reads into them (a hand-edited ``"configs": "abc"``)."""
 DATA_URI_LIMIT_BYTES = 1_500_000
 """Above this a data: link is not written (browsers cap them); the page's script makes a blob link instead."""
 
@@ -52,7 +56,7 @@ def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for name, build in view.BUILDERS:
         try:
             sections[name] = build(data)
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, LlmroofError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError, LlmroofError) as exc:
             sections[name] = None
             omitted.append(f"{name} ({type(exc).__name__}: {exc})")
     return sections, omitted
@@ -66,9 +70,13 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     """
     kind = kind_of(data)
     view = VIEWS[kind]
+    if kind != "bench":
+        check_shape(data, source, objects=RECORD_OBJECTS, lists=RECORD_LISTS, required=("model",),
+                    nullable=("hardware", "parallel"),
+                    hint="truncated or edited by hand? write it again with llmroof")
     try:
         title, subtitle = view.title(data)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise LlmroofError(f"{source}: not a complete {data.get('schema')} record (missing {exc})") from None
     sections, omitted = build_sections(data)
     context = {
@@ -119,12 +127,11 @@ def report_target(results: Path, out: str | Path | None) -> Path:
 
 def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     """Read a results file and write its report (see :func:`report_target`); returns the report's path."""
-    from llmroof.results.io import read_json
+    from llmroof.results.io import read_json_and_text
 
     results = Path(results)
-    data = read_json(results, "llmroof.")
+    data, raw = read_json_and_text(results, "llmroof.")
     target = report_target(results, out)
-    raw = results.read_text(encoding="utf-8")
     return write_report(data, target, raw_text=raw, source=str(results))
 
 

@@ -1,5 +1,6 @@
 """Write results atomically (a temporary file in the same folder, then a rename), so a reader or an
-interrupted run never sees a half-written file; read them back with clear errors."""
+interrupted run never sees a half-written file; special files (``/dev/null``, FIFOs) are written in place,
+never replaced; read results back with clear errors."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmroof.errors import LlmroofError
+from llmroof.errors import LlmroofError, shorten
+from llmroof.readers import decode_text, os_error, parse_json, read_bytes
 
 
 def clean(value: Any) -> Any:
@@ -32,16 +35,56 @@ def dumps(data: Any) -> str:
     return json.dumps(clean(data), indent=2, allow_nan=False)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so a reader or an
-    interrupted run never sees half a file."""
+def is_special(path: str | Path) -> bool:
+    """Whether ``path`` must be written in place, never replaced: a character device (``/dev/null``), a FIFO,
+    a socket, or anything reached through ``/dev`` or ``/proc`` (``/dev/stdout`` may point at a file the shell
+    opened for appending, which a rename would cut loose)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
     try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # nothing there yet (or unreachable: the write says why)
+    if not stat.S_ISREG(mode):
+        return True
+    return any(str(p).startswith(("/dev/", "/proc/")) for p in (*_link_chain(path), os.path.realpath(path)))
+
+
+def _link_chain(path: Path) -> list[Path]:
+    """``path`` and every path its symbolic links lead through (``/dev/stdout`` -> ``/proc/self/fd/1`` -> ...)."""
+    chain = [Path(os.path.abspath(path))]
+    while chain[-1].is_symlink() and len(chain) < 40:
+        target = Path(os.readlink(chain[-1]))
+        chain.append(Path(os.path.normpath(chain[-1].parent / target)))
+    return chain
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path``: the one writer of every file llmroof produces.
+
+    A regular file (new or existing; through a symbolic link, the file it points to) is written to a temporary
+    file in the same folder and renamed over the target, so a reader or an interrupted run never sees half a
+    file. A special file (see :func:`is_special`) is written in place, never replaced. Failures (a folder that
+    cannot be written, a full disk, a name too long) are a :class:`LlmroofError` naming the path.
+    """
+    path = Path(path)
+    try:
+        if is_special(path):
+            with open(path, "a", encoding="utf-8") as handle:  # append: never truncate what a shell opened
+                handle.write(text)
+            return path
+        _replace(Path(os.path.realpath(path)) if path.is_symlink() else path, text)
+    except OSError as exc:
+        raise os_error(path, exc, "cannot write") from None
+    return path
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -51,7 +94,28 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> None:
+    """Fail now, before anything expensive runs, when ``path`` (a file, or with ``folder`` a folder to write
+    files into) cannot be written: creates missing parent folders and a probe file, then removes the probe."""
+    path = Path(path)
+    try:
+        if not folder and is_special(path):
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+            return
+        where = path if folder else path.parent
+        if where.exists() and not where.is_dir():
+            raise LlmroofError(f"{shorten(str(where))}: not a folder", "choose a folder (or a new name) to write to")
+        if not folder and path.is_dir():
+            raise LlmroofError(f"{shorten(str(path))}: is a folder", "name a file to write")
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".llmroof-probe.", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise os_error(path, exc, "cannot write") from None
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
@@ -79,18 +143,45 @@ def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Pat
 
 def read_json(path: str | Path, schema_prefix: str | None = None) -> dict[str, Any]:
     """Read a results file, checking its ``schema`` when ``schema_prefix`` is given."""
+    return read_json_and_text(path, schema_prefix)[0]
+
+
+def read_json_and_text(path: str | Path, schema_prefix: str | None = None) -> tuple[dict[str, Any], str]:
+    """:func:`read_json`, and the file's text as read (once: a FIFO or ``<(cat run.json)`` has no second read)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LlmroofError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LlmroofError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise LlmroofError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}); truncated or corrupt?") from None
+    name = shorten(str(path))
+    text = decode_text(read_bytes(path), name)
+    data = parse_json(text, name)
     if not isinstance(data, dict):
-        raise LlmroofError(f"{path}: expected a JSON object")
+        raise LlmroofError(f"{name}: expected a JSON object", "is this a results file of llmroof?")
     if schema_prefix is not None and not str(data.get("schema", "")).startswith(schema_prefix):
-        raise LlmroofError(f"{path}: schema is {data.get('schema')!r}, expected {schema_prefix}...",
+        raise LlmroofError(f"{name}: schema is {shorten(repr(data.get('schema')), 60)}, expected {schema_prefix}...",
                            "is this a results file of llmroof?")
-    return data
+    return data, text
+
+
+def check_shape(data: dict[str, Any], source: str, *, objects: tuple[str, ...] = (), lists: tuple[str, ...] = (),
+                required: tuple[str, ...] = (), nullable: tuple[str, ...] = (),
+                hint: str = "truncated or edited by hand? write it again") -> None:
+    """The containers of a results record, checked before anything reads into them: each key of ``objects``
+    holds a JSON object (or null, for keys in ``nullable``) and each of ``lists`` a list of objects, where
+    present (``required``: must be)."""
+    for key in required:
+        if key not in data:
+            raise LlmroofError(f"{source}: has no {key!r}", hint)
+    for key in objects:
+        if key in data and not isinstance(data[key], dict) and not (data[key] is None and key in nullable):
+            raise LlmroofError(f"{source}: {key!r} is {_describe(data[key])}, expected an object", hint)
+    for key in lists:
+        if key not in data:
+            continue
+        if not isinstance(data[key], list):
+            raise LlmroofError(f"{source}: {key!r} is {_describe(data[key])}, expected a list of objects", hint)
+        for index, item in enumerate(data[key]):
+            if not isinstance(item, dict):
+                raise LlmroofError(f"{source}: {key}[{index}] is {_describe(item)}, expected an object", hint)
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else shorten(json.dumps(value) if isinstance(value, (str, int, float)) else
+                                                type(value).__name__, 40)

@@ -45,6 +45,11 @@ def run_sample(*, gpu: int = 0, interval_s: float = 0.1, seconds: float = 10.0, 
     return _record(sampler, device, list(command), code, time.time() - started, gpu)
 
 
+def exit_status(returncode: int) -> int:
+    """A child's exit code as a shell reports it: a child killed by signal N (Popen's -N) gives 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def _run_command(command: list[str], sampler: Any, live: AbstractContextManager | None) -> int:
     try:
         process = subprocess.Popen(command)
@@ -56,10 +61,10 @@ def _run_command(command: list[str], sampler: Any, live: AbstractContextManager 
                 while process.poll() is None:
                     time.sleep(sampler.interval_s)
                     tick()
-        return process.wait()
+        return exit_status(process.wait())
     except KeyboardInterrupt:
         process.terminate()
-        return process.wait()
+        return exit_status(process.wait())
 
 
 def _wait(seconds: float, sampler: Any, live: AbstractContextManager | None) -> None:

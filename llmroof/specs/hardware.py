@@ -7,7 +7,7 @@ of the same schema (``--hardware-file``).
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,9 +22,39 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from llmroof.errors import LlmroofError, unknown_name_error
+from llmroof.errors import LlmroofError, shorten, unknown_name_error
 
 COMPUTE_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+
+
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "memory_bytes": (2.0**20, 2.0**60, "B"),
+    "memory_bandwidth_bytes_per_s": (1e6, 1e16, "B/s"),
+    "link_bandwidth_bytes_per_s": (1e6, 1e16, "B/s"),
+    "internode_bandwidth_bytes_per_s": (1e6, 1e16, "B/s"),
+    "link_latency_s": (0.0, 1.0, "s"),
+    "internode_latency_s": (0.0, 1.0, "s"),
+    "gpus_per_node": (1, 65536, "GPUs"),
+}
+"""Plausible range of each figure (inclusive): a bandwidth of 1e-300 B/s or a latency of an hour is a typo, and
+would print "TTFT >= nan s" rather than fail."""
+PEAK_LIMITS = (1e6, 1e20, "FLOP/s")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_number(name: str, value: Any, low: float, high: float, unit: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {_show(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if low > 0 and value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g} {unit}, got {value:g}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,25 +91,27 @@ class HardwareSpec:
     """Source of each figure, keyed by ``memory``, ``peak_flops``, ``link``, ``internode``."""
 
     def __post_init__(self) -> None:
-        for name in (
-            "memory_bytes",
-            "memory_bandwidth_bytes_per_s",
-            "link_bandwidth_bytes_per_s",
-            "internode_bandwidth_bytes_per_s",
-            "gpus_per_node",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("link_latency_s", "internode_latency_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        """The one validation of a device, wherever it comes from (catalog, ``--hardware-file``, code)."""
+        for name in ("name", "display_name", "vendor", "memory_type", "link"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {_show(getattr(self, name))}")
+        if not self.name.strip():
+            raise ValueError("name must not be empty")
+        if not isinstance(self.aliases, tuple) or not all(isinstance(a, str) and a.strip() for a in self.aliases):
+            raise ValueError(f"aliases must be a list of names, got {_show(self.aliases)}")
+        for name, (low, high, unit) in LIMITS.items():
+            _check_number(name, getattr(self, name), low, high, unit)
+        if not isinstance(self.gpus_per_node, int):
+            raise ValueError(f"gpus_per_node must be an integer, got {_show(self.gpus_per_node)}")
+        if not isinstance(self.peak_flops_per_s, Mapping):
+            raise ValueError(f"peak_flops_per_s must be a table of dtype = FLOP/s, got {_show(self.peak_flops_per_s)}")
         for dtype, peak in self.peak_flops_per_s.items():
             if dtype not in COMPUTE_DTYPES:
-                raise ValueError(f"peak_flops_per_s: unknown dtype {dtype!r} (known: {', '.join(COMPUTE_DTYPES)})")
-            if not isinstance(peak, (int, float)) or isinstance(peak, bool) or peak <= 0:
-                raise ValueError(f"peak_flops_per_s.{dtype} must be a positive number, got {peak!r}")
+                raise ValueError(f"peak_flops_per_s: unknown dtype {_show(dtype)} (known: {', '.join(COMPUTE_DTYPES)})")
+            _check_number(f"peak_flops_per_s.{dtype}", peak, *PEAK_LIMITS)
+        if not isinstance(self.sources, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.sources.items()):
+            raise ValueError(f"sources must be a table of figure = \"source\" strings, got {_show(self.sources)}")
         object.__setattr__(self, "peak_flops_per_s", MappingProxyType(dict(self.peak_flops_per_s)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
@@ -120,48 +152,45 @@ def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
     if not isinstance(data, dict) or not isinstance(data.get("device"), list):
         raise LlmroofError(f"{source}: expected a list of devices under the key 'device'",
                            "see docs/hardware.md for the schema ([[device]] tables in TOML)")
+    required = [name for name, f in HardwareSpec.__dataclass_fields__.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     specs = []
     for index, entry in enumerate(data["device"]):
         label = f"{source}: device #{index + 1}"
         if not isinstance(entry, dict):
-            raise LlmroofError(f"{label}: expected a table of fields")
+            raise LlmroofError(f"{label}: expected a table of fields", "see docs/hardware.md for the schema")
         if isinstance(entry.get("name"), str):
-            label = f"{source}: device {entry['name']!r}"
+            label = f"{source}: device {_show(entry['name'])}"
         unknown = sorted(set(entry) - _FIELDS)
         if unknown:
-            raise LlmroofError(f"{label}: unknown field {unknown[0]!r}", "see docs/hardware.md for the schema")
+            raise LlmroofError(f"{label}: unknown field {_show(unknown[0])}", "see docs/hardware.md for the schema")
+        missing = [name for name in required if name not in entry and name != "display_name"]
+        if missing:
+            raise LlmroofError(f"{label}: missing field(s) {', '.join(repr(name) for name in missing)}",
+                               "see docs/hardware.md for the schema")
         entry = dict(entry)
-        entry.setdefault("display_name", entry.get("name", ""))
-        entry["aliases"] = tuple(entry.get("aliases", ()))
+        entry.setdefault("display_name", entry["name"])
+        aliases = entry.get("aliases", [])
+        if not isinstance(aliases, list):  # a string would become its letters
+            raise LlmroofError(f"{label}: aliases must be a list of names, got {_show(aliases)}",
+                               'write aliases = ["h100", "h100-sxm5"]')
+        entry["aliases"] = tuple(aliases)
         try:
             specs.append(HardwareSpec(**entry))
-        except TypeError:  # required fields missing
-            required = [name for name, f in HardwareSpec.__dataclass_fields__.items()
-                        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-            missing = ", ".join(repr(name) for name in required if name not in entry)
-            raise LlmroofError(f"{label}: missing field(s) {missing}", "see docs/hardware.md for the schema") from None
         except ValueError as exc:
-            raise LlmroofError(f"{label}: {exc}") from None
+            raise LlmroofError(f"{label}: {exc}", "see docs/hardware.md for the schema") from None
     return specs
 
 
 def read_hardware_file(path: str | Path) -> list[HardwareSpec]:
     """Devices from a user's TOML or JSON file."""
+    from llmroof.readers import parse_json, parse_toml, read_bytes
+
     path = Path(path).expanduser()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise LlmroofError(f"{path}: no such file", "pass a TOML or JSON hardware file") from None
-    except OSError as exc:
-        raise LlmroofError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(raw)
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LlmroofError(f"{path}: cannot parse: {exc}") from None
-    return parse_hardware_entries(data, str(path))
+    raw = read_bytes(path)
+    source = shorten(str(path))
+    data = parse_json(raw, source) if path.suffix.lower() == ".json" else parse_toml(raw, source)
+    return parse_hardware_entries(data, source)
 
 
 @cache

@@ -7,12 +7,11 @@ what the analytic model needs; anything derived (query width, KV width) is a pro
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmroof.errors import LlmroofError, unknown_name_error
+from llmroof.errors import LlmroofError, shorten, unknown_name_error
 
 NormType = Literal["rmsnorm", "layernorm"]
 Activation = Literal["silu", "gelu"]
@@ -212,15 +211,23 @@ def get_model(name_or_path: str) -> ModelSpec:
     """A preset by name (case-insensitive; hub ids such as ``meta-llama/Llama-3.2-1B`` work), or a
     Hugging Face ``config.json`` (a path to the file or to a folder holding it)."""
     path = Path(name_or_path).expanduser()
-    if path.exists():
+    if _exists(path):
         return load_hf_config(path)
     key = _normalise(name_or_path)
     key = MODEL_ALIASES.get(key, key)
     if key in MODEL_PRESETS:
         return MODEL_PRESETS[key]
     if path.suffix == ".json":
-        raise LlmroofError(f"{name_or_path}: no such file", "pass a path to a config.json, or a preset name")
+        raise LlmroofError(f"{shorten(name_or_path)}: no such file", "pass a path to a config.json, or a preset name")
     raise unknown_name_error("model", name_or_path, [*MODEL_PRESETS, *MODEL_ALIASES], "llmroof models")
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the file system refuses (too long, say) is a name, not a path."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 # --- Hugging Face config.json -------------------------------------------------------------------
@@ -236,26 +243,29 @@ def load_hf_config(path: str | Path) -> ModelSpec:
     Reads the standard fields, ignores unknown ones, and raises :class:`LlmroofError` naming the file and
     the missing or invalid field.
     """
+    from llmroof.readers import parse_json, read_bytes
+
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / "config.json"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LlmroofError(f"{path}: no such file", "pass a config.json or a folder holding one") from None
-    except OSError as exc:
-        raise LlmroofError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LlmroofError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        raw = read_bytes(path)
+    except LlmroofError as exc:
+        raise LlmroofError(exc.message, "pass a config.json or a folder holding one") from None
+    config = parse_json(raw, shorten(str(path)))
     if not isinstance(config, dict):
-        raise LlmroofError(f"{path}: expected a JSON object at the top level")
+        raise LlmroofError(f"{shorten(str(path))}: expected a JSON object at the top level",
+                           "pass a Hugging Face config.json")
     if isinstance(config.get("text_config"), dict):  # multimodal wrappers keep the decoder here
         config = {**config["text_config"], "model_type": config["text_config"].get("model_type", "")}
-    return spec_from_hf_dict(config, source=str(path))
+    try:
+        return spec_from_hf_dict(config, source=shorten(str(path)))
+    except RecursionError:  # a field nested hundreds of levels deep, where a name or number belongs
+        raise LlmroofError(f"{shorten(str(path))}: a field is nested too deeply", "is this a config.json?") from None
+
+
+MAX_DIMENSION = 2**31
+"""Larger shapes in a config.json are refused: no model has them, and their products overflow float figures."""
 
 
 def _field(config: dict[str, Any], source: str, *names: str, default: Any = ..., kind: type = int) -> Any:
@@ -263,10 +273,12 @@ def _field(config: dict[str, Any], source: str, *names: str, default: Any = ...,
         if name in config and config[name] is not None:
             value = config[name]
             if kind is int:
-                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                    raise LlmroofError(f"{source}: field {name!r} must be a positive integer, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIMENSION:
+                    raise LlmroofError(f"{source}: field {name!r} must be a positive integer up to 2**31, "
+                                       f"got {shorten(repr(value), 40)}",
+                                       "is this a decoder-only transformer's config.json?")
             elif kind is bool and not isinstance(value, bool):
-                raise LlmroofError(f"{source}: field {name!r} must be true or false, got {value!r}")
+                raise LlmroofError(f"{source}: field {name!r} must be true or false, got {shorten(repr(value), 40)}")
             return value
     if default is ...:
         raise LlmroofError(
@@ -277,7 +289,7 @@ def _field(config: dict[str, Any], source: str, *names: str, default: Any = ...,
 
 def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") -> ModelSpec:
     """Build a :class:`ModelSpec` from the fields of a parsed ``config.json``."""
-    model_type = str(config.get("model_type") or "unknown")
+    model_type = shorten(str(config.get("model_type") or "unknown"), 60)
     falcon = model_type in _FALCON_LIKE
     hidden = _field(config, source, "hidden_size", "n_embd", "d_model")
     heads = _field(config, source, "num_attention_heads", "n_head")
@@ -305,7 +317,8 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
     act_name = str(config.get("hidden_act") or config.get("activation_function") or ("gelu" if falcon else "silu"))
     activation = "gelu" if act_name in _GELU_NAMES else "silu"
     if act_name not in _GELU_NAMES and act_name not in {"silu", "swish"}:
-        raise LlmroofError(f"{source}: field 'hidden_act' {act_name!r} is not supported", "supported: silu, gelu")
+        raise LlmroofError(f"{source}: field 'hidden_act' {shorten(act_name, 40)!r} is not supported",
+                           "supported: silu, gelu")
     any_bias = _field(config, source, "bias", default=False, kind=bool)
     attention_bias = _field(config, source, "attention_bias", default=any_bias, kind=bool)
     qkv_bias = attention_bias or model_type in {"qwen2", "qwen2_moe"}
@@ -321,7 +334,7 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
     tie_default = model_type not in _UNTIED_BY_DEFAULT
     try:
         return ModelSpec(
-            name=str(config.get("_name_or_path") or f"{model_type} ({source})"),
+            name=shorten(str(config.get("_name_or_path") or f"{model_type} ({source})"), 200),
             hidden_size=hidden,
             num_layers=layers,
             num_heads=heads,
