@@ -66,6 +66,9 @@ class ProfileConfig:
     """NVML sampling interval (GPM needs at least 100 ms)."""
     tp_simulate: int = 1
     """Time one rank's shard of a tensor-parallel degree on this one device and add the analytic comm cost."""
+    plan_rotation: int = 0
+    """Start the configuration plan at this position (``--repeat``: process k starts at k, so slow drift
+    over a run does not always land on the same configurations)."""
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
@@ -191,6 +194,15 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
 
 # --- the run ------------------------------------------------------------------------------------
 
+def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
+    """(phase, batch, length) of every configuration, in the order they are timed: prefill at each batch,
+    then decode at each context and batch, rotated to start at ``plan_rotation``."""
+    plan = [("prefill", b, config.prompt_len) for b in config.batches]
+    plan += [("decode", b, c) for c in config.contexts for b in config.batches]
+    start = config.plan_rotation % len(plan)
+    return plan[start:] + plan[:start]
+
+
 def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str) -> dict[str, Any]:
     with nvtx.annotate(label):
         samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=config.rep_ms)
@@ -277,9 +289,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
 
             kernel_spec = shard_spec(spec, config.tp_simulate)
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
-        plan = [("prefill", b, config.prompt_len) for b in config.batches]
-        plan += [("decode", b, c) for c in config.contexts for b in config.batches]
-        for phase, batch, length in plan:
+        for phase, batch, length in config_plan(config):
             progress(f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}")
             record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
             run.record["configs"].append(record)
