@@ -21,7 +21,8 @@ from llmroof.units import si
 
 TEMPLATE = "report.html.j2"
 SCHEMAS = {"llmroof.analysis/1": "analytic", "llmroof.profile/1": "measured"}
-SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment")
+SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "spread",
+            "environment")
 """Every section, in page order; a view builds those its kind of record can have."""
 DATA_URI_LIMIT_BYTES = 1_500_000
 """Above this a data: link is not written (browsers cap them); the page's script makes a blob link instead."""
