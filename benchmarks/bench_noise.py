@@ -138,6 +138,18 @@ def cv(values: list[float]) -> float:
     return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
 
 
+def processes_needed(process_cv: float, change: float, threshold: float = 0.05, most: int = 50) -> int | None:
+    """The fewest processes a side whose 95% Welch interval, at this process-level CV, clears the threshold
+    for a real ``change`` (e.g. 0.3): t(2n - 2) * cv * sqrt(2 / n) < ln((1 + change) / (1 + threshold))."""
+    from llmroof.compare.stats import t_quantile
+
+    margin = math.log((1 + change) / (1 + threshold))
+    for n in range(2, most + 1):
+        if t_quantile(0.975, 2 * n - 2) * process_cv * math.sqrt(2 / n) < margin:
+            return n
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
@@ -193,10 +205,13 @@ def main() -> None:
     for metric in USER_METRICS:
         per_run = [metric_values(p)[metric] for pair in singles for p in pair]
         flat = [v[0] for v in per_run if v]
-        pair_changes = [abs(metric_values(b)[metric][0] / metric_values(a)[metric][0] - 1) for a, b in singles]
+        # Either order of a pair is as likely: the change as the larger factor of b/a and a/b, minus 1.
+        ratios = [metric_values(b)[metric][0] / metric_values(a)[metric][0] for a, b in singles]
+        pair_changes = [max(r, 1 / r) - 1 for r in ratios]
         repeat_cvs = [cv(metric_values(p)[metric]) for pair in repeats for p in pair]
         noise[metric] = {"single_run_cv": cv(flat), "single_values": flat, "max_pair_change": max(pair_changes),
-                         "pair_changes": pair_changes, "repeat_process_cvs": repeat_cvs}
+                         "pair_changes": pair_changes, "repeat_process_cvs": repeat_cvs,
+                         "median_repeat_process_cv": statistics.median(repeat_cvs) if repeat_cvs else None}
     finished = datetime.datetime.now(datetime.timezone.utc)
     print(f"bench_noise: {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC, {os.cpu_count()} cores, load average "
           f"(1 min) before each profile: min {min(loads, default=math.nan):.1f}, median "
@@ -209,9 +224,16 @@ def main() -> None:
         print(f"{part:2} {label:70} {ones:>6}  {codes}")
     print("run-to-run noise (one value per process; CV = stdev / mean):")
     for metric, n in noise.items():
-        print(f"  {metric}: CV over {len(n['single_values'])} single runs {n['single_run_cv']:.1%}; largest same-code "
-              f"pair change {n['max_pair_change']:.1%}; process CV inside each --repeat run: "
+        print(f"  {metric}: CV over {len(n['single_values'])} single runs {n['single_run_cv']:.1%}; same-code pair "
+              f"changes (larger of b/a, a/b, - 1): {', '.join(f'{c:.0%}' for c in n['pair_changes'])}, largest "
+              f"{n['max_pair_change']:.1%}; process CV inside each --repeat run: "
               + ", ".join(f"{c:.1%}" for c in n["repeat_process_cvs"]))
+    cvs = [n["median_repeat_process_cv"] for n in noise.values() if n["median_repeat_process_cv"] is not None]
+    if cvs:
+        worst_cv = max(cvs)
+        print(f"processes a side for a 95% interval to clear the 5% threshold at the measured process CV "
+              f"({worst_cv:.1%}, the larger median over TPOT and TTFT): x1.3 needs {processes_needed(worst_cv, 0.3)}, "
+              f"x1.1 needs {processes_needed(worst_cv, 0.1)}")
     if args.json:
         data = {"started_utc": started.isoformat(), "finished_utc": finished.isoformat(), "loads": loads,
                 "walls_s": walls, "rows": rows, "noise": noise, "root": str(root)}

@@ -156,25 +156,35 @@ def test_a_20_percent_slowdown_is_a_regression_and_exits_1(tmp_path, cli) -> Non
 
 def test_one_process_a_side_cannot_fail_on_a_change_within_the_noise_floor(tmp_path, cli) -> None:
     """Behaviour changed deliberately (issue 11): one run a side cannot see run-to-run noise, so a 20% change
-    (within the default 25% floor) is inconclusive, not a failing exit; beyond the floor it still fails."""
+    within a 25% floor is inconclusive, not a failing exit; beyond the floor it still fails."""
+    floor = CompareSettings(noise_floor=0.25)
     base, new = pair(tmp_path, synthetic(seed=1), synthetic(scale=1.2, seed=2))
-    comparison = compare_paths(base, new, CompareSettings())
+    comparison = compare_paths(base, new, floor)
     assert comparison.noise_floor == pytest.approx(0.25)
     tpot = by_metric(comparison, "tpot_s")
     assert {r.verdict for r in tpot} == {"inconclusive"}
     assert all("within the 25% run-to-run noise floor" in r.reason for r in tpot)
-    code, out, _ = cli(base, new)
+    code, out, _ = cli(base, new, "--noise-floor", "25%")
     assert code == 0 and "NOT seen" in out
-    assert cli(base, new, "--fail-on", "inconclusive")[0] == 3
+    assert cli(base, new, "--noise-floor", "25%", "--fail-on", "inconclusive")[0] == 3
+    assert cli(base, new)[0] == 0  # the default floor is larger still
     bigger = write(tmp_path / "big" / "results.json", synthetic(scale=1.5, seed=2))
-    assert cli(base, bigger)[0] == 1
-    beyond = by_metric(compare_paths(base, bigger, CompareSettings()), "tpot_s")
+    assert cli(base, bigger, "--noise-floor", "0.25")[0] == 1
+    beyond = by_metric(compare_paths(base, bigger, floor), "tpot_s")
     assert {r.reason for r in beyond} == {"beyond the 25% noise floor"}
     # The ceilings moved 40% between the runs: the machine changed that much, so the floor rises with it.
     slower_machine = synthetic(scale=1.3, seed=2)
     slower_machine["ceilings"]["measured_bandwidth_bytes_per_s"] /= 1.4
-    moved = compare_paths(base, write(tmp_path / "moved" / "results.json", slower_machine), CompareSettings())
+    moved = compare_paths(base, write(tmp_path / "moved" / "results.json", slower_machine), floor)
     assert moved.noise_floor == pytest.approx(0.4) and moved.verdict() == "inconclusive"
+
+
+def test_the_default_noise_floor_is_the_documented_one() -> None:
+    from llmroof.compare.metrics import NOISE_FLOOR
+
+    assert CompareSettings().noise_floor == NOISE_FLOOR
+    docs = (Path(__file__).parents[1] / "docs" / "compare.md").read_text()
+    assert f"`--noise-floor` (default **{NOISE_FLOOR:.0%}**)" in docs
 
 
 def test_a_20_percent_speedup_is_an_improvement(tmp_path, cli) -> None:
