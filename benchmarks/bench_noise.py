@@ -19,6 +19,8 @@ d. The run-to-run noise: per user-level metric, the CV over all single runs (one
    process-level CV inside each ``--repeat`` run.
 
 The load on the machine (1-minute load average) is sampled before every profile and reported.
+It runs 2 x pairs + 2 x repeat-pairs x repeat profile processes (28 by default): about 5 minutes where one
+takes 10 s, 36 minutes on the shared VM under heavy load (docs/performance.md).
 """
 
 from __future__ import annotations
