@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmroof.compare.metrics import METRICS
+from llmroof.compare.metrics import METRICS, NOISE_FLOOR
 from llmroof.errors import LlmroofError
 
 if TYPE_CHECKING:
@@ -35,19 +35,19 @@ class FailOn(str, Enum):
     never = "never"
 
 
-def parse_threshold(text: str) -> float:
+def parse_threshold(text: str, option: str = "--threshold") -> float:
     """``"5%"`` or ``"0.05"`` -> 0.05. A bare number of 1 or more is refused: 5 could mean 5% or 500%."""
     stripped = text.strip()
     try:
         value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
     except ValueError:
-        raise LlmroofError(f"--threshold {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+        raise LlmroofError(f"{option} {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
     if not math.isfinite(value):
-        raise LlmroofError(f"--threshold {text!r}: not a finite number", "a percentage such as 5% or a fraction such as 0.05")
+        raise LlmroofError(f"{option} {text!r}: not a finite number", "a percentage such as 5% or a fraction such as 0.05")
     if not stripped.endswith("%") and value >= 1:
-        raise LlmroofError(f"--threshold {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
+        raise LlmroofError(f"{option} {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
     if not 0 <= value < 10:
-        raise LlmroofError(f"--threshold {text!r}: expected a change between 0% and 1000%")
+        raise LlmroofError(f"{option} {text!r}: expected a change between 0% and 1000%")
     return value
 
 
@@ -70,6 +70,12 @@ def compare(
     min_samples: int = typer.Option(3, "--min-samples", min=2, help="Fewer samples on a side: inconclusive."),
     max_cv: float = typer.Option(0.25, "--max-cv", min=0.0,
                                  help="A coefficient of variation above this on a side: inconclusive."),
+    noise_floor: str = typer.Option(f"{NOISE_FLOOR:.0%}", "--noise-floor",
+                                    help="With one process a side: run-to-run change its samples cannot rule "
+                                         "out; a change must lie beyond it (5% or 0.05; 0 trusts the "
+                                         "within-process intervals)."),
+    gate_ops: bool = typer.Option(False, "--gate-ops", help="Per-op times decide the exit code too (by default "
+                                                             "they are reported; -M names what gates)."),
     step_summary: bool = typer.Option(True, "--step-summary/--no-step-summary",
                                       help="Append markdown to $GITHUB_STEP_SUMMARY when that is set."),
 ) -> None:
@@ -77,8 +83,9 @@ def compare(
     unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
     from llmroof.compare.comparison import CompareSettings, compare_paths
 
-    settings = CompareSettings(threshold=parse_threshold(threshold), min_samples=min_samples, max_cv=max_cv,
-                               metrics=tuple(metric or ()), allow_mismatch=allow_mismatch)
+    settings = CompareSettings(threshold=parse_threshold(threshold, "--threshold"), min_samples=min_samples,
+                               max_cv=max_cv, metrics=tuple(metric or ()), allow_mismatch=allow_mismatch,
+                               noise_floor=parse_threshold(noise_floor, "--noise-floor"), gate_ops=gate_ops)
     comparison = compare_paths(base, new, settings)
     if out is None:
         _print(comparison, fmt)

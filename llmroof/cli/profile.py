@@ -56,6 +56,9 @@ def profile(
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds a rank waits for the others before failing."),
     tp_simulate: int = typer.Option(1, "--tp-simulate", min=1,
                                     help="Time one rank's shard of this TP degree here, plus the analytic comm cost."),
+    repeat: int = typer.Option(1, "--repeat", min=1,
+                               help="Run the configurations in N fresh processes, one after another, and keep "
+                                    "every process's samples in one results file (the run-to-run spread)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
     force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (kept by default)."),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
@@ -82,6 +85,9 @@ def profile(
     if tp_simulate > 1 and not dev.is_cuda and hardware is None:
         raise LlmroofError("--tp-simulate on a CPU needs --hardware NAME: the comm cost is modelled on that "
                            "device's link", "e.g. --tp-simulate 8 --hardware h100")
+    if parallel and repeat > 1:
+        raise LlmroofError("--repeat runs single-device profiles", "repeat a --tp/--pp profile with a shell loop "
+                           "into folders, and compare the folders")
     if parallel and (layers is not None or tp_simulate > 1):
         raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
                            "drop --layers and --tp-simulate, or use a smaller model")
@@ -109,6 +115,8 @@ def profile(
     path = folder / "results.json"
     if parallel:
         record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
+    elif repeat > 1:
+        record = _run_repeated(config, device, threads, path, repeat, quiet=fmt is ProfileFormat.json)
     else:
         record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
     report = write_run_report(path)
@@ -204,6 +212,26 @@ def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
             write_run_report(path)
             print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
             raise typer.Exit(interrupt_exit_code(exc)) from None
+
+
+def _run_repeated(config: Any, device: str, threads: int | None, path: Path, processes: int,
+                  quiet: bool) -> dict[str, Any]:
+    """``--repeat N``: N worker processes, merged into ``path`` as each finishes."""
+    from llmroof.measure.profile import config_plan
+    from llmroof.results.repeat import run_repeated
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"llmroof: {message}", file=sys.stderr, flush=True)
+
+    try:
+        return run_repeated(config, device=device, threads=threads, path=path, processes=processes,
+                            argv=["llmroof", *sys.argv[1:]], progress=progress, plan_size=len(config_plan(config)))
+    except KeyboardInterrupt:
+        if path.exists():
+            write_run_report(path)
+        print(f"llmroof: interrupted; the processes that finished are in {path}", file=sys.stderr)
+        raise typer.Exit(130) from None
 
 
 def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_batches: int,
@@ -328,6 +356,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     for c in record["configs"]:
         if c.get("status") != "ok":
             out.print(f"[yellow]{c['phase']} b={c['batch']}: {c['status']}: {c.get('reason', '')}[/]")
+    if record.get("repeat"):
+        print_repeat_spread(record, out)
     for row in record.get("crossover", {}).get("decode", []):
         if not row["batches_measured"]:
             continue  # every batch at this context was skipped or failed (listed above)
@@ -339,6 +369,37 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     for note in record.get("notes", []):
         out.print(f"[yellow]note:[/] {note}")
     out.print(f"Results: {path}")
+
+
+SPREAD_METRICS = (("tpot_s", "TPOT", seconds), ("ttft_s", "TTFT", seconds), ("tokens_per_s", "tokens/s", si),
+                  ("achieved_bytes_per_s", "achieved BW", lambda x: si(x, "B/s")),
+                  ("roofline_fraction", "% of roofline", percent))
+
+
+def print_repeat_spread(record: dict[str, Any], out: Any) -> None:
+    """Run-to-run spread of a ``--repeat`` run: per configuration and metric, the median over processes, min,
+    max and CV; the tables above show the median process of each configuration."""
+    from rich.table import Table
+
+    repeat = record["repeat"]
+    done, asked = repeat["processes_finished"], repeat["processes_requested"]
+    table = Table(title=f"Run-to-run spread over {done} processes" + (f" (of {asked})" if done < asked else "")
+                  + ": the tables above show each configuration's median process", title_justify="left")
+    for column in ("config", "metric", "median", "min", "max", "CV", "processes"):
+        table.add_column(column, justify="left" if column in ("config", "metric") else "right")
+    for c in record["configs"]:
+        metrics = (c.get("repeat") or {}).get("metrics") or {}
+        length = f"s={c['prompt_len']}" if c["phase"] == "prefill" else f"c={c['context_len']}"
+        for name, label, show in SPREAD_METRICS:
+            if name in metrics:
+                m = metrics[name]
+                table.add_row(f"{c['phase']} b={c['batch']} {length}", label, show(m["median"]), show(m["min"]),
+                              show(m["max"]), percent(m["cv"]), str(m["n"]))
+    out.print(table)
+    ceilings = repeat.get("ceilings", {}).get("measured_bandwidth_bytes_per_s")
+    if ceilings and ceilings["n"] > 1:
+        out.print(f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
+                  f"{si(ceilings['max'], 'B/s')} (CV {percent(ceilings['cv'])})")
 
 
 def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None:

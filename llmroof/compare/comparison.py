@@ -2,8 +2,16 @@
 ops by name, describe each side's samples, put a confidence interval on the NEW/BASE ratio, and give a
 verdict: regression, improvement, unchanged or inconclusive.
 
-Samples: when both sides hold at least two runs, each run contributes one value (its median); otherwise the
-raw per-repetition samples are compared, pooled over a side's runs, and the output carries ``CAVEAT``.
+Samples (the hierarchical view of Kalibera and Jones, "Rigorous benchmarking in reasonable time", 2013): the
+unit of replication is the process. When both sides hold at least two processes (runs in a folder, or the
+processes of a ``profile --repeat N`` file), each contributes one value (its median) and the interval comes from
+the variation between processes. Otherwise the raw per-repetition samples are compared, pooled over a side's
+runs; their interval cannot see run-to-run variation, so a change counts only beyond a run-to-run noise floor
+and the output carries ``CAVEAT``.
+
+The gate: only user-level metrics (TPOT, TTFT, tokens/s, achieved bandwidth) decide the exit code by default;
+per-op times and the roofline fraction are reported, and gate when named with ``metrics`` (``-M``) or, for
+ops, with ``gate_ops``.
 """
 
 from __future__ import annotations
@@ -17,17 +25,18 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.compare import stats
-from llmroof.compare.differences import Difference, differences
+from llmroof.compare.differences import Difference, ceiling_movement, differences
 from llmroof.compare.load import Run, Side, load_side
-from llmroof.compare.metrics import Metric, length_of, repetition_values, run_value, select
+from llmroof.compare.metrics import NOISE_FLOOR, Metric, length_of, repetition_values, run_value, select
 from llmroof.errors import LlmroofError
 
 SCHEMA = schemas.COMPARE
 VERDICTS = ("regression", "inconclusive", "improvement", "unchanged")  # worst first
 FAIL_ON = ("regression", "inconclusive", "never")
 CAVEAT = ("one run per side: the intervals come from repetitions within a single process, which share its "
-          "state (clocks, allocator, other load), so they understate run-to-run variation; "
-          "compare folders of repeated runs for a gate you can trust")
+          "state (clocks, allocator, other load), so they cannot see run-to-run variation; a change counts only "
+          "beyond the run-to-run noise floor; profile with --repeat 3 (or compare folders of runs) for a gate "
+          "that can see it")
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
@@ -46,6 +55,12 @@ class CompareSettings:
     """Metric names to compare; empty: all."""
     allow_mismatch: bool = False
     """Compare runs of different models, devices or workloads anyway."""
+    noise_floor: float = NOISE_FLOOR
+    """With one process a side: the run-to-run change those samples cannot rule out (a fraction); a
+    regression's whole interval must lie beyond it. Raised to the movement of the measured ceilings between
+    the sides when that is larger."""
+    gate_ops: bool = False
+    """Per-op times decide the exit code too (by default they are reported only)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 10:
@@ -56,7 +71,16 @@ class CompareSettings:
             raise LlmroofError(f"--min-samples {self.min_samples}: an interval needs at least 2 samples a side")
         if self.max_cv <= 0:
             raise LlmroofError(f"--max-cv {self.max_cv}: expected a positive fraction, e.g. 0.25")
+        if not 0 <= self.noise_floor < 10:
+            raise LlmroofError(f"--noise-floor {self.noise_floor:.0%}: expected a change between 0% and 1000%")
         select(self.metrics)  # unknown names fail here, before any file is read
+
+    def gates(self, metric: Metric) -> bool:
+        """Whether ``metric`` decides the exit code: every metric named with ``metrics``; by default the
+        user-level ones, and per-op times with ``gate_ops``."""
+        if self.metrics:
+            return metric.name in self.metrics
+        return metric.user_level or (metric.per_op and self.gate_ops)
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,8 @@ class Row:
     interval: stats.RatioInterval | None
     verdict: str
     reason: str
+    gates: bool = True
+    """Whether this row decides the exit code (otherwise it is reported only)."""
 
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval
@@ -101,7 +127,7 @@ class Row:
             "ratio_low": None if interval is None else interval.low,
             "ratio_high": None if interval is None else interval.high,
             "welch_df": None if interval is None else interval.df,
-            "verdict": self.verdict, "reason": self.reason,
+            "verdict": self.verdict, "reason": self.reason, "gates": self.gates,
         }
 
 
@@ -156,12 +182,24 @@ class Comparison:
     rows: tuple[Row, ...]
     unmatched: tuple[str, ...]
     points: tuple[Point, ...] = field(default=())
+    noise_floor: float | None = None
+    """The run-to-run change the comparison could not rule out (a fraction): with one process a side, the
+    larger of the setting and the ceilings' movement; with repeated processes, the ceilings' movement."""
+    ceiling_movement: float = 0.0
 
     def counts(self) -> dict[str, int]:
-        return {v: sum(1 for r in self.rows if r.verdict == v) for v in VERDICTS}
+        """Verdicts of the rows that gate."""
+        return {v: sum(1 for r in self.rows if r.gates and r.verdict == v) for v in VERDICTS}
+
+    def reported_counts(self) -> dict[str, int]:
+        """Verdicts of the rows that are reported only."""
+        return {v: sum(1 for r in self.rows if not r.gates and r.verdict == v) for v in VERDICTS}
+
+    def gate_labels(self) -> list[str]:
+        return list(dict.fromkeys(r.metric.label for r in self.rows if r.gates))
 
     def verdict(self) -> str:
-        """The worst verdict of any row: regression, then inconclusive, improvement, unchanged."""
+        """The worst verdict of any gating row: regression, then inconclusive, improvement, unchanged."""
         counts = self.counts()
         return next((v for v in VERDICTS if counts[v]), "unchanged")
 
@@ -184,11 +222,18 @@ class Comparison:
             "schema": SCHEMA,
             "verdict": self.verdict(),
             "counts": self.counts(),
+            "reported_counts": self.reported_counts(),
+            "gate": sorted({r.metric.name for r in self.rows if r.gates}),
             "settings": {"threshold": s.threshold, "confidence": s.confidence, "min_samples": s.min_samples,
                          "max_cv": s.max_cv, "metrics": [m.name for m in select(s.metrics)],
-                         "allow_mismatch": s.allow_mismatch},
+                         "allow_mismatch": s.allow_mismatch, "noise_floor": s.noise_floor,
+                         "gate_ops": s.gate_ops},
+            "noise": {"floor": self.noise_floor, "ceiling_movement": self.ceiling_movement,
+                      "unit_of_replication": "process" if self.basis == "runs" else "repetition"},
             "method": {
                 "ratio": "NEW/BASE of geometric means; interval from Welch's t on log values",
+                "regression": ("the whole interval is worse than no change by more than the threshold (and, "
+                               "where set, the noise floor)"),
                 "median_interval": "order statistics (distribution-free)",
                 "cv": "sqrt(exp(var(log x)) - 1), the log-normal coefficient of variation",
                 "basis": self.basis,
@@ -207,10 +252,12 @@ class Comparison:
 # --- verdicts ---------------------------------------------------------------------------------------
 
 def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interval: stats.RatioInterval | None,
-            settings: CompareSettings) -> tuple[str, str]:
-    """(verdict, reason). Regression or improvement need both a change beyond the threshold and an
-    interval that excludes no change; too few samples or too much noise on either side is inconclusive, and
-    so is a change beyond the threshold whose interval includes no change."""
+            settings: CompareSettings, noise_floor: float | None = None) -> tuple[str, str]:
+    """(verdict, reason). A regression (improvement) needs its whole interval beyond the threshold: worse
+    (better) by more than it with the interval's confidence, not merely "some change" -- which keeps the gate
+    from crying wolf on noise. With ``noise_floor`` (one process a side), the interval must also lie beyond
+    that run-to-run change. Too few samples or too much noise on either side is inconclusive, and so is a
+    point estimate beyond the threshold that the interval does not establish."""
     problems = []
     few = [f"{name} n={side.n}" for name, side in (("base", base), ("new", new)) if side.n < settings.min_samples]
     if few:
@@ -220,13 +267,26 @@ def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interva
         problems.append(f"noisy: {', '.join(noisy)} > {settings.max_cv:.0%}")
     if problems or interval is None:
         return "inconclusive", "; ".join(problems) or "no ratio: a value is zero"
-    worse = interval.ratio if metric.better == "lower" else 1 / interval.ratio  # > 1: got worse
+    # Factors > 1: got worse. The interval as "worse" factors: [best case, worst case].
+    if metric.better == "lower":
+        worse, worse_low, worse_high = interval.ratio, interval.low, interval.high
+    else:
+        worse, worse_low, worse_high = 1 / interval.ratio, 1 / interval.high, 1 / interval.low
     limit = 1 + settings.threshold
+    floor = max(settings.threshold, noise_floor or 0.0)
     beyond = f"beyond {settings.threshold:.0%}"
     if worse > limit or worse < 1 / limit:
-        if interval.excludes_one():
-            return ("regression" if worse > 1 else "improvement"), beyond
-        return "inconclusive", "interval includes no change"
+        if math.isnan(worse_low) or math.isnan(worse_high):
+            return "inconclusive", "no interval"
+        if worse_low > 1 + floor:
+            return "regression", beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor"
+        if worse_high < 1 / (1 + floor):
+            return "improvement", beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor"
+        if not interval.excludes_one():
+            return "inconclusive", "interval includes no change"
+        if (worse_low > limit or worse_high < 1 / limit) and floor > settings.threshold:
+            return "inconclusive", f"within the {floor:.0%} run-to-run noise floor"
+        return "inconclusive", f"interval reaches within {settings.threshold:.0%}"
     if interval.excludes_one():
         return "unchanged", f"significant, but within {settings.threshold:.0%}"
     return "unchanged", "no significant change"
@@ -249,6 +309,8 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
     groups = group_labels(base, new)
     basis = "runs" if all(min(_count(side, groups, label) for side in (base, new)) >= 2
                           for label in set(groups.values())) else "repetitions"
+    movement = ceiling_movement(base, new)
+    floor = max(settings.noise_floor, movement) if basis == "repetitions" else movement
     base_configs, new_configs = _configs(base, groups), _configs(new, groups)
     matched = [k for k in base_configs if k in new_configs]
     unmatched = [f"{k.label()}: only in {'BASE' if k in base_configs else 'NEW'}"
@@ -259,20 +321,21 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
     metrics = select(settings.metrics)
     rows = []  # configuration metrics first, grouped by configuration; then per-op times
     for key in matched:
-        rows += [_row(key, metric, base_configs[key], new_configs[key], basis, settings)
+        rows += [_row(key, metric, base_configs[key], new_configs[key], basis, settings, floor)
                  for metric in metrics if not metric.per_op and key.phase in metric.phases]
     for metric in (m for m in metrics if m.per_op):
         for key in (k for k in matched if k.phase in metric.phases):
             op_names = _op_names(base_configs[key], new_configs[key], unmatched, key)
             rows += [_row(Key(key.phase, key.batch, key.length, name, key.group), metric, base_configs[key],
-                          new_configs[key], basis, settings) for name in op_names]
+                          new_configs[key], basis, settings, floor) for name in op_names]
     if not rows:
         raise LlmroofError(f"nothing to compare: {', '.join(m.name for m in metrics)} measure "
                            f"{' and '.join(sorted({p for m in metrics for p in m.phases}))}, and BASE and NEW share "
                            f"only {', '.join(k.label() for k in matched)}", "choose other --metric names")
     return Comparison(settings=settings, base=_info(base), new=_info(new), basis=basis,
                       caveat=CAVEAT if basis == "repetitions" else None, differences=tuple(found), rows=tuple(rows),
-                      unmatched=tuple(unmatched), points=tuple(_points(matched, base_configs, new_configs)))
+                      unmatched=tuple(unmatched), points=tuple(_points(matched, base_configs, new_configs)),
+                      noise_floor=floor or None, ceiling_movement=movement)
 
 
 Found = list[tuple[Run, dict[str, Any]]]
@@ -344,7 +407,8 @@ def _values(found: Found, key: Key, metric: Metric, basis: str) -> list[float]:
     return values
 
 
-def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings: CompareSettings) -> Row:
+def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings: CompareSettings,
+         noise_floor: float | None = None) -> Row:
     base_values, new_values = _values(base, key, metric, basis), _values(new, key, metric, basis)
     base_stats = stats.describe(base_values, settings.confidence)
     new_stats = stats.describe(new_values, settings.confidence)
@@ -356,9 +420,9 @@ def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings
     else:  # too few for an interval (the verdict says so), but the point estimate still helps the reader
         ratio = statistics.median(new_values) / statistics.median(base_values)
         interval = stats.RatioInterval(ratio, math.nan, math.nan, settings.confidence, math.nan)
-    name, reason = verdict(metric, base_stats, new_stats, interval, settings)
+    name, reason = verdict(metric, base_stats, new_stats, interval, settings, noise_floor)
     return Row(key=key, metric=metric, base=base_stats, new=new_stats, interval=interval, verdict=name,
-               reason=reason)
+               reason=reason, gates=settings.gates(metric))
 
 
 def _info(side: Side) -> SideInfo:
@@ -370,7 +434,8 @@ def _info(side: Side) -> SideInfo:
         figures = [c.get(key) for c in ceilings if isinstance(c.get(key), (int, float))]
         roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
-        label=side.label, path=str(side.path), runs=len(side.runs), files=tuple(str(r.path) for r in side.runs),
+        label=side.label, path=str(side.path), runs=len(side.runs),
+        files=tuple(str(r.path) + ("" if r.process is None else f"#process{r.process}") for r in side.runs),
         model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)),
         device=f"{first['device']['name']} ({first['device']['kind']})",
         dtype=workload["dtype"], layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",

@@ -86,18 +86,24 @@ def _compare_fields(base: list[dict], new: list[dict], blocking: bool, within: b
     return found
 
 
-def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
-    """Measured ceilings (medians over each side's runs) that moved by more than ``threshold``."""
+def _side_ceilings(side: Side) -> dict[str, float | None]:
+    """Each measured ceiling's median over a side's runs (None where no run has it)."""
     import statistics
 
+    medians: dict[str, float | None] = {}
+    for key, _, _ in CEILINGS:
+        figures = [run.record.get("ceilings", {}).get(key) for run in side.runs]
+        figures = [f for f in figures if isinstance(f, (int, float)) and f > 0]
+        medians[key] = statistics.median(figures) if figures else None
+    return medians
+
+
+def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
+    """Measured ceilings (medians over each side's runs) that moved by more than ``threshold``."""
     found = []
+    before_all, after_all = _side_ceilings(base), _side_ceilings(new)
     for key, label, unit in CEILINGS:
-        values = []
-        for side in (base, new):
-            figures = [run.record.get("ceilings", {}).get(key) for run in side.runs]
-            figures = [f for f in figures if isinstance(f, (int, float)) and f > 0]
-            values.append(statistics.median(figures) if figures else None)
-        before, after = values
+        before, after = before_all[key], after_all[key]
         if before is None or after is None:
             continue
         change = after / before - 1
@@ -105,6 +111,16 @@ def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
             found.append(Difference(scope="ceilings", key=label, base=si(before, unit),
                                     new=f"{si(after, unit)} ({change:+.1%})", blocking=False))
     return found
+
+
+def ceiling_movement(base: Side, new: Side) -> float:
+    """How far the machine itself moved between the sides, as evidenced by their measured ceilings: the
+    largest factor by which any ceiling differs (either way), minus 1; 0 when none can be compared. The same
+    code timed on a machine whose memory system ran 30% slower runs up to 30% slower."""
+    before_all, after_all = _side_ceilings(base), _side_ceilings(new)
+    factors = [max(after / before, before / after) for key in before_all
+               if (before := before_all[key]) is not None and (after := after_all[key]) is not None]
+    return max(factors, default=1.0) - 1.0
 
 
 def differences(base: Side, new: Side, threshold: float) -> list[Difference]:

@@ -38,6 +38,7 @@ def render_html(comparison: Comparison) -> str:
         "summary": fmt.summary_line(comparison),
         "sides": [_side(comparison.base), _side(comparison.new)],
         "caveat": comparison.caveat,
+        "noise": fmt.noise_line(comparison),
         "differences": [vars(d) for d in comparison.differences],
         "roofline_svg": svg,
         "roofline_note": figure_note,

@@ -1,6 +1,8 @@
 """Read one side of a comparison: a profile results file, or a folder of repeated runs (every
 ``results.json`` under it), each checked for what compare reads, so a corrupt or hand-edited file fails
-with its path and the missing key rather than a traceback halfway through."""
+with its path and the missing key rather than a traceback halfway through. A ``profile --repeat N`` file
+holds one record per process (``processes[*].record``): each is a run of its own, as the unit of
+replication is the process."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ REPAIR = "truncated or edited by hand? re-run llmroof profile"
 class Run:
     path: Path
     record: dict[str, Any]
+    process: int | None = None
+    """The process index within a ``--repeat`` file; None for a single-process file."""
 
     @property
     def extra_layers(self) -> int:
@@ -51,7 +55,10 @@ def load_side(label: str, path: str | Path) -> Side:
         files = [path]
     else:
         raise LlmroofError(f"{label} {path}: no such file or folder")
-    return Side(label=label, path=path, runs=tuple(load_run(f) for f in files))
+    runs = tuple(run for f in files for run in load_runs(f))
+    if not runs:
+        raise LlmroofError(f"{label} {path}: no finished process in the results", "let a --repeat run finish one")
+    return Side(label=label, path=path, runs=runs)
 
 
 def load_run(path: Path) -> Run:
@@ -65,6 +72,25 @@ def load_run(path: Path) -> Run:
                            "is this a results file of llmroof profile or llmroof bench?")
     check_record(record, path)
     return Run(path=path, record=record)
+
+
+def load_runs(path: Path) -> list[Run]:
+    """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
+    record = read_json(path, SCHEMA_PREFIX)
+    processes = record.get("processes")
+    if processes is None:
+        check_record(record, path)
+        return [Run(path=path, record=record)]
+    if not isinstance(processes, list):
+        raise LlmroofError(f"{path}: 'processes' is {type(processes).__name__}, expected a list", REPAIR)
+    runs = []
+    for position, process in enumerate(processes):
+        where = f"processes[{position}] "
+        _require(path, where, process, ("index",), int)
+        _require(path, where, process, ("record",), dict)
+        check_record(process["record"], path, where)
+        runs.append(Run(path=path, record=process["record"], process=process["index"]))
+    return runs
 
 
 def _get(record: Any, dotted: str) -> Any:
@@ -101,21 +127,21 @@ RUN_INTS = ("workload.layers_instantiated", "workload.layers_total")
 CONFIG_NUMBERS = ("time_s", "roofline_time_s", "analytic.bytes", "analytic.flops")
 
 
-def check_record(record: dict[str, Any], path: Path) -> None:
-    """Everything compare reads, present and of the right type."""
-    _require(path, "", record, RUN_OBJECTS, dict)
-    _require(path, "", record, RUN_STRINGS, str)
-    _require(path, "", record, RUN_INTS, int)
-    _require(path, "", record, ("configs",), list)
+def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
+    """Everything compare reads, present and of the right type (``prefix``: where the record sits)."""
+    _require(path, prefix, record, RUN_OBJECTS, dict)
+    _require(path, prefix, record, RUN_STRINGS, str)
+    _require(path, prefix, record, RUN_INTS, int)
+    _require(path, prefix, record, ("configs",), list)
     for key in OPTIONAL_OBJECTS:  # read with .get() further on: absent is fine, another type is not
         try:
             value = _get(record, key)
         except KeyError:
             continue
         if not isinstance(value, dict) and not (value is None and key in NULLABLE):
-            raise LlmroofError(f"{path}: {key!r} is {value!r:.40}, expected an object", REPAIR)
+            raise LlmroofError(f"{path}: {prefix}{key!r} is {value!r:.40}, expected an object", REPAIR)
     for index, config in enumerate(record["configs"]):
-        where = f"configs[{index}] "
+        where = f"{prefix}configs[{index}] "
         if not isinstance(config, dict):
             raise LlmroofError(f"{path}: {where}is not an object", REPAIR)
         if config.get("status") != "ok":

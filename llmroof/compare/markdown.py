@@ -34,7 +34,7 @@ def _table(rows: list[Row]) -> list[str]:
     lines = ["| " + " | ".join(fmt.COLUMNS) + " |", "|" + "---|" * len(fmt.COLUMNS)]
     for row in rows:
         cells = {column: _escape(text) for column, text in fmt.cells(row).items()}
-        cells["verdict"] = MARK[row.verdict]
+        cells["verdict"] = MARK[row.verdict] + ("" if row.gates else " (reported)")
         if row.verdict in ("regression", "improvement"):
             cells["verdict"] = f"**{cells['verdict']}**"
         lines.append("| " + " | ".join(cells[c] for c in fmt.COLUMNS) + " |")
@@ -46,6 +46,7 @@ def render_markdown(comparison: Comparison) -> str:
     lines += [f"- {_escape(fmt.side_line(comparison.base))}", f"- {_escape(fmt.side_line(comparison.new))}", ""]
     if comparison.caveat:
         lines += [f"> **Caveat:** {_escape(comparison.caveat)}.", ""]
+    lines += [_escape(fmt.noise_line(comparison)), ""]
     if comparison.differences:
         lines += ["**Differences between the runs** (environment changes can explain a shift):", ""]
         lines += [f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"
@@ -56,7 +57,8 @@ def render_markdown(comparison: Comparison) -> str:
     if ops:
         moved = [r for r in ops if r.verdict != "unchanged"]
         still = len(ops) - len(moved)
-        lines.append(f"**Per-op times** (one layer): {len(moved)} of {len(ops)} changed or inconclusive")
+        gating = "" if any(r.gates for r in ops) else ", reported, not gating"
+        lines.append(f"**Per-op times** (one layer{gating}): {len(moved)} of {len(ops)} changed or inconclusive")
         lines.append("")
         if moved:
             lines += _table(moved) + [""]

@@ -32,6 +32,7 @@ def print_tables(comparison: Comparison, out: Any) -> None:
     out.print(fmt.side_line(comparison.new), markup=False)
     if comparison.caveat:
         out.print(f"[yellow]caveat:[/] {comparison.caveat}")
+    out.print(fmt.noise_line(comparison), markup=False)
     if comparison.differences:
         out.print("Differences between the runs (environment changes can explain a shift):")
         for d in comparison.differences:
@@ -41,7 +42,8 @@ def print_tables(comparison: Comparison, out: Any) -> None:
     ops = fmt.op_rows(comparison)
     if ops:
         moved = [r for r in ops if r.verdict != "unchanged"]
-        title = f"Per-op times (one layer): {len(moved)} of {len(ops)} changed or inconclusive"
+        gating = "gating" if any(r.gates for r in ops) else "reported, not gating (--gate-ops to gate)"
+        title = f"Per-op times (one layer, {gating}): {len(moved)} of {len(ops)} changed or inconclusive"
         if moved:
             out.print(_table(title + "; unchanged ones not shown", moved))
         else:

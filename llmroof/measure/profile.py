@@ -55,6 +55,12 @@ class ProfileConfig:
     """Also time every op of one layer."""
     warmup_ms: float = 25.0
     rep_ms: float = 100.0
+    """Timing budget of each op; the whole steps (N-layer stack, one layer) get ``step_rep_factor`` times it."""
+    step_rep_factor: float = 3.0
+    """The whole-step timings that TPOT and TTFT come from get this multiple of ``rep_ms``."""
+    step_min_reps: int = 7
+    """At least this many timed calls of each whole step (a CPU decode step can outlast the budget, and
+    three samples were all it got before)."""
     cuda_graphs: bool = False
     """Capture decode steps in a CUDA graph (GPU only), so launch overhead is not timed."""
     hardware: HardwareSpec | None = None
@@ -69,6 +75,9 @@ class ProfileConfig:
     """NVML sampling interval (GPM needs at least 100 ms)."""
     tp_simulate: int = 1
     """Time one rank's shard of a tensor-parallel degree on this one device and add the analytic comm cost."""
+    plan_rotation: int = 0
+    """Start the configuration plan at this position (``--repeat``: process k starts at k, so slow drift
+    over a run does not always land on the same configurations)."""
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
@@ -194,9 +203,22 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
 
 # --- the run ------------------------------------------------------------------------------------
 
-def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str) -> dict[str, Any]:
+def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
+    """(phase, batch, length) of every configuration, in the order they are timed: prefill at each batch,
+    then decode at each context and batch, rotated to start at ``plan_rotation``."""
+    plan = [("prefill", b, config.prompt_len) for b in config.batches]
+    plan += [("decode", b, c) for c in config.contexts for b in config.batches]
+    start = config.plan_rotation % len(plan)
+    return plan[start:] + plan[:start]
+
+
+def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str,
+          step: bool = False) -> dict[str, Any]:
+    """Time ``fn``; ``step``: a whole step (stack or layer), with the larger budget and sample floor."""
+    rep_ms = config.rep_ms * config.step_rep_factor if step else config.rep_ms
+    min_reps = config.step_min_reps if step else 3
     with nvtx.annotate(label):
-        samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=config.rep_ms)
+        samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=rep_ms, min_reps=min_reps)
     return {"samples_s": samples, **summarize(samples)}
 
 
@@ -235,6 +257,7 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
             "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
             "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
             "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
+            "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
             "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
                               "+ (L - N) x t(one layer)"),
             "analytic_attention": {"prefill": "flash (one causal SDPA call)",
@@ -284,9 +307,7 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
 
             kernel_spec = shard_spec(spec, config.tp_simulate)
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
-        plan = [("prefill", b, config.prompt_len) for b in config.batches]
-        plan += [("decode", b, c) for c in config.contexts for b in config.batches]
-        for phase, batch, length in plan:
+        for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
             record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
             run.record["configs"].append(record)
@@ -411,14 +432,14 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
             cos, sin = cache.decode_rope()
             stack_fn, graphs = _maybe_graph(lambda: stack.decode(tokens, cache), device, config)
             layer_fn, _ = _maybe_graph(lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config)
-        result["stack"] = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}")
+        result["stack"] = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True)
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region
 
             with nvtx.annotate(f"{tag} stack x{config.num_layers} nvml replay", color="red"):
                 result["nvml"] = measure_region(stack_fn, device.synchronize, sampler, window_s=config.nvml_window_s,
                                                 call_s=result["stack"]["median_s"])
-        result["layer"] = _time(layer_fn, device, config, f"{tag} layer")
+        result["layer"] = _time(layer_fn, device, config, f"{tag} layer", step=True)
         result["cuda_graph"] = graphs
         if config.per_op:
             from llmroof.kernels.ops import op_kernels

@@ -37,3 +37,15 @@ def summarize(samples_s: Sequence[float]) -> dict[str, float | int]:
         "max_s": ordered[-1],
         "cv": std / mean if mean > 0 else 0.0,
     }
+
+
+def spread(values: Sequence[float]) -> dict[str, float | int]:
+    """Run-to-run spread of one value per process: n, median, min, max and coefficient of variation
+    (sample standard deviation / mean; 0 for one value)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    mean = statistics.fmean(ordered)
+    std = statistics.stdev(ordered) if len(ordered) > 1 else 0.0
+    return {"n": len(ordered), "median": quantile(ordered, 0.5), "min": ordered[0], "max": ordered[-1],
+            "cv": std / mean if mean > 0 else 0.0}

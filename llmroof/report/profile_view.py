@@ -513,6 +513,45 @@ def op_table(c: dict[str, Any]) -> dict[str, Any]:
     return tb.table(columns, rows)
 
 
+SPREAD_METRICS = (("tpot_s", "TPOT", tb.time_cell), ("ttft_s", "TTFT", tb.time_cell),
+                  ("tokens_per_s", "tokens/s", tb.number),
+                  ("achieved_bytes_per_s", "achieved bandwidth", lambda x: tb.number(x, "B/s")),
+                  ("roofline_fraction", "% of roofline", tb.percent_cell))
+
+
+def spread(record: dict[str, Any]) -> dict[str, Any] | None:
+    """``profile --repeat N``: how much each metric moved between the processes."""
+    repeat = record.get("repeat")
+    if not repeat:
+        return None
+    rows, op_tables = [], []
+    for c in record.get("configs", []):
+        block = c.get("repeat") or {}
+        for name, label, show in SPREAD_METRICS:
+            m = (block.get("metrics") or {}).get(name)
+            if m:
+                values = ", ".join(f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"])
+                rows.append([tb.cell(tag(c)), tb.cell(label), show(m["median"]), show(m["min"]), show(m["max"]),
+                             tb.percent_cell(m["cv"]), tb.integer(m["n"]), tb.cell(values)])
+        if block.get("ops"):
+            op_rows = [[tb.cell(name), tb.time_cell(o["median"]), tb.time_cell(o["min"]), tb.time_cell(o["max"]),
+                        tb.percent_cell(o["cv"]), tb.integer(o["n"])] for name, o in block["ops"].items()]
+            op_tables.append({"title": f"{tag(c)}: per-op median time, spread over the processes",
+                              "table": tb.table([("op", False), ("median", True), ("min", True), ("max", True),
+                                                 ("CV", True), ("processes", True)], op_rows)})
+    columns = [("configuration", False), ("metric", False), ("median", True), ("min", True), ("max", True),
+               ("CV", True), ("processes", True), ("by process", False)]
+    done, asked = repeat.get("processes_finished"), repeat.get("processes_requested")
+    title = (f"{done} fresh processes" + (f" of {asked} requested" if done != asked else "")
+             + "; the other sections show, per configuration, the process whose time is the median.")
+    notes = [repeat.get("method", ""), "CV: standard deviation / mean of the per-process values."]
+    ceilings = (repeat.get("ceilings") or {}).get("measured_bandwidth_bytes_per_s")
+    if ceilings and ceilings.get("n", 0) > 1:
+        notes.append(f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
+                     f"{si(ceilings['max'], 'B/s')} (CV {ceilings['cv']:.1%}).")
+    return {"title": title, "table": tb.table(columns, rows), "ops": op_tables, "notes": notes}
+
+
 def environment(record: dict[str, Any]) -> dict[str, Any]:
     env, device = record.get("environment") or {}, record.get("device") or {}
     w, timing, ceilings = record.get("workload") or {}, record.get("timing") or {}, record.get("ceilings") or {}
@@ -549,5 +588,5 @@ def _text(value: Any) -> str | None:
 
 
 BUILDERS = (("headline", headline), ("roofline", roofline), ("bytes", bytes_per_token), ("sweeps", sweeps),
-            ("attention", attention), ("parallel", parallel), ("nvml", nvml), ("ops", ops),
+            ("attention", attention), ("parallel", parallel), ("nvml", nvml), ("ops", ops), ("spread", spread),
             ("environment", environment))

@@ -23,7 +23,8 @@ from llmroof.version import __version__
 TEMPLATE = "report.html.j2"
 SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured", schemas.BENCH: "bench"}
 VIEWS = {"analytic": analysis_view, "measured": profile_view, "bench": bench_view}
-SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "environment", "bench")
+SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "spread",
+            "environment", "bench")
 """Every section, in page order; a view builds those its kind of record can have."""
 RECORD_OBJECTS = ("model", "device", "workload", "ceilings", "roofline", "nvml", "environment", "parallel", "hardware",
                   "phases", "memory", "crossover")

@@ -1,0 +1,235 @@
+"""``llmroof profile --repeat N``: the configurations in N fresh processes, merged into one results file.
+
+It sits in the results layer, above the measurement it repeats: it launches measuring processes, merges their
+records and writes the one results file (the measurement layer writes nothing itself).
+
+Why processes: timings within one process share its state (clock frequencies, the allocator's layout, the
+page cache, whatever else ran then), so their spread understates how much a second run moves. Kalibera and
+Jones ("Rigorous benchmarking in reasonable time", 2013) make the process the unit of replication; this
+module runs N of them, one after another (never at once: they would measure each other).
+
+Interleaving: process k times the configuration plan rotated to start at position k (``plan_rotation``), so a
+slow drift over the run (heat, a neighbour's load) lands on different configurations in different processes
+rather than always on the last ones.
+
+Ceilings: each process gets them as a single ``llmroof profile`` does, so a repeated run is N ordinary runs.
+Where the calibration cache of ``llmroof ceilings`` exists, that is one shared calibration (the roof is the
+machine's, not the process's; the first process fills the cache and the rest reuse it), and every process's
+roofline fractions are set against the same roof. Otherwise each process probes its own, every process's
+fractions use its own, and the spread of the probes is recorded in ``repeat.ceilings``.
+
+The results file: the record of the first finished process, with ``configs`` replaced by one entry per
+configuration (the process whose time is the median, whole, so its figures agree with each other) carrying
+``repeat``: per metric the value of every process (tagged with its index), median, min, max and CV; and
+``processes``: every finished process's complete record (all its samples), tagged with ``index`` and
+``rotation``. It is rewritten atomically as each process finishes; Ctrl-C keeps the finished processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+from llmroof.measure.stats import spread
+from llmroof.results.io import read_json, write_json_atomic
+from llmroof.results.save import saver
+
+WORKER_MODULE = "llmroof.results.repeat"
+METRICS = ("time_s", "tpot_s", "ttft_s", "tokens_per_s", "achieved_bytes_per_s", "roofline_fraction")
+CEILING_KEYS = ("measured_bandwidth_bytes_per_s", "measured_copy_bandwidth_bytes_per_s", "measured_flops_per_s")
+METHOD = ("N fresh processes, one after another; process k times the configurations in the plan's order "
+          "rotated by k; per configuration, the entry is the process whose full-depth time is the median "
+          "(the lower one for even N); spread: each process's value (from its median time), min, max, and "
+          "CV = standard deviation / mean over the processes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """What one worker process runs (pickled into a file it reads)."""
+
+    config: Any
+    """The ``ProfileConfig``, its ``plan_rotation`` set."""
+    device: str
+    threads: int | None
+    out_path: str
+    argv: list[str]
+
+
+Launch = Callable[[Path], int]
+"""Run the worker on a job file; returns its exit status."""
+
+
+def launch_subprocess(job_path: Path) -> int:
+    """``python -m llmroof.results.repeat JOB`` with this interpreter; on Ctrl-C (which the worker receives
+    too, as part of the same process group) give it time to record what it finished."""
+    process = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(job_path)])
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+
+
+def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, processes: int, argv: list[str],
+                 progress: Callable[[str], None] = lambda _: None, launch: Launch = launch_subprocess,
+                 plan_size: int) -> dict[str, Any]:
+    """Run ``processes`` workers one after another and merge them into ``path`` after each; returns the
+    merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
+    writes what finished (status "failed") and raises LlmroofError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    finished: list[dict[str, Any]] = []
+    for index in range(processes):
+        rotation = index % plan_size
+        worker_path = path.parent / f".process-{index}.json"
+        job_path = path.parent / f".process-{index}.job"
+        job = Job(config=replace(config, plan_rotation=rotation), device=device, threads=threads,
+                  out_path=str(worker_path), argv=argv)
+        job_path.write_bytes(pickle.dumps(job))
+        progress(f"process {index + 1} of {processes} (configurations rotated by {rotation})")
+        try:
+            status = launch(job_path)
+        except KeyboardInterrupt:
+            _write_partial(path, finished, processes, worker_path, "interrupted")
+            raise
+        finally:
+            job_path.unlink(missing_ok=True)
+        if status != 0:
+            _write_partial(path, finished, processes, worker_path, "failed", f"process {index} exited {status}")
+            raise LlmroofError(f"profile process {index + 1} of {processes} exited with status {status}",
+                               f"what finished is in {path}; the failed process's own record in {worker_path}")
+        record = read_json(worker_path, "llmroof.profile/")
+        finished.append({"index": index, "rotation": rotation, "status": record.get("status"), "record": record})
+        merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
+        write_json_atomic(path, merged)
+        worker_path.unlink(missing_ok=True)  # now inside the results file
+    return merge(finished, processes, "complete")
+
+
+def _write_partial(path: Path, finished: list[dict[str, Any]], requested: int, worker_path: Path, status: str,
+                   error: str | None = None) -> None:
+    """Keep what finished: the merged processes; with none, the unfinished worker's own record (it is a
+    valid single-run results file, with what it measured)."""
+    if finished:
+        merged = merge(finished, requested, status)
+        if error:
+            merged["error"] = error
+        write_json_atomic(path, merged)
+    elif worker_path.exists():
+        try:
+            record = read_json(worker_path, "llmroof.profile/")
+        except LlmroofError:
+            return
+        record["status"] = status if record.get("status") in (None, "running", "complete") else record["status"]
+        write_json_atomic(path, record)
+
+
+def _key(config: dict[str, Any]) -> tuple[str, int, int]:
+    length = config["prompt_len"] if config["phase"] == "prefill" else config["context_len"]
+    return config["phase"], config["batch"], length
+
+
+def merge(processes: list[dict[str, Any]], requested: int, status: str) -> dict[str, Any]:
+    """One results record from the finished processes (``{"index", "rotation", "status", "record"}``)."""
+    if not processes:
+        raise ValueError("nothing to merge")
+    first = processes[0]["record"]
+    merged = {k: copy.deepcopy(v) for k, v in first.items() if k != "configs"}
+    merged["status"] = status
+    order: list[tuple[str, int, int]] = []
+    by_key: dict[tuple[str, int, int], list[tuple[int, dict[str, Any]]]] = {}
+    for process in processes:
+        for config in process["record"].get("configs", []):
+            key = _key(config)
+            if key not in by_key:
+                order.append(key)
+                by_key[key] = []
+            by_key[key].append((process["index"], config))
+    # Process 0 ran the plan unrotated, so the order of first appearance is the plan's.
+    merged["configs"] = [_merge_config(by_key[key]) for key in order]
+    merged["repeat"] = {
+        "processes_requested": requested,
+        "processes_finished": len(processes),
+        "method": METHOD,
+        "ceilings": _ceiling_spread(processes),
+    }
+    merged["processes"] = processes
+    return merged
+
+
+def _merge_config(found: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """The median process's entry for one configuration, with every process's values beside it."""
+    ok = [(index, config) for index, config in found if config.get("status") == "ok"]
+    if not ok:
+        entry = copy.deepcopy(found[0][1])
+        entry["repeat"] = {"processes": 0, "statuses": {str(i): c.get("status") for i, c in found}}
+        return entry
+    ranked = sorted(ok, key=lambda item: item[1]["time_s"])
+    chosen_index, chosen = ranked[(len(ranked) - 1) // 2]
+    entry = copy.deepcopy(chosen)
+    metrics = {}
+    for name in METRICS:
+        values = [(index, config[name]) for index, config in ok if isinstance(config.get(name), (int, float))]
+        if values:
+            metrics[name] = {"by_process": [{"process": i, "value": v} for i, v in values],
+                             **spread([v for _, v in values])}
+    ops: dict[str, dict[str, Any]] = {}
+    for index, config in ok:
+        for op in config.get("ops") or []:
+            if "median_s" in op:
+                ops.setdefault(op["name"], {"by_process": []})["by_process"].append(
+                    {"process": index, "value": op["median_s"]})
+    for summary in ops.values():
+        summary.update(spread([item["value"] for item in summary["by_process"]]))
+    entry["repeat"] = {"processes": len(ok), "process_index": chosen_index, "metrics": metrics, "ops": ops}
+    if len(ok) < len(found):
+        entry["repeat"]["statuses"] = {str(i): c.get("status") for i, c in found}
+    return entry
+
+
+def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:
+    result = {}
+    for key in CEILING_KEYS:
+        values = [(p["index"], p["record"].get("ceilings", {}).get(key)) for p in processes]
+        values = [(i, v) for i, v in values if isinstance(v, (int, float))]
+        if values:
+            result[key] = {"by_process": [{"process": i, "value": v} for i, v in values],
+                           **spread([v for _, v in values])}
+    return result
+
+
+# --- the worker -------------------------------------------------------------------------------------
+
+def worker_main(job_path: str) -> int:
+    """Run one process's profile from a job file; exit status 0 when it completed, 130 on Ctrl-C."""
+    import torch
+
+    from llmroof.measure.device import open_device
+    from llmroof.measure.profile import profile
+
+    job: Job = pickle.loads(Path(job_path).read_bytes())
+    if job.threads is not None:
+        torch.set_num_threads(job.threads)
+    device = open_device(job.device, torch)
+    try:
+        profile(job.config, device, saver(job.out_path), argv=job.argv)
+    except KeyboardInterrupt:
+        return 130
+    except LlmroofError as exc:
+        print(f"llmroof: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1]))
