@@ -37,7 +37,7 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, report, sample
+    from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
 
     profile.register(app)
     analyze.register(app)
@@ -47,6 +47,7 @@ def _register() -> None:
     plan.register(app)
     report.register(app)
     catalogs.register(app)
+    ceilings.register(app)
 
 
 _register()

@@ -57,6 +57,8 @@ def profile(
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds a rank waits for the others before failing."),
     tp_simulate: int = typer.Option(1, "--tp-simulate", min=1,
                                     help="Time one rank's shard of this TP degree here, plus the analytic comm cost."),
+    refresh_ceilings: bool = typer.Option(False, "--refresh-ceilings",
+                                          help="Calibrate the machine's ceilings again (see `llmroof ceilings`)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
@@ -101,6 +103,7 @@ def profile(
         nvml=nvml,
         nvml_window_s=nvml_window_ms / 1e3,
         tp_simulate=tp_simulate,
+        refresh_ceilings=refresh_ceilings,
         hardware=resolve_hardware(hardware, None) if hardware else None,
     )
     folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -109,6 +112,8 @@ def profile(
         record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
     else:
         record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    for warning in calibration_warnings(record):
+        print(f"llmroof: warning: {warning}", file=sys.stderr)
     report = write_run_report(path)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
@@ -118,6 +123,14 @@ def profile(
         print_summary(record, path)
         if report is not None:
             print(f"Report: {report}")
+
+
+def calibration_warnings(record: dict[str, Any]) -> list[str]:
+    """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
+    from llmroof.measure.profile import drift_notes
+
+    calibration = record.get("calibration") or {}
+    return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
 
 
 def write_run_report(path: Path) -> Path | None:
@@ -212,9 +225,17 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
               f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
               + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
-    out.print(f"Measured ceilings: read {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}, copy "
-              f"{si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
-              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']} matmul)")
+    caches = ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (ceil.get("cache_bandwidth_bytes_per_s") or {}).items())
+    out.print(f"Calibrated ceilings: memory {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}"
+              + (f" (best of any pattern, {ceil['memory_bandwidth_pattern']})" if "memory_bandwidth_pattern" in ceil else "")
+              + f", copy {si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
+              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']})" + (f"; caches {caches}" if caches else ""))
+    calibration = record.get("calibration")
+    if calibration:
+        drift = [f"{when} {d['drift_fraction']:+.0%}" for when, d in (calibration.get("drift") or {}).items()
+                 if d and d.get("drift_fraction") is not None]
+        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+                  + (f"; drift {', '.join(drift)}" if drift else ""))
     sheet = record["roofline"]["datasheet"]
     if sheet:
         out.print(f"Datasheet: {si(sheet['bandwidth_bytes_per_s'], 'B/s')}, {si(sheet['peak_flops_per_s'], 'FLOP/s')} "
@@ -258,12 +279,13 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         label = f"b={first['batch']} " + (f"c={first['context_len']}" if first["phase"] == "decode"
                                           else f"s={first['prompt_len']}")
         ops = Table(title=f"Per-op efficiency ({first['phase']} {label}, one layer)", title_justify="left")
-        for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
+        for column in ("op", "measured", "roofline", "% of roofline", "roof", "achieved BW", "FLOP/B", "bound"):
             ops.add_column(column, justify="left" if column == "op" else "right")
         for op in first["ops"]:
             if "median_s" not in op:
                 continue
-            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op["time_s"]), percent(op["roofline_fraction"]),
+            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op.get("roof_time_s", op["time_s"])),
+                        percent(op["roofline_fraction"]), op.get("roof_level", "DRAM"),
                         si(op["achieved_bytes_per_s"], "B/s"), f"{op['intensity']:.1f}", op["bound"])
         out.print(ops)
     for c in record["configs"]:

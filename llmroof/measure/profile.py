@@ -313,7 +313,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         if calibration is not None and calibrated is not None:
             del stack
             calibration["drift"]["end"] = drift_check(device, calibrated)
-        run.record["notes"] += ceiling_notes(run.record["configs"]) + drift_notes(calibration)
+        run.record["notes"] += ceiling_notes(run.record["configs"])
         run.record["status"] = "complete"
     except KeyboardInterrupt:
         run.record["status"] = "interrupted"
@@ -361,14 +361,23 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
 
 def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
     """A run faster than its roofline means a ceiling was measured low (under load, or too few samples)."""
+    notes = []
     over = [c for c in configs if c.get("status") == "ok" and c["roofline_fraction"] > 1.05]
-    if not over:
-        return []
-    worst = max(over, key=lambda c: c["roofline_fraction"])
-    length = worst.get("prompt_len", worst.get("context_len"))
-    return [f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
-            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling was "
-            "measured low, probably under load; re-run on a quiet machine before trusting the fractions"]
+    if over:
+        worst = max(over, key=lambda c: c["roofline_fraction"])
+        length = worst.get("prompt_len", worst.get("context_len"))
+        notes.append(f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
+                     f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
+                     "was measured low, probably under load; re-run on a quiet machine before trusting the fractions")
+    ops = [(op, c) for c in configs if c.get("status") == "ok" for op in c.get("ops", [])
+           if (op.get("roofline_fraction") or 0) > 1.10]
+    if ops:
+        op, c = max(ops, key=lambda pair: pair[0]["roofline_fraction"])
+        notes.append(f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
+                     f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
+                     f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
+                     "(`llmroof ceilings --refresh`)")
+    return notes
 
 
 def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
