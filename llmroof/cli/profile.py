@@ -84,9 +84,12 @@ def profile(
     if tp_simulate > 1 and not dev.is_cuda and hardware is None:
         raise LlmroofError("--tp-simulate on a CPU needs --hardware NAME: the comm cost is modelled on that "
                            "device's link", "e.g. --tp-simulate 8 --hardware h100")
-    if parallel and (layers is not None or tp_simulate > 1):
-        raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
-                           "drop --layers and --tp-simulate, or use a smaller model")
+    if parallel and tp_simulate > 1:
+        raise LlmroofError("--tp/--pp run real shards on their ranks; --tp-simulate times one shard on one device",
+                           "drop --tp-simulate")
+    if parallel and layers is not None and layers < pp:
+        raise LlmroofError(f"--layers {layers} is fewer than the {pp} pipeline stages",
+                           f"instantiate at least one layer per stage: --layers {pp} or more")
     if layers is None and not parallel and defaults["layers"] is not None:
         layers = min(defaults["layers"], spec.num_layers)  # a CPU instantiates 2 layers unless told otherwise
     config = ProfileConfig(
@@ -309,8 +312,11 @@ def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None
 
     par = record["parallel"]
     link = par.get("link") or {}
+    wl = record.get("workload") or {}
     out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-              f"{par['backend']}), stages of {par['stage_layers']} layers")
+              f"{par['backend']}), stages of {par['stage_layers']} layers"
+              + (f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+                 if wl.get("extrapolated") else ""))
     if link:
         out.print(f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
                   f"({link['method']})")

@@ -421,9 +421,10 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         order.shuffle(keys)
         for kind, key in keys:
             timed = bandwidth[key] if kind == "bw" else compute[key]
-            budget = plan.budget_ms if kind == "bw" else 0.0
+            # A linear call is long (tens of ms): two per round, so one preempted call does not set the round.
+            budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 2)
             timed.rounds.append(best_rate(timed, device, budget_ms=budget, batch_ms=plan.batch_ms,
-                                          min_samples=plan.min_samples))
+                                          min_samples=samples))
     elapsed = time.perf_counter() - start
     return Ceilings(
         device_kind=device.kind, device_name=device.name, threads=threads, plan=plan.name, caches=caches,
