@@ -180,6 +180,9 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     if sheet:
         ceilings.append(fig.Ceiling(sheet["label"], sheet["bandwidth_bytes_per_s"], sheet.get("peak_flops_per_s"),
                                     dashed=True))
+    for level, bandwidth in ((record.get("ceilings") or {}).get("cache_bandwidth_bytes_per_s") or {}).items():
+        ceilings.append(fig.Ceiling(f"{level} roof (calibrated)", bandwidth, measured.get("peak_flops_per_s"),
+                                    dashed=True))
     points = []
     shown = [cs[0] for cs in (ok(record, "prefill"), ok(record, "decode")) if cs]
     for c in shown:
@@ -486,18 +489,23 @@ def ops(record: dict[str, Any]) -> dict[str, Any] | None:
               for c in configs]
     return {"tables": tables, "notes": ["Each op timed alone (median of its samples) against its roofline time on "
                                         "the measured ceilings; achieved rates are analytic FLOPs and bytes over "
-                                        "the measured time."]}
+                                        "the measured time.",
+                                        "Hierarchical roofline: an op whose working set (its bytes moved) fits a "
+                                        "cache level is set against that level's calibrated roof (column roof), "
+                                        "a larger one against DRAM."]}
 
 
 def op_table(c: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for op in c["ops"]:
-        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op["time_s"]),
-                     tb.percent_cell(op.get("roofline_fraction")), tb.number(op.get("achieved_bytes_per_s"), "B/s"),
+        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op.get("roof_time_s", op["time_s"])),
+                     tb.percent_cell(op.get("roofline_fraction")), tb.cell(op.get("roof_level", "DRAM")),
+                     tb.number(op.get("achieved_bytes_per_s"), "B/s"),
                      tb.number(op.get("achieved_flops_per_s"), "FLOP/s"), tb.ratio_cell(op["intensity"], 1),
                      tb.number(op["bytes"], "B"), tb.cell(op["bound"]), tb.ratio_cell(op.get("cv"))])
-    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("achieved B/s", True),
-               ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False), ("CV", True)]
+    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("roof", False),
+               ("achieved B/s", True), ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False),
+               ("CV", True)]
     return tb.table(columns, rows)
 
 
