@@ -305,3 +305,25 @@ def test_cli_ceilings_json_then_reuse_then_refresh(capsys) -> None:
 def test_cli_ceilings_bad_input(capsys, args, message) -> None:
     code, out, err = run_cli(capsys, "ceilings", *args)
     assert code == 2 and message in err and "Traceback" not in err and out == ""
+
+
+# --- the GPU path, with the fake torch.cuda ------------------------------------------------------
+
+def test_a_gpu_has_its_l2_as_the_one_cache_level_and_a_uuid_in_its_fingerprint() -> None:
+    from fakes import FakeTorch
+
+    from llmroof.measure.ceilings import cuda_cache_levels, device_cache_levels
+    from llmroof.measure.ceilings_cache import fingerprint
+    from llmroof.measure.device import open_device
+
+    torch = FakeTorch()
+    device = open_device("cuda", torch)
+    assert device_cache_levels(device, threads=1) == (CacheLevel(name="L2", capacity_bytes=50 * MIB,
+                                                                 instance_bytes=50 * MIB, instances=1),)
+    assert cuda_cache_levels(object()) == ()  # a build of torch without L2_cache_size
+    base = fingerprint(device, threads=8, plan=PLANS["full"])
+    assert base["device_kind"] == "cuda" and base["threads"] is None and base["cuda"] == "12.4"
+    props = torch.cuda.get_device_properties(0)
+    torch.cuda.get_device_properties = lambda index: props.__class__(**vars(props), uuid="GPU-5678")
+    other = fingerprint(device, threads=8, plan=PLANS["full"])
+    assert other["gpu_uuid"] == "GPU-5678" and fingerprint_id(other) != fingerprint_id(base)
