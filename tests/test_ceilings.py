@@ -249,6 +249,29 @@ def test_tests_never_write_the_real_cache(tmp_path_factory) -> None:
 
 # --- drift ---------------------------------------------------------------------------------------
 
+def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> None:
+    from llmroof.measure.ceilings import raise_roofs
+    from llmroof.measure.ceilings_cache import save_raised
+
+    ceilings = make_ceilings()
+
+    def drift(read_gb: float, copy_gb: float) -> dict:
+        return {"working_set_bytes": 128 * MIB, "probes": {
+            "read": {"measured_bytes_per_s": read_gb * 1e9, "calibration_max_bytes_per_s": 28e9},
+            "copy": {"measured_bytes_per_s": copy_gb * 1e9, "calibration_max_bytes_per_s": 26e9}}}
+
+    assert raise_roofs(ceilings, drift(27, 26)) is None  # nothing beat its figure's best: the roof stays
+    raised = raise_roofs(ceilings, drift(27, 33))
+    copy = next(f for f in raised.bandwidth if (f.pattern, f.working_set_bytes) == ("copy", 128 * MIB))
+    assert copy.rounds_bytes_per_s == (20e9, 26e9, 24e9, 33e9)
+    assert raised.memory_roof().best_bytes_per_s == 33e9 and ceilings.memory_roof().best_bytes_per_s == 29e9
+    path = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path).path
+    assert save_raised(path, raised) is None
+    again = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path)
+    assert again.status == "reused" and again.ceilings == raised
+    assert "not updated" in save_raised(tmp_path / "missing.json", raised)
+
+
 def test_drift_beyond_the_spread_is_a_warning() -> None:
     from llmroof.measure.profile import drift_notes
 

@@ -194,7 +194,8 @@ def test_cli_profile_json_and_table(capsys, tmp_path, tiny_config_json) -> None:
     assert printed["status"] == "complete"
     code, out, _ = run_cli(capsys, *base, "--no-per-op", "--out", str(tmp_path / "b"))
     assert code == 0
-    for text in ("Measured ceilings", "Decode", "Prefill", "% of roofline", "measured ceilings are the roofline",
+    for text in ("Calibrated ceilings", "Calibration: ", "Decode", "Prefill", "% of roofline",
+                 "measured ceilings are the roofline",
                  "Results:"):
         assert text in out
 

@@ -18,6 +18,7 @@ sample of its figure, and the roof is the best round (the spread across rounds i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -468,3 +469,17 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0) 
     return {"working_set_bytes": size, "probes": probes,
             "drift_fraction": None if worst is None else worst["drift_fraction"],
             "beyond_spread": any(p["beyond_spread"] for p in probes.values())}
+
+
+def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
+    """The drift probes are rounds of their figures too: one faster than the figure's best so far is added to
+    its rounds, so the calibrated roof (the best sustained figure over time) only ever rises. None when no
+    probe beat its figure's best."""
+    size = drift["working_set_bytes"]
+    faster = {pattern: probe["measured_bytes_per_s"] for pattern, probe in drift["probes"].items()
+              if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]}
+    if not faster:
+        return None
+    figures = tuple(dataclasses.replace(f, rounds_bytes_per_s=(*f.rounds_bytes_per_s, faster[f.pattern]))
+                    if f.working_set_bytes == size and f.pattern in faster else f for f in ceilings.bandwidth)
+    return dataclasses.replace(ceilings, bandwidth=figures)

@@ -131,3 +131,18 @@ def calibrated(device: Device, *, threads: int | None, refresh: bool = False, pl
     print_ = fingerprint(device, threads=threads, plan=plan)
     return load_or_measure(print_, lambda: calibrate(device, threads=threads, plan=plan, progress=progress),
                            refresh=refresh)
+
+
+def save_raised(path: Path, ceilings: Ceilings) -> str | None:
+    """Write ``ceilings`` (raised by a drift probe, :func:`~llmroof.measure.ceilings.raise_roofs`) over the
+    cache file it came from, keeping its fingerprint; returns a note when it cannot."""
+    from llmroof.results.io import write_json_atomic
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["ceilings"] = ceilings.to_dict()
+        data["raised_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        write_json_atomic(path, data)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"calibration cache {path}: not updated: {exc}"
+    return None

@@ -192,6 +192,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
         from llmroof.measure import environment
 
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
+        calibration = ceilings.pop("calibration", None)
         record = {"schema": SCHEMA, "status": "running", "environment": environment.capture(dev, argv),
                   "device": {"kind": dev.kind, "name": dev.name, "cache_bytes": dev.cache_bytes},
                   "hardware": None, "model": {"name": model.name, "attention": model.attention_kind,
@@ -201,7 +202,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
                                "layers_instantiated": prof.num_layers, "layers_total": model.num_layers,
                                "extrapolated": stage.extrapolated,
                                "extrapolation": EXTRAPOLATION if stage.extrapolated else None},
-                  "ceilings": ceilings, "configs": [], "nvml": {"status": "off: not sampled in parallel runs",
+                  "ceilings": ceilings, "calibration": calibration, "configs": [], "nvml": {"status": "off: not sampled in parallel runs",
                                                                 "source": None}}
     dist.barrier()
     link = _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms) if layout.world_size > 1 else None

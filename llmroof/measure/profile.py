@@ -140,14 +140,33 @@ def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
                    "measured_flops_per_s": compute[dtype], "compute_dtype": dtype}
 
 
-def memory_hierarchy(ceilings: dict[str, Any]) -> Any:
-    """The hierarchical roofs of a ``ceilings`` record, or None where it holds no calibration figures."""
+def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
+    """The :class:`~llmroof.measure.ceilings.Ceilings` of a ``ceilings`` record, or None where it holds no
+    calibration figures (a record of fixed ceilings)."""
     from llmroof.measure.ceilings import Ceilings
 
     try:
         return Ceilings.from_dict(ceilings)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, when: str) -> Any:
+    """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
+    the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
+    from llmroof.measure.ceilings import drift_check, raise_roofs
+    from llmroof.measure.ceilings_cache import save_raised
+
+    drift = drift_check(device, calibrated)
+    calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
+    raised = raise_roofs(calibrated, drift)
+    if raised is None:
+        return calibrated
+    drift["raised_roof"] = True
+    note = save_raised(Path(calibration["cache_path"]), raised)
+    if note:
+        calibration["note"] = note
+    return raised
 
 
 def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
@@ -273,12 +292,11 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         ceilings = measure_ceilings(device, config, torch, progress)
         calibration = ceilings.pop("calibration", None)
         run.record["ceilings"] = ceilings
-        calibrated = memory_hierarchy(ceilings)
+        calibrated = calibrated_ceilings(ceilings)
         if calibration is not None and calibrated is not None:
-            from llmroof.measure.ceilings import drift_check
-
             progress("ceiling: drift check")
-            calibration["drift"] = {"start": drift_check(device, calibrated), "end": None}
+            calibrated = _check_drift(device, calibration, calibrated, "start")
+            ceilings = run.record["ceilings"] = ceilings_record(calibrated, config.dtype)
         run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.record["roofline"] = {
@@ -312,7 +330,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
         if calibration is not None and calibrated is not None:
             del stack
-            calibration["drift"]["end"] = drift_check(device, calibrated)
+            _check_drift(device, calibration, calibrated, "end")
         run.record["notes"] += ceiling_notes(run.record["configs"])
         run.record["status"] = "complete"
     except KeyboardInterrupt:
