@@ -480,6 +480,17 @@ def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     return {"figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."), "notes": notes}
 
 
+def _calibration_text(calibration: dict[str, Any] | None) -> str | None:
+    """Where the ceilings came from, and the drift checks at the start and end of the run."""
+    if not calibration:
+        return None
+    drift = [f"{when} {d['drift_fraction']:+.0%}" + (" (beyond the calibration's spread)" if d.get("beyond_spread")
+                                                   else "")
+             for when, d in (calibration.get("drift") or {}).items() if d and d.get("drift_fraction") is not None]
+    return (f"{calibration.get('status')}, measured {calibration.get('measured_at')} ({calibration.get('cache_path')})"
+            + (f"; drift {', '.join(drift)}" if drift else ""))
+
+
 def ops(record: dict[str, Any]) -> dict[str, Any] | None:
     configs = [c for c in ok(record, "prefill") + ok(record, "decode") if c.get("ops")]
     if not configs:
@@ -516,10 +527,13 @@ def environment(record: dict[str, Any]) -> dict[str, Any]:
     pairs: list[tuple[str, Any]] = [(key.replace("_", " "), _text(value)) for key, value in env.items()]
     pairs += [("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
               ("cache", si(device.get("cache_bytes"), "B")),
-              ("measured read bandwidth", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
+              ("measured memory bandwidth (DRAM roof)", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
+              ("calibrated cache roofs", ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in
+                                                   (ceilings.get("cache_bandwidth_bytes_per_s") or {}).items()) or None),
               ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
               ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
               ("ceilings method", ceilings.get("method")),
+              ("calibration", _calibration_text(record.get("calibration"))),
               ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
               *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
               ("batches", _text(w.get("batches"))), ("prompt", w.get("prompt_len")),
