@@ -265,6 +265,10 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
     copy = next(f for f in raised.bandwidth if (f.pattern, f.working_set_bytes) == ("copy", 128 * MIB))
     assert copy.rounds_bytes_per_s == (20e9, 26e9, 24e9, 33e9)
     assert raised.memory_roof().best_bytes_per_s == 33e9 and ceilings.memory_roof().best_bytes_per_s == 29e9
+    assert raised.compute == ceilings.compute
+    faster_bf16 = drift(27, 26) | {"compute": {"bf16": {"measured_flops_per_s": 1.5e11,
+                                                        "calibration_max_flops_per_s": 1.2e11}}}
+    assert raise_roofs(ceilings, faster_bf16).compute_roofs() == {"fp32": 5.5e10, "bf16": 1.5e11}
     path = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path).path
     assert save_raised(path, raised) is None
     again = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path)
@@ -292,8 +296,9 @@ def test_drift_check_measures_against_the_calibration() -> None:
 
     device = open_device("cpu", torch)
     ceilings = calibrate(device, threads=torch.get_num_threads(), plan=PLANS["quick"])
-    drift = drift_check(device, ceilings, budget_ms=1.0)
+    drift = drift_check(device, ceilings, budget_ms=1.0, dtype="fp32")
     assert drift["working_set_bytes"] == ceilings.memory_roof().working_set_bytes
+    assert drift["compute"]["fp32"]["measured_flops_per_s"] > 0
     for probe in drift["probes"].values():
         assert probe["measured_bytes_per_s"] > 0
         assert probe["drift_fraction"] == pytest.approx(probe["measured_bytes_per_s"]

@@ -443,8 +443,11 @@ DRIFT_TOLERANCE = 0.05
 """A drift probe outside the calibration's [min, max] across rounds, widened by this fraction, is drift."""
 
 
-def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0) -> dict[str, Any]:
-    """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there.
+def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
+                dtype: str | None = None) -> dict[str, Any]:
+    """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there;
+    with ``dtype``, also two calls of that dtype's linear kernel (``compute``, informative: a faster one
+    raises the compute roof, see :func:`raise_roofs`).
 
     ``drift_fraction``: measured / the calibration's median - 1 (positive: faster now). ``beyond_spread``:
     outside the calibration's [min, max] across rounds, widened by ``DRIFT_TOLERANCE``.
@@ -466,9 +469,19 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0) 
                            "calibration_min_bytes_per_s": low, "calibration_max_bytes_per_s": high,
                            "drift_fraction": rate / median - 1, "beyond_spread": beyond}
     worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
+    compute = {}
+    reference_flops = next((f for f in ceilings.compute if f.dtype == dtype), None)
+    if reference_flops is not None:
+        from llmroof.kernels.ceilings import linear_probe
+
+        probe = linear_probe(reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device)
+        rate = best_rate(_Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=2)
+        r = sorted(reference_flops.rounds_flops_per_s)
+        compute[dtype] = {"n": reference_flops.n, "measured_flops_per_s": rate, "calibration_median_flops_per_s":
+                          _median(r), "calibration_max_flops_per_s": r[-1], "drift_fraction": rate / _median(r) - 1}
     return {"working_set_bytes": size, "probes": probes,
             "drift_fraction": None if worst is None else worst["drift_fraction"],
-            "beyond_spread": any(p["beyond_spread"] for p in probes.values())}
+            "beyond_spread": any(p["beyond_spread"] for p in probes.values()), "compute": compute}
 
 
 def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
@@ -478,8 +491,12 @@ def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
     size = drift["working_set_bytes"]
     faster = {pattern: probe["measured_bytes_per_s"] for pattern, probe in drift["probes"].items()
               if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]}
-    if not faster:
+    faster_flops = {dtype: probe["measured_flops_per_s"] for dtype, probe in (drift.get("compute") or {}).items()
+                    if probe["measured_flops_per_s"] > probe["calibration_max_flops_per_s"]}
+    if not faster and not faster_flops:
         return None
     figures = tuple(dataclasses.replace(f, rounds_bytes_per_s=(*f.rounds_bytes_per_s, faster[f.pattern]))
                     if f.working_set_bytes == size and f.pattern in faster else f for f in ceilings.bandwidth)
-    return dataclasses.replace(ceilings, bandwidth=figures)
+    compute = tuple(dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
+                    if f.dtype in faster_flops else f for f in ceilings.compute)
+    return dataclasses.replace(ceilings, bandwidth=figures, compute=compute)

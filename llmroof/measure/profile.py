@@ -151,13 +151,13 @@ def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
         return None
 
 
-def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, when: str) -> Any:
+def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str) -> Any:
     """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
     the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
     from llmroof.measure.ceilings import drift_check, raise_roofs
     from llmroof.measure.ceilings_cache import save_raised
 
-    drift = drift_check(device, calibrated)
+    drift = drift_check(device, calibrated, dtype=dtype)
     calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
     raised = raise_roofs(calibrated, drift)
     if raised is None:
@@ -295,7 +295,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         calibrated = calibrated_ceilings(ceilings)
         if calibration is not None and calibrated is not None:
             progress("ceiling: drift check")
-            calibrated = _check_drift(device, calibration, calibrated, "start")
+            calibrated = _check_drift(device, calibration, calibrated, "start", config.dtype)
             ceilings = run.record["ceilings"] = ceilings_record(calibrated, config.dtype)
         run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
@@ -330,7 +330,7 @@ def profile(config: ProfileConfig, device: Device, out_path: Path | None, progre
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
         if calibration is not None and calibrated is not None:
             del stack
-            _check_drift(device, calibration, calibrated, "end")
+            _check_drift(device, calibration, calibrated, "end", config.dtype)
         run.record["notes"] += ceiling_notes(run.record["configs"])
         run.record["status"] = "complete"
     except KeyboardInterrupt:
