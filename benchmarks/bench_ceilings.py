@@ -12,8 +12,9 @@ Each round runs, in an order that alternates from round to round:
   times (default 3, interleaved), so likwid's best also spans several seconds, as the calibration's rounds do;
   likwid counts bytes as STREAM does (loads plus stores, no write-allocate), as llmroof does.
 Per round the ratio llmroof / max(likwid's runs) is printed; the summary gives the median ratio over rounds
-and the ratio of the two bests over the run (both tools' best sustained figure). Target: 0.9-1.2x. Every measurement records the CPU time other
-processes took meanwhile (``others_cores``), since this machine is shared.
+and the ratio of the two bests over the run (both tools' best sustained figure). Target: 0.9-1.2x. Every
+measurement records the CPU time other processes took meanwhile (``others_cores``), since this machine is
+shared.
 """
 
 from __future__ import annotations

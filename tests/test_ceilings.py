@@ -21,7 +21,8 @@ CACHES = (CacheLevel(name="L1", capacity_bytes=64 * KIB, instance_bytes=32 * KIB
 
 
 def figure(pattern: str, size: int, *rounds_gb: float) -> BandwidthFigure:
-    return BandwidthFigure(pattern=pattern, working_set_bytes=size, rounds_bytes_per_s=tuple(r * 1e9 for r in rounds_gb))
+    return BandwidthFigure(pattern=pattern, working_set_bytes=size,
+                           rounds_bytes_per_s=tuple(r * 1e9 for r in rounds_gb))
 
 
 def make_ceilings(**changes) -> Ceilings:

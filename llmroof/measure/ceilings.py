@@ -69,6 +69,7 @@ class CalibrationPlan:
     compute_max_call_ms: float = 250.0
     """...unless the next size would take longer than this."""
     compute_max_n: int = 2048
+    """(4x that on a GPU, whose matmuls need n of several thousand to fill the device.)"""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_rounds <= self.rounds or self.min_samples < 1 or self.top_factor < DRAM_FACTOR or \
@@ -81,9 +82,10 @@ PLANS = {
                             min_working_set_bytes=16 * 2**10, top_factor=4, budget_ms=4.0, batch_ms=1.0,
                             min_samples=1),
     # For tests and smoke runs (LLMROOF_CALIBRATION=quick): one round, few sizes, small kernels.
-    "quick": CalibrationPlan(name="quick", rounds=1, time_budget_s=0.0, min_rounds=1, min_working_set_bytes=64 * 2**10, top_factor=4, budget_ms=1.0,
-                             batch_ms=0.2, patterns=("read", "copy"), min_samples=1, compute_call_ms=1.0, compute_max_call_ms=20.0,
-                             compute_max_n=256),
+    "quick": CalibrationPlan(name="quick", rounds=1, time_budget_s=0.0, min_rounds=1,
+                             min_working_set_bytes=64 * 2**10, top_factor=4, budget_ms=1.0, batch_ms=0.2,
+                             patterns=("read", "copy"), min_samples=1, compute_call_ms=1.0,
+                             compute_max_call_ms=20.0, compute_max_n=256),
 }
 
 
@@ -272,7 +274,8 @@ class Ceilings:
     def method(self) -> str:
         return (f"{self.plan} plan, {max(len(f.rounds_bytes_per_s) for f in self.bandwidth)} rounds spread over "
                 f"{self.elapsed_s:.0f} s, patterns and sizes interleaved in a new order each round; bandwidth: "
-                f"{', '.join(sorted({f.pattern for f in self.bandwidth}))} (fp32, bytes read plus written) over working sets "
+                f"{', '.join(sorted({f.pattern for f in self.bandwidth}))} (fp32, bytes read plus written) over "
+                "working sets "
                 f"{min(f.working_set_bytes for f in self.bandwidth)} B to "
                 f"{max(f.working_set_bytes for f in self.bandwidth)} B at {self.threads or 'all'} threads; "
                 f"DRAM roof: best of any pattern at >= {DRAM_FACTOR}x the {self.llc_bytes} B last-level cache; "
@@ -368,11 +371,13 @@ def best_rate(timed: _Timed, device: Device, *, budget_ms: float, batch_ms: floa
 
 def _size_linear(dtype: Any, device: Device, plan: CalibrationPlan) -> tuple[int, float]:
     """Grow n (doubling from 128) until a call takes ``compute_call_ms``; stop before a call would pass
-    ``compute_max_call_ms`` or n would pass ``compute_max_n``. Returns (n, the best FLOP/s seen)."""
+    ``compute_max_call_ms`` or n would pass ``compute_max_n`` (x4 on a GPU). Returns (n, the best FLOP/s
+    seen)."""
     from llmroof.kernels.ceilings import linear_probe
 
     clock = device.stopwatch()
     n, best = 128, 0.0
+    max_n = plan.compute_max_n * (4 if device.is_cuda else 1)
     while True:
         probe = linear_probe(n, dtype, device.torch_device)
         probe.fn()
@@ -381,7 +386,7 @@ def _size_linear(dtype: Any, device: Device, plan: CalibrationPlan) -> tuple[int
         device.synchronize()
         call_s = max(read(), 1e-9)
         best = max(best, probe.flops / call_s)
-        if call_s * 1e3 >= plan.compute_call_ms or 2 * n > plan.compute_max_n or \
+        if call_s * 1e3 >= plan.compute_call_ms or 2 * n > max_n or \
                 8 * call_s * 1e3 > plan.compute_max_call_ms:
             return n, best
         n *= 2
