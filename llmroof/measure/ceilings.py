@@ -427,8 +427,8 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         order.shuffle(keys)
         for kind, key in keys:
             timed = bandwidth[key] if kind == "bw" else compute[key]
-            # A linear call is long (tens of ms): two per round, so one preempted call does not set the round.
-            budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 2)
+            # A linear call is long (tens of ms): three per round, so one preempted call does not set the round.
+            budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 3)
             timed.rounds.append(best_rate(timed, device, budget_ms=budget, batch_ms=plan.batch_ms,
                                           min_samples=samples))
     elapsed = time.perf_counter() - start
@@ -451,7 +451,7 @@ DRIFT_TOLERANCE = 0.05
 def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
                 dtype: str | None = None) -> dict[str, Any]:
     """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there;
-    with ``dtype``, also two calls of that dtype's linear kernel (``compute``, informative: a faster one
+    with ``dtype``, also three calls of that dtype's linear kernel (``compute``, informative: a faster one
     raises the compute roof, see :func:`raise_roofs`).
 
     ``drift_fraction``: measured / the calibration's median - 1 (positive: faster now). ``beyond_spread``:
@@ -480,7 +480,7 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
         from llmroof.kernels.ceilings import linear_probe
 
         probe = linear_probe(reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device)
-        rate = best_rate(_Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=2)
+        rate = best_rate(_Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3)
         r = sorted(reference_flops.rounds_flops_per_s)
         compute[dtype] = {"n": reference_flops.n, "measured_flops_per_s": rate, "calibration_median_flops_per_s":
                           _median(r), "calibration_max_flops_per_s": r[-1], "drift_fraction": rate / _median(r) - 1}
