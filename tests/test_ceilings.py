@@ -35,7 +35,8 @@ def make_ceilings(**changes) -> Ceilings:
                    figure("read", 128 * MIB, 22, 25, 28), figure("copy", 128 * MIB, 20, 26, 24),
                    figure("triad", 128 * MIB, 27, 29, 21), figure("write", 256 * MIB, 18, 19, 20)),
         compute=(ComputeFigure(dtype="fp32", n=1024, rounds_flops_per_s=(5e10, 5.5e10)),
-                 ComputeFigure(dtype="bf16", n=2048, rounds_flops_per_s=(1.1e11, 1.2e11))))
+                 ComputeFigure(dtype="bf16", n=512, rounds_flops_per_s=(0.9e11, 1.2e11)),
+                 ComputeFigure(dtype="bf16", n=2048, rounds_flops_per_s=(1.1e11, 0.8e11))))
     values.update(changes)
     return Ceilings(**values)
 
@@ -51,7 +52,8 @@ def test_memory_roof_is_the_best_of_any_pattern_beyond_the_llc() -> None:
     assert data["memory_bandwidth_spread_bytes_per_s"] == {"min": 21e9, "median": 27e9, "max": 29e9}
     assert data["memory_bandwidth_by_pattern_bytes_per_s"] == {"read": 28e9, "write": 20e9, "copy": 26e9,
                                                                "triad": 29e9}
-    assert data["compute_flops_per_s"] == {"fp32": 5.5e10, "bf16": 1.2e11}
+    assert data["compute_flops_per_s"] == {"fp32": 5.5e10, "bf16": 1.2e11}  # the best of every size
+    assert make_ceilings().compute_roof("bf16").n == 512
 
 
 def test_cache_roofs_are_the_plateaus_of_sizes_that_fit_each_level() -> None:
@@ -263,13 +265,16 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
 
     assert raise_roofs(ceilings, drift(27, 26)) is None  # nothing beat its figure's best: the roof stays
     raised = raise_roofs(ceilings, drift(27, 33))
+    assert raised is not None
     copy = next(f for f in raised.bandwidth if (f.pattern, f.working_set_bytes) == ("copy", 128 * MIB))
     assert copy.rounds_bytes_per_s == (20e9, 26e9, 24e9, 33e9)
     assert raised.memory_roof().best_bytes_per_s == 33e9 and ceilings.memory_roof().best_bytes_per_s == 29e9
     assert raised.compute == ceilings.compute
-    faster_bf16 = drift(27, 26) | {"compute": {"bf16": {"measured_flops_per_s": 1.5e11,
+    faster_bf16 = drift(27, 26) | {"compute": {"bf16": {"n": 512, "measured_flops_per_s": 1.5e11,
                                                         "calibration_max_flops_per_s": 1.2e11}}}
-    assert raise_roofs(ceilings, faster_bf16).compute_roofs() == {"fp32": 5.5e10, "bf16": 1.5e11}
+    raised = raise_roofs(ceilings, faster_bf16)
+    assert raised.compute_roofs() == {"fp32": 5.5e10, "bf16": 1.5e11}
+    assert raised.compute_roof("bf16").rounds_flops_per_s == (0.9e11, 1.2e11, 1.5e11)
     path = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path).path
     assert save_raised(path, raised) is None
     again = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path)

@@ -64,12 +64,10 @@ class CalibrationPlan:
     batches, so a sample is sustained streaming, not one call's dispatch)."""
     patterns: tuple[str, ...] = PATTERNS
     min_samples: int = 2
-    compute_call_ms: float = 30.0
-    """The linear kernel grows until one call takes this long..."""
-    compute_max_call_ms: float = 250.0
-    """...unless the next size would take longer than this."""
+    compute_max_call_ms: float = 100.0
+    """The linear kernel is measured at every n from 256 (doubling) whose call takes at most this long..."""
     compute_max_n: int = 2048
-    """(4x that on a GPU, whose matmuls need n of several thousand to fill the device.)"""
+    """...and n at most this (4x that on a GPU, whose matmuls need n of several thousand to fill the device)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_rounds <= self.rounds or self.min_samples < 1 or self.top_factor < DRAM_FACTOR or \
@@ -84,8 +82,8 @@ PLANS = {
     # For tests and smoke runs (LLMROOF_CALIBRATION=quick): one round, few sizes, small kernels.
     "quick": CalibrationPlan(name="quick", rounds=1, time_budget_s=0.0, min_rounds=1,
                              min_working_set_bytes=64 * 2**10, top_factor=4, budget_ms=1.0, batch_ms=0.2,
-                             patterns=("read", "copy"), min_samples=1, compute_call_ms=1.0,
-                             compute_max_call_ms=20.0, compute_max_n=256),
+                             patterns=("read", "copy"), min_samples=1, compute_max_call_ms=20.0,
+                             compute_max_n=256),
 }
 
 
@@ -257,8 +255,13 @@ class Ceilings:
             inner = cache.capacity_bytes
         return roofs
 
+    def compute_roof(self, dtype: str) -> ComputeFigure | None:
+        """The dtype's fastest figure (of every n measured)."""
+        return max((f for f in self.compute if f.dtype == dtype), key=lambda f: f.best_flops_per_s, default=None)
+
     def compute_roofs(self) -> dict[str, float]:
-        return {f.dtype: f.best_flops_per_s for f in self.compute}
+        dtypes = dict.fromkeys(f.dtype for f in self.compute)
+        return {dtype: self.compute_roof(dtype).best_flops_per_s for dtype in dtypes}
 
     def hierarchy(self) -> MemoryHierarchy:
         roofs = self.cache_roofs()
@@ -280,7 +283,8 @@ class Ceilings:
                 f"{max(f.working_set_bytes for f in self.bandwidth)} B at {self.threads or 'all'} threads; "
                 f"DRAM roof: best of any pattern at >= {DRAM_FACTOR}x the {self.llc_bytes} B last-level cache; "
                 "cache roofs: best of any pattern at working sets that fit the level and not the level inside; "
-                "compute: F.linear of n x n operands per dtype (2 n^3 FLOPs); each roof the best round")
+                "compute: F.linear of n x n operands per dtype at several n (2 n^3 FLOPs); each roof the best "
+                "round of any size")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``llmroof ceilings --format json`` and the calibration cache)."""
@@ -369,27 +373,30 @@ def best_rate(timed: _Timed, device: Device, *, budget_ms: float, batch_ms: floa
     return timed.amount * k / min(max(r(), 1e-12) for r in pending)
 
 
-def _size_linear(dtype: Any, device: Device, plan: CalibrationPlan) -> tuple[int, float]:
-    """Grow n (doubling from 128) until a call takes ``compute_call_ms``; stop before a call would pass
-    ``compute_max_call_ms`` or n would pass ``compute_max_n`` (x4 on a GPU). Returns (n, the best FLOP/s
-    seen)."""
+def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]:
+    """The n the linear kernel is measured at: doubling from 256 while a call takes at most
+    ``compute_max_call_ms`` and n at most ``compute_max_n`` (x4 on a GPU); the next size is not tried when
+    8x this call would pass the limit. Several sizes, because the fastest is not the largest (2 cores, bf16:
+    512 at 414 GFLOP/s, 2048 at 140)."""
     from llmroof.kernels.ceilings import linear_probe
 
     clock = device.stopwatch()
-    n, best = 128, 0.0
+    n, sizes = 256, []
     max_n = plan.compute_max_n * (4 if device.is_cuda else 1)
-    while True:
+    while n <= max_n:
         probe = linear_probe(n, dtype, device.torch_device)
         probe.fn()
         device.synchronize()
-        read = clock(probe.fn)
+        reads = [clock(probe.fn) for _ in range(3)]  # the best of three: one preempted call sizes nothing
         device.synchronize()
-        call_s = max(read(), 1e-9)
-        best = max(best, probe.flops / call_s)
-        if call_s * 1e3 >= plan.compute_call_ms or 2 * n > max_n or \
-                8 * call_s * 1e3 > plan.compute_max_call_ms:
-            return n, best
+        call_ms = max(min(read() for read in reads), 1e-9) * 1e3
+        if call_ms > plan.compute_max_call_ms and sizes:
+            break
+        sizes.append(n)
+        if 8 * call_ms > plan.compute_max_call_ms:
+            break
         n *= 2
+    return sizes
 
 
 def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, progress: Progress = lambda _: None,
@@ -410,14 +417,13 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         for size in sizes:
             probe = buffers.probe(pattern, size)
             bandwidth[pattern, size] = _Timed(probe.fn, probe.bytes)
-    compute: dict[str, _Timed] = {}
-    sizes_n: dict[str, int] = {}
+    compute: dict[tuple[str, int], _Timed] = {}
     for name, torch_name in DTYPES.items():
         dtype = getattr(torch, torch_name)
         progress(f"ceiling: sizing the {name} linear kernel")
-        n, _ = _size_linear(dtype, device, plan)
-        probe = linear_probe(n, dtype, device.torch_device)
-        compute[name], sizes_n[name] = _Timed(probe.fn, probe.flops), n
+        for n in linear_sizes(dtype, device, plan):
+            probe = linear_probe(n, dtype, device.torch_device)
+            compute[name, n] = _Timed(probe.fn, probe.flops)
     order = random.Random(seed)
     keys: list[Any] = [("bw", key) for key in bandwidth] + [("flops", name) for name in compute]
     for round_index in range(plan.rounds):
@@ -427,7 +433,7 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         order.shuffle(keys)
         for kind, key in keys:
             timed = bandwidth[key] if kind == "bw" else compute[key]
-            # A linear call is long (tens of ms): three per round, so one preempted call does not set the round.
+            # Three samples of the linear kernel per round, so one preempted call does not set the round.
             budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 3)
             timed.rounds.append(best_rate(timed, device, budget_ms=budget, batch_ms=plan.batch_ms,
                                           min_samples=samples))
@@ -436,8 +442,8 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         device_kind=device.kind, device_name=device.name, threads=threads, plan=plan.name, caches=caches,
         bandwidth=tuple(BandwidthFigure(pattern=p, working_set_bytes=s, rounds_bytes_per_s=tuple(t.rounds))
                         for (p, s), t in sorted(bandwidth.items(), key=lambda item: (item[0][1], item[0][0]))),
-        compute=tuple(ComputeFigure(dtype=name, n=sizes_n[name], rounds_flops_per_s=tuple(t.rounds))
-                      for name, t in compute.items()),
+        compute=tuple(ComputeFigure(dtype=name, n=n, rounds_flops_per_s=tuple(t.rounds))
+                      for (name, n), t in compute.items()),
         elapsed_s=elapsed)
 
 
@@ -475,7 +481,7 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
                            "drift_fraction": rate / median - 1, "beyond_spread": beyond}
     worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
     compute = {}
-    reference_flops = next((f for f in ceilings.compute if f.dtype == dtype), None)
+    reference_flops = ceilings.compute_roof(dtype) if dtype else None
     if reference_flops is not None:
         from llmroof.kernels.ceilings import linear_probe
 
@@ -502,6 +508,7 @@ def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
         return None
     figures = tuple(dataclasses.replace(f, rounds_bytes_per_s=(*f.rounds_bytes_per_s, faster[f.pattern]))
                     if f.working_set_bytes == size and f.pattern in faster else f for f in ceilings.bandwidth)
+    sizes = {dtype: probe["n"] for dtype, probe in (drift.get("compute") or {}).items()}
     compute = tuple(dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
-                    if f.dtype in faster_flops else f for f in ceilings.compute)
+                    if f.dtype in faster_flops and f.n == sizes[f.dtype] else f for f in ceilings.compute)
     return dataclasses.replace(ceilings, bandwidth=figures, compute=compute)
