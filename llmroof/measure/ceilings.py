@@ -373,11 +373,15 @@ def best_rate(timed: _Timed, device: Device, *, budget_ms: float, batch_ms: floa
     return timed.amount * k / min(max(r(), 1e-12) for r in pending)
 
 
+MIN_LINEAR_N = 512
+"""The linear kernel is always tried up to this n: under load one size's calls can look 10x slow."""
+
+
 def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]:
-    """The n the linear kernel is measured at: doubling from 256 while a call takes at most
-    ``compute_max_call_ms`` and n at most ``compute_max_n`` (x4 on a GPU); the next size is not tried when
-    8x this call would pass the limit. Several sizes, because the fastest is not the largest (2 cores, bf16:
-    512 at 414 GFLOP/s, 2048 at 140)."""
+    """The n the linear kernel is measured at: doubling from 256 while a call (the best of three) takes at
+    most ``compute_max_call_ms`` and n at most ``compute_max_n`` (x4 on a GPU); past ``MIN_LINEAR_N`` the
+    next size is not tried when 8x this call would pass the limit. Several sizes, because the fastest is not
+    the largest (2 cores, bf16: 512 at 414 GFLOP/s, 2048 at 140)."""
     from llmroof.kernels.ceilings import linear_probe
 
     clock = device.stopwatch()
@@ -393,7 +397,7 @@ def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]
         if call_ms > plan.compute_max_call_ms and sizes:
             break
         sizes.append(n)
-        if 8 * call_ms > plan.compute_max_call_ms:
+        if 8 * call_ms > plan.compute_max_call_ms and n >= MIN_LINEAR_N:
             break
         n *= 2
     return sizes
