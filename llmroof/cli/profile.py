@@ -59,6 +59,8 @@ def profile(
     repeat: int = typer.Option(1, "--repeat", min=1,
                                help="Run the configurations in N fresh processes, one after another, and keep "
                                     "every process's samples in one results file (the run-to-run spread)."),
+    refresh_ceilings: bool = typer.Option(False, "--refresh-ceilings",
+                                          help="Calibrate the machine's ceilings again (see `llmroof ceilings`)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
     force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (kept by default)."),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
@@ -88,9 +90,12 @@ def profile(
     if parallel and repeat > 1:
         raise LlmroofError("--repeat runs single-device profiles", "repeat a --tp/--pp profile with a shell loop "
                            "into folders, and compare the folders")
-    if parallel and (layers is not None or tp_simulate > 1):
-        raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
-                           "drop --layers and --tp-simulate, or use a smaller model")
+    if parallel and tp_simulate > 1:
+        raise LlmroofError("--tp/--pp run real shards on their ranks; --tp-simulate times one shard on one device",
+                           "drop --tp-simulate")
+    if parallel and layers is not None and layers < pp:
+        raise LlmroofError(f"--layers {layers} is fewer than the {pp} pipeline stages",
+                           f"instantiate at least one layer per stage: --layers {pp} or more")
     if tp_simulate > 1:
         _check_tp_simulate(spec, tp_simulate)
     if layers is None and not parallel and defaults["layers"] is not None:
@@ -109,6 +114,7 @@ def profile(
         nvml=nvml,
         nvml_window_s=nvml_window_ms / 1e3,
         tp_simulate=tp_simulate,
+        refresh_ceilings=refresh_ceilings,
         hardware=resolve_hardware(hardware, None) if hardware else None,
     )
     folder = results_folder(out, force)
@@ -119,6 +125,8 @@ def profile(
         record = _run_repeated(config, device, threads, path, repeat, quiet=fmt is ProfileFormat.json)
     else:
         record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    for warning in calibration_warnings(record):
+        print(f"llmroof: warning: {warning}", file=sys.stderr)
     report = write_run_report(path)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
@@ -175,6 +183,14 @@ def _check_tp_simulate(spec: Any, tp: int) -> None:
         message = exc.message.replace(f"--tp {tp}", f"--tp-simulate {tp}", 1)
         hint = (exc.hint or "").replace("choose a tp", "choose a --tp-simulate") or None
         raise LlmroofError(message, hint) from None
+
+
+def calibration_warnings(record: dict[str, Any]) -> list[str]:
+    """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
+    from llmroof.measure.profile import drift_notes
+
+    calibration = record.get("calibration") or {}
+    return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
 
 
 def write_run_report(path: Path) -> Path | None:
@@ -295,9 +311,17 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
               f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
               + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
-    out.print(f"Measured ceilings: read {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}, copy "
-              f"{si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
-              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']} matmul)")
+    caches = ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (ceil.get("cache_bandwidth_bytes_per_s") or {}).items())
+    out.print(f"Calibrated ceilings: memory {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}"
+              + (f" (best of any pattern, {ceil['memory_bandwidth_pattern']})" if "memory_bandwidth_pattern" in ceil else "")
+              + f", copy {si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
+              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']})" + (f"; caches {caches}" if caches else ""))
+    calibration = record.get("calibration")
+    if calibration:
+        drift = [f"{when} {d['drift_fraction']:+.0%}" for when, d in (calibration.get("drift") or {}).items()
+                 if d and d.get("drift_fraction") is not None]
+        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+                  + (f"; drift {', '.join(drift)}" if drift else ""))
     sheet = record["roofline"]["datasheet"]
     if sheet:
         out.print(f"Datasheet: {si(sheet['bandwidth_bytes_per_s'], 'B/s')}, {si(sheet['peak_flops_per_s'], 'FLOP/s')} "
@@ -345,12 +369,13 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
         label = config_label(first["phase"], first["batch"], first.get("prompt_len", first.get("context_len")))
         ops = Table(title=f"Per-op efficiency ({label}, one layer)", title_justify="left")
-        for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
+        for column in ("op", "measured", "roofline", "% of roofline", "roof", "achieved BW", "FLOP/B", "bound"):
             ops.add_column(column, justify="left" if column == "op" else "right")
         for op in first["ops"]:
             if "median_s" not in op:
                 continue
-            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op["time_s"]), percent(op["roofline_fraction"]),
+            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op.get("roof_time_s", op["time_s"])),
+                        percent(op["roofline_fraction"]), op.get("roof_level", "DRAM"),
                         si(op["achieved_bytes_per_s"], "B/s"), f"{op['intensity']:.1f}", op["bound"])
         out.print(ops)
     for c in record["configs"]:
@@ -407,8 +432,11 @@ def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None
 
     par = record["parallel"]
     link = par.get("link") or {}
+    wl = record.get("workload") or {}
     out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-              f"{par['backend']}), stages of {par['stage_layers']} layers")
+              f"{par['backend']}), stages of {par['stage_layers']} layers"
+              + (f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+                 if wl.get("extrapolated") else ""))
     if link:
         out.print(f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
                   f"({link['method']})")
