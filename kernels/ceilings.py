@@ -52,3 +52,46 @@ def compute_probe(n: int, dtype: torch.dtype, device: torch.device | str) -> Pro
     b = weights.random((n, n), dtype, device)
     out = torch.empty((n, n), dtype=dtype, device=device)
     return Probe("matmul", lambda: torch.matmul(a, b, out=out), flops=2.0 * n**3)
+
+
+# --- calibration kernels (``llmroof ceilings``) ---------------------------------------------------
+
+# Access patterns in the manner of the Empirical Roofline Toolkit and STREAM, with the arrays each touches;
+# the bytes one call moves equal its working set (each array read or written once; write-allocate traffic
+# is not counted, as STREAM does not).
+PATTERN_ARRAYS = {"read": 1, "write": 1, "copy": 2, "triad": 3}
+
+
+class BandwidthBuffers:
+    """fp32 buffers for ``patterns`` up to ``max_working_set_bytes``; smaller working sets use their leading
+    elements, so one allocation serves every size (``a``: the whole working set, read and written; ``c``:
+    copy and triad destination; ``b``: triad's second source)."""
+
+    def __init__(self, max_working_set_bytes: int, device: torch.device | str,
+                 patterns: tuple[str, ...] = tuple(PATTERN_ARRAYS)) -> None:
+        elements = max_working_set_bytes // 4
+        self.a = torch.empty(elements, dtype=torch.float32, device=device).fill_(1.0)
+        destination = max((elements // PATTERN_ARRAYS[p] for p in patterns if p in ("copy", "triad")), default=0)
+        self.c = torch.empty(destination, dtype=torch.float32, device=device).fill_(0.0)
+        self.b = torch.empty(elements // 3 if "triad" in patterns else 0, dtype=torch.float32,
+                             device=device).fill_(2.0)
+
+    def probe(self, pattern: str, working_set_bytes: int) -> Probe:
+        """A call that streams ``working_set_bytes`` in ``pattern``:
+        read ``sum(a)``; write ``a <- 1``; copy ``c <- a``; triad ``c <- a + 3 b``."""
+        n = working_set_bytes // 4 // PATTERN_ARRAYS[pattern]  # elements per array
+        a, b, c = self.a[:n], self.b[:n], self.c[:n]
+        fn: Callable[[], object] = {
+            "read": lambda: a.sum(),
+            "write": lambda: a.fill_(1.0),
+            "copy": lambda: c.copy_(a),
+            "triad": lambda: torch.add(a, b, alpha=3.0, out=c),
+        }[pattern]
+        return Probe(pattern, fn, bytes=float(n * 4 * PATTERN_ARRAYS[pattern]))
+
+
+def linear_probe(n: int, dtype: torch.dtype, device: torch.device | str) -> Probe:
+    """``F.linear`` of an n x n input by an n x n weight (the call the profiled projections make): 2 n^3 FLOPs."""
+    x = weights.random((n, n), dtype, device)
+    w = weights.random((n, n), dtype, device)
+    return Probe("linear", lambda: torch.nn.functional.linear(x, w), flops=2.0 * n**3)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory) -> Iterator[Path]:
+    """Every test runs with a temporary user cache directory (the calibration cache never touches the real
+    one; session-wide, so module-scoped fixtures see it too and a calibration is measured once, not per
+    test), and calibrations take the quick plan (about a second, not a real calibration's tens); ranks
+    started by a test inherit both through the environment."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        patch.setenv("LLMROOF_CALIBRATION", "quick")
+        yield cache
 
 
 @pytest.fixture

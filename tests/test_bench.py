@@ -219,8 +219,13 @@ def test_compare_reads_bench_results(tmp_path, capsys):
     base = _bench_file(tmp_path, "base", 0.010)
     same = _bench_file(tmp_path, "same", 0.010)
     slow = _bench_file(tmp_path, "slow", 0.013)
+    # One bench run a side cannot see run-to-run noise: inconclusive under the default noise floor...
     code, out, err = run_cli(capsys, "compare", base, slow, "--format", "json", "--metric", "tpot_s",
                              "--no-step-summary")
+    assert code == 0 and __import__("json").loads(out)["verdict"] == "inconclusive", err
+    # ...and a regression once the user vouches for the noise (--noise-floor), the intervals over requests
+    code, out, err = run_cli(capsys, "compare", base, slow, "--format", "json", "--metric", "tpot_s",
+                             "--noise-floor", "0", "--no-step-summary")
     data = __import__("json").loads(out)
     assert code == 1 and data["verdict"] == "regression", err
     code, out, err = run_cli(capsys, "compare", base, same, "--format", "json", "--metric", "tpot_s",

@@ -77,6 +77,36 @@ def test_parallel_profile_gathers_both_ranks(capsys, tmp_path, tiny_config_json,
     assert "Measured vs analytic" in out
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("grid", "pp"), [(["--tp", "2"], 1), (["--pp", "2", "--micro-batches", "2"], 2)],
+                         ids=["tp2", "pp2"])
+def test_parallel_layers_are_extrapolated_to_full_depth(capsys, tmp_path, tiny_config_json, grid, pp) -> None:
+    """--layers N with --tp/--pp: N layers per pipeline (split over the stages), the rest extrapolated from one
+    sharded layer per stage. The tiny model has 2 layers; a config.json of 4 makes room for N=2 of 4."""
+    config = json.loads(tiny_config_json.read_text()) | {"num_hidden_layers": 4}
+    tiny_config_json.write_text(json.dumps(config))
+    code, out, err = run_cli(capsys, "profile", "--model", str(tiny_config_json), *grid, "--layers", "2",
+                             "--no-per-op", *PROFILE, "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    record = read_json(tmp_path / "run" / "results.json", "llmroof.profile/")
+    assert record["status"] == "complete"
+    workload, par = record["workload"], record["parallel"]
+    assert (workload["layers_instantiated"], workload["layers_total"], workload["extrapolated"]) == (2, 4, True)
+    assert par["stage_layers"] == ([4] if pp == 1 else [2, 2])
+    assert par["stage_layers_instantiated"] == ([2] if pp == 1 else [1, 1])
+    for c in record["configs"]:
+        inst = c["instantiated"]
+        layer = [max(r["layer_time_s"] for r in c["ranks"] if r["stage"] == j) for j in range(pp)]
+        extra = [(par["stage_layers"][j] - par["stage_layers_instantiated"][j]) * layer[j] for j in range(pp)]
+        assert inst["extra_stage_times_s"] == pytest.approx(extra)
+        assert c["measured"]["stage_times_s"] == pytest.approx([t + d for t, d in zip(inst["stage_times_s"], extra)])
+        m = c["micro_batches"]
+        assert c["time_s"] == pytest.approx(inst["time_s"] + sum(extra) + (m - 1) * max(extra))
+        assert c["time_s"] > inst["time_s"]
+        assert c["roofline_fraction"] == pytest.approx(c["roofline_time_s"] / c["time_s"])
+    assert "full depth extrapolated" in out
+
+
 def test_tp_simulate_adds_the_analytic_comm(tmp_path) -> None:
     from test_profile import TINY, tiny_config
 
@@ -124,7 +154,8 @@ def test_comm_prediction_for_a_catalog_link() -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--tp", "3"], "does not divide the 8 attention heads"),
-    (["--tp", "2", "--layers", "1"], "--tp/--pp run every layer"),
+    (["--pp", "2", "--layers", "1"], "fewer than the 2 pipeline stages"),
+    (["--tp", "2", "--tp-simulate", "2", "--hardware", "h100"], "drop --tp-simulate"),
     (["--pp", "5"], "more stages than"),
 ])
 def test_parallel_bad_input_fails_before_starting_ranks(capsys, tmp_path, tiny_config_json, args, message) -> None:

@@ -46,7 +46,7 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, comm, compare, plan, profile, report, sample
+    from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
     from llmroof.cli import bench as bench_cli
 
     profile.register(app)
@@ -58,6 +58,7 @@ def _register() -> None:
     report.register(app)
     catalogs.register(app)
     bench_cli.register(app)
+    ceilings.register(app)
 
 
 _register()

@@ -57,6 +57,8 @@ def profile(
     repeat: int = typer.Option(1, "--repeat", min=1,
                                help="Run the configurations in N fresh processes, one after another, and keep "
                                     "every process's samples in one results file (the run-to-run spread)."),
+    refresh_ceilings: bool = typer.Option(False, "--refresh-ceilings",
+                                          help="Calibrate the machine's ceilings again (see `llmroof ceilings`)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default: a new folder under ./llmroof-runs/).", file_okay=False),
     force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (kept by default)."),
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
@@ -69,11 +71,13 @@ def profile(
         contexts=_ints("--context", context) if context else None, dtype=dtype, kv_dtype=kv_dtype, layers=layers,
         threads=threads, cuda_graphs=cuda_graphs, per_op=per_op, nvml=nvml, nvml_window_ms=nvml_window_ms,
         warmup_ms=warmup_ms, rep_ms=rep_ms, hardware=hardware, tp=tp, pp=pp, micro_batches=micro_batches,
-        timeout_s=timeout, tp_simulate=tp_simulate, repeat=repeat)
+        timeout_s=timeout, tp_simulate=tp_simulate, repeat=repeat, refresh_ceilings=refresh_ceilings)
     path = results_folder(out, force) / "results.json"
     record = _run(job, path, quiet=fmt is ProfileFormat.json)
     if record is None:  # a torchrun rank other than 0
         raise typer.Exit(0)
+    for warning in calibration_warnings(record):
+        print(f"llmroof: warning: {warning}", file=sys.stderr)
     report = write_run_report(path)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
@@ -118,6 +122,14 @@ def _describe_run(path: Path) -> str:
         return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
     except (LlmroofError, AttributeError):
         return "a results.json llmroof cannot read"
+
+
+def calibration_warnings(record: dict[str, Any]) -> list[str]:
+    """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
+    from llmroof.measure.profile import drift_notes
+
+    calibration = record.get("calibration") or {}
+    return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
 
 
 def write_run_report(path: Path) -> Path | None:
@@ -187,9 +199,17 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
               f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
               + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
-    out.print(f"Measured ceilings: read {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}, copy "
-              f"{si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
-              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']} matmul)")
+    caches = ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (ceil.get("cache_bandwidth_bytes_per_s") or {}).items())
+    out.print(f"Calibrated ceilings: memory {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}"
+              + (f" (best of any pattern, {ceil['memory_bandwidth_pattern']})" if "memory_bandwidth_pattern" in ceil else "")
+              + f", copy {si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
+              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']})" + (f"; caches {caches}" if caches else ""))
+    calibration = record.get("calibration")
+    if calibration:
+        drift = [f"{when} {d['drift_fraction']:+.0%}" for when, d in (calibration.get("drift") or {}).items()
+                 if d and d.get("drift_fraction") is not None]
+        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+                  + (f"; drift {', '.join(drift)}" if drift else ""))
     sheet = record["roofline"]["datasheet"]
     if sheet:
         out.print(f"Datasheet: {si(sheet['bandwidth_bytes_per_s'], 'B/s')}, {si(sheet['peak_flops_per_s'], 'FLOP/s')} "
@@ -237,12 +257,13 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
         label = config_label(first["phase"], first["batch"], first.get("prompt_len", first.get("context_len")))
         ops = Table(title=f"Per-op efficiency ({label}, one layer)", title_justify="left")
-        for column in ("op", "measured", "roofline", "% of roofline", "achieved BW", "FLOP/B", "bound"):
+        for column in ("op", "measured", "roofline", "% of roofline", "roof", "achieved BW", "FLOP/B", "bound"):
             ops.add_column(column, justify="left" if column == "op" else "right")
         for op in first["ops"]:
             if "median_s" not in op:
                 continue
-            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op["time_s"]), percent(op["roofline_fraction"]),
+            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op.get("roof_time_s", op["time_s"])),
+                        percent(op["roofline_fraction"]), op.get("roof_level", "DRAM"),
                         si(op["achieved_bytes_per_s"], "B/s"), f"{op['intensity']:.1f}", op["bound"])
         out.print(ops)
     for c in record["configs"]:
@@ -299,8 +320,11 @@ def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None
 
     par = record["parallel"]
     link = par.get("link") or {}
+    wl = record.get("workload") or {}
     out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-              f"{par['backend']}), stages of {par['stage_layers']} layers")
+              f"{par['backend']}), stages of {par['stage_layers']} layers"
+              + (f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+                 if wl.get("extrapolated") else ""))
     if link:
         out.print(f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
                   f"({link['method']})")

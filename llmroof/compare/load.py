@@ -62,6 +62,12 @@ def load_side(label: str, path: str | Path) -> Side:
 
 
 def load_run(path: Path) -> Run:
+    """The one run of a results file (the first process of a ``--repeat`` file)."""
+    return load_runs(path)[0]
+
+
+def load_runs(path: Path) -> list[Run]:
+    """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
     record = read_json(path, "llmroof.")
     if str(record.get("schema", "")).startswith("llmroof.bench/"):  # a serving benchmark, levels as configs
         from llmroof.bench.compare import as_profile_record
@@ -70,13 +76,6 @@ def load_run(path: Path) -> Run:
     elif not str(record.get("schema", "")).startswith(SCHEMA_PREFIX):
         raise LlmroofError(f"{path}: schema is {record.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
                            "is this a results file of llmroof profile or llmroof bench?")
-    check_record(record, path)
-    return Run(path=path, record=record)
-
-
-def load_runs(path: Path) -> list[Run]:
-    """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
-    record = read_json(path, SCHEMA_PREFIX)
     processes = record.get("processes")
     if processes is None:
         check_record(record, path)

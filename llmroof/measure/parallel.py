@@ -31,6 +31,11 @@ from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.stats import summarize
 
+EXTRAPOLATION = ("N instantiated layers split over the stages as the full depth is; each stage's time grows by "
+                 "d_j = (L_j - n_j) x t(one sharded layer of stage j, its all-reduces included, slowest tensor "
+                 "rank); the pass grows by sum_j d_j + (m - 1) x max_j d_j (the GPipe critical path: the first "
+                 "micro-batch through every stage, the others behind the slowest)")
+
 
 @dataclass(frozen=True)
 class ParallelConfig:
@@ -82,8 +87,11 @@ class _Stage:
         self.layout, self.dist, self.group, self.dtype, self.device = layout, dist, tp_group, dtype, device
         self.spec = shard_spec(model, config.tp)
         self.full = model
-        self.layers_per_stage = stage_layers(model.num_layers, config.pp)
+        # --layers N: N layers per pipeline, split over the stages as the full depth is; the rest extrapolated.
+        self.full_layers_per_stage = stage_layers(model.num_layers, config.pp)
+        self.layers_per_stage = stage_layers(config.profile.num_layers, config.pp)
         self.n_layers = self.layers_per_stage[layout.stage]
+        self.extrapolated = self.layers_per_stage != self.full_layers_per_stage
         reduce = self.all_reduce if config.tp > 1 else (lambda x: x)
         self.layers = [drop_replicated_row_biases(ShardedLayer(self.spec, dtype, device, reduce), layout.tp_rank)
                        for _ in range(self.n_layers)]
@@ -125,14 +133,16 @@ class _Stage:
 
         return KVCache.allocate(self.spec, self.n_layers, batch, length, self.dtype, self.device)
 
-    def forward(self, x: Any, cache: Any, phase: str, s: int) -> Any:
+    def forward(self, x: Any, cache: Any, phase: str, s: int, layers: int | None = None) -> Any:
+        """This stage's layers (the first ``layers`` of them when given) on ``x``."""
+        pairs = list(zip(self.layers, cache.layers))[:layers]
         if phase == "prefill":
             cos, sin = cache.cos[:s], cache.sin[:s]
-            for layer, (k, v) in zip(self.layers, cache.layers):
+            for layer, (k, v) in pairs:
                 x = layer.prefill(x, cos, sin, k, v)
         else:
             cos, sin = cache.decode_rope()
-            for layer, (k, v) in zip(self.layers, cache.layers):
+            for layer, (k, v) in pairs:
                 x = layer.decode(x, cos, sin, k, v)
         return x
 
@@ -182,11 +192,12 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     run: ProfileRun | None = None  # rank 0's record
     if layout.rank == 0:
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
+        calibration = ceilings.pop("calibration", None)
         run = ProfileRun(save, profile_record.header(dev, model, argv=argv, workload={
             "batches": list(prof.batches), "prompt_len": prof.prompt_len, "contexts": list(prof.contexts),
-            "dtype": prof.dtype, "layers_instantiated": model.num_layers, "layers_total": model.num_layers,
-            "extrapolated": False}))
-        run.record |= {"ceilings": ceilings, "configs": [],
+            "dtype": prof.dtype, "layers_instantiated": prof.num_layers, "layers_total": model.num_layers,
+            "extrapolated": stage.extrapolated, "extrapolation": EXTRAPOLATION if stage.extrapolated else None}))
+        run.record |= {"ceilings": ceilings, "calibration": calibration, "configs": [],
                        "nvml": {"status": "off: not sampled in parallel runs", "source": None}}
     record = None if run is None else run.record
     dist.barrier()
@@ -201,7 +212,8 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
                                            gpus_per_node=layout.world_size)
         record["parallel"] = {"tp": config.tp, "pp": config.pp, "micro_batches": config.micro_batches,
                               "world_size": layout.world_size, "backend": "gloo" if device == "cpu" else "nccl",
-                              "stage_layers": list(stage.layers_per_stage), "link": link,
+                              "stage_layers": list(stage.full_layers_per_stage),
+                              "stage_layers_instantiated": list(stage.layers_per_stage), "link": link,
                               "layout": "rank = stage * tp + tp_rank"}
         record["roofline"] = profile_record.roofline(hardware.peak_flops_per_s[prof.dtype],
                                                      hardware.memory_bandwidth_bytes_per_s,
@@ -278,7 +290,12 @@ def _measure_config(stage: _Stage, layout: Layout, dist: Any, tp_group: Any, con
         allreduce_samples = (_collective_samples(lambda: dist.all_reduce(message, group=tp_group), dist, sync,
                                                  prof.rep_ms, torch) if layout.tp > 1 else [])
         p2p_samples = _p2p_samples(layout, dist, message, sync, prof.rep_ms, torch) if layout.pp > 1 else []
+        # One sharded layer (its all-reduces included), for the extrapolation to full depth.
+        layer_samples = (_collective_samples(lambda: stage.forward(activation, caches[0], phase, s, layers=1), dist,
+                                             sync, prof.rep_ms, torch) if stage.extrapolated else [])
     result = {"rank": layout.rank, "stage": layout.stage, "tp_rank": layout.tp_rank, "layers": stage.n_layers,
+              "layers_total": stage.full_layers_per_stage[layout.stage],
+              "layer_time_s": statistics.median(layer_samples) if layer_samples else None,
               "stage_time_s": statistics.median(stage_samples),
               "stage_timing": summarize(stage_samples) | {"samples_s": stage_samples},
               "pipeline_time_s": statistics.median(pipeline_samples),
@@ -349,6 +366,10 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)  # the bound; the ops the ranks timed
     stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
     time_s = max(r["pipeline_time_s"] for r in ranks)
+    instantiated = {"stage_times_s": list(stages), "time_s": time_s}
+    extra = extrapolation_s(ranks, config.pp)
+    stages = [t + d for t, d in zip(stages, extra)]
+    time_s += sum(extra) + (m - 1) * max(extra)
     pp = config.pp
     bubble = analytic_comm.pass_bubble_fraction(stages, m, time_s)
     ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
@@ -374,6 +395,9 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
             "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,
             "eager": phase_to_dict(eager),
         },
+        "instantiated": instantiated | {"layers_per_stage": [next(r["layers"] for r in ranks if r["stage"] == j)
+                                                             for j in range(pp)],
+                                        "extra_stage_times_s": extra},
         "roofline_time_s": ph.time_s,
         "eager_roofline_time_s": eager.time_s,
         "roofline_fraction": ph.time_s / time_s,
@@ -386,6 +410,16 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
         if timings:
             rank["ops"] = _rank_ops(eager, timings)
     return record
+
+
+def extrapolation_s(ranks: list[dict[str, Any]], pp: int) -> list[float]:
+    """Per stage, the time of the layers not instantiated: (L_j - n_j) x the slowest tensor rank's layer."""
+    extra = []
+    for j in range(pp):
+        rows = [r for r in ranks if r["stage"] == j]
+        missing = rows[0].get("layers_total", rows[0]["layers"]) - rows[0]["layers"]
+        extra.append(missing * max(r["layer_time_s"] for r in rows) if missing else 0.0)
+    return extra
 
 
 def _rank_ops(ph: Any, timings: dict[str, Any]) -> list[dict[str, Any]]:

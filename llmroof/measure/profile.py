@@ -1,9 +1,10 @@
 """``llmroof profile``: time real prefill and decode kernels and set each beside the analytic roofline.
 
-The flow: open the device, measure its ceilings (bandwidth and compute probes), build N decoder layers of
-the model with random weights, then for every configuration (prefill at each batch; decode at each batch
-and context) time the N-layer stack, one layer, and each op; extrapolate to the model's full depth; and
-record measured figures next to the analytic ones (same names as ``llmroof analyze``). The results file
+The flow: open the device, take its calibrated ceilings (``llmroof ceilings``, cached per machine) and check
+them for drift, build N decoder layers of the model with random weights, then for every configuration
+(prefill at each batch; decode at each batch and context) time the N-layer stack, one layer, and each op;
+extrapolate to the model's full depth; and record measured figures next to the analytic ones (same names as
+``llmroof analyze``), each op against the roof of the memory level its working set fits. The results file
 is rewritten atomically after every configuration, so an interrupted or failing run keeps what it finished.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmroof import schemas
@@ -75,6 +77,8 @@ class ProfileConfig:
     plan_rotation: int = 0
     """Start the configuration plan at this position (``--repeat``: process k starts at k, so slow drift
     over a run does not always land on the same configurations)."""
+    refresh_ceilings: bool = False
+    """Measure the machine's ceilings again even when the calibration cache holds them."""
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
@@ -112,35 +116,67 @@ def match_hardware(device_name: str) -> HardwareSpec | None:
 # --- ceilings -----------------------------------------------------------------------------------
 
 def measure_ceilings(device: Device, config: ProfileConfig, torch: Any, progress: Progress) -> dict[str, Any]:
-    """Bandwidth (read and copy) and compute probes; the best (fastest) sample of each is the ceiling."""
-    from llmroof.kernels import ceilings
+    """The machine's calibrated ceilings (``llmroof ceilings``: cached per machine, measured when the cache
+    lacks them or ``refresh_ceilings``), as the results file's ``ceilings`` object; its ``calibration`` key
+    says where they came from."""
+    from llmroof.measure.ceilings_cache import calibrated
 
-    nbytes = ceilings.bandwidth_buffer_bytes(device.cache_bytes)
-    n = 8192 if device.is_cuda else 2048
-    probes = [ceilings.read_probe(nbytes, device.torch_device), ceilings.copy_probe(nbytes, device.torch_device),
-              ceilings.compute_probe(n, getattr(torch, TORCH_DTYPES[config.dtype]), device.torch_device)]
-    records = []
-    for probe in probes:
-        progress(f"ceiling: {probe.name}")
-        with nvtx.annotate(f"ceiling {probe.name}", color="green"):
-            samples = bench(probe.fn, device, warmup_ms=config.warmup_ms, rep_ms=max(config.rep_ms, 200.0),
-                            flush=probe.name == "matmul")
-        stats = summarize(samples)
-        best = stats["min_s"]
-        records.append({"name": probe.name, "bytes": probe.bytes, "flops": probe.flops, "samples_s": samples,
-                        **stats, "best_bytes_per_s": probe.bytes / best if probe.bytes else None,
-                        "best_flops_per_s": probe.flops / best if probe.flops else None})
-    by_name = {r["name"]: r for r in records}
-    return {
-        "method": (f"read: sum of a {nbytes} B fp32 buffer (>= 4x the {device.cache_bytes} B cache); copy: "
-                   "dst <- src of the same size, bytes read plus written; compute: "
-                   f"{n}x{n}x{n} matmul in {config.dtype}; each the best of its samples"),
-        "measured_bandwidth_bytes_per_s": by_name["read"]["best_bytes_per_s"],
-        "measured_copy_bandwidth_bytes_per_s": by_name["copy"]["best_bytes_per_s"],
-        "measured_flops_per_s": by_name["matmul"]["best_flops_per_s"],
-        "compute_dtype": config.dtype,
-        "probes": records,
-    }
+    threads = None if device.is_cuda else torch.get_num_threads()
+    calibration = calibrated(device, threads=threads, refresh=config.refresh_ceilings, progress=progress)
+    return ceilings_record(calibration.ceilings, config.dtype) | {"calibration": calibration.to_dict()}
+
+
+def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
+    """A results file's ``ceilings``: the calibration's JSON form, plus the keys of earlier versions
+    (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
+    data = ceilings.to_dict()
+    compute = data["compute_flops_per_s"]
+    if dtype not in compute:
+        raise LlmroofError(f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh")
+    return data | {"measured_bandwidth_bytes_per_s": data["memory_bandwidth_bytes_per_s"],
+                   "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
+                   "measured_flops_per_s": compute[dtype], "compute_dtype": dtype}
+
+
+def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
+    """The :class:`~llmroof.measure.ceilings.Ceilings` of a ``ceilings`` record, or None where it holds no
+    calibration figures (a record of fixed ceilings)."""
+    from llmroof.measure.ceilings import Ceilings
+
+    try:
+        return Ceilings.from_dict(ceilings)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str) -> Any:
+    """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
+    the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
+    from llmroof.measure.ceilings import drift_check, raise_roofs
+    from llmroof.measure.ceilings_cache import save_raised
+
+    drift = drift_check(device, calibrated, dtype=dtype)
+    calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
+    raised = raise_roofs(calibrated, drift)
+    if raised is None:
+        return calibrated
+    drift["raised_roof"] = True
+    note = save_raised(Path(calibration["cache_path"]), raised)
+    if note:
+        calibration["note"] = note
+    return raised
+
+
+def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
+    """A line per drift check whose probes left the calibration's spread."""
+    notes = []
+    for when, drift in ((calibration or {}).get("drift") or {}).items():
+        if drift and drift.get("beyond_spread"):
+            notes.append(f"the machine drifted at the {when} of the run: memory bandwidth "
+                         f"{drift['drift_fraction']:+.0%} against the calibration ({calibration['measured_at']}), "
+                         "outside its spread across rounds; fractions of the roofline are uncertain "
+                         "(re-run on a quieter machine, or `llmroof ceilings --refresh`)")
+    return notes
 
 
 def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None) -> HardwareSpec:
@@ -158,8 +194,8 @@ def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, data
         internode_bandwidth_bytes_per_s=base.internode_bandwidth_bytes_per_s if base else 1e9,
         internode_latency_s=base.internode_latency_s if base else 1e-5,
         sources={"memory": "host RAM" if base is None else base.sources.get("memory", ""),
-                 "peak_flops": "measured by llmroof's compute probe",
-                 "bandwidth": "measured by llmroof's read probe"},
+                 "peak_flops": "calibrated by llmroof ceilings (best F.linear round)",
+                 "bandwidth": "calibrated by llmroof ceilings (best of read, write, copy, triad beyond the LLC)"},
     )
 
 
@@ -228,21 +264,21 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
     spec = config.model
     run = ProfileRun(save)
     run.record = profile_record.header(device, spec, argv=argv, hardware=datasheet, workload={
-            "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
-            "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
-            "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
-            "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
-            "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
-            "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
-            "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
-                              "+ (L - N) x t(one layer)"),
-            "analytic_attention": {"prefill": "flash (one causal SDPA call)",
-                                   "decode": "eager (scores, softmax, context)"},
-            "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
-                               "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
-                               "which the per-op rows and analytic.eager count"),
-            "tp_simulate": config.tp_simulate,
-        })
+        "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
+        "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
+        "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
+        "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
+        "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
+        "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
+        "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
+                          "+ (L - N) x t(one layer)"),
+        "analytic_attention": {"prefill": "flash (one causal SDPA call)",
+                               "decode": "eager (scores, softmax, context)"},
+        "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
+                           "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
+                           "which the per-op rows and analytic.eager count"),
+        "tp_simulate": config.tp_simulate,
+    })
     run.record |= {
         "timing": {
             "clock": "CUDA events" if device.is_cuda else "perf_counter_ns around each call (CPU kernels are synchronous)",
@@ -268,7 +304,14 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
     with run.recording(finish):
         progress("ceilings")
         ceilings = measure_ceilings(device, config, torch, progress)
+        calibration = ceilings.pop("calibration", None)
         run.record["ceilings"] = ceilings
+        calibrated = calibrated_ceilings(ceilings)
+        if calibration is not None and calibrated is not None:
+            progress("ceiling: drift check")
+            calibrated = _check_drift(device, calibration, calibrated, "start", config.dtype)
+            ceilings = run.record["ceilings"] = ceilings_record(calibrated, config.dtype)
+        run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.record["roofline"] = profile_record.roofline(
             ceilings["measured_flops_per_s"], ceilings["measured_bandwidth_bytes_per_s"], "measured ceilings",
@@ -286,10 +329,14 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
-            row = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler)
+            row = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler,
+                                  calibrated)
             run.record["configs"].append(row)
             run.save()
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
+        if calibration is not None and calibrated is not None:
+            del stack
+            _check_drift(device, calibration, calibrated, "end", config.dtype)
         run.record["notes"] += ceiling_notes(run.record["configs"])
     return run.record
 
@@ -325,14 +372,23 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
 
 def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
     """A run faster than its roofline means a ceiling was measured low (under load, or too few samples)."""
+    notes = []
     over = [c for c in configs if c.get("status") == "ok" and c["roofline_fraction"] > 1.05]
-    if not over:
-        return []
-    worst = max(over, key=lambda c: c["roofline_fraction"])
-    length = worst.get("prompt_len", worst.get("context_len"))
-    return [f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
-            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling was "
-            "measured low, probably under load; re-run on a quiet machine before trusting the fractions"]
+    if over:
+        worst = max(over, key=lambda c: c["roofline_fraction"])
+        length = worst.get("prompt_len", worst.get("context_len"))
+        notes.append(f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
+                     f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
+                     "was measured low, probably under load; re-run on a quiet machine before trusting the fractions")
+    ops = [(op, c) for c in configs if c.get("status") == "ok" for op in c.get("ops", [])
+           if (op.get("roofline_fraction") or 0) > 1.10]
+    if ops:
+        op, c = max(ops, key=lambda pair: pair[0]["roofline_fraction"])
+        notes.append(f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
+                     f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
+                     f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
+                     "(`llmroof ceilings --refresh`)")
+    return notes
 
 
 def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
@@ -349,7 +405,7 @@ def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
 
 def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured: HardwareSpec,
                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
-                    sampler: Any = None) -> dict[str, Any]:
+                    sampler: Any = None, calibrated: Any = None) -> dict[str, Any]:
     torch = device.torch
     record = profile_record.config_head(phase, batch, length)
     free, _ = device.memory_bytes()
@@ -368,7 +424,8 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
         record.update(status="failed", reason=f"out of memory: {str(exc).splitlines()[0]}")
         return record
     record["status"] = "ok"
-    _attach_analysis(record, config, measured, datasheet, phase, batch, length)
+    _attach_analysis(record, config, measured, datasheet, phase, batch, length,
+                     calibrated.hierarchy() if calibrated is not None else None)
     return record
 
 
@@ -418,7 +475,8 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
 
 
 def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: HardwareSpec,
-                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int) -> None:
+                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
+                     hierarchy: Any = None) -> None:
     """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
     measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
     timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
@@ -458,7 +516,9 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     _attach_nvml(record, config, eager, batch, length)
     timings = record.pop("op_timings", None)
     if timings:
-        record["ops"] = [profile_record.op_row(op, eager.roofline, timings.get(op.name)) for op in eager.ops]
+        record["ops"] = [profile_record.op_row(op, eager.roofline, timings.get(op.name),
+                                               **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype))
+                         for op in eager.ops]
 
 
 def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int) -> Workload:
@@ -467,6 +527,20 @@ def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int)
     return Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
                     context_len=length if phase == "decode" else 1, precision=config.precision,
                     attention_kernel="flash" if phase == "prefill" else "eager", tp=config.tp_simulate)
+
+
+def place_op(flops: float, bytes_moved: float, hierarchy: Any, measured: HardwareSpec, dtype: str) -> dict[str, Any]:
+    """The op's roof on the hierarchical roofline: the level its working set fits (``roof_level``), that
+    level's measured roof, and the roofline time on it (``roof_time_s``, which ``roofline_fraction`` divides).
+    Without a calibrated hierarchy every op is set against the DRAM roof."""
+    from llmroof.analytic.hierarchy import MemoryHierarchy, op_roof_time_s
+
+    if hierarchy is None:
+        hierarchy = MemoryHierarchy(caches=(), memory_bandwidth_bytes_per_s=measured.memory_bandwidth_bytes_per_s)
+    time_s, level = op_roof_time_s(flops=flops, bytes_moved=bytes_moved, hierarchy=hierarchy,
+                                   peak_flops_per_s=measured.peak_flops_per_s[dtype])
+    return {"roof_level": level.name, "roof_bandwidth_bytes_per_s": level.bandwidth_bytes_per_s,
+            "roof_time_s": time_s}
 
 
 def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int) -> None:

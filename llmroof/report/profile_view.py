@@ -192,6 +192,9 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     if sheet:
         ceilings.append(fig.Ceiling(sheet["label"], sheet["bandwidth_bytes_per_s"], sheet.get("peak_flops_per_s"),
                                     dashed=True))
+    for level, bandwidth in ((record.get("ceilings") or {}).get("cache_bandwidth_bytes_per_s") or {}).items():
+        ceilings.append(fig.Ceiling(f"{level} roof (calibrated)", bandwidth, measured.get("peak_flops_per_s"),
+                                    dashed=True))
     points = []
     shown = [cs[0] for cs in (ok(record, "prefill"), ok(record, "decode")) if cs]
     for c in shown:
@@ -489,6 +492,17 @@ def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     return {"figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."), "notes": notes}
 
 
+def _calibration_text(calibration: dict[str, Any] | None) -> str | None:
+    """Where the ceilings came from, and the drift checks at the start and end of the run."""
+    if not calibration:
+        return None
+    drift = [f"{when} {d['drift_fraction']:+.0%}" + (" (beyond the calibration's spread)" if d.get("beyond_spread")
+                                                   else "")
+             for when, d in (calibration.get("drift") or {}).items() if d and d.get("drift_fraction") is not None]
+    return (f"{calibration.get('status')}, measured {calibration.get('measured_at')} ({calibration.get('cache_path')})"
+            + (f"; drift {', '.join(drift)}" if drift else ""))
+
+
 def ops(record: dict[str, Any]) -> dict[str, Any] | None:
     configs = [c for c in ok(record, "prefill") + ok(record, "decode") if c.get("ops")]
     if not configs:
@@ -498,18 +512,23 @@ def ops(record: dict[str, Any]) -> dict[str, Any] | None:
               for c in configs]
     return {"tables": tables, "notes": ["Each op timed alone (median of its samples) against its roofline time on "
                                         "the measured ceilings; achieved rates are analytic FLOPs and bytes over "
-                                        "the measured time."]}
+                                        "the measured time.",
+                                        "Hierarchical roofline: an op whose working set (its bytes moved) fits a "
+                                        "cache level is set against that level's calibrated roof (column roof), "
+                                        "a larger one against DRAM."]}
 
 
 def op_table(c: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for op in c["ops"]:
-        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op["time_s"]),
-                     tb.percent_cell(op.get("roofline_fraction")), tb.number(op.get("achieved_bytes_per_s"), "B/s"),
+        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op.get("roof_time_s", op["time_s"])),
+                     tb.percent_cell(op.get("roofline_fraction")), tb.cell(op.get("roof_level", "DRAM")),
+                     tb.number(op.get("achieved_bytes_per_s"), "B/s"),
                      tb.number(op.get("achieved_flops_per_s"), "FLOP/s"), tb.ratio_cell(op["intensity"], 1),
                      tb.number(op["bytes"], "B"), tb.cell(op["bound"]), tb.ratio_cell(op.get("cv"))])
-    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("achieved B/s", True),
-               ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False), ("CV", True)]
+    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("roof", False),
+               ("achieved B/s", True), ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False),
+               ("CV", True)]
     return tb.table(columns, rows)
 
 
@@ -559,10 +578,13 @@ def environment(record: dict[str, Any]) -> dict[str, Any]:
     pairs: list[tuple[str, Any]] = [(key.replace("_", " "), _text(value)) for key, value in env.items()]
     pairs += [("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
               ("cache", si(device.get("cache_bytes"), "B")),
-              ("measured read bandwidth", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
+              ("measured memory bandwidth (DRAM roof)", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
+              ("calibrated cache roofs", ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in
+                                                   (ceilings.get("cache_bandwidth_bytes_per_s") or {}).items()) or None),
               ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
               ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
               ("ceilings method", ceilings.get("method")),
+              ("calibration", _calibration_text(record.get("calibration"))),
               ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
               *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
               ("batches", _text(w.get("batches"))), ("prompt", w.get("prompt_len")),

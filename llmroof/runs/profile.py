@@ -58,7 +58,7 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
                     cuda_graphs: bool = False, per_op: bool = True, nvml: bool = True, nvml_window_ms: float = 300.0,
                     warmup_ms: float = 25.0, rep_ms: float = 100.0, hardware: str | None = None, tp: int = 1,
                     pp: int = 1, micro_batches: int = 1, timeout_s: float = 120.0, tp_simulate: int = 1,
-                    repeat: int = 1) -> ProfileJob:
+                    repeat: int = 1, refresh_ceilings: bool = False) -> ProfileJob:
     """Open the device and size the run for it (on a CPU: Llama-3.2-1B, 2 layers, batches 1 and 4, prompt 128,
     contexts 512 and 2048; on a GPU: Llama-3-8B whole, batches 1, 8, 32, prompt 512); options that cannot go
     together are one :class:`LlmroofError` before anything is measured."""
@@ -85,9 +85,12 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
     if parallel and repeat > 1:
         raise LlmroofError("--repeat runs single-device profiles", "repeat a --tp/--pp profile with a shell loop "
                            "into folders, and compare the folders")
-    if parallel and (layers is not None or tp_simulate > 1):
-        raise LlmroofError("--tp/--pp run every layer of the model on its ranks",
-                           "drop --layers and --tp-simulate, or use a smaller model")
+    if parallel and tp_simulate > 1:
+        raise LlmroofError("--tp/--pp run real shards on their ranks; --tp-simulate times one shard on one device",
+                           "drop --tp-simulate")
+    if parallel and layers is not None and layers < pp:
+        raise LlmroofError(f"--layers {layers} is fewer than the {pp} pipeline stages",
+                           f"instantiate at least one layer per stage: --layers {pp} or more")
     if tp_simulate > 1:
         _check_tp_simulate(spec, tp_simulate)
     if layers is None and not parallel and defaults["layers"] is not None:
@@ -97,7 +100,7 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
         prompt_len=prompt_len if prompt_len is not None else defaults["prompt"],
         contexts=tuple(contexts or default_ints(defaults["context"])), dtype=compute, layers=layers,
         per_op=per_op, warmup_ms=warmup_ms, rep_ms=rep_ms, cuda_graphs=cuda_graphs, nvml=nvml,
-        nvml_window_s=nvml_window_ms / 1e3, tp_simulate=tp_simulate,
+        nvml_window_s=nvml_window_ms / 1e3, tp_simulate=tp_simulate, refresh_ceilings=refresh_ceilings,
         hardware=get_hardware(hardware) if hardware else None)
     return ProfileJob(config=config, device=dev, device_arg=device, threads=threads, tp=tp, pp=pp,
                       micro_batches=micro_batches, timeout_s=timeout_s, repeat=repeat)

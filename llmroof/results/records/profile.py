@@ -71,6 +71,12 @@ class OpResult(Record):
     """KV cache written."""
     intensity: float | None = opt()
     """flops / bytes, FLOP/byte."""
+    roof_level: str | None = opt()
+    """The memory level the op's working set fits (``L1``, ``L2``, ``L3``, ``DRAM``): its roof (hierarchical)."""
+    roof_bandwidth_bytes_per_s: float | None = opt()
+    """That level's measured roof."""
+    roof_time_s: float | None = opt()
+    """The op's roofline time on that roof (what ``roofline_fraction`` divides)."""
     compute_time_s: float | None = opt()
     """flops / measured peak."""
     memory_time_s: float | None = opt()
@@ -153,6 +159,10 @@ class ConfigResult(Record):
     """Analytic phase time on the datasheet's peaks (GPU with a catalog entry)."""
     datasheet_roofline_fraction: float | None = opt()
     """datasheet_roofline_time_s / time_s."""
+    repeat: Mapping[str, Any] | None = opt()
+    """``--repeat``: per metric (and per op) every process's value, median, min, max and CV."""
+    instantiated: Mapping[str, Any] | None = opt()
+    """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
     eager_roofline_time_s: float | None = opt()
     """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
     simulated: Mapping[str, Any] | None = opt()
@@ -246,26 +256,64 @@ class ProfileWorkload(Record):
     """Which analytic attention model each phase is compared with."""
     tp_simulate: int | None = opt()
     """``--tp-simulate``: the simulated tensor-parallel degree."""
+    step_rep_ms: float | None = opt()
+    """Timing budget of the stack and one-layer steps (TPOT and TTFT come from them)."""
+    step_min_reps: int | None = opt()
+    """Fewest samples of a stack or layer step."""
     analytic_bound: str | None = opt()
     """The op set of the headline bound: ``fused`` (minimum traffic); older files are eager."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ceilings(Record):
-    """The measured bandwidth and compute ceilings."""
+    """The machine's calibrated ceilings (``llmroof ceilings``; older files: three probes of the run itself)."""
 
     method: str
-    """The probes, in words."""
+    """How they were measured, in words."""
     measured_bandwidth_bytes_per_s: float
-    """The read probe's best: the roofline's bandwidth."""
+    """The roofline's bandwidth: the DRAM/HBM roof (older files: the read probe's best)."""
     measured_copy_bandwidth_bytes_per_s: float
-    """The copy probe's best (bytes read plus written)."""
+    """The copy pattern's best beyond the last-level cache (bytes read plus written)."""
     measured_flops_per_s: float
-    """The matmul probe's best: the roofline's compute peak."""
+    """The roofline's compute peak in ``compute_dtype``."""
     compute_dtype: str
-    """Dtype of the matmul probe."""
-    probes: tuple[Mapping[str, Any], ...] = seq()
-    """One per probe: read, copy, matmul, with their timing statistics."""
+    """Dtype of the compute roof the roofline uses."""
+    probes: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """Files of llmroof 0.1.0: one per probe (read, copy, matmul), with their timing statistics."""
+    memory_bandwidth_bytes_per_s: float | None = opt()
+    """The DRAM/HBM roof: the best bandwidth of any pattern at working sets of 4x the last-level cache or more."""
+    memory_bandwidth_pattern: str | None = opt()
+    """The pattern that set the DRAM roof (read, write, copy, triad)."""
+    memory_bandwidth_working_set_bytes: int | None = opt()
+    """The working set at which it was set."""
+    memory_bandwidth_spread_bytes_per_s: Mapping[str, Any] | None = opt()
+    """The DRAM roof's spread over the calibration's rounds (best, median, min)."""
+    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float] | None = opt()
+    """Each pattern's best beyond the last-level cache."""
+    cache_bandwidth_bytes_per_s: Mapping[str, float] | None = opt()
+    """Each cache level's roof (``L1``, ``L2``, ``L3``), from the working sets that fit that level."""
+    cache_capacity_bytes: Mapping[str, int] | None = opt()
+    """Each cache level's capacity."""
+    compute_flops_per_s: Mapping[str, float] | None = opt()
+    """The compute roof per dtype."""
+    device_kind: str | None = opt()
+    """``cpu`` or ``cuda``."""
+    device_name: str | None = opt()
+    """The calibrated device."""
+    threads: int | None = opt()
+    """CPU threads the calibration ran with."""
+    plan: str | None = opt()
+    """``quick`` or ``full`` (``LLMROOF_CALIBRATION``)."""
+    method_version: int | None = opt()
+    """Version of the calibration method (part of the cache's fingerprint)."""
+    elapsed_s: float | None = opt()
+    """Wall time the calibration took."""
+    caches: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """The cache levels found (sysfs on a CPU; the L2 on a GPU)."""
+    bandwidth: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """Every (pattern, working set) figure: best, median and min over the rounds."""
+    compute: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """Every (dtype, size) compute figure: best, median and min over the rounds."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,7 +367,13 @@ class ProfileRecord(Record):
     nvml: Mapping[str, Any]
     """Whether NVML sampled, from which source, and its samples."""
     ceilings: Ceilings | None = opt(Ceilings)
-    """The measured ceilings, once measured."""
+    """The ceilings the roofline uses, once measured or read from the calibration cache."""
+    calibration: Mapping[str, Any] | None = opt()
+    """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
+    repeat: Mapping[str, Any] | None = opt()
+    """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
+    processes: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
     roofline: Rooflines | None = opt(Rooflines)
     """The rooflines, once the ceilings are measured."""
     crossover: Mapping[str, Any] | None = opt()

@@ -1,0 +1,149 @@
+"""The calibration cache: one :class:`~llmroof.measure.ceilings.Ceilings` per machine fingerprint in the
+user cache directory (``$XDG_CACHE_HOME/llmroof/ceilings/``, default ``~/.cache``), written atomically and
+reused by every ``llmroof profile``.
+
+The fingerprint names what the figures depend on: the CPU (or GPU model and UUID, and the driver), the host,
+torch's version, the thread count, the calibration plan and the method version. A changed fingerprint is a
+different file; a corrupt file, one of another method version or one whose fingerprint does not match is
+measured again (with a note), never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmroof.errors import LlmroofError
+from llmroof.measure.ceilings import METHOD_VERSION, CalibrationPlan, Ceilings
+from llmroof.measure.device import Device, cpu_model_name
+
+SCHEMA = "llmroof.ceilings/1"
+
+
+def cache_dir(environ: dict[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/llmroof/ceilings`` (``~/.cache`` when unset or not absolute, as the XDG spec says)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "llmroof" / "ceilings"
+
+
+def fingerprint(device: Device, *, threads: int | None, plan: CalibrationPlan) -> dict[str, Any]:
+    """What the calibrated figures depend on."""
+    from llmroof.measure.environment import _nvidia_driver
+
+    torch = device.torch
+    print_: dict[str, Any] = {
+        "device_kind": device.kind, "device_name": device.name, "cpu_model": cpu_model_name(),
+        "host": socket.gethostname(), "torch": getattr(torch, "__version__", None),
+        "threads": threads if not device.is_cuda else None, "plan": plan.name, "method_version": METHOD_VERSION,
+    }
+    if device.is_cuda:
+        props = torch.cuda.get_device_properties(device.index)
+        print_.update(gpu_uuid=str(getattr(props, "uuid", "") or "") or None, driver=_nvidia_driver(),
+                      cuda=getattr(getattr(torch, "version", None), "cuda", None))
+    return print_
+
+
+def fingerprint_id(print_: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(print_, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """Ceilings and where they came from."""
+
+    ceilings: Ceilings
+    path: Path
+    fingerprint: dict[str, Any]
+    fingerprint_id: str
+    measured_at: str
+    """UTC time of the measurement (ISO 8601)."""
+    status: str
+    """``reused`` (read from the cache), ``measured`` (no cache yet), ``refreshed`` (``--refresh``) or
+    ``remeasured`` (the cache file was unusable; ``note`` says why)."""
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cache_path": str(self.path), "fingerprint": self.fingerprint, "fingerprint_id": self.fingerprint_id,
+                "measured_at": self.measured_at, "status": self.status, "note": self.note,
+                "plan": self.ceilings.plan, "method_version": self.ceilings.method_version}
+
+
+def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
+    """(ceilings, measured_at) from a cache file, or why it cannot be used."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"cannot read it ({type(exc).__name__})"
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return "not a calibration file of this llmroof"
+    if data.get("method_version") != METHOD_VERSION:
+        return f"method version {data.get('method_version')!r}, this llmroof measures version {METHOD_VERSION}"
+    if data.get("fingerprint") != print_:
+        return "its machine fingerprint differs"
+    try:
+        return Ceilings.from_dict(data["ceilings"]), str(data["measured_at"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f"malformed ({type(exc).__name__}: {exc})"
+
+
+def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, refresh: bool = False,
+                    directory: Path | None = None) -> Calibration:
+    """The cached ceilings of this fingerprint, or ``measure()``'s (then written to the cache)."""
+    ident = fingerprint_id(print_)
+    path = (directory or cache_dir()) / f"{print_['device_kind']}-{ident}.json"
+    status, note = ("refreshed", None) if refresh else ("measured", None)
+    if not refresh and path.exists():
+        found = _read(path, print_)
+        if not isinstance(found, str):
+            ceilings, measured_at = found
+            return Calibration(ceilings=ceilings, path=path, fingerprint=print_, fingerprint_id=ident,
+                               measured_at=measured_at, status="reused")
+        status, note = "remeasured", f"calibration cache {path}: {found}; measured again"
+    ceilings = measure()
+    measured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    from llmroof.writers import write_json_atomic
+
+    try:
+        write_json_atomic(path, {"schema": SCHEMA, "method_version": METHOD_VERSION, "fingerprint": print_,
+                                 "fingerprint_id": ident, "measured_at": measured_at, "ceilings": ceilings.to_dict()})
+    except LlmroofError as exc:  # the writer's one error type, naming the path and why
+        note = ((note + "; ") if note else "") + f"not cached: {exc.message}"
+    return Calibration(ceilings=ceilings, path=path, fingerprint=print_, fingerprint_id=ident,
+                       measured_at=measured_at, status=status, note=note)
+
+
+def calibrated(device: Device, *, threads: int | None, refresh: bool = False, plan: CalibrationPlan | None = None,
+               progress: Callable[[str], None] = lambda _: None) -> Calibration:
+    """The ceilings of this device at ``threads`` (torch's count when None on a CPU): cached, or measured now."""
+    from llmroof.measure.ceilings import calibrate, plan_from_env
+
+    plan = plan or plan_from_env()
+    if threads is None and not device.is_cuda:
+        threads = device.torch.get_num_threads()
+    print_ = fingerprint(device, threads=threads, plan=plan)
+    return load_or_measure(print_, lambda: calibrate(device, threads=threads, plan=plan, progress=progress),
+                           refresh=refresh)
+
+
+def save_raised(path: Path, ceilings: Ceilings) -> str | None:
+    """Write ``ceilings`` (raised by a drift probe, :func:`~llmroof.measure.ceilings.raise_roofs`) over the
+    cache file it came from, keeping its fingerprint; returns a note when it cannot."""
+    from llmroof.writers import write_json_atomic
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["ceilings"] = ceilings.to_dict()
+        data["raised_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        write_json_atomic(path, data)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"calibration cache {path}: not updated: {exc}"
+    return None
