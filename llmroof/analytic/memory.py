@@ -130,8 +130,11 @@ def kv_bytes_per_sequence(model: ModelSpec, precision: Precision, context: int) 
     return per_layer * ((model.num_layers - windowed) * context + windowed * kept)
 
 
-def layer_kv_bytes_per_token(shard: Shard, precision: Precision) -> float:
-    """KV cache of one token in one layer on one rank (replicated KV heads counted on each rank)."""
+def layer_kv_bytes_per_token(model: ModelSpec, shard: Shard, precision: Precision) -> float:
+    """KV cache of one token in one layer on one rank: 2 * kv/tp * d (replicated KV heads counted on each rank);
+    MLA: the whole latent, r_kv + d_r, on every rank."""
+    if model.is_mla:
+        return layer_kv_elements_per_token(model) * precision.kv.bytes_per_element
     return 2 * shard.kv_dim * precision.kv.bytes_per_element
 
 
@@ -140,9 +143,10 @@ def embedding_bytes(shard: Shard, precision: Precision) -> float:
     return shard.vocab * shard.hidden * precision.unquantized.bytes_per_element
 
 
-def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision, layer_weight_bytes: float,
-                       stage_layers: tuple[int, ...]) -> list[float]:
-    """Weight bytes on one rank of each pipeline stage.
+def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
+                       layer_weight_bytes: float | list[float], stage_layers: tuple[int, ...]) -> list[float]:
+    """Weight bytes on one rank of each pipeline stage; ``layer_weight_bytes``: one decoder layer's, or each
+    stage's decoder layers' in all.
 
     The first stage holds the embedding, the last the final norm and lm_head; a tied lm_head shares the
     embedding's memory only when both sit on the same stage.
@@ -152,7 +156,7 @@ def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision, lay
     last = len(stage_layers) - 1
     result = []
     for stage, layers in enumerate(stage_layers):
-        total = layers * layer_weight_bytes
+        total = layer_weight_bytes[stage] if isinstance(layer_weight_bytes, list) else layers * layer_weight_bytes
         if stage == 0:
             total += table
         if stage == last:

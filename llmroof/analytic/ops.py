@@ -14,8 +14,9 @@ sequence), s_k (keys per sequence), h, d, and the per-rank widths of :class:`~ll
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from llmroof.analytic.arith import minimum, where
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
@@ -78,15 +79,17 @@ class PassShape(NamedTuple):
 
 
 def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape, count: int,
-              *, attention_kernel: str = "eager", fused_qkv: bool = False) -> list[OpCost]:
-    """The ops of one decoder layer on one rank, in execution order."""
-    phase, b, s_q, s_k = shape.phase, shape.batch, shape.queries, shape.keys
-    t = shape.tokens
-    h, d, hq, i = shard.hidden, shard.head_dim, shard.heads, shard.intermediate
-    q_dim, kv_dim = shard.q_dim, shard.kv_dim
+              *, attention_kernel: str = "eager", fused_qkv: bool = False, routing: Any = None,
+              mla_absorbed: bool = True, all_experts: bool = False) -> list[OpCost]:
+    """The ops of the decoder layers on one rank, in execution order; ``count`` instances over all the model's
+    layers. Ops that only some layers run (windowed attention, a dense MLP beside MoE layers, the MoE block) get
+    their layers' share of ``count``; see :mod:`llmroof.analytic.moe` for ``routing`` and
+    ``all_experts``, :mod:`llmroof.analytic.mla` for ``mla_absorbed``."""
+    phase, t = shape.phase, shape.tokens
+    h, i = shard.hidden, shard.intermediate
+    layers = model.num_layers
     w = precision.weight
     a_b = precision.activation.bytes_per_element
-    kv_b = precision.kv.bytes_per_element
     hi_b = precision.unquantized.bytes_per_element
     norm_weights = h * (2 if model.norm == "layernorm" else 1)
     norm_flops = ELEMENTWISE_FLOPS[model.norm]
@@ -95,57 +98,126 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
         return OpCost(phase, name, float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
                       0.0, 0.0, count)
 
-    def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, kv_out: int = 0) -> OpCost:
-        """y[t, n] = x[t, k] @ W[k, n] (+ bias[n]); ``out_bias``: a replicated row-parallel bias of that width;
-        the output goes to activations, or (``kv_out`` columns of it) to the KV cache."""
+    def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, n_count: int = count) -> OpCost:
+        """y[t, n] = x[t, k] @ W[k, n] (+ bias[n]); ``out_bias``: a replicated row-parallel bias of that width."""
         bias_elems = (n if bias else 0) + out_bias
         return OpCost(phase, name, 2.0 * t * k * n + t * bias_elems, w.nbytes(k * n) + bias_elems * hi_b,
-                      t * k * a_b, t * (n - kv_out) * a_b, 0.0, t * kv_out * kv_b, count)
+                      t * k * a_b, t * n * a_b, 0.0, 0.0, n_count)
 
     def residual(name: str) -> OpCost:
         return OpCost(phase, name, float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
 
     ops = [norm("attn.norm")]
+    if model.is_mla:
+        from llmroof.analytic.mla import mla_ops
+
+        ops += mla_ops(model, shard, precision, shape, count, attention_kernel=attention_kernel,
+                       absorbed=mla_absorbed)
+    else:
+        ops += _attention_ops(model, shard, precision, shape, count, attention_kernel, fused_qkv)
+    if model.sandwich_norms:
+        ops.append(norm("attn.post_norm"))
+    ops.append(residual("attn.residual"))
+    if not model.parallel_attention:
+        ops.append(norm("mlp.norm"))
+    dense = layers - model.moe_layers
+    if dense:
+        n = count * dense // layers
+        if model.gated_mlp:
+            ops.append(linear("mlp.gate", h, i, model.mlp_bias, n_count=n))
+        ops.append(linear("mlp.up", h, i, model.mlp_bias, n_count=n))
+        act_flops = ELEMENTWISE_FLOPS[model.activation] + (ELEMENTWISE_FLOPS["mul"] if model.gated_mlp else 0)
+        inputs = 2 if model.gated_mlp else 1
+        ops.append(OpCost(phase, "mlp.act", float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
+                          0.0, 0.0, n))
+        # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
+        ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0, n_count=n))
+    if model.moe_layers:
+        from llmroof.analytic.moe import UNIFORM, moe_ops
+
+        ops += moe_ops(model, shard, precision, phase, t, count * model.moe_layers // layers,
+                       routing=routing or UNIFORM, all_experts=all_experts)
+    if model.sandwich_norms:
+        ops.append(norm("mlp.post_norm"))
+    ops.append(residual("mlp.residual"))
+    return ops
+
+
+def _attention_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape, count: int,
+                   attention_kernel: str, fused_qkv: bool) -> list[OpCost]:
+    """Projections, RoPE, attention and output projection of a (GQA/MQA/MHA) layer; windowed layers attend over
+    at most ``sliding_window`` keys (their own op names, ``attn.window.*``)."""
+    phase, b, s_q, s_k = shape.phase, shape.batch, shape.queries, shape.keys
+    t = shape.tokens
+    h, d, hq = shard.hidden, shard.head_dim, shard.heads
+    q_dim, kv_dim = shard.q_dim, shard.kv_dim
+    w = precision.weight
+    a_b = precision.activation.bytes_per_element
+    kv_b = precision.kv.bytes_per_element
+    hi_b = precision.unquantized.bytes_per_element
+
+    def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, kv_out: int = 0) -> OpCost:
+        """y[t, n] = x[t, k] @ W[k, n] (+ bias[n]); the output goes to activations, or (``kv_out`` columns of
+        it) to the KV cache."""
+        bias_elems = (n if bias else 0) + out_bias
+        return OpCost(phase, name, 2.0 * t * k * n + t * bias_elems, w.nbytes(k * n) + bias_elems * hi_b,
+                      t * k * a_b, t * (n - kv_out) * a_b, 0.0, t * kv_out * kv_b, count)
+
     # Projections. K leaves attn.k as an activation (RoPE rotates it into the cache); V goes straight to the cache.
     if fused_qkv:
-        ops.append(linear("attn.qkv", h, q_dim + 2 * kv_dim, model.qkv_bias, kv_out=kv_dim))
+        ops = [linear("attn.qkv", h, q_dim + 2 * kv_dim, model.qkv_bias, kv_out=kv_dim)]
     else:
-        ops.append(linear("attn.q", h, q_dim, model.qkv_bias))
-        ops.append(linear("attn.k", h, kv_dim, model.qkv_bias))
-        ops.append(linear("attn.v", h, kv_dim, model.qkv_bias, kv_out=kv_dim))
+        ops = [linear("attn.q", h, q_dim, model.qkv_bias), linear("attn.k", h, kv_dim, model.qkv_bias),
+               linear("attn.v", h, kv_dim, model.qkv_bias, kv_out=kv_dim)]
+    if model.qk_norm:  # RMSNorm over each head of q and k (Qwen3): weights d each
+        ops.append(OpCost(phase, "attn.qk_norm", float(ELEMENTWISE_FLOPS["rmsnorm"] * t * (q_dim + kv_dim)),
+                          2 * d * hi_b, t * (q_dim + kv_dim) * a_b, t * (q_dim + kv_dim) * a_b, 0.0, 0.0, count))
     # RoPE on q and k; cos/sin tables: one row of d per position (s positions in prefill, one per sequence in decode).
     positions = s_q if phase == "prefill" else b
     ops.append(OpCost(phase, "attn.rope", float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
                       t * (q_dim + kv_dim) * a_b + 2 * positions * d * a_b, t * q_dim * a_b, 0.0,
                       t * kv_dim * kv_b, count))
-    q_bytes = t * q_dim * a_b  # Q: [b, H/tp, s_q, d]
-    k_bytes = b * s_k * kv_dim * kv_b  # K (and V) cache: [b, kv/tp, s_k, d], each KV head read once
-    if attention_kernel == "flash":
-        # Causal prefill visits s(s+1)/2 query-key pairs; a decode token visits all c keys.
-        pairs = b * hq * (s_q * (s_q + 1) // 2 if phase == "prefill" else s_q * s_k)
-        ops.append(OpCost(phase, "attn.flash", float((4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs), 0.0,
-                          q_bytes, q_bytes, 2 * k_bytes, 0.0, count))
-    else:
-        scores = b * hq * s_q * s_k  # [b, H/tp, s_q, s_k], computed in full then masked
-        ops.append(OpCost(phase, "attn.scores", 2.0 * scores * d, 0.0, q_bytes, scores * a_b, k_bytes, 0.0, count))
-        ops.append(OpCost(phase, "attn.softmax", float(ELEMENTWISE_FLOPS["softmax"] * scores), 0.0, scores * a_b,
-                          scores * a_b, 0.0, 0.0, count))
-        ops.append(OpCost(phase, "attn.context", 2.0 * scores * d, 0.0, scores * a_b, q_bytes, k_bytes, 0.0, count))
+    windowed = model.window_layers
+    if windowed < model.num_layers:
+        ops += _attention_core("attn", phase, b, s_q, s_k, None, hq, d, kv_dim, a_b, kv_b, attention_kernel,
+                               count * (model.num_layers - windowed) // model.num_layers)
+    if windowed:
+        ops += _attention_core("attn.window", phase, b, s_q, s_k, model.sliding_window, hq, d, kv_dim, a_b, kv_b,
+                               attention_kernel, count * windowed // model.num_layers)
     # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
     ops.append(linear("attn.o", q_dim, h, False, out_bias=h if model.attn_out_bias else 0))
-    ops.append(residual("attn.residual"))
-    if not model.parallel_attention:
-        ops.append(norm("mlp.norm"))
-    if model.gated_mlp:
-        ops.append(linear("mlp.gate", h, i, model.mlp_bias))
-    ops.append(linear("mlp.up", h, i, model.mlp_bias))
-    act_flops = ELEMENTWISE_FLOPS[model.activation] + (ELEMENTWISE_FLOPS["mul"] if model.gated_mlp else 0)
-    inputs = 2 if model.gated_mlp else 1
-    ops.append(OpCost(phase, "mlp.act", float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
-                      0.0, 0.0, count))
-    ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0))
-    ops.append(residual("mlp.residual"))
     return ops
+
+
+def _attention_core(prefix: str, phase: str, b: Any, s_q: Any, s_k: Any, window: int | None, hq: int, d: int,
+                    kv_dim: int, a_b: float, kv_b: float, kernel: str, count: int) -> list[OpCost]:
+    """QK^T, softmax and PV (or one fused op) over s_k keys, or over the last ``window`` of them.
+
+    A windowed decode step keeps and reads min(c, W) keys. A windowed prefill visits, per query i (1-based),
+    min(i, W) keys in a fused kernel: s(s+1)/2 pairs when s <= W, W(W+1)/2 + (s - W) W beyond; the eager form
+    computes all s x s scores and masks, as for full attention.
+    """
+    if window is not None and phase == "decode":
+        s_k = minimum(s_k, window)
+    q_bytes = b * s_q * hq * d * a_b  # Q: [b, H/tp, s_q, d]
+    k_bytes = b * s_k * kv_dim * kv_b  # K (and V) cache: [b, kv/tp, s_k, d], each KV head read once
+    if kernel == "flash":
+        if phase == "prefill":
+            causal = s_q * (s_q + 1) // 2
+            if window is not None:
+                causal = where(s_q <= window, causal, window * (window + 1) // 2 + (s_q - window) * window)
+            pairs = b * hq * causal
+        else:
+            pairs = b * hq * s_q * s_k
+        return [OpCost(phase, f"{prefix}.flash", (4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs * 1.0, 0.0,
+                       q_bytes, q_bytes, 2 * k_bytes, 0.0, count)]
+    scores = b * hq * s_q * s_k  # [b, H/tp, s_q, s_k], computed in full then masked
+    return [
+        OpCost(phase, f"{prefix}.scores", 2.0 * scores * d, 0.0, q_bytes, scores * a_b, k_bytes, 0.0, count),
+        OpCost(phase, f"{prefix}.softmax", ELEMENTWISE_FLOPS["softmax"] * scores * 1.0, 0.0, scores * a_b,
+               scores * a_b, 0.0, 0.0, count),
+        OpCost(phase, f"{prefix}.context", 2.0 * scores * d, 0.0, scores * a_b, q_bytes, k_bytes, 0.0, count),
+    ]
 
 
 def embed_op(shard: Shard, precision: Precision, shape: PassShape, count: int) -> OpCost:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -58,7 +60,7 @@ def resolve_hardware(name: str, hardware_file: Path | None) -> HardwareSpec:
 
 
 def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None,
-                      group_size: int | None = None) -> Precision:
+                      group_size: int | None = None, expert_dtype: str | None = None) -> Precision:
     """``--dtype`` sets activations and, unless overridden, weights and KV cache."""
     act = get_dtype(dtype)
     if act.weight_only:
@@ -73,6 +75,34 @@ def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None
         weight = weight.with_group_size(group_size)
     kv = get_dtype(kv_dtype) if kv_dtype else act
     try:
-        return Precision(weight=weight, activation=act, kv=kv)
+        return Precision(weight=weight, activation=act, kv=kv,
+                         expert_weight=get_dtype(expert_dtype) if expert_dtype else None)
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None
+
+
+def resolve_routing(zipf: float | None, expert_load: Path | None) -> Any:
+    """``--zipf S`` or ``--expert-load FILE`` (a JSON list, or numbers separated by commas, spaces or lines:
+    one token count or share per expert) as a :class:`~llmroof.analytic.moe.Routing`."""
+    from llmroof.analytic.moe import UNIFORM, Routing
+
+    if expert_load is None and not zipf:
+        return UNIFORM
+    if expert_load is not None and zipf:
+        raise LlmroofError("--zipf and --expert-load both describe the routing", "pass one of them")
+    load = None
+    if expert_load is not None:
+        try:
+            text = expert_load.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LlmroofError(f"--expert-load {expert_load}: cannot read: {exc.strerror}") from None
+        try:
+            values = json.loads(text) if text.lstrip().startswith("[") else text.replace(",", " ").split()
+            load = tuple(float(v) for v in values)
+        except (ValueError, TypeError):
+            raise LlmroofError(f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "
+                               "numbers separated by commas, spaces or lines)") from None
+    try:
+        return Routing(zipf_s=zipf or 0.0, expert_load=load)
+    except ValueError as exc:
+        raise LlmroofError(f"--expert-load/--zipf: {exc}") from None
