@@ -464,7 +464,8 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
     if act_name not in _GELU_NAMES and act_name not in {"silu", "swish"}:
         raise LlmroofError(f"{source}: field 'hidden_act' {act_name!r} is not supported", "supported: silu, gelu")
     any_bias = _field(config, source, "bias", default=False, kind=bool)
-    attention_bias = _field(config, source, "attention_bias", default=any_bias, kind=bool)
+    # gpt-oss's config class defaults attention_bias to true.
+    attention_bias = _field(config, source, "attention_bias", default=any_bias or model_type == "gpt_oss", kind=bool)
     qkv_bias = attention_bias or model_type in {"qwen2", "qwen2_moe"}
     moe = _moe_fields(config, source, model_type)
     mla = _mla_fields(config, source)
