@@ -55,14 +55,16 @@ class PlanConfig(NamedTuple):
     """The same in dollars, when a GPU-hour price is given."""
     rejected_reasons: tuple[str, ...]
     """Why the configuration does not qualify; empty when it meets everything."""
+    ep: int = 1
+    """Expert-parallel degree (MoE models): experts split over ep ranks, attention data-parallel."""
 
     @property
     def fits(self) -> bool:
         return self.concurrent_sequences > 0
 
     @property
-    def layout(self) -> tuple[str, int, int]:
-        return self.hardware, self.tp, self.pp
+    def layout(self) -> tuple[str, int, int] | tuple[str, int, int, int]:
+        return (self.hardware, self.tp, self.pp) if self.ep == 1 else (self.hardware, self.tp, self.pp, self.ep)
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()
