@@ -3,7 +3,8 @@
 Shapes: b sequences, s prompt tokens, c KV-cache tokens (the new one included), h hidden, H query heads,
 kv KV heads, g = H / kv, d head dim, i MLP width, V vocabulary.
 The KV cache of a layer is a pair of tensors [b, kv, c, d]; prefill writes positions [0, s), a decode step
-writes position c - 1 and attends over all c.
+writes position c - 1 and attends over all c (a windowed layer over the last min(c, W); its cache is still
+allocated at c). Mixture-of-experts and latent-attention layers are not built here (``profile`` refuses them).
 """
 
 from __future__ import annotations
@@ -77,20 +78,37 @@ def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tens
     return torch.matmul(probs, v_cache).reshape(b, heads, 1, d)
 
 
-def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None = None) -> torch.Tensor:
     """Causal attention over the prompt with SDPA; K/V keep their kv heads (enable_gqa, no repeat).
 
-    q: [b, H, s, d]; k, v: [b, kv, s, d] -> [b, H, s, d].
+    q: [b, H, s, d]; k, v: [b, kv, s, d] -> [b, H, s, d]. With a ``window`` shorter than the prompt, query i
+    sees keys (i - W, i] through a band mask (SDPA then computes every score and masks them).
     """
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=k.shape[1] != q.shape[1])
+    s = q.shape[2]
+    gqa = k.shape[1] != q.shape[1]
+    if window is None or s <= window:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    position = torch.arange(s, device=q.device)
+    offset = position.view(-1, 1) - position.view(1, -1)  # query - key
+    band = (offset >= 0) & (offset < window)  # [s, s]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=band, enable_gqa=gqa)
+
+
+def window_cache(cache: torch.Tensor, window: int | None) -> torch.Tensor:
+    """The last ``window`` positions of a [b, kv, c, d] cache (all of it without a window): what a windowed
+    layer's decode step attends over."""
+    return cache if window is None or cache.shape[2] <= window else cache[:, :, -window:]
 
 
 class DecoderLayer:
     """One pre-norm decoder layer (Llama, Mistral, Qwen2, or Falcon with parallel attention)."""
 
-    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str) -> None:
+    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str,
+                 window: int | None = None) -> None:
         h, d, i = spec.hidden_size, spec.head_dim, spec.intermediate_size
         self.spec = spec
+        self.window = window
+        """Sliding window of this layer (None: full attention)."""
         self.attn_norm = make_norm(spec, dtype, device)
         self.mlp_norm = None if spec.parallel_attention else make_norm(spec, dtype, device)
 
@@ -146,7 +164,7 @@ class DecoderLayer:
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, :s].copy_(k)
         v_cache[:, :, :s].copy_(v)
-        attn = prefill_attention(q, k_cache[:, :, :s], v_cache[:, :, :s])
+        attn = prefill_attention(q, k_cache[:, :, :s], v_cache[:, :, :s], self.window)
         return self._finish(x, normed, self.out(attn, b, s))
 
     def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -158,7 +176,7 @@ class DecoderLayer:
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, -1:].copy_(k)
         v_cache[:, :, -1:].copy_(v)
-        attn = decode_attention(q, k_cache, v_cache)
+        attn = decode_attention(q, window_cache(k_cache, self.window), window_cache(v_cache, self.window))
         return self._finish(x, normed, self.out(attn, b, 1))
 
 
@@ -195,7 +213,8 @@ class DecoderStack:
     def __init__(self, spec: ModelSpec, num_layers: int, dtype: torch.dtype, device: torch.device | str) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
         self.embedding = weights.random((spec.vocab_size, spec.hidden_size), dtype, device)  # [V, h]
-        self.layers = [DecoderLayer(spec, dtype, device) for _ in range(num_layers)]
+        self.layers = [DecoderLayer(spec, dtype, device, spec.sliding_window if spec.layer_is_windowed(i) else None)
+                       for i in range(num_layers)]
         self.final_norm = make_norm(spec, dtype, device)
         self.lm_head = (self.embedding if spec.tie_word_embeddings
                         else weights.random((spec.vocab_size, spec.hidden_size), dtype, device))

@@ -2,7 +2,8 @@
 
 The profiler times each callable and sets it beside the analytic op of the same name. Prefill attention is
 one causal SDPA call (the analytic ``attn.flash`` op); decode attention is three kernels (``attn.scores``,
-``attn.softmax``, ``attn.context``) over the KV cache.
+``attn.softmax``, ``attn.context``) over the KV cache. Windowed layers (Mistral 7B v0.1, Gemma 2, ...) have their
+own ``attn.window.*`` kernels: decode over the last min(c, W) cached tokens, prefill with a band mask.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from llmroof.kernels import weights
-from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables
+from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables, window_cache
 
 
 def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
@@ -49,20 +50,27 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         "attn.v": lambda: F.linear(x, layer.wv, layer.bv),
         "attn.rope": rope,
     }
-    if phase == "prefill":
-        k = weights.random((batch, hk, s, d), dtype, device)
-        v = weights.random((batch, hk, s, d), dtype, device)
-        kernels["attn.flash"] = lambda: prefill_attention(q, k, v)
-    else:
-        k_cache = weights.random((batch, hk, length, d), dtype, device)  # [b, kv, c, d]
-        v_cache = weights.random((batch, hk, length, d), dtype, device)
-        qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
-        scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
-        probs = torch.softmax(scores, dim=-1)
-        scale = 1.0 / math.sqrt(d)
-        kernels["attn.scores"] = lambda: torch.matmul(qg, k_cache.transpose(-1, -2)) * scale
-        kernels["attn.softmax"] = lambda: torch.softmax(scores, dim=-1)
-        kernels["attn.context"] = lambda: torch.matmul(probs, v_cache)
+    # Windowed layers' attention ops are their own analytic ops (attn.window.*), over the last W keys.
+    windows = [None] if spec.window_layers < spec.num_layers else []
+    if spec.window_layers:
+        windows.append(spec.sliding_window)
+    for window in windows:
+        prefix = "attn" if window is None else "attn.window"
+        if phase == "prefill":
+            k = weights.random((batch, hk, s, d), dtype, device)
+            v = weights.random((batch, hk, s, d), dtype, device)
+            kernels[f"{prefix}.flash"] = lambda k=k, v=v, window=window: prefill_attention(q, k, v, window)
+        else:
+            k_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)  # [b, kv, c, d]
+            v_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)
+            qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
+            scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
+            probs = torch.softmax(scores, dim=-1)
+            scale = 1.0 / math.sqrt(d)
+            kernels[f"{prefix}.scores"] = lambda qg=qg, k_cache=k_cache: (
+                torch.matmul(qg, k_cache.transpose(-1, -2)) * scale)
+            kernels[f"{prefix}.softmax"] = lambda scores=scores: torch.softmax(scores, dim=-1)
+            kernels[f"{prefix}.context"] = lambda probs=probs, v_cache=v_cache: torch.matmul(probs, v_cache)
     kernels["attn.o"] = lambda: layer.out(attn, batch, s)
     kernels["attn.residual"] = lambda: x + other
     if layer.mlp_norm is not None:

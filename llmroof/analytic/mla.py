@@ -48,16 +48,16 @@ def mla_ops(model: Any, shard: Any, precision: Any, shape: Any, count: int, *, a
     else:
         # q_a is replicated on every rank (it has no head dimension); q_b is split by heads.
         ops.append(linear("attn.q_a", t, h, r_q, r_q if bias else 0))
-        ops.append(OpCost(phase, "attn.q_a_norm", float(rms * t * r_q), r_q * hi_b, t * r_q * a_b, t * r_q * a_b,
+        ops.append(OpCost(phase, "attn.q_a_norm", (rms * t * r_q) * 1.0, r_q * hi_b, t * r_q * a_b, t * r_q * a_b,
                           0.0, 0.0, count))
         ops.append(linear("attn.q_b", t, r_q, q_width))
     ops.append(linear("attn.kv_a", t, h, r_kv + d_r, (r_kv + d_r) if bias else 0))
     # norm(c_kv) goes straight to the cache.
-    ops.append(OpCost(phase, "attn.kv_a_norm", float(rms * t * r_kv), r_kv * hi_b, t * r_kv * a_b, 0.0, 0.0,
+    ops.append(OpCost(phase, "attn.kv_a_norm", (rms * t * r_kv) * 1.0, r_kv * hi_b, t * r_kv * a_b, 0.0, 0.0,
                       t * r_kv * kv_b, count))
     # RoPE on each head's d_r query part and on the shared k_r, which goes to the cache.
     positions = s_q if phase == "prefill" else b
-    ops.append(OpCost(phase, "attn.rope", float(ELEMENTWISE_FLOPS["rope"] * t * (hq + 1) * d_r), 0.0,
+    ops.append(OpCost(phase, "attn.rope", (ELEMENTWISE_FLOPS["rope"] * t * (hq + 1) * d_r) * 1.0, 0.0,
                       t * (hq + 1) * d_r * a_b + 2 * positions * d_r * a_b, t * hq * d_r * a_b, 0.0,
                       t * d_r * kv_b, count))
     if absorbed and phase == "decode":
@@ -81,12 +81,12 @@ def _core(phase: str, b: Any, s_q: Any, s_k: Any, t: Any, hq: int, qk: int, v: i
     """Scores (width qk), softmax and context (width v): eager as three ops, flash as one."""
     if kernel == "flash":
         pairs = _pairs(phase, b, hq, s_q, s_k)
-        return [OpCost(phase, "attn.flash", float((2 * qk + 2 * v + ELEMENTWISE_FLOPS["softmax"]) * pairs), 0.0,
+        return [OpCost(phase, "attn.flash", ((2 * qk + 2 * v + ELEMENTWISE_FLOPS["softmax"]) * pairs) * 1.0, 0.0,
                        q_bytes + k_act + v_act, out_bytes, k_cache + v_cache, 0.0, count)]
     scores = b * hq * s_q * s_k
     return [
         OpCost(phase, "attn.scores", 2.0 * scores * qk, 0.0, q_bytes + k_act, scores * a_b, k_cache, 0.0, count),
-        OpCost(phase, "attn.softmax", float(ELEMENTWISE_FLOPS["softmax"] * scores), 0.0, scores * a_b,
+        OpCost(phase, "attn.softmax", (ELEMENTWISE_FLOPS["softmax"] * scores) * 1.0, 0.0, scores * a_b,
                scores * a_b, 0.0, 0.0, count),
         OpCost(phase, "attn.context", 2.0 * scores * v, 0.0, scores * a_b + v_act, out_bytes, v_cache, 0.0, count),
     ]

@@ -111,11 +111,11 @@ def moe_ops(model: Any, shard: Any, precision: Any, phase: str, tokens: Any, cou
         OpCost(phase, "moe.router", 2.0 * t * h * e + t * router_bias, (h * e + router_bias) * hi_b,
                t * h * a_b, t * e * a_b, 0.0, 0.0, count),
         # softmax (or sigmoid) over E, then the k largest: writes k weights and k int32 indices per token.
-        OpCost(phase, "moe.topk", float(ELEMENTWISE_FLOPS["softmax"] * t * e), 0.0, t * e * a_b,
+        OpCost(phase, "moe.topk", (ELEMENTWISE_FLOPS["softmax"] * t * e) * 1.0, 0.0, t * e * a_b,
                t * k * (a_b + 4), 0.0, 0.0, count),
         expert_linear("moe.gate", h, w, w if bias else 0),
         expert_linear("moe.up", h, w, w if bias else 0),
-        OpCost(phase, "moe.act", float((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * pairs * w),
+        OpCost(phase, "moe.act", ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * pairs * w) * 1.0,
                0.0, 2 * pairs * w * a_b, pairs * w * a_b, 0.0, 0.0, count),
         # Row-parallel down projection; its bias (gpt-oss) is whole on every rank, like the dense MLP's.
         OpCost(phase, "moe.down", 2.0 * pairs * w * h + pairs * (h if bias else 0),
@@ -139,9 +139,9 @@ def moe_ops(model: Any, shard: Any, precision: Any, phase: str, tokens: Any, cou
             shared_linear("moe.shared.gate", h, ws),
             shared_linear("moe.shared.up", h, ws),
             OpCost(phase, "moe.shared.act",
-                   float((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * t * ws), 0.0,
+                   ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * t * ws) * 1.0, 0.0,
                    2 * t * ws * a_b, t * ws * a_b, 0.0, 0.0, count),
             shared_linear("moe.shared.down", ws, h, h if shared_bias else 0),
-            OpCost(phase, "moe.shared.add", float(t * h), 0.0, 2 * t * h * a_b, t * h * a_b, 0.0, 0.0, count),
+            OpCost(phase, "moe.shared.add", (t * h) * 1.0, 0.0, 2 * t * h * a_b, t * h * a_b, 0.0, 0.0, count),
         ]
     return ops

@@ -1,0 +1,65 @@
+"""Windowed attention in the torch kernels: a windowed layer attends over the last W tokens, and its kernels
+carry the analytic ``attn.window.*`` names. ``profile`` refuses MoE and MLA models with a hint."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from llmroof.kernels.layers import DecoderStack, prefill_attention
+from llmroof.kernels.ops import op_kernels
+from cli_runner import run_cli
+from llmroof.specs import get_model
+from llmroof.specs.model import alternating_layers
+
+WINDOWED = dataclasses.replace(get_model("llama-3-8b"), name="tiny-windowed", hidden_size=64, num_layers=2,
+                               num_heads=8, num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256,
+                               sliding_window=4, layer_types=alternating_layers(2))
+F32 = torch.float32
+
+
+def test_band_mask_limits_each_query_to_the_window() -> None:
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8)
+    out = prefill_attention(q, k, v, window=3)
+    for i in range(7):  # query i alone over keys (i-3, i]
+        lo = max(0, i - 2)
+        keys, values = k[:, :, lo:i + 1], v[:, :, lo:i + 1]
+        ref = torch.softmax(q[:, :, i:i + 1] @ keys.transpose(-1, -2) / 8 ** 0.5, -1) @ values
+        torch.testing.assert_close(out[:, :, i:i + 1], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_windowed_stack_decode_matches_a_longer_windowed_prefill() -> None:
+    torch.manual_seed(0)
+    stack = DecoderStack(WINDOWED, 2, F32, "cpu")
+    assert [layer.window for layer in stack.layers] == [4, None]
+    tokens = torch.randint(0, 256, (2, 9))
+    expected = stack.prefill(tokens, stack.new_cache(2, 9))
+    cache = stack.new_cache(2, 9)
+    stack.prefill(tokens[:, :8], cache)
+    torch.testing.assert_close(stack.decode(tokens[:, 8:], cache), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_window_kernels_cover_the_analytic_ops(phase) -> None:
+    from llmroof.analytic import Workload, analyze
+    from llmroof.specs import get_hardware
+
+    stack = DecoderStack(WINDOWED, 1, F32, "cpu")
+    kernels = op_kernels(stack, phase, batch=2, length=8)
+    kernel = "flash" if phase == "prefill" else "eager"
+    analysis = analyze(WINDOWED, get_hardware("h100"), Workload(batch=2, prompt_len=8, context_len=8,
+                                                                attention_kernel=kernel))
+    assert set(kernels) == {op.name for op in getattr(analysis, phase).ops}
+    if phase == "decode":
+        assert kernels["attn.window.scores"]().shape[-1] == 4  # the last W of the 8 cached keys
+        assert kernels["attn.scores"]().shape[-1] == 8
+
+
+@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v2-lite"])
+def test_profile_refuses_moe_and_mla(capsys, model) -> None:
+    code, out, err = run_cli(capsys, "profile", "--model", model)
+    assert code == 2
+    assert "analyze --model" in err
