@@ -4,7 +4,8 @@ Shapes: b sequences, s prompt tokens, c KV-cache tokens (the new one included), 
 kv KV heads, g = H / kv, d head dim, i MLP width, V vocabulary.
 The KV cache of a layer is a pair of tensors [b, kv, c, d]; prefill writes positions [0, s), a decode step
 writes position c - 1 and attends over all c (a windowed layer over the last min(c, W); its cache is still
-allocated at c). Mixture-of-experts and latent-attention layers are not built here (``profile`` refuses them).
+allocated at c). A mixture-of-experts layer's MLP is a :class:`~llmroof.kernels.moe.MoeBlock`. Latent-attention
+layers are not built here (``profile`` refuses them).
 """
 
 from __future__ import annotations
@@ -104,11 +105,17 @@ class DecoderLayer:
     """One pre-norm decoder layer (Llama, Mistral, Qwen2, or Falcon with parallel attention)."""
 
     def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str,
-                 window: int | None = None) -> None:
+                 window: int | None = None, moe: bool = False) -> None:
         h, d, i = spec.hidden_size, spec.head_dim, spec.intermediate_size
         self.spec = spec
         self.window = window
         """Sliding window of this layer (None: full attention)."""
+        self.moe = None
+        """The layer's mixture of experts, replacing the dense MLP (None: a dense layer)."""
+        if moe:
+            from llmroof.kernels.moe import MoeBlock
+
+            self.moe = MoeBlock(spec, dtype, device)
         self.attn_norm = make_norm(spec, dtype, device)
         self.mlp_norm = None if spec.parallel_attention else make_norm(spec, dtype, device)
 
@@ -120,9 +127,10 @@ class DecoderLayer:
         self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias)
         self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias)
         self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias)
-        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp else (None, None)
-        self.w_up, self.b_up = linear(i, h, spec.mlp_bias)
-        self.w_down, self.b_down = linear(h, i, spec.mlp_bias)
+        dense = not moe
+        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp and dense else (None, None)
+        self.w_up, self.b_up = linear(i, h, spec.mlp_bias) if dense else (None, None)
+        self.w_down, self.b_down = linear(h, i, spec.mlp_bias) if dense else (None, None)
         self.heads, self.kv_heads, self.head_dim = spec.num_heads, spec.num_kv_heads, d
 
     # --- pieces, at the analytic model's op names -------------------------------------------------
@@ -142,6 +150,8 @@ class DecoderLayer:
         return F.silu(F.linear(x, self.w_gate, self.b_gate)) * up
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        if self.moe is not None:
+            return self.moe(x)
         return F.linear(self.act(x), self.w_down, self.b_down)
 
     def out(self, attn: torch.Tensor, b: int, s: int) -> torch.Tensor:
@@ -213,7 +223,8 @@ class DecoderStack:
     def __init__(self, spec: ModelSpec, num_layers: int, dtype: torch.dtype, device: torch.device | str) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
         self.embedding = weights.random((spec.vocab_size, spec.hidden_size), dtype, device)  # [V, h]
-        self.layers = [DecoderLayer(spec, dtype, device, spec.sliding_window if spec.layer_is_windowed(i) else None)
+        self.layers = [DecoderLayer(spec, dtype, device, spec.sliding_window if spec.layer_is_windowed(i) else None,
+                                    moe=spec.is_moe and i >= spec.first_dense_layers)
                        for i in range(num_layers)]
         self.final_norm = make_norm(spec, dtype, device)
         self.lm_head = (self.embedding if spec.tie_word_embeddings

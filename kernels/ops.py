@@ -18,6 +18,13 @@ from llmroof.kernels import weights
 from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables, window_cache
 
 
+def moe_input(batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """Normal inputs [b, s, h], each token distinct (the tiled weight pool repeats rows beyond 2^20 values, which
+    would route repeated tokens alike and touch fewer experts)."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn((batch, tokens, hidden), generator=generator).to(dtype=dtype, device=device)
+
+
 def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
     """Kernels of one layer's ops plus embed, final_norm and lm_head.
 
@@ -75,6 +82,16 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
     kernels["attn.residual"] = lambda: x + other
     if layer.mlp_norm is not None:
         kernels["mlp.norm"] = lambda: layer.mlp_norm(x)
+    moe = next((each.moe for each in stack.layers if each.moe is not None), None)
+    if moe is not None:  # the first MoE layer's router and experts, on this pass's tokens
+        kernels.update(moe.op_kernels(moe_input(batch, s, h, dtype, device)))
+        kernels["mlp.residual"] = lambda: x + other
+        dense = next((each for each in stack.layers if each.moe is None), None)
+        if dense is None:  # no dense layer instantiated (or in the model): no mlp.gate/up/act/down
+            kernels["final_norm"] = lambda: stack.final_norm(x)
+            kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)
+            return kernels
+        layer = dense
     if layer.w_gate is not None:
         kernels["mlp.gate"] = lambda: F.linear(x, layer.w_gate, layer.b_gate)
         gate = weights.random((batch, s, spec.intermediate_size), dtype, device)

@@ -413,6 +413,14 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
                                                 call_s=result["stack"]["median_s"])
         result["layer"] = _time(layer_fn, device, config, f"{tag} layer")
         result["cuda_graph"] = graphs
+        moe = next((each.moe for each in stack.layers if each.moe is not None), None)
+        if moe is not None:
+            from llmroof.kernels.ops import moe_input
+
+            # Distinct experts the pass's b*s tokens (normal inputs, the random router) are routed to in one layer.
+            tokens_in_pass = length if phase == "prefill" else 1
+            result["experts_touched"] = moe.experts_touched(
+                moe_input(batch, tokens_in_pass, stack.spec.hidden_size, stack.dtype, device.torch_device))
         if config.per_op:
             from llmroof.kernels.ops import op_kernels
 
