@@ -7,6 +7,7 @@ leaves such a section out rather than render it empty.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
@@ -186,7 +187,40 @@ def analytic_sweeps(spec: ModelSpec, hardware: HardwareSpec, workload: Workload,
                                              "batch; green lines mark the crossover and the memory limit."),
                            figure(context_svg, "Decode bound and bytes per token against context length."))
                if f is not None]
+    if spec.is_moe:
+        figures.append(moe_figure(spec, by_batch, base.workload))
     return {"figures": figures, "table": None, "notes": notes} if figures else None
+
+
+def moe_figure(spec: ModelSpec, rows: list[Any], workload: Workload,
+               measured: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
+    """Experts touched per MoE layer and bytes per generated token against the decode batch: the analytic
+    E * (1 - (1 - k/E)^b) beside the top-k-only and all-experts readings, and ``measured`` (batch, experts) points."""
+    from llmroof.analytic.moe import expected_experts
+
+    e, k = spec.num_experts, spec.experts_per_token
+    xs = tuple(map(float, BATCHES))
+    touched = [fig.Series(f"analytic E(1-(1-k/E)^b), {workload.routing.describe()}", xs,
+                          tuple(expected_experts(e, k, b, workload.routing) for b in BATCHES), color=0),
+               fig.Series(f"top-k only ({k})", xs, (float(k),) * len(xs), dashed=True, color=1),
+               fig.Series(f"all experts ({e})", xs, (float(e),) * len(xs), dashed=True, color=2)]
+    if measured:
+        points = sorted(measured)
+        touched.append(fig.Series("measured (the profile's router)", tuple(float(b) for b, _ in points),
+                                  tuple(float(n) for _, n in points), color=3))
+    panels = [fig.LinePanel("Experts read per MoE layer", "experts", "", tuple(touched)),
+              fig.LinePanel("Bytes per generated token", "bytes per token (B)", "B",
+                            (fig.Series(f"analytic, c={workload.context_len}", xs,
+                                        tuple(r.bytes_per_token for r in rows)),))]
+    alt = (f"Experts touched per MoE layer rise from {k} at batch 1 to "
+           f"{expected_experts(e, k, BATCHES[-1], workload.routing):.1f} of {e} at batch {BATCHES[-1]}; bytes per "
+           f"token fall from {si(rows[0].bytes_per_token, 'B')} to {si(rows[-1].bytes_per_token, 'B')}")
+    svg = fig.sweep(panels, xlabel="batch (sequences)", marks=[], alt=alt, name="moe-experts",
+                    title=f"Mixture of experts: {k} of {e} experts per token")
+    return figure(svg, "Distinct experts one decode step reads per MoE layer against batch (analytic, with the "
+                       "top-k-only and all-experts readings dashed" + (", and the experts the profile's router "
+                                                                       "touched" if measured else "")
+                  + "), and the bytes per generated token it implies.")
 
 
 def _batch_sweep_figure(rows: list[Any], base: Any, hardware: HardwareSpec, *, roof: str, memory_known: bool) -> Any:
