@@ -1,5 +1,5 @@
-"""Windowed attention in the torch kernels: a windowed layer attends over the last W tokens, and its kernels
-carry the analytic ``attn.window.*`` names. ``profile`` refuses MoE and MLA models with a hint."""
+"""Windowed attention and mixture-of-experts layers in the torch kernels: a windowed layer attends over the last W
+tokens, a MoE layer loops over its touched experts, both under the analytic op names; ``profile`` refuses MLA."""
 
 from __future__ import annotations
 
@@ -111,3 +111,35 @@ def test_moe_kernels_cover_the_analytic_ops(spec, phase) -> None:
     assert set(kernels) == {op.name for op in getattr(analysis, phase).ops}
     for fn in kernels.values():
         assert torch.isfinite(fn()).all()
+
+
+def test_moe_report_plots_experts_against_batch(tmp_path) -> None:
+    """The analysis report of a MoE model carries the experts-touched figure (analytic curve and readings)."""
+    from llmroof.analytic import Workload, analyze
+    from llmroof.report import figures as fig
+    from llmroof.report import sections as sec
+    from llmroof.analytic.sweep import sweep
+    from llmroof.specs import get_hardware
+
+    spec, hw, workload = get_model("mixtral-8x7b"), get_hardware("h100"), Workload(batch=1)
+    rows = sweep(spec, hw, workload, "batch", list(sec.BATCHES))
+    drawn = {}
+    original = fig.sweep
+
+    def capture(panels, **kwargs):
+        drawn["panels"] = panels
+        return original(panels, **kwargs)
+
+    fig.sweep = capture
+    try:
+        figure = sec.moe_figure(spec, rows, workload, measured=[(1, 2), (8, 7)])
+    finally:
+        fig.sweep = original
+    assert figure is not None
+    experts, per_token = drawn["panels"]
+    curve = experts.series[0]
+    assert curve.ys[0] == 2 and curve.ys[3] == pytest.approx(8 * (1 - 0.75 ** 8))
+    assert [s.label for s in experts.series][1:] == ["top-k only (2)", "all experts (8)",
+                                                     "measured (the profile's router)"]
+    assert per_token.series[0].ys[0] > per_token.series[0].ys[-1]
+    assert analyze(spec, hw, workload).to_dict()["phases"]["decode"]["expected_experts_per_layer"] == 2
