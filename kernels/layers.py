@@ -5,7 +5,7 @@ kv KV heads, g = H / kv, d head dim, i MLP width, V vocabulary.
 The KV cache of a layer is a pair of tensors [b, kv, c, d]; prefill writes positions [0, s), a decode step
 writes position c - 1 and attends over all c (a windowed layer over the last min(c, W); its cache is still
 allocated at c). A mixture-of-experts layer's MLP is a :class:`~llmroof.kernels.moe.MoeBlock`. Latent-attention
-layers are not built here (``profile`` refuses them).
+layers use :class:`~llmroof.kernels.mla.MlaAttention` (decompressed prefill, absorbed decode) and cache the latent.
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ class DecoderLayer:
             from llmroof.kernels.moe import MoeBlock
 
             self.moe = MoeBlock(spec, dtype, device)
+        self.mla = None
+        """Multi-head latent attention, replacing q/k/v/o (None: GQA/MQA/MHA)."""
+        if spec.is_mla:
+            from llmroof.kernels.mla import MlaAttention
+
+            self.mla = MlaAttention(spec, dtype, device)
         self.attn_norm = make_norm(spec, dtype, device)
         self.mlp_norm = None if spec.parallel_attention else make_norm(spec, dtype, device)
 
@@ -123,10 +129,11 @@ class DecoderLayer:
             w = weights.random((out_features, in_features), dtype, device)  # [out, in], as nn.Linear
             return w, (weights.random((out_features,), dtype, device) if bias else None)
 
-        self.wq, self.bq = linear(spec.q_dim, h, spec.qkv_bias)
-        self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias)
-        self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias)
-        self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias)
+        none = (None, None)
+        self.wq, self.bq = linear(spec.q_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias) if self.mla is None else none
         dense = not moe
         self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp and dense else (None, None)
         self.w_up, self.b_up = linear(i, h, spec.mlp_bias) if dense else (None, None)
@@ -170,6 +177,8 @@ class DecoderLayer:
         """x: [b, s, h]; cos, sin: [s, d]; writes K and V of positions [0, s) into the cache."""
         b, s, _ = x.shape
         normed = self.attn_norm(x)
+        if self.mla is not None:  # k_cache, v_cache: the latent and the rotary key
+            return self._finish(x, normed, self.mla.prefill(normed, cos, sin, k_cache, v_cache))
         q, k, v = self.qkv(normed)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, :s].copy_(k)
@@ -182,6 +191,8 @@ class DecoderLayer:
         """x: [b, 1, h]; cos, sin: [b, 1, 1, d] at position c - 1; the cache is [b, kv, c, d]."""
         b = x.shape[0]
         normed = self.attn_norm(x)
+        if self.mla is not None:
+            return self._finish(x, normed, self.mla.decode(normed, cos, sin, k_cache, v_cache))
         q, k, v = self.qkv(normed)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, -1:].copy_(k)
@@ -201,10 +212,15 @@ class KVCache:
     @classmethod
     def allocate(cls, spec: ModelSpec, num_layers: int, batch: int, length: int, dtype: torch.dtype,
                  device: torch.device | str) -> KVCache:
-        shape = (batch, spec.num_kv_heads, length, spec.head_dim)
-        layers = [(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+        if spec.is_mla:  # the latent [b, 1, c, r_kv] and the shared rotary key [b, 1, c, d_r]
+            shapes = ((batch, 1, length, spec.kv_lora_rank), (batch, 1, length, spec.qk_rope_head_dim))
+            rope_dim = spec.qk_rope_head_dim
+        else:
+            shapes = ((batch, spec.num_kv_heads, length, spec.head_dim),) * 2
+            rope_dim = spec.head_dim
+        layers = [tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in shapes)
                   for _ in range(num_layers)]
-        cos, sin = rope_tables(length, spec.head_dim, dtype, device)
+        cos, sin = rope_tables(length, rope_dim, dtype, device)
         return cls(layers, cos, sin)
 
     @property

@@ -58,7 +58,7 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         "attn.rope": rope,
     }
     # Windowed layers' attention ops are their own analytic ops (attn.window.*), over the last W keys.
-    windows = [None] if spec.window_layers < spec.num_layers else []
+    windows = [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
     if spec.window_layers:
         windows.append(spec.sliding_window)
     for window in windows:
@@ -79,6 +79,10 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
             kernels[f"{prefix}.softmax"] = lambda scores=scores: torch.softmax(scores, dim=-1)
             kernels[f"{prefix}.context"] = lambda probs=probs, v_cache=v_cache: torch.matmul(probs, v_cache)
     kernels["attn.o"] = lambda: layer.out(attn, batch, s)
+    if layer.mla is not None:  # latent attention: its own projections, cache and attention
+        for name in ("attn.q", "attn.k", "attn.v", "attn.rope", "attn.o"):
+            del kernels[name]
+        kernels.update(layer.mla.op_kernels(phase, batch, length, dtype, device))
     kernels["attn.residual"] = lambda: x + other
     if layer.mlp_norm is not None:
         kernels["mlp.norm"] = lambda: layer.mlp_norm(x)

@@ -1,5 +1,6 @@
-"""Windowed attention and mixture-of-experts layers in the torch kernels: a windowed layer attends over the last W
-tokens, a MoE layer loops over its touched experts, both under the analytic op names; ``profile`` refuses MLA."""
+"""Windowed attention, mixture-of-experts and latent-attention layers in the torch kernels: a windowed layer attends
+over the last W tokens, a MoE layer loops over its touched experts, an MLA layer decodes with absorbed weights
+over its latent cache; all under the analytic op names."""
 
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ def test_window_kernels_cover_the_analytic_ops(phase) -> None:
         assert kernels["attn.scores"]().shape[-1] == 8
 
 
-@pytest.mark.parametrize("model", ["deepseek-v3", "deepseek-v2-lite"])
-def test_profile_refuses_mla(capsys, model) -> None:
-    code, out, err = run_cli(capsys, "profile", "--model", model)
+@pytest.mark.parametrize("model", ["deepseek-v3", "mixtral-8x7b"])
+def test_parallel_profiles_of_moe_and_mla_are_refused(capsys, model) -> None:
+    code, out, err = run_cli(capsys, "profile", "--model", model, "--tp-simulate", "2", "--hardware", "h100")
     assert code == 2
     assert "analyze --model" in err
 
@@ -143,3 +144,43 @@ def test_moe_report_plots_experts_against_batch(tmp_path) -> None:
                                                      "measured (the profile's router)"]
     assert per_token.series[0].ys[0] > per_token.series[0].ys[-1]
     assert analyze(spec, hw, workload).to_dict()["phases"]["decode"]["expected_experts_per_layer"] == 2
+
+
+# --- multi-head latent attention ----------------------------------------------------------------------------
+
+MLA = dataclasses.replace(get_model("deepseek-v3"), name="tiny-mla", hidden_size=64, num_layers=2, num_heads=4,
+                          num_kv_heads=4, head_dim=24, intermediate_size=128, moe_intermediate_size=32,
+                          vocab_size=256, num_experts=8, experts_per_token=2, num_shared_experts=1,
+                          first_dense_layers=1, q_lora_rank=32, kv_lora_rank=16, qk_rope_head_dim=8,
+                          qk_nope_head_dim=16, v_head_dim=16)
+MLA_NO_Q_LORA = dataclasses.replace(MLA, name="tiny-mla-v2", q_lora_rank=None)
+
+
+@pytest.mark.parametrize("spec", [MLA, MLA_NO_Q_LORA], ids=lambda s: s.name)
+def test_absorbed_decode_equals_the_decompressed_prefill(spec) -> None:
+    """A decode step over the latent cache with W_UK and W_UV absorbed gives the logits a longer decompressed
+    prefill gives at its last position."""
+    torch.manual_seed(0)
+    stack = DecoderStack(spec, 2, F32, "cpu")
+    tokens = torch.randint(0, 256, (2, 9))
+    expected = stack.prefill(tokens, stack.new_cache(2, 9))
+    cache = stack.new_cache(2, 9)
+    assert cache.layers[0][0].shape == (2, 1, 9, 16) and cache.layers[0][1].shape == (2, 1, 9, 8)
+    stack.prefill(tokens[:, :8], cache)
+    torch.testing.assert_close(stack.decode(tokens[:, 8:], cache), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+@pytest.mark.parametrize("spec", [MLA, MLA_NO_Q_LORA], ids=lambda s: s.name)
+def test_mla_kernels_cover_the_analytic_ops(spec, phase) -> None:
+    from llmroof.analytic import Workload, analyze
+    from llmroof.specs import get_hardware
+
+    stack = DecoderStack(spec, 2, F32, "cpu")
+    kernels = op_kernels(stack, phase, batch=2, length=8)
+    kernel = "flash" if phase == "prefill" else "eager"
+    analysis = analyze(spec, get_hardware("h100"), Workload(batch=2, prompt_len=8, context_len=8,
+                                                            attention_kernel=kernel))
+    assert set(kernels) == {op.name for op in getattr(analysis, phase).ops}
+    for fn in kernels.values():
+        assert torch.isfinite(fn()).all()

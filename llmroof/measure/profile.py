@@ -182,7 +182,9 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
     and the per-op inputs (a generous estimate: scores of eager decode, the MLP's widest tensors)."""
     spec, bpe = config.model, config.precision.activation.bytes_per_element
     tokens = batch * (length if phase == "prefill" else 1)
-    kv = 2 * config.num_layers * batch * length * spec.kv_dim * bpe
+    from llmroof.analytic.memory import layer_kv_elements_per_token
+
+    kv = config.num_layers * batch * length * layer_kv_elements_per_token(spec) * bpe  # MLA: the latent
     acts = tokens * (6 * spec.hidden_size + 4 * spec.intermediate_size + 3 * spec.q_dim) * bpe
     scores = batch * spec.num_heads * (length * length if phase == "prefill" else length) * 4
     logits = batch * spec.vocab_size * 4
