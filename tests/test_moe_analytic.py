@@ -309,3 +309,33 @@ def test_max_context_with_windows() -> None:
     assert gemma.kv_bytes_per_gpu(8, c) + gemma.weight_bytes_per_gpu <= gemma.usable_memory_bytes
     assert gemma.kv_bytes_per_gpu(8, c + 1) + gemma.weight_bytes_per_gpu > gemma.usable_memory_bytes
     assert gemma.max_batch(c) == 8
+
+
+def test_formulas_take_arrays_of_tokens_and_contexts() -> None:
+    """The MoE, MLA and window formulas are plain arithmetic on batch, prompt and context, so the vectorised path
+    can evaluate them over numpy arrays; each element equals the scalar result."""
+    np = pytest.importorskip("numpy")
+    from llmroof.analytic.mla import mla_ops
+    from llmroof.analytic.moe import moe_ops
+    from llmroof.analytic.ops import PassShape, _attention_core
+    from llmroof.analytic.sharding import shard_model
+
+    tokens = np.array([1, 8, 64, 1024])
+    shard = shard_model(MIXTRAL, 1)
+    vector = moe_ops(MIXTRAL, shard, BF16, "decode", tokens, 32)
+    for i, t in enumerate(tokens.tolist()):
+        scalar = moe_ops(MIXTRAL, shard, BF16, "decode", t, 32)
+        for v_op, s_op in zip(vector, scalar):
+            for field in ("flops", "weight_bytes", "act_read_bytes", "act_write_bytes"):
+                column = np.broadcast_to(getattr(v_op, field), tokens.shape)  # constants stay scalars
+                assert column[i] == pytest.approx(getattr(s_op, field)), (v_op.name, field)
+    contexts = np.array([100, 4096, 32768])
+    window = _attention_core("attn.window", "decode", 2, 1, contexts, 4096, 32, 128, 1024, 2.0, 2.0, "eager", 32)
+    assert list(window[0].kv_read_bytes) == [2 * min(c, 4096) * 1024 * 2 for c in contexts.tolist()]
+    prefill = _attention_core("attn.window", "prefill", 1, np.array([32, 100]), np.array([32, 100]), 64, 32, 128,
+                              1024, 2.0, 2.0, "flash", 32)
+    assert list(prefill[0].flops) == [(4 * 128 + 5) * 32 * p for p in (32 * 33 // 2, 64 * 65 // 2 + 36 * 64)]
+    deepseek = shard_model(DEEPSEEK, 1)
+    shape = PassShape("decode", np.array([1, 4]), 1, np.array([4096, 4096]), np.array([1, 4]))
+    ops = {op.name: op for op in mla_ops(DEEPSEEK, deepseek, BF16, shape, 61, attention_kernel="flash")}
+    assert list(ops["attn.flash"].kv_read_bytes) == [b * 4096 * 576 * 2 for b in (1, 4)]
