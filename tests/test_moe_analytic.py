@@ -339,3 +339,12 @@ def test_formulas_take_arrays_of_tokens_and_contexts() -> None:
     shape = PassShape("decode", np.array([1, 4]), 1, np.array([4096, 4096]), np.array([1, 4]))
     ops = {op.name: op for op in mla_ops(DEEPSEEK, deepseek, BF16, shape, 61, attention_kernel="flash")}
     assert list(ops["attn.flash"].kv_read_bytes) == [b * 4096 * 576 * 2 for b in (1, 4)]
+
+
+@pytest.mark.parametrize("name", ["mixtral-8x7b", "mixtral-8x22b", "qwen3-30b-a3b", "deepseek-v3", "deepseek-v2-lite",
+                                  "gpt-oss-20b", "gpt-oss-120b", "gemma-2-9b", "mistral-7b"])
+def test_every_parameter_is_resident_once(name) -> None:
+    """The ops' weight bytes with every expert counted are the parameters (checked against transformers in
+    test_moe_models.py) at 2 bytes each: nothing is left out or counted twice."""
+    model = get_model(name)
+    assert analyze(model, H200, Workload(batch=1)).weight_bytes == 2 * param_count(model)

@@ -399,7 +399,9 @@ def stage_layer_weight_bytes(model: ModelSpec, shard: Shard, precision: Precisio
     ops = layer_ops(model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers, all_experts=True)
     moe = sum(op.weight_bytes for op in ops if op.name.startswith("moe."))
     dense = sum(op.weight_bytes for op in ops if op.name in _DENSE_MLP_OPS)
-    common = sum(op.weight_bytes for op in ops) - moe - dense
+    # The rest, averaged over the layers (windowed and full attention ops each run on their own layers).
+    common = sum(op.weight_bytes * op.count for op in ops
+                 if not op.name.startswith("moe.") and op.name not in _DENSE_MLP_OPS) / model.num_layers
     result, start = [], 0
     for n in layers:
         dense_layers = max(0, min(start + n, model.num_layers - model.moe_layers) - start)

@@ -178,20 +178,23 @@ def _attention_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: 
                       t * (q_dim + kv_dim) * a_b + 2 * positions * d * a_b, t * q_dim * a_b, 0.0,
                       t * kv_dim * kv_b, count))
     windowed = model.window_layers
+    sinks = hq * hi_b if model.attention_sinks else 0.0  # gpt-oss: one sink logit per head joins the softmax
     if windowed < model.num_layers:
         ops += _attention_core("attn", phase, b, s_q, s_k, None, hq, d, kv_dim, a_b, kv_b, attention_kernel,
-                               count * (model.num_layers - windowed) // model.num_layers)
+                               count * (model.num_layers - windowed) // model.num_layers, sinks)
     if windowed:
         ops += _attention_core("attn.window", phase, b, s_q, s_k, model.sliding_window, hq, d, kv_dim, a_b, kv_b,
-                               attention_kernel, count * windowed // model.num_layers)
+                               attention_kernel, count * windowed // model.num_layers, sinks)
     # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
     ops.append(linear("attn.o", q_dim, h, False, out_bias=h if model.attn_out_bias else 0))
     return ops
 
 
 def _attention_core(prefix: str, phase: str, b: Any, s_q: Any, s_k: Any, window: int | None, hq: int, d: int,
-                    kv_dim: int, a_b: float, kv_b: float, kernel: str, count: int) -> list[OpCost]:
-    """QK^T, softmax and PV (or one fused op) over s_k keys, or over the last ``window`` of them.
+                    kv_dim: int, a_b: float, kv_b: float, kernel: str, count: int,
+                    sink_bytes: float = 0.0) -> list[OpCost]:
+    """QK^T, softmax and PV (or one fused op) over s_k keys, or over the last ``window`` of them; ``sink_bytes``:
+    the sink logits the softmax reads (gpt-oss; their one extra score per query and head is not counted).
 
     A windowed decode step keeps and reads min(c, W) keys. A windowed prefill visits, per query i (1-based),
     min(i, W) keys in a fused kernel: s(s+1)/2 pairs when s <= W, W(W+1)/2 + (s - W) W beyond; the eager form
@@ -209,12 +212,12 @@ def _attention_core(prefix: str, phase: str, b: Any, s_q: Any, s_k: Any, window:
             pairs = b * hq * causal
         else:
             pairs = b * hq * s_q * s_k
-        return [OpCost(phase, f"{prefix}.flash", (4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs * 1.0, 0.0,
+        return [OpCost(phase, f"{prefix}.flash", (4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs * 1.0, sink_bytes,
                        q_bytes, q_bytes, 2 * k_bytes, 0.0, count)]
     scores = b * hq * s_q * s_k  # [b, H/tp, s_q, s_k], computed in full then masked
     return [
         OpCost(phase, f"{prefix}.scores", 2.0 * scores * d, 0.0, q_bytes, scores * a_b, k_bytes, 0.0, count),
-        OpCost(phase, f"{prefix}.softmax", ELEMENTWISE_FLOPS["softmax"] * scores * 1.0, 0.0, scores * a_b,
+        OpCost(phase, f"{prefix}.softmax", ELEMENTWISE_FLOPS["softmax"] * scores * 1.0, sink_bytes, scores * a_b,
                scores * a_b, 0.0, 0.0, count),
         OpCost(phase, f"{prefix}.context", 2.0 * scores * d, 0.0, scores * a_b, q_bytes, k_bytes, 0.0, count),
     ]
