@@ -107,3 +107,19 @@ def test_interleaved_moe_layers_are_refused(tmp_path) -> None:
 def test_mla_has_no_kv_heads_to_change() -> None:
     with pytest.raises(LlmroofError, match="latent"):
         get_model("deepseek-v3").with_kv_heads(8)
+
+
+def test_gemma3_text_config_inside_the_multimodal_wrapper(tmp_path) -> None:
+    """Gemma 3 (4B's text decoder): every sixth layer full, the rest windowed at 1024; q/k norms and four norms per
+    layer; the parameter count of transformers' Gemma3ForCausalLM on the meta device."""
+    text = {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_attention_heads": 8,
+            "num_hidden_layers": 34, "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 1024,
+            "sliding_window_pattern": 6, "vocab_size": 262208, "hidden_activation": "gelu_pytorch_tanh",
+            "query_pre_attn_scalar": 256}
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gemma3", "text_config": text}))
+    spec = load_hf_config(tmp_path)
+    assert spec.window_layers == 29 and spec.layer_types[:6] == ("sliding",) * 5 + ("full",)
+    assert spec.qk_norm and spec.sandwich_norms and spec.tie_word_embeddings
+    path = tmp_path / "text.config.json"
+    path.write_text(json.dumps(text))
+    assert param_count(spec) == transformers_param_count(path) == 3_880_263_168
