@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from llmroof.analytic import comm
+from llmroof.analytic.arith import minimum
 from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
+from llmroof.analytic.moe import expected_experts
 from llmroof.analytic.ops import OpCost, PassShape, embed_op, fused_layer_ops, head_ops, layer_ops
 from llmroof.analytic.sharding import Shard, shard_model, stage_layers
 from llmroof.analytic.workload import Workload
@@ -24,6 +26,8 @@ from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
+UNLIMITED_CONTEXT = 2**31 - 1
+"""max_context when memory sets no limit (every layer windowed: the cache stops growing at the window)."""
 BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
 
 
@@ -143,8 +147,10 @@ class Analysis:
     stage_weight_bytes: tuple[float, ...]
     """Weights on one GPU of each pipeline stage."""
     stage_kv_bytes_per_token: tuple[float, ...]
-    """KV bytes per token on one GPU of each stage."""
+    """KV bytes per token on one GPU of each stage (every layer; windowed ones for tokens inside the window)."""
     warnings: tuple[str, ...]
+    stage_window_kv_bytes_per_token: tuple[float, ...] = ()
+    """The windowed layers' share of ``stage_kv_bytes_per_token``: they keep only the last W tokens."""
 
     @property
     def roofline(self) -> Roofline:
@@ -166,10 +172,18 @@ class Analysis:
     def weight_bytes_per_gpu(self) -> float:
         return max(self.stage_weight_bytes)
 
+    def stage_kv_bytes_per_sequence(self, context: int) -> list[float]:
+        """KV cache of one sequence of ``context`` tokens on one GPU of each stage: full layers keep every
+        token, windowed layers the last min(context, W)."""
+        window = self.model.sliding_window or 0
+        kept = minimum(context, window)
+        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(self.stage_kv_bytes_per_token)
+        return [(kv - win) * context + win * kept for kv, win in zip(self.stage_kv_bytes_per_token, windows)]
+
     def kv_bytes_per_gpu(self, batch: int, context: int) -> float:
         """KV cache on the fullest GPU for ``batch`` sequences of ``context`` tokens (pp batches in flight)."""
         pp = len(self.stage_layers)
-        return max(kv * batch * context * pp for kv in self.stage_kv_bytes_per_token)
+        return max(kv * batch * pp for kv in self.stage_kv_bytes_per_sequence(context))
 
     def max_batch(self, context: int | None = None) -> int:
         """Largest batch whose KV cache at ``context`` tokens (default :attr:`kv_tokens`, the length
@@ -177,13 +191,24 @@ class Analysis:
         context = self.kv_tokens if context is None else context
         pp = len(self.stage_layers)
         free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * context * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+        return max(0, min(int(f // (kv * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_sequence(context))))
 
     def max_context(self, batch: int) -> int:
-        """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU."""
+        """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU
+        (:data:`UNLIMITED_CONTEXT` when every layer is windowed and the windows fit)."""
         pp = len(self.stage_layers)
-        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * batch * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+        window = self.model.sliding_window or 0
+        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(self.stage_kv_bytes_per_token)
+        limits = []
+        for w, kv, win in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token, windows):
+            budget = (self.usable_memory_bytes - w) / (batch * pp)  # KV bytes one sequence may take
+            if budget <= kv * window:  # the context ends inside the window: every layer keeps every token
+                limits.append(int(budget // kv))
+            elif kv - win > 0:
+                limits.append(int((budget - win * window) // (kv - win)))
+            else:
+                limits.append(UNLIMITED_CONTEXT)
+        return max(0, min(limits))
 
     @property
     def kv_tokens(self) -> int:
@@ -193,14 +218,23 @@ class Analysis:
     def total_bytes_per_gpu(self) -> float:
         """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
         w, pp = self.workload, len(self.stage_layers)
-        return max(wb + kv * w.batch * self.kv_tokens * pp
-                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token))
+        return max(wb + kv * w.batch * pp
+                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(self.kv_tokens)))
 
     @property
     def fits(self) -> bool:
         """The batch's weights and KV cache at :attr:`kv_tokens` fit on every GPU: batch <= :meth:`max_batch`
         (one formula, so the two never disagree)."""
         return self.workload.batch <= self.max_batch()
+
+    def expected_experts_per_layer(self, phase: str) -> float | None:
+        """Distinct routed experts a MoE layer reads in one pass of ``phase`` (every rank together; None for a
+        dense model): E * (1 - (1 - k/E)^T) for T tokens under uniform routing (see :mod:`llmroof.analytic.moe`)."""
+        if not self.model.is_moe:
+            return None
+        w = self.workload
+        tokens = w.batch if phase == "decode" else w.batch // w.micro_batches * w.prompt_len
+        return expected_experts(self.model.num_experts, self.model.experts_per_token, tokens, w.routing)
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -227,20 +261,24 @@ class Analysis:
 
 def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
            layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: int) -> Phase:
-    tp, pp = shard.tp, len(layers)
-    count = tp * micro_batches
+    tp, pp, ep = shard.tp, len(layers), workload.ep
+    count = tp * ep * micro_batches  # ranks of one stage, each micro-batch
     precision = workload.precision
     if workload.implementation == "fused":
-        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers)
+        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers, routing=workload.routing,
+                                mla_absorbed=workload.mla_absorbed)
     else:
         layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
-                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv)
+                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv,
+                          routing=workload.routing, mla_absorbed=workload.mla_absorbed)
     first = embed_op(shard, precision, shape, count)
     last = head_ops(model, shard, precision, shape, count)
     ops = (first, *layer, *last)
 
     op_time = roofline.time_s  # the hot path of sweeps: 20 calls per phase
-    layer_time = sum(map(op_time, layer))
+    # One layer on one rank, averaged over the layers (ops that only some layers run count for their share).
+    layer_instances = count * model.num_layers
+    layer_time = sum(op_time(op) * op.count for op in layer) / layer_instances
     embed_time = op_time(first)
     head_time = sum(map(op_time, last))
 
@@ -262,8 +300,19 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
             CommOp(name, "comm.mlp_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
             CommOp(name, "comm.logits_allgather", "all_gather", logits, tp, tp_link.name, head_comm, n),
         ]
+    if ep > 1:
+        # Each token's hidden state goes to the ranks of its k experts and comes back, in every MoE layer.
+        ep_link = comm.link_for(hardware, tp * ep)
+        routed_bytes = act_bytes * model.experts_per_token
+        a2a = comm.alltoall_time_s(routed_bytes, ep, ep_link)
+        layer_comm += 2 * a2a * model.moe_layers / model.num_layers
+        n = micro_batches * model.moe_layers
+        comm_ops += [
+            CommOp(name, "comm.moe_dispatch", "all_to_all", routed_bytes, ep, ep_link.name, a2a, n),
+            CommOp(name, "comm.moe_combine", "all_to_all", routed_bytes, ep, ep_link.name, a2a, n),
+        ]
     if pp > 1:
-        pp_link = comm.link_for(hardware, tp * pp)
+        pp_link = comm.link_for(hardware, tp * pp * ep)
         send = comm.p2p_time_s(act_bytes, pp_link)
         comm_ops.append(CommOp(name, "comm.pp_send", "send_recv", act_bytes, 2, pp_link.name, send,
                                micro_batches * (pp - 1)))
@@ -280,20 +329,16 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
     # GPipe schedule: the first micro-batch crosses every stage, the rest follow at the slowest stage's pace.
     time_s = sum(stage_times) + (micro_batches - 1) * max(stage_times)
     # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes).
-    # Layer ops share one count, as do the embedding and head ops: sum the columns, then scale.
-    layer_columns = list(zip(*layer))[2:8]
-    edge_columns = list(zip(first, *last))[2:8]
-    n_layer, n_edge = layer[0].count, first.count
-    totals = {key: sum(lc) * n_layer + sum(ec) * n_edge
-              for key, lc, ec in zip(("flops", *BYTE_FIELDS), layer_columns, edge_columns)}
+    totals = {key: sum(op[index] * op.count for op in ops)
+              for index, key in enumerate(("flops", *BYTE_FIELDS), start=2)}
     totals["bytes"] = sum(totals[key] for key in BYTE_FIELDS)
     return Phase(name, ops, tuple(comm_ops), roofline, tuple(stage_times), time_s, micro_batches,
-                 shape.tokens * micro_batches, totals)
+                 shape.tokens * micro_batches * ep, totals)
 
 
 def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
     """The analytic roofline of ``workload`` running ``model`` on ``hardware``."""
-    shard = shard_model(model, workload.tp)
+    shard = shard_model(model, workload.tp, workload.ep)
     layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
     precision = workload.precision
     peak = hardware.peak_flops(precision.activation.name)
@@ -304,16 +349,18 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
             f"bandwidth alone (add one with --hardware-file)"
         )
     roofline = Roofline(peak, hardware.memory_bandwidth_bytes_per_s)
-    b, m = workload.batch, workload.micro_batches
-    mb = b // m
+    b, m, ep = workload.batch, workload.micro_batches, workload.ep
+    mb = b // m // ep  # sequences of one micro-batch on one expert-parallel (attention data-parallel) rank
     s = workload.prompt_len
     prefill = _phase("prefill", model, hardware, workload, shard, layers, roofline,
                      PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb), m)
     decode = _phase("decode", model, hardware, workload, shard, layers, roofline,
-                    PassShape("decode", b, 1, workload.context_len, b), 1)
-    layer_weights = sum(op.weight_bytes for op in decode.ops if op.name.startswith(("attn.", "mlp.")))
-    stage_weights = stage_weight_bytes(model, shard, precision, layer_weights, layers)
-    layer_kv = layer_kv_bytes_per_token(shard, precision)
+                    PassShape("decode", b // ep, 1, workload.context_len, b // ep), 1)
+    stage_weights = stage_weight_bytes(model, shard, precision, stage_layer_weight_bytes(model, shard, precision,
+                                                                                         layers), layers)
+    layer_kv = layer_kv_bytes_per_token(model, shard, precision) / ep  # each rank holds b/ep sequences
+    starts = [sum(layers[:stage]) for stage in range(len(layers))]
+    windowed = [sum(model.layer_is_windowed(i) for i in range(start, start + n)) for start, n in zip(starts, layers)]
     analysis = Analysis(
         model=model,
         hardware=hardware,
@@ -327,6 +374,7 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
         stage_weight_bytes=tuple(stage_weights),
         stage_kv_bytes_per_token=tuple(n * layer_kv for n in layers),
         warnings=tuple(warnings),
+        stage_window_kv_bytes_per_token=tuple(n * layer_kv for n in windowed),
     )
     if not analysis.fits:
         need = analysis.total_bytes_per_gpu()
@@ -340,10 +388,32 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
 
 @functools.lru_cache(maxsize=256)
 def whole_model_weight_bytes(model: ModelSpec, precision: Precision) -> float:
-    """One copy of every weight at ``precision`` (tp = 1, one stage)."""
+    """One copy of every weight at ``precision`` (tp = 1, one stage; every expert)."""
     whole = shard_model(model, 1)
-    layer = layer_ops(model, whole, precision, PassShape("decode", 1, 1, 1, 1), 1)
-    return stage_weight_bytes(model, whole, precision, sum(op.weight_bytes for op in layer), (model.num_layers,))[0]
+    layers = (model.num_layers,)
+    return stage_weight_bytes(model, whole, precision, stage_layer_weight_bytes(model, whole, precision, layers),
+                              layers)[0]
+
+
+_DENSE_MLP_OPS = ("mlp.gate", "mlp.up", "mlp.down")
+
+
+def stage_layer_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
+                             layers: tuple[int, ...]) -> list[float]:
+    """Resident decoder-layer weights on one rank of each stage: every local expert of each MoE layer, the dense
+    MLP of each of the first ``first_dense_layers`` layers."""
+    ops = layer_ops(model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers, all_experts=True)
+    moe = sum(op.weight_bytes for op in ops if op.name.startswith("moe."))
+    dense = sum(op.weight_bytes for op in ops if op.name in _DENSE_MLP_OPS)
+    # The rest, averaged over the layers (windowed and full attention ops each run on their own layers).
+    common = sum(op.weight_bytes * op.count for op in ops
+                 if not op.name.startswith("moe.") and op.name not in _DENSE_MLP_OPS) / model.num_layers
+    result, start = [], 0
+    for n in layers:
+        dense_layers = max(0, min(start + n, model.num_layers - model.moe_layers) - start)
+        result.append(n * common + dense_layers * dense + (n - dense_layers) * moe)
+        start += n
+    return result
 
 
 def compute_bound_batch(analysis: Analysis) -> int | None:
@@ -351,6 +421,8 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
     roof = analysis.roofline
     if not roof.peak_flops_per_s:
         return None
+    if analysis.model.is_moe:
+        return _moe_compute_bound_batch(analysis)
     one = analysis.decode.totals
     two = analyze(analysis.model, analysis.hardware,
                   dataclasses.replace(analysis.workload, batch=2, micro_batches=1)).decode.totals
@@ -369,6 +441,34 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
     while roof.compute_time_s(f * b_star) <= roof.memory_time_s(w + m * b_star):
         b_star += 1
     return b_star
+
+
+_MAX_SEARCHED_BATCH = 1 << 20
+
+
+def _moe_compute_bound_batch(analysis: Analysis) -> int | None:
+    """The crossover of a MoE model, whose expert weight reads grow with the batch (not linear in it): the
+    smallest batch (a multiple of ep) whose decode step is compute-bound, by doubling then bisection; None if
+    none is up to 2^20 sequences. Decode intensity only rises with the batch (FLOPs grow linearly, bytes at most
+    linearly), so the predicate is monotone."""
+    roof, ep = analysis.roofline, analysis.workload.ep
+
+    def compute_bound(batch: int) -> bool:
+        workload = dataclasses.replace(analysis.workload, batch=batch, micro_batches=1)
+        totals = analyze(analysis.model, analysis.hardware, workload).decode.totals
+        return roof.compute_time_s(totals["flops"]) > roof.memory_time_s(totals["bytes"])
+
+    low, high = 0, ep  # batches low (0, or not compute-bound) < answer <= high
+    while not compute_bound(high):
+        low, high = high, high * 2
+        if high > _MAX_SEARCHED_BATCH:
+            return None
+    while high - low > ep:
+        middle = (low + high) // 2 // ep * ep
+        if middle <= low:
+            break
+        low, high = (low, middle) if compute_bound(middle) else (middle, high)
+    return high
 
 
 def checked_analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:

@@ -17,6 +17,7 @@ from llmroof.cli.options import (
     resolve_hardware,
     resolve_model,
     resolve_precision,
+    resolve_routing,
 )
 from llmroof.cli.render import console, print_csv, print_json
 from llmroof.errors import LlmroofError
@@ -32,12 +33,22 @@ def analyze(
                                 help="Decode: KV-cache tokens per sequence during the step (new token included)."),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
+    ep: int = typer.Option(1, "--ep", min=1,
+                           help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel."),
     micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
     pp_layers: str | None = typer.Option(None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."),
     dtype: str = typer.Option("bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"),
     weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Decoder linear weights' dtype."),
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
     group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
+    expert_dtype: str | None = typer.Option(None, "--expert-dtype",
+                                            help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights')."),
+    zipf: float | None = typer.Option(None, "--zipf", min=0.0,
+                                      help="Skewed expert routing: Zipf exponent of the expert load (0: uniform)."),
+    expert_load: Path | None = typer.Option(None, "--expert-load", dir_okay=False,
+                                            help="Measured expert-load histogram: one count per expert."),
+    mla_naive: bool = typer.Option(False, "--mla-naive",
+                                   help="MLA decode decompresses the latent cache (default: absorbed weights)."),
     kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
     attention: AttentionKind | None = typer.Option(None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
     implementation: ImplementationChoice = typer.Option(
@@ -67,8 +78,9 @@ def analyze(
     try:
         workload = Workload(
             batch=batch, prompt_len=prompt, context_len=context,
-            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size),
-            tp=tp, pp=pp, micro_batches=micro_batches, pp_layers=stages,
+            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size, expert_dtype),
+            tp=tp, pp=pp, ep=ep, micro_batches=micro_batches, pp_layers=stages,
+            routing=resolve_routing(zipf, expert_load), mla_absorbed=not mla_naive,
             implementation=implementation.value, attention_kernel=attention_kernel.value, fused_qkv=fused_qkv,
             all_logits=all_logits,
             memory_reserve_fraction=reserve,
@@ -206,7 +218,13 @@ def _print_tables(data: dict[str, Any]) -> None:
               f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at {mem['kv_tokens_per_sequence']} tokens "
               f"(max of prompt and context): {mem['max_batch']}; "
               f"max context at batch {wl['batch']}: {mem['max_context']}; fits: {'yes' if mem['fits'] else 'NO'}")
-    if par["tp"] > 1 or par["pp"] > 1:
+    dec_experts = dec.get("expected_experts_per_layer")
+    if dec_experts is not None:
+        out.print(f"Experts: {model['experts_per_token']} of {model['experts']} per token; a decode step of "
+                  f"{wl['batch']} tokens reads {dec_experts:.1f} experts per MoE layer ({wl['routing']} routing), "
+                  f"a prefill micro-batch {pre['expected_experts_per_layer']:.1f}; "
+                  f"{si(model['active_params'])} of {si(model['params'])} params active per token")
+    if par["tp"] > 1 or par["pp"] > 1 or par.get("ep", 1) > 1:
         out.print(f"Parallel: stages {par['stage_layers']} layers, comm {seconds(par['prefill_comm_time_s'])} prefill / "
                   f"{seconds(par['decode_comm_time_s'])} per decode step, prefill bubble "
                   f"{percent(par['bubble_fraction'])} (GPipe {percent(par['gpipe_bubble_fraction'])})")
