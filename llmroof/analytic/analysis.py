@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from llmroof.analytic import comm
-from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
+from llmroof.analytic.arith import largest, maximum, where
+from llmroof.analytic.memory import (
+    kv_bytes_per_token,
+    layer_kv_bytes_per_token,
+    max_batch,
+    param_count,
+    stage_weight_bytes,
+    total_bytes_per_gpu,
+)
 from llmroof.analytic.ops import OpCost, PassShape, embed_op, head_ops, layer_ops
 from llmroof.analytic.sharding import Shard, shard_model, stage_layers
 from llmroof.analytic.workload import Workload
@@ -45,10 +53,16 @@ class Roofline:
     def time_s(self, op: OpCost) -> float:
         """max(FLOPs / peak FLOP/s, bytes / peak bandwidth)."""
         memory = (op[3] + op[4] + op[5] + op[6] + op[7]) / self.bandwidth_bytes_per_s  # the five byte fields
-        return max(op[2] / self.peak_flops_per_s, memory) if self.peak_flops_per_s else memory
+        if not self.peak_flops_per_s:
+            return memory
+        compute = op[2] / self.peak_flops_per_s
+        if type(memory) is float:  # the scalar path, inline: sweeps call this 40 times per configuration
+            return compute if compute >= memory else memory
+        return maximum(compute, memory)
 
     def bound(self, flops: float, nbytes: float) -> str:
-        return "compute" if self.compute_time_s(flops) > self.memory_time_s(nbytes) else "memory"
+        """``compute`` or ``memory`` (an array of them for arrays of totals)."""
+        return where(self.compute_time_s(flops) > self.memory_time_s(nbytes), "compute", "memory")
 
     @property
     def ridge_point(self) -> float | None:
@@ -177,9 +191,7 @@ class Analysis:
 
     def max_batch(self, context: int) -> int:
         """Largest batch whose KV cache at ``context`` tokens fits beside the weights on every GPU."""
-        pp = len(self.stage_layers)
-        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * context * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+        return max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self.stage_kv_bytes_per_token, context)
 
     def max_context(self, batch: int) -> int:
         """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU."""
@@ -194,9 +206,8 @@ class Analysis:
 
     def total_bytes_per_gpu(self) -> float:
         """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
-        w, pp = self.workload, len(self.stage_layers)
-        return max(wb + kv * w.batch * self.kv_tokens * pp
-                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token))
+        return total_bytes_per_gpu(self.stage_weight_bytes, self.stage_kv_bytes_per_token, self.workload.batch,
+                                   self.kv_tokens)
 
     @property
     def fits(self) -> bool:
@@ -206,8 +217,7 @@ class Analysis:
     def decode_tokens_per_s(self) -> float:
         """Generated tokens per second: b per step; with pp stages, pp batches are in flight, so a step
         completes every max(stage) (b / TPOT without pipelining)."""
-        period = max(self.decode.stage_times_s)
-        return self.workload.batch / period if period else float("inf")
+        return decode_tokens_per_s(self.workload.batch, self.decode.stage_times_s)
 
     def compute_bound_batch(self) -> int | None:
         """Smallest decode batch at which the step's FLOPs outlast its bytes on the roofline (None: never).
@@ -223,8 +233,43 @@ class Analysis:
         return analysis_to_dict(self)
 
 
-def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
-           layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: int) -> Phase:
+def decode_tokens_per_s(batch: Any, stage_times_s: tuple[Any, ...]) -> Any:
+    """Generated tokens per second of decode steps taking ``stage_times_s`` per stage: batch / max(stage)."""
+    period = largest(stage_times_s)
+    if type(period) is float and not period:
+        return float("inf")
+    return batch / period
+
+
+def pass_shapes(workload: Workload, batch: Any, prompt_len: Any, context_len: Any,
+                micro_batches: Any) -> tuple[PassShape, PassShape]:
+    """The prefill (one micro-batch) and decode-step shapes; numbers, or numpy arrays for a grid."""
+    mb = batch // micro_batches
+    s = prompt_len
+    return (PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb),
+            PassShape("decode", batch, 1, context_len, batch))
+
+
+def layout_of(model: ModelSpec, hardware: HardwareSpec,
+              workload: Workload) -> tuple[Shard, tuple[int, ...], Roofline, list[str]]:
+    """What every configuration of one layout shares: the shard, the stages, the roofline and its warnings."""
+    shard = shard_model(model, workload.tp)
+    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    precision = workload.precision
+    peak = hardware.peak_flops(precision.activation.name)
+    warnings = []
+    if peak is None:
+        warnings.append(
+            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
+            f"bandwidth alone (add one with --hardware-file)"
+        )
+    return shard, layers, Roofline(peak, hardware.memory_bandwidth_bytes_per_s), warnings
+
+
+def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
+          layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: Any) -> Phase:
+    """One phase's ops, communication, stage times and totals; array-polymorphic in ``shape`` and
+    ``micro_batches`` (then every time and total is an array over the grid)."""
     tp, pp = shard.tp, len(layers)
     count = tp * micro_batches
     precision = workload.precision
@@ -273,7 +318,7 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
             t += send
         stage_times.append(t)
     # GPipe schedule: the first micro-batch crosses every stage, the rest follow at the slowest stage's pace.
-    time_s = sum(stage_times) + (micro_batches - 1) * max(stage_times)
+    time_s = sum(stage_times) + (micro_batches - 1) * largest(stage_times)
     # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes).
     # Layer ops share one count, as do the embedding and head ops: sum the columns, then scale.
     layer_columns = list(zip(*layer))[2:8]
@@ -288,24 +333,12 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
 
 def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
     """The analytic roofline of ``workload`` running ``model`` on ``hardware``."""
-    shard = shard_model(model, workload.tp)
-    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    shard, layers, roofline, warnings = layout_of(model, hardware, workload)
     precision = workload.precision
-    peak = hardware.peak_flops(precision.activation.name)
-    warnings = []
-    if peak is None:
-        warnings.append(
-            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
-            f"bandwidth alone (add one with --hardware-file)"
-        )
-    roofline = Roofline(peak, hardware.memory_bandwidth_bytes_per_s)
-    b, m = workload.batch, workload.micro_batches
-    mb = b // m
-    s = workload.prompt_len
-    prefill = _phase("prefill", model, hardware, workload, shard, layers, roofline,
-                     PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb), m)
-    decode = _phase("decode", model, hardware, workload, shard, layers, roofline,
-                    PassShape("decode", b, 1, workload.context_len, b), 1)
+    m = workload.micro_batches
+    prefill_shape, decode_shape = pass_shapes(workload, workload.batch, workload.prompt_len, workload.context_len, m)
+    prefill = phase("prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, m)
+    decode = phase("decode", model, hardware, workload, shard, layers, roofline, decode_shape, 1)
     layer_weights = sum(op.weight_bytes for op in decode.ops if op.name.startswith(("attn.", "mlp.")))
     stage_weights = stage_weight_bytes(model, shard, precision, layer_weights, layers)
     layer_kv = layer_kv_bytes_per_token(shard, precision)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
+from llmroof.analytic.arith import largest, maximum, smallest, to_int
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
@@ -74,3 +77,19 @@ def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision, lay
                 total += table
         result.append(total)
     return result
+
+
+def total_bytes_per_gpu(stage_weight_bytes: Sequence[float], stage_kv_bytes_per_token: Sequence[float], batch: Any,
+                        kv_tokens: Any) -> Any:
+    """Weights plus the KV cache of ``batch`` sequences of ``kv_tokens`` tokens on the fullest GPU (pp batches
+    in flight); numbers, or arrays over a grid."""
+    pp = len(stage_weight_bytes)
+    return largest([wb + kv * batch * kv_tokens * pp for wb, kv in zip(stage_weight_bytes, stage_kv_bytes_per_token)])
+
+
+def max_batch(usable_bytes: float, stage_weight_bytes: Sequence[float], stage_kv_bytes_per_token: Sequence[float],
+              context: Any) -> Any:
+    """Largest batch whose KV cache at ``context`` tokens fits beside the weights on every GPU (0: none)."""
+    pp = len(stage_weight_bytes)
+    free = [usable_bytes - w for w in stage_weight_bytes]
+    return maximum(0, smallest([to_int(f // (kv * context * pp)) for f, kv in zip(free, stage_kv_bytes_per_token)]))

@@ -8,6 +8,10 @@ Conventions (``docs/analytic-model.md`` has the full derivation):
 - the KV cache is written by ``attn.rope`` (rotated K) and ``attn.v`` (V), and read by the attention ops;
 - with GQA each K/V head is read once for the ``H/kv`` query heads it serves.
 
+The formulas are array-polymorphic: called with numpy arrays for the batch, queries, keys and logits tokens of
+:class:`PassShape`, every shape-dependent field is an array of the same values the scalar call gives, bit for bit
+(no ``float``/``min``/``max``/``if`` on a shape-dependent value: :mod:`llmroof.analytic.arith` instead).
+
 Shapes below use b (sequences), t (tokens this pass: b*s in prefill, b in decode), s_q (queries per
 sequence), s_k (keys per sequence), h, d, and the per-rank widths of :class:`~llmroof.analytic.sharding.Shard`.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from llmroof.analytic.arith import to_float
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
@@ -92,7 +97,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     norm_flops = ELEMENTWISE_FLOPS[model.norm]
 
     def norm(name: str) -> OpCost:
-        return OpCost(phase, name, float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
+        return OpCost(phase, name, to_float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
                       0.0, 0.0, count)
 
     def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, kv_out: int = 0) -> OpCost:
@@ -103,7 +108,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
                       t * k * a_b, t * (n - kv_out) * a_b, 0.0, t * kv_out * kv_b, count)
 
     def residual(name: str) -> OpCost:
-        return OpCost(phase, name, float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
+        return OpCost(phase, name, to_float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
 
     ops = [norm("attn.norm")]
     # Projections. K leaves attn.k as an activation (RoPE rotates it into the cache); V goes straight to the cache.
@@ -115,7 +120,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
         ops.append(linear("attn.v", h, kv_dim, model.qkv_bias, kv_out=kv_dim))
     # RoPE on q and k; cos/sin tables: one row of d per position (s positions in prefill, one per sequence in decode).
     positions = s_q if phase == "prefill" else b
-    ops.append(OpCost(phase, "attn.rope", float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
+    ops.append(OpCost(phase, "attn.rope", to_float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
                       t * (q_dim + kv_dim) * a_b + 2 * positions * d * a_b, t * q_dim * a_b, 0.0,
                       t * kv_dim * kv_b, count))
     q_bytes = t * q_dim * a_b  # Q: [b, H/tp, s_q, d]
@@ -123,12 +128,12 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     if attention_kernel == "flash":
         # Causal prefill visits s(s+1)/2 query-key pairs; a decode token visits all c keys.
         pairs = b * hq * (s_q * (s_q + 1) // 2 if phase == "prefill" else s_q * s_k)
-        ops.append(OpCost(phase, "attn.flash", float((4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs), 0.0,
+        ops.append(OpCost(phase, "attn.flash", to_float((4 * d + ELEMENTWISE_FLOPS["softmax"]) * pairs), 0.0,
                           q_bytes, q_bytes, 2 * k_bytes, 0.0, count))
     else:
         scores = b * hq * s_q * s_k  # [b, H/tp, s_q, s_k], computed in full then masked
         ops.append(OpCost(phase, "attn.scores", 2.0 * scores * d, 0.0, q_bytes, scores * a_b, k_bytes, 0.0, count))
-        ops.append(OpCost(phase, "attn.softmax", float(ELEMENTWISE_FLOPS["softmax"] * scores), 0.0, scores * a_b,
+        ops.append(OpCost(phase, "attn.softmax", to_float(ELEMENTWISE_FLOPS["softmax"] * scores), 0.0, scores * a_b,
                           scores * a_b, 0.0, 0.0, count))
         ops.append(OpCost(phase, "attn.context", 2.0 * scores * d, 0.0, scores * a_b, q_bytes, k_bytes, 0.0, count))
     # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
@@ -141,7 +146,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     ops.append(linear("mlp.up", h, i, model.mlp_bias))
     act_flops = ELEMENTWISE_FLOPS[model.activation] + (ELEMENTWISE_FLOPS["mul"] if model.gated_mlp else 0)
     inputs = 2 if model.gated_mlp else 1
-    ops.append(OpCost(phase, "mlp.act", float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
+    ops.append(OpCost(phase, "mlp.act", to_float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
                       0.0, 0.0, count))
     ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0))
     ops.append(residual("mlp.residual"))
@@ -160,7 +165,7 @@ def head_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassSh
     t, h, v = shape.tokens, shard.hidden, shard.vocab
     a_b, hi_b = precision.activation.bytes_per_element, precision.unquantized.bytes_per_element
     norm_weights = h * (2 if model.norm == "layernorm" else 1)
-    final_norm = OpCost(shape.phase, "final_norm", float(ELEMENTWISE_FLOPS[model.norm] * t * h), norm_weights * hi_b,
+    final_norm = OpCost(shape.phase, "final_norm", to_float(ELEMENTWISE_FLOPS[model.norm] * t * h), norm_weights * hi_b,
                         t * h * a_b, t * h * a_b, 0.0, 0.0, count)
     n = shape.logits_tokens
     lm_head = OpCost(shape.phase, "lm_head", 2.0 * n * h * v, v * h * hi_b, n * h * a_b, n * v * a_b, 0.0, 0.0, count)
