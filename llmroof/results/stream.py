@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from llmroof.errors import LlmroofError
 
+JSON_SLICE_ROWS = 8192
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -37,8 +38,10 @@ def write_chunk(handle: IO[str], columns: Mapping[str, Any], fmt: str, header: b
     if fmt == "csv":
         frame.to_csv(handle, header=header, index=False, lineterminator="\n")
     else:
-        text = frame.to_json(orient="records", lines=True, double_precision=15)
-        handle.write(text if text.endswith("\n") else text + "\n")
+        for start in range(0, len(frame), JSON_SLICE_ROWS):  # pandas builds each slice's text whole
+            text = frame.iloc[start:start + JSON_SLICE_ROWS].to_json(orient="records", lines=True,
+                                                                      double_precision=15)
+            handle.write(text if text.endswith("\n") else text + "\n")
     return len(frame)
 
 
