@@ -134,3 +134,16 @@ def test_cli_grid_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, ar
     code, _, err = run(capsys, "analyze", *args)
     assert code == 2 and message in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_grid_csv_to_stdout_and_a_failing_run_keeps_its_rows(capsys, tmp_path) -> None:
+    code, stdout, err = run(capsys, "analyze", "--sweep", "batch=1,2", "--sweep", "tp=1,2", "--format", "csv")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0] == ",".join(gs.COLUMNS) and len(lines) == 5
+    # Llama-3-8B's prompt of 2**23 fits int64; Llama-3.1-405B's (128 heads) would not: the second layout fails.
+    out = tmp_path / "grid.csv"
+    code, _, err = run(capsys, "analyze", "--prompt", str(2**23), "--sweep", "model=llama-3-8b,llama-3.1-405b",
+                       "--out", str(out))
+    assert code == 2 and "overflow" in err and "grid.csv.partial" in err and "Traceback" not in err
+    assert not out.exists() and len((tmp_path / "grid.csv.partial").read_text().splitlines()) == 2

@@ -168,7 +168,7 @@ def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: 
 
     from llmroof.analytic import grid_sweep
     from llmroof.analytic.sweep import parse_sweep
-    from llmroof.results.stream import stream_format, streamed_file, write_chunk
+    from llmroof.results.stream import stream_format, streamed_file
 
     axes: dict[str, list[Any]] = {}
     for text in texts:
@@ -198,10 +198,10 @@ def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: 
         kind = stream_format(out)
         with streamed_file(out) as handle:
             frontier, points = grid_sweep.run(layouts, batch, prompt, context,
-                                              _chunk_writer(handle, kind, write_chunk))
+                                              _chunk_writer(handle, kind))
     elif fmt is Format.csv:
         frontier, points = grid_sweep.run(layouts, batch, prompt, context,
-                                          _chunk_writer(sys.stdout, "csv", write_chunk))
+                                          _chunk_writer(sys.stdout, "csv"))
         return
     else:
         frontier, points = grid_sweep.run(layouts, batch, prompt, context)
@@ -220,7 +220,10 @@ def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: 
         print(f"llmroof: {summary}", file=sys.stderr)
 
 
-def _chunk_writer(handle: Any, kind: str, write_chunk: Any) -> Any:
+def _chunk_writer(handle: Any, kind: str) -> Any:
+    """A sink for :func:`llmroof.analytic.grid_sweep.run` that writes each chunk of rows, the header once."""
+    from llmroof.results.stream import write_chunk
+
     first = [True]
 
     def sink(columns: dict[str, Any]) -> None:
