@@ -119,25 +119,26 @@ def llm_analysis_rate() -> tuple[float | None, str]:
     return len(LLM_ANALYSIS_BATCHES) / seconds, "llm-analysis 0.2.2 LLMAnalysis.inference, prompt 512, 1 token"
 
 
-def cli_grid(args: list[str], out_name: str | None) -> tuple[float, int]:
-    """Run ``llmroof analyze ARGS [--out FILE]`` in a fresh process: (wall seconds, peak RSS in KiB of the CLI).
-
-    A small parent process starts the CLI and reads the child's peak resident set with getrusage."""
+def cli_grid(args: list[str], out_name: str | None) -> tuple[float, int, float]:
+    """Run ``llmroof analyze ARGS [--out FILE]`` in a fresh process: (wall seconds, peak RSS in KiB, CPU seconds
+    (user + system) of the CLI). A small parent process starts the CLI and reads the child's getrusage: on a
+    shared machine the CPU time is what a quiet machine's wall time would be."""
     exe = os.path.join(os.path.dirname(sys.executable), "llmroof")
     with tempfile.TemporaryDirectory() as folder:
         out = [] if out_name is None else ["--out", os.path.join(folder, out_name)]
         probe = ("import resource, subprocess, sys, time\n"
                  "t = time.perf_counter(); subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
-                 "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+                 "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+                 "print(time.perf_counter() - t, u.ru_maxrss, u.ru_utime + u.ru_stime)\n")
         result = subprocess.run([sys.executable, "-c", probe, exe, "analyze", *args, *out],
                                 check=True, capture_output=True, text=True)
-        wall, rss = result.stdout.split()
-        return float(wall), int(rss)
+        wall, rss, cpu = result.stdout.split()
+        return float(wall), int(rss), float(cpu)
 
 
-def best_cli_grid(repeats: int, args: list[str], out_name: str | None) -> tuple[float, int]:
+def best_cli_grid(repeats: int, args: list[str], out_name: str | None) -> tuple[float, int, float]:
     runs = [cli_grid(args, out_name) for _ in range(repeats)]
-    return min(r[0] for r in runs), min(r[1] for r in runs)
+    return min(r[0] for r in runs), max(r[1] for r in runs), min(r[2] for r in runs)
 
 
 GRID_2800 = ["-m", "llama-3-70b", "--tp", "4", "--sweep", "batch=1..1024", "--sweep", "context=512..131072:512"]
@@ -168,7 +169,7 @@ def main() -> None:
     # The vectorised grid: Llama-3-70B tp 4, batch x context.
     gm, ghw, gw = grid_case()
     points = grid_totals(gm, ghw, gw, GRID_BATCH, GRID_CONTEXT)
-    grid_s = best_of(5, lambda: grid_totals(gm, ghw, gw, GRID_BATCH, GRID_CONTEXT))
+    grid_s = best_of(10, lambda: grid_totals(gm, ghw, gw, GRID_BATCH, GRID_CONTEXT))
     mismatches = sampled_agreement(10_000)
     # The same batch sweep as llm-analysis's (batch 1-1024 at one context), both llmroof paths and llm-analysis.
     batches = np.arange(1, 1025)
@@ -203,14 +204,12 @@ def main() -> None:
         results["grid_over_llm_analysis_same_batch_sweep"] = len(batches) / small_grid_s / llma_rate
         results["grid_over_llm_analysis_throughput"] = points / grid_s / llma_rate
     if not args.no_cli:
-        results["cli_grid_2800_s"], results["cli_grid_2800_peak_rss_kib"] = best_cli_grid(args.cli_repeats,
-                                                                                            GRID_2800, "grid.csv")
-        results["cli_grid_1m_csv_s"], results["cli_grid_1m_csv_peak_rss_kib"] = best_cli_grid(args.cli_repeats,
-                                                                                               GRID_1M, "grid.csv")
-        results["cli_grid_1m_jsonl_s"], results["cli_grid_1m_jsonl_peak_rss_kib"] = best_cli_grid(
-            args.cli_repeats, GRID_1M, "grid.jsonl")
-        results["cli_grid_1m_no_out_s"], results["cli_grid_1m_no_out_peak_rss_kib"] = best_cli_grid(
-            args.cli_repeats, [*GRID_1M, "--format", "json"], None)
+        for key, grid_args, out_name in (("cli_grid_2800", GRID_2800, "grid.csv"),
+                                         ("cli_grid_1m_csv", GRID_1M, "grid.csv"),
+                                         ("cli_grid_1m_jsonl", GRID_1M, "grid.jsonl"),
+                                         ("cli_grid_1m_no_out", [*GRID_1M, "--format", "json"], None)):
+            wall, rss, cpu = best_cli_grid(args.cli_repeats, grid_args, out_name)
+            results[f"{key}_s"], results[f"{key}_peak_rss_kib"], results[f"{key}_cpu_s"] = wall, rss, cpu
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -234,12 +233,13 @@ def main() -> None:
     else:
         print(f"llm-analysis comparison skipped: {llma_note}")
     if not args.no_cli:
-        for key, label in (("cli_grid_2800", "analyze --sweep batch=1..1024 --sweep context=512..131072:512 --out .csv"),
+        for key, label in (("cli_grid_2800", "--sweep batch=1..1024 --sweep context=512..131072:512 --out .csv"),
                            ("cli_grid_1m_csv", "1,045,504-point grid --out .csv"),
                            ("cli_grid_1m_jsonl", "1,045,504-point grid --out .jsonl"),
                            ("cli_grid_1m_no_out", "1,045,504-point grid, frontier only (--format json)")):
             seconds = r.get(f"{key}_s")
-            print(f"{label}: {seconds:.2f} s, peak RSS {r[f'{key}_peak_rss_kib'] / 1024:.0f} MiB")
+            print(f"{label}: {seconds:.2f} s wall, {r[f'{key}_cpu_s']:.2f} s CPU, peak RSS "
+                  f"{r[f'{key}_peak_rss_kib'] / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
