@@ -103,3 +103,18 @@ def test_grid_rejects_what_would_overflow_int64_and_bad_values() -> None:
         analyze_grid(model, hardware, Workload(tp=8), batch=[0, 1])
     with pytest.raises(ValueError, match="integers"):
         analyze_grid(model, hardware, Workload(tp=8), batch=[1.5])
+
+
+def test_arith_helpers_round_and_choose_as_python_does() -> None:
+    from llmroof.analytic import arith
+
+    ints = [1, 2**53 + 1, 2**53 + 3, 2**62 - 1, 3 * 2**60 + 12345]
+    assert arith.to_float(np.array(ints)).tolist() == [float(i) for i in ints]  # round half to even, both
+    floats = [0.5, 1.9999999999999998, 2.5e18, -0.7]
+    assert arith.to_int(np.array(floats)).tolist() == [int(x) for x in floats]
+    free, need = [7.0e10, 1.0e11, 3.3e10], [2.6e6, 3.0e5, 1.1e3]
+    assert (np.array(free) // np.array(need)).tolist() == [f // n for f, n in zip(free, need)]
+    assert arith.largest([3, 7, 5]) == 7 and arith.smallest([3.0, 1.0]) == 1.0
+    assert arith.largest([np.array([1, 9]), np.array([4, 2])]).tolist() == [4, 9]
+    assert arith.where(np.array([True, False]), "compute", "memory").tolist() == ["compute", "memory"]
+    assert arith.where(False, "compute", "memory") == "memory"
