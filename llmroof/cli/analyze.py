@@ -254,7 +254,7 @@ def _print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> N
     table = Table(title=title if layouts > 1 else f"{title} ({layout(rows[0])})", title_justify="left")
     for column in ("layout", "prompt", "context", "compute-bound from batch", "largest batch that fits",
                    "TPOT there", "tokens/s there", "max batch (memory)")[0 if layouts > 1 else 1:]:
-        table.add_column(column, justify="left" if column == "layout" else "right")
+        table.add_column(column, justify="left" if column == "layout" else "right", no_wrap=column == "layout")
     for start in range(0, len(rows), per_layout):
         for index in picked:
             r = rows[start + index]
