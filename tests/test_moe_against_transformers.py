@@ -92,7 +92,7 @@ def matmul_flops(spec, phase: str, layer: int, part: str, **workload) -> float:
     """llmroof's matrix-product FLOPs of one layer's attention (``attn``) or MLP (``mlp``: dense or MoE)."""
     bare = dataclasses.replace(spec, qkv_bias=False, attn_out_bias=False, mlp_bias=False, router_bias=False,
                                expert_bias=False)
-    ops = getattr(analyze(bare, H200, Workload(**workload)), phase).ops
+    ops = getattr(analyze(bare, H200, Workload(implementation="eager", **workload)), phase).ops
     windowed = spec.layer_is_windowed(layer)
     moe = spec.is_moe and layer >= spec.first_dense_layers
     total = 0.0

@@ -12,11 +12,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from llmroof.analytic import comm
-from llmroof.analytic.arith import minimum
-from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
+from llmroof.analytic.arith import largest, maximum, where
+from llmroof.analytic.memory import (
+    kv_bytes_per_token,
+    layer_kv_bytes_per_token,
+    max_batch,
+    param_count,
+    stage_kv_bytes_per_sequence,
+    stage_weight_bytes,
+    total_bytes_per_gpu,
+)
 from llmroof.analytic.moe import expected_experts
 from llmroof.analytic.ops import OpCost, PassShape, embed_op, fused_layer_ops, head_ops, layer_ops
 from llmroof.analytic.sharding import Shard, shard_model, stage_layers
@@ -48,10 +56,16 @@ class Roofline:
     def time_s(self, op: OpCost) -> float:
         """max(FLOPs / peak FLOP/s, bytes / peak bandwidth)."""
         memory = (op[3] + op[4] + op[5] + op[6] + op[7]) / self.bandwidth_bytes_per_s  # the five byte fields
-        return max(op[2] / self.peak_flops_per_s, memory) if self.peak_flops_per_s else memory
+        if not self.peak_flops_per_s:
+            return memory
+        compute = op[2] / self.peak_flops_per_s
+        if type(memory) is float:  # the scalar path, inline: sweeps call this 40 times per configuration
+            return compute if compute >= memory else memory
+        return maximum(compute, memory)
 
     def bound(self, flops: float, nbytes: float) -> str:
-        return "compute" if self.compute_time_s(flops) > self.memory_time_s(nbytes) else "memory"
+        """``compute`` or ``memory`` (an array of them for arrays of totals)."""
+        return where(self.compute_time_s(flops) > self.memory_time_s(nbytes), "compute", "memory")
 
     @property
     def ridge_point(self) -> float | None:
@@ -172,26 +186,23 @@ class Analysis:
     def weight_bytes_per_gpu(self) -> float:
         return max(self.stage_weight_bytes)
 
-    def stage_kv_bytes_per_sequence(self, context: int) -> list[float]:
+    def stage_kv_bytes_per_sequence(self, context: Any) -> list[Any]:
         """KV cache of one sequence of ``context`` tokens on one GPU of each stage: full layers keep every
         token, windowed layers the last min(context, W)."""
-        window = self.model.sliding_window or 0
-        kept = minimum(context, window)
-        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(self.stage_kv_bytes_per_token)
-        return [(kv - win) * context + win * kept for kv, win in zip(self.stage_kv_bytes_per_token, windows)]
+        return stage_kv_bytes_per_sequence(self.stage_kv_bytes_per_token, self.stage_window_kv_bytes_per_token,
+                                           self.model.sliding_window, context)
 
     def kv_bytes_per_gpu(self, batch: int, context: int) -> float:
         """KV cache on the fullest GPU for ``batch`` sequences of ``context`` tokens (pp batches in flight)."""
         pp = len(self.stage_layers)
-        return max(kv * batch * pp for kv in self.stage_kv_bytes_per_sequence(context))
+        return largest([kv * batch * pp for kv in self.stage_kv_bytes_per_sequence(context)])
 
     def max_batch(self, context: int | None = None) -> int:
         """Largest batch whose KV cache at ``context`` tokens (default :attr:`kv_tokens`, the length
-        :attr:`fits` checks) fits beside the weights on every GPU."""
+        :attr:`fits` checks) fits beside the weights on every GPU (:func:`~llmroof.analytic.memory.max_batch`,
+        which the grid shares)."""
         context = self.kv_tokens if context is None else context
-        pp = len(self.stage_layers)
-        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_sequence(context))))
+        return max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(context))
 
     def max_context(self, batch: int) -> int:
         """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU
@@ -217,9 +228,8 @@ class Analysis:
 
     def total_bytes_per_gpu(self) -> float:
         """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
-        w, pp = self.workload, len(self.stage_layers)
-        return max(wb + kv * w.batch * pp
-                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(self.kv_tokens)))
+        return total_bytes_per_gpu(self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(self.kv_tokens),
+                                   self.workload.batch)
 
     @property
     def fits(self) -> bool:
@@ -240,8 +250,7 @@ class Analysis:
     def decode_tokens_per_s(self) -> float:
         """Generated tokens per second: b per step; with pp stages, pp batches are in flight, so a step
         completes every max(stage) (b / TPOT without pipelining)."""
-        period = max(self.decode.stage_times_s)
-        return self.workload.batch / period if period else float("inf")
+        return decode_tokens_per_s(self.workload.batch, self.decode.stage_times_s)
 
     def compute_bound_batch(self) -> int | None:
         """Smallest decode batch at which the step's FLOPs outlast its bytes on the roofline (None: never).
@@ -259,8 +268,46 @@ class Analysis:
         return analyze(self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager"))
 
 
-def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
-           layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: int) -> Phase:
+def decode_tokens_per_s(batch: Any, stage_times_s: tuple[Any, ...]) -> Any:
+    """Generated tokens per second of decode steps taking ``stage_times_s`` per stage: batch / max(stage)."""
+    period = largest(stage_times_s)
+    if type(period) is float and not period:
+        return float("inf")
+    return batch / period
+
+
+def pass_shapes(workload: Workload, batch: Any, prompt_len: Any, context_len: Any,
+                micro_batches: Any) -> tuple[PassShape, PassShape]:
+    """The prefill (one micro-batch) and decode-step shapes on one rank; numbers, or numpy arrays for a grid.
+    With expert parallelism each rank's attention takes b/ep of the sequences."""
+    ep = workload.ep
+    mb = batch // micro_batches // ep  # sequences of one micro-batch on one expert-parallel rank
+    s = prompt_len
+    b = batch // ep
+    return (PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb),
+            PassShape("decode", b, 1, context_len, b))
+
+
+def layout_of(model: ModelSpec, hardware: HardwareSpec,
+              workload: Workload) -> tuple[Shard, tuple[int, ...], Roofline, list[str]]:
+    """What every configuration of one layout shares: the shard, the stages, the roofline and its warnings."""
+    shard = shard_model(model, workload.tp, workload.ep)
+    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    precision = workload.precision
+    peak = hardware.peak_flops(precision.activation.name)
+    warnings = []
+    if peak is None:
+        warnings.append(
+            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
+            f"bandwidth alone (add one with --hardware-file)"
+        )
+    return shard, layers, Roofline(peak, hardware.memory_bandwidth_bytes_per_s), warnings
+
+
+def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
+          layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: Any) -> Phase:
+    """One phase's ops, communication, stage times and totals; array-polymorphic in ``shape`` and
+    ``micro_batches`` (then every time and total is an array over the grid)."""
     tp, pp, ep = shard.tp, len(layers), workload.ep
     count = tp * ep * micro_batches  # ranks of one stage, each micro-batch
     precision = workload.precision
@@ -327,40 +374,33 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
             t += send
         stage_times.append(t)
     # GPipe schedule: the first micro-batch crosses every stage, the rest follow at the slowest stage's pace.
-    time_s = sum(stage_times) + (micro_batches - 1) * max(stage_times)
-    # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes).
-    totals = {key: sum(op[index] * op.count for op in ops)
-              for index, key in enumerate(("flops", *BYTE_FIELDS), start=2)}
-    totals["bytes"] = sum(totals[key] for key in BYTE_FIELDS)
+    time_s = sum(stage_times) + (micro_batches - 1) * largest(stage_times)
+    # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes; ops that
+    # only some layers run have their own count). One pass, op by op in order: the sums sum() would give.
+    flops = weight = act_read = act_write = kv_read = kv_write = 0
+    for op in ops:
+        n = op[8]
+        flops = flops + op[2] * n  # not +=: a grid's arrays grow by broadcasting
+        weight = weight + op[3] * n
+        act_read = act_read + op[4] * n
+        act_write = act_write + op[5] * n
+        kv_read = kv_read + op[6] * n
+        kv_write = kv_write + op[7] * n
+    totals = dict(zip(("flops", *BYTE_FIELDS), (flops, weight, act_read, act_write, kv_read, kv_write)))
+    totals["bytes"] = weight + act_read + act_write + kv_read + kv_write
     return Phase(name, ops, tuple(comm_ops), roofline, tuple(stage_times), time_s, micro_batches,
                  shape.tokens * micro_batches * ep, totals)
 
 
 def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
     """The analytic roofline of ``workload`` running ``model`` on ``hardware``."""
-    shard = shard_model(model, workload.tp, workload.ep)
-    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    shard, layers, roofline, warnings = layout_of(model, hardware, workload)
     precision = workload.precision
-    peak = hardware.peak_flops(precision.activation.name)
-    warnings = []
-    if peak is None:
-        warnings.append(
-            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
-            f"bandwidth alone (add one with --hardware-file)"
-        )
-    roofline = Roofline(peak, hardware.memory_bandwidth_bytes_per_s)
-    b, m, ep = workload.batch, workload.micro_batches, workload.ep
-    mb = b // m // ep  # sequences of one micro-batch on one expert-parallel (attention data-parallel) rank
-    s = workload.prompt_len
-    prefill = _phase("prefill", model, hardware, workload, shard, layers, roofline,
-                     PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb), m)
-    decode = _phase("decode", model, hardware, workload, shard, layers, roofline,
-                    PassShape("decode", b // ep, 1, workload.context_len, b // ep), 1)
-    stage_weights = stage_weight_bytes(model, shard, precision, stage_layer_weight_bytes(model, shard, precision,
-                                                                                         layers), layers)
-    layer_kv = layer_kv_bytes_per_token(model, shard, precision) / ep  # each rank holds b/ep sequences
-    starts = [sum(layers[:stage]) for stage in range(len(layers))]
-    windowed = [sum(model.layer_is_windowed(i) for i in range(start, start + n)) for start, n in zip(starts, layers)]
+    m = workload.micro_batches
+    prefill_shape, decode_shape = pass_shapes(workload, workload.batch, workload.prompt_len, workload.context_len, m)
+    prefill = phase("prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, m)
+    decode = phase("decode", model, hardware, workload, shard, layers, roofline, decode_shape, 1)
+    stage_weights, stage_kv, stage_window_kv = stage_memory(model, shard, precision, layers, workload.ep)
     analysis = Analysis(
         model=model,
         hardware=hardware,
@@ -371,10 +411,10 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
         decode=decode,
         params=param_count(model),
         weight_bytes=whole_model_weight_bytes(model, precision),
-        stage_weight_bytes=tuple(stage_weights),
-        stage_kv_bytes_per_token=tuple(n * layer_kv for n in layers),
+        stage_weight_bytes=stage_weights,
+        stage_kv_bytes_per_token=stage_kv,
         warnings=tuple(warnings),
-        stage_window_kv_bytes_per_token=tuple(n * layer_kv for n in windowed),
+        stage_window_kv_bytes_per_token=stage_window_kv,
     )
     if not analysis.fits:
         need = analysis.total_bytes_per_gpu()
@@ -384,6 +424,20 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
         )
         analysis = dataclasses.replace(analysis, warnings=tuple(warnings))
     return analysis
+
+
+@functools.lru_cache(maxsize=256)
+def stage_memory(model: ModelSpec, shard: Shard, precision: Precision, layers: tuple[int, ...],
+                 ep: int) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """Per stage, on one GPU: the resident weights, the KV bytes per cached token (every layer), and the windowed
+    layers' share of it (they keep only the last W tokens); shape-independent, shared by ``analyze`` and the
+    grid."""
+    stage_weights = stage_weight_bytes(model, shard, precision, stage_layer_weight_bytes(model, shard, precision,
+                                                                                         layers), layers)
+    layer_kv = layer_kv_bytes_per_token(model, shard, precision) / ep  # each rank holds b/ep sequences
+    starts = [sum(layers[:stage]) for stage in range(len(layers))]
+    windowed = [sum(model.layer_is_windowed(i) for i in range(start, start + n)) for start, n in zip(starts, layers)]
+    return (tuple(stage_weights), tuple(n * layer_kv for n in layers), tuple(n * layer_kv for n in windowed))
 
 
 @functools.lru_cache(maxsize=256)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
-from llmroof.analytic.arith import minimum
+from llmroof.analytic.arith import largest, maximum, minimum, smallest, to_int
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
@@ -165,3 +167,32 @@ def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
                 total += table
         result.append(total)
     return result
+
+
+def stage_kv_bytes_per_sequence(stage_kv_bytes_per_token: Sequence[float],
+                                stage_window_kv_bytes_per_token: Sequence[float], window: int | None,
+                                context: Any) -> list[Any]:
+    """KV cache of one sequence of ``context`` tokens on one GPU of each stage (numbers, or arrays over a grid):
+    full layers keep every token, windowed layers (their share ``stage_window_kv_bytes_per_token``) the last
+    min(context, W)."""
+    kept = minimum(context, window or 0)
+    windows = stage_window_kv_bytes_per_token or (0.0,) * len(stage_kv_bytes_per_token)
+    return [(kv - win) * context + win * kept for kv, win in zip(stage_kv_bytes_per_token, windows)]
+
+
+def total_bytes_per_gpu(stage_weight_bytes: Sequence[float], stage_kv_bytes_per_sequence: Sequence[Any],
+                        batch: Any) -> Any:
+    """Weights plus the KV cache of ``batch`` sequences (``stage_kv_bytes_per_sequence`` each, at the length
+    they keep) on the fullest GPU, pp batches in flight; numbers, or arrays over a grid."""
+    pp = len(stage_weight_bytes)
+    return largest([wb + kv * batch * pp for wb, kv in zip(stage_weight_bytes, stage_kv_bytes_per_sequence)])
+
+
+def max_batch(usable_bytes: float, stage_weight_bytes: Sequence[float],
+              stage_kv_bytes_per_sequence: Sequence[Any]) -> Any:
+    """Largest batch whose KV cache (``stage_kv_bytes_per_sequence`` per sequence on each stage) fits beside the
+    weights on every GPU (0: none); numbers, or arrays over a grid. :attr:`Analysis.fits
+    <llmroof.analytic.analysis.Analysis.fits>` is batch <= this, at max(prompt, context) tokens."""
+    pp = len(stage_weight_bytes)
+    free = [usable_bytes - w for w in stage_weight_bytes]
+    return maximum(0, smallest([to_int(f // (kv * pp)) for f, kv in zip(free, stage_kv_bytes_per_sequence)]))

@@ -20,6 +20,10 @@ Conventions of both:
   (:mod:`llmroof.analytic.moe`, :mod:`llmroof.analytic.mla`, :func:`_attention_core`) that both sets call, with a
   ``fused`` flag where the op boundaries differ.
 
+The formulas are array-polymorphic: called with numpy arrays for the batch, queries, keys and logits tokens of
+:class:`PassShape`, every shape-dependent field is an array of the same values the scalar call gives, bit for bit
+(no ``float``/``min``/``max``/``if`` on a shape-dependent value: :mod:`llmroof.analytic.arith` instead).
+
 Shapes below use b (sequences), t (tokens this pass: b*s in prefill, b in decode), s_q (queries per
 sequence), s_k (keys per sequence), h, d, and the per-rank widths of :class:`~llmroof.analytic.sharding.Shard`.
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmroof.analytic.arith import minimum, where
+from llmroof.analytic.arith import minimum, to_float, where
 from llmroof.analytic.opcost import ELEMENTWISE_FLOPS, OpCost, PassShape, fused_gemm  # noqa: F401 (re-exported)
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
@@ -51,7 +55,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
     norm_flops = ELEMENTWISE_FLOPS[model.norm]
 
     def norm(name: str) -> OpCost:
-        return OpCost(phase, name, float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
+        return OpCost(phase, name, to_float(norm_flops * t * h), norm_weights * hi_b, t * h * a_b, t * h * a_b,
                       0.0, 0.0, count)
 
     def linear(name: str, k: int, n: int, bias: bool, *, out_bias: int = 0, n_count: int = count) -> OpCost:
@@ -61,7 +65,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
                       t * k * a_b, t * n * a_b, 0.0, 0.0, n_count)
 
     def residual(name: str) -> OpCost:
-        return OpCost(phase, name, float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
+        return OpCost(phase, name, to_float(t * h), 0.0, 2.0 * t * h * a_b, t * h * a_b, 0.0, 0.0, count)
 
     ops = [norm("attn.norm")]
     if model.is_mla:
@@ -84,7 +88,7 @@ def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassS
         ops.append(linear("mlp.up", h, i, model.mlp_bias, n_count=n))
         act_flops = ELEMENTWISE_FLOPS[model.activation] + (ELEMENTWISE_FLOPS["mul"] if model.gated_mlp else 0)
         inputs = 2 if model.gated_mlp else 1
-        ops.append(OpCost(phase, "mlp.act", float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
+        ops.append(OpCost(phase, "mlp.act", to_float(act_flops * t * i), 0.0, inputs * t * i * a_b, t * i * a_b,
                           0.0, 0.0, n))
         # Row-parallel biases (o, down) are whole on every rank, added once after the all-reduce.
         ops.append(linear("mlp.down", i, h, False, out_bias=h if model.mlp_bias else 0, n_count=n))
@@ -124,11 +128,11 @@ def fused_layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape:
     residual = not model.sandwich_norms  # with sandwich norms the post-norm kernel adds the residual
 
     def norm(name: str) -> OpCost:
-        return OpCost(phase, name, norm_flops * t * h * 1.0, norm_weights, x_bytes, x_bytes, 0.0, 0.0, count)
+        return OpCost(phase, name, to_float(norm_flops * t * h), norm_weights, x_bytes, x_bytes, 0.0, 0.0, count)
 
     def post_norm(name: str) -> OpCost:
         """norm(block output) + residual: reads both, writes the new residual stream."""
-        return OpCost(phase, name, (norm_flops + ELEMENTWISE_FLOPS["add"]) * t * h * 1.0, norm_weights,
+        return OpCost(phase, name, to_float((norm_flops + ELEMENTWISE_FLOPS["add"]) * t * h), norm_weights,
                       2 * x_bytes, x_bytes, 0.0, 0.0, count)
 
     ops = [norm("attn.norm")]
@@ -208,11 +212,11 @@ def _attention_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: 
         ops = [linear("attn.q", h, q_dim, model.qkv_bias), linear("attn.k", h, kv_dim, model.qkv_bias),
                linear("attn.v", h, kv_dim, model.qkv_bias, kv_out=kv_dim)]
     if model.qk_norm:  # RMSNorm over each head of q and k (Qwen3): weights d each
-        ops.append(OpCost(phase, "attn.qk_norm", float(ELEMENTWISE_FLOPS["rmsnorm"] * t * (q_dim + kv_dim)),
+        ops.append(OpCost(phase, "attn.qk_norm", to_float(ELEMENTWISE_FLOPS["rmsnorm"] * t * (q_dim + kv_dim)),
                           2 * d * hi_b, t * (q_dim + kv_dim) * a_b, t * (q_dim + kv_dim) * a_b, 0.0, 0.0, count))
     # RoPE on q and k; cos/sin tables: one row of d per position (s positions in prefill, one per sequence in decode).
     positions = s_q if phase == "prefill" else b
-    ops.append(OpCost(phase, "attn.rope", float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
+    ops.append(OpCost(phase, "attn.rope", to_float(ELEMENTWISE_FLOPS["rope"] * t * (q_dim + kv_dim)), 0.0,
                       t * (q_dim + kv_dim) * a_b + 2 * positions * d * a_b, t * q_dim * a_b, 0.0,
                       t * kv_dim * kv_b, count))
     ops += _attention_cores(model, phase, b, s_q, s_k, hq, d, kv_dim, a_b, kv_b, attention_kernel, count, hi_b)
@@ -282,7 +286,7 @@ def head_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassSh
     t, h, v = shape.tokens, shard.hidden, shard.vocab
     a_b, hi_b = precision.activation.bytes_per_element, precision.unquantized.bytes_per_element
     norm_weights = h * (2 if model.norm == "layernorm" else 1)
-    final_norm = OpCost(shape.phase, "final_norm", float(ELEMENTWISE_FLOPS[model.norm] * t * h), norm_weights * hi_b,
+    final_norm = OpCost(shape.phase, "final_norm", to_float(ELEMENTWISE_FLOPS[model.norm] * t * h), norm_weights * hi_b,
                         t * h * a_b, t * h * a_b, 0.0, 0.0, count)
     n = shape.logits_tokens
     lm_head = OpCost(shape.phase, "lm_head", 2.0 * n * h * v, v * h * hi_b, n * h * a_b, n * v * a_b, 0.0, 0.0, count)
