@@ -85,7 +85,7 @@ def sampled_agreement(samples: int, seed: int = 0) -> int:
         same = all(totals[p, k][i, j] == getattr(a, p).totals[k] for p, k in totals)
         same = same and ttft[i, j] == a.prefill.time_s and tpot[i, j] == a.decode.time_s
         same = same and bounds["decode"][i, j] == a.decode.bound and bounds["prefill"][i, j] == a.prefill.bound
-        same = same and bool(fits[i, j]) == a.fits and max_batch[i, j] == a.max_batch(c)
+        same = same and bool(fits[i, j]) == a.fits and max_batch[i, j] == a.max_batch()
         same = same and tokens[i, j] == a.decode_tokens_per_s
         mismatches += not same
     return mismatches
