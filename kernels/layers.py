@@ -3,7 +3,9 @@
 Shapes: b sequences, s prompt tokens, c KV-cache tokens (the new one included), h hidden, H query heads,
 kv KV heads, g = H / kv, d head dim, i MLP width, V vocabulary.
 The KV cache of a layer is a pair of tensors [b, kv, c, d]; prefill writes positions [0, s), a decode step
-writes position c - 1 and attends over all c.
+writes position c - 1 and attends over all c (a windowed layer over the last min(c, W); its cache is still
+allocated at c). A mixture-of-experts layer's MLP is a :class:`~llmroof.kernels.moe.MoeBlock`. Latent-attention
+layers use :class:`~llmroof.kernels.mla.MlaAttention` (decompressed prefill, absorbed decode) and cache the latent.
 """
 
 from __future__ import annotations
@@ -77,20 +79,49 @@ def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tens
     return torch.matmul(probs, v_cache).reshape(b, heads, 1, d)
 
 
-def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None = None) -> torch.Tensor:
     """Causal attention over the prompt with SDPA; K/V keep their kv heads (enable_gqa, no repeat).
 
-    q: [b, H, s, d]; k, v: [b, kv, s, d] -> [b, H, s, d].
+    q: [b, H, s, d]; k, v: [b, kv, s, d] -> [b, H, s, d]. With a ``window`` shorter than the prompt, query i
+    sees keys (i - W, i] through a band mask (SDPA then computes every score and masks them).
     """
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=k.shape[1] != q.shape[1])
+    s = q.shape[2]
+    gqa = k.shape[1] != q.shape[1]
+    if window is None or s <= window:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    position = torch.arange(s, device=q.device)
+    offset = position.view(-1, 1) - position.view(1, -1)  # query - key
+    band = (offset >= 0) & (offset < window)  # [s, s]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=band, enable_gqa=gqa)
+
+
+def window_cache(cache: torch.Tensor, window: int | None) -> torch.Tensor:
+    """The last ``window`` positions of a [b, kv, c, d] cache (all of it without a window): what a windowed
+    layer's decode step attends over."""
+    return cache if window is None or cache.shape[2] <= window else cache[:, :, -window:]
 
 
 class DecoderLayer:
     """One pre-norm decoder layer (Llama, Mistral, Qwen2, or Falcon with parallel attention)."""
 
-    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str) -> None:
+    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str,
+                 window: int | None = None, moe: bool = False) -> None:
         h, d, i = spec.hidden_size, spec.head_dim, spec.intermediate_size
         self.spec = spec
+        self.window = window
+        """Sliding window of this layer (None: full attention)."""
+        self.moe = None
+        """The layer's mixture of experts, replacing the dense MLP (None: a dense layer)."""
+        if moe:
+            from llmroof.kernels.moe import MoeBlock
+
+            self.moe = MoeBlock(spec, dtype, device)
+        self.mla = None
+        """Multi-head latent attention, replacing q/k/v/o (None: GQA/MQA/MHA)."""
+        if spec.is_mla:
+            from llmroof.kernels.mla import MlaAttention
+
+            self.mla = MlaAttention(spec, dtype, device)
         self.attn_norm = make_norm(spec, dtype, device)
         self.mlp_norm = None if spec.parallel_attention else make_norm(spec, dtype, device)
 
@@ -98,13 +129,15 @@ class DecoderLayer:
             w = weights.random((out_features, in_features), dtype, device)  # [out, in], as nn.Linear
             return w, (weights.random((out_features,), dtype, device) if bias else None)
 
-        self.wq, self.bq = linear(spec.q_dim, h, spec.qkv_bias)
-        self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias)
-        self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias)
-        self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias)
-        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp else (None, None)
-        self.w_up, self.b_up = linear(i, h, spec.mlp_bias)
-        self.w_down, self.b_down = linear(h, i, spec.mlp_bias)
+        none = (None, None)
+        self.wq, self.bq = linear(spec.q_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
+        self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias) if self.mla is None else none
+        dense = not moe
+        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp and dense else (None, None)
+        self.w_up, self.b_up = linear(i, h, spec.mlp_bias) if dense else (None, None)
+        self.w_down, self.b_down = linear(h, i, spec.mlp_bias) if dense else (None, None)
         self.heads, self.kv_heads, self.head_dim = spec.num_heads, spec.num_kv_heads, d
 
     # --- pieces, at the analytic model's op names -------------------------------------------------
@@ -124,6 +157,8 @@ class DecoderLayer:
         return F.silu(F.linear(x, self.w_gate, self.b_gate)) * up
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        if self.moe is not None:
+            return self.moe(x)
         return F.linear(self.act(x), self.w_down, self.b_down)
 
     def out(self, attn: torch.Tensor, b: int, s: int) -> torch.Tensor:
@@ -142,11 +177,13 @@ class DecoderLayer:
         """x: [b, s, h]; cos, sin: [s, d]; writes K and V of positions [0, s) into the cache."""
         b, s, _ = x.shape
         normed = self.attn_norm(x)
+        if self.mla is not None:  # k_cache, v_cache: the latent and the rotary key
+            return self._finish(x, normed, self.mla.prefill(normed, cos, sin, k_cache, v_cache))
         q, k, v = self.qkv(normed)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, :s].copy_(k)
         v_cache[:, :, :s].copy_(v)
-        attn = prefill_attention(q, k_cache[:, :, :s], v_cache[:, :, :s])
+        attn = prefill_attention(q, k_cache[:, :, :s], v_cache[:, :, :s], self.window)
         return self._finish(x, normed, self.out(attn, b, s))
 
     def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -154,11 +191,13 @@ class DecoderLayer:
         """x: [b, 1, h]; cos, sin: [b, 1, 1, d] at position c - 1; the cache is [b, kv, c, d]."""
         b = x.shape[0]
         normed = self.attn_norm(x)
+        if self.mla is not None:
+            return self._finish(x, normed, self.mla.decode(normed, cos, sin, k_cache, v_cache))
         q, k, v = self.qkv(normed)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, -1:].copy_(k)
         v_cache[:, :, -1:].copy_(v)
-        attn = decode_attention(q, k_cache, v_cache)
+        attn = decode_attention(q, window_cache(k_cache, self.window), window_cache(v_cache, self.window))
         return self._finish(x, normed, self.out(attn, b, 1))
 
 
@@ -173,10 +212,15 @@ class KVCache:
     @classmethod
     def allocate(cls, spec: ModelSpec, num_layers: int, batch: int, length: int, dtype: torch.dtype,
                  device: torch.device | str) -> KVCache:
-        shape = (batch, spec.num_kv_heads, length, spec.head_dim)
-        layers = [(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+        if spec.is_mla:  # the latent [b, 1, c, r_kv] and the shared rotary key [b, 1, c, d_r]
+            shapes = ((batch, 1, length, spec.kv_lora_rank), (batch, 1, length, spec.qk_rope_head_dim))
+            rope_dim = spec.qk_rope_head_dim
+        else:
+            shapes = ((batch, spec.num_kv_heads, length, spec.head_dim),) * 2
+            rope_dim = spec.head_dim
+        layers = [tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in shapes)
                   for _ in range(num_layers)]
-        cos, sin = rope_tables(length, spec.head_dim, dtype, device)
+        cos, sin = rope_tables(length, rope_dim, dtype, device)
         return cls(layers, cos, sin)
 
     @property
@@ -195,7 +239,9 @@ class DecoderStack:
     def __init__(self, spec: ModelSpec, num_layers: int, dtype: torch.dtype, device: torch.device | str) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
         self.embedding = weights.random((spec.vocab_size, spec.hidden_size), dtype, device)  # [V, h]
-        self.layers = [DecoderLayer(spec, dtype, device) for _ in range(num_layers)]
+        self.layers = [DecoderLayer(spec, dtype, device, spec.sliding_window if spec.layer_is_windowed(i) else None,
+                                    moe=spec.is_moe and i >= spec.first_dense_layers)
+                       for i in range(num_layers)]
         self.final_norm = make_norm(spec, dtype, device)
         self.lm_head = (self.embedding if spec.tie_word_embeddings
                         else weights.random((spec.vocab_size, spec.hidden_size), dtype, device))

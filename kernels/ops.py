@@ -2,7 +2,8 @@
 
 The profiler times each callable and sets it beside the analytic op of the same name. Prefill attention is
 one causal SDPA call (the analytic ``attn.flash`` op); decode attention is three kernels (``attn.scores``,
-``attn.softmax``, ``attn.context``) over the KV cache.
+``attn.softmax``, ``attn.context``) over the KV cache. Windowed layers (Mistral 7B v0.1, Gemma 2, ...) have their
+own ``attn.window.*`` kernels: decode over the last min(c, W) cached tokens, prefill with a band mask.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from llmroof.kernels import weights
-from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables
+from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables, window_cache
+
+
+def moe_input(batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """Normal inputs [b, s, h], each token distinct (the tiled weight pool repeats rows beyond 2^20 values, which
+    would route repeated tokens alike and touch fewer experts)."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn((batch, tokens, hidden), generator=generator).to(dtype=dtype, device=device)
 
 
 def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
@@ -49,24 +57,45 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         "attn.v": lambda: F.linear(x, layer.wv, layer.bv),
         "attn.rope": rope,
     }
-    if phase == "prefill":
-        k = weights.random((batch, hk, s, d), dtype, device)
-        v = weights.random((batch, hk, s, d), dtype, device)
-        kernels["attn.flash"] = lambda: prefill_attention(q, k, v)
-    else:
-        k_cache = weights.random((batch, hk, length, d), dtype, device)  # [b, kv, c, d]
-        v_cache = weights.random((batch, hk, length, d), dtype, device)
-        qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
-        scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
-        probs = torch.softmax(scores, dim=-1)
-        scale = 1.0 / math.sqrt(d)
-        kernels["attn.scores"] = lambda: torch.matmul(qg, k_cache.transpose(-1, -2)) * scale
-        kernels["attn.softmax"] = lambda: torch.softmax(scores, dim=-1)
-        kernels["attn.context"] = lambda: torch.matmul(probs, v_cache)
+    # Windowed layers' attention ops are their own analytic ops (attn.window.*), over the last W keys.
+    windows = [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
+    if spec.window_layers:
+        windows.append(spec.sliding_window)
+    for window in windows:
+        prefix = "attn" if window is None else "attn.window"
+        if phase == "prefill":
+            k = weights.random((batch, hk, s, d), dtype, device)
+            v = weights.random((batch, hk, s, d), dtype, device)
+            kernels[f"{prefix}.flash"] = lambda k=k, v=v, window=window: prefill_attention(q, k, v, window)
+        else:
+            k_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)  # [b, kv, c, d]
+            v_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)
+            qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
+            scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
+            probs = torch.softmax(scores, dim=-1)
+            scale = 1.0 / math.sqrt(d)
+            kernels[f"{prefix}.scores"] = lambda qg=qg, k_cache=k_cache: (
+                torch.matmul(qg, k_cache.transpose(-1, -2)) * scale)
+            kernels[f"{prefix}.softmax"] = lambda scores=scores: torch.softmax(scores, dim=-1)
+            kernels[f"{prefix}.context"] = lambda probs=probs, v_cache=v_cache: torch.matmul(probs, v_cache)
     kernels["attn.o"] = lambda: layer.out(attn, batch, s)
+    if layer.mla is not None:  # latent attention: its own projections, cache and attention
+        for name in ("attn.q", "attn.k", "attn.v", "attn.rope", "attn.o"):
+            del kernels[name]
+        kernels.update(layer.mla.op_kernels(phase, batch, length, dtype, device))
     kernels["attn.residual"] = lambda: x + other
     if layer.mlp_norm is not None:
         kernels["mlp.norm"] = lambda: layer.mlp_norm(x)
+    moe = next((each.moe for each in stack.layers if each.moe is not None), None)
+    if moe is not None:  # the first MoE layer's router and experts, on this pass's tokens
+        kernels.update(moe.op_kernels(moe_input(batch, s, h, dtype, device)))
+        kernels["mlp.residual"] = lambda: x + other
+        dense = next((each for each in stack.layers if each.moe is None), None)
+        if dense is None:  # no dense layer instantiated (or in the model): no mlp.gate/up/act/down
+            kernels["final_norm"] = lambda: stack.final_norm(x)
+            kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)
+            return kernels
+        layer = dense
     if layer.w_gate is not None:
         kernels["mlp.gate"] = lambda: F.linear(x, layer.w_gate, layer.b_gate)
         gate = weights.random((batch, s, spec.intermediate_size), dtype, device)

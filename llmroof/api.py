@@ -28,12 +28,18 @@ def analyze(*, model: str = "llama-3-8b", hardware: str = "h100-sxm", batch: int
             pp_layers: Sequence[int] | None = None, dtype: str = "bf16", weight_dtype: str | None = None,
             kv_dtype: str | None = None, group_size: int | None = None, kv_heads: int | None = None,
             attention_kernel: str = "eager", fused_qkv: bool = False, all_logits: bool = False,
-            reserve: float = 0.1, hardware_file: str | Path | None = None) -> AnalysisRecord:
+            reserve: float = 0.1, hardware_file: str | Path | None = None, implementation: str = "fused",
+            ep: int = 1, expert_dtype: str | None = None, zipf: float = 0.0,
+            expert_load: Sequence[float] | None = None, mla_absorbed: bool = True) -> AnalysisRecord:
     """``llmroof analyze``: the analytic roofline of one workload (the ``llmroof.analysis/1`` record).
 
     ``model`` is a preset or a config.json (or its folder); ``hardware`` a catalog name. Lengths are tokens:
-    ``prompt_len`` per sequence for prefill, ``context_len`` the KV cache of the decode step."""
+    ``prompt_len`` per sequence for prefill, ``context_len`` the KV cache of the decode step. ``implementation``:
+    the headline op set (``fused``, the minimum-traffic bound, or ``eager``). Mixture-of-experts models: ``ep``
+    expert-parallel ranks, ``expert_dtype`` of the experts' weights, routing skewed by a Zipf exponent ``zipf``
+    or a measured ``expert_load`` histogram (one count per expert); MLA models: ``mla_absorbed`` decode."""
     from llmroof.analytic import Workload, checked_analyze
+    from llmroof.analytic.moe import Routing
     from llmroof.analytic.serialize import analysis_to_dict
     from llmroof.results.records import AnalysisRecord
     from llmroof.specs import get_hardware, get_model
@@ -45,8 +51,12 @@ def analyze(*, model: str = "llama-3-8b", hardware: str = "h100-sxm", batch: int
     device = get_hardware(hardware, None if hardware_file is None else Path(hardware_file))
     try:
         workload = Workload(batch=batch, prompt_len=prompt_len, context_len=context_len,
-                            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size), tp=tp, pp=pp,
-                            micro_batches=micro_batches, pp_layers=None if pp_layers is None else tuple(pp_layers),
+                            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size, expert_dtype),
+                            tp=tp, pp=pp, ep=ep, micro_batches=micro_batches,
+                            pp_layers=None if pp_layers is None else tuple(pp_layers),
+                            routing=Routing(zipf_s=zipf, expert_load=None if expert_load is None
+                                            else tuple(float(v) for v in expert_load)),
+                            mla_absorbed=mla_absorbed, implementation=implementation,
                             attention_kernel=attention_kernel, fused_qkv=fused_qkv, all_logits=all_logits,
                             memory_reserve_fraction=reserve)
     except ValueError as exc:

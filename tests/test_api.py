@@ -43,6 +43,18 @@ def test_analyze_returns_what_the_cli_writes(capsys) -> None:
     assert record.to_dict() == json.loads(out)
 
 
+def test_analyze_of_a_moe_model_returns_what_the_cli_writes(capsys) -> None:
+    """The MoE, MLA and op-set options reach the same analysis as the CLI's flags."""
+    code, out, _ = run_cli(capsys, "analyze", "--model", "deepseek-v3", "--hardware", "h200", "--batch", "8",
+                           "--tp", "8", "--ep", "2", "--expert-dtype", "fp8-block", "--zipf", "1.1", "--mla-naive",
+                           "--implementation", "eager", "--format", "json")
+    assert code == 0
+    record = llmroof.analyze(model="deepseek-v3", hardware="h200", batch=8, tp=8, ep=2, expert_dtype="fp8-block",
+                             zipf=1.1, mla_absorbed=False, implementation="eager")
+    assert record.to_dict() == json.loads(out)
+    assert record.parallel.ep == 2 and record.workload.routing == "Zipf s=1.1" and not record.workload.mla_absorbed
+
+
 def test_analyze_bad_input_is_a_user_error() -> None:
     with pytest.raises(LlmroofError, match="unknown model"):
         llmroof.analyze(model="no-such-model")

@@ -102,7 +102,7 @@ def test_qwen2_config_has_qkv_bias(data_dir) -> None:
         ({"num_key_value_heads": 5}, "must be a multiple of num_kv_heads"),
         ({"tie_word_embeddings": "yes"}, "field 'tie_word_embeddings' must be true or false"),
         ({"hidden_act": "relu"}, "'hidden_act' 'relu' is not supported"),
-        ({"num_local_experts": 8}, "mixture-of-experts"),
+        ({"num_local_experts": 8}, "missing field 'num_experts_per_tok'"),
     ],
 )
 def test_bad_configs_name_the_file_and_field(tmp_path, data_dir, change, message) -> None:

@@ -12,10 +12,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from llmroof.analytic import comm
-from llmroof.analytic.memory import kv_bytes_per_token, layer_kv_bytes_per_token, param_count, stage_weight_bytes
+from llmroof.analytic.arith import largest, maximum, where
+from llmroof.analytic.memory import (
+    kv_bytes_per_token,
+    layer_kv_bytes_per_token,
+    max_batch,
+    param_count,
+    stage_kv_bytes_per_sequence,
+    stage_weight_bytes,
+    total_bytes_per_gpu,
+)
+from llmroof.analytic.moe import expected_experts
 from llmroof.analytic.ops import OpCost, PassShape, embed_op, fused_layer_ops, head_ops, layer_ops
 from llmroof.analytic.sharding import Shard, shard_model, stage_layers
 from llmroof.analytic.workload import Workload
@@ -24,6 +34,8 @@ from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
+UNLIMITED_CONTEXT = 2**31 - 1
+"""max_context when memory sets no limit (every layer windowed: the cache stops growing at the window)."""
 BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
 
 
@@ -44,10 +56,16 @@ class Roofline:
     def time_s(self, op: OpCost) -> float:
         """max(FLOPs / peak FLOP/s, bytes / peak bandwidth)."""
         memory = (op[3] + op[4] + op[5] + op[6] + op[7]) / self.bandwidth_bytes_per_s  # the five byte fields
-        return max(op[2] / self.peak_flops_per_s, memory) if self.peak_flops_per_s else memory
+        if not self.peak_flops_per_s:
+            return memory
+        compute = op[2] / self.peak_flops_per_s
+        if type(memory) is float:  # the scalar path, inline: sweeps call this 40 times per configuration
+            return compute if compute >= memory else memory
+        return maximum(compute, memory)
 
     def bound(self, flops: float, nbytes: float) -> str:
-        return "compute" if self.compute_time_s(flops) > self.memory_time_s(nbytes) else "memory"
+        """``compute`` or ``memory`` (an array of them for arrays of totals)."""
+        return where(self.compute_time_s(flops) > self.memory_time_s(nbytes), "compute", "memory")
 
     @property
     def ridge_point(self) -> float | None:
@@ -143,8 +161,10 @@ class Analysis:
     stage_weight_bytes: tuple[float, ...]
     """Weights on one GPU of each pipeline stage."""
     stage_kv_bytes_per_token: tuple[float, ...]
-    """KV bytes per token on one GPU of each stage."""
+    """KV bytes per token on one GPU of each stage (every layer; windowed ones for tokens inside the window)."""
     warnings: tuple[str, ...]
+    stage_window_kv_bytes_per_token: tuple[float, ...] = ()
+    """The windowed layers' share of ``stage_kv_bytes_per_token``: they keep only the last W tokens."""
 
     @property
     def roofline(self) -> Roofline:
@@ -166,24 +186,40 @@ class Analysis:
     def weight_bytes_per_gpu(self) -> float:
         return max(self.stage_weight_bytes)
 
+    def stage_kv_bytes_per_sequence(self, context: Any) -> list[Any]:
+        """KV cache of one sequence of ``context`` tokens on one GPU of each stage: full layers keep every
+        token, windowed layers the last min(context, W)."""
+        return stage_kv_bytes_per_sequence(self.stage_kv_bytes_per_token, self.stage_window_kv_bytes_per_token,
+                                           self.model.sliding_window, context)
+
     def kv_bytes_per_gpu(self, batch: int, context: int) -> float:
         """KV cache on the fullest GPU for ``batch`` sequences of ``context`` tokens (pp batches in flight)."""
         pp = len(self.stage_layers)
-        return max(kv * batch * context * pp for kv in self.stage_kv_bytes_per_token)
+        return largest([kv * batch * pp for kv in self.stage_kv_bytes_per_sequence(context)])
 
     def max_batch(self, context: int | None = None) -> int:
         """Largest batch whose KV cache at ``context`` tokens (default :attr:`kv_tokens`, the length
-        :attr:`fits` checks) fits beside the weights on every GPU."""
+        :attr:`fits` checks) fits beside the weights on every GPU (:func:`~llmroof.analytic.memory.max_batch`,
+        which the grid shares)."""
         context = self.kv_tokens if context is None else context
-        pp = len(self.stage_layers)
-        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * context * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+        return max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(context))
 
     def max_context(self, batch: int) -> int:
-        """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU."""
+        """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU
+        (:data:`UNLIMITED_CONTEXT` when every layer is windowed and the windows fit)."""
         pp = len(self.stage_layers)
-        free = [self.usable_memory_bytes - w for w in self.stage_weight_bytes]
-        return max(0, min(int(f // (kv * batch * pp)) for f, kv in zip(free, self.stage_kv_bytes_per_token)))
+        window = self.model.sliding_window or 0
+        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(self.stage_kv_bytes_per_token)
+        limits = []
+        for w, kv, win in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token, windows):
+            budget = (self.usable_memory_bytes - w) / (batch * pp)  # KV bytes one sequence may take
+            if budget <= kv * window:  # the context ends inside the window: every layer keeps every token
+                limits.append(int(budget // kv))
+            elif kv - win > 0:
+                limits.append(int((budget - win * window) // (kv - win)))
+            else:
+                limits.append(UNLIMITED_CONTEXT)
+        return max(0, min(limits))
 
     @property
     def kv_tokens(self) -> int:
@@ -192,9 +228,8 @@ class Analysis:
 
     def total_bytes_per_gpu(self) -> float:
         """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
-        w, pp = self.workload, len(self.stage_layers)
-        return max(wb + kv * w.batch * self.kv_tokens * pp
-                   for wb, kv in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token))
+        return total_bytes_per_gpu(self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(self.kv_tokens),
+                                   self.workload.batch)
 
     @property
     def fits(self) -> bool:
@@ -202,12 +237,20 @@ class Analysis:
         (one formula, so the two never disagree)."""
         return self.workload.batch <= self.max_batch()
 
+    def expected_experts_per_layer(self, phase: str) -> float | None:
+        """Distinct routed experts a MoE layer reads in one pass of ``phase`` (every rank together; None for a
+        dense model): E * (1 - (1 - k/E)^T) for T tokens under uniform routing (see :mod:`llmroof.analytic.moe`)."""
+        if not self.model.is_moe:
+            return None
+        w = self.workload
+        tokens = w.batch if phase == "decode" else w.batch // w.micro_batches * w.prompt_len
+        return expected_experts(self.model.num_experts, self.model.experts_per_token, tokens, w.routing)
+
     @property
     def decode_tokens_per_s(self) -> float:
         """Generated tokens per second: b per step; with pp stages, pp batches are in flight, so a step
         completes every max(stage) (b / TPOT without pipelining)."""
-        period = max(self.decode.stage_times_s)
-        return self.workload.batch / period if period else float("inf")
+        return decode_tokens_per_s(self.workload.batch, self.decode.stage_times_s)
 
     def compute_bound_batch(self) -> int | None:
         """Smallest decode batch at which the step's FLOPs outlast its bytes on the roofline (None: never).
@@ -225,22 +268,64 @@ class Analysis:
         return analyze(self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager"))
 
 
-def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
-           layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: int) -> Phase:
-    tp, pp = shard.tp, len(layers)
-    count = tp * micro_batches
+def decode_tokens_per_s(batch: Any, stage_times_s: tuple[Any, ...]) -> Any:
+    """Generated tokens per second of decode steps taking ``stage_times_s`` per stage: batch / max(stage)."""
+    period = largest(stage_times_s)
+    if type(period) is float and not period:
+        return float("inf")
+    return batch / period
+
+
+def pass_shapes(workload: Workload, batch: Any, prompt_len: Any, context_len: Any,
+                micro_batches: Any) -> tuple[PassShape, PassShape]:
+    """The prefill (one micro-batch) and decode-step shapes on one rank; numbers, or numpy arrays for a grid.
+    With expert parallelism each rank's attention takes b/ep of the sequences."""
+    ep = workload.ep
+    mb = batch // micro_batches // ep  # sequences of one micro-batch on one expert-parallel rank
+    s = prompt_len
+    b = batch // ep
+    return (PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb),
+            PassShape("decode", b, 1, context_len, b))
+
+
+def layout_of(model: ModelSpec, hardware: HardwareSpec,
+              workload: Workload) -> tuple[Shard, tuple[int, ...], Roofline, list[str]]:
+    """What every configuration of one layout shares: the shard, the stages, the roofline and its warnings."""
+    shard = shard_model(model, workload.tp, workload.ep)
+    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    precision = workload.precision
+    peak = hardware.peak_flops(precision.activation.name)
+    warnings = []
+    if peak is None:
+        warnings.append(
+            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
+            f"bandwidth alone (add one with --hardware-file)"
+        )
+    return shard, layers, Roofline(peak, hardware.memory_bandwidth_bytes_per_s), warnings
+
+
+def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
+          layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: Any) -> Phase:
+    """One phase's ops, communication, stage times and totals; array-polymorphic in ``shape`` and
+    ``micro_batches`` (then every time and total is an array over the grid)."""
+    tp, pp, ep = shard.tp, len(layers), workload.ep
+    count = tp * ep * micro_batches  # ranks of one stage, each micro-batch
     precision = workload.precision
     if workload.implementation == "fused":
-        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers)
+        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers, routing=workload.routing,
+                                mla_absorbed=workload.mla_absorbed)
     else:
         layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
-                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv)
+                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv,
+                          routing=workload.routing, mla_absorbed=workload.mla_absorbed)
     first = embed_op(shard, precision, shape, count)
     last = head_ops(model, shard, precision, shape, count)
     ops = (first, *layer, *last)
 
     op_time = roofline.time_s  # the hot path of sweeps: 20 calls per phase
-    layer_time = sum(map(op_time, layer))
+    # One layer on one rank, averaged over the layers (ops that only some layers run count for their share).
+    layer_instances = count * model.num_layers
+    layer_time = sum(op_time(op) * op.count for op in layer) / layer_instances
     embed_time = op_time(first)
     head_time = sum(map(op_time, last))
 
@@ -262,8 +347,19 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
             CommOp(name, "comm.mlp_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
             CommOp(name, "comm.logits_allgather", "all_gather", logits, tp, tp_link.name, head_comm, n),
         ]
+    if ep > 1:
+        # Each token's hidden state goes to the ranks of its k experts and comes back, in every MoE layer.
+        ep_link = comm.link_for(hardware, tp * ep)
+        routed_bytes = act_bytes * model.experts_per_token
+        a2a = comm.alltoall_time_s(routed_bytes, ep, ep_link)
+        layer_comm += 2 * a2a * model.moe_layers / model.num_layers
+        n = micro_batches * model.moe_layers
+        comm_ops += [
+            CommOp(name, "comm.moe_dispatch", "all_to_all", routed_bytes, ep, ep_link.name, a2a, n),
+            CommOp(name, "comm.moe_combine", "all_to_all", routed_bytes, ep, ep_link.name, a2a, n),
+        ]
     if pp > 1:
-        pp_link = comm.link_for(hardware, tp * pp)
+        pp_link = comm.link_for(hardware, tp * pp * ep)
         send = comm.p2p_time_s(act_bytes, pp_link)
         comm_ops.append(CommOp(name, "comm.pp_send", "send_recv", act_bytes, 2, pp_link.name, send,
                                micro_batches * (pp - 1)))
@@ -278,42 +374,33 @@ def _phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Worklo
             t += send
         stage_times.append(t)
     # GPipe schedule: the first micro-batch crosses every stage, the rest follow at the slowest stage's pace.
-    time_s = sum(stage_times) + (micro_batches - 1) * max(stage_times)
-    # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes).
-    # Layer ops share one count, as do the embedding and head ops: sum the columns, then scale.
-    layer_columns = list(zip(*layer))[2:8]
-    edge_columns = list(zip(first, *last))[2:8]
-    n_layer, n_edge = layer[0].count, first.count
-    totals = {key: sum(lc) * n_layer + sum(ec) * n_edge
-              for key, lc, ec in zip(("flops", *BYTE_FIELDS), layer_columns, edge_columns)}
-    totals["bytes"] = sum(totals[key] for key in BYTE_FIELDS)
+    time_s = sum(stage_times) + (micro_batches - 1) * largest(stage_times)
+    # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes; ops that
+    # only some layers run have their own count). One pass, op by op in order: the sums sum() would give.
+    flops = weight = act_read = act_write = kv_read = kv_write = 0
+    for op in ops:
+        n = op[8]
+        flops = flops + op[2] * n  # not +=: a grid's arrays grow by broadcasting
+        weight = weight + op[3] * n
+        act_read = act_read + op[4] * n
+        act_write = act_write + op[5] * n
+        kv_read = kv_read + op[6] * n
+        kv_write = kv_write + op[7] * n
+    totals = dict(zip(("flops", *BYTE_FIELDS), (flops, weight, act_read, act_write, kv_read, kv_write)))
+    totals["bytes"] = weight + act_read + act_write + kv_read + kv_write
     return Phase(name, ops, tuple(comm_ops), roofline, tuple(stage_times), time_s, micro_batches,
-                 shape.tokens * micro_batches, totals)
+                 shape.tokens * micro_batches * ep, totals)
 
 
 def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
     """The analytic roofline of ``workload`` running ``model`` on ``hardware``."""
-    shard = shard_model(model, workload.tp)
-    layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
+    shard, layers, roofline, warnings = layout_of(model, hardware, workload)
     precision = workload.precision
-    peak = hardware.peak_flops(precision.activation.name)
-    warnings = []
-    if peak is None:
-        warnings.append(
-            f"{hardware.name} has no published {precision.activation.name} peak: times are bounded by "
-            f"bandwidth alone (add one with --hardware-file)"
-        )
-    roofline = Roofline(peak, hardware.memory_bandwidth_bytes_per_s)
-    b, m = workload.batch, workload.micro_batches
-    mb = b // m
-    s = workload.prompt_len
-    prefill = _phase("prefill", model, hardware, workload, shard, layers, roofline,
-                     PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb), m)
-    decode = _phase("decode", model, hardware, workload, shard, layers, roofline,
-                    PassShape("decode", b, 1, workload.context_len, b), 1)
-    layer_weights = sum(op.weight_bytes for op in decode.ops if op.name.startswith(("attn.", "mlp.")))
-    stage_weights = stage_weight_bytes(model, shard, precision, layer_weights, layers)
-    layer_kv = layer_kv_bytes_per_token(shard, precision)
+    m = workload.micro_batches
+    prefill_shape, decode_shape = pass_shapes(workload, workload.batch, workload.prompt_len, workload.context_len, m)
+    prefill = phase("prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, m)
+    decode = phase("decode", model, hardware, workload, shard, layers, roofline, decode_shape, 1)
+    stage_weights, stage_kv, stage_window_kv = stage_memory(model, shard, precision, layers, workload.ep)
     analysis = Analysis(
         model=model,
         hardware=hardware,
@@ -324,9 +411,10 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
         decode=decode,
         params=param_count(model),
         weight_bytes=whole_model_weight_bytes(model, precision),
-        stage_weight_bytes=tuple(stage_weights),
-        stage_kv_bytes_per_token=tuple(n * layer_kv for n in layers),
+        stage_weight_bytes=stage_weights,
+        stage_kv_bytes_per_token=stage_kv,
         warnings=tuple(warnings),
+        stage_window_kv_bytes_per_token=stage_window_kv,
     )
     if not analysis.fits:
         need = analysis.total_bytes_per_gpu()
@@ -339,11 +427,47 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
 
 
 @functools.lru_cache(maxsize=256)
+def stage_memory(model: ModelSpec, shard: Shard, precision: Precision, layers: tuple[int, ...],
+                 ep: int) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """Per stage, on one GPU: the resident weights, the KV bytes per cached token (every layer), and the windowed
+    layers' share of it (they keep only the last W tokens); shape-independent, shared by ``analyze`` and the
+    grid."""
+    stage_weights = stage_weight_bytes(model, shard, precision, stage_layer_weight_bytes(model, shard, precision,
+                                                                                         layers), layers)
+    layer_kv = layer_kv_bytes_per_token(model, shard, precision) / ep  # each rank holds b/ep sequences
+    starts = [sum(layers[:stage]) for stage in range(len(layers))]
+    windowed = [sum(model.layer_is_windowed(i) for i in range(start, start + n)) for start, n in zip(starts, layers)]
+    return (tuple(stage_weights), tuple(n * layer_kv for n in layers), tuple(n * layer_kv for n in windowed))
+
+
+@functools.lru_cache(maxsize=256)
 def whole_model_weight_bytes(model: ModelSpec, precision: Precision) -> float:
-    """One copy of every weight at ``precision`` (tp = 1, one stage)."""
+    """One copy of every weight at ``precision`` (tp = 1, one stage; every expert)."""
     whole = shard_model(model, 1)
-    layer = layer_ops(model, whole, precision, PassShape("decode", 1, 1, 1, 1), 1)
-    return stage_weight_bytes(model, whole, precision, sum(op.weight_bytes for op in layer), (model.num_layers,))[0]
+    layers = (model.num_layers,)
+    return stage_weight_bytes(model, whole, precision, stage_layer_weight_bytes(model, whole, precision, layers),
+                              layers)[0]
+
+
+_DENSE_MLP_OPS = ("mlp.gate", "mlp.up", "mlp.down")
+
+
+def stage_layer_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
+                             layers: tuple[int, ...]) -> list[float]:
+    """Resident decoder-layer weights on one rank of each stage: every local expert of each MoE layer, the dense
+    MLP of each of the first ``first_dense_layers`` layers."""
+    ops = layer_ops(model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers, all_experts=True)
+    moe = sum(op.weight_bytes for op in ops if op.name.startswith("moe."))
+    dense = sum(op.weight_bytes for op in ops if op.name in _DENSE_MLP_OPS)
+    # The rest, averaged over the layers (windowed and full attention ops each run on their own layers).
+    common = sum(op.weight_bytes * op.count for op in ops
+                 if not op.name.startswith("moe.") and op.name not in _DENSE_MLP_OPS) / model.num_layers
+    result, start = [], 0
+    for n in layers:
+        dense_layers = max(0, min(start + n, model.num_layers - model.moe_layers) - start)
+        result.append(n * common + dense_layers * dense + (n - dense_layers) * moe)
+        start += n
+    return result
 
 
 def compute_bound_batch(analysis: Analysis) -> int | None:
@@ -351,6 +475,8 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
     roof = analysis.roofline
     if not roof.peak_flops_per_s:
         return None
+    if analysis.model.is_moe:
+        return _moe_compute_bound_batch(analysis)
     one = analysis.decode.totals
     two = analyze(analysis.model, analysis.hardware,
                   dataclasses.replace(analysis.workload, batch=2, micro_batches=1)).decode.totals
@@ -369,6 +495,34 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
     while roof.compute_time_s(f * b_star) <= roof.memory_time_s(w + m * b_star):
         b_star += 1
     return b_star
+
+
+_MAX_SEARCHED_BATCH = 1 << 20
+
+
+def _moe_compute_bound_batch(analysis: Analysis) -> int | None:
+    """The crossover of a MoE model, whose expert weight reads grow with the batch (not linear in it): the
+    smallest batch (a multiple of ep) whose decode step is compute-bound, by doubling then bisection; None if
+    none is up to 2^20 sequences. Decode intensity only rises with the batch (FLOPs grow linearly, bytes at most
+    linearly), so the predicate is monotone."""
+    roof, ep = analysis.roofline, analysis.workload.ep
+
+    def compute_bound(batch: int) -> bool:
+        workload = dataclasses.replace(analysis.workload, batch=batch, micro_batches=1)
+        totals = analyze(analysis.model, analysis.hardware, workload).decode.totals
+        return roof.compute_time_s(totals["flops"]) > roof.memory_time_s(totals["bytes"])
+
+    low, high = 0, ep  # batches low (0, or not compute-bound) < answer <= high
+    while not compute_bound(high):
+        low, high = high, high * 2
+        if high > _MAX_SEARCHED_BATCH:
+            return None
+    while high - low > ep:
+        middle = (low + high) // 2 // ep * ep
+        if middle <= low:
+            break
+        low, high = (low, middle) if compute_bound(middle) else (middle, high)
+    return high
 
 
 def checked_analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:

@@ -38,3 +38,37 @@ def where(condition: Any, a: Any, b: Any) -> Any:
     import numpy as np
 
     return np.where(condition, a, b)
+
+
+def to_float(x: Any) -> Any:
+    """``float(x)`` for a number, a float64 array for an array (each value rounded as ``float`` rounds it)."""
+    if type(x) in _SCALARS:
+        return float(x)
+    import numpy as np
+
+    return np.asarray(x, dtype=np.float64)
+
+
+def to_int(x: Any) -> Any:
+    """``int(x)`` for a number, an int64 array for an array (truncating toward zero, as ``int`` does)."""
+    if type(x) in _SCALARS:
+        return int(x)
+    import numpy as np
+
+    return np.asarray(x).astype(np.int64)
+
+
+def largest(values: Any) -> Any:
+    """``max(values)`` over a non-empty sequence of numbers or arrays: the element-wise largest."""
+    first, *rest = values
+    for value in rest:
+        first = maximum(first, value)
+    return first
+
+
+def smallest(values: Any) -> Any:
+    """``min(values)`` over a non-empty sequence of numbers or arrays: the element-wise smallest."""
+    first, *rest = values
+    for value in rest:
+        first = minimum(first, value)
+    return first

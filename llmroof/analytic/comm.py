@@ -44,6 +44,14 @@ def allgather_time_s(nbytes: float, ranks: int, link: Link) -> float:
     return (ranks - 1) / ranks * nbytes / link.bandwidth_bytes_per_s + (ranks - 1) * link.latency_s
 
 
+def alltoall_time_s(nbytes: float, ranks: int, link: Link) -> float:
+    """All-to-all in which each rank sends ``nbytes`` spread evenly over all ranks (expert-parallel dispatch or
+    combine), pairwise exchange: (n-1)/n * bytes / bandwidth + (n-1) * latency."""
+    if ranks <= 1:
+        return 0.0
+    return (ranks - 1) / ranks * nbytes / link.bandwidth_bytes_per_s + (ranks - 1) * link.latency_s
+
+
 def p2p_time_s(nbytes: float, link: Link) -> float:
     """One send between neighbouring pipeline stages: bytes / bandwidth + latency."""
     return nbytes / link.bandwidth_bytes_per_s + link.latency_s

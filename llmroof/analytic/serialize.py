@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmroof.analytic import comm
 from llmroof import schemas
+from llmroof.analytic.memory import active_param_count
 from llmroof.analytic.ops import OpCost
 from llmroof.version import __version__
 
@@ -77,7 +78,9 @@ def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
         weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
         kv_traffic_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
         act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"]) / b,
+        expected_experts_per_layer=a.expected_experts_per_layer("decode"),
     )
+    prefill.update(expected_experts_per_layer=a.expected_experts_per_layer("prefill"))
     return {"prefill": prefill, "decode": decode}
 
 
@@ -96,6 +99,12 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "params": a.params,
         "weight_bytes": a.weight_bytes,
         "kv_bytes_per_token": a.kv_bytes_per_token,
+        "active_params": active_param_count(a.model),
+        "experts": a.model.num_experts,
+        "experts_per_token": a.model.experts_per_token,
+        "moe_layers": a.model.moe_layers,
+        "attention_window": a.model.sliding_window,
+        "window_layers": a.model.window_layers,
         "spec": dataclasses.asdict(a.model),
     }
     roof = a.roofline
@@ -117,6 +126,9 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "implementation": w.implementation,
         "attention_kernel": w.attention_kernel,
         "fused_qkv": w.fused_qkv,
+        "expert_dtype": precision.experts.name,
+        "routing": w.routing.describe(),
+        "mla_absorbed": w.mla_absorbed,
         "all_logits": w.all_logits,
         "memory_reserve_fraction": w.memory_reserve_fraction,
     }
@@ -134,11 +146,12 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
     parallel = {
         "tp": w.tp,
         "pp": w.pp,
-        "gpus": w.tp * w.pp,
+        "ep": w.ep,
+        "gpus": w.tp * w.pp * w.ep,
         "micro_batches": w.micro_batches,
         "stage_layers": list(a.stage_layers),
         "kv_heads_per_rank": a.shard.kv_heads,
-        "kv_replicated": a.model.num_kv_heads < w.tp,
+        "kv_replicated": a.model.num_kv_heads < w.tp or (a.model.is_mla and w.tp > 1),
         "comm_time_s": a.prefill.comm_time_s + a.decode.comm_time_s,
         "prefill_comm_time_s": a.prefill.comm_time_s,
         "decode_comm_time_s": a.decode.comm_time_s,

@@ -29,6 +29,12 @@ class Shard:
     """MLP columns on this rank, i/tp."""
     vocab: int
     """Vocabulary rows on this rank, ceil(V/tp)."""
+    expert_intermediate: int = 0
+    """Mixture-of-experts: columns of each expert's MLP on this rank, w/tp (0: a dense model)."""
+    shared_intermediate: int = 0
+    """Mixture-of-experts: columns of the shared experts' MLP on this rank, shared * w / tp."""
+    experts: int = 0
+    """Mixture-of-experts: routed experts held by this rank, E/ep."""
 
     @property
     def q_dim(self) -> int:
@@ -39,10 +45,23 @@ class Shard:
         return self.kv_heads * self.head_dim
 
 
-def shard_model(model: ModelSpec, tp: int) -> Shard:
-    """The per-rank widths of ``model`` at tensor-parallel degree ``tp``; errors when the shapes do not divide."""
+def shard_model(model: ModelSpec, tp: int, ep: int = 1) -> Shard:
+    """The per-rank widths of ``model`` at tensor-parallel degree ``tp`` and expert-parallel degree ``ep``;
+    errors when the shapes do not divide."""
     if tp < 1:
         raise LlmroofError(f"--tp must be at least 1, got {tp}")
+    if ep < 1:
+        raise LlmroofError(f"--ep must be at least 1, got {ep}")
+    if ep > 1 and not model.is_moe:
+        raise LlmroofError(f"--ep {ep}: {model.name} has no experts to split", "expert parallelism needs a MoE model")
+    if model.is_moe and model.num_experts % ep:
+        raise LlmroofError(f"--ep {ep} does not divide the {model.num_experts} experts of {model.name}",
+                           f"choose an ep that divides {model.num_experts}")
+    for width, what in ((model.expert_width if model.is_moe else 0, "expert MLP width"),
+                        (model.num_shared_experts * model.expert_width, "shared experts' width")):
+        if width % tp:
+            raise LlmroofError(f"--tp {tp} does not divide the {what} {width} of {model.name}",
+                               f"choose a tp that divides {width}")
     if model.num_heads % tp:
         raise LlmroofError(
             f"--tp {tp} does not divide the {model.num_heads} attention heads of {model.name}",
@@ -62,7 +81,7 @@ def shard_model(model: ModelSpec, tp: int) -> Shard:
                 f"with fewer KV heads than ranks, tp must be a multiple of {model.num_kv_heads}",
             )
         kv_heads = 1
-    if model.intermediate_size % tp:
+    if model.num_layers > model.moe_layers and model.intermediate_size % tp:  # some layers have a dense MLP
         raise LlmroofError(
             f"--tp {tp} does not divide the MLP width {model.intermediate_size} of {model.name}",
             f"choose a tp that divides {model.intermediate_size}",
@@ -75,6 +94,9 @@ def shard_model(model: ModelSpec, tp: int) -> Shard:
         hidden=model.hidden_size,
         intermediate=model.intermediate_size // tp,
         vocab=-(-model.vocab_size // tp),
+        expert_intermediate=model.expert_width // tp if model.is_moe else 0,
+        shared_intermediate=model.num_shared_experts * model.expert_width // tp,
+        experts=(model.num_experts or 0) // ep,
     )
 
 

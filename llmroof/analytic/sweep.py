@@ -1,17 +1,25 @@
-"""Sweeps of one workload axis (batch or context), and where decode turns from memory- to compute-bound."""
+"""Sweeps: of one workload axis through the scalar :func:`~llmroof.analytic.analyze` (:func:`sweep`), or of
+a grid of several axes through the vectorised :func:`~llmroof.analytic.grid.analyze_grid` in chunks
+(:func:`grid_chunks`), and where decode turns from memory- to compute-bound (:func:`crossover`,
+:class:`Frontier`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from llmroof.analytic.analysis import analyze
 from llmroof.analytic.workload import Workload
 from llmroof.errors import LlmroofError
+from llmroof.ranges import USAGE, parse_range_list
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
 AXES = {"batch": "batch", "context": "context_len", "prompt": "prompt_len"}
+"""The axes evaluated as arrays (one :func:`~llmroof.analytic.grid.analyze_grid` call covers them)."""
+LAYOUT_AXES = ("tp", "pp")
+NAME_AXES = ("model", "hardware", "weight-dtype", "kv-dtype")
+ALL_AXES = (*AXES, *LAYOUT_AXES, *NAME_AXES)
 
 
 class SweepRow(NamedTuple):
@@ -39,39 +47,38 @@ class SweepRow(NamedTuple):
 def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> SweepRow:
     """Analyse one configuration and keep only its headline figures."""
     a = analyze(model, hardware, workload)
-    decode = a.decode.totals
     precision = workload.precision
+    bytes_per_token, intensity = decode_figures(workload.batch, a.decode.totals)
     return SweepRow(model.name, hardware.name, workload.batch, workload.prompt_len, workload.context_len,
                     workload.tp, workload.pp, precision.weight.name, precision.kv.name, a.prefill.time_s,
-                    a.decode.time_s, a.decode_tokens_per_s, decode["bytes"] / workload.batch,
-                    decode["flops"] / decode["bytes"], a.decode.bound, a.prefill.bound, a.fits)
+                    a.decode.time_s, a.decode_tokens_per_s, bytes_per_token, intensity, a.decode.bound,
+                    a.prefill.bound, a.fits)
 
 
-def parse_sweep(spec: str) -> tuple[str, list[int]]:
-    """``"batch=1,2,4"`` or ``"context=512..8192"`` (powers of two from 512 to 8192)."""
+def decode_figures(batch: Any, decode_totals: dict[str, Any]) -> tuple[Any, Any]:
+    """(bytes per generated token, FLOPs per byte) of a decode step; numbers or arrays over a grid."""
+    return decode_totals["bytes"] / batch, decode_totals["flops"] / decode_totals["bytes"]
+
+
+def parse_sweep(spec: str) -> tuple[str, list[int] | list[str]]:
+    """``AXIS=VALUES``: ``batch=1,2,4``, ``context=512..8192`` (doubling), ``context=512..131072:512``
+    (arithmetic), ``tp=1..8:1``, ``hardware=h100,a100``. Integer axes parse with
+    :func:`llmroof.ranges.parse_range_list`; name axes (model, hardware, dtypes) are comma lists."""
     axis, sep, values = spec.partition("=")
-    axis = axis.strip().lower()
-    if not sep or axis not in AXES:
-        raise LlmroofError(f"--sweep {spec!r}: expected AXIS=VALUES", f"AXIS is one of {', '.join(AXES)}; "
-                           "VALUES a list (1,2,4) or a doubling range (1..256)")
-    points: list[int] = []
+    axis = axis.strip().lower().replace("_", "-")
+    if not sep or axis not in ALL_AXES:
+        raise LlmroofError(f"--sweep {spec!r}: expected AXIS=VALUES", f"AXIS is one of {', '.join(ALL_AXES)}; "
+                           f"VALUES {USAGE}")
+    if axis in NAME_AXES:
+        names = [part.strip() for part in values.split(",")]
+        if not all(names):
+            raise LlmroofError(f"--sweep {spec!r}: expected names separated by commas, e.g. {axis}=a,b")
+        return axis, list(dict.fromkeys(names))
     try:
-        for part in values.split(","):
-            part = part.strip()
-            if ".." in part:
-                lo, hi = (int(x) for x in part.split(".."))
-                if lo < 1 or hi < lo:
-                    raise ValueError
-                v = lo
-                while v <= hi:
-                    points.append(v)
-                    v *= 2
-            else:
-                points.append(int(part))
-    except ValueError:
-        raise LlmroofError(f"--sweep {spec!r}: values must be positive integers, as 1,2,4 or 1..256") from None
-    if not points or min(points) < 1:
-        raise LlmroofError(f"--sweep {spec!r}: values must be positive integers")
+        points = parse_range_list(values)
+    except ValueError as exc:
+        raise LlmroofError(f"--sweep {spec!r}: values must be positive integers ({exc})",
+                           f"VALUES is {USAGE}") from None
     return axis, points
 
 

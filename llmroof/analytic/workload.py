@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmroof.analytic.moe import UNIFORM, Routing
 from llmroof.specs.dtypes import Precision
 
 AttentionKernel = Literal["eager", "flash"]
@@ -27,6 +28,14 @@ class Workload:
     """Tensor-parallel ranks."""
     pp: int = 1
     """Pipeline stages."""
+    ep: int = 1
+    """Expert-parallel ranks (MoE models): each holds E/ep experts and runs attention data-parallel on b/ep
+    sequences; GPUs = tp * pp * ep."""
+    routing: Routing = UNIFORM
+    """How tokens spread over the routed experts (uniform, Zipf, or a measured histogram)."""
+    mla_absorbed: bool = True
+    """MLA decode with W_UK and W_UV absorbed into the query and output (vLLM, SGLang); False: decompress the
+    latent cache every step."""
     micro_batches: int = 1
     """Prefill micro-batches in flight through the pipeline, m (must divide the batch)."""
     pp_layers: tuple[int, ...] | None = None
@@ -46,7 +55,7 @@ class Workload:
     """Share of device memory kept back from weights and KV cache (workspace, fragmentation)."""
 
     def __post_init__(self) -> None:
-        for name in ("batch", "prompt_len", "context_len", "tp", "pp", "micro_batches"):
+        for name in ("batch", "prompt_len", "context_len", "tp", "pp", "ep", "micro_batches"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -56,6 +65,11 @@ class Workload:
             )
         if self.implementation not in ("fused", "eager"):
             raise ValueError(f"implementation must be 'fused' or 'eager', got {self.implementation!r}")
+        if (self.batch // self.micro_batches) % self.ep:
+            raise ValueError(
+                f"--ep {self.ep} runs attention data-parallel: the batch ({self.batch}) must give each of the "
+                f"{self.ep} ranks the same number of sequences in each of the {self.micro_batches} micro-batches"
+            )
         if self.attention_kernel not in ("eager", "flash"):
             raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
         if not 0 <= self.memory_reserve_fraction < 1:

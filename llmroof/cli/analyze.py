@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -17,9 +17,11 @@ from llmroof.cli.options import (
     resolve_hardware,
     resolve_model,
     resolve_precision,
+    resolve_routing,
 )
 from llmroof.cli.render import console, print_csv, print_json
 from llmroof.errors import LlmroofError
+from llmroof.specs.dtypes import get_dtype
 from llmroof.units import gib, percent, seconds, si
 
 
@@ -32,12 +34,22 @@ def analyze(
                                 help="Decode: KV-cache tokens per sequence during the step (new token included)."),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
+    ep: int = typer.Option(1, "--ep", min=1,
+                           help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel."),
     micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
     pp_layers: str | None = typer.Option(None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."),
     dtype: str = typer.Option("bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"),
     weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Decoder linear weights' dtype."),
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
     group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
+    expert_dtype: str | None = typer.Option(None, "--expert-dtype",
+                                            help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights')."),
+    zipf: float | None = typer.Option(None, "--zipf", min=0.0,
+                                      help="Skewed expert routing: Zipf exponent of the expert load (0: uniform)."),
+    expert_load: Path | None = typer.Option(None, "--expert-load", dir_okay=False,
+                                            help="Measured expert-load histogram: one count per expert."),
+    mla_naive: bool = typer.Option(False, "--mla-naive",
+                                   help="MLA decode decompresses the latent cache (default: absorbed weights)."),
     kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
     attention: AttentionKind | None = typer.Option(None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
     implementation: ImplementationChoice = typer.Option(
@@ -51,7 +63,11 @@ def analyze(
     all_logits: bool = typer.Option(False, "--all-logits", help="Prefill computes logits at every position."),
     reserve: float = typer.Option(0.1, "--reserve", min=0.0, max=0.99,
                                   help="Share of device memory kept back from weights and KV cache."),
-    sweep: str | None = typer.Option(None, "--sweep", help="AXIS=VALUES, e.g. batch=1,2,4 or context=512..32768."),
+    sweep: list[str] | None = typer.Option(
+        None, "--sweep", help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
+        "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype."),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False,
+                                    help="Stream every row of a sweep to this .csv or .jsonl file (any size)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     html: Path | None = typer.Option(None, "--html", dir_okay=False,
                                      help="Also write an HTML report of the analysis to this file."),
@@ -67,16 +83,25 @@ def analyze(
     try:
         workload = Workload(
             batch=batch, prompt_len=prompt, context_len=context,
-            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size),
-            tp=tp, pp=pp, micro_batches=micro_batches, pp_layers=stages,
+            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size, expert_dtype),
+            tp=tp, pp=pp, ep=ep, micro_batches=micro_batches, pp_layers=stages,
+            routing=resolve_routing(zipf, expert_load), mla_absorbed=not mla_naive,
             implementation=implementation.value, attention_kernel=attention_kernel.value, fused_qkv=fused_qkv,
             all_logits=all_logits,
             memory_reserve_fraction=reserve,
         )
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None
+    if out is not None and not sweep:
+        raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
     if sweep:
-        _run_sweep(spec, device, workload, sweep, fmt)
+        single = len(sweep) == 1 and sweep[0].partition("=")[0].strip().lower() in ("batch", "context", "prompt")
+        if single and out is None:
+            _run_sweep(spec, device, workload, sweep[0], fmt)
+        else:
+            names = _SweepNames(model, hardware, hardware_file, dtype, weight_dtype, kv_dtype, group_size, kv_heads,
+                                attention)
+            _run_grid(spec, device, workload, names, sweep, out, fmt)
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
@@ -140,6 +165,131 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
     out.print(table)
     if cross is None:
         out.print("Decode does not change bound over this range.")
+
+
+class _SweepNames(NamedTuple):
+    """The command line's own names, from which a sweep's model, hardware and dtype axes resolve."""
+
+    model: str
+    hardware: str
+    hardware_file: Path | None
+    dtype: str
+    weight_dtype: str | None
+    kv_dtype: str | None
+    group_size: int | None
+    kv_heads: int | None
+    attention: AttentionKind | None
+
+
+def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: list[str], out: Path | None,
+              fmt: Format) -> None:
+    import itertools
+    import sys
+    import time
+
+    from llmroof.analytic import grid_sweep
+    from llmroof.analytic.sweep import parse_sweep
+    from llmroof.results.stream import stream_format, streamed_file
+
+    axes: dict[str, list[Any]] = {}
+    for text in texts:
+        axis, values = parse_sweep(text)
+        if axis in axes:
+            raise LlmroofError(f"--sweep {axis} is given twice", "give each axis once, with all its values")
+        axes[axis] = values
+    if "pp" in axes and workload.pp_layers is not None:
+        raise LlmroofError("--pp-layers fixes the stages; it cannot go with --sweep pp=...")
+    models = [resolve_model(n, names.kv_heads, names.attention) for n in axes.get("model", [])] or [spec]
+    devices = [resolve_hardware(n, names.hardware_file) for n in axes.get("hardware", [])] or [device]
+    precisions = [resolve_precision(names.dtype, w, kv, names.group_size if w and get_dtype(w).group_size else None)
+                  for w, kv in itertools.product(axes.get("weight-dtype", [names.weight_dtype]),
+                                                 axes.get("kv-dtype", [names.kv_dtype]))]
+    layouts, skipped = grid_sweep.layouts(models, devices, workload, axes.get("tp", [workload.tp]),
+                                          axes.get("pp", [workload.pp]), precisions)
+    for note in skipped[:5]:
+        print(f"llmroof: skipped {note}", file=sys.stderr)
+    if len(skipped) > 5:
+        print(f"llmroof: skipped {len(skipped) - 5} more layouts (--format json lists them)", file=sys.stderr)
+    if not layouts:
+        raise LlmroofError("no layout of the sweep is valid (see the skipped lines above)")
+    batch, prompt, context = (axes.get(a, [d]) for a, d in (("batch", workload.batch), ("prompt", workload.prompt_len),
+                                                              ("context", workload.context_len)))
+    start = time.perf_counter()
+    if out is not None:
+        kind = stream_format(out)
+        with streamed_file(out) as handle:
+            frontier, points = grid_sweep.run(layouts, batch, prompt, context,
+                                              _chunk_writer(handle, kind))
+    elif fmt is Format.csv:
+        frontier, points = grid_sweep.run(layouts, batch, prompt, context,
+                                          _chunk_writer(sys.stdout, "csv"))
+        return
+    else:
+        frontier, points = grid_sweep.run(layouts, batch, prompt, context)
+    elapsed = time.perf_counter() - start
+    rows = frontier.rows()
+    summary = (f"{points:,} configurations ({len(layouts)} layouts x {len(batch)} batches x {len(prompt)} prompts x "
+               f"{len(context)} contexts) in {elapsed:.2f} s" + (f"; every row in {out}" if out else ""))
+    if fmt is Format.json:
+        print_json({"schema": "llmroof.grid/1", "axes": {k: v for k, v in axes.items()}, "points": points,
+                    "out": None if out is None else str(out), "skipped": skipped, "frontier": rows})
+    elif fmt is Format.csv:
+        print_csv(rows)
+    else:
+        _print_frontier(rows, len(layouts), summary)
+    if fmt is not Format.table:
+        print(f"llmroof: {summary}", file=sys.stderr)
+
+
+def _chunk_writer(handle: Any, kind: str) -> Any:
+    """A sink for :func:`llmroof.analytic.grid_sweep.run` that writes each chunk of rows, the header once."""
+    from llmroof.results.stream import write_chunk
+
+    first = [True]
+
+    def sink(columns: dict[str, Any]) -> None:
+        write_chunk(handle, columns, kind, first[0])
+        first[0] = False
+
+    return sink
+
+
+FRONTIER_TABLE_ROWS = 40
+
+
+def _print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> None:
+    """The frontier, thinned to about :data:`FRONTIER_TABLE_ROWS` rows: every layout, evenly spaced
+    (prompt, context) points of each, the first and last always."""
+    from rich.table import Table
+
+    per_layout = len(rows) // layouts
+    keep = max(2, FRONTIER_TABLE_ROWS // layouts)
+    if per_layout <= keep:
+        picked = list(range(per_layout))
+    else:
+        picked = sorted({round(k * (per_layout - 1) / (keep - 1)) for k in range(keep)})
+    def layout(r: dict[str, Any]) -> str:
+        return f"{r['model']} {r['hardware']} tp{r['tp']} pp{r['pp']} {r['weight_dtype']}/{r['kv_dtype']}"
+
+    title = "Frontier: where decode turns compute-bound and where memory runs out"
+    table = Table(title=title if layouts > 1 else f"{title} ({layout(rows[0])})", title_justify="left")
+    for column in ("layout", "prompt", "context", "compute-bound from batch", "largest batch that fits",
+                   "TPOT there", "tokens/s there", "max batch (memory)")[0 if layouts > 1 else 1:]:
+        table.add_column(column, justify="left" if column == "layout" else "right", no_wrap=column == "layout")
+    for start in range(0, len(rows), per_layout):
+        for index in picked:
+            r = rows[start + index]
+            table.add_row(*([layout(r)] if layouts > 1 else []), str(r["prompt_len"]), str(r["context_len"]),
+                          "-" if r["compute_bound_batch"] is None else str(r["compute_bound_batch"]),
+                          "none" if r["max_fitting_batch"] is None else str(r["max_fitting_batch"]),
+                          "-" if r["tpot_s"] is None else seconds(r["tpot_s"]),
+                          "-" if r["tokens_per_s"] is None else si(r["tokens_per_s"]), str(r["max_batch"]))
+    out = console()
+    out.print(table)
+    shown = len(picked) * layouts
+    if shown < len(rows):
+        out.print(f"{shown} of {len(rows)} frontier rows shown (evenly spaced); --format json or csv lists all.")
+    out.print(summary)
 
 
 def _op_table(title: str, ops: list[dict[str, Any]]) -> Any:
@@ -206,7 +356,13 @@ def _print_tables(data: dict[str, Any]) -> None:
               f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at {mem['kv_tokens_per_sequence']} tokens "
               f"(max of prompt and context): {mem['max_batch']}; "
               f"max context at batch {wl['batch']}: {mem['max_context']}; fits: {'yes' if mem['fits'] else 'NO'}")
-    if par["tp"] > 1 or par["pp"] > 1:
+    dec_experts = dec.get("expected_experts_per_layer")
+    if dec_experts is not None:
+        out.print(f"Experts: {model['experts_per_token']} of {model['experts']} per token; a decode step of "
+                  f"{wl['batch']} tokens reads {dec_experts:.1f} experts per MoE layer ({wl['routing']} routing), "
+                  f"a prefill micro-batch {pre['expected_experts_per_layer']:.1f}; "
+                  f"{si(model['active_params'])} of {si(model['params'])} params active per token")
+    if par["tp"] > 1 or par["pp"] > 1 or par.get("ep", 1) > 1:
         out.print(f"Parallel: stages {par['stage_layers']} layers, comm {seconds(par['prefill_comm_time_s'])} prefill / "
                   f"{seconds(par['decode_comm_time_s'])} per decode step, prefill bubble "
                   f"{percent(par['bubble_fraction'])} (GPipe {percent(par['gpipe_bubble_fraction'])})")

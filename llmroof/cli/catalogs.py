@@ -28,13 +28,15 @@ def models(fmt: CatalogFormat = typer.Option(CatalogFormat.table, "--format", "-
         return
     table = Table(title="Model presets", title_justify="left")
     for column in ("name", "params", "layers", "hidden", "heads", "kv", "head dim", "MLP", "vocab", "attention",
-                   "tied"):
+                   "tied", "experts (E/k)", "window"):
         table.add_column(column, justify="left" if column in ("name", "attention") else "right")
     for m in MODEL_PRESETS.values():
         name = m.name + (f" ({', '.join(aliases[m.name])})" if m.name in aliases else "")
         table.add_row(name, si(param_count(m)), str(m.num_layers), str(m.hidden_size), str(m.num_heads),
                       str(m.num_kv_heads), str(m.head_dim), str(m.intermediate_size), str(m.vocab_size),
-                      m.attention_kind.upper(), "yes" if m.tie_word_embeddings else "no")
+                      m.attention_kind.upper(), "yes" if m.tie_word_embeddings else "no",
+                      f"{m.num_experts}/{m.experts_per_token}" if m.is_moe else "-",
+                      f"{m.sliding_window} x{m.window_layers}" if m.window_layers else "-")
     out = console()
     out.print(table)
     out.print("Any Hugging Face config.json works too: --model path/to/config.json (or its folder).")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from llmroof.specs.dtypes import DTYPES, resolve_precision  # noqa: F401 (re-exported for the commands)
+from llmroof.errors import LlmroofError
 from llmroof.specs.hardware import HardwareSpec, get_hardware
 from llmroof.specs.model import ModelSpec, get_model
 
@@ -59,3 +62,30 @@ def resolve_model(name: str, kv_heads: int | None = None, attention: AttentionKi
 
 def resolve_hardware(name: str, hardware_file: Path | None) -> HardwareSpec:
     return get_hardware(name, hardware_file)
+
+
+def resolve_routing(zipf: float | None, expert_load: Path | None) -> Any:
+    """``--zipf S`` or ``--expert-load FILE`` (a JSON list, or numbers separated by commas, spaces or lines:
+    one token count or share per expert) as a :class:`~llmroof.analytic.moe.Routing`."""
+    from llmroof.analytic.moe import UNIFORM, Routing
+
+    if expert_load is None and not zipf:
+        return UNIFORM
+    if expert_load is not None and zipf:
+        raise LlmroofError("--zipf and --expert-load both describe the routing", "pass one of them")
+    load = None
+    if expert_load is not None:
+        try:
+            text = expert_load.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LlmroofError(f"--expert-load {expert_load}: cannot read: {exc.strerror}") from None
+        try:
+            values = json.loads(text) if text.lstrip().startswith("[") else text.replace(",", " ").split()
+            load = tuple(float(v) for v in values)
+        except (ValueError, TypeError):
+            raise LlmroofError(f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "
+                               "numbers separated by commas, spaces or lines)") from None
+    try:
+        return Routing(zipf_s=zipf or 0.0, expert_load=load)
+    except ValueError as exc:
+        raise LlmroofError(f"--expert-load/--zipf: {exc}") from None

@@ -13,6 +13,7 @@ from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, check_local_ranks, init_group
+from llmroof.ranges import parse_range_list
 from llmroof.units import seconds, si
 
 SCHEMA = schemas.COMM
@@ -33,17 +34,12 @@ def parse_size(text: str) -> int:
 
 
 def parse_sizes(text: str) -> list[int]:
-    """``4K..256M`` (doubling from the lower end to the upper) or a list such as ``4K,1M,64M``."""
-    if ".." in text:
-        lo, hi = (parse_size(part) for part in text.split("..", 1))
-        if hi < lo:
-            raise LlmroofError(f"--sizes {text!r}: the upper end is below the lower")
-        sizes, size = [], lo
-        while size <= hi:
-            sizes.append(size)
-            size *= 2
-        return sizes
-    return [parse_size(part) for part in text.split(",") if part.strip()]
+    """``4K..256M`` (doubling from the lower end to the upper), ``1M..8M:1M`` (arithmetic) or a list such as
+    ``4K,1M,64M``: :func:`llmroof.ranges.parse_range_list` with sizes for values."""
+    try:
+        return parse_range_list(text, parse_size)
+    except ValueError as exc:
+        raise LlmroofError(f"--sizes {text!r}: {exc}", "use bytes or K/M/G suffixes, e.g. 4K..256M") from None
 
 
 CONVENTION = ("nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "

@@ -215,7 +215,9 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
     and the per-op inputs (a generous estimate: scores of eager decode, the MLP's widest tensors)."""
     spec, bpe = config.model, config.precision.activation.bytes_per_element
     tokens = batch * (length if phase == "prefill" else 1)
-    kv = 2 * config.num_layers * batch * length * spec.kv_dim * bpe
+    from llmroof.analytic.memory import layer_kv_elements_per_token
+
+    kv = config.num_layers * batch * length * layer_kv_elements_per_token(spec) * bpe  # MLA: the latent
     acts = tokens * (6 * spec.hidden_size + 4 * spec.intermediate_size + 3 * spec.q_dim) * bpe
     scores = batch * spec.num_heads * (length * length if phase == "prefill" else length) * 4
     logits = batch * spec.vocab_size * 4
@@ -461,6 +463,14 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
                                                 call_s=result["stack"]["median_s"])
         result["layer"] = _time(layer_fn, device, config, f"{tag} layer", step=True)
         result["cuda_graph"] = graphs
+        moe = next((each.moe for each in stack.layers if each.moe is not None), None)
+        if moe is not None:
+            from llmroof.kernels.ops import moe_input
+
+            # Distinct experts the pass's b*s tokens (normal inputs, the random router) are routed to in one layer.
+            tokens_in_pass = length if phase == "prefill" else 1
+            result["experts_touched"] = moe.experts_touched(
+                moe_input(batch, tokens_in_pass, stack.spec.hidden_size, stack.dtype, device.torch_device))
         if config.per_op:
             from llmroof.kernels.ops import op_kernels
 

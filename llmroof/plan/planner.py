@@ -27,8 +27,9 @@ from llmroof.plan.serving import (
     round_time_s,
     ttft_s,
 )
-from llmroof.plan.steps import DecodeModel, StageTimes
+from llmroof.plan.steps import DecodeModel, ExactDecode, StageTimes
 from llmroof.specs.hardware import HardwareSpec
+from llmroof.specs.model import ModelSpec
 from llmroof.units import gib, seconds
 
 
@@ -47,7 +48,8 @@ def plan(request: PlanRequest, top: int = 5) -> Plan:
                 excluded.append({"hardware": hardware.name, "tp": tp, "reason": exc.message})
                 continue
             for pp in range(1, min(request.max_gpus_per_replica // tp, model.num_layers) + 1):
-                configs.extend(layout_configs(request, hardware, tp, pp, warnings))
+                for ep in expert_parallel_degrees(model, request.max_gpus_per_replica // (tp * pp)):
+                    configs.extend(layout_configs(request, hardware, tp, pp, warnings, ep=ep))
     warnings.extend(_calibration_notes(request))
     if request.gpu_hour_cost_usd is None and len(request.hardware) > 1:
         warnings.append("without --gpu-hour-cost, GPU-hours of different devices are ranked as if they cost the same")
@@ -58,25 +60,46 @@ def plan(request: PlanRequest, top: int = 5) -> Plan:
                 status, text, tuple(excluded), tuple(dict.fromkeys(warnings)))
 
 
+def expert_parallel_degrees(model: ModelSpec, most: int) -> list[int]:
+    """Expert-parallel degrees to search: 1, and for a MoE model every divisor of its experts up to ``most``."""
+    if not model.is_moe:
+        return [1]
+    return [ep for ep in range(1, min(most, model.num_experts) + 1) if model.num_experts % ep == 0]
+
+
 def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: int,
-                   warnings: list[str] | None = None) -> list[PlanConfig]:
-    """The configurations of one layout: a grid of concurrent sequences, or one row saying why none fits."""
-    workload = Workload(batch=1, prompt_len=request.prompt_len, context_len=request.decode_context_len,
-                        precision=request.precision, tp=tp, pp=pp,
+                   warnings: list[str] | None = None, ep: int = 1) -> list[PlanConfig]:
+    """The configurations of one layout: a grid of concurrent sequences, or one row saying why none fits.
+
+    With expert parallelism the batch per stage is a multiple of ep (each rank's attention takes b/ep
+    sequences): the grid and searches run over b/ep. MoE decode steps are analysed at each batch
+    (:class:`~llmroof.plan.steps.ExactDecode`); dense ones by the two-point affine fit."""
+    workload = Workload(batch=ep, prompt_len=request.prompt_len, context_len=request.decode_context_len,
+                        precision=request.precision, tp=tp, pp=pp, ep=ep,
                         # flash: the serving engines' fused kernels, i.e. the minimum-traffic (fused) op set,
                         # the same bound a profile's calibration fraction is measured against
                         implementation="fused" if request.attention_kernel == "flash" else "eager",
                         attention_kernel=request.attention_kernel,
                         fused_qkv=request.fused_qkv, memory_reserve_fraction=request.memory_reserve_fraction)
-    one = analyze(request.model, hardware, workload)
+    try:
+        one = analyze(request.model, hardware, workload)
+    except LlmroofError:  # shapes that do not split over these experts or ranks
+        return []
     if warnings is not None:
         warnings.extend(w for w in one.warnings if "does not fit" not in w)
     layout = _Layout.of(request, one)
-    if layout.max_sequences < pp:
+    if layout.max_sequences < pp * ep:
         return [layout.rejected()]
-    two = analyze(request.model, hardware, dataclasses.replace(workload, batch=2))
-    evaluate = layout.evaluator(DecodeModel.fit(one, two), one)
-    largest = layout.max_sequences // pp
+    if request.model.is_moe:
+        decode = ExactDecode.of(one)
+    else:
+        decode = DecodeModel.fit(one, analyze(request.model, hardware, dataclasses.replace(workload, batch=2)))
+    per_batch = layout.evaluator(decode, one)
+
+    def evaluate(units: int) -> PlanConfig:
+        return per_batch(units * ep)
+
+    largest = layout.max_sequences // pp // ep
     batches = batch_grid(largest, request.batch_points_per_doubling)
     meeting = _largest_meeting(evaluate, largest)
     if meeting is not None:
@@ -142,6 +165,7 @@ class _Layout:
     kv_bytes_per_sequence: float
     """KV blocks of one sequence at its longest on the fullest stage's GPU."""
     max_sequences: int
+    ep: int = 1
 
     @classmethod
     def of(cls, request: PlanRequest, analysis: Analysis) -> _Layout:
@@ -151,10 +175,11 @@ class _Layout:
         w = analysis.workload
         return cls(request, analysis.hardware, w.tp, w.pp, analysis.weight_bytes_per_gpu, usable,
                    max(analysis.stage_kv_bytes_per_token) * blocks * block,
-                   max_concurrent_sequences(free, analysis.stage_kv_bytes_per_token, blocks, block))
+                   max_concurrent_sequences(free, analysis.stage_kv_bytes_per_token, blocks, block), w.ep)
 
     def _id(self, sequences: int) -> str:
-        return f"{self.hardware.name} tp{self.tp} pp{self.pp} x{sequences}"
+        ep = f" ep{self.ep}" if self.ep > 1 else ""
+        return f"{self.hardware.name} tp{self.tp} pp{self.pp}{ep} x{sequences}"
 
     def rejected(self) -> PlanConfig:
         if self.max_sequences == 0:
@@ -167,7 +192,7 @@ class _Layout:
         else:
             reason = (f"does not fit: KV room for {self.max_sequences} sequences, fewer than the {self.pp} "
                       "pipeline stages")
-        return PlanConfig.unfit(id=self._id(0), hardware=self.hardware.name, tp=self.tp, pp=self.pp,
+        return PlanConfig.unfit(id=self._id(0), hardware=self.hardware.name, tp=self.tp, pp=self.pp, ep=self.ep,
                                 max_concurrent_sequences=self.max_sequences,
                                 weight_bytes_per_gpu=self.weight_bytes_per_gpu,
                                 usable_bytes_per_gpu=self.usable_bytes_per_gpu, reason=reason)
@@ -180,7 +205,7 @@ class _Layout:
         prefill_efficiency = (calibration.prefill_efficiency or 1.0) if calibration else 1.0
         prefill_stages = StageTimes.of(one.prefill, one.stage_layers).scaled(prefill_efficiency)
         prefill = sum(prefill_stages)
-        gpus = self.tp * self.pp
+        gpus = self.tp * self.pp * self.ep
         output_len, rate = request.output_len, request.rate_qps
         ttft_slo, tpot_slo = request.ttft_slo_s, request.tpot_slo_s
         price = request.gpu_hour_cost(self.hardware.name)
@@ -210,7 +235,7 @@ class _Layout:
                 tokens_per_s_per_replica=tokens_per_s, tokens_per_s_per_gpu=tokens_per_s / gpus,
                 tokens_per_s_per_user=1 / tpot, requests_per_s_per_replica=requests_per_s, meets_slo=not reasons,
                 replicas=replicas, total_gpus=total, gpu_hours_per_million_tokens=hours,
-                usd_per_million_tokens=None if price is None else hours * price, rejected_reasons=tuple(reasons))
+                usd_per_million_tokens=None if price is None else hours * price, rejected_reasons=tuple(reasons), ep=self.ep)
 
         return evaluate
 

@@ -56,26 +56,28 @@ class PlanConfig(NamedTuple):
     """The same in dollars, when a GPU-hour price is given."""
     rejected_reasons: tuple[str, ...]
     """Why the configuration does not qualify; empty when it meets everything."""
+    ep: int = 1
+    """Expert-parallel degree (MoE models): experts split over ep ranks, attention data-parallel."""
 
     @classmethod
     def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,  # noqa: A002
-              weight_bytes_per_gpu: float, usable_bytes_per_gpu: float, reason: str) -> PlanConfig:
+              weight_bytes_per_gpu: float, usable_bytes_per_gpu: float, reason: str, ep: int = 1) -> PlanConfig:
         """A layout that does not fit: 0 sequences, no times, no throughput, and why."""
-        return cls(id=id, hardware=hardware, tp=tp, pp=pp, gpus_per_replica=tp * pp, concurrent_sequences=0,
+        return cls(id=id, hardware=hardware, tp=tp, pp=pp, gpus_per_replica=tp * pp * ep, concurrent_sequences=0,
                    max_concurrent_sequences=max_concurrent_sequences, weight_bytes_per_gpu=weight_bytes_per_gpu,
                    kv_bytes_per_gpu=0.0, usable_bytes_per_gpu=usable_bytes_per_gpu, decode_step_s=None,
                    prefill_s=None, ttft_s=None, tpot_s=None, tokens_per_s_per_replica=None,
                    tokens_per_s_per_gpu=None, tokens_per_s_per_user=None, requests_per_s_per_replica=None,
                    meets_slo=False, replicas=None, total_gpus=None, gpu_hours_per_million_tokens=None,
-                   usd_per_million_tokens=None, rejected_reasons=(reason,))
+                   usd_per_million_tokens=None, rejected_reasons=(reason,), ep=ep)
 
     @property
     def fits(self) -> bool:
         return self.concurrent_sequences > 0
 
     @property
-    def layout(self) -> tuple[str, int, int]:
-        return self.hardware, self.tp, self.pp
+    def layout(self) -> tuple[str, int, int] | tuple[str, int, int, int]:
+        return (self.hardware, self.tp, self.pp) if self.ep == 1 else (self.hardware, self.tp, self.pp, self.ep)
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()

@@ -93,11 +93,19 @@ def split_ops(phase: Phase) -> tuple[OpCost, tuple[OpCost, ...], tuple[OpCost, .
     return ops[0], ops[1:-2], ops[-2:]
 
 
+def layer_shares(phase: Phase, stage_layers: tuple[int, ...]) -> list[float]:
+    """Each layer op's share of an average layer: 1 for ops every layer runs, n/L for those only n of the L
+    layers run (windowed attention, the dense MLP beside MoE layers), as ``analyze`` averages them."""
+    embed, layer, _ = split_ops(phase)
+    instances = embed.count * sum(stage_layers)
+    return [op.count / instances for op in layer]
+
+
 def stage_kernel_times_s(phase: Phase, stage_layers: tuple[int, ...]) -> list[float]:
     """Kernel (roofline) time of each stage for one pass, communication excluded: as ``analyze`` sums it."""
     op_time = phase.roofline.time_s
     embed, layer, head = split_ops(phase)
-    layer_time = sum(map(op_time, layer))
+    layer_time = sum(op_time(op) * share for op, share in zip(layer, layer_shares(phase, stage_layers)))
     last = len(stage_layers) - 1
     return [n * layer_time + (op_time(embed) if j == 0 else 0.0) + (sum(map(op_time, head)) if j == last else 0.0)
             for j, n in enumerate(stage_layers)]
@@ -145,14 +153,18 @@ class DecodeModel:
         inverse_bandwidth = 1 / roof.bandwidth_bytes_per_s
         (embed1, layer1, head1), (embed2, layer2, head2) = split_ops(one.decode), split_ops(two.decode)
 
-        def fit_ops(a: Sequence[OpCost], b: Sequence[OpCost]) -> PiecewiseLinear:
-            return PiecewiseLinear.of([_linear_op(x, y, inverse_peak, inverse_bandwidth) for x, y in zip(a, b)])
+        def fit_ops(a: Sequence[OpCost], b: Sequence[OpCost], shares: Sequence[float] | None = None) -> PiecewiseLinear:
+            linear = [_linear_op(x, y, inverse_peak, inverse_bandwidth) for x, y in zip(a, b)]
+            if shares is not None:
+                linear = [LinearOp(*(v * share for v in op)) for op, share in zip(linear, shares)]
+            return PiecewiseLinear.of(linear)
 
         layers = one.stage_layers
         comm1 = StageTimes.of(one.decode, layers).comm_s
         comm2 = StageTimes.of(two.decode, layers).comm_s
         slope = tuple(c2 - c1 for c1, c2 in zip(comm1, comm2))
-        return cls(fit_ops(layer1, layer2), fit_ops((embed1,), (embed2,)), fit_ops(head1, head2), layers,
+        return cls(fit_ops(layer1, layer2, layer_shares(one.decode, layers)), fit_ops((embed1,), (embed2,)),
+                   fit_ops(head1, head2), layers,
                    tuple(c1 - s for c1, s in zip(comm1, slope)), slope)
 
     def stage_times_s(self, batch: int, efficiency: float = 1.0) -> list[float]:
@@ -163,3 +175,29 @@ class DecodeModel:
         return [(n * layer + (first if j == 0 else 0.0) + (last if j == final else 0.0)) / efficiency
                 + self.comm0_s[j] + self.comm1_s[j] * batch
                 for j, n in enumerate(self.stage_layers)]
+
+
+@dataclass(slots=True)
+class ExactDecode:
+    """The decode step of a mixture-of-experts model at any batch, by one :func:`~llmroof.analytic.analyze` per
+    batch (cached): its expert weight reads grow as E * (1 - (1 - k/E)^b), not affinely, so the two-point fit of
+    :class:`DecodeModel` does not hold. Same interface as :meth:`DecodeModel.stage_times_s`."""
+
+    one: Analysis
+    """The configuration at some batch; the others differ only in the batch."""
+    cache: dict[int, StageTimes]
+
+    @classmethod
+    def of(cls, one: Analysis) -> ExactDecode:
+        return cls(one, {})
+
+    def stage_times_s(self, batch: int, efficiency: float = 1.0) -> list[float]:
+        import dataclasses
+
+        from llmroof.analytic.analysis import analyze
+
+        if batch not in self.cache:
+            a = self.one
+            workload = dataclasses.replace(a.workload, batch=batch, micro_batches=1)
+            self.cache[batch] = StageTimes.of(analyze(a.model, a.hardware, workload).decode, a.stage_layers)
+        return list(self.cache[batch].scaled(efficiency))

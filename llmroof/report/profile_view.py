@@ -295,6 +295,7 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
         figures.append(_batch_sweep(record, decode, contexts, measured))
     if len(contexts) >= 2:
         figures.append(_context_sweep(decode, batches))
+    figures.append(_moe_experts(record, decode))
     figures = [f for f in figures if f is not None]
     if not figures:
         return None
@@ -342,6 +343,25 @@ def _batch_sweep(record: dict[str, Any], decode: list[dict[str, Any]], contexts:
                     title="Batch sweep (measured, and the roofline bound dashed)")
     return sec.figure(svg, "Decode tokens/s and achieved bandwidth against batch, one colour per context; green "
                            "lines mark where decode turns compute-bound.")
+
+
+def _moe_experts(record: dict[str, Any], decode: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Experts touched against batch for a MoE model: the analytic curve and the profile's measured points."""
+    from llmroof.analytic.sweep import sweep
+    from llmroof.specs.dtypes import Precision
+
+    spec = rebuild.model_spec(record)
+    points = [(c["batch"], c["experts_touched"]) for c in decode if c.get("experts_touched") is not None]
+    hardware, _ = rebuild.profile_roofline_hardware(record)
+    if spec is None or not spec.is_moe or not decode or hardware is None:
+        return None
+    context = decode[0]["context_len"]
+    workload = Workload(batch=1, context_len=context, precision=rebuild.profile_precision(record) or Precision.uniform())
+    try:
+        rows = sweep(spec, hardware, workload, "batch", list(sec.BATCHES))
+    except (LlmroofError, ValueError):
+        return None
+    return sec.moe_figure(spec, rows, workload, points)
 
 
 def _context_sweep(decode: list[dict[str, Any]], batches: list[int]) -> dict[str, Any] | None:

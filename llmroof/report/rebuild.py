@@ -28,8 +28,11 @@ def model_spec(record: dict[str, Any]) -> ModelSpec | None:
     spec = (record.get("model") or {}).get("spec")
     if not isinstance(spec, dict):
         return None
+    values = {k: v for k, v in spec.items() if k in _MODEL_FIELDS}
+    if isinstance(values.get("layer_types"), list):  # JSON has no tuples
+        values["layer_types"] = tuple(values["layer_types"])
     try:
-        return ModelSpec(**{k: v for k, v in spec.items() if k in _MODEL_FIELDS})
+        return ModelSpec(**values)
     except (TypeError, ValueError):
         return None
 
@@ -53,9 +56,12 @@ def analysis_workload(data: dict[str, Any]) -> Workload | None:
         weight = get_dtype(w["weight_dtype"])
         if w.get("weight_group_size") and weight.group_size:
             weight = weight.with_group_size(int(w["weight_group_size"]))
-        precision = Precision(weight=weight, activation=get_dtype(w["act_dtype"]), kv=get_dtype(w["kv_dtype"]))
+        expert = w.get("expert_dtype")
+        precision = Precision(weight=weight, activation=get_dtype(w["act_dtype"]), kv=get_dtype(w["kv_dtype"]),
+                              expert_weight=get_dtype(expert) if expert and expert != weight.name else None)
         return Workload(batch=w["batch"], prompt_len=w["prompt_len"], context_len=w["context_len"],
-                        precision=precision, tp=par.get("tp", 1), pp=par.get("pp", 1),
+                        precision=precision, tp=par.get("tp", 1), pp=par.get("pp", 1), ep=par.get("ep", 1),
+                        routing=_routing(w.get("routing")), mla_absorbed=w.get("mla_absorbed", True),
                         micro_batches=par.get("micro_batches", 1),
                         pp_layers=tuple(par["stage_layers"]) if par.get("stage_layers") else None,
                         # files from before the fused headline counted the eager op set
@@ -96,3 +102,16 @@ def profile_precision(record: dict[str, Any]) -> Precision | None:
         return Precision.uniform((record.get("workload") or {}).get("dtype", "bf16"))
     except LlmroofError:
         return None
+
+
+def _routing(text: Any) -> Any:
+    """The routing an analysis names (``uniform``, ``Zipf s=1.2``); a measured histogram is not in the record,
+    so it comes back uniform."""
+    from llmroof.analytic.moe import UNIFORM, Routing
+
+    if isinstance(text, str) and text.startswith("Zipf s="):
+        try:
+            return Routing(zipf_s=float(text.removeprefix("Zipf s=")))
+        except ValueError:
+            return UNIFORM
+    return UNIFORM

@@ -7,6 +7,7 @@ leaves such a section out rather than render it empty.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from llmroof.analytic import Workload, analyze
@@ -167,16 +168,17 @@ def analytic_sweeps(spec: ModelSpec, hardware: HardwareSpec, workload: Workload,
     from llmroof.analytic.sweep import sweep
 
     try:
-        by_batch = sweep(spec, hardware, workload, "batch", list(BATCHES))
+        batches = batches_for(workload)
+        by_batch = sweep(spec, hardware, workload, "batch", list(batches))
         by_context = sweep(spec, hardware, workload, "context", list(CONTEXTS))
         base = analyze(spec, hardware, workload)
     except (LlmroofError, ValueError):
         return None
     exact = base.compute_bound_batch()
-    batch_svg = _batch_sweep_figure(by_batch, base, hardware, roof=roof, memory_known=memory_known)
+    batch_svg = _batch_sweep_figure(by_batch, base, hardware, roof=roof, memory_known=memory_known, batches=batches)
     context_svg = _context_sweep_figure(by_context, base, roof=roof, memory_known=memory_known)
     notes = ["Analytic: the roofline bound at each point, not a measurement."]
-    if exact is not None and exact > BATCHES[-1]:
+    if exact is not None and exact > batches[-1]:
         notes.append(f"Decode turns compute-bound at batch {exact}, beyond the range shown.")
     elif exact is None:
         notes.append("Decode does not turn compute-bound at any batch: each sequence's KV traffic grows as fast "
@@ -186,19 +188,59 @@ def analytic_sweeps(spec: ModelSpec, hardware: HardwareSpec, workload: Workload,
                                              "batch; green lines mark the crossover and the memory limit."),
                            figure(context_svg, "Decode bound and bytes per token against context length."))
                if f is not None]
+    if spec.is_moe:
+        figures.append(moe_figure(spec, by_batch, base.workload, batches=batches))
     return {"figures": figures, "table": None, "notes": notes} if figures else None
 
 
-def _batch_sweep_figure(rows: list[Any], base: Any, hardware: HardwareSpec, *, roof: str, memory_known: bool) -> Any:
+def batches_for(workload: Workload) -> tuple[int, ...]:
+    """The sweep's batches: powers of two up to 1024, multiples of ep (expert parallelism splits the batch)."""
+    return tuple(b for b in BATCHES if b % workload.ep == 0)
+
+
+def moe_figure(spec: ModelSpec, rows: list[Any], workload: Workload,
+               measured: Sequence[tuple[int, int]] = (), batches: Sequence[int] = BATCHES) -> dict[str, Any]:
+    """Experts touched per MoE layer and bytes per generated token against the decode batch: the analytic
+    E * (1 - (1 - k/E)^b) beside the top-k-only and all-experts readings, and ``measured`` (batch, experts) points."""
+    from llmroof.analytic.moe import expected_experts
+
+    e, k = spec.num_experts, spec.experts_per_token
+    xs = tuple(map(float, batches))
+    touched = [fig.Series(f"analytic E(1-(1-k/E)^b), {workload.routing.describe()}", xs,
+                          tuple(expected_experts(e, k, b, workload.routing) for b in batches), color=0),
+               fig.Series(f"top-k only ({k})", xs, (float(k),) * len(xs), dashed=True, color=1),
+               fig.Series(f"all experts ({e})", xs, (float(e),) * len(xs), dashed=True, color=2)]
+    if measured:
+        points = sorted(measured)
+        touched.append(fig.Series("measured (the profile's router)", tuple(float(b) for b, _ in points),
+                                  tuple(float(n) for _, n in points), color=3))
+    panels = [fig.LinePanel("Experts read per MoE layer", "experts", "", tuple(touched)),
+              fig.LinePanel("Bytes per generated token", "bytes per token (B)", "B",
+                            (fig.Series(f"analytic, c={workload.context_len}", xs,
+                                        tuple(r.bytes_per_token for r in rows)),))]
+    alt = (f"Experts touched per MoE layer rise from {expected_experts(e, k, batches[0], workload.routing):.1f} at "
+           f"batch {batches[0]} to "
+           f"{expected_experts(e, k, batches[-1], workload.routing):.1f} of {e} at batch {batches[-1]}; bytes per "
+           f"token fall from {si(rows[0].bytes_per_token, 'B')} to {si(rows[-1].bytes_per_token, 'B')}")
+    svg = fig.sweep(panels, xlabel="batch (sequences)", marks=[], alt=alt, name="moe-experts",
+                    title=f"Mixture of experts: {k} of {e} experts per token")
+    return figure(svg, "Distinct experts one decode step reads per MoE layer against batch (analytic, with the "
+                       "top-k-only and all-experts readings dashed" + (", and the experts the profile's router "
+                                                                       "touched" if measured else "")
+                  + "), and the bytes per generated token it implies.")
+
+
+def _batch_sweep_figure(rows: list[Any], base: Any, hardware: HardwareSpec, *, roof: str, memory_known: bool,
+                        batches: Sequence[int] = BATCHES) -> Any:
     """Decode tokens/s and the memory traffic per GPU at the bound against batch, the crossover marked."""
-    c, gpus = base.workload.context_len, base.workload.tp * base.workload.pp
+    c, gpus = base.workload.context_len, base.workload.tp * base.workload.pp * base.workload.ep
     exact = base.compute_bound_batch()
     marks: list[tuple[float, str]] = []
-    if exact is not None and exact <= BATCHES[-1]:
+    if exact is not None and exact <= batches[-1]:
         marks.append((float(exact), f"compute-bound from batch {exact}"))
-    if memory_known and base.max_batch(c) < BATCHES[-1]:
+    if memory_known and base.max_batch(c) < batches[-1]:
         marks.append((float(max(base.max_batch(c), 1)), f"max batch that fits: {base.max_batch(c)}"))
-    xs = tuple(map(float, BATCHES))
+    xs = tuple(map(float, batches))
     tokens = tuple(r.tokens_per_s for r in rows)
     rate = tuple(r.bytes_per_token * r.tokens_per_s / gpus for r in rows)
     bandwidth = hardware.memory_bandwidth_bytes_per_s
@@ -210,7 +252,7 @@ def _batch_sweep_figure(rows: list[Any], base: Any, hardware: HardwareSpec, *, r
                       hline=(bandwidth, f"peak {si(bandwidth, 'B/s')}"), log_y=False),
     ]
     alt = (f"Decode tokens/s bound rises from {si(tokens[0])} at batch 1 to {si(tokens[-1])} at batch "
-           f"{BATCHES[-1]}; " + (f"it turns compute-bound at batch {exact}" if exact else
+           f"{batches[-1]}; " + (f"it turns compute-bound at batch {exact}" if exact else
                                  "it stays memory-bound over the range"))
     return fig.sweep(panels, xlabel="batch (sequences)", marks=marks, alt=alt, name="sweep-batch",
                      title=f"Batch sweep at context {c} ({roof})")

@@ -74,6 +74,10 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
     dev = open_device(device, torch)
     defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
     spec = get_model(model if model is not None else defaults["model"])
+    if (spec.is_moe or spec.is_mla) and (tp * pp > 1 or tp_simulate > 1):
+        raise LlmroofError(f"{spec.name}: --tp/--pp/--tp-simulate profiles of mixture-of-experts and latent-attention "
+                           "models are not built yet",
+                           f"profile one device, or `llmroof analyze --model {spec.name} --tp N --ep N`")
     compute = get_dtype(dtype).name
     if kv_dtype is not None and get_dtype(kv_dtype).name != compute:
         raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",

@@ -1,7 +1,10 @@
 """Numeric data types and their storage cost.
 
 A :class:`DType` knows how many bytes ``n`` elements take, including the per-group scales that
-group-quantised formats store beside the packed values (int4: one fp16 scale per 128 weights by default).
+group-quantised formats store beside the packed values (int4: one fp16 scale per 128 weights by default;
+block-scaled fp8 as DeepSeek-V3 ships it: one fp32 scale per 128 x 128 block; MXFP4 as gpt-oss ships its
+experts: one e8m0 byte per 32 elements). A 2-D block of 128 x 128 holds 16384 elements, so the scale count
+ceil(n / 16384) is exact when both matrix dimensions are multiples of 128 (every DeepSeek-V3 weight).
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ DTYPES: dict[str, DType] = {
         DType(name="fp8", bits=8, aliases=("float8", "e4m3", "fp8_e4m3", "float8_e4m3fn")),
         DType(name="int8", bits=8, aliases=("i8", "w8")),
         DType(name="int4", bits=4, group_size=128, scale_bytes=2, weight_only=True, aliases=("i4", "w4")),
+        DType(name="fp8-block", bits=8, group_size=128 * 128, scale_bytes=4, weight_only=True,
+              aliases=("fp8_block", "fp8-128x128", "fp8-blockwise")),
+        DType(name="mxfp4", bits=4, group_size=32, scale_bytes=1, weight_only=True, aliases=("mx-fp4", "fp4-mx")),
     )
 }
 _BY_ALIAS = {alias: d for d in DTYPES.values() for alias in (d.name, *d.aliases)}
@@ -97,6 +103,9 @@ class Precision:
     """Activations, and the dtype the matrix products compute in (its peak FLOP/s is the compute roof)."""
     kv: DType
     """The KV cache."""
+    expert_weight: DType | None = None
+    """Weights of the routed and shared experts of a mixture-of-experts model (None: ``weight``); gpt-oss
+    ships its experts in MXFP4 and everything else in bf16."""
 
     def __post_init__(self) -> None:
         for role, dtype in (("activation", self.activation), ("KV-cache", self.kv)):
@@ -105,6 +114,11 @@ class Precision:
                     f"{dtype.name} is a weight-only format and cannot be the {role} dtype; "
                     f"use it as --weight-dtype {dtype.name}"
                 )
+
+    @property
+    def experts(self) -> DType:
+        """Dtype of the experts' weights."""
+        return self.expert_weight or self.weight
 
     @property
     def unquantized(self) -> DType:
@@ -123,7 +137,7 @@ class Precision:
 
 
 def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None,
-                      group_size: int | None = None) -> Precision:
+                      group_size: int | None = None, expert_dtype: str | None = None) -> Precision:
     """``--dtype`` sets activations and, unless overridden, weights and KV cache."""
     act = get_dtype(dtype)
     if act.weight_only:
@@ -138,6 +152,7 @@ def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None
         weight = weight.with_group_size(group_size)
     kv = get_dtype(kv_dtype) if kv_dtype else act
     try:
-        return Precision(weight=weight, activation=act, kv=kv)
+        return Precision(weight=weight, activation=act, kv=kv,
+                         expert_weight=get_dtype(expert_dtype) if expert_dtype else None)
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None

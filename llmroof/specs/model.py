@@ -56,11 +56,41 @@ class ModelSpec:
     model_type: str = "llama"
     """Hugging Face model_type."""
     sliding_window: int | None = None
-    """Attention window in tokens, if the model limits it (informational: the analytic model ignores it)."""
+    """Attention window W in tokens: a windowed layer attends to (and caches) only the last W tokens."""
+    layer_types: tuple[str, ...] | None = None
+    """Per layer, ``"sliding"`` (windowed) or ``"full"``; None: every layer windowed when ``sliding_window``
+    is set (Mistral 7B v0.1), else every layer full. Gemma 2 and gpt-oss alternate, starting windowed."""
+    attention_sinks: bool = False
+    """One learned sink logit per query head joins each softmax (gpt-oss): H parameters per layer."""
+    qk_norm: bool = False
+    """RMSNorm over each head of q and k before RoPE (Qwen3): 2 * d parameters per layer."""
+    sandwich_norms: bool = False
+    """Four norms per layer: before and after attention and the MLP (Gemma 2), instead of two."""
     num_experts: int | None = None
-    """Mixture-of-experts: experts per layer (not yet modelled; must be None)."""
+    """Mixture-of-experts: routed experts per MoE layer, E (None: a dense model)."""
     experts_per_token: int | None = None
-    """Mixture-of-experts: experts each token is routed to (not yet modelled; must be None)."""
+    """Mixture-of-experts: routed experts each token goes to, k."""
+    num_shared_experts: int = 0
+    """Experts every token goes to, beside the routed ones (DeepSeek): one MLP of width shared * w."""
+    moe_intermediate_size: int | None = None
+    """Width of one expert's MLP, w (None: ``intermediate_size``, as in Mixtral and gpt-oss)."""
+    first_dense_layers: int = 0
+    """Layers before the first MoE layer with a dense MLP of width ``intermediate_size``
+    (DeepSeek's ``first_k_dense_replace``)."""
+    router_bias: bool = False
+    """The router (a linear map h -> E) has a bias (gpt-oss)."""
+    expert_bias: bool = False
+    """Expert projections have biases (gpt-oss: 2w on gate/up, h on down)."""
+    q_lora_rank: int | None = None
+    """Multi-head latent attention: width of the compressed query, r_q (None: q projected directly)."""
+    kv_lora_rank: int | None = None
+    """Multi-head latent attention: width of the cached KV latent, r_kv (None: not MLA)."""
+    qk_rope_head_dim: int | None = None
+    """MLA: rotary part of each query/key head, d_r (the rotary key is shared by all heads and cached)."""
+    qk_nope_head_dim: int | None = None
+    """MLA: non-rotary part of each query/key head, d_n."""
+    v_head_dim: int | None = None
+    """MLA: width of each value head, d_v."""
     source: str = ""
     """Where the shapes come from."""
 
@@ -85,8 +115,83 @@ class ModelSpec:
             raise ValueError(f"norm must be 'rmsnorm' or 'layernorm', got {self.norm!r}")
         if self.activation not in ("silu", "gelu"):
             raise ValueError(f"activation must be 'silu' or 'gelu', got {self.activation!r}")
-        if self.num_experts is not None or self.experts_per_token is not None:
-            raise ValueError("mixture-of-experts models are not modelled yet")
+        self._check_moe()
+        self._check_mla()
+        self._check_windows()
+
+    def _check_moe(self) -> None:
+        if (self.num_experts is None) != (self.experts_per_token is None):
+            raise ValueError("num_experts and experts_per_token go together")
+        if self.num_experts is None:
+            if self.num_shared_experts or self.first_dense_layers or self.moe_intermediate_size is not None:
+                raise ValueError("shared experts, dense layers and an expert width need num_experts")
+            return
+        for name in ("num_experts", "experts_per_token"):
+            _check_positive(name, getattr(self, name))
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})")
+        if self.moe_intermediate_size is not None:
+            _check_positive("moe_intermediate_size", self.moe_intermediate_size)
+        if not 0 <= self.num_shared_experts or not 0 <= self.first_dense_layers < self.num_layers:
+            raise ValueError("num_shared_experts must be >= 0 and first_dense_layers in [0, num_layers)")
+
+    def _check_mla(self) -> None:
+        dims = (self.kv_lora_rank, self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim)
+        if all(d is None for d in dims) and self.q_lora_rank is None:
+            return
+        for name in ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            _check_positive(name, getattr(self, name))
+        if self.q_lora_rank is not None:
+            _check_positive("q_lora_rank", self.q_lora_rank)
+
+    def _check_windows(self) -> None:
+        if self.sliding_window is not None:
+            _check_positive("sliding_window", self.sliding_window)
+        if self.layer_types is not None:
+            if len(self.layer_types) != self.num_layers or not set(self.layer_types) <= {"sliding", "full"}:
+                raise ValueError(f"layer_types must give 'sliding' or 'full' for each of the {self.num_layers} layers")
+            if "sliding" in self.layer_types and self.sliding_window is None:
+                raise ValueError("sliding layers need a sliding_window")
+
+    @property
+    def is_moe(self) -> bool:
+        """Some MLPs are mixtures of experts."""
+        return self.num_experts is not None
+
+    @property
+    def is_mla(self) -> bool:
+        """Attention is multi-head latent attention (DeepSeek)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def expert_width(self) -> int:
+        """Width of one expert's MLP, w."""
+        return self.moe_intermediate_size or self.intermediate_size
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers whose MLP is a mixture of experts (0 for a dense model)."""
+        return self.num_layers - self.first_dense_layers if self.is_moe else 0
+
+    @property
+    def window_layers(self) -> int:
+        """Layers whose attention is limited to the last ``sliding_window`` tokens."""
+        if self.sliding_window is None:
+            return 0
+        if self.layer_types is None:
+            return self.num_layers
+        return self.layer_types.count("sliding")
+
+    def layer_is_windowed(self, layer: int) -> bool:
+        """Whether layer ``layer`` (0-based) attends within the window."""
+        if self.sliding_window is None:
+            return False
+        return self.layer_types is None or self.layer_types[layer] == "sliding"
+
+    @property
+    def qk_head_dim(self) -> int:
+        """MLA: width of each query/key head, d_n + d_r."""
+        return (self.qk_nope_head_dim or 0) + (self.qk_rope_head_dim or 0)
 
     @property
     def q_dim(self) -> int:
@@ -105,13 +210,18 @@ class ModelSpec:
 
     @property
     def attention_kind(self) -> str:
-        """``mha``, ``gqa`` or ``mqa``."""
+        """``mha``, ``gqa``, ``mqa``, or ``mla`` (multi-head latent attention)."""
+        if self.is_mla:
+            return "mla"
         if self.num_kv_heads == self.num_heads:
             return "mha"
         return "mqa" if self.num_kv_heads == 1 else "gqa"
 
     def with_kv_heads(self, num_kv_heads: int) -> ModelSpec:
         """The same model with another number of KV heads (compare MHA, GQA and MQA side by side)."""
+        if self.is_mla:
+            raise LlmroofError(f"{self.name} uses multi-head latent attention, which has no KV heads to change",
+                               "drop --kv-heads/--attention for this model")
         if num_kv_heads <= 0 or self.num_heads % num_kv_heads:
             raise LlmroofError(
                 f"--kv-heads {num_kv_heads} does not divide the {self.num_heads} query heads of {self.name}",
@@ -140,6 +250,16 @@ class ModelSpec:
                                    "compare mha and mqa, or pick --kv-heads N")
             return self.with_kv_heads(divisors[0])
         raise LlmroofError(f"unknown attention kind {kind!r}", "use mha, gqa or mqa, or --kv-heads N")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def alternating_layers(num_layers: int) -> tuple[str, ...]:
+    """Sliding, full, sliding, full, ... (Gemma 2, gpt-oss: even layers windowed)."""
+    return tuple("sliding" if layer % 2 == 0 else "full" for layer in range(num_layers))
 
 
 def _llama(name: str, h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, *,
@@ -172,6 +292,31 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
         _llama("llama-3.2-1b", 2048, 16, 32, 8, 8192, 128256, head_dim=64, tied=True),
         _llama("llama-3.2-3b", 3072, 28, 24, 8, 8192, 128256, tied=True),
         _llama("mistral-7b", 4096, 32, 32, 8, 14336, 32000, model_type="mistral", sliding_window=4096),
+        _llama("mixtral-8x7b", 4096, 32, 32, 8, 14336, 32000, model_type="mixtral", num_experts=8,
+               experts_per_token=2),
+        _llama("mixtral-8x22b", 6144, 56, 48, 8, 16384, 32768, model_type="mixtral", num_experts=8,
+               experts_per_token=2),
+        _llama("qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, model_type="qwen3_moe", qk_norm=True,
+               num_experts=128, experts_per_token=8, moe_intermediate_size=768),
+        _llama("qwen3-235b-a22b", 4096, 94, 64, 4, 12288, 151936, model_type="qwen3_moe", qk_norm=True,
+               num_experts=128, experts_per_token=8, moe_intermediate_size=1536),
+        _llama("deepseek-v3", 7168, 61, 128, 128, 18432, 129280, head_dim=192, model_type="deepseek_v3",
+               num_experts=256, experts_per_token=8, num_shared_experts=1, moe_intermediate_size=2048,
+               first_dense_layers=3, q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64,
+               qk_nope_head_dim=128, v_head_dim=128),
+        _llama("deepseek-v2-lite", 2048, 27, 16, 16, 10944, 102400, head_dim=192, model_type="deepseek_v2",
+               num_experts=64, experts_per_token=6, num_shared_experts=2, moe_intermediate_size=1408,
+               first_dense_layers=1, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128),
+        _llama("gpt-oss-20b", 2880, 24, 64, 8, 2880, 201088, head_dim=64, model_type="gpt_oss",
+               qkv_bias=True, attn_out_bias=True, attention_sinks=True, sliding_window=128,
+               layer_types=alternating_layers(24), num_experts=32, experts_per_token=4, router_bias=True,
+               expert_bias=True),
+        _llama("gpt-oss-120b", 2880, 36, 64, 8, 2880, 201088, head_dim=64, model_type="gpt_oss",
+               qkv_bias=True, attn_out_bias=True, attention_sinks=True, sliding_window=128,
+               layer_types=alternating_layers(36), num_experts=128, experts_per_token=4, router_bias=True,
+               expert_bias=True),
+        _llama("gemma-2-9b", 3584, 42, 16, 8, 14336, 256000, head_dim=256, tied=True, model_type="gemma2",
+               activation="gelu", sandwich_norms=True, sliding_window=4096, layer_types=alternating_layers(42)),
         ModelSpec(
             name="falcon-7b",
             hidden_size=4544,
@@ -199,6 +344,15 @@ MODEL_ALIASES: dict[str, str] = {
     "meta-llama-3-8b": "llama-3-8b",
     "meta-llama-3-70b": "llama-3-70b",
     "mistral-7b-v0.1": "mistral-7b",
+    "mixtral-8x7b-v0.1": "mixtral-8x7b",
+    "mixtral-8x7b-instruct-v0.1": "mixtral-8x7b",
+    "mixtral-8x22b-v0.1": "mixtral-8x22b",
+    "deepseek-r1": "deepseek-v3",
+    "deepseek-v3-0324": "deepseek-v3",
+    "deepseek-r1-0528": "deepseek-v3",
+    "qwen3-30b-a3b-instruct-2507": "qwen3-30b-a3b",
+    "qwen3-235b-a22b-instruct-2507": "qwen3-235b-a22b",
+    "gemma-2-9b-it": "gemma-2-9b",
 }
 
 
@@ -233,7 +387,10 @@ def _exists(path: Path) -> bool:
 # --- Hugging Face config.json -------------------------------------------------------------------
 
 _FALCON_LIKE = {"falcon"}
-_UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "phi3"}
+_UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "phi3", "qwen3", "qwen3_moe",
+                      "deepseek_v2", "deepseek_v3", "gpt_oss"}
+_QK_NORM = {"qwen3", "qwen3_moe", "gemma3", "gemma3_text"}
+_SANDWICH_NORMS = {"gemma2", "gemma3", "gemma3_text"}
 _GELU_NAMES = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python"}
 
 
@@ -314,20 +471,20 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
         if gated:
             raise LlmroofError(f"{source}: missing field 'intermediate_size'")
         inter = 4 * hidden
-    act_name = str(config.get("hidden_act") or config.get("activation_function") or ("gelu" if falcon else "silu"))
+    act_name = str(config.get("hidden_activation") or config.get("hidden_act") or config.get("activation_function") or ("gelu" if falcon else "silu"))
     activation = "gelu" if act_name in _GELU_NAMES else "silu"
     if act_name not in _GELU_NAMES and act_name not in {"silu", "swish"}:
         raise LlmroofError(f"{source}: field 'hidden_act' {shorten(act_name, 40)!r} is not supported",
                            "supported: silu, gelu")
     any_bias = _field(config, source, "bias", default=False, kind=bool)
-    attention_bias = _field(config, source, "attention_bias", default=any_bias, kind=bool)
+    # gpt-oss's config class defaults attention_bias to true.
+    attention_bias = _field(config, source, "attention_bias", default=any_bias or model_type == "gpt_oss", kind=bool)
     qkv_bias = attention_bias or model_type in {"qwen2", "qwen2_moe"}
-    experts = config.get("num_local_experts") or config.get("num_experts") or config.get("n_routed_experts")
-    if experts:
-        raise LlmroofError(
-            f"{source}: mixture-of-experts models ({model_type}, {experts} experts) are not modelled yet",
-            "see docs/models.md",
-        )
+    moe = _moe_fields(config, source, model_type)
+    mla = _mla_fields(config, source)
+    if mla:
+        head_dim = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"]
+    windows = _window_fields(config, source, model_type, layers)
     layernorm = falcon or ("rms_norm_eps" not in config and (
         "layer_norm_epsilon" in config or "layer_norm_eps" in config))
     # transformers' default: PretrainedConfig ties embeddings; the Llama family's configs do not.
@@ -353,8 +510,83 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
             and not config.get("new_decoder_architecture", False)
             and bool(config.get("parallel_attn", True)),
             model_type=model_type,
-            sliding_window=config.get("sliding_window") if isinstance(config.get("sliding_window"), int) else None,
+            qk_norm=model_type in _QK_NORM,
+            sandwich_norms=model_type in _SANDWICH_NORMS,
+            attention_sinks=model_type == "gpt_oss",
             source=source,
+            **moe,
+            **mla,
+            **windows,
         )
     except ValueError as exc:
         raise LlmroofError(f"{source}: {exc}") from None
+
+
+def _moe_fields(config: dict[str, Any], source: str, model_type: str) -> dict[str, Any]:
+    """Mixture-of-experts fields (Mixtral and gpt-oss: num_local_experts; Qwen MoE: num_experts;
+    DeepSeek: n_routed_experts, n_shared_experts, first_k_dense_replace)."""
+    experts = _field(config, source, "num_local_experts", "n_routed_experts", "num_experts", default=None)
+    if experts is None:
+        return {}
+    if model_type.startswith("qwen") and (config.get("mlp_only_layers") or config.get("decoder_sparse_step", 1) != 1):
+        raise LlmroofError(f"{source}: MoE layers interleaved with dense ones (mlp_only_layers, "
+                           "decoder_sparse_step) are not modelled", "only leading dense layers are")
+    if config.get("moe_layer_freq", 1) != 1:
+        raise LlmroofError(f"{source}: moe_layer_freq {config['moe_layer_freq']} is not modelled",
+                           "only leading dense layers (first_k_dense_replace) are")
+    gpt_oss = model_type == "gpt_oss"
+    return {
+        "num_experts": experts,
+        "experts_per_token": _field(config, source, "num_experts_per_tok", "experts_per_token"),
+        "num_shared_experts": config.get("n_shared_experts") or 0,
+        "moe_intermediate_size": _field(config, source, "moe_intermediate_size", default=None),
+        "first_dense_layers": config.get("first_k_dense_replace") or 0,
+        "router_bias": gpt_oss,
+        "expert_bias": gpt_oss,
+    }
+
+
+def _mla_fields(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """Multi-head latent attention fields (DeepSeek-V2/V3): present when the config has kv_lora_rank."""
+    if config.get("kv_lora_rank") is None:
+        return {}
+    return {
+        "q_lora_rank": _field(config, source, "q_lora_rank", default=None),
+        "kv_lora_rank": _field(config, source, "kv_lora_rank"),
+        "qk_rope_head_dim": _field(config, source, "qk_rope_head_dim"),
+        "qk_nope_head_dim": _field(config, source, "qk_nope_head_dim"),
+        "v_head_dim": _field(config, source, "v_head_dim"),
+    }
+
+
+_LAYER_TYPES = {"sliding_attention": "sliding", "full_attention": "full"}
+
+
+def _window_fields(config: dict[str, Any], source: str, model_type: str, layers: int) -> dict[str, Any]:
+    """The attention window and which layers use it, as transformers reads them: ``layer_types`` when given;
+    else Gemma 2 and gpt-oss alternate (even layers windowed), Gemma 3 windows all but every
+    ``sliding_window_pattern``-th layer, Qwen windows layers from ``max_window_layers`` on only with
+    ``use_sliding_window``, and Mistral/Mixtral window every layer."""
+    window = config.get("sliding_window")
+    if model_type.startswith("qwen") and not config.get("use_sliding_window", False):
+        window = None
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        return {}
+    names = config.get("layer_types")
+    if isinstance(names, list):
+        unknown = sorted({n for n in names if n not in _LAYER_TYPES})
+        if unknown or len(names) != layers:
+            raise LlmroofError(f"{source}: field 'layer_types' must list sliding_attention or full_attention for "
+                               f"each of the {layers} layers", f"found {unknown or len(names)}")
+        types = tuple(_LAYER_TYPES[n] for n in names)
+    elif model_type in {"gemma2", "gpt_oss"}:
+        types = alternating_layers(layers)
+    elif model_type in {"gemma3", "gemma3_text"}:
+        period = config.get("sliding_window_pattern") or 6
+        types = tuple("sliding" if (i + 1) % period else "full" for i in range(layers))
+    elif model_type.startswith("qwen"):
+        start = config.get("max_window_layers") or 0
+        types = tuple("sliding" if i >= start else "full" for i in range(layers))
+    else:
+        types = None
+    return {"sliding_window": window, "layer_types": types}

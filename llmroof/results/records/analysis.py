@@ -110,6 +110,9 @@ class PhaseTotals(Record):
     """Parallel profile runs: the bubble of one measured pass, 1 − m · Σ stage_times_s / (pp · time_s)."""
     eager: Mapping[str, Any] | None = opt()
     """Fused headline: the same totals counted with the eager op set (one kernel per op), beside it."""
+    expected_experts_per_layer: float | None = opt()
+    """Mixture-of-experts models: distinct routed experts one MoE layer reads in the pass (every rank
+    together), E·(1 − (1 − k/E)^T) for T tokens under uniform routing; null for a dense model."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +141,19 @@ class ModelInfo(Record):
     """KV-cache storage per cached token, all layers."""
     spec: Mapping[str, Any]
     """The ``ModelSpec`` fields."""
+    active_params: int | None = opt()
+    """Parameters one token runs through (a MoE model's top-k routed and shared experts, not all E); the
+    parameter count for a dense model."""
+    experts: int | None = opt()
+    """Routed experts per MoE layer, E; null for a dense model."""
+    experts_per_token: int | None = opt()
+    """Experts each token is routed to, k; null for a dense model."""
+    moe_layers: int | None = opt()
+    """Layers with a MoE block (0 for a dense model)."""
+    attention_window: int | None = opt()
+    """Sliding-window length W of the windowed layers; null without windows."""
+    window_layers: int | None = opt()
+    """Layers that attend over a window (0 without windows)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +184,12 @@ class AnalysisWorkload(Record):
     """Share of device memory kept back."""
     implementation: str | None = opt()
     """The op set of the headline bound: ``fused`` (minimum traffic) or ``eager``; absent in older files (eager)."""
+    expert_dtype: str | None = opt()
+    """Dtype of a MoE model's experts (``--expert-dtype``; else the weights')."""
+    routing: str | None = opt()
+    """Expert routing: ``uniform``, ``Zipf s=S`` or ``measured expert-load histogram``."""
+    mla_absorbed: bool | None = opt()
+    """MLA decode with absorbed weights (false with ``--mla-naive``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +247,7 @@ class Parallel(Record):
     pp: int
     """Pipeline stages."""
     gpus: int
-    """tp·pp."""
+    """tp·pp·ep."""
     micro_batches: int
     """Prefill micro-batches, m."""
     stage_layers: tuple[int, ...] = seq()
@@ -246,6 +268,8 @@ class Parallel(Record):
     """(pp − 1) / (m + pp − 1)."""
     comm: tuple[CommEntry, ...] = many(CommEntry)
     """Every collective and send, per phase."""
+    ep: int | None = opt()
+    """Expert-parallel degree (1 for a dense model); absent in older files."""
 
 
 @dataclass(frozen=True, kw_only=True)

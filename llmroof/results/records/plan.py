@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, many, seq
+from llmroof.results.records.base import Record, many, opt, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,7 @@ class PlanRow(Record):
     pp: int
     """Pipeline stages."""
     gpus_per_replica: int
-    """tp·pp."""
+    """tp·pp·ep."""
     concurrent_sequences: int
     """Sequences in flight on one replica (0: does not fit)."""
     max_concurrent_sequences: int
@@ -66,6 +66,8 @@ class PlanRow(Record):
     """Why it does not qualify; empty when it does."""
     fits: bool
     """concurrent_sequences > 0."""
+    ep: int | None = opt()
+    """Expert-parallel degree (MoE models; 1 otherwise); absent in older files."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -179,6 +179,8 @@ class ConfigResult(Record):
     """GPU with NVML sampling: the steady replay and what NVML saw."""
     ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
     """``--per-op``: every op of one layer, timed."""
+    experts_touched: int | None = opt()
+    """Mixture-of-experts models: distinct experts the pass's tokens were routed to in one MoE layer."""
 
     @property
     def length(self) -> int:
