@@ -189,7 +189,7 @@ def test_repeat_with_tp_is_refused(capsys, tiny_config_json) -> None:
 
 @pytest.mark.slow
 def test_cli_repeat_runs_real_worker_processes(capsys, tmp_path, tiny_config_json) -> None:
-    """Two real worker subprocesses (python -m llmroof.results.repeat) through the CLI, real probes."""
+    """Two real worker subprocesses (fresh interpreters running llmroof.results.repeat.worker_main) through the CLI, real probes."""
     out_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "profile", "--device", "cpu", "--model", str(tiny_config_json), "--layers",
                              "1", "--batch", "1", "--prompt", "8", "--context", "16", "--dtype", "fp32",

@@ -42,6 +42,11 @@ from llmroof.results.io import read_json, write_json_atomic
 from llmroof.results.save import saver
 
 WORKER_MODULE = "llmroof.results.repeat"
+WORKER_CODE = ("import sys; sys.path.pop(0); "  # not the working directory: a source checkout there is no install
+               f"from {WORKER_MODULE} import worker_main; sys.exit(worker_main(sys.argv[1]))")
+"""What the worker interpreter runs. ``python -m`` (and ``-c``) put the working directory first on sys.path, so
+in a source checkout the worker would import the uninstalled tree (where ``llmroof.kernels`` does not exist)
+instead of the installed package that started it; dropping that entry makes it import what its parent did."""
 METRICS = ("time_s", "tpot_s", "ttft_s", "tokens_per_s", "achieved_bytes_per_s", "roofline_fraction")
 CEILING_KEYS = ("measured_bandwidth_bytes_per_s", "measured_copy_bandwidth_bytes_per_s", "measured_flops_per_s")
 METHOD = ("N fresh processes, one after another; process k times the configurations in the plan's order "
@@ -67,9 +72,9 @@ Launch = Callable[[Path], int]
 
 
 def launch_subprocess(job_path: Path) -> int:
-    """``python -m llmroof.results.repeat JOB`` with this interpreter; on Ctrl-C (which the worker receives
+    """``worker_main(JOB)`` in a fresh interpreter (this one, see :data:`WORKER_CODE`); on Ctrl-C (which the worker receives
     too, as part of the same process group) give it time to record what it finished."""
-    process = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(job_path)])
+    process = subprocess.Popen([sys.executable, "-c", WORKER_CODE, str(job_path)])
     try:
         return process.wait()
     except KeyboardInterrupt:
