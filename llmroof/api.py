@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmroof.errors import LlmroofError
 from llmroof.results.records import load
@@ -75,31 +75,13 @@ def profile(*, model: str | None = None, device: str = "auto", batches: Sequence
     128, contexts 512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after
     every finished configuration, as the CLI does. Parallel runs (``--tp``/``--pp``) start processes: use
     the CLI for those."""
-    import torch
-
-    from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
-    from llmroof.measure.device import open_device
-    from llmroof.measure.profile import ProfileConfig
-    from llmroof.measure.profile import profile as run_profile
-    from llmroof.results.save import saver
     from llmroof.results.records import ProfileRecord
-    from llmroof.specs import get_dtype, get_hardware, get_model
+    from llmroof.runs.profile import prepare_profile, run_profile
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    dev = open_device(device, torch)
-    defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
-    spec = get_model(model or defaults["model"])
-    if layers is None and defaults["layers"] is not None:
-        layers = min(defaults["layers"], spec.num_layers)
-    config = ProfileConfig(
-        model=spec, batches=tuple(batches or _ints(defaults["batch"])), prompt_len=prompt_len or defaults["prompt"],
-        contexts=tuple(contexts or _ints(defaults["context"])), dtype=get_dtype(dtype).name, layers=layers,
-        per_op=per_op, warmup_ms=warmup_ms, rep_ms=rep_ms, cuda_graphs=cuda_graphs, nvml=nvml,
-        tp_simulate=tp_simulate, hardware=get_hardware(hardware) if hardware else None)
-    save = None if out is None else saver(Path(out) / "results.json")
-    return ProfileRecord.from_dict(run_profile(config, dev, save, argv=["llmroof.profile()"]))
+    job = prepare_profile(model=model, device=device, batches=batches, prompt_len=prompt_len, contexts=contexts,
+                          dtype=dtype, layers=layers, threads=threads, per_op=per_op, cuda_graphs=cuda_graphs,
+                          nvml=nvml, warmup_ms=warmup_ms, rep_ms=rep_ms, hardware=hardware, tp_simulate=tp_simulate)
+    path = None if out is None else Path(out) / "results.json"
+    return ProfileRecord.from_dict(run_profile(job, path, argv=["llmroof.profile()"]))
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(","))

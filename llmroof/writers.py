@@ -6,11 +6,14 @@ Below specs in the import order (as :mod:`llmroof.readers` is), so any layer may
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +122,21 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (the text is built before the file is touched)."""
     return write_text_atomic(path, dumps(data) + "\n")
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as CSV (the first row's keys are the header; None and NaN are empty cells); empty without rows."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in clean(dict(row)).items()})
+    return buffer.getvalue()
+
+
+def write_csv_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write rows as CSV to ``path`` atomically."""
+    return write_text_atomic(path, csv_text(rows))

@@ -10,7 +10,7 @@ import pytest
 
 from llmroof.bench import load, protocols
 from llmroof.bench.metrics import decode_occupancy, summarize_level
-from llmroof.bench.record import BenchResult, BenchSettings, RequestRecord
+from llmroof.results.records.bench import BenchResult, BenchSettings, RequestRecord
 from llmroof.bench.roofline import Deployment, placement, tokens_in_window
 
 
@@ -147,6 +147,23 @@ def test_record_round_trip_and_pandas():
     frame = result.to_pandas()
     assert len(frame) == 1 and frame.loc[0, "tpot_s.p99"] == pytest.approx(result.levels[0].tpot_s.p99)
     assert len(result.to_pandas(per_request=True)) == 4
+
+
+def test_bench_results_load_like_every_record(tmp_path):
+    import llmroof
+    from llmroof.errors import LlmroofError
+    from llmroof.results.io import write_json_atomic
+    from llmroof.results.records import SCHEMAS
+
+    result = _result()
+    data = result.to_dict()
+    assert SCHEMAS["llmroof.bench/1"] is BenchResult
+    assert llmroof.load(write_json_atomic(tmp_path / "run" / "results.json", data).parent) == result
+    data["levels"][0]["new_level_key"] = 1  # a later version's key survives a round trip
+    assert BenchResult.from_dict(data).to_dict()["levels"][0]["new_level_key"] == 1
+    del data["levels"][0]["ttft_s"]
+    with pytest.raises(LlmroofError, match=r"levels\[0\]\.ttft_s: the key 'ttft_s' is missing|'ttft_s' is missing"):
+        BenchResult.from_dict(data)
 
 
 def test_placement_matches_the_analytic_model():

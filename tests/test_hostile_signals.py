@@ -15,7 +15,7 @@ import pytest
 
 from cli_runner import run_cli
 from hostile import TINY_CONFIG
-from llmroof.cli.sample import exit_status
+from llmroof.runs.sample import exit_status
 from llmroof.errors import Interrupted, interrupt_exit_code
 
 

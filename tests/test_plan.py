@@ -327,6 +327,7 @@ def test_gpus_per_node_limits_tensor_parallelism() -> None:
 @pytest.mark.parametrize("changes,message", [
     (dict(rate_qps=-1.0), "rate_qps must be positive"),
     (dict(ttft_slo_s=0.0), "ttft_slo_s must be positive"),
+    (dict(tpot_slo_s=float("inf")), "tpot_slo_s must be positive"),
     (dict(output_len=0), "output_len must be a positive integer"),
     (dict(gpu_hour_cost_usd=(1.0, 2.0)), "2 GPU-hour prices for 1 devices"),
     (dict(hardware=(H100, H100)), "named twice"),
@@ -335,6 +336,18 @@ def test_gpus_per_node_limits_tensor_parallelism() -> None:
 def test_request_validation(changes, message) -> None:
     with pytest.raises(ValueError, match=message):
         request(**changes)
+
+
+def test_out_of_range_names_the_field_value_and_range() -> None:
+    from llmroof.plan.request import OutOfRange
+
+    with pytest.raises(OutOfRange) as caught:
+        request(kv_block_tokens=0)
+    assert (caught.value.field, caught.value.value, caught.value.bound) == ("kv_block_tokens", 0, "positive")
+    with pytest.raises(OutOfRange, match="gpus_per_node must be a positive integer, got 0"):
+        with_gpus_per_node(H100, 0)
+    with pytest.raises(OutOfRange, match="top must be a positive integer"):
+        plan(request(), top=0)
 
 
 def test_json_record_has_the_contract_keys() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof.bench import protocols
-from llmroof.bench.record import RequestRecord
+from llmroof.results.records.bench import RequestRecord
 
 ERROR_BODY_CHARS = 200
 

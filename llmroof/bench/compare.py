@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from llmroof.bench.record import BenchResult, Level
+from llmroof.results.records.bench import BenchResult, Level
 from llmroof.errors import LlmroofError
 
 
@@ -28,7 +28,7 @@ def as_profile_record(data: dict[str, Any], path: Path) -> dict[str, Any]:
                            "compare bench runs of --concurrency levels (rate levels are no batch)")
     hardware = result.hardware or {}
     return {
-        "schema": "llmroof.profile/1", "source_schema": result.schema,
+        "schema": "llmroof.profile/1", "source_schema": result.SCHEMA,
         "model": {"name": s.model, "spec": {"model": s.model, "input_len": s.input_len, "output_len": s.output_len,
                                             "endpoint": s.endpoint, "tp": s.tp, "pp": s.pp}},
         "device": {"kind": "server", "name": str(hardware.get("name") or s.url)},

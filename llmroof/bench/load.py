@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from llmroof.bench.record import RequestRecord
+from llmroof.results.records.bench import RequestRecord
 
 Sender = Callable[[int], Awaitable[RequestRecord]]
 GONE_KINDS = ("connect", "disconnected")

@@ -16,7 +16,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 
-from llmroof.bench.record import Distribution, Level, RequestRecord
+from llmroof.results.records.bench import Distribution, Level, RequestRecord
 from llmroof.measure.stats import quantile
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmroof.bench.record import Level, NvmlWindow, RequestRecord, RooflinePlacement
+from llmroof.results.records.bench import Level, NvmlWindow, RequestRecord, RooflinePlacement
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec

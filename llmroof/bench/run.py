@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from llmroof.bench import client as bench_client
 from llmroof.bench import load, prompts, protocols
 from llmroof.bench.metrics import summarize_level
-from llmroof.bench.record import BenchResult, BenchSettings, Level, RequestRecord
+from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
 from llmroof.bench.roofline import Deployment, nvml_window, resolve_hardware, resolve_model, with_placement
 from llmroof.errors import LlmroofError
 

@@ -86,7 +86,7 @@ def bench(
             level.pop("records")
         print_json(data)
     elif fmt is Format.csv:
-        from llmroof.bench.record import level_row
+        from llmroof.results.records.bench import level_row
         from llmroof.cli.render import print_csv
 
         print_csv(level_row(level) for level in result.levels)

@@ -64,16 +64,21 @@ def plan(
     """Capacity plan: every TP x PP x concurrency on each device, the Pareto front, and a recommendation."""
     from llmroof.plan import PlanRequest, plan as make_plan, with_gpus_per_node
     from llmroof.plan.calibration import match_calibrations, read_calibration
+    from llmroof.plan.request import OutOfRange
 
-    _check_numbers(prompt=prompt, output=output, rate=rate, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
-                   gpus_per_node=gpus_per_node, max_gpus=max_gpus, block_size=block_size, reserve=reserve, top=top)
+    # The library checks the numbers; a number out of range is told with the flag and the value as typed.
+    given = {"prompt_len": ("--prompt", prompt), "output_len": ("--output", output), "rate_qps": ("--rate", rate),
+             "ttft_slo_s": ("--ttft-slo", ttft_slo), "tpot_slo_s": ("--tpot-slo", tpot_slo),
+             "gpus_per_node": ("--gpus-per-node", gpus_per_node), "max_gpus_per_replica": ("--max-gpus", max_gpus),
+             "kv_block_tokens": ("--block-size", block_size), "memory_reserve_fraction": ("--reserve", reserve),
+             "top": ("--top", top)}
     spec = resolve_model(model)
     names = [name.strip() for name in hardware.split(",") if name.strip()]
     if not names:
         raise LlmroofError("--hardware names no device", "e.g. --hardware h100 or --hardware h100,a100")
-    devices = tuple(with_gpus_per_node(resolve_hardware(name, hardware_file), gpus_per_node) for name in names)
-    calibrations = match_calibrations([d.name for d in devices], [read_calibration(p) for p in calibrate or []])
     try:
+        devices = tuple(with_gpus_per_node(resolve_hardware(name, hardware_file), gpus_per_node) for name in names)
+        calibrations = match_calibrations([d.name for d in devices], [read_calibration(p) for p in calibrate or []])
         request = PlanRequest(
             model=spec, hardware=devices, prompt_len=prompt, output_len=output, rate_qps=rate,
             ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3,
@@ -83,9 +88,14 @@ def plan(
             memory_reserve_fraction=reserve, max_gpus_per_replica=max_gpus,
             attention_kernel=attention_kernel.value, calibration=calibrations,
         )
-    except ValueError as exc:
+    except OutOfRange as exc:
+        raise _said_with_flags(exc, given) from None
+    except ValueError as exc:  # what PlanRequest checks across fields (a device named twice...)
         raise LlmroofError(str(exc)) from None
-    result = make_plan(request, top=top)
+    try:
+        result = make_plan(request, top=top)
+    except OutOfRange as exc:
+        raise _said_with_flags(exc, given) from None
     if fmt is PlanFormat.json:
         print_json(result.to_dict())
     elif fmt is PlanFormat.csv:
@@ -100,19 +110,10 @@ def plan(
         _print_plan(result)
 
 
-def _check_numbers(**values: float | None) -> None:
-    """One-line errors for numbers out of range (typer's own range errors print a multi-line panel)."""
-    flags = {"ttft_slo": "--ttft-slo", "tpot_slo": "--tpot-slo", "gpus_per_node": "--gpus-per-node",
-             "max_gpus": "--max-gpus", "block_size": "--block-size"}
-    for name, value in values.items():
-        if value is None:
-            continue
-        flag = flags.get(name, f"--{name}")
-        if name == "reserve":
-            if not 0 <= value < 1:
-                raise LlmroofError(f"--reserve must be in [0, 1), got {value:g}")
-        elif not (value > 0 and math.isfinite(value)):
-            raise LlmroofError(f"{flag} must be positive, got {value:g}")
+def _said_with_flags(exc: Any, given: dict[str, tuple[str, float | None]]) -> LlmroofError:
+    """A number the library found out of range, told with its flag and the value as typed (SLOs in ms)."""
+    flag, value = given[exc.field]
+    return LlmroofError(f"{flag} must be {exc.bound}, got {value:g}")
 
 
 def _prices(text: str | None, devices: int) -> tuple[float, ...] | None:

@@ -10,10 +10,8 @@ from typing import Any
 
 import typer
 
-from llmroof import schemas
 from llmroof.errors import LlmroofError, interrupt_exit_code, shorten
 from llmroof.labels import config_label
-from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.units import percent, seconds, si
 
 
@@ -66,69 +64,18 @@ def profile(
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
     """Time real prefill and decode kernels with PyTorch on this machine and place them on the roofline."""
-    from llmroof.cli.options import resolve_hardware
-    from llmroof.measure.device import open_device
-    from llmroof.measure.profile import ProfileConfig
-    from llmroof.specs.dtypes import get_dtype
-    from llmroof.specs.model import get_model
+    from llmroof.runs.profile import prepare_profile
 
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    dev = open_device(device, torch)
-    defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
-    spec = get_model(model if model is not None else defaults["model"])
-    if (spec.is_moe or spec.is_mla) and (tp * pp > 1 or tp_simulate > 1):
-        raise LlmroofError(f"{spec.name}: --tp/--pp/--tp-simulate profiles of mixture-of-experts and latent-attention "
-                           "models are not built yet",
-                           f"profile one device, or `llmroof analyze --model {spec.name} --tp N --ep N`")
-    compute = get_dtype(dtype).name
-    if kv_dtype is not None and get_dtype(kv_dtype).name != compute:
-        raise LlmroofError(f"--kv-dtype {kv_dtype}: llmroof's torch kernels keep the KV cache in --dtype ({compute})",
-                           "model other KV dtypes with `llmroof analyze --kv-dtype`")
-    parallel = tp * pp > 1
-    if tp_simulate > 1 and not dev.is_cuda and hardware is None:
-        raise LlmroofError("--tp-simulate on a CPU needs --hardware NAME: the comm cost is modelled on that "
-                           "device's link", "e.g. --tp-simulate 8 --hardware h100")
-    if parallel and repeat > 1:
-        raise LlmroofError("--repeat runs single-device profiles", "repeat a --tp/--pp profile with a shell loop "
-                           "into folders, and compare the folders")
-    if parallel and tp_simulate > 1:
-        raise LlmroofError("--tp/--pp run real shards on their ranks; --tp-simulate times one shard on one device",
-                           "drop --tp-simulate")
-    if parallel and layers is not None and layers < pp:
-        raise LlmroofError(f"--layers {layers} is fewer than the {pp} pipeline stages",
-                           f"instantiate at least one layer per stage: --layers {pp} or more")
-    if tp_simulate > 1:
-        _check_tp_simulate(spec, tp_simulate)
-    if layers is None and not parallel and defaults["layers"] is not None:
-        layers = min(defaults["layers"], spec.num_layers)  # a CPU instantiates 2 layers unless told otherwise
-    config = ProfileConfig(
-        model=spec,
-        batches=_ints("--batch", batch or defaults["batch"]),
-        prompt_len=prompt if prompt is not None else defaults["prompt"],
-        contexts=_ints("--context", context or defaults["context"]),
-        dtype=compute,
-        layers=layers,
-        per_op=per_op,
-        warmup_ms=warmup_ms,
-        rep_ms=rep_ms,
-        cuda_graphs=cuda_graphs,
-        nvml=nvml,
-        nvml_window_s=nvml_window_ms / 1e3,
-        tp_simulate=tp_simulate,
-        refresh_ceilings=refresh_ceilings,
-        hardware=resolve_hardware(hardware, None) if hardware else None,
-    )
-    folder = results_folder(out, force)
-    path = folder / "results.json"
-    if parallel:
-        record = _run_parallel(config, dev, path, tp, pp, micro_batches, timeout)
-    elif repeat > 1:
-        record = _run_repeated(config, device, threads, path, repeat, quiet=fmt is ProfileFormat.json)
-    else:
-        record = _run(config, dev, path, quiet=fmt is ProfileFormat.json)
+    job = prepare_profile(
+        model=model, device=device, batches=_ints("--batch", batch) if batch else None, prompt_len=prompt,
+        contexts=_ints("--context", context) if context else None, dtype=dtype, kv_dtype=kv_dtype, layers=layers,
+        threads=threads, cuda_graphs=cuda_graphs, per_op=per_op, nvml=nvml, nvml_window_ms=nvml_window_ms,
+        warmup_ms=warmup_ms, rep_ms=rep_ms, hardware=hardware, tp=tp, pp=pp, micro_batches=micro_batches,
+        timeout_s=timeout, tp_simulate=tp_simulate, repeat=repeat, refresh_ceilings=refresh_ceilings)
+    path = results_folder(out, force) / "results.json"
+    record = _run(job, path, quiet=fmt is ProfileFormat.json)
+    if record is None:  # a torchrun rank other than 0
+        raise typer.Exit(0)
     for warning in calibration_warnings(record):
         print(f"llmroof: warning: {warning}", file=sys.stderr)
     report = write_run_report(path)
@@ -177,18 +124,6 @@ def _describe_run(path: Path) -> str:
         return "a results.json llmroof cannot read"
 
 
-def _check_tp_simulate(spec: Any, tp: int) -> None:
-    """The shapes must divide for the simulated degree too; the error names --tp-simulate, not --tp."""
-    from llmroof.analytic.sharding import shard_model
-
-    try:
-        shard_model(spec, tp)
-    except LlmroofError as exc:
-        message = exc.message.replace(f"--tp {tp}", f"--tp-simulate {tp}", 1)
-        hint = (exc.hint or "").replace("choose a tp", "choose a --tp-simulate") or None
-        raise LlmroofError(message, hint) from None
-
-
 def calibration_warnings(record: dict[str, Any]) -> list[str]:
     """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
     from llmroof.measure.profile import drift_notes
@@ -208,91 +143,40 @@ def write_run_report(path: Path) -> Path | None:
         return None
 
 
-def _run(config: Any, dev: Any, path: Path, quiet: bool) -> dict[str, Any]:
+INTERRUPTED = {"single": "what was measured is in", "repeat": "the processes that finished are in",
+               "parallel": "what rank 0 gathered is in"}
+"""What an interrupted run of each mode kept."""
+
+
+def _run(job: Any, path: Path, quiet: bool) -> dict[str, Any] | None:
+    """Run the job with a progress bar (single device) or progress lines (repeated), on stderr; Ctrl-C (or
+    SIGTERM, SIGHUP) says what was kept and exits 128 + the signal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from llmroof.measure.profile import profile as run_profile
-    from llmroof.results.save import saver
+    from llmroof.runs.profile import run_profile
 
-    steps = 2 + len(config.batches) * (1 + len(config.contexts))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=True, console=_stderr_console()) as bar:
-        task = bar.add_task("starting", total=steps)
+    with Progress(*columns, disable=quiet or job.mode != "single", transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task("starting", total=job.steps)
 
         def progress(message: str) -> None:
+            if job.mode == "repeat":
+                if not quiet:
+                    print(f"llmroof: {message}", file=sys.stderr, flush=True)
+                return
             if not message.startswith("ceiling:"):
                 bar.advance(task)
             bar.update(task, description=message)
 
         try:
-            return run_profile(config, dev, saver(path), progress,
-                               argv=["llmroof", *sys.argv[1:]])
-        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP: the record says "interrupted"
-            write_run_report(path)
-            print(f"llmroof: interrupted; what was measured is in {path}", file=sys.stderr)
-            raise typer.Exit(interrupt_exit_code(exc)) from None
-
-
-def _run_repeated(config: Any, device: str, threads: int | None, path: Path, processes: int,
-                  quiet: bool) -> dict[str, Any]:
-    """``--repeat N``: N worker processes, merged into ``path`` as each finishes."""
-    from llmroof.measure.profile import config_plan
-    from llmroof.results.repeat import run_repeated
-
-    def progress(message: str) -> None:
-        if not quiet:
-            print(f"llmroof: {message}", file=sys.stderr, flush=True)
-
-    try:
-        return run_repeated(config, device=device, threads=threads, path=path, processes=processes,
-                            argv=["llmroof", *sys.argv[1:]], progress=progress, plan_size=len(config_plan(config)))
-    except KeyboardInterrupt:
-        if path.exists():
-            write_run_report(path)
-        print(f"llmroof: interrupted; the processes that finished are in {path}", file=sys.stderr)
-        raise typer.Exit(130) from None
-
-
-def _run_parallel(config: Any, dev: Any, path: Path, tp: int, pp: int, micro_batches: int,
-                  timeout: float) -> dict[str, Any]:
-    """Start tp x pp ranks here (or join torchrun's group) and return what rank 0 wrote."""
-    import os
-
-    from llmroof.analytic.sharding import shard_model, stage_layers
-    from llmroof.measure import distributed, parallel
-    from llmroof.results.io import read_json
-    from llmroof.results.save import saver
-
-    shard_model(config.model, tp)  # shapes that do not divide: a clear error before any process starts
-    stage_layers(config.model.num_layers, pp)
-    world = tp * pp
-    pconfig = parallel.ParallelConfig(profile=config, tp=tp, pp=pp, micro_batches=micro_batches, timeout_s=timeout,
-                                      device="cuda" if dev.is_cuda else "cpu")
-    argv = ["llmroof", *sys.argv[1:]]
-    save = saver(path)  # rank 0 saves after every configuration
-    if distributed.under_torchrun():
-        if int(os.environ["WORLD_SIZE"]) != world:
-            raise LlmroofError(f"torchrun started {os.environ['WORLD_SIZE']} ranks, --tp {tp} x --pp {pp} needs {world}")
-        rank = int(os.environ["RANK"])
-        parallel.rank_main(rank, world, pconfig, save, argv)
-        if rank != 0:
-            raise typer.Exit(0)
-    else:
-        if dev.is_cuda and dev.torch.cuda.device_count() < world:
-            raise LlmroofError(f"--tp {tp} x --pp {pp} needs {world} GPUs, this machine has "
-                               f"{dev.torch.cuda.device_count()}", "use torchrun across nodes, or --tp-simulate")
-        distributed.check_local_ranks(world, "cuda" if dev.is_cuda else "cpu",
-                                      dev.torch.cuda.device_count() if dev.is_cuda else 0, label=f"--tp {tp} x --pp {pp}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"llmroof: starting {world} ranks (tp {tp} x pp {pp})...", file=sys.stderr)
-        try:
-            distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=timeout,
-                               error_file=str(path.parent / ".rank-error"))
-        except KeyboardInterrupt as exc:
-            print(f"llmroof: interrupted; what rank 0 gathered is in {path}", file=sys.stderr)
-            raise typer.Exit(interrupt_exit_code(exc)) from None
-    return read_json(path, schemas.prefix(schemas.PROFILE))
+            return run_profile(job, path, argv=["llmroof", *sys.argv[1:]], progress=progress,
+                               announce=lambda line: print(f"llmroof: {line}", file=sys.stderr))
+        except KeyboardInterrupt as exc:  # the record says "interrupted"
+            if job.mode == "single" or job.mode == "repeat" and path.exists():
+                write_run_report(path)
+            print(f"llmroof: interrupted; {INTERRUPTED[job.mode]} {path}", file=sys.stderr)
+            raise typer.Exit(130 if job.mode == "repeat" else interrupt_exit_code(exc)) from None
 
 
 def _stderr_console() -> Any:

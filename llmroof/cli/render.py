@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmroof.results.io import clean, dumps
+from llmroof.results.io import csv_text, dumps
 
 PIPE_WIDTH = 160
 """Width of output that goes to a file or a pipe (rich would use 80 columns); tables wider still get their width."""
@@ -21,13 +20,7 @@ def print_json(data: Any) -> None:
 
 
 def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in clean(dict(row)).items()})
+    sys.stdout.write(csv_text(rows))
 
 
 def terminal_width() -> tuple[int | None, bool]:

@@ -12,8 +12,9 @@ from llmroof import schemas
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
-from llmroof.measure.distributed import Layout, init_group
+from llmroof.measure.distributed import Layout, check_local_ranks, init_group
 from llmroof.ranges import parse_range_list
+from llmroof.units import seconds, si
 
 SCHEMA = schemas.COMM
 OPS = ("all_reduce", "all_gather", "send_recv")
@@ -39,6 +40,22 @@ def parse_sizes(text: str) -> list[int]:
         return parse_range_list(text, parse_size)
     except ValueError as exc:
         raise LlmroofError(f"--sizes {text!r}: {exc}", "use bytes or K/M/G suffixes, e.g. 4K..256M") from None
+
+
+CONVENTION = ("nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "
+              "all_gather busbw = algbw x (n-1)/n; send_recv busbw = algbw")
+
+
+def device_kind(device: str, ranks: int, torch: Any, under_torchrun: bool = False) -> str:
+    """``cuda`` or ``cpu`` for ``--device`` (``auto``: CUDA when there is one). Started here, the ranks must fit
+    this machine (a GPU each, or the CPU's limit): more would never finish starting. Under torchrun the
+    launcher placed them."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise LlmroofError(f"--device {device!r}: expected auto, cpu or cuda")
+    kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    if not under_torchrun:
+        check_local_ranks(ranks, kind, torch.cuda.device_count() if kind == "cuda" else 0)
+    return kind
 
 
 def bus_bandwidth(op: str, algbw: float, ranks: int) -> float:
@@ -142,3 +159,23 @@ def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_com
             times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
     fit = analytic_comm.fit_ring_allreduce(list(times), list(times.values()), ranks)
     return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)
+
+
+def prediction(per_rank: list[dict[str, Any]], ranks: int,
+               hardware: Any | None = None) -> tuple[analytic_comm.Link | None, str]:
+    """The link the ring model predicts with, and its label: the catalog device's link for ``ranks``, or
+    (without a device) the link least-squares fitted to this run's all-reduces at every size."""
+    if hardware is None:
+        return fitted_link(per_rank, ranks), "ring model least-squares fitted to this run's all-reduces at every size"
+    link = analytic_comm.link_for(hardware, ranks)
+    return link, f"{hardware.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}"
+
+
+def comm_record(raw: dict[str, Any], iterations: int, hardware: Any | None = None) -> dict[str, Any]:
+    """The ``llmroof.comm/1`` record of rank 0's raw timings (what :func:`rank_main` saved): a row per op and
+    size, each beside the ring model's prediction."""
+    ranks, per_rank = raw["ranks"], raw["per_rank"]
+    link, label = prediction(per_rank, ranks, hardware)
+    return {"schema": SCHEMA, "ranks": ranks, "backend": raw["backend"], "iterations": iterations,
+            "convention": CONVENTION, "prediction": label if link else None,
+            "rows": summarize_rows(per_rank, ranks, link, label), "per_rank": per_rank}

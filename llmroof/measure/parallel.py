@@ -14,24 +14,23 @@ All ranks agree on every repetition count, so no collective is left waiting.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from llmroof import schemas
 from llmroof.analytic import Workload, analyze
 from llmroof.analytic import comm as analytic_comm
 from llmroof.analytic.serialize import phase_to_dict
 from llmroof.analytic.sharding import stage_layers
 from llmroof.labels import config_label
-from llmroof.measure import nvtx
+from llmroof.measure import nvtx, profile_record
 from llmroof.measure.distributed import Layout, init_group
-from llmroof.measure.profile import Save
+from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.stats import summarize
 
-SCHEMA = schemas.PROFILE
 EXTRAPOLATION = ("N instantiated layers split over the stages as the full depth is; each stage's time grows by "
                  "d_j = (L_j - n_j) x t(one sharded layer of stage j, its all-reduces included, slowest tensor "
                  "rank); the pass grows by sum_j d_j + (m - 1) x max_j d_j (the GPipe critical path: the first "
@@ -180,7 +179,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     import torch
 
     from llmroof.measure.device import open_device
-    from llmroof.measure.profile import TORCH_DTYPES, measure_ceilings, measured_hardware
+    from llmroof.measure.profile import TORCH_DTYPES, config_plan, measure_ceilings, measured_hardware
 
     prof = config.profile
     dtype = getattr(torch, TORCH_DTYPES[prof.dtype])
@@ -190,23 +189,17 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     model = prof.model
 
     # Ceilings on rank 0 alone (the others wait), and the link fitted from two all-reduce sizes.
-    record: dict[str, Any] | None = None
+    run: ProfileRun | None = None  # rank 0's record
     if layout.rank == 0:
-        from llmroof.measure import environment
-
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
         calibration = ceilings.pop("calibration", None)
-        record = {"schema": SCHEMA, "status": "running", "environment": environment.capture(dev, argv),
-                  "device": {"kind": dev.kind, "name": dev.name, "cache_bytes": dev.cache_bytes},
-                  "hardware": None, "model": {"name": model.name, "attention": model.attention_kind,
-                                              "spec": dataclasses.asdict(model)},
-                  "workload": {"batches": list(prof.batches), "prompt_len": prof.prompt_len,
-                               "contexts": list(prof.contexts), "dtype": prof.dtype,
-                               "layers_instantiated": prof.num_layers, "layers_total": model.num_layers,
-                               "extrapolated": stage.extrapolated,
-                               "extrapolation": EXTRAPOLATION if stage.extrapolated else None},
-                  "ceilings": ceilings, "calibration": calibration, "configs": [], "nvml": {"status": "off: not sampled in parallel runs",
-                                                                "source": None}}
+        run = ProfileRun(save, profile_record.header(dev, model, argv=argv, workload={
+            "batches": list(prof.batches), "prompt_len": prof.prompt_len, "contexts": list(prof.contexts),
+            "dtype": prof.dtype, "layers_instantiated": prof.num_layers, "layers_total": model.num_layers,
+            "extrapolated": stage.extrapolated, "extrapolation": EXTRAPOLATION if stage.extrapolated else None}))
+        run.record |= {"ceilings": ceilings, "calibration": calibration, "configs": [],
+                       "nvml": {"status": "off: not sampled in parallel runs", "source": None}}
+    record = None if run is None else run.record
     dist.barrier()
     link = _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms) if layout.world_size > 1 else None
     if record is not None:
@@ -222,40 +215,19 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
                               "stage_layers": list(stage.full_layers_per_stage),
                               "stage_layers_instantiated": list(stage.layers_per_stage), "link": link,
                               "layout": "rank = stage * tp + tp_rank"}
-        record["roofline"] = {"measured": {"peak_flops_per_s": hardware.peak_flops_per_s[prof.dtype],
-                                           "bandwidth_bytes_per_s": hardware.memory_bandwidth_bytes_per_s,
-                                           "label": "measured ceilings and measured link"}, "datasheet": None}
-        _save(save, record)
-    plan = [("prefill", b, prof.prompt_len) for b in prof.batches]
-    plan += [("decode", b, c) for c in prof.contexts for b in prof.batches]
-    try:
-        for phase, batch, length in plan:
+        record["roofline"] = profile_record.roofline(hardware.peak_flops_per_s[prof.dtype],
+                                                     hardware.memory_bandwidth_bytes_per_s,
+                                                     "measured ceilings and measured link")
+        run.save()
+    with contextlib.nullcontext() if run is None else run.recording():
+        for phase, batch, length in config_plan(prof):
             with nvtx.annotate(f"rank {layout.rank} {config_label(phase, batch, length)}"):
                 mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
             gathered = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
-            if record is not None:
+            if run is not None:
                 record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
-                _save(save, record)
-        if record is not None:
-            record["status"] = "complete"
-            _save(save, record)
-    except KeyboardInterrupt:
-        if record is not None:
-            record["status"] = "interrupted"
-            _save(save, record)
-        raise
-    except BaseException as exc:
-        if record is not None:
-            record["status"] = "failed"
-            record["error"] = f"{type(exc).__name__}: {exc}"
-            _save(save, record)
-        raise
-
-
-def _save(save: Save | None, record: dict[str, Any]) -> None:
-    if save is not None:
-        save(record)
+                run.save()
 
 
 def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float) -> dict[str, Any]:
@@ -406,8 +378,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     per_pass_allreduces = 2 * model.num_layers + 1  # two per layer and the embedding's, per micro-batch
     comm_measured = (m * per_pass_allreduces * statistics.median(ar) if ar else 0.0) + \
         (m * (pp - 1) * statistics.median(p2p) if p2p else 0.0)
-    record = {
-        "phase": phase, "batch": batch, ("prompt_len" if phase == "prefill" else "context_len"): length,
+    record = profile_record.config_head(phase, batch, length) | {
         "status": "ok", "micro_batches": m,
         "time_s": time_s,
         "ranks": ranks,
@@ -433,11 +404,7 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
         "achieved_bytes_per_s": ph.totals["bytes"] / time_s,
         "achieved_flops_per_s": ph.totals["flops"] / time_s,
     }
-    if phase == "decode":
-        record.update(tpot_s=time_s, tokens_per_s=batch / time_s, bytes_per_token=ph.totals["bytes"] / batch)
-    else:
-        record.update(ttft_s=time_s, tokens_per_s=batch * length / time_s,
-                      bytes_per_token=ph.totals["bytes"] / (batch * length))
+    record.update(profile_record.per_token(phase, batch, length, time_s, ph.totals["bytes"]))
     for rank in ranks:
         timings = rank.pop("op_timings", None)
         if timings:
@@ -458,16 +425,5 @@ def extrapolation_s(ranks: list[dict[str, Any]], pp: int) -> list[float]:
 def _rank_ops(ph: Any, timings: dict[str, Any]) -> list[dict[str, Any]]:
     """One rank's op rows: the analytic per-rank instance (same keys as ``llmroof analyze``) beside its
     measured shard time."""
-    from llmroof.analytic.serialize import op_to_dict
-
-    rows = []
-    for op in ph.ops:
-        measured = timings.get(op.name)
-        if measured is None:
-            continue  # an op of another stage (embedding, head)
-        row = op_to_dict(op, ph.roofline) | measured
-        median = measured["median_s"]
-        row.update(achieved_bytes_per_s=row["bytes"] / median, achieved_flops_per_s=row["flops"] / median,
-                   roofline_fraction=row["time_s"] / median)
-        rows.append(row)
-    return rows
+    # ops of another stage (embedding, head) were not timed on this rank
+    return [profile_record.op_row(op, ph.roofline, timings[op.name]) for op in ph.ops if op.name in timings]

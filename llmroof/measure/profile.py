@@ -10,18 +10,18 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmroof import schemas
 from llmroof.analytic import Roofline, Workload, analyze
-from llmroof.analytic.serialize import op_to_dict, phase_to_dict
+from llmroof.analytic.serialize import phase_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
-from llmroof.measure import nvtx
+from llmroof.measure import nvtx, profile_record
+from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.device import Device
 from llmroof.measure.stats import summarize
 from llmroof.measure.timer import bench
@@ -33,9 +33,6 @@ SCHEMA = schemas.PROFILE
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]
-Save = Callable[[dict[str, Any]], None]
-"""Called with the whole record after every step; it must write (or copy) it before returning, as the
-record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,18 +99,6 @@ class ProfileConfig:
     @property
     def precision(self) -> Precision:
         return Precision.uniform(self.dtype)
-
-
-@dataclass
-class ProfileRun:
-    """A run in progress: the results record and the caller's save callback."""
-
-    saver: Save | None
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def save(self) -> None:
-        if self.saver is not None:
-            self.saver(self.record)
 
 
 def match_hardware(device_name: str) -> HardwareSpec | None:
@@ -274,37 +259,29 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
 
     ``nvml_module``: the ``pynvml`` module to sample with ("auto": the real one; tests pass a fake).
     """
-    from llmroof.measure import environment
-
     torch = device.torch
     torch_dtype = getattr(torch, TORCH_DTYPES[config.dtype])
     datasheet = config.hardware if config.hardware is not None else (
         match_hardware(device.name) if device.is_cuda else None)
     spec = config.model
     run = ProfileRun(save)
-    run.record = {
-        "schema": SCHEMA,
-        "status": "running",
-        "environment": environment.capture(device, argv),
-        "device": {"kind": device.kind, "index": device.index, "name": device.name, "cache_bytes": device.cache_bytes},
-        "hardware": datasheet.to_dict() if datasheet else None,
-        "model": {"name": spec.name, "attention": spec.attention_kind, "spec": dataclasses.asdict(spec)},
-        "workload": {
-            "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
-            "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
-            "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
-            "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
-            "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
-            "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
-            "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
-                              "+ (L - N) x t(one layer)"),
-            "analytic_attention": {"prefill": "flash (one causal SDPA call)",
-                                   "decode": "eager (scores, softmax, context)"},
-            "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
-                               "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
-                               "which the per-op rows and analytic.eager count"),
-            "tp_simulate": config.tp_simulate,
-        },
+    run.record = profile_record.header(device, spec, argv=argv, hardware=datasheet, workload={
+        "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
+        "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
+        "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
+        "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
+        "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
+        "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
+        "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
+                          "+ (L - N) x t(one layer)"),
+        "analytic_attention": {"prefill": "flash (one causal SDPA call)",
+                               "decode": "eager (scores, softmax, context)"},
+        "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
+                           "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
+                           "which the per-op rows and analytic.eager count"),
+        "tp_simulate": config.tp_simulate,
+    })
+    run.record |= {
         "timing": {
             "clock": "CUDA events" if device.is_cuda else "perf_counter_ns around each call (CPU kernels are synchronous)",
             "cache_flush": f"a {2 * device.cache_bytes} B buffer zeroed before every timed call, outside the timed region",
@@ -320,7 +297,13 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
     sampler = start_sampler(config, device, nvml_module)
     run.record["nvml"] = nvml_record(sampler, device, config)
     run.save()
-    try:
+
+    def finish() -> None:
+        if sampler is not None:
+            sampler.stop()
+            run.record["nvml"] = nvml_record(sampler, device, config)
+
+    with run.recording(finish):
         progress("ceilings")
         ceilings = measure_ceilings(device, config, torch, progress)
         calibration = ceilings.pop("calibration", None)
@@ -332,15 +315,9 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
             ceilings = run.record["ceilings"] = ceilings_record(calibrated, config.dtype)
         run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
-        run.record["roofline"] = {
-            "measured": {"peak_flops_per_s": ceilings["measured_flops_per_s"],
-                         "bandwidth_bytes_per_s": ceilings["measured_bandwidth_bytes_per_s"],
-                         "label": "measured ceilings"},
-            "datasheet": None if datasheet is None else {
-                "peak_flops_per_s": datasheet.peak_flops(config.dtype),
-                "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
-                "label": f"{datasheet.display_name} datasheet"},
-        }
+        run.record["roofline"] = profile_record.roofline(
+            ceilings["measured_flops_per_s"], ceilings["measured_bandwidth_bytes_per_s"], "measured ceilings",
+            datasheet, config.dtype)
         run.save()
         _check_weights_fit(config, device)
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
@@ -354,28 +331,15 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
-            record = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler,
-                                     calibrated)
-            run.record["configs"].append(record)
+            row = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler,
+                                  calibrated)
+            run.record["configs"].append(row)
             run.save()
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
         if calibration is not None and calibrated is not None:
             del stack
             _check_drift(device, calibration, calibrated, "end", config.dtype)
         run.record["notes"] += ceiling_notes(run.record["configs"])
-        run.record["status"] = "complete"
-    except KeyboardInterrupt:
-        run.record["status"] = "interrupted"
-        raise
-    except BaseException as exc:
-        run.record["status"] = "failed"
-        run.record["error"] = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        if sampler is not None:
-            sampler.stop()
-            run.record["nvml"] = nvml_record(sampler, device, config)
-        run.save()
     return run.record
 
 
@@ -445,8 +409,7 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
                     sampler: Any = None, calibrated: Any = None) -> dict[str, Any]:
     torch = device.torch
-    record: dict[str, Any] = {"phase": phase, "batch": batch,
-                              ("prompt_len" if phase == "prefill" else "context_len"): length}
+    record = profile_record.config_head(phase, batch, length)
     free, _ = device.memory_bytes()
     need = run_bytes(config, phase, batch, length)
     if need > free * (1 - config.memory_headroom_fraction):
@@ -559,26 +522,13 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
         sheet_time = getattr(sheet, phase).time_s
         record["datasheet_roofline_time_s"] = sheet_time
         record["datasheet_roofline_fraction"] = sheet_time / t
-    if phase == "decode":
-        record.update(tpot_s=t, tokens_per_s=batch / t, bytes_per_token=analytic["bytes"] / batch)
-    else:
-        record.update(ttft_s=t, tokens_per_s=batch * length / t,
-                      bytes_per_token=analytic["bytes"] / (batch * length))
+    record.update(profile_record.per_token(phase, batch, length, t, analytic["bytes"]))
     _attach_nvml(record, config, eager, batch, length)
     timings = record.pop("op_timings", None)
     if timings:
-        ops = []
-        for op in eager.ops:
-            row = op_to_dict(op, eager.roofline) | place_op(op.flops, op.bytes, hierarchy, measured, config.dtype)
-            measured_op = timings.get(op.name)
-            if measured_op is not None:
-                median = measured_op["median_s"]
-                row.update(measured_op)
-                row["achieved_bytes_per_s"] = row["bytes"] / median
-                row["achieved_flops_per_s"] = row["flops"] / median
-                row["roofline_fraction"] = row["roof_time_s"] / median
-            ops.append(row)
-        record["ops"] = ops
+        record["ops"] = [profile_record.op_row(op, eager.roofline, timings.get(op.name),
+                                               **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype))
+                         for op in eager.ops]
 
 
 def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int) -> Workload:

@@ -122,7 +122,7 @@ def calibration_from_bench(data: dict[str, Any], source: str) -> Calibration:
     """A serving engine's measured share of the roofline (``llmroof bench``): each level's analytic TPOT
     bound over its measured mean TPOT, on the catalog device the engine served from. Prefill stays
     uncalibrated: a served TTFT includes queueing, which is no kernel efficiency."""
-    from llmroof.bench.record import BenchResult
+    from llmroof.results.records.bench import BenchResult
 
     result = BenchResult.from_dict(data, source)
     hardware = result.hardware or {}

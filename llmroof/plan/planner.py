@@ -19,7 +19,7 @@ from llmroof.analytic.workload import Workload
 from llmroof.errors import LlmroofError
 from llmroof.plan import ranking
 from llmroof.plan.records import Plan, PlanConfig
-from llmroof.plan.request import PlanRequest
+from llmroof.plan.request import PlanRequest, check_count
 from llmroof.plan.serving import (
     gpu_hours_per_million_tokens,
     max_concurrent_sequences,
@@ -35,6 +35,7 @@ from llmroof.units import gib, seconds
 
 def plan(request: PlanRequest, top: int = 5) -> Plan:
     """Plan ``request``: every configuration, the Pareto front, the ``top`` recommendations, the verdict."""
+    check_count("top", top)
     configs: list[PlanConfig] = []
     excluded: list[dict[str, object]] = []
     warnings: list[str] = []

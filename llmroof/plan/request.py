@@ -4,6 +4,7 @@ objectives (:class:`PlanRequest`)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -12,6 +13,28 @@ from llmroof.plan.calibration import Calibration
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
+
+
+class OutOfRange(ValueError):
+    """A number of a plan out of its range. Names the field, its value and the range (``positive``,
+    ``in [0, 1)``), so that a caller with other names and units (the CLI's flags, SLOs in ms) can say it
+    in its own words."""
+
+    def __init__(self, field: str, value: object, bound: str, integer: bool = False) -> None:
+        self.field, self.value, self.bound = field, value, bound
+        super().__init__(f"{field} must be {f'a {bound} integer' if integer else bound}, got {value!r}")
+
+
+def check_positive(field: str, value: float | None) -> None:
+    """``value`` (when given) must be a finite number above 0 (NaN and infinity are not)."""
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise OutOfRange(field, value, "positive")
+
+
+def check_count(field: str, value: int) -> None:
+    """``value`` must be an integer of at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise OutOfRange(field, value, "positive", integer=True)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,15 +79,13 @@ class PlanRequest:
         names = [hw.name for hw in self.hardware]
         if len(set(names)) != len(names):
             raise ValueError(f"a device is named twice in the hardware list: {', '.join(names)}")
-        for name in ("prompt_len", "output_len", "kv_block_tokens", "max_gpus_per_replica",
-                     "batch_points_per_doubling"):
+        for name in ("prompt_len", "output_len", "rate_qps", "ttft_slo_s", "tpot_slo_s", "kv_block_tokens",
+                     "max_gpus_per_replica", "batch_points_per_doubling"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("rate_qps", "ttft_slo_s", "tpot_slo_s"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:  # also rejects NaN
-                raise ValueError(f"{name} must be positive, got {value!r}")
+            if name.endswith(("_s", "_qps")):
+                check_positive(name, value)
+            else:
+                check_count(name, value)
         if self.gpu_hour_cost_usd is not None:
             if len(self.gpu_hour_cost_usd) != len(self.hardware):
                 raise ValueError(f"{len(self.gpu_hour_cost_usd)} GPU-hour prices for {len(self.hardware)} devices: "
@@ -72,7 +93,7 @@ class PlanRequest:
             if any(not cost >= 0 for cost in self.gpu_hour_cost_usd):
                 raise ValueError(f"GPU-hour prices must not be negative, got {list(self.gpu_hour_cost_usd)}")
         if not 0 <= self.memory_reserve_fraction < 1:
-            raise ValueError(f"memory_reserve_fraction must be in [0, 1), got {self.memory_reserve_fraction!r}")
+            raise OutOfRange("memory_reserve_fraction", self.memory_reserve_fraction, "in [0, 1)")
         if self.attention_kernel not in ("eager", "flash"):
             raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
         if self.calibration:
@@ -109,6 +130,8 @@ class PlanRequest:
 
 def with_gpus_per_node(hardware: HardwareSpec, gpus_per_node: int | None) -> HardwareSpec:
     """The device with another node size (the largest tensor-parallel group, and where links turn inter-node)."""
+    if gpus_per_node is not None:
+        check_count("gpus_per_node", gpus_per_node)
     if gpus_per_node is None or gpus_per_node == hardware.gpus_per_node:
         return hardware
     return dataclasses.replace(hardware, gpus_per_node=gpus_per_node)

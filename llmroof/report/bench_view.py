@@ -32,7 +32,7 @@ def _kinds(level: dict[str, Any]) -> str:
 
 
 def bench(record: dict[str, Any]) -> dict[str, Any]:
-    from llmroof.bench.record import BenchResult
+    from llmroof.results.records.bench import BenchResult
     from llmroof.report import bench_figures, figures
 
     result = BenchResult.from_dict(record)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
+from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
 from llmroof.labels import config_label
@@ -24,11 +24,11 @@ from llmroof.results.records.sample import SampleRecord
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord)
+                                     CompareRecord, PlanRecord, BenchResult)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
-__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
+__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
            "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
 
 
@@ -47,17 +47,12 @@ def from_dict(data: Any, where: str = "") -> Any:
     """The record of a results object, whatever its schema."""
     if not isinstance(data, dict):
         raise LlmroofError(f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?")
-    schema = data.get("schema")
-    if isinstance(schema, str) and schemas.prefix(schema) == schemas.prefix(schemas.BENCH):
-        from llmroof.bench.record import BenchResult  # the serving benchmark keeps its record beside its code
-
-        return BenchResult.from_dict(data, where or "bench results")
     return record_class(data.get("schema"), where).from_dict(data, where)
 
 
 def load(path: str | Path) -> Any:
-    """Read any llmroof results file (a profile's ``results.json``, or the JSON of analyze, plan, compare,
-    sample, comm) into its record. A profile run's folder reads its ``results.json``."""
+    """Read any llmroof results file (a profile's or a bench's ``results.json``, or the JSON of analyze, plan,
+    compare, sample, comm) into its record. A profile run's folder reads its ``results.json``."""
     from llmroof.results.io import read_json
 
     path = Path(path)

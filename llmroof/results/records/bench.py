@@ -1,5 +1,6 @@
-"""The results record of ``llmroof bench`` (schema ``llmroof.bench/1``): frozen keyword-only dataclasses,
-one reader (:meth:`BenchResult.from_dict`) and one writer (:meth:`BenchResult.to_dict`).
+"""``llmroof.bench/1``: a serving engine under load (``llmroof bench``'s ``results.json``), key by key in
+``docs/bench.md``. Records like every other schema: one reader (:meth:`Record.from_dict`) and one writer
+(:meth:`Record.to_dict`) from :mod:`llmroof.results.records.base`.
 
 Times are seconds. Request timestamps are seconds since the run started (one ``perf_counter`` origin for
 the whole run), so requests of every level share one timeline.
@@ -7,20 +8,20 @@ the whole run), so requests of every level share one timeline.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
-from llmroof.errors import LlmroofError
+from llmroof.results.records.base import Record, many, one, opt, seq
 
 SCHEMA = schemas.BENCH
 QUANTILES = ("p50", "p90", "p95", "p99")
 TOKEN_SOURCES = ("usage", "tokenizer", "chunks")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Distribution:
+@dataclass(frozen=True, kw_only=True)
+class Distribution(Record):
     """Mean and percentiles (numpy's linear interpolation) of one latency over a level's requests."""
 
     mean: float | None
@@ -36,8 +37,8 @@ class Distribution:
         return cls(mean=None, p50=None, p90=None, p95=None, p99=None, n=0)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RequestRecord:
+@dataclass(frozen=True, kw_only=True)
+class RequestRecord(Record):
     """One request, as the client saw it."""
 
     index: int
@@ -48,7 +49,7 @@ class RequestRecord:
     """When the first chunk with generated output arrived (None: none did)."""
     end_s: float
     """When the stream ended (or the request failed)."""
-    chunk_times_s: tuple[float, ...] = ()
+    chunk_times_s: tuple[float, ...] = seq(default=())
     """Arrival time of every chunk with generated output, the first included."""
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -87,14 +88,14 @@ class RequestRecord:
         return [b - a for a, b in zip(times, times[1:])]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class NvmlWindow:
+@dataclass(frozen=True, kw_only=True)
+class NvmlWindow(Record):
     """GPU DRAM traffic sampled through NVML in a level's steady decode window."""
 
     source: str | None
     """NVML source (gpm gives bytes; the others only a busy share), None when unavailable."""
     reason: str = ""
-    window_s: tuple[float, float] | None = None
+    window_s: tuple[float, float] | None = seq(default=None)
     samples: int = 0
     mean_dram_bandwidth_bytes_per_s: float | None = None
     mean_mem_busy_percent: float | None = None
@@ -103,8 +104,8 @@ class NvmlWindow:
     """Mean DRAM bytes/s x window / output tokens generated inside the window."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RooflinePlacement:
+@dataclass(frozen=True, kw_only=True)
+class RooflinePlacement(Record):
     """A level on the analytic roofline: the decode step at the measured batch and context."""
 
     tpot_bound_s: float
@@ -125,20 +126,21 @@ class RooflinePlacement:
     """Analytic bytes moved per generated token at ``batch``."""
     compute_bound_batch: int | None
     """Decode batch at which the step would turn compute-bound (None: never, or no compute peak)."""
-    nvml: NvmlWindow | None = None
+    nvml: NvmlWindow | None = one(NvmlWindow, default=None)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Level:
+@dataclass(frozen=True, kw_only=True)
+class Level(Record):
     """One concurrency (closed loop) or request rate (open loop, Poisson)."""
 
-    concurrency: int | None
-    rate: float | None
-    """Requests per second (open loop); None for a concurrency level."""
+    concurrency: int | None = opt()
+    """Requests in flight (closed loop); None (and not written) for a rate level."""
+    rate: float | None = opt()
+    """Requests per second (open loop, Poisson); None (and not written) for a concurrency level."""
     requests: int
     """Requests sent and finished (successful or not), warm-up excluded."""
     errors: int
-    error_kinds: dict[str, int]
+    error_kinds: Mapping[str, int]
     input_tokens: int
     output_tokens: int
     """Output tokens of the successful requests."""
@@ -149,10 +151,10 @@ class Level:
     output_tokens_per_s: float
     goodput_per_s: float | None
     """Successful requests meeting every SLO / duration (None without an SLO)."""
-    ttft_s: Distribution
-    tpot_s: Distribution
-    itl_s: Distribution
-    e2e_s: Distribution
+    ttft_s: Distribution = one(Distribution)
+    tpot_s: Distribution = one(Distribution)
+    itl_s: Distribution = one(Distribution)
+    e2e_s: Distribution = one(Distribution)
     mean_decode_batch: float
     """Time-average of the requests in decode (first token to end) over the level's duration."""
     mean_context_tokens: float
@@ -162,16 +164,16 @@ class Level:
     complete: bool = True
     """False when the run stopped (Ctrl-C, the server gone) before the level finished."""
     stop_reason: str = ""
-    roofline: RooflinePlacement | None = None
-    records: tuple[RequestRecord, ...] = ()
+    roofline: RooflinePlacement | None = one(RooflinePlacement, default=None)
+    records: tuple[RequestRecord, ...] = many(RequestRecord, default=())
 
     @property
     def label(self) -> str:
         return f"c={self.concurrency}" if self.concurrency is not None else f"rate={self.rate:g}/s"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BenchSettings:
+@dataclass(frozen=True, kw_only=True)
+class BenchSettings(Record):
     """What was asked for."""
 
     url: str
@@ -193,49 +195,38 @@ class BenchSettings:
     kv_dtype: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BenchResult:
+@dataclass(frozen=True, kw_only=True)
+class BenchResult(Record):
     """A whole ``llmroof bench`` run."""
 
-    settings: BenchSettings
-    levels: tuple[Level, ...]
+    SCHEMA = schemas.BENCH
+
+    settings: BenchSettings = one(BenchSettings)
+    """What was asked for."""
+    levels: tuple[Level, ...] = many(Level)
+    """Every level measured, in order (the last one incomplete when the run stopped in it)."""
     prompt_method: str
     """How prompts of ``input_len`` tokens were built (exact with a tokenizer, or calibrated by usage)."""
-    extras_sent: tuple[str, ...]
+    extras_sent: tuple[str, ...] = seq()
     """Optional request fields the server accepted and the run kept sending: ignore_eos, min_tokens,
     stream_options."""
-    model_spec: dict[str, Any] | None = None
+    model_spec: Mapping[str, Any] | None = None
     """The analytic model's spec (llmroof.analysis's model section), None when none resolved."""
-    hardware: dict[str, Any] | None = None
+    hardware: Mapping[str, Any] | None = None
+    """The hardware spec the levels were placed on (llmroof.analysis's hardware section), None when none."""
     hardware_method: str = ""
     """catalog, nvml, measured (the CPU's ceilings) or none, with why."""
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = seq(default=())
+    """What the run noticed (a level faster than its roofline, a server that refused a field...)."""
     complete: bool = True
-    schema: str = SCHEMA
+    """False when the run stopped before every level finished."""
 
-    # --- the writer and the reader ------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data = {"schema": data.pop("schema"), **data}
-        for level in data["levels"]:
-            level.pop("concurrency" if level["concurrency"] is None else "rate")
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "bench results") -> BenchResult:
-        if not str(data.get("schema", "")).startswith("llmroof.bench/"):
-            raise LlmroofError(f"{source}: schema is {data.get('schema')!r}, expected {SCHEMA}")
-        try:
-            return _build(cls, data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LlmroofError(f"{source}: not a valid {SCHEMA} record ({type(exc).__name__}: {exc})",
-                               "truncated or edited by hand? re-run llmroof bench") from None
-
-    def to_pandas(self, per_request: bool = False) -> Any:
-        """One row per level (flattened: ``ttft_s.p50``...), or per request with ``per_request``."""
+    def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
+        """One row per level (flattened: ``ttft_s.p50``...), or per request with ``per_request`` (or ``ops``,
+        the option every record's ``to_pandas`` takes for its finer rows)."""
         import pandas as pd
 
-        if per_request:
+        if per_request or ops:
             rows = [{"level": level.label, **_request_row(r)} for level in self.levels for r in level.records]
             return pd.DataFrame(rows)
         return pd.DataFrame([level_row(level) for level in self.levels])
@@ -265,30 +256,3 @@ def _request_row(record: RequestRecord) -> dict[str, Any]:
             "end_s": record.end_s, "ttft_s": record.ttft_s, "tpot_s": record.tpot_s, "e2e_s": record.e2e_s,
             "chunks": len(record.chunk_times_s), "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens, "token_source": record.token_source, "error": record.error}
-
-
-# --- from_dict: rebuild nested dataclasses from their field types ------------------------------------
-
-_NESTED = {"settings": BenchSettings, "levels": Level, "ttft_s": Distribution, "tpot_s": Distribution,
-           "itl_s": Distribution, "e2e_s": Distribution, "roofline": RooflinePlacement, "nvml": NvmlWindow,
-           "records": RequestRecord}
-_TUPLES = {"extras_sent", "notes", "chunk_times_s", "window_s"}
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in names:
-            continue  # written by a newer minor version: ignored
-        nested = _NESTED.get(key)
-        if nested is not None and value is not None:
-            value = (tuple(_build(nested, v) for v in value) if isinstance(value, (list, tuple))
-                     else _build(nested, value))
-        elif key in _TUPLES and value is not None:
-            value = tuple(value)
-        kwargs[key] = value
-    if cls is Level:
-        kwargs.setdefault("concurrency", None)
-        kwargs.setdefault("rate", None)
-    return cls(**kwargs)

@@ -1,0 +1,109 @@
+"""The ``llmroof.profile/1`` record as a measurement assembles it, one way for a single-device and a parallel
+run: the header, the status of a run in progress, the roofline section, a configuration's per-token figures and
+its op rows. Keys are documented in ``docs/results-schema.md``; the typed reader is
+``llmroof.results.records.ProfileRecord`` (the measurement layer builds plain JSON objects and hands them to its
+caller's save callback)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmroof import schemas
+
+Save = Callable[[dict[str, Any]], None]
+"""Called with the whole record after every step; it must write (or copy) it before returning, as the
+record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
+
+
+def header(device: Any, model: Any, workload: dict[str, Any], argv: list[str] | None,
+           hardware: Any = None) -> dict[str, Any]:
+    """The record of a run that has just started (status ``running``): environment, device, the datasheet
+    entry (``hardware``, None on a CPU), model and ``workload``."""
+    from llmroof.measure import environment
+
+    return {
+        "schema": schemas.PROFILE,
+        "status": "running",
+        "environment": environment.capture(device, argv),
+        "device": {"kind": device.kind, "index": device.index, "name": device.name, "cache_bytes": device.cache_bytes},
+        "hardware": hardware.to_dict() if hardware else None,
+        "model": {"name": model.name, "attention": model.attention_kind, "spec": dataclasses.asdict(model)},
+        "workload": workload,
+    }
+
+
+def roofline(peak_flops_per_s: float, bandwidth_bytes_per_s: float, label: str, datasheet: Any = None,
+             dtype: str = "bf16") -> dict[str, Any]:
+    """The ``roofline`` section: the measured roof, and the datasheet's where the device has an entry."""
+    return {
+        "measured": {"peak_flops_per_s": peak_flops_per_s, "bandwidth_bytes_per_s": bandwidth_bytes_per_s,
+                     "label": label},
+        "datasheet": None if datasheet is None else {
+            "peak_flops_per_s": datasheet.peak_flops(dtype),
+            "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
+            "label": f"{datasheet.display_name} datasheet"},
+    }
+
+
+def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
+    """A configuration's first keys: phase, batch, and its prompt (prefill) or context (decode) length."""
+    return {"phase": phase, "batch": batch, ("prompt_len" if phase == "prefill" else "context_len"): length}
+
+
+def per_token(phase: str, batch: int, length: int, time_s: float, bytes_moved: float) -> dict[str, Any]:
+    """A configuration's figures per token: TPOT (decode: one token per sequence) or TTFT (prefill: the
+    whole prompt), tokens/s, and the analytic bytes per token."""
+    if phase == "decode":
+        return {"tpot_s": time_s, "tokens_per_s": batch / time_s, "bytes_per_token": bytes_moved / batch}
+    tokens = batch * length
+    return {"ttft_s": time_s, "tokens_per_s": tokens / time_s, "bytes_per_token": bytes_moved / tokens}
+
+
+def op_row(op: Any, roof: Any, measured: dict[str, Any] | None, **analytic: Any) -> dict[str, Any]:
+    """One op's row: the analytic instance (same keys as ``llmroof analyze``, plus ``analytic``), and where its
+    kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time (its
+    ``roof_time_s`` where given, else ``time_s``) against the measured median."""
+    from llmroof.analytic.serialize import op_to_dict
+
+    row = op_to_dict(op, roof) | analytic
+    if measured is not None:
+        median = measured["median_s"]
+        row.update(measured)
+        row["achieved_bytes_per_s"] = row["bytes"] / median
+        row["achieved_flops_per_s"] = row["flops"] / median
+        row["roofline_fraction"] = row.get("roof_time_s", row["time_s"]) / median
+    return row
+
+
+@dataclass
+class ProfileRun:
+    """A run in progress: its record and the caller's save callback."""
+
+    saver: Save | None
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> None:
+        if self.saver is not None:
+            self.saver(self.record)
+
+    @contextlib.contextmanager
+    def recording(self, finish: Callable[[], None] = lambda: None) -> Iterator[dict[str, Any]]:
+        """Around the measurements: the status becomes ``complete``, ``interrupted`` (Ctrl-C, a signal) or
+        ``failed`` (with ``error``); ``finish`` runs, and the record is saved, whatever happened."""
+        try:
+            yield self.record
+            self.record["status"] = "complete"
+        except KeyboardInterrupt:
+            self.record["status"] = "interrupted"
+            raise
+        except BaseException as exc:
+            self.record["status"] = "failed"
+            self.record["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            finish()
+            self.save()
