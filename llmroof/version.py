@@ -1,3 +1,3 @@
 """The version of llmroof, in one place (pyproject reads it here)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
