@@ -37,6 +37,24 @@ def test_a_dead_rank_stops_the_run_within_the_timeout(tmp_path) -> None:
     assert time.monotonic() - start < 10 + 5 + 15  # the group timeout, the launcher's grace, process start-up
 
 
+def test_ranks_that_fail_in_one_poll_are_ordered_by_when_they_failed(tmp_path) -> None:
+    """Rank 1 dies, rank 0 fails in its collective a moment later, and the launcher sees both at once: the
+    cause is rank 1, whatever the order of the ranks (a rank killed without an error file comes last)."""
+    from types import SimpleNamespace
+
+    from llmroof.measure.distributed import _newly_failed
+
+    error_file = str(tmp_path / "err")
+    (tmp_path / "err.0").write_text("2000\nTraceback ...\nRuntimeError: Connection closed by peer\n")
+    (tmp_path / "err.1").write_text("1000\nTraceback ...\nRuntimeError: rank 1 lost its GPU\n")
+    processes = [SimpleNamespace(exitcode=1), SimpleNamespace(exitcode=1), SimpleNamespace(exitcode=-9),
+                 SimpleNamespace(exitcode=None)]
+    assert _newly_failed(processes, [], error_file) == [1, 0, 2]
+    assert _newly_failed(processes, [1], error_file) == [0, 2]
+    processes[3].exitcode = 0
+    assert _newly_failed(processes, [], error_file, finished=True) == [1, 0, 2]
+
+
 
 
 PROFILE = ["--batch", "2", "--prompt", "8", "--context", "16", "--dtype", "fp32", "--warmup-ms", "1",

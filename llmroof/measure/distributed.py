@@ -103,8 +103,9 @@ def _child(rank: int, world_size: int, port: int, target: Callable[..., Any], ar
     try:
         target(rank, world_size, *args)
     except BaseException:  # noqa: BLE001 - every failure is reported to the launcher through the file
+        failed_ns = time.monotonic_ns()  # first line: when (file times tick too coarsely to order ranks)
         with open(f"{error_file}.{rank}", "w", encoding="utf-8") as handle:
-            handle.write(traceback.format_exc())
+            handle.write(f"{failed_ns}\n{traceback.format_exc()}")
         raise SystemExit(1) from None
 
 
@@ -132,9 +133,7 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
             process.start()
             processes.append(process)
         while any(p.is_alive() for p in processes):
-            for rank, p in enumerate(processes):
-                if p.exitcode not in (None, 0) and rank not in order:
-                    order.append(rank)
+            order += _newly_failed(processes, order, error_file)
             if failed_at is None and order:
                 failed_at = time.monotonic()
             if failed_at is not None and time.monotonic() - failed_at > timeout_s + 5:
@@ -158,14 +157,30 @@ def launch(world_size: int, target: Callable[..., Any], args: tuple, *, timeout_
         for rank in range(world_size):
             with contextlib.suppress(OSError):
                 os.unlink(f"{error_file}.ready.{rank}")
-    for rank, p in enumerate(processes):
-        if p.exitcode != 0 and rank not in order:
-            order.append(rank)
+    order += _newly_failed(processes, order, error_file, finished=True)
     if order:
         rank, code = order[0], processes[order[0]].exitcode
         detail = _last_line(f"{error_file}.{rank}") or f"exit code {code}"
         raise LlmroofError(f"rank {rank} of {world_size} failed: {detail}",
                            "what rank 0 gathered before the failure is in the results file")
+
+
+def _newly_failed(processes: list[Any], order: list[int], error_file: str, *, finished: bool = False) -> list[int]:
+    """Ranks that failed since the last look, in the order they recorded their failure (the monotonic clock
+    on their error file's first line): when a rank dies, its peers fail in their collectives moments later, often within one poll, and
+    the cause is the one that failed first, not the lowest rank. ``finished``: every process has ended, and a
+    non-zero exit code (a rank killed by a signal has no error file) counts too."""
+    failed = [rank for rank, p in enumerate(processes) if rank not in order
+              and (p.exitcode != 0 if finished else p.exitcode not in (None, 0))]
+
+    def recorded_at(rank: int) -> float:
+        try:
+            with open(f"{error_file}.{rank}", encoding="utf-8") as handle:
+                return int(handle.readline())
+        except (OSError, ValueError):
+            return float("inf")  # no error file: killed, or stopped by the launcher after the others
+
+    return sorted(failed, key=lambda rank: (recorded_at(rank), rank))
 
 
 def _check_startup(processes: list[Any], world_size: int, started_at: float, timeout_s: float,
