@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_profile import cpu_flags, machine, metered  # noqa: E402
+from bench_profile import cpu_flags, likwid_bench, machine, metered  # noqa: E402
 
 TARGET = (0.9, 1.2)
 
@@ -43,15 +41,7 @@ def likwid_tests(flags: set[str]) -> list[str]:
 
 
 def likwid(test: str, size: str, threads: int) -> dict[str, Any]:
-    cmd = ["likwid-bench", "-t", test, "-w", f"N:{size}:{threads}"]
-    if shutil.which(cmd[0]) is None:
-        return {"command": " ".join(cmd), "error": "likwid-bench not installed (apt-get install -y likwid)"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    match = re.search(r"^MByte/s:\s*([0-9.]+)", proc.stdout, re.MULTILINE)
-    if proc.returncode != 0 or match is None:
-        text = (proc.stderr or proc.stdout).strip().splitlines()
-        return {"command": " ".join(cmd), "error": f"exit {proc.returncode}: {text[-1] if text else 'no output'}"}
-    return {"command": " ".join(cmd), "bytes_per_s": float(match.group(1)) * 1e6}
+    return likwid_bench(test, f"N:{size}:{threads}")
 
 
 def llmroof_ceilings(threads: int, cache: Path) -> dict[str, Any]:

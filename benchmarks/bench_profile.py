@@ -158,10 +158,10 @@ def likwid_tests(flags: set[str]) -> list[str]:
     return loads + copies
 
 
-def likwid_bench(test: str) -> dict[str, Any]:
-    """One ``likwid-bench -t TEST -w S0:1GB:2`` run: its MByte/s (decimal; loads only for load tests, loads
-    plus stores for copies) as bytes/s, or why it did not run."""
-    cmd = ["likwid-bench", "-t", test, "-w", f"S0:{LIKWID_SIZE}:{THREADS}"]
+def likwid_bench(test: str, workgroup: str | None = None) -> dict[str, Any]:
+    """One ``likwid-bench -t TEST -w S0:1GB:2`` run (or another ``-w`` workgroup): its MByte/s (decimal; loads
+    only for load tests, loads plus stores for copies) as bytes/s, or why it did not run."""
+    cmd = ["likwid-bench", "-t", test, "-w", workgroup or f"S0:{LIKWID_SIZE}:{THREADS}"]
     if shutil.which(cmd[0]) is None:
         return {"command": " ".join(cmd), "error": "likwid-bench not installed (apt-get install -y likwid)"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
