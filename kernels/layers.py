@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -125,19 +126,21 @@ class DecoderLayer:
         self.attn_norm = make_norm(spec, dtype, device)
         self.mlp_norm = None if spec.parallel_attention else make_norm(spec, dtype, device)
 
-        def linear(out_features: int, in_features: int, bias: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # (weight [out, in], bias [out] or None). Typed Any: a projection the layer lacks (MLA's q/k/v/o,
+        # a MoE layer's MLP) is (None, None), and the forward paths read each only where it exists.
+        def linear(out_features: int, in_features: int, bias: bool) -> tuple[Any, Any]:
             w = weights.random((out_features, in_features), dtype, device)  # [out, in], as nn.Linear
             return w, (weights.random((out_features,), dtype, device) if bias else None)
 
-        none = (None, None)
+        none: tuple[Any, Any] = (None, None)
         self.wq, self.bq = linear(spec.q_dim, h, spec.qkv_bias) if self.mla is None else none
         self.wk, self.bk = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
         self.wv, self.bv = linear(spec.kv_dim, h, spec.qkv_bias) if self.mla is None else none
         self.wo, self.bo = linear(h, spec.q_dim, spec.attn_out_bias) if self.mla is None else none
         dense = not moe
-        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp and dense else (None, None)
-        self.w_up, self.b_up = linear(i, h, spec.mlp_bias) if dense else (None, None)
-        self.w_down, self.b_down = linear(h, i, spec.mlp_bias) if dense else (None, None)
+        self.w_gate, self.b_gate = linear(i, h, spec.mlp_bias) if spec.gated_mlp and dense else none
+        self.w_up, self.b_up = linear(i, h, spec.mlp_bias) if dense else none
+        self.w_down, self.b_down = linear(h, i, spec.mlp_bias) if dense else none
         self.heads, self.kv_heads, self.head_dim = spec.num_heads, spec.num_kv_heads, d
 
     # --- pieces, at the analytic model's op names -------------------------------------------------
@@ -213,13 +216,13 @@ class KVCache:
     def allocate(cls, spec: ModelSpec, num_layers: int, batch: int, length: int, dtype: torch.dtype,
                  device: torch.device | str) -> KVCache:
         if spec.is_mla:  # the latent [b, 1, c, r_kv] and the shared rotary key [b, 1, c, d_r]
-            shapes = ((batch, 1, length, spec.kv_lora_rank), (batch, 1, length, spec.qk_rope_head_dim))
-            rope_dim = spec.qk_rope_head_dim
+            r_kv, rope_dim, _, _ = spec.mla_dims
+            shapes = ((batch, 1, length, r_kv), (batch, 1, length, rope_dim))
         else:
             shapes = ((batch, spec.num_kv_heads, length, spec.head_dim),) * 2
             rope_dim = spec.head_dim
-        layers = [tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in shapes)
-                  for _ in range(num_layers)]
+        layers = [(torch.zeros(shapes[0], dtype=dtype, device=device),
+                   torch.zeros(shapes[1], dtype=dtype, device=device)) for _ in range(num_layers)]
         cos, sin = rope_tables(length, rope_dim, dtype, device)
         return cls(layers, cos, sin)
 

@@ -33,8 +33,8 @@ class MlaAttention:
 
     def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str) -> None:
         h, heads = spec.hidden_size, spec.num_heads
-        self.heads, self.r_q, self.r_kv = heads, spec.q_lora_rank, spec.kv_lora_rank
-        self.d_n, self.d_r, self.d_v = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.v_head_dim
+        self.heads, self.r_q = heads, spec.q_lora_rank
+        self.r_kv, self.d_r, self.d_n, self.d_v = spec.mla_dims
         q_out = heads * (self.d_n + self.d_r)
         if self.r_q is None:
             self.w_q = weights.random((q_out, h), dtype, device)  # [H*(d_n+d_r), h]

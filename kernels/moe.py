@@ -22,8 +22,7 @@ class MoeBlock:
     """Router, E routed experts (gated MLPs of width w) and the shared experts of one layer."""
 
     def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str) -> None:
-        e, h, w = spec.num_experts, spec.hidden_size, spec.expert_width
-        self.top_k = spec.experts_per_token
+        (e, self.top_k), h, w = spec.experts, spec.hidden_size, spec.expert_width
         self.act = F.gelu if spec.activation == "gelu" else F.silu
         self.router = weights.random((e, h), dtype, device)  # [E, h]
         self.router_bias = weights.random((e,), dtype, device) if spec.router_bias else None
@@ -35,7 +34,7 @@ class MoeBlock:
         self.b_up = weights.random((e, w), dtype, device) if bias else None
         self.b_down = weights.random((e, h), dtype, device) if bias else None
         ws = spec.num_shared_experts * w
-        self.shared = None
+        self.shared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if ws:
             self.shared = (weights.random((ws, h), dtype, device), weights.random((ws, h), dtype, device),
                            weights.random((h, ws), dtype, device))  # gate, up [S*w, h]; down [h, S*w]
@@ -70,6 +69,7 @@ class MoeBlock:
         return F.linear(x, self.w_down[e], None if self.b_down is None else self.b_down[e])
 
     def shared_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.shared is not None, "a layer without shared experts"
         gate, up, down = self.shared
         return F.linear(self.act(F.linear(x, gate)) * F.linear(x, up), down)
 

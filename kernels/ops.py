@@ -8,6 +8,7 @@ own ``attn.window.*`` kernels: decode over the last min(c, W) cached tokens, pre
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -15,7 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from llmroof.kernels import weights
-from llmroof.kernels.layers import DecoderStack, apply_rope, prefill_attention, rope_tables, window_cache
+from llmroof.kernels.layers import (
+    DecoderStack,
+    apply_rope,
+    prefill_attention,
+    rope_tables,
+    window_cache,
+)
 
 
 def moe_input(batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
@@ -23,6 +30,11 @@ def moe_input(batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: 
     would route repeated tokens alike and touch fewer experts)."""
     generator = torch.Generator().manual_seed(0)
     return torch.randn((batch, tokens, hidden), generator=generator).to(dtype=dtype, device=device)
+
+
+def _scaled_scores(qg: torch.Tensor, k_cache: torch.Tensor, scale: float) -> torch.Tensor:
+    """qg [b, kv, g, d] @ k_cache^T [b, kv, d, c] -> scaled scores [b, kv, g, c]."""
+    return torch.matmul(qg, k_cache.transpose(-1, -2)) * scale
 
 
 def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
@@ -66,7 +78,7 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         if phase == "prefill":
             k = weights.random((batch, hk, s, d), dtype, device)
             v = weights.random((batch, hk, s, d), dtype, device)
-            kernels[f"{prefix}.flash"] = lambda k=k, v=v, window=window: prefill_attention(q, k, v, window)
+            kernels[f"{prefix}.flash"] = functools.partial(prefill_attention, q, k, v, window)
         else:
             k_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)  # [b, kv, c, d]
             v_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)
@@ -74,10 +86,9 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
             scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
             probs = torch.softmax(scores, dim=-1)
             scale = 1.0 / math.sqrt(d)
-            kernels[f"{prefix}.scores"] = lambda qg=qg, k_cache=k_cache: (
-                torch.matmul(qg, k_cache.transpose(-1, -2)) * scale)
-            kernels[f"{prefix}.softmax"] = lambda scores=scores: torch.softmax(scores, dim=-1)
-            kernels[f"{prefix}.context"] = lambda probs=probs, v_cache=v_cache: torch.matmul(probs, v_cache)
+            kernels[f"{prefix}.scores"] = functools.partial(_scaled_scores, qg, k_cache, scale)
+            kernels[f"{prefix}.softmax"] = functools.partial(torch.softmax, scores, dim=-1)
+            kernels[f"{prefix}.context"] = functools.partial(torch.matmul, probs, v_cache)
     kernels["attn.o"] = lambda: layer.out(attn, batch, s)
     if layer.mla is not None:  # latent attention: its own projections, cache and attention
         for name in ("attn.q", "attn.k", "attn.v", "attn.rope", "attn.o"):
@@ -86,6 +97,9 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
     kernels["attn.residual"] = lambda: x + other
     if layer.mlp_norm is not None:
         kernels["mlp.norm"] = lambda: layer.mlp_norm(x)
+    # The MLP ops' weights: the first layer's, or in a MoE model its first dense layer's. A name of its own,
+    # as the attention kernels above close over ``layer`` (the first layer).
+    mlp_layer = layer
     moe = next((each.moe for each in stack.layers if each.moe is not None), None)
     if moe is not None:  # the first MoE layer's router and experts, on this pass's tokens
         kernels.update(moe.op_kernels(moe_input(batch, s, h, dtype, device)))
@@ -95,16 +109,16 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
             kernels["final_norm"] = lambda: stack.final_norm(x)
             kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)
             return kernels
-        layer = dense
-    if layer.w_gate is not None:
-        kernels["mlp.gate"] = lambda: F.linear(x, layer.w_gate, layer.b_gate)
+        mlp_layer = dense
+    if mlp_layer.w_gate is not None:
+        kernels["mlp.gate"] = lambda: F.linear(x, mlp_layer.w_gate, mlp_layer.b_gate)
         gate = weights.random((batch, s, spec.intermediate_size), dtype, device)
-        kernels["mlp.up"] = lambda: F.linear(x, layer.w_up, layer.b_up)
+        kernels["mlp.up"] = lambda: F.linear(x, mlp_layer.w_up, mlp_layer.b_up)
         kernels["mlp.act"] = lambda: F.silu(gate) * hidden
     else:
-        kernels["mlp.up"] = lambda: F.linear(x, layer.w_up, layer.b_up)
+        kernels["mlp.up"] = lambda: F.linear(x, mlp_layer.w_up, mlp_layer.b_up)
         kernels["mlp.act"] = lambda: F.gelu(hidden)
-    kernels["mlp.down"] = lambda: F.linear(hidden, layer.w_down, layer.b_down)
+    kernels["mlp.down"] = lambda: F.linear(hidden, mlp_layer.w_down, mlp_layer.b_down)
     kernels["mlp.residual"] = lambda: x + other
     kernels["final_norm"] = lambda: stack.final_norm(x)
     kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)  # last position only, as serving engines

@@ -18,6 +18,7 @@ from llmroof.errors import LlmroofError
 from llmroof.results.records import load
 
 if TYPE_CHECKING:
+    from llmroof.analytic.workload import AttentionKernel, Implementation
     from llmroof.results.records import AnalysisRecord, ProfileRecord
 
 __all__ = ["analyze", "load", "profile"]
@@ -27,8 +28,8 @@ def analyze(*, model: str = "llama-3-8b", hardware: str = "h100-sxm", batch: int
             context_len: int = 2048, tp: int = 1, pp: int = 1, micro_batches: int = 1,
             pp_layers: Sequence[int] | None = None, dtype: str = "bf16", weight_dtype: str | None = None,
             kv_dtype: str | None = None, group_size: int | None = None, kv_heads: int | None = None,
-            attention_kernel: str = "eager", fused_qkv: bool = False, all_logits: bool = False,
-            reserve: float = 0.1, hardware_file: str | Path | None = None, implementation: str = "fused",
+            attention_kernel: AttentionKernel = "eager", fused_qkv: bool = False, all_logits: bool = False,
+            reserve: float = 0.1, hardware_file: str | Path | None = None, implementation: Implementation = "fused",
             ep: int = 1, expert_dtype: str | None = None, zipf: float = 0.0,
             expert_load: Sequence[float] | None = None, mla_absorbed: bool = True) -> AnalysisRecord:
     """``llmroof analyze``: the analytic roofline of one workload (the ``llmroof.analysis/1`` record).

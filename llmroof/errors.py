@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
 EXIT_SIGNAL_BASE = 128

@@ -8,4 +8,4 @@ from llmroof.analytic.ops import OpCost
 from llmroof.analytic.serialize import SCHEMA
 from llmroof.analytic.workload import Workload
 
-__all__ = ["Analysis", "OpCost", "Phase", "Roofline", "SCHEMA", "Workload", "analyze", "checked_analyze"]
+__all__ = ["SCHEMA", "Analysis", "OpCost", "Phase", "Roofline", "Workload", "analyze", "checked_analyze"]

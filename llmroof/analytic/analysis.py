@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from llmroof.analytic import comm
 from llmroof.analytic.arith import largest, maximum, where
@@ -84,7 +84,7 @@ class CommOp(NamedTuple):
     ranks: int
     link: str
     time_s: float
-    count: int
+    count: int  # type: ignore[assignment]  # a field named count shadows tuple.count
     """Instances in the phase on one rank chain (every layer and micro-batch)."""
 
 
@@ -244,7 +244,7 @@ class Analysis:
             return None
         w = self.workload
         tokens = w.batch if phase == "decode" else w.batch // w.micro_batches * w.prompt_len
-        return expected_experts(self.model.num_experts, self.model.experts_per_token, tokens, w.routing)
+        return expected_experts(*self.model.experts, tokens, w.routing)
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -350,7 +350,7 @@ def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workloa
     if ep > 1:
         # Each token's hidden state goes to the ranks of its k experts and comes back, in every MoE layer.
         ep_link = comm.link_for(hardware, tp * ep)
-        routed_bytes = act_bytes * model.experts_per_token
+        routed_bytes = act_bytes * model.experts[1]
         a2a = comm.alltoall_time_s(routed_bytes, ep, ep_link)
         layer_comm += 2 * a2a * model.moe_layers / model.num_layers
         n = micro_batches * model.moe_layers
@@ -377,7 +377,8 @@ def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workloa
     time_s = sum(stage_times) + (micro_batches - 1) * largest(stage_times)
     # Phase totals: every figure times its instance count (OpCost fields 2..7 are flops and the bytes; ops that
     # only some layers run have their own count). One pass, op by op in order: the sums sum() would give.
-    flops = weight = act_read = act_write = kv_read = kv_write = 0
+    # An int 0 until the first op adds to it (a float, or a grid's array): the JSON of an empty sum stays 0.
+    flops = weight = act_read = act_write = kv_read = kv_write = cast(float, 0)
     for op in ops:
         n = op[8]
         flops = flops + op[2] * n  # not +=: a grid's arrays grow by broadcasting

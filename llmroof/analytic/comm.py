@@ -9,7 +9,6 @@ Bandwidths are per direction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import NamedTuple
 
 from llmroof.specs.hardware import HardwareSpec

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from llmroof.analytic.analysis import Phase, decode_tokens_per_s, layout_of, pass_shapes, phase, stage_memory
+from llmroof.analytic.analysis import (
+    Phase,
+    decode_tokens_per_s,
+    layout_of,
+    pass_shapes,
+    phase,
+    stage_memory,
+)
 from llmroof.analytic.arith import maximum, where
 from llmroof.analytic.memory import max_batch, stage_kv_bytes_per_sequence, total_bytes_per_gpu
 from llmroof.analytic.workload import Workload
@@ -137,7 +144,7 @@ def analyze_grid(model: ModelSpec, hardware: HardwareSpec, workload: Workload, *
     # As analyze: the resident weights and KV bytes per token of each stage (they do not depend on the shape).
     stage_weights, stage_kv, stage_window_kv = stage_memory(model, shard, workload.precision, layers, workload.ep)
 
-    def full(x: np.ndarray) -> np.ndarray:
+    def full(x: np.ndarray | int) -> np.ndarray:
         return np.broadcast_to(x, shape)
 
     return Grid(model=model, hardware=hardware, workload=workload, batch=full(b), prompt_len=full(s),

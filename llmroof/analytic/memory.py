@@ -34,15 +34,12 @@ def mla_param_count(model: ModelSpec) -> int:
     """Multi-head latent attention (DeepSeek-V2/V3): q = W_qb norm(W_qa x) (or W_q x without q_lora_rank),
     [c_kv, k_rope] = W_kva x, [k_nope, v] = W_kvb norm(c_kv), out = W_o attn."""
     h, heads = model.hidden_size, model.num_heads
-    r_q, r_kv, d_r = model.q_lora_rank, model.kv_lora_rank, model.qk_rope_head_dim
+    r_q, (r_kv, d_r, d_n, d_v) = model.q_lora_rank, model.mla_dims
     q_out = heads * model.qk_head_dim
-    if r_q is None:
-        q = h * q_out
-    else:
-        q = h * r_q + (r_q if model.qkv_bias else 0) + r_q + r_q * q_out
+    q = h * q_out if r_q is None else h * r_q + (r_q if model.qkv_bias else 0) + r_q + r_q * q_out
     kv_a = h * (r_kv + d_r) + ((r_kv + d_r) if model.qkv_bias else 0) + r_kv
-    kv_b = r_kv * heads * (model.qk_nope_head_dim + model.v_head_dim)
-    o = heads * model.v_head_dim * h + (h if model.attn_out_bias else 0)
+    kv_b = r_kv * heads * (d_n + d_v)
+    o = heads * d_v * h + (h if model.attn_out_bias else 0)
     return q + kv_a + kv_b + o
 
 
@@ -105,7 +102,8 @@ def active_param_count(model: ModelSpec) -> int:
     (the convention of the published 'active' figures: Mixtral-8x7B 12.9B, DeepSeek-V3 37B)."""
     if not model.is_moe:
         return param_count(model)
-    skipped = (model.num_experts - model.experts_per_token) * expert_param_count(model)
+    num_experts, experts_per_token = model.experts
+    skipped = (num_experts - experts_per_token) * expert_param_count(model)
     return param_count(model) - model.moe_layers * skipped
 
 
@@ -113,7 +111,8 @@ def layer_kv_elements_per_token(model: ModelSpec) -> int:
     """Cached values per token in one layer: K and V, 2 * kv * d; MLA: the latent and the rotary key,
     r_kv + d_r, shared by every head."""
     if model.is_mla:
-        return model.kv_lora_rank + model.qk_rope_head_dim
+        r_kv, d_r, _, _ = model.mla_dims
+        return r_kv + d_r
     return 2 * model.kv_dim
 
 

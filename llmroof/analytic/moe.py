@@ -41,9 +41,10 @@ class Routing:
     def __post_init__(self) -> None:
         if not self.zipf_s >= 0:
             raise ValueError(f"the Zipf exponent must be >= 0, got {self.zipf_s!r}")
-        if self.expert_load is not None:
-            if not self.expert_load or min(self.expert_load) < 0 or sum(self.expert_load) <= 0:
-                raise ValueError("an expert-load histogram needs non-negative counts with a positive sum")
+        if self.expert_load is not None and (
+            not self.expert_load or min(self.expert_load) < 0 or sum(self.expert_load) <= 0
+        ):
+            raise ValueError("an expert-load histogram needs non-negative counts with a positive sum")
 
     @property
     def uniform(self) -> bool:

@@ -30,7 +30,7 @@ class OpCost(NamedTuple):
     act_write_bytes: float
     kv_read_bytes: float
     kv_write_bytes: float
-    count: int
+    count: int  # type: ignore[assignment]  # a field named count shadows tuple.count
 
     @property
     def bytes(self) -> float:

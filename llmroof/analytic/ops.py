@@ -33,10 +33,11 @@ from __future__ import annotations
 from typing import Any
 
 from llmroof.analytic.arith import minimum, to_float, where
-from llmroof.analytic.opcost import ELEMENTWISE_FLOPS, OpCost, PassShape, fused_gemm  # noqa: F401 (re-exported)
+from llmroof.analytic.opcost import ELEMENTWISE_FLOPS, OpCost, PassShape, fused_gemm
 from llmroof.analytic.sharding import Shard
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
+
 
 def layer_ops(model: ModelSpec, shard: Shard, precision: Precision, shape: PassShape, count: int,
               *, attention_kernel: str = "eager", fused_qkv: bool = False, routing: Any = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from llmroof.analytic import comm
 from llmroof import schemas
+from llmroof.analytic import comm
 from llmroof.analytic.memory import active_param_count
 from llmroof.analytic.ops import OpCost
 from llmroof.version import __version__

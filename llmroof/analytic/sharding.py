@@ -54,7 +54,7 @@ def shard_model(model: ModelSpec, tp: int, ep: int = 1) -> Shard:
         raise LlmroofError(f"--ep must be at least 1, got {ep}")
     if ep > 1 and not model.is_moe:
         raise LlmroofError(f"--ep {ep}: {model.name} has no experts to split", "expert parallelism needs a MoE model")
-    if model.is_moe and model.num_experts % ep:
+    if model.is_moe and model.experts[0] % ep:
         raise LlmroofError(f"--ep {ep} does not divide the {model.num_experts} experts of {model.name}",
                            f"choose an ep that divides {model.num_experts}")
     for width, what in ((model.expert_width if model.is_moe else 0, "expert MLP width"),

@@ -87,7 +87,7 @@ def sweep(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, v
     field = AXES[axis]
     rows = []
     for value in values:
-        changes = {field: value}
+        changes: dict[str, Any] = {field: value}
         if field == "batch" and value % base.micro_batches:
             changes["micro_batches"] = 1
         try:

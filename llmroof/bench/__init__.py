@@ -3,7 +3,7 @@ several concurrencies or request rates, measure TTFT, TPOT, ITL and throughput a
 does, and place every level's decode on the analytic roofline of the served model and hardware.
 """
 
-from llmroof.results.records.bench import SCHEMA, BenchResult, Level, RequestRecord
 from llmroof.bench.run import BenchConfig, run_bench
+from llmroof.results.records.bench import SCHEMA, BenchResult, Level, RequestRecord
 
 __all__ = ["SCHEMA", "BenchConfig", "BenchResult", "Level", "RequestRecord", "run_bench"]

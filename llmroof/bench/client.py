@@ -67,7 +67,7 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     start = clock()
     chunks: list[float] = []
     text: list[str] = []
-    usage: dict[str, int | None] = {"prompt": None, "completion": None}
+    counts: dict[str, int | None] = {"prompt": None, "completion": None}  # the server's usage figures
 
     async def exchange() -> str | None:
         async with client.stream("POST", url, json=payload) as response:
@@ -77,7 +77,7 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
                 if named and response.status_code in (400, 422):
                     raise ExtrasRejected(detail, named)
                 return f"http_{response.status_code}: {' '.join(detail.split())}"
-            return await _read_stream(response, target.endpoint, chunks, text, usage, clock)
+            return await _read_stream(response, target.endpoint, chunks, text, counts, clock)
 
     try:
         # The deadline of the whole request (httpx's timeouts are per read: a trickling stream resets them).
@@ -97,11 +97,11 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     end = clock()
     if error is None and not chunks:
         error = "empty: the stream ended without output"
-    output, source = _output_tokens(usage["completion"], "".join(text), len(chunks), count_tokens)
+    output, source = _output_tokens(counts["completion"], "".join(text), len(chunks), count_tokens)
     return RequestRecord(
         index=index, start_s=start - origin_s, first_token_s=chunks[0] - origin_s if chunks else None,
         end_s=end - origin_s, chunk_times_s=tuple(t - origin_s for t in chunks),
-        input_tokens=usage["prompt"] if usage["prompt"] is not None else input_tokens,
+        input_tokens=counts["prompt"] if counts["prompt"] is not None else input_tokens,
         output_tokens=output if error is None else None, token_source=source if error is None else None,
         error=error,
     )

@@ -14,8 +14,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from llmroof.results.records.bench import BenchResult, Level
 from llmroof.errors import LlmroofError
+from llmroof.results.records.bench import BenchResult, Level
 
 
 def as_profile_record(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _configs(level: Level, settings: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _config(phase: str, batch: int, length: dict[str, int], samples: list[float], time_s: float,
+def _config(phase: str, batch: int | None, length: dict[str, int], samples: list[float], time_s: float,
             roofline_time_s: float, nbytes: float) -> dict[str, Any]:
     return {"status": "ok", "phase": phase, "batch": batch, **length, "time_s": time_s,
             "roofline_time_s": roofline_time_s, "analytic": {"bytes": nbytes, "flops": 0.0},

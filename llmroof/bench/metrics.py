@@ -16,8 +16,8 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 
-from llmroof.results.records.bench import Distribution, Level, RequestRecord
 from llmroof.measure.stats import quantile
+from llmroof.results.records.bench import Distribution, Level, RequestRecord
 
 
 def distribution(values: Sequence[float]) -> Distribution:
@@ -67,7 +67,7 @@ def summarize_level(records: Sequence[RequestRecord], *, concurrency: int | None
     sources = Counter(r.token_source for r in ok if r.token_source)
     return Level(
         concurrency=concurrency, rate=rate, requests=len(records), errors=len(records) - len(ok),
-        error_kinds=dict(Counter(r.error_kind for r in records if not r.ok)),
+        error_kinds=dict(Counter(r.error_kind for r in records if r.error_kind is not None)),
         input_tokens=sum(r.input_tokens or 0 for r in ok), output_tokens=output, duration_s=duration,
         request_throughput_per_s=per_s(len(ok)), output_tokens_per_s=per_s(output),
         goodput_per_s=per_s(sum(is_good(r, ttft_slo_s, tpot_slo_s) for r in ok)) if slo else None,

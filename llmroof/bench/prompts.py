@@ -49,7 +49,7 @@ def load_tokenizer(name_or_path: str | None) -> Tokenizer | None:
         return None
     try:
         tok: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except Exception:  # noqa: BLE001 - a tokenizer we cannot load means prompts by usage instead
+    except Exception:
         return None
     return Tokenizer(encode=lambda text: tok.encode(text, add_special_tokens=False),
                      decode=lambda ids: tok.decode(ids, skip_special_tokens=True),

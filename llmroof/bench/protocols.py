@@ -97,7 +97,7 @@ def parse_line(endpoint: str, line: str) -> Event | None:
     choices = data.get("choices")
     if choices is None and not usage:
         raise MalformedEvent(f"neither choices nor usage: {payload[:80]!r}")
-    text = ""
+    text: str | None = ""
     if choices:
         choice = choices[0]
         if not isinstance(choice, dict):

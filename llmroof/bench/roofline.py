@@ -8,14 +8,15 @@ this machine's loopback, this CPU's ceilings measured by llmroof's probes (torch
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmroof.results.records.bench import Level, NvmlWindow, RequestRecord, RooflinePlacement
 from llmroof.errors import LlmroofError
+from llmroof.results.records.bench import Level, NvmlWindow, RequestRecord, RooflinePlacement
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
@@ -85,17 +86,20 @@ def nvml_gpu_name(nvml_module: Any = "auto") -> str | None:
     device, _ = nv.open_nvml(module, index=0)
     if device is None:
         return None
-    try:
+    with contextlib.suppress(Exception):
         module.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - a shutdown failure changes nothing here
-        pass
     return device.name or None
 
 
 def measure_cpu(dtype: str, progress: Callable[[str], None]) -> HardwareSpec:
     """This CPU's measured ceilings (the probes ``llmroof profile`` uses) as a hardware entry."""
     from llmroof.measure.device import open_device
-    from llmroof.measure.profile import TORCH_DTYPES, ProfileConfig, measure_ceilings, measured_hardware
+    from llmroof.measure.profile import (
+        TORCH_DTYPES,
+        ProfileConfig,
+        measure_ceilings,
+        measured_hardware,
+    )
     from llmroof.specs.model import get_model
 
     if dtype not in TORCH_DTYPES:

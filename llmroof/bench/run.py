@@ -18,9 +18,15 @@ from urllib.parse import urlsplit
 from llmroof.bench import client as bench_client
 from llmroof.bench import load, prompts, protocols
 from llmroof.bench.metrics import summarize_level
-from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
-from llmroof.bench.roofline import Deployment, nvml_window, resolve_hardware, resolve_model, with_placement
+from llmroof.bench.roofline import (
+    Deployment,
+    nvml_window,
+    resolve_hardware,
+    resolve_model,
+    with_placement,
+)
 from llmroof.errors import LlmroofError
+from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
 
 Progress = Callable[[str], None]
 PROMPT_POOL = 512
@@ -356,13 +362,15 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
         if state.unsaved >= config.save_every:
             state.save(summary(complete=False), complete=False, wait=False)
 
-    kwargs = dict(requests=config.requests, duration_s=config.duration_s,
-                  stop_after_failures=config.stop_after_failures, on_record=on_record)
+    requests, duration_s, stop = config.requests, config.duration_s, config.stop_after_failures
     try:
         if concurrency is not None:
-            await load.closed_loop(send_indexed, run, concurrency=concurrency, **kwargs)
+            await load.closed_loop(send_indexed, run, concurrency=concurrency, requests=requests,
+                                   duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
         else:
-            await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, **kwargs)
+            assert rate is not None, "a level has a concurrency or a rate"
+            await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, requests=requests,
+                                 duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
     except asyncio.CancelledError:  # Ctrl-C: keep every finished request
         state.save(summary(complete=False), complete=False)
         raise

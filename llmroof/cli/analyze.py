@@ -141,7 +141,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
     from llmroof.analytic.sweep import crossover, parse_sweep, sweep
 
     axis, values = parse_sweep(text)
-    rows = sweep(spec, device, workload, axis, values)
+    rows = sweep(spec, device, workload, axis, [int(v) for v in values])  # batch, context, prompt: integers
     cross = crossover(rows)
     records = [{"axis": axis, "value": value, **row._asdict()} for value, row in zip(values, rows)]
     if fmt is Format.json:

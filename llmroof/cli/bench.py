@@ -86,8 +86,8 @@ def bench(
             level.pop("records")
         print_json(data)
     elif fmt is Format.csv:
-        from llmroof.results.records.bench import level_row
         from llmroof.cli.render import print_csv
+        from llmroof.results.records.bench import level_row
 
         print_csv(level_row(level) for level in result.levels)
     else:
@@ -102,7 +102,7 @@ def _write_report(path: Path) -> Path | None:
 
     try:
         return report_file(path)
-    except Exception as exc:  # noqa: BLE001 - the measurement is saved; the page is a convenience
+    except Exception as exc:
         print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
 

@@ -19,7 +19,13 @@ import warnings
 import typer
 import typer.main
 
-from llmroof.errors import EXIT_SIGNAL_BASE, EXIT_USER_ERROR, Interrupted, LlmroofError, interrupt_exit_code
+from llmroof.errors import (
+    EXIT_SIGNAL_BASE,
+    EXIT_USER_ERROR,
+    Interrupted,
+    LlmroofError,
+    interrupt_exit_code,
+)
 from llmroof.version import __version__
 
 app = typer.Typer(
@@ -46,7 +52,17 @@ def _root(
 
 
 def _register() -> None:
-    from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
+    from llmroof.cli import (
+        analyze,
+        catalogs,
+        ceilings,
+        comm,
+        compare,
+        plan,
+        profile,
+        report,
+        sample,
+    )
     from llmroof.cli import bench as bench_cli
 
     profile.register(app)
@@ -114,7 +130,7 @@ def _run(argv: list[str] | None) -> object:
             print(context.get_help())
             return 2
         name = context.command_path if context is not None else "llmroof"
-        _fail(exc.format_message(), f"{name} --help", getattr(exc, "exit_code", 2) or 2)
+        _fail(getattr(exc, "format_message", exc.__str__)(), f"{name} --help", getattr(exc, "exit_code", 2) or 2)
     return 2
 
 
@@ -128,10 +144,8 @@ def _command_path(argv: list[str] | None) -> str:
 def _fail(message: str, hint: str | None, code: int = EXIT_USER_ERROR) -> None:
     """One line on stderr (whitespace of a multi-line message folded) and exit ``code``."""
     text = " ".join((f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split())
-    try:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed too: the exit code is all that is left
         print(text, file=sys.stderr)
-    except (OSError, ValueError):
-        pass  # stderr is closed too: the exit code is all that is left
     sys.exit(code)
 
 

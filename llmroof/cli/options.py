@@ -9,8 +9,8 @@ from typing import Any
 
 import typer
 
-from llmroof.specs.dtypes import DTYPES, resolve_precision  # noqa: F401 (re-exported for the commands)
 from llmroof.errors import LlmroofError
+from llmroof.specs.dtypes import DTYPES, resolve_precision  # noqa: F401 (re-exported for the commands)
 from llmroof.specs.hardware import HardwareSpec, get_hardware
 from llmroof.specs.model import ModelSpec, get_model
 

@@ -62,7 +62,8 @@ def plan(
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
     """Capacity plan: every TP x PP x concurrency on each device, the Pareto front, and a recommendation."""
-    from llmroof.plan import PlanRequest, plan as make_plan, with_gpus_per_node
+    from llmroof.plan import PlanRequest, with_gpus_per_node
+    from llmroof.plan import plan as make_plan
     from llmroof.plan.calibration import match_calibrations, read_calibration
     from llmroof.plan.request import OutOfRange
 

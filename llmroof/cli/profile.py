@@ -173,7 +173,7 @@ def _run(job: Any, path: Path, quiet: bool) -> dict[str, Any] | None:
             return run_profile(job, path, argv=["llmroof", *sys.argv[1:]], progress=progress,
                                announce=lambda line: print(f"llmroof: {line}", file=sys.stderr))
         except KeyboardInterrupt as exc:  # the record says "interrupted"
-            if job.mode == "single" or job.mode == "repeat" and path.exists():
+            if job.mode == "single" or (job.mode == "repeat" and path.exists()):
                 write_run_report(path)
             print(f"llmroof: interrupted; {INTERRUPTED[job.mode]} {path}", file=sys.stderr)
             raise typer.Exit(130 if job.mode == "repeat" else interrupt_exit_code(exc)) from None

@@ -39,14 +39,14 @@ def terminal_width() -> tuple[int | None, bool]:
 
 
 def console(file: Any = None, width: int | None = None, elastic: bool | None = None,
-            **options: Any):  # type: ignore[no-untyped-def]
+            **options: Any) -> Any:
     """A rich console that never prints a table with blank or cut cells: a table narrower than the console is
     printed as is; a wider one, on a terminal, as one ``column: value`` line per cell (row by row), and to a
     file or a pipe at its own width. ``width`` fixes the width; ``elastic`` whether wider tables widen it."""
     from rich.console import Console
 
     class FittingConsole(Console):
-        def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        def print(self, *objects: Any, **kwargs: Any) -> None:
             from rich.table import Table
 
             for index, obj in enumerate(objects):
@@ -106,9 +106,8 @@ def _plain(cell: Any) -> str:
     if plain is not None:
         return str(plain)
     if isinstance(cell, str):
-        from rich.text import Text
-
         from rich.errors import MarkupError
+        from rich.text import Text
 
         try:
             return Text.from_markup(cell).plain if "[" in cell else cell

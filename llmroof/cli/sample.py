@@ -60,7 +60,7 @@ def sample(
         raise typer.Exit(record.exit_code)
 
 
-class _live_view:  # noqa: N801 - a context manager used like a function
+class _live_view:
     """A rich Live line with the latest sample, refreshed by the caller."""
 
     def __init__(self, sampler: Any) -> None:
@@ -69,11 +69,11 @@ class _live_view:  # noqa: N801 - a context manager used like a function
         self.sampler = sampler
         self.live = Live("waiting for the first sample...", refresh_per_second=4, transient=True)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Any:
         self.live.__enter__()
         return self.refresh
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.live.__exit__(*exc)
 
     def refresh(self) -> None:

@@ -27,7 +27,14 @@ from llmroof import schemas
 from llmroof.compare import stats
 from llmroof.compare.differences import Difference, ceiling_movement, differences
 from llmroof.compare.load import Run, Side, load_side
-from llmroof.compare.metrics import NOISE_FLOOR, Metric, length_of, repetition_values, run_value, select
+from llmroof.compare.metrics import (
+    NOISE_FLOOR,
+    Metric,
+    length_of,
+    repetition_values,
+    run_value,
+    select,
+)
 from llmroof.errors import LlmroofError
 
 SCHEMA = schemas.COMPARE
@@ -431,7 +438,7 @@ def _info(side: Side) -> SideInfo:
     ceilings = [r.record.get("roofline", {}).get("measured") or {} for r in side.runs]
     roofline = {}
     for key in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
-        figures = [c.get(key) for c in ceilings if isinstance(c.get(key), (int, float))]
+        figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
         roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
         label=side.label, path=str(side.path), runs=len(side.runs),

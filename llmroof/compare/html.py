@@ -74,7 +74,7 @@ def roofline_svg(comparison: Comparison) -> tuple[Any, str]:
     x_values = [p.intensity_flops_per_byte for p in points] + ridges
     low, high = min(x_values) / 4, max(x_values) * 4
     xs = [low * (high / low) ** (i / 200) for i in range(201)]
-    for (side, color, style), ridge in zip(roofs, ridges):
+    for side, color, style in roofs:
         peak, bandwidth = side.roofline["peak_flops_per_s"], side.roofline["bandwidth_bytes_per_s"]
         axes.plot(xs, [min(peak, bandwidth * x) for x in xs], style, color=color, linewidth=1.5,
                   label=f"{side.label} roofline (measured ceilings)")

@@ -107,7 +107,7 @@ def _require(path: Path, where: str, record: Any, keys: tuple[str, ...], kind: t
             value = _get(record, key)
         except KeyError:
             raise LlmroofError(f"{path}: {where}has no {key!r}", REPAIR) from None
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise LlmroofError(f"{path}: {where}{key!r} is {value!r}, expected {_kind_name(kind)}", REPAIR)
 
 

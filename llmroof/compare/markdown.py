@@ -52,7 +52,7 @@ def render_markdown(comparison: Comparison) -> str:
         lines += [f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"
                   + (" **(mismatch: compared anyway)**" if d.blocking else "") for d in comparison.differences]
         lines.append("")
-    lines += _table(fmt.config_rows(comparison)) + [""]
+    lines += [*_table(fmt.config_rows(comparison)), ""]
     ops = fmt.op_rows(comparison)
     if ops:
         moved = [r for r in ops if r.verdict != "unchanged"]
@@ -61,9 +61,9 @@ def render_markdown(comparison: Comparison) -> str:
         lines.append(f"**Per-op times** (one layer{gating}): {len(moved)} of {len(ops)} changed or inconclusive")
         lines.append("")
         if moved:
-            lines += _table(moved) + [""]
+            lines += [*_table(moved), ""]
         if still:
-            lines += ["<details><summary>All per-op rows</summary>", ""] + _table(ops) + ["", "</details>", ""]
+            lines += ["<details><summary>All per-op rows</summary>", "", *_table(ops), "", "</details>", ""]
     if comparison.unmatched:
         lines += ["Not compared (on one side only): " + _escape(", ".join(comparison.unmatched)), ""]
     lines += [f"<sub>{_escape(fmt.intervals_note(comparison))}</sub>", ""]

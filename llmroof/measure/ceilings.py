@@ -261,7 +261,8 @@ class Ceilings:
 
     def compute_roofs(self) -> dict[str, float]:
         dtypes = dict.fromkeys(f.dtype for f in self.compute)
-        return {dtype: self.compute_roof(dtype).best_flops_per_s for dtype in dtypes}
+        return {dtype: roof.best_flops_per_s for dtype in dtypes
+                if (roof := self.compute_roof(dtype)) is not None}
 
     def hierarchy(self) -> MemoryHierarchy:
         roofs = self.cache_roofs()
@@ -385,7 +386,7 @@ def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]
     from llmroof.kernels.ceilings import linear_probe
 
     clock = device.stopwatch()
-    n, sizes = 256, []
+    n, sizes = 256, list[int]()
     max_n = plan.compute_max_n * (4 if device.is_cuda else 1)
     while n <= max_n:
         probe = linear_probe(n, dtype, device.torch_device)
@@ -486,7 +487,7 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
     worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
     compute = {}
     reference_flops = ceilings.compute_roof(dtype) if dtype else None
-    if reference_flops is not None:
+    if dtype is not None and reference_flops is not None:
         from llmroof.kernels.ceilings import linear_probe
 
         probe = linear_probe(reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device)

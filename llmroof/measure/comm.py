@@ -4,6 +4,7 @@ send/recv busbw = algbw), beside the analytic comm model's prediction."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,7 +78,7 @@ def predict_time_s(op: str, size: int, ranks: int, link: analytic_comm.Link) -> 
 
 
 def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, iterations: int,
-              timeout_s: float, save: Callable[[dict[str, Any]], None] | None) -> None:
+              timeout_s: float, save: Callable[[dict[str, Any]], object] | None) -> None:
     """Every rank runs every op at every size; rank 0 collects the timings and hands them to ``save`` (a
     picklable callable: the launcher sends it to the rank)."""
     import os
@@ -102,15 +103,20 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
             shard = torch.ones(max(1, elements // world_size), dtype=torch.float32, device=device)
             peer_next, peer_prev = (rank + 1) % world_size, (rank - 1) % world_size
 
-            def send_recv() -> None:
+            recv_buffer = torch.empty_like(buffer)
+
+            def send_recv(buffer: Any = buffer, recv_buffer: Any = recv_buffer, peer_next: int = peer_next,
+                          peer_prev: int = peer_prev) -> None:
                 # Each rank sends to the next and receives from the previous, as nccl-tests' sendrecv.
                 work = dist.isend(buffer, dst=peer_next)
                 dist.recv(recv_buffer, src=peer_prev)
                 work.wait()
 
-            recv_buffer = torch.empty_like(buffer)
-            ops = {"all_reduce": lambda: dist.all_reduce(buffer), "all_gather": lambda: dist.all_gather(parts, shard),
-                   "send_recv": send_recv}
+            ops: dict[str, Callable[[], object]] = {
+                "all_reduce": functools.partial(dist.all_reduce, buffer),
+                "all_gather": functools.partial(dist.all_gather, parts, shard),
+                "send_recv": send_recv,
+            }
             for op, fn in ops.items():
                 with nvtx.annotate(f"comm {op} {size}B"):
                     fn()
@@ -122,9 +128,9 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
                     sync()
                     elapsed = (time.perf_counter() - start) / iterations
                 rows.append({"rank": rank, "op": op, "size_bytes": elements * 4, "time_s": elapsed})
-        gathered = [None] * world_size if rank == 0 else None
+        gathered: list[Any] | None = [None] * world_size if rank == 0 else None
         dist.gather_object(rows, gathered, dst=0)
-        if rank == 0 and save is not None:
+        if gathered is not None and save is not None:  # rank 0
             save({"schema": SCHEMA, "ranks": world_size, "backend": backend,
                                          "per_rank": [row for chunk in gathered for row in chunk]})
     finally:

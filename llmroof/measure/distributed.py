@@ -102,7 +102,7 @@ def _child(rank: int, world_size: int, port: int, target: Callable[..., Any], ar
                       LOCAL_RANK=str(rank), **{READY_ENV: f"{error_file}.ready.{rank}"})
     try:
         target(rank, world_size, *args)
-    except BaseException:  # noqa: BLE001 - every failure is reported to the launcher through the file
+    except BaseException:
         failed_ns = time.monotonic_ns()  # first line: when (file times tick too coarsely to order ranks)
         with open(f"{error_file}.{rank}", "w", encoding="utf-8") as handle:
             handle.write(f"{failed_ns}\n{traceback.format_exc()}")

@@ -18,6 +18,7 @@ it at the wrong GPU. Any NVML error stops the sampler and is recorded; it never 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -245,10 +246,8 @@ class Sampler:
             self._thread.join(timeout=5)
             self._thread = None
         if self.device is not None and hasattr(self.device.nvml, "nvmlShutdown"):
-            try:
+            with contextlib.suppress(self.device.nvml.NVMLError):
                 self.device.nvml.nvmlShutdown()
-            except self.device.nvml.NVMLError:
-                pass
         return self.snapshot()
 
     def snapshot(self) -> list[Sample]:
@@ -274,7 +273,7 @@ class Sampler:
                 self._run_utilization_rates()
         except nvml.NVMLError as exc:  # stops the sampler, never the run
             self.error = f"NVML error, sampling stopped: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a sampler bug must not take the profile down either
+        except Exception as exc:
             self.error = f"sampler stopped: {type(exc).__name__}: {exc}"
 
     def _append(self, sample: Sample) -> None:

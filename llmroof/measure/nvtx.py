@@ -20,10 +20,10 @@ def _nvtx() -> Any:
     if not _loaded:
         _loaded = True
         try:
-            import nvtx  # type: ignore[import-not-found]
+            import nvtx
 
             _module = nvtx
-        except Exception:  # noqa: BLE001 - any failure to load means "no NVTX"
+        except Exception:
             _module = None
     return _module
 

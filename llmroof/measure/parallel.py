@@ -179,7 +179,12 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     import torch
 
     from llmroof.measure.device import open_device
-    from llmroof.measure.profile import TORCH_DTYPES, config_plan, measure_ceilings, measured_hardware
+    from llmroof.measure.profile import (
+        TORCH_DTYPES,
+        config_plan,
+        measure_ceilings,
+        measured_hardware,
+    )
 
     prof = config.profile
     dtype = getattr(torch, TORCH_DTYPES[prof.dtype])
@@ -202,7 +207,7 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     record = None if run is None else run.record
     dist.barrier()
     link = _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms) if layout.world_size > 1 else None
-    if record is not None:
+    if run is not None and record is not None:
         hardware = measured_hardware(dev, record["ceilings"], prof.dtype, None)
         if link is not None:
             hardware = dataclasses.replace(hardware, link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
@@ -223,10 +228,10 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
         for phase, batch, length in config_plan(prof):
             with nvtx.annotate(f"rank {layout.rank} {config_label(phase, batch, length)}"):
                 mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
-            gathered = [None] * layout.world_size if layout.rank == 0 else None
+            gathered: list[Any] | None = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
-            if run is not None:
-                record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
+            if run is not None and gathered is not None:  # rank 0
+                run.record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
                 run.save()
 
 
@@ -238,7 +243,7 @@ def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sy
     times = []
     for size in sizes:
         buffer = torch.zeros(size // 4, dtype=torch.float32, device=device)
-        samples = _collective_samples(lambda: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
+        samples = _collective_samples(lambda buffer=buffer: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
         times.append(statistics.median(samples))
     small, large = sizes
     # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)

@@ -21,8 +21,8 @@ from llmroof.analytic.serialize import phase_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
-from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.device import Device
+from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.stats import summarize
 from llmroof.measure.timer import bench
 from llmroof.specs.dtypes import Precision
@@ -169,8 +169,10 @@ def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, w
 
 def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
     """A line per drift check whose probes left the calibration's spread."""
-    notes = []
-    for when, drift in ((calibration or {}).get("drift") or {}).items():
+    notes: list[str] = []
+    if calibration is None:
+        return notes
+    for when, drift in (calibration.get("drift") or {}).items():
         if drift and drift.get("beyond_spread"):
             notes.append(f"the machine drifted at the {when} of the run: memory bandwidth "
                          f"{drift['drift_fraction']:+.0%} against the calibration ({calibration['measured_at']}), "

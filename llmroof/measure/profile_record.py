@@ -14,7 +14,7 @@ from typing import Any
 
 from llmroof import schemas
 
-Save = Callable[[dict[str, Any]], None]
+Save = Callable[[dict[str, Any]], object]
 """Called with the whole record after every step; it must write (or copy) it before returning, as the
 record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
 

@@ -12,12 +12,12 @@ from llmroof.plan.records import SCHEMA, Plan, PlanConfig, Ranked
 from llmroof.plan.request import PlanRequest, with_gpus_per_node
 
 __all__ = [
+    "SCHEMA",
     "Calibration",
     "Plan",
     "PlanConfig",
     "PlanRequest",
     "Ranked",
-    "SCHEMA",
     "batch_grid",
     "calibration_from_profile",
     "layout_configs",

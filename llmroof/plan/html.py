@@ -23,7 +23,7 @@ def pareto_figure(plan: Plan) -> Any:
 
     configs = plan.configs
     figure = Figure(figsize=(8, 4.8))
-    axes = figure.add_subplot()
+    axes: Any = figure.add_subplot()  # untyped: the figures may be None where a configuration does not fit
     colours = {hw.name: _COLOURS[i % len(_COLOURS)] for i, hw in enumerate(plan.request.hardware)}
     many = len(configs) > 2000  # rasterise the cloud so the SVG stays small
     for name, colour in colours.items():

@@ -64,7 +64,8 @@ def expert_parallel_degrees(model: ModelSpec, most: int) -> list[int]:
     """Expert-parallel degrees to search: 1, and for a MoE model every divisor of its experts up to ``most``."""
     if not model.is_moe:
         return [1]
-    return [ep for ep in range(1, min(most, model.num_experts) + 1) if model.num_experts % ep == 0]
+    num_experts, _ = model.experts
+    return [ep for ep in range(1, min(most, num_experts) + 1) if num_experts % ep == 0]
 
 
 def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: int,
@@ -90,6 +91,7 @@ def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: in
     layout = _Layout.of(request, one)
     if layout.max_sequences < pp * ep:
         return [layout.rejected()]
+    decode: DecodeModel | ExactDecode
     if request.model.is_moe:
         decode = ExactDecode.of(one)
     else:
@@ -142,10 +144,13 @@ def _smallest_as_few_replicas(evaluate: Callable[[int], PlanConfig], meeting: in
     """The smallest batch per stage that serves the rate on as few replicas as ``meeting`` does: the fastest
     per user of the layout's cheapest configurations (replicas never grow with the batch)."""
     replicas = evaluate(meeting).replicas
+    if replicas is None:  # the configuration does not fit: no smaller batch does
+        return meeting
     lo, hi = 1, meeting  # evaluate(hi) needs no more replicas; find the first that does not
     while lo < hi:
         mid = (lo + hi) // 2
-        if evaluate(mid).replicas <= replicas:
+        mid_replicas = evaluate(mid).replicas
+        if mid_replicas is not None and mid_replicas <= replicas:
             hi = mid
         else:
             lo = mid + 1
@@ -197,7 +202,7 @@ class _Layout:
                                 weight_bytes_per_gpu=self.weight_bytes_per_gpu,
                                 usable_bytes_per_gpu=self.usable_bytes_per_gpu, reason=reason)
 
-    def evaluator(self, decode: DecodeModel, one: Analysis) -> Callable[[int], PlanConfig]:
+    def evaluator(self, decode: DecodeModel | ExactDecode, one: Analysis) -> Callable[[int], PlanConfig]:
         """A function from the batch per stage b to the configuration of b * pp concurrent sequences."""
         request = self.request
         calibration = request.calibration.get(self.hardware.name)

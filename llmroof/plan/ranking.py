@@ -11,6 +11,13 @@ from llmroof.plan.request import PlanRequest
 from llmroof.units import gib, seconds
 
 
+def _known(value: float | None) -> float:
+    """A figure of a configuration that fits (only one that does not fit leaves its figures None)."""
+    if value is None:
+        raise ValueError("a figure of a configuration that does not fit")
+    return value
+
+
 def pareto_front(configs: Sequence[PlanConfig]) -> list[int]:
     """Indices of the configurations no other configuration on the same device beats on both tokens/s per
     GPU and tokens/s per user; by device, then from the fastest per user to the most per GPU.
@@ -24,12 +31,13 @@ def pareto_front(configs: Sequence[PlanConfig]) -> list[int]:
             by_device.setdefault(config.hardware, []).append(index)
     for indices in by_device.values():
         # Fastest per user first (ties: most per GPU first); keep each that beats every faster one per GPU.
-        indices.sort(key=lambda i: (-configs[i].tokens_per_s_per_user, -configs[i].tokens_per_s_per_gpu))
+        indices.sort(key=lambda i: (-_known(configs[i].tokens_per_s_per_user),
+                                    -_known(configs[i].tokens_per_s_per_gpu)))
         best_per_gpu = float("-inf")
         for i in indices:
-            if configs[i].tokens_per_s_per_gpu > best_per_gpu:
+            if _known(configs[i].tokens_per_s_per_gpu) > best_per_gpu:
                 front.append(i)
-                best_per_gpu = configs[i].tokens_per_s_per_gpu
+                best_per_gpu = _known(configs[i].tokens_per_s_per_gpu)
     return front
 
 
@@ -37,13 +45,13 @@ def _metric(request: PlanRequest) -> tuple[Callable[[PlanConfig], float], Callab
     """What the recommendation minimises: dollars per million output tokens when prices are given, else
     GPU-hours per million output tokens (both at the requested rate when one is given)."""
     if request.gpu_hour_cost_usd is not None:
-        return (lambda c: c.usd_per_million_tokens), (lambda v: f"${v:.3g} per million output tokens")
-    return (lambda c: c.gpu_hours_per_million_tokens), (lambda v: f"{v:.3g} GPU-hours per million output tokens")
+        return (lambda c: _known(c.usd_per_million_tokens)), (lambda v: f"${v:.3g} per million output tokens")
+    return (lambda c: _known(c.gpu_hours_per_million_tokens)), (lambda v: f"{v:.3g} GPU-hours per million output tokens")
 
 
 def _best_per_layout(configs: Sequence[PlanConfig], indices: list[int], key: Callable[[int], Any]) -> list[int]:
     """The best index of each (device, tp, pp) under ``key``, sorted by ``key``."""
-    best: dict[tuple[str, int, int], int] = {}
+    best: dict[tuple[str, int, int] | tuple[str, int, int, int], int] = {}
     for i in indices:
         layout = configs[i].layout
         if layout not in best or key(i) < key(best[layout]):
@@ -61,7 +69,7 @@ def recommend(configs: Sequence[PlanConfig], request: PlanRequest, top: int) -> 
 
     def key(i: int) -> tuple[float, float, int, int]:
         c = configs[i]
-        return cost(c), -c.tokens_per_s_per_user, c.total_gpus, c.gpus_per_replica
+        return cost(c), -_known(c.tokens_per_s_per_user), int(_known(c.total_gpus)), c.gpus_per_replica
 
     ranked = _best_per_layout(configs, meeting, key)[:top]
     if not ranked:
@@ -105,7 +113,7 @@ def _compare(config: PlanConfig, first: PlanConfig, cost: Callable[[PlanConfig],
     mine, theirs = cost(config), cost(first)
     if mine > theirs * (1 + 1e-9):
         return f"{(mine / theirs - 1) * 100:.0f}% more per token" if theirs > 0 else "costs more"
-    per_user, first_per_user = config.tokens_per_s_per_user, first.tokens_per_s_per_user
+    per_user, first_per_user = _known(config.tokens_per_s_per_user), _known(first.tokens_per_s_per_user)
     if per_user < first_per_user:
         return f"same cost, {per_user:.3g} vs {first_per_user:.3g} tokens/s per user"
     return f"same cost and speed per user, {config.total_gpus} vs {first.total_gpus} GPUs"
@@ -115,9 +123,9 @@ def miss_factor(config: PlanConfig, request: PlanRequest) -> float:
     """How many times too slow the configuration is for its worst-missed SLO (<= 1: meets them)."""
     factors = [1.0]
     if request.ttft_slo_s is not None:
-        factors.append(config.ttft_s / request.ttft_slo_s)
+        factors.append(_known(config.ttft_s) / request.ttft_slo_s)
     if request.tpot_slo_s is not None:
-        factors.append(config.tpot_s / request.tpot_slo_s)
+        factors.append(_known(config.tpot_s) / request.tpot_slo_s)
     return max(factors)
 
 
@@ -143,12 +151,13 @@ def closest(configs: Sequence[PlanConfig], request: PlanRequest, top: int) -> li
 
 def _miss_text(config: PlanConfig, request: PlanRequest) -> str:
     misses = []
-    if request.ttft_slo_s is not None and config.ttft_s > request.ttft_slo_s:
-        misses.append(f"TTFT {seconds(config.ttft_s)} against {seconds(request.ttft_slo_s)} "
-                      f"({config.ttft_s / request.ttft_slo_s:.2f}x)")
-    if request.tpot_slo_s is not None and config.tpot_s > request.tpot_slo_s:
-        misses.append(f"TPOT {seconds(config.tpot_s)} against {seconds(request.tpot_slo_s)} "
-                      f"({config.tpot_s / request.tpot_slo_s:.2f}x)")
+    ttft_s, tpot_s = _known(config.ttft_s), _known(config.tpot_s)
+    if request.ttft_slo_s is not None and ttft_s > request.ttft_slo_s:
+        misses.append(f"TTFT {seconds(ttft_s)} against {seconds(request.ttft_slo_s)} "
+                      f"({ttft_s / request.ttft_slo_s:.2f}x)")
+    if request.tpot_slo_s is not None and tpot_s > request.tpot_slo_s:
+        misses.append(f"TPOT {seconds(tpot_s)} against {seconds(request.tpot_slo_s)} "
+                      f"({tpot_s / request.tpot_slo_s:.2f}x)")
     return "misses " + " and ".join(misses)
 
 
@@ -157,7 +166,8 @@ def verdict(configs: Sequence[PlanConfig], recommended: list[Ranked], nearest: l
     """(status, one-paragraph verdict)."""
     if recommended:
         best = configs[recommended[0].index]
-        gpus = f"{best.total_gpus} GPU{'s' if best.total_gpus > 1 else ''} in all"
+        total_gpus = int(_known(best.total_gpus))
+        gpus = f"{total_gpus} GPU{'s' if total_gpus > 1 else ''} in all"
         return "ok", f"Recommended: {best.id} ({gpus}), the {recommended[0].reason}."
     slos = []
     if request.ttft_slo_s is not None:

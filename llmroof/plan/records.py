@@ -60,7 +60,7 @@ class PlanConfig(NamedTuple):
     """Expert-parallel degree (MoE models): experts split over ep ranks, attention data-parallel."""
 
     @classmethod
-    def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,  # noqa: A002
+    def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,
               weight_bytes_per_gpu: float, usable_bytes_per_gpu: float, reason: str, ep: int = 1) -> PlanConfig:
         """A layout that does not fit: 0 sequences, no times, no throughput, and why."""
         return cls(id=id, hardware=hardware, tp=tp, pp=pp, gpus_per_replica=tp * pp * ep, concurrent_sequences=0,
@@ -90,7 +90,7 @@ class Ranked(NamedTuple):
     """A configuration's place in the recommendation (or, when nothing meets the SLOs, in the closest)."""
 
     rank: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; callers read the field
     """Position in :attr:`Plan.configs`."""
     reason: str
 

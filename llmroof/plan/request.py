@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from llmroof.analytic.workload import AttentionKernel
 from llmroof.plan.calibration import Calibration
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec
@@ -64,7 +65,7 @@ class PlanRequest:
     """Share of device memory kept back from weights and KV cache (vLLM's gpu_memory_utilization 0.9)."""
     max_gpus_per_replica: int = 16
     """Largest tp * pp tried."""
-    attention_kernel: str = "flash"
+    attention_kernel: AttentionKernel = "flash"
     """Attention as serving engines run it: one fused kernel (``flash``), or ``eager``."""
     fused_qkv: bool = True
     """One fused QKV projection, as serving engines run it."""

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from llmroof.report.figures import SERIES_COLORS, WIDTH_IN, _finish_linear, _grid, _new_figure, _style, to_svg
+from llmroof.report.figures import (
+    SERIES_COLORS,
+    WIDTH_IN,
+    _finish_linear,
+    _grid,
+    _new_figure,
+    _style,
+    to_svg,
+)
 
 
 class RequestSpan(NamedTuple):

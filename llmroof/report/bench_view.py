@@ -32,14 +32,14 @@ def _kinds(level: dict[str, Any]) -> str:
 
 
 def bench(record: dict[str, Any]) -> dict[str, Any]:
-    from llmroof.results.records.bench import BenchResult
     from llmroof.report import bench_figures, figures
+    from llmroof.results.records.bench import BenchResult
 
     result = BenchResult.from_dict(record)
     levels = result.levels
     labels = [level.label for level in levels]
     closed = all(level.concurrency is not None for level in levels)
-    xs = tuple(float(level.concurrency if closed else level.rate) for level in levels)
+    xs = tuple(float((level.concurrency if closed else level.rate) or 0) for level in levels)
     roofs = [level.roofline for level in levels]
     tpot = figures.LinePanel("TPOT", "time per output token", "s", (
         figures.Series("measured mean", xs, tuple(lv.tpot_s.mean for lv in levels)),

@@ -24,7 +24,7 @@ PART_COLORS = {"weights": "#4c72b0", "KV cache": "#dd8452", "activations": "#55a
                "measured": "#8172b3", "analytic": "#9db7e0"}
 SERIES_COLORS = ("#1b5fbf", "#c65a00", "#2a9d4b", "#8e44ad", "#b8860b", "#17becf")
 CEILING_COLORS = ("#222222", "#777777")
-STYLE = {
+STYLE: dict[str, Any] = {
     "svg.fonttype": "none",          # <text> elements, not glyph paths
     "text.parse_math": False,        # a "$" in a model name is text, not mathtext
     "text.usetex": False,
@@ -86,7 +86,8 @@ class BarPanel(NamedTuple):
 class Series(NamedTuple):
     label: str
     xs: tuple[float, ...]
-    ys: tuple[float, ...]
+    ys: tuple[float | None, ...]
+    """None: no value at that x (a gap in the line)."""
     dashed: bool = False
     color: int = 0
 
@@ -113,7 +114,8 @@ def _style(name: str) -> Iterator[None]:
     import matplotlib
 
     # A salt per figure keeps element ids stable (the same input gives the same page) and distinct.
-    with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"llmroof-{name}"}):
+    rc: Any = {**STYLE, "svg.hashsalt": f"llmroof-{name}"}
+    with matplotlib.rc_context(rc):
         yield
 
 
@@ -287,7 +289,7 @@ def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str
         axes.legend(loc="upper left")
         _fit_y_axes(figure, grid, [axes])
         ridge_labels = [(c.ridge_flops_per_byte, c.peak_flops_per_s, _ridge_text(c)) for c in roofs
-                        if c.ridge_flops_per_byte]
+                        if c.ridge_flops_per_byte and c.peak_flops_per_s is not None]
         _label_points(figure, axes, placed, ridge_labels)
         return to_svg(figure, name, alt)
 
@@ -332,7 +334,7 @@ def _label_points(figure: Any, axes: Any, points: Sequence[Point], ridges: Seque
         text = _wrap([m.label for m in members])
         x, y = to_display((members[0].intensity_flops_per_byte, members[0].flops_per_s))
         # The offset whose box overlaps the least (the first free one, in order of distance).
-        dx, dy = min(LABEL_OFFSETS, key=lambda o: sum(_overlap_area(_text_box(x, y, *o, text, 7, scale), t)
+        dx, dy = min(LABEL_OFFSETS, key=lambda o: sum(_overlap_area(_text_box(x, y, o[0], o[1], text, 7, scale), t)
                                                         for t in taken))
         box = _text_box(x, y, dx, dy, text, 7, scale)
         taken.append(box)
@@ -360,7 +362,7 @@ def _overlap_area(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 # Label positions around a point, in points, nearest first: right or left, above or below.
-LABEL_OFFSETS = tuple(sorted(((dx, dy) for dx in (6, -6) for dy in range(-61, 44, 8)),
+LABEL_OFFSETS: tuple[tuple[int, int], ...] = tuple(sorted(((dx, dy) for dx in (6, -6) for dy in range(-61, 44, 8)),
                              key=lambda o: (abs(o[1] + 4), o[0] < 0)))
 
 

@@ -188,8 +188,8 @@ def analytic_sweeps(spec: ModelSpec, hardware: HardwareSpec, workload: Workload,
                                              "batch; green lines mark the crossover and the memory limit."),
                            figure(context_svg, "Decode bound and bytes per token against context length."))
                if f is not None]
-    if spec.is_moe:
-        figures.append(moe_figure(spec, by_batch, base.workload, batches=batches))
+    if spec.is_moe and (moe := moe_figure(spec, by_batch, base.workload, batches=batches)) is not None:
+        figures.append(moe)
     return {"figures": figures, "table": None, "notes": notes} if figures else None
 
 
@@ -199,12 +199,13 @@ def batches_for(workload: Workload) -> tuple[int, ...]:
 
 
 def moe_figure(spec: ModelSpec, rows: list[Any], workload: Workload,
-               measured: Sequence[tuple[int, int]] = (), batches: Sequence[int] = BATCHES) -> dict[str, Any]:
+               measured: Sequence[tuple[int, int]] = (), batches: Sequence[int] = BATCHES
+               ) -> dict[str, Any] | None:
     """Experts touched per MoE layer and bytes per generated token against the decode batch: the analytic
     E * (1 - (1 - k/E)^b) beside the top-k-only and all-experts readings, and ``measured`` (batch, experts) points."""
     from llmroof.analytic.moe import expected_experts
 
-    e, k = spec.num_experts, spec.experts_per_token
+    e, k = spec.experts
     xs = tuple(map(float, batches))
     touched = [fig.Series(f"analytic E(1-(1-k/E)^b), {workload.routing.describe()}", xs,
                           tuple(expected_experts(e, k, b, workload.routing) for b in batches), color=0),

@@ -9,8 +9,16 @@ from typing import Any
 
 from llmroof.errors import LlmroofError, shorten
 from llmroof.readers import decode_text, parse_json, read_bytes
-from llmroof.writers import (check_writable, clean, csv_text, dumps, is_special, write_csv_atomic, write_json_atomic,
-                             write_text_atomic)
+from llmroof.writers import (
+    check_writable,
+    clean,
+    csv_text,
+    dumps,
+    is_special,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 __all__ = ["check_shape", "check_writable", "clean", "csv_text", "dumps", "is_special", "read_json",
            "read_json_and_text", "write_csv_atomic", "write_json_atomic", "write_text_atomic"]

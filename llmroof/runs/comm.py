@@ -21,7 +21,8 @@ def run_comm(*, ranks: int = 2, sizes: str = "4K..64M", device: str = "auto", it
     ``progress`` gets a line before the ranks start."""
     import torch
 
-    from llmroof.measure import comm as measure, distributed
+    from llmroof.measure import comm as measure
+    from llmroof.measure import distributed
     from llmroof.results.io import read_json
     from llmroof.results.save import saver
 

@@ -9,14 +9,14 @@ from llmroof.specs.model import MODEL_PRESETS, ModelSpec, get_model, load_hf_con
 
 __all__ = [
     "DTYPES",
+    "MODEL_PRESETS",
     "DType",
+    "HardwareSpec",
+    "ModelSpec",
     "Precision",
     "get_dtype",
-    "HardwareSpec",
     "get_hardware",
-    "load_hardware_catalog",
-    "MODEL_PRESETS",
-    "ModelSpec",
     "get_model",
+    "load_hardware_catalog",
     "load_hf_config",
 ]

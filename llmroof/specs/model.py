@@ -128,11 +128,12 @@ class ModelSpec:
             return
         for name in ("num_experts", "experts_per_token"):
             _check_positive(name, getattr(self, name))
-        if self.experts_per_token > self.num_experts:
+        num_experts, experts_per_token = self.experts
+        if experts_per_token > num_experts:
             raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})")
         if self.moe_intermediate_size is not None:
             _check_positive("moe_intermediate_size", self.moe_intermediate_size)
-        if not 0 <= self.num_shared_experts or not 0 <= self.first_dense_layers < self.num_layers:
+        if not self.num_shared_experts >= 0 or not 0 <= self.first_dense_layers < self.num_layers:
             raise ValueError("num_shared_experts must be >= 0 and first_dense_layers in [0, num_layers)")
 
     def _check_mla(self) -> None:
@@ -162,6 +163,22 @@ class ModelSpec:
     def is_mla(self) -> bool:
         """Attention is multi-head latent attention (DeepSeek)."""
         return self.kv_lora_rank is not None
+
+    @property
+    def experts(self) -> tuple[int, int]:
+        """Mixture-of-experts: (E, k), routed experts per layer and per token; a dense model raises."""
+        if self.num_experts is None or self.experts_per_token is None:
+            raise ValueError(f"{self.name} is a dense model: it has no experts")
+        return self.num_experts, self.experts_per_token
+
+    @property
+    def mla_dims(self) -> tuple[int, int, int, int]:
+        """Multi-head latent attention: (r_kv, d_r, d_n, d_v); a model without it raises."""
+        dims = (self.kv_lora_rank, self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim)
+        r_kv, d_r, d_n, d_v = dims
+        if r_kv is None or d_r is None or d_n is None or d_v is None:
+            raise ValueError(f"{self.name} has no multi-head latent attention")
+        return r_kv, d_r, d_n, d_v
 
     @property
     def expert_width(self) -> int:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from llmroof.errors import LlmroofError
+from llmroof.labels import config_label
 from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
-from llmroof.labels import config_label
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
@@ -25,7 +25,7 @@ from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
                                      CompareRecord, PlanRecord, BenchResult)
-SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
+SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 __all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",

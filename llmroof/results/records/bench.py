@@ -8,6 +8,7 @@ the whole run), so requests of every level share one timeline.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,7 @@ class RequestRecord(Record):
     def itls_s(self) -> list[float]:
         """Gaps between consecutive chunks after the first (a chunk may carry several tokens)."""
         times = self.chunk_times_s
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in itertools.pairwise(times)]
 
 
 @dataclass(frozen=True, kw_only=True)

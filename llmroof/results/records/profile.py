@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmroof.results.records.analysis import PhaseTotals
 from llmroof import schemas
-from llmroof.results.records.base import Record, many, one, opt, seq
 from llmroof.labels import config_label
+from llmroof.results.records.analysis import PhaseTotals
+from llmroof.results.records.base import Record, many, one, opt, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,8 +183,8 @@ class ConfigResult(Record):
     """Mixture-of-experts models: distinct experts the pass's tokens were routed to in one MoE layer."""
 
     @property
-    def length(self) -> int:
-        """The prompt length (prefill) or the context length (decode), tokens."""
+    def length(self) -> int | None:
+        """The prompt length (prefill) or the context length (decode), tokens (None in a file without it)."""
         return self.prompt_len if self.phase == "prefill" else self.context_len
 
     @property
