@@ -114,6 +114,26 @@ def test_moe_kernels_cover_the_analytic_ops(spec, phase) -> None:
         assert torch.isfinite(fn()).all()
 
 
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_attention_kernels_time_the_first_layer_and_mlp_kernels_a_dense_one(phase) -> None:
+    """A model whose first layer is MoE and whose second is dense (the layers of SHARED swapped): attention
+    kernels run the first layer's weights, the dense MLP kernels the dense layer's (kernels/ops.py once
+    rebound ``layer`` to the dense layer after the attention lambdas that close over it were made)."""
+    stack = DecoderStack(SHARED, 2, F32, "cpu")
+    dense, moe = stack.layers
+    assert dense.moe is None and moe.moe is not None
+    stack.layers = [moe, dense]
+    for name in ("wq", "wk", "wv", "wo"):  # the dense layer's attention: NaN, so that reading it shows
+        getattr(dense, name).fill_(float("nan"))
+    kernels = op_kernels(stack, phase, batch=2, length=8)
+    attention = [name for name in kernels if name.startswith("attn.")]
+    assert {"attn.q", "attn.k", "attn.v", "attn.o"} <= set(attention)
+    for name in attention:
+        assert torch.isfinite(kernels[name]()).all(), name
+    assert moe.w_up is None  # a MoE layer has no dense MLP: mlp.up can only run the dense layer's
+    assert kernels["mlp.up"]().shape[-1] == SHARED.intermediate_size
+
+
 def test_moe_report_plots_experts_against_batch(tmp_path) -> None:
     """The analysis report of a MoE model carries the experts-touched figure (analytic curve and readings)."""
     from llmroof.analytic import Workload, analyze

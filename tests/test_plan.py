@@ -5,6 +5,7 @@ definition, and the recommendation and verdicts."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import pytest
@@ -209,7 +210,9 @@ def test_without_a_rate_one_replica_at_full_load() -> None:
 
 def test_times_grow_and_throughput_per_gpu_grows_with_concurrency() -> None:
     configs = configs_of(plan(request()), 4, 1)
-    for a, b in zip(configs, configs[1:]):
+    # the ladder of concurrencies from one sequence to the memory limit (27 at 0.2.0: 1..200)
+    assert len(configs) >= 20 and configs[0].concurrent_sequences == 1
+    for a, b in itertools.pairwise(configs):
         assert a.concurrent_sequences < b.concurrent_sequences
         assert a.tpot_s < b.tpot_s and a.ttft_s < b.ttft_s
         assert a.tokens_per_s_per_gpu < b.tokens_per_s_per_gpu

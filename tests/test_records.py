@@ -159,3 +159,23 @@ def unknown_keys(record, where="") -> list[str]:
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_every_key_0_1_0_writes_is_a_field(name) -> None:
     assert unknown_keys(records.load(OLD / name)) == []
+
+
+@pytest.mark.parametrize("args", [
+    ("--model", "llama-3-8b"),
+    ("--model", "llama-3-70b", "--tp", "2", "--pp", "2", "--micro-batches", "2", "--batch", "4"),
+    ("--model", "mixtral-8x7b", "--ep", "2", "--batch", "4"),
+    ("--model", "deepseek-v3", "--tp", "8"),
+    ("--model", "gemma-2-9b", "--kv-dtype", "fp8"),
+], ids=lambda a: " ".join(a))
+def test_a_fresh_analyze_json_has_no_undeclared_keys(capsys, args) -> None:
+    """Every key ``llmroof analyze --format json`` writes today is a field of AnalysisRecord (dense, pipeline,
+    MoE with expert parallelism, MLA, windowed layers), and the record writes the same JSON back."""
+    from cli_runner import run_cli
+
+    code, out, err = run_cli(capsys, "analyze", *args, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    record = AnalysisRecord.from_dict(data)
+    assert unknown_keys(record) == []
+    assert record.to_dict() == data

@@ -70,7 +70,7 @@ def load_runs(path: Path) -> list[Run]:
     """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
     record = read_json(path, "llmroof.")
     if str(record.get("schema", "")).startswith("llmroof.bench/"):  # a serving benchmark, levels as configs
-        from llmroof.bench.compare import as_profile_record
+        from llmroof.compare.bench_levels import as_profile_record
 
         record = as_profile_record(record, path)
     elif not str(record.get("schema", "")).startswith(SCHEMA_PREFIX):

@@ -1,1 +1,2 @@
-"""Results files: atomic writes and the schemas of what llmroof records (``llmroof.profile/1``)."""
+"""Results files: the typed records of every file llmroof writes (:mod:`llmroof.results.records`, whose schema
+names live in :mod:`llmroof.schemas`), their streaming and saving, and the HTML shell of the reports."""

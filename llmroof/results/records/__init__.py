@@ -1,8 +1,8 @@
 """Typed, frozen records of every llmroof results file: one class per schema, one reader
 (``Record.from_dict``), one writer (``Record.to_dict``), and :func:`load` for any file.
 
-Each schema name and version is defined once, as the ``SCHEMA`` of its record class; :data:`SCHEMAS` maps
-them. Readers keep keys they do not know (files of later versions or other branches load), and fail with
+Each schema name and version is defined once, in :mod:`llmroof.schemas`; each record class names its own as
+``SCHEMA``, and :data:`SCHEMAS` maps them to the classes. Readers keep keys they do not know (files of later versions or other branches load), and fail with
 :class:`~llmroof.errors.LlmroofError` on a missing required key.
 """
 
