@@ -76,13 +76,14 @@ def profile(*, model: str | None = None, device: str = "auto", batches: Sequence
     128, contexts 512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after
     every finished configuration, as the CLI does. Parallel runs (``--tp``/``--pp``) start processes: use
     the CLI for those."""
-    from llmroof.results.records import ProfileRecord
     from llmroof.runs.profile import prepare_profile, run_profile
 
     job = prepare_profile(model=model, device=device, batches=batches, prompt_len=prompt_len, contexts=contexts,
                           dtype=dtype, layers=layers, threads=threads, per_op=per_op, cuda_graphs=cuda_graphs,
                           nvml=nvml, warmup_ms=warmup_ms, rep_ms=rep_ms, hardware=hardware, tp_simulate=tp_simulate)
     path = None if out is None else Path(out) / "results.json"
-    return ProfileRecord.from_dict(run_profile(job, path, argv=["llmroof.profile()"]))
+    record = run_profile(job, path, argv=["llmroof.profile()"])
+    assert record is not None, "a single-device run returns its record"
+    return record
 
 

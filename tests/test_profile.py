@@ -292,19 +292,28 @@ def test_l2_flush_and_events_on_a_real_gpu() -> None:
 
 
 def test_summary_survives_a_context_where_every_batch_was_skipped(capsys, tmp_path, tiny_config_json, monkeypatch) -> None:
-    from llmroof.cli import profile as cli_profile
+    from llmroof.cli.render import console
+    from llmroof.report.console.profile import print_summary
+    from llmroof.results.records import ProfileRecord
 
-    record = {"model": {"name": "tiny"}, "device": {"name": "cpu", "kind": "cpu"},
-              "workload": {"dtype": "fp32", "layers_instantiated": 1, "layers_total": 2, "extrapolated": True},
-              "ceilings": {"measured_bandwidth_bytes_per_s": 1e10, "measured_copy_bandwidth_bytes_per_s": 1e10,
-                           "measured_flops_per_s": 1e11, "compute_dtype": "fp32"},
-              "roofline": {"datasheet": None}, "nvml": {"status": "off"},
-              "configs": [{"phase": "decode", "batch": 64, "context_len": 131072, "status": "skipped",
-                           "reason": "needs about 9 GiB"}],
-              "crossover": {"decode": [{"context_len": 131072, "measured_batch": None, "analytic_batch": None,
-                                        "batches_measured": []}]},
-              "notes": ["a note"]}
-    cli_profile.print_summary(record, tmp_path / "results.json")
+    record = ProfileRecord.from_dict({
+        "schema": "llmroof.profile/1", "status": "complete", "environment": {}, "hardware": None,
+        "model": {"name": "tiny", "attention": "gqa", "spec": {}},
+        "device": {"name": "cpu", "kind": "cpu", "cache_bytes": 2**20},
+        "workload": {"batches": [64], "prompt_len": 8, "contexts": [131072], "dtype": "fp32",
+                     "layers_instantiated": 1, "layers_total": 2, "extrapolated": True},
+        "ceilings": {"method": "calibrated", "measured_bandwidth_bytes_per_s": 1e10,
+                     "measured_copy_bandwidth_bytes_per_s": 1e10, "measured_flops_per_s": 1e11,
+                     "compute_dtype": "fp32"},
+        "roofline": {"measured": {"peak_flops_per_s": 1e11, "bandwidth_bytes_per_s": 1e10, "label": "measured"},
+                     "datasheet": None},
+        "nvml": {"status": "off"},
+        "configs": [{"phase": "decode", "batch": 64, "context_len": 131072, "status": "skipped",
+                     "reason": "needs about 9 GiB"}],
+        "crossover": {"decode": [{"context_len": 131072, "measured_batch": None, "analytic_batch": None,
+                                  "batches_measured": []}]},
+        "notes": ["a note"]})
+    print_summary(record, tmp_path / "results.json", console())
     out = capsys.readouterr().out
     assert "skipped: needs about 9 GiB" in out and "note: a note" in out
 

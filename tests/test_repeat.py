@@ -165,13 +165,15 @@ def test_merge_leaves_failed_configurations_visible() -> None:
 
 
 def test_summary_and_report_show_the_spread(tmp_path, in_process, monkeypatch, capsys) -> None:
-    from llmroof.cli.profile import print_summary
+    from llmroof.cli.render import console
     from llmroof.report import report_file
+    from llmroof.report.console.profile import print_summary
+    from llmroof.results.records import ProfileRecord
 
     path = tmp_path / "results.json"
     record = run_repeated(tiny_config(), device="cpu", threads=None, path=path, processes=2, argv=[],
                           launch=in_process, plan_size=3)
-    print_summary(record, path)
+    print_summary(ProfileRecord.from_dict(record), path, console())
     out = capsys.readouterr().out
     assert "Run-to-run spread over 2 processes" in out
     tpot = record["configs"][-1]["repeat"]["metrics"]["tpot_s"]

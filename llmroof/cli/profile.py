@@ -6,13 +6,14 @@ import datetime
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from llmroof.errors import LlmroofError, interrupt_exit_code, shorten
-from llmroof.labels import config_label
-from llmroof.units import percent, seconds, si
+
+if TYPE_CHECKING:
+    from llmroof.results.records import ProfileRecord
 
 
 class ProfileFormat(str, Enum):
@@ -81,10 +82,14 @@ def profile(
     report = write_run_report(path)
     if fmt is ProfileFormat.json:
         from llmroof.cli.render import print_json
+        from llmroof.results.io import read_json
 
-        print_json(record)
+        print_json(read_json(path))  # the file as written (a record's own writer orders keys by field)
     else:
-        print_summary(record, path)
+        from llmroof.cli.render import console
+        from llmroof.report.console.profile import print_summary
+
+        print_summary(record, path, console())
         if report is not None:
             print(f"Report: {report}")
 
@@ -124,11 +129,11 @@ def _describe_run(path: Path) -> str:
         return "a results.json llmroof cannot read"
 
 
-def calibration_warnings(record: dict[str, Any]) -> list[str]:
+def calibration_warnings(record: ProfileRecord) -> list[str]:
     """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
     from llmroof.measure.profile import drift_notes
 
-    calibration = record.get("calibration") or {}
+    calibration = dict(record.calibration or {})
     return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
 
 
@@ -148,7 +153,7 @@ INTERRUPTED = {"single": "what was measured is in", "repeat": "the processes tha
 """What an interrupted run of each mode kept."""
 
 
-def _run(job: Any, path: Path, quiet: bool) -> dict[str, Any] | None:
+def _run(job: Any, path: Path, quiet: bool) -> ProfileRecord | None:
     """Run the job with a progress bar (single device) or progress lines (repeated), on stderr; Ctrl-C (or
     SIGTERM, SIGHUP) says what was kept and exits 128 + the signal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -183,167 +188,6 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def print_summary(record: dict[str, Any], path: Path) -> None:
-    from rich.table import Table
-
-    from llmroof.cli.render import console
-
-    out = console()
-    if record.get("parallel"):
-        print_parallel_summary(record, path, out)
-        return
-    wl, ceil = record["workload"], record["ceilings"]
-    dev = record["device"]
-    out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
-              f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
-              + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
-    caches = ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (ceil.get("cache_bandwidth_bytes_per_s") or {}).items())
-    out.print(f"Calibrated ceilings: memory {si(ceil['measured_bandwidth_bytes_per_s'], 'B/s')}"
-              + (f" (best of any pattern, {ceil['memory_bandwidth_pattern']})" if "memory_bandwidth_pattern" in ceil else "")
-              + f", copy {si(ceil['measured_copy_bandwidth_bytes_per_s'], 'B/s')} (read+write), compute "
-              f"{si(ceil['measured_flops_per_s'], 'FLOP/s')} ({ceil['compute_dtype']})" + (f"; caches {caches}" if caches else ""))
-    calibration = record.get("calibration")
-    if calibration:
-        drift = [f"{when} {d['drift_fraction']:+.0%}" for when, d in (calibration.get("drift") or {}).items()
-                 if d and d.get("drift_fraction") is not None]
-        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
-                  + (f"; drift {', '.join(drift)}" if drift else ""))
-    sheet = record["roofline"]["datasheet"]
-    if sheet:
-        out.print(f"Datasheet: {si(sheet['bandwidth_bytes_per_s'], 'B/s')}, {si(sheet['peak_flops_per_s'], 'FLOP/s')} "
-                  f"({sheet['label']})")
-    else:
-        out.print("No datasheet figures for this device: the measured ceilings are the roofline.")
-    out.print(f"NVML: {record.get('nvml', {}).get('status', 'off')}")
-    configs = [c for c in record["configs"] if c.get("status") == "ok"]
-    decode = Table(title="Decode (one step: one new token per sequence)", title_justify="left")
-    for column in ("batch", "context", "TPOT", "roofline TPOT", "eager ops", "% of roofline", "tokens/s",
-                   "achieved BW", "bytes/token", "bound"):
-        decode.add_column(column, justify="right")
-    if sheet:
-        decode.add_column("% of datasheet", justify="right")
-    sampled = any(c.get("nvml", {}).get("measured_bytes_per_token") for c in configs)
-    if sampled:
-        decode.add_column("NVML bytes/token", justify="right")
-        decode.add_column("NVML / analytic", justify="right")
-    for c in (c for c in configs if c["phase"] == "decode"):
-        row = [str(c["batch"]), str(c["context_len"]), seconds(c["tpot_s"]), seconds(c["roofline_time_s"]),
-               seconds(c.get("eager_roofline_time_s")), percent(c["roofline_fraction"]), si(c["tokens_per_s"]),
-               si(c["achieved_bytes_per_s"], "B/s"),
-               si(c["bytes_per_token"], "B"), c["bound_measured"]]
-        if sheet:
-            row.append(percent(c.get("datasheet_roofline_fraction")))
-        if sampled:
-            nv = c.get("nvml", {})
-            ratio = nv.get("measured_to_analytic_bytes_ratio")
-            row += [si(nv.get("measured_bytes_per_token"), "B"), "-" if ratio is None else f"{ratio:.2f}"]
-        decode.add_row(*row)
-    out.print(decode)
-    prefill = Table(title="Prefill", title_justify="left")
-    for column in ("batch", "prompt", "TTFT", "roofline TTFT", "eager ops", "% of roofline", "tokens/s",
-                   "achieved FLOP/s"):
-        prefill.add_column(column, justify="right")
-    for c in (c for c in configs if c["phase"] == "prefill"):
-        prefill.add_row(str(c["batch"]), str(c["prompt_len"]), seconds(c["ttft_s"]), seconds(c["roofline_time_s"]),
-                        seconds(c.get("eager_roofline_time_s")), percent(c["roofline_fraction"]), si(c["tokens_per_s"]),
-                        si(c["achieved_flops_per_s"], "FLOP/s"))
-    out.print(prefill)
-    out.print("Roofline: the minimum-traffic (fused) bound; eager ops: the bound of the one-kernel-per-op set the "
-              "kernels timed here run (docs/analytic-model.md)")
-    with_ops = [c for c in configs if c.get("ops")]
-    if with_ops:
-        first = next((c for c in with_ops if c["phase"] == "decode"), with_ops[0])
-        label = config_label(first["phase"], first["batch"], first.get("prompt_len", first.get("context_len")))
-        ops = Table(title=f"Per-op efficiency ({label}, one layer)", title_justify="left")
-        for column in ("op", "measured", "roofline", "% of roofline", "roof", "achieved BW", "FLOP/B", "bound"):
-            ops.add_column(column, justify="left" if column == "op" else "right")
-        for op in first["ops"]:
-            if "median_s" not in op:
-                continue
-            ops.add_row(op["name"], seconds(op["median_s"]), seconds(op.get("roof_time_s", op["time_s"])),
-                        percent(op["roofline_fraction"]), op.get("roof_level", "DRAM"),
-                        si(op["achieved_bytes_per_s"], "B/s"), f"{op['intensity']:.1f}", op["bound"])
-        out.print(ops)
-    for c in record["configs"]:
-        if c.get("status") != "ok":
-            out.print(f"[yellow]{c['phase']} b={c['batch']}: {c['status']}: {c.get('reason', '')}[/]")
-    if record.get("repeat"):
-        print_repeat_spread(record, out)
-    for row in record.get("crossover", {}).get("decode", []):
-        if not row["batches_measured"]:
-            continue  # every batch at this context was skipped or failed (listed above)
-        measured = row["measured_batch"]
-        analytic = row["analytic_batch"]
-        reached = f">{max(row['batches_measured'])} (not reached)" if measured is None else str(measured)
-        out.print(f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
-                  f"{'never' if analytic is None else analytic} on the roofline")
-    for note in record.get("notes", []):
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
-
-
-SPREAD_METRICS = (("tpot_s", "TPOT", seconds), ("ttft_s", "TTFT", seconds), ("tokens_per_s", "tokens/s", si),
-                  ("achieved_bytes_per_s", "achieved BW", lambda x: si(x, "B/s")),
-                  ("roofline_fraction", "% of roofline", percent))
-
-
-def print_repeat_spread(record: dict[str, Any], out: Any) -> None:
-    """Run-to-run spread of a ``--repeat`` run: per configuration and metric, the median over processes, min,
-    max and CV; the tables above show the median process of each configuration."""
-    from rich.table import Table
-
-    repeat = record["repeat"]
-    done, asked = repeat["processes_finished"], repeat["processes_requested"]
-    table = Table(title=f"Run-to-run spread over {done} processes" + (f" (of {asked})" if done < asked else "")
-                  + ": the tables above show each configuration's median process", title_justify="left")
-    for column in ("config", "metric", "median", "min", "max", "CV", "processes"):
-        table.add_column(column, justify="left" if column in ("config", "metric") else "right")
-    for c in record["configs"]:
-        metrics = (c.get("repeat") or {}).get("metrics") or {}
-        length = f"s={c['prompt_len']}" if c["phase"] == "prefill" else f"c={c['context_len']}"
-        for name, label, show in SPREAD_METRICS:
-            if name in metrics:
-                m = metrics[name]
-                table.add_row(f"{c['phase']} b={c['batch']} {length}", label, show(m["median"]), show(m["min"]),
-                              show(m["max"]), percent(m["cv"]), str(m["n"]))
-    out.print(table)
-    ceilings = repeat.get("ceilings", {}).get("measured_bandwidth_bytes_per_s")
-    if ceilings and ceilings["n"] > 1:
-        out.print(f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-                  f"{si(ceilings['max'], 'B/s')} (CV {percent(ceilings['cv'])})")
-
-
-def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None:
-    from rich.table import Table
-
-    par = record["parallel"]
-    link = par.get("link") or {}
-    wl = record.get("workload") or {}
-    out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-              f"{par['backend']}), stages of {par['stage_layers']} layers"
-              + (f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
-                 if wl.get("extrapolated") else ""))
-    if link:
-        out.print(f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
-                  f"({link['method']})")
-    table = Table(title="Measured vs analytic (analytic on the measured ceilings and link)", title_justify="left")
-    for column in ("phase", "batch", "len", "time", "analytic", "% of roofline", "comm share", "analytic comm",
-                   "bubble", "analytic bubble", "stage times"):
-        table.add_column(column, justify="right")
-    for c in record["configs"]:
-        if c.get("status") != "ok":
-            continue
-        measured, analytic = c["measured"], c["analytic"]
-        length = c.get("prompt_len", c.get("context_len"))
-        table.add_row(c["phase"], str(c["batch"]), str(length), seconds(c["time_s"]), seconds(analytic["time_s"]),
-                      percent(c["roofline_fraction"]), percent(measured["comm_share"]),
-                      percent(analytic["comm_time_s"] / analytic["time_s"] if analytic["time_s"] else None),
-                      percent(measured["bubble_fraction"]), percent(analytic["pass_bubble_fraction"]),
-                      " / ".join(seconds(t) for t in measured["stage_times_s"]))
-    out.print(table)
-    out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,12 +8,15 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.measure.profile import ProfileConfig
+
+if TYPE_CHECKING:
+    from llmroof.results.records import ProfileRecord
 
 Progress = Callable[[str], None]
 
@@ -128,25 +131,29 @@ def _check_tp_simulate(spec: Any, tp: int) -> None:
 
 
 def run_profile(job: ProfileJob, path: Path | None, *, argv: list[str], progress: Progress = lambda _: None,
-                announce: Progress = lambda _: None) -> dict[str, Any] | None:
+                announce: Progress = lambda _: None) -> ProfileRecord | None:
     """Measure ``job``; the record is written to ``path`` (``results.json``) atomically after every finished
     configuration, so an interrupted or failing run keeps what it finished (a repeated or parallel run needs
-    ``path``: its processes hand their records over through files). Returns the ``llmroof.profile/1`` record;
-    None on a torchrun rank other than 0. ``progress`` gets a line per step; ``announce`` a line before
+    ``path``: its processes hand their records over through files). Returns the ``llmroof.profile/1`` record
+    (:class:`~llmroof.results.records.ProfileRecord`); None on a torchrun rank other than 0. ``progress`` gets a line per step; ``announce`` a line before
     processes start. Ctrl-C (or SIGTERM) re-raises after the record says "interrupted"."""
+    from llmroof.results.records import ProfileRecord
+
     if job.mode == "parallel":
-        return _run_parallel(job, _needs(path), argv, announce)
-    if job.mode == "repeat":
+        data = _run_parallel(job, _needs(path), argv, announce)
+    elif job.mode == "repeat":
         from llmroof.measure.profile import config_plan
         from llmroof.results.repeat import run_repeated
 
-        return run_repeated(job.config, device=job.device_arg, threads=job.threads, path=_needs(path),
+        data = run_repeated(job.config, device=job.device_arg, threads=job.threads, path=_needs(path),
                             processes=job.repeat, argv=argv, progress=progress,
                             plan_size=len(config_plan(job.config)))
-    from llmroof.measure.profile import profile
-    from llmroof.results.save import saver
+    else:
+        from llmroof.measure.profile import profile
+        from llmroof.results.save import saver
 
-    return profile(job.config, job.device, None if path is None else saver(path), progress, argv=argv)
+        data = profile(job.config, job.device, None if path is None else saver(path), progress, argv=argv)
+    return None if data is None else ProfileRecord.from_dict(data)
 
 
 def _needs(path: Path | None) -> Path:

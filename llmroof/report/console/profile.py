@@ -1,0 +1,309 @@
+"""The terminal summary of a ``llmroof profile`` run: ceilings, the decode and prefill tables, per-op
+efficiency, the run-to-run spread of a ``--repeat`` run, and the parallel table of a ``--tp``/``--pp`` run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llmroof.results.records.profile import ConfigResult, ProfileRecord
+from llmroof.units import percent, seconds, si
+
+SPREAD_METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("tpot_s", "TPOT", seconds),
+    ("ttft_s", "TTFT", seconds),
+    ("tokens_per_s", "tokens/s", si),
+    ("achieved_bytes_per_s", "achieved BW", lambda x: si(x, "B/s")),
+    ("roofline_fraction", "% of roofline", percent),
+)
+
+
+def print_summary(record: ProfileRecord, path: Path, out: Any) -> None:
+    """The summary of a finished (or interrupted) run on ``out``, a rich console."""
+    if record.parallel:
+        print_parallel_summary(record, path, out)
+        return
+    _print_header(record, out)
+    configs = [c for c in record.configs if c.ok]
+    sheet = record.roofline.datasheet if record.roofline is not None else None
+    out.print(_decode_table(configs, with_datasheet=sheet is not None))
+    out.print(_prefill_table(configs))
+    out.print(
+        "Roofline: the minimum-traffic (fused) bound; eager ops: the bound of the one-kernel-per-op set the "
+        "kernels timed here run (docs/analytic-model.md)"
+    )
+    with_ops = [c for c in configs if c.ops]
+    if with_ops:
+        out.print(_op_table(next((c for c in with_ops if c.phase == "decode"), with_ops[0])))
+    for c in record.configs:
+        if not c.ok:
+            out.print(f"[yellow]{c.phase} b={c.batch}: {c.status}: {c.reason or ''}[/]")
+    if record.repeat:
+        print_repeat_spread(record, out)
+    for row in (record.crossover or {}).get("decode", []):
+        if not row["batches_measured"]:
+            continue  # every batch at this context was skipped or failed (listed above)
+        measured, analytic = row["measured_batch"], row["analytic_batch"]
+        reached = (
+            f">{max(row['batches_measured'])} (not reached)" if measured is None else str(measured)
+        )
+        out.print(
+            f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
+            f"{'never' if analytic is None else analytic} on the roofline"
+        )
+    for note in record.notes or ():
+        out.print(f"[yellow]note:[/] {note}")
+    out.print(f"Results: {path}")
+
+
+def _print_header(record: ProfileRecord, out: Any) -> None:
+    """Model, device, ceilings, calibration, datasheet and NVML lines."""
+    wl, ceil, dev = record.workload, record.ceilings, record.device
+    out.print(
+        f"[bold]{record.model.name}[/] on [bold]{dev.name}[/] ({dev.kind}), {wl.dtype}, "
+        f"{wl.layers_instantiated} of {wl.layers_total} layers instantiated"
+        + (" (full depth extrapolated)" if wl.extrapolated else "")
+    )
+    if ceil is not None:
+        caches = ", ".join(
+            f"{level} {si(bw, 'B/s')}"
+            for level, bw in (ceil.cache_bandwidth_bytes_per_s or {}).items()
+        )
+        pattern = ceil.memory_bandwidth_pattern
+        out.print(
+            f"Calibrated ceilings: memory {si(ceil.measured_bandwidth_bytes_per_s, 'B/s')}"
+            + (f" (best of any pattern, {pattern})" if pattern is not None else "")
+            + f", copy {si(ceil.measured_copy_bandwidth_bytes_per_s, 'B/s')} (read+write), compute "
+            f"{si(ceil.measured_flops_per_s, 'FLOP/s')} ({ceil.compute_dtype})"
+            + (f"; caches {caches}" if caches else "")
+        )
+    calibration = record.calibration
+    if calibration:
+        drift = [
+            f"{when} {d['drift_fraction']:+.0%}"
+            for when, d in (calibration.get("drift") or {}).items()
+            if d and d.get("drift_fraction") is not None
+        ]
+        out.print(
+            f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+            + (f"; drift {', '.join(drift)}" if drift else "")
+        )
+    sheet = record.roofline.datasheet if record.roofline is not None else None
+    if sheet:
+        out.print(
+            f"Datasheet: {si(sheet.bandwidth_bytes_per_s, 'B/s')}, {si(sheet.peak_flops_per_s, 'FLOP/s')} "
+            f"({sheet.label})"
+        )
+    else:
+        out.print("No datasheet figures for this device: the measured ceilings are the roofline.")
+    out.print(f"NVML: {record.nvml.get('status', 'off')}")
+
+
+def _decode_table(configs: list[ConfigResult], *, with_datasheet: bool) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Decode (one step: one new token per sequence)", title_justify="left")
+    for column in (
+        "batch",
+        "context",
+        "TPOT",
+        "roofline TPOT",
+        "eager ops",
+        "% of roofline",
+        "tokens/s",
+        "achieved BW",
+        "bytes/token",
+        "bound",
+    ):
+        table.add_column(column, justify="right")
+    if with_datasheet:
+        table.add_column("% of datasheet", justify="right")
+    sampled = any((c.nvml or {}).get("measured_bytes_per_token") for c in configs)
+    if sampled:
+        table.add_column("NVML bytes/token", justify="right")
+        table.add_column("NVML / analytic", justify="right")
+    for c in (c for c in configs if c.phase == "decode"):
+        row = [
+            str(c.batch),
+            str(c.context_len),
+            seconds(c.tpot_s),
+            seconds(c.roofline_time_s),
+            seconds(c.eager_roofline_time_s),
+            percent(c.roofline_fraction),
+            si(c.tokens_per_s),
+            si(c.achieved_bytes_per_s, "B/s"),
+            si(c.bytes_per_token, "B"),
+            c.bound_measured,
+        ]
+        if with_datasheet:
+            row.append(percent(c.datasheet_roofline_fraction))
+        if sampled:
+            nv = c.nvml or {}
+            ratio = nv.get("measured_to_analytic_bytes_ratio")
+            row += [
+                si(nv.get("measured_bytes_per_token"), "B"),
+                "-" if ratio is None else f"{ratio:.2f}",
+            ]
+        table.add_row(*row)
+    return table
+
+
+def _prefill_table(configs: list[ConfigResult]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Prefill", title_justify="left")
+    for column in (
+        "batch",
+        "prompt",
+        "TTFT",
+        "roofline TTFT",
+        "eager ops",
+        "% of roofline",
+        "tokens/s",
+        "achieved FLOP/s",
+    ):
+        table.add_column(column, justify="right")
+    for c in (c for c in configs if c.phase == "prefill"):
+        table.add_row(
+            str(c.batch),
+            str(c.prompt_len),
+            seconds(c.ttft_s),
+            seconds(c.roofline_time_s),
+            seconds(c.eager_roofline_time_s),
+            percent(c.roofline_fraction),
+            si(c.tokens_per_s),
+            si(c.achieved_flops_per_s, "FLOP/s"),
+        )
+    return table
+
+
+def _op_table(config: ConfigResult) -> Any:
+    """Per-op efficiency of one configuration's layer (the ops that were timed)."""
+    from rich.table import Table
+
+    table = Table(title=f"Per-op efficiency ({config.label}, one layer)", title_justify="left")
+    for column in (
+        "op",
+        "measured",
+        "roofline",
+        "% of roofline",
+        "roof",
+        "achieved BW",
+        "FLOP/B",
+        "bound",
+    ):
+        table.add_column(column, justify="left" if column == "op" else "right")
+    for op in config.ops or ():
+        if op.median_s is None:
+            continue
+        table.add_row(
+            op.name,
+            seconds(op.median_s),
+            seconds(op.time_s if op.roof_time_s is None else op.roof_time_s),
+            percent(op.roofline_fraction),
+            op.roof_level or "DRAM",
+            si(op.achieved_bytes_per_s, "B/s"),
+            f"{op.intensity:.1f}",
+            op.bound,
+        )
+    return table
+
+
+def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
+    """Run-to-run spread of a ``--repeat`` run: per configuration and metric, the median over processes, min,
+    max and CV; the tables above show the median process of each configuration."""
+    from rich.table import Table
+
+    repeat = record.repeat or {}
+    done, asked = repeat["processes_finished"], repeat["processes_requested"]
+    table = Table(
+        title=f"Run-to-run spread over {done} processes"
+        + (f" (of {asked})" if done < asked else "")
+        + ": the tables above show each configuration's median process",
+        title_justify="left",
+    )
+    for column in ("config", "metric", "median", "min", "max", "CV", "processes"):
+        table.add_column(column, justify="left" if column in ("config", "metric") else "right")
+    for c in record.configs:
+        metrics = (c.repeat or {}).get("metrics") or {}
+        length = f"s={c.prompt_len}" if c.phase == "prefill" else f"c={c.context_len}"
+        for name, label, show in SPREAD_METRICS:
+            if name in metrics:
+                m = metrics[name]
+                table.add_row(
+                    f"{c.phase} b={c.batch} {length}",
+                    label,
+                    show(m["median"]),
+                    show(m["min"]),
+                    show(m["max"]),
+                    percent(m["cv"]),
+                    str(m["n"]),
+                )
+    out.print(table)
+    ceilings = repeat.get("ceilings", {}).get("measured_bandwidth_bytes_per_s")
+    if ceilings and ceilings["n"] > 1:
+        out.print(
+            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
+            f"{si(ceilings['max'], 'B/s')} (CV {percent(ceilings['cv'])})"
+        )
+
+
+def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
+    """A ``--tp``/``--pp`` run: the measured link and each configuration measured against the analytic one."""
+    from rich.table import Table
+
+    par = record.parallel or {}
+    link = par.get("link") or {}
+    out.print(
+        f"[bold]{record.model.name}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
+        f"{par['backend']}), stages of {par['stage_layers']} layers"
+        + (
+            f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+            if record.workload.extrapolated
+            else ""
+        )
+    )
+    if link:
+        out.print(
+            f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
+            f"({link['method']})"
+        )
+    table = Table(
+        title="Measured vs analytic (analytic on the measured ceilings and link)",
+        title_justify="left",
+    )
+    for column in (
+        "phase",
+        "batch",
+        "len",
+        "time",
+        "analytic",
+        "% of roofline",
+        "comm share",
+        "analytic comm",
+        "bubble",
+        "analytic bubble",
+        "stage times",
+    ):
+        table.add_column(column, justify="right")
+    for c in record.configs:
+        if not c.ok or c.measured is None or c.analytic is None:
+            continue
+        measured, analytic = c.measured, c.analytic
+        length = c.prompt_len if c.prompt_len is not None else c.context_len
+        table.add_row(
+            c.phase,
+            str(c.batch),
+            str(length),
+            seconds(c.time_s),
+            seconds(analytic.time_s),
+            percent(c.roofline_fraction),
+            percent(measured["comm_share"]),
+            percent(analytic.comm_time_s / analytic.time_s if analytic.time_s else None),
+            percent(measured["bubble_fraction"]),
+            percent(analytic.pass_bubble_fraction),
+            " / ".join(seconds(t) for t in measured["stage_times_s"]),
+        )
+    out.print(table)
+    out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")
