@@ -14,9 +14,12 @@ They are loaded on first use, so ``import llmroof`` stays light (no torch, numpy
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmroof.version import __version__
+
+if TYPE_CHECKING:  # typed for checkers; loaded on first use at run time (below)
+    from llmroof.api import analyze, load, profile
 
 __all__ = ["__version__", "analyze", "load", "profile"]
 

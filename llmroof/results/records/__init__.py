@@ -9,7 +9,7 @@ Each schema name and version is defined once, in :mod:`llmroof.schemas`; each re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar, overload
 
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
@@ -28,8 +28,28 @@ RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord,
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
-__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
-           "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
+AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
+                        | PlanRecord | BenchResult)
+"""What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
+R = TypeVar("R", bound=Record)
+
+__all__ = [
+    "RECORDS",
+    "SCHEMAS",
+    "AnalysisRecord",
+    "AnyRecord",
+    "BenchResult",
+    "CommRecord",
+    "CompareRecord",
+    "PlanRecord",
+    "ProfileRecord",
+    "Record",
+    "SampleRecord",
+    "SweepRecord",
+    "config_label",
+    "from_dict",
+    "load",
+]
 
 
 def record_class(schema: Any, where: str = "") -> type[Record]:
@@ -43,19 +63,35 @@ def record_class(schema: Any, where: str = "") -> type[Record]:
     return by_name[name]
 
 
-def from_dict(data: Any, where: str = "") -> Any:
+def from_dict(data: Any, where: str = "") -> AnyRecord:
     """The record of a results object, whatever its schema."""
     if not isinstance(data, dict):
         raise LlmroofError(f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?")
-    return record_class(data.get("schema"), where).from_dict(data, where)
+    record: Any = record_class(data.get("schema"), where).from_dict(data, where)
+    return record  # the class of its schema: one of AnyRecord
 
 
-def load(path: str | Path) -> Any:
+@overload
+def load(path: str | Path) -> AnyRecord: ...
+
+
+@overload
+def load(path: str | Path, kind: type[R]) -> R: ...
+
+
+def load(path: str | Path, kind: type[Record] | None = None) -> Record:
     """Read any llmroof results file (a profile's or a bench's ``results.json``, or the JSON of analyze, plan,
-    compare, sample, comm) into its record. A profile run's folder reads its ``results.json``."""
+    compare, sample, comm) into its record. A profile run's folder reads its ``results.json``.
+
+    ``kind`` (a record class, e.g. :class:`ProfileRecord`) types the result and refuses a file of another
+    schema: ``load(path, ProfileRecord).configs`` type-checks."""
     from llmroof.results.io import read_json
 
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    return from_dict(read_json(path), str(path))
+    record: Record = from_dict(read_json(path), str(path))
+    if kind is not None and not isinstance(record, kind):
+        raise LlmroofError(f"{path}: a {record.SCHEMA} file, not {kind.SCHEMA}",
+                           f"pass a {kind.SCHEMA} file, or load it without a kind")
+    return record
