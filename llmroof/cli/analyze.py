@@ -22,7 +22,7 @@ from llmroof.cli.options import (
 from llmroof.cli.render import console, print_csv, print_json
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import get_dtype
-from llmroof.units import gib, percent, seconds, si
+from llmroof.units import seconds, si
 
 
 def analyze(
@@ -114,7 +114,10 @@ def analyze(
     elif fmt is Format.csv:  # the headline ops, then the eager ones; the implementation column tells them apart
         print_csv(data["ops"] + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else []))
     else:
-        _print_tables(data)
+        from llmroof.report.console.analysis import print_analysis
+        from llmroof.results.records import AnalysisRecord
+
+        print_analysis(AnalysisRecord.from_dict(data), console())
 
 
 def _write_html(data: dict[str, Any], path: Path) -> None:
@@ -290,84 +293,6 @@ def _print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> N
     if shown < len(rows):
         out.print(f"{shown} of {len(rows)} frontier rows shown (evenly spaced); --format json or csv lists all.")
     out.print(summary)
-
-
-def _op_table(title: str, ops: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in ("op", "x", "FLOPs", "weights", "act r+w", "KV r+w", "FLOP/B", "time", "bound"):
-        table.add_column(column, justify="left" if column == "op" else "right")
-    for op in ops:
-        table.add_row(op["name"], str(op["count"]), si(op["flops"]), si(op["weight_bytes"], "B"),
-                      si(op["act_read_bytes"] + op["act_write_bytes"], "B"),
-                      si(op["kv_read_bytes"] + op["kv_write_bytes"], "B"),
-                      f"{op['intensity']:.1f}", seconds(op["time_s"]), op["bound"])
-    return table
-
-
-def _print_tables(data: dict[str, Any]) -> None:
-    out = console()
-    hw, wl, par = data["hardware"], data["workload"], data["parallel"]
-    model = data["model"]
-    out.print(f"[bold]{model['name']}[/] ({model['attention'].upper()}, {si(model['params'])} params) on "
-              f"[bold]{hw['display_name']}[/]: batch {wl['batch']}, prompt {wl['prompt_len']}, context "
-              f"{wl['context_len']}, weights {wl['weight_dtype']}, activations {wl['act_dtype']}, KV {wl['kv_dtype']}, "
-              f"tp {par['tp']}, pp {par['pp']}")
-    ridge = hw["ridge_point_flops_per_byte"]
-    out.print(f"Roofline: {si(hw['roofline_peak_flops_per_s'], 'FLOP/s')} ({hw['compute_dtype']}, dense), "
-              f"{si(hw['memory_bandwidth_bytes_per_s'], 'B/s')}; ridge point "
-              f"{'-' if ridge is None else f'{ridge:.0f}'} FLOP/byte")
-    note = "per instance: one layer on one rank; x = instances per pass"
-    implementation = wl["implementation"]
-    for phase in ("prefill", "decode"):
-        rows = [op for op in data["ops"] if op["phase"] == phase]
-        out.print(_op_table(f"{phase} ops, {implementation} ({note})", rows))
-    pre, dec = data["phases"]["prefill"], data["phases"]["decode"]
-    from rich.table import Table
-
-    totals = Table(title="Phase totals (all layers, all GPUs)", title_justify="left")
-    for column in ("phase", "FLOPs", "bytes", "weights", "KV read", "FLOP/B", "comm", "time", "bound"):
-        totals.add_column(column, justify="left" if column == "phase" else "right")
-    rows = [("prefill", pre), ("decode step", dec)]
-    if implementation != "eager":
-        rows += [("prefill, eager ops", pre["eager"]), ("decode step, eager ops", dec["eager"])]
-    for name, p in rows:
-        totals.add_row(f"{name} ({implementation})" if p in (pre, dec) else name, si(p["flops"]), si(p["bytes"], "B"),
-                       si(p["weight_bytes"], "B"), si(p["kv_read_bytes"], "B"), f"{p['intensity']:.1f}",
-                       seconds(p["comm_time_s"]), seconds(p["time_s"]), p["bound"])
-    out.print(totals)
-    cb = dec["compute_bound_batch"]
-    if hw["roofline_peak_flops_per_s"] is None:
-        turn = "unknown (no published compute peak)"
-    elif cb is None:
-        turn = "never (each sequence's KV traffic keeps its intensity below the ridge point)"
-    else:
-        turn = str(cb)
-    eager = "" if implementation == "eager" else " (eager ops: {})"
-    out.print(f"Prefill: TTFT >= {seconds(pre['ttft_s'])}{eager.format(seconds(pre['eager']['ttft_s']))} "
-              f"({si(pre['tokens_per_s'])} tokens/s)")
-    out.print(f"Decode: TPOT >= {seconds(dec['tpot_s'])}{eager.format(seconds(dec['eager']['tpot_s']))}, "
-              f"<= {si(dec['tokens_per_s'])} tokens/s, "
-              f"{si(dec['bytes_per_token'], 'B')} per generated token (weights {si(dec['weight_bytes_per_token'], 'B')}, "
-              f"KV {si(dec['kv_traffic_bytes_per_token'], 'B')}); turns compute-bound at batch {turn}")
-    mem = data["memory"]
-    out.print(f"Memory per GPU: weights {gib(mem['weight_bytes_per_gpu'])} + KV {gib(mem['kv_bytes_per_gpu'])} of "
-              f"{gib(mem['usable_bytes_per_gpu'])} usable; max batch at {mem['kv_tokens_per_sequence']} tokens "
-              f"(max of prompt and context): {mem['max_batch']}; "
-              f"max context at batch {wl['batch']}: {mem['max_context']}; fits: {'yes' if mem['fits'] else 'NO'}")
-    dec_experts = dec.get("expected_experts_per_layer")
-    if dec_experts is not None:
-        out.print(f"Experts: {model['experts_per_token']} of {model['experts']} per token; a decode step of "
-                  f"{wl['batch']} tokens reads {dec_experts:.1f} experts per MoE layer ({wl['routing']} routing), "
-                  f"a prefill micro-batch {pre['expected_experts_per_layer']:.1f}; "
-                  f"{si(model['active_params'])} of {si(model['params'])} params active per token")
-    if par["tp"] > 1 or par["pp"] > 1 or par.get("ep", 1) > 1:
-        out.print(f"Parallel: stages {par['stage_layers']} layers, comm {seconds(par['prefill_comm_time_s'])} prefill / "
-                  f"{seconds(par['decode_comm_time_s'])} per decode step, prefill bubble "
-                  f"{percent(par['bubble_fraction'])} (GPipe {percent(par['gpipe_bubble_fraction'])})")
-    for warning in data["warnings"]:
-        out.print(f"[yellow]warning:[/] {warning}")
 
 
 def register(app: typer.Typer) -> None:
