@@ -1,0 +1,147 @@
+"""The terminal tables of ``llmroof plan``: the recommended (or closest) configurations, the Pareto fronts
+and the verdict."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llmroof.plan.records import Plan
+from llmroof.units import gib, seconds, si
+
+
+def _config_table(title: str, result: Plan, ranked: Any, cost_label: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "#",
+        "configuration",
+        "seqs (max)",
+        "weights/GPU",
+        "KV/GPU",
+        "TTFT",
+        "TPOT",
+        "tok/s/GPU",
+        "tok/s/user",
+        "replicas",
+        "GPUs",
+        cost_label,
+    ):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for item in ranked:
+        c = result.configs[item.index]
+        cost = (
+            c.usd_per_million_tokens
+            if result.request.gpu_hour_cost_usd is not None
+            else c.gpu_hours_per_million_tokens
+        )
+        table.add_row(
+            str(item.rank),
+            c.id,
+            f"{c.concurrent_sequences} ({c.max_concurrent_sequences})",
+            gib(c.weight_bytes_per_gpu),
+            gib(c.kv_bytes_per_gpu),
+            seconds(c.ttft_s),
+            seconds(c.tpot_s),
+            _num(c.tokens_per_s_per_gpu),
+            _num(c.tokens_per_s_per_user),
+            _int(c.replicas),
+            _int(c.total_gpus),
+            _num(cost),
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else si(value)
+
+
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _pareto_table(result: Plan, limit: int = 12) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title="Pareto front: tokens/s per GPU against tokens/s per user (per device)",
+        title_justify="left",
+    )
+    for column in ("configuration", "tok/s/user", "tok/s/GPU", "TTFT", "TPOT", "meets SLO"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    by_device: dict[str, list[int]] = {}
+    for i in result.pareto:
+        by_device.setdefault(result.configs[i].hardware, []).append(i)
+    for indices in by_device.values():
+        step = max(1, math.ceil(len(indices) / limit))
+        shown = indices[::step] + ([indices[-1]] if (len(indices) - 1) % step else [])
+        for i in shown:
+            c = result.configs[i]
+            table.add_row(
+                c.id,
+                _num(c.tokens_per_s_per_user),
+                _num(c.tokens_per_s_per_gpu),
+                seconds(c.ttft_s),
+                seconds(c.tpot_s),
+                "yes" if c.meets_slo else "no",
+            )
+    return table, sum(len(v) for v in by_device.values())
+
+
+def print_plan(result: Plan, out: Any) -> None:
+    """The plan on ``out``, a rich console: the request, the recommendation (or the closest), the Pareto
+    fronts and the verdict."""
+    request, data = result.request, result.to_dict()
+    req = data["request"]
+    slos = [
+        f"TTFT <= {seconds(request.ttft_slo_s)}" if request.ttft_slo_s else "",
+        f"TPOT <= {seconds(request.tpot_slo_s)}" if request.tpot_slo_s else "",
+    ]
+    slo_text = " and ".join(s for s in slos if s) or "none"
+    rate = f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica (no --rate)"
+    out.print(
+        f"[bold]{request.model.name}[/] on {', '.join(req['hardware'])}: prompt {request.prompt_len} + output "
+        f"{request.output_len} tokens, weights {req['weight_dtype']}, activations {req['act_dtype']}, KV "
+        f"{req['kv_dtype']} in {request.kv_block_tokens}-token blocks; {rate}; SLO: {slo_text}"
+    )
+    counts = data["counts"]
+    out.print(
+        f"{counts['configurations']} configurations (tp x pp <= {request.max_gpus_per_replica}, concurrent "
+        f"sequences up to what the KV cache holds): {counts['fit']} fit in memory, {counts['meet_slo']} meet "
+        f"the SLOs"
+    )
+    cost_label = "$/M tok" if request.gpu_hour_cost_usd is not None else "GPU-h/M tok"
+    if result.recommended:
+        out.print(
+            _config_table(
+                "Recommended (the best of each layout that meets the SLOs)",
+                result,
+                result.recommended,
+                cost_label,
+            )
+        )
+        for item in result.recommended:
+            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}")
+    elif result.closest:
+        why = "nothing fits" if result.status == "does_not_fit" else "nothing meets the SLOs"
+        out.print(_config_table(f"Closest ({why})", result, result.closest, cost_label))
+        for item in result.closest:
+            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}")
+    if result.pareto:
+        table, total = _pareto_table(result)
+        out.print(table)
+        if table.row_count < total:
+            out.print(
+                f"  ({table.row_count} of the {total} points on the fronts; --format json lists every one)"
+            )
+    style = "bold green" if result.status == "ok" else "bold yellow"
+    out.print(f"[{style}]{result.verdict}[/]")
+    if result.excluded:
+        tps = sorted({e["tp"] for e in result.excluded})
+        out.print(
+            f"tp {', '.join(map(str, tps))} not tried: the model's shapes do not divide "
+            f"({result.excluded[0]['reason']}, ...)"
+        )
+    for warning in result.warnings:
+        out.print(f"[yellow]note:[/] {warning}")
