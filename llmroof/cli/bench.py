@@ -91,7 +91,10 @@ def bench(
 
         print_csv(level_row(level) for level in result.levels)
     else:
-        print_summary(result, path)
+        from llmroof.cli.render import console
+        from llmroof.report.console.bench import print_summary
+
+        print_summary(result, path, console())
     if report is not None:
         print(f"Report: {report}", file=sys.stderr)  # stderr, so --format json stays clean
 
@@ -105,54 +108,6 @@ def _write_report(path: Path) -> Path | None:
     except Exception as exc:
         print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
-
-
-def print_summary(result: Any, path: Path) -> None:
-    from rich.table import Table
-
-    from llmroof.cli.render import console
-    from llmroof.units import seconds, si
-
-    out = console()
-    s = result.settings
-    out.print(f"[bold]{s.model}[/] at {s.url} ({s.endpoint}): {s.input_len} prompt / {s.output_len} output tokens; "
-              f"prompts {result.prompt_method}")
-    if result.hardware:
-        out.print(f"Roofline: {result.hardware['display_name']} ({result.hardware_method}), {s.dtype}, tp {s.tp}, pp {s.pp}")
-    table = Table(title="Levels (mean / p99; TPOT excludes the first token)", title_justify="left")
-    for column in ("level", "ok/err", "req/s", "tok/s", "TTFT", "TPOT", "ITL p50", "E2E", "batch", "TPOT bound",
-                   "% roofline", "bound"):
-        table.add_column(column, justify="right")
-    for level in result.levels:
-        roof = level.roofline
-        table.add_row(
-            level.label, f"{level.requests - level.errors}/{level.errors}", f"{level.request_throughput_per_s:.2f}",
-            si(level.output_tokens_per_s), _pair(level.ttft_s, seconds), _pair(level.tpot_s, seconds),
-            "-" if level.itl_s.p50 is None else seconds(level.itl_s.p50), _pair(level.e2e_s, seconds),
-            f"{level.mean_decode_batch:.1f}", "-" if roof is None else seconds(roof.tpot_bound_s),
-            "-" if roof is None or roof.tpot_fraction is None else f"{roof.tpot_fraction:.1%}",
-            "-" if roof is None else roof.bound)
-    out.print(table)
-    for level in result.levels:
-        if level.errors:
-            kinds = ", ".join(f"{k} {v}" for k, v in sorted(level.error_kinds.items()))
-            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({kinds})")
-        if level.goodput_per_s is not None:
-            out.print(f"{level.label}: goodput {level.goodput_per_s:.2f} requests/s within the SLOs")
-        roof = level.roofline
-        if roof is not None and roof.nvml is not None and roof.nvml.measured_bytes_per_output_token is not None:
-            out.print(f"{level.label}: measured {si(roof.nvml.measured_bytes_per_output_token, 'B')} per output token "
-                      f"(NVML {roof.nvml.source}) vs analytic {si(roof.bytes_per_output_token, 'B')}")
-    if result.levels and result.levels[-1].roofline is not None:
-        cb = result.levels[-1].roofline.compute_bound_batch
-        out.print(f"Decode turns compute-bound at batch {cb if cb is not None else 'never (or no compute peak)'}")
-    for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
-
-
-def _pair(dist: Any, fmt: Any) -> str:
-    return "-" if dist.mean is None else f"{fmt(dist.mean)} / {fmt(dist.p99)}"
 
 
 def register(app: typer.Typer) -> None:

@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmroof.units import seconds, si
-
 if TYPE_CHECKING:
-    from llmroof.results.records import CommRecord
+    pass
 
 
 class CommFormat(str, Enum):
@@ -56,25 +54,10 @@ def comm(
 
         print_csv(row.to_dict() for row in record.rows)
     else:
-        _print_table(record)
+        from llmroof.cli.render import console
+        from llmroof.report.console.comm import print_table
 
-
-def _print_table(record: CommRecord) -> None:
-    from rich.table import Table
-
-    from llmroof.cli.render import console
-
-    table = Table(title=f"{record.ranks} ranks over {record.backend} (nccl-tests convention)", title_justify="left")
-    for column in ("op", "size", "time", "algbw", "busbw", "predicted", "measured/predicted"):
-        table.add_column(column, justify="right")
-    for row in record.rows:
-        table.add_row(row.op, si(row.size_bytes, "B"), seconds(row.time_s), si(row.algbw_bytes_per_s, "B/s"),
-                      si(row.busbw_bytes_per_s, "B/s"), seconds(row.predicted_time_s),
-                      "-" if row.measured_to_predicted is None else f"{row.measured_to_predicted:.2f}")
-    out = console()
-    out.print(table)
-    if record.prediction:
-        out.print(f"Prediction: {record.prediction}")
+        print_table(record, console())
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmroof.units import percent, si
+from llmroof.units import si
 
 if TYPE_CHECKING:
     from llmroof.results.records.sample import SampleRecord
@@ -55,7 +55,10 @@ def sample(
 
         print_csv(_rows(record))
     else:
-        _print_summary(record)
+        from llmroof.cli.render import console
+        from llmroof.report.console.sample import print_summary
+
+        print_summary(record, console())
     if record.exit_code:
         raise typer.Exit(record.exit_code)
 
@@ -103,34 +106,6 @@ def _write(path: Path, record: SampleRecord) -> None:
         write_csv_atomic(path, _rows(record))
     else:
         write_json_atomic(path, record.to_dict())
-
-
-def _print_summary(record: SampleRecord) -> None:
-    from llmroof.cli.render import console
-
-    out = console()
-    summary = record.summary
-    if record.source is None:
-        out.print(f"NVML sampling {record.status}")
-    else:
-        out.print(f"GPU {record.gpu_index} ({record.gpu_name}): {summary['n']} samples from {record.source} "
-                  f"every {record.interval_s * 1e3:.0f} ms; peak DRAM bandwidth "
-                  f"{si(record.peak_dram_bandwidth_bytes_per_s, 'B/s')} (NVML: 2 x max memory clock x bus width / 8)")
-        if record.source_note:
-            out.print(f"Source: {record.source_note}")
-        if summary["mean_dram_bandwidth_bytes_per_s"] is not None:
-            out.print(f"DRAM bandwidth: mean {si(summary['mean_dram_bandwidth_bytes_per_s'], 'B/s')}, p50 "
-                      f"{si(summary['p50_dram_bandwidth_bytes_per_s'], 'B/s')}, p95 "
-                      f"{si(summary['p95_dram_bandwidth_bytes_per_s'], 'B/s')}")
-        if summary["mean_mem_busy_percent"] is not None:
-            out.print(f"Memory busy: mean {percent(summary['mean_mem_busy_percent'] / 100)}, p50 "
-                      f"{percent(summary['p50_mem_busy_percent'] / 100)}, p95 {percent(summary['p95_mem_busy_percent'] / 100)}")
-        reasons = summary["clock_event_reasons_seen"]
-        out.print(f"Throttle reasons seen: {', '.join(reasons) if reasons else 'none'}")
-    if record.error:
-        out.print(f"[yellow]{record.error}[/]")
-    if record.command:
-        out.print(f"Command exited with {record.exit_code}")
 
 
 def register(app: typer.Typer) -> None:
