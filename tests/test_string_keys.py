@@ -1,0 +1,76 @@
+"""Results travel as typed records: code outside ``llmroof/results/records/`` reads their fields as attributes,
+not through string keys. This counts the reads of record field names by string (``x["tpot_s"]``,
+``x.get("tpot_s")``) in llmroof/ and kernels/, and fails when they grow (issue 21).
+
+0.2.0 had 961 such reads; the limit below is the count after the profile summary, the analysis, plan, bench,
+sample and comm tables read records. Lower it as views move to records (``report/profile_view.py`` holds
+most of the rest); never raise it."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import llmroof.results.records as records_package
+from llmroof.results.records.base import Record
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 776
+"""String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
+
+
+def field_names() -> set[str]:
+    """Every field name of every record class (``extra`` aside)."""
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(records_package.__path__):
+        loaded = importlib.import_module(f"llmroof.results.records.{module.name}")
+        for _, cls in inspect.getmembers(loaded, inspect.isclass):
+            if issubclass(cls, Record) and dataclasses.is_dataclass(cls):
+                names |= {f.name for f in dataclasses.fields(cls)}
+    return names - {"extra"}
+
+
+def string_key(node: ast.AST) -> str | None:
+    """The key of ``x["key"]`` (a read) or ``x.get("key", ...)``; None for anything else."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        key = node.slice
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+          and node.args):
+        key = node.args[0]
+    else:
+        return None
+    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+
+
+def string_key_reads() -> collections.Counter[str]:
+    """Reads of record field names by string key, per file."""
+    names = field_names()
+    per_file: collections.Counter[str] = collections.Counter()
+    files = [*(ROOT / "llmroof").rglob("*.py"), *(ROOT / "kernels").rglob("*.py")]
+    for path in files:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("llmroof/results/records/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        per_file[relative] += sum(string_key(node) in names for node in ast.walk(tree))
+    return per_file
+
+
+def test_the_counter_sees_string_keys_and_not_attributes() -> None:
+    tree = ast.parse('a["tpot_s"]; a.get("tpot_s"); a.tpot_s; a["tpot_s"] = 1; a["not_a_field_xyz"]')
+    assert [string_key(node) for node in ast.walk(tree) if string_key(node)] == ["tpot_s", "tpot_s",
+                                                                                 "not_a_field_xyz"]
+    assert "tpot_s" in field_names() and "not_a_field_xyz" not in field_names()
+
+
+def test_string_key_reads_of_record_fields_do_not_grow() -> None:
+    per_file = string_key_reads()
+    total = sum(per_file.values())
+    worst = ", ".join(f"{path} {n}" for path, n in per_file.most_common(5))
+    assert total <= LIMIT, (f"{total} string-key reads of record fields (limit {LIMIT}): read the record's "
+                            f"attributes instead. Most: {worst}")
