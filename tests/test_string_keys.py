@@ -20,7 +20,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 776
+LIMIT = 731
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

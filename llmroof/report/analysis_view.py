@@ -13,6 +13,7 @@ from llmroof.report import rebuild
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
 from llmroof.results.records import AnalysisRecord
+from llmroof.results.records.analysis import PhaseTotals
 from llmroof.units import gib, percent, seconds, si
 
 
@@ -55,13 +56,14 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     r = _record(data)
     hw, w = r.hardware, r.workload
     pre, dec = r.phases.prefill, r.phases.decode
+    pre_eager, dec_eager = _eager(pre), _eager(dec)
     bandwidth = hw["memory_bandwidth_bytes_per_s"]
     used = dec.bytes / r.parallel.gpus / dec.time_s if dec.time_s else None
-    parts = sec.byte_parts(dec.to_dict(), w.batch)
+    parts = sec.byte_parts(dec, w.batch)
     cards = [
         {"label": "Decode TPOT (roofline bound)", "value": seconds(dec.tpot_s),
          "detail": f"at most {si(dec.tokens_per_s)} tokens/s at batch {w.batch}, context {w.context_len}"
-                   f"{_eager_note(data, 'decode', 'tpot_s')}. Not measured here: llmroof profile measures it."},
+                   f"{_eager_note(r, dec, dec_eager.tpot_s if dec_eager else None)}. Not measured here: llmroof profile measures it."},
         {"label": "Peak memory bandwidth", "value": si(bandwidth, "B/s"),
          "detail": f"{hw.get('memory_type') or 'memory'} of one GPU; decode at its bound moves "
                    f"{si(used, 'B/s')} per GPU ({sec.percent_of(used, bandwidth)} of peak)"},
@@ -69,7 +71,7 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
          "detail": ", ".join(f"{name} {si(value, 'B')}" for name, value in parts)},
         {"label": "Prefill TTFT (roofline bound)", "value": seconds(pre.ttft_s),
          "detail": f"{w.batch} x {w.prompt_len} prompt tokens, {pre.bound}-bound"
-                   f"{_eager_note(data, 'prefill', 'ttft_s')}"},
+                   f"{_eager_note(r, pre, pre_eager.ttft_s if pre_eager else None)}"},
     ]
     ridge = hw.get("ridge_point_flops_per_byte")
     verdict = (f"Decode is {dec.bound}-bound: its arithmetic intensity is "
@@ -86,14 +88,23 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     return {"cards": cards, "verdict": verdict, "bound": dec.bound, "notes": notes, "table": None}
 
 
-def _eager_note(data: dict[str, Any], phase_name: str, key: str) -> str:
+def _implementation(r: AnalysisRecord) -> str:
+    """The op set of the headline (files before it was recorded are eager)."""
+    return r.workload.implementation or "eager"
+
+
+def _eager(totals: PhaseTotals) -> PhaseTotals | None:
+    """The eager op set's totals written beside a fused headline's (None where the file has none)."""
+    return PhaseTotals.from_dict(totals.eager, "eager") if totals.eager else None
+
+
+def _eager_note(r: AnalysisRecord, totals: PhaseTotals, eager_s: float | None) -> str:
     """'; eager ops: X' beside a fused headline figure (nothing for an eager headline or an older file)."""
-    implementation = data["workload"].get("implementation", "eager")
-    eager = data["phases"][phase_name].get("eager")
-    if implementation == "eager" or not eager:
+    implementation = _implementation(r)
+    if implementation == "eager" or not totals.eager:
         return ""
     return (f"; {implementation} kernels (minimum traffic); with one kernel per op (eager, "
-            f"{data['workload']['attention_kernel']} attention) {seconds(eager[key])}")
+            f"{r.workload.attention_kernel} attention) {seconds(eager_s)}")
 
 
 def roofline(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -123,8 +134,8 @@ def roofline(data: dict[str, Any]) -> dict[str, Any] | None:
 def bytes_per_token(data: dict[str, Any]) -> dict[str, Any]:
     r = _record(data)
     w = r.workload
-    decode_parts = sec.byte_parts(r.phases.decode.to_dict(), w.batch)
-    prefill_parts = sec.byte_parts(r.phases.prefill.to_dict(), w.batch * w.prompt_len)
+    decode_parts = sec.byte_parts(r.phases.decode, w.batch)
+    prefill_parts = sec.byte_parts(r.phases.prefill, w.batch * w.prompt_len)
     panels = [fig.BarPanel("Decode: per generated token", "bytes per token", "B",
                            (fig.Bar(f"b={w.batch} c={w.context_len}", decode_parts),)),
               fig.BarPanel("Prefill: per prompt token", "bytes per token", "B",
@@ -135,11 +146,11 @@ def bytes_per_token(data: dict[str, Any]) -> dict[str, Any]:
     svg = fig.stacked_bars(panels, title="Memory traffic per token (analytic)", alt=alt, name="bytes")
     rows = [sec.byte_row("decode, per generated token", decode_parts),
             sec.byte_row("prefill, per prompt token", prefill_parts)]
-    dec, pre = data["phases"]["decode"], data["phases"]["prefill"]
-    if data["workload"].get("implementation", "eager") != "eager" and "eager" in dec:
-        rows += [sec.byte_row("decode, per generated token (eager ops)", sec.byte_parts(dec["eager"], w.batch)),
+    dec_eager, pre_eager = _eager(r.phases.decode), _eager(r.phases.prefill)
+    if _implementation(r) != "eager" and dec_eager is not None and pre_eager is not None:
+        rows += [sec.byte_row("decode, per generated token (eager ops)", sec.byte_parts(dec_eager, w.batch)),
                  sec.byte_row("prefill, per prompt token (eager ops)",
-                              sec.byte_parts(pre["eager"], w.batch * w.prompt_len))]
+                              sec.byte_parts(pre_eager, w.batch * w.prompt_len))]
     return {"figure": sec.figure(svg, "Analytic bytes per token by kind; all GPUs together."),
             "table": tb.table(sec.BYTE_COLUMNS, rows),
             "notes": ["Analytic only: an analytic run has no measurement. NVML measures bytes in "
@@ -151,7 +162,7 @@ def parallel(data: dict[str, Any]) -> dict[str, Any] | None:
     par, mem = r.parallel, r.memory
     if par.gpus <= 1:
         return None
-    memory_panel, memory_table = sec.stage_memory(mem.to_dict(), list(par.stage_layers), par.tp, usable_known=True)
+    memory_panel, memory_table = sec.stage_memory(mem, list(par.stage_layers), par.tp, usable_known=True)
     pre, dec = r.phases.prefill, r.phases.decode
     shares = tuple(fig.Bar(f"{name}: {part}", ((part, 100 * value),))
                    for name, p in (("prefill", pre), ("decode", dec))
@@ -185,13 +196,13 @@ def parallel(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def ops(data: dict[str, Any]) -> dict[str, Any]:
     r = _record(data)
-    implementation = data["workload"].get("implementation", "eager")
+    implementation = _implementation(r)
     tables = [{"title": f"{phase} ops ({implementation})",
-               "table": sec.analytic_op_table([op.to_dict() for op in r.ops if op.phase == phase]), "open": True}
+               "table": sec.analytic_op_table([op for op in r.ops if op.phase == phase]), "open": True}
               for phase in ("prefill", "decode")]
-    if implementation != "eager" and data.get("eager_ops"):
+    if implementation != "eager" and r.eager_ops:
         tables += [{"title": f"{phase} ops (eager: one kernel per op)",
-                    "table": sec.analytic_op_table([op for op in data["eager_ops"] if op["phase"] == phase]),
+                    "table": sec.analytic_op_table([op for op in r.eager_ops if op.phase == phase]),
                     "open": False}
                    for phase in ("prefill", "decode")]
     return {"tables": tables, "notes": ["Per instance: one layer on one GPU; x is the number of instances in "
@@ -215,7 +226,7 @@ def environment(data: dict[str, Any]) -> dict[str, Any]:
         (f"compute peak ({hw['compute_dtype']}, dense)", si(hw.get("roofline_peak_flops_per_s"), "FLOP/s")),
         *((f"source: {k}", v) for k, v in sorted((hw.get("sources") or {}).items())),
         ("dtypes", f"weights {w.weight_dtype}, activations {w.act_dtype}, KV {w.kv_dtype}"),
-        ("op set of the bound", data["workload"].get("implementation", "eager")),
+        ("op set of the bound", _implementation(r)),
         ("eager ops: attention kernel", w.attention_kernel), ("eager ops: fused qkv", str(w.fused_qkv).lower()),
         ("parallel", f"tp {par.tp}, pp {par.pp}, {par.micro_batches} micro-batches"),
         ("memory reserve", percent(w.memory_reserve_fraction)),

@@ -17,6 +17,7 @@ from llmroof.report import figures as fig
 from llmroof.report import rebuild
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
+from llmroof.results.records.analysis import Memory, PhaseTotals
 from llmroof.units import gib, percent, seconds, si
 
 
@@ -54,6 +55,11 @@ def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
 def tag(c: dict[str, Any]) -> str:
     """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
     return config_label(c["phase"], c["batch"], c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"))
+
+
+def _totals(c: dict[str, Any]) -> PhaseTotals:
+    """A configuration's analytic phase totals as their record."""
+    return PhaseTotals.from_dict(c["analytic"], "analytic")
 
 
 def _roofline(measured: dict[str, Any]) -> Roofline:
@@ -120,7 +126,7 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
                       "detail": f"{sec.percent_of(bw, measured.get('bandwidth_bytes_per_s'))} of the measured read "
                                 f"ceiling {si(measured.get('bandwidth_bytes_per_s'), 'B/s')}{sheet_bw}"})
         nv = (d.get("nvml") or {}).get("measured_bytes_per_token")
-        parts = sec.byte_parts(d["analytic"], d["batch"])
+        parts = sec.byte_parts(_totals(d), d["batch"])
         cards.append({"label": "Bytes per generated token", "value": si(d["bytes_per_token"], "B"),
                       "detail": "analytic: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in parts)
                                 + (f"; NVML measured {si(nv, 'B')} for the instantiated layers" if nv else "")})
@@ -225,8 +231,8 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
     decode, prefill = ok(record, "decode"), ok(record, "prefill")
     if not decode and not prefill:
         return None
-    decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(c["analytic"], c["batch"])) for c in decode)
-    prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(c["analytic"], _tokens(c)))
+    decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), c["batch"])) for c in decode)
+    prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), _tokens(c)))
                          for c in prefill)
     panels = [fig.BarPanel("Decode: per generated token, full depth (analytic)", "bytes per token", "B", decode_bars),
               fig.BarPanel("Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars)]
@@ -240,13 +246,13 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
         panels.append(fig.BarPanel(f"{layers}-layer stack: NVML measured vs analytic", "bytes per token", "B",
                                    tuple(bars)))
     alt = "Analytic bytes per token by kind for " + "; ".join(
-        f"{tag(c)}: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in sec.byte_parts(c["analytic"], _tokens(c)))
+        f"{tag(c)}: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in sec.byte_parts(_totals(c), _tokens(c)))
         for c in decode + prefill)
     svg = fig.stacked_bars(panels, title="Memory traffic per token", alt=alt, name="bytes")
     rows = []
     for c in decode + prefill:
         nv = c.get("nvml") or {}
-        row = sec.byte_row(tag(c), sec.byte_parts(c["analytic"], _tokens(c)))
+        row = sec.byte_row(tag(c), sec.byte_parts(_totals(c), _tokens(c)))
         if sampled:
             ratio = nv.get("measured_to_analytic_bytes_ratio")
             row += [tb.number(nv.get("measured_bytes_per_token"), "B"),
@@ -469,7 +475,7 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
                             precision=precision, tp=par["tp"], pp=par["pp"],
                             micro_batches=par.get("micro_batches", 1) if batch % par.get("micro_batches", 1) == 0
                             else 1)
-        memory = analysis_to_dict(analyze(spec, hardware, workload))["memory"]
+        memory = Memory.from_dict(analysis_to_dict(analyze(spec, hardware, workload))["memory"], "memory")
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)

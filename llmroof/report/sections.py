@@ -14,6 +14,7 @@ from llmroof.analytic import Workload, analyze
 from llmroof.errors import LlmroofError
 from llmroof.report import figures as fig
 from llmroof.report import tables as tb
+from llmroof.results.records.analysis import Memory, OpRow, PhaseTotals
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 from llmroof.units import gib, percent, seconds, si
@@ -42,11 +43,12 @@ def intensity_verdict(intensity: float | None, ridge: float | None, roof: str) -
 
 # --- bytes per token ------------------------------------------------------------------------------
 
-def byte_parts(phase: dict[str, Any], tokens: float) -> tuple[tuple[str, float], ...]:
-    """Weights, KV cache and activations per token from a phase record (``llmroof.analysis/1`` phases)."""
-    return (("weights", phase["weight_bytes"] / tokens),
-            ("KV cache", (phase["kv_read_bytes"] + phase["kv_write_bytes"]) / tokens),
-            ("activations", (phase["act_read_bytes"] + phase["act_write_bytes"]) / tokens))
+def byte_parts(phase: PhaseTotals, tokens: float) -> tuple[tuple[str, float], ...]:
+    """Weights, KV cache and activations per token from a phase's totals (an analysis's phases, or a profile
+    configuration's ``analytic``)."""
+    return (("weights", phase.weight_bytes / tokens),
+            ("KV cache", (phase.kv_read_bytes + phase.kv_write_bytes) / tokens),
+            ("activations", (phase.act_read_bytes + phase.act_write_bytes) / tokens))
 
 
 def byte_row(label: str, parts: tuple[tuple[str, float], ...]) -> list[dict[str, Any]]:
@@ -59,12 +61,12 @@ BYTE_COLUMNS = [("", False), ("weights", True), ("KV cache", True), ("activation
 
 # --- per-op tables --------------------------------------------------------------------------------
 
-def analytic_op_table(ops: list[dict[str, Any]]) -> dict[str, Any]:
+def analytic_op_table(ops: Sequence[OpRow]) -> dict[str, Any]:
     """An ``llmroof.analysis/1`` phase's ops: per instance, with the instance count."""
-    rows = [[tb.cell(op["name"]), tb.integer(op["count"]), tb.number(op["flops"]), tb.number(op["weight_bytes"], "B"),
-             tb.number(op["act_read_bytes"] + op["act_write_bytes"], "B"),
-             tb.number(op["kv_read_bytes"] + op["kv_write_bytes"], "B"), tb.number(op["bytes"], "B"),
-             tb.ratio_cell(op["intensity"], 1), tb.time_cell(op["time_s"]), tb.cell(op["bound"])]
+    rows = [[tb.cell(op.name), tb.integer(op.count), tb.number(op.flops), tb.number(op.weight_bytes, "B"),
+             tb.number(op.act_read_bytes + op.act_write_bytes, "B"),
+             tb.number(op.kv_read_bytes + op.kv_write_bytes, "B"), tb.number(op.bytes, "B"),
+             tb.ratio_cell(op.intensity, 1), tb.time_cell(op.time_s), tb.cell(op.bound)]
             for op in ops]
     columns = [("op", False), ("x", True), ("FLOPs", True), ("weights", True), ("act r+w", True), ("KV r+w", True),
                ("bytes", True), ("FLOP/B", True), ("roofline time", True), ("bound", False)]
@@ -73,15 +75,15 @@ def analytic_op_table(ops: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- parallelism ----------------------------------------------------------------------------------
 
-def stage_memory(memory: dict[str, Any], layers: list[int], tp: int, *,
+def stage_memory(memory: Memory, layers: list[int], tp: int, *,
                  usable_known: bool) -> tuple[fig.BarPanel, dict[str, Any]]:
     """Weights and KV cache on one GPU of each pipeline stage (an ``llmroof.analysis/1`` ``memory`` record):
     the figure's panel and the table. A stage's KV cache is the fullest stage's, scaled by its layers."""
-    kv = [memory["kv_bytes_per_gpu"] * n / max(layers) for n in layers]
-    weights = memory["stage_weight_bytes"]
+    kv = [memory.kv_bytes_per_gpu * n / max(layers) for n in layers]
+    weights = memory.stage_weight_bytes
     bars = tuple(fig.Bar(f"stage {j} ({n} layers)", (("weights", weights[j]), ("KV cache", kv[j])))
                  for j, n in enumerate(layers))
-    usable = memory["usable_bytes_per_gpu"]
+    usable = memory.usable_bytes_per_gpu
     in_gib = max(w + k for w, k in zip(weights, kv)) >= 2**30 or usable_known  # else plain (decimal) bytes
     panel = fig.BarPanel(f"Memory per GPU by pipeline stage (tp {tp})", "GiB per GPU" if in_gib else "bytes per GPU",
                          "GiB" if in_gib else "B", bars,
