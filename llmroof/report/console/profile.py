@@ -299,11 +299,11 @@ def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
             seconds(c.time_s),
             seconds(analytic.time_s),
             percent(c.roofline_fraction),
-            percent(measured["comm_share"]),
+            percent(measured.comm_share),
             percent(analytic.comm_time_s / analytic.time_s if analytic.time_s else None),
-            percent(measured["bubble_fraction"]),
+            percent(measured.bubble_fraction),
             percent(analytic.pass_bubble_fraction),
-            " / ".join(seconds(t) for t in measured["stage_times_s"]),
+            " / ".join(seconds(t) for t in measured.stage_times_s),
         )
     out.print(table)
     out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")

@@ -110,6 +110,36 @@ class OpResult(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CriticalPath(Record):
+    """Parallel runs: the pass's critical path over the pipeline stages."""
+
+    stage_times_s: tuple[float, ...] = seq()
+    """Each stage's time: its slowest rank's."""
+    slowest_stage: int
+    """The stage that sets the pace."""
+    time_s: float
+    """The pass: the slowest rank's pipeline time."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelMeasured(Record):
+    """Parallel runs: what the ranks measured for one configuration."""
+
+    stage_times_s: tuple[float, ...] = seq()
+    """Each stage's time: its slowest rank's."""
+    bubble_fraction: float
+    """Share of the pass's GPU-time the stages spent idle."""
+    comm_time_s: float
+    """Communication on one rank chain: all-reduces and pipeline sends, from their medians."""
+    comm_share: float | None
+    """comm_time_s / the pass's time (None for a pass of no time)."""
+    allreduce_time_s: float | None
+    """Median all-reduce over the ranks (None without tensor parallelism)."""
+    p2p_time_s: float | None
+    """Median pipeline send/receive over the ranks (None without pipeline stages)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigResult(Record):
     """One configuration of a run: a phase at a batch and a prompt or context length."""
 
@@ -139,9 +169,9 @@ class ConfigResult(Record):
     """``skipped``/``failed``: why."""
     ranks: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
     """Parallel runs: one object per rank."""
-    critical_path: Mapping[str, Any] | None = opt()
+    critical_path: CriticalPath | None = opt(CriticalPath)
     """Parallel runs: the slowest rank's stage times."""
-    measured: Mapping[str, Any] | None = opt()
+    measured: ParallelMeasured | None = opt(ParallelMeasured)
     """Parallel runs: measured figures."""
     analytic: PhaseTotals | None = opt(PhaseTotals)
     """The analytic phase totals on the measured ceilings."""
