@@ -9,7 +9,7 @@ import pytest
 
 from cli_runner import run_cli
 from hostile import TINY_CONFIG, assert_one_line_error
-from llmroof.cli.profile import results_folder
+from llmroof.runs.profile import results_folder
 from llmroof.errors import LlmroofError
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmroof.errors import LlmroofError, interrupt_exit_code, shorten
+from llmroof.errors import LlmroofError, interrupt_exit_code
 
 if TYPE_CHECKING:
     from llmroof.results.records import ProfileRecord
@@ -65,7 +64,7 @@ def profile(
     fmt: ProfileFormat = typer.Option(ProfileFormat.table, "--format", "-f", help="table: progress and a summary; json: the results on stdout."),
 ) -> None:
     """Time real prefill and decode kernels with PyTorch on this machine and place them on the roofline."""
-    from llmroof.runs.profile import prepare_profile
+    from llmroof.runs.profile import prepare_profile, results_folder
 
     job = prepare_profile(
         model=model, device=device, batches=_ints("--batch", batch) if batch else None, prompt_len=prompt,
@@ -73,7 +72,7 @@ def profile(
         threads=threads, cuda_graphs=cuda_graphs, per_op=per_op, nvml=nvml, nvml_window_ms=nvml_window_ms,
         warmup_ms=warmup_ms, rep_ms=rep_ms, hardware=hardware, tp=tp, pp=pp, micro_batches=micro_batches,
         timeout_s=timeout, tp_simulate=tp_simulate, repeat=repeat, refresh_ceilings=refresh_ceilings)
-    path = results_folder(out, force) / "results.json"
+    path = results_folder(out, force) / "results.json"  # checked before anything is measured
     record = _run(job, path, quiet=fmt is ProfileFormat.json)
     if record is None:  # a torchrun rank other than 0
         raise typer.Exit(0)
@@ -92,41 +91,6 @@ def profile(
         print_summary(record, path, console())
         if report is not None:
             print(f"Report: {report}")
-
-
-def results_folder(out: Path | None, force: bool) -> Path:
-    """The folder this run writes to, checked before anything is measured: writable, and not holding an earlier
-    run unless ``force`` (an earlier run is kept: ``--out`` over it is refused). The default is a new
-    time-stamped folder under ./llmroof-runs/ (numbered when two runs start in the same second)."""
-    from llmroof.results.io import check_writable
-
-    if out is None:
-        stamp = Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder, n = stamp, 1
-        while folder.exists():
-            n += 1
-            folder = stamp.with_name(f"{stamp.name}-{n}")
-    else:
-        folder = out
-        if folder.exists() and not folder.is_dir():
-            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (profile writes results.json and "
-                               "report.html into a folder)", "name a new or existing folder")
-        earlier = folder / "results.json"
-        if earlier.exists() and not force:
-            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
-                               "choose another --out, or pass --force to replace it")
-    check_writable(folder, folder=True)
-    return folder
-
-
-def _describe_run(path: Path) -> str:
-    try:
-        from llmroof.results.io import read_json
-
-        data = read_json(path)
-        return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
-    except (LlmroofError, AttributeError):
-        return "a results.json llmroof cannot read"
 
 
 def calibration_warnings(record: ProfileRecord) -> list[str]:

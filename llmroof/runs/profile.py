@@ -4,6 +4,7 @@ torchrun). The CLI and the Python API (:func:`llmroof.profile`) share it."""
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmroof import schemas
-from llmroof.errors import LlmroofError
+from llmroof.errors import LlmroofError, shorten
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.measure.profile import ProfileConfig
 
@@ -194,3 +195,38 @@ def _run_parallel(job: ProfileJob, path: Path, argv: list[str], announce: Progre
         distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=job.timeout_s,
                            error_file=str(path.parent / ".rank-error"))
     return read_json(path, schemas.prefix(schemas.PROFILE))
+
+
+def results_folder(out: Path | None, force: bool) -> Path:
+    """The folder this run writes to, checked before anything is measured: writable, and not holding an earlier
+    run unless ``force`` (an earlier run is kept: ``--out`` over it is refused). The default is a new
+    time-stamped folder under ./llmroof-runs/ (numbered when two runs start in the same second)."""
+    from llmroof.results.io import check_writable
+
+    if out is None:
+        stamp = Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder, n = stamp, 1
+        while folder.exists():
+            n += 1
+            folder = stamp.with_name(f"{stamp.name}-{n}")
+    else:
+        folder = out
+        if folder.exists() and not folder.is_dir():
+            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (profile writes results.json and "
+                               "report.html into a folder)", "name a new or existing folder")
+        earlier = folder / "results.json"
+        if earlier.exists() and not force:
+            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
+                               "choose another --out, or pass --force to replace it")
+    check_writable(folder, folder=True)
+    return folder
+
+
+def _describe_run(path: Path) -> str:
+    try:
+        from llmroof.results.io import read_json
+
+        data = read_json(path)
+        return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
+    except (LlmroofError, AttributeError):
+        return "a results.json llmroof cannot read"
