@@ -4,7 +4,6 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
@@ -90,9 +89,10 @@ def compare(
     if out is None:
         _print(comparison, fmt)
     else:
+        from llmroof.compare.render import render
         from llmroof.results.io import write_text_atomic
 
-        write_text_atomic(out, render(comparison, fmt))
+        write_text_atomic(out, render(comparison, fmt.value))
         from llmroof.compare.text import summary_line
 
         print(f"{summary_line(comparison)}; wrote {out}")
@@ -103,29 +103,6 @@ def compare(
         raise typer.Exit(code)
 
 
-def render(comparison: Comparison, fmt: CompareFormat) -> str:
-    """The whole output as text (a table without colour)."""
-    if fmt in (CompareFormat.json, CompareFormat.bmf):
-        from llmroof.compare.bmf import to_bmf
-        from llmroof.results.io import dumps
-
-        return dumps(comparison.to_dict() if fmt is CompareFormat.json else to_bmf(comparison)) + "\n"
-    if fmt is CompareFormat.markdown:
-        from llmroof.compare.markdown import render_markdown
-
-        return render_markdown(comparison)
-    if fmt is CompareFormat.html:
-        from llmroof.compare.html import render_html
-
-        return render_html(comparison)
-    from llmroof.cli.render import console
-    from llmroof.compare.table import print_tables
-
-    buffer = io.StringIO()
-    print_tables(comparison, console(file=buffer, width=200, elastic=True, color_system=None))
-    return buffer.getvalue()
-
-
 def _print(comparison: Comparison, fmt: CompareFormat) -> None:
     if fmt is CompareFormat.table:
         from llmroof.cli.render import console
@@ -133,7 +110,9 @@ def _print(comparison: Comparison, fmt: CompareFormat) -> None:
 
         print_tables(comparison, console())
     else:
-        sys.stdout.write(render(comparison, fmt))
+        from llmroof.compare.render import render
+
+        sys.stdout.write(render(comparison, fmt.value))
 
 
 def _append_step_summary(comparison: Comparison) -> None:
