@@ -173,7 +173,10 @@ def test_summary_and_report_show_the_spread(tmp_path, in_process, monkeypatch, c
     path = tmp_path / "results.json"
     record = run_repeated(tiny_config(), device="cpu", threads=None, path=path, processes=2, argv=[],
                           launch=in_process, plan_size=3)
-    print_summary(ProfileRecord.from_dict(record), path, console())
+    run = ProfileRecord.from_dict(record)
+    assert run.repeat is not None and run.repeat.processes_finished == 2 and not run.repeat.extra
+    assert all(c.repeat is not None and not c.repeat.extra and c.repeat.processes == 2 for c in run.configs)
+    print_summary(run, path, console())
     out = capsys.readouterr().out
     assert "Run-to-run spread over 2 processes" in out
     tpot = record["configs"][-1]["repeat"]["metrics"]["tpot_s"]

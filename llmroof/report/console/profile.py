@@ -215,8 +215,10 @@ def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
     max and CV; the tables above show the median process of each configuration."""
     from rich.table import Table
 
-    repeat = record.repeat or {}
-    done, asked = repeat["processes_finished"], repeat["processes_requested"]
+    repeat = record.repeat
+    if repeat is None:
+        return
+    done, asked = repeat.processes_finished, repeat.processes_requested
     table = Table(
         title=f"Run-to-run spread over {done} processes"
         + (f" (of {asked})" if done < asked else "")
@@ -226,7 +228,7 @@ def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
     for column in ("config", "metric", "median", "min", "max", "CV", "processes"):
         table.add_column(column, justify="left" if column in ("config", "metric") else "right")
     for c in record.configs:
-        metrics = (c.repeat or {}).get("metrics") or {}
+        metrics = (c.repeat.metrics if c.repeat is not None else None) or {}
         length = f"s={c.prompt_len}" if c.phase == "prefill" else f"c={c.context_len}"
         for name, label, show in SPREAD_METRICS:
             if name in metrics:
@@ -241,7 +243,7 @@ def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
                     str(m["n"]),
                 )
     out.print(table)
-    ceilings = repeat.get("ceilings", {}).get("measured_bandwidth_bytes_per_s")
+    ceilings = repeat.ceilings.get("measured_bandwidth_bytes_per_s")
     if ceilings and ceilings["n"] > 1:
         out.print(
             f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "

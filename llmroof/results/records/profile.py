@@ -140,6 +140,36 @@ class ParallelMeasured(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfigRepeat(Record):
+    """``--repeat``: a configuration over the processes that ran it."""
+
+    processes: int
+    """Processes in which it finished (ok)."""
+    process_index: int | None = opt()
+    """The process whose figures the configuration shows (the median one)."""
+    metrics: Mapping[str, Any] | None = opt()
+    """Per metric: every process's value, the median, min, max, CV and n."""
+    ops: Mapping[str, Any] | None = opt()
+    """Per op: the same over the processes' op timings."""
+    statuses: Mapping[str, str | None] | None = opt()
+    """Each process's status for it, by process index, where any did not finish."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatInfo(Record):
+    """``--repeat``: the run's processes and how they were merged."""
+
+    processes_requested: int
+    """Fresh processes asked for."""
+    processes_finished: int
+    """Processes that finished."""
+    method: str
+    """How the processes ran and were merged, in words."""
+    ceilings: Mapping[str, Any]
+    """Per ceiling: its spread over the processes."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigResult(Record):
     """One configuration of a run: a phase at a batch and a prompt or context length."""
 
@@ -189,7 +219,7 @@ class ConfigResult(Record):
     """Analytic phase time on the datasheet's peaks (GPU with a catalog entry)."""
     datasheet_roofline_fraction: float | None = opt()
     """datasheet_roofline_time_s / time_s."""
-    repeat: Mapping[str, Any] | None = opt()
+    repeat: ConfigRepeat | None = opt(ConfigRepeat)
     """``--repeat``: per metric (and per op) every process's value, median, min, max and CV."""
     instantiated: Mapping[str, Any] | None = opt()
     """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
@@ -402,7 +432,7 @@ class ProfileRecord(Record):
     """The ceilings the roofline uses, once measured or read from the calibration cache."""
     calibration: Mapping[str, Any] | None = opt()
     """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
-    repeat: Mapping[str, Any] | None = opt()
+    repeat: RepeatInfo | None = opt(RepeatInfo)
     """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
     processes: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
     """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
