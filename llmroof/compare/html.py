@@ -32,8 +32,11 @@ def _side(info: Any) -> dict[str, Any]:
 def render_html(comparison: Comparison) -> str:
     ops = fmt.op_rows(comparison)
     svg, figure_note = roofline_svg(comparison)
+    from llmroof.report.answer import compare_answer
+
     context = {
         "title": f"llmroof compare: {comparison.verdict()}",
+        "answer": compare_answer(comparison),
         "verdict": comparison.verdict(),
         "summary": fmt.summary_line(comparison),
         "sides": [_side(comparison.base), _side(comparison.new)],

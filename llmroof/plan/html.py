@@ -101,8 +101,21 @@ def plan_context(plan: Plan) -> dict[str, Any]:
 
 
 def render_plan_html(plan: Plan) -> str:
-    """The plan as one ``<section>`` of HTML."""
+    """The plan as one ``<section>`` of HTML, headed by its answer block."""
+    from llmroof.report.answer import plan_answer
+
+    chart = pareto_svg(plan) if any(c.fits for c in plan.configs) else None  # matplotlib's own SVG
+    return template_environment(TEMPLATE).get_template(TEMPLATE).render(chart=chart, answer=plan_answer(plan),
+                                                                        **plan_context(plan))
+
+
+def render_plan_page(plan: Plan) -> str:
+    """The plan as a whole page (the report's base layout around :func:`render_plan_html`)."""
     from markupsafe import Markup
 
-    chart = Markup(pareto_svg(plan)) if any(c.fits for c in plan.configs) else None  # matplotlib's own SVG
-    return template_environment(TEMPLATE).get_template(TEMPLATE).render(chart=chart, **plan_context(plan))
+    from llmroof.version import __version__
+
+    page = "plan_page.html.j2"
+    return template_environment(page).get_template(page).render(
+        title=f"llmroof plan: {plan.request.model.name}", section=Markup(render_plan_html(plan)),
+        version=__version__)
