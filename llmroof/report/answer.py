@@ -259,7 +259,7 @@ def plan_answer(plan: Any) -> Answer | None:
             f"{where} takes {seconds(config.decode_step_s)} per step (predicted).")
     headroom = config.max_concurrent_sequences - config.concurrent_sequences
     move = (_move(bound, op_name=None, phase="decode", batch=config.concurrent_sequences, cuda=True, graphs=False,
-                  dtype=str(plan.request.weight_dtype))
+                  dtype=str(plan.to_dict()["request"].get("weight_dtype")))
             + (f" The plan already holds {config.concurrent_sequences} sequences; memory allows "
                f"{config.max_concurrent_sequences}." if headroom > 0 else ""))
     calibrated = bool(plan.to_dict().get("calibration"))

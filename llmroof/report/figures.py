@@ -127,6 +127,10 @@ def _style(name: str) -> Iterator[None]:
         yield
 
 
+styled = _style
+"""The report's matplotlib style for one figure (``with styled("name"): ...``), for figures drawn elsewhere."""
+
+
 def _new_figure(width_in: float, height_in: float) -> Any:
     # Margins are set by hand (_grid), in inches: matplotlib's constrained layout would find them itself
     # but doubles the time a figure takes, and the report's figures have known shapes.
@@ -212,6 +216,10 @@ def _finish_log(axis: Any, unit: str, low: float, high: float) -> None:
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _: quantity(v, unit)))
     axis.set_minor_locator(NullLocator())
+
+
+log_ticks = _finish_log
+"""SI tick labels on a log axis, for figures drawn outside this module."""
 
 
 def quantity(value: float | None, unit: str, digits: int = 3) -> str:
