@@ -76,7 +76,8 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
     if op:
         bound = op_bound(op, floor)
         times = _instances(op, layers)
-        share = f" ({percent(lost / c['time_s'])} of the step)" if c.get("time_s") else ""
+        share = (f" ({percent(lost / c['time_s'])} of the step)" if c.get("time_s") and 0 < lost < c["time_s"]
+                 else " (timed alone)")
         loss = (f"{where} loses {seconds(lost)} per step against its roofline{share}"
                 + (f", {times} instances of {seconds(op['median_s'] - (op.get('roof_time_s', op.get('time_s')) or 0))}"
                    if times > 1 else "") + f": {_why(bound)}.")
@@ -112,8 +113,8 @@ def op_bound(op: dict[str, Any], floor: float | None) -> str:
 
 
 def _instances(op: dict[str, Any], layers: int) -> int:
-    """How often the op runs in one step: once per layer for the layer ops, once for the others."""
-    return layers * int(op.get("count") or 1) if op["name"].startswith(("attn.", "mlp.", "moe.")) else 1
+    """How often the op runs in one full-depth step: its count (the records count every layer's instance)."""
+    return int(op.get("count") or 1)
 
 
 def _tag(c: dict[str, Any]) -> str:
@@ -143,11 +144,10 @@ def analysis_answer(record: dict[str, Any]) -> Answer | None:
     phase the request spends the most time in per token."""
     phases = record.get("phases") or {}
     best: tuple[float, str, dict[str, Any]] | None = None
-    for phase, data in phases.items():
-        for op in data.get("ops") or []:
-            lost = (op["time_s"] - op.get("compute_time_s", 0.0)) * int(op.get("count") or 1)
-            if best is None or lost > best[0]:
-                best = (lost, phase, op)
+    for op in record.get("ops") or []:
+        lost = (op["time_s"] - op.get("compute_time_s", 0.0)) * int(op.get("count") or 1)
+        if best is None or lost > best[0]:
+            best = (lost, op["phase"], op)
     if best is None:
         return None
     lost, phase, op = best
@@ -219,7 +219,7 @@ def compare_answer(comparison: Any) -> Answer | None:
 
 
 def _time_metric(row: Any) -> bool:
-    return str(getattr(row.metric, "name", row.metric)).endswith("_s") or "time" in str(row.metric)
+    return getattr(row.metric, "unit", "") == "s"
 
 
 def _weight(row: Any) -> float:
@@ -297,7 +297,8 @@ def _move(bound: str, *, op_name: str | None, phase: str, batch: int, cuda: bool
         if phase == "decode":
             return (f"A larger batch (now {batch}): each step reads the weights once for every sequence in it"
                     f"{narrow}.")
-        return f"Fusion of the elementwise ops around it{narrow}."
+        return (f"More tokens per call (a larger batch or prompt) raise its arithmetic intensity{narrow}; "
+                "fusion, where it sits between elementwise ops.")
     if bound == "compute":
         return ("A dtype with a faster peak (bf16/fp8 tensor cores); more batch does not help a compute-bound op."
                 if dtype not in ("fp8", "int8") else "More devices (tensor parallelism): it is at the compute peak.")
