@@ -58,7 +58,7 @@ def roofline_svg(comparison: Comparison) -> tuple[Any, str]:
     x the configuration's arithmetic intensity, y its achieved FLOP/s; an arrow from BASE to NEW. The points
     that moved the most are labelled (placed off each other); every point has a hover title."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         return None, "matplotlib is not installed, so there is no roofline figure."
     points = comparison.points

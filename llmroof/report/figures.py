@@ -409,9 +409,9 @@ def _roof_column(figure: Any, axes: Any, roofs: Sequence[Ceiling]) -> None:
             cache_index += 1
         else:
             color = CEILING_COLORS[index % 2]
-        roof = si(c.peak_flops_per_s, "FLOP/s") if c.peak_flops_per_s else "no compute peak"
+        roof = f", {si(c.peak_flops_per_s, 'FLOP/s')}" if c.peak_flops_per_s else " (no compute peak)"
         ridge = f"\nridge {c.ridge_flops_per_byte:.3g} FLOP/B" if c.ridge_flops_per_byte else ""
-        items.append((y, f"{_short(c.label, 34)}\n{si(c.bandwidth_bytes_per_s, 'B/s')}, {roof}{ridge}", color))
+        items.append((y, f"{_short(c.label, 34)}\n{si(c.bandwidth_bytes_per_s, 'B/s')}{roof}{ridge}", color))
     box = axes.bbox
     layout.stack_column(figure, items, x_px=box.x1 + 6, low_px=box.y0, high_px=box.y1, size=7)
 
