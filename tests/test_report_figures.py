@@ -34,8 +34,20 @@ def test_every_report_kind_draws_its_figures(rendered) -> None:
     counts = {page: len(found) for page, (_, found) in rendered.items()}
     assert all(counts.values()), counts
     names = {name for _, name, _ in figures_of(rendered)}
-    assert {"roofline", "bytes", "sweep-batch", "sweep-context", "attention", "parallel", "nvml", "bench-sweep",
-            "bench-latency", "bench-timeline", "plan-pareto", "compare-roofline"} <= names
+    assert {
+        "roofline",
+        "bytes",
+        "sweep-batch",
+        "sweep-context",
+        "attention",
+        "parallel",
+        "nvml",
+        "bench-sweep",
+        "bench-latency",
+        "bench-timeline",
+        "plan-pareto",
+        "compare-roofline",
+    } <= names
 
 
 def test_no_two_text_boxes_overlap_and_no_text_leaves_the_figure(rendered) -> None:
@@ -60,6 +72,7 @@ def test_legends_cover_no_data_point_or_line(rendered) -> None:
 
 # --- the checks themselves fail when they should -----------------------------------------------------
 
+
 def test_the_checks_catch_overlaps_text_outside_and_a_legend_over_data() -> None:
     figure = layout.new_figure(4, 3)
     axes = figure.add_subplot()
@@ -74,6 +87,7 @@ def test_the_checks_catch_overlaps_text_outside_and_a_legend_over_data() -> None
 
 
 # --- the roofline ----------------------------------------------------------------------------------
+
 
 def test_cache_roofs_slower_than_the_level_below_are_overhead_bound_not_roofs() -> None:
     # As measured on the 2-core VM: L1 49.7 GB/s below L2 187 GB/s.
@@ -94,28 +108,43 @@ def test_the_roofline_notes_an_overhead_bound_level_and_draws_the_others(rendere
     assert any(t.startswith("L2 roof (calibrated)\n187 GB/s") for t in labels)
     assert "overhead-bound, not a roof" in html  # and in the figure's data table
     monotone = rendered["profile-repeat"][1]
-    assert any(t.get_text().startswith("L1 roof (calibrated)") for t in layout.texts(dict(monotone)["roofline"]))
+    assert any(
+        t.get_text().startswith("L1 roof (calibrated)")
+        for t in layout.texts(dict(monotone)["roofline"])
+    )
 
 
-def test_only_the_ops_that_lose_the_most_are_labelled_and_every_point_has_a_hover_title(rendered) -> None:
+def test_only_the_ops_that_lose_the_most_are_labelled_and_every_point_has_a_hover_title(
+    rendered,
+) -> None:
     html, found = rendered["profile"]
     roofline = dict(found)["roofline"]
     shown = " ".join(t.get_text() for t in layout.texts(roofline))
     titles = layout.hover_titles(roofline)
     record = samples.profile_record()
-    timed = [(op["name"], c["phase"]) for c in record["configs"] if c["status"] == "ok"
-             for op in c["ops"] if op.get("achieved_flops_per_s") and op["intensity"]]
-    shown_ops = {name for name, _ in timed if re.search(rf"(^|[ ,]){re.escape(name)}(,|$| )", shown)}
+    timed = [
+        (op["name"], c["phase"])
+        for c in record["configs"]
+        if c["status"] == "ok"
+        for op in c["ops"]
+        if op.get("achieved_flops_per_s") and op["intensity"]
+    ]
+    shown_ops = {
+        name for name, _ in timed if re.search(rf"(^|[ ,]){re.escape(name)}(,|$| )", shown)
+    }
     assert 0 < len(shown_ops) <= figures.LABELLED_OPS
     for name, phase in timed:  # the rest are one hover away
         assert any(t.startswith(f"{name} ({phase}") for t in titles.values()), name
-    svg = html[html.index('aria-labelledby="fig-roofline-title"'):]
+    svg = html[html.index('aria-labelledby="fig-roofline-title"') :]
     assert re.search(r'<g id="llmroof-hover-\d+"><title>attn\.o \(prefill\)', svg)
 
 
 def test_a_ridge_far_beyond_the_measured_points_is_an_arrow_at_the_edge() -> None:
     ceilings = [figures.Ceiling("H100 datasheet", 3.35e12, 989e12)]  # ridge 295 FLOP/byte
-    points = [figures.Point("mlp.up", "decode", 1.0, 2e12), figures.Point("b=1", "decode", 0.9, 1e12, total=True)]
+    points = [
+        figures.Point("mlp.up", "decode", 1.0, 2e12),
+        figures.Point("b=1", "decode", 0.9, 1e12, total=True),
+    ]
     with layout.capture() as found:
         svg = figures.roofline(ceilings, points, title="t", alt="a")
     axes = found[0][1].axes[0]
@@ -125,12 +154,22 @@ def test_a_ridge_far_beyond_the_measured_points_is_an_arrow_at_the_edge() -> Non
 
 def test_sweep_axes_follow_the_measured_points_and_mark_a_crossover_beyond_them() -> None:
     measured = figures.Series("measured", (1.0, 4.0), (100.0, 380.0))
-    bound = figures.Series("roofline bound", tuple(float(2**i) for i in range(10)),
-                           tuple(2000.0 * 2**i for i in range(10)), dashed=True)
+    bound = figures.Series(
+        "roofline bound",
+        tuple(float(2**i) for i in range(10)),
+        tuple(2000.0 * 2**i for i in range(10)),
+        dashed=True,
+    )
     panel = figures.LinePanel("Decode throughput", "tokens/s", "", (measured, bound))
     with layout.capture() as found:
-        svg = figures.sweep([panel], xlabel="batch", marks=[(431.0, "compute-bound from b=431")], title="t",
-                            alt="a", name="sweep-test")
+        svg = figures.sweep(
+            [panel],
+            xlabel="batch",
+            marks=[(431.0, "compute-bound from b=431")],
+            title="t",
+            alt="a",
+            name="sweep-test",
+        )
     axes = found[0][1].axes[0]
     low, high = axes.get_xlim()
     assert 0.5 < low < 1 and 4 < high < 8
@@ -143,24 +182,31 @@ def test_every_figure_has_its_data_as_a_folded_table(rendered) -> None:
         for name, _ in found:
             assert f'<details class="figure-data" id="fig-{name}-data">' in html, (page, name)
     html = rendered["bench"][0]
-    table = html[html.index('id="fig-bench-latency-data"'):]
-    assert "<th scope=\"col\">median</th>" in table[:2000]
+    table = html[html.index('id="fig-bench-latency-data"') :]
+    assert '<th scope="col">median</th>' in table[:2000]
 
 
 def test_series_are_told_apart_without_colour() -> None:
     looks = [layout.style(i) for i in range(len(layout.PALETTE))]
-    assert len({s.marker for s in looks}) == len(looks) and len({s.color for s in looks}) == len(looks)
+    assert len({s.marker for s in looks}) == len(looks) and len({s.color for s in looks}) == len(
+        looks
+    )
     assert layout.style(0, dashed=True).linestyle == "--"
     assert set(figures.PHASE_COLORS.values()) <= set(layout.OKABE_ITO.values())
 
 
 # --- the answer ------------------------------------------------------------------------------------
 
+
 def test_the_profile_answer_is_the_op_that_loses_the_most_time() -> None:
     record = samples.profile_record()
     found = answer.profile_answer(record)
-    losses = {(c["phase"], c["batch"], op["name"]): (op["median_s"] - op["time_s"]) * op["count"]
-              for c in record["configs"] if c["status"] == "ok" for op in c["ops"]}
+    losses = {
+        (c["phase"], c["batch"], op["name"]): (op["median_s"] - op["time_s"]) * op["count"]
+        for c in record["configs"]
+        if c["status"] == "ok"
+        for op in c["ops"]
+    }
     (phase, batch, op), lost = max(losses.items(), key=lambda item: item[1])
     assert found is not None and found.lost_s == pytest.approx(lost)
     assert found.where.startswith(f"{phase} b={batch}") and found.where.endswith(op)
@@ -180,7 +226,15 @@ def test_an_op_at_the_dispatch_floor_is_launch_bound() -> None:
     del record["ceilings"]["dispatch_floor_s"]  # older files: the fastest op measured
     fastest = min(op["median_s"] for c in record["configs"] for op in c["ops"])
     assert answer.dispatch_floor_s(record) == fastest
-    launch = answer._move("launch", op_name="attn.norm", phase="decode", batch=1, cuda=True, graphs=False, dtype="bf16")
+    launch = answer._move(
+        "launch",
+        op_name="attn.norm",
+        phase="decode",
+        batch=1,
+        cuda=True,
+        graphs=False,
+        dtype="bf16",
+    )
     assert "CUDA graphs" in launch
 
 
@@ -196,11 +250,11 @@ def test_the_analysis_answer_is_the_op_the_memory_bound_costs_most() -> None:
 def test_the_answer_block_heads_every_page(rendered, page) -> None:
     html = rendered[page][0]
     start = html.index('<section class="answer"')
-    body = html[html.index("<body"):]
+    body = html[html.index("<body") :]
     first = body.index('<section class="answer"')
     for tag in ("<table", "<figure", "<svg", 'class="cards"', "<h3"):
         assert tag not in body[:first], (page, tag)
-    block = html[start:html.index("</section>", start)]
+    block = html[start : html.index("</section>", start)]
     where = re.search(r'data-where="([^"]+)"', block).group(1)
     assert re.search(r'class="lost">[0-9.]+ (s|ms|us|ns) lost<', block), block
     assert re.search(r"(memory|compute|launch)-bound", block)

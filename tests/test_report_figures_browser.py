@@ -43,7 +43,9 @@ PROBE = """<script>
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, Path]:
     if browser() is None:
-        pytest.skip("no headless browser here: install Debian's chromium (apt-get install -y chromium)")
+        pytest.skip(
+            "no headless browser here: install Debian's chromium (apt-get install -y chromium)"
+        )
     folder = tmp_path_factory.mktemp("kinds")
     made = samples.pages()
     out = {}
@@ -60,11 +62,26 @@ def dump(page: Path, width: int) -> str:
     exe = browser()
     assert exe is not None
     with tempfile.TemporaryDirectory() as profile_dir:
-        args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile_dir}", "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars",
-                f"--window-size={width},900", "--dump-dom", page.resolve().as_uri()]
-        return subprocess.run(args, capture_output=True, text=True, timeout=90, cwd=profile_dir).stdout
+        args = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile_dir}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--hide-scrollbars",
+            f"--window-size={width},900",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ]
+        return subprocess.run(
+            args, capture_output=True, text=True, timeout=90, cwd=profile_dir, check=False
+        ).stdout
 
 
 def attribute(dom: str, name: str) -> str:

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from llmroof.report import layout
-from llmroof.report.figures import SERIES_COLORS, WIDTH_IN, _finish_linear, _grid, _new_figure, _style, to_svg
+from llmroof.report.figures import (
+    SERIES_COLORS,
+    WIDTH_IN,
+    _finish_linear,
+    _grid,
+    _new_figure,
+    _style,
+    to_svg,
+)
 from llmroof.units import seconds
 
 

@@ -31,7 +31,7 @@ SERIES_COLORS = layout.PALETTE
 CEILING_COLORS = ("#000000", "#777777")
 CACHE_COLORS = (layout.OKABE_ITO["green"], layout.OKABE_ITO["purple"], layout.OKABE_ITO["orange"])
 CACHE_DASHES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
-STYLE = {
+STYLE: dict[str, Any] = {
     "svg.fonttype": "none",          # <text> elements, not glyph paths
     "text.parse_math": False,        # a "$" in a model name is text, not mathtext
     "text.usetex": False,
@@ -123,7 +123,8 @@ def _style(name: str) -> Iterator[None]:
     import matplotlib
 
     # A salt per figure keeps element ids stable (the same input gives the same page) and distinct.
-    with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"llmroof-{name}"}):
+    params: Any = {**STYLE, "svg.hashsalt": f"llmroof-{name}"}  # rc_context types its keys as literals
+    with matplotlib.rc_context(params):
         yield
 
 
@@ -360,9 +361,9 @@ def _roofline_range(placed: Sequence[Point], roofs: Sequence[Ceiling]) -> tuple[
         elif low / 8 <= ridge < low:
             low = ridge / 2
     for c in roofs:
-        ridge = c.ridge_flops_per_byte
-        if ridge and not low <= ridge <= high:
-            beyond.append((ridge, f"{c.label.split(' ')[0]} ridge {ridge:.3g} FLOP/B"))
+        far = c.ridge_flops_per_byte
+        if far and not low <= far <= high:
+            beyond.append((far, f"{c.label.split(' ')[0]} ridge {far:.3g} FLOP/B"))
     merged: dict[str, tuple[float, str]] = {}
     for ridge, label in beyond:  # one arrow per side of the axes: their labels would stack on each other
         side = "high" if ridge > high else "low"
@@ -469,7 +470,7 @@ def _loss(p: Point) -> float:
 
 def _roofline_rows(roofs: Sequence[Ceiling], points: Sequence[Point],
                    overhead: Sequence[tuple[str, float, str]]) -> list[tuple[str, ...]]:
-    rows = [(c.label, "", f"{c.ridge_flops_per_byte:.3g}" if c.ridge_flops_per_byte else "-",
+    rows: list[tuple[str, ...]] = [(c.label, "", f"{c.ridge_flops_per_byte:.3g}" if c.ridge_flops_per_byte else "-",
              si(c.peak_flops_per_s, "FLOP/s") if c.peak_flops_per_s else "-",
              f"roof: {si(c.bandwidth_bytes_per_s, 'B/s')}, ridge point in FLOP/byte") for c in roofs]
     rows += [(f"{level} cache", "", "-", "-", f"{si(bw, 'B/s')}, below {below}: overhead-bound, not a roof")
@@ -662,7 +663,7 @@ def sweep(panels: Sequence[LinePanel], *, xlabel: str, marks: Sequence[tuple[flo
             for value, label in getattr(axes, "_llmroof_beyond", ()):
                 layout.edge_arrow(axes, value, _short(label, 34))
         _suptitle(figure, title)
-        handles = {}
+        handles: dict[str, Any] = {}
         for axes in drawn:
             for handle, label in zip(*axes.get_legend_handles_labels()):
                 handles.setdefault(label, handle)
@@ -770,7 +771,8 @@ def timeline(times_s: Sequence[float], values: Sequence[float], bands: Sequence[
         axes.set_title(title, loc="left")
         _fit_y_axes(figure, grid, [axes])
         _band_labels(axes, bands)
-        _legend_below(figure, axes, *axes.get_legend_handles_labels(), ncols=2)
+        handles, labels = axes.get_legend_handles_labels()
+        _legend_below(figure, axes, handles, labels, ncols=2)
         layout.data_table(figure, ("time (s)", ylabel), [(f"{t:.3g}", quantity(v, unit)) for t, v in
                                                           zip(times_s, values)]
                           + [(f"{b.start_s:.3g} to {b.end_s:.3g}", b.label) for b in bands])

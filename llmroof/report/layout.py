@@ -15,9 +15,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 # Okabe & Ito (2008), "Color Universal Design": distinct under the common colour-vision deficiencies.
-OKABE_ITO = {"blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "purple": "#CC79A7",
-             "orange": "#E69F00", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"}
-PALETTE = tuple(OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange", "sky", "black"))
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "green": "#009E73",
+    "purple": "#CC79A7",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+PALETTE = tuple(
+    OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange", "sky", "black")
+)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 DASHES = ("-", "--", "-.", ":")
 MUTED = "#555555"
@@ -33,8 +43,11 @@ class SeriesStyle(NamedTuple):
 
 def style(index: int, *, dashed: bool = False) -> SeriesStyle:
     """Series ``index``: a colour, and a marker and dash of its own so it reads without colour too."""
-    return SeriesStyle(PALETTE[index % len(PALETTE)], MARKERS[index % len(MARKERS)],
-                       "--" if dashed else DASHES[(index // len(PALETTE)) % len(DASHES)])
+    return SeriesStyle(
+        PALETTE[index % len(PALETTE)],
+        MARKERS[index % len(MARKERS)],
+        "--" if dashed else DASHES[(index // len(PALETTE)) % len(DASHES)],
+    )
 
 
 # --- figures and their capture --------------------------------------------------------------------
@@ -118,15 +131,22 @@ def texts(figure: Any) -> list[Any]:
             for tick in axis._update_ticks():  # the ticks inside the view, as draw() picks them
                 drawn += [label for label in (tick.label1, tick.label2) if label.get_visible()]
     found = [t for t in figure.findobj(Text) if id(t) not in ticks] + drawn
-    return [t for t in found if t.get_visible() and t.get_text().strip()
-            and t.get_window_extent(render).width > 0]
+    return [
+        t
+        for t in found
+        if t.get_visible() and t.get_text().strip() and t.get_window_extent(render).width > 0
+    ]
 
 
 def text_overlaps(figure: Any, pad: float = 0.0) -> list[tuple[str, str]]:
     """Pairs of texts whose boxes overlap (by more than a pixel's sliver), named by their text."""
     render = renderer(figure)
     boxes = [(t.get_text(), box_of(t, render, pad)) for t in texts(figure)]
-    return [(a, b) for (a, ba), (b, bb) in itertools.combinations(boxes, 2) if overlap_area(ba, bb) > 1.0]
+    return [
+        (a, b)
+        for (a, ba), (b, bb) in itertools.combinations(boxes, 2)
+        if overlap_area(ba, bb) > 1.0
+    ]
 
 
 def texts_outside(figure: Any) -> list[str]:
@@ -134,7 +154,9 @@ def texts_outside(figure: Any) -> list[str]:
     render = renderer(figure)
     width, height = figure.bbox.width, figure.bbox.height
     frame = (-1.0, -1.0, width + 1.0, height + 1.0)
-    return [t.get_text() for t in texts(figure) if outside_area(box_of(t, render, 0.0), frame) > 0.5]
+    return [
+        t.get_text() for t in texts(figure) if outside_area(box_of(t, render, 0.0), frame) > 0.5
+    ]
 
 
 def legend_hits(figure: Any) -> list[str]:
@@ -143,39 +165,46 @@ def legend_hits(figure: Any) -> list[str]:
     import numpy as np
     from matplotlib.collections import PathCollection
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Rectangle
 
     render = renderer(figure)
     figure.draw_without_rendering()
-    legends = [lg for lg in [*figure.legends, *(a.get_legend() for a in figure.axes)] if lg is not None]
+    legends = [
+        lg for lg in [*figure.legends, *(a.get_legend() for a in figure.axes)] if lg is not None
+    ]
     hits: list[str] = []
     for legend in legends:
         b = legend.get_window_extent(render)
         for axes in figure.axes:
             clip = axes.bbox
             for artist in axes.get_children():
-                points = _data_points(artist, np, Line2D, PathCollection, Rectangle)
+                points = _data_points(artist, np, Line2D, PathCollection)
                 if points is None or not len(points):
                     continue
-                inside_axes = ((points[:, 0] >= clip.x0) & (points[:, 0] <= clip.x1)
-                               & (points[:, 1] >= clip.y0) & (points[:, 1] <= clip.y1))
-                inside = ((points[:, 0] > b.x0) & (points[:, 0] < b.x1) & (points[:, 1] > b.y0)
-                          & (points[:, 1] < b.y1) & inside_axes)
+                inside_axes = (
+                    (points[:, 0] >= clip.x0)
+                    & (points[:, 0] <= clip.x1)
+                    & (points[:, 1] >= clip.y0)
+                    & (points[:, 1] <= clip.y1)
+                )
+                inside = (
+                    (points[:, 0] > b.x0)
+                    & (points[:, 0] < b.x1)
+                    & (points[:, 1] > b.y0)
+                    & (points[:, 1] < b.y1)
+                    & inside_axes
+                )
                 if inside.any():
                     hits.append(f"{artist.get_label() or type(artist).__name__} under the legend")
     return hits
 
 
-def _data_points(artist: Any, np: Any, line: Any, collection: Any, rectangle: Any) -> Any:
+def _data_points(artist: Any, np: Any, line: Any, collection: Any) -> Any:
     """The artist's data in display pixels, lines sampled densely so a segment that crosses counts."""
     if isinstance(artist, line) and artist.get_visible():
-        xy = artist.get_xydata()
-        if len(xy) == 0:
-            return None
-        xy = artist.get_transform().transform(xy)
+        xy = artist.get_transform().transform(artist.get_xydata())
         if len(xy) > 1:  # 20 points per segment
             t = np.linspace(0.0, 1.0, 20)[:, None]
-            xy = np.concatenate([a + t * (b - a) for a, b in zip(xy[:-1], xy[1:])])
+            xy = np.concatenate([a + t * (b - a) for a, b in itertools.pairwise(xy)])
         return xy[np.isfinite(xy).all(axis=1)]
     if isinstance(artist, collection) and artist.get_visible():
         offsets = artist.get_offsets()
@@ -183,22 +212,34 @@ def _data_points(artist: Any, np: Any, line: Any, collection: Any, rectangle: An
             return None
         xy = artist.get_offset_transform().transform(offsets)
         return xy[np.isfinite(xy).all(axis=1)]
-    if isinstance(artist, rectangle) and artist.get_visible() and artist.get_label().startswith("_") is False:
-        return None
     return None
 
 
 # --- placing text ---------------------------------------------------------------------------------
 
 # Offsets around a point, in points, nearest first: beside it, then further out on a leader line.
-OFFSETS = tuple(sorted({(dx, dy) for dx in (5, -5, 0, 18, -18, 36, -36, 60, -60)
-                        for dy in (3, -11, 10, -18, 17, -25, 26, -34, 36, -44, 50, -58, 66, -74)
-                        if not (dx == 0 and abs(dy) < 17)},
-                       key=lambda o: (abs(o[1]) + abs(o[0]), o[0] < 0, o)))
+OFFSETS = tuple(
+    sorted(
+        {
+            (dx, dy)
+            for dx in (5, -5, 0, 18, -18, 36, -36, 60, -60)
+            for dy in (3, -11, 10, -18, 17, -25, 26, -34, 36, -44, 50, -58, 66, -74)
+            if not (dx == 0 and abs(dy) < 17)
+        },
+        key=lambda o: (abs(o[1]) + abs(o[0]), o[0] < 0, o),
+    )
+)
 
 
-def place_labels(axes: Any, anchors: Sequence[tuple[float, float]], labels: Sequence[str], *,
-                 taken: list[Box], colors: Sequence[str], size: float = 7.0) -> list[Any]:
+def place_labels(
+    axes: Any,
+    anchors: Sequence[tuple[float, float]],
+    labels: Sequence[str],
+    *,
+    taken: list[Box],
+    colors: Sequence[str],
+    size: float = 7.0,
+) -> list[Any]:
     """Annotate each anchor (data coordinates) with its label at the offset whose box, measured, overlaps
     the least of ``taken`` and stays inside the axes; a leader line once the label sits off its point.
     ``taken`` grows with every label placed. Returns the annotations."""
@@ -207,9 +248,17 @@ def place_labels(axes: Any, anchors: Sequence[tuple[float, float]], labels: Sequ
     frame = (axes.bbox.x0, axes.bbox.y0, axes.bbox.x1, axes.bbox.y1)
     placed = []
     for (x, y), label, color in zip(anchors, labels, colors):
-        note = axes.annotate(label, (x, y), xytext=(0, 0), textcoords="offset points", fontsize=size,
-                             color=color, va="bottom", annotation_clip=False)
-        best: tuple[float, tuple[float, float], Box] | None = None
+        note = axes.annotate(
+            label,
+            (x, y),
+            xytext=(0, 0),
+            textcoords="offset points",
+            fontsize=size,
+            color=color,
+            va="bottom",
+            annotation_clip=False,
+        )
+        best: tuple[float, tuple[int, int], Box] | None = None
         for dx, dy in OFFSETS:
             note.set_position((dx, dy))
             note.set_horizontalalignment("left" if dx > 0 else "right" if dx < 0 else "center")
@@ -223,24 +272,49 @@ def place_labels(axes: Any, anchors: Sequence[tuple[float, float]], labels: Sequ
         (dx, dy), box = best[1], best[2]
         ha = "left" if dx > 0 else "right" if dx < 0 else "center"
         note.remove()  # made again with its leader line (an annotation takes its arrow when made)
-        leader = {"arrowstyle": "-", "color": color, "linewidth": 0.5, "alpha": 0.7, "shrinkA": 1, "shrinkB": 3}
-        note = axes.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=size,
-                             color=color, va="bottom", ha=ha, annotation_clip=False,
-                             arrowprops=leader if abs(dy) > 12 or dx == 0 else None)
+        leader = {
+            "arrowstyle": "-",
+            "color": color,
+            "linewidth": 0.5,
+            "alpha": 0.7,
+            "shrinkA": 1,
+            "shrinkB": 3,
+        }
+        note = axes.annotate(
+            label,
+            (x, y),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            fontsize=size,
+            color=color,
+            va="bottom",
+            ha=ha,
+            annotation_clip=False,
+            arrowprops=leader if abs(dy) > 12 or dx == 0 else None,
+        )
         taken.append(box)
         placed.append(note)
     return placed
 
 
-def stack_column(figure: Any, items: Sequence[tuple[float, str, str]], *, x_px: float,
-                 low_px: float, high_px: float, size: float = 7.5) -> list[Any]:
+def stack_column(
+    figure: Any,
+    items: Sequence[tuple[float, str, str]],
+    *,
+    x_px: float,
+    low_px: float,
+    high_px: float,
+    size: float = 7.5,
+) -> list[Any]:
     """Texts in one column at ``x_px`` (display pixels, left-aligned), each as near its wanted height
     (``items``: (y pixels, text, colour)) as the ones before allow: none overlap, all within
     [low_px, high_px]. Returns the texts (figure coordinates)."""
     render = renderer(figure)
     width, height = figure.bbox.width, figure.bbox.height
-    made = [figure.text(x_px / width, 0, text, fontsize=size, color=color, va="center", ha="left")
-            for _, text, color in items]
+    made = [
+        figure.text(x_px / width, 0, text, fontsize=size, color=color, va="center", ha="left")
+        for _, text, color in items
+    ]
     heights = [box_of(t, render, 1.0)[3] - box_of(t, render, 1.0)[1] for t in made]
     order = sorted(range(len(items)), key=lambda i: items[i][0])
     ys = [0.0] * len(items)
@@ -257,24 +331,22 @@ def stack_column(figure: Any, items: Sequence[tuple[float, str, str]], *, x_px: 
     return made
 
 
-def edge_arrow(axes: Any, value: float, label: str, *, axis: str = "x", color: str = MUTED) -> Any:
-    """Mark a value that lies beyond the axes at the edge it lies past: an arrow pointing out, with the value."""
-    low, high = sorted(axes.get_xlim() if axis == "x" else axes.get_ylim())
-    beyond = value > high
-    if axis == "x":
-        at = (1.0 if beyond else 0.0, 0.08)
-        shift = (-4, 0) if beyond else (4, 0)
-        ha = "right" if beyond else "left"
-        arrow = "<-" if beyond else "->"
-    else:
-        at = (0.02, 1.0 if beyond else 0.0)
-        shift = (0, -4) if beyond else (0, 4)
-        ha = "left"
-        arrow = "<-"
-    return axes.annotate(f"{label} {'→' if beyond else '←'}" if axis == "x" else label, at,
-                         xycoords="axes fraction", xytext=(shift[0] * 6, shift[1] * 3), textcoords="offset points",
-                         ha=ha, va="center", fontsize=7.5, color=color,
-                         arrowprops={"arrowstyle": arrow, "color": color, "linewidth": 0.9})
+def edge_arrow(axes: Any, value: float, label: str, *, color: str = MUTED) -> Any:
+    """Mark an x value that lies beyond the axes at the edge it lies past: the label, with the value, and an
+    arrow pointing out of the axes, low on the plot (away from the title)."""
+    beyond = value > max(axes.get_xlim())
+    return axes.annotate(
+        f"{label} →" if beyond else f"← {label}",
+        (1.0 if beyond else 0.0, 0.06),
+        xycoords="axes fraction",
+        xytext=(-20 if beyond else 20, 0),
+        textcoords="offset points",
+        ha="right" if beyond else "left",
+        va="center",
+        fontsize=7.5,
+        color=color,
+        arrowprops={"arrowstyle": "->", "color": color, "linewidth": 0.9},
+    )
 
 
 def hover(artist: Any, text: str) -> None:
@@ -292,7 +364,10 @@ def hover_titles(figure: Any) -> dict[str, str]:
 
 def data_table(figure: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """The figure's data as a table (its text alternative); the writer folds it under the figure."""
-    figure.__dict__["_llmroof_data"] = (tuple(columns), tuple(tuple(str(c) for c in r) for r in rows))
+    figure.__dict__["_llmroof_data"] = (
+        tuple(columns),
+        tuple(tuple(str(c) for c in r) for r in rows),
+    )
 
 
 def table_of(figure: Any) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] | None:
@@ -306,15 +381,19 @@ def data_html(name: str, table: tuple[tuple[str, ...], tuple[tuple[str, ...], ..
     columns, rows = table
     head = "".join(f'<th scope="col">{escape(c)}</th>' for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return (f'<details class="figure-data" id="fig-{escape(name)}-data"><summary>The data of this figure '
-            f"({len(rows)} rows)</summary><div class=\"scroll\"><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table></div></details>")
+    return (
+        f'<details class="figure-data" id="fig-{escape(name)}-data"><summary>The data of this figure '
+        f'({len(rows)} rows)</summary><div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div></details>"
+    )
 
 
 # --- the roofs ------------------------------------------------------------------------------------
 
-def monotone_levels(levels: Sequence[tuple[str, float]], dram_bytes_per_s: float) -> tuple[
-        list[tuple[str, float]], list[tuple[str, float, str]]]:
+
+def monotone_levels(
+    levels: Sequence[tuple[str, float]], dram_bytes_per_s: float
+) -> tuple[list[tuple[str, float]], list[tuple[str, float, str]]]:
     """Split calibrated cache roofs (nearest the core first: L1, L2, ...) into roofs and overhead-bound
     levels. A level is a roof only when it is faster than every level below it (farther from the core, DRAM
     last); one that is not measured the cost per call at its small sizes, not its bandwidth. Returns (roofs,
