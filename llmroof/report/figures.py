@@ -693,11 +693,10 @@ def _sweep_rows(panels: Sequence[LinePanel]) -> list[tuple[str, ...]]:
 
 def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]], xlabel: str,
                 batch_axis: bool) -> None:
-    measured = [x for s in panel.series if not s.dashed for x, y in zip(s.xs, s.ys) if _finite(x, y)]
-    everything = [x for s in panel.series for x, y in zip(s.xs, s.ys) if _finite(x, y)]
-    if not measured or any(not s.dashed for s in panel.series) and all(not s.dashed for s in panel.series):
-        measured = everything
-    x_low, x_high = min(measured or [1.0]) / 1.3, max(measured or [1.0]) * 1.3
+    # The solid (measured) series set the range; a panel of dashed (analytic) curves alone, all of them.
+    solid = [x for s in panel.series if not s.dashed for x, y in zip(s.xs, s.ys) if _finite(x, y)]
+    shown = solid or [x for s in panel.series for x, y in zip(s.xs, s.ys) if _finite(x, y)] or [1.0]
+    x_low, x_high = min(shown) / 1.3, max(shown) * 1.3
     xs_all: list[float] = []
     ys_all: list[float] = []
     for series in panel.series:
