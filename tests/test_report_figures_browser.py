@@ -1,5 +1,5 @@
 """Every report kind in a real headless browser (Debian's chromium; skipped where it is absent) at 1400 and
-1024 px: no table is wider than its box or the page (no horizontal scrollbar, with every folded table
+1024 px, and with its print rules at A4's printable width: no table is wider than its box or the page (no horizontal scrollbar, with every folded table
 opened), and the answer block comes before every other part of the page and names the op, the time lost and
 the bound. The pages are tests/report_samples.py's."""
 
@@ -55,6 +55,12 @@ def pages(tmp_path_factory) -> dict[str, Path]:
         html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
         out[kind] = folder / f"{kind}.html"
         out[kind].write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+        # A4 printed: the print rules applied on screen, at the printable width of A4 less 12 mm margins.
+        out[f"{kind}-print"] = folder / f"{kind}-print.html"
+        out[f"{kind}-print"].write_text(
+            out[kind].read_text(encoding="utf-8").replace("@media print", "@media all"),
+            encoding="utf-8",
+        )
     return out
 
 
@@ -90,9 +96,14 @@ def attribute(dom: str, name: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize("width", [1400, 1024])
+A4_PRINTABLE_PX = round((210 - 2 * 12) / 25.4 * 96)  # 703 CSS px
+
+
+@pytest.mark.parametrize("width", [1400, 1024, "A4"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_tables_fit_and_the_answer_comes_first(pages, kind, width) -> None:
+    if width == "A4":
+        kind, width = f"{kind}-print", A4_PRINTABLE_PX
     dom = dump(pages[kind], width)
     assert attribute(dom, "data-wide") == ""
     assert int(attribute(dom, "data-page-width")) <= width

@@ -111,12 +111,18 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
     )
 
 
-def op_lost_s(op: dict[str, Any]) -> float | None:
-    """Time one op loses against its roof, per step: (measured median - roofline time) x its count."""
-    if op.get("median_s") is None:
+def op_lost_s(op: Any) -> float | None:
+    """Time one op loses against its roof, per step: (measured median - roofline time) x its count. ``op``
+    is a profile's op as read from the file (a dict) or as a typed record (attributes of the same names)."""
+
+    def field(name: str) -> Any:
+        return op.get(name) if isinstance(op, dict) else getattr(op, name, None)
+
+    median, roof = field("median_s"), field("roof_time_s")
+    if median is None:
         return None
-    return (op["median_s"] - (op.get("roof_time_s", op.get("time_s")) or 0.0)) * int(
-        op.get("count") or 1
+    return float(
+        (median - (roof if roof is not None else field("time_s") or 0.0)) * int(field("count") or 1)
     )
 
 
