@@ -259,3 +259,45 @@ def test_the_answer_block_heads_every_page(rendered, page) -> None:
     assert re.search(r'class="lost">[0-9.]+ (s|ms|us|ns) lost<', block), block
     assert re.search(r"(memory|compute|launch)-bound", block)
     assert where and where in json.dumps(block)
+
+
+def test_a_dense_roofline_still_has_no_overlapping_text() -> None:
+    # 60 ops and 12 whole steps crowded into one decade, as a GPU profile of many configurations draws them.
+    import random
+
+    rng = random.Random(25)
+    points = [
+        figures.Point(
+            f"op.{i}",
+            "decode" if i % 2 else "prefill",
+            10 ** rng.uniform(0, 1),
+            10 ** rng.uniform(11, 12),
+            lost_s=rng.uniform(0, 1e-3),
+        )
+        for i in range(60)
+    ]
+    points += [
+        figures.Point(
+            f"b={2**i} c=2048",
+            "decode",
+            10 ** rng.uniform(0, 1),
+            10 ** rng.uniform(11, 12),
+            total=True,
+        )
+        for i in range(12)
+    ]
+    ceilings = [
+        figures.Ceiling("measured ceilings", 3e12, 700e12),
+        figures.Ceiling("L2 roof", 9e12, 700e12),
+        figures.Ceiling("L1 roof", 2e12, 700e12),
+    ]
+    with layout.capture() as found:
+        svg = figures.roofline(ceilings, points, title="Roofline: many configurations", alt="a")
+    figure = found[0][1]
+    assert layout.text_overlaps(figure) == [] and layout.texts_outside(figure) == []
+    assert layout.legend_hits(figure) == []
+    titles = re.findall(r'<g id="llmroof-hover-\d+"><title>([^<]*)</title>', svg)
+    assert all(
+        any(t.startswith(f"{p.label} (") for t in titles) for p in points
+    )  # a hover title each
+    assert "overhead-bound" in svg  # L1 slower than L2

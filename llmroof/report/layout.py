@@ -240,9 +240,10 @@ def place_labels(
     colors: Sequence[str],
     size: float = 7.0,
 ) -> list[Any]:
-    """Annotate each anchor (data coordinates) with its label at the offset whose box, measured, overlaps
-    the least of ``taken`` and stays inside the axes; a leader line once the label sits off its point.
-    ``taken`` grows with every label placed. Returns the annotations."""
+    """Annotate each anchor (data coordinates) with its label at the nearest offset whose box, measured,
+    overlaps nothing in ``taken`` and stays inside the axes; a leader line once the label sits off its point.
+    A label with no free place is left out (give every point a :func:`hover` title, so none is lost).
+    ``taken`` grows with every label placed. Returns the annotations placed."""
     figure = axes.figure
     render = renderer(figure)
     frame = (axes.bbox.x0, axes.bbox.y0, axes.bbox.x1, axes.bbox.y1)
@@ -269,9 +270,11 @@ def place_labels(
             if cost == 0:
                 break
         assert best is not None
+        note.remove()  # made again with its leader line (an annotation takes its arrow when made)
+        if best[0] > 0:
+            continue
         (dx, dy), box = best[1], best[2]
         ha = "left" if dx > 0 else "right" if dx < 0 else "center"
-        note.remove()  # made again with its leader line (an annotation takes its arrow when made)
         leader = {
             "arrowstyle": "-",
             "color": color,

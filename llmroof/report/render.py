@@ -81,7 +81,8 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
         raise LlmroofError(f"{source}: not a complete {data.get('schema')} record (missing {exc})") from None
     sections, omitted = build_sections(data)
     context = {
-        "title": title, "subtitle": subtitle, "kind": kind, "answer": answer.for_record(data), "sections": sections, "omitted": omitted,
+        "title": title, "subtitle": subtitle, "kind": kind, "sections": sections, "omitted": omitted,
+        "answer": answer.for_record(data),
         "problems": view.problems(data) if kind != "analytic" else [],
         "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
         "schema": data.get("schema"), "source": source, "version": __version__,
