@@ -59,14 +59,14 @@ def repeated_profile_record() -> dict:
     return record
 
 
-def analysis_record(**workload: int) -> dict:
+def analysis_record(model: str = "llama-3.2-1b", **workload: int) -> dict:
     from llmroof.analytic import Workload, analyze
     from llmroof.analytic.serialize import analysis_to_dict
     from llmroof.specs import get_hardware, get_model
 
     return analysis_to_dict(
         analyze(
-            get_model("llama-3.2-1b"),
+            get_model(model),
             get_hardware("h100"),
             Workload(**{"batch": 4, "prompt_len": 128, "context_len": 1024, **workload}),
         )
@@ -170,7 +170,11 @@ def pages() -> dict[str, Callable[[], str]]:
         ),
         "profile-gpu": lambda: render_report(gpu_profile_record(), source="gpu.json"),
         "profile-repeat": lambda: render_report(repeated_profile_record(), source="repeat.json"),
+        "profile-parallel": lambda: render_report(
+            json.loads((DATA / "v0.1.0" / "profile-tp2.json").read_text()), source="tp2.json"
+        ),
         "analysis": lambda: render_report(analysis_record(), source="analysis.json"),
+        "analysis-moe": lambda: render_report(analysis_record("mixtral-8x7b"), source="moe.json"),
         "analysis-parallel": lambda: render_report(
             parallel_analysis_record(), source="parallel.json"
         ),

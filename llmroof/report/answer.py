@@ -62,18 +62,20 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
         return None
     floor = dispatch_floor_s(record)
     best: tuple[float, dict[str, Any], dict[str, Any] | None] | None = None
+    rank: dict[int, str] = {}
     for c in configs:
-        for op in c.get("ops") or []:
+        for op, on in _timed_ops(c):
             if op.get("median_s") is None:
                 continue
             lost = op_lost_s(op) or 0.0
             if best is None or lost > best[0]:
                 best = (lost, c, op)
+                rank[id(op)] = on
     if best is None:
         c = max(configs, key=lambda c: c["time_s"] - c["roofline_time_s"])
         best = (c["time_s"] - c["roofline_time_s"], c, None)
     lost, c, op = best
-    where = _tag(c) + (f": {op['name']}" if op else "")
+    where = _tag(c) + (f": {op['name']}{rank[id(op)]}" if op else "")
     if op:
         bound = op_bound(op, floor)
         times = int(op.get("count") or 1)
@@ -109,6 +111,14 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
         move=move,
         sure=_profile_sure(record, c, op),
     )
+
+
+def _timed_ops(c: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``)."""
+    ops = [(op, "") for op in c.get("ops") or []]
+    for r in c.get("ranks") or []:
+        ops += [(op, f" on rank {r.get('rank')}") for op in r.get("ops") or []]
+    return ops
 
 
 def op_lost_s(op: Any) -> float | None:
