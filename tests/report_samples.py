@@ -151,11 +151,17 @@ def plan() -> object:
 
 
 def comparison() -> object:
+    """tests/data/golden/compare.md's comparison, its files named relative to tests/data (as there)."""
+    import os
+
     from llmroof.compare.comparison import CompareSettings, compare_paths
 
-    return compare_paths(
-        DATA / "v0.1.0" / "profile.json", DATA / "golden" / "compare-new.json", CompareSettings()
-    )
+    here = os.getcwd()
+    os.chdir(DATA)
+    try:
+        return compare_paths("v0.1.0/profile.json", "golden/compare-new.json", CompareSettings())
+    finally:
+        os.chdir(here)
 
 
 def pages() -> dict[str, Callable[[], str]]:
