@@ -175,7 +175,8 @@ def test_gpu_record_adds_datasheet_and_nvml(pages) -> None:
     assert sections_in(page) == {"headline", "roofline", "bytes", "sweeps", "attention", "nvml", "ops",
                                  "environment"}
     assert "of the datasheet bound" in page and "NVML measured" in page
-    assert page.count("nvml replay") == 6  # one band per configuration (2 prefill, 4 decode), named as its NVTX range
+    # One band per configuration (2 prefill, 4 decode), named as its NVTX range: a row each in the data table.
+    assert page.count("nvml replay</td>") == 6
     assert "measured / analytic" in page
 
 

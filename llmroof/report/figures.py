@@ -15,15 +15,22 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from llmroof.report import layout
 from llmroof.results.html import svg_element
 from llmroof.units import seconds, si
 
-PHASE_COLORS = {"prefill": "#c65a00", "decode": "#1b5fbf"}
-PART_COLORS = {"weights": "#4c72b0", "KV cache": "#dd8452", "activations": "#55a868",
-               "measured (NVML)": "#8172b3", "communication": "#c44e52", "pipeline bubble": "#937860",
-               "measured": "#8172b3", "analytic": "#9db7e0"}
-SERIES_COLORS = ("#1b5fbf", "#c65a00", "#2a9d4b", "#8e44ad", "#b8860b", "#17becf")
-CEILING_COLORS = ("#222222", "#777777")
+PHASE_COLORS = {"prefill": layout.OKABE_ITO["vermillion"], "decode": layout.OKABE_ITO["blue"]}
+PHASE_MARKERS = {"prefill": "s", "decode": "o"}
+PART_COLORS = {"weights": layout.OKABE_ITO["blue"], "KV cache": layout.OKABE_ITO["orange"],
+               "activations": layout.OKABE_ITO["green"], "measured (NVML)": layout.OKABE_ITO["purple"],
+               "communication": layout.OKABE_ITO["vermillion"], "pipeline bubble": layout.OKABE_ITO["sky"],
+               "measured": layout.OKABE_ITO["purple"], "analytic": layout.OKABE_ITO["sky"]}
+PART_HATCHES = {"KV cache": "//", "activations": "..", "pipeline bubble": "xx", "analytic": "//"}
+"""Each part also told apart by a hatch, so the bars read without colour."""
+SERIES_COLORS = layout.PALETTE
+CEILING_COLORS = ("#000000", "#777777")
+CACHE_COLORS = (layout.OKABE_ITO["green"], layout.OKABE_ITO["purple"], layout.OKABE_ITO["orange"])
+CACHE_DASHES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
 STYLE: dict[str, Any] = {
     "svg.fonttype": "none",          # <text> elements, not glyph paths
     "text.parse_math": False,        # a "$" in a model name is text, not mathtext
@@ -39,6 +46,7 @@ STYLE: dict[str, Any] = {
     "grid.alpha": 0.6,
     "legend.fontsize": 8.0,
     "legend.framealpha": 0.85,
+    "hatch.linewidth": 0.5,
 }
 
 
@@ -63,6 +71,8 @@ class Point(NamedTuple):
     intensity_flops_per_byte: float
     flops_per_s: float
     total: bool = False
+    lost_s: float | None = None
+    """Time lost against its roof (measured - roofline), where known: the top ones are labelled."""
 
 
 class Bar(NamedTuple):
@@ -114,17 +124,19 @@ def _style(name: str) -> Iterator[None]:
     import matplotlib
 
     # A salt per figure keeps element ids stable (the same input gives the same page) and distinct.
-    rc: Any = {**STYLE, "svg.hashsalt": f"llmroof-{name}"}
-    with matplotlib.rc_context(rc):
+    params: Any = {**STYLE, "svg.hashsalt": f"llmroof-{name}"}  # rc_context types its keys as literals
+    with matplotlib.rc_context(params):
         yield
 
 
-def _new_figure(width_in: float, height_in: float) -> Any:
-    from matplotlib.figure import Figure
+styled = _style
+"""The report's matplotlib style for one figure (``with styled("name"): ...``), for figures drawn elsewhere."""
 
+
+def _new_figure(width_in: float, height_in: float) -> Any:
     # Margins are set by hand (_grid), in inches: matplotlib's constrained layout would find them itself
     # but doubles the time a figure takes, and the report's figures have known shapes.
-    return Figure(figsize=(width_in, height_in))
+    return layout.new_figure(width_in, height_in)
 
 
 WIDTH_IN = 9.0
@@ -150,15 +162,22 @@ def _grid(figure: Any, rows: int, cols: int, *, left_in: float = Y_AXIS_IN, top_
 
 
 def to_svg(figure: Any, name: str, alt: str) -> Any:
-    """The figure as ``<svg>`` markup sized by CSS, with ``alt`` as its accessible title."""
+    """The figure as ``<svg>`` markup sized by CSS, with ``alt`` as its accessible title, each hover title
+    (:func:`layout.hover`) inside its element, and the figure's data (:func:`layout.data_table`) folded below
+    it as a table."""
     from markupsafe import Markup, escape
 
+    layout.saved(name, figure)
     text = svg_element(figure, f"llmroof-{name}")
+    for gid, title in layout.hover_titles(figure).items():
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(title)}</title>', 1)
     head_end = text.index(">")
     head = re.sub(r'\s(width|height)="[^"]*"', "", text[:head_end])
     title_id = f"fig-{name}-title"
     head += f' role="img" aria-labelledby="{title_id}" class="chart"'
-    return Markup(f'{head}><title id="{title_id}">{escape(alt)}</title>{text[head_end + 1:]}')
+    table = layout.table_of(figure)
+    data = layout.data_html(name, table) if table else ""
+    return Markup(f'{head}><title id="{title_id}">{escape(alt)}</title>{text[head_end + 1:]}{data}')
 
 
 def _fit_y_axes(figure: Any, grid: Any, axes_list: Sequence[Any]) -> None:
@@ -199,6 +218,10 @@ def _finish_log(axis: Any, unit: str, low: float, high: float) -> None:
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _: quantity(v, unit)))
     axis.set_minor_locator(NullLocator())
+
+
+log_ticks = _finish_log
+"""SI tick labels on a log axis, for figures drawn outside this module."""
 
 
 def quantity(value: float | None, unit: str, digits: int = 3) -> str:
@@ -246,39 +269,45 @@ def _finite(*values: float | None) -> bool:
 
 # --- the roofline ---------------------------------------------------------------------------------
 
+ROOF_MARGIN_IN = 2.0   # the column of roof labels right of the axes
+LABELLED_OPS = 6
+"""Ops labelled on the roofline: the ones that lose the most time; every point has a hover title."""
+CACHE_LEVEL = re.compile(r"^(L\d|LLC|SLC)\b")
+
+
 def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str, alt: str,
              name: str = "roofline") -> Any:
-    """Log-log roofline: each ceiling's slope and roof, its ridge point marked, and one labelled point per
-    op (and per whole step) coloured by phase. None when nothing can be placed."""
+    """Log-log roofline: each ceiling's slope and roof, labelled in a column right of the axes (bandwidth,
+    compute and ridge point); one point per op (and a star per whole step), coloured and shaped by phase,
+    the ops that lose the most time labelled. The axes are set by the points; a ridge far beyond them is an
+    arrow at the edge. Cache roofs slower than the level below them are not roofs (see
+    :func:`layout.monotone_levels`) and are named in a note. None when nothing can be placed."""
     placed = [p for p in points if _finite(p.intensity_flops_per_byte, p.flops_per_s)]
-    roofs = [c for c in ceilings if _finite(c.bandwidth_bytes_per_s)]
-    ridges = [c.ridge_flops_per_byte for c in roofs if c.ridge_flops_per_byte]
-    xs = [p.intensity_flops_per_byte for p in placed] + ridges
+    roofs, overhead = _split_roofs([c for c in ceilings if _finite(c.bandwidth_bytes_per_s)])
     if not placed or not roofs:
         return None
-    low, high = min(xs) / 4, max(xs) * 4
+    low, high, beyond = _roofline_range(placed, roofs)
     intensities = [low * (high / low) ** (i / 160) for i in range(161)]
+    notes = _overhead_notes(overhead)
     with _style(name):
-        figure = _new_figure(WIDTH_IN, 5.8)
-        grid = _grid(figure, 1, 1)
-        axes = figure.add_subplot(grid[0])
+        bottom_in = X_AXIS_IN + 0.75 + 0.17 * len(notes)
+        figure = _new_figure(WIDTH_IN, 5.4 + bottom_in)
+        layout_grid = figure.add_gridspec(1, 1, left=Y_AXIS_IN / WIDTH_IN,
+                                          right=1 - ROOF_MARGIN_IN / WIDTH_IN,
+                                          bottom=bottom_in / (5.4 + bottom_in), top=1 - TITLE_IN / (5.4 + bottom_in))
+        axes = figure.add_subplot(layout_grid[0])
+        cache_index = 0
         for index, ceiling in enumerate(roofs):
-            _draw_ceiling(axes, ceiling, intensities, CEILING_COLORS[index % len(CEILING_COLORS)])
-        for phase, color in PHASE_COLORS.items():
-            ops = [p for p in placed if p.phase == phase and not p.total]
-            steps = [p for p in placed if p.phase == phase and p.total]
-            if ops:
-                axes.scatter([p.intensity_flops_per_byte for p in ops], [p.flops_per_s for p in ops], s=24,
-                             color=color, zorder=3, label=f"{phase}: one op")
-            if steps:
-                axes.scatter([p.intensity_flops_per_byte for p in steps], [p.flops_per_s for p in steps], s=150,
-                             marker="*", color=color, edgecolors="black", linewidths=0.6, zorder=4,
-                             label=f"{phase}: whole step")
+            if CACHE_LEVEL.match(ceiling.label):
+                color, dash = CACHE_COLORS[cache_index % 3], CACHE_DASHES[cache_index % 3]
+                cache_index += 1
+            else:
+                color, dash = CEILING_COLORS[index % 2], "--" if ceiling.dashed else "-"
+            _draw_ceiling(axes, ceiling, intensities, color, dash)
+        _draw_points(axes, placed)
         axes.set_xscale("log")
         axes.set_yscale("log")
-        ys = [p.flops_per_s for p in placed] + [c.peak_flops_per_s or 0 for c in roofs]
-        y_low = min(y for y in ys if y > 0) / 5
-        y_high = max(ys) * 3
+        y_low, y_high = _roofline_y(placed, roofs, low, high)
         axes.set_xlim(low, high)
         axes.set_ylim(y_low, y_high)
         _finish_log(axes.xaxis, "", low, high)
@@ -286,84 +315,184 @@ def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str
         axes.set_xlabel("arithmetic intensity (FLOP/byte)")
         axes.set_ylabel("performance (FLOP/s)")
         axes.set_title(title, loc="left")
-        axes.legend(loc="upper left")
-        _fit_y_axes(figure, grid, [axes])
-        ridge_labels = [(c.ridge_flops_per_byte, c.peak_flops_per_s, _ridge_text(c)) for c in roofs
-                        if c.ridge_flops_per_byte and c.peak_flops_per_s is not None]
-        _label_points(figure, axes, placed, ridge_labels)
+        _fit_y_axes(figure, layout_grid, [axes])
+        for ridge, label in beyond:
+            layout.edge_arrow(axes, ridge, label)
+        _roof_column(figure, axes, roofs)
+        handles, labels = axes.get_legend_handles_labels()
+        _legend_below(figure, axes, handles, labels, ncols=3)
+        for i, line in enumerate(notes):
+            figure.text(0.1 / WIDTH_IN, (0.08 + 0.17 * (len(notes) - 1 - i)) / figure.get_size_inches()[1], line,
+                        fontsize=7.5, color=layout.MUTED, ha="left", va="bottom")
+        _label_points(figure, axes, placed)
+        layout.data_table(figure, ("what", "phase", "FLOP/byte", "FLOP/s", "note"), _roofline_rows(roofs, placed,
+                                                                                              overhead))
         return to_svg(figure, name, alt)
 
 
-def _draw_ceiling(axes: Any, ceiling: Ceiling, intensities: list[float], color: str) -> None:
+def _split_roofs(ceilings: Sequence[Ceiling]) -> tuple[list[Ceiling], list[tuple[str, float, str]]]:
+    """(the ceilings drawn as roofs, the cache levels that are overhead-bound): cache roofs ("L1 ...") are
+    checked against each other and the first (DRAM) ceiling with :func:`layout.monotone_levels`."""
+    caches = [c for c in ceilings if CACHE_LEVEL.match(c.label)]
+    if not caches or len(caches) == len(ceilings):
+        return list(ceilings), []
+    dram = next(c for c in ceilings if not CACHE_LEVEL.match(c.label))
+    level = {c.label: CACHE_LEVEL.match(c.label).group(1) for c in caches}  # type: ignore[union-attr]
+    kept, slow = layout.monotone_levels([(c.label, c.bandwidth_bytes_per_s) for c in caches],
+                                        dram.bandwidth_bytes_per_s)
+    keep = {label for label, _ in kept}
+    return ([c for c in ceilings if not CACHE_LEVEL.match(c.label) or c.label in keep],
+            [(level[lab], bw, level.get(below, below)) for lab, bw, below in slow])
+
+
+def _overhead_notes(overhead: Sequence[tuple[str, float, str]]) -> list[str]:
+    return [f"{level} measured {si(bw, 'B/s')}, below {below}: overhead-bound at its sizes (the cost per call, "
+            f"not the bandwidth), so not drawn as a roof." for level, bw, below in overhead]
+
+
+def _roofline_range(placed: Sequence[Point], roofs: Sequence[Ceiling]) -> tuple[float, float, list[tuple[float, str]]]:
+    """(low, high) intensity set by the points, widened to a ridge within a factor 8; the ridges beyond, each
+    with the label its edge arrow carries."""
+    xs = [p.intensity_flops_per_byte for p in placed]
+    low, high = min(xs) / 4, max(xs) * 4
+    beyond = []
+    for ridge in sorted({c.ridge_flops_per_byte for c in roofs if c.ridge_flops_per_byte}):
+        if high < ridge <= high * 8:
+            high = ridge * 2
+        elif low / 8 <= ridge < low:
+            low = ridge / 2
+    for c in roofs:
+        far = c.ridge_flops_per_byte
+        if far and not low <= far <= high:
+            beyond.append((far, f"{c.label.split(' ')[0]} ridge {far:.3g} FLOP/B"))
+    merged: dict[str, tuple[float, str]] = {}
+    for ridge, label in beyond:  # one arrow per side of the axes: their labels would stack on each other
+        side = "high" if ridge > high else "low"
+        if side in merged:
+            merged[side] = (merged[side][0], f"{merged[side][1]}; {label.split(' ', 1)[1]}")
+        else:
+            merged[side] = (ridge, label)
+    return low, high, list(merged.values())
+
+
+def _roofline_y(placed: Sequence[Point], roofs: Sequence[Ceiling], low: float, high: float) -> tuple[float, float]:
+    attainable = [c.bandwidth_bytes_per_s * high if not c.peak_flops_per_s else
+                  min(c.peak_flops_per_s, c.bandwidth_bytes_per_s * high) for c in roofs]
+    ys = [p.flops_per_s for p in placed]
+    bottom = min(ys + [c.bandwidth_bytes_per_s * low for c in roofs[:1]])
+    return bottom / 3, max(ys + attainable) * 2.5
+
+
+def _draw_ceiling(axes: Any, ceiling: Ceiling, intensities: list[float], color: str, dash: Any) -> None:
     bandwidth, peak = ceiling.bandwidth_bytes_per_s, ceiling.peak_flops_per_s
     ys = [bandwidth * x if not peak else min(peak, bandwidth * x) for x in intensities]
-    roof = f", {si(peak, 'FLOP/s')}" if peak else " (no compute peak)"
-    axes.plot(intensities, ys, "--" if ceiling.dashed else "-", color=color, linewidth=1.6,
-              label=f"{ceiling.label}: {si(bandwidth, 'B/s')}{roof}")
+    line = axes.plot(intensities, ys, linestyle=dash, color=color, linewidth=1.6, label=ceiling.label)[0]
+    line.set_gid(None)
     ridge = ceiling.ridge_flops_per_byte
-    if ridge:
-        axes.axvline(ridge, linestyle=":", color=color, linewidth=1.0)
-        axes.annotate(_ridge_text(ceiling), (ridge, peak), xytext=(4, 5), textcoords="offset points",
-                      fontsize=8, color=color)
+    low, high = intensities[0], intensities[-1]
+    if ridge and low <= ridge <= high:
+        marker = axes.plot([ridge], [peak], marker="|", markersize=10, color=color, linestyle="none")[0]
+        layout.hover(marker, f"{ceiling.label}: ridge {ridge:.3g} FLOP/byte")
 
 
-def _ridge_text(ceiling: Ceiling) -> str:
-    return f"ridge {ceiling.ridge_flops_per_byte:.3g} FLOP/B"
+def _roof_column(figure: Any, axes: Any, roofs: Sequence[Ceiling]) -> None:
+    """Each roof's label right of the axes, at the height its line leaves them, stacked without overlap."""
+    high = axes.get_xlim()[1]
+    y_low, y_high = axes.get_ylim()
+    items = []
+    cache_index = 0
+    for index, c in enumerate(roofs):
+        end = c.bandwidth_bytes_per_s * high if not c.peak_flops_per_s else min(c.peak_flops_per_s,
+                                                                              c.bandwidth_bytes_per_s * high)
+        end = min(max(end, y_low), y_high)
+        y = axes.transData.transform((high, end))[1]
+        if CACHE_LEVEL.match(c.label):
+            color = CACHE_COLORS[cache_index % 3]
+            cache_index += 1
+        else:
+            color = CEILING_COLORS[index % 2]
+        roof = f", {si(c.peak_flops_per_s, 'FLOP/s')}" if c.peak_flops_per_s else " (no compute peak)"
+        ridge = f"\nridge {c.ridge_flops_per_byte:.3g} FLOP/B" if c.ridge_flops_per_byte else ""
+        items.append((y, f"{_short(c.label, 34)}\n{si(c.bandwidth_bytes_per_s, 'B/s')}{roof}{ridge}", color))
+    box = axes.bbox
+    layout.stack_column(figure, items, x_px=box.x1 + 6, low_px=box.y0, high_px=box.y1, size=7)
 
 
-def _label_points(figure: Any, axes: Any, points: Sequence[Point], ridges: Sequence[tuple[float, float, str]]) -> None:
-    """One label per point; points that coincide share a label. Labels are nudged off each other, the
-    points and the ridge labels with a greedy search over a few offsets (display coordinates, text extents
-    estimated from the character count)."""
-    clusters: dict[tuple[Any, ...], list[Point]] = {}
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _draw_points(axes: Any, placed: Sequence[Point]) -> None:
+    """Each point its own artist (its hover title); one legend entry per phase and kind."""
+    seen: set[tuple[str, bool]] = set()
+    for p in placed:
+        color = PHASE_COLORS.get(p.phase, "#333333")
+        key = (p.phase, p.total)
+        label = (f"{p.phase}: whole step" if p.total else f"{p.phase}: one op") if key not in seen else None
+        seen.add(key)
+        if p.total:
+            artist = axes.scatter([p.intensity_flops_per_byte], [p.flops_per_s], s=150, marker="*", color=color,
+                                  edgecolors="black", linewidths=0.6, zorder=4, label=label)
+        else:
+            artist = axes.scatter([p.intensity_flops_per_byte], [p.flops_per_s], s=24, zorder=3, label=label,
+                                  marker=PHASE_MARKERS.get(p.phase, "o"), color=color)
+        layout.hover(artist, f"{p.label} ({p.phase}{', whole step' if p.total else ''}): "
+                             f"{p.intensity_flops_per_byte:.3g} FLOP/byte, {si(p.flops_per_s, 'FLOP/s')}"
+                     + (f", {seconds(p.lost_s)} lost against its roof" if p.lost_s else ""))
+
+
+def _label_points(figure: Any, axes: Any, points: Sequence[Point]) -> None:
+    """Label every whole step and the ops that lose the most time (coinciding points share a label),
+    placed by :func:`layout.place_labels` off the points, the other labels and the axes' edges."""
+    to_display = axes.transData.transform
+    render = layout.renderer(figure)
+    taken = [layout.box_of(axes.title, render)]
     for p in points:
+        x, y = to_display((p.intensity_flops_per_byte, p.flops_per_s))
+        r = 7.0 if p.total else 3.5
+        taken.append((x - r, y - r, x + r, y + r))
+    chosen = [p for p in points if p.total] + sorted((p for p in points if not p.total), key=_loss,
+                                                     reverse=True)[:LABELLED_OPS]
+    clusters: dict[tuple[Any, ...], list[Point]] = {}
+    for p in chosen:
         key = (p.phase, p.total, round(math.log10(p.intensity_flops_per_byte) / 0.04),
                round(math.log10(p.flops_per_s) / 0.04))
         clusters.setdefault(key, []).append(p)
-    to_display = axes.transData.transform
-    scale = figure.dpi / 72
-    taken = []
-    for p in points:
-        x, y = to_display((p.intensity_flops_per_byte, p.flops_per_s))
-        radius = (6 if p.total else 3) * scale
-        taken.append((x - radius, y - radius, x + radius, y + radius))
-    for x_data, y_data, text in ridges:
-        x, y = to_display((x_data, y_data))
-        taken.append(_text_box(x, y, 4, 5, text, 8, scale))
-    for members in sorted(clusters.values(), key=lambda m: (m[0].intensity_flops_per_byte, -m[0].flops_per_s)):
-        text = _wrap([m.label for m in members])
-        x, y = to_display((members[0].intensity_flops_per_byte, members[0].flops_per_s))
-        # The offset whose box overlaps the least (the first free one, in order of distance).
-        dx, dy = min(LABEL_OFFSETS, key=lambda o: sum(_overlap_area(_text_box(x, y, o[0], o[1], text, 7, scale), t)
-                                                        for t in taken))
-        box = _text_box(x, y, dx, dy, text, 7, scale)
-        taken.append(box)
-        color = PHASE_COLORS.get(members[0].phase, "#333333")
-        leader = {"arrowstyle": "-", "color": color, "linewidth": 0.5, "alpha": 0.7, "shrinkA": 0, "shrinkB": 3}
-        axes.annotate(text, (members[0].intensity_flops_per_byte, members[0].flops_per_s),
-                      xytext=(dx, dy), textcoords="offset points", fontsize=7, color=color,
-                      ha="left" if dx > 0 else "right", va="bottom",
-                      arrowprops=leader if abs(dy + 4) > 8 else None)  # a leader line once it is off the point
+    groups = sorted(clusters.values(), key=lambda m: (not m[0].total, -_loss(m[0])))
+    layout.place_labels(axes, [(m[0].intensity_flops_per_byte, m[0].flops_per_s) for m in groups],
+                        [_wrap([m.label for m in members]) for members in groups], taken=taken,
+                        colors=[PHASE_COLORS.get(m[0].phase, "#333333") for m in groups])
 
 
-def _text_box(x: float, y: float, dx: float, dy: float, text: str, size: float,
-              scale: float) -> tuple[float, float, float, float]:
-    """The approximate display box of ``text`` placed at offset (dx, dy) points from (x, y): left-aligned
-    for dx > 0, right-aligned otherwise, bottom at the offset."""
-    lines = text.split("\n")
-    width = max(len(line) for line in lines) * 0.62 * size * scale
-    height = len(lines) * 1.25 * size * scale
-    left = x + dx * scale if dx > 0 else x + dx * scale - width
-    return (left, y + dy * scale, left + width, y + dy * scale + height)
+def _loss(p: Point) -> float:
+    """The time a point loses against its roof, or (without one) how far below the roof it sits."""
+    return p.lost_s if p.lost_s is not None else 1.0 / max(p.flops_per_s, 1e-30) * p.intensity_flops_per_byte
 
 
-def _overlap_area(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+def _roofline_rows(roofs: Sequence[Ceiling], points: Sequence[Point],
+                   overhead: Sequence[tuple[str, float, str]]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [(c.label, "", f"{c.ridge_flops_per_byte:.3g}" if c.ridge_flops_per_byte else "-",
+             si(c.peak_flops_per_s, "FLOP/s") if c.peak_flops_per_s else "-",
+             f"roof: {si(c.bandwidth_bytes_per_s, 'B/s')}, ridge point in FLOP/byte") for c in roofs]
+    rows += [(f"{level} cache", "", "-", "-", f"{si(bw, 'B/s')}, below {below}: overhead-bound, not a roof")
+             for level, bw, below in overhead]
+    rows += [(p.label, p.phase, f"{p.intensity_flops_per_byte:.3g}", si(p.flops_per_s, "FLOP/s"),
+              "whole step" if p.total else (f"{seconds(p.lost_s)} lost" if p.lost_s else "op"))
+             for p in points]
+    return rows
 
 
-# Label positions around a point, in points, nearest first: right or left, above or below.
-LABEL_OFFSETS: tuple[tuple[int, int], ...] = tuple(sorted(((dx, dy) for dx in (6, -6) for dy in range(-61, 44, 8)),
-                             key=lambda o: (abs(o[1] + 4), o[0] < 0)))
+def _legend_below(figure: Any, axes: Any, handles: Sequence[Any], labels: Sequence[str], ncols: int,
+                  across: Sequence[Any] = ()) -> Any:
+    """A legend under the axes' x label (centred under ``across`` when given), outside the data."""
+    if not handles:
+        return None
+    height = figure.get_size_inches()[1]
+    spread = list(across) or [axes]
+    left, right = spread[0].get_position().x0, spread[-1].get_position().x1
+    top = axes.get_position().y0 - (X_AXIS_IN - 0.05) / height
+    return figure.legend(handles, labels, loc="upper center", bbox_to_anchor=((left + right) / 2, top),
+                         ncols=min(ncols, len(handles)), frameon=False, fontsize=7.5)
 
 
 def _wrap(names: list[str], per_line: int = 3) -> str:
@@ -392,7 +521,16 @@ def stacked_bars(panels: Sequence[BarPanel], *, title: str, alt: str, name: str)
         handles = [_patch(part) for part in PART_COLORS if part in seen]
         figure.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False,
                       bbox_to_anchor=(0.5, 0.0))
+        layout.data_table(figure, ("panel", "bar", *sorted(seen), "total"),
+                          [(p.title, b.label, *(_bar_value(dict(b.parts).get(k), p) for k in sorted(seen)),
+                            _bar_value(sum(v for _, v in b.parts), p)) for p in panels for b in p.bars])
         return to_svg(figure, name, alt)
+
+
+def _bar_value(value: float | None, panel: BarPanel) -> str:
+    if value is None:
+        return "-"
+    return quantity(value, panel.unit) if panel.scale == 1.0 else f"{value / panel.scale:.3g} {panel.unit}"
 
 
 def _draw_bars(axes: Any, panel: BarPanel, seen: set[str]) -> None:
@@ -401,7 +539,8 @@ def _draw_bars(axes: Any, panel: BarPanel, seen: set[str]) -> None:
         left = 0.0
         for part, value in bar.parts:
             width = value / panel.scale
-            axes.barh(row, width, left=left, color=PART_COLORS.get(part, "#999999"), height=0.6)
+            axes.barh(row, width, left=left, color=PART_COLORS.get(part, "#999999"), height=0.6,
+                      hatch=PART_HATCHES.get(part), edgecolor="white", linewidth=0.4)
             left += width
             seen.add(part)
         axes.annotate(quantity(left * panel.scale, panel.unit) if panel.scale == 1.0 else f"{left:.3g} {panel.unit}",
@@ -429,7 +568,7 @@ def _suptitle(figure: Any, title: str) -> None:
 def _patch(part: str) -> Any:
     from matplotlib.patches import Patch
 
-    return Patch(color=PART_COLORS[part], label=part)
+    return Patch(facecolor=PART_COLORS[part], hatch=PART_HATCHES.get(part), edgecolor="white", label=part)
 
 
 def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, str, Sequence[float | None]]], *,
@@ -444,8 +583,10 @@ def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, st
             axes = figure.add_subplot(grid[0, index])
             drawn.append(axes)
             shown = [0.0 if v is None else v for v in values]
-            colors = ["#1b5fbf" if i == highlight else "#9db7e0" for i in range(len(categories))]
-            axes.bar(range(len(categories)), shown, color=colors)
+            colors = [layout.OKABE_ITO["blue"] if i == highlight else layout.OKABE_ITO["sky"]
+                      for i in range(len(categories))]
+            axes.bar(range(len(categories)), shown, color=colors,
+                     hatch=[None if i == highlight else "//" for i in range(len(categories))], edgecolor="white")
             for i, value in enumerate(values):
                 axes.annotate(quantity(value, unit), (i, shown[i]), xytext=(0, 2),
                               textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
@@ -457,6 +598,9 @@ def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, st
             _finish_linear(axes.yaxis, unit)
         _fit_y_axes(figure, grid, drawn)
         _suptitle(figure, title)
+        layout.data_table(figure, ("", *(p[0] for p in panels)),
+                          [(c.replace("\n", " "), *(quantity(p[3][i], p[2]) for p in panels))
+                           for i, c in enumerate(categories)])
         return to_svg(figure, name, alt)
 
 
@@ -467,8 +611,8 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
     category, one bar per series (measured, analytic)."""
     width = 0.8 / len(series)
     with _style(name):
-        figure = _new_figure(WIDTH_IN, 3.8)
-        grid = _grid(figure, 1, len(panels), top_in=2 * TITLE_IN, bottom_in=0.75)
+        figure = _new_figure(WIDTH_IN, 4.1)
+        grid = _grid(figure, 1, len(panels), top_in=2 * TITLE_IN, bottom_in=1.0)
         drawn = []
         for index, (panel_title, ylabel, unit, values) in enumerate(panels):
             axes = figure.add_subplot(grid[0, index])
@@ -476,18 +620,22 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
             for k, (label, row) in enumerate(zip(series, values)):
                 xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(categories))]
                 axes.bar(xs, [0.0 if v is None else v for v in row], width=width * 0.95, label=label,
-                         color=PART_COLORS.get(label, SERIES_COLORS[k % len(SERIES_COLORS)]))
+                         color=PART_COLORS.get(label, SERIES_COLORS[k % len(SERIES_COLORS)]),
+                         hatch=PART_HATCHES.get(label), edgecolor="white")
             axes.set_xticks(range(len(categories)), categories, fontsize=7.5)
             axes.set_title(panel_title, loc="left", fontsize=9.5)
             axes.set_ylabel(ylabel)
             axes.grid(False, axis="x")
             axes.margins(y=0.12)
             _finish_linear(axes.yaxis, unit)
-        handles, names = drawn[0].get_legend_handles_labels()
-        figure.legend(handles, names, loc="upper right", ncols=len(series), frameon=False,
-                      bbox_to_anchor=(1 - RIGHT_IN / WIDTH_IN, 1.0))
         _fit_y_axes(figure, grid, drawn)
+        handles, names = drawn[0].get_legend_handles_labels()
+        figure.legend(handles, names, loc="lower center", ncols=len(series), frameon=False,
+                      bbox_to_anchor=(0.5, 0.0))
         _suptitle(figure, title)
+        layout.data_table(figure, ("", *(f"{p[0]}: {s}" for p in panels for s in series)),
+                          [(c, *(quantity(p[3][k][i], p[2]) for p in panels for k in range(len(series))))
+                           for i, c in enumerate(categories)])
         return to_svg(figure, name, alt)
 
 
@@ -495,47 +643,90 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
 
 def sweep(panels: Sequence[LinePanel], *, xlabel: str, marks: Sequence[tuple[float, str]], title: str, alt: str,
           name: str, batch_axis: bool = True) -> Any:
-    """Line panels side by side over one swept axis (log2), with vertical marks (the crossover)."""
+    """Line panels side by side over one swept axis (log2), with vertical marks (the crossover). Where a
+    panel has measured (solid) series, they set the x range; a mark beyond it is an arrow at the edge with
+    its value. One legend for all panels, below them."""
     panels = [p for p in panels if any(len(s.xs) for s in p.series)]
     if not panels:
         return None
     with _style(name):
-        figure = _new_figure(WIDTH_IN, 4.0)
-        grid = _grid(figure, 1, len(panels), top_in=2 * TITLE_IN)
+        entries = _legend_entries(panels, marks)
+        rows = math.ceil(len(entries) / 2)
+        bottom = X_AXIS_IN + 0.1 + 0.2 * rows
+        figure = _new_figure(WIDTH_IN, 3.4 + bottom)
+        grid = _grid(figure, 1, len(panels), top_in=2 * TITLE_IN, bottom_in=bottom)
         drawn = []
         for index, panel in enumerate(panels):
             drawn.append(figure.add_subplot(grid[0, index]))
             _draw_lines(drawn[-1], panel, marks, xlabel, batch_axis)
         _fit_y_axes(figure, grid, drawn)
+        for axes in drawn:
+            for value, label in getattr(axes, "_llmroof_beyond", ()):
+                layout.edge_arrow(axes, value, _short(label, 34))
         _suptitle(figure, title)
+        handles: dict[str, Any] = {}
+        for axes in drawn:
+            for handle, label in zip(*axes.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        _legend_below(figure, drawn[0], list(handles.values()), list(handles), ncols=2, across=drawn)
+        layout.data_table(figure, (xlabel, *(f"{p.title}: {s.label}" for p in panels for s in p.series)),
+                          _sweep_rows(panels))
         return to_svg(figure, name, alt)
+
+
+def _legend_entries(panels: Sequence[LinePanel], marks: Sequence[tuple[float, str]]) -> set[str]:
+    labels = {s.label for p in panels for s in p.series} | {label for _, label in marks}
+    return labels | {p.hline[1] for p in panels if p.hline is not None}
+
+
+def _sweep_rows(panels: Sequence[LinePanel]) -> list[tuple[str, ...]]:
+    xs = sorted({x for p in panels for s in p.series for x in s.xs if x is not None})
+    rows = []
+    for x in xs:
+        row = [_power_label(x)]
+        for p in panels:
+            for s in p.series:
+                value = dict(zip(s.xs, s.ys)).get(x)
+                row.append("-" if value is None else quantity(value, p.unit))
+        rows.append(tuple(row))
+    return rows
 
 
 def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]], xlabel: str,
                 batch_axis: bool) -> None:
+    # The solid (measured) series set the range; a panel of dashed (analytic) curves alone, all of them.
+    solid = [x for s in panel.series if not s.dashed for x, y in zip(s.xs, s.ys) if _finite(x, y)]
+    shown = solid or [x for s in panel.series for x, y in zip(s.xs, s.ys) if _finite(x, y)] or [1.0]
+    x_low, x_high = min(shown) / 1.3, max(shown) * 1.3
     xs_all: list[float] = []
     ys_all: list[float] = []
     for series in panel.series:
-        pairs = [(x, y) for x, y in zip(series.xs, series.ys) if _finite(x, y)]
+        pairs = [(x, y) for x, y in zip(series.xs, series.ys) if _finite(x, y) and x_low <= x <= x_high]
         if not pairs:
             continue
         xs, ys = zip(*pairs)
         xs_all += xs
         ys_all += ys
-        color = SERIES_COLORS[series.color % len(SERIES_COLORS)]
-        axes.plot(xs, ys, "--" if series.dashed else "-", marker="" if series.dashed else "o", markersize=4,
-                  color=color, linewidth=1.4, label=series.label)
+        look = layout.style(series.color, dashed=series.dashed)
+        axes.plot(xs, ys, linestyle=look.linestyle, marker=look.marker, markersize=4 if not series.dashed else 3,
+                  color=look.color, linewidth=1.4, label=series.label,
+                  markerfacecolor="white" if series.dashed else look.color)
     if panel.hline is not None:
         value, label = panel.hline
-        axes.axhline(value, color="#c44e52", linestyle="--", linewidth=1.1, label=label)
+        axes.axhline(value, color=layout.OKABE_ITO["vermillion"], linestyle=(0, (6, 2)), linewidth=1.1, label=label)
         ys_all.append(value)
-    for value, label in marks:
-        axes.axvline(value, color="#2a9d4b", linestyle=":", linewidth=1.4)
-        axes.annotate(label, (value, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                      textcoords="offset points", va="top", fontsize=7.5, color="#1d7a3a", rotation=90)
+    beyond = []
+    for k, (value, label) in enumerate(marks):
+        if x_low <= value <= x_high:
+            axes.axvline(value, color=layout.PALETTE[(k + 2) % len(layout.PALETTE)], linestyle=":", linewidth=1.6,
+                         label=label)
+        else:
+            beyond.append((value, label))
+    axes.__dict__["_llmroof_beyond"] = beyond
     axes.set_xscale("log", base=2)
+    axes.set_xlim(x_low, x_high)
     if batch_axis:
-        apart = [v for v, _ in marks if not any(0.75 < v / x < 1.33 for x in xs_all)]  # no colliding ticks
+        apart = [v for v, _ in marks if x_low <= v <= x_high and not any(0.75 < v / x < 1.33 for x in xs_all)]
         _batch_axis(axes.xaxis, xs_all + apart)
     if ys_all and panel.log_y:
         axes.set_yscale("log")
@@ -548,34 +739,55 @@ def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]],
     axes.set_xlabel(xlabel)
     axes.set_ylabel(panel.ylabel)
     axes.set_title(panel.title, loc="left", fontsize=9.5)
-    axes.legend(loc="upper left" if panel.log_y else "lower left")
 
 
 def timeline(times_s: Sequence[float], values: Sequence[float], bands: Sequence[Band], *, ylabel: str, unit: str,
              peak: tuple[float, str] | None, title: str, alt: str, name: str = "nvml") -> Any:
-    """A sampled quantity over time with the timed regions as shaded, labelled bands."""
+    """A sampled quantity over time with the timed regions as shaded bands, each labelled where its label
+    fits (else in its hover title and the data table); the legend below the axes."""
     if not times_s:
         return None
     with _style(name):
-        figure = _new_figure(WIDTH_IN, 4.0)
-        grid = _grid(figure, 1, 1)
+        figure = _new_figure(WIDTH_IN, 4.4)
+        grid = _grid(figure, 1, 1, bottom_in=X_AXIS_IN + 0.35)
         axes = figure.add_subplot(grid[0])
+        spans = []
         for index, band in enumerate(bands):
-            axes.axvspan(band.start_s, band.end_s, color=SERIES_COLORS[index % len(SERIES_COLORS)], alpha=0.13,
-                         linewidth=0)
-            axes.annotate(band.label, (band.start_s, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
-                          textcoords="offset points", rotation=90, va="top", fontsize=6.5, color="#444444")
-        axes.plot(times_s, values, "-", marker="o", markersize=2.5, linewidth=1.2, color="#1b5fbf",
+            span = axes.axvspan(band.start_s, band.end_s, color=SERIES_COLORS[index % len(SERIES_COLORS)],
+                                alpha=0.13, linewidth=0)
+            layout.hover(span, f"{band.label}: {band.start_s:.3g} s to {band.end_s:.3g} s")
+            spans.append(span)
+        look = layout.style(0)
+        axes.plot(times_s, values, "-", marker=look.marker, markersize=2.5, linewidth=1.2, color=look.color,
                   label="NVML sample")
         top = max(values)
         if peak is not None:
-            axes.axhline(peak[0], color="#c44e52", linestyle="--", linewidth=1.1, label=peak[1])
+            axes.axhline(peak[0], color=layout.OKABE_ITO["vermillion"], linestyle="--", linewidth=1.1, label=peak[1])
             top = max(top, peak[0])
         axes.set_ylim(0, top * 1.12 if top > 0 else 1)
         _finish_linear(axes.yaxis, unit)
         axes.set_xlabel("time since the first sample (s)")
         axes.set_ylabel(ylabel)
         axes.set_title(title, loc="left")
-        axes.legend(loc="lower right")
         _fit_y_axes(figure, grid, [axes])
+        _band_labels(axes, bands)
+        handles, labels = axes.get_legend_handles_labels()
+        _legend_below(figure, axes, handles, labels, ncols=2)
+        layout.data_table(figure, ("time (s)", ylabel), [(f"{t:.3g}", quantity(v, unit)) for t, v in
+                                                          zip(times_s, values)]
+                          + [(f"{b.start_s:.3g} to {b.end_s:.3g}", b.label) for b in bands])
         return to_svg(figure, name, alt)
+
+
+def _band_labels(axes: Any, bands: Sequence[Band]) -> None:
+    """Each band's label, rotated at its left edge, kept only where it overlaps no label before it."""
+    render = layout.renderer(axes.figure)
+    taken: list[layout.Box] = [layout.box_of(axes.title, render)]
+    for band in bands:
+        note = axes.annotate(band.label, (band.start_s, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
+                             textcoords="offset points", rotation=90, va="top", fontsize=6.5, color="#444444")
+        box = layout.box_of(note, render)
+        if any(layout.overlap_area(box, t) > 0 for t in taken):
+            note.remove()
+        else:
+            taken.append(box)

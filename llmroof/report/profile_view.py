@@ -13,8 +13,8 @@ from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
+from llmroof.report import answer, rebuild
 from llmroof.report import figures as fig
-from llmroof.report import rebuild
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
 from llmroof.results.records.analysis import Memory, PhaseTotals
@@ -204,7 +204,8 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     points = []
     shown = [cs[0] for cs in (ok(record, "prefill"), ok(record, "decode")) if cs]
     for c in shown:
-        points += [fig.Point(op["name"], c["phase"], op["intensity"] or 0.0, op["achieved_flops_per_s"])
+        points += [fig.Point(op["name"], c["phase"], op["intensity"] or 0.0, op["achieved_flops_per_s"],
+                             lost_s=answer.op_lost_s(op))
                    for op in c.get("ops", []) if "achieved_flops_per_s" in op]
     for c in ok(record, "prefill") + ok(record, "decode"):
         points.append(fig.Point(where(c), c["phase"], c["analytic"]["intensity"] or 0.0,

@@ -14,7 +14,7 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.errors import LlmroofError
-from llmroof.report import analysis_view, bench_view, profile_view
+from llmroof.report import analysis_view, answer, bench_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import check_shape, dumps, write_text_atomic
 from llmroof.units import si
@@ -82,6 +82,7 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     sections, omitted = build_sections(data)
     context = {
         "title": title, "subtitle": subtitle, "kind": kind, "sections": sections, "omitted": omitted,
+        "answer": answer.for_record(data),
         "problems": view.problems(data) if kind != "analytic" else [],
         "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
         "schema": data.get("schema"), "source": source, "version": __version__,

@@ -1,0 +1,501 @@
+"""The answer that heads every report: where the most time goes against the roofline, what would move
+it, and how sure we are.
+
+One pure function per kind of result (a profile or analysis record as read from its file, a bench record,
+a :class:`~llmroof.compare.comparison.Comparison`, a :class:`~llmroof.plan.records.Plan`: the last two read
+by attribute, not imported, so this module stays below both), each returning an :class:`Answer`. The
+templates render it with one macro, ``answer`` in ``answer.html.j2``; docs/reports.md says how a new page
+uses it.
+
+"Lost" is the measured time beyond the roofline time of the same work (for an analysis, which measures
+nothing: the time beyond what the work would take at the compute peak, i.e. what the memory bound costs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from llmroof.units import percent, seconds
+
+LAUNCH_FACTOR = 2.0
+"""An op is launch-bound when its measured time is within this factor of the run's dispatch floor."""
+LAUNCH_LIMIT_FRACTION = 0.25
+"""... and it reaches less than this share of its roofline (a launch-bound op is far from both roofs)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Answer:
+    """Three lines a performance engineer reads first."""
+
+    where: str
+    """The op or phase that loses the most time against the roofline (``decode b=1 c=16: mlp.up``)."""
+    lost_s: float | None
+    """Time it loses per step (or per token), seconds; None when nothing was measured or bounded."""
+    bound: str
+    """Why: ``memory``, ``compute``, ``launch`` (or ``-`` when unknown)."""
+    loss: str
+    """The first line: where, the time lost, the bound, in words."""
+    move: str
+    """The second line: what would move it (fusion, batch, CUDA graphs, a dtype)."""
+    sure: str
+    """The third line: how sure (the spread over repeats, or why there is none)."""
+
+    @property
+    def lost_text(self) -> str:
+        """``1.2 ms``, or ``-`` when no time is known."""
+        return (
+            "-" if self.lost_s is None or not math.isfinite(self.lost_s) else seconds(self.lost_s)
+        )
+
+
+# --- profile --------------------------------------------------------------------------------------
+
+
+def profile_answer(record: dict[str, Any]) -> Answer | None:
+    """The op that loses the most time per step over every configuration measured (op time x instances per
+    step), else the configuration itself."""
+    configs = [c for c in record.get("configs") or [] if c.get("status") == "ok"]
+    if not configs:
+        return None
+    floor = dispatch_floor_s(record)
+    best: tuple[float, dict[str, Any], dict[str, Any] | None] | None = None
+    rank: dict[int, str] = {}
+    for c in configs:
+        for op, on in _timed_ops(c):
+            if op.get("median_s") is None:
+                continue
+            lost = op_lost_s(op) or 0.0
+            if best is None or lost > best[0]:
+                best = (lost, c, op)
+                rank[id(op)] = on
+    if best is None:
+        c = max(configs, key=lambda c: c["time_s"] - c["roofline_time_s"])
+        best = (c["time_s"] - c["roofline_time_s"], c, None)
+    lost, c, top = best
+    where = _tag(c) + (f": {top['name']}{rank[id(top)]}" if top else "")
+    if top:
+        bound = op_bound(top, floor)
+        times = int(top.get("count") or 1)
+        share = (
+            f" ({percent(lost / c['time_s'])} of the step)"
+            if c.get("time_s") and 0 < lost < c["time_s"]
+            else " (timed alone)"
+        )
+        loss = (
+            f"{where} loses {seconds(lost)} per step against its roofline{share}"
+            + (f", {times} instances of {seconds(lost / times)}" if times > 1 else "")
+            + f": {_why(bound)}."
+        )
+    else:
+        bound = c.get("bound_measured") or "-"
+        loss = f"{where} loses {seconds(lost)} against its roofline bound: {_why(bound)}."
+    cuda = (record.get("device") or {}).get("kind") == "cuda"
+    graphs = bool((record.get("workload") or {}).get("cuda_graphs"))
+    move = _move(
+        bound,
+        op_name=top["name"] if top else None,
+        phase=c["phase"],
+        batch=c["batch"],
+        cuda=cuda,
+        graphs=graphs,
+        dtype=(record.get("workload") or {}).get("dtype"),
+    )
+    return Answer(
+        where=where,
+        lost_s=lost,
+        bound=bound,
+        loss=loss,
+        move=move,
+        sure=_profile_sure(record, c, op),
+    )
+
+
+def _timed_ops(c: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``)."""
+    ops = [(op, "") for op in c.get("ops") or []]
+    for r in c.get("ranks") or []:
+        ops += [(op, f" on rank {r.get('rank')}") for op in r.get("ops") or []]
+    return ops
+
+
+def op_lost_s(op: Any) -> float | None:
+    """Time one op loses against its roof, per step: (measured median - roofline time) x its count. ``op``
+    is a profile's op as read from the file (a dict) or as a typed record (attributes of the same names)."""
+
+    def field(name: str) -> Any:
+        return op.get(name) if isinstance(op, dict) else getattr(op, name, None)
+
+    median, roof = field("median_s"), field("roof_time_s")
+    if median is None:
+        return None
+    return float(
+        (median - (roof if roof is not None else field("time_s") or 0.0)) * int(field("count") or 1)
+    )
+
+
+def dispatch_floor_s(record: dict[str, Any]) -> float | None:
+    """The time of one call that does no work: the calibrated dispatch floor where the ceilings record one
+    (any ``*dispatch*_s`` field), else the fastest op measured in the run (the embedding lookup, a norm)."""
+    ceilings = record.get("ceilings") or {}
+    for key, value in ceilings.items():
+        if (
+            "dispatch" in key
+            and key.endswith("_s")
+            and isinstance(value, (int, float))
+            and value > 0
+        ):
+            return float(value)
+    times = [
+        op["median_s"]
+        for c in record.get("configs") or []
+        for op in c.get("ops") or []
+        if op.get("median_s")
+    ]
+    return min(times) if times else None
+
+
+def op_bound(op: dict[str, Any], floor: float | None) -> str:
+    """``launch`` for an op near the dispatch floor and far from its roofs; else its analytic bound."""
+    fraction = op.get("roofline_fraction")
+    if (
+        floor
+        and op.get("median_s")
+        and op["median_s"] <= LAUNCH_FACTOR * floor
+        and (fraction is None or fraction < LAUNCH_LIMIT_FRACTION)
+    ):
+        return "launch"
+    return str(op.get("bound") or "-")
+
+
+def _tag(c: dict[str, Any]) -> str:
+    from llmroof.labels import config_label
+
+    return config_label(
+        c["phase"],
+        c["batch"],
+        c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"),
+    )
+
+
+def _profile_sure(record: dict[str, Any], c: dict[str, Any], op: dict[str, Any] | None) -> str:
+    metrics = (c.get("repeat") or {}).get("metrics") or {}
+    spread = metrics.get("tpot_s" if c["phase"] == "decode" else "ttft_s")
+    if spread and spread.get("n", 0) > 1:
+        return (
+            f"Run-to-run spread of {_tag(c)}: CV {percent(spread['cv'])} over {spread['n']} processes "
+            f"({seconds(spread['min'])} to {seconds(spread['max'])})."
+        )
+    within = op.get("cv") if op else (c.get("stack") or {}).get("cv")
+    samples = op.get("n") if op else (c.get("stack") or {}).get("n")
+    if within is not None:
+        return (
+            f"One process: CV {percent(within)} over its {samples} repetitions, which share its state; "
+            "run llmroof profile --repeat 5 for the spread between processes."
+        )
+    return "One process, no spread recorded: run llmroof profile --repeat 5 to measure it."
+
+
+# --- analysis -------------------------------------------------------------------------------------
+
+
+def analysis_answer(record: dict[str, Any]) -> Answer | None:
+    """An analysis measures nothing: the op whose memory bound costs the most beyond its compute time, in the
+    phase the request spends the most time in per token."""
+    phases = record.get("phases") or {}
+    best: tuple[float, str, dict[str, Any]] | None = None
+    for op in record.get("ops") or []:
+        lost = (op["time_s"] - op.get("compute_time_s", 0.0)) * int(op.get("count") or 1)
+        if best is None or lost > best[0]:
+            best = (lost, op["phase"], op)
+    if best is None:
+        return None
+    lost, phase, op = best
+    w = record.get("workload") or {}
+    where = f"{phase} b={w.get('batch', '?')}: {op['name']}"
+    bound = str(op.get("bound") or "-")
+    step = (phases.get(phase) or {}).get("time_s")
+    share = f" ({percent(lost / step)} of the {phase} step bound)" if step else ""
+    loss = (
+        f"{where} spends {seconds(lost)} per step beyond its compute time{share}: {_why(bound)} "
+        "(analytic, nothing measured)."
+    )
+    move = _move(
+        bound,
+        op_name=op["name"],
+        phase=phase,
+        batch=int(w.get("batch") or 1),
+        cuda=True,
+        graphs=False,
+        dtype=w.get("weight_dtype") or w.get("dtype"),
+    )
+    return Answer(
+        where=where,
+        lost_s=lost,
+        bound=bound,
+        loss=loss,
+        move=move,
+        sure="A roofline bound, not a measurement: no spread. llmroof profile measures how far the "
+        "run is from it.",
+    )
+
+
+# --- bench ----------------------------------------------------------------------------------------
+
+
+def bench_answer(record: dict[str, Any]) -> Answer | None:
+    """The level whose mean TPOT lies furthest above its roofline bound."""
+    levels = [lv for lv in record.get("levels") or [] if lv.get("roofline")]
+    scored = [
+        (lv["tpot_s"]["mean"] - lv["roofline"]["tpot_bound_s"], lv)
+        for lv in levels
+        if (lv.get("tpot_s") or {}).get("mean") is not None and lv["roofline"].get("tpot_bound_s")
+    ]
+    if not scored:
+        return None
+    lost, lv = max(scored, key=lambda item: item[0])
+    label = (
+        f"c={lv['concurrency']}"
+        if lv.get("concurrency") is not None
+        else f"rate={lv.get('rate')}/s"
+    )
+    where = f"decode at {label}"
+    bound = str(lv["roofline"].get("bound") or "-")
+    loss = (
+        f"{where} loses {seconds(lost)} per output token against the roofline "
+        f"(TPOT {seconds(lv['tpot_s']['mean'])}, bound {seconds(lv['roofline']['tpot_bound_s'])}): "
+        f"{_why(bound)} at a mean decode batch of {lv.get('mean_decode_batch') or 0:.1f}."
+    )
+    move = _move(
+        bound,
+        op_name=None,
+        phase="decode",
+        batch=max(1, round(lv.get("mean_decode_batch") or 1)),
+        cuda=True,
+        graphs=False,
+        dtype=(record.get("settings") or {}).get("dtype"),
+    )
+    tpot = lv["tpot_s"]
+    sure = (
+        f"Over {lv.get('requests', '?')} requests at {label}: TPOT p50 {seconds(tpot.get('p50'))}, "
+        f"p99 {seconds(tpot.get('p99'))}; one run of the benchmark, so no spread between runs."
+    )
+    return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
+
+
+# --- compare --------------------------------------------------------------------------------------
+
+
+def compare_answer(comparison: Any) -> Answer | None:
+    """The row that moved the most (a regression first), with its interval: read by attribute from a
+    :class:`~llmroof.compare.comparison.Comparison`."""
+    rows = [r for r in comparison.rows if r.base.median and r.new.median and _time_metric(r)]
+    if not rows:
+        return None
+
+    def moved(r: Any) -> tuple[int, float]:
+        return (r.verdict == "regression", (r.new.median - r.base.median) * _weight(r))
+
+    row = max(rows, key=moved)
+    where = row.key.label()
+    lost = row.new.median - row.base.median
+    word = "slower" if lost > 0 else "faster"
+    bound = _row_bound(comparison, row)
+    loss = (
+        f"{where}: NEW is {seconds(abs(lost))} {word} than BASE ({seconds(row.base.median)} -> "
+        f"{seconds(row.new.median)}, {row.verdict})"
+        + (f"; {_why(bound)}." if bound != "-" else ".")
+    )
+    move = (
+        "Look at what changed between the runs (Differences below) before the code: a shift of the measured "
+        "ceilings or the clocks moves every row."
+        if comparison.differences
+        else _move(
+            bound,
+            op_name=row.key.op,
+            phase=row.key.phase,
+            batch=row.key.batch,
+            cuda=False,
+            graphs=False,
+            dtype=None,
+        )
+    )
+    interval = row.interval
+    sure = (
+        f"NEW/BASE {interval.ratio:.3g}, {percent(comparison.settings.confidence)} interval "
+        f"{interval.low:.3g} to {interval.high:.3g} ({comparison.basis}); {row.reason}"
+        if interval is not None
+        else f"No interval ({row.reason})."
+    )
+    return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
+
+
+def _time_metric(row: Any) -> bool:
+    return getattr(row.metric, "unit", "") == "s"
+
+
+def _weight(row: Any) -> float:
+    return 1.0
+
+
+def _row_bound(comparison: Any, row: Any) -> str:
+    for point in getattr(comparison, "points", ()):
+        if point.key.phase == row.key.phase and point.key.batch == row.key.batch:
+            roof = comparison.new.roofline
+            peak, bw = roof.get("peak_flops_per_s"), roof.get("bandwidth_bytes_per_s")
+            if peak and bw:
+                return "memory" if point.intensity_flops_per_byte < peak / bw else "compute"
+    return "-"
+
+
+# --- plan -----------------------------------------------------------------------------------------
+
+
+def plan_answer(plan: Any) -> Answer | None:
+    """The recommended configuration (else the closest): its decode step against the weights-and-KV read of
+    one step at the device's bandwidth, read by attribute from a :class:`~llmroof.plan.records.Plan`."""
+    ranked = plan.recommended or plan.closest
+    if not ranked:
+        return None
+    config = plan.configs[ranked[0].index]
+    if config.decode_step_s is None:
+        return None
+    hardware = next((h for h in plan.request.hardware if h.name == config.hardware), None)
+    bandwidth = getattr(hardware, "memory_bandwidth_bytes_per_s", None)
+    read_s = (
+        (config.weight_bytes_per_gpu + config.kv_bytes_per_gpu) / bandwidth if bandwidth else None
+    )
+    memory = read_s is not None and read_s >= 0.5 * config.decode_step_s
+    bound = "memory" if memory else "compute"
+    where = f"decode of {config.id}"
+    lost = config.decode_step_s - read_s if read_s is not None and not memory else read_s
+    loss = (
+        f"{where} takes {seconds(config.decode_step_s)} per step, of which reading the weights and KV cache "
+        f"takes {seconds(read_s)}: {_why(bound)} (predicted)."
+        if read_s is not None
+        else f"{where} takes {seconds(config.decode_step_s)} per step (predicted)."
+    )
+    headroom = config.max_concurrent_sequences - config.concurrent_sequences
+    move = _move(
+        bound,
+        op_name=None,
+        phase="decode",
+        batch=config.concurrent_sequences,
+        cuda=True,
+        graphs=False,
+        dtype=str(plan.to_dict()["request"].get("weight_dtype")),
+    ) + (
+        f" The plan already holds {config.concurrent_sequences} sequences; memory allows "
+        f"{config.max_concurrent_sequences}."
+        if headroom > 0
+        else ""
+    )
+    calibrated = bool(plan.to_dict().get("calibration"))
+    sure = (
+        "Predicted with kernel efficiencies from a calibration profile; its spread is the profile's."
+        if calibrated
+        else "Predicted from the analytic roofline alone: no spread; llmroof plan --calibrate "
+        "results.json brings in measured efficiencies."
+    )
+    return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
+
+
+# --- shared ---------------------------------------------------------------------------------------
+
+
+def _why(bound: str) -> str:
+    return {
+        "memory": "memory-bound (bytes moved, not FLOPs, set its time)",
+        "compute": "compute-bound (FLOPs at the compute peak set its time)",
+        "launch": "launch-bound (near the cost of one call that does no work; far from both roofs)",
+    }.get(bound, "bound not known")
+
+
+FUSABLE = (
+    "norm",
+    "act",
+    "rope",
+    "residual",
+    "add",
+    "softmax",
+    "scores",
+    "silu",
+    "gelu",
+    "mul",
+    "embed",
+)
+
+
+def _move(
+    bound: str,
+    *,
+    op_name: str | None,
+    phase: str,
+    batch: int,
+    cuda: bool,
+    graphs: bool,
+    dtype: str | None,
+) -> str:
+    """What would move a loss of this kind."""
+    name = (op_name or "").lower()
+    if bound == "launch":
+        first = (
+            "CUDA graphs (llmroof profile --cuda-graphs) remove the per-call launch cost"
+            if cuda and not graphs
+            else "fusing it with its neighbours (torch.compile) removes a call"
+        )
+        return f"{first}; a larger batch spreads the same calls over more tokens."
+    if bound == "memory":
+        if any(word in name for word in FUSABLE):
+            return (
+                "Fusion: it reads and writes activations a fused kernel would keep on chip "
+                "(e.g. norm + matmul, or a fused attention)."
+            )
+        narrow = (
+            ""
+            if dtype in ("int8", "fp8", "int4")
+            else " or a narrower dtype (fp8/int8 weights halve the bytes)"
+        )
+        if phase == "decode":
+            return (
+                f"A larger batch (now {batch}): each step reads the weights once for every sequence in it"
+                f"{narrow}."
+            )
+        return (
+            f"More tokens per call (a larger batch or prompt) raise its arithmetic intensity{narrow}; "
+            "fusion, where it sits between elementwise ops."
+        )
+    if bound == "compute":
+        return (
+            "A dtype with a faster peak (bf16/fp8 tensor cores); more batch does not help a compute-bound op."
+            if dtype not in ("fp8", "int8")
+            else "More devices (tensor parallelism): it is at the compute peak."
+        )
+    return "Measure it: llmroof profile places each op against its roof."
+
+
+def for_record(data: dict[str, Any]) -> Answer | None:
+    """The answer of a results record by its schema (profile, analysis, bench); None for others, or when the
+    record is too damaged to answer from (the report still renders)."""
+    from llmroof import schemas
+
+    build = {
+        schemas.PROFILE: profile_answer,
+        schemas.ANALYSIS: analysis_answer,
+        schemas.BENCH: bench_answer,
+    }.get(data.get("schema", ""))
+    try:
+        return build(data) if build else None
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return None
+
+
+def as_rows(answer: Answer) -> Sequence[tuple[str, str]]:
+    """(heading, line) pairs in the block's order."""
+    return (
+        ("Biggest loss", answer.loss),
+        ("What would move it", answer.move),
+        ("How sure", answer.sure),
+    )
