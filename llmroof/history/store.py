@@ -164,9 +164,11 @@ class SqliteBackend:
             raise LlmroofError(f"history {path}: is a folder", "name a database file")
         mode = "ro" if readonly else ("rwc" if create else "rw")
         try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
             self.connection = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=timeout_s,
                                               isolation_level=None)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise database_error(f"history {path}", exc) from None
 
     def sql(self, statement: str) -> str:
@@ -455,6 +457,14 @@ class Store:
             return row[0] if row and row[0] else None
 
         return self._guard(read)  # type: ignore[no-any-return]
+
+    def has_branch(self, branch: str) -> bool:
+        def read() -> bool:
+            with self.backend.transaction(write=False) as cursor:
+                return self._execute(cursor, "SELECT 1 FROM llmroof_runs WHERE branch = ? LIMIT 1",
+                                     (branch,)).fetchone() is not None
+
+        return bool(self._guard(read))
 
     def count_runs(self) -> int:
         def read() -> int:
