@@ -124,7 +124,7 @@ def show(
     last: int | None = typer.Option(None, "--last", "-n", min=1, help="Only the newest N runs of each series."),
     fmt: HistoryFormat = typer.Option(HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."),
     out: Path | None = typer.Option(None, "--out", "-o", dir_okay=False, help="Write to this file."),
-    alpha: float = typer.Option(0.05, "--alpha", help="False-alarm level of the change-point test."),
+    alpha: float = typer.Option(0.1, "--alpha", help="False-alarm level of the change-point test."),
     min_segment: int = typer.Option(5, "--min-segment", min=2, help="Fewest runs on each side of a change."),
     min_size: str = typer.Option("1%", "--min-size", help="Smallest change of the median that counts."),
 ) -> None:
@@ -151,7 +151,7 @@ def check(
     last: int | None = typer.Option(None, "--last", "-n", min=1, help="Only the newest N runs of each series."),
     fmt: HistoryFormat = typer.Option(HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."),
     out: Path | None = typer.Option(None, "--out", "-o", dir_okay=False, help="Write to this file."),
-    alpha: float = typer.Option(0.05, "--alpha", help="False-alarm level of the change-point test."),
+    alpha: float = typer.Option(0.1, "--alpha", help="False-alarm level of the change-point test."),
     min_segment: int = typer.Option(5, "--min-segment", min=2, help="Fewest runs on each side of a change."),
     min_size: str = typer.Option("1%", "--min-size", help="Smallest change of the median that counts."),
     step_summary: bool = typer.Option(True, "--step-summary/--no-step-summary",

@@ -13,10 +13,13 @@ values, after three steps that make it respect CI noise:
 3. **Noise scale** from the series itself: the MAD of the whitened series' first differences, which a step
    changes in one place only.
 
-A split at k of a segment of n points is accepted when its standardised CUSUM ``sqrt(k (n - k) / n) |mean
-left - mean right| / sigma`` exceeds the Bonferroni bound for ``alpha`` over the candidate positions
-(``z_{alpha / (2 m)}``, m positions), both sides hold ``min_segment`` points, and the medians of the two
-segments differ by ``min_size`` at least. Every change carries the medians before and after (of the
+Candidates come from seeded intervals (Kovacs et al. 2020: lengths n, n/2, n/4... down to
+``2 * min_segment``, each shifted by half its length), so that close changes each sit alone in some
+interval. In each interval the best split k maximises the standardised CUSUM ``sqrt(k (n - k) / n) |mean
+left - mean right| / sigma``; it is a candidate when that exceeds the Bonferroni bound ``z_{alpha / (2 m)}``
+(m: every position of every interval tested) and the medians of its two sides differ by ``min_size`` at
+least. Candidates are accepted narrowest interval first ("narrowest over threshold", Baranowski et al.
+2019), dropping every interval that holds an accepted change. Every change carries the medians before and after (of the
 neighbouring segments) and an interval on their ratio.
 """
 
@@ -35,8 +38,9 @@ MAD_TO_SD = 1.4826
 class DetectSettings:
     """How a change point is found."""
 
-    alpha: float = 0.05
-    """Chance that a series without a change gets an alert, per test (Bonferroni over the positions)."""
+    alpha: float = 0.1
+    """Level of the test, Bonferroni over every position of every interval tested: a bound on the chance
+    that a series of independent noise gets an alert (measured: 1 to 4%, benchmarks/bench_history.py)."""
     min_segment: int = 5
     """Fewest points on each side of a change."""
     min_size: float = 0.01
@@ -177,7 +181,8 @@ def seeded_intervals(n: int, min_segment: int) -> list[tuple[int, int]]:
 
 def _segments(y: Sequence[float], noise: Noise, settings: DetectSettings) -> dict[int, tuple[float, float]]:
     """{change index: (statistic, confidence)}: over every seeded interval, its best split; then, greedily,
-    the largest statistic beyond its interval's critical value, dropping the intervals it falls inside."""
+    the narrowest interval whose statistic passes its critical value, dropping every interval its change
+    falls inside."""
     z, m = whiten(y, noise.rho), settings.min_segment
     intervals = seeded_intervals(len(y), m)
     levels: dict[int, int] = {}
@@ -197,7 +202,8 @@ def _segments(y: Sequence[float], noise: Noise, settings: DetectSettings) -> dic
             continue
         candidates.append((statistic, k, start, stop, min(1.0, 2 * tests * _normal_sf(statistic))))
     found: dict[int, tuple[float, float]] = {}
-    for statistic, k, start, stop, p_value in sorted(candidates, reverse=True):
+    # narrowest interval first (Baranowski et al. 2019): an interval holding one change places it best
+    for statistic, k, start, stop, p_value in sorted(candidates, key=lambda c: (c[3] - c[2], -c[0])):
         if any(start < j < stop for j in found):
             continue
         found[k] = (statistic, 1 - p_value)
