@@ -7,7 +7,8 @@ PostgreSQL database can hold other things too):
     llmroof_runs    one row per process of a results file: its content hash and process index (unique, so
                     re-adding a file changes nothing), path, kind, commit, branch, time, machine fingerprint
     llmroof_series  one row per (machine, configuration, metric), with which way is better and the unit
-    llmroof_points  one value per (series, run), with the run's time, indexed by (series, time)
+    llmroof_points  one value per (series, run), with the run's time, indexed by (series, time, run), so
+                    the newest N of a series are read from the index without a sort
 
 Every add is one transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the default isolation with
 ``ON CONFLICT DO NOTHING`` on the unique keys), so two CI jobs adding at once lose nothing and a failure
@@ -52,7 +53,7 @@ SCHEMA_V1 = (
         series_id INTEGER NOT NULL REFERENCES llmroof_series (id),
         run_id INTEGER NOT NULL REFERENCES llmroof_runs (id),
         time_utc TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, PRIMARY KEY (series_id, run_id))""",
-    "CREATE INDEX llmroof_points_by_time ON llmroof_points (series_id, time_utc)",
+    "CREATE INDEX llmroof_points_by_time ON llmroof_points (series_id, time_utc, run_id)",
 )
 MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1}
 """Statements that bring a database from version N - 1 to N (0: empty)."""
@@ -439,7 +440,7 @@ class Store:
                 rows = self._execute(cursor, (
                     "SELECT r.id, r.commit_sha, r.branch, p.time_utc, p.value, r.process, r.path "
                     "FROM llmroof_points p JOIN llmroof_runs r ON r.id = p.run_id "
-                    f"WHERE p.series_id = ?{clause} ORDER BY p.time_utc DESC, r.id DESC{limit}"), params).fetchall()
+                    f"WHERE p.series_id = ?{clause} ORDER BY p.time_utc DESC, p.run_id DESC{limit}"), params).fetchall()
             return [Point(run_id=int(r[0]), commit=r[1], branch=r[2], time_utc=r[3], value=float(r[4]),
                           process=int(r[5]), path=r[6]) for r in reversed(rows)]
 
