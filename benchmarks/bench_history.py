@@ -16,7 +16,8 @@ d. Speed: a SQLite history of ``--runs`` (10,000) runs x 20 metrics (one series 
    function the CLI calls, and one whole CLI process for reference) and ``history add`` of a profile
    (median of 10 adds of new files, each in its own transaction, as the CLI does it).
 
---quick: 40 series per CV, 200 stationary series of each kind, 2,000 runs.
+--quick: 40 series per CV, 200 stationary series of each kind, 2,000 runs. --alpha: llmroof's level (default
+its own); --lengths: also AR(1) false alarms on series of 30 to 300 runs; --no-otava: llmroof alone.
 """
 
 from __future__ import annotations
@@ -35,15 +36,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from llmroof.history.detect import DetectSettings, detect  # noqa: E402
+import itertools
+
+from llmroof.history.detect import DetectSettings, detect
 
 HIT_WINDOW = 3
 
 
-def step_series(rng: random.Random, cv: float, points: int, steps: int = 3, gap: int = 30) -> tuple[list[float], list[int]]:
+def step_series(
+    rng: random.Random, cv: float, points: int, steps: int = 3, gap: int = 30
+) -> tuple[list[float], list[int]]:
     while True:
         where = sorted(rng.sample(range(20, points - 20), steps))
-        if all(b - a >= gap for a, b in zip(where, where[1:])):
+        if all(b - a >= gap for a, b in itertools.pairwise(where)):
             break
     level, values, upcoming = 0.0, [], list(where)
     for i in range(points):
@@ -75,13 +80,17 @@ def score(found: list[int], truth: list[int]) -> tuple[int, int, int]:
     return len(hit), false, len(truth) - len(hit)
 
 
-def detectors() -> dict[str, object]:
-    settings = DetectSettings()
-    found: dict[str, object] = {"llmroof": lambda values: [c.index for c in detect(values, settings)]}
+def detectors(alpha: float) -> dict[str, object]:
+    settings = DetectSettings(alpha=alpha)
+    found: dict[str, object] = {
+        "llmroof": lambda values: [c.index for c in detect(values, settings)]
+    }
     try:
         from otava.analysis import compute_change_points
     except ImportError:
-        print("apache-otava is not installed: no Otava comparison (pip install apache-otava==0.8.0)")
+        print(
+            "apache-otava is not installed: no Otava comparison (pip install apache-otava==0.8.0)"
+        )
         return found
     found["otava (defaults)"] = lambda values: [cp.index for cp in compute_change_points(values)[0]]
     return found
@@ -89,7 +98,9 @@ def detectors() -> dict[str, object]:
 
 def detection(args: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {"steps": {}, "false_alarms": {}}
-    methods = detectors()
+    methods = detectors(args.alpha)
+    if args.no_otava:
+        methods = {k: v for k, v in methods.items() if k == "llmroof"}
     for cv in (0.02, 0.05, 0.10):
         rng = random.Random(int(cv * 1000))
         series = [step_series(rng, cv, args.points) for _ in range(args.series)]
@@ -99,19 +110,40 @@ def detection(args: argparse.Namespace) -> dict[str, object]:
             for values, truth in series:
                 h, f, m = score(method(values), truth)  # type: ignore[operator]
                 hits, false, missed = hits + h, false + f, missed + m
-            row = {"precision": hits / max(hits + false, 1), "recall": hits / (hits + missed),
-                   "detections": hits + false, "steps": hits + missed, "seconds": time.perf_counter() - start}
+            row = {
+                "precision": hits / max(hits + false, 1),
+                "recall": hits / (hits + missed),
+                "detections": hits + false,
+                "steps": hits + missed,
+                "seconds": time.perf_counter() - start,
+            }
             out["steps"].setdefault(f"cv {cv:.0%}", {})[name] = row  # type: ignore[union-attr]
-            print(f"steps, CV {cv:4.0%}, {name:17s}: precision {row['precision']:.3f}, recall {row['recall']:.3f} "
-                  f"({hits} hits, {false} false, {missed} missed; {row['seconds']:.1f} s)")
+            print(
+                f"steps, CV {cv:4.0%}, {name:17s}: precision {row['precision']:.3f}, recall {row['recall']:.3f} "
+                f"({hits} hits, {false} false, {missed} missed; {row['seconds']:.1f} s)"
+            )
     for kind, phi in (("iid", 0.0), ("AR(1) phi 0.5", 0.5)):
         rng = random.Random(7 if phi else 5)
         series = [ar1_series(rng, 0.05, args.points, phi) for _ in range(args.stationary)]
         for name, method in methods.items():
             alerts = sum(1 for values in series if method(values))  # type: ignore[operator]
             out["false_alarms"].setdefault(kind, {})[name] = alerts / len(series)  # type: ignore[union-attr]
-            print(f"stationary {kind:14s}, {name:17s}: {alerts}/{len(series)} series with an alert "
-                  f"({alerts / len(series):.1%})")
+            print(
+                f"stationary {kind:14s}, {name:17s}: {alerts}/{len(series)} series with an alert "
+                f"({alerts / len(series):.1%})"
+            )
+    if args.lengths:
+        settings = DetectSettings(alpha=args.alpha)
+        for points in (30, 60, 100, 200, 300):
+            rng = random.Random(points)
+            count = max(args.stationary // 2, 100)
+            alerts = sum(
+                1 for _ in range(count) if detect(ar1_series(rng, 0.05, points, 0.5), settings)
+            )
+            out.setdefault("ar1_by_length", {})[points] = alerts / count  # type: ignore[union-attr]
+            print(
+                f"stationary AR(1) phi 0.5 of {points:3d} runs, llmroof: {alerts}/{count} ({alerts / count:.1%})"
+            )
     return out
 
 
@@ -129,17 +161,40 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
     with open_store(db, create=True) as store:
         batch: list[RunIn] = []
         for i in range(args.runs):
-            points = tuple(PointIn(config="bench decode b=1 c=128", metric=m, better="lower", unit="s",
-                                   value=1e-3 * rng.lognormvariate(0, 0.02)) for m in metrics)
-            batch.append(RunIn(content_hash=f"{i:064x}", process=-1, path=f"run{i}.json", kind="profile",
-                               machine="benchmachine0001", points=points))
+            points = tuple(
+                PointIn(
+                    config="bench decode b=1 c=128",
+                    metric=m,
+                    better="lower",
+                    unit="s",
+                    value=1e-3 * rng.lognormvariate(0, 0.02),
+                )
+                for m in metrics
+            )
+            batch.append(
+                RunIn(
+                    content_hash=f"{i:064x}",
+                    process=-1,
+                    path=f"run{i}.json",
+                    kind="profile",
+                    machine="benchmachine0001",
+                    points=points,
+                )
+            )
             if len(batch) == 500:
                 # one provenance per batch: the times of a batch's runs tie, which the ordering breaks by id
-                store.add(batch, Provenance(commit=f"{i:040x}", branch="main",
-                                            time_utc="2026-01-01T00:00:00+00:00"))
+                store.add(
+                    batch,
+                    Provenance(
+                        commit=f"{i:040x}", branch="main", time_utc="2026-01-01T00:00:00+00:00"
+                    ),
+                )
                 batch = []
         if batch:
-            store.add(batch, Provenance(commit="f" * 40, branch="main", time_utc="2026-01-01T00:00:00+00:00"))
+            store.add(
+                batch,
+                Provenance(commit="f" * 40, branch="main", time_utc="2026-01-01T00:00:00+00:00"),
+            )
     fill_s = time.perf_counter() - start
     print(f"speed: filled {args.runs} runs x 20 metrics in {fill_s:.1f} s ({folder})")
     from llmroof.history.detect import DetectSettings as Settings
@@ -158,19 +213,60 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
         for i in range(10):
             path = write_profile(folder / f"new{i}" / "results.json", seed=1000 + i)
             t0 = time.perf_counter()
-            add_files(store, [path], Provenance(commit=f"{i:040x}", branch="main", time_utc="2026-02-01T00:00:00Z"))
+            add_files(
+                store,
+                [path],
+                Provenance(commit=f"{i:040x}", branch="main", time_utc="2026-02-01T00:00:00Z"),
+            )
             add_ms.append((time.perf_counter() - t0) * 1e3)
     env = dict(os.environ)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "llmroof", "history", "show", "--db", db, "-M", "metric_07", "--last", "100",
-                    "--format", "json"], check=True, capture_output=True, cwd=folder, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmroof",
+            "history",
+            "show",
+            "--db",
+            db,
+            "-M",
+            "metric_07",
+            "--last",
+            "100",
+            "--format",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+        env=env,
+    )
     cli_ms = (time.perf_counter() - t0) * 1e3
-    out = {"runs": args.runs, "show_last_100_median_ms": statistics.median(show_ms), "show_last_100_max_ms": max(show_ms),
-           "add_profile_median_ms": statistics.median(add_ms), "add_profile_max_ms": max(add_ms),
-           "cli_show_process_ms": cli_ms, "fill_s": fill_s, "database_bytes": os.path.getsize(db)}
-    print(f"speed: show last 100 of one series {out['show_last_100_median_ms']:.1f} ms median (max "
-          f"{out['show_last_100_max_ms']:.1f}); add a profile {out['add_profile_median_ms']:.1f} ms median (max "
-          f"{out['add_profile_max_ms']:.1f}); a whole `history show` process {cli_ms:.0f} ms")
+    extra = write_profile(folder / "cli" / "results.json", seed=5000)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "llmroof", "history", "add", str(extra), "--db", db, "--commit", "e" * 40,
+                    "--branch", "main"], check=True, capture_output=True, cwd=folder, env=env)
+    cli_add_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import llmroof.cli.main"], check=True, capture_output=True, cwd=folder,
+                   env=env)
+    import_ms = (time.perf_counter() - t0) * 1e3
+    out = {
+        "runs": args.runs,
+        "show_last_100_median_ms": statistics.median(show_ms),
+        "show_last_100_max_ms": max(show_ms),
+        "add_profile_median_ms": statistics.median(add_ms),
+        "add_profile_max_ms": max(add_ms),
+        "cli_show_process_ms": cli_ms,
+        "fill_s": fill_s,
+        "database_bytes": os.path.getsize(db),
+    }
+    print(
+        f"speed: show last 100 of one series {out['show_last_100_median_ms']:.1f} ms median (max "
+        f"{out['show_last_100_max_ms']:.1f}); add a profile {out['add_profile_median_ms']:.1f} ms median (max "
+        f"{out['add_profile_max_ms']:.1f}); a whole `history show` process {cli_ms:.0f} ms"
+    )
     return out
 
 
@@ -181,6 +277,15 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=300)
     parser.add_argument("--stationary", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument(
+        "--alpha", type=float, default=DetectSettings().alpha, help="llmroof's --alpha"
+    )
+    parser.add_argument("--no-otava", action="store_true")
+    parser.add_argument(
+        "--lengths",
+        action="store_true",
+        help="also: false alarms on AR(1) series of 30 to 300 runs",
+    )
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--json", nargs="?", const="-", default=None)

@@ -19,17 +19,28 @@ from pathlib import Path
 from test_compare import synthetic
 
 
-def write_profile(path: Path, *, scale: float = 1.0, seed: int = 0, noise: float = 0.01,
-                  fingerprint: str | None = "f00dfeedf00dfeed", processes: int = 0) -> Path:
+def write_profile(
+    path: Path,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
+    noise: float = 0.01,
+    fingerprint: str | None = "f00dfeedf00dfeed",
+    processes: int = 0,
+) -> Path:
     """A ``llmroof.profile/1`` results file (``processes`` > 0: a ``--repeat`` file of that many)."""
     record = synthetic(scale=scale, noise=noise, n=7, seed=seed)
     if fingerprint:
         record["calibration"] = {"fingerprint_id": fingerprint, "fingerprint": {"host": "runner"}}
     if processes:
-        runs = [synthetic(scale=scale, noise=noise, n=7, seed=seed * 100 + i) for i in range(processes)]
+        runs = [
+            synthetic(scale=scale, noise=noise, n=7, seed=seed * 100 + i) for i in range(processes)
+        ]
         for run in runs:
             run["calibration"] = record.get("calibration")
-        record["processes"] = [{"index": i, "rotation": 0, "record": run} for i, run in enumerate(runs)]
+        record["processes"] = [
+            {"index": i, "rotation": 0, "record": run} for i, run in enumerate(runs)
+        ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
     return path
@@ -67,7 +78,9 @@ def postgres_server() -> Iterator[str]:
 
     initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL installed: initdb and pg_ctl are not on PATH or in /usr/lib/postgresql/*/bin")
+        pytest.skip(
+            "no PostgreSQL installed: initdb and pg_ctl are not on PATH or in /usr/lib/postgresql/*/bin"
+        )
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -78,20 +91,49 @@ def postgres_server() -> Iterator[str]:
         os.chown(root, *owner)
     data, port = root / "data", _free_port()
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "llmroof", "-N"], cwd=root,
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
-                        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                       cwd=root, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "llmroof", "-N"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = (root / "log").read_text(errors="replace")[-2000:] if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL did not start: {exc}; {getattr(exc, 'stderr', b'')!r} {log}") from None
+        raise RuntimeError(
+            f"PostgreSQL did not start: {exc}; {getattr(exc, 'stderr', b'')!r} {log}"
+        ) from None
     try:
         yield f"postgresql://llmroof@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], cwd=root,
-                       capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

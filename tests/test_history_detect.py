@@ -9,7 +9,12 @@ import random
 
 import pytest
 
-from llmroof.history.detect import DetectSettings, detect, estimate_noise, seeded_intervals
+from llmroof.history.detect import (
+    DetectSettings,
+    detect,
+    estimate_noise,
+    seeded_intervals,
+)
 
 
 def noisy(rng: random.Random, levels: list[tuple[int, float]], cv: float) -> list[float]:
@@ -32,7 +37,9 @@ def test_a_10_percent_step_is_found_with_its_medians_and_interval() -> None:
     assert abs(change.index - 60) <= 1
     assert change.before_median == pytest.approx(1.0, rel=0.01)
     assert change.after_median == pytest.approx(1.10, rel=0.01)
-    assert change.ratio_low < 1.10 < change.ratio_high and change.ratio_high / change.ratio_low < 1.05
+    assert (
+        change.ratio_low < 1.10 < change.ratio_high and change.ratio_high / change.ratio_low < 1.05
+    )
     assert change.points_before + change.points_after <= 100 and change.confidence > 0.99
 
 

@@ -40,11 +40,20 @@ def llmroof_steps(flow: dict, event: str) -> list[str]:
 
 def test_the_workflow_is_complete() -> None:
     flow = workflow()
-    assert set(flow[True] if True in flow else flow["on"]) == {"pull_request", "push"}  # yaml reads `on` as True
+    assert set(flow[True] if True in flow else flow["on"]) == {
+        "pull_request",
+        "push",
+    }  # yaml reads `on` as True
     steps = flow["jobs"]["perf"]["steps"]
     runs = " ".join(str(s.get("run", "")) for s in steps)
-    for needed in ("llmroof profile", "llmroof history add", "llmroof history check", "llmroof history show",
-                   "llmroof compare --history", "--format html"):
+    for needed in (
+        "llmroof profile",
+        "llmroof history add",
+        "llmroof history check",
+        "llmroof history show",
+        "llmroof compare --history",
+        "--format html",
+    ):
         assert needed in runs
     assert any(str(s.get("uses", "")).startswith("actions/upload-artifact") for s in steps)
 
@@ -52,41 +61,66 @@ def test_the_workflow_is_complete() -> None:
 def run_step(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     shim = cwd / "bin"
     shim.mkdir(exist_ok=True)
-    (shim / "llmroof").write_text(f"#!/bin/sh\nexec {sys.executable} -m llmroof \"$@\"\n")
+    (shim / "llmroof").write_text(f'#!/bin/sh\nexec {sys.executable} -m llmroof "$@"\n')
     (shim / "llmroof").chmod(0o755)
     command = re.sub(r"\$\{\{[^}]*\}\}", "", command)
-    return subprocess.run(["bash", "-e", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**env, "PATH": f"{shim}:{env['PATH']}"})
+    return subprocess.run(
+        ["bash", "-e", "-c", command],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "PATH": f"{shim}:{env['PATH']}"},
+    )
 
 
 def test_the_workflow_s_commands_run_and_gate(tmp_path) -> None:
     flow = workflow()
     work = tmp_path / "checkout"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "BUILDKITE_"))}
-    env |= {"LLMROOF_HISTORY": str(tmp_path / "history.sqlite"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-            "GITHUB_ACTIONS": "true"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_", "BUILDKITE_"))
+    }
+    env |= {
+        "LLMROOF_HISTORY": str(tmp_path / "history.sqlite"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_ACTIONS": "true",
+    }
     commits = []
     for i in range(20):  # pushes to main
         commit = f"{i:02d}" + "5eed" * 9 + "ab"
         commits.append(commit)
         shutil.rmtree(work / "perf", ignore_errors=True)
-        write_profile(work / "perf" / "new" / "results.json", seed=i, scale=1.10 if i >= 12 else 1.0, processes=2)
+        write_profile(
+            work / "perf" / "new" / "results.json",
+            seed=i,
+            scale=1.10 if i >= 12 else 1.0,
+            processes=2,
+        )
         push = env | {"GITHUB_SHA": commit, "GITHUB_REF_NAME": "main", "GITHUB_EVENT_NAME": "push"}
         steps = llmroof_steps(flow, "push")
         # every push adds its run; check and the trend page are run once, after the last (for time)
         results = [run_step(c, work, push) for c in (steps if i == 19 else steps[:1])]
         assert "history add" in steps[0] and results[0].returncode == 0, results[0].stderr
-    assert results[1].returncode == 1, results[1].stdout + results[1].stderr  # history check: the regression
+    assert results[1].returncode == 1, (
+        results[1].stdout + results[1].stderr
+    )  # history check: the regression
     check = (work / "perf" / "check.md").read_text()
     assert commits[12][:10] in check and "REGRESSION" in check
     assert commits[12][:10] in (tmp_path / "summary.md").read_text()
     assert "<svg" in (work / "perf" / "trend.html").read_text()
     shutil.rmtree(work / "perf")
     write_profile(work / "perf" / "new" / "results.json", seed=77, scale=1.32, processes=3)
-    pull = env | {"GITHUB_SHA": "9" * 40, "GITHUB_HEAD_REF": "feature", "GITHUB_BASE_REF": "main",
-                  "GITHUB_EVENT_NAME": "pull_request"}
+    pull = env | {
+        "GITHUB_SHA": "9" * 40,
+        "GITHUB_HEAD_REF": "feature",
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_EVENT_NAME": "pull_request",
+    }
     gate, trend = [run_step(c, work, pull) for c in llmroof_steps(flow, "pull_request")]
-    assert gate.returncode == 1, gate.stdout + gate.stderr  # 20% slower than main's last 10 runs (at 1.10)
+    assert gate.returncode == 1, (
+        gate.stdout + gate.stderr
+    )  # 20% slower than main's last 10 runs (at 1.10)
     assert "regression" in (work / "perf" / "compare.html").read_text()
     assert trend.returncode == 0, trend.stderr

@@ -31,8 +31,11 @@ def machine_of(record: dict[str, Any]) -> str:
         return ident
     device = record.get("device") or {}
     environment = record.get("environment") or {}
-    described = {"device_kind": device.get("kind"), "device_name": device.get("name"),
-                 "host": environment.get("host") or environment.get("url")}
+    described = {
+        "device_kind": device.get("kind"),
+        "device_name": device.get("name"),
+        "host": environment.get("host") or environment.get("url"),
+    }
     return "d-" + hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:14]
 
 
@@ -53,15 +56,28 @@ def run_points(run: Run) -> tuple[PointIn, ...]:
             if metric.per_op:
                 for op in config.get("ops") or []:
                     if "samples_s" in op:
-                        points.append(_point(metric, run_config_label(run.record, config, op["name"]),
-                                             run_value(metric, config, op)))
+                        points.append(
+                            _point(
+                                metric,
+                                run_config_label(run.record, config, op["name"]),
+                                run_value(metric, config, op),
+                            )
+                        )
             elif metric.name != "achieved_bytes_per_s" or config["analytic"]["bytes"]:
-                points.append(_point(metric, run_config_label(run.record, config), run_value(metric, config)))
+                points.append(
+                    _point(metric, run_config_label(run.record, config), run_value(metric, config))
+                )
     return tuple(p for p in points if p.value > 0)
 
 
 def _point(metric: Metric, config: str, value: float) -> PointIn:
-    return PointIn(config=config, metric=metric.name, better=metric.better, unit=metric.unit, value=float(value))
+    return PointIn(
+        config=config,
+        metric=metric.name,
+        better=metric.better,
+        unit=metric.unit,
+        value=float(value),
+    )
 
 
 def runs_of_file(path: str | Path, machine: str | None = None) -> list[RunIn]:
@@ -76,17 +92,29 @@ def runs_of_file(path: str | Path, machine: str | None = None) -> list[RunIn]:
     if schema.startswith("llmroof.compare/"):
         return [_compare_run(record, path, digest, machine)]
     if not schema.startswith(("llmroof.profile/", "llmroof.bench/")):
-        raise LlmroofError(f"{path}: schema is {schema or None!r}, not a profile, bench or compare result",
-                           "history add reads results.json of llmroof profile or bench, or compare --format json")
+        raise LlmroofError(
+            f"{path}: schema is {schema or None!r}, not a profile, bench or compare result",
+            "history add reads results.json of llmroof profile or bench, or compare --format json",
+        )
     kind = "bench" if schema.startswith("llmroof.bench/") else "profile"
     out = []
     for run in load_runs(path):
         points = run_points(run)
         if points:
-            out.append(RunIn(content_hash=digest, process=-1 if run.process is None else run.process, path=str(path),
-                             kind=kind, machine=machine or machine_of(run.record), points=points))
+            out.append(
+                RunIn(
+                    content_hash=digest,
+                    process=-1 if run.process is None else run.process,
+                    path=str(path),
+                    kind=kind,
+                    machine=machine or machine_of(run.record),
+                    points=points,
+                )
+            )
     if not out:
-        raise LlmroofError(f"{path}: no finished configuration to add", "let the run finish a configuration")
+        raise LlmroofError(
+            f"{path}: no finished configuration to add", "let the run finish a configuration"
+        )
     return out
 
 
@@ -98,11 +126,26 @@ def _compare_run(record: dict[str, Any], path: Path, digest: str, machine: str |
     for row in comparison.rows:
         value = row.new.get("median")
         if isinstance(value, (int, float)) and value > 0:
-            points.append(PointIn(config=f"{comparison.new.model} {row.benchmark}", metric=row.metric,
-                                  better=row.better, unit=row.unit, value=float(value)))
+            points.append(
+                PointIn(
+                    config=f"{comparison.new.model} {row.benchmark}",
+                    metric=row.metric,
+                    better=row.better,
+                    unit=row.unit,
+                    value=float(value),
+                )
+            )
     if not points:
         raise LlmroofError(f"{path}: no row with a NEW median to add")
     described = {"device": comparison.new.device, "dtype": comparison.new.dtype}
-    fingerprint = "d-" + hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:14]
-    return RunIn(content_hash=digest, process=-1, path=str(path), kind="compare", machine=machine or fingerprint,
-                 points=tuple(points))
+    fingerprint = (
+        "d-" + hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:14]
+    )
+    return RunIn(
+        content_hash=digest,
+        process=-1,
+        path=str(path),
+        kind="compare",
+        machine=machine or fingerprint,
+        points=tuple(points),
+    )

@@ -22,7 +22,9 @@ DEFAULT_BRANCHES = ("main", "master")
 
 def _git(*args: str, cwd: str | None = None) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -47,19 +49,30 @@ def parse_time(text: str) -> str:
     return when.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def provenance(*, commit: str | None = None, branch: str | None = None, time: str | None = None,
-               environ: Mapping[str, str] | None = None, cwd: str | None = None) -> Provenance:
+def provenance(
+    *,
+    commit: str | None = None,
+    branch: str | None = None,
+    time: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Provenance:
     """The options, else the CI's variables, else git; the time: ``--time``, else the commit's time in git
     when ``HEAD`` is that commit, else now."""
     env = os.environ if environ is None else environ
     commit = commit or _first(env, CI_COMMIT) or _git("rev-parse", "HEAD", cwd=cwd)
     branch = branch or _first(env, CI_BRANCH) or _git("rev-parse", "--abbrev-ref", "HEAD", cwd=cwd)
     if not commit:
-        raise LlmroofError("no commit: not in a git checkout and no CI variable names one",
-                           "pass --commit (and --branch)")
+        raise LlmroofError(
+            "no commit: not in a git checkout and no CI variable names one",
+            "pass --commit (and --branch)",
+        )
     if time is None:
-        stamp = _git("show", "-s", "--format=%cI", commit, cwd=cwd) if re.fullmatch(r"[0-9a-fA-F]{7,64}", commit) \
+        stamp = (
+            _git("show", "-s", "--format=%cI", commit, cwd=cwd)
+            if re.fullmatch(r"[0-9a-fA-F]{7,64}", commit)
             else None
+        )
         # The commit's time orders a history of pushes; runs of one commit keep the order they were added.
         time = stamp or now_utc()
     return Provenance(commit=commit, branch=branch or "unknown", time_utc=parse_time(time))

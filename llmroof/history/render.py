@@ -37,24 +37,42 @@ def short(commit: str) -> str:
 def change_text(change: HistoryChange | None, unit: str) -> str:
     if change is None:
         return "no change point"
-    return (f"{change.direction} {change.worse_fraction:+.1%} worse at {short(change.commit)} "
-            f"(after {short(change.previous_commit)}): {value_text(unit, change.before_median)} -> "
-            f"{value_text(unit, change.after_median)}, ratio {change.ratio:.3f} "
-            f"[{change.ratio_low:.3f}, {change.ratio_high:.3f}], confidence >= {change.confidence:.1%}")
+    return (
+        f"{change.direction} {change.worse_fraction:+.1%} worse at {short(change.commit)} "
+        f"(after {short(change.previous_commit)}): {value_text(unit, change.before_median)} -> "
+        f"{value_text(unit, change.after_median)}, ratio {change.ratio:.3f} "
+        f"[{change.ratio_low:.3f}, {change.ratio_high:.3f}], confidence >= {change.confidence:.1%}"
+    )
 
 
-COLUMNS = ("machine", "config", "metric", "runs", "latest", "median of last 10", "newest change", "gate")
+COLUMNS = (
+    "machine",
+    "config",
+    "metric",
+    "runs",
+    "latest",
+    "median of last 10",
+    "newest change",
+    "gate",
+)
 
 
 def rows(record: HistoryRecord) -> list[dict[str, str]]:
     out = []
     for s in record.series:
         values = [p.value for p in s.points]
-        out.append({"machine": s.machine, "config": s.config, "metric": s.metric, "runs": str(len(values)),
-                    "latest": value_text(s.unit, values[-1]),
-                    "median of last 10": value_text(s.unit, statistics.median(values[-10:])),
-                    "newest change": change_text(s.latest, s.unit),
-                    "gate": "REGRESSION" if s.gating else ("-" if record.command == "show" else "ok")})
+        out.append(
+            {
+                "machine": s.machine,
+                "config": s.config,
+                "metric": s.metric,
+                "runs": str(len(values)),
+                "latest": value_text(s.unit, values[-1]),
+                "median of last 10": value_text(s.unit, statistics.median(values[-10:])),
+                "newest change": change_text(s.latest, s.unit),
+                "gate": "REGRESSION" if s.gating else ("-" if record.command == "show" else "ok"),
+            }
+        )
     return out
 
 
@@ -63,15 +81,17 @@ def summary_line(record: HistoryRecord) -> str:
     text = f"{len(record.series)} series, {changed} with change points"
     if record.command == "check":
         since = f" since {record.since}" if record.since else ""
-        text += f"; {len(record.gating)} regressions beyond {record.settings['threshold']:.0%}{since}"
+        text += (
+            f"; {len(record.gating)} regressions beyond {record.settings['threshold']:.0%}{since}"
+        )
     return text
 
 
 def render_table(record: HistoryRecord) -> str:
+    import io
+
     from rich.console import Console
     from rich.table import Table
-
-    import io
 
     table = Table(title=f"llmroof history {record.command}: {summary_line(record)}")
     for column in COLUMNS:
@@ -85,9 +105,21 @@ def render_table(record: HistoryRecord) -> str:
 
 def csv_rows(record: HistoryRecord) -> list[dict[str, Any]]:
     """One row per point, with the series it belongs to."""
-    return [{"machine": s.machine, "config": s.config, "metric": s.metric, "unit": s.unit, "time_utc": p.time_utc,
-             "commit": p.commit, "branch": p.branch, "process": p.process, "value": p.value}
-            for s in record.series for p in s.points]
+    return [
+        {
+            "machine": s.machine,
+            "config": s.config,
+            "metric": s.metric,
+            "unit": s.unit,
+            "time_utc": p.time_utc,
+            "commit": p.commit,
+            "branch": p.branch,
+            "process": p.process,
+            "value": p.value,
+        }
+        for s in record.series
+        for p in s.points
+    ]
 
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")
@@ -102,13 +134,17 @@ def render_markdown(record: HistoryRecord, budget_bytes: int = MARKDOWN_BUDGET_B
     saying how many were left out."""
     mark = "❌ regression" if record.verdict == "regression" else "✅ no regression"
     head = [f"### llmroof history {record.command}: {mark}", "", _escape(summary_line(record)), ""]
-    ordered = sorted((s for s in record.series if s.changes or s.gating), key=lambda s: (not s.gating, s.config))
+    ordered = sorted(
+        (s for s in record.series if s.changes or s.gating), key=lambda s: (not s.gating, s.config)
+    )
     body = ["| config | metric | runs | newest change | gate |", "|---|---|---|---|---|"]
     left_out = 0
     size = sum(len(line.encode()) + 1 for line in head + body) + 200
     for s in ordered:
-        line = (f"| {_escape(s.config)} | {_escape(s.metric)} | {len(s.points)} | "
-                f"{_escape(change_text(s.latest, s.unit))} | {'**REGRESSION**' if s.gating else 'ok'} |")
+        line = (
+            f"| {_escape(s.config)} | {_escape(s.metric)} | {len(s.points)} | "
+            f"{_escape(change_text(s.latest, s.unit))} | {'**REGRESSION**' if s.gating else 'ok'} |"
+        )
         if size + len(line.encode()) + 1 > budget_bytes:
             left_out += 1
             continue
@@ -116,11 +152,15 @@ def render_markdown(record: HistoryRecord, budget_bytes: int = MARKDOWN_BUDGET_B
         size += len(line.encode()) + 1
     lines = head + (body if len(body) > 2 else ["No series has a change point."])
     if left_out:
-        lines += ["", f"{left_out} more series with change points left out (size limit); see the JSON or HTML."]
+        lines += [
+            "",
+            f"{left_out} more series with change points left out (size limit); see the JSON or HTML.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 # --- HTML --------------------------------------------------------------------------------------------
+
 
 def series_svg(series: HistorySeries) -> str | None:
     """A small line chart: each run's median (processes of one commit: their spread as a bar), the segment
@@ -150,8 +190,16 @@ def series_svg(series: HistorySeries) -> str | None:
         x = position[(first.time_utc, first.commit)] - 0.5
         colour = "#cc0000" if change.direction == "regression" else "#4e9a06"
         axes.axvline(x, color=colour, linestyle="--", linewidth=1)
-        axes.annotate(short(change.commit)[:8], (x, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
-                      color=colour, rotation=90, va="top", ha="right")
+        axes.annotate(
+            short(change.commit)[:8],
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color=colour,
+            rotation=90,
+            va="top",
+            ha="right",
+        )
     axes.set_ylabel(series.unit, fontsize=8)
     axes.tick_params(labelsize=7)
     axes.set_xlabel("run (oldest first)", fontsize=7)
@@ -162,10 +210,24 @@ def series_svg(series: HistorySeries) -> str | None:
 def render_html(record: HistoryRecord) -> str:
     from llmroof.results.html import template_environment
 
-    charts = [{"title": f"{s.config} · {s.metric}", "machine": s.machine, "svg": series_svg(s),
-               "change": change_text(s.latest, s.unit), "gating": s.gating,
-               "changes": [change_text(c, s.unit) for c in s.changes]} for s in record.series]
-    context = {"title": f"llmroof history {record.command}", "summary": summary_line(record),
-               "verdict": record.verdict, "database": record.database, "charts": charts,
-               "method": dict(record.method or {}), "version": __version__}
+    charts = [
+        {
+            "title": f"{s.config} · {s.metric}",
+            "machine": s.machine,
+            "svg": series_svg(s),
+            "change": change_text(s.latest, s.unit),
+            "gating": s.gating,
+            "changes": [change_text(c, s.unit) for c in s.changes],
+        }
+        for s in record.series
+    ]
+    context = {
+        "title": f"llmroof history {record.command}",
+        "summary": summary_line(record),
+        "verdict": record.verdict,
+        "database": record.database,
+        "charts": charts,
+        "method": dict(record.method or {}),
+        "version": __version__,
+    }
     return template_environment(TEMPLATE).get_template(TEMPLATE).render(**context)

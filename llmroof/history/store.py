@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from typing_extensions import Self
+
 from llmroof.errors import LlmroofError
 
 TOOL = "llmroof-history"
@@ -61,6 +63,7 @@ NO_DB_HINT = "run llmroof history add first, or pass --db (or set $LLMROOF_HISTO
 
 
 # --- what goes in and comes out ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, kw_only=True)
 class Provenance:
@@ -132,6 +135,7 @@ class SeriesKey:
 
 # --- the backends ------------------------------------------------------------------------------------
 
+
 class Backend(Protocol):
     """What differs between SQLite and PostgreSQL."""
 
@@ -167,8 +171,9 @@ class SqliteBackend:
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self.connection = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=timeout_s,
-                                              isolation_level=None)
+            self.connection = sqlite3.connect(
+                f"file:{path}?mode={mode}", uri=True, timeout=timeout_s, isolation_level=None
+            )
         except (sqlite3.Error, OSError) as exc:
             raise database_error(f"history {path}", exc) from None
 
@@ -205,11 +210,15 @@ class PostgresBackend:
         try:
             import psycopg
         except ImportError:
-            raise LlmroofError("a postgresql:// history needs psycopg",
-                               "pip install 'llmroof[history-pg]' (or 'psycopg[binary]')") from None
+            raise LlmroofError(
+                "a postgresql:// history needs psycopg",
+                "pip install 'llmroof[history-pg]' (or 'psycopg[binary]')",
+            ) from None
         self.url = url
         try:
-            self.connection = psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), autocommit=True)
+            self.connection = psycopg.connect(
+                url, connect_timeout=max(1, int(timeout_s)), autocommit=True
+            )
         except psycopg.Error as exc:
             raise database_error(f"history {redact(url)}", exc, url) from None
 
@@ -222,7 +231,9 @@ class PostgresBackend:
             yield cursor
 
     def tables(self, cursor: Any) -> set[str]:
-        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
         return {row[0] for row in cursor.fetchall()}
 
     def lock_schema(self, cursor: Any) -> None:
@@ -283,6 +294,7 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 # --- the store -----------------------------------------------------------------------------------------
 
+
 def resolve_db(db: str | None, environ: dict[str, str] | None = None) -> str:
     """``--db``, else ``$LLMROOF_HISTORY``, else ``llmroof-history.sqlite``."""
     env = os.environ if environ is None else environ
@@ -301,7 +313,7 @@ class Store:
         self.where = where
         self._guard(lambda: self._prepare(create))
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -332,18 +344,25 @@ class Store:
         ours = {t for t in tables if t.startswith("llmroof_")}
         if "llmroof_schema" not in tables:
             if ours or (self.backend.name == "sqlite" and tables):
-                raise LlmroofError(f"{self.where}: a database of another program (tables "
-                                   f"{', '.join(sorted(tables))[:80]}), not an llmroof history",
-                                   "pass a new --db for the history")
+                raise LlmroofError(
+                    f"{self.where}: a database of another program (tables "
+                    f"{', '.join(sorted(tables))[:80]}), not an llmroof history",
+                    "pass a new --db for the history",
+                )
             return 0
         rows = self._execute(cursor, "SELECT tool, version FROM llmroof_schema").fetchall()
         if len(rows) != 1 or rows[0][0] != TOOL:
-            raise LlmroofError(f"{self.where}: llmroof_schema names {rows[:2]!r}, not one {TOOL} version",
-                               "pass a new --db for the history")
+            raise LlmroofError(
+                f"{self.where}: llmroof_schema names {rows[:2]!r}, not one {TOOL} version",
+                "pass a new --db for the history",
+            )
         version = int(rows[0][1])
         if version > SCHEMA_VERSION:
-            raise LlmroofError(f"{self.where}: history schema version {version}, newer than this llmroof's "
-                               f"{SCHEMA_VERSION}", "upgrade llmroof to read it")
+            raise LlmroofError(
+                f"{self.where}: history schema version {version}, newer than this llmroof's "
+                f"{SCHEMA_VERSION}",
+                "upgrade llmroof to read it",
+            )
         return version
 
     def _prepare(self, create: bool) -> None:
@@ -360,8 +379,11 @@ class Store:
                 for statement in MIGRATIONS[target]:
                     self._execute(cursor, statement.replace(_ID, self.backend.id_type))
             if version == 0:
-                self._execute(cursor, "INSERT INTO llmroof_schema (tool, version) VALUES (?, ?)",
-                              (TOOL, SCHEMA_VERSION))
+                self._execute(
+                    cursor,
+                    "INSERT INTO llmroof_schema (tool, version) VALUES (?, ?)",
+                    (TOOL, SCHEMA_VERSION),
+                )
             elif version < SCHEMA_VERSION:
                 self._execute(cursor, "UPDATE llmroof_schema SET version = ?", (SCHEMA_VERSION,))
 
@@ -377,12 +399,25 @@ class Store:
         with self.backend.transaction(write=True) as cursor:
             series_ids: dict[tuple[str, str, str], int] = {}
             for run in runs:
-                row = self._execute(cursor, (
-                    "INSERT INTO llmroof_runs (content_hash, process, path, kind, commit_sha, branch, time_utc, "
-                    "machine, added_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (content_hash, process) DO NOTHING RETURNING id"),
-                    (run.content_hash, run.process, run.path, run.kind, provenance.commit, provenance.branch,
-                     provenance.time_utc, run.machine, added_utc)).fetchone()
+                row = self._execute(
+                    cursor,
+                    (
+                        "INSERT INTO llmroof_runs (content_hash, process, path, kind, commit_sha, branch, time_utc, "
+                        "machine, added_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (content_hash, process) DO NOTHING RETURNING id"
+                    ),
+                    (
+                        run.content_hash,
+                        run.process,
+                        run.path,
+                        run.kind,
+                        provenance.commit,
+                        provenance.branch,
+                        provenance.time_utc,
+                        run.machine,
+                        added_utc,
+                    ),
+                ).fetchone()
                 results.append(row is not None)
                 if row is None:
                     continue
@@ -392,25 +427,39 @@ class Store:
                     key = (run.machine, point.config, point.metric)
                     if key not in series_ids:
                         series_ids[key] = self._series_id(cursor, run.machine, point)
-                    values.append((series_ids[key], run_id, provenance.time_utc, float(point.value)))
-                cursor.executemany(self.backend.sql(
-                    "INSERT INTO llmroof_points (series_id, run_id, time_utc, value) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (series_id, run_id) DO NOTHING"), values)
+                    values.append(
+                        (series_ids[key], run_id, provenance.time_utc, float(point.value))
+                    )
+                cursor.executemany(
+                    self.backend.sql(
+                        "INSERT INTO llmroof_points (series_id, run_id, time_utc, value) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (series_id, run_id) DO NOTHING"
+                    ),
+                    values,
+                )
         return results
 
     def _series_id(self, cursor: Any, machine: str, point: PointIn) -> int:
-        self._execute(cursor, (
-            "INSERT INTO llmroof_series (machine, config, metric, better, unit) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (machine, config, metric) DO NOTHING"),
-            (machine, point.config, point.metric, point.better, point.unit))
-        row = self._execute(cursor, "SELECT id FROM llmroof_series WHERE machine = ? AND config = ? AND metric = ?",
-                            (machine, point.config, point.metric)).fetchone()
+        self._execute(
+            cursor,
+            (
+                "INSERT INTO llmroof_series (machine, config, metric, better, unit) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (machine, config, metric) DO NOTHING"
+            ),
+            (machine, point.config, point.metric, point.better, point.unit),
+        )
+        row = self._execute(
+            cursor,
+            "SELECT id FROM llmroof_series WHERE machine = ? AND config = ? AND metric = ?",
+            (machine, point.config, point.metric),
+        ).fetchone()
         return int(row[0])
 
     # reads
 
-    def series(self, *, machine: str | None = None, config: str | None = None,
-               metric: str | None = None) -> list[tuple[int, SeriesKey]]:
+    def series(
+        self, *, machine: str | None = None, config: str | None = None, metric: str | None = None
+    ) -> list[tuple[int, SeriesKey]]:
         """Every stored series, filtered by exact machine, configuration and metric where given."""
         clauses, params = [], []
         for column, value in (("machine", machine), ("config", config), ("metric", metric)):
@@ -421,28 +470,55 @@ class Store:
 
         def read() -> list[tuple[int, SeriesKey]]:
             with self.backend.transaction(write=False) as cursor:
-                rows = self._execute(cursor, "SELECT id, machine, config, metric, better, unit FROM llmroof_series"
-                                     f"{where} ORDER BY machine, config, metric", params).fetchall()
-            return [(int(r[0]), SeriesKey(machine=r[1], config=r[2], metric=r[3], better=r[4], unit=r[5]))
-                    for r in rows]
+                rows = self._execute(
+                    cursor,
+                    "SELECT id, machine, config, metric, better, unit FROM llmroof_series"
+                    f"{where} ORDER BY machine, config, metric",
+                    params,
+                ).fetchall()
+            return [
+                (
+                    int(r[0]),
+                    SeriesKey(machine=r[1], config=r[2], metric=r[3], better=r[4], unit=r[5]),
+                )
+                for r in rows
+            ]
 
         return list(self._guard(read))
 
-    def points(self, series_id: int, *, last: int | None = None, branch: str | None = None) -> list[Point]:
+    def points(
+        self, series_id: int, *, last: int | None = None, branch: str | None = None
+    ) -> list[Point]:
         """A series' values, oldest first: the ``last`` newest (all when None), on ``branch`` when given."""
-        clause, params = "", [series_id]
+        clause, params = "", list[Any]([series_id])
         if branch is not None:
-            clause, params = " AND r.branch = ?", [series_id, branch]
+            clause = " AND r.branch = ?"
+            params = [series_id, branch]
         limit = f" LIMIT {int(last)}" if last else ""
 
         def read() -> list[Point]:
             with self.backend.transaction(write=False) as cursor:
-                rows = self._execute(cursor, (
-                    "SELECT r.id, r.commit_sha, r.branch, p.time_utc, p.value, r.process, r.path "
-                    "FROM llmroof_points p JOIN llmroof_runs r ON r.id = p.run_id "
-                    f"WHERE p.series_id = ?{clause} ORDER BY p.time_utc DESC, p.run_id DESC{limit}"), params).fetchall()
-            return [Point(run_id=int(r[0]), commit=r[1], branch=r[2], time_utc=r[3], value=float(r[4]),
-                          process=int(r[5]), path=r[6]) for r in reversed(rows)]
+                rows = self._execute(
+                    cursor,
+                    (
+                        "SELECT r.id, r.commit_sha, r.branch, p.time_utc, p.value, r.process, r.path "
+                        "FROM llmroof_points p JOIN llmroof_runs r ON r.id = p.run_id "
+                        f"WHERE p.series_id = ?{clause} ORDER BY p.time_utc DESC, p.run_id DESC{limit}"
+                    ),
+                    params,
+                ).fetchall()
+            return [
+                Point(
+                    run_id=int(r[0]),
+                    commit=r[1],
+                    branch=r[2],
+                    time_utc=r[3],
+                    value=float(r[4]),
+                    process=int(r[5]),
+                    path=r[6],
+                )
+                for r in reversed(rows)
+            ]
 
         return list(self._guard(read))
 
@@ -453,8 +529,11 @@ class Store:
 
         def read() -> str | None:
             with self.backend.transaction(write=False) as cursor:
-                row = self._execute(cursor, "SELECT MIN(time_utc) FROM llmroof_runs WHERE commit_sha LIKE ?",
-                                    (commit.replace("%", "").replace("_", "") + "%",)).fetchone()
+                row = self._execute(
+                    cursor,
+                    "SELECT MIN(time_utc) FROM llmroof_runs WHERE commit_sha LIKE ?",
+                    (commit.replace("%", "").replace("_", "") + "%",),
+                ).fetchone()
             return row[0] if row and row[0] else None
 
         return self._guard(read)  # type: ignore[no-any-return]
@@ -462,8 +541,12 @@ class Store:
     def has_branch(self, branch: str) -> bool:
         def read() -> bool:
             with self.backend.transaction(write=False) as cursor:
-                return self._execute(cursor, "SELECT 1 FROM llmroof_runs WHERE branch = ? LIMIT 1",
-                                     (branch,)).fetchone() is not None
+                return (
+                    self._execute(
+                        cursor, "SELECT 1 FROM llmroof_runs WHERE branch = ? LIMIT 1", (branch,)
+                    ).fetchone()
+                    is not None
+                )
 
         return bool(self._guard(read))
 
@@ -475,8 +558,9 @@ class Store:
         return int(self._guard(read))
 
 
-def open_store(db: str | None = None, *, create: bool = False, readonly: bool = False,
-               timeout_s: float = 30.0) -> Store:
+def open_store(
+    db: str | None = None, *, create: bool = False, readonly: bool = False, timeout_s: float = 30.0
+) -> Store:
     """The history at ``db`` (a path, ``sqlite:///path`` or ``postgresql://...``; default
     :func:`resolve_db`). ``create``: make the file and the schema if missing (``history add``)."""
     target = resolve_db(db)
@@ -484,5 +568,8 @@ def open_store(db: str | None = None, *, create: bool = False, readonly: bool = 
         where = f"history {redact(target)}"
         return Store(PostgresBackend(target, timeout_s=timeout_s), where, create=create)
     path = Path(target.removeprefix("sqlite:///") if target.startswith("sqlite:///") else target)
-    return Store(SqliteBackend(path, create=create, readonly=readonly, timeout_s=timeout_s), f"history {path}",
-                 create=create)
+    return Store(
+        SqliteBackend(path, create=create, readonly=readonly, timeout_s=timeout_s),
+        f"history {path}",
+        create=create,
+    )

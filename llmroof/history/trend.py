@@ -13,13 +13,20 @@ from pathlib import Path
 from llmroof.errors import LlmroofError
 from llmroof.history.detect import DetectSettings, analyse
 from llmroof.history.store import Point, Provenance, RunIn, SeriesKey, Store, redact
-from llmroof.results.records.history import HistoryChange, HistoryPoint, HistoryRecord, HistorySeries
+from llmroof.results.records.history import (
+    HistoryChange,
+    HistoryPoint,
+    HistoryRecord,
+    HistorySeries,
+)
 
 METHOD = {
-    "detection": ("seeded binary segmentation (Kovacs et al. 2020) of the CUSUM statistic on log values, "
-                  "outliers clipped at 5 robust SDs from a running median, AR(1) noise whitened with rho "
-                  "from the lag-1/lag-2 absolute differences (Chakar et al. 2017) or the residuals' "
-                  "autocorrelation, whichever is larger"),
+    "detection": (
+        "seeded binary segmentation (Kovacs et al. 2020) of the CUSUM statistic on log values, "
+        "outliers clipped at 5 robust SDs from a running median, AR(1) noise whitened with rho "
+        "from the lag-1/lag-2 absolute differences (Chakar et al. 2017) or the residuals' "
+        "autocorrelation, whichever is larger"
+    ),
     "threshold": "Bonferroni over every (interval, position) tested at level alpha",
     "interval": "ratio of the segments' geometric means, normal interval with the long-run noise",
     "unit_of_replication": "process: one value per process of a run",
@@ -40,8 +47,9 @@ class Selection:
     """Only the newest N points of each series."""
 
 
-def add_files(store: Store, paths: Sequence[str | Path], provenance: Provenance,
-              machine: str | None = None) -> list[tuple[RunIn, bool]]:
+def add_files(
+    store: Store, paths: Sequence[str | Path], provenance: Provenance, machine: str | None = None
+) -> list[tuple[RunIn, bool]]:
     """Read every file first (a bad one stops before anything is written), then add all in one transaction."""
     from llmroof.history.extract import runs_of_file
 
@@ -50,31 +58,68 @@ def add_files(store: Store, paths: Sequence[str | Path], provenance: Provenance,
 
 
 def _history_point(point: Point) -> HistoryPoint:
-    return HistoryPoint(commit=point.commit, branch=point.branch, time_utc=point.time_utc, value=point.value,
-                        process=point.process)
+    return HistoryPoint(
+        commit=point.commit,
+        branch=point.branch,
+        time_utc=point.time_utc,
+        value=point.value,
+        process=point.process,
+    )
 
 
-def _series(key: SeriesKey, points: list[Point], settings: DetectSettings, threshold: float,
-            since_utc: str | None, gate: bool) -> HistorySeries:
+def _series(
+    key: SeriesKey,
+    points: list[Point],
+    settings: DetectSettings,
+    threshold: float,
+    since_utc: str | None,
+    gate: bool,
+) -> HistorySeries:
     found, noise = analyse([p.value for p in points], settings)
     changes = []
     for change in found:
         worse = change.ratio - 1 if key.better == "lower" else 1 / change.ratio - 1
         first, before = points[change.index], points[change.index - 1]
-        changes.append(HistoryChange(
-            index=change.index, commit=first.commit, previous_commit=before.commit, time_utc=first.time_utc,
-            direction="regression" if worse > 0 else "improvement", before_median=change.before_median,
-            after_median=change.after_median, ratio=change.ratio, ratio_low=change.ratio_low,
-            ratio_high=change.ratio_high, worse_fraction=worse, confidence=change.confidence,
-            statistic=change.statistic, points_before=change.points_before,
-            points_after=change.points_after))
+        changes.append(
+            HistoryChange(
+                index=change.index,
+                commit=first.commit,
+                previous_commit=before.commit,
+                time_utc=first.time_utc,
+                direction="regression" if worse > 0 else "improvement",
+                before_median=change.before_median,
+                after_median=change.after_median,
+                ratio=change.ratio,
+                ratio_low=change.ratio_low,
+                ratio_high=change.ratio_high,
+                worse_fraction=worse,
+                confidence=change.confidence,
+                statistic=change.statistic,
+                points_before=change.points_before,
+                points_after=change.points_after,
+            )
+        )
     latest = changes[-1] if changes else None
-    gating = bool(gate and latest and latest.direction == "regression" and latest.worse_fraction > threshold
-                  and (since_utc is None or latest.time_utc >= since_utc))
-    return HistorySeries(machine=key.machine, config=key.config, metric=key.metric, better=key.better,
-                         unit=key.unit, points=tuple(_history_point(p) for p in points),
-                         rho=None if noise is None else noise.rho, sigma=None if noise is None else noise.sigma,
-                         changes=tuple(changes), latest=latest, gating=gating)
+    gating = bool(
+        gate
+        and latest
+        and latest.direction == "regression"
+        and latest.worse_fraction > threshold
+        and (since_utc is None or latest.time_utc >= since_utc)
+    )
+    return HistorySeries(
+        machine=key.machine,
+        config=key.config,
+        metric=key.metric,
+        better=key.better,
+        unit=key.unit,
+        points=tuple(_history_point(p) for p in points),
+        rho=None if noise is None else noise.rho,
+        sigma=None if noise is None else noise.sigma,
+        changes=tuple(changes),
+        latest=latest,
+        gating=gating,
+    )
 
 
 def select_series(store: Store, selection: Selection) -> list[tuple[int, SeriesKey]]:
@@ -88,8 +133,15 @@ def select_series(store: Store, selection: Selection) -> list[tuple[int, SeriesK
     return found
 
 
-def trends(store: Store, selection: Selection, settings: DetectSettings, *, command: str = "show",
-           threshold: float = 0.05, since: str | None = None) -> HistoryRecord:
+def trends(
+    store: Store,
+    selection: Selection,
+    settings: DetectSettings,
+    *,
+    command: str = "show",
+    threshold: float = 0.05,
+    since: str | None = None,
+) -> HistoryRecord:
     """Every selected series with its change points; for ``check``, which gate (a regression beyond
     ``threshold`` whose newest change began at or after ``since``)."""
     since_utc = resolve_since(store, since) if since else None
@@ -97,16 +149,34 @@ def trends(store: Store, selection: Selection, settings: DetectSettings, *, comm
     for series_id, key in select_series(store, selection):
         points = store.points(series_id, last=selection.last, branch=selection.branch)
         if points:
-            series.append(_series(key, points, settings, threshold, since_utc, gate=command == "check"))
+            series.append(
+                _series(key, points, settings, threshold, since_utc, gate=command == "check")
+            )
     if not series:
-        raise LlmroofError(f"{store.where}: no series matches", "list them with llmroof history show")
+        raise LlmroofError(
+            f"{store.where}: no series matches", "list them with llmroof history show"
+        )
     return HistoryRecord(
-        command=command, database=redact(store.where), since=since, since_time_utc=since_utc,
-        verdict="regression" if any(s.gating for s in series) else "ok", series=tuple(series), method=METHOD,
-        settings={"alpha": settings.alpha, "min_segment": settings.min_segment, "min_size": settings.min_size,
-                  "confidence": settings.confidence, "threshold": threshold, "machine": selection.machine,
-                  "config": selection.config, "metrics": list(selection.metrics), "branch": selection.branch,
-                  "last": selection.last})
+        command=command,
+        database=redact(store.where),
+        since=since,
+        since_time_utc=since_utc,
+        verdict="regression" if any(s.gating for s in series) else "ok",
+        series=tuple(series),
+        method=METHOD,
+        settings={
+            "alpha": settings.alpha,
+            "min_segment": settings.min_segment,
+            "min_size": settings.min_size,
+            "confidence": settings.confidence,
+            "threshold": threshold,
+            "machine": selection.machine,
+            "config": selection.config,
+            "metrics": list(selection.metrics),
+            "branch": selection.branch,
+            "last": selection.last,
+        },
+    )
 
 
 def resolve_since(store: Store, since: str) -> str:
@@ -116,7 +186,9 @@ def resolve_since(store: Store, since: str) -> str:
 
     days = re.fullmatch(r"(\d+)d", since.strip())
     if days:
-        when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=int(days.group(1)))
+        when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(
+            days=int(days.group(1))
+        )
         return when.isoformat(timespec="seconds")
     if re.fullmatch(r"\d{4}-\d\d-\d\d.*", since.strip()):
         return parse_time(since)
@@ -126,8 +198,10 @@ def resolve_since(store: Store, since: str) -> str:
     stamp = _git("show", "-s", "--format=%cI", since)
     if stamp:
         return parse_time(stamp)
-    raise LlmroofError(f"--since {since!r}: not a commit of the history or of git, a date, or Nd",
-                       "pass a commit, 2026-05-01, or 14d")
+    raise LlmroofError(
+        f"--since {since!r}: not a commit of the history or of git, a date, or Nd",
+        "pass a commit, 2026-05-01, or 14d",
+    )
 
 
 def export_rows(record: HistoryRecord) -> list[dict[str, object]]:
@@ -138,12 +212,21 @@ def export_rows(record: HistoryRecord) -> list[dict[str, object]]:
     rows: dict[tuple[str, str, int], dict[str, object]] = {}
     for series, column in zip(record.series, columns):
         for point in series.points:
-            row = rows.setdefault((point.time_utc, point.commit, point.process),
-                                  {"time": point.time_utc, "commit": point.commit, "branch": point.branch})
+            row = rows.setdefault(
+                (point.time_utc, point.commit, point.process),
+                {"time": point.time_utc, "commit": point.commit, "branch": point.branch},
+            )
             row[column] = point.value
     names = list(dict.fromkeys(columns))
-    return [{"time": r["time"], "commit": r["commit"], "branch": r["branch"], **{n: r.get(n) for n in names}}
-            for _, r in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2]))]
+    return [
+        {
+            "time": r["time"],
+            "commit": r["commit"],
+            "branch": r["branch"],
+            **{n: r.get(n) for n in names},
+        }
+        for _, r in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2]))
+    ]
 
 
 def _column(series: HistorySeries) -> str:
