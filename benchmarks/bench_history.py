@@ -259,13 +259,16 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
         "add_profile_median_ms": statistics.median(add_ms),
         "add_profile_max_ms": max(add_ms),
         "cli_show_process_ms": cli_ms,
+        "cli_add_process_ms": cli_add_ms,
+        "cli_import_process_ms": import_ms,
         "fill_s": fill_s,
         "database_bytes": os.path.getsize(db),
     }
     print(
         f"speed: show last 100 of one series {out['show_last_100_median_ms']:.1f} ms median (max "
         f"{out['show_last_100_max_ms']:.1f}); add a profile {out['add_profile_median_ms']:.1f} ms median (max "
-        f"{out['add_profile_max_ms']:.1f}); a whole `history show` process {cli_ms:.0f} ms"
+        f"{out['add_profile_max_ms']:.1f}); whole processes: `history show` {cli_ms:.0f} ms, `history add` "
+        f"{cli_add_ms:.0f} ms, `import llmroof.cli.main` alone {import_ms:.0f} ms"
     )
     return out
 
