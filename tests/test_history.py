@@ -184,6 +184,23 @@ def test_a_newer_schema_version_is_refused(db, tmp_path) -> None:
         open_store(db)
 
 
+def test_an_older_schema_is_migrated_in_place_keeping_its_runs(db, tmp_path, monkeypatch) -> None:
+    from llmroof.history import store as store_module
+
+    with open_store(db, create=True) as store:
+        add_files(store, [write_profile(tmp_path / "a.json")], at(1))
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, 2, ("ALTER TABLE llmroof_runs ADD COLUMN note TEXT",))
+    with pytest.raises(LlmroofError, match="history add once to migrate"):
+        open_store(db)  # a read never writes
+    with open_store(db, create=True) as store:
+        add_files(store, [write_profile(tmp_path / "b.json", seed=2)], at(2))
+        assert store.count_runs() == 2
+        with store.backend.transaction(write=False) as cursor:
+            assert store._execute(cursor, "SELECT version FROM llmroof_schema").fetchone()[0] == 2
+            store._execute(cursor, "SELECT note FROM llmroof_runs")
+
+
 def test_a_database_of_another_tool_is_refused(tmp_path, capsys) -> None:
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as connection:
