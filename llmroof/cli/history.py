@@ -8,7 +8,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -38,8 +38,8 @@ class HistoryFormat(str, Enum):
     html = "html"
 
 
-def _db_option() -> str | None:
-    return typer.Option(None, "--db", help=DB_HELP, show_default=False)  # type: ignore[no-any-return]
+def _db_option() -> Any:
+    return typer.Option(None, "--db", help=DB_HELP, show_default=False)
 
 
 @history_app.command("add")
@@ -68,21 +68,19 @@ def add(
 ) -> None:
     """Add results to the history; re-adding a file changes nothing."""
     from llmroof.history.provenance import provenance
-    from llmroof.history.store import open_store
-    from llmroof.history.trend import add_files
+    from llmroof.history.trend import add_to_history
 
-    where = provenance(commit=commit, branch=branch, time=time)
-    from llmroof.history.extract import runs_of_file
-
-    for path in results:  # every file read and checked before the database is opened or created
-        runs_of_file(path, machine)
-    with open_store(db, create=True, timeout_s=timeout) as store:
-        added = add_files(store, results, where, machine)
-    new = sum(1 for _, fresh in added if fresh)
-    points = sum(len(run.points) for run, fresh in added if fresh)
+    added = add_to_history(
+        db,
+        results,
+        provenance(commit=commit, branch=branch, time=time),
+        machine=machine,
+        timeout_s=timeout,
+    )
+    where = added.provenance
     print(
-        f"added {new} run(s), {points} values, at {where.commit[:10]} on {where.branch} ({where.time_utc}) to "
-        f"{store.where.removeprefix('history ')}; {len(added) - new} already there"
+        f"added {added.new_runs} run(s), {added.new_values} values, at {where.commit[:10]} on {where.branch} "
+        f"({where.time_utc}) to {added.database}; {added.known_runs} already there"
     )
 
 

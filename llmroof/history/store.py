@@ -537,9 +537,10 @@ class Store:
                     "SELECT MIN(time_utc) FROM llmroof_runs WHERE commit_sha LIKE ?",
                     (commit.replace("%", "").replace("_", "") + "%",),
                 ).fetchone()
-            return row[0] if row and row[0] else None
+            return str(row[0]) if row and row[0] else None
 
-        return self._guard(read)  # type: ignore[no-any-return]
+        found: str | None = self._guard(read)
+        return found
 
     def has_branch(self, branch: str) -> bool:
         def read() -> bool:

@@ -57,6 +57,47 @@ def add_files(
     return list(zip(runs, store.add(runs, provenance)))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Added:
+    """What ``history add`` did."""
+
+    database: str
+    """The database, as shown (a URL without its password)."""
+    provenance: Provenance
+    """Commit, branch and time the runs were stored with."""
+    new_runs: int
+    """Runs stored now."""
+    new_values: int
+    """Their values."""
+    known_runs: int
+    """Runs that were there already (the same file added before)."""
+
+
+def add_to_history(
+    db: str | None,
+    paths: Sequence[str | Path],
+    provenance: Provenance,
+    *,
+    machine: str | None = None,
+    timeout_s: float = 30.0,
+) -> Added:
+    """Read and check every file, then open (or create) the database and add them in one transaction: a
+    bad file leaves no database behind."""
+    from llmroof.history.extract import runs_of_file
+    from llmroof.history.store import open_store
+
+    runs = [run for path in paths for run in runs_of_file(path, machine)]
+    with open_store(db, create=True, timeout_s=timeout_s) as store:
+        fresh = store.add(runs, provenance)
+    return Added(
+        database=redact(store.where.removeprefix("history ")),
+        provenance=provenance,
+        new_runs=sum(fresh),
+        new_values=sum(len(r.points) for r, f in zip(runs, fresh) if f),
+        known_runs=len(runs) - sum(fresh),
+    )
+
+
 def _history_point(point: Point) -> HistoryPoint:
     return HistoryPoint(
         commit=point.commit,
