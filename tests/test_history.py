@@ -138,8 +138,7 @@ def test_the_last_n_of_a_branch_oldest_first(db, tmp_path) -> None:
 
 def test_two_processes_adding_at_once_lose_nothing(db, tmp_path) -> None:
     files = [str(write_profile(tmp_path / f"r{i}" / "results.json", seed=i)) for i in range(16)]
-    with open_store(db, create=True):
-        pass
+    # no database yet: both processes create the schema at once (one waits for the other's lock)
     script = (
         "import sys; from llmroof.history.store import open_store, Provenance;"
         "from llmroof.history.trend import add_files\n"
@@ -491,3 +490,22 @@ def test_runs_of_file_reads_a_run_folder(tmp_path) -> None:
     write_profile(tmp_path / "run" / "results.json")
     (run,) = runs_of_file(tmp_path / "run")
     assert run.kind == "profile" and run.process == -1 and len(run.content_hash) == 64
+
+
+def test_check_s_default_since_is_the_merge_base_with_main(tmp_path) -> None:
+    from llmroof.history.provenance import merge_base
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True,
+                              env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    for i in range(2):
+        git("commit", "-q", "--allow-empty", "-m", f"main {i}")
+    base = git("rev-parse", "HEAD")
+    assert merge_base(cwd=str(tmp_path), environ={}) is None  # on main itself: every change counts
+    git("checkout", "-q", "-b", "feature")
+    git("commit", "-q", "--allow-empty", "-m", "feature")
+    assert merge_base(cwd=str(tmp_path), environ={}) == base
