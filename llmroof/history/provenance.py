@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Mapping
 
 from llmroof.errors import LlmroofError
-from llmroof.history.store import Provenance
+from llmroof.history.store import Provenance, utc_text
 
 CI_COMMIT = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT")
 CI_BRANCH = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BUILDKITE_BRANCH")
@@ -40,13 +40,7 @@ def now_utc() -> str:
 
 def parse_time(text: str) -> str:
     """ISO 8601 (a date, or a time with or without offset; naive means UTC) -> ISO 8601 in UTC."""
-    try:
-        when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise LlmroofError(f"time {text!r}: expected ISO 8601, e.g. 2026-05-01T12:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+    return utc_text(text)
 
 
 def provenance(

@@ -30,6 +30,11 @@ def value_text(unit: str, value: float | None) -> str:
     return si(value, unit)
 
 
+def confidence_text(confidence: float) -> str:
+    """``>= 97.3%``; ``> 99.9%`` rather than a rounded 100%."""
+    return "> 99.9%" if confidence > 0.999 else f">= {confidence:.1%}"
+
+
 def short(commit: str) -> str:
     return commit[:10]
 
@@ -41,7 +46,7 @@ def change_text(change: HistoryChange | None, unit: str) -> str:
         f"{change.direction} {change.worse_fraction:+.1%} worse at {short(change.commit)} "
         f"(after {short(change.previous_commit)}): {value_text(unit, change.before_median)} -> "
         f"{value_text(unit, change.after_median)}, ratio {change.ratio:.3f} "
-        f"[{change.ratio_low:.3f}, {change.ratio_high:.3f}], confidence >= {change.confidence:.1%}"
+        f"[{change.ratio_low:.3f}, {change.ratio_high:.3f}], confidence {confidence_text(change.confidence)}"
     )
 
 

@@ -74,7 +74,24 @@ class Provenance:
     branch: str
     """The branch the run measured."""
     time_utc: str
-    """ISO 8601, UTC: the order of the history."""
+    """ISO 8601, UTC: the order of the history (normalised to ``YYYY-MM-DDTHH:MM:SS+00:00``, so that
+    times sort as text in both databases)."""
+
+    def __post_init__(self) -> None:
+        if not self.commit or not self.branch:
+            raise LlmroofError("a run needs a commit and a branch", "pass --commit and --branch")
+        object.__setattr__(self, "time_utc", utc_text(self.time_utc))
+
+
+def utc_text(text: str) -> str:
+    """ISO 8601 (a date, or a time with or without offset; naive means UTC) -> ISO 8601 in UTC, seconds."""
+    try:
+        when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise LlmroofError(f"time {text!r}: expected ISO 8601, e.g. 2026-05-01T12:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, kw_only=True)
