@@ -245,12 +245,35 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
     cli_ms = (time.perf_counter() - t0) * 1e3
     extra = write_profile(folder / "cli" / "results.json", seed=5000)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "llmroof", "history", "add", str(extra), "--db", db, "--commit", "e" * 40,
-                    "--branch", "main"], check=True, capture_output=True, cwd=folder, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmroof",
+            "history",
+            "add",
+            str(extra),
+            "--db",
+            db,
+            "--commit",
+            "e" * 40,
+            "--branch",
+            "main",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+        env=env,
+    )
     cli_add_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import llmroof.cli.main"], check=True, capture_output=True, cwd=folder,
-                   env=env)
+    subprocess.run(
+        [sys.executable, "-c", "import llmroof.cli.main"],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+        env=env,
+    )
     import_ms = (time.perf_counter() - t0) * 1e3
     out = {
         "runs": args.runs,

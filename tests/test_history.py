@@ -189,7 +189,9 @@ def test_an_older_schema_is_migrated_in_place_keeping_its_runs(db, tmp_path, mon
     with open_store(db, create=True) as store:
         add_files(store, [write_profile(tmp_path / "a.json")], at(1))
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.MIGRATIONS, 2, ("ALTER TABLE llmroof_runs ADD COLUMN note TEXT",))
+    monkeypatch.setitem(
+        store_module.MIGRATIONS, 2, ("ALTER TABLE llmroof_runs ADD COLUMN note TEXT",)
+    )
     with pytest.raises(LlmroofError, match="history add once to migrate"):
         open_store(db)  # a read never writes
     with open_store(db, create=True) as store:
@@ -496,9 +498,20 @@ def test_check_s_default_since_is_the_merge_base_with_main(tmp_path) -> None:
     from llmroof.history.provenance import merge_base
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True,
-                              env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+        done = subprocess.run(
+            ["git", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={
+                **os.environ,
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t",
+            },
+        )
         return done.stdout.strip()
 
     git("init", "-q", "-b", "main")

@@ -75,6 +75,7 @@ def run_step(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     )
 
 
+@pytest.mark.slow  # about 25 Python processes
 def test_the_workflow_s_commands_run_and_gate(tmp_path) -> None:
     flow = workflow()
     work = tmp_path / "checkout"

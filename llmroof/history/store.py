@@ -388,8 +388,11 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         if not create and version:
-            raise LlmroofError(f"{self.where}: history schema version {version}, this llmroof uses "
-                               f"{SCHEMA_VERSION}", "run llmroof history add once to migrate it")
+            raise LlmroofError(
+                f"{self.where}: history schema version {version}, this llmroof uses "
+                f"{SCHEMA_VERSION}",
+                "run llmroof history add once to migrate it",
+            )
         if not create:
             raise LlmroofError(f"{self.where}: no llmroof history in it yet", NO_DB_HINT)
         with self.backend.transaction(write=True) as cursor:
