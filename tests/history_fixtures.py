@@ -85,8 +85,13 @@ def postgres_server() -> Iterator[str]:
         import psycopg  # noqa: F401
     except ImportError:
         pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
-    root = Path(tempfile.mkdtemp(prefix="llmroof-pg-"))  # /tmp: readable by the server's user
     prefix, owner = _run_as()
+    # as root, in /tmp: the server's user must reach its folder, and $TMPDIR may be root's alone
+    root = Path(
+        tempfile.mkdtemp(
+            prefix="llmroof-pg-", dir="/tmp" if owner and os.path.isdir("/tmp") else None
+        )
+    )
     if owner:
         os.chown(root, *owner)
     data, port = root / "data", _free_port()
