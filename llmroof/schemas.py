@@ -21,6 +21,8 @@ PLAN = "llmroof.plan/1"
 """``llmroof plan --format json``: a capacity plan."""
 BENCH = "llmroof.bench/1"
 """``llmroof bench``'s ``results.json``: a serving engine under load, each level on the roofline."""
+HISTORY = "llmroof.history/1"
+"""``llmroof history show|check --format json``: a history database's series and their change points."""
 
 
 def prefix(schema: str) -> str:

@@ -122,6 +122,7 @@ FORBIDDEN = {
     "llmroof.plan": ABOVE_RESULTS,
     "llmroof.bench": ("report", "compare", "plan", "cli", "api"),  # a measurement: it writes its record through results
     "llmroof.runs": ("report", "compare", "plan", "cli", "api"),  # whole measurements, as the CLI and the API run them
+    "llmroof.history": ("report", "plan", "cli", "api"),  # beside compare, whose loader and metrics it reads
 }
 
 

@@ -51,6 +51,14 @@ def _bench(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
     return path
 
 
+def _history(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    db = str(folder / "history.sqlite")
+    code, _, err = run_cli(capsys, "history", "add", str(OLD / "profile.json"), "--db", db, "--commit", "abc",
+                           "--branch", "main")
+    assert code == 0, err
+    return _cli_json("history", "show", "--db", db)(capsys, folder)
+
+
 SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.ANALYSIS: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100"),
     schemas.SWEEP: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8"),
@@ -61,6 +69,7 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.COMM: _stored("comm.json"),
     schemas.SAMPLE: _stored("sample.json"),
     schemas.BENCH: _bench,
+    schemas.HISTORY: _history,
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 

@@ -53,7 +53,7 @@ def parse_threshold(text: str, option: str = "--threshold") -> float:
 def compare(
     base: Path = typer.Argument(..., show_default=False,
                                 help="BASE: a results.json, or a folder of repeated runs (every results.json below)."),
-    new: Path = typer.Argument(..., show_default=False, help="NEW: the same, for the run under test."),
+    new: Path | None = typer.Argument(None, show_default=False, help="NEW: the same, for the run under test."),
     threshold: str = typer.Option("5%", "--threshold", "-t", help="Smallest change that counts: 5% or 0.05."),
     metric: list[str] | None = typer.Option(None, "--metric", "-M", show_default=False,
                                             help=f"Metric to compare, repeatable; default all: {', '.join(METRICS)}."),
@@ -77,6 +77,12 @@ def compare(
                                                              "they are reported; -M names what gates)."),
     step_summary: bool = typer.Option(True, "--step-summary/--no-step-summary",
                                       help="Append markdown to $GITHUB_STEP_SUMMARY when that is set."),
+    history: str | None = typer.Option(None, "--history", show_default=False,
+                                       help="BASE is this history database's last runs of the base branch on "
+                                            "NEW's machine (llmroof history add); pass only NEW."),
+    history_runs: int = typer.Option(10, "--history-runs", min=2, help="With --history: how many base runs."),
+    base_branch: str | None = typer.Option(None, "--base-branch", show_default=False,
+                                           help="With --history: the base branch (default: the CI's, else main)."),
 ) -> None:
     """Compare two profile runs metric by metric, with confidence intervals: regression, improvement,
     unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
@@ -85,7 +91,19 @@ def compare(
     settings = CompareSettings(threshold=parse_threshold(threshold, "--threshold"), min_samples=min_samples,
                                max_cv=max_cv, metrics=tuple(metric or ()), allow_mismatch=allow_mismatch,
                                noise_floor=parse_threshold(noise_floor, "--noise-floor"), gate_ops=gate_ops)
-    comparison = compare_paths(base, new, settings)
+    if history is not None:
+        if new is not None:
+            raise LlmroofError("with --history, pass only NEW", "llmroof compare --history DB NEW")
+        from llmroof.history.gate import HistoryBase, compare_with_history
+        from llmroof.history.store import open_store
+
+        with open_store(history, readonly=True) as store:
+            comparison = compare_with_history(store, base, settings,
+                                              HistoryBase(runs=history_runs, branch=base_branch))
+    elif new is None:
+        raise LlmroofError("compare needs BASE and NEW", "llmroof compare BASE NEW, or --history DB NEW")
+    else:
+        comparison = compare_paths(base, new, settings)
     if out is None:
         _print(comparison, fmt)
     else:

@@ -64,6 +64,7 @@ def _register() -> None:
         sample,
     )
     from llmroof.cli import bench as bench_cli
+    from llmroof.cli import history as history_cli
 
     profile.register(app)
     analyze.register(app)
@@ -75,6 +76,7 @@ def _register() -> None:
     catalogs.register(app)
     bench_cli.register(app)
     ceilings.register(app)
+    history_cli.register(app)
 
 
 _register()

@@ -18,18 +18,19 @@ from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
+from llmroof.results.records.history import HistoryRecord
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult)
+                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
-                        | PlanRecord | BenchResult)
+                        | PlanRecord | BenchResult | HistoryRecord)
 """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
 R = TypeVar("R", bound=Record)
 
@@ -41,6 +42,7 @@ __all__ = [
     "BenchResult",
     "CommRecord",
     "CompareRecord",
+    "HistoryRecord",
     "PlanRecord",
     "ProfileRecord",
     "Record",

@@ -1,0 +1,292 @@
+"""Change points in one series of per-run values (one value per process, oldest first): pure Python, no
+I/O, no numpy.
+
+The method (justified in docs/ci.md) is binary segmentation with a CUSUM statistic on the logarithm of the
+values, after three steps that make it respect CI noise:
+
+1. **Outliers** are clipped to 5 robust standard deviations around a running median (window
+   ``2 * min_segment + 1``), so one slow run cannot make a step.
+2. **Autocorrelation** (drift between jobs on a shared runner): the lag-1 autocorrelation rho is estimated
+   from the medians of the lag-1 and lag-2 absolute differences, ``rho = (med|y[t+2]-y[t]| /
+   med|y[t+1]-y[t]|)^2 - 1`` (AR1seg, Chakar et al. 2017), which a step or an outlier barely moves; the
+   series is then whitened, ``z[t] = y[t] - rho y[t-1]``, so that the test sees independent noise.
+3. **Noise scale** from the series itself: the MAD of the whitened series' first differences, which a step
+   changes in one place only.
+
+Candidates come from seeded intervals (Kovacs et al. 2020: lengths n, n/2, n/4... down to
+``2 * min_segment``, each shifted by half its length), so that close changes each sit alone in some
+interval. In each interval the best split k maximises the standardised CUSUM ``sqrt(k (n - k) / n) |mean
+left - mean right| / sigma``; it is a candidate when that exceeds the Bonferroni bound ``z_{alpha / (2 m)}``
+(m: every position of every interval tested) and the medians of its two sides differ by ``min_size`` at
+least. Candidates are accepted narrowest interval first ("narrowest over threshold", Baranowski et al.
+2019), dropping every interval that holds an accepted change. Every change carries the medians before and after (of the
+neighbouring segments) and an interval on their ratio.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAD_TO_SD = 1.4826
+"""MAD * 1.4826 estimates a normal distribution's standard deviation."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectSettings:
+    """How a change point is found."""
+
+    alpha: float = 0.05
+    """Level of the test, Bonferroni over every position of every interval tested: a bound on the chance
+    that a series of independent noise gets an alert (measured: about 1%, and 1 to 4% on AR(1) noise of
+    60 to 300 runs, benchmarks/bench_history.py)."""
+    min_segment: int = 5
+    """Fewest points on each side of a change."""
+    min_size: float = 0.01
+    """Smallest change of the median that counts, as a fraction (0.01: 1%)."""
+    max_rho: float = 0.9
+    """Cap on the estimated lag-1 autocorrelation."""
+    confidence: float = 0.95
+    """Of each change's interval on the ratio."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha {self.alpha}: expected a probability in (0, 1)")
+        if self.min_segment < 2:
+            raise ValueError(f"min_segment {self.min_segment}: expected at least 2 points")
+        if not 0 <= self.min_size < 10:
+            raise ValueError(f"min_size {self.min_size}: expected a fraction")
+        if not 0 <= self.max_rho < 1:
+            raise ValueError(f"max_rho {self.max_rho}: expected a value in [0, 1)")
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"confidence {self.confidence}: expected a level in [0.5, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A step in a series."""
+
+    index: int
+    """Position of the first point at the new level."""
+    before_median: float
+    """Median of the segment before the change."""
+    after_median: float
+    """Median of the segment after it."""
+    ratio: float
+    """after / before, of the segments' geometric means."""
+    ratio_low: float
+    """Lower end of the ratio's interval."""
+    ratio_high: float
+    """Upper end of the ratio's interval."""
+    statistic: float
+    """The standardised CUSUM in noise units."""
+    confidence: float
+    """1 - the Bonferroni p-value over the candidate positions: a lower bound."""
+    points_before: int
+    """Points in the segment before."""
+    points_after: int
+    """Points in the segment after."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Noise:
+    """A series' noise, as the detector estimates it."""
+
+    rho: float
+    """Lag-1 autocorrelation of the log values."""
+    sigma: float
+    """Long-run standard deviation of the log values: of the whitened series, innovations / (1 - rho),
+    what a mean of many points sees."""
+
+
+def _normal_sf(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2))
+
+
+def critical_value(alpha: float, positions: int) -> float:
+    """z with P(|Z| > z) = alpha / positions (two-sided Bonferroni)."""
+    return statistics.NormalDist().inv_cdf(1 - alpha / (2 * max(positions, 1)))
+
+
+def _mad(values: Sequence[float]) -> float:
+    center = statistics.median(values)
+    return statistics.median(abs(v - center) for v in values)
+
+
+def _running_median(y: Sequence[float], half: int) -> list[float]:
+    n = len(y)
+    return [statistics.median(y[max(0, i - half) : min(n, i + half + 1)]) for i in range(n)]
+
+
+def clip_outliers(y: Sequence[float], half: int) -> list[float]:
+    """Values further than 5 robust SDs from their running median, clipped to that distance."""
+    diffs = [b - a for a, b in itertools.pairwise(y)]
+    scale = MAD_TO_SD * statistics.median(abs(d) for d in diffs) / math.sqrt(2) if diffs else 0.0
+    if scale <= 0:
+        return list(y)
+    smooth = _running_median(y, half)
+    return [min(max(v, m - 5 * scale), m + 5 * scale) for v, m in zip(y, smooth)]
+
+
+def estimate_noise(y: Sequence[float], max_rho: float = 0.9, rho: float | None = None) -> Noise:
+    """rho (unless given) from the lag-1 and lag-2 absolute differences' medians, sigma from the whitened
+    series' first differences: both robust to a few steps and outliers."""
+    if rho is None:
+        d1 = statistics.median(abs(b - a) for a, b in itertools.pairwise(y))
+        d2 = statistics.median(abs(b - a) for a, b in zip(y, y[2:])) if len(y) > 2 else d1
+        rho = min(max((d2 / d1) ** 2 - 1, 0.0), max_rho) if d1 > 0 else 0.0
+    z = whiten(y, rho)
+    dz = [b - a for a, b in itertools.pairwise(z)]
+    sigma = MAD_TO_SD * statistics.median(abs(d) for d in dz) / math.sqrt(2) if dz else 0.0
+    return Noise(rho=rho, sigma=sigma)
+
+
+def whiten(y: Sequence[float], rho: float) -> list[float]:
+    """z[t] = (y[t] - rho y[t-1]) / (1 - rho): independent noise of the innovations' scale over (1 - rho),
+    with a step in y a step of the same size in z (after its first point)."""
+    if not y:
+        return []
+    return [y[0]] + [(b - rho * a) / (1 - rho) for a, b in itertools.pairwise(y)]
+
+
+def _best_split(z: Sequence[float], start: int, stop: int, min_segment: int) -> tuple[int, float]:
+    """(k, |standardised CUSUM| in raw units) maximised over k in [start + m, stop - m]."""
+    n = stop - start
+    total = sum(z[start:stop])
+    left = sum(z[start : start + min_segment - 1])
+    best_k, best = -1, -1.0
+    for k in range(min_segment, n - min_segment + 1):
+        left += z[start + k - 1]
+        mean_left, mean_right = left / k, (total - left) / (n - k)
+        value = math.sqrt(k * (n - k) / n) * abs(mean_left - mean_right)
+        if value > best:
+            best_k, best = start + k, value
+    return best_k, best
+
+
+def seeded_intervals(n: int, min_segment: int) -> list[tuple[int, int]]:
+    """Seeded intervals (Kovacs et al. 2020): at each level the length halves, and intervals of that
+    length start every half length, so a change between two close ones sits alone in some interval."""
+    intervals, length = [], float(n)
+    while length >= 2 * min_segment:
+        width, shift = round(length), max(1, round(length / 2))
+        starts = range(0, max(n - width, 0) + 1, shift)
+        intervals += [(s, min(s + width, n)) for s in starts]
+        if starts[-1] + width < n:
+            intervals.append((n - width, n))
+        length /= 2
+    return list(dict.fromkeys(intervals))
+
+
+def _segments(
+    y: Sequence[float], noise: Noise, settings: DetectSettings
+) -> dict[int, tuple[float, float]]:
+    """{change index: (statistic, confidence)}: over every seeded interval, its best split; then, greedily,
+    the narrowest interval whose statistic passes its critical value, dropping every interval its change
+    falls inside."""
+    z, m = whiten(y, noise.rho), settings.min_segment
+    intervals = seeded_intervals(len(y), m)
+    levels: dict[int, int] = {}
+    for start, stop in intervals:
+        levels[stop - start] = levels.get(stop - start, 0) + 1
+    family = len(levels)
+    candidates = []
+    for start, stop in intervals:
+        k, raw = _best_split(z, start, stop, m)
+        positions = stop - start - 2 * m + 1
+        statistic = raw / noise.sigma if noise.sigma > 0 else math.inf
+        tests = positions * levels[stop - start] * family  # Bonferroni over the whole family
+        if statistic <= critical_value(settings.alpha, tests):
+            continue
+        before, after = statistics.median(y[start:k]), statistics.median(y[k:stop])
+        if abs(math.expm1(after - before)) < settings.min_size:
+            continue
+        candidates.append((statistic, k, start, stop, min(1.0, 2 * tests * _normal_sf(statistic))))
+    found: dict[int, tuple[float, float]] = {}
+    # narrowest interval first (Baranowski et al. 2019): an interval holding one change places it best
+    for statistic, k, start, stop, p_value in sorted(
+        candidates, key=lambda c: (c[3] - c[2], -c[0])
+    ):
+        if any(start < j < stop for j in found):
+            continue
+        found[k] = (statistic, 1 - p_value)
+    return _refine(z, found, m)
+
+
+def _refine(
+    z: Sequence[float], found: dict[int, tuple[float, float]], m: int
+) -> dict[int, tuple[float, float]]:
+    """Each change moved to the best split between its neighbours: a short seeded interval tests few
+    positions, and the segment between the neighbouring changes holds this one alone."""
+    splits = sorted(found)
+    for i, _k in enumerate(splits):
+        start = splits[i - 1] if i else 0
+        stop = splits[i + 1] if i + 1 < len(splits) else len(z)
+        if stop - start >= 2 * m:
+            splits[i] = _best_split(z, start, stop, m)[0]
+    return dict(zip(splits, (found[k] for k in sorted(found))))
+
+
+def residual_rho(y: Sequence[float], splits: Sequence[int]) -> float:
+    """Lag-1 autocorrelation of the residuals around each segment's mean, corrected for its bias."""
+    bounds = [0, *splits, len(y)]
+    residuals = []
+    for start, stop in itertools.pairwise(bounds):
+        mean = statistics.fmean(y[start:stop])
+        residuals += [v - mean for v in y[start:stop]]
+    power = sum(r * r for r in residuals)
+    if power <= 0:
+        return 0.0
+    rho = sum(a * b for a, b in itertools.pairwise(residuals)) / power
+    # Each estimated mean pulls the residuals' autocorrelation down by about (1 + 3 rho) / n (Marriott and
+    # Pope 1954, for one mean); added back, per segment, so short series are not taken for independent.
+    return max(0.0, rho + (1 + 3 * max(rho, 0.0)) * (len(bounds) - 1) / len(y))
+
+
+def detect(values: Sequence[float], settings: DetectSettings | None = None) -> list[Change]:
+    """The change points of a series of positive values, oldest first, in order."""
+    return analyse(values, settings)[0]
+
+
+def analyse(
+    values: Sequence[float], settings: DetectSettings | None = None
+) -> tuple[list[Change], Noise | None]:
+    """The change points and the noise estimate (None for a series too short or not all positive)."""
+    settings = settings or DetectSettings()
+    if len(values) < 2 * settings.min_segment or any(not v > 0 for v in values):
+        return [], None
+    y = clip_outliers([math.log(v) for v in values], settings.min_segment)
+    noise = estimate_noise(y, settings.max_rho)
+    found = _segments(y, noise, settings)
+    # The robust rho is noisy on a short series; the residuals' autocorrelation around the segments found
+    # is not (but segments absorb some of it): the larger of the two, so that drift is not taken for steps.
+    rho = min(residual_rho(y, sorted(found)), settings.max_rho)
+    if rho > noise.rho:
+        noise = estimate_noise(y, settings.max_rho, rho=rho)
+        found = _segments(y, noise, settings)
+    bounds = [0, *sorted(found), len(y)]
+    z_interval = statistics.NormalDist().inv_cdf(0.5 + settings.confidence / 2)
+    changes = []
+    for start, k, stop in zip(bounds, bounds[1:], bounds[2:]):
+        left, right = y[start:k], y[k:stop]
+        log_ratio = statistics.fmean(right) - statistics.fmean(left)
+        half = z_interval * noise.sigma * math.sqrt(1 / len(left) + 1 / len(right))
+        statistic, confidence = found[k]
+        changes.append(
+            Change(
+                index=k,
+                before_median=statistics.median(values[start:k]),
+                after_median=statistics.median(values[k:stop]),
+                ratio=math.exp(log_ratio),
+                ratio_low=math.exp(log_ratio - half),
+                ratio_high=math.exp(log_ratio + half),
+                statistic=statistic,
+                confidence=confidence,
+                points_before=len(left),
+                points_after=len(right),
+            )
+        )
+    return changes, noise

@@ -1,0 +1,105 @@
+"""Change-point detection on seeded synthetic histories (quick versions of benchmarks/bench_history.py):
+steps found where they are, with their medians and an interval that holds the true ratio; quiet on
+independent and on autocorrelated noise; robust to outliers; no change below the minimum size."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from llmroof.history.detect import (
+    DetectSettings,
+    detect,
+    estimate_noise,
+    seeded_intervals,
+)
+
+
+def noisy(rng: random.Random, levels: list[tuple[int, float]], cv: float) -> list[float]:
+    """Log-normal values: ``levels`` is [(points, level)...]."""
+    return [level * math.exp(rng.gauss(0.0, cv)) for count, level in levels for _ in range(count)]
+
+
+def ar1(rng: random.Random, n: int, cv: float, phi: float) -> list[float]:
+    x, out = rng.gauss(0.0, 1.0), []
+    for _ in range(n):
+        x = phi * x + math.sqrt(1 - phi * phi) * rng.gauss(0.0, 1.0)
+        out.append(math.exp(cv * x))
+    return out
+
+
+def test_a_10_percent_step_is_found_with_its_medians_and_interval() -> None:
+    rng = random.Random(1)
+    values = noisy(rng, [(60, 1.0), (40, 1.10)], 0.02)
+    (change,) = detect(values)
+    assert abs(change.index - 60) <= 1
+    assert change.before_median == pytest.approx(1.0, rel=0.01)
+    assert change.after_median == pytest.approx(1.10, rel=0.01)
+    assert (
+        change.ratio_low < 1.10 < change.ratio_high and change.ratio_high / change.ratio_low < 1.05
+    )
+    assert change.points_before + change.points_after <= 100 and change.confidence > 0.99
+
+
+def test_close_steps_up_and_down_are_both_found() -> None:
+    rng = random.Random(2)
+    values = noisy(rng, [(50, 1.0), (30, 1.10), (50, 1.0)], 0.02)
+    assert [c.index for c in detect(values)] == pytest.approx([50, 80], abs=2)
+
+
+@pytest.mark.parametrize("cv, min_recall", [(0.02, 0.95), (0.05, 0.8)])
+def test_precision_and_recall_on_seeded_histories(cv: float, min_recall: float) -> None:
+    rng = random.Random(int(cv * 100))
+    hits = found = steps = 0
+    for _ in range(15):
+        where = sorted(rng.sample(range(30, 270, 40), 3))
+        levels, last, level = [], 0, 1.0
+        for position in where + [300]:
+            levels.append((position - last, level))
+            last, level = position, level * rng.choice((1.10, 1 / 1.10))
+        detected = [c.index for c in detect(noisy(rng, levels, cv))]
+        found += len(detected)
+        steps += len(where)
+        hits += sum(1 for w in where if any(abs(w - d) <= 3 for d in detected))
+    assert hits / steps >= min_recall and hits / found >= 0.85
+
+
+def test_stationary_series_rarely_alert_independent_or_autocorrelated() -> None:
+    rng = random.Random(3)
+    iid = sum(1 for _ in range(150) if detect(ar1(rng, 200, 0.05, 0.0)))
+    ar = sum(1 for _ in range(150) if detect(ar1(rng, 200, 0.05, 0.5)))
+    assert iid <= 7 and ar <= 7  # at most ~5%
+
+
+def test_the_noise_estimate_sees_autocorrelation_through_a_step() -> None:
+    rng = random.Random(4)
+    values = [v * (1.2 if i >= 150 else 1.0) for i, v in enumerate(ar1(rng, 300, 0.05, 0.5))]
+    noise = estimate_noise([math.log(v) for v in values])
+    assert 0.3 < noise.rho < 0.7
+
+
+def test_single_outliers_make_no_step() -> None:
+    rng = random.Random(5)
+    values = noisy(rng, [(100, 1.0)], 0.02)
+    for i in (20, 50, 51, 80):
+        values[i] *= 5
+    assert detect(values) == []
+
+
+def test_a_step_below_the_minimum_size_is_not_reported() -> None:
+    rng = random.Random(6)
+    values = noisy(rng, [(50, 1.0), (50, 1.005)], 0.0005)
+    assert len(detect(values, DetectSettings(min_size=0.0))) == 1
+    assert detect(values, DetectSettings(min_size=0.01)) == []
+
+
+def test_short_or_non_positive_series_have_no_change() -> None:
+    assert detect([1.0] * 9) == [] and detect([1.0, 0.0] * 20) == []
+
+
+def test_seeded_intervals_cover_every_scale() -> None:
+    intervals = seeded_intervals(100, 5)
+    assert (0, 100) in intervals and min(b - a for a, b in intervals) >= 10
+    assert all(0 <= a < b <= 100 for a, b in intervals)
