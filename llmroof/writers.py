@@ -1,7 +1,20 @@
-"""Write files atomically (a temporary file in the same folder, then a rename), so a reader or an interrupted
-run never sees a half-written file; special files (``/dev/null``, FIFOs, character devices) are written in
-place, never replaced. The one writer of every file llmroof writes: results, reports, the calibration cache.
-Below specs in the import order (as :mod:`llmroof.readers` is), so any layer may write through it."""
+"""The output policy of every command, in one place (docs/io-policy.md says it in words):
+
+- A regular file is written atomically (a temporary file in the same folder, then a rename), so a reader or
+  an interrupted run never sees half a file.
+- No write follows a symbolic link: the rename replaces the link itself, the file it pointed to is untouched
+  (a link in the calibration cache, or a stale ``.process-0.json`` link, never leads a write to
+  ``/etc/passwd``). The one exception is a link into ``/dev`` or ``/proc`` (``/dev/stdout``), a special file.
+- Special files (``/dev/null``, FIFOs, character devices) named by the user are written in place, never
+  replaced.
+- A file whose name the user gave (``--out FILE``, ``--html FILE``) is theirs to replace, as the shell's
+  ``>`` is; a file llmroof names itself (``results.json`` and ``report.html`` in an ``--out`` folder,
+  ``FILE.partial`` beside a sweep's ``--out``) is replaced only when llmroof wrote it
+  (:func:`written_by_llmroof`), else only with ``--force`` (:func:`check_output_folder`,
+  :func:`check_side_file`). Commands check these before the first measurement.
+
+The one writer of every file llmroof writes: results, reports, the calibration cache. Below specs in the
+import order (as :mod:`llmroof.readers` is), so any layer may write through it."""
 
 from __future__ import annotations
 
@@ -59,21 +72,23 @@ def _link_chain(path: Path) -> list[Path]:
     return chain
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
+def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = True) -> Path:
     """Write ``text`` to ``path``: the one writer of every file llmroof produces.
 
-    A regular file (new or existing; through a symbolic link, the file it points to) is written to a temporary
-    file in the same folder and renamed over the target, so a reader or an interrupted run never sees half a
-    file. A special file (see :func:`is_special`) is written in place, never replaced. Failures (a folder that
-    cannot be written, a full disk, a name too long) are a :class:`LlmroofError` naming the path.
+    A regular file (new or existing) is written to a temporary file in the same folder and renamed over the
+    target, so a reader or an interrupted run never sees half a file; a symbolic link is replaced by the file,
+    never written through. A special file (see :func:`is_special`) is written in place, never replaced, unless
+    ``special_in_place`` is False (the calibration cache, a path the user never named: a FIFO there would
+    block the write forever). Failures (a folder that cannot be written, a full disk, a name too long) are a
+    :class:`LlmroofError` naming the path.
     """
     path = Path(path)
     try:
-        if is_special(path):
+        if special_in_place and is_special(path):
             with open(path, "a", encoding="utf-8") as handle:  # append: never truncate what a shell opened
                 handle.write(text)
             return path
-        _replace(Path(os.path.realpath(path)) if path.is_symlink() else path, text)
+        _replace(path, text)
     except OSError as exc:
         raise os_error(path, exc, "cannot write") from None
     return path
@@ -119,9 +134,65 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
         raise os_error(path, exc, "cannot write") from None
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
+def write_json_atomic(path: str | Path, data: Any, *, special_in_place: bool = True) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (the text is built before the file is touched)."""
-    return write_text_atomic(path, dumps(data) + "\n")
+    return write_text_atomic(path, dumps(data) + "\n", special_in_place=special_in_place)
+
+
+HTML_MARKER = b'<meta name="generator" content="llmroof'
+"""In the head of every HTML page llmroof writes (reports/templates/base.html.j2)."""
+_SNIFF_BYTES = 4096
+
+
+def written_by_llmroof(path: str | Path) -> bool:
+    """Whether ``path`` is a regular file (not a link, not a special file) that llmroof wrote: JSON whose
+    ``schema`` starts ``llmroof.`` (every results file and the calibration cache carry one, as the first key),
+    or an HTML page with llmroof's generator tag in its first 4 KiB. Only the first 4 KiB are read: the
+    schema key comes first in every file llmroof writes, so a results file is recognised without parsing
+    megabytes of samples; a user's file that happens to start the same way is, by then, one llmroof could
+    have written."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    if HTML_MARKER in head:
+        return True
+    text = head.decode("utf-8", "replace").lstrip()
+    return text.startswith("{") and text[1:].lstrip().startswith('"schema": "llmroof.')
+
+
+def check_output_folder(folder: str | Path, names: Iterable[str], *, force: bool) -> None:
+    """Refuse (before anything runs) to replace a file in ``folder`` that the run will write (``names``)
+    when llmroof did not write it, unless ``force``. A symbolic link there is replaced, never followed, so it
+    needs no ``--force``; a folder or special file under one of the names cannot be replaced at all."""
+    folder = Path(folder)
+    for name in names:
+        path = folder / name
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue  # nothing there (or the folder's check says why)
+        if stat.S_ISLNK(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            raise LlmroofError(f"{shorten(str(path))}: is a folder or special file, not a file llmroof wrote",
+                               "move it away, or choose another --out")
+        if not force and not written_by_llmroof(path):
+            raise LlmroofError(f"{shorten(str(path))} was not written by llmroof",
+                               "move it away, choose another --out, or pass --force to replace it")
+
+
+def check_side_file(path: str | Path, *, force: bool, what: str) -> None:
+    """Refuse to replace ``path``, a file llmroof names beside the user's (``FILE.partial``), when something
+    is there, unless ``force``: its contents (a user's file, or rows of an earlier interrupted run) cannot be
+    told from ours."""
+    if force or not os.path.lexists(path) or os.path.islink(path):
+        return
+    raise LlmroofError(f"{shorten(str(path))} exists ({what})",
+                       "move it away, or pass --force to replace it")
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:

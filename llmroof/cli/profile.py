@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import typer
 
-from llmroof.errors import LlmroofError, interrupt_exit_code, shorten
+from llmroof.errors import LlmroofError, interrupt_exit_code
 from llmroof.labels import config_label
 from llmroof.units import percent, seconds, si
 
@@ -90,38 +89,11 @@ def profile(
 
 
 def results_folder(out: Path | None, force: bool) -> Path:
-    """The folder this run writes to, checked before anything is measured: writable, and not holding an earlier
-    run unless ``force`` (an earlier run is kept: ``--out`` over it is refused). The default is a new
-    time-stamped folder under ./llmroof-runs/ (numbered when two runs start in the same second)."""
-    from llmroof.results.io import check_writable
+    """The folder this run writes to, checked before anything is measured (see
+    :func:`llmroof.results.save.results_folder`)."""
+    from llmroof.results.save import results_folder as checked_folder
 
-    if out is None:
-        stamp = Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder, n = stamp, 1
-        while folder.exists():
-            n += 1
-            folder = stamp.with_name(f"{stamp.name}-{n}")
-    else:
-        folder = out
-        if folder.exists() and not folder.is_dir():
-            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (profile writes results.json and "
-                               "report.html into a folder)", "name a new or existing folder")
-        earlier = folder / "results.json"
-        if earlier.exists() and not force:
-            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
-                               "choose another --out, or pass --force to replace it")
-    check_writable(folder, folder=True)
-    return folder
-
-
-def _describe_run(path: Path) -> str:
-    try:
-        from llmroof.results.io import read_json
-
-        data = read_json(path)
-        return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
-    except (LlmroofError, AttributeError):
-        return "a results.json llmroof cannot read"
+    return checked_folder(out, force=force)
 
 
 def calibration_warnings(record: dict[str, Any]) -> list[str]:
