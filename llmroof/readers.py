@@ -10,7 +10,11 @@ from __future__ import annotations
 import codecs
 import errno
 import json
+import os
+import select
+import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,19 +52,72 @@ MAX_INPUT_BYTES = 256 * 2**20
 otherwise read until memory runs out."""
 
 
+SPECIAL_FILE_WAIT_S = 10.0
+"""A FIFO or device (``mkfifo c.json``, ``<(cat run.json)``, a terminal) that yields no byte for this long is
+refused: a FIFO no program writes to would otherwise block the read forever."""
+SPECIAL_FILE_TOTAL_S = 120.0
+"""And one still being written after this long (a writer that drips a byte a second) is refused too."""
+
+
 def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes; a missing, unreadable, oddly named or endless file is a :class:`LlmroofError`."""
+    """The file's bytes: the one reader of every file a user hands llmroof (the input policy,
+    docs/io-policy.md). A regular file is read up to :data:`MAX_INPUT_BYTES`; a FIFO, pipe or device is read
+    with the same bound on size and a bound on time (:data:`SPECIAL_FILE_WAIT_S`, :data:`SPECIAL_FILE_TOTAL_S`),
+    never waited on forever. A missing, unreadable, oddly named, endless or silent file is a
+    :class:`LlmroofError`."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_INPUT_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO that no program has open for writing returns at once instead of blocking
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise LlmroofError(f"{shorten(str(path))}: no such file", "check the path") from None
     except OSError as exc:
         raise os_error(path, exc) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
+        else:
+            raw = _read_special(fd, path)
+    except OSError as exc:
+        raise os_error(path, exc) from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_INPUT_BYTES:
         raise LlmroofError(f"{shorten(str(path))}: larger than {MAX_INPUT_BYTES // 2**20} MiB",
                            "is this the right file? (a device such as /dev/zero never ends)")
     return raw
+
+
+def _read_special(fd: int, path: str | Path) -> bytes:
+    """Read a FIFO, pipe or device until its end, :data:`MAX_INPUT_BYTES` + 1 bytes, or a time bound."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + SPECIAL_FILE_TOTAL_S
+    while size <= MAX_INPUT_BYTES:
+        wait_s = min(SPECIAL_FILE_WAIT_S, deadline - time.monotonic())
+        if wait_s <= 0:
+            raise LlmroofError(f"{shorten(str(path))}: still being written after {SPECIAL_FILE_TOTAL_S:g} s",
+                               "write the input to a regular file first")
+        if not poller.poll(wait_s * 1e3):
+            if time.monotonic() >= deadline:
+                continue  # the total bound's message
+            raise LlmroofError(f"{shorten(str(path))}: nothing to read within {SPECIAL_FILE_WAIT_S:g} s "
+                               "(a FIFO or device no program writes to)", "pass a regular file")
+        try:
+            chunk = os.read(fd, min(2**20, MAX_INPUT_BYTES + 1 - size))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break  # the writer closed its end
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def decode_text(raw: bytes, source: str) -> str:
