@@ -151,7 +151,7 @@ def test_a_typed_field_names_the_file_and_field() -> None:
 
     data = _bench_result().to_dict()
     data["levels"][0]["concurrency"] = "2"
-    with pytest.raises(LlmroofError, match=r"run.json: levels\[0\].concurrency is '2', expected an integer"):
+    with pytest.raises(LlmroofError, match=r"run.json.levels\[0\].concurrency is '2', expected an integer"):
         BenchResult.from_dict(data, "run.json")
 
 

@@ -58,7 +58,19 @@ def load_side(label: str, path: str | Path) -> Side:
     runs = tuple(run for f in files for run in load_runs(f))
     if not runs:
         raise LlmroofError(f"{label} {path}: no finished process in the results", "let a --repeat run finish one")
+    _check_one_model(label, path, runs)
     return Side(label=label, path=path, runs=runs)
+
+
+def _check_one_model(label: str, path: Path, runs: tuple[Run, ...]) -> None:
+    """A side pools its runs as repeats of one measurement: runs of different models are not that."""
+    first: dict[str, Path] = {}
+    for run in runs:
+        first.setdefault(run.record["model"]["name"], run.path)
+    if len(first) > 1:
+        (a, a_path), (b, b_path) = list(first.items())[:2]
+        raise LlmroofError(f"{label} {path}: its runs name different models ({a!r} in {a_path}, {b!r} in {b_path})",
+                           "a side pools repeats of one run: give each model's runs their own folder")
 
 
 def load_run(path: Path) -> Run:

@@ -27,6 +27,15 @@ from llmroof.measure.device import Device, cpu_model_name
 SCHEMA = "llmroof.ceilings/1"
 
 
+def check_threads(threads: int | None, cpus: int | None = None) -> None:
+    """``--threads`` must be a count this machine runs: the calibration sizes its working sets by the cache
+    instances that many threads hold (``--threads 512`` on 2 cores asked for 322 GB)."""
+    cpus = cpus or os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cpus:
+        raise LlmroofError(f"--threads {threads}: this machine has {cpus} CPUs",
+                           f"give 1 to {cpus}, or leave --threads out for torch's default")
+
+
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/llmroof/ceilings`` (``~/.cache`` when unset or not absolute, as the XDG spec says)."""
     env = os.environ if environ is None else environ

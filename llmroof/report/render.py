@@ -131,7 +131,12 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     from llmroof.results.io import read_json_and_text
 
     results = Path(results)
+    from llmroof.results.records import SCHEMAS as RECORDS
+
     data, raw = read_json_and_text(results, "llmroof.")
+    kind_of(data)  # a file there is no report of: its own error first
+    if data.get("schema") in RECORDS:  # every field checked (type, finiteness) before anything is drawn
+        RECORDS[data["schema"]].from_dict(data, str(results))
     target = report_target(results, out)
     return write_report(data, target, raw_text=raw, source=str(results))
 

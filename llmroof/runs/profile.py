@@ -70,6 +70,9 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
     from llmroof.specs.model import get_model
 
     if threads is not None:
+        from llmroof.measure.ceilings_cache import check_threads
+
+        check_threads(threads)
         torch.set_num_threads(threads)
     dev = open_device(device, torch)
     defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
