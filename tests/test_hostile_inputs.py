@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cli_runner import run_cli
 from hostile import assert_one_line_error
+
 from llmroof.errors import LlmroofError
 
 fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
@@ -23,7 +23,7 @@ fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FI
 
 @pytest.fixture
 def quick_fifo_wait(monkeypatch):
-    import llmroof.readers as readers
+    from llmroof import readers
 
     monkeypatch.setattr(readers, "SPECIAL_FILE_WAIT_S", 0.5)
 
@@ -74,7 +74,7 @@ def test_a_fifo_that_is_written_is_read(tmp_path) -> None:
 
 def test_a_drip_is_bounded_in_time(tmp_path, monkeypatch) -> None:
     """A writer that never stops (one byte now and then) is cut off at the total bound."""
-    import llmroof.readers as readers
+    from llmroof import readers
 
     monkeypatch.setattr(readers, "SPECIAL_FILE_TOTAL_S", 1.0)
     read, write = os.pipe()
@@ -158,7 +158,7 @@ def test_a_typed_field_names_the_file_and_field() -> None:
 # --- class 14 --------------------------------------------------------------------------------------
 
 def test_ceilings_refuses_more_threads_than_the_machine_has(capsys, monkeypatch) -> None:
-    import llmroof.measure.ceilings as ceilings
+    from llmroof.measure import ceilings
 
     monkeypatch.setattr(ceilings, "calibrate", lambda *a, **k: pytest.fail("calibrated"))
     code, _, err = run_cli(capsys, "ceilings", "--device", "cpu", "--threads", "512")

@@ -18,7 +18,6 @@ that some files do not have; ``None`` when absent, and left out again on writing
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import types
 import typing
@@ -136,10 +135,15 @@ def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
     return value
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    """The fields' annotations, resolved (the modules use ``from __future__ import annotations``)."""
-    return typing.get_type_hints(cls)
+    """The fields' annotations, resolved once per class (the modules use ``from __future__ import
+    annotations``)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 _KINDS = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
