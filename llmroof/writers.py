@@ -94,15 +94,25 @@ def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = T
     return path
 
 
-def _replace(path: Path, text: str) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to the regular file ``path`` atomically, never through a link (a job file, a pickle)."""
+    path = Path(path)
+    try:
+        _replace(path, data)
+    except OSError as exc:
+        raise os_error(path, exc, "cannot write") from None
+    return path
+
+
+def _replace(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

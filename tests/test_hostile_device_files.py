@@ -65,13 +65,13 @@ def test_char_device_is_written_in_place(tmp_path) -> None:
     assert is_special(device)
 
 
-def test_regular_files_are_replaced_atomically_and_symlinks_kept(tmp_path) -> None:
+def test_regular_files_are_replaced_atomically_and_symlinks_never_followed(tmp_path) -> None:
     target = tmp_path / "real.json"
     target.write_text("old")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    write_text_atomic(link, "new")
-    assert link.is_symlink() and target.read_text() == "new"
+    write_text_atomic(link, "new")  # the output policy: the link is replaced, what it pointed to is kept
+    assert not link.is_symlink() and link.read_text() == "new" and target.read_text() == "old"
     assert not is_special(target) and not is_special(tmp_path / "absent")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json"]
 

@@ -65,17 +65,30 @@ def _launch_saving_a_record(job_path: Path) -> int:
     return 0
 
 
-def test_a_stale_process_symlink_in_a_repeat_folder_is_not_followed(tmp_path) -> None:
+@pytest.mark.parametrize("name", [".process-0.json", ".process-0.job"])
+def test_a_stale_process_symlink_in_a_repeat_folder_is_not_followed(tmp_path, name) -> None:
     from llmroof.results.repeat import run_repeated
 
     victim = _precious(tmp_path)
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / ".process-0.json").symlink_to(victim)
+    (folder / name).symlink_to(victim)
     run_repeated(_Config(), device="cpu", threads=None, path=folder / "results.json", processes=1, argv=[],
                  launch=_launch_saving_a_record, plan_size=1)
     assert victim.read_text() == PRECIOUS
     assert json.loads((folder / "results.json").read_text())["status"] == "complete"
+
+
+def test_a_repeat_keeps_a_file_of_the_user_under_a_worker_name(tmp_path) -> None:
+    from llmroof.results.repeat import run_repeated
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".process-1.json").write_text(PRECIOUS)
+    with pytest.raises(LlmroofError, match=r"\.process-1\.json was not written by llmroof"):
+        run_repeated(_Config(), device="cpu", threads=None, path=folder / "results.json", processes=2, argv=[],
+                     launch=_launch_saving_a_record, plan_size=1)
+    assert (folder / ".process-1.json").read_text() == PRECIOUS
 
 
 def test_force_over_a_results_symlink_replaces_the_link(tmp_path) -> None:
