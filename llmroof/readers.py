@@ -135,12 +135,18 @@ def decode_text(raw: bytes, source: str) -> str:
                            "save the file as UTF-8") from None
 
 
-def parse_json(text: str | bytes, source: str) -> Any:
-    """Parsed JSON; malformed, too deeply nested or too long numbers are a :class:`LlmroofError`."""
+def parse_json(text: str | bytes, source: str, *, finite: bool = False) -> Any:
+    """Parsed JSON; malformed, too deeply nested or too long numbers are a :class:`LlmroofError`, and with
+    ``finite`` so are ``NaN`` and ``Infinity`` (which Python's json reads, and llmroof never writes: its
+    results hold null for a number that is missing)."""
     if isinstance(text, bytes):
         text = decode_text(text, source)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant) if finite else json.loads(text)
+    except _NotFinite as exc:
+        line = text.count("\n", 0, exc.position(text)) + 1
+        raise LlmroofError(f"{source}: line {line} holds {exc.args[0]}, not a number llmroof writes",
+                           "edited by hand? llmroof writes null for a missing number") from None
     except json.JSONDecodeError as exc:
         raise LlmroofError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
                            "truncated or corrupt? check the file with `python -m json.tool`") from None
@@ -148,6 +154,19 @@ def parse_json(text: str | bytes, source: str) -> Any:
         raise LlmroofError(f"{source}: JSON nested too deeply to read", "is this the right file?") from None
     except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
         raise LlmroofError(f"{source}: {exc}".split(";")[0], "is this the right file?") from None
+
+
+class _NotFinite(Exception):
+    def position(self, text: str) -> int:
+        """Where the constant first appears outside a string (near enough for a line number)."""
+        import re
+
+        found = re.search(rf'(?<![\w"]){re.escape(self.args[0])}(?![\w"])', text)
+        return found.start() if found else 0
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotFinite(name)
 
 
 def parse_toml(text: str | bytes, source: str) -> Any:

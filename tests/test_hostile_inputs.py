@@ -118,15 +118,17 @@ def test_plan_calibrate_refuses_a_non_numeric_tpot_fraction(capsys, tmp_path) ->
     assert_one_line_error(code, err, str(path), "tpot_fraction", "'fast'")
 
 
-@pytest.mark.parametrize("value", ["late", float("nan"), [1], {"a": 1}, True])
-def test_compare_refuses_a_request_time_of_the_wrong_type(capsys, tmp_path, value) -> None:
+@pytest.mark.parametrize(("value", "named"), [("late", "end_s"), (float("nan"), "holds NaN"),
+                                              (float("inf"), "holds Infinity"), ([1], "end_s"),
+                                              ({"a": 1}, "end_s"), (True, "end_s")])
+def test_compare_refuses_a_request_time_of_the_wrong_type(capsys, tmp_path, value, named) -> None:
     good = _bench_result().to_dict()
     bad = json.loads(json.dumps(good))
     bad["levels"][0]["records"][0]["end_s"] = value
     base = _edited(tmp_path, good, "base.json")
     new = _edited(tmp_path, bad, "new.json")
     code, _, err = run_cli(capsys, "compare", str(base), str(new), "--no-step-summary")
-    assert_one_line_error(code, err, str(new), "end_s")
+    assert_one_line_error(code, err, str(new), named)
 
 
 def test_report_refuses_a_bench_file_with_a_string_time(capsys, tmp_path) -> None:

@@ -58,19 +58,24 @@ def load_side(label: str, path: str | Path) -> Side:
     runs = tuple(run for f in files for run in load_runs(f))
     if not runs:
         raise LlmroofError(f"{label} {path}: no finished process in the results", "let a --repeat run finish one")
-    _check_one_model(label, path, runs)
+    _check_pooled_models(label, path, runs)
     return Side(label=label, path=path, runs=runs)
 
 
-def _check_one_model(label: str, path: Path, runs: tuple[Run, ...]) -> None:
-    """A side pools its runs as repeats of one measurement: runs of different models are not that."""
-    first: dict[str, Path] = {}
+def _check_pooled_models(label: str, path: Path, runs: tuple[Run, ...]) -> None:
+    """Runs of one shape (model, device, workload) are pooled as repeats of one measurement: runs that name
+    different models are not that, even when the shapes agree (a folder of models of different shapes is
+    compared model with model, and is fine)."""
+    from llmroof.compare.differences import identity  # it imports this module
+
+    named: dict[str, dict[str, Path]] = {}
     for run in runs:
-        first.setdefault(run.record["model"]["name"], run.path)
-    if len(first) > 1:
-        (a, a_path), (b, b_path) = list(first.items())[:2]
-        raise LlmroofError(f"{label} {path}: its runs name different models ({a!r} in {a_path}, {b!r} in {b_path})",
-                           "a side pools repeats of one run: give each model's runs their own folder")
+        named.setdefault(identity(run), {}).setdefault(str(run.record["model"]["name"]), run.path)
+    for names in named.values():
+        if len(names) > 1:
+            (a, a_path), (b, b_path) = list(names.items())[:2]
+            raise LlmroofError(f"{label} {path}: runs of {a!r} ({a_path}) and {b!r} ({b_path}) would be pooled as "
+                               "repeats of one model", "give each model's runs their own folder")
 
 
 def load_run(path: Path) -> Run:

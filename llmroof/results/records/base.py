@@ -5,8 +5,8 @@ A record is a frozen, keyword-only dataclass. A field without a default is a req
 it is a user error. A key the record does not know (one a later version or another branch added) is kept
 in :attr:`Record.extra` and written back, so reading and writing a file never loses anything.
 
-Every plain value is checked against its field's annotation as it is read (``float``: a finite number,
-``int``: an integer, ``str``, ``bool``, ``Mapping``: an object, ``tuple[X, ...]``: a list of X), so a
+Every plain value is checked against its field's annotation as it is read (``float``: a number, ``int``: an
+integer, ``str``, ``bool``, ``Mapping``: an object, ``tuple[X, ...]``: a list of X), so a
 hand-edited ``"tpot_fraction": "fast"`` is one error naming the file and the field, not a TypeError in
 whichever command reads it first.
 
@@ -18,7 +18,7 @@ that some files do not have; ``None`` when absent, and left out again on writing
 from __future__ import annotations
 
 import dataclasses
-import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -150,8 +150,9 @@ _KINDS = {float: "a number", int: "an integer", str: "a string", bool: "true or 
 
 
 def check_type(value: Any, hint: Any, where: str) -> None:
-    """``value`` (read from JSON) must be what ``hint`` says; floats must be finite (llmroof writes NaN and
-    infinity as null). Raises :class:`LlmroofError` naming ``where`` and the value found."""
+    """``value`` (read from JSON) must be what ``hint`` says. Raises :class:`LlmroofError` naming ``where`` and
+    the value found. Finiteness is the file reader's (``read_json`` refuses NaN and Infinity, which llmroof
+    never writes), as records built in memory may hold an infinite intensity."""
     problem = _mismatch(value, hint)
     if problem is not None:
         raise LlmroofError(f"{where} is {_show(value)}, expected {problem}", _HINT)
@@ -167,12 +168,10 @@ def _mismatch(value: Any, hint: Any) -> str | None:
             return None
         problems = [_mismatch(value, a) for a in args if a is not type(None)]
         return None if None in problems else " or ".join(p for p in problems if p)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "a number"
-        return None if math.isfinite(value) else "a finite number"
+    if hint is float:  # numbers.Real/Integral: numpy's scalars too, in records built in memory
+        return None if isinstance(value, numbers.Real) and not isinstance(value, bool) else "a number"
     if hint is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+        return None if isinstance(value, numbers.Integral) and not isinstance(value, bool) else "an integer"
     if hint in (str, bool):
         return None if isinstance(value, hint) else _KINDS[hint]
     if origin in (Mapping, dict) or hint in (Mapping, dict):
