@@ -58,24 +58,7 @@ def load_side(label: str, path: str | Path) -> Side:
     runs = tuple(run for f in files for run in load_runs(f))
     if not runs:
         raise LlmroofError(f"{label} {path}: no finished process in the results", "let a --repeat run finish one")
-    _check_pooled_models(label, path, runs)
     return Side(label=label, path=path, runs=runs)
-
-
-def _check_pooled_models(label: str, path: Path, runs: tuple[Run, ...]) -> None:
-    """Runs of one shape (model, device, workload) are pooled as repeats of one measurement: runs that name
-    different models are not that, even when the shapes agree (a folder of models of different shapes is
-    compared model with model, and is fine)."""
-    from llmroof.compare.differences import identity  # it imports this module
-
-    named: dict[str, dict[str, Path]] = {}
-    for run in runs:
-        named.setdefault(identity(run), {}).setdefault(str(run.record["model"]["name"]), run.path)
-    for names in named.values():
-        if len(names) > 1:
-            (a, a_path), (b, b_path) = list(names.items())[:2]
-            raise LlmroofError(f"{label} {path}: runs of {a!r} ({a_path}) and {b!r} ({b_path}) would be pooled as "
-                               "repeats of one model", "give each model's runs their own folder")
 
 
 def load_run(path: Path) -> Run:

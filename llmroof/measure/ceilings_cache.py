@@ -158,10 +158,14 @@ def _check(value: Any, spec: _Spec, where: str) -> str | None:
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (kind is int and not isinstance(value, int)) or not low <= value <= high:
             what = "an integer" if kind is int else "a number"
-            return f"{where} is {_show(value)}, expected {what} from {low:g} to {high:g}" + \
+            return f"{where} is {_show(value)}, expected {what} from {low:g} to {_bound(high)}" + \
                 (f" {nullable[0]}" if nullable else "")
         return None
     return None if isinstance(value, spec) else f"{where} is {_show(value)}, expected {spec.__name__}"
+
+
+def _bound(value: float) -> str:
+    return f"2^{int(value).bit_length() - 1}" if isinstance(value, int) and value >= 2**16 else f"{value:g}"
 
 
 def _show(value: Any) -> str:
