@@ -151,6 +151,24 @@ def test_profile_out_keeps_a_report_of_the_user(capsys, tmp_path, monkeypatch, c
     assert (folder / "report.html").read_text() == "<html>my notes</html>"
 
 
+def test_report_keeps_a_page_of_the_user_under_its_default_name(capsys, tmp_path) -> None:
+    from test_compare import synthetic
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(synthetic()))
+    mine = tmp_path / "report.html"
+    mine.write_text("<html>my notes</html>")
+    code, _, err = run_cli(capsys, "report", str(results))
+    assert_one_line_error(code, err, "report.html was not written by llmroof", "--force")
+    assert mine.read_text() == "<html>my notes</html>"
+    code, _, err = run_cli(capsys, "report", str(results), "--out", str(tmp_path / "named.html"))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", str(results), "--force")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", str(results))  # now llmroof's own page: replaced
+    assert code == 0, err
+
+
 def test_bench_out_over_a_profile_run_is_refused_before_the_load(capsys, tmp_path, monkeypatch) -> None:
     from llmroof import bench
 
