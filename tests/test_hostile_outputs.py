@@ -91,6 +91,31 @@ def test_a_repeat_keeps_a_file_of_the_user_under_a_worker_name(tmp_path) -> None
     assert (folder / ".process-1.json").read_text() == PRECIOUS
 
 
+def test_the_ranks_error_files_are_never_links_in_the_results_folder(capsys, tmp_path, monkeypatch,
+                                                                      config) -> None:
+    """The ranks of `profile --tp 2` open their error and ready files for writing (truncating): stale links
+    under those names in the results folder must not lead there."""
+    from llmroof.measure import distributed
+
+    victim = _precious(tmp_path)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in (".rank-error.0", ".rank-error.ready.0"):
+        (folder / name).symlink_to(victim)
+
+    def launch(world_size, target, args, *, timeout_s, error_file) -> None:  # what a failing rank 0 writes
+        for name in (f"{error_file}.ready.0", f"{error_file}.0"):
+            with open(name, "w", encoding="utf-8") as handle:
+                handle.write("0\nboom")
+        raise LlmroofError("rank 0 of 2 failed: boom")
+
+    monkeypatch.setattr(distributed, "launch", launch)
+    code, _, err = run_cli(capsys, "profile", "-m", config, "--device", "cpu", "--tp", "2", "--dtype", "fp32",
+                           "--batch", "1", "--context", "8", "--prompt", "4", "--out", str(folder))
+    assert code == 2 and "rank 0 of 2 failed" in err, err
+    assert victim.read_text() == PRECIOUS
+
+
 def test_force_over_a_results_symlink_replaces_the_link(tmp_path) -> None:
     from llmroof.writers import check_output_folder
 

@@ -5,6 +5,7 @@ torchrun). The CLI and the Python API (:func:`llmroof.profile`) share it."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,7 @@ def _run_parallel(job: ProfileJob, path: Path, argv: list[str], announce: Progre
                                       dev.torch.cuda.device_count() if dev.is_cuda else 0, label=f"--tp {tp} x --pp {pp}")
         path.parent.mkdir(parents=True, exist_ok=True)
         announce(f"starting {world} ranks (tp {tp} x pp {pp})...")
-        distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=job.timeout_s,
-                           error_file=str(path.parent / ".rank-error"))
+        with tempfile.TemporaryDirectory() as tmp:  # the ranks' error files: never a link in the results folder
+            distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=job.timeout_s,
+                               error_file=str(Path(tmp) / "rank-error"))
     return read_json(path, schemas.prefix(schemas.PROFILE))
