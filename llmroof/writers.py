@@ -50,26 +50,24 @@ def dumps(data: Any) -> str:
 
 
 def is_special(path: str | Path) -> bool:
-    """Whether ``path`` must be written in place, never replaced: a character device (``/dev/null``), a FIFO,
-    a socket, or anything reached through ``/dev`` or ``/proc`` (``/dev/stdout`` may point at a file the shell
-    opened for appending, which a rename would cut loose)."""
-    path = Path(path)
+    """Whether ``path`` must be written in place, never replaced: a FIFO, character device or socket named as
+    such, or a link under ``/dev`` or ``/proc`` (``/dev/stdout`` -> ``/proc/self/fd/1`` may point at a file the
+    shell opened for appending, which a rename would cut loose). A symbolic link anywhere else is not special
+    whatever it points to: it is replaced, never followed (a stale ``.process-0.json`` link to a FIFO or a disk
+    leads nowhere)."""
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
     except OSError:
         return False  # nothing there yet (or unreachable: the write says why)
-    if not stat.S_ISREG(mode):
-        return True
-    return any(str(p).startswith(("/dev/", "/proc/")) for p in (*_link_chain(path), os.path.realpath(path)))
+    if stat.S_ISLNK(mode):
+        return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-def _link_chain(path: Path) -> list[Path]:
-    """``path`` and every path its symbolic links lead through (``/dev/stdout`` -> ``/proc/self/fd/1`` -> ...)."""
-    chain = [Path(os.path.abspath(path))]
-    while chain[-1].is_symlink() and len(chain) < 40:
-        target = Path(os.readlink(chain[-1]))
-        chain.append(Path(os.path.normpath(chain[-1].parent / target)))
-    return chain
+def _check_not_a_disk(path: Path) -> None:
+    if stat.S_ISBLK(os.stat(path).st_mode):
+        raise LlmroofError(f"{shorten(str(path))}: a block device (a disk); llmroof never writes one",
+                           "name a file, a FIFO or /dev/stdout")
 
 
 def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = True) -> Path:
@@ -79,12 +77,13 @@ def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = T
     target, so a reader or an interrupted run never sees half a file; a symbolic link is replaced by the file,
     never written through. A special file (see :func:`is_special`) is written in place, never replaced, unless
     ``special_in_place`` is False (the calibration cache, a path the user never named: a FIFO there would
-    block the write forever). Failures (a folder that cannot be written, a full disk, a name too long) are a
-    :class:`LlmroofError` naming the path.
+    block the write forever); a block device is refused. Failures (a folder that cannot be written, a full
+    disk, a name too long) are a :class:`LlmroofError` naming the path.
     """
     path = Path(path)
     try:
         if special_in_place and is_special(path):
+            _check_not_a_disk(path)
             with open(path, "a", encoding="utf-8") as handle:  # append: never truncate what a shell opened
                 handle.write(text)
             return path
@@ -128,6 +127,7 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
     path = Path(path)
     try:
         if not folder and is_special(path):
+            _check_not_a_disk(path)
             if not os.access(path, os.W_OK):
                 raise PermissionError(13, "Permission denied")
             return

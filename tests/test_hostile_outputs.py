@@ -36,6 +36,28 @@ def test_a_write_replaces_a_symlink_never_its_target(tmp_path) -> None:
     assert not link.is_symlink() and json.loads(link.read_text()) == {"a": 1}
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_link_to_a_fifo_is_replaced_not_written_into(tmp_path) -> None:
+    """Only a path named under /dev or /proc is followed to a special file; a planted link to a FIFO would
+    otherwise block the write forever (or, to a disk, write into it)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "results.json"
+    link.symlink_to(fifo)
+    write_json_atomic(link, {"a": 1})
+    assert not link.is_symlink() and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_block_device_is_never_written(tmp_path) -> None:
+    disk = tmp_path / "disk"
+    try:
+        os.mknod(disk, stat.S_IFBLK | 0o600, os.makedev(7, 200))  # a loop device number, never opened
+    except OSError as exc:
+        pytest.skip(f"cannot make a block device here: {exc}")
+    with pytest.raises(LlmroofError, match="a block device"):
+        write_text_atomic(disk, "{}")
+
+
 def test_a_refreshed_calibration_never_writes_through_a_symlink(tmp_path) -> None:
     from test_ceilings import PRINT, CountingMeasure
 
