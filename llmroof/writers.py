@@ -4,9 +4,9 @@
   an interrupted run never sees half a file.
 - No write follows a symbolic link: the rename replaces the link itself, the file it pointed to is untouched
   (a link in the calibration cache, or a stale ``.process-0.json`` link, never leads a write to
-  ``/etc/passwd``). The one exception is a link into ``/dev`` or ``/proc`` (``/dev/stdout``), a special file.
+  ``/etc/passwd``). The one exception is a path named under ``/dev`` or ``/proc`` (``/dev/stdout``).
 - Special files (``/dev/null``, FIFOs, character devices) named by the user are written in place, never
-  replaced.
+  replaced; a block device (a disk) is never written.
 - A file whose name the user gave (``--out FILE``, ``--html FILE``) is theirs to replace, as the shell's
   ``>`` is; a file llmroof names itself (``results.json`` and ``report.html`` in an ``--out`` folder,
   ``FILE.partial`` beside a sweep's ``--out``) is replaced only when llmroof wrote it
