@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from llmroof.errors import LlmroofError
 from llmroof.readers import os_error
-from llmroof.writers import check_side_file, is_special
+from llmroof.writers import check_side_file, check_writable, is_special
 
 JSON_SLICE_ROWS = 8192
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -65,7 +65,9 @@ def partial_path(path: Path) -> Path:
 
 
 def check_stream_target(path: Path, *, force: bool) -> None:
-    """Before anything runs: ``NAME.partial`` beside a regular target must be free (or ``force``)."""
+    """Before anything runs: ``path`` writable (a block device refused), and ``NAME.partial`` beside a regular
+    target free (or ``force``)."""
+    check_writable(path)
     if not is_special(path):
         check_side_file(partial_path(path), force=force,
                         what="the rows of an interrupted sweep, or a file of yours; llmroof writes rows there")
@@ -76,6 +78,7 @@ def streamed_file(path: Path, *, force: bool = False) -> Iterator[IO[str]]:
     """An open ``path.partial`` that becomes ``path`` when the block completes; on an error it stays
     (with the rows written so far) and the error says so. A special ``path`` is written in place."""
     if is_special(path):
+        check_writable(path)
         try:
             with open(path, "a", encoding="utf-8", newline="") as handle:  # never truncate what a shell opened
                 yield handle
@@ -85,11 +88,15 @@ def streamed_file(path: Path, *, force: bool = False) -> Iterator[IO[str]]:
     check_stream_target(path, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(path)
-    if os.path.lexists(partial):
-        os.unlink(partial)  # a link (never followed) or, with force, an earlier partial
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(os.open(partial, flags, 0o666), "w", encoding="utf-8", newline="") as handle:
+        if os.path.lexists(partial):
+            os.unlink(partial)  # a link (never followed) or, with force, an earlier partial
+        fd = os.open(partial, flags, 0o666)
+    except OSError as exc:
+        raise os_error(partial, exc, "cannot write") from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
