@@ -147,15 +147,31 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 _KINDS = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+_PLAIN: dict[Any, set[type]] = {float: {float, int}, int: {int}, str: {str}}
+"""The exact types JSON gives each annotation (bool is not int here: ``type(True) is bool``)."""
 
 
 def check_type(value: Any, hint: Any, where: str) -> None:
     """``value`` (read from JSON) must be what ``hint`` says. Raises :class:`LlmroofError` naming ``where`` and
     the value found. Finiteness is the file reader's (``read_json`` refuses NaN and Infinity, which llmroof
     never writes), as records built in memory may hold an infinite intensity."""
+    if type(value) in _accepted(hint):  # the common case, without walking the annotation
+        return
     problem = _mismatch(value, hint)
     if problem is not None:
         raise LlmroofError(f"{where} is {_show(value)}, expected {problem}", _HINT)
+
+
+_ACCEPTED: dict[Any, set[type]] = {}
+
+
+def _accepted(hint: Any) -> set[type]:
+    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None)."""
+    if hint not in _ACCEPTED:
+        args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        _ACCEPTED[hint] = set().union(*(_PLAIN.get(a, {bool} if a is bool else set()) for a in args),
+                                      {type(None)} if type(None) in args else set())
+    return _ACCEPTED[hint]
 
 
 def _mismatch(value: Any, hint: Any) -> str | None:
@@ -185,6 +201,8 @@ def _mismatch(value: Any, hint: Any) -> str | None:
             return "a list"
         items = args[:1] if len(args) == 2 and args[1] is Ellipsis else args
         if len(items) == 1 and len(args) == 2:
+            if set(map(type, value)) <= _PLAIN.get(items[0], set()):  # the common case, at C speed
+                return None
             return next((f"a list of {p}" for v in value if (p := _mismatch(v, items[0])) is not None), None)
         if len(value) != len(items):
             return f"a list of {len(items)}"
