@@ -53,20 +53,20 @@ otherwise read until memory runs out."""
 
 
 SPECIAL_FILE_WAIT_S = 10.0
-"""A FIFO or device (``mkfifo c.json``, ``<(cat run.json)``, a terminal) that yields no byte for this long is
-refused: a FIFO no program writes to would otherwise block the read forever."""
+"""A FIFO or device (``mkfifo c.json``, ``<(cat run.json)``, a terminal) that yields no byte for
+this long is refused: a FIFO no program writes to would otherwise block the read forever."""
 SPECIAL_FILE_TOTAL_S = 120.0
-"""And one still being written after this long (a writer that drips a byte a second) is refused too."""
+"""And one still being written after this long (a writer dripping a byte a second) is refused."""
 
 
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes: the one reader of every file a user hands llmroof (the input policy,
-    docs/io-policy.md). A regular file is read up to :data:`MAX_INPUT_BYTES`; a FIFO, pipe or device is read
-    with the same bound on size and a bound on time (:data:`SPECIAL_FILE_WAIT_S`, :data:`SPECIAL_FILE_TOTAL_S`),
-    never waited on forever. A missing, unreadable, oddly named, endless or silent file is a
-    :class:`LlmroofError`."""
+    docs/io-policy.md). A regular file is read up to :data:`MAX_INPUT_BYTES`; a FIFO, pipe or device
+    is read with the same bound on size and a bound on time (:data:`SPECIAL_FILE_WAIT_S`,
+    :data:`SPECIAL_FILE_TOTAL_S`), never waited on forever. A missing, unreadable, oddly named,
+    endless or silent file is a :class:`LlmroofError`."""
     try:
-        # O_NONBLOCK: opening a FIFO that no program has open for writing returns at once instead of blocking
+        # O_NONBLOCK: opening a FIFO no program has open for writing returns at once, not blocking
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise LlmroofError(f"{shorten(str(path))}: no such file", "check the path") from None
@@ -93,7 +93,8 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def _read_special(fd: int, path: str | Path) -> bytes:
-    """Read a FIFO, pipe or device until its end, :data:`MAX_INPUT_BYTES` + 1 bytes, or a time bound."""
+    """Read a FIFO, pipe or device until its end, :data:`MAX_INPUT_BYTES` + 1 bytes, or a time
+    bound."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     chunks: list[bytes] = []
@@ -136,9 +137,9 @@ def decode_text(raw: bytes, source: str) -> str:
 
 
 def parse_json(text: str | bytes, source: str, *, finite: bool = False) -> Any:
-    """Parsed JSON; malformed, too deeply nested or too long numbers are a :class:`LlmroofError`, and with
-    ``finite`` so are ``NaN`` and ``Infinity`` (which Python's json reads, and llmroof never writes: its
-    results hold null for a number that is missing)."""
+    """Parsed JSON; malformed, too deeply nested or too long numbers are a :class:`LlmroofError`,
+    and with ``finite`` so are ``NaN`` and ``Infinity`` (which Python's json reads, and llmroof
+    never writes: its results hold null for a number that is missing)."""
     if isinstance(text, bytes):
         text = decode_text(text, source)
     try:

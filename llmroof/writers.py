@@ -1,20 +1,21 @@
 """The output policy of every command, in one place (docs/io-policy.md says it in words):
 
-- A regular file is written atomically (a temporary file in the same folder, then a rename), so a reader or
-  an interrupted run never sees half a file.
-- No write follows a symbolic link: the rename replaces the link itself, the file it pointed to is untouched
-  (a link in the calibration cache, or a stale ``.process-0.json`` link, never leads a write to
-  ``/etc/passwd``). The one exception is a path named under ``/dev`` or ``/proc`` (``/dev/stdout``).
-- Special files (``/dev/null``, FIFOs, character devices) named by the user are written in place, never
-  replaced; a block device (a disk) is never written.
-- A file whose name the user gave (``--out FILE``, ``--html FILE``) is theirs to replace, as the shell's
-  ``>`` is; a file llmroof names itself (``results.json`` and ``report.html`` in an ``--out`` folder,
-  ``FILE.partial`` beside a sweep's ``--out``) is replaced only when llmroof wrote it
-  (:func:`written_by_llmroof`), else only with ``--force`` (:func:`check_output_folder`,
+- A regular file is written atomically (a temporary file in the same folder, then a rename), so a
+  reader or an interrupted run never sees half a file.
+- No write follows a symbolic link: the rename replaces the link itself, the file it pointed to is
+  untouched (a link in the calibration cache, or a stale ``.process-0.json`` link, never leads a
+  write to ``/etc/passwd``). The one exception is a path named under ``/dev`` or ``/proc``
+  (``/dev/stdout``).
+- Special files (``/dev/null``, FIFOs, character devices) named by the user are written in place,
+  never replaced; a block device (a disk) is never written.
+- A file whose name the user gave (``--out FILE``, ``--html FILE``) is theirs to replace, as the
+  shell's ``>`` is; a file llmroof names itself (``results.json`` and ``report.html`` in an
+  ``--out`` folder, ``FILE.partial`` beside a sweep's ``--out``) is replaced only when llmroof wrote
+  it (:func:`written_by_llmroof`), else only with ``--force`` (:func:`check_output_folder`,
   :func:`check_side_file`). Commands check these before the first measurement.
 
-The one writer of every file llmroof writes: results, reports, the calibration cache. Below specs in the
-import order (as :mod:`llmroof.readers` is), so any layer may write through it."""
+The one writer of every file llmroof writes: results, reports, the calibration cache. Below specs in
+the import order (as :mod:`llmroof.readers` is), so any layer may write through it."""
 
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def dumps(data: Any) -> str:
 
 
 def is_special(path: str | Path) -> bool:
-    """Whether ``path`` must be written in place, never replaced: a FIFO, character device or socket named as
-    such, or a link under ``/dev`` or ``/proc`` (``/dev/stdout`` -> ``/proc/self/fd/1`` may point at a file the
-    shell opened for appending, which a rename would cut loose). A symbolic link anywhere else is not special
-    whatever it points to: it is replaced, never followed (a stale ``.process-0.json`` link to a FIFO or a disk
-    leads nowhere)."""
+    """Whether ``path`` must be written in place, never replaced: a FIFO, character device or socket
+    named as such, or a link under ``/dev`` or ``/proc`` (``/dev/stdout`` -> ``/proc/self/fd/1`` may
+    point at a file the shell opened for appending, which a rename would cut loose). A symbolic link
+    anywhere else is not special whatever it points to: it is replaced, never followed (a stale
+    ``.process-0.json`` link to a FIFO or a disk leads nowhere)."""
     try:
         mode = os.lstat(path).st_mode
     except OSError:
@@ -94,7 +95,8 @@ def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = T
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to the regular file ``path`` atomically, never through a link (a job file, a pickle)."""
+    """Write ``data`` to the regular file ``path`` atomically, never through a link (a job file, a
+    pickle)."""
     path = Path(path)
     try:
         _replace(path, data)
@@ -155,12 +157,12 @@ _SNIFF_BYTES = 4096
 
 
 def written_by_llmroof(path: str | Path) -> bool:
-    """Whether ``path`` is a regular file (not a link, not a special file) that llmroof wrote: JSON whose
-    ``schema`` starts ``llmroof.`` (every results file and the calibration cache carry one, as the first key),
-    or an HTML page with llmroof's generator tag in its first 4 KiB. Only the first 4 KiB are read: the
-    schema key comes first in every file llmroof writes, so a results file is recognised without parsing
-    megabytes of samples; a user's file that happens to start the same way is, by then, one llmroof could
-    have written."""
+    """Whether ``path`` is a regular file (not a link, not a special file) that llmroof wrote: JSON
+    whose ``schema`` starts ``llmroof.`` (every results file and the calibration cache carry one, as
+    the first key), or an HTML page with llmroof's generator tag in its first 4 KiB. Only the first
+    4 KiB are read: the schema key comes first in every file llmroof writes, so a results file is
+    recognised without parsing megabytes of samples; a user's file that happens to start the same
+    way is, by then, one llmroof could have written."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
@@ -175,9 +177,10 @@ def written_by_llmroof(path: str | Path) -> bool:
 
 
 def check_output_folder(folder: str | Path, names: Iterable[str], *, force: bool) -> None:
-    """Refuse (before anything runs) to replace a file in ``folder`` that the run will write (``names``)
-    when llmroof did not write it, unless ``force``. A symbolic link there is replaced, never followed, so it
-    needs no ``--force``; a folder or special file under one of the names cannot be replaced at all."""
+    """Refuse (before anything runs) to replace a file in ``folder`` that the run will write
+    (``names``) when llmroof did not write it, unless ``force``. A symbolic link there is replaced,
+    never followed, so it needs no ``--force``; a folder or special file under one of the names
+    cannot be replaced at all."""
     folder = Path(folder)
     for name in names:
         path = folder / name
@@ -196,9 +199,9 @@ def check_output_folder(folder: str | Path, names: Iterable[str], *, force: bool
 
 
 def check_side_file(path: str | Path, *, force: bool, what: str) -> None:
-    """Refuse to replace ``path``, a file llmroof names beside the user's (``FILE.partial``), when something
-    is there, unless ``force``: its contents (a user's file, or rows of an earlier interrupted run) cannot be
-    told from ours."""
+    """Refuse to replace ``path``, a file llmroof names beside the user's (``FILE.partial``), when
+    something is there, unless ``force``: its contents (a user's file, or rows of an earlier
+    interrupted run) cannot be told from ours."""
     if force or not os.path.lexists(path) or os.path.islink(path):
         return
     raise LlmroofError(f"{shorten(str(path))} exists ({what})",

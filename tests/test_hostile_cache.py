@@ -1,6 +1,6 @@
-"""The calibration cache is input too (docs/io-policy.md): whatever its file holds or is (a FIFO, a link to
-/dev/zero, Infinity, a 5,000-digit integer, NaN rounds, a 1e-300 B/s roof), the calibration is measured
-again with a one-line note, never a crash or a hang. Issue 20, classes 6 and 7."""
+"""The calibration cache is input too (docs/io-policy.md): whatever its file holds or is (a FIFO, a
+link to /dev/zero, Infinity, a 5,000-digit integer, NaN rounds, a 1e-300 B/s roof), the calibration
+is measured again with a one-line note, never a crash or a hang. Issue 20, classes 6 and 7."""
 
 from __future__ import annotations
 
@@ -37,23 +37,29 @@ def _set(key: str, value):
     return damage
 
 
-@pytest.mark.parametrize(("damage", "reason"), [
-    (_set("caches.0.capacity_bytes", float("inf")), "caches[0].capacity_bytes"),
-    (_set("caches.0.capacity_bytes", 10**400), "caches[0].capacity_bytes"),
-    (_set("caches.0.instances", -3), "caches[0].instances"),
-    (_set("caches.0.name", ["L1"]), "caches[0].name"),
-    (_set("bandwidth.0.rounds_bytes_per_s", [float("nan"), 1e10]), "bandwidth[0].rounds_bytes_per_s"),
-    (_set("bandwidth.0.rounds_bytes_per_s", [1e-300]), "bandwidth[0].rounds_bytes_per_s"),
-    (_set("bandwidth.0.rounds_bytes_per_s", [1e300]), "bandwidth[0].rounds_bytes_per_s"),
-    (_set("bandwidth.0.rounds_bytes_per_s", "fast"), "bandwidth[0].rounds_bytes_per_s"),
-    (_set("bandwidth.0.working_set_bytes", 1.5), "bandwidth[0].working_set_bytes"),
-    (_set("compute.0.rounds_flops_per_s", [True]), "compute[0].rounds_flops_per_s"),
-    (_set("compute.0.n", 0), "compute[0].n"),
-    (_set("threads", 10**6), "threads"),
-    (_set("elapsed_s", float("-inf")), "elapsed_s"),
-    (_set("bandwidth", {"0": 1}), "bandwidth"),
-    (_set("bandwidth.0", json.loads("[" * 500 + "]" * 500)), "bandwidth[0]"),
-])
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_set("caches.0.capacity_bytes", float("inf")), "caches[0].capacity_bytes"),
+        (_set("caches.0.capacity_bytes", 10**400), "caches[0].capacity_bytes"),
+        (_set("caches.0.instances", -3), "caches[0].instances"),
+        (_set("caches.0.name", ["L1"]), "caches[0].name"),
+        (
+            _set("bandwidth.0.rounds_bytes_per_s", [float("nan"), 1e10]),
+            "bandwidth[0].rounds_bytes_per_s",
+        ),
+        (_set("bandwidth.0.rounds_bytes_per_s", [1e-300]), "bandwidth[0].rounds_bytes_per_s"),
+        (_set("bandwidth.0.rounds_bytes_per_s", [1e300]), "bandwidth[0].rounds_bytes_per_s"),
+        (_set("bandwidth.0.rounds_bytes_per_s", "fast"), "bandwidth[0].rounds_bytes_per_s"),
+        (_set("bandwidth.0.working_set_bytes", 1.5), "bandwidth[0].working_set_bytes"),
+        (_set("compute.0.rounds_flops_per_s", [True]), "compute[0].rounds_flops_per_s"),
+        (_set("compute.0.n", 0), "compute[0].n"),
+        (_set("threads", 10**6), "threads"),
+        (_set("elapsed_s", float("-inf")), "elapsed_s"),
+        (_set("bandwidth", {"0": 1}), "bandwidth"),
+        (_set("bandwidth.0", json.loads("[" * 500 + "]" * 500)), "bandwidth[0]"),
+    ],
+)
 def test_an_implausible_calibration_is_measured_again(tmp_path, damage, reason) -> None:
     measure, path = _damaged(tmp_path, damage)
     calibration = load_or_measure(PRINT, measure, directory=tmp_path)
@@ -63,8 +69,13 @@ def test_an_implausible_calibration_is_measured_again(tmp_path, damage, reason) 
     assert load_or_measure(PRINT, measure, directory=tmp_path).status == "reused"
 
 
-@pytest.mark.parametrize("text", ['{"schema": "llmroof.ceilings/1", "ceilings": ' + "[" * 100_000 + "]" * 100_000 + "}",
-                                  '{"schema": "llmroof.ceilings/1", "x": ' + "9" * 5000 + "}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"schema": "llmroof.ceilings/1", "ceilings": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"schema": "llmroof.ceilings/1", "x": ' + "9" * 5000 + "}",
+    ],
+)
 def test_a_cache_file_no_parser_can_read_is_measured_again(tmp_path, text) -> None:
     measure = CountingMeasure()
     path = load_or_measure(PRINT, measure, directory=tmp_path).path
@@ -80,8 +91,10 @@ def test_a_fifo_in_the_cache_is_replaced_not_waited_on(tmp_path) -> None:
     path.unlink()
     os.mkfifo(path)
     result: list = []
-    thread = threading.Thread(target=lambda: result.append(load_or_measure(PRINT, measure, directory=tmp_path)),
-                              daemon=True)
+    thread = threading.Thread(
+        target=lambda: result.append(load_or_measure(PRINT, measure, directory=tmp_path)),
+        daemon=True,
+    )
     started = time.monotonic()
     thread.start()
     thread.join(timeout=30)

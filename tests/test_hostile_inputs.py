@@ -1,7 +1,7 @@
-"""The input policy (docs/io-policy.md): every file is read through llmroof.readers, bounded in size (256 MiB)
-and, for FIFOs and devices, in time; results files are checked field by field (type, finiteness) as their
-records are read, so a hand-edited value is one exit-2 line naming the file and the field. Issue 20,
-classes 6, 12 and 14."""
+"""The input policy (docs/io-policy.md): every file is read through llmroof.readers, bounded in size
+(256 MiB) and, for FIFOs and devices, in time; results files are checked field by field (type,
+finiteness) as their records are read, so a hand-edited value is one exit-2 line naming the file and
+the field. Issue 20, classes 6, 12 and 14."""
 
 from __future__ import annotations
 
@@ -29,17 +29,24 @@ def quick_fifo_wait(monkeypatch):
 
 
 @fifo_only
-@pytest.mark.parametrize("args", [
-    ["analyze", "--model", "FIFO"],
-    ["analyze", "--model", "llama-3.2-1b", "--hardware-file", "FIFO"],
-    ["plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--calibrate", "FIFO"],
-    ["compare", "FIFO", "FIFO"],
-    ["report", "FIFO", "--out", "OUT"],
-])
-def test_a_fifo_nobody_writes_is_refused_not_waited_on(capsys, tmp_path, quick_fifo_wait, args) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "--model", "FIFO"],
+        ["analyze", "--model", "llama-3.2-1b", "--hardware-file", "FIFO"],
+        ["plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--calibrate", "FIFO"],
+        ["compare", "FIFO", "FIFO"],
+        ["report", "FIFO", "--out", "OUT"],
+    ],
+)
+def test_a_fifo_nobody_writes_is_refused_not_waited_on(
+    capsys, tmp_path, quick_fifo_wait, args
+) -> None:
     fifo = tmp_path / "c.json"
     os.mkfifo(fifo)
-    full = [str(fifo) if a == "FIFO" else str(tmp_path / "r.html") if a == "OUT" else a for a in args]
+    full = [
+        str(fifo) if a == "FIFO" else str(tmp_path / "r.html") if a == "OUT" else a for a in args
+    ]
     started = time.monotonic()
     result: list = []
     thread = threading.Thread(target=lambda: result.append(run_cli(capsys, *full)), daemon=True)
@@ -95,7 +102,8 @@ def test_a_drip_is_bounded_in_time(tmp_path, monkeypatch) -> None:
         os.close(read)
 
 
-# --- class 12: results files checked field by field --------------------------------------------------
+# --- class 12: results files checked field by field ----------------------------------------------
+
 
 def _bench_result():
     from test_bench import _result
@@ -113,14 +121,30 @@ def test_plan_calibrate_refuses_a_non_numeric_tpot_fraction(capsys, tmp_path) ->
     data = _bench_result().to_dict()
     data["levels"][0]["roofline"]["tpot_fraction"] = "fast"
     path = _edited(tmp_path, data)
-    code, _, err = run_cli(capsys, "plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm",
-                           "--calibrate", str(path))
+    code, _, err = run_cli(
+        capsys,
+        "plan",
+        "--model",
+        "llama-3.2-1b",
+        "--hardware",
+        "h100-sxm",
+        "--calibrate",
+        str(path),
+    )
     assert_one_line_error(code, err, str(path), "tpot_fraction", "'fast'")
 
 
-@pytest.mark.parametrize(("value", "named"), [("late", "end_s"), (float("nan"), "holds NaN"),
-                                              (float("inf"), "holds Infinity"), ([1], "end_s"),
-                                              ({"a": 1}, "end_s"), (True, "end_s")])
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("late", "end_s"),
+        (float("nan"), "holds NaN"),
+        (float("inf"), "holds Infinity"),
+        ([1], "end_s"),
+        ({"a": 1}, "end_s"),
+        (True, "end_s"),
+    ],
+)
 def test_compare_refuses_a_request_time_of_the_wrong_type(capsys, tmp_path, value, named) -> None:
     good = _bench_result().to_dict()
     bad = json.loads(json.dumps(good))
@@ -153,11 +177,14 @@ def test_a_typed_field_names_the_file_and_field() -> None:
 
     data = _bench_result().to_dict()
     data["levels"][0]["concurrency"] = "2"
-    with pytest.raises(LlmroofError, match=r"run.json.levels\[0\].concurrency is '2', expected an integer"):
+    with pytest.raises(
+        LlmroofError, match=r"run.json.levels\[0\].concurrency is '2', expected an integer"
+    ):
         BenchResult.from_dict(data, "run.json")
 
 
-# --- class 14 --------------------------------------------------------------------------------------
+# --- class 14 ------------------------------------------------------------------------------------
+
 
 def test_ceilings_refuses_more_threads_than_the_machine_has(capsys, monkeypatch) -> None:
     from llmroof.measure import ceilings

@@ -1,6 +1,6 @@
-"""The output policy (README "Outputs", docs/io-policy.md): no write follows a symbolic link, FIFOs are written
-in place, no file llmroof did not write is replaced or deleted without --force, and every output path is
-checked before the first measurement. Issue 20, classes 4 and 5."""
+"""The output policy (README "Outputs", docs/io-policy.md): no write follows a symbolic link, FIFOs
+are written in place, no file llmroof did not write is replaced or deleted without --force, and
+every output path is checked before the first measurement. Issue 20, classes 4 and 5."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def test_a_write_replaces_a_symlink_never_its_target(tmp_path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 def test_a_link_to_a_fifo_is_replaced_not_written_into(tmp_path) -> None:
-    """Only a path named under /dev or /proc is followed to a special file; a planted link to a FIFO would
-    otherwise block the write forever (or, to a disk, write into it)."""
+    """Only a path named under /dev or /proc is followed to a special file; a planted link to a FIFO
+    would otherwise block the write forever (or, to a disk, write into it)."""
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     link = tmp_path / "results.json"
@@ -51,7 +51,9 @@ def test_a_link_to_a_fifo_is_replaced_not_written_into(tmp_path) -> None:
 def test_a_block_device_is_never_written(tmp_path) -> None:
     disk = tmp_path / "disk"
     try:
-        os.mknod(disk, stat.S_IFBLK | 0o600, os.makedev(7, 200))  # a loop device number, never opened
+        os.mknod(
+            disk, stat.S_IFBLK | 0o600, os.makedev(7, 200)
+        )  # a loop device number, never opened
     except OSError as exc:
         pytest.skip(f"cannot make a block device here: {exc}")
     with pytest.raises(LlmroofError, match="a block device"):
@@ -95,8 +97,16 @@ def test_a_stale_process_symlink_in_a_repeat_folder_is_not_followed(tmp_path, na
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / name).symlink_to(victim)
-    run_repeated(_Config(), device="cpu", threads=None, path=folder / "results.json", processes=1, argv=[],
-                 launch=_launch_saving_a_record, plan_size=1)
+    run_repeated(
+        _Config(),
+        device="cpu",
+        threads=None,
+        path=folder / "results.json",
+        processes=1,
+        argv=[],
+        launch=_launch_saving_a_record,
+        plan_size=1,
+    )
     assert victim.read_text() == PRECIOUS
     assert json.loads((folder / "results.json").read_text())["status"] == "complete"
 
@@ -108,15 +118,24 @@ def test_a_repeat_keeps_a_file_of_the_user_under_a_worker_name(tmp_path) -> None
     folder.mkdir()
     (folder / ".process-1.json").write_text(PRECIOUS)
     with pytest.raises(LlmroofError, match=r"\.process-1\.json was not written by llmroof"):
-        run_repeated(_Config(), device="cpu", threads=None, path=folder / "results.json", processes=2, argv=[],
-                     launch=_launch_saving_a_record, plan_size=1)
+        run_repeated(
+            _Config(),
+            device="cpu",
+            threads=None,
+            path=folder / "results.json",
+            processes=2,
+            argv=[],
+            launch=_launch_saving_a_record,
+            plan_size=1,
+        )
     assert (folder / ".process-1.json").read_text() == PRECIOUS
 
 
-def test_the_ranks_error_files_are_never_links_in_the_results_folder(capsys, tmp_path, monkeypatch,
-                                                                      config) -> None:
-    """The ranks of `profile --tp 2` open their error and ready files for writing (truncating): stale links
-    under those names in the results folder must not lead there."""
+def test_the_ranks_error_files_are_never_links_in_the_results_folder(
+    capsys, tmp_path, monkeypatch, config
+) -> None:
+    """The ranks of `profile --tp 2` open their error and ready files for writing (truncating):
+    stale links under those names in the results folder must not lead there."""
     from llmroof.measure import distributed
 
     victim = _precious(tmp_path)
@@ -125,15 +144,35 @@ def test_the_ranks_error_files_are_never_links_in_the_results_folder(capsys, tmp
     for name in (".rank-error.0", ".rank-error.ready.0"):
         (folder / name).symlink_to(victim)
 
-    def launch(world_size, target, args, *, timeout_s, error_file) -> None:  # what a failing rank 0 writes
+    def launch(
+        world_size, target, args, *, timeout_s, error_file
+    ) -> None:  # what a failing rank 0 writes
         for name in (f"{error_file}.ready.0", f"{error_file}.0"):
             with open(name, "w", encoding="utf-8") as handle:
                 handle.write("0\nboom")
         raise LlmroofError("rank 0 of 2 failed: boom")
 
     monkeypatch.setattr(distributed, "launch", launch)
-    code, _, err = run_cli(capsys, "profile", "-m", config, "--device", "cpu", "--tp", "2", "--dtype", "fp32",
-                           "--batch", "1", "--context", "8", "--prompt", "4", "--out", str(folder))
+    code, _, err = run_cli(
+        capsys,
+        "profile",
+        "-m",
+        config,
+        "--device",
+        "cpu",
+        "--tp",
+        "2",
+        "--dtype",
+        "fp32",
+        "--batch",
+        "1",
+        "--context",
+        "8",
+        "--prompt",
+        "4",
+        "--out",
+        str(folder),
+    )
     assert code == 2 and "rank 0 of 2 failed" in err, err
     assert victim.read_text() == PRECIOUS
 
@@ -154,8 +193,11 @@ def test_what_llmroof_wrote_is_recognised(tmp_path) -> None:
     from llmroof.writers import written_by_llmroof
 
     ours = write_json_atomic(tmp_path / "r.json", {"schema": "llmroof.profile/1"})
-    html = write_text_atomic(tmp_path / "report.html", '<!doctype html>\n<html lang="en">\n<head>\n'
-                                                       '<meta name="generator" content="llmroof 0.3.0">\n')
+    html = write_text_atomic(
+        tmp_path / "report.html",
+        '<!doctype html>\n<html lang="en">\n<head>\n'
+        '<meta name="generator" content="llmroof 0.3.0">\n',
+    )
     mine = tmp_path / "mine.html"
     mine.write_text("<html>my notes</html>")
     other = tmp_path / "other.json"
@@ -216,7 +258,9 @@ def test_report_keeps_a_page_of_the_user_under_its_default_name(capsys, tmp_path
     assert code == 0, err
 
 
-def test_bench_out_over_a_profile_run_is_refused_before_the_load(capsys, tmp_path, monkeypatch) -> None:
+def test_bench_out_over_a_profile_run_is_refused_before_the_load(
+    capsys, tmp_path, monkeypatch
+) -> None:
     from llmroof import bench
 
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: pytest.fail("benchmarked"))
@@ -224,14 +268,31 @@ def test_bench_out_over_a_profile_run_is_refused_before_the_load(capsys, tmp_pat
     folder.mkdir()
     text = json.dumps({"schema": "llmroof.profile/1", "status": "complete"})
     (folder / "results.json").write_text(text)
-    code, _, err = run_cli(capsys, "bench", "--url", "http://127.0.0.1:1", "--model", "llama-3.2-1b",
-                           "--out", str(folder))
+    code, _, err = run_cli(
+        capsys,
+        "bench",
+        "--url",
+        "http://127.0.0.1:1",
+        "--model",
+        "llama-3.2-1b",
+        "--out",
+        str(folder),
+    )
     assert_one_line_error(code, err, "holds an earlier run", "--force")
     assert (folder / "results.json").read_text() == text
 
 
-SWEEP = ("analyze", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--sweep", "batch=1..4",
-         "--sweep", "context=1,2")
+SWEEP = (
+    "analyze",
+    "--model",
+    "llama-3.2-1b",
+    "--hardware",
+    "h100-sxm",
+    "--sweep",
+    "batch=1..4",
+    "--sweep",
+    "context=1,2",
+)
 
 
 def test_a_sweep_keeps_the_partial_file_of_the_user(capsys, tmp_path) -> None:
@@ -263,6 +324,8 @@ def test_a_streamed_sweep_writes_into_a_fifo(capsys, tmp_path) -> None:
     reader = FifoReader(fifo)
     code, _, err = run_cli(capsys, *SWEEP, "--out", str(fifo))
     assert code == 0, err
-    assert reader.text().startswith("model,") and len(reader.text().splitlines()) == 1 + 3 * 2  # batch 1, 2, 4
+    assert (
+        reader.text().startswith("model,") and len(reader.text().splitlines()) == 1 + 3 * 2
+    )  # batch 1, 2, 4
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv"]

@@ -52,9 +52,9 @@ def _identity(run: Run) -> dict[tuple[str, str], Any]:
 
 
 def check_pooled_models(side: Side) -> None:
-    """Runs of one identity (model shape, device, workload) are pooled as repeats of one measurement: runs that
-    name different models are not that, even when the shapes agree, and are refused (a folder of models of
-    different shapes is compared model with model, and is fine)."""
+    """Runs of one identity (model shape, device, workload) are pooled as repeats of one
+    measurement: runs that name different models are not that, even when the shapes agree, and are
+    refused (a folder of models of different shapes is compared model with model, and is fine)."""
     named: dict[str, dict[str, Path]] = {}
     for run in side.runs:
         named.setdefault(identity(run), {}).setdefault(str(run.record["model"]["name"]), run.path)

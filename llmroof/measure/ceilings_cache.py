@@ -29,8 +29,8 @@ SCHEMA = "llmroof.ceilings/1"
 
 
 def check_threads(threads: int | None, cpus: int | None = None) -> None:
-    """``--threads`` must be a count this machine runs: the calibration sizes its working sets by the cache
-    instances that many threads hold (``--threads 512`` on 2 cores asked for 322 GB)."""
+    """``--threads`` must be a count this machine runs: the calibration sizes its working sets by
+    the cache instances that many threads hold (``--threads 512`` on 2 cores asked for 322 GB)."""
     cpus = cpus or os.cpu_count() or 1
     if threads is not None and not 1 <= threads <= cpus:
         raise LlmroofError(f"--threads {threads}: this machine has {cpus} CPUs",
@@ -88,9 +88,10 @@ class Calibration:
 
 
 def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
-    """(ceilings, measured_at) from a cache file, or why it cannot be used. The file is input like any other
-    (docs/io-policy.md): only a regular file is read (a FIFO would block, a link to /dev/zero never end), through
-    the one bounded reader, and every figure is checked (:func:`implausible`) before it is used."""
+    """(ceilings, measured_at) from a cache file, or why it cannot be used. The file is input like
+    any other (docs/io-policy.md): only a regular file is read (a FIFO would block, a link to
+    /dev/zero never end), through the one bounded reader, and every figure is checked
+    (:func:`implausible`) before it is used."""
     from llmroof.readers import parse_json, read_bytes
 
     try:
@@ -117,7 +118,8 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
 
 
 BANDWIDTH_RANGE_BYTES_PER_S = (1e6, 1e16)
-"""A measured bandwidth outside this is no machine's (1 MB/s to 10 PB/s: an H100's L1, all SMs, is ~3e13)."""
+"""A measured bandwidth outside this is no machine's (1 MB/s to 10 PB/s: an H100's L1, all SMs, is
+~3e13)."""
 FLOPS_RANGE_PER_S = (1e6, 1e18)
 """Likewise for compute (a B200's dense FP4 is ~9e15)."""
 MAX_BYTES = 2**50
@@ -136,8 +138,8 @@ CEILINGS_SPEC: dict[str, _Spec] = {
 
 
 def implausible(ceilings: Any) -> str | None:
-    """What is wrong with the ``ceilings`` of a cache file (by type, finiteness and plausible range), or
-    None: a file edited by hand, or damaged, is measured again rather than trusted."""
+    """What is wrong with the ``ceilings`` of a cache file (by type, finiteness and plausible
+    range), or None: a file edited by hand, or damaged, is measured again rather than trusted."""
     return _check(ceilings, CEILINGS_SPEC, "ceilings")
 
 

@@ -94,7 +94,7 @@ def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, p
     merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
     writes what finished (status "failed") and raises LlmroofError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the workers' records: a file of the user's under one of their names is kept (a link is replaced)
+    # the workers' records: a user's file under one of their names is kept (a link is replaced)
     check_output_folder(path.parent, [f".process-{index}.json" for index in range(processes)], force=False)
     finished: list[dict[str, Any]] = []
     for index in range(processes):

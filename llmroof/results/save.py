@@ -1,5 +1,6 @@
-"""Where measured records go: the save callback the CLI and the Python API hand the measurement layer,
-which writes nothing itself, and the results folder it writes into, checked before anything is measured."""
+"""Where measured records go: the save callback the CLI and the Python API hand the measurement
+layer, which writes nothing itself, and the results folder it writes into, checked before anything is
+measured."""
 
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ def saver(path: str | Path) -> Callable[[dict[str, Any]], None]:
 
 
 def results_folder(out: Path | None, *, force: bool, prefix: str = "") -> Path:
-    """The folder a run writes to, checked before anything is measured: writable, not holding an earlier
-    run (a ``results.json``, whatever wrote it) nor a file of the user's under a name the run writes
-    (``report.html``), unless ``force``. The default is a new time-stamped folder under ./llmroof-runs/
-    (numbered when two runs start in the same second)."""
+    """The folder a run writes to, checked before anything is measured: writable, not holding an
+    earlier run (a ``results.json``, whatever wrote it) nor a file of the user's under a name the
+    run writes (``report.html``), unless ``force``. The default is a new time-stamped folder under
+    ./llmroof-runs/ (numbered when two runs start in the same second)."""
     if out is None:
         stamp = Path("llmroof-runs") / (prefix + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
         folder, n = stamp, 1

@@ -1,10 +1,10 @@
 """Rows streamed to a file in chunks (CSV, or JSON lines), for sweeps too large to hold.
 
 The file is written as ``NAME.partial`` beside the target and renamed when complete, so a reader never takes
-a half-written file for a finished one, while an interrupted or failing run keeps the rows it finished. A FIFO
-or character device (``--out /dev/stdout``, ``mkfifo g.csv``) is written in place. The output policy of
-:mod:`llmroof.writers` holds: a ``NAME.partial`` already there is replaced only with ``force``, and no link is
-followed.
+a half-written file for a finished one, while an interrupted or failing run keeps the rows it finished.
+A FIFO or character device (``--out /dev/stdout``, ``mkfifo g.csv``) is written in place. The output
+policy of :mod:`llmroof.writers` holds: a ``NAME.partial`` already there is replaced only with
+``force``, and no link is followed.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def partial_path(path: Path) -> Path:
 
 
 def check_stream_target(path: Path, *, force: bool) -> None:
-    """Before anything runs: ``path`` writable (a block device refused), and ``NAME.partial`` beside a regular
-    target free (or ``force``)."""
+    """Before anything runs: ``path`` writable (a block device refused), and ``NAME.partial`` beside
+    a regular target free (or ``force``)."""
     check_writable(path)
     if not is_special(path):
         check_side_file(partial_path(path), force=force,

@@ -152,9 +152,10 @@ _PLAIN: dict[Any, set[type]] = {float: {float, int}, int: {int}, str: {str}}
 
 
 def check_type(value: Any, hint: Any, where: str) -> None:
-    """``value`` (read from JSON) must be what ``hint`` says. Raises :class:`LlmroofError` naming ``where`` and
-    the value found. Finiteness is the file reader's (``read_json`` refuses NaN and Infinity, which llmroof
-    never writes), as records built in memory may hold an infinite intensity."""
+    """``value`` (read from JSON) must be what ``hint`` says. Raises :class:`LlmroofError` naming
+    ``where`` and the value found. Finiteness is the file reader's (``read_json`` refuses NaN and
+    Infinity, which llmroof never writes), as records built in memory may hold an infinite
+    intensity."""
     if type(value) in _accepted(hint):  # the common case, without walking the annotation
         return
     problem = _mismatch(value, hint)
@@ -166,7 +167,8 @@ _ACCEPTED: dict[Any, set[type]] = {}
 
 
 def _accepted(hint: Any) -> set[type]:
-    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None)."""
+    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None).
+    """
     if hint not in _ACCEPTED:
         args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
         _ACCEPTED[hint] = set().union(*(_PLAIN.get(a, {bool} if a is bool else set()) for a in args),
