@@ -147,7 +147,7 @@ def test_profile_out_refuses_a_special_file(capsys, tmp_path, monkeypatch, kind)
 def test_a_link_through_proc_is_written_in_place(tmp_path) -> None:
     """As /dev/stdout -> /proc/self/fd/1 -> a log the shell opened for appending (`>> log`): a rename would cut
     the log loose from the shell's file descriptor; llmroof appends to it instead. Only a path named under /dev
-    or /proc is followed so: a link elsewhere is replaced, whatever it points to (the output policy)."""
+    or /proc is followed so: a link elsewhere is replaced, whatever it points to (the policy)."""
     log = tmp_path / "log.txt"
     log.write_text("earlier lines\n")
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
