@@ -65,13 +65,13 @@ def test_char_device_is_written_in_place(tmp_path) -> None:
     assert is_special(device)
 
 
-def test_regular_files_are_replaced_atomically_and_symlinks_kept(tmp_path) -> None:
+def test_regular_files_are_replaced_atomically_and_symlinks_never_followed(tmp_path) -> None:
     target = tmp_path / "real.json"
     target.write_text("old")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    write_text_atomic(link, "new")
-    assert link.is_symlink() and target.read_text() == "new"
+    write_text_atomic(link, "new")  # the output policy: the link is replaced, what it pointed to is kept
+    assert not link.is_symlink() and link.read_text() == "new" and target.read_text() == "old"
     assert not is_special(target) and not is_special(tmp_path / "absent")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json"]
 
@@ -146,18 +146,23 @@ def test_profile_out_refuses_a_special_file(capsys, tmp_path, monkeypatch, kind)
 
 def test_a_link_through_proc_is_written_in_place(tmp_path) -> None:
     """As /dev/stdout -> /proc/self/fd/1 -> a log the shell opened for appending (`>> log`): a rename would cut
-    the log loose from the shell's file descriptor; llmroof appends to it instead."""
+    the log loose from the shell's file descriptor; llmroof appends to it instead. Only a path named under /dev
+    or /proc is followed so: a link elsewhere is replaced, whatever it points to (the policy)."""
     log = tmp_path / "log.txt"
     log.write_text("earlier lines\n")
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
     try:
-        link = tmp_path / "stdout"
-        link.symlink_to(f"/proc/self/fd/{fd}")
-        if not Path(f"/proc/self/fd/{fd}").exists():
+        named = Path(f"/proc/self/fd/{fd}")
+        if not named.exists():
             pytest.skip("no /proc/self/fd here")
         inode = os.stat(log).st_ino
-        assert is_special(link)
-        write_text_atomic(link, "report\n")
+        assert is_special(named)
+        write_text_atomic(named, "report\n")
         assert os.stat(log).st_ino == inode and log.read_text() == "earlier lines\nreport\n"
+        link = tmp_path / "stdout"
+        link.symlink_to(named)
+        assert not is_special(link)
+        write_text_atomic(link, "replaced\n")
+        assert not link.is_symlink() and log.read_text() == "earlier lines\nreport\n"
     finally:
         os.close(fd)

@@ -68,6 +68,8 @@ def analyze(
         "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype."),
     out: Path | None = typer.Option(None, "--out", dir_okay=False,
                                     help="Stream every row of a sweep to this .csv or .jsonl file (any size)."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace a FILE.partial beside --out FILE (an interrupted sweep's, or yours)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     html: Path | None = typer.Option(None, "--html", dir_okay=False,
                                      help="Also write an HTML report of the analysis to this file."),
@@ -94,6 +96,11 @@ def analyze(
         raise LlmroofError(str(exc)) from None
     if out is not None and not sweep:
         raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
+    if out is not None:
+        from llmroof.results.stream import check_stream_target, stream_format
+
+        stream_format(out)
+        check_stream_target(out, force=force)
     if sweep:
         single = len(sweep) == 1 and sweep[0].partition("=")[0].strip().lower() in ("batch", "context", "prompt")
         if single and out is None:
@@ -101,7 +108,7 @@ def analyze(
         else:
             names = _SweepNames(model, hardware, hardware_file, dtype, weight_dtype, kv_dtype, group_size, kv_heads,
                                 attention)
-            _run_grid(spec, device, workload, names, sweep, out, fmt)
+            _run_grid(spec, device, workload, names, sweep, out, fmt, force)
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
@@ -185,7 +192,7 @@ class _SweepNames(NamedTuple):
 
 
 def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: list[str], out: Path | None,
-              fmt: Format) -> None:
+              fmt: Format, force: bool = False) -> None:
     import itertools
     import sys
     import time
@@ -220,7 +227,7 @@ def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: 
     start = time.perf_counter()
     if out is not None:
         kind = stream_format(out)
-        with streamed_file(out) as handle:
+        with streamed_file(out, force=force) as handle:
             frontier, points = grid_sweep.run(layouts, batch, prompt, context,
                                               _chunk_writer(handle, kind))
     elif fmt is Format.csv:

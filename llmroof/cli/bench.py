@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ def bench(
     nvml: bool = typer.Option(True, "--nvml/--no-nvml", help="Sample GPU DRAM traffic through NVML during the run."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
                                     help="Results folder (default: a new folder under ./llmroof-runs/)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (kept by default)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json (levels, no per-request records) or csv."),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
@@ -73,8 +73,9 @@ def bench(
         timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
         hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml,
     )
-    folder = out or Path("llmroof-runs") / datetime.datetime.now().strftime("bench-%Y%m%d-%H%M%S")
-    path = folder / "results.json"
+    from llmroof.results.save import results_folder
+
+    path = results_folder(out, force=force, prefix="bench-") / "results.json"
     quiet = fmt is not Format.table
     result = run_bench(cfg, path, progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     report = _write_report(path)

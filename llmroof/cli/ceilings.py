@@ -30,9 +30,10 @@ def ceilings(
     """
     import torch
 
-    from llmroof.measure.ceilings_cache import calibrated
+    from llmroof.measure.ceilings_cache import calibrated, check_threads
     from llmroof.measure.device import open_device
 
+    check_threads(threads)
     if threads is not None:
         torch.set_num_threads(threads)
     dev = open_device(device, torch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -75,12 +74,12 @@ def resolve_routing(zipf: float | None, expert_load: Path | None) -> Any:
         raise LlmroofError("--zipf and --expert-load both describe the routing", "pass one of them")
     load = None
     if expert_load is not None:
+        from llmroof.readers import decode_text, parse_json, read_bytes
+
+        source = f"--expert-load {expert_load}"
+        text = decode_text(read_bytes(expert_load), source)
         try:
-            text = expert_load.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise LlmroofError(f"--expert-load {expert_load}: cannot read: {exc.strerror}") from None
-        try:
-            values = json.loads(text) if text.lstrip().startswith("[") else text.replace(",", " ").split()
+            values = parse_json(text, source) if text.lstrip().startswith("[") else text.replace(",", " ").split()
             load = tuple(float(v) for v in values)
         except (ValueError, TypeError):
             raise LlmroofError(f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "

@@ -25,7 +25,12 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.compare import stats
-from llmroof.compare.differences import Difference, ceiling_movement, differences
+from llmroof.compare.differences import (
+    Difference,
+    ceiling_movement,
+    check_pooled_models,
+    differences,
+)
 from llmroof.compare.load import Run, Side, load_side
 from llmroof.compare.metrics import (
     NOISE_FLOOR,
@@ -306,6 +311,8 @@ def compare_paths(base: str | Path, new: str | Path, settings: CompareSettings) 
 
 
 def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Comparison:
+    check_pooled_models(base)
+    check_pooled_models(new)
     found = differences(base, new, settings.threshold)
     blocking = [d for d in found if d.blocking]
     if blocking and not settings.allow_mismatch:

@@ -5,9 +5,11 @@ but could explain a shift: a new driver or torch, other clocks, fewer threads, a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmroof.compare.load import Run, Side
+from llmroof.errors import LlmroofError
 from llmroof.units import si
 
 # The model's shape decides what is computed; its display name and source path do not (a config.json
@@ -47,6 +49,20 @@ def _identity(run: Run) -> dict[tuple[str, str], Any]:
     for key in WORKLOAD_KEYS:
         fields[("workload", key)] = record["workload"].get(key)
     return fields
+
+
+def check_pooled_models(side: Side) -> None:
+    """Runs of one identity (model shape, device, workload) are pooled as repeats of one
+    measurement: runs that name different models are not that, even when the shapes agree, and are
+    refused (a folder of models of different shapes is compared model with model, and is fine)."""
+    named: dict[str, dict[str, Path]] = {}
+    for run in side.runs:
+        named.setdefault(identity(run), {}).setdefault(str(run.record["model"]["name"]), run.path)
+    for names in named.values():
+        if len(names) > 1:
+            (a, a_path), (b, b_path) = list(names.items())[:2]
+            raise LlmroofError(f"{side.label} {side.path}: runs of {a!r} ({a_path}) and {b!r} ({b_path}) would be "
+                               "pooled as repeats of one model", "give each model's runs their own folder")
 
 
 def _context(run: Run) -> dict[tuple[str, str], Any]:

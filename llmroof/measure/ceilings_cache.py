@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,15 @@ from llmroof.measure.ceilings import METHOD_VERSION, CalibrationPlan, Ceilings
 from llmroof.measure.device import Device, cpu_model_name
 
 SCHEMA = "llmroof.ceilings/1"
+
+
+def check_threads(threads: int | None, cpus: int | None = None) -> None:
+    """``--threads`` must be a count this machine runs: the calibration sizes its working sets by
+    the cache instances that many threads hold (``--threads 512`` on 2 cores asked for 322 GB)."""
+    cpus = cpus or os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cpus:
+        raise LlmroofError(f"--threads {threads}: this machine has {cpus} CPUs",
+                           f"give 1 to {cpus}, or leave --threads out for torch's default")
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
@@ -78,21 +88,91 @@ class Calibration:
 
 
 def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
-    """(ceilings, measured_at) from a cache file, or why it cannot be used."""
+    """(ceilings, measured_at) from a cache file, or why it cannot be used. The file is input like
+    any other (docs/io-policy.md): only a regular file is read (a FIFO would block, a link to
+    /dev/zero never end), through the one bounded reader, and every figure is checked
+    (:func:`implausible`) before it is used."""
+    from llmroof.readers import parse_json, read_bytes
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"cannot read it ({type(exc).__name__})"
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return "not a regular file (a link, FIFO or device that llmroof did not write)"
+        data = parse_json(read_bytes(path), str(path))
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror})"
+    except LlmroofError as exc:
+        return f"cannot read it ({exc.message.removeprefix(f'{path}: ')})"
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         return "not a calibration file of this llmroof"
     if data.get("method_version") != METHOD_VERSION:
-        return f"method version {data.get('method_version')!r}, this llmroof measures version {METHOD_VERSION}"
+        return f"method version {_show(data.get('method_version'))}, this llmroof measures version {METHOD_VERSION}"
     if data.get("fingerprint") != print_:
         return "its machine fingerprint differs"
+    problem = implausible(data.get("ceilings")) or _check(data.get("measured_at"), str, "measured_at")
+    if problem:
+        return f"malformed ({problem})"
     try:
         return Ceilings.from_dict(data["ceilings"]), str(data["measured_at"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         return f"malformed ({type(exc).__name__}: {exc})"
+
+
+BANDWIDTH_RANGE_BYTES_PER_S = (1e6, 1e16)
+"""A measured bandwidth outside this is no machine's (1 MB/s to 10 PB/s: an H100's L1, all SMs, is
+~3e13)."""
+FLOPS_RANGE_PER_S = (1e6, 1e18)
+"""Likewise for compute (a B200's dense FP4 is ~9e15)."""
+MAX_BYTES = 2**50
+MAX_ITEMS = 100_000
+_Spec = Any  # a type, (low, high) for a number, a dict of key -> spec for an object, or [spec] for a list
+_FIGURES = {"pattern": str, "working_set_bytes": (int, 1, MAX_BYTES),
+            "rounds_bytes_per_s": [(float, *BANDWIDTH_RANGE_BYTES_PER_S)]}
+_COMPUTE = {"dtype": str, "n": (int, 1, 2**20), "rounds_flops_per_s": [(float, *FLOPS_RANGE_PER_S)]}
+_CACHES = {"name": str, "capacity_bytes": (int, 1, MAX_BYTES), "instance_bytes": (int, 1, MAX_BYTES),
+           "instances": (int, 1, 2**20)}
+CEILINGS_SPEC: dict[str, _Spec] = {
+    "device_kind": str, "device_name": str, "plan": str, "threads": (int, 1, 2**16, "or null"),
+    "elapsed_s": (float, 0, 1e7), "method_version": (int, 0, 2**31), "caches": [_CACHES],
+    "bandwidth": [_FIGURES], "compute": [_COMPUTE],
+}
+
+
+def implausible(ceilings: Any) -> str | None:
+    """What is wrong with the ``ceilings`` of a cache file (by type, finiteness and plausible
+    range), or None: a file edited by hand, or damaged, is measured again rather than trusted."""
+    return _check(ceilings, CEILINGS_SPEC, "ceilings")
+
+
+def _check(value: Any, spec: _Spec, where: str) -> str | None:
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"{where} is {_show(value)}, expected an object"
+        return next((p for key, inner in spec.items() if (p := _check(value.get(key), inner, f"{where}.{key}"))),
+                    None)
+    if isinstance(spec, list):
+        if not isinstance(value, list) or not 0 < len(value) <= MAX_ITEMS:
+            return f"{where} is {_show(value)}, expected a list of 1 to {MAX_ITEMS:,}"
+        return next((p for i, item in enumerate(value) if (p := _check(item, spec[0], f"{where}[{i}]"))), None)
+    if isinstance(spec, tuple):
+        kind, low, high, *nullable = spec
+        if value is None and nullable:
+            return None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or (kind is int and not isinstance(value, int)) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            return f"{where} is {_show(value)}, expected {what} from {low:g} to {_bound(high)}" + \
+                (f" {nullable[0]}" if nullable else "")
+        return None
+    return None if isinstance(value, spec) else f"{where} is {_show(value)}, expected {spec.__name__}"
+
+
+def _bound(value: float) -> str:
+    return f"2^{int(value).bit_length() - 1}" if isinstance(value, int) and value >= 2**16 else f"{value:g}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, refresh: bool = False,
@@ -101,7 +181,7 @@ def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, 
     ident = fingerprint_id(print_)
     path = (directory or cache_dir()) / f"{print_['device_kind']}-{ident}.json"
     status, note = ("refreshed", None) if refresh else ("measured", None)
-    if not refresh and path.exists():
+    if not refresh and os.path.lexists(path):
         found = _read(path, print_)
         if not isinstance(found, str):
             ceilings, measured_at = found
@@ -114,7 +194,8 @@ def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, 
 
     try:
         write_json_atomic(path, {"schema": SCHEMA, "method_version": METHOD_VERSION, "fingerprint": print_,
-                                 "fingerprint_id": ident, "measured_at": measured_at, "ceilings": ceilings.to_dict()})
+                                 "fingerprint_id": ident, "measured_at": measured_at, "ceilings": ceilings.to_dict()},
+                          special_in_place=False)  # a FIFO or link here is replaced, never written through
     except LlmroofError as exc:  # the writer's one error type, naming the path and why
         note = ((note + "; ") if note else "") + f"not cached: {exc.message}"
     return Calibration(ceilings=ceilings, path=path, fingerprint=print_, fingerprint_id=ident,

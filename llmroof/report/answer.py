@@ -109,7 +109,7 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
         bound=bound,
         loss=loss,
         move=move,
-        sure=_profile_sure(record, c, op),
+        sure=_profile_sure(record, c, top),
     )
 
 

@@ -132,7 +132,11 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     from llmroof.results.io import read_json_and_text
 
     results = Path(results)
+    from llmroof.results.records import SCHEMAS as RECORDS
+
     data, raw = read_json_and_text(results, "llmroof.")
+    if kind_of(data) == "bench":  # the view is the record: every field checked (type, finiteness) first;
+        RECORDS[data["schema"]].from_dict(data, str(results))  # other views leave out what they cannot read
     target = report_target(results, out)
     return write_report(data, target, raw_text=raw, source=str(results))
 

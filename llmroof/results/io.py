@@ -34,7 +34,7 @@ def read_json_and_text(path: str | Path, schema_prefix: str | None = None) -> tu
     path = Path(path)
     name = shorten(str(path))
     text = decode_text(read_bytes(path), name)
-    data = parse_json(text, name)
+    data = parse_json(text, name, finite=True)
     if not isinstance(data, dict):
         raise LlmroofError(f"{name}: expected a JSON object", "is this a results file of llmroof?")
     if schema_prefix is not None and not str(data.get("schema", "")).startswith(schema_prefix):

@@ -40,6 +40,7 @@ from llmroof.errors import LlmroofError
 from llmroof.measure.stats import spread
 from llmroof.results.io import read_json, write_json_atomic
 from llmroof.results.save import saver
+from llmroof.writers import check_output_folder, write_bytes_atomic
 
 WORKER_MODULE = "llmroof.results.repeat"
 WORKER_CODE = ("import sys; sys.path.pop(0); "  # not the working directory: a source checkout there is no install
@@ -93,6 +94,8 @@ def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, p
     merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
     writes what finished (status "failed") and raises LlmroofError."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the workers' records: a user's file under one of their names is kept (a link is replaced)
+    check_output_folder(path.parent, [f".process-{index}.json" for index in range(processes)], force=False)
     finished: list[dict[str, Any]] = []
     for index in range(processes):
         rotation = index % plan_size
@@ -100,7 +103,7 @@ def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, p
         job_path = path.parent / f".process-{index}.job"
         job = Job(config=replace(config, plan_rotation=rotation), device=device, threads=threads,
                   out_path=str(worker_path), argv=argv)
-        job_path.write_bytes(pickle.dumps(job))
+        write_bytes_atomic(job_path, pickle.dumps(job))
         progress(f"process {index + 1} of {processes} (configurations rotated by {rotation})")
         try:
             status = launch(job_path)

@@ -2,6 +2,9 @@
 
 The file is written as ``NAME.partial`` beside the target and renamed when complete, so a reader never takes
 a half-written file for a finished one, while an interrupted or failing run keeps the rows it finished.
+A FIFO or character device (``--out /dev/stdout``, ``mkfifo g.csv``) is written in place. The output
+policy of :mod:`llmroof.writers` holds: a ``NAME.partial`` already there is replaced only with
+``force``, and no link is followed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from llmroof.errors import LlmroofError
+from llmroof.readers import os_error
+from llmroof.writers import check_side_file, check_writable, is_special
 
 JSON_SLICE_ROWS = 8192
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -55,14 +60,43 @@ def write_chunk(handle: IO[str], columns: Mapping[str, Any], fmt: str, header: b
     return rows
 
 
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def check_stream_target(path: Path, *, force: bool) -> None:
+    """Before anything runs: ``path`` writable (a block device refused), and ``NAME.partial`` beside
+    a regular target free (or ``force``)."""
+    check_writable(path)
+    if not is_special(path):
+        check_side_file(partial_path(path), force=force,
+                        what="the rows of an interrupted sweep, or a file of yours; llmroof writes rows there")
+
+
 @contextlib.contextmanager
-def streamed_file(path: Path) -> Iterator[IO[str]]:
+def streamed_file(path: Path, *, force: bool = False) -> Iterator[IO[str]]:
     """An open ``path.partial`` that becomes ``path`` when the block completes; on an error it stays
-    (with the rows written so far) and the error says so."""
+    (with the rows written so far) and the error says so. A special ``path`` is written in place."""
+    if is_special(path):
+        check_writable(path)
+        try:
+            with open(path, "a", encoding="utf-8", newline="") as handle:  # never truncate what a shell opened
+                yield handle
+        except OSError as exc:  # a FIFO whose reader went away, a device that refuses
+            raise os_error(path, exc, "cannot write") from None
+        return
+    check_stream_target(path, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = partial_path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as handle:
+        if os.path.lexists(partial):
+            os.unlink(partial)  # a link (never followed) or, with force, an earlier partial
+        fd = os.open(partial, flags, 0o666)
+    except OSError as exc:
+        raise os_error(partial, exc, "cannot write") from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

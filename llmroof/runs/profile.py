@@ -4,15 +4,15 @@ torchrun). The CLI and the Python API (:func:`llmroof.profile`) share it."""
 
 from __future__ import annotations
 
-import datetime
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmroof import schemas
-from llmroof.errors import LlmroofError, shorten
+from llmroof.errors import LlmroofError
 from llmroof.measure.defaults import CPU_DEFAULTS, GPU_DEFAULTS
 from llmroof.measure.profile import ProfileConfig
 
@@ -74,6 +74,9 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
     from llmroof.specs.model import get_model
 
     if threads is not None:
+        from llmroof.measure.ceilings_cache import check_threads
+
+        check_threads(threads)
         torch.set_num_threads(threads)
     dev = open_device(device, torch)
     defaults = GPU_DEFAULTS if dev.is_cuda else CPU_DEFAULTS
@@ -192,41 +195,16 @@ def _run_parallel(job: ProfileJob, path: Path, argv: list[str], announce: Progre
                                       dev.torch.cuda.device_count() if dev.is_cuda else 0, label=f"--tp {tp} x --pp {pp}")
         path.parent.mkdir(parents=True, exist_ok=True)
         announce(f"starting {world} ranks (tp {tp} x pp {pp})...")
-        distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=job.timeout_s,
-                           error_file=str(path.parent / ".rank-error"))
+        with tempfile.TemporaryDirectory() as tmp:  # the ranks' error files: never a link in the results folder
+            distributed.launch(world, parallel.rank_main, (pconfig, save, argv), timeout_s=job.timeout_s,
+                               error_file=str(Path(tmp) / "rank-error"))
     return read_json(path, schemas.prefix(schemas.PROFILE))
 
 
 def results_folder(out: Path | None, force: bool) -> Path:
-    """The folder this run writes to, checked before anything is measured: writable, and not holding an earlier
-    run unless ``force`` (an earlier run is kept: ``--out`` over it is refused). The default is a new
-    time-stamped folder under ./llmroof-runs/ (numbered when two runs start in the same second)."""
-    from llmroof.results.io import check_writable
+    """The folder this run writes to, checked before anything is measured
+    (:func:`llmroof.results.save.results_folder`: writable, not holding an earlier run nor a user's file
+    under a name the run writes, unless ``force``)."""
+    from llmroof.results.save import results_folder as checked_folder
 
-    if out is None:
-        stamp = Path("llmroof-runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder, n = stamp, 1
-        while folder.exists():
-            n += 1
-            folder = stamp.with_name(f"{stamp.name}-{n}")
-    else:
-        folder = out
-        if folder.exists() and not folder.is_dir():
-            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (profile writes results.json and "
-                               "report.html into a folder)", "name a new or existing folder")
-        earlier = folder / "results.json"
-        if earlier.exists() and not force:
-            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
-                               "choose another --out, or pass --force to replace it")
-    check_writable(folder, folder=True)
-    return folder
-
-
-def _describe_run(path: Path) -> str:
-    try:
-        from llmroof.results.io import read_json
-
-        data = read_json(path)
-        return f"status {data.get('status', '?')}, {(data.get('environment') or {}).get('time_utc', 'time unknown')}"
-    except (LlmroofError, AttributeError):
-        return "a results.json llmroof cannot read"
+    return checked_folder(out, force=force)

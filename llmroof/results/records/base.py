@@ -5,6 +5,11 @@ A record is a frozen, keyword-only dataclass. A field without a default is a req
 it is a user error. A key the record does not know (one a later version or another branch added) is kept
 in :attr:`Record.extra` and written back, so reading and writing a file never loses anything.
 
+Every plain value is checked against its field's annotation as it is read (``float``: a number, ``int``: an
+integer, ``str``, ``bool``, ``Mapping``: an object, ``tuple[X, ...]``: a list of X), so a
+hand-edited ``"tpot_fraction": "fast"`` is one error naming the file and the field, not a TypeError in
+whichever command reads it first.
+
 Field helpers say how a value crosses the file boundary: :func:`one` (a nested record), :func:`many`
 (a list of records), :func:`seq` (a list of plain values, a tuple in the record) and :func:`opt` (a key
 that some files do not have; ``None`` when absent, and left out again on writing).
@@ -13,8 +18,11 @@ that some files do not have; ``None`` when absent, and left out again on writing
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Union
 
 from llmroof.errors import LlmroofError
 
@@ -71,7 +79,7 @@ class Record:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise LlmroofError(f"{label}: the key {f.name!r} is missing", _HINT)
                 continue
-            values[f.name] = _read(f, data[f.name], f"{label}.{f.name}")
+            values[f.name] = _read(f, data[f.name], f"{label}.{f.name}", _hints(cls)[f.name])
         # unknown keys, and optional keys written as null (so that writing them back keeps the null)
         extra = {k: v for k, v in data.items()
                  if k not in known or (v is None and _field(cls, k).metadata.get("omit_none"))}
@@ -108,10 +116,12 @@ def _fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.name != "extra"]
 
 
-def _read(f: dataclasses.Field, value: Any, where: str) -> Any:
+def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
     record = f.metadata.get("record")
     if value is None:
         return None
+    if record is None:
+        check_type(value, hint, where)
     if record is not None and f.metadata.get("many"):
         if not isinstance(value, list):
             raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
@@ -123,6 +133,94 @@ def _read(f: dataclasses.Field, value: Any, where: str) -> Any:
             raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
         return tuple(value)
     return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The fields' annotations, resolved once per class (the modules use ``from __future__ import
+    annotations``)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+_KINDS = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+_PLAIN: dict[Any, set[type]] = {float: {float, int}, int: {int}, str: {str}}
+"""The exact types JSON gives each annotation (bool is not int here: ``type(True) is bool``)."""
+
+
+def check_type(value: Any, hint: Any, where: str) -> None:
+    """``value`` (read from JSON) must be what ``hint`` says. Raises :class:`LlmroofError` naming
+    ``where`` and the value found. Finiteness is the file reader's (``read_json`` refuses NaN and
+    Infinity, which llmroof never writes), as records built in memory may hold an infinite
+    intensity."""
+    if type(value) in _accepted(hint):  # the common case, without walking the annotation
+        return
+    problem = _mismatch(value, hint)
+    if problem is not None:
+        raise LlmroofError(f"{where} is {_show(value)}, expected {problem}", _HINT)
+
+
+_ACCEPTED: dict[Any, set[type]] = {}
+
+
+def _accepted(hint: Any) -> set[type]:
+    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None).
+    """
+    if hint not in _ACCEPTED:
+        args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        _ACCEPTED[hint] = set().union(*(_PLAIN.get(a, {bool} if a is bool else set()) for a in args),
+                                      {type(None)} if type(None) in args else set())
+    return _ACCEPTED[hint]
+
+
+def _mismatch(value: Any, hint: Any) -> str | None:
+    """None when ``value`` fits ``hint``, else what was expected."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, TypeVar):
+        return None
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = [_mismatch(value, a) for a in args if a is not type(None)]
+        return None if None in problems else " or ".join(p for p in problems if p)
+    if hint is float:  # numbers.Real/Integral: numpy's scalars too, in records built in memory
+        return None if isinstance(value, numbers.Real) and not isinstance(value, bool) else "a number"
+    if hint is int:
+        return None if isinstance(value, numbers.Integral) and not isinstance(value, bool) else "an integer"
+    if hint in (str, bool):
+        return None if isinstance(value, hint) else _KINDS[hint]
+    if origin in (Mapping, dict) or hint in (Mapping, dict):
+        if not isinstance(value, dict):
+            return "an object"
+        inner = args[1] if len(args) == 2 else Any
+        return next((f"an object of {p}" for v in value.values() if v is not None
+                     and (p := _mismatch(v, inner)) is not None), None)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return "a list"
+        items = args[:1] if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) == 1 and len(args) == 2:
+            if set(map(type, value)) <= _PLAIN.get(items[0], set()):  # the common case, at C speed
+                return None
+            return next((f"a list of {p}" for v in value if (p := _mismatch(v, items[0])) is not None), None)
+        if len(value) != len(items):
+            return f"a list of {len(items)}"
+        return next((p for v, a in zip(value, items) if (p := _mismatch(v, a)) is not None), None)
+    return None  # a type the file boundary does not check (records are checked by their own fields)
+
+
+def _show(value: Any) -> str:
+    import json
+
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    text = repr(value) if isinstance(value, str) else text
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _write(value: Any) -> Any:
