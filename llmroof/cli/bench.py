@@ -10,17 +10,12 @@ from typing import Any
 import typer
 
 from llmroof.cli.options import HARDWARE_FILE, Format
-from llmroof.errors import LlmroofError
 
 
 def _numbers(option: str, text: str | None, kind: type) -> tuple[Any, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(kind(part) for part in text.split(","))
-    except ValueError:
-        raise LlmroofError(f"{option} {text!r}: expected {'integers' if kind is int else 'numbers'} separated by "
-                           "commas, e.g. 1,8,32") from None
+    from llmroof.ranges import number_list
+
+    return () if text is None else number_list(option, text, kind, minimum=0 if kind is float else 1)
 
 
 def bench(
@@ -67,7 +62,7 @@ def bench(
 
     cfg = BenchConfig(
         url=url, model=model, endpoint=endpoint, concurrency=_numbers("--concurrency", concurrency, int),
-        rates=_numbers("--rate", rate, float), requests=requests if requests or duration else 64,
+        rates=_numbers("--rate", rate, float), requests=64 if requests is None and duration is None else requests,
         duration_s=duration, input_len=input_len, output_len=output_len,
         ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3, tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
         timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
@@ -93,7 +88,9 @@ def bench(
     else:
         print_summary(result, path)
     if report is not None:
-        print(f"Report: {report}", file=sys.stderr)  # stderr, so --format json stays clean
+        from llmroof.labels import plain_text
+
+        print(f"Report: {plain_text(report)}", file=sys.stderr)  # stderr, so --format json stays clean
 
 
 def _write_report(path: Path) -> Path | None:
@@ -103,22 +100,25 @@ def _write_report(path: Path) -> Path | None:
     try:
         return report_file(path)
     except Exception as exc:  # noqa: BLE001 - the measurement is saved; the page is a convenience
-        print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from llmroof.labels import plain_text
+
+        print(f"llmroof: warning: no report: {type(exc).__name__}: {plain_text(exc)}", file=sys.stderr)
         return None
 
 
 def print_summary(result: Any, path: Path) -> None:
     from rich.table import Table
 
-    from llmroof.cli.render import console
+    from llmroof.cli.render import console, user
     from llmroof.units import seconds, si
 
     out = console()
     s = result.settings
-    out.print(f"[bold]{s.model}[/] at {s.url} ({s.endpoint}): {s.input_len} prompt / {s.output_len} output tokens; "
-              f"prompts {result.prompt_method}")
+    out.print(f"[bold]{user(s.model)}[/] at {user(s.url)} ({s.endpoint}): {s.input_len} prompt / {s.output_len} "
+              f"output tokens; prompts {user(result.prompt_method)}")
     if result.hardware:
-        out.print(f"Roofline: {result.hardware['display_name']} ({result.hardware_method}), {s.dtype}, tp {s.tp}, pp {s.pp}")
+        out.print(f"Roofline: {user(result.hardware['display_name'])} ({user(result.hardware_method)}), {s.dtype}, "
+                  f"tp {s.tp}, pp {s.pp}")
     table = Table(title="Levels (mean / p99; TPOT excludes the first token)", title_justify="left")
     for column in ("level", "ok/err", "req/s", "tok/s", "TTFT", "TPOT", "ITL p50", "E2E", "batch", "TPOT bound",
                    "% roofline", "bound"):
@@ -136,7 +136,7 @@ def print_summary(result: Any, path: Path) -> None:
     for level in result.levels:
         if level.errors:
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(level.error_kinds.items()))
-            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({kinds})")
+            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({user(kinds)})")
         if level.goodput_per_s is not None:
             out.print(f"{level.label}: goodput {level.goodput_per_s:.2f} requests/s within the SLOs")
         roof = level.roofline
@@ -147,8 +147,8 @@ def print_summary(result: Any, path: Path) -> None:
         cb = result.levels[-1].roofline.compute_bound_batch
         out.print(f"Decode turns compute-bound at batch {cb if cb is not None else 'never (or no compute peak)'}")
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
+        out.print(f"[yellow]note:[/] {user(note)}")
+    out.print(f"Results: {user(path)}")
 
 
 def _pair(dist: Any, fmt: Any) -> str:

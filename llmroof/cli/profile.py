@@ -21,13 +21,9 @@ class ProfileFormat(str, Enum):
 
 
 def _ints(option: str, text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32") from None
-    if not values or min(values) < 1:
-        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32")
-    return values
+    from llmroof.ranges import number_list
+
+    return number_list(option, text, int)
 
 
 def profile(

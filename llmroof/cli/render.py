@@ -15,6 +15,18 @@ MIN_WIDTH = 10
 """Narrower COLUMNS are taken as this."""
 
 
+def user(text: object) -> str:
+    """Text from outside llmroof (a model name from a config.json, a device from a hardware file, a file
+    name, a server's message) ready for a rich console: terminal escapes and control characters removed
+    (:func:`llmroof.labels.plain_text`) and rich markup escaped, so ``H100 [beta]`` prints as written and
+    ``x [/] y`` cannot end a style. Every f-string printed through rich wraps user text in this."""
+    from rich.markup import escape
+
+    from llmroof.labels import plain_text
+
+    return escape(plain_text(text))
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(dumps(data) + "\n")
 
