@@ -23,9 +23,17 @@ def config_label(phase: str, batch: int, length: int | None) -> str:
     return f"{phase} b={batch} {'s' if phase == 'prefill' else 'c'}={length}"
 
 
-def plain_text(text: object) -> str:
+def plain_text(text: object, *, one_line: bool = True) -> str:
     """``text`` without terminal escapes (OSC, CSI...) and control characters, on one line (a tab or a line
-    break becomes a space): what a name from a config.json, a hardware file or a server may show on a
-    terminal. Rich markup is :func:`llmroof.cli.render.user`'s concern, on top of this."""
+    break becomes a space; with ``one_line`` False, line breaks stay): what a name from a config.json, a
+    hardware file or a server may show on a terminal. Rich markup is :func:`llmroof.cli.render.user`'s
+    concern, on top of this."""
     cleaned = _ESCAPES.sub("", str(text))
-    return _CONTROLS.sub(lambda m: " " if m.group() in "\t\n\r\x0b\x0c" else "", cleaned)
+
+    def replace(match: re.Match[str]) -> str:
+        char = match.group()
+        if char == "\n" and not one_line:
+            return char
+        return " " if char in "\t\n\r\x0b\x0c" else ""
+
+    return _CONTROLS.sub(replace, cleaned)

@@ -19,7 +19,7 @@ from llmroof.cli.options import (
     resolve_precision,
     resolve_routing,
 )
-from llmroof.cli.render import console, print_csv, print_json
+from llmroof.cli.render import console, print_csv, print_json, user
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import get_dtype
 from llmroof.units import gib, percent, seconds, si
@@ -153,7 +153,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
         return
     from rich.table import Table
 
-    table = Table(title=f"{spec.name} on {device.name}: sweep over {axis}", title_justify="left")
+    table = Table(title=f"{user(spec.name)} on {user(device.name)}: sweep over {axis}", title_justify="left")
     for column in (axis, "TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits"):
         table.add_column(column, justify="right")
     for index, row in enumerate(rows):
@@ -310,8 +310,8 @@ def _print_tables(data: dict[str, Any]) -> None:
     out = console()
     hw, wl, par = data["hardware"], data["workload"], data["parallel"]
     model = data["model"]
-    out.print(f"[bold]{model['name']}[/] ({model['attention'].upper()}, {si(model['params'])} params) on "
-              f"[bold]{hw['display_name']}[/]: batch {wl['batch']}, prompt {wl['prompt_len']}, context "
+    out.print(f"[bold]{user(model['name'])}[/] ({model['attention'].upper()}, {si(model['params'])} params) on "
+              f"[bold]{user(hw['display_name'])}[/]: batch {wl['batch']}, prompt {wl['prompt_len']}, context "
               f"{wl['context_len']}, weights {wl['weight_dtype']}, activations {wl['act_dtype']}, KV {wl['kv_dtype']}, "
               f"tp {par['tp']}, pp {par['pp']}")
     ridge = hw["ridge_point_flops_per_byte"]
@@ -367,7 +367,7 @@ def _print_tables(data: dict[str, Any]) -> None:
                   f"{seconds(par['decode_comm_time_s'])} per decode step, prefill bubble "
                   f"{percent(par['bubble_fraction'])} (GPipe {percent(par['gpipe_bubble_fraction'])})")
     for warning in data["warnings"]:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {user(warning)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from llmroof.cli.options import (
     resolve_model,
     resolve_precision,
 )
-from llmroof.cli.render import console, print_csv, print_json
+from llmroof.cli.render import console, print_csv, print_json, user
 from llmroof.errors import LlmroofError
 from llmroof.units import gib, seconds, si
 
@@ -189,7 +189,7 @@ def _print_plan(result: Any) -> None:
             f"TPOT <= {seconds(request.tpot_slo_s)}" if request.tpot_slo_s else ""]
     slo_text = " and ".join(s for s in slos if s) or "none"
     rate = f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica (no --rate)"
-    out.print(f"[bold]{request.model.name}[/] on {', '.join(req['hardware'])}: prompt {request.prompt_len} + output "
+    out.print(f"[bold]{user(request.model.name)}[/] on {user(', '.join(req['hardware']))}: prompt {request.prompt_len} + output "
               f"{request.output_len} tokens, weights {req['weight_dtype']}, activations {req['act_dtype']}, KV "
               f"{req['kv_dtype']} in {request.kv_block_tokens}-token blocks; {rate}; SLO: {slo_text}")
     counts = data["counts"]
@@ -219,7 +219,7 @@ def _print_plan(result: Any) -> None:
         out.print(f"tp {', '.join(map(str, tps))} not tried: the model's shapes do not divide "
                   f"({result.excluded[0]['reason']}, ...)")
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/] {warning}")
+        out.print(f"[yellow]note:[/] {user(warning)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -184,7 +184,7 @@ def _stderr_console() -> Any:
 def print_summary(record: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
-    from llmroof.cli.render import console
+    from llmroof.cli.render import console, user
 
     out = console()
     if record.get("parallel"):
@@ -192,7 +192,7 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         return
     wl, ceil = record["workload"], record["ceilings"]
     dev = record["device"]
-    out.print(f"[bold]{record['model']['name']}[/] on [bold]{dev['name']}[/] ({dev['kind']}), {wl['dtype']}, "
+    out.print(f"[bold]{user(record['model']['name'])}[/] on [bold]{user(dev['name'])}[/] ({dev['kind']}), {wl['dtype']}, "
               f"{wl['layers_instantiated']} of {wl['layers_total']} layers instantiated"
               + (" (full depth extrapolated)" if wl["extrapolated"] else ""))
     caches = ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (ceil.get("cache_bandwidth_bytes_per_s") or {}).items())
@@ -204,7 +204,7 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
     if calibration:
         drift = [f"{when} {d['drift_fraction']:+.0%}" for when, d in (calibration.get("drift") or {}).items()
                  if d and d.get("drift_fraction") is not None]
-        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+        out.print(f"Calibration: {calibration['status']} ({calibration['measured_at']}, {user(calibration['cache_path'])})"
                   + (f"; drift {', '.join(drift)}" if drift else ""))
     sheet = record["roofline"]["datasheet"]
     if sheet:
@@ -276,8 +276,8 @@ def print_summary(record: dict[str, Any], path: Path) -> None:
         out.print(f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
                   f"{'never' if analytic is None else analytic} on the roofline")
     for note in record.get("notes", []):
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
+        out.print(f"[yellow]note:[/] {user(note)}")
+    out.print(f"Results: {user(path)}")
 
 
 SPREAD_METRICS = (("tpot_s", "TPOT", seconds), ("ttft_s", "TTFT", seconds), ("tokens_per_s", "tokens/s", si),
@@ -317,7 +317,7 @@ def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None
     par = record["parallel"]
     link = par.get("link") or {}
     wl = record.get("workload") or {}
-    out.print(f"[bold]{record['model']['name']}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
+    out.print(f"[bold]{user(record['model']['name'])}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
               f"{par['backend']}), stages of {par['stage_layers']} layers"
               + (f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
                  if wl.get("extrapolated") else ""))
@@ -339,7 +339,7 @@ def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None
                       percent(measured["bubble_fraction"]), percent(analytic["pass_bubble_fraction"]),
                       " / ".join(seconds(t) for t in measured["stage_times_s"]))
     out.print(table)
-    out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")
+    out.print(f"Results: {user(path)} (per-rank rows in configs[*].ranks)")
 
 
 def register(app: typer.Typer) -> None:

@@ -61,6 +61,7 @@ def console(file: Any = None, width: int | None = None, elastic: bool | None = N
         def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
             from rich.table import Table
 
+            objects = tuple(_without_controls(obj) for obj in objects)
             for index, obj in enumerate(objects):
                 if not isinstance(obj, Table):
                     continue
@@ -93,6 +94,30 @@ def console(file: Any = None, width: int | None = None, elastic: bool | None = N
     options.setdefault("highlight", False)
     options.setdefault("soft_wrap", True)
     return FittingConsole(file=file, width=width, **options)
+
+
+def _without_controls(obj: Any) -> Any:
+    """Strings and table cells without terminal escapes or control characters (line breaks kept): the last
+    guard, whatever a caller forgot to pass through :func:`user`."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from llmroof.labels import plain_text
+
+    def clean(cell: Any) -> Any:
+        if isinstance(cell, str):
+            return plain_text(cell, one_line=False)
+        if isinstance(cell, Text) and plain_text(cell.plain, one_line=False) != cell.plain:
+            return Text(plain_text(cell.plain, one_line=False), style=cell.style)
+        return cell
+
+    if isinstance(obj, Table):
+        obj.title = clean(obj.title) if obj.title is not None else None
+        for column in obj.columns:
+            column.header = clean(column.header)
+            column._cells = [clean(cell) for cell in column._cells]
+        return obj
+    return clean(obj)
 
 
 def table_min_width(table: Any) -> int:

@@ -106,18 +106,18 @@ def _write(path: Path, record: SampleRecord) -> None:
 
 
 def _print_summary(record: SampleRecord) -> None:
-    from llmroof.cli.render import console
+    from llmroof.cli.render import console, user
 
     out = console()
     summary = record.summary
     if record.source is None:
         out.print(f"NVML sampling {record.status}")
     else:
-        out.print(f"GPU {record.gpu_index} ({record.gpu_name}): {summary['n']} samples from {record.source} "
+        out.print(f"GPU {record.gpu_index} ({user(record.gpu_name)}): {summary['n']} samples from {record.source} "
                   f"every {record.interval_s * 1e3:.0f} ms; peak DRAM bandwidth "
                   f"{si(record.peak_dram_bandwidth_bytes_per_s, 'B/s')} (NVML: 2 x max memory clock x bus width / 8)")
         if record.source_note:
-            out.print(f"Source: {record.source_note}")
+            out.print(f"Source: {user(record.source_note)}")
         if summary["mean_dram_bandwidth_bytes_per_s"] is not None:
             out.print(f"DRAM bandwidth: mean {si(summary['mean_dram_bandwidth_bytes_per_s'], 'B/s')}, p50 "
                       f"{si(summary['p50_dram_bandwidth_bytes_per_s'], 'B/s')}, p95 "
@@ -128,7 +128,7 @@ def _print_summary(record: SampleRecord) -> None:
         reasons = summary["clock_event_reasons_seen"]
         out.print(f"Throttle reasons seen: {', '.join(reasons) if reasons else 'none'}")
     if record.error:
-        out.print(f"[yellow]{record.error}[/]")
+        out.print(f"[yellow]{user(record.error)}[/]")
     if record.command:
         out.print(f"Command exited with {record.exit_code}")
 
