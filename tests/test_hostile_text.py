@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cli_runner import run_cli
 from hostile import GOOD_DEVICE, TINY_CONFIG, assert_one_line_error
 
@@ -31,7 +30,9 @@ def _device(tmp_path: Path, **fields: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["x [/] y", "[bold]x[/bold] [link=file:///etc]y[/link]", "a [/red] b"])
+@pytest.mark.parametrize(
+    "name", ["x [/] y", "[bold]x[/bold] [link=file:///etc]y[/link]", "a [/red] b"]
+)
 def test_a_model_name_that_is_markup_prints_as_written(capsys, tmp_path, name) -> None:
     code, out, err = run_cli(capsys, "analyze", "-m", str(_config(tmp_path, _name_or_path=name)))
     assert code == 0, err
@@ -40,7 +41,10 @@ def test_a_model_name_that_is_markup_prints_as_written(capsys, tmp_path, name) -
 
 def test_a_device_name_that_is_markup_prints_as_written(capsys, tmp_path) -> None:
     path = _device(tmp_path, display_name="H100 [beta]")
-    for args in (["hardware", "--hardware-file", str(path)], ["analyze", "-H", "mine", "--hardware-file", str(path)]):
+    for args in (
+        ["hardware", "--hardware-file", str(path)],
+        ["analyze", "-H", "mine", "--hardware-file", str(path)],
+    ):
         code, out, err = run_cli(capsys, *args)
         assert code == 0, err
         assert "H100 [beta]" in out, out
@@ -49,9 +53,11 @@ def test_a_device_name_that_is_markup_prints_as_written(capsys, tmp_path) -> Non
 def test_escapes_in_names_never_reach_the_terminal(capsys, tmp_path) -> None:
     config = _config(tmp_path, _name_or_path=f"evil{ESCAPES}model")
     device = _device(tmp_path, display_name=f"evil{ESCAPES}device")
-    for args in (["analyze", "-m", str(config), "-H", "mine", "--hardware-file", str(device)],
-                 ["hardware", "--hardware-file", str(device)],
-                 ["plan", "-m", str(config), "-H", "mine", "--hardware-file", str(device)]):
+    for args in (
+        ["analyze", "-m", str(config), "-H", "mine", "--hardware-file", str(device)],
+        ["hardware", "--hardware-file", str(device)],
+        ["plan", "-m", str(config), "-H", "mine", "--hardware-file", str(device)],
+    ):
         code, out, err = run_cli(capsys, *args)
         assert code == 0, err
         assert "evilmodel" in out or "evildevice" in out
@@ -79,25 +85,33 @@ def test_plain_text_and_user() -> None:
 # --- config.json fields of the wrong type (class 8) ------------------------------------------------------
 
 MIXTRAL = {**TINY_CONFIG, "model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 2}
-DEEPSEEK = {**TINY_CONFIG, "model_type": "deepseek_v3", "n_routed_experts": 4, "num_experts_per_tok": 2,
-            "moe_intermediate_size": 32}
+DEEPSEEK = {
+    **TINY_CONFIG,
+    "model_type": "deepseek_v3",
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32,
+}
 GEMMA2 = {**TINY_CONFIG, "model_type": "gemma2", "sliding_window": 16, "head_dim": 8}
 GEMMA3 = {**TINY_CONFIG, "model_type": "gemma3_text", "sliding_window": 16, "head_dim": 8}
 QWEN2 = {**TINY_CONFIG, "model_type": "qwen2", "sliding_window": 16, "use_sliding_window": True}
 
 
-@pytest.mark.parametrize(("base", "field", "value"), [
-    (MIXTRAL, "n_shared_experts", "2"),
-    (DEEPSEEK, "n_shared_experts", -1),
-    (DEEPSEEK, "first_k_dense_replace", "1"),
-    (GEMMA2, "layer_types", [{"a": 1}, {"b": 2}]),
-    (GEMMA2, "layer_types", [["sliding_attention"], "full_attention"]),
-    (GEMMA3, "sliding_window_pattern", "6"),
-    (GEMMA3, "sliding_window_pattern", 0),
-    (QWEN2, "max_window_layers", "x"),
-    (GEMMA2, "num_hidden_layers", 2**31),
-    (MIXTRAL, "moe_layer_freq", "\x1b]0;x\x07" * 50),
-])
+@pytest.mark.parametrize(
+    ("base", "field", "value"),
+    [
+        (MIXTRAL, "n_shared_experts", "2"),
+        (DEEPSEEK, "n_shared_experts", -1),
+        (DEEPSEEK, "first_k_dense_replace", "1"),
+        (GEMMA2, "layer_types", [{"a": 1}, {"b": 2}]),
+        (GEMMA2, "layer_types", [["sliding_attention"], "full_attention"]),
+        (GEMMA3, "sliding_window_pattern", "6"),
+        (GEMMA3, "sliding_window_pattern", 0),
+        (QWEN2, "max_window_layers", "x"),
+        (GEMMA2, "num_hidden_layers", 2**31),
+        (MIXTRAL, "moe_layer_freq", "\x1b]0;x\x07" * 50),
+    ],
+)
 def test_config_fields_of_the_wrong_type(capsys, tmp_path, base, field, value) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({**base, field: value}))
@@ -121,12 +135,23 @@ def test_config_fields_of_the_right_type_still_load(tmp_path) -> None:
 
 # --- lists (class 14) -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("option", ["--batch", "--context"])
 @pytest.mark.parametrize("text", ["1,,2", ",1", "1,", " , "])
 def test_profile_lists_refuse_empty_items(capsys, tmp_path, monkeypatch, option, text) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(capsys, "profile", "--device", "cpu", "--layers", "1", option, text,
-                           "--out", str(tmp_path / "never"))
+    code, _, err = run_cli(
+        capsys,
+        "profile",
+        "--device",
+        "cpu",
+        "--layers",
+        "1",
+        option,
+        text,
+        "--out",
+        str(tmp_path / "never"),
+    )
     assert_one_line_error(code, err, option, "empty item")
     assert not (tmp_path / "never").exists()
 
@@ -137,20 +162,37 @@ def test_one_list_parser() -> None:
 
     assert number_list("--rate", "2, 4.5", float) == (2.0, 4.5)
     assert number_list("--batch", "1,8", int) == (1, 8)
-    for text, kind in (("1,,2", int), ("1,,2", float), ("nan", float), ("inf", float), ("0", int), ("x", int)):
+    for text, kind in (
+        ("1,,2", int),
+        ("1,,2", float),
+        ("nan", float),
+        ("inf", float),
+        ("0", int),
+        ("x", int),
+    ):
         with pytest.raises(LlmroofError):
             number_list("--opt", text, kind)
 
 
 # --- the Python API checks numbers as the CLI does (class 13) ---------------------------------------------
 
-@pytest.mark.parametrize("kwargs", [
-    {"batch": 10**30}, {"context_len": 10**30}, {"prompt_len": 2**60}, {"zipf": float("inf")},
-    {"zipf": float("nan")}, {"model": "mixtral-8x7b", "zipf": float("inf")},
-    {"model": "mixtral-8x7b", "expert_load": [float("nan")] * 8},
-    {"model": "mixtral-8x7b", "expert_load": [float("inf")] + [1.0] * 7}, {"reserve": float("nan")},
-    {"batch": 0}, {"tp": -1},
-])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch": 10**30},
+        {"context_len": 10**30},
+        {"prompt_len": 2**60},
+        {"zipf": float("inf")},
+        {"zipf": float("nan")},
+        {"model": "mixtral-8x7b", "zipf": float("inf")},
+        {"model": "mixtral-8x7b", "expert_load": [float("nan")] * 8},
+        {"model": "mixtral-8x7b", "expert_load": [float("inf")] + [1.0] * 7},
+        {"reserve": float("nan")},
+        {"batch": 0},
+        {"tp": -1},
+    ],
+)
 def test_api_analyze_refuses_what_the_cli_refuses(kwargs) -> None:
     import llmroof
     from llmroof.errors import LlmroofError
@@ -159,11 +201,19 @@ def test_api_analyze_refuses_what_the_cli_refuses(kwargs) -> None:
         llmroof.analyze(**kwargs)
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [
-    ({"rep_ms": float("nan")}, "rep_ms"), ({"warmup_ms": float("inf")}, "warmup_ms"),
-    ({"batches": [10**30]}, "batches"), ({"rep_ms": -1.0}, "--rep-ms"), ({"rep_ms": 0.5}, "--rep-ms"),
-    ({"contexts": [0]}, "--context"), ({"layers": 0}, "--layers"), ({"prompt_len": 1.5}, "--prompt"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"rep_ms": float("nan")}, "rep_ms"),
+        ({"warmup_ms": float("inf")}, "warmup_ms"),
+        ({"batches": [10**30]}, "batches"),
+        ({"rep_ms": -1.0}, "--rep-ms"),
+        ({"rep_ms": 0.5}, "--rep-ms"),
+        ({"contexts": [0]}, "--context"),
+        ({"layers": 0}, "--layers"),
+        ({"prompt_len": 1.5}, "--prompt"),
+    ],
+)
 def test_api_profile_refuses_what_the_cli_refuses_before_measuring(kwargs, name) -> None:
     import llmroof
     from llmroof.errors import LlmroofError
@@ -184,6 +234,7 @@ def test_cli_and_api_say_the_same(capsys) -> None:
 
 # --- --repeat passes SIGTERM and SIGHUP on to its worker (class 11) ---------------------------------------
 
+
 @pytest.mark.parametrize(("signum", "code"), [(15, 143), (1, 129)])
 def test_repeat_passes_the_signal_to_its_worker(tmp_path, signum, code) -> None:
     import os
@@ -193,10 +244,35 @@ def test_repeat_passes_the_signal_to_its_worker(tmp_path, signum, code) -> None:
     import threading
     import time
 
-    command = [sys.executable, "-m", "llmroof", "profile", "--device", "cpu", "--layers", "1", "--batch", "1,2",
-               "--context", "32,64", "--prompt", "8", "--repeat", "2", "--rep-ms", "2000", "--out", "r"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "llmroof",
+        "profile",
+        "--device",
+        "cpu",
+        "--layers",
+        "1",
+        "--batch",
+        "1,2",
+        "--context",
+        "32,64",
+        "--prompt",
+        "8",
+        "--repeat",
+        "2",
+        "--rep-ms",
+        "2000",
+        "--out",
+        "r",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(120, lambda: os.killpg(process.pid, signal.SIGKILL))
     watchdog.start()
     try:
@@ -219,5 +295,8 @@ def test_repeat_passes_the_signal_to_its_worker(tmp_path, signum, code) -> None:
     # Under 2 s on a quiet machine (3 s at a load of 15 on 2 cores); a worker not told runs on for its
     # remaining minute of 2-second timing budgets.
     assert took < 10, f"{took:.1f} s after the signal"
-    workers = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True).stdout.split()
+    session = subprocess.run(
+        ["pgrep", "-s", str(process.pid)], check=False, capture_output=True, text=True
+    )
+    workers = session.stdout.split()
     assert not workers, "the worker outlived its parent"

@@ -26,7 +26,6 @@ from typing import Any
 
 from llmroof.analytic.opcost import ELEMENTWISE_FLOPS, OpCost
 
-
 MAX_ZIPF = 100.0
 """Steeper Zipf exponents put every token on the first expert already (2^-100 of it elsewhere)."""
 

@@ -86,7 +86,7 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     start = clock()
     chunks: list[float] = []
     text: list[str] = []
-    usage: dict[str, int | None] = {"prompt": None, "completion": None}
+    counts: dict[str, int | None] = {"prompt": None, "completion": None}
 
     async def exchange() -> str | None:
         async with client.stream("POST", url, json=payload) as response:
@@ -96,7 +96,7 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
                 if named and response.status_code in (400, 422):
                     raise ExtrasRejected(detail, named)
                 return f"http_{response.status_code}: {' '.join(detail.split())}"
-            return await _read_stream(response, target.endpoint, chunks, text, usage, clock)
+            return await _read_stream(response, target.endpoint, chunks, text, counts, clock)
 
     try:
         # The deadline of the whole request (httpx's timeouts are per read: a trickling stream resets them).
@@ -118,12 +118,12 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     end = clock()
     if error is None and not chunks:
         error = "empty: the stream ended without output"
-    output, source = _output_tokens(usage["completion"], "".join(text), len(chunks), count_tokens,
+    output, source = _output_tokens(counts["completion"], "".join(text), len(chunks), count_tokens,
                                     target.output_len, doubt)
     return RequestRecord(
         index=index, start_s=start - origin_s, first_token_s=chunks[0] - origin_s if chunks else None,
         end_s=end - origin_s, chunk_times_s=tuple(t - origin_s for t in chunks),
-        input_tokens=_input_tokens(usage["prompt"], input_tokens, doubt),
+        input_tokens=_input_tokens(counts["prompt"], input_tokens, doubt),
         output_tokens=output if error is None else None, token_source=source if error is None else None,
         error=None if error is None else plain_text(error),
     )

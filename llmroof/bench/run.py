@@ -197,9 +197,9 @@ def check_reachable(url: str, timeout_s: float = REACH_DEADLINE_S, auth: tuple[s
     import httpx
 
     async def probe() -> None:
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False, auth=auth) as client:
-            async with client.stream("GET", url + "/"):
-                pass  # the status and headers are the answer; the body is not read
+        async with (httpx.AsyncClient(timeout=timeout_s, trust_env=False, auth=auth) as client,
+                    client.stream("GET", url + "/")):
+            pass  # the status and headers are the answer; the body is not read
 
     try:
         asyncio.run(asyncio.wait_for(probe(), timeout_s))

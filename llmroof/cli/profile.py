@@ -314,6 +314,8 @@ def print_repeat_spread(record: dict[str, Any], out: Any) -> None:
 def print_parallel_summary(record: dict[str, Any], path: Path, out: Any) -> None:
     from rich.table import Table
 
+    from llmroof.cli.render import user
+
     par = record["parallel"]
     link = par.get("link") or {}
     wl = record.get("workload") or {}

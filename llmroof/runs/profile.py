@@ -122,8 +122,8 @@ def _check_options(*, batches: Sequence[int] | None, prompt_len: int | None, con
     from llmroof.errors import INT_LIMIT, check_range
 
     for name, values in (("--batch", batches), ("--context", contexts)):
-        for value in values or ():
-            check_range(name, value, 1, INT_LIMIT, integer=True)
+        for item in values or ():
+            check_range(name, item, 1, INT_LIMIT, integer=True)
     for name, value in (("--prompt", prompt_len), ("--layers", layers), ("--threads", threads), ("--tp", tp),
                         ("--pp", pp), ("--micro-batches", micro_batches), ("--tp-simulate", tp_simulate),
                         ("--repeat", repeat)):
