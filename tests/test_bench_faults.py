@@ -385,6 +385,7 @@ def test_url_credentials_are_never_stored_or_shown(tmp_path, capsys):
     (["--concurrency", "100000000000000000000"], "--concurrency"),
     (["--concurrency", "1e20"], "--concurrency"),
     (["--rate", "1e-12"], "--rate"),
+    (["--rate", "0.01", "--requests", "10000"], "hours"),
     (["--rate", "1,,2"], "empty item"),
     (["--concurrency", "1,,2"], "empty item"),
     (["--tp", "3", "--model", "llama-3-8b"], "--tp 3"),

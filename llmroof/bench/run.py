@@ -41,6 +41,8 @@ MAX_PROMPT_TOKENS = 1 << 20
 WORDS_PER_TOKEN = (1 / 8, 4.0)
 """Plausible words per token in a server's count of a word prompt; outside it, the count is not used."""
 REACH_DEADLINE_S = 5.0
+MAX_LEVEL_S = 86_400.0
+"""An open-loop level expected to take longer than a day (``--requests`` / ``--rate``) is refused."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +105,12 @@ class BenchConfig:
             _check_number("--requests", self.requests, 1, MAX_REQUESTS, integer=True)
         if self.duration_s is not None:
             _check_number("--duration", self.duration_s, 1e-3, 1e7)
+        slowest = min(self.rates, default=None)
+        if slowest is not None and self.duration_s is None and self.requests is not None \
+                and self.requests / slowest > MAX_LEVEL_S:
+            raise LlmroofError(f"--rate {slowest:g} with --requests {self.requests}: the level would take about "
+                               f"{self.requests / slowest / 3600:.0f} hours",
+                               "raise --rate, lower --requests, or bound each level with --duration S")
         for name in ("input_len", "output_len"):
             _check_number(f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_PROMPT_TOKENS, integer=True)
         for name in ("tp", "pp", "save_every", "stop_after_failures"):
