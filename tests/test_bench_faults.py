@@ -379,6 +379,7 @@ def test_url_credentials_are_never_stored_or_shown(tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--url", "http://[::1"], "--url"),
+    (["--url", "http://xn--:1"], "not a URL"),
     (["--url", "http://127.0.0.1:1/\r\nX-Injected: 1"], "control character"),
     (["--url", "http://127.0.0.1:1\n"], "control character"),
     (["--requests", "0"], "--requests"),

@@ -165,11 +165,14 @@ def _url_parts(url: str) -> Any:
     if any(ord(c) < 32 or ord(c) == 127 for c in url):
         raise LlmroofError(f"--url {shorten(redact(repr(url)))}: a control character (a line break?) in the URL",
                            "e.g. --url http://127.0.0.1:8000")
+    import httpx
+
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise LlmroofError(f"--url {shorten(redact(url))!r}: not a URL ({exc})",
+        httpx.URL(url.strip()).host  # noqa: B018 - raises on a host the client cannot use (xn--, bad IDNA)
+    except Exception as exc:  # noqa: BLE001 - urllib's ValueError, httpx's InvalidURL, idna's errors
+        raise LlmroofError(f"--url {shorten(redact(url))!r}: not a URL ({shorten(redact(str(exc)), 80)})",
                            "e.g. --url http://127.0.0.1:8000") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LlmroofError(f"--url {shorten(redact(url))!r}: expected http://HOST:PORT",
