@@ -291,10 +291,17 @@ def test_a_prompt_count_far_off_never_rescales_the_prompt(tmp_path, capsys):
 
 def test_a_prompt_count_far_off_the_tokenizer_uses_the_local_count(monkeypatch):
     """With a local count (a tokenizer), a server's prompt_tokens wildly off it is noted and not used."""
-    from llmroof.bench.client import plausible_prompt_tokens
+    from llmroof.bench.client import _input_tokens, _output_tokens, plausible_prompt_tokens
 
     assert plausible_prompt_tokens(130, 128) and plausible_prompt_tokens(160, 128)  # a chat template adds some
     assert not plausible_prompt_tokens(1, 16384) and not plausible_prompt_tokens(10**6, 128)
+    notes: list[str] = []
+    assert _input_tokens(1, 16384, notes.append) == 16384 and "prompt_tokens 1" in notes[-1]
+    assert _input_tokens(140, 128, notes.append) == 140 and len(notes) == 1  # plausible: the server's
+    assert _input_tokens(-3, None, notes.append) is None and len(notes) == 2
+    assert _output_tokens(-14, "a b c", 3, lambda text: len(text.split()), 6, notes.append) == (3, "tokenizer")
+    assert "completion_tokens -14" in notes[-1]
+    assert _output_tokens(6, "", 6, None, 6, notes.append) == (6, "usage") and len(notes) == 3
 
 
 def test_reachability_has_a_total_deadline(tmp_path):
