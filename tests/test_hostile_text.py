@@ -300,3 +300,17 @@ def test_repeat_passes_the_signal_to_its_worker(tmp_path, signum, code) -> None:
     )
     workers = session.stdout.split()
     assert not workers, "the worker outlived its parent"
+
+
+def test_profile_progress_shows_a_markup_name(capsys, tmp_path, monkeypatch) -> None:
+    """The progress bar's description is rich markup: a model name in it is escaped."""
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    config = _config(tmp_path, _name_or_path="x [/] y")
+    code, out, err = run_cli(capsys, "profile", "-m", str(config), "--device", "cpu", "--layers", "1",
+                             "--batch", "1", "--context", "16", "--prompt", "8", "--rep-ms", "2",
+                             "--warmup-ms", "1", "--no-per-op", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "x [/] y" in out

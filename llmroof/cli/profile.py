@@ -149,6 +149,8 @@ def _run(job: Any, path: Path, quiet: bool) -> dict[str, Any] | None:
     SIGTERM, SIGHUP) says what was kept and exits 128 + the signal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from llmroof.cli.render import user
+    from llmroof.labels import plain_text
     from llmroof.runs.profile import run_profile
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -159,15 +161,15 @@ def _run(job: Any, path: Path, quiet: bool) -> dict[str, Any] | None:
         def progress(message: str) -> None:
             if job.mode == "repeat":
                 if not quiet:
-                    print(f"llmroof: {message}", file=sys.stderr, flush=True)
+                    print(f"llmroof: {plain_text(message)}", file=sys.stderr, flush=True)
                 return
             if not message.startswith("ceiling:"):
                 bar.advance(task)
-            bar.update(task, description=message)
+            bar.update(task, description=user(message))  # a model name may hold markup
 
         try:
             return run_profile(job, path, argv=["llmroof", *sys.argv[1:]], progress=progress,
-                               announce=lambda line: print(f"llmroof: {line}", file=sys.stderr))
+                               announce=lambda line: print(f"llmroof: {plain_text(line)}", file=sys.stderr))
         except KeyboardInterrupt as exc:  # the record says "interrupted"
             if job.mode == "single" or job.mode == "repeat" and path.exists():
                 write_run_report(path)
