@@ -182,8 +182,11 @@ def _input_tokens(reported: int | None, local: int | None, doubt: Callable[[str]
     if reported is None:
         return local
     if reported < 0 or (local is not None and not plausible_prompt_tokens(reported, local)):
-        doubt(f"the server reported usage.prompt_tokens {reported} for a prompt of {local} tokens by the local "
-              "tokenizer: the local count is used")
+        if local is None:
+            doubt(f"the server reported usage.prompt_tokens {reported}: not used")
+        else:
+            doubt(f"the server reported usage.prompt_tokens {reported} for a prompt of {local} tokens by the "
+                  "local tokenizer: the local count is used")
         return local
     return reported
 
