@@ -63,7 +63,8 @@ def number_problem(value: object) -> str | None:
     if isinstance(value, float) and abs(value) > FLOAT_LIMIT:
         return f"{value:g} is too large (at most {FLOAT_LIMIT:g})"
     if isinstance(value, int) and abs(value) > INT_LIMIT:
-        return f"{shorten(str(value), 30)} is too large (at most 2**53)"
+        shown = str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+        return f"{shorten(shown, 30)} is too large (at most 2**53)"
     return None
 
 

@@ -181,6 +181,7 @@ def test_one_list_parser() -> None:
     "kwargs",
     [
         {"batch": 10**30},
+        {"batch": 10**5000},
         {"context_len": 10**30},
         {"prompt_len": 2**60},
         {"zipf": float("inf")},
