@@ -5,7 +5,9 @@
     run.to_pandas()                                       # a row per configuration, units in column names
 
 :func:`analyze` and :func:`profile` take the CLI's options as keyword arguments and return the records the
-CLI writes as JSON. Nothing here prints.
+CLI writes as JSON. Nothing here prints. Every number is checked as the CLI checks it at parse time (finite,
+of sensible size, within the option's bounds), and bad input raises the :class:`~llmroof.errors.LlmroofError`
+the CLI prints.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmroof.errors import LlmroofError
+from llmroof.errors import LlmroofError, check_numbers
 from llmroof.results.records import load
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ def analyze(*, model: str = "llama-3-8b", hardware: str = "h100-sxm", batch: int
     the headline op set (``fused``, the minimum-traffic bound, or ``eager``). Mixture-of-experts models: ``ep``
     expert-parallel ranks, ``expert_dtype`` of the experts' weights, routing skewed by a Zipf exponent ``zipf``
     or a measured ``expert_load`` histogram (one count per expert); MLA models: ``mla_absorbed`` decode."""
+    check_numbers(batch=batch, prompt_len=prompt_len, context_len=context_len, tp=tp, pp=pp,
+                  micro_batches=micro_batches, pp_layers=list(pp_layers or ()), group_size=group_size,
+                  kv_heads=kv_heads, reserve=reserve, ep=ep, zipf=zipf, expert_load=list(expert_load or ()))
     from llmroof.analytic import Workload, checked_analyze
     from llmroof.analytic.moe import Routing
     from llmroof.analytic.serialize import analysis_to_dict
@@ -76,6 +81,8 @@ def profile(*, model: str | None = None, device: str = "auto", batches: Sequence
     128, contexts 512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after
     every finished configuration, as the CLI does. Parallel runs (``--tp``/``--pp``) start processes: use
     the CLI for those."""
+    check_numbers(batches=list(batches or ()), prompt_len=prompt_len, contexts=list(contexts or ()), layers=layers,
+                  threads=threads, warmup_ms=warmup_ms, rep_ms=rep_ms, tp_simulate=tp_simulate)
     from llmroof.runs.profile import prepare_profile, run_profile
 
     job = prepare_profile(model=model, device=device, batches=batches, prompt_len=prompt_len, contexts=contexts,

@@ -44,6 +44,55 @@ class LlmroofError(Exception):
         return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
 
 
+INT_LIMIT = 2**53
+"""Larger integers are refused (CLI and API): beyond float precision, no count or size means anything."""
+FLOAT_LIMIT = 1e15
+"""Larger (or non-finite) numbers are refused (CLI and API)."""
+
+
+def number_problem(value: object) -> str | None:
+    """What is wrong with a number given as an option (NaN, infinity, an absurd magnitude), or None: the one
+    check every numeric option of the CLI (at parse time) and of the Python API goes through."""
+    import math
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if isinstance(value, float) and abs(value) > FLOAT_LIMIT:
+        return f"{value:g} is too large (at most {FLOAT_LIMIT:g})"
+    if isinstance(value, int) and abs(value) > INT_LIMIT:
+        shown = str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+        return f"{shorten(shown, 30)} is too large (at most 2**53)"
+    return None
+
+
+def check_numbers(**options: object) -> None:
+    """:class:`LlmroofError` for the first option (a number, or a sequence of them) with a
+    :func:`number_problem`; the Python API's parse-time check, the CLI's own."""
+    for name, value in options.items():
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            problem = number_problem(item)
+            if problem:
+                raise LlmroofError(f"{name}: {problem}", "give a finite number of sensible size")
+
+
+def check_range(name: str, value: float | None, low: float, high: float = FLOAT_LIMIT, *,
+                integer: bool = False) -> None:
+    """One option's bounds (None: not given): :class:`LlmroofError` naming ``name`` outside [low, high]."""
+    if value is None:
+        return
+    problem = number_problem(value)
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if problem is None and integer and not whole:
+        problem = f"{value!r} is not an integer"
+    if problem is None and not low <= value <= high:
+        problem = f"{value:g} is not from {low:g} to {high:g}"
+    if problem:
+        raise LlmroofError(f"{name}: {problem}", None)
+
+
 def shorten(text: str, limit: int = 120) -> str:
     """``text`` cut to ``limit`` characters (with an ellipsis in the middle), so a hostile or mistyped
     name of thousands of characters still makes a one-line message."""

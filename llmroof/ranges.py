@@ -8,6 +8,7 @@ integers by default; ``comm`` accepts ``4K``-style sizes).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 MAX_VALUES = 10_000_000
 """Most values one list may expand to (a typo such as ``1..10**12:1`` fails fast instead of filling memory)."""
@@ -57,3 +58,30 @@ def _positive(text: str, parse_value: Callable[[str], int]) -> int:
     if value < 1:
         raise ValueError(f"{text.strip()!r} is not a positive integer")
     return value
+
+
+def number_list(option: str, text: str, kind: Callable[[str], Any] = int, *, minimum: float = 1) -> tuple[Any, ...]:
+    """The one parser of a plain comma-separated list of numbers (``--batch 1,4``, ``--rate 2,4``): every
+    item present (``1,,2`` is refused, not read as ``1,2``), finite, and at least ``minimum``;
+    :class:`LlmroofError` naming ``option`` otherwise."""
+    import math
+
+    from llmroof.errors import LlmroofError, shorten
+
+    noun = "integers" if kind is int else "numbers"
+    example = "1,8,32" if kind is int else "2,4.5"
+    values = []
+    for item in text.split(","):
+        if not item.strip():
+            raise LlmroofError(f"{option} {shorten(text)!r}: an empty item",
+                               f"give {noun} separated by commas, e.g. {example}")
+        try:
+            value = kind(item.strip())
+        except (ValueError, OverflowError):
+            raise LlmroofError(f"{option} {shorten(text)!r}: {shorten(item.strip(), 40)!r} is not one of the "
+                               f"{noun} expected", f"e.g. {option} {example}") from None
+        if not math.isfinite(value) or value < minimum:
+            raise LlmroofError(f"{option} {shorten(text)!r}: {shorten(item.strip(), 40)} is not a finite number of "
+                               f"at least {minimum:g}", f"e.g. {option} {example}")
+        values.append(value)
+    return tuple(values)

@@ -6,7 +6,12 @@ stream has neither); MODE breaks every other request (odd ones):
 - ok: nothing broken; strict: also answers 422 to ignore_eos/min_tokens, as ``transformers serve`` does;
   strictest: to stream_options too (then no usage is reported);
 - http500: status 500; stall: two chunks, then silence; malformed: a chunk that is not JSON;
-- die: the third request kills the whole server (SIGKILL) after its second chunk.
+- die: the third request kills the whole server (SIGKILL) after its second chunk;
+- chunk:NAME: the second chunk is the hostile one of :data:`HOSTILE_CHUNKS` (a field of the wrong type, a
+  number JSON cannot hold, nesting past Python's recursion limit);
+- utf16: the response says ``charset=utf-16`` but its bytes are UTF-8, as SSE always is;
+- usage:NAME: every request reports the token counts of :data:`HOSTILE_USAGE`; drip: the reply to GET /
+  (the reachability check) comes a byte every half second, for ever.
 """
 
 from __future__ import annotations
@@ -19,6 +24,28 @@ import sys
 
 DELAY_S = 0.002
 COUNT = {"n": 0}
+HOSTILE_CHUNKS = {
+    "choices-object": b'{"choices": {"0": {"index": 0, "text": "x"}}}',
+    "usage-nan": b'{"choices": [], "usage": {"prompt_tokens": NaN, "completion_tokens": 3}}',
+    "usage-infinity": b'{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": Infinity}}',
+    "usage-string": b'{"choices": [], "usage": {"prompt_tokens": "3", "completion_tokens": 3}}',
+    "usage-list": b'{"choices": [], "usage": [3, 3]}',
+    "usage-huge": b'{"choices": [], "usage": {"completion_tokens": ' + b"9" * 5000 + b"}}",
+    "deep": b"[" * 200_000 + b"]" * 200_000,
+    "text-number": b'{"choices": [{"index": 0, "text": 5}]}',
+    "text-object": b'{"choices": [{"index": 0, "text": {"a": 1}}]}',
+    "delta-list": b'{"choices": [{"index": 0, "delta": ["x"]}]}',
+    "delta-content-number": b'{"choices": [{"index": 0, "delta": {"content": 7}}]}',
+    "choice-string": b'{"choices": ["x"]}',
+    "error-deep-message": b'{"error": {"message": {"a": {"b": [1, 2, {"c": "\\u001b]0;pwned\\u0007"}]}}}}',
+}
+"""Second chunks of a broken request (mode ``chunk:NAME``)."""
+HOSTILE_USAGE = {
+    "negative": {"completion_tokens": -14},
+    "prompt-one": {"prompt_tokens": 1},
+    "too-many": {"completion_tokens": 10**9},
+}
+"""Token counts every request reports (mode ``usage:NAME``), over the true ones."""
 
 
 def _chunk(text: str, usage: dict | None = None, path: str = "/v1/completions") -> bytes:
@@ -49,11 +76,14 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         if not message.get("more_body"):
             break
     path = scope["path"]
+    mode = sys.argv[2]
+    if mode == "drip" and path == "/":
+        await _drip(send)
+        return
     if path not in ("/v1/completions", "/v1/chat/completions") and not path.endswith("/generate_stream"):
         await _plain(send, 404 if scope["path"] != "/health" else 200, b"{}")
         return
     request = json.loads(body)
-    mode = sys.argv[2]
     n = COUNT["n"]
     COUNT["n"] += 1
     unknown = {"ignore_eos", "min_tokens"} | ({"stream_options"} if mode == "strictest" else set())
@@ -65,7 +95,8 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
     if mode == "http500" and broken:
         await _plain(send, 500, b'{"error": "boom"}')
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    content_type = b"text/event-stream; charset=utf-16" if mode == "utf16" and broken else b"text/event-stream"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]})
     tokens = int(request["max_tokens"])
     if path == "/v1/chat/completions":  # the role comes first, with no output
         role = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
@@ -78,6 +109,10 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         if i == 1 and mode == "malformed" and broken:
             await send({"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True})
             continue
+        if i == 1 and mode.startswith("chunk:") and broken:
+            chunk = HOSTILE_CHUNKS[mode.partition(":")[2]]
+            await send({"type": "http.response.body", "body": b"data: " + chunk + b"\n\n", "more_body": True})
+            continue
         await asyncio.sleep(DELAY_S)
         await send({"type": "http.response.body", "body": _chunk("x", path=path), "more_body": True})
     if path.endswith("generate_stream"):  # no usage, no [DONE]: the stream just ends
@@ -89,8 +124,17 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
     prompt = request.get("prompt") or request.get("messages", [{}])[0].get("content", "")
     prompt_tokens = len(str(prompt).split())
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
+    if mode.startswith("usage:"):
+        usage.update(HOSTILE_USAGE[mode.partition(":")[2]])
     await send({"type": "http.response.body", "body": _chunk("", usage), "more_body": True})
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+async def _drip(send) -> None:  # noqa: ANN001
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    while True:
+        await send({"type": "http.response.body", "body": b".", "more_body": True})
+        await asyncio.sleep(0.5)
 
 
 async def _plain(send, status: int, body: bytes) -> None:  # noqa: ANN001

@@ -223,3 +223,205 @@ def test_refused_stream_options_fall_back_to_counting_chunks(tmp_path, capsys):
     assert sum("refused ignore_eos" in n for n in saved["notes"]) == 1
     assert sum("refused stream_options" in n for n in saved["notes"]) == 1
     assert saved["prompt_method"].startswith("by length")  # no usage: the prompt's length could not be checked
+
+
+# --- a serving engine is untrusted input (issue 20) ------------------------------------------------------
+
+HOSTILE = ["choices-object", "usage-nan", "usage-infinity", "usage-string", "usage-list", "usage-huge", "deep",
+           "text-number", "text-object", "choice-string", "delta-list", "delta-content-number"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_chunk_is_an_error_of_its_request_only(tmp_path, capsys, name):
+    """A chunk whose fields have the wrong types (or JSON nested past the recursion limit, or numbers no
+    float holds) ends that request as ``malformed``; every other request is measured and the run saved."""
+    port = free_port()
+    endpoint = "chat" if name.startswith("delta") else "completions"
+    with fake_engine(f"chunk:{name}", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--endpoint", endpoint)
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["requests"] == 8 and level["error_kinds"] == {"malformed": 4}, stderr
+    assert level["output_tokens"] == 4 * 6
+    assert all(len(r["error"]) < 300 for r in level["records"] if r["error"])
+
+
+def test_an_error_event_is_the_requests_error_in_one_clean_line(tmp_path, capsys):
+    port = free_port()
+    with fake_engine("chunk:error-deep-message", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["error_kinds"] == {"server": 4}
+    assert all("\x1b" not in r["error"] and "\x07" not in r["error"] for r in level["records"] if r["error"])
+
+
+def test_a_charset_other_than_utf8_is_read_as_utf8(tmp_path, capsys):
+    """SSE is UTF-8 whatever the header says: a ``charset=utf-16`` stream of UTF-8 bytes is read as sent."""
+    port = free_port()
+    with fake_engine("utf16", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["output_tokens"] == 8 * 6
+
+
+@pytest.mark.parametrize("usage", ["negative", "too-many"])
+def test_implausible_completion_counts_are_replaced_by_the_local_count(tmp_path, capsys, usage):
+    port = free_port()
+    with fake_engine(f"usage:{usage}", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out")
+    assert code == 0, stderr
+    level = saved["levels"][0]
+    assert level["errors"] == 0 and level["output_tokens"] == 8 * 6 and level["token_source"] == "chunks"
+    assert level["output_tokens_per_s"] > 0
+    assert sum("completion_tokens" in note for note in saved["notes"]) == 1, saved["notes"]
+
+
+def test_a_prompt_count_far_off_never_rescales_the_prompt(tmp_path, capsys):
+    """A server that counts 1 prompt token for 2,000 words: the prompt stays 2,000 words (not 4 million)."""
+    port = free_port()
+    with fake_engine("usage:prompt-one", port, tmp_path / "server.log"):
+        code, saved, stderr = _bench(capsys, port, tmp_path / "out", "--input-len", "2000")
+    assert code == 0, stderr
+    assert saved["prompt_method"].startswith("by length"), saved["prompt_method"]
+    assert any("prompt_tokens" in note for note in saved["notes"]), saved["notes"]
+    assert saved["levels"][0]["errors"] == 0
+
+
+def test_a_prompt_count_far_off_the_tokenizer_uses_the_local_count(monkeypatch):
+    """With a local count (a tokenizer), a server's prompt_tokens wildly off it is noted and not used."""
+    from llmroof.bench.client import _input_tokens, _output_tokens, plausible_prompt_tokens
+
+    assert plausible_prompt_tokens(130, 128) and plausible_prompt_tokens(160, 128)  # a chat template adds some
+    assert not plausible_prompt_tokens(1, 16384) and not plausible_prompt_tokens(10**6, 128)
+    notes: list[str] = []
+    assert _input_tokens(1, 16384, notes.append) == 16384 and "prompt_tokens 1" in notes[-1]
+    assert _input_tokens(140, 128, notes.append) == 140 and len(notes) == 1  # plausible: the server's
+    assert _input_tokens(-3, None, notes.append) is None and len(notes) == 2
+    assert _output_tokens(-14, "a b c", 3, lambda text: len(text.split()), 6, notes.append) == (3, "tokenizer")
+    assert "completion_tokens -14" in notes[-1]
+    assert _output_tokens(6, "", 6, None, 6, notes.append) == (6, "usage") and len(notes) == 3
+
+
+def test_reachability_has_a_total_deadline(tmp_path):
+    """The check reads the status and headers only (a body dripped a byte at a time does not hold it), and
+    a server dripping even its status line meets a deadline of the whole check, not of each read."""
+    import socket
+    import threading
+    import time
+
+    from llmroof.bench.run import check_reachable
+    from llmroof.errors import LlmroofError
+
+    port = free_port()
+    with fake_engine("drip", port, tmp_path / "server.log"):
+        start = time.monotonic()
+        check_reachable(f"http://127.0.0.1:{port}", timeout_s=1.5)
+        assert time.monotonic() - start < 1.5
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\n" * 100:
+                if stop.wait(0.2):
+                    return
+                conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(LlmroofError, match="did not answer within"):
+            check_reachable(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=1.5)
+        assert time.monotonic() - start < 3
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_level_that_fails_keeps_the_finished_levels_and_requests(tmp_path, monkeypatch):
+    from llmroof.bench import BenchConfig, client, run_bench
+
+    real = client.send
+    sent = {"n": 0}
+
+    async def failing(*args, **kwargs):
+        sent["n"] += 1
+        if sent["n"] == 7:  # the third request of the second level
+            raise RuntimeError("a bug of llmroof's own")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "send", failing)
+    port = free_port()
+    config = BenchConfig(url=f"http://127.0.0.1:{port}", model="fake", concurrency=(1, 1), requests=4,
+                         input_len=4, output_len=3, warmup=0, timeout_s=20)
+    with fake_engine("ok", port, tmp_path / "server.log"), pytest.raises(RuntimeError):
+        run_bench(config, tmp_path / "results.json")
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["complete"] is False
+    assert [lv["requests"] for lv in saved["levels"]] == [4, 1]  # the probe was request 1
+    assert saved["levels"][0]["complete"] is True and saved["levels"][1]["complete"] is False
+
+
+def test_url_credentials_are_never_stored_or_shown(tmp_path, capsys):
+    port = free_port()
+    code, _, stderr = run_cli(capsys, "bench", "--url", f"http://alice:s3cret@127.0.0.1:{port}", "--model", "x",
+                              "--requests", "1", "--out", str(tmp_path / "never"))
+    assert code == 2 and "s3cret" not in stderr and "cannot reach" in stderr, stderr
+    with fake_engine("ok", port, tmp_path / "server.log"):
+        code, stdout, stderr = run_cli(capsys, "bench", "--url", f"http://alice:s3cret@127.0.0.1:{port}/v1",
+                                       "--model", "fake", "--requests", "2", "--output-len", "2", "--warmup", "0",
+                                       "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert "s3cret" not in stdout + stderr and "alice" not in stdout + stderr
+    assert f"http://127.0.0.1:{port}" in stdout
+    for name in ("results.json", "report.html"):
+        text = (tmp_path / "out" / name).read_text()
+        assert "s3cret" not in text and "alice" not in text, name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--url", "http://[::1"], "--url"),
+    (["--url", "http://xn--:1"], "not a URL"),
+    (["--url", "http://127.0.0.1:1/\r\nX-Injected: 1"], "control character"),
+    (["--url", "http://127.0.0.1:1\n"], "control character"),
+    (["--requests", "0"], "--requests"),
+    (["--concurrency", "100000000000000000000"], "--concurrency"),
+    (["--concurrency", "1e20"], "--concurrency"),
+    (["--rate", "1e-12"], "--rate"),
+    (["--rate", "0.01", "--requests", "10000"], "hours"),
+    (["--rate", "1,,2"], "empty item"),
+    (["--concurrency", "1,,2"], "empty item"),
+    (["--tp", "3", "--model", "llama-3-8b"], "--tp 3"),
+    (["--pp", "64", "--model", "llama-3.2-1b"], "--pp 64"),
+    (["--config", "no/such/config.json"], "--config"),
+    (["--tokenizer", "no/such/folder"], "--tokenizer"),
+])
+def test_bench_options_are_refused_before_any_request(tmp_path, capsys, monkeypatch, args, message):
+    """Checked at parse time: against a port where nothing listens the refusal names the option, not the
+    server."""
+    from hostile import assert_one_line_error
+
+    monkeypatch.chdir(tmp_path)
+    base = {"--url": f"http://127.0.0.1:{free_port()}", "--model": "x", "--out": str(tmp_path / "out")}
+    given = dict(zip(args[::2], args[1::2]))
+    argv = [item for key, value in {**base, **given}.items() for item in (key, value)]
+    argv += [a for a in args if a not in given and a not in given.values()]
+    code, _, stderr = run_cli(capsys, "bench", *argv)
+    assert_one_line_error(code, stderr, message)
+    assert "cannot reach" not in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_out_that_cannot_be_written_is_refused_before_any_request(tmp_path, capsys):
+    from hostile import assert_one_line_error
+
+    (tmp_path / "file").write_text("mine")
+    code, _, stderr = run_cli(capsys, "bench", "--url", f"http://127.0.0.1:{free_port()}", "--model", "x",
+                              "--out", str(tmp_path / "file" / "out"))
+    assert_one_line_error(code, stderr, "not a folder")
+    assert (tmp_path / "file").read_text() == "mine"

@@ -26,6 +26,9 @@ from typing import Any
 
 from llmroof.analytic.opcost import ELEMENTWISE_FLOPS, OpCost
 
+MAX_ZIPF = 100.0
+"""Steeper Zipf exponents put every token on the first expert already (2^-100 of it elsewhere)."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Routing:
@@ -39,12 +42,12 @@ class Routing:
     wins over ``zipf_s``."""
 
     def __post_init__(self) -> None:
-        if not self.zipf_s >= 0:
-            raise ValueError(f"the Zipf exponent must be >= 0, got {self.zipf_s!r}")
-        if self.expert_load is not None and (
-            not self.expert_load or min(self.expert_load) < 0 or sum(self.expert_load) <= 0
-        ):
-            raise ValueError("an expert-load histogram needs non-negative counts with a positive sum")
+        if not 0 <= self.zipf_s <= MAX_ZIPF:
+            raise ValueError(f"the Zipf exponent must be from 0 to {MAX_ZIPF:g}, got {self.zipf_s!r}")
+        if self.expert_load is not None:
+            finite = all(0 <= v < float("inf") for v in self.expert_load)
+            if not self.expert_load or not finite or sum(self.expert_load) <= 0:
+                raise ValueError("an expert-load histogram needs finite non-negative counts with a positive sum")
 
     @property
     def uniform(self) -> bool:

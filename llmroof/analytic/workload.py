@@ -8,6 +8,9 @@ from typing import Literal
 from llmroof.analytic.moe import UNIFORM, Routing
 from llmroof.specs.dtypes import Precision
 
+MAX_COUNT = 2**53
+"""Largest batch, length or degree: beyond it float figures lose whole units (the CLI refuses it too)."""
+
 AttentionKernel = Literal["eager", "flash"]
 Implementation = Literal["fused", "eager"]
 
@@ -57,8 +60,9 @@ class Workload:
     def __post_init__(self) -> None:
         for name in ("batch", "prompt_len", "context_len", "tp", "pp", "ep", "micro_batches"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+                shown = value if not isinstance(value, int) or abs(value) < 10**20 else "a number past 2**53"
+                raise ValueError(f"{name} must be a positive integer up to 2**53, got {shown!r}")
         if self.batch % self.micro_batches:
             raise ValueError(
                 f"the batch ({self.batch}) does not split into {self.micro_batches} micro-batches"

@@ -72,39 +72,107 @@ def body(endpoint: str, model: str, prompt: str, output_len: int, extras: bool, 
     return data
 
 
+MAX_TOKENS = 2**31
+"""Token counts above this are no count at all (a 5,000-digit integer, say)."""
+EXCERPT_CHARS = 80
+
+
 def parse_line(endpoint: str, line: str) -> Event | None:
-    """One line of an SSE stream: None for blank lines, comments and fields other than ``data``."""
+    """One line of an SSE stream: None for blank lines, comments and fields other than ``data``.
+
+    The server is untrusted input: every field is checked for its type before use, and anything else (JSON
+    nested past the recursion limit, NaN or Infinity, a number no float holds, ``choices`` that is not a list,
+    text that is not a string) raises :class:`MalformedEvent`, the error of that request only."""
     if not line.startswith("data:"):
         return None
     payload = line[5:].strip()
     if payload == "[DONE]":
         return Event(output=False, done=True)
-    try:
-        data = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise MalformedEvent(f"not JSON: {payload[:80]!r} ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise MalformedEvent(f"not a JSON object: {payload[:80]!r}")
+    data = _json(payload)
     if "error" in data:
-        error = data["error"]
-        return Event(output=False, error=str(error.get("message", error) if isinstance(error, dict) else error))
+        return Event(output=False, error=_error_text(data["error"]))
     if endpoint == "generate":
         if "text_output" not in data:
-            raise MalformedEvent(f"no text_output: {payload[:80]!r}")
-        return Event(output=True, text=str(data["text_output"] or ""))
-    usage = data.get("usage") or {}
-    prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            raise MalformedEvent(f"no text_output: {_excerpt(payload)}")
+        return Event(output=True, text=_text(data["text_output"], "text_output", payload))
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise MalformedEvent(f"usage is not an object: {_excerpt(payload)}")
+    usage = usage or {}
+    prompt_tokens = _count(usage.get("prompt_tokens"), "prompt_tokens", payload)
+    completion_tokens = _count(usage.get("completion_tokens"), "completion_tokens", payload)
     choices = data.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise MalformedEvent(f"choices is not a list: {_excerpt(payload)}")
     if choices is None and not usage:
-        raise MalformedEvent(f"neither choices nor usage: {payload[:80]!r}")
-    text: str | None = ""
-    if choices:
-        choice = choices[0]
-        if not isinstance(choice, dict):
-            raise MalformedEvent(f"a choice that is not an object: {payload[:80]!r}")
-        text = (choice.get("delta") or {}).get("content") if endpoint == "chat" else choice.get("text")
+        raise MalformedEvent(f"neither choices nor usage: {_excerpt(payload)}")
+    if not choices:
+        return Event(output=False, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise MalformedEvent(f"a choice that is not an object: {_excerpt(payload)}")
+    if endpoint == "chat":
+        delta = choice.get("delta")
+        if delta is not None and not isinstance(delta, dict):
+            raise MalformedEvent(f"delta is not an object: {_excerpt(payload)}")
+        content = (delta or {}).get("content")
         # A chat stream's first chunk carries only the role; it is no output yet.
-        has_output = text is not None if endpoint == "chat" else True
-        return Event(output=has_output, text=text or "", prompt_tokens=prompt_tokens,
-                      completion_tokens=completion_tokens)
-    return Event(output=False, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return Event(output=content is not None, text=_text(content, "delta.content", payload),
+                     prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    return Event(output=True, text=_text(choice.get("text"), "text", payload), prompt_tokens=prompt_tokens,
+                 completion_tokens=completion_tokens)
+
+
+def _json(payload: str) -> dict[str, Any]:
+    """The event's JSON object; NaN and Infinity (no JSON at all) refused, as is nesting past the
+    recursion limit and an integer of more digits than Python converts."""
+
+    def constant(name: str) -> Any:
+        raise MalformedEvent(f"{name} in the JSON: {_excerpt(payload)}")
+
+    try:
+        data = json.loads(payload, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedEvent(f"not JSON: {_excerpt(payload)} ({exc.msg})") from None
+    except RecursionError:
+        raise MalformedEvent(f"JSON nested too deeply: {_excerpt(payload)}") from None
+    except MalformedEvent:
+        raise
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise MalformedEvent(f"{_excerpt(str(exc))}: {_excerpt(payload)}") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"not a JSON object: {_excerpt(payload)}")
+    return data
+
+
+def _count(value: Any, name: str, payload: str) -> int | None:
+    """A token count: absent, or an integer (whether it is plausible, a negative one say, is for the caller
+    to judge against its own count)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_TOKENS:
+        raise MalformedEvent(f"usage.{name} is not a token count: {_excerpt(payload)}")
+    return value
+
+
+def _text(value: Any, name: str, payload: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{name} is not a string: {_excerpt(payload)}")
+    return value
+
+
+def _error_text(error: Any) -> str:
+    """An error the server reported, as one line of printable text."""
+    from llmroof.labels import plain_text
+
+    message = error.get("message", error) if isinstance(error, dict) else error
+    return plain_text(message if isinstance(message, str) else json.dumps(message))[:200]
+
+
+def _excerpt(text: str) -> str:
+    """The start of what the server sent, printable and short."""
+    from llmroof.labels import plain_text
+
+    return repr(plain_text(text[:EXCERPT_CHARS]))

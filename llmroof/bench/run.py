@@ -1,13 +1,18 @@
-"""``llmroof bench`` as one library function, :func:`run_bench`: check the server, build prompts, warm up,
-run every level, place each on the roofline, and write the results record atomically after every
-``save_every`` finished requests and every level, so an interrupted run (Ctrl-C, the server gone) keeps
-every request that finished.
+"""``llmroof bench`` as one library function, :func:`run_bench`: check the options, then the server, build
+prompts, warm up, run every level, place each on the roofline, and write the results record atomically after
+every ``save_every`` finished requests and every level, so an interrupted run (Ctrl-C, the server gone, a
+failure of llmroof's own) keeps every request that finished.
+
+Everything that can be checked without the server is checked before the first request (:func:`preflight`):
+the URL (credentials kept out of every record and message, control characters refused), the output folder,
+``--config`` and ``--tokenizer``, and whether ``--tp``/``--pp`` divide the model's shapes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +30,25 @@ from llmroof.bench.roofline import (
     resolve_model,
     with_placement,
 )
-from llmroof.errors import LlmroofError
+from llmroof.errors import LlmroofError, shorten
 from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
+from llmroof.specs.model import ModelSpec
 
 Progress = Callable[[str], None]
 PROMPT_POOL = 512
 """Distinct prompts built ahead of a duration-bound level (reused in turn beyond that)."""
+MAX_CONCURRENCY = 10_000
+"""More requests in flight than this are no benchmark of one server (and more sockets than a process has)."""
+MIN_RATE = 1e-3
+"""Open-loop rates below this (one request per 17 minutes) are refused: the level would not end."""
+MAX_REQUESTS = 10_000_000
+MAX_PROMPT_TOKENS = 1 << 20
+"""Longest prompt and output asked for (a million tokens)."""
+WORDS_PER_TOKEN = (1 / 8, 4.0)
+"""Plausible words per token in a server's count of a word prompt; outside it, the count is not used."""
+REACH_DEADLINE_S = 5.0
+MAX_LEVEL_S = 86_400.0
+"""An open-loop level expected to take longer than a day (``--requests`` / ``--rate``) is refused."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,17 +99,34 @@ class BenchConfig:
             raise LlmroofError(f"--endpoint {self.endpoint!r}: expected one of {', '.join(protocols.ENDPOINTS)}")
         if self.concurrency and self.rates:
             raise LlmroofError("--concurrency and --rate are two kinds of load: give one")
-        if any(c < 1 for c in self.concurrency) or any(not r > 0 for r in self.rates):
-            raise LlmroofError("--concurrency takes positive integers and --rate positive numbers")
+        for c in self.concurrency:
+            _check_number("--concurrency", c, 1, MAX_CONCURRENCY, integer=True,
+                          hint="requests in flight, e.g. --concurrency 1,8,32")
+        for r in self.rates:
+            _check_number("--rate", r, MIN_RATE, 1e6, hint="requests per second, e.g. --rate 2,4; a slower "
+                          "rate would not end the level")
         if self.requests is None and self.duration_s is None:
             raise LlmroofError("give --requests N or --duration S")
-        if (self.requests is not None and self.requests < 1) or (self.duration_s is not None and self.duration_s <= 0):
-            raise LlmroofError("--requests and --duration must be positive")
-        for name in ("input_len", "output_len", "tp", "pp", "save_every", "stop_after_failures"):
-            if getattr(self, name) < 1:
-                raise LlmroofError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.timeout_s <= 0 or self.warmup < 0:
-            raise LlmroofError("--timeout must be positive and --warmup not negative")
+        if self.requests is not None:
+            _check_number("--requests", self.requests, 1, MAX_REQUESTS, integer=True)
+        if self.duration_s is not None:
+            _check_number("--duration", self.duration_s, 1e-3, 1e7)
+        slowest = min(self.rates, default=None)
+        if slowest is not None and self.duration_s is None and self.requests is not None \
+                and self.requests / slowest > MAX_LEVEL_S:
+            raise LlmroofError(f"--rate {slowest:g} with --requests {self.requests}: the level would take about "
+                               f"{self.requests / slowest / 3600:.0f} hours",
+                               "raise --rate, lower --requests, or bound each level with --duration S")
+        for name in ("input_len", "output_len"):
+            _check_number(f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_PROMPT_TOKENS, integer=True)
+        for name in ("tp", "pp", "save_every", "stop_after_failures"):
+            _check_number(f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_CONCURRENCY, integer=True)
+        _check_number("--timeout", self.timeout_s, 1e-3, 1e7)
+        _check_number("--warmup", self.warmup, 0, MAX_CONCURRENCY, integer=True)
+        for name, value in (("--ttft-slo", self.ttft_slo_s), ("--tpot-slo", self.tpot_slo_s)):
+            if value is not None:
+                _check_number(name, value, 0, 1e7)
+        base_url(self.url)  # a malformed URL is refused here, before anything runs
 
     @property
     def levels(self) -> list[tuple[int | None, float | None]]:
@@ -117,30 +152,113 @@ class BenchConfig:
             raise LlmroofError(f"--dtype/--weight-dtype/--kv-dtype: {exc}") from None
 
 
-def base_url(url: str) -> str:
-    """``http://host:port`` from what the user gave; :class:`LlmroofError` for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LlmroofError(f"--url {url!r}: expected http://HOST:PORT", "e.g. --url http://127.0.0.1:8000")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise LlmroofError(f"--url {url!r}: the port is not a number") from None
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[:-3]
-    return f"{parts.scheme}://{parts.netloc}{path}"
+def _check_number(option: str, value: float, low: float, high: float, *, integer: bool = False,
+                  hint: str | None = None) -> None:
+    """One numeric option of bench: a finite number (an integer where ``integer``) within [low, high]."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if (integer and not whole) or not (whole or isinstance(value, float)) or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        shown = value if whole and abs(value) < 10**20 else (f"{value:g}" if isinstance(value, float) else "that")
+        raise LlmroofError(f"{option} {shown}: expected {kind} from {low:g} to {high:g}", hint)
 
 
-def check_reachable(url: str, timeout_s: float = 5.0) -> None:
-    """Any HTTP answer will do (a 404 too); no answer is the user's error, raised before any load."""
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it (``//user:password@``) masked: for messages."""
+    return re.sub(r"(?<=//)[^/@\s]*@", "***@", text)
+
+
+def _url_parts(url: str) -> Any:
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise LlmroofError(f"--url {shorten(redact(repr(url)))}: a control character (a line break?) in the URL",
+                           "e.g. --url http://127.0.0.1:8000")
     import httpx
 
     try:
-        httpx.get(url + "/", timeout=timeout_s, trust_env=False)
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a malformed port
+        httpx.URL(url.strip()).host  # noqa: B018 - raises on a host the client cannot use (xn--, bad IDNA)
+    except Exception as exc:
+        raise LlmroofError(f"--url {shorten(redact(url))!r}: not a URL ({shorten(redact(str(exc)), 80)})",
+                           "e.g. --url http://127.0.0.1:8000") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LlmroofError(f"--url {shorten(redact(url))!r}: expected http://HOST:PORT",
+                           "e.g. --url http://127.0.0.1:8000")
+    return parts
+
+
+def base_url(url: str) -> str:
+    """``http://host:port`` from what the user gave, without credentials (see :func:`credentials`);
+    :class:`LlmroofError` for anything else (control characters included: a URL with a line break would
+    inject headers)."""
+    parts = _url_parts(url)
+    host = parts.netloc.rpartition("@")[2]
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[:-3]
+    return f"{parts.scheme}://{host}{path}"
+
+
+def credentials(url: str) -> tuple[str, str] | None:
+    """The URL's ``user:password``, for HTTP basic auth; never stored or shown."""
+    from urllib.parse import unquote
+
+    parts = _url_parts(url)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
+
+
+def check_reachable(url: str, timeout_s: float = REACH_DEADLINE_S, auth: tuple[str, str] | None = None) -> None:
+    """Any HTTP answer will do (a 404 too), its status line and headers within ``timeout_s`` in all (a
+    server that drips its reply is no answer); no answer is the user's error, raised before any load."""
+    import httpx
+
+    async def probe() -> None:
+        async with (httpx.AsyncClient(timeout=timeout_s, trust_env=False, auth=auth) as client,
+                    client.stream("GET", url + "/")):
+            pass  # the status and headers are the answer; the body is not read
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), timeout_s))
+    except (TimeoutError, asyncio.TimeoutError):
+        raise LlmroofError(f"the server at {url} did not answer within {timeout_s:g} s",
+                           "is it the server's port, and is the server up?") from None
     except httpx.HTTPError as exc:
-        raise LlmroofError(f"cannot reach the server at {url}: {type(exc).__name__}: {exc}",
+        raise LlmroofError(f"cannot reach the server at {url}: {type(exc).__name__}: {redact(str(exc))}",
                            "is it running, and is the port right? (--url http://HOST:PORT)") from None
+
+
+def preflight(config: BenchConfig, out_path: Path | None) -> tuple[ModelSpec | None, str]:
+    """What can be checked before any request: the output folder, ``--config`` and ``--tokenizer``, and
+    whether the deployment's ``--tp``/``--pp`` divide the model. Returns the roofline's model (or None and
+    why not)."""
+    from llmroof.analytic.sharding import shard_model, stage_layers
+
+    if config.tokenizer is not None and prompts.load_tokenizer(config.tokenizer) is None:
+        raise LlmroofError(f"--tokenizer {shorten(config.tokenizer)!r}: no tokenizer there (a folder with "
+                           "tokenizer.json, tokenizer.model or vocab.json, and transformers installed)",
+                           "pass a local model folder, or leave --tokenizer out")
+    if config.config is not None:
+        from llmroof.specs.model import get_model
+
+        try:
+            spec: ModelSpec | None = get_model(config.config)
+        except LlmroofError as exc:
+            raise LlmroofError(f"--config: {exc.message}", exc.hint) from None
+        why = ""
+    else:
+        spec, why = resolve_model(config.model)
+    if spec is not None:
+        shard_model(spec, config.tp)
+        try:
+            stage_layers(spec.num_layers, config.pp)
+        except ValueError as exc:
+            raise LlmroofError(f"--pp {config.pp}: {exc}") from None
+    if out_path is not None:
+        from llmroof.results.io import check_writable
+
+        check_writable(out_path)
+    return spec, why
 
 
 @dataclass
@@ -208,11 +326,11 @@ def _model_dict(d: Deployment) -> dict[str, Any]:
 def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progress = lambda _: None,
               nvml_module: Any = "auto") -> BenchResult:
     """Benchmark the server and place every level on the roofline; the record is also written to ``out_path``."""
-    url = base_url(config.url)
+    url, auth = base_url(config.url), credentials(config.url)
     precision = config.precision()
-    check_reachable(url)
+    spec, why = preflight(config, out_path)
+    check_reachable(url, auth=auth)
     notes: list[str] = []
-    spec, why = resolve_model(config.config or config.model)
     deployment, method = None, "none"
     if why:
         notes.append(why)
@@ -227,7 +345,10 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
                    hardware_method=method, notes=notes)
     sampler = _start_sampler(config, method, nvml_module, notes)
     try:
-        asyncio.run(_run(state, url, progress, sampler))
+        asyncio.run(_run(state, url, auth, progress, sampler))
+    except Exception:  # a failure of llmroof's own: what finished is kept before it is reported
+        state.save(complete=False)
+        raise
     finally:
         if sampler is not None:
             sampler.stop()
@@ -250,26 +371,35 @@ def _start_sampler(config: BenchConfig, method: str, nvml_module: Any, notes: li
     return sampler.start()
 
 
-async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> None:
+async def _run(state: _State, url: str, auth: tuple[str, str] | None, progress: Progress, sampler: Any) -> None:
     config = state.config
     tokenizer = prompts.load_tokenizer(config.tokenizer or config.model)
     top = None if config.rates else max(*config.concurrency, config.warmup, 1)
     target = bench_client.Target(base_url=url, endpoint=config.endpoint, model=config.model,
                                  output_len=config.output_len, timeout_s=config.timeout_s)
     origin = time.perf_counter()
-    async with bench_client.make_client(top, config.timeout_s) as http:
+    async with bench_client.make_client(top, config.timeout_s, auth) as http:
         count = tokenizer.count if tokenizer is not None else None
+        doubted: set[str] = set()
+
+        def doubt(note: str) -> None:
+            """A server's count replaced by the local one: noted once per kind of count."""
+            kind = note.split("usage.", 1)[-1].split(" ", 1)[0]
+            if kind not in doubted:
+                doubted.add(kind)
+                state.notes.append(note + " (noted once)")
 
         async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
             for _ in range(3):  # at most: with everything, without the extras, without stream_options too
                 extras, usage = state.extras, state.usage
                 try:
                     return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=extras,
-                                                   usage=usage, count_tokens=count, input_tokens=tokens)
+                                                   usage=usage, count_tokens=count, input_tokens=tokens,
+                                                   doubt=doubt)
                 except bench_client.ExtrasRejected as exc:
                     _refused(state, exc, extras, usage)
             return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=False, usage=False,
-                                           count_tokens=count, input_tokens=tokens)
+                                           count_tokens=count, input_tokens=tokens, doubt=doubt)
 
         pool = await _prompts(state, tokenizer, send, target)
         if config.warmup:
@@ -326,7 +456,12 @@ async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any
     probe = bench_client.Target(base_url=target.base_url, endpoint=target.endpoint, model=target.model,
                                 output_len=1, timeout_s=target.timeout_s)
     record = await send(prompts.word_prompt(words, rng), -1, None, probe)
-    if record.ok and record.input_tokens:
+    low, high = WORDS_PER_TOKEN
+    plausible = record.input_tokens is not None and low <= words / max(1, record.input_tokens) <= high
+    if record.ok and record.input_tokens and not plausible:
+        state.notes.append(f"the server counted usage.prompt_tokens {record.input_tokens} for a probe of {words} "
+                           "words, which no tokenizer does: prompts not scaled by it")
+    if record.ok and record.input_tokens and plausible:
         words = prompts.scale_words(words, record.input_tokens, config.input_len)
         state.prompt_method = (f"by usage: {words} words, scaled so the server counts about {config.input_len} "
                                f"prompt tokens (a probe of {config.input_len} words counted {record.input_tokens})")
@@ -371,7 +506,8 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
             assert rate is not None, "a level has a concurrency or a rate"
             await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, requests=requests,
                                  duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
-    except asyncio.CancelledError:  # Ctrl-C: keep every finished request
-        state.save(summary(complete=False), complete=False)
+    except BaseException:  # Ctrl-C (a cancellation), or a failure of llmroof's own: keep every finished request
+        state.levels.append(summary(complete=False))
+        state.save(complete=False)
         raise
     return summary(complete=not run.stop_reason)

@@ -19,7 +19,7 @@ from llmroof.cli.options import (
     resolve_precision,
     resolve_routing,
 )
-from llmroof.cli.render import console, print_csv, print_json
+from llmroof.cli.render import console, print_csv, print_json, user
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import get_dtype
 from llmroof.units import seconds, si
@@ -163,7 +163,7 @@ def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) ->
         return
     from rich.table import Table
 
-    table = Table(title=f"{spec.name} on {device.name}: sweep over {axis}", title_justify="left")
+    table = Table(title=f"{user(spec.name)} on {user(device.name)}: sweep over {axis}", title_justify="left")
     for column in (axis, "TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits"):
         table.add_column(column, justify="right")
     for index, row in enumerate(rows):

@@ -9,17 +9,12 @@ from typing import Any
 import typer
 
 from llmroof.cli.options import HARDWARE_FILE, Format
-from llmroof.errors import LlmroofError
 
 
 def _numbers(option: str, text: str | None, kind: type) -> tuple[Any, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(kind(part) for part in text.split(","))
-    except ValueError:
-        raise LlmroofError(f"{option} {text!r}: expected {'integers' if kind is int else 'numbers'} separated by "
-                           "commas, e.g. 1,8,32") from None
+    from llmroof.ranges import number_list
+
+    return () if text is None else number_list(option, text, kind, minimum=0 if kind is float else 1)
 
 
 def bench(
@@ -67,14 +62,16 @@ def bench(
 
     cfg = BenchConfig(
         url=url, model=model, endpoint=endpoint, concurrency=_numbers("--concurrency", concurrency, int),
-        rates=_numbers("--rate", rate, float), requests=requests if requests or duration else 64,
+        rates=_numbers("--rate", rate, float), requests=64 if requests is None and duration is None else requests,
         duration_s=duration, input_len=input_len, output_len=output_len,
         ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3, tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
         timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
         hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml,
     )
+    from llmroof.bench.run import preflight
     from llmroof.results.save import results_folder
 
+    preflight(cfg, None)  # the options, before the folder is made and before any request
     path = results_folder(out, force=force, prefix="bench-") / "results.json"
     quiet = fmt is not Format.table
     result = run_bench(cfg, path, progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)))
@@ -97,7 +94,9 @@ def bench(
 
         print_summary(result, path, console())
     if report is not None:
-        print(f"Report: {report}", file=sys.stderr)  # stderr, so --format json stays clean
+        from llmroof.labels import plain_text
+
+        print(f"Report: {plain_text(report)}", file=sys.stderr)  # stderr, so --format json stays clean
 
 
 def _write_report(path: Path) -> Path | None:
@@ -107,7 +106,9 @@ def _write_report(path: Path) -> Path | None:
     try:
         return report_file(path)
     except Exception as exc:
-        print(f"llmroof: warning: no report: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from llmroof.labels import plain_text
+
+        print(f"llmroof: warning: no report: {type(exc).__name__}: {plain_text(exc)}", file=sys.stderr)
         return None
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from llmroof.cli.options import HARDWARE_FILE, CatalogFormat
-from llmroof.cli.render import console, print_json
+from llmroof.cli.render import console, print_json, user
 from llmroof.units import gib, si
 
 
@@ -61,7 +61,7 @@ def hardware(
     for spec in catalog.values():
         peaks = spec.peak_flops_per_s
         ridge = spec.ridge_point("bf16")
-        table.add_row(spec.name, spec.display_name, gib(spec.memory_bytes), si(spec.memory_bandwidth_bytes_per_s, "B/s"),
+        table.add_row(user(spec.name), user(spec.display_name), gib(spec.memory_bytes), si(spec.memory_bandwidth_bytes_per_s, "B/s"),
                       si(peaks.get("bf16"), "FLOP/s"), si(peaks.get("fp8"), "FLOP/s"), si(peaks.get("int8"), "OP/s"),
                       si(spec.link_bandwidth_bytes_per_s, "B/s"), "-" if ridge is None else f"{ridge:.0f} FLOP/B")
     out = console()

@@ -58,11 +58,11 @@ def _progress(message: str) -> None:
 def print_table(record: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from llmroof.cli.render import console
+    from llmroof.cli.render import console, user
 
     out = console()
     cal = record["calibration"]
-    out.print(f"[bold]{record['device_name']}[/] ({record['device_kind']}"
+    out.print(f"[bold]{user(record['device_name'])}[/] ({record['device_kind']}"
               + (f", {record['threads']} threads" if record["threads"] else "") + f"): calibration {cal['status']}, "
               f"measured {cal['measured_at']} in {record['elapsed_s']:.1f} s ({record['plan']} plan)")
     roofs = Table(title="Memory roofs (best round; spread = min / median / max of the rounds)", title_justify="left")
@@ -88,7 +88,7 @@ def print_table(record: dict[str, Any]) -> None:
                         " / ".join(si(figure[k], "FLOP/s") for k in ("min_flops_per_s", "median_flops_per_s",
                                                                      "best_flops_per_s")))
     out.print(compute)
-    out.print(f"Cache: {cal['cache_path']} (refresh with --refresh)")
+    out.print(f"Cache: {user(cal['cache_path'])} (refresh with --refresh)")
 
 
 def _spread(figure: dict[str, Any]) -> str:

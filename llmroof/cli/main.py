@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import math
 import os
 import signal
 import sys
@@ -84,10 +83,6 @@ _register()
 
 OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EFBIG, errno.EDQUOT}
 """Errors of writing to stdout (no file name attached): a closed stream, a full disk, a broken pipe."""
-INT_LIMIT = 2**53
-"""Larger integers on the command line are refused: beyond float precision, no count or size means anything."""
-FLOAT_LIMIT = 1e15
-"""Larger (or non-finite) numbers on the command line are refused at parse time."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,8 +139,11 @@ def _command_path(argv: list[str] | None) -> str:
 
 
 def _fail(message: str, hint: str | None, code: int = EXIT_USER_ERROR) -> None:
-    """One line on stderr (whitespace of a multi-line message folded) and exit ``code``."""
-    text = " ".join((f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split())
+    """One line on stderr (whitespace of a multi-line message folded, terminal escapes and control characters
+    of names in it removed) and exit ``code``."""
+    from llmroof.labels import plain_text
+
+    text = " ".join(plain_text(f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split())
     with contextlib.suppress(OSError, ValueError):  # stderr closed too: the exit code is all that is left
         print(text, file=sys.stderr)
     sys.exit(code)
@@ -253,15 +251,9 @@ def _checked(callback: object) -> object:
 
 
 def _number_problem(value: object) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{value} is not a finite number"
-    if isinstance(value, float) and abs(value) > FLOAT_LIMIT:
-        return f"{value:g} is too large (at most {FLOAT_LIMIT:g})"
-    if isinstance(value, int) and abs(value) > INT_LIMIT:
-        return f"{value} is too large (at most 2**53)"
-    return None
+    from llmroof.errors import number_problem
+
+    return number_problem(value)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

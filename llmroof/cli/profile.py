@@ -21,13 +21,9 @@ class ProfileFormat(str, Enum):
 
 
 def _ints(option: str, text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32") from None
-    if not values or min(values) < 1:
-        raise LlmroofError(f"{option} {text!r}: expected positive integers separated by commas, e.g. 1,8,32")
-    return values
+    from llmroof.ranges import number_list
+
+    return number_list(option, text, int)
 
 
 def profile(
@@ -122,6 +118,8 @@ def _run(job: Any, path: Path, quiet: bool) -> ProfileRecord | None:
     SIGTERM, SIGHUP) says what was kept and exits 128 + the signal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from llmroof.cli.render import user
+    from llmroof.labels import plain_text
     from llmroof.runs.profile import run_profile
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -132,15 +130,15 @@ def _run(job: Any, path: Path, quiet: bool) -> ProfileRecord | None:
         def progress(message: str) -> None:
             if job.mode == "repeat":
                 if not quiet:
-                    print(f"llmroof: {message}", file=sys.stderr, flush=True)
+                    print(f"llmroof: {plain_text(message)}", file=sys.stderr, flush=True)
                 return
             if not message.startswith("ceiling:"):
                 bar.advance(task)
-            bar.update(task, description=message)
+            bar.update(task, description=user(message))  # a model name may hold markup
 
         try:
             return run_profile(job, path, argv=["llmroof", *sys.argv[1:]], progress=progress,
-                               announce=lambda line: print(f"llmroof: {line}", file=sys.stderr))
+                               announce=lambda line: print(f"llmroof: {plain_text(line)}", file=sys.stderr))
         except KeyboardInterrupt as exc:  # the record says "interrupted"
             if job.mode == "single" or (job.mode == "repeat" and path.exists()):
                 write_run_report(path)

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmroof.report.console.render import console, terminal_width
+from llmroof.report.console.render import console, terminal_width, user
 from llmroof.results.io import csv_text, dumps
 
-__all__ = ["console", "print_csv", "print_json", "terminal_width"]
+__all__ = ["console", "print_csv", "print_json", "terminal_width", "user"]
 
 
 def print_json(data: Any) -> None:

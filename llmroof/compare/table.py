@@ -6,6 +6,7 @@ from typing import Any
 
 from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
+from llmroof.labels import plain_text
 
 STYLE = {"regression": "bold red", "improvement": "bold green", "inconclusive": "yellow", "unchanged": ""}
 
@@ -31,7 +32,7 @@ def print_tables(comparison: Comparison, out: Any) -> None:
     out.print(fmt.side_line(comparison.base), markup=False)
     out.print(fmt.side_line(comparison.new), markup=False)
     if comparison.caveat:
-        out.print(f"[yellow]caveat:[/] {comparison.caveat}")
+        out.print(f"[yellow]caveat:[/] {escape(plain_text(comparison.caveat))}")
     out.print(fmt.noise_line(comparison), markup=False)
     if comparison.differences:
         out.print("Differences between the runs (environment changes can explain a shift):")

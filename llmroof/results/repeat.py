@@ -74,11 +74,16 @@ Launch = Callable[[Path], int]
 
 def launch_subprocess(job_path: Path) -> int:
     """``worker_main(JOB)`` in a fresh interpreter (this one, see :data:`WORKER_CODE`); on Ctrl-C (which the worker receives
-    too, as part of the same process group) give it time to record what it finished."""
+    too, as part of the same process group) give it time to record what it finished. SIGTERM and SIGHUP come to
+    this process alone (:class:`~llmroof.errors.Interrupted`): they are passed on to the worker, which stops as
+    on Ctrl-C."""
     process = subprocess.Popen([sys.executable, "-c", WORKER_CODE, str(job_path)])
     try:
         return process.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", None)
+        if signum is not None and process.poll() is None:
+            process.send_signal(signum)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -220,6 +225,7 @@ def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:
 
 def worker_main(job_path: str) -> int:
     """Run one process's profile from a job file; exit status 0 when it completed, 130 on Ctrl-C."""
+    _stop_on_signals()
     import torch
 
     from llmroof.measure.device import open_device
@@ -237,6 +243,21 @@ def worker_main(job_path: str) -> int:
         print(f"llmroof: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (passed on by the parent) stop the worker as Ctrl-C does: it records what it
+    finished and exits."""
+    import signal
+
+    from llmroof.errors import Interrupted
+
+    def stop(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
     """Open the device and size the run for it (on a CPU: Llama-3.2-1B, 2 layers, batches 1 and 4, prompt 128,
     contexts 512 and 2048; on a GPU: Llama-3-8B whole, batches 1, 8, 32, prompt 512); options that cannot go
     together are one :class:`LlmroofError` before anything is measured."""
+    _check_options(batches=batches, prompt_len=prompt_len, contexts=contexts, layers=layers, threads=threads,
+                   nvml_window_ms=nvml_window_ms, warmup_ms=warmup_ms, rep_ms=rep_ms, tp=tp, pp=pp,
+                   micro_batches=micro_batches, timeout_s=timeout_s, tp_simulate=tp_simulate, repeat=repeat)
     import torch
 
     from llmroof.measure.device import open_device
@@ -115,6 +118,27 @@ def prepare_profile(*, model: str | None = None, device: str = "auto", batches: 
         hardware=get_hardware(hardware) if hardware else None)
     return ProfileJob(config=config, device=dev, device_arg=device, threads=threads, tp=tp, pp=pp,
                       micro_batches=micro_batches, timeout_s=timeout_s, repeat=repeat)
+
+
+def _check_options(*, batches: Sequence[int] | None, prompt_len: int | None, contexts: Sequence[int] | None,
+                   layers: int | None, threads: int | None, nvml_window_ms: float, warmup_ms: float,
+                   rep_ms: float, tp: int, pp: int, micro_batches: int, timeout_s: float, tp_simulate: int,
+                   repeat: int) -> None:
+    """The bounds of every numeric option, for the CLI and the API alike (the CLI's own parse-time checks
+    say the same, earlier)."""
+    from llmroof.errors import INT_LIMIT, check_range
+
+    for name, values in (("--batch", batches), ("--context", contexts)):
+        for item in values or ():
+            check_range(name, item, 1, INT_LIMIT, integer=True)
+    for name, value in (("--prompt", prompt_len), ("--layers", layers), ("--threads", threads), ("--tp", tp),
+                        ("--pp", pp), ("--micro-batches", micro_batches), ("--tp-simulate", tp_simulate),
+                        ("--repeat", repeat)):
+        check_range(name, value, 1, INT_LIMIT, integer=True)
+    check_range("--nvml-window-ms", nvml_window_ms, 100.0)
+    check_range("--warmup-ms", warmup_ms, 0.0)
+    check_range("--rep-ms", rep_ms, 1.0)
+    check_range("--timeout", timeout_s, 1.0)
 
 
 def default_ints(text: str) -> tuple[int, ...]:

@@ -440,15 +440,23 @@ def load_hf_config(path: str | Path) -> ModelSpec:
 
 MAX_DIMENSION = 2**31
 """Larger shapes in a config.json are refused: no model has them, and their products overflow float figures."""
+MAX_LAYERS = 100_000
+"""More layers are refused: no model has a thousand, and per-layer tables (which layers are windowed) would
+fill memory."""
 
 
-def _field(config: dict[str, Any], source: str, *names: str, default: Any = ..., kind: type = int) -> Any:
+def _field(config: dict[str, Any], source: str, *names: str, default: Any = ..., kind: type = int,
+           low: int = 1, high: int = MAX_DIMENSION) -> Any:
+    """The first of ``names`` the config sets, checked: an integer in [low, high] (``kind`` int), or a
+    boolean; ``default`` when none is set (missing field: an error)."""
     for name in names:
         if name in config and config[name] is not None:
             value = config[name]
             if kind is int:
-                if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIMENSION:
-                    raise LlmroofError(f"{source}: field {name!r} must be a positive integer up to 2**31, "
+                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                    what = "a positive integer" if low == 1 else f"an integer from {low}"
+                    raise LlmroofError(f"{source}: field {name!r} must be {what} up to "
+                                       f"{'2**31' if high == MAX_DIMENSION else f'{high:,}'}, "
                                        f"got {shorten(repr(value), 40)}",
                                        "is this a decoder-only transformer's config.json?")
             elif kind is bool and not isinstance(value, bool):
@@ -467,7 +475,7 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
     falcon = model_type in _FALCON_LIKE
     hidden = _field(config, source, "hidden_size", "n_embd", "d_model")
     heads = _field(config, source, "num_attention_heads", "n_head")
-    layers = _field(config, source, "num_hidden_layers", "n_layer", "num_layers")
+    layers = _field(config, source, "num_hidden_layers", "n_layer", "num_layers", high=MAX_LAYERS)
     vocab = _field(config, source, "vocab_size")
     if falcon and not config.get("new_decoder_architecture", False) and config.get("multi_query", True):
         kv_default = 1
@@ -549,15 +557,15 @@ def _moe_fields(config: dict[str, Any], source: str, model_type: str) -> dict[st
         raise LlmroofError(f"{source}: MoE layers interleaved with dense ones (mlp_only_layers, "
                            "decoder_sparse_step) are not modelled", "only leading dense layers are")
     if config.get("moe_layer_freq", 1) != 1:
-        raise LlmroofError(f"{source}: moe_layer_freq {config['moe_layer_freq']} is not modelled",
+        raise LlmroofError(f"{source}: moe_layer_freq {shorten(repr(config['moe_layer_freq']), 40)} is not modelled",
                            "only leading dense layers (first_k_dense_replace) are")
     gpt_oss = model_type == "gpt_oss"
     return {
         "num_experts": experts,
         "experts_per_token": _field(config, source, "num_experts_per_tok", "experts_per_token"),
-        "num_shared_experts": config.get("n_shared_experts") or 0,
+        "num_shared_experts": _field(config, source, "n_shared_experts", default=0, low=0),
         "moe_intermediate_size": _field(config, source, "moe_intermediate_size", default=None),
-        "first_dense_layers": config.get("first_k_dense_replace") or 0,
+        "first_dense_layers": _field(config, source, "first_k_dense_replace", default=0, low=0),
         "router_bias": gpt_oss,
         "expert_bias": gpt_oss,
     }
@@ -591,7 +599,7 @@ def _window_fields(config: dict[str, Any], source: str, model_type: str, layers:
         return {}
     names = config.get("layer_types")
     if isinstance(names, list):
-        unknown = sorted({n for n in names if n not in _LAYER_TYPES})
+        unknown = sorted({shorten(repr(n), 40) for n in names if not isinstance(n, str) or n not in _LAYER_TYPES})
         if unknown or len(names) != layers:
             raise LlmroofError(f"{source}: field 'layer_types' must list sliding_attention or full_attention for "
                                f"each of the {layers} layers", f"found {unknown or len(names)}")
@@ -599,10 +607,10 @@ def _window_fields(config: dict[str, Any], source: str, model_type: str, layers:
     elif model_type in {"gemma2", "gpt_oss"}:
         types = alternating_layers(layers)
     elif model_type in {"gemma3", "gemma3_text"}:
-        period = config.get("sliding_window_pattern") or 6
+        period = _field(config, source, "sliding_window_pattern", default=6)
         types = tuple("sliding" if (i + 1) % period else "full" for i in range(layers))
     elif model_type.startswith("qwen"):
-        start = config.get("max_window_layers") or 0
+        start = _field(config, source, "max_window_layers", default=0, low=0)
         types = tuple("sliding" if i >= start else "full" for i in range(layers))
     else:
         types = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from llmroof.report.console.render import user
 from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
 from llmroof.units import gib, percent, seconds, si
 
@@ -16,8 +17,8 @@ def print_analysis(record: AnalysisRecord, out: Any) -> None:
     """Every table and line of an analysis on ``out``, a rich console."""
     hw, wl, par, model = record.hardware, record.workload, record.parallel, record.model
     out.print(
-        f"[bold]{model.name}[/] ({model.attention.upper()}, {si(model.params)} params) on "
-        f"[bold]{hw['display_name']}[/]: batch {wl.batch}, prompt {wl.prompt_len}, context "
+        f"[bold]{user(model.name)}[/] ({model.attention.upper()}, {si(model.params)} params) on "
+        f"[bold]{user(hw['display_name'])}[/]: batch {wl.batch}, prompt {wl.prompt_len}, context "
         f"{wl.context_len}, weights {wl.weight_dtype}, activations {wl.act_dtype}, KV {wl.kv_dtype}, "
         f"tp {par.tp}, pp {par.pp}"
     )
@@ -34,7 +35,7 @@ def print_analysis(record: AnalysisRecord, out: Any) -> None:
     _print_bounds(record, out)
     _print_memory_and_parallelism(record, out)
     for warning in record.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {user(warning)}")
 
 
 def op_table(title: str, ops: Sequence[OpRow]) -> Any:

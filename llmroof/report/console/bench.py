@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llmroof.report.console.render import user
 from llmroof.results.records.bench import BenchResult
 from llmroof.units import seconds, si
 
@@ -15,12 +16,12 @@ def print_summary(result: BenchResult, path: Path, out: Any) -> None:
 
     s = result.settings
     out.print(
-        f"[bold]{s.model}[/] at {s.url} ({s.endpoint}): {s.input_len} prompt / {s.output_len} output tokens; "
-        f"prompts {result.prompt_method}"
+        f"[bold]{user(s.model)}[/] at {user(s.url)} ({s.endpoint}): {s.input_len} prompt / {s.output_len} output tokens; "
+        f"prompts {user(result.prompt_method)}"
     )
     if result.hardware:
         out.print(
-            f"Roofline: {result.hardware['display_name']} ({result.hardware_method}), {s.dtype}, tp {s.tp}, pp {s.pp}"
+            f"Roofline: {user(result.hardware['display_name'])} ({user(result.hardware_method)}), {s.dtype}, tp {s.tp}, pp {s.pp}"
         )
     table = Table(title="Levels (mean / p99; TPOT excludes the first token)", title_justify="left")
     for column in (
@@ -58,7 +59,7 @@ def print_summary(result: BenchResult, path: Path, out: Any) -> None:
     for level in result.levels:
         if level.errors:
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(level.error_kinds.items()))
-            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({kinds})")
+            out.print(f"[yellow]{level.label}: {level.errors} errors[/] ({user(kinds)})")
         if level.goodput_per_s is not None:
             out.print(
                 f"{level.label}: goodput {level.goodput_per_s:.2f} requests/s within the SLOs"
@@ -79,8 +80,8 @@ def print_summary(result: BenchResult, path: Path, out: Any) -> None:
             f"Decode turns compute-bound at batch {cb if cb is not None else 'never (or no compute peak)'}"
         )
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
+        out.print(f"[yellow]note:[/] {user(note)}")
+    out.print(f"Results: {user(path)}")
 
 
 def _pair(dist: Any, fmt: Any) -> str:

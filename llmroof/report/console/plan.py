@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from llmroof.plan.records import Plan
+from llmroof.report.console.render import user
 from llmroof.units import gib, seconds, si
 
 
@@ -101,7 +102,7 @@ def print_plan(result: Plan, out: Any) -> None:
     slo_text = " and ".join(s for s in slos if s) or "none"
     rate = f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica (no --rate)"
     out.print(
-        f"[bold]{request.model.name}[/] on {', '.join(req['hardware'])}: prompt {request.prompt_len} + output "
+        f"[bold]{user(request.model.name)}[/] on {user(', '.join(req['hardware']))}: prompt {request.prompt_len} + output "
         f"{request.output_len} tokens, weights {req['weight_dtype']}, activations {req['act_dtype']}, KV "
         f"{req['kv_dtype']} in {request.kv_block_tokens}-token blocks; {rate}; SLO: {slo_text}"
     )
@@ -144,4 +145,4 @@ def print_plan(result: Plan, out: Any) -> None:
             f"({result.excluded[0]['reason']}, ...)"
         )
     for warning in result.warnings:
-        out.print(f"[yellow]note:[/] {warning}")
+        out.print(f"[yellow]note:[/] {user(warning)}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llmroof.report.console.render import user
 from llmroof.results.records.profile import ConfigResult, ProfileRecord
 from llmroof.units import percent, seconds, si
 
@@ -53,15 +54,15 @@ def print_summary(record: ProfileRecord, path: Path, out: Any) -> None:
             f"{'never' if analytic is None else analytic} on the roofline"
         )
     for note in record.notes or ():
-        out.print(f"[yellow]note:[/] {note}")
-    out.print(f"Results: {path}")
+        out.print(f"[yellow]note:[/] {user(note)}")
+    out.print(f"Results: {user(path)}")
 
 
 def _print_header(record: ProfileRecord, out: Any) -> None:
     """Model, device, ceilings, calibration, datasheet and NVML lines."""
     wl, ceil, dev = record.workload, record.ceilings, record.device
     out.print(
-        f"[bold]{record.model.name}[/] on [bold]{dev.name}[/] ({dev.kind}), {wl.dtype}, "
+        f"[bold]{user(record.model.name)}[/] on [bold]{user(dev.name)}[/] ({dev.kind}), {wl.dtype}, "
         f"{wl.layers_instantiated} of {wl.layers_total} layers instantiated"
         + (" (full depth extrapolated)" if wl.extrapolated else "")
     )
@@ -86,7 +87,7 @@ def _print_header(record: ProfileRecord, out: Any) -> None:
             if d and d.get("drift_fraction") is not None
         ]
         out.print(
-            f"Calibration: {calibration['status']} ({calibration['measured_at']}, {calibration['cache_path']})"
+            f"Calibration: {calibration['status']} ({calibration['measured_at']}, {user(calibration['cache_path'])})"
             + (f"; drift {', '.join(drift)}" if drift else "")
         )
     sheet = record.roofline.datasheet if record.roofline is not None else None
@@ -258,7 +259,7 @@ def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
     par = record.parallel or {}
     link = par.get("link") or {}
     out.print(
-        f"[bold]{record.model.name}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
+        f"[bold]{user(record.model.name)}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
         f"{par['backend']}), stages of {par['stage_layers']} layers"
         + (
             f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
@@ -308,4 +309,4 @@ def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
             " / ".join(seconds(t) for t in measured.stage_times_s),
         )
     out.print(table)
-    out.print(f"Results: {path} (per-rank rows in configs[*].ranks)")
+    out.print(f"Results: {user(path)} (per-rank rows in configs[*].ranks)")

@@ -13,6 +13,18 @@ MIN_WIDTH = 10
 """Narrower COLUMNS are taken as this."""
 
 
+def user(text: object) -> str:
+    """Text from outside llmroof (a model name from a config.json, a device from a hardware file, a file
+    name, a server's message) ready for a rich console: terminal escapes and control characters removed
+    (:func:`llmroof.labels.plain_text`) and rich markup escaped, so ``H100 [beta]`` prints as written and
+    ``x [/] y`` cannot end a style. Every f-string printed through rich wraps user text in this."""
+    from rich.markup import escape
+
+    from llmroof.labels import plain_text
+
+    return escape(plain_text(text))
+
+
 def terminal_width() -> tuple[int | None, bool]:
     """(width, elastic). A terminal, or a valid COLUMNS, sets the width and tables must fit it; output to a file
     or a pipe is ``PIPE_WIDTH`` wide and elastic (a wider table is printed at its own width). COLUMNS that is not
@@ -40,6 +52,7 @@ def console(
         def print(self, *objects: Any, **kwargs: Any) -> None:
             from rich.table import Table
 
+            objects = tuple(_without_controls(obj) for obj in objects)
             for index, obj in enumerate(objects):
                 if not isinstance(obj, Table):
                     continue
@@ -74,6 +87,30 @@ def console(
     options.setdefault("highlight", False)
     options.setdefault("soft_wrap", True)
     return FittingConsole(file=file, width=width, **options)
+
+
+def _without_controls(obj: Any) -> Any:
+    """Strings and table cells without terminal escapes or control characters (line breaks kept): the last
+    guard, whatever a caller forgot to pass through :func:`user`."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from llmroof.labels import plain_text
+
+    def clean(cell: Any) -> Any:
+        if isinstance(cell, str):
+            return plain_text(cell, one_line=False)
+        if isinstance(cell, Text) and plain_text(cell.plain, one_line=False) != cell.plain:
+            return Text(plain_text(cell.plain, one_line=False), style=cell.style)
+        return cell
+
+    if isinstance(obj, Table):
+        obj.title = clean(obj.title) if obj.title is not None else None
+        for column in obj.columns:
+            column.header = clean(column.header)
+            column._cells = [clean(cell) for cell in column._cells]
+        return obj
+    return clean(obj)
 
 
 def table_min_width(table: Any) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmroof.report.console.render import user
 from llmroof.results.records.sample import SampleRecord
 from llmroof.units import percent, si
 
@@ -15,12 +16,12 @@ def print_summary(record: SampleRecord, out: Any) -> None:
         out.print(f"NVML sampling {record.status}")
     else:
         out.print(
-            f"GPU {record.gpu_index} ({record.gpu_name}): {summary['n']} samples from {record.source} "
+            f"GPU {record.gpu_index} ({user(record.gpu_name)}): {summary['n']} samples from {record.source} "
             f"every {record.interval_s * 1e3:.0f} ms; peak DRAM bandwidth "
             f"{si(record.peak_dram_bandwidth_bytes_per_s, 'B/s')} (NVML: 2 x max memory clock x bus width / 8)"
         )
         if record.source_note:
-            out.print(f"Source: {record.source_note}")
+            out.print(f"Source: {user(record.source_note)}")
         if summary["mean_dram_bandwidth_bytes_per_s"] is not None:
             out.print(
                 f"DRAM bandwidth: mean {si(summary['mean_dram_bandwidth_bytes_per_s'], 'B/s')}, p50 "
@@ -35,6 +36,6 @@ def print_summary(record: SampleRecord, out: Any) -> None:
         reasons = summary["clock_event_reasons_seen"]
         out.print(f"Throttle reasons seen: {', '.join(reasons) if reasons else 'none'}")
     if record.error:
-        out.print(f"[yellow]{record.error}[/]")
+        out.print(f"[yellow]{user(record.error)}[/]")
     if record.command:
         out.print(f"Command exited with {record.exit_code}")
