@@ -21,6 +21,8 @@ PLAN = "llmroof.plan/1"
 """``llmroof plan --format json``: a capacity plan."""
 BENCH = "llmroof.bench/1"
 """``llmroof bench``'s ``results.json``: a serving engine under load, each level on the roofline."""
+SIMULATE = "llmroof.simulate/1"
+"""``llmroof simulate``: a simulated serving replica or fleet under a traffic."""
 
 
 def prefix(schema: str) -> str:

@@ -9,11 +9,11 @@ stops early when the server looks gone (``stop_after_failures`` consecutive conn
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from llmroof.bench.traffic import arrival_offsets
 from llmroof.results.records.bench import RequestRecord
 
 Sender = Callable[[int], Awaitable[RequestRecord]]
@@ -71,8 +71,9 @@ async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int |
                     seed: int, stop_after_failures: int,
                     on_record: Callable[[RequestRecord], None] = lambda _: None,
                     clock: Callable[[], float] = time.perf_counter) -> None:
-    """Requests at Poisson arrivals (exponential gaps of mean 1/rate, from a seeded generator)."""
-    rng = random.Random(seed)
+    """Requests at Poisson arrivals (exponential gaps of mean 1/rate, from a seeded generator): the times of
+    :func:`~llmroof.bench.traffic.arrival_offsets`, which ``llmroof simulate`` replays too."""
+    offsets = arrival_offsets(rate, seed)
     allowed = _budget(requests, duration_s, clock)
     tasks: list[asyncio.Task[None]] = []
 
@@ -82,7 +83,8 @@ async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int |
         on_record(record)
 
     try:
-        next_s = clock()
+        origin = clock()
+        next_s = origin + next(offsets)
         index = 0
         while allowed(index) and not run.stop_reason:
             delay = next_s - clock()
@@ -90,7 +92,7 @@ async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int |
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(index)))
             index += 1
-            next_s += rng.expovariate(rate)
+            next_s = origin + next(offsets)
     except asyncio.CancelledError:
         await _cancel(tasks)
         raise

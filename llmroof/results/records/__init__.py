@@ -21,15 +21,16 @@ from llmroof.labels import config_label
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
+from llmroof.results.records.simulate import SimulateResult
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult)
+                                     CompareRecord, PlanRecord, BenchResult, SimulateResult)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 __all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
-           "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
+           "Record", "SampleRecord", "SimulateResult", "SweepRecord", "config_label", "from_dict", "load"]
 
 
 def record_class(schema: Any, where: str = "") -> type[Record]:

@@ -1,0 +1,281 @@
+"""``simulate``: a traffic (Poisson/Gamma rates or a trace) replayed on a simulated replica or fleet, and the
+figures of ``llmroof bench`` read off the simulated requests (:class:`~llmroof.results.records.simulate.
+SimulateResult`); with SLOs, the largest rate meeting them at a percentile, by bisection."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmroof.analytic.workload import Workload
+from llmroof.bench.metrics import distribution
+from llmroof.bench.traffic import TraceRequest, synthetic
+from llmroof.measure.stats import quantile
+from llmroof.results.records.bench import Distribution
+from llmroof.results.records.simulate import SimulatedLevel, SimulateResult
+from llmroof.simulate.calibrate import Efficiency, efficiency_from
+from llmroof.simulate.engine import Replica, SchedulerConfig, Seq, run_fleet
+from llmroof.simulate.steps import StepModel, StepShape
+from llmroof.specs.hardware import HardwareSpec
+from llmroof.specs.model import ModelSpec
+
+TIMELINE_POINTS = 400
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Simulation:
+    """What to simulate: a replica (model, device, layout, scheduler), how many, and the traffic."""
+
+    model: ModelSpec
+    hardware: HardwareSpec
+    workload: Workload = field(default_factory=Workload)
+    """dtypes and tp/pp (batch and lengths are ignored)."""
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    """kv_blocks is replaced by what fits beside the weights unless ``kv_blocks_given``."""
+    kv_blocks_given: bool = False
+    efficiency: Efficiency = field(default_factory=Efficiency)
+    replicas: int = 1
+    router: str = "round-robin"
+    prompt_tokens: int = 1024
+    output_tokens: int = 256
+    rates: tuple[float, ...] = ()
+    requests: int = 1000
+    seed: int = 0
+    cv: float = 1.0
+    """Burstiness of arrivals: 1 Poisson, 0 a fixed rate, above 1 Gamma-distributed gaps."""
+    trace: tuple[TraceRequest, ...] = ()
+    trace_name: str | None = None
+    ttft_slo_s: float | None = None
+    tpot_slo_s: float | None = None
+    slo_percentile: float = 90.0
+    draft: StepModel | None = None
+    """The draft model's steps (speculative decoding); None: drafting is free."""
+    keep_requests: bool = True
+    calibration: tuple[Mapping[str, Any], str] | None = None
+    """A bench or profile results file (its parsed JSON, and its path) to take the efficiencies from."""
+
+
+def step_time_of(steps: StepModel, efficiency: Efficiency, draft: StepModel | None = None,
+                 draft_steps: int = 0) -> Any:
+    """The step-time function of a replica: kernels at the efficiency of the step's main phase (prefill
+    when most of its tokens are prefill), plus ``draft_steps`` decode steps of the draft model."""
+    decode_eff, prefill_eff = efficiency.decode, efficiency.prefill
+    step_s = steps.step_s
+
+    def time_s(shape: StepShape, prefill_tokens: int) -> float:
+        t = step_s(shape, prefill_eff if 2 * prefill_tokens > shape.tokens else decode_eff)
+        if draft is not None and draft_steps:
+            decodes = shape.sequences
+            t += draft_steps * draft.step_s(StepShape(decodes, shape.keys, shape.keys, decodes), decode_eff)
+        return t
+
+    return time_s
+
+
+def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
+    """``replicas`` engines; a replica of pp stages runs as pp virtual engines (one micro-batch each, as
+    vLLM's pipeline-parallel engines do), each with its share of the sequences and KV blocks."""
+    scheduler = sim.scheduler
+    pp = sim.workload.pp
+    if not sim.kv_blocks_given:
+        blocks = steps.kv_capacity_tokens // scheduler.block_tokens
+        if blocks < 1:
+            raise ValueError("no room for the KV cache beside the weights")
+        scheduler = _replace(scheduler, kv_blocks=blocks)
+    if pp > 1:
+        scheduler = _replace(scheduler, kv_blocks=max(1, scheduler.kv_blocks // pp),
+                             max_num_seqs=max(1, scheduler.max_num_seqs // pp))
+    step_time = step_time_of(steps, sim.efficiency, sim.draft, scheduler.speculative_k)
+    return [Replica(scheduler, step_time) for _ in range(sim.replicas * pp)]
+
+
+def _replace(config: SchedulerConfig, **changes: Any) -> SchedulerConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def run_level(sim: Simulation, steps: StepModel, requests: Sequence[TraceRequest], rate: float | None) -> SimulatedLevel:
+    replicas = build_replicas(sim, steps)
+    horizon = requests[-1].arrival_s if requests else 0.0
+    replicas[0].sample_every_s = max(horizon, 1e-9) / TIMELINE_POINTS
+    run_fleet(requests, replicas, sim.router if len(replicas) > 1 else "round-robin")
+    return summarize(replicas, rate=rate, trace=None if rate is not None else sim.trace_name,
+                     ttft_slo_s=sim.ttft_slo_s, tpot_slo_s=sim.tpot_slo_s, keep_requests=sim.keep_requests)
+
+
+def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Distribution:
+    """:func:`~llmroof.bench.metrics.distribution` of the samples ``values[i]`` repeated ``weights[i]`` times,
+    without repeating them (the same interpolated quantiles)."""
+    pairs = sorted((v, w) for v, w in zip(values, weights) if w > 0)
+    if not pairs:
+        return Distribution.empty()
+    ordered = [v for v, _ in pairs]
+    ends, total = [], 0
+    for _, w in pairs:
+        total += w
+        ends.append(total)  # sample positions [ends[i-1], ends[i]) hold ordered[i]
+
+    def at(position: int) -> float:
+        return ordered[bisect.bisect_right(ends, position)]
+
+    def q(fraction: float) -> float:
+        position = fraction * (total - 1)
+        lower = math.floor(position)
+        upper = min(lower + 1, total - 1)
+        weight = position - lower
+        return at(lower) * (1 - weight) + at(upper) * weight
+
+    mean = math.fsum(v * w for v, w in pairs) / total
+    return Distribution(mean=mean, p50=q(0.5), p90=q(0.9), p95=q(0.95), p99=q(0.99), n=total)
+
+
+def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | None, ttft_slo_s: float | None,
+              tpot_slo_s: float | None, keep_requests: bool = True) -> SimulatedLevel:
+    """The figures of ``llmroof bench`` (:mod:`llmroof.bench.metrics`) over every replica's finished requests."""
+    done: list[Seq] = sorted((s for r in replicas for s in r.finished), key=lambda s: s.index)
+    ttft = [s.first_s - s.arrival_s for s in done]
+    tpot = [(s.end_s - s.first_s) / (s.output - 1) for s in done if s.output >= 2]
+    e2e = [s.end_s - s.arrival_s for s in done]
+    start = min((s.arrival_s for s in done), default=0.0)
+    duration = max((s.end_s for s in done), default=0.0) - start
+    per_s = (lambda n: n / duration) if duration > 0 else (lambda n: 0.0)
+    slo = ttft_slo_s is not None or tpot_slo_s is not None
+    good = sum(1 for s in done if _good(s, ttft_slo_s, tpot_slo_s)) if slo else 0
+    area = sum(r.area for r in replicas)
+    itl = [x for r in replicas for x in r.itl_s]
+    weights = [w for r in replicas for w in r.itl_weight]
+    return SimulatedLevel(
+        rate=rate, trace=trace, requests=len(done), duration_s=duration, request_throughput_per_s=per_s(len(done)),
+        output_tokens_per_s=per_s(sum(s.output for s in done)), goodput_per_s=per_s(good) if slo else None,
+        ttft_s=distribution(ttft), tpot_s=distribution(tpot), itl_s=weighted_distribution(itl, weights),
+        e2e_s=distribution(e2e), mean_in_system=area / duration if duration > 0 else 0.0,
+        steps=sum(r.steps for r in replicas), max_step_tokens=max(r.max_step_tokens for r in replicas),
+        max_step_seqs=max(r.max_step_seqs for r in replicas), preemptions=sum(r.preemptions for r in replicas),
+        prefix_hit_tokens=sum(r.prefix_hit_tokens for r in replicas),
+        timeline=tuple(replicas[0].timeline),
+        records=tuple((s.index, s.arrival_s, s.first_s, s.end_s, s.prompt, s.output, s.cached, s.preemptions)
+                      for s in done) if keep_requests else (),
+    )
+
+
+def _good(seq: Seq, ttft_slo_s: float | None, tpot_slo_s: float | None) -> bool:
+    """As :func:`llmroof.bench.metrics.is_good`: every SLO given met; one output token has TPOT 0."""
+    if ttft_slo_s is not None and seq.first_s - seq.arrival_s > ttft_slo_s:
+        return False
+    tpot = (seq.end_s - seq.first_s) / (seq.output - 1) if seq.output >= 2 else 0.0
+    return tpot_slo_s is None or tpot <= tpot_slo_s
+
+
+def meets_slo(level: SimulatedLevel, sim: Simulation) -> bool:
+    """The level's ``slo_percentile`` TTFT and TPOT within the SLOs."""
+    q = sim.slo_percentile / 100
+    for values, slo in ((level.ttft_s, sim.ttft_slo_s), (level.tpot_s, sim.tpot_slo_s)):
+        if slo is None:
+            continue
+        value = _percentile(values, q)
+        if value is None or value > slo:
+            return False
+    return True
+
+
+def _percentile(dist: Distribution, q: float) -> float | None:
+    named = {0.5: dist.p50, 0.9: dist.p90, 0.95: dist.p95, 0.99: dist.p99}
+    return named.get(round(q, 6), dist.p90 if q <= 0.9 else dist.p99)
+
+
+def max_rate_meeting_slo(sim: Simulation, steps: StepModel, iterations: int = 12) -> float | None:
+    """The largest Poisson rate (same seed, ``sim.requests`` requests) whose percentile latencies meet the SLOs,
+    by bisection between a rate that meets them and one that does not; None when even a tenth of the
+    replica's unloaded capacity misses them."""
+    def ok(rate: float) -> bool:
+        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed, sim.cv)
+        return meets_slo(run_level(_quiet(sim), steps, requests, rate), sim)
+
+    service = unloaded_request_s(sim, steps)
+    low = 0.1 / service * sim.replicas
+    if not ok(low):
+        return None
+    high = low * 2
+    while ok(high):
+        low, high = high, high * 2
+        if high > 1e9:
+            return high
+    for _ in range(iterations):
+        mid = (low + high) / 2
+        low, high = (mid, high) if ok(mid) else (low, mid)
+    return low
+
+
+def _quiet(sim: Simulation) -> Simulation:
+    import dataclasses
+
+    return dataclasses.replace(sim, keep_requests=False)
+
+
+def unloaded_request_s(sim: Simulation, steps: StepModel) -> float:
+    """One request alone on the replica: its prefill and its decode steps."""
+    eff = sim.efficiency
+    prefill = steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill)
+    context = sim.prompt_tokens + (sim.output_tokens + 1) // 2
+    return prefill + (sim.output_tokens - 1) * steps.step_s(steps.decode_shape(1, context), eff.decode)
+
+
+def simulate(sim: Simulation) -> SimulateResult:
+    """Every rate of ``sim`` (or its trace), and the largest rate meeting the SLOs when there are SLOs."""
+    import dataclasses
+
+    steps = StepModel.of(sim.model, sim.hardware, sim.workload)
+    if sim.calibration is not None:
+        data, source = sim.calibration
+        sim = dataclasses.replace(sim, efficiency=efficiency_from(dict(data), source, steps))
+    levels = []
+    if sim.trace:
+        levels.append(run_level(sim, steps, sim.trace, None))
+    for rate in sim.rates:
+        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed, sim.cv)
+        levels.append(run_level(sim, steps, requests, rate))
+    slo = sim.ttft_slo_s is not None or sim.tpot_slo_s is not None
+    best = max_rate_meeting_slo(sim, steps) if slo else None
+    context = sim.prompt_tokens + (sim.output_tokens + 1) // 2
+    eff = sim.efficiency
+    step_model = {
+        "decode_step_s": steps.step_s(steps.decode_shape(1, context), eff.decode),
+        "prefill_s": steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill),
+        "unloaded_request_s": unloaded_request_s(sim, steps),
+        "decode_efficiency": eff.decode, "prefill_efficiency": eff.prefill, "efficiency_source": eff.source,
+        "kv_capacity_tokens": steps.kv_capacity_tokens,
+    }
+    notes = []
+    if any(level.preemptions for level in levels):
+        notes.append("KV blocks ran out: sequences were preempted and recomputed")
+    return SimulateResult(settings=settings_of(sim), step_model=step_model, levels=tuple(levels),
+                          max_rate_meeting_slo=best, slo_percentile=sim.slo_percentile if slo else None,
+                          notes=tuple(notes))
+
+
+def settings_of(sim: Simulation) -> dict[str, Any]:
+    s, w = sim.scheduler, sim.workload
+    return {
+        "model": sim.model.name, "hardware": sim.hardware.name, "tp": w.tp, "pp": w.pp,
+        "dtype": w.precision.activation.name, "replicas": sim.replicas, "router": sim.router,
+        "prompt_tokens": sim.prompt_tokens, "output_tokens": sim.output_tokens, "requests": sim.requests,
+        "seed": sim.seed, "cv": sim.cv, "trace": sim.trace_name,
+        "max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
+        "chunked_prefill": s.chunked_prefill, "block_tokens": s.block_tokens,
+        "kv_blocks": s.kv_blocks if sim.kv_blocks_given else None,
+        "speculative_k": s.speculative_k, "acceptance_rate": s.acceptance_rate,
+        "prefix_hit_rate": s.prefix_hit_rate, "ttft_slo_s": sim.ttft_slo_s, "tpot_slo_s": sim.tpot_slo_s,
+    }
+
+
+def mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values)
+
+
+__all__ = ["Efficiency", "Simulation", "max_rate_meeting_slo", "quantile", "simulate", "summarize",
+           "weighted_distribution"]

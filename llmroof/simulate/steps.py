@@ -1,0 +1,145 @@
+"""The time of one engine step of any shape, from the analytic model: decode tokens at their contexts and
+prefill chunks at their offsets, batched into one forward pass (as vLLM V1 and SGLang run a step).
+
+Every op's FLOPs and bytes are affine in three sums over the step's sequences (:class:`StepShape`):
+
+- tokens T (queries this step): GEMMs, norms, activations, the KV writes;
+- attention pairs P (query-key pairs): a decode token at context c attends to c keys; a prefill chunk of q
+  tokens after p cached ones to q*p + q(q+1)/2 (causal);
+- keys K (KV tokens read): c per decode token, p + q per chunk (flash attention reads each KV once).
+
+Three :func:`~llmroof.analytic.analyze` calls of decode steps ((b, c) = (1, c1), (2, c1), (1, c2)) give
+every op's three coefficients; the head (final norm, lm_head) runs on one position per sequence. An op's
+time is its roofline max(FLOPs/peak, bytes/bandwidth); the step is the sum over ops and layers plus the
+communication (affine in T), through every pipeline stage (the latency of one pass). Kernel time is
+divided by an efficiency (1: the roofline; a calibration's measured fraction otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from llmroof.analytic.analysis import Analysis, analyze
+from llmroof.analytic.workload import Workload
+from llmroof.plan.steps import StageTimes, layer_shares, split_ops
+from llmroof.specs.hardware import HardwareSpec
+from llmroof.specs.model import ModelSpec
+
+
+class StepShape(NamedTuple):
+    """Sums over the sequences of one step."""
+
+    tokens: int
+    pairs: float
+    keys: float
+    sequences: int
+    """Positions whose logits are computed: one per sequence in the step."""
+
+
+def chunk_pairs(cached: int, chunk: int) -> float:
+    """Query-key pairs of a causal prefill chunk of ``chunk`` tokens after ``cached`` tokens."""
+    return chunk * cached + chunk * (chunk + 1) / 2
+
+
+class AffineOp(NamedTuple):
+    """One op instance: FLOPs = f0 + ft*T + fp*P, bytes = b0 + bt*T + bk*K, scaled by its share of the layers."""
+
+    f0: float
+    ft: float
+    fp: float
+    b0: float
+    bt: float
+    bk: float
+
+
+def _fit(one: tuple[float, float], two: tuple[float, float], long: tuple[float, float], c1: int,
+         c2: int) -> tuple[float, float, float, float, float, float]:
+    """Coefficients through an op's (FLOPs, bytes) at (b, c) = (1, c1) ``one``, (2, c1) ``two``, (1, c2) ``long``."""
+    out = []
+    for i in range(2):
+        per_context = (long[i] - one[i]) / (c2 - c1)
+        per_sequence = two[i] - one[i]  # one more token and c1 more pairs/keys
+        per_token = per_sequence - per_context * c1
+        fixed = one[i] - per_token - per_context * c1
+        out += [fixed, per_token, per_context]
+    return out[0], out[1], out[2], out[3], out[4], out[5]
+
+
+@dataclass(frozen=True, slots=True)
+class StepModel:
+    """Step time of one replica (model, device, dtypes, tp, pp) at any :class:`StepShape`."""
+
+    layer_ops: tuple[AffineOp, ...]
+    """One average decoder layer's ops, each times its share of the layers."""
+    head_ops: tuple[AffineOp, ...]
+    """embed (per token) then final_norm and lm_head (per sequence: T stands for the sequences)."""
+    layers: int
+    """Decoder layers over every pipeline stage."""
+    inverse_peak: float
+    inverse_bandwidth: float
+    comm0_s: float
+    comm1_s: float
+    """Communication per pass: fixed, and per token, summed over stages."""
+    kv_bytes_per_token: float
+    """KV cache bytes of one token on the fullest GPU."""
+    kv_capacity_tokens: int
+    """Tokens of KV cache that fit beside the weights on the fullest GPU (0: the model does not fit)."""
+    analysis: Analysis
+
+    @classmethod
+    def of(cls, model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> StepModel:
+        c1, c2 = 64, 128
+        base = dataclasses.replace(workload, batch=1, context_len=c1, micro_batches=1)
+        analyses = [analyze(model, hardware, base), analyze(model, hardware, dataclasses.replace(base, batch=2)),
+                    analyze(model, hardware, dataclasses.replace(base, context_len=c2))]
+        parts = [split_ops(a.decode) for a in analyses]
+        shares = layer_shares(analyses[0].decode, analyses[0].stage_layers)
+
+        def cost(op: object) -> tuple[float, float]:
+            return op.flops, op.bytes  # type: ignore[attr-defined]
+
+        layer = []
+        for i, share in enumerate(shares):
+            coeffs = _fit(*(cost(p[1][i]) for p in parts), c1, c2)
+            layer.append(AffineOp(*(v * share for v in coeffs)))
+        head = [AffineOp(*_fit(cost(parts[0][0]), cost(parts[1][0]), cost(parts[2][0]), c1, c2))]
+        head += [AffineOp(*_fit(*(cost(p[2][i]) for p in parts), c1, c2)) for i in range(2)]
+        comm = [sum(StageTimes.of(a.decode, a.stage_layers).comm_s) for a in analyses[:2]]
+        one = analyses[0]
+        roof = one.decode.roofline
+        kv = max(one.stage_kv_bytes_per_token)
+        free = min(one.usable_memory_bytes - w for w in one.stage_weight_bytes)
+        return cls(tuple(layer), tuple(head), sum(one.stage_layers),
+                   1 / roof.peak_flops_per_s if roof.peak_flops_per_s else 0.0, 1 / roof.bandwidth_bytes_per_s,
+                   2 * comm[0] - comm[1], comm[1] - comm[0], kv, max(0, int(free // kv)) if kv else 0, one)
+
+    def kernel_s(self, shape: StepShape) -> float:
+        """Kernel time of one pass through every stage at the roofline."""
+        t, p, k, n = shape
+        ip, ib = self.inverse_peak, self.inverse_bandwidth
+        layer = 0.0
+        for f0, ft, fp, b0, bt, bk in self.layer_ops:
+            compute = (f0 + ft * t + fp * p) * ip
+            memory = (b0 + bt * t + bk * k) * ib
+            layer += compute if compute > memory else memory
+        total = layer * self.layers
+        for index, (f0, ft, _, b0, bt, _) in enumerate(self.head_ops):
+            rows = t if index == 0 else n
+            compute, memory = (f0 + ft * rows) * ip, (b0 + bt * rows) * ib
+            total += compute if compute > memory else memory
+        return total
+
+    def comm_s(self, tokens: int) -> float:
+        return self.comm0_s + self.comm1_s * tokens if tokens else 0.0
+
+    def step_s(self, shape: StepShape, efficiency: float = 1.0) -> float:
+        """One step: kernels at ``efficiency`` of the roofline, plus communication."""
+        return self.kernel_s(shape) / efficiency + self.comm_s(shape.tokens)
+
+    def decode_shape(self, batch: int, context: int) -> StepShape:
+        return StepShape(batch, batch * context, batch * context, batch)
+
+    def prefill_shape(self, prompt: int, cached: int = 0) -> StepShape:
+        return StepShape(prompt, chunk_pairs(cached, prompt), cached + prompt, 1)
