@@ -1,0 +1,250 @@
+"""The simulator checked against what is known exactly: queueing theory (M/D/1, M/M/1, Little's law), the
+analytic model it takes its step times from, the scheduler's invariants, speculative decoding's closed form
+against a Monte Carlo, the prefix cache against a brute-force LRU, and the trace formats against each other."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+
+import pytest
+
+from cli_runner import run_cli
+from llmroof import load
+from llmroof.analytic.analysis import analyze
+from llmroof.analytic.workload import Workload
+from llmroof.bench.metrics import distribution
+from llmroof.bench.traffic import TraceRequest, arrival_offsets, parse_trace, synthetic
+from llmroof.simulate.engine import Replica, SchedulerConfig, run_fleet
+from llmroof.simulate.features import PrefixCache, speculative_monte_carlo, speculative_tokens_per_step
+from llmroof.simulate.run import summarize, weighted_distribution
+from llmroof.simulate.steps import StepModel
+from llmroof.specs.hardware import get_hardware
+from llmroof.specs.model import get_model
+
+FUSED = Workload(implementation="fused", attention_kernel="flash", fused_qkv=True)
+
+
+def _single_server(requests, service_of):
+    """One request at a time (FCFS), service time ``service_of(prompt)`` (each request: one prefill, one token)."""
+    config = SchedulerConfig(max_num_seqs=1, max_num_batched_tokens=1 << 30, chunked_prefill=False)
+    replica = Replica(config, lambda shape, prefill: service_of(shape.tokens))
+    run_fleet(requests, [replica])
+    return replica
+
+
+def _mean_wait(replica, service_of):
+    return sum(s.first_s - s.arrival_s - service_of(s.prompt) for s in replica.finished) / len(replica.finished)
+
+
+N = 100_000
+
+
+def test_md1_mean_wait():
+    rate, service = 0.7, 1.0  # rho 0.7: Wq = rho * S / (2 (1 - rho))
+    requests = synthetic(rate, N, 100, 1, seed=1)
+    replica = _single_server(requests, lambda tokens: service)
+    expected = rate * service**2 / (2 * (1 - rate * service))
+    assert _mean_wait(replica, lambda _: service) == pytest.approx(expected, rel=0.02)
+
+
+def test_mm1_mean_wait_and_littles_law():
+    rate, mean_service = 0.5, 1.0  # exponential service: prompt tokens ~ Exp (mean 10,000), 1e-4 s per token
+    rng = random.Random(2)
+    times = arrival_offsets(rate, seed=3)
+    requests = [TraceRequest(next(times), 1 + int(rng.expovariate(1e-4)), 1) for _ in range(N)]
+    service_of = lambda tokens: tokens * 1e-4  # noqa: E731
+    replica = _single_server(requests, service_of)
+    served = [service_of(r.prompt_tokens) for r in requests]
+    s1 = sum(served) / N
+    s2 = sum(x * x for x in served) / N
+    expected = rate * s2 / (2 * (1 - rate * s1))  # Pollaczek-Khinchine; M/M/1: rho / (mu - lambda) = 1.0
+    assert expected == pytest.approx(rate * mean_service / (1 - rate * mean_service), rel=0.02)
+    assert _mean_wait(replica, service_of) == pytest.approx(expected, rel=0.02)
+    level = summarize([replica], rate=rate, trace=None, ttft_slo_s=None, tpot_slo_s=None)
+    # Little: time-average requests in the system = throughput x mean time in it
+    assert level.mean_in_system == pytest.approx(level.request_throughput_per_s * level.e2e_s.mean, rel=0.01)
+    assert level.mean_in_system == pytest.approx(rate * (expected + s1), rel=0.03)
+
+
+@pytest.fixture(scope="module")
+def llama8b():
+    return StepModel.of(get_model("llama-3-8b"), get_hardware("h100-sxm"), FUSED)
+
+
+@pytest.mark.parametrize("batch,context", [(1, 100), (8, 1000), (64, 3000)])
+def test_step_model_reproduces_analyze(llama8b, batch, context):
+    """A decode step's time is the analytic model's for the same batch and context, and a prefill's within
+    0.1% (the analytic prefill counts the logits of the last token only, as the step does)."""
+    m, h = get_model("llama-3-8b"), get_hardware("h100-sxm")
+    a = analyze(m, h, dataclasses.replace(FUSED, batch=batch, context_len=context, prompt_len=context))
+    assert llama8b.step_s(llama8b.decode_shape(batch, context)) == pytest.approx(sum(a.decode.stage_times_s), rel=1e-9)
+    one = analyze(m, h, dataclasses.replace(FUSED, batch=1, prompt_len=context))
+    assert llama8b.step_s(llama8b.prefill_shape(context)) == pytest.approx(sum(one.prefill.stage_times_s), rel=1e-3)
+
+
+def _replica(steps, **knobs):
+    config = SchedulerConfig(kv_blocks=steps.kv_capacity_tokens // 16, **knobs)
+    return Replica(config, lambda shape, prefill: steps.step_s(shape))
+
+
+def _traffic(rate=20.0, n=400, seed=0):
+    """Mostly short prompts, every 10th one long (8,000 tokens)."""
+    requests = synthetic(rate, n, 512, 128, seed=seed)
+    return [r._replace(prompt_tokens=8000) if i % 10 == 5 else r for i, r in enumerate(requests)]
+
+
+def test_chunking_respects_the_budget_and_trades_ttft_for_itl(llama8b):
+    traffic = _traffic()
+    p99_itl, long_ttft = [], []
+    for budget in (8192, 2048, 512):
+        replica = _replica(llama8b, max_num_seqs=64, max_num_batched_tokens=budget)
+        seen = []
+        step_time = replica.step_time
+        replica.step_time = lambda shape, prefill: (seen.append(shape), step_time(shape, prefill))[1]
+        run_fleet(traffic, [replica])
+        assert max(s.tokens for s in seen) <= budget and max(s.sequences for s in seen) <= 64
+        assert replica.max_step_tokens <= budget and len(replica.finished) == len(traffic)
+        level = summarize([replica], rate=20.0, trace=None, ttft_slo_s=None, tpot_slo_s=None)
+        p99_itl.append(level.itl_s.p99)
+        long_ttft.append(sum(s.first_s - s.arrival_s for s in replica.finished if s.prompt == 8000))
+    assert p99_itl == sorted(p99_itl, reverse=True)  # a smaller budget: p99 ITL does not rise
+    assert long_ttft == sorted(long_ttft)  # ... and a long prompt's TTFT does not fall
+
+
+def test_kv_exhaustion_preempts_and_still_finishes_every_request(llama8b):
+    replica = Replica(SchedulerConfig(kv_blocks=2000), lambda shape, prefill: llama8b.step_s(shape))
+    run_fleet(synthetic(50.0, 300, 1024, 512, seed=4), [replica])
+    assert replica.preemptions > 0 and len(replica.finished) == 300
+    assert all(s.end_s >= s.first_s >= s.arrival_s for s in replica.finished)
+
+
+def test_speculative_closed_form_matches_monte_carlo():
+    for k, a in ((4, 0.7), (2, 0.5), (6, 0.9)):
+        assert speculative_monte_carlo(k, a, 10**6, seed=k) == pytest.approx(speculative_tokens_per_step(k, a),
+                                                                             rel=0.005)
+    assert speculative_tokens_per_step(3, 1.0) == 4 and speculative_tokens_per_step(5, 0.0) == 1
+
+
+def test_speculative_decoding_shortens_tpot(llama8b):
+    def tpot(**knobs):
+        replica = _replica(llama8b, **knobs)
+        run_fleet(synthetic(2.0, 50, 256, 256, seed=5), [replica])
+        return summarize([replica], rate=2.0, trace=None, ttft_slo_s=None, tpot_slo_s=None).tpot_s.mean
+    plain, spec = tpot(), tpot(speculative_k=4, acceptance_rate=0.8)
+    assert spec < plain / 2  # 3.36 tokens per step for a slightly longer verify step
+
+
+def _brute_lru(requests, capacity, block):
+    cache: list[int] = []
+    hits = []
+    for hashes, prompt in requests:
+        full = hashes[: prompt // block]
+        n = 0
+        while n < len(full) and full[n] in cache:
+            n += 1
+        hits.append(min(n * block, prompt - 1))
+        for h in full:
+            if h in cache:
+                cache.remove(h)
+            cache.append(h)
+        del cache[: max(0, len(cache) - capacity)]
+    return hits
+
+
+def test_prefix_cache_hits_equal_a_brute_force_lru():
+    rng = random.Random(6)
+    requests = []
+    for _ in range(2000):
+        prompt = rng.randint(1, 12 * 16)
+        shared = rng.randint(0, 4)  # a few families of shared prefixes
+        hashes = [shared * 100 + i if i < rng.randint(0, 12) else rng.randrange(10**6) for i in range(12)]
+        requests.append((tuple(hashes), prompt))
+    cache = PrefixCache(capacity_blocks=40, block_tokens=16)
+    hits = [cache.lookup(h, p) for h, p in requests]
+    assert hits == _brute_lru(requests, 40, 16)
+    assert sum(hits) > 0
+    short = PrefixCache(capacity_blocks=40, block_tokens=16)
+    assert [short.lookup((1, 2), 15) for _ in range(3)] == [0, 0, 0]  # shorter than a block: never a hit
+
+
+def test_weighted_itl_distribution_equals_the_expanded_one():
+    rng = random.Random(7)
+    values = [rng.random() for _ in range(300)]
+    weights = [rng.randint(0, 9) for _ in range(300)]
+    expanded = [v for v, w in zip(values, weights) for _ in range(w)]
+    assert weighted_distribution(values, weights).to_dict() == pytest.approx(distribution(expanded).to_dict())
+
+
+AZURE = """TIMESTAMP,ContextTokens,GeneratedTokens
+2023-11-16 18:15:46.6805900,374,44
+2023-11-16 18:15:50.9951690,396,109
+2023-11-16 18:15:51.0000000,879,20
+"""
+BURSTGPT = """Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type
+1000.0,ChatGPT,374,44,418,Conversation log
+1004.314579,ChatGPT,396,109,505,Conversation log
+1004.31941,GPT-4,879,20,899,Conversation log
+"""
+MOONCAKE = "\n".join(json.dumps(r) for r in [
+    {"timestamp": 5000, "input_length": 374, "output_length": 44, "hash_ids": [0]},
+    {"timestamp": 9314.579, "input_length": 396, "output_length": 109, "hash_ids": [0]},
+    {"timestamp": 9319.41, "input_length": 879, "output_length": 20, "hash_ids": [0, 1]},
+])
+
+
+def test_trace_formats_parse_to_the_same_requests():
+    azure, burst, mooncake = (parse_trace(text) for text in (AZURE, BURSTGPT, MOONCAKE))
+    strip = lambda rows: [(round(r.arrival_s, 6), r.prompt_tokens, r.output_tokens) for r in rows]  # noqa: E731
+    assert strip(azure) == strip(burst) == strip(mooncake) == [(0.0, 374, 44), (4.314579, 396, 109),
+                                                                (4.31941, 879, 20)]
+    assert mooncake[2].hash_ids == (0, 1)
+
+
+def test_bench_open_loop_and_simulate_share_the_arrivals():
+    from llmroof.bench import load as bench_load
+
+    assert bench_load.arrival_offsets is arrival_offsets
+    times = arrival_offsets(3.0, seed=11)
+    assert [next(times) for _ in range(4)] == [r.arrival_s for r in synthetic(3.0, 4, 1, 1, seed=11)]
+    fixed = arrival_offsets(2.0, seed=0, cv=0)
+    assert [next(fixed) for _ in range(3)] == [0.0, 0.5, 1.0]
+    bursty = synthetic(1.0, 20001, 1, 1, seed=1, cv=3.0)
+    gaps = [b.arrival_s - a.arrival_s for a, b in zip(bursty, bursty[1:])]
+    mean = sum(gaps) / len(gaps)
+    cv = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
+    assert mean == pytest.approx(1.0, rel=0.1) and cv == pytest.approx(3.0, rel=0.1)
+
+
+def test_fleet_routers_spread_the_load(llama8b):
+    requests = synthetic(40.0, 400, 512, 64, seed=8)
+    for router in ("round-robin", "least-loaded"):
+        replicas = [_replica(llama8b) for _ in range(4)]
+        run_fleet(requests, replicas, router)
+        counts = [len(r.finished) for r in replicas]
+        assert sum(counts) == 400 and min(counts) > 60
+
+
+def test_cli_json_contract_and_load(capsys, tmp_path):
+    out = tmp_path / "sim.json"
+    code, stdout, stderr = run_cli(capsys, "simulate", "--model", "llama-3-8b", "--hardware", "h100", "--prompt",
+                                   "512", "--output", "64", "--rate", "5,20", "--requests", "200", "--seed", "3",
+                                   "--max-num-seqs", "64", "--max-num-batched-tokens", "2048", "--ttft-slo", "100",
+                                   "--tpot-slo", "20", "--out", str(out), "--format", "json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["schema"] == "llmroof.simulate/1"
+    assert [level["rate"] for level in data["levels"]] == [5.0, 20.0]
+    for level in data["levels"]:
+        assert level["requests"] == 200
+        for metric in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+            assert set(level[metric]) >= {"mean", "p50", "p90", "p95", "p99"}
+        assert level["output_tokens_per_s"] > 0 and level["goodput_per_s"] is not None
+    assert data["max_rate_meeting_slo"] > 5
+    record = load(out)
+    assert record.levels[0].ttft_s.p90 == data["levels"][0]["ttft_s"]["p90"]
+    assert len(record.to_pandas(per_request=True)) == 400 and len(record.to_pandas()) == 2
+    code, _, stderr = run_cli(capsys, "simulate", "--model", "llama-3-8b", "--hardware", "h100")
+    assert code == 2 and "--rate or --trace-file" in stderr

@@ -1,0 +1,88 @@
+"""``llmroof simulate`` against a real engine: ``transformers serve`` with a tiny random Llama on one CPU core.
+
+Calibrated from a bench at concurrency 1 (in the same test run, so the simulation and the measurement see the
+same machine), the simulator replays the seeded Poisson arrivals that ``llmroof bench --rate R --seed S``
+sends, at about 40% and 70% of the engine's capacity (its request throughput at concurrency 4); p50 and p90
+TTFT and E2E must be within 30% of the measured. The engine runs pinned to core 0 with one thread, the load
+generator (this process) on the other core."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from bench_servers import free_port, server
+from cli_runner import run_cli
+
+pytest.importorskip("fastapi", reason="transformers[serving] (the test extra) is not installed")
+pytestmark = pytest.mark.slow
+
+PROMPT, OUTPUT, REQUESTS, SEED = 32, 16, 40, 7
+TOLERANCE = 0.30
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    pytest.importorskip("transformers.cli.transformers", reason="transformers has no CLI")
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPU cores to pin the engine and the load generator apart")
+    from test_bench_engine import save_tiny_llama
+
+    folder = save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    port = free_port()
+    work = tmp_path_factory.mktemp("serve")
+    cores = sorted(os.sched_getaffinity(0))
+    engine_core, client_cores = cores[0], set(cores[1:])
+    code = "import sys; from transformers.cli.transformers import main; sys.exit(main())"
+    argv = ["env", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "taskset", "-c", str(engine_core),
+            sys.executable, "-c", code, "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
+            "--device", "cpu"]
+    before, here = os.sched_getaffinity(0), os.getcwd()
+    os.chdir(work)  # the server's working directory: outside the checkout
+    try:
+        with server(argv, port, work / "serve.log"):
+            os.sched_setaffinity(0, client_cores)
+            try:
+                yield f"http://127.0.0.1:{port}", folder
+            finally:
+                os.sched_setaffinity(0, before)
+    finally:
+        os.chdir(here)
+
+
+def _bench(capsys, url, folder, out, *args):
+    code, stdout, stderr = run_cli(capsys, "bench", "--url", url, "--model", str(folder), "--input-len", str(PROMPT),
+                                   "--output-len", str(OUTPUT), "--dtype", "fp32", "--out", str(out),
+                                   "--format", "json", "--no-nvml", *args)
+    assert code == 0, stderr
+    return json.loads(stdout)
+
+
+def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
+    url, folder = engine
+    closed = _bench(capsys, url, folder, tmp_path / "closed", "--concurrency", "1,4", "--requests", "12",
+                    "--warmup", "2")
+    capacity = closed["levels"][1]["request_throughput_per_s"]
+    rates = [round(0.4 * capacity, 3), round(0.7 * capacity, 3)]
+    measured = _bench(capsys, url, folder, tmp_path / "open", "--rate", ",".join(map(str, rates)),
+                      "--requests", str(REQUESTS), "--seed", str(SEED), "--warmup", "0")
+    code, stdout, stderr = run_cli(capsys, "simulate", "--model", str(folder), "--calibrate",
+                                   str(tmp_path / "closed" / "results.json"), "--one-at-a-time", "--dtype", "fp32",
+                                   "--prompt", str(PROMPT), "--output", str(OUTPUT), "--rate", ",".join(map(str, rates)),
+                                   "--requests", str(REQUESTS), "--seed", str(SEED), "--format", "json")
+    assert code == 0, stderr
+    simulated = json.loads(stdout)
+    errors = {}
+    for sim, real in zip(simulated["levels"], measured["levels"]):
+        assert sim["rate"] == real["rate"]
+        for metric in ("ttft_s", "e2e_s"):
+            for stat in ("p50", "p90"):
+                errors[f"rate {sim['rate']:g} {metric} {stat}"] = sim[metric][stat] / real[metric][stat] - 1
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())
+    print(f"capacity {capacity:.2f}/s, rates {rates}, load {load}: {report}", file=sys.stderr)
+    assert all(abs(e) <= TOLERANCE for e in errors.values()), report
