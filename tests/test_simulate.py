@@ -5,20 +5,25 @@ against a Monte Carlo, the prefix cache against a brute-force LRU, and the trace
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import random
 
 import pytest
-
 from cli_runner import run_cli
+
 from llmroof import load
 from llmroof.analytic.analysis import analyze
 from llmroof.analytic.workload import Workload
 from llmroof.bench.metrics import distribution
 from llmroof.bench.traffic import TraceRequest, arrival_offsets, parse_trace, synthetic
 from llmroof.simulate.engine import Replica, SchedulerConfig, run_fleet
-from llmroof.simulate.features import PrefixCache, speculative_monte_carlo, speculative_tokens_per_step
+from llmroof.simulate.features import (
+    PrefixCache,
+    speculative_monte_carlo,
+    speculative_tokens_per_step,
+)
 from llmroof.simulate.run import summarize, weighted_distribution
 from llmroof.simulate.steps import StepModel
 from llmroof.specs.hardware import get_hardware
@@ -55,7 +60,7 @@ def test_mm1_mean_wait_and_littles_law():
     rng = random.Random(2)
     times = arrival_offsets(rate, seed=3)
     requests = [TraceRequest(next(times), 1 + int(rng.expovariate(1e-4)), 1) for _ in range(N)]
-    service_of = lambda tokens: tokens * 1e-4  # noqa: E731
+    service_of = lambda tokens: tokens * 1e-4
     replica = _single_server(requests, service_of)
     served = [service_of(r.prompt_tokens) for r in requests]
     s1 = sum(served) / N
@@ -96,14 +101,20 @@ def _traffic(rate=20.0, n=400, seed=0):
     return [r._replace(prompt_tokens=8000) if i % 10 == 5 else r for i, r in enumerate(requests)]
 
 
+def _recording(step_time, seen):
+    def time_s(shape, prefill):
+        seen.append(shape)
+        return step_time(shape, prefill)
+    return time_s
+
+
 def test_chunking_respects_the_budget_and_trades_ttft_for_itl(llama8b):
     traffic = _traffic()
     p99_itl, long_ttft = [], []
     for budget in (8192, 2048, 512):
         replica = _replica(llama8b, max_num_seqs=64, max_num_batched_tokens=budget)
-        seen = []
-        step_time = replica.step_time
-        replica.step_time = lambda shape, prefill: (seen.append(shape), step_time(shape, prefill))[1]
+        seen: list = []
+        replica.step_time = _recording(replica.step_time, seen)
         run_fleet(traffic, [replica])
         assert max(s.tokens for s in seen) <= budget and max(s.sequences for s in seen) <= 64
         assert replica.max_step_tokens <= budget and len(replica.finished) == len(traffic)
@@ -197,7 +208,7 @@ MOONCAKE = "\n".join(json.dumps(r) for r in [
 
 def test_trace_formats_parse_to_the_same_requests():
     azure, burst, mooncake = (parse_trace(text) for text in (AZURE, BURSTGPT, MOONCAKE))
-    strip = lambda rows: [(round(r.arrival_s, 6), r.prompt_tokens, r.output_tokens) for r in rows]  # noqa: E731
+    strip = lambda rows: [(round(r.arrival_s, 6), r.prompt_tokens, r.output_tokens) for r in rows]
     assert strip(azure) == strip(burst) == strip(mooncake) == [(0.0, 374, 44), (4.314579, 396, 109),
                                                                 (4.31941, 879, 20)]
     assert mooncake[2].hash_ids == (0, 1)
@@ -212,7 +223,7 @@ def test_bench_open_loop_and_simulate_share_the_arrivals():
     fixed = arrival_offsets(2.0, seed=0, cv=0)
     assert [next(fixed) for _ in range(3)] == [0.0, 0.5, 1.0]
     bursty = synthetic(1.0, 20001, 1, 1, seed=1, cv=3.0)
-    gaps = [b.arrival_s - a.arrival_s for a, b in zip(bursty, bursty[1:])]
+    gaps = [b.arrival_s - a.arrival_s for a, b in itertools.pairwise(bursty)]
     mean = sum(gaps) / len(gaps)
     cv = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
     assert mean == pytest.approx(1.0, rel=0.1) and cv == pytest.approx(3.0, rel=0.1)
@@ -248,3 +259,18 @@ def test_cli_json_contract_and_load(capsys, tmp_path):
     assert len(record.to_pandas(per_request=True)) == 400 and len(record.to_pandas()) == 2
     code, _, stderr = run_cli(capsys, "simulate", "--model", "llama-3-8b", "--hardware", "h100")
     assert code == 2 and "--rate or --trace-file" in stderr
+
+
+def test_decode_runs_give_the_step_by_step_result(llama8b, monkeypatch):
+    """The loop over decode-only steps (step times on a line) changes nothing but the speed."""
+    def level():
+        replica = _replica(llama8b, max_num_seqs=128)
+        run_fleet(synthetic(12.0, 600, 1024, 200, seed=9), [replica])
+        return summarize([replica], rate=12.0, trace=None, ttft_slo_s=None, tpot_slo_s=None)
+    fast = level()
+    monkeypatch.setattr(Replica, "_decode_run", lambda self, t: None)
+    slow = level()
+    assert fast.steps == slow.steps
+    for metric in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        assert getattr(fast, metric).to_dict() == pytest.approx(getattr(slow, metric).to_dict(), rel=1e-9)
+    assert fast.mean_in_system == pytest.approx(slow.mean_in_system, rel=1e-9)

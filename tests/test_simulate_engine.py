@@ -13,7 +13,6 @@ import os
 import sys
 
 import pytest
-
 from bench_servers import free_port, server
 from cli_runner import run_cli
 

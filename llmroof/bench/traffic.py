@@ -22,7 +22,7 @@ import io
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -118,6 +118,7 @@ def _csv(text: str, source: str) -> list[TraceRequest]:
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in reader.fieldnames or ()]
     reader.fieldnames = header
+    clock: Callable[[str], float]
     if all(name in header for name in AZURE):
         columns, clock = AZURE, _azure_time
     elif all(name in header for name in BURSTGPT):

@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from llmroof.cli.options import DTYPE_HELP, HARDWARE_FILE, Format, resolve_hardware, resolve_model, resolve_precision
+from llmroof.cli.options import (
+    DTYPE_HELP,
+    HARDWARE_FILE,
+    Format,
+    resolve_hardware,
+    resolve_model,
+    resolve_precision,
+)
 from llmroof.errors import LlmroofError
 
 
@@ -74,7 +81,8 @@ def simulate(
     queueing, and the largest rate meeting the SLOs."""
     from llmroof.analytic.workload import Workload
     from llmroof.bench.traffic import read_trace
-    from llmroof.simulate import SchedulerConfig, Simulation, simulate as run
+    from llmroof.simulate import SchedulerConfig, Simulation
+    from llmroof.simulate import simulate as run
     from llmroof.simulate.calibrate import bench_hardware, read_source
     from llmroof.simulate.steps import StepModel
 

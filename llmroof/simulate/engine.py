@@ -27,7 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llmroof.bench.traffic import TraceRequest
-from llmroof.simulate.features import PrefixCache, hit_rate_tokens, speculative_tokens_per_step
+from llmroof.simulate.features import (
+    PrefixCache,
+    hit_rate_tokens,
+    speculative_tokens_per_step,
+)
 from llmroof.simulate.steps import StepShape, chunk_pairs
 
 StepTime = Callable[[StepShape, int], float]
@@ -79,8 +83,25 @@ class SchedulerConfig:
 class Seq:
     """One request inside a replica."""
 
-    __slots__ = ("index", "arrival_s", "prompt", "output", "hash_ids", "cached", "target", "done", "generated",
-                 "start_iter", "finish_iter", "context0", "first_s", "last_s", "end_s", "preemptions", "state")
+    __slots__ = (
+        "arrival_s",
+        "cached",
+        "context0",
+        "done",
+        "end_s",
+        "finish_iter",
+        "first_s",
+        "generated",
+        "hash_ids",
+        "index",
+        "last_s",
+        "output",
+        "preemptions",
+        "prompt",
+        "start_iter",
+        "state",
+        "target",
+    )
 
     def __init__(self, index: int, request: TraceRequest) -> None:
         self.index = index
@@ -156,11 +177,54 @@ class Replica:
     def run_until(self, t: float) -> None:
         """Run every step that starts before ``t``."""
         while self.busy and self.now < t:
+            if self.decoding and not self.waiting and not self.prefilling:
+                self._decode_run(t)
+                if not (self.busy and self.now < t):
+                    break
             self.step()
 
     def drain(self) -> None:
-        while self.busy:
-            self.step()
+        self.run_until(math.inf)
+
+    def _decode_run(self, t: float) -> None:
+        """The decode-only steps before ``t`` and before the next sequence finishes, in one loop: the batch is
+        fixed and its contexts grow by the same amount every step, so the step time is evaluated at the
+        first, middle and last step and, where those lie on a line (the usual case: no op turns from
+        memory- to compute-bound on the way), every step's time follows from it without the scheduler."""
+        n, per_step, config = self.decoding, self.per_step, self.config
+        grow = n * per_step
+        room = (config.kv_blocks - self.kv_blocks_used()) * config.block_tokens / grow
+        steps = min(self.finishing[0][0] - self.iteration - 1, int(room) - 1) if self.finishing else 0
+        if steps < 1:
+            return
+        tokens, positions, context = n * self.positions, self.positions, self.decode_context
+        step_time = self.step_time
+
+        def time_at(j: float) -> float:
+            keys = context + j * grow
+            return step_time(StepShape(tokens, keys * positions, keys, n), 0)
+
+        first, last = time_at(0), time_at(steps - 1)
+        slope = (last - first) / (steps - 1) if steps > 1 else 0.0
+        linear = steps < 3 or abs(time_at((steps - 1) / 2) - (first + last) / 2) <= 1e-9 * first
+        now, done = self.now, 0
+        itl, weights, timeline = self.itl_s, self.itl_weight, self.timeline
+        in_system = self.in_system
+        while done < steps and now < t:
+            dt = first + slope * done if linear else time_at(done)
+            now += dt
+            self.area += in_system * dt
+            itl.append(dt)
+            weights.append(n)
+            done += 1
+            if now >= self.next_sample_s:
+                timeline.append((now, 0, len(self.running), self.kv_blocks_used(done * grow) / config.kv_blocks))
+                self.next_sample_s = now + self.sample_every_s
+        self.now = self.last_s = now
+        self.decode_context += done * grow
+        self.kv_tokens += done * grow
+        self.iteration += done
+        self.steps += done
 
     def _preempt(self) -> None:
         """Recompute the most recently admitted sequence: back to the head of the queue."""
@@ -248,14 +312,14 @@ class Replica:
         finishing = self.finishing
         while finishing and finishing[0][0] <= self.iteration:
             _, index = heapq.heappop(finishing)
-            seq = self.running.get(index)  # None or not decoding: preempted since, a stale entry
-            if seq is None or seq.state != "decoding" or seq.finish_iter != self.iteration:
+            ending = self.running.get(index)  # None or not decoding: preempted since, a stale entry
+            if ending is None or ending.state != "decoding" or ending.finish_iter != self.iteration:
                 continue
-            context = seq.context0 + (self.iteration - seq.start_iter) * self.per_step
+            context = ending.context0 + (self.iteration - ending.start_iter) * self.per_step
             self.decoding -= 1
             self.decode_context -= context
             self.kv_tokens -= context
-            self._finish(seq, now)
+            self._finish(ending, now)
         for seq, chunk in chunks:
             seq.done += chunk
             self.kv_tokens += chunk

@@ -18,12 +18,14 @@ divided by an efficiency (1: the roofline; a calibration's measured fraction oth
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from llmroof.analytic.analysis import Analysis, analyze
+from llmroof.analytic.opcost import OpCost
 from llmroof.analytic.workload import Workload
-from llmroof.plan.steps import StageTimes, layer_shares, split_ops
+from llmroof.plan.steps import LinearOp, PiecewiseLinear, StageTimes, layer_shares, split_ops
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
@@ -87,6 +89,8 @@ class StepModel:
     kv_capacity_tokens: int
     """Tokens of KV cache that fit beside the weights on the fullest GPU (0: the model does not fit)."""
     analysis: Analysis
+    kernel_time: Callable[[float, float, float, float], float] = field(init=False, repr=False, compare=False)
+    """:meth:`kernel_s` compiled (set in ``__post_init__``)."""
 
     @classmethod
     def of(cls, model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> StepModel:
@@ -97,15 +101,16 @@ class StepModel:
         parts = [split_ops(a.decode) for a in analyses]
         shares = layer_shares(analyses[0].decode, analyses[0].stage_layers)
 
-        def cost(op: object) -> tuple[float, float]:
-            return op.flops, op.bytes  # type: ignore[attr-defined]
+        def cost(op: OpCost) -> tuple[float, float]:
+            return op.flops, op.bytes
 
         layer = []
         for i, share in enumerate(shares):
-            coeffs = _fit(*(cost(p[1][i]) for p in parts), c1, c2)
+            coeffs = _fit(cost(parts[0][1][i]), cost(parts[1][1][i]), cost(parts[2][1][i]), c1, c2)
             layer.append(AffineOp(*(v * share for v in coeffs)))
         head = [AffineOp(*_fit(cost(parts[0][0]), cost(parts[1][0]), cost(parts[2][0]), c1, c2))]
-        head += [AffineOp(*_fit(*(cost(p[2][i]) for p in parts), c1, c2)) for i in range(2)]
+        head += [AffineOp(*_fit(cost(parts[0][2][i]), cost(parts[1][2][i]), cost(parts[2][2][i]), c1, c2))
+                 for i in range(2)]
         comm = [sum(StageTimes.of(a.decode, a.stage_layers).comm_s) for a in analyses[:2]]
         one = analyses[0]
         roof = one.decode.roofline
@@ -118,18 +123,35 @@ class StepModel:
     def kernel_s(self, shape: StepShape) -> float:
         """Kernel time of one pass through every stage at the roofline."""
         t, p, k, n = shape
+        return self.kernel_time(t, p, k, n)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel_time", self._compile())
+
+    def _compile(self) -> Callable[[float, float, float, float], float]:
+        """:meth:`kernel_s` as one closure: the ops that do not attend summed into one piecewise-linear
+        function of T (:class:`~llmroof.plan.steps.PiecewiseLinear`) per role (layers, embed, head), each
+        attending op kept apart."""
         ip, ib = self.inverse_peak, self.inverse_bandwidth
-        layer = 0.0
-        for f0, ft, fp, b0, bt, bk in self.layer_ops:
-            compute = (f0 + ft * t + fp * p) * ip
-            memory = (b0 + bt * t + bk * k) * ib
-            layer += compute if compute > memory else memory
-        total = layer * self.layers
-        for index, (f0, ft, _, b0, bt, _) in enumerate(self.head_ops):
-            rows = t if index == 0 else n
-            compute, memory = (f0 + ft * rows) * ip, (b0 + bt * rows) * ib
-            total += compute if compute > memory else memory
-        return total
+
+        def shifted(ops: Sequence[AffineOp], scale: float = 1.0) -> PiecewiseLinear:
+            return PiecewiseLinear.of([LinearOp(scale * op.f0 * ip, scale * op.ft * ip, scale * op.b0 * ib,
+                                                scale * op.bt * ib) for op in ops], start=0.0)
+
+        layers = self.layers
+        dense = shifted([op for op in self.layer_ops if not (op.fp or op.bk)], layers)
+        attending = [tuple(v * c for v, c in zip(op, (ip, ip, ip, ib, ib, ib))) for op in self.layer_ops
+                     if op.fp or op.bk]
+        embed, head = shifted(self.head_ops[:1]), shifted(self.head_ops[1:])
+
+        def time_s(t: float, p: float, k: float, n: float) -> float:
+            total = dense(t) + embed(t) + head(n)
+            for f0, ft, fp, b0, bt, bk in attending:
+                compute, memory = f0 + ft * t + fp * p, b0 + bt * t + bk * k
+                total += layers * (compute if compute > memory else memory)
+            return total
+
+        return time_s
 
     def comm_s(self, tokens: int) -> float:
         return self.comm0_s + self.comm1_s * tokens if tokens else 0.0
