@@ -15,6 +15,7 @@ import sys
 import pytest
 from bench_servers import free_port, server
 from cli_runner import run_cli
+from llmroof.bench.traffic import arrival_offsets
 
 pytest.importorskip("fastapi", reason="transformers[serving] (the test extra) is not installed")
 pytestmark = pytest.mark.slow
@@ -75,8 +76,14 @@ def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
     assert code == 0, stderr
     simulated = json.loads(stdout)
     errors = {}
-    for sim, real in zip(simulated["levels"], measured["levels"]):
+    saved = json.loads((tmp_path / "open" / "results.json").read_text())
+    for position, (sim, real) in enumerate(zip(simulated["levels"], measured["levels"])):
         assert sim["rate"] == real["rate"]
+        # the same arrivals: bench sent level i at the offsets of seed + i, which the simulation replays
+        starts = sorted(r["start_s"] for r in saved["levels"][position]["records"])
+        times = arrival_offsets(sim["rate"], SEED + position)
+        lags = sorted(abs(s - starts[0] - next(times)) for s in starts)
+        assert lags[len(lags) // 2] < 0.02, lags
         for metric in ("ttft_s", "e2e_s"):
             for stat in ("p50", "p90"):
                 errors[f"rate {sim['rate']:g} {metric} {stat}"] = sim[metric][stat] / real[metric][stat] - 1

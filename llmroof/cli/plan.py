@@ -58,6 +58,9 @@ def plan(
     attention_kernel: AttentionKernelChoice = typer.Option(AttentionKernelChoice.flash, "--attention-kernel",
                                                            help="flash: one fused op (serving engines); eager."),
     top: int = typer.Option(5, "--top", help="Recommendations (or closest configurations) to give."),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate",
+                                  help="With --rate: simulate the recommended configurations under Poisson arrivals "
+                                       "and recommend only those whose p90 TTFT and TPOT meet the SLOs."),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Output format."),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
@@ -93,7 +96,7 @@ def plan(
     except ValueError as exc:  # what PlanRequest checks across fields (a device named twice...)
         raise LlmroofError(str(exc)) from None
     try:
-        result = make_plan(request, top=top)
+        result = make_plan(request, top=top, simulate=simulate)
     except OutOfRange as exc:
         raise _said_with_flags(exc, given) from None
     if fmt is PlanFormat.json:
@@ -140,7 +143,9 @@ def _config_table(title: str, result: Any, ranked: Any, cost_label: str) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("#", "configuration", "seqs (max)", "weights/GPU", "KV/GPU", "TTFT", "TPOT", "tok/s/GPU",
+    simulated = any(result.configs[item.index].sim_ttft_p90_s is not None for item in ranked)
+    extra = ("sim p90 TTFT", "sim p90 TPOT") if simulated else ()
+    for column in ("#", "configuration", "seqs (max)", "weights/GPU", "KV/GPU", "TTFT", "TPOT", *extra, "tok/s/GPU",
                    "tok/s/user", "replicas", "GPUs", cost_label):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for item in ranked:
@@ -149,9 +154,14 @@ def _config_table(title: str, result: Any, ranked: Any, cost_label: str) -> Any:
             c.gpu_hours_per_million_tokens
         table.add_row(str(item.rank), c.id, f"{c.concurrent_sequences} ({c.max_concurrent_sequences})",
                       gib(c.weight_bytes_per_gpu), gib(c.kv_bytes_per_gpu), seconds(c.ttft_s), seconds(c.tpot_s),
+                      *((_secs(c.sim_ttft_p90_s), _secs(c.sim_tpot_p90_s)) if simulated else ()),
                       _num(c.tokens_per_s_per_gpu), _num(c.tokens_per_s_per_user), _int(c.replicas),
                       _int(c.total_gpus), _num(cost))
     return table
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else seconds(value)
 
 
 def _num(value: float | None) -> str:

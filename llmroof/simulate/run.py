@@ -236,8 +236,9 @@ def simulate(sim: Simulation) -> SimulateResult:
     levels = []
     if sim.trace:
         levels.append(run_level(sim, steps, sim.trace, None))
-    for rate in sim.rates:
-        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed, sim.cv)
+    for position, rate in enumerate(sim.rates):
+        # level i arrives at seed + i, as `llmroof bench --rate` sends its levels: the same traffic
+        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed + position, sim.cv)
         levels.append(run_level(sim, steps, requests, rate))
     slo = sim.ttft_slo_s is not None or sim.tpot_slo_s is not None
     best = max_rate_meeting_slo(sim, steps) if slo else None
