@@ -274,3 +274,34 @@ def test_decode_runs_give_the_step_by_step_result(llama8b, monkeypatch):
     for metric in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
         assert getattr(fast, metric).to_dict() == pytest.approx(getattr(slow, metric).to_dict(), rel=1e-9)
     assert fast.mean_in_system == pytest.approx(slow.mean_in_system, rel=1e-9)
+
+
+def test_disaggregated_request_pays_the_kv_transfer_once():
+    """One request alone: prefill on the prefill replica, its KV cache (prompt x KV bytes per token and GPU)
+    over the link, then the same decode steps as on an aggregated replica."""
+    from llmroof.simulate.run import Disaggregation, Simulation, run_level
+
+    model, hardware = get_model("llama-3-8b"), get_hardware("h100-sxm")
+    steps = StepModel.of(model, hardware, FUSED)
+    traffic = [TraceRequest(0.0, 2000, 50)]
+    base = Simulation(model=model, hardware=hardware, workload=FUSED, prompt_tokens=2000, output_tokens=50)
+    link = Disaggregation(prefill_replicas=2, decode_replicas=1, link_bytes_per_s=25e9, link_latency_s=1e-3)
+    aggregated = run_level(base, steps, traffic, 1.0)
+    split = run_level(dataclasses.replace(base, disaggregation=link), steps, traffic, 1.0)
+    transfer = 1e-3 + 2000 * steps.kv_bytes_per_token / 25e9
+    assert split.ttft_s.p50 == pytest.approx(aggregated.ttft_s.p50, rel=1e-9)
+    assert split.e2e_s.p50 == pytest.approx(aggregated.e2e_s.p50 + transfer, rel=1e-9)
+    assert Disaggregation.parse("3p2D") == Disaggregation(prefill_replicas=3, decode_replicas=2)
+
+
+def test_disaggregation_keeps_long_prefills_out_of_the_decode_steps(llama8b):
+    """Under mixed traffic, a decode pool never runs a prefill chunk: its p99 ITL is below the aggregated one."""
+    from llmroof.simulate.run import Disaggregation, Simulation, run_level
+
+    model, hardware = get_model("llama-3-8b"), get_hardware("h100-sxm")
+    base = Simulation(model=model, hardware=hardware, workload=FUSED, replicas=2)
+    traffic = _traffic(rate=10.0, n=300)
+    aggregated = run_level(base, llama8b, traffic, 10.0)
+    split = run_level(dataclasses.replace(base, disaggregation=Disaggregation()), llama8b, traffic, 10.0)
+    assert split.requests == aggregated.requests == 300
+    assert split.itl_s.p99 < aggregated.itl_s.p99

@@ -62,33 +62,37 @@ def _bench(capsys, url, folder, out, *args):
 
 
 def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
+    """Each rate is calibrated by a concurrency-1 bench run just before it: on a shared machine the engine's
+    speed drifts over a minute, and the simulation must be compared with a measurement of the same speed."""
     url, folder = engine
-    closed = _bench(capsys, url, folder, tmp_path / "closed", "--concurrency", "1,4", "--requests", "12",
+    closed = _bench(capsys, url, folder, tmp_path / "closed", "--concurrency", "4", "--requests", "12",
                     "--warmup", "2")
-    capacity = closed["levels"][1]["request_throughput_per_s"]
-    rates = [round(0.4 * capacity, 3), round(0.7 * capacity, 3)]
-    measured = _bench(capsys, url, folder, tmp_path / "open", "--rate", ",".join(map(str, rates)),
-                      "--requests", str(REQUESTS), "--seed", str(SEED), "--warmup", "0")
-    code, stdout, stderr = run_cli(capsys, "simulate", "--model", str(folder), "--calibrate",
-                                   str(tmp_path / "closed" / "results.json"), "--one-at-a-time", "--dtype", "fp32",
-                                   "--prompt", str(PROMPT), "--output", str(OUTPUT), "--rate", ",".join(map(str, rates)),
-                                   "--requests", str(REQUESTS), "--seed", str(SEED), "--format", "json")
-    assert code == 0, stderr
-    simulated = json.loads(stdout)
+    capacity = closed["levels"][0]["request_throughput_per_s"]
     errors = {}
-    saved = json.loads((tmp_path / "open" / "results.json").read_text())
-    for position, (sim, real) in enumerate(zip(simulated["levels"], measured["levels"])):
-        assert sim["rate"] == real["rate"]
-        # the same arrivals: bench sent level i at the offsets of seed + i, which the simulation replays
-        starts = sorted(r["start_s"] for r in saved["levels"][position]["records"])
-        times = arrival_offsets(sim["rate"], SEED + position)
+    for fraction in (0.4, 0.7):
+        rate = round(fraction * capacity, 3)
+        calibration = tmp_path / f"c1-{fraction}"
+        _bench(capsys, url, folder, calibration, "--concurrency", "1", "--requests", "8", "--warmup", "1")
+        measured = _bench(capsys, url, folder, tmp_path / f"rate-{fraction}", "--rate", str(rate),
+                          "--requests", str(REQUESTS), "--seed", str(SEED), "--warmup", "0")
+        code, stdout, stderr = run_cli(capsys, "simulate", "--model", str(folder), "--calibrate",
+                                       str(calibration / "results.json"), "--one-at-a-time", "--dtype", "fp32",
+                                       "--prompt", str(PROMPT), "--output", str(OUTPUT), "--rate", str(rate),
+                                       "--requests", str(REQUESTS), "--seed", str(SEED), "--format", "json")
+        assert code == 0, stderr
+        sim, real = json.loads(stdout)["levels"][0], measured["levels"][0]
+        assert sim["rate"] == real["rate"] == rate
+        # the same arrivals: bench sent them at the offsets of the seed, which the simulation replays
+        saved = json.loads((tmp_path / f"rate-{fraction}" / "results.json").read_text())
+        starts = sorted(r["start_s"] for r in saved["levels"][0]["records"])
+        times = arrival_offsets(rate, SEED)
         lags = sorted(abs(s - starts[0] - next(times)) for s in starts)
         assert lags[len(lags) // 2] < 0.02, lags
         for metric in ("ttft_s", "e2e_s"):
             for stat in ("p50", "p90"):
-                errors[f"rate {sim['rate']:g} {metric} {stat}"] = sim[metric][stat] / real[metric][stat] - 1
+                errors[f"{fraction:.0%} {metric} {stat}"] = sim[metric][stat] / real[metric][stat] - 1
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())
-    print(f"capacity {capacity:.2f}/s, rates {rates}, load {load}: {report}", file=sys.stderr)
+    print(f"capacity {capacity:.2f}/s, load {load}: {report}", file=sys.stderr)
     assert all(abs(e) <= TOLERANCE for e in errors.values()), report

@@ -64,6 +64,11 @@ def simulate(
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks per replica."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages per replica."),
     replicas: int = typer.Option(1, "--replicas", min=1, help="Replicas behind the router."),
+    disaggregate: str | None = typer.Option(None, "--disaggregate",
+                                            help="xPyD: x prefill and y decode replicas (e.g. 2P1D), the KV cache "
+                                                 "sent between them over the inter-node link."),
+    prefill_tp: int | None = typer.Option(None, "--prefill-tp", min=1, help="tp of the prefill replicas."),
+    decode_tp: int | None = typer.Option(None, "--decode-tp", min=1, help="tp of the decode replicas."),
     router: str = typer.Option("round-robin", "--router", help="round-robin or least-loaded."),
     dtype: str = typer.Option("bf16", "--dtype", help=f"Activation dtype. {DTYPE_HELP}"),
     calibrate: Path | None = typer.Option(None, "--calibrate", dir_okay=False,
@@ -79,11 +84,14 @@ def simulate(
 ) -> None:
     """Simulate a serving replica or fleet under bursty or traced traffic: latency percentiles, goodput,
     queueing, and the largest rate meeting the SLOs."""
+    import dataclasses
+
     from llmroof.analytic.workload import Workload
     from llmroof.bench.traffic import read_trace
     from llmroof.simulate import SchedulerConfig, Simulation
     from llmroof.simulate import simulate as run
     from llmroof.simulate.calibrate import bench_hardware, read_source
+    from llmroof.simulate.run import Disaggregation
     from llmroof.simulate.steps import StepModel
 
     rates = _rates(rate)
@@ -116,6 +124,9 @@ def simulate(
                 chunked_prefill=chunked_prefill, block_tokens=block_size, kv_blocks=kv_blocks or 1_000_000,
                 speculative_k=speculative_k, acceptance_rate=acceptance_rate if speculative_k else 0.0,
                 prefix_hit_rate=prefix_hit_rate, prefix_block_tokens=512 if trace_file else block_size)
+        split = None
+        if disaggregate is not None:
+            split = dataclasses.replace(Disaggregation.parse(disaggregate), prefill_tp=prefill_tp, decode_tp=decode_tp)
         trace = tuple(read_trace(trace_file)) if trace_file is not None else ()
         draft = StepModel.of(resolve_model(draft_model), device, workload) if draft_model else None
         sim = Simulation(
@@ -125,7 +136,7 @@ def simulate(
             trace=trace, trace_name=None if trace_file is None else trace_file.name,
             ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3,
             tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3, slo_percentile=slo_percentile,
-            draft=draft, calibration=calibration)
+            draft=draft, calibration=calibration, disaggregation=split)
         result = run(sim)
     except ValueError as exc:
         raise LlmroofError(str(exc), "see llmroof simulate --help") from None

@@ -85,6 +85,8 @@ class Seq:
 
     __slots__ = (
         "arrival_s",
+        "ready_s",
+        "transferred",
         "cached",
         "context0",
         "done",
@@ -106,6 +108,8 @@ class Seq:
     def __init__(self, index: int, request: TraceRequest) -> None:
         self.index = index
         self.arrival_s, self.prompt, self.output, self.hash_ids = request
+        self.ready_s = self.arrival_s  # when it reaches this replica (later than its arrival after a KV transfer)
+        self.transferred = False  # prefilled elsewhere (disaggregated): its KV arrives with it
         self.cached = 0  # prompt tokens hit in the prefix cache
         self.target = self.prompt  # tokens to prefill (the prompt, plus generated tokens after a preemption)
         self.done = 0  # tokens of target in the KV cache
@@ -168,10 +172,10 @@ class Replica:
 
     def submit(self, seq: Seq) -> None:
         """``seq`` arrives (at its arrival time, not before :attr:`now`'s step started)."""
-        self._account(seq.arrival_s)
+        self._account(seq.ready_s)
         self.in_system += 1
         if not self.busy:
-            self.now = max(self.now, seq.arrival_s)
+            self.now = max(self.now, seq.ready_s)
         self.waiting.append(seq)
 
     def run_until(self, t: float) -> None:
@@ -266,6 +270,12 @@ class Replica:
             budget -= chunk
         while self.waiting and budget > 0 and len(self.running) < config.max_num_seqs:
             seq = self.waiting[0]
+            if seq.transferred and seq.state == "new":
+                if self.kv_blocks_used(seq.prompt, 1) > config.kv_blocks and self.running:
+                    break
+                self.waiting.popleft()
+                self._join_decode(seq)
+                continue
             if seq.state == "new":
                 seq.cached = self._prefix_hit(seq)
                 seq.done = seq.cached
@@ -338,17 +348,29 @@ class Replica:
                 self.kv_tokens -= seq.done
                 self._finish(seq, now)
                 continue
-            seq.state = "decoding"
-            seq.start_iter = self.iteration
-            seq.finish_iter = self.iteration + math.ceil(left / self.per_step - 1e-9)
-            seq.context0 = float(seq.done)
-            self.decoding += 1
-            self.decode_context += seq.done
-            heapq.heappush(finishing, (seq.finish_iter, seq.index))
+            self._start_decoding(seq, left)
         if now >= self.next_sample_s:
             self.timeline.append((now, len(self.waiting), len(self.running),
                                   self.kv_blocks_used() / config.kv_blocks))
             self.next_sample_s = now + self.sample_every_s
+
+    def _start_decoding(self, seq: Seq, left: float) -> None:
+        seq.state = "decoding"
+        seq.start_iter = self.iteration
+        seq.finish_iter = self.iteration + math.ceil(left / self.per_step - 1e-9)
+        seq.context0 = float(seq.done)
+        self.decoding += 1
+        self.decode_context += seq.done
+        heapq.heappush(self.finishing, (seq.finish_iter, seq.index))
+
+    def _join_decode(self, seq: Seq) -> None:
+        """A sequence prefilled on another replica, its KV cache transferred: it decodes from the next step
+        (its first token came from the prefill replica)."""
+        self.running[seq.index] = seq
+        seq.done = seq.target = seq.prompt
+        self.kv_tokens += seq.done
+        seq.generated = 1
+        self._start_decoding(seq, seq.output - 1)
 
     def _prefix_hit(self, seq: Seq) -> int:
         config = self.config
@@ -372,19 +394,24 @@ ROUTERS = ("round-robin", "least-loaded")
 def run_fleet(requests: Sequence[TraceRequest], replicas: Sequence[Replica], router: str = "round-robin") -> None:
     """Replay ``requests`` (in arrival order) on ``replicas``: each arrival goes to the next replica in turn
     (``round-robin``) or to the one with the fewest requests in it at that moment (``least-loaded``)."""
+    run_seqs([Seq(index, request) for index, request in enumerate(requests)], replicas, router)
+
+
+def run_seqs(seqs: Sequence[Seq], replicas: Sequence[Replica], router: str = "round-robin") -> None:
+    """:func:`run_fleet` of sequences, each sent when it is ready (in order of ``ready_s``)."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
     count = len(replicas)
-    for index, request in enumerate(requests):
-        t = request.arrival_s
+    for number, seq in enumerate(seqs):
+        t = seq.ready_s
         if router == "round-robin":
-            target = replicas[index % count]
+            target = replicas[number % count]
             target.run_until(t)
         else:
             for replica in replicas:
                 replica.run_until(t)
             target = min(replicas, key=lambda r: r.outstanding)
-        target.submit(Seq(index, request))
+        target.submit(seq)
     for replica in replicas:
         replica.drain()
         replica._account(replica.now)

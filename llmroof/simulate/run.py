@@ -17,12 +17,41 @@ from llmroof.measure.stats import quantile
 from llmroof.results.records.bench import Distribution
 from llmroof.results.records.simulate import SimulatedLevel, SimulateResult
 from llmroof.simulate.calibrate import Efficiency, efficiency_from
-from llmroof.simulate.engine import Replica, SchedulerConfig, Seq, run_fleet
+from llmroof.simulate.engine import Replica, SchedulerConfig, Seq, run_fleet, run_seqs
 from llmroof.simulate.steps import StepModel, StepShape
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
 TIMELINE_POINTS = 400
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Disaggregation:
+    """xPyD: x prefill replicas and y decode replicas, each pool with its own tensor-parallel degree; a
+    request's KV cache moves from its prefill replica to a decode replica over the link between them."""
+
+    prefill_replicas: int = 1
+    decode_replicas: int = 1
+    prefill_tp: int | None = None
+    """None: the simulation's tp."""
+    decode_tp: int | None = None
+    link_bytes_per_s: float | None = None
+    """Bandwidth of each GPU's link to the other pool; None: the device's inter-node bandwidth."""
+    link_latency_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.prefill_replicas < 1 or self.decode_replicas < 1:
+            raise ValueError("a disaggregated layout needs at least one prefill and one decode replica")
+
+    @classmethod
+    def parse(cls, text: str) -> Disaggregation:
+        """``2P1D`` (case-insensitive)."""
+        import re
+
+        match = re.fullmatch(r"\s*(\d+)\s*[pP]\s*(\d+)\s*[dD]\s*", text)
+        if not match:
+            raise ValueError(f"--disaggregate {text!r}: expected xPyD, e.g. 2P1D")
+        return cls(prefill_replicas=int(match[1]), decode_replicas=int(match[2]))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +83,8 @@ class Simulation:
     draft: StepModel | None = None
     """The draft model's steps (speculative decoding); None: drafting is free."""
     keep_requests: bool = True
+    disaggregation: Disaggregation | None = None
+    """Prefill and decode on separate replicas (``replicas`` is then ignored)."""
     calibration: tuple[Mapping[str, Any], str] | None = None
     """A bench or profile results file (its parsed JSON, and its path) to take the efficiencies from."""
 
@@ -99,12 +130,55 @@ def _replace(config: SchedulerConfig, **changes: Any) -> SchedulerConfig:
 
 
 def run_level(sim: Simulation, steps: StepModel, requests: Sequence[TraceRequest], rate: float | None) -> SimulatedLevel:
+    if sim.disaggregation is not None:
+        return run_disaggregated(sim, requests, rate)
     replicas = build_replicas(sim, steps)
     horizon = requests[-1].arrival_s if requests else 0.0
     replicas[0].sample_every_s = max(horizon, 1e-9) / TIMELINE_POINTS
     run_fleet(requests, replicas, sim.router if len(replicas) > 1 else "round-robin")
     return summarize(replicas, rate=rate, trace=None if rate is not None else sim.trace_name,
                      ttft_slo_s=sim.ttft_slo_s, tpot_slo_s=sim.tpot_slo_s, keep_requests=sim.keep_requests)
+
+
+def run_disaggregated(sim: Simulation, requests: Sequence[TraceRequest], rate: float | None) -> SimulatedLevel:
+    """Prefill replicas produce each request's first token; its KV cache (prompt x KV bytes per token, each
+    tensor-parallel rank sending its shard at once) then crosses the link; a decode replica decodes the rest.
+    The prefill pool does not wait on the decode pool (no back-pressure), so the two run one after the other."""
+    import dataclasses
+
+    d = sim.disaggregation
+    assert d is not None
+    w = sim.workload
+    prefill_steps = StepModel.of(sim.model, sim.hardware, dataclasses.replace(w, tp=d.prefill_tp or w.tp))
+    decode_steps = StepModel.of(sim.model, sim.hardware, dataclasses.replace(w, tp=d.decode_tp or w.tp))
+    prefill_sim = dataclasses.replace(sim, replicas=d.prefill_replicas, disaggregation=None)
+    decode_sim = dataclasses.replace(sim, replicas=d.decode_replicas, disaggregation=None)
+    prefill_pool = build_replicas(prefill_sim, prefill_steps)
+    run_fleet([r._replace(output_tokens=1) for r in requests], prefill_pool, sim.router)
+    bandwidth = d.link_bytes_per_s or sim.hardware.internode_bandwidth_bytes_per_s
+    latency = sim.hardware.internode_latency_s if d.link_latency_s is None else d.link_latency_s
+    kv_per_token = prefill_steps.kv_bytes_per_token  # per GPU: every rank sends its own shard at once
+    seqs, done_at_prefill = [], []
+    for prefilled in (s for replica in prefill_pool for s in replica.finished):
+        request = requests[prefilled.index]
+        seq = Seq(prefilled.index, request)
+        seq.first_s = seq.last_s = prefilled.first_s
+        seq.cached = prefilled.cached
+        if request.output_tokens <= 1:
+            seq.end_s = prefilled.end_s
+            done_at_prefill.append(seq)
+            continue
+        seq.ready_s = prefilled.first_s + latency + request.prompt_tokens * kv_per_token / bandwidth
+        seq.transferred = True
+        seqs.append(seq)
+    seqs.sort(key=lambda q: q.ready_s)
+    decode_pool = build_replicas(decode_sim, decode_steps)
+    decode_pool[0].sample_every_s = max(requests[-1].arrival_s if requests else 0.0, 1e-9) / TIMELINE_POINTS
+    run_seqs(seqs, decode_pool, sim.router)
+    decode_pool[0].finished.extend(done_at_prefill)
+    return summarize([*decode_pool, *prefill_pool], rate=rate,
+                     trace=None if rate is not None else sim.trace_name, ttft_slo_s=sim.ttft_slo_s,
+                     tpot_slo_s=sim.tpot_slo_s, keep_requests=sim.keep_requests, finished_in=decode_pool)
 
 
 def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Distribution:
@@ -135,9 +209,11 @@ def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Di
 
 
 def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | None, ttft_slo_s: float | None,
-              tpot_slo_s: float | None, keep_requests: bool = True) -> SimulatedLevel:
-    """The figures of ``llmroof bench`` (:mod:`llmroof.bench.metrics`) over every replica's finished requests."""
-    done: list[Seq] = sorted((s for r in replicas for s in r.finished), key=lambda s: s.index)
+              tpot_slo_s: float | None, keep_requests: bool = True,
+              finished_in: Sequence[Replica] | None = None) -> SimulatedLevel:
+    """The figures of ``llmroof bench`` (:mod:`llmroof.bench.metrics`) over the finished requests of every
+    replica (or of ``finished_in``: the decode pool of a disaggregated layout)."""
+    done: list[Seq] = sorted((s for r in (finished_in or replicas) for s in r.finished), key=lambda s: s.index)
     ttft = [s.first_s - s.arrival_s for s in done]
     tpot = [(s.end_s - s.first_s) / (s.output - 1) for s in done if s.output >= 2]
     e2e = [s.end_s - s.arrival_s for s in done]
@@ -146,7 +222,9 @@ def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | N
     per_s = (lambda n: n / duration) if duration > 0 else (lambda n: 0.0)
     slo = ttft_slo_s is not None or tpot_slo_s is not None
     good = sum(1 for s in done if _good(s, ttft_slo_s, tpot_slo_s)) if slo else 0
-    area = sum(r.area for r in replicas)
+    # time in the system summed over requests: the integral of the number in it (a disaggregated request
+    # also spends time between the pools, which neither pool counts)
+    area = sum(r.area for r in replicas) if finished_in is None else math.fsum(e2e)
     itl = [x for r in replicas for x in r.itl_s]
     weights = [w for r in replicas for w in r.itl_weight]
     return SimulatedLevel(
@@ -157,7 +235,7 @@ def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | N
         steps=sum(r.steps for r in replicas), max_step_tokens=max(r.max_step_tokens for r in replicas),
         max_step_seqs=max(r.max_step_seqs for r in replicas), preemptions=sum(r.preemptions for r in replicas),
         prefix_hit_tokens=sum(r.prefix_hit_tokens for r in replicas),
-        timeline=tuple(replicas[0].timeline),
+        timeline=tuple((finished_in or replicas)[0].timeline),
         records=tuple((s.index, s.arrival_s, s.first_s, s.end_s, s.prompt, s.output, s.cached, s.preemptions)
                       for s in done) if keep_requests else (),
     )
@@ -271,6 +349,10 @@ def settings_of(sim: Simulation) -> dict[str, Any]:
         "kv_blocks": s.kv_blocks if sim.kv_blocks_given else None,
         "speculative_k": s.speculative_k, "acceptance_rate": s.acceptance_rate,
         "prefix_hit_rate": s.prefix_hit_rate, "ttft_slo_s": sim.ttft_slo_s, "tpot_slo_s": sim.tpot_slo_s,
+        "disaggregation": None if sim.disaggregation is None else {
+            "prefill_replicas": sim.disaggregation.prefill_replicas,
+            "decode_replicas": sim.disaggregation.decode_replicas,
+            "prefill_tp": sim.disaggregation.prefill_tp or w.tp, "decode_tp": sim.disaggregation.decode_tp or w.tp},
     }
 
 
