@@ -7,6 +7,7 @@ every request that finished.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from llmroof.bench import client as bench_client
 from llmroof.bench import load, prompts, protocols
 from llmroof.bench.metrics import summarize_level
+from llmroof.bench.traffic import TraceRequest
 from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
 from llmroof.bench.roofline import Deployment, nvml_window, resolve_hardware, resolve_model, with_placement
 from llmroof.errors import LlmroofError
@@ -67,12 +69,16 @@ class BenchConfig:
     tokenizer: str | None = None
     """A local tokenizer folder for exact prompt lengths (default: the model id, when it is a folder)."""
     nvml: bool = True
+    trace: tuple[TraceRequest, ...] = ()
+    """Requests replayed as a trace records them (``--trace-file``): arrival times, prompt and output lengths."""
     save_every: int = 64
     stop_after_failures: int = 8
 
     def __post_init__(self) -> None:
         if self.endpoint not in protocols.ENDPOINTS:
             raise LlmroofError(f"--endpoint {self.endpoint!r}: expected one of {', '.join(protocols.ENDPOINTS)}")
+        if self.trace and (self.concurrency or self.rates):
+            raise LlmroofError("--trace-file replays its own arrivals: give it without --concurrency or --rate")
         if self.concurrency and self.rates:
             raise LlmroofError("--concurrency and --rate are two kinds of load: give one")
         if any(c < 1 for c in self.concurrency) or any(not r > 0 for r in self.rates):
@@ -89,6 +95,9 @@ class BenchConfig:
 
     @property
     def levels(self) -> list[tuple[int | None, float | None]]:
+        if self.trace:  # one level, labelled by the trace's mean rate
+            span = self.trace[-1].arrival_s - self.trace[0].arrival_s
+            return [(None, (len(self.trace) - 1) / span if span > 0 else float(len(self.trace)))]
         if self.rates:
             return [(None, r) for r in self.rates]
         return [(c, None) for c in (self.concurrency or (1,))]
@@ -255,6 +264,8 @@ async def _run(state: _State, url: str, progress: Progress, sampler: Any) -> Non
         count = tokenizer.count if tokenizer is not None else None
 
         async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
+            if config.trace and 0 <= index < len(config.trace) and t is target:  # each request its own length
+                t = dataclasses.replace(target, output_len=config.trace[index].output_tokens)
             for _ in range(3):  # at most: with everything, without the extras, without stream_options too
                 extras, usage = state.extras, state.usage
                 try:
@@ -307,6 +318,13 @@ async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any
     """Distinct prompts for every request of the run (a pool reused in turn for duration-bound levels)."""
     config = state.config
     rng = random.Random(config.seed)
+    if config.trace:  # warm-up prompts, then one prompt of its recorded length per request of the trace
+        lengths = [config.input_len] * config.warmup + [r.prompt_tokens for r in config.trace]
+        state.prompt_method = "trace: " + ("exact lengths by the tokenizer" if tokenizer is not None else
+                                           "a word per token (pass --tokenizer FOLDER for exact lengths)")
+        if tokenizer is not None:
+            return [prompts.exact_prompt(tokenizer, n, rng) for n in lengths]
+        return [(prompts.word_prompt(n, rng), None) for n in lengths]
     per_level = config.requests if config.requests is not None else PROMPT_POOL
     n = min(PROMPT_POOL * 4, per_level * len(config.levels) + config.warmup)
     if tokenizer is not None:
@@ -362,7 +380,8 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
         if concurrency is not None:
             await load.closed_loop(send_indexed, run, concurrency=concurrency, **kwargs)
         else:
-            await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, **kwargs)
+            times = [r.arrival_s for r in config.trace] if config.trace else None
+            await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, times=times, **kwargs)
     except asyncio.CancelledError:  # Ctrl-C: keep every finished request
         state.save(summary(complete=False), complete=False)
         raise
