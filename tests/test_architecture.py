@@ -114,6 +114,7 @@ FORBIDDEN = {
     "llmroof.results": ("report", "compare", "plan", "cli"),
     "llmroof.bench": ("report", "compare", "plan", "cli", "api"),  # a measurement: it writes its record through results
     "llmroof.runs": ("report", "compare", "plan", "cli", "api"),  # whole measurements, as the CLI and the API run them
+    "llmroof.simulate": ("report", "compare", "cli", "api"),  # beside plan: it uses the plan's step model
 }
 
 

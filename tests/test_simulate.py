@@ -1,6 +1,7 @@
-"""The simulator checked against what is known exactly: queueing theory (M/D/1, M/M/1, Little's law), the
-analytic model it takes its step times from, the scheduler's invariants, speculative decoding's closed form
-against a Monte Carlo, the prefix cache against a brute-force LRU, and the trace formats against each other."""
+"""The simulator checked against what is known exactly: queueing theory (M/D/1, M/M/1, Little's
+law), the analytic model it takes its step times from, the scheduler's invariants, speculative
+decoding's closed form against a Monte Carlo, the prefix cache against a brute-force LRU, and the
+trace formats against each other."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ FUSED = Workload(implementation="fused", attention_kernel="flash", fused_qkv=Tru
 
 
 def _single_server(requests, service_of):
-    """One request at a time (FCFS), service time ``service_of(prompt)`` (each request: one prefill, one token)."""
+    """One request at a time (FCFS), service time ``service_of(prompt)`` (each request: one prefill,
+    one token)."""
     config = SchedulerConfig(max_num_seqs=1, max_num_batched_tokens=1 << 30, chunked_prefill=False)
     replica = Replica(config, lambda shape, prefill: service_of(shape.tokens))
     run_fleet(requests, [replica])
@@ -41,7 +43,9 @@ def _single_server(requests, service_of):
 
 
 def _mean_wait(replica, service_of):
-    return sum(s.first_s - s.arrival_s - service_of(s.prompt) for s in replica.finished) / len(replica.finished)
+    return sum(s.first_s - s.arrival_s - service_of(s.prompt) for s in replica.finished) / len(
+        replica.finished
+    )
 
 
 N = 100_000
@@ -56,7 +60,10 @@ def test_md1_mean_wait():
 
 
 def test_mm1_mean_wait_and_littles_law():
-    rate, mean_service = 0.5, 1.0  # exponential service: prompt tokens ~ Exp (mean 10,000), 1e-4 s per token
+    rate, mean_service = (
+        0.5,
+        1.0,
+    )  # exponential service: prompt tokens ~ Exp (mean 10,000), 1e-4 s per token
     rng = random.Random(2)
     times = arrival_offsets(rate, seed=3)
     requests = [TraceRequest(next(times), 1 + int(rng.expovariate(1e-4)), 1) for _ in range(N)]
@@ -65,12 +72,16 @@ def test_mm1_mean_wait_and_littles_law():
     served = [service_of(r.prompt_tokens) for r in requests]
     s1 = sum(served) / N
     s2 = sum(x * x for x in served) / N
-    expected = rate * s2 / (2 * (1 - rate * s1))  # Pollaczek-Khinchine; M/M/1: rho / (mu - lambda) = 1.0
+    expected = (
+        rate * s2 / (2 * (1 - rate * s1))
+    )  # Pollaczek-Khinchine; M/M/1: rho / (mu - lambda) = 1.0
     assert expected == pytest.approx(rate * mean_service / (1 - rate * mean_service), rel=0.02)
     assert _mean_wait(replica, service_of) == pytest.approx(expected, rel=0.02)
     level = summarize([replica], rate=rate, trace=None, ttft_slo_s=None, tpot_slo_s=None)
     # Little: time-average requests in the system = throughput x mean time in it
-    assert level.mean_in_system == pytest.approx(level.request_throughput_per_s * level.e2e_s.mean, rel=0.01)
+    assert level.mean_in_system == pytest.approx(
+        level.request_throughput_per_s * level.e2e_s.mean, rel=0.01
+    )
     assert level.mean_in_system == pytest.approx(rate * (expected + s1), rel=0.03)
 
 
@@ -81,13 +92,20 @@ def llama8b():
 
 @pytest.mark.parametrize("batch,context", [(1, 100), (8, 1000), (64, 3000)])
 def test_step_model_reproduces_analyze(llama8b, batch, context):
-    """A decode step's time is the analytic model's for the same batch and context, and a prefill's within
-    0.1% (the analytic prefill counts the logits of the last token only, as the step does)."""
+    """A decode step's time is the analytic model's for the same batch and context, and a prefill's
+    within 0.1% (the analytic prefill counts the logits of the last token only, as the step
+    does)."""
     m, h = get_model("llama-3-8b"), get_hardware("h100-sxm")
-    a = analyze(m, h, dataclasses.replace(FUSED, batch=batch, context_len=context, prompt_len=context))
-    assert llama8b.step_s(llama8b.decode_shape(batch, context)) == pytest.approx(sum(a.decode.stage_times_s), rel=1e-9)
+    a = analyze(
+        m, h, dataclasses.replace(FUSED, batch=batch, context_len=context, prompt_len=context)
+    )
+    assert llama8b.step_s(llama8b.decode_shape(batch, context)) == pytest.approx(
+        sum(a.decode.stage_times_s), rel=1e-9
+    )
     one = analyze(m, h, dataclasses.replace(FUSED, batch=1, prompt_len=context))
-    assert llama8b.step_s(llama8b.prefill_shape(context)) == pytest.approx(sum(one.prefill.stage_times_s), rel=1e-3)
+    assert llama8b.step_s(llama8b.prefill_shape(context)) == pytest.approx(
+        sum(one.prefill.stage_times_s), rel=1e-3
+    )
 
 
 def _replica(steps, **knobs):
@@ -105,6 +123,7 @@ def _recording(step_time, seen):
     def time_s(shape, prefill):
         seen.append(shape)
         return step_time(shape, prefill)
+
     return time_s
 
 
@@ -134,8 +153,9 @@ def test_kv_exhaustion_preempts_and_still_finishes_every_request(llama8b):
 
 def test_speculative_closed_form_matches_monte_carlo():
     for k, a in ((4, 0.7), (2, 0.5), (6, 0.9)):
-        assert speculative_monte_carlo(k, a, 10**6, seed=k) == pytest.approx(speculative_tokens_per_step(k, a),
-                                                                             rel=0.005)
+        assert speculative_monte_carlo(k, a, 10**6, seed=k) == pytest.approx(
+            speculative_tokens_per_step(k, a), rel=0.005
+        )
     assert speculative_tokens_per_step(3, 1.0) == 4 and speculative_tokens_per_step(5, 0.0) == 1
 
 
@@ -143,7 +163,10 @@ def test_speculative_decoding_shortens_tpot(llama8b):
     def tpot(**knobs):
         replica = _replica(llama8b, **knobs)
         run_fleet(synthetic(2.0, 50, 256, 256, seed=5), [replica])
-        return summarize([replica], rate=2.0, trace=None, ttft_slo_s=None, tpot_slo_s=None).tpot_s.mean
+        return summarize(
+            [replica], rate=2.0, trace=None, ttft_slo_s=None, tpot_slo_s=None
+        ).tpot_s.mean
+
     plain, spec = tpot(), tpot(speculative_k=4, acceptance_rate=0.8)
     assert spec < plain / 2  # 3.36 tokens per step for a slightly longer verify step
 
@@ -171,14 +194,20 @@ def test_prefix_cache_hits_equal_a_brute_force_lru():
     for _ in range(2000):
         prompt = rng.randint(1, 12 * 16)
         shared = rng.randint(0, 4)  # a few families of shared prefixes
-        hashes = [shared * 100 + i if i < rng.randint(0, 12) else rng.randrange(10**6) for i in range(12)]
+        hashes = [
+            shared * 100 + i if i < rng.randint(0, 12) else rng.randrange(10**6) for i in range(12)
+        ]
         requests.append((tuple(hashes), prompt))
     cache = PrefixCache(capacity_blocks=40, block_tokens=16)
     hits = [cache.lookup(h, p) for h, p in requests]
     assert hits == _brute_lru(requests, 40, 16)
     assert sum(hits) > 0
     short = PrefixCache(capacity_blocks=40, block_tokens=16)
-    assert [short.lookup((1, 2), 15) for _ in range(3)] == [0, 0, 0]  # shorter than a block: never a hit
+    assert [short.lookup((1, 2), 15) for _ in range(3)] == [
+        0,
+        0,
+        0,
+    ]  # shorter than a block: never a hit
 
 
 def test_weighted_itl_distribution_equals_the_expanded_one():
@@ -186,7 +215,9 @@ def test_weighted_itl_distribution_equals_the_expanded_one():
     values = [rng.random() for _ in range(300)]
     weights = [rng.randint(0, 9) for _ in range(300)]
     expanded = [v for v, w in zip(values, weights) for _ in range(w)]
-    assert weighted_distribution(values, weights).to_dict() == pytest.approx(distribution(expanded).to_dict())
+    assert weighted_distribution(values, weights).to_dict() == pytest.approx(
+        distribution(expanded).to_dict()
+    )
 
 
 AZURE = """TIMESTAMP,ContextTokens,GeneratedTokens
@@ -199,18 +230,25 @@ BURSTGPT = """Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Ty
 1004.314579,ChatGPT,396,109,505,Conversation log
 1004.31941,GPT-4,879,20,899,Conversation log
 """
-MOONCAKE = "\n".join(json.dumps(r) for r in [
-    {"timestamp": 5000, "input_length": 374, "output_length": 44, "hash_ids": [0]},
-    {"timestamp": 9314.579, "input_length": 396, "output_length": 109, "hash_ids": [0]},
-    {"timestamp": 9319.41, "input_length": 879, "output_length": 20, "hash_ids": [0, 1]},
-])
+MOONCAKE = "\n".join(
+    json.dumps(r)
+    for r in [
+        {"timestamp": 5000, "input_length": 374, "output_length": 44, "hash_ids": [0]},
+        {"timestamp": 9314.579, "input_length": 396, "output_length": 109, "hash_ids": [0]},
+        {"timestamp": 9319.41, "input_length": 879, "output_length": 20, "hash_ids": [0, 1]},
+    ]
+)
 
 
 def test_trace_formats_parse_to_the_same_requests():
     azure, burst, mooncake = (parse_trace(text) for text in (AZURE, BURSTGPT, MOONCAKE))
     strip = lambda rows: [(round(r.arrival_s, 6), r.prompt_tokens, r.output_tokens) for r in rows]
-    assert strip(azure) == strip(burst) == strip(mooncake) == [(0.0, 374, 44), (4.314579, 396, 109),
-                                                                (4.31941, 879, 20)]
+    assert (
+        strip(azure)
+        == strip(burst)
+        == strip(mooncake)
+        == [(0.0, 374, 44), (4.314579, 396, 109), (4.31941, 879, 20)]
+    )
     assert mooncake[2].hash_ids == (0, 1)
 
 
@@ -219,7 +257,9 @@ def test_bench_open_loop_and_simulate_share_the_arrivals():
 
     assert bench_load.arrival_offsets is arrival_offsets
     times = arrival_offsets(3.0, seed=11)
-    assert [next(times) for _ in range(4)] == [r.arrival_s for r in synthetic(3.0, 4, 1, 1, seed=11)]
+    assert [next(times) for _ in range(4)] == [
+        r.arrival_s for r in synthetic(3.0, 4, 1, 1, seed=11)
+    ]
     fixed = arrival_offsets(2.0, seed=0, cv=0)
     assert [next(fixed) for _ in range(3)] == [0.0, 0.5, 1.0]
     bursty = synthetic(1.0, 20001, 1, 1, seed=1, cv=3.0)
@@ -240,10 +280,36 @@ def test_fleet_routers_spread_the_load(llama8b):
 
 def test_cli_json_contract_and_load(capsys, tmp_path):
     out = tmp_path / "sim.json"
-    code, stdout, stderr = run_cli(capsys, "simulate", "--model", "llama-3-8b", "--hardware", "h100", "--prompt",
-                                   "512", "--output", "64", "--rate", "5,20", "--requests", "200", "--seed", "3",
-                                   "--max-num-seqs", "64", "--max-num-batched-tokens", "2048", "--ttft-slo", "100",
-                                   "--tpot-slo", "20", "--out", str(out), "--format", "json")
+    code, stdout, stderr = run_cli(
+        capsys,
+        "simulate",
+        "--model",
+        "llama-3-8b",
+        "--hardware",
+        "h100",
+        "--prompt",
+        "512",
+        "--output",
+        "64",
+        "--rate",
+        "5,20",
+        "--requests",
+        "200",
+        "--seed",
+        "3",
+        "--max-num-seqs",
+        "64",
+        "--max-num-batched-tokens",
+        "2048",
+        "--ttft-slo",
+        "100",
+        "--tpot-slo",
+        "20",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
     assert code == 0, stderr
     data = json.loads(stdout)
     assert data["schema"] == "llmroof.simulate/1"
@@ -263,29 +329,37 @@ def test_cli_json_contract_and_load(capsys, tmp_path):
 
 def test_decode_runs_give_the_step_by_step_result(llama8b, monkeypatch):
     """The loop over decode-only steps (step times on a line) changes nothing but the speed."""
+
     def level():
         replica = _replica(llama8b, max_num_seqs=128)
         run_fleet(synthetic(12.0, 600, 1024, 200, seed=9), [replica])
         return summarize([replica], rate=12.0, trace=None, ttft_slo_s=None, tpot_slo_s=None)
+
     fast = level()
     monkeypatch.setattr(Replica, "_decode_run", lambda self, t: None)
     slow = level()
     assert fast.steps == slow.steps
     for metric in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
-        assert getattr(fast, metric).to_dict() == pytest.approx(getattr(slow, metric).to_dict(), rel=1e-9)
+        assert getattr(fast, metric).to_dict() == pytest.approx(
+            getattr(slow, metric).to_dict(), rel=1e-9
+        )
     assert fast.mean_in_system == pytest.approx(slow.mean_in_system, rel=1e-9)
 
 
 def test_disaggregated_request_pays_the_kv_transfer_once():
-    """One request alone: prefill on the prefill replica, its KV cache (prompt x KV bytes per token and GPU)
-    over the link, then the same decode steps as on an aggregated replica."""
+    """One request alone: prefill on the prefill replica, its KV cache (prompt x KV bytes per token
+    and GPU) over the link, then the same decode steps as on an aggregated replica."""
     from llmroof.simulate.run import Disaggregation, Simulation, run_level
 
     model, hardware = get_model("llama-3-8b"), get_hardware("h100-sxm")
     steps = StepModel.of(model, hardware, FUSED)
     traffic = [TraceRequest(0.0, 2000, 50)]
-    base = Simulation(model=model, hardware=hardware, workload=FUSED, prompt_tokens=2000, output_tokens=50)
-    link = Disaggregation(prefill_replicas=2, decode_replicas=1, link_bytes_per_s=25e9, link_latency_s=1e-3)
+    base = Simulation(
+        model=model, hardware=hardware, workload=FUSED, prompt_tokens=2000, output_tokens=50
+    )
+    link = Disaggregation(
+        prefill_replicas=2, decode_replicas=1, link_bytes_per_s=25e9, link_latency_s=1e-3
+    )
     aggregated = run_level(base, steps, traffic, 1.0)
     split = run_level(dataclasses.replace(base, disaggregation=link), steps, traffic, 1.0)
     transfer = 1e-3 + 2000 * steps.kv_bytes_per_token / 25e9
@@ -295,13 +369,16 @@ def test_disaggregated_request_pays_the_kv_transfer_once():
 
 
 def test_disaggregation_keeps_long_prefills_out_of_the_decode_steps(llama8b):
-    """Under mixed traffic, a decode pool never runs a prefill chunk: its p99 ITL is below the aggregated one."""
+    """Under mixed traffic, a decode pool never runs a prefill chunk: its p99 ITL is below the
+    aggregated one."""
     from llmroof.simulate.run import Disaggregation, Simulation, run_level
 
     model, hardware = get_model("llama-3-8b"), get_hardware("h100-sxm")
     base = Simulation(model=model, hardware=hardware, workload=FUSED, replicas=2)
     traffic = _traffic(rate=10.0, n=300)
     aggregated = run_level(base, llama8b, traffic, 10.0)
-    split = run_level(dataclasses.replace(base, disaggregation=Disaggregation()), llama8b, traffic, 10.0)
+    split = run_level(
+        dataclasses.replace(base, disaggregation=Disaggregation()), llama8b, traffic, 10.0
+    )
     assert split.requests == aggregated.requests == 300
     assert split.itl_s.p99 < aggregated.itl_s.p99

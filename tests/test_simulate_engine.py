@@ -1,10 +1,12 @@
-"""``llmroof simulate`` against a real engine: ``transformers serve`` with a tiny random Llama on one CPU core.
+"""``llmroof simulate`` against a real engine: ``transformers serve`` with a tiny random Llama on
+one CPU core.
 
-Calibrated from a bench at concurrency 1 (in the same test run, so the simulation and the measurement see the
-same machine), the simulator replays the seeded Poisson arrivals that ``llmroof bench --rate R --seed S``
-sends, at about 40% and 70% of the engine's capacity (its request throughput at concurrency 4); p50 and p90
-TTFT and E2E must be within 30% of the measured. The engine runs pinned to core 0 with one thread, the load
-generator (this process) on the other core."""
+Calibrated from a bench at concurrency 1 (in the same test run, so the simulation and the
+measurement see the same machine), the simulator replays the seeded Poisson arrivals that ``llmroof
+bench --rate R --seed S`` sends, at about 40% and 70% of the engine's capacity (its request
+throughput at concurrency 4); p50 and p90 TTFT and E2E must be within 30% of the measured. The
+engine runs pinned to core 0 with one thread, the load generator (this process) on the other
+core."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import pytest
 from bench_servers import free_port, server
 from cli_runner import run_cli
+
 from llmroof.bench.traffic import arrival_offsets
 
 pytest.importorskip("fastapi", reason="transformers[serving] (the test extra) is not installed")
@@ -37,9 +40,25 @@ def engine(tmp_path_factory):
     cores = sorted(os.sched_getaffinity(0))
     engine_core, client_cores = cores[0], set(cores[1:])
     code = "import sys; from transformers.cli.transformers import main; sys.exit(main())"
-    argv = ["env", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "taskset", "-c", str(engine_core),
-            sys.executable, "-c", code, "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
-            "--device", "cpu"]
+    argv = [
+        "env",
+        "OMP_NUM_THREADS=1",
+        "MKL_NUM_THREADS=1",
+        "taskset",
+        "-c",
+        str(engine_core),
+        sys.executable,
+        "-c",
+        code,
+        "serve",
+        str(folder),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     before, here = os.sched_getaffinity(0), os.getcwd()
     os.chdir(work)  # the server's working directory: outside the checkout
     try:
@@ -54,36 +73,96 @@ def engine(tmp_path_factory):
 
 
 def _bench(capsys, url, folder, out, *args):
-    code, stdout, stderr = run_cli(capsys, "bench", "--url", url, "--model", str(folder), "--input-len", str(PROMPT),
-                                   "--output-len", str(OUTPUT), "--dtype", "fp32", "--out", str(out),
-                                   "--format", "json", "--no-nvml", *args)
+    code, stdout, stderr = run_cli(
+        capsys,
+        "bench",
+        "--url",
+        url,
+        "--model",
+        str(folder),
+        "--input-len",
+        str(PROMPT),
+        "--output-len",
+        str(OUTPUT),
+        "--dtype",
+        "fp32",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        "--no-nvml",
+        *args,
+    )
     assert code == 0, stderr
     return json.loads(stdout)
 
 
 def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
-    """Each rate is set from the capacity, and calibrated by a concurrency-1 run, measured just before it: on a
-    shared machine the engine's speed drifts over a minute, and the simulation must be compared with a
-    measurement of the same speed."""
+    """Each rate is set from the capacity, and calibrated by a concurrency-1 run, measured just
+    before it: on a shared machine the engine's speed drifts over a minute, and the simulation must
+    be compared with a measurement of the same speed."""
     url, folder = engine
     errors, capacities = {}, []
     for fraction in (0.4, 0.7):
         # capacity (concurrency 4) and calibration (concurrency 1) measured just before the level
         calibration = tmp_path / f"closed-{fraction}"
-        closed = _bench(capsys, url, folder, calibration, "--concurrency", "4,1", "--requests", "12", "--warmup", "2")
+        closed = _bench(
+            capsys,
+            url,
+            folder,
+            calibration,
+            "--concurrency",
+            "4,1",
+            "--requests",
+            "12",
+            "--warmup",
+            "2",
+        )
         capacity = closed["levels"][0]["request_throughput_per_s"]
         capacities.append(round(capacity, 2))
         rate = round(fraction * capacity, 3)
-        measured = _bench(capsys, url, folder, tmp_path / f"rate-{fraction}", "--rate", str(rate),
-                          "--requests", str(REQUESTS), "--seed", str(SEED), "--warmup", "0")
-        code, stdout, stderr = run_cli(capsys, "simulate", "--model", str(folder), "--calibrate",
-                                       str(calibration / "results.json"), "--one-at-a-time", "--dtype", "fp32",
-                                       "--prompt", str(PROMPT), "--output", str(OUTPUT), "--rate", str(rate),
-                                       "--requests", str(REQUESTS), "--seed", str(SEED), "--format", "json")
+        measured = _bench(
+            capsys,
+            url,
+            folder,
+            tmp_path / f"rate-{fraction}",
+            "--rate",
+            str(rate),
+            "--requests",
+            str(REQUESTS),
+            "--seed",
+            str(SEED),
+            "--warmup",
+            "0",
+        )
+        code, stdout, stderr = run_cli(
+            capsys,
+            "simulate",
+            "--model",
+            str(folder),
+            "--calibrate",
+            str(calibration / "results.json"),
+            "--one-at-a-time",
+            "--dtype",
+            "fp32",
+            "--prompt",
+            str(PROMPT),
+            "--output",
+            str(OUTPUT),
+            "--rate",
+            str(rate),
+            "--requests",
+            str(REQUESTS),
+            "--seed",
+            str(SEED),
+            "--format",
+            "json",
+        )
         assert code == 0, stderr
         sim, real = json.loads(stdout)["levels"][0], measured["levels"][0]
         assert sim["rate"] == real["rate"] == rate
-        # the same arrivals: bench sent them at the offsets of the seed, which the simulation replays
+        # the same arrivals: bench sent them at the offsets of the seed, which the simulation
+        # replays
         saved = json.loads((tmp_path / f"rate-{fraction}" / "results.json").read_text())
         starts = sorted(r["start_s"] for r in saved["levels"][0]["records"])
         times = arrival_offsets(rate, SEED)
@@ -91,7 +170,9 @@ def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
         assert lags[len(lags) // 2] < 0.02, lags
         for metric in ("ttft_s", "e2e_s"):
             for stat in ("p50", "p90"):
-                errors[f"{fraction:.0%} {metric} {stat}"] = sim[metric][stat] / real[metric][stat] - 1
+                errors[f"{fraction:.0%} {metric} {stat}"] = (
+                    sim[metric][stat] / real[metric][stat] - 1
+                )
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())

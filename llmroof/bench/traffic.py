@@ -1,17 +1,20 @@
-"""Traffic both ``llmroof bench`` and ``llmroof simulate`` replay: seeded arrival times (Poisson, Gamma with a
-burstiness CV, a fixed rate) and request traces read from the files public traces ship as.
+"""Traffic both ``llmroof bench`` and ``llmroof simulate`` replay: seeded arrival times (Poisson,
+Gamma with a burstiness CV, a fixed rate) and request traces read from the files public traces ship
+as.
 
-One generator, :func:`arrival_offsets`, gives the send times of ``bench --rate R --seed S`` and the arrival
-times of ``simulate --rate R --seed S``: the same seed gives the same traffic to a measurement and to a
-simulation. Pure: no asyncio, no torch.
+One generator, :func:`arrival_offsets`, gives the send times of ``bench --rate R --seed S`` and the
+arrival times of ``simulate --rate R --seed S``: the same seed gives the same traffic to a
+measurement and to a simulation. Pure: no asyncio, no torch.
 
 Trace formats (timestamps shifted so that the first request arrives at 0):
 
-- Azure LLM inference trace (2023/2024) CSV: ``TIMESTAMP,ContextTokens,GeneratedTokens``, timestamps as
+- Azure LLM inference trace (2023/2024) CSV: ``TIMESTAMP,ContextTokens,GeneratedTokens``, timestamps
+  as
   ``2023-11-16 18:15:46.6805900`` (fractions of up to 7 digits);
 - BurstGPT CSV: ``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type``, seconds;
-- Mooncake JSONL: ``{"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [...]}``, one
-  hash per prompt block of :data:`MOONCAKE_BLOCK_TOKENS` tokens (blocks shared between requests share ids).
+- Mooncake JSONL: ``{"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [...]}``,
+  one hash per prompt block of :data:`MOONCAKE_BLOCK_TOKENS` tokens (blocks shared between requests
+  share ids).
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ class TraceRequest(NamedTuple):
 
 
 def arrival_offsets(rate: float, seed: int, cv: float = 1.0) -> Iterator[float]:
-    """Arrival times (seconds after the first, which is 0) of a renewal process of ``rate`` per second:
-    gaps Gamma-distributed with coefficient of variation ``cv`` (1: Poisson, exponential gaps; 0: a fixed
-    rate; above 1: burstier), from ``random.Random(seed)``. Infinite; take as many as needed."""
+    """Arrival times (seconds after the first, which is 0) of a renewal process of ``rate`` per
+    second: gaps Gamma-distributed with coefficient of variation ``cv`` (1: Poisson, exponential
+    gaps; 0: a fixed rate; above 1: burstier), from ``random.Random(seed)``. Infinite; take as many
+    as needed."""
     if not (rate > 0 and math.isfinite(rate)):
         raise ValueError(f"rate must be a positive number, got {rate!r}")
     if not (cv >= 0 and math.isfinite(cv)):
@@ -64,8 +68,14 @@ def arrival_offsets(rate: float, seed: int, cv: float = 1.0) -> Iterator[float]:
             t += rng.gammavariate(shape, 1 / (shape * rate))
 
 
-def synthetic(rate: float, requests: int, prompt_tokens: int, output_tokens: int, seed: int = 0,
-              cv: float = 1.0) -> list[TraceRequest]:
+def synthetic(
+    rate: float,
+    requests: int,
+    prompt_tokens: int,
+    output_tokens: int,
+    seed: int = 0,
+    cv: float = 1.0,
+) -> list[TraceRequest]:
     """``requests`` requests of fixed lengths at :func:`arrival_offsets`."""
     times = arrival_offsets(rate, seed, cv)
     return [TraceRequest(next(times), prompt_tokens, output_tokens) for _ in range(requests)]
@@ -77,7 +87,10 @@ def read_trace(path: str | Path, limit: int | None = None) -> list[TraceRequest]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise LlmroofError(f"{path}: cannot read the trace: {exc}", "give an Azure or BurstGPT CSV, or Mooncake JSONL")
+        raise LlmroofError(
+            f"{path}: cannot read the trace: {exc}",
+            "give an Azure or BurstGPT CSV, or Mooncake JSONL",
+        )
     return parse_trace(text, str(path), limit)
 
 
@@ -102,11 +115,20 @@ def _mooncake(text: str, source: str) -> list[TraceRequest]:
             continue
         try:
             item = json.loads(line)
-            rows.append(TraceRequest(float(item["timestamp"]) / 1e3, int(item["input_length"]),
-                                     int(item["output_length"]), tuple(int(h) for h in item.get("hash_ids", ()))))
+            rows.append(
+                TraceRequest(
+                    float(item["timestamp"]) / 1e3,
+                    int(item["input_length"]),
+                    int(item["output_length"]),
+                    tuple(int(h) for h in item.get("hash_ids", ())),
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            raise LlmroofError(f"{source}: line {number}: not a Mooncake request ({exc})",
-                               'each line: {"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": []}')
+            raise LlmroofError(
+                f"{source}: line {number}: not a Mooncake request ({exc})",
+                'each line: {"timestamp": ms, "input_length": n, "output_length": n, '
+                '"hash_ids": []}',
+            )
     return rows
 
 
@@ -124,20 +146,31 @@ def _csv(text: str, source: str) -> list[TraceRequest]:
     elif all(name in header for name in BURSTGPT):
         columns, clock = BURSTGPT, float
     else:
-        raise LlmroofError(f"{source}: a CSV with columns {', '.join(header)}: not a trace llmroof reads",
-                           "Azure: TIMESTAMP,ContextTokens,GeneratedTokens; BurstGPT: Timestamp,...,"
-                           "Request tokens,Response tokens,...")
+        raise LlmroofError(
+            f"{source}: a CSV with columns {', '.join(header)}: not a trace llmroof reads",
+            "Azure: TIMESTAMP,ContextTokens,GeneratedTokens; BurstGPT: Timestamp,...,"
+            "Request tokens,Response tokens,...",
+        )
     rows = []
     for number, row in enumerate(reader, 2):
         try:
-            rows.append(TraceRequest(clock(row[columns[0]].strip()), int(row[columns[1]]), int(row[columns[2]])))
+            rows.append(
+                TraceRequest(
+                    clock(row[columns[0]].strip()), int(row[columns[1]]), int(row[columns[2]])
+                )
+            )
         except (ValueError, TypeError) as exc:
-            raise LlmroofError(f"{source}: line {number}: {exc}", "a timestamp and two token counts per row")
+            raise LlmroofError(
+                f"{source}: line {number}: {exc}", "a timestamp and two token counts per row"
+            )
     return rows
 
 
 def _azure_time(text: str) -> float:
-    """``2023-11-16 18:15:46.6805900`` -> seconds since the epoch (7 fractional digits: Python takes 6)."""
+    """``2023-11-16 18:15:46.6805900`` -> seconds since the epoch (7 fractional digits: Python takes
+    6)."""
     whole, _, fraction = text.partition(".")
-    stamp = datetime.datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    stamp = datetime.datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc
+    )
     return stamp.timestamp() + (float("0." + fraction) if fraction else 0.0)

@@ -143,9 +143,7 @@ def _config_table(title: str, result: Any, ranked: Any, cost_label: str) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    simulated = any(result.configs[item.index].sim_ttft_p90_s is not None for item in ranked)
-    extra = ("sim p90 TTFT", "sim p90 TPOT") if simulated else ()
-    for column in ("#", "configuration", "seqs (max)", "weights/GPU", "KV/GPU", "TTFT", "TPOT", *extra, "tok/s/GPU",
+    for column in ("#", "configuration", "seqs (max)", "weights/GPU", "KV/GPU", "TTFT", "TPOT", "tok/s/GPU",
                    "tok/s/user", "replicas", "GPUs", cost_label):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for item in ranked:
@@ -154,14 +152,18 @@ def _config_table(title: str, result: Any, ranked: Any, cost_label: str) -> Any:
             c.gpu_hours_per_million_tokens
         table.add_row(str(item.rank), c.id, f"{c.concurrent_sequences} ({c.max_concurrent_sequences})",
                       gib(c.weight_bytes_per_gpu), gib(c.kv_bytes_per_gpu), seconds(c.ttft_s), seconds(c.tpot_s),
-                      *((_secs(c.sim_ttft_p90_s), _secs(c.sim_tpot_p90_s)) if simulated else ()),
                       _num(c.tokens_per_s_per_gpu), _num(c.tokens_per_s_per_user), _int(c.replicas),
                       _int(c.total_gpus), _num(cost))
     return table
 
 
-def _secs(value: float | None) -> str:
-    return "-" if value is None else seconds(value)
+def _simulated(result: Any, item: Any) -> str:
+    """``; simulated p90 TTFT 120 ms, TPOT 31 ms at 20 requests/s`` where ``plan --rate`` simulated it."""
+    c = result.configs[item.index]
+    if c.sim_ttft_p90_s is None:
+        return ""
+    return (f"; simulated p90 TTFT {seconds(c.sim_ttft_p90_s)}, TPOT {seconds(c.sim_tpot_p90_s)} at "
+            f"{result.request.rate_qps:g} requests/s (Poisson)")
 
 
 def _num(value: float | None) -> str:
@@ -211,7 +213,7 @@ def _print_plan(result: Any) -> None:
         out.print(_config_table("Recommended (the best of each layout that meets the SLOs)", result,
                                 result.recommended, cost_label))
         for item in result.recommended:
-            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}")
+            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}{_simulated(result, item)}")
     elif result.closest:
         why = "nothing fits" if result.status == "does_not_fit" else "nothing meets the SLOs"
         out.print(_config_table(f"Closest ({why})", result, result.closest, cost_label))

@@ -1,5 +1,5 @@
-"""Discrete-event simulation of serving (``llmroof simulate``; ``docs/simulate.md``): one replica stepped as
-vLLM V1 schedules, or a fleet behind a router, with step times from the analytic model.
+"""Discrete-event simulation of serving (``llmroof simulate``; ``docs/simulate.md``): one replica
+stepped as vLLM V1 schedules, or a fleet behind a router, with step times from the analytic model.
 
 Pure Python on top of specs, analytic and the plan's step model (no torch)."""
 
@@ -8,5 +8,13 @@ from llmroof.simulate.engine import Replica, SchedulerConfig, run_fleet
 from llmroof.simulate.run import Simulation, simulate
 from llmroof.simulate.steps import StepModel, StepShape
 
-__all__ = ["Efficiency", "Replica", "SchedulerConfig", "Simulation", "StepModel", "StepShape", "run_fleet",
-           "simulate"]
+__all__ = [
+    "Efficiency",
+    "Replica",
+    "SchedulerConfig",
+    "Simulation",
+    "StepModel",
+    "StepShape",
+    "run_fleet",
+    "simulate",
+]

@@ -1,11 +1,11 @@
 """Efficiencies for a simulation from a measurement: a profile (``llmroof profile``, read by
 :func:`llmroof.plan.calibration.read_calibration`) or a bench run of the engine itself.
 
-From a bench, the level at the lowest concurrency (1: no queueing, no batching) gives both phases: the
-step model's decode step (batch 1, the level's mean context) over the measured mean TPOT, and its prefill
-of the prompt over the measured mean TTFT. Everything the engine adds to a step (its scheduler, Python, the
-HTTP stream) is thereby folded into the two efficiencies; they carry over to other loads of the same engine,
-device, model and lengths (docs/simulate.md measures how well).
+From a bench, the level at the lowest concurrency (1: no queueing, no batching) gives both phases:
+the step model's decode step (batch 1, the level's mean context) over the measured mean TPOT, and
+its prefill of the prompt over the measured mean TTFT. Everything the engine adds to a step (its
+scheduler, Python, the HTTP stream) is thereby folded into the two efficiencies; they carry over to
+other loads of the same engine, device, model and lengths (docs/simulate.md measures how well).
 """
 
 from __future__ import annotations
@@ -53,18 +53,30 @@ def efficiency_from(data: dict[str, Any], source: str, steps: StepModel) -> Effi
     from llmroof.plan.calibration import read_calibration
 
     cal = read_calibration(source)
-    return Efficiency(decode=cal.decode_efficiency, prefill=cal.prefill_efficiency or 1.0, source=source)
+    return Efficiency(
+        decode=cal.decode_efficiency, prefill=cal.prefill_efficiency or 1.0, source=source
+    )
 
 
 def efficiency_from_bench(result: BenchResult, source: str, steps: StepModel) -> Efficiency:
-    levels = [lv for lv in result.levels if lv.concurrency is not None and lv.errors < lv.requests
-              and lv.ttft_s.mean and lv.tpot_s.mean]
+    levels = [
+        lv
+        for lv in result.levels
+        if lv.concurrency is not None
+        and lv.errors < lv.requests
+        and lv.ttft_s.mean
+        and lv.tpot_s.mean
+    ]
     if not levels:
-        raise LlmroofError(f"{source}: no closed-loop level with measured TTFT and TPOT",
-                           "calibrate from `llmroof bench --concurrency 1`")
+        raise LlmroofError(
+            f"{source}: no closed-loop level with measured TTFT and TPOT",
+            "calibrate from `llmroof bench --concurrency 1`",
+        )
     level = min(levels, key=lambda lv: lv.concurrency or 0)
     s = result.settings
     context = s.input_len + (s.output_len + 1) // 2
     decode = steps.step_s(steps.decode_shape(1, context)) / level.tpot_s.mean  # type: ignore[operator]
     prefill = steps.step_s(steps.prefill_shape(s.input_len)) / level.ttft_s.mean  # type: ignore[operator]
-    return Efficiency(decode=decode, prefill=prefill, source=f"{source} (concurrency {level.concurrency})")
+    return Efficiency(
+        decode=decode, prefill=prefill, source=f"{source} (concurrency {level.concurrency})"
+    )

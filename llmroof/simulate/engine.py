@@ -1,18 +1,19 @@
-"""A discrete-event simulator of one serving replica, stepped as vLLM V1 schedules (and of a fleet of them
-behind a router).
+"""A discrete-event simulator of one serving replica, stepped as vLLM V1 schedules (and of a fleet
+of them behind a router).
 
-Each step the scheduler (:class:`SchedulerConfig`) builds one batch, decodes first: every running sequence
-that has its first token decodes one token (k + 1 positions with speculative decoding), then prefills that
-are under way continue, then waiting requests are admitted first come first served, while the token budget
-(``max_num_batched_tokens``), ``max_num_seqs`` and the free KV blocks allow. With chunked prefill a prompt
-is cut to what the budget leaves; without it a prompt is admitted only whole. The step takes the time the
-step-time function gives for its shape (:class:`~llmroof.simulate.steps.StepShape`); a request that arrives
-during a step waits for its end.
+Each step the scheduler (:class:`SchedulerConfig`) builds one batch, decodes first: every running
+sequence that has its first token decodes one token (k + 1 positions with speculative decoding),
+then prefills that are under way continue, then waiting requests are admitted first come first
+served, while the token budget (``max_num_batched_tokens``), ``max_num_seqs`` and the free KV blocks
+allow. With chunked prefill a prompt is cut to what the budget leaves; without it a prompt is
+admitted only whole. The step takes the time the step-time function gives for its shape
+(:class:`~llmroof.simulate.steps.StepShape`); a request that arrives during a step waits for its
+end.
 
-KV cache: paged blocks of ``block_tokens``; a sequence of n tokens holds n / block + 1/2 blocks (its last
-block half filled on average). When a step's decodes would need more blocks than the pool has, the most
-recently admitted sequence is preempted and recomputed (vLLM's default): it goes back to the head of the
-queue and, readmitted, prefills its prompt and the tokens it had generated again.
+KV cache: paged blocks of ``block_tokens``; a sequence of n tokens holds n / block + 1/2 blocks (its
+last block half filled on average). When a step's decodes would need more blocks than the pool has,
+the most recently admitted sequence is preempted and recomputed (vLLM's default): it goes back to
+the head of the queue and, readmitted, prefills its prompt and the tokens it had generated again.
 
 Cost per step is O(1) in the running sequences: contexts are kept as a sum that grows by the decode
 batch every step, and decodes finish from a heap keyed by the step on which they end.
@@ -57,27 +58,43 @@ class SchedulerConfig:
     acceptance_rate: float = 0.0
     """Probability that each draft token is accepted."""
     prefix_hit_rate: float | None = None
-    """Share of every prompt found in the prefix cache; None: hits from the requests' hash_ids (none without)."""
+    """Share of every prompt found in the prefix cache; None: hits from the requests' hash_ids (none
+    without)."""
     prefix_block_tokens: int = 16
     """Tokens per hash_ids entry (512 for Mooncake traces)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_num_seqs", "max_num_batched_tokens", "block_tokens", "kv_blocks", "prefix_block_tokens"):
+        for name in (
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "block_tokens",
+            "kv_blocks",
+            "prefix_block_tokens",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.max_num_batched_tokens < self.max_num_seqs * (1 + self.speculative_k):
-            raise ValueError(f"max_num_batched_tokens ({self.max_num_batched_tokens}) must hold a decode token of "
-                             f"every one of max_num_seqs ({self.max_num_seqs}) sequences"
-                             + (f" times {1 + self.speculative_k} speculative positions" if self.speculative_k else ""))
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) must hold a decode token "
+                f"of every one of max_num_seqs ({self.max_num_seqs}) sequences"
+                + (
+                    f" times {1 + self.speculative_k} speculative positions"
+                    if self.speculative_k
+                    else ""
+                )
+            )
         speculative_tokens_per_step(self.speculative_k, self.acceptance_rate)  # validates both
         if self.prefix_hit_rate is not None and not 0 <= self.prefix_hit_rate < 1:
             raise ValueError(f"prefix_hit_rate must be in [0, 1), got {self.prefix_hit_rate!r}")
 
     @classmethod
     def one_at_a_time(cls, kv_blocks: int = 1_000_000) -> SchedulerConfig:
-        """An engine without batching (``transformers serve`` by default): one request, prefill then decode."""
-        return cls(max_num_seqs=1, max_num_batched_tokens=2**40, chunked_prefill=False, kv_blocks=kv_blocks)
+        """An engine without batching (``transformers serve`` by default): one request, prefill then
+        decode."""
+        return cls(
+            max_num_seqs=1, max_num_batched_tokens=2**40, chunked_prefill=False, kv_blocks=kv_blocks
+        )
 
 
 class Seq:
@@ -85,8 +102,6 @@ class Seq:
 
     __slots__ = (
         "arrival_s",
-        "ready_s",
-        "transferred",
         "cached",
         "context0",
         "done",
@@ -100,18 +115,24 @@ class Seq:
         "output",
         "preemptions",
         "prompt",
+        "ready_s",
         "start_iter",
         "state",
         "target",
+        "transferred",
     )
 
     def __init__(self, index: int, request: TraceRequest) -> None:
         self.index = index
         self.arrival_s, self.prompt, self.output, self.hash_ids = request
-        self.ready_s = self.arrival_s  # when it reaches this replica (later than its arrival after a KV transfer)
+        self.ready_s = (
+            self.arrival_s
+        )  # when it reaches this replica (later than its arrival after a KV transfer)
         self.transferred = False  # prefilled elsewhere (disaggregated): its KV arrives with it
         self.cached = 0  # prompt tokens hit in the prefix cache
-        self.target = self.prompt  # tokens to prefill (the prompt, plus generated tokens after a preemption)
+        self.target = (
+            self.prompt
+        )  # tokens to prefill (the prompt, plus generated tokens after a preemption)
         self.done = 0  # tokens of target in the KV cache
         self.generated = 0.0
         self.start_iter = self.finish_iter = 0
@@ -122,14 +143,19 @@ class Seq:
 
 
 class Replica:
-    """One engine: its queue, its running sequences and its clock (:attr:`now`, the end of its last step)."""
+    """One engine: its queue, its running sequences and its clock (:attr:`now`, the end of its last
+    step)."""
 
-    def __init__(self, config: SchedulerConfig, step_time: StepTime, sample_every_s: float = math.inf) -> None:
+    def __init__(
+        self, config: SchedulerConfig, step_time: StepTime, sample_every_s: float = math.inf
+    ) -> None:
         self.config, self.step_time = config, step_time
         self.per_step = speculative_tokens_per_step(config.speculative_k, config.acceptance_rate)
         self.positions = 1 + config.speculative_k  # tokens a decode verifies per step
-        self.prefix = PrefixCache(config.kv_blocks * config.block_tokens // config.prefix_block_tokens,
-                                  config.prefix_block_tokens)
+        self.prefix = PrefixCache(
+            config.kv_blocks * config.block_tokens // config.prefix_block_tokens,
+            config.prefix_block_tokens,
+        )
         self.now = 0.0
         self.waiting: deque[Seq] = deque()
         self.prefilling: list[Seq] = []
@@ -164,7 +190,9 @@ class Replica:
         return self.in_system
 
     def kv_blocks_used(self, extra_tokens: float = 0.0, extra_seqs: int = 0) -> float:
-        return (self.kv_tokens + extra_tokens) / self.config.block_tokens + 0.5 * (len(self.running) + extra_seqs)
+        return (self.kv_tokens + extra_tokens) / self.config.block_tokens + 0.5 * (
+            len(self.running) + extra_seqs
+        )
 
     def _account(self, t: float) -> None:
         self.area += self.in_system * (t - self.last_s)
@@ -191,14 +219,17 @@ class Replica:
         self.run_until(math.inf)
 
     def _decode_run(self, t: float) -> None:
-        """The decode-only steps before ``t`` and before the next sequence finishes, in one loop: the batch is
-        fixed and its contexts grow by the same amount every step, so the step time is evaluated at the
-        first, middle and last step and, where those lie on a line (the usual case: no op turns from
-        memory- to compute-bound on the way), every step's time follows from it without the scheduler."""
+        """The decode-only steps before ``t`` and before the next sequence finishes, in one loop:
+        the batch is fixed and its contexts grow by the same amount every step, so the step time is
+        evaluated at the first, middle and last step and, where those lie on a line (the usual case:
+        no op turns from memory- to compute-bound on the way), every step's time follows from it
+        without the scheduler."""
         n, per_step, config = self.decoding, self.per_step, self.config
         grow = n * per_step
         room = (config.kv_blocks - self.kv_blocks_used()) * config.block_tokens / grow
-        steps = min(self.finishing[0][0] - self.iteration - 1, int(room) - 1) if self.finishing else 0
+        steps = (
+            min(self.finishing[0][0] - self.iteration - 1, int(room) - 1) if self.finishing else 0
+        )
         if steps < 1:
             return
         tokens, positions, context = n * self.positions, self.positions, self.decode_context
@@ -222,7 +253,9 @@ class Replica:
             weights.append(n)
             done += 1
             if now >= self.next_sample_s:
-                timeline.append((now, 0, len(self.running), self.kv_blocks_used(done * grow) / config.kv_blocks))
+                timeline.append(
+                    (now, 0, len(self.running), self.kv_blocks_used(done * grow) / config.kv_blocks)
+                )
                 self.next_sample_s = now + self.sample_every_s
         self.now = self.last_s = now
         self.decode_context += done * grow
@@ -254,7 +287,9 @@ class Replica:
         """Schedule one batch, advance the clock by its time, and retire what it finished."""
         config = self.config
         # decodes first: make room for one step of growth, preempting the newest sequences
-        while self.decoding and self.kv_blocks_used(self.decoding * self.per_step) > config.kv_blocks:
+        while (
+            self.decoding and self.kv_blocks_used(self.decoding * self.per_step) > config.kv_blocks
+        ):
             self._preempt()
         budget = config.max_num_batched_tokens - self.decoding * self.positions
         tokens = self.decoding * self.positions
@@ -285,8 +320,10 @@ class Replica:
                 break  # without chunking, a whole prompt waits for a step with room for it
             if self.kv_blocks_used(seq.done + chunk, 1) > config.kv_blocks:
                 if not self.running:
-                    raise ValueError(f"request {seq.index}: {seq.target} tokens do not fit in the KV cache "
-                                     f"({config.kv_blocks} blocks of {config.block_tokens})")
+                    raise ValueError(
+                        f"request {seq.index}: {seq.target} tokens do not fit in the KV cache "
+                        f"({config.kv_blocks} blocks of {config.block_tokens})"
+                    )
                 break
             self.waiting.popleft()
             self.prefix_hit_tokens += seq.cached if seq.state == "new" else 0
@@ -336,7 +373,9 @@ class Replica:
             if seq.done < seq.target:
                 continue
             self.prefilling.remove(seq)
-            if seq.preemptions and not math.isnan(seq.first_s):  # recomputed: this pass makes its next token
+            if seq.preemptions and not math.isnan(
+                seq.first_s
+            ):  # recomputed: this pass makes its next token
                 self.itl_s.append(now - seq.last_s)
                 self.itl_weight.append(1)
             else:
@@ -350,8 +389,14 @@ class Replica:
                 continue
             self._start_decoding(seq, left)
         if now >= self.next_sample_s:
-            self.timeline.append((now, len(self.waiting), len(self.running),
-                                  self.kv_blocks_used() / config.kv_blocks))
+            self.timeline.append(
+                (
+                    now,
+                    len(self.waiting),
+                    len(self.running),
+                    self.kv_blocks_used() / config.kv_blocks,
+                )
+            )
             self.next_sample_s = now + self.sample_every_s
 
     def _start_decoding(self, seq: Seq, left: float) -> None:
@@ -364,8 +409,8 @@ class Replica:
         heapq.heappush(self.finishing, (seq.finish_iter, seq.index))
 
     def _join_decode(self, seq: Seq) -> None:
-        """A sequence prefilled on another replica, its KV cache transferred: it decodes from the next step
-        (its first token came from the prefill replica)."""
+        """A sequence prefilled on another replica, its KV cache transferred: it decodes from the
+        next step (its first token came from the prefill replica)."""
         self.running[seq.index] = seq
         seq.done = seq.target = seq.prompt
         self.kv_tokens += seq.done
@@ -391,9 +436,12 @@ class Replica:
 ROUTERS = ("round-robin", "least-loaded")
 
 
-def run_fleet(requests: Sequence[TraceRequest], replicas: Sequence[Replica], router: str = "round-robin") -> None:
-    """Replay ``requests`` (in arrival order) on ``replicas``: each arrival goes to the next replica in turn
-    (``round-robin``) or to the one with the fewest requests in it at that moment (``least-loaded``)."""
+def run_fleet(
+    requests: Sequence[TraceRequest], replicas: Sequence[Replica], router: str = "round-robin"
+) -> None:
+    """Replay ``requests`` (in arrival order) on ``replicas``: each arrival goes to the next replica
+    in turn (``round-robin``) or to the one with the fewest requests in it at that moment
+    (``least-loaded``)."""
     run_seqs([Seq(index, request) for index, request in enumerate(requests)], replicas, router)
 
 

@@ -1,6 +1,7 @@
-"""``simulate``: a traffic (Poisson/Gamma rates or a trace) replayed on a simulated replica or fleet, and the
-figures of ``llmroof bench`` read off the simulated requests (:class:`~llmroof.results.records.simulate.
-SimulateResult`); with SLOs, the largest rate meeting them at a percentile, by bisection."""
+"""``simulate``: a traffic (Poisson/Gamma rates or a trace) replayed on a simulated replica or
+fleet, and the figures of ``llmroof bench`` read off the simulated requests
+(:class:`~llmroof.results.records.simulate. SimulateResult`); with SLOs, the largest rate meeting
+them at a percentile, by bisection."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ TIMELINE_POINTS = 400
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Disaggregation:
-    """xPyD: x prefill replicas and y decode replicas, each pool with its own tensor-parallel degree; a
-    request's KV cache moves from its prefill replica to a decode replica over the link between them."""
+    """xPyD: x prefill replicas and y decode replicas, each pool with its own tensor-parallel
+    degree; a request's KV cache moves from its prefill replica to a decode replica over the link
+    between them."""
 
     prefill_replicas: int = 1
     decode_replicas: int = 1
@@ -41,7 +43,9 @@ class Disaggregation:
 
     def __post_init__(self) -> None:
         if self.prefill_replicas < 1 or self.decode_replicas < 1:
-            raise ValueError("a disaggregated layout needs at least one prefill and one decode replica")
+            raise ValueError(
+                "a disaggregated layout needs at least one prefill and one decode replica"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Disaggregation:
@@ -86,13 +90,16 @@ class Simulation:
     disaggregation: Disaggregation | None = None
     """Prefill and decode on separate replicas (``replicas`` is then ignored)."""
     calibration: tuple[Mapping[str, Any], str] | None = None
-    """A bench or profile results file (its parsed JSON, and its path) to take the efficiencies from."""
+    """A bench or profile results file (its parsed JSON, and its path) to take the efficiencies
+    from."""
 
 
-def step_time_of(steps: StepModel, efficiency: Efficiency, draft: StepModel | None = None,
-                 draft_steps: int = 0) -> Any:
-    """The step-time function of a replica: kernels at the efficiency of the step's main phase (prefill
-    when most of its tokens are prefill), plus ``draft_steps`` decode steps of the draft model."""
+def step_time_of(
+    steps: StepModel, efficiency: Efficiency, draft: StepModel | None = None, draft_steps: int = 0
+) -> Any:
+    """The step-time function of a replica: kernels at the efficiency of the step's main phase
+    (prefill when most of its tokens are prefill), plus ``draft_steps`` decode steps of the draft
+    model."""
     decode_eff, prefill_eff = efficiency.decode, efficiency.prefill
     step_s = steps.step_s
 
@@ -100,15 +107,18 @@ def step_time_of(steps: StepModel, efficiency: Efficiency, draft: StepModel | No
         t = step_s(shape, prefill_eff if 2 * prefill_tokens > shape.tokens else decode_eff)
         if draft is not None and draft_steps:
             decodes = shape.sequences
-            t += draft_steps * draft.step_s(StepShape(decodes, shape.keys, shape.keys, decodes), decode_eff)
+            t += draft_steps * draft.step_s(
+                StepShape(decodes, shape.keys, shape.keys, decodes), decode_eff
+            )
         return t
 
     return time_s
 
 
 def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
-    """``replicas`` engines; a replica of pp stages runs as pp virtual engines (one micro-batch each, as
-    vLLM's pipeline-parallel engines do), each with its share of the sequences and KV blocks."""
+    """``replicas`` engines; a replica of pp stages runs as pp virtual engines (one micro-batch
+    each, as vLLM's pipeline-parallel engines do), each with its share of the sequences and KV
+    blocks."""
     scheduler = sim.scheduler
     pp = sim.workload.pp
     if not sim.kv_blocks_given:
@@ -117,8 +127,11 @@ def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
             raise ValueError("no room for the KV cache beside the weights")
         scheduler = _replace(scheduler, kv_blocks=blocks)
     if pp > 1:
-        scheduler = _replace(scheduler, kv_blocks=max(1, scheduler.kv_blocks // pp),
-                             max_num_seqs=max(1, scheduler.max_num_seqs // pp))
+        scheduler = _replace(
+            scheduler,
+            kv_blocks=max(1, scheduler.kv_blocks // pp),
+            max_num_seqs=max(1, scheduler.max_num_seqs // pp),
+        )
     step_time = step_time_of(steps, sim.efficiency, sim.draft, scheduler.speculative_k)
     return [Replica(scheduler, step_time) for _ in range(sim.replicas * pp)]
 
@@ -129,35 +142,52 @@ def _replace(config: SchedulerConfig, **changes: Any) -> SchedulerConfig:
     return dataclasses.replace(config, **changes)
 
 
-def run_level(sim: Simulation, steps: StepModel, requests: Sequence[TraceRequest], rate: float | None) -> SimulatedLevel:
+def run_level(
+    sim: Simulation, steps: StepModel, requests: Sequence[TraceRequest], rate: float | None
+) -> SimulatedLevel:
     if sim.disaggregation is not None:
         return run_disaggregated(sim, requests, rate)
     replicas = build_replicas(sim, steps)
     horizon = requests[-1].arrival_s if requests else 0.0
     replicas[0].sample_every_s = max(horizon, 1e-9) / TIMELINE_POINTS
     run_fleet(requests, replicas, sim.router if len(replicas) > 1 else "round-robin")
-    return summarize(replicas, rate=rate, trace=None if rate is not None else sim.trace_name,
-                     ttft_slo_s=sim.ttft_slo_s, tpot_slo_s=sim.tpot_slo_s, keep_requests=sim.keep_requests)
+    return summarize(
+        replicas,
+        rate=rate,
+        trace=None if rate is not None else sim.trace_name,
+        ttft_slo_s=sim.ttft_slo_s,
+        tpot_slo_s=sim.tpot_slo_s,
+        keep_requests=sim.keep_requests,
+    )
 
 
-def run_disaggregated(sim: Simulation, requests: Sequence[TraceRequest], rate: float | None) -> SimulatedLevel:
-    """Prefill replicas produce each request's first token; its KV cache (prompt x KV bytes per token, each
-    tensor-parallel rank sending its shard at once) then crosses the link; a decode replica decodes the rest.
-    The prefill pool does not wait on the decode pool (no back-pressure), so the two run one after the other."""
+def run_disaggregated(
+    sim: Simulation, requests: Sequence[TraceRequest], rate: float | None
+) -> SimulatedLevel:
+    """Prefill replicas produce each request's first token; its KV cache (prompt x KV bytes per
+    token, each tensor-parallel rank sending its shard at once) then crosses the link; a decode
+    replica decodes the rest. The prefill pool does not wait on the decode pool (no back-pressure),
+    so the two run one after the other."""
     import dataclasses
 
     d = sim.disaggregation
     assert d is not None
     w = sim.workload
-    prefill_steps = StepModel.of(sim.model, sim.hardware, dataclasses.replace(w, tp=d.prefill_tp or w.tp))
-    decode_steps = StepModel.of(sim.model, sim.hardware, dataclasses.replace(w, tp=d.decode_tp or w.tp))
+    prefill_steps = StepModel.of(
+        sim.model, sim.hardware, dataclasses.replace(w, tp=d.prefill_tp or w.tp)
+    )
+    decode_steps = StepModel.of(
+        sim.model, sim.hardware, dataclasses.replace(w, tp=d.decode_tp or w.tp)
+    )
     prefill_sim = dataclasses.replace(sim, replicas=d.prefill_replicas, disaggregation=None)
     decode_sim = dataclasses.replace(sim, replicas=d.decode_replicas, disaggregation=None)
     prefill_pool = build_replicas(prefill_sim, prefill_steps)
     run_fleet([r._replace(output_tokens=1) for r in requests], prefill_pool, sim.router)
     bandwidth = d.link_bytes_per_s or sim.hardware.internode_bandwidth_bytes_per_s
     latency = sim.hardware.internode_latency_s if d.link_latency_s is None else d.link_latency_s
-    kv_per_token = prefill_steps.kv_bytes_per_token  # per GPU: every rank sends its own shard at once
+    kv_per_token = (
+        prefill_steps.kv_bytes_per_token
+    )  # per GPU: every rank sends its own shard at once
     seqs, done_at_prefill = [], []
     for prefilled in (s for replica in prefill_pool for s in replica.finished):
         request = requests[prefilled.index]
@@ -173,17 +203,26 @@ def run_disaggregated(sim: Simulation, requests: Sequence[TraceRequest], rate: f
         seqs.append(seq)
     seqs.sort(key=lambda q: q.ready_s)
     decode_pool = build_replicas(decode_sim, decode_steps)
-    decode_pool[0].sample_every_s = max(requests[-1].arrival_s if requests else 0.0, 1e-9) / TIMELINE_POINTS
+    decode_pool[0].sample_every_s = (
+        max(requests[-1].arrival_s if requests else 0.0, 1e-9) / TIMELINE_POINTS
+    )
     run_seqs(seqs, decode_pool, sim.router)
     decode_pool[0].finished.extend(done_at_prefill)
-    return summarize([*decode_pool, *prefill_pool], rate=rate,
-                     trace=None if rate is not None else sim.trace_name, ttft_slo_s=sim.ttft_slo_s,
-                     tpot_slo_s=sim.tpot_slo_s, keep_requests=sim.keep_requests, finished_in=decode_pool)
+    return summarize(
+        [*decode_pool, *prefill_pool],
+        rate=rate,
+        trace=None if rate is not None else sim.trace_name,
+        ttft_slo_s=sim.ttft_slo_s,
+        tpot_slo_s=sim.tpot_slo_s,
+        keep_requests=sim.keep_requests,
+        finished_in=decode_pool,
+    )
 
 
 def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Distribution:
-    """:func:`~llmroof.bench.metrics.distribution` of the samples ``values[i]`` repeated ``weights[i]`` times,
-    without repeating them (the same linearly interpolated quantiles, numpy's default)."""
+    """:func:`~llmroof.bench.metrics.distribution` of the samples ``values[i]`` repeated
+    ``weights[i]`` times, without repeating them (the same linearly interpolated quantiles, numpy's
+    default)."""
     import numpy as np
 
     value = np.asarray(values, dtype=float)
@@ -193,7 +232,10 @@ def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Di
     if not len(value):
         return Distribution.empty()
     order = np.argsort(value, kind="stable")
-    value, ends = value[order], np.cumsum(weight[order])  # sample positions [ends[i-1], ends[i]) hold value[i]
+    value, ends = (
+        value[order],
+        np.cumsum(weight[order]),
+    )  # sample positions [ends[i-1], ends[i]) hold value[i]
     total = int(ends[-1])
 
     def q(fraction: float) -> float:
@@ -208,12 +250,21 @@ def weighted_distribution(values: Sequence[float], weights: Sequence[int]) -> Di
     return Distribution(mean=mean, p50=q(0.5), p90=q(0.9), p95=q(0.95), p99=q(0.99), n=total)
 
 
-def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | None, ttft_slo_s: float | None,
-              tpot_slo_s: float | None, keep_requests: bool = True,
-              finished_in: Sequence[Replica] | None = None) -> SimulatedLevel:
-    """The figures of ``llmroof bench`` (:mod:`llmroof.bench.metrics`) over the finished requests of every
-    replica (or of ``finished_in``: the decode pool of a disaggregated layout)."""
-    done: list[Seq] = sorted((s for r in (finished_in or replicas) for s in r.finished), key=lambda s: s.index)
+def summarize(
+    replicas: Sequence[Replica],
+    *,
+    rate: float | None,
+    trace: str | None,
+    ttft_slo_s: float | None,
+    tpot_slo_s: float | None,
+    keep_requests: bool = True,
+    finished_in: Sequence[Replica] | None = None,
+) -> SimulatedLevel:
+    """The figures of ``llmroof bench`` (:mod:`llmroof.bench.metrics`) over the finished requests of
+    every replica (or of ``finished_in``: the decode pool of a disaggregated layout)."""
+    done: list[Seq] = sorted(
+        (s for r in (finished_in or replicas) for s in r.finished), key=lambda s: s.index
+    )
     ttft = [s.first_s - s.arrival_s for s in done]
     tpot = [(s.end_s - s.first_s) / (s.output - 1) for s in done if s.output >= 2]
     e2e = [s.end_s - s.arrival_s for s in done]
@@ -222,27 +273,42 @@ def summarize(replicas: Sequence[Replica], *, rate: float | None, trace: str | N
     per_s = (lambda n: n / duration) if duration > 0 else (lambda n: 0.0)
     slo = ttft_slo_s is not None or tpot_slo_s is not None
     good = sum(1 for s in done if _good(s, ttft_slo_s, tpot_slo_s)) if slo else 0
-    # time in the system summed over requests: the integral of the number in it (a disaggregated request
-    # also spends time between the pools, which neither pool counts)
+    # time in the system summed over requests: the integral of the number in it (a disaggregated
+    # request also spends time between the pools, which neither pool counts)
     area = sum(r.area for r in replicas) if finished_in is None else math.fsum(e2e)
     itl = [x for r in replicas for x in r.itl_s]
     weights = [w for r in replicas for w in r.itl_weight]
     return SimulatedLevel(
-        rate=rate, trace=trace, requests=len(done), duration_s=duration, request_throughput_per_s=per_s(len(done)),
-        output_tokens_per_s=per_s(sum(s.output for s in done)), goodput_per_s=per_s(good) if slo else None,
-        ttft_s=distribution(ttft), tpot_s=distribution(tpot), itl_s=weighted_distribution(itl, weights),
-        e2e_s=distribution(e2e), mean_in_system=area / duration if duration > 0 else 0.0,
-        steps=sum(r.steps for r in replicas), max_step_tokens=max(r.max_step_tokens for r in replicas),
-        max_step_seqs=max(r.max_step_seqs for r in replicas), preemptions=sum(r.preemptions for r in replicas),
+        rate=rate,
+        trace=trace,
+        requests=len(done),
+        duration_s=duration,
+        request_throughput_per_s=per_s(len(done)),
+        output_tokens_per_s=per_s(sum(s.output for s in done)),
+        goodput_per_s=per_s(good) if slo else None,
+        ttft_s=distribution(ttft),
+        tpot_s=distribution(tpot),
+        itl_s=weighted_distribution(itl, weights),
+        e2e_s=distribution(e2e),
+        mean_in_system=area / duration if duration > 0 else 0.0,
+        steps=sum(r.steps for r in replicas),
+        max_step_tokens=max(r.max_step_tokens for r in replicas),
+        max_step_seqs=max(r.max_step_seqs for r in replicas),
+        preemptions=sum(r.preemptions for r in replicas),
         prefix_hit_tokens=sum(r.prefix_hit_tokens for r in replicas),
         timeline=tuple((finished_in or replicas)[0].timeline),
-        records=tuple((s.index, s.arrival_s, s.first_s, s.end_s, s.prompt, s.output, s.cached, s.preemptions)
-                      for s in done) if keep_requests else (),
+        records=tuple(
+            (s.index, s.arrival_s, s.first_s, s.end_s, s.prompt, s.output, s.cached, s.preemptions)
+            for s in done
+        )
+        if keep_requests
+        else (),
     )
 
 
 def _good(seq: Seq, ttft_slo_s: float | None, tpot_slo_s: float | None) -> bool:
-    """As :func:`llmroof.bench.metrics.is_good`: every SLO given met; one output token has TPOT 0."""
+    """As :func:`llmroof.bench.metrics.is_good`: every SLO given met; one output token has TPOT
+    0."""
     if ttft_slo_s is not None and seq.first_s - seq.arrival_s > ttft_slo_s:
         return False
     tpot = (seq.end_s - seq.first_s) / (seq.output - 1) if seq.output >= 2 else 0.0
@@ -267,11 +333,14 @@ def _percentile(dist: Distribution, q: float) -> float | None:
 
 
 def max_rate_meeting_slo(sim: Simulation, steps: StepModel, iterations: int = 12) -> float | None:
-    """The largest Poisson rate (same seed, ``sim.requests`` requests) whose percentile latencies meet the SLOs,
-    by bisection between a rate that meets them and one that does not; None when even a tenth of the
-    replica's unloaded capacity misses them."""
+    """The largest Poisson rate (same seed, ``sim.requests`` requests) whose percentile latencies
+    meet the SLOs, by bisection between a rate that meets them and one that does not; None when even
+    a tenth of the replica's unloaded capacity misses them."""
+
     def ok(rate: float) -> bool:
-        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed, sim.cv)
+        requests = synthetic(
+            rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed, sim.cv
+        )
         return meets_slo(run_level(_quiet(sim), steps, requests, rate), sim)
 
     service = unloaded_request_s(sim, steps)
@@ -300,11 +369,14 @@ def unloaded_request_s(sim: Simulation, steps: StepModel) -> float:
     eff = sim.efficiency
     prefill = steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill)
     context = sim.prompt_tokens + (sim.output_tokens + 1) // 2
-    return prefill + (sim.output_tokens - 1) * steps.step_s(steps.decode_shape(1, context), eff.decode)
+    return prefill + (sim.output_tokens - 1) * steps.step_s(
+        steps.decode_shape(1, context), eff.decode
+    )
 
 
 def simulate(sim: Simulation) -> SimulateResult:
-    """Every rate of ``sim`` (or its trace), and the largest rate meeting the SLOs when there are SLOs."""
+    """Every rate of ``sim`` (or its trace), and the largest rate meeting the SLOs when there are
+    SLOs."""
     import dataclasses
 
     steps = StepModel.of(sim.model, sim.hardware, sim.workload)
@@ -316,7 +388,9 @@ def simulate(sim: Simulation) -> SimulateResult:
         levels.append(run_level(sim, steps, sim.trace, None))
     for position, rate in enumerate(sim.rates):
         # level i arrives at seed + i, as `llmroof bench --rate` sends its levels: the same traffic
-        requests = synthetic(rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed + position, sim.cv)
+        requests = synthetic(
+            rate, sim.requests, sim.prompt_tokens, sim.output_tokens, sim.seed + position, sim.cv
+        )
         levels.append(run_level(sim, steps, requests, rate))
     slo = sim.ttft_slo_s is not None or sim.tpot_slo_s is not None
     best = max_rate_meeting_slo(sim, steps) if slo else None
@@ -326,33 +400,58 @@ def simulate(sim: Simulation) -> SimulateResult:
         "decode_step_s": steps.step_s(steps.decode_shape(1, context), eff.decode),
         "prefill_s": steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill),
         "unloaded_request_s": unloaded_request_s(sim, steps),
-        "decode_efficiency": eff.decode, "prefill_efficiency": eff.prefill, "efficiency_source": eff.source,
+        "decode_efficiency": eff.decode,
+        "prefill_efficiency": eff.prefill,
+        "efficiency_source": eff.source,
         "kv_capacity_tokens": steps.kv_capacity_tokens,
     }
     notes = []
     if any(level.preemptions for level in levels):
         notes.append("KV blocks ran out: sequences were preempted and recomputed")
-    return SimulateResult(settings=settings_of(sim), step_model=step_model, levels=tuple(levels),
-                          max_rate_meeting_slo=best, slo_percentile=sim.slo_percentile if slo else None,
-                          notes=tuple(notes))
+    return SimulateResult(
+        settings=settings_of(sim),
+        step_model=step_model,
+        levels=tuple(levels),
+        max_rate_meeting_slo=best,
+        slo_percentile=sim.slo_percentile if slo else None,
+        notes=tuple(notes),
+    )
 
 
 def settings_of(sim: Simulation) -> dict[str, Any]:
     s, w = sim.scheduler, sim.workload
     return {
-        "model": sim.model.name, "hardware": sim.hardware.name, "tp": w.tp, "pp": w.pp,
-        "dtype": w.precision.activation.name, "replicas": sim.replicas, "router": sim.router,
-        "prompt_tokens": sim.prompt_tokens, "output_tokens": sim.output_tokens, "requests": sim.requests,
-        "seed": sim.seed, "cv": sim.cv, "trace": sim.trace_name,
-        "max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
-        "chunked_prefill": s.chunked_prefill, "block_tokens": s.block_tokens,
+        "model": sim.model.name,
+        "hardware": sim.hardware.name,
+        "tp": w.tp,
+        "pp": w.pp,
+        "dtype": w.precision.activation.name,
+        "replicas": sim.replicas,
+        "router": sim.router,
+        "prompt_tokens": sim.prompt_tokens,
+        "output_tokens": sim.output_tokens,
+        "requests": sim.requests,
+        "seed": sim.seed,
+        "cv": sim.cv,
+        "trace": sim.trace_name,
+        "max_num_seqs": s.max_num_seqs,
+        "max_num_batched_tokens": s.max_num_batched_tokens,
+        "chunked_prefill": s.chunked_prefill,
+        "block_tokens": s.block_tokens,
         "kv_blocks": s.kv_blocks if sim.kv_blocks_given else None,
-        "speculative_k": s.speculative_k, "acceptance_rate": s.acceptance_rate,
-        "prefix_hit_rate": s.prefix_hit_rate, "ttft_slo_s": sim.ttft_slo_s, "tpot_slo_s": sim.tpot_slo_s,
-        "disaggregation": None if sim.disaggregation is None else {
+        "speculative_k": s.speculative_k,
+        "acceptance_rate": s.acceptance_rate,
+        "prefix_hit_rate": s.prefix_hit_rate,
+        "ttft_slo_s": sim.ttft_slo_s,
+        "tpot_slo_s": sim.tpot_slo_s,
+        "disaggregation": None
+        if sim.disaggregation is None
+        else {
             "prefill_replicas": sim.disaggregation.prefill_replicas,
             "decode_replicas": sim.disaggregation.decode_replicas,
-            "prefill_tp": sim.disaggregation.prefill_tp or w.tp, "decode_tp": sim.disaggregation.decode_tp or w.tp},
+            "prefill_tp": sim.disaggregation.prefill_tp or w.tp,
+            "decode_tp": sim.disaggregation.decode_tp or w.tp,
+        },
     }
 
 
@@ -360,5 +459,12 @@ def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values)
 
 
-__all__ = ["Efficiency", "Simulation", "max_rate_meeting_slo", "quantile", "simulate", "summarize",
-           "weighted_distribution"]
+__all__ = [
+    "Efficiency",
+    "Simulation",
+    "max_rate_meeting_slo",
+    "quantile",
+    "simulate",
+    "summarize",
+    "weighted_distribution",
+]

@@ -1,5 +1,6 @@
-"""``llmroof.simulate/1``: a simulated serving replica or fleet under a traffic (``llmroof simulate``), key by
-key in ``docs/simulate.md``. Latency figures use the definitions of ``llmroof.bench/1`` (vLLM's).
+"""``llmroof.simulate/1``: a simulated serving replica or fleet under a traffic (``llmroof
+simulate``), key by key in ``docs/simulate.md``. Latency figures use the definitions of
+``llmroof.bench/1`` (vLLM's).
 
 Times are seconds since the first arrival.
 """
@@ -14,8 +15,16 @@ from llmroof import schemas
 from llmroof.results.records.base import Record, many, one, opt, seq
 from llmroof.results.records.bench import QUANTILES, Distribution
 
-REQUEST_COLUMNS = ("index", "arrival_s", "first_token_s", "end_s", "prompt_tokens", "output_tokens",
-                   "cached_tokens", "preemptions")
+REQUEST_COLUMNS = (
+    "index",
+    "arrival_s",
+    "first_token_s",
+    "end_s",
+    "prompt_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "preemptions",
+)
 """The columns of a level's ``records`` (one row per request)."""
 TIMELINE_COLUMNS = ("time_s", "waiting", "running", "kv_fraction")
 """The columns of a level's ``timeline``."""
@@ -65,7 +74,8 @@ class SimulatedLevel(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class SimulateResult(Record):
-    """A simulation: its settings, one level per rate or trace, and the largest rate within the SLOs."""
+    """A simulation: its settings, one level per rate or trace, and the largest rate within the
+    SLOs."""
 
     SCHEMA = schemas.SIMULATE
 
@@ -76,25 +86,39 @@ class SimulateResult(Record):
     efficiencies applied, the KV pool."""
     levels: tuple[SimulatedLevel, ...] = many(SimulatedLevel)
     max_rate_meeting_slo: float | None = opt()
-    """Largest Poisson rate whose ``slo_percentile`` TTFT and TPOT meet the SLOs (bisection); only with SLOs."""
+    """Largest Poisson rate whose ``slo_percentile`` TTFT and TPOT meet the SLOs (bisection); only
+    with SLOs."""
     slo_percentile: float | None = opt()
     notes: tuple[str, ...] = seq(default=())
 
     def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
-        """One row per level (``ttft_s.p50``...), or per request with ``per_request`` (or ``ops``)."""
+        """One row per level (``ttft_s.p50``...), or per request with ``per_request`` (or
+        ``ops``)."""
         import pandas as pd
 
         if per_request or ops:
-            rows = [{"level": level.label, **dict(zip(REQUEST_COLUMNS, r))} for level in self.levels
-                    for r in level.records]
+            rows = [
+                {"level": level.label, **dict(zip(REQUEST_COLUMNS, r))}
+                for level in self.levels
+                for r in level.records
+            ]
             return pd.DataFrame(rows)
         return pd.DataFrame([level_row(level) for level in self.levels])
 
 
 def level_row(level: SimulatedLevel) -> dict[str, Any]:
     row: dict[str, Any] = {"rate": level.rate, "trace": level.trace}
-    for name in ("requests", "duration_s", "request_throughput_per_s", "output_tokens_per_s", "goodput_per_s",
-                 "mean_in_system", "steps", "preemptions", "prefix_hit_tokens"):
+    for name in (
+        "requests",
+        "duration_s",
+        "request_throughput_per_s",
+        "output_tokens_per_s",
+        "goodput_per_s",
+        "mean_in_system",
+        "steps",
+        "preemptions",
+        "prefix_hit_tokens",
+    ):
         row[name] = getattr(level, name)
     for name in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
         dist = getattr(level, name)
