@@ -382,3 +382,74 @@ def test_disaggregation_keeps_long_prefills_out_of_the_decode_steps(llama8b):
     )
     assert split.requests == aggregated.requests == 300
     assert split.itl_s.p99 < aggregated.itl_s.p99
+
+
+def _bench_result(ttft_s, tpot_s, levels=((1, 0.05, 0.01),)):
+    from llmroof.results.records.bench import BenchResult
+
+    def dist(x):
+        return {"mean": x, "p50": x, "p90": x, "p95": x, "p99": x, "n": 8}
+
+    return BenchResult.from_dict(
+        {
+            "schema": "llmroof.bench/1",
+            "prompt_method": "exact",
+            "extras_sent": [],
+            "settings": {
+                "url": "http://x",
+                "endpoint": "completions",
+                "model": "m",
+                "input_len": 512,
+                "output_len": 64,
+                "requests": 8,
+                "duration_s": None,
+                "timeout_s": 60,
+                "warmup": 0,
+                "seed": 0,
+            },
+            "levels": [
+                {
+                    "concurrency": c,
+                    "requests": 8,
+                    "errors": 0,
+                    "error_kinds": {},
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "duration_s": 1.0,
+                    "request_throughput_per_s": 1.0,
+                    "output_tokens_per_s": 1.0,
+                    "goodput_per_s": None,
+                    "ttft_s": dist(t),
+                    "tpot_s": dist(p),
+                    "itl_s": dist(p),
+                    "e2e_s": dist(t + 63 * p),
+                    "mean_decode_batch": 1.0,
+                    "mean_context_tokens": 544.0,
+                    "token_source": "usage",
+                }
+                for c, t, p in levels
+            ],
+        }
+    )
+
+
+def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
+    """From a bench's concurrency-1 level (TTFT 50 ms, TPOT 10 ms): one request alone takes 50 ms to its first
+    token and 10 ms per later token; two calibrations average their times."""
+    from llmroof.simulate.calibrate import combined, efficiency_from_bench
+    from llmroof.simulate.run import step_time_of
+
+    result = _bench_result(0.05, 0.01, levels=((4, 0.5, 0.02), (1, 0.05, 0.01)))
+    efficiency = efficiency_from_bench(result, "bench.json", llama8b)
+    assert "concurrency 1" in efficiency.source
+    replica = Replica(SchedulerConfig.one_at_a_time(), step_time_of(llama8b, efficiency))
+    run_fleet([TraceRequest(0.0, 512, 64)], [replica])
+    alone = replica.finished[0]
+    assert alone.first_s == pytest.approx(0.05, rel=1e-3)
+    assert (alone.end_s - alone.first_s) / 63 == pytest.approx(
+        0.01, rel=0.01
+    )  # the mean context's step
+    slower = efficiency_from_bench(_bench_result(0.0, 0.0, levels=((1, 0.15, 0.03),)), "b", llama8b)
+    both = combined([efficiency, slower])
+    prefill = llama8b.step_s(llama8b.prefill_shape(512))
+    assert prefill / both.prefill == pytest.approx(0.1, rel=1e-9)  # the mean of 50 and 150 ms

@@ -98,71 +98,31 @@ def _bench(capsys, url, folder, out, *args):
 
 
 def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
-    """Each rate is set from the capacity, and calibrated by a concurrency-1 run, measured just
-    before it: on a shared machine the engine's speed drifts over a minute, and the simulation must
-    be compared with a measurement of the same speed."""
+    """Each rate is set from the capacity measured just before it, and calibrated by concurrency-1
+    runs just before and just after it (their mean speed): on a shared machine the engine's speed
+    drifts within a minute, and the simulation must be compared with a measurement of the same speed."""
     url, folder = engine
     errors, capacities = {}, []
     for fraction in (0.4, 0.7):
-        # capacity (concurrency 4) and calibration (concurrency 1) measured just before the level
-        calibration = tmp_path / f"closed-{fraction}"
-        closed = _bench(
-            capsys,
-            url,
-            folder,
-            calibration,
-            "--concurrency",
-            "4,1",
-            "--requests",
-            "12",
-            "--warmup",
-            "2",
-        )
+        before, after = tmp_path / f"before-{fraction}", tmp_path / f"after-{fraction}"
+        closed = _bench(capsys, url, folder, before, *"--concurrency 4,1 --requests 12".split())
         capacity = closed["levels"][0]["request_throughput_per_s"]
         capacities.append(round(capacity, 2))
         rate = round(fraction * capacity, 3)
+        traffic = f"--rate {rate} --requests {REQUESTS} --seed {SEED}".split()
         measured = _bench(
-            capsys,
-            url,
-            folder,
-            tmp_path / f"rate-{fraction}",
-            "--rate",
-            str(rate),
-            "--requests",
-            str(REQUESTS),
-            "--seed",
-            str(SEED),
-            "--warmup",
-            "0",
+            capsys, url, folder, tmp_path / f"rate-{fraction}", *traffic, "--warmup", "0"
         )
+        _bench(capsys, url, folder, after, *"--concurrency 1 --requests 8 --warmup 0".split())
         code, stdout, stderr = run_cli(
-            capsys,
-            "simulate",
-            "--model",
-            str(folder),
-            "--calibrate",
-            str(calibration / "results.json"),
-            "--one-at-a-time",
-            "--dtype",
-            "fp32",
-            "--prompt",
-            str(PROMPT),
-            "--output",
-            str(OUTPUT),
-            "--rate",
-            str(rate),
-            "--requests",
-            str(REQUESTS),
-            "--seed",
-            str(SEED),
-            "--format",
-            "json",
-        )
+            capsys, "simulate", "--model", str(folder), "--one-at-a-time", "--dtype", "fp32",
+            "--calibrate", str(before / "results.json"), "--calibrate", str(after / "results.json"),
+            *f"--prompt {PROMPT} --output {OUTPUT} --format json".split(), *traffic,
+        )  # fmt: skip
         assert code == 0, stderr
         sim, real = json.loads(stdout)["levels"][0], measured["levels"][0]
         assert sim["rate"] == real["rate"] == rate
-        # the same arrivals: bench sent them at the offsets of the seed, which the simulation
-        # replays
+        # the same arrivals: bench sent them at the seed's offsets, which the simulation replays
         saved = json.loads((tmp_path / f"rate-{fraction}" / "results.json").read_text())
         starts = sorted(r["start_s"] for r in saved["levels"][0]["records"])
         times = arrival_offsets(rate, SEED)
@@ -170,9 +130,8 @@ def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
         assert lags[len(lags) // 2] < 0.02, lags
         for metric in ("ttft_s", "e2e_s"):
             for stat in ("p50", "p90"):
-                errors[f"{fraction:.0%} {metric} {stat}"] = (
-                    sim[metric][stat] / real[metric][stat] - 1
-                )
+                error = sim[metric][stat] / real[metric][stat] - 1
+                errors[f"{fraction:.0%} {metric} {stat}"] = error
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())

@@ -112,11 +112,12 @@ def simulate(
     ),
     router: str = typer.Option("round-robin", "--router", help="round-robin or least-loaded."),
     dtype: str = typer.Option("bf16", "--dtype", help=f"Activation dtype. {DTYPE_HELP}"),
-    calibrate: Path | None = typer.Option(
+    calibrate: list[Path] | None = typer.Option(
         None,
         "--calibrate",
         dir_okay=False,
-        help="A bench (concurrency 1 level) or profile results file: measured efficiencies.",
+        help="A bench (its concurrency-1 level) or profile results file: measured efficiencies; "
+        "repeat to average several (e.g. before and after a measurement).",
     ),
     ttft_slo: float | None = typer.Option(None, "--ttft-slo", help="TTFT SLO in ms."),
     tpot_slo: float | None = typer.Option(None, "--tpot-slo", help="TPOT SLO in ms."),
@@ -155,12 +156,12 @@ def simulate(
         raise LlmroofError(f"--slo-percentile {slo_percentile:g}: one of 50, 90, 95, 99")
     if router not in ("round-robin", "least-loaded"):
         raise LlmroofError(f"--router {router!r}: round-robin or least-loaded")
-    calibration = None
+    calibration = []
     device = None
-    if calibrate is not None:
-        data = read_source(calibrate)
-        calibration = (data, str(calibrate))
-        device = bench_hardware(data, str(calibrate))
+    for path in calibrate or []:
+        data = read_source(path)
+        calibration.append((data, str(path)))
+        device = device or bench_hardware(data, str(path))
     if hardware is not None:
         device = resolve_hardware(hardware, hardware_file)
     if device is None:
@@ -219,7 +220,7 @@ def simulate(
             tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
             slo_percentile=slo_percentile,
             draft=draft,
-            calibration=calibration,
+            calibration=tuple(calibration),
             disaggregation=split,
         )
         result = run(sim)

@@ -11,6 +11,7 @@ other loads of the same engine, device, model and lengths (docs/simulate.md meas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,4 +80,20 @@ def efficiency_from_bench(result: BenchResult, source: str, steps: StepModel) ->
     prefill = steps.step_s(steps.prefill_shape(s.input_len)) / level.ttft_s.mean  # type: ignore[operator]
     return Efficiency(
         decode=decode, prefill=prefill, source=f"{source} (concurrency {level.concurrency})"
+    )
+
+
+def combined(found: Sequence[Efficiency]) -> Efficiency:
+    """Several measurements as one: the efficiencies whose times are the mean of theirs (harmonic means), so
+    that measurements taken before and after a load level average the engine's speed over it."""
+    if len(found) == 1:
+        return found[0]
+
+    def harmonic(values: list[float]) -> float:
+        return len(values) / sum(1 / v for v in values)
+
+    return Efficiency(
+        decode=harmonic([e.decode for e in found]),
+        prefill=harmonic([e.prefill for e in found]),
+        source=" and ".join(e.source for e in found),
     )

@@ -17,7 +17,7 @@ from llmroof.bench.traffic import TraceRequest, synthetic
 from llmroof.measure.stats import quantile
 from llmroof.results.records.bench import Distribution
 from llmroof.results.records.simulate import SimulatedLevel, SimulateResult
-from llmroof.simulate.calibrate import Efficiency, efficiency_from
+from llmroof.simulate.calibrate import Efficiency, combined, efficiency_from
 from llmroof.simulate.engine import Replica, SchedulerConfig, Seq, run_fleet, run_seqs
 from llmroof.simulate.steps import StepModel, StepShape
 from llmroof.specs.hardware import HardwareSpec
@@ -89,9 +89,9 @@ class Simulation:
     keep_requests: bool = True
     disaggregation: Disaggregation | None = None
     """Prefill and decode on separate replicas (``replicas`` is then ignored)."""
-    calibration: tuple[Mapping[str, Any], str] | None = None
-    """A bench or profile results file (its parsed JSON, and its path) to take the efficiencies
-    from."""
+    calibration: tuple[tuple[Mapping[str, Any], str], ...] = ()
+    """Bench or profile results files (parsed JSON, path) to take the efficiencies from; several are
+    averaged (:func:`~llmroof.simulate.calibrate.combined`)."""
 
 
 def step_time_of(
@@ -380,9 +380,9 @@ def simulate(sim: Simulation) -> SimulateResult:
     import dataclasses
 
     steps = StepModel.of(sim.model, sim.hardware, sim.workload)
-    if sim.calibration is not None:
-        data, source = sim.calibration
-        sim = dataclasses.replace(sim, efficiency=efficiency_from(dict(data), source, steps))
+    if sim.calibration:
+        found = [efficiency_from(dict(data), source, steps) for data, source in sim.calibration]
+        sim = dataclasses.replace(sim, efficiency=combined(found))
     levels = []
     if sim.trace:
         levels.append(run_level(sim, steps, sim.trace, None))
