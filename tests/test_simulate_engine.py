@@ -100,12 +100,13 @@ def _bench(capsys, url, folder, out, *args):
 def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
     """Each rate is set from the capacity measured just before it, and calibrated by concurrency-1
     runs just before and just after it (their mean speed): on a shared machine the engine's speed
-    drifts within a minute, and the simulation must be compared with a measurement of the same speed."""
+    drifts within a minute, and the simulation must be compared with a measurement of the same
+    speed."""
     url, folder = engine
     errors, capacities = {}, []
     for fraction in (0.4, 0.7):
         before, after = tmp_path / f"before-{fraction}", tmp_path / f"after-{fraction}"
-        closed = _bench(capsys, url, folder, before, *["--concurrency", "4,1", "--requests", "12"])
+        closed = _bench(capsys, url, folder, before, "--concurrency", "4,1", "--requests", "12")
         capacity = closed["levels"][0]["request_throughput_per_s"]
         capacities.append(round(capacity, 2))
         rate = round(fraction * capacity, 3)
@@ -113,9 +114,7 @@ def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
         measured = _bench(
             capsys, url, folder, tmp_path / f"rate-{fraction}", *traffic, "--warmup", "0"
         )
-        _bench(
-            capsys, url, folder, after, *["--concurrency", "1", "--requests", "8", "--warmup", "0"]
-        )
+        _bench(capsys, url, folder, after, "--concurrency", "1", "--requests", "8", "--warmup", "0")
         code, stdout, stderr = run_cli(
             capsys, "simulate", "--model", str(folder), "--one-at-a-time", "--dtype", "fp32",
             "--calibrate", str(before / "results.json"), "--calibrate", str(after / "results.json"),
