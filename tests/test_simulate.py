@@ -453,3 +453,17 @@ def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
     both = combined([efficiency, slower])
     prefill = llama8b.step_s(llama8b.prefill_shape(512))
     assert prefill / both.prefill == pytest.approx(0.1, rel=1e-9)  # the mean of 50 and 150 ms
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--rate", "2", "--disaggregate", "2x1"], "expected xPyD"),
+        (["--trace-file", "/nonexistent/trace.csv"], "cannot read the trace"),
+        (["--rate", "2", "--max-num-seqs", "512", "--max-num-batched-tokens", "256"], "must hold"),
+        (["--rate", "2", "--prefix-hit-rate", "1.5"], "prefix_hit_rate"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(capsys, args, said):
+    code, _, stderr = run_cli(capsys, "simulate", "-m", "llama-3-8b", "-H", "h100", *args)
+    assert code == 2 and said in stderr and len(stderr.strip().splitlines()) == 1
