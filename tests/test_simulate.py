@@ -323,6 +323,25 @@ def test_cli_json_contract_and_load(capsys, tmp_path):
     record = load(out)
     assert record.levels[0].ttft_s.p90 == data["levels"][0]["ttft_s"]["p90"]
     assert len(record.to_pandas(per_request=True)) == 400 and len(record.to_pandas()) == 2
+    page = tmp_path / "sim.html"
+    code, _, stderr = run_cli(
+        capsys,
+        "simulate",
+        "--model",
+        "llama-3-8b",
+        "--hardware",
+        "h100",
+        "--rate",
+        "4",
+        "--requests",
+        "100",
+        "--html",
+        str(page),
+        "--format",
+        "json",
+    )
+    html = page.read_text()
+    assert code == 0 and "Simulated serving: llama-3-8b" in html and html.count("<svg") == 2
     code, _, stderr = run_cli(capsys, "simulate", "--model", "llama-3-8b", "--hardware", "h100")
     assert code == 2 and "--rate or --trace-file" in stderr
 

@@ -127,6 +127,12 @@ def simulate(
     out: Path | None = typer.Option(
         None, "--out", dir_okay=False, help="Also write the JSON (with every request)."
     ),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        dir_okay=False,
+        help="Also write an HTML report: latency CDFs, queue over time.",
+    ),
     fmt: Format = typer.Option(
         Format.table,
         "--format",
@@ -226,6 +232,11 @@ def simulate(
         result = run(sim)
     except ValueError as exc:
         raise LlmroofError(str(exc), "see llmroof simulate --help") from None
+    if html is not None:
+        from llmroof.simulate.html import render_simulate_html
+        from llmroof.writers import write_text_atomic
+
+        write_text_atomic(html, render_simulate_html(result))
     if out is not None:
         from llmroof.writers import write_json_atomic
 
