@@ -75,8 +75,9 @@ def main() -> None:
     for r in results:
         print(
             f"rate {r['rate']:g}/s: {r['requests']:,} requests, {r['steps']:,} steps in "
-            f"{r['seconds']:.2f} s (best of {args.repeats}; CPU time {r['cpu_seconds']:.2f} s; load "
-            f"average {r['load_average']:.1f}); served {r['requests_per_s_served']:.1f} requests/s, "
+            f"{r['seconds']:.2f} s (best of {args.repeats}; CPU time {r['cpu_seconds']:.2f} s; "
+            f"load average {r['load_average']:.1f}); "
+            f"served {r['requests_per_s_served']:.1f} requests/s, "
             f"p90 TTFT {r['ttft_p90_s'] * 1e3:.0f} ms, p90 TPOT {r['tpot_p90_s'] * 1e3:.1f} ms"
         )
 

@@ -453,8 +453,8 @@ def _bench_result(ttft_s, tpot_s, levels=((1, 0.05, 0.01),)):
 
 
 def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
-    """From a bench's concurrency-1 level (TTFT 50 ms, TPOT 10 ms): one request alone takes 50 ms to its first
-    token and 10 ms per later token; two calibrations average their times."""
+    """From a bench's concurrency-1 level (TTFT 50 ms, TPOT 10 ms): one request alone takes 50 ms to
+    its first token and 10 ms per later token; two calibrations average their times."""
     from llmroof.simulate.calibrate import combined, efficiency_from_bench
     from llmroof.simulate.run import step_time_of
 

@@ -10,8 +10,8 @@ other loads of the same engine, device, model and lengths (docs/simulate.md meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,9 @@ def efficiency_from_bench(result: BenchResult, source: str, steps: StepModel) ->
 
 
 def combined(found: Sequence[Efficiency]) -> Efficiency:
-    """Several measurements as one: the efficiencies whose times are the mean of theirs (harmonic means), so
-    that measurements taken before and after a load level average the engine's speed over it."""
+    """Several measurements as one: the efficiencies whose times are the mean of theirs (harmonic
+    means), so that measurements taken before and after a load level average the engine's speed over
+    it."""
     if len(found) == 1:
         return found[0]
 

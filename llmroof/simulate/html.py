@@ -86,9 +86,11 @@ def simulate_context(result: SimulateResult) -> dict[str, Any]:
         "requests": f"{s['prompt_tokens']} prompt / {s['output_tokens']} output tokens, "
         f"seed {s['seed']}, CV {s['cv']:g}" + (f", trace {s['trace']}" if s.get("trace") else ""),
         "scheduler": f"max_num_seqs {s['max_num_seqs']}, "
-        f"max_num_batched_tokens {s['max_num_batched_tokens']}, chunked prefill {'on' if s['chunked_prefill'] else 'off'}",
+        f"max_num_batched_tokens {s['max_num_batched_tokens']}, "
+        f"chunked prefill {'on' if s['chunked_prefill'] else 'off'}",
         "steps": f"prefill {seconds(m['prefill_s'])}, "
-        f"decode step {seconds(m['decode_step_s'])} at batch 1 (efficiencies from {m['efficiency_source']})",
+        f"decode step {seconds(m['decode_step_s'])} at batch 1 "
+        f"(efficiencies from {m['efficiency_source']})",
         "best": None
         if result.max_rate_meeting_slo is None
         else f"{result.max_rate_meeting_slo:.3g} requests/s at p{result.slo_percentile:g}",
