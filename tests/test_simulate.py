@@ -486,3 +486,36 @@ def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
 def test_bad_options_are_one_line_and_exit_2(capsys, args, said):
     code, _, stderr = run_cli(capsys, "simulate", "-m", "llama-3-8b", "-H", "h100", *args)
     assert code == 2 and said in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_against_a_bench_replays_its_levels_and_reports_the_errors(capsys, tmp_path):
+    data = _bench_result(0.0, 0.0, levels=((None, 0.04, 0.008), (None, 0.05, 0.009))).to_dict()
+    data["settings"].update(seed=3, requests=20)
+    for level, rate in zip(data["levels"], (2.0, 5.0)):
+        level.pop("concurrency", None)
+        level["rate"] = rate
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data))
+    common = ["--model", "llama-3-8b", "--hardware", "h100", "--format", "json"]
+    code, stdout, stderr = run_cli(capsys, "simulate", *common, "--against", str(path))
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    rows = {(r["rate"], r["metric"]): r for r in result["against"]}
+    assert len(rows) == 2 * 13
+    traffic = [
+        "--rate",
+        "2,5",
+        "--requests",
+        "20",
+        "--seed",
+        "3",
+        "--prompt",
+        "512",
+        "--output",
+        "64",
+    ]
+    same = run_cli(capsys, "simulate", *common, *traffic)
+    direct = json.loads(same[1])["levels"][1]
+    row = rows[(5.0, "ttft_s.p50")]
+    assert row["predicted"] == direct["ttft_s"]["p50"] and row["measured"] == 0.05
+    assert row["error"] == pytest.approx(row["predicted"] / 0.05 - 1)

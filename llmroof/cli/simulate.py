@@ -127,6 +127,13 @@ def simulate(
     out: Path | None = typer.Option(
         None, "--out", dir_okay=False, help="Also write the JSON (with every request)."
     ),
+    against: Path | None = typer.Option(
+        None,
+        "--against",
+        dir_okay=False,
+        help="A bench result of open-loop levels: replay its rates, requests, seed and lengths and "
+        "print predicted against measured, metric by metric.",
+    ),
     html: Path | None = typer.Option(
         None,
         "--html",
@@ -154,6 +161,19 @@ def simulate(
     from llmroof.simulate.steps import StepModel
 
     rates = _rates(rate)
+    measured = None
+    if against is not None:
+        from llmroof.results.records.bench import BenchResult
+        from llmroof.simulate.against import bench_traffic
+
+        measured = BenchResult.from_dict(read_source(against), str(against))
+        traffic = bench_traffic(measured)
+        if not traffic["rates"]:
+            raise LlmroofError(
+                f"{against}: no open-loop (--rate) level to replay", "bench with --rate R"
+            )
+        rates, requests, seed = traffic["rates"], traffic["requests"], traffic["seed"]
+        prompt, output = traffic["prompt_tokens"], traffic["output_tokens"]
     if not rates and trace_file is None:
         raise LlmroofError(
             "give --rate or --trace-file", "e.g. --rate 2,4 or --trace-file azure.csv"
@@ -232,6 +252,12 @@ def simulate(
         result = run(sim)
     except ValueError as exc:
         raise LlmroofError(str(exc), "see llmroof simulate --help") from None
+    if measured is not None:
+        import dataclasses as dc
+
+        from llmroof.simulate.against import against as compare_rows
+
+        result = dc.replace(result, against=tuple(compare_rows(result, measured, str(against))))
     if html is not None:
         from llmroof.simulate.html import render_simulate_html
         from llmroof.writers import write_text_atomic
@@ -259,6 +285,8 @@ def simulate(
         )
     else:
         _print(result)
+        if result.against:
+            _print_against(result.against)
 
 
 def _print(result: Any) -> None:
@@ -315,6 +343,23 @@ def _print(result: Any) -> None:
         )
     for note in result.notes:
         out.print(f"[yellow]note:[/] {note}")
+
+
+def _print_against(rows: Any) -> None:
+    from rich.table import Table
+
+    from llmroof.cli.render import console
+
+    table = Table(title=f"Predicted against measured ({rows[0]['source']})", title_justify="left")
+    for column in ("rate", "metric", "predicted", "measured", "error"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in rows:
+        fmt = lambda v: "-" if v is None else f"{v:.4g}"
+        error = "-" if row["error"] is None else f"{row['error']:+.0%}"
+        table.add_row(
+            f"{row['rate']:g}/s", row["metric"], fmt(row["predicted"]), fmt(row["measured"]), error
+        )
+    console().print(table)
 
 
 def _pair(dist: Any, fmt: Any) -> str:

@@ -89,6 +89,9 @@ class SimulateResult(Record):
     """Largest Poisson rate whose ``slo_percentile`` TTFT and TPOT meet the SLOs (bisection); only
     with SLOs."""
     slo_percentile: float | None = opt()
+    against: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """With ``--against BENCH``: rows of rate, metric, predicted, measured, error (predicted /
+    measured - 1) and source, for every level the bench measured at the same rate."""
     notes: tuple[str, ...] = seq(default=())
 
     def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
