@@ -468,6 +468,15 @@ def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
     assert (alone.end_s - alone.first_s) / 63 == pytest.approx(
         0.01, rel=0.01
     )  # the mean context's step
+    # concurrency 4 served 1 request/s against 0.05 + 63 x 0.01 = 0.68 s alone: 1.47x slower queued
+    assert efficiency.queued_factor == pytest.approx(1 / 0.68)
+    queued = Replica(
+        SchedulerConfig.one_at_a_time(), step_time_of(llama8b, efficiency), queued_factor=2.0
+    )
+    run_fleet([TraceRequest(0.0, 512, 64), TraceRequest(0.0, 512, 64)], [queued])
+    first, second = sorted(queued.finished, key=lambda q: q.index)
+    assert first.end_s == pytest.approx(2 * alone.end_s)  # served while the other waited
+    assert second.end_s - first.end_s == pytest.approx(alone.end_s)  # then alone
     slower = efficiency_from_bench(_bench_result(0.0, 0.0, levels=((1, 0.15, 0.03),)), "b", llama8b)
     both = combined([efficiency, slower])
     prefill = llama8b.step_s(llama8b.prefill_shape(512))

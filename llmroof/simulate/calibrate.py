@@ -29,9 +29,13 @@ class Efficiency:
     decode: float = 1.0
     prefill: float = 1.0
     source: str = "roofline"
+    queued_factor: float = 1.0
+    """An engine without batching: its service time while requests wait over its time alone (the
+    waiting requests' HTTP and tokenization share its CPU); from a bench's concurrency-4 throughput
+    against its concurrency-1 request time. 1: no such slowdown (or not measured)."""
 
     def __post_init__(self) -> None:
-        if not (self.decode > 0 and self.prefill > 0):
+        if not (self.decode > 0 and self.prefill > 0 and self.queued_factor > 0):
             raise ValueError("efficiencies must be positive")
 
 
@@ -60,26 +64,30 @@ def efficiency_from(data: dict[str, Any], source: str, steps: StepModel) -> Effi
 
 
 def efficiency_from_bench(result: BenchResult, source: str, steps: StepModel) -> Efficiency:
-    levels = [
-        lv
+    measured = [
+        (lv.concurrency, lv.ttft_s.mean, lv.tpot_s.mean, lv.request_throughput_per_s)
         for lv in result.levels
-        if lv.concurrency is not None
-        and lv.errors < lv.requests
-        and lv.ttft_s.mean
-        and lv.tpot_s.mean
+        if lv.concurrency is not None and lv.errors < lv.requests
     ]
+    levels = [(c, ttft, tpot, rate) for c, ttft, tpot, rate in measured if ttft and tpot]
     if not levels:
         raise LlmroofError(
             f"{source}: no closed-loop level with measured TTFT and TPOT",
             "calibrate from `llmroof bench --concurrency 1`",
         )
-    level = min(levels, key=lambda lv: lv.concurrency or 0)
+    concurrency, ttft, tpot, _ = min(levels)
     s = result.settings
     context = s.input_len + (s.output_len + 1) // 2
-    decode = steps.step_s(steps.decode_shape(1, context)) / level.tpot_s.mean  # type: ignore[operator]
-    prefill = steps.step_s(steps.prefill_shape(s.input_len)) / level.ttft_s.mean  # type: ignore[operator]
+    decode = steps.step_s(steps.decode_shape(1, context)) / tpot
+    prefill = steps.step_s(steps.prefill_shape(s.input_len)) / ttft
+    alone_s = ttft + (s.output_len - 1) * tpot
+    busiest = max(levels)
+    factor = 1 / (busiest[3] * alone_s) if busiest[0] > concurrency and busiest[3] > 0 else 1.0
     return Efficiency(
-        decode=decode, prefill=prefill, source=f"{source} (concurrency {level.concurrency})"
+        decode=decode,
+        prefill=prefill,
+        queued_factor=factor,
+        source=f"{source} (concurrency {concurrency})",
     )
 
 
@@ -96,5 +104,6 @@ def combined(found: Sequence[Efficiency]) -> Efficiency:
     return Efficiency(
         decode=harmonic([e.decode for e in found]),
         prefill=harmonic([e.prefill for e in found]),
+        queued_factor=sum(e.queued_factor for e in found) / len(found),
         source=" and ".join(e.source for e in found),
     )

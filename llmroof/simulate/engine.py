@@ -147,9 +147,14 @@ class Replica:
     step)."""
 
     def __init__(
-        self, config: SchedulerConfig, step_time: StepTime, sample_every_s: float = math.inf
+        self,
+        config: SchedulerConfig,
+        step_time: StepTime,
+        sample_every_s: float = math.inf,
+        queued_factor: float = 1.0,
     ) -> None:
         self.config, self.step_time = config, step_time
+        self.queued_factor = queued_factor  # step time x this while requests wait (see Efficiency)
         self.per_step = speculative_tokens_per_step(config.speculative_k, config.acceptance_rate)
         self.positions = 1 + config.speculative_k  # tokens a decode verifies per step
         self.prefix = PrefixCache(
@@ -345,6 +350,8 @@ class Replica:
         self.max_step_tokens = max(self.max_step_tokens, tokens)
         self.max_step_seqs = max(self.max_step_seqs, seqs)
         dt = self.step_time(StepShape(tokens, pairs, keys, seqs), prefill_tokens)
+        if self.waiting:
+            dt *= self.queued_factor
         self.steps += 1
         now = self.now = self.now + dt
         self._account(now)

@@ -133,7 +133,9 @@ def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
             max_num_seqs=max(1, scheduler.max_num_seqs // pp),
         )
     step_time = step_time_of(steps, sim.efficiency, sim.draft, scheduler.speculative_k)
-    return [Replica(scheduler, step_time) for _ in range(sim.replicas * pp)]
+    # the slowdown with a queue is an engine without batching's (its waiting requests share its CPU)
+    factor = sim.efficiency.queued_factor if scheduler.max_num_seqs == 1 else 1.0
+    return [Replica(scheduler, step_time, queued_factor=factor) for _ in range(sim.replicas * pp)]
 
 
 def _replace(config: SchedulerConfig, **changes: Any) -> SchedulerConfig:
@@ -403,6 +405,7 @@ def simulate(sim: Simulation) -> SimulateResult:
         "decode_efficiency": eff.decode,
         "prefill_efficiency": eff.prefill,
         "efficiency_source": eff.source,
+        "queued_factor": eff.queued_factor,
         "kv_capacity_tokens": steps.kv_capacity_tokens,
     }
     notes = []
