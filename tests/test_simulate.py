@@ -481,6 +481,7 @@ def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
     both = combined([efficiency, slower])
     prefill = llama8b.step_s(llama8b.prefill_shape(512))
     assert prefill / both.prefill == pytest.approx(0.1, rel=1e-9)  # the mean of 50 and 150 ms
+    assert slower.queued_factor is None and both.queued_factor == efficiency.queued_factor
 
 
 @pytest.mark.parametrize(

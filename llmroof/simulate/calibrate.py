@@ -29,13 +29,14 @@ class Efficiency:
     decode: float = 1.0
     prefill: float = 1.0
     source: str = "roofline"
-    queued_factor: float = 1.0
+    queued_factor: float | None = None
     """An engine without batching: its service time while requests wait over its time alone (the
     waiting requests' HTTP and tokenization share its CPU); from a bench's concurrency-4 throughput
-    against its concurrency-1 request time. 1: no such slowdown (or not measured)."""
+    against its concurrency-1 request time. None: not measured (no slowdown)."""
 
     def __post_init__(self) -> None:
-        if not (self.decode > 0 and self.prefill > 0 and self.queued_factor > 0):
+        factor = 1.0 if self.queued_factor is None else self.queued_factor
+        if not (self.decode > 0 and self.prefill > 0 and factor > 0):
             raise ValueError("efficiencies must be positive")
 
 
@@ -82,7 +83,7 @@ def efficiency_from_bench(result: BenchResult, source: str, steps: StepModel) ->
     prefill = steps.step_s(steps.prefill_shape(s.input_len)) / ttft
     alone_s = ttft + (s.output_len - 1) * tpot
     busiest = max(levels)
-    factor = 1 / (busiest[3] * alone_s) if busiest[0] > concurrency and busiest[3] > 0 else 1.0
+    factor = 1 / (busiest[3] * alone_s) if busiest[0] > concurrency and busiest[3] > 0 else None
     return Efficiency(
         decode=decode,
         prefill=prefill,
@@ -97,6 +98,7 @@ def combined(found: Sequence[Efficiency]) -> Efficiency:
     it."""
     if len(found) == 1:
         return found[0]
+    factors = [e.queued_factor for e in found if e.queued_factor is not None]
 
     def harmonic(values: list[float]) -> float:
         return len(values) / sum(1 / v for v in values)
@@ -104,6 +106,6 @@ def combined(found: Sequence[Efficiency]) -> Efficiency:
     return Efficiency(
         decode=harmonic([e.decode for e in found]),
         prefill=harmonic([e.prefill for e in found]),
-        queued_factor=sum(e.queued_factor for e in found) / len(found),
+        queued_factor=sum(factors) / len(factors) if factors else None,
         source=" and ".join(e.source for e in found),
     )

@@ -134,7 +134,8 @@ def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
         )
     step_time = step_time_of(steps, sim.efficiency, sim.draft, scheduler.speculative_k)
     # the slowdown with a queue is an engine without batching's (its waiting requests share its CPU)
-    factor = sim.efficiency.queued_factor if scheduler.max_num_seqs == 1 else 1.0
+    measured = sim.efficiency.queued_factor
+    factor = measured if measured is not None and scheduler.max_num_seqs == 1 else 1.0
     return [Replica(scheduler, step_time, queued_factor=factor) for _ in range(sim.replicas * pp)]
 
 
