@@ -6,7 +6,6 @@ them at a percentile, by bisection."""
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 from llmroof.analytic.workload import Workload
 from llmroof.bench.metrics import distribution
 from llmroof.bench.traffic import TraceRequest, synthetic
-from llmroof.measure.stats import quantile
 from llmroof.results.records.bench import Distribution
 from llmroof.results.records.simulate import SimulatedLevel, SimulateResult
 from llmroof.simulate.calibrate import Efficiency, combined, efficiency_from
@@ -459,15 +457,12 @@ def settings_of(sim: Simulation) -> dict[str, Any]:
     }
 
 
-def mean(values: Sequence[float]) -> float:
-    return statistics.fmean(values)
-
-
 __all__ = [
+    "Disaggregation",
     "Efficiency",
     "Simulation",
     "max_rate_meeting_slo",
-    "quantile",
+    "run_level",
     "simulate",
     "summarize",
     "weighted_distribution",
