@@ -30,6 +30,12 @@ TOLERANCE = 0.30
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     pytest.importorskip("transformers.cli.transformers", reason="transformers has no CLI")
+    busy, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if busy > 2 * cores and not os.environ.get("LLMROOF_ENGINE_TEST_ANY_LOAD"):
+        pytest.skip(
+            f"load average {busy:.1f} on {cores} cores: other jobs change the engine's speed within "
+            "a minute (docs/simulate.md); LLMROOF_ENGINE_TEST_ANY_LOAD=1 runs it anyway"
+        )
     if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPU cores to pin the engine and the load generator apart")
     from test_bench_engine import save_tiny_llama
