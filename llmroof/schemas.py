@@ -23,6 +23,8 @@ BENCH = "llmroof.bench/1"
 """``llmroof bench``'s ``results.json``: a serving engine under load, each level on the roofline."""
 HISTORY = "llmroof.history/1"
 """``llmroof history show|check --format json``: a history database's series and their change points."""
+SIMULATE = "llmroof.simulate/1"
+"""``llmroof simulate``: a simulated serving replica or fleet under a traffic."""
 
 
 def prefix(schema: str) -> str:

@@ -123,6 +123,7 @@ FORBIDDEN = {
     "llmroof.bench": ("report", "compare", "plan", "cli", "api"),  # a measurement: it writes its record through results
     "llmroof.runs": ("report", "compare", "plan", "cli", "api"),  # whole measurements, as the CLI and the API run them
     "llmroof.history": ("report", "plan", "cli", "api"),  # beside compare, whose loader and metrics it reads
+    "llmroof.simulate": ("report", "compare", "cli", "api"),  # beside plan: it uses the plan's step model
 }
 
 

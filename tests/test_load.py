@@ -70,6 +70,8 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.SAMPLE: _stored("sample.json"),
     schemas.BENCH: _bench,
     schemas.HISTORY: _history,
+    schemas.SIMULATE: _cli_json("simulate", "--model", "llama-3.2-1b", "--hardware", "h100", "--rate", "2",
+                                "--requests", "50", "--seed", "1"),
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 

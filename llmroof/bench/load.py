@@ -9,11 +9,12 @@ stops early when the server looks gone (``stop_after_failures`` consecutive conn
 from __future__ import annotations
 
 import asyncio
-import random
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from llmroof.bench.traffic import arrival_offsets
 from llmroof.results.records.bench import RequestRecord
 
 Sender = Callable[[int], Awaitable[RequestRecord]]
@@ -70,9 +71,11 @@ async def closed_loop(send: Sender, run: LevelRun, *, concurrency: int, requests
 async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int | None, duration_s: float | None,
                     seed: int, stop_after_failures: int,
                     on_record: Callable[[RequestRecord], None] = lambda _: None,
-                    clock: Callable[[], float] = time.perf_counter) -> None:
-    """Requests at Poisson arrivals (exponential gaps of mean 1/rate, from a seeded generator)."""
-    rng = random.Random(seed)
+                    clock: Callable[[], float] = time.perf_counter, times: Iterable[float] | None = None) -> None:
+    """Requests at Poisson arrivals (exponential gaps of mean 1/rate, from a seeded generator): the times of
+    :func:`~llmroof.bench.traffic.arrival_offsets`, which ``llmroof simulate`` replays too; or at ``times``
+    (seconds after the first: a trace's timestamps)."""
+    offsets = iter(times) if times is not None else arrival_offsets(rate, seed)
     allowed = _budget(requests, duration_s, clock)
     tasks: list[asyncio.Task[None]] = []
 
@@ -82,15 +85,18 @@ async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int |
         on_record(record)
 
     try:
-        next_s = clock()
+        origin = clock()
+        next_s = origin + next(offsets, math.inf)
         index = 0
         while allowed(index) and not run.stop_reason:
+            if next_s == math.inf:
+                break
             delay = next_s - clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(index)))
             index += 1
-            next_s += rng.expovariate(rate)
+            next_s = origin + next(offsets, math.inf)
     except asyncio.CancelledError:
         await _cancel(tasks)
         raise

@@ -11,6 +11,7 @@ the URL (credentials kept out of every record and message, control characters re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import re
 import time
@@ -30,6 +31,7 @@ from llmroof.bench.roofline import (
     resolve_model,
     with_placement,
 )
+from llmroof.bench.traffic import TraceRequest
 from llmroof.errors import LlmroofError, shorten
 from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
 from llmroof.specs.model import ModelSpec
@@ -91,12 +93,16 @@ class BenchConfig:
     tokenizer: str | None = None
     """A local tokenizer folder for exact prompt lengths (default: the model id, when it is a folder)."""
     nvml: bool = True
+    trace: tuple[TraceRequest, ...] = ()
+    """Requests replayed as a trace records them (``--trace-file``): arrival times, prompt and output lengths."""
     save_every: int = 64
     stop_after_failures: int = 8
 
     def __post_init__(self) -> None:
         if self.endpoint not in protocols.ENDPOINTS:
             raise LlmroofError(f"--endpoint {self.endpoint!r}: expected one of {', '.join(protocols.ENDPOINTS)}")
+        if self.trace and (self.concurrency or self.rates):
+            raise LlmroofError("--trace-file replays its own arrivals: give it without --concurrency or --rate")
         if self.concurrency and self.rates:
             raise LlmroofError("--concurrency and --rate are two kinds of load: give one")
         for c in self.concurrency:
@@ -130,6 +136,9 @@ class BenchConfig:
 
     @property
     def levels(self) -> list[tuple[int | None, float | None]]:
+        if self.trace:  # one level, labelled by the trace's mean rate
+            span = self.trace[-1].arrival_s - self.trace[0].arrival_s
+            return [(None, (len(self.trace) - 1) / span if span > 0 else float(len(self.trace)))]
         if self.rates:
             return [(None, r) for r in self.rates]
         return [(c, None) for c in (self.concurrency or (1,))]
@@ -390,6 +399,8 @@ async def _run(state: _State, url: str, auth: tuple[str, str] | None, progress: 
                 state.notes.append(note + " (noted once)")
 
         async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
+            if config.trace and 0 <= index < len(config.trace) and t is target:  # each request its own length
+                t = dataclasses.replace(target, output_len=config.trace[index].output_tokens)
             for _ in range(3):  # at most: with everything, without the extras, without stream_options too
                 extras, usage = state.extras, state.usage
                 try:
@@ -443,14 +454,21 @@ async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any
     """Distinct prompts for every request of the run (a pool reused in turn for duration-bound levels)."""
     config = state.config
     rng = random.Random(config.seed)
+    if config.trace:  # warm-up prompts, then one prompt of its recorded length per request of the trace
+        lengths = [config.input_len] * config.warmup + [r.prompt_tokens for r in config.trace]
+        state.prompt_method = "trace: " + ("exact lengths by the tokenizer" if tokenizer is not None else
+                                           "a word per token (pass --tokenizer FOLDER for exact lengths)")
+        if tokenizer is not None:
+            return [prompts.exact_prompt(tokenizer, n, rng) for n in lengths]
+        return [(prompts.word_prompt(n, rng), None) for n in lengths]
     per_level = config.requests if config.requests is not None else PROMPT_POOL
     n = min(PROMPT_POOL * 4, per_level * len(config.levels) + config.warmup)
     if tokenizer is not None:
         pool = [prompts.exact_prompt(tokenizer, config.input_len, rng) for _ in range(n)]
-        lengths = {length for _, length in pool}
-        exact = lengths == {config.input_len}
+        reached = {length for _, length in pool}
+        exact = reached == {config.input_len}
         state.prompt_method = (f"exact: {config.input_len} tokens by the tokenizer of {tokenizer.source}" if exact
-                               else f"tokenizer {tokenizer.source}: lengths {sorted(lengths)} (exact not reached)")
+                               else f"tokenizer {tokenizer.source}: lengths {sorted(reached)} (exact not reached)")
         return [(text, length) for text, length in pool]
     words = config.input_len
     probe = bench_client.Target(base_url=target.base_url, endpoint=target.endpoint, model=target.model,
@@ -503,9 +521,10 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
             await load.closed_loop(send_indexed, run, concurrency=concurrency, requests=requests,
                                    duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
         else:
-            assert rate is not None, "a level has a concurrency or a rate"
-            await load.open_loop(send_indexed, run, rate=rate, seed=config.seed + position, requests=requests,
-                                 duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
+            times = [r.arrival_s for r in config.trace] if config.trace else None
+            await load.open_loop(send_indexed, run, rate=rate or 0.0, seed=config.seed + position, times=times,
+                                 requests=requests, duration_s=duration_s, stop_after_failures=stop,
+                                 on_record=on_record)
     except BaseException:  # Ctrl-C (a cancellation), or a failure of llmroof's own: keep every finished request
         state.levels.append(summary(complete=False))
         state.save(complete=False)

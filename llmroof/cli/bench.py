@@ -49,6 +49,9 @@ def bench(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds one request may take, start to end."),
     warmup: int = typer.Option(2, "--warmup", min=0, help="Requests sent first and not counted."),
     seed: int = typer.Option(0, "--seed", help="Seed of prompts and arrival times."),
+    trace_file: Path | None = typer.Option(None, "--trace-file", dir_okay=False,
+                                           help="Replay a trace (Azure or BurstGPT CSV, Mooncake JSONL): its arrival "
+                                                "times and lengths, as `llmroof simulate --trace-file` does."),
     nvml: bool = typer.Option(True, "--nvml/--no-nvml", help="Sample GPU DRAM traffic through NVML during the run."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
                                     help="Results folder (default: a new folder under ./llmroof-runs/)."),
@@ -59,14 +62,18 @@ def bench(
     """Load a serving engine at several concurrencies or rates; TTFT, TPOT, ITL, throughput and goodput,
     and each level's decode against the analytic roofline."""
     from llmroof.bench import BenchConfig, run_bench
+    from llmroof.bench.traffic import read_trace
+
+    trace = tuple(read_trace(trace_file, limit=requests)) if trace_file is not None else ()
 
     cfg = BenchConfig(
         url=url, model=model, endpoint=endpoint, concurrency=_numbers("--concurrency", concurrency, int),
-        rates=_numbers("--rate", rate, float), requests=64 if requests is None and duration is None else requests,
+        rates=_numbers("--rate", rate, float),
+        requests=(len(trace) or 64) if requests is None and duration is None else requests,
         duration_s=duration, input_len=input_len, output_len=output_len,
         ttft_slo_s=None if ttft_slo is None else ttft_slo / 1e3, tpot_slo_s=None if tpot_slo is None else tpot_slo / 1e3,
         timeout_s=timeout, warmup=warmup, seed=seed, tp=tp, pp=pp, dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, hardware=hardware,
-        hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml,
+        hardware_file=hardware_file, config=config, tokenizer=tokenizer, nvml=nvml, trace=trace,
     )
     from llmroof.bench.run import preflight
     from llmroof.results.save import results_folder

@@ -64,6 +64,7 @@ def _register() -> None:
     )
     from llmroof.cli import bench as bench_cli
     from llmroof.cli import history as history_cli
+    from llmroof.cli import simulate as simulate_cli
 
     profile.register(app)
     analyze.register(app)
@@ -76,6 +77,7 @@ def _register() -> None:
     bench_cli.register(app)
     ceilings.register(app)
     history_cli.register(app)
+    simulate_cli.register(app)
 
 
 _register()

@@ -57,6 +57,9 @@ def plan(
     attention_kernel: AttentionKernelChoice = typer.Option(AttentionKernelChoice.flash, "--attention-kernel",
                                                            help="flash: one fused op (serving engines); eager."),
     top: int = typer.Option(5, "--top", help="Recommendations (or closest configurations) to give."),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate",
+                                  help="With --rate: simulate the recommended configurations under Poisson arrivals "
+                                       "and recommend only those whose p90 TTFT and TPOT meet the SLOs."),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Output format."),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
@@ -93,7 +96,7 @@ def plan(
     except ValueError as exc:  # what PlanRequest checks across fields (a device named twice...)
         raise LlmroofError(str(exc)) from None
     try:
-        result = make_plan(request, top=top)
+        result = make_plan(request, top=top, simulate=simulate)
     except OutOfRange as exc:
         raise _said_with_flags(exc, given) from None
     if fmt is PlanFormat.json:

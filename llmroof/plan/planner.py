@@ -33,8 +33,11 @@ from llmroof.specs.model import ModelSpec
 from llmroof.units import gib, seconds
 
 
-def plan(request: PlanRequest, top: int = 5) -> Plan:
-    """Plan ``request``: every configuration, the Pareto front, the ``top`` recommendations, the verdict."""
+def plan(request: PlanRequest, top: int = 5, simulate: bool = True) -> Plan:
+    """Plan ``request``: every configuration, the Pareto front, the ``top`` recommendations, the verdict.
+
+    With a rate (and ``simulate``), the recommended configurations are simulated under Poisson arrivals at
+    that rate; one whose simulated p90 TTFT or TPOT misses an SLO is not recommended (:func:`_simulated`)."""
     check_count("top", top)
     configs: list[PlanConfig] = []
     excluded: list[dict[str, object]] = []
@@ -53,11 +56,45 @@ def plan(request: PlanRequest, top: int = 5) -> Plan:
     warnings.extend(_calibration_notes(request))
     if request.gpu_hour_cost_usd is None and len(request.hardware) > 1:
         warnings.append("without --gpu-hour-cost, GPU-hours of different devices are ranked as if they cost the same")
+    if simulate and request.rate_qps is not None:
+        configs = _simulated(configs, request, top)
     recommended = ranking.recommend(configs, request, top)
     nearest = [] if recommended else ranking.closest(configs, request, top)
     status, text = ranking.verdict(configs, recommended, nearest, request)
     return Plan(request, tuple(configs), tuple(ranking.pareto_front(configs)), tuple(recommended), tuple(nearest),
                 status, text, tuple(excluded), tuple(dict.fromkeys(warnings)))
+
+
+def _simulated(configs: list[PlanConfig], request: PlanRequest, top: int, rounds: int = 4) -> list[PlanConfig]:
+    """The configurations, those recommended simulated at the request's rate (``llmroof.simulate``): each
+    gets its simulated p90 TTFT and TPOT, and loses ``meets_slo`` when one misses its SLO; the next best
+    are then simulated in turn (``rounds`` at most)."""
+    from llmroof.simulate.planned import simulate_config
+
+    configs = list(configs)
+    simulated: set[int] = set()
+    cache: dict = {}
+    for _ in range(rounds):
+        rejected = False
+        for item in ranking.recommend(configs, request, top):
+            if item.index in simulated:
+                continue
+            simulated.add(item.index)
+            config = configs[item.index]
+            sim = simulate_config(request, config, steps_cache=cache)
+            if sim is None:
+                continue
+            reasons = tuple(f"simulated p90 {name} {seconds(value)} > {seconds(slo)} SLO"
+                            for name, value, slo in (("TTFT", sim.ttft_p90_s, request.ttft_slo_s),
+                                                     ("TPOT", sim.tpot_p90_s, request.tpot_slo_s))
+                            if slo is not None and value is not None and value > slo)
+            configs[item.index] = config._replace(sim_ttft_p90_s=sim.ttft_p90_s, sim_tpot_p90_s=sim.tpot_p90_s,
+                                                  meets_slo=config.meets_slo and not reasons,
+                                                  rejected_reasons=config.rejected_reasons + reasons)
+            rejected = rejected or bool(reasons)
+        if not rejected:
+            break
+    return configs
 
 
 def expert_parallel_degrees(model: ModelSpec, most: int) -> list[int]:

@@ -58,6 +58,10 @@ class PlanConfig(NamedTuple):
     """Why the configuration does not qualify; empty when it meets everything."""
     ep: int = 1
     """Expert-parallel degree (MoE models): experts split over ep ranks, attention data-parallel."""
+    sim_ttft_p90_s: float | None = None
+    """p90 TTFT simulated under Poisson arrivals at the plan's rate (``llmroof.simulate``); None: not simulated."""
+    sim_tpot_p90_s: float | None = None
+    """p90 TPOT simulated likewise."""
 
     @classmethod
     def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,

@@ -54,6 +54,15 @@ def _config_table(title: str, result: Plan, ranked: Any, cost_label: str) -> Any
     return table
 
 
+def _simulated(result: Plan, item: Any) -> str:
+    """``; simulated p90 TTFT 120 ms, TPOT 31 ms at 20 requests/s`` where ``plan --rate`` simulated it."""
+    c = result.configs[item.index]
+    if c.sim_ttft_p90_s is None or result.request.rate_qps is None:
+        return ""
+    return (f"; simulated p90 TTFT {seconds(c.sim_ttft_p90_s)}, TPOT {seconds(c.sim_tpot_p90_s)} at "
+            f"{result.request.rate_qps:g} requests/s (Poisson)")
+
+
 def _num(value: float | None) -> str:
     return "-" if value is None else si(value)
 
@@ -123,7 +132,7 @@ def print_plan(result: Plan, out: Any) -> None:
             )
         )
         for item in result.recommended:
-            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}")
+            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}{_simulated(result, item)}")
     elif result.closest:
         why = "nothing fits" if result.status == "does_not_fit" else "nothing meets the SLOs"
         out.print(_config_table(f"Closest ({why})", result, result.closest, cost_label))

@@ -22,15 +22,16 @@ from llmroof.results.records.history import HistoryRecord
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
+from llmroof.results.records.simulate import SimulateResult
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord)
+                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
-                        | PlanRecord | BenchResult | HistoryRecord)
+                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult)
 """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
 R = TypeVar("R", bound=Record)
 
@@ -47,6 +48,7 @@ __all__ = [
     "ProfileRecord",
     "Record",
     "SampleRecord",
+    "SimulateResult",
     "SweepRecord",
     "config_label",
     "from_dict",

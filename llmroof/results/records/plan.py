@@ -68,6 +68,10 @@ class PlanRow(Record):
     """concurrent_sequences > 0."""
     ep: int | None = opt()
     """Expert-parallel degree (MoE models; 1 otherwise); absent in older files."""
+    sim_ttft_p90_s: float | None = opt()
+    """p90 TTFT simulated at the plan's rate (``plan --rate``, top configurations); absent otherwise."""
+    sim_tpot_p90_s: float | None = opt()
+    """p90 TPOT simulated likewise."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,130 @@
+"""``llmroof.simulate/1``: a simulated serving replica or fleet under a traffic (``llmroof
+simulate``), key by key in ``docs/simulate.md``. Latency figures use the definitions of
+``llmroof.bench/1`` (vLLM's).
+
+Times are seconds since the first arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmroof import schemas
+from llmroof.results.records.base import Record, many, one, opt, seq
+from llmroof.results.records.bench import QUANTILES, Distribution
+
+REQUEST_COLUMNS = (
+    "index",
+    "arrival_s",
+    "first_token_s",
+    "end_s",
+    "prompt_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "preemptions",
+)
+"""The columns of a level's ``records`` (one row per request)."""
+TIMELINE_COLUMNS = ("time_s", "waiting", "running", "kv_fraction")
+"""The columns of a level's ``timeline``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedLevel(Record):
+    """One rate (or one trace) simulated."""
+
+    rate: float | None
+    """Mean arrivals per second; None for a trace replayed as recorded."""
+    trace: str | None = opt()
+    """The trace file replayed."""
+    requests: int
+    """Requests simulated (all complete)."""
+    duration_s: float
+    """First arrival to last completion."""
+    request_throughput_per_s: float
+    output_tokens_per_s: float
+    goodput_per_s: float | None
+    """Requests per second meeting every SLO; None without SLOs."""
+    ttft_s: Distribution = one(Distribution)
+    tpot_s: Distribution = one(Distribution)
+    itl_s: Distribution = one(Distribution)
+    e2e_s: Distribution = one(Distribution)
+    mean_in_system: float
+    """Time-average of requests arrived and not finished (Little's law: request rate x mean E2E)."""
+    steps: int
+    """Engine steps over every replica."""
+    max_step_tokens: int
+    """Most tokens one step processed."""
+    max_step_seqs: int
+    """Most sequences one step held."""
+    preemptions: int
+    """Sequences preempted (recomputed) for KV blocks."""
+    prefix_hit_tokens: int
+    """Prompt tokens served from the prefix cache."""
+    timeline: tuple[tuple[float, int, int, float], ...] = seq(default=())
+    """Samples of the first replica over time: ``TIMELINE_COLUMNS``."""
+    records: tuple[tuple[Any, ...], ...] = seq(default=())
+    """One row per request: ``REQUEST_COLUMNS``."""
+
+    @property
+    def label(self) -> str:
+        return f"rate={self.rate:g}/s" if self.rate is not None else f"trace {self.trace}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulateResult(Record):
+    """A simulation: its settings, one level per rate or trace, and the largest rate within the
+    SLOs."""
+
+    SCHEMA = schemas.SIMULATE
+
+    settings: Mapping[str, Any]
+    """Model, hardware, layout, scheduler, traffic and SLOs as given."""
+    step_model: Mapping[str, Any]
+    """Step times the simulation used: ``decode_step_s`` and ``prefill_s`` at the request shape, the
+    efficiencies applied, the KV pool."""
+    levels: tuple[SimulatedLevel, ...] = many(SimulatedLevel)
+    max_rate_meeting_slo: float | None = opt()
+    """Largest Poisson rate whose ``slo_percentile`` TTFT and TPOT meet the SLOs (bisection); only
+    with SLOs."""
+    slo_percentile: float | None = opt()
+    against: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    """With ``--against BENCH``: rows of rate, metric, predicted, measured, error (predicted /
+    measured - 1) and source, for every level the bench measured at the same rate."""
+    notes: tuple[str, ...] = seq(default=())
+
+    def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
+        """One row per level (``ttft_s.p50``...), or per request with ``per_request`` (or
+        ``ops``)."""
+        import pandas as pd
+
+        if per_request or ops:
+            rows = [
+                {"level": level.label, **dict(zip(REQUEST_COLUMNS, r))}
+                for level in self.levels
+                for r in level.records
+            ]
+            return pd.DataFrame(rows)
+        return pd.DataFrame([level_row(level) for level in self.levels])
+
+
+def level_row(level: SimulatedLevel) -> dict[str, Any]:
+    row: dict[str, Any] = {"rate": level.rate, "trace": level.trace}
+    for name in (
+        "requests",
+        "duration_s",
+        "request_throughput_per_s",
+        "output_tokens_per_s",
+        "goodput_per_s",
+        "mean_in_system",
+        "steps",
+        "preemptions",
+        "prefix_hit_tokens",
+    ):
+        row[name] = getattr(level, name)
+    for name in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        dist = getattr(level, name)
+        for stat in ("mean", *QUANTILES):
+            row[f"{name}.{stat}"] = getattr(dist, stat)
+    return row
