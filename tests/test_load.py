@@ -59,6 +59,15 @@ def _history(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
     return _cli_json("history", "show", "--db", db)(capsys, folder)
 
 
+def _simulate(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    """The file ``simulate --out`` writes (with every request; ``--format json`` leaves them out)."""
+    path = folder / "simulate.json"
+    code, _, err = run_cli(capsys, "simulate", "--model", "llama-3.2-1b", "--hardware", "h100", "--rate", "2",
+                           "--requests", "50", "--seed", "1", "--out", str(path))
+    assert code == 0, err
+    return path
+
+
 SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.ANALYSIS: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100"),
     schemas.SWEEP: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8"),
@@ -70,8 +79,7 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.SAMPLE: _stored("sample.json"),
     schemas.BENCH: _bench,
     schemas.HISTORY: _history,
-    schemas.SIMULATE: _cli_json("simulate", "--model", "llama-3.2-1b", "--hardware", "h100", "--rate", "2",
-                                "--requests", "50", "--seed", "1"),
+    schemas.SIMULATE: _simulate,
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 
