@@ -5,6 +5,7 @@ and where decode turns from memory- to compute-bound (:func:`crossover`, :class:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from llmroof.analytic.analysis import analyze
@@ -147,8 +148,9 @@ def _grid_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: s
     return [SweepRow(*row) for row in zip(*columns)]
 
 
-def crossover(rows: list[SweepRow]) -> int | None:
-    """Index of the first row where decode is compute-bound after a memory-bound row."""
+def crossover(rows: Sequence[Any]) -> int | None:
+    """Index of the first row where decode is compute-bound after a memory-bound row (rows with a
+    ``decode_bound``: :class:`SweepRow`, or the ``llmroof.sweep/1`` record's)."""
     for index in range(1, len(rows)):
         if rows[index - 1].decode_bound == "memory" and rows[index].decode_bound == "compute":
             return index

@@ -17,6 +17,7 @@ from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
+from llmroof.results.records.grid import GridRecord
 from llmroof.labels import config_label
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
@@ -24,11 +25,11 @@ from llmroof.results.records.sample import SampleRecord
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult)
+                                     CompareRecord, PlanRecord, BenchResult, GridRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
-__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
+__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "GridRecord", "PlanRecord", "ProfileRecord",
            "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
 
 
