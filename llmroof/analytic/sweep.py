@@ -109,7 +109,7 @@ def _check_values(base: Workload, axis: str, values: list[int]) -> None:
 
 
 def _workload(base: Workload, field: str, value: int) -> Workload:
-    changes = {field: value}
+    changes: dict[str, Any] = {field: value}
     if field == "batch" and value % base.micro_batches:
         changes["micro_batches"] = 1
     return dataclasses.replace(base, **changes)

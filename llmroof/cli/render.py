@@ -7,7 +7,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmroof.results.io import csv_text, dumps
+from llmroof.jsontext import dumps as json_text
+from llmroof.results.io import csv_text
 
 PIPE_WIDTH = 160
 """Width of output that goes to a file or a pipe (rich would use 80 columns); tables wider still get their width."""
@@ -16,7 +17,7 @@ MIN_WIDTH = 10
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(dumps(data) + "\n")
+    sys.stdout.write(json_text(data) + "\n")  # the text of writers.dumps, several times faster on long lists
 
 
 def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
