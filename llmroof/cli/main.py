@@ -1,7 +1,9 @@
 """``llmroof``: the typer application and its entry point.
 
 Each command lives in its own module and imports what it needs when it runs, so ``llmroof --help`` and
-the analytic commands never import torch.
+the analytic commands never import torch. The application itself (typer, and every command module) is built
+on first use (:func:`application`, or the module attribute ``app``), so that help served from its cache
+(:mod:`llmroof.cli.help_cache`) imports none of it.
 """
 
 from __future__ import annotations
@@ -15,37 +17,53 @@ import signal
 import sys
 import threading
 import warnings
+from typing import Any
 
-import typer
-import typer.main
-
+from llmroof.cli import help_cache
 from llmroof.errors import EXIT_SIGNAL_BASE, EXIT_USER_ERROR, Interrupted, LlmroofError, interrupt_exit_code
 from llmroof.version import __version__
 
-app = typer.Typer(
-    name="llmroof",
-    help="How close is your LLM inference to the memory wall? Analytic and measured rooflines.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_APP: Any = None
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"llmroof {__version__}")
-        raise typer.Exit()
+def application() -> Any:
+    """The typer application with every command registered (built once)."""
+    global _APP
+    if _APP is None:
+        _APP = _build()
+    return _APP
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return application()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _register() -> None:
+def _build() -> Any:
+    import typer
+
+    app = typer.Typer(
+        name="llmroof",
+        help="How close is your LLM inference to the memory wall? Analytic and measured rooflines.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def version(value: bool) -> None:
+        if value:
+            typer.echo(f"llmroof {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", callback=version, is_eager=True,
+                                     help="Print the version."),
+    ) -> None:
+        """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
+
     from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
     from llmroof.cli import bench as bench_cli
 
@@ -59,9 +77,7 @@ def _register() -> None:
     catalogs.register(app)
     bench_cli.register(app)
     ceilings.register(app)
-
-
-_register()
+    return app
 
 
 OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EFBIG, errno.EDQUOT}
@@ -77,13 +93,18 @@ def main(argv: list[str] | None = None) -> None:
     on stderr with a hint and exit code 2, never a traceback. SIGTERM and SIGHUP stop a command as Ctrl-C
     does (what it finished is kept) and exit 128 + N."""
     entry = argv is None
+    words = sys.argv[1:] if argv is None else list(argv)
+    if help_cache.serve(words):
+        sys.exit(0)
     _prepare_streams(entry)
     # A model name in a script the plotting font lacks: the figure shows boxes; not worth a warning per glyph.
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     received: list[int] = []
     previous = _install_signal_handlers(received)
     try:
-        code = _run(argv)
+        with help_cache.recording(words) as codes:
+            code = _run(argv)
+            codes.append(code)
         _flush_stdout()
     except LlmroofError as exc:
         _fail(exc.message, exc.hint or f"{_command_path(argv)} --help")
@@ -102,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> object:
     import typer.main
 
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(application())
     _guard_numbers(command)
     try:
         return command.main(args=argv, prog_name="llmroof", standalone_mode=False)
@@ -121,7 +142,10 @@ def _run(argv: list[str] | None) -> object:
 def _command_path(argv: list[str] | None) -> str:
     """``llmroof COMMAND`` of this invocation, for a hint where an error brings none."""
     words = sys.argv[1:] if argv is None else argv
-    command = next((w for w in words if w in getattr(typer.main.get_command(app), "commands", {})), None)
+    import typer.main
+
+    command = next((w for w in words if w in getattr(typer.main.get_command(application()), "commands", {})),
+                   None)
     return f"llmroof {command}" if command else "llmroof"
 
 
