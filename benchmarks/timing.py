@@ -44,10 +44,12 @@ def llmroof_command(tree: str = "") -> list[str]:
     return [sys.executable, "-c", LAUNCH, tree]
 
 
-def process_runs(commands: dict[str, list[str]], repeats: int) -> dict[str, list[tuple[float, float, int]]]:
+def process_runs(commands: dict[str, list[str]], repeats: int,
+                 environments: dict[str, dict[str, str]] | None = None) -> dict[str, list[tuple[float, float, int]]]:
     """Each command as a fresh process, ``repeats`` times, interleaved (round k runs every command once, in an
     order rotated by k, so that load from other processes falls on all of them alike), from a working
-    directory outside any checkout: (wall s, CPU s of the process, peak RSS KiB) per run, as hyperfine does."""
+    directory outside any checkout, with ``environments[name]`` added to its environment: (wall s, CPU s of
+    the process, peak RSS KiB) per run, as hyperfine does."""
     import subprocess
     import sys
     import tempfile
@@ -57,8 +59,9 @@ def process_runs(commands: dict[str, list[str]], repeats: int) -> dict[str, list
     with tempfile.TemporaryDirectory() as cwd:
         for k in range(repeats):
             for name in names[k % len(names):] + names[:k % len(names)]:
+                env = {**os.environ, **(environments or {}).get(name, {})}
                 out = subprocess.run([sys.executable, "-c", PROBE, *commands[name]], cwd=cwd, check=True,
-                                     capture_output=True, text=True).stdout.split()
+                                     capture_output=True, text=True, env=env).stdout.split()
                 if out[3] != "0":
                     raise RuntimeError(f"{name}: {commands[name]} exited with {out[3]}")
                 runs[name].append((float(out[0]), float(out[1]), int(out[2])))

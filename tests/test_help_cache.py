@@ -23,8 +23,8 @@ PROBE = ("import sys\n"
 
 def run(cache, *args: str, columns: str = "100") -> tuple[str, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": columns}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], check=False, capture_output=True, text=True,
+                          env=env, timeout=120)
     return done.stdout, done.stderr.strip().splitlines()[-1]
 
 

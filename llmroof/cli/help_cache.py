@@ -5,14 +5,13 @@ with llmroof's code and the terminal. So the first rendering is kept in the user
 (``$XDG_CACHE_HOME/llmroof/help/``), under a key made of everything the text depends on: the words of the
 request, llmroof's version and the modification times of its modules, whether stdout is a terminal and how
 wide, and the environment variables that steer typer's and rich's output. A later request with the same key
-prints the file without importing any of them. Only the standard library is imported here.
+prints the file without importing any of them. Only the standard library is imported here, and only
+for a help request.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -35,6 +34,9 @@ def is_help(words: list[str]) -> bool:
 
 def cache_path(words: list[str], stream: TextIO | None = None) -> Path | None:
     """Where the help for ``words`` printed to ``stream`` (stdout) is kept; None when it cannot be keyed."""
+    import hashlib
+    import json
+
     stream = sys.stdout if stream is None else stream
     try:
         tty = stream.isatty()
@@ -67,7 +69,7 @@ def serve(words: list[str]) -> bool:
 
 
 @contextlib.contextmanager
-def recording(words: list[str]) -> Iterator[list[str]]:
+def recording(words: list[str]) -> Iterator[list[Any]]:
     """While the block renders help for ``words``, copy what goes to stdout; when it ends without an error,
     keep the copy for :func:`serve`. Yields a list the caller appends the exit code to."""
     path = cache_path(words) if is_help(words) else None

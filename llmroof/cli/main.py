@@ -40,6 +40,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+COMMANDS = {"profile": "profile", "analyze": "analyze", "sample": "sample", "comm": "comm",
+            "compare": "compare", "plan": "plan", "report": "report", "models": "catalogs",
+            "hardware": "catalogs", "bench": "bench", "ceilings": "ceilings"}
+"""Every command, in the order help lists them, and the module under ``llmroof.cli`` that registers it: a
+command's module is imported (and its options built) only when that command runs or help lists it."""
+
+
 def _build() -> Any:
     import typer
 
@@ -50,6 +57,7 @@ def _build() -> Any:
         add_completion=False,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
+        cls=_lazy_group(),
     )
 
     def version(value: bool) -> None:
@@ -64,20 +72,33 @@ def _build() -> Any:
     ) -> None:
         """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
 
-    from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
-    from llmroof.cli import bench as bench_cli
-
-    profile.register(app)
-    analyze.register(app)
-    sample.register(app)
-    comm.register(app)
-    compare.register(app)
-    plan.register(app)
-    report.register(app)
-    catalogs.register(app)
-    bench_cli.register(app)
-    ceilings.register(app)
     return app
+
+
+def _lazy_group() -> Any:
+    """typer's group, with each command built from its module (:data:`COMMANDS`) when first asked for."""
+    import importlib
+
+    import typer
+    import typer.core
+    import typer.main
+
+    class LazyGroup(typer.core.TyperGroup):
+        def list_commands(self, ctx: Any) -> list[str]:
+            return [*self.commands, *(name for name in COMMANDS if name not in self.commands)]
+
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            if cmd_name not in self.commands and cmd_name in COMMANDS:
+                scratch = typer.Typer()
+                importlib.import_module(f"llmroof.cli.{COMMANDS[cmd_name]}").register(scratch)
+                for info in scratch.registered_commands:
+                    command = typer.main.get_command_from_info(
+                        info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
+                    _guard_numbers(command)
+                    self.commands.setdefault(info.name or cmd_name, command)
+            return self.commands.get(cmd_name)
+
+    return LazyGroup
 
 
 OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EFBIG, errno.EDQUOT}
@@ -142,10 +163,7 @@ def _run(argv: list[str] | None) -> object:
 def _command_path(argv: list[str] | None) -> str:
     """``llmroof COMMAND`` of this invocation, for a hint where an error brings none."""
     words = sys.argv[1:] if argv is None else argv
-    import typer.main
-
-    command = next((w for w in words if w in getattr(typer.main.get_command(application()), "commands", {})),
-                   None)
+    command = next((w for w in words if w in COMMANDS), None)
     return f"llmroof {command}" if command else "llmroof"
 
 
