@@ -83,6 +83,8 @@ def _lazy_group() -> Any:
     import typer.core
     import typer.main
 
+    from llmroof.cli import quick_coercion
+
     class LazyGroup(typer.core.TyperGroup):
         def list_commands(self, ctx: Any) -> list[str]:
             return [*self.commands, *(name for name in COMMANDS if name not in self.commands)]
@@ -95,6 +97,7 @@ def _lazy_group() -> Any:
                     command = typer.main.get_command_from_info(
                         info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
                     _guard_numbers(command)
+                    quick_coercion.install(command)
                     self.commands.setdefault(info.name or cmd_name, command)
             return self.commands.get(cmd_name)
 
@@ -144,8 +147,11 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> object:
     import typer.main
 
+    from llmroof.cli import quick_coercion
+
     command = typer.main.get_command(application())
     _guard_numbers(command)
+    quick_coercion.install(command)  # the root's own options (each command's get theirs when it is built)
     try:
         return command.main(args=argv, prog_name="llmroof", standalone_mode=False)
     except Exception as exc:
