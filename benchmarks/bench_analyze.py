@@ -195,7 +195,7 @@ def cli_grid(args: list[str], out_name: str | None) -> tuple[float, int, float]:
                  "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
                  "print(time.perf_counter() - t, u.ru_maxrss, u.ru_utime + u.ru_stime)\n")
         result = subprocess.run([sys.executable, "-c", probe, exe, "analyze", *args, *out],
-                                check=True, capture_output=True, text=True)
+                                check=True, capture_output=True, text=True, cwd=folder)
         wall, rss, cpu = result.stdout.split()
         return float(wall), int(rss), float(cpu)
 
@@ -237,8 +237,10 @@ def main() -> None:
     sweep_s = best_of(3, lambda: [evaluate(m, h, w) for m, h, w in configs])
 
     exe = os.path.join(os.path.dirname(sys.executable), "llmroof")
-    help_s = best_of(5, lambda: subprocess.run([exe, "--help"], capture_output=True, check=True))
-    cli_s = best_of(5, lambda: subprocess.run([exe, "analyze", "--format", "json"], capture_output=True, check=True))
+    outside = tempfile.gettempdir()
+    help_s = best_of(5, lambda: subprocess.run([exe, "--help"], capture_output=True, check=True, cwd=outside))
+    cli_s = best_of(5, lambda: subprocess.run([exe, "analyze", "--format", "json"], capture_output=True, check=True,
+                                              cwd=outside))
 
     # The vectorised grid: Llama-3-70B tp 4, batch x context.
     gm, ghw, gw = grid_case()

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def main() -> None:
     from bench_servers import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], start_new_session=True)
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(port)],
+                              start_new_session=True, cwd=tempfile.gettempdir())  # outside the checkout
     try:
         for _ in range(100):  # bounded wait for the port
             try:
