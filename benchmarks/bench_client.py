@@ -21,10 +21,10 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
