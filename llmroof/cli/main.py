@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     on stderr with a hint and exit code 2, never a traceback. SIGTERM and SIGHUP stop a command as Ctrl-C
     does (what it finished is kept) and exit 128 + N."""
     entry = argv is None
+    _prepare_streams(entry)
     words = sys.argv[1:] if argv is None else list(argv)
     if help_cache.serve(words):
         sys.exit(0)
-    _prepare_streams(entry)
     # A model name in a script the plotting font lacks: the figure shows boxes; not worth a warning per glyph.
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     received: list[int] = []
