@@ -30,33 +30,51 @@ def measure(trees: dict[str, str], repeats: int) -> dict[str, dict[str, float]]:
         for label, tree in trees.items():
             launch = llmroof_command(tree)
             commands[f"{label}: llmroof --help"] = [*launch, "--help"]
-            environments[f"{label}: llmroof --help"] = {"XDG_CACHE_HOME": os.path.join(cache, label)}
+            environments[f"{label}: llmroof --help"] = {
+                "XDG_CACHE_HOME": os.path.join(cache, label)
+            }
             commands[f"{label}: llmroof --help, rendered"] = [*launch, "--help"]
-            environments[f"{label}: llmroof --help, rendered"] = {"XDG_CACHE_HOME": "/dev/null/no-cache"}
+            environments[f"{label}: llmroof --help, rendered"] = {
+                "XDG_CACHE_HOME": "/dev/null/no-cache"
+            }
             commands[f"{label}: llmroof analyze --format json"] = [*launch, *ANALYZE]
-        runs = process_runs(commands, repeats + 1, environments)  # the first round fills the help cache
+        runs = process_runs(
+            commands, repeats + 1, environments
+        )  # the first round fills the help cache
     return {name: summary(times[1:]) for name, times in runs.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="fresh processes per command")
-    parser.add_argument("--before", metavar="TREE", default="",
-                        help="a source tree of another commit measured beside the installed llmroof")
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        default="",
+        help="a source tree of another commit measured beside the installed llmroof",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     trees = {"now": "", **({"before": args.before} if args.before else {})}
     results = measure(trees, args.repeats)
     load = os.getloadavg()[0]
     if args.json:
-        print(json.dumps({"machine": machine(), "load_average_1min": load, "results": results}, indent=2))
+        print(
+            json.dumps(
+                {"machine": machine(), "load_average_1min": load, "results": results}, indent=2
+            )
+        )
         return
-    print(f"machine: {machine()} (1-minute load average {load:.1f}); {args.repeats} fresh processes each, "
-          "interleaved")
+    print(
+        f"machine: {machine()} (1-minute load average {load:.1f}); {args.repeats} fresh processes each, "
+        "interleaved"
+    )
     print(f"{'command':48} {'wall min':>9} {'median':>9} {'CPU min':>9} {'peak RSS':>9}")
     for name, r in results.items():
-        print(f"{name:48} {r['wall_min_s'] * 1e3:7.0f} ms {r['wall_median_s'] * 1e3:6.0f} ms "
-              f"{r['cpu_min_s'] * 1e3:6.0f} ms {r['peak_rss_kib'] / 1024:6.0f} MiB")
+        print(
+            f"{name:48} {r['wall_min_s'] * 1e3:7.0f} ms {r['wall_median_s'] * 1e3:6.0f} ms "
+            f"{r['cpu_min_s'] * 1e3:6.0f} ms {r['peak_rss_kib'] / 1024:6.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

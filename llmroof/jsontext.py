@@ -30,7 +30,9 @@ def _encode(value: Any, level: int) -> str:
     return _scalar(value)
 
 
-def _container(value: dict[Any, Any] | list[Any] | tuple[Any, ...], level: int, open_: str, close: str) -> str:
+def _container(
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...], level: int, open_: str, close: str
+) -> str:
     pad = "\n" + " " * (INDENT * (level + 1))
     items = value.values() if isinstance(value, dict) else value
     flat = all(type(v) in _SCALARS and (type(v) is not float or math.isfinite(v)) for v in items)
@@ -48,7 +50,9 @@ def _key(key: Any) -> str:
     """A key as ``json.dumps`` writes it: strings quoted; numbers, booleans and None as their JSON text, quoted."""
     if isinstance(key, str):
         return json.dumps(key)
-    return json.dumps({key: 0}, allow_nan=False)[1:-4]  # '{"1": 0}': the standard library's own rule
+    return json.dumps({key: 0}, allow_nan=False)[
+        1:-4
+    ]  # '{"1": 0}': the standard library's own rule
 
 
 def _scalar(value: Any) -> str:

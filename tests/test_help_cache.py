@@ -11,20 +11,28 @@ import pytest
 
 from llmroof.cli import help_cache
 
-PROBE = ("import sys\n"
-         "from llmroof.cli.main import main\n"
-         "try:\n"
-         "    main(sys.argv[1:])\n"
-         "except SystemExit as exc:\n"
-         "    code = exc.code\n"
-         "heavy = sorted(m for m in ('typer', 'rich', 'pydantic') if m in sys.modules)\n"
-         "print('HEAVY', heavy, code, file=sys.stderr)\n")
+PROBE = (
+    "import sys\n"
+    "from llmroof.cli.main import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "heavy = sorted(m for m in ('typer', 'rich', 'pydantic') if m in sys.modules)\n"
+    "print('HEAVY', heavy, code, file=sys.stderr)\n"
+)
 
 
 def run(cache, *args: str, columns: str = "100") -> tuple[str, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": columns}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], check=False, capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     return done.stdout, done.stderr.strip().splitlines()[-1]
 
 

@@ -31,7 +31,9 @@ def samples(annotation, default):
     if annotation is str:
         values += ["llama-3-8b", "", " a b ", "é"]
     if isinstance(annotation, type) and issubclass(annotation, Enum):
-        values += [m.value for m in annotation] + [str(m.value).upper() for m in annotation] + ["nope"]
+        values += (
+            [m.value for m in annotation] + [str(m.value).upper() for m in annotation] + ["nope"]
+        )
     return values
 
 
@@ -54,26 +56,42 @@ def test_every_quick_value_is_typers_value() -> None:
                 if quick is _SLOW or value is None:
                     continue
                 expected = typer_coercion(param, context, value)
-                assert quick == expected and type(quick) is type(expected), (name, param.name, value)
+                assert quick == expected and type(quick) is type(expected), (
+                    name,
+                    param.name,
+                    value,
+                )
                 checked += 1
     assert checked > 100
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["analyze", "--batch", "0"], "Input should be greater than or equal to 1"),
-    (["analyze", "--batch", "x"], "Input should be a valid integer"),
-    (["analyze", "--reserve", "2"], "Input should be less than or equal to 0.99"),
-    (["analyze", "--format", "xml"], "'xml' is not one of 'table', 'json', 'csv'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "--batch", "0"], "Input should be greater than or equal to 1"),
+        (["analyze", "--batch", "x"], "Input should be a valid integer"),
+        (["analyze", "--reserve", "2"], "Input should be less than or equal to 0.99"),
+        (["analyze", "--format", "xml"], "'xml' is not one of 'table', 'json', 'csv'"),
+    ],
+)
 def test_bad_values_still_get_typers_messages(args, message) -> None:
-    done = subprocess.run([sys.executable, "-m", "llmroof", *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "llmroof", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_one_off_analysis_does_not_import_pydantic() -> None:
-    code = ("import sys\nfrom llmroof.cli.main import main\ntry:\n    main(['analyze', '--format', 'json', "
-            "'--batch', '4', '--reserve', '0.2'])\nexcept SystemExit as exc:\n    assert not exc.code\n"
-            "assert 'pydantic' not in sys.modules\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import sys\nfrom llmroof.cli.main import main\ntry:\n    main(['analyze', '--format', 'json', "
+        "'--batch', '4', '--reserve', '0.2'])\nexcept SystemExit as exc:\n    assert not exc.code\n"
+        "assert 'pydantic' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr

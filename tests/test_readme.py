@@ -30,12 +30,12 @@ def _name(requirement: str) -> str:
 def _quick_start_blocks() -> list[str]:
     readme = (ROOT / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)\n```", quick_start, flags=re.S)
+    return re.findall(r"```bash\n(.*?)\n```", quick_start, flags=re.DOTALL)
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.DOTALL)
     test_command = next(block for block in blocks if "pytest" in block).strip()
     ci_command = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if "pytest" in line)
     assert _normalise(ci_command) == _normalise(test_command)

@@ -19,9 +19,24 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 HELP_FLAGS = ("--help", "-h")
-ENVIRONMENT = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
-               "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES", "PYTHONIOENCODING", "LANG", "LC_ALL",
-               "TYPER_USE_RICH", "TYPER_RICH_MARKUP_MODE", "_TYPER_FORCE_DISABLE_TERMINAL")
+ENVIRONMENT = (
+    "COLUMNS",
+    "LINES",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "JUPYTER_COLUMNS",
+    "JUPYTER_LINES",
+    "PYTHONIOENCODING",
+    "LANG",
+    "LC_ALL",
+    "TYPER_USE_RICH",
+    "TYPER_RICH_MARKUP_MODE",
+    "_TYPER_FORCE_DISABLE_TERMINAL",
+)
 """Variables that change what typer and rich print."""
 
 
@@ -43,9 +58,15 @@ def cache_path(words: list[str], stream: TextIO | None = None) -> Path | None:
         width = os.get_terminal_size(stream.fileno()).columns if tty else None
     except (AttributeError, OSError, ValueError):
         return None
-    key = {"words": words, "code": _code_stamp(), "tty": tty, "width": width,
-           "encoding": getattr(stream, "encoding", None), "python": sys.version_info[:2],
-           "environment": {name: os.environ.get(name) for name in ENVIRONMENT}}
+    key = {
+        "words": words,
+        "code": _code_stamp(),
+        "tty": tty,
+        "width": width,
+        "encoding": getattr(stream, "encoding", None),
+        "python": sys.version_info[:2],
+        "environment": {name: os.environ.get(name) for name in ENVIRONMENT},
+    }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     return _directory() / f"{digest}.txt"
 
@@ -95,7 +116,9 @@ class _Tee:
         self.copy: list[str] = []
 
     def write(self, text: str) -> int:
-        written = self.stream.write(text)  # first: a probe with bytes (click's) fails here, copying nothing
+        written = self.stream.write(
+            text
+        )  # first: a probe with bytes (click's) fails here, copying nothing
         self.copy.append(text)
         return written
 

@@ -39,7 +39,11 @@ def install(command: Any) -> None:
 
 def _install(param: Any) -> None:
     original = getattr(param, "get_runtime_param", None)
-    if original is None or not hasattr(param, "type_descriptor") or not hasattr(param, "_runtime_param"):
+    if (
+        original is None
+        or not hasattr(param, "type_descriptor")
+        or not hasattr(param, "_runtime_param")
+    ):
         return
     if isinstance(getattr(original, "__self__", None), _Quick):
         return  # installed already
@@ -72,9 +76,13 @@ def plain_value(annotation: Any, info: Any, value: Any) -> Any:
     """``value`` as typer would coerce it to ``annotation``, or ``_SLOW`` where this does not know."""
     if annotation is str and type(value) is str:
         return value
-    if annotation is int and (type(value) is int or (type(value) is str and _INTEGER.fullmatch(value))):
+    if annotation is int and (
+        type(value) is int or (type(value) is str and _INTEGER.fullmatch(value))
+    ):
         return _in_range(int(value), info)
-    if annotation is float and (type(value) is float or (type(value) is str and _DECIMAL.fullmatch(value))):
+    if annotation is float and (
+        type(value) is float or (type(value) is str and _DECIMAL.fullmatch(value))
+    ):
         return _in_range(float(value), info)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         if isinstance(value, annotation):
@@ -86,6 +94,10 @@ def plain_value(annotation: Any, info: Any, value: Any) -> Any:
 
 def _in_range(number: float, info: Any) -> Any:
     low, high = getattr(info, "min", None), getattr(info, "max", None)
-    if getattr(info, "clamp", False) or (low is not None and number < low) or (high is not None and number > high):
+    if (
+        getattr(info, "clamp", False)
+        or (low is not None and number < low)
+        or (high is not None and number > high)
+    ):
         return _SLOW  # typer clamps or words the error
     return number

@@ -67,38 +67,66 @@ class GridSweep:
 
 def is_grid(sweeps: Sequence[str], out: Path | None) -> bool:
     """One batch, prompt or context axis without ``out`` is a sweep (``llmroof.sweep/1``); anything else a grid."""
-    return not (len(sweeps) == 1 and out is None and sweeps[0].partition("=")[0].strip().lower() in AXES)
+    return not (
+        len(sweeps) == 1 and out is None and sweeps[0].partition("=")[0].strip().lower() in AXES
+    )
 
 
-def sweep(model: ModelSpec, hardware: HardwareSpec, workload: Workload, sweeps: Sequence[str], *,
-          names: SweepNames | None = None, out: Path | None = None,
-          sink: Sink | None = None) -> SweepRecord | GridSweep:
+def sweep(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    workload: Workload,
+    sweeps: Sequence[str],
+    *,
+    names: SweepNames | None = None,
+    out: Path | None = None,
+    sink: Sink | None = None,
+) -> SweepRecord | GridSweep:
     """``llmroof analyze --sweep``: :func:`sweep_axis` for one batch, prompt or context axis, else
     :func:`sweep_grid` (rows streamed to ``out``, a .csv or .jsonl file, or else to ``sink``)."""
     if not sweeps:
         raise LlmroofError("a sweep needs at least one AXIS=VALUES", "e.g. --sweep batch=1..1024")
     if not is_grid(sweeps, out):
         return sweep_axis(model, hardware, workload, sweeps[0])
-    return sweep_grid(model, hardware, workload, sweeps, names=names or SweepNames(), out=out, sink=sink)
+    return sweep_grid(
+        model, hardware, workload, sweeps, names=names or SweepNames(), out=out, sink=sink
+    )
 
 
-def sweep_axis(model: ModelSpec, hardware: HardwareSpec, workload: Workload, text: str) -> SweepRecord:
+def sweep_axis(
+    model: ModelSpec, hardware: HardwareSpec, workload: Workload, text: str
+) -> SweepRecord:
     """``workload`` at every value of one batch, prompt or context axis (``batch=1..256``)."""
     axis, values = parse_sweep(text)
     if axis not in AXES:
-        raise LlmroofError(f"--sweep {text!r}: one axis alone must be batch, prompt or context",
-                           "sweep a layout axis with --out, or beside another axis")
+        raise LlmroofError(
+            f"--sweep {text!r}: one axis alone must be batch, prompt or context",
+            "sweep a layout axis with --out, or beside another axis",
+        )
     points = cast(list[int], values)  # batch, prompt and context parse as integers
     rows = sweep_rows(model, hardware, workload, axis, points)
     cross = crossover(rows)
-    return SweepRecord(model=model.name, hardware=hardware.name, axis=axis,
-                       rows=tuple(SweepRow(axis=axis, value=value, **row._asdict())
-                                  for value, row in zip(points, rows)),
-                       crossover_value=None if cross is None else points[cross])
+    return SweepRecord(
+        model=model.name,
+        hardware=hardware.name,
+        axis=axis,
+        rows=tuple(
+            SweepRow(axis=axis, value=value, **row._asdict()) for value, row in zip(points, rows)
+        ),
+        crossover_value=None if cross is None else points[cross],
+    )
 
 
-def sweep_grid(model: ModelSpec, hardware: HardwareSpec, workload: Workload, sweeps: Sequence[str], *,
-               names: SweepNames, out: Path | None = None, sink: Sink | None = None) -> GridSweep:
+def sweep_grid(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    workload: Workload,
+    sweeps: Sequence[str],
+    *,
+    names: SweepNames,
+    out: Path | None = None,
+    sink: Sink | None = None,
+) -> GridSweep:
     """Every combination of the swept axes: layouts (model, hardware, tp, pp, dtypes) x batch x prompt x context,
     in chunks; the rows go to ``out`` (or ``sink``), the frontier of each layout into the record."""
     axes = _parse_axes(sweeps)
@@ -106,25 +134,44 @@ def sweep_grid(model: ModelSpec, hardware: HardwareSpec, workload: Workload, swe
         raise LlmroofError("--pp-layers fixes the stages; it cannot go with --sweep pp=...")
     layouts, skipped = _layouts(model, hardware, workload, axes, names)
     if not layouts:
-        raise LlmroofError(f"no layout of the sweep is valid ({len(skipped)} skipped: {skipped[0]})",
-                           "sweep tp and pp values that divide the model")
-    batch, prompt, context = (axes.get(a, [d]) for a, d in (("batch", workload.batch),
-                                                              ("prompt", workload.prompt_len),
-                                                              ("context", workload.context_len)))
+        raise LlmroofError(
+            f"no layout of the sweep is valid ({len(skipped)} skipped: {skipped[0]})",
+            "sweep tp and pp values that divide the model",
+        )
+    batch, prompt, context = (
+        axes.get(a, [d])
+        for a, d in (
+            ("batch", workload.batch),
+            ("prompt", workload.prompt_len),
+            ("context", workload.context_len),
+        )
+    )
     start = time.perf_counter()
     if out is not None:
         from llmroof.results.stream import stream_format, streamed_file
 
         kind = stream_format(out)
         with streamed_file(out) as handle:
-            frontier, points = grid_sweep.run(layouts, batch, prompt, context, chunk_writer(handle, kind))
+            frontier, points = grid_sweep.run(
+                layouts, batch, prompt, context, chunk_writer(handle, kind)
+            )
     else:
         frontier, points = grid_sweep.run(layouts, batch, prompt, context, sink)
     seconds = time.perf_counter() - start
-    record = GridRecord(axes=axes, points=points, out=None if out is None else str(out), skipped=tuple(skipped),
-                        frontier=tuple(FrontierRow(**row) for row in frontier.rows()))
-    return GridSweep(record=record, layouts=len(layouts), sizes=(len(batch), len(prompt), len(context)),
-                     seconds=seconds, streamed=out is not None or sink is not None)
+    record = GridRecord(
+        axes=axes,
+        points=points,
+        out=None if out is None else str(out),
+        skipped=tuple(skipped),
+        frontier=tuple(FrontierRow(**row) for row in frontier.rows()),
+    )
+    return GridSweep(
+        record=record,
+        layouts=len(layouts),
+        sizes=(len(batch), len(prompt), len(context)),
+        seconds=seconds,
+        streamed=out is not None or sink is not None,
+    )
 
 
 def chunk_writer(handle: Any, kind: str) -> Sink:
@@ -145,20 +192,38 @@ def _parse_axes(sweeps: Sequence[str]) -> dict[str, list[Any]]:
     for text in sweeps:
         axis, values = parse_sweep(text)
         if axis in axes:
-            raise LlmroofError(f"--sweep {axis} is given twice", "give each axis once, with all its values")
+            raise LlmroofError(
+                f"--sweep {axis} is given twice", "give each axis once, with all its values"
+            )
         axes[axis] = values
     return axes
 
 
-def _layouts(model: ModelSpec, hardware: HardwareSpec, workload: Workload, axes: dict[str, list[Any]],
-             names: SweepNames) -> tuple[list[grid_sweep.Layout], list[str]]:
+def _layouts(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    workload: Workload,
+    axes: dict[str, list[Any]],
+    names: SweepNames,
+) -> tuple[list[grid_sweep.Layout], list[str]]:
     models = [_model(n, names) for n in axes.get("model", [])] or [model]
     devices = [get_hardware(n, names.hardware_file) for n in axes.get("hardware", [])] or [hardware]
-    precisions = [resolve_precision(names.dtype, w, kv, names.group_size if w and get_dtype(w).group_size else None)
-                  for w, kv in itertools.product(axes.get("weight-dtype", [names.weight_dtype]),
-                                                 axes.get("kv-dtype", [names.kv_dtype]))]
-    return grid_sweep.layouts(models, devices, workload, axes.get("tp", [workload.tp]),
-                              axes.get("pp", [workload.pp]), precisions)
+    precisions = [
+        resolve_precision(
+            names.dtype, w, kv, names.group_size if w and get_dtype(w).group_size else None
+        )
+        for w, kv in itertools.product(
+            axes.get("weight-dtype", [names.weight_dtype]), axes.get("kv-dtype", [names.kv_dtype])
+        )
+    ]
+    return grid_sweep.layouts(
+        models,
+        devices,
+        workload,
+        axes.get("tp", [workload.tp]),
+        axes.get("pp", [workload.pp]),
+        precisions,
+    )
 
 
 def _model(name: str, names: SweepNames) -> ModelSpec:
