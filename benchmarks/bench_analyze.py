@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from llmroof.analytic.analysis import BYTE_FIELDS
 from llmroof.analytic.grid import analyze_grid
 from llmroof.analytic.sweep import evaluate
 from llmroof.specs import Precision, get_hardware, get_model
-from timing import best_of, machine  # benchmarks/timing.py, beside this script
+from timing import best_of, llmroof_command, machine, process_runs, summary  # benchmarks/timing.py
 from llmroof.analytic.serialize import analysis_to_dict
 
 # The grid of the acceptance test: Llama-3-70B, tp 4 on H100 SXM, batch 1-1024 x context 512-131072 (step 128).
@@ -91,8 +92,9 @@ def sampled_agreement(samples: int, seed: int = 0) -> int:
     return mismatches
 
 
-def llm_analysis_rate() -> tuple[float | None, str]:
-    """llm-analysis 0.2.2's inference() over the batch sweep: configurations/s, or None and why not."""
+def llm_analysis_rate(model: str = "llama-3-70b", batches: range = LLM_ANALYSIS_BATCHES, seq_len: int = 512,
+                      gpu_name: str = "h100-sxm-80gb", tp: int = 4) -> tuple[float | None, str]:
+    """llm-analysis 0.2.2's inference() over a batch sweep: configurations/s, or None and why not."""
     try:
         import logging
 
@@ -106,18 +108,79 @@ def llm_analysis_rate() -> tuple[float | None, str]:
     except ImportError as exc:
         return None, f"llm-analysis is not installed ({exc}); pip install --no-deps llm-analysis==0.2.2 fire"
     logging.disable(logging.CRITICAL)  # it logs a summary and warnings per call: time the analysis, not the logging
-    config = ModelConfig(name="llama-3-70b", num_layers=80, n_head=64, hidden_dim=8192, vocab_size=128256,
-                         num_key_value_heads=8, expansion_ratio=3.5, model_type="llama", max_seq_len=131072)
-    gpu, dtype = get_gpu_config_by_name("h100-sxm-80gb"), get_dtype_config_by_name("w16a16e16")
+    config = ModelConfig(name=model, **LLM_ANALYSIS_MODELS[model], vocab_size=128256, num_key_value_heads=8,
+                         model_type="llama", max_seq_len=131072)
+    gpu, dtype = get_gpu_config_by_name(gpu_name), get_dtype_config_by_name("w16a16e16")
 
     def run() -> None:
-        for b in LLM_ANALYSIS_BATCHES:
-            LLMAnalysis(config, gpu, dtype, ParallelismConfig(tp_size=4)).inference(
-                batch_size_per_gpu=b, seq_len=512, num_tokens_to_generate=1)
+        for b in batches:
+            LLMAnalysis(config, gpu, dtype, ParallelismConfig(tp_size=tp)).inference(
+                batch_size_per_gpu=b, seq_len=seq_len, num_tokens_to_generate=1)
 
     seconds = best_of(3, run)
     logging.disable(logging.NOTSET)
-    return len(LLM_ANALYSIS_BATCHES) / seconds, "llm-analysis 0.2.2 LLMAnalysis.inference, prompt 512, 1 token"
+    return len(batches) / seconds, f"llm-analysis 0.2.2 LLMAnalysis.inference in process, prompt {seq_len}, 1 token"
+
+
+WARM = ("import contextlib, io, sys, time\n"
+        "tree, repeats = sys.argv[1], int(sys.argv[2])\n"
+        "if tree: sys.path.insert(0, tree)\n"
+        "from llmroof.cli.main import main\n"
+        "def run(args):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try: main(args)\n"
+        "        except SystemExit: pass\n"
+        "best = {}\n"
+        "for k in range(repeats):\n"
+        "    for n in (200, 1):\n"
+        "        args = sys.argv[3:] + ['--sweep', 'batch=' + ','.join(str(b) for b in range(1, n + 1))]\n"
+        "        t = time.process_time(); run(args); d = time.process_time() - t\n"
+        "        best[n] = min(best.get(n, d), d)\n"
+        "print(best[200], best[1])\n")
+"""The CLI's ``main`` called in one warm process, the 200- and 1-point sweeps alternately: the minimum CPU
+time of each. Their difference is the marginal cost of 199 configurations through the whole command (parsing,
+the sweep, its record, the JSON text, printing) without the noise of process start-up, which a loaded machine
+makes larger than the difference itself."""
+
+
+def warm_cli(tree: str, repeats: int) -> tuple[float, float]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-c", WARM, tree, str(repeats), *JSON_SWEEP], cwd=cwd, check=True,
+                              capture_output=True, text=True)
+    big, one = done.stdout.split()
+    return float(big), float(one)
+
+
+LLM_ANALYSIS_MODELS = {"llama-3-70b": {"num_layers": 80, "n_head": 64, "hidden_dim": 8192, "expansion_ratio": 3.5},
+                       "llama-3-8b": {"num_layers": 32, "n_head": 32, "hidden_dim": 4096, "expansion_ratio": 3.5}}
+JSON_SWEEP = ["analyze", "--model", "llama-3-8b", "--hardware", "a100", "--context", "1024", "--format", "json"]
+"""The JSON list sweep of the acceptance test: 200 batches, Llama-3-8B on an A100, context 1024."""
+
+
+def json_sweep(trees: dict[str, str], repeats: int) -> dict[str, Any]:
+    """``llmroof analyze ... --sweep batch=1,2,...,200 --format json`` end to end, as configurations/s: 199 over
+    the difference of a 200-point and a 1-point sweep (start-up cancels), each the minimum of ``repeats`` fresh
+    processes, interleaved, for each source tree (label -> tree; empty: the installed llmroof); wall time and
+    the processes' CPU time (user + system: what a quiet machine's wall time would be). Beside it, llm-analysis
+    0.2.2 over the same 200 batches in process (its start-up and output not counted)."""
+    commands = {f"{label} {n}": [*llmroof_command(tree), *JSON_SWEEP, "--sweep",
+                                 "batch=" + ",".join(str(b) for b in range(1, n + 1))]
+                for label, tree in trees.items() for n in (200, 1)}
+    runs = process_runs(commands, repeats)
+    out: dict[str, Any] = {}
+    for label, tree in trees.items():
+        big, one = summary(runs[f"{label} 200"]), summary(runs[f"{label} 1"])
+        warm = warm_cli(tree, repeats * 4)
+        out[label] = {"points_200": big, "points_1": one,
+                      "per_s_wall": 199 / max(big["wall_min_s"] - one["wall_min_s"], 1e-9),
+                      "per_s_cpu": 199 / max(big["cpu_min_s"] - one["cpu_min_s"], 1e-9),
+                      "warm_200_s": warm[0], "warm_1_s": warm[1],
+                      "per_s_warm": 199 / max(warm[0] - warm[1], 1e-9)}
+    rate, note = llm_analysis_rate("llama-3-8b", range(1, 201), 1024, "a100-sxm-80gb", 1)
+    out["llm_analysis_per_s"], out["llm_analysis_note"] = rate, note
+    return out
 
 
 def cli_grid(args: list[str], out_name: str | None) -> tuple[float, int, float]:
@@ -132,7 +195,7 @@ def cli_grid(args: list[str], out_name: str | None) -> tuple[float, int, float]:
                  "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
                  "print(time.perf_counter() - t, u.ru_maxrss, u.ru_utime + u.ru_stime)\n")
         result = subprocess.run([sys.executable, "-c", probe, exe, "analyze", *args, *out],
-                                check=True, capture_output=True, text=True)
+                                check=True, capture_output=True, text=True, cwd=folder)
         wall, rss, cpu = result.stdout.split()
         return float(wall), int(rss), float(cpu)
 
@@ -151,7 +214,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end grid sweeps (about a minute)")
     parser.add_argument("--cli-repeats", type=int, default=2, help="repeats of each end-to-end sweep (best of)")
+    parser.add_argument("--json-sweep-only", action="store_true",
+                        help="only the 200-point JSON sweep end to end, and llm-analysis over it")
+    parser.add_argument("--sweep-repeats", type=int, default=15, help="fresh processes per command of that sweep")
+    parser.add_argument("--before", metavar="TREE", default="",
+                        help="a source tree of another commit (git worktree add /tmp/main main) measured beside "
+                             "the installed llmroof, interleaved")
     args = parser.parse_args()
+    trees = {"now": "", **({"before": args.before} if args.before else {})}
+    if args.json_sweep_only:
+        print_json_sweep(json_sweep(trees, args.sweep_repeats), args.json)
+        return
 
     model, hw = get_model("llama-3-8b"), get_hardware("h100")
     workload = Workload()
@@ -164,8 +237,10 @@ def main() -> None:
     sweep_s = best_of(3, lambda: [evaluate(m, h, w) for m, h, w in configs])
 
     exe = os.path.join(os.path.dirname(sys.executable), "llmroof")
-    help_s = best_of(5, lambda: subprocess.run([exe, "--help"], capture_output=True, check=True))
-    cli_s = best_of(5, lambda: subprocess.run([exe, "analyze", "--format", "json"], capture_output=True, check=True))
+    outside = tempfile.gettempdir()
+    help_s = best_of(5, lambda: subprocess.run([exe, "--help"], capture_output=True, check=True, cwd=outside))
+    cli_s = best_of(5, lambda: subprocess.run([exe, "analyze", "--format", "json"], capture_output=True, check=True,
+                                              cwd=outside))
 
     # The vectorised grid: Llama-3-70B tp 4, batch x context.
     gm, ghw, gw = grid_case()
@@ -211,6 +286,7 @@ def main() -> None:
                                          ("cli_grid_1m_no_out", [*GRID_1M, "--format", "json"], None)):
             wall, rss, cpu = best_cli_grid(args.cli_repeats, grid_args, out_name)
             results[f"{key}_s"], results[f"{key}_peak_rss_kib"], results[f"{key}_cpu_s"] = wall, rss, cpu
+    results["json_sweep"] = json_sweep(trees, args.sweep_repeats)
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -241,6 +317,29 @@ def main() -> None:
             seconds = r.get(f"{key}_s")
             print(f"{label}: {seconds:.2f} s wall, {r[f'{key}_cpu_s']:.2f} s CPU, peak RSS "
                   f"{r[f'{key}_peak_rss_kib'] / 1024:.0f} MiB")
+
+    print_json_sweep(r["json_sweep"], False)
+
+
+def print_json_sweep(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"machine": machine(), "load_average_1min": os.getloadavg()[0], **result}, indent=2))
+        return
+    print(f"machine: {machine()} (1-minute load average {os.getloadavg()[0]:.1f})")
+    print("200-point JSON list sweep end to end (" + " ".join(["llmroof", *JSON_SWEEP]) + " --sweep batch=1,...,200,"
+          " minus a 1-point sweep; minimum of fresh processes, interleaved):")
+    llma = result["llm_analysis_per_s"]
+    for label, r in result.items():
+        if not isinstance(r, dict):
+            continue
+        ratio = f"; {r['per_s_warm'] / llma:.1f}x llm-analysis" if llma else ""
+        print(f"  {label}: {r['per_s_warm']:,.0f} configurations/s through the CLI's main in a warm process "
+              f"(CPU: 200 points {r['warm_200_s'] * 1e3:.1f} ms, 1 point {r['warm_1_s'] * 1e3:.1f} ms){ratio}")
+        print(f"  {label}, fresh processes: {r['per_s_wall']:,.0f}/s by wall time, {r['per_s_cpu']:,.0f}/s by CPU time "
+              f"(minimum wall: 200 points {r['points_200']['wall_min_s'] * 1e3:.0f} ms, 1 point "
+              f"{r['points_1']['wall_min_s'] * 1e3:.0f} ms; on a loaded machine the difference drowns in noise)")
+    print(f"  llm-analysis: {llma:,.0f}/s ({result['llm_analysis_note']})" if llma else
+          f"  llm-analysis skipped: {result['llm_analysis_note']}")
 
 
 if __name__ == "__main__":

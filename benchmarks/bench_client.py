@@ -24,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def main() -> None:
     from bench_servers import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], start_new_session=True)
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", str(port)],
+                              start_new_session=True, cwd=tempfile.gettempdir())  # outside the checkout
     try:
         for _ in range(100):  # bounded wait for the port
             try:

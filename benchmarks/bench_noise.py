@@ -47,7 +47,9 @@ TIME_KEYS = ("min_s", "median_s", "mean_s", "p10_s", "p90_s", "iqr_s", "max_s")
 
 
 def llmroof(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llmroof", *args], capture_output=True, text=True)
+    # Outside the checkout: `python -m` puts the working directory first on sys.path.
+    return subprocess.run([sys.executable, "-m", "llmroof", *args], capture_output=True, text=True,
+                          cwd=tempfile.gettempdir())
 
 
 def profile(out: Path, repeat: int, loads: list[float]) -> float:
@@ -161,7 +163,7 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="compare the runs kept in this folder, profiling nothing")
     parser.add_argument("--json", nargs="?", const="-", help="also write the figures as JSON (to PATH or stdout)")
     args = parser.parse_args()
-    root = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="bench-noise-"))
+    root = (args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="bench-noise-"))).resolve()
     started = datetime.datetime.now(datetime.timezone.utc)
     loads: list[float] = []
     walls: dict[str, list[float]] = {"single": [], "repeat": []}

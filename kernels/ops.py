@@ -70,7 +70,7 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         "attn.rope": rope,
     }
     # Windowed layers' attention ops are their own analytic ops (attn.window.*), over the last W keys.
-    windows = [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
+    windows: list[int | None] = [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
     if spec.window_layers:
         windows.append(spec.sliding_window)
     for window in windows:
@@ -95,8 +95,9 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
             del kernels[name]
         kernels.update(layer.mla.op_kernels(phase, batch, length, dtype, device))
     kernels["attn.residual"] = lambda: x + other
-    if layer.mlp_norm is not None:
-        kernels["mlp.norm"] = lambda: layer.mlp_norm(x)
+    mlp_norm = layer.mlp_norm
+    if mlp_norm is not None:
+        kernels["mlp.norm"] = lambda: mlp_norm(x)
     # The MLP ops' weights: the first layer's, or in a MoE model its first dense layer's. A name of its own,
     # as the attention kernels above close over ``layer`` (the first layer).
     mlp_layer = layer

@@ -24,9 +24,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server(argv: list[str], port: int, log: Path, wait_s: float = 120.0) -> Iterator[subprocess.Popen]:
-    """Run ``argv`` in its own process group until the block ends; wait for GET /health to answer 200."""
+    """Run ``argv`` in its own process group until the block ends; wait for GET /health to answer 200. It runs
+    in the log's folder: a Python server started in the repository root would put the checkout first on its
+    sys.path (``python -c`` does), where folders such as kernels/ are not what it means to import."""
     handle = log.open("w")
-    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                               cwd=log.parent)
     try:
         deadline = time.monotonic() + wait_s
         while True:

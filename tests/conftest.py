@@ -15,9 +15,12 @@ def _private_cache(tmp_path_factory) -> Iterator[Path]:
     """Every test runs with a temporary user cache directory (the calibration cache never touches the real
     one; session-wide, so module-scoped fixtures see it too and a calibration is measured once, not per
     test), and calibrations take the quick plan (about a second, not a real calibration's tens); ranks
-    started by a test inherit both through the environment."""
+    started by a test inherit both through the environment. The session's working directory is a temporary
+    folder too, so that no subprocess a test starts runs in the repository root (there ``python -c`` and
+    ``-m`` would put the checkout first on sys.path) and no relative path lands in the checkout."""
     cache = tmp_path_factory.mktemp("xdg-cache")
     with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
         patch.setenv("XDG_CACHE_HOME", str(cache))
         patch.setenv("LLMROOF_CALIBRATION", "quick")
         yield cache

@@ -20,10 +20,11 @@ def module_name(path: Path) -> str:
 
 def modules() -> dict[str, Path]:
     """Every module of the package by its dotted name; the top-level ``kernels/`` folder of a source checkout
-    installs as ``llmroof.kernels``, so it counts under that name."""
+    (linked as ``llmroof/kernels``, which rglob does not follow) installs as ``llmroof.kernels``, so it counts
+    under that name."""
     found = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    kernels = PACKAGE.parent / "kernels"
-    if not (PACKAGE / "kernels").is_dir() and kernels.is_dir():
+    kernels = (PACKAGE / "kernels" if (PACKAGE / "kernels").is_dir() else PACKAGE.parent / "kernels").resolve()
+    if kernels.is_dir():
         for p in kernels.rglob("*.py"):
             parts = p.relative_to(kernels).with_suffix("").parts
             found[".".join(("llmroof", "kernels", *parts[:-1], *([] if parts[-1] == "__init__" else parts[-1:])))] = p

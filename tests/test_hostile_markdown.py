@@ -5,6 +5,7 @@ what goes to $GITHUB_STEP_SUMMARY, as the HTML outputs escape them (no raw <scri
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -14,7 +15,9 @@ from test_compare import pair, synthetic
 
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "</pre></details><h1>x</h1>",
            "[click](https://example.com/x)", "a | b\nc", "`code` **bold**"]
-RAW = ("<script", "<img", "</pre", "</details><h1", "](https://", "a | b")
+RAW = ("<script", "<img", "</pre", "</details><h1", "a | b")
+LINK = re.compile(r"(?<!\\)\[[^\]]*\]\(")
+"""A link that markdown would form: an unescaped ``[`` closed by ``](``."""
 
 
 def _hostile_pair(tmp_path, name: str):
@@ -39,13 +42,18 @@ def test_markdown_escapes_record_text(capsys, tmp_path, monkeypatch, name) -> No
     for text in (out, summary.read_text()):
         for raw in RAW:
             assert raw not in text, (raw, text[:2000])
+        assert not LINK.search(text), text[:2000]
         assert "<details><summary>" in text or "Per-op" in text  # the page's own markup is kept
 
 
 def test_escape() -> None:
-    assert _escape("<b>|x") == "&lt;b&gt;\\|x"
+    assert _escape("<b>|x") == "&lt;b>\\|x"
     assert _escape("line\nbreak") == "line break"
-    assert "\\[" in _escape("[a](b)") and "\\]" in _escape("[a](b)")
+    assert _escape("[a](b)") == "\\[a](b)" and _escape("![i][r]") == "!\\[i]\\[r]"
+    # Readable as raw text: what markdown does not act on stays as it is.
+    assert _escape("+4.0% [-26.0%, +46.1%] (1 run) CV 54% > 25% snake_case a&b") == \
+        "+4.0% [-26.0%, +46.1%] (1 run) CV 54% > 25% snake_case a&b"
+    assert _escape("*x* _y_ `z` ~w~ &amp; \\*") == "\\*x\\* \\_y\\_ \\`z\\` \\~w\\~ &amp;amp; \\\\\\*"
 
 
 def test_markdown_json_unchanged_by_escaping(capsys, tmp_path) -> None:

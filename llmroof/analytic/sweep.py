@@ -1,11 +1,11 @@
-"""Sweeps: of one workload axis through the scalar :func:`~llmroof.analytic.analyze` (:func:`sweep`), or of
-a grid of several axes through the vectorised :func:`~llmroof.analytic.grid.analyze_grid` in chunks
-(:func:`grid_chunks`), and where decode turns from memory- to compute-bound (:func:`crossover`,
-:class:`Frontier`)."""
+"""Sweeps: of one workload axis (:func:`sweep`), or of a grid of several axes in chunks
+(:mod:`llmroof.analytic.grid_sweep`), both through the vectorised :func:`~llmroof.analytic.grid.analyze_grid`,
+and where decode turns from memory- to compute-bound (:func:`crossover`, :class:`Frontier`)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from llmroof.analytic.analysis import analyze
@@ -83,22 +83,74 @@ def parse_sweep(spec: str) -> tuple[str, list[int] | list[str]]:
 
 
 def sweep(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]) -> list[SweepRow]:
-    """Analyse ``base`` at each value of ``axis`` (``batch``, ``context`` or ``prompt``)."""
+    """Analyse ``base`` at each value of ``axis`` (``batch``, ``context`` or ``prompt``): one
+    :func:`~llmroof.analytic.grid.analyze_grid` call over all the values (each row the float the scalar
+    :func:`evaluate` computes, bit for bit), or value by value where the grid's 64-bit integers would overflow.
+    A batch that does not split into the workload's micro-batches is analysed with one, as the grid does."""
+    _check_values(base, axis, values)
+    try:
+        return _grid_rows(model, hardware, base, axis, values)
+    except ValueError:  # beyond int64 (a batch x length^2 too large): Python's exact integers
+        return _scalar_rows(model, hardware, base, axis, values)
+
+
+def _check_values(base: Workload, axis: str, values: list[int]) -> None:
+    """The error the scalar path gives at the first value whose workload is invalid: a batch that the
+    expert-parallel ranks cannot share (the lengths are positive integers, as parsed)."""
+    if AXES[axis] != "batch" or base.ep == 1:
+        return
+    m, ep = base.micro_batches, base.ep
+    for value in values:
+        if (value // (1 if value % m else m)) % ep:
+            try:
+                _workload(base, "batch", value)
+            except ValueError as exc:
+                raise LlmroofError(f"{axis}={value}: {exc}") from None
+
+
+def _workload(base: Workload, field: str, value: int) -> Workload:
+    changes: dict[str, Any] = {field: value}
+    if field == "batch" and value % base.micro_batches:
+        changes["micro_batches"] = 1
+    return dataclasses.replace(base, **changes)
+
+
+def _scalar_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str,
+                 values: list[int]) -> list[SweepRow]:
     field = AXES[axis]
     rows = []
     for value in values:
-        changes: dict[str, Any] = {field: value}
-        if field == "batch" and value % base.micro_batches:
-            changes["micro_batches"] = 1
         try:
-            rows.append(evaluate(model, hardware, dataclasses.replace(base, **changes)))
+            rows.append(evaluate(model, hardware, _workload(base, field, value)))
         except ValueError as exc:
             raise LlmroofError(f"{axis}={value}: {exc}") from None
     return rows
 
 
-def crossover(rows: list[SweepRow]) -> int | None:
-    """Index of the first row where decode is compute-bound after a memory-bound row."""
+def _grid_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str,
+               values: list[int]) -> list[SweepRow]:
+    import numpy as np
+
+    from llmroof.analytic.grid import analyze_grid
+
+    field = AXES[axis]
+    grid = analyze_grid(model, hardware, base, **{field: np.asarray(values)})
+    bytes_per_token, intensity = decode_figures(grid.batch, {k: grid.total("decode", k) for k in ("flops", "bytes")})
+    n, precision = len(values), base.precision
+    constant = {"model": model.name, "hardware": hardware.name, "tp": base.tp, "pp": base.pp,
+                "weight_dtype": precision.weight.name, "kv_dtype": precision.kv.name}
+    arrays = {"batch": grid.batch, "prompt_len": grid.prompt_len, "context_len": grid.context_len,
+              "ttft_s": grid.ttft_s, "tpot_s": grid.tpot_s, "tokens_per_s": grid.decode_tokens_per_s,
+              "bytes_per_token": bytes_per_token, "decode_intensity": intensity,
+              "decode_bound": grid.bound("decode"), "prefill_bound": grid.bound("prefill"), "fits": grid.fits}
+    columns = [[constant[f]] * n if f in constant else np.broadcast_to(arrays[f], (n,)).tolist()
+               for f in SweepRow._fields]
+    return [SweepRow(*row) for row in zip(*columns)]
+
+
+def crossover(rows: Sequence[Any]) -> int | None:
+    """Index of the first row where decode is compute-bound after a memory-bound row (rows with a
+    ``decode_bound``: :class:`SweepRow`, or the ``llmroof.sweep/1`` record's)."""
     for index in range(1, len(rows)):
         if rows[index - 1].decode_bound == "memory" and rows[index].decode_bound == "compute":
             return index

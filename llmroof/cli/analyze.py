@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import typer
 
@@ -21,7 +21,6 @@ from llmroof.cli.options import (
 )
 from llmroof.cli.render import console, print_csv, print_json, user
 from llmroof.errors import LlmroofError
-from llmroof.specs.dtypes import get_dtype
 from llmroof.units import seconds, si
 
 
@@ -102,13 +101,11 @@ def analyze(
         stream_format(out)
         check_stream_target(out, force=force)
     if sweep:
-        single = len(sweep) == 1 and sweep[0].partition("=")[0].strip().lower() in ("batch", "context", "prompt")
-        if single and out is None:
-            _run_sweep(spec, device, workload, sweep[0], fmt)
-        else:
-            names = _SweepNames(model, hardware, hardware_file, dtype, weight_dtype, kv_dtype, group_size, kv_heads,
-                                attention)
-            _run_grid(spec, device, workload, names, sweep, out, fmt, force)
+        from llmroof.runs.analyze import SweepNames
+
+        _sweep(spec, device, workload, sweep, out, fmt, SweepNames(
+            dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, group_size=group_size, kv_heads=kv_heads,
+            attention=None if attention is None else attention.value, hardware_file=hardware_file), force)
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
@@ -146,122 +143,67 @@ def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
         raise LlmroofError(f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19") from None
 
 
-def _run_sweep(spec: Any, device: Any, workload: Any, text: str, fmt: Format) -> None:
-    from llmroof import schemas
-    from llmroof.analytic.sweep import crossover, parse_sweep, sweep
+def _sweep(spec: Any, device: Any, workload: Any, texts: list[str], out: Path | None, fmt: Format,
+           names: Any, force: bool = False) -> None:
+    """Run the sweep (:func:`llmroof.runs.analyze.sweep`) and render its record: a one-axis sweep as JSON, CSV
+    or a table; a grid's frontier likewise (its rows stream to ``--out``, or to stdout as CSV)."""
+    import sys
 
-    axis, values = parse_sweep(text)
-    rows = sweep(spec, device, workload, axis, [int(v) for v in values])  # batch, context, prompt: integers
-    cross = crossover(rows)
-    records = [{"axis": axis, "value": value, **row._asdict()} for value, row in zip(values, rows)]
+    from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
+    from llmroof.runs.analyze import sweep as run_sweep
+
+    sink = chunk_writer(sys.stdout, "csv") if fmt is Format.csv and out is None and is_grid(texts, out) else None
+    result = run_sweep(spec, device, workload, texts, names=names, out=out, sink=sink, force=force)
+    if not isinstance(result, GridSweep):
+        _render_sweep(result, fmt)
+        return
+    for note in result.record.skipped[:5]:
+        print(f"llmroof: skipped {note}", file=sys.stderr)
+    if len(result.record.skipped) > 5:
+        print(f"llmroof: skipped {len(result.record.skipped) - 5} more layouts (--format json lists them)",
+              file=sys.stderr)
+    if sink is not None:
+        return  # every row went to stdout
+    batches, prompts, contexts = result.sizes
+    summary = (f"{result.record.points:,} configurations ({result.layouts} layouts x {batches} batches x {prompts} "
+               f"prompts x {contexts} contexts) in {result.seconds:.2f} s" + (f"; every row in {out}" if out else ""))
+    rows = [row.to_dict() for row in result.record.frontier]
     if fmt is Format.json:
-        print_json({"schema": schemas.SWEEP, "model": spec.name, "hardware": device.name, "axis": axis,
-                    "rows": records, "crossover_value": None if cross is None else values[cross]})
+        print_json(result.record.to_dict())
+    elif fmt is Format.csv:
+        print_csv(rows)
+    else:
+        _print_frontier(rows, result.layouts, summary)
+    if fmt is not Format.table:
+        print(f"llmroof: {summary}", file=sys.stderr)
+
+
+def _render_sweep(record: Any, fmt: Format) -> None:
+    """A one-axis sweep (``llmroof.sweep/1``): JSON, CSV (one line per row) or a table."""
+    if fmt is Format.json:
+        print_json(record.to_dict())
         return
     if fmt is Format.csv:
-        print_csv(records)
+        print_csv(row.to_dict() for row in record.rows)
         return
     from rich.table import Table
 
-    table = Table(title=f"{user(spec.name)} on {user(device.name)}: sweep over {axis}", title_justify="left")
+    from llmroof.analytic.sweep import crossover
+
+    rows, axis = record.rows, record.axis
+    cross = crossover(rows)
+    table = Table(title=f"{user(record.model)} on {user(record.hardware)}: sweep over {axis}", title_justify="left")
     for column in (axis, "TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits"):
         table.add_column(column, justify="right")
     for index, row in enumerate(rows):
         bound = row.decode_bound + (" <- crossover" if index == cross else "")
-        table.add_row(str(values[index]), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
+        table.add_row(str(row.value), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
                       si(row.bytes_per_token, "B"), f"{row.decode_intensity:.1f}", bound, "yes" if row.fits else "NO",
                       style="bold" if index == cross else None)
     out = console()
     out.print(table)
     if cross is None:
         out.print("Decode does not change bound over this range.")
-
-
-class _SweepNames(NamedTuple):
-    """The command line's own names, from which a sweep's model, hardware and dtype axes resolve."""
-
-    model: str
-    hardware: str
-    hardware_file: Path | None
-    dtype: str
-    weight_dtype: str | None
-    kv_dtype: str | None
-    group_size: int | None
-    kv_heads: int | None
-    attention: AttentionKind | None
-
-
-def _run_grid(spec: Any, device: Any, workload: Any, names: _SweepNames, texts: list[str], out: Path | None,
-              fmt: Format, force: bool = False) -> None:
-    import itertools
-    import sys
-    import time
-
-    from llmroof.analytic import grid_sweep
-    from llmroof.analytic.sweep import parse_sweep
-    from llmroof.results.stream import stream_format, streamed_file
-
-    axes: dict[str, list[Any]] = {}
-    for text in texts:
-        axis, values = parse_sweep(text)
-        if axis in axes:
-            raise LlmroofError(f"--sweep {axis} is given twice", "give each axis once, with all its values")
-        axes[axis] = values
-    if "pp" in axes and workload.pp_layers is not None:
-        raise LlmroofError("--pp-layers fixes the stages; it cannot go with --sweep pp=...")
-    models = [resolve_model(n, names.kv_heads, names.attention) for n in axes.get("model", [])] or [spec]
-    devices = [resolve_hardware(n, names.hardware_file) for n in axes.get("hardware", [])] or [device]
-    precisions = [resolve_precision(names.dtype, w, kv, names.group_size if w and get_dtype(w).group_size else None)
-                  for w, kv in itertools.product(axes.get("weight-dtype", [names.weight_dtype]),
-                                                 axes.get("kv-dtype", [names.kv_dtype]))]
-    layouts, skipped = grid_sweep.layouts(models, devices, workload, axes.get("tp", [workload.tp]),
-                                          axes.get("pp", [workload.pp]), precisions)
-    for note in skipped[:5]:
-        print(f"llmroof: skipped {note}", file=sys.stderr)
-    if len(skipped) > 5:
-        print(f"llmroof: skipped {len(skipped) - 5} more layouts (--format json lists them)", file=sys.stderr)
-    if not layouts:
-        raise LlmroofError("no layout of the sweep is valid (see the skipped lines above)")
-    batch, prompt, context = (axes.get(a, [d]) for a, d in (("batch", workload.batch), ("prompt", workload.prompt_len),
-                                                              ("context", workload.context_len)))
-    start = time.perf_counter()
-    if out is not None:
-        kind = stream_format(out)
-        with streamed_file(out, force=force) as handle:
-            frontier, points = grid_sweep.run(layouts, batch, prompt, context,
-                                              _chunk_writer(handle, kind))
-    elif fmt is Format.csv:
-        frontier, points = grid_sweep.run(layouts, batch, prompt, context,
-                                          _chunk_writer(sys.stdout, "csv"))
-        return
-    else:
-        frontier, points = grid_sweep.run(layouts, batch, prompt, context)
-    elapsed = time.perf_counter() - start
-    rows = frontier.rows()
-    summary = (f"{points:,} configurations ({len(layouts)} layouts x {len(batch)} batches x {len(prompt)} prompts x "
-               f"{len(context)} contexts) in {elapsed:.2f} s" + (f"; every row in {out}" if out else ""))
-    if fmt is Format.json:
-        print_json({"schema": "llmroof.grid/1", "axes": {k: v for k, v in axes.items()}, "points": points,
-                    "out": None if out is None else str(out), "skipped": skipped, "frontier": rows})
-    elif fmt is Format.csv:
-        print_csv(rows)
-    else:
-        _print_frontier(rows, len(layouts), summary)
-    if fmt is not Format.table:
-        print(f"llmroof: {summary}", file=sys.stderr)
-
-
-def _chunk_writer(handle: Any, kind: str) -> Any:
-    """A sink for :func:`llmroof.analytic.grid_sweep.run` that writes each chunk of rows, the header once."""
-    from llmroof.results.stream import write_chunk
-
-    first = [True]
-
-    def sink(columns: dict[str, Any]) -> None:
-        write_chunk(handle, columns, kind, first[0])
-        first[0] = False
-
-    return sink
 
 
 FRONTIER_TABLE_ROWS = 40

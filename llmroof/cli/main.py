@@ -1,7 +1,9 @@
 """``llmroof``: the typer application and its entry point.
 
 Each command lives in its own module and imports what it needs when it runs, so ``llmroof --help`` and
-the analytic commands never import torch.
+the analytic commands never import torch. The application itself (typer, and every command module) is built
+on first use (:func:`application`, or the module attribute ``app``), so that help served from its cache
+(:mod:`llmroof.cli.help_cache`) imports none of it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import signal
 import sys
 import threading
 import warnings
+from typing import Any
 
-import typer
-import typer.main
-
+from llmroof.cli import help_cache
 from llmroof.errors import (
     EXIT_SIGNAL_BASE,
     EXIT_USER_ERROR,
@@ -27,60 +28,86 @@ from llmroof.errors import (
 )
 from llmroof.version import __version__
 
-app = typer.Typer(
-    name="llmroof",
-    help="How close is your LLM inference to the memory wall? Analytic and measured rooflines.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_APP: Any = None
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"llmroof {__version__}")
-        raise typer.Exit()
+def application() -> Any:
+    """The typer application with every command registered (built once)."""
+    global _APP
+    if _APP is None:
+        _APP = _build()
+    return _APP
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return application()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _register() -> None:
-    from llmroof.cli import (
-        analyze,
-        catalogs,
-        ceilings,
-        comm,
-        compare,
-        plan,
-        profile,
-        report,
-        sample,
+COMMANDS = {"profile": "profile", "analyze": "analyze", "sample": "sample", "comm": "comm",
+            "compare": "compare", "plan": "plan", "report": "report", "models": "catalogs",
+            "hardware": "catalogs", "bench": "bench", "ceilings": "ceilings", "simulate": "simulate",
+            "history": "history"}
+"""Every command, in the order help lists them, and the module under ``llmroof.cli`` that registers it: a
+command's module is imported (and its options built) only when that command runs or help lists it."""
+
+
+def _build() -> Any:
+    import typer
+
+    app = typer.Typer(
+        name="llmroof",
+        help="How close is your LLM inference to the memory wall? Analytic and measured rooflines.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        cls=_lazy_group(),
     )
-    from llmroof.cli import bench as bench_cli
-    from llmroof.cli import history as history_cli
-    from llmroof.cli import simulate as simulate_cli
 
-    profile.register(app)
-    analyze.register(app)
-    sample.register(app)
-    comm.register(app)
-    compare.register(app)
-    plan.register(app)
-    report.register(app)
-    catalogs.register(app)
-    bench_cli.register(app)
-    ceilings.register(app)
-    history_cli.register(app)
-    simulate_cli.register(app)
+    def version(value: bool) -> None:
+        if value:
+            typer.echo(f"llmroof {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", callback=version, is_eager=True,
+                                     help="Print the version."),
+    ) -> None:
+        """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
+
+    return app
 
 
-_register()
+def _lazy_group() -> Any:
+    """typer's group, with each command built from its module (:data:`COMMANDS`) when first asked for."""
+    import importlib
+
+    import typer
+    import typer.core
+    import typer.main
+
+    from llmroof.cli import quick_coercion
+
+    class LazyGroup(typer.core.TyperGroup):
+        def list_commands(self, ctx: Any) -> list[str]:
+            return [*self.commands, *(name for name in COMMANDS if name not in self.commands)]
+
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            if cmd_name not in self.commands and cmd_name in COMMANDS:
+                scratch = typer.Typer()
+                importlib.import_module(f"llmroof.cli.{COMMANDS[cmd_name]}").register(scratch)
+                for info in scratch.registered_commands:
+                    command = typer.main.get_command_from_info(
+                        info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
+                    _guard_numbers(command)
+                    quick_coercion.install(command)
+                    self.commands.setdefault(info.name or cmd_name, command)
+            return self.commands.get(cmd_name)
+
+    return LazyGroup
 
 
 OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EFBIG, errno.EDQUOT}
@@ -93,12 +120,17 @@ def main(argv: list[str] | None = None) -> None:
     does (what it finished is kept) and exit 128 + N."""
     entry = argv is None
     _prepare_streams(entry)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if help_cache.serve(words):
+        sys.exit(0)
     # A model name in a script the plotting font lacks: the figure shows boxes; not worth a warning per glyph.
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     received: list[int] = []
     previous = _install_signal_handlers(received)
     try:
-        code = _run(argv)
+        with help_cache.recording(words) as codes:
+            code = _run(argv)
+            codes.append(code)
         _flush_stdout()
     except LlmroofError as exc:
         _fail(exc.message, exc.hint or f"{_command_path(argv)} --help")
@@ -117,8 +149,11 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> object:
     import typer.main
 
-    command = typer.main.get_command(app)
+    from llmroof.cli import quick_coercion
+
+    command = typer.main.get_command(application())
     _guard_numbers(command)
+    quick_coercion.install(command)  # the root's own options (each command's get theirs when it is built)
     try:
         return command.main(args=argv, prog_name="llmroof", standalone_mode=False)
     except Exception as exc:
@@ -136,7 +171,7 @@ def _run(argv: list[str] | None) -> object:
 def _command_path(argv: list[str] | None) -> str:
     """``llmroof COMMAND`` of this invocation, for a hint where an error brings none."""
     words = sys.argv[1:] if argv is None else argv
-    command = next((w for w in words if w in getattr(typer.main.get_command(app), "commands", {})), None)
+    command = next((w for w in words if w in COMMANDS), None)
     return f"llmroof {command}" if command else "llmroof"
 
 

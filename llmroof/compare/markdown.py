@@ -4,7 +4,6 @@ Per-op rows that are unchanged fold into a ``<details>`` block, so the summary s
 
 from __future__ import annotations
 
-import html
 import re
 
 from llmroof.compare import text as fmt
@@ -14,15 +13,37 @@ MARK = {"regression": "❌ regression", "improvement": "✅ improvement", "uncha
         "inconclusive": "⚠️ inconclusive"}
 
 
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_ALWAYS = re.compile(r"[`*|~]")
+"""Markdown that acts anywhere in a line: code spans, emphasis, table cell breaks, strikethrough."""
+_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+"""A backslash that would escape the punctuation after it."""
+_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+"""An underscore that can open or close emphasis (within a word, as in snake_case, it cannot)."""
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+"""An ampersand that would start an HTML entity."""
+_LINE_START = re.compile(r"^(?=[#>+=-]|\d+[.)])")
+"""Text that would open a heading, quote, list or rule at the start of a line."""
 
 
 def _escape(text: str) -> str:
-    """Text from the records (model and op names, paths, environment values) as inert markdown: HTML escaped as
-    the HTML outputs do (no ``<script>``, ``<img onerror>`` or ``</details>`` gets through), markdown
-    punctuation backslash-escaped (no links, emphasis or broken table cells), one line."""
+    """Text from the records (model and op names, paths, environment values) as inert markdown that still
+    reads as plain text: only what markdown would act on is escaped. ``<`` and entity-like ``&`` as HTML
+    (no ``<script>``, ``<img onerror>`` or ``</details>`` gets through, as in the HTML outputs); code spans,
+    emphasis, strikethrough and table cell breaks backslash-escaped; ``[`` only where the text could form a
+    link (``](`` or ``][`` in it), so intervals like ``[1 ms, 2 ms]`` and parentheses stay as they are; one line.
+    """
     text = " ".join(str(text).split())
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=True))
+    text = _ENTITY.sub("&amp;", text).replace("<", "&lt;")
+    text = _BACKSLASH.sub(r"\\\\", text)
+    text = _UNDERSCORE.sub(r"\\_", _ALWAYS.sub(r"\\\g<0>", text))
+    if "](" in text or "][" in text:
+        text = text.replace("[", "\\[")
+    return text
+
+
+def _line(text: str) -> str:
+    """:func:`_escape` for text that starts a line, where ``#``, ``>``, ``-`` or ``1.`` would open a block."""
+    return _LINE_START.sub("\\\\", _escape(text))
 
 
 def _code(text: str) -> str:
@@ -42,11 +63,11 @@ def _table(rows: list[Row]) -> list[str]:
 
 
 def render_markdown(comparison: Comparison) -> str:
-    lines = [f"### llmroof compare: {MARK[comparison.verdict()]}", "", _escape(fmt.summary_line(comparison)), ""]
+    lines = [f"### llmroof compare: {MARK[comparison.verdict()]}", "", _line(fmt.summary_line(comparison)), ""]
     lines += [f"- {_escape(fmt.side_line(comparison.base))}", f"- {_escape(fmt.side_line(comparison.new))}", ""]
     if comparison.caveat:
         lines += [f"> **Caveat:** {_escape(comparison.caveat)}.", ""]
-    lines += [_escape(fmt.noise_line(comparison)), ""]
+    lines += [_line(fmt.noise_line(comparison)), ""]
     if comparison.differences:
         lines += ["**Differences between the runs** (environment changes can explain a shift):", ""]
         lines += [f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"

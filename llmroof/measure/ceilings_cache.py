@@ -228,3 +228,74 @@ def save_raised(path: Path, ceilings: Ceilings) -> str | None:
     except (OSError, ValueError, TypeError) as exc:
         return f"calibration cache {path}: not updated: {exc}"
     return None
+
+
+# --- drift history ---------------------------------------------------------------------------------
+
+DRIFT_HISTORY = 10
+"""Drift probes kept in a cache file (the newest last); a new calibration starts a new history."""
+DRIFT_WINDOW = 5
+"""A probe is drift only beyond the range of this machine's last this-many probes (widened by
+:data:`~llmroof.measure.ceilings.DRIFT_TOLERANCE`): a shared VM's run-to-run noise is its normal, not drift."""
+DRIFT_MIN_HISTORY = 3
+"""With fewer earlier probes, the calibration's own spread across rounds is the range (as before a history)."""
+
+
+def drift_history(path: Path) -> list[dict[str, Any]]:
+    """The drift probes recorded in the cache file at ``path``, oldest first: ``{"at", "when", "fractions":
+    {pattern: drift fraction}}``; empty when there are none or the file cannot be read."""
+    try:
+        return _history(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+
+
+def _history(data: Any) -> list[dict[str, Any]]:
+    history = data.get("drift_history") if isinstance(data, dict) else None
+    if not isinstance(history, list):
+        return []
+    return [h for h in history if isinstance(h, dict) and isinstance(h.get("fractions"), dict)
+            and all(isinstance(v, (int, float)) for v in h["fractions"].values())]
+
+
+def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether a drift check (:func:`~llmroof.measure.ceilings.drift_check`) left this machine's usual range:
+    per probed pattern, beyond the [min, max] of the last :data:`DRIFT_WINDOW` probes' fractions widened by
+    the tolerance, or, with fewer than :data:`DRIFT_MIN_HISTORY` of them, beyond the calibration's spread.
+    Returns ``{"warn", "probes" (earlier probes compared with), "range" {pattern: [low, high]}, "moved"
+    {pattern: fraction}}``, which the caller keeps in the drift record as ``history``."""
+    from llmroof.measure.ceilings import DRIFT_TOLERANCE
+
+    recent = history[-DRIFT_WINDOW:]
+    ranges: dict[str, list[float]] = {}
+    moved: dict[str, float] = {}
+    for pattern, probe in drift.get("probes", {}).items():
+        past = [float(h["fractions"][pattern]) for h in recent if pattern in h["fractions"]]
+        fraction = float(probe["drift_fraction"])
+        if len(past) >= DRIFT_MIN_HISTORY:
+            ranges[pattern] = [min(past), max(past)]
+            beyond = not min(past) - DRIFT_TOLERANCE <= fraction <= max(past) + DRIFT_TOLERANCE
+        else:
+            beyond = bool(probe.get("beyond_spread"))
+        if beyond:
+            moved[pattern] = fraction
+    return {"warn": bool(moved), "probes": len(recent), "range": ranges, "moved": moved}
+
+
+def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
+    """Append a drift check's fractions to the history in the cache file at ``path`` (the newest
+    :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
+    from llmroof.writers import write_json_atomic
+
+    fractions = {pattern: probe["drift_fraction"] for pattern, probe in drift.get("probes", {}).items()}
+    if not fractions:
+        return None
+    entry = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "when": when,
+             "fractions": fractions}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["drift_history"] = [*_history(data), entry][-DRIFT_HISTORY:]
+        write_json_atomic(path, data)
+    except (OSError, ValueError, TypeError, LlmroofError) as exc:
+        return f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"
+    return None

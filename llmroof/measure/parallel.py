@@ -326,7 +326,7 @@ def _shard_op_timings(stage: _Stage, prof: Any, phase: str, batch: int, length: 
     from llmroof.measure.timer import bench
 
     device = open_device(stage.device, stage.torch)
-    local = SimpleNamespace(spec=stage.spec, dtype=stage.dtype, device=stage.device,
+    local: Any = SimpleNamespace(spec=stage.spec, dtype=stage.dtype, device=stage.device,
                             layers=[DecoderLayer(stage.spec, stage.dtype, stage.device)],
                             embedding=getattr(stage, "embedding", None), final_norm=getattr(stage, "final_norm", None),
                             lm_head=getattr(stage, "lm_head", None))

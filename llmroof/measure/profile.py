@@ -153,10 +153,15 @@ def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, w
     """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
     the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
     from llmroof.measure.ceilings import drift_check, raise_roofs
-    from llmroof.measure.ceilings_cache import save_raised
+    from llmroof.measure.ceilings_cache import drift_history, judge_drift, record_drift, save_raised
 
     drift = drift_check(device, calibrated, dtype=dtype)
     calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
+    cache = Path(calibration["cache_path"])
+    drift["history"] = judge_drift(drift, drift_history(cache))  # against this machine's recent probes
+    note = record_drift(cache, drift, when)
+    if note:
+        calibration["note"] = note
     raised = raise_roofs(calibrated, drift)
     if raised is None:
         return calibrated
@@ -168,17 +173,29 @@ def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, w
 
 
 def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
-    """A line per drift check whose probes left the calibration's spread."""
-    notes: list[str] = []
-    if calibration is None:
-        return notes
+    """One line when a drift check left this machine's usual range (the spread of its recent drift probes,
+    :func:`~llmroof.measure.ceilings_cache.judge_drift`; the calibration's spread in a record without that
+    judgement): what moved, by how much, and against what."""
+    calibration = calibration or {}
+    moved = []
     for when, drift in (calibration.get("drift") or {}).items():
-        if drift and drift.get("beyond_spread"):
-            notes.append(f"the machine drifted at the {when} of the run: memory bandwidth "
-                         f"{drift['drift_fraction']:+.0%} against the calibration ({calibration['measured_at']}), "
-                         "outside its spread across rounds; fractions of the roofline are uncertain "
-                         "(re-run on a quieter machine, or `llmroof ceilings --refresh`)")
-    return notes
+        if not drift:
+            continue
+        history = drift.get("history")
+        if history is None:
+            if drift.get("beyond_spread"):
+                moved.append(f"memory bandwidth {drift['drift_fraction']:+.0%} at the {when} of the run")
+            continue
+        for pattern, fraction in history["moved"].items():
+            low_high = history["range"].get(pattern)
+            usual = (f"its last {history['probes']} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}" if low_high
+                     else "beyond the calibration's spread across rounds")
+            moved.append(f"{pattern} bandwidth {fraction:+.0%} at the {when} of the run ({usual})")
+    if not moved:
+        return []
+    return [f"the machine drifted: {'; '.join(moved)}, against the calibration of "
+            f"{calibration['measured_at']}; fractions of the roofline are uncertain (re-run on a quieter machine, "
+            "or `llmroof ceilings --refresh`)"]
 
 
 def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None) -> HardwareSpec:

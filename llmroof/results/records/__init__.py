@@ -18,6 +18,7 @@ from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
+from llmroof.results.records.grid import GridRecord
 from llmroof.results.records.history import HistoryRecord
 from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
@@ -26,12 +27,12 @@ from llmroof.results.records.simulate import SimulateResult
 from llmroof.results.records.sweep import SweepRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult)
+                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult, GridRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
-                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult)
+                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult | GridRecord)
 """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
 R = TypeVar("R", bound=Record)
 
@@ -43,6 +44,7 @@ __all__ = [
     "BenchResult",
     "CommRecord",
     "CompareRecord",
+    "GridRecord",
     "HistoryRecord",
     "PlanRecord",
     "ProfileRecord",
