@@ -21,6 +21,10 @@ PLAN = "llmroof.plan/1"
 """``llmroof plan --format json``: a capacity plan."""
 BENCH = "llmroof.bench/1"
 """``llmroof bench``'s ``results.json``: a serving engine under load, each level on the roofline."""
+TRACE = "llmroof.trace/1"
+"""``llmroof trace --format json``: a profiler trace's kernels on the roofline."""
+CEILINGS = "llmroof.ceilings/1"
+"""``llmroof ceilings --format json``: this machine's calibrated roofs and its dispatch floor."""
 
 
 def prefix(schema: str) -> str:

@@ -48,6 +48,7 @@ def _root(
 def _register() -> None:
     from llmroof.cli import analyze, catalogs, ceilings, comm, compare, plan, profile, report, sample
     from llmroof.cli import bench as bench_cli
+    from llmroof.cli import trace as trace_cli
 
     profile.register(app)
     analyze.register(app)
@@ -59,6 +60,7 @@ def _register() -> None:
     catalogs.register(app)
     bench_cli.register(app)
     ceilings.register(app)
+    trace_cli.register(app)
 
 
 _register()

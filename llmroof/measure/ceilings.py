@@ -226,6 +226,14 @@ class Ceilings:
     compute: tuple[ComputeFigure, ...]
     elapsed_s: float
     method_version: int = METHOD_VERSION
+    dispatch_rounds_s: tuple[float, ...] = ()
+    """The third wall: per round, the least time of one dispatch of a tiny op (CPU: one aten op on a few
+    elements; GPU: one kernel launch, back to back); empty in calibrations made before it was measured."""
+
+    @property
+    def launch_floor_s(self) -> float | None:
+        """The dispatch (CPU) or launch (GPU) floor: the best round; None where not measured."""
+        return min(self.dispatch_rounds_s) if self.dispatch_rounds_s else None
 
     @property
     def llc_bytes(self) -> int:

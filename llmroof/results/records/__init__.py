@@ -22,14 +22,15 @@ from llmroof.results.records.plan import PlanRecord
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
 from llmroof.results.records.sweep import SweepRecord
+from llmroof.results.records.trace import TraceRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult)
+                                     CompareRecord, PlanRecord, BenchResult, TraceRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 __all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
-           "Record", "SampleRecord", "SweepRecord", "config_label", "from_dict", "load"]
+           "Record", "SampleRecord", "SweepRecord", "TraceRecord", "config_label", "from_dict", "load"]
 
 
 def record_class(schema: Any, where: str = "") -> type[Record]:

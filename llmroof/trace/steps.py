@@ -1,0 +1,128 @@
+"""Engine steps of a trace and their phase, batch and context.
+
+Steps come from, in order of preference: vLLM's ``execute_context_N(T)_generation_M(U)`` annotations (N
+prefill requests of T tokens in all, M decode requests of U tokens), ``ProfilerStep#N`` (torch.profiler's
+``step()``), NVTX ranges of either name; else the repeating pattern of the model: a new step at every
+embedding lookup. Batch and context come from the annotation, else the input shapes the trace recorded
+(the embedding's token ids ``[b, s]``, the attention's keys ``[b, h, s_k, d]``), else the options;
+:attr:`Step.source` says which.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from llmroof.trace.events import Range
+from llmroof.trace.units import Unit, assign
+
+VLLM_STEP = re.compile(r"execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
+PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
+
+
+@dataclass
+class Step:
+    """One engine step: its units and what it ran."""
+
+    name: str
+    units: list[Unit]
+    phase: str = "decode"
+    """``prefill``, ``decode`` or ``mixed``."""
+    batch: int | None = None
+    prompt_tokens: int | None = None
+    """Prefill: prompt tokens per sequence."""
+    context_tokens: int | None = None
+    """Decode: tokens in each sequence's KV cache, the new one included."""
+    source: str = "options"
+    """Where batch and context came from: ``annotation``, ``shapes`` or ``options``."""
+
+
+def split_steps(units: list[Unit], ranges: list[Range]) -> list[Step]:
+    """The steps of one trace (units outside every step range are left out of steps)."""
+    for pattern in (VLLM_STEP, PROFILER_STEP):
+        chosen = sorted((r for r in ranges if pattern.search(r.name)), key=lambda r: r.start_us)
+        if chosen:
+            return _by_ranges(units, _disjoint(chosen))
+    return _by_embedding(units)
+
+
+def _disjoint(ranges: list[Range]) -> list[Range]:
+    kept: list[Range] = []
+    for r in ranges:
+        if not kept or r.start_us >= kept[-1].end_us:
+            kept.append(r)
+    return kept
+
+
+def _by_ranges(units: list[Unit], ranges: list[Range]) -> list[Step]:
+    steps = [Step(name=r.name, units=[]) for r in ranges]
+    cpu = [(r.start_us, r.end_us) for r in ranges]
+    gpu_side = all(r.gpu for r in ranges)
+    points = [u.gpu_us if gpu_side or u.cpu_us is None else u.cpu_us for u in units]
+    for unit, index in zip(units, assign(points, cpu)):
+        if index is not None:
+            steps[index].units.append(unit)
+    for step in steps:
+        found = VLLM_STEP.search(step.name)
+        if found:
+            prefills, prefill_tokens, decodes, decode_tokens = map(int, found.groups())
+            step.phase = "mixed" if prefills and decodes else ("prefill" if prefills else "decode")
+            step.batch = prefills + decodes
+            step.prompt_tokens = prefill_tokens // prefills if prefills else None
+            step.source = "annotation"
+    return [s for s in steps if s.units]
+
+
+def _by_embedding(units: list[Unit]) -> list[Step]:
+    starts = [i for i, u in enumerate(units) if u.role == "embed"]
+    if not starts:
+        return [Step(name="trace", units=units)] if units else []
+    bounds = [*starts, len(units)]
+    steps = [Step(name=f"step {n}", units=units[a:b]) for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    return steps
+
+
+def shape_facts(step: Step) -> tuple[int | None, int | None, int | None]:
+    """(batch, tokens per sequence, keys per sequence) from the step's recorded input shapes."""
+    batch = tokens = keys = None
+    for unit in step.units:
+        shape = unit.shape
+        if not shape:
+            continue
+        if unit.role == "embed" and batch is None:
+            ids = shape[1] if len(shape) > 1 and len(shape[1]) in (1, 2) else None  # (weight, ids)
+            if ids:
+                batch, tokens = (ids[0], ids[1]) if len(ids) == 2 else (1, ids[0])
+        elif unit.category.startswith("attention") and keys is None and len(shape) > 1 and len(shape[1]) == 4:
+            keys = shape[1][2]
+            if batch is None:
+                batch = shape[0][0]
+                tokens = shape[0][2]
+    return batch, tokens, keys
+
+
+def settle(step: Step, *, batch: int | None, context: int | None, prompt: int | None) -> None:
+    """Fill the step's phase, batch and context: annotation, then shapes, then the options."""
+    b, tokens, keys = shape_facts(step)
+    if step.source != "annotation" and b is not None and tokens is not None:
+        step.source = "shapes"
+        step.batch = b
+        step.phase = "prefill" if tokens > 1 else "decode"
+        step.prompt_tokens = tokens if tokens > 1 else None
+        step.context_tokens = keys if tokens == 1 else None
+    if step.source == "options":
+        categories = {u.category for u in step.units}
+        if "attention_prefill" in categories and "attention_decode" not in categories:
+            step.phase = "prefill"
+        elif "attention_decode" not in categories and prompt is not None:
+            step.phase = "prefill"
+        step.batch = batch or 1
+    if step.phase in ("prefill", "mixed") and step.prompt_tokens is None:
+        step.prompt_tokens = prompt or context or 512
+    if step.phase in ("decode", "mixed") and step.context_tokens is None:
+        step.context_tokens = keys if keys else (context or 2048)
+    if step.batch is None:
+        step.batch = batch or 1
+    for unit in step.units:
+        if unit.category == "attention":
+            unit.category = "attention_prefill" if step.phase == "prefill" else "attention_decode"
