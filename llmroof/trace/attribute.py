@@ -103,11 +103,14 @@ def attribute(units: list[Unit], model: ModelSpec, shard: Shard) -> list[tuple[s
         out.append(_by_position(unit, anchor, norm_seen, layer, len(attention)))
         if out[-1][0] in ("attn.norm", "mlp.norm", "final_norm"):
             norm_seen = True
-        if cat == "moe_gemm":
+        if cat == "moe_routing" and moe_gemms >= 2:
+            out[-1] = ("moe.down", layer)  # the weighted sum of the experts' outputs
+        elif cat == "moe_gemm":
             moe_gemms += 1
             out[-1] = ("moe.gate_up" if moe_gemms == 1 else "moe.down", layer)
             if moe_gemms > 1:
                 anchor = "down"
+                norm_seen = False
         elif anchor == "mlp_in" and moe_gemms == 1:
             out[-1] = ("moe.gate_up", layer)
         elif anchor == "mlp_in" and cat == "moe_routing" and moe_gemms == 0:

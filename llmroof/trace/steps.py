@@ -90,9 +90,10 @@ def shape_facts(step: Step) -> tuple[int | None, int | None, int | None]:
         if not shape:
             continue
         if unit.role == "embed" and batch is None:
-            ids = shape[1] if len(shape) > 1 and len(shape[1]) in (1, 2) else None  # (weight, ids)
+            # (weight, ids): ids [b, s] (Hugging Face); flattened [t] (vLLM, SGLang) does not say b from s
+            ids = shape[1] if len(shape) > 1 and len(shape[1]) == 2 else None
             if ids:
-                batch, tokens = (ids[0], ids[1]) if len(ids) == 2 else (1, ids[0])
+                batch, tokens = ids[0], ids[1]
         elif unit.category.startswith("attention") and keys is None and len(shape) > 1 and len(shape[1]) == 4:
             keys = shape[1][2]
             if batch is None:

@@ -15,6 +15,7 @@ from llmroof.errors import LlmroofError
 from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
+from llmroof.results.records.ceilings import CeilingsRecord
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
 from llmroof.labels import config_label
@@ -25,11 +26,12 @@ from llmroof.results.records.sweep import SweepRecord
 from llmroof.results.records.trace import TraceRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult, TraceRecord)
+                                     CompareRecord, PlanRecord, BenchResult, TraceRecord,
+                                     CeilingsRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
-__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
+__all__ = ["RECORDS", "SCHEMAS", "AnalysisRecord", "BenchResult", "CeilingsRecord", "CommRecord", "CompareRecord", "PlanRecord", "ProfileRecord",
            "Record", "SampleRecord", "SweepRecord", "TraceRecord", "config_label", "from_dict", "load"]
 
 
