@@ -59,8 +59,27 @@ def test_memory_roof_is_the_best_of_any_pattern_beyond_the_llc() -> None:
 def test_cache_roofs_are_the_plateaus_of_sizes_that_fit_each_level() -> None:
     data = make_ceilings().to_dict()
     # L1: <= 64 KiB (copy 60); L2: 64 KiB..2 MiB (triad 140); L3: 2..32 MiB (copy 150); 64 MiB counts for none.
-    assert data["cache_bandwidth_bytes_per_s"] == {"L1": 60e9, "L2": 140e9, "L3": 150e9}
+    assert {k: f.best_bytes_per_s for k, f in make_ceilings().measured_cache_roofs().items()} == \
+        {"L1": 60e9, "L2": 140e9, "L3": 150e9}
     assert data["cache_capacity_bytes"] == {"L1": 64 * KIB, "L2": 2 * MIB, "L3": 32 * MIB}
+
+
+def test_cache_roofs_are_monotone_slower_levels_are_overhead_bound() -> None:
+    """L1 and L2 measured below L3 (their small probes time dispatch): reported, not kept as roofs."""
+    data = make_ceilings().to_dict()
+    assert data["cache_bandwidth_bytes_per_s"] == {"L3": 150e9}
+    assert data["overhead_bound_levels_bytes_per_s"] == {"L1": 60e9, "L2": 140e9}
+    roofs = [data["memory_bandwidth_bytes_per_s"], *reversed(data["cache_bandwidth_bytes_per_s"].values())]
+    assert roofs == sorted(roofs)
+
+
+def test_the_dispatch_floor_is_the_best_round_and_reads_back() -> None:
+    ceilings = make_ceilings(dispatch_rounds_s=(3e-6, 2e-6, 4e-6))
+    assert ceilings.launch_floor_s == 2e-6
+    data = json.loads(json.dumps(ceilings.to_dict()))
+    assert data["dispatch_floor_s"] == 2e-6
+    assert Ceilings.from_dict(data) == ceilings
+    assert make_ceilings().launch_floor_s is None  # a calibration from before the floor was measured
 
 
 def test_the_record_reads_back() -> None:
@@ -155,8 +174,8 @@ def test_op_roof_time_is_the_larger_of_compute_and_its_level() -> None:
 
 def test_calibrated_hierarchy_holds_the_measured_roofs() -> None:
     levels = make_ceilings().hierarchy().levels
-    assert [(lv.name, lv.bandwidth_bytes_per_s) for lv in levels] == [
-        ("L1", 150e9), ("L2", 150e9), ("L3", 150e9), ("DRAM", 29e9)]
+    # L1 and L2 measured below L3 are overhead-bound: an op that fits them is set against L3's roof
+    assert [(lv.name, lv.bandwidth_bytes_per_s) for lv in levels] == [("L3", 150e9), ("DRAM", 29e9)]
 
 
 def test_profile_places_ops_on_the_hierarchy() -> None:
