@@ -96,7 +96,10 @@ def attribute(units: list[Unit], model: ModelSpec, shard: Shard) -> list[tuple[s
             norm_seen, moe_gemms = False, 0
             out.append((name, None if name == "lm_head" else layer))
             continue
-        if cat.startswith("attention") and unit.role != "reduce":
+        if unit.role == "reduce" and out:
+            out.append(out[-1])  # the second launch of a split kernel: merged into the op before it
+            continue
+        if cat.startswith("attention"):
             anchor = "attn"
             out.append(("attn.flash", layer))
             continue
