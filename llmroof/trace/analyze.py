@@ -120,8 +120,12 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
 
         roofs = machine_roofs(options.dtype or "fp32")
     steps = split_steps(units, events[0].ranges)
-    for step in steps:
-        settle(step, batch=options.batch, context=options.context, prompt=options.prompt)
+    by_pattern = all(s.name.startswith("step ") for s in steps)
+    for index, step in enumerate(steps):
+        # split by the repeating pattern, with nothing to tell the phases: generate()'s shape, one prefill
+        # (--prompt) and then decodes (--context)
+        prompt = options.prompt if index == 0 or not by_pattern or options.context is None else None
+        settle(step, batch=options.batch, context=options.context, prompt=prompt)
     return _record(paths, events, units, steps, lay, roofs, options)
 
 

@@ -25,6 +25,9 @@ class Roofs:
     """Cache roofs (calibrated CPUs): an op whose bytes fit a cache is bounded by that cache's roof."""
     launch_floor_s: float | None = None
     """The least time one kernel launch (GPU) or one op dispatch (CPU) takes; None where not measured."""
+    unmeasured_below_bytes: float = 0.0
+    """Working sets up to this size fit only cache levels whose probes were overhead-bound (slower than a level
+    outside them): no memory roof is known there, so such an op is bounded by compute and the dispatch floor."""
     link: Any = None
     """The GPU-to-GPU link (for the bound of collectives), datasheet devices only."""
     hardware: HardwareSpec | None = None
@@ -34,7 +37,7 @@ class Roofs:
         bandwidth = self.memory_bandwidth_bytes_per_s
         if self.hierarchy is not None:
             bandwidth = self.hierarchy.place(op.bytes).bandwidth_bytes_per_s
-        memory = op.bytes / bandwidth
+        memory = op.bytes / bandwidth if op.bytes > self.unmeasured_below_bytes else 0.0
         compute = op.flops / self.peak_flops_per_s if self.peak_flops_per_s else 0.0
         return (compute, "compute") if compute > memory else (memory, "memory")
 
@@ -55,7 +58,9 @@ def datasheet_roofs(hardware: HardwareSpec, dtype: str, gpus: int, launch_floor_
 def calibrated_roofs(ceilings: Any, dtype: str) -> Roofs:
     """Roofs of a :class:`~llmroof.measure.ceilings.Ceilings` (this machine's calibration)."""
     compute = ceilings.compute_roof(dtype)
-    return Roofs(name="cpu" if ceilings.device_kind == "cpu" else ceilings.device_kind, source="calibrated",
+    overhead = set(ceilings.overhead_bound_levels())
+    unmeasured = max((c.capacity_bytes for c in ceilings.caches if c.name in overhead), default=0)
+    return Roofs(unmeasured_below_bytes=float(unmeasured), name="cpu" if ceilings.device_kind == "cpu" else ceilings.device_kind, source="calibrated",
                  peak_flops_per_s=None if compute is None else compute.best_flops_per_s,
                  memory_bandwidth_bytes_per_s=ceilings.memory_roof().best_bytes_per_s,
                  hierarchy=ceilings.hierarchy(), launch_floor_s=ceilings.launch_floor_s)
