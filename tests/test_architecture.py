@@ -113,7 +113,8 @@ FORBIDDEN = {
     "llmroof.kernels": ("results", "report", "compare", "plan", "cli", "api"),
     "llmroof.results": ("report", "compare", "plan", "cli"),
     "llmroof.bench": ("report", "compare", "plan", "cli", "api"),  # a measurement: it writes its record through results
-    "llmroof.runs": ("report", "compare", "plan", "cli", "api"),  # whole measurements, as the CLI and the API run them
+    "llmroof.runs": ("report", "compare", "plan", "cli", "api"),
+    "llmroof.trace": ("report", "compare", "plan", "cli", "api"),  # beside compare/plan, above analytic and measure  # whole measurements, as the CLI and the API run them
 }
 
 

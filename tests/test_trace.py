@@ -10,19 +10,26 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from cli_runner import run_cli
+from trace_gen import SPLITK, K, write_kineto, write_nsys
+
 from llmroof.results.records import TraceRecord, load
 from llmroof.specs.model import get_model
 from llmroof.trace import TraceOptions, run_trace
 from llmroof.trace.rules import Classifier
-from trace_gen import K, SPLITK, write_kineto, write_nsys
 
 LLAMA = get_model("llama-3.2-1b")
 MIXTRAL = get_model("mixtral-8x7b")
-STEPS = [{"phase": "prefill", "batch": 1, "tokens": 512, "name": "execute_context_1(512)_generation_0(0)"},
-         {"phase": "decode", "batch": 8, "tokens": 8, "name": "execute_context_0(0)_generation_8(8)"},
-         {"phase": "decode", "batch": 8, "tokens": 8, "name": "execute_context_0(0)_generation_8(8)"}]
+STEPS = [
+    {
+        "phase": "prefill",
+        "batch": 1,
+        "tokens": 512,
+        "name": "execute_context_1(512)_generation_0(0)",
+    },
+    {"phase": "decode", "batch": 8, "tokens": 8, "name": "execute_context_0(0)_generation_8(8)"},
+    {"phase": "decode", "batch": 8, "tokens": 8, "name": "execute_context_0(0)_generation_8(8)"},
+]
 SCENARIOS = {
     "eager with shapes": dict(),
     "cuda-graph replay, no cpu_ops": dict(graphs=True),
@@ -59,11 +66,16 @@ def test_generated_gpu_traces_are_attributed_exactly(tmp_path, scenario) -> None
     _check_exact(written, record, LLAMA)
     assert record.hardware.name == "h100-sxm" and record.hardware.source == "datasheet"
     assert [(s.phase, s.batch, s.source) for s in record.steps] == [
-        ("prefill", 1, "annotation"), ("decode", 8, "annotation"), ("decode", 8, "annotation")]
+        ("prefill", 1, "annotation"),
+        ("decode", 8, "annotation"),
+        ("decode", 8, "annotation"),
+    ]
     assert record.steps[0].prompt_tokens == 512 and record.steps[1].context_tokens == 1024
     assert record.coverage.classified_fraction == 1.0
     assert not [o.op for o in record.ops if o.suspect]
-    assert all(o.roofline_fraction is not None and 0 < o.roofline_fraction <= 1.05 for o in record.ops)
+    assert all(
+        o.roofline_fraction is not None and 0 < o.roofline_fraction <= 1.05 for o in record.ops
+    )
     assert all(s.idle_s > 0 for s in record.steps)  # the generator leaves 2 us between kernels
 
 
@@ -71,8 +83,10 @@ def test_moe_layers_merge_routing_gemms_and_combine(tmp_path) -> None:
     steps = [{"phase": "decode", "batch": 8, "tokens": 8, "name": "ProfilerStep#1"}]
     for kw in (dict(moe=True), dict(moe=True, graphs=True, allreduce=True, tp=2)):
         written = write_kineto(tmp_path / "moe.json", MIXTRAL, steps, **kw)
-        record = run_trace([tmp_path / "moe.json"], TraceOptions(model=MIXTRAL, context=1024, batch=8,
-                                                                 tp=kw.get("tp")))
+        record = run_trace(
+            [tmp_path / "moe.json"],
+            TraceOptions(model=MIXTRAL, context=1024, batch=8, tp=kw.get("tp")),
+        )
         _check_exact(written, record, MIXTRAL)
         ops = {o.op for o in record.ops}
         assert {"moe.router", "moe.gate_up", "moe.down"} <= ops and "mlp.residual" not in ops
@@ -89,7 +103,9 @@ def test_a_kernel_faster_than_its_bound_is_suspect(tmp_path) -> None:
     assert any("moe.gate_up" in w for w in record.warnings)
 
 
-@pytest.mark.parametrize("kw", [dict(graphs=True), dict(), dict(split_k=True, allreduce=True, tp=2)])
+@pytest.mark.parametrize(
+    "kw", [dict(graphs=True), dict(), dict(split_k=True, allreduce=True, tp=2)]
+)
 def test_nsys_sqlite_of_the_same_kernels_gives_the_same_result(tmp_path, kw) -> None:
     """The SQLite export has no CPU ops and no shapes: attribution by position must agree with the JSON's."""
     written = write_kineto(tmp_path / "trace.json", LLAMA, STEPS, **kw)
@@ -98,32 +114,54 @@ def test_nsys_sqlite_of_the_same_kernels_gives_the_same_result(tmp_path, kw) -> 
     from_json = run_trace([tmp_path / "trace.json"], options)
     from_sqlite = run_trace([tmp_path / "trace.sqlite"], options)
     _check_exact(written, from_sqlite, LLAMA)
-    assert [(o.op, o.phase, o.count) for o in from_json.ops] == [(o.op, o.phase, o.count) for o in from_sqlite.ops]
+    assert [(o.op, o.phase, o.count) for o in from_json.ops] == [
+        (o.op, o.phase, o.count) for o in from_sqlite.ops
+    ]
     for a, b in zip(from_json.ops, from_sqlite.ops):
-        assert a.time_s == pytest.approx(b.time_s, rel=1e-9) and a.bound_s == pytest.approx(b.bound_s)
+        assert a.time_s == pytest.approx(b.time_s, rel=1e-9) and a.bound_s == pytest.approx(
+            b.bound_s
+        )
     assert from_sqlite.hardware.name == "h100-sxm"
 
 
 def test_profiler_steps_without_annotations_take_the_options(tmp_path) -> None:
-    steps = [{"phase": "decode", "batch": 4, "tokens": 4, "name": "ProfilerStep#0"},
-             {"phase": "decode", "batch": 4, "tokens": 4, "name": "ProfilerStep#1"}]
+    steps = [
+        {"phase": "decode", "batch": 4, "tokens": 4, "name": "ProfilerStep#0"},
+        {"phase": "decode", "batch": 4, "tokens": 4, "name": "ProfilerStep#1"},
+    ]
     write_kineto(tmp_path / "t.json", LLAMA, steps, graphs=True)
     record = run_trace([tmp_path / "t.json"], TraceOptions(model=LLAMA, batch=4, context=300))
     assert [(s.name, s.phase, s.batch, s.context_tokens, s.source) for s in record.steps] == [
-        ("ProfilerStep#0", "decode", 4, 300, "options"), ("ProfilerStep#1", "decode", 4, 300, "options")]
+        ("ProfilerStep#0", "decode", 4, 300, "options"),
+        ("ProfilerStep#1", "decode", 4, 300, "options"),
+    ]
 
 
 def test_mixed_steps_and_rank_files(tmp_path) -> None:
-    steps = [{"phase": "decode", "batch": 8, "tokens": 8, "name": "execute_context_2(64)_generation_6(6)"}]
+    steps = [
+        {
+            "phase": "decode",
+            "batch": 8,
+            "tokens": 8,
+            "name": "execute_context_2(64)_generation_6(6)",
+        }
+    ]
     paths = []
     for rank in range(2):
         path = tmp_path / f"dp0_pp0_tp{rank}_dcp0_ep0_rank{rank}.1700000000.pt.trace.json"
-        write_kineto(path, LLAMA, steps, tp=2, allreduce=True, distributed={"rank": rank, "world_size": 2})
+        write_kineto(
+            path, LLAMA, steps, tp=2, allreduce=True, distributed={"rank": rank, "world_size": 2}
+        )
         paths.append(path)
     record = run_trace(paths, TraceOptions(model=LLAMA, context=512))
     assert record.layout.tp == 2 and record.layout.source == "file name"
     step = record.steps[0]
-    assert (step.phase, step.batch, step.prompt_tokens, step.context_tokens) == ("mixed", 8, 32, 512)
+    assert (step.phase, step.batch, step.prompt_tokens, step.context_tokens) == (
+        "mixed",
+        8,
+        32,
+        512,
+    )
     assert any("1 more rank file" in w for w in record.warnings)
 
 
@@ -154,14 +192,25 @@ def test_rules_cover_current_nvidia_and_amd_names(tmp_path) -> None:
         assert classify(name)[0] == category.replace("attention_prefill", "attention"), name
     rules = tmp_path / "rules.toml"
     rules.write_text('[[rule]]\npattern = "nobody_knows"\ncategory = "sampling"\n')
-    code_classifier = Classifier(__import__("llmroof.trace.rules", fromlist=["read_rules"]).read_rules(rules))
+    code_classifier = Classifier(
+        __import__("llmroof.trace.rules", fromlist=["read_rules"]).read_rules(rules)
+    )
     assert code_classifier("some_kernel_nobody_knows")[0] == "sampling"
 
 
 def test_cli_json_carries_the_contract_keys_and_loads(tmp_path, capsys) -> None:
     write_kineto(tmp_path / "t.json", LLAMA, STEPS)
-    code, out, err = run_cli(capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b", "--context",
-                             "1024", "--format", "json")
+    code, out, err = run_cli(
+        capsys,
+        "trace",
+        str(tmp_path / "t.json"),
+        "--model",
+        "llama-3.2-1b",
+        "--context",
+        "1024",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["schema"] == "llmroof.trace/1" and data["hardware"]["name"] == "h100-sxm"
@@ -172,15 +221,26 @@ def test_cli_json_carries_the_contract_keys_and_loads(tmp_path, capsys) -> None:
         assert {"phase", "batch", "time_s", "bound_s", "roofline_fraction", "idle_s"} <= set(step)
         assert ("context_tokens" in step) or ("prompt_tokens" in step)
     for op in data["ops"]:
-        assert {"op", "category", "count", "layers", "time_s", "bound_s", "roofline_fraction", "bound",
-                "kernels"} <= set(op)
+        assert {
+            "op",
+            "category",
+            "count",
+            "layers",
+            "time_s",
+            "bound_s",
+            "roofline_fraction",
+            "bound",
+            "kernels",
+        } <= set(op)
         assert op["bound"] in ("memory", "compute", "launch")
     (tmp_path / "out.json").write_text(out)
     record = load(tmp_path / "out.json")
     assert isinstance(record, TraceRecord) and record.to_dict() == data
     assert len(record.to_pandas()) == len(data["ops"])
     assert set(record.to_pandas(kernels=True)["name"]) == {k["name"] for k in data["kernels"]}
-    code, out, _ = run_cli(capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b", "--format", "csv")
+    code, out, _ = run_cli(
+        capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b", "--format", "csv"
+    )
     assert code == 0 and out.splitlines()[0].startswith("name,category,op,count,time_s")
     code, out, _ = run_cli(capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b")
     assert code == 0 and "ranked by time lost" in out and "attributed" in out
@@ -193,7 +253,10 @@ def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
         "truncated gzip": ("t.json.gz", gzip.compress(text.encode())[:-200]),
         "invalid JSON": ("bad.json", b'{"traceEvents": [{"ph": "X", "cat": "kernel",,}]}'),
         "truncated JSON": ("cut.json", text.encode()[: len(text) // 2]),
-        "control characters": ("ctl.json", b'{"traceEvents": [{"name": "a\x01b", "cat": "kernel"}]}'),
+        "control characters": (
+            "ctl.json",
+            b'{"traceEvents": [{"name": "a\x01b", "cat": "kernel"}]}',
+        ),
         "no kernels": ("empty.json", b'{"traceEvents": [], "deviceProperties": []}'),
         "not UTF-8": ("latin.json", b'{"traceEvents": ["\xff"]}'),
     }
@@ -213,7 +276,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     for what, path in _bad_inputs(tmp_path).items():
         code, out, err = run_cli(capsys, "trace", str(path), "--model", "llama-3.2-1b")
         assert code == 2, (what, err)
-        assert err.startswith("llmroof: error: ") and len(err.strip().splitlines()) == 1, (what, err)
+        assert err.startswith("llmroof: error: ") and len(err.strip().splitlines()) == 1, (
+            what,
+            err,
+        )
         assert "Traceback" not in err
 
 
@@ -222,14 +288,23 @@ def test_an_unknown_device_is_one_line_with_a_hint(tmp_path, capsys) -> None:
     code, _, err = run_cli(capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b")
     assert code == 2 and "not in the catalog" in err and "--hardware" in err
     assert len(err.strip().splitlines()) == 1
-    code, out, err = run_cli(capsys, "trace", str(tmp_path / "t.json"), "--model", "llama-3.2-1b", "--hardware",
-                             "a100-sxm-80gb", "--format", "json")
+    code, out, err = run_cli(
+        capsys,
+        "trace",
+        str(tmp_path / "t.json"),
+        "--model",
+        "llama-3.2-1b",
+        "--hardware",
+        "a100-sxm-80gb",
+        "--format",
+        "json",
+    )
     assert code == 0 and json.loads(out)["hardware"]["name"] == "a100-sxm-80gb"
 
 
 def test_the_reader_streams_values_cut_across_pieces(tmp_path, monkeypatch) -> None:
     """Pieces of 64 characters: every event is cut somewhere; the result is that of one read."""
-    import llmroof.trace.chrome as chrome
+    from llmroof.trace import chrome
 
     write_kineto(tmp_path / "t.json", LLAMA, STEPS[:2])
     whole = run_trace([tmp_path / "t.json"], TraceOptions(model=LLAMA, context=1024))

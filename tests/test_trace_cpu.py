@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from llmroof.trace import TraceOptions, run_trace  # noqa: E402
-from llmroof.trace.roofs import calibrated_roofs  # noqa: E402
+from llmroof.trace import TraceOptions, run_trace
+from llmroof.trace.roofs import calibrated_roofs
 
 PROMPT, NEW, BATCH, LAYERS = 12, 5, 2, 2
 VOCAB = 512
@@ -28,9 +28,19 @@ def ceilings():
     from llmroof.measure.ceilings import CalibrationPlan, calibrate
     from llmroof.measure.device import open_device
 
-    plan = CalibrationPlan(name="short", rounds=6, time_budget_s=6.0, min_rounds=3, min_working_set_bytes=16 * 2**10,
-                           top_factor=4, budget_ms=2.0, batch_ms=0.2, min_samples=3, compute_max_call_ms=2.0,
-                           compute_max_n=512)
+    plan = CalibrationPlan(
+        name="short",
+        rounds=6,
+        time_budget_s=6.0,
+        min_rounds=3,
+        min_working_set_bytes=16 * 2**10,
+        top_factor=4,
+        budget_ms=2.0,
+        batch_ms=0.2,
+        min_samples=3,
+        compute_max_call_ms=2.0,
+        compute_max_n=512,
+    )
     return calibrate(open_device("cpu", torch), threads=torch.get_num_threads(), plan=plan)
 
 
@@ -43,7 +53,9 @@ def _import_llama():
 
     root = str(Path(__file__).resolve().parents[1])
     saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if p not in ("", ".", root) and Path(p or ".").resolve() != Path(root)]
+    sys.path[:] = [
+        p for p in sys.path if p not in ("", ".", root) and Path(p or ".").resolve() != Path(root)
+    ]
     shadow = sys.modules.pop("kernels", None)
     try:
         from transformers import LlamaConfig, LlamaForCausalLM
@@ -61,8 +73,15 @@ def llama(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("llama")
     torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=LAYERS, num_attention_heads=8,
-                         num_key_value_heads=2, vocab_size=VOCAB, max_position_embeddings=128)
+    config = LlamaConfig(
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vocab_size=VOCAB,
+        max_position_embeddings=128,
+    )
     config.save_pretrained(folder)
     return LlamaForCausalLM(config).eval(), folder
 
@@ -71,8 +90,13 @@ def _generate_trace(model, path, *, shapes: bool) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     ids = torch.randint(3, 512, (BATCH, PROMPT))
-    kwargs = dict(attention_mask=torch.ones_like(ids), max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False,
-                  pad_token_id=0)
+    kwargs = dict(
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=NEW,
+        min_new_tokens=NEW,
+        do_sample=False,
+        pad_token_id=0,
+    )
     with torch.no_grad():
         model.generate(ids, **kwargs)  # warm-up
         with profile(activities=[ProfilerActivity.CPU], record_shapes=shapes) as prof:
@@ -86,18 +110,23 @@ def test_generate_trace_with_shapes(llama, ceilings, tmp_path) -> None:
 
     _generate_trace(model, tmp_path / "generate.json", shapes=True)
     spec = get_model(str(folder))
-    record = run_trace([tmp_path / "generate.json"],
-                       TraceOptions(model=spec, roofs=calibrated_roofs(ceilings, "fp32"), dtype="fp32"))
+    record = run_trace(
+        [tmp_path / "generate.json"],
+        TraceOptions(model=spec, roofs=calibrated_roofs(ceilings, "fp32"), dtype="fp32"),
+    )
     assert record.coverage.attributed_fraction >= 0.90
     steps = [(s.phase, s.batch, s.prompt_tokens, s.context_tokens, s.source) for s in record.steps]
     assert steps == [("prefill", BATCH, PROMPT, None, "shapes")] + [
-        ("decode", BATCH, None, PROMPT + k, "shapes") for k in range(1, NEW)]
+        ("decode", BATCH, None, PROMPT + k, "shapes") for k in range(1, NEW)
+    ]
     ops = {(o.op, o.phase): o for o in record.ops}
     for name in PROJECTIONS:  # each projection once per layer, in every step
         assert ops[name, "prefill"].count == LAYERS and ops[name, "prefill"].layers == LAYERS
         assert ops[name, "decode"].count == LAYERS * (NEW - 1)
     assert ops["lm_head", "prefill"].count == 1 and ops["lm_head", "decode"].count == NEW - 1
-    fractions = {(o.op, o.phase): o.roofline_fraction for o in record.ops if o.roofline_fraction is not None}
+    fractions = {
+        (o.op, o.phase): o.roofline_fraction for o in record.ops if o.roofline_fraction is not None
+    }
     assert max(fractions.values()) <= 1.05, sorted(fractions.items(), key=lambda kv: -kv[1])[:4]
     assert "launch" in {o.bound for o in record.ops}  # the norms' pieces: dispatch, not bandwidth
 
@@ -107,40 +136,62 @@ def test_generate_trace_without_shapes_takes_the_options(llama, ceilings, tmp_pa
     from llmroof.specs.model import get_model
 
     _generate_trace(model, tmp_path / "noshapes.json", shapes=False)
-    record = run_trace([tmp_path / "noshapes.json"],
-                       TraceOptions(model=get_model(str(folder)), roofs=calibrated_roofs(ceilings, "fp32"),
-                                    dtype="fp32", batch=BATCH, context=PROMPT + 3, prompt=PROMPT))
+    record = run_trace(
+        [tmp_path / "noshapes.json"],
+        TraceOptions(
+            model=get_model(str(folder)),
+            roofs=calibrated_roofs(ceilings, "fp32"),
+            dtype="fp32",
+            batch=BATCH,
+            context=PROMPT + 3,
+            prompt=PROMPT,
+        ),
+    )
     assert record.coverage.attributed_fraction >= 0.90
     assert len(record.steps) == NEW and {s.source for s in record.steps} == {"options"}
-    assert [(s.phase, s.prompt_tokens, s.context_tokens) for s in record.steps] == \
-        [("prefill", PROMPT, None)] + [("decode", None, PROMPT + 3)] * (NEW - 1)
+    assert [(s.phase, s.prompt_tokens, s.context_tokens) for s in record.steps] == [
+        ("prefill", PROMPT, None)
+    ] + [("decode", None, PROMPT + 3)] * (NEW - 1)
     ops = {(o.op, o.phase): o for o in record.ops}
     for name in PROJECTIONS:  # by position: q, k, v then o, gate, up, down
-        assert ops[name, "prefill"].count == LAYERS and ops[name, "decode"].count == LAYERS * (NEW - 1)
+        assert ops[name, "prefill"].count == LAYERS and ops[name, "decode"].count == LAYERS * (
+            NEW - 1
+        )
 
 
 def test_llmroof_kernels_trace(ceilings, tmp_path, tiny_config_json) -> None:
     """torch.profiler around llmroof's own CPU decoder stack (one prefill, ProfilerStep per pass)."""
+    from llmroof.kernels.layers import DecoderStack
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from llmroof.kernels.layers import DecoderStack
     from llmroof.specs.model import get_model
 
     spec = get_model(str(tiny_config_json))
     stack = DecoderStack(spec, spec.num_layers, torch.float32, "cpu")
     tokens = torch.randint(0, spec.vocab_size, (1, 16))
     path = tmp_path / "kernels.json"
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], record_shapes=True,
-                                  schedule=schedule(wait=0, warmup=1, active=2, repeat=1),
-                                  on_trace_ready=lambda p: p.export_chrome_trace(str(path))) as prof:
+    with (
+        torch.no_grad(),
+        profile(
+            activities=[ProfilerActivity.CPU],
+            record_shapes=True,
+            schedule=schedule(wait=0, warmup=1, active=2, repeat=1),
+            on_trace_ready=lambda p: p.export_chrome_trace(str(path)),
+        ) as prof,
+    ):
         for _ in range(3):  # a warm-up step, then ProfilerStep#1 and #2
             stack.prefill(tokens, stack.new_cache(1, 16))
             prof.step()
-    record = run_trace([tmp_path / "kernels.json"],
-                       TraceOptions(model=spec, roofs=calibrated_roofs(ceilings, "fp32"), dtype="fp32", batch=1,
-                                    prompt=16))
-    assert [(s.name.startswith("ProfilerStep#"), s.phase, s.batch, s.prompt_tokens) for s in record.steps] == \
-        [(True, "prefill", 1, 16)] * 2
+    record = run_trace(
+        [tmp_path / "kernels.json"],
+        TraceOptions(
+            model=spec, roofs=calibrated_roofs(ceilings, "fp32"), dtype="fp32", batch=1, prompt=16
+        ),
+    )
+    assert [
+        (s.name.startswith("ProfilerStep#"), s.phase, s.batch, s.prompt_tokens)
+        for s in record.steps
+    ] == [(True, "prefill", 1, 16)] * 2
     assert record.coverage.attributed_fraction >= 0.90
     names = {o.op for o in record.ops}
     assert {"attn.q", "attn.k", "attn.v", "attn.o", "mlp.down"} <= names

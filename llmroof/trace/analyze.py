@@ -10,12 +10,27 @@ from pathlib import Path
 from typing import Any
 
 from llmroof.analytic.comm import allreduce_time_s
-from llmroof.analytic.ops import PassShape, embed_op, fused_layer_ops, head_ops, layer_ops
 from llmroof.analytic.opcost import OpCost
+from llmroof.analytic.ops import (
+    PassShape,
+    embed_op,
+    fused_layer_ops,
+    head_ops,
+    layer_ops,
+)
 from llmroof.analytic.sharding import shard_model
 from llmroof.errors import LlmroofError, shorten
-from llmroof.results.records.trace import (CategoryTime, Coverage, TraceHardware, TraceKernel, TraceLayout,
-                                           TraceModel, TraceOp, TraceRecord, TraceStep)
+from llmroof.results.records.trace import (
+    CategoryTime,
+    Coverage,
+    TraceHardware,
+    TraceKernel,
+    TraceLayout,
+    TraceModel,
+    TraceOp,
+    TraceRecord,
+    TraceStep,
+)
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.model import ModelSpec
 from llmroof.trace.attribute import attribute
@@ -58,15 +73,18 @@ def read_trace(path: str | Path) -> TraceEvents:
     try:
         sqlite = is_sqlite(path)
     except OSError as exc:
-        raise LlmroofError(f"{shorten(str(path))}: cannot read it: {exc.strerror or exc}",
-                           "pass a trace file") from None
+        raise LlmroofError(
+            f"{shorten(str(path))}: cannot read it: {exc.strerror or exc}", "pass a trace file"
+        ) from None
     return read_nsys(path) if sqlite else read_chrome(path)
 
 
 def layout(events: list[TraceEvents], options: TraceOptions) -> TraceLayout:
     """tp/pp/ep from the options, else ``distributedInfo``, else the engines' file names."""
     if options.tp or options.pp or options.ep:
-        return TraceLayout(tp=options.tp or 1, pp=options.pp or 1, ep=options.ep or 1, source="options")
+        return TraceLayout(
+            tp=options.tp or 1, pp=options.pp or 1, ep=options.ep or 1, source="options"
+        )
     info = events[0].distributed
     for e in events:
         name = Path(e.source).name
@@ -97,9 +115,14 @@ def resolve_roofs(events: list[TraceEvents], options: TraceOptions, gpus: int) -
         spec = match_hardware(name)
         if spec is not None:
             return datasheet_roofs(spec, options.dtype or "bf16", gpus)
-    what = f"the trace's device {shorten(names[0], 60)!r} is not in the catalog" if names else \
-        "the trace names no device"
-    raise LlmroofError(what, "pass --hardware NAME (`llmroof hardware` lists them) or --hardware-file")
+    what = (
+        f"the trace's device {shorten(names[0], 60)!r} is not in the catalog"
+        if names
+        else "the trace names no device"
+    )
+    raise LlmroofError(
+        what, "pass --hardware NAME (`llmroof hardware` lists them) or --hardware-file"
+    )
 
 
 def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
@@ -110,11 +133,15 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
     classify = Classifier(options.rules)
     units = [u for e in events[:1] for u in build_units(e, classify)]
     if not units:
-        raise LlmroofError(f"{shorten(str(paths[0]))}: the trace holds no kernels and no CPU ops",
-                           "profile with activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]")
+        raise LlmroofError(
+            f"{shorten(str(paths[0]))}: the trace holds no kernels and no CPU ops",
+            "profile with activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]",
+        )
     gpu = bool(len(events[0].kernels))
     options = dataclasses.replace(options, dtype=options.dtype or ("bf16" if gpu else "fp32"))
-    roofs = resolve_roofs(events, options, lay.tp * lay.pp * lay.ep) if gpu or options.roofs else None
+    roofs = (
+        resolve_roofs(events, options, lay.tp * lay.pp * lay.ep) if gpu or options.roofs else None
+    )
     if roofs is None:
         from llmroof.trace.roofs import machine_roofs
 
@@ -131,7 +158,10 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
 
 # --- the analytic side --------------------------------------------------------------------------
 
-def step_ops(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision) -> dict[str, OpCost]:
+
+def step_ops(
+    model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision
+) -> dict[str, OpCost]:
     """Op name -> one instance's cost at the step's shape: the fused (minimum-traffic) set, and the eager
     set's names that the fused set lacks (``attn.q``, ``attn.rope``, ``mlp.act``...)."""
     shard = shard_model(model, lay.tp, lay.ep)
@@ -149,35 +179,55 @@ def step_ops(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precisio
         ops += layer_ops(model, shard, precision, shape, model.num_layers, attention_kernel="flash")
         for op in ops:
             # mixed steps: the larger of the prefill and decode costs, a lower bound of either
-            if op.name not in found or (op.bytes > found[op.name].bytes and op.flops >= found[op.name].flops):
+            if op.name not in found or (
+                op.bytes > found[op.name].bytes and op.flops >= found[op.name].flops
+            ):
                 found[op.name] = op
     return found
 
 
-def fused_step_bound_s(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision, roofs: Roofs) -> float:
+def fused_step_bound_s(
+    model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision, roofs: Roofs
+) -> float:
     """The step's bound: every op of the fused set, on every layer of this rank, and the collectives."""
     shard = shard_model(model, lay.tp, lay.ep)
     ops = step_ops(model, step, lay, precision)
-    per_layer = [op.name for op in fused_layer_ops(model, shard, precision,
-                                                   PassShape("decode", 1, 1, 1, 1), model.num_layers)]
+    per_layer = [
+        op.name
+        for op in fused_layer_ops(
+            model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers
+        )
+    ]
     layers = model.num_layers // lay.pp
     total = sum(roofs.op_time_s(ops[name])[0] for name in ("embed", "final_norm", "lm_head"))
     total += layers * sum(roofs.op_time_s(ops[name])[0] for name in dict.fromkeys(per_layer))
     if lay.tp > 1 and roofs.link is not None:
         tokens = (step.batch or 1) * ((step.prompt_tokens or 1) if step.phase == "prefill" else 1)
-        total += 2 * layers * allreduce_time_s(tokens * model.hidden_size * precision.activation.bytes_per_element,
-                                               lay.tp, roofs.link)
+        total += (
+            2
+            * layers
+            * allreduce_time_s(
+                tokens * model.hidden_size * precision.activation.bytes_per_element,
+                lay.tp,
+                roofs.link,
+            )
+        )
     return total
 
 
-def _comm_bound_s(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision, roofs: Roofs) -> float | None:
+def _comm_bound_s(
+    model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision, roofs: Roofs
+) -> float | None:
     if lay.tp < 2 or roofs.link is None:
         return None
     tokens = (step.batch or 1) * ((step.prompt_tokens or 1) if step.phase == "prefill" else 1)
-    return allreduce_time_s(tokens * model.hidden_size * precision.activation.bytes_per_element, lay.tp, roofs.link)
+    return allreduce_time_s(
+        tokens * model.hidden_size * precision.activation.bytes_per_element, lay.tp, roofs.link
+    )
 
 
 # --- the record ---------------------------------------------------------------------------------
+
 
 @dataclass
 class _OpAcc:
@@ -195,8 +245,15 @@ class _OpAcc:
     has_bound: bool = True
 
 
-def _record(paths: list[str | Path], events: list[TraceEvents], units: list[Unit], steps: list[Step],
-            lay: TraceLayout, roofs: Roofs, options: TraceOptions) -> TraceRecord:
+def _record(
+    paths: list[str | Path],
+    events: list[TraceEvents],
+    units: list[Unit],
+    steps: list[Step],
+    lay: TraceLayout,
+    roofs: Roofs,
+    options: TraceOptions,
+) -> TraceRecord:
     model = options.model
     precision = Precision.uniform(options.dtype or "bf16")
     shard = shard_model(model, lay.tp, lay.ep)
@@ -214,7 +271,9 @@ def _record(paths: list[str | Path], events: list[TraceEvents], units: list[Unit
                 continue
             attributed_units[id(unit)] = name
             attributed += unit.busy_us
-            entry = acc.setdefault((name, step.phase), _OpAcc([], defaultdict(float), {}, layers=set()))
+            entry = acc.setdefault(
+                (name, step.phase), _OpAcc([], defaultdict(float), {}, layers=set())
+            )
             entry.intervals += unit.intervals
             entry.categories[unit.category] += unit.busy_us
             entry.kernels.update(dict.fromkeys(unit.kernels))
@@ -243,14 +302,27 @@ def _record(paths: list[str | Path], events: list[TraceEvents], units: list[Unit
         busy = union_us(intervals) / 1e6
         wall = (end - start) / 1e6
         bound = fused_step_bound_s(model, step, lay, precision, roofs)
-        step_records.append(TraceStep(
-            index=index, name=step.name, phase=step.phase, batch=step.batch or 1,
-            prompt_tokens=step.prompt_tokens if step.phase != "decode" else None,
-            context_tokens=step.context_tokens if step.phase != "prefill" else None, source=step.source,
-            time_s=wall, kernel_time_s=busy, idle_s=max(wall - busy, 0.0), bound_s=bound,
-            roofline_fraction=bound / wall if wall > 0 else None, attributed_s=attributed / 1e6))
-    ops = sorted((_op_record(name, phase, entry, roofs) for (name, phase), entry in acc.items()),
-                 key=lambda o: -o.time_lost_s)
+        step_records.append(
+            TraceStep(
+                index=index,
+                name=step.name,
+                phase=step.phase,
+                batch=step.batch or 1,
+                prompt_tokens=step.prompt_tokens if step.phase != "decode" else None,
+                context_tokens=step.context_tokens if step.phase != "prefill" else None,
+                source=step.source,
+                time_s=wall,
+                kernel_time_s=busy,
+                idle_s=max(wall - busy, 0.0),
+                bound_s=bound,
+                roofline_fraction=bound / wall if wall > 0 else None,
+                attributed_s=attributed / 1e6,
+            )
+        )
+    ops = sorted(
+        (_op_record(name, phase, entry, roofs) for (name, phase), entry in acc.items()),
+        key=lambda o: -o.time_lost_s,
+    )
     total = sum(u.busy_us for u in units)
     by_category: dict[str, list[tuple[float, float]]] = defaultdict(list)
     kernel_acc: dict[str, list[Any]] = {}
@@ -265,23 +337,54 @@ def _record(paths: list[str | Path], events: list[TraceEvents], units: list[Unit
     other_files = sum(sum(e.kernels.dur_us) for e in events[1:])
     attributed_us = sum(u.busy_us for u in units if id(u) in attributed_units)
     classified_us = sum(u.busy_us for u in units if u.category != "other")
-    categories = sorted((CategoryTime(category=c, time_s=union_us(iv) / 1e6,
-                                      fraction=union_us(iv) / total if total else 0.0)
-                         for c, iv in by_category.items()), key=lambda c: -c.time_s)
-    kernels = sorted((TraceKernel(name=name, category=v[0], op=max(v[1], key=v[1].get), count=v[2],
-                                  time_s=v[3] / 1e6) for name, v in kernel_acc.items()), key=lambda k: -k.time_s)
-    warnings = [f"{len(events) - 1} more rank file(s): their {other_files / 1e6:.6g} s of kernels are not "
-                "attributed (rank 0's steps are)"] if len(events) > 1 else []
+    categories = sorted(
+        (
+            CategoryTime(
+                category=c,
+                time_s=union_us(iv) / 1e6,
+                fraction=union_us(iv) / total if total else 0.0,
+            )
+            for c, iv in by_category.items()
+        ),
+        key=lambda c: -c.time_s,
+    )
+    kernels = sorted(
+        (
+            TraceKernel(
+                name=name, category=v[0], op=max(v[1].items(), key=lambda kv: kv[1])[0], count=v[2], time_s=v[3] / 1e6
+            )
+            for name, v in kernel_acc.items()
+        ),
+        key=lambda k: -k.time_s,
+    )
+    warnings = (
+        [
+            (f"{len(events) - 1} more rank file(s): their {other_files / 1e6:.6g} s of kernels are not "
+             "attributed (rank 0's steps are)")
+        ]
+        if len(events) > 1
+        else []
+    )
     warnings += [f"{o.op} ({o.phase}): {o.suspect}" for o in ops if o.suspect]
     return TraceRecord(
-        files=tuple(str(p) for p in paths), hardware=TraceHardware(**roofs.to_dict()),
-        model=TraceModel(name=model.name, layers=model.num_layers), layout=lay, dtype=options.dtype or "bf16",
+        files=tuple(str(p) for p in paths),
+        hardware=TraceHardware(**roofs.to_dict()),
+        model=TraceModel(name=model.name, layers=model.num_layers),
+        layout=lay,
+        dtype=options.dtype or "bf16",
         device_names=tuple(dict.fromkeys(n for e in events for n in e.device_names)),
-        coverage=Coverage(kernel_time_s=total / 1e6, attributed_fraction=attributed_us / total if total else 0.0,
-                          classified_fraction=classified_us / total if total else 0.0,
-                          unattributed_s=(total - attributed_us) / 1e6),
-        categories=tuple(categories), steps=tuple(step_records), ops=tuple(ops), kernels=tuple(kernels),
-        warnings=tuple(warnings))
+        coverage=Coverage(
+            kernel_time_s=total / 1e6,
+            attributed_fraction=attributed_us / total if total else 0.0,
+            classified_fraction=classified_us / total if total else 0.0,
+            unattributed_s=(total - attributed_us) / 1e6,
+        ),
+        categories=tuple(categories),
+        steps=tuple(step_records),
+        ops=tuple(ops),
+        kernels=tuple(kernels),
+        warnings=tuple(warnings),
+    )
 
 
 def _op_record(name: str, phase: str, entry: _OpAcc, roofs: Roofs) -> TraceOp:
@@ -296,11 +399,24 @@ def _op_record(name: str, phase: str, entry: _OpAcc, roofs: Roofs) -> TraceOp:
     fraction = bound_s / time_s if bound_s is not None and time_s > 0 else None
     suspect = None
     if fraction is not None and fraction > SUSPECT_FRACTION:
-        suspect = (f"measured {time_s:.3g} s is {fraction:.2f}x faster than its bound: its kernels are likely "
-                   "attributed to the wrong op, or the batch/context is wrong (--batch/--context)")
-    return TraceOp(op=name, phase=phase, category=max(entry.categories, key=entry.categories.get),
-                   count=entry.count, layers=len(entry.layers or ()), time_s=time_s, bound_s=bound_s,
-                   roofline_fraction=fraction, bound=kind, kernels=tuple(entry.kernels), launches=entry.launches,
-                   time_lost_s=time_s - (bound_s or 0.0),
-                   achieved_bytes_per_s=entry.bytes / time_s if time_s and entry.bytes else None,
-                   achieved_flops_per_s=entry.flops / time_s if time_s and entry.flops else None, suspect=suspect)
+        suspect = (
+            f"measured {time_s:.3g} s is {fraction:.2f}x faster than its bound: its kernels are likely "
+            "attributed to the wrong op, or the batch/context is wrong (--batch/--context)"
+        )
+    return TraceOp(
+        op=name,
+        phase=phase,
+        category=max(entry.categories.items(), key=lambda kv: kv[1])[0],
+        count=entry.count,
+        layers=len(entry.layers or ()),
+        time_s=time_s,
+        bound_s=bound_s,
+        roofline_fraction=fraction,
+        bound=kind,
+        kernels=tuple(entry.kernels),
+        launches=entry.launches,
+        time_lost_s=time_s - (bound_s or 0.0),
+        achieved_bytes_per_s=entry.bytes / time_s if time_s and entry.bytes else None,
+        achieved_flops_per_s=entry.flops / time_s if time_s and entry.flops else None,
+        suspect=suspect,
+    )

@@ -50,7 +50,7 @@ def projection_shapes(model: ModelSpec, shard: Shard) -> dict[tuple[int, int], t
     add((h, q + 2 * kv), "attn.qkv")
     add((q, h), "attn.o")
     if model.moe_layers:
-        add((h, model.num_experts), "moe.router")
+        add((h, model.num_experts or 0), "moe.router")
     if model.moe_layers < model.num_layers:
         add((h, i), *(("mlp.gate", "mlp.up") if model.gated_mlp else ("mlp.up",)))
         if model.gated_mlp:
@@ -74,13 +74,22 @@ def _template(a: int, m: int, model: ModelSpec) -> list[str]:
     return qkv + ["attn.o"] + mlp
 
 
-def attribute(units: list[Unit], model: ModelSpec, shard: Shard) -> list[tuple[str | None, int | None]]:
+def attribute(
+    units: list[Unit], model: ModelSpec, shard: Shard
+) -> list[tuple[str | None, int | None]]:
     """(op name or None, layer or None) of each unit of one step."""
     table = projection_shapes(model, shard)
     known = {kn for kn in table}
-    gemms = [i for i, u in enumerate(units)
-             if u.category == "gemm" and u.role != "reduce" and (gemm_kn(u) is None or gemm_kn(u) in known)]
-    attention = [i for i, u in enumerate(units) if u.category.startswith("attention") and u.role != "reduce"]
+    gemms = [
+        i
+        for i, u in enumerate(units)
+        if u.category == "gemm"
+        and u.role != "reduce"
+        and (gemm_kn(u) is None or gemm_kn(u) in known)
+    ]
+    attention = [
+        i for i, u in enumerate(units) if u.category.startswith("attention") and u.role != "reduce"
+    ]
     layers = max(len(attention), 1)
     names = _gemm_names(units, gemms, attention, layers, table, model)
     out: list[tuple[str | None, int | None]] = []
@@ -92,7 +101,8 @@ def attribute(units: list[Unit], model: ModelSpec, shard: Shard) -> list[tuple[s
             if name in QKV and anchor != "qkv":
                 layer += 1
             anchor = {"attn.o": "o", "mlp.down": "down", "lm_head": "lm_head"}.get(
-                name, "qkv" if name in QKV else "mlp_in")
+                name, "qkv" if name in QKV else "mlp_in"
+            )
             norm_seen, moe_gemms = False, 0
             out.append((name, None if name == "lm_head" else layer))
             continue
@@ -121,7 +131,9 @@ def attribute(units: list[Unit], model: ModelSpec, shard: Shard) -> list[tuple[s
     return out
 
 
-def _by_position(unit: Unit, anchor: str, norm_seen: bool, layer: int, layers: int) -> tuple[str | None, Any]:
+def _by_position(
+    unit: Unit, anchor: str, norm_seen: bool, layer: int, layers: int
+) -> tuple[str | None, Any]:
     cat = unit.category
     is_norm = cat == "norm" or norm_seen
     if anchor == "start":
@@ -147,8 +159,14 @@ def _by_position(unit: Unit, anchor: str, norm_seen: bool, layer: int, layers: i
     return None, None  # after lm_head: sampling, not a model op
 
 
-def _gemm_names(units: list[Unit], gemms: list[int], attention: list[int], layers: int,
-                table: dict[tuple[int, int], tuple[str, ...]], model: ModelSpec) -> dict[int, str]:
+def _gemm_names(
+    units: list[Unit],
+    gemms: list[int],
+    attention: list[int],
+    layers: int,
+    table: dict[tuple[int, int], tuple[str, ...]],
+    model: ModelSpec,
+) -> dict[int, str]:
     """Unit index -> projection name, for every projection GEMM of the step."""
     if not gemms:
         return {}

@@ -33,10 +33,18 @@ _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
 CATEGORIES = {
-    "kernel": "kernel", "gpu_memcpy": "kernel", "gpu_memset": "kernel", "memcpy": "kernel", "memset": "kernel",
-    "cpu_op": "cpu_op", "operator": "cpu_op",
-    "user_annotation": "range", "gpu_user_annotation": "gpu_range",
-    "cuda_runtime": "runtime", "runtime": "runtime", "cuda_driver": "runtime",
+    "kernel": "kernel",
+    "gpu_memcpy": "kernel",
+    "gpu_memset": "kernel",
+    "memcpy": "kernel",
+    "memset": "kernel",
+    "cpu_op": "cpu_op",
+    "operator": "cpu_op",
+    "user_annotation": "range",
+    "gpu_user_annotation": "gpu_range",
+    "cuda_runtime": "runtime",
+    "runtime": "runtime",
+    "cuda_driver": "runtime",
 }
 """Lower-cased ``cat`` -> what the reader makes of it (every other category is skipped)."""
 _HINT = "is this a PyTorch profiler trace (torch.profiler's export_chrome_trace, or an engine's *.pt.trace.json.gz)?"
@@ -55,7 +63,7 @@ class _Buffer:
         if not data:
             self.eof = True
             return False
-        self.text = self.text[self.pos:] + data
+        self.text = self.text[self.pos :] + data
         self.pos = 0
         return True
 
@@ -64,14 +72,17 @@ class _Buffer:
         while True:
             self.pos = _WS.match(self.text, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.text) or not self.fill():
-                return self.text[self.pos:self.pos + 1]
+                return self.text[self.pos : self.pos + 1]
 
     def expect(self, chars: str) -> str:
         found = self.peek()
         if not found or found not in chars:
             what = "the end of the file" if not found else repr(found)
-            raise LlmroofError(f"{self.where}: invalid JSON: expected {' or '.join(map(repr, chars))}, found "
-                               f"{what}", "the trace is truncated or not JSON" if not found else _HINT)
+            raise LlmroofError(
+                f"{self.where}: invalid JSON: expected {' or '.join(map(repr, chars))}, found "
+                f"{what}",
+                "the trace is truncated or not JSON" if not found else _HINT,
+            )
         self.pos += 1
         return found
 
@@ -87,7 +98,9 @@ class _Buffer:
                     grow *= 2
                     continue
                 line = exc.msg if exc.pos < len(self.text) else "the file ends inside a value"
-                raise LlmroofError(f"{self.where}: invalid JSON: {line}", "the trace is truncated or corrupt")
+                raise LlmroofError(
+                    f"{self.where}: invalid JSON: {line}", "the trace is truncated or corrupt"
+                )
             if end == len(self.text) and not self.eof and self.fill():
                 continue  # a number may go on in the next piece
             self.pos = end
@@ -111,11 +124,16 @@ def read_chrome(path: str | Path) -> TraceEvents:
         with open_text(path) as stream:
             _read_document(_Buffer(stream, where), events)
     except OSError as exc:
-        reason = "a truncated or corrupt gzip file" if isinstance(exc, (gzip.BadGzipFile, EOFError)) \
+        reason = (
+            "a truncated or corrupt gzip file"
+            if isinstance(exc, (gzip.BadGzipFile, EOFError))
             else (exc.strerror or type(exc).__name__)
+        )
         raise LlmroofError(f"{where}: cannot read it: {reason}", _HINT) from None
     except (EOFError, zlib.error) as exc:
-        raise LlmroofError(f"{where}: cannot read it: a truncated or corrupt gzip file ({exc})", _HINT) from None
+        raise LlmroofError(
+            f"{where}: cannot read it: a truncated or corrupt gzip file ({exc})", _HINT
+        ) from None
     except UnicodeDecodeError:
         raise LlmroofError(f"{where}: cannot read it: not UTF-8 text", _HINT) from None
     return events
@@ -158,7 +176,9 @@ def _read_events(buffer: _Buffer, events: TraceEvents) -> None:
 
 def _keep_metadata(key: Any, value: Any, events: TraceEvents) -> None:
     if key == "deviceProperties" and isinstance(value, list):
-        events.device_names += [str(d["name"]) for d in value if isinstance(d, dict) and d.get("name")]
+        events.device_names += [
+            str(d["name"]) for d in value if isinstance(d, dict) and d.get("name")
+        ]
     elif key == "distributedInfo" and isinstance(value, dict):
         events.distributed = value
 
@@ -190,14 +210,22 @@ def _adder(events: TraceEvents) -> Any:
         if kind == "kernel":
             correlation = args.get("correlation", -1)
             stream = args.get("stream", event.get("tid", 0))
-            kernels.add(names.id(name), float(ts), float(dur), stream if isinstance(stream, int) else 0,
-                        external, correlation if isinstance(correlation, int) else -1)
+            kernels.add(
+                names.id(name),
+                float(ts),
+                float(dur),
+                stream if isinstance(stream, int) else 0,
+                external,
+                correlation if isinstance(correlation, int) else -1,
+            )
         elif kind == "cpu_op":
             if name.startswith("ProfilerStep#"):  # older PyTorch recorded the step as an operator
                 ranges.append(Range(name, float(ts), float(dur), gpu=False))
                 return
             tid = event.get("tid", 0)
-            row = ops.add(names.id(name), float(ts), float(dur), tid if isinstance(tid, int) else 0, external)
+            row = ops.add(
+                names.id(name), float(ts), float(dur), tid if isinstance(tid, int) else 0, external
+            )
             if name in SHAPE_OPS:
                 dims = args.get("Input Dims", args.get("Input dims"))
                 if isinstance(dims, list):

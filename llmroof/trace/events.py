@@ -13,12 +13,23 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-SHAPE_OPS = frozenset({
-    "aten::linear", "aten::mm", "aten::addmm", "aten::matmul", "aten::bmm", "aten::baddbmm",
-    "aten::embedding", "aten::scaled_dot_product_attention", "aten::_scaled_dot_product_flash_attention",
-    "aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_efficient_attention",
-    "aten::_scaled_dot_product_cudnn_attention", "aten::index_select",
-})
+SHAPE_OPS = frozenset(
+    {
+        "aten::linear",
+        "aten::mm",
+        "aten::addmm",
+        "aten::matmul",
+        "aten::bmm",
+        "aten::baddbmm",
+        "aten::embedding",
+        "aten::scaled_dot_product_attention",
+        "aten::_scaled_dot_product_flash_attention",
+        "aten::_scaled_dot_product_flash_attention_for_cpu",
+        "aten::_scaled_dot_product_efficient_attention",
+        "aten::_scaled_dot_product_cudnn_attention",
+        "aten::index_select",
+    }
+)
 """CPU ops whose input shapes the trace keeps: they tell a projection from another, and give batch and context."""
 
 
@@ -50,8 +61,15 @@ class Kernels:
     correlation: array = field(default_factory=lambda: array("q"))
     """The runtime call's correlation id (-1: none)."""
 
-    def add(self, name: int, start_us: float, dur_us: float, stream: int, external_id: int,
-            correlation: int) -> None:
+    def add(
+        self,
+        name: int,
+        start_us: float,
+        dur_us: float,
+        stream: int,
+        external_id: int,
+        correlation: int,
+    ) -> None:
         self.name.append(name)
         self.start_us.append(start_us)
         self.dur_us.append(dur_us)

@@ -42,38 +42,58 @@ def read_nsys(path: str | Path) -> TraceEvents:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        raise LlmroofError(f"{where}: cannot read it as an nsys SQLite export ({exc})", _HINT) from None
+        raise LlmroofError(
+            f"{where}: cannot read it as an nsys SQLite export ({exc})", _HINT
+        ) from None
 
 
 def _read(db: sqlite3.Connection, where: str, source: str) -> TraceEvents:
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    tables = {
+        row[0]
+        for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
     if KERNEL_TABLE not in tables:
-        raise LlmroofError(f"{where}: no {KERNEL_TABLE} table: the report holds no kernels",
-                           "profile with `nsys profile --trace=cuda,nvtx` and export again")
+        raise LlmroofError(
+            f"{where}: no {KERNEL_TABLE} table: the report holds no kernels",
+            "profile with `nsys profile --trace=cuda,nvtx` and export again",
+        )
     events = TraceEvents(source=source)
     strings = dict(db.execute("SELECT id, value FROM StringIds")) if "StringIds" in tables else {}
     columns = _columns(db, KERNEL_TABLE)
-    name_column = next((c for c in ("demangledName", "shortName", "mangledName") if c in columns), None)
+    name_column = next(
+        (c for c in ("demangledName", "shortName", "mangledName") if c in columns), None
+    )
     missing = {"start", "end"} - columns
     if name_column is None or missing:
-        raise LlmroofError(f"{where}: {KERNEL_TABLE} lacks {', '.join(sorted(missing)) or 'a name column'}",
-                           "an nsys version this reader does not know? " + _HINT)
+        raise LlmroofError(
+            f"{where}: {KERNEL_TABLE} lacks {', '.join(sorted(missing)) or 'a name column'}",
+            "an nsys version this reader does not know? " + _HINT,
+        )
     stream = "streamId" if "streamId" in columns else "0"
     correlation = "correlationId" if "correlationId" in columns else "-1"
-    rows = db.execute(f"SELECT start, end, {name_column}, {stream}, {correlation} FROM {KERNEL_TABLE} "
-                      "ORDER BY start")
+    rows = db.execute(
+        f"SELECT start, end, {name_column}, {stream}, {correlation} FROM {KERNEL_TABLE} "
+        "ORDER BY start"
+    )
     names = events.names
     for start, end, name, stream_id, corr in rows:
         text = strings.get(name, str(name)) if isinstance(name, int) else str(name)
-        events.kernels.add(names.id(text), start / 1e3, (end - start) / 1e3, int(stream_id), -1, int(corr))
-    if "CUPTI_ACTIVITY_KIND_RUNTIME" in tables and \
-            {"start", "correlationId"} <= _columns(db, "CUPTI_ACTIVITY_KIND_RUNTIME"):
-        for start, corr in db.execute("SELECT start, correlationId FROM CUPTI_ACTIVITY_KIND_RUNTIME"):
+        events.kernels.add(
+            names.id(text), start / 1e3, (end - start) / 1e3, int(stream_id), -1, int(corr)
+        )
+    if "CUPTI_ACTIVITY_KIND_RUNTIME" in tables and {"start", "correlationId"} <= _columns(
+        db, "CUPTI_ACTIVITY_KIND_RUNTIME"
+    ):
+        for start, corr in db.execute(
+            "SELECT start, correlationId FROM CUPTI_ACTIVITY_KIND_RUNTIME"
+        ):
             events.launches[int(corr)] = start / 1e3
     if "NVTX_EVENTS" in tables:
         events.ranges += _nvtx_ranges(db, strings)
     if "TARGET_INFO_GPU" in tables and "name" in _columns(db, "TARGET_INFO_GPU"):
-        events.device_names += [str(n) for (n,) in db.execute("SELECT name FROM TARGET_INFO_GPU") if n]
+        events.device_names += [
+            str(n) for (n,) in db.execute("SELECT name FROM TARGET_INFO_GPU") if n
+        ]
     return events
 
 

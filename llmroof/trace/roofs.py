@@ -42,17 +42,29 @@ class Roofs:
         return (compute, "compute") if compute > memory else (memory, "memory")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "peak_flops_per_s": self.peak_flops_per_s,
-                "memory_bandwidth_bytes_per_s": self.memory_bandwidth_bytes_per_s,
-                "launch_floor_s": self.launch_floor_s}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "memory_bandwidth_bytes_per_s": self.memory_bandwidth_bytes_per_s,
+            "launch_floor_s": self.launch_floor_s,
+        }
 
 
-def datasheet_roofs(hardware: HardwareSpec, dtype: str, gpus: int, launch_floor_s: float | None = None) -> Roofs:
+def datasheet_roofs(
+    hardware: HardwareSpec, dtype: str, gpus: int, launch_floor_s: float | None = None
+) -> Roofs:
     from llmroof.analytic.comm import link_for
 
-    return Roofs(name=hardware.name, source="datasheet", peak_flops_per_s=hardware.peak_flops(dtype),
-                 memory_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s,
-                 launch_floor_s=launch_floor_s, link=link_for(hardware, gpus), hardware=hardware)
+    return Roofs(
+        name=hardware.name,
+        source="datasheet",
+        peak_flops_per_s=hardware.peak_flops(dtype),
+        memory_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s,
+        launch_floor_s=launch_floor_s,
+        link=link_for(hardware, gpus),
+        hardware=hardware,
+    )
 
 
 def calibrated_roofs(ceilings: Any, dtype: str) -> Roofs:
@@ -60,10 +72,15 @@ def calibrated_roofs(ceilings: Any, dtype: str) -> Roofs:
     compute = ceilings.compute_roof(dtype)
     overhead = set(ceilings.overhead_bound_levels())
     unmeasured = max((c.capacity_bytes for c in ceilings.caches if c.name in overhead), default=0)
-    return Roofs(unmeasured_below_bytes=float(unmeasured), name="cpu" if ceilings.device_kind == "cpu" else ceilings.device_kind, source="calibrated",
-                 peak_flops_per_s=None if compute is None else compute.best_flops_per_s,
-                 memory_bandwidth_bytes_per_s=ceilings.memory_roof().best_bytes_per_s,
-                 hierarchy=ceilings.hierarchy(), launch_floor_s=ceilings.launch_floor_s)
+    return Roofs(
+        unmeasured_below_bytes=float(unmeasured),
+        name="cpu" if ceilings.device_kind == "cpu" else ceilings.device_kind,
+        source="calibrated",
+        peak_flops_per_s=None if compute is None else compute.best_flops_per_s,
+        memory_bandwidth_bytes_per_s=ceilings.memory_roof().best_bytes_per_s,
+        hierarchy=ceilings.hierarchy(),
+        launch_floor_s=ceilings.launch_floor_s,
+    )
 
 
 def machine_roofs(dtype: str, ceilings_file: str | None = None) -> Roofs:
@@ -80,8 +97,10 @@ def machine_roofs(dtype: str, ceilings_file: str | None = None) -> Roofs:
         except (KeyError, TypeError, ValueError) as exc:
             from llmroof.errors import LlmroofError
 
-            raise LlmroofError(f"{ceilings_file}: not a ceilings file ({exc})",
-                               "write one with `llmroof ceilings --format json > ceilings.json`") from None
+            raise LlmroofError(
+                f"{ceilings_file}: not a ceilings file ({exc})",
+                "write one with `llmroof ceilings --format json > ceilings.json`",
+            ) from None
     import torch
 
     from llmroof.measure.ceilings_cache import calibrated

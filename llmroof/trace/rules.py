@@ -21,8 +21,23 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CATEGORIES = ("gemm", "attention_prefill", "attention_decode", "kv_cache_write", "norm", "rope", "activation",
-              "moe_routing", "moe_gemm", "communication", "quantize", "sampling", "elementwise", "copy", "other")
+CATEGORIES = (
+    "gemm",
+    "attention_prefill",
+    "attention_decode",
+    "kv_cache_write",
+    "norm",
+    "rope",
+    "activation",
+    "moe_routing",
+    "moe_gemm",
+    "communication",
+    "quantize",
+    "sampling",
+    "elementwise",
+    "copy",
+    "other",
+)
 """Every category a kernel can get (``attention`` in a rule becomes prefill or decode by the step's phase)."""
 ROLES = ("embed", "reduce")
 RULES_FILE = Path(__file__).parent / "data" / "kernel_rules.toml"
@@ -39,22 +54,30 @@ def parse_rules(data: Any, source: str) -> tuple[Rule, ...]:
     """The ``[[rule]]`` entries of a parsed TOML document, checked."""
     entries = data.get("rule") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise LlmroofError(f"{source}: expected [[rule]] entries", "see llmroof/trace/data/kernel_rules.toml")
+        raise LlmroofError(
+            f"{source}: expected [[rule]] entries", "see llmroof/trace/data/kernel_rules.toml"
+        )
     rules = []
     for index, entry in enumerate(entries):
         where = f"{source}: rule {index + 1}"
         if not isinstance(entry, dict) or not isinstance(entry.get("pattern"), str):
-            raise LlmroofError(f"{where}: needs a pattern", "pattern = \"regex\", category = \"gemm\"")
+            raise LlmroofError(f"{where}: needs a pattern", 'pattern = "regex", category = "gemm"')
         category, role = entry.get("category"), entry.get("role")
         if category not in (*CATEGORIES, "attention"):
-            raise LlmroofError(f"{where}: unknown category {shorten(repr(category), 40)}",
-                               f"one of {', '.join(CATEGORIES)}")
+            raise LlmroofError(
+                f"{where}: unknown category {shorten(repr(category), 40)}",
+                f"one of {', '.join(CATEGORIES)}",
+            )
         if role is not None and role not in ROLES:
-            raise LlmroofError(f"{where}: unknown role {shorten(repr(role), 40)}", f"one of {', '.join(ROLES)}")
+            raise LlmroofError(
+                f"{where}: unknown role {shorten(repr(role), 40)}", f"one of {', '.join(ROLES)}"
+            )
         try:
             pattern = re.compile(entry["pattern"], re.IGNORECASE)
         except re.error as exc:
-            raise LlmroofError(f"{where}: invalid pattern ({exc})", "a Python regular expression") from None
+            raise LlmroofError(
+                f"{where}: invalid pattern ({exc})", "a Python regular expression"
+            ) from None
         rules.append(Rule(pattern, category, role))
     return tuple(rules)
 
@@ -72,7 +95,9 @@ def read_rules(path: str | Path) -> tuple[Rule, ...]:
     try:
         data = tomllib.loads(decode_text(read_bytes(Path(path)), where))
     except tomllib.TOMLDecodeError as exc:
-        raise LlmroofError(f"{where}: invalid TOML ({exc})", "see llmroof/trace/data/kernel_rules.toml") from None
+        raise LlmroofError(
+            f"{where}: invalid TOML ({exc})", "see llmroof/trace/data/kernel_rules.toml"
+        ) from None
     return parse_rules(data, where)
 
 
@@ -87,5 +112,7 @@ class Classifier:
         found = self.cache.get(name)
         if found is None:
             rule = next((r for r in self.rules if r.pattern.search(name)), None)
-            found = self.cache[name] = ("other", None) if rule is None else (rule.category, rule.role)
+            found = self.cache[name] = (
+                ("other", None) if rule is None else (rule.category, rule.role)
+            )
         return found

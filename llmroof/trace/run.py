@@ -9,11 +9,22 @@ from llmroof.results.records.trace import TraceRecord
 from llmroof.trace.analyze import TraceOptions, run_trace
 
 
-def trace_command(paths: list[Path], *, model: str, hardware: str | None = None,
-                  hardware_file: Path | None = None, ceilings_file: Path | None = None, batch: int | None = None,
-                  context: int | None = None, prompt: int | None = None, dtype: str | None = None,
-                  tp: int | None = None, pp: int | None = None, ep: int | None = None,
-                  rules: Path | None = None) -> TraceRecord:
+def trace_command(
+    paths: list[Path],
+    *,
+    model: str,
+    hardware: str | None = None,
+    hardware_file: Path | None = None,
+    ceilings_file: Path | None = None,
+    batch: int | None = None,
+    context: int | None = None,
+    prompt: int | None = None,
+    dtype: str | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    ep: int | None = None,
+    rules: Path | None = None,
+) -> TraceRecord:
     """Resolve the names (model, device, dtype, rules) and run the analysis."""
     from llmroof.specs.dtypes import get_dtype
     from llmroof.specs.hardware import get_hardware
@@ -29,12 +40,24 @@ def trace_command(paths: list[Path], *, model: str, hardware: str | None = None,
         get_dtype(chosen)  # an unknown dtype is a one-line error
     roofs = None
     if ceilings_file is not None or cpu:
-        roofs = machine_roofs(chosen or "fp32", None if ceilings_file is None else str(ceilings_file))
+        roofs = machine_roofs(
+            chosen or "fp32", None if ceilings_file is None else str(ceilings_file)
+        )
     elif hardware is not None:
         spec_hw = get_hardware(hardware, hardware_file)
         roofs = datasheet_roofs(spec_hw, chosen or "bf16", (tp or 1) * (pp or 1) * (ep or 1))
-    options = TraceOptions(model=spec, roofs=roofs, dtype=chosen, batch=batch, context=context,
-                           prompt=prompt, tp=tp, pp=pp, ep=ep, rules=read_rules(rules) if rules else ())
+    options = TraceOptions(
+        model=spec,
+        roofs=roofs,
+        dtype=chosen,
+        batch=batch,
+        context=context,
+        prompt=prompt,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        rules=read_rules(rules) if rules else (),
+    )
     if not paths:
         raise LlmroofError("no trace file given", "llmroof trace TRACE.json --model M")
     return run_trace(list(paths), options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from llmroof.trace.events import Range
 from llmroof.trace.units import Unit, assign
@@ -65,7 +66,7 @@ def _by_ranges(units: list[Unit], ranges: list[Range]) -> list[Step]:
     for step in steps:
         found = VLLM_STEP.search(step.name)
         if found:
-            prefills, prefill_tokens, decodes, decode_tokens = map(int, found.groups())
+            prefills, prefill_tokens, decodes, _ = map(int, found.groups())
             step.phase = "mixed" if prefills and decodes else ("prefill" if prefills else "decode")
             step.batch = prefills + decodes
             step.prompt_tokens = prefill_tokens // prefills if prefills else None
@@ -78,7 +79,9 @@ def _by_embedding(units: list[Unit]) -> list[Step]:
     if not starts:
         return [Step(name="trace", units=units)] if units else []
     bounds = [*starts, len(units)]
-    steps = [Step(name=f"step {n}", units=units[a:b]) for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    steps = [
+        Step(name=f"step {n}", units=units[a:b]) for n, (a, b) in enumerate(pairwise(bounds))
+    ]
     return steps
 
 
@@ -94,7 +97,12 @@ def shape_facts(step: Step) -> tuple[int | None, int | None, int | None]:
             ids = shape[1] if len(shape) > 1 and len(shape[1]) == 2 else None
             if ids:
                 batch, tokens = ids[0], ids[1]
-        elif unit.category.startswith("attention") and keys is None and len(shape) > 1 and len(shape[1]) == 4:
+        elif (
+            unit.category.startswith("attention")
+            and keys is None
+            and len(shape) > 1
+            and len(shape[1]) == 4
+        ):
             keys = shape[1][2]
             if batch is None:
                 batch = shape[0][0]
@@ -113,9 +121,12 @@ def settle(step: Step, *, batch: int | None, context: int | None, prompt: int | 
         step.context_tokens = keys if tokens == 1 else None
     if step.source == "options":
         categories = {u.category for u in step.units}
-        if "attention_prefill" in categories and "attention_decode" not in categories:
-            step.phase = "prefill"
-        elif "attention_decode" not in categories and prompt is not None:
+        if (
+            "attention_prefill" in categories
+            and "attention_decode" not in categories
+            or "attention_decode" not in categories
+            and prompt is not None
+        ):
             step.phase = "prefill"
         step.batch = batch or 1
     if step.phase in ("prefill", "mixed") and step.prompt_tokens is None:

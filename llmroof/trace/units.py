@@ -15,9 +15,24 @@ from typing import Any
 from llmroof.trace.events import TraceEvents
 from llmroof.trace.rules import Classifier
 
-PRIORITY = ("attention", "attention_prefill", "attention_decode", "gemm", "moe_gemm", "communication",
-            "moe_routing", "norm", "kv_cache_write", "rope", "activation", "quantize", "sampling",
-            "elementwise", "copy", "other")
+PRIORITY = (
+    "attention",
+    "attention_prefill",
+    "attention_decode",
+    "gemm",
+    "moe_gemm",
+    "communication",
+    "moe_routing",
+    "norm",
+    "kv_cache_write",
+    "rope",
+    "activation",
+    "quantize",
+    "sampling",
+    "elementwise",
+    "copy",
+    "other",
+)
 """A unit whose kernels have several categories takes the first of these."""
 
 
@@ -85,8 +100,14 @@ def build_units(events: TraceEvents, classify: Classifier) -> list[Unit]:
             if row is not None:
                 shape = ops.shapes.get(row, ops.shapes.get(top[row]))
             category, role = classify(name)
-            unit = units[key] = Unit(name=names[ops.name[top[row]]] if row is not None else name,
-                                     category=category, role=role, cpu_us=cpu, gpu_us=start, shape=shape)
+            unit = units[key] = Unit(
+                name=names[ops.name[top[row]]] if row is not None else name,
+                category=category,
+                role=role,
+                cpu_us=cpu,
+                gpu_us=start,
+                shape=shape,
+            )
         else:
             category, role = classify(name)
             if PRIORITY.index(category) < PRIORITY.index(unit.category):
@@ -109,9 +130,18 @@ def _cpu_units(events: TraceEvents, classify: Classifier) -> list[Unit]:
         name = names[ops.name[row]]
         category, role = classify(name)
         start = ops.start_us[row]
-        units.append(Unit(name=name, category=category, role=role, cpu_us=start, gpu_us=start,
-                          intervals=[(start, start + ops.dur_us[row])], kernels=[name],
-                          shape=ops.shapes.get(row)))
+        units.append(
+            Unit(
+                name=name,
+                category=category,
+                role=role,
+                cpu_us=start,
+                gpu_us=start,
+                intervals=[(start, start + ops.dur_us[row])],
+                kernels=[name],
+                shape=ops.shapes.get(row),
+            )
+        )
     return sorted(units, key=lambda u: u.gpu_us)
 
 

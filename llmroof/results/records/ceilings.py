@@ -43,11 +43,24 @@ class CeilingsRecord(Record):
         """One row per roof: memory levels, DRAM, compute dtypes and the dispatch floor."""
         import pandas as pd
 
-        rows: list[dict[str, Any]] = [{"roof": level, "kind": "cache", "value": v, "unit": "B/s"}
-                                      for level, v in self.cache_bandwidth_bytes_per_s.items()]
-        rows.append({"roof": "DRAM", "kind": "memory", "value": self.memory_bandwidth_bytes_per_s, "unit": "B/s"})
-        rows += [{"roof": d, "kind": "compute", "value": v, "unit": "FLOP/s"}
-                 for d, v in self.compute_flops_per_s.items()]
+        rows: list[dict[str, Any]] = [
+            {"roof": level, "kind": "cache", "value": v, "unit": "B/s"}
+            for level, v in self.cache_bandwidth_bytes_per_s.items()
+        ]
+        rows.append(
+            {
+                "roof": "DRAM",
+                "kind": "memory",
+                "value": self.memory_bandwidth_bytes_per_s,
+                "unit": "B/s",
+            }
+        )
+        rows += [
+            {"roof": d, "kind": "compute", "value": v, "unit": "FLOP/s"}
+            for d, v in self.compute_flops_per_s.items()
+        ]
         if self.dispatch_floor_s is not None:
-            rows.append({"roof": "dispatch", "kind": "launch", "value": self.dispatch_floor_s, "unit": "s"})
+            rows.append(
+                {"roof": "dispatch", "kind": "launch", "value": self.dispatch_floor_s, "unit": "s"}
+            )
         return pd.DataFrame(rows)
