@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,8 @@ from llmroof.trace.attribute import attribute
 from llmroof.trace.events import TraceEvents
 from llmroof.trace.roofs import Roofs
 from llmroof.trace.rules import Classifier, Rule
-from llmroof.trace.steps import Step, settle, split_steps
-from llmroof.trace.units import Unit, build_units, union_us
+from llmroof.trace.steps import PROFILER_STEP, VLLM_STEP, Step, iter_steps, settle
+from llmroof.trace.units import Unit, iter_units, union_us
 
 SUSPECT_FRACTION = 1.05
 """An op faster than 1.05x its bound is a mapping error to report, not a result."""
@@ -127,17 +127,17 @@ def resolve_roofs(events: list[TraceEvents], options: TraceOptions, gpus: int) -
 
 def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
     """The whole analysis of one run's trace files (one per rank; rank 0's steps are analysed, every
-    file's kernels counted in the coverage)."""
+    file's kernels counted in the coverage). Steps are analysed as the units stream by, so memory holds
+    one step's units at a time, not the trace's."""
     events = [read_trace(p) for p in paths]
     lay = layout(events, options)
-    classify = Classifier(options.rules)
-    units = [u for e in events[:1] for u in build_units(e, classify)]
-    if not units:
+    first = events[0]
+    if not len(first.kernels) and not len(first.cpu_ops):
         raise LlmroofError(
             f"{shorten(str(paths[0]))}: the trace holds no kernels and no CPU ops",
             "profile with activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]",
         )
-    gpu = bool(len(events[0].kernels))
+    gpu = bool(len(first.kernels))
     options = dataclasses.replace(options, dtype=options.dtype or ("bf16" if gpu else "fp32"))
     roofs = (
         resolve_roofs(events, options, lay.tp * lay.pp * lay.ep) if gpu or options.roofs else None
@@ -146,14 +146,23 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
         from llmroof.trace.roofs import machine_roofs
 
         roofs = machine_roofs(options.dtype or "fp32")
-    steps = split_steps(units, events[0].ranges)
-    by_pattern = all(s.name.startswith("step ") for s in steps)
-    for index, step in enumerate(steps):
-        # split by the repeating pattern, with nothing to tell the phases: generate()'s shape, one prefill
-        # (--prompt) and then decodes (--context)
-        prompt = options.prompt if index == 0 or not by_pattern or options.context is None else None
-        settle(step, batch=options.batch, context=options.context, prompt=prompt)
-    return _record(paths, events, units, steps, lay, roofs, options)
+    builder = _Builder(options=options, lay=lay, roofs=roofs)
+    by_pattern = not any(
+        VLLM_STEP.search(r.name) or PROFILER_STEP.search(r.name) for r in first.ranges
+    )
+    index = 0
+    for step, units in iter_steps(iter_units(first, Classifier(options.rules)), first.ranges):
+        if step is not None:
+            # split by the repeating pattern with nothing to tell the phases: generate()'s shape, one
+            # prefill (--prompt), then decodes (--context)
+            prompt = (
+                options.prompt if index == 0 or not by_pattern or options.context is None else None
+            )
+            settle(step, batch=options.batch, context=options.context, prompt=prompt)
+            builder.add_step(index, step)
+            index += 1
+        builder.add_units(units)
+    return builder.record(paths, events)
 
 
 # --- the analytic side --------------------------------------------------------------------------
@@ -231,12 +240,15 @@ def _comm_bound_s(
 
 @dataclass
 class _OpAcc:
-    intervals: list[tuple[float, float]]
-    categories: dict[str, float]
-    kernels: dict[str, None]
+    """One (op, phase) so far."""
+
+    time_us: float = 0.0
+    """Sum over steps of the union of its kernels' intervals in each step."""
+    categories: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    kernels: dict[str, None] = field(default_factory=dict)
     count: int = 0
     launches: int = 0
-    layers: set[int] | None = None
+    layers: set[int] = field(default_factory=set)
     bound_s: float = 0.0
     compute_s: float = 0.0
     memory_s: float = 0.0
@@ -245,36 +257,39 @@ class _OpAcc:
     has_bound: bool = True
 
 
-def _record(
-    paths: list[str | Path],
-    events: list[TraceEvents],
-    units: list[Unit],
-    steps: list[Step],
-    lay: TraceLayout,
-    roofs: Roofs,
-    options: TraceOptions,
-) -> TraceRecord:
-    model = options.model
-    precision = Precision.uniform(options.dtype or "bf16")
-    shard = shard_model(model, lay.tp, lay.ep)
-    acc: dict[tuple[str, str], _OpAcc] = {}
-    attributed_units: dict[int, str] = {}
-    step_records = []
-    for index, step in enumerate(steps):
-        names = attribute(step.units, model, shard)
+@dataclass
+class _Builder:
+    """The record, accumulated step by step."""
+
+    options: TraceOptions
+    lay: TraceLayout
+    roofs: Roofs
+    ops: dict[tuple[str, str], _OpAcc] = field(default_factory=dict)
+    steps: list[TraceStep] = field(default_factory=list)
+    total_us: float = 0.0
+    attributed_us: float = 0.0
+    classified_us: float = 0.0
+    categories_us: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    kernels: dict[str, list[Any]] = field(default_factory=dict)
+    attributed: dict[int, str] = field(default_factory=dict)
+    """id(unit) -> op, for the units of the step being added (cleared by :meth:`add_units`)."""
+
+    def add_step(self, index: int, step: Step) -> None:
+        model, lay, roofs = self.options.model, self.lay, self.roofs
+        precision = Precision.uniform(self.options.dtype or "bf16")
+        names = attribute(step.units, model, shard_model(model, lay.tp, lay.ep))
         costs = step_ops(model, step, lay, precision)
         comm = _comm_bound_s(model, step, lay, precision, roofs)
         attributed = 0.0
         seen: set[tuple[str, int | None]] = set()
+        intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for unit, (name, layer) in zip(step.units, names):
             if name is None:
                 continue
-            attributed_units[id(unit)] = name
+            self.attributed[id(unit)] = name
             attributed += unit.busy_us
-            entry = acc.setdefault(
-                (name, step.phase), _OpAcc([], defaultdict(float), {}, layers=set())
-            )
-            entry.intervals += unit.intervals
+            entry = self.ops.setdefault((name, step.phase), _OpAcc())
+            intervals[name] += unit.intervals
             entry.categories[unit.category] += unit.busy_us
             entry.kernels.update(dict.fromkeys(unit.kernels))
             entry.launches += len(unit.intervals)
@@ -282,7 +297,7 @@ def _record(
                 continue  # a second unit of the same op in the same layer: merged
             seen.add((name, layer))
             entry.count += 1
-            if layer is not None and entry.layers is not None:
+            if layer is not None:
                 entry.layers.add(layer)
             cost = costs.get(name)
             if cost is not None:
@@ -297,12 +312,13 @@ def _record(
                 entry.memory_s += comm
             else:
                 entry.has_bound = False
-        intervals = [iv for u in step.units for iv in u.intervals]
-        start, end = min(s for s, _ in intervals), max(e for _, e in intervals)
-        busy = union_us(intervals) / 1e6
-        wall = (end - start) / 1e6
+        for name, spans in intervals.items():
+            self.ops[name, step.phase].time_us += union_us(spans)
+        spans = [iv for u in step.units for iv in u.intervals]
+        start, end = min(s for s, _ in spans), max(e for _, e in spans)
+        busy, wall = union_us(spans) / 1e6, (end - start) / 1e6
         bound = fused_step_bound_s(model, step, lay, precision, roofs)
-        step_records.append(
+        self.steps.append(
             TraceStep(
                 index=index,
                 name=step.name,
@@ -319,76 +335,94 @@ def _record(
                 attributed_s=attributed / 1e6,
             )
         )
-    ops = sorted(
-        (_op_record(name, phase, entry, roofs) for (name, phase), entry in acc.items()),
-        key=lambda o: -o.time_lost_s,
-    )
-    total = sum(u.busy_us for u in units)
-    by_category: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    kernel_acc: dict[str, list[Any]] = {}
-    for unit in units:
-        by_category[unit.category] += unit.intervals
-        op = attributed_units.get(id(unit))
-        for name, (s, e) in zip(unit.kernels, unit.intervals):
-            k = kernel_acc.setdefault(name, [unit.category, defaultdict(float), 0, 0.0])
-            k[1][op] += e - s
-            k[2] += 1
-            k[3] += e - s
-    other_files = sum(sum(e.kernels.dur_us) for e in events[1:])
-    attributed_us = sum(u.busy_us for u in units if id(u) in attributed_units)
-    classified_us = sum(u.busy_us for u in units if u.category != "other")
-    categories = sorted(
-        (
-            CategoryTime(
-                category=c,
-                time_s=union_us(iv) / 1e6,
-                fraction=union_us(iv) / total if total else 0.0,
+
+    def add_units(self, units: list[Unit]) -> None:
+        """Coverage, categories and kernels of units (in a step, after :meth:`add_step`, or in none)."""
+        by_category: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for unit in units:
+            busy = unit.busy_us
+            self.total_us += busy
+            op = self.attributed.get(id(unit))
+            self.attributed_us += busy if op is not None else 0.0
+            self.classified_us += busy if unit.category != "other" else 0.0
+            by_category[unit.category] += unit.intervals
+            for name, (s, e) in zip(unit.kernels, unit.intervals):
+                k = self.kernels.setdefault(name, [unit.category, defaultdict(float), 0, 0.0])
+                k[1][op] += e - s
+                k[2] += 1
+                k[3] += e - s
+        for category, spans in by_category.items():
+            self.categories_us[category] += union_us(spans)
+        self.attributed.clear()
+
+    def record(self, paths: list[str | Path], events: list[TraceEvents]) -> TraceRecord:
+        model, total = self.options.model, self.total_us
+        ops = sorted(
+            (
+                _op_record(name, phase, entry, self.roofs)
+                for (name, phase), entry in self.ops.items()
+            ),
+            key=lambda o: -o.time_lost_s,
+        )
+        categories = sorted(
+            (
+                CategoryTime(category=c, time_s=t / 1e6, fraction=t / total if total else 0.0)
+                for c, t in self.categories_us.items()
+            ),
+            key=lambda c: -c.time_s,
+        )
+        kernels = sorted(
+            (
+                TraceKernel(
+                    name=name,
+                    category=v[0],
+                    op=max(v[1].items(), key=lambda kv: kv[1])[0],
+                    count=v[2],
+                    time_s=v[3] / 1e6,
+                )
+                for name, v in self.kernels.items()
+            ),
+            key=lambda k: -k.time_s,
+        )
+        other_files = sum(sum(e.kernels.dur_us) for e in events[1:])
+        warnings = (
+            [
+                (
+                    f"{len(events) - 1} more rank file(s): their {other_files / 1e6:.6g} s of kernels are not "
+                    "attributed (rank 0's steps are)"
+                )
+            ]
+            if len(events) > 1
+            else []
+        )
+        warnings += [f"{o.op} ({o.phase}): {o.suspect}" for o in ops if o.suspect]
+        if not self.steps:
+            warnings.append(
+                "no step found: no ProfilerStep#, execute_... or NVTX step range, and no embedding"
             )
-            for c, iv in by_category.items()
-        ),
-        key=lambda c: -c.time_s,
-    )
-    kernels = sorted(
-        (
-            TraceKernel(
-                name=name, category=v[0], op=max(v[1].items(), key=lambda kv: kv[1])[0], count=v[2], time_s=v[3] / 1e6
-            )
-            for name, v in kernel_acc.items()
-        ),
-        key=lambda k: -k.time_s,
-    )
-    warnings = (
-        [
-            (f"{len(events) - 1} more rank file(s): their {other_files / 1e6:.6g} s of kernels are not "
-             "attributed (rank 0's steps are)")
-        ]
-        if len(events) > 1
-        else []
-    )
-    warnings += [f"{o.op} ({o.phase}): {o.suspect}" for o in ops if o.suspect]
-    return TraceRecord(
-        files=tuple(str(p) for p in paths),
-        hardware=TraceHardware(**roofs.to_dict()),
-        model=TraceModel(name=model.name, layers=model.num_layers),
-        layout=lay,
-        dtype=options.dtype or "bf16",
-        device_names=tuple(dict.fromkeys(n for e in events for n in e.device_names)),
-        coverage=Coverage(
-            kernel_time_s=total / 1e6,
-            attributed_fraction=attributed_us / total if total else 0.0,
-            classified_fraction=classified_us / total if total else 0.0,
-            unattributed_s=(total - attributed_us) / 1e6,
-        ),
-        categories=tuple(categories),
-        steps=tuple(step_records),
-        ops=tuple(ops),
-        kernels=tuple(kernels),
-        warnings=tuple(warnings),
-    )
+        return TraceRecord(
+            files=tuple(str(p) for p in paths),
+            hardware=TraceHardware(**self.roofs.to_dict()),
+            model=TraceModel(name=model.name, layers=model.num_layers),
+            layout=self.lay,
+            dtype=self.options.dtype or "bf16",
+            device_names=tuple(dict.fromkeys(n for e in events for n in e.device_names)),
+            coverage=Coverage(
+                kernel_time_s=total / 1e6,
+                attributed_fraction=self.attributed_us / total if total else 0.0,
+                classified_fraction=self.classified_us / total if total else 0.0,
+                unattributed_s=(total - self.attributed_us) / 1e6,
+            ),
+            categories=tuple(categories),
+            steps=tuple(self.steps),
+            ops=tuple(ops),
+            kernels=tuple(kernels),
+            warnings=tuple(warnings),
+        )
 
 
 def _op_record(name: str, phase: str, entry: _OpAcc, roofs: Roofs) -> TraceOp:
-    time_s = union_us(entry.intervals) / 1e6
+    time_s = entry.time_us / 1e6
     bound_s: float | None = entry.bound_s if entry.has_bound else None
     kind: str | None = None
     if bound_s is not None:
@@ -408,7 +442,7 @@ def _op_record(name: str, phase: str, entry: _OpAcc, roofs: Roofs) -> TraceOp:
         phase=phase,
         category=max(entry.categories.items(), key=lambda kv: kv[1])[0],
         count=entry.count,
-        layers=len(entry.layers or ()),
+        layers=len(entry.layers),
         time_s=time_s,
         bound_s=bound_s,
         roofline_fraction=fraction,

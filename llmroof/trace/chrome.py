@@ -161,17 +161,50 @@ def _read_document(buffer: _Buffer, events: TraceEvents) -> None:
 
 
 def _read_events(buffer: _Buffer, events: TraceEvents) -> None:
-    """The events of an array whose ``[`` was read, up to its ``]``."""
+    """The events of an array whose ``[`` was read, up to its ``]``: many at a time (one ``json.loads`` of
+    the events up to the last ``}, {`` of the buffer), one at a time where that does not parse (a cut
+    inside a string or a nested value: the batch is then unbalanced and fails, never parses wrong)."""
     if buffer.peek() == "]":
         buffer.pos += 1
         return
     add = _adder(events)
     while True:
+        if len(buffer.text) - buffer.pos < CHUNK_CHARS and not buffer.eof:
+            buffer.fill()
+        cut = _last_separator(buffer.text, buffer.pos)
+        if cut is not None:
+            end, start = cut
+            try:
+                batch = json.loads("[" + buffer.text[buffer.pos : end + 1] + "]")
+            except json.JSONDecodeError:
+                batch = None
+            if batch is not None:
+                for event in batch:
+                    if type(event) is dict:
+                        add(event)
+                buffer.pos = start
+                continue
         event = buffer.value()
         if isinstance(event, dict):
             add(event)
         if buffer.expect(",]") == "]":
             return
+
+
+def _last_separator(text: str, pos: int) -> tuple[int, int] | None:
+    """(index of the ``}``, index of the ``{``) of the last ``}`` ``,`` ``{`` (blanks allowed) after ``pos``."""
+    limit = len(text)
+    for _ in range(64):
+        close = text.rfind("}", pos, limit)
+        if close < 0:
+            return None
+        after = _WS.match(text, close + 1).end()  # type: ignore[union-attr]
+        if text.startswith(",", after):
+            start = _WS.match(text, after + 1).end()  # type: ignore[union-attr]
+            if text.startswith("{", start):
+                return (close, start) if close > pos else None
+        limit = close
+    return None
 
 
 def _keep_metadata(key: Any, value: Any, events: TraceEvents) -> None:
@@ -183,24 +216,39 @@ def _keep_metadata(key: Any, value: Any, events: TraceEvents) -> None:
         events.distributed = value
 
 
-def _number(value: Any, default: float = -1) -> float:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
 def _adder(events: TraceEvents) -> Any:
     """The function that files one event dict into ``events`` (closures over the columns: the hot loop)."""
     names, kernels, ops = events.names, events.kernels, events.cpu_ops
-    launches, launch_external, ranges = events.launches, events.launch_external, events.ranges
-    categories = CATEGORIES
+    add_launch, ranges = events.add_launch, events.ranges
+    shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    categories = {
+        **CATEGORIES,
+        **{c.capitalize(): k for c, k in CATEGORIES.items()},
+        "Kernel": "kernel",
+        "Operator": "cpu_op",
+        "Runtime": "runtime",
+        "Memcpy": "kernel",
+        "Memset": "kernel",
+    }
+    number = (int, float)
 
     def add(event: dict[str, Any]) -> None:
         cat = event.get("cat")
-        kind = categories.get(cat.lower()) if isinstance(cat, str) else None
-        if kind is None or event.get("ph", "X") != "X":
+        kind = categories.get(cat) if type(cat) is str else None
+        if kind is None:
+            kind = categories.get(cat.lower()) if isinstance(cat, str) else None
+            if kind is None:
+                return
+        if event.get("ph", "X") != "X":
             return
-        ts, dur = _number(event.get("ts"), None), _number(event.get("dur"), None)  # type: ignore[arg-type]
-        name = event.get("name")
-        if ts is None or dur is None or not isinstance(name, str):
+        ts, dur, name = event.get("ts"), event.get("dur"), event.get("name")
+        if (
+            not isinstance(ts, number)
+            or not isinstance(dur, number)
+            or not isinstance(name, str)
+            or isinstance(ts, bool)
+            or isinstance(dur, bool)
+        ):
             return
         args = event.get("args")
         if not isinstance(args, dict):
@@ -229,13 +277,12 @@ def _adder(events: TraceEvents) -> Any:
             if name in SHAPE_OPS:
                 dims = args.get("Input Dims", args.get("Input dims"))
                 if isinstance(dims, list):
-                    ops.shapes[row] = tuple(tuple(d) if isinstance(d, list) else () for d in dims)
+                    shape = tuple(tuple(d) if isinstance(d, list) else () for d in dims)
+                    ops.shapes[row] = shapes.setdefault(shape, shape)  # one copy of each shape
         elif kind == "runtime":
             correlation = args.get("correlation", -1)
             if isinstance(correlation, int) and correlation >= 0:
-                launches[correlation] = float(ts)
-                if external >= 0:
-                    launch_external[correlation] = external
+                add_launch(correlation, float(ts), external)
         else:
             ranges.append(Range(name, float(ts), float(dur), gpu=kind == "gpu_range"))
 

@@ -129,10 +129,18 @@ class TraceEvents:
     kernels: Kernels = field(default_factory=Kernels)
     cpu_ops: CpuOps = field(default_factory=CpuOps)
     ranges: list[Range] = field(default_factory=list)
-    launches: dict[int, float] = field(default_factory=dict)
-    """Runtime correlation id -> the CPU time (us) of the launch call (cudaLaunchKernel, cudaGraphLaunch)."""
-    launch_external: dict[int, int] = field(default_factory=dict)
-    """Runtime correlation id -> the launching op's external id, where the kernel itself lacks it."""
+    launch_correlation: array = field(default_factory=lambda: array("q"))
+    """Runtime launch calls (cudaLaunchKernel, cudaGraphLaunch...): their correlation ids..."""
+    launch_us: array = field(default_factory=lambda: array("d"))
+    """...the CPU time (us) of each call..."""
+    launch_external: array = field(default_factory=lambda: array("q"))
+    """...and the launching op's external id (-1: none), for kernels that lack it."""
+
+    def add_launch(self, correlation: int, start_us: float, external: int) -> None:
+        self.launch_correlation.append(correlation)
+        self.launch_us.append(start_us)
+        self.launch_external.append(external)
+
     device_names: list[str] = field(default_factory=list)
     """Device names the trace records (``deviceProperties``, ``TARGET_INFO_GPU``)."""
     distributed: dict[str, Any] = field(default_factory=dict)

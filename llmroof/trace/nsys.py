@@ -87,7 +87,7 @@ def _read(db: sqlite3.Connection, where: str, source: str) -> TraceEvents:
         for start, corr in db.execute(
             "SELECT start, correlationId FROM CUPTI_ACTIVITY_KIND_RUNTIME"
         ):
-            events.launches[int(corr)] = start / 1e3
+            events.add_launch(int(corr), start / 1e3, -1)
     if "NVTX_EVENTS" in tables:
         events.ranges += _nvtx_ranges(db, strings)
     if "TARGET_INFO_GPU" in tables and "name" in _columns(db, "TARGET_INFO_GPU"):

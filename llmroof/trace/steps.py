@@ -11,8 +11,8 @@ embedding lookup. Batch and context come from the annotation, else the input sha
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import pairwise
 
 from llmroof.trace.events import Range
 from llmroof.trace.units import Unit, assign
@@ -38,13 +38,22 @@ class Step:
     """Where batch and context came from: ``annotation``, ``shapes`` or ``options``."""
 
 
-def split_steps(units: list[Unit], ranges: list[Range]) -> list[Step]:
-    """The steps of one trace (units outside every step range are left out of steps)."""
+def iter_steps(
+    units: Iterable[Unit], ranges: list[Range]
+) -> Iterator[tuple[Step | None, list[Unit]]]:
+    """The steps of one trace, in order, each with its units, as the units stream by; ``(None, units)`` for
+    units outside every step range (counted in the coverage, attributed to nothing)."""
     for pattern in (VLLM_STEP, PROFILER_STEP):
         chosen = sorted((r for r in ranges if pattern.search(r.name)), key=lambda r: r.start_us)
         if chosen:
-            return _by_ranges(units, _disjoint(chosen))
-    return _by_embedding(units)
+            yield from _by_ranges(units, _disjoint(chosen))
+            return
+    yield from _by_embedding(units)
+
+
+def split_steps(units: list[Unit], ranges: list[Range]) -> list[Step]:
+    """Every step of one trace (:func:`iter_steps`, held whole)."""
+    return [step for step, _ in iter_steps(units, ranges) if step is not None]
 
 
 def _disjoint(ranges: list[Range]) -> list[Range]:
@@ -55,34 +64,57 @@ def _disjoint(ranges: list[Range]) -> list[Range]:
     return kept
 
 
-def _by_ranges(units: list[Unit], ranges: list[Range]) -> list[Step]:
-    steps = [Step(name=r.name, units=[]) for r in ranges]
-    cpu = [(r.start_us, r.end_us) for r in ranges]
+def _by_ranges(
+    units: Iterable[Unit], ranges: list[Range]
+) -> Iterator[tuple[Step | None, list[Unit]]]:
+    """Consecutive units in the same range make a step (a range whose units come back after another's
+    makes a second step of that name)."""
+    spans = [(r.start_us, r.end_us) for r in ranges]
     gpu_side = all(r.gpu for r in ranges)
-    points = [u.gpu_us if gpu_side or u.cpu_us is None else u.cpu_us for u in units]
-    for unit, index in zip(units, assign(points, cpu)):
-        if index is not None:
-            steps[index].units.append(unit)
-    for step in steps:
-        found = VLLM_STEP.search(step.name)
-        if found:
-            prefills, prefill_tokens, decodes, _ = map(int, found.groups())
-            step.phase = "mixed" if prefills and decodes else ("prefill" if prefills else "decode")
-            step.batch = prefills + decodes
-            step.prompt_tokens = prefill_tokens // prefills if prefills else None
-            step.source = "annotation"
-    return [s for s in steps if s.units]
+    current: int | None = None
+    pending: list[Unit] = []
+    for unit in units:
+        point = unit.gpu_us if gpu_side or unit.cpu_us is None else unit.cpu_us
+        index = assign([point], spans)[0]
+        if index != current and pending:
+            yield _ranged_step(ranges, current, pending)
+            pending = []
+        current = index
+        pending.append(unit)
+    if pending:
+        yield _ranged_step(ranges, current, pending)
 
 
-def _by_embedding(units: list[Unit]) -> list[Step]:
-    starts = [i for i, u in enumerate(units) if u.role == "embed"]
-    if not starts:
-        return [Step(name="trace", units=units)] if units else []
-    bounds = [*starts, len(units)]
-    steps = [
-        Step(name=f"step {n}", units=units[a:b]) for n, (a, b) in enumerate(pairwise(bounds))
-    ]
-    return steps
+def _ranged_step(
+    ranges: list[Range], index: int | None, units: list[Unit]
+) -> tuple[Step | None, list[Unit]]:
+    if index is None:
+        return None, units
+    step = Step(name=ranges[index].name, units=units)
+    found = VLLM_STEP.search(step.name)
+    if found:
+        prefills, prefill_tokens, decodes, _ = map(int, found.groups())
+        step.phase = "mixed" if prefills and decodes else ("prefill" if prefills else "decode")
+        step.batch = prefills + decodes
+        step.prompt_tokens = prefill_tokens // prefills if prefills else None
+        step.source = "annotation"
+    return step, units
+
+
+def _by_embedding(units: Iterable[Unit]) -> Iterator[tuple[Step | None, list[Unit]]]:
+    """A new step at every embedding lookup; what comes before the first one belongs to no step."""
+    count, pending, started = 0, [], False
+    for unit in units:
+        if unit.role == "embed" and pending:
+            yield (
+                (Step(name=f"step {count}", units=pending), pending) if started else (None, pending)
+            )
+            count += started
+            pending = []
+        started = started or unit.role == "embed"
+        pending.append(unit)
+    if pending:  # no embedding at all: the whole trace is one step
+        yield Step(name=f"step {count}" if started else "trace", units=pending), pending
 
 
 def shape_facts(step: Step) -> tuple[int | None, int | None, int | None]:

@@ -8,7 +8,10 @@ CPU ops are counted once, as the top-level op that holds them.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +39,7 @@ PRIORITY = (
 """A unit whose kernels have several categories takes the first of these."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Unit:
     """One attributable piece of work, in execution order."""
 
@@ -58,65 +61,99 @@ class Unit:
         return sum(end - start for start, end in self.intervals)
 
 
-def top_level_rows(events: TraceEvents) -> list[int]:
+def top_level_rows(events: TraceEvents) -> array:
     """For each CPU op row, the row of the outermost op on its thread that encloses it (itself if none)."""
     ops = events.cpu_ops
-    order = sorted(range(len(ops)), key=lambda r: (ops.tid[r], ops.start_us[r], -ops.dur_us[r]))
-    top = list(range(len(ops)))
-    current, end, tid = -1, -1.0, None
+    tid, start_us, dur_us = ops.tid, ops.start_us, ops.dur_us
+    order = sorted(range(len(ops)), key=lambda r: (tid[r], start_us[r], -dur_us[r]))
+    top = array("q", range(len(ops)))
+    current, end, thread = -1, -1.0, None
     for row in order:
-        start = ops.start_us[row]
-        if ops.tid[row] != tid or start >= end:
-            current, end, tid = row, start + ops.dur_us[row], ops.tid[row]
+        start = start_us[row]
+        if tid[row] != thread or start >= end:
+            current, end, thread = row, start + dur_us[row], tid[row]
         top[row] = current
     return top
 
 
-def build_units(events: TraceEvents, classify: Classifier) -> list[Unit]:
-    """Units of one trace, ordered by when their work started."""
-    names = events.names.names
-    ops = events.cpu_ops
+def index_of(keys: array) -> Any:
+    """key -> position, for non-negative integer keys: an array when they are dense (external and correlation
+    ids count up from 1), else a dict; -1 / absent for keys not there."""
+    largest = max(keys, default=-1)
+    if largest < 8 * len(keys) + 1024:
+        index = array("q", [-1]) * (largest + 1)
+        for position, key in enumerate(keys):
+            if key >= 0:
+                index[key] = position
+        return index
+    return {key: position for position, key in enumerate(keys) if key >= 0}
+
+
+def _lookup(index: Any, key: int) -> int:
+    if key < 0:
+        return -1
+    if isinstance(index, dict):
+        return int(index.get(key, -1))
+    return index[key] if key < len(index) else -1
+
+
+OPEN_UNITS = 256
+"""Units still open to more kernels: a unit's kernels run close together, so a unit is complete once this
+many newer units have started (memory holds these, not the whole trace's)."""
+
+
+def iter_units(events: TraceEvents, classify: Classifier) -> Iterator[Unit]:
+    """Units of one trace, in the order their work started, built as the kernels are walked in time order
+    (bounded memory: only :data:`OPEN_UNITS` units are held)."""
     if not len(events.kernels):
-        return _cpu_units(events, classify)
+        yield from _cpu_units(events, classify)
+        return
+    names = events.names.names
+    ops, k = events.cpu_ops, events.kernels
     top = top_level_rows(events)
-    row_of_external = {ops.external_id[r]: r for r in range(len(ops)) if ops.external_id[r] >= 0}
-    units: dict[Any, Unit] = {}
-    k = events.kernels
-    for i in range(len(k)):
-        external = k.external_id[i]
-        correlation = k.correlation[i]
-        if external < 0 and correlation >= 0:
-            external = events.launch_external.get(correlation, -1)
-        row = row_of_external.get(external) if external >= 0 else None
-        key: Any = ("op", top[row]) if row is not None else ("kernel", i)
+    row_of_external = index_of(ops.external_id)
+    launch_of = index_of(events.launch_correlation)
+    order = array("q", sorted(range(len(k)), key=k.start_us.__getitem__))
+    units: OrderedDict[Any, Unit] = OrderedDict()
+    for i in order:
+        external, correlation = k.external_id[i], k.correlation[i]
+        launch = _lookup(launch_of, correlation)
+        if external < 0 and launch >= 0:
+            external = events.launch_external[launch]
+        row = _lookup(row_of_external, external)
+        key: Any = top[row] if row >= 0 else -1 - i
         name = names[k.name[i]]
         start, dur = k.start_us[i], k.dur_us[i]
+        category, role = classify(name)
         unit = units.get(key)
         if unit is None:
-            cpu = events.launches.get(correlation) if correlation >= 0 else None
-            if cpu is None and row is not None:
-                cpu = ops.start_us[top[row]]
-            shape = None
-            if row is not None:
-                shape = ops.shapes.get(row, ops.shapes.get(top[row]))
-            category, role = classify(name)
+            cpu = (
+                events.launch_us[launch]
+                if launch >= 0
+                else (ops.start_us[top[row]] if row >= 0 else None)
+            )
+            shape = ops.shapes.get(row, ops.shapes.get(top[row])) if row >= 0 else None
             unit = units[key] = Unit(
-                name=names[ops.name[top[row]]] if row is not None else name,
+                name=names[ops.name[top[row]]] if row >= 0 else name,
                 category=category,
                 role=role,
                 cpu_us=cpu,
                 gpu_us=start,
                 shape=shape,
             )
-        else:
-            category, role = classify(name)
-            if PRIORITY.index(category) < PRIORITY.index(unit.category):
-                unit.category = category
-                unit.role = role if unit.role is None else unit.role
-        unit.gpu_us = min(unit.gpu_us, start)
+            while len(units) > OPEN_UNITS:
+                yield units.popitem(last=False)[1]
+        elif PRIORITY.index(category) < PRIORITY.index(unit.category):
+            unit.category = category
+            unit.role = role if unit.role is None else unit.role
         unit.intervals.append((start, start + dur))
         unit.kernels.append(name)
-    return sorted(units.values(), key=lambda u: u.gpu_us)
+    yield from units.values()
+
+
+def build_units(events: TraceEvents, classify: Classifier) -> list[Unit]:
+    """Every unit of one trace, in order (:func:`iter_units`, held whole)."""
+    return list(iter_units(events, classify))
 
 
 def _cpu_units(events: TraceEvents, classify: Classifier) -> list[Unit]:
