@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -168,19 +169,24 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
 # --- the analytic side --------------------------------------------------------------------------
 
 
-def step_ops(
-    model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision
-) -> dict[str, OpCost]:
+def step_ops(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision) -> dict[str, OpCost]:
+    """Op name -> one instance's cost at the step's shape (cached per shape: steps repeat)."""
+    return _step_ops_cached(model, step.phase, step.batch or 1, step.prompt_tokens, step.context_tokens,
+                            lay.tp, lay.ep, precision)
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_ops_cached(model: ModelSpec, phase: str, b: int, prompt: int | None, context: int | None, tp: int,
+                     ep: int, precision: Precision) -> dict[str, OpCost]:
     """Op name -> one instance's cost at the step's shape: the fused (minimum-traffic) set, and the eager
     set's names that the fused set lacks (``attn.q``, ``attn.rope``, ``mlp.act``...)."""
-    shard = shard_model(model, lay.tp, lay.ep)
-    b = step.batch or 1
+    shard = shard_model(model, tp, ep)
     shapes = []
-    if step.phase in ("prefill", "mixed"):
-        s = step.prompt_tokens or 1
+    if phase in ("prefill", "mixed"):
+        s = prompt or 1
         shapes.append(PassShape("prefill", b, s, s, b))
-    if step.phase in ("decode", "mixed"):
-        shapes.append(PassShape("decode", b, 1, step.context_tokens or 1, b))
+    if phase in ("decode", "mixed"):
+        shapes.append(PassShape("decode", b, 1, context or 1, b))
     found: dict[str, OpCost] = {}
     for shape in shapes:
         ops = [embed_op(shard, precision, shape, 1), *head_ops(model, shard, precision, shape, 1)]

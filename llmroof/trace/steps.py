@@ -11,11 +11,12 @@ embedding lookup. Batch and context come from the annotation, else the input sha
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from llmroof.trace.events import Range
-from llmroof.trace.units import Unit, assign
+from llmroof.trace.units import Unit
 
 VLLM_STEP = re.compile(r"execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
@@ -69,13 +70,14 @@ def _by_ranges(
 ) -> Iterator[tuple[Step | None, list[Unit]]]:
     """Consecutive units in the same range make a step (a range whose units come back after another's
     makes a second step of that name)."""
-    spans = [(r.start_us, r.end_us) for r in ranges]
+    starts = [r.start_us for r in ranges]
     gpu_side = all(r.gpu for r in ranges)
     current: int | None = None
     pending: list[Unit] = []
     for unit in units:
         point = unit.gpu_us if gpu_side or unit.cpu_us is None else unit.cpu_us
-        index = assign([point], spans)[0]
+        found = bisect_right(starts, point) - 1
+        index = found if found >= 0 and point <= ranges[found].end_us else None
         if index != current and pending:
             yield _ranged_step(ranges, current, pending)
             pending = []
@@ -103,7 +105,8 @@ def _ranged_step(
 
 def _by_embedding(units: Iterable[Unit]) -> Iterator[tuple[Step | None, list[Unit]]]:
     """A new step at every embedding lookup; what comes before the first one belongs to no step."""
-    count, pending, started = 0, [], False
+    count, started = 0, False
+    pending: list[Unit] = []
     for unit in units:
         if unit.role == "embed" and pending:
             yield (
