@@ -1,6 +1,7 @@
 """``llmroof trace`` on a large trace: writes a Kineto Chrome-trace JSON of the size asked for (default 2 GB,
-under /tmp, deleted afterwards) and reads it with ``llmroof trace`` in a fresh process, reporting the wall time
-and the peak resident memory (``ru_maxrss`` of that process).
+under /tmp, deleted afterwards) and reads it with ``llmroof trace`` in a fresh process, reporting the wall time, the process's CPU time
+(user + system: on a shared machine, the figure that does not depend on how many others run) and the peak
+resident memory (``ru_maxrss`` of that process).
 
 The trace is an eager vLLM-like run of llama-3.2-1b (16 layers, decode steps of batch 8): per kernel a
 ``cpu_op`` with its shapes, a ``cuda_runtime`` launch, an ``ac2g`` flow pair and the kernel, about 230 bytes
@@ -76,7 +77,8 @@ from llmroof.trace import TraceOptions, run_trace
 start = time.perf_counter()
 record = run_trace([sys.argv[1]], TraceOptions(model=get_model("llama-3.2-1b"), context=1024))
 elapsed = time.perf_counter() - start
-print(json.dumps({"read_s": elapsed, "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"read_s": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_bytes": usage.ru_maxrss * 1024,
                   "steps": len(record.steps), "attributed_fraction": record.coverage.attributed_fraction}))
 """
 
@@ -98,7 +100,7 @@ def main() -> None:
                 "loadavg": os.getloadavg()[0], "cpus": os.cpu_count(),
                 "child_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
     print(f"trace {figures['trace_bytes'] / 1e9:.2f} GB, {figures['kernels']} kernels, {figures['steps']} steps: "
-          f"read and analysed in {figures['read_s']:.1f} s, peak RSS {figures['peak_rss_bytes'] / 2**20:.0f} MiB "
+          f"read and analysed in {figures['read_s']:.1f} s wall, {figures['cpu_s']:.1f} s CPU, peak RSS {figures['peak_rss_bytes'] / 2**20:.0f} MiB "
           f"(targets < 60 s, < 1 GiB); load average {figures['loadavg']:.2f} on {figures['cpus']} CPUs")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

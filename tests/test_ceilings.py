@@ -188,6 +188,10 @@ def test_profile_places_ops_on_the_hierarchy() -> None:
     row = place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16")
     assert row == {"roof_level": "L3", "roof_bandwidth_bytes_per_s": 120e9, "roof_time_s": pytest.approx(6.3e6 / 120e9)}
     assert place_op(2.1e6, 6.3e6, None, flat, "bf16")["roof_level"] == "DRAM"  # no calibration: the flat roof
+    # the third wall: a small op (a norm over a few KB: ~66 ns at L3) is explained by a 2 us dispatch floor
+    small = place_op(2e3, 8e3, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)
+    assert small["bound"] == "launch" and small["launch_floor_s"] == 2e-6
+    assert "bound" not in place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)  # 52 us: memory
 
 
 # --- the calibration cache -----------------------------------------------------------------------
