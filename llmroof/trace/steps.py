@@ -46,6 +46,9 @@ def iter_steps(
     units outside every step range (counted in the coverage, attributed to nothing)."""
     for pattern in (VLLM_STEP, PROFILER_STEP):
         chosen = sorted((r for r in ranges if pattern.search(r.name)), key=lambda r: r.start_us)
+        # Kineto writes ProfilerStep# twice, on the CPU thread and on the device timeline: the CPU one, where
+        # there is one, holds every launch of the step (kernels are placed by when they were launched)
+        chosen = [r for r in chosen if not r.gpu] or chosen
         if chosen:
             yield from _by_ranges(units, _disjoint(chosen))
             return

@@ -62,17 +62,27 @@ class Unit:
 
 
 def top_level_rows(events: TraceEvents) -> array:
-    """For each CPU op row, the row of the outermost op on its thread that encloses it (itself if none)."""
+    """For each CPU op row, the row of the outermost op on its thread that encloses it (itself if none).
+
+    One sort by start time (a key of one float per row: no tuples, so the sort's memory stays small), then
+    per thread the current outermost op; an op that starts with it and lasts longer takes its place."""
     ops = events.cpu_ops
     tid, start_us, dur_us = ops.tid, ops.start_us, ops.dur_us
-    order = sorted(range(len(ops)), key=lambda r: (tid[r], start_us[r], -dur_us[r]))
     top = array("q", range(len(ops)))
-    current, end, thread = -1, -1.0, None
-    for row in order:
-        start = start_us[row]
-        if tid[row] != thread or start >= end:
-            current, end, thread = row, start + dur_us[row], tid[row]
-        top[row] = current
+    current: dict[int, tuple[int, float, float]] = {}  # thread -> (row, start, end) of its outermost op
+    for row in sorted(range(len(ops)), key=start_us.__getitem__):
+        start, end = start_us[row], start_us[row] + dur_us[row]
+        outer = current.get(tid[row])
+        if outer is None or start >= outer[2]:
+            current[tid[row]] = (row, start, end)
+        elif start == outer[1] and end > outer[2]:
+            top[outer[0]] = row  # the op before was nested in this one
+            current[tid[row]] = (row, start, end)
+        else:
+            top[row] = outer[0]
+    for _ in range(2):  # rows that pointed at an op later found nested
+        for row in range(len(top)):
+            top[row] = top[top[row]]
     return top
 
 
