@@ -336,7 +336,7 @@ def test_drift_check_measures_against_the_calibration() -> None:
 
 # --- the CLI -------------------------------------------------------------------------------------
 
-def test_cli_ceilings_json_then_reuse_then_refresh(capsys) -> None:
+def test_cli_ceilings_json_then_reuse_then_refresh(capsys, tmp_path) -> None:
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--format", "json")
     assert code == 0
     data = json.loads(out)
@@ -347,11 +347,23 @@ def test_cli_ceilings_json_then_reuse_then_refresh(capsys) -> None:
     assert set(data["compute_flops_per_s"]) == {"fp32", "bf16", "fp16"}
     assert set(data["cache_bandwidth_bytes_per_s"]) <= set(data["cache_capacity_bytes"])
     assert data["calibration"]["plan"] == "quick"
+    # the third wall, and monotone roofs: inner levels at least as fast as outer ones, or reported apart
+    assert 0 < data["dispatch_floor_s"] < 1e-3 and data["dispatch_kind"] == "op dispatch"
+    roofs = [data["memory_bandwidth_bytes_per_s"], *reversed(data["cache_bandwidth_bytes_per_s"].values())]
+    assert roofs == sorted(roofs)
+    assert not set(data["overhead_bound_levels_bytes_per_s"]) & set(data["cache_bandwidth_bytes_per_s"])
+    from llmroof.results.records import CeilingsRecord, load
+
+    (tmp_path / "ceilings.json").write_text(out)
+    record = load(tmp_path / "ceilings.json")
+    assert isinstance(record, CeilingsRecord) and record.to_dict() == data
+    assert record.dispatch_floor_s == data["dispatch_floor_s"]
+    assert "dispatch" in set(record.to_pandas()["roof"])
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--format", "json")
     again = json.loads(out)
     assert again["calibration"]["status"] == "reused" and again["bandwidth"] == data["bandwidth"]
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--refresh")
-    assert code == 0 and "calibration refreshed" in out and "DRAM" in out
+    assert code == 0 and "calibration refreshed" in out and "DRAM" in out and "Dispatch floor" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [
