@@ -35,8 +35,10 @@ def write_trace(path: Path, target_bytes: int) -> dict[str, int]:
     launches = step_launches(model, phase="decode", tokens=8, batch=8)
     cpu_t, gpu_t, ext, corr, steps, kernels = 1000.0, 1100.0, 1, 1, 0, 0
     with path.open("w", buffering=1 << 22) as f:
-        f.write('{"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3"}],\n'
-                '"traceEvents": [\n')
+        f.write(
+            '{"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3"}],\n'
+            '"traceEvents": [\n'
+        )
         first = True
         while f.tell() < target_bytes:
             start = cpu_t
@@ -54,15 +56,18 @@ def write_trace(path: Path, target_bytes: int) -> dict[str, int]:
                     f'"ts": {gpu_t:.3f}, "dur": {launch.dur_us}, "args": {{"External id": {ext}, '
                     f'"correlation": {corr}, "device": 0, "stream": 7}}}},\n'
                     f'{{"ph": "f", "id": {corr}, "pid": 0, "tid": 7, "ts": {gpu_t:.3f}, "cat": "ac2g", '
-                    f'"name": "ac2g", "bp": "e"}}')
+                    f'"name": "ac2g", "bp": "e"}}'
+                )
                 cpu_t += 7
                 gpu_t += launch.dur_us + 2
                 ext += 1
                 corr += 1
                 kernels += 1
             cpu_t = max(cpu_t, gpu_t) + 50
-            parts.append(f'{{"ph": "X", "cat": "user_annotation", "name": "execute_context_0(0)_generation_8(8)", '
-                         f'"pid": 1, "tid": 1, "ts": {start:.3f}, "dur": {cpu_t - start - 10:.3f}}}')
+            parts.append(
+                f'{{"ph": "X", "cat": "user_annotation", "name": "execute_context_0(0)_generation_8(8)", '
+                f'"pid": 1, "tid": 1, "ts": {start:.3f}, "dur": {cpu_t - start - 10:.3f}}}'
+            )
             f.write(("" if first else ",\n") + ",\n".join(parts))
             first = False
             steps += 1
@@ -93,15 +98,27 @@ def main() -> None:
         t0 = time.perf_counter()
         written = write_trace(path, int(args.gb * 1e9))
         write_s = time.perf_counter() - t0
-        out = subprocess.run([sys.executable, "-c", READER, str(path)], capture_output=True, text=True,
-                             cwd=folder, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", READER, str(path)],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            check=True,
+        )
         figures = json.loads(out.stdout.strip().splitlines()[-1])
-    figures |= {"trace_bytes": written["bytes"], "kernels": written["kernels"], "write_s": write_s,
-                "loadavg": os.getloadavg()[0], "cpus": os.cpu_count(),
-                "child_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
-    print(f"trace {figures['trace_bytes'] / 1e9:.2f} GB, {figures['kernels']} kernels, {figures['steps']} steps: "
-          f"read and analysed in {figures['read_s']:.1f} s wall, {figures['cpu_s']:.1f} s CPU, peak RSS {figures['peak_rss_bytes'] / 2**20:.0f} MiB "
-          f"(targets < 60 s, < 1 GiB); load average {figures['loadavg']:.2f} on {figures['cpus']} CPUs")
+    figures |= {
+        "trace_bytes": written["bytes"],
+        "kernels": written["kernels"],
+        "write_s": write_s,
+        "loadavg": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        "child_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    }
+    print(
+        f"trace {figures['trace_bytes'] / 1e9:.2f} GB, {figures['kernels']} kernels, {figures['steps']} steps: "
+        f"read and analysed in {figures['read_s']:.1f} s wall, {figures['cpu_s']:.1f} s CPU, peak RSS {figures['peak_rss_bytes'] / 2**20:.0f} MiB "
+        f"(targets < 60 s, < 1 GiB); load average {figures['loadavg']:.2f} on {figures['cpus']} CPUs"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

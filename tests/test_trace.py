@@ -317,14 +317,35 @@ def test_nested_cpu_ops_are_counted_once(tmp_path) -> None:
     """A CPU-only trace: aten::linear holds aten::t and aten::addmm (one starting with it): one unit, its time
     once; the calibrated roofs come from a ceilings file."""
     events = []
-    for i, (name, ts, dur) in enumerate([("aten::embedding", 0, 10), ("aten::linear", 20, 50),
-                                         ("aten::addmm", 20, 40), ("aten::t", 21, 1), ("aten::add", 80, 5)]):
-        events.append({"ph": "X", "cat": "cpu_op", "name": name, "pid": 1, "tid": 1, "ts": ts, "dur": dur,
-                       "args": {"External id": i + 1}})
+    for i, (name, ts, dur) in enumerate(
+        [
+            ("aten::embedding", 0, 10),
+            ("aten::linear", 20, 50),
+            ("aten::addmm", 20, 40),
+            ("aten::t", 21, 1),
+            ("aten::add", 80, 5),
+        ]
+    ):
+        events.append(
+            {
+                "ph": "X",
+                "cat": "cpu_op",
+                "name": name,
+                "pid": 1,
+                "tid": 1,
+                "ts": ts,
+                "dur": dur,
+                "args": {"External id": i + 1},
+            }
+        )
     (tmp_path / "cpu.json").write_text(json.dumps({"traceEvents": events}))
     from llmroof.trace.chrome import read_chrome
     from llmroof.trace.rules import Classifier
     from llmroof.trace.units import build_units
 
     units = build_units(read_chrome(tmp_path / "cpu.json"), Classifier())
-    assert [(u.name, u.busy_us) for u in units] == [("aten::embedding", 10), ("aten::linear", 50), ("aten::add", 5)]
+    assert [(u.name, u.busy_us) for u in units] == [
+        ("aten::embedding", 10),
+        ("aten::linear", 50),
+        ("aten::add", 5),
+    ]

@@ -363,8 +363,17 @@ def write_kineto(
             }
         )
         if name.startswith("ProfilerStep#"):  # Kineto repeats the step on the device timeline
-            events.append({"ph": "X", "cat": "gpu_user_annotation", "name": name, "pid": 0, "tid": 7,
-                           "ts": step_start + 20, "dur": gpu_t - step_start - 20})
+            events.append(
+                {
+                    "ph": "X",
+                    "cat": "gpu_user_annotation",
+                    "name": name,
+                    "pid": 0,
+                    "tid": 7,
+                    "ts": step_start + 20,
+                    "dur": gpu_t - step_start - 20,
+                }
+            )
     document: dict[str, Any] = {
         "schemaVersion": 1,
         "deviceProperties": [{"id": 0, "name": device, "totalGlobalMem": 85 << 30}],

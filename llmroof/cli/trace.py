@@ -126,10 +126,12 @@ def print_table(record, out: Path | None = None) -> None:  # type: ignore[no-unt
 
     cov = record.coverage
     lines = [
-        (f"{record.model.name} on {record.hardware.name} ({record.hardware.source}, {record.dtype}, "
-        f"tp {record.layout.tp}): {len(record.steps)} steps, kernel time {si(cov.kernel_time_s, 's')}, "
-        f"{cov.attributed_fraction:.1%} attributed to model ops, {cov.classified_fraction:.1%} classified, "
-        f"{si(cov.unattributed_s, 's')} unattributed")
+        (
+            f"{record.model.name} on {record.hardware.name} ({record.hardware.source}, {record.dtype}, "
+            f"tp {record.layout.tp}): {len(record.steps)} steps, kernel time {si(cov.kernel_time_s, 's')}, "
+            f"{cov.attributed_fraction:.1%} attributed to model ops, {cov.classified_fraction:.1%} classified, "
+            f"{si(cov.unattributed_s, 's')} unattributed"
+        )
     ]
     steps = Table(title="Steps", title_justify="left")
     for column in (

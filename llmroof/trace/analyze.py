@@ -169,15 +169,33 @@ def run_trace(paths: list[str | Path], options: TraceOptions) -> TraceRecord:
 # --- the analytic side --------------------------------------------------------------------------
 
 
-def step_ops(model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision) -> dict[str, OpCost]:
+def step_ops(
+    model: ModelSpec, step: Step, lay: TraceLayout, precision: Precision
+) -> dict[str, OpCost]:
     """Op name -> one instance's cost at the step's shape (cached per shape: steps repeat)."""
-    return _step_ops_cached(model, step.phase, step.batch or 1, step.prompt_tokens, step.context_tokens,
-                            lay.tp, lay.ep, precision)
+    return _step_ops_cached(
+        model,
+        step.phase,
+        step.batch or 1,
+        step.prompt_tokens,
+        step.context_tokens,
+        lay.tp,
+        lay.ep,
+        precision,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
-def _step_ops_cached(model: ModelSpec, phase: str, b: int, prompt: int | None, context: int | None, tp: int,
-                     ep: int, precision: Precision) -> dict[str, OpCost]:
+def _step_ops_cached(
+    model: ModelSpec,
+    phase: str,
+    b: int,
+    prompt: int | None,
+    context: int | None,
+    tp: int,
+    ep: int,
+    precision: Precision,
+) -> dict[str, OpCost]:
     """Op name -> one instance's cost at the step's shape: the fused (minimum-traffic) set, and the eager
     set's names that the fused set lacks (``attn.q``, ``attn.rope``, ``mlp.act``...)."""
     shard = shard_model(model, tp, ep)

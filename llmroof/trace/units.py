@@ -69,7 +69,9 @@ def top_level_rows(events: TraceEvents) -> array:
     ops = events.cpu_ops
     tid, start_us, dur_us = ops.tid, ops.start_us, ops.dur_us
     top = array("q", range(len(ops)))
-    current: dict[int, tuple[int, float, float]] = {}  # thread -> (row, start, end) of its outermost op
+    current: dict[
+        int, tuple[int, float, float]
+    ] = {}  # thread -> (row, start, end) of its outermost op
     for row in sorted(range(len(ops)), key=start_us.__getitem__):
         start, end = start_us[row], start_us[row] + dur_us[row]
         outer = current.get(tid[row])
