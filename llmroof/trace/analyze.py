@@ -307,14 +307,16 @@ class _Builder:
         attributed = 0.0
         seen: set[tuple[str, int | None]] = set()
         intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        timed: dict[str, tuple[float, str, float, float]] = {}  # name -> one instance's bound, kind, bytes, FLOPs
         for unit, (name, layer) in zip(step.units, names):
             if name is None:
                 continue
             self.attributed[id(unit)] = name
-            attributed += unit.busy_us
+            busy = unit.busy_us
+            attributed += busy
             entry = self.ops.setdefault((name, step.phase), _OpAcc())
             intervals[name] += unit.intervals
-            entry.categories[unit.category] += unit.busy_us
+            entry.categories[unit.category] += busy
             entry.kernels.update(dict.fromkeys(unit.kernels))
             entry.launches += len(unit.intervals)
             if (name, layer) in seen:
@@ -325,12 +327,14 @@ class _Builder:
                 entry.layers.add(layer)
             cost = costs.get(name)
             if cost is not None:
-                time_s, kind = roofs.op_time_s(cost)
+                if name not in timed:
+                    timed[name] = (*roofs.op_time_s(cost), cost.bytes, cost.flops)
+                time_s, kind, nbytes, flops = timed[name]
                 entry.bound_s += time_s
                 entry.compute_s += time_s if kind == "compute" else 0.0
                 entry.memory_s += time_s if kind == "memory" else 0.0
-                entry.bytes += cost.bytes
-                entry.flops += cost.flops
+                entry.bytes += nbytes
+                entry.flops += flops
             elif name.startswith("comm.") and comm is not None:
                 entry.bound_s += comm
                 entry.memory_s += comm
@@ -339,7 +343,7 @@ class _Builder:
         for name, spans in intervals.items():
             self.ops[name, step.phase].time_us += union_us(spans)
         spans = [iv for u in step.units for iv in u.intervals]
-        start, end = min(s for s, _ in spans), max(e for _, e in spans)
+        start, end = min(spans)[0], max(e for _, e in spans)
         busy, wall = union_us(spans) / 1e6, (end - start) / 1e6
         bound = fused_step_bound_s(model, step, lay, precision, roofs)
         self.steps.append(
