@@ -349,3 +349,27 @@ def test_nested_cpu_ops_are_counted_once(tmp_path) -> None:
         ("aten::linear", 50),
         ("aten::add", 5),
     ]
+
+
+def test_a_gpu_launch_floor_bounds_the_small_kernels(tmp_path, capsys) -> None:
+    """With a 10 us launch floor (the third wall), the norms are `bound: launch` at the floor, the gate/up GEMM is not."""
+    write_kineto(tmp_path / "t.json", LLAMA, STEPS[1:2])
+    code, out, err = run_cli(
+        capsys,
+        "trace",
+        str(tmp_path / "t.json"),
+        "--model",
+        "llama-3.2-1b",
+        "--context",
+        "1024",
+        "--launch-floor",
+        "1e-5",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    ops = {o["op"]: o for o in json.loads(out)["ops"]}
+    assert ops["attn.norm"]["bound"] == "launch"
+    assert ops["attn.norm"]["bound_s"] == pytest.approx(16 * 1e-5)  # one launch per layer
+    assert ops["mlp.gate_up"]["bound"] == "memory"  # 67 MB of weights: 20 us at 3.35 TB/s
+    assert json.loads(out)["hardware"]["launch_floor_s"] == 1e-5

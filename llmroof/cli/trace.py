@@ -75,6 +75,13 @@ def trace(
         dir_okay=False,
         help="A TOML file of kernel rules tried before the built-in ones.",
     ),
+    launch_floor: float | None = typer.Option(
+        None,
+        "--launch-floor",
+        min=0.0,
+        help="Seconds: the least time of one kernel on this GPU (`llmroof ceilings --device cuda`'s "
+        "dispatch_floor_s); ops it explains are `bound: launch`. CPU traces take it from the calibration.",
+    ),
     fmt: TraceFormat = typer.Option(
         TraceFormat.table, "--format", "-f", help="table, json or csv (per kernel)."
     ),
@@ -99,6 +106,7 @@ def trace(
         pp=pp,
         ep=ep,
         rules=rules,
+        launch_floor_s=launch_floor,
     )
     if fmt is TraceFormat.json:
         from llmroof.results.io import dumps, write_json_atomic

@@ -63,6 +63,9 @@ class TraceOptions:
     pp: int | None = None
     ep: int | None = None
     rules: tuple[Rule, ...] = ()
+    launch_floor_s: float | None = None
+    """The third wall on a GPU: the least time of one kernel (``llmroof ceilings --device cuda``'s
+    ``dispatch_floor_s``); datasheet roofs have none of their own."""
 
 
 def read_trace(path: str | Path) -> TraceEvents:
@@ -115,7 +118,7 @@ def resolve_roofs(events: list[TraceEvents], options: TraceOptions, gpus: int) -
     for name in names:
         spec = match_hardware(name)
         if spec is not None:
-            return datasheet_roofs(spec, options.dtype or "bf16", gpus)
+            return datasheet_roofs(spec, options.dtype or "bf16", gpus, options.launch_floor_s)
     what = (
         f"the trace's device {shorten(names[0], 60)!r} is not in the catalog"
         if names
@@ -307,7 +310,9 @@ class _Builder:
         attributed = 0.0
         seen: set[tuple[str, int | None]] = set()
         intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        timed: dict[str, tuple[float, str, float, float]] = {}  # name -> one instance's bound, kind, bytes, FLOPs
+        timed: dict[
+            str, tuple[float, str, float, float]
+        ] = {}  # name -> one instance's bound, kind, bytes, FLOPs
         for unit, (name, layer) in zip(step.units, names):
             if name is None:
                 continue

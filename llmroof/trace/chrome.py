@@ -222,15 +222,28 @@ def _adder(events: TraceEvents) -> Any:
     names, kernels, ops = events.names, events.kernels, events.cpu_ops
     name_index, intern = names.index, names.id
     k_name, k_start, k_dur = kernels.name.append, kernels.start_us.append, kernels.dur_us.append
-    k_stream, k_external, k_corr = kernels.stream.append, kernels.external_id.append, kernels.correlation.append
+    k_stream, k_external, k_corr = (
+        kernels.stream.append,
+        kernels.external_id.append,
+        kernels.correlation.append,
+    )
     add_launch, ranges = events.add_launch, events.ranges
     shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     categories = {
         **CATEGORIES,
         **{c.capitalize(): k for c, k in CATEGORIES.items()},
-        "Kernel": "kernel", "Operator": "cpu_op", "Runtime": "runtime", "Memcpy": "kernel", "Memset": "kernel",
+        "Kernel": "kernel",
+        "Operator": "cpu_op",
+        "Runtime": "runtime",
+        "Memcpy": "kernel",
+        "Memset": "kernel",
         # frequent categories llmroof does not read: skipped without a second look-up
-        "ac2g": "", "python_function": "", "Trace": "", "fwdbwd": "", "overhead": "", "cuda_profiler_range": "",
+        "ac2g": "",
+        "python_function": "",
+        "Trace": "",
+        "fwdbwd": "",
+        "overhead": "",
+        "cuda_profiler_range": "",
     }
 
     def add(event: dict[str, Any]) -> None:
@@ -246,8 +259,11 @@ def _adder(events: TraceEvents) -> Any:
             return
         ts, dur, name = event.get("ts"), event.get("dur"), event.get("name")
         # numbers, not booleans (type(True) is bool, so an exact type test leaves them out)
-        if (type(ts) is not float and type(ts) is not int) or (type(dur) is not float and type(dur) is not int) \
-                or type(name) is not str:
+        if (
+            (type(ts) is not float and type(ts) is not int)
+            or (type(dur) is not float and type(dur) is not int)
+            or type(name) is not str
+        ):
             return
         args = event.get("args")
         if type(args) is not dict:
@@ -271,8 +287,13 @@ def _adder(events: TraceEvents) -> Any:
                 return
             tid = event.get("tid", 0)
             found = name_index.get(name)
-            row = ops.add(intern(name) if found is None else found, float(ts), float(dur),
-                          tid if type(tid) is int else 0, external)
+            row = ops.add(
+                intern(name) if found is None else found,
+                float(ts),
+                float(dur),
+                tid if type(tid) is int else 0,
+                external,
+            )
             if name in SHAPE_OPS:
                 dims = args.get("Input Dims", args.get("Input dims"))
                 if isinstance(dims, list):

@@ -24,6 +24,7 @@ def trace_command(
     pp: int | None = None,
     ep: int | None = None,
     rules: Path | None = None,
+    launch_floor_s: float | None = None,
 ) -> TraceRecord:
     """Resolve the names (model, device, dtype, rules) and run the analysis."""
     from llmroof.specs.dtypes import get_dtype
@@ -45,7 +46,8 @@ def trace_command(
         )
     elif hardware is not None:
         spec_hw = get_hardware(hardware, hardware_file)
-        roofs = datasheet_roofs(spec_hw, chosen or "bf16", (tp or 1) * (pp or 1) * (ep or 1))
+        gpus = (tp or 1) * (pp or 1) * (ep or 1)
+        roofs = datasheet_roofs(spec_hw, chosen or "bf16", gpus, launch_floor_s)
     options = TraceOptions(
         model=spec,
         roofs=roofs,
@@ -57,6 +59,7 @@ def trace_command(
         pp=pp,
         ep=ep,
         rules=read_rules(rules) if rules else (),
+        launch_floor_s=launch_floor_s,
     )
     if not paths:
         raise LlmroofError("no trace file given", "llmroof trace TRACE.json --model M")
