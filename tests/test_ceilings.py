@@ -396,3 +396,19 @@ def test_a_gpu_has_its_l2_as_the_one_cache_level_and_a_uuid_in_its_fingerprint()
     torch.cuda.get_device_properties = lambda index: props.__class__(**vars(props), uuid="GPU-5678")
     other = fingerprint(device, threads=8, plan=PLANS["full"])
     assert other["gpu_uuid"] == "GPU-5678" and fingerprint_id(other) != fingerprint_id(base)
+
+
+def test_the_gpu_launch_floor_is_timed_with_device_events() -> None:
+    """The dispatch probe on a GPU is one kernel launch back to back, timed by the device adapter's events:
+    with the fake torch.cuda, each call a 4 us kernel, the floor is 4 us per launch."""
+    from fakes import FakeClock, FakeTorch
+
+    from llmroof.measure.ceilings import _Timed, best_rate
+    from llmroof.measure.device import open_device
+
+    clock = FakeClock(step_s=4e-6)
+    device = open_device("cuda", FakeTorch(clock))
+    launch = _Timed(clock.tick, 1.0)  # amount 1: one launch per call, so 1 / rate is the time of one
+    floor_s = 1.0 / best_rate(launch, device, budget_ms=1.0, batch_ms=0.2, min_samples=3)
+    assert floor_s == pytest.approx(4e-6)
+    assert launch.batch >= 50  # 0.2 ms batches of 4 us launches (ceil): a sample is launches back to back
