@@ -14,6 +14,8 @@ transformers = pytest.importorskip("transformers")
 from llmroof.trace import TraceOptions, run_trace
 from llmroof.trace.roofs import calibrated_roofs
 
+pytestmark = pytest.mark.slow  # a calibration and three profiled runs: about a minute on 2 busy cores
+
 PROMPT, NEW, BATCH, LAYERS = 12, 5, 2, 2
 VOCAB = 512
 """Small: generate()'s logits processing over the vocabulary is not a model op."""
