@@ -14,9 +14,11 @@ transformers = pytest.importorskip("transformers")
 from llmroof.trace import TraceOptions, run_trace
 from llmroof.trace.roofs import calibrated_roofs
 
-pytestmark = pytest.mark.slow  # a calibration and three profiled runs: about a minute on 2 busy cores
+pytestmark = (
+    pytest.mark.slow
+)  # a calibration and three profiled runs: about a minute on 2 busy cores
 
-PROMPT, NEW, BATCH, LAYERS = 12, 5, 2, 2
+PROMPT, NEW, BATCH, LAYERS = 12, 5, 2, 12
 VOCAB = 512
 """Small: generate()'s logits processing over the vocabulary is not a model op."""
 PROJECTIONS = ("attn.q", "attn.k", "attn.v", "attn.o", "mlp.gate", "mlp.up", "mlp.down")
@@ -70,7 +72,8 @@ def _import_llama():
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
-    """A random 2-layer Llama (GQA) and its config.json."""
+    """A random 12-layer Llama (GQA) and its config.json: enough layers that the model's ops, not generate()'s
+    own (the mask and rotary tables before the layers, the logits processing after), are most of the time."""
     LlamaConfig, LlamaForCausalLM = _import_llama()
 
     folder = tmp_path_factory.mktemp("llama")
@@ -197,5 +200,10 @@ def test_llmroof_kernels_trace(ceilings, tmp_path, tiny_config_json) -> None:
     assert record.coverage.attributed_fraction >= 0.90
     names = {o.op for o in record.ops}
     assert {"attn.q", "attn.k", "attn.v", "attn.o", "mlp.down"} <= names
-    assert max(o.roofline_fraction or 0 for o in record.ops) <= 1.05
+    over = [
+        (o.op, o.roofline_fraction, o.bound, o.time_s)
+        for o in record.ops
+        if (o.roofline_fraction or 0) > 1.05
+    ]
+    assert not over
     json.dumps(record.to_dict())

@@ -108,12 +108,13 @@ class TraceOp(Record):
     time_s: float
     """Measured time, its kernels' overlaps counted once."""
     bound_s: float | None
-    """The analytic bound of those instances: max(roofline time, launches x launch floor); None where the
+    """The analytic (roofline) bound of those instances; None where the
     model has no such op at this phase."""
     roofline_fraction: float | None
     """bound_s / time_s."""
     bound: str | None
-    """``memory``, ``compute`` or ``launch``."""
+    """``memory``, ``compute``, or ``launch`` where launches x the launch floor exceed the roofline bound (the
+    third wall explains the op's time)."""
     kernels: tuple[str, ...] = seq()
     """Distinct kernel (or CPU op) names merged into the op."""
     launches: int = 0
