@@ -95,3 +95,12 @@ def linear_probe(n: int, dtype: torch.dtype, device: torch.device | str) -> Prob
     x = weights.random((n, n), dtype, device)
     w = weights.random((n, n), dtype, device)
     return Probe("linear", lambda: torch.nn.functional.linear(x, w), flops=2.0 * n**3)
+
+
+def dispatch_probe(device: torch.device | str) -> Probe:
+    """The third wall: ``c <- a + b`` on one element, a call whose time is all dispatch (CPU: one aten op
+    through the dispatcher; GPU: one kernel launch), timed back to back. ``bytes`` is 1: one call."""
+    a = torch.ones(1, device=device)
+    b = torch.ones(1, device=device)
+    c = torch.empty(1, device=device)
+    return Probe("dispatch", lambda: torch.add(a, b, out=c), bytes=1.0)

@@ -27,6 +27,10 @@ HISTORY = "llmroof.history/1"
 """``llmroof history show|check --format json``: a history database's series and their change points."""
 SIMULATE = "llmroof.simulate/1"
 """``llmroof simulate``: a simulated serving replica or fleet under a traffic."""
+TRACE = "llmroof.trace/1"
+"""``llmroof trace --format json``: a profiler trace's kernels on the roofline."""
+CEILINGS = "llmroof.ceilings/1"
+"""``llmroof ceilings --format json``: this machine's calibrated roofs and its dispatch floor."""
 
 
 def prefix(schema: str) -> str:

@@ -125,6 +125,7 @@ FORBIDDEN = {
     "llmroof.runs": ("report", "compare", "plan", "cli", "api"),  # whole measurements, as the CLI and the API run them
     "llmroof.history": ("report", "plan", "cli", "api"),  # beside compare, whose loader and metrics it reads
     "llmroof.simulate": ("report", "compare", "cli", "api"),  # beside plan: it uses the plan's step model
+    "llmroof.trace": ("report", "compare", "plan", "cli", "api"),  # beside compare/plan, above analytic and measure
 }
 
 

@@ -59,8 +59,27 @@ def test_memory_roof_is_the_best_of_any_pattern_beyond_the_llc() -> None:
 def test_cache_roofs_are_the_plateaus_of_sizes_that_fit_each_level() -> None:
     data = make_ceilings().to_dict()
     # L1: <= 64 KiB (copy 60); L2: 64 KiB..2 MiB (triad 140); L3: 2..32 MiB (copy 150); 64 MiB counts for none.
-    assert data["cache_bandwidth_bytes_per_s"] == {"L1": 60e9, "L2": 140e9, "L3": 150e9}
+    assert {k: f.best_bytes_per_s for k, f in make_ceilings().measured_cache_roofs().items()} == \
+        {"L1": 60e9, "L2": 140e9, "L3": 150e9}
     assert data["cache_capacity_bytes"] == {"L1": 64 * KIB, "L2": 2 * MIB, "L3": 32 * MIB}
+
+
+def test_cache_roofs_are_monotone_slower_levels_are_overhead_bound() -> None:
+    """L1 and L2 measured below L3 (their small probes time dispatch): reported, not kept as roofs."""
+    data = make_ceilings().to_dict()
+    assert data["cache_bandwidth_bytes_per_s"] == {"L3": 150e9}
+    assert data["overhead_bound_levels_bytes_per_s"] == {"L1": 60e9, "L2": 140e9}
+    roofs = [data["memory_bandwidth_bytes_per_s"], *reversed(data["cache_bandwidth_bytes_per_s"].values())]
+    assert roofs == sorted(roofs)
+
+
+def test_the_dispatch_floor_is_the_best_round_and_reads_back() -> None:
+    ceilings = make_ceilings(dispatch_rounds_s=(3e-6, 2e-6, 4e-6))
+    assert ceilings.launch_floor_s == 2e-6
+    data = json.loads(json.dumps(ceilings.to_dict()))
+    assert data["dispatch_floor_s"] == 2e-6
+    assert Ceilings.from_dict(data) == ceilings
+    assert make_ceilings().launch_floor_s is None  # a calibration from before the floor was measured
 
 
 def test_the_record_reads_back() -> None:
@@ -155,8 +174,8 @@ def test_op_roof_time_is_the_larger_of_compute_and_its_level() -> None:
 
 def test_calibrated_hierarchy_holds_the_measured_roofs() -> None:
     levels = make_ceilings().hierarchy().levels
-    assert [(lv.name, lv.bandwidth_bytes_per_s) for lv in levels] == [
-        ("L1", 150e9), ("L2", 150e9), ("L3", 150e9), ("DRAM", 29e9)]
+    # L1 and L2 measured below L3 are overhead-bound: an op that fits them is set against L3's roof
+    assert [(lv.name, lv.bandwidth_bytes_per_s) for lv in levels] == [("L3", 150e9), ("DRAM", 29e9)]
 
 
 def test_profile_places_ops_on_the_hierarchy() -> None:
@@ -169,6 +188,10 @@ def test_profile_places_ops_on_the_hierarchy() -> None:
     row = place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16")
     assert row == {"roof_level": "L3", "roof_bandwidth_bytes_per_s": 120e9, "roof_time_s": pytest.approx(6.3e6 / 120e9)}
     assert place_op(2.1e6, 6.3e6, None, flat, "bf16")["roof_level"] == "DRAM"  # no calibration: the flat roof
+    # the third wall: a small op (a norm over a few KB: ~66 ns at L3) is explained by a 2 us dispatch floor
+    small = place_op(2e3, 8e3, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)
+    assert small["bound"] == "launch" and small["launch_floor_s"] == 2e-6
+    assert "bound" not in place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)  # 52 us: memory
 
 
 # --- the calibration cache -----------------------------------------------------------------------
@@ -313,7 +336,7 @@ def test_drift_check_measures_against_the_calibration() -> None:
 
 # --- the CLI -------------------------------------------------------------------------------------
 
-def test_cli_ceilings_json_then_reuse_then_refresh(capsys) -> None:
+def test_cli_ceilings_json_then_reuse_then_refresh(capsys, tmp_path) -> None:
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--format", "json")
     assert code == 0
     data = json.loads(out)
@@ -324,11 +347,23 @@ def test_cli_ceilings_json_then_reuse_then_refresh(capsys) -> None:
     assert set(data["compute_flops_per_s"]) == {"fp32", "bf16", "fp16"}
     assert set(data["cache_bandwidth_bytes_per_s"]) <= set(data["cache_capacity_bytes"])
     assert data["calibration"]["plan"] == "quick"
+    # the third wall, and monotone roofs: inner levels at least as fast as outer ones, or reported apart
+    assert 0 < data["dispatch_floor_s"] < 1e-3 and data["dispatch_kind"] == "op dispatch"
+    roofs = [data["memory_bandwidth_bytes_per_s"], *reversed(data["cache_bandwidth_bytes_per_s"].values())]
+    assert roofs == sorted(roofs)
+    assert not set(data["overhead_bound_levels_bytes_per_s"]) & set(data["cache_bandwidth_bytes_per_s"])
+    from llmroof.results.records import CeilingsRecord, load
+
+    (tmp_path / "ceilings.json").write_text(out)
+    record = load(tmp_path / "ceilings.json")
+    assert isinstance(record, CeilingsRecord) and record.to_dict() == data
+    assert record.dispatch_floor_s == data["dispatch_floor_s"]
+    assert "dispatch" in set(record.to_pandas()["roof"])
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--format", "json")
     again = json.loads(out)
     assert again["calibration"]["status"] == "reused" and again["bandwidth"] == data["bandwidth"]
     code, out, _ = run_cli(capsys, "ceilings", "--device", "cpu", "--refresh")
-    assert code == 0 and "calibration refreshed" in out and "DRAM" in out
+    assert code == 0 and "calibration refreshed" in out and "DRAM" in out and "Dispatch floor" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -361,3 +396,19 @@ def test_a_gpu_has_its_l2_as_the_one_cache_level_and_a_uuid_in_its_fingerprint()
     torch.cuda.get_device_properties = lambda index: props.__class__(**vars(props), uuid="GPU-5678")
     other = fingerprint(device, threads=8, plan=PLANS["full"])
     assert other["gpu_uuid"] == "GPU-5678" and fingerprint_id(other) != fingerprint_id(base)
+
+
+def test_the_gpu_launch_floor_is_timed_with_device_events() -> None:
+    """The dispatch probe on a GPU is one kernel launch back to back, timed by the device adapter's events:
+    with the fake torch.cuda, each call a 4 us kernel, the floor is 4 us per launch."""
+    from fakes import FakeClock, FakeTorch
+
+    from llmroof.measure.ceilings import _Timed, best_rate
+    from llmroof.measure.device import open_device
+
+    clock = FakeClock(step_s=4e-6)
+    device = open_device("cuda", FakeTorch(clock))
+    launch = _Timed(clock.tick, 1.0)  # amount 1: one launch per call, so 1 / rate is the time of one
+    floor_s = 1.0 / best_rate(launch, device, budget_ms=1.0, batch_ms=0.2, min_samples=3)
+    assert floor_s == pytest.approx(4e-6)
+    assert launch.batch >= 50  # 0.2 ms batches of 4 us launches (ceil): a sample is launches back to back

@@ -42,7 +42,11 @@ def ceilings(
                              progress=progress)
     if calibration.note:
         print(f"llmroof: note: {calibration.note}", file=sys.stderr)
-    record = {"schema": "llmroof.ceilings/1"} | calibration.ceilings.to_dict() | {"calibration": calibration.to_dict()}
+    from llmroof.results.records.ceilings import CeilingsRecord
+
+    record = CeilingsRecord.from_dict(
+        {"schema": CeilingsRecord.SCHEMA} | calibration.ceilings.to_dict() | {"calibration": calibration.to_dict()}
+    ).to_dict()
     if fmt is CeilingsFormat.json:
         from llmroof.cli.render import print_json
 
@@ -80,6 +84,12 @@ def print_table(record: dict[str, Any]) -> None:
     patterns = ", ".join(f"{p} {si(v, 'B/s')}" for p, v in record["memory_bandwidth_by_pattern_bytes_per_s"].items()
                          if v is not None)
     out.print(f"DRAM by pattern (best beyond the last-level cache): {patterns}")
+    for level, measured in (record.get("overhead_bound_levels_bytes_per_s") or {}).items():
+        out.print(f"{level}: measured {si(measured, 'B/s')}, slower than a level outside it: overhead-bound (its "
+                  "small probes time dispatch, not the cache), not kept as a roof")
+    floor = record.get("dispatch_floor_s")
+    out.print(f"Dispatch floor ({record.get('dispatch_kind', 'op dispatch')}, the third wall): "
+              + (si(floor, "s") if floor is not None else "not measured (llmroof ceilings --refresh)"))
     compute = Table(title="Compute roofs (F.linear, n x n by n x n)", title_justify="left")
     for column in ("dtype", "n", "roof", "spread"):
         compute.add_column(column, justify="left" if column == "dtype" else "right")

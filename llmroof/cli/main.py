@@ -48,7 +48,7 @@ def __getattr__(name: str) -> Any:
 COMMANDS = {"profile": "profile", "analyze": "analyze", "sample": "sample", "comm": "comm",
             "compare": "compare", "plan": "plan", "report": "report", "models": "catalogs",
             "hardware": "catalogs", "bench": "bench", "ceilings": "ceilings", "simulate": "simulate",
-            "history": "history"}
+            "history": "history", "trace": "trace"}
 """Every command, in the order help lists them, and the module under ``llmroof.cli`` that registers it: a
 command's module is imported (and its options built) only when that command runs or help lists it."""
 

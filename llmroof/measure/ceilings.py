@@ -226,6 +226,14 @@ class Ceilings:
     compute: tuple[ComputeFigure, ...]
     elapsed_s: float
     method_version: int = METHOD_VERSION
+    dispatch_rounds_s: tuple[float, ...] = ()
+    """The third wall: per round, the least time of one dispatch of a tiny op (CPU: one aten op on a few
+    elements; GPU: one kernel launch, back to back); empty in calibrations made before it was measured."""
+
+    @property
+    def launch_floor_s(self) -> float | None:
+        """The dispatch (CPU) or launch (GPU) floor: the best round; None where not measured."""
+        return min(self.dispatch_rounds_s) if self.dispatch_rounds_s else None
 
     @property
     def llc_bytes(self) -> int:
@@ -245,7 +253,7 @@ class Ceilings:
         rates = [f.best_bytes_per_s for f in self.dram_figures() if f.pattern == pattern]
         return max(rates) if rates else None
 
-    def cache_roofs(self) -> dict[str, BandwidthFigure]:
+    def measured_cache_roofs(self) -> dict[str, BandwidthFigure]:
         """Per level: the best figure of any pattern whose working set fits the level and not the one inside."""
         roofs, inner = {}, 0
         for cache in sorted(self.caches, key=lambda c: c.capacity_bytes):
@@ -254,6 +262,24 @@ class Ceilings:
                 roofs[cache.name] = max(band, key=lambda f: f.best_bytes_per_s)
             inner = cache.capacity_bytes
         return roofs
+
+    def cache_roofs(self) -> dict[str, BandwidthFigure]:
+        """The measured cache roofs that are roofs: monotone, each level at least as fast as every level outside
+        it (and DRAM). A level measured slower than the next one down is overhead-bound (its small probes time
+        dispatch, not the cache; :meth:`overhead_bound_levels`) and is not kept as a roof."""
+        measured = self.measured_cache_roofs()
+        kept: dict[str, BandwidthFigure] = {}
+        floor = self.memory_roof().best_bytes_per_s
+        for name in reversed(list(measured)):  # outermost first
+            if measured[name].best_bytes_per_s >= floor:
+                kept[name] = measured[name]
+                floor = measured[name].best_bytes_per_s
+        return {name: kept[name] for name in measured if name in kept}
+
+    def overhead_bound_levels(self) -> dict[str, float]:
+        """Levels whose measured roof is below a level outside them: level -> what the probes measured."""
+        kept = self.cache_roofs()
+        return {name: f.best_bytes_per_s for name, f in self.measured_cache_roofs().items() if name not in kept}
 
     def compute_roof(self, dtype: str) -> ComputeFigure | None:
         """The dtype's fastest figure (of every n measured)."""
@@ -285,7 +311,9 @@ class Ceilings:
                 f"DRAM roof: best of any pattern at >= {DRAM_FACTOR}x the {self.llc_bytes} B last-level cache; "
                 "cache roofs: best of any pattern at working sets that fit the level and not the level inside; "
                 "compute: F.linear of n x n operands per dtype at several n (2 n^3 FLOPs); each roof the best "
-                "round of any size")
+                "round of any size; dispatch floor: the least time per call of a one-element add, back to back "
+                "(CPU: one aten op dispatch; GPU: one kernel launch), best round; a cache level measured slower "
+                "than the level outside it is overhead-bound, not a roof")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``llmroof ceilings --format json`` and the calibration cache)."""
@@ -298,6 +326,10 @@ class Ceilings:
             "memory_bandwidth_spread_bytes_per_s": dict(zip(("min", "median", "max"), self.spread(memory))),
             "memory_bandwidth_by_pattern_bytes_per_s": {p: self.best_of_pattern(p) for p in PATTERNS},
             "cache_bandwidth_bytes_per_s": {name: f.best_bytes_per_s for name, f in cache_roofs.items()},
+            "overhead_bound_levels_bytes_per_s": self.overhead_bound_levels(),
+            "dispatch_floor_s": self.launch_floor_s,
+            "dispatch_rounds_s": list(self.dispatch_rounds_s),
+            "dispatch_kind": "kernel launch" if self.device_kind == "cuda" else "op dispatch",
             "cache_capacity_bytes": {c.name: c.capacity_bytes for c in self.caches},
             "compute_flops_per_s": self.compute_roofs(),
             "device_kind": self.device_kind,
@@ -329,7 +361,8 @@ class Ceilings:
             compute=tuple(ComputeFigure(dtype=str(f["dtype"]), n=int(f["n"]),
                                         rounds_flops_per_s=tuple(float(x) for x in f["rounds_flops_per_s"]))
                           for f in data["compute"]),
-            elapsed_s=float(data["elapsed_s"]), method_version=int(data["method_version"]))
+            elapsed_s=float(data["elapsed_s"]), method_version=int(data["method_version"]),
+            dispatch_rounds_s=tuple(float(x) for x in data.get("dispatch_rounds_s") or ()))
         if any(not f.rounds_bytes_per_s or min(f.rounds_bytes_per_s) <= 0 for f in ceilings.bandwidth) or \
                 any(not f.rounds_flops_per_s or min(f.rounds_flops_per_s) <= 0 for f in ceilings.compute):
             raise ValueError("a figure without positive rounds")
@@ -429,14 +462,22 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         for n in linear_sizes(dtype, device, plan):
             probe = linear_probe(n, dtype, device.torch_device)
             compute[name, n] = _Timed(probe.fn, probe.flops)
+    from llmroof.kernels.ceilings import dispatch_probe
+
+    dispatch = _Timed(dispatch_probe(device.torch_device).fn, 1.0)
     order = random.Random(seed)
-    keys: list[Any] = [("bw", key) for key in bandwidth] + [("flops", name) for name in compute]
+    keys: list[Any] = [("bw", key) for key in bandwidth] + [("flops", name) for name in compute] + \
+        [("dispatch", None)]
     for round_index in range(plan.rounds):
         if round_index >= plan.min_rounds and time.perf_counter() - start > plan.time_budget_s:
             break
         progress(f"ceiling: round {round_index + 1} (of at most {plan.rounds})")
         order.shuffle(keys)
         for kind, key in keys:
+            if kind == "dispatch":
+                dispatch.rounds.append(1.0 / best_rate(dispatch, device, budget_ms=plan.budget_ms,
+                                                       batch_ms=plan.batch_ms, min_samples=plan.min_samples))
+                continue
             timed = bandwidth[key] if kind == "bw" else compute[key]
             # Three samples of the linear kernel per round, so one preempted call does not set the round.
             budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 3)
@@ -449,7 +490,7 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
                         for (p, s), t in sorted(bandwidth.items(), key=lambda item: (item[0][1], item[0][0]))),
         compute=tuple(ComputeFigure(dtype=name, n=n, rounds_flops_per_s=tuple(t.rounds))
                       for (name, n), t in compute.items()),
-        elapsed_s=elapsed)
+        elapsed_s=elapsed, dispatch_rounds_s=tuple(dispatch.rounds))
 
 
 # --- drift ---------------------------------------------------------------------------------------

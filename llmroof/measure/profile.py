@@ -446,7 +446,8 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
         return record
     record["status"] = "ok"
     _attach_analysis(record, config, measured, datasheet, phase, batch, length,
-                     calibrated.hierarchy() if calibrated is not None else None)
+                     calibrated.hierarchy() if calibrated is not None else None,
+                     calibrated.launch_floor_s if calibrated is not None else None)
     return record
 
 
@@ -505,7 +506,7 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
 
 def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: HardwareSpec,
                      datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
-                     hierarchy: Any = None) -> None:
+                     hierarchy: Any = None, launch_floor_s: float | None = None) -> None:
     """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
     measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
     timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
@@ -546,7 +547,8 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     timings = record.pop("op_timings", None)
     if timings:
         record["ops"] = [profile_record.op_row(op, eager.roofline, timings.get(op.name),
-                                               **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype))
+                                               **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype,
+                                                          launch_floor_s))
                          for op in eager.ops]
 
 
@@ -558,18 +560,24 @@ def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int)
                     attention_kernel="flash" if phase == "prefill" else "eager", tp=config.tp_simulate)
 
 
-def place_op(flops: float, bytes_moved: float, hierarchy: Any, measured: HardwareSpec, dtype: str) -> dict[str, Any]:
+def place_op(flops: float, bytes_moved: float, hierarchy: Any, measured: HardwareSpec, dtype: str,
+             launch_floor_s: float | None = None) -> dict[str, Any]:
     """The op's roof on the hierarchical roofline: the level its working set fits (``roof_level``), that
     level's measured roof, and the roofline time on it (``roof_time_s``, which ``roofline_fraction`` divides).
-    Without a calibrated hierarchy every op is set against the DRAM roof."""
+    Without a calibrated hierarchy every op is set against the DRAM roof. The third wall: where the dispatch
+    floor (one op's least time, ``llmroof ceilings``) is above that roofline time, the floor explains the op:
+    ``bound`` is ``launch``."""
     from llmroof.analytic.hierarchy import MemoryHierarchy, op_roof_time_s
 
     if hierarchy is None:
         hierarchy = MemoryHierarchy(caches=(), memory_bandwidth_bytes_per_s=measured.memory_bandwidth_bytes_per_s)
     time_s, level = op_roof_time_s(flops=flops, bytes_moved=bytes_moved, hierarchy=hierarchy,
                                    peak_flops_per_s=measured.peak_flops_per_s[dtype])
-    return {"roof_level": level.name, "roof_bandwidth_bytes_per_s": level.bandwidth_bytes_per_s,
-            "roof_time_s": time_s}
+    placed = {"roof_level": level.name, "roof_bandwidth_bytes_per_s": level.bandwidth_bytes_per_s,
+              "roof_time_s": time_s}
+    if launch_floor_s is not None and launch_floor_s > time_s:
+        placed |= {"bound": "launch", "launch_floor_s": launch_floor_s}
+    return placed
 
 
 def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int) -> None:

@@ -16,6 +16,7 @@ from llmroof.labels import config_label
 from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.base import Record
 from llmroof.results.records.bench import BenchResult
+from llmroof.results.records.ceilings import CeilingsRecord
 from llmroof.results.records.comm import CommRecord
 from llmroof.results.records.compare import CompareRecord
 from llmroof.results.records.grid import GridRecord
@@ -25,14 +26,17 @@ from llmroof.results.records.profile import ProfileRecord
 from llmroof.results.records.sample import SampleRecord
 from llmroof.results.records.simulate import SimulateResult
 from llmroof.results.records.sweep import SweepRecord
+from llmroof.results.records.trace import TraceRecord
 
 RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult, GridRecord)
+                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult, GridRecord,
+                                     TraceRecord, CeilingsRecord)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
 AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
-                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult | GridRecord)
+                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult | GridRecord | TraceRecord
+                        | CeilingsRecord)
 """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
 R = TypeVar("R", bound=Record)
 
@@ -42,6 +46,7 @@ __all__ = [
     "AnalysisRecord",
     "AnyRecord",
     "BenchResult",
+    "CeilingsRecord",
     "CommRecord",
     "CompareRecord",
     "GridRecord",
@@ -52,6 +57,7 @@ __all__ = [
     "SampleRecord",
     "SimulateResult",
     "SweepRecord",
+    "TraceRecord",
     "config_label",
     "from_dict",
     "load",

@@ -58,7 +58,8 @@ class OpResult(Record):
     time_s: float
     """Analytic time of one instance on the measured ceilings."""
     bound: str
-    """Analytic bound, ``compute`` or ``memory``."""
+    """Analytic bound, ``compute`` or ``memory``; ``launch`` where the calibrated dispatch floor is above the
+    op's roofline time (the third wall, ``llmroof ceilings``)."""
     weight_bytes: float | None = opt()
     """Weights read."""
     act_read_bytes: float | None = opt()
