@@ -68,7 +68,7 @@ def number_list(option: str, text: str, kind: Callable[[str], Any] = int, *, min
 
     from llmroof.errors import LlmroofError, shorten
 
-    noun = "integers" if kind is int else "numbers"
+    noun = ("positive integers" if minimum == 1 else "integers") if kind is int else "numbers"
     example = "1,8,32" if kind is int else "2,4.5"
     values = []
     for item in text.split(","):
@@ -78,10 +78,10 @@ def number_list(option: str, text: str, kind: Callable[[str], Any] = int, *, min
         try:
             value = kind(item.strip())
         except (ValueError, OverflowError):
-            raise LlmroofError(f"{option} {shorten(text)!r}: {shorten(item.strip(), 40)!r} is not one of the "
-                               f"{noun} expected", f"e.g. {option} {example}") from None
+            raise LlmroofError(f"{option} {shorten(text)!r}: expected {noun} ({shorten(item.strip(), 40)!r} is not "
+                               "one)", f"e.g. {option} {example}") from None
         if not math.isfinite(value) or value < minimum:
-            raise LlmroofError(f"{option} {shorten(text)!r}: {shorten(item.strip(), 40)} is not a finite number of "
-                               f"at least {minimum:g}", f"e.g. {option} {example}")
+            raise LlmroofError(f"{option} {shorten(text)!r}: expected {noun} of at least {minimum:g} "
+                               f"({shorten(item.strip(), 40)} is not)", f"e.g. {option} {example}")
         values.append(value)
     return tuple(values)

@@ -68,6 +68,16 @@ def _simulate(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
     return path
 
 
+def _trace(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    """``llmroof trace`` of a GPU trace that tests/trace_gen.py writes from the documented format."""
+    from test_trace import LLAMA, STEPS
+    from trace_gen import write_kineto
+
+    write_kineto(folder / "t.json", LLAMA, STEPS)
+    return _cli_json("trace", str(folder / "t.json"), "--model", "llama-3.2-1b", "--context", "1024")(capsys,
+                                                                                                        folder)
+
+
 SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.ANALYSIS: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100"),
     schemas.SWEEP: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8"),
@@ -80,6 +90,10 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.BENCH: _bench,
     schemas.HISTORY: _history,
     schemas.SIMULATE: _simulate,
+    schemas.GRID: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8",
+                            "--sweep", "context=512,1024"),
+    schemas.CEILINGS: _cli_json("ceilings", "--device", "cpu"),
+    schemas.TRACE: _trace,
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 

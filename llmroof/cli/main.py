@@ -105,6 +105,14 @@ def _lazy_group() -> Any:
                     _guard_numbers(command)
                     quick_coercion.install(command)
                     self.commands.setdefault(info.name or cmd_name, command)
+                for group in scratch.registered_groups:  # a command with subcommands (llmroof history ...)
+                    built = typer.main.get_group_from_info(
+                        group, pretty_exceptions_short=True, suggest_commands=True,
+                        rich_markup_mode=self.rich_markup_mode)
+                    for sub in built.commands.values():
+                        _guard_numbers(sub)
+                        quick_coercion.install(sub)
+                    self.commands.setdefault(group.name or cmd_name, built)
             return self.commands.get(cmd_name)
 
     return LazyGroup
