@@ -67,14 +67,21 @@ class BandwidthBuffers:
     elements, so one allocation serves every size (``a``: the whole working set, read and written; ``c``:
     copy and triad destination; ``b``: triad's second source)."""
 
-    def __init__(self, max_working_set_bytes: int, device: torch.device | str,
-                 patterns: tuple[str, ...] = tuple(PATTERN_ARRAYS)) -> None:
+    def __init__(
+        self,
+        max_working_set_bytes: int,
+        device: torch.device | str,
+        patterns: tuple[str, ...] = tuple(PATTERN_ARRAYS),
+    ) -> None:
         elements = max_working_set_bytes // 4
         self.a = torch.empty(elements, dtype=torch.float32, device=device).fill_(1.0)
-        destination = max((elements // PATTERN_ARRAYS[p] for p in patterns if p in ("copy", "triad")), default=0)
+        destination = max(
+            (elements // PATTERN_ARRAYS[p] for p in patterns if p in ("copy", "triad")), default=0
+        )
         self.c = torch.empty(destination, dtype=torch.float32, device=device).fill_(0.0)
-        self.b = torch.empty(elements // 3 if "triad" in patterns else 0, dtype=torch.float32,
-                             device=device).fill_(2.0)
+        self.b = torch.empty(
+            elements // 3 if "triad" in patterns else 0, dtype=torch.float32, device=device
+        ).fill_(2.0)
 
     def probe(self, pattern: str, working_set_bytes: int) -> Probe:
         """A call that streams ``working_set_bytes`` in ``pattern``:

@@ -21,8 +21,13 @@ from llmroof.kernels import weights
 from llmroof.specs.model import ModelSpec
 
 
-def rope_tables(positions: int, head_dim: int, dtype: torch.dtype, device: torch.device | str,
-                theta: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(
+    positions: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    theta: float = 10_000.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin tables [positions, d] for rotate-half rotary embeddings."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)  # [positions, d/2]
@@ -62,7 +67,11 @@ class Norm:
 
 def make_norm(spec: ModelSpec, dtype: torch.dtype, device: torch.device | str) -> Norm:
     weight = weights.ones((spec.hidden_size,), dtype, device)
-    bias = torch.zeros(spec.hidden_size, dtype=dtype, device=device) if spec.norm == "layernorm" else None
+    bias = (
+        torch.zeros(spec.hidden_size, dtype=dtype, device=device)
+        if spec.norm == "layernorm"
+        else None
+    )
     return Norm(weight, bias)
 
 
@@ -80,7 +89,9 @@ def decode_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tens
     return torch.matmul(probs, v_cache).reshape(b, heads, 1, d)
 
 
-def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None = None) -> torch.Tensor:
+def prefill_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None = None
+) -> torch.Tensor:
     """Causal attention over the prompt with SDPA; K/V keep their kv heads (enable_gqa, no repeat).
 
     q: [b, H, s, d]; k, v: [b, kv, s, d] -> [b, H, s, d]. With a ``window`` shorter than the prompt, query i
@@ -105,8 +116,14 @@ def window_cache(cache: torch.Tensor, window: int | None) -> torch.Tensor:
 class DecoderLayer:
     """One pre-norm decoder layer (Llama, Mistral, Qwen2, or Falcon with parallel attention)."""
 
-    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str,
-                 window: int | None = None, moe: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        window: int | None = None,
+        moe: bool = False,
+    ) -> None:
         h, d, i = spec.hidden_size, spec.head_dim, spec.intermediate_size
         self.spec = spec
         self.window = window
@@ -129,7 +146,9 @@ class DecoderLayer:
         # (weight [out, in], bias [out] or None). Typed Any: a projection the layer lacks (MLA's q/k/v/o,
         # a MoE layer's MLP) is (None, None), and the forward paths read each only where it exists.
         def linear(out_features: int, in_features: int, bias: bool) -> tuple[Any, Any]:
-            w = weights.random((out_features, in_features), dtype, device)  # [out, in], as nn.Linear
+            w = weights.random(
+                (out_features, in_features), dtype, device
+            )  # [out, in], as nn.Linear
             return w, (weights.random((out_features,), dtype, device) if bias else None)
 
         none: tuple[Any, Any] = (None, None)
@@ -166,17 +185,27 @@ class DecoderLayer:
 
     def out(self, attn: torch.Tensor, b: int, s: int) -> torch.Tensor:
         """attn: [b, H, s, d] -> [b, s, h] through the output projection."""
-        return F.linear(attn.transpose(1, 2).reshape(b, s, self.heads * self.head_dim), self.wo, self.bo)
+        return F.linear(
+            attn.transpose(1, 2).reshape(b, s, self.heads * self.head_dim), self.wo, self.bo
+        )
 
-    def _finish(self, x: torch.Tensor, normed: torch.Tensor, attn_out: torch.Tensor) -> torch.Tensor:
+    def _finish(
+        self, x: torch.Tensor, normed: torch.Tensor, attn_out: torch.Tensor
+    ) -> torch.Tensor:
         if self.mlp_norm is None:  # parallel attention: both branches read the same normed input
             return x + attn_out + self.mlp(normed)
         x = x + attn_out
         return x + self.mlp(self.mlp_norm(x))
 
     # --- whole layer --------------------------------------------------------------------------------
-    def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+    def prefill(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+    ) -> torch.Tensor:
         """x: [b, s, h]; cos, sin: [s, d]; writes K and V of positions [0, s) into the cache."""
         b, s, _ = x.shape
         normed = self.attn_norm(x)
@@ -189,8 +218,14 @@ class DecoderLayer:
         attn = prefill_attention(q, k_cache[:, :, :s], v_cache[:, :, :s], self.window)
         return self._finish(x, normed, self.out(attn, b, s))
 
-    def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-               k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+    ) -> torch.Tensor:
         """x: [b, 1, h]; cos, sin: [b, 1, 1, d] at position c - 1; the cache is [b, kv, c, d]."""
         b = x.shape[0]
         normed = self.attn_norm(x)
@@ -200,7 +235,9 @@ class DecoderLayer:
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_cache[:, :, -1:].copy_(k)
         v_cache[:, :, -1:].copy_(v)
-        attn = decode_attention(q, window_cache(k_cache, self.window), window_cache(v_cache, self.window))
+        attn = decode_attention(
+            q, window_cache(k_cache, self.window), window_cache(v_cache, self.window)
+        )
         return self._finish(x, normed, self.out(attn, b, 1))
 
 
@@ -213,16 +250,28 @@ class KVCache:
     sin: torch.Tensor
 
     @classmethod
-    def allocate(cls, spec: ModelSpec, num_layers: int, batch: int, length: int, dtype: torch.dtype,
-                 device: torch.device | str) -> KVCache:
+    def allocate(
+        cls,
+        spec: ModelSpec,
+        num_layers: int,
+        batch: int,
+        length: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> KVCache:
         if spec.is_mla:  # the latent [b, 1, c, r_kv] and the shared rotary key [b, 1, c, d_r]
             r_kv, rope_dim, _, _ = spec.mla_dims
             shapes = ((batch, 1, length, r_kv), (batch, 1, length, rope_dim))
         else:
             shapes = ((batch, spec.num_kv_heads, length, spec.head_dim),) * 2
             rope_dim = spec.head_dim
-        layers = [(torch.zeros(shapes[0], dtype=dtype, device=device),
-                   torch.zeros(shapes[1], dtype=dtype, device=device)) for _ in range(num_layers)]
+        layers = [
+            (
+                torch.zeros(shapes[0], dtype=dtype, device=device),
+                torch.zeros(shapes[1], dtype=dtype, device=device),
+            )
+            for _ in range(num_layers)
+        ]
         cos, sin = rope_tables(length, rope_dim, dtype, device)
         return cls(layers, cos, sin)
 
@@ -239,15 +288,29 @@ class DecoderStack:
     """Embedding, ``num_layers`` decoder layers (a prefix of the model when fewer than its depth), final
     norm and lm_head. Weights only: each run brings its :class:`KVCache`."""
 
-    def __init__(self, spec: ModelSpec, num_layers: int, dtype: torch.dtype, device: torch.device | str) -> None:
+    def __init__(
+        self, spec: ModelSpec, num_layers: int, dtype: torch.dtype, device: torch.device | str
+    ) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
-        self.embedding = weights.random((spec.vocab_size, spec.hidden_size), dtype, device)  # [V, h]
-        self.layers = [DecoderLayer(spec, dtype, device, spec.sliding_window if spec.layer_is_windowed(i) else None,
-                                    moe=spec.is_moe and i >= spec.first_dense_layers)
-                       for i in range(num_layers)]
+        self.embedding = weights.random(
+            (spec.vocab_size, spec.hidden_size), dtype, device
+        )  # [V, h]
+        self.layers = [
+            DecoderLayer(
+                spec,
+                dtype,
+                device,
+                spec.sliding_window if spec.layer_is_windowed(i) else None,
+                moe=spec.is_moe and i >= spec.first_dense_layers,
+            )
+            for i in range(num_layers)
+        ]
         self.final_norm = make_norm(spec, dtype, device)
-        self.lm_head = (self.embedding if spec.tie_word_embeddings
-                        else weights.random((spec.vocab_size, spec.hidden_size), dtype, device))
+        self.lm_head = (
+            self.embedding
+            if spec.tie_word_embeddings
+            else weights.random((spec.vocab_size, spec.hidden_size), dtype, device)
+        )
 
     def new_cache(self, batch: int, length: int) -> KVCache:
         return KVCache.allocate(self.spec, len(self.layers), batch, length, self.dtype, self.device)

@@ -36,8 +36,11 @@ class MoeBlock:
         ws = spec.num_shared_experts * w
         self.shared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if ws:
-            self.shared = (weights.random((ws, h), dtype, device), weights.random((ws, h), dtype, device),
-                           weights.random((h, ws), dtype, device))  # gate, up [S*w, h]; down [h, S*w]
+            self.shared = (
+                weights.random((ws, h), dtype, device),
+                weights.random((ws, h), dtype, device),
+                weights.random((h, ws), dtype, device),
+            )  # gate, up [S*w, h]; down [h, S*w]
 
     # --- pieces, at the analytic op names ---------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,6 +113,7 @@ class MoeBlock:
                 for e, _, _ in groups:
                     last = fn(e)
                 return last
+
             return run
 
         def combine() -> torch.Tensor:
@@ -132,11 +136,13 @@ class MoeBlock:
             s_gate, s_up = F.linear(flat, gate_w), F.linear(flat, up_w)
             s_hidden = self.act(s_gate) * s_up
             s_out = F.linear(s_hidden, down_w)
-            kernels.update({
-                "moe.shared.gate": lambda: F.linear(flat, gate_w),
-                "moe.shared.up": lambda: F.linear(flat, up_w),
-                "moe.shared.act": lambda: self.act(s_gate) * s_up,
-                "moe.shared.down": lambda: F.linear(s_hidden, down_w),
-                "moe.shared.add": lambda: s_out + flat,
-            })
+            kernels.update(
+                {
+                    "moe.shared.gate": lambda: F.linear(flat, gate_w),
+                    "moe.shared.up": lambda: F.linear(flat, up_w),
+                    "moe.shared.act": lambda: self.act(s_gate) * s_up,
+                    "moe.shared.down": lambda: F.linear(s_hidden, down_w),
+                    "moe.shared.add": lambda: s_out + flat,
+                }
+            )
         return kernels

@@ -25,7 +25,9 @@ from llmroof.kernels.layers import (
 )
 
 
-def moe_input(batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+def moe_input(
+    batch: int, tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str
+) -> torch.Tensor:
     """Normal inputs [b, s, h], each token distinct (the tiled weight pool repeats rows beyond 2^20 values, which
     would route repeated tokens alike and touch fewer experts)."""
     generator = torch.Generator().manual_seed(0)
@@ -37,7 +39,9 @@ def _scaled_scores(qg: torch.Tensor, k_cache: torch.Tensor, scale: float) -> tor
     return torch.matmul(qg, k_cache.transpose(-1, -2)) * scale
 
 
-def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict[str, Callable[[], torch.Tensor]]:
+def op_kernels(
+    stack: DecoderStack, phase: str, batch: int, length: int
+) -> dict[str, Callable[[], torch.Tensor]]:
     """Kernels of one layer's ops plus embed, final_norm and lm_head.
 
     ``length`` is the prompt s in prefill and the KV-cache length c in decode.
@@ -70,7 +74,9 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
         "attn.rope": rope,
     }
     # Windowed layers' attention ops are their own analytic ops (attn.window.*), over the last W keys.
-    windows: list[int | None] = [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
+    windows: list[int | None] = (
+        [None] if spec.window_layers < spec.num_layers and layer.mla is None else []
+    )
     if spec.window_layers:
         windows.append(spec.sliding_window)
     for window in windows:
@@ -80,9 +86,13 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
             v = weights.random((batch, hk, s, d), dtype, device)
             kernels[f"{prefix}.flash"] = functools.partial(prefill_attention, q, k, v, window)
         else:
-            k_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)  # [b, kv, c, d]
+            k_cache = window_cache(
+                weights.random((batch, hk, length, d), dtype, device), window
+            )  # [b, kv, c, d]
             v_cache = window_cache(weights.random((batch, hk, length, d), dtype, device), window)
-            qg = q.reshape(batch, hk, hq // hk, d)  # GQA: each KV head read once for its g query heads
+            qg = q.reshape(
+                batch, hk, hq // hk, d
+            )  # GQA: each KV head read once for its g query heads
             scores = torch.matmul(qg, k_cache.transpose(-1, -2))  # [b, kv, g, c]
             probs = torch.softmax(scores, dim=-1)
             scale = 1.0 / math.sqrt(d)
@@ -122,5 +132,7 @@ def op_kernels(stack: DecoderStack, phase: str, batch: int, length: int) -> dict
     kernels["mlp.down"] = lambda: F.linear(hidden, mlp_layer.w_down, mlp_layer.b_down)
     kernels["mlp.residual"] = lambda: x + other
     kernels["final_norm"] = lambda: stack.final_norm(x)
-    kernels["lm_head"] = lambda: F.linear(x[:, -1], stack.lm_head)  # last position only, as serving engines
+    kernels["lm_head"] = lambda: F.linear(
+        x[:, -1], stack.lm_head
+    )  # last position only, as serving engines
     return kernels

@@ -23,15 +23,22 @@ Reduce = Callable[[torch.Tensor], torch.Tensor]
 def shard_spec(model: ModelSpec, tp: int) -> ModelSpec:
     """The model one tensor-parallel rank holds, as a ModelSpec of its own widths."""
     shard: Shard = shard_model(model, tp)
-    return dataclasses.replace(model, name=f"{model.name} (tp shard 1/{tp})", num_heads=shard.heads,
-                               num_kv_heads=shard.kv_heads, intermediate_size=shard.intermediate,
-                               vocab_size=shard.vocab)
+    return dataclasses.replace(
+        model,
+        name=f"{model.name} (tp shard 1/{tp})",
+        num_heads=shard.heads,
+        num_kv_heads=shard.kv_heads,
+        intermediate_size=shard.intermediate,
+        vocab_size=shard.vocab,
+    )
 
 
 class ShardedLayer(DecoderLayer):
     """A decoder layer of a shard spec whose row-parallel outputs are summed across the tensor group."""
 
-    def __init__(self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str, reduce: Reduce) -> None:
+    def __init__(
+        self, spec: ModelSpec, dtype: torch.dtype, device: torch.device | str, reduce: Reduce
+    ) -> None:
         super().__init__(spec, dtype, device)
         self.reduce = reduce
 
@@ -57,23 +64,23 @@ def shard_weights_from(full: DecoderLayer, shard: ShardedLayer, rank: int, tp: i
     kv_rows = kv_heads * d
     i_rows = shard.spec.intermediate_size
     with torch.no_grad():
-        shard.wq.copy_(full.wq[rank * q_rows:(rank + 1) * q_rows])
-        shard.wk.copy_(full.wk[kv_start:kv_start + kv_rows])
-        shard.wv.copy_(full.wv[kv_start:kv_start + kv_rows])
-        shard.wo.copy_(full.wo[:, rank * q_rows:(rank + 1) * q_rows])
+        shard.wq.copy_(full.wq[rank * q_rows : (rank + 1) * q_rows])
+        shard.wk.copy_(full.wk[kv_start : kv_start + kv_rows])
+        shard.wv.copy_(full.wv[kv_start : kv_start + kv_rows])
+        shard.wo.copy_(full.wo[:, rank * q_rows : (rank + 1) * q_rows])
         if full.w_gate is not None:
-            shard.w_gate.copy_(full.w_gate[rank * i_rows:(rank + 1) * i_rows])
-        shard.w_up.copy_(full.w_up[rank * i_rows:(rank + 1) * i_rows])
-        shard.w_down.copy_(full.w_down[:, rank * i_rows:(rank + 1) * i_rows])
+            shard.w_gate.copy_(full.w_gate[rank * i_rows : (rank + 1) * i_rows])
+        shard.w_up.copy_(full.w_up[rank * i_rows : (rank + 1) * i_rows])
+        shard.w_down.copy_(full.w_down[:, rank * i_rows : (rank + 1) * i_rows])
         for name in ("bq",):
             if getattr(full, name) is not None:
-                getattr(shard, name).copy_(getattr(full, name)[rank * q_rows:(rank + 1) * q_rows])
+                getattr(shard, name).copy_(getattr(full, name)[rank * q_rows : (rank + 1) * q_rows])
         for name in ("bk", "bv"):
             if getattr(full, name) is not None:
-                getattr(shard, name).copy_(getattr(full, name)[kv_start:kv_start + kv_rows])
+                getattr(shard, name).copy_(getattr(full, name)[kv_start : kv_start + kv_rows])
         for name in ("b_gate", "b_up"):
             if getattr(full, name) is not None:
-                getattr(shard, name).copy_(getattr(full, name)[rank * i_rows:(rank + 1) * i_rows])
+                getattr(shard, name).copy_(getattr(full, name)[rank * i_rows : (rank + 1) * i_rows])
         for name in ("bo", "b_down"):  # row-parallel: the whole bias on rank 0, none elsewhere
             if getattr(full, name) is not None:
                 setattr(shard, name, getattr(full, name).clone() if rank == 0 else None)

@@ -34,7 +34,9 @@ def fill_(tensor: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return tensor
 
 
-def random(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, scale: float = 1.0) -> torch.Tensor:
+def random(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, scale: float = 1.0
+) -> torch.Tensor:
     """A new tensor of ``shape`` filled by :func:`fill_`."""
     return fill_(torch.empty(shape, dtype=dtype, device=device), scale)
 

@@ -62,7 +62,9 @@ def number_problem(value: object) -> str | None:
     if isinstance(value, float) and abs(value) > FLOAT_LIMIT:
         return f"{value:g} is too large (at most {FLOAT_LIMIT:g})"
     if isinstance(value, int) and abs(value) > INT_LIMIT:
-        shown = str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+        shown = (
+            str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+        )
         return f"{shorten(shown, 30)} is too large (at most 2**53)"
     return None
 
@@ -78,8 +80,9 @@ def check_numbers(**options: object) -> None:
                 raise LlmroofError(f"{name}: {problem}", "give a finite number of sensible size")
 
 
-def check_range(name: str, value: float | None, low: float, high: float = FLOAT_LIMIT, *,
-                integer: bool = False) -> None:
+def check_range(
+    name: str, value: float | None, low: float, high: float = FLOAT_LIMIT, *, integer: bool = False
+) -> None:
     """One option's bounds (None: not given): :class:`LlmroofError` naming ``name`` outside [low, high]."""
     if value is None:
         return
@@ -113,4 +116,6 @@ def unknown_name_error(kind: str, name: str, choices: Iterable[str], listing: st
     """An error for an unknown catalog name that suggests the closest known names."""
     close = closest_names(name, choices) if len(name) <= 200 else []
     suggestion = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    return LlmroofError(f"unknown {kind} {shorten(name)!r}", f"{suggestion}`{listing}` lists them all")
+    return LlmroofError(
+        f"unknown {kind} {shorten(name)!r}", f"{suggestion}`{listing}` lists them all"
+    )

@@ -60,7 +60,9 @@ def _positive(text: str, parse_value: Callable[[str], int]) -> int:
     return value
 
 
-def number_list(option: str, text: str, kind: Callable[[str], Any] = int, *, minimum: float = 1) -> tuple[Any, ...]:
+def number_list(
+    option: str, text: str, kind: Callable[[str], Any] = int, *, minimum: float = 1
+) -> tuple[Any, ...]:
     """The one parser of a plain comma-separated list of numbers (``--batch 1,4``, ``--rate 2,4``): every
     item present (``1,,2`` is refused, not read as ``1,2``), finite, and at least ``minimum``;
     :class:`LlmroofError` naming ``option`` otherwise."""
@@ -73,15 +75,23 @@ def number_list(option: str, text: str, kind: Callable[[str], Any] = int, *, min
     values = []
     for item in text.split(","):
         if not item.strip():
-            raise LlmroofError(f"{option} {shorten(text)!r}: an empty item",
-                               f"give {noun} separated by commas, e.g. {example}")
+            raise LlmroofError(
+                f"{option} {shorten(text)!r}: an empty item",
+                f"give {noun} separated by commas, e.g. {example}",
+            )
         try:
             value = kind(item.strip())
         except (ValueError, OverflowError):
-            raise LlmroofError(f"{option} {shorten(text)!r}: expected {noun} ({shorten(item.strip(), 40)!r} is not "
-                               "one)", f"e.g. {option} {example}") from None
+            raise LlmroofError(
+                f"{option} {shorten(text)!r}: expected {noun} ({shorten(item.strip(), 40)!r} is not "
+                "one)",
+                f"e.g. {option} {example}",
+            ) from None
         if not math.isfinite(value) or value < minimum:
-            raise LlmroofError(f"{option} {shorten(text)!r}: expected {noun} of at least {minimum:g} "
-                               f"({shorten(item.strip(), 40)} is not)", f"e.g. {option} {example}")
+            raise LlmroofError(
+                f"{option} {shorten(text)!r}: expected {noun} of at least {minimum:g} "
+                f"({shorten(item.strip(), 40)} is not)",
+                f"e.g. {option} {example}",
+            )
         values.append(value)
     return tuple(values)

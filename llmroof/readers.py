@@ -25,8 +25,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from llmroof.errors import LlmroofError, shorten
 
-_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def os_error(path: str | Path, exc: OSError, doing: str = "cannot read") -> LlmroofError:
@@ -87,8 +91,10 @@ def read_bytes(path: str | Path) -> bytes:
     finally:
         os.close(fd)
     if len(raw) > MAX_INPUT_BYTES:
-        raise LlmroofError(f"{shorten(str(path))}: larger than {MAX_INPUT_BYTES // 2**20} MiB",
-                           "is this the right file? (a device such as /dev/zero never ends)")
+        raise LlmroofError(
+            f"{shorten(str(path))}: larger than {MAX_INPUT_BYTES // 2**20} MiB",
+            "is this the right file? (a device such as /dev/zero never ends)",
+        )
     return raw
 
 
@@ -103,13 +109,18 @@ def _read_special(fd: int, path: str | Path) -> bytes:
     while size <= MAX_INPUT_BYTES:
         wait_s = min(SPECIAL_FILE_WAIT_S, deadline - time.monotonic())
         if wait_s <= 0:
-            raise LlmroofError(f"{shorten(str(path))}: still being written after {SPECIAL_FILE_TOTAL_S:g} s",
-                               "write the input to a regular file first")
+            raise LlmroofError(
+                f"{shorten(str(path))}: still being written after {SPECIAL_FILE_TOTAL_S:g} s",
+                "write the input to a regular file first",
+            )
         if not poller.poll(wait_s * 1e3):
             if time.monotonic() >= deadline:
                 continue  # the total bound's message
-            raise LlmroofError(f"{shorten(str(path))}: nothing to read within {SPECIAL_FILE_WAIT_S:g} s "
-                               "(a FIFO or device no program writes to)", "pass a regular file")
+            raise LlmroofError(
+                f"{shorten(str(path))}: nothing to read within {SPECIAL_FILE_WAIT_S:g} s "
+                "(a FIFO or device no program writes to)",
+                "pass a regular file",
+            )
         try:
             chunk = os.read(fd, min(2**20, MAX_INPUT_BYTES + 1 - size))
         except BlockingIOError:
@@ -125,15 +136,21 @@ def decode_text(raw: bytes, source: str) -> str:
     """UTF-8 text (a leading byte-order mark is dropped); UTF-16/32 and binary files are refused by name."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            raise LlmroofError(f"{source}: cannot read: the file is {encoding} text; llmroof reads UTF-8",
-                               "save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)")
+            raise LlmroofError(
+                f"{source}: cannot read: the file is {encoding} text; llmroof reads UTF-8",
+                "save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)",
+            )
     if b"\x00" in raw[:8192]:
-        raise LlmroofError(f"{source}: cannot read: a binary file, not text", "pass the JSON or TOML file itself")
+        raise LlmroofError(
+            f"{source}: cannot read: a binary file, not text", "pass the JSON or TOML file itself"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LlmroofError(f"{source}: cannot read: not UTF-8 text (byte {exc.start}: {exc.reason})",
-                           "save the file as UTF-8") from None
+        raise LlmroofError(
+            f"{source}: cannot read: not UTF-8 text (byte {exc.start}: {exc.reason})",
+            "save the file as UTF-8",
+        ) from None
 
 
 def parse_json(text: str | bytes, source: str, *, finite: bool = False) -> Any:
@@ -146,13 +163,19 @@ def parse_json(text: str | bytes, source: str, *, finite: bool = False) -> Any:
         return json.loads(text, parse_constant=_refuse_constant) if finite else json.loads(text)
     except _NotFinite as exc:
         line = text.count("\n", 0, exc.position(text)) + 1
-        raise LlmroofError(f"{source}: line {line} holds {exc.args[0]}, not a number llmroof writes",
-                           "edited by hand? llmroof writes null for a missing number") from None
+        raise LlmroofError(
+            f"{source}: line {line} holds {exc.args[0]}, not a number llmroof writes",
+            "edited by hand? llmroof writes null for a missing number",
+        ) from None
     except json.JSONDecodeError as exc:
-        raise LlmroofError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                           "truncated or corrupt? check the file with `python -m json.tool`") from None
+        raise LlmroofError(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "truncated or corrupt? check the file with `python -m json.tool`",
+        ) from None
     except RecursionError:
-        raise LlmroofError(f"{source}: JSON nested too deeply to read", "is this the right file?") from None
+        raise LlmroofError(
+            f"{source}: JSON nested too deeply to read", "is this the right file?"
+        ) from None
     except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
         raise LlmroofError(f"{source}: {exc}".split(";")[0], "is this the right file?") from None
 
@@ -177,10 +200,13 @@ def parse_toml(text: str | bytes, source: str) -> Any:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LlmroofError(f"{source}: cannot parse: not valid TOML ({exc})",
-                           "see docs/hardware.md for the schema") from None
+        raise LlmroofError(
+            f"{source}: cannot parse: not valid TOML ({exc})", "see docs/hardware.md for the schema"
+        ) from None
     except RecursionError:
-        raise LlmroofError(f"{source}: TOML nested too deeply to read", "is this the right file?") from None
+        raise LlmroofError(
+            f"{source}: TOML nested too deeply to read", "is this the right file?"
+        ) from None
     except ValueError as exc:
         raise LlmroofError(f"{source}: {exc}".split(";")[0], "is this the right file?") from None
 

@@ -67,8 +67,10 @@ def is_special(path: str | Path) -> bool:
 
 def _check_not_a_disk(path: Path) -> None:
     if stat.S_ISBLK(os.stat(path).st_mode):
-        raise LlmroofError(f"{shorten(str(path))}: a block device (a disk); llmroof never writes one",
-                           "name a file, a FIFO or /dev/stdout")
+        raise LlmroofError(
+            f"{shorten(str(path))}: a block device (a disk); llmroof never writes one",
+            "name a file, a FIFO or /dev/stdout",
+        )
 
 
 def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = True) -> Path:
@@ -85,7 +87,9 @@ def write_text_atomic(path: str | Path, text: str, *, special_in_place: bool = T
     try:
         if special_in_place and is_special(path):
             _check_not_a_disk(path)
-            with open(path, "a", encoding="utf-8") as handle:  # append: never truncate what a shell opened
+            with open(
+                path, "a", encoding="utf-8"
+            ) as handle:  # append: never truncate what a shell opened
                 handle.write(text)
             return path
         _replace(path, text)
@@ -135,7 +139,10 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
             return
         where = path if folder else path.parent
         if where.exists() and not where.is_dir():
-            raise LlmroofError(f"{shorten(str(where))}: not a folder", "choose a folder (or a new name) to write to")
+            raise LlmroofError(
+                f"{shorten(str(where))}: not a folder",
+                "choose a folder (or a new name) to write to",
+            )
         if not folder and path.is_dir():
             raise LlmroofError(f"{shorten(str(path))}: is a folder", "name a file to write")
         where.mkdir(parents=True, exist_ok=True)
@@ -191,11 +198,15 @@ def check_output_folder(folder: str | Path, names: Iterable[str], *, force: bool
         if stat.S_ISLNK(mode):
             continue
         if not stat.S_ISREG(mode):
-            raise LlmroofError(f"{shorten(str(path))}: is a folder or special file, not a file llmroof wrote",
-                               "move it away, or choose another --out")
+            raise LlmroofError(
+                f"{shorten(str(path))}: is a folder or special file, not a file llmroof wrote",
+                "move it away, or choose another --out",
+            )
         if not force and not written_by_llmroof(path):
-            raise LlmroofError(f"{shorten(str(path))} was not written by llmroof",
-                               "move it away, choose another --out, or pass --force to replace it")
+            raise LlmroofError(
+                f"{shorten(str(path))} was not written by llmroof",
+                "move it away, choose another --out, or pass --force to replace it",
+            )
 
 
 def check_side_file(path: str | Path, *, force: bool, what: str) -> None:
@@ -204,8 +215,9 @@ def check_side_file(path: str | Path, *, force: bool, what: str) -> None:
     interrupted run) cannot be told from ours."""
     if force or not os.path.lexists(path) or os.path.islink(path):
         return
-    raise LlmroofError(f"{shorten(str(path))} exists ({what})",
-                       "move it away, or pass --force to replace it")
+    raise LlmroofError(
+        f"{shorten(str(path))} exists ({what})", "move it away, or pass --force to replace it"
+    )
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:

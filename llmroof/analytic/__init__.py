@@ -8,4 +8,13 @@ from llmroof.analytic.ops import OpCost
 from llmroof.analytic.serialize import SCHEMA
 from llmroof.analytic.workload import Workload
 
-__all__ = ["SCHEMA", "Analysis", "OpCost", "Phase", "Roofline", "Workload", "analyze", "checked_analyze"]
+__all__ = [
+    "SCHEMA",
+    "Analysis",
+    "OpCost",
+    "Phase",
+    "Roofline",
+    "Workload",
+    "analyze",
+    "checked_analyze",
+]

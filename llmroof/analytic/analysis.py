@@ -36,7 +36,13 @@ from llmroof.specs.model import ModelSpec
 
 UNLIMITED_CONTEXT = 2**31 - 1
 """max_context when memory sets no limit (every layer windowed: the cache stops growing at the window)."""
-BYTE_FIELDS = ("weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
+BYTE_FIELDS = (
+    "weight_bytes",
+    "act_read_bytes",
+    "act_write_bytes",
+    "kv_read_bytes",
+    "kv_write_bytes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +61,15 @@ class Roofline:
 
     def time_s(self, op: OpCost) -> float:
         """max(FLOPs / peak FLOP/s, bytes / peak bandwidth)."""
-        memory = (op[3] + op[4] + op[5] + op[6] + op[7]) / self.bandwidth_bytes_per_s  # the five byte fields
+        memory = (
+            op[3] + op[4] + op[5] + op[6] + op[7]
+        ) / self.bandwidth_bytes_per_s  # the five byte fields
         if not self.peak_flops_per_s:
             return memory
         compute = op[2] / self.peak_flops_per_s
-        if type(memory) is float:  # the scalar path, inline: sweeps call this 40 times per configuration
+        if (
+            type(memory) is float
+        ):  # the scalar path, inline: sweeps call this 40 times per configuration
             return compute if compute >= memory else memory
         return maximum(compute, memory)
 
@@ -70,7 +80,11 @@ class Roofline:
     @property
     def ridge_point(self) -> float | None:
         """FLOPs per byte where compute time equals memory time."""
-        return None if not self.peak_flops_per_s else self.peak_flops_per_s / self.bandwidth_bytes_per_s
+        return (
+            None
+            if not self.peak_flops_per_s
+            else self.peak_flops_per_s / self.bandwidth_bytes_per_s
+        )
 
 
 class CommOp(NamedTuple):
@@ -189,8 +203,12 @@ class Analysis:
     def stage_kv_bytes_per_sequence(self, context: Any) -> list[Any]:
         """KV cache of one sequence of ``context`` tokens on one GPU of each stage: full layers keep every
         token, windowed layers the last min(context, W)."""
-        return stage_kv_bytes_per_sequence(self.stage_kv_bytes_per_token, self.stage_window_kv_bytes_per_token,
-                                           self.model.sliding_window, context)
+        return stage_kv_bytes_per_sequence(
+            self.stage_kv_bytes_per_token,
+            self.stage_window_kv_bytes_per_token,
+            self.model.sliding_window,
+            context,
+        )
 
     def kv_bytes_per_gpu(self, batch: int, context: int) -> float:
         """KV cache on the fullest GPU for ``batch`` sequences of ``context`` tokens (pp batches in flight)."""
@@ -202,18 +220,26 @@ class Analysis:
         :attr:`fits` checks) fits beside the weights on every GPU (:func:`~llmroof.analytic.memory.max_batch`,
         which the grid shares)."""
         context = self.kv_tokens if context is None else context
-        return max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(context))
+        return max_batch(
+            self.usable_memory_bytes,
+            self.stage_weight_bytes,
+            self.stage_kv_bytes_per_sequence(context),
+        )
 
     def max_context(self, batch: int) -> int:
         """Longest KV cache (tokens) that ``batch`` sequences can hold beside the weights on every GPU
         (:data:`UNLIMITED_CONTEXT` when every layer is windowed and the windows fit)."""
         pp = len(self.stage_layers)
         window = self.model.sliding_window or 0
-        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(self.stage_kv_bytes_per_token)
+        windows = self.stage_window_kv_bytes_per_token or (0.0,) * len(
+            self.stage_kv_bytes_per_token
+        )
         limits = []
         for w, kv, win in zip(self.stage_weight_bytes, self.stage_kv_bytes_per_token, windows):
             budget = (self.usable_memory_bytes - w) / (batch * pp)  # KV bytes one sequence may take
-            if budget <= kv * window:  # the context ends inside the window: every layer keeps every token
+            if (
+                budget <= kv * window
+            ):  # the context ends inside the window: every layer keeps every token
                 limits.append(int(budget // kv))
             elif kv - win > 0:
                 limits.append(int((budget - win * window) // (kv - win)))
@@ -228,8 +254,11 @@ class Analysis:
 
     def total_bytes_per_gpu(self) -> float:
         """Weights plus KV cache on the fullest GPU (stage by stage), at :attr:`kv_tokens`."""
-        return total_bytes_per_gpu(self.stage_weight_bytes, self.stage_kv_bytes_per_sequence(self.kv_tokens),
-                                   self.workload.batch)
+        return total_bytes_per_gpu(
+            self.stage_weight_bytes,
+            self.stage_kv_bytes_per_sequence(self.kv_tokens),
+            self.workload.batch,
+        )
 
     @property
     def fits(self) -> bool:
@@ -265,7 +294,9 @@ class Analysis:
         implementation such as llmroof's torch kernels); this analysis itself when it is already eager."""
         if self.workload.implementation == "eager":
             return self
-        return analyze(self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager"))
+        return analyze(
+            self.model, self.hardware, dataclasses.replace(self.workload, implementation="eager")
+        )
 
 
 def decode_tokens_per_s(batch: Any, stage_times_s: tuple[Any, ...]) -> Any:
@@ -276,20 +307,24 @@ def decode_tokens_per_s(batch: Any, stage_times_s: tuple[Any, ...]) -> Any:
     return batch / period
 
 
-def pass_shapes(workload: Workload, batch: Any, prompt_len: Any, context_len: Any,
-                micro_batches: Any) -> tuple[PassShape, PassShape]:
+def pass_shapes(
+    workload: Workload, batch: Any, prompt_len: Any, context_len: Any, micro_batches: Any
+) -> tuple[PassShape, PassShape]:
     """The prefill (one micro-batch) and decode-step shapes on one rank; numbers, or numpy arrays for a grid.
     With expert parallelism each rank's attention takes b/ep of the sequences."""
     ep = workload.ep
     mb = batch // micro_batches // ep  # sequences of one micro-batch on one expert-parallel rank
     s = prompt_len
     b = batch // ep
-    return (PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb),
-            PassShape("decode", b, 1, context_len, b))
+    return (
+        PassShape("prefill", mb, s, s, mb * s if workload.all_logits else mb),
+        PassShape("decode", b, 1, context_len, b),
+    )
 
 
-def layout_of(model: ModelSpec, hardware: HardwareSpec,
-              workload: Workload) -> tuple[Shard, tuple[int, ...], Roofline, list[str]]:
+def layout_of(
+    model: ModelSpec, hardware: HardwareSpec, workload: Workload
+) -> tuple[Shard, tuple[int, ...], Roofline, list[str]]:
     """What every configuration of one layout shares: the shard, the stages, the roofline and its warnings."""
     shard = shard_model(model, workload.tp, workload.ep)
     layers = stage_layers(model.num_layers, workload.pp, workload.pp_layers)
@@ -304,20 +339,44 @@ def layout_of(model: ModelSpec, hardware: HardwareSpec,
     return shard, layers, Roofline(peak, hardware.memory_bandwidth_bytes_per_s), warnings
 
 
-def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workload, shard: Shard,
-          layers: tuple[int, ...], roofline: Roofline, shape: PassShape, micro_batches: Any) -> Phase:
+def phase(
+    name: str,
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    workload: Workload,
+    shard: Shard,
+    layers: tuple[int, ...],
+    roofline: Roofline,
+    shape: PassShape,
+    micro_batches: Any,
+) -> Phase:
     """One phase's ops, communication, stage times and totals; array-polymorphic in ``shape`` and
     ``micro_batches`` (then every time and total is an array over the grid)."""
     tp, pp, ep = shard.tp, len(layers), workload.ep
     count = tp * ep * micro_batches  # ranks of one stage, each micro-batch
     precision = workload.precision
     if workload.implementation == "fused":
-        layer = fused_layer_ops(model, shard, precision, shape, count * model.num_layers, routing=workload.routing,
-                                mla_absorbed=workload.mla_absorbed)
+        layer = fused_layer_ops(
+            model,
+            shard,
+            precision,
+            shape,
+            count * model.num_layers,
+            routing=workload.routing,
+            mla_absorbed=workload.mla_absorbed,
+        )
     else:
-        layer = layer_ops(model, shard, precision, shape, count * model.num_layers,
-                          attention_kernel=workload.attention_kernel, fused_qkv=workload.fused_qkv,
-                          routing=workload.routing, mla_absorbed=workload.mla_absorbed)
+        layer = layer_ops(
+            model,
+            shard,
+            precision,
+            shape,
+            count * model.num_layers,
+            attention_kernel=workload.attention_kernel,
+            fused_qkv=workload.fused_qkv,
+            routing=workload.routing,
+            mla_absorbed=workload.mla_absorbed,
+        )
     first = embed_op(shard, precision, shape, count)
     last = head_ops(model, shard, precision, shape, count)
     ops = (first, *layer, *last)
@@ -343,9 +402,29 @@ def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workloa
         n = micro_batches
         comm_ops += [
             CommOp(name, "comm.embed_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n),
-            CommOp(name, "comm.attn_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
-            CommOp(name, "comm.mlp_allreduce", "all_reduce", act_bytes, tp, tp_link.name, ar, n * model.num_layers),
-            CommOp(name, "comm.logits_allgather", "all_gather", logits, tp, tp_link.name, head_comm, n),
+            CommOp(
+                name,
+                "comm.attn_allreduce",
+                "all_reduce",
+                act_bytes,
+                tp,
+                tp_link.name,
+                ar,
+                n * model.num_layers,
+            ),
+            CommOp(
+                name,
+                "comm.mlp_allreduce",
+                "all_reduce",
+                act_bytes,
+                tp,
+                tp_link.name,
+                ar,
+                n * model.num_layers,
+            ),
+            CommOp(
+                name, "comm.logits_allgather", "all_gather", logits, tp, tp_link.name, head_comm, n
+            ),
         ]
     if ep > 1:
         # Each token's hidden state goes to the ranks of its k experts and comes back, in every MoE layer.
@@ -361,8 +440,18 @@ def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workloa
     if pp > 1:
         pp_link = comm.link_for(hardware, tp * pp * ep)
         send = comm.p2p_time_s(act_bytes, pp_link)
-        comm_ops.append(CommOp(name, "comm.pp_send", "send_recv", act_bytes, 2, pp_link.name, send,
-                               micro_batches * (pp - 1)))
+        comm_ops.append(
+            CommOp(
+                name,
+                "comm.pp_send",
+                "send_recv",
+                act_bytes,
+                2,
+                pp_link.name,
+                send,
+                micro_batches * (pp - 1),
+            )
+        )
     stage_times = []
     for stage, n_layers in enumerate(layers):
         t = n_layers * (layer_time + layer_comm)
@@ -387,10 +476,21 @@ def phase(name: str, model: ModelSpec, hardware: HardwareSpec, workload: Workloa
         act_write = act_write + op[5] * n
         kv_read = kv_read + op[6] * n
         kv_write = kv_write + op[7] * n
-    totals = dict(zip(("flops", *BYTE_FIELDS), (flops, weight, act_read, act_write, kv_read, kv_write)))
+    totals = dict(
+        zip(("flops", *BYTE_FIELDS), (flops, weight, act_read, act_write, kv_read, kv_write))
+    )
     totals["bytes"] = weight + act_read + act_write + kv_read + kv_write
-    return Phase(name, ops, tuple(comm_ops), roofline, tuple(stage_times), time_s, micro_batches,
-                 shape.tokens * micro_batches * ep, totals)
+    return Phase(
+        name,
+        ops,
+        tuple(comm_ops),
+        roofline,
+        tuple(stage_times),
+        time_s,
+        micro_batches,
+        shape.tokens * micro_batches * ep,
+        totals,
+    )
 
 
 def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Analysis:
@@ -398,10 +498,14 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
     shard, layers, roofline, warnings = layout_of(model, hardware, workload)
     precision = workload.precision
     m = workload.micro_batches
-    prefill_shape, decode_shape = pass_shapes(workload, workload.batch, workload.prompt_len, workload.context_len, m)
+    prefill_shape, decode_shape = pass_shapes(
+        workload, workload.batch, workload.prompt_len, workload.context_len, m
+    )
     prefill = phase("prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, m)
     decode = phase("decode", model, hardware, workload, shard, layers, roofline, decode_shape, 1)
-    stage_weights, stage_kv, stage_window_kv = stage_memory(model, shard, precision, layers, workload.ep)
+    stage_weights, stage_kv, stage_window_kv = stage_memory(
+        model, shard, precision, layers, workload.ep
+    )
     analysis = Analysis(
         model=model,
         hardware=hardware,
@@ -428,17 +532,28 @@ def analyze(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Ana
 
 
 @functools.lru_cache(maxsize=256)
-def stage_memory(model: ModelSpec, shard: Shard, precision: Precision, layers: tuple[int, ...],
-                 ep: int) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+def stage_memory(
+    model: ModelSpec, shard: Shard, precision: Precision, layers: tuple[int, ...], ep: int
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
     """Per stage, on one GPU: the resident weights, the KV bytes per cached token (every layer), and the windowed
     layers' share of it (they keep only the last W tokens); shape-independent, shared by ``analyze`` and the
     grid."""
-    stage_weights = stage_weight_bytes(model, shard, precision, stage_layer_weight_bytes(model, shard, precision,
-                                                                                         layers), layers)
-    layer_kv = layer_kv_bytes_per_token(model, shard, precision) / ep  # each rank holds b/ep sequences
+    stage_weights = stage_weight_bytes(
+        model, shard, precision, stage_layer_weight_bytes(model, shard, precision, layers), layers
+    )
+    layer_kv = (
+        layer_kv_bytes_per_token(model, shard, precision) / ep
+    )  # each rank holds b/ep sequences
     starts = [sum(layers[:stage]) for stage in range(len(layers))]
-    windowed = [sum(model.layer_is_windowed(i) for i in range(start, start + n)) for start, n in zip(starts, layers)]
-    return (tuple(stage_weights), tuple(n * layer_kv for n in layers), tuple(n * layer_kv for n in windowed))
+    windowed = [
+        sum(model.layer_is_windowed(i) for i in range(start, start + n))
+        for start, n in zip(starts, layers)
+    ]
+    return (
+        tuple(stage_weights),
+        tuple(n * layer_kv for n in layers),
+        tuple(n * layer_kv for n in windowed),
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -446,23 +561,33 @@ def whole_model_weight_bytes(model: ModelSpec, precision: Precision) -> float:
     """One copy of every weight at ``precision`` (tp = 1, one stage; every expert)."""
     whole = shard_model(model, 1)
     layers = (model.num_layers,)
-    return stage_weight_bytes(model, whole, precision, stage_layer_weight_bytes(model, whole, precision, layers),
-                              layers)[0]
+    return stage_weight_bytes(
+        model, whole, precision, stage_layer_weight_bytes(model, whole, precision, layers), layers
+    )[0]
 
 
 _DENSE_MLP_OPS = ("mlp.gate", "mlp.up", "mlp.down")
 
 
-def stage_layer_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
-                             layers: tuple[int, ...]) -> list[float]:
+def stage_layer_weight_bytes(
+    model: ModelSpec, shard: Shard, precision: Precision, layers: tuple[int, ...]
+) -> list[float]:
     """Resident decoder-layer weights on one rank of each stage: every local expert of each MoE layer, the dense
     MLP of each of the first ``first_dense_layers`` layers."""
-    ops = layer_ops(model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers, all_experts=True)
+    ops = layer_ops(
+        model, shard, precision, PassShape("decode", 1, 1, 1, 1), model.num_layers, all_experts=True
+    )
     moe = sum(op.weight_bytes for op in ops if op.name.startswith("moe."))
     dense = sum(op.weight_bytes for op in ops if op.name in _DENSE_MLP_OPS)
     # The rest, averaged over the layers (windowed and full attention ops each run on their own layers).
-    common = sum(op.weight_bytes * op.count for op in ops
-                 if not op.name.startswith("moe.") and op.name not in _DENSE_MLP_OPS) / model.num_layers
+    common = (
+        sum(
+            op.weight_bytes * op.count
+            for op in ops
+            if not op.name.startswith("moe.") and op.name not in _DENSE_MLP_OPS
+        )
+        / model.num_layers
+    )
     result, start = [], 0
     for n in layers:
         dense_layers = max(0, min(start + n, model.num_layers - model.moe_layers) - start)
@@ -479,11 +604,17 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
     if analysis.model.is_moe:
         return _moe_compute_bound_batch(analysis)
     one = analysis.decode.totals
-    two = analyze(analysis.model, analysis.hardware,
-                  dataclasses.replace(analysis.workload, batch=2, micro_batches=1)).decode.totals
+    two = analyze(
+        analysis.model,
+        analysis.hardware,
+        dataclasses.replace(analysis.workload, batch=2, micro_batches=1),
+    ).decode.totals
     if analysis.workload.batch != 1:
-        one = analyze(analysis.model, analysis.hardware,
-                      dataclasses.replace(analysis.workload, batch=1, micro_batches=1)).decode.totals
+        one = analyze(
+            analysis.model,
+            analysis.hardware,
+            dataclasses.replace(analysis.workload, batch=1, micro_batches=1),
+        ).decode.totals
     f = two["flops"] - one["flops"]  # FLOPs per sequence
     m = two["bytes"] - one["bytes"]  # bytes per sequence
     w = one["bytes"] - m  # bytes independent of the batch (weights)

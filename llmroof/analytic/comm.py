@@ -25,15 +25,24 @@ class Link(NamedTuple):
 def link_for(hardware: HardwareSpec, gpus: int) -> Link:
     """The intra-node link when ``gpus`` fit in one node, else the inter-node network."""
     if gpus <= hardware.gpus_per_node:
-        return Link(hardware.link or "intra-node link", hardware.link_bandwidth_bytes_per_s, hardware.link_latency_s)
-    return Link("inter-node network", hardware.internode_bandwidth_bytes_per_s, hardware.internode_latency_s)
+        return Link(
+            hardware.link or "intra-node link",
+            hardware.link_bandwidth_bytes_per_s,
+            hardware.link_latency_s,
+        )
+    return Link(
+        "inter-node network", hardware.internode_bandwidth_bytes_per_s, hardware.internode_latency_s
+    )
 
 
 def allreduce_time_s(nbytes: float, ranks: int, link: Link) -> float:
     """Ring all-reduce of an ``nbytes`` message: 2(n-1)/n * bytes / bandwidth + 2(n-1) * latency."""
     if ranks <= 1:
         return 0.0
-    return 2 * (ranks - 1) / ranks * nbytes / link.bandwidth_bytes_per_s + 2 * (ranks - 1) * link.latency_s
+    return (
+        2 * (ranks - 1) / ranks * nbytes / link.bandwidth_bytes_per_s
+        + 2 * (ranks - 1) * link.latency_s
+    )
 
 
 def allgather_time_s(nbytes: float, ranks: int, link: Link) -> float:
@@ -61,7 +70,9 @@ def bubble_fraction(pp: int, micro_batches: int) -> float:
     return (pp - 1) / (micro_batches + pp - 1)
 
 
-def fit_ring_allreduce(sizes_bytes: Sequence[float], times_s: Sequence[float], ranks: int) -> tuple[float, float] | None:
+def fit_ring_allreduce(
+    sizes_bytes: Sequence[float], times_s: Sequence[float], ranks: int
+) -> tuple[float, float] | None:
     """(B, λ): the ring all-reduce model t = 2(n-1)/n · S/B + 2(n-1) · λ least-squares fitted to measured
     (size, time) pairs, a line in S (exact through two points); λ clamped at 0. None with fewer than two
     sizes or ranks, or when the times do not grow with the size."""
@@ -69,15 +80,18 @@ def fit_ring_allreduce(sizes_bytes: Sequence[float], times_s: Sequence[float], r
         return None
     n = len(sizes_bytes)
     mean_x, mean_y = sum(sizes_bytes) / n, sum(times_s) / n
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(sizes_bytes, times_s)) / \
-        sum((x - mean_x) ** 2 for x in sizes_bytes)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(sizes_bytes, times_s)) / sum(
+        (x - mean_x) ** 2 for x in sizes_bytes
+    )
     if slope <= 0:
         return None
     intercept = mean_y - slope * mean_x
     return 2 * (ranks - 1) / ranks / slope, max(0.0, intercept / (2 * (ranks - 1)))
 
 
-def pass_bubble_fraction(stage_times_s: Sequence[float], micro_batches: int, time_s: float) -> float:
+def pass_bubble_fraction(
+    stage_times_s: Sequence[float], micro_batches: int, time_s: float
+) -> float:
     """Idle share of the devices during one pass of ``micro_batches`` through the stages, which took
     ``time_s``: 1 - m * sum(T_j) / (pp * time_s). GPipe's (pp - 1) / (m + pp - 1) when the stages are even;
     0 with one stage."""

@@ -101,13 +101,19 @@ class Grid:
         return maximum(self.prompt_len, self.context_len)
 
     def _kv_per_sequence(self) -> list[np.ndarray]:
-        return stage_kv_bytes_per_sequence(self.stage_kv_bytes_per_token, self.stage_window_kv_bytes_per_token,
-                                           self.model.sliding_window, self.kv_tokens)
+        return stage_kv_bytes_per_sequence(
+            self.stage_kv_bytes_per_token,
+            self.stage_window_kv_bytes_per_token,
+            self.model.sliding_window,
+            self.kv_tokens,
+        )
 
     @property
     def total_bytes_per_gpu(self) -> np.ndarray:
         """Weights plus KV cache at max(prompt, context) tokens on the fullest GPU."""
-        return self._full(total_bytes_per_gpu(self.stage_weight_bytes, self._kv_per_sequence(), self.batch))
+        return self._full(
+            total_bytes_per_gpu(self.stage_weight_bytes, self._kv_per_sequence(), self.batch)
+        )
 
     @property
     def fits(self) -> np.ndarray:
@@ -117,14 +123,23 @@ class Grid:
     @property
     def max_batch(self) -> np.ndarray:
         """Largest batch whose KV cache at each point's max(prompt, context) fits beside the weights."""
-        return self._full(max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self._kv_per_sequence()))
+        return self._full(
+            max_batch(self.usable_memory_bytes, self.stage_weight_bytes, self._kv_per_sequence())
+        )
 
     def _full(self, values: Any) -> np.ndarray:
         return np.broadcast_to(values, self.shape)
 
 
-def analyze_grid(model: ModelSpec, hardware: HardwareSpec, workload: Workload, *, batch: Any = None,
-                 prompt_len: Any = None, context_len: Any = None) -> Grid:
+def analyze_grid(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    workload: Workload,
+    *,
+    batch: Any = None,
+    prompt_len: Any = None,
+    context_len: Any = None,
+) -> Grid:
     """:func:`~llmroof.analytic.analyze` of ``workload`` at every point of the broadcast of ``batch``,
     ``prompt_len`` and ``context_len`` (integer arrays; None keeps the workload's value)."""
     b = _axis("batch", workload.batch if batch is None else batch)
@@ -135,23 +150,39 @@ def analyze_grid(model: ModelSpec, hardware: HardwareSpec, workload: Workload, *
     shard, layers, roofline, _ = layout_of(model, hardware, workload)
     m, ep = workload.micro_batches, workload.ep
     if ep > 1 and (b % ep).any():
-        raise ValueError(f"--ep {ep} runs attention data-parallel: every batch must be a multiple of {ep}")
+        raise ValueError(
+            f"--ep {ep} runs attention data-parallel: every batch must be a multiple of {ep}"
+        )
     # Prefill micro-batches: the workload's where each rank's share of the batch splits into them, else 1.
     micro = m if m == 1 or not (b % (m * ep)).any() else where(b % (m * ep) == 0, m, 1)
     prefill_shape, decode_shape = pass_shapes(workload, b, s, c, micro)
-    prefill = phase("prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, micro)
+    prefill = phase(
+        "prefill", model, hardware, workload, shard, layers, roofline, prefill_shape, micro
+    )
     decode = phase("decode", model, hardware, workload, shard, layers, roofline, decode_shape, 1)
     # As analyze: the resident weights and KV bytes per token of each stage (they do not depend on the shape).
-    stage_weights, stage_kv, stage_window_kv = stage_memory(model, shard, workload.precision, layers, workload.ep)
+    stage_weights, stage_kv, stage_window_kv = stage_memory(
+        model, shard, workload.precision, layers, workload.ep
+    )
 
     def full(x: np.ndarray | int) -> np.ndarray:
         return np.broadcast_to(x, shape)
 
-    return Grid(model=model, hardware=hardware, workload=workload, batch=full(b), prompt_len=full(s),
-                context_len=full(c), micro_batches=full(micro), prefill=prefill, decode=decode,
-                stage_weight_bytes=stage_weights, stage_kv_bytes_per_token=stage_kv,
-                stage_window_kv_bytes_per_token=stage_window_kv,
-                usable_memory_bytes=hardware.memory_bytes * (1 - workload.memory_reserve_fraction))
+    return Grid(
+        model=model,
+        hardware=hardware,
+        workload=workload,
+        batch=full(b),
+        prompt_len=full(s),
+        context_len=full(c),
+        micro_batches=full(micro),
+        prefill=prefill,
+        decode=decode,
+        stage_weight_bytes=stage_weights,
+        stage_kv_bytes_per_token=stage_kv,
+        stage_window_kv_bytes_per_token=stage_window_kv,
+        usable_memory_bytes=hardware.memory_bytes * (1 - workload.memory_reserve_fraction),
+    )
 
 
 def _axis(name: str, values: Any) -> np.ndarray:
@@ -172,7 +203,13 @@ def _check_exact(model: ModelSpec, b: np.ndarray, s: np.ndarray, c: np.ndarray) 
     pairs = max(longest_prompt * (longest_prompt + 1), longest_context)
     # Per pair: 4d + 5, or MLA's 2(r_kv + d_r) + 2 r_kv + 5 over the latent cache (absorbed decode).
     latent = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
-    per_pair = 4 * max(model.head_dim, latent, (model.qk_nope_head_dim or 0) + (model.qk_rope_head_dim or 0)) + 5
+    per_pair = (
+        4
+        * max(model.head_dim, latent, (model.qk_nope_head_dim or 0) + (model.qk_rope_head_dim or 0))
+        + 5
+    )
     if int(b.max(initial=1)) * model.num_heads * per_pair * pairs >= MAX_EXACT_INT:
-        raise ValueError("the grid's largest batch x heads x length^2 would overflow 64-bit integers; "
-                         "split the grid or use the scalar analyze")
+        raise ValueError(
+            "the grid's largest batch x heads x length^2 would overflow 64-bit integers; "
+            "split the grid or use the scalar analyze"
+        )

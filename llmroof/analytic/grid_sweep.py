@@ -44,11 +44,24 @@ class Layout:
     @property
     def key(self) -> tuple[str, str, int, int, str, str]:
         w = self.workload
-        return (self.model.name, self.hardware.name, w.tp, w.pp, w.precision.weight.name, w.precision.kv.name)
+        return (
+            self.model.name,
+            self.hardware.name,
+            w.tp,
+            w.pp,
+            w.precision.weight.name,
+            w.precision.kv.name,
+        )
 
 
-def layouts(models: Sequence[ModelSpec], hardware: Sequence[HardwareSpec], base: Workload, tps: Sequence[int],
-            pps: Sequence[int], precisions: Sequence[Precision]) -> tuple[list[Layout], list[str]]:
+def layouts(
+    models: Sequence[ModelSpec],
+    hardware: Sequence[HardwareSpec],
+    base: Workload,
+    tps: Sequence[int],
+    pps: Sequence[int],
+    precisions: Sequence[Precision],
+) -> tuple[list[Layout], list[str]]:
     """Every valid combination, in the order given (model outermost), and a note for each one skipped (a tp
     that does not divide the model's heads, a pp deeper than its layers)."""
     valid, skipped = [], []
@@ -57,8 +70,14 @@ def layouts(models: Sequence[ModelSpec], hardware: Sequence[HardwareSpec], base:
             shard_model(model, tp)
             explicit = base.pp_layers if pp == base.pp else None
             stage_layers(model.num_layers, pp, explicit)
-            workload = dataclasses.replace(base, batch=base.micro_batches * base.ep, tp=tp, pp=pp, pp_layers=explicit,
-                                           precision=precision)
+            workload = dataclasses.replace(
+                base,
+                batch=base.micro_batches * base.ep,
+                tp=tp,
+                pp=pp,
+                pp_layers=explicit,
+                precision=precision,
+            )
         except LlmroofError as exc:
             skipped.append(f"{model.name} on {hw.name} tp {tp} pp {pp}: {exc.message}")
             continue
@@ -86,14 +105,29 @@ def blocks(sizes: Sequence[int], limit: int = CHUNK_POINTS) -> Iterator[tuple[sl
             yield (slice(index, index + 1), *rest)
 
 
-def grid_chunks(layout: Layout, batch: Sequence[int], prompt: Sequence[int], context: Sequence[int],
-                limit: int = CHUNK_POINTS) -> Iterator[tuple[tuple[slice, ...], Grid]]:
+def grid_chunks(
+    layout: Layout,
+    batch: Sequence[int],
+    prompt: Sequence[int],
+    context: Sequence[int],
+    limit: int = CHUNK_POINTS,
+) -> Iterator[tuple[tuple[slice, ...], Grid]]:
     """The layout's grid over batch x prompt x context (C order), as (slices into the three axes, Grid) chunks."""
-    axes = [np.asarray(batch, dtype=np.int64), np.asarray(prompt, dtype=np.int64), np.asarray(context, dtype=np.int64)]
+    axes = [
+        np.asarray(batch, dtype=np.int64),
+        np.asarray(prompt, dtype=np.int64),
+        np.asarray(context, dtype=np.int64),
+    ]
     for sb, sp, sc in blocks([len(a) for a in axes], limit):
         try:
-            grid = analyze_grid(layout.model, layout.hardware, layout.workload, batch=axes[0][sb, None, None],
-                                prompt_len=axes[1][None, sp, None], context_len=axes[2][None, None, sc])
+            grid = analyze_grid(
+                layout.model,
+                layout.hardware,
+                layout.workload,
+                batch=axes[0][sb, None, None],
+                prompt_len=axes[1][None, sp, None],
+                context_len=axes[2][None, None, sc],
+            )
         except ValueError as exc:
             raise LlmroofError(f"{' '.join(map(str, layout.key))}: {exc}") from None
         yield (sb, sp, sc), grid
@@ -102,15 +136,33 @@ def grid_chunks(layout: Layout, batch: Sequence[int], prompt: Sequence[int], con
 def columns(layout: Layout, grid: Grid) -> dict[str, Any]:
     """The rows of one chunk as columns (:data:`COLUMNS`): 1-D arrays, or one value for a whole column."""
     model, hardware, tp, pp, weight, kv = layout.key
-    bytes_per_token, intensity = decode_figures(grid.batch, {key: grid.total("decode", key)
-                                                              for key in ("flops", "bytes")})
-    values = {"model": model, "hardware": hardware, "batch": grid.batch, "prompt_len": grid.prompt_len,
-              "context_len": grid.context_len, "tp": tp, "pp": pp, "weight_dtype": weight, "kv_dtype": kv,
-              "ttft_s": grid.ttft_s, "tpot_s": grid.tpot_s, "tokens_per_s": grid.decode_tokens_per_s,
-              "bytes_per_token": bytes_per_token, "decode_intensity": intensity,
-              "decode_bound": grid.bound("decode"), "prefill_bound": grid.bound("prefill"), "fits": grid.fits,
-              "max_batch": grid.max_batch}
-    return {key: value.ravel() if isinstance(value, np.ndarray) else value for key, value in values.items()}
+    bytes_per_token, intensity = decode_figures(
+        grid.batch, {key: grid.total("decode", key) for key in ("flops", "bytes")}
+    )
+    values = {
+        "model": model,
+        "hardware": hardware,
+        "batch": grid.batch,
+        "prompt_len": grid.prompt_len,
+        "context_len": grid.context_len,
+        "tp": tp,
+        "pp": pp,
+        "weight_dtype": weight,
+        "kv_dtype": kv,
+        "ttft_s": grid.ttft_s,
+        "tpot_s": grid.tpot_s,
+        "tokens_per_s": grid.decode_tokens_per_s,
+        "bytes_per_token": bytes_per_token,
+        "decode_intensity": intensity,
+        "decode_bound": grid.bound("decode"),
+        "prefill_bound": grid.bound("prefill"),
+        "fits": grid.fits,
+        "max_batch": grid.max_batch,
+    }
+    return {
+        key: value.ravel() if isinstance(value, np.ndarray) else value
+        for key, value in values.items()
+    }
 
 
 class Frontier:
@@ -125,15 +177,22 @@ class Frontier:
 
     def add(self, layout: Layout, where: tuple[slice, ...], grid: Grid) -> None:
         shape = (len(self.prompt), len(self.context))
-        state = self._layouts.setdefault(layout.key, {
-            "compute_bound_batch": np.full(shape, NONE),
-            "max_fitting_batch": np.zeros(shape, np.int64),
-            "tpot_s": np.full(shape, np.nan), "tokens_per_s": np.full(shape, np.nan),
-            "max_batch": np.zeros(shape, np.int64)})
+        state = self._layouts.setdefault(
+            layout.key,
+            {
+                "compute_bound_batch": np.full(shape, NONE),
+                "max_fitting_batch": np.zeros(shape, np.int64),
+                "tpot_s": np.full(shape, np.nan),
+                "tokens_per_s": np.full(shape, np.nan),
+                "max_batch": np.zeros(shape, np.int64),
+            },
+        )
         _, sp, sc = where
         batch = grid.batch
         compute = np.where(grid.compute_bound("decode"), batch, NONE).min(axis=0)
-        state["compute_bound_batch"][sp, sc] = np.minimum(state["compute_bound_batch"][sp, sc], compute)
+        state["compute_bound_batch"][sp, sc] = np.minimum(
+            state["compute_bound_batch"][sp, sc], compute
+        )
         fitting = np.where(grid.fits, batch, 0)
         best = fitting.argmax(axis=0)  # the chunk's largest fitting batch at each (prompt, context)
         largest = np.take_along_axis(fitting, best[None], axis=0)[0]
@@ -141,7 +200,9 @@ class Frontier:
         for key, values in (("tpot_s", grid.tpot_s), ("tokens_per_s", grid.decode_tokens_per_s)):
             at_best = np.take_along_axis(values, best[None], axis=0)[0]
             state[key][sp, sc] = np.where(better, at_best, state[key][sp, sc])
-        state["max_fitting_batch"][sp, sc] = np.where(better, largest, state["max_fitting_batch"][sp, sc])
+        state["max_fitting_batch"][sp, sc] = np.where(
+            better, largest, state["max_fitting_batch"][sp, sc]
+        )
         state["max_batch"][sp, sc] = grid.max_batch[0]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -151,18 +212,33 @@ class Frontier:
         for key, state in self._layouts.items():
             for i, prompt in enumerate(self.prompt.tolist()):
                 for j, context in enumerate(self.context.tolist()):
-                    compute, fitting = int(state["compute_bound_batch"][i, j]), int(state["max_fitting_batch"][i, j])
-                    records.append({**dict(zip(names, key)), "prompt_len": prompt, "context_len": context,
-                                    "compute_bound_batch": None if compute == NONE else compute,
-                                    "max_fitting_batch": fitting or None,
-                                    "tpot_s": float(state["tpot_s"][i, j]) if fitting else None,
-                                    "tokens_per_s": float(state["tokens_per_s"][i, j]) if fitting else None,
-                                    "max_batch": int(state["max_batch"][i, j])})
+                    compute, fitting = (
+                        int(state["compute_bound_batch"][i, j]),
+                        int(state["max_fitting_batch"][i, j]),
+                    )
+                    records.append(
+                        {
+                            **dict(zip(names, key)),
+                            "prompt_len": prompt,
+                            "context_len": context,
+                            "compute_bound_batch": None if compute == NONE else compute,
+                            "max_fitting_batch": fitting or None,
+                            "tpot_s": float(state["tpot_s"][i, j]) if fitting else None,
+                            "tokens_per_s": float(state["tokens_per_s"][i, j]) if fitting else None,
+                            "max_batch": int(state["max_batch"][i, j]),
+                        }
+                    )
         return records
 
 
-def run(layouts: Sequence[Layout], batch: Sequence[int], prompt: Sequence[int], context: Sequence[int],
-        sink: Callable[[dict[str, Any]], object] | None = None, limit: int = CHUNK_POINTS) -> tuple[Frontier, int]:
+def run(
+    layouts: Sequence[Layout],
+    batch: Sequence[int],
+    prompt: Sequence[int],
+    context: Sequence[int],
+    sink: Callable[[dict[str, Any]], object] | None = None,
+    limit: int = CHUNK_POINTS,
+) -> tuple[Frontier, int]:
     """Evaluate every layout over batch x prompt x context, chunk by chunk, handing each chunk's
     :func:`columns` to ``sink`` (None: keep only the frontier); returns the frontier and the points evaluated."""
     frontier, points = Frontier(prompt, context), 0

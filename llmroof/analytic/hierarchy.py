@@ -38,14 +38,22 @@ class MemoryHierarchy:
     def levels(self) -> tuple[MemoryLevel, ...]:
         """The caches (each roof raised to at least the roof of every level outside it: a smaller level is
         never a lower bound than a larger one), then DRAM with unbounded capacity."""
-        dram = MemoryLevel(name="DRAM", capacity_bytes=float("inf"),
-                           bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s)
+        dram = MemoryLevel(
+            name="DRAM",
+            capacity_bytes=float("inf"),
+            bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
+        )
         ordered = sorted(self.caches, key=lambda level: level.capacity_bytes)
         levels, floor = [dram], dram.bandwidth_bytes_per_s
         for level in reversed(ordered):
             floor = max(floor, level.bandwidth_bytes_per_s)
-            levels.append(MemoryLevel(name=level.name, capacity_bytes=level.capacity_bytes,
-                                      bandwidth_bytes_per_s=floor))
+            levels.append(
+                MemoryLevel(
+                    name=level.name,
+                    capacity_bytes=level.capacity_bytes,
+                    bandwidth_bytes_per_s=floor,
+                )
+            )
         return tuple(reversed(levels))
 
     def place(self, working_set_bytes: float) -> MemoryLevel:
@@ -53,8 +61,9 @@ class MemoryHierarchy:
         return next(level for level in self.levels if working_set_bytes <= level.capacity_bytes)
 
 
-def op_roof_time_s(*, flops: float, bytes_moved: float, hierarchy: MemoryHierarchy,
-                   peak_flops_per_s: float) -> tuple[float, MemoryLevel]:
+def op_roof_time_s(
+    *, flops: float, bytes_moved: float, hierarchy: MemoryHierarchy, peak_flops_per_s: float
+) -> tuple[float, MemoryLevel]:
     """Roofline time of an op on its level: max(FLOPs / compute roof, bytes / that level's roof).
 
     The working set is the op's bytes moved (the analytic count reads and writes each tensor once).

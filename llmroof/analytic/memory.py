@@ -62,7 +62,11 @@ def moe_param_count(model: ModelSpec) -> int:
     """One MoE block: router (h -> E), E routed experts, and the shared experts (one MLP of width shared * w)."""
     e = model.num_experts or 0
     router = e * model.hidden_size + (e if model.router_bias else 0)
-    shared = mlp_param_count(model, model.num_shared_experts * model.expert_width) if model.num_shared_experts else 0
+    shared = (
+        mlp_param_count(model, model.num_shared_experts * model.expert_width)
+        if model.num_shared_experts
+        else 0
+    )
     return router + e * expert_param_count(model) + shared
 
 
@@ -144,8 +148,13 @@ def embedding_bytes(shard: Shard, precision: Precision) -> float:
     return shard.vocab * shard.hidden * precision.unquantized.bytes_per_element
 
 
-def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
-                       layer_weight_bytes: float | list[float], stage_layers: tuple[int, ...]) -> list[float]:
+def stage_weight_bytes(
+    model: ModelSpec,
+    shard: Shard,
+    precision: Precision,
+    layer_weight_bytes: float | list[float],
+    stage_layers: tuple[int, ...],
+) -> list[float]:
     """Weight bytes on one rank of each pipeline stage; ``layer_weight_bytes``: one decoder layer's, or each
     stage's decoder layers' in all.
 
@@ -157,7 +166,11 @@ def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
     last = len(stage_layers) - 1
     result = []
     for stage, layers in enumerate(stage_layers):
-        total = layer_weight_bytes[stage] if isinstance(layer_weight_bytes, list) else layers * layer_weight_bytes
+        total = (
+            layer_weight_bytes[stage]
+            if isinstance(layer_weight_bytes, list)
+            else layers * layer_weight_bytes
+        )
         if stage == 0:
             total += table
         if stage == last:
@@ -168,9 +181,12 @@ def stage_weight_bytes(model: ModelSpec, shard: Shard, precision: Precision,
     return result
 
 
-def stage_kv_bytes_per_sequence(stage_kv_bytes_per_token: Sequence[float],
-                                stage_window_kv_bytes_per_token: Sequence[float], window: int | None,
-                                context: Any) -> list[Any]:
+def stage_kv_bytes_per_sequence(
+    stage_kv_bytes_per_token: Sequence[float],
+    stage_window_kv_bytes_per_token: Sequence[float],
+    window: int | None,
+    context: Any,
+) -> list[Any]:
     """KV cache of one sequence of ``context`` tokens on one GPU of each stage (numbers, or arrays over a grid):
     full layers keep every token, windowed layers (their share ``stage_window_kv_bytes_per_token``) the last
     min(context, W)."""
@@ -179,19 +195,27 @@ def stage_kv_bytes_per_sequence(stage_kv_bytes_per_token: Sequence[float],
     return [(kv - win) * context + win * kept for kv, win in zip(stage_kv_bytes_per_token, windows)]
 
 
-def total_bytes_per_gpu(stage_weight_bytes: Sequence[float], stage_kv_bytes_per_sequence: Sequence[Any],
-                        batch: Any) -> Any:
+def total_bytes_per_gpu(
+    stage_weight_bytes: Sequence[float], stage_kv_bytes_per_sequence: Sequence[Any], batch: Any
+) -> Any:
     """Weights plus the KV cache of ``batch`` sequences (``stage_kv_bytes_per_sequence`` each, at the length
     they keep) on the fullest GPU, pp batches in flight; numbers, or arrays over a grid."""
     pp = len(stage_weight_bytes)
-    return largest([wb + kv * batch * pp for wb, kv in zip(stage_weight_bytes, stage_kv_bytes_per_sequence)])
+    return largest(
+        [wb + kv * batch * pp for wb, kv in zip(stage_weight_bytes, stage_kv_bytes_per_sequence)]
+    )
 
 
-def max_batch(usable_bytes: float, stage_weight_bytes: Sequence[float],
-              stage_kv_bytes_per_sequence: Sequence[Any]) -> Any:
+def max_batch(
+    usable_bytes: float,
+    stage_weight_bytes: Sequence[float],
+    stage_kv_bytes_per_sequence: Sequence[Any],
+) -> Any:
     """Largest batch whose KV cache (``stage_kv_bytes_per_sequence`` per sequence on each stage) fits beside the
     weights on every GPU (0: none); numbers, or arrays over a grid. :attr:`Analysis.fits
     <llmroof.analytic.analysis.Analysis.fits>` is batch <= this, at max(prompt, context) tokens."""
     pp = len(stage_weight_bytes)
     free = [usable_bytes - w for w in stage_weight_bytes]
-    return maximum(0, smallest([to_int(f // (kv * pp)) for f, kv in zip(free, stage_kv_bytes_per_sequence)]))
+    return maximum(
+        0, smallest([to_int(f // (kv * pp)) for f, kv in zip(free, stage_kv_bytes_per_sequence)])
+    )

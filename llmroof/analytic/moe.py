@@ -43,11 +43,15 @@ class Routing:
 
     def __post_init__(self) -> None:
         if not 0 <= self.zipf_s <= MAX_ZIPF:
-            raise ValueError(f"the Zipf exponent must be from 0 to {MAX_ZIPF:g}, got {self.zipf_s!r}")
+            raise ValueError(
+                f"the Zipf exponent must be from 0 to {MAX_ZIPF:g}, got {self.zipf_s!r}"
+            )
         if self.expert_load is not None:
             finite = all(0 <= v < float("inf") for v in self.expert_load)
             if not self.expert_load or not finite or sum(self.expert_load) <= 0:
-                raise ValueError("an expert-load histogram needs finite non-negative counts with a positive sum")
+                raise ValueError(
+                    "an expert-load histogram needs finite non-negative counts with a positive sum"
+                )
 
     @property
     def uniform(self) -> bool:
@@ -57,8 +61,10 @@ class Routing:
         """p_i: the share of the routed assignments each expert takes (sums to 1)."""
         if self.expert_load is not None:
             if len(self.expert_load) != experts:
-                raise ValueError(f"the expert-load histogram lists {len(self.expert_load)} experts; "
-                                 f"the model has {experts}")
+                raise ValueError(
+                    f"the expert-load histogram lists {len(self.expert_load)} experts; "
+                    f"the model has {experts}"
+                )
             weights = self.expert_load
         else:
             weights = tuple(1.0 / (i + 1) ** self.zipf_s for i in range(experts))
@@ -88,9 +94,19 @@ def expected_experts(experts: int, top_k: int, tokens: Any, routing: Routing = U
     return total
 
 
-def moe_ops(model: Any, shard: Any, precision: Any, phase: str, tokens: Any, count: int, *,
-            routing: Routing = UNIFORM, all_experts: bool = False, fused: bool = False,
-            residual: bool = True) -> list[OpCost]:
+def moe_ops(
+    model: Any,
+    shard: Any,
+    precision: Any,
+    phase: str,
+    tokens: Any,
+    count: int,
+    *,
+    routing: Routing = UNIFORM,
+    all_experts: bool = False,
+    fused: bool = False,
+    residual: bool = True,
+) -> list[OpCost]:
     """The MoE block of one layer on one rank: router, top-k, the routed experts, the combine and the shared
     experts. ``tokens``: this rank's tokens (t); the shard holds E/ep experts; ``all_experts``: count every local
     expert's weights as read (resident memory) instead of the expected touched ones.
@@ -112,31 +128,83 @@ def moe_ops(model: Any, shard: Any, precision: Any, phase: str, tokens: Any, cou
     bias = model.expert_bias
 
     def expert_linear(name: str, k_in: int, n_out: int, bias_elems: int) -> OpCost:
-        return OpCost(phase, name, 2.0 * pairs * k_in * n_out + pairs * bias_elems,
-                      touched * (ex.nbytes(k_in * n_out) + bias_elems * hi_b),
-                      pairs * k_in * a_b, pairs * n_out * a_b, 0.0, 0.0, count)
+        return OpCost(
+            phase,
+            name,
+            2.0 * pairs * k_in * n_out + pairs * bias_elems,
+            touched * (ex.nbytes(k_in * n_out) + bias_elems * hi_b),
+            pairs * k_in * a_b,
+            pairs * n_out * a_b,
+            0.0,
+            0.0,
+            count,
+        )
 
     router_bias = e if model.router_bias else 0
     if fused:
         return _fused_moe_ops(model, shard, precision, phase, t, count, touched, residual)
     ops = [
         # logits[t, E] = x[t, h] @ W_router[h, E]: replicated on every rank, kept in 16 bits.
-        OpCost(phase, "moe.router", 2.0 * t * h * e + t * router_bias, (h * e + router_bias) * hi_b,
-               t * h * a_b, t * e * a_b, 0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.router",
+            2.0 * t * h * e + t * router_bias,
+            (h * e + router_bias) * hi_b,
+            t * h * a_b,
+            t * e * a_b,
+            0.0,
+            0.0,
+            count,
+        ),
         # softmax (or sigmoid) over E, then the k largest: writes k weights and k int32 indices per token.
-        OpCost(phase, "moe.topk", (ELEMENTWISE_FLOPS["softmax"] * t * e) * 1.0, 0.0, t * e * a_b,
-               t * k * (a_b + 4), 0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.topk",
+            (ELEMENTWISE_FLOPS["softmax"] * t * e) * 1.0,
+            0.0,
+            t * e * a_b,
+            t * k * (a_b + 4),
+            0.0,
+            0.0,
+            count,
+        ),
         expert_linear("moe.gate", h, w, w if bias else 0),
         expert_linear("moe.up", h, w, w if bias else 0),
-        OpCost(phase, "moe.act", ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * pairs * w) * 1.0,
-               0.0, 2 * pairs * w * a_b, pairs * w * a_b, 0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.act",
+            ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * pairs * w) * 1.0,
+            0.0,
+            2 * pairs * w * a_b,
+            pairs * w * a_b,
+            0.0,
+            0.0,
+            count,
+        ),
         # Row-parallel down projection; its bias (gpt-oss) is whole on every rank, like the dense MLP's.
-        OpCost(phase, "moe.down", 2.0 * pairs * w * h + pairs * (h if bias else 0),
-               touched * (ex.nbytes(w * h) + (h if bias else 0) * hi_b),
-               pairs * w * a_b, pairs * h * a_b, 0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.down",
+            2.0 * pairs * w * h + pairs * (h if bias else 0),
+            touched * (ex.nbytes(w * h) + (h if bias else 0) * hi_b),
+            pairs * w * a_b,
+            pairs * h * a_b,
+            0.0,
+            0.0,
+            count,
+        ),
         # y[t, h] = sum over the k experts of weight * expert output.
-        OpCost(phase, "moe.combine", 2.0 * pairs * h, 0.0, pairs * h * a_b + t * k * a_b, t * h * a_b,
-               0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.combine",
+            2.0 * pairs * h,
+            0.0,
+            pairs * h * a_b + t * k * a_b,
+            t * h * a_b,
+            0.0,
+            0.0,
+            count,
+        ),
     ]
     if model.num_shared_experts:
         ws = shard.shared_intermediate
@@ -144,24 +212,58 @@ def moe_ops(model: Any, shard: Any, precision: Any, phase: str, tokens: Any, cou
 
         def shared_linear(name: str, k_in: int, n_out: int, out_bias: int = 0) -> OpCost:
             bias_elems = (n_out if shared_bias and not out_bias else 0) + out_bias
-            return OpCost(phase, name, 2.0 * t * k_in * n_out + t * bias_elems,
-                          ex.nbytes(k_in * n_out) + bias_elems * hi_b, t * k_in * a_b, t * n_out * a_b,
-                          0.0, 0.0, count)
+            return OpCost(
+                phase,
+                name,
+                2.0 * t * k_in * n_out + t * bias_elems,
+                ex.nbytes(k_in * n_out) + bias_elems * hi_b,
+                t * k_in * a_b,
+                t * n_out * a_b,
+                0.0,
+                0.0,
+                count,
+            )
 
         ops += [
             shared_linear("moe.shared.gate", h, ws),
             shared_linear("moe.shared.up", h, ws),
-            OpCost(phase, "moe.shared.act",
-                   ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * t * ws) * 1.0, 0.0,
-                   2 * t * ws * a_b, t * ws * a_b, 0.0, 0.0, count),
+            OpCost(
+                phase,
+                "moe.shared.act",
+                ((ELEMENTWISE_FLOPS[model.activation] + ELEMENTWISE_FLOPS["mul"]) * t * ws) * 1.0,
+                0.0,
+                2 * t * ws * a_b,
+                t * ws * a_b,
+                0.0,
+                0.0,
+                count,
+            ),
             shared_linear("moe.shared.down", ws, h, h if shared_bias else 0),
-            OpCost(phase, "moe.shared.add", (t * h) * 1.0, 0.0, 2 * t * h * a_b, t * h * a_b, 0.0, 0.0, count),
+            OpCost(
+                phase,
+                "moe.shared.add",
+                (t * h) * 1.0,
+                0.0,
+                2 * t * h * a_b,
+                t * h * a_b,
+                0.0,
+                0.0,
+                count,
+            ),
         ]
     return ops
 
 
-def _fused_moe_ops(model: Any, shard: Any, precision: Any, phase: str, t: Any, count: int, touched: Any,
-                   residual: bool) -> list[OpCost]:
+def _fused_moe_ops(
+    model: Any,
+    shard: Any,
+    precision: Any,
+    phase: str,
+    t: Any,
+    count: int,
+    touched: Any,
+    residual: bool,
+) -> list[OpCost]:
     """See :func:`moe_ops` (``fused``): the eager ops' FLOPs and weights in five (or three) kernels."""
     h, e, k = shard.hidden, model.num_experts, model.experts_per_token
     w = shard.expert_intermediate
@@ -177,29 +279,72 @@ def _fused_moe_ops(model: Any, shard: Any, precision: Any, phase: str, t: Any, c
     shared = model.num_shared_experts > 0
     routed_residual = residual and not shared  # the last kernel of the block adds the residual
     ops = [
-        OpCost(phase, "moe.router", 2.0 * t * h * e + t * router_bias + ELEMENTWISE_FLOPS["softmax"] * t * e,
-               (h * e + router_bias) * hi_b, t * h * a_b, t * k * (a_b + 4), 0.0, 0.0, count),
-        OpCost(phase, "moe.gate_up", 2.0 * pairs * h * (2 * w) + pairs * (2 * w if bias else 0) + act * pairs * w,
-               touched * (2 * (ex.nbytes(h * w) + (w if bias else 0) * hi_b)), pairs * h * a_b, pairs * w * a_b,
-               0.0, 0.0, count),
-        OpCost(phase, "moe.down",
-               2.0 * pairs * w * h + pairs * (h if bias else 0) + 2.0 * pairs * h + (add * t * h if routed_residual
-                                                                                      else 0),
-               touched * (ex.nbytes(w * h) + (h if bias else 0) * hi_b),
-               pairs * w * a_b + t * k * a_b + (x_bytes if routed_residual else 0.0), x_bytes, 0.0, 0.0, count),
+        OpCost(
+            phase,
+            "moe.router",
+            2.0 * t * h * e + t * router_bias + ELEMENTWISE_FLOPS["softmax"] * t * e,
+            (h * e + router_bias) * hi_b,
+            t * h * a_b,
+            t * k * (a_b + 4),
+            0.0,
+            0.0,
+            count,
+        ),
+        OpCost(
+            phase,
+            "moe.gate_up",
+            2.0 * pairs * h * (2 * w) + pairs * (2 * w if bias else 0) + act * pairs * w,
+            touched * (2 * (ex.nbytes(h * w) + (w if bias else 0) * hi_b)),
+            pairs * h * a_b,
+            pairs * w * a_b,
+            0.0,
+            0.0,
+            count,
+        ),
+        OpCost(
+            phase,
+            "moe.down",
+            2.0 * pairs * w * h
+            + pairs * (h if bias else 0)
+            + 2.0 * pairs * h
+            + (add * t * h if routed_residual else 0),
+            touched * (ex.nbytes(w * h) + (h if bias else 0) * hi_b),
+            pairs * w * a_b + t * k * a_b + (x_bytes if routed_residual else 0.0),
+            x_bytes,
+            0.0,
+            0.0,
+            count,
+        ),
     ]
     if shared:
         ws = shard.shared_intermediate
         shared_bias = model.mlp_bias
         ops += [
-            OpCost(phase, "moe.shared.gate_up",
-                   2.0 * t * h * (2 * ws) + t * (2 * ws if shared_bias else 0) + act * t * ws,
-                   2 * ex.nbytes(h * ws) + (2 * ws if shared_bias else 0) * hi_b, x_bytes, t * ws * a_b,
-                   0.0, 0.0, count),
+            OpCost(
+                phase,
+                "moe.shared.gate_up",
+                2.0 * t * h * (2 * ws) + t * (2 * ws if shared_bias else 0) + act * t * ws,
+                2 * ex.nbytes(h * ws) + (2 * ws if shared_bias else 0) * hi_b,
+                x_bytes,
+                t * ws * a_b,
+                0.0,
+                0.0,
+                count,
+            ),
             # y = shared(x) + routed(x) (+ x): reads the routed output (and the residual stream).
-            OpCost(phase, "moe.shared.down",
-                   2.0 * t * ws * h + t * (h if shared_bias else 0) + add * t * h + (add * t * h if residual else 0),
-                   ex.nbytes(ws * h) + (h if shared_bias else 0) * hi_b,
-                   t * ws * a_b + x_bytes + (x_bytes if residual else 0.0), x_bytes, 0.0, 0.0, count),
+            OpCost(
+                phase,
+                "moe.shared.down",
+                2.0 * t * ws * h
+                + t * (h if shared_bias else 0)
+                + add * t * h
+                + (add * t * h if residual else 0),
+                ex.nbytes(ws * h) + (h if shared_bias else 0) * hi_b,
+                t * ws * a_b + x_bytes + (x_bytes if residual else 0.0),
+                x_bytes,
+                0.0,
+                0.0,
+                count,
+            ),
         ]
     return ops

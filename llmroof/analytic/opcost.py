@@ -35,7 +35,11 @@ class OpCost(NamedTuple):
     @property
     def bytes(self) -> float:
         return (
-            self.weight_bytes + self.act_read_bytes + self.act_write_bytes + self.kv_read_bytes + self.kv_write_bytes
+            self.weight_bytes
+            + self.act_read_bytes
+            + self.act_write_bytes
+            + self.kv_read_bytes
+            + self.kv_write_bytes
         )
 
     @property
@@ -63,14 +67,38 @@ class PassShape(NamedTuple):
         return self.batch * self.queries
 
 
-def fused_gemm(phase: str, name: str, rows: Any, k: int, widths: tuple[int, ...], bias: int, epilogue_flops: Any,
-               w: Any, a_b: float, hi_b: float, *, n_out: int, count: int, residual_bytes: Any = 0.0,
-               kv_out: int = 0, kv_b: float = 0.0, extra_weight_bytes: float = 0.0) -> OpCost:
+def fused_gemm(
+    phase: str,
+    name: str,
+    rows: Any,
+    k: int,
+    widths: tuple[int, ...],
+    bias: int,
+    epilogue_flops: Any,
+    w: Any,
+    a_b: float,
+    hi_b: float,
+    *,
+    n_out: int,
+    count: int,
+    residual_bytes: Any = 0.0,
+    kv_out: int = 0,
+    kv_b: float = 0.0,
+    extra_weight_bytes: float = 0.0,
+) -> OpCost:
     """One kernel of the fused set: y = epilogue(x[rows, k] @ [W_1 .. W_j][k, n]); each weight matrix of
     ``widths`` stored (and quantised) on its own; ``bias`` elements added; ``epilogue_flops`` of element-wise
     work; ``residual_bytes`` read and added; ``n_out`` columns written as activations, ``kv_out`` to the KV
     cache; ``extra_weight_bytes``: the epilogue's own weights (norm scales)."""
     n = sum(widths)
-    return OpCost(phase, name, 2.0 * rows * k * n + rows * bias + epilogue_flops,
-                  sum(w.nbytes(k * width) for width in widths) + bias * hi_b + extra_weight_bytes,
-                  rows * k * a_b + residual_bytes, rows * n_out * a_b, 0.0, rows * kv_out * kv_b, count)
+    return OpCost(
+        phase,
+        name,
+        2.0 * rows * k * n + rows * bias + epilogue_flops,
+        sum(w.nbytes(k * width) for width in widths) + bias * hi_b + extra_weight_bytes,
+        rows * k * a_b + residual_bytes,
+        rows * n_out * a_b,
+        0.0,
+        rows * kv_out * kv_b,
+        count,
+    )

@@ -76,8 +76,12 @@ def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
         tokens_per_s=a.decode_tokens_per_s,
         bytes_per_token=a.decode.totals["bytes"] / b,
         weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
-        kv_traffic_bytes_per_token=(a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b,
-        act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"]) / b,
+        kv_traffic_bytes_per_token=(
+            a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]
+        )
+        / b,
+        act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"])
+        / b,
         expected_experts_per_layer=a.expected_experts_per_layer("decode"),
     )
     prefill.update(expected_experts_per_layer=a.expected_experts_per_layer("prefill"))
@@ -165,10 +169,14 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "model": model,
         "hardware": hardware,
         "workload": workload,
-        "ops": [op_to_dict(op, roof) | {"implementation": w.implementation}
-                for op in (*a.prefill.ops, *a.decode.ops)],
-        "eager_ops": [op_to_dict(op, roof) | {"implementation": "eager"}
-                      for op in (*eager.prefill.ops, *eager.decode.ops)],
+        "ops": [
+            op_to_dict(op, roof) | {"implementation": w.implementation}
+            for op in (*a.prefill.ops, *a.decode.ops)
+        ],
+        "eager_ops": [
+            op_to_dict(op, roof) | {"implementation": "eager"}
+            for op in (*eager.prefill.ops, *eager.decode.ops)
+        ],
         "phases": {"prefill": prefill, "decode": decode},
         "memory": memory,
         "parallel": parallel,

@@ -53,15 +53,24 @@ def shard_model(model: ModelSpec, tp: int, ep: int = 1) -> Shard:
     if ep < 1:
         raise LlmroofError(f"--ep must be at least 1, got {ep}")
     if ep > 1 and not model.is_moe:
-        raise LlmroofError(f"--ep {ep}: {model.name} has no experts to split", "expert parallelism needs a MoE model")
+        raise LlmroofError(
+            f"--ep {ep}: {model.name} has no experts to split",
+            "expert parallelism needs a MoE model",
+        )
     if model.is_moe and model.experts[0] % ep:
-        raise LlmroofError(f"--ep {ep} does not divide the {model.num_experts} experts of {model.name}",
-                           f"choose an ep that divides {model.num_experts}")
-    for width, what in ((model.expert_width if model.is_moe else 0, "expert MLP width"),
-                        (model.num_shared_experts * model.expert_width, "shared experts' width")):
+        raise LlmroofError(
+            f"--ep {ep} does not divide the {model.num_experts} experts of {model.name}",
+            f"choose an ep that divides {model.num_experts}",
+        )
+    for width, what in (
+        (model.expert_width if model.is_moe else 0, "expert MLP width"),
+        (model.num_shared_experts * model.expert_width, "shared experts' width"),
+    ):
         if width % tp:
-            raise LlmroofError(f"--tp {tp} does not divide the {what} {width} of {model.name}",
-                               f"choose a tp that divides {width}")
+            raise LlmroofError(
+                f"--tp {tp} does not divide the {what} {width} of {model.name}",
+                f"choose a tp that divides {width}",
+            )
     if model.num_heads % tp:
         raise LlmroofError(
             f"--tp {tp} does not divide the {model.num_heads} attention heads of {model.name}",
@@ -81,7 +90,9 @@ def shard_model(model: ModelSpec, tp: int, ep: int = 1) -> Shard:
                 f"with fewer KV heads than ranks, tp must be a multiple of {model.num_kv_heads}",
             )
         kv_heads = 1
-    if model.num_layers > model.moe_layers and model.intermediate_size % tp:  # some layers have a dense MLP
+    if (
+        model.num_layers > model.moe_layers and model.intermediate_size % tp
+    ):  # some layers have a dense MLP
         raise LlmroofError(
             f"--tp {tp} does not divide the MLP width {model.intermediate_size} of {model.name}",
             f"choose a tp that divides {model.intermediate_size}",
@@ -100,7 +111,9 @@ def shard_model(model: ModelSpec, tp: int, ep: int = 1) -> Shard:
     )
 
 
-def stage_layers(num_layers: int, pp: int, explicit: tuple[int, ...] | None = None) -> tuple[int, ...]:
+def stage_layers(
+    num_layers: int, pp: int, explicit: tuple[int, ...] | None = None
+) -> tuple[int, ...]:
     """Layers held by each pipeline stage.
 
     An even split when ``pp`` divides the layers; otherwise the first ``L mod pp`` stages hold one more.

@@ -49,10 +49,25 @@ def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Sw
     a = analyze(model, hardware, workload)
     precision = workload.precision
     bytes_per_token, intensity = decode_figures(workload.batch, a.decode.totals)
-    return SweepRow(model.name, hardware.name, workload.batch, workload.prompt_len, workload.context_len,
-                    workload.tp, workload.pp, precision.weight.name, precision.kv.name, a.prefill.time_s,
-                    a.decode.time_s, a.decode_tokens_per_s, bytes_per_token, intensity, a.decode.bound,
-                    a.prefill.bound, a.fits)
+    return SweepRow(
+        model.name,
+        hardware.name,
+        workload.batch,
+        workload.prompt_len,
+        workload.context_len,
+        workload.tp,
+        workload.pp,
+        precision.weight.name,
+        precision.kv.name,
+        a.prefill.time_s,
+        a.decode.time_s,
+        a.decode_tokens_per_s,
+        bytes_per_token,
+        intensity,
+        a.decode.bound,
+        a.prefill.bound,
+        a.fits,
+    )
 
 
 def decode_figures(batch: Any, decode_totals: dict[str, Any]) -> tuple[Any, Any]:
@@ -67,22 +82,29 @@ def parse_sweep(spec: str) -> tuple[str, list[int] | list[str]]:
     axis, sep, values = spec.partition("=")
     axis = axis.strip().lower().replace("_", "-")
     if not sep or axis not in ALL_AXES:
-        raise LlmroofError(f"--sweep {spec!r}: expected AXIS=VALUES", f"AXIS is one of {', '.join(ALL_AXES)}; "
-                           f"VALUES {USAGE}")
+        raise LlmroofError(
+            f"--sweep {spec!r}: expected AXIS=VALUES",
+            f"AXIS is one of {', '.join(ALL_AXES)}; VALUES {USAGE}",
+        )
     if axis in NAME_AXES:
         names = [part.strip() for part in values.split(",")]
         if not all(names):
-            raise LlmroofError(f"--sweep {spec!r}: expected names separated by commas, e.g. {axis}=a,b")
+            raise LlmroofError(
+                f"--sweep {spec!r}: expected names separated by commas, e.g. {axis}=a,b"
+            )
         return axis, list(dict.fromkeys(names))
     try:
         points = parse_range_list(values)
     except ValueError as exc:
-        raise LlmroofError(f"--sweep {spec!r}: values must be positive integers ({exc})",
-                           f"VALUES is {USAGE}") from None
+        raise LlmroofError(
+            f"--sweep {spec!r}: values must be positive integers ({exc})", f"VALUES is {USAGE}"
+        ) from None
     return axis, points
 
 
-def sweep(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]) -> list[SweepRow]:
+def sweep(
+    model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]
+) -> list[SweepRow]:
     """Analyse ``base`` at each value of ``axis`` (``batch``, ``context`` or ``prompt``): one
     :func:`~llmroof.analytic.grid.analyze_grid` call over all the values (each row the float the scalar
     :func:`evaluate` computes, bit for bit), or value by value where the grid's 64-bit integers would overflow.
@@ -115,8 +137,9 @@ def _workload(base: Workload, field: str, value: int) -> Workload:
     return dataclasses.replace(base, **changes)
 
 
-def _scalar_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str,
-                 values: list[int]) -> list[SweepRow]:
+def _scalar_rows(
+    model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]
+) -> list[SweepRow]:
     field = AXES[axis]
     rows = []
     for value in values:
@@ -127,24 +150,44 @@ def _scalar_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis:
     return rows
 
 
-def _grid_rows(model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str,
-               values: list[int]) -> list[SweepRow]:
+def _grid_rows(
+    model: ModelSpec, hardware: HardwareSpec, base: Workload, axis: str, values: list[int]
+) -> list[SweepRow]:
     import numpy as np
 
     from llmroof.analytic.grid import analyze_grid
 
     field = AXES[axis]
     grid = analyze_grid(model, hardware, base, **{field: np.asarray(values)})
-    bytes_per_token, intensity = decode_figures(grid.batch, {k: grid.total("decode", k) for k in ("flops", "bytes")})
+    bytes_per_token, intensity = decode_figures(
+        grid.batch, {k: grid.total("decode", k) for k in ("flops", "bytes")}
+    )
     n, precision = len(values), base.precision
-    constant = {"model": model.name, "hardware": hardware.name, "tp": base.tp, "pp": base.pp,
-                "weight_dtype": precision.weight.name, "kv_dtype": precision.kv.name}
-    arrays = {"batch": grid.batch, "prompt_len": grid.prompt_len, "context_len": grid.context_len,
-              "ttft_s": grid.ttft_s, "tpot_s": grid.tpot_s, "tokens_per_s": grid.decode_tokens_per_s,
-              "bytes_per_token": bytes_per_token, "decode_intensity": intensity,
-              "decode_bound": grid.bound("decode"), "prefill_bound": grid.bound("prefill"), "fits": grid.fits}
-    columns = [[constant[f]] * n if f in constant else np.broadcast_to(arrays[f], (n,)).tolist()
-               for f in SweepRow._fields]
+    constant = {
+        "model": model.name,
+        "hardware": hardware.name,
+        "tp": base.tp,
+        "pp": base.pp,
+        "weight_dtype": precision.weight.name,
+        "kv_dtype": precision.kv.name,
+    }
+    arrays = {
+        "batch": grid.batch,
+        "prompt_len": grid.prompt_len,
+        "context_len": grid.context_len,
+        "ttft_s": grid.ttft_s,
+        "tpot_s": grid.tpot_s,
+        "tokens_per_s": grid.decode_tokens_per_s,
+        "bytes_per_token": bytes_per_token,
+        "decode_intensity": intensity,
+        "decode_bound": grid.bound("decode"),
+        "prefill_bound": grid.bound("prefill"),
+        "fits": grid.fits,
+    }
+    columns = [
+        [constant[f]] * n if f in constant else np.broadcast_to(arrays[f], (n,)).tolist()
+        for f in SweepRow._fields
+    ]
     return [SweepRow(*row) for row in zip(*columns)]
 
 

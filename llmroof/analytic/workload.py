@@ -61,21 +61,29 @@ class Workload:
         for name in ("batch", "prompt_len", "context_len", "tp", "pp", "ep", "micro_batches"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
-                shown = value if not isinstance(value, int) or abs(value) < 10**20 else "a number past 2**53"
+                shown = (
+                    value
+                    if not isinstance(value, int) or abs(value) < 10**20
+                    else "a number past 2**53"
+                )
                 raise ValueError(f"{name} must be a positive integer up to 2**53, got {shown!r}")
         if self.batch % self.micro_batches:
             raise ValueError(
                 f"the batch ({self.batch}) does not split into {self.micro_batches} micro-batches"
             )
         if self.implementation not in ("fused", "eager"):
-            raise ValueError(f"implementation must be 'fused' or 'eager', got {self.implementation!r}")
+            raise ValueError(
+                f"implementation must be 'fused' or 'eager', got {self.implementation!r}"
+            )
         if (self.batch // self.micro_batches) % self.ep:
             raise ValueError(
                 f"--ep {self.ep} runs attention data-parallel: the batch ({self.batch}) must give each of the "
                 f"{self.ep} ranks the same number of sequences in each of the {self.micro_batches} micro-batches"
             )
         if self.attention_kernel not in ("eager", "flash"):
-            raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
+            raise ValueError(
+                f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}"
+            )
         if not 0 <= self.memory_reserve_fraction < 1:
             raise ValueError("memory_reserve_fraction must be in [0, 1)")
         if self.pp_layers is not None and len(self.pp_layers) != self.pp:

@@ -59,7 +59,9 @@ def plausible_prompt_tokens(reported: int, local: int) -> bool:
     return local / 2 <= reported <= 2 * local + 64
 
 
-def make_client(concurrency: int | None, timeout_s: float, auth: tuple[str, str] | None = None) -> Any:
+def make_client(
+    concurrency: int | None, timeout_s: float, auth: tuple[str, str] | None = None
+) -> Any:
     """One pooled client for the run: a connection for every request in flight (``None``: no limit, for an
     open loop, whose requests must never queue in the client); no proxies from the environment (a benchmark
     must reach the server it names). ``auth``: the URL's credentials, sent as HTTP basic auth (the URL the
@@ -67,21 +69,34 @@ def make_client(concurrency: int | None, timeout_s: float, auth: tuple[str, str]
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency or 256)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), trust_env=False, auth=auth)
+    return httpx.AsyncClient(
+        limits=limits, timeout=httpx.Timeout(timeout_s), trust_env=False, auth=auth
+    )
 
 
-async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s: float, extras: bool,
-               usage: bool = True,
-               count_tokens: Callable[[str], int] | None = None, input_tokens: int | None = None,
-               clock: Callable[[], float] = time.perf_counter,
-               doubt: Callable[[str], None] = lambda _: None) -> RequestRecord:
+async def send(
+    client: Any,
+    target: Target,
+    prompt: str,
+    *,
+    index: int,
+    origin_s: float,
+    extras: bool,
+    usage: bool = True,
+    count_tokens: Callable[[str], int] | None = None,
+    input_tokens: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    doubt: Callable[[str], None] = lambda _: None,
+) -> RequestRecord:
     """Send one streamed request; returns its record (successful or not). Raises :class:`ExtrasRejected`
     only when the server refused an optional field it names (ignore_eos, min_tokens, stream_options).
     ``doubt`` hears of a count of the server's replaced by the local one."""
     import httpx
 
     url = target.base_url + protocols.path(target.endpoint, target.model)
-    payload = protocols.body(target.endpoint, target.model, prompt, target.output_len, extras, usage)
+    payload = protocols.body(
+        target.endpoint, target.model, prompt, target.output_len, extras, usage
+    )
     optional = tuple(f for f in (*protocols.EXTRAS, protocols.USAGE) if f in payload)
     start = clock()
     chunks: list[float] = []
@@ -118,19 +133,30 @@ async def send(client: Any, target: Target, prompt: str, *, index: int, origin_s
     end = clock()
     if error is None and not chunks:
         error = "empty: the stream ended without output"
-    output, source = _output_tokens(counts["completion"], "".join(text), len(chunks), count_tokens,
-                                    target.output_len, doubt)
+    output, source = _output_tokens(
+        counts["completion"], "".join(text), len(chunks), count_tokens, target.output_len, doubt
+    )
     return RequestRecord(
-        index=index, start_s=start - origin_s, first_token_s=chunks[0] - origin_s if chunks else None,
-        end_s=end - origin_s, chunk_times_s=tuple(t - origin_s for t in chunks),
+        index=index,
+        start_s=start - origin_s,
+        first_token_s=chunks[0] - origin_s if chunks else None,
+        end_s=end - origin_s,
+        chunk_times_s=tuple(t - origin_s for t in chunks),
         input_tokens=_input_tokens(counts["prompt"], input_tokens, doubt),
-        output_tokens=output if error is None else None, token_source=source if error is None else None,
+        output_tokens=output if error is None else None,
+        token_source=source if error is None else None,
         error=None if error is None else plain_text(error),
     )
 
 
-async def _read_stream(response: Any, endpoint: str, chunks: list[float], text: list[str],
-                       usage: dict[str, int | None], clock: Callable[[], float]) -> str | None:
+async def _read_stream(
+    response: Any,
+    endpoint: str,
+    chunks: list[float],
+    text: list[str],
+    usage: dict[str, int | None],
+    clock: Callable[[], float],
+) -> str | None:
     """Read SSE lines until ``[DONE]`` or the end; returns an error or None."""
     async for line in _lines(response):
         now = clock()
@@ -176,7 +202,9 @@ async def _lines(response: Any) -> AsyncIterator[str | None]:
         yield pending.decode("utf-8", "replace")
 
 
-def _input_tokens(reported: int | None, local: int | None, doubt: Callable[[str], None]) -> int | None:
+def _input_tokens(
+    reported: int | None, local: int | None, doubt: Callable[[str], None]
+) -> int | None:
     """The server's prompt count, unless the local tokenizer's differs beyond a chat template's tokens (or
     the server's is negative)."""
     if reported is None:
@@ -185,21 +213,31 @@ def _input_tokens(reported: int | None, local: int | None, doubt: Callable[[str]
         if local is None:
             doubt(f"the server reported usage.prompt_tokens {reported}: not used")
         else:
-            doubt(f"the server reported usage.prompt_tokens {reported} for a prompt of {local} tokens by the "
-                  "local tokenizer: the local count is used")
+            doubt(
+                f"the server reported usage.prompt_tokens {reported} for a prompt of {local} tokens by the "
+                "local tokenizer: the local count is used"
+            )
         return local
     return reported
 
 
-def _output_tokens(usage: int | None, text: str, chunks: int, count_tokens: Callable[[str], int] | None,
-                   max_tokens: int, doubt: Callable[[str], None]) -> tuple[int, str]:
+def _output_tokens(
+    usage: int | None,
+    text: str,
+    chunks: int,
+    count_tokens: Callable[[str], int] | None,
+    max_tokens: int,
+    doubt: Callable[[str], None],
+) -> tuple[int, str]:
     """The server's usage when reported and possible (0 to the ``max_tokens`` asked for), else the local
     tokenizer's count of the text, else the chunks."""
     if usage is not None and 0 <= usage <= max_tokens:
         return usage, "usage"
     if usage is not None:
-        doubt(f"the server reported usage.completion_tokens {usage} for at most {max_tokens} tokens asked "
-              "for: counted locally instead")
+        doubt(
+            f"the server reported usage.completion_tokens {usage} for at most {max_tokens} tokens asked "
+            "for: counted locally instead"
+        )
     if count_tokens is not None:
         return count_tokens(text), "tokenizer"
     return chunks, "chunks"

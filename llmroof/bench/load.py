@@ -34,13 +34,17 @@ class LevelRun:
         if record.error_kind in GONE_KINDS:
             self.consecutive_failures += 1
             if self.consecutive_failures >= stop_after_failures and not self.stop_reason:
-                self.stop_reason = (f"stopped: {self.consecutive_failures} requests in a row could not reach the "
-                                    f"server (last: {record.error})")
+                self.stop_reason = (
+                    f"stopped: {self.consecutive_failures} requests in a row could not reach the "
+                    f"server (last: {record.error})"
+                )
         else:
             self.consecutive_failures = 0
 
 
-def _budget(requests: int | None, duration_s: float | None, clock: Callable[[], float]) -> Callable[[int], bool]:
+def _budget(
+    requests: int | None, duration_s: float | None, clock: Callable[[], float]
+) -> Callable[[int], bool]:
     """Whether request number ``n`` (0-based) may still be sent."""
     if requests is None and duration_s is None:
         raise ValueError("give requests or duration_s")
@@ -48,10 +52,17 @@ def _budget(requests: int | None, duration_s: float | None, clock: Callable[[], 
     return lambda n: (requests is None or n < requests) and (deadline is None or clock() < deadline)
 
 
-async def closed_loop(send: Sender, run: LevelRun, *, concurrency: int, requests: int | None,
-                      duration_s: float | None, stop_after_failures: int,
-                      on_record: Callable[[RequestRecord], None] = lambda _: None,
-                      clock: Callable[[], float] = time.perf_counter) -> None:
+async def closed_loop(
+    send: Sender,
+    run: LevelRun,
+    *,
+    concurrency: int,
+    requests: int | None,
+    duration_s: float | None,
+    stop_after_failures: int,
+    on_record: Callable[[RequestRecord], None] = lambda _: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> None:
     """``concurrency`` workers, each sending its next request as soon as its last one ends."""
     allowed = _budget(requests, duration_s, clock)
     counter = iter(range(10**12))
@@ -68,10 +79,19 @@ async def closed_loop(send: Sender, run: LevelRun, *, concurrency: int, requests
     await _gather_cancelling([asyncio.create_task(worker()) for _ in range(concurrency)])
 
 
-async def open_loop(send: Sender, run: LevelRun, *, rate: float, requests: int | None, duration_s: float | None,
-                    seed: int, stop_after_failures: int,
-                    on_record: Callable[[RequestRecord], None] = lambda _: None,
-                    clock: Callable[[], float] = time.perf_counter, times: Iterable[float] | None = None) -> None:
+async def open_loop(
+    send: Sender,
+    run: LevelRun,
+    *,
+    rate: float,
+    requests: int | None,
+    duration_s: float | None,
+    seed: int,
+    stop_after_failures: int,
+    on_record: Callable[[RequestRecord], None] = lambda _: None,
+    clock: Callable[[], float] = time.perf_counter,
+    times: Iterable[float] | None = None,
+) -> None:
     """Requests at Poisson arrivals (exponential gaps of mean 1/rate, from a seeded generator): the times of
     :func:`~llmroof.bench.traffic.arrival_offsets`, which ``llmroof simulate`` replays too; or at ``times``
     (seconds after the first: a trace's timestamps)."""

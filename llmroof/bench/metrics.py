@@ -24,8 +24,14 @@ def distribution(values: Sequence[float]) -> Distribution:
     if not values:
         return Distribution.empty()
     ordered = sorted(values)
-    return Distribution(mean=statistics.fmean(ordered), p50=quantile(ordered, 0.5), p90=quantile(ordered, 0.9),
-                        p95=quantile(ordered, 0.95), p99=quantile(ordered, 0.99), n=len(ordered))
+    return Distribution(
+        mean=statistics.fmean(ordered),
+        p50=quantile(ordered, 0.5),
+        p90=quantile(ordered, 0.9),
+        p95=quantile(ordered, 0.95),
+        p99=quantile(ordered, 0.99),
+        n=len(ordered),
+    )
 
 
 def is_good(record: RequestRecord, ttft_slo_s: float | None, tpot_slo_s: float | None) -> bool:
@@ -46,17 +52,27 @@ def decode_occupancy(records: Sequence[RequestRecord], duration_s: float) -> tup
     over that interval, so its time-average is input + (output + 1) / 2; the level's mean weights each
     request by its decode interval.
     """
-    spans = [(r.end_s - r.first_token_s, (r.input_tokens or 0) + ((r.output_tokens or 1) + 1) / 2)
-             for r in records if r.ok and r.first_token_s is not None]
+    spans = [
+        (r.end_s - r.first_token_s, (r.input_tokens or 0) + ((r.output_tokens or 1) + 1) / 2)
+        for r in records
+        if r.ok and r.first_token_s is not None
+    ]
     total = sum(span for span, _ in spans)
     if not spans or duration_s <= 0 or total <= 0:
         return 0.0, 0.0
     return total / duration_s, sum(span * ctx for span, ctx in spans) / total
 
 
-def summarize_level(records: Sequence[RequestRecord], *, concurrency: int | None = None, rate: float | None = None,
-                    ttft_slo_s: float | None = None, tpot_slo_s: float | None = None, complete: bool = True,
-                    stop_reason: str = "") -> Level:
+def summarize_level(
+    records: Sequence[RequestRecord],
+    *,
+    concurrency: int | None = None,
+    rate: float | None = None,
+    ttft_slo_s: float | None = None,
+    tpot_slo_s: float | None = None,
+    complete: bool = True,
+    stop_reason: str = "",
+) -> Level:
     """The level's figures from its requests (warm-up excluded)."""
     ok = [r for r in records if r.ok]
     duration = (max(r.end_s for r in records) - min(r.start_s for r in records)) if records else 0.0
@@ -66,16 +82,25 @@ def summarize_level(records: Sequence[RequestRecord], *, concurrency: int | None
     batch, context = decode_occupancy(records, duration)
     sources = Counter(r.token_source for r in ok if r.token_source)
     return Level(
-        concurrency=concurrency, rate=rate, requests=len(records), errors=len(records) - len(ok),
+        concurrency=concurrency,
+        rate=rate,
+        requests=len(records),
+        errors=len(records) - len(ok),
         error_kinds=dict(Counter(r.error_kind for r in records if r.error_kind is not None)),
-        input_tokens=sum(r.input_tokens or 0 for r in ok), output_tokens=output, duration_s=duration,
-        request_throughput_per_s=per_s(len(ok)), output_tokens_per_s=per_s(output),
+        input_tokens=sum(r.input_tokens or 0 for r in ok),
+        output_tokens=output,
+        duration_s=duration,
+        request_throughput_per_s=per_s(len(ok)),
+        output_tokens_per_s=per_s(output),
         goodput_per_s=per_s(sum(is_good(r, ttft_slo_s, tpot_slo_s) for r in ok)) if slo else None,
         ttft_s=distribution([r.ttft_s for r in ok if r.ttft_s is not None]),
         tpot_s=distribution([r.tpot_s for r in ok if r.tpot_s is not None]),
         itl_s=distribution([gap for r in ok for gap in r.itls_s]),
         e2e_s=distribution([r.e2e_s for r in ok]),
-        mean_decode_batch=batch, mean_context_tokens=context,
+        mean_decode_batch=batch,
+        mean_context_tokens=context,
         token_source=sources.most_common(1)[0][0] if sources else None,
-        complete=complete, stop_reason=stop_reason, records=tuple(records),
+        complete=complete,
+        stop_reason=stop_reason,
+        records=tuple(records),
     )

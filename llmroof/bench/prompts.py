@@ -16,8 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-WORDS = ("time", "memory", "bandwidth", "token", "model", "layer", "cache", "batch", "river", "stone", "light",
-         "window", "garden", "number", "signal", "music", "paper", "orange", "silver", "market")
+WORDS = (
+    "time",
+    "memory",
+    "bandwidth",
+    "token",
+    "model",
+    "layer",
+    "cache",
+    "batch",
+    "river",
+    "stone",
+    "light",
+    "window",
+    "garden",
+    "number",
+    "signal",
+    "music",
+    "paper",
+    "orange",
+    "silver",
+    "market",
+)
 MAX_ROUNDS = 20
 
 
@@ -41,7 +61,9 @@ def load_tokenizer(name_or_path: str | None) -> Tokenizer | None:
     if not name_or_path or not Path(name_or_path).is_dir():
         return None
     folder = Path(name_or_path)
-    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+    if not any(
+        (folder / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")
+    ):
         return None
     try:
         from transformers import AutoTokenizer
@@ -51,9 +73,13 @@ def load_tokenizer(name_or_path: str | None) -> Tokenizer | None:
         tok: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception:
         return None
-    return Tokenizer(encode=lambda text: tok.encode(text, add_special_tokens=False),
-                     decode=lambda ids: tok.decode(ids, skip_special_tokens=True),
-                     vocab_size=len(tok), special_ids=frozenset(tok.all_special_ids), source=str(folder))
+    return Tokenizer(
+        encode=lambda text: tok.encode(text, add_special_tokens=False),
+        decode=lambda ids: tok.decode(ids, skip_special_tokens=True),
+        vocab_size=len(tok),
+        special_ids=frozenset(tok.all_special_ids),
+        source=str(folder),
+    )
 
 
 def exact_prompt(tokenizer: Tokenizer, length: int, rng: random.Random) -> tuple[str, int]:

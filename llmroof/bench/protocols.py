@@ -50,12 +50,18 @@ def path(endpoint: str, model: str) -> str:
     return f"/v2/models/{model}/generate_stream"
 
 
-def body(endpoint: str, model: str, prompt: str, output_len: int, extras: bool, usage: bool = True) -> dict[str, Any]:
+def body(
+    endpoint: str, model: str, prompt: str, output_len: int, extras: bool, usage: bool = True
+) -> dict[str, Any]:
     """The request body: greedy (temperature 0), streamed, ``output_len`` tokens at most; ``extras``:
     ignore_eos and min_tokens; ``usage``: stream_options.include_usage (OpenAI endpoints)."""
     if endpoint == "generate":
-        data: dict[str, Any] = {"text_input": prompt, "max_tokens": output_len, "stream": True,
-                                "temperature": 0.0}
+        data: dict[str, Any] = {
+            "text_input": prompt,
+            "max_tokens": output_len,
+            "stream": True,
+            "temperature": 0.0,
+        }
         if extras:
             data["ignore_eos"] = True
         return data
@@ -117,10 +123,18 @@ def parse_line(endpoint: str, line: str) -> Event | None:
             raise MalformedEvent(f"delta is not an object: {_excerpt(payload)}")
         content = (delta or {}).get("content")
         # A chat stream's first chunk carries only the role; it is no output yet.
-        return Event(output=content is not None, text=_text(content, "delta.content", payload),
-                     prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    return Event(output=True, text=_text(choice.get("text"), "text", payload), prompt_tokens=prompt_tokens,
-                 completion_tokens=completion_tokens)
+        return Event(
+            output=content is not None,
+            text=_text(content, "delta.content", payload),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+    return Event(
+        output=True,
+        text=_text(choice.get("text"), "text", payload),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
 
 
 def _json(payload: str) -> dict[str, Any]:

@@ -51,14 +51,25 @@ def resolve_model(name: str) -> tuple[ModelSpec | None, str]:
             if name.lower().endswith(suffix):
                 spec, _ = resolve_model(name[: -len(suffix)])
                 if spec is not None:
-                    return spec, f"roofline model: {spec.name}, the architecture of {name!r} (pass --config to change)"
-        return None, f"no roofline: the model {name!r} is no preset, config.json or folder ({exc.message}); " \
-                     "pass --config PRESET|config.json"
+                    return (
+                        spec,
+                        f"roofline model: {spec.name}, the architecture of {name!r} (pass --config to change)",
+                    )
+        return (
+            None,
+            f"no roofline: the model {name!r} is no preset, config.json or folder ({exc.message}); "
+            "pass --config PRESET|config.json",
+        )
 
 
-def resolve_hardware(name: str | None, url: str, dtype: str, hardware_file: Any = None,
-                     nvml_module: Any = "auto", progress: Callable[[str], None] = lambda _: None,
-                     ) -> tuple[HardwareSpec | None, str]:
+def resolve_hardware(
+    name: str | None,
+    url: str,
+    dtype: str,
+    hardware_file: Any = None,
+    nvml_module: Any = "auto",
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[HardwareSpec | None, str]:
     """(hardware, method): ``catalog``, ``nvml: <GPU name>``, ``measured: <CPU>`` or ``none: <why>``."""
     from llmroof.specs.hardware import get_hardware
 
@@ -72,10 +83,15 @@ def resolve_hardware(name: str | None, url: str, dtype: str, hardware_file: Any 
             spec = match_hardware(gpu)
             if spec is not None:
                 return spec, f"nvml: {gpu}"
-            return None, f"none: NVML names {gpu!r}, which matches no catalog entry (pass --hardware)"
+            return (
+                None,
+                f"none: NVML names {gpu!r}, which matches no catalog entry (pass --hardware)",
+            )
         if urlsplit(url).hostname not in LOOPBACK:
             return None, "none: a remote server and no --hardware (pass --hardware NAME)"
-    return measure_cpu(dtype, progress), "measured: this CPU's ceilings, by llmroof's read and matmul probes"
+    return measure_cpu(
+        dtype, progress
+    ), "measured: this CPU's ceilings, by llmroof's read and matmul probes"
 
 
 def nvml_gpu_name(nvml_module: Any = "auto") -> str | None:
@@ -103,16 +119,28 @@ def measure_cpu(dtype: str, progress: Callable[[str], None]) -> HardwareSpec:
     from llmroof.specs.model import get_model
 
     if dtype not in TORCH_DTYPES:
-        raise LlmroofError(f"--dtype {dtype}: the CPU ceilings are measured in {', '.join(TORCH_DTYPES)}")
+        raise LlmroofError(
+            f"--dtype {dtype}: the CPU ceilings are measured in {', '.join(TORCH_DTYPES)}"
+        )
     device = open_device("cpu")
-    config = ProfileConfig(model=get_model("llama-3.2-1b"), batches=(1,), prompt_len=1, contexts=(1,),
-                           dtype=dtype, warmup_ms=10.0, rep_ms=100.0, nvml=False)
+    config = ProfileConfig(
+        model=get_model("llama-3.2-1b"),
+        batches=(1,),
+        prompt_len=1,
+        contexts=(1,),
+        dtype=dtype,
+        warmup_ms=10.0,
+        rep_ms=100.0,
+        nvml=False,
+    )
     progress("measuring this CPU's ceilings")
     ceilings = measure_ceilings(device, config, device.torch, progress)
     return measured_hardware(device, ceilings, dtype, None)
 
 
-def placement(level: Level, deployment: Deployment, nvml: NvmlWindow | None = None) -> RooflinePlacement | None:
+def placement(
+    level: Level, deployment: Deployment, nvml: NvmlWindow | None = None
+) -> RooflinePlacement | None:
     """The level's decode step on the roofline; None when the level has no TPOT (no successful request)."""
     from llmroof.analytic import Workload, analyze
 
@@ -123,23 +151,36 @@ def placement(level: Level, deployment: Deployment, nvml: NvmlWindow | None = No
     context = max(1, round(level.mean_context_tokens))
     prompt = max(1, round(level.input_tokens / max(1, level.requests - level.errors)))
     try:
-        workload = Workload(batch=batch, prompt_len=prompt, context_len=context,
-                            precision=deployment.precision, tp=deployment.tp, pp=deployment.pp)
+        workload = Workload(
+            batch=batch,
+            prompt_len=prompt,
+            context_len=context,
+            precision=deployment.precision,
+            tp=deployment.tp,
+            pp=deployment.pp,
+        )
         analysis = analyze(deployment.model, deployment.hardware, workload)
     except ValueError as exc:
         raise LlmroofError(f"the roofline of {deployment.model.name}: {exc}") from None
     bound = analysis.decode.time_s
     ceiling = analysis.decode_tokens_per_s
     return RooflinePlacement(
-        tpot_bound_s=bound, tpot_fraction=bound / measured_tpot, bound=analysis.decode.bound, batch=batch,
-        context_len=context, ceiling_tokens_per_s=ceiling,
+        tpot_bound_s=bound,
+        tpot_fraction=bound / measured_tpot,
+        bound=analysis.decode.bound,
+        batch=batch,
+        context_len=context,
+        ceiling_tokens_per_s=ceiling,
         throughput_fraction=level.output_tokens_per_s / ceiling if ceiling else None,
         bytes_per_output_token=analysis.decode.totals["bytes"] / batch,
-        compute_bound_batch=analysis.compute_bound_batch(), nvml=nvml,
+        compute_bound_batch=analysis.compute_bound_batch(),
+        nvml=nvml,
     )
 
 
-def with_placement(level: Level, deployment: Deployment | None, nvml: NvmlWindow | None = None) -> Level:
+def with_placement(
+    level: Level, deployment: Deployment | None, nvml: NvmlWindow | None = None
+) -> Level:
     if deployment is None:
         return level
     return dataclasses.replace(level, roofline=placement(level, deployment, nvml))
@@ -147,7 +188,10 @@ def with_placement(level: Level, deployment: Deployment | None, nvml: NvmlWindow
 
 # --- NVML: measured bytes per output token in the steady decode window ------------------------------
 
-def steady_window(records: Sequence[RequestRecord], trim: float = 0.1) -> tuple[float, float] | None:
+
+def steady_window(
+    records: Sequence[RequestRecord], trim: float = 0.1
+) -> tuple[float, float] | None:
     """The level's middle: from first send to last end, less ``trim`` of it at each side (ramp-up and drain)."""
     if not records:
         return None
@@ -172,8 +216,13 @@ def tokens_in_window(records: Sequence[RequestRecord], window: tuple[float, floa
     return total
 
 
-def nvml_window(samples: Sequence[Any], records: Sequence[RequestRecord], source: str | None,
-                reason: str = "", origin_s: float = 0.0) -> NvmlWindow:
+def nvml_window(
+    samples: Sequence[Any],
+    records: Sequence[RequestRecord],
+    source: str | None,
+    reason: str = "",
+    origin_s: float = 0.0,
+) -> NvmlWindow:
     """Average the NVML samples wholly inside the steady window (sample times are perf_counter seconds;
     ``origin_s`` maps them onto the run's timeline)."""
     from llmroof.measure.nvml import samples_within, summarize_samples
@@ -185,11 +234,25 @@ def nvml_window(samples: Sequence[Any], records: Sequence[RequestRecord], source
     summary = summarize_samples(inside)
     tokens = tokens_in_window(records, window)
     bandwidth = summary["mean_dram_bandwidth_bytes_per_s"]
-    per_token = bandwidth * (window[1] - window[0]) / tokens if bandwidth is not None and tokens > 0 else None
-    why = reason if inside else "no whole sampling window inside the steady decode window (a longer level helps)"
+    per_token = (
+        bandwidth * (window[1] - window[0]) / tokens
+        if bandwidth is not None and tokens > 0
+        else None
+    )
+    why = (
+        reason
+        if inside
+        else "no whole sampling window inside the steady decode window (a longer level helps)"
+    )
     if inside and bandwidth is None:
         why = f"{source} reports a busy share, not bytes: no bytes per token (GPM, Hopper or newer, does)"
-    return NvmlWindow(source=source, reason=why, window_s=window, samples=len(inside),
-                      mean_dram_bandwidth_bytes_per_s=bandwidth,
-                      mean_mem_busy_percent=summary["mean_mem_busy_percent"], output_tokens_in_window=tokens,
-                      measured_bytes_per_output_token=per_token)
+    return NvmlWindow(
+        source=source,
+        reason=why,
+        window_s=window,
+        samples=len(inside),
+        mean_dram_bandwidth_bytes_per_s=bandwidth,
+        mean_mem_busy_percent=summary["mean_mem_busy_percent"],
+        output_tokens_in_window=tokens,
+        measured_bytes_per_output_token=per_token,
+    )

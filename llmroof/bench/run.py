@@ -100,17 +100,32 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         if self.endpoint not in protocols.ENDPOINTS:
-            raise LlmroofError(f"--endpoint {self.endpoint!r}: expected one of {', '.join(protocols.ENDPOINTS)}")
+            raise LlmroofError(
+                f"--endpoint {self.endpoint!r}: expected one of {', '.join(protocols.ENDPOINTS)}"
+            )
         if self.trace and (self.concurrency or self.rates):
-            raise LlmroofError("--trace-file replays its own arrivals: give it without --concurrency or --rate")
+            raise LlmroofError(
+                "--trace-file replays its own arrivals: give it without --concurrency or --rate"
+            )
         if self.concurrency and self.rates:
             raise LlmroofError("--concurrency and --rate are two kinds of load: give one")
         for c in self.concurrency:
-            _check_number("--concurrency", c, 1, MAX_CONCURRENCY, integer=True,
-                          hint="requests in flight, e.g. --concurrency 1,8,32")
+            _check_number(
+                "--concurrency",
+                c,
+                1,
+                MAX_CONCURRENCY,
+                integer=True,
+                hint="requests in flight, e.g. --concurrency 1,8,32",
+            )
         for r in self.rates:
-            _check_number("--rate", r, MIN_RATE, 1e6, hint="requests per second, e.g. --rate 2,4; a slower "
-                          "rate would not end the level")
+            _check_number(
+                "--rate",
+                r,
+                MIN_RATE,
+                1e6,
+                hint="requests per second, e.g. --rate 2,4; a slower rate would not end the level",
+            )
         if self.requests is None and self.duration_s is None:
             raise LlmroofError("give --requests N or --duration S")
         if self.requests is not None:
@@ -118,15 +133,29 @@ class BenchConfig:
         if self.duration_s is not None:
             _check_number("--duration", self.duration_s, 1e-3, 1e7)
         slowest = min(self.rates, default=None)
-        if slowest is not None and self.duration_s is None and self.requests is not None \
-                and self.requests / slowest > MAX_LEVEL_S:
-            raise LlmroofError(f"--rate {slowest:g} with --requests {self.requests}: the level would take about "
-                               f"{self.requests / slowest / 3600:.0f} hours",
-                               "raise --rate, lower --requests, or bound each level with --duration S")
+        if (
+            slowest is not None
+            and self.duration_s is None
+            and self.requests is not None
+            and self.requests / slowest > MAX_LEVEL_S
+        ):
+            raise LlmroofError(
+                f"--rate {slowest:g} with --requests {self.requests}: the level would take about "
+                f"{self.requests / slowest / 3600:.0f} hours",
+                "raise --rate, lower --requests, or bound each level with --duration S",
+            )
         for name in ("input_len", "output_len"):
-            _check_number(f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_PROMPT_TOKENS, integer=True)
+            _check_number(
+                f"--{name.replace('_', '-')}",
+                getattr(self, name),
+                1,
+                MAX_PROMPT_TOKENS,
+                integer=True,
+            )
         for name in ("tp", "pp", "save_every", "stop_after_failures"):
-            _check_number(f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_CONCURRENCY, integer=True)
+            _check_number(
+                f"--{name.replace('_', '-')}", getattr(self, name), 1, MAX_CONCURRENCY, integer=True
+            )
         _check_number("--timeout", self.timeout_s, 1e-3, 1e7)
         _check_number("--warmup", self.warmup, 0, MAX_CONCURRENCY, integer=True)
         for name, value in (("--ttft-slo", self.ttft_slo_s), ("--tpot-slo", self.tpot_slo_s)):
@@ -144,30 +173,61 @@ class BenchConfig:
         return [(c, None) for c in (self.concurrency or (1,))]
 
     def settings(self) -> BenchSettings:
-        return BenchSettings(url=base_url(self.url), endpoint=self.endpoint, model=self.model,
-                             input_len=self.input_len, output_len=self.output_len, requests=self.requests,
-                             duration_s=self.duration_s, timeout_s=self.timeout_s, warmup=self.warmup,
-                             seed=self.seed, ttft_slo_s=self.ttft_slo_s, tpot_slo_s=self.tpot_slo_s,
-                             tp=self.tp, pp=self.pp, dtype=self.dtype, weight_dtype=self.weight_dtype,
-                             kv_dtype=self.kv_dtype)
+        return BenchSettings(
+            url=base_url(self.url),
+            endpoint=self.endpoint,
+            model=self.model,
+            input_len=self.input_len,
+            output_len=self.output_len,
+            requests=self.requests,
+            duration_s=self.duration_s,
+            timeout_s=self.timeout_s,
+            warmup=self.warmup,
+            seed=self.seed,
+            ttft_slo_s=self.ttft_slo_s,
+            tpot_slo_s=self.tpot_slo_s,
+            tp=self.tp,
+            pp=self.pp,
+            dtype=self.dtype,
+            weight_dtype=self.weight_dtype,
+            kv_dtype=self.kv_dtype,
+        )
 
     def precision(self) -> Any:
         from llmroof.specs.dtypes import Precision, get_dtype
 
         try:
-            return Precision(weight=get_dtype(self.weight_dtype or self.dtype), activation=get_dtype(self.dtype),
-                             kv=get_dtype(self.kv_dtype or self.dtype))
+            return Precision(
+                weight=get_dtype(self.weight_dtype or self.dtype),
+                activation=get_dtype(self.dtype),
+                kv=get_dtype(self.kv_dtype or self.dtype),
+            )
         except ValueError as exc:
             raise LlmroofError(f"--dtype/--weight-dtype/--kv-dtype: {exc}") from None
 
 
-def _check_number(option: str, value: float, low: float, high: float, *, integer: bool = False,
-                  hint: str | None = None) -> None:
+def _check_number(
+    option: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    hint: str | None = None,
+) -> None:
     """One numeric option of bench: a finite number (an integer where ``integer``) within [low, high]."""
     whole = isinstance(value, int) and not isinstance(value, bool)
-    if (integer and not whole) or not (whole or isinstance(value, float)) or not low <= value <= high:
+    if (
+        (integer and not whole)
+        or not (whole or isinstance(value, float))
+        or not low <= value <= high
+    ):
         kind = "an integer" if integer else "a number"
-        shown = value if whole and abs(value) < 10**20 else (f"{value:g}" if isinstance(value, float) else "that")
+        shown = (
+            value
+            if whole and abs(value) < 10**20
+            else (f"{value:g}" if isinstance(value, float) else "that")
+        )
         raise LlmroofError(f"{option} {shown}: expected {kind} from {low:g} to {high:g}", hint)
 
 
@@ -178,8 +238,10 @@ def redact(text: str) -> str:
 
 def _url_parts(url: str) -> Any:
     if any(ord(c) < 32 or ord(c) == 127 for c in url):
-        raise LlmroofError(f"--url {shorten(redact(repr(url)))}: a control character (a line break?) in the URL",
-                           "e.g. --url http://127.0.0.1:8000")
+        raise LlmroofError(
+            f"--url {shorten(redact(repr(url)))}: a control character (a line break?) in the URL",
+            "e.g. --url http://127.0.0.1:8000",
+        )
     import httpx
 
     try:
@@ -187,11 +249,15 @@ def _url_parts(url: str) -> Any:
         parts.port  # noqa: B018 - raises on a malformed port
         httpx.URL(url.strip()).host  # noqa: B018 - raises on a host the client cannot use (xn--, bad IDNA)
     except Exception as exc:
-        raise LlmroofError(f"--url {shorten(redact(url))!r}: not a URL ({shorten(redact(str(exc)), 80)})",
-                           "e.g. --url http://127.0.0.1:8000") from None
+        raise LlmroofError(
+            f"--url {shorten(redact(url))!r}: not a URL ({shorten(redact(str(exc)), 80)})",
+            "e.g. --url http://127.0.0.1:8000",
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LlmroofError(f"--url {shorten(redact(url))!r}: expected http://HOST:PORT",
-                           "e.g. --url http://127.0.0.1:8000")
+        raise LlmroofError(
+            f"--url {shorten(redact(url))!r}: expected http://HOST:PORT",
+            "e.g. --url http://127.0.0.1:8000",
+        )
     return parts
 
 
@@ -217,24 +283,32 @@ def credentials(url: str) -> tuple[str, str] | None:
     return unquote(parts.username), unquote(parts.password or "")
 
 
-def check_reachable(url: str, timeout_s: float = REACH_DEADLINE_S, auth: tuple[str, str] | None = None) -> None:
+def check_reachable(
+    url: str, timeout_s: float = REACH_DEADLINE_S, auth: tuple[str, str] | None = None
+) -> None:
     """Any HTTP answer will do (a 404 too), its status line and headers within ``timeout_s`` in all (a
     server that drips its reply is no answer); no answer is the user's error, raised before any load."""
     import httpx
 
     async def probe() -> None:
-        async with (httpx.AsyncClient(timeout=timeout_s, trust_env=False, auth=auth) as client,
-                    client.stream("GET", url + "/")):
+        async with (
+            httpx.AsyncClient(timeout=timeout_s, trust_env=False, auth=auth) as client,
+            client.stream("GET", url + "/"),
+        ):
             pass  # the status and headers are the answer; the body is not read
 
     try:
         asyncio.run(asyncio.wait_for(probe(), timeout_s))
     except (TimeoutError, asyncio.TimeoutError):
-        raise LlmroofError(f"the server at {url} did not answer within {timeout_s:g} s",
-                           "is it the server's port, and is the server up?") from None
+        raise LlmroofError(
+            f"the server at {url} did not answer within {timeout_s:g} s",
+            "is it the server's port, and is the server up?",
+        ) from None
     except httpx.HTTPError as exc:
-        raise LlmroofError(f"cannot reach the server at {url}: {type(exc).__name__}: {redact(str(exc))}",
-                           "is it running, and is the port right? (--url http://HOST:PORT)") from None
+        raise LlmroofError(
+            f"cannot reach the server at {url}: {type(exc).__name__}: {redact(str(exc))}",
+            "is it running, and is the port right? (--url http://HOST:PORT)",
+        ) from None
 
 
 def preflight(config: BenchConfig, out_path: Path | None) -> tuple[ModelSpec | None, str]:
@@ -244,9 +318,11 @@ def preflight(config: BenchConfig, out_path: Path | None) -> tuple[ModelSpec | N
     from llmroof.analytic.sharding import shard_model, stage_layers
 
     if config.tokenizer is not None and prompts.load_tokenizer(config.tokenizer) is None:
-        raise LlmroofError(f"--tokenizer {shorten(config.tokenizer)!r}: no tokenizer there (a folder with "
-                           "tokenizer.json, tokenizer.model or vocab.json, and transformers installed)",
-                           "pass a local model folder, or leave --tokenizer out")
+        raise LlmroofError(
+            f"--tokenizer {shorten(config.tokenizer)!r}: no tokenizer there (a folder with "
+            "tokenizer.json, tokenizer.model or vocab.json, and transformers installed)",
+            "pass a local model folder, or leave --tokenizer out",
+        )
     if config.config is not None:
         from llmroof.specs.model import get_model
 
@@ -291,11 +367,15 @@ class _State:
     def result(self, current: Level | None = None, complete: bool = True) -> BenchResult:
         d = self.deployment
         return BenchResult(
-            settings=self.settings, levels=tuple(self.levels + ([current] if current else [])),
+            settings=self.settings,
+            levels=tuple(self.levels + ([current] if current else [])),
             prompt_method=self.prompt_method,
             extras_sent=self.extras_sent(),
-            model_spec=None if d is None else _model_dict(d), hardware=None if d is None else d.hardware.to_dict(),
-            hardware_method=self.hardware_method, notes=tuple(self.notes), complete=complete,
+            model_spec=None if d is None else _model_dict(d),
+            hardware=None if d is None else d.hardware.to_dict(),
+            hardware_method=self.hardware_method,
+            notes=tuple(self.notes),
+            complete=complete,
         )
 
     writer: Any = None
@@ -306,7 +386,10 @@ class _State:
         """The optional fields the run kept sending (the server accepted them)."""
         if self.config.endpoint == "generate":
             return ("ignore_eos",) if self.extras else ()
-        return (*(protocols.EXTRAS if self.extras else ()), *((protocols.USAGE,) if self.usage else ()))
+        return (
+            *(protocols.EXTRAS if self.extras else ()),
+            *((protocols.USAGE,) if self.usage else ()),
+        )
 
     def save(self, current: Level | None = None, complete: bool = True, wait: bool = True) -> None:
         self.unsaved = 0
@@ -318,7 +401,9 @@ class _State:
 
         if self.writer is None:
             self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroof-bench-save")
-        done = self.writer.submit(write_json_atomic, self.out_path, self.result(current, complete).to_dict())
+        done = self.writer.submit(
+            write_json_atomic, self.out_path, self.result(current, complete).to_dict()
+        )
         if wait:
             done.result()
 
@@ -328,12 +413,20 @@ def _model_dict(d: Deployment) -> dict[str, Any]:
 
     from llmroof.analytic.memory import param_count
 
-    scalars = {k: v for k, v in dataclasses.asdict(d.model).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    scalars = {
+        k: v
+        for k, v in dataclasses.asdict(d.model).items()
+        if isinstance(v, (int, float, str, bool, type(None)))
+    }
     return {"name": d.model.name, "params": param_count(d.model), **scalars}
 
 
-def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progress = lambda _: None,
-              nvml_module: Any = "auto") -> BenchResult:
+def run_bench(
+    config: BenchConfig,
+    out_path: Path | None = None,
+    progress: Progress = lambda _: None,
+    nvml_module: Any = "auto",
+) -> BenchResult:
     """Benchmark the server and place every level on the roofline; the record is also written to ``out_path``."""
     url, auth = base_url(config.url), credentials(config.url)
     precision = config.precision()
@@ -344,14 +437,23 @@ def run_bench(config: BenchConfig, out_path: Path | None = None, progress: Progr
     if why:
         notes.append(why)
     if spec is not None:
-        hardware, method = resolve_hardware(config.hardware, url, config.dtype, config.hardware_file,
-                                            nvml_module, progress)
+        hardware, method = resolve_hardware(
+            config.hardware, url, config.dtype, config.hardware_file, nvml_module, progress
+        )
         if hardware is None:
             notes.append(f"no roofline: {method}")
         else:
-            deployment = Deployment(model=spec, hardware=hardware, precision=precision, tp=config.tp, pp=config.pp)
-    state = _State(config=config, settings=config.settings(), out_path=out_path, deployment=deployment,
-                   hardware_method=method, notes=notes)
+            deployment = Deployment(
+                model=spec, hardware=hardware, precision=precision, tp=config.tp, pp=config.pp
+            )
+    state = _State(
+        config=config,
+        settings=config.settings(),
+        out_path=out_path,
+        deployment=deployment,
+        hardware_method=method,
+        notes=notes,
+    )
     sampler = _start_sampler(config, method, nvml_module, notes)
     try:
         asyncio.run(_run(state, url, auth, progress, sampler))
@@ -380,12 +482,19 @@ def _start_sampler(config: BenchConfig, method: str, nvml_module: Any, notes: li
     return sampler.start()
 
 
-async def _run(state: _State, url: str, auth: tuple[str, str] | None, progress: Progress, sampler: Any) -> None:
+async def _run(
+    state: _State, url: str, auth: tuple[str, str] | None, progress: Progress, sampler: Any
+) -> None:
     config = state.config
     tokenizer = prompts.load_tokenizer(config.tokenizer or config.model)
     top = None if config.rates else max(*config.concurrency, config.warmup, 1)
-    target = bench_client.Target(base_url=url, endpoint=config.endpoint, model=config.model,
-                                 output_len=config.output_len, timeout_s=config.timeout_s)
+    target = bench_client.Target(
+        base_url=url,
+        endpoint=config.endpoint,
+        model=config.model,
+        output_len=config.output_len,
+        timeout_s=config.timeout_s,
+    )
     origin = time.perf_counter()
     async with bench_client.make_client(top, config.timeout_s, auth) as http:
         count = tokenizer.count if tokenizer is not None else None
@@ -398,36 +507,69 @@ async def _run(state: _State, url: str, auth: tuple[str, str] | None, progress: 
                 doubted.add(kind)
                 state.notes.append(note + " (noted once)")
 
-        async def send(prompt: str, index: int, tokens: int | None, t: bench_client.Target = target) -> RequestRecord:
-            if config.trace and 0 <= index < len(config.trace) and t is target:  # each request its own length
+        async def send(
+            prompt: str, index: int, tokens: int | None, t: bench_client.Target = target
+        ) -> RequestRecord:
+            if (
+                config.trace and 0 <= index < len(config.trace) and t is target
+            ):  # each request its own length
                 t = dataclasses.replace(target, output_len=config.trace[index].output_tokens)
-            for _ in range(3):  # at most: with everything, without the extras, without stream_options too
+            for _ in range(
+                3
+            ):  # at most: with everything, without the extras, without stream_options too
                 extras, usage = state.extras, state.usage
                 try:
-                    return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=extras,
-                                                   usage=usage, count_tokens=count, input_tokens=tokens,
-                                                   doubt=doubt)
+                    return await bench_client.send(
+                        http,
+                        t,
+                        prompt,
+                        index=index,
+                        origin_s=origin,
+                        extras=extras,
+                        usage=usage,
+                        count_tokens=count,
+                        input_tokens=tokens,
+                        doubt=doubt,
+                    )
                 except bench_client.ExtrasRejected as exc:
                     _refused(state, exc, extras, usage)
-            return await bench_client.send(http, t, prompt, index=index, origin_s=origin, extras=False, usage=False,
-                                           count_tokens=count, input_tokens=tokens, doubt=doubt)
+            return await bench_client.send(
+                http,
+                t,
+                prompt,
+                index=index,
+                origin_s=origin,
+                extras=False,
+                usage=False,
+                count_tokens=count,
+                input_tokens=tokens,
+                doubt=doubt,
+            )
 
         pool = await _prompts(state, tokenizer, send, target)
         if config.warmup:
             progress(f"warm-up: {config.warmup} requests")
-            first = await send(pool[0][0], -1, pool[0][1])  # alone: learns whether extras are accepted
-            rest = [send(text, -1, n) for text, n in pool[1:config.warmup]]
+            first = await send(
+                pool[0][0], -1, pool[0][1]
+            )  # alone: learns whether extras are accepted
+            rest = [send(text, -1, n) for text, n in pool[1 : config.warmup]]
             warm = [first, *await asyncio.gather(*rest)]
             failed = [r for r in warm if not r.ok]
             if failed:
-                state.notes.append(f"{len(failed)} of {len(warm)} warm-up requests failed (first: {failed[0].error})")
+                state.notes.append(
+                    f"{len(failed)} of {len(warm)} warm-up requests failed (first: {failed[0].error})"
+                )
         for position, (concurrency, rate) in enumerate(config.levels):
-            level = await _level(state, send, pool, concurrency, rate, position, progress, sampler, origin)
+            level = await _level(
+                state, send, pool, concurrency, rate, position, progress, sampler, origin
+            )
             state.levels.append(level)
             roof = level.roofline
             if roof is not None and roof.tpot_fraction is not None and roof.tpot_fraction > 1:
-                state.notes.append(f"{level.label}: measured TPOT is {roof.tpot_fraction:.2f}x faster than the "
-                                   "roofline allows: check --hardware, --dtype/--weight-dtype, --tp and --pp")
+                state.notes.append(
+                    f"{level.label}: measured TPOT is {roof.tpot_fraction:.2f}x faster than the "
+                    "roofline allows: check --hardware, --dtype/--weight-dtype, --tp and --pp"
+                )
             if level.stop_reason:
                 state.notes.append(f"{level.label}: {level.stop_reason}; later levels not run")
             state.save()
@@ -441,23 +583,33 @@ def _refused(state: _State, exc: Exception, extras: bool, usage: bool) -> None:
     detail = " ".join(str(exc).split())[:120]
     if extras and state.extras and any(f in protocols.EXTRAS for f in fields):
         state.extras = False
-        state.notes.append(f"the server refused ignore_eos/min_tokens ({detail}): sent without them, so outputs "
-                           "may end early at an end-of-sequence token")
+        state.notes.append(
+            f"the server refused ignore_eos/min_tokens ({detail}): sent without them, so outputs "
+            "may end early at an end-of-sequence token"
+        )
     if usage and state.usage and protocols.USAGE in fields:
         state.usage = False
-        state.notes.append(f"the server refused stream_options ({detail}): token counts from the tokenizer or "
-                           "the chunks instead of its usage")
+        state.notes.append(
+            f"the server refused stream_options ({detail}): token counts from the tokenizer or "
+            "the chunks instead of its usage"
+        )
 
 
-async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any,
-                   target: bench_client.Target) -> list[tuple[str, int | None]]:
+async def _prompts(
+    state: _State, tokenizer: prompts.Tokenizer | None, send: Any, target: bench_client.Target
+) -> list[tuple[str, int | None]]:
     """Distinct prompts for every request of the run (a pool reused in turn for duration-bound levels)."""
     config = state.config
     rng = random.Random(config.seed)
-    if config.trace:  # warm-up prompts, then one prompt of its recorded length per request of the trace
+    if (
+        config.trace
+    ):  # warm-up prompts, then one prompt of its recorded length per request of the trace
         lengths = [config.input_len] * config.warmup + [r.prompt_tokens for r in config.trace]
-        state.prompt_method = "trace: " + ("exact lengths by the tokenizer" if tokenizer is not None else
-                                           "a word per token (pass --tokenizer FOLDER for exact lengths)")
+        state.prompt_method = "trace: " + (
+            "exact lengths by the tokenizer"
+            if tokenizer is not None
+            else "a word per token (pass --tokenizer FOLDER for exact lengths)"
+        )
         if tokenizer is not None:
             return [prompts.exact_prompt(tokenizer, n, rng) for n in lengths]
         return [(prompts.word_prompt(n, rng), None) for n in lengths]
@@ -467,47 +619,87 @@ async def _prompts(state: _State, tokenizer: prompts.Tokenizer | None, send: Any
         pool = [prompts.exact_prompt(tokenizer, config.input_len, rng) for _ in range(n)]
         reached = {length for _, length in pool}
         exact = reached == {config.input_len}
-        state.prompt_method = (f"exact: {config.input_len} tokens by the tokenizer of {tokenizer.source}" if exact
-                               else f"tokenizer {tokenizer.source}: lengths {sorted(reached)} (exact not reached)")
+        state.prompt_method = (
+            f"exact: {config.input_len} tokens by the tokenizer of {tokenizer.source}"
+            if exact
+            else f"tokenizer {tokenizer.source}: lengths {sorted(reached)} (exact not reached)"
+        )
         return [(text, length) for text, length in pool]
     words = config.input_len
-    probe = bench_client.Target(base_url=target.base_url, endpoint=target.endpoint, model=target.model,
-                                output_len=1, timeout_s=target.timeout_s)
+    probe = bench_client.Target(
+        base_url=target.base_url,
+        endpoint=target.endpoint,
+        model=target.model,
+        output_len=1,
+        timeout_s=target.timeout_s,
+    )
     record = await send(prompts.word_prompt(words, rng), -1, None, probe)
     low, high = WORDS_PER_TOKEN
-    plausible = record.input_tokens is not None and low <= words / max(1, record.input_tokens) <= high
+    plausible = (
+        record.input_tokens is not None and low <= words / max(1, record.input_tokens) <= high
+    )
     if record.ok and record.input_tokens and not plausible:
-        state.notes.append(f"the server counted usage.prompt_tokens {record.input_tokens} for a probe of {words} "
-                           "words, which no tokenizer does: prompts not scaled by it")
+        state.notes.append(
+            f"the server counted usage.prompt_tokens {record.input_tokens} for a probe of {words} "
+            "words, which no tokenizer does: prompts not scaled by it"
+        )
     if record.ok and record.input_tokens and plausible:
         words = prompts.scale_words(words, record.input_tokens, config.input_len)
-        state.prompt_method = (f"by usage: {words} words, scaled so the server counts about {config.input_len} "
-                               f"prompt tokens (a probe of {config.input_len} words counted {record.input_tokens})")
+        state.prompt_method = (
+            f"by usage: {words} words, scaled so the server counts about {config.input_len} "
+            f"prompt tokens (a probe of {config.input_len} words counted {record.input_tokens})"
+        )
     else:
-        state.prompt_method = (f"by length: {words} words (the server reported no prompt tokens; "
-                               "pass --tokenizer FOLDER for exact lengths)")
+        state.prompt_method = (
+            f"by length: {words} words (the server reported no prompt tokens; "
+            "pass --tokenizer FOLDER for exact lengths)"
+        )
     return [(prompts.word_prompt(words, rng), None) for _ in range(n)]
 
 
-async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], concurrency: int | None,
-                 rate: float | None, position: int, progress: Progress, sampler: Any, origin: float) -> Level:
+async def _level(
+    state: _State,
+    send: Any,
+    pool: list[tuple[str, int | None]],
+    concurrency: int | None,
+    rate: float | None,
+    position: int,
+    progress: Progress,
+    sampler: Any,
+    origin: float,
+) -> Level:
     config = state.config
     run = load.LevelRun()
     offset = config.warmup + position * (config.requests or PROMPT_POOL)
     label = f"concurrency {concurrency}" if concurrency is not None else f"rate {rate:g}/s"
-    progress(f"{label}: {config.requests or '...'} requests" + (f" or {config.duration_s:g} s" if config.duration_s else ""))
+    progress(
+        f"{label}: {config.requests or '...'} requests"
+        + (f" or {config.duration_s:g} s" if config.duration_s else "")
+    )
 
     def send_indexed(index: int) -> Any:
         text, tokens = pool[(offset + index) % len(pool)]
         return send(text, index, tokens)
 
     def summary(complete: bool) -> Level:
-        level = summarize_level(list(run.records), concurrency=concurrency, rate=rate, ttft_slo_s=config.ttft_slo_s,
-                                tpot_slo_s=config.tpot_slo_s, complete=complete, stop_reason=run.stop_reason)
+        level = summarize_level(
+            list(run.records),
+            concurrency=concurrency,
+            rate=rate,
+            ttft_slo_s=config.ttft_slo_s,
+            tpot_slo_s=config.tpot_slo_s,
+            complete=complete,
+            stop_reason=run.stop_reason,
+        )
         window = None
         if sampler is not None and state.deployment is not None:
-            window = nvml_window(sampler.snapshot(), level.records, sampler.status.source, sampler.status.reason,
-                                 origin_s=origin)
+            window = nvml_window(
+                sampler.snapshot(),
+                level.records,
+                sampler.status.source,
+                sampler.status.reason,
+                origin_s=origin,
+            )
         return with_placement(level, state.deployment, window)
 
     def on_record(_: RequestRecord) -> None:
@@ -518,14 +710,31 @@ async def _level(state: _State, send: Any, pool: list[tuple[str, int | None]], c
     requests, duration_s, stop = config.requests, config.duration_s, config.stop_after_failures
     try:
         if concurrency is not None:
-            await load.closed_loop(send_indexed, run, concurrency=concurrency, requests=requests,
-                                   duration_s=duration_s, stop_after_failures=stop, on_record=on_record)
+            await load.closed_loop(
+                send_indexed,
+                run,
+                concurrency=concurrency,
+                requests=requests,
+                duration_s=duration_s,
+                stop_after_failures=stop,
+                on_record=on_record,
+            )
         else:
             times = [r.arrival_s for r in config.trace] if config.trace else None
-            await load.open_loop(send_indexed, run, rate=rate or 0.0, seed=config.seed + position, times=times,
-                                 requests=requests, duration_s=duration_s, stop_after_failures=stop,
-                                 on_record=on_record)
-    except BaseException:  # Ctrl-C (a cancellation), or a failure of llmroof's own: keep every finished request
+            await load.open_loop(
+                send_indexed,
+                run,
+                rate=rate or 0.0,
+                seed=config.seed + position,
+                times=times,
+                requests=requests,
+                duration_s=duration_s,
+                stop_after_failures=stop,
+                on_record=on_record,
+            )
+    except (
+        BaseException
+    ):  # Ctrl-C (a cancellation), or a failure of llmroof's own: keep every finished request
         state.levels.append(summary(complete=False))
         state.save(complete=False)
         raise

@@ -25,53 +25,121 @@ from llmroof.units import seconds, si
 
 
 def analyze(
-    model: str = typer.Option("llama-3-8b", "--model", "-m", help="Preset name, or a config.json (or its folder)."),
-    hardware: str = typer.Option("h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."),
+    model: str = typer.Option(
+        "llama-3-8b", "--model", "-m", help="Preset name, or a config.json (or its folder)."
+    ),
+    hardware: str = typer.Option(
+        "h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."
+    ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
-    prompt: int = typer.Option(512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."),
-    context: int = typer.Option(2048, "--context", "-c", min=1,
-                                help="Decode: KV-cache tokens per sequence during the step (new token included)."),
+    prompt: int = typer.Option(
+        512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."
+    ),
+    context: int = typer.Option(
+        2048,
+        "--context",
+        "-c",
+        min=1,
+        help="Decode: KV-cache tokens per sequence during the step (new token included).",
+    ),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks."),
     pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
-    ep: int = typer.Option(1, "--ep", min=1,
-                           help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel."),
-    micro_batches: int = typer.Option(1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."),
-    pp_layers: str | None = typer.Option(None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."),
-    dtype: str = typer.Option("bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"),
-    weight_dtype: str | None = typer.Option(None, "--weight-dtype", help="Decoder linear weights' dtype."),
+    ep: int = typer.Option(
+        1,
+        "--ep",
+        min=1,
+        help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel.",
+    ),
+    micro_batches: int = typer.Option(
+        1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."
+    ),
+    pp_layers: str | None = typer.Option(
+        None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."
+    ),
+    dtype: str = typer.Option(
+        "bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
+    ),
+    weight_dtype: str | None = typer.Option(
+        None, "--weight-dtype", help="Decoder linear weights' dtype."
+    ),
     kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
-    group_size: int | None = typer.Option(None, "--group-size", help="int4 quantisation group size (default 128)."),
-    expert_dtype: str | None = typer.Option(None, "--expert-dtype",
-                                            help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights')."),
-    zipf: float | None = typer.Option(None, "--zipf", min=0.0,
-                                      help="Skewed expert routing: Zipf exponent of the expert load (0: uniform)."),
-    expert_load: Path | None = typer.Option(None, "--expert-load", dir_okay=False,
-                                            help="Measured expert-load histogram: one count per expert."),
-    mla_naive: bool = typer.Option(False, "--mla-naive",
-                                   help="MLA decode decompresses the latent cache (default: absorbed weights)."),
+    group_size: int | None = typer.Option(
+        None, "--group-size", help="int4 quantisation group size (default 128)."
+    ),
+    expert_dtype: str | None = typer.Option(
+        None,
+        "--expert-dtype",
+        help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights').",
+    ),
+    zipf: float | None = typer.Option(
+        None,
+        "--zipf",
+        min=0.0,
+        help="Skewed expert routing: Zipf exponent of the expert load (0: uniform).",
+    ),
+    expert_load: Path | None = typer.Option(
+        None,
+        "--expert-load",
+        dir_okay=False,
+        help="Measured expert-load histogram: one count per expert.",
+    ),
+    mla_naive: bool = typer.Option(
+        False,
+        "--mla-naive",
+        help="MLA decode decompresses the latent cache (default: absorbed weights).",
+    ),
     kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
-    attention: AttentionKind | None = typer.Option(None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
+    attention: AttentionKind | None = typer.Option(
+        None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."
+    ),
     implementation: ImplementationChoice = typer.Option(
-        ImplementationChoice.fused, "--implementation",
+        ImplementationChoice.fused,
+        "--implementation",
         help="Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel per op); the eager "
-             "figures are shown beside either way."),
+        "figures are shown beside either way.",
+    ),
     attention_kernel: AttentionKernelChoice = typer.Option(
-        AttentionKernelChoice.eager, "--attention-kernel",
-        help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op)."),
-    fused_qkv: bool = typer.Option(False, "--fused-qkv", help="Eager op set: one attn.qkv projection."),
-    all_logits: bool = typer.Option(False, "--all-logits", help="Prefill computes logits at every position."),
-    reserve: float = typer.Option(0.1, "--reserve", min=0.0, max=0.99,
-                                  help="Share of device memory kept back from weights and KV cache."),
+        AttentionKernelChoice.eager,
+        "--attention-kernel",
+        help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op).",
+    ),
+    fused_qkv: bool = typer.Option(
+        False, "--fused-qkv", help="Eager op set: one attn.qkv projection."
+    ),
+    all_logits: bool = typer.Option(
+        False, "--all-logits", help="Prefill computes logits at every position."
+    ),
+    reserve: float = typer.Option(
+        0.1,
+        "--reserve",
+        min=0.0,
+        max=0.99,
+        help="Share of device memory kept back from weights and KV cache.",
+    ),
     sweep: list[str] | None = typer.Option(
-        None, "--sweep", help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
-        "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype."),
-    out: Path | None = typer.Option(None, "--out", dir_okay=False,
-                                    help="Stream every row of a sweep to this .csv or .jsonl file (any size)."),
-    force: bool = typer.Option(False, "--force",
-                               help="Replace a FILE.partial beside --out FILE (an interrupted sweep's, or yours)."),
+        None,
+        "--sweep",
+        help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
+        "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype.",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        dir_okay=False,
+        help="Stream every row of a sweep to this .csv or .jsonl file (any size).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace a FILE.partial beside --out FILE (an interrupted sweep's, or yours).",
+    ),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    html: Path | None = typer.Option(None, "--html", dir_okay=False,
-                                     help="Also write an HTML report of the analysis to this file."),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        dir_okay=False,
+        help="Also write an HTML report of the analysis to this file.",
+    ),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
@@ -83,11 +151,20 @@ def analyze(
     stages = _parse_stage_layers(pp_layers)
     try:
         workload = Workload(
-            batch=batch, prompt_len=prompt, context_len=context,
+            batch=batch,
+            prompt_len=prompt,
+            context_len=context,
             precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size, expert_dtype),
-            tp=tp, pp=pp, ep=ep, micro_batches=micro_batches, pp_layers=stages,
-            routing=resolve_routing(zipf, expert_load), mla_absorbed=not mla_naive,
-            implementation=implementation.value, attention_kernel=attention_kernel.value, fused_qkv=fused_qkv,
+            tp=tp,
+            pp=pp,
+            ep=ep,
+            micro_batches=micro_batches,
+            pp_layers=stages,
+            routing=resolve_routing(zipf, expert_load),
+            mla_absorbed=not mla_naive,
+            implementation=implementation.value,
+            attention_kernel=attention_kernel.value,
+            fused_qkv=fused_qkv,
             all_logits=all_logits,
             memory_reserve_fraction=reserve,
         )
@@ -103,9 +180,24 @@ def analyze(
     if sweep:
         from llmroof.runs.analyze import SweepNames
 
-        _sweep(spec, device, workload, sweep, out, fmt, SweepNames(
-            dtype=dtype, weight_dtype=weight_dtype, kv_dtype=kv_dtype, group_size=group_size, kv_heads=kv_heads,
-            attention=None if attention is None else attention.value, hardware_file=hardware_file), force)
+        _sweep(
+            spec,
+            device,
+            workload,
+            sweep,
+            out,
+            fmt,
+            SweepNames(
+                dtype=dtype,
+                weight_dtype=weight_dtype,
+                kv_dtype=kv_dtype,
+                group_size=group_size,
+                kv_heads=kv_heads,
+                attention=None if attention is None else attention.value,
+                hardware_file=hardware_file,
+            ),
+            force,
+        )
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
@@ -115,8 +207,13 @@ def analyze(
         _write_html(data, html)
     if fmt is Format.json:
         print_json(data)
-    elif fmt is Format.csv:  # the headline ops, then the eager ones; the implementation column tells them apart
-        print_csv(data["ops"] + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else []))
+    elif (
+        fmt is Format.csv
+    ):  # the headline ops, then the eager ones; the implementation column tells them apart
+        print_csv(
+            data["ops"]
+            + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else [])
+        )
     else:
         from llmroof.report.console.analysis import print_analysis
         from llmroof.results.records import AnalysisRecord
@@ -130,7 +227,9 @@ def _write_html(data: dict[str, Any], path: Path) -> None:
 
     from llmroof.report import write_report
 
-    write_report(data, path, source=shlex.join(["llmroof", *sys.argv[1:]]), filename="analysis.json")
+    write_report(
+        data, path, source=shlex.join(["llmroof", *sys.argv[1:]]), filename="analysis.json"
+    )
     print(f"Report: {path}", file=sys.stderr)  # stderr, so --format json stays clean
 
 
@@ -140,11 +239,21 @@ def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise LlmroofError(f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19") from None
+        raise LlmroofError(
+            f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19"
+        ) from None
 
 
-def _sweep(spec: Any, device: Any, workload: Any, texts: list[str], out: Path | None, fmt: Format,
-           names: Any, force: bool = False) -> None:
+def _sweep(
+    spec: Any,
+    device: Any,
+    workload: Any,
+    texts: list[str],
+    out: Path | None,
+    fmt: Format,
+    names: Any,
+    force: bool = False,
+) -> None:
     """Run the sweep (:func:`llmroof.runs.analyze.sweep`) and render its record: a one-axis sweep as JSON, CSV
     or a table; a grid's frontier likewise (its rows stream to ``--out``, or to stdout as CSV)."""
     import sys
@@ -152,7 +261,11 @@ def _sweep(spec: Any, device: Any, workload: Any, texts: list[str], out: Path | 
     from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
     from llmroof.runs.analyze import sweep as run_sweep
 
-    sink = chunk_writer(sys.stdout, "csv") if fmt is Format.csv and out is None and is_grid(texts, out) else None
+    sink = (
+        chunk_writer(sys.stdout, "csv")
+        if fmt is Format.csv and out is None and is_grid(texts, out)
+        else None
+    )
     result = run_sweep(spec, device, workload, texts, names=names, out=out, sink=sink, force=force)
     if not isinstance(result, GridSweep):
         _render_sweep(result, fmt)
@@ -160,13 +273,18 @@ def _sweep(spec: Any, device: Any, workload: Any, texts: list[str], out: Path | 
     for note in result.record.skipped[:5]:
         print(f"llmroof: skipped {note}", file=sys.stderr)
     if len(result.record.skipped) > 5:
-        print(f"llmroof: skipped {len(result.record.skipped) - 5} more layouts (--format json lists them)",
-              file=sys.stderr)
+        print(
+            f"llmroof: skipped {len(result.record.skipped) - 5} more layouts (--format json lists them)",
+            file=sys.stderr,
+        )
     if sink is not None:
         return  # every row went to stdout
     batches, prompts, contexts = result.sizes
-    summary = (f"{result.record.points:,} configurations ({result.layouts} layouts x {batches} batches x {prompts} "
-               f"prompts x {contexts} contexts) in {result.seconds:.2f} s" + (f"; every row in {out}" if out else ""))
+    summary = (
+        f"{result.record.points:,} configurations ({result.layouts} layouts x {batches} batches x {prompts} "
+        f"prompts x {contexts} contexts) in {result.seconds:.2f} s"
+        + (f"; every row in {out}" if out else "")
+    )
     rows = [row.to_dict() for row in result.record.frontier]
     if fmt is Format.json:
         print_json(result.record.to_dict())
@@ -192,14 +310,34 @@ def _render_sweep(record: Any, fmt: Format) -> None:
 
     rows, axis = record.rows, record.axis
     cross = crossover(rows)
-    table = Table(title=f"{user(record.model)} on {user(record.hardware)}: sweep over {axis}", title_justify="left")
-    for column in (axis, "TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits"):
+    table = Table(
+        title=f"{user(record.model)} on {user(record.hardware)}: sweep over {axis}",
+        title_justify="left",
+    )
+    for column in (
+        axis,
+        "TTFT",
+        "TPOT",
+        "tokens/s",
+        "bytes/token",
+        "FLOP/byte",
+        "decode bound",
+        "fits",
+    ):
         table.add_column(column, justify="right")
     for index, row in enumerate(rows):
         bound = row.decode_bound + (" <- crossover" if index == cross else "")
-        table.add_row(str(row.value), seconds(row.ttft_s), seconds(row.tpot_s), si(row.tokens_per_s),
-                      si(row.bytes_per_token, "B"), f"{row.decode_intensity:.1f}", bound, "yes" if row.fits else "NO",
-                      style="bold" if index == cross else None)
+        table.add_row(
+            str(row.value),
+            seconds(row.ttft_s),
+            seconds(row.tpot_s),
+            si(row.tokens_per_s),
+            si(row.bytes_per_token, "B"),
+            f"{row.decode_intensity:.1f}",
+            bound,
+            "yes" if row.fits else "NO",
+            style="bold" if index == cross else None,
+        )
     out = console()
     out.print(table)
     if cross is None:
@@ -220,27 +358,47 @@ def _print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> N
         picked = list(range(per_layout))
     else:
         picked = sorted({round(k * (per_layout - 1) / (keep - 1)) for k in range(keep)})
+
     def layout(r: dict[str, Any]) -> str:
         return f"{r['model']} {r['hardware']} tp{r['tp']} pp{r['pp']} {r['weight_dtype']}/{r['kv_dtype']}"
 
     title = "Frontier: where decode turns compute-bound and where memory runs out"
-    table = Table(title=title if layouts > 1 else f"{title} ({layout(rows[0])})", title_justify="left")
-    for column in ("layout", "prompt", "context", "compute-bound from batch", "largest batch that fits",
-                   "TPOT there", "tokens/s there", "max batch (memory)")[0 if layouts > 1 else 1:]:
-        table.add_column(column, justify="left" if column == "layout" else "right", no_wrap=column == "layout")
+    table = Table(
+        title=title if layouts > 1 else f"{title} ({layout(rows[0])})", title_justify="left"
+    )
+    for column in (
+        "layout",
+        "prompt",
+        "context",
+        "compute-bound from batch",
+        "largest batch that fits",
+        "TPOT there",
+        "tokens/s there",
+        "max batch (memory)",
+    )[0 if layouts > 1 else 1 :]:
+        table.add_column(
+            column, justify="left" if column == "layout" else "right", no_wrap=column == "layout"
+        )
     for start in range(0, len(rows), per_layout):
         for index in picked:
             r = rows[start + index]
-            table.add_row(*([layout(r)] if layouts > 1 else []), str(r["prompt_len"]), str(r["context_len"]),
-                          "-" if r["compute_bound_batch"] is None else str(r["compute_bound_batch"]),
-                          "none" if r["max_fitting_batch"] is None else str(r["max_fitting_batch"]),
-                          "-" if r["tpot_s"] is None else seconds(r["tpot_s"]),
-                          "-" if r["tokens_per_s"] is None else si(r["tokens_per_s"]), str(r["max_batch"]))
+            table.add_row(
+                *([layout(r)] if layouts > 1 else []),
+                str(r["prompt_len"]),
+                str(r["context_len"]),
+                "-" if r["compute_bound_batch"] is None else str(r["compute_bound_batch"]),
+                "none" if r["max_fitting_batch"] is None else str(r["max_fitting_batch"]),
+                "-" if r["tpot_s"] is None else seconds(r["tpot_s"]),
+                "-" if r["tokens_per_s"] is None else si(r["tokens_per_s"]),
+                str(r["max_batch"]),
+            )
     out = console()
     out.print(table)
     shown = len(picked) * layouts
     if shown < len(rows):
-        out.print(f"{shown} of {len(rows)} frontier rows shown (evenly spaced); --format json or csv lists all.")
+        out.print(
+            f"{shown} of {len(rows)} frontier rows shown (evenly spaced); --format json or csv lists all."
+        )
     out.print(summary)
 
 

@@ -40,57 +40,119 @@ def parse_threshold(text: str, option: str = "--threshold") -> float:
     try:
         value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
     except ValueError:
-        raise LlmroofError(f"{option} {text!r}: expected a percentage such as 5% or a fraction such as 0.05") from None
+        raise LlmroofError(
+            f"{option} {text!r}: expected a percentage such as 5% or a fraction such as 0.05"
+        ) from None
     if not math.isfinite(value):
-        raise LlmroofError(f"{option} {text!r}: not a finite number", "a percentage such as 5% or a fraction such as 0.05")
+        raise LlmroofError(
+            f"{option} {text!r}: not a finite number",
+            "a percentage such as 5% or a fraction such as 0.05",
+        )
     if not stripped.endswith("%") and value >= 1:
-        raise LlmroofError(f"{option} {text!r}: a fraction below 1, or a percentage", f"write {stripped}% or {value / 100:g}")
+        raise LlmroofError(
+            f"{option} {text!r}: a fraction below 1, or a percentage",
+            f"write {stripped}% or {value / 100:g}",
+        )
     if not 0 <= value < 10:
         raise LlmroofError(f"{option} {text!r}: expected a change between 0% and 1000%")
     return value
 
 
 def compare(
-    base: Path = typer.Argument(..., show_default=False,
-                                help="BASE: a results.json, or a folder of repeated runs (every results.json below)."),
-    new: Path | None = typer.Argument(None, show_default=False, help="NEW: the same, for the run under test."),
-    threshold: str = typer.Option("5%", "--threshold", "-t", help="Smallest change that counts: 5% or 0.05."),
-    metric: list[str] | None = typer.Option(None, "--metric", "-M", show_default=False,
-                                            help=f"Metric to compare, repeatable; default all: {', '.join(METRICS)}."),
-    fmt: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
-                                      help="table; markdown (GitHub); json; html (a report with both rooflines); "
-                                           "bmf (Bencher Metric Format: NEW's metrics)."),
-    out: Path | None = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the output to this file."),
-    fail_on: FailOn = typer.Option(FailOn.regression, "--fail-on",
-                                   help="regression: exit 1 on a regression; inconclusive: also exit 3 on an "
-                                        "inconclusive metric; never: exit 0."),
-    allow_mismatch: bool = typer.Option(False, "--allow-mismatch",
-                                        help="Compare runs of different models, devices or workloads."),
-    min_samples: int = typer.Option(3, "--min-samples", min=2, help="Fewer samples on a side: inconclusive."),
-    max_cv: float = typer.Option(0.25, "--max-cv", min=0.0,
-                                 help="A coefficient of variation above this on a side: inconclusive."),
-    noise_floor: str = typer.Option(f"{NOISE_FLOOR:.0%}", "--noise-floor",
-                                    help="With one process a side: run-to-run change its samples cannot rule "
-                                         "out; a change must lie beyond it (5% or 0.05; 0 trusts the "
-                                         "within-process intervals)."),
-    gate_ops: bool = typer.Option(False, "--gate-ops", help="Per-op times decide the exit code too (by default "
-                                                             "they are reported; -M names what gates)."),
-    step_summary: bool = typer.Option(True, "--step-summary/--no-step-summary",
-                                      help="Append markdown to $GITHUB_STEP_SUMMARY when that is set."),
-    history: str | None = typer.Option(None, "--history", show_default=False,
-                                       help="BASE is this history database's last runs of the base branch on "
-                                            "NEW's machine (llmroof history add); pass only NEW."),
-    history_runs: int = typer.Option(10, "--history-runs", min=2, help="With --history: how many base runs."),
-    base_branch: str | None = typer.Option(None, "--base-branch", show_default=False,
-                                           help="With --history: the base branch (default: the CI's, else main)."),
+    base: Path = typer.Argument(
+        ...,
+        show_default=False,
+        help="BASE: a results.json, or a folder of repeated runs (every results.json below).",
+    ),
+    new: Path | None = typer.Argument(
+        None, show_default=False, help="NEW: the same, for the run under test."
+    ),
+    threshold: str = typer.Option(
+        "5%", "--threshold", "-t", help="Smallest change that counts: 5% or 0.05."
+    ),
+    metric: list[str] | None = typer.Option(
+        None,
+        "--metric",
+        "-M",
+        show_default=False,
+        help=f"Metric to compare, repeatable; default all: {', '.join(METRICS)}.",
+    ),
+    fmt: CompareFormat = typer.Option(
+        CompareFormat.table,
+        "--format",
+        "-f",
+        help="table; markdown (GitHub); json; html (a report with both rooflines); "
+        "bmf (Bencher Metric Format: NEW's metrics).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", dir_okay=False, help="Write the output to this file."
+    ),
+    fail_on: FailOn = typer.Option(
+        FailOn.regression,
+        "--fail-on",
+        help="regression: exit 1 on a regression; inconclusive: also exit 3 on an "
+        "inconclusive metric; never: exit 0.",
+    ),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="Compare runs of different models, devices or workloads."
+    ),
+    min_samples: int = typer.Option(
+        3, "--min-samples", min=2, help="Fewer samples on a side: inconclusive."
+    ),
+    max_cv: float = typer.Option(
+        0.25,
+        "--max-cv",
+        min=0.0,
+        help="A coefficient of variation above this on a side: inconclusive.",
+    ),
+    noise_floor: str = typer.Option(
+        f"{NOISE_FLOOR:.0%}",
+        "--noise-floor",
+        help="With one process a side: run-to-run change its samples cannot rule "
+        "out; a change must lie beyond it (5% or 0.05; 0 trusts the "
+        "within-process intervals).",
+    ),
+    gate_ops: bool = typer.Option(
+        False,
+        "--gate-ops",
+        help="Per-op times decide the exit code too (by default "
+        "they are reported; -M names what gates).",
+    ),
+    step_summary: bool = typer.Option(
+        True,
+        "--step-summary/--no-step-summary",
+        help="Append markdown to $GITHUB_STEP_SUMMARY when that is set.",
+    ),
+    history: str | None = typer.Option(
+        None,
+        "--history",
+        show_default=False,
+        help="BASE is this history database's last runs of the base branch on "
+        "NEW's machine (llmroof history add); pass only NEW.",
+    ),
+    history_runs: int = typer.Option(
+        10, "--history-runs", min=2, help="With --history: how many base runs."
+    ),
+    base_branch: str | None = typer.Option(
+        None,
+        "--base-branch",
+        show_default=False,
+        help="With --history: the base branch (default: the CI's, else main).",
+    ),
 ) -> None:
     """Compare two profile runs metric by metric, with confidence intervals: regression, improvement,
     unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
     from llmroof.compare.comparison import CompareSettings, compare_paths
 
-    settings = CompareSettings(threshold=parse_threshold(threshold, "--threshold"), min_samples=min_samples,
-                               max_cv=max_cv, metrics=tuple(metric or ()), allow_mismatch=allow_mismatch,
-                               noise_floor=parse_threshold(noise_floor, "--noise-floor"), gate_ops=gate_ops)
+    settings = CompareSettings(
+        threshold=parse_threshold(threshold, "--threshold"),
+        min_samples=min_samples,
+        max_cv=max_cv,
+        metrics=tuple(metric or ()),
+        allow_mismatch=allow_mismatch,
+        noise_floor=parse_threshold(noise_floor, "--noise-floor"),
+        gate_ops=gate_ops,
+    )
     if history is not None:
         if new is not None:
             raise LlmroofError("with --history, pass only NEW", "llmroof compare --history DB NEW")
@@ -98,10 +160,13 @@ def compare(
         from llmroof.history.store import open_store
 
         with open_store(history, readonly=True) as store:
-            comparison = compare_with_history(store, base, settings,
-                                              HistoryBase(runs=history_runs, branch=base_branch))
+            comparison = compare_with_history(
+                store, base, settings, HistoryBase(runs=history_runs, branch=base_branch)
+            )
     elif new is None:
-        raise LlmroofError("compare needs BASE and NEW", "llmroof compare BASE NEW, or --history DB NEW")
+        raise LlmroofError(
+            "compare needs BASE and NEW", "llmroof compare BASE NEW, or --history DB NEW"
+        )
     else:
         comparison = compare_paths(base, new, settings)
     if out is None:
@@ -144,7 +209,10 @@ def _append_step_summary(comparison: Comparison) -> None:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(render_markdown(comparison) + "\n")
     except OSError as exc:
-        print(f"llmroof: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc}", file=sys.stderr)
+        print(
+            f"llmroof: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc}",
+            file=sys.stderr,
+        )
 
 
 def register(app: typer.Typer) -> None:

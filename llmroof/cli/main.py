@@ -45,10 +45,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-COMMANDS = {"profile": "profile", "analyze": "analyze", "sample": "sample", "comm": "comm",
-            "compare": "compare", "plan": "plan", "report": "report", "models": "catalogs",
-            "hardware": "catalogs", "bench": "bench", "ceilings": "ceilings", "simulate": "simulate",
-            "history": "history", "trace": "trace"}
+COMMANDS = {
+    "profile": "profile",
+    "analyze": "analyze",
+    "sample": "sample",
+    "comm": "comm",
+    "compare": "compare",
+    "plan": "plan",
+    "report": "report",
+    "models": "catalogs",
+    "hardware": "catalogs",
+    "bench": "bench",
+    "ceilings": "ceilings",
+    "simulate": "simulate",
+    "history": "history",
+    "trace": "trace",
+}
 """Every command, in the order help lists them, and the module under ``llmroof.cli`` that registers it: a
 command's module is imported (and its options built) only when that command runs or help lists it."""
 
@@ -73,8 +85,9 @@ def _build() -> Any:
 
     @app.callback()
     def _root(
-        version: bool = typer.Option(False, "--version", callback=version, is_eager=True,
-                                     help="Print the version."),
+        version: bool = typer.Option(
+            False, "--version", callback=version, is_eager=True, help="Print the version."
+        ),
     ) -> None:
         """How close is your LLM inference to the memory wall? Analytic and measured rooflines."""
 
@@ -101,14 +114,20 @@ def _lazy_group() -> Any:
                 importlib.import_module(f"llmroof.cli.{COMMANDS[cmd_name]}").register(scratch)
                 for info in scratch.registered_commands:
                     command = typer.main.get_command_from_info(
-                        info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
+                        info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
+                    )
                     _guard_numbers(command)
                     quick_coercion.install(command)
                     self.commands.setdefault(info.name or cmd_name, command)
-                for group in scratch.registered_groups:  # a command with subcommands (llmroof history ...)
+                for (
+                    group
+                ) in scratch.registered_groups:  # a command with subcommands (llmroof history ...)
                     built = typer.main.get_group_from_info(
-                        group, pretty_exceptions_short=True, suggest_commands=True,
-                        rich_markup_mode=self.rich_markup_mode)
+                        group,
+                        pretty_exceptions_short=True,
+                        suggest_commands=True,
+                        rich_markup_mode=self.rich_markup_mode,
+                    )
                     for sub in built.commands.values():
                         _guard_numbers(sub)
                         quick_coercion.install(sub)
@@ -132,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     if help_cache.serve(words):
         sys.exit(0)
     # A model name in a script the plotting font lacks: the figure shows boxes; not worth a warning per glyph.
-    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+    warnings.filterwarnings(
+        "ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning
+    )
     received: list[int] = []
     previous = _install_signal_handlers(received)
     try:
@@ -161,7 +182,9 @@ def _run(argv: list[str] | None) -> object:
 
     command = typer.main.get_command(application())
     _guard_numbers(command)
-    quick_coercion.install(command)  # the root's own options (each command's get theirs when it is built)
+    quick_coercion.install(
+        command
+    )  # the root's own options (each command's get theirs when it is built)
     try:
         return command.main(args=argv, prog_name="llmroof", standalone_mode=False)
     except Exception as exc:
@@ -172,7 +195,11 @@ def _run(argv: list[str] | None) -> object:
             print(context.get_help())
             return 2
         name = context.command_path if context is not None else "llmroof"
-        _fail(getattr(exc, "format_message", exc.__str__)(), f"{name} --help", getattr(exc, "exit_code", 2) or 2)
+        _fail(
+            getattr(exc, "format_message", exc.__str__)(),
+            f"{name} --help",
+            getattr(exc, "exit_code", 2) or 2,
+        )
     return 2
 
 
@@ -188,8 +215,12 @@ def _fail(message: str, hint: str | None, code: int = EXIT_USER_ERROR) -> None:
     of names in it removed) and exit ``code``."""
     from llmroof.labels import plain_text
 
-    text = " ".join(plain_text(f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split())
-    with contextlib.suppress(OSError, ValueError):  # stderr closed too: the exit code is all that is left
+    text = " ".join(
+        plain_text(f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split()
+    )
+    with contextlib.suppress(
+        OSError, ValueError
+    ):  # stderr closed too: the exit code is all that is left
         print(text, file=sys.stderr)
     sys.exit(code)
 
@@ -200,8 +231,10 @@ def _os_failure(exc: OSError, entry: bool) -> None:
         _silence_stdout(entry)
         if exc.errno == errno.EPIPE:  # the reader went away (`| head`): no message, as a shell tool
             sys.exit(EXIT_SIGNAL_BASE + 13)
-        _fail(f"cannot write to stdout: {exc.strerror or exc}",
-              "check where the output goes (a closed stream, a full disk?)")
+        _fail(
+            f"cannot write to stdout: {exc.strerror or exc}",
+            "check where the output goes (a closed stream, a full disk?)",
+        )
     if exc.filename is None:
         raise exc
     from llmroof.readers import os_error
@@ -234,7 +267,9 @@ def _prepare_streams(entry: bool) -> None:
             with contextlib.suppress(Exception):
                 reconfigure(errors="replace")  # a non-ASCII model name on an ASCII-only terminal
     if entry and hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `llmroof models | head -1` ends quietly, as cat does
+        signal.signal(
+            signal.SIGPIPE, signal.SIG_DFL
+        )  # `llmroof models | head -1` ends quietly, as cat does
 
 
 def _flush_stdout() -> None:
@@ -254,6 +289,7 @@ def _silence_stdout(entry: bool) -> None:
 
 def _install_signal_handlers(received: list[int]) -> dict[int, object]:
     """SIGTERM and SIGHUP raise :class:`Interrupted` (a KeyboardInterrupt) in the main thread."""
+
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
         raise Interrupted(signum)

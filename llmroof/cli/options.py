@@ -44,12 +44,16 @@ class ImplementationChoice(str, Enum):
 DTYPE_HELP = f"One of {', '.join(DTYPES)}."
 
 HARDWARE_FILE = typer.Option(
-    None, "--hardware-file", help="A TOML or JSON file of extra devices (same schema as the catalog).",
+    None,
+    "--hardware-file",
+    help="A TOML or JSON file of extra devices (same schema as the catalog).",
     dir_okay=False,
 )
 
 
-def resolve_model(name: str, kv_heads: int | None = None, attention: AttentionKind | None = None) -> ModelSpec:
+def resolve_model(
+    name: str, kv_heads: int | None = None, attention: AttentionKind | None = None
+) -> ModelSpec:
     """A preset or config.json, with the KV-head override applied (``--kv-heads`` wins over ``--attention``)."""
     model = get_model(name)
     if kv_heads is not None:
@@ -79,11 +83,17 @@ def resolve_routing(zipf: float | None, expert_load: Path | None) -> Any:
         source = f"--expert-load {expert_load}"
         text = decode_text(read_bytes(expert_load), source)
         try:
-            values = parse_json(text, source) if text.lstrip().startswith("[") else text.replace(",", " ").split()
+            values = (
+                parse_json(text, source)
+                if text.lstrip().startswith("[")
+                else text.replace(",", " ").split()
+            )
             load = tuple(float(v) for v in values)
         except (ValueError, TypeError):
-            raise LlmroofError(f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "
-                               "numbers separated by commas, spaces or lines)") from None
+            raise LlmroofError(
+                f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "
+                "numbers separated by commas, spaces or lines)"
+            ) from None
     try:
         return Routing(zipf_s=zipf or 0.0, expert_load=load)
     except ValueError as exc:

@@ -15,7 +15,9 @@ __all__ = ["console", "print_csv", "print_json", "terminal_width", "user"]
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json_text(data) + "\n")  # the text of writers.dumps, several times faster on long lists
+    sys.stdout.write(
+        json_text(data) + "\n"
+    )  # the text of writers.dumps, several times faster on long lists
 
 
 def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:

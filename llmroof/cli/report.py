@@ -9,13 +9,24 @@ import typer
 
 
 def report(
-    results: Path = typer.Argument(..., help="A results file: llmroof.profile/1 (profile) or llmroof.analysis/1 "
-                                             "(analyze --format json)."),
-    out: Path | None = typer.Option(None, "--out", "-o",
-                                    help="HTML file to write, or a folder for report.html (default: beside the "
-                                         "results: report.html for results.json, else NAME.html)."),
-    force: bool = typer.Option(False, "--force", help="Replace a file llmroof did not write under the report's "
-                                                      "default name (a file named with --out is always replaced)."),
+    results: Path = typer.Argument(
+        ...,
+        help="A results file: llmroof.profile/1 (profile) or llmroof.analysis/1 "
+        "(analyze --format json).",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="HTML file to write, or a folder for report.html (default: beside the "
+        "results: report.html for results.json, else NAME.html).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace a file llmroof did not write under the report's "
+        "default name (a file named with --out is always replaced).",
+    ),
 ) -> None:
     """Write an HTML report (inline figures, no network) of a profile or analysis results file."""
     from llmroof.report import report_file

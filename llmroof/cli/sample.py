@@ -23,12 +23,23 @@ class SampleFormat(str, Enum):
 
 def sample(
     ctx: typer.Context,
-    seconds: float = typer.Option(10.0, "--seconds", "-t", min=0.0, help="How long to sample (without a command)."),
-    interval_ms: float = typer.Option(100.0, "--interval-ms", "-i", min=1.0, help="Sampling interval (GPM: >= 100 ms)."),
-    gpu: int = typer.Option(0, "--gpu", "-g", min=0, help="NVML device index (as nvidia-smi numbers GPUs)."),
+    seconds: float = typer.Option(
+        10.0, "--seconds", "-t", min=0.0, help="How long to sample (without a command)."
+    ),
+    interval_ms: float = typer.Option(
+        100.0, "--interval-ms", "-i", min=1.0, help="Sampling interval (GPM: >= 100 ms)."
+    ),
+    gpu: int = typer.Option(
+        0, "--gpu", "-g", min=0, help="NVML device index (as nvidia-smi numbers GPUs)."
+    ),
     fmt: SampleFormat = typer.Option(SampleFormat.table, "--format", "-f", help="Output format."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the record to this JSON (or .csv) file.",
-                                    dir_okay=False),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Also write the record to this JSON (or .csv) file.",
+        dir_okay=False,
+    ),
 ) -> None:
     """Sample HBM bandwidth, memory busy share, clocks, power and throttle reasons through NVML.
 
@@ -42,8 +53,13 @@ def sample(
 
         check_writable(out)
     live = fmt is SampleFormat.table and sys.stdout.isatty()
-    record = run_sample(gpu=gpu, interval_s=interval_ms / 1e3, seconds=seconds, command=ctx.args,
-                        view=_live_view if live else None)
+    record = run_sample(
+        gpu=gpu,
+        interval_s=interval_ms / 1e3,
+        seconds=seconds,
+        command=ctx.args,
+        view=_live_view if live else None,
+    )
     if out is not None:
         _write(out, record)
     if fmt is SampleFormat.json:
@@ -109,4 +125,6 @@ def _write(path: Path, record: SampleRecord) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sample", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(sample)
+    app.command(
+        "sample", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(sample)

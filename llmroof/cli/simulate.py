@@ -353,6 +353,7 @@ def _print_against(rows: Any) -> None:
     table = Table(title=f"Predicted against measured ({rows[0]['source']})", title_justify="left")
     for column in ("rate", "metric", "predicted", "measured", "error"):
         table.add_column(column, justify="left" if column == "metric" else "right")
+
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4g}"
 

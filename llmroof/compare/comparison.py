@@ -45,10 +45,12 @@ from llmroof.errors import LlmroofError
 SCHEMA = schemas.COMPARE
 VERDICTS = ("regression", "inconclusive", "improvement", "unchanged")  # worst first
 FAIL_ON = ("regression", "inconclusive", "never")
-CAVEAT = ("one run per side: the intervals come from repetitions within a single process, which share its "
-          "state (clocks, allocator, other load), so they cannot see run-to-run variation; a change counts only "
-          "beyond the run-to-run noise floor; profile with --repeat 3 (or compare folders of runs) for a gate "
-          "that can see it")
+CAVEAT = (
+    "one run per side: the intervals come from repetitions within a single process, which share its "
+    "state (clocks, allocator, other load), so they cannot see run-to-run variation; a change counts only "
+    "beyond the run-to-run noise floor; profile with --repeat 3 (or compare folders of runs) for a gate "
+    "that can see it"
+)
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
@@ -76,15 +78,23 @@ class CompareSettings:
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 10:
-            raise LlmroofError(f"--threshold {self.threshold:.0%}: expected a change between 0% and 1000%")
+            raise LlmroofError(
+                f"--threshold {self.threshold:.0%}: expected a change between 0% and 1000%"
+            )
         if not 0.5 <= self.confidence < 1:
-            raise LlmroofError(f"confidence {self.confidence}: expected a level in [0.5, 1), e.g. 0.95")
+            raise LlmroofError(
+                f"confidence {self.confidence}: expected a level in [0.5, 1), e.g. 0.95"
+            )
         if self.min_samples < 2:
-            raise LlmroofError(f"--min-samples {self.min_samples}: an interval needs at least 2 samples a side")
+            raise LlmroofError(
+                f"--min-samples {self.min_samples}: an interval needs at least 2 samples a side"
+            )
         if self.max_cv <= 0:
             raise LlmroofError(f"--max-cv {self.max_cv}: expected a positive fraction, e.g. 0.25")
         if not 0 <= self.noise_floor < 10:
-            raise LlmroofError(f"--noise-floor {self.noise_floor:.0%}: expected a change between 0% and 1000%")
+            raise LlmroofError(
+                f"--noise-floor {self.noise_floor:.0%}: expected a change between 0% and 1000%"
+            )
         select(self.metrics)  # unknown names fail here, before any file is read
 
     def gates(self, metric: Metric) -> bool:
@@ -107,7 +117,9 @@ class Key:
     """The model (and device, workload) when a side holds runs of several: configurations match within it."""
 
     def label(self) -> str:
-        text = f"{self.phase} b={self.batch} {'s' if self.phase == 'prefill' else 'c'}={self.length}"
+        text = (
+            f"{self.phase} b={self.batch} {'s' if self.phase == 'prefill' else 'c'}={self.length}"
+        )
         text = f"{self.group} {text}" if self.group else text
         return text if self.op is None else f"{text} {self.op}"
 
@@ -130,22 +142,36 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval
         return {
-            "benchmark": self.key.label(), "phase": self.key.phase, "batch": self.key.batch,
+            "benchmark": self.key.label(),
+            "phase": self.key.phase,
+            "batch": self.key.batch,
             ("prompt_len" if self.key.phase == "prefill" else "context_len"): self.key.length,
-            "op": self.key.op, "metric": self.metric.name, "label": self.metric.label,
-            "better": self.metric.better, "unit": self.metric.unit,
-            "base": _side_dict(self.base), "new": _side_dict(self.new),
+            "op": self.key.op,
+            "metric": self.metric.name,
+            "label": self.metric.label,
+            "better": self.metric.better,
+            "unit": self.metric.unit,
+            "base": _side_dict(self.base),
+            "new": _side_dict(self.new),
             "ratio": None if interval is None else interval.ratio,
             "ratio_low": None if interval is None else interval.low,
             "ratio_high": None if interval is None else interval.high,
             "welch_df": None if interval is None else interval.df,
-            "verdict": self.verdict, "reason": self.reason, "gates": self.gates,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "gates": self.gates,
         }
 
 
 def _side_dict(side: stats.SideStats) -> dict[str, Any]:
-    return {"n": side.n, "median": side.median, "median_low": side.low, "median_high": side.high,
-            "median_interval_coverage": side.coverage, "cv": side.cv}
+    return {
+        "n": side.n,
+        "median": side.median,
+        "median_low": side.low,
+        "median_high": side.high,
+        "median_interval_coverage": side.coverage,
+        "cv": side.cv,
+    }
 
 
 @dataclass(frozen=True)
@@ -166,9 +192,19 @@ class SideInfo:
     """Median measured ceilings over the runs: ``peak_flops_per_s``, ``bandwidth_bytes_per_s``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "path": self.path, "runs": self.runs, "files": list(self.files),
-                "model": self.model, "device": self.device, "dtype": self.dtype, "layers": self.layers,
-                "statuses": list(self.statuses), "times_utc": list(self.times_utc), "roofline": self.roofline}
+        return {
+            "label": self.label,
+            "path": self.path,
+            "runs": self.runs,
+            "files": list(self.files),
+            "model": self.model,
+            "device": self.device,
+            "dtype": self.dtype,
+            "layers": self.layers,
+            "statuses": list(self.statuses),
+            "times_utc": list(self.times_utc),
+            "roofline": self.roofline,
+        }
 
 
 @dataclass(frozen=True)
@@ -236,21 +272,34 @@ class Comparison:
             "counts": self.counts(),
             "reported_counts": self.reported_counts(),
             "gate": sorted({r.metric.name for r in self.rows if r.gates}),
-            "settings": {"threshold": s.threshold, "confidence": s.confidence, "min_samples": s.min_samples,
-                         "max_cv": s.max_cv, "metrics": [m.name for m in select(s.metrics)],
-                         "allow_mismatch": s.allow_mismatch, "noise_floor": s.noise_floor,
-                         "gate_ops": s.gate_ops},
-            "noise": {"floor": self.noise_floor, "ceiling_movement": self.ceiling_movement,
-                      "unit_of_replication": "process" if self.basis == "runs" else "repetition"},
+            "settings": {
+                "threshold": s.threshold,
+                "confidence": s.confidence,
+                "min_samples": s.min_samples,
+                "max_cv": s.max_cv,
+                "metrics": [m.name for m in select(s.metrics)],
+                "allow_mismatch": s.allow_mismatch,
+                "noise_floor": s.noise_floor,
+                "gate_ops": s.gate_ops,
+            },
+            "noise": {
+                "floor": self.noise_floor,
+                "ceiling_movement": self.ceiling_movement,
+                "unit_of_replication": "process" if self.basis == "runs" else "repetition",
+            },
             "method": {
                 "ratio": "NEW/BASE of geometric means; interval from Welch's t on log values",
-                "regression": ("the whole interval is worse than no change by more than the threshold (and, "
-                               "where set, the noise floor)"),
+                "regression": (
+                    "the whole interval is worse than no change by more than the threshold (and, "
+                    "where set, the noise floor)"
+                ),
                 "median_interval": "order statistics (distribution-free)",
                 "cv": "sqrt(exp(var(log x)) - 1), the log-normal coefficient of variation",
                 "basis": self.basis,
-                "full_depth_samples": ("t_stack + (L - N) t_layer, the i-th fastest stack repetition with "
-                                       "the i-th fastest layer repetition"),
+                "full_depth_samples": (
+                    "t_stack + (L - N) t_layer, the i-th fastest stack repetition with "
+                    "the i-th fastest layer repetition"
+                ),
             },
             "caveat": self.caveat,
             "base": self.base.to_dict(),
@@ -263,18 +312,33 @@ class Comparison:
 
 # --- verdicts ---------------------------------------------------------------------------------------
 
-def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interval: stats.RatioInterval | None,
-            settings: CompareSettings, noise_floor: float | None = None) -> tuple[str, str]:
+
+def verdict(
+    metric: Metric,
+    base: stats.SideStats,
+    new: stats.SideStats,
+    interval: stats.RatioInterval | None,
+    settings: CompareSettings,
+    noise_floor: float | None = None,
+) -> tuple[str, str]:
     """(verdict, reason). A regression (improvement) needs its whole interval beyond the threshold: worse
     (better) by more than it with the interval's confidence, not merely "some change" -- which keeps the gate
     from crying wolf on noise. With ``noise_floor`` (one process a side), the interval must also lie beyond
     that run-to-run change. Too few samples or too much noise on either side is inconclusive, and so is a
     point estimate beyond the threshold that the interval does not establish."""
     problems = []
-    few = [f"{name} n={side.n}" for name, side in (("base", base), ("new", new)) if side.n < settings.min_samples]
+    few = [
+        f"{name} n={side.n}"
+        for name, side in (("base", base), ("new", new))
+        if side.n < settings.min_samples
+    ]
     if few:
         problems.append(f"few samples: {', '.join(few)} < {settings.min_samples}")
-    noisy = [f"{name} CV {side.cv:.0%}" for name, side in (("base", base), ("new", new)) if side.cv > settings.max_cv]
+    noisy = [
+        f"{name} CV {side.cv:.0%}"
+        for name, side in (("base", base), ("new", new))
+        if side.cv > settings.max_cv
+    ]
     if noisy:
         problems.append(f"noisy: {', '.join(noisy)} > {settings.max_cv:.0%}")
     if problems or interval is None:
@@ -291,9 +355,15 @@ def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interva
         if math.isnan(worse_low) or math.isnan(worse_high):
             return "inconclusive", "no interval"
         if worse_low > 1 + floor:
-            return "regression", beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor"
+            return (
+                "regression",
+                beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor",
+            )
         if worse_high < 1 / (1 + floor):
-            return "improvement", beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor"
+            return (
+                "improvement",
+                beyond if floor == settings.threshold else f"beyond the {floor:.0%} noise floor",
+            )
         if not interval.excludes_one():
             return "inconclusive", "interval includes no change"
         if (worse_low > limit or worse_high < 1 / limit) and floor > settings.threshold:
@@ -305,6 +375,7 @@ def verdict(metric: Metric, base: stats.SideStats, new: stats.SideStats, interva
 
 
 # --- the comparison ---------------------------------------------------------------------------------
+
 
 def compare_paths(base: str | Path, new: str | Path, settings: CompareSettings) -> Comparison:
     return compare_sides(load_side("BASE", base), load_side("NEW", new), settings)
@@ -318,38 +389,76 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
     if blocking and not settings.allow_mismatch:
         shown = "; ".join(d.describe() for d in blocking[:6])
         more = f"; and {len(blocking) - 6} more" if len(blocking) > 6 else ""
-        raise LlmroofError(f"BASE and NEW are not the same model, device and workload: {shown}{more}",
-                           "compare like with like, or pass --allow-mismatch")
+        raise LlmroofError(
+            f"BASE and NEW are not the same model, device and workload: {shown}{more}",
+            "compare like with like, or pass --allow-mismatch",
+        )
     groups = group_labels(base, new)
-    basis = "runs" if all(min(_count(side, groups, label) for side in (base, new)) >= 2
-                          for label in set(groups.values())) else "repetitions"
+    basis = (
+        "runs"
+        if all(
+            min(_count(side, groups, label) for side in (base, new)) >= 2
+            for label in set(groups.values())
+        )
+        else "repetitions"
+    )
     movement = ceiling_movement(base, new)
     floor = max(settings.noise_floor, movement) if basis == "repetitions" else movement
     base_configs, new_configs = _configs(base, groups), _configs(new, groups)
     matched = [k for k in base_configs if k in new_configs]
-    unmatched = [f"{k.label()}: only in {'BASE' if k in base_configs else 'NEW'}"
-                 for k in list(base_configs) + list(new_configs) if (k in base_configs) != (k in new_configs)]
+    unmatched = [
+        f"{k.label()}: only in {'BASE' if k in base_configs else 'NEW'}"
+        for k in list(base_configs) + list(new_configs)
+        if (k in base_configs) != (k in new_configs)
+    ]
     if not matched:
-        raise LlmroofError("BASE and NEW have no configuration in common (phase, batch and length)",
-                           "profile both with the same --batch, --prompt and --context")
+        raise LlmroofError(
+            "BASE and NEW have no configuration in common (phase, batch and length)",
+            "profile both with the same --batch, --prompt and --context",
+        )
     metrics = select(settings.metrics)
     rows = []  # configuration metrics first, grouped by configuration; then per-op times
     for key in matched:
-        rows += [_row(key, metric, base_configs[key], new_configs[key], basis, settings, floor)
-                 for metric in metrics if not metric.per_op and key.phase in metric.phases]
+        rows += [
+            _row(key, metric, base_configs[key], new_configs[key], basis, settings, floor)
+            for metric in metrics
+            if not metric.per_op and key.phase in metric.phases
+        ]
     for metric in (m for m in metrics if m.per_op):
         for key in (k for k in matched if k.phase in metric.phases):
             op_names = _op_names(base_configs[key], new_configs[key], unmatched, key)
-            rows += [_row(Key(key.phase, key.batch, key.length, name, key.group), metric, base_configs[key],
-                          new_configs[key], basis, settings, floor) for name in op_names]
+            rows += [
+                _row(
+                    Key(key.phase, key.batch, key.length, name, key.group),
+                    metric,
+                    base_configs[key],
+                    new_configs[key],
+                    basis,
+                    settings,
+                    floor,
+                )
+                for name in op_names
+            ]
     if not rows:
-        raise LlmroofError(f"nothing to compare: {', '.join(m.name for m in metrics)} measure "
-                           f"{' and '.join(sorted({p for m in metrics for p in m.phases}))}, and BASE and NEW share "
-                           f"only {', '.join(k.label() for k in matched)}", "choose other --metric names")
-    return Comparison(settings=settings, base=_info(base), new=_info(new), basis=basis,
-                      caveat=CAVEAT if basis == "repetitions" else None, differences=tuple(found), rows=tuple(rows),
-                      unmatched=tuple(unmatched), points=tuple(_points(matched, base_configs, new_configs)),
-                      noise_floor=floor or None, ceiling_movement=movement)
+        raise LlmroofError(
+            f"nothing to compare: {', '.join(m.name for m in metrics)} measure "
+            f"{' and '.join(sorted({p for m in metrics for p in m.phases}))}, and BASE and NEW share "
+            f"only {', '.join(k.label() for k in matched)}",
+            "choose other --metric names",
+        )
+    return Comparison(
+        settings=settings,
+        base=_info(base),
+        new=_info(new),
+        basis=basis,
+        caveat=CAVEAT if basis == "repetitions" else None,
+        differences=tuple(found),
+        rows=tuple(rows),
+        unmatched=tuple(unmatched),
+        points=tuple(_points(matched, base_configs, new_configs)),
+        noise_floor=floor or None,
+        ceiling_movement=movement,
+    )
 
 
 Found = list[tuple[Run, dict[str, Any]]]
@@ -369,9 +478,12 @@ def group_labels(base: Side, new: Side) -> dict[int, str]:
 
     def describe(run: Run, depth: int) -> str:
         record = run.record
-        parts = [record["model"]["name"], record["workload"]["dtype"],
-                 f"{record['workload']['layers_instantiated']}/{record['workload']['layers_total']} layers",
-                 record["device"]["name"]]
+        parts = [
+            record["model"]["name"],
+            record["workload"]["dtype"],
+            f"{record['workload']['layers_instantiated']}/{record['workload']['layers_total']} layers",
+            record["device"]["name"],
+        ]
         return " ".join(str(p) for p in parts[:depth])
 
     for depth in range(1, 5):
@@ -391,8 +503,9 @@ def _configs(side: Side, groups: dict[int, str] | None = None) -> dict[Key, Foun
     for run in side.runs:
         group = groups.get(id(run), "") if groups else ""
         for config in run.ok_configs():
-            found.setdefault(Key(config["phase"], config["batch"], length_of(config), group=group),
-                             []).append((run, config))
+            found.setdefault(
+                Key(config["phase"], config["batch"], length_of(config), group=group), []
+            ).append((run, config))
     return found
 
 
@@ -421,13 +534,22 @@ def _values(found: Found, key: Key, metric: Metric, basis: str) -> list[float]:
     return values
 
 
-def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings: CompareSettings,
-         noise_floor: float | None = None) -> Row:
+def _row(
+    key: Key,
+    metric: Metric,
+    base: Found,
+    new: Found,
+    basis: str,
+    settings: CompareSettings,
+    noise_floor: float | None = None,
+) -> Row:
     base_values, new_values = _values(base, key, metric, basis), _values(new, key, metric, basis)
     base_stats = stats.describe(base_values, settings.confidence)
     new_stats = stats.describe(new_values, settings.confidence)
     interval = None
-    if min(base_values + new_values) <= 0:  # a zero rate (an op without bytes): no ratio to speak of
+    if (
+        min(base_values + new_values) <= 0
+    ):  # a zero rate (an op without bytes): no ratio to speak of
         pass
     elif len(base_values) >= 2 and len(new_values) >= 2:
         interval = stats.ratio_interval(base_values, new_values, settings.confidence)
@@ -435,8 +557,16 @@ def _row(key: Key, metric: Metric, base: Found, new: Found, basis: str, settings
         ratio = statistics.median(new_values) / statistics.median(base_values)
         interval = stats.RatioInterval(ratio, math.nan, math.nan, settings.confidence, math.nan)
     name, reason = verdict(metric, base_stats, new_stats, interval, settings, noise_floor)
-    return Row(key=key, metric=metric, base=base_stats, new=new_stats, interval=interval, verdict=name,
-               reason=reason, gates=settings.gates(metric))
+    return Row(
+        key=key,
+        metric=metric,
+        base=base_stats,
+        new=new_stats,
+        interval=interval,
+        verdict=name,
+        reason=reason,
+        gates=settings.gates(metric),
+    )
 
 
 def _info(side: Side) -> SideInfo:
@@ -448,11 +578,16 @@ def _info(side: Side) -> SideInfo:
         figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
         roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
-        label=side.label, path=str(side.path), runs=len(side.runs),
-        files=tuple(str(r.path) + ("" if r.process is None else f"#process{r.process}") for r in side.runs),
+        label=side.label,
+        path=str(side.path),
+        runs=len(side.runs),
+        files=tuple(
+            str(r.path) + ("" if r.process is None else f"#process{r.process}") for r in side.runs
+        ),
         model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)),
         device=f"{first['device']['name']} ({first['device']['kind']})",
-        dtype=workload["dtype"], layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
+        dtype=workload["dtype"],
+        layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
         statuses=tuple(str(r.record.get("status")) for r in side.runs),
         times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in side.runs),
         roofline=roofline,
@@ -467,7 +602,12 @@ def _points(matched: Sequence[Key], base: dict[Key, Found], new: dict[Key, Found
             continue
         base_time = statistics.median(c["time_s"] for _, c in base[key])
         new_time = statistics.median(c["time_s"] for _, c in new[key])
-        points.append(Point(key=key, intensity_flops_per_byte=analytic["flops"] / analytic["bytes"],
-                            base_flops_per_s=analytic["flops"] / base_time,
-                            new_flops_per_s=analytic["flops"] / new_time))
+        points.append(
+            Point(
+                key=key,
+                intensity_flops_per_byte=analytic["flops"] / analytic["bytes"],
+                base_flops_per_s=analytic["flops"] / base_time,
+                new_flops_per_s=analytic["flops"] / new_time,
+            )
+        )
     return points

@@ -19,9 +19,11 @@ WORKLOAD_KEYS = ("dtype", "kv_dtype", "layers_instantiated", "layers_total", "cu
 SETTING_KEYS = ("warmup_ms", "rep_ms", "per_op")
 # Differ from run to run by design: not a difference worth reporting.
 VOLATILE_ENVIRONMENT = ("time_utc", "command_line")
-CEILINGS = (("measured_bandwidth_bytes_per_s", "measured read bandwidth", "B/s"),
-            ("measured_copy_bandwidth_bytes_per_s", "measured copy bandwidth", "B/s"),
-            ("measured_flops_per_s", "measured compute", "FLOP/s"))
+CEILINGS = (
+    ("measured_bandwidth_bytes_per_s", "measured read bandwidth", "B/s"),
+    ("measured_copy_bandwidth_bytes_per_s", "measured copy bandwidth", "B/s"),
+    ("measured_flops_per_s", "measured compute", "FLOP/s"),
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,11 @@ def check_pooled_models(side: Side) -> None:
     for names in named.values():
         if len(names) > 1:
             (a, a_path), (b, b_path) = list(names.items())[:2]
-            raise LlmroofError(f"{side.label} {side.path}: runs of {a!r} ({a_path}) and {b!r} ({b_path}) would be "
-                               "pooled as repeats of one model", "give each model's runs their own folder")
+            raise LlmroofError(
+                f"{side.label} {side.path}: runs of {a!r} ({a_path}) and {b!r} ({b_path}) would be "
+                "pooled as repeats of one model",
+                "give each model's runs their own folder",
+            )
 
 
 def _context(run: Run) -> dict[tuple[str, str], Any]:
@@ -88,7 +93,9 @@ def identity(run: Run) -> str:
     return repr(sorted(_identity(run).items(), key=repr))
 
 
-def _compare_fields(base: list[dict], new: list[dict], blocking: bool, within: bool = True) -> list[Difference]:
+def _compare_fields(
+    base: list[dict], new: list[dict], blocking: bool, within: bool = True
+) -> list[Difference]:
     """Fields that differ between the sides (and, with ``within``, between runs of one side)."""
     keys = list(dict.fromkeys(k for fields in base + new for k in fields))
     found = []
@@ -97,8 +104,15 @@ def _compare_fields(base: list[dict], new: list[dict], blocking: bool, within: b
         new_values = [fields.get(key) for fields in new]
         varies = within and len({_show([v]) for v in base_values + new_values}) > 1
         if _show(base_values) != _show(new_values) or varies:
-            found.append(Difference(scope=key[0], key=key[1], base=_show(base_values), new=_show(new_values),
-                                    blocking=blocking))
+            found.append(
+                Difference(
+                    scope=key[0],
+                    key=key[1],
+                    base=_show(base_values),
+                    new=_show(new_values),
+                    blocking=blocking,
+                )
+            )
     return found
 
 
@@ -124,8 +138,15 @@ def ceiling_shifts(base: Side, new: Side, threshold: float) -> list[Difference]:
             continue
         change = after / before - 1
         if abs(change) > threshold:
-            found.append(Difference(scope="ceilings", key=label, base=si(before, unit),
-                                    new=f"{si(after, unit)} ({change:+.1%})", blocking=False))
+            found.append(
+                Difference(
+                    scope="ceilings",
+                    key=label,
+                    base=si(before, unit),
+                    new=f"{si(after, unit)} ({change:+.1%})",
+                    blocking=False,
+                )
+            )
     return found
 
 
@@ -134,8 +155,11 @@ def ceiling_movement(base: Side, new: Side) -> float:
     largest factor by which any ceiling differs (either way), minus 1; 0 when none can be compared. The same
     code timed on a machine whose memory system ran 30% slower runs up to 30% slower."""
     before_all, after_all = _side_ceilings(base), _side_ceilings(new)
-    factors = [max(after / before, before / after) for key in before_all
-               if (before := before_all[key]) is not None and (after := after_all[key]) is not None]
+    factors = [
+        max(after / before, before / after)
+        for key in before_all
+        if (before := before_all[key]) is not None and (after := after_all[key]) is not None
+    ]
     return max(factors, default=1.0) - 1.0
 
 
@@ -146,8 +170,17 @@ def differences(base: Side, new: Side, threshold: float) -> list[Difference]:
     # Folders holding runs of several models (or devices, workloads) compare model with model: the sides must
     # hold the same set of them, and variation within a side is then expected, not a difference.
     grouped = len(base_groups | new_groups) > 1 and base_groups == new_groups
-    found = [] if grouped else _compare_fields([_identity(r) for r in base.runs], [_identity(r) for r in new.runs],
-                                               blocking=True)
-    found += _compare_fields([_context(r) for r in base.runs], [_context(r) for r in new.runs], blocking=False,
-                             within=not grouped)
+    found = (
+        []
+        if grouped
+        else _compare_fields(
+            [_identity(r) for r in base.runs], [_identity(r) for r in new.runs], blocking=True
+        )
+    )
+    found += _compare_fields(
+        [_context(r) for r in base.runs],
+        [_context(r) for r in new.runs],
+        blocking=False,
+        within=not grouped,
+    )
     return found + ceiling_shifts(base, new, threshold)

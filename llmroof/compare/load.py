@@ -49,15 +49,19 @@ def load_side(label: str, path: str | Path) -> Side:
     if path.is_dir():
         files = sorted(path.rglob(RESULTS_NAME))
         if not files:
-            raise LlmroofError(f"{label} {path}: no {RESULTS_NAME} in this folder or below",
-                               "pass a results file, or the folder `llmroof profile --out` wrote")
+            raise LlmroofError(
+                f"{label} {path}: no {RESULTS_NAME} in this folder or below",
+                "pass a results file, or the folder `llmroof profile --out` wrote",
+            )
     elif path.exists():
         files = [path]
     else:
         raise LlmroofError(f"{label} {path}: no such file or folder")
     runs = tuple(run for f in files for run in load_runs(f))
     if not runs:
-        raise LlmroofError(f"{label} {path}: no finished process in the results", "let a --repeat run finish one")
+        raise LlmroofError(
+            f"{label} {path}: no finished process in the results", "let a --repeat run finish one"
+        )
     return Side(label=label, path=path, runs=runs)
 
 
@@ -69,19 +73,25 @@ def load_run(path: Path) -> Run:
 def load_runs(path: Path) -> list[Run]:
     """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
     record = read_json(path, "llmroof.")
-    if str(record.get("schema", "")).startswith("llmroof.bench/"):  # a serving benchmark, levels as configs
+    if str(record.get("schema", "")).startswith(
+        "llmroof.bench/"
+    ):  # a serving benchmark, levels as configs
         from llmroof.compare.bench_levels import as_profile_record
 
         record = as_profile_record(record, path)
     elif not str(record.get("schema", "")).startswith(SCHEMA_PREFIX):
-        raise LlmroofError(f"{path}: schema is {record.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
-                           "is this a results file of llmroof profile or llmroof bench?")
+        raise LlmroofError(
+            f"{path}: schema is {record.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
+            "is this a results file of llmroof profile or llmroof bench?",
+        )
     processes = record.get("processes")
     if processes is None:
         check_record(record, path)
         return [Run(path=path, record=record)]
     if not isinstance(processes, list):
-        raise LlmroofError(f"{path}: 'processes' is {type(processes).__name__}, expected a list", REPAIR)
+        raise LlmroofError(
+            f"{path}: 'processes' is {type(processes).__name__}, expected a list", REPAIR
+        )
     runs = []
     for position, process in enumerate(processes):
         where = f"processes[{position}] "
@@ -101,20 +111,32 @@ def _get(record: Any, dotted: str) -> Any:
     return value
 
 
-def _require(path: Path, where: str, record: Any, keys: tuple[str, ...], kind: type | tuple[type, ...]) -> None:
+def _require(
+    path: Path, where: str, record: Any, keys: tuple[str, ...], kind: type | tuple[type, ...]
+) -> None:
     for key in keys:
         try:
             value = _get(record, key)
         except KeyError:
             raise LlmroofError(f"{path}: {where}has no {key!r}", REPAIR) from None
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise LlmroofError(f"{path}: {where}{key!r} is {value!r}, expected {_kind_name(kind)}", REPAIR)
+            raise LlmroofError(
+                f"{path}: {where}{key!r} is {value!r}, expected {_kind_name(kind)}", REPAIR
+            )
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({"dict": "an object", "list": "a list", "str": "a string", "int": "an integer",
-                        "float": "a number"}.get(k.__name__, k.__name__) for k in kinds)
+    return " or ".join(
+        {
+            "dict": "an object",
+            "list": "a list",
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+        }.get(k.__name__, k.__name__)
+        for k in kinds
+    )
 
 
 NUMBER = (int, float)
@@ -138,7 +160,9 @@ def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
         except KeyError:
             continue
         if not isinstance(value, dict) and not (value is None and key in NULLABLE):
-            raise LlmroofError(f"{path}: {prefix}{key!r} is {value!r:.40}, expected an object", REPAIR)
+            raise LlmroofError(
+                f"{path}: {prefix}{key!r} is {value!r:.40}, expected an object", REPAIR
+            )
     for index, config in enumerate(record["configs"]):
         where = f"{prefix}configs[{index}] "
         if not isinstance(config, dict):
@@ -147,7 +171,9 @@ def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
             continue
         _require(path, where, config, ("phase",), str)
         if config["phase"] not in ("prefill", "decode"):
-            raise LlmroofError(f"{path}: {where}phase is {config['phase']!r}, expected prefill or decode")
+            raise LlmroofError(
+                f"{path}: {where}phase is {config['phase']!r}, expected prefill or decode"
+            )
         length = "prompt_len" if config["phase"] == "prefill" else "context_len"
         _require(path, where, config, ("batch", length), int)
         _require(path, where, config, CONFIG_NUMBERS, NUMBER)
@@ -155,9 +181,13 @@ def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
         _check_samples(path, where + "stack.", config["stack"]["samples_s"])
         _check_samples(path, where + "layer.", config["layer"]["samples_s"])
         if config["time_s"] <= 0:
-            raise LlmroofError(f"{path}: {where}time_s is {config['time_s']!r}, expected a positive time")
+            raise LlmroofError(
+                f"{path}: {where}time_s is {config['time_s']!r}, expected a positive time"
+            )
         if not isinstance(config.get("ops") or [], list):
-            raise LlmroofError(f"{path}: {where}'ops' is {config['ops']!r:.40}, expected a list", REPAIR)
+            raise LlmroofError(
+                f"{path}: {where}'ops' is {config['ops']!r:.40}, expected a list", REPAIR
+            )
         for op_index, op in enumerate(config.get("ops") or []):
             op_where = f"{where}ops[{op_index}] "
             _require(path, op_where, op, ("name",), str)
@@ -171,5 +201,7 @@ def _check_samples(path: Path, where: str, samples: Any) -> None:
         raise LlmroofError(f"{path}: {where}samples_s is empty", REPAIR)
     for value in samples:
         if isinstance(value, bool) or not isinstance(value, NUMBER) or not value > 0:
-            raise LlmroofError(f"{path}: {where}samples_s holds {value!r}, expected positive times in seconds",
-                               REPAIR)
+            raise LlmroofError(
+                f"{path}: {where}samples_s holds {value!r}, expected positive times in seconds",
+                REPAIR,
+            )

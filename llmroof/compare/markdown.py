@@ -9,8 +9,12 @@ import re
 from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
 
-MARK = {"regression": "❌ regression", "improvement": "✅ improvement", "unchanged": "unchanged",
-        "inconclusive": "⚠️ inconclusive"}
+MARK = {
+    "regression": "❌ regression",
+    "improvement": "✅ improvement",
+    "unchanged": "unchanged",
+    "inconclusive": "⚠️ inconclusive",
+}
 
 
 _ALWAYS = re.compile(r"[`*|~]")
@@ -63,15 +67,27 @@ def _table(rows: list[Row]) -> list[str]:
 
 
 def render_markdown(comparison: Comparison) -> str:
-    lines = [f"### llmroof compare: {MARK[comparison.verdict()]}", "", _line(fmt.summary_line(comparison)), ""]
-    lines += [f"- {_escape(fmt.side_line(comparison.base))}", f"- {_escape(fmt.side_line(comparison.new))}", ""]
+    lines = [
+        f"### llmroof compare: {MARK[comparison.verdict()]}",
+        "",
+        _line(fmt.summary_line(comparison)),
+        "",
+    ]
+    lines += [
+        f"- {_escape(fmt.side_line(comparison.base))}",
+        f"- {_escape(fmt.side_line(comparison.new))}",
+        "",
+    ]
     if comparison.caveat:
         lines += [f"> **Caveat:** {_escape(comparison.caveat)}.", ""]
     lines += [_line(fmt.noise_line(comparison)), ""]
     if comparison.differences:
         lines += ["**Differences between the runs** (environment changes can explain a shift):", ""]
-        lines += [f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"
-                  + (" **(mismatch: compared anyway)**" if d.blocking else "") for d in comparison.differences]
+        lines += [
+            f"- {_code(f'{d.scope}.{d.key}')}: {_escape(d.base)} → {_escape(d.new)}"
+            + (" **(mismatch: compared anyway)**" if d.blocking else "")
+            for d in comparison.differences
+        ]
         lines.append("")
     lines += [*_table(fmt.config_rows(comparison)), ""]
     ops = fmt.op_rows(comparison)
@@ -79,13 +95,25 @@ def render_markdown(comparison: Comparison) -> str:
         moved = [r for r in ops if r.verdict != "unchanged"]
         still = len(ops) - len(moved)
         gating = "" if any(r.gates for r in ops) else ", reported, not gating"
-        lines.append(f"**Per-op times** (one layer{gating}): {len(moved)} of {len(ops)} changed or inconclusive")
+        lines.append(
+            f"**Per-op times** (one layer{gating}): {len(moved)} of {len(ops)} changed or inconclusive"
+        )
         lines.append("")
         if moved:
             lines += [*_table(moved), ""]
         if still:
-            lines += ["<details><summary>All per-op rows</summary>", "", *_table(ops), "", "</details>", ""]
+            lines += [
+                "<details><summary>All per-op rows</summary>",
+                "",
+                *_table(ops),
+                "",
+                "</details>",
+                "",
+            ]
     if comparison.unmatched:
-        lines += ["Not compared (on one side only): " + _escape(", ".join(comparison.unmatched)), ""]
+        lines += [
+            "Not compared (on one side only): " + _escape(", ".join(comparison.unmatched)),
+            "",
+        ]
     lines += [f"<sub>{_escape(fmt.intervals_note(comparison))}</sub>", ""]
     return "\n".join(lines)

@@ -34,20 +34,63 @@ class Metric:
 
     def __post_init__(self) -> None:
         if self.better not in ("lower", "higher"):
-            raise ValueError(f"{self.name}: better must be 'lower' or 'higher', not {self.better!r}")
+            raise ValueError(
+                f"{self.name}: better must be 'lower' or 'higher', not {self.better!r}"
+            )
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric(name="tpot_s", label="TPOT", better="lower", unit="s", phases=("decode",), user_level=True),
-    Metric(name="ttft_s", label="TTFT", better="lower", unit="s", phases=("prefill",), user_level=True),
-    Metric(name="tokens_per_s", label="tokens/s", better="higher", unit="tokens/s", phases=("prefill", "decode"),
-           user_level=True),
-    Metric(name="achieved_bytes_per_s", label="achieved bandwidth", better="higher", unit="B/s", phases=("decode",),
-           user_level=True),
-    Metric(name="roofline_fraction", label="% of roofline", better="higher", unit="fraction",
-           phases=("prefill", "decode")),
-    Metric(name="op_time_s", label="op time", better="lower", unit="s", phases=("prefill", "decode"), per_op=True),
-)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            name="tpot_s",
+            label="TPOT",
+            better="lower",
+            unit="s",
+            phases=("decode",),
+            user_level=True,
+        ),
+        Metric(
+            name="ttft_s",
+            label="TTFT",
+            better="lower",
+            unit="s",
+            phases=("prefill",),
+            user_level=True,
+        ),
+        Metric(
+            name="tokens_per_s",
+            label="tokens/s",
+            better="higher",
+            unit="tokens/s",
+            phases=("prefill", "decode"),
+            user_level=True,
+        ),
+        Metric(
+            name="achieved_bytes_per_s",
+            label="achieved bandwidth",
+            better="higher",
+            unit="B/s",
+            phases=("decode",),
+            user_level=True,
+        ),
+        Metric(
+            name="roofline_fraction",
+            label="% of roofline",
+            better="higher",
+            unit="fraction",
+            phases=("prefill", "decode"),
+        ),
+        Metric(
+            name="op_time_s",
+            label="op time",
+            better="lower",
+            unit="s",
+            phases=("prefill", "decode"),
+            per_op=True,
+        ),
+    )
+}
 
 
 def length_of(config: dict[str, Any]) -> int:
@@ -89,8 +132,9 @@ def full_depth_samples(config: dict[str, Any], extra_layers: int) -> list[float]
     return [quantile(stack, q) + extra_layers * quantile(layer, q) for q in positions]
 
 
-def repetition_values(metric: Metric, config: dict[str, Any], extra_layers: int,
-                      op: dict[str, Any] | None = None) -> list[float]:
+def repetition_values(
+    metric: Metric, config: dict[str, Any], extra_layers: int, op: dict[str, Any] | None = None
+) -> list[float]:
     """One value per timed repetition."""
     if metric.per_op:
         assert op is not None

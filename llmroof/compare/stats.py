@@ -65,7 +65,9 @@ def cv(samples: Sequence[float]) -> float:
     return math.sqrt(math.expm1(variance))
 
 
-def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+def median_interval(
+    samples: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
     """(low, high, coverage): the order statistics x_(k) and x_(n+1-k) (1-based) with the largest k whose
     coverage 1 - 2 P(Binomial(n, 1/2) <= k-1) is at least ``confidence``; [min, max] and its (lower) coverage
     when n is too small for that."""
@@ -93,11 +95,19 @@ def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple
 def describe(samples: Sequence[float], confidence: float = 0.95) -> SideStats:
     ordered = sorted(samples)
     low, high, coverage = median_interval(ordered, confidence)
-    return SideStats(n=len(ordered), median=quantile(ordered, 0.5), low=low, high=high, coverage=coverage,
-                     cv=cv(ordered))
+    return SideStats(
+        n=len(ordered),
+        median=quantile(ordered, 0.5),
+        low=low,
+        high=high,
+        coverage=coverage,
+        cv=cv(ordered),
+    )
 
 
-def ratio_interval(base: Sequence[float], new: Sequence[float], confidence: float = 0.95) -> RatioInterval:
+def ratio_interval(
+    base: Sequence[float], new: Sequence[float], confidence: float = 0.95
+) -> RatioInterval:
     """NEW/BASE with a ``confidence`` interval: Welch's t on the logs of positive samples (at least two a
     side), exponentiated. The ratio is exp(mean log new - mean log base), the ratio of geometric means."""
     if len(base) < 2 or len(new) < 2:
@@ -115,10 +125,13 @@ def ratio_interval(base: Sequence[float], new: Sequence[float], confidence: floa
         return RatioInterval(math.exp(shift), math.exp(shift), math.exp(shift), confidence, df)
     df = (var_base + var_new) ** 2 / (var_base**2 / (len(base) - 1) + var_new**2 / (len(new) - 1))
     half = t_quantile(0.5 + confidence / 2, df) * se
-    return RatioInterval(math.exp(shift), math.exp(shift - half), math.exp(shift + half), confidence, df)
+    return RatioInterval(
+        math.exp(shift), math.exp(shift - half), math.exp(shift + half), confidence, df
+    )
 
 
 # --- Student's t ----------------------------------------------------------------------------------
+
 
 def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     """The continued fraction of the incomplete beta function, by the modified Lentz method (Numerical
@@ -128,8 +141,10 @@ def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
     for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -146,7 +161,9 @@ def regularized_beta(x: float, a: float, b: float) -> float:
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
     if x < (a + 1) / (a + b + 2):
         return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
     return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b

@@ -8,7 +8,12 @@ from llmroof.compare import text as fmt
 from llmroof.compare.comparison import Comparison, Row
 from llmroof.labels import plain_text
 
-STYLE = {"regression": "bold red", "improvement": "bold green", "inconclusive": "yellow", "unchanged": ""}
+STYLE = {
+    "regression": "bold red",
+    "improvement": "bold green",
+    "inconclusive": "yellow",
+    "unchanged": "",
+}
 
 
 def _table(title: str, rows: list[Row]) -> Any:
@@ -17,8 +22,12 @@ def _table(title: str, rows: list[Row]) -> Any:
 
     table = Table(title=title, title_justify="left")
     for column in fmt.COLUMNS:
-        table.add_column(column, justify="left" if column in ("benchmark", "metric", "verdict", "why") else "right",
-                         no_wrap=column != "why", min_width=16 if column == "why" else None)
+        table.add_column(
+            column,
+            justify="left" if column in ("benchmark", "metric", "verdict", "why") else "right",
+            no_wrap=column != "why",
+            min_width=16 if column == "why" else None,
+        )
     for row in rows:
         cells = fmt.cells(row)
         table.add_row(*(Text(cells[c]) for c in fmt.COLUMNS), style=STYLE[row.verdict] or None)
@@ -43,13 +52,17 @@ def print_tables(comparison: Comparison, out: Any) -> None:
     ops = fmt.op_rows(comparison)
     if ops:
         moved = [r for r in ops if r.verdict != "unchanged"]
-        gating = "gating" if any(r.gates for r in ops) else "reported, not gating (--gate-ops to gate)"
+        gating = (
+            "gating" if any(r.gates for r in ops) else "reported, not gating (--gate-ops to gate)"
+        )
         title = f"Per-op times (one layer, {gating}): {len(moved)} of {len(ops)} changed or inconclusive"
         if moved:
             out.print(_table(title + "; unchanged ones not shown", moved))
         else:
             out.print(title)
     if comparison.unmatched:
-        out.print("Not compared (on one side only): " + ", ".join(comparison.unmatched), markup=False)
+        out.print(
+            "Not compared (on one side only): " + ", ".join(comparison.unmatched), markup=False
+        )
     out.print(fmt.intervals_note(comparison), markup=False)
     out.print(f"[{STYLE[comparison.verdict()] or 'bold'}]{fmt.summary_line(comparison)}[/]")

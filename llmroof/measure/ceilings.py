@@ -70,20 +70,45 @@ class CalibrationPlan:
     """...and n at most this (4x that on a GPU, whose matmuls need n of several thousand to fill the device)."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_rounds <= self.rounds or self.min_samples < 1 or self.top_factor < DRAM_FACTOR or \
-                not self.patterns or not set(self.patterns) <= set(PATTERNS):
-            raise ValueError(f"calibration plan {self.name}: rounds and samples >= 1, top_factor >= {DRAM_FACTOR}")
+        if (
+            not 1 <= self.min_rounds <= self.rounds
+            or self.min_samples < 1
+            or self.top_factor < DRAM_FACTOR
+            or not self.patterns
+            or not set(self.patterns) <= set(PATTERNS)
+        ):
+            raise ValueError(
+                f"calibration plan {self.name}: rounds and samples >= 1, top_factor >= {DRAM_FACTOR}"
+            )
 
 
 PLANS = {
-    "full": CalibrationPlan(name="full", rounds=8, time_budget_s=12.0, min_rounds=2,
-                            min_working_set_bytes=16 * 2**10, top_factor=4, budget_ms=4.0, batch_ms=1.0,
-                            min_samples=1),
+    "full": CalibrationPlan(
+        name="full",
+        rounds=8,
+        time_budget_s=12.0,
+        min_rounds=2,
+        min_working_set_bytes=16 * 2**10,
+        top_factor=4,
+        budget_ms=4.0,
+        batch_ms=1.0,
+        min_samples=1,
+    ),
     # For tests and smoke runs (LLMROOF_CALIBRATION=quick): one round, few sizes, small kernels.
-    "quick": CalibrationPlan(name="quick", rounds=1, time_budget_s=0.0, min_rounds=1,
-                             min_working_set_bytes=64 * 2**10, top_factor=4, budget_ms=1.0, batch_ms=0.2,
-                             patterns=("read", "copy"), min_samples=1, compute_max_call_ms=20.0,
-                             compute_max_n=256),
+    "quick": CalibrationPlan(
+        name="quick",
+        rounds=1,
+        time_budget_s=0.0,
+        min_rounds=1,
+        min_working_set_bytes=64 * 2**10,
+        top_factor=4,
+        budget_ms=1.0,
+        batch_ms=0.2,
+        patterns=("read", "copy"),
+        min_samples=1,
+        compute_max_call_ms=20.0,
+        compute_max_n=256,
+    ),
 }
 
 
@@ -91,11 +116,14 @@ def plan_from_env(environ: dict[str, str] | None = None) -> CalibrationPlan:
     """``LLMROOF_CALIBRATION`` (``full`` unless set): the plan every calibration of this process uses."""
     name = (os.environ if environ is None else environ).get(PLAN_ENV, "full").strip() or "full"
     if name not in PLANS:
-        raise LlmroofError(f"{PLAN_ENV}={name!r}: expected one of {', '.join(PLANS)}", f"unset {PLAN_ENV}")
+        raise LlmroofError(
+            f"{PLAN_ENV}={name!r}: expected one of {', '.join(PLANS)}", f"unset {PLAN_ENV}"
+        )
     return PLANS[name]
 
 
 # --- the memory hierarchy ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, kw_only=True)
 class CacheLevel:
@@ -124,7 +152,9 @@ def _cpu_count(cpu_list: str) -> int:
     return count
 
 
-def cpu_cache_levels(threads: int, sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> tuple[CacheLevel, ...]:
+def cpu_cache_levels(
+    threads: int, sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")
+) -> tuple[CacheLevel, ...]:
     """L1d, L2, L3... of the host from sysfs. A level private to each core (``shared_cpu_list`` of one CPU)
     holds ``threads`` instances' worth; a shared one holds one instance per group of CPUs that shares it."""
     levels: dict[int, CacheLevel] = {}
@@ -133,21 +163,33 @@ def cpu_cache_levels(threads: int, sysfs: Path = Path("/sys/devices/system/cpu/c
             kind = (index / "type").read_text().strip()
             level = int((index / "level").read_text())
             size = _size_bytes((index / "size").read_text())
-            sharing = _cpu_count((index / "shared_cpu_list").read_text()) if (index / "shared_cpu_list").exists() else 1
+            sharing = (
+                _cpu_count((index / "shared_cpu_list").read_text())
+                if (index / "shared_cpu_list").exists()
+                else 1
+            )
         except (OSError, ValueError):
             continue
         if kind == "Instruction" or size <= 0:
             continue
         instances = max(1, math.ceil(threads / max(sharing, 1)))
-        levels[level] = CacheLevel(name=f"L{level}", capacity_bytes=size * instances, instance_bytes=size,
-                                   instances=instances)
+        levels[level] = CacheLevel(
+            name=f"L{level}",
+            capacity_bytes=size * instances,
+            instance_bytes=size,
+            instances=instances,
+        )
     return tuple(levels[k] for k in sorted(levels))
 
 
 def cuda_cache_levels(props: Any) -> tuple[CacheLevel, ...]:
     """The GPU's L2 (``torch.cuda.get_device_properties(i).L2_cache_size``), shared by every SM."""
     size = int(getattr(props, "L2_cache_size", 0) or 0)
-    return (CacheLevel(name="L2", capacity_bytes=size, instance_bytes=size, instances=1),) if size else ()
+    return (
+        (CacheLevel(name="L2", capacity_bytes=size, instance_bytes=size, instances=1),)
+        if size
+        else ()
+    )
 
 
 def device_cache_levels(device: Device, threads: int) -> tuple[CacheLevel, ...]:
@@ -171,6 +213,7 @@ def working_sets(plan: CalibrationPlan, llc_bytes: int) -> list[int]:
 
 # --- the record ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, kw_only=True)
 class BandwidthFigure:
     """One pattern at one working set: the best sample of each round, in bytes/s."""
@@ -185,9 +228,14 @@ class BandwidthFigure:
 
     def to_dict(self) -> dict[str, Any]:
         r = sorted(self.rounds_bytes_per_s)
-        return {"pattern": self.pattern, "working_set_bytes": self.working_set_bytes,
-                "best_bytes_per_s": r[-1], "median_bytes_per_s": _median(r), "min_bytes_per_s": r[0],
-                "rounds_bytes_per_s": list(self.rounds_bytes_per_s)}
+        return {
+            "pattern": self.pattern,
+            "working_set_bytes": self.working_set_bytes,
+            "best_bytes_per_s": r[-1],
+            "median_bytes_per_s": _median(r),
+            "min_bytes_per_s": r[0],
+            "rounds_bytes_per_s": list(self.rounds_bytes_per_s),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,8 +252,14 @@ class ComputeFigure:
 
     def to_dict(self) -> dict[str, Any]:
         r = sorted(self.rounds_flops_per_s)
-        return {"dtype": self.dtype, "n": self.n, "best_flops_per_s": r[-1], "median_flops_per_s": _median(r),
-                "min_flops_per_s": r[0], "rounds_flops_per_s": list(self.rounds_flops_per_s)}
+        return {
+            "dtype": self.dtype,
+            "n": self.n,
+            "best_flops_per_s": r[-1],
+            "median_flops_per_s": _median(r),
+            "min_flops_per_s": r[0],
+            "rounds_flops_per_s": list(self.rounds_flops_per_s),
+        }
 
 
 def _median(ordered: list[float]) -> float:
@@ -257,7 +311,9 @@ class Ceilings:
         """Per level: the best figure of any pattern whose working set fits the level and not the one inside."""
         roofs, inner = {}, 0
         for cache in sorted(self.caches, key=lambda c: c.capacity_bytes):
-            band = [f for f in self.bandwidth if inner < f.working_set_bytes <= cache.capacity_bytes]
+            band = [
+                f for f in self.bandwidth if inner < f.working_set_bytes <= cache.capacity_bytes
+            ]
             if band:
                 roofs[cache.name] = max(band, key=lambda f: f.best_bytes_per_s)
             inner = cache.capacity_bytes
@@ -279,41 +335,62 @@ class Ceilings:
     def overhead_bound_levels(self) -> dict[str, float]:
         """Levels whose measured roof is below a level outside them: level -> what the probes measured."""
         kept = self.cache_roofs()
-        return {name: f.best_bytes_per_s for name, f in self.measured_cache_roofs().items() if name not in kept}
+        return {
+            name: f.best_bytes_per_s
+            for name, f in self.measured_cache_roofs().items()
+            if name not in kept
+        }
 
     def compute_roof(self, dtype: str) -> ComputeFigure | None:
         """The dtype's fastest figure (of every n measured)."""
-        return max((f for f in self.compute if f.dtype == dtype), key=lambda f: f.best_flops_per_s, default=None)
+        return max(
+            (f for f in self.compute if f.dtype == dtype),
+            key=lambda f: f.best_flops_per_s,
+            default=None,
+        )
 
     def compute_roofs(self) -> dict[str, float]:
         dtypes = dict.fromkeys(f.dtype for f in self.compute)
-        return {dtype: roof.best_flops_per_s for dtype in dtypes
-                if (roof := self.compute_roof(dtype)) is not None}
+        return {
+            dtype: roof.best_flops_per_s
+            for dtype in dtypes
+            if (roof := self.compute_roof(dtype)) is not None
+        }
 
     def hierarchy(self) -> MemoryHierarchy:
         roofs = self.cache_roofs()
-        levels = tuple(MemoryLevel(name=c.name, capacity_bytes=c.capacity_bytes,
-                                   bandwidth_bytes_per_s=roofs[c.name].best_bytes_per_s)
-                       for c in self.caches if c.name in roofs)
-        return MemoryHierarchy(caches=levels, memory_bandwidth_bytes_per_s=self.memory_roof().best_bytes_per_s)
+        levels = tuple(
+            MemoryLevel(
+                name=c.name,
+                capacity_bytes=c.capacity_bytes,
+                bandwidth_bytes_per_s=roofs[c.name].best_bytes_per_s,
+            )
+            for c in self.caches
+            if c.name in roofs
+        )
+        return MemoryHierarchy(
+            caches=levels, memory_bandwidth_bytes_per_s=self.memory_roof().best_bytes_per_s
+        )
 
     def spread(self, figure: BandwidthFigure) -> tuple[float, float, float]:
         r = sorted(figure.rounds_bytes_per_s)
         return r[0], _median(r), r[-1]
 
     def method(self) -> str:
-        return (f"{self.plan} plan, {max(len(f.rounds_bytes_per_s) for f in self.bandwidth)} rounds spread over "
-                f"{self.elapsed_s:.0f} s, patterns and sizes interleaved in a new order each round; bandwidth: "
-                f"{', '.join(sorted({f.pattern for f in self.bandwidth}))} (fp32, bytes read plus written) over "
-                "working sets "
-                f"{min(f.working_set_bytes for f in self.bandwidth)} B to "
-                f"{max(f.working_set_bytes for f in self.bandwidth)} B at {self.threads or 'all'} threads; "
-                f"DRAM roof: best of any pattern at >= {DRAM_FACTOR}x the {self.llc_bytes} B last-level cache; "
-                "cache roofs: best of any pattern at working sets that fit the level and not the level inside; "
-                "compute: F.linear of n x n operands per dtype at several n (2 n^3 FLOPs); each roof the best "
-                "round of any size; dispatch floor: the least time per call of a one-element add, back to back "
-                "(CPU: one aten op dispatch; GPU: one kernel launch), best round; a cache level measured slower "
-                "than the level outside it is overhead-bound, not a roof")
+        return (
+            f"{self.plan} plan, {max(len(f.rounds_bytes_per_s) for f in self.bandwidth)} rounds spread over "
+            f"{self.elapsed_s:.0f} s, patterns and sizes interleaved in a new order each round; bandwidth: "
+            f"{', '.join(sorted({f.pattern for f in self.bandwidth}))} (fp32, bytes read plus written) over "
+            "working sets "
+            f"{min(f.working_set_bytes for f in self.bandwidth)} B to "
+            f"{max(f.working_set_bytes for f in self.bandwidth)} B at {self.threads or 'all'} threads; "
+            f"DRAM roof: best of any pattern at >= {DRAM_FACTOR}x the {self.llc_bytes} B last-level cache; "
+            "cache roofs: best of any pattern at working sets that fit the level and not the level inside; "
+            "compute: F.linear of n x n operands per dtype at several n (2 n^3 FLOPs); each roof the best "
+            "round of any size; dispatch floor: the least time per call of a one-element add, back to back "
+            "(CPU: one aten op dispatch; GPU: one kernel launch), best round; a cache level measured slower "
+            "than the level outside it is overhead-bound, not a roof"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``llmroof ceilings --format json`` and the calibration cache)."""
@@ -323,9 +400,15 @@ class Ceilings:
             "memory_bandwidth_bytes_per_s": memory.best_bytes_per_s,
             "memory_bandwidth_pattern": memory.pattern,
             "memory_bandwidth_working_set_bytes": memory.working_set_bytes,
-            "memory_bandwidth_spread_bytes_per_s": dict(zip(("min", "median", "max"), self.spread(memory))),
-            "memory_bandwidth_by_pattern_bytes_per_s": {p: self.best_of_pattern(p) for p in PATTERNS},
-            "cache_bandwidth_bytes_per_s": {name: f.best_bytes_per_s for name, f in cache_roofs.items()},
+            "memory_bandwidth_spread_bytes_per_s": dict(
+                zip(("min", "median", "max"), self.spread(memory))
+            ),
+            "memory_bandwidth_by_pattern_bytes_per_s": {
+                p: self.best_of_pattern(p) for p in PATTERNS
+            },
+            "cache_bandwidth_bytes_per_s": {
+                name: f.best_bytes_per_s for name, f in cache_roofs.items()
+            },
             "overhead_bound_levels_bytes_per_s": self.overhead_bound_levels(),
             "dispatch_floor_s": self.launch_floor_s,
             "dispatch_rounds_s": list(self.dispatch_rounds_s),
@@ -339,8 +422,15 @@ class Ceilings:
             "method_version": self.method_version,
             "elapsed_s": self.elapsed_s,
             "method": self.method(),
-            "caches": [{"name": c.name, "capacity_bytes": c.capacity_bytes, "instance_bytes": c.instance_bytes,
-                        "instances": c.instances} for c in self.caches],
+            "caches": [
+                {
+                    "name": c.name,
+                    "capacity_bytes": c.capacity_bytes,
+                    "instance_bytes": c.instance_bytes,
+                    "instances": c.instances,
+                }
+                for c in self.caches
+            ],
             "bandwidth": [f.to_dict() for f in self.bandwidth],
             "compute": [f.to_dict() for f in self.compute],
         }
@@ -350,27 +440,51 @@ class Ceilings:
         """Read back :meth:`to_dict` (the derived roofs are recomputed from the figures). Raises KeyError,
         TypeError or ValueError on a malformed record."""
         ceilings = cls(
-            device_kind=str(data["device_kind"]), device_name=str(data["device_name"]),
-            threads=None if data["threads"] is None else int(data["threads"]), plan=str(data["plan"]),
-            caches=tuple(CacheLevel(name=str(c["name"]), capacity_bytes=int(c["capacity_bytes"]),
-                                    instance_bytes=int(c["instance_bytes"]), instances=int(c["instances"]))
-                         for c in data["caches"]),
-            bandwidth=tuple(BandwidthFigure(pattern=str(f["pattern"]), working_set_bytes=int(f["working_set_bytes"]),
-                                            rounds_bytes_per_s=tuple(float(x) for x in f["rounds_bytes_per_s"]))
-                            for f in data["bandwidth"]),
-            compute=tuple(ComputeFigure(dtype=str(f["dtype"]), n=int(f["n"]),
-                                        rounds_flops_per_s=tuple(float(x) for x in f["rounds_flops_per_s"]))
-                          for f in data["compute"]),
-            elapsed_s=float(data["elapsed_s"]), method_version=int(data["method_version"]),
-            dispatch_rounds_s=tuple(float(x) for x in data.get("dispatch_rounds_s") or ()))
-        if any(not f.rounds_bytes_per_s or min(f.rounds_bytes_per_s) <= 0 for f in ceilings.bandwidth) or \
-                any(not f.rounds_flops_per_s or min(f.rounds_flops_per_s) <= 0 for f in ceilings.compute):
+            device_kind=str(data["device_kind"]),
+            device_name=str(data["device_name"]),
+            threads=None if data["threads"] is None else int(data["threads"]),
+            plan=str(data["plan"]),
+            caches=tuple(
+                CacheLevel(
+                    name=str(c["name"]),
+                    capacity_bytes=int(c["capacity_bytes"]),
+                    instance_bytes=int(c["instance_bytes"]),
+                    instances=int(c["instances"]),
+                )
+                for c in data["caches"]
+            ),
+            bandwidth=tuple(
+                BandwidthFigure(
+                    pattern=str(f["pattern"]),
+                    working_set_bytes=int(f["working_set_bytes"]),
+                    rounds_bytes_per_s=tuple(float(x) for x in f["rounds_bytes_per_s"]),
+                )
+                for f in data["bandwidth"]
+            ),
+            compute=tuple(
+                ComputeFigure(
+                    dtype=str(f["dtype"]),
+                    n=int(f["n"]),
+                    rounds_flops_per_s=tuple(float(x) for x in f["rounds_flops_per_s"]),
+                )
+                for f in data["compute"]
+            ),
+            elapsed_s=float(data["elapsed_s"]),
+            method_version=int(data["method_version"]),
+            dispatch_rounds_s=tuple(float(x) for x in data.get("dispatch_rounds_s") or ()),
+        )
+        if any(
+            not f.rounds_bytes_per_s or min(f.rounds_bytes_per_s) <= 0 for f in ceilings.bandwidth
+        ) or any(
+            not f.rounds_flops_per_s or min(f.rounds_flops_per_s) <= 0 for f in ceilings.compute
+        ):
             raise ValueError("a figure without positive rounds")
         ceilings.memory_roof()  # raises ValueError when nothing was measured beyond the cache
         return ceilings
 
 
 # --- measuring -----------------------------------------------------------------------------------
+
 
 @dataclass
 class _Timed:
@@ -383,7 +497,9 @@ class _Timed:
     rounds: list[float] = field(default_factory=list)
 
 
-def best_rate(timed: _Timed, device: Device, *, budget_ms: float, batch_ms: float, min_samples: int) -> float:
+def best_rate(
+    timed: _Timed, device: Device, *, budget_ms: float, batch_ms: float, min_samples: int
+) -> float:
     """Best rate (amount per second) of one round: samples of ``batch`` back-to-back calls for ``budget_ms``."""
     clock = device.stopwatch()
     if timed.batch == 0:
@@ -425,7 +541,9 @@ def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]
         probe = linear_probe(n, dtype, device.torch_device)
         probe.fn()
         device.synchronize()
-        reads = [clock(probe.fn) for _ in range(3)]  # the best of three: one preempted call sizes nothing
+        reads = [
+            clock(probe.fn) for _ in range(3)
+        ]  # the best of three: one preempted call sizes nothing
         device.synchronize()
         call_ms = max(min(read() for read in reads), 1e-9) * 1e3
         if call_ms > plan.compute_max_call_ms and sizes:
@@ -437,8 +555,14 @@ def linear_sizes(dtype: Any, device: Device, plan: CalibrationPlan) -> list[int]
     return sizes
 
 
-def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, progress: Progress = lambda _: None,
-              seed: int = 0) -> Ceilings:
+def calibrate(
+    device: Device,
+    *,
+    threads: int | None,
+    plan: CalibrationPlan,
+    progress: Progress = lambda _: None,
+    seed: int = 0,
+) -> Ceilings:
     """Measure every figure of :class:`Ceilings` on ``device`` (torch's thread count set by the caller)."""
     from llmroof.kernels.ceilings import BandwidthBuffers, linear_probe
 
@@ -447,8 +571,10 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
     caches = device_cache_levels(device, threads or 1)
     llc = max((c.capacity_bytes for c in caches), default=device.cache_bytes)
     sizes = working_sets(plan, llc)
-    progress(f"ceiling: {len(plan.patterns)} patterns x {len(sizes)} sizes up to {sizes[-1] / 2**20:.0f} MiB, "
-             f"{plan.rounds} rounds")
+    progress(
+        f"ceiling: {len(plan.patterns)} patterns x {len(sizes)} sizes up to {sizes[-1] / 2**20:.0f} MiB, "
+        f"{plan.rounds} rounds"
+    )
     buffers = BandwidthBuffers(sizes[-1], device.torch_device, plan.patterns)
     bandwidth = {}
     for pattern in plan.patterns:
@@ -466,8 +592,11 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
 
     dispatch = _Timed(dispatch_probe(device.torch_device).fn, 1.0)
     order = random.Random(seed)
-    keys: list[Any] = [("bw", key) for key in bandwidth] + [("flops", name) for name in compute] + \
-        [("dispatch", None)]
+    keys: list[Any] = (
+        [("bw", key) for key in bandwidth]
+        + [("flops", name) for name in compute]
+        + [("dispatch", None)]
+    )
     for round_index in range(plan.rounds):
         if round_index >= plan.min_rounds and time.perf_counter() - start > plan.time_budget_s:
             break
@@ -475,22 +604,43 @@ def calibrate(device: Device, *, threads: int | None, plan: CalibrationPlan, pro
         order.shuffle(keys)
         for kind, key in keys:
             if kind == "dispatch":
-                dispatch.rounds.append(1.0 / best_rate(dispatch, device, budget_ms=plan.budget_ms,
-                                                       batch_ms=plan.batch_ms, min_samples=plan.min_samples))
+                dispatch.rounds.append(
+                    1.0
+                    / best_rate(
+                        dispatch,
+                        device,
+                        budget_ms=plan.budget_ms,
+                        batch_ms=plan.batch_ms,
+                        min_samples=plan.min_samples,
+                    )
+                )
                 continue
             timed = bandwidth[key] if kind == "bw" else compute[key]
             # Three samples of the linear kernel per round, so one preempted call does not set the round.
             budget, samples = (plan.budget_ms, plan.min_samples) if kind == "bw" else (0.0, 3)
-            timed.rounds.append(best_rate(timed, device, budget_ms=budget, batch_ms=plan.batch_ms,
-                                          min_samples=samples))
+            timed.rounds.append(
+                best_rate(
+                    timed, device, budget_ms=budget, batch_ms=plan.batch_ms, min_samples=samples
+                )
+            )
     elapsed = time.perf_counter() - start
     return Ceilings(
-        device_kind=device.kind, device_name=device.name, threads=threads, plan=plan.name, caches=caches,
-        bandwidth=tuple(BandwidthFigure(pattern=p, working_set_bytes=s, rounds_bytes_per_s=tuple(t.rounds))
-                        for (p, s), t in sorted(bandwidth.items(), key=lambda item: (item[0][1], item[0][0]))),
-        compute=tuple(ComputeFigure(dtype=name, n=n, rounds_flops_per_s=tuple(t.rounds))
-                      for (name, n), t in compute.items()),
-        elapsed_s=elapsed, dispatch_rounds_s=tuple(dispatch.rounds))
+        device_kind=device.kind,
+        device_name=device.name,
+        threads=threads,
+        plan=plan.name,
+        caches=caches,
+        bandwidth=tuple(
+            BandwidthFigure(pattern=p, working_set_bytes=s, rounds_bytes_per_s=tuple(t.rounds))
+            for (p, s), t in sorted(bandwidth.items(), key=lambda item: (item[0][1], item[0][0]))
+        ),
+        compute=tuple(
+            ComputeFigure(dtype=name, n=n, rounds_flops_per_s=tuple(t.rounds))
+            for (name, n), t in compute.items()
+        ),
+        elapsed_s=elapsed,
+        dispatch_rounds_s=tuple(dispatch.rounds),
+    )
 
 
 # --- drift ---------------------------------------------------------------------------------------
@@ -500,8 +650,9 @@ DRIFT_TOLERANCE = 0.05
 """A drift probe outside the calibration's [min, max] across rounds, widened by this fraction, is drift."""
 
 
-def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
-                dtype: str | None = None) -> dict[str, Any]:
+def drift_check(
+    device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0, dtype: str | None = None
+) -> dict[str, Any]:
     """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there;
     with ``dtype``, also three calls of that dtype's linear kernel (``compute``, informative: a faster one
     raises the compute roof, see :func:`raise_roofs`).
@@ -515,30 +666,53 @@ def drift_check(device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0,
     buffers = BandwidthBuffers(size, device.torch_device, DRIFT_PATTERNS)
     probes = {}
     for pattern in DRIFT_PATTERNS:
-        reference = next((f for f in ceilings.bandwidth if f.pattern == pattern and f.working_set_bytes == size), None)
+        reference = next(
+            (f for f in ceilings.bandwidth if f.pattern == pattern and f.working_set_bytes == size),
+            None,
+        )
         if reference is None:
             continue
         probe = buffers.probe(pattern, size)
-        rate = best_rate(_Timed(probe.fn, probe.bytes), device, budget_ms=budget_ms, batch_ms=1.0, min_samples=3)
+        rate = best_rate(
+            _Timed(probe.fn, probe.bytes), device, budget_ms=budget_ms, batch_ms=1.0, min_samples=3
+        )
         low, median, high = ceilings.spread(reference)
         beyond = rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE)
-        probes[pattern] = {"measured_bytes_per_s": rate, "calibration_median_bytes_per_s": median,
-                           "calibration_min_bytes_per_s": low, "calibration_max_bytes_per_s": high,
-                           "drift_fraction": rate / median - 1, "beyond_spread": beyond}
+        probes[pattern] = {
+            "measured_bytes_per_s": rate,
+            "calibration_median_bytes_per_s": median,
+            "calibration_min_bytes_per_s": low,
+            "calibration_max_bytes_per_s": high,
+            "drift_fraction": rate / median - 1,
+            "beyond_spread": beyond,
+        }
     worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
     compute = {}
     reference_flops = ceilings.compute_roof(dtype) if dtype else None
     if dtype is not None and reference_flops is not None:
         from llmroof.kernels.ceilings import linear_probe
 
-        probe = linear_probe(reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device)
-        rate = best_rate(_Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3)
+        probe = linear_probe(
+            reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device
+        )
+        rate = best_rate(
+            _Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
+        )
         r = sorted(reference_flops.rounds_flops_per_s)
-        compute[dtype] = {"n": reference_flops.n, "measured_flops_per_s": rate, "calibration_median_flops_per_s":
-                          _median(r), "calibration_max_flops_per_s": r[-1], "drift_fraction": rate / _median(r) - 1}
-    return {"working_set_bytes": size, "probes": probes,
-            "drift_fraction": None if worst is None else worst["drift_fraction"],
-            "beyond_spread": any(p["beyond_spread"] for p in probes.values()), "compute": compute}
+        compute[dtype] = {
+            "n": reference_flops.n,
+            "measured_flops_per_s": rate,
+            "calibration_median_flops_per_s": _median(r),
+            "calibration_max_flops_per_s": r[-1],
+            "drift_fraction": rate / _median(r) - 1,
+        }
+    return {
+        "working_set_bytes": size,
+        "probes": probes,
+        "drift_fraction": None if worst is None else worst["drift_fraction"],
+        "beyond_spread": any(p["beyond_spread"] for p in probes.values()),
+        "compute": compute,
+    }
 
 
 def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
@@ -546,15 +720,29 @@ def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
     its rounds, so the calibrated roof (the best sustained figure over time) only ever rises. None when no
     probe beat its figure's best."""
     size = drift["working_set_bytes"]
-    faster = {pattern: probe["measured_bytes_per_s"] for pattern, probe in drift["probes"].items()
-              if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]}
-    faster_flops = {dtype: probe["measured_flops_per_s"] for dtype, probe in (drift.get("compute") or {}).items()
-                    if probe["measured_flops_per_s"] > probe["calibration_max_flops_per_s"]}
+    faster = {
+        pattern: probe["measured_bytes_per_s"]
+        for pattern, probe in drift["probes"].items()
+        if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]
+    }
+    faster_flops = {
+        dtype: probe["measured_flops_per_s"]
+        for dtype, probe in (drift.get("compute") or {}).items()
+        if probe["measured_flops_per_s"] > probe["calibration_max_flops_per_s"]
+    }
     if not faster and not faster_flops:
         return None
-    figures = tuple(dataclasses.replace(f, rounds_bytes_per_s=(*f.rounds_bytes_per_s, faster[f.pattern]))
-                    if f.working_set_bytes == size and f.pattern in faster else f for f in ceilings.bandwidth)
+    figures = tuple(
+        dataclasses.replace(f, rounds_bytes_per_s=(*f.rounds_bytes_per_s, faster[f.pattern]))
+        if f.working_set_bytes == size and f.pattern in faster
+        else f
+        for f in ceilings.bandwidth
+    )
     sizes = {dtype: probe["n"] for dtype, probe in (drift.get("compute") or {}).items()}
-    compute = tuple(dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
-                    if f.dtype in faster_flops and f.n == sizes[f.dtype] else f for f in ceilings.compute)
+    compute = tuple(
+        dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
+        if f.dtype in faster_flops and f.n == sizes[f.dtype]
+        else f
+        for f in ceilings.compute
+    )
     return dataclasses.replace(ceilings, bandwidth=figures, compute=compute)

@@ -33,8 +33,10 @@ def check_threads(threads: int | None, cpus: int | None = None) -> None:
     the cache instances that many threads hold (``--threads 512`` on 2 cores asked for 322 GB)."""
     cpus = cpus or os.cpu_count() or 1
     if threads is not None and not 1 <= threads <= cpus:
-        raise LlmroofError(f"--threads {threads}: this machine has {cpus} CPUs",
-                           f"give 1 to {cpus}, or leave --threads out for torch's default")
+        raise LlmroofError(
+            f"--threads {threads}: this machine has {cpus} CPUs",
+            f"give 1 to {cpus}, or leave --threads out for torch's default",
+        )
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
@@ -51,14 +53,22 @@ def fingerprint(device: Device, *, threads: int | None, plan: CalibrationPlan) -
 
     torch = device.torch
     print_: dict[str, Any] = {
-        "device_kind": device.kind, "device_name": device.name, "cpu_model": cpu_model_name(),
-        "host": socket.gethostname(), "torch": getattr(torch, "__version__", None),
-        "threads": threads if not device.is_cuda else None, "plan": plan.name, "method_version": METHOD_VERSION,
+        "device_kind": device.kind,
+        "device_name": device.name,
+        "cpu_model": cpu_model_name(),
+        "host": socket.gethostname(),
+        "torch": getattr(torch, "__version__", None),
+        "threads": threads if not device.is_cuda else None,
+        "plan": plan.name,
+        "method_version": METHOD_VERSION,
     }
     if device.is_cuda:
         props = torch.cuda.get_device_properties(device.index)
-        print_.update(gpu_uuid=str(getattr(props, "uuid", "") or "") or None, driver=_nvidia_driver(),
-                      cuda=getattr(getattr(torch, "version", None), "cuda", None))
+        print_.update(
+            gpu_uuid=str(getattr(props, "uuid", "") or "") or None,
+            driver=_nvidia_driver(),
+            cuda=getattr(getattr(torch, "version", None), "cuda", None),
+        )
     return print_
 
 
@@ -82,9 +92,16 @@ class Calibration:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cache_path": str(self.path), "fingerprint": self.fingerprint, "fingerprint_id": self.fingerprint_id,
-                "measured_at": self.measured_at, "status": self.status, "note": self.note,
-                "plan": self.ceilings.plan, "method_version": self.ceilings.method_version}
+        return {
+            "cache_path": str(self.path),
+            "fingerprint": self.fingerprint,
+            "fingerprint_id": self.fingerprint_id,
+            "measured_at": self.measured_at,
+            "status": self.status,
+            "note": self.note,
+            "plan": self.ceilings.plan,
+            "method_version": self.ceilings.method_version,
+        }
 
 
 def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
@@ -108,7 +125,9 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"method version {_show(data.get('method_version'))}, this llmroof measures version {METHOD_VERSION}"
     if data.get("fingerprint") != print_:
         return "its machine fingerprint differs"
-    problem = implausible(data.get("ceilings")) or _check(data.get("measured_at"), str, "measured_at")
+    problem = implausible(data.get("ceilings")) or _check(
+        data.get("measured_at"), str, "measured_at"
+    )
     if problem:
         return f"malformed ({problem})"
     try:
@@ -125,15 +144,28 @@ FLOPS_RANGE_PER_S = (1e6, 1e18)
 MAX_BYTES = 2**50
 MAX_ITEMS = 100_000
 _Spec = Any  # a type, (low, high) for a number, a dict of key -> spec for an object, or [spec] for a list
-_FIGURES = {"pattern": str, "working_set_bytes": (int, 1, MAX_BYTES),
-            "rounds_bytes_per_s": [(float, *BANDWIDTH_RANGE_BYTES_PER_S)]}
+_FIGURES = {
+    "pattern": str,
+    "working_set_bytes": (int, 1, MAX_BYTES),
+    "rounds_bytes_per_s": [(float, *BANDWIDTH_RANGE_BYTES_PER_S)],
+}
 _COMPUTE = {"dtype": str, "n": (int, 1, 2**20), "rounds_flops_per_s": [(float, *FLOPS_RANGE_PER_S)]}
-_CACHES = {"name": str, "capacity_bytes": (int, 1, MAX_BYTES), "instance_bytes": (int, 1, MAX_BYTES),
-           "instances": (int, 1, 2**20)}
+_CACHES = {
+    "name": str,
+    "capacity_bytes": (int, 1, MAX_BYTES),
+    "instance_bytes": (int, 1, MAX_BYTES),
+    "instances": (int, 1, 2**20),
+}
 CEILINGS_SPEC: dict[str, _Spec] = {
-    "device_kind": str, "device_name": str, "plan": str, "threads": (int, 1, 2**16, "or null"),
-    "elapsed_s": (float, 0, 1e7), "method_version": (int, 0, 2**31), "caches": [_CACHES],
-    "bandwidth": [_FIGURES], "compute": [_COMPUTE],
+    "device_kind": str,
+    "device_name": str,
+    "plan": str,
+    "threads": (int, 1, 2**16, "or null"),
+    "elapsed_s": (float, 0, 1e7),
+    "method_version": (int, 0, 2**31),
+    "caches": [_CACHES],
+    "bandwidth": [_FIGURES],
+    "compute": [_COMPUTE],
 }
 
 
@@ -147,12 +179,21 @@ def _check(value: Any, spec: _Spec, where: str) -> str | None:
     if isinstance(spec, dict):
         if not isinstance(value, dict):
             return f"{where} is {_show(value)}, expected an object"
-        return next((p for key, inner in spec.items() if (p := _check(value.get(key), inner, f"{where}.{key}"))),
-                    None)
+        return next(
+            (
+                p
+                for key, inner in spec.items()
+                if (p := _check(value.get(key), inner, f"{where}.{key}"))
+            ),
+            None,
+        )
     if isinstance(spec, list):
         if not isinstance(value, list) or not 0 < len(value) <= MAX_ITEMS:
             return f"{where} is {_show(value)}, expected a list of 1 to {MAX_ITEMS:,}"
-        return next((p for i, item in enumerate(value) if (p := _check(item, spec[0], f"{where}[{i}]"))), None)
+        return next(
+            (p for i, item in enumerate(value) if (p := _check(item, spec[0], f"{where}[{i}]"))),
+            None,
+        )
     if isinstance(spec, tuple):
         kind, low, high, *nullable = spec
         if value is None and nullable:
@@ -160,14 +201,21 @@ def _check(value: Any, spec: _Spec, where: str) -> str | None:
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (kind is int and not isinstance(value, int)) or not low <= value <= high:
             what = "an integer" if kind is int else "a number"
-            return f"{where} is {_show(value)}, expected {what} from {low:g} to {_bound(high)}" + \
-                (f" {nullable[0]}" if nullable else "")
+            return f"{where} is {_show(value)}, expected {what} from {low:g} to {_bound(high)}" + (
+                f" {nullable[0]}" if nullable else ""
+            )
         return None
-    return None if isinstance(value, spec) else f"{where} is {_show(value)}, expected {spec.__name__}"
+    return (
+        None if isinstance(value, spec) else f"{where} is {_show(value)}, expected {spec.__name__}"
+    )
 
 
 def _bound(value: float) -> str:
-    return f"2^{int(value).bit_length() - 1}" if isinstance(value, int) and value >= 2**16 else f"{value:g}"
+    return (
+        f"2^{int(value).bit_length() - 1}"
+        if isinstance(value, int) and value >= 2**16
+        else f"{value:g}"
+    )
 
 
 def _show(value: Any) -> str:
@@ -175,8 +223,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, refresh: bool = False,
-                    directory: Path | None = None) -> Calibration:
+def load_or_measure(
+    print_: dict[str, Any],
+    measure: Callable[[], Ceilings],
+    *,
+    refresh: bool = False,
+    directory: Path | None = None,
+) -> Calibration:
     """The cached ceilings of this fingerprint, or ``measure()``'s (then written to the cache)."""
     ident = fingerprint_id(print_)
     path = (directory or cache_dir()) / f"{print_['device_kind']}-{ident}.json"
@@ -185,25 +238,53 @@ def load_or_measure(print_: dict[str, Any], measure: Callable[[], Ceilings], *, 
         found = _read(path, print_)
         if not isinstance(found, str):
             ceilings, measured_at = found
-            return Calibration(ceilings=ceilings, path=path, fingerprint=print_, fingerprint_id=ident,
-                               measured_at=measured_at, status="reused")
+            return Calibration(
+                ceilings=ceilings,
+                path=path,
+                fingerprint=print_,
+                fingerprint_id=ident,
+                measured_at=measured_at,
+                status="reused",
+            )
         status, note = "remeasured", f"calibration cache {path}: {found}; measured again"
     ceilings = measure()
     measured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     from llmroof.writers import write_json_atomic
 
     try:
-        write_json_atomic(path, {"schema": SCHEMA, "method_version": METHOD_VERSION, "fingerprint": print_,
-                                 "fingerprint_id": ident, "measured_at": measured_at, "ceilings": ceilings.to_dict()},
-                          special_in_place=False)  # a FIFO or link here is replaced, never written through
+        write_json_atomic(
+            path,
+            {
+                "schema": SCHEMA,
+                "method_version": METHOD_VERSION,
+                "fingerprint": print_,
+                "fingerprint_id": ident,
+                "measured_at": measured_at,
+                "ceilings": ceilings.to_dict(),
+            },
+            special_in_place=False,
+        )  # a FIFO or link here is replaced, never written through
     except LlmroofError as exc:  # the writer's one error type, naming the path and why
         note = ((note + "; ") if note else "") + f"not cached: {exc.message}"
-    return Calibration(ceilings=ceilings, path=path, fingerprint=print_, fingerprint_id=ident,
-                       measured_at=measured_at, status=status, note=note)
+    return Calibration(
+        ceilings=ceilings,
+        path=path,
+        fingerprint=print_,
+        fingerprint_id=ident,
+        measured_at=measured_at,
+        status=status,
+        note=note,
+    )
 
 
-def calibrated(device: Device, *, threads: int | None, refresh: bool = False, plan: CalibrationPlan | None = None,
-               progress: Callable[[str], None] = lambda _: None) -> Calibration:
+def calibrated(
+    device: Device,
+    *,
+    threads: int | None,
+    refresh: bool = False,
+    plan: CalibrationPlan | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Calibration:
     """The ceilings of this device at ``threads`` (torch's count when None on a CPU): cached, or measured now."""
     from llmroof.measure.ceilings import calibrate, plan_from_env
 
@@ -211,8 +292,11 @@ def calibrated(device: Device, *, threads: int | None, refresh: bool = False, pl
     if threads is None and not device.is_cuda:
         threads = device.torch.get_num_threads()
     print_ = fingerprint(device, threads=threads, plan=plan)
-    return load_or_measure(print_, lambda: calibrate(device, threads=threads, plan=plan, progress=progress),
-                           refresh=refresh)
+    return load_or_measure(
+        print_,
+        lambda: calibrate(device, threads=threads, plan=plan, progress=progress),
+        refresh=refresh,
+    )
 
 
 def save_raised(path: Path, ceilings: Ceilings) -> str | None:
@@ -223,7 +307,9 @@ def save_raised(path: Path, ceilings: Ceilings) -> str | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["ceilings"] = ceilings.to_dict()
-        data["raised_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        data["raised_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
         write_json_atomic(path, data)
     except (OSError, ValueError, TypeError) as exc:
         return f"calibration cache {path}: not updated: {exc}"
@@ -254,8 +340,13 @@ def _history(data: Any) -> list[dict[str, Any]]:
     history = data.get("drift_history") if isinstance(data, dict) else None
     if not isinstance(history, list):
         return []
-    return [h for h in history if isinstance(h, dict) and isinstance(h.get("fractions"), dict)
-            and all(isinstance(v, (int, float)) for v in h["fractions"].values())]
+    return [
+        h
+        for h in history
+        if isinstance(h, dict)
+        and isinstance(h.get("fractions"), dict)
+        and all(isinstance(v, (int, float)) for v in h["fractions"].values())
+    ]
 
 
 def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -287,15 +378,22 @@ def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
     :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
     from llmroof.writers import write_json_atomic
 
-    fractions = {pattern: probe["drift_fraction"] for pattern, probe in drift.get("probes", {}).items()}
+    fractions = {
+        pattern: probe["drift_fraction"] for pattern, probe in drift.get("probes", {}).items()
+    }
     if not fractions:
         return None
-    entry = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "when": when,
-             "fractions": fractions}
+    entry = {
+        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "when": when,
+        "fractions": fractions,
+    }
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["drift_history"] = [*_history(data), entry][-DRIFT_HISTORY:]
         write_json_atomic(path, data)
     except (OSError, ValueError, TypeError, LlmroofError) as exc:
-        return f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"
+        return (
+            f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"
+        )
     return None

@@ -28,7 +28,9 @@ def parse_size(text: str) -> int:
     try:
         value = int(float(text[:-1] if scale > 1 else text) * scale)
     except ValueError:
-        raise LlmroofError(f"--sizes: {text!r} is not a size", "use bytes or K/M/G suffixes, e.g. 4K..256M") from None
+        raise LlmroofError(
+            f"--sizes: {text!r} is not a size", "use bytes or K/M/G suffixes, e.g. 4K..256M"
+        ) from None
     if value < 4:
         raise LlmroofError(f"--sizes: {text!r} is too small (at least 4 bytes)")
     return value
@@ -40,11 +42,15 @@ def parse_sizes(text: str) -> list[int]:
     try:
         return parse_range_list(text, parse_size)
     except ValueError as exc:
-        raise LlmroofError(f"--sizes {text!r}: {exc}", "use bytes or K/M/G suffixes, e.g. 4K..256M") from None
+        raise LlmroofError(
+            f"--sizes {text!r}: {exc}", "use bytes or K/M/G suffixes, e.g. 4K..256M"
+        ) from None
 
 
-CONVENTION = ("nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "
-              "all_gather busbw = algbw x (n-1)/n; send_recv busbw = algbw")
+CONVENTION = (
+    "nccl-tests: algbw = size / time; all_reduce busbw = algbw x 2(n-1)/n; "
+    "all_gather busbw = algbw x (n-1)/n; send_recv busbw = algbw"
+)
 
 
 def device_kind(device: str, ranks: int, torch: Any, under_torchrun: bool = False) -> str:
@@ -53,7 +59,9 @@ def device_kind(device: str, ranks: int, torch: Any, under_torchrun: bool = Fals
     launcher placed them."""
     if device not in ("auto", "cpu", "cuda"):
         raise LlmroofError(f"--device {device!r}: expected auto, cpu or cuda")
-    kind = "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    kind = (
+        "cuda" if (device == "cuda" or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    )
     if not under_torchrun:
         check_local_ranks(ranks, kind, torch.cuda.device_count() if kind == "cuda" else 0)
     return kind
@@ -77,8 +85,15 @@ def predict_time_s(op: str, size: int, ranks: int, link: analytic_comm.Link) -> 
     return analytic_comm.p2p_time_s(size, link)
 
 
-def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, iterations: int,
-              timeout_s: float, save: Callable[[dict[str, Any]], object] | None) -> None:
+def rank_main(
+    rank: int,
+    world_size: int,
+    sizes: list[int],
+    device_kind: str,
+    iterations: int,
+    timeout_s: float,
+    save: Callable[[dict[str, Any]], object] | None,
+) -> None:
     """Every rank runs every op at every size; rank 0 collects the timings and hands them to ``save`` (a
     picklable callable: the launcher sends it to the rank)."""
     import os
@@ -98,15 +113,21 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
         for size in sizes:
             elements = max(1, size // 4)
             buffer = torch.ones(elements, dtype=torch.float32, device=device)
-            parts = [torch.empty(max(1, elements // world_size), dtype=torch.float32, device=device)
-                     for _ in range(world_size)]
+            parts = [
+                torch.empty(max(1, elements // world_size), dtype=torch.float32, device=device)
+                for _ in range(world_size)
+            ]
             shard = torch.ones(max(1, elements // world_size), dtype=torch.float32, device=device)
             peer_next, peer_prev = (rank + 1) % world_size, (rank - 1) % world_size
 
             recv_buffer = torch.empty_like(buffer)
 
-            def send_recv(buffer: Any = buffer, recv_buffer: Any = recv_buffer, peer_next: int = peer_next,
-                          peer_prev: int = peer_prev) -> None:
+            def send_recv(
+                buffer: Any = buffer,
+                recv_buffer: Any = recv_buffer,
+                peer_next: int = peer_next,
+                peer_prev: int = peer_prev,
+            ) -> None:
                 # Each rank sends to the next and receives from the previous, as nccl-tests' sendrecv.
                 work = dist.isend(buffer, dst=peer_next)
                 dist.recv(recv_buffer, src=peer_prev)
@@ -131,27 +152,46 @@ def rank_main(rank: int, world_size: int, sizes: list[int], device_kind: str, it
         gathered: list[Any] | None = [None] * world_size if rank == 0 else None
         dist.gather_object(rows, gathered, dst=0)
         if gathered is not None and save is not None:  # rank 0
-            save({"schema": SCHEMA, "ranks": world_size, "backend": backend,
-                                         "per_rank": [row for chunk in gathered for row in chunk]})
+            save(
+                {
+                    "schema": SCHEMA,
+                    "ranks": world_size,
+                    "backend": backend,
+                    "per_rank": [row for chunk in gathered for row in chunk],
+                }
+            )
     finally:
         dist.destroy_process_group()
 
 
-def summarize_rows(per_rank: list[dict[str, Any]], ranks: int, link: analytic_comm.Link | None,
-                   link_label: str) -> list[dict[str, Any]]:
+def summarize_rows(
+    per_rank: list[dict[str, Any]], ranks: int, link: analytic_comm.Link | None, link_label: str
+) -> list[dict[str, Any]]:
     """One row per (op, size): the slowest rank's time (a collective ends when its last rank does),
     algbw, busbw, and the analytic prediction."""
-    keys = sorted({(r["op"], r["size_bytes"]) for r in per_rank}, key=lambda k: (OPS.index(k[0]), k[1]))
+    keys = sorted(
+        {(r["op"], r["size_bytes"]) for r in per_rank}, key=lambda k: (OPS.index(k[0]), k[1])
+    )
     rows = []
     for op, size in keys:
         time_s = max(r["time_s"] for r in per_rank if r["op"] == op and r["size_bytes"] == size)
         algbw = size / time_s
-        row = {"op": op, "size_bytes": size, "ranks": ranks, "time_s": time_s, "algbw_bytes_per_s": algbw,
-               "busbw_bytes_per_s": bus_bandwidth(op, algbw, ranks)}
+        row = {
+            "op": op,
+            "size_bytes": size,
+            "ranks": ranks,
+            "time_s": time_s,
+            "algbw_bytes_per_s": algbw,
+            "busbw_bytes_per_s": bus_bandwidth(op, algbw, ranks),
+        }
         if link is not None:
             predicted = predict_time_s(op, size, ranks, link)
-            row.update(predicted_time_s=predicted, predicted_busbw_bytes_per_s=bus_bandwidth(op, size / predicted, ranks),
-                       measured_to_predicted=time_s / predicted, prediction_link=link_label)
+            row.update(
+                predicted_time_s=predicted,
+                predicted_busbw_bytes_per_s=bus_bandwidth(op, size / predicted, ranks),
+                measured_to_predicted=time_s / predicted,
+                prediction_link=link_label,
+            )
         rows.append(row)
     return rows
 
@@ -167,21 +207,36 @@ def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_com
     return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)
 
 
-def prediction(per_rank: list[dict[str, Any]], ranks: int,
-               hardware: Any | None = None) -> tuple[analytic_comm.Link | None, str]:
+def prediction(
+    per_rank: list[dict[str, Any]], ranks: int, hardware: Any | None = None
+) -> tuple[analytic_comm.Link | None, str]:
     """The link the ring model predicts with, and its label: the catalog device's link for ``ranks``, or
     (without a device) the link least-squares fitted to this run's all-reduces at every size."""
     if hardware is None:
-        return fitted_link(per_rank, ranks), "ring model least-squares fitted to this run's all-reduces at every size"
+        return fitted_link(
+            per_rank, ranks
+        ), "ring model least-squares fitted to this run's all-reduces at every size"
     link = analytic_comm.link_for(hardware, ranks)
-    return link, f"{hardware.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}"
+    return (
+        link,
+        f"{hardware.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}",
+    )
 
 
-def comm_record(raw: dict[str, Any], iterations: int, hardware: Any | None = None) -> dict[str, Any]:
+def comm_record(
+    raw: dict[str, Any], iterations: int, hardware: Any | None = None
+) -> dict[str, Any]:
     """The ``llmroof.comm/1`` record of rank 0's raw timings (what :func:`rank_main` saved): a row per op and
     size, each beside the ring model's prediction."""
     ranks, per_rank = raw["ranks"], raw["per_rank"]
     link, label = prediction(per_rank, ranks, hardware)
-    return {"schema": SCHEMA, "ranks": ranks, "backend": raw["backend"], "iterations": iterations,
-            "convention": CONVENTION, "prediction": label if link else None,
-            "rows": summarize_rows(per_rank, ranks, link, label), "per_rank": per_rank}
+    return {
+        "schema": SCHEMA,
+        "ranks": ranks,
+        "backend": raw["backend"],
+        "iterations": iterations,
+        "convention": CONVENTION,
+        "prediction": label if link else None,
+        "rows": summarize_rows(per_rank, ranks, link, label),
+        "per_rank": per_rank,
+    }

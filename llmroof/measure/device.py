@@ -82,7 +82,9 @@ class Device:
         (L2 on a GPU, the last-level cache on the CPU)."""
         if self._flush_buffer is None:
             elements = 2 * self.cache_bytes // 4
-            self._flush_buffer = self.torch.empty(elements, dtype=self.torch.int32, device=self.torch_device)
+            self._flush_buffer = self.torch.empty(
+                elements, dtype=self.torch.int32, device=self.torch_device
+            )
         self._flush_buffer.zero_()
 
     def memory_bytes(self) -> tuple[int, int]:
@@ -102,7 +104,9 @@ class Device:
         # versions "not enough memory")
         text = str(exc).lower()
         return isinstance(exc, (MemoryError, RuntimeError)) and any(
-            words in text for words in ("out of memory", "can't allocate memory", "not enough memory"))
+            words in text
+            for words in ("out of memory", "can't allocate memory", "not enough memory")
+        )
 
     def capture_graph(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Capture ``fn`` in a CUDA graph (after a warm-up on a side stream) and return its replay."""
@@ -169,8 +173,10 @@ def open_device(spec: str = "auto", torch: Any = None) -> Device:
         return Device("cpu", 0, cpu_model_name(), torch, cpu_llc_bytes())
     if spec == "cuda" or spec.startswith("cuda:"):
         if not has_cuda:
-            raise LlmroofError(f"--device {spec}: no CUDA device is available",
-                               "use --device cpu, or install a CUDA build of torch on a GPU machine")
+            raise LlmroofError(
+                f"--device {spec}: no CUDA device is available",
+                "use --device cpu, or install a CUDA build of torch on a GPU machine",
+            )
         try:
             index = int(spec.partition(":")[2] or 0)
         except ValueError:

@@ -26,7 +26,10 @@ def cpu_clocks_mhz() -> dict[str, float | None]:
     """Current and maximum clock of CPU 0 from cpufreq, where the kernel exposes it (often not in VMs)."""
     cur = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
     top = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-    return {"cpu_clock_mhz": int(cur) / 1e3 if cur else None, "cpu_max_clock_mhz": int(top) / 1e3 if top else None}
+    return {
+        "cpu_clock_mhz": int(cur) / 1e3 if cur else None,
+        "cpu_max_clock_mhz": int(top) / 1e3 if top else None,
+    }
 
 
 def capture(device: Device, argv: list[str] | None = None) -> dict[str, Any]:

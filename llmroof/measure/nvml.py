@@ -91,16 +91,22 @@ class NvmlDevice:
         max_mem_clock_mhz = nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_MEM)
         self.bus_width_bits = int(bus_width_bits)
         self.max_mem_clock_mhz = float(max_mem_clock_mhz)
-        self.peak_dram_bandwidth_bytes_per_s = peak_dram_bandwidth(self.max_mem_clock_mhz, self.bus_width_bits)
+        self.peak_dram_bandwidth_bytes_per_s = peak_dram_bandwidth(
+            self.max_mem_clock_mhz, self.bus_width_bits
+        )
         self.uuid = _text(nvml.nvmlDeviceGetUUID(handle))
-        self.name = _text(nvml.nvmlDeviceGetName(handle)) if hasattr(nvml, "nvmlDeviceGetName") else ""
+        self.name = (
+            _text(nvml.nvmlDeviceGetName(handle)) if hasattr(nvml, "nvmlDeviceGetName") else ""
+        )
 
     def gpm_supported(self) -> tuple[bool, str]:
         nvml = self.nvml
         if not hasattr(nvml, "nvmlGpmQueryDeviceSupport"):
             return False, "this pynvml has no GPM functions"
         try:
-            if hasattr(nvml, "nvmlDeviceIsMigDeviceHandle") and nvml.nvmlDeviceIsMigDeviceHandle(self.handle):
+            if hasattr(nvml, "nvmlDeviceIsMigDeviceHandle") and nvml.nvmlDeviceIsMigDeviceHandle(
+                self.handle
+            ):
                 return False, "a MIG slice: device-level GPM is not available"
             if hasattr(nvml, "nvmlDeviceGetMigMode"):
                 current, _ = nvml.nvmlDeviceGetMigMode(self.handle)
@@ -124,7 +130,9 @@ class NvmlDevice:
             "sm_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM)),
             "mem_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_MEM)),
             "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1e3,  # milliwatts
-            "temperature_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
+            "temperature_c": lambda: float(
+                nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)
+            ),
             "clock_event_reasons": lambda: decode_reasons(self._reasons()),
         }
         for key, read in readers.items():
@@ -162,8 +170,9 @@ class Status:
         return self.source if self.source else f"unavailable: {self.reason}"
 
 
-def open_nvml(nvml: Any, *, uuid: str | None = None, pci_bus_id: str | None = None,
-              index: int | None = None) -> tuple[NvmlDevice | None, Status]:
+def open_nvml(
+    nvml: Any, *, uuid: str | None = None, pci_bus_id: str | None = None, index: int | None = None
+) -> tuple[NvmlDevice | None, Status]:
     """Initialise NVML and find the GPU: by UUID, else PCI bus id, else index. Never raises."""
     if nvml is None:
         return None, Status(None, "the nvidia-ml-py package (pynvml) is not installed")
@@ -177,14 +186,22 @@ def open_nvml(nvml: Any, *, uuid: str | None = None, pci_bus_id: str | None = No
         return None, Status(None, f"NVML library could not be loaded: {exc}")
     try:
         if uuid:
-            handle = nvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}")
+            handle = nvml.nvmlDeviceGetHandleByUUID(
+                uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+            )
         elif pci_bus_id:
             handle = nvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id)
         else:
             handle = nvml.nvmlDeviceGetHandleByIndex(index or 0)
         return NvmlDevice(nvml, handle), Status("pending")
     except nvml.NVMLError as exc:
-        how = f"UUID {uuid}" if uuid else f"PCI bus id {pci_bus_id}" if pci_bus_id else f"index {index or 0}"
+        how = (
+            f"UUID {uuid}"
+            if uuid
+            else f"PCI bus id {pci_bus_id}"
+            if pci_bus_id
+            else f"index {index or 0}"
+        )
         return None, Status(None, f"no NVML device with {how}: {exc}")
 
 
@@ -194,8 +211,15 @@ class Sampler:
     ``clock`` gives the timestamps (perf_counter by default, the clock the profiler's regions use).
     """
 
-    def __init__(self, device: NvmlDevice | None, status: Status, *, interval_s: float = 0.1,
-                 clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        device: NvmlDevice | None,
+        status: Status,
+        *,
+        interval_s: float = 0.1,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self.device = device
         self.status = status
         self.interval_s = max(interval_s, 0.001)
@@ -293,8 +317,15 @@ class Sampler:
                 nvml.nvmlGpmSampleGet(handle, current)
                 now = self.clock()
                 share = _gpm_dram_util(nvml, previous, current)
-                self._append(Sample(previous_t, now, "gpm", dram_bw_util_percent=share,
-                                    dram_bandwidth_bytes_per_s=share / 100 * peak))
+                self._append(
+                    Sample(
+                        previous_t,
+                        now,
+                        "gpm",
+                        dram_bw_util_percent=share,
+                        dram_bandwidth_bytes_per_s=share / 100 * peak,
+                    )
+                )
                 previous, current, previous_t = current, previous, now
         finally:
             nvml.nvmlGpmSampleFree(previous)
@@ -310,14 +341,22 @@ class Sampler:
         previous_end: float | None = None
         while not self._stop.is_set():
             offset = self.clock() - time.time()
-            _, values = nvml.nvmlDeviceGetSamples(handle, nvml.NVML_MEMORY_UTILIZATION_SAMPLES, last_us)
+            _, values = nvml.nvmlDeviceGetSamples(
+                handle, nvml.NVML_MEMORY_UTILIZATION_SAMPLES, last_us
+            )
             for value in sorted(values, key=lambda v: v.timeStamp):
                 if value.timeStamp <= last_us:
                     continue
                 end = value.timeStamp / 1e6 + offset
                 start = previous_end if previous_end is not None else end - self.interval_s
-                self._append(Sample(start, end, "memory_utilization_samples",
-                                    mem_busy_percent=float(_sample_value(value.sampleValue))))
+                self._append(
+                    Sample(
+                        start,
+                        end,
+                        "memory_utilization_samples",
+                        mem_busy_percent=float(_sample_value(value.sampleValue)),
+                    )
+                )
                 previous_end, last_us = end, value.timeStamp
             self._sleep(self.interval_s)
 
@@ -328,7 +367,9 @@ class Sampler:
             self._sleep(self.interval_s)
             rates = nvml.nvmlDeviceGetUtilizationRates(handle)
             now = self.clock()
-            self._append(Sample(previous_t, now, "utilization_rates", mem_busy_percent=float(rates.memory)))
+            self._append(
+                Sample(previous_t, now, "utilization_rates", mem_busy_percent=float(rates.memory))
+            )
             previous_t = now
 
 
@@ -356,13 +397,21 @@ def _sample_value(value: Any) -> float:
 
 # --- alignment and summaries (pure) ---------------------------------------------------------------
 
+
 def samples_within(samples: Iterable[Sample], start_s: float, end_s: float) -> list[Sample]:
     """Samples whose whole window lies inside [start_s, end_s]: the ones that measured only that region."""
     return [s for s in samples if s.start_s >= start_s and s.end_s <= end_s]
 
 
-SUMMARY_FIELDS = ("dram_bandwidth_bytes_per_s", "dram_bw_util_percent", "mem_busy_percent", "sm_clock_mhz",
-                  "mem_clock_mhz", "power_w", "temperature_c")
+SUMMARY_FIELDS = (
+    "dram_bandwidth_bytes_per_s",
+    "dram_bw_util_percent",
+    "mem_busy_percent",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "power_w",
+    "temperature_c",
+)
 
 
 def summarize_samples(samples: list[Sample]) -> dict[str, Any]:
@@ -374,14 +423,22 @@ def summarize_samples(samples: list[Sample]) -> dict[str, Any]:
         summary[f"mean_{key}"] = statistics.fmean(values) if values else None
         summary[f"p50_{key}"] = quantile(values, 0.5) if values else None
         summary[f"p95_{key}"] = quantile(values, 0.95) if values else None
-    summary["clock_event_reasons_seen"] = sorted({r for s in samples for r in s.clock_event_reasons})
+    summary["clock_event_reasons_seen"] = sorted(
+        {r for s in samples for r in s.clock_event_reasons}
+    )
     return summary
 
 
-def measure_region(fn: Callable[[], Any], synchronize: Callable[[], None], sampler: Sampler, *,
-                   window_s: float = 0.3, call_s: float | None = None,
-                   clock: Callable[[], float] = time.perf_counter,
-                   wait: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def measure_region(
+    fn: Callable[[], Any],
+    synchronize: Callable[[], None],
+    sampler: Sampler,
+    *,
+    window_s: float = 0.3,
+    call_s: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    wait: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """Replay ``fn`` in a steady loop for at least ``window_s`` (plus two sampling intervals, so whole
     windows fall inside) and average the NVML samples that lie wholly inside the loop.
 
@@ -402,8 +459,14 @@ def measure_region(fn: Callable[[], Any], synchronize: Callable[[], None], sampl
     wait(sampler.interval_s * 1.5)  # let the sampler close the window that ends after the loop
     inside = samples_within(sampler.snapshot(), start, end)
     summary = summarize_samples(inside)
-    result: dict[str, Any] = {"start_s": start, "end_s": end, "calls": calls, "samples": len(inside),
-                              "source": sampler.status.source, "summary": summary}
+    result: dict[str, Any] = {
+        "start_s": start,
+        "end_s": end,
+        "calls": calls,
+        "samples": len(inside),
+        "source": sampler.status.source,
+        "summary": summary,
+    }
     if not inside:
         result["reason"] = "no whole sampling window fell inside the replay"
     result["measured_dram_bandwidth_bytes_per_s"] = summary["mean_dram_bandwidth_bytes_per_s"]

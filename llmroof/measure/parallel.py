@@ -31,10 +31,12 @@ from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.stats import summarize
 
-EXTRAPOLATION = ("N instantiated layers split over the stages as the full depth is; each stage's time grows by "
-                 "d_j = (L_j - n_j) x t(one sharded layer of stage j, its all-reduces included, slowest tensor "
-                 "rank); the pass grows by sum_j d_j + (m - 1) x max_j d_j (the GPipe critical path: the first "
-                 "micro-batch through every stage, the others behind the slowest)")
+EXTRAPOLATION = (
+    "N instantiated layers split over the stages as the full depth is; each stage's time grows by "
+    "d_j = (L_j - n_j) x t(one sharded layer of stage j, its all-reduces included, slowest tensor "
+    "rank); the pass grows by sum_j d_j + (m - 1) x max_j d_j (the GPipe critical path: the first "
+    "micro-batch through every stage, the others behind the slowest)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class ParallelConfig:
     """``cpu`` (gloo) or ``cuda`` (NCCL; each rank takes cuda:LOCAL_RANK)."""
 
 
-def rank_main(rank: int, world_size: int, config: ParallelConfig, save: Save | None, argv: list[str]) -> None:
+def rank_main(
+    rank: int, world_size: int, config: ParallelConfig, save: Save | None, argv: list[str]
+) -> None:
     """Entry point of one rank (the launcher's target, or called directly under torchrun). Rank 0 hands the
     record to ``save`` after every step (a picklable callable: the launcher sends it to the rank)."""
     import os
@@ -75,8 +79,15 @@ def rank_main(rank: int, world_size: int, config: ParallelConfig, save: Save | N
 class _Stage:
     """One rank's part of the model: its layers, plus the embedding (first stage) or head (last stage)."""
 
-    def __init__(self, layout: Layout, config: ParallelConfig, dtype: Any, device: str, dist: Any,
-                 tp_group: Any) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        config: ParallelConfig,
+        dtype: Any,
+        device: str,
+        dist: Any,
+        tp_group: Any,
+    ) -> None:
         import torch
 
         from llmroof.kernels import weights
@@ -84,7 +95,13 @@ class _Stage:
         from llmroof.kernels.parallel import ShardedLayer, drop_replicated_row_biases, shard_spec
 
         model = config.profile.model
-        self.layout, self.dist, self.group, self.dtype, self.device = layout, dist, tp_group, dtype, device
+        self.layout, self.dist, self.group, self.dtype, self.device = (
+            layout,
+            dist,
+            tp_group,
+            dtype,
+            device,
+        )
         self.spec = shard_spec(model, config.tp)
         self.full = model
         # --layers N: N layers per pipeline, split over the stages as the full depth is; the rest extrapolated.
@@ -93,13 +110,19 @@ class _Stage:
         self.n_layers = self.layers_per_stage[layout.stage]
         self.extrapolated = self.layers_per_stage != self.full_layers_per_stage
         reduce = self.all_reduce if config.tp > 1 else (lambda x: x)
-        self.layers = [drop_replicated_row_biases(ShardedLayer(self.spec, dtype, device, reduce), layout.tp_rank)
-                       for _ in range(self.n_layers)]
+        self.layers = [
+            drop_replicated_row_biases(
+                ShardedLayer(self.spec, dtype, device, reduce), layout.tp_rank
+            )
+            for _ in range(self.n_layers)
+        ]
         self.first = layout.stage == 0
         self.last = layout.stage == config.pp - 1
         self.vocab_start = layout.tp_rank * self.spec.vocab_size
         if self.first:
-            self.embedding = weights.random((self.spec.vocab_size, model.hidden_size), dtype, device)
+            self.embedding = weights.random(
+                (self.spec.vocab_size, model.hidden_size), dtype, device
+            )
         if self.last:
             self.final_norm = make_norm(model, dtype, device)
             self.lm_head = weights.random((self.spec.vocab_size, model.hidden_size), dtype, device)
@@ -174,8 +197,15 @@ def _collective_samples(fn: Any, dist: Any, sync: Any, rep_ms: float, torch: Any
     return samples
 
 
-def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, device: str, save: Save | None,
-         argv: list[str]) -> None:
+def _run(
+    layout: Layout,
+    dist: Any,
+    tp_group: Any,
+    config: ParallelConfig,
+    device: str,
+    save: Save | None,
+    argv: list[str],
+) -> None:
     import torch
 
     from llmroof.measure.device import open_device
@@ -198,44 +228,83 @@ def _run(layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, devic
     if layout.rank == 0:
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
         calibration = ceilings.pop("calibration", None)
-        run = ProfileRun(save, profile_record.header(dev, model, argv=argv, workload={
-            "batches": list(prof.batches), "prompt_len": prof.prompt_len, "contexts": list(prof.contexts),
-            "dtype": prof.dtype, "layers_instantiated": prof.num_layers, "layers_total": model.num_layers,
-            "extrapolated": stage.extrapolated, "extrapolation": EXTRAPOLATION if stage.extrapolated else None}))
-        run.record |= {"ceilings": ceilings, "calibration": calibration, "configs": [],
-                       "nvml": {"status": "off: not sampled in parallel runs", "source": None}}
+        run = ProfileRun(
+            save,
+            profile_record.header(
+                dev,
+                model,
+                argv=argv,
+                workload={
+                    "batches": list(prof.batches),
+                    "prompt_len": prof.prompt_len,
+                    "contexts": list(prof.contexts),
+                    "dtype": prof.dtype,
+                    "layers_instantiated": prof.num_layers,
+                    "layers_total": model.num_layers,
+                    "extrapolated": stage.extrapolated,
+                    "extrapolation": EXTRAPOLATION if stage.extrapolated else None,
+                },
+            ),
+        )
+        run.record |= {
+            "ceilings": ceilings,
+            "calibration": calibration,
+            "configs": [],
+            "nvml": {"status": "off: not sampled in parallel runs", "source": None},
+        }
     record = None if run is None else run.record
     dist.barrier()
-    link = _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms) if layout.world_size > 1 else None
+    link = (
+        _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms)
+        if layout.world_size > 1
+        else None
+    )
     if run is not None and record is not None:
         hardware = measured_hardware(dev, record["ceilings"], prof.dtype, None)
         if link is not None:
-            hardware = dataclasses.replace(hardware, link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                                           link_latency_s=link["latency_s"],
-                                           internode_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                                           internode_latency_s=link["latency_s"],
-                                           gpus_per_node=layout.world_size)
-        record["parallel"] = {"tp": config.tp, "pp": config.pp, "micro_batches": config.micro_batches,
-                              "world_size": layout.world_size, "backend": "gloo" if device == "cpu" else "nccl",
-                              "stage_layers": list(stage.full_layers_per_stage),
-                              "stage_layers_instantiated": list(stage.layers_per_stage), "link": link,
-                              "layout": "rank = stage * tp + tp_rank"}
-        record["roofline"] = profile_record.roofline(hardware.peak_flops_per_s[prof.dtype],
-                                                     hardware.memory_bandwidth_bytes_per_s,
-                                                     "measured ceilings and measured link")
+            hardware = dataclasses.replace(
+                hardware,
+                link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
+                link_latency_s=link["latency_s"],
+                internode_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
+                internode_latency_s=link["latency_s"],
+                gpus_per_node=layout.world_size,
+            )
+        record["parallel"] = {
+            "tp": config.tp,
+            "pp": config.pp,
+            "micro_batches": config.micro_batches,
+            "world_size": layout.world_size,
+            "backend": "gloo" if device == "cpu" else "nccl",
+            "stage_layers": list(stage.full_layers_per_stage),
+            "stage_layers_instantiated": list(stage.layers_per_stage),
+            "link": link,
+            "layout": "rank = stage * tp + tp_rank",
+        }
+        record["roofline"] = profile_record.roofline(
+            hardware.peak_flops_per_s[prof.dtype],
+            hardware.memory_bandwidth_bytes_per_s,
+            "measured ceilings and measured link",
+        )
         run.save()
     with contextlib.nullcontext() if run is None else run.recording():
         for phase, batch, length in config_plan(prof):
             with nvtx.annotate(f"rank {layout.rank} {config_label(phase, batch, length)}"):
-                mine = _measure_config(stage, layout, dist, tp_group, config, torch, sync, phase, batch, length)
+                mine = _measure_config(
+                    stage, layout, dist, tp_group, config, torch, sync, phase, batch, length
+                )
             gathered: list[Any] | None = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
             if run is not None and gathered is not None:  # rank 0
-                run.record["configs"].append(_combine(gathered, config, hardware, phase, batch, length))
+                run.record["configs"].append(
+                    _combine(gathered, config, hardware, phase, batch, length)
+                )
                 run.save()
 
 
-def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float) -> dict[str, Any]:
+def _fit_link(
+    dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float
+) -> dict[str, Any]:
     """Fit the ring model t = 2(n-1)/n * S/B + 2(n-1) * L to all-reduces of 4 KiB and 16 MiB over the
     whole world (the tensor group when pp = 1)."""
     n = layout.world_size
@@ -243,18 +312,35 @@ def _fit_link(dist: Any, group: Any, layout: Layout, torch: Any, device: str, sy
     times = []
     for size in sizes:
         buffer = torch.zeros(size // 4, dtype=torch.float32, device=device)
-        samples = _collective_samples(lambda buffer=buffer: dist.all_reduce(buffer), dist, sync, rep_ms, torch)
+        samples = _collective_samples(
+            lambda buffer=buffer: dist.all_reduce(buffer), dist, sync, rep_ms, torch
+        )
         times.append(statistics.median(samples))
     small, large = sizes
     # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)
     fit = analytic_comm.fit_ring_allreduce(sizes, times, n)
     bandwidth, latency = fit or (float("inf"), min(times) / (2 * (n - 1)))
-    return {"method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
-            "sizes_bytes": list(sizes), "times_s": times, "bandwidth_bytes_per_s": bandwidth, "latency_s": latency}
+    return {
+        "method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
+        "sizes_bytes": list(sizes),
+        "times_s": times,
+        "bandwidth_bytes_per_s": bandwidth,
+        "latency_s": latency,
+    }
 
 
-def _measure_config(stage: _Stage, layout: Layout, dist: Any, tp_group: Any, config: ParallelConfig, torch: Any,
-                    sync: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+def _measure_config(
+    stage: _Stage,
+    layout: Layout,
+    dist: Any,
+    tp_group: Any,
+    config: ParallelConfig,
+    torch: Any,
+    sync: Any,
+    phase: str,
+    batch: int,
+    length: int,
+) -> dict[str, Any]:
     prof = config.profile
     model = prof.model
     m = config.micro_batches if phase == "prefill" else 1
@@ -292,29 +378,52 @@ def _measure_config(stage: _Stage, layout: Layout, dist: Any, tp_group: Any, con
         stage_samples = _collective_samples(lambda: stage_pass(0), dist, sync, prof.rep_ms, torch)
         pipeline_samples = _collective_samples(pipeline, dist, sync, prof.rep_ms, torch)
         message = torch.zeros((mb, s, h), dtype=stage.dtype, device=stage.device)
-        allreduce_samples = (_collective_samples(lambda: dist.all_reduce(message, group=tp_group), dist, sync,
-                                                 prof.rep_ms, torch) if layout.tp > 1 else [])
-        p2p_samples = _p2p_samples(layout, dist, message, sync, prof.rep_ms, torch) if layout.pp > 1 else []
+        allreduce_samples = (
+            _collective_samples(
+                lambda: dist.all_reduce(message, group=tp_group), dist, sync, prof.rep_ms, torch
+            )
+            if layout.tp > 1
+            else []
+        )
+        p2p_samples = (
+            _p2p_samples(layout, dist, message, sync, prof.rep_ms, torch) if layout.pp > 1 else []
+        )
         # One sharded layer (its all-reduces included), for the extrapolation to full depth.
-        layer_samples = (_collective_samples(lambda: stage.forward(activation, caches[0], phase, s, layers=1), dist,
-                                             sync, prof.rep_ms, torch) if stage.extrapolated else [])
-    result = {"rank": layout.rank, "stage": layout.stage, "tp_rank": layout.tp_rank, "layers": stage.n_layers,
-              "layers_total": stage.full_layers_per_stage[layout.stage],
-              "layer_time_s": statistics.median(layer_samples) if layer_samples else None,
-              "stage_time_s": statistics.median(stage_samples),
-              "stage_timing": summarize(stage_samples) | {"samples_s": stage_samples},
-              "pipeline_time_s": statistics.median(pipeline_samples),
-              "pipeline_timing": summarize(pipeline_samples) | {"samples_s": pipeline_samples},
-              "allreduce_time_s": statistics.median(allreduce_samples) if allreduce_samples else None,
-              "allreduce_bytes": message.numel() * message.element_size(),
-              "p2p_time_s": statistics.median(p2p_samples) if p2p_samples else None,
-              "micro_batches": m}
+        layer_samples = (
+            _collective_samples(
+                lambda: stage.forward(activation, caches[0], phase, s, layers=1),
+                dist,
+                sync,
+                prof.rep_ms,
+                torch,
+            )
+            if stage.extrapolated
+            else []
+        )
+    result = {
+        "rank": layout.rank,
+        "stage": layout.stage,
+        "tp_rank": layout.tp_rank,
+        "layers": stage.n_layers,
+        "layers_total": stage.full_layers_per_stage[layout.stage],
+        "layer_time_s": statistics.median(layer_samples) if layer_samples else None,
+        "stage_time_s": statistics.median(stage_samples),
+        "stage_timing": summarize(stage_samples) | {"samples_s": stage_samples},
+        "pipeline_time_s": statistics.median(pipeline_samples),
+        "pipeline_timing": summarize(pipeline_samples) | {"samples_s": pipeline_samples},
+        "allreduce_time_s": statistics.median(allreduce_samples) if allreduce_samples else None,
+        "allreduce_bytes": message.numel() * message.element_size(),
+        "p2p_time_s": statistics.median(p2p_samples) if p2p_samples else None,
+        "micro_batches": m,
+    }
     if prof.per_op:
         result["op_timings"] = _shard_op_timings(stage, prof, phase, mb, length)
     return result
 
 
-def _shard_op_timings(stage: _Stage, prof: Any, phase: str, batch: int, length: int) -> dict[str, Any]:
+def _shard_op_timings(
+    stage: _Stage, prof: Any, phase: str, batch: int, length: int
+) -> dict[str, Any]:
     """Each op of one shard layer (and this stage's embedding or head), timed locally without collectives:
     the shard's compute alone. A plain (non-reducing) layer of the shard's widths stands in for the sharded
     one, so no rank waits on another while the repetition counts differ."""
@@ -326,10 +435,15 @@ def _shard_op_timings(stage: _Stage, prof: Any, phase: str, batch: int, length: 
     from llmroof.measure.timer import bench
 
     device = open_device(stage.device, stage.torch)
-    local: Any = SimpleNamespace(spec=stage.spec, dtype=stage.dtype, device=stage.device,
-                            layers=[DecoderLayer(stage.spec, stage.dtype, stage.device)],
-                            embedding=getattr(stage, "embedding", None), final_norm=getattr(stage, "final_norm", None),
-                            lm_head=getattr(stage, "lm_head", None))
+    local: Any = SimpleNamespace(
+        spec=stage.spec,
+        dtype=stage.dtype,
+        device=stage.device,
+        layers=[DecoderLayer(stage.spec, stage.dtype, stage.device)],
+        embedding=getattr(stage, "embedding", None),
+        final_norm=getattr(stage, "final_norm", None),
+        lm_head=getattr(stage, "lm_head", None),
+    )
     on_stage = {"embed"} if stage.first else set()
     on_stage |= {"final_norm", "lm_head"} if stage.last else set()
     timings = {}
@@ -342,7 +456,9 @@ def _shard_op_timings(stage: _Stage, prof: Any, phase: str, batch: int, length: 
     return timings
 
 
-def _p2p_samples(layout: Layout, dist: Any, message: Any, sync: Any, rep_ms: float, torch: Any) -> list[float]:
+def _p2p_samples(
+    layout: Layout, dist: Any, message: Any, sync: Any, rep_ms: float, torch: Any
+) -> list[float]:
     """One-way send time between stage 0 and stage 1 (the same tensor position): a ping-pong, halved.
     Every rank joins the barriers; only that pair moves data."""
     a, b = layout.peer_in_stage(0), layout.peer_in_stage(1)
@@ -358,17 +474,32 @@ def _p2p_samples(layout: Layout, dist: Any, message: Any, sync: Any, rep_ms: flo
     return [t / 2 for t in _collective_samples(ping_pong, dist, sync, rep_ms, torch)]
 
 
-def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any, phase: str, batch: int,
-             length: int) -> dict[str, Any]:
+def _combine(
+    ranks: list[dict[str, Any]],
+    config: ParallelConfig,
+    hardware: Any,
+    phase: str,
+    batch: int,
+    length: int,
+) -> dict[str, Any]:
     """Rank 0: per-rank rows, the critical path, and the analytic figures beside them."""
     prof = config.profile
     m = ranks[0]["micro_batches"]
-    workload = Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
-                        context_len=length if phase == "decode" else 1, precision=prof.precision,
-                        tp=config.tp, pp=config.pp, micro_batches=m,
-                        attention_kernel="flash" if phase == "prefill" else "eager")
+    workload = Workload(
+        batch=batch,
+        prompt_len=length if phase == "prefill" else 1,
+        context_len=length if phase == "decode" else 1,
+        precision=prof.precision,
+        tp=config.tp,
+        pp=config.pp,
+        micro_batches=m,
+        attention_kernel="flash" if phase == "prefill" else "eager",
+    )
     analysis = analyze(prof.model, hardware, workload)
-    ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)  # the bound; the ops the ranks timed
+    ph, eager = (
+        getattr(analysis, phase),
+        getattr(analysis.eager(), phase),
+    )  # the bound; the ops the ranks timed
     stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
     time_s = max(r["pipeline_time_s"] for r in ranks)
     instantiated = {"stage_times_s": list(stages), "time_s": time_s}
@@ -380,29 +511,47 @@ def _combine(ranks: list[dict[str, Any]], config: ParallelConfig, hardware: Any,
     ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
     p2p = [r["p2p_time_s"] for r in ranks if r["p2p_time_s"] is not None]
     model = prof.model
-    per_pass_allreduces = 2 * model.num_layers + 1  # two per layer and the embedding's, per micro-batch
-    comm_measured = (m * per_pass_allreduces * statistics.median(ar) if ar else 0.0) + \
-        (m * (pp - 1) * statistics.median(p2p) if p2p else 0.0)
+    per_pass_allreduces = (
+        2 * model.num_layers + 1
+    )  # two per layer and the embedding's, per micro-batch
+    comm_measured = (m * per_pass_allreduces * statistics.median(ar) if ar else 0.0) + (
+        m * (pp - 1) * statistics.median(p2p) if p2p else 0.0
+    )
     record = profile_record.config_head(phase, batch, length) | {
-        "status": "ok", "micro_batches": m,
+        "status": "ok",
+        "micro_batches": m,
         "time_s": time_s,
         "ranks": ranks,
-        "critical_path": {"stage_times_s": stages, "slowest_stage": stages.index(max(stages)),
-                          "time_s": time_s},
-        "measured": {"stage_times_s": stages, "bubble_fraction": bubble, "comm_time_s": comm_measured,
-                     "comm_share": comm_measured / time_s if time_s else None,
-                     "allreduce_time_s": statistics.median(ar) if ar else None,
-                     "p2p_time_s": statistics.median(p2p) if p2p else None},
-        "analytic": phase_to_dict(ph) | {
+        "critical_path": {
+            "stage_times_s": stages,
+            "slowest_stage": stages.index(max(stages)),
+            "time_s": time_s,
+        },
+        "measured": {
+            "stage_times_s": stages,
+            "bubble_fraction": bubble,
+            "comm_time_s": comm_measured,
+            "comm_share": comm_measured / time_s if time_s else None,
+            "allreduce_time_s": statistics.median(ar) if ar else None,
+            "p2p_time_s": statistics.median(p2p) if p2p else None,
+        },
+        "analytic": phase_to_dict(ph)
+        | {
             "gpipe_bubble_fraction": analytic_comm.bubble_fraction(pp, m),
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
             # micro-batches, or a single decode step with no other batch in flight).
-            "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s)) if pp > 1 else 0.0,
+            "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s))
+            if pp > 1
+            else 0.0,
             "eager": phase_to_dict(eager),
         },
-        "instantiated": instantiated | {"layers_per_stage": [next(r["layers"] for r in ranks if r["stage"] == j)
-                                                             for j in range(pp)],
-                                        "extra_stage_times_s": extra},
+        "instantiated": instantiated
+        | {
+            "layers_per_stage": [
+                next(r["layers"] for r in ranks if r["stage"] == j) for j in range(pp)
+            ],
+            "extra_stage_times_s": extra,
+        },
         "roofline_time_s": ph.time_s,
         "eager_roofline_time_s": eager.time_s,
         "roofline_fraction": ph.time_s / time_s,
@@ -431,4 +580,8 @@ def _rank_ops(ph: Any, timings: dict[str, Any]) -> list[dict[str, Any]]:
     """One rank's op rows: the analytic per-rank instance (same keys as ``llmroof analyze``) beside its
     measured shard time."""
     # ops of another stage (embedding, head) were not timed on this rank
-    return [profile_record.op_row(op, ph.roofline, timings[op.name]) for op in ph.ops if op.name in timings]
+    return [
+        profile_record.op_row(op, ph.roofline, timings[op.name])
+        for op in ph.ops
+        if op.name in timings
+    ]

@@ -82,15 +82,19 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
-            raise LlmroofError(f"--dtype {self.dtype}: the torch kernels run in {', '.join(TORCH_DTYPES)}",
-                               "quantised formats (fp8, int8, int4) can be modelled with `llmroof analyze`")
+            raise LlmroofError(
+                f"--dtype {self.dtype}: the torch kernels run in {', '.join(TORCH_DTYPES)}",
+                "quantised formats (fp8, int8, int4) can be modelled with `llmroof analyze`",
+            )
         if not self.batches or min(self.batches) < 1 or not self.contexts or min(self.contexts) < 1:
             raise LlmroofError("--batch and --context take positive integers")
         if self.prompt_len < 1:
             raise LlmroofError("--prompt must be positive")
         if self.layers is not None and not 1 <= self.layers <= self.model.num_layers:
-            raise LlmroofError(f"--layers {self.layers}: {self.model.name} has {self.model.num_layers} layers",
-                               f"choose 1..{self.model.num_layers}")
+            raise LlmroofError(
+                f"--layers {self.layers}: {self.model.name} has {self.model.num_layers} layers",
+                f"choose 1..{self.model.num_layers}",
+            )
 
     @property
     def num_layers(self) -> int:
@@ -107,7 +111,12 @@ def match_hardware(device_name: str) -> HardwareSpec | None:
     best, best_score = None, 0
     for spec in builtin_hardware():
         for candidate in (spec.display_name, spec.name, *spec.aliases):
-            words = set(candidate.lower().replace("-", " ").split()) - {"nvidia", "geforce", "amd", "instinct"}
+            words = set(candidate.lower().replace("-", " ").split()) - {
+                "nvidia",
+                "geforce",
+                "amd",
+                "instinct",
+            }
             if words and words <= tokens and len(words) > best_score:
                 best, best_score = spec, len(words)
     return best
@@ -115,15 +124,22 @@ def match_hardware(device_name: str) -> HardwareSpec | None:
 
 # --- ceilings -----------------------------------------------------------------------------------
 
-def measure_ceilings(device: Device, config: ProfileConfig, torch: Any, progress: Progress) -> dict[str, Any]:
+
+def measure_ceilings(
+    device: Device, config: ProfileConfig, torch: Any, progress: Progress
+) -> dict[str, Any]:
     """The machine's calibrated ceilings (``llmroof ceilings``: cached per machine, measured when the cache
     lacks them or ``refresh_ceilings``), as the results file's ``ceilings`` object; its ``calibration`` key
     says where they came from."""
     from llmroof.measure.ceilings_cache import calibrated
 
     threads = None if device.is_cuda else torch.get_num_threads()
-    calibration = calibrated(device, threads=threads, refresh=config.refresh_ceilings, progress=progress)
-    return ceilings_record(calibration.ceilings, config.dtype) | {"calibration": calibration.to_dict()}
+    calibration = calibrated(
+        device, threads=threads, refresh=config.refresh_ceilings, progress=progress
+    )
+    return ceilings_record(calibration.ceilings, config.dtype) | {
+        "calibration": calibration.to_dict()
+    }
 
 
 def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
@@ -132,10 +148,15 @@ def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
     data = ceilings.to_dict()
     compute = data["compute_flops_per_s"]
     if dtype not in compute:
-        raise LlmroofError(f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh")
-    return data | {"measured_bandwidth_bytes_per_s": data["memory_bandwidth_bytes_per_s"],
-                   "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
-                   "measured_flops_per_s": compute[dtype], "compute_dtype": dtype}
+        raise LlmroofError(
+            f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
+        )
+    return data | {
+        "measured_bandwidth_bytes_per_s": data["memory_bandwidth_bytes_per_s"],
+        "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
+        "measured_flops_per_s": compute[dtype],
+        "compute_dtype": dtype,
+    }
 
 
 def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
@@ -149,7 +170,9 @@ def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
         return None
 
 
-def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str) -> Any:
+def _check_drift(
+    device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str
+) -> Any:
     """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
     the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
     from llmroof.measure.ceilings import drift_check, raise_roofs
@@ -158,7 +181,9 @@ def _check_drift(device: Device, calibration: dict[str, Any], calibrated: Any, w
     drift = drift_check(device, calibrated, dtype=dtype)
     calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
     cache = Path(calibration["cache_path"])
-    drift["history"] = judge_drift(drift, drift_history(cache))  # against this machine's recent probes
+    drift["history"] = judge_drift(
+        drift, drift_history(cache)
+    )  # against this machine's recent probes
     note = record_drift(cache, drift, when)
     if note:
         calibration["note"] = note
@@ -184,21 +209,30 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
         history = drift.get("history")
         if history is None:
             if drift.get("beyond_spread"):
-                moved.append(f"memory bandwidth {drift['drift_fraction']:+.0%} at the {when} of the run")
+                moved.append(
+                    f"memory bandwidth {drift['drift_fraction']:+.0%} at the {when} of the run"
+                )
             continue
         for pattern, fraction in history["moved"].items():
             low_high = history["range"].get(pattern)
-            usual = (f"its last {history['probes']} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}" if low_high
-                     else "beyond the calibration's spread across rounds")
+            usual = (
+                f"its last {history['probes']} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}"
+                if low_high
+                else "beyond the calibration's spread across rounds"
+            )
             moved.append(f"{pattern} bandwidth {fraction:+.0%} at the {when} of the run ({usual})")
     if not moved:
         return []
-    return [f"the machine drifted: {'; '.join(moved)}, against the calibration of "
-            f"{calibration['measured_at']}; fractions of the roofline are uncertain (re-run on a quieter machine, "
-            "or `llmroof ceilings --refresh`)"]
+    return [
+        f"the machine drifted: {'; '.join(moved)}, against the calibration of "
+        f"{calibration['measured_at']}; fractions of the roofline are uncertain (re-run on a quieter machine, "
+        "or `llmroof ceilings --refresh`)"
+    ]
 
 
-def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None) -> HardwareSpec:
+def measured_hardware(
+    device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None
+) -> HardwareSpec:
     """A hardware entry whose roofs are the measured ceilings (the CPU's only roofline)."""
     _, total = device.memory_bytes()
     base = datasheet
@@ -212,13 +246,16 @@ def measured_hardware(device: Device, ceilings: dict[str, Any], dtype: str, data
         link_latency_s=base.link_latency_s if base else 1e-5,
         internode_bandwidth_bytes_per_s=base.internode_bandwidth_bytes_per_s if base else 1e9,
         internode_latency_s=base.internode_latency_s if base else 1e-5,
-        sources={"memory": "host RAM" if base is None else base.sources.get("memory", ""),
-                 "peak_flops": "calibrated by llmroof ceilings (best F.linear round)",
-                 "bandwidth": "calibrated by llmroof ceilings (best of read, write, copy, triad beyond the LLC)"},
+        sources={
+            "memory": "host RAM" if base is None else base.sources.get("memory", ""),
+            "peak_flops": "calibrated by llmroof ceilings (best F.linear round)",
+            "bandwidth": "calibrated by llmroof ceilings (best of read, write, copy, triad beyond the LLC)",
+        },
     )
 
 
 # --- memory estimate ----------------------------------------------------------------------------
+
 
 def weights_bytes(config: ProfileConfig) -> float:
     """Bytes of the instantiated weights: N layers, embedding, and lm_head unless tied."""
@@ -226,7 +263,9 @@ def weights_bytes(config: ProfileConfig) -> float:
 
     spec, bpe = config.model, config.precision.weight.bytes_per_element
     table = spec.vocab_size * spec.hidden_size
-    return bpe * (config.num_layers * layer_param_count(spec) + table * (1 if spec.tie_word_embeddings else 2))
+    return bpe * (
+        config.num_layers * layer_param_count(spec) + table * (1 if spec.tie_word_embeddings else 2)
+    )
 
 
 def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> float:
@@ -236,7 +275,9 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
     tokens = batch * (length if phase == "prefill" else 1)
     from llmroof.analytic.memory import layer_kv_elements_per_token
 
-    kv = config.num_layers * batch * length * layer_kv_elements_per_token(spec) * bpe  # MLA: the latent
+    kv = (
+        config.num_layers * batch * length * layer_kv_elements_per_token(spec) * bpe
+    )  # MLA: the latent
     acts = tokens * (6 * spec.hidden_size + 4 * spec.intermediate_size + 3 * spec.q_dim) * bpe
     scores = batch * spec.num_heads * (length * length if phase == "prefill" else length) * 4
     logits = batch * spec.vocab_size * 4
@@ -244,6 +285,7 @@ def run_bytes(config: ProfileConfig, phase: str, batch: int, length: int) -> flo
 
 
 # --- the run ------------------------------------------------------------------------------------
+
 
 def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
     """(phase, batch, length) of every configuration, in the order they are timed: prefill at each batch,
@@ -254,8 +296,9 @@ def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
     return plan[start:] + plan[:start]
 
 
-def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str,
-          step: bool = False) -> dict[str, Any]:
+def _time(
+    fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str, step: bool = False
+) -> dict[str, Any]:
     """Time ``fn``; ``step``: a whole step (stack or layer), with the larger budget and sample floor."""
     rep_ms = config.rep_ms * config.step_rep_factor if step else config.rep_ms
     min_reps = config.step_min_reps if step else 3
@@ -264,15 +307,23 @@ def _time(fn: Callable[[], Any], device: Device, config: ProfileConfig, label: s
     return {"samples_s": samples, **summarize(samples)}
 
 
-def _maybe_graph(fn: Callable[[], Any], device: Device, config: ProfileConfig) -> tuple[Callable[[], Any], bool]:
+def _maybe_graph(
+    fn: Callable[[], Any], device: Device, config: ProfileConfig
+) -> tuple[Callable[[], Any], bool]:
     """On a GPU with ``cuda_graphs``, capture ``fn`` once and time its replays."""
     if not (config.cuda_graphs and device.is_cuda):
         return fn, False
     return device.capture_graph(fn), True
 
 
-def profile(config: ProfileConfig, device: Device, save: Save | None, progress: Progress = lambda _: None,
-            argv: list[str] | None = None, nvml_module: Any = "auto") -> dict[str, Any]:
+def profile(
+    config: ProfileConfig,
+    device: Device,
+    save: Save | None,
+    progress: Progress = lambda _: None,
+    argv: list[str] | None = None,
+    nvml_module: Any = "auto",
+) -> dict[str, Any]:
     """Run the profile; returns the results record (also handed to ``save`` after each step, so nothing
     finished is lost when the run stops).
 
@@ -280,34 +331,59 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
     """
     torch = device.torch
     torch_dtype = getattr(torch, TORCH_DTYPES[config.dtype])
-    datasheet = config.hardware if config.hardware is not None else (
-        match_hardware(device.name) if device.is_cuda else None)
+    datasheet = (
+        config.hardware
+        if config.hardware is not None
+        else (match_hardware(device.name) if device.is_cuda else None)
+    )
     spec = config.model
     run = ProfileRun(save)
-    run.record = profile_record.header(device, spec, argv=argv, hardware=datasheet, workload={
-        "batches": list(config.batches), "prompt_len": config.prompt_len, "contexts": list(config.contexts),
-        "dtype": config.dtype, "kv_dtype": config.dtype, "layers_instantiated": config.num_layers,
-        "layers_total": spec.num_layers, "extrapolated": config.num_layers < spec.num_layers,
-        "cuda_graphs": bool(config.cuda_graphs and device.is_cuda), "per_op": config.per_op,
-        "warmup_ms": config.warmup_ms, "rep_ms": config.rep_ms,
-        "step_rep_ms": config.rep_ms * config.step_rep_factor, "step_min_reps": config.step_min_reps,
-        "extrapolation": ("full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
-                          "+ (L - N) x t(one layer)"),
-        "analytic_attention": {"prefill": "flash (one causal SDPA call)",
-                               "decode": "eager (scores, softmax, context)"},
-        "analytic_bound": ("fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
-                           "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
-                           "which the per-op rows and analytic.eager count"),
-        "tp_simulate": config.tp_simulate,
-    })
+    run.record = profile_record.header(
+        device,
+        spec,
+        argv=argv,
+        hardware=datasheet,
+        workload={
+            "batches": list(config.batches),
+            "prompt_len": config.prompt_len,
+            "contexts": list(config.contexts),
+            "dtype": config.dtype,
+            "kv_dtype": config.dtype,
+            "layers_instantiated": config.num_layers,
+            "layers_total": spec.num_layers,
+            "extrapolated": config.num_layers < spec.num_layers,
+            "cuda_graphs": bool(config.cuda_graphs and device.is_cuda),
+            "per_op": config.per_op,
+            "warmup_ms": config.warmup_ms,
+            "rep_ms": config.rep_ms,
+            "step_rep_ms": config.rep_ms * config.step_rep_factor,
+            "step_min_reps": config.step_min_reps,
+            "extrapolation": (
+                "full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
+                "+ (L - N) x t(one layer)"
+            ),
+            "analytic_attention": {
+                "prefill": "flash (one causal SDPA call)",
+                "decode": "eager (scores, softmax, context)",
+            },
+            "analytic_bound": (
+                "fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
+                "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
+                "which the per-op rows and analytic.eager count"
+            ),
+            "tp_simulate": config.tp_simulate,
+        },
+    )
     run.record |= {
         "timing": {
-            "clock": "CUDA events" if device.is_cuda else "perf_counter_ns around each call (CPU kernels are synchronous)",
+            "clock": "CUDA events"
+            if device.is_cuda
+            else "perf_counter_ns around each call (CPU kernels are synchronous)",
             "cache_flush": f"a {2 * device.cache_bytes} B buffer zeroed before every timed call, outside the timed region",
             "budgets_ms": {"warmup": config.warmup_ms, "repeat": config.rep_ms},
             "first_call": "timed to size the budgets, then discarded",
             "reported": "median of the samples for configurations and ops (all samples kept in samples_s); "
-                        "the best sample for ceilings",
+            "the best sample for ceilings",
             "units": "seconds; bytes; FLOPs (2 per multiply-add); bytes/s and FLOP/s",
         },
         "configs": [],
@@ -335,8 +411,12 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
         run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.record["roofline"] = profile_record.roofline(
-            ceilings["measured_flops_per_s"], ceilings["measured_bandwidth_bytes_per_s"], "measured ceilings",
-            datasheet, config.dtype)
+            ceilings["measured_flops_per_s"],
+            ceilings["measured_bandwidth_bytes_per_s"],
+            "measured ceilings",
+            datasheet,
+            config.dtype,
+        )
         run.save()
         _check_weights_fit(config, device)
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
@@ -350,8 +430,18 @@ def profile(config: ProfileConfig, device: Device, save: Save | None, progress: 
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
-            row = _profile_config(config, device, stack, measured, datasheet, phase, batch, length, sampler,
-                                  calibrated)
+            row = _profile_config(
+                config,
+                device,
+                stack,
+                measured,
+                datasheet,
+                phase,
+                batch,
+                length,
+                sampler,
+                calibrated,
+            )
             run.record["configs"].append(row)
             run.save()
         run.record["crossover"] = crossover(run.record["configs"], config, measured)
@@ -378,15 +468,27 @@ def start_sampler(config: ProfileConfig, device: Device, nvml_module: Any) -> An
 def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str, Any]:
     """Which NVML source sampled, or why none did."""
     if sampler is None:
-        reason = "off: --no-nvml" if device.is_cuda else "off: NVML samples GPUs, and this run is on the CPU"
+        reason = (
+            "off: --no-nvml"
+            if device.is_cuda
+            else "off: NVML samples GPUs, and this run is on the CPU"
+        )
         return {"status": reason, "source": None}
-    record: dict[str, Any] = {"status": sampler.status.label, "source": sampler.status.source,
-                              "reason": sampler.status.reason, "interval_s": sampler.interval_s,
-                              "replay_window_s": config.nvml_window_s, "error": sampler.error}
+    record: dict[str, Any] = {
+        "status": sampler.status.label,
+        "source": sampler.status.source,
+        "reason": sampler.status.reason,
+        "interval_s": sampler.interval_s,
+        "replay_window_s": config.nvml_window_s,
+        "error": sampler.error,
+    }
     if sampler.device is not None:
-        record.update(peak_dram_bandwidth_bytes_per_s=sampler.device.peak_dram_bandwidth_bytes_per_s,
-                      memory_bus_width_bits=sampler.device.bus_width_bits,
-                      max_memory_clock_mhz=sampler.device.max_mem_clock_mhz, nvml_uuid=sampler.device.uuid)
+        record.update(
+            peak_dram_bandwidth_bytes_per_s=sampler.device.peak_dram_bandwidth_bytes_per_s,
+            memory_bus_width_bits=sampler.device.bus_width_bits,
+            max_memory_clock_mhz=sampler.device.max_mem_clock_mhz,
+            nvml_uuid=sampler.device.uuid,
+        )
     record["samples"] = [s.to_dict() for s in sampler.snapshot()]
     return record
 
@@ -398,17 +500,26 @@ def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
     if over:
         worst = max(over, key=lambda c: c["roofline_fraction"])
         length = worst.get("prompt_len", worst.get("context_len"))
-        notes.append(f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
-                     f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
-                     "was measured low, probably under load; re-run on a quiet machine before trusting the fractions")
-    ops = [(op, c) for c in configs if c.get("status") == "ok" for op in c.get("ops", [])
-           if (op.get("roofline_fraction") or 0) > 1.10]
+        notes.append(
+            f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
+            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
+            "was measured low, probably under load; re-run on a quiet machine before trusting the fractions"
+        )
+    ops = [
+        (op, c)
+        for c in configs
+        if c.get("status") == "ok"
+        for op in c.get("ops", [])
+        if (op.get("roofline_fraction") or 0) > 1.10
+    ]
     if ops:
         op, c = max(ops, key=lambda pair: pair[0]["roofline_fraction"])
-        notes.append(f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
-                     f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
-                     f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
-                     "(`llmroof ceilings --refresh`)")
+        notes.append(
+            f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
+            f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
+            f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
+            "(`llmroof ceilings --refresh`)"
+        )
     return notes
 
 
@@ -424,16 +535,29 @@ def _check_weights_fit(config: ProfileConfig, device: Device) -> None:
         )
 
 
-def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured: HardwareSpec,
-                    datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
-                    sampler: Any = None, calibrated: Any = None) -> dict[str, Any]:
+def _profile_config(
+    config: ProfileConfig,
+    device: Device,
+    stack: Any,
+    measured: HardwareSpec,
+    datasheet: HardwareSpec | None,
+    phase: str,
+    batch: int,
+    length: int,
+    sampler: Any = None,
+    calibrated: Any = None,
+) -> dict[str, Any]:
     torch = device.torch
     record = profile_record.config_head(phase, batch, length)
     free, _ = device.memory_bytes()
     need = run_bytes(config, phase, batch, length)
     if need > free * (1 - config.memory_headroom_fraction):
-        record.update(status="skipped", reason=(
-            f"needs about {need / 2**30:.1f} GiB beyond the weights, {free / 2**30:.1f} GiB free"))
+        record.update(
+            status="skipped",
+            reason=(
+                f"needs about {need / 2**30:.1f} GiB beyond the weights, {free / 2**30:.1f} GiB free"
+            ),
+        )
         return record
     try:
         record.update(_measure(config, device, stack, phase, batch, length, sampler))
@@ -445,21 +569,38 @@ def _profile_config(config: ProfileConfig, device: Device, stack: Any, measured:
         record.update(status="failed", reason=f"out of memory: {str(exc).splitlines()[0]}")
         return record
     record["status"] = "ok"
-    _attach_analysis(record, config, measured, datasheet, phase, batch, length,
-                     calibrated.hierarchy() if calibrated is not None else None,
-                     calibrated.launch_floor_s if calibrated is not None else None)
+    _attach_analysis(
+        record,
+        config,
+        measured,
+        datasheet,
+        phase,
+        batch,
+        length,
+        calibrated.hierarchy() if calibrated is not None else None,
+        calibrated.launch_floor_s if calibrated is not None else None,
+    )
     return record
 
 
-def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batch: int, length: int,
-             sampler: Any = None) -> dict[str, Any]:
+def _measure(
+    config: ProfileConfig,
+    device: Device,
+    stack: Any,
+    phase: str,
+    batch: int,
+    length: int,
+    sampler: Any = None,
+) -> dict[str, Any]:
     torch = device.torch
     tag = config_label(phase, batch, length)
     result: dict[str, Any] = {}
     with torch.inference_mode():
         if phase == "prefill":
             cache = stack.new_cache(batch, length)
-            tokens = torch.randint(0, stack.spec.vocab_size, (batch, length), device=device.torch_device)
+            tokens = torch.randint(
+                0, stack.spec.vocab_size, (batch, length), device=device.torch_device
+            )
             x = stack.embedding[tokens]
             layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
             cos, sin = cache.cos, cache.sin
@@ -473,14 +614,23 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
             layer, (k_cache, v_cache) = stack.layers[0], cache.layers[0]
             cos, sin = cache.decode_rope()
             stack_fn, graphs = _maybe_graph(lambda: stack.decode(tokens, cache), device, config)
-            layer_fn, _ = _maybe_graph(lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config)
-        result["stack"] = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True)
+            layer_fn, _ = _maybe_graph(
+                lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config
+            )
+        result["stack"] = _time(
+            stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True
+        )
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region
 
             with nvtx.annotate(f"{tag} stack x{config.num_layers} nvml replay", color="red"):
-                result["nvml"] = measure_region(stack_fn, device.synchronize, sampler, window_s=config.nvml_window_s,
-                                                call_s=result["stack"]["median_s"])
+                result["nvml"] = measure_region(
+                    stack_fn,
+                    device.synchronize,
+                    sampler,
+                    window_s=config.nvml_window_s,
+                    call_s=result["stack"]["median_s"],
+                )
         result["layer"] = _time(layer_fn, device, config, f"{tag} layer", step=True)
         result["cuda_graph"] = graphs
         moe = next((each.moe for each in stack.layers if each.moe is not None), None)
@@ -490,7 +640,10 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
             # Distinct experts the pass's b*s tokens (normal inputs, the random router) are routed to in one layer.
             tokens_in_pass = length if phase == "prefill" else 1
             result["experts_touched"] = moe.experts_touched(
-                moe_input(batch, tokens_in_pass, stack.spec.hidden_size, stack.dtype, device.torch_device))
+                moe_input(
+                    batch, tokens_in_pass, stack.spec.hidden_size, stack.dtype, device.torch_device
+                )
+            )
         if config.per_op:
             from llmroof.kernels.ops import op_kernels
 
@@ -504,9 +657,17 @@ def _measure(config: ProfileConfig, device: Device, stack: Any, phase: str, batc
     return result
 
 
-def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: HardwareSpec,
-                     datasheet: HardwareSpec | None, phase: str, batch: int, length: int,
-                     hierarchy: Any = None, launch_floor_s: float | None = None) -> None:
+def _attach_analysis(
+    record: dict[str, Any],
+    config: ProfileConfig,
+    measured: HardwareSpec,
+    datasheet: HardwareSpec | None,
+    phase: str,
+    batch: int,
+    length: int,
+    hierarchy: Any = None,
+    launch_floor_s: float | None = None,
+) -> None:
     """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
     measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
     timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
@@ -520,13 +681,17 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     record["analytic"] = analytic
     compute_roofline_s = ph.time_s - ph.comm_time_s  # with tp_simulate, the shard's own work
     record["roofline_time_s"] = compute_roofline_s
-    record["eager_roofline_time_s"] = eager.time_s - eager.comm_time_s  # the same bound for the ops timed
+    record["eager_roofline_time_s"] = (
+        eager.time_s - eager.comm_time_s
+    )  # the same bound for the ops timed
     record["roofline_fraction"] = compute_roofline_s / t
     if config.tp_simulate > 1:
         record["simulated"] = {
             "tp": config.tp_simulate,
-            "method": ("one rank's shard timed on this device without collectives; the analytic comm cost of "
-                       f"tp={config.tp_simulate} on {measured.name} added"),
+            "method": (
+                "one rank's shard timed on this device without collectives; the analytic comm cost of "
+                f"tp={config.tp_simulate} on {measured.name} added"
+            ),
             "comm_time_s": ph.comm_time_s,
             "time_s": t + ph.comm_time_s,
         }
@@ -536,7 +701,9 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     record["achieved_flops_per_s"] = analytic["flops"] / tp / t
     record["bound_measured"] = _measured_bound(record, measured, config.dtype)
     if tp > 1:
-        t = t + ph.comm_time_s  # the predicted tp-rank time: the shard's measured work plus the comm
+        t = (
+            t + ph.comm_time_s
+        )  # the predicted tp-rank time: the shard's measured work plus the comm
     if datasheet is not None:
         sheet = analyze(config.model, datasheet, workload)
         sheet_time = getattr(sheet, phase).time_s
@@ -546,22 +713,38 @@ def _attach_analysis(record: dict[str, Any], config: ProfileConfig, measured: Ha
     _attach_nvml(record, config, eager, batch, length)
     timings = record.pop("op_timings", None)
     if timings:
-        record["ops"] = [profile_record.op_row(op, eager.roofline, timings.get(op.name),
-                                               **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype,
-                                                          launch_floor_s))
-                         for op in eager.ops]
+        record["ops"] = [
+            profile_record.op_row(
+                op,
+                eager.roofline,
+                timings.get(op.name),
+                **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype, launch_floor_s),
+            )
+            for op in eager.ops
+        ]
 
 
 def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int) -> Workload:
     """The analytic workload of one profiled pass; its eager op set is what ``kernels/`` times (SDPA, the
     ``attn.flash`` op, in prefill; ``attn.scores``, ``attn.softmax``, ``attn.context`` in decode)."""
-    return Workload(batch=batch, prompt_len=length if phase == "prefill" else 1,
-                    context_len=length if phase == "decode" else 1, precision=config.precision,
-                    attention_kernel="flash" if phase == "prefill" else "eager", tp=config.tp_simulate)
+    return Workload(
+        batch=batch,
+        prompt_len=length if phase == "prefill" else 1,
+        context_len=length if phase == "decode" else 1,
+        precision=config.precision,
+        attention_kernel="flash" if phase == "prefill" else "eager",
+        tp=config.tp_simulate,
+    )
 
 
-def place_op(flops: float, bytes_moved: float, hierarchy: Any, measured: HardwareSpec, dtype: str,
-             launch_floor_s: float | None = None) -> dict[str, Any]:
+def place_op(
+    flops: float,
+    bytes_moved: float,
+    hierarchy: Any,
+    measured: HardwareSpec,
+    dtype: str,
+    launch_floor_s: float | None = None,
+) -> dict[str, Any]:
     """The op's roof on the hierarchical roofline: the level its working set fits (``roof_level``), that
     level's measured roof, and the roofline time on it (``roof_time_s``, which ``roofline_fraction`` divides).
     Without a calibrated hierarchy every op is set against the DRAM roof. The third wall: where the dispatch
@@ -570,51 +753,91 @@ def place_op(flops: float, bytes_moved: float, hierarchy: Any, measured: Hardwar
     from llmroof.analytic.hierarchy import MemoryHierarchy, op_roof_time_s
 
     if hierarchy is None:
-        hierarchy = MemoryHierarchy(caches=(), memory_bandwidth_bytes_per_s=measured.memory_bandwidth_bytes_per_s)
-    time_s, level = op_roof_time_s(flops=flops, bytes_moved=bytes_moved, hierarchy=hierarchy,
-                                   peak_flops_per_s=measured.peak_flops_per_s[dtype])
-    placed = {"roof_level": level.name, "roof_bandwidth_bytes_per_s": level.bandwidth_bytes_per_s,
-              "roof_time_s": time_s}
+        hierarchy = MemoryHierarchy(
+            caches=(), memory_bandwidth_bytes_per_s=measured.memory_bandwidth_bytes_per_s
+        )
+    time_s, level = op_roof_time_s(
+        flops=flops,
+        bytes_moved=bytes_moved,
+        hierarchy=hierarchy,
+        peak_flops_per_s=measured.peak_flops_per_s[dtype],
+    )
+    placed = {
+        "roof_level": level.name,
+        "roof_bandwidth_bytes_per_s": level.bandwidth_bytes_per_s,
+        "roof_time_s": time_s,
+    }
     if launch_floor_s is not None and launch_floor_s > time_s:
         placed |= {"bound": "launch", "launch_floor_s": launch_floor_s}
     return placed
 
 
-def _attach_nvml(record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int) -> None:
+def _attach_nvml(
+    record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int
+) -> None:
     """NVML's measured DRAM bytes per token of the N-layer stack beside the analytic bytes of that stack."""
     sampled = record.get("nvml")
     if not sampled or not sampled.get("measured_dram_bandwidth_bytes_per_s"):
         return
     layers = config.num_layers
-    stack_bytes = sum(op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops)
+    stack_bytes = sum(
+        op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops
+    )
     tokens = batch if record["phase"] == "decode" else batch * length
     per_call_s = record["stack"]["median_s"]
     measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
     analytic = stack_bytes / tokens
-    sampled.update(measured_bytes_per_token=measured, analytic_bytes_per_token=analytic,
-                   measured_to_analytic_bytes_ratio=measured / analytic,
-                   method=("DRAM bytes/s from NVML GPM (share of peak x peak) during a steady replay of the "
-                           f"{layers}-layer stack, x its median time per call, / tokens per call"))
+    sampled.update(
+        measured_bytes_per_token=measured,
+        analytic_bytes_per_token=analytic,
+        measured_to_analytic_bytes_ratio=measured / analytic,
+        method=(
+            "DRAM bytes/s from NVML GPM (share of peak x peak) during a steady replay of the "
+            f"{layers}-layer stack, x its median time per call, / tokens per call"
+        ),
+    )
 
 
 def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:
     """Which measured ceiling the run is closer to: achieved bandwidth or achieved FLOP/s, as shares."""
     roof = Roofline(measured.peak_flops_per_s[dtype], measured.memory_bandwidth_bytes_per_s)
-    return roof.bound(record["achieved_flops_per_s"], record["achieved_bytes_per_s"])  # rates in, shares compared
+    return roof.bound(
+        record["achieved_flops_per_s"], record["achieved_bytes_per_s"]
+    )  # rates in, shares compared
 
 
-def crossover(configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec) -> dict[str, Any]:
+def crossover(
+    configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec
+) -> dict[str, Any]:
     """Per decode context: the first batch whose measured run is compute-bound, beside the analytic batch."""
     result = []
     for context in config.contexts:
-        rows = sorted((c for c in configs if c["phase"] == "decode" and c.get("context_len") == context
-                       and c.get("status") == "ok"), key=lambda c: c["batch"])
+        rows = sorted(
+            (
+                c
+                for c in configs
+                if c["phase"] == "decode"
+                and c.get("context_len") == context
+                and c.get("status") == "ok"
+            ),
+            key=lambda c: c["batch"],
+        )
         measured_batch = next((c["batch"] for c in rows if c["bound_measured"] == "compute"), None)
         workload = Workload(context_len=context, prompt_len=1, precision=config.precision)
         analytic_batch = analyze(config.model, measured, workload).compute_bound_batch()
-        result.append({"context_len": context, "measured_batch": measured_batch, "analytic_batch": analytic_batch,
-                       "batches_measured": [c["batch"] for c in rows]})
-    return {"method": ("decode is compute-bound where achieved FLOP/s is a larger share of the measured compute "
-                       "ceiling than achieved bytes/s of the measured bandwidth; analytic: the roofline's "
-                       "compute-bound batch on the measured ceilings"),
-            "decode": result}
+        result.append(
+            {
+                "context_len": context,
+                "measured_batch": measured_batch,
+                "analytic_batch": analytic_batch,
+                "batches_measured": [c["batch"] for c in rows],
+            }
+        )
+    return {
+        "method": (
+            "decode is compute-bound where achieved FLOP/s is a larger share of the measured compute "
+            "ceiling than achieved bytes/s of the measured bandwidth; analytic: the roofline's "
+            "compute-bound batch on the measured ceilings"
+        ),
+        "decode": result,
+    }

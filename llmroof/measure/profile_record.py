@@ -19,8 +19,9 @@ Save = Callable[[dict[str, Any]], object]
 record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
 
 
-def header(device: Any, model: Any, workload: dict[str, Any], argv: list[str] | None,
-           hardware: Any = None) -> dict[str, Any]:
+def header(
+    device: Any, model: Any, workload: dict[str, Any], argv: list[str] | None, hardware: Any = None
+) -> dict[str, Any]:
     """The record of a run that has just started (status ``running``): environment, device, the datasheet
     entry (``hardware``, None on a CPU), model and ``workload``."""
     from llmroof.measure import environment
@@ -29,38 +30,72 @@ def header(device: Any, model: Any, workload: dict[str, Any], argv: list[str] | 
         "schema": schemas.PROFILE,
         "status": "running",
         "environment": environment.capture(device, argv),
-        "device": {"kind": device.kind, "index": device.index, "name": device.name, "cache_bytes": device.cache_bytes},
+        "device": {
+            "kind": device.kind,
+            "index": device.index,
+            "name": device.name,
+            "cache_bytes": device.cache_bytes,
+        },
         "hardware": hardware.to_dict() if hardware else None,
-        "model": {"name": model.name, "attention": model.attention_kind, "spec": dataclasses.asdict(model)},
+        "model": {
+            "name": model.name,
+            "attention": model.attention_kind,
+            "spec": dataclasses.asdict(model),
+        },
         "workload": workload,
     }
 
 
-def roofline(peak_flops_per_s: float, bandwidth_bytes_per_s: float, label: str, datasheet: Any = None,
-             dtype: str = "bf16") -> dict[str, Any]:
+def roofline(
+    peak_flops_per_s: float,
+    bandwidth_bytes_per_s: float,
+    label: str,
+    datasheet: Any = None,
+    dtype: str = "bf16",
+) -> dict[str, Any]:
     """The ``roofline`` section: the measured roof, and the datasheet's where the device has an entry."""
     return {
-        "measured": {"peak_flops_per_s": peak_flops_per_s, "bandwidth_bytes_per_s": bandwidth_bytes_per_s,
-                     "label": label},
-        "datasheet": None if datasheet is None else {
+        "measured": {
+            "peak_flops_per_s": peak_flops_per_s,
+            "bandwidth_bytes_per_s": bandwidth_bytes_per_s,
+            "label": label,
+        },
+        "datasheet": None
+        if datasheet is None
+        else {
             "peak_flops_per_s": datasheet.peak_flops(dtype),
             "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
-            "label": f"{datasheet.display_name} datasheet"},
+            "label": f"{datasheet.display_name} datasheet",
+        },
     }
 
 
 def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
     """A configuration's first keys: phase, batch, and its prompt (prefill) or context (decode) length."""
-    return {"phase": phase, "batch": batch, ("prompt_len" if phase == "prefill" else "context_len"): length}
+    return {
+        "phase": phase,
+        "batch": batch,
+        ("prompt_len" if phase == "prefill" else "context_len"): length,
+    }
 
 
-def per_token(phase: str, batch: int, length: int, time_s: float, bytes_moved: float) -> dict[str, Any]:
+def per_token(
+    phase: str, batch: int, length: int, time_s: float, bytes_moved: float
+) -> dict[str, Any]:
     """A configuration's figures per token: TPOT (decode: one token per sequence) or TTFT (prefill: the
     whole prompt), tokens/s, and the analytic bytes per token."""
     if phase == "decode":
-        return {"tpot_s": time_s, "tokens_per_s": batch / time_s, "bytes_per_token": bytes_moved / batch}
+        return {
+            "tpot_s": time_s,
+            "tokens_per_s": batch / time_s,
+            "bytes_per_token": bytes_moved / batch,
+        }
     tokens = batch * length
-    return {"ttft_s": time_s, "tokens_per_s": tokens / time_s, "bytes_per_token": bytes_moved / tokens}
+    return {
+        "ttft_s": time_s,
+        "tokens_per_s": tokens / time_s,
+        "bytes_per_token": bytes_moved / tokens,
+    }
 
 
 def op_row(op: Any, roof: Any, measured: dict[str, Any] | None, **analytic: Any) -> dict[str, Any]:

@@ -47,5 +47,10 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
     ordered = sorted(values)
     mean = statistics.fmean(ordered)
     std = statistics.stdev(ordered) if len(ordered) > 1 else 0.0
-    return {"n": len(ordered), "median": quantile(ordered, 0.5), "min": ordered[0], "max": ordered[-1],
-            "cv": std / mean if mean > 0 else 0.0}
+    return {
+        "n": len(ordered),
+        "median": quantile(ordered, 0.5),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "cv": std / mean if mean > 0 else 0.0,
+    }

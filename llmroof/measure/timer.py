@@ -12,8 +12,16 @@ from typing import Any
 from llmroof.measure.device import Device
 
 
-def bench(fn: Callable[[], Any], device: Device, *, warmup_ms: float = 25.0, rep_ms: float = 100.0,
-          flush: bool = True, min_reps: int = 3, max_reps: int = 1000) -> list[float]:
+def bench(
+    fn: Callable[[], Any],
+    device: Device,
+    *,
+    warmup_ms: float = 25.0,
+    rep_ms: float = 100.0,
+    flush: bool = True,
+    min_reps: int = 3,
+    max_reps: int = 1000,
+) -> list[float]:
     """Time ``fn`` on ``device``; returns one sample in seconds per timed call.
 
     The first call (allocation, lazy initialisation, autotuning) is timed and discarded; its time sizes the
@@ -47,7 +55,9 @@ def bench(fn: Callable[[], Any], device: Device, *, warmup_ms: float = 25.0, rep
     return [read() for read in pending]
 
 
-def _flush_time_s(device: Device, clock: Callable[[Callable[[], Any]], Callable[[], float]]) -> float:
+def _flush_time_s(
+    device: Device, clock: Callable[[Callable[[], Any]], Callable[[], float]]
+) -> float:
     """How long one cache flush takes (the second of two, so the buffer exists)."""
     device.flush_cache()
     read = clock(device.flush_cache)

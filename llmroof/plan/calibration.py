@@ -49,10 +49,16 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "hardware": self.hardware, "device_name": self.device_name, "dtype": self.dtype, "model": self.model,
-            "source": self.source, "decode_efficiency": self.decode_efficiency,
-            "prefill_efficiency": self.prefill_efficiency, "decode_range": list(self.decode_range),
-            "decode_samples": self.decode_samples, "prefill_samples": self.prefill_samples,
+            "hardware": self.hardware,
+            "device_name": self.device_name,
+            "dtype": self.dtype,
+            "model": self.model,
+            "source": self.source,
+            "decode_efficiency": self.decode_efficiency,
+            "prefill_efficiency": self.prefill_efficiency,
+            "decode_range": list(self.decode_range),
+            "decode_samples": self.decode_samples,
+            "prefill_samples": self.prefill_samples,
         }
 
 
@@ -76,20 +82,33 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
     fractions: dict[str, list[float]] = {"prefill": [], "decode": []}
     for config in run.configs:
         fraction = config.datasheet_roofline_fraction
-        if config.ok and config.phase in fractions and isinstance(fraction, (int, float)) and fraction > 0:
-            if not fraction <= MAX_FRACTION:  # NaN, infinity, or a hand-edited 1e308: not a measurement
-                raise LlmroofError(f"{source}: a {config.phase} configuration reached {fraction:g} of its datasheet "
-                                   f"roofline (above {MAX_FRACTION:g}, which no measurement does)",
-                                   "edited by hand or corrupt? re-run llmroof profile")
+        if (
+            config.ok
+            and config.phase in fractions
+            and isinstance(fraction, (int, float))
+            and fraction > 0
+        ):
+            if (
+                not fraction <= MAX_FRACTION
+            ):  # NaN, infinity, or a hand-edited 1e308: not a measurement
+                raise LlmroofError(
+                    f"{source}: a {config.phase} configuration reached {fraction:g} of its datasheet "
+                    f"roofline (above {MAX_FRACTION:g}, which no measurement does)",
+                    "edited by hand or corrupt? re-run llmroof profile",
+                )
             fractions[config.phase].append(float(fraction))
     if not fractions["decode"]:
-        raise LlmroofError(f"{source}: no completed decode measurement against the {hardware} datasheet",
-                           "run `llmroof profile` to completion on that device")
+        raise LlmroofError(
+            f"{source}: no completed decode measurement against the {hardware} datasheet",
+            "run `llmroof profile` to completion on that device",
+        )
     decode = fractions["decode"]
     return Calibration(
         hardware=str(hardware),
         decode_efficiency=statistics.median(decode),
-        prefill_efficiency=statistics.median(fractions["prefill"]) if fractions["prefill"] else None,
+        prefill_efficiency=statistics.median(fractions["prefill"])
+        if fractions["prefill"]
+        else None,
         decode_range=(min(decode), max(decode)),
         decode_samples=len(decode),
         prefill_samples=len(fractions["prefill"]),
@@ -108,10 +127,18 @@ def read_calibration(path: str | Path) -> Calibration:
     if str(data.get("schema", "")).startswith(BENCH_SCHEMA):
         return calibration_from_bench(data, str(path))
     if not str(data.get("schema", "")).startswith(PROFILE_SCHEMA):
-        raise LlmroofError(f"{path}: schema is {data.get('schema')!r}, expected {PROFILE_SCHEMA}... or {BENCH_SCHEMA}...",
-                           "give a results file of llmroof profile or llmroof bench")
-    check_shape(data, str(path), objects=("device", "workload", "model"), lists=("configs",), nullable=("hardware",),
-                hint="truncated or edited by hand? re-run llmroof profile")
+        raise LlmroofError(
+            f"{path}: schema is {data.get('schema')!r}, expected {PROFILE_SCHEMA}... or {BENCH_SCHEMA}...",
+            "give a results file of llmroof profile or llmroof bench",
+        )
+    check_shape(
+        data,
+        str(path),
+        objects=("device", "workload", "model"),
+        lists=("configs",),
+        nullable=("hardware",),
+        hint="truncated or edited by hand? re-run llmroof profile",
+    )
     return calibration_from_profile(data, str(path))
 
 
@@ -126,25 +153,43 @@ def calibration_from_bench(data: dict[str, Any], source: str) -> Calibration:
 
     result = BenchResult.from_dict(data, source)
     hardware = result.hardware or {}
-    if not hardware.get("name") or not (result.hardware_method == "catalog" or result.hardware_method.startswith("nvml")):
+    if not hardware.get("name") or not (
+        result.hardware_method == "catalog" or result.hardware_method.startswith("nvml")
+    ):
         raise LlmroofError(
             f"{source}: the bench ran against {hardware.get('display_name') or 'no catalog device'} "
             f"({result.hardware_method or 'none'}): its efficiency says nothing about the GPUs a plan is for",
-            "bench a server on the device you plan for, with --hardware NAME, or plan without --calibrate")
-    fractions = [level.roofline.tpot_fraction for level in result.levels
-                 if level.roofline is not None and level.roofline.tpot_fraction and level.errors < level.requests]
+            "bench a server on the device you plan for, with --hardware NAME, or plan without --calibrate",
+        )
+    fractions = [
+        level.roofline.tpot_fraction
+        for level in result.levels
+        if level.roofline is not None
+        and level.roofline.tpot_fraction
+        and level.errors < level.requests
+    ]
     if not fractions:
-        raise LlmroofError(f"{source}: no level with a measured TPOT on the {hardware['name']} roofline",
-                           "run llmroof bench to completion with a model it can place on the roofline")
+        raise LlmroofError(
+            f"{source}: no level with a measured TPOT on the {hardware['name']} roofline",
+            "run llmroof bench to completion with a model it can place on the roofline",
+        )
     return Calibration(
-        hardware=str(hardware["name"]), decode_efficiency=statistics.median(fractions), prefill_efficiency=None,
-        decode_range=(min(fractions), max(fractions)), decode_samples=len(fractions), prefill_samples=0,
-        device_name=str(hardware.get("display_name", hardware["name"])), dtype=result.settings.dtype,
-        model=str((result.model_spec or {}).get("name", result.settings.model)), source=source,
+        hardware=str(hardware["name"]),
+        decode_efficiency=statistics.median(fractions),
+        prefill_efficiency=None,
+        decode_range=(min(fractions), max(fractions)),
+        decode_samples=len(fractions),
+        prefill_samples=0,
+        device_name=str(hardware.get("display_name", hardware["name"])),
+        dtype=result.settings.dtype,
+        model=str((result.model_spec or {}).get("name", result.settings.model)),
+        source=source,
     )
 
 
-def match_calibrations(hardware_names: list[str], calibrations: list[Calibration]) -> dict[str, Calibration]:
+def match_calibrations(
+    hardware_names: list[str], calibrations: list[Calibration]
+) -> dict[str, Calibration]:
     """The profiles by the device they calibrate: one for each planned device, none for any other."""
     by_name: dict[str, Calibration] = {}
     for cal in calibrations:
@@ -155,8 +200,10 @@ def match_calibrations(hardware_names: list[str], calibrations: list[Calibration
                 "efficiencies carry over only on the device that was measured; profile the planned device",
             )
         if cal.hardware in by_name:
-            raise LlmroofError(f"{cal.source} and {by_name[cal.hardware].source} both profile {cal.hardware}",
-                               "give one profile per device")
+            raise LlmroofError(
+                f"{cal.source} and {by_name[cal.hardware].source} both profile {cal.hardware}",
+                "give one profile per device",
+            )
         by_name[cal.hardware] = cal
     missing = [name for name in hardware_names if name not in by_name]
     if by_name and missing:

@@ -29,36 +29,92 @@ def pareto_figure(plan: Plan) -> Any:
         fits = [c for c in configs if c.fits and c.hardware == hw.name]
         misses = [c for c in fits if not c.meets_slo]
         meets = [c for c in fits if c.meets_slo]
-        axes.scatter([c.tokens_per_s_per_user for c in misses], [c.tokens_per_s_per_gpu for c in misses], s=6,
-                     color=look.color, alpha=0.15, linewidths=0, rasterized=many, marker=look.marker)
-        axes.scatter([c.tokens_per_s_per_user for c in meets], [c.tokens_per_s_per_gpu for c in meets], s=8,
-                     color=look.color, alpha=0.6, linewidths=0, rasterized=many, marker=look.marker,
-                     label=f"{hw.name} (meets SLOs)")
+        axes.scatter(
+            [c.tokens_per_s_per_user for c in misses],
+            [c.tokens_per_s_per_gpu for c in misses],
+            s=6,
+            color=look.color,
+            alpha=0.15,
+            linewidths=0,
+            rasterized=many,
+            marker=look.marker,
+        )
+        axes.scatter(
+            [c.tokens_per_s_per_user for c in meets],
+            [c.tokens_per_s_per_gpu for c in meets],
+            s=8,
+            color=look.color,
+            alpha=0.6,
+            linewidths=0,
+            rasterized=many,
+            marker=look.marker,
+            label=f"{hw.name} (meets SLOs)",
+        )
         front = [configs[i] for i in plan.pareto if configs[i].hardware == hw.name]
-        axes.plot([c.tokens_per_s_per_user for c in front], [c.tokens_per_s_per_gpu for c in front],
-                  color=look.color, linestyle=layout.DASHES[index % len(layout.DASHES)], linewidth=1.5,
-                  label=f"{hw.name} Pareto front")
+        axes.plot(
+            [c.tokens_per_s_per_user for c in front],
+            [c.tokens_per_s_per_gpu for c in front],
+            color=look.color,
+            linestyle=layout.DASHES[index % len(layout.DASHES)],
+            linewidth=1.5,
+            label=f"{hw.name} Pareto front",
+        )
     if plan.request.tpot_slo_s is not None:
-        axes.axvline(1 / plan.request.tpot_slo_s, color="0.3", linestyle=":", linewidth=1.2,
-                     label=f"TPOT SLO {seconds(plan.request.tpot_slo_s)}")
+        axes.axvline(
+            1 / plan.request.tpot_slo_s,
+            color="0.3",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"TPOT SLO {seconds(plan.request.tpot_slo_s)}",
+        )
     if plan.best is not None:
         best = plan.best
-        star = axes.scatter([best.tokens_per_s_per_user], [best.tokens_per_s_per_gpu], marker="*", s=220,
-                            color=layout.OKABE_ITO["yellow"], edgecolors="black", zorder=5,
-                            label=f"recommended: {best.id}")
-        layout.hover(star, f"recommended: {best.id}: {si(best.tokens_per_s_per_user)} tokens/s per user, "
-                           f"{si(best.tokens_per_s_per_gpu)} tokens/s per GPU")
+        star = axes.scatter(
+            [best.tokens_per_s_per_user],
+            [best.tokens_per_s_per_gpu],
+            marker="*",
+            s=220,
+            color=layout.OKABE_ITO["yellow"],
+            edgecolors="black",
+            zorder=5,
+            label=f"recommended: {best.id}",
+        )
+        layout.hover(
+            star,
+            f"recommended: {best.id}: {si(best.tokens_per_s_per_user)} tokens/s per user, "
+            f"{si(best.tokens_per_s_per_gpu)} tokens/s per GPU",
+        )
     axes.set_xlabel("output tokens/s per user (1 / TPOT)")
     axes.set_ylabel("output tokens/s per GPU")
-    axes.set_title(f"{plan.request.model.name}: throughput against interactivity", loc="left", fontsize=10)
+    axes.set_title(
+        f"{plan.request.model.name}: throughput against interactivity", loc="left", fontsize=10
+    )
     axes.grid(True, alpha=0.3)
     handles, labels = axes.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=2, frameon=False,
-                  fontsize=7.5)
-    layout.data_table(figure, ("configuration", "tokens/s per user", "tokens/s per GPU", "TTFT", "TPOT", "meets SLO"),
-                      [(c.id, si(c.tokens_per_s_per_user), si(c.tokens_per_s_per_gpu), seconds(c.ttft_s),
-                        seconds(c.tpot_s), "yes" if c.meets_slo else "no")
-                       for c in (configs[i] for i in plan.pareto)])
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=2,
+        frameon=False,
+        fontsize=7.5,
+    )
+    layout.data_table(
+        figure,
+        ("configuration", "tokens/s per user", "tokens/s per GPU", "TTFT", "TPOT", "meets SLO"),
+        [
+            (
+                c.id,
+                si(c.tokens_per_s_per_user),
+                si(c.tokens_per_s_per_gpu),
+                seconds(c.ttft_s),
+                seconds(c.tpot_s),
+                "yes" if c.meets_slo else "no",
+            )
+            for c in (configs[i] for i in plan.pareto)
+        ],
+    )
     return figure
 
 
@@ -68,20 +124,30 @@ def pareto_svg(plan: Plan) -> Any:
     from llmroof.report import figures
 
     with figures.styled("plan-pareto"):
-        return figures.to_svg(pareto_figure(plan), "plan-pareto",
-                              f"Pareto front of {plan.request.model.name}: output tokens/s per GPU against "
-                              "tokens/s per user for every configuration that fits")
+        return figures.to_svg(
+            pareto_figure(plan),
+            "plan-pareto",
+            f"Pareto front of {plan.request.model.name}: output tokens/s per GPU against "
+            "tokens/s per user for every configuration that fits",
+        )
 
 
 def _row(config: PlanConfig, cost_in_usd: bool) -> dict[str, str]:
     cost = config.usd_per_million_tokens if cost_in_usd else config.gpu_hours_per_million_tokens
     fmt = lambda v: "-" if v is None else si(v)  # noqa: E731
     return {
-        "id": config.id, "sequences": f"{config.concurrent_sequences} ({config.max_concurrent_sequences})",
-        "weights": gib(config.weight_bytes_per_gpu), "kv": gib(config.kv_bytes_per_gpu),
-        "ttft": seconds(config.ttft_s), "tpot": seconds(config.tpot_s), "per_gpu": fmt(config.tokens_per_s_per_gpu),
-        "per_user": fmt(config.tokens_per_s_per_user), "replicas": fmt(config.replicas),
-        "gpus": fmt(config.total_gpus), "cost": fmt(cost), "meets": "yes" if config.meets_slo else "no",
+        "id": config.id,
+        "sequences": f"{config.concurrent_sequences} ({config.max_concurrent_sequences})",
+        "weights": gib(config.weight_bytes_per_gpu),
+        "kv": gib(config.kv_bytes_per_gpu),
+        "ttft": seconds(config.ttft_s),
+        "tpot": seconds(config.tpot_s),
+        "per_gpu": fmt(config.tokens_per_s_per_gpu),
+        "per_user": fmt(config.tokens_per_s_per_user),
+        "replicas": fmt(config.replicas),
+        "gpus": fmt(config.total_gpus),
+        "cost": fmt(cost),
+        "meets": "yes" if config.meets_slo else "no",
     }
 
 
@@ -91,7 +157,10 @@ def plan_context(plan: Plan) -> dict[str, Any]:
     cost_in_usd = request.gpu_hour_cost_usd is not None
 
     def ranked(items: Any) -> list[dict[str, str]]:
-        return [{"rank": str(r.rank), "reason": r.reason, **_row(plan.configs[r.index], cost_in_usd)} for r in items]
+        return [
+            {"rank": str(r.rank), "reason": r.reason, **_row(plan.configs[r.index], cost_in_usd)}
+            for r in items
+        ]
 
     slos = []
     if request.ttft_slo_s is not None:
@@ -120,8 +189,11 @@ def render_plan_html(plan: Plan) -> str:
     from llmroof.report.answer import plan_answer
 
     chart = pareto_svg(plan) if any(c.fits for c in plan.configs) else None  # matplotlib's own SVG
-    return template_environment(TEMPLATE).get_template(TEMPLATE).render(chart=chart, answer=plan_answer(plan),
-                                                                        **plan_context(plan))
+    return (
+        template_environment(TEMPLATE)
+        .get_template(TEMPLATE)
+        .render(chart=chart, answer=plan_answer(plan), **plan_context(plan))
+    )
 
 
 def render_plan_page(plan: Plan) -> str:
@@ -131,6 +203,12 @@ def render_plan_page(plan: Plan) -> str:
     from llmroof.version import __version__
 
     page = "plan_page.html.j2"
-    return template_environment(page).get_template(page).render(
-        title=f"llmroof plan: {plan.request.model.name}", section=Markup(render_plan_html(plan)),
-        version=__version__)
+    return (
+        template_environment(page)
+        .get_template(page)
+        .render(
+            title=f"llmroof plan: {plan.request.model.name}",
+            section=Markup(render_plan_html(plan)),
+            version=__version__,
+        )
+    )

@@ -55,17 +55,30 @@ def plan(request: PlanRequest, top: int = 5, simulate: bool = True) -> Plan:
                     configs.extend(layout_configs(request, hardware, tp, pp, warnings, ep=ep))
     warnings.extend(_calibration_notes(request))
     if request.gpu_hour_cost_usd is None and len(request.hardware) > 1:
-        warnings.append("without --gpu-hour-cost, GPU-hours of different devices are ranked as if they cost the same")
+        warnings.append(
+            "without --gpu-hour-cost, GPU-hours of different devices are ranked as if they cost the same"
+        )
     if simulate and request.rate_qps is not None:
         configs = _simulated(configs, request, top)
     recommended = ranking.recommend(configs, request, top)
     nearest = [] if recommended else ranking.closest(configs, request, top)
     status, text = ranking.verdict(configs, recommended, nearest, request)
-    return Plan(request, tuple(configs), tuple(ranking.pareto_front(configs)), tuple(recommended), tuple(nearest),
-                status, text, tuple(excluded), tuple(dict.fromkeys(warnings)))
+    return Plan(
+        request,
+        tuple(configs),
+        tuple(ranking.pareto_front(configs)),
+        tuple(recommended),
+        tuple(nearest),
+        status,
+        text,
+        tuple(excluded),
+        tuple(dict.fromkeys(warnings)),
+    )
 
 
-def _simulated(configs: list[PlanConfig], request: PlanRequest, top: int, rounds: int = 4) -> list[PlanConfig]:
+def _simulated(
+    configs: list[PlanConfig], request: PlanRequest, top: int, rounds: int = 4
+) -> list[PlanConfig]:
     """The configurations, those recommended simulated at the request's rate (``llmroof.simulate``): each
     gets its simulated p90 TTFT and TPOT, and loses ``meets_slo`` when one misses its SLO; the next best
     are then simulated in turn (``rounds`` at most)."""
@@ -84,13 +97,20 @@ def _simulated(configs: list[PlanConfig], request: PlanRequest, top: int, rounds
             sim = simulate_config(request, config, steps_cache=cache)
             if sim is None:
                 continue
-            reasons = tuple(f"simulated p90 {name} {seconds(value)} > {seconds(slo)} SLO"
-                            for name, value, slo in (("TTFT", sim.ttft_p90_s, request.ttft_slo_s),
-                                                     ("TPOT", sim.tpot_p90_s, request.tpot_slo_s))
-                            if slo is not None and value is not None and value > slo)
-            configs[item.index] = config._replace(sim_ttft_p90_s=sim.ttft_p90_s, sim_tpot_p90_s=sim.tpot_p90_s,
-                                                  meets_slo=config.meets_slo and not reasons,
-                                                  rejected_reasons=config.rejected_reasons + reasons)
+            reasons = tuple(
+                f"simulated p90 {name} {seconds(value)} > {seconds(slo)} SLO"
+                for name, value, slo in (
+                    ("TTFT", sim.ttft_p90_s, request.ttft_slo_s),
+                    ("TPOT", sim.tpot_p90_s, request.tpot_slo_s),
+                )
+                if slo is not None and value is not None and value > slo
+            )
+            configs[item.index] = config._replace(
+                sim_ttft_p90_s=sim.ttft_p90_s,
+                sim_tpot_p90_s=sim.tpot_p90_s,
+                meets_slo=config.meets_slo and not reasons,
+                rejected_reasons=config.rejected_reasons + reasons,
+            )
             rejected = rejected or bool(reasons)
         if not rejected:
             break
@@ -105,20 +125,34 @@ def expert_parallel_degrees(model: ModelSpec, most: int) -> list[int]:
     return [ep for ep in range(1, min(most, num_experts) + 1) if num_experts % ep == 0]
 
 
-def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: int,
-                   warnings: list[str] | None = None, ep: int = 1) -> list[PlanConfig]:
+def layout_configs(
+    request: PlanRequest,
+    hardware: HardwareSpec,
+    tp: int,
+    pp: int,
+    warnings: list[str] | None = None,
+    ep: int = 1,
+) -> list[PlanConfig]:
     """The configurations of one layout: a grid of concurrent sequences, or one row saying why none fits.
 
     With expert parallelism the batch per stage is a multiple of ep (each rank's attention takes b/ep
     sequences): the grid and searches run over b/ep. MoE decode steps are analysed at each batch
     (:class:`~llmroof.plan.steps.ExactDecode`); dense ones by the two-point affine fit."""
-    workload = Workload(batch=ep, prompt_len=request.prompt_len, context_len=request.decode_context_len,
-                        precision=request.precision, tp=tp, pp=pp, ep=ep,
-                        # flash: the serving engines' fused kernels, i.e. the minimum-traffic (fused) op set,
-                        # the same bound a profile's calibration fraction is measured against
-                        implementation="fused" if request.attention_kernel == "flash" else "eager",
-                        attention_kernel=request.attention_kernel,
-                        fused_qkv=request.fused_qkv, memory_reserve_fraction=request.memory_reserve_fraction)
+    workload = Workload(
+        batch=ep,
+        prompt_len=request.prompt_len,
+        context_len=request.decode_context_len,
+        precision=request.precision,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        # flash: the serving engines' fused kernels, i.e. the minimum-traffic (fused) op set,
+        # the same bound a profile's calibration fraction is measured against
+        implementation="fused" if request.attention_kernel == "flash" else "eager",
+        attention_kernel=request.attention_kernel,
+        fused_qkv=request.fused_qkv,
+        memory_reserve_fraction=request.memory_reserve_fraction,
+    )
     try:
         one = analyze(request.model, hardware, workload)
     except LlmroofError:  # shapes that do not split over these experts or ranks
@@ -132,7 +166,9 @@ def layout_configs(request: PlanRequest, hardware: HardwareSpec, tp: int, pp: in
     if request.model.is_moe:
         decode = ExactDecode.of(one)
     else:
-        decode = DecodeModel.fit(one, analyze(request.model, hardware, dataclasses.replace(workload, batch=2)))
+        decode = DecodeModel.fit(
+            one, analyze(request.model, hardware, dataclasses.replace(workload, batch=2))
+        )
     per_batch = layout.evaluator(decode, one)
 
     def evaluate(units: int) -> PlanConfig:
@@ -215,9 +251,17 @@ class _Layout:
         free = [usable - w for w in analysis.stage_weight_bytes]
         blocks, block = request.kv_blocks_per_sequence, request.kv_block_tokens
         w = analysis.workload
-        return cls(request, analysis.hardware, w.tp, w.pp, analysis.weight_bytes_per_gpu, usable,
-                   max(analysis.stage_kv_bytes_per_token) * blocks * block,
-                   max_concurrent_sequences(free, analysis.stage_kv_bytes_per_token, blocks, block), w.ep)
+        return cls(
+            request,
+            analysis.hardware,
+            w.tp,
+            w.pp,
+            analysis.weight_bytes_per_gpu,
+            usable,
+            max(analysis.stage_kv_bytes_per_token) * blocks * block,
+            max_concurrent_sequences(free, analysis.stage_kv_bytes_per_token, blocks, block),
+            w.ep,
+        )
 
     def _id(self, sequences: int) -> str:
         ep = f" ep{self.ep}" if self.ep > 1 else ""
@@ -226,20 +270,35 @@ class _Layout:
     def rejected(self) -> PlanConfig:
         if self.max_sequences == 0:
             if self.weight_bytes_per_gpu >= self.usable_bytes_per_gpu:
-                reason = (f"does not fit: {gib(self.weight_bytes_per_gpu)} of weights per GPU, "
-                          f"{gib(self.usable_bytes_per_gpu)} usable")
+                reason = (
+                    f"does not fit: {gib(self.weight_bytes_per_gpu)} of weights per GPU, "
+                    f"{gib(self.usable_bytes_per_gpu)} usable"
+                )
             else:
-                reason = (f"does not fit: {gib(self.usable_bytes_per_gpu - self.weight_bytes_per_gpu)} left after "
-                          f"weights, one sequence's KV needs {gib(self.kv_bytes_per_sequence)}")
+                reason = (
+                    f"does not fit: {gib(self.usable_bytes_per_gpu - self.weight_bytes_per_gpu)} left after "
+                    f"weights, one sequence's KV needs {gib(self.kv_bytes_per_sequence)}"
+                )
         else:
-            reason = (f"does not fit: KV room for {self.max_sequences} sequences, fewer than the {self.pp} "
-                      "pipeline stages")
-        return PlanConfig.unfit(id=self._id(0), hardware=self.hardware.name, tp=self.tp, pp=self.pp, ep=self.ep,
-                                max_concurrent_sequences=self.max_sequences,
-                                weight_bytes_per_gpu=self.weight_bytes_per_gpu,
-                                usable_bytes_per_gpu=self.usable_bytes_per_gpu, reason=reason)
+            reason = (
+                f"does not fit: KV room for {self.max_sequences} sequences, fewer than the {self.pp} "
+                "pipeline stages"
+            )
+        return PlanConfig.unfit(
+            id=self._id(0),
+            hardware=self.hardware.name,
+            tp=self.tp,
+            pp=self.pp,
+            ep=self.ep,
+            max_concurrent_sequences=self.max_sequences,
+            weight_bytes_per_gpu=self.weight_bytes_per_gpu,
+            usable_bytes_per_gpu=self.usable_bytes_per_gpu,
+            reason=reason,
+        )
 
-    def evaluator(self, decode: DecodeModel | ExactDecode, one: Analysis) -> Callable[[int], PlanConfig]:
+    def evaluator(
+        self, decode: DecodeModel | ExactDecode, one: Analysis
+    ) -> Callable[[int], PlanConfig]:
         """A function from the batch per stage b to the configuration of b * pp concurrent sequences."""
         request = self.request
         calibration = request.calibration.get(self.hardware.name)
@@ -269,15 +328,32 @@ class _Layout:
             if tpot_slo is not None and tpot > tpot_slo:
                 reasons.append(f"TPOT {seconds(tpot)} > {seconds(tpot_slo)} SLO")
             return PlanConfig(
-                id=self._id(sequences), hardware=self.hardware.name, tp=self.tp, pp=self.pp, gpus_per_replica=gpus,
-                concurrent_sequences=sequences, max_concurrent_sequences=self.max_sequences,
+                id=self._id(sequences),
+                hardware=self.hardware.name,
+                tp=self.tp,
+                pp=self.pp,
+                gpus_per_replica=gpus,
+                concurrent_sequences=sequences,
+                max_concurrent_sequences=self.max_sequences,
                 weight_bytes_per_gpu=self.weight_bytes_per_gpu,
-                kv_bytes_per_gpu=self.kv_bytes_per_sequence * sequences, usable_bytes_per_gpu=self.usable_bytes_per_gpu,
-                decode_step_s=step, prefill_s=prefill, ttft_s=ttft, tpot_s=tpot,
-                tokens_per_s_per_replica=tokens_per_s, tokens_per_s_per_gpu=tokens_per_s / gpus,
-                tokens_per_s_per_user=1 / tpot, requests_per_s_per_replica=requests_per_s, meets_slo=not reasons,
-                replicas=replicas, total_gpus=total, gpu_hours_per_million_tokens=hours,
-                usd_per_million_tokens=None if price is None else hours * price, rejected_reasons=tuple(reasons), ep=self.ep)
+                kv_bytes_per_gpu=self.kv_bytes_per_sequence * sequences,
+                usable_bytes_per_gpu=self.usable_bytes_per_gpu,
+                decode_step_s=step,
+                prefill_s=prefill,
+                ttft_s=ttft,
+                tpot_s=tpot,
+                tokens_per_s_per_replica=tokens_per_s,
+                tokens_per_s_per_gpu=tokens_per_s / gpus,
+                tokens_per_s_per_user=1 / tpot,
+                requests_per_s_per_replica=requests_per_s,
+                meets_slo=not reasons,
+                replicas=replicas,
+                total_gpus=total,
+                gpu_hours_per_million_tokens=hours,
+                usd_per_million_tokens=None if price is None else hours * price,
+                rejected_reasons=tuple(reasons),
+                ep=self.ep,
+            )
 
         return evaluate
 
@@ -285,12 +361,19 @@ class _Layout:
 def _calibration_notes(request: PlanRequest) -> list[str]:
     notes = []
     for name, cal in request.calibration.items():
-        prefill = "uncalibrated (the profile timed no prefill)" if cal.prefill_efficiency is None else \
-            f"{cal.prefill_efficiency:.0%}"
-        notes.append(f"{name}: calibrated by {cal.source} ({cal.device_name}): kernels at {cal.decode_efficiency:.0%} "
-                     f"of the roofline in decode (measured {cal.decode_range[0]:.0%}-{cal.decode_range[1]:.0%}), "
-                     f"{prefill} in prefill")
+        prefill = (
+            "uncalibrated (the profile timed no prefill)"
+            if cal.prefill_efficiency is None
+            else f"{cal.prefill_efficiency:.0%}"
+        )
+        notes.append(
+            f"{name}: calibrated by {cal.source} ({cal.device_name}): kernels at {cal.decode_efficiency:.0%} "
+            f"of the roofline in decode (measured {cal.decode_range[0]:.0%}-{cal.decode_range[1]:.0%}), "
+            f"{prefill} in prefill"
+        )
         if cal.dtype != request.precision.activation.name:
-            notes.append(f"{name}: the profile computed in {cal.dtype}, the plan in "
-                         f"{request.precision.activation.name}: its efficiencies may not carry over")
+            notes.append(
+                f"{name}: the profile computed in {cal.dtype}, the plan in "
+                f"{request.precision.activation.name}: its efficiencies may not carry over"
+            )
     return notes

@@ -31,8 +31,12 @@ def pareto_front(configs: Sequence[PlanConfig]) -> list[int]:
             by_device.setdefault(config.hardware, []).append(index)
     for indices in by_device.values():
         # Fastest per user first (ties: most per GPU first); keep each that beats every faster one per GPU.
-        indices.sort(key=lambda i: (-_known(configs[i].tokens_per_s_per_user),
-                                    -_known(configs[i].tokens_per_s_per_gpu)))
+        indices.sort(
+            key=lambda i: (
+                -_known(configs[i].tokens_per_s_per_user),
+                -_known(configs[i].tokens_per_s_per_gpu),
+            )
+        )
         best_per_gpu = float("-inf")
         for i in indices:
             if _known(configs[i].tokens_per_s_per_gpu) > best_per_gpu:
@@ -45,11 +49,17 @@ def _metric(request: PlanRequest) -> tuple[Callable[[PlanConfig], float], Callab
     """What the recommendation minimises: dollars per million output tokens when prices are given, else
     GPU-hours per million output tokens (both at the requested rate when one is given)."""
     if request.gpu_hour_cost_usd is not None:
-        return (lambda c: _known(c.usd_per_million_tokens)), (lambda v: f"${v:.3g} per million output tokens")
-    return (lambda c: _known(c.gpu_hours_per_million_tokens)), (lambda v: f"{v:.3g} GPU-hours per million output tokens")
+        return (lambda c: _known(c.usd_per_million_tokens)), (
+            lambda v: f"${v:.3g} per million output tokens"
+        )
+    return (lambda c: _known(c.gpu_hours_per_million_tokens)), (
+        lambda v: f"{v:.3g} GPU-hours per million output tokens"
+    )
 
 
-def _best_per_layout(configs: Sequence[PlanConfig], indices: list[int], key: Callable[[int], Any]) -> list[int]:
+def _best_per_layout(
+    configs: Sequence[PlanConfig], indices: list[int], key: Callable[[int], Any]
+) -> list[int]:
     """The best index of each (device, tp, pp) under ``key``, sorted by ``key``."""
     best: dict[tuple[str, int, int] | tuple[str, int, int, int], int] = {}
     for i in indices:
@@ -69,13 +79,22 @@ def recommend(configs: Sequence[PlanConfig], request: PlanRequest, top: int) -> 
 
     def key(i: int) -> tuple[float, float, int, int]:
         c = configs[i]
-        return cost(c), -_known(c.tokens_per_s_per_user), int(_known(c.total_gpus)), c.gpus_per_replica
+        return (
+            cost(c),
+            -_known(c.tokens_per_s_per_user),
+            int(_known(c.total_gpus)),
+            c.gpus_per_replica,
+        )
 
     ranked = _best_per_layout(configs, meeting, key)[:top]
     if not ranked:
         return []
     first = configs[ranked[0]]
-    result = [Ranked(1, ranked[0], _why_first(first, configs, ranked, len(meeting), request, cost, describe))]
+    result = [
+        Ranked(
+            1, ranked[0], _why_first(first, configs, ranked, len(meeting), request, cost, describe)
+        )
+    ]
     for rank, i in enumerate(ranked[1:], start=2):
         result.append(Ranked(rank, i, _why_not_first(configs[i], first, cost, describe)))
     return result
@@ -90,11 +109,24 @@ def _slo_text(config: PlanConfig, request: PlanRequest) -> str:
     return "meets " + " and ".join(parts) if parts else "no SLO asked"
 
 
-def _why_first(first: PlanConfig, configs: Sequence[PlanConfig], ranked: list[int], meeting: int,
-               request: PlanRequest, cost: Callable[[PlanConfig], float], describe: Callable[[float], str]) -> str:
-    which = "meet the SLOs" if request.ttft_slo_s is not None or request.tpot_slo_s is not None else "fit"
-    text = f"cheapest of the {meeting} configurations that {which}: {describe(cost(first))}; " \
-           f"{_slo_text(first, request)}"
+def _why_first(
+    first: PlanConfig,
+    configs: Sequence[PlanConfig],
+    ranked: list[int],
+    meeting: int,
+    request: PlanRequest,
+    cost: Callable[[PlanConfig], float],
+    describe: Callable[[float], str],
+) -> str:
+    which = (
+        "meet the SLOs"
+        if request.ttft_slo_s is not None or request.tpot_slo_s is not None
+        else "fit"
+    )
+    text = (
+        f"cheapest of the {meeting} configurations that {which}: {describe(cost(first))}; "
+        f"{_slo_text(first, request)}"
+    )
     if request.rate_qps is not None:
         text += f"; {first.replicas} x {first.gpus_per_replica} = {first.total_gpus} GPUs for {request.rate_qps:g} QPS"
     if len(ranked) > 1:
@@ -103,8 +135,12 @@ def _why_first(first: PlanConfig, configs: Sequence[PlanConfig], ranked: list[in
     return text
 
 
-def _why_not_first(config: PlanConfig, first: PlanConfig, cost: Callable[[PlanConfig], float],
-                   describe: Callable[[float], str]) -> str:
+def _why_not_first(
+    config: PlanConfig,
+    first: PlanConfig,
+    cost: Callable[[PlanConfig], float],
+    describe: Callable[[float], str],
+) -> str:
     return f"{describe(cost(config))}; against #1: {_compare(config, first, cost)}"
 
 
@@ -113,7 +149,10 @@ def _compare(config: PlanConfig, first: PlanConfig, cost: Callable[[PlanConfig],
     mine, theirs = cost(config), cost(first)
     if mine > theirs * (1 + 1e-9):
         return f"{(mine / theirs - 1) * 100:.0f}% more per token" if theirs > 0 else "costs more"
-    per_user, first_per_user = _known(config.tokens_per_s_per_user), _known(first.tokens_per_s_per_user)
+    per_user, first_per_user = (
+        _known(config.tokens_per_s_per_user),
+        _known(first.tokens_per_s_per_user),
+    )
     if per_user < first_per_user:
         return f"same cost, {per_user:.3g} vs {first_per_user:.3g} tokens/s per user"
     return f"same cost and speed per user, {config.total_gpus} vs {first.total_gpus} GPUs"
@@ -135,34 +174,49 @@ def closest(configs: Sequence[PlanConfig], request: PlanRequest, top: int) -> li
     cost, _ = _metric(request)
     fitting = [i for i, c in enumerate(configs) if c.fits]
     if fitting:
+
         def key(i: int) -> tuple[float, float]:
             return miss_factor(configs[i], request), cost(configs[i])
 
         ranked = _best_per_layout(configs, fitting, key)[:top]
-        return [Ranked(rank, i, _miss_text(configs[i], request)) for rank, i in enumerate(ranked, start=1)]
+        return [
+            Ranked(rank, i, _miss_text(configs[i], request))
+            for rank, i in enumerate(ranked, start=1)
+        ]
 
     def room(i: int) -> tuple[float, int]:
         c = configs[i]
         return c.weight_bytes_per_gpu / c.usable_bytes_per_gpu, c.gpus_per_replica
 
     ranked = sorted(range(len(configs)), key=room)[:top]
-    return [Ranked(rank, i, "; ".join(configs[i].rejected_reasons)) for rank, i in enumerate(ranked, start=1)]
+    return [
+        Ranked(rank, i, "; ".join(configs[i].rejected_reasons))
+        for rank, i in enumerate(ranked, start=1)
+    ]
 
 
 def _miss_text(config: PlanConfig, request: PlanRequest) -> str:
     misses = []
     ttft_s, tpot_s = _known(config.ttft_s), _known(config.tpot_s)
     if request.ttft_slo_s is not None and ttft_s > request.ttft_slo_s:
-        misses.append(f"TTFT {seconds(ttft_s)} against {seconds(request.ttft_slo_s)} "
-                      f"({ttft_s / request.ttft_slo_s:.2f}x)")
+        misses.append(
+            f"TTFT {seconds(ttft_s)} against {seconds(request.ttft_slo_s)} "
+            f"({ttft_s / request.ttft_slo_s:.2f}x)"
+        )
     if request.tpot_slo_s is not None and tpot_s > request.tpot_slo_s:
-        misses.append(f"TPOT {seconds(tpot_s)} against {seconds(request.tpot_slo_s)} "
-                      f"({tpot_s / request.tpot_slo_s:.2f}x)")
+        misses.append(
+            f"TPOT {seconds(tpot_s)} against {seconds(request.tpot_slo_s)} "
+            f"({tpot_s / request.tpot_slo_s:.2f}x)"
+        )
     return "misses " + " and ".join(misses)
 
 
-def verdict(configs: Sequence[PlanConfig], recommended: list[Ranked], nearest: list[Ranked],
-            request: PlanRequest) -> tuple[str, str]:
+def verdict(
+    configs: Sequence[PlanConfig],
+    recommended: list[Ranked],
+    nearest: list[Ranked],
+    request: PlanRequest,
+) -> tuple[str, str]:
     """(status, one-paragraph verdict)."""
     if recommended:
         best = configs[recommended[0].index]
@@ -178,13 +232,20 @@ def verdict(configs: Sequence[PlanConfig], recommended: list[Ranked], nearest: l
         near = configs[nearest[0].index]
         return "no_config_meets_slo", (
             f"No configuration meets {' and '.join(slos)}. The closest, {near.id}, {nearest[0].reason}: relax the "
-            f"SLOs, or use faster devices or a smaller dtype.")
+            f"SLOs, or use faster devices or a smaller dtype."
+        )
     smallest = configs[nearest[0].index] if nearest else None
     devices = ", ".join(hw.name for hw in request.hardware)
-    detail = "" if smallest is None else (
-        f" The nearest, {smallest.hardware} tp{smallest.tp} pp{smallest.pp}, holds "
-        f"{gib(smallest.weight_bytes_per_gpu)} of weights per GPU of {gib(smallest.usable_bytes_per_gpu)} usable.")
+    detail = (
+        ""
+        if smallest is None
+        else (
+            f" The nearest, {smallest.hardware} tp{smallest.tp} pp{smallest.pp}, holds "
+            f"{gib(smallest.weight_bytes_per_gpu)} of weights per GPU of {gib(smallest.usable_bytes_per_gpu)} usable."
+        )
+    )
     return "does_not_fit", (
         f"{request.model.name} does not fit on up to {request.max_gpus_per_replica} GPUs per replica of {devices} "
         f"with {request.prompt_len + request.output_len} tokens per sequence.{detail} Allow more GPUs per "
-        f"replica (--max-gpus), or use a smaller weight or KV dtype.")
+        f"replica (--max-gpus), or use a smaller weight or KV dtype."
+    )

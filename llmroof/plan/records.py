@@ -64,16 +64,47 @@ class PlanConfig(NamedTuple):
     """p90 TPOT simulated likewise."""
 
     @classmethod
-    def unfit(cls, *, id: str, hardware: str, tp: int, pp: int, max_concurrent_sequences: int,
-              weight_bytes_per_gpu: float, usable_bytes_per_gpu: float, reason: str, ep: int = 1) -> PlanConfig:
+    def unfit(
+        cls,
+        *,
+        id: str,
+        hardware: str,
+        tp: int,
+        pp: int,
+        max_concurrent_sequences: int,
+        weight_bytes_per_gpu: float,
+        usable_bytes_per_gpu: float,
+        reason: str,
+        ep: int = 1,
+    ) -> PlanConfig:
         """A layout that does not fit: 0 sequences, no times, no throughput, and why."""
-        return cls(id=id, hardware=hardware, tp=tp, pp=pp, gpus_per_replica=tp * pp * ep, concurrent_sequences=0,
-                   max_concurrent_sequences=max_concurrent_sequences, weight_bytes_per_gpu=weight_bytes_per_gpu,
-                   kv_bytes_per_gpu=0.0, usable_bytes_per_gpu=usable_bytes_per_gpu, decode_step_s=None,
-                   prefill_s=None, ttft_s=None, tpot_s=None, tokens_per_s_per_replica=None,
-                   tokens_per_s_per_gpu=None, tokens_per_s_per_user=None, requests_per_s_per_replica=None,
-                   meets_slo=False, replicas=None, total_gpus=None, gpu_hours_per_million_tokens=None,
-                   usd_per_million_tokens=None, rejected_reasons=(reason,), ep=ep)
+        return cls(
+            id=id,
+            hardware=hardware,
+            tp=tp,
+            pp=pp,
+            gpus_per_replica=tp * pp * ep,
+            concurrent_sequences=0,
+            max_concurrent_sequences=max_concurrent_sequences,
+            weight_bytes_per_gpu=weight_bytes_per_gpu,
+            kv_bytes_per_gpu=0.0,
+            usable_bytes_per_gpu=usable_bytes_per_gpu,
+            decode_step_s=None,
+            prefill_s=None,
+            ttft_s=None,
+            tpot_s=None,
+            tokens_per_s_per_replica=None,
+            tokens_per_s_per_gpu=None,
+            tokens_per_s_per_user=None,
+            requests_per_s_per_replica=None,
+            meets_slo=False,
+            replicas=None,
+            total_gpus=None,
+            gpu_hours_per_million_tokens=None,
+            usd_per_million_tokens=None,
+            rejected_reasons=(reason,),
+            ep=ep,
+        )
 
     @property
     def fits(self) -> bool:
@@ -81,7 +112,11 @@ class PlanConfig(NamedTuple):
 
     @property
     def layout(self) -> tuple[str, int, int] | tuple[str, int, int, int]:
-        return (self.hardware, self.tp, self.pp) if self.ep == 1 else (self.hardware, self.tp, self.pp, self.ep)
+        return (
+            (self.hardware, self.tp, self.pp)
+            if self.ep == 1
+            else (self.hardware, self.tp, self.pp, self.ep)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()
@@ -128,7 +163,10 @@ class Plan:
         configs = [c.to_dict() for c in self.configs]
 
         def ranked(items: tuple[Ranked, ...]) -> list[dict[str, Any]]:
-            return [{"rank": r.rank, "reason": r.reason, "index": r.index, **configs[r.index]} for r in items]
+            return [
+                {"rank": r.rank, "reason": r.reason, "index": r.index, **configs[r.index]}
+                for r in items
+            ]
 
         return {
             "schema": SCHEMA,
@@ -143,10 +181,17 @@ class Plan:
             },
             "recommended": ranked(self.recommended),
             "closest": ranked(self.closest),
-            "pareto": [{"index": i, "id": self.configs[i].id, "hardware": self.configs[i].hardware,
-                        "tokens_per_s_per_gpu": self.configs[i].tokens_per_s_per_gpu,
-                        "tokens_per_s_per_user": self.configs[i].tokens_per_s_per_user,
-                        "meets_slo": self.configs[i].meets_slo} for i in self.pareto],
+            "pareto": [
+                {
+                    "index": i,
+                    "id": self.configs[i].id,
+                    "hardware": self.configs[i].hardware,
+                    "tokens_per_s_per_gpu": self.configs[i].tokens_per_s_per_gpu,
+                    "tokens_per_s_per_user": self.configs[i].tokens_per_s_per_user,
+                    "meets_slo": self.configs[i].meets_slo,
+                }
+                for i in self.pareto
+            ],
             "calibration": {name: cal.to_dict() for name, cal in request.calibration.items()},
             "excluded": list(self.excluded),
             "warnings": list(self.warnings),
@@ -176,6 +221,7 @@ def request_to_dict(request: PlanRequest) -> dict[str, Any]:
         "max_gpus_per_replica": request.max_gpus_per_replica,
         "attention_kernel": request.attention_kernel,
         "fused_qkv": request.fused_qkv,
-        "gpu_hour_cost_usd": None if request.gpu_hour_cost_usd is None else {
-            hw.name: cost for hw, cost in zip(request.hardware, request.gpu_hour_cost_usd)},
+        "gpu_hour_cost_usd": None
+        if request.gpu_hour_cost_usd is None
+        else {hw.name: cost for hw, cost in zip(request.hardware, request.gpu_hour_cost_usd)},
     }

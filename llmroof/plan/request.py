@@ -23,7 +23,9 @@ class OutOfRange(ValueError):
 
     def __init__(self, field: str, value: object, bound: str, integer: bool = False) -> None:
         self.field, self.value, self.bound = field, value, bound
-        super().__init__(f"{field} must be {f'a {bound} integer' if integer else bound}, got {value!r}")
+        super().__init__(
+            f"{field} must be {f'a {bound} integer' if integer else bound}, got {value!r}"
+        )
 
 
 def check_positive(field: str, value: float | None) -> None:
@@ -80,8 +82,16 @@ class PlanRequest:
         names = [hw.name for hw in self.hardware]
         if len(set(names)) != len(names):
             raise ValueError(f"a device is named twice in the hardware list: {', '.join(names)}")
-        for name in ("prompt_len", "output_len", "rate_qps", "ttft_slo_s", "tpot_slo_s", "kv_block_tokens",
-                     "max_gpus_per_replica", "batch_points_per_doubling"):
+        for name in (
+            "prompt_len",
+            "output_len",
+            "rate_qps",
+            "ttft_slo_s",
+            "tpot_slo_s",
+            "kv_block_tokens",
+            "max_gpus_per_replica",
+            "batch_points_per_doubling",
+        ):
             value = getattr(self, name)
             if name.endswith(("_s", "_qps")):
                 check_positive(name, value)
@@ -89,23 +99,33 @@ class PlanRequest:
                 check_count(name, value)
         if self.gpu_hour_cost_usd is not None:
             if len(self.gpu_hour_cost_usd) != len(self.hardware):
-                raise ValueError(f"{len(self.gpu_hour_cost_usd)} GPU-hour prices for {len(self.hardware)} devices: "
-                                 "give one price, or one per device")
+                raise ValueError(
+                    f"{len(self.gpu_hour_cost_usd)} GPU-hour prices for {len(self.hardware)} devices: "
+                    "give one price, or one per device"
+                )
             if any(not cost >= 0 for cost in self.gpu_hour_cost_usd):
-                raise ValueError(f"GPU-hour prices must not be negative, got {list(self.gpu_hour_cost_usd)}")
+                raise ValueError(
+                    f"GPU-hour prices must not be negative, got {list(self.gpu_hour_cost_usd)}"
+                )
         if not 0 <= self.memory_reserve_fraction < 1:
             raise OutOfRange("memory_reserve_fraction", self.memory_reserve_fraction, "in [0, 1)")
         if self.attention_kernel not in ("eager", "flash"):
-            raise ValueError(f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}")
+            raise ValueError(
+                f"attention_kernel must be 'eager' or 'flash', got {self.attention_kernel!r}"
+            )
         if self.calibration:
             missing = [name for name in names if name not in self.calibration]
             extra = [name for name in self.calibration if name not in names]
             if extra:
-                raise ValueError(f"a calibration profile of {extra[0]} was given, but the plan is for "
-                                 f"{', '.join(names)}")
+                raise ValueError(
+                    f"a calibration profile of {extra[0]} was given, but the plan is for "
+                    f"{', '.join(names)}"
+                )
             if missing:
-                raise ValueError(f"calibrated plans need a profile of every device; none was given for "
-                                 f"{', '.join(missing)}")
+                raise ValueError(
+                    f"calibrated plans need a profile of every device; none was given for "
+                    f"{', '.join(missing)}"
+                )
         object.__setattr__(self, "calibration", MappingProxyType(dict(self.calibration)))
 
     @property

@@ -14,8 +14,12 @@ from collections.abc import Sequence
 SECONDS_PER_HOUR = 3600.0
 
 
-def max_concurrent_sequences(free_bytes: Sequence[float], kv_bytes_per_token: Sequence[float],
-                             blocks_per_sequence: int, block_tokens: int) -> int:
+def max_concurrent_sequences(
+    free_bytes: Sequence[float],
+    kv_bytes_per_token: Sequence[float],
+    blocks_per_sequence: int,
+    block_tokens: int,
+) -> int:
     """Sequences whose KV blocks fit beside the weights on every stage's GPU.
 
     Stage j's GPU holds, for every sequence in flight, blocks_per_sequence blocks of block_tokens tokens
@@ -27,8 +31,12 @@ def max_concurrent_sequences(free_bytes: Sequence[float], kv_bytes_per_token: Se
     return min(int(free // need) for free, need in zip(free_bytes, per_sequence))
 
 
-def round_time_s(decode_stage_s: Sequence[float], prefill_stage_s: Sequence[float], concurrent: int,
-                 output_len: int) -> float:
+def round_time_s(
+    decode_stage_s: Sequence[float],
+    prefill_stage_s: Sequence[float],
+    concurrent: int,
+    output_len: int,
+) -> float:
     """Time per round, which is the time between a user's tokens (the effective TPOT).
 
     The busiest stage's work in one round: pp decode steps (one per micro-batch) plus its share of the
@@ -39,8 +47,12 @@ def round_time_s(decode_stage_s: Sequence[float], prefill_stage_s: Sequence[floa
     return max(pp * d + admitted * p for d, p in zip(decode_stage_s, prefill_stage_s))
 
 
-def ttft_s(decode_stage_s: Sequence[float], prefill_stage_s: Sequence[float], concurrent: int,
-           output_len: int) -> float:
+def ttft_s(
+    decode_stage_s: Sequence[float],
+    prefill_stage_s: Sequence[float],
+    concurrent: int,
+    output_len: int,
+) -> float:
     """A new request waits for the decode step in flight on each stage, then for the prefills admitted in
     the same round, its own the last of them: sum_j T_j(b) + max(1, B/O) * sum_j P_j.
 

@@ -32,7 +32,9 @@ class LinearOp(NamedTuple):
     """Memory time per sequence."""
 
     def time_s(self, batch: float) -> float:
-        return max(self.compute0_s + self.compute1_s * batch, self.memory0_s + self.memory1_s * batch)
+        return max(
+            self.compute0_s + self.compute1_s * batch, self.memory0_s + self.memory1_s * batch
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,13 @@ class PiecewiseLinear:
             for op, turn in zip(ops, turns):
                 steeper = op.compute1_s > op.memory1_s  # True: compute grows faster with b
                 if turn is None:
-                    compute = op.compute0_s > op.memory0_s  # parallel pieces: the higher one throughout
+                    compute = (
+                        op.compute0_s > op.memory0_s
+                    )  # parallel pieces: the higher one throughout
                 else:
-                    compute = steeper if turn <= left else not steeper  # past its turn, the steeper piece
+                    compute = (
+                        steeper if turn <= left else not steeper
+                    )  # past its turn, the steeper piece
                 if compute:
                     intercept, slope = intercept + op.compute0_s, slope + op.compute1_s
                 else:
@@ -81,8 +87,12 @@ def _turn(op: LinearOp) -> float | None:
 def _linear_op(one: OpCost, two: OpCost, inverse_peak: float, inverse_bandwidth: float) -> LinearOp:
     """The affine op through its costs at b = 1 (``one``) and b = 2 (``two``)."""
     flops, bytes_ = two.flops - one.flops, two.bytes - one.bytes
-    return LinearOp((one.flops - flops) * inverse_peak, flops * inverse_peak,
-                    (one.bytes - bytes_) * inverse_bandwidth, bytes_ * inverse_bandwidth)
+    return LinearOp(
+        (one.flops - flops) * inverse_peak,
+        flops * inverse_peak,
+        (one.bytes - bytes_) * inverse_bandwidth,
+        bytes_ * inverse_bandwidth,
+    )
 
 
 def split_ops(phase: Phase) -> tuple[OpCost, tuple[OpCost, ...], tuple[OpCost, ...]]:
@@ -105,10 +115,16 @@ def stage_kernel_times_s(phase: Phase, stage_layers: tuple[int, ...]) -> list[fl
     """Kernel (roofline) time of each stage for one pass, communication excluded: as ``analyze`` sums it."""
     op_time = phase.roofline.time_s
     embed, layer, head = split_ops(phase)
-    layer_time = sum(op_time(op) * share for op, share in zip(layer, layer_shares(phase, stage_layers)))
+    layer_time = sum(
+        op_time(op) * share for op, share in zip(layer, layer_shares(phase, stage_layers))
+    )
     last = len(stage_layers) - 1
-    return [n * layer_time + (op_time(embed) if j == 0 else 0.0) + (sum(map(op_time, head)) if j == last else 0.0)
-            for j, n in enumerate(stage_layers)]
+    return [
+        n * layer_time
+        + (op_time(embed) if j == 0 else 0.0)
+        + (sum(map(op_time, head)) if j == last else 0.0)
+        for j, n in enumerate(stage_layers)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +167,14 @@ class DecodeModel:
         roof = one.decode.roofline
         inverse_peak = 1 / roof.peak_flops_per_s if roof.peak_flops_per_s else 0.0
         inverse_bandwidth = 1 / roof.bandwidth_bytes_per_s
-        (embed1, layer1, head1), (embed2, layer2, head2) = split_ops(one.decode), split_ops(two.decode)
+        (embed1, layer1, head1), (embed2, layer2, head2) = (
+            split_ops(one.decode),
+            split_ops(two.decode),
+        )
 
-        def fit_ops(a: Sequence[OpCost], b: Sequence[OpCost], shares: Sequence[float] | None = None) -> PiecewiseLinear:
+        def fit_ops(
+            a: Sequence[OpCost], b: Sequence[OpCost], shares: Sequence[float] | None = None
+        ) -> PiecewiseLinear:
             linear = [_linear_op(x, y, inverse_peak, inverse_bandwidth) for x, y in zip(a, b)]
             if shares is not None:
                 linear = [LinearOp(*(v * share for v in op)) for op, share in zip(linear, shares)]
@@ -163,18 +184,26 @@ class DecodeModel:
         comm1 = StageTimes.of(one.decode, layers).comm_s
         comm2 = StageTimes.of(two.decode, layers).comm_s
         slope = tuple(c2 - c1 for c1, c2 in zip(comm1, comm2))
-        return cls(fit_ops(layer1, layer2, layer_shares(one.decode, layers)), fit_ops((embed1,), (embed2,)),
-                   fit_ops(head1, head2), layers,
-                   tuple(c1 - s for c1, s in zip(comm1, slope)), slope)
+        return cls(
+            fit_ops(layer1, layer2, layer_shares(one.decode, layers)),
+            fit_ops((embed1,), (embed2,)),
+            fit_ops(head1, head2),
+            layers,
+            tuple(c1 - s for c1, s in zip(comm1, slope)),
+            slope,
+        )
 
     def stage_times_s(self, batch: int, efficiency: float = 1.0) -> list[float]:
         """Time each stage spends on one decode step of ``batch`` sequences; kernels at ``efficiency`` of the
         roofline (1: the roofline itself), communication as modelled."""
         layer, first, last = self.layer(batch), self.embed(batch), self.head(batch)
         final = len(self.stage_layers) - 1
-        return [(n * layer + (first if j == 0 else 0.0) + (last if j == final else 0.0)) / efficiency
-                + self.comm0_s[j] + self.comm1_s[j] * batch
-                for j, n in enumerate(self.stage_layers)]
+        return [
+            (n * layer + (first if j == 0 else 0.0) + (last if j == final else 0.0)) / efficiency
+            + self.comm0_s[j]
+            + self.comm1_s[j] * batch
+            for j, n in enumerate(self.stage_layers)
+        ]
 
 
 @dataclass(slots=True)
@@ -199,5 +228,7 @@ class ExactDecode:
         if batch not in self.cache:
             a = self.one
             workload = dataclasses.replace(a.workload, batch=batch, micro_batches=1)
-            self.cache[batch] = StageTimes.of(analyze(a.model, a.hardware, workload).decode, a.stage_layers)
+            self.cache[batch] = StageTimes.of(
+                analyze(a.model, a.hardware, workload).decode, a.stage_layers
+            )
         return list(self.cache[batch].scaled(efficiency))

@@ -21,10 +21,16 @@ from llmroof.units import seconds, si
 
 PHASE_COLORS = {"prefill": layout.OKABE_ITO["vermillion"], "decode": layout.OKABE_ITO["blue"]}
 PHASE_MARKERS = {"prefill": "s", "decode": "o"}
-PART_COLORS = {"weights": layout.OKABE_ITO["blue"], "KV cache": layout.OKABE_ITO["orange"],
-               "activations": layout.OKABE_ITO["green"], "measured (NVML)": layout.OKABE_ITO["purple"],
-               "communication": layout.OKABE_ITO["vermillion"], "pipeline bubble": layout.OKABE_ITO["sky"],
-               "measured": layout.OKABE_ITO["purple"], "analytic": layout.OKABE_ITO["sky"]}
+PART_COLORS = {
+    "weights": layout.OKABE_ITO["blue"],
+    "KV cache": layout.OKABE_ITO["orange"],
+    "activations": layout.OKABE_ITO["green"],
+    "measured (NVML)": layout.OKABE_ITO["purple"],
+    "communication": layout.OKABE_ITO["vermillion"],
+    "pipeline bubble": layout.OKABE_ITO["sky"],
+    "measured": layout.OKABE_ITO["purple"],
+    "analytic": layout.OKABE_ITO["sky"],
+}
 PART_HATCHES = {"KV cache": "//", "activations": "..", "pipeline bubble": "xx", "analytic": "//"}
 """Each part also told apart by a hatch, so the bars read without colour."""
 SERIES_COLORS = layout.PALETTE
@@ -32,8 +38,8 @@ CEILING_COLORS = ("#000000", "#777777")
 CACHE_COLORS = (layout.OKABE_ITO["green"], layout.OKABE_ITO["purple"], layout.OKABE_ITO["orange"])
 CACHE_DASHES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
 STYLE: dict[str, Any] = {
-    "svg.fonttype": "none",          # <text> elements, not glyph paths
-    "text.parse_math": False,        # a "$" in a model name is text, not mathtext
+    "svg.fonttype": "none",  # <text> elements, not glyph paths
+    "text.parse_math": False,  # a "$" in a model name is text, not mathtext
     "text.usetex": False,
     "font.family": "sans-serif",
     "font.size": 9.0,
@@ -60,7 +66,11 @@ class Ceiling(NamedTuple):
 
     @property
     def ridge_flops_per_byte(self) -> float | None:
-        return None if not self.peak_flops_per_s else self.peak_flops_per_s / self.bandwidth_bytes_per_s
+        return (
+            None
+            if not self.peak_flops_per_s
+            else self.peak_flops_per_s / self.bandwidth_bytes_per_s
+        )
 
 
 class Point(NamedTuple):
@@ -119,12 +129,16 @@ class Band(NamedTuple):
 
 # --- plumbing -------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _style(name: str) -> Iterator[None]:
     import matplotlib
 
     # A salt per figure keeps element ids stable (the same input gives the same page) and distinct.
-    params: Any = {**STYLE, "svg.hashsalt": f"llmroof-{name}"}  # rc_context types its keys as literals
+    params: Any = {
+        **STYLE,
+        "svg.hashsalt": f"llmroof-{name}",
+    }  # rc_context types its keys as literals
     with matplotlib.rc_context(params):
         yield
 
@@ -140,25 +154,41 @@ def _new_figure(width_in: float, height_in: float) -> Any:
 
 
 WIDTH_IN = 9.0
-Y_AXIS_IN = 1.05     # tick labels ("12.5 GB/s", "100 GFLOP/s") and the axis label
-X_AXIS_IN = 0.6      # tick labels and the axis label
-TITLE_IN = 0.35      # one line of title
+Y_AXIS_IN = 1.05  # tick labels ("12.5 GB/s", "100 GFLOP/s") and the axis label
+X_AXIS_IN = 0.6  # tick labels and the axis label
+TITLE_IN = 0.35  # one line of title
 RIGHT_IN = 0.25
 
 
-def _grid(figure: Any, rows: int, cols: int, *, left_in: float = Y_AXIS_IN, top_in: float = TITLE_IN,
-          bottom_in: float = X_AXIS_IN, row_gap_in: float = 0.0, col_gap_in: float = Y_AXIS_IN,
-          height_ratios: Sequence[float] | None = None) -> Any:
+def _grid(
+    figure: Any,
+    rows: int,
+    cols: int,
+    *,
+    left_in: float = Y_AXIS_IN,
+    top_in: float = TITLE_IN,
+    bottom_in: float = X_AXIS_IN,
+    row_gap_in: float = 0.0,
+    col_gap_in: float = Y_AXIS_IN,
+    height_ratios: Sequence[float] | None = None,
+) -> Any:
     """A grid of axes with margins and gaps in inches (gridspec takes them as fractions)."""
     width, height = figure.get_size_inches()
     inner_w = width - left_in - RIGHT_IN
     inner_h = height - top_in - bottom_in
     axes_w = (inner_w - (cols - 1) * col_gap_in) / cols
     axes_h = (inner_h - (rows - 1) * row_gap_in) / rows
-    return figure.add_gridspec(rows, cols, left=left_in / width, right=1 - RIGHT_IN / width,
-                               bottom=bottom_in / height, top=1 - top_in / height,
-                               wspace=col_gap_in / axes_w if cols > 1 else None,
-                               hspace=row_gap_in / axes_h if rows > 1 else None, height_ratios=height_ratios)
+    return figure.add_gridspec(
+        rows,
+        cols,
+        left=left_in / width,
+        right=1 - RIGHT_IN / width,
+        bottom=bottom_in / height,
+        top=1 - top_in / height,
+        wspace=col_gap_in / axes_w if cols > 1 else None,
+        hspace=row_gap_in / axes_h if rows > 1 else None,
+        height_ratios=height_ratios,
+    )
 
 
 def to_svg(figure: Any, name: str, alt: str) -> Any:
@@ -177,7 +207,9 @@ def to_svg(figure: Any, name: str, alt: str) -> Any:
     head += f' role="img" aria-labelledby="{title_id}" class="chart"'
     table = layout.table_of(figure)
     data = layout.data_html(name, table) if table else ""
-    return Markup(f'{head}><title id="{title_id}">{escape(alt)}</title>{text[head_end + 1:]}{data}')
+    return Markup(
+        f'{head}><title id="{title_id}">{escape(alt)}</title>{text[head_end + 1 :]}{data}'
+    )
 
 
 def _fit_y_axes(figure: Any, grid: Any, axes_list: Sequence[Any]) -> None:
@@ -269,14 +301,20 @@ def _finite(*values: float | None) -> bool:
 
 # --- the roofline ---------------------------------------------------------------------------------
 
-ROOF_MARGIN_IN = 2.0   # the column of roof labels right of the axes
+ROOF_MARGIN_IN = 2.0  # the column of roof labels right of the axes
 LABELLED_OPS = 6
 """Ops labelled on the roofline: the ones that lose the most time; every point has a hover title."""
 CACHE_LEVEL = re.compile(r"^(L\d|LLC|SLC)\b")
 
 
-def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str, alt: str,
-             name: str = "roofline") -> Any:
+def roofline(
+    ceilings: Sequence[Ceiling],
+    points: Sequence[Point],
+    *,
+    title: str,
+    alt: str,
+    name: str = "roofline",
+) -> Any:
     """Log-log roofline: each ceiling's slope and roof, labelled in a column right of the axes (bandwidth,
     compute and ridge point); one point per op (and a star per whole step), coloured and shaped by phase,
     the ops that lose the most time labelled. The axes are set by the points; a ridge far beyond them is an
@@ -292,9 +330,14 @@ def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str
     with _style(name):
         bottom_in = X_AXIS_IN + 0.75 + 0.17 * len(notes)
         figure = _new_figure(WIDTH_IN, 5.4 + bottom_in)
-        layout_grid = figure.add_gridspec(1, 1, left=Y_AXIS_IN / WIDTH_IN,
-                                          right=1 - ROOF_MARGIN_IN / WIDTH_IN,
-                                          bottom=bottom_in / (5.4 + bottom_in), top=1 - TITLE_IN / (5.4 + bottom_in))
+        layout_grid = figure.add_gridspec(
+            1,
+            1,
+            left=Y_AXIS_IN / WIDTH_IN,
+            right=1 - ROOF_MARGIN_IN / WIDTH_IN,
+            bottom=bottom_in / (5.4 + bottom_in),
+            top=1 - TITLE_IN / (5.4 + bottom_in),
+        )
         axes = figure.add_subplot(layout_grid[0])
         cache_index = 0
         for index, ceiling in enumerate(roofs):
@@ -322,11 +365,21 @@ def roofline(ceilings: Sequence[Ceiling], points: Sequence[Point], *, title: str
         handles, labels = axes.get_legend_handles_labels()
         _legend_below(figure, axes, handles, labels, ncols=3)
         for i, line in enumerate(notes):
-            figure.text(0.1 / WIDTH_IN, (0.08 + 0.17 * (len(notes) - 1 - i)) / figure.get_size_inches()[1], line,
-                        fontsize=7.5, color=layout.MUTED, ha="left", va="bottom")
+            figure.text(
+                0.1 / WIDTH_IN,
+                (0.08 + 0.17 * (len(notes) - 1 - i)) / figure.get_size_inches()[1],
+                line,
+                fontsize=7.5,
+                color=layout.MUTED,
+                ha="left",
+                va="bottom",
+            )
         _label_points(figure, axes, placed)
-        layout.data_table(figure, ("what", "phase", "FLOP/byte", "FLOP/s", "note"), _roofline_rows(roofs, placed,
-                                                                                              overhead))
+        layout.data_table(
+            figure,
+            ("what", "phase", "FLOP/byte", "FLOP/s", "note"),
+            _roofline_rows(roofs, placed, overhead),
+        )
         return to_svg(figure, name, alt)
 
 
@@ -338,19 +391,27 @@ def _split_roofs(ceilings: Sequence[Ceiling]) -> tuple[list[Ceiling], list[tuple
         return list(ceilings), []
     dram = next(c for c in ceilings if not CACHE_LEVEL.match(c.label))
     level = {c.label: CACHE_LEVEL.match(c.label).group(1) for c in caches}  # type: ignore[union-attr]
-    kept, slow = layout.monotone_levels([(c.label, c.bandwidth_bytes_per_s) for c in caches],
-                                        dram.bandwidth_bytes_per_s)
+    kept, slow = layout.monotone_levels(
+        [(c.label, c.bandwidth_bytes_per_s) for c in caches], dram.bandwidth_bytes_per_s
+    )
     keep = {label for label, _ in kept}
-    return ([c for c in ceilings if not CACHE_LEVEL.match(c.label) or c.label in keep],
-            [(level[lab], bw, level.get(below, below)) for lab, bw, below in slow])
+    return (
+        [c for c in ceilings if not CACHE_LEVEL.match(c.label) or c.label in keep],
+        [(level[lab], bw, level.get(below, below)) for lab, bw, below in slow],
+    )
 
 
 def _overhead_notes(overhead: Sequence[tuple[str, float, str]]) -> list[str]:
-    return [f"{level} measured {si(bw, 'B/s')}, below {below}: overhead-bound at its sizes (the cost per call, "
-            f"not the bandwidth), so not drawn as a roof." for level, bw, below in overhead]
+    return [
+        f"{level} measured {si(bw, 'B/s')}, below {below}: overhead-bound at its sizes (the cost per call, "
+        f"not the bandwidth), so not drawn as a roof."
+        for level, bw, below in overhead
+    ]
 
 
-def _roofline_range(placed: Sequence[Point], roofs: Sequence[Ceiling]) -> tuple[float, float, list[tuple[float, str]]]:
+def _roofline_range(
+    placed: Sequence[Point], roofs: Sequence[Ceiling]
+) -> tuple[float, float, list[tuple[float, str]]]:
     """(low, high) intensity set by the points, widened to a ridge within a factor 8; the ridges beyond, each
     with the label its edge arrow carries."""
     xs = [p.intensity_flops_per_byte for p in placed]
@@ -366,7 +427,10 @@ def _roofline_range(placed: Sequence[Point], roofs: Sequence[Ceiling]) -> tuple[
         if far and not low <= far <= high:
             beyond.append((far, f"{c.label.split(' ')[0]} ridge {far:.3g} FLOP/B"))
     merged: dict[str, tuple[float, str]] = {}
-    for ridge, label in beyond:  # one arrow per side of the axes: their labels would stack on each other
+    for (
+        ridge,
+        label,
+    ) in beyond:  # one arrow per side of the axes: their labels would stack on each other
         side = "high" if ridge > high else "low"
         if side in merged:
             merged[side] = (merged[side][0], f"{merged[side][1]}; {label.split(' ', 1)[1]}")
@@ -375,23 +439,35 @@ def _roofline_range(placed: Sequence[Point], roofs: Sequence[Ceiling]) -> tuple[
     return low, high, list(merged.values())
 
 
-def _roofline_y(placed: Sequence[Point], roofs: Sequence[Ceiling], low: float, high: float) -> tuple[float, float]:
-    attainable = [c.bandwidth_bytes_per_s * high if not c.peak_flops_per_s else
-                  min(c.peak_flops_per_s, c.bandwidth_bytes_per_s * high) for c in roofs]
+def _roofline_y(
+    placed: Sequence[Point], roofs: Sequence[Ceiling], low: float, high: float
+) -> tuple[float, float]:
+    attainable = [
+        c.bandwidth_bytes_per_s * high
+        if not c.peak_flops_per_s
+        else min(c.peak_flops_per_s, c.bandwidth_bytes_per_s * high)
+        for c in roofs
+    ]
     ys = [p.flops_per_s for p in placed]
     bottom = min(ys + [c.bandwidth_bytes_per_s * low for c in roofs[:1]])
     return bottom / 3, max(ys + attainable) * 2.5
 
 
-def _draw_ceiling(axes: Any, ceiling: Ceiling, intensities: list[float], color: str, dash: Any) -> None:
+def _draw_ceiling(
+    axes: Any, ceiling: Ceiling, intensities: list[float], color: str, dash: Any
+) -> None:
     bandwidth, peak = ceiling.bandwidth_bytes_per_s, ceiling.peak_flops_per_s
     ys = [bandwidth * x if not peak else min(peak, bandwidth * x) for x in intensities]
-    line = axes.plot(intensities, ys, linestyle=dash, color=color, linewidth=1.6, label=ceiling.label)[0]
+    line = axes.plot(
+        intensities, ys, linestyle=dash, color=color, linewidth=1.6, label=ceiling.label
+    )[0]
     line.set_gid(None)
     ridge = ceiling.ridge_flops_per_byte
     low, high = intensities[0], intensities[-1]
     if ridge and low <= ridge <= high:
-        marker = axes.plot([ridge], [peak], marker="|", markersize=10, color=color, linestyle="none")[0]
+        marker = axes.plot(
+            [ridge], [peak], marker="|", markersize=10, color=color, linestyle="none"
+        )[0]
         layout.hover(marker, f"{ceiling.label}: ridge {ridge:.3g} FLOP/byte")
 
 
@@ -402,8 +478,11 @@ def _roof_column(figure: Any, axes: Any, roofs: Sequence[Ceiling]) -> None:
     items = []
     cache_index = 0
     for index, c in enumerate(roofs):
-        end = c.bandwidth_bytes_per_s * high if not c.peak_flops_per_s else min(c.peak_flops_per_s,
-                                                                              c.bandwidth_bytes_per_s * high)
+        end = (
+            c.bandwidth_bytes_per_s * high
+            if not c.peak_flops_per_s
+            else min(c.peak_flops_per_s, c.bandwidth_bytes_per_s * high)
+        )
         end = min(max(end, y_low), y_high)
         y = axes.transData.transform((high, end))[1]
         if CACHE_LEVEL.match(c.label):
@@ -411,9 +490,13 @@ def _roof_column(figure: Any, axes: Any, roofs: Sequence[Ceiling]) -> None:
             cache_index += 1
         else:
             color = CEILING_COLORS[index % 2]
-        roof = f", {si(c.peak_flops_per_s, 'FLOP/s')}" if c.peak_flops_per_s else " (no compute peak)"
+        roof = (
+            f", {si(c.peak_flops_per_s, 'FLOP/s')}" if c.peak_flops_per_s else " (no compute peak)"
+        )
         ridge = f"\nridge {c.ridge_flops_per_byte:.3g} FLOP/B" if c.ridge_flops_per_byte else ""
-        items.append((y, f"{_short(c.label, 34)}\n{si(c.bandwidth_bytes_per_s, 'B/s')}{roof}{ridge}", color))
+        items.append(
+            (y, f"{_short(c.label, 34)}\n{si(c.bandwidth_bytes_per_s, 'B/s')}{roof}{ridge}", color)
+        )
     box = axes.bbox
     layout.stack_column(figure, items, x_px=box.x1 + 6, low_px=box.y0, high_px=box.y1, size=7)
 
@@ -428,17 +511,40 @@ def _draw_points(axes: Any, placed: Sequence[Point]) -> None:
     for p in placed:
         color = PHASE_COLORS.get(p.phase, "#333333")
         key = (p.phase, p.total)
-        label = (f"{p.phase}: whole step" if p.total else f"{p.phase}: one op") if key not in seen else None
+        label = (
+            (f"{p.phase}: whole step" if p.total else f"{p.phase}: one op")
+            if key not in seen
+            else None
+        )
         seen.add(key)
         if p.total:
-            artist = axes.scatter([p.intensity_flops_per_byte], [p.flops_per_s], s=150, marker="*", color=color,
-                                  edgecolors="black", linewidths=0.6, zorder=4, label=label)
+            artist = axes.scatter(
+                [p.intensity_flops_per_byte],
+                [p.flops_per_s],
+                s=150,
+                marker="*",
+                color=color,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+                label=label,
+            )
         else:
-            artist = axes.scatter([p.intensity_flops_per_byte], [p.flops_per_s], s=24, zorder=3, label=label,
-                                  marker=PHASE_MARKERS.get(p.phase, "o"), color=color)
-        layout.hover(artist, f"{p.label} ({p.phase}{', whole step' if p.total else ''}): "
-                             f"{p.intensity_flops_per_byte:.3g} FLOP/byte, {si(p.flops_per_s, 'FLOP/s')}"
-                     + (f", {seconds(p.lost_s)} lost against its roof" if p.lost_s else ""))
+            artist = axes.scatter(
+                [p.intensity_flops_per_byte],
+                [p.flops_per_s],
+                s=24,
+                zorder=3,
+                label=label,
+                marker=PHASE_MARKERS.get(p.phase, "o"),
+                color=color,
+            )
+        layout.hover(
+            artist,
+            f"{p.label} ({p.phase}{', whole step' if p.total else ''}): "
+            f"{p.intensity_flops_per_byte:.3g} FLOP/byte, {si(p.flops_per_s, 'FLOP/s')}"
+            + (f", {seconds(p.lost_s)} lost against its roof" if p.lost_s else ""),
+        )
 
 
 def _label_points(figure: Any, axes: Any, points: Sequence[Point]) -> None:
@@ -451,39 +557,81 @@ def _label_points(figure: Any, axes: Any, points: Sequence[Point]) -> None:
         x, y = to_display((p.intensity_flops_per_byte, p.flops_per_s))
         r = 7.0 if p.total else 3.5
         taken.append((x - r, y - r, x + r, y + r))
-    chosen = [p for p in points if p.total] + sorted((p for p in points if not p.total), key=_loss,
-                                                     reverse=True)[:LABELLED_OPS]
+    chosen = [p for p in points if p.total] + sorted(
+        (p for p in points if not p.total), key=_loss, reverse=True
+    )[:LABELLED_OPS]
     clusters: dict[tuple[Any, ...], list[Point]] = {}
     for p in chosen:
-        key = (p.phase, p.total, round(math.log10(p.intensity_flops_per_byte) / 0.04),
-               round(math.log10(p.flops_per_s) / 0.04))
+        key = (
+            p.phase,
+            p.total,
+            round(math.log10(p.intensity_flops_per_byte) / 0.04),
+            round(math.log10(p.flops_per_s) / 0.04),
+        )
         clusters.setdefault(key, []).append(p)
     groups = sorted(clusters.values(), key=lambda m: (not m[0].total, -_loss(m[0])))
-    layout.place_labels(axes, [(m[0].intensity_flops_per_byte, m[0].flops_per_s) for m in groups],
-                        [_wrap([m.label for m in members]) for members in groups], taken=taken,
-                        colors=[PHASE_COLORS.get(m[0].phase, "#333333") for m in groups])
+    layout.place_labels(
+        axes,
+        [(m[0].intensity_flops_per_byte, m[0].flops_per_s) for m in groups],
+        [_wrap([m.label for m in members]) for members in groups],
+        taken=taken,
+        colors=[PHASE_COLORS.get(m[0].phase, "#333333") for m in groups],
+    )
 
 
 def _loss(p: Point) -> float:
     """The time a point loses against its roof, or (without one) how far below the roof it sits."""
-    return p.lost_s if p.lost_s is not None else 1.0 / max(p.flops_per_s, 1e-30) * p.intensity_flops_per_byte
+    return (
+        p.lost_s
+        if p.lost_s is not None
+        else 1.0 / max(p.flops_per_s, 1e-30) * p.intensity_flops_per_byte
+    )
 
 
-def _roofline_rows(roofs: Sequence[Ceiling], points: Sequence[Point],
-                   overhead: Sequence[tuple[str, float, str]]) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = [(c.label, "", f"{c.ridge_flops_per_byte:.3g}" if c.ridge_flops_per_byte else "-",
-             si(c.peak_flops_per_s, "FLOP/s") if c.peak_flops_per_s else "-",
-             f"roof: {si(c.bandwidth_bytes_per_s, 'B/s')}, ridge point in FLOP/byte") for c in roofs]
-    rows += [(f"{level} cache", "", "-", "-", f"{si(bw, 'B/s')}, below {below}: overhead-bound, not a roof")
-             for level, bw, below in overhead]
-    rows += [(p.label, p.phase, f"{p.intensity_flops_per_byte:.3g}", si(p.flops_per_s, "FLOP/s"),
-              "whole step" if p.total else (f"{seconds(p.lost_s)} lost" if p.lost_s else "op"))
-             for p in points]
+def _roofline_rows(
+    roofs: Sequence[Ceiling], points: Sequence[Point], overhead: Sequence[tuple[str, float, str]]
+) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [
+        (
+            c.label,
+            "",
+            f"{c.ridge_flops_per_byte:.3g}" if c.ridge_flops_per_byte else "-",
+            si(c.peak_flops_per_s, "FLOP/s") if c.peak_flops_per_s else "-",
+            f"roof: {si(c.bandwidth_bytes_per_s, 'B/s')}, ridge point in FLOP/byte",
+        )
+        for c in roofs
+    ]
+    rows += [
+        (
+            f"{level} cache",
+            "",
+            "-",
+            "-",
+            f"{si(bw, 'B/s')}, below {below}: overhead-bound, not a roof",
+        )
+        for level, bw, below in overhead
+    ]
+    rows += [
+        (
+            p.label,
+            p.phase,
+            f"{p.intensity_flops_per_byte:.3g}",
+            si(p.flops_per_s, "FLOP/s"),
+            "whole step" if p.total else (f"{seconds(p.lost_s)} lost" if p.lost_s else "op"),
+        )
+        for p in points
+    ]
     return rows
 
 
-def _legend_below(figure: Any, axes: Any, handles: Sequence[Any], labels: Sequence[str], ncols: int,
-                  across: Sequence[Any] = ()) -> Any:
+def _legend_below(
+    figure: Any,
+    axes: Any,
+    handles: Sequence[Any],
+    labels: Sequence[str],
+    ncols: int,
+    across: Sequence[Any] = (),
+) -> Any:
     """A legend under the axes' x label (centred under ``across`` when given), outside the data."""
     if not handles:
         return None
@@ -491,15 +639,23 @@ def _legend_below(figure: Any, axes: Any, handles: Sequence[Any], labels: Sequen
     spread = list(across) or [axes]
     left, right = spread[0].get_position().x0, spread[-1].get_position().x1
     top = axes.get_position().y0 - (X_AXIS_IN - 0.05) / height
-    return figure.legend(handles, labels, loc="upper center", bbox_to_anchor=((left + right) / 2, top),
-                         ncols=min(ncols, len(handles)), frameon=False, fontsize=7.5)
+    return figure.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=((left + right) / 2, top),
+        ncols=min(ncols, len(handles)),
+        frameon=False,
+        fontsize=7.5,
+    )
 
 
 def _wrap(names: list[str], per_line: int = 3) -> str:
-    return "\n".join(", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line))
+    return "\n".join(", ".join(names[i : i + per_line]) for i in range(0, len(names), per_line))
 
 
 # --- bars -----------------------------------------------------------------------------------------
+
 
 def stacked_bars(panels: Sequence[BarPanel], *, title: str, alt: str, name: str) -> Any:
     """Horizontal stacked bars, one panel per group (each with its own scale); None when empty."""
@@ -508,9 +664,21 @@ def stacked_bars(panels: Sequence[BarPanel], *, title: str, alt: str, name: str)
         return None
     with _style(name):
         heights = [0.32 * len(p.bars) + 0.3 for p in panels]
-        top, bottom, gap = 2 * TITLE_IN, X_AXIS_IN + 0.35, X_AXIS_IN + TITLE_IN  # legend below the last panel
+        top, bottom, gap = (
+            2 * TITLE_IN,
+            X_AXIS_IN + 0.35,
+            X_AXIS_IN + TITLE_IN,
+        )  # legend below the last panel
         figure = _new_figure(WIDTH_IN, top + bottom + sum(heights) + gap * (len(panels) - 1))
-        grid = _grid(figure, len(panels), 1, top_in=top, bottom_in=bottom, row_gap_in=gap, height_ratios=heights)
+        grid = _grid(
+            figure,
+            len(panels),
+            1,
+            top_in=top,
+            bottom_in=bottom,
+            row_gap_in=gap,
+            height_ratios=heights,
+        )
         seen: set[str] = set()
         drawn = []
         for index, panel in enumerate(panels):
@@ -519,18 +687,38 @@ def stacked_bars(panels: Sequence[BarPanel], *, title: str, alt: str, name: str)
         _fit_y_axes(figure, grid, drawn)
         _suptitle(figure, title)
         handles = [_patch(part) for part in PART_COLORS if part in seen]
-        figure.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False,
-                      bbox_to_anchor=(0.5, 0.0))
-        layout.data_table(figure, ("panel", "bar", *sorted(seen), "total"),
-                          [(p.title, b.label, *(_bar_value(dict(b.parts).get(k), p) for k in sorted(seen)),
-                            _bar_value(sum(v for _, v in b.parts), p)) for p in panels for b in p.bars])
+        figure.legend(
+            handles=handles,
+            loc="lower center",
+            ncols=len(handles),
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
+        layout.data_table(
+            figure,
+            ("panel", "bar", *sorted(seen), "total"),
+            [
+                (
+                    p.title,
+                    b.label,
+                    *(_bar_value(dict(b.parts).get(k), p) for k in sorted(seen)),
+                    _bar_value(sum(v for _, v in b.parts), p),
+                )
+                for p in panels
+                for b in p.bars
+            ],
+        )
         return to_svg(figure, name, alt)
 
 
 def _bar_value(value: float | None, panel: BarPanel) -> str:
     if value is None:
         return "-"
-    return quantity(value, panel.unit) if panel.scale == 1.0 else f"{value / panel.scale:.3g} {panel.unit}"
+    return (
+        quantity(value, panel.unit)
+        if panel.scale == 1.0
+        else f"{value / panel.scale:.3g} {panel.unit}"
+    )
 
 
 def _draw_bars(axes: Any, panel: BarPanel, seen: set[str]) -> None:
@@ -539,18 +727,43 @@ def _draw_bars(axes: Any, panel: BarPanel, seen: set[str]) -> None:
         left = 0.0
         for part, value in bar.parts:
             width = value / panel.scale
-            axes.barh(row, width, left=left, color=PART_COLORS.get(part, "#999999"), height=0.6,
-                      hatch=PART_HATCHES.get(part), edgecolor="white", linewidth=0.4)
+            axes.barh(
+                row,
+                width,
+                left=left,
+                color=PART_COLORS.get(part, "#999999"),
+                height=0.6,
+                hatch=PART_HATCHES.get(part),
+                edgecolor="white",
+                linewidth=0.4,
+            )
             left += width
             seen.add(part)
-        axes.annotate(quantity(left * panel.scale, panel.unit) if panel.scale == 1.0 else f"{left:.3g} {panel.unit}",
-                      (left, row), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        axes.annotate(
+            quantity(left * panel.scale, panel.unit)
+            if panel.scale == 1.0
+            else f"{left:.3g} {panel.unit}",
+            (left, row),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     if panel.limit is not None:
         value, label = panel.limit
         axes.axvline(value / panel.scale, color="#c44e52", linestyle="--", linewidth=1.2)
-        axes.annotate(label, (value / panel.scale, 0.0), xycoords=("data", "axes fraction"), xytext=(-3, 3),
-                      textcoords="offset points", ha="right", va="bottom", fontsize=8, color="#c44e52",
-                      annotation_clip=False)
+        axes.annotate(
+            label,
+            (value / panel.scale, 0.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(-3, 3),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="#c44e52",
+            annotation_clip=False,
+        )
     axes.set_yticks(range(len(labels)), labels)
     axes.grid(True, axis="x")
     axes.grid(False, axis="y")
@@ -561,18 +774,34 @@ def _draw_bars(axes: Any, panel: BarPanel, seen: set[str]) -> None:
 
 
 def _suptitle(figure: Any, title: str) -> None:
-    figure.suptitle(title, x=0.1 / WIDTH_IN, y=1 - 0.08 / figure.get_size_inches()[1], ha="left", va="top",
-                    fontweight="bold", fontsize=11)
+    figure.suptitle(
+        title,
+        x=0.1 / WIDTH_IN,
+        y=1 - 0.08 / figure.get_size_inches()[1],
+        ha="left",
+        va="top",
+        fontweight="bold",
+        fontsize=11,
+    )
 
 
 def _patch(part: str) -> Any:
     from matplotlib.patches import Patch
 
-    return Patch(facecolor=PART_COLORS[part], hatch=PART_HATCHES.get(part), edgecolor="white", label=part)
+    return Patch(
+        facecolor=PART_COLORS[part], hatch=PART_HATCHES.get(part), edgecolor="white", label=part
+    )
 
 
-def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, str, Sequence[float | None]]], *,
-                  highlight: int | None, title: str, alt: str, name: str) -> Any:
+def category_bars(
+    categories: Sequence[str],
+    panels: Sequence[tuple[str, str, str, Sequence[float | None]]],
+    *,
+    highlight: int | None,
+    title: str,
+    alt: str,
+    name: str,
+) -> Any:
     """Vertical bars of the same categories in side-by-side panels of (title, y label, unit, values); the
     ``highlight`` category drawn darker."""
     with _style(name):
@@ -583,13 +812,27 @@ def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, st
             axes = figure.add_subplot(grid[0, index])
             drawn.append(axes)
             shown = [0.0 if v is None else v for v in values]
-            colors = [layout.OKABE_ITO["blue"] if i == highlight else layout.OKABE_ITO["sky"]
-                      for i in range(len(categories))]
-            axes.bar(range(len(categories)), shown, color=colors,
-                     hatch=[None if i == highlight else "//" for i in range(len(categories))], edgecolor="white")
+            colors = [
+                layout.OKABE_ITO["blue"] if i == highlight else layout.OKABE_ITO["sky"]
+                for i in range(len(categories))
+            ]
+            axes.bar(
+                range(len(categories)),
+                shown,
+                color=colors,
+                hatch=[None if i == highlight else "//" for i in range(len(categories))],
+                edgecolor="white",
+            )
             for i, value in enumerate(values):
-                axes.annotate(quantity(value, unit), (i, shown[i]), xytext=(0, 2),
-                              textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
+                axes.annotate(
+                    quantity(value, unit),
+                    (i, shown[i]),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7.5,
+                )
             axes.set_xticks(range(len(categories)), categories, fontsize=8)
             axes.set_title(panel_title, loc="left", fontsize=9.5)
             axes.set_ylabel(ylabel)
@@ -598,15 +841,26 @@ def category_bars(categories: Sequence[str], panels: Sequence[tuple[str, str, st
             _finish_linear(axes.yaxis, unit)
         _fit_y_axes(figure, grid, drawn)
         _suptitle(figure, title)
-        layout.data_table(figure, ("", *(p[0] for p in panels)),
-                          [(c.replace("\n", " "), *(quantity(p[3][i], p[2]) for p in panels))
-                           for i, c in enumerate(categories)])
+        layout.data_table(
+            figure,
+            ("", *(p[0] for p in panels)),
+            [
+                (c.replace("\n", " "), *(quantity(p[3][i], p[2]) for p in panels))
+                for i, c in enumerate(categories)
+            ],
+        )
         return to_svg(figure, name, alt)
 
 
-def grouped_bars(categories: Sequence[str], series: Sequence[str],
-                 panels: Sequence[tuple[str, str, str, Sequence[Sequence[float | None]]]], *, title: str, alt: str,
-                 name: str) -> Any:
+def grouped_bars(
+    categories: Sequence[str],
+    series: Sequence[str],
+    panels: Sequence[tuple[str, str, str, Sequence[Sequence[float | None]]]],
+    *,
+    title: str,
+    alt: str,
+    name: str,
+) -> Any:
     """Side-by-side panels of (title, y label, unit, values[series][category]): one group of bars per
     category, one bar per series (measured, analytic)."""
     width = 0.8 / len(series)
@@ -619,9 +873,15 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
             drawn.append(axes)
             for k, (label, row) in enumerate(zip(series, values)):
                 xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(categories))]
-                axes.bar(xs, [0.0 if v is None else v for v in row], width=width * 0.95, label=label,
-                         color=PART_COLORS.get(label, SERIES_COLORS[k % len(SERIES_COLORS)]),
-                         hatch=PART_HATCHES.get(label), edgecolor="white")
+                axes.bar(
+                    xs,
+                    [0.0 if v is None else v for v in row],
+                    width=width * 0.95,
+                    label=label,
+                    color=PART_COLORS.get(label, SERIES_COLORS[k % len(SERIES_COLORS)]),
+                    hatch=PART_HATCHES.get(label),
+                    edgecolor="white",
+                )
             axes.set_xticks(range(len(categories)), categories, fontsize=7.5)
             axes.set_title(panel_title, loc="left", fontsize=9.5)
             axes.set_ylabel(ylabel)
@@ -630,19 +890,39 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
             _finish_linear(axes.yaxis, unit)
         _fit_y_axes(figure, grid, drawn)
         handles, names = drawn[0].get_legend_handles_labels()
-        figure.legend(handles, names, loc="lower center", ncols=len(series), frameon=False,
-                      bbox_to_anchor=(0.5, 0.0))
+        figure.legend(
+            handles,
+            names,
+            loc="lower center",
+            ncols=len(series),
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
         _suptitle(figure, title)
-        layout.data_table(figure, ("", *(f"{p[0]}: {s}" for p in panels for s in series)),
-                          [(c, *(quantity(p[3][k][i], p[2]) for p in panels for k in range(len(series))))
-                           for i, c in enumerate(categories)])
+        layout.data_table(
+            figure,
+            ("", *(f"{p[0]}: {s}" for p in panels for s in series)),
+            [
+                (c, *(quantity(p[3][k][i], p[2]) for p in panels for k in range(len(series))))
+                for i, c in enumerate(categories)
+            ],
+        )
         return to_svg(figure, name, alt)
 
 
 # --- lines ----------------------------------------------------------------------------------------
 
-def sweep(panels: Sequence[LinePanel], *, xlabel: str, marks: Sequence[tuple[float, str]], title: str, alt: str,
-          name: str, batch_axis: bool = True) -> Any:
+
+def sweep(
+    panels: Sequence[LinePanel],
+    *,
+    xlabel: str,
+    marks: Sequence[tuple[float, str]],
+    title: str,
+    alt: str,
+    name: str,
+    batch_axis: bool = True,
+) -> Any:
     """Line panels side by side over one swept axis (log2), with vertical marks (the crossover). Where a
     panel has measured (solid) series, they set the x range; a mark beyond it is an arrow at the edge with
     its value. One legend for all panels, below them."""
@@ -668,9 +948,14 @@ def sweep(panels: Sequence[LinePanel], *, xlabel: str, marks: Sequence[tuple[flo
         for axes in drawn:
             for handle, label in zip(*axes.get_legend_handles_labels()):
                 handles.setdefault(label, handle)
-        _legend_below(figure, drawn[0], list(handles.values()), list(handles), ncols=2, across=drawn)
-        layout.data_table(figure, (xlabel, *(f"{p.title}: {s.label}" for p in panels for s in p.series)),
-                          _sweep_rows(panels))
+        _legend_below(
+            figure, drawn[0], list(handles.values()), list(handles), ncols=2, across=drawn
+        )
+        layout.data_table(
+            figure,
+            (xlabel, *(f"{p.title}: {s.label}" for p in panels for s in p.series)),
+            _sweep_rows(panels),
+        )
         return to_svg(figure, name, alt)
 
 
@@ -692,8 +977,9 @@ def _sweep_rows(panels: Sequence[LinePanel]) -> list[tuple[str, ...]]:
     return rows
 
 
-def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]], xlabel: str,
-                batch_axis: bool) -> None:
+def _draw_lines(
+    axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]], xlabel: str, batch_axis: bool
+) -> None:
     # The solid (measured) series set the range; a panel of dashed (analytic) curves alone, all of them.
     solid = [x for s in panel.series if not s.dashed for x, y in zip(s.xs, s.ys) if _finite(x, y)]
     shown = solid or [x for s in panel.series for x, y in zip(s.xs, s.ys) if _finite(x, y)] or [1.0]
@@ -701,32 +987,57 @@ def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]],
     xs_all: list[float] = []
     ys_all: list[float] = []
     for series in panel.series:
-        pairs = [(x, y) for x, y in zip(series.xs, series.ys) if _finite(x, y) and x_low <= x <= x_high]
+        pairs = [
+            (x, y) for x, y in zip(series.xs, series.ys) if _finite(x, y) and x_low <= x <= x_high
+        ]
         if not pairs:
             continue
         xs, ys = zip(*pairs)
         xs_all += xs
         ys_all += ys
         look = layout.style(series.color, dashed=series.dashed)
-        axes.plot(xs, ys, linestyle=look.linestyle, marker=look.marker, markersize=4 if not series.dashed else 3,
-                  color=look.color, linewidth=1.4, label=series.label,
-                  markerfacecolor="white" if series.dashed else look.color)
+        axes.plot(
+            xs,
+            ys,
+            linestyle=look.linestyle,
+            marker=look.marker,
+            markersize=4 if not series.dashed else 3,
+            color=look.color,
+            linewidth=1.4,
+            label=series.label,
+            markerfacecolor="white" if series.dashed else look.color,
+        )
     if panel.hline is not None:
         value, label = panel.hline
-        axes.axhline(value, color=layout.OKABE_ITO["vermillion"], linestyle=(0, (6, 2)), linewidth=1.1, label=label)
+        axes.axhline(
+            value,
+            color=layout.OKABE_ITO["vermillion"],
+            linestyle=(0, (6, 2)),
+            linewidth=1.1,
+            label=label,
+        )
         ys_all.append(value)
     beyond = []
     for k, (value, label) in enumerate(marks):
         if x_low <= value <= x_high:
-            axes.axvline(value, color=layout.PALETTE[(k + 2) % len(layout.PALETTE)], linestyle=":", linewidth=1.6,
-                         label=label)
+            axes.axvline(
+                value,
+                color=layout.PALETTE[(k + 2) % len(layout.PALETTE)],
+                linestyle=":",
+                linewidth=1.6,
+                label=label,
+            )
         else:
             beyond.append((value, label))
     axes.__dict__["_llmroof_beyond"] = beyond
     axes.set_xscale("log", base=2)
     axes.set_xlim(x_low, x_high)
     if batch_axis:
-        apart = [v for v, _ in marks if x_low <= v <= x_high and not any(0.75 < v / x < 1.33 for x in xs_all)]
+        apart = [
+            v
+            for v, _ in marks
+            if x_low <= v <= x_high and not any(0.75 < v / x < 1.33 for x in xs_all)
+        ]
         _batch_axis(axes.xaxis, xs_all + apart)
     if ys_all and panel.log_y:
         axes.set_yscale("log")
@@ -741,8 +1052,18 @@ def _draw_lines(axes: Any, panel: LinePanel, marks: Sequence[tuple[float, str]],
     axes.set_title(panel.title, loc="left", fontsize=9.5)
 
 
-def timeline(times_s: Sequence[float], values: Sequence[float], bands: Sequence[Band], *, ylabel: str, unit: str,
-             peak: tuple[float, str] | None, title: str, alt: str, name: str = "nvml") -> Any:
+def timeline(
+    times_s: Sequence[float],
+    values: Sequence[float],
+    bands: Sequence[Band],
+    *,
+    ylabel: str,
+    unit: str,
+    peak: tuple[float, str] | None,
+    title: str,
+    alt: str,
+    name: str = "nvml",
+) -> Any:
     """A sampled quantity over time with the timed regions as shaded bands, each labelled where its label
     fits (else in its hover title and the data table); the legend below the axes."""
     if not times_s:
@@ -753,16 +1074,35 @@ def timeline(times_s: Sequence[float], values: Sequence[float], bands: Sequence[
         axes = figure.add_subplot(grid[0])
         spans = []
         for index, band in enumerate(bands):
-            span = axes.axvspan(band.start_s, band.end_s, color=SERIES_COLORS[index % len(SERIES_COLORS)],
-                                alpha=0.13, linewidth=0)
+            span = axes.axvspan(
+                band.start_s,
+                band.end_s,
+                color=SERIES_COLORS[index % len(SERIES_COLORS)],
+                alpha=0.13,
+                linewidth=0,
+            )
             layout.hover(span, f"{band.label}: {band.start_s:.3g} s to {band.end_s:.3g} s")
             spans.append(span)
         look = layout.style(0)
-        axes.plot(times_s, values, "-", marker=look.marker, markersize=2.5, linewidth=1.2, color=look.color,
-                  label="NVML sample")
+        axes.plot(
+            times_s,
+            values,
+            "-",
+            marker=look.marker,
+            markersize=2.5,
+            linewidth=1.2,
+            color=look.color,
+            label="NVML sample",
+        )
         top = max(values)
         if peak is not None:
-            axes.axhline(peak[0], color=layout.OKABE_ITO["vermillion"], linestyle="--", linewidth=1.1, label=peak[1])
+            axes.axhline(
+                peak[0],
+                color=layout.OKABE_ITO["vermillion"],
+                linestyle="--",
+                linewidth=1.1,
+                label=peak[1],
+            )
             top = max(top, peak[0])
         axes.set_ylim(0, top * 1.12 if top > 0 else 1)
         _finish_linear(axes.yaxis, unit)
@@ -773,9 +1113,12 @@ def timeline(times_s: Sequence[float], values: Sequence[float], bands: Sequence[
         _band_labels(axes, bands)
         handles, labels = axes.get_legend_handles_labels()
         _legend_below(figure, axes, handles, labels, ncols=2)
-        layout.data_table(figure, ("time (s)", ylabel), [(f"{t:.3g}", quantity(v, unit)) for t, v in
-                                                          zip(times_s, values)]
-                          + [(f"{b.start_s:.3g} to {b.end_s:.3g}", b.label) for b in bands])
+        layout.data_table(
+            figure,
+            ("time (s)", ylabel),
+            [(f"{t:.3g}", quantity(v, unit)) for t, v in zip(times_s, values)]
+            + [(f"{b.start_s:.3g} to {b.end_s:.3g}", b.label) for b in bands],
+        )
         return to_svg(figure, name, alt)
 
 
@@ -784,8 +1127,17 @@ def _band_labels(axes: Any, bands: Sequence[Band]) -> None:
     render = layout.renderer(axes.figure)
     taken: list[layout.Box] = [layout.box_of(axes.title, render)]
     for band in bands:
-        note = axes.annotate(band.label, (band.start_s, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
-                             textcoords="offset points", rotation=90, va="top", fontsize=6.5, color="#444444")
+        note = axes.annotate(
+            band.label,
+            (band.start_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -3),
+            textcoords="offset points",
+            rotation=90,
+            va="top",
+            fontsize=6.5,
+            color="#444444",
+        )
         box = layout.box_of(note, render)
         if any(layout.overlap_area(box, t) > 0 for t in taken):
             note.remove()

@@ -23,13 +23,19 @@ from llmroof.units import gib, percent, seconds, si
 
 def title(record: dict[str, Any]) -> tuple[str, str]:
     device, w = record.get("device") or {}, record.get("workload") or {}
-    depth = (f"{w.get('layers_instantiated')} of {w.get('layers_total')} layers instantiated"
-             + (" (full depth extrapolated)" if w.get("extrapolated") else ""))
+    depth = f"{w.get('layers_instantiated')} of {w.get('layers_total')} layers instantiated" + (
+        " (full depth extrapolated)" if w.get("extrapolated") else ""
+    )
     par = record.get("parallel")
-    where_run = (f"{par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, {par['backend']}) of "
-                 if par else "")
-    subtitle = (f"Measured on {where_run}{device.get('name', '?')} ({device.get('kind', '?')}), "
-                f"{w.get('dtype', '?')}, {depth}")
+    where_run = (
+        f"{par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, {par['backend']}) of "
+        if par
+        else ""
+    )
+    subtitle = (
+        f"Measured on {where_run}{device.get('name', '?')} ({device.get('kind', '?')}), "
+        f"{w.get('dtype', '?')}, {depth}"
+    )
     return f"{record['model']['name']} on {device.get('name', '?')}", subtitle
 
 
@@ -37,9 +43,11 @@ def problems(record: dict[str, Any]) -> list[str]:
     """What did not finish: the run's status and every configuration that was skipped or failed."""
     lines = []
     if record.get("status") != "complete":
-        lines.append(f"This run is {record.get('status', 'unknown')}"
-                     + (f": {record['error']}" if record.get("error") else "")
-                     + ". The report shows what it finished.")
+        lines.append(
+            f"This run is {record.get('status', 'unknown')}"
+            + (f": {record['error']}" if record.get("error") else "")
+            + ". The report shows what it finished."
+        )
     for c in record.get("configs", []):
         if c.get("status") != "ok":
             lines.append(f"{tag(c)}: {c.get('status')}: {c.get('reason', '')}")
@@ -48,13 +56,20 @@ def problems(record: dict[str, Any]) -> list[str]:
 
 # --- helpers --------------------------------------------------------------------------------------
 
+
 def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
-    return [c for c in record.get("configs", []) if c.get("phase") == phase and c.get("status") == "ok"]
+    return [
+        c for c in record.get("configs", []) if c.get("phase") == phase and c.get("status") == "ok"
+    ]
 
 
 def tag(c: dict[str, Any]) -> str:
     """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
-    return config_label(c["phase"], c["batch"], c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"))
+    return config_label(
+        c["phase"],
+        c["batch"],
+        c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"),
+    )
 
 
 def _totals(c: dict[str, Any]) -> PhaseTotals:
@@ -95,7 +110,9 @@ def bound_measured(c: dict[str, Any], record: dict[str, Any]) -> str:
         return c["bound_measured"]
     measured = _ceilings(record)[0]
     bw, flops = achieved(c, record)
-    return _roofline(measured).bound(flops, bw)  # achieved rates in: the larger share of its ceiling wins
+    return _roofline(measured).bound(
+        flops, bw
+    )  # achieved rates in: the larger share of its ceiling wins
 
 
 def _tokens(c: dict[str, Any]) -> int:
@@ -103,6 +120,7 @@ def _tokens(c: dict[str, Any]) -> int:
 
 
 # --- sections -------------------------------------------------------------------------------------
+
 
 def headline(record: dict[str, Any]) -> dict[str, Any] | None:
     decode, prefill = ok(record, "decode"), ok(record, "prefill")
@@ -112,41 +130,76 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
     cards = []
     if decode:
         d = decode[0]
-        sheet_note = (f"; {percent(d['datasheet_roofline_fraction'])} of the datasheet bound "
-                      f"{seconds(d['datasheet_roofline_time_s'])}" if d.get("datasheet_roofline_time_s") else "")
-        cards.append({"label": f"Decode TPOT ({where(d)})", "value": seconds(d["tpot_s"]),
-                      "detail": f"{percent(d['roofline_fraction'])} of roofline: the minimum-traffic bound on the "
-                                f"measured ceilings is {seconds(d['roofline_time_s'])}{_eager_note(d)}{sheet_note}; "
-                                f"{si(d['tokens_per_s'])} tokens/s"})
+        sheet_note = (
+            f"; {percent(d['datasheet_roofline_fraction'])} of the datasheet bound "
+            f"{seconds(d['datasheet_roofline_time_s'])}"
+            if d.get("datasheet_roofline_time_s")
+            else ""
+        )
+        cards.append(
+            {
+                "label": f"Decode TPOT ({where(d)})",
+                "value": seconds(d["tpot_s"]),
+                "detail": f"{percent(d['roofline_fraction'])} of roofline: the minimum-traffic bound on the "
+                f"measured ceilings is {seconds(d['roofline_time_s'])}{_eager_note(d)}{sheet_note}; "
+                f"{si(d['tokens_per_s'])} tokens/s",
+            }
+        )
         bw = achieved(d, record)[0]
-        sheet_bw = (f"; {sec.percent_of(bw, sheet['bandwidth_bytes_per_s'])} of the datasheet "
-                    f"{si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
+        sheet_bw = (
+            f"; {sec.percent_of(bw, sheet['bandwidth_bytes_per_s'])} of the datasheet "
+            f"{si(sheet['bandwidth_bytes_per_s'], 'B/s')}"
+            if sheet
+            else ""
+        )
         per_rank = ", per rank" if ranks(record) > 1 else ""
-        cards.append({"label": f"Achieved bandwidth (decode{per_rank})", "value": si(bw, "B/s"),
-                      "detail": f"{sec.percent_of(bw, measured.get('bandwidth_bytes_per_s'))} of the measured read "
-                                f"ceiling {si(measured.get('bandwidth_bytes_per_s'), 'B/s')}{sheet_bw}"})
+        cards.append(
+            {
+                "label": f"Achieved bandwidth (decode{per_rank})",
+                "value": si(bw, "B/s"),
+                "detail": f"{sec.percent_of(bw, measured.get('bandwidth_bytes_per_s'))} of the measured read "
+                f"ceiling {si(measured.get('bandwidth_bytes_per_s'), 'B/s')}{sheet_bw}",
+            }
+        )
         nv = (d.get("nvml") or {}).get("measured_bytes_per_token")
         parts = sec.byte_parts(_totals(d), d["batch"])
-        cards.append({"label": "Bytes per generated token", "value": si(d["bytes_per_token"], "B"),
-                      "detail": "analytic: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in parts)
-                                + (f"; NVML measured {si(nv, 'B')} for the instantiated layers" if nv else "")})
+        cards.append(
+            {
+                "label": "Bytes per generated token",
+                "value": si(d["bytes_per_token"], "B"),
+                "detail": "analytic: "
+                + ", ".join(f"{n} {si(v, 'B')}" for n, v in parts)
+                + (f"; NVML measured {si(nv, 'B')} for the instantiated layers" if nv else ""),
+            }
+        )
     if prefill:
         p = prefill[0]
-        cards.append({"label": f"Prefill TTFT ({where(p)})", "value": seconds(p["ttft_s"]),
-                      "detail": f"{percent(p['roofline_fraction'])} of roofline "
-                                f"(bound {seconds(p['roofline_time_s'])}{_eager_note(p)}); "
-                                f"{si(achieved(p, record)[1], 'FLOP/s')} achieved"
-                                + (" per rank" if ranks(record) > 1 else "")})
+        cards.append(
+            {
+                "label": f"Prefill TTFT ({where(p)})",
+                "value": seconds(p["ttft_s"]),
+                "detail": f"{percent(p['roofline_fraction'])} of roofline "
+                f"(bound {seconds(p['roofline_time_s'])}{_eager_note(p)}); "
+                f"{si(achieved(p, record)[1], 'FLOP/s')} achieved"
+                + (" per rank" if ranks(record) > 1 else ""),
+            }
+        )
     lead = decode[0] if decode else prefill[0]
     notes = [verdict(p, record) for p in prefill[:1]] if decode else []
     simulated = lead.get("simulated")
     if simulated:
-        notes.append(f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
-                     f"communication of {simulated['tp']} ranks ({seconds(simulated['comm_time_s'])} here), while "
-                     "% of roofline compares the shard's own work.")
-    return {"cards": cards, "verdict": verdict(lead, record), "bound": bound_measured(lead, record),
-            "notes": notes,
-            "table": config_table(record)}
+        notes.append(
+            f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
+            f"communication of {simulated['tp']} ranks ({seconds(simulated['comm_time_s'])} here), while "
+            "% of roofline compares the shard's own work."
+        )
+    return {
+        "cards": cards,
+        "verdict": verdict(lead, record),
+        "bound": bound_measured(lead, record),
+        "notes": notes,
+        "table": config_table(record),
+    }
 
 
 def _eager_note(c: dict[str, Any]) -> str:
@@ -160,31 +213,53 @@ def verdict(c: dict[str, Any], record: dict[str, Any]) -> str:
     bw, flops = achieved(c, record)
     ridge = _roofline(measured).ridge_point
     each = " per rank" if ranks(record) > 1 else ""
-    return (f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
-            f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "
-            f"achieved compute{each} {percent(flops / measured['peak_flops_per_s'])} of the measured compute "
-            f"ceiling. Its arithmetic intensity is "
-            f"{sec.intensity_verdict(c['analytic']['intensity'], ridge, 'the measured ceilings')}.")
+    return (
+        f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
+        f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "
+        f"achieved compute{each} {percent(flops / measured['peak_flops_per_s'])} of the measured compute "
+        f"ceiling. Its arithmetic intensity is "
+        f"{sec.intensity_verdict(c['analytic']['intensity'], ridge, 'the measured ceilings')}."
+    )
 
 
 def config_table(record: dict[str, Any]) -> dict[str, Any]:
     sheet = _ceilings(record)[1]
     rows = []
     for c in ok(record, "decode") + ok(record, "prefill"):
-        row = [tb.cell(tag(c)), tb.time_cell(c["time_s"]), tb.time_cell(c["roofline_time_s"]),
-               tb.time_cell(c.get("eager_roofline_time_s")), tb.percent_cell(c["roofline_fraction"])]
+        row = [
+            tb.cell(tag(c)),
+            tb.time_cell(c["time_s"]),
+            tb.time_cell(c["roofline_time_s"]),
+            tb.time_cell(c.get("eager_roofline_time_s")),
+            tb.percent_cell(c["roofline_fraction"]),
+        ]
         if sheet:
             row.append(tb.percent_cell(c.get("datasheet_roofline_fraction")))
         bw, flops = achieved(c, record)
-        row += [tb.number(c["tokens_per_s"]), tb.number(bw, "B/s"), tb.number(flops, "FLOP/s"),
-                tb.number(c["bytes_per_token"], "B"), tb.cell(bound_measured(c, record))]
+        row += [
+            tb.number(c["tokens_per_s"]),
+            tb.number(bw, "B/s"),
+            tb.number(flops, "FLOP/s"),
+            tb.number(c["bytes_per_token"], "B"),
+            tb.cell(bound_measured(c, record)),
+        ]
         rows.append(row)
-    columns = [("configuration", False), ("measured (TPOT / TTFT)", True), ("roofline bound (fused)", True),
-               ("bound of the eager ops timed", True), ("% of roofline", True)]
+    columns = [
+        ("configuration", False),
+        ("measured (TPOT / TTFT)", True),
+        ("roofline bound (fused)", True),
+        ("bound of the eager ops timed", True),
+        ("% of roofline", True),
+    ]
     columns += [("% of datasheet", True)] if sheet else []
     each = " per rank" if ranks(record) > 1 else ""
-    columns += [("tokens/s", True), (f"achieved B/s{each}", True), (f"achieved FLOP/s{each}", True),
-                ("bytes/token", True), ("bound (measured)", False)]
+    columns += [
+        ("tokens/s", True),
+        (f"achieved B/s{each}", True),
+        (f"achieved FLOP/s{each}", True),
+        ("bytes/token", True),
+        ("bound (measured)", False),
+    ]
     return tb.table(columns, rows)
 
 
@@ -193,39 +268,89 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     if not measured.get("bandwidth_bytes_per_s"):
         return None
     dtype = (record.get("workload") or {}).get("dtype", "")
-    ceilings = [fig.Ceiling(f"measured ceilings ({dtype})", measured["bandwidth_bytes_per_s"],
-                            measured.get("peak_flops_per_s"))]
+    ceilings = [
+        fig.Ceiling(
+            f"measured ceilings ({dtype})",
+            measured["bandwidth_bytes_per_s"],
+            measured.get("peak_flops_per_s"),
+        )
+    ]
     if sheet:
-        ceilings.append(fig.Ceiling(sheet["label"], sheet["bandwidth_bytes_per_s"], sheet.get("peak_flops_per_s"),
-                                    dashed=True))
-    for level, bandwidth in ((record.get("ceilings") or {}).get("cache_bandwidth_bytes_per_s") or {}).items():
-        ceilings.append(fig.Ceiling(f"{level} roof (calibrated)", bandwidth, measured.get("peak_flops_per_s"),
-                                    dashed=True))
+        ceilings.append(
+            fig.Ceiling(
+                sheet["label"],
+                sheet["bandwidth_bytes_per_s"],
+                sheet.get("peak_flops_per_s"),
+                dashed=True,
+            )
+        )
+    for level, bandwidth in (
+        (record.get("ceilings") or {}).get("cache_bandwidth_bytes_per_s") or {}
+    ).items():
+        ceilings.append(
+            fig.Ceiling(
+                f"{level} roof (calibrated)",
+                bandwidth,
+                measured.get("peak_flops_per_s"),
+                dashed=True,
+            )
+        )
     points = []
     shown = [cs[0] for cs in (ok(record, "prefill"), ok(record, "decode")) if cs]
     for c in shown:
-        points += [fig.Point(op["name"], c["phase"], op["intensity"] or 0.0, op["achieved_flops_per_s"],
-                             lost_s=answer.op_lost_s(op))
-                   for op in c.get("ops", []) if "achieved_flops_per_s" in op]
+        points += [
+            fig.Point(
+                op["name"],
+                c["phase"],
+                op["intensity"] or 0.0,
+                op["achieved_flops_per_s"],
+                lost_s=answer.op_lost_s(op),
+            )
+            for op in c.get("ops", [])
+            if "achieved_flops_per_s" in op
+        ]
     for c in ok(record, "prefill") + ok(record, "decode"):
-        points.append(fig.Point(where(c), c["phase"], c["analytic"]["intensity"] or 0.0,
-                                achieved(c, record)[1], total=True))
-    alt = (f"Roofline with measured ceilings {si(measured['bandwidth_bytes_per_s'], 'B/s')} and "
-           f"{si(measured.get('peak_flops_per_s'), 'FLOP/s')}"
-           + (f" and the datasheet's {si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
-           + "; " + "; ".join(f"{tag(c)} achieves {si(achieved(c, record)[1], 'FLOP/s')} at "
-                              f"{c['analytic']['intensity'] or 0:.3g} FLOP/byte"
-                              for c in ok(record, "prefill") + ok(record, "decode")))
-    svg = fig.roofline(ceilings, points, alt=alt,
-                       title=f"Roofline: {record['model']['name']} on {(record.get('device') or {}).get('name', '?')}")
+        points.append(
+            fig.Point(
+                where(c),
+                c["phase"],
+                c["analytic"]["intensity"] or 0.0,
+                achieved(c, record)[1],
+                total=True,
+            )
+        )
+    alt = (
+        f"Roofline with measured ceilings {si(measured['bandwidth_bytes_per_s'], 'B/s')} and "
+        f"{si(measured.get('peak_flops_per_s'), 'FLOP/s')}"
+        + (f" and the datasheet's {si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
+        + "; "
+        + "; ".join(
+            f"{tag(c)} achieves {si(achieved(c, record)[1], 'FLOP/s')} at "
+            f"{c['analytic']['intensity'] or 0:.3g} FLOP/byte"
+            for c in ok(record, "prefill") + ok(record, "decode")
+        )
+    )
+    svg = fig.roofline(
+        ceilings,
+        points,
+        alt=alt,
+        title=f"Roofline: {record['model']['name']} on {(record.get('device') or {}).get('name', '?')}",
+    )
     if svg is None:
         return None
     ops_of = ", ".join(tag(c) for c in shown if c.get("ops"))
-    notes = ["Stars: each whole configuration at its analytic arithmetic intensity and its achieved FLOP/s "
-             "(analytic FLOPs / measured median time" + (", per rank" if ranks(record) > 1 else "") + ")."
-             + (f" Dots: each op of one layer for {ops_of}, timed alone." if ops_of else ""),
-             "Ops with no FLOPs (the embedding lookup) have no place on a log axis and are left out."]
-    return {"figure": sec.figure(svg, "Measured roofline: ceilings, configurations and ops."), "notes": notes}
+    notes = [
+        "Stars: each whole configuration at its analytic arithmetic intensity and its achieved FLOP/s "
+        "(analytic FLOPs / measured median time"
+        + (", per rank" if ranks(record) > 1 else "")
+        + ")."
+        + (f" Dots: each op of one layer for {ops_of}, timed alone." if ops_of else ""),
+        "Ops with no FLOPs (the embedding lookup) have no place on a log axis and are left out.",
+    ]
+    return {
+        "figure": sec.figure(svg, "Measured roofline: ceilings, configurations and ops."),
+        "notes": notes,
+    }
 
 
 def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -233,22 +358,42 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
     if not decode and not prefill:
         return None
     decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), c["batch"])) for c in decode)
-    prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), _tokens(c)))
-                         for c in prefill)
-    panels = [fig.BarPanel("Decode: per generated token, full depth (analytic)", "bytes per token", "B", decode_bars),
-              fig.BarPanel("Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars)]
+    prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), _tokens(c))) for c in prefill)
+    panels = [
+        fig.BarPanel(
+            "Decode: per generated token, full depth (analytic)",
+            "bytes per token",
+            "B",
+            decode_bars,
+        ),
+        fig.BarPanel(
+            "Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars
+        ),
+    ]
     sampled = [c for c in decode + prefill if (c.get("nvml") or {}).get("measured_bytes_per_token")]
     layers = (record.get("workload") or {}).get("layers_instantiated")
     if sampled:
         bars = []
         for c in sampled:
             bars.append(fig.Bar(f"{tag(c)}: analytic", stack_parts(c, layers)))
-            bars.append(fig.Bar(f"{tag(c)}: NVML", (("measured (NVML)", c["nvml"]["measured_bytes_per_token"]),)))
-        panels.append(fig.BarPanel(f"{layers}-layer stack: NVML measured vs analytic", "bytes per token", "B",
-                                   tuple(bars)))
+            bars.append(
+                fig.Bar(
+                    f"{tag(c)}: NVML", (("measured (NVML)", c["nvml"]["measured_bytes_per_token"]),)
+                )
+            )
+        panels.append(
+            fig.BarPanel(
+                f"{layers}-layer stack: NVML measured vs analytic",
+                "bytes per token",
+                "B",
+                tuple(bars),
+            )
+        )
     alt = "Analytic bytes per token by kind for " + "; ".join(
-        f"{tag(c)}: " + ", ".join(f"{n} {si(v, 'B')}" for n, v in sec.byte_parts(_totals(c), _tokens(c)))
-        for c in decode + prefill)
+        f"{tag(c)}: "
+        + ", ".join(f"{n} {si(v, 'B')}" for n, v in sec.byte_parts(_totals(c), _tokens(c)))
+        for c in decode + prefill
+    )
     svg = fig.stacked_bars(panels, title="Memory traffic per token", alt=alt, name="bytes")
     rows = []
     for c in decode + prefill:
@@ -256,24 +401,39 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
         row = sec.byte_row(tag(c), sec.byte_parts(_totals(c), _tokens(c)))
         if sampled:
             ratio = nv.get("measured_to_analytic_bytes_ratio")
-            row += [tb.number(nv.get("measured_bytes_per_token"), "B"),
-                    tb.number(nv.get("analytic_bytes_per_token"), "B"), tb.ratio_cell(ratio)]
+            row += [
+                tb.number(nv.get("measured_bytes_per_token"), "B"),
+                tb.number(nv.get("analytic_bytes_per_token"), "B"),
+                tb.ratio_cell(ratio),
+            ]
         rows.append(row)
     columns = list(sec.BYTE_COLUMNS)
     if sampled:
-        columns += [(f"NVML measured ({layers} layers)", True), (f"analytic ({layers} layers)", True),
-                    ("measured / analytic", True)]
-    notes = ["Analytic bytes of the whole model per token (decode: per generated token; prefill: per prompt token)."]
+        columns += [
+            (f"NVML measured ({layers} layers)", True),
+            (f"analytic ({layers} layers)", True),
+            ("measured / analytic", True),
+        ]
+    notes = [
+        "Analytic bytes of the whole model per token (decode: per generated token; prefill: per prompt token)."
+    ]
     if sampled:
-        notes.append(f"NVML measures DRAM traffic while the {layers}-layer stack (embedding, layers, final norm, "
-                     "lm_head) replays; a ratio above 1 means more traffic than the unfused analytic model counts.")
+        notes.append(
+            f"NVML measures DRAM traffic while the {layers}-layer stack (embedding, layers, final norm, "
+            "lm_head) replays; a ratio above 1 means more traffic than the unfused analytic model counts."
+        )
     else:
-        notes.append("Nothing measured the bytes: NVML samples GPUs only"
-                     + (" and this run is on the CPU" if (record.get("device") or {}).get("kind") == "cpu" else "")
-                     + ". Achieved bandwidth elsewhere in this report is the analytic bytes over the measured time.")
+        notes.append(
+            "Nothing measured the bytes: NVML samples GPUs only"
+            + (
+                " and this run is on the CPU"
+                if (record.get("device") or {}).get("kind") == "cpu"
+                else ""
+            )
+            + ". Achieved bandwidth elsewhere in this report is the analytic bytes over the measured time."
+        )
     caption = "Bytes per token by kind" + (", and NVML's measurement." if sampled else ".")
-    return {"figure": sec.figure(svg, caption),
-            "table": tb.table(columns, rows), "notes": notes}
+    return {"figure": sec.figure(svg, caption), "table": tb.table(columns, rows), "notes": notes}
 
 
 def stack_parts(c: dict[str, Any], layers: int | None) -> tuple[tuple[str, float], ...]:
@@ -288,8 +448,11 @@ def stack_parts(c: dict[str, Any], layers: int | None) -> tuple[tuple[str, float
         totals["kv"] += (op["kv_read_bytes"] + op["kv_write_bytes"]) * times
         totals["act"] += (op["act_read_bytes"] + op["act_write_bytes"]) * times
     tokens = _tokens(c)
-    return (("weights", totals["weight_bytes"] / tokens), ("KV cache", totals["kv"] / tokens),
-            ("activations", totals["act"] / tokens))
+    return (
+        ("weights", totals["weight_bytes"] / tokens),
+        ("KV cache", totals["kv"] / tokens),
+        ("activations", totals["act"] / tokens),
+    )
 
 
 def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -306,50 +469,116 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
     figures = [f for f in figures if f is not None]
     if not figures:
         return None
-    rows = [[tb.integer(r["context_len"]),
-             tb.cell("not reached (up to b=" + str(max(r["batches_measured"], default=0)) + ")"
-                     if r["measured_batch"] is None else r["measured_batch"], r["measured_batch"] or ""),
-             tb.cell("never" if r["analytic_batch"] is None else r["analytic_batch"], r["analytic_batch"] or ""),
-             tb.cell(", ".join(map(str, r["batches_measured"])))]
-            for r in (record.get("crossover") or {}).get("decode", [])]
-    table = tb.table([("context", True), ("compute-bound from batch (measured)", False),
-                      ("compute-bound from batch (roofline)", False), ("batches measured", False)], rows)
+    rows = [
+        [
+            tb.integer(r["context_len"]),
+            tb.cell(
+                "not reached (up to b=" + str(max(r["batches_measured"], default=0)) + ")"
+                if r["measured_batch"] is None
+                else r["measured_batch"],
+                r["measured_batch"] or "",
+            ),
+            tb.cell(
+                "never" if r["analytic_batch"] is None else r["analytic_batch"],
+                r["analytic_batch"] or "",
+            ),
+            tb.cell(", ".join(map(str, r["batches_measured"]))),
+        ]
+        for r in (record.get("crossover") or {}).get("decode", [])
+    ]
+    table = tb.table(
+        [
+            ("context", True),
+            ("compute-bound from batch (measured)", False),
+            ("compute-bound from batch (roofline)", False),
+            ("batches measured", False),
+        ],
+        rows,
+    )
     method = (record.get("crossover") or {}).get("method")
-    return {"figures": figures, "table": table if rows else None, "notes": [method] if method else []}
+    return {
+        "figures": figures,
+        "table": table if rows else None,
+        "notes": [method] if method else [],
+    }
 
 
-def _batch_sweep(record: dict[str, Any], decode: list[dict[str, Any]], contexts: list[int],
-                 measured: dict[str, Any]) -> dict[str, Any] | None:
+def _batch_sweep(
+    record: dict[str, Any],
+    decode: list[dict[str, Any]],
+    contexts: list[int],
+    measured: dict[str, Any],
+) -> dict[str, Any] | None:
     tokens, bandwidth = [], []
     for i, context in enumerate(contexts):
         rows = sorted((c for c in decode if c["context_len"] == context), key=lambda c: c["batch"])
         xs = tuple(float(c["batch"]) for c in rows)
-        tokens.append(fig.Series(f"measured, c={context}", xs, tuple(c["tokens_per_s"] for c in rows), color=i))
-        tokens.append(fig.Series(f"roofline bound, c={context}", xs,
-                                 tuple(c["batch"] / c["roofline_time_s"] for c in rows), dashed=True, color=i))
-        bandwidth.append(fig.Series(f"measured, c={context}", xs, tuple(achieved(c, record)[0] for c in rows),
-                                    color=i))
+        tokens.append(
+            fig.Series(
+                f"measured, c={context}", xs, tuple(c["tokens_per_s"] for c in rows), color=i
+            )
+        )
+        tokens.append(
+            fig.Series(
+                f"roofline bound, c={context}",
+                xs,
+                tuple(c["batch"] / c["roofline_time_s"] for c in rows),
+                dashed=True,
+                color=i,
+            )
+        )
+        bandwidth.append(
+            fig.Series(
+                f"measured, c={context}", xs, tuple(achieved(c, record)[0] for c in rows), color=i
+            )
+        )
     marks = []
     for row in (record.get("crossover") or {}).get("decode", []):
         if row.get("measured_batch") is not None:
-            marks.append((float(row["measured_batch"]), f"measured compute-bound from b={row['measured_batch']}, "
-                                                        f"c={row['context_len']}"))
+            marks.append(
+                (
+                    float(row["measured_batch"]),
+                    f"measured compute-bound from b={row['measured_batch']}, "
+                    f"c={row['context_len']}",
+                )
+            )
         if row.get("analytic_batch") is not None:
-            marks.append((float(row["analytic_batch"]), f"roofline: compute-bound from b={row['analytic_batch']}, "
-                                                        f"c={row['context_len']}"))
+            marks.append(
+                (
+                    float(row["analytic_batch"]),
+                    f"roofline: compute-bound from b={row['analytic_batch']}, "
+                    f"c={row['context_len']}",
+                )
+            )
     ceiling = measured.get("bandwidth_bytes_per_s")
-    panels = [fig.LinePanel("Decode throughput", "tokens/s (all sequences)", "", tuple(tokens)),
-              fig.LinePanel("Achieved bandwidth" + (" per rank" if ranks(record) > 1 else ""), "bandwidth (B/s)",
-                            "B/s", tuple(bandwidth),
-                            hline=(ceiling, f"measured ceiling {si(ceiling, 'B/s')}") if ceiling else None,
-                            log_y=False)]
+    panels = [
+        fig.LinePanel("Decode throughput", "tokens/s (all sequences)", "", tuple(tokens)),
+        fig.LinePanel(
+            "Achieved bandwidth" + (" per rank" if ranks(record) > 1 else ""),
+            "bandwidth (B/s)",
+            "B/s",
+            tuple(bandwidth),
+            hline=(ceiling, f"measured ceiling {si(ceiling, 'B/s')}") if ceiling else None,
+            log_y=False,
+        ),
+    ]
     alt = "Decode tokens/s and achieved bandwidth against batch: " + "; ".join(
         f"c={c['context_len']} b={c['batch']}: {si(c['tokens_per_s'])} tokens/s, {si(achieved(c, record)[0], 'B/s')}"
-        for c in decode)
-    svg = fig.sweep(panels, xlabel="batch (sequences)", marks=marks, alt=alt, name="sweep-batch",
-                    title="Batch sweep (measured, and the roofline bound dashed)")
-    return sec.figure(svg, "Decode tokens/s and achieved bandwidth against batch, one colour per context; green "
-                           "lines mark where decode turns compute-bound.")
+        for c in decode
+    )
+    svg = fig.sweep(
+        panels,
+        xlabel="batch (sequences)",
+        marks=marks,
+        alt=alt,
+        name="sweep-batch",
+        title="Batch sweep (measured, and the roofline bound dashed)",
+    )
+    return sec.figure(
+        svg,
+        "Decode tokens/s and achieved bandwidth against batch, one colour per context; green "
+        "lines mark where decode turns compute-bound.",
+    )
 
 
 def _moe_experts(record: dict[str, Any], decode: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -358,12 +587,18 @@ def _moe_experts(record: dict[str, Any], decode: list[dict[str, Any]]) -> dict[s
     from llmroof.specs.dtypes import Precision
 
     spec = rebuild.model_spec(record)
-    points = [(c["batch"], c["experts_touched"]) for c in decode if c.get("experts_touched") is not None]
+    points = [
+        (c["batch"], c["experts_touched"]) for c in decode if c.get("experts_touched") is not None
+    ]
     hardware, _ = rebuild.profile_roofline_hardware(record)
     if spec is None or not spec.is_moe or not decode or hardware is None:
         return None
     context = decode[0]["context_len"]
-    workload = Workload(batch=1, context_len=context, precision=rebuild.profile_precision(record) or Precision.uniform())
+    workload = Workload(
+        batch=1,
+        context_len=context,
+        precision=rebuild.profile_precision(record) or Precision.uniform(),
+    )
     try:
         rows = sweep(spec, hardware, workload, "batch", list(sec.BATCHES))
     except (LlmroofError, ValueError):
@@ -376,15 +611,30 @@ def _context_sweep(decode: list[dict[str, Any]], batches: list[int]) -> dict[str
     for i, batch in enumerate(batches):
         rows = sorted((c for c in decode if c["batch"] == batch), key=lambda c: c["context_len"])
         xs = tuple(float(c["context_len"]) for c in rows)
-        series.append(fig.Series(f"measured, b={batch}", xs, tuple(c["tpot_s"] for c in rows), color=i))
-        series.append(fig.Series(f"roofline bound, b={batch}", xs, tuple(c["roofline_time_s"] for c in rows),
-                                 dashed=True, color=i))
+        series.append(
+            fig.Series(f"measured, b={batch}", xs, tuple(c["tpot_s"] for c in rows), color=i)
+        )
+        series.append(
+            fig.Series(
+                f"roofline bound, b={batch}",
+                xs,
+                tuple(c["roofline_time_s"] for c in rows),
+                dashed=True,
+                color=i,
+            )
+        )
     alt = "Decode TPOT against context: " + "; ".join(
         f"b={c['batch']} c={c['context_len']}: {seconds(c['tpot_s'])} (bound {seconds(c['roofline_time_s'])})"
-        for c in decode)
-    svg = fig.sweep([fig.LinePanel("Decode TPOT", "time per output token (s)", "s", tuple(series))],
-                    xlabel="context (tokens)", marks=[], alt=alt, name="sweep-context",
-                    title="Context sweep (measured, and the roofline bound dashed)")
+        for c in decode
+    )
+    svg = fig.sweep(
+        [fig.LinePanel("Decode TPOT", "time per output token (s)", "s", tuple(series))],
+        xlabel="context (tokens)",
+        marks=[],
+        alt=alt,
+        name="sweep-context",
+        title="Context sweep (measured, and the roofline bound dashed)",
+    )
     return sec.figure(svg, "Decode time per output token against context, one colour per batch.")
 
 
@@ -399,50 +649,91 @@ def attention(record: dict[str, Any]) -> dict[str, Any] | None:
     batch = max((c["batch"] for c in decode), default=max(w.get("batches") or [1]))
     context = max((c["context_len"] for c in decode), default=max(w.get("contexts") or [1]))
     par = record.get("parallel") or {}
-    workload = Workload(batch=batch, prompt_len=1, context_len=context, precision=precision, attention_kernel="eager",
-                        tp=par.get("tp", 1), pp=par.get("pp", 1))
-    return sec.attention_variants(spec, hardware, workload, roof=roof,
-                                  memory_known=roof != "the measured ceilings")
+    workload = Workload(
+        batch=batch,
+        prompt_len=1,
+        context_len=context,
+        precision=precision,
+        attention_kernel="eager",
+        tp=par.get("tp", 1),
+        pp=par.get("pp", 1),
+    )
+    return sec.attention_variants(
+        spec, hardware, workload, roof=roof, memory_known=roof != "the measured ceilings"
+    )
 
 
 def parallel(record: dict[str, Any]) -> dict[str, Any] | None:
     """A parallel run's measured communication share, pipeline bubble and stage times beside the analytic
     ones, and the analytic memory per GPU of its layout."""
     par = record.get("parallel")
-    configs = [c for c in record.get("configs", []) if c.get("status") == "ok" and c.get("measured")]
+    configs = [
+        c for c in record.get("configs", []) if c.get("status") == "ok" and c.get("measured")
+    ]
     if not par or not configs:
         return None
     labels = [f"{c['phase'][:3]}\n{where(c)}" for c in configs]
-    comm = [[100 * (c["measured"].get("comm_share") or 0.0) for c in configs],
-            [100 * c["analytic"]["comm_time_s"] / c["analytic"]["time_s"] for c in configs]]
-    bubble = [[100 * c["measured"]["bubble_fraction"] for c in configs],
-              [100 * c["analytic"]["pass_bubble_fraction"] for c in configs]]
+    comm = [
+        [100 * (c["measured"].get("comm_share") or 0.0) for c in configs],
+        [100 * c["analytic"]["comm_time_s"] / c["analytic"]["time_s"] for c in configs],
+    ]
+    bubble = [
+        [100 * c["measured"]["bubble_fraction"] for c in configs],
+        [100 * c["analytic"]["pass_bubble_fraction"] for c in configs],
+    ]
     alt = "Measured against analytic, per configuration: " + "; ".join(
         f"{tag(c)}: communication {percent(comm[0][i] / 100)} (analytic {percent(comm[1][i] / 100)}), bubble "
-        f"{percent(bubble[0][i] / 100)} (analytic {percent(bubble[1][i] / 100)})" for i, c in enumerate(configs))
-    svg = fig.grouped_bars(labels, ("measured", "analytic"),
-                           [("Communication share", "percent of the pass", "%", comm),
-                            ("Pipeline bubble", "percent of the pass", "%", bubble)],
-                           title=f"Parallelism: tp {par['tp']} x pp {par['pp']} on {par['world_size']} ranks "
-                                 f"({par['backend']})", alt=alt, name="parallel")
-    figures = [sec.figure(svg, "Communication share and pipeline bubble of each pass, measured on the ranks and "
-                               "from the analytic model on the measured ceilings and link.")]
+        f"{percent(bubble[0][i] / 100)} (analytic {percent(bubble[1][i] / 100)})"
+        for i, c in enumerate(configs)
+    )
+    svg = fig.grouped_bars(
+        labels,
+        ("measured", "analytic"),
+        [
+            ("Communication share", "percent of the pass", "%", comm),
+            ("Pipeline bubble", "percent of the pass", "%", bubble),
+        ],
+        title=f"Parallelism: tp {par['tp']} x pp {par['pp']} on {par['world_size']} ranks "
+        f"({par['backend']})",
+        alt=alt,
+        name="parallel",
+    )
+    figures = [
+        sec.figure(
+            svg,
+            "Communication share and pipeline bubble of each pass, measured on the ranks and "
+            "from the analytic model on the measured ceilings and link.",
+        )
+    ]
     tables = [{"title": "Measured vs analytic", "table": parallel_table(configs)}]
     memory = _stage_memory(record, par)
     if memory is not None:
         panel, table = memory
-        figures.append(sec.figure(fig.stacked_bars([panel], title="Memory per GPU (analytic)", name="parallel-memory",
-                                                   alt="Analytic weights and KV cache on one GPU of each stage: "
-                                                       + ", ".join(f"{b.label}: {gib(sum(v for _, v in b.parts))}"
-                                                                   for b in panel.bars)),
-                                  "Analytic weights and KV cache per GPU of each stage at the largest batch and "
-                                  "context measured; the run does not record memory per rank."))
+        figures.append(
+            sec.figure(
+                fig.stacked_bars(
+                    [panel],
+                    title="Memory per GPU (analytic)",
+                    name="parallel-memory",
+                    alt="Analytic weights and KV cache on one GPU of each stage: "
+                    + ", ".join(
+                        f"{b.label}: {gib(sum(v for _, v in b.parts))}" for b in panel.bars
+                    ),
+                ),
+                "Analytic weights and KV cache per GPU of each stage at the largest batch and "
+                "context measured; the run does not record memory per rank.",
+            )
+        )
         tables.append({"title": "Memory per GPU (analytic)", "table": table})
     link = par.get("link") or {}
-    notes = [f"Measured link: {si(link.get('bandwidth_bytes_per_s'), 'B/s')}, {seconds(link.get('latency_s'))} "
-             f"per step ({link.get('method')}); the analytic figures use it." if link else "One rank: no link.",
-             "Communication: the all-reduces and pipeline sends on the critical path, from each's measured time; "
-             "bubble: 1 - m x the sum of stage times / (pp x the pass time)."]
+    notes = [
+        f"Measured link: {si(link.get('bandwidth_bytes_per_s'), 'B/s')}, {seconds(link.get('latency_s'))} "
+        f"per step ({link.get('method')}); the analytic figures use it."
+        if link
+        else "One rank: no link.",
+        "Communication: the all-reduces and pipeline sends on the critical path, from each's measured time; "
+        "bubble: 1 - m x the sum of stage times / (pp x the pass time).",
+    ]
     return {"figures": [f for f in figures if f], "tables": tables, "notes": notes}
 
 
@@ -450,16 +741,36 @@ def parallel_table(configs: list[dict[str, Any]]) -> dict[str, Any]:
     rows = []
     for c in configs:
         m, a = c["measured"], c["analytic"]
-        rows.append([tb.cell(tag(c)), tb.integer(c.get("micro_batches")), tb.time_cell(c["time_s"]),
-                     tb.time_cell(a["time_s"]), tb.percent_cell(m.get("comm_share")),
-                     tb.percent_cell(a["comm_time_s"] / a["time_s"]), tb.percent_cell(m["bubble_fraction"]),
-                     tb.percent_cell(a["pass_bubble_fraction"]),
-                     tb.cell(" / ".join(seconds(t) for t in m["stage_times_s"])),
-                     tb.cell(" / ".join(seconds(t) for t in a["stage_times_s"])),
-                     tb.time_cell(m.get("allreduce_time_s")), tb.time_cell(m.get("p2p_time_s"))])
-    columns = [("configuration", False), ("m", True), ("pass", True), ("analytic", True), ("comm share", True),
-               ("analytic", True), ("bubble", True), ("analytic", True), ("stage times", False),
-               ("analytic", False), ("all-reduce", True), ("p2p send", True)]
+        rows.append(
+            [
+                tb.cell(tag(c)),
+                tb.integer(c.get("micro_batches")),
+                tb.time_cell(c["time_s"]),
+                tb.time_cell(a["time_s"]),
+                tb.percent_cell(m.get("comm_share")),
+                tb.percent_cell(a["comm_time_s"] / a["time_s"]),
+                tb.percent_cell(m["bubble_fraction"]),
+                tb.percent_cell(a["pass_bubble_fraction"]),
+                tb.cell(" / ".join(seconds(t) for t in m["stage_times_s"])),
+                tb.cell(" / ".join(seconds(t) for t in a["stage_times_s"])),
+                tb.time_cell(m.get("allreduce_time_s")),
+                tb.time_cell(m.get("p2p_time_s")),
+            ]
+        )
+    columns = [
+        ("configuration", False),
+        ("m", True),
+        ("pass", True),
+        ("analytic", True),
+        ("comm share", True),
+        ("analytic", True),
+        ("bubble", True),
+        ("analytic", True),
+        ("stage times", False),
+        ("analytic", False),
+        ("all-reduce", True),
+        ("p2p send", True),
+    ]
     return tb.table(columns, rows)
 
 
@@ -468,15 +779,30 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
     spec, precision = rebuild.model_spec(record), rebuild.profile_precision(record)
     hardware, _ = rebuild.profile_roofline_hardware(record)
     w = record.get("workload") or {}
-    if spec is None or precision is None or hardware is None or not w.get("batches") or not w.get("contexts"):
+    if (
+        spec is None
+        or precision is None
+        or hardware is None
+        or not w.get("batches")
+        or not w.get("contexts")
+    ):
         return None
     batch = max(w["batches"])
     try:
-        workload = Workload(batch=batch, prompt_len=w.get("prompt_len", 1), context_len=max(w["contexts"]),
-                            precision=precision, tp=par["tp"], pp=par["pp"],
-                            micro_batches=par.get("micro_batches", 1) if batch % par.get("micro_batches", 1) == 0
-                            else 1)
-        memory = Memory.from_dict(analysis_to_dict(analyze(spec, hardware, workload))["memory"], "memory")
+        workload = Workload(
+            batch=batch,
+            prompt_len=w.get("prompt_len", 1),
+            context_len=max(w["contexts"]),
+            precision=precision,
+            tp=par["tp"],
+            pp=par["pp"],
+            micro_batches=par.get("micro_batches", 1)
+            if batch % par.get("micro_batches", 1) == 0
+            else 1,
+        )
+        memory = Memory.from_dict(
+            analysis_to_dict(analyze(spec, hardware, workload))["memory"], "memory"
+        )
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)
@@ -485,7 +811,11 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
 def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band."""
     info = record.get("nvml") or {}
-    samples = [s for s in info.get("samples") or [] if s.get("start_s") is not None and s.get("end_s") is not None]
+    samples = [
+        s
+        for s in info.get("samples") or []
+        if s.get("start_s") is not None and s.get("end_s") is not None
+    ]
     gpm = [s for s in samples if s.get("dram_bandwidth_bytes_per_s") is not None]
     busy = [s for s in samples if s.get("mem_busy_percent") is not None]
     if not gpm and not busy:
@@ -495,39 +825,67 @@ def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     times = [(s["start_s"] + s["end_s"]) / 2 - start for s in chosen]
     values = [s[key] for s in chosen]
     layers = (record.get("workload") or {}).get("layers_instantiated")
-    bands = [fig.Band(c["nvml"]["start_s"] - start, c["nvml"]["end_s"] - start,
-                      f"{tag(c)} stack x{layers} nvml replay")
-             for c in record.get("configs", []) if (c.get("nvml") or {}).get("start_s") is not None]
+    bands = [
+        fig.Band(
+            c["nvml"]["start_s"] - start,
+            c["nvml"]["end_s"] - start,
+            f"{tag(c)} stack x{layers} nvml replay",
+        )
+        for c in record.get("configs", [])
+        if (c.get("nvml") or {}).get("start_s") is not None
+    ]
     peak = info.get("peak_dram_bandwidth_bytes_per_s")
     if gpm:
         ylabel, unit = "DRAM bandwidth (B/s)", "B/s"
         peak_line = (peak, f"peak {si(peak, 'B/s')} (NVML)") if peak else None
     else:
         ylabel, unit, peak_line = "memory controller busy (%)", "%", (100.0, "100% busy")
-    alt = (f"{len(values)} NVML samples from source {info.get('source')}: {ylabel} between {si(min(values))} and "
-           f"{si(max(values))}, with {len(bands)} replay regions shaded")
-    svg = fig.timeline(times, values, bands, ylabel=ylabel, unit=unit, peak=peak_line, alt=alt,
-                       title="NVML memory traffic over the run")
-    notes = [f"Source: {info.get('source')} ({info.get('status')}). Each point covers its sampling window "
-             f"(plotted at the window's middle); shaded bands are the NVTX ranges of the steady replays that NVML "
-             "figures are taken from."]
+    alt = (
+        f"{len(values)} NVML samples from source {info.get('source')}: {ylabel} between {si(min(values))} and "
+        f"{si(max(values))}, with {len(bands)} replay regions shaded"
+    )
+    svg = fig.timeline(
+        times,
+        values,
+        bands,
+        ylabel=ylabel,
+        unit=unit,
+        peak=peak_line,
+        alt=alt,
+        title="NVML memory traffic over the run",
+    )
+    notes = [
+        f"Source: {info.get('source')} ({info.get('status')}). Each point covers its sampling window "
+        f"(plotted at the window's middle); shaded bands are the NVTX ranges of the steady replays that NVML "
+        "figures are taken from."
+    ]
     if not gpm:
-        notes.append("This source measures the share of time the memory controller was busy, not bytes: 100% "
-                     "busy at a trickle of traffic reads the same as at full bandwidth.")
+        notes.append(
+            "This source measures the share of time the memory controller was busy, not bytes: 100% "
+            "busy at a trickle of traffic reads the same as at full bandwidth."
+        )
     if info.get("error"):
         notes.append(f"NVML stopped during the run: {info['error']}")
-    return {"figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."), "notes": notes}
+    return {
+        "figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."),
+        "notes": notes,
+    }
 
 
 def _calibration_text(calibration: dict[str, Any] | None) -> str | None:
     """Where the ceilings came from, and the drift checks at the start and end of the run."""
     if not calibration:
         return None
-    drift = [f"{when} {d['drift_fraction']:+.0%}" + (" (beyond the calibration's spread)" if d.get("beyond_spread")
-                                                   else "")
-             for when, d in (calibration.get("drift") or {}).items() if d and d.get("drift_fraction") is not None]
-    return (f"{calibration.get('status')}, measured {calibration.get('measured_at')} ({calibration.get('cache_path')})"
-            + (f"; drift {', '.join(drift)}" if drift else ""))
+    drift = [
+        f"{when} {d['drift_fraction']:+.0%}"
+        + (" (beyond the calibration's spread)" if d.get("beyond_spread") else "")
+        for when, d in (calibration.get("drift") or {}).items()
+        if d and d.get("drift_fraction") is not None
+    ]
+    return (
+        f"{calibration.get('status')}, measured {calibration.get('measured_at')} ({calibration.get('cache_path')})"
+        + (f"; drift {', '.join(drift)}" if drift else "")
+    )
 
 
 def ops(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -535,34 +893,64 @@ def ops(record: dict[str, Any]) -> dict[str, Any] | None:
     if not configs:
         return None
     firsts = {id(cs[0]) for cs in (ok(record, "prefill"), ok(record, "decode")) if cs}
-    tables = [{"title": f"{tag(c)}: ops of one layer", "table": op_table(c), "open": id(c) in firsts}
-              for c in configs]
-    return {"tables": tables, "notes": ["Each op timed alone (median of its samples) against its roofline time on "
-                                        "the measured ceilings; achieved rates are analytic FLOPs and bytes over "
-                                        "the measured time.",
-                                        "Hierarchical roofline: an op whose working set (its bytes moved) fits a "
-                                        "cache level is set against that level's calibrated roof (column roof), "
-                                        "a larger one against DRAM."]}
+    tables = [
+        {"title": f"{tag(c)}: ops of one layer", "table": op_table(c), "open": id(c) in firsts}
+        for c in configs
+    ]
+    return {
+        "tables": tables,
+        "notes": [
+            "Each op timed alone (median of its samples) against its roofline time on "
+            "the measured ceilings; achieved rates are analytic FLOPs and bytes over "
+            "the measured time.",
+            "Hierarchical roofline: an op whose working set (its bytes moved) fits a "
+            "cache level is set against that level's calibrated roof (column roof), "
+            "a larger one against DRAM.",
+        ],
+    }
 
 
 def op_table(c: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for op in c["ops"]:
-        rows.append([tb.cell(op["name"]), tb.time_cell(op.get("median_s")), tb.time_cell(op.get("roof_time_s", op["time_s"])),
-                     tb.percent_cell(op.get("roofline_fraction")), tb.cell(op.get("roof_level", "DRAM")),
-                     tb.number(op.get("achieved_bytes_per_s"), "B/s"),
-                     tb.number(op.get("achieved_flops_per_s"), "FLOP/s"), tb.ratio_cell(op["intensity"], 1),
-                     tb.number(op["bytes"], "B"), tb.cell(op["bound"]), tb.ratio_cell(op.get("cv"))])
-    columns = [("op", False), ("measured", True), ("roofline", True), ("% of roofline", True), ("roof", False),
-               ("achieved B/s", True), ("achieved FLOP/s", True), ("FLOP/B", True), ("bytes", True), ("bound", False),
-               ("CV", True)]
+        rows.append(
+            [
+                tb.cell(op["name"]),
+                tb.time_cell(op.get("median_s")),
+                tb.time_cell(op.get("roof_time_s", op["time_s"])),
+                tb.percent_cell(op.get("roofline_fraction")),
+                tb.cell(op.get("roof_level", "DRAM")),
+                tb.number(op.get("achieved_bytes_per_s"), "B/s"),
+                tb.number(op.get("achieved_flops_per_s"), "FLOP/s"),
+                tb.ratio_cell(op["intensity"], 1),
+                tb.number(op["bytes"], "B"),
+                tb.cell(op["bound"]),
+                tb.ratio_cell(op.get("cv")),
+            ]
+        )
+    columns = [
+        ("op", False),
+        ("measured", True),
+        ("roofline", True),
+        ("% of roofline", True),
+        ("roof", False),
+        ("achieved B/s", True),
+        ("achieved FLOP/s", True),
+        ("FLOP/B", True),
+        ("bytes", True),
+        ("bound", False),
+        ("CV", True),
+    ]
     return tb.table(columns, rows)
 
 
-SPREAD_METRICS = (("tpot_s", "TPOT", tb.time_cell), ("ttft_s", "TTFT", tb.time_cell),
-                  ("tokens_per_s", "tokens/s", tb.number),
-                  ("achieved_bytes_per_s", "achieved bandwidth", lambda x: tb.number(x, "B/s")),
-                  ("roofline_fraction", "% of roofline", tb.percent_cell))
+SPREAD_METRICS = (
+    ("tpot_s", "TPOT", tb.time_cell),
+    ("ttft_s", "TTFT", tb.time_cell),
+    ("tokens_per_s", "tokens/s", tb.number),
+    ("achieved_bytes_per_s", "achieved bandwidth", lambda x: tb.number(x, "B/s")),
+    ("roofline_fraction", "% of roofline", tb.percent_cell),
+)
 
 
 def spread(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -576,51 +964,117 @@ def spread(record: dict[str, Any]) -> dict[str, Any] | None:
         for name, label, show in SPREAD_METRICS:
             m = (block.get("metrics") or {}).get(name)
             if m:
-                values = ", ".join(f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"])
-                rows.append([tb.cell(tag(c)), tb.cell(label), show(m["median"]), show(m["min"]), show(m["max"]),
-                             tb.percent_cell(m["cv"]), tb.integer(m["n"]), tb.cell(values)])
+                values = ", ".join(
+                    f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"]
+                )
+                rows.append(
+                    [
+                        tb.cell(tag(c)),
+                        tb.cell(label),
+                        show(m["median"]),
+                        show(m["min"]),
+                        show(m["max"]),
+                        tb.percent_cell(m["cv"]),
+                        tb.integer(m["n"]),
+                        tb.cell(values),
+                    ]
+                )
         if block.get("ops"):
-            op_rows = [[tb.cell(name), tb.time_cell(o["median"]), tb.time_cell(o["min"]), tb.time_cell(o["max"]),
-                        tb.percent_cell(o["cv"]), tb.integer(o["n"])] for name, o in block["ops"].items()]
-            op_tables.append({"title": f"{tag(c)}: per-op median time, spread over the processes",
-                              "table": tb.table([("op", False), ("median", True), ("min", True), ("max", True),
-                                                 ("CV", True), ("processes", True)], op_rows)})
-    columns = [("configuration", False), ("metric", False), ("median", True), ("min", True), ("max", True),
-               ("CV", True), ("processes", True), ("by process", False)]
+            op_rows = [
+                [
+                    tb.cell(name),
+                    tb.time_cell(o["median"]),
+                    tb.time_cell(o["min"]),
+                    tb.time_cell(o["max"]),
+                    tb.percent_cell(o["cv"]),
+                    tb.integer(o["n"]),
+                ]
+                for name, o in block["ops"].items()
+            ]
+            op_tables.append(
+                {
+                    "title": f"{tag(c)}: per-op median time, spread over the processes",
+                    "table": tb.table(
+                        [
+                            ("op", False),
+                            ("median", True),
+                            ("min", True),
+                            ("max", True),
+                            ("CV", True),
+                            ("processes", True),
+                        ],
+                        op_rows,
+                    ),
+                }
+            )
+    columns = [
+        ("configuration", False),
+        ("metric", False),
+        ("median", True),
+        ("min", True),
+        ("max", True),
+        ("CV", True),
+        ("processes", True),
+        ("by process", False),
+    ]
     done, asked = repeat.get("processes_finished"), repeat.get("processes_requested")
-    title = (f"{done} fresh processes" + (f" of {asked} requested" if done != asked else "")
-             + "; the other sections show, per configuration, the process whose time is the median.")
+    title = (
+        f"{done} fresh processes"
+        + (f" of {asked} requested" if done != asked else "")
+        + "; the other sections show, per configuration, the process whose time is the median."
+    )
     notes = [repeat.get("method", ""), "CV: standard deviation / mean of the per-process values."]
     ceilings = (repeat.get("ceilings") or {}).get("measured_bandwidth_bytes_per_s")
     if ceilings and ceilings.get("n", 0) > 1:
-        notes.append(f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-                     f"{si(ceilings['max'], 'B/s')} (CV {ceilings['cv']:.1%}).")
+        notes.append(
+            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
+            f"{si(ceilings['max'], 'B/s')} (CV {ceilings['cv']:.1%})."
+        )
     return {"title": title, "table": tb.table(columns, rows), "ops": op_tables, "notes": notes}
 
 
 def environment(record: dict[str, Any]) -> dict[str, Any]:
     env, device = record.get("environment") or {}, record.get("device") or {}
-    w, timing, ceilings = record.get("workload") or {}, record.get("timing") or {}, record.get("ceilings") or {}
+    w, timing, ceilings = (
+        record.get("workload") or {},
+        record.get("timing") or {},
+        record.get("ceilings") or {},
+    )
     sheet = record.get("hardware") or {}
-    pairs: list[tuple[str, Any]] = [(key.replace("_", " "), _text(value)) for key, value in env.items()]
-    pairs += [("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
-              ("cache", si(device.get("cache_bytes"), "B")),
-              ("measured memory bandwidth (DRAM roof)", si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s")),
-              ("calibrated cache roofs", ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in
-                                                   (ceilings.get("cache_bandwidth_bytes_per_s") or {}).items()) or None),
-              ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
-              ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
-              ("ceilings method", ceilings.get("method")),
-              ("calibration", _calibration_text(record.get("calibration"))),
-              ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
-              *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
-              ("batches", _text(w.get("batches"))), ("prompt", w.get("prompt_len")),
-              ("contexts", _text(w.get("contexts"))), ("dtype", w.get("dtype")),
-              ("layers", f"{w.get('layers_instantiated')} of {w.get('layers_total')}"),
-              ("extrapolation", w.get("extrapolation") if w.get("extrapolated") else None),
-              ("CUDA graphs", _text(w.get("cuda_graphs"))),
-              *((f"timing: {k.replace('_', ' ')}", _text(v)) for k, v in timing.items()),
-              ("NVML", (record.get("nvml") or {}).get("status"))]
+    pairs: list[tuple[str, Any]] = [
+        (key.replace("_", " "), _text(value)) for key, value in env.items()
+    ]
+    pairs += [
+        ("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
+        ("cache", si(device.get("cache_bytes"), "B")),
+        (
+            "measured memory bandwidth (DRAM roof)",
+            si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s"),
+        ),
+        (
+            "calibrated cache roofs",
+            ", ".join(
+                f"{level} {si(bw, 'B/s')}"
+                for level, bw in (ceilings.get("cache_bandwidth_bytes_per_s") or {}).items()
+            )
+            or None,
+        ),
+        ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
+        ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
+        ("ceilings method", ceilings.get("method")),
+        ("calibration", _calibration_text(record.get("calibration"))),
+        ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
+        *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
+        ("batches", _text(w.get("batches"))),
+        ("prompt", w.get("prompt_len")),
+        ("contexts", _text(w.get("contexts"))),
+        ("dtype", w.get("dtype")),
+        ("layers", f"{w.get('layers_instantiated')} of {w.get('layers_total')}"),
+        ("extrapolation", w.get("extrapolation") if w.get("extrapolated") else None),
+        ("CUDA graphs", _text(w.get("cuda_graphs"))),
+        *((f"timing: {k.replace('_', ' ')}", _text(v)) for k, v in timing.items()),
+        ("NVML", (record.get("nvml") or {}).get("status")),
+    ]
     return {"table": tb.key_values(pairs), "warnings": []}
 
 
@@ -636,6 +1090,15 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-BUILDERS = (("headline", headline), ("roofline", roofline), ("bytes", bytes_per_token), ("sweeps", sweeps),
-            ("attention", attention), ("parallel", parallel), ("nvml", nvml), ("ops", ops), ("spread", spread),
-            ("environment", environment))
+BUILDERS = (
+    ("headline", headline),
+    ("roofline", roofline),
+    ("bytes", bytes_per_token),
+    ("sweeps", sweeps),
+    ("attention", attention),
+    ("parallel", parallel),
+    ("nvml", nvml),
+    ("ops", ops),
+    ("spread", spread),
+    ("environment", environment),
+)

@@ -57,18 +57,31 @@ def analysis_workload(data: dict[str, Any]) -> Workload | None:
         if w.get("weight_group_size") and weight.group_size:
             weight = weight.with_group_size(int(w["weight_group_size"]))
         expert = w.get("expert_dtype")
-        precision = Precision(weight=weight, activation=get_dtype(w["act_dtype"]), kv=get_dtype(w["kv_dtype"]),
-                              expert_weight=get_dtype(expert) if expert and expert != weight.name else None)
-        return Workload(batch=w["batch"], prompt_len=w["prompt_len"], context_len=w["context_len"],
-                        precision=precision, tp=par.get("tp", 1), pp=par.get("pp", 1), ep=par.get("ep", 1),
-                        routing=_routing(w.get("routing")), mla_absorbed=w.get("mla_absorbed", True),
-                        micro_batches=par.get("micro_batches", 1),
-                        pp_layers=tuple(par["stage_layers"]) if par.get("stage_layers") else None,
-                        # files from before the fused headline counted the eager op set
-                        implementation=w.get("implementation", "eager"),
-                        attention_kernel=w.get("attention_kernel", "eager"), fused_qkv=w.get("fused_qkv", False),
-                        all_logits=w.get("all_logits", False),
-                        memory_reserve_fraction=w.get("memory_reserve_fraction", 0.1))
+        precision = Precision(
+            weight=weight,
+            activation=get_dtype(w["act_dtype"]),
+            kv=get_dtype(w["kv_dtype"]),
+            expert_weight=get_dtype(expert) if expert and expert != weight.name else None,
+        )
+        return Workload(
+            batch=w["batch"],
+            prompt_len=w["prompt_len"],
+            context_len=w["context_len"],
+            precision=precision,
+            tp=par.get("tp", 1),
+            pp=par.get("pp", 1),
+            ep=par.get("ep", 1),
+            routing=_routing(w.get("routing")),
+            mla_absorbed=w.get("mla_absorbed", True),
+            micro_batches=par.get("micro_batches", 1),
+            pp_layers=tuple(par["stage_layers"]) if par.get("stage_layers") else None,
+            # files from before the fused headline counted the eager op set
+            implementation=w.get("implementation", "eager"),
+            attention_kernel=w.get("attention_kernel", "eager"),
+            fused_qkv=w.get("fused_qkv", False),
+            all_logits=w.get("all_logits", False),
+            memory_reserve_fraction=w.get("memory_reserve_fraction", 0.1),
+        )
     except (KeyError, TypeError, ValueError, LlmroofError):
         return None
 
@@ -86,12 +99,22 @@ def profile_roofline_hardware(record: dict[str, Any]) -> tuple[HardwareSpec | No
     if not bandwidth or not flops:
         return None, ""
     link = (record.get("parallel") or {}).get("link") or {}
-    link_bandwidth, link_latency = link.get("bandwidth_bytes_per_s") or 1e9, link.get("latency_s") or 1e-5
+    link_bandwidth, link_latency = (
+        link.get("bandwidth_bytes_per_s") or 1e9,
+        link.get("latency_s") or 1e-5,
+    )
     try:
-        spec = HardwareSpec(name="measured", display_name="measured ceilings", memory_bytes=UNKNOWN_MEMORY_BYTES,
-                            memory_bandwidth_bytes_per_s=bandwidth, peak_flops_per_s={dtype: flops},
-                            link_bandwidth_bytes_per_s=link_bandwidth, link_latency_s=link_latency,
-                            internode_bandwidth_bytes_per_s=link_bandwidth, internode_latency_s=link_latency)
+        spec = HardwareSpec(
+            name="measured",
+            display_name="measured ceilings",
+            memory_bytes=UNKNOWN_MEMORY_BYTES,
+            memory_bandwidth_bytes_per_s=bandwidth,
+            peak_flops_per_s={dtype: flops},
+            link_bandwidth_bytes_per_s=link_bandwidth,
+            link_latency_s=link_latency,
+            internode_bandwidth_bytes_per_s=link_bandwidth,
+            internode_latency_s=link_latency,
+        )
     except ValueError:
         return None, ""
     return spec, "the measured ceilings"

@@ -23,11 +23,34 @@ from llmroof.version import __version__
 TEMPLATE = "report.html.j2"
 SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured", schemas.BENCH: "bench"}
 VIEWS = {"analytic": analysis_view, "measured": profile_view, "bench": bench_view}
-SECTIONS = ("headline", "roofline", "bytes", "sweeps", "attention", "parallel", "nvml", "ops", "spread",
-            "environment", "bench")
+SECTIONS = (
+    "headline",
+    "roofline",
+    "bytes",
+    "sweeps",
+    "attention",
+    "parallel",
+    "nvml",
+    "ops",
+    "spread",
+    "environment",
+    "bench",
+)
 """Every section, in page order; a view builds those its kind of record can have."""
-RECORD_OBJECTS = ("model", "device", "workload", "ceilings", "roofline", "nvml", "environment", "parallel", "hardware",
-                  "phases", "memory", "crossover")
+RECORD_OBJECTS = (
+    "model",
+    "device",
+    "workload",
+    "ceilings",
+    "roofline",
+    "nvml",
+    "environment",
+    "parallel",
+    "hardware",
+    "phases",
+    "memory",
+    "crossover",
+)
 RECORD_LISTS = ("configs", "ops")
 """Containers of both schemas, checked before a view reads into them (a hand-edited ``"configs": "abc"``)."""
 DATA_URI_LIMIT_BYTES = 1_500_000
@@ -44,9 +67,13 @@ def kind_of(data: dict[str, Any]) -> str:
     if schema in SCHEMAS:
         return SCHEMAS[schema]
     if schema == schemas.SWEEP:
-        raise LlmroofError("a sweep file has no model or hardware record to report on",
-                           "write the report with `llmroof analyze ... --sweep ... --html FILE`")
-    raise LlmroofError(f"cannot report on schema {schema!r}", f"expected one of {', '.join(SCHEMAS)}")
+        raise LlmroofError(
+            "a sweep file has no model or hardware record to report on",
+            "write the report with `llmroof analyze ... --sweep ... --html FILE`",
+        )
+    raise LlmroofError(
+        f"cannot report on schema {schema!r}", f"expected one of {', '.join(SCHEMAS)}"
+    )
 
 
 def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -57,14 +84,26 @@ def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for name, build in view.BUILDERS:
         try:
             sections[name] = build(data)
-        except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError, LlmroofError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            ZeroDivisionError,
+            LlmroofError,
+        ) as exc:
             sections[name] = None
             omitted.append(f"{name} ({type(exc).__name__}: {exc})")
     return sections, omitted
 
 
-def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: str = "results",
-                  filename: str = "results.json") -> str:
+def render_report(
+    data: dict[str, Any],
+    *,
+    raw_text: str | None = None,
+    source: str = "results",
+    filename: str = "results.json",
+) -> str:
     """The HTML page of an ``llmroof.analysis/1`` or ``llmroof.profile/1`` record.
 
     ``raw_text``: the file's own text, embedded for download (default: the record as JSON).
@@ -72,20 +111,34 @@ def render_report(data: dict[str, Any], *, raw_text: str | None = None, source: 
     kind = kind_of(data)
     view = VIEWS[kind]
     if kind != "bench":
-        check_shape(data, source, objects=RECORD_OBJECTS, lists=RECORD_LISTS, required=("model",),
-                    nullable=("hardware", "parallel"),
-                    hint="truncated or edited by hand? write it again with llmroof")
+        check_shape(
+            data,
+            source,
+            objects=RECORD_OBJECTS,
+            lists=RECORD_LISTS,
+            required=("model",),
+            nullable=("hardware", "parallel"),
+            hint="truncated or edited by hand? write it again with llmroof",
+        )
     try:
         title, subtitle = view.title(data)
     except (KeyError, TypeError, AttributeError) as exc:
-        raise LlmroofError(f"{source}: not a complete {data.get('schema')} record (missing {exc})") from None
+        raise LlmroofError(
+            f"{source}: not a complete {data.get('schema')} record (missing {exc})"
+        ) from None
     sections, omitted = build_sections(data)
     context = {
-        "title": title, "subtitle": subtitle, "kind": kind, "sections": sections, "omitted": omitted,
+        "title": title,
+        "subtitle": subtitle,
+        "kind": kind,
+        "sections": sections,
+        "omitted": omitted,
         "answer": answer.for_record(data),
         "problems": view.problems(data) if kind != "analytic" else [],
         "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
-        "schema": data.get("schema"), "source": source, "version": __version__,
+        "schema": data.get("schema"),
+        "source": source,
+        "version": __version__,
     }
     return environment().get_template(TEMPLATE).render(**context)
 
@@ -99,21 +152,33 @@ def raw_block(text: str, filename: str) -> dict[str, Any]:
     return {"text": text, "size": si(len(encoded), "B"), "data_uri": uri, "filename": filename}
 
 
-def write_report(data: dict[str, Any], path: str | Path, *, raw_text: str | None = None, source: str = "results",
-                 filename: str | None = None) -> Path:
+def write_report(
+    data: dict[str, Any],
+    path: str | Path,
+    *,
+    raw_text: str | None = None,
+    source: str = "results",
+    filename: str | None = None,
+) -> Path:
     """Render ``data`` and write the page to ``path`` atomically; returns the path.
 
     ``source`` names where the record came from (shown in the page); ``filename`` is the name the embedded
     results download under (default: the source's file name, else ``results.json``).
     """
     path = Path(path)
-    html = render_report(data, raw_text=raw_text, source=source, filename=filename or _download_name(source))
+    html = render_report(
+        data, raw_text=raw_text, source=source, filename=filename or _download_name(source)
+    )
     return write_text_atomic(path, html)
 
 
 def default_report_path(results: Path) -> Path:
     """``run/results.json`` -> ``run/report.html`` (as ``llmroof profile`` writes it); ``a.json`` -> ``a.html``."""
-    return results.with_name("report.html") if results.name == "results.json" else results.with_suffix(".html")
+    return (
+        results.with_name("report.html")
+        if results.name == "results.json"
+        else results.with_suffix(".html")
+    )
 
 
 def report_target(results: Path, out: str | Path | None) -> Path:
@@ -123,7 +188,9 @@ def report_target(results: Path, out: str | Path | None) -> Path:
     if target.is_dir():
         target = target / "report.html"
     if target.resolve() == results.resolve():
-        raise LlmroofError(f"{target}: the report would overwrite the results file", "choose another -o")
+        raise LlmroofError(
+            f"{target}: the report would overwrite the results file", "choose another -o"
+        )
     return target
 
 
@@ -135,8 +202,12 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     from llmroof.results.records import SCHEMAS as RECORDS
 
     data, raw = read_json_and_text(results, "llmroof.")
-    if kind_of(data) == "bench":  # the view is the record: every field checked (type, finiteness) first;
-        RECORDS[data["schema"]].from_dict(data, str(results))  # other views leave out what they cannot read
+    if (
+        kind_of(data) == "bench"
+    ):  # the view is the record: every field checked (type, finiteness) first;
+        RECORDS[data["schema"]].from_dict(
+            data, str(results)
+        )  # other views leave out what they cannot read
     target = report_target(results, out)
     return write_report(data, target, raw_text=raw, source=str(results))
 
@@ -144,4 +215,3 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
 def _download_name(source: str) -> str:
     name = Path(source).name
     return name if name.endswith(".json") else "results.json"
-

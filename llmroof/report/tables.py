@@ -44,7 +44,10 @@ def integer(value: int | None) -> dict[str, Any]:
 
 def table(columns: list[tuple[str, bool]], rows: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """``columns``: (name, numeric) pairs; numeric columns align right."""
-    return {"columns": [{"name": name, "numeric": numeric} for name, numeric in columns], "rows": rows}
+    return {
+        "columns": [{"name": name, "numeric": numeric} for name, numeric in columns],
+        "rows": rows,
+    }
 
 
 def key_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -22,10 +22,18 @@ def template_environment(template: str) -> Any:
 
     folders = [d for d in template_dirs() if (d / template).is_file()]
     if not folders:
-        raise LlmroofError(f"the HTML template {template} is missing (looked in "
-                           f"{', '.join(str(d) for d in template_dirs())})", "reinstall llmroof")
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folders[0]), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        raise LlmroofError(
+            f"the HTML template {template} is missing (looked in "
+            f"{', '.join(str(d) for d in template_dirs())})",
+            "reinstall llmroof",
+        )
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders[0]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def svg_element(figure: Any, salt: str = "llmroof") -> str:
@@ -40,4 +48,6 @@ def svg_element(figure: Any, salt: str = "llmroof") -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], count=1, flags=re.S)
+    return re.sub(
+        r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], count=1, flags=re.S
+    )

@@ -43,17 +43,32 @@ from llmroof.results.save import saver
 from llmroof.writers import check_output_folder, write_bytes_atomic
 
 WORKER_MODULE = "llmroof.results.repeat"
-WORKER_CODE = ("import sys; sys.path.pop(0); "  # not the working directory: a source checkout there is no install
-               f"from {WORKER_MODULE} import worker_main; sys.exit(worker_main(sys.argv[1]))")
+WORKER_CODE = (
+    "import sys; sys.path.pop(0); "  # not the working directory: a source checkout there is no install
+    f"from {WORKER_MODULE} import worker_main; sys.exit(worker_main(sys.argv[1]))"
+)
 """What the worker interpreter runs. ``python -m`` (and ``-c``) put the working directory first on sys.path, so
 in a source checkout the worker would import the uninstalled tree (where ``llmroof.kernels`` does not exist)
 instead of the installed package that started it; dropping that entry makes it import what its parent did."""
-METRICS = ("time_s", "tpot_s", "ttft_s", "tokens_per_s", "achieved_bytes_per_s", "roofline_fraction")
-CEILING_KEYS = ("measured_bandwidth_bytes_per_s", "measured_copy_bandwidth_bytes_per_s", "measured_flops_per_s")
-METHOD = ("N fresh processes, one after another; process k times the configurations in the plan's order "
-          "rotated by k; per configuration, the entry is the process whose full-depth time is the median "
-          "(the lower one for even N); spread: each process's value (from its median time), min, max, and "
-          "CV = standard deviation / mean over the processes")
+METRICS = (
+    "time_s",
+    "tpot_s",
+    "ttft_s",
+    "tokens_per_s",
+    "achieved_bytes_per_s",
+    "roofline_fraction",
+)
+CEILING_KEYS = (
+    "measured_bandwidth_bytes_per_s",
+    "measured_copy_bandwidth_bytes_per_s",
+    "measured_flops_per_s",
+)
+METHOD = (
+    "N fresh processes, one after another; process k times the configurations in the plan's order "
+    "rotated by k; per configuration, the entry is the process whose full-depth time is the median "
+    "(the lower one for even N); spread: each process's value (from its median time), min, max, and "
+    "CV = standard deviation / mean over the processes"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,22 +107,38 @@ def launch_subprocess(job_path: Path) -> int:
         raise
 
 
-def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, processes: int, argv: list[str],
-                 progress: Callable[[str], None] = lambda _: None, launch: Launch = launch_subprocess,
-                 plan_size: int) -> dict[str, Any]:
+def run_repeated(
+    config: Any,
+    *,
+    device: str,
+    threads: int | None,
+    path: Path,
+    processes: int,
+    argv: list[str],
+    progress: Callable[[str], None] = lambda _: None,
+    launch: Launch = launch_subprocess,
+    plan_size: int,
+) -> dict[str, Any]:
     """Run ``processes`` workers one after another and merge them into ``path`` after each; returns the
     merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
     writes what finished (status "failed") and raises LlmroofError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the workers' records: a user's file under one of their names is kept (a link is replaced)
-    check_output_folder(path.parent, [f".process-{index}.json" for index in range(processes)], force=False)
+    check_output_folder(
+        path.parent, [f".process-{index}.json" for index in range(processes)], force=False
+    )
     finished: list[dict[str, Any]] = []
     for index in range(processes):
         rotation = index % plan_size
         worker_path = path.parent / f".process-{index}.json"
         job_path = path.parent / f".process-{index}.job"
-        job = Job(config=replace(config, plan_rotation=rotation), device=device, threads=threads,
-                  out_path=str(worker_path), argv=argv)
+        job = Job(
+            config=replace(config, plan_rotation=rotation),
+            device=device,
+            threads=threads,
+            out_path=str(worker_path),
+            argv=argv,
+        )
         write_bytes_atomic(job_path, pickle.dumps(job))
         progress(f"process {index + 1} of {processes} (configurations rotated by {rotation})")
         try:
@@ -118,19 +149,31 @@ def run_repeated(config: Any, *, device: str, threads: int | None, path: Path, p
         finally:
             job_path.unlink(missing_ok=True)
         if status != 0:
-            _write_partial(path, finished, processes, worker_path, "failed", f"process {index} exited {status}")
-            raise LlmroofError(f"profile process {index + 1} of {processes} exited with status {status}",
-                               f"what finished is in {path}; the failed process's own record in {worker_path}")
+            _write_partial(
+                path, finished, processes, worker_path, "failed", f"process {index} exited {status}"
+            )
+            raise LlmroofError(
+                f"profile process {index + 1} of {processes} exited with status {status}",
+                f"what finished is in {path}; the failed process's own record in {worker_path}",
+            )
         record = read_json(worker_path, "llmroof.profile/")
-        finished.append({"index": index, "rotation": rotation, "status": record.get("status"), "record": record})
+        finished.append(
+            {"index": index, "rotation": rotation, "status": record.get("status"), "record": record}
+        )
         merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
         write_json_atomic(path, merged)
         worker_path.unlink(missing_ok=True)  # now inside the results file
     return merge(finished, processes, "complete")
 
 
-def _write_partial(path: Path, finished: list[dict[str, Any]], requested: int, worker_path: Path, status: str,
-                   error: str | None = None) -> None:
+def _write_partial(
+    path: Path,
+    finished: list[dict[str, Any]],
+    requested: int,
+    worker_path: Path,
+    status: str,
+    error: str | None = None,
+) -> None:
     """Keep what finished: the merged processes; with none, the unfinished worker's own record (it is a
     valid single-run results file, with what it measured)."""
     if finished:
@@ -143,7 +186,9 @@ def _write_partial(path: Path, finished: list[dict[str, Any]], requested: int, w
             record = read_json(worker_path, "llmroof.profile/")
         except LlmroofError:
             return
-        record["status"] = status if record.get("status") in (None, "running", "complete") else record["status"]
+        record["status"] = (
+            status if record.get("status") in (None, "running", "complete") else record["status"]
+        )
         write_json_atomic(path, record)
 
 
@@ -192,19 +237,31 @@ def _merge_config(found: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
     entry = copy.deepcopy(chosen)
     metrics = {}
     for name in METRICS:
-        values = [(index, config[name]) for index, config in ok if isinstance(config.get(name), (int, float))]
+        values = [
+            (index, config[name])
+            for index, config in ok
+            if isinstance(config.get(name), (int, float))
+        ]
         if values:
-            metrics[name] = {"by_process": [{"process": i, "value": v} for i, v in values],
-                             **spread([v for _, v in values])}
+            metrics[name] = {
+                "by_process": [{"process": i, "value": v} for i, v in values],
+                **spread([v for _, v in values]),
+            }
     ops: dict[str, dict[str, Any]] = {}
     for index, config in ok:
         for op in config.get("ops") or []:
             if "median_s" in op:
                 ops.setdefault(op["name"], {"by_process": []})["by_process"].append(
-                    {"process": index, "value": op["median_s"]})
+                    {"process": index, "value": op["median_s"]}
+                )
     for summary in ops.values():
         summary.update(spread([item["value"] for item in summary["by_process"]]))
-    entry["repeat"] = {"processes": len(ok), "process_index": chosen_index, "metrics": metrics, "ops": ops}
+    entry["repeat"] = {
+        "processes": len(ok),
+        "process_index": chosen_index,
+        "metrics": metrics,
+        "ops": ops,
+    }
     if len(ok) < len(found):
         entry["repeat"]["statuses"] = {str(i): c.get("status") for i, c in found}
     return entry
@@ -216,12 +273,15 @@ def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:
         values = [(p["index"], p["record"].get("ceilings", {}).get(key)) for p in processes]
         values = [(i, v) for i, v in values if isinstance(v, (int, float))]
         if values:
-            result[key] = {"by_process": [{"process": i, "value": v} for i, v in values],
-                           **spread([v for _, v in values])}
+            result[key] = {
+                "by_process": [{"process": i, "value": v} for i, v in values],
+                **spread([v for _, v in values]),
+            }
     return result
 
 
 # --- the worker -------------------------------------------------------------------------------------
+
 
 def worker_main(job_path: str) -> int:
     """Run one process's profile from a job file; exit status 0 when it completed, 130 on Ctrl-C."""

@@ -38,12 +38,17 @@ def results_folder(out: Path | None, *, force: bool, prefix: str = "") -> Path:
     else:
         folder = out
         if folder.exists() and not folder.is_dir():
-            raise LlmroofError(f"--out {shorten(str(folder))}: not a folder (a run writes results.json and "
-                               "report.html into a folder)", "name a new or existing folder")
+            raise LlmroofError(
+                f"--out {shorten(str(folder))}: not a folder (a run writes results.json and "
+                "report.html into a folder)",
+                "name a new or existing folder",
+            )
         earlier = folder / "results.json"
         if (earlier.exists() or earlier.is_symlink()) and not force:
-            raise LlmroofError(f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
-                               "choose another --out, or pass --force to replace it")
+            raise LlmroofError(
+                f"--out {shorten(str(folder))} holds an earlier run ({_describe_run(earlier)})",
+                "choose another --out, or pass --force to replace it",
+            )
         check_output_folder(folder, RUN_FILES, force=force)
     check_writable(folder, folder=True)
     return folder

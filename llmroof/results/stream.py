@@ -28,8 +28,10 @@ def stream_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        raise LlmroofError(f"--out {path}: unknown file type {path.suffix or '(none)'!r}",
-                           "name it .csv (CSV) or .jsonl (JSON lines)") from None
+        raise LlmroofError(
+            f"--out {path}: unknown file type {path.suffix or '(none)'!r}",
+            "name it .csv (CSV) or .jsonl (JSON lines)",
+        ) from None
 
 
 def write_chunk(handle: IO[str], columns: Mapping[str, Any], fmt: str, header: bool) -> int:
@@ -48,14 +50,19 @@ def write_chunk(handle: IO[str], columns: Mapping[str, Any], fmt: str, header: b
         writer = csv.writer(handle, lineterminator="\n")
         if header:
             writer.writerow(columns)
-        lists = [v.tolist() if hasattr(v, "tolist") else itertools.repeat(v, rows) for v in columns.values()]
+        lists = [
+            v.tolist() if hasattr(v, "tolist") else itertools.repeat(v, rows)
+            for v in columns.values()
+        ]
         writer.writerows(zip(*lists))
         return rows
     import pandas as pd
 
     frame = pd.DataFrame(columns)
     for start in range(0, rows, JSON_SLICE_ROWS):  # pandas builds each slice's text whole
-        text = frame.iloc[start:start + JSON_SLICE_ROWS].to_json(orient="records", lines=True, double_precision=15)
+        text = frame.iloc[start : start + JSON_SLICE_ROWS].to_json(
+            orient="records", lines=True, double_precision=15
+        )
         handle.write(text if text.endswith("\n") else text + "\n")
     return rows
 
@@ -69,8 +76,11 @@ def check_stream_target(path: Path, *, force: bool) -> None:
     a regular target free (or ``force``)."""
     check_writable(path)
     if not is_special(path):
-        check_side_file(partial_path(path), force=force,
-                        what="the rows of an interrupted sweep, or a file of yours; llmroof writes rows there")
+        check_side_file(
+            partial_path(path),
+            force=force,
+            what="the rows of an interrupted sweep, or a file of yours; llmroof writes rows there",
+        )
 
 
 @contextlib.contextmanager
@@ -80,7 +90,9 @@ def streamed_file(path: Path, *, force: bool = False) -> Iterator[IO[str]]:
     if is_special(path):
         check_writable(path)
         try:
-            with open(path, "a", encoding="utf-8", newline="") as handle:  # never truncate what a shell opened
+            with open(
+                path, "a", encoding="utf-8", newline=""
+            ) as handle:  # never truncate what a shell opened
                 yield handle
         except OSError as exc:  # a FIFO whose reader went away, a device that refuses
             raise os_error(path, exc, "cannot write") from None
@@ -102,6 +114,8 @@ def streamed_file(path: Path, *, force: bool = False) -> Iterator[IO[str]]:
             os.fsync(handle.fileno())
     except BaseException as exc:
         if isinstance(exc, LlmroofError):
-            raise LlmroofError(f"{exc.message} (the rows before it are in {partial})", exc.hint) from None
+            raise LlmroofError(
+                f"{exc.message} (the rows before it are in {partial})", exc.hint
+            ) from None
         raise
     os.replace(partial, path)

@@ -91,7 +91,14 @@ def sweep(
     if not is_grid(sweeps, out):
         return sweep_axis(model, hardware, workload, sweeps[0])
     return sweep_grid(
-        model, hardware, workload, sweeps, names=names or SweepNames(), out=out, sink=sink, force=force
+        model,
+        hardware,
+        workload,
+        sweeps,
+        names=names or SweepNames(),
+        out=out,
+        sink=sink,
+        force=force,
     )
 
 
@@ -154,7 +161,9 @@ def sweep_grid(
         from llmroof.results.stream import stream_format, streamed_file
 
         kind = stream_format(out)
-        with streamed_file(out, force=force) as handle:  # a NAME.partial of the user's kept unless force
+        with streamed_file(
+            out, force=force
+        ) as handle:  # a NAME.partial of the user's kept unless force
             frontier, points = grid_sweep.run(
                 layouts, batch, prompt, context, chunk_writer(handle, kind)
             )

@@ -11,9 +11,16 @@ from pathlib import Path
 from llmroof.results.records import CommRecord
 
 
-def run_comm(*, ranks: int = 2, sizes: str = "4K..64M", device: str = "auto", iterations: int = 20,
-             hardware: str | None = None, timeout_s: float = 120.0,
-             progress: Callable[[str], None] = lambda _: None) -> CommRecord | None:
+def run_comm(
+    *,
+    ranks: int = 2,
+    sizes: str = "4K..64M",
+    device: str = "auto",
+    iterations: int = 20,
+    hardware: str | None = None,
+    timeout_s: float = 120.0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> CommRecord | None:
     """Time all-reduce, all-gather and send/recv at every size of ``sizes`` (``4K..64M`` doubles; ``4K,1M`` is a
     list) on ``ranks`` processes, beside the ring model (``hardware``'s link, or one fitted to the run).
 
@@ -37,13 +44,25 @@ def run_comm(*, ranks: int = 2, sizes: str = "4K..64M", device: str = "auto", it
         raw_path = Path(tmp) / "comm.json"
         if distributed.under_torchrun():
             rank = int(os.environ["RANK"])
-            measure.rank_main(rank, int(os.environ["WORLD_SIZE"]), size_list, kind, iterations, timeout_s,
-                              saver(raw_path))
+            measure.rank_main(
+                rank,
+                int(os.environ["WORLD_SIZE"]),
+                size_list,
+                kind,
+                iterations,
+                timeout_s,
+                saver(raw_path),
+            )
             if rank != 0:
                 return None
         else:
             progress(f"starting {ranks} ranks ({'NCCL' if kind == 'cuda' else 'gloo'})...")
-            distributed.launch(ranks, measure.rank_main, (size_list, kind, iterations, timeout_s, saver(raw_path)),
-                               timeout_s=timeout_s, error_file=str(Path(tmp) / "rank-error"))
+            distributed.launch(
+                ranks,
+                measure.rank_main,
+                (size_list, kind, iterations, timeout_s, saver(raw_path)),
+                timeout_s=timeout_s,
+                error_file=str(Path(tmp) / "rank-error"),
+            )
         raw = read_json(raw_path, measure.SCHEMA)
     return CommRecord.from_dict(measure.comm_record(raw, iterations, spec))

@@ -23,8 +23,14 @@ NOTES = {
 """What each NVML source measures, in words."""
 
 
-def run_sample(*, gpu: int = 0, interval_s: float = 0.1, seconds: float = 10.0, command: Sequence[str] = (),
-               view: View | None = None) -> SampleRecord:
+def run_sample(
+    *,
+    gpu: int = 0,
+    interval_s: float = 0.1,
+    seconds: float = 10.0,
+    command: Sequence[str] = (),
+    view: View | None = None,
+) -> SampleRecord:
     """Sample GPU ``gpu`` through NVML every ``interval_s`` for ``seconds``, or while ``command`` runs (its exit
     code is the record's ``exit_code``). Without a driver the record says why and the command still runs.
 
@@ -54,7 +60,9 @@ def _run_command(command: list[str], sampler: Any, live: AbstractContextManager 
     try:
         process = subprocess.Popen(command)
     except OSError as exc:
-        raise LlmroofError(f"cannot run {command[0]!r}: {exc.strerror}", "check the command after `--`") from None
+        raise LlmroofError(
+            f"cannot run {command[0]!r}: {exc.strerror}", "check the command after `--`"
+        ) from None
     try:
         if live is not None:
             with live as tick:
@@ -81,16 +89,25 @@ def _wait(seconds: float, sampler: Any, live: AbstractContextManager | None) -> 
         pass  # Ctrl-C ends sampling early; the record still comes back
 
 
-def _record(sampler: Any, device: Any, command: list[str], code: int | None, duration_s: float,
-            gpu: int) -> SampleRecord:
+def _record(
+    sampler: Any, device: Any, command: list[str], code: int | None, duration_s: float, gpu: int
+) -> SampleRecord:
     from llmroof.measure.nvml import summarize_samples
 
     samples = sampler.snapshot()
     return SampleRecord(
-        gpu_index=gpu, gpu_name=device.name if device else None, status=sampler.status.label,
-        source=sampler.status.source, source_note=NOTES.get(sampler.status.source or ""),
-        fallback_reason=sampler.status.reason or None, error=sampler.error,
+        gpu_index=gpu,
+        gpu_name=device.name if device else None,
+        status=sampler.status.label,
+        source=sampler.status.source,
+        source_note=NOTES.get(sampler.status.source or ""),
+        fallback_reason=sampler.status.reason or None,
+        error=sampler.error,
         peak_dram_bandwidth_bytes_per_s=device.peak_dram_bandwidth_bytes_per_s if device else None,
-        interval_s=sampler.interval_s, command=tuple(command) or None, exit_code=code if command else None,
-        duration_s=duration_s, summary=summarize_samples(samples),
-        samples=tuple(NvmlSample.from_dict(s.to_dict()) for s in samples))
+        interval_s=sampler.interval_s,
+        command=tuple(command) or None,
+        exit_code=code if command else None,
+        duration_s=duration_s,
+        summary=summarize_samples(samples),
+        samples=tuple(NvmlSample.from_dict(s.to_dict()) for s in samples),
+    )

@@ -76,10 +76,30 @@ DTYPES: dict[str, DType] = {
         DType(name="fp16", bits=16, aliases=("float16", "half", "f16")),
         DType(name="fp8", bits=8, aliases=("float8", "e4m3", "fp8_e4m3", "float8_e4m3fn")),
         DType(name="int8", bits=8, aliases=("i8", "w8")),
-        DType(name="int4", bits=4, group_size=128, scale_bytes=2, weight_only=True, aliases=("i4", "w4")),
-        DType(name="fp8-block", bits=8, group_size=128 * 128, scale_bytes=4, weight_only=True,
-              aliases=("fp8_block", "fp8-128x128", "fp8-blockwise")),
-        DType(name="mxfp4", bits=4, group_size=32, scale_bytes=1, weight_only=True, aliases=("mx-fp4", "fp4-mx")),
+        DType(
+            name="int4",
+            bits=4,
+            group_size=128,
+            scale_bytes=2,
+            weight_only=True,
+            aliases=("i4", "w4"),
+        ),
+        DType(
+            name="fp8-block",
+            bits=8,
+            group_size=128 * 128,
+            scale_bytes=4,
+            weight_only=True,
+            aliases=("fp8_block", "fp8-128x128", "fp8-blockwise"),
+        ),
+        DType(
+            name="mxfp4",
+            bits=4,
+            group_size=32,
+            scale_bytes=1,
+            weight_only=True,
+            aliases=("mx-fp4", "fp4-mx"),
+        ),
     )
 }
 _BY_ALIAS = {alias: d for d in DTYPES.values() for alias in (d.name, *d.aliases)}
@@ -136,13 +156,20 @@ class Precision:
         return cls(weight=dtype, activation=dtype, kv=dtype)
 
 
-def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None,
-                      group_size: int | None = None, expert_dtype: str | None = None) -> Precision:
+def resolve_precision(
+    dtype: str,
+    weight_dtype: str | None,
+    kv_dtype: str | None,
+    group_size: int | None = None,
+    expert_dtype: str | None = None,
+) -> Precision:
     """``--dtype`` sets activations and, unless overridden, weights and KV cache."""
     act = get_dtype(dtype)
     if act.weight_only:
-        raise LlmroofError(f"--dtype {act.name} is a weight-only format",
-                           f"keep --dtype bf16 (or fp16) and pass --weight-dtype {act.name}")
+        raise LlmroofError(
+            f"--dtype {act.name} is a weight-only format",
+            f"keep --dtype bf16 (or fp16) and pass --weight-dtype {act.name}",
+        )
     weight = get_dtype(weight_dtype) if weight_dtype else act
     if group_size is not None:
         if not weight.group_size:
@@ -152,7 +179,11 @@ def resolve_precision(dtype: str, weight_dtype: str | None, kv_dtype: str | None
         weight = weight.with_group_size(group_size)
     kv = get_dtype(kv_dtype) if kv_dtype else act
     try:
-        return Precision(weight=weight, activation=act, kv=kv,
-                         expert_weight=get_dtype(expert_dtype) if expert_dtype else None)
+        return Precision(
+            weight=weight,
+            activation=act,
+            kv=kv,
+            expert_weight=get_dtype(expert_dtype) if expert_dtype else None,
+        )
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None

@@ -97,21 +97,30 @@ class HardwareSpec:
                 raise ValueError(f"{name} must be a string, got {_show(getattr(self, name))}")
         if not self.name.strip():
             raise ValueError("name must not be empty")
-        if not isinstance(self.aliases, tuple) or not all(isinstance(a, str) and a.strip() for a in self.aliases):
+        if not isinstance(self.aliases, tuple) or not all(
+            isinstance(a, str) and a.strip() for a in self.aliases
+        ):
             raise ValueError(f"aliases must be a list of names, got {_show(self.aliases)}")
         for name, (low, high, unit) in LIMITS.items():
             _check_number(name, getattr(self, name), low, high, unit)
         if not isinstance(self.gpus_per_node, int):
             raise ValueError(f"gpus_per_node must be an integer, got {_show(self.gpus_per_node)}")
         if not isinstance(self.peak_flops_per_s, Mapping):
-            raise ValueError(f"peak_flops_per_s must be a table of dtype = FLOP/s, got {_show(self.peak_flops_per_s)}")
+            raise ValueError(
+                f"peak_flops_per_s must be a table of dtype = FLOP/s, got {_show(self.peak_flops_per_s)}"
+            )
         for dtype, peak in self.peak_flops_per_s.items():
             if dtype not in COMPUTE_DTYPES:
-                raise ValueError(f"peak_flops_per_s: unknown dtype {_show(dtype)} (known: {', '.join(COMPUTE_DTYPES)})")
+                raise ValueError(
+                    f"peak_flops_per_s: unknown dtype {_show(dtype)} (known: {', '.join(COMPUTE_DTYPES)})"
+                )
             _check_number(f"peak_flops_per_s.{dtype}", peak, *PEAK_LIMITS)
         if not isinstance(self.sources, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in self.sources.items()):
-            raise ValueError(f"sources must be a table of figure = \"source\" strings, got {_show(self.sources)}")
+            isinstance(k, str) and isinstance(v, str) for k, v in self.sources.items()
+        ):
+            raise ValueError(
+                f'sources must be a table of figure = "source" strings, got {_show(self.sources)}'
+            )
         object.__setattr__(self, "peak_flops_per_s", MappingProxyType(dict(self.peak_flops_per_s)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
@@ -150,30 +159,43 @@ _FIELDS = {f for f in HardwareSpec.__dataclass_fields__}
 def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
     """Validate the parsed contents of a catalog file (``{"device": [ {...}, ... ]}``)."""
     if not isinstance(data, dict) or not isinstance(data.get("device"), list):
-        raise LlmroofError(f"{source}: expected a list of devices under the key 'device'",
-                           "see docs/hardware.md for the schema ([[device]] tables in TOML)")
-    required = [name for name, f in HardwareSpec.__dataclass_fields__.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        raise LlmroofError(
+            f"{source}: expected a list of devices under the key 'device'",
+            "see docs/hardware.md for the schema ([[device]] tables in TOML)",
+        )
+    required = [
+        name
+        for name, f in HardwareSpec.__dataclass_fields__.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     specs = []
     for index, entry in enumerate(data["device"]):
         label = f"{source}: device #{index + 1}"
         if not isinstance(entry, dict):
-            raise LlmroofError(f"{label}: expected a table of fields", "see docs/hardware.md for the schema")
+            raise LlmroofError(
+                f"{label}: expected a table of fields", "see docs/hardware.md for the schema"
+            )
         if isinstance(entry.get("name"), str):
             label = f"{source}: device {_show(entry['name'])}"
         unknown = sorted(set(entry) - _FIELDS)
         if unknown:
-            raise LlmroofError(f"{label}: unknown field {_show(unknown[0])}", "see docs/hardware.md for the schema")
+            raise LlmroofError(
+                f"{label}: unknown field {_show(unknown[0])}", "see docs/hardware.md for the schema"
+            )
         missing = [name for name in required if name not in entry and name != "display_name"]
         if missing:
-            raise LlmroofError(f"{label}: missing field(s) {', '.join(repr(name) for name in missing)}",
-                               "see docs/hardware.md for the schema")
+            raise LlmroofError(
+                f"{label}: missing field(s) {', '.join(repr(name) for name in missing)}",
+                "see docs/hardware.md for the schema",
+            )
         entry = dict(entry)
         entry.setdefault("display_name", entry["name"])
         aliases = entry.get("aliases", [])
         if not isinstance(aliases, list):  # a string would become its letters
-            raise LlmroofError(f"{label}: aliases must be a list of names, got {_show(aliases)}",
-                               'write aliases = ["h100", "h100-sxm5"]')
+            raise LlmroofError(
+                f"{label}: aliases must be a list of names, got {_show(aliases)}",
+                'write aliases = ["h100", "h100-sxm5"]',
+            )
         entry["aliases"] = tuple(aliases)
         try:
             specs.append(HardwareSpec(**entry))
@@ -196,7 +218,9 @@ def read_hardware_file(path: str | Path) -> list[HardwareSpec]:
 @cache
 def builtin_hardware() -> tuple[HardwareSpec, ...]:
     """The catalog shipped with llmroof."""
-    text = resources.files("llmroof.specs").joinpath("data/hardware.toml").read_text(encoding="utf-8")
+    text = (
+        resources.files("llmroof.specs").joinpath("data/hardware.toml").read_text(encoding="utf-8")
+    )
     return tuple(parse_hardware_entries(tomllib.loads(text), "llmroof/specs/data/hardware.toml"))
 
 

@@ -123,18 +123,28 @@ class ModelSpec:
         if (self.num_experts is None) != (self.experts_per_token is None):
             raise ValueError("num_experts and experts_per_token go together")
         if self.num_experts is None:
-            if self.num_shared_experts or self.first_dense_layers or self.moe_intermediate_size is not None:
-                raise ValueError("shared experts, dense layers and an expert width need num_experts")
+            if (
+                self.num_shared_experts
+                or self.first_dense_layers
+                or self.moe_intermediate_size is not None
+            ):
+                raise ValueError(
+                    "shared experts, dense layers and an expert width need num_experts"
+                )
             return
         for name in ("num_experts", "experts_per_token"):
             _check_positive(name, getattr(self, name))
         num_experts, experts_per_token = self.experts
         if experts_per_token > num_experts:
-            raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})")
+            raise ValueError(
+                f"experts_per_token ({self.experts_per_token}) exceeds num_experts ({self.num_experts})"
+            )
         if self.moe_intermediate_size is not None:
             _check_positive("moe_intermediate_size", self.moe_intermediate_size)
         if not self.num_shared_experts >= 0 or not 0 <= self.first_dense_layers < self.num_layers:
-            raise ValueError("num_shared_experts must be >= 0 and first_dense_layers in [0, num_layers)")
+            raise ValueError(
+                "num_shared_experts must be >= 0 and first_dense_layers in [0, num_layers)"
+            )
 
     def _check_mla(self) -> None:
         dims = (self.kv_lora_rank, self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim)
@@ -149,8 +159,13 @@ class ModelSpec:
         if self.sliding_window is not None:
             _check_positive("sliding_window", self.sliding_window)
         if self.layer_types is not None:
-            if len(self.layer_types) != self.num_layers or not set(self.layer_types) <= {"sliding", "full"}:
-                raise ValueError(f"layer_types must give 'sliding' or 'full' for each of the {self.num_layers} layers")
+            if len(self.layer_types) != self.num_layers or not set(self.layer_types) <= {
+                "sliding",
+                "full",
+            }:
+                raise ValueError(
+                    f"layer_types must give 'sliding' or 'full' for each of the {self.num_layers} layers"
+                )
             if "sliding" in self.layer_types and self.sliding_window is None:
                 raise ValueError("sliding layers need a sliding_window")
 
@@ -237,8 +252,10 @@ class ModelSpec:
     def with_kv_heads(self, num_kv_heads: int) -> ModelSpec:
         """The same model with another number of KV heads (compare MHA, GQA and MQA side by side)."""
         if self.is_mla:
-            raise LlmroofError(f"{self.name} uses multi-head latent attention, which has no KV heads to change",
-                               "drop --kv-heads/--attention for this model")
+            raise LlmroofError(
+                f"{self.name} uses multi-head latent attention, which has no KV heads to change",
+                "drop --kv-heads/--attention for this model",
+            )
         if num_kv_heads <= 0 or self.num_heads % num_kv_heads:
             raise LlmroofError(
                 f"--kv-heads {num_kv_heads} does not divide the {self.num_heads} query heads of {self.name}",
@@ -260,13 +277,19 @@ class ModelSpec:
             if self.attention_kind == "gqa":
                 return self
             # The most common GQA layout, 8 KV heads, or the largest divisor of the heads below it.
-            divisors = [kv for kv in range(min(8, self.num_heads - 1), 1, -1) if self.num_heads % kv == 0]
+            divisors = [
+                kv for kv in range(min(8, self.num_heads - 1), 1, -1) if self.num_heads % kv == 0
+            ]
             if not divisors:
-                raise LlmroofError(f"--attention gqa: {self.name} has {self.num_heads} query heads, which no "
-                                   "number of KV heads between 1 and the heads divides",
-                                   "compare mha and mqa, or pick --kv-heads N")
+                raise LlmroofError(
+                    f"--attention gqa: {self.name} has {self.num_heads} query heads, which no "
+                    "number of KV heads between 1 and the heads divides",
+                    "compare mha and mqa, or pick --kv-heads N",
+                )
             return self.with_kv_heads(divisors[0])
-        raise LlmroofError(f"unknown attention kind {kind!r}", "use mha, gqa or mqa, or --kv-heads N")
+        raise LlmroofError(
+            f"unknown attention kind {kind!r}", "use mha, gqa or mqa, or --kv-heads N"
+        )
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -279,8 +302,20 @@ def alternating_layers(num_layers: int) -> tuple[str, ...]:
     return tuple("sliding" if layer % 2 == 0 else "full" for layer in range(num_layers))
 
 
-def _llama(name: str, h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, *,
-           head_dim: int = 128, tied: bool = False, model_type: str = "llama", **extra: Any) -> ModelSpec:
+def _llama(
+    name: str,
+    h: int,
+    layers: int,
+    heads: int,
+    kv: int,
+    inter: int,
+    vocab: int,
+    *,
+    head_dim: int = 128,
+    tied: bool = False,
+    model_type: str = "llama",
+    **extra: Any,
+) -> ModelSpec:
     return ModelSpec(
         name=name,
         hidden_size=h,
@@ -308,32 +343,158 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
         _llama("llama-3.1-405b", 16384, 126, 128, 8, 53248, 128256),
         _llama("llama-3.2-1b", 2048, 16, 32, 8, 8192, 128256, head_dim=64, tied=True),
         _llama("llama-3.2-3b", 3072, 28, 24, 8, 8192, 128256, tied=True),
-        _llama("mistral-7b", 4096, 32, 32, 8, 14336, 32000, model_type="mistral", sliding_window=4096),
-        _llama("mixtral-8x7b", 4096, 32, 32, 8, 14336, 32000, model_type="mixtral", num_experts=8,
-               experts_per_token=2),
-        _llama("mixtral-8x22b", 6144, 56, 48, 8, 16384, 32768, model_type="mixtral", num_experts=8,
-               experts_per_token=2),
-        _llama("qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, model_type="qwen3_moe", qk_norm=True,
-               num_experts=128, experts_per_token=8, moe_intermediate_size=768),
-        _llama("qwen3-235b-a22b", 4096, 94, 64, 4, 12288, 151936, model_type="qwen3_moe", qk_norm=True,
-               num_experts=128, experts_per_token=8, moe_intermediate_size=1536),
-        _llama("deepseek-v3", 7168, 61, 128, 128, 18432, 129280, head_dim=192, model_type="deepseek_v3",
-               num_experts=256, experts_per_token=8, num_shared_experts=1, moe_intermediate_size=2048,
-               first_dense_layers=3, q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64,
-               qk_nope_head_dim=128, v_head_dim=128),
-        _llama("deepseek-v2-lite", 2048, 27, 16, 16, 10944, 102400, head_dim=192, model_type="deepseek_v2",
-               num_experts=64, experts_per_token=6, num_shared_experts=2, moe_intermediate_size=1408,
-               first_dense_layers=1, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128),
-        _llama("gpt-oss-20b", 2880, 24, 64, 8, 2880, 201088, head_dim=64, model_type="gpt_oss",
-               qkv_bias=True, attn_out_bias=True, attention_sinks=True, sliding_window=128,
-               layer_types=alternating_layers(24), num_experts=32, experts_per_token=4, router_bias=True,
-               expert_bias=True),
-        _llama("gpt-oss-120b", 2880, 36, 64, 8, 2880, 201088, head_dim=64, model_type="gpt_oss",
-               qkv_bias=True, attn_out_bias=True, attention_sinks=True, sliding_window=128,
-               layer_types=alternating_layers(36), num_experts=128, experts_per_token=4, router_bias=True,
-               expert_bias=True),
-        _llama("gemma-2-9b", 3584, 42, 16, 8, 14336, 256000, head_dim=256, tied=True, model_type="gemma2",
-               activation="gelu", sandwich_norms=True, sliding_window=4096, layer_types=alternating_layers(42)),
+        _llama(
+            "mistral-7b", 4096, 32, 32, 8, 14336, 32000, model_type="mistral", sliding_window=4096
+        ),
+        _llama(
+            "mixtral-8x7b",
+            4096,
+            32,
+            32,
+            8,
+            14336,
+            32000,
+            model_type="mixtral",
+            num_experts=8,
+            experts_per_token=2,
+        ),
+        _llama(
+            "mixtral-8x22b",
+            6144,
+            56,
+            48,
+            8,
+            16384,
+            32768,
+            model_type="mixtral",
+            num_experts=8,
+            experts_per_token=2,
+        ),
+        _llama(
+            "qwen3-30b-a3b",
+            2048,
+            48,
+            32,
+            4,
+            6144,
+            151936,
+            model_type="qwen3_moe",
+            qk_norm=True,
+            num_experts=128,
+            experts_per_token=8,
+            moe_intermediate_size=768,
+        ),
+        _llama(
+            "qwen3-235b-a22b",
+            4096,
+            94,
+            64,
+            4,
+            12288,
+            151936,
+            model_type="qwen3_moe",
+            qk_norm=True,
+            num_experts=128,
+            experts_per_token=8,
+            moe_intermediate_size=1536,
+        ),
+        _llama(
+            "deepseek-v3",
+            7168,
+            61,
+            128,
+            128,
+            18432,
+            129280,
+            head_dim=192,
+            model_type="deepseek_v3",
+            num_experts=256,
+            experts_per_token=8,
+            num_shared_experts=1,
+            moe_intermediate_size=2048,
+            first_dense_layers=3,
+            q_lora_rank=1536,
+            kv_lora_rank=512,
+            qk_rope_head_dim=64,
+            qk_nope_head_dim=128,
+            v_head_dim=128,
+        ),
+        _llama(
+            "deepseek-v2-lite",
+            2048,
+            27,
+            16,
+            16,
+            10944,
+            102400,
+            head_dim=192,
+            model_type="deepseek_v2",
+            num_experts=64,
+            experts_per_token=6,
+            num_shared_experts=2,
+            moe_intermediate_size=1408,
+            first_dense_layers=1,
+            kv_lora_rank=512,
+            qk_rope_head_dim=64,
+            qk_nope_head_dim=128,
+            v_head_dim=128,
+        ),
+        _llama(
+            "gpt-oss-20b",
+            2880,
+            24,
+            64,
+            8,
+            2880,
+            201088,
+            head_dim=64,
+            model_type="gpt_oss",
+            qkv_bias=True,
+            attn_out_bias=True,
+            attention_sinks=True,
+            sliding_window=128,
+            layer_types=alternating_layers(24),
+            num_experts=32,
+            experts_per_token=4,
+            router_bias=True,
+            expert_bias=True,
+        ),
+        _llama(
+            "gpt-oss-120b",
+            2880,
+            36,
+            64,
+            8,
+            2880,
+            201088,
+            head_dim=64,
+            model_type="gpt_oss",
+            qkv_bias=True,
+            attn_out_bias=True,
+            attention_sinks=True,
+            sliding_window=128,
+            layer_types=alternating_layers(36),
+            num_experts=128,
+            experts_per_token=4,
+            router_bias=True,
+            expert_bias=True,
+        ),
+        _llama(
+            "gemma-2-9b",
+            3584,
+            42,
+            16,
+            8,
+            14336,
+            256000,
+            head_dim=256,
+            tied=True,
+            model_type="gemma2",
+            activation="gelu",
+            sandwich_norms=True,
+            sliding_window=4096,
+            layer_types=alternating_layers(42),
+        ),
         ModelSpec(
             name="falcon-7b",
             hidden_size=4544,
@@ -389,8 +550,13 @@ def get_model(name_or_path: str) -> ModelSpec:
     if key in MODEL_PRESETS:
         return MODEL_PRESETS[key]
     if path.suffix == ".json":
-        raise LlmroofError(f"{shorten(name_or_path)}: no such file", "pass a path to a config.json, or a preset name")
-    raise unknown_name_error("model", name_or_path, [*MODEL_PRESETS, *MODEL_ALIASES], "llmroof models")
+        raise LlmroofError(
+            f"{shorten(name_or_path)}: no such file",
+            "pass a path to a config.json, or a preset name",
+        )
+    raise unknown_name_error(
+        "model", name_or_path, [*MODEL_PRESETS, *MODEL_ALIASES], "llmroof models"
+    )
 
 
 def _exists(path: Path) -> bool:
@@ -404,8 +570,19 @@ def _exists(path: Path) -> bool:
 # --- Hugging Face config.json -------------------------------------------------------------------
 
 _FALCON_LIKE = {"falcon"}
-_UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "phi3", "qwen3", "qwen3_moe",
-                      "deepseek_v2", "deepseek_v3", "gpt_oss"}
+_UNTIED_BY_DEFAULT = {
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "phi3",
+    "qwen3",
+    "qwen3_moe",
+    "deepseek_v2",
+    "deepseek_v3",
+    "gpt_oss",
+}
 _QK_NORM = {"qwen3", "qwen3_moe", "gemma3", "gemma3_text"}
 _SANDWICH_NORMS = {"gemma2", "gemma3", "gemma3_text"}
 _GELU_NAMES = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python"}
@@ -428,14 +605,21 @@ def load_hf_config(path: str | Path) -> ModelSpec:
         raise LlmroofError(exc.message, "pass a config.json or a folder holding one") from None
     config = parse_json(raw, shorten(str(path)))
     if not isinstance(config, dict):
-        raise LlmroofError(f"{shorten(str(path))}: expected a JSON object at the top level",
-                           "pass a Hugging Face config.json")
+        raise LlmroofError(
+            f"{shorten(str(path))}: expected a JSON object at the top level",
+            "pass a Hugging Face config.json",
+        )
     if isinstance(config.get("text_config"), dict):  # multimodal wrappers keep the decoder here
-        config = {**config["text_config"], "model_type": config["text_config"].get("model_type", "")}
+        config = {
+            **config["text_config"],
+            "model_type": config["text_config"].get("model_type", ""),
+        }
     try:
         return spec_from_hf_dict(config, source=shorten(str(path)))
     except RecursionError:  # a field nested hundreds of levels deep, where a name or number belongs
-        raise LlmroofError(f"{shorten(str(path))}: a field is nested too deeply", "is this a config.json?") from None
+        raise LlmroofError(
+            f"{shorten(str(path))}: a field is nested too deeply", "is this a config.json?"
+        ) from None
 
 
 MAX_DIMENSION = 2**31
@@ -445,26 +629,42 @@ MAX_LAYERS = 100_000
 fill memory."""
 
 
-def _field(config: dict[str, Any], source: str, *names: str, default: Any = ..., kind: type = int,
-           low: int = 1, high: int = MAX_DIMENSION) -> Any:
+def _field(
+    config: dict[str, Any],
+    source: str,
+    *names: str,
+    default: Any = ...,
+    kind: type = int,
+    low: int = 1,
+    high: int = MAX_DIMENSION,
+) -> Any:
     """The first of ``names`` the config sets, checked: an integer in [low, high] (``kind`` int), or a
     boolean; ``default`` when none is set (missing field: an error)."""
     for name in names:
         if name in config and config[name] is not None:
             value = config[name]
             if kind is int:
-                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not low <= value <= high
+                ):
                     what = "a positive integer" if low == 1 else f"an integer from {low}"
-                    raise LlmroofError(f"{source}: field {name!r} must be {what} up to "
-                                       f"{'2**31' if high == MAX_DIMENSION else f'{high:,}'}, "
-                                       f"got {shorten(repr(value), 40)}",
-                                       "is this a decoder-only transformer's config.json?")
+                    raise LlmroofError(
+                        f"{source}: field {name!r} must be {what} up to "
+                        f"{'2**31' if high == MAX_DIMENSION else f'{high:,}'}, "
+                        f"got {shorten(repr(value), 40)}",
+                        "is this a decoder-only transformer's config.json?",
+                    )
             elif kind is bool and not isinstance(value, bool):
-                raise LlmroofError(f"{source}: field {name!r} must be true or false, got {shorten(repr(value), 40)}")
+                raise LlmroofError(
+                    f"{source}: field {name!r} must be true or false, got {shorten(repr(value), 40)}"
+                )
             return value
     if default is ...:
         raise LlmroofError(
-            f"{source}: missing field {names[0]!r}", "is this a decoder-only transformer's config.json?"
+            f"{source}: missing field {names[0]!r}",
+            "is this a decoder-only transformer's config.json?",
         )
     return default
 
@@ -477,11 +677,17 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
     heads = _field(config, source, "num_attention_heads", "n_head")
     layers = _field(config, source, "num_hidden_layers", "n_layer", "num_layers", high=MAX_LAYERS)
     vocab = _field(config, source, "vocab_size")
-    if falcon and not config.get("new_decoder_architecture", False) and config.get("multi_query", True):
+    if (
+        falcon
+        and not config.get("new_decoder_architecture", False)
+        and config.get("multi_query", True)
+    ):
         kv_default = 1
     else:
         kv_default = heads  # absent num_key_value_heads means MHA
-    kv = _field(config, source, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=kv_default)
+    kv = _field(
+        config, source, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=kv_default
+    )
     head_dim = _field(config, source, "head_dim", default=None)
     if head_dim is None:
         if hidden % heads:
@@ -496,22 +702,33 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
         if gated:
             raise LlmroofError(f"{source}: missing field 'intermediate_size'")
         inter = 4 * hidden
-    act_name = str(config.get("hidden_activation") or config.get("hidden_act") or config.get("activation_function") or ("gelu" if falcon else "silu"))
+    act_name = str(
+        config.get("hidden_activation")
+        or config.get("hidden_act")
+        or config.get("activation_function")
+        or ("gelu" if falcon else "silu")
+    )
     activation = "gelu" if act_name in _GELU_NAMES else "silu"
     if act_name not in _GELU_NAMES and act_name not in {"silu", "swish"}:
-        raise LlmroofError(f"{source}: field 'hidden_act' {shorten(act_name, 40)!r} is not supported",
-                           "supported: silu, gelu")
+        raise LlmroofError(
+            f"{source}: field 'hidden_act' {shorten(act_name, 40)!r} is not supported",
+            "supported: silu, gelu",
+        )
     any_bias = _field(config, source, "bias", default=False, kind=bool)
     # gpt-oss's config class defaults attention_bias to true.
-    attention_bias = _field(config, source, "attention_bias", default=any_bias or model_type == "gpt_oss", kind=bool)
+    attention_bias = _field(
+        config, source, "attention_bias", default=any_bias or model_type == "gpt_oss", kind=bool
+    )
     qkv_bias = attention_bias or model_type in {"qwen2", "qwen2_moe"}
     moe = _moe_fields(config, source, model_type)
     mla = _mla_fields(config, source)
     if mla:
         head_dim = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"]
     windows = _window_fields(config, source, model_type, layers)
-    layernorm = falcon or ("rms_norm_eps" not in config and (
-        "layer_norm_epsilon" in config or "layer_norm_eps" in config))
+    layernorm = falcon or (
+        "rms_norm_eps" not in config
+        and ("layer_norm_epsilon" in config or "layer_norm_eps" in config)
+    )
     # transformers' default: PretrainedConfig ties embeddings; the Llama family's configs do not.
     tie_default = model_type not in _UNTIED_BY_DEFAULT
     try:
@@ -524,7 +741,9 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
             head_dim=head_dim,
             intermediate_size=inter,
             vocab_size=vocab,
-            tie_word_embeddings=_field(config, source, "tie_word_embeddings", default=tie_default, kind=bool),
+            tie_word_embeddings=_field(
+                config, source, "tie_word_embeddings", default=tie_default, kind=bool
+            ),
             gated_mlp=gated,
             activation=activation,  # type: ignore[arg-type]
             qkv_bias=qkv_bias,
@@ -550,15 +769,24 @@ def spec_from_hf_dict(config: dict[str, Any], *, source: str = "config.json") ->
 def _moe_fields(config: dict[str, Any], source: str, model_type: str) -> dict[str, Any]:
     """Mixture-of-experts fields (Mixtral and gpt-oss: num_local_experts; Qwen MoE: num_experts;
     DeepSeek: n_routed_experts, n_shared_experts, first_k_dense_replace)."""
-    experts = _field(config, source, "num_local_experts", "n_routed_experts", "num_experts", default=None)
+    experts = _field(
+        config, source, "num_local_experts", "n_routed_experts", "num_experts", default=None
+    )
     if experts is None:
         return {}
-    if model_type.startswith("qwen") and (config.get("mlp_only_layers") or config.get("decoder_sparse_step", 1) != 1):
-        raise LlmroofError(f"{source}: MoE layers interleaved with dense ones (mlp_only_layers, "
-                           "decoder_sparse_step) are not modelled", "only leading dense layers are")
+    if model_type.startswith("qwen") and (
+        config.get("mlp_only_layers") or config.get("decoder_sparse_step", 1) != 1
+    ):
+        raise LlmroofError(
+            f"{source}: MoE layers interleaved with dense ones (mlp_only_layers, "
+            "decoder_sparse_step) are not modelled",
+            "only leading dense layers are",
+        )
     if config.get("moe_layer_freq", 1) != 1:
-        raise LlmroofError(f"{source}: moe_layer_freq {shorten(repr(config['moe_layer_freq']), 40)} is not modelled",
-                           "only leading dense layers (first_k_dense_replace) are")
+        raise LlmroofError(
+            f"{source}: moe_layer_freq {shorten(repr(config['moe_layer_freq']), 40)} is not modelled",
+            "only leading dense layers (first_k_dense_replace) are",
+        )
     gpt_oss = model_type == "gpt_oss"
     return {
         "num_experts": experts,
@@ -587,7 +815,9 @@ def _mla_fields(config: dict[str, Any], source: str) -> dict[str, Any]:
 _LAYER_TYPES = {"sliding_attention": "sliding", "full_attention": "full"}
 
 
-def _window_fields(config: dict[str, Any], source: str, model_type: str, layers: int) -> dict[str, Any]:
+def _window_fields(
+    config: dict[str, Any], source: str, model_type: str, layers: int
+) -> dict[str, Any]:
     """The attention window and which layers use it, as transformers reads them: ``layer_types`` when given;
     else Gemma 2 and gpt-oss alternate (even layers windowed), Gemma 3 windows all but every
     ``sliding_window_pattern``-th layer, Qwen windows layers from ``max_window_layers`` on only with
@@ -599,10 +829,15 @@ def _window_fields(config: dict[str, Any], source: str, model_type: str, layers:
         return {}
     names = config.get("layer_types")
     if isinstance(names, list):
-        unknown = sorted({shorten(repr(n), 40) for n in names if not isinstance(n, str) or n not in _LAYER_TYPES})
+        unknown = sorted(
+            {shorten(repr(n), 40) for n in names if not isinstance(n, str) or n not in _LAYER_TYPES}
+        )
         if unknown or len(names) != layers:
-            raise LlmroofError(f"{source}: field 'layer_types' must list sliding_attention or full_attention for "
-                               f"each of the {layers} layers", f"found {unknown or len(names)}")
+            raise LlmroofError(
+                f"{source}: field 'layer_types' must list sliding_attention or full_attention for "
+                f"each of the {layers} layers",
+                f"found {unknown or len(names)}",
+            )
         types = tuple(_LAYER_TYPES[n] for n in names)
     elif model_type in {"gemma2", "gpt_oss"}:
         types = alternating_layers(layers)

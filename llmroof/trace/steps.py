@@ -159,11 +159,8 @@ def settle(step: Step, *, batch: int | None, context: int | None, prompt: int | 
         step.context_tokens = keys if tokens == 1 else None
     if step.source == "options":
         categories = {u.category for u in step.units}
-        if (
-            ("attention_prefill" in categories
-            and "attention_decode" not in categories)
-            or ("attention_decode" not in categories
-            and prompt is not None)
+        if ("attention_prefill" in categories and "attention_decode" not in categories) or (
+            "attention_decode" not in categories and prompt is not None
         ):
             step.phase = "prefill"
         step.batch = batch or 1

@@ -59,8 +59,10 @@ def _simulated(result: Plan, item: Any) -> str:
     c = result.configs[item.index]
     if c.sim_ttft_p90_s is None or result.request.rate_qps is None:
         return ""
-    return (f"; simulated p90 TTFT {seconds(c.sim_ttft_p90_s)}, TPOT {seconds(c.sim_tpot_p90_s)} at "
-            f"{result.request.rate_qps:g} requests/s (Poisson)")
+    return (
+        f"; simulated p90 TTFT {seconds(c.sim_ttft_p90_s)}, TPOT {seconds(c.sim_tpot_p90_s)} at "
+        f"{result.request.rate_qps:g} requests/s (Poisson)"
+    )
 
 
 def _num(value: float | None) -> str:
@@ -132,7 +134,9 @@ def print_plan(result: Plan, out: Any) -> None:
             )
         )
         for item in result.recommended:
-            out.print(f"  #{item.rank} {result.configs[item.index].id}: {item.reason}{_simulated(result, item)}")
+            out.print(
+                f"  #{item.rank} {result.configs[item.index].id}: {item.reason}{_simulated(result, item)}"
+            )
     elif result.closest:
         why = "nothing fits" if result.status == "does_not_fit" else "nothing meets the SLOs"
         out.print(_config_table(f"Closest ({why})", result, result.closest, cost_label))

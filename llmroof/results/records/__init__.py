@@ -28,15 +28,39 @@ from llmroof.results.records.simulate import SimulateResult
 from llmroof.results.records.sweep import SweepRecord
 from llmroof.results.records.trace import TraceRecord
 
-RECORDS: tuple[type[Record], ...] = (AnalysisRecord, SweepRecord, ProfileRecord, SampleRecord, CommRecord,
-                                     CompareRecord, PlanRecord, BenchResult, HistoryRecord, SimulateResult, GridRecord,
-                                     TraceRecord, CeilingsRecord)
+RECORDS: tuple[type[Record], ...] = (
+    AnalysisRecord,
+    SweepRecord,
+    ProfileRecord,
+    SampleRecord,
+    CommRecord,
+    CompareRecord,
+    PlanRecord,
+    BenchResult,
+    HistoryRecord,
+    SimulateResult,
+    GridRecord,
+    TraceRecord,
+    CeilingsRecord,
+)
 SCHEMAS: dict[str, type[Record]] = {cls.SCHEMA: cls for cls in RECORDS if cls.SCHEMA is not None}
 """Schema (``llmroof.profile/1``) -> its record class."""
 
-AnyRecord: TypeAlias = (AnalysisRecord | SweepRecord | ProfileRecord | SampleRecord | CommRecord | CompareRecord
-                        | PlanRecord | BenchResult | HistoryRecord | SimulateResult | GridRecord | TraceRecord
-                        | CeilingsRecord)
+AnyRecord: TypeAlias = (
+    AnalysisRecord
+    | SweepRecord
+    | ProfileRecord
+    | SampleRecord
+    | CommRecord
+    | CompareRecord
+    | PlanRecord
+    | BenchResult
+    | HistoryRecord
+    | SimulateResult
+    | GridRecord
+    | TraceRecord
+    | CeilingsRecord
+)
 """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two agree)."""
 R = TypeVar("R", bound=Record)
 
@@ -70,15 +94,20 @@ def record_class(schema: Any, where: str = "") -> type[Record]:
     by_name = {s.partition("/")[0]: cls for s, cls in SCHEMAS.items()}
     name = schema.partition("/")[0] if isinstance(schema, str) else None
     if name not in by_name:
-        raise LlmroofError(f"{where or 'results'}: schema is {schema!r}, not one llmroof writes "
-                           f"({', '.join(SCHEMAS)})", "is this an llmroof results file?")
+        raise LlmroofError(
+            f"{where or 'results'}: schema is {schema!r}, not one llmroof writes "
+            f"({', '.join(SCHEMAS)})",
+            "is this an llmroof results file?",
+        )
     return by_name[name]
 
 
 def from_dict(data: Any, where: str = "") -> AnyRecord:
     """The record of a results object, whatever its schema."""
     if not isinstance(data, dict):
-        raise LlmroofError(f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?")
+        raise LlmroofError(
+            f"{where or 'results'}: expected a JSON object", "is this an llmroof results file?"
+        )
     record: Any = record_class(data.get("schema"), where).from_dict(data, where)
     return record  # the class of its schema: one of AnyRecord
 
@@ -104,6 +133,8 @@ def load(path: str | Path, kind: type[Record] | None = None) -> Record:
         path = path / "results.json"
     record: Record = from_dict(read_json(path), str(path))
     if kind is not None and not isinstance(record, kind):
-        raise LlmroofError(f"{path}: a {record.SCHEMA} file, not {kind.SCHEMA}",
-                           f"pass a {kind.SCHEMA} file, or load it without a kind")
+        raise LlmroofError(
+            f"{path}: a {record.SCHEMA} file, not {kind.SCHEMA}",
+            f"pass a {kind.SCHEMA} file, or load it without a kind",
+        )
     return record

@@ -305,10 +305,20 @@ class AnalysisRecord(Record):
         import pandas as pd
 
         w = self.workload
-        context = {"model": self.model.name, "hardware": self.hardware.get("name"), "batch": w.batch,
-                   "prompt_len": w.prompt_len, "context_len": w.context_len, "tp": self.parallel.tp,
-                   "pp": self.parallel.pp}
+        context = {
+            "model": self.model.name,
+            "hardware": self.hardware.get("name"),
+            "batch": w.batch,
+            "prompt_len": w.prompt_len,
+            "context_len": w.context_len,
+            "tp": self.parallel.tp,
+            "pp": self.parallel.pp,
+        }
         if ops:
             return pd.DataFrame([context | op.to_dict() for op in self.ops])
-        return pd.DataFrame([context | {"phase": name} | getattr(self.phases, name).to_dict()
-                             for name in ("prefill", "decode")])
+        return pd.DataFrame(
+            [
+                context | {"phase": name} | getattr(self.phases, name).to_dict()
+                for name in ("prefill", "decode")
+            ]
+        )

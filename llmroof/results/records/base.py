@@ -68,7 +68,9 @@ class Record:
         """Read a record from its JSON object: required keys must be there, unknown keys are kept."""
         label = where or (cls.SCHEMA or cls.__name__)
         if not isinstance(data, Mapping):
-            raise LlmroofError(f"{label}: expected a JSON object, found {type(data).__name__}", _HINT)
+            raise LlmroofError(
+                f"{label}: expected a JSON object, found {type(data).__name__}", _HINT
+            )
         if cls.SCHEMA is not None:
             check_schema(data.get("schema"), cls.SCHEMA, label)
         values: dict[str, Any] = {}
@@ -81,8 +83,11 @@ class Record:
                 continue
             values[f.name] = _read(f, data[f.name], f"{label}.{f.name}", _hints(cls)[f.name])
         # unknown keys, and optional keys written as null (so that writing them back keeps the null)
-        extra = {k: v for k, v in data.items()
-                 if k not in known or (v is None and _field(cls, k).metadata.get("omit_none"))}
+        extra = {
+            k: v
+            for k, v in data.items()
+            if k not in known or (v is None and _field(cls, k).metadata.get("omit_none"))
+        }
         return cls(**values, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,8 +109,10 @@ def check_schema(found: Any, expected: str, where: str) -> None:
     if not isinstance(found, str) or found.partition("/")[0] != name:
         raise LlmroofError(f"{where}: schema is {found!r}, expected {expected}", _HINT)
     if found.partition("/")[2] != version:
-        raise LlmroofError(f"{where}: schema {found} is a version this llmroof ({expected}) does not read",
-                           "read it with the llmroof version that wrote it")
+        raise LlmroofError(
+            f"{where}: schema {found} is a version this llmroof ({expected}) does not read",
+            "read it with the llmroof version that wrote it",
+        )
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
@@ -124,13 +131,17 @@ def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
         check_type(value, hint, where)
     if record is not None and f.metadata.get("many"):
         if not isinstance(value, list):
-            raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
+            raise LlmroofError(
+                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
+            )
         return tuple(record.from_dict(item, f"{where}[{i}]") for i, item in enumerate(value))
     if record is not None:
         return record.from_dict(value, where)
     if f.metadata.get("seq"):
         if not isinstance(value, list):
-            raise LlmroofError(f"{where}: expected a JSON array, found {type(value).__name__}", _HINT)
+            raise LlmroofError(
+                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
+            )
         return tuple(value)
     return value
 
@@ -167,12 +178,17 @@ _ACCEPTED: dict[Any, set[type]] = {}
 
 
 def _accepted(hint: Any) -> set[type]:
-    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None).
-    """
+    """The exact types that fit ``hint`` whatever their value (``float | None``: float, int, None)."""
     if hint not in _ACCEPTED:
-        args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
-        _ACCEPTED[hint] = set().union(*(_PLAIN.get(a, {bool} if a is bool else set()) for a in args),
-                                      {type(None)} if type(None) in args else set())
+        args = (
+            typing.get_args(hint)
+            if typing.get_origin(hint) in (Union, types.UnionType)
+            else (hint,)
+        )
+        _ACCEPTED[hint] = set().union(
+            *(_PLAIN.get(a, {bool} if a is bool else set()) for a in args),
+            {type(None)} if type(None) in args else set(),
+        )
     return _ACCEPTED[hint]
 
 
@@ -187,17 +203,29 @@ def _mismatch(value: Any, hint: Any) -> str | None:
         problems = [_mismatch(value, a) for a in args if a is not type(None)]
         return None if None in problems else " or ".join(p for p in problems if p)
     if hint is float:  # numbers.Real/Integral: numpy's scalars too, in records built in memory
-        return None if isinstance(value, numbers.Real) and not isinstance(value, bool) else "a number"
+        return (
+            None if isinstance(value, numbers.Real) and not isinstance(value, bool) else "a number"
+        )
     if hint is int:
-        return None if isinstance(value, numbers.Integral) and not isinstance(value, bool) else "an integer"
+        return (
+            None
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            else "an integer"
+        )
     if hint in (str, bool):
         return None if isinstance(value, hint) else _KINDS[hint]
     if origin in (Mapping, dict) or hint in (Mapping, dict):
         if not isinstance(value, dict):
             return "an object"
         inner = args[1] if len(args) == 2 else Any
-        return next((f"an object of {p}" for v in value.values() if v is not None
-                     and (p := _mismatch(v, inner)) is not None), None)
+        return next(
+            (
+                f"an object of {p}"
+                for v in value.values()
+                if v is not None and (p := _mismatch(v, inner)) is not None
+            ),
+            None,
+        )
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             return "a list"
@@ -205,7 +233,9 @@ def _mismatch(value: Any, hint: Any) -> str | None:
         if len(items) == 1 and len(args) == 2:
             if set(map(type, value)) <= _PLAIN.get(items[0], set()):  # the common case, at C speed
                 return None
-            return next((f"a list of {p}" for v in value if (p := _mismatch(v, items[0])) is not None), None)
+            return next(
+                (f"a list of {p}" for v in value if (p := _mismatch(v, items[0])) is not None), None
+            )
         if len(value) != len(items):
             return f"a list of {len(items)}"
         return next((p for v, a in zip(value, items) if (p := _mismatch(v, a)) is not None), None)

@@ -228,7 +228,11 @@ class BenchResult(Record):
         import pandas as pd
 
         if per_request or ops:
-            rows = [{"level": level.label, **_request_row(r)} for level in self.levels for r in level.records]
+            rows = [
+                {"level": level.label, **_request_row(r)}
+                for level in self.levels
+                for r in level.records
+            ]
             return pd.DataFrame(rows)
         return pd.DataFrame([level_row(level) for level in self.levels])
 
@@ -236,24 +240,53 @@ class BenchResult(Record):
 def level_row(level: Level) -> dict[str, Any]:
     """A level as one flat row (the CSV and pandas form)."""
     row: dict[str, Any] = {"concurrency": level.concurrency, "rate": level.rate}
-    for name in ("requests", "errors", "input_tokens", "output_tokens", "duration_s", "request_throughput_per_s",
-                 "output_tokens_per_s", "goodput_per_s", "mean_decode_batch", "mean_context_tokens", "token_source"):
+    for name in (
+        "requests",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "duration_s",
+        "request_throughput_per_s",
+        "output_tokens_per_s",
+        "goodput_per_s",
+        "mean_decode_batch",
+        "mean_context_tokens",
+        "token_source",
+    ):
         row[name] = getattr(level, name)
     for name in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
         dist = getattr(level, name)
         for stat in ("mean", *QUANTILES):
             row[f"{name}.{stat}"] = getattr(dist, stat)
     roof = level.roofline
-    for name in ("tpot_bound_s", "tpot_fraction", "bound", "ceiling_tokens_per_s", "throughput_fraction",
-                 "bytes_per_output_token", "compute_bound_batch"):
+    for name in (
+        "tpot_bound_s",
+        "tpot_fraction",
+        "bound",
+        "ceiling_tokens_per_s",
+        "throughput_fraction",
+        "bytes_per_output_token",
+        "compute_bound_batch",
+    ):
         row[f"roofline.{name}"] = None if roof is None else getattr(roof, name)
     row["roofline.measured_bytes_per_output_token"] = (
-        None if roof is None or roof.nvml is None else roof.nvml.measured_bytes_per_output_token)
+        None if roof is None or roof.nvml is None else roof.nvml.measured_bytes_per_output_token
+    )
     return row
 
 
 def _request_row(record: RequestRecord) -> dict[str, Any]:
-    return {"index": record.index, "start_s": record.start_s, "first_token_s": record.first_token_s,
-            "end_s": record.end_s, "ttft_s": record.ttft_s, "tpot_s": record.tpot_s, "e2e_s": record.e2e_s,
-            "chunks": len(record.chunk_times_s), "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens, "token_source": record.token_source, "error": record.error}
+    return {
+        "index": record.index,
+        "start_s": record.start_s,
+        "first_token_s": record.first_token_s,
+        "end_s": record.end_s,
+        "ttft_s": record.ttft_s,
+        "tpot_s": record.tpot_s,
+        "e2e_s": record.e2e_s,
+        "chunks": len(record.chunk_times_s),
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "token_source": record.token_source,
+        "error": record.error,
+    }

@@ -140,5 +140,9 @@ class CompareRecord(Record):
                 continue
             data = row.to_dict()
             base, new = data.pop("base"), data.pop("new")
-            rows.append(data | {f"base_{k}": v for k, v in base.items()} | {f"new_{k}": v for k, v in new.items()})
+            rows.append(
+                data
+                | {f"base_{k}": v for k, v in base.items()}
+                | {f"new_{k}": v for k, v in new.items()}
+            )
         return pd.DataFrame(rows)

@@ -139,5 +139,9 @@ class PlanRecord(Record):
         """One row per configuration tried; ``rejected_reasons`` joined with ``; ``."""
         import pandas as pd
 
-        return pd.DataFrame([row.to_dict() | {"rejected_reasons": "; ".join(row.rejected_reasons)}
-                             for row in self.configs])
+        return pd.DataFrame(
+            [
+                row.to_dict() | {"rejected_reasons": "; ".join(row.rejected_reasons)}
+                for row in self.configs
+            ]
+        )

@@ -450,7 +450,10 @@ class ProfileRecord(Record):
 
     def config(self, phase: str, batch: int, length: int) -> ConfigResult | None:
         """The configuration of ``phase`` at ``batch`` and prompt/context ``length``, if the run has it."""
-        return next((c for c in self.configs if (c.phase, c.batch, c.length) == (phase, batch, length)), None)
+        return next(
+            (c for c in self.configs if (c.phase, c.batch, c.length) == (phase, batch, length)),
+            None,
+        )
 
     def to_pandas(self, *, ops: bool = False) -> Any:
         """One row per configuration (``ops=True``: per op of each configuration), units in the column names.
@@ -461,14 +464,34 @@ class ProfileRecord(Record):
 
         rows = []
         for c in self.configs:
-            head = {"phase": c.phase, "batch": c.batch, "prompt_len": c.prompt_len, "context_len": c.context_len,
-                    "status": c.status}
+            head = {
+                "phase": c.phase,
+                "batch": c.batch,
+                "prompt_len": c.prompt_len,
+                "context_len": c.context_len,
+                "status": c.status,
+            }
             if ops:
-                rows += [head | {"op": op.name} | _flat(op.to_dict(), skip=("phase", "name", "samples_s"))
-                         for op in c.ops or ()]
+                rows += [
+                    head
+                    | {"op": op.name}
+                    | _flat(op.to_dict(), skip=("phase", "name", "samples_s"))
+                    for op in c.ops or ()
+                ]
                 continue
-            row = head | _flat(c.to_dict(), skip=("phase", "batch", "prompt_len", "context_len", "status",
-                                                  "ops", "ranks", "samples_s"))
+            row = head | _flat(
+                c.to_dict(),
+                skip=(
+                    "phase",
+                    "batch",
+                    "prompt_len",
+                    "context_len",
+                    "status",
+                    "ops",
+                    "ranks",
+                    "samples_s",
+                ),
+            )
             rows.append(row)
         return pd.DataFrame(rows)
 

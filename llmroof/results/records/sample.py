@@ -78,5 +78,9 @@ class SampleRecord(Record):
         """One row per sample; throttle reasons joined with ``,``."""
         import pandas as pd
 
-        return pd.DataFrame([s.to_dict() | {"clock_event_reasons": ",".join(s.clock_event_reasons)}
-                             for s in self.samples])
+        return pd.DataFrame(
+            [
+                s.to_dict() | {"clock_event_reasons": ",".join(s.clock_event_reasons)}
+                for s in self.samples
+            ]
+        )
