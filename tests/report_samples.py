@@ -28,7 +28,7 @@ MONOTONE = {"L1": 620e9, "L2": 310e9, "L3": 120e9}
 
 def gpu_profile_record() -> dict:
     """The CPU profile as a GPU run (datasheet, NVML), via tests/test_report.py's ``gpu_like``."""
-    from tests.test_report import gpu_like
+    from test_report import gpu_like
 
     return gpu_like(profile_record(cache_roofs=NON_MONOTONE), name="tiny-llama", label="H100 SXM")
 
@@ -245,7 +245,7 @@ def screenshots(folder: Path, width: int = 1400, height: int = 1000) -> list[Pat
     return out
 
 
-if __name__ == "__main__":  # python -m tests.report_samples docs/images
+if __name__ == "__main__":  # python tests/report_samples.py docs/images
     import sys
 
     for made_path in screenshots(Path(sys.argv[1])):

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from llmroof.report import answer, figures, layout
-from tests import report_samples as samples
+import report_samples as samples
 
 PAGES = samples.pages()
 

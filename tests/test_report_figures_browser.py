@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import report_samples as samples
-from tests.test_report import browser
+import report_samples as samples
+from test_report import browser
 
 KINDS = ("profile-gpu", "analysis-parallel", "bench", "plan", "compare")
 
