@@ -52,7 +52,13 @@ def _find_kernels_from_root(pythonpath: Path | None = None) -> list | None:
 
 
 def _inside_checkout(path: str | None) -> bool:
-    return path is not None and Path(path).resolve().is_relative_to(ROOT)
+    """Whether ``path`` is the checkout's own source (not a virtual environment that happens to live in the
+    checkout, as CI's .ci-venv does: packages installed there are the user's, not ours)."""
+    if path is None:
+        return False
+    resolved = Path(path).resolve()
+    venv = Path(sys.prefix).resolve()
+    return resolved.is_relative_to(ROOT) and not resolved.is_relative_to(venv)
 
 
 def test_find_spec_kernels_from_the_repository_root_never_names_a_package_of_the_checkout() -> None:
