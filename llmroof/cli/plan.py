@@ -95,6 +95,12 @@ def plan(
         help="With --rate: simulate the recommended configurations under Poisson arrivals "
         "and recommend only those whose p90 TTFT and TPOT meet the SLOs.",
     ),
+    disaggregate: bool = typer.Option(
+        False,
+        "--disaggregate",
+        help="With --rate: also simulate disaggregated prefill/decode layouts (xPyD) and report "
+        "the best beside the recommendation.",
+    ),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Output format."),
     hardware_file: Path | None = HARDWARE_FILE,
 ) -> None:
@@ -152,7 +158,9 @@ def plan(
     except ValueError as exc:  # what PlanRequest checks across fields (a device named twice...)
         raise LlmroofError(str(exc)) from None
     try:
-        result = make_plan(request, top=top, simulate=simulate)
+        if disaggregate and rate is None:
+            raise LlmroofError("--disaggregate needs --rate", "e.g. --rate 10 --disaggregate")
+        result = make_plan(request, top=top, simulate=simulate, disaggregate=disaggregate)
     except OutOfRange as exc:
         raise _said_with_flags(exc, given) from None
     if fmt is PlanFormat.json:

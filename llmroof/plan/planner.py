@@ -33,11 +33,15 @@ from llmroof.specs.model import ModelSpec
 from llmroof.units import gib, seconds
 
 
-def plan(request: PlanRequest, top: int = 5, simulate: bool = True) -> Plan:
+def plan(
+    request: PlanRequest, top: int = 5, simulate: bool = True, disaggregate: bool = False
+) -> Plan:
     """Plan ``request``: every configuration, the Pareto front, the ``top`` recommendations, the verdict.
 
     With a rate (and ``simulate``), the recommended configurations are simulated under Poisson arrivals at
-    that rate; one whose simulated p90 TTFT or TPOT misses an SLO is not recommended (:func:`_simulated`)."""
+    that rate; one whose simulated p90 TTFT or TPOT misses an SLO is not recommended (:func:`_simulated`).
+    With ``disaggregate`` (and a rate), xPyD layouts are simulated too and the best is set beside the
+    recommendation (:mod:`llmroof.plan.disaggregate`)."""
     check_count("top", top)
     configs: list[PlanConfig] = []
     excluded: list[dict[str, object]] = []
@@ -63,6 +67,12 @@ def plan(request: PlanRequest, top: int = 5, simulate: bool = True) -> Plan:
     recommended = ranking.recommend(configs, request, top)
     nearest = [] if recommended else ranking.closest(configs, request, top)
     status, text = ranking.verdict(configs, recommended, nearest, request)
+    split = None
+    if disaggregate:
+        from llmroof.plan.disaggregate import search
+
+        best = configs[recommended[0].index] if recommended else None
+        split = search(request, configs, best)
     return Plan(
         request,
         tuple(configs),
@@ -73,6 +83,7 @@ def plan(request: PlanRequest, top: int = 5, simulate: bool = True) -> Plan:
         text,
         tuple(excluded),
         tuple(dict.fromkeys(warnings)),
+        split,
     )
 
 

@@ -125,6 +125,53 @@ class PlanConfig(NamedTuple):
         return data
 
 
+class DisaggregatedLayout(NamedTuple):
+    """xPyD (``plan --disaggregate``): ``replicas`` units of x prefill and y decode replicas of tp
+    GPUs each, simulated under Poisson arrivals at the plan's rate."""
+
+    id: str
+    """``h100-sxm 2P1D tp2 x3``: device, prefill and decode replicas per unit, tp, units."""
+    hardware: str
+    tp: int
+    """Tensor-parallel degree of every prefill and decode replica."""
+    prefill_per_unit: int
+    decode_per_unit: int
+    units: int
+    prefill_replicas: int
+    decode_replicas: int
+    max_num_seqs: int
+    """Concurrent sequences per replica (the aggregated layout's largest meeting the TPOT SLO)."""
+    total_gpus: int
+    gpu_hours_per_million_tokens: float
+    usd_per_million_tokens: float | None
+    sim_ttft_p90_s: float | None
+    sim_tpot_p90_s: float | None
+    requests_simulated: int
+    meets_slo: bool
+    """Both simulated p90s within their SLOs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+@dataclass(frozen=True, slots=True)
+class DisaggregatedSearch:
+    """What ``plan --disaggregate`` tried, and the best that meets the SLOs (cheapest, then the
+    fastest p90 TTFT); None when none does."""
+
+    best: DisaggregatedLayout | None
+    tried: tuple[DisaggregatedLayout, ...]
+    note: str
+    """One sentence: the best against the aggregated recommendation, or why there is none."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "best": None if self.best is None else self.best.to_dict(),
+            "note": self.note,
+            "tried": [t.to_dict() for t in self.tried],
+        }
+
+
 class Ranked(NamedTuple):
     """A configuration's place in the recommendation (or, when nothing meets the SLOs, in the closest)."""
 
@@ -153,6 +200,8 @@ class Plan:
     excluded: tuple[dict[str, Any], ...]
     """Tensor-parallel degrees the model's shapes do not allow, with the reason."""
     warnings: tuple[str, ...]
+    disaggregated: DisaggregatedSearch | None = None
+    """``plan --disaggregate``: the xPyD layouts simulated; None when not asked (and no key)."""
 
     @property
     def best(self) -> PlanConfig | None:
@@ -196,7 +245,7 @@ class Plan:
             "excluded": list(self.excluded),
             "warnings": list(self.warnings),
             "configs": configs,
-        }
+        } | ({} if self.disaggregated is None else {"disaggregated": self.disaggregated.to_dict()})
 
 
 def request_to_dict(request: PlanRequest) -> dict[str, Any]:

@@ -92,3 +92,72 @@ def simulate_config(
     traffic = synthetic(request.rate_qps, n, request.prompt_len, request.output_len, seed)
     level = run_level(sim, steps, traffic, request.rate_qps)
     return PlannedSimulation(level.ttft_s.p90, level.tpot_s.p90, level)
+
+
+DISAGGREGATED_REQUESTS = 1000
+"""Requests per simulated disaggregated layout (``plan --disaggregate``): enough for a p90, few
+enough that a plan tries a couple of dozen layouts in seconds."""
+
+
+def simulate_disaggregated(
+    request: PlanRequest,
+    hardware_name: str,
+    *,
+    tp: int,
+    prefill_replicas: int,
+    decode_replicas: int,
+    max_num_seqs: int,
+    requests: int = DISAGGREGATED_REQUESTS,
+    seed: int = 0,
+) -> PlannedSimulation:
+    """xPyD at ``request.rate_qps``: ``prefill_replicas`` and ``decode_replicas`` of tp ranks each,
+    the KV cache sent over the inter-node link, exactly as ``llmroof simulate --disaggregate xPyD
+    --prefill-tp tp --decode-tp tp --max-num-seqs max_num_seqs`` with the same rate, requests and
+    seed (each pool's KV pool is what fits beside its weights)."""
+    from llmroof.simulate.run import Disaggregation, run_disaggregated
+
+    assert request.rate_qps is not None
+    hardware = next(hw for hw in request.hardware if hw.name == hardware_name)
+    calibration = request.calibration.get(hardware.name)
+    efficiency = (
+        Efficiency(
+            decode=calibration.decode_efficiency,
+            prefill=calibration.prefill_efficiency or 1.0,
+            source=calibration.source,
+        )
+        if calibration
+        else Efficiency()
+    )
+    workload = Workload(
+        precision=request.precision,
+        tp=tp,
+        implementation="fused" if request.attention_kernel == "flash" else "eager",
+        attention_kernel="flash" if request.attention_kernel == "flash" else "eager",
+        fused_qkv=request.fused_qkv,
+        memory_reserve_fraction=request.memory_reserve_fraction,
+    )
+    sim = Simulation(
+        model=request.model,
+        hardware=hardware,
+        workload=workload,
+        scheduler=SchedulerConfig(
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max(BATCHED_TOKENS, max_num_seqs),
+            block_tokens=request.kv_block_tokens,
+        ),
+        efficiency=efficiency,
+        prompt_tokens=request.prompt_len,
+        output_tokens=request.output_len,
+        requests=requests,
+        seed=seed,
+        keep_requests=False,
+        disaggregation=Disaggregation(
+            prefill_replicas=prefill_replicas,
+            decode_replicas=decode_replicas,
+            prefill_tp=tp,
+            decode_tp=tp,
+        ),
+    )
+    traffic = synthetic(request.rate_qps, requests, request.prompt_len, request.output_len, seed)
+    level = run_disaggregated(sim, traffic, request.rate_qps)
+    return PlannedSimulation(level.ttft_s.p90, level.tpot_s.p90, level)

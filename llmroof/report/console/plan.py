@@ -149,6 +149,8 @@ def print_plan(result: Plan, out: Any) -> None:
             out.print(
                 f"  ({table.row_count} of the {total} points on the fronts; --format json lists every one)"
             )
+    if result.disaggregated is not None:
+        out.print(f"disaggregated: {user(result.disaggregated.note)}")
     style = "bold green" if result.status == "ok" else "bold yellow"
     out.print(f"[{style}]{result.verdict}[/]")
     if result.excluded:

@@ -105,6 +105,56 @@ class ParetoPoint(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DisaggregatedRow(Record):
+    """An xPyD layout ``plan --disaggregate`` simulated."""
+
+    id: str
+    """``h100-sxm 2P1D tp2 x3``: device, prefill and decode replicas per unit, tp, units."""
+    hardware: str
+    """Catalog key of the device."""
+    tp: int
+    """Tensor-parallel degree of every prefill and decode replica."""
+    prefill_per_unit: int
+    """x of xPyD."""
+    decode_per_unit: int
+    """y of xPyD."""
+    units: int
+    """Copies of the xPyD unit the rate needs."""
+    prefill_replicas: int
+    """units·x."""
+    decode_replicas: int
+    """units·y."""
+    max_num_seqs: int
+    """Concurrent sequences per replica."""
+    total_gpus: int
+    """(prefill + decode replicas)·tp."""
+    gpu_hours_per_million_tokens: float
+    """GPU-hours per million output tokens at the plan's rate."""
+    usd_per_million_tokens: float | None
+    """The same in dollars, with a GPU-hour price."""
+    sim_ttft_p90_s: float | None
+    """p90 TTFT simulated under Poisson arrivals at the plan's rate."""
+    sim_tpot_p90_s: float | None
+    """p90 TPOT simulated likewise."""
+    requests_simulated: int
+    """Requests in the simulation."""
+    meets_slo: bool
+    """Both simulated p90s within their SLOs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisaggregatedSearchRow(Record):
+    """What ``plan --disaggregate`` tried and the best layout."""
+
+    best: DisaggregatedRow | None = opt(DisaggregatedRow)
+    """The cheapest layout meeting the SLOs (then the fastest p90 TTFT); null when none does."""
+    note: str
+    """The best against the aggregated recommendation, in words, or why there is none."""
+    tried: tuple[DisaggregatedRow, ...] = many(DisaggregatedRow)
+    """Every layout simulated."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlanRecord(Record):
     """A whole ``llmroof.plan/1`` file."""
 
@@ -134,6 +184,8 @@ class PlanRecord(Record):
     """Warnings about the plan."""
     configs: tuple[PlanRow, ...] = many(PlanRow)
     """Every configuration tried."""
+    disaggregated: DisaggregatedSearchRow | None = opt(DisaggregatedSearchRow)
+    """``plan --disaggregate``: the xPyD layouts simulated; absent otherwise (and in older files)."""
 
     def to_pandas(self, *, ops: bool = False) -> Any:
         """One row per configuration tried; ``rejected_reasons`` joined with ``; ``."""
