@@ -202,6 +202,12 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     from llmroof.results.records import SCHEMAS as RECORDS
 
     data, raw = read_json_and_text(results, "llmroof.")
+    if data.get("schema") == schemas.TRACE:  # a page of its own (llmroof/report/trace_view.py)
+        from llmroof.report.trace_view import write_trace_report
+        from llmroof.results.records.trace import TraceRecord
+
+        record = TraceRecord.from_dict(data, str(results))
+        return write_trace_report(record, report_target(results, out), source=str(results))
     if (
         kind_of(data) == "bench"
     ):  # the view is the record: every field checked (type, finiteness) first;
