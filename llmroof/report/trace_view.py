@@ -183,7 +183,10 @@ def categories_section(record: TraceRecord) -> dict[str, Any] | None:
                 "Kernel time by category",
                 "time",
                 "s",
-                tuple(figures.Bar(c.category, (("measured", c.time_s),)) for c in cats),
+                tuple(
+                    figures.Bar(f"{c.category} ({percent(c.fraction)})", (("measured", c.time_s),))
+                    for c in cats
+                ),
             )
         ],
         title="Where the kernel time went, by category",
