@@ -14,7 +14,8 @@ from trace_gen import write_kineto
 
 from llmroof.compare.comparison import CompareSettings
 from llmroof.compare.trace_ops import compare_traces
-from llmroof.report import answer, layout, trace_view
+from llmroof.report import answer, layout
+from llmroof.report.render import render_trace
 from llmroof.results.records import TraceRecord, load
 from llmroof.results.records.trace import (
     CategoryTime,
@@ -122,7 +123,7 @@ def cpu_record() -> TraceRecord:
 
 def _render(record: TraceRecord) -> tuple[str, list[tuple[str, object]]]:
     with layout.capture() as found:
-        html = trace_view.render_trace(record, source="trace.json")
+        html = render_trace(record, source="trace.json")
     return html, list(found)
 
 

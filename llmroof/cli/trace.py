@@ -116,7 +116,7 @@ def trace(
         launch_floor_s=launch_floor,
     )
     if html is not None:
-        from llmroof.report.trace_view import write_trace_report
+        from llmroof.report.render import write_trace_report
 
         write_trace_report(record, html, source=", ".join(str(t) for t in traces))
     if fmt is TraceFormat.json:

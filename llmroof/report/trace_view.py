@@ -1,19 +1,17 @@
 """The HTML report of an ``llmroof.trace/1`` record: the answer block, the engine's ops on the roofline,
 the ops ranked by time lost against their bound, the steps (kernel time, unattributed time, launch gaps)
 and the kernel time by category. Each ``*_section`` is a pure function of the
-:class:`~llmroof.results.records.trace.TraceRecord`; :func:`render_trace` renders
-``report_trace.html.j2``."""
+:class:`~llmroof.results.records.trace.TraceRecord`; ``render.render_trace`` fills
+``report_trace.html.j2`` with them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from llmroof.report import answer, figures, tables
+from llmroof.report import figures, tables
 from llmroof.results.records.trace import TraceRecord
-from llmroof.units import percent, seconds, si
+from llmroof.units import percent, seconds
 
-TEMPLATE = "report_trace.html.j2"
 STEP_PARTS = ("attributed", "unattributed", "idle (launch gaps)")
 """The parts of each step's bar, in order (their colours are in ``figures.PART_COLORS``)."""
 
@@ -205,35 +203,3 @@ def _step_tag(step: Any) -> str:
         step.batch,
         step.prompt_tokens if step.phase == "prefill" else step.context_tokens,
     )
-
-
-def render_trace(record: TraceRecord, *, source: str = "trace") -> str:
-    """The page of one trace record."""
-    from llmroof.report.render import environment, raw_block
-    from llmroof.results.io import dumps
-    from llmroof.version import __version__
-
-    heading, subtitle = title(record)
-    context = {
-        "title": heading,
-        "subtitle": subtitle,
-        "answer": answer.trace_answer(record),
-        "roofline": roofline_section(record),
-        "ops": ops_section(record),
-        "steps": steps_section(record),
-        "categories": categories_section(record),
-        "files": record.files,
-        "raw": raw_block(dumps(record.to_dict()), "trace.json"),
-        "schema": record.SCHEMA,
-        "source": source,
-        "version": __version__,
-        "kernel_time": si(record.coverage.kernel_time_s, "s"),
-    }
-    return str(environment().get_template(TEMPLATE).render(**context))
-
-
-def write_trace_report(record: TraceRecord, path: str | Path, *, source: str = "trace") -> Path:
-    """Render and write the page atomically; returns its path."""
-    from llmroof.results.io import write_text_atomic
-
-    return write_text_atomic(Path(path), render_trace(record, source=source))
