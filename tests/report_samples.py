@@ -192,7 +192,7 @@ def pages() -> dict[str, Callable[[], str]]:
 
 
 def trace_record():
-    """The record of a generated vLLM-like GPU trace (tests/trace_gen.py): a prefill and two decodes."""
+    """A generated vLLM-like GPU trace's record (tests/trace_gen.py): a prefill, two decodes."""
     import tempfile
 
     from trace_gen import write_kineto
