@@ -168,7 +168,7 @@ def pages() -> dict[str, Callable[[], str]]:
     """Every report kind's page, by name, as functions (each renders when called)."""
     from llmroof.compare.html import render_html
     from llmroof.plan.html import render_plan_page
-    from llmroof.report.render import render_report
+    from llmroof.report.render import render_report, render_trace
 
     return {
         "profile": lambda: render_report(
@@ -187,7 +187,30 @@ def pages() -> dict[str, Callable[[], str]]:
         "bench": lambda: render_report(bench_record(), source="bench.json"),
         "plan": lambda: render_plan_page(plan()),  # type: ignore[arg-type]
         "compare": lambda: render_html(comparison()),  # type: ignore[arg-type]
+        "trace": lambda: render_trace(trace_record(), source="trace.json"),
     }
+
+
+def trace_record():
+    """A generated vLLM-like GPU trace's record (tests/trace_gen.py): a prefill, two decodes."""
+    import tempfile
+
+    from trace_gen import write_kineto
+
+    from llmroof.specs.model import get_model
+    from llmroof.trace import TraceOptions, run_trace
+
+    model = get_model("llama-3.2-1b")
+    prefill = {"phase": "prefill", "batch": 1, "tokens": 512}
+    decode = {"phase": "decode", "batch": 8, "tokens": 8}
+    steps = [
+        {**prefill, "name": "execute_context_1(512)_generation_0(0)"},
+        *[{**decode, "name": "execute_context_0(0)_generation_8(8)"}] * 2,
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.json"
+        write_kineto(path, model, steps)
+        return run_trace([path], TraceOptions(model=model, context=1024))
 
 
 def copy_of(record: dict) -> dict:

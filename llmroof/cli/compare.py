@@ -9,7 +9,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -168,6 +168,12 @@ def compare(
             "compare needs BASE and NEW", "llmroof compare BASE NEW, or --history DB NEW"
         )
     else:
+        from llmroof.compare.trace_ops import trace_pair
+
+        traces = trace_pair(base, new)
+        if traces is not None:
+            _compare_traces(*traces, settings, fmt, out, fail_on, names=(str(base), str(new)))
+            return
         comparison = compare_paths(base, new, settings)
     if out is None:
         _print(comparison, fmt)
@@ -181,6 +187,33 @@ def compare(
         print(f"{summary_line(comparison)}; wrote {out}")
     if step_summary:
         _append_step_summary(comparison)
+    code = comparison.exit_code(fail_on.value)
+    if code:
+        raise typer.Exit(code)
+
+
+def _compare_traces(
+    base: Any,
+    new: Any,
+    settings: Any,
+    fmt: CompareFormat,
+    out: Path | None,
+    fail_on: FailOn,
+    *,
+    names: tuple[str, str],
+) -> None:
+    """Two ``llmroof.trace/1`` results: phase by phase and op by op (llmroof/compare/trace_ops.py)."""
+    from llmroof.compare.trace_ops import compare_traces, render_trace_comparison, summary_line
+
+    comparison = compare_traces(base, new, settings, base_name=names[0], new_name=names[1])
+    text = render_trace_comparison(comparison, fmt.value)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from llmroof.results.io import write_text_atomic
+
+        write_text_atomic(out, text)
+        print(f"{summary_line(comparison)}; wrote {out}")
     code = comparison.exit_code(fail_on.value)
     if code:
         raise typer.Exit(code)

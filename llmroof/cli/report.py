@@ -11,8 +11,8 @@ import typer
 def report(
     results: Path = typer.Argument(
         ...,
-        help="A results file: llmroof.profile/1 (profile) or llmroof.analysis/1 "
-        "(analyze --format json).",
+        help="A results file: llmroof.profile/1 (profile), llmroof.analysis/1 "
+        "(analyze --format json) or llmroof.trace/1 (trace --format json).",
     ),
     out: Path | None = typer.Option(
         None,

@@ -89,6 +89,12 @@ def trace(
     out: Path | None = typer.Option(
         None, "--out", "-o", dir_okay=False, help="Write the output to this file."
     ),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        dir_okay=False,
+        help="Also write an HTML report (answer, roofline, lost-time ranking, steps) to this file.",
+    ),
 ) -> None:
     """Place every kernel of an engine's profiler trace on the roofline of the model that produced it."""
     from llmroof.trace.run import trace_command
@@ -109,6 +115,10 @@ def trace(
         rules=rules,
         launch_floor_s=launch_floor,
     )
+    if html is not None:
+        from llmroof.report.render import write_trace_report
+
+        write_trace_report(record, html, source=", ".join(str(t) for t in traces))
     if fmt is TraceFormat.json:
         from llmroof.results.io import dumps, write_json_atomic
 

@@ -402,6 +402,49 @@ def plan_answer(plan: Any) -> Answer | None:
     return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
 
 
+# --- trace --------------------------------------------------------------------------------------
+
+
+def trace_answer(record: Any) -> Answer | None:
+    """The op of an engine's trace that loses the most time against its bound (measured - roofline, over
+    every step and layer of its phase), read by attribute from a
+    :class:`~llmroof.results.records.trace.TraceRecord`."""
+    ops = [o for o in record.ops if o.bound_s is not None and not o.suspect]
+    if not ops:
+        return None
+    top = max(ops, key=lambda o: o.time_lost_s)
+    steps = [s for s in record.steps if s.phase == top.phase]
+    where = f"{top.phase}: {top.op}"
+    bound = str(top.bound or "-")
+    per_step = top.time_lost_s / len(steps) if steps else None
+    phase_time = sum(s.time_s for s in steps)
+    share = f" ({percent(top.time_lost_s / phase_time)} of its {top.phase} steps)" if phase_time else ""
+    loss = (
+        f"{where} loses {seconds(top.time_lost_s)} against its roofline bound over the trace{share}"
+        + (f", {seconds(per_step)} per step" if per_step is not None and len(steps) > 1 else "")
+        + f": {top.count} instances in {top.launches} launches, at {percent(top.roofline_fraction)} "
+        f"of its roof; {_why(bound)}."
+    )
+    cuda = record.hardware.name != "cpu"
+    batch = max((s.batch for s in steps), default=1)
+    move = _move(
+        bound,
+        op_name=top.op,
+        phase=top.phase,
+        batch=batch,
+        cuda=cuda,
+        graphs=False,
+        dtype=record.dtype,
+    )
+    idle = sum(s.idle_s for s in record.steps)
+    sure = (
+        f"One trace: {len(record.steps)} steps, no spread between runs; "
+        f"{percent(record.coverage.attributed_fraction)} of kernel time attributed to model ops"
+        + (f", {seconds(idle)} of device idle inside steps." if idle > 0 else ".")
+    )
+    return Answer(where=where, lost_s=top.time_lost_s, bound=bound, loss=loss, move=move, sure=sure)
+
+
 # --- shared ---------------------------------------------------------------------------------------
 
 
@@ -485,10 +528,21 @@ def for_record(data: dict[str, Any]) -> Answer | None:
         schemas.PROFILE: profile_answer,
         schemas.ANALYSIS: analysis_answer,
         schemas.BENCH: bench_answer,
+        schemas.TRACE: _trace_dict_answer,
     }.get(data.get("schema", ""))
     try:
         return build(data) if build else None
     except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return None
+
+
+def _trace_dict_answer(data: dict[str, Any]) -> Answer | None:
+    from llmroof.errors import LlmroofError
+    from llmroof.results.records.trace import TraceRecord
+
+    try:
+        return trace_answer(TraceRecord.from_dict(data))
+    except LlmroofError:
         return None
 
 

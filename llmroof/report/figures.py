@@ -30,8 +30,18 @@ PART_COLORS = {
     "pipeline bubble": layout.OKABE_ITO["sky"],
     "measured": layout.OKABE_ITO["purple"],
     "analytic": layout.OKABE_ITO["sky"],
+    "attributed": layout.OKABE_ITO["blue"],
+    "unattributed": layout.OKABE_ITO["orange"],
+    "idle (launch gaps)": layout.OKABE_ITO["sky"],
 }
-PART_HATCHES = {"KV cache": "//", "activations": "..", "pipeline bubble": "xx", "analytic": "//"}
+PART_HATCHES = {
+    "KV cache": "//",
+    "activations": "..",
+    "pipeline bubble": "xx",
+    "analytic": "//",
+    "unattributed": "..",
+    "idle (launch gaps)": "xx",
+}
 """Each part also told apart by a hatch, so the bars read without colour."""
 SERIES_COLORS = layout.PALETTE
 CEILING_COLORS = ("#000000", "#777777")

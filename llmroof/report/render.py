@@ -21,6 +21,7 @@ from llmroof.units import si
 from llmroof.version import __version__
 
 TEMPLATE = "report.html.j2"
+TRACE_TEMPLATE = "report_trace.html.j2"
 SCHEMAS = {schemas.ANALYSIS: "analytic", schemas.PROFILE: "measured", schemas.BENCH: "bench"}
 VIEWS = {"analytic": analysis_view, "measured": profile_view, "bench": bench_view}
 SECTIONS = (
@@ -202,6 +203,11 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
     from llmroof.results.records import SCHEMAS as RECORDS
 
     data, raw = read_json_and_text(results, "llmroof.")
+    if data.get("schema") == schemas.TRACE:  # a page of its own (llmroof/report/trace_view.py)
+        from llmroof.results.records.trace import TraceRecord
+
+        record = TraceRecord.from_dict(data, str(results))
+        return write_trace_report(record, report_target(results, out), source=str(results))
     if (
         kind_of(data) == "bench"
     ):  # the view is the record: every field checked (type, finiteness) first;
@@ -210,6 +216,34 @@ def report_file(results: str | Path, out: str | Path | None = None) -> Path:
         )  # other views leave out what they cannot read
     target = report_target(results, out)
     return write_report(data, target, raw_text=raw, source=str(results))
+
+
+def render_trace(record: Any, *, source: str = "trace") -> str:
+    """The page of one :class:`~llmroof.results.records.trace.TraceRecord` (``report_trace.html.j2``, its
+    sections built by :mod:`llmroof.report.trace_view`)."""
+    from llmroof.report import trace_view
+
+    heading, subtitle = trace_view.title(record)
+    context = {
+        "title": heading,
+        "subtitle": subtitle,
+        "answer": answer.trace_answer(record),
+        "roofline": trace_view.roofline_section(record),
+        "ops": trace_view.ops_section(record),
+        "steps": trace_view.steps_section(record),
+        "categories": trace_view.categories_section(record),
+        "files": record.files,
+        "raw": raw_block(dumps(record.to_dict()), "trace.json"),
+        "schema": record.SCHEMA,
+        "source": source,
+        "version": __version__,
+    }
+    return str(environment().get_template(TRACE_TEMPLATE).render(**context))
+
+
+def write_trace_report(record: Any, path: str | Path, *, source: str = "trace") -> Path:
+    """Render a trace's page and write it atomically; returns its path."""
+    return write_text_atomic(Path(path), render_trace(record, source=source))
 
 
 def _download_name(source: str) -> str:
