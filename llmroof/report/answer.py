@@ -418,7 +418,9 @@ def trace_answer(record: Any) -> Answer | None:
     bound = str(top.bound or "-")
     per_step = top.time_lost_s / len(steps) if steps else None
     phase_time = sum(s.time_s for s in steps)
-    share = f" ({percent(top.time_lost_s / phase_time)} of its {top.phase} steps)" if phase_time else ""
+    share = (
+        f" ({percent(top.time_lost_s / phase_time)} of its {top.phase} steps)" if phase_time else ""
+    )
     loss = (
         f"{where} loses {seconds(top.time_lost_s)} against its roofline bound over the trace{share}"
         + (f", {seconds(per_step)} per step" if per_step is not None and len(steps) > 1 else "")
