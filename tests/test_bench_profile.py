@@ -133,3 +133,66 @@ def test_a_profile_dir_that_is_no_folder_is_refused(tmp_path, capsys):
         capsys, free_port(), tmp_path / "out", "--profile-dir", str(tmp_path / "missing")
     )
     assert code == 2 and "--profile-dir" in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_in_a_profiled_level_stops_the_servers_profiler(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    port = free_port()
+    out, traces = tmp_path / "out", tmp_path / "traces"
+    traces.mkdir()
+    with fake_engine("profile", port, tmp_path / "server.log"):
+        bench = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmroof",
+                "bench",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--model",
+                "fake",
+                "--concurrency",
+                "2",
+                "--requests",
+                "200",
+                "--input-len",
+                "8",
+                "--output-len",
+                "200",
+                "--warmup",
+                "0",
+                "--profile-dir",
+                str(traces),
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=tmp_path,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        watchdog = threading.Timer(60, bench.kill)
+        watchdog.start()
+        try:
+            started = bench.stderr.readline()  # the level's progress line: its profiler is on
+            assert b"concurrency 2" in started, started
+            time.sleep(1.0)
+            bench.send_signal(signal.SIGINT)
+            _, stderr = bench.communicate(timeout=30)
+        finally:
+            watchdog.cancel()
+            if bench.poll() is None:
+                os.killpg(bench.pid, signal.SIGKILL)
+                bench.wait()
+    assert bench.returncode == 130, stderr.decode()
+    assert _calls(tmp_path)[-1] == "/stop_profile"
+    level = json.loads((out / "results.json").read_text())["levels"][0]
+    assert level["complete"] is False and level["profile"]["stopped"]
+    assert level["profile"]["trace_files"] == [str(p) for p in traces.iterdir()]

@@ -55,6 +55,8 @@ MAX_PROMPT_TOKENS = 1 << 20
 WORDS_PER_TOKEN = (1 / 8, 4.0)
 """Plausible words per token in a server's count of a word prompt; outside it, the count is not used."""
 REACH_DEADLINE_S = 5.0
+INTERRUPTED_STOP_S = 10.0
+"""How long an interrupted run waits for the server's /stop_profile."""
 MAX_LEVEL_S = 86_400.0
 """An open-loop level expected to take longer than a day (``--requests`` / ``--rate``) is refused."""
 
@@ -586,9 +588,14 @@ async def _run(
                 )
         for position, (concurrency, rate) in enumerate(config.levels):
             started = await _start_profile(state, http, url, progress)
-            level = await _level(
-                state, send, pool, concurrency, rate, position, progress, sampler, origin
-            )
+            try:
+                level = await _level(
+                    state, send, pool, concurrency, rate, position, progress, sampler, origin
+                )
+            except BaseException:  # Ctrl-C or a failure: the server's profiler is not left running
+                if started is not None and started[0].ok:
+                    await _stop_interrupted(state, http, url, started)
+                raise
             if started is not None:
                 level = dataclasses.replace(
                     level, profile=await _stop_profile(state, http, url, started, progress)
@@ -660,6 +667,34 @@ async def _stop_profile(
     return LevelProfile(
         started=True, stopped=stop.ok, trace_dir=trace_dir, trace_files=files, note=note
     )
+
+
+async def _stop_interrupted(
+    state: _State, http: Any, url: str, started: tuple[profiler.Reply, profiler.Listing]
+) -> None:
+    """/stop_profile after a level that ended early (within :data:`INTERRUPTED_STOP_S`), its profile
+    added to the level kept (the last one) and saved; never raises over the failure that ended it."""
+    config = state.config
+    try:
+        stop = await profiler.call(
+            http, url, "stop_profile", min(config.timeout_s, INTERRUPTED_STOP_S)
+        )
+        files = await profiler.settled(config.profile_dir, started[1], settle_s=1.0)
+        if state.levels and state.levels[-1].profile is None:
+            state.levels[-1] = dataclasses.replace(
+                state.levels[-1],
+                profile=LevelProfile(
+                    started=True,
+                    stopped=stop.ok,
+                    trace_dir=None if config.profile_dir is None else str(config.profile_dir),
+                    trace_files=files,
+                    note="the level was interrupted"
+                    + (f"; stop: {stop.detail}" if stop.detail else ""),
+                ),
+            )
+            state.save(complete=False)
+    except BaseException:  # a second Ctrl-C: the first failure is what is reported
+        pass
 
 
 def _refused(state: _State, exc: Exception, extras: bool, usage: bool) -> None:
