@@ -140,7 +140,7 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
-async def _profiler(send, path: str) -> None:  # noqa: ANN001
+async def _profiler(send, path: str) -> None:
     if path == "/start_profile":
         await _plain(send, 200, b"Start profiling.\x1b]0;pwned\x07\n")
         return

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import llmroof
 from bench_servers import fake_engine, free_port
 from cli_runner import run_cli
+
+import llmroof
 
 
 def _bench(capsys, port: int, out: Path, *extra: str) -> tuple[int, dict, str]:
