@@ -11,7 +11,12 @@ stream has neither); MODE breaks every other request (odd ones):
   number JSON cannot hold, nesting past Python's recursion limit);
 - utf16: the response says ``charset=utf-16`` but its bytes are UTF-8, as SSE always is;
 - usage:NAME: every request reports the token counts of :data:`HOSTILE_USAGE`; drip: the reply to GET /
-  (the reachability check) comes a byte every half second, for ever.
+  (the reachability check) comes a byte every half second, for ever;
+- profile: nothing broken, and a profiler: ``POST /start_profile`` answers 200 with a line of text (as
+  SGLang does, with a terminal escape in it), ``POST /stop_profile`` writes a trace file into ``traces/``
+  of the working folder, then answers 200 with an empty body (as vLLM does). Without it, both are 404.
+
+Every request's method and path is appended to ``paths.log`` in the working folder, in arrival order.
 """
 
 from __future__ import annotations
@@ -77,6 +82,11 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
             break
     path = scope["path"]
     mode = sys.argv[2]
+    with open("paths.log", "a") as log:
+        log.write(f"{scope['method']} {path}\n")
+    if mode == "profile" and path in ("/start_profile", "/stop_profile"):
+        await _profiler(send, path)
+        return
     if mode == "drip" and path == "/":
         await _drip(send)
         return
@@ -128,6 +138,17 @@ async def app(scope, receive, send):  # noqa: ANN001 - the ASGI signature
         usage.update(HOSTILE_USAGE[mode.partition(":")[2]])
     await send({"type": "http.response.body", "body": _chunk("", usage), "more_body": True})
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+async def _profiler(send, path: str) -> None:
+    if path == "/start_profile":
+        await _plain(send, 200, b"Start profiling.\x1b]0;pwned\x07\n")
+        return
+    os.makedirs("traces", exist_ok=True)
+    name = f"traces/dp0_pp0_tp0_rank0.{COUNT['n']}.pt.trace.json"
+    with open(name, "w") as trace:
+        json.dump({"traceEvents": [], "deviceProperties": []}, trace)
+    await _plain(send, 200, b"")
 
 
 async def _drip(send) -> None:  # noqa: ANN001

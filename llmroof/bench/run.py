@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmroof.bench import client as bench_client
-from llmroof.bench import load, prompts, protocols
+from llmroof.bench import load, profiler, prompts, protocols
 from llmroof.bench.metrics import summarize_level
 from llmroof.bench.roofline import (
     Deployment,
@@ -33,7 +33,13 @@ from llmroof.bench.roofline import (
 )
 from llmroof.bench.traffic import TraceRequest
 from llmroof.errors import LlmroofError, shorten
-from llmroof.results.records.bench import BenchResult, BenchSettings, Level, RequestRecord
+from llmroof.results.records.bench import (
+    BenchResult,
+    BenchSettings,
+    Level,
+    LevelProfile,
+    RequestRecord,
+)
 from llmroof.specs.model import ModelSpec
 
 Progress = Callable[[str], None]
@@ -49,6 +55,8 @@ MAX_PROMPT_TOKENS = 1 << 20
 WORDS_PER_TOKEN = (1 / 8, 4.0)
 """Plausible words per token in a server's count of a word prompt; outside it, the count is not used."""
 REACH_DEADLINE_S = 5.0
+INTERRUPTED_STOP_S = 10.0
+"""How long an interrupted run waits for the server's /stop_profile."""
 MAX_LEVEL_S = 86_400.0
 """An open-loop level expected to take longer than a day (``--requests`` / ``--rate``) is refused."""
 
@@ -95,6 +103,11 @@ class BenchConfig:
     nvml: bool = True
     trace: tuple[TraceRequest, ...] = ()
     """Requests replayed as a trace records them (``--trace-file``): arrival times, prompt and output lengths."""
+    profile: bool = False
+    """Ask the server's profiler for a trace of each level (``POST /start_profile``, ``/stop_profile``)."""
+    profile_dir: Path | None = None
+    """The folder the server writes its traces to: the files that appear in it during a level are named
+    in that level's record (implies ``profile``)."""
     save_every: int = 64
     stop_after_failures: int = 8
 
@@ -339,6 +352,12 @@ def preflight(config: BenchConfig, out_path: Path | None) -> tuple[ModelSpec | N
             stage_layers(spec.num_layers, config.pp)
         except ValueError as exc:
             raise LlmroofError(f"--pp {config.pp}: {exc}") from None
+    if config.profile_dir is not None and not config.profile_dir.is_dir():
+        raise LlmroofError(
+            f"--profile-dir {shorten(str(config.profile_dir))!r}: not a folder",
+            "give the folder the server writes its traces to (its VLLM_TORCH_PROFILER_DIR or "
+            "SGLANG_TORCH_PROFILER_DIR)",
+        )
     if out_path is not None:
         from llmroof.results.io import check_writable
 
@@ -363,6 +382,10 @@ class _State:
     prompt_method: str = ""
     levels: list[Level] = field(default_factory=list)
     unsaved: int = 0
+    profiling: bool = False
+    """Bracket each level with /start_profile and /stop_profile (until the server refuses)."""
+    warn: Progress = print
+    """Where a warning goes (one line), whatever ``progress`` does."""
 
     def result(self, current: Level | None = None, complete: bool = True) -> BenchResult:
         d = self.deployment
@@ -426,8 +449,10 @@ def run_bench(
     out_path: Path | None = None,
     progress: Progress = lambda _: None,
     nvml_module: Any = "auto",
+    warn: Progress | None = None,
 ) -> BenchResult:
-    """Benchmark the server and place every level on the roofline; the record is also written to ``out_path``."""
+    """Benchmark the server and place every level on the roofline; the record is also written to ``out_path``.
+    ``warn`` hears each warning as one line (default: ``progress``)."""
     url, auth = base_url(config.url), credentials(config.url)
     precision = config.precision()
     spec, why = preflight(config, out_path)
@@ -453,6 +478,8 @@ def run_bench(
         deployment=deployment,
         hardware_method=method,
         notes=notes,
+        profiling=config.profile or config.profile_dir is not None,
+        warn=progress if warn is None else warn,
     )
     sampler = _start_sampler(config, method, nvml_module, notes)
     try:
@@ -560,9 +587,19 @@ async def _run(
                     f"{len(failed)} of {len(warm)} warm-up requests failed (first: {failed[0].error})"
                 )
         for position, (concurrency, rate) in enumerate(config.levels):
-            level = await _level(
-                state, send, pool, concurrency, rate, position, progress, sampler, origin
-            )
+            started = await _start_profile(state, http, url, progress)
+            try:
+                level = await _level(
+                    state, send, pool, concurrency, rate, position, progress, sampler, origin
+                )
+            except BaseException:  # Ctrl-C or a failure: the server's profiler is not left running
+                if started is not None and started[0].ok:
+                    await _stop_interrupted(state, http, url, started)
+                raise
+            if started is not None:
+                level = dataclasses.replace(
+                    level, profile=await _stop_profile(state, http, url, started, progress)
+                )
             state.levels.append(level)
             roof = level.roofline
             if roof is not None and roof.tpot_fraction is not None and roof.tpot_fraction > 1:
@@ -575,6 +612,89 @@ async def _run(
             state.save()
             if level.stop_reason:
                 break
+
+
+async def _start_profile(
+    state: _State, http: Any, url: str, progress: Progress
+) -> tuple[profiler.Reply, profiler.Listing] | None:
+    """/start_profile before a level, when profiling: the reply and the trace folder's files before it;
+    None when not profiling. A refusal (a server with no profiler) is one warning, and the run goes on
+    without profiling."""
+    if not state.profiling:
+        return None
+    config = state.config
+    before = profiler.listing(config.profile_dir)
+    reply = await profiler.call(http, url, "start_profile", config.timeout_s)
+    if not reply.ok:
+        state.profiling = False
+        warning = (
+            f"--profile: the server refused POST /start_profile ({reply.detail}): no traces "
+            "(start vLLM with --profiler-config or VLLM_TORCH_PROFILER_DIR, SGLang with "
+            "SGLANG_TORCH_PROFILER_DIR)"
+        )
+        state.notes.append(warning)
+        state.warn(warning)
+    return reply, before
+
+
+async def _stop_profile(
+    state: _State,
+    http: Any,
+    url: str,
+    started: tuple[profiler.Reply, profiler.Listing],
+    progress: Progress,
+) -> LevelProfile:
+    """/stop_profile after a level whose profiler started; the files that appeared in the trace folder."""
+    start, before = started
+    folder = state.config.profile_dir
+    trace_dir = None if folder is None else str(folder)
+    if not start.ok:
+        return LevelProfile(started=False, trace_dir=trace_dir, note=start.detail)
+    progress("stopping the server's profiler (it writes its trace)")
+    stop = await profiler.call(http, url, "stop_profile", state.config.timeout_s)
+    files = await profiler.settled(folder, before)
+    note = "; ".join(
+        part
+        for part in (
+            start.detail and f"start: {start.detail}",
+            stop.detail and f"stop: {stop.detail}",
+            "no new file in --profile-dir" if folder is not None and not files else "",
+        )
+        if part
+    )
+    if not stop.ok:
+        state.notes.append(f"--profile: POST /stop_profile failed ({stop.detail})")
+    return LevelProfile(
+        started=True, stopped=stop.ok, trace_dir=trace_dir, trace_files=files, note=note
+    )
+
+
+async def _stop_interrupted(
+    state: _State, http: Any, url: str, started: tuple[profiler.Reply, profiler.Listing]
+) -> None:
+    """/stop_profile after a level that ended early (within :data:`INTERRUPTED_STOP_S`), its profile
+    added to the level kept (the last one) and saved; never raises over the failure that ended it."""
+    config = state.config
+    try:
+        stop = await profiler.call(
+            http, url, "stop_profile", min(config.timeout_s, INTERRUPTED_STOP_S)
+        )
+        files = await profiler.settled(config.profile_dir, started[1], settle_s=1.0)
+        if state.levels and state.levels[-1].profile is None:
+            state.levels[-1] = dataclasses.replace(
+                state.levels[-1],
+                profile=LevelProfile(
+                    started=True,
+                    stopped=stop.ok,
+                    trace_dir=None if config.profile_dir is None else str(config.profile_dir),
+                    trace_files=files,
+                    note="the level was interrupted"
+                    + (f"; stop: {stop.detail}" if stop.detail else ""),
+                ),
+            )
+            state.save(complete=False)
+    except BaseException:  # a second Ctrl-C: the first failure is what is reported
+        pass
 
 
 def _refused(state: _State, exc: Exception, extras: bool, usage: bool) -> None:

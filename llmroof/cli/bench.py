@@ -98,6 +98,19 @@ def bench(
     nvml: bool = typer.Option(
         True, "--nvml/--no-nvml", help="Sample GPU DRAM traffic through NVML during the run."
     ),
+    profile: bool = typer.Option(
+        False,
+        "--profile",
+        help="Ask a vLLM/SGLang server for a profiler trace of each level "
+        "(POST /start_profile, /stop_profile; the server needs its profiler configured).",
+    ),
+    profile_dir: Path | None = typer.Option(
+        None,
+        "--profile-dir",
+        file_okay=False,
+        help="The folder the server writes its traces to: each level names the files that "
+        "appeared there (implies --profile).",
+    ),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -146,6 +159,8 @@ def bench(
         tokenizer=tokenizer,
         nvml=nvml,
         trace=trace,
+        profile=profile or profile_dir is not None,
+        profile_dir=profile_dir,
     )
     from llmroof.bench.run import preflight
     from llmroof.results.save import results_folder
@@ -154,7 +169,10 @@ def bench(
     path = results_folder(out, force=force, prefix="bench-") / "results.json"
     quiet = fmt is not Format.table
     result = run_bench(
-        cfg, path, progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr))
+        cfg,
+        path,
+        progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)),
+        warn=lambda m: print(f"llmroof: warning: {m}", file=sys.stderr),
     )
     report = _write_report(path)
     if fmt is Format.json:

@@ -131,6 +131,24 @@ class RooflinePlacement(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LevelProfile(Record):
+    """The server's profiler around one level (``llmroof bench --profile``): ``POST /start_profile``
+    before the level's first request, ``POST /stop_profile`` after its last."""
+
+    started: bool
+    """The server answered /start_profile with 200 (it has a profiler configured)."""
+    stopped: bool = False
+    """The server answered /stop_profile with 200 (its trace is written, or being written)."""
+    trace_dir: str | None = None
+    """``--profile-dir``: the folder the server writes its traces to, watched through the level."""
+    trace_files: tuple[str, ...] = seq(default=())
+    """Files that appeared (or changed) in ``trace_dir`` from the start to the stop of the level: the
+    level's traces, for ``llmroof trace``."""
+    note: str = ""
+    """What the server answered (its reply, cleaned and cut), or why the level was not profiled."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Level(Record):
     """One concurrency (closed loop) or request rate (open loop, Poisson)."""
 
@@ -167,6 +185,8 @@ class Level(Record):
     stop_reason: str = ""
     roofline: RooflinePlacement | None = one(RooflinePlacement, default=None)
     records: tuple[RequestRecord, ...] = many(RequestRecord, default=())
+    profile: LevelProfile | None = opt(LevelProfile)
+    """The server's profiler trace of this level (``--profile``); absent without it."""
 
     @property
     def label(self) -> str:
