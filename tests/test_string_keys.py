@@ -10,7 +10,9 @@ RepeatInfo: 731 -> 739); never for new reads.
 
 739 -> 942 when issues 19-25 merged: the new records (grid, ceilings, trace, simulate, history) add field names
 that reads already there now match, and the report's answer block (``report/answer.py``, 99) reads the profile
-and bench files as dicts. That module is the next to move to records."""
+and bench files as dicts. That module is the next to move to records.
+942 -> 947: bench levels gained ``profile`` (LevelProfile: started, stopped, trace_dir, trace_files, note), whose
+names match reads that were already there (no new read)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 942
+LIMIT = 947
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 
