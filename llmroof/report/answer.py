@@ -458,9 +458,9 @@ def simulate_answer(record: Any) -> Answer | None:
     from llmroof.results.records.simulate import SimulateResult
 
     result = SimulateResult.from_dict(record) if isinstance(record, dict) else record
-    s, m = result.settings, result.step_model
-    unloaded = {"TTFT": m.get("prefill_s"), "TPOT": m.get("decode_step_s")}
-    slo = {"TTFT": s.get("ttft_slo_s"), "TPOT": s.get("tpot_slo_s")}
+    s = result.settings
+    unloaded = {"TTFT": result.unloaded_ttft_s, "TPOT": result.unloaded_tpot_s}
+    slo = {"TTFT": result.ttft_slo_s, "TPOT": result.tpot_slo_s}
     best: tuple[float, Any, str, float, float] | None = None
     for level in result.levels:
         for metric, dist in (("TTFT", level.ttft_s), ("TPOT", level.tpot_s)):
@@ -507,7 +507,7 @@ def simulate_answer(record: Any) -> Answer | None:
     elif bound == "queueing":
         tokens = s.get("max_num_batched_tokens")
         move = (
-            f"More replicas (--replicas, now {s.get('replicas', 1)}) or a lower rate; a larger "
+            f"More replicas (--replicas, now {result.replicas}) or a lower rate; a larger "
             f"--max-num-batched-tokens (now {tokens}) admits more prompt tokens per step"
             + ("" if s.get("chunked_prefill") else "; chunked prefill (--chunked-prefill)")
             + "."
@@ -522,15 +522,12 @@ def simulate_answer(record: Any) -> Answer | None:
             + "disaggregation (--disaggregate 1P1D) keeps prefills out of the decode steps; "
             "more replicas (--replicas) shrink the batch each one holds."
         )
-    rows = [r for r in result.against or () if isinstance(r.get("error"), (int, float))]
-    worst = max(rows, key=lambda r: abs(r["error"]), default=None)
     sure = (
-        f"A model, seeded (seed {s.get('seed')}, {level.requests} requests at {level.label}): "
+        f"A model, seeded (seed {result.seed}, {level.requests} requests at {level.label}): "
         "its error against a real engine is in docs/simulate.md"
         + (
-            f"; against the bench given, the largest error is {worst['error']:+.0%} "
-            f"({worst.get('metric')} at rate {worst.get('rate')})."
-            if worst is not None
+            "; the measured errors of --against are in the JSON's against rows."
+            if result.against
             else "."
         )
     )
