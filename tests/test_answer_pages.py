@@ -152,3 +152,14 @@ def test_the_history_page_opens_with_the_newest_regression(tmp_path, capsys) -> 
     assert f"{commits[11][:10]}..{commits[12][:10]}" in block
     assert seconds(answer.lost_s) in block and "regression" in block
     assert "Bisect" in block and f"{change.ratio_low:.3f}" in block
+    # no regression: the block says so, and there is nothing to bisect
+    calm = dataclasses.replace(
+        record,
+        series=tuple(
+            dataclasses.replace(s, changes=(), latest=None, gating=False) for s in record.series
+        ),
+    )
+    quiet = history_answer(calm)
+    assert quiet is not None and quiet.where == "no regression" and quiet.lost_s is None
+    assert f"among {len(record.series)} series" in quiet.loss
+    assert history_answer(dataclasses.replace(record, series=())) is None
