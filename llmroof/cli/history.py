@@ -125,7 +125,9 @@ def render(record: HistoryRecord, fmt: HistoryFormat) -> str:
     if fmt is HistoryFormat.markdown:
         return out.render_markdown(record)
     if fmt is HistoryFormat.html:
-        return out.render_html(record)
+        from llmroof.report.answer import history_answer
+
+        return out.render_html(record, history_answer(record))
     return out.render_table(record)
 
 

@@ -259,10 +259,11 @@ def simulate(
 
         result = dc.replace(result, against=tuple(compare_rows(result, measured, str(against))))
     if html is not None:
+        from llmroof.report.answer import simulate_answer
         from llmroof.simulate.html import render_simulate_html
         from llmroof.writers import write_text_atomic
 
-        write_text_atomic(html, render_simulate_html(result))
+        write_text_atomic(html, render_simulate_html(result, simulate_answer(result)))
     if out is not None:
         from llmroof.writers import write_json_atomic
 

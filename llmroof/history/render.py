@@ -212,7 +212,9 @@ def series_svg(series: HistorySeries) -> str | None:
     return svg_element(figure, salt=f"{series.machine}{series.config}{series.metric}")
 
 
-def render_html(record: HistoryRecord) -> str:
+def render_html(record: HistoryRecord, answer: Any = None) -> str:
+    """The page, headed by ``answer`` (an :class:`~llmroof.report.answer.Answer`, which the caller
+    computes: this layer sits below report)."""
     from llmroof.results.html import template_environment
 
     charts = [
@@ -234,5 +236,6 @@ def render_html(record: HistoryRecord) -> str:
         "charts": charts,
         "method": dict(record.method or {}),
         "version": __version__,
+        "answer": answer,
     }
     return template_environment(TEMPLATE).get_template(TEMPLATE).render(**context)

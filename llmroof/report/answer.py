@@ -447,6 +447,152 @@ def trace_answer(record: Any) -> Answer | None:
     return Answer(where=where, lost_s=top.time_lost_s, bound=bound, loss=loss, move=move, sure=sure)
 
 
+# --- simulate -------------------------------------------------------------------------------------
+
+
+def simulate_answer(record: Any) -> Answer | None:
+    """The level and metric (TTFT or TPOT) whose p90 lies furthest above its reference (the SLO where one
+    was given, else its unloaded value: one prefill, one decode step at batch 1), with the time lost
+    beyond the unloaded value and its cause. ``record`` is a
+    :class:`~llmroof.results.records.simulate.SimulateResult` or its dict."""
+    from llmroof.results.records.simulate import SimulateResult
+
+    result = SimulateResult.from_dict(record) if isinstance(record, dict) else record
+    s = result.settings
+    unloaded = {"TTFT": result.unloaded_ttft_s, "TPOT": result.unloaded_tpot_s}
+    slo = {"TTFT": result.ttft_slo_s, "TPOT": result.tpot_slo_s}
+    best: tuple[float, Any, str, float, float] | None = None
+    for level in result.levels:
+        for metric, dist in (("TTFT", level.ttft_s), ("TPOT", level.tpot_s)):
+            base, limit = unloaded[metric], slo[metric]
+            reference = limit or base
+            if dist.p90 is None or not base or not reference:
+                continue
+            score = dist.p90 / reference
+            if best is None or score > best[0]:
+                best = (score, level, metric, dist.p90, float(base))
+    if best is None:
+        return None
+    _, level, metric, p90, base = best
+    lost = p90 - base
+    where = f"{level.label}: p90 {metric}"
+    per = " per output token" if metric == "TPOT" else " per request"
+    if level.preemptions > 0:
+        bound, why = (
+            "preemption",
+            f"KV preemption ({level.preemptions} sequences evicted and recomputed for KV blocks)",
+        )
+    elif metric == "TTFT":
+        bound, why = (
+            "queueing",
+            f"queueing (requests wait for a step; {level.mean_in_system:.1f} in the system on average)",
+        )
+    else:
+        bound, why = (
+            "compute",
+            f"compute (steps grow with the batch, up to {level.max_step_seqs} sequences and "
+            f"{level.max_step_tokens} tokens, prefills sharing them)",
+        )
+    limit = slo[metric]
+    against = f", SLO {seconds(limit)}" if limit else ""
+    loss = (
+        f"{where} is {seconds(p90)} against {seconds(base)} unloaded{against}: "
+        f"{seconds(lost)} lost{per} to {why}."
+    )
+    if bound == "preemption":
+        move = (
+            "A larger KV pool (more GPUs per replica, a narrower KV dtype) or a lower --max-num-seqs; "
+            "more replicas (--replicas) spread the sequences."
+        )
+    elif bound == "queueing":
+        tokens = s.get("max_num_batched_tokens")
+        move = (
+            f"More replicas (--replicas, now {result.replicas}) or a lower rate; a larger "
+            f"--max-num-batched-tokens (now {tokens}) admits more prompt tokens per step"
+            + ("" if s.get("chunked_prefill") else "; chunked prefill (--chunked-prefill)")
+            + "."
+        )
+    else:
+        move = (
+            (
+                ""
+                if s.get("chunked_prefill")
+                else "Chunked prefill (--chunked-prefill) caps a step; "
+            )
+            + "disaggregation (--disaggregate 1P1D) keeps prefills out of the decode steps; "
+            "more replicas (--replicas) shrink the batch each one holds."
+        )
+    sure = (
+        f"A model, seeded (seed {result.seed}, {level.requests} requests at {level.label}): "
+        "its error against a real engine is in docs/simulate.md"
+        + (
+            "; the measured errors of --against are in the JSON's against rows."
+            if result.against
+            else "."
+        )
+    )
+    return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
+
+
+# --- history --------------------------------------------------------------------------------------
+
+
+def history_answer(record: Any) -> Answer | None:
+    """The newest regression over every series (a gating one first): its series, commit range and size;
+    what to do is bisect the range. ``record`` is a
+    :class:`~llmroof.results.records.history.HistoryRecord` or its dict."""
+    from llmroof.results.records.history import HistoryRecord
+
+    history = HistoryRecord.from_dict(record) if isinstance(record, dict) else record
+    found = [
+        (series, change)
+        for series in history.series
+        for change in series.changes
+        if change.direction == "regression"
+    ]
+    if not history.series:
+        return None
+    if not found:
+        return Answer(
+            where="no regression",
+            lost_s=None,
+            bound="-",
+            loss=f"No regression among {len(history.series)} series: every change point found is "
+            "an improvement, or there is none.",
+            move="Nothing to bisect.",
+            sure=f"Change points found at alpha {history.settings.get('alpha', '-')}; "
+            "a step smaller than the series' noise is not found.",
+        )
+    series, change = max(
+        found, key=lambda sc: (sc[0].gating and sc[1] is sc[0].latest, sc[1].time_utc)
+    )
+    where = f"{series.config} · {series.metric}"
+    span = f"{change.previous_commit[:10]}..{change.commit[:10]}"
+    lost = change.after_median - change.before_median if series.unit == "s" else None
+    size = (
+        seconds(abs(lost))
+        if lost is not None
+        else f"{change.before_median:.4g} -> {change.after_median:.4g} {series.unit}"
+    )
+    bound = str(getattr(series, "bound", None) or "regression")
+    loss = (
+        f"{where} (machine {series.machine}) is {change.worse_fraction:+.1%} worse from {span}"
+        + (f": {seconds(change.before_median)} -> {seconds(change.after_median)}" if lost else "")
+        + f" ({size}{' slower' if lost is not None else ''})"
+        + (f"; {_why(bound)}." if bound in ("memory", "compute", "launch") else ".")
+    )
+    move = (
+        f"Bisect {span}: git bisect start {change.commit[:10]} {change.previous_commit[:10]}, "
+        f"each step measured the same way and added with llmroof history add."
+    )
+    sure = (
+        f"Ratio {change.ratio:.3f}, interval [{change.ratio_low:.3f}, {change.ratio_high:.3f}], "
+        f"confidence {'> 99.9%' if change.confidence > 0.999 else f'>= {change.confidence:.1%}'}; "
+        f"{change.points_before} runs before, {change.points_after} after."
+    )
+    return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
+
+
 # --- shared ---------------------------------------------------------------------------------------
 
 

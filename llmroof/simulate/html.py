@@ -113,8 +113,9 @@ def simulate_context(result: SimulateResult) -> dict[str, Any]:
     }
 
 
-def render_simulate_html(result: SimulateResult) -> str:
-    """The simulation as one ``<section>`` of HTML."""
+def render_simulate_html(result: SimulateResult, answer: Any = None) -> str:
+    """The simulation as one ``<section>`` of HTML, headed by ``answer`` (an
+    :class:`~llmroof.report.answer.Answer`, which the caller computes: this layer sits below report)."""
     from markupsafe import Markup
 
     has_rows = any(level.records for level in result.levels)
@@ -127,5 +128,5 @@ def render_simulate_html(result: SimulateResult) -> str:
     return (
         template_environment(TEMPLATE)
         .get_template(TEMPLATE)
-        .render(cdf=cdf, queue=queue, **simulate_context(result))
+        .render(cdf=cdf, queue=queue, answer=answer, **simulate_context(result))
     )

@@ -94,6 +94,33 @@ class SimulateResult(Record):
     measured - 1) and source, for every level the bench measured at the same rate."""
     notes: tuple[str, ...] = seq(default=())
 
+    @property
+    def unloaded_ttft_s(self) -> float | None:
+        """TTFT of a request alone: one prefill at the request shape."""
+        return self.step_model.get("prefill_s")
+
+    @property
+    def unloaded_tpot_s(self) -> float | None:
+        """TPOT of a request alone: one decode step at batch 1."""
+        return self.step_model.get("decode_step_s")
+
+    @property
+    def ttft_slo_s(self) -> float | None:
+        return self.settings.get("ttft_slo_s")
+
+    @property
+    def tpot_slo_s(self) -> float | None:
+        return self.settings.get("tpot_slo_s")
+
+    @property
+    def seed(self) -> int | None:
+        return self.settings.get("seed")
+
+    @property
+    def replicas(self) -> int:
+        """Replicas behind the router (1 with disaggregation, whose split is in ``settings``)."""
+        return int(self.settings.get("replicas") or 1)
+
     def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
         """One row per level (``ttft_s.p50``...), or per request with ``per_request`` (or
         ``ops``)."""
