@@ -143,35 +143,42 @@ def _emit(record: HistoryRecord, fmt: HistoryFormat, out: Path | None) -> None:
     print(f"{summary_line(record)}; wrote {out}")
 
 
+# Options that several history commands share: declared once (a typer.Option is a plain default).
+MACHINE_OPTION = typer.Option(None, "--machine", help="Only this machine fingerprint.")
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", help="Only configurations containing this text."
+)
+METRIC_OPTION = typer.Option(None, "--metric", "-M", help="Only this metric (repeatable).")
+BRANCH_OPTION = typer.Option(None, "--branch", help="Only runs of this branch.")
+LAST_OPTION = typer.Option(
+    None, "--last", "-n", min=1, help="Only the newest N runs of each series."
+)
+FMT_OPTION = typer.Option(
+    HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."
+)
+OUT_OPTION = typer.Option(None, "--out", "-o", dir_okay=False, help="Write to this file.")
+ALPHA_OPTION = typer.Option(0.05, "--alpha", help="False-alarm level of the change-point test.")
+MIN_SEGMENT_OPTION = typer.Option(
+    5, "--min-segment", min=2, help="Fewest runs on each side of a change."
+)
+MIN_SIZE_OPTION = typer.Option(
+    "1%", "--min-size", help="Smallest change of the median that counts."
+)
+
+
 @history_app.command("show")
 def show(
     db: str | None = _db_option(),
-    machine: str | None = typer.Option(None, "--machine", help="Only this machine fingerprint."),
-    config: str | None = typer.Option(
-        None, "--config", "-c", help="Only configurations containing this text."
-    ),
-    metric: list[str] | None = typer.Option(
-        None, "--metric", "-M", help="Only this metric (repeatable)."
-    ),
-    branch: str | None = typer.Option(None, "--branch", help="Only runs of this branch."),
-    last: int | None = typer.Option(
-        None, "--last", "-n", min=1, help="Only the newest N runs of each series."
-    ),
-    fmt: HistoryFormat = typer.Option(
-        HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", dir_okay=False, help="Write to this file."
-    ),
-    alpha: float = typer.Option(
-        0.05, "--alpha", help="False-alarm level of the change-point test."
-    ),
-    min_segment: int = typer.Option(
-        5, "--min-segment", min=2, help="Fewest runs on each side of a change."
-    ),
-    min_size: str = typer.Option(
-        "1%", "--min-size", help="Smallest change of the median that counts."
-    ),
+    machine: str | None = MACHINE_OPTION,
+    config: str | None = CONFIG_OPTION,
+    metric: list[str] | None = METRIC_OPTION,
+    branch: str | None = BRANCH_OPTION,
+    last: int | None = LAST_OPTION,
+    fmt: HistoryFormat = FMT_OPTION,
+    out: Path | None = OUT_OPTION,
+    alpha: float = ALPHA_OPTION,
+    min_segment: int = MIN_SEGMENT_OPTION,
+    min_size: str = MIN_SIZE_OPTION,
 ) -> None:
     """Each series' trend and change points."""
     from llmroof.history.store import open_store
@@ -195,32 +202,16 @@ def check(
         help="Gate only on changes that began at or after this "
         "commit, date or Nd (default: the merge base with main; all on main).",
     ),
-    machine: str | None = typer.Option(None, "--machine", help="Only this machine fingerprint."),
-    config: str | None = typer.Option(
-        None, "--config", "-c", help="Only configurations containing this text."
-    ),
-    metric: list[str] | None = typer.Option(
-        None, "--metric", "-M", help="Only this metric (repeatable)."
-    ),
-    branch: str | None = typer.Option(None, "--branch", help="Only runs of this branch."),
-    last: int | None = typer.Option(
-        None, "--last", "-n", min=1, help="Only the newest N runs of each series."
-    ),
-    fmt: HistoryFormat = typer.Option(
-        HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", dir_okay=False, help="Write to this file."
-    ),
-    alpha: float = typer.Option(
-        0.05, "--alpha", help="False-alarm level of the change-point test."
-    ),
-    min_segment: int = typer.Option(
-        5, "--min-segment", min=2, help="Fewest runs on each side of a change."
-    ),
-    min_size: str = typer.Option(
-        "1%", "--min-size", help="Smallest change of the median that counts."
-    ),
+    machine: str | None = MACHINE_OPTION,
+    config: str | None = CONFIG_OPTION,
+    metric: list[str] | None = METRIC_OPTION,
+    branch: str | None = BRANCH_OPTION,
+    last: int | None = LAST_OPTION,
+    fmt: HistoryFormat = FMT_OPTION,
+    out: Path | None = OUT_OPTION,
+    alpha: float = ALPHA_OPTION,
+    min_segment: int = MIN_SEGMENT_OPTION,
+    min_size: str = MIN_SIZE_OPTION,
     step_summary: bool = typer.Option(
         True,
         "--step-summary/--no-step-summary",
@@ -264,17 +255,11 @@ def check(
 @history_app.command("export")
 def export(
     db: str | None = _db_option(),
-    machine: str | None = typer.Option(None, "--machine", help="Only this machine fingerprint."),
-    config: str | None = typer.Option(
-        None, "--config", "-c", help="Only configurations containing this text."
-    ),
-    metric: list[str] | None = typer.Option(
-        None, "--metric", "-M", help="Only this metric (repeatable)."
-    ),
-    branch: str | None = typer.Option(None, "--branch", help="Only runs of this branch."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", dir_okay=False, help="Write to this file."
-    ),
+    machine: str | None = MACHINE_OPTION,
+    config: str | None = CONFIG_OPTION,
+    metric: list[str] | None = METRIC_OPTION,
+    branch: str | None = BRANCH_OPTION,
+    out: Path | None = OUT_OPTION,
 ) -> None:
     """CSV in the layout Apache Otava reads: time, commit, branch, then one column per series."""
     from llmroof.history.detect import DetectSettings
