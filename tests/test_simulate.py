@@ -484,6 +484,95 @@ def test_a_bench_calibrated_replica_reproduces_the_unloaded_request(llama8b):
     assert slower.queued_factor is None and both.queued_factor == efficiency.queued_factor
 
 
+def test_a_calibrated_spread_gives_each_request_the_pace_of_a_measured_one(llama8b):
+    """An engine without batching calibrated from a bench whose concurrency-1 requests took 40 and
+    60 ms to their first token: lone simulated requests take 40 or 60 ms (scaled by the mean), each
+    drawn from the measured paces with the run's seed, never anything between; the mean is the
+    calibration's; a batched replica refuses a spread."""
+    import dataclasses
+
+    from llmroof.results.records.bench import RequestRecord
+    from llmroof.simulate.calibrate import efficiency_from_bench
+    from llmroof.simulate.run import step_time_of
+
+    result = _bench_result(0.05, 0.01, levels=((1, 0.05, 0.01),))
+    records = tuple(
+        RequestRecord(
+            index=i, start_s=0.0, first_token_s=ttft, end_s=ttft + 63 * 0.01, output_tokens=64
+        )
+        for i, ttft in enumerate([0.04, 0.06] * 8)
+    )
+    level = dataclasses.replace(result.levels[0], records=records)
+    result = dataclasses.replace(result, levels=(level,))
+    efficiency = efficiency_from_bench(result, "bench.json", llama8b)
+    assert sorted(set(round(a, 6) for a, _ in efficiency.spread)) == [0.8, 1.2]
+
+    def lone_ttfts(seed: int) -> list[float]:
+        replica = Replica(
+            SchedulerConfig.one_at_a_time(),
+            step_time_of(llama8b, efficiency),
+            spread=efficiency.spread,
+            seed=seed,
+        )
+        run_fleet([TraceRequest(10.0 * i, 512, 64) for i in range(200)], [replica])
+        return [s.first_s - s.arrival_s for s in sorted(replica.finished, key=lambda s: s.index)]
+
+    ttfts = lone_ttfts(1)
+    assert {round(t, 4) for t in ttfts} == {0.04, 0.06}
+    assert 0.045 < sum(ttfts) / len(ttfts) < 0.055
+    assert ttfts == lone_ttfts(1) and ttfts != lone_ttfts(2)
+    with pytest.raises(ValueError, match="one sequence at a time"):
+        Replica(SchedulerConfig(), step_time_of(llama8b, efficiency), spread=efficiency.spread)
+
+
+def test_a_request_that_finds_the_engine_idle_pays_the_measured_wake_cost(llama8b):
+    """Lone open-loop requests took 20 ms longer to their first token and 60 ms longer after it
+    than concurrency-1 ones: a simulated request arriving at an idle engine takes exactly that
+    much longer, one arriving while another is served pays nothing; an open-loop bench alone
+    cannot calibrate."""
+    import dataclasses
+
+    from llmroof.errors import LlmroofError
+    from llmroof.results.records.bench import RequestRecord
+    from llmroof.simulate.calibrate import combined, efficiency_from_bench
+    from llmroof.simulate.run import step_time_of
+
+    closed = efficiency_from_bench(_bench_result(0.05, 0.01), "c1.json", llama8b)
+    assert closed.closed_alone_s == pytest.approx((0.05, 0.63))
+    lone = tuple(  # 2 s apart: each found the engine idle
+        RequestRecord(index=i, start_s=2.0 * i, first_token_s=2.0 * i + 0.07, end_s=2.0 * i + 0.76)
+        for i in range(10)
+    )
+    rate_level = dataclasses.replace(
+        _bench_result(0.07, 0.011).levels[0], concurrency=None, rate=0.5, records=lone
+    )
+    open_loop = dataclasses.replace(_bench_result(0.07, 0.011), levels=(rate_level,))
+    idle = efficiency_from_bench(open_loop, "idle.json", llama8b)
+    assert idle.open_only and idle.open_alone_s == pytest.approx((0.07, 0.69))
+    both = combined([closed, idle])
+    assert both.wake_s == pytest.approx((0.02, 0.06))
+    assert both.prefill == pytest.approx(closed.prefill) and both.decode == pytest.approx(
+        closed.decode
+    )
+
+    def served(requests, wake):
+        replica = Replica(SchedulerConfig.one_at_a_time(), step_time_of(llama8b, both), wake_s=wake)
+        run_fleet(requests, [replica])
+        return sorted(replica.finished, key=lambda s: s.index)
+
+    requests = [TraceRequest(0.0, 512, 64), TraceRequest(0.001, 512, 64)]
+    (plain_first, plain_second), (first, second) = (
+        served(requests, (0, 0)),
+        served(requests, both.wake_s),
+    )
+    assert first.first_s - plain_first.first_s == pytest.approx(0.02)
+    assert first.end_s - plain_first.end_s == pytest.approx(0.08)
+    # the second waited behind the first (80 ms longer) and paid no wake cost of its own
+    assert second.end_s - plain_second.end_s == pytest.approx(0.08)
+    with pytest.raises(LlmroofError, match="open-loop bench measures only"):
+        combined([idle])
+
+
 @pytest.mark.parametrize(
     "args, said",
     [

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class Seq:
         "index",
         "last_s",
         "output",
+        "pace",
         "preemptions",
         "prompt",
         "ready_s",
@@ -120,6 +122,7 @@ class Seq:
         "state",
         "target",
         "transferred",
+        "wake",
     )
 
     def __init__(self, index: int, request: TraceRequest) -> None:
@@ -140,6 +143,8 @@ class Seq:
         self.first_s = self.last_s = self.end_s = math.nan
         self.preemptions = 0
         self.state = "new"
+        self.pace: tuple[float, float] = (1.0, 1.0)  # its (prefill, decode) step times x these
+        self.wake = (0.0, 0.0)  # seconds added to its (prefill, each decode) step: it found us idle
 
 
 class Replica:
@@ -152,9 +157,20 @@ class Replica:
         step_time: StepTime,
         sample_every_s: float = math.inf,
         queued_factor: float = 1.0,
+        spread: Sequence[tuple[float, float]] = (),
+        seed: int = 0,
+        wake_s: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.config, self.step_time = config, step_time
         self.queued_factor = queued_factor  # step time x this while requests wait (see Efficiency)
+        if (spread or any(wake_s)) and config.max_num_seqs != 1:
+            raise ValueError(
+                "a per-request service spread or wake cost needs one sequence at a time"
+            )
+        self.wake_s = wake_s  # a request that finds us idle: (to its first token, after it) longer
+        # an engine without batching: each request's (prefill, decode) pace drawn from these
+        self.spread = tuple(spread)
+        self.rng = random.Random(seed)
         self.per_step = speculative_tokens_per_step(config.speculative_k, config.acceptance_rate)
         self.positions = 1 + config.speculative_k  # tokens a decode verifies per step
         self.prefix = PrefixCache(
@@ -207,6 +223,9 @@ class Replica:
         """``seq`` arrives (at its arrival time, not before :attr:`now`'s step started)."""
         self._account(seq.ready_s)
         self.in_system += 1
+        if any(self.wake_s) and not self.busy and self.now <= seq.ready_s:
+            first, rest = self.wake_s
+            seq.wake = (first, rest / max(1, seq.output - 1))
         if not self.busy:
             self.now = max(self.now, seq.ready_s)
         self.waiting.append(seq)
@@ -243,6 +262,12 @@ class Replica:
         def time_at(j: float) -> float:
             keys = context + j * grow
             return step_time(StepShape(tokens, keys * positions, keys, n), 0)
+
+        if self.spread or any(self.wake_s):  # one sequence: its own pace and wake cost
+            alone, plain = next(iter(self.running.values())), time_at
+
+            def time_at(j: float) -> float:
+                return plain(j) * alone.pace[1] + alone.wake[1]
 
         first, last = time_at(0), time_at(steps - 1)
         slope = (last - first) / (steps - 1) if steps > 1 else 0.0
@@ -319,6 +344,8 @@ class Replica:
             if seq.state == "new":
                 seq.cached = self._prefix_hit(seq)
                 seq.done = seq.cached
+                if self.spread:
+                    seq.pace = self.rng.choice(self.spread)
             remaining = seq.target - seq.done
             chunk = min(remaining, budget) if config.chunked_prefill else remaining
             if chunk > budget and (tokens or chunks):
@@ -350,6 +377,13 @@ class Replica:
         self.max_step_tokens = max(self.max_step_tokens, tokens)
         self.max_step_seqs = max(self.max_step_seqs, seqs)
         dt = self.step_time(StepShape(tokens, pairs, keys, seqs), prefill_tokens)
+        if self.spread or any(self.wake_s):  # one sequence: its own pace and wake cost
+            alone = next(iter(self.running.values()))
+            dt = (
+                dt * alone.pace[0] + alone.wake[0]
+                if prefill_tokens
+                else dt * alone.pace[1] + alone.wake[1]
+            )
         if self.waiting:
             dt *= self.queued_factor
         self.steps += 1

@@ -133,8 +133,21 @@ def build_replicas(sim: Simulation, steps: StepModel) -> list[Replica]:
     step_time = step_time_of(steps, sim.efficiency, sim.draft, scheduler.speculative_k)
     # the slowdown with a queue is an engine without batching's (its waiting requests share its CPU)
     measured = sim.efficiency.queued_factor
-    factor = measured if measured is not None and scheduler.max_num_seqs == 1 else 1.0
-    return [Replica(scheduler, step_time, queued_factor=factor) for _ in range(sim.replicas * pp)]
+    alone = scheduler.max_num_seqs == 1
+    factor = measured if measured is not None and alone else 1.0
+    spread = sim.efficiency.spread if alone else ()
+    wake = sim.efficiency.wake_s if alone else (0.0, 0.0)
+    return [
+        Replica(
+            scheduler,
+            step_time,
+            queued_factor=factor,
+            spread=spread,
+            seed=sim.seed + number,
+            wake_s=wake,
+        )
+        for number in range(sim.replicas * pp)
+    ]
 
 
 def _replace(config: SchedulerConfig, **changes: Any) -> SchedulerConfig:
@@ -405,6 +418,8 @@ def simulate(sim: Simulation) -> SimulateResult:
         "prefill_efficiency": eff.prefill,
         "efficiency_source": eff.source,
         "queued_factor": eff.queued_factor,
+        "service_spread_requests": len(eff.spread) if sim.scheduler.max_num_seqs == 1 else 0,
+        "wake_s": list(eff.wake_s) if sim.scheduler.max_num_seqs == 1 else [0.0, 0.0],
         "kv_capacity_tokens": steps.kv_capacity_tokens,
     }
     notes = []
