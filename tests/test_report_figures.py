@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from llmroof.report import answer, figures, layout
+from llmroof.report import answer, figures, layout, rebuild
 from llmroof.results.records import AnalysisRecord, ProfileRecord
 import report_samples as samples
 
@@ -247,6 +247,20 @@ def test_the_analysis_answer_is_the_op_the_memory_bound_costs_most() -> None:
     losses = [(op["time_s"] - op["compute_time_s"]) * op["count"] for op in record["ops"]]
     assert found is not None and found.lost_s == pytest.approx(max(losses))
     assert found.bound == "memory" and "batch" in found.move
+
+
+def test_the_answer_and_the_rebuilt_specs_read_the_record_or_the_file_alike() -> None:
+    data = samples.profile_record()
+    record = ProfileRecord.from_dict(data)
+    assert answer.for_record(data) == answer.profile_answer(record) is not None
+    assert rebuild.model_spec(data) == rebuild.model_spec(record) is not None
+    hardware = rebuild.profile_roofline_hardware(record)
+    assert rebuild.profile_roofline_hardware(data) == hardware and hardware[0] is not None
+    analysis = samples.analysis_record()
+    workload = rebuild.analysis_workload(AnalysisRecord.from_dict(analysis))
+    assert rebuild.analysis_workload(analysis) == workload is not None
+    del data["device"]  # not a complete record: no answer, no rebuilt spec (the report leaves them out)
+    assert answer.for_record(data) is None and rebuild.model_spec(data) is None
 
 
 @pytest.mark.parametrize("page", list(PAGES))
