@@ -40,11 +40,13 @@ def repeated_profile_record() -> dict:
         "processes_requested": 3,
         "processes_finished": 3,
         "method": "3 fresh processes",
+        "ceilings": {},
     }
     for c in record["configs"]:
         metric = "tpot_s" if c["phase"] == "decode" else "ttft_s"
         value = c["time_s"]
         c["repeat"] = {
+            "processes": 3,
             "metrics": {
                 metric: {
                     "median": value,

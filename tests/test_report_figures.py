@@ -4,12 +4,14 @@ and the answer block that heads every page."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
 
-from llmroof.report import answer, figures, layout
+from llmroof.report import answer, figures, layout, rebuild
+from llmroof.results.records import AnalysisRecord, ProfileRecord
 import report_samples as samples
 
 PAGES = samples.pages()
@@ -200,7 +202,7 @@ def test_series_are_told_apart_without_colour() -> None:
 
 def test_the_profile_answer_is_the_op_that_loses_the_most_time() -> None:
     record = samples.profile_record()
-    found = answer.profile_answer(record)
+    found = answer.profile_answer(ProfileRecord.from_dict(record))
     losses = {
         (c["phase"], c["batch"], op["name"]): (op["median_s"] - op["time_s"]) * op["count"]
         for c in record["configs"]
@@ -212,20 +214,21 @@ def test_the_profile_answer_is_the_op_that_loses_the_most_time() -> None:
     assert found.where.startswith(f"{phase} b={batch}") and found.where.endswith(op)
     assert found.bound in ("memory", "compute", "launch") and op in found.loss
     assert "--repeat" in found.sure  # one process: says how to get the spread
-    repeated = answer.profile_answer(samples.repeated_profile_record())
+    repeated = answer.profile_answer(ProfileRecord.from_dict(samples.repeated_profile_record()))
     assert repeated is not None and "CV 3.1% over 3 processes" in repeated.sure
 
 
 def test_an_op_at_the_dispatch_floor_is_launch_bound() -> None:
     record = samples.profile_record()
     record["ceilings"]["dispatch_floor_s"] = 40e-6  # as the calibrated ceilings record it from 0.3
-    assert answer.dispatch_floor_s(record) == 40e-6
-    op = {"median_s": 45e-6, "roofline_fraction": 0.01, "bound": "memory"}
+    assert answer.dispatch_floor_s(ProfileRecord.from_dict(record)) == 40e-6
+    first = ProfileRecord.from_dict(record).configs[0].ops[0]
+    op = dataclasses.replace(first, median_s=45e-6, roofline_fraction=0.01, bound="memory")
     assert answer.op_bound(op, 40e-6) == "launch"
-    assert answer.op_bound({**op, "median_s": 400e-6}, 40e-6) == "memory"
+    assert answer.op_bound(dataclasses.replace(op, median_s=400e-6), 40e-6) == "memory"
     del record["ceilings"]["dispatch_floor_s"]  # older files: the fastest op measured
     fastest = min(op["median_s"] for c in record["configs"] for op in c["ops"])
-    assert answer.dispatch_floor_s(record) == fastest
+    assert answer.dispatch_floor_s(ProfileRecord.from_dict(record)) == fastest
     launch = answer._move(
         "launch",
         op_name="attn.norm",
@@ -240,10 +243,24 @@ def test_an_op_at_the_dispatch_floor_is_launch_bound() -> None:
 
 def test_the_analysis_answer_is_the_op_the_memory_bound_costs_most() -> None:
     record = samples.analysis_record()
-    found = answer.analysis_answer(record)
+    found = answer.analysis_answer(AnalysisRecord.from_dict(record))
     losses = [(op["time_s"] - op["compute_time_s"]) * op["count"] for op in record["ops"]]
     assert found is not None and found.lost_s == pytest.approx(max(losses))
     assert found.bound == "memory" and "batch" in found.move
+
+
+def test_the_answer_and_the_rebuilt_specs_read_the_record_or_the_file_alike() -> None:
+    data = samples.profile_record()
+    record = ProfileRecord.from_dict(data)
+    assert answer.for_record(data) == answer.profile_answer(record) is not None
+    assert rebuild.model_spec(data) == rebuild.model_spec(record) is not None
+    hardware = rebuild.profile_roofline_hardware(record)
+    assert rebuild.profile_roofline_hardware(data) == hardware and hardware[0] is not None
+    analysis = samples.analysis_record()
+    workload = rebuild.analysis_workload(AnalysisRecord.from_dict(analysis))
+    assert rebuild.analysis_workload(analysis) == workload is not None
+    del data["device"]  # not a complete record: no answer, no rebuilt spec (the report leaves them out)
+    assert answer.for_record(data) is None and rebuild.model_spec(data) is None
 
 
 @pytest.mark.parametrize("page", list(PAGES))

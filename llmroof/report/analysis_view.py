@@ -24,10 +24,13 @@ def _record(data: dict[str, Any]) -> AnalysisRecord:
 
 def _specs(data: dict[str, Any]) -> tuple[Any, Any, Any] | None:
     """The model, hardware and workload the analysis ran, rebuilt for the analytic engine."""
+    record = rebuild.as_record(data, AnalysisRecord)
+    if record is None:
+        return None
     spec, hardware, workload = (
-        rebuild.model_spec(data),
-        rebuild.hardware_spec(data.get("hardware")),
-        rebuild.analysis_workload(data),
+        rebuild.model_spec(record),
+        rebuild.hardware_spec(record.hardware),
+        rebuild.analysis_workload(record),
     )
     return (spec, hardware, workload) if spec and hardware and workload else None
 

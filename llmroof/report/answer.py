@@ -1,11 +1,11 @@
 """The answer that heads every report: where the most time goes against the roofline, what would move
 it, and how sure we are.
 
-One pure function per kind of result (a profile or analysis record as read from its file, a bench record,
-a :class:`~llmroof.compare.comparison.Comparison`, a :class:`~llmroof.plan.records.Plan`: the last two read
-by attribute, not imported, so this module stays below both), each returning an :class:`Answer`. The
-templates render it with one macro, ``answer`` in ``answer.html.j2``; docs/reports.md says how a new page
-uses it.
+One pure function per kind of result, each returning an :class:`Answer` and reading its typed record by
+attribute: a profile, analysis, bench, trace, simulate or history record (:func:`for_record` reads a results
+file's object into its record first), a :class:`~llmroof.compare.comparison.Comparison` or a
+:class:`~llmroof.plan.records.Plan` (those two not imported, so this module stays below both). The templates
+render it with one macro, ``answer`` in ``answer.html.j2``; docs/reports.md says how a new page uses it.
 
 "Lost" is the measured time beyond the roofline time of the same work (for an analysis, which measures
 nothing: the time beyond what the work would take at the compute peak, i.e. what the memory bound costs).
@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from llmroof.errors import LlmroofError
+from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
+from llmroof.results.records.bench import BenchResult
+from llmroof.results.records.profile import ConfigResult, OpResult, ProfileRecord
 from llmroof.units import percent, seconds
 
 LAUNCH_FACTOR = 2.0
@@ -54,34 +58,34 @@ class Answer:
 # --- profile --------------------------------------------------------------------------------------
 
 
-def profile_answer(record: dict[str, Any]) -> Answer | None:
+def profile_answer(record: ProfileRecord) -> Answer | None:
     """The op that loses the most time per step over every configuration measured (op time x instances per
     step), else the configuration itself."""
-    configs = [c for c in record.get("configs") or [] if c.get("status") == "ok"]
+    configs = [c for c in record.configs if c.ok]
     if not configs:
         return None
     floor = dispatch_floor_s(record)
-    best: tuple[float, dict[str, Any], dict[str, Any] | None] | None = None
+    best: tuple[float, ConfigResult, OpResult | None] | None = None
     rank: dict[int, str] = {}
     for c in configs:
         for op, on in _timed_ops(c):
-            if op.get("median_s") is None:
+            if op.median_s is None:
                 continue
             lost = op_lost_s(op) or 0.0
             if best is None or lost > best[0]:
                 best = (lost, c, op)
                 rank[id(op)] = on
     if best is None:
-        c = max(configs, key=lambda c: c["time_s"] - c["roofline_time_s"])
-        best = (c["time_s"] - c["roofline_time_s"], c, None)
+        c = max(configs, key=_config_lost_s)
+        best = (_config_lost_s(c), c, None)
     lost, c, top = best
-    where = _tag(c) + (f": {top['name']}{rank[id(top)]}" if top else "")
-    if top:
+    where = c.label + (f": {top.name}{rank[id(top)]}" if top is not None else "")
+    if top is not None:
         bound = op_bound(top, floor)
-        times = int(top.get("count") or 1)
+        times = int(top.count or 1)
         share = (
-            f" ({percent(lost / c['time_s'])} of the step)"
-            if c.get("time_s") and 0 < lost < c["time_s"]
+            f" ({percent(lost / c.time_s)} of the step)"
+            if c.time_s and 0 < lost < c.time_s
             else " (timed alone)"
         )
         loss = (
@@ -90,18 +94,16 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
             + f": {_why(bound)}."
         )
     else:
-        bound = c.get("bound_measured") or "-"
+        bound = c.bound_measured or "-"
         loss = f"{where} loses {seconds(lost)} against its roofline bound: {_why(bound)}."
-    cuda = (record.get("device") or {}).get("kind") == "cuda"
-    graphs = bool((record.get("workload") or {}).get("cuda_graphs"))
     move = _move(
         bound,
-        op_name=top["name"] if top else None,
-        phase=c["phase"],
-        batch=c["batch"],
-        cuda=cuda,
-        graphs=graphs,
-        dtype=(record.get("workload") or {}).get("dtype"),
+        op_name=top.name if top is not None else None,
+        phase=c.phase,
+        batch=c.batch,
+        cuda=record.device.kind == "cuda",
+        graphs=bool(record.workload.cuda_graphs),
+        dtype=record.workload.dtype,
     )
     return Answer(
         where=where,
@@ -109,15 +111,26 @@ def profile_answer(record: dict[str, Any]) -> Answer | None:
         bound=bound,
         loss=loss,
         move=move,
-        sure=_profile_sure(record, c, top),
+        sure=_profile_sure(c, top),
     )
 
 
-def _timed_ops(c: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``)."""
-    ops = [(op, "") for op in c.get("ops") or []]
-    for r in c.get("ranks") or []:
-        ops += [(op, f" on rank {r.get('rank')}") for op in r.get("ops") or []]
+def _config_lost_s(c: ConfigResult) -> float:
+    """A configuration's measured time beyond its roofline time (a TypeError where either is missing:
+    :func:`for_record` then leaves the answer out)."""
+    time_s, roofline_time_s = c.time_s, c.roofline_time_s
+    if time_s is None or roofline_time_s is None:
+        raise TypeError(f"{c.label}: no measured or roofline time")
+    return time_s - roofline_time_s
+
+
+def _timed_ops(c: ConfigResult) -> list[tuple[OpResult, str]]:
+    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``). The ranks are
+    free-form objects; their ops have the op rows' keys and are read into records here."""
+    ops = [(op, "") for op in c.ops or ()]
+    for r in c.ranks or ():
+        on = f" on rank {r.get('rank')}"
+        ops += [(OpResult.from_dict(op), on) for op in r.get("ops") or ()]
     return ops
 
 
@@ -136,10 +149,11 @@ def op_lost_s(op: Any) -> float | None:
     )
 
 
-def dispatch_floor_s(record: dict[str, Any]) -> float | None:
+def dispatch_floor_s(record: ProfileRecord) -> float | None:
     """The time of one call that does no work: the calibrated dispatch floor where the ceilings record one
-    (any ``*dispatch*_s`` field), else the fastest op measured in the run (the embedding lookup, a norm)."""
-    ceilings = record.get("ceilings") or {}
+    (any ``*dispatch*_s`` key, which the profile's ceilings keep among their unnamed keys), else the fastest
+    op measured in the run (the embedding lookup, a norm)."""
+    ceilings = record.ceilings.to_dict() if record.ceilings is not None else {}
     for key, value in ceilings.items():
         if (
             "dispatch" in key
@@ -148,48 +162,36 @@ def dispatch_floor_s(record: dict[str, Any]) -> float | None:
             and value > 0
         ):
             return float(value)
-    times = [
-        op["median_s"]
-        for c in record.get("configs") or []
-        for op in c.get("ops") or []
-        if op.get("median_s")
-    ]
+    times = [op.median_s for c in record.configs for op in c.ops or () if op.median_s]
     return min(times) if times else None
 
 
-def op_bound(op: dict[str, Any], floor: float | None) -> str:
+def op_bound(op: OpResult, floor: float | None) -> str:
     """``launch`` for an op near the dispatch floor and far from its roofs; else its analytic bound."""
-    fraction = op.get("roofline_fraction")
+    fraction = op.roofline_fraction
     if (
         floor
-        and op.get("median_s")
-        and op["median_s"] <= LAUNCH_FACTOR * floor
+        and op.median_s
+        and op.median_s <= LAUNCH_FACTOR * floor
         and (fraction is None or fraction < LAUNCH_LIMIT_FRACTION)
     ):
         return "launch"
-    return str(op.get("bound") or "-")
+    return str(op.bound or "-")
 
 
-def _tag(c: dict[str, Any]) -> str:
-    from llmroof.labels import config_label
-
-    return config_label(
-        c["phase"],
-        c["batch"],
-        c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"),
-    )
-
-
-def _profile_sure(record: dict[str, Any], c: dict[str, Any], op: dict[str, Any] | None) -> str:
-    metrics = (c.get("repeat") or {}).get("metrics") or {}
-    spread = metrics.get("tpot_s" if c["phase"] == "decode" else "ttft_s")
-    if spread and spread.get("n", 0) > 1:
+def _profile_sure(c: ConfigResult, op: OpResult | None) -> str:
+    # ``repeat.metrics`` is a free-form mapping: per metric, the spread of spread() (n, median, min, max, cv)
+    metrics = (c.repeat.metrics if c.repeat is not None else None) or {}
+    spread = metrics.get("tpot_s" if c.phase == "decode" else "ttft_s") or {}
+    n = spread.get("n", 0)
+    if n > 1:
         return (
-            f"Run-to-run spread of {_tag(c)}: CV {percent(spread['cv'])} over {spread['n']} processes "
+            f"Run-to-run spread of {c.label}: CV {percent(spread['cv'])} over {n} processes "
             f"({seconds(spread['min'])} to {seconds(spread['max'])})."
         )
-    within = op.get("cv") if op else (c.get("stack") or {}).get("cv")
-    samples = op.get("n") if op else (c.get("stack") or {}).get("n")
+    stack = c.stack
+    within = op.cv if op is not None else (stack.cv if stack is not None else None)
+    samples = op.n if op is not None else (stack.n if stack is not None else None)
     if within is not None:
         return (
             f"One process: CV {percent(within)} over its {samples} repetitions, which share its state; "
@@ -201,22 +203,22 @@ def _profile_sure(record: dict[str, Any], c: dict[str, Any], op: dict[str, Any] 
 # --- analysis -------------------------------------------------------------------------------------
 
 
-def analysis_answer(record: dict[str, Any]) -> Answer | None:
+def analysis_answer(record: AnalysisRecord) -> Answer | None:
     """An analysis measures nothing: the op whose memory bound costs the most beyond its compute time, in the
     phase the request spends the most time in per token."""
-    phases = record.get("phases") or {}
-    best: tuple[float, str, dict[str, Any]] | None = None
-    for op in record.get("ops") or []:
-        lost = (op["time_s"] - op.get("compute_time_s", 0.0)) * int(op.get("count") or 1)
+    best: tuple[float, str, OpRow] | None = None
+    for op in record.ops:
+        lost = (op.time_s - op.compute_time_s) * int(op.count or 1)
         if best is None or lost > best[0]:
-            best = (lost, op["phase"], op)
+            best = (lost, op.phase, op)
     if best is None:
         return None
     lost, phase, op = best
-    w = record.get("workload") or {}
-    where = f"{phase} b={w.get('batch', '?')}: {op['name']}"
-    bound = str(op.get("bound") or "-")
-    step = (phases.get(phase) or {}).get("time_s")
+    w = record.workload
+    where = f"{phase} b={w.batch}: {op.name}"
+    bound = str(op.bound or "-")
+    totals = getattr(record.phases, phase, None)
+    step = totals.time_s if isinstance(totals, PhaseTotals) else None
     share = f" ({percent(lost / step)} of the {phase} step bound)" if step else ""
     loss = (
         f"{where} spends {seconds(lost)} per step beyond its compute time{share}: {_why(bound)} "
@@ -224,12 +226,12 @@ def analysis_answer(record: dict[str, Any]) -> Answer | None:
     )
     move = _move(
         bound,
-        op_name=op["name"],
+        op_name=op.name,
         phase=phase,
-        batch=int(w.get("batch") or 1),
+        batch=int(w.batch or 1),
         cuda=True,
         graphs=False,
-        dtype=w.get("weight_dtype") or w.get("dtype"),
+        dtype=w.weight_dtype or None,
     )
     return Answer(
         where=where,
@@ -245,42 +247,37 @@ def analysis_answer(record: dict[str, Any]) -> Answer | None:
 # --- bench ----------------------------------------------------------------------------------------
 
 
-def bench_answer(record: dict[str, Any]) -> Answer | None:
+def bench_answer(record: BenchResult) -> Answer | None:
     """The level whose mean TPOT lies furthest above its roofline bound."""
-    levels = [lv for lv in record.get("levels") or [] if lv.get("roofline")]
     scored = [
-        (lv["tpot_s"]["mean"] - lv["roofline"]["tpot_bound_s"], lv)
-        for lv in levels
-        if (lv.get("tpot_s") or {}).get("mean") is not None and lv["roofline"].get("tpot_bound_s")
+        (lv.tpot_s.mean - lv.roofline.tpot_bound_s, lv, lv.roofline, lv.tpot_s.mean)
+        for lv in record.levels
+        if lv.roofline is not None and lv.tpot_s.mean is not None and lv.roofline.tpot_bound_s
     ]
     if not scored:
         return None
-    lost, lv = max(scored, key=lambda item: item[0])
-    label = (
-        f"c={lv['concurrency']}"
-        if lv.get("concurrency") is not None
-        else f"rate={lv.get('rate')}/s"
-    )
+    lost, lv, roof, mean = max(scored, key=lambda item: item[0])
+    label = f"c={lv.concurrency}" if lv.concurrency is not None else f"rate={lv.rate}/s"
     where = f"decode at {label}"
-    bound = str(lv["roofline"].get("bound") or "-")
+    bound = str(roof.bound or "-")
     loss = (
         f"{where} loses {seconds(lost)} per output token against the roofline "
-        f"(TPOT {seconds(lv['tpot_s']['mean'])}, bound {seconds(lv['roofline']['tpot_bound_s'])}): "
-        f"{_why(bound)} at a mean decode batch of {lv.get('mean_decode_batch') or 0:.1f}."
+        f"(TPOT {seconds(mean)}, bound {seconds(roof.tpot_bound_s)}): "
+        f"{_why(bound)} at a mean decode batch of {lv.mean_decode_batch or 0:.1f}."
     )
     move = _move(
         bound,
         op_name=None,
         phase="decode",
-        batch=max(1, round(lv.get("mean_decode_batch") or 1)),
+        batch=max(1, round(lv.mean_decode_batch or 1)),
         cuda=True,
         graphs=False,
-        dtype=(record.get("settings") or {}).get("dtype"),
+        dtype=record.settings.dtype,
     )
-    tpot = lv["tpot_s"]
+    tpot = lv.tpot_s
     sure = (
-        f"Over {lv.get('requests', '?')} requests at {label}: TPOT p50 {seconds(tpot.get('p50'))}, "
-        f"p99 {seconds(tpot.get('p99'))}; one run of the benchmark, so no spread between runs."
+        f"Over {lv.requests} requests at {label}: TPOT p50 {seconds(tpot.p50)}, "
+        f"p99 {seconds(tpot.p99)}; one run of the benchmark, so no spread between runs."
     )
     return Answer(where=where, lost_s=lost, bound=bound, loss=loss, move=move, sure=sure)
 
@@ -385,14 +382,14 @@ def plan_answer(plan: Any) -> Answer | None:
         batch=config.concurrent_sequences,
         cuda=True,
         graphs=False,
-        dtype=str(plan.to_dict()["request"].get("weight_dtype")),
+        dtype=plan.request.precision.weight.name,
     ) + (
         f" The plan already holds {config.concurrent_sequences} sequences; memory allows "
         f"{config.max_concurrent_sequences}."
         if headroom > 0
         else ""
     )
-    calibrated = bool(plan.to_dict().get("calibration"))
+    calibrated = bool(plan.request.calibration)
     sure = (
         "Predicted with kernel efficiencies from a calibration profile; its spread is the profile's."
         if calibrated
@@ -667,30 +664,24 @@ def _move(
     return "Measure it: llmroof profile places each op against its roof."
 
 
-def for_record(data: dict[str, Any]) -> Answer | None:
-    """The answer of a results record by its schema (profile, analysis, bench); None for others, or when the
-    record is too damaged to answer from (the report still renders)."""
+def for_record(data: Mapping[str, Any]) -> Answer | None:
+    """The answer of a results file's object by its schema (profile, analysis, bench, trace), read into its
+    record here; None for other schemas, or when the record is too damaged to answer from (the report
+    still renders)."""
     from llmroof import schemas
+    from llmroof.results.records import SCHEMAS
 
-    build = {
+    schema = data.get("schema", "")
+    builders: dict[str, Callable[[Any], Answer | None]] = {
         schemas.PROFILE: profile_answer,
         schemas.ANALYSIS: analysis_answer,
         schemas.BENCH: bench_answer,
-        schemas.TRACE: _trace_dict_answer,
-    }.get(data.get("schema", ""))
+        schemas.TRACE: trace_answer,
+    }
+    build = builders.get(schema)
     try:
-        return build(data) if build else None
-    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
-        return None
-
-
-def _trace_dict_answer(data: dict[str, Any]) -> Answer | None:
-    from llmroof.errors import LlmroofError
-    from llmroof.results.records.trace import TraceRecord
-
-    try:
-        return trace_answer(TraceRecord.from_dict(data))
-    except LlmroofError:
+        return build(SCHEMAS[schema].from_dict(data)) if build else None
+    except (LlmroofError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
         return None
 
 
