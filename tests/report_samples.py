@@ -34,17 +34,20 @@ def gpu_profile_record() -> dict:
 
 
 def repeated_profile_record() -> dict:
-    """The profile with a ``--repeat 3`` block: the spread the answer quotes."""
+    """The profile with a ``--repeat 3`` block: the spread the answer quotes (every key
+    ``llmroof.results.repeat.merge`` writes, so that it reads as a ``ProfileRecord``)."""
     record = profile_record(cache_roofs=MONOTONE)
     record["repeat"] = {
         "processes_requested": 3,
         "processes_finished": 3,
         "method": "3 fresh processes",
+        "ceilings": {},
     }
     for c in record["configs"]:
         metric = "tpot_s" if c["phase"] == "decode" else "ttft_s"
         value = c["time_s"]
         c["repeat"] = {
+            "processes": 3,
             "metrics": {
                 metric: {
                     "median": value,

@@ -8,10 +8,12 @@ and the report then leaves the section that needed it out.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from llmroof.analytic import Workload
 from llmroof.errors import LlmroofError
+from llmroof.results.records.profile import ProfileRecord
 from llmroof.specs.dtypes import Precision, get_dtype
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
@@ -25,7 +27,11 @@ UNKNOWN_MEMORY_BYTES = 2**60
 
 def model_spec(record: dict[str, Any]) -> ModelSpec | None:
     """The ``ModelSpec`` of ``record["model"]["spec"]`` (both schemas hold one)."""
-    spec = (record.get("model") or {}).get("spec")
+    return spec_of((record.get("model") or {}).get("spec"))
+
+
+def spec_of(spec: Mapping[str, Any] | None) -> ModelSpec | None:
+    """A ``ModelSpec`` from its fields as a results file holds them (``model.spec``)."""
     if not isinstance(spec, dict):
         return None
     values = {k: v for k, v in spec.items() if k in _MODEL_FIELDS}
@@ -37,7 +43,7 @@ def model_spec(record: dict[str, Any]) -> ModelSpec | None:
         return None
 
 
-def hardware_spec(entry: dict[str, Any] | None) -> HardwareSpec | None:
+def hardware_spec(entry: Mapping[str, Any] | None) -> HardwareSpec | None:
     """A catalog entry (``hardware`` of either schema) back as a ``HardwareSpec``."""
     if not isinstance(entry, dict):
         return None
@@ -86,19 +92,20 @@ def analysis_workload(data: dict[str, Any]) -> Workload | None:
         return None
 
 
-def profile_roofline_hardware(record: dict[str, Any]) -> tuple[HardwareSpec | None, str]:
+def profile_roofline_hardware(record: ProfileRecord) -> tuple[HardwareSpec | None, str]:
     """The roofline a profile's extra analyses use: the datasheet entry where the run had one (a GPU),
     else the measured ceilings (whose memory capacity the file does not record) and, for a parallel run,
     the measured link. Returns (spec, label)."""
-    sheet = hardware_spec(record.get("hardware"))
+    sheet = hardware_spec(record.hardware)
     if sheet is not None:
         return sheet, f"{sheet.display_name} datasheet"
-    measured = (record.get("roofline") or {}).get("measured") or {}
-    bandwidth, flops = measured.get("bandwidth_bytes_per_s"), measured.get("peak_flops_per_s")
-    dtype = (record.get("workload") or {}).get("dtype", "bf16")
+    measured = record.roofline.measured if record.roofline else None
+    bandwidth = measured.bandwidth_bytes_per_s if measured else None
+    flops = measured.peak_flops_per_s if measured else None
+    dtype = record.workload.dtype
     if not bandwidth or not flops:
         return None, ""
-    link = (record.get("parallel") or {}).get("link") or {}
+    link = (record.parallel or {}).get("link") or {}  # a free-form object: the measured link
     link_bandwidth, link_latency = (
         link.get("bandwidth_bytes_per_s") or 1e9,
         link.get("latency_s") or 1e-5,
@@ -120,9 +127,9 @@ def profile_roofline_hardware(record: dict[str, Any]) -> tuple[HardwareSpec | No
     return spec, "the measured ceilings"
 
 
-def profile_precision(record: dict[str, Any]) -> Precision | None:
+def profile_precision(record: ProfileRecord) -> Precision | None:
     try:
-        return Precision.uniform((record.get("workload") or {}).get("dtype", "bf16"))
+        return Precision.uniform(record.workload.dtype)
     except LlmroofError:
         return None
 
