@@ -3,6 +3,10 @@
 The headline follows the first configuration measured of each phase (the smallest batch, the first
 context); the tables and figures hold every configuration. A CPU run has no datasheet and no NVML, so
 those parts are left out; nothing here is parallel, so neither is that section.
+
+Every section reads the run's :class:`~llmroof.results.records.profile.ProfileRecord` by attribute; only
+its free-form ``Mapping`` fields (``parallel``, ``nvml``, ``crossover``, ``simulated``, the ``--repeat``
+spreads, ``calibration``) are read by key.
 """
 
 from __future__ import annotations
