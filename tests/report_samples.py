@@ -34,7 +34,8 @@ def gpu_profile_record() -> dict:
 
 
 def repeated_profile_record() -> dict:
-    """The profile with a ``--repeat 3`` block: the spread the answer quotes."""
+    """The profile with a ``--repeat 3`` block: the spread the answer quotes (every key
+    ``llmroof.results.repeat.merge`` writes, so that it reads as a ``ProfileRecord``)."""
     record = profile_record(cache_roofs=MONOTONE)
     record["repeat"] = {
         "processes_requested": 3,

@@ -241,10 +241,8 @@ def test_profile_out_keeps_a_report_of_the_user(capsys, tmp_path, monkeypatch, c
 
 
 def test_report_keeps_a_page_of_the_user_under_its_default_name(capsys, tmp_path) -> None:
-    from test_compare import synthetic
-
-    results = tmp_path / "results.json"
-    results.write_text(json.dumps(synthetic()))
+    results = tmp_path / "results.json"  # a complete profile (0.1.0's, which every version reads)
+    results.write_bytes((Path(__file__).parent / "data" / "v0.1.0" / "profile.json").read_bytes())
     mine = tmp_path / "report.html"
     mine.write_text("<html>my notes</html>")
     code, _, err = run_cli(capsys, "report", str(results))

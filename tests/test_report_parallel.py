@@ -12,6 +12,7 @@ import re
 
 from llmroof.report import profile_view
 from llmroof.report.render import render_report
+from llmroof.results.records.profile import ProfileRecord
 from llmroof.units import si
 
 # fmt: off
@@ -241,30 +242,37 @@ def test_parallel_run_report_sets_measured_beside_analytic() -> None:
 def test_parallel_table_and_per_rank_rates() -> None:
     record = copy.deepcopy(RUN)
     decode = next(c for c in record["configs"] if c["phase"] == "decode")
-    table = profile_view.parallel_table([c for c in record["configs"] if c["status"] == "ok"])
+    typed = ProfileRecord.from_dict(record)  # what the view reads
+    table = profile_view.parallel_table([c for c in typed.configs if c.ok])
     rows = {row[0]["text"]: row for row in table["rows"]}
     row = rows["decode b=2 c=16"]
     assert row[4]["sort"] == decode["measured"]["comm_share"]
     assert row[6]["sort"] == decode["measured"]["bubble_fraction"]
     assert row[7]["sort"] == decode["analytic"]["pass_bubble_fraction"]
+
+    def read() -> tuple:  # the run as the view reads it, after each edit below: its decode and itself
+        typed = ProfileRecord.from_dict(record)
+        return next(c for c in typed.configs if c.phase == "decode"), typed
+
     # Rates are all ranks' analytic totals over the pass; set against one rank's ceilings, they are halved.
-    assert profile_view.achieved(decode, record) == (decode["achieved_bytes_per_s"] / 2,
-                                                     decode["achieved_flops_per_s"] / 2)
+    assert profile_view.achieved(*read()) == (decode["achieved_bytes_per_s"] / 2,
+                                              decode["achieved_flops_per_s"] / 2)
     # No verdict in a parallel run's file: the rule applies to the per-rank rates, the larger share wins.
     ceilings = record["roofline"]["measured"]
     shares = (decode["achieved_flops_per_s"] / 2 / ceilings["peak_flops_per_s"],
               decode["achieved_bytes_per_s"] / 2 / ceilings["bandwidth_bytes_per_s"])
-    assert profile_view.bound_measured(decode, record) == ("compute" if shares[0] > shares[1] else "memory")
+    assert profile_view.bound_measured(*read()) == ("compute" if shares[0] > shares[1] else "memory")
     record["roofline"]["measured"]["peak_flops_per_s"] = decode["achieved_flops_per_s"] / 1e3  # a low compute roof
-    assert profile_view.bound_measured(decode, record) == "compute"
+    assert profile_view.bound_measured(*read()) == "compute"
     record["roofline"]["measured"]["peak_flops_per_s"] = 1e30  # an endless one
-    assert profile_view.bound_measured(decode, record) == "memory"
+    assert profile_view.bound_measured(*read()) == "memory"
     decode["bound_measured"] = "compute"  # a recorded verdict is the run's own, and wins
-    assert profile_view.bound_measured(decode, record) == "compute"
+    assert profile_view.bound_measured(*read()) == "compute"
 
 
 def test_single_device_runs_have_no_parallel_section() -> None:
     record = copy.deepcopy(RUN)
     del record["parallel"]
-    assert profile_view.parallel(record) is None
-    assert "achieved bandwidth is" in profile_view.headline(record)["verdict"]  # no longer per rank
+    typed = ProfileRecord.from_dict(record)
+    assert profile_view.parallel(typed) is None
+    assert "achieved bandwidth is" in profile_view.headline(typed)["verdict"]  # no longer per rank

@@ -12,7 +12,12 @@ RepeatInfo: 731 -> 739); never for new reads.
 that reads already there now match, and the report's answer block (``report/answer.py``, 99) reads the profile
 and bench files as dicts. That module is the next to move to records.
 942 -> 947: bench levels gained ``profile`` (LevelProfile: started, stopped, trace_dir, trace_files, note), whose
-names match reads that were already there (no new read)."""
+names match reads that were already there (no new read).
+947 -> 691: the profile report (``report/profile_view.py``, 301 -> 55, and the profile half of
+``report/rebuild.py``, 38 -> 28) reads the ``ProfileRecord`` that ``report/render.py`` reads at the boundary;
+what is left there are keys of its free-form ``Mapping`` fields (parallel, nvml, crossover, repeat metrics).
+691 -> 571: the report's answer block (``report/answer.py``, 99 -> 6) and the rest of ``report/rebuild.py``
+(-> 2) read the records (``answer.for_record`` reads a file's object into its record)."""
 
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 947
+LIMIT = 571
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

@@ -3,152 +3,179 @@
 The headline follows the first configuration measured of each phase (the smallest batch, the first
 context); the tables and figures hold every configuration. A CPU run has no datasheet and no NVML, so
 those parts are left out; nothing here is parallel, so neither is that section.
+
+Every section reads the run's :class:`~llmroof.results.records.profile.ProfileRecord` by attribute; only
+its free-form ``Mapping`` fields (``parallel``, ``nvml``, ``crossover``, ``simulated``, the ``--repeat``
+spreads, ``calibration``) are read by key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
-from llmroof.labels import config_label
 from llmroof.report import answer, rebuild
 from llmroof.report import figures as fig
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
 from llmroof.results.records.analysis import Memory, PhaseTotals
+from llmroof.results.records.profile import (
+    ConfigResult,
+    OpResult,
+    ParallelMeasured,
+    ProfileRecord,
+    RooflineInfo,
+)
 from llmroof.units import gib, percent, seconds, si
 
 
-def title(record: dict[str, Any]) -> tuple[str, str]:
-    device, w = record.get("device") or {}, record.get("workload") or {}
-    depth = f"{w.get('layers_instantiated')} of {w.get('layers_total')} layers instantiated" + (
-        " (full depth extrapolated)" if w.get("extrapolated") else ""
+def title(record: ProfileRecord) -> tuple[str, str]:
+    device, w = record.device, record.workload
+    depth = f"{w.layers_instantiated} of {w.layers_total} layers instantiated" + (
+        " (full depth extrapolated)" if w.extrapolated else ""
     )
-    par = record.get("parallel")
+    par = record.parallel  # a free-form object (tp, pp, world_size, backend, link)
     where_run = (
         f"{par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, {par['backend']}) of "
         if par
         else ""
     )
-    subtitle = (
-        f"Measured on {where_run}{device.get('name', '?')} ({device.get('kind', '?')}), "
-        f"{w.get('dtype', '?')}, {depth}"
-    )
-    return f"{record['model']['name']} on {device.get('name', '?')}", subtitle
+    subtitle = f"Measured on {where_run}{device.name} ({device.kind}), {w.dtype}, {depth}"
+    return f"{record.model.name} on {device.name}", subtitle
 
 
-def problems(record: dict[str, Any]) -> list[str]:
+def problems(record: ProfileRecord) -> list[str]:
     """What did not finish: the run's status and every configuration that was skipped or failed."""
     lines = []
-    if record.get("status") != "complete":
+    if record.status != "complete":
         lines.append(
-            f"This run is {record.get('status', 'unknown')}"
-            + (f": {record['error']}" if record.get("error") else "")
+            f"This run is {record.status}"
+            + (f": {record.error}" if record.error else "")
             + ". The report shows what it finished."
         )
-    for c in record.get("configs", []):
-        if c.get("status") != "ok":
-            lines.append(f"{tag(c)}: {c.get('status')}: {c.get('reason', '')}")
-    return lines + [f"Note: {note}" for note in record.get("notes") or []]
+    for c in record.configs:
+        if not c.ok:
+            lines.append(f"{tag(c)}: {c.status}: {c.reason or ''}")
+    return lines + [f"Note: {note}" for note in record.notes or ()]
 
 
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def ok(record: dict[str, Any], phase: str) -> list[dict[str, Any]]:
-    return [
-        c for c in record.get("configs", []) if c.get("phase") == phase and c.get("status") == "ok"
-    ]
+def ok(record: ProfileRecord, phase: str) -> list[ConfigResult]:
+    return [c for c in record.configs if c.phase == phase and c.ok]
 
 
-def tag(c: dict[str, Any]) -> str:
+def tag(c: ConfigResult) -> str:
     """``decode b=8 c=2048``, ``prefill b=1 s=512``: the names the NVTX ranges use."""
-    return config_label(
-        c["phase"],
-        c["batch"],
-        c.get("prompt_len") if c["phase"] == "prefill" else c.get("context_len"),
-    )
+    return c.label
 
 
-def _totals(c: dict[str, Any]) -> PhaseTotals:
-    """A configuration's analytic phase totals as their record."""
-    return PhaseTotals.from_dict(c["analytic"], "analytic")
+def _totals(c: ConfigResult) -> PhaseTotals:
+    """A configuration's analytic phase totals; a configuration without them (a file edited by hand) is a
+    KeyError, which leaves the section out with a note naming the key."""
+    if c.analytic is None:
+        raise KeyError("analytic")
+    return c.analytic
 
 
-def _roofline(measured: dict[str, Any]) -> Roofline:
-    return Roofline(measured["peak_flops_per_s"], measured["bandwidth_bytes_per_s"])
+def _roofline(measured: RooflineInfo) -> Roofline:
+    return Roofline(measured.peak_flops_per_s, measured.bandwidth_bytes_per_s)
 
 
-def _ceilings(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    roof = record.get("roofline") or {}
-    return roof.get("measured") or {}, roof.get("datasheet")
+def _ceilings(record: ProfileRecord) -> tuple[RooflineInfo | None, RooflineInfo | None]:
+    """(the measured roofline, the datasheet's); either None where the file has none."""
+    roof = record.roofline
+    return (roof.measured, roof.datasheet) if roof else (None, None)
 
 
-def where(c: dict[str, Any]) -> str:
+def _measured(record: ProfileRecord) -> RooflineInfo:
+    """The measured roofline, which a verdict needs (a KeyError, as above, where the file has none)."""
+    measured = _ceilings(record)[0]
+    if measured is None:
+        raise KeyError("roofline")
+    return measured
+
+
+def where(c: ConfigResult) -> str:
     """``b=8 c=2048``: the configuration without its phase."""
     return tag(c).split(" ", 1)[1]
 
 
-def ranks(record: dict[str, Any]) -> int:
+def ranks(record: ProfileRecord) -> int:
     """Ranks of a parallel run (1 otherwise): its achieved rates are all ranks' analytic totals over the
     measured time, so per-rank figures divide them by this before they meet one rank's ceilings."""
-    return int((record.get("parallel") or {}).get("world_size") or 1)
+    return int((record.parallel or {}).get("world_size") or 1)
 
 
-def achieved(c: dict[str, Any], record: dict[str, Any]) -> tuple[float, float]:
+def achieved(c: ConfigResult, record: ProfileRecord) -> tuple[float, float]:
     """(bytes/s, FLOP/s) achieved per rank."""
     n = ranks(record)
-    return c["achieved_bytes_per_s"] / n, c["achieved_flops_per_s"] / n
+    return _number(c.achieved_bytes_per_s) / n, _number(c.achieved_flops_per_s) / n
 
 
-def bound_measured(c: dict[str, Any], record: dict[str, Any]) -> str:
+def _number(value: float | None) -> float:
+    """A figure every finished configuration (or timed op) has; a TypeError in a file without it."""
+    if value is None:
+        raise TypeError("a figure every finished configuration has is null or missing")
+    return value
+
+
+def bound_measured(c: ConfigResult, record: ProfileRecord) -> str:
     """The run's own verdict; a parallel run records none, so the same rule applies here: the ceiling whose
     share the achieved rate is the larger."""
-    if c.get("bound_measured"):
-        return c["bound_measured"]
-    measured = _ceilings(record)[0]
+    if c.bound_measured:
+        return c.bound_measured
     bw, flops = achieved(c, record)
-    return _roofline(measured).bound(
-        flops, bw
-    )  # achieved rates in: the larger share of its ceiling wins
+    # achieved rates in: the larger share of its ceiling wins
+    return _roofline(_measured(record)).bound(flops, bw)
 
 
-def _tokens(c: dict[str, Any]) -> int:
-    return c["batch"] * (c["prompt_len"] if c["phase"] == "prefill" else 1)
+def _tokens(c: ConfigResult) -> int:
+    return c.batch * (_length(c) if c.phase == "prefill" else 1)
+
+
+def _length(c: ConfigResult) -> int:
+    """The prompt (prefill) or context (decode) length, which every configuration of a run has."""
+    if c.length is None:
+        raise KeyError("prompt_len" if c.phase == "prefill" else "context_len")
+    return c.length
 
 
 # --- sections -------------------------------------------------------------------------------------
 
 
-def headline(record: dict[str, Any]) -> dict[str, Any] | None:
+def headline(record: ProfileRecord) -> dict[str, Any] | None:
     decode, prefill = ok(record, "decode"), ok(record, "prefill")
     if not decode and not prefill:
         return None
     measured, sheet = _ceilings(record)
+    ceiling = measured.bandwidth_bytes_per_s if measured else None
     cards = []
     if decode:
         d = decode[0]
         sheet_note = (
-            f"; {percent(d['datasheet_roofline_fraction'])} of the datasheet bound "
-            f"{seconds(d['datasheet_roofline_time_s'])}"
-            if d.get("datasheet_roofline_time_s")
+            f"; {percent(d.datasheet_roofline_fraction)} of the datasheet bound "
+            f"{seconds(d.datasheet_roofline_time_s)}"
+            if d.datasheet_roofline_time_s
             else ""
         )
         cards.append(
             {
                 "label": f"Decode TPOT ({where(d)})",
-                "value": seconds(d["tpot_s"]),
-                "detail": f"{percent(d['roofline_fraction'])} of roofline: the minimum-traffic bound on the "
-                f"measured ceilings is {seconds(d['roofline_time_s'])}{_eager_note(d)}{sheet_note}; "
-                f"{si(d['tokens_per_s'])} tokens/s",
+                "value": seconds(d.tpot_s),
+                "detail": f"{percent(d.roofline_fraction)} of roofline: the minimum-traffic bound on the "
+                f"measured ceilings is {seconds(d.roofline_time_s)}{_eager_note(d)}{sheet_note}; "
+                f"{si(d.tokens_per_s)} tokens/s",
             }
         )
         bw = achieved(d, record)[0]
         sheet_bw = (
-            f"; {sec.percent_of(bw, sheet['bandwidth_bytes_per_s'])} of the datasheet "
-            f"{si(sheet['bandwidth_bytes_per_s'], 'B/s')}"
+            f"; {sec.percent_of(bw, sheet.bandwidth_bytes_per_s)} of the datasheet "
+            f"{si(sheet.bandwidth_bytes_per_s, 'B/s')}"
             if sheet
             else ""
         )
@@ -157,16 +184,16 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
             {
                 "label": f"Achieved bandwidth (decode{per_rank})",
                 "value": si(bw, "B/s"),
-                "detail": f"{sec.percent_of(bw, measured.get('bandwidth_bytes_per_s'))} of the measured read "
-                f"ceiling {si(measured.get('bandwidth_bytes_per_s'), 'B/s')}{sheet_bw}",
+                "detail": f"{sec.percent_of(bw, ceiling)} of the measured read "
+                f"ceiling {si(ceiling, 'B/s')}{sheet_bw}",
             }
         )
-        nv = (d.get("nvml") or {}).get("measured_bytes_per_token")
-        parts = sec.byte_parts(_totals(d), d["batch"])
+        nv = (d.nvml or {}).get("measured_bytes_per_token")
+        parts = sec.byte_parts(_totals(d), d.batch)
         cards.append(
             {
                 "label": "Bytes per generated token",
-                "value": si(d["bytes_per_token"], "B"),
+                "value": si(d.bytes_per_token, "B"),
                 "detail": "analytic: "
                 + ", ".join(f"{n} {si(v, 'B')}" for n, v in parts)
                 + (f"; NVML measured {si(nv, 'B')} for the instantiated layers" if nv else ""),
@@ -177,16 +204,16 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
         cards.append(
             {
                 "label": f"Prefill TTFT ({where(p)})",
-                "value": seconds(p["ttft_s"]),
-                "detail": f"{percent(p['roofline_fraction'])} of roofline "
-                f"(bound {seconds(p['roofline_time_s'])}{_eager_note(p)}); "
+                "value": seconds(p.ttft_s),
+                "detail": f"{percent(p.roofline_fraction)} of roofline "
+                f"(bound {seconds(p.roofline_time_s)}{_eager_note(p)}); "
                 f"{si(achieved(p, record)[1], 'FLOP/s')} achieved"
                 + (" per rank" if ranks(record) > 1 else ""),
             }
         )
     lead = decode[0] if decode else prefill[0]
     notes = [verdict(p, record) for p in prefill[:1]] if decode else []
-    simulated = lead.get("simulated")
+    simulated = lead.simulated  # a free-form object: the simulated degree and its communication
     if simulated:
         notes.append(
             f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
@@ -202,45 +229,45 @@ def headline(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _eager_note(c: dict[str, Any]) -> str:
+def _eager_note(c: ConfigResult) -> str:
     """', eager ops X': the bound of the one-kernel-per-op set the kernels ran (absent in older files)."""
-    eager = c.get("eager_roofline_time_s")
+    eager = c.eager_roofline_time_s
     return "" if eager is None else f", {seconds(eager)} for the eager ops timed"
 
 
-def verdict(c: dict[str, Any], record: dict[str, Any]) -> str:
-    measured = _ceilings(record)[0]
+def verdict(c: ConfigResult, record: ProfileRecord) -> str:
+    measured = _measured(record)
     bw, flops = achieved(c, record)
     ridge = _roofline(measured).ridge_point
     each = " per rank" if ranks(record) > 1 else ""
     return (
-        f"{c['phase'].capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
-        f"bandwidth{each} is {percent(bw / measured['bandwidth_bytes_per_s'])} of the measured ceiling and "
-        f"achieved compute{each} {percent(flops / measured['peak_flops_per_s'])} of the measured compute "
-        f"ceiling. Its arithmetic intensity is "
-        f"{sec.intensity_verdict(c['analytic']['intensity'], ridge, 'the measured ceilings')}."
+        f"{c.phase.capitalize()} at {where(c)} is {bound_measured(c, record)}-bound as measured: achieved "
+        f"bandwidth{each} is {percent(bw / measured.bandwidth_bytes_per_s)} of the measured ceiling and "
+        f"achieved compute{each} {percent(flops / _number(measured.peak_flops_per_s))} of the measured "
+        f"compute ceiling. Its arithmetic intensity is "
+        f"{sec.intensity_verdict(_totals(c).intensity, ridge, 'the measured ceilings')}."
     )
 
 
-def config_table(record: dict[str, Any]) -> dict[str, Any]:
+def config_table(record: ProfileRecord) -> dict[str, Any]:
     sheet = _ceilings(record)[1]
     rows = []
     for c in ok(record, "decode") + ok(record, "prefill"):
         row = [
             tb.cell(tag(c)),
-            tb.time_cell(c["time_s"]),
-            tb.time_cell(c["roofline_time_s"]),
-            tb.time_cell(c.get("eager_roofline_time_s")),
-            tb.percent_cell(c["roofline_fraction"]),
+            tb.time_cell(c.time_s),
+            tb.time_cell(c.roofline_time_s),
+            tb.time_cell(c.eager_roofline_time_s),
+            tb.percent_cell(c.roofline_fraction),
         ]
         if sheet:
-            row.append(tb.percent_cell(c.get("datasheet_roofline_fraction")))
+            row.append(tb.percent_cell(c.datasheet_roofline_fraction))
         bw, flops = achieved(c, record)
         row += [
-            tb.number(c["tokens_per_s"]),
+            tb.number(c.tokens_per_s),
             tb.number(bw, "B/s"),
             tb.number(flops, "FLOP/s"),
-            tb.number(c["bytes_per_token"], "B"),
+            tb.number(c.bytes_per_token, "B"),
             tb.cell(bound_measured(c, record)),
         ]
         rows.append(row)
@@ -263,35 +290,34 @@ def config_table(record: dict[str, Any]) -> dict[str, Any]:
     return tb.table(columns, rows)
 
 
-def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
+def roofline(record: ProfileRecord) -> dict[str, Any] | None:
     measured, sheet = _ceilings(record)
-    if not measured.get("bandwidth_bytes_per_s"):
+    if measured is None or not measured.bandwidth_bytes_per_s:
         return None
-    dtype = (record.get("workload") or {}).get("dtype", "")
+    dtype = record.workload.dtype
     ceilings = [
         fig.Ceiling(
             f"measured ceilings ({dtype})",
-            measured["bandwidth_bytes_per_s"],
-            measured.get("peak_flops_per_s"),
+            measured.bandwidth_bytes_per_s,
+            measured.peak_flops_per_s,
         )
     ]
     if sheet:
         ceilings.append(
             fig.Ceiling(
-                sheet["label"],
-                sheet["bandwidth_bytes_per_s"],
-                sheet.get("peak_flops_per_s"),
+                sheet.label,
+                sheet.bandwidth_bytes_per_s,
+                sheet.peak_flops_per_s,
                 dashed=True,
             )
         )
-    for level, bandwidth in (
-        (record.get("ceilings") or {}).get("cache_bandwidth_bytes_per_s") or {}
-    ).items():
+    cache_roofs = record.ceilings.cache_bandwidth_bytes_per_s if record.ceilings else None
+    for level, bandwidth in (cache_roofs or {}).items():
         ceilings.append(
             fig.Ceiling(
                 f"{level} roof (calibrated)",
                 bandwidth,
-                measured.get("peak_flops_per_s"),
+                measured.peak_flops_per_s,
                 dashed=True,
             )
         )
@@ -300,33 +326,33 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     for c in shown:
         points += [
             fig.Point(
-                op["name"],
-                c["phase"],
-                op["intensity"] or 0.0,
-                op["achieved_flops_per_s"],
+                op.name,
+                c.phase,
+                op.intensity or 0.0,
+                op.achieved_flops_per_s,
                 lost_s=answer.op_lost_s(op),
             )
-            for op in c.get("ops", [])
-            if "achieved_flops_per_s" in op
+            for op in c.ops or ()
+            if op.achieved_flops_per_s is not None
         ]
     for c in ok(record, "prefill") + ok(record, "decode"):
         points.append(
             fig.Point(
                 where(c),
-                c["phase"],
-                c["analytic"]["intensity"] or 0.0,
+                c.phase,
+                _totals(c).intensity or 0.0,
                 achieved(c, record)[1],
                 total=True,
             )
         )
     alt = (
-        f"Roofline with measured ceilings {si(measured['bandwidth_bytes_per_s'], 'B/s')} and "
-        f"{si(measured.get('peak_flops_per_s'), 'FLOP/s')}"
-        + (f" and the datasheet's {si(sheet['bandwidth_bytes_per_s'], 'B/s')}" if sheet else "")
+        f"Roofline with measured ceilings {si(measured.bandwidth_bytes_per_s, 'B/s')} and "
+        f"{si(measured.peak_flops_per_s, 'FLOP/s')}"
+        + (f" and the datasheet's {si(sheet.bandwidth_bytes_per_s, 'B/s')}" if sheet else "")
         + "; "
         + "; ".join(
             f"{tag(c)} achieves {si(achieved(c, record)[1], 'FLOP/s')} at "
-            f"{c['analytic']['intensity'] or 0:.3g} FLOP/byte"
+            f"{_totals(c).intensity or 0:.3g} FLOP/byte"
             for c in ok(record, "prefill") + ok(record, "decode")
         )
     )
@@ -334,11 +360,11 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
         ceilings,
         points,
         alt=alt,
-        title=f"Roofline: {record['model']['name']} on {(record.get('device') or {}).get('name', '?')}",
+        title=f"Roofline: {record.model.name} on {record.device.name}",
     )
     if svg is None:
         return None
-    ops_of = ", ".join(tag(c) for c in shown if c.get("ops"))
+    ops_of = ", ".join(tag(c) for c in shown if c.ops)
     notes = [
         "Stars: each whole configuration at its analytic arithmetic intensity and its achieved FLOP/s "
         "(analytic FLOPs / measured median time"
@@ -353,11 +379,11 @@ def roofline(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
+def bytes_per_token(record: ProfileRecord) -> dict[str, Any] | None:
     decode, prefill = ok(record, "decode"), ok(record, "prefill")
     if not decode and not prefill:
         return None
-    decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), c["batch"])) for c in decode)
+    decode_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), c.batch)) for c in decode)
     prefill_bars = tuple(fig.Bar(where(c), sec.byte_parts(_totals(c), _tokens(c))) for c in prefill)
     panels = [
         fig.BarPanel(
@@ -370,15 +396,17 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
             "Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars
         ),
     ]
-    sampled = [c for c in decode + prefill if (c.get("nvml") or {}).get("measured_bytes_per_token")]
-    layers = (record.get("workload") or {}).get("layers_instantiated")
+    # ``nvml`` of a configuration is a free-form object (the replay's window and what NVML saw)
+    sampled = [c for c in decode + prefill if (c.nvml or {}).get("measured_bytes_per_token")]
+    layers = record.workload.layers_instantiated
     if sampled:
         bars = []
         for c in sampled:
             bars.append(fig.Bar(f"{tag(c)}: analytic", stack_parts(c, layers)))
             bars.append(
                 fig.Bar(
-                    f"{tag(c)}: NVML", (("measured (NVML)", c["nvml"]["measured_bytes_per_token"]),)
+                    f"{tag(c)}: NVML",
+                    (("measured (NVML)", (c.nvml or {})["measured_bytes_per_token"]),),
                 )
             )
         panels.append(
@@ -397,7 +425,7 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
     svg = fig.stacked_bars(panels, title="Memory traffic per token", alt=alt, name="bytes")
     rows = []
     for c in decode + prefill:
-        nv = c.get("nvml") or {}
+        nv = c.nvml or {}
         row = sec.byte_row(tag(c), sec.byte_parts(_totals(c), _tokens(c)))
         if sampled:
             ratio = nv.get("measured_to_analytic_bytes_ratio")
@@ -425,40 +453,36 @@ def bytes_per_token(record: dict[str, Any]) -> dict[str, Any] | None:
     else:
         notes.append(
             "Nothing measured the bytes: NVML samples GPUs only"
-            + (
-                " and this run is on the CPU"
-                if (record.get("device") or {}).get("kind") == "cpu"
-                else ""
-            )
+            + (" and this run is on the CPU" if record.device.kind == "cpu" else "")
             + ". Achieved bandwidth elsewhere in this report is the analytic bytes over the measured time."
         )
     caption = "Bytes per token by kind" + (", and NVML's measurement." if sampled else ".")
     return {"figure": sec.figure(svg, caption), "table": tb.table(columns, rows), "notes": notes}
 
 
-def stack_parts(c: dict[str, Any], layers: int | None) -> tuple[tuple[str, float], ...]:
+def stack_parts(c: ConfigResult, layers: int | None) -> tuple[tuple[str, float], ...]:
     """Analytic bytes per token of the instantiated stack, by kind (the ops hold one instance each)."""
-    ops = c.get("ops") or []
+    ops = c.ops or ()
     if not ops or not layers:
-        return (("weights", (c.get("nvml") or {}).get("analytic_bytes_per_token") or 0.0),)
-    totals = {"weight_bytes": 0.0, "kv": 0.0, "act": 0.0}
+        return (("weights", (c.nvml or {}).get("analytic_bytes_per_token") or 0.0),)
+    weights = kv = act = 0.0
     for op in ops:
-        times = layers if op["name"].startswith(("attn.", "mlp.")) else 1
-        totals["weight_bytes"] += op["weight_bytes"] * times
-        totals["kv"] += (op["kv_read_bytes"] + op["kv_write_bytes"]) * times
-        totals["act"] += (op["act_read_bytes"] + op["act_write_bytes"]) * times
+        times = layers if op.name.startswith(("attn.", "mlp.")) else 1
+        weights += _number(op.weight_bytes) * times
+        kv += (_number(op.kv_read_bytes) + _number(op.kv_write_bytes)) * times
+        act += (_number(op.act_read_bytes) + _number(op.act_write_bytes)) * times
     tokens = _tokens(c)
     return (
-        ("weights", totals["weight_bytes"] / tokens),
-        ("KV cache", totals["kv"] / tokens),
-        ("activations", totals["act"] / tokens),
+        ("weights", weights / tokens),
+        ("KV cache", kv / tokens),
+        ("activations", act / tokens),
     )
 
 
-def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
+def sweeps(record: ProfileRecord) -> dict[str, Any] | None:
     decode = ok(record, "decode")
-    contexts = sorted({c["context_len"] for c in decode})
-    batches = sorted({c["batch"] for c in decode})
+    contexts = sorted({_length(c) for c in decode})
+    batches = sorted({c.batch for c in decode})
     measured, _ = _ceilings(record)
     figures = []
     if len(batches) >= 2:
@@ -469,6 +493,8 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
     figures = [f for f in figures if f is not None]
     if not figures:
         return None
+    # ``crossover`` is a free-form object: per context, the batch decode turns compute-bound
+    crossover = record.crossover or {}
     rows = [
         [
             tb.integer(r["context_len"]),
@@ -484,7 +510,7 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
             ),
             tb.cell(", ".join(map(str, r["batches_measured"]))),
         ]
-        for r in (record.get("crossover") or {}).get("decode", [])
+        for r in crossover.get("decode", [])
     ]
     table = tb.table(
         [
@@ -495,7 +521,7 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
         ],
         rows,
     )
-    method = (record.get("crossover") or {}).get("method")
+    method = crossover.get("method")
     return {
         "figures": figures,
         "table": table if rows else None,
@@ -504,25 +530,23 @@ def sweeps(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _batch_sweep(
-    record: dict[str, Any],
-    decode: list[dict[str, Any]],
+    record: ProfileRecord,
+    decode: list[ConfigResult],
     contexts: list[int],
-    measured: dict[str, Any],
+    measured: RooflineInfo | None,
 ) -> dict[str, Any] | None:
     tokens, bandwidth = [], []
     for i, context in enumerate(contexts):
-        rows = sorted((c for c in decode if c["context_len"] == context), key=lambda c: c["batch"])
-        xs = tuple(float(c["batch"]) for c in rows)
+        rows = sorted((c for c in decode if c.context_len == context), key=lambda c: c.batch)
+        xs = tuple(float(c.batch) for c in rows)
         tokens.append(
-            fig.Series(
-                f"measured, c={context}", xs, tuple(c["tokens_per_s"] for c in rows), color=i
-            )
+            fig.Series(f"measured, c={context}", xs, tuple(c.tokens_per_s for c in rows), color=i)
         )
         tokens.append(
             fig.Series(
                 f"roofline bound, c={context}",
                 xs,
-                tuple(c["batch"] / c["roofline_time_s"] for c in rows),
+                tuple(c.batch / _number(c.roofline_time_s) for c in rows),
                 dashed=True,
                 color=i,
             )
@@ -533,7 +557,7 @@ def _batch_sweep(
             )
         )
     marks = []
-    for row in (record.get("crossover") or {}).get("decode", []):
+    for row in (record.crossover or {}).get("decode", []):
         if row.get("measured_batch") is not None:
             marks.append(
                 (
@@ -550,7 +574,7 @@ def _batch_sweep(
                     f"c={row['context_len']}",
                 )
             )
-    ceiling = measured.get("bandwidth_bytes_per_s")
+    ceiling = measured.bandwidth_bytes_per_s if measured else None
     panels = [
         fig.LinePanel("Decode throughput", "tokens/s (all sequences)", "", tuple(tokens)),
         fig.LinePanel(
@@ -563,7 +587,8 @@ def _batch_sweep(
         ),
     ]
     alt = "Decode tokens/s and achieved bandwidth against batch: " + "; ".join(
-        f"c={c['context_len']} b={c['batch']}: {si(c['tokens_per_s'])} tokens/s, {si(achieved(c, record)[0], 'B/s')}"
+        f"c={c.context_len} b={c.batch}: {si(c.tokens_per_s)} tokens/s, "
+        f"{si(achieved(c, record)[0], 'B/s')}"
         for c in decode
     )
     svg = fig.sweep(
@@ -581,19 +606,17 @@ def _batch_sweep(
     )
 
 
-def _moe_experts(record: dict[str, Any], decode: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _moe_experts(record: ProfileRecord, decode: list[ConfigResult]) -> dict[str, Any] | None:
     """Experts touched against batch for a MoE model: the analytic curve and the profile's measured points."""
     from llmroof.analytic.sweep import sweep
     from llmroof.specs.dtypes import Precision
 
-    spec = rebuild.model_spec(record)
-    points = [
-        (c["batch"], c["experts_touched"]) for c in decode if c.get("experts_touched") is not None
-    ]
+    spec = rebuild.spec_of(record.model.spec)
+    points = [(c.batch, c.experts_touched) for c in decode if c.experts_touched is not None]
     hardware, _ = rebuild.profile_roofline_hardware(record)
     if spec is None or not spec.is_moe or not decode or hardware is None:
         return None
-    context = decode[0]["context_len"]
+    context = _length(decode[0])
     workload = Workload(
         batch=1,
         context_len=context,
@@ -606,25 +629,25 @@ def _moe_experts(record: dict[str, Any], decode: list[dict[str, Any]]) -> dict[s
     return sec.moe_figure(spec, rows, workload, points)
 
 
-def _context_sweep(decode: list[dict[str, Any]], batches: list[int]) -> dict[str, Any] | None:
+def _context_sweep(decode: list[ConfigResult], batches: list[int]) -> dict[str, Any] | None:
     series = []
     for i, batch in enumerate(batches):
-        rows = sorted((c for c in decode if c["batch"] == batch), key=lambda c: c["context_len"])
-        xs = tuple(float(c["context_len"]) for c in rows)
+        rows = sorted((c for c in decode if c.batch == batch), key=_length)
+        xs = tuple(float(_length(c)) for c in rows)
         series.append(
-            fig.Series(f"measured, b={batch}", xs, tuple(c["tpot_s"] for c in rows), color=i)
+            fig.Series(f"measured, b={batch}", xs, tuple(c.tpot_s for c in rows), color=i)
         )
         series.append(
             fig.Series(
                 f"roofline bound, b={batch}",
                 xs,
-                tuple(c["roofline_time_s"] for c in rows),
+                tuple(c.roofline_time_s for c in rows),
                 dashed=True,
                 color=i,
             )
         )
     alt = "Decode TPOT against context: " + "; ".join(
-        f"b={c['batch']} c={c['context_len']}: {seconds(c['tpot_s'])} (bound {seconds(c['roofline_time_s'])})"
+        f"b={c.batch} c={c.context_len}: {seconds(c.tpot_s)} (bound {seconds(c.roofline_time_s)})"
         for c in decode
     )
     svg = fig.sweep(
@@ -638,17 +661,17 @@ def _context_sweep(decode: list[dict[str, Any]], batches: list[int]) -> dict[str
     return sec.figure(svg, "Decode time per output token against context, one colour per batch.")
 
 
-def attention(record: dict[str, Any]) -> dict[str, Any] | None:
-    spec = rebuild.model_spec(record)
+def attention(record: ProfileRecord) -> dict[str, Any] | None:
+    spec = rebuild.spec_of(record.model.spec)
     hardware, roof = rebuild.profile_roofline_hardware(record)
     precision = rebuild.profile_precision(record)
     decode = ok(record, "decode")
-    w = record.get("workload") or {}
+    w = record.workload
     if spec is None or hardware is None or precision is None:
         return None
-    batch = max((c["batch"] for c in decode), default=max(w.get("batches") or [1]))
-    context = max((c["context_len"] for c in decode), default=max(w.get("contexts") or [1]))
-    par = record.get("parallel") or {}
+    batch = max((c.batch for c in decode), default=max(w.batches or [1]))
+    context = max((_length(c) for c in decode), default=max(w.contexts or [1]))
+    par = record.parallel or {}  # a free-form object (tp, pp, world_size, backend, link)
     workload = Workload(
         batch=batch,
         prompt_len=1,
@@ -663,23 +686,21 @@ def attention(record: dict[str, Any]) -> dict[str, Any] | None:
     )
 
 
-def parallel(record: dict[str, Any]) -> dict[str, Any] | None:
+def parallel(record: ProfileRecord) -> dict[str, Any] | None:
     """A parallel run's measured communication share, pipeline bubble and stage times beside the analytic
     ones, and the analytic memory per GPU of its layout."""
-    par = record.get("parallel")
-    configs = [
-        c for c in record.get("configs", []) if c.get("status") == "ok" and c.get("measured")
-    ]
+    par = record.parallel  # a free-form object (tp, pp, world_size, backend, link)
+    configs = [c for c in record.configs if c.ok and c.measured]
     if not par or not configs:
         return None
-    labels = [f"{c['phase'][:3]}\n{where(c)}" for c in configs]
+    labels = [f"{c.phase[:3]}\n{where(c)}" for c in configs]
     comm = [
-        [100 * (c["measured"].get("comm_share") or 0.0) for c in configs],
-        [100 * c["analytic"]["comm_time_s"] / c["analytic"]["time_s"] for c in configs],
+        [100 * (_parallel_measured(c).comm_share or 0.0) for c in configs],
+        [100 * _totals(c).comm_time_s / _totals(c).time_s for c in configs],
     ]
     bubble = [
-        [100 * c["measured"]["bubble_fraction"] for c in configs],
-        [100 * c["analytic"]["pass_bubble_fraction"] for c in configs],
+        [100 * _parallel_measured(c).bubble_fraction for c in configs],
+        [100 * _number(_totals(c).pass_bubble_fraction) for c in configs],
     ]
     alt = "Measured against analytic, per configuration: " + "; ".join(
         f"{tag(c)}: communication {percent(comm[0][i] / 100)} (analytic {percent(comm[1][i] / 100)}), bubble "
@@ -737,24 +758,31 @@ def parallel(record: dict[str, Any]) -> dict[str, Any] | None:
     return {"figures": [f for f in figures if f], "tables": tables, "notes": notes}
 
 
-def parallel_table(configs: list[dict[str, Any]]) -> dict[str, Any]:
+def _parallel_measured(c: ConfigResult) -> ParallelMeasured:
+    """What the ranks measured for a configuration of a parallel run (a KeyError where it has none)."""
+    if c.measured is None:
+        raise KeyError("measured")
+    return c.measured
+
+
+def parallel_table(configs: Sequence[ConfigResult]) -> dict[str, Any]:
     rows = []
     for c in configs:
-        m, a = c["measured"], c["analytic"]
+        m, a = _parallel_measured(c), _totals(c)
         rows.append(
             [
                 tb.cell(tag(c)),
-                tb.integer(c.get("micro_batches")),
-                tb.time_cell(c["time_s"]),
-                tb.time_cell(a["time_s"]),
-                tb.percent_cell(m.get("comm_share")),
-                tb.percent_cell(a["comm_time_s"] / a["time_s"]),
-                tb.percent_cell(m["bubble_fraction"]),
-                tb.percent_cell(a["pass_bubble_fraction"]),
-                tb.cell(" / ".join(seconds(t) for t in m["stage_times_s"])),
-                tb.cell(" / ".join(seconds(t) for t in a["stage_times_s"])),
-                tb.time_cell(m.get("allreduce_time_s")),
-                tb.time_cell(m.get("p2p_time_s")),
+                tb.integer(c.micro_batches),
+                tb.time_cell(c.time_s),
+                tb.time_cell(a.time_s),
+                tb.percent_cell(m.comm_share),
+                tb.percent_cell(a.comm_time_s / a.time_s),
+                tb.percent_cell(m.bubble_fraction),
+                tb.percent_cell(a.pass_bubble_fraction),
+                tb.cell(" / ".join(seconds(t) for t in m.stage_times_s)),
+                tb.cell(" / ".join(seconds(t) for t in a.stage_times_s)),
+                tb.time_cell(m.allreduce_time_s),
+                tb.time_cell(m.p2p_time_s),
             ]
         )
     columns = [
@@ -774,25 +802,21 @@ def parallel_table(configs: list[dict[str, Any]]) -> dict[str, Any]:
     return tb.table(columns, rows)
 
 
-def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+def _stage_memory(
+    record: ProfileRecord, par: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]] | None:
     """The analytic memory per GPU of the run's layout, at its largest batch and context."""
-    spec, precision = rebuild.model_spec(record), rebuild.profile_precision(record)
+    spec, precision = rebuild.spec_of(record.model.spec), rebuild.profile_precision(record)
     hardware, _ = rebuild.profile_roofline_hardware(record)
-    w = record.get("workload") or {}
-    if (
-        spec is None
-        or precision is None
-        or hardware is None
-        or not w.get("batches")
-        or not w.get("contexts")
-    ):
+    w = record.workload
+    if spec is None or precision is None or hardware is None or not w.batches or not w.contexts:
         return None
-    batch = max(w["batches"])
+    batch = max(w.batches)
     try:
         workload = Workload(
             batch=batch,
-            prompt_len=w.get("prompt_len", 1),
-            context_len=max(w["contexts"]),
+            prompt_len=w.prompt_len,
+            context_len=max(w.contexts),
             precision=precision,
             tp=par["tp"],
             pp=par["pp"],
@@ -808,9 +832,11 @@ def _stage_memory(record: dict[str, Any], par: dict[str, Any]) -> tuple[Any, dic
     return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)
 
 
-def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band."""
-    info = record.get("nvml") or {}
+def nvml(record: ProfileRecord) -> dict[str, Any] | None:
+    """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band.
+    The run's ``nvml`` and each configuration's are free-form objects (status, source, samples; the
+    replay's window), read by key."""
+    info = record.nvml or {}
     samples = [
         s
         for s in info.get("samples") or []
@@ -824,15 +850,15 @@ def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     start = min(s["start_s"] for s in chosen)
     times = [(s["start_s"] + s["end_s"]) / 2 - start for s in chosen]
     values = [s[key] for s in chosen]
-    layers = (record.get("workload") or {}).get("layers_instantiated")
+    layers = record.workload.layers_instantiated
     bands = [
         fig.Band(
-            c["nvml"]["start_s"] - start,
-            c["nvml"]["end_s"] - start,
+            c.nvml["start_s"] - start,
+            c.nvml["end_s"] - start,
             f"{tag(c)} stack x{layers} nvml replay",
         )
-        for c in record.get("configs", [])
-        if (c.get("nvml") or {}).get("start_s") is not None
+        for c in record.configs
+        if c.nvml and c.nvml.get("start_s") is not None
     ]
     peak = info.get("peak_dram_bandwidth_bytes_per_s")
     if gpm:
@@ -872,8 +898,9 @@ def nvml(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _calibration_text(calibration: dict[str, Any] | None) -> str | None:
-    """Where the ceilings came from, and the drift checks at the start and end of the run."""
+def _calibration_text(calibration: Mapping[str, Any] | None) -> str | None:
+    """Where the ceilings came from, and the drift checks at the start and end of the run (a free-form
+    object, read by key)."""
     if not calibration:
         return None
     drift = [
@@ -888,8 +915,8 @@ def _calibration_text(calibration: dict[str, Any] | None) -> str | None:
     )
 
 
-def ops(record: dict[str, Any]) -> dict[str, Any] | None:
-    configs = [c for c in ok(record, "prefill") + ok(record, "decode") if c.get("ops")]
+def ops(record: ProfileRecord) -> dict[str, Any] | None:
+    configs = [c for c in ok(record, "prefill") + ok(record, "decode") if c.ops]
     if not configs:
         return None
     firsts = {id(cs[0]) for cs in (ok(record, "prefill"), ok(record, "decode")) if cs}
@@ -910,22 +937,22 @@ def ops(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def op_table(c: dict[str, Any]) -> dict[str, Any]:
+def op_table(c: ConfigResult) -> dict[str, Any]:
     rows = []
-    for op in c["ops"]:
+    for op in c.ops or ():
         rows.append(
             [
-                tb.cell(op["name"]),
-                tb.time_cell(op.get("median_s")),
-                tb.time_cell(op.get("roof_time_s", op["time_s"])),
-                tb.percent_cell(op.get("roofline_fraction")),
-                tb.cell(op.get("roof_level", "DRAM")),
-                tb.number(op.get("achieved_bytes_per_s"), "B/s"),
-                tb.number(op.get("achieved_flops_per_s"), "FLOP/s"),
-                tb.ratio_cell(op["intensity"], 1),
-                tb.number(op["bytes"], "B"),
-                tb.cell(op["bound"]),
-                tb.ratio_cell(op.get("cv")),
+                tb.cell(op.name),
+                tb.time_cell(op.median_s),
+                tb.time_cell(_roof_time_s(op)),
+                tb.percent_cell(op.roofline_fraction),
+                tb.cell(op.roof_level or "DRAM"),
+                tb.number(op.achieved_bytes_per_s, "B/s"),
+                tb.number(op.achieved_flops_per_s, "FLOP/s"),
+                tb.ratio_cell(op.intensity, 1),
+                tb.number(op.bytes, "B"),
+                tb.cell(op.bound),
+                tb.ratio_cell(op.cv),
             ]
         )
     columns = [
@@ -944,6 +971,12 @@ def op_table(c: dict[str, Any]) -> dict[str, Any]:
     return tb.table(columns, rows)
 
 
+def _roof_time_s(op: OpResult) -> float:
+    """The op's roofline time on the roof of its level; files from before the hierarchical roofline have
+    only ``time_s``, on DRAM's."""
+    return op.time_s if op.roof_time_s is None else op.roof_time_s
+
+
 SPREAD_METRICS = (
     ("tpot_s", "TPOT", tb.time_cell),
     ("ttft_s", "TTFT", tb.time_cell),
@@ -953,16 +986,18 @@ SPREAD_METRICS = (
 )
 
 
-def spread(record: dict[str, Any]) -> dict[str, Any] | None:
-    """``profile --repeat N``: how much each metric moved between the processes."""
-    repeat = record.get("repeat")
+def spread(record: ProfileRecord) -> dict[str, Any] | None:
+    """``profile --repeat N``: how much each metric moved between the processes. A configuration's
+    ``metrics`` and ``ops`` (and the run's ``ceilings``) are free-form objects, per metric (op) the
+    spread over the processes, read by key."""
+    repeat = record.repeat
     if not repeat:
         return None
     rows, op_tables = [], []
-    for c in record.get("configs", []):
-        block = c.get("repeat") or {}
+    for c in record.configs:
+        block = c.repeat
         for name, label, show in SPREAD_METRICS:
-            m = (block.get("metrics") or {}).get(name)
+            m = ((block.metrics if block else None) or {}).get(name)
             if m:
                 values = ", ".join(
                     f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"]
@@ -979,7 +1014,7 @@ def spread(record: dict[str, Any]) -> dict[str, Any] | None:
                         tb.cell(values),
                     ]
                 )
-        if block.get("ops"):
+        if block and block.ops:
             op_rows = [
                 [
                     tb.cell(name),
@@ -989,7 +1024,7 @@ def spread(record: dict[str, Any]) -> dict[str, Any] | None:
                     tb.percent_cell(o["cv"]),
                     tb.integer(o["n"]),
                 ]
-                for name, o in block["ops"].items()
+                for name, o in block.ops.items()
             ]
             op_tables.append(
                 {
@@ -1017,14 +1052,14 @@ def spread(record: dict[str, Any]) -> dict[str, Any] | None:
         ("processes", True),
         ("by process", False),
     ]
-    done, asked = repeat.get("processes_finished"), repeat.get("processes_requested")
+    done, asked = repeat.processes_finished, repeat.processes_requested
     title = (
         f"{done} fresh processes"
         + (f" of {asked} requested" if done != asked else "")
         + "; the other sections show, per configuration, the process whose time is the median."
     )
-    notes = [repeat.get("method", ""), "CV: standard deviation / mean of the per-process values."]
-    ceilings = (repeat.get("ceilings") or {}).get("measured_bandwidth_bytes_per_s")
+    notes = [repeat.method, "CV: standard deviation / mean of the per-process values."]
+    ceilings = (repeat.ceilings or {}).get("measured_bandwidth_bytes_per_s")
     if ceilings and ceilings.get("n", 0) > 1:
         notes.append(
             f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
@@ -1033,47 +1068,44 @@ def spread(record: dict[str, Any]) -> dict[str, Any] | None:
     return {"title": title, "table": tb.table(columns, rows), "ops": op_tables, "notes": notes}
 
 
-def environment(record: dict[str, Any]) -> dict[str, Any]:
-    env, device = record.get("environment") or {}, record.get("device") or {}
-    w, timing, ceilings = (
-        record.get("workload") or {},
-        record.get("timing") or {},
-        record.get("ceilings") or {},
-    )
-    sheet = record.get("hardware") or {}
+def environment(record: ProfileRecord) -> dict[str, Any]:
+    env, device, w = record.environment, record.device, record.workload
+    timing, ceilings = record.timing or {}, record.ceilings
+    sheet = record.hardware or {}  # the datasheet entry, as the catalog writes it
+    cache_roofs = ceilings.cache_bandwidth_bytes_per_s if ceilings else None
     pairs: list[tuple[str, Any]] = [
         (key.replace("_", " "), _text(value)) for key, value in env.items()
     ]
     pairs += [
-        ("device", f"{device.get('name')} ({device.get('kind')} {device.get('index')})"),
-        ("cache", si(device.get("cache_bytes"), "B")),
+        ("device", f"{device.name} ({device.kind} {device.index})"),
+        ("cache", si(device.cache_bytes, "B")),
         (
             "measured memory bandwidth (DRAM roof)",
-            si(ceilings.get("measured_bandwidth_bytes_per_s"), "B/s"),
+            si(ceilings.measured_bandwidth_bytes_per_s if ceilings else None, "B/s"),
         ),
         (
             "calibrated cache roofs",
-            ", ".join(
-                f"{level} {si(bw, 'B/s')}"
-                for level, bw in (ceilings.get("cache_bandwidth_bytes_per_s") or {}).items()
-            )
+            ", ".join(f"{level} {si(bw, 'B/s')}" for level, bw in (cache_roofs or {}).items())
             or None,
         ),
-        ("measured copy bandwidth", si(ceilings.get("measured_copy_bandwidth_bytes_per_s"), "B/s")),
-        ("measured compute", si(ceilings.get("measured_flops_per_s"), "FLOP/s")),
-        ("ceilings method", ceilings.get("method")),
-        ("calibration", _calibration_text(record.get("calibration"))),
+        (
+            "measured copy bandwidth",
+            si(ceilings.measured_copy_bandwidth_bytes_per_s if ceilings else None, "B/s"),
+        ),
+        ("measured compute", si(ceilings.measured_flops_per_s if ceilings else None, "FLOP/s")),
+        ("ceilings method", ceilings.method if ceilings else None),
+        ("calibration", _calibration_text(record.calibration)),
         ("datasheet", sheet.get("display_name") or "none (the measured ceilings are the roofline)"),
         *((f"datasheet source: {k}", v) for k, v in sorted((sheet.get("sources") or {}).items())),
-        ("batches", _text(w.get("batches"))),
-        ("prompt", w.get("prompt_len")),
-        ("contexts", _text(w.get("contexts"))),
-        ("dtype", w.get("dtype")),
-        ("layers", f"{w.get('layers_instantiated')} of {w.get('layers_total')}"),
-        ("extrapolation", w.get("extrapolation") if w.get("extrapolated") else None),
-        ("CUDA graphs", _text(w.get("cuda_graphs"))),
+        ("batches", _text(w.batches)),
+        ("prompt", w.prompt_len),
+        ("contexts", _text(w.contexts)),
+        ("dtype", w.dtype),
+        ("layers", f"{w.layers_instantiated} of {w.layers_total}"),
+        ("extrapolation", w.extrapolation if w.extrapolated else None),
+        ("CUDA graphs", _text(w.cuda_graphs)),
         *((f"timing: {k.replace('_', ' ')}", _text(v)) for k, v in timing.items()),
-        ("NVML", (record.get("nvml") or {}).get("status")),
+        ("NVML", (record.nvml or {}).get("status")),
     ]
     return {"table": tb.key_values(pairs), "warnings": []}
 

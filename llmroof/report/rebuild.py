@@ -52,9 +52,11 @@ def model_spec(
         parsed = as_record(record, AnalysisRecord)
     else:
         parsed = as_record(record, ProfileRecord)
-    if parsed is None:
-        return None
-    spec = parsed.model.spec
+    return None if parsed is None else spec_of(parsed.model.spec)
+
+
+def spec_of(spec: Mapping[str, Any] | None) -> ModelSpec | None:
+    """A ``ModelSpec`` from its fields as a results file holds them (``model.spec``)."""
     if not isinstance(spec, Mapping):
         return None
     values = {k: v for k, v in spec.items() if k in _MODEL_FIELDS}

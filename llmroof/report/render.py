@@ -3,7 +3,8 @@
 The page is jinja2 (autoescaping on) from ``report.html.j2``, which extends ``base.html.j2`` and includes
 one partial per section. Each section is built by the view of the record's schema; a section whose data
 the record lacks is left out, and one the record holds but cannot be read (an older or hand-edited file)
-is named in a note rather than stopping the report.
+is named in a note rather than stopping the report. The profile view reads the typed record
+(``ProfileRecord``): a profile that does not read as one (a value of the wrong type) is refused in one line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, answer, bench_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import check_shape, dumps, write_text_atomic
+from llmroof.results.records.profile import ProfileRecord
 from llmroof.units import si
 from llmroof.version import __version__
 
@@ -77,14 +79,24 @@ def kind_of(data: dict[str, Any]) -> str:
     )
 
 
-def build_sections(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(sections by name, the names of sections left out because the record could not be read for them)."""
+def view_input(data: dict[str, Any], source: str = "results") -> Any:
+    """What the view of ``data``'s kind reads: a profile's typed record (a file that is not one is refused
+    here, in one line), the file's object for the other kinds."""
+    if kind_of(data) == "measured":
+        return ProfileRecord.from_dict(data, source)
+    return data
+
+
+def build_sections(data: dict[str, Any], record: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """(sections by name, the names of sections left out because the record could not be read for them).
+    ``record``: :func:`view_input` of ``data``, where the caller has it already."""
     view = VIEWS[kind_of(data)]
+    record = view_input(data) if record is None else record
     sections: dict[str, Any] = dict.fromkeys(SECTIONS)
     omitted: list[str] = []
     for name, build in view.BUILDERS:
         try:
-            sections[name] = build(data)
+            sections[name] = build(record)
         except (
             KeyError,
             TypeError,
@@ -121,13 +133,14 @@ def render_report(
             nullable=("hardware", "parallel"),
             hint="truncated or edited by hand? write it again with llmroof",
         )
+    record = view_input(data, source)
     try:
-        title, subtitle = view.title(data)
+        title, subtitle = view.title(record)
     except (KeyError, TypeError, AttributeError) as exc:
         raise LlmroofError(
             f"{source}: not a complete {data.get('schema')} record (missing {exc})"
         ) from None
-    sections, omitted = build_sections(data)
+    sections, omitted = build_sections(data, record)
     context = {
         "title": title,
         "subtitle": subtitle,
@@ -135,7 +148,7 @@ def render_report(
         "sections": sections,
         "omitted": omitted,
         "answer": answer.for_record(data),
-        "problems": view.problems(data) if kind != "analytic" else [],
+        "problems": view.problems(record) if kind != "analytic" else [],
         "raw": raw_block(dumps(data) if raw_text is None else raw_text, filename),
         "schema": data.get("schema"),
         "source": source,
