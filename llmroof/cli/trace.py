@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-
-class TraceFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from llmroof.cli.options import Format
 
 
 def trace(
@@ -80,8 +75,8 @@ def trace(
         help="Seconds: the least time of one kernel on this GPU (`llmroof ceilings --device cuda`'s "
         "dispatch_floor_s); ops it explains are `bound: launch`. CPU traces take it from the calibration.",
     ),
-    fmt: TraceFormat = typer.Option(
-        TraceFormat.table, "--format", "-f", help="table, json or csv (per kernel)."
+    fmt: Format = typer.Option(
+        Format.table, "--format", "-f", help="table, json or csv (per kernel)."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", dir_okay=False, help="Write the output to this file."

@@ -232,11 +232,12 @@ def read_trends(
 ) -> HistoryRecord:
     """:func:`trends` of the history at ``db`` (None: ``$LLMROOF_HISTORY``, else the default file),
     opened read-only; ``check`` gates by default on the changes since the merge base with main."""
-    from llmroof.history.provenance import merge_base
     from llmroof.history.store import open_store
 
-    if command == "check":
-        since = since or merge_base()
+    if command == "check" and not since:
+        from llmroof.history.provenance import merge_base
+
+        since = merge_base()
     with open_store(db, readonly=True) as store:
         return trends(store, selection, settings, command=command, threshold=threshold, since=since)
 

@@ -74,10 +74,6 @@ def simulate_command(
     open-loop levels) its traffic replayed and the result compared with it metric by metric."""
     from llmroof.analytic.workload import Workload
     from llmroof.bench.traffic import read_trace
-    from llmroof.results.records.bench import BenchResult
-    from llmroof.simulate.against import against as compare_rows
-    from llmroof.simulate.against import bench_traffic
-    from llmroof.simulate.calibrate import read_source
     from llmroof.simulate.engine import SchedulerConfig
     from llmroof.simulate.run import Disaggregation, Simulation, simulate
     from llmroof.simulate.steps import StepModel
@@ -87,6 +83,10 @@ def simulate_command(
     rates = parse_rates(rate)
     measured = None
     if against is not None:
+        from llmroof.results.records.bench import BenchResult
+        from llmroof.simulate.against import bench_traffic
+        from llmroof.simulate.calibrate import read_source
+
         measured = BenchResult.from_dict(read_source(against), str(against))
         traffic = bench_traffic(measured)
         if not traffic["rates"]:
@@ -164,6 +164,8 @@ def simulate_command(
         raise LlmroofError(str(exc), "see llmroof simulate --help") from None
     if measured is None:
         return result
+    from llmroof.simulate.against import against as compare_rows
+
     rows = compare_rows(result, measured, str(against))
     return dataclasses.replace(result, against=tuple(rows))
 
