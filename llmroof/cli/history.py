@@ -87,9 +87,9 @@ def _selection(
 
 
 def _settings(alpha: float, min_segment: int, min_size: str) -> DetectSettings:
-    from llmroof.cli.compare import parse_threshold
     from llmroof.errors import LlmroofError
     from llmroof.history.detect import DetectSettings
+    from llmroof.ranges import parse_threshold
 
     try:
         return DetectSettings(
@@ -175,8 +175,8 @@ def check(
 ) -> None:
     """The newest change point of each series; exit 1 when one is a regression beyond --threshold that
     began at or after --since, else 0."""
-    from llmroof.cli.compare import parse_threshold
     from llmroof.history.trend import read_trends
+    from llmroof.ranges import parse_threshold
     from llmroof.report.console.history import print_check
 
     settings = _settings(alpha, min_segment, min_size)
