@@ -19,7 +19,6 @@ from llmroof.cli.options import (
     resolve_precision,
     resolve_routing,
 )
-from llmroof.cli.render import console, print_csv, print_json
 from llmroof.errors import LlmroofError
 
 
@@ -144,6 +143,7 @@ def analyze(
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
     from llmroof.analytic import Workload, checked_analyze
     from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.report.console.analysis import print_result
 
     spec = resolve_model(model, kv_heads, attention)
     device = resolve_hardware(hardware, hardware_file)
@@ -200,36 +200,18 @@ def analyze(
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
-    result = checked_analyze(spec, device, workload)
-    data = analysis_to_dict(result)
+    data = analysis_to_dict(checked_analyze(spec, device, workload))
     if html is not None:
         _write_html(data, html)
-    if fmt is Format.json:
-        print_json(data)
-    elif (
-        fmt is Format.csv
-    ):  # the headline ops, then the eager ones; the implementation column tells them apart
-        print_csv(
-            data["ops"]
-            + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else [])
-        )
-    else:
-        from llmroof.report.console.analysis import print_analysis
-        from llmroof.results.records import AnalysisRecord
-
-        print_analysis(AnalysisRecord.from_dict(data), console())
+    print_result(data, fmt.value)
 
 
 def _write_html(data: dict[str, Any], path: Path) -> None:
-    import shlex
     import sys
 
-    from llmroof.report import write_report
+    from llmroof.report.console.analysis import write_html
 
-    write_report(
-        data, path, source=shlex.join(["llmroof", *sys.argv[1:]]), filename="analysis.json"
-    )
-    print(f"Report: {path}", file=sys.stderr)  # stderr, so --format json stays clean
+    write_html(data, path, ["llmroof", *sys.argv[1:]])
 
 
 def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
