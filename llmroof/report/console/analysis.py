@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmroof.report.console.render import user
-from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
 from llmroof.units import gib, percent, seconds, si
+
+if TYPE_CHECKING:  # imported when used: `analyze --format json` loads no record type (start-up)
+    from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
 
 NOTE = "per instance: one layer on one rank; x = instances per pass"
 
@@ -25,6 +27,8 @@ def print_result(data: dict[str, Any], fmt: str = "table") -> None:
         eager = data["eager_ops"] if data["workload"]["implementation"] != "eager" else []
         print_csv(data["ops"] + eager)
     else:
+        from llmroof.results.records.analysis import AnalysisRecord
+
         print_analysis(AnalysisRecord.from_dict(data), console())
 
 
@@ -126,6 +130,8 @@ def _totals_table(record: AnalysisRecord) -> Any:
 
 def _eager(totals: PhaseTotals) -> PhaseTotals:
     """The eager op set's totals written beside a fused headline's (the same keys)."""
+    from llmroof.results.records.analysis import PhaseTotals
+
     return PhaseTotals.from_dict(totals.eager, "eager")
 
 
