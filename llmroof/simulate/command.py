@@ -16,7 +16,8 @@ from llmroof.specs.hardware import HardwareSpec
 ROUTERS = ("round-robin", "least-loaded")
 PERCENTILES = (50, 90, 95, 99)
 UNBOUNDED_KV_BLOCKS = 1_000_000
-"""KV blocks of a replica whose blocks are not given: replaced by what fits beside the weights."""
+"""KV blocks of a replica when ``kv_blocks`` is not given: replaced by what fits beside the weights
+(one request at a time: left as is, the cache never binds)."""
 
 
 def parse_rates(text: str | None) -> tuple[float, ...]:
