@@ -1,4 +1,5 @@
-"""The one parser of value lists and ranges on the command line (``--sweep``, ``comm --sizes``).
+"""The one parser of value lists and ranges on the command line (``--sweep``, ``comm --sizes``), and of
+thresholds (``--threshold 5%`` or ``0.05``: :func:`parse_threshold`).
 
 A list is comma-separated items; each item is a value, a doubling range ``a..b`` (a, 2a, 4a, ... up to b) or an
 arithmetic range ``a..b:step`` (a, a+step, ... up to b). Values go through the caller's ``parse_value`` (plain
@@ -95,3 +96,31 @@ def number_list(
             )
         values.append(value)
     return tuple(values)
+
+
+def parse_threshold(text: str, option: str = "--threshold") -> float:
+    """``"5%"`` or ``"0.05"`` -> 0.05. A bare number of 1 or more is refused: 5 could mean 5% or 500%."""
+    import math
+
+    from llmroof.errors import LlmroofError
+
+    stripped = text.strip()
+    try:
+        value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
+    except ValueError:
+        raise LlmroofError(
+            f"{option} {text!r}: expected a percentage such as 5% or a fraction such as 0.05"
+        ) from None
+    if not math.isfinite(value):
+        raise LlmroofError(
+            f"{option} {text!r}: not a finite number",
+            "a percentage such as 5% or a fraction such as 0.05",
+        )
+    if not stripped.endswith("%") and value >= 1:
+        raise LlmroofError(
+            f"{option} {text!r}: a fraction below 1, or a percentage",
+            f"write {stripped}% or {value / 100:g}",
+        )
+    if not 0 <= value < 10:
+        raise LlmroofError(f"{option} {text!r}: expected a change between 0% and 1000%")
+    return value

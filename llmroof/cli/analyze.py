@@ -19,9 +19,7 @@ from llmroof.cli.options import (
     resolve_precision,
     resolve_routing,
 )
-from llmroof.cli.render import console, print_csv, print_json, user
 from llmroof.errors import LlmroofError
-from llmroof.units import seconds, si
 
 
 def analyze(
@@ -145,6 +143,7 @@ def analyze(
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
     from llmroof.analytic import Workload, checked_analyze
     from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.report.console.analysis import print_result
 
     spec = resolve_model(model, kv_heads, attention)
     device = resolve_hardware(hardware, hardware_file)
@@ -201,36 +200,18 @@ def analyze(
         if html is not None:
             _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
         return
-    result = checked_analyze(spec, device, workload)
-    data = analysis_to_dict(result)
+    data = analysis_to_dict(checked_analyze(spec, device, workload))
     if html is not None:
         _write_html(data, html)
-    if fmt is Format.json:
-        print_json(data)
-    elif (
-        fmt is Format.csv
-    ):  # the headline ops, then the eager ones; the implementation column tells them apart
-        print_csv(
-            data["ops"]
-            + (data["eager_ops"] if data["workload"]["implementation"] != "eager" else [])
-        )
-    else:
-        from llmroof.report.console.analysis import print_analysis
-        from llmroof.results.records import AnalysisRecord
-
-        print_analysis(AnalysisRecord.from_dict(data), console())
+    print_result(data, fmt.value)
 
 
 def _write_html(data: dict[str, Any], path: Path) -> None:
-    import shlex
     import sys
 
-    from llmroof.report import write_report
+    from llmroof.report.console.analysis import write_html
 
-    write_report(
-        data, path, source=shlex.join(["llmroof", *sys.argv[1:]]), filename="analysis.json"
-    )
-    print(f"Report: {path}", file=sys.stderr)  # stderr, so --format json stays clean
+    write_html(data, path, ["llmroof", *sys.argv[1:]])
 
 
 def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
@@ -258,6 +239,7 @@ def _sweep(
     or a table; a grid's frontier likewise (its rows stream to ``--out``, or to stdout as CSV)."""
     import sys
 
+    from llmroof.report.console.sweep import print_grid, print_sweep
     from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
     from llmroof.runs.analyze import sweep as run_sweep
 
@@ -268,138 +250,17 @@ def _sweep(
     )
     result = run_sweep(spec, device, workload, texts, names=names, out=out, sink=sink, force=force)
     if not isinstance(result, GridSweep):
-        _render_sweep(result, fmt)
+        print_sweep(result, fmt.value)
         return
-    for note in result.record.skipped[:5]:
-        print(f"llmroof: skipped {note}", file=sys.stderr)
-    if len(result.record.skipped) > 5:
-        print(
-            f"llmroof: skipped {len(result.record.skipped) - 5} more layouts (--format json lists them)",
-            file=sys.stderr,
-        )
-    if sink is not None:
-        return  # every row went to stdout
-    batches, prompts, contexts = result.sizes
-    summary = (
-        f"{result.record.points:,} configurations ({result.layouts} layouts x {batches} batches x {prompts} "
-        f"prompts x {contexts} contexts) in {result.seconds:.2f} s"
-        + (f"; every row in {out}" if out else "")
+    print_grid(
+        result.record,
+        fmt.value,
+        layouts=result.layouts,
+        sizes=result.sizes,
+        seconds_taken=result.seconds,
+        out=out,
+        streamed=sink is not None,
     )
-    rows = [row.to_dict() for row in result.record.frontier]
-    if fmt is Format.json:
-        print_json(result.record.to_dict())
-    elif fmt is Format.csv:
-        print_csv(rows)
-    else:
-        _print_frontier(rows, result.layouts, summary)
-    if fmt is not Format.table:
-        print(f"llmroof: {summary}", file=sys.stderr)
-
-
-def _render_sweep(record: Any, fmt: Format) -> None:
-    """A one-axis sweep (``llmroof.sweep/1``): JSON, CSV (one line per row) or a table."""
-    if fmt is Format.json:
-        print_json(record.to_dict())
-        return
-    if fmt is Format.csv:
-        print_csv(row.to_dict() for row in record.rows)
-        return
-    from rich.table import Table
-
-    from llmroof.analytic.sweep import crossover
-
-    rows, axis = record.rows, record.axis
-    cross = crossover(rows)
-    table = Table(
-        title=f"{user(record.model)} on {user(record.hardware)}: sweep over {axis}",
-        title_justify="left",
-    )
-    for column in (
-        axis,
-        "TTFT",
-        "TPOT",
-        "tokens/s",
-        "bytes/token",
-        "FLOP/byte",
-        "decode bound",
-        "fits",
-    ):
-        table.add_column(column, justify="right")
-    for index, row in enumerate(rows):
-        bound = row.decode_bound + (" <- crossover" if index == cross else "")
-        table.add_row(
-            str(row.value),
-            seconds(row.ttft_s),
-            seconds(row.tpot_s),
-            si(row.tokens_per_s),
-            si(row.bytes_per_token, "B"),
-            f"{row.decode_intensity:.1f}",
-            bound,
-            "yes" if row.fits else "NO",
-            style="bold" if index == cross else None,
-        )
-    out = console()
-    out.print(table)
-    if cross is None:
-        out.print("Decode does not change bound over this range.")
-
-
-FRONTIER_TABLE_ROWS = 40
-
-
-def _print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> None:
-    """The frontier, thinned to about :data:`FRONTIER_TABLE_ROWS` rows: every layout, evenly spaced
-    (prompt, context) points of each, the first and last always."""
-    from rich.table import Table
-
-    per_layout = len(rows) // layouts
-    keep = max(2, FRONTIER_TABLE_ROWS // layouts)
-    if per_layout <= keep:
-        picked = list(range(per_layout))
-    else:
-        picked = sorted({round(k * (per_layout - 1) / (keep - 1)) for k in range(keep)})
-
-    def layout(r: dict[str, Any]) -> str:
-        return f"{r['model']} {r['hardware']} tp{r['tp']} pp{r['pp']} {r['weight_dtype']}/{r['kv_dtype']}"
-
-    title = "Frontier: where decode turns compute-bound and where memory runs out"
-    table = Table(
-        title=title if layouts > 1 else f"{title} ({layout(rows[0])})", title_justify="left"
-    )
-    for column in (
-        "layout",
-        "prompt",
-        "context",
-        "compute-bound from batch",
-        "largest batch that fits",
-        "TPOT there",
-        "tokens/s there",
-        "max batch (memory)",
-    )[0 if layouts > 1 else 1 :]:
-        table.add_column(
-            column, justify="left" if column == "layout" else "right", no_wrap=column == "layout"
-        )
-    for start in range(0, len(rows), per_layout):
-        for index in picked:
-            r = rows[start + index]
-            table.add_row(
-                *([layout(r)] if layouts > 1 else []),
-                str(r["prompt_len"]),
-                str(r["context_len"]),
-                "-" if r["compute_bound_batch"] is None else str(r["compute_bound_batch"]),
-                "none" if r["max_fitting_batch"] is None else str(r["max_fitting_batch"]),
-                "-" if r["tpot_s"] is None else seconds(r["tpot_s"]),
-                "-" if r["tokens_per_s"] is None else si(r["tokens_per_s"]),
-                str(r["max_batch"]),
-            )
-    out = console()
-    out.print(table)
-    shown = len(picked) * layouts
-    if shown < len(rows):
-        out.print(
-            f"{shown} of {len(rows)} frontier rows shown (evenly spaced); --format json or csv lists all."
-        )
-    out.print(summary)
 
 
 def register(app: typer.Typer) -> None:

@@ -130,6 +130,7 @@ def bench(
     and each level's decode against the analytic roofline."""
     from llmroof.bench import BenchConfig, run_bench
     from llmroof.bench.traffic import read_trace
+    from llmroof.report.console.bench import print_result
 
     trace = tuple(read_trace(trace_file, limit=requests)) if trace_file is not None else ()
 
@@ -174,45 +175,7 @@ def bench(
         progress=(lambda _: None) if quiet else (lambda m: print(m, file=sys.stderr)),
         warn=lambda m: print(f"llmroof: warning: {m}", file=sys.stderr),
     )
-    report = _write_report(path)
-    if fmt is Format.json:
-        from llmroof.cli.render import print_json
-
-        data = result.to_dict()
-        for level in data["levels"]:
-            level.pop("records")
-        print_json(data)
-    elif fmt is Format.csv:
-        from llmroof.cli.render import print_csv
-        from llmroof.results.records.bench import level_row
-
-        print_csv(level_row(level) for level in result.levels)
-    else:
-        from llmroof.cli.render import console
-        from llmroof.report.console.bench import print_summary
-
-        print_summary(result, path, console())
-    if report is not None:
-        from llmroof.labels import plain_text
-
-        print(
-            f"Report: {plain_text(report)}", file=sys.stderr
-        )  # stderr, so --format json stays clean
-
-
-def _write_report(path: Path) -> Path | None:
-    """The HTML report beside the results; a failure to draw it is a warning, the results stand."""
-    from llmroof.report import report_file
-
-    try:
-        return report_file(path)
-    except Exception as exc:
-        from llmroof.labels import plain_text
-
-        print(
-            f"llmroof: warning: no report: {type(exc).__name__}: {plain_text(exc)}", file=sys.stderr
-        )
-        return None
+    print_result(result, path, fmt.value)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
-
-if TYPE_CHECKING:
-    pass
 
 
 class CommFormat(str, Enum):
@@ -43,6 +39,7 @@ def comm(
     ),
 ) -> None:
     """Bandwidth of the collectives tensor and pipeline parallelism use, in the nccl-tests convention."""
+    from llmroof.report.console.comm import print_result
     from llmroof.runs.comm import run_comm
 
     if out is not None:  # before measuring: a folder that cannot be written would lose the run
@@ -60,23 +57,7 @@ def comm(
     )
     if record is None:  # a torchrun rank other than 0
         return
-    if out is not None:
-        from llmroof.results.io import write_json_atomic
-
-        write_json_atomic(out, record.to_dict())
-    if fmt is CommFormat.json:
-        from llmroof.cli.render import print_json
-
-        print_json(record.to_dict())
-    elif fmt is CommFormat.csv:
-        from llmroof.cli.render import print_csv
-
-        print_csv(row.to_dict() for row in record.rows)
-    else:
-        from llmroof.cli.render import console
-        from llmroof.report.console.comm import print_table
-
-        print_table(record, console())
+    print_result(record, fmt.value, out)
 
 
 def register(app: typer.Typer) -> None:

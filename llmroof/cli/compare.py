@@ -4,20 +4,14 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 
 from __future__ import annotations
 
-import math
-import os
-import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from llmroof.compare.metrics import METRICS, NOISE_FLOOR
 from llmroof.errors import LlmroofError
-
-if TYPE_CHECKING:
-    from llmroof.compare.comparison import Comparison
 
 
 class CompareFormat(str, Enum):
@@ -32,30 +26,6 @@ class FailOn(str, Enum):
     regression = "regression"
     inconclusive = "inconclusive"
     never = "never"
-
-
-def parse_threshold(text: str, option: str = "--threshold") -> float:
-    """``"5%"`` or ``"0.05"`` -> 0.05. A bare number of 1 or more is refused: 5 could mean 5% or 500%."""
-    stripped = text.strip()
-    try:
-        value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
-    except ValueError:
-        raise LlmroofError(
-            f"{option} {text!r}: expected a percentage such as 5% or a fraction such as 0.05"
-        ) from None
-    if not math.isfinite(value):
-        raise LlmroofError(
-            f"{option} {text!r}: not a finite number",
-            "a percentage such as 5% or a fraction such as 0.05",
-        )
-    if not stripped.endswith("%") and value >= 1:
-        raise LlmroofError(
-            f"{option} {text!r}: a fraction below 1, or a percentage",
-            f"write {stripped}% or {value / 100:g}",
-        )
-    if not 0 <= value < 10:
-        raise LlmroofError(f"{option} {text!r}: expected a change between 0% and 1000%")
-    return value
 
 
 def compare(
@@ -143,6 +113,8 @@ def compare(
     """Compare two profile runs metric by metric, with confidence intervals: regression, improvement,
     unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
     from llmroof.compare.comparison import CompareSettings, compare_paths
+    from llmroof.ranges import parse_threshold
+    from llmroof.report.console.compare import append_step_summary, print_comparison
 
     settings = CompareSettings(
         threshold=parse_threshold(threshold, "--threshold"),
@@ -175,18 +147,9 @@ def compare(
             _compare_traces(*traces, settings, fmt, out, fail_on, names=(str(base), str(new)))
             return
         comparison = compare_paths(base, new, settings)
-    if out is None:
-        _print(comparison, fmt)
-    else:
-        from llmroof.compare.render import render
-        from llmroof.results.io import write_text_atomic
-
-        write_text_atomic(out, render(comparison, fmt.value))
-        from llmroof.compare.text import summary_line
-
-        print(f"{summary_line(comparison)}; wrote {out}")
+    print_comparison(comparison, fmt.value, out)
     if step_summary:
-        _append_step_summary(comparison)
+        append_step_summary(comparison)
     code = comparison.exit_code(fail_on.value)
     if code:
         raise typer.Exit(code)
@@ -203,49 +166,14 @@ def _compare_traces(
     names: tuple[str, str],
 ) -> None:
     """Two ``llmroof.trace/1`` results: phase by phase and op by op (llmroof/compare/trace_ops.py)."""
-    from llmroof.compare.trace_ops import compare_traces, render_trace_comparison, summary_line
+    from llmroof.compare.trace_ops import compare_traces
+    from llmroof.report.console.compare import print_trace_comparison
 
     comparison = compare_traces(base, new, settings, base_name=names[0], new_name=names[1])
-    text = render_trace_comparison(comparison, fmt.value)
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        from llmroof.results.io import write_text_atomic
-
-        write_text_atomic(out, text)
-        print(f"{summary_line(comparison)}; wrote {out}")
+    print_trace_comparison(comparison, fmt.value, out)
     code = comparison.exit_code(fail_on.value)
     if code:
         raise typer.Exit(code)
-
-
-def _print(comparison: Comparison, fmt: CompareFormat) -> None:
-    if fmt is CompareFormat.table:
-        from llmroof.cli.render import console
-        from llmroof.compare.table import print_tables
-
-        print_tables(comparison, console())
-    else:
-        from llmroof.compare.render import render
-
-        sys.stdout.write(render(comparison, fmt.value))
-
-
-def _append_step_summary(comparison: Comparison) -> None:
-    """GitHub Actions shows the markdown appended to the file named by $GITHUB_STEP_SUMMARY on the run's page."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return
-    from llmroof.compare.markdown import render_markdown
-
-    try:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(render_markdown(comparison) + "\n")
-    except OSError as exc:
-        print(
-            f"llmroof: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc}",
-            file=sys.stderr,
-        )
 
 
 def register(app: typer.Typer) -> None:

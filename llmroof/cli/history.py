@@ -4,8 +4,6 @@ matplotlib only for ``--format html``, psycopg only for a ``postgresql://`` data
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +13,6 @@ import typer
 if TYPE_CHECKING:
     from llmroof.history.detect import DetectSettings
     from llmroof.history.trend import Selection
-    from llmroof.results.records.history import HistoryRecord
 
 history_app = typer.Typer(
     name="history",
@@ -69,19 +66,10 @@ def add(
     """Add results to the history; re-adding a file changes nothing."""
     from llmroof.history.provenance import provenance
     from llmroof.history.trend import add_to_history
+    from llmroof.report.console.history import print_added
 
-    added = add_to_history(
-        db,
-        results,
-        provenance(commit=commit, branch=branch, time=time),
-        machine=machine,
-        timeout_s=timeout,
-    )
-    where = added.provenance
-    print(
-        f"added {added.new_runs} run(s), {added.new_values} values, at {where.commit[:10]} on {where.branch} "
-        f"({where.time_utc}) to {added.database}; {added.known_runs} already there"
-    )
+    where = provenance(commit=commit, branch=branch, time=time)
+    print_added(add_to_history(db, results, where, machine=machine, timeout_s=timeout))
 
 
 def _selection(
@@ -99,9 +87,9 @@ def _selection(
 
 
 def _settings(alpha: float, min_segment: int, min_size: str) -> DetectSettings:
-    from llmroof.cli.compare import parse_threshold
     from llmroof.errors import LlmroofError
     from llmroof.history.detect import DetectSettings
+    from llmroof.ranges import parse_threshold
 
     try:
         return DetectSettings(
@@ -109,38 +97,6 @@ def _settings(alpha: float, min_segment: int, min_size: str) -> DetectSettings:
         )
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None
-
-
-def render(record: HistoryRecord, fmt: HistoryFormat) -> str:
-    from llmroof.history import render as out
-
-    if fmt is HistoryFormat.json:
-        from llmroof.writers import dumps
-
-        return dumps(record.to_dict()) + "\n"
-    if fmt is HistoryFormat.csv:
-        from llmroof.writers import csv_text
-
-        return csv_text(out.csv_rows(record))
-    if fmt is HistoryFormat.markdown:
-        return out.render_markdown(record)
-    if fmt is HistoryFormat.html:
-        from llmroof.report.answer import history_answer
-
-        return out.render_html(record, history_answer(record))
-    return out.render_table(record)
-
-
-def _emit(record: HistoryRecord, fmt: HistoryFormat, out: Path | None) -> None:
-    text = render(record, fmt)
-    if out is None:
-        sys.stdout.write(text)
-        return
-    from llmroof.history.render import summary_line
-    from llmroof.writers import write_text_atomic
-
-    write_text_atomic(out, text)
-    print(f"{summary_line(record)}; wrote {out}")
 
 
 # Options that several history commands share: declared once (a typer.Option is a plain default).
@@ -181,13 +137,12 @@ def show(
     min_size: str = MIN_SIZE_OPTION,
 ) -> None:
     """Each series' trend and change points."""
-    from llmroof.history.store import open_store
-    from llmroof.history.trend import trends
+    from llmroof.history.trend import read_trends
+    from llmroof.report.console.history import print_result
 
     settings = _settings(alpha, min_segment, min_size)
-    with open_store(db, readonly=True) as store:
-        record = trends(store, _selection(machine, config, metric, branch, last), settings)
-    _emit(record, fmt, out)
+    record = read_trends(db, _selection(machine, config, metric, branch, last), settings)
+    print_result(record, fmt.value, out)
 
 
 @history_app.command("check")
@@ -220,34 +175,15 @@ def check(
 ) -> None:
     """The newest change point of each series; exit 1 when one is a regression beyond --threshold that
     began at or after --since, else 0."""
-    from llmroof.cli.compare import parse_threshold
-    from llmroof.history.provenance import merge_base
-    from llmroof.history.store import open_store
-    from llmroof.history.trend import trends
+    from llmroof.history.trend import read_trends
+    from llmroof.ranges import parse_threshold
+    from llmroof.report.console.history import print_check
 
     settings = _settings(alpha, min_segment, min_size)
     limit = parse_threshold(threshold)
-    since = since or merge_base()
-    with open_store(db, readonly=True) as store:
-        record = trends(
-            store,
-            _selection(machine, config, metric, branch, last),
-            settings,
-            command="check",
-            threshold=limit,
-            since=since,
-        )
-    _emit(record, fmt, out)
-    if step_summary and os.environ.get("GITHUB_STEP_SUMMARY"):
-        from llmroof.history.render import render_markdown
-
-        try:
-            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-                handle.write(render_markdown(record) + "\n")
-        except OSError as exc:
-            print(
-                f"llmroof: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc}", file=sys.stderr
-            )
+    selection = _selection(machine, config, metric, branch, last)
+    record = read_trends(db, selection, settings, command="check", threshold=limit, since=since)
+    print_check(record, fmt.value, out, step_summary)
     if record.verdict == "regression":
         raise typer.Exit(1)
 
@@ -263,18 +199,11 @@ def export(
 ) -> None:
     """CSV in the layout Apache Otava reads: time, commit, branch, then one column per series."""
     from llmroof.history.detect import DetectSettings
-    from llmroof.history.store import open_store
-    from llmroof.history.trend import export_rows, trends
-    from llmroof.writers import csv_text, write_text_atomic
+    from llmroof.history.trend import read_trends
+    from llmroof.report.console.history import print_export
 
-    with open_store(db, readonly=True) as store:
-        record = trends(store, _selection(machine, config, metric, branch, None), DetectSettings())
-    text = csv_text(export_rows(record))
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        write_text_atomic(out, text)
-        print(f"{len(record.series)} series; wrote {out}")
+    selection = _selection(machine, config, metric, branch, None)
+    print_export(read_trends(db, selection, DetectSettings()), out)
 
 
 def register(app: typer.Typer) -> None:

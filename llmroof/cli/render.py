@@ -3,22 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-from llmroof.jsontext import dumps as json_text
-from llmroof.report.console.render import console, terminal_width, user
-from llmroof.results.io import csv_text
+from llmroof.report.console.render import console, print_csv, print_json, terminal_width, user
 
 __all__ = ["console", "print_csv", "print_json", "terminal_width", "user"]
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(
-        json_text(data) + "\n"
-    )  # the text of writers.dumps, several times faster on long lists
-
-
-def print_csv(rows: Iterable[Mapping[str, Any]]) -> None:
-    sys.stdout.write(csv_text(rows))

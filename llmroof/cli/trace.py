@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from llmroof.units import si
-
-
-class TraceFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from llmroof.cli.options import Format
 
 
 def trace(
@@ -83,8 +75,8 @@ def trace(
         help="Seconds: the least time of one kernel on this GPU (`llmroof ceilings --device cuda`'s "
         "dispatch_floor_s); ops it explains are `bound: launch`. CPU traces take it from the calibration.",
     ),
-    fmt: TraceFormat = typer.Option(
-        TraceFormat.table, "--format", "-f", help="table, json or csv (per kernel)."
+    fmt: Format = typer.Option(
+        Format.table, "--format", "-f", help="table, json or csv (per kernel)."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", dir_okay=False, help="Write the output to this file."
@@ -97,6 +89,7 @@ def trace(
     ),
 ) -> None:
     """Place every kernel of an engine's profiler trace on the roofline of the model that produced it."""
+    from llmroof.report.console.trace import print_result
     from llmroof.trace.run import trace_command
 
     record = trace_command(
@@ -119,120 +112,7 @@ def trace(
         from llmroof.report.render import write_trace_report
 
         write_trace_report(record, html, source=", ".join(str(t) for t in traces))
-    if fmt is TraceFormat.json:
-        from llmroof.results.io import dumps, write_json_atomic
-
-        if out is not None:
-            write_json_atomic(out, record.to_dict())
-        else:
-            typer.echo(dumps(record.to_dict()))
-    elif fmt is TraceFormat.csv:
-        from llmroof.results.io import csv_text, write_csv_atomic
-
-        rows = [k.to_dict() for k in record.kernels]
-        if out is not None:
-            write_csv_atomic(out, rows)
-        else:
-            typer.echo(csv_text(rows), nl=False)
-    else:
-        print_table(record, out)
-
-
-def print_table(record: Any, out: Path | None = None) -> None:
-    from rich.table import Table
-
-    from llmroof.cli.render import console
-
-    cov = record.coverage
-    lines = [
-        (
-            f"{record.model.name} on {record.hardware.name} ({record.hardware.source}, {record.dtype}, "
-            f"tp {record.layout.tp}): {len(record.steps)} steps, kernel time {si(cov.kernel_time_s, 's')}, "
-            f"{cov.attributed_fraction:.1%} attributed to model ops, {cov.classified_fraction:.1%} classified, "
-            f"{si(cov.unattributed_s, 's')} unattributed"
-        )
-    ]
-    steps = Table(title="Steps", title_justify="left")
-    for column in (
-        "step",
-        "phase",
-        "batch",
-        "tokens",
-        "source",
-        "time",
-        "bound",
-        "of roof",
-        "idle",
-    ):
-        steps.add_column(
-            column, justify="left" if column in ("step", "phase", "source") else "right"
-        )
-    for s in record.steps:
-        tokens = s.prompt_tokens if s.phase == "prefill" else s.context_tokens
-        steps.add_row(
-            s.name,
-            s.phase,
-            str(s.batch),
-            str(tokens),
-            s.source,
-            si(s.time_s, "s"),
-            si(s.bound_s, "s"),
-            f"{s.roofline_fraction:.1%}" if s.roofline_fraction is not None else "-",
-            si(s.idle_s, "s"),
-        )
-    ops = Table(title="Ops, ranked by time lost against their bound", title_justify="left")
-    for column in (
-        "op",
-        "phase",
-        "category",
-        "count",
-        "time",
-        "bound",
-        "of roof",
-        "bound by",
-        "lost",
-    ):
-        ops.add_column(
-            column, justify="left" if column in ("op", "phase", "category", "bound by") else "right"
-        )
-    for o in record.ops:
-        ops.add_row(
-            o.op + (" (suspect)" if o.suspect else ""),
-            o.phase,
-            o.category,
-            str(o.count),
-            si(o.time_s, "s"),
-            si(o.bound_s, "s") if o.bound_s is not None else "-",
-            f"{o.roofline_fraction:.1%}" if o.roofline_fraction is not None else "-",
-            o.bound or "-",
-            si(o.time_lost_s, "s"),
-        )
-    cats = Table(title="Categories", title_justify="left")
-    for column in ("category", "time", "share"):
-        cats.add_column(column, justify="left" if column == "category" else "right")
-    for c in record.categories:
-        cats.add_row(c.category, si(c.time_s, "s"), f"{c.fraction:.1%}")
-    if out is not None:
-        import io
-
-        from llmroof.results.io import write_text_atomic
-
-        buffer = io.StringIO()
-        con = console(file=buffer, width=160, elastic=True)
-        _print(con, lines, steps, ops, cats, record)
-        write_text_atomic(out, buffer.getvalue())
-        return
-    _print(console(), lines, steps, ops, cats, record)
-
-
-def _print(con: Any, lines: Any, steps: Any, ops: Any, cats: Any, record: Any) -> None:
-    for line in lines:
-        con.print(line, markup=False, highlight=False)
-    con.print(steps)
-    con.print(ops)
-    con.print(cats)
-    for warning in record.warnings:
-        con.print(f"warning: {warning}", markup=False, highlight=False)
+    print_result(record, fmt.value, out)
 
 
 def register(app: typer.Typer) -> None:

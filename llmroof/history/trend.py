@@ -1,5 +1,6 @@
 """The history's use cases: :func:`add_files` (``history add``), :func:`trends` (``history show`` and
-``history check``: each series with its change points, as a :class:`HistoryRecord`) and
+``history check``: each series with its change points, as a :class:`HistoryRecord`; from a
+database named by the command line: :func:`read_trends`) and
 :func:`export_rows` (``history export``: CSV in the layout Apache Otava reads)."""
 
 from __future__ import annotations
@@ -218,6 +219,27 @@ def trends(
             "last": selection.last,
         },
     )
+
+
+def read_trends(
+    db: str | None,
+    selection: Selection,
+    settings: DetectSettings,
+    *,
+    command: str = "show",
+    threshold: float = 0.05,
+    since: str | None = None,
+) -> HistoryRecord:
+    """:func:`trends` of the history at ``db`` (None: ``$LLMROOF_HISTORY``, else the default file),
+    opened read-only; ``check`` gates by default on the changes since the merge base with main."""
+    from llmroof.history.store import open_store
+
+    if command == "check" and not since:
+        from llmroof.history.provenance import merge_base
+
+        since = merge_base()
+    with open_store(db, readonly=True) as store:
+        return trends(store, selection, settings, command=command, threshold=threshold, since=since)
 
 
 def resolve_since(store: Store, since: str) -> str:

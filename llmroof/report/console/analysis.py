@@ -4,13 +4,44 @@ phase totals, the bounds, memory, experts and parallelism."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from llmroof.report.console.render import user
-from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
 from llmroof.units import gib, percent, seconds, si
 
+if TYPE_CHECKING:  # imported when used: `analyze --format json` loads no record type (start-up)
+    from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
+
 NOTE = "per instance: one layer on one rank; x = instances per pass"
+
+
+def print_result(data: dict[str, Any], fmt: str = "table") -> None:
+    """An analysis (its ``llmroof.analysis/1`` dict) as ``fmt``: json, csv (the headline ops, then
+    the eager ones; the implementation column tells them apart) or table, on stdout."""
+    from llmroof.report.console.render import console, print_csv, print_json
+
+    if fmt == "json":
+        print_json(data)
+    elif fmt == "csv":
+        eager = data["eager_ops"] if data["workload"]["implementation"] != "eager" else []
+        print_csv(data["ops"] + eager)
+    else:
+        from llmroof.results.records.analysis import AnalysisRecord
+
+        print_analysis(AnalysisRecord.from_dict(data), console())
+
+
+def write_html(data: dict[str, Any], path: Path, argv: Sequence[str]) -> None:
+    """``--html``: the analysis's report page, its source the command line ``argv``; the page's path
+    on stderr, so that --format json stays clean."""
+    import shlex
+    import sys
+
+    from llmroof.report import write_report
+
+    write_report(data, path, source=shlex.join(argv), filename="analysis.json")
+    print(f"Report: {path}", file=sys.stderr)
 
 
 def print_analysis(record: AnalysisRecord, out: Any) -> None:
@@ -99,6 +130,8 @@ def _totals_table(record: AnalysisRecord) -> Any:
 
 def _eager(totals: PhaseTotals) -> PhaseTotals:
     """The eager op set's totals written beside a fused headline's (the same keys)."""
+    from llmroof.results.records.analysis import PhaseTotals
+
     return PhaseTotals.from_dict(totals.eager, "eager")
 
 

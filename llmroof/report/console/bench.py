@@ -5,9 +5,49 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmroof.report.console.render import user
+from llmroof.report.console.render import console, print_csv, print_json, user
 from llmroof.results.records.bench import BenchResult
 from llmroof.units import seconds, si
+
+
+def print_result(result: BenchResult, path: Path, fmt: str = "table") -> None:
+    """The HTML report beside the results at ``path``, then ``fmt``: table (the summary), json
+    (levels, no per-request records) or csv (one row per level) on stdout; the report's path on
+    stderr, so that --format json stays clean."""
+    import sys
+
+    from llmroof.labels import plain_text
+
+    report = write_report(path)
+    if fmt == "json":
+        data = result.to_dict()
+        for level in data["levels"]:
+            level.pop("records")
+        print_json(data)
+    elif fmt == "csv":
+        from llmroof.results.records.bench import level_row
+
+        print_csv(level_row(level) for level in result.levels)
+    else:
+        print_summary(result, path, console())
+    if report is not None:
+        print(f"Report: {plain_text(report)}", file=sys.stderr)
+
+
+def write_report(path: Path) -> Path | None:
+    """The HTML report beside the results; a failure to draw it is a warning, the results stand."""
+    import sys
+
+    from llmroof.labels import plain_text
+    from llmroof.report import report_file
+
+    try:
+        return report_file(path)
+    except Exception as exc:
+        print(
+            f"llmroof: warning: no report: {type(exc).__name__}: {plain_text(exc)}", file=sys.stderr
+        )
+        return None
 
 
 def print_summary(result: BenchResult, path: Path, out: Any) -> None:

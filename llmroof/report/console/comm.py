@@ -1,11 +1,28 @@
-"""The terminal table of ``llmroof comm``."""
+"""What ``llmroof comm`` prints: its table (or JSON, or CSV), and the JSON record of ``--out``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from llmroof.report.console.render import console, print_csv, print_json
 from llmroof.results.records.comm import CommRecord
 from llmroof.units import seconds, si
+
+
+def print_result(record: CommRecord, fmt: str = "table", out: Path | None = None) -> None:
+    """``out``: the JSON record written there; then ``fmt``: table, json or csv (one row per
+    collective and size) on stdout."""
+    if out is not None:
+        from llmroof.results.io import write_json_atomic
+
+        write_json_atomic(out, record.to_dict())
+    if fmt == "json":
+        print_json(record.to_dict())
+    elif fmt == "csv":
+        print_csv(row.to_dict() for row in record.rows)
+    else:
+        print_table(record, console())
 
 
 def print_table(record: CommRecord, out: Any) -> None:

@@ -7,8 +7,28 @@ import math
 from typing import Any
 
 from llmroof.plan.records import Plan
-from llmroof.report.console.render import user
+from llmroof.report.console.render import console, print_csv, print_json, user
 from llmroof.units import gib, seconds, si
+
+
+def print_result(result: Plan, fmt: str = "table") -> None:
+    """``fmt``: table (the recommendation and the configurations), json, csv (one row per
+    configuration) or html (the page), on stdout."""
+    if fmt == "json":
+        print_json(result.to_dict())
+    elif fmt == "csv":
+        print_csv(
+            c.to_dict() | {"rejected_reasons": "; ".join(c.rejected_reasons)}
+            for c in result.configs
+        )
+    elif fmt == "html":
+        import sys
+
+        from llmroof.plan.html import render_plan_html
+
+        sys.stdout.write(render_plan_html(result))
+    else:
+        print_plan(result, console())
 
 
 def _config_table(title: str, result: Plan, ranked: Any, cost_label: str) -> Any:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from llmroof.report.console.render import user
+from llmroof.report.console.render import console, print_csv, print_json, user
 from llmroof.results.records.sample import SampleRecord
 from llmroof.units import percent, si
+
+
+def print_result(record: SampleRecord, fmt: str = "table") -> None:
+    """``fmt``: table (the summary), json (the record) or csv (one row per sample), on stdout."""
+    if fmt == "json":
+        print_json(record.to_dict())
+    elif fmt == "csv":
+        print_csv(sample_rows(record))
+    else:
+        print_summary(record, console())
 
 
 def print_summary(record: SampleRecord, out: Any) -> None:
@@ -39,3 +50,53 @@ def print_summary(record: SampleRecord, out: Any) -> None:
         out.print(f"[yellow]{user(record.error)}[/]")
     if record.command:
         out.print(f"Command exited with {record.exit_code}")
+
+
+class LiveView:
+    """A rich Live line with the latest sample, refreshed by the caller."""
+
+    def __init__(self, sampler: Any) -> None:
+        from rich.live import Live
+
+        self.sampler = sampler
+        self.live = Live("waiting for the first sample...", refresh_per_second=4, transient=True)
+
+    def __enter__(self) -> Any:
+        self.live.__enter__()
+        return self.refresh
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def refresh(self) -> None:
+        samples = self.sampler.snapshot()
+        if samples:
+            self.live.update(live_line(samples[-1]))
+
+
+def live_line(s: Any) -> str:
+    """The latest sample in one line: DRAM bandwidth (or memory busy), clocks, power, throttling."""
+    if s.dram_bandwidth_bytes_per_s is not None:
+        bandwidth = (
+            f"DRAM {si(s.dram_bandwidth_bytes_per_s, 'B/s')} "
+            f"({s.dram_bw_util_percent:.0f}% of peak)"
+        )
+    else:
+        bandwidth = f"memory busy {s.mem_busy_percent:.0f}% of the time"
+    clocks = f"SM {s.sm_clock_mhz or 0:.0f} MHz, {s.power_w or 0:.0f} W"
+    reasons = f", throttle: {', '.join(s.clock_event_reasons)}" if s.clock_event_reasons else ""
+    return f"{bandwidth}; {clocks}{reasons}"
+
+
+def sample_rows(record: SampleRecord) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in record.samples]
+
+
+def write_file(path: Path, record: SampleRecord) -> None:
+    """``--out``: the samples as CSV (a ``.csv`` name), else the record as JSON."""
+    from llmroof.results.io import write_csv_atomic, write_json_atomic
+
+    if path.suffix.lower() == ".csv":
+        write_csv_atomic(path, sample_rows(record))
+    else:
+        write_json_atomic(path, record.to_dict())

@@ -1,0 +1,90 @@
+"""The terminal tables of ``llmroof ceilings``: this machine's calibrated memory and compute roofs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmroof.report.console.render import user
+from llmroof.results.records.ceilings import CeilingsRecord
+from llmroof.units import si
+
+
+def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
+    """The device, its memory roofs (each cache level and DRAM), the dispatch floor and the compute
+    roofs per dtype, on ``out``, a rich console."""
+    from rich.table import Table
+
+    record = ceilings.to_dict()
+    cal = record["calibration"]
+    out.print(
+        f"[bold]{user(record['device_name'])}[/] ({record['device_kind']}"
+        + (f", {record['threads']} threads" if record["threads"] else "")
+        + f"): calibration {cal['status']}, "
+        f"measured {cal['measured_at']} in {record['elapsed_s']:.1f} s ({record['plan']} plan)"
+    )
+    roofs = Table(
+        title="Memory roofs (best round; spread = min / median / max of the rounds)",
+        title_justify="left",
+    )
+    for column in ("level", "capacity", "roof", "pattern", "working set", "spread"):
+        roofs.add_column(column, justify="left" if column in ("level", "pattern") else "right")
+    by_key = {(f["pattern"], f["working_set_bytes"]): f for f in record["bandwidth"]}
+    for level, roof in record["cache_bandwidth_bytes_per_s"].items():
+        figure = next(f for f in by_key.values() if f["best_bytes_per_s"] == roof)
+        roofs.add_row(
+            level,
+            si(record["cache_capacity_bytes"][level], "B"),
+            si(roof, "B/s"),
+            figure["pattern"],
+            si(figure["working_set_bytes"], "B"),
+            _spread(figure),
+        )
+    memory = by_key[
+        (record["memory_bandwidth_pattern"], record["memory_bandwidth_working_set_bytes"])
+    ]
+    roofs.add_row(
+        "DRAM",
+        "-",
+        si(record["memory_bandwidth_bytes_per_s"], "B/s"),
+        memory["pattern"],
+        si(memory["working_set_bytes"], "B"),
+        _spread(memory),
+    )
+    out.print(roofs)
+    patterns = ", ".join(
+        f"{p} {si(v, 'B/s')}"
+        for p, v in record["memory_bandwidth_by_pattern_bytes_per_s"].items()
+        if v is not None
+    )
+    out.print(f"DRAM by pattern (best beyond the last-level cache): {patterns}")
+    for level, measured in (record.get("overhead_bound_levels_bytes_per_s") or {}).items():
+        out.print(
+            f"{level}: measured {si(measured, 'B/s')}, slower than a level outside it: overhead-bound (its "
+            "small probes time dispatch, not the cache), not kept as a roof"
+        )
+    floor = record.get("dispatch_floor_s")
+    out.print(
+        f"Dispatch floor ({record.get('dispatch_kind', 'op dispatch')}, the third wall): "
+        + (si(floor, "s") if floor is not None else "not measured (llmroof ceilings --refresh)")
+    )
+    compute = Table(title="Compute roofs (F.linear, n x n by n x n)", title_justify="left")
+    for column in ("dtype", "n", "roof", "spread"):
+        compute.add_column(column, justify="left" if column == "dtype" else "right")
+    for figure in record["compute"]:
+        compute.add_row(
+            figure["dtype"],
+            str(figure["n"]),
+            si(figure["best_flops_per_s"], "FLOP/s"),
+            " / ".join(
+                si(figure[k], "FLOP/s")
+                for k in ("min_flops_per_s", "median_flops_per_s", "best_flops_per_s")
+            ),
+        )
+    out.print(compute)
+    out.print(f"Cache: {user(cal['cache_path'])} (refresh with --refresh)")
+
+
+def _spread(figure: dict[str, Any]) -> str:
+    return " / ".join(
+        si(figure[k], "B/s") for k in ("min_bytes_per_s", "median_bytes_per_s", "best_bytes_per_s")
+    )
