@@ -15,7 +15,6 @@ import pytest
 from cli_runner import run_cli
 from hostile import assert_one_line_error
 from llmroof.results.io import check_writable, is_special, write_json_atomic, write_text_atomic
-from test_compare import synthetic
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 
