@@ -13,7 +13,8 @@ values, after three steps that make it respect CI noise:
    segments are found, rho is re-estimated from the residuals around them until they hold still (from
    ``LONG_SERIES`` runs on, that estimate alone; below, never under the robust one).
 3. **Noise scale** from the series itself: the MAD of the whitened series' first differences, which a step
-   changes in one place only.
+   changes in one place only; once segments are found, the standard deviation of the whitened residuals
+   around them (from ``LONG_SERIES`` runs alone; below, never under the MAD's).
 
 Candidates come from seeded intervals (Kovacs et al. 2020: lengths n, n/2, n/4... down to
 ``2 * min_segment``, each shifted by half its length), so that close changes each sit alone in some
@@ -48,8 +49,8 @@ class DetectSettings:
 
     alpha: float = 0.05
     """Level of the test, Bonferroni over every position of every interval tested: a bound on the chance
-    that a series of independent noise gets an alert (measured: 1.4%, and 0.6 to 2.8% on AR(1) noise of
-    60 to 300 runs, 6.6% of 30 runs: benchmarks/bench_history.py)."""
+    that a series of independent noise gets an alert (measured: 0.8%, and 0.2 to 1.6% on AR(1) noise of
+    60 to 300 runs, 5.6% of 30 runs: benchmarks/bench_history.py)."""
     min_segment: int = 5
     """Fewest points on each side of a change."""
     min_size: float = 0.01
@@ -253,6 +254,21 @@ def residual_rho(y: Sequence[float], splits: Sequence[int]) -> float:
     return max(0.0, rho + (1 + 3 * max(rho, 0.0)) * (len(bounds) - 1) / len(y))
 
 
+def residual_sigma(y: Sequence[float], rho: float, splits: Sequence[int]) -> float:
+    """Standard deviation of the whitened series around each segment's mean (the first point after a
+    change left out: whitening puts the step's transient there)."""
+    z = whiten(y, rho)
+    residuals: list[float] = []
+    bounds = [0, *splits, len(z)]
+    for start, stop in itertools.pairwise(bounds):
+        segment = z[start + 1 if start else start : stop]
+        if len(segment) > 1:
+            mean = statistics.fmean(segment)
+            residuals += [v - mean for v in segment]
+    dof = len(residuals) - (len(bounds) - 1)
+    return math.sqrt(sum(r * r for r in residuals) / dof) if dof > 0 else 0.0
+
+
 def detect(values: Sequence[float], settings: DetectSettings | None = None) -> list[Change]:
     """The change points of a series of positive values, oldest first, in order."""
     return analyse(values, settings)[0]
@@ -275,13 +291,21 @@ def analyse(
     # 1/sqrt(n) = 0.06 for the residuals'): taking the larger of the two would turn that spread into a bias
     # and cost the test its power. On a short series spurious segments absorb the drift, so the robust rho
     # stays a floor (benchmarks/bench_history.py measures both sides: docs/ci.md).
+    # The noise scale likewise: once segments are known, the standard deviation of the whitened residuals
+    # around them (all the points count; the MAD of first differences uses a third as well: independent
+    # series alerted 1.4% against 0.8%), from LONG_SERIES runs alone, below never under the robust scale.
     for _ in range(RHO_PASSES):
-        rho = min(residual_rho(y, sorted(found)), settings.max_rho)
-        if len(y) < LONG_SERIES:
+        splits = sorted(found)
+        rho = min(residual_rho(y, splits), settings.max_rho)
+        long = len(y) >= LONG_SERIES
+        if not long:
             rho = max(rho, robust)
-        if abs(rho - noise.rho) < 1e-3:
+        scale = estimate_noise(y, settings.max_rho, rho=rho)
+        sigma = residual_sigma(y, rho, splits)
+        new = Noise(rho=rho, sigma=sigma if long else max(sigma, scale.sigma))
+        if abs(new.rho - noise.rho) < 1e-3 and abs(new.sigma - noise.sigma) <= 1e-3 * noise.sigma:
             break
-        noise = estimate_noise(y, settings.max_rho, rho=rho)
+        noise = new
         found = _segments(y, noise, settings)
     bounds = [0, *sorted(found), len(y)]
     z_interval = statistics.NormalDist().inv_cdf(0.5 + settings.confidence / 2)
