@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,8 +187,18 @@ class SideInfo:
     layers: str
     statuses: tuple[str, ...]
     times_utc: tuple[str, ...]
-    roofline: dict[str, Any]
-    """Median measured ceilings over the runs: ``peak_flops_per_s``, ``bandwidth_bytes_per_s``."""
+    peak_flops_per_s: float | None = None
+    """Median measured compute ceiling over the runs; None where no run measured it."""
+    bandwidth_bytes_per_s: float | None = None
+    """Median measured memory bandwidth over the runs; None where no run measured it."""
+
+    @property
+    def roofline(self) -> dict[str, Any]:
+        """The measured ceilings as the compare file writes them."""
+        return {
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -566,10 +576,6 @@ def _row(
 def _info(side: Side) -> SideInfo:
     first = side.runs[0]
     ceilings = [r.measured_roofline for r in side.runs]
-    roofline = {}
-    for key in ("peak_flops_per_s", "bandwidth_bytes_per_s"):  # free-form across versions: checked here
-        figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
-        roofline[key] = statistics.median(figures) if figures else None
     return SideInfo(
         label=side.label,
         path=str(side.path),
@@ -583,8 +589,15 @@ def _info(side: Side) -> SideInfo:
         layers=f"{first.layers_instantiated} of {first.layers_total}",
         statuses=tuple(r.status for r in side.runs),
         times_utc=tuple(r.time_utc for r in side.runs),
-        roofline=roofline,
+        peak_flops_per_s=_median_of(ceilings, "peak_flops_per_s"),
+        bandwidth_bytes_per_s=_median_of(ceilings, "bandwidth_bytes_per_s"),
     )
+
+
+def _median_of(ceilings: list[Mapping[str, Any]], key: str) -> float | None:
+    """The median of a measured ceiling over the runs (free-form across versions: checked here)."""
+    figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
+    return statistics.median(figures) if figures else None
 
 
 def _points(matched: Sequence[Key], base: dict[Key, Found], new: dict[Key, Found]) -> list[Point]:

@@ -131,7 +131,6 @@ def compare_with_history(
         "device": f"{first.device_name} ({first.device_kind})",
         "dtype": first.dtype,
         "layers": f"{first.layers_instantiated} of {first.layers_total}",
-        "roofline": {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None},
     }
     base_info = SideInfo(
         label="BASE",
