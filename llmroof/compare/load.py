@@ -2,7 +2,15 @@
 ``results.json`` under it), each checked for what compare reads, so a corrupt or hand-edited file fails
 with its path and the missing key rather than a traceback halfway through. A ``profile --repeat N`` file
 holds one record per process (``processes[*].record``): each is a run of its own, as the unit of
-replication is the process."""
+replication is the process.
+
+What compare, ``compare --history`` and ``history add`` read of a run is typed here, once:
+a :class:`Run`'s attributes and its :class:`RunConfig` configurations (with their
+:class:`TimedOp` ops). Profiles of every version, ``--repeat`` files and bench results (their
+concurrency levels, see :mod:`llmroof.compare.bench_levels`) read alike. This is not
+:class:`~llmroof.results.records.profile.ProfileRecord` on purpose: compare needs only the
+figures :func:`check_record` checks, and reads a profile that holds just those (a partial or
+hand-made file) that the complete record would refuse."""
 
 from __future__ import annotations
 
@@ -61,10 +69,11 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Run:
-    """One process's results: the file's object (``record``, checked by :func:`check_record` for what
-    compare reads) and, read from it, the typed figures compare compares. The record's fields are read here
-    only, by their dotted paths; files of 0.1.0 and 0.2.0 and bench results read alike, and so does a
-    profile that holds only what compare reads (not a complete ``ProfileRecord``)."""
+    """One process's results: the file's object (``record``, checked by :func:`check_record` for
+    what compare reads) and, read from it, the typed figures compare compares. The record's fields
+    are read here only, by their dotted paths; files of 0.1.0 and 0.2.0 and bench results read
+    alike, and so does a profile that holds only what compare reads (not a complete
+    ``ProfileRecord``)."""
 
     path: Path
     record: dict[str, Any]
@@ -91,8 +100,8 @@ class Run:
 
     @cached_property
     def workload(self) -> Mapping[str, Any]:
-        """The workload object, for the settings that only some files hold (``kv_dtype``, ``rep_ms``...);
-        the required ones are :attr:`dtype` and the layer counts."""
+        """The workload object, for the settings that only some files hold (``kv_dtype``,
+        ``rep_ms``...); the required ones are :attr:`dtype` and the layer counts."""
         workload: Mapping[str, Any] = _get(self.record, "workload")
         return workload
 
@@ -136,7 +145,8 @@ class Run:
 
     @property
     def measured_roofline(self) -> Mapping[str, Any]:
-        """``roofline.measured`` (``peak_flops_per_s``, ``bandwidth_bytes_per_s``); empty when absent."""
+        """``roofline.measured`` (``peak_flops_per_s``, ``bandwidth_bytes_per_s``); empty when
+        absent."""
         roofline = _optional(self.record, "roofline") or {}
         measured: Mapping[str, Any] = _optional(roofline, "measured") or {}
         return measured
