@@ -21,6 +21,7 @@ import pytest
 import typer
 
 from llmroof.compare.comparison import CAVEAT, CompareSettings, compare_paths, verdict
+from llmroof.compare.load import RunConfig
 from llmroof.compare.metrics import METRICS, full_depth_samples
 from llmroof.compare.stats import RatioInterval, SideStats
 from llmroof.errors import LlmroofError
@@ -277,7 +278,9 @@ def test_one_run_against_a_folder_falls_back_to_repetitions(tmp_path) -> None:
 
 
 def test_full_depth_samples_pair_stack_and_layer_by_quantile() -> None:
-    config = {"stack": {"samples_s": [3.0, 1.0, 2.0]}, "layer": {"samples_s": [0.2, 0.1, 0.3, 0.25, 0.15]}}
+    config = RunConfig(phase="decode", batch=1, length=16, time_s=4.0, roofline_time_s=1.0, bytes=1.0,
+                       flops=1.0, stack_samples_s=(3.0, 1.0, 2.0),
+                       layer_samples_s=(0.2, 0.1, 0.3, 0.25, 0.15))
     samples = full_depth_samples(config, extra_layers=10)
     assert len(samples) == 3 and samples == sorted(samples)
     assert statistics.median(samples) == pytest.approx(2.0 + 10 * 0.2)  # = the results file's time_s

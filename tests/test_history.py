@@ -67,8 +67,8 @@ def test_a_profile_adds_compare_s_values_and_re_adding_changes_nothing(db, tmp_p
         assert [fresh for _, fresh in first] == [True] and [fresh for _, fresh in again] == [False]
         assert store.count_runs() == 1
     (run,) = load_runs(path)
-    config = next(c for c in run.ok_configs() if c["phase"] == "decode")
-    label = run_config_label(run.record, config)
+    config = next(c for c in run.ok_configs() if c.phase == "decode")
+    label = run_config_label(run, config)
     assert series_values(db, label, "tpot_s") == [
         pytest.approx(run_value(METRICS["tpot_s"], config))
     ]
@@ -84,20 +84,20 @@ def test_a_repeat_file_adds_one_run_per_process(db, tmp_path) -> None:
         added = add_files(store, [path], at(1))
     assert sorted(run.process for run, _ in added) == [0, 1, 2]
     runs = load_runs(path)
-    config = next(c for c in runs[0].ok_configs() if c["phase"] == "decode")
+    config = next(c for c in runs[0].ok_configs() if c.phase == "decode")
     expected = sorted(
         run_value(
             METRICS["tpot_s"],
             next(
                 c
                 for c in r.ok_configs()
-                if c["batch"] == config["batch"] and c["phase"] == "decode"
+                if c.batch == config.batch and c.phase == "decode"
             ),
         )
         for r in runs
     )
     assert sorted(
-        series_values(db, run_config_label(runs[0].record, config), "tpot_s")
+        series_values(db, run_config_label(runs[0], config), "tpot_s")
     ) == pytest.approx(expected)
 
 

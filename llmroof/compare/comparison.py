@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,10 @@ from llmroof.compare.differences import (
     check_pooled_models,
     differences,
 )
-from llmroof.compare.load import Run, Side, load_side
+from llmroof.compare.load import Run, RunConfig, Side, TimedOp, load_side
 from llmroof.compare.metrics import (
     NOISE_FLOOR,
     Metric,
-    length_of,
     repetition_values,
     run_value,
     select,
@@ -188,8 +187,18 @@ class SideInfo:
     layers: str
     statuses: tuple[str, ...]
     times_utc: tuple[str, ...]
-    roofline: dict[str, Any]
-    """Median measured ceilings over the runs: ``peak_flops_per_s``, ``bandwidth_bytes_per_s``."""
+    peak_flops_per_s: float | None = None
+    """Median measured compute ceiling over the runs; None where no run measured it."""
+    bandwidth_bytes_per_s: float | None = None
+    """Median measured memory bandwidth over the runs; None where no run measured it."""
+
+    @property
+    def roofline(self) -> dict[str, Any]:
+        """The measured ceilings as the compare file writes them."""
+        return {
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -461,7 +470,7 @@ def compare_sides(base: Side, new: Side, settings: CompareSettings) -> Compariso
     )
 
 
-Found = list[tuple[Run, dict[str, Any]]]
+Found = list[tuple[Run, RunConfig]]
 """A configuration's records, one per run that measured it."""
 
 
@@ -477,12 +486,11 @@ def group_labels(base: Side, new: Side) -> dict[int, str]:
         return {id(r): "" for r in runs}
 
     def describe(run: Run, depth: int) -> str:
-        record = run.record
         parts = [
-            record["model"]["name"],
-            record["workload"]["dtype"],
-            f"{record['workload']['layers_instantiated']}/{record['workload']['layers_total']} layers",
-            record["device"]["name"],
+            run.model_name,
+            run.dtype,
+            f"{run.layers_instantiated}/{run.layers_total} layers",
+            run.device_name,
         ]
         return " ".join(str(p) for p in parts[:depth])
 
@@ -504,18 +512,14 @@ def _configs(side: Side, groups: dict[int, str] | None = None) -> dict[Key, Foun
         group = groups.get(id(run), "") if groups else ""
         for config in run.ok_configs():
             found.setdefault(
-                Key(config["phase"], config["batch"], length_of(config), group=group), []
+                Key(config.phase, config.batch, config.length, group=group), []
             ).append((run, config))
     return found
 
 
-def _timed_ops(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {op["name"]: op for op in config.get("ops") or [] if "samples_s" in op}
-
-
 def _op_names(base: Found, new: Found, unmatched: list[str], key: Key) -> list[str]:
-    base_ops = dict.fromkeys(name for _, c in base for name in _timed_ops(c))
-    new_ops = dict.fromkeys(name for _, c in new for name in _timed_ops(c))
+    base_ops = dict.fromkeys(name for _, c in base for name in c.timed_ops())
+    new_ops = dict.fromkeys(name for _, c in new for name in c.timed_ops())
     for name in base_ops.keys() ^ new_ops.keys():
         unmatched.append(f"{key.label()} {name}: only in {'BASE' if name in base_ops else 'NEW'}")
     return [name for name in base_ops if name in new_ops]
@@ -524,7 +528,7 @@ def _op_names(base: Found, new: Found, unmatched: list[str], key: Key) -> list[s
 def _values(found: Found, key: Key, metric: Metric, basis: str) -> list[float]:
     values: list[float] = []
     for run, config in found:
-        op = _timed_ops(config).get(key.op) if key.op else None
+        op: TimedOp | None = config.timed_ops().get(key.op) if key.op else None
         if key.op and op is None:
             continue
         if basis == "runs":
@@ -570,13 +574,8 @@ def _row(
 
 
 def _info(side: Side) -> SideInfo:
-    first = side.runs[0].record
-    workload = first["workload"]
-    ceilings = [r.record.get("roofline", {}).get("measured") or {} for r in side.runs]
-    roofline = {}
-    for key in ("peak_flops_per_s", "bandwidth_bytes_per_s"):
-        figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
-        roofline[key] = statistics.median(figures) if figures else None
+    first = side.runs[0]
+    ceilings = [r.measured_roofline for r in side.runs]
     return SideInfo(
         label=side.label,
         path=str(side.path),
@@ -584,30 +583,37 @@ def _info(side: Side) -> SideInfo:
         files=tuple(
             str(r.path) + ("" if r.process is None else f"#process{r.process}") for r in side.runs
         ),
-        model=", ".join(dict.fromkeys(str(r.record["model"]["name"]) for r in side.runs)),
-        device=f"{first['device']['name']} ({first['device']['kind']})",
-        dtype=workload["dtype"],
-        layers=f"{workload['layers_instantiated']} of {workload['layers_total']}",
-        statuses=tuple(str(r.record.get("status")) for r in side.runs),
-        times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in side.runs),
-        roofline=roofline,
+        model=", ".join(dict.fromkeys(r.model_name for r in side.runs)),
+        device=f"{first.device_name} ({first.device_kind})",
+        dtype=first.dtype,
+        layers=f"{first.layers_instantiated} of {first.layers_total}",
+        statuses=tuple(r.status for r in side.runs),
+        times_utc=tuple(r.time_utc for r in side.runs),
+        peak_flops_per_s=_median_of(ceilings, "peak_flops_per_s"),
+        bandwidth_bytes_per_s=_median_of(ceilings, "bandwidth_bytes_per_s"),
     )
+
+
+def _median_of(ceilings: list[Mapping[str, Any]], key: str) -> float | None:
+    """The median of a measured ceiling over the runs (free-form across versions: checked here)."""
+    figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
+    return statistics.median(figures) if figures else None
 
 
 def _points(matched: Sequence[Key], base: dict[Key, Found], new: dict[Key, Found]) -> list[Point]:
     points = []
     for key in matched:
-        analytic = base[key][0][1]["analytic"]
-        if not analytic["bytes"] or not analytic["flops"]:
+        analytic = base[key][0][1]
+        if not analytic.bytes or not analytic.flops:
             continue
-        base_time = statistics.median(c["time_s"] for _, c in base[key])
-        new_time = statistics.median(c["time_s"] for _, c in new[key])
+        base_time = statistics.median(c.time_s for _, c in base[key])
+        new_time = statistics.median(c.time_s for _, c in new[key])
         points.append(
             Point(
                 key=key,
-                intensity_flops_per_byte=analytic["flops"] / analytic["bytes"],
-                base_flops_per_s=analytic["flops"] / base_time,
-                new_flops_per_s=analytic["flops"] / new_time,
+                intensity_flops_per_byte=analytic.flops / analytic.bytes,
+                base_flops_per_s=analytic.flops / base_time,
+                new_flops_per_s=analytic.flops / new_time,
             )
         )
     return points

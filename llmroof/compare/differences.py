@@ -41,15 +41,14 @@ class Difference:
 
 def _identity(run: Run) -> dict[tuple[str, str], Any]:
     """The fields that must agree, keyed by (scope, key)."""
-    record = run.record
     fields: dict[tuple[str, str], Any] = {}
-    for key, value in record["model"]["spec"].items():
+    for key, value in run.model_spec.items():
         if key not in MODEL_LABELS:
             fields[("model", key)] = value
-    fields[("device", "kind")] = record["device"]["kind"]
-    fields[("device", "name")] = record["device"]["name"]
-    for key in WORKLOAD_KEYS:
-        fields[("workload", key)] = record["workload"].get(key)
+    fields[("device", "kind")] = run.device_kind
+    fields[("device", "name")] = run.device_name
+    for key in WORKLOAD_KEYS:  # optional settings: absent in some versions' files
+        fields[("workload", key)] = run.workload.get(key)
     return fields
 
 
@@ -59,7 +58,7 @@ def check_pooled_models(side: Side) -> None:
     refused (a folder of models of different shapes is compared model with model, and is fine)."""
     named: dict[str, dict[str, Path]] = {}
     for run in side.runs:
-        named.setdefault(identity(run), {}).setdefault(str(run.record["model"]["name"]), run.path)
+        named.setdefault(identity(run), {}).setdefault(run.model_name, run.path)
     for names in named.values():
         if len(names) > 1:
             (a, a_path), (b, b_path) = list(names.items())[:2]
@@ -72,11 +71,10 @@ def check_pooled_models(side: Side) -> None:
 
 def _context(run: Run) -> dict[tuple[str, str], Any]:
     """Fields that may differ, and are worth showing when they do."""
-    record = run.record
-    fields: dict[tuple[str, str], Any] = {("model", "name"): record["model"]["name"]}
+    fields: dict[tuple[str, str], Any] = {("model", "name"): run.model_name}
     for key in SETTING_KEYS:
-        fields[("settings", key)] = record["workload"].get(key)
-    for key, value in record["environment"].items():
+        fields[("settings", key)] = run.workload.get(key)
+    for key, value in run.environment.items():
         if key not in VOLATILE_ENVIRONMENT and not isinstance(value, (dict, list)):
             fields[("environment", key)] = value
     return fields
@@ -122,8 +120,8 @@ def _side_ceilings(side: Side) -> dict[str, float | None]:
 
     medians: dict[str, float | None] = {}
     for key, _, _ in CEILINGS:
-        figures = [run.record.get("ceilings", {}).get(key) for run in side.runs]
-        figures = [f for f in figures if isinstance(f, (int, float)) and f > 0]
+        found = [run.ceilings.get(key) for run in side.runs]  # free-form: checked here
+        figures: list[float] = [f for f in found if isinstance(f, (int, float)) and f > 0]
         medians[key] = statistics.median(figures) if figures else None
     return medians
 

@@ -25,15 +25,14 @@ def _table(rows: list[Row]) -> dict[str, Any]:
 
 
 def _side(info: Any) -> dict[str, Any]:
-    roof = info.roofline
     return {
         "label": info.label,
         "line": fmt.side_line(info),
         "files": list(info.files),
         "times": list(info.times_utc),
         "ceilings": [
-            ("measured bandwidth", fmt.value("B/s", roof.get("bandwidth_bytes_per_s"))),
-            ("measured compute", fmt.value("FLOP/s", roof.get("peak_flops_per_s"))),
+            ("measured bandwidth", fmt.value("B/s", info.bandwidth_bytes_per_s)),
+            ("measured compute", fmt.value("FLOP/s", info.peak_flops_per_s)),
         ],
     }
 
@@ -74,7 +73,7 @@ def roofline_svg(comparison: Comparison) -> tuple[Any, str]:
     points = comparison.points
     roofs = [(comparison.base, "#777777", "--"), (comparison.new, "#0072B2", "-")]
     if not points or any(
-        not side.roofline.get("peak_flops_per_s") or not side.roofline.get("bandwidth_bytes_per_s")
+        not side.peak_flops_per_s or not side.bandwidth_bytes_per_s
         for side, _, _ in roofs
     ):
         return (
@@ -118,13 +117,13 @@ def _roofline_figure(comparison: Comparison, roofs: list[tuple[Any, str, str]]) 
     figure = layout.new_figure(7.5, 5.2)
     axes = figure.add_axes((0.16, 0.25, 0.81, 0.68))
     ridges = [
-        s.roofline["peak_flops_per_s"] / s.roofline["bandwidth_bytes_per_s"] for s, _, _ in roofs
+        s.peak_flops_per_s / s.bandwidth_bytes_per_s for s, _, _ in roofs
     ]
     x_values = [p.intensity_flops_per_byte for p in points] or ridges
     low, high = min(x_values) / 4, max(x_values) * 4
     xs = [low * (high / low) ** (i / 200) for i in range(201)]
     for side, color, style in roofs:
-        peak, bandwidth = side.roofline["peak_flops_per_s"], side.roofline["bandwidth_bytes_per_s"]
+        peak, bandwidth = side.peak_flops_per_s, side.bandwidth_bytes_per_s
         axes.plot(
             xs,
             [min(peak, bandwidth * x) for x in xs],
@@ -170,7 +169,7 @@ def _roofline_figure(comparison: Comparison, roofs: list[tuple[Any, str, str]]) 
     axes.set_xlim(low, high)
     ys = [v for p in points for v in (p.base_flops_per_s, p.new_flops_per_s)]
     ys += [
-        min(s.roofline["peak_flops_per_s"], s.roofline["bandwidth_bytes_per_s"] * high)
+        min(s.peak_flops_per_s, s.bandwidth_bytes_per_s * high)
         for s, _, _ in roofs
     ]
     axes.set_ylim(min(ys) / 3, max(ys) * 3)

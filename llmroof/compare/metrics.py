@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from llmroof.compare.load import RunConfig, TimedOp
 from llmroof.measure.stats import quantile
 
 NOISE_FLOOR = 1.05
@@ -93,27 +93,22 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def length_of(config: dict[str, Any]) -> int:
-    """The configuration's sequence length: prompt tokens for prefill, KV-cache tokens for decode."""
-    return config["prompt_len"] if config["phase"] == "prefill" else config["context_len"]
-
-
-def from_time(metric: Metric, config: dict[str, Any], time_s: float) -> float:
+def from_time(metric: Metric, config: RunConfig, time_s: float) -> float:
     """The metric's value had the configuration's full-depth time been ``time_s``: the rates and the
     roofline fraction are a constant of the configuration divided by the time."""
     if metric.name in ("tpot_s", "ttft_s"):
         return time_s
     if metric.name == "tokens_per_s":
-        tokens = config["batch"] * (length_of(config) if config["phase"] == "prefill" else 1)
+        tokens = config.batch * (config.length if config.phase == "prefill" else 1)
         return tokens / time_s
     if metric.name == "achieved_bytes_per_s":
-        return config["analytic"]["bytes"] / time_s
+        return config.bytes / time_s
     if metric.name == "roofline_fraction":
-        return config["roofline_time_s"] / time_s
+        return config.roofline_time_s / time_s
     raise ValueError(f"{metric.name} is not a configuration metric")
 
 
-def full_depth_samples(config: dict[str, Any], extra_layers: int) -> list[float]:
+def full_depth_samples(config: RunConfig, extra_layers: int) -> list[float]:
     """Per-repetition full-depth times, t_stack + (L - N) t_layer, from the stack's and one layer's samples.
 
     The two were timed separately, so there is no natural pairing: the i-th fastest stack repetition is
@@ -121,10 +116,10 @@ def full_depth_samples(config: dict[str, Any], extra_layers: int) -> list[float]
     The median then equals the results file's ``time_s`` (odd n), and the spread is the sum of the two
     spreads: conservative, as if their noise moved together.
     """
-    stack = sorted(config["stack"]["samples_s"])
+    stack = sorted(config.stack_samples_s)
     if extra_layers == 0:
         return stack
-    layer = sorted(config["layer"]["samples_s"])
+    layer = sorted(config.layer_samples_s)
     n = min(len(stack), len(layer))
     if n == 1:
         return [stack[0] + extra_layers * layer[0]]
@@ -133,21 +128,21 @@ def full_depth_samples(config: dict[str, Any], extra_layers: int) -> list[float]
 
 
 def repetition_values(
-    metric: Metric, config: dict[str, Any], extra_layers: int, op: dict[str, Any] | None = None
+    metric: Metric, config: RunConfig, extra_layers: int, op: TimedOp | None = None
 ) -> list[float]:
     """One value per timed repetition."""
     if metric.per_op:
         assert op is not None
-        return list(op["samples_s"])
+        return list(op.samples_s)
     return [from_time(metric, config, t) for t in full_depth_samples(config, extra_layers)]
 
 
-def run_value(metric: Metric, config: dict[str, Any], op: dict[str, Any] | None = None) -> float:
+def run_value(metric: Metric, config: RunConfig, op: TimedOp | None = None) -> float:
     """The run's one value: from the median time, as the results file reports it."""
     if metric.per_op:
         assert op is not None
-        return op["median_s"]
-    return from_time(metric, config, config["time_s"])
+        return op.median_s
+    return from_time(metric, config, config.time_s)
 
 
 def select(names: Sequence[str] | None) -> tuple[Metric, ...]:

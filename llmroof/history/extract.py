@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmroof.compare.load import Run, load_runs
-from llmroof.compare.metrics import METRICS, Metric, length_of, run_value
+from llmroof.compare.load import Run, RunConfig, load_runs
+from llmroof.compare.metrics import METRICS, Metric, run_value
 from llmroof.errors import LlmroofError
 from llmroof.history.store import PointIn, RunIn
 from llmroof.labels import config_label
@@ -22,27 +22,26 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def machine_of(record: dict[str, Any]) -> str:
+def machine_of(run: Run) -> str:
     """The calibration's fingerprint id (what the ceilings cache is keyed by); without one (a bench, a file
     of fixed ceilings), a fingerprint of the device and host."""
-    calibration = record.get("calibration") or {}
+    calibration = run.calibration or {}
     ident = calibration.get("fingerprint_id") if isinstance(calibration, dict) else None
     if isinstance(ident, str) and ident:
         return ident
-    device = record.get("device") or {}
-    environment = record.get("environment") or {}
+    environment = run.environment  # free-form: a profile names its host, a bench its server's url
     described = {
-        "device_kind": device.get("kind"),
-        "device_name": device.get("name"),
+        "device_kind": run.device_kind,
+        "device_name": run.device_name,
         "host": environment.get("host") or environment.get("url"),
     }
     return "d-" + hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:14]
 
 
-def run_config_label(record: dict[str, Any], config: dict[str, Any], op: str | None = None) -> str:
+def run_config_label(run: Run, config: RunConfig, op: str | None = None) -> str:
     """``tiny bf16 decode b=1 c=16`` (with `` attn.q`` for an op): the model, dtype and configuration."""
-    label = config_label(config["phase"], config["batch"], length_of(config))
-    text = f"{record['model']['name']} {record['workload']['dtype']} {label}"
+    label = config_label(config.phase, config.batch, config.length)
+    text = f"{run.model_name} {run.dtype} {label}"
     return f"{text} {op}" if op else text
 
 
@@ -51,21 +50,20 @@ def run_points(run: Run) -> tuple[PointIn, ...]:
     points = []
     for config in run.ok_configs():
         for metric in METRICS.values():
-            if config["phase"] not in metric.phases:
+            if config.phase not in metric.phases:
                 continue
             if metric.per_op:
-                for op in config.get("ops") or []:
-                    if "samples_s" in op:
-                        points.append(
-                            _point(
-                                metric,
-                                run_config_label(run.record, config, op["name"]),
-                                run_value(metric, config, op),
-                            )
+                for op in config.ops:
+                    points.append(
+                        _point(
+                            metric,
+                            run_config_label(run, config, op.name),
+                            run_value(metric, config, op),
                         )
-            elif metric.name != "achieved_bytes_per_s" or config["analytic"]["bytes"]:
+                    )
+            elif metric.name != "achieved_bytes_per_s" or config.bytes:
                 points.append(
-                    _point(metric, run_config_label(run.record, config), run_value(metric, config))
+                    _point(metric, run_config_label(run, config), run_value(metric, config))
                 )
     return tuple(p for p in points if p.value > 0)
 
@@ -107,7 +105,7 @@ def runs_of_file(path: str | Path, machine: str | None = None) -> list[RunIn]:
                     process=-1 if run.process is None else run.process,
                     path=str(path),
                     kind=kind,
-                    machine=machine or machine_of(run.record),
+                    machine=machine or machine_of(run),
                     points=points,
                 )
             )

@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmroof.compare import stats
 from llmroof.compare.comparison import (
@@ -29,10 +30,9 @@ from llmroof.compare.comparison import (
     SideInfo,
     verdict,
 )
-from llmroof.compare.load import Run, load_runs
+from llmroof.compare.load import Run, RunConfig, load_runs
 from llmroof.compare.metrics import (
     Metric,
-    length_of,
     repetition_values,
     run_value,
     select,
@@ -89,7 +89,7 @@ def compare_with_history(
     path = Path(new) / "results.json" if Path(new).is_dir() else Path(new)
     runs = load_runs(path)
     branch = base_branch(store, base.branch)
-    machine = machine_of(runs[0].record)
+    machine = machine_of(runs[0])
     series = {(k.config, k.metric): sid for sid, k in store.series(machine=machine)}
     basis = "runs" if len(runs) >= 2 else "repetitions"
     rows: list[Row] = []
@@ -98,15 +98,11 @@ def compare_with_history(
     base_times: set[str] = set()
     for config in runs[0].ok_configs():
         for metric in select(settings.metrics):
-            if config["phase"] not in metric.phases:
+            if config.phase not in metric.phases:
                 continue
-            ops = (
-                [op["name"] for op in config.get("ops") or [] if "samples_s" in op]
-                if metric.per_op
-                else [None]
-            )
+            ops = [op.name for op in config.ops] if metric.per_op else [None]
             for op in ops:
-                label = run_config_label(runs[0].record, config, op)
+                label = run_config_label(runs[0], config, op)
                 sid = series.get((label, metric.name))
                 points = store.points(sid, last=base.runs, branch=branch) if sid is not None else []
                 if len(points) < 2:
@@ -121,7 +117,7 @@ def compare_with_history(
                     base_values
                 )  # measured run-to-run noise: it replaces compare's default guess
                 floors.append(floor)
-                key = Key(config["phase"], config["batch"], length_of(config), op)
+                key = Key(config.phase, config.batch, config.length, op)
                 rows.append(_row(key, metric, base_values, new_values, settings, floor))
     if not rows:
         raise LlmroofError(
@@ -129,14 +125,12 @@ def compare_with_history(
             f"in {store.where}",
             "add the base branch's runs with llmroof history add, or pass --base-branch",
         )
-    first = runs[0].record
-    workload = first["workload"]
-    info = {
-        "model": str(first["model"]["name"]),
-        "device": f"{first['device']['name']} ({first['device']['kind']})",
-        "dtype": workload["dtype"],
-        "layers": f"{workload['layers_instantiated']} of {workload['layers_total']}",
-        "roofline": {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None},
+    first = runs[0]
+    info: dict[str, Any] = {
+        "model": first.model_name,
+        "device": f"{first.device_name} ({first.device_kind})",
+        "dtype": first.dtype,
+        "layers": f"{first.layers_instantiated} of {first.layers_total}",
     }
     base_info = SideInfo(
         label="BASE",
@@ -158,8 +152,8 @@ def compare_with_history(
         path=str(path),
         runs=len(runs),
         files=(str(path),),
-        statuses=tuple(str(r.record.get("status")) for r in runs),
-        times_utc=tuple(str(r.record["environment"].get("time_utc")) for r in runs),
+        statuses=tuple(r.status for r in runs),
+        times_utc=tuple(r.time_utc for r in runs),
         **info,
     )
     return Comparison(
@@ -176,23 +170,15 @@ def compare_with_history(
 
 
 def _new_values(
-    runs: list[Run], config: dict, metric: Metric, op: str | None, basis: str
+    runs: list[Run], config: RunConfig, metric: Metric, op: str | None, basis: str
 ) -> list[float]:
     """NEW's values of this configuration (and op): one per process, or one process's repetitions."""
     values: list[float] = []
     for run in runs:
-        match = next(
-            (
-                c
-                for c in run.ok_configs()
-                if (c["phase"], c["batch"], length_of(c))
-                == (config["phase"], config["batch"], length_of(config))
-            ),
-            None,
-        )
+        match = next((c for c in run.ok_configs() if c.shape() == config.shape()), None)
         if match is None:
             continue
-        timed = {o["name"]: o for o in match.get("ops") or [] if "samples_s" in o}
+        timed = match.timed_ops()
         if op is not None and op not in timed:
             continue
         entry = timed.get(op) if op else None
