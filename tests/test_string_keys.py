@@ -48,6 +48,23 @@ def field_names() -> set[str]:
     return names - {"extra"}
 
 
+PATH_READERS = {"_get", "_optional"}
+"""Helpers that read a results dict by a (dotted) string key, ``_get(record, "model.name")``: each segment
+that names a record field counts as a read, as ``record["model"]["name"]`` would."""
+
+
+def path_reader_keys(node: ast.AST) -> list[str]:
+    """The segments of the string key a path reader is called with (``[]`` for any other node)."""
+    if not (isinstance(node, ast.Call) and len(node.args) >= 2):
+        return []
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    key = node.args[1]
+    if name in PATH_READERS and isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return key.value.split(".")
+    return []
+
+
 def string_key(node: ast.AST) -> str | None:
     """The key of ``x["key"]`` (a read) or ``x.get("key", ...)``; None for anything else."""
     if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
@@ -70,8 +87,17 @@ def string_key_reads() -> collections.Counter[str]:
         if relative.startswith("llmroof/results/records/"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        per_file[relative] += sum(string_key(node) in names for node in ast.walk(tree))
+        per_file[relative] += sum(
+            (string_key(node) in names) + sum(k in names for k in path_reader_keys(node))
+            for node in ast.walk(tree)
+        )
     return per_file
+
+
+def test_the_counter_sees_reads_through_a_path_reader() -> None:
+    tree = ast.parse('_get(record, "model.name"); _optional(env, "time_utc"); other(record, "model.name")')
+    assert [path_reader_keys(node) for node in ast.walk(tree) if path_reader_keys(node)] == [
+        ["model", "name"], ["time_utc"]]
 
 
 def test_the_counter_sees_string_keys_and_not_attributes() -> None:
