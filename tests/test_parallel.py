@@ -157,14 +157,16 @@ def test_comm_rows_follow_the_nccl_tests_convention(capsys, tmp_path) -> None:
 def test_comm_prediction_for_a_catalog_link() -> None:
     from llmroof.analytic import comm as analytic_comm
     from llmroof.measure import comm
+    from llmroof.results.records.comm import RankTime
+    from llmroof.runs.comm import summarize_rows
     from llmroof.specs import get_hardware
 
     link = analytic_comm.link_for(get_hardware("h100"), 8)
-    rows = comm.summarize_rows([{"rank": r, "op": "all_reduce", "size_bytes": 2**28, "time_s": 1e-3 * (1 + r)}
-                                for r in range(8)], 8, link, "h100")
+    rows = summarize_rows([RankTime(rank=r, op="all_reduce", size_bytes=2**28, time_s=1e-3 * (1 + r))
+                           for r in range(8)], 8, link, "h100")
     row = rows[0]
-    assert row["time_s"] == 8e-3  # the slowest rank
-    assert row["predicted_time_s"] == pytest.approx(2 * 7 / 8 * 2**28 / 450e9 + 14 * 1e-6)
+    assert row.time_s == 8e-3  # the slowest rank
+    assert row.predicted_time_s == pytest.approx(2 * 7 / 8 * 2**28 / 450e9 + 14 * 1e-6)
     assert comm.parse_sizes("4K..16K") == [4096, 8192, 16384]
     with pytest.raises(LlmroofError):
         comm.parse_size("lots")

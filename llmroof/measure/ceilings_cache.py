@@ -121,17 +121,19 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"cannot read it ({exc.message.removeprefix(f'{path}: ')})"
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         return "not a calibration file of this llmroof"
-    if data.get("method_version") != METHOD_VERSION:
-        return f"method version {_show(data.get('method_version'))}, this llmroof measures version {METHOD_VERSION}"
+    version = data.get("method_version")
+    ceilings: Any = data.get("ceilings")  # checked by implausible() before it is read
+    if version != METHOD_VERSION:
+        return f"method version {_show(version)}, this llmroof measures version {METHOD_VERSION}"
     if data.get("fingerprint") != print_:
         return "its machine fingerprint differs"
-    problem = implausible(data.get("ceilings")) or _check(
+    problem = implausible(ceilings) or _check(
         data.get("measured_at"), str, "measured_at"
     )
     if problem:
         return f"malformed ({problem})"
     try:
-        return Ceilings.from_dict(data["ceilings"]), str(data["measured_at"])
+        return Ceilings.from_dict(ceilings), str(data["measured_at"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         return f"malformed ({type(exc).__name__}: {exc})"
 

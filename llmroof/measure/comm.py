@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmroof import schemas
@@ -164,79 +164,25 @@ def rank_main(
         dist.destroy_process_group()
 
 
-def summarize_rows(
-    per_rank: list[dict[str, Any]], ranks: int, link: analytic_comm.Link | None, link_label: str
-) -> list[dict[str, Any]]:
-    """One row per (op, size): the slowest rank's time (a collective ends when its last rank does),
-    algbw, busbw, and the analytic prediction."""
-    keys = sorted(
-        {(r["op"], r["size_bytes"]) for r in per_rank}, key=lambda k: (OPS.index(k[0]), k[1])
-    )
-    rows = []
-    for op, size in keys:
-        time_s = max(r["time_s"] for r in per_rank if r["op"] == op and r["size_bytes"] == size)
-        algbw = size / time_s
-        row = {
-            "op": op,
-            "size_bytes": size,
-            "ranks": ranks,
-            "time_s": time_s,
-            "algbw_bytes_per_s": algbw,
-            "busbw_bytes_per_s": bus_bandwidth(op, algbw, ranks),
-        }
-        if link is not None:
-            predicted = predict_time_s(op, size, ranks, link)
-            row.update(
-                predicted_time_s=predicted,
-                predicted_busbw_bytes_per_s=bus_bandwidth(op, size / predicted, ranks),
-                measured_to_predicted=time_s / predicted,
-                prediction_link=link_label,
-            )
-        rows.append(row)
-    return rows
-
-
-def fitted_link(rows_per_rank: list[dict[str, Any]], ranks: int) -> analytic_comm.Link | None:
-    """The ring model's bandwidth and latency, least-squares fitted to the measured all-reduces:
-    t = 2(n-1) * L + 2(n-1)/n * S / B is a line in S."""
-    times: dict[int, float] = {}
-    for r in rows_per_rank:
-        if r["op"] == "all_reduce":
-            times[r["size_bytes"]] = max(times.get(r["size_bytes"], 0.0), r["time_s"])
+def fitted_link(all_reduce_times_s: Mapping[int, float], ranks: int) -> analytic_comm.Link | None:
+    """The ring model's bandwidth and latency, least-squares fitted to the measured all-reduces (the slowest
+    rank's time per message size, bytes -> s): t = 2(n-1) * L + 2(n-1)/n * S / B is a line in S."""
+    times = dict(all_reduce_times_s)
     fit = analytic_comm.fit_ring_allreduce(list(times), list(times.values()), ranks)
     return None if fit is None else analytic_comm.Link("fitted to the measured all-reduces", *fit)
 
 
 def prediction(
-    per_rank: list[dict[str, Any]], ranks: int, hardware: Any | None = None
+    all_reduce_times_s: Mapping[int, float], ranks: int, hardware: Any | None = None
 ) -> tuple[analytic_comm.Link | None, str]:
     """The link the ring model predicts with, and its label: the catalog device's link for ``ranks``, or
     (without a device) the link least-squares fitted to this run's all-reduces at every size."""
     if hardware is None:
         return fitted_link(
-            per_rank, ranks
+            all_reduce_times_s, ranks
         ), "ring model least-squares fitted to this run's all-reduces at every size"
     link = analytic_comm.link_for(hardware, ranks)
     return (
         link,
         f"{hardware.name}: {link.name}, {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)}",
     )
-
-
-def comm_record(
-    raw: dict[str, Any], iterations: int, hardware: Any | None = None
-) -> dict[str, Any]:
-    """The ``llmroof.comm/1`` record of rank 0's raw timings (what :func:`rank_main` saved): a row per op and
-    size, each beside the ring model's prediction."""
-    ranks, per_rank = raw["ranks"], raw["per_rank"]
-    link, label = prediction(per_rank, ranks, hardware)
-    return {
-        "schema": SCHEMA,
-        "ranks": ranks,
-        "backend": raw["backend"],
-        "iterations": iterations,
-        "convention": CONVENTION,
-        "prediction": label if link else None,
-        "rows": summarize_rows(per_rank, ranks, link, label),
-        "per_rank": per_rank,
-    }

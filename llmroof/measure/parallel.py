@@ -555,10 +555,10 @@ def _combine(
         "roofline_time_s": ph.time_s,
         "eager_roofline_time_s": eager.time_s,
         "roofline_fraction": ph.time_s / time_s,
-        "achieved_bytes_per_s": ph.totals["bytes"] / time_s,
-        "achieved_flops_per_s": ph.totals["flops"] / time_s,
+        "achieved_bytes_per_s": ph.bytes / time_s,
+        "achieved_flops_per_s": ph.flops / time_s,
     }
-    record.update(profile_record.per_token(phase, batch, length, time_s, ph.totals["bytes"]))
+    record.update(profile_record.per_token(phase, batch, length, time_s, ph.bytes))
     for rank in ranks:
         timings = rank.pop("op_timings", None)
         if timings:

@@ -145,14 +145,13 @@ def measure_ceilings(
 def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
     """A results file's ``ceilings``: the calibration's JSON form, plus the keys of earlier versions
     (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
-    data = ceilings.to_dict()
-    compute = data["compute_flops_per_s"]
+    compute = ceilings.compute_roofs()
     if dtype not in compute:
         raise LlmroofError(
             f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
         )
-    return data | {
-        "measured_bandwidth_bytes_per_s": data["memory_bandwidth_bytes_per_s"],
+    return ceilings.to_dict() | {
+        "measured_bandwidth_bytes_per_s": ceilings.memory_roof().best_bytes_per_s,
         "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
         "measured_flops_per_s": compute[dtype],
         "compute_dtype": dtype,
@@ -411,8 +410,8 @@ def profile(
         run.record["calibration"] = calibration
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.record["roofline"] = profile_record.roofline(
-            ceilings["measured_flops_per_s"],
-            ceilings["measured_bandwidth_bytes_per_s"],
+            measured.peak_flops_per_s[config.dtype],
+            measured.memory_bandwidth_bytes_per_s,
             "measured ceilings",
             datasheet,
             config.dtype,
@@ -697,9 +696,13 @@ def _attach_analysis(
         }
     # Achieved rates of this device: its own (per-rank) bytes and FLOPs over its own measured time.
     tp = config.tp_simulate
-    record["achieved_bytes_per_s"] = analytic["bytes"] / tp / t
-    record["achieved_flops_per_s"] = analytic["flops"] / tp / t
-    record["bound_measured"] = _measured_bound(record, measured, config.dtype)
+    achieved_bytes_per_s = ph.bytes / tp / t
+    achieved_flops_per_s = ph.flops / tp / t
+    record["achieved_bytes_per_s"] = achieved_bytes_per_s
+    record["achieved_flops_per_s"] = achieved_flops_per_s
+    record["bound_measured"] = _measured_bound(
+        achieved_flops_per_s, achieved_bytes_per_s, measured, config.dtype
+    )
     if tp > 1:
         t = (
             t + ph.comm_time_s
@@ -709,8 +712,8 @@ def _attach_analysis(
         sheet_time = getattr(sheet, phase).time_s
         record["datasheet_roofline_time_s"] = sheet_time
         record["datasheet_roofline_fraction"] = sheet_time / t
-    record.update(profile_record.per_token(phase, batch, length, t, analytic["bytes"]))
-    _attach_nvml(record, config, eager, batch, length)
+    record.update(profile_record.per_token(phase, batch, length, t, ph.bytes))
+    _attach_nvml(record, config, eager, phase, batch, length)
     timings = record.pop("op_timings", None)
     if timings:
         record["ops"] = [
@@ -773,7 +776,7 @@ def place_op(
 
 
 def _attach_nvml(
-    record: dict[str, Any], config: ProfileConfig, ph: Any, batch: int, length: int
+    record: dict[str, Any], config: ProfileConfig, ph: Any, phase: str, batch: int, length: int
 ) -> None:
     """NVML's measured DRAM bytes per token of the N-layer stack beside the analytic bytes of that stack."""
     sampled = record.get("nvml")
@@ -783,7 +786,7 @@ def _attach_nvml(
     stack_bytes = sum(
         op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops
     )
-    tokens = batch if record["phase"] == "decode" else batch * length
+    tokens = batch if phase == "decode" else batch * length
     per_call_s = record["stack"]["median_s"]
     measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
     analytic = stack_bytes / tokens
@@ -798,12 +801,12 @@ def _attach_nvml(
     )
 
 
-def _measured_bound(record: dict[str, Any], measured: HardwareSpec, dtype: str) -> str:
+def _measured_bound(
+    achieved_flops_per_s: float, achieved_bytes_per_s: float, measured: HardwareSpec, dtype: str
+) -> str:
     """Which measured ceiling the run is closer to: achieved bandwidth or achieved FLOP/s, as shares."""
     roof = Roofline(measured.peak_flops_per_s[dtype], measured.memory_bandwidth_bytes_per_s)
-    return roof.bound(
-        record["achieved_flops_per_s"], record["achieved_bytes_per_s"]
-    )  # rates in, shares compared
+    return roof.bound(achieved_flops_per_s, achieved_bytes_per_s)  # rates in, shares compared
 
 
 def crossover(

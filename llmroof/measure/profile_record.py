@@ -108,8 +108,8 @@ def op_row(op: Any, roof: Any, measured: dict[str, Any] | None, **analytic: Any)
     if measured is not None:
         median = measured["median_s"]
         row.update(measured)
-        row["achieved_bytes_per_s"] = row["bytes"] / median
-        row["achieved_flops_per_s"] = row["flops"] / median
+        row["achieved_bytes_per_s"] = op.bytes / median
+        row["achieved_flops_per_s"] = op.flops / median
         row["roofline_fraction"] = row.get("roof_time_s", row["time_s"]) / median
     return row
 

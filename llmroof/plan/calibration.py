@@ -79,7 +79,9 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
             f"{source}: measured on {device_name}, {what}: its efficiencies say nothing about the GPUs a plan is for",
             "profile the device you plan for (`llmroof profile` on it), or plan without --calibrate",
         )
-    fractions: dict[str, list[float]] = {"prefill": [], "decode": []}
+    prefill: list[float] = []
+    decode: list[float] = []
+    fractions = {"prefill": prefill, "decode": decode}  # a run's roofline fractions, by phase
     for config in run.configs:
         fraction = config.datasheet_roofline_fraction
         if (
@@ -97,21 +99,18 @@ def calibration_from_profile(run: ProfileRecord | dict[str, Any], source: str) -
                     "edited by hand or corrupt? re-run llmroof profile",
                 )
             fractions[config.phase].append(float(fraction))
-    if not fractions["decode"]:
+    if not decode:
         raise LlmroofError(
             f"{source}: no completed decode measurement against the {hardware} datasheet",
             "run `llmroof profile` to completion on that device",
         )
-    decode = fractions["decode"]
     return Calibration(
         hardware=str(hardware),
         decode_efficiency=statistics.median(decode),
-        prefill_efficiency=statistics.median(fractions["prefill"])
-        if fractions["prefill"]
-        else None,
+        prefill_efficiency=statistics.median(prefill) if prefill else None,
         decode_range=(min(decode), max(decode)),
         decode_samples=len(decode),
-        prefill_samples=len(fractions["prefill"]),
+        prefill_samples=len(prefill),
         device_name=device_name,
         dtype=run.workload.dtype,
         model=run.model.name,
@@ -153,7 +152,8 @@ def calibration_from_bench(data: dict[str, Any], source: str) -> Calibration:
 
     result = BenchResult.from_dict(data, source)
     hardware = result.hardware or {}
-    if not hardware.get("name") or not (
+    name = hardware.get("name")  # the free-form hardware entry the bench ran against
+    if not name or not (
         result.hardware_method == "catalog" or result.hardware_method.startswith("nvml")
     ):
         raise LlmroofError(
@@ -170,17 +170,17 @@ def calibration_from_bench(data: dict[str, Any], source: str) -> Calibration:
     ]
     if not fractions:
         raise LlmroofError(
-            f"{source}: no level with a measured TPOT on the {hardware['name']} roofline",
+            f"{source}: no level with a measured TPOT on the {name} roofline",
             "run llmroof bench to completion with a model it can place on the roofline",
         )
     return Calibration(
-        hardware=str(hardware["name"]),
+        hardware=str(name),
         decode_efficiency=statistics.median(fractions),
         prefill_efficiency=None,
         decode_range=(min(fractions), max(fractions)),
         decode_samples=len(fractions),
         prefill_samples=0,
-        device_name=str(hardware.get("display_name", hardware["name"])),
+        device_name=str(hardware.get("display_name", name)),
         dtype=result.settings.dtype,
         model=str((result.model_spec or {}).get("name", result.settings.model)),
         source=source,

@@ -39,6 +39,7 @@ from typing import Any
 from llmroof.errors import LlmroofError
 from llmroof.measure.stats import spread
 from llmroof.results.io import read_json, write_json_atomic
+from llmroof.results.records.profile import ConfigRepeat, ConfigResult, RepeatInfo
 from llmroof.results.save import saver
 from llmroof.writers import check_output_folder, write_bytes_atomic
 
@@ -186,15 +187,17 @@ def _write_partial(
             record = read_json(worker_path, "llmroof.profile/")
         except LlmroofError:
             return
-        record["status"] = (
-            status if record.get("status") in (None, "running", "complete") else record["status"]
-        )
+        own = record.get("status")
+        record["status"] = status if own in (None, "running", "complete") else own
         write_json_atomic(path, record)
 
 
-def _key(config: dict[str, Any]) -> tuple[str, int, int]:
-    length = config["prompt_len"] if config["phase"] == "prefill" else config["context_len"]
-    return config["phase"], config["batch"], length
+Key = tuple[str, int, int | None]
+"""A configuration's phase, batch and length (prompt or context)."""
+
+
+def _key(config: ConfigResult) -> Key:
+    return config.phase, config.batch, config.length
 
 
 def merge(processes: list[dict[str, Any]], requested: int, status: str) -> dict[str, Any]:
@@ -204,67 +207,80 @@ def merge(processes: list[dict[str, Any]], requested: int, status: str) -> dict[
     first = processes[0]["record"]
     merged = {k: copy.deepcopy(v) for k, v in first.items() if k != "configs"}
     merged["status"] = status
-    order: list[tuple[str, int, int]] = []
-    by_key: dict[tuple[str, int, int], list[tuple[int, dict[str, Any]]]] = {}
+    order: list[Key] = []
+    by_key: dict[Key, list[Found]] = {}
     for process in processes:
-        for config in process["record"].get("configs", []):
+        index = process["index"]
+        for i, raw in enumerate(process["record"].get("configs", [])):
+            config = ConfigResult.from_dict(raw, f"process {index}: configs[{i}]")
             key = _key(config)
             if key not in by_key:
                 order.append(key)
                 by_key[key] = []
-            by_key[key].append((process["index"], config))
+            by_key[key].append(Found(index, config, raw))
     # Process 0 ran the plan unrotated, so the order of first appearance is the plan's.
     merged["configs"] = [_merge_config(by_key[key]) for key in order]
-    merged["repeat"] = {
-        "processes_requested": requested,
-        "processes_finished": len(processes),
-        "method": METHOD,
-        "ceilings": _ceiling_spread(processes),
-    }
+    merged["repeat"] = RepeatInfo(
+        processes_requested=requested,
+        processes_finished=len(processes),
+        method=METHOD,
+        ceilings=_ceiling_spread(processes),
+    ).to_dict()
     merged["processes"] = processes
     return merged
 
 
-def _merge_config(found: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Found:
+    """One process's entry for a configuration: the record read, and the JSON object it was read from (which
+    the merged file keeps as written)."""
+
+    process: int
+    config: ConfigResult
+    raw: dict[str, Any]
+
+
+def _merge_config(found: list[Found]) -> dict[str, Any]:
     """The median process's entry for one configuration, with every process's values beside it."""
-    ok = [(index, config) for index, config in found if config.get("status") == "ok"]
+    statuses = {str(f.process): f.config.status for f in found}
+    ok = [f for f in found if f.config.ok]
     if not ok:
-        entry = copy.deepcopy(found[0][1])
-        entry["repeat"] = {"processes": 0, "statuses": {str(i): c.get("status") for i, c in found}}
+        entry = copy.deepcopy(found[0].raw)
+        entry["repeat"] = ConfigRepeat(processes=0, statuses=statuses).to_dict()
         return entry
-    ranked = sorted(ok, key=lambda item: item[1]["time_s"])
-    chosen_index, chosen = ranked[(len(ranked) - 1) // 2]
-    entry = copy.deepcopy(chosen)
+    ranked = sorted(ok, key=lambda f: f.config.time_s or 0.0)
+    chosen = ranked[(len(ranked) - 1) // 2]
+    entry = copy.deepcopy(chosen.raw)
     metrics = {}
     for name in METRICS:
         values = [
-            (index, config[name])
-            for index, config in ok
-            if isinstance(config.get(name), (int, float))
+            (f.process, getattr(f.config, name))
+            for f in ok
+            if isinstance(getattr(f.config, name), (int, float))
         ]
         if values:
             metrics[name] = {
                 "by_process": [{"process": i, "value": v} for i, v in values],
                 **spread([v for _, v in values]),
             }
-    ops: dict[str, dict[str, Any]] = {}
-    for index, config in ok:
-        for op in config.get("ops") or []:
-            if "median_s" in op:
-                ops.setdefault(op["name"], {"by_process": []})["by_process"].append(
-                    {"process": index, "value": op["median_s"]}
-                )
-    for summary in ops.values():
-        summary.update(spread([item["value"] for item in summary["by_process"]]))
-    entry["repeat"] = {
-        "processes": len(ok),
-        "process_index": chosen_index,
-        "metrics": metrics,
-        "ops": ops,
-    }
-    if len(ok) < len(found):
-        entry["repeat"]["statuses"] = {str(i): c.get("status") for i, c in found}
+    ops: dict[str, list[tuple[int, float]]] = {}
+    for f in ok:
+        for op in f.config.ops or ():
+            if op.median_s is not None:
+                ops.setdefault(op.name, []).append((f.process, op.median_s))
+    entry["repeat"] = ConfigRepeat(
+        processes=len(ok),
+        process_index=chosen.process,
+        metrics=metrics,
+        ops={name: _by_process(values) for name, values in ops.items()},
+        statuses=statuses if len(ok) < len(found) else None,
+    ).to_dict()
     return entry
+
+
+def _by_process(values: list[tuple[int, float]]) -> dict[str, Any]:
+    """Every process's value, then their spread."""
+    return {"by_process": [{"process": i, "value": v} for i, v in values], **spread([v for _, v in values])}
 
 
 def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:

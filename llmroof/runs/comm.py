@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from llmroof.analytic import comm as analytic_comm
+from llmroof.measure import comm as measure
 from llmroof.results.records import CommRecord
+from llmroof.results.records.comm import CommRow, RankTime
 
 
 def run_comm(
@@ -28,7 +33,6 @@ def run_comm(
     ``progress`` gets a line before the ranks start."""
     import torch
 
-    from llmroof.measure import comm as measure
     from llmroof.measure import distributed
     from llmroof.results.io import read_json
     from llmroof.results.save import saver
@@ -65,4 +69,73 @@ def run_comm(
                 error_file=str(Path(tmp) / "rank-error"),
             )
         raw = read_json(raw_path, measure.SCHEMA)
-    return CommRecord.from_dict(measure.comm_record(raw, iterations, spec))
+    return comm_record(raw, iterations, spec)
+
+
+def comm_record(raw: Mapping[str, Any], iterations: int, hardware: Any | None = None) -> CommRecord:
+    """The ``llmroof.comm/1`` record of rank 0's raw timings (what ``rank_main`` saved): a row per op and
+    size, each beside the ring model's prediction."""
+    per_rank = tuple(
+        RankTime.from_dict(row, f"per_rank[{i}]") for i, row in enumerate(raw["per_rank"])
+    )
+    ranks = int(raw["ranks"])
+    link, label = measure.prediction(all_reduce_times_s(per_rank), ranks, hardware)
+    return CommRecord(
+        ranks=ranks,
+        backend=str(raw["backend"]),
+        iterations=iterations,
+        convention=measure.CONVENTION,
+        prediction=label if link else None,
+        rows=summarize_rows(per_rank, ranks, link, label),
+        per_rank=per_rank,
+    )
+
+
+def all_reduce_times_s(per_rank: Sequence[RankTime]) -> dict[int, float]:
+    """The slowest rank's all-reduce time per message size (bytes -> s)."""
+    times: dict[int, float] = {}
+    for r in per_rank:
+        if r.op == "all_reduce":
+            times[r.size_bytes] = max(times.get(r.size_bytes, 0.0), r.time_s)
+    return times
+
+
+def summarize_rows(
+    per_rank: Sequence[RankTime], ranks: int, link: analytic_comm.Link | None, link_label: str
+) -> tuple[CommRow, ...]:
+    """One row per (op, size): the slowest rank's time (a collective ends when its last rank does),
+    algbw, busbw, and the analytic prediction."""
+    keys = sorted(
+        {(r.op, r.size_bytes) for r in per_rank}, key=lambda k: (measure.OPS.index(k[0]), k[1])
+    )
+    return tuple(_row(per_rank, op, size, ranks, link, link_label) for op, size in keys)
+
+
+def _row(
+    per_rank: Sequence[RankTime],
+    op: str,
+    size: int,
+    ranks: int,
+    link: analytic_comm.Link | None,
+    link_label: str,
+) -> CommRow:
+    time_s = max(r.time_s for r in per_rank if r.op == op and r.size_bytes == size)
+    algbw = size / time_s
+    measured = CommRow(
+        op=op,
+        size_bytes=size,
+        ranks=ranks,
+        time_s=time_s,
+        algbw_bytes_per_s=algbw,
+        busbw_bytes_per_s=measure.bus_bandwidth(op, algbw, ranks),
+    )
+    if link is None:
+        return measured
+    predicted = measure.predict_time_s(op, size, ranks, link)
+    return dataclasses.replace(
+        measured,
+        predicted_time_s=predicted,
+        predicted_busbw_bytes_per_s=measure.bus_bandwidth(op, size / predicted, ranks),
+        measured_to_predicted=time_s / predicted,
+        prediction_link=link_label,
+    )
