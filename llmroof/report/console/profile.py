@@ -256,21 +256,24 @@ def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
     """A ``--tp``/``--pp`` run: the measured link and each configuration measured against the analytic one."""
     from rich.table import Table
 
-    par = record.parallel or {}
-    link = par.get("link") or {}
+    par = record.parallel
+    if par is None:
+        return
+    built = None if par.stage_layers_instantiated is None else list(par.stage_layers_instantiated)
     out.print(
-        f"[bold]{user(record.model.name)}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-        f"{par['backend']}), stages of {par['stage_layers']} layers"
+        f"[bold]{user(record.model.name)}[/] on {par.world_size} ranks (tp {par.tp} x pp {par.pp}, "
+        f"{par.backend}), stages of {list(par.stage_layers)} layers"
         + (
-            f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+            f" ({built} instantiated, full depth extrapolated)"
             if record.workload.extrapolated
             else ""
         )
     )
+    link = par.link
     if link:
         out.print(
-            f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
-            f"({link['method']})"
+            f"Measured link: {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)} per step "
+            f"({link.method})"
         )
     table = Table(
         title="Measured vs analytic (analytic on the measured ceilings and link)",

@@ -402,6 +402,42 @@ class Rooflines(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LinkFit(Record):
+    """The link between ranks, fitted from all-reduces of two sizes (a ring all-reduce model)."""
+
+    method: str
+    """How it was fitted, in words."""
+    sizes_bytes: tuple[int, ...] = seq()
+    """The all-reduce sizes timed."""
+    times_s: tuple[float, ...] = seq()
+    """Median time of each size."""
+    bandwidth_bytes_per_s: float
+    latency_s: float
+    """Per ring step."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelRun(Record):
+    """A ``--tp``/``--pp`` run: its layout over the ranks and the measured link."""
+
+    tp: int
+    pp: int
+    micro_batches: int | None = opt()
+    """Pipeline micro-batches (absent: 1)."""
+    world_size: int
+    backend: str
+    """``gloo`` (CPU) or ``nccl``."""
+    stage_layers: tuple[int, ...] = seq()
+    """Layers per pipeline stage at full depth."""
+    stage_layers_instantiated: tuple[int, ...] | None = opt(seq_=True)
+    """Layers per stage actually built (fewer: the full depth extrapolated); absent in 0.1.0 files."""
+    link: LinkFit | None = one(LinkFit)
+    """None without tensor parallelism (nothing to all-reduce)."""
+    layout: str | None = opt()
+    """How ranks map to (stage, tp rank), in words."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProfileRecord(Record):
     """A whole ``llmroof.profile/1`` file."""
 
@@ -441,7 +477,7 @@ class ProfileRecord(Record):
     """The rooflines, once the ceilings are measured."""
     crossover: Mapping[str, Any] | None = opt()
     """Measured against analytic decode crossover (complete single-device runs)."""
-    parallel: Mapping[str, Any] | None = opt()
+    parallel: ParallelRun | None = opt(ParallelRun)
     """Parallel runs: tp, pp, micro-batches, the measured link."""
 
     @property
