@@ -24,6 +24,7 @@ from llmroof.report import tables as tb
 from llmroof.results.records.analysis import Memory, PhaseTotals
 from llmroof.results.records.profile import (
     ConfigResult,
+    CrossoverRow,
     OpResult,
     ParallelMeasured,
     ParallelRun,
@@ -492,24 +493,23 @@ def sweeps(record: ProfileRecord) -> dict[str, Any] | None:
     figures = [f for f in figures if f is not None]
     if not figures:
         return None
-    # ``crossover`` is a free-form object: per context, the batch decode turns compute-bound
-    crossover = record.crossover or {}
+    crossover = record.crossover  # per context, the batch decode turns compute-bound
     rows = [
         [
-            tb.integer(r["context_len"]),
+            tb.integer(r.context_len),
             tb.cell(
-                "not reached (up to b=" + str(max(r["batches_measured"], default=0)) + ")"
-                if r["measured_batch"] is None
-                else r["measured_batch"],
-                r["measured_batch"] or "",
+                "not reached (up to b=" + str(max(r.batches_measured, default=0)) + ")"
+                if r.measured_batch is None
+                else r.measured_batch,
+                r.measured_batch or "",
             ),
             tb.cell(
-                "never" if r["analytic_batch"] is None else r["analytic_batch"],
-                r["analytic_batch"] or "",
+                "never" if r.analytic_batch is None else r.analytic_batch,
+                r.analytic_batch or "",
             ),
-            tb.cell(", ".join(map(str, r["batches_measured"]))),
+            tb.cell(", ".join(map(str, r.batches_measured))),
         ]
-        for r in crossover.get("decode", [])
+        for r in _crossover_rows(record)
     ]
     table = tb.table(
         [
@@ -520,12 +520,17 @@ def sweeps(record: ProfileRecord) -> dict[str, Any] | None:
         ],
         rows,
     )
-    method = crossover.get("method")
+    method = crossover.method if crossover else None
     return {
         "figures": figures,
         "table": table if rows else None,
         "notes": [method] if method else [],
     }
+
+
+def _crossover_rows(record: ProfileRecord) -> tuple[CrossoverRow, ...]:
+    """The decode crossover per context (none in parallel or incomplete runs)."""
+    return (record.crossover.decode or ()) if record.crossover else ()
 
 
 def _batch_sweep(
@@ -556,21 +561,19 @@ def _batch_sweep(
             )
         )
     marks = []
-    for row in (record.crossover or {}).get("decode", []):
-        if row.get("measured_batch") is not None:
+    for row in _crossover_rows(record):
+        if row.measured_batch is not None:
             marks.append(
                 (
-                    float(row["measured_batch"]),
-                    f"measured compute-bound from b={row['measured_batch']}, "
-                    f"c={row['context_len']}",
+                    float(row.measured_batch),
+                    f"measured compute-bound from b={row.measured_batch}, c={row.context_len}",
                 )
             )
-        if row.get("analytic_batch") is not None:
+        if row.analytic_batch is not None:
             marks.append(
                 (
-                    float(row["analytic_batch"]),
-                    f"roofline: compute-bound from b={row['analytic_batch']}, "
-                    f"c={row['context_len']}",
+                    float(row.analytic_batch),
+                    f"roofline: compute-bound from b={row.analytic_batch}, c={row.context_len}",
                 )
             )
     ceiling = measured.bandwidth_bytes_per_s if measured else None

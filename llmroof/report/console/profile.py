@@ -42,15 +42,15 @@ def print_summary(record: ProfileRecord, path: Path, out: Any) -> None:
             out.print(f"[yellow]{c.phase} b={c.batch}: {c.status}: {c.reason or ''}[/]")
     if record.repeat:
         print_repeat_spread(record, out)
-    for row in (record.crossover or {}).get("decode", []):
-        if not row["batches_measured"]:
+    for row in (record.crossover.decode or ()) if record.crossover else ():
+        if not row.batches_measured:
             continue  # every batch at this context was skipped or failed (listed above)
-        measured, analytic = row["measured_batch"], row["analytic_batch"]
+        measured, analytic = row.measured_batch, row.analytic_batch
         reached = (
-            f">{max(row['batches_measured'])} (not reached)" if measured is None else str(measured)
+            f">{max(row.batches_measured)} (not reached)" if measured is None else str(measured)
         )
         out.print(
-            f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
+            f"Decode at context {row.context_len}: compute-bound from batch {reached} measured, "
             f"{'never' if analytic is None else analytic} on the roofline"
         )
     for note in record.notes or ():

@@ -402,6 +402,29 @@ class Rooflines(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CrossoverRow(Record):
+    """One decode context: the first batch measured compute-bound, beside the roofline's."""
+
+    context_len: int
+    measured_batch: int | None
+    """None: no batch measured was compute-bound."""
+    analytic_batch: int | None
+    """The roofline's compute-bound batch on the measured ceilings; None: never."""
+    batches_measured: tuple[int, ...] = seq()
+    """The batches that finished at this context."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crossover(Record):
+    """Measured against analytic decode crossover."""
+
+    method: str | None = opt()
+    """How a measured run is called compute-bound, in words."""
+    decode: tuple[CrossoverRow, ...] | None = opt(CrossoverRow, many_=True)
+    """One row per decode context."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class LinkFit(Record):
     """The link between ranks, fitted from all-reduces of two sizes (a ring all-reduce model)."""
 
@@ -475,7 +498,7 @@ class ProfileRecord(Record):
     """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
     roofline: Rooflines | None = opt(Rooflines)
     """The rooflines, once the ceilings are measured."""
-    crossover: Mapping[str, Any] | None = opt()
+    crossover: Crossover | None = opt(Crossover)
     """Measured against analytic decode crossover (complete single-device runs)."""
     parallel: ParallelRun | None = opt(ParallelRun)
     """Parallel runs: tp, pp, micro-batches, the measured link."""
