@@ -5,7 +5,7 @@ context); the tables and figures hold every configuration. A CPU run has no data
 those parts are left out; nothing here is parallel, so neither is that section.
 
 Every section reads the run's :class:`~llmroof.results.records.profile.ProfileRecord` by attribute; only
-its free-form ``Mapping`` fields (``nvml``, ``crossover``, ``simulated``, the ``--repeat``
+its free-form ``Mapping`` fields (``nvml``, the ``--repeat``
 spreads, ``calibration``) are read by key.
 """
 
@@ -213,11 +213,11 @@ def headline(record: ProfileRecord) -> dict[str, Any] | None:
         )
     lead = decode[0] if decode else prefill[0]
     notes = [verdict(p, record) for p in prefill[:1]] if decode else []
-    simulated = lead.simulated  # a free-form object: the simulated degree and its communication
+    simulated = lead.simulated  # the simulated degree and its communication
     if simulated:
         notes.append(
-            f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
-            f"communication of {simulated['tp']} ranks ({seconds(simulated['comm_time_s'])} here), while "
+            f"--tp-simulate {simulated.tp}: one rank's shard was timed; TPOT and TTFT add the analytic "
+            f"communication of {simulated.tp} ranks ({seconds(simulated.comm_time_s)} here), while "
             "% of roofline compares the shard's own work."
         )
     return {

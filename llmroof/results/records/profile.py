@@ -171,6 +171,19 @@ class RepeatInfo(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SimulatedTp(Record):
+    """``--tp-simulate``: one rank's shard timed here, the analytic communication of the degree added."""
+
+    tp: int
+    """The simulated tensor-parallel degree."""
+    method: str
+    comm_time_s: float
+    """Analytic communication of ``tp`` ranks."""
+    time_s: float
+    """The shard's measured time plus that communication."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigResult(Record):
     """One configuration of a run: a phase at a batch and a prompt or context length."""
 
@@ -226,7 +239,7 @@ class ConfigResult(Record):
     """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
     eager_roofline_time_s: float | None = opt()
     """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
-    simulated: Mapping[str, Any] | None = opt()
+    simulated: SimulatedTp | None = opt(SimulatedTp)
     """``--tp-simulate``: the one-rank shard and the analytic communication."""
     ttft_s: float | None = opt()
     """Prefill: time to first token, measured."""
