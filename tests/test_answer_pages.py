@@ -62,7 +62,7 @@ def test_the_simulate_page_opens_with_the_level_that_loses_the_most(tmp_path, ca
     answer = simulate_answer(record)
     assert answer is not None and answer == simulate_answer(record.to_dict())
     # the worst p90 against its unloaded value, found here by brute force over every level and metric
-    unloaded = {"TTFT": record.step_model["prefill_s"], "TPOT": record.step_model["decode_step_s"]}
+    unloaded = {"TTFT": record.step_model.prefill_s, "TPOT": record.step_model.decode_step_s}
     worst = max(
         (
             (getattr(level, f"{m.lower()}_s").p90 / unloaded[m], level, m)

@@ -70,3 +70,15 @@ def test_without_a_driver_the_command_still_runs(capsys) -> None:
 def test_a_command_that_cannot_start_is_a_clean_error(capsys) -> None:
     code, _, err = run(capsys, "sample", "--", "no-such-command-llmroof")
     assert code == 2 and "cannot run 'no-such-command-llmroof'" in err and "Traceback" not in err
+
+
+def test_the_summary_record_declares_every_key_the_sampler_summarizes_in_order():
+    """``SampleSummary`` is written field by field: a figure added to ``SUMMARY_FIELDS`` must be declared
+    there, in the same place, or the file's key order would change."""
+    import dataclasses
+
+    from llmroof.measure.nvml import summarize_samples
+    from llmroof.results.records.sample import SampleSummary
+
+    declared = [f.name for f in dataclasses.fields(SampleSummary) if f.name != "extra"]
+    assert list(summarize_samples([])) == declared

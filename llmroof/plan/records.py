@@ -207,6 +207,16 @@ class Plan:
     def best(self) -> PlanConfig | None:
         return self.configs[self.recommended[0].index] if self.recommended else None
 
+    @property
+    def fitting(self) -> int:
+        """Configurations that fit in memory."""
+        return sum(c.fits for c in self.configs)
+
+    @property
+    def meeting_slo(self) -> int:
+        """Configurations that meet the SLOs."""
+        return sum(c.meets_slo for c in self.configs)
+
     def to_dict(self) -> dict[str, Any]:
         request = self.request
         configs = [c.to_dict() for c in self.configs]
@@ -225,8 +235,8 @@ class Plan:
             "verdict": self.verdict,
             "counts": {
                 "configurations": len(self.configs),
-                "fit": sum(c.fits for c in self.configs),
-                "meet_slo": sum(c.meets_slo for c in self.configs),
+                "fit": self.fitting,
+                "meet_slo": self.meeting_slo,
             },
             "recommended": ranked(self.recommended),
             "closest": ranked(self.closest),

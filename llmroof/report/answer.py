@@ -502,18 +502,18 @@ def simulate_answer(record: Any) -> Answer | None:
             "more replicas (--replicas) spread the sequences."
         )
     elif bound == "queueing":
-        tokens = s.get("max_num_batched_tokens")
+        tokens = s.max_num_batched_tokens
         move = (
             f"More replicas (--replicas, now {result.replicas}) or a lower rate; a larger "
             f"--max-num-batched-tokens (now {tokens}) admits more prompt tokens per step"
-            + ("" if s.get("chunked_prefill") else "; chunked prefill (--chunked-prefill)")
+            + ("" if s.chunked_prefill else "; chunked prefill (--chunked-prefill)")
             + "."
         )
     else:
         move = (
             (
                 ""
-                if s.get("chunked_prefill")
+                if s.chunked_prefill
                 else "Chunked prefill (--chunked-prefill) caps a step; "
             )
             + "disaggregation (--disaggregate 1P1D) keeps prefills out of the decode steps; "

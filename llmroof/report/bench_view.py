@@ -7,44 +7,35 @@ from __future__ import annotations
 from typing import Any
 
 from llmroof.report import tables as t
+from llmroof.results.records.bench import BenchResult, Level
 
 
-def title(record: dict[str, Any]) -> tuple[str, str]:
-    s = record["settings"]
-    hardware = (record.get("hardware") or {}).get("display_name", "no roofline hardware")
+def title(result: BenchResult) -> tuple[str, str]:
+    s = result.settings
+    hardware = (result.hardware or {}).get("display_name", "no roofline hardware")
     return (
-        f"{s['model']} served at {s['url']}",
-        f"llmroof bench, {s['endpoint']} endpoint: {s['input_len']} prompt / {s['output_len']} output tokens; "
-        f"roofline on {hardware}, {s['dtype']}, tp {s['tp']} x pp {s['pp']}",
+        f"{s.model} served at {s.url}",
+        f"llmroof bench, {s.endpoint} endpoint: {s.input_len} prompt / {s.output_len} output tokens; "
+        f"roofline on {hardware}, {s.dtype}, tp {s.tp} x pp {s.pp}",
     )
 
 
-def problems(record: dict[str, Any]) -> list[str]:
-    lines = (
-        []
-        if record.get("complete", True)
-        else ["This run did not finish; the report shows what it did."]
-    )
+def problems(result: BenchResult) -> list[str]:
+    lines = [] if result.complete else ["This run did not finish; the report shows what it did."]
     return lines + [
-        f"{_label(lv)}: {lv['errors']} of {lv['requests']} requests failed ({_kinds(lv)})"
-        for lv in record["levels"]
-        if lv["errors"]
+        f"{lv.label}: {lv.errors} of {lv.requests} requests failed ({_kinds(lv)})"
+        for lv in result.levels
+        if lv.errors
     ]
 
 
-def _label(level: dict[str, Any]) -> str:
-    return f"c={level['concurrency']}" if "concurrency" in level else f"rate={level['rate']:g}/s"
+def _kinds(level: Level) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(level.error_kinds.items()))
 
 
-def _kinds(level: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(level["error_kinds"].items()))
-
-
-def bench(record: dict[str, Any]) -> dict[str, Any]:
+def bench(result: BenchResult) -> dict[str, Any]:
     from llmroof.report import bench_figures, figures
-    from llmroof.results.records.bench import BenchResult
 
-    result = BenchResult.from_dict(record)
     levels = result.levels
     labels = [level.label for level in levels]
     closed = all(level.concurrency is not None for level in levels)
@@ -147,7 +138,7 @@ def bench(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _table(levels: Any) -> dict[str, Any]:
+def _table(levels: tuple[Level, ...]) -> dict[str, Any]:
     rows = []
     for lv in levels:
         roof = lv.roofline
@@ -195,7 +186,7 @@ def _table(levels: Any) -> dict[str, Any]:
     return t.table(columns, rows)
 
 
-def _facts(result: Any) -> dict[str, Any]:
+def _facts(result: BenchResult) -> dict[str, Any]:
     last = result.levels[-1].roofline if result.levels else None
     return t.key_values(
         [

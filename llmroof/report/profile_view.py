@@ -5,7 +5,7 @@ context); the tables and figures hold every configuration. A CPU run has no data
 those parts are left out; nothing here is parallel, so neither is that section.
 
 Every section reads the run's :class:`~llmroof.results.records.profile.ProfileRecord` by attribute; only
-its free-form ``Mapping`` fields (``parallel``, ``nvml``, ``crossover``, ``simulated``, the ``--repeat``
+its free-form ``Mapping`` fields (``nvml``, the ``--repeat``
 spreads, ``calibration``) are read by key.
 """
 
@@ -24,8 +24,10 @@ from llmroof.report import tables as tb
 from llmroof.results.records.analysis import Memory, PhaseTotals
 from llmroof.results.records.profile import (
     ConfigResult,
+    CrossoverRow,
     OpResult,
     ParallelMeasured,
+    ParallelRun,
     ProfileRecord,
     RooflineInfo,
 )
@@ -37,11 +39,9 @@ def title(record: ProfileRecord) -> tuple[str, str]:
     depth = f"{w.layers_instantiated} of {w.layers_total} layers instantiated" + (
         " (full depth extrapolated)" if w.extrapolated else ""
     )
-    par = record.parallel  # a free-form object (tp, pp, world_size, backend, link)
+    par = record.parallel
     where_run = (
-        f"{par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, {par['backend']}) of "
-        if par
-        else ""
+        f"{par.world_size} ranks (tp {par.tp} x pp {par.pp}, {par.backend}) of " if par else ""
     )
     subtitle = f"Measured on {where_run}{device.name} ({device.kind}), {w.dtype}, {depth}"
     return f"{record.model.name} on {device.name}", subtitle
@@ -108,7 +108,7 @@ def where(c: ConfigResult) -> str:
 def ranks(record: ProfileRecord) -> int:
     """Ranks of a parallel run (1 otherwise): its achieved rates are all ranks' analytic totals over the
     measured time, so per-rank figures divide them by this before they meet one rank's ceilings."""
-    return int((record.parallel or {}).get("world_size") or 1)
+    return record.parallel.world_size if record.parallel else 1
 
 
 def achieved(c: ConfigResult, record: ProfileRecord) -> tuple[float, float]:
@@ -213,11 +213,11 @@ def headline(record: ProfileRecord) -> dict[str, Any] | None:
         )
     lead = decode[0] if decode else prefill[0]
     notes = [verdict(p, record) for p in prefill[:1]] if decode else []
-    simulated = lead.simulated  # a free-form object: the simulated degree and its communication
+    simulated = lead.simulated  # the simulated degree and its communication
     if simulated:
         notes.append(
-            f"--tp-simulate {simulated['tp']}: one rank's shard was timed; TPOT and TTFT add the analytic "
-            f"communication of {simulated['tp']} ranks ({seconds(simulated['comm_time_s'])} here), while "
+            f"--tp-simulate {simulated.tp}: one rank's shard was timed; TPOT and TTFT add the analytic "
+            f"communication of {simulated.tp} ranks ({seconds(simulated.comm_time_s)} here), while "
             "% of roofline compares the shard's own work."
         )
     return {
@@ -493,24 +493,23 @@ def sweeps(record: ProfileRecord) -> dict[str, Any] | None:
     figures = [f for f in figures if f is not None]
     if not figures:
         return None
-    # ``crossover`` is a free-form object: per context, the batch decode turns compute-bound
-    crossover = record.crossover or {}
+    crossover = record.crossover  # per context, the batch decode turns compute-bound
     rows = [
         [
-            tb.integer(r["context_len"]),
+            tb.integer(r.context_len),
             tb.cell(
-                "not reached (up to b=" + str(max(r["batches_measured"], default=0)) + ")"
-                if r["measured_batch"] is None
-                else r["measured_batch"],
-                r["measured_batch"] or "",
+                "not reached (up to b=" + str(max(r.batches_measured, default=0)) + ")"
+                if r.measured_batch is None
+                else r.measured_batch,
+                r.measured_batch or "",
             ),
             tb.cell(
-                "never" if r["analytic_batch"] is None else r["analytic_batch"],
-                r["analytic_batch"] or "",
+                "never" if r.analytic_batch is None else r.analytic_batch,
+                r.analytic_batch or "",
             ),
-            tb.cell(", ".join(map(str, r["batches_measured"]))),
+            tb.cell(", ".join(map(str, r.batches_measured))),
         ]
-        for r in crossover.get("decode", [])
+        for r in _crossover_rows(record)
     ]
     table = tb.table(
         [
@@ -521,12 +520,17 @@ def sweeps(record: ProfileRecord) -> dict[str, Any] | None:
         ],
         rows,
     )
-    method = crossover.get("method")
+    method = crossover.method if crossover else None
     return {
         "figures": figures,
         "table": table if rows else None,
         "notes": [method] if method else [],
     }
+
+
+def _crossover_rows(record: ProfileRecord) -> tuple[CrossoverRow, ...]:
+    """The decode crossover per context (none in parallel or incomplete runs)."""
+    return (record.crossover.decode or ()) if record.crossover else ()
 
 
 def _batch_sweep(
@@ -557,21 +561,19 @@ def _batch_sweep(
             )
         )
     marks = []
-    for row in (record.crossover or {}).get("decode", []):
-        if row.get("measured_batch") is not None:
+    for row in _crossover_rows(record):
+        if row.measured_batch is not None:
             marks.append(
                 (
-                    float(row["measured_batch"]),
-                    f"measured compute-bound from b={row['measured_batch']}, "
-                    f"c={row['context_len']}",
+                    float(row.measured_batch),
+                    f"measured compute-bound from b={row.measured_batch}, c={row.context_len}",
                 )
             )
-        if row.get("analytic_batch") is not None:
+        if row.analytic_batch is not None:
             marks.append(
                 (
-                    float(row["analytic_batch"]),
-                    f"roofline: compute-bound from b={row['analytic_batch']}, "
-                    f"c={row['context_len']}",
+                    float(row.analytic_batch),
+                    f"roofline: compute-bound from b={row.analytic_batch}, c={row.context_len}",
                 )
             )
     ceiling = measured.bandwidth_bytes_per_s if measured else None
@@ -671,15 +673,15 @@ def attention(record: ProfileRecord) -> dict[str, Any] | None:
         return None
     batch = max((c.batch for c in decode), default=max(w.batches or [1]))
     context = max((_length(c) for c in decode), default=max(w.contexts or [1]))
-    par = record.parallel or {}  # a free-form object (tp, pp, world_size, backend, link)
+    par = record.parallel
     workload = Workload(
         batch=batch,
         prompt_len=1,
         context_len=context,
         precision=precision,
         attention_kernel="eager",
-        tp=par.get("tp", 1),
-        pp=par.get("pp", 1),
+        tp=par.tp if par else 1,
+        pp=par.pp if par else 1,
     )
     return sec.attention_variants(
         spec, hardware, workload, roof=roof, memory_known=roof != "the measured ceilings"
@@ -689,7 +691,7 @@ def attention(record: ProfileRecord) -> dict[str, Any] | None:
 def parallel(record: ProfileRecord) -> dict[str, Any] | None:
     """A parallel run's measured communication share, pipeline bubble and stage times beside the analytic
     ones, and the analytic memory per GPU of its layout."""
-    par = record.parallel  # a free-form object (tp, pp, world_size, backend, link)
+    par = record.parallel
     configs = [c for c in record.configs if c.ok and c.measured]
     if not par or not configs:
         return None
@@ -714,8 +716,7 @@ def parallel(record: ProfileRecord) -> dict[str, Any] | None:
             ("Communication share", "percent of the pass", "%", comm),
             ("Pipeline bubble", "percent of the pass", "%", bubble),
         ],
-        title=f"Parallelism: tp {par['tp']} x pp {par['pp']} on {par['world_size']} ranks "
-        f"({par['backend']})",
+        title=f"Parallelism: tp {par.tp} x pp {par.pp} on {par.world_size} ranks ({par.backend})",
         alt=alt,
         name="parallel",
     )
@@ -746,10 +747,10 @@ def parallel(record: ProfileRecord) -> dict[str, Any] | None:
             )
         )
         tables.append({"title": "Memory per GPU (analytic)", "table": table})
-    link = par.get("link") or {}
+    link = par.link
     notes = [
-        f"Measured link: {si(link.get('bandwidth_bytes_per_s'), 'B/s')}, {seconds(link.get('latency_s'))} "
-        f"per step ({link.get('method')}); the analytic figures use it."
+        f"Measured link: {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)} "
+        f"per step ({link.method}); the analytic figures use it."
         if link
         else "One rank: no link.",
         "Communication: the all-reduces and pipeline sends on the critical path, from each's measured time; "
@@ -803,7 +804,7 @@ def parallel_table(configs: Sequence[ConfigResult]) -> dict[str, Any]:
 
 
 def _stage_memory(
-    record: ProfileRecord, par: Mapping[str, Any]
+    record: ProfileRecord, par: ParallelRun
 ) -> tuple[Any, dict[str, Any]] | None:
     """The analytic memory per GPU of the run's layout, at its largest batch and context."""
     spec, precision = rebuild.spec_of(record.model.spec), rebuild.profile_precision(record)
@@ -811,25 +812,23 @@ def _stage_memory(
     w = record.workload
     if spec is None or precision is None or hardware is None or not w.batches or not w.contexts:
         return None
-    batch = max(w.batches)
+    batch, micro_batches = max(w.batches), par.micro_batches or 1
     try:
         workload = Workload(
             batch=batch,
             prompt_len=w.prompt_len,
             context_len=max(w.contexts),
             precision=precision,
-            tp=par["tp"],
-            pp=par["pp"],
-            micro_batches=par.get("micro_batches", 1)
-            if batch % par.get("micro_batches", 1) == 0
-            else 1,
+            tp=par.tp,
+            pp=par.pp,
+            micro_batches=micro_batches if batch % micro_batches == 0 else 1,
         )
         memory = Memory.from_dict(
             analysis_to_dict(analyze(spec, hardware, workload))["memory"], "memory"
         )
     except (ValueError, LlmroofError):
         return None
-    return sec.stage_memory(memory, par["stage_layers"], par["tp"], usable_known=False)
+    return sec.stage_memory(memory, list(par.stage_layers), par.tp, usable_known=False)
 
 
 def nvml(record: ProfileRecord) -> dict[str, Any] | None:

@@ -139,11 +139,9 @@ def profile_roofline_hardware(
     flops = measured.peak_flops_per_s if measured is not None else None
     if not bandwidth or not flops:
         return None, ""
-    # ``parallel`` is a free-form mapping (tp, pp, micro-batches and the measured link)
-    link = (record.parallel or {}).get("link") or {}
+    link = record.parallel.link if record.parallel else None
     link_bandwidth, link_latency = (
-        link.get("bandwidth_bytes_per_s") or 1e9,
-        link.get("latency_s") or 1e-5,
+        (link.bandwidth_bytes_per_s or 1e9, link.latency_s or 1e-5) if link else (1e9, 1e-5)
     )
     try:
         spec = HardwareSpec(

@@ -3,8 +3,9 @@
 The page is jinja2 (autoescaping on) from ``report.html.j2``, which extends ``base.html.j2`` and includes
 one partial per section. Each section is built by the view of the record's schema; a section whose data
 the record lacks is left out, and one the record holds but cannot be read (an older or hand-edited file)
-is named in a note rather than stopping the report. The profile view reads the typed record
-(``ProfileRecord``): a profile that does not read as one (a value of the wrong type) is refused in one line.
+is named in a note rather than stopping the report. The profile and bench views read the typed record
+(``ProfileRecord``, ``BenchResult``): a file that does not read as one (a value of the wrong type) is
+refused in one line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llmroof.errors import LlmroofError
 from llmroof.report import analysis_view, answer, bench_view, profile_view
 from llmroof.results.html import template_environment
 from llmroof.results.io import check_shape, dumps, write_text_atomic
+from llmroof.results.records.bench import BenchResult
 from llmroof.results.records.profile import ProfileRecord
 from llmroof.units import si
 from llmroof.version import __version__
@@ -80,10 +82,13 @@ def kind_of(data: dict[str, Any]) -> str:
 
 
 def view_input(data: dict[str, Any], source: str = "results") -> Any:
-    """What the view of ``data``'s kind reads: a profile's typed record (a file that is not one is refused
-    here, in one line), the file's object for the other kinds."""
-    if kind_of(data) == "measured":
+    """What the view of ``data``'s kind reads: a profile's or a bench's typed record (a file that is not
+    one is refused here, in one line), the file's object for an analysis."""
+    kind = kind_of(data)
+    if kind == "measured":
         return ProfileRecord.from_dict(data, source)
+    if kind == "bench":
+        return BenchResult.from_dict(data, source)
     return data
 
 

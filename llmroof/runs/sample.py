@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from llmroof.errors import LlmroofError
-from llmroof.results.records.sample import NvmlSample, SampleRecord
+from llmroof.results.records.sample import NvmlSample, SampleRecord, SampleSummary
 
 View = Callable[[Any], AbstractContextManager[Callable[[], None]]]
 """A live view of a running sampler: entered around the wait, it yields the function to call on every tick."""
@@ -108,6 +108,6 @@ def _record(
         command=tuple(command) or None,
         exit_code=code if command else None,
         duration_s=duration_s,
-        summary=summarize_samples(samples),
+        summary=SampleSummary.from_dict(summarize_samples(samples)),
         samples=tuple(NvmlSample.from_dict(s.to_dict()) for s in samples),
     )

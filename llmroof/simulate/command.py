@@ -90,12 +90,12 @@ def simulate_command(
 
         measured = BenchResult.from_dict(read_source(against), str(against))
         traffic = bench_traffic(measured)
-        if not traffic["rates"]:
+        if not traffic.rates:
             raise LlmroofError(
                 f"{against}: no open-loop (--rate) level to replay", "bench with --rate R"
             )
-        rates, requests, seed = traffic["rates"], traffic["requests"], traffic["seed"]
-        prompt, output = traffic["prompt_tokens"], traffic["output_tokens"]
+        rates, requests, seed = traffic.rates, traffic.requests, traffic.seed
+        prompt, output = traffic.prompt_tokens, traffic.output_tokens
     if not rates and trace_file is None:
         raise LlmroofError(
             "give --rate or --trace-file", "e.g. --rate 2,4 or --trace-file azure.csv"

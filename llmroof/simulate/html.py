@@ -73,24 +73,24 @@ def _triple(dist: Any) -> str:
 def simulate_context(result: SimulateResult) -> dict[str, Any]:
     """What the template shows, already formatted."""
     s, m = result.settings, result.step_model
-    split = s.get("disaggregation")
+    split = s.disaggregation
     replica = (
-        f"{split['prefill_replicas']} prefill (tp {split['prefill_tp']}) + "
-        f"{split['decode_replicas']} decode (tp {split['decode_tp']}) replicas"
+        f"{split.prefill_replicas} prefill (tp {split.prefill_tp}) + "
+        f"{split.decode_replicas} decode (tp {split.decode_tp}) replicas"
         if split
-        else f"{s['replicas']} x {s['hardware']} tp {s['tp']} pp {s['pp']} ({s['router']})"
+        else f"{s.replicas} x {s.hardware} tp {s.tp} pp {s.pp} ({s.router})"
     )
     return {
-        "model": s["model"],
-        "replica": f"{replica} on {s['hardware']}, {s['dtype']}",
-        "requests": f"{s['prompt_tokens']} prompt / {s['output_tokens']} output tokens, "
-        f"seed {s['seed']}, CV {s['cv']:g}" + (f", trace {s['trace']}" if s.get("trace") else ""),
-        "scheduler": f"max_num_seqs {s['max_num_seqs']}, "
-        f"max_num_batched_tokens {s['max_num_batched_tokens']}, "
-        f"chunked prefill {'on' if s['chunked_prefill'] else 'off'}",
-        "steps": f"prefill {seconds(m['prefill_s'])}, "
-        f"decode step {seconds(m['decode_step_s'])} at batch 1 "
-        f"(efficiencies from {m['efficiency_source']})",
+        "model": s.model,
+        "replica": f"{replica} on {s.hardware}, {s.dtype}",
+        "requests": f"{s.prompt_tokens} prompt / {s.output_tokens} output tokens, "
+        f"seed {s.seed}, CV {s.cv:g}" + (f", trace {s.trace}" if s.trace else ""),
+        "scheduler": f"max_num_seqs {s.max_num_seqs}, "
+        f"max_num_batched_tokens {s.max_num_batched_tokens}, "
+        f"chunked prefill {'on' if s.chunked_prefill else 'off'}",
+        "steps": f"prefill {seconds(m.prefill_s)}, "
+        f"decode step {seconds(m.decode_step_s)} at batch 1 "
+        f"(efficiencies from {m.efficiency_source})",
         "best": None
         if result.max_rate_meeting_slo is None
         else f"{result.max_rate_meeting_slo:.3g} requests/s at p{result.slo_percentile:g}",

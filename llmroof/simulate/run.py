@@ -14,7 +14,13 @@ from llmroof.analytic.workload import Workload
 from llmroof.bench.metrics import distribution
 from llmroof.bench.traffic import TraceRequest, synthetic
 from llmroof.results.records.bench import Distribution
-from llmroof.results.records.simulate import SimulatedLevel, SimulateResult
+from llmroof.results.records.simulate import (
+    SimulatedLevel,
+    SimulateResult,
+    SimulateSettings,
+    SimulateSplit,
+    StepTimes,
+)
 from llmroof.simulate.calibrate import Efficiency, combined, efficiency_from
 from llmroof.simulate.engine import Replica, SchedulerConfig, Seq, run_fleet, run_seqs
 from llmroof.simulate.steps import StepModel, StepShape
@@ -410,18 +416,18 @@ def simulate(sim: Simulation) -> SimulateResult:
     best = max_rate_meeting_slo(sim, steps) if slo else None
     context = sim.prompt_tokens + (sim.output_tokens + 1) // 2
     eff = sim.efficiency
-    step_model = {
-        "decode_step_s": steps.step_s(steps.decode_shape(1, context), eff.decode),
-        "prefill_s": steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill),
-        "unloaded_request_s": unloaded_request_s(sim, steps),
-        "decode_efficiency": eff.decode,
-        "prefill_efficiency": eff.prefill,
-        "efficiency_source": eff.source,
-        "queued_factor": eff.queued_factor,
-        "service_spread_requests": len(eff.spread) if sim.scheduler.max_num_seqs == 1 else 0,
-        "wake_s": list(eff.wake_s) if sim.scheduler.max_num_seqs == 1 else [0.0, 0.0],
-        "kv_capacity_tokens": steps.kv_capacity_tokens,
-    }
+    step_model = StepTimes(
+        decode_step_s=steps.step_s(steps.decode_shape(1, context), eff.decode),
+        prefill_s=steps.step_s(steps.prefill_shape(sim.prompt_tokens), eff.prefill),
+        unloaded_request_s=unloaded_request_s(sim, steps),
+        decode_efficiency=eff.decode,
+        prefill_efficiency=eff.prefill,
+        efficiency_source=eff.source,
+        queued_factor=eff.queued_factor,
+        service_spread_requests=len(eff.spread) if sim.scheduler.max_num_seqs == 1 else 0,
+        wake_s=tuple(eff.wake_s) if sim.scheduler.max_num_seqs == 1 else (0.0, 0.0),
+        kv_capacity_tokens=steps.kv_capacity_tokens,
+    )
     notes = []
     if any(level.preemptions for level in levels):
         notes.append("KV blocks ran out: sequences were preempted and recomputed")
@@ -435,41 +441,41 @@ def simulate(sim: Simulation) -> SimulateResult:
     )
 
 
-def settings_of(sim: Simulation) -> dict[str, Any]:
+def settings_of(sim: Simulation) -> SimulateSettings:
     s, w = sim.scheduler, sim.workload
-    return {
-        "model": sim.model.name,
-        "hardware": sim.hardware.name,
-        "tp": w.tp,
-        "pp": w.pp,
-        "dtype": w.precision.activation.name,
-        "replicas": sim.replicas,
-        "router": sim.router,
-        "prompt_tokens": sim.prompt_tokens,
-        "output_tokens": sim.output_tokens,
-        "requests": sim.requests,
-        "seed": sim.seed,
-        "cv": sim.cv,
-        "trace": sim.trace_name,
-        "max_num_seqs": s.max_num_seqs,
-        "max_num_batched_tokens": s.max_num_batched_tokens,
-        "chunked_prefill": s.chunked_prefill,
-        "block_tokens": s.block_tokens,
-        "kv_blocks": s.kv_blocks if sim.kv_blocks_given else None,
-        "speculative_k": s.speculative_k,
-        "acceptance_rate": s.acceptance_rate,
-        "prefix_hit_rate": s.prefix_hit_rate,
-        "ttft_slo_s": sim.ttft_slo_s,
-        "tpot_slo_s": sim.tpot_slo_s,
-        "disaggregation": None
+    return SimulateSettings(
+        model=sim.model.name,
+        hardware=sim.hardware.name,
+        tp=w.tp,
+        pp=w.pp,
+        dtype=w.precision.activation.name,
+        replicas=sim.replicas,
+        router=sim.router,
+        prompt_tokens=sim.prompt_tokens,
+        output_tokens=sim.output_tokens,
+        requests=sim.requests,
+        seed=sim.seed,
+        cv=sim.cv,
+        trace=sim.trace_name,
+        max_num_seqs=s.max_num_seqs,
+        max_num_batched_tokens=s.max_num_batched_tokens,
+        chunked_prefill=s.chunked_prefill,
+        block_tokens=s.block_tokens,
+        kv_blocks=s.kv_blocks if sim.kv_blocks_given else None,
+        speculative_k=s.speculative_k,
+        acceptance_rate=s.acceptance_rate,
+        prefix_hit_rate=s.prefix_hit_rate,
+        ttft_slo_s=sim.ttft_slo_s,
+        tpot_slo_s=sim.tpot_slo_s,
+        disaggregation=None
         if sim.disaggregation is None
-        else {
-            "prefill_replicas": sim.disaggregation.prefill_replicas,
-            "decode_replicas": sim.disaggregation.decode_replicas,
-            "prefill_tp": sim.disaggregation.prefill_tp or w.tp,
-            "decode_tp": sim.disaggregation.decode_tp or w.tp,
-        },
-    }
+        else SimulateSplit(
+            prefill_replicas=sim.disaggregation.prefill_replicas,
+            decode_replicas=sim.disaggregation.decode_replicas,
+            prefill_tp=sim.disaggregation.prefill_tp or w.tp,
+            decode_tp=sim.disaggregation.decode_tp or w.tp,
+        ),
+    )
 
 
 __all__ = [

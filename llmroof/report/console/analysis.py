@@ -23,13 +23,15 @@ def print_result(data: dict[str, Any], fmt: str = "table") -> None:
 
     if fmt == "json":
         print_json(data)
-    elif fmt == "csv":
-        eager = data["eager_ops"] if data["workload"]["implementation"] != "eager" else []
-        print_csv(data["ops"] + eager)
-    else:
-        from llmroof.results.records.analysis import AnalysisRecord
+        return
+    from llmroof.results.records.analysis import AnalysisRecord
 
-        print_analysis(AnalysisRecord.from_dict(data), console())
+    record = AnalysisRecord.from_dict(data)
+    if fmt == "csv":
+        eager = record.eager_ops or () if record.workload.implementation != "eager" else ()
+        print_csv([op.to_dict() for op in (*record.ops, *eager)])
+    else:
+        print_analysis(record, console())
 
 
 def write_html(data: dict[str, Any], path: Path, argv: Sequence[str]) -> None:

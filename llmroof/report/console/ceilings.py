@@ -14,13 +14,15 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     roofs per dtype, on ``out``, a rich console."""
     from rich.table import Table
 
-    record = ceilings.to_dict()
-    cal = record["calibration"]
+    record = ceilings.to_dict()  # the per-figure detail (bandwidth, compute) is kept as read
+    cal = ceilings.calibration
+    if cal is None:
+        raise KeyError("calibration")
     out.print(
-        f"[bold]{user(record['device_name'])}[/] ({record['device_kind']}"
-        + (f", {record['threads']} threads" if record["threads"] else "")
+        f"[bold]{user(ceilings.device_name)}[/] ({ceilings.device_kind}"
+        + (f", {ceilings.threads} threads" if ceilings.threads else "")
         + f"): calibration {cal['status']}, "
-        f"measured {cal['measured_at']} in {record['elapsed_s']:.1f} s ({record['plan']} plan)"
+        f"measured {cal['measured_at']} in {record['elapsed_s']:.1f} s ({ceilings.plan} plan)"
     )
     roofs = Table(
         title="Memory roofs (best round; spread = min / median / max of the rounds)",
@@ -29,7 +31,7 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     for column in ("level", "capacity", "roof", "pattern", "working set", "spread"):
         roofs.add_column(column, justify="left" if column in ("level", "pattern") else "right")
     by_key = {(f["pattern"], f["working_set_bytes"]): f for f in record["bandwidth"]}
-    for level, roof in record["cache_bandwidth_bytes_per_s"].items():
+    for level, roof in ceilings.cache_bandwidth_bytes_per_s.items():
         figure = next(f for f in by_key.values() if f["best_bytes_per_s"] == roof)
         roofs.add_row(
             level,
@@ -39,13 +41,11 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
             si(figure["working_set_bytes"], "B"),
             _spread(figure),
         )
-    memory = by_key[
-        (record["memory_bandwidth_pattern"], record["memory_bandwidth_working_set_bytes"])
-    ]
+    memory = by_key[(ceilings.memory_bandwidth_pattern, ceilings.memory_bandwidth_working_set_bytes)]
     roofs.add_row(
         "DRAM",
         "-",
-        si(record["memory_bandwidth_bytes_per_s"], "B/s"),
+        si(ceilings.memory_bandwidth_bytes_per_s, "B/s"),
         memory["pattern"],
         si(memory["working_set_bytes"], "B"),
         _spread(memory),
@@ -53,16 +53,16 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     out.print(roofs)
     patterns = ", ".join(
         f"{p} {si(v, 'B/s')}"
-        for p, v in record["memory_bandwidth_by_pattern_bytes_per_s"].items()
+        for p, v in (ceilings.memory_bandwidth_by_pattern_bytes_per_s or {}).items()
         if v is not None
     )
     out.print(f"DRAM by pattern (best beyond the last-level cache): {patterns}")
-    for level, measured in (record.get("overhead_bound_levels_bytes_per_s") or {}).items():
+    for level, measured in (ceilings.overhead_bound_levels_bytes_per_s or {}).items():
         out.print(
             f"{level}: measured {si(measured, 'B/s')}, slower than a level outside it: overhead-bound (its "
             "small probes time dispatch, not the cache), not kept as a roof"
         )
-    floor = record.get("dispatch_floor_s")
+    floor = ceilings.dispatch_floor_s
     out.print(
         f"Dispatch floor ({record.get('dispatch_kind', 'op dispatch')}, the third wall): "
         + (si(floor, "s") if floor is not None else "not measured (llmroof ceilings --refresh)")

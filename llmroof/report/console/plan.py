@@ -124,8 +124,8 @@ def _pareto_table(result: Plan, limit: int = 12) -> Any:
 def print_plan(result: Plan, out: Any) -> None:
     """The plan on ``out``, a rich console: the request, the recommendation (or the closest), the Pareto
     fronts and the verdict."""
-    request, data = result.request, result.to_dict()
-    req = data["request"]
+    request, precision = result.request, result.request.precision
+    hardware = ", ".join(hw.name for hw in request.hardware)
     slos = [
         f"TTFT <= {seconds(request.ttft_slo_s)}" if request.ttft_slo_s else "",
         f"TPOT <= {seconds(request.tpot_slo_s)}" if request.tpot_slo_s else "",
@@ -133,15 +133,15 @@ def print_plan(result: Plan, out: Any) -> None:
     slo_text = " and ".join(s for s in slos if s) or "none"
     rate = f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica (no --rate)"
     out.print(
-        f"[bold]{user(request.model.name)}[/] on {user(', '.join(req['hardware']))}: prompt {request.prompt_len} + output "
-        f"{request.output_len} tokens, weights {req['weight_dtype']}, activations {req['act_dtype']}, KV "
-        f"{req['kv_dtype']} in {request.kv_block_tokens}-token blocks; {rate}; SLO: {slo_text}"
+        f"[bold]{user(request.model.name)}[/] on {user(hardware)}: prompt {request.prompt_len} + output "
+        f"{request.output_len} tokens, weights {precision.weight.name}, activations "
+        f"{precision.activation.name}, KV {precision.kv.name} in {request.kv_block_tokens}-token "
+        f"blocks; {rate}; SLO: {slo_text}"
     )
-    counts = data["counts"]
     out.print(
-        f"{counts['configurations']} configurations (tp x pp <= {request.max_gpus_per_replica}, concurrent "
-        f"sequences up to what the KV cache holds): {counts['fit']} fit in memory, {counts['meet_slo']} meet "
-        f"the SLOs"
+        f"{len(result.configs)} configurations (tp x pp <= {request.max_gpus_per_replica}, concurrent "
+        f"sequences up to what the KV cache holds): {result.fitting} fit in memory, "
+        f"{result.meeting_slo} meet the SLOs"
     )
     cost_label = "$/M tok" if request.gpu_hour_cost_usd is not None else "GPU-h/M tok"
     if result.recommended:

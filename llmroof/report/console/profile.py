@@ -42,15 +42,15 @@ def print_summary(record: ProfileRecord, path: Path, out: Any) -> None:
             out.print(f"[yellow]{c.phase} b={c.batch}: {c.status}: {c.reason or ''}[/]")
     if record.repeat:
         print_repeat_spread(record, out)
-    for row in (record.crossover or {}).get("decode", []):
-        if not row["batches_measured"]:
+    for row in (record.crossover.decode or ()) if record.crossover else ():
+        if not row.batches_measured:
             continue  # every batch at this context was skipped or failed (listed above)
-        measured, analytic = row["measured_batch"], row["analytic_batch"]
+        measured, analytic = row.measured_batch, row.analytic_batch
         reached = (
-            f">{max(row['batches_measured'])} (not reached)" if measured is None else str(measured)
+            f">{max(row.batches_measured)} (not reached)" if measured is None else str(measured)
         )
         out.print(
-            f"Decode at context {row['context_len']}: compute-bound from batch {reached} measured, "
+            f"Decode at context {row.context_len}: compute-bound from batch {reached} measured, "
             f"{'never' if analytic is None else analytic} on the roofline"
         )
     for note in record.notes or ():
@@ -256,21 +256,24 @@ def print_parallel_summary(record: ProfileRecord, path: Path, out: Any) -> None:
     """A ``--tp``/``--pp`` run: the measured link and each configuration measured against the analytic one."""
     from rich.table import Table
 
-    par = record.parallel or {}
-    link = par.get("link") or {}
+    par = record.parallel
+    if par is None:
+        return
+    built = None if par.stage_layers_instantiated is None else list(par.stage_layers_instantiated)
     out.print(
-        f"[bold]{user(record.model.name)}[/] on {par['world_size']} ranks (tp {par['tp']} x pp {par['pp']}, "
-        f"{par['backend']}), stages of {par['stage_layers']} layers"
+        f"[bold]{user(record.model.name)}[/] on {par.world_size} ranks (tp {par.tp} x pp {par.pp}, "
+        f"{par.backend}), stages of {list(par.stage_layers)} layers"
         + (
-            f" ({par.get('stage_layers_instantiated')} instantiated, full depth extrapolated)"
+            f" ({built} instantiated, full depth extrapolated)"
             if record.workload.extrapolated
             else ""
         )
     )
+    link = par.link
     if link:
         out.print(
-            f"Measured link: {si(link['bandwidth_bytes_per_s'], 'B/s')}, {seconds(link['latency_s'])} per step "
-            f"({link['method']})"
+            f"Measured link: {si(link.bandwidth_bytes_per_s, 'B/s')}, {seconds(link.latency_s)} per step "
+            f"({link.method})"
         )
     table = Table(
         title="Measured vs analytic (analytic on the measured ceilings and link)",

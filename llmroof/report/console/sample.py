@@ -27,24 +27,23 @@ def print_summary(record: SampleRecord, out: Any) -> None:
         out.print(f"NVML sampling {record.status}")
     else:
         out.print(
-            f"GPU {record.gpu_index} ({user(record.gpu_name)}): {summary['n']} samples from {record.source} "
+            f"GPU {record.gpu_index} ({user(record.gpu_name)}): {summary.n} samples from {record.source} "
             f"every {record.interval_s * 1e3:.0f} ms; peak DRAM bandwidth "
             f"{si(record.peak_dram_bandwidth_bytes_per_s, 'B/s')} (NVML: 2 x max memory clock x bus width / 8)"
         )
         if record.source_note:
             out.print(f"Source: {user(record.source_note)}")
-        if summary["mean_dram_bandwidth_bytes_per_s"] is not None:
+        if summary.mean_dram_bandwidth_bytes_per_s is not None:
             out.print(
-                f"DRAM bandwidth: mean {si(summary['mean_dram_bandwidth_bytes_per_s'], 'B/s')}, p50 "
-                f"{si(summary['p50_dram_bandwidth_bytes_per_s'], 'B/s')}, p95 "
-                f"{si(summary['p95_dram_bandwidth_bytes_per_s'], 'B/s')}"
+                f"DRAM bandwidth: mean {si(summary.mean_dram_bandwidth_bytes_per_s, 'B/s')}, p50 "
+                f"{si(summary.p50_dram_bandwidth_bytes_per_s, 'B/s')}, p95 "
+                f"{si(summary.p95_dram_bandwidth_bytes_per_s, 'B/s')}"
             )
-        if summary["mean_mem_busy_percent"] is not None:
-            out.print(
-                f"Memory busy: mean {percent(summary['mean_mem_busy_percent'] / 100)}, p50 "
-                f"{percent(summary['p50_mem_busy_percent'] / 100)}, p95 {percent(summary['p95_mem_busy_percent'] / 100)}"
-            )
-        reasons = summary["clock_event_reasons_seen"]
+        busy = summary.mean_mem_busy_percent, summary.p50_mem_busy_percent, summary.p95_mem_busy_percent
+        if busy[0] is not None:
+            mean, p50, p95 = (percent((v or 0.0) / 100) for v in busy)
+            out.print(f"Memory busy: mean {mean}, p50 {p50}, p95 {p95}")
+        reasons = summary.clock_event_reasons_seen
         out.print(f"Throttle reasons seen: {', '.join(reasons) if reasons else 'none'}")
     if record.error:
         out.print(f"[yellow]{user(record.error)}[/]")

@@ -3,13 +3,13 @@ of one row per request), the predicted-against-measured table of ``--against``; 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from llmroof.report.console.render import console, print_csv, print_json
 from llmroof.results.records.bench import Distribution
-from llmroof.results.records.simulate import SimulateResult
+from llmroof.results.records.simulate import AgainstRow, SimulateResult
 from llmroof.units import seconds
 
 LEVEL_COLUMNS = (
@@ -29,10 +29,10 @@ def print_result(result: SimulateResult, fmt: str = "table") -> None:
     """``fmt``: table (the summary, then the ``--against`` rows), json (no per-request rows) or csv
     (one row per request), on stdout."""
     if fmt == "json":
-        data = result.to_dict()
-        for level in data["levels"]:
-            level.pop("records", None)
-        print_json(data)
+        levels = [
+            {k: v for k, v in level.to_dict().items() if k != "records"} for level in result.levels
+        ]
+        print_json(result.to_dict() | {"levels": levels})
     elif fmt == "csv":
         print_csv(request_rows(result))
     else:
@@ -72,10 +72,10 @@ def print_summary(result: SimulateResult, out: Any) -> None:
 
     s, m = result.settings, result.step_model
     out.print(
-        f"[bold]{s['model']}[/] on {s['replicas']} x {s['hardware']} tp {s['tp']} pp {s['pp']}: "
-        f"{s['prompt_tokens']} prompt / {s['output_tokens']} output tokens; unloaded request "
-        f"{seconds(m['unloaded_request_s'])} (prefill {seconds(m['prefill_s'])}, decode step "
-        f"{seconds(m['decode_step_s'])}; efficiencies from {m['efficiency_source']})"
+        f"[bold]{s.model}[/] on {s.replicas} x {s.hardware} tp {s.tp} pp {s.pp}: "
+        f"{s.prompt_tokens} prompt / {s.output_tokens} output tokens; unloaded request "
+        f"{seconds(m.unloaded_request_s)} (prefill {seconds(m.prefill_s)}, decode step "
+        f"{seconds(m.decode_step_s)}; efficiencies from {m.efficiency_source})"
     )
     table = Table(
         title="Simulated levels (p50 / p90; TPOT excludes the first token)", title_justify="left"
@@ -109,20 +109,20 @@ def print_summary(result: SimulateResult, out: Any) -> None:
         out.print(f"[yellow]note:[/] {note}")
 
 
-def print_against(rows: Sequence[Mapping[str, Any]], out: Any) -> None:
+def print_against(rows: Sequence[AgainstRow], out: Any) -> None:
     """``--against``: rate, metric, predicted, measured and error, on ``out``, a rich console."""
     from rich.table import Table
 
-    table = Table(title=f"Predicted against measured ({rows[0]['source']})", title_justify="left")
+    table = Table(title=f"Predicted against measured ({rows[0].source})", title_justify="left")
     for column in ("rate", "metric", "predicted", "measured", "error"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in rows:
-        error = "-" if row["error"] is None else f"{row['error']:+.0%}"
+        error = "-" if row.error is None else f"{row.error:+.0%}"
         table.add_row(
-            f"{row['rate']:g}/s",
-            row["metric"],
-            _number(row["predicted"]),
-            _number(row["measured"]),
+            f"{row.rate:g}/s",
+            row.metric,
+            _number(row.predicted),
+            _number(row.measured),
             error,
         )
     out.print(table)

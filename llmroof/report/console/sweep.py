@@ -5,11 +5,11 @@ with the layouts it skipped and a summary line."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from llmroof.report.console.render import console, print_csv, print_json, user
-from llmroof.results.records.grid import GridRecord
+from llmroof.results.records.grid import FrontierRow, GridRecord
 from llmroof.results.records.sweep import SweepRecord
 from llmroof.units import seconds, si
 
@@ -92,18 +92,17 @@ def print_grid(
         f"prompts x {contexts} contexts) in {seconds_taken:.2f} s"
         + (f"; every row in {out}" if out else "")
     )
-    rows = [row.to_dict() for row in record.frontier]
     if fmt == "json":
         print_json(record.to_dict())
     elif fmt == "csv":
-        print_csv(rows)
+        print_csv([row.to_dict() for row in record.frontier])
     else:
-        print_frontier(rows, layouts, summary)
+        print_frontier(record.frontier, layouts, summary)
     if fmt != "table":
         print(f"llmroof: {summary}", file=sys.stderr)
 
 
-def print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> None:
+def print_frontier(rows: Sequence[FrontierRow], layouts: int, summary: str) -> None:
     """The frontier, thinned to about :data:`FRONTIER_TABLE_ROWS` rows: every layout, evenly spaced
     (prompt, context) points of each, the first and last always."""
     from rich.table import Table
@@ -127,13 +126,13 @@ def print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> No
             r = rows[start + index]
             table.add_row(
                 *([_layout(r)] if layouts > 1 else []),
-                str(r["prompt_len"]),
-                str(r["context_len"]),
-                "-" if r["compute_bound_batch"] is None else str(r["compute_bound_batch"]),
-                "none" if r["max_fitting_batch"] is None else str(r["max_fitting_batch"]),
-                "-" if r["tpot_s"] is None else seconds(r["tpot_s"]),
-                "-" if r["tokens_per_s"] is None else si(r["tokens_per_s"]),
-                str(r["max_batch"]),
+                str(r.prompt_len),
+                str(r.context_len),
+                "-" if r.compute_bound_batch is None else str(r.compute_bound_batch),
+                "none" if r.max_fitting_batch is None else str(r.max_fitting_batch),
+                "-" if r.tpot_s is None else seconds(r.tpot_s),
+                "-" if r.tokens_per_s is None else si(r.tokens_per_s),
+                str(r.max_batch),
             )
     out = console()
     out.print(table)
@@ -146,7 +145,5 @@ def print_frontier(rows: list[dict[str, Any]], layouts: int, summary: str) -> No
     out.print(summary)
 
 
-def _layout(r: dict[str, Any]) -> str:
-    return (
-        f"{r['model']} {r['hardware']} tp{r['tp']} pp{r['pp']} {r['weight_dtype']}/{r['kv_dtype']}"
-    )
+def _layout(r: FrontierRow) -> str:
+    return f"{r.model} {r.hardware} tp{r.tp} pp{r.pp} {r.weight_dtype}/{r.kv_dtype}"

@@ -1,6 +1,10 @@
 """``llmroof.ceilings/1``: this machine's calibrated roofs (``llmroof ceilings --format json``): the memory roof
 of every level, the compute roof of every dtype, and the dispatch floor (the third wall). The per-figure
-detail (``bandwidth``, ``compute``, ``caches``, ``method``...) is kept as read; see ``docs/results-schema.md``."""
+detail (``bandwidth``, ``compute``, ``caches``, ``method``...) is kept as read; see ``docs/results-schema.md``.
+
+Keys are written as the record's fields in order, then the others as read: a field declared here must
+come, in the file, before every key that is not (``dispatch_floor_s`` is null, hence kept as read, in
+calibrations made before it was measured)."""
 
 from __future__ import annotations
 
@@ -38,6 +42,16 @@ class CeilingsRecord(Record):
     made before llmroof measured it."""
     calibration: Mapping[str, Any] | None = opt()
     """Where the figures came from: cache path, fingerprint, when measured, ``status``."""
+    # The fields below follow the file's order (they come first among the keys declared after
+    # ``calibration``), so that a file reads and writes back as the same bytes.
+    memory_bandwidth_pattern: str | None = opt()
+    """The pattern that set the DRAM roof (read, write, copy, triad)."""
+    memory_bandwidth_working_set_bytes: int | None = opt()
+    """The working set at which it was set."""
+    memory_bandwidth_spread_bytes_per_s: Mapping[str, float] | None = opt()
+    """The DRAM roof's spread over the calibration's rounds (min, median, max)."""
+    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float | None] | None = opt()
+    """Each pattern's best beyond the last-level cache (None: not measured there)."""
 
     def to_pandas(self) -> Any:
         """One row per roof: memory levels, DRAM, compute dtypes and the dispatch floor."""

@@ -171,6 +171,19 @@ class RepeatInfo(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SimulatedTp(Record):
+    """``--tp-simulate``: one rank's shard timed here, the analytic communication of the degree added."""
+
+    tp: int
+    """The simulated tensor-parallel degree."""
+    method: str
+    comm_time_s: float
+    """Analytic communication of ``tp`` ranks."""
+    time_s: float
+    """The shard's measured time plus that communication."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigResult(Record):
     """One configuration of a run: a phase at a batch and a prompt or context length."""
 
@@ -226,7 +239,7 @@ class ConfigResult(Record):
     """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
     eager_roofline_time_s: float | None = opt()
     """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
-    simulated: Mapping[str, Any] | None = opt()
+    simulated: SimulatedTp | None = opt(SimulatedTp)
     """``--tp-simulate``: the one-rank shard and the analytic communication."""
     ttft_s: float | None = opt()
     """Prefill: time to first token, measured."""
@@ -402,6 +415,65 @@ class Rooflines(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CrossoverRow(Record):
+    """One decode context: the first batch measured compute-bound, beside the roofline's."""
+
+    context_len: int
+    measured_batch: int | None
+    """None: no batch measured was compute-bound."""
+    analytic_batch: int | None
+    """The roofline's compute-bound batch on the measured ceilings; None: never."""
+    batches_measured: tuple[int, ...] = seq()
+    """The batches that finished at this context."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crossover(Record):
+    """Measured against analytic decode crossover."""
+
+    method: str | None = opt()
+    """How a measured run is called compute-bound, in words."""
+    decode: tuple[CrossoverRow, ...] | None = opt(CrossoverRow, many_=True)
+    """One row per decode context."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkFit(Record):
+    """The link between ranks, fitted from all-reduces of two sizes (a ring all-reduce model)."""
+
+    method: str
+    """How it was fitted, in words."""
+    sizes_bytes: tuple[int, ...] = seq()
+    """The all-reduce sizes timed."""
+    times_s: tuple[float, ...] = seq()
+    """Median time of each size."""
+    bandwidth_bytes_per_s: float
+    latency_s: float
+    """Per ring step."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelRun(Record):
+    """A ``--tp``/``--pp`` run: its layout over the ranks and the measured link."""
+
+    tp: int
+    pp: int
+    micro_batches: int | None = opt()
+    """Pipeline micro-batches (absent: 1)."""
+    world_size: int
+    backend: str
+    """``gloo`` (CPU) or ``nccl``."""
+    stage_layers: tuple[int, ...] = seq()
+    """Layers per pipeline stage at full depth."""
+    stage_layers_instantiated: tuple[int, ...] | None = opt(seq_=True)
+    """Layers per stage actually built (fewer: the full depth extrapolated); absent in 0.1.0 files."""
+    link: LinkFit | None = one(LinkFit)
+    """None without tensor parallelism (nothing to all-reduce)."""
+    layout: str | None = opt()
+    """How ranks map to (stage, tp rank), in words."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProfileRecord(Record):
     """A whole ``llmroof.profile/1`` file."""
 
@@ -439,9 +511,9 @@ class ProfileRecord(Record):
     """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
     roofline: Rooflines | None = opt(Rooflines)
     """The rooflines, once the ceilings are measured."""
-    crossover: Mapping[str, Any] | None = opt()
+    crossover: Crossover | None = opt(Crossover)
     """Measured against analytic decode crossover (complete single-device runs)."""
-    parallel: Mapping[str, Any] | None = opt()
+    parallel: ParallelRun | None = opt(ParallelRun)
     """Parallel runs: tp, pp, micro-batches, the measured link."""
 
     @property

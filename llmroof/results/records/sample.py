@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, many, seq
+from llmroof.results.records.base import Record, many, one, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +36,39 @@ class NvmlSample(Record):
     """GPU temperature."""
     clock_event_reasons: tuple[str, ...] = seq()
     """Throttle reasons active in the window."""
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleSummary(Record):
+    """Mean, p50 and p95 of every figure over the samples (None: no sample had it), the sources and
+    every clock-event reason seen. Every key is always written."""
+
+    n: int
+    """Samples."""
+    sources: tuple[str, ...] = seq()
+    mean_dram_bandwidth_bytes_per_s: float | None
+    p50_dram_bandwidth_bytes_per_s: float | None
+    p95_dram_bandwidth_bytes_per_s: float | None
+    mean_dram_bw_util_percent: float | None
+    p50_dram_bw_util_percent: float | None
+    p95_dram_bw_util_percent: float | None
+    mean_mem_busy_percent: float | None
+    p50_mem_busy_percent: float | None
+    p95_mem_busy_percent: float | None
+    mean_sm_clock_mhz: float | None
+    p50_sm_clock_mhz: float | None
+    p95_sm_clock_mhz: float | None
+    mean_mem_clock_mhz: float | None
+    p50_mem_clock_mhz: float | None
+    p95_mem_clock_mhz: float | None
+    mean_power_w: float | None
+    p50_power_w: float | None
+    p95_power_w: float | None
+    mean_temperature_c: float | None
+    p50_temperature_c: float | None
+    p95_temperature_c: float | None
+    clock_event_reasons_seen: tuple[str, ...] = seq()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +101,7 @@ class SampleRecord(Record):
     """Its exit code."""
     duration_s: float
     """How long sampling lasted."""
-    summary: Mapping[str, Any]
+    summary: SampleSummary = one(SampleSummary)
     """``n``, ``sources`` and mean/p50/p95 of each figure."""
     samples: tuple[NvmlSample, ...] = many(NvmlSample)
     """Every sample."""

@@ -7,7 +7,6 @@ Times are seconds since the first arrival.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,15 +72,97 @@ class SimulatedLevel(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SimulateSplit(Record):
+    """Disaggregated serving: prefill and decode on separate replicas (``--disaggregate xPyD``)."""
+
+    prefill_replicas: int
+    decode_replicas: int
+    prefill_tp: int
+    decode_tp: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulateSettings(Record):
+    """Model, hardware, layout, scheduler, traffic and SLOs as given (every key always written)."""
+
+    model: str
+    hardware: str
+    tp: int
+    pp: int
+    dtype: str
+    """Activation dtype."""
+    replicas: int
+    router: str
+    prompt_tokens: int
+    output_tokens: int
+    requests: int
+    """Requests per rate."""
+    seed: int
+    cv: float
+    """Coefficient of variation of the arrival gaps (1: Poisson)."""
+    trace: str | None
+    """The trace file replayed, if any."""
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    chunked_prefill: bool
+    block_tokens: int
+    kv_blocks: int | None
+    """KV blocks given on the command line; None: sized from the device's memory."""
+    speculative_k: int
+    acceptance_rate: float
+    prefix_hit_rate: float | None
+    ttft_slo_s: float | None
+    tpot_slo_s: float | None
+    disaggregation: SimulateSplit | None = one(SimulateSplit)
+    """None: every replica serves prefill and decode."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepTimes(Record):
+    """Step times the simulation used at the request shape, the efficiencies applied, the KV pool."""
+
+    decode_step_s: float
+    """One decode step at batch 1."""
+    prefill_s: float
+    """One prefill of the prompt."""
+    unloaded_request_s: float
+    """A request alone: its prefill and every decode step."""
+    decode_efficiency: float
+    prefill_efficiency: float
+    efficiency_source: str
+    """``roofline``, or the bench the efficiencies were calibrated from."""
+    queued_factor: float | None
+    service_spread_requests: int
+    """Requests whose measured pace spreads the service time (one-at-a-time engines only)."""
+    wake_s: tuple[float, ...] = seq()
+    kv_capacity_tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgainstRow(Record):
+    """One (level, metric, statistic) of ``simulate --against``: predicted beside measured."""
+
+    rate: float
+    metric: str
+    """``ttft_s.p50``... or ``request_throughput_per_s``."""
+    predicted: float | None
+    measured: float | None
+    error: float | None
+    """predicted / measured - 1; None where either is missing or measured is 0."""
+    source: str
+    """The bench file."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SimulateResult(Record):
     """A simulation: its settings, one level per rate or trace, and the largest rate within the
     SLOs."""
 
     SCHEMA = schemas.SIMULATE
 
-    settings: Mapping[str, Any]
+    settings: SimulateSettings = one(SimulateSettings)
     """Model, hardware, layout, scheduler, traffic and SLOs as given."""
-    step_model: Mapping[str, Any]
+    step_model: StepTimes = one(StepTimes)
     """Step times the simulation used: ``decode_step_s`` and ``prefill_s`` at the request shape, the
     efficiencies applied, the KV pool."""
     levels: tuple[SimulatedLevel, ...] = many(SimulatedLevel)
@@ -89,7 +170,7 @@ class SimulateResult(Record):
     """Largest Poisson rate whose ``slo_percentile`` TTFT and TPOT meet the SLOs (bisection); only
     with SLOs."""
     slo_percentile: float | None = opt()
-    against: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    against: tuple[AgainstRow, ...] | None = opt(AgainstRow, many_=True)
     """With ``--against BENCH``: rows of rate, metric, predicted, measured, error (predicted /
     measured - 1) and source, for every level the bench measured at the same rate."""
     notes: tuple[str, ...] = seq(default=())
@@ -97,29 +178,29 @@ class SimulateResult(Record):
     @property
     def unloaded_ttft_s(self) -> float | None:
         """TTFT of a request alone: one prefill at the request shape."""
-        return self.step_model.get("prefill_s")
+        return self.step_model.prefill_s
 
     @property
     def unloaded_tpot_s(self) -> float | None:
         """TPOT of a request alone: one decode step at batch 1."""
-        return self.step_model.get("decode_step_s")
+        return self.step_model.decode_step_s
 
     @property
     def ttft_slo_s(self) -> float | None:
-        return self.settings.get("ttft_slo_s")
+        return self.settings.ttft_slo_s
 
     @property
     def tpot_slo_s(self) -> float | None:
-        return self.settings.get("tpot_slo_s")
+        return self.settings.tpot_slo_s
 
     @property
     def seed(self) -> int | None:
-        return self.settings.get("seed")
+        return self.settings.seed
 
     @property
     def replicas(self) -> int:
         """Replicas behind the router (1 with disaggregation, whose split is in ``settings``)."""
-        return int(self.settings.get("replicas") or 1)
+        return self.settings.replicas
 
     def to_pandas(self, *, ops: bool = False, per_request: bool = False) -> Any:
         """One row per level (``ttft_s.p50``...), or per request with ``per_request`` (or
