@@ -21,7 +21,11 @@ what is left there are keys of its free-form ``Mapping`` fields (parallel, nvml,
 571 -> 436: compare and history read a typed comparable run (``compare.load.Run``: comparison 38 -> 0,
 history/gate 24 -> 0; compare/load.py's boundary reader reads the file through ``_get``/``_optional``, counted
 here as the subscripts they stand for: 22 -> 53), measure/comm builds its record in runs/comm (12 -> 0),
-results/repeat reads ConfigResult (21 -> 6), plan/calibration (11 -> 3), measure/profile (53 -> 43)."""
+results/repeat reads ConfigResult (21 -> 6), plan/calibration (11 -> 3), measure/profile (53 -> 43).
+436 -> 306: the report views (bench_view, console sweep, simulate, sample: -> 0; console ceilings, profile
+-> 7), simulate's settings, step model and --against rows as records (simulate/html.py 18 -> 0), and the
+profile's free-form ``parallel``, ``crossover`` and ``simulated`` made records (profile_view 55 -> 30); a few
+reads already there now match the new records' field names (trace/analyze ``world_size``, +4)."""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 436
+LIMIT = 306
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

@@ -73,8 +73,7 @@ def roofline_svg(comparison: Comparison) -> tuple[Any, str]:
     points = comparison.points
     roofs = [(comparison.base, "#777777", "--"), (comparison.new, "#0072B2", "-")]
     if not points or any(
-        not side.peak_flops_per_s or not side.bandwidth_bytes_per_s
-        for side, _, _ in roofs
+        not side.peak_flops_per_s or not side.bandwidth_bytes_per_s for side, _, _ in roofs
     ):
         return (
             None,
@@ -116,9 +115,7 @@ def _roofline_figure(comparison: Comparison, roofs: list[tuple[Any, str, str]]) 
     ]
     figure = layout.new_figure(7.5, 5.2)
     axes = figure.add_axes((0.16, 0.25, 0.81, 0.68))
-    ridges = [
-        s.peak_flops_per_s / s.bandwidth_bytes_per_s for s, _, _ in roofs
-    ]
+    ridges = [s.peak_flops_per_s / s.bandwidth_bytes_per_s for s, _, _ in roofs]
     x_values = [p.intensity_flops_per_byte for p in points] or ridges
     low, high = min(x_values) / 4, max(x_values) * 4
     xs = [low * (high / low) ** (i / 200) for i in range(201)]
@@ -168,10 +165,7 @@ def _roofline_figure(comparison: Comparison, roofs: list[tuple[Any, str, str]]) 
     axes.set_yscale("log")
     axes.set_xlim(low, high)
     ys = [v for p in points for v in (p.base_flops_per_s, p.new_flops_per_s)]
-    ys += [
-        min(s.peak_flops_per_s, s.bandwidth_bytes_per_s * high)
-        for s, _, _ in roofs
-    ]
+    ys += [min(s.peak_flops_per_s, s.bandwidth_bytes_per_s * high) for s, _, _ in roofs]
     axes.set_ylim(min(ys) / 3, max(ys) * 3)
     figures.log_ticks(axes.xaxis, "", low, high)
     figures.log_ticks(axes.yaxis, "FLOP/s", min(ys) / 3, max(ys) * 3)

@@ -254,9 +254,7 @@ def load_runs(path: Path) -> list[Run]:
         _require(path, where, process, ("index",), int)
         _require(path, where, process, ("record",), dict)
         check_record(_get(process, "record"), path, where)
-        runs.append(
-            Run(path=path, record=_get(process, "record"), process=_get(process, "index"))
-        )
+        runs.append(Run(path=path, record=_get(process, "record"), process=_get(process, "index")))
     return runs
 
 
@@ -335,9 +333,7 @@ def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
         _require(path, where, config, ("phase",), str)
         phase = _get(config, "phase")
         if phase not in ("prefill", "decode"):
-            raise LlmroofError(
-                f"{path}: {where}phase is {phase!r}, expected prefill or decode"
-            )
+            raise LlmroofError(f"{path}: {where}phase is {phase!r}, expected prefill or decode")
         length = "prompt_len" if phase == "prefill" else "context_len"
         _require(path, where, config, ("batch", length), int)
         _require(path, where, config, CONFIG_NUMBERS, NUMBER)
@@ -350,9 +346,7 @@ def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
             )
         ops = _optional(config, "ops") or []
         if not isinstance(ops, list):
-            raise LlmroofError(
-                f"{path}: {where}'ops' is {ops!r:.40}, expected a list", REPAIR
-            )
+            raise LlmroofError(f"{path}: {where}'ops' is {ops!r:.40}, expected a list", REPAIR)
         for op_index, op in enumerate(ops):
             op_where = f"{where}ops[{op_index}] "
             _require(path, op_where, op, ("name",), str)

@@ -127,9 +127,7 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"method version {_show(version)}, this llmroof measures version {METHOD_VERSION}"
     if data.get("fingerprint") != print_:
         return "its machine fingerprint differs"
-    problem = implausible(ceilings) or _check(
-        data.get("measured_at"), str, "measured_at"
-    )
+    problem = implausible(ceilings) or _check(data.get("measured_at"), str, "measured_at")
     if problem:
         return f"malformed ({problem})"
     try:

@@ -511,11 +511,7 @@ def simulate_answer(record: Any) -> Answer | None:
         )
     else:
         move = (
-            (
-                ""
-                if s.chunked_prefill
-                else "Chunked prefill (--chunked-prefill) caps a step; "
-            )
+            ("" if s.chunked_prefill else "Chunked prefill (--chunked-prefill) caps a step; ")
             + "disaggregation (--disaggregate 1P1D) keeps prefills out of the decode steps; "
             "more replicas (--replicas) shrink the batch each one holds."
         )

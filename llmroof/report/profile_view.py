@@ -803,9 +803,7 @@ def parallel_table(configs: Sequence[ConfigResult]) -> dict[str, Any]:
     return tb.table(columns, rows)
 
 
-def _stage_memory(
-    record: ProfileRecord, par: ParallelRun
-) -> tuple[Any, dict[str, Any]] | None:
+def _stage_memory(record: ProfileRecord, par: ParallelRun) -> tuple[Any, dict[str, Any]] | None:
     """The analytic memory per GPU of the run's layout, at its largest batch and context."""
     spec, precision = rebuild.spec_of(record.model.spec), rebuild.profile_precision(record)
     hardware, _ = rebuild.profile_roofline_hardware(record)

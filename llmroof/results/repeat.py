@@ -280,7 +280,10 @@ def _merge_config(found: list[Found]) -> dict[str, Any]:
 
 def _by_process(values: list[tuple[int, float]]) -> dict[str, Any]:
     """Every process's value, then their spread."""
-    return {"by_process": [{"process": i, "value": v} for i, v in values], **spread([v for _, v in values])}
+    return {
+        "by_process": [{"process": i, "value": v} for i, v in values],
+        **spread([v for _, v in values]),
+    }
 
 
 def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -41,7 +41,9 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
             si(figure["working_set_bytes"], "B"),
             _spread(figure),
         )
-    memory = by_key[(ceilings.memory_bandwidth_pattern, ceilings.memory_bandwidth_working_set_bytes)]
+    memory = by_key[
+        (ceilings.memory_bandwidth_pattern, ceilings.memory_bandwidth_working_set_bytes)
+    ]
     roofs.add_row(
         "DRAM",
         "-",

@@ -39,7 +39,11 @@ def print_summary(record: SampleRecord, out: Any) -> None:
                 f"{si(summary.p50_dram_bandwidth_bytes_per_s, 'B/s')}, p95 "
                 f"{si(summary.p95_dram_bandwidth_bytes_per_s, 'B/s')}"
             )
-        busy = summary.mean_mem_busy_percent, summary.p50_mem_busy_percent, summary.p95_mem_busy_percent
+        busy = (
+            summary.mean_mem_busy_percent,
+            summary.p50_mem_busy_percent,
+            summary.p95_mem_busy_percent,
+        )
         if busy[0] is not None:
             mean, p50, p95 = (percent((v or 0.0) / 100) for v in busy)
             out.print(f"Memory busy: mean {mean}, p50 {p50}, p95 {p95}")

@@ -38,7 +38,6 @@ class NvmlSample(Record):
     """Throttle reasons active in the window."""
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class SampleSummary(Record):
     """Mean, p50 and p95 of every figure over the samples (None: no sample had it), the sources and
