@@ -94,7 +94,8 @@ def simulate(
         "--calibrate",
         dir_okay=False,
         help="A bench (its concurrency-1 level) or profile results file: measured efficiencies; "
-        "repeat to average several (e.g. before and after a measurement).",
+        "repeat to average several (e.g. before and after a measurement). With --one-at-a-time, a "
+        "low-rate open-loop bench (`llmroof bench --rate`) adds the idle engine's wake cost.",
     ),
     ttft_slo: float | None = typer.Option(None, "--ttft-slo", help="TTFT SLO in ms."),
     tpot_slo: float | None = typer.Option(None, "--tpot-slo", help="TPOT SLO in ms."),
