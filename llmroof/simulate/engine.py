@@ -170,6 +170,7 @@ class Replica:
         self.wake_s = wake_s  # a request that finds us idle: (to its first token, after it) longer
         # an engine without batching: each request's (prefill, decode) pace drawn from these
         self.spread = tuple(spread)
+        self.paced = bool(self.spread) or any(wake_s)  # steps take their sequence's pace and wake cost
         self.rng = random.Random(seed)
         self.per_step = speculative_tokens_per_step(config.speculative_k, config.acceptance_rate)
         self.positions = 1 + config.speculative_k  # tokens a decode verifies per step
@@ -223,7 +224,7 @@ class Replica:
         """``seq`` arrives (at its arrival time, not before :attr:`now`'s step started)."""
         self._account(seq.ready_s)
         self.in_system += 1
-        if any(self.wake_s) and not self.busy and self.now <= seq.ready_s:
+        if self.paced and not self.busy and self.now <= seq.ready_s:
             first, rest = self.wake_s
             seq.wake = (first, rest / max(1, seq.output - 1))
         if not self.busy:
@@ -263,7 +264,7 @@ class Replica:
             keys = context + j * grow
             return step_time(StepShape(tokens, keys * positions, keys, n), 0)
 
-        if self.spread or any(self.wake_s):  # one sequence: its own pace and wake cost
+        if self.paced:  # one sequence: its own pace and wake cost
             alone, plain = next(iter(self.running.values())), time_at
 
             def time_at(j: float) -> float:
@@ -377,7 +378,7 @@ class Replica:
         self.max_step_tokens = max(self.max_step_tokens, tokens)
         self.max_step_seqs = max(self.max_step_seqs, seqs)
         dt = self.step_time(StepShape(tokens, pairs, keys, seqs), prefill_tokens)
-        if self.spread or any(self.wake_s):  # one sequence: its own pace and wake cost
+        if self.paced:  # one sequence: its own pace and wake cost
             alone = next(iter(self.running.values()))
             dt = (
                 dt * alone.pace[0] + alone.wake[0]
