@@ -170,7 +170,9 @@ class Replica:
         self.wake_s = wake_s  # a request that finds us idle: (to its first token, after it) longer
         # an engine without batching: each request's (prefill, decode) pace drawn from these
         self.spread = tuple(spread)
-        self.paced = bool(self.spread) or any(wake_s)  # steps take their sequence's pace and wake cost
+        self.paced = bool(self.spread) or any(
+            wake_s
+        )  # steps take their sequence's pace and wake cost
         self.rng = random.Random(seed)
         self.per_step = speculative_tokens_per_step(config.speculative_k, config.acceptance_rate)
         self.positions = 1 + config.speculative_k  # tokens a decode verifies per step
