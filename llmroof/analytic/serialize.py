@@ -42,14 +42,14 @@ def op_to_dict(op: OpCost, roofline: Roofline) -> dict[str, Any]:
 def phase_to_dict(phase: Phase) -> dict[str, Any]:
     totals = phase.totals
     return {
-        "flops": totals["flops"],
-        "bytes": totals["bytes"],
-        "weight_bytes": totals["weight_bytes"],
-        "act_read_bytes": totals["act_read_bytes"],
-        "act_write_bytes": totals["act_write_bytes"],
-        "kv_read_bytes": totals["kv_read_bytes"],
-        "kv_write_bytes": totals["kv_write_bytes"],
-        "intensity": totals["flops"] / totals["bytes"] if totals["bytes"] else None,
+        "flops": totals.flops,
+        "bytes": totals.bytes,
+        "weight_bytes": totals.weight_bytes,
+        "act_read_bytes": totals.act_read_bytes,
+        "act_write_bytes": totals.act_write_bytes,
+        "kv_read_bytes": totals.kv_read_bytes,
+        "kv_write_bytes": totals.kv_write_bytes,
+        "intensity": totals.flops / totals.bytes if totals.bytes else None,
         "compute_time_s": phase.rank_times_s()[0],
         "memory_time_s": phase.rank_times_s()[1],
         "comm_time_s": phase.comm_time_s,
@@ -74,14 +74,11 @@ def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
     decode.update(
         tpot_s=a.decode.time_s,
         tokens_per_s=a.decode_tokens_per_s,
-        bytes_per_token=a.decode.totals["bytes"] / b,
-        weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
-        kv_traffic_bytes_per_token=(
-            a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]
-        )
+        bytes_per_token=a.decode.totals.bytes / b,
+        weight_bytes_per_token=a.decode.totals.weight_bytes / b,
+        kv_traffic_bytes_per_token=(a.decode.totals.kv_read_bytes + a.decode.totals.kv_write_bytes)
         / b,
-        act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"])
-        / b,
+        act_bytes_per_token=(a.decode.totals.act_read_bytes + a.decode.totals.act_write_bytes) / b,
         expected_experts_per_layer=a.expected_experts_per_layer("decode"),
     )
     prefill.update(expected_experts_per_layer=a.expected_experts_per_layer("prefill"))

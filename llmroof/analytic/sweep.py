@@ -48,7 +48,7 @@ def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Sw
     """Analyse one configuration and keep only its headline figures."""
     a = analyze(model, hardware, workload)
     precision = workload.precision
-    bytes_per_token, intensity = decode_figures(workload.batch, a.decode.totals)
+    bytes_per_token, intensity = decode_figures(workload.batch, a.decode.flops, a.decode.bytes)
     return SweepRow(
         model.name,
         hardware.name,
@@ -70,9 +70,10 @@ def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Sw
     )
 
 
-def decode_figures(batch: Any, decode_totals: dict[str, Any]) -> tuple[Any, Any]:
-    """(bytes per generated token, FLOPs per byte) of a decode step; numbers or arrays over a grid."""
-    return decode_totals["bytes"] / batch, decode_totals["flops"] / decode_totals["bytes"]
+def decode_figures(batch: Any, flops: Any, nbytes: Any) -> tuple[Any, Any]:
+    """(bytes per generated token, FLOPs per byte) of a decode step of ``flops`` and ``nbytes``; numbers or
+    arrays over a grid."""
+    return nbytes / batch, flops / nbytes
 
 
 def parse_sweep(spec: str) -> tuple[str, list[int] | list[str]]:
@@ -160,7 +161,7 @@ def _grid_rows(
     field = AXES[axis]
     grid = analyze_grid(model, hardware, base, **{field: np.asarray(values)})
     bytes_per_token, intensity = decode_figures(
-        grid.batch, {k: grid.total("decode", k) for k in ("flops", "bytes")}
+        grid.batch, grid.total("decode", "flops"), grid.total("decode", "bytes")
     )
     n, precision = len(values), base.precision
     constant = {
