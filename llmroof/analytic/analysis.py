@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, cast
 
 from llmroof.analytic import comm
 from llmroof.analytic.arith import largest, maximum, where
+from llmroof.analytic.comm import CommOp
 from llmroof.analytic.memory import (
     kv_bytes_per_token,
     layer_kv_bytes_per_token,
@@ -101,21 +102,6 @@ class Roofline:
             if not self.peak_flops_per_s
             else self.peak_flops_per_s / self.bandwidth_bytes_per_s
         )
-
-
-class CommOp(NamedTuple):
-    """One collective or send on the critical path, per instance."""
-
-    phase: str
-    name: str
-    kind: str
-    bytes: float
-    """Message size in bytes."""
-    ranks: int
-    link: str
-    time_s: float
-    count: int  # type: ignore[assignment]  # a field named count shadows tuple.count
-    """Instances in the phase on one rank chain (every layer and micro-batch)."""
 
 
 @dataclass(frozen=True, slots=True)

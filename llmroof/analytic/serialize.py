@@ -158,7 +158,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "decode_comm_time_s": a.decode.comm_time_s,
         "bubble_fraction": a.prefill.bubble_fraction,
         "gpipe_bubble_fraction": comm.bubble_fraction(w.pp, w.micro_batches),
-        "comm": [c._asdict() for c in (*a.prefill.comm, *a.decode.comm)],
+        "comm": [dataclasses.asdict(c) for c in (*a.prefill.comm, *a.decode.comm)],
     }
     return {
         "schema": SCHEMA,
