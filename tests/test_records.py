@@ -203,3 +203,12 @@ def test_the_domain_types_are_the_records_types() -> None:
     assert [f.name for f in dataclasses.fields(CommEntry)] == [*(f.name for f in dataclasses.fields(CommOp)),
                                                               "extra"]
     assert {f.name for f in dataclasses.fields(PlanConfig)} == {f.name for f in dataclasses.fields(PlanRow)}
+
+
+def test_the_sweep_record_row_is_the_engine_row_after_its_axis_and_value() -> None:
+    """The one pair kept: the sweep file's row puts ``axis`` and ``value`` first, so it declares the
+    engine's fields again (a subclass would put them after); this ties the two lists together."""
+    from llmroof.analytic.sweep import SweepRow as EngineRow
+    from llmroof.results.records.sweep import SweepRow
+
+    assert [f.name for f in dataclasses.fields(SweepRow)] == ["extra", "axis", "value", *EngineRow._fields]

@@ -62,7 +62,7 @@ def phase_to_dict(phase: Phase) -> dict[str, Any]:
     }
 
 
-def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
+def phases_to_dict(a: Analysis) -> tuple[dict[str, Any], dict[str, Any]]:
     """``phases.prefill`` and ``phases.decode`` of the analysis's own op set (without the eager view)."""
     prefill = phase_to_dict(a.prefill)
     prefill.update(
@@ -82,18 +82,16 @@ def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
         expected_experts_per_layer=a.expected_experts_per_layer("decode"),
     )
     prefill.update(expected_experts_per_layer=a.expected_experts_per_layer("prefill"))
-    return {"prefill": prefill, "decode": decode}
+    return prefill, decode
 
 
 def analysis_to_dict(a: Analysis) -> dict[str, Any]:
     w = a.workload
     eager = a.eager()
-    phases = phases_to_dict(a)
-    eager_phases = phases_to_dict(eager)
-    prefill, decode = phases["prefill"], phases["decode"]
+    prefill, decode = phases_to_dict(a)
     decode["compute_bound_batch"] = a.compute_bound_batch()
     # The eager op set's figures beside the headline (the same keys; equal to it when the headline is eager).
-    prefill["eager"], decode["eager"] = eager_phases["prefill"], eager_phases["decode"]
+    prefill["eager"], decode["eager"] = phases_to_dict(eager)
     model = {
         "name": a.model.name,
         "attention": a.model.attention_kind,
