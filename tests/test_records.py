@@ -206,9 +206,12 @@ def test_the_domain_types_are_the_records_types() -> None:
 
 
 def test_the_sweep_record_row_is_the_engine_row_after_its_axis_and_value() -> None:
-    """The one pair kept: the sweep file's row puts ``axis`` and ``value`` first, so it declares the
-    engine's fields again (a subclass would put them after); this ties the two lists together."""
+    """The sweep file's row derives from the engine's: its own fields are only ``axis`` and ``value``,
+    written first (``FIRST``), as 0.1.0 wrote them."""
+    from llmroof.analytic.sweep import FIELDS
     from llmroof.analytic.sweep import SweepRow as EngineRow
     from llmroof.results.records.sweep import SweepRow
 
-    assert [f.name for f in dataclasses.fields(SweepRow)] == ["extra", "axis", "value", *EngineRow._fields]
+    assert issubclass(SweepRow, EngineRow)
+    row = records.load(OLD / "sweep.json").rows[0]
+    assert list(row.to_dict()) == ["axis", "value", *FIELDS]

@@ -16,7 +16,7 @@ import numpy as np
 
 from llmroof.analytic.grid import Grid, analyze_grid
 from llmroof.analytic.sharding import shard_model, stage_layers
-from llmroof.analytic.sweep import SweepRow, decode_figures
+from llmroof.analytic.sweep import FIELDS, decode_figures
 from llmroof.analytic.workload import Workload
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import Precision
@@ -27,7 +27,7 @@ CHUNK_POINTS = 1 << 16
 """Grid points evaluated (and held) at once: 64k points x ~20 columns of 8 bytes stay in the tens of MB."""
 NONE = np.iinfo(np.int64).max
 """The frontier's "no swept batch" marker while it is being built."""
-COLUMNS = (*SweepRow._fields, "max_batch")
+COLUMNS = (*FIELDS, "max_batch")
 """One row per configuration: :class:`~llmroof.analytic.sweep.SweepRow`'s fields, then the largest batch whose
 KV cache at the row's max(prompt, context) tokens fits (``max_batch``; ``fits`` is batch <= it)."""
 

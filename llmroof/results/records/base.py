@@ -74,6 +74,9 @@ class Record:
 
     SCHEMA: ClassVar[str | None] = None
     """``llmroof.<name>/<version>`` for a whole file; None for a record nested in one."""
+    FIRST: ClassVar[tuple[str, ...]] = ()
+    """Fields written first, in this order: the leading keys of a record that adds them to the fields of a
+    type it derives from (whose fields a dataclass puts first)."""
 
     @classmethod
     def from_dict(cls: type[R], data: Any, where: str = "") -> R:
@@ -139,7 +142,12 @@ def _field(cls: type, name: str) -> dataclasses.Field:
 
 
 def _fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.name != "extra"]
+    """The fields in file order: :attr:`Record.FIRST`, then the rest as declared (``extra`` aside)."""
+    fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
+    first: tuple[str, ...] = getattr(cls, "FIRST", ())
+    if first:
+        fields.sort(key=lambda f: first.index(f.name) if f.name in first else len(first))
+    return fields
 
 
 def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
