@@ -26,7 +26,7 @@ results/repeat reads ConfigResult (21 -> 6), plan/calibration (11 -> 3), measure
 -> 7), simulate's settings, step model and --against rows as records (simulate/html.py 18 -> 0), and the
 profile's free-form ``parallel``, ``crossover`` and ``simulated`` made records (profile_view 55 -> 30); a few
 reads already there now match the new records' field names (trace/analyze ``world_size``, +4).
-306 -> 251: a phase's totals are a typed ``Totals`` and the grid frontier's state a dataclass (analytic/analysis
+306 -> 251: a phase's totals are a typed ``OpCost`` (the phase as one op) and the grid frontier's state a dataclass (analytic/analysis
 11 -> 0, grid_sweep 11 -> 0, serialize 20 -> 0, sweep 3 -> 0, grid 2 -> 0, report/sections 2 -> 0), the plan HTML
 reads the plan record (3 -> 0), trace/analyze reads distributedInfo's world_size once (4 -> 2)."""
 

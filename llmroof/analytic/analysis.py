@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from llmroof.analytic import comm
 from llmroof.analytic.arith import largest, maximum, where
@@ -39,26 +39,7 @@ UNLIMITED_CONTEXT = 2**31 - 1
 """max_context when memory sets no limit (every layer windowed: the cache stops growing at the window)."""
 
 
-class Totals(NamedTuple):
-    """A phase's figures summed over every op instance (each figure times its ``count``): numbers, or
-    arrays over a grid."""
-
-    flops: float
-    weight_bytes: float
-    act_read_bytes: float
-    act_write_bytes: float
-    kv_read_bytes: float
-    kv_write_bytes: float
-    bytes: float
-    """The sum of the five byte kinds."""
-
-    @property
-    def intensity(self) -> float | None:
-        """FLOPs per byte; None when no byte moves."""
-        return self.flops / self.bytes if self.bytes else None
-
-
-BYTE_FIELDS = Totals._fields[1:6]
+BYTE_FIELDS = OpCost._fields[3:8]
 """The five kinds of bytes an op moves (``bytes`` is their sum)."""
 
 
@@ -119,7 +100,8 @@ class Phase:
     micro_batches: int
     tokens: int
     """Tokens the phase processes: b*s in prefill, b in decode."""
-    totals: Totals
+    totals: OpCost
+    """The phase as one op: every op's figures times its ``count``, summed (``name`` ``total``, count 1)."""
 
     @property
     def flops(self) -> float:
@@ -478,8 +460,7 @@ def phase(
         act_write = act_write + op[5] * n
         kv_read = kv_read + op[6] * n
         kv_write = kv_write + op[7] * n
-    nbytes = weight + act_read + act_write + kv_read + kv_write
-    totals = Totals(flops, weight, act_read, act_write, kv_read, kv_write, nbytes)
+    totals = OpCost(name, "total", flops, weight, act_read, act_write, kv_read, kv_write, 1)
     return Phase(
         name,
         ops,
