@@ -215,3 +215,14 @@ def test_the_sweep_record_row_is_the_engine_row_after_its_axis_and_value() -> No
     assert issubclass(SweepRow, EngineRow)
     row = records.load(OLD / "sweep.json").rows[0]
     assert list(row.to_dict()) == ["axis", "value", *FIELDS]
+
+
+def test_the_op_row_is_the_op_cost_timed_on_a_roofline() -> None:
+    """The pair kept: ``OpCost`` (the formulas' per-instance cost, a NamedTuple read by index in the
+    roofline's hot loop) and ``OpRow`` (that cost timed on a roofline, ``count`` third in the file): every
+    figure of the cost is a field of the row, under the same name."""
+    from llmroof.analytic.opcost import OpCost
+    from llmroof.results.records.analysis import OpRow
+
+    row = [f.name for f in dataclasses.fields(OpRow)]
+    assert set(OpCost._fields) < set(row) and {"bytes", "intensity"} < set(row)
