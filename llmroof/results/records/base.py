@@ -114,7 +114,7 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: ``schema`` first for a whole file, then the fields in order, then :attr:`extra`."""
         out: dict[str, Any] = {} if self.SCHEMA is None else {"schema": self.SCHEMA}
-        absent = self.__dict__.get("_absent", ())
+        absent: frozenset[str] = getattr(self, "_absent", frozenset())
         for f in _fields(type(self)):
             value = getattr(self, f.name)
             if (value is None and f.metadata.get("omit_none")) or f.name in absent:
