@@ -83,7 +83,7 @@ def sampled_agreement(samples: int, seed: int = 0) -> int:
         i, j = rng.randrange(len(GRID_BATCH)), rng.randrange(len(GRID_CONTEXT))
         b, c = int(GRID_BATCH[i]), int(GRID_CONTEXT[j])
         a = analyze(model, hw, dataclasses.replace(workload, batch=b, context_len=c))
-        same = all(totals[p, k][i, j] == getattr(a, p).totals[k] for p, k in totals)
+        same = all(totals[p, k][i, j] == getattr(getattr(a, p).totals, k) for p, k in totals)
         same = same and ttft[i, j] == a.prefill.time_s and tpot[i, j] == a.decode.time_s
         same = same and bounds["decode"][i, j] == a.decode.bound and bounds["prefill"][i, j] == a.prefill.bound
         same = same and bool(fits[i, j]) == a.fits and max_batch[i, j] == a.max_batch()

@@ -28,12 +28,12 @@ def test_decode_reads_every_weight_once_and_the_whole_kv_cache() -> None:
     totals = a.decode.totals
     h, v = LLAMA3_8B.hidden_size, LLAMA3_8B.vocab_size
     # Every weight once in bf16, but only one looked-up row of the (untied) embedding table.
-    assert totals["weight_bytes"] == 2 * (param_count(LLAMA3_8B) - v * h) + 2 * h
-    assert totals["kv_read_bytes"] == 2048 * 131_072  # c tokens x KV bytes per token
-    assert totals["kv_write_bytes"] == 131_072  # one new K and V per layer
+    assert totals.weight_bytes == 2 * (param_count(LLAMA3_8B) - v * h) + 2 * h
+    assert totals.kv_read_bytes == 2048 * 131_072  # c tokens x KV bytes per token
+    assert totals.kv_write_bytes == 131_072  # one new K and V per layer
     # At batch 1 every op is memory-bound: TPOT is the bytes over the bandwidth.
     assert a.decode.bound == "memory"
-    assert a.decode.time_s == pytest.approx(totals["bytes"] / 3.35e12)
+    assert a.decode.time_s == pytest.approx(totals.bytes / 3.35e12)
     # The headline is the fused (minimum-traffic) bound; the eager op set (docs/analytic-model.md) sits beside.
     decode = analysis_to_dict(a)["phases"]["decode"]
     assert decode["tpot_s"] == pytest.approx(4.562e-3, rel=1e-3)
@@ -91,7 +91,7 @@ def test_fp8_kv_cache_halves_kv_traffic() -> None:
     fp8 = Precision(weight=get_dtype("bf16"), activation=get_dtype("bf16"), kv=get_dtype("fp8"))
     base = analyze(LLAMA3_8B, H100, Workload()).decode.totals
     half = analyze(LLAMA3_8B, H100, Workload(precision=fp8)).decode.totals
-    assert half["kv_read_bytes"] == base["kv_read_bytes"] / 2
+    assert half.kv_read_bytes == base.kv_read_bytes / 2
     assert kv_bytes_per_token(LLAMA3_8B, fp8) == 65_536
 
 
@@ -253,16 +253,16 @@ def test_fused_decode_traffic_by_hand() -> None:
     layer_write = x + q + q + x + x + i + x
     assert (layer_read, layer_write) == (94_208, 77_824)
     totals = a.decode.totals
-    assert totals["act_read_bytes"] == 32 * layer_read + x + x  # + final_norm, lm_head
-    assert totals["act_write_bytes"] == 32 * layer_write + x + x + 128_256 * 2  # + embed, final_norm, logits
-    assert totals["kv_read_bytes"] == 32 * 2 * 2048 * 1024 * 2
-    assert totals["kv_write_bytes"] == 32 * 2 * 1024 * 2
+    assert totals.act_read_bytes == 32 * layer_read + x + x  # + final_norm, lm_head
+    assert totals.act_write_bytes == 32 * layer_write + x + x + 128_256 * 2  # + embed, final_norm, logits
+    assert totals.kv_read_bytes == 32 * 2 * 2048 * 1024 * 2
+    assert totals.kv_write_bytes == 32 * 2 * 1024 * 2
     weights = 2 * (param_count(LLAMA3_8B) - 128_256 * 4096) + 2 * 4096  # every weight once, one embedding row
-    assert totals["weight_bytes"] == weights
-    assert totals["bytes"] == 15_284_218_368
+    assert totals.weight_bytes == weights
+    assert totals.bytes == 15_284_218_368
     assert a.decode.time_s == pytest.approx(15_284_218_368 / 3.35e12)
     eager = a.eager().decode.totals
-    assert eager["flops"] == totals["flops"] and eager["bytes"] == 15_307_172_352
+    assert eager.flops == totals.flops and eager.bytes == 15_307_172_352
 
 
 def test_fused_ops_are_named_hierarchically_and_fuse_the_elementwise_ops() -> None:
@@ -328,14 +328,14 @@ def test_fused_prefill_traffic_of_a_small_model_by_hand() -> None:
     layer_read = h + h + q + (q + h) + h + (i + h)
     layer_write = h + q + q + h + i + h
     totals = a.prefill.totals
-    assert totals["act_read_bytes"] == 2 * (L * t * layer_read + t * h + b * h)  # + final_norm, lm_head (last token)
-    assert totals["act_write_bytes"] == 2 * (L * t * layer_write + t * h + t * h + b * V)  # + embed, norm, logits
-    assert totals["kv_write_bytes"] == 2 * L * 2 * t * kv
-    assert totals["kv_read_bytes"] == 2 * L * 2 * b * s * kv
+    assert totals.act_read_bytes == 2 * (L * t * layer_read + t * h + b * h)  # + final_norm, lm_head (last token)
+    assert totals.act_write_bytes == 2 * (L * t * layer_write + t * h + t * h + b * V)  # + embed, norm, logits
+    assert totals.kv_write_bytes == 2 * L * 2 * t * kv
+    assert totals.kv_read_bytes == 2 * L * 2 * b * s * kv
     layer_weights = 2 * h + h * (q + 2 * kv) + q * h + h * i + i * h  # LayerNorm weight and bias, QKV, O, up, down
     # + the embedding rows looked up, the final norm, lm_head
-    assert totals["weight_bytes"] == 2 * (L * layer_weights + t * h + 2 * h + V * h)
-    assert totals["bytes"] == sum(totals[key] for key in ("weight_bytes", "act_read_bytes", "act_write_bytes",
+    assert totals.weight_bytes == 2 * (L * layer_weights + t * h + 2 * h + V * h)
+    assert totals.bytes == sum(getattr(totals, key) for key in ("weight_bytes", "act_read_bytes", "act_write_bytes",
                                                           "kv_read_bytes", "kv_write_bytes"))
 
 

@@ -181,7 +181,7 @@ def test_placement_matches_the_analytic_model():
     assert roof.tpot_fraction == pytest.approx(analysis.decode.time_s / level.tpot_s.mean)
     # Memory-bound at batch 1: the bound is the bytes of one step over the bandwidth (weights dominate).
     assert roof.bound == "memory"
-    assert roof.tpot_bound_s == pytest.approx(analysis.decode.totals["bytes"] / 3.35e12, rel=1e-6)
+    assert roof.tpot_bound_s == pytest.approx(analysis.decode.totals.bytes / 3.35e12, rel=1e-6)
 
 
 def test_plan_calibrates_from_a_bench_result(tmp_path, capsys):

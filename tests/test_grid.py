@@ -52,7 +52,7 @@ def _assert_point_equal(grid, index: tuple[int, ...], model, hardware, base: Wor
     for phase in ("prefill", "decode"):
         scalar = getattr(a, phase)
         for key in ("flops", "bytes", *BYTE_FIELDS):
-            assert grid.total(phase, key)[index] == scalar.totals[key], (where, phase, key)
+            assert grid.total(phase, key)[index] == getattr(scalar.totals, key), (where, phase, key)
         assert grid.bound(phase)[index] == scalar.bound, where
         for j, t in enumerate(scalar.stage_times_s):
             assert np.broadcast_to(getattr(grid, phase).stage_times_s[j], grid.shape)[index] == t, where

@@ -137,7 +137,7 @@ def test_decode_at_batch_one_reads_top_k_and_at_large_batch_all() -> None:
     assert routed(big) == pytest.approx(58 * 256 * one_expert, rel=1e-9)
     assert analysis_to_dict(a1)["phases"]["decode"]["expected_experts_per_layer"] == 8
     # The bytes per generated token fall as the touched experts are shared.
-    per_token = [analyze(DEEPSEEK, H200, Workload(batch=b, context_len=512)).decode.totals["weight_bytes"] / b
+    per_token = [analyze(DEEPSEEK, H200, Workload(batch=b, context_len=512)).decode.totals.weight_bytes / b
                  for b in (1, 8, 64)]
     assert per_token[0] > per_token[1] > per_token[2]
 
@@ -147,7 +147,7 @@ def test_decode_weight_bytes_total_at_batch_one() -> None:
     h, v = 4096, 32000
     skipped = 32 * 6 * 3 * h * 14336  # the 6 experts of each layer a single token does not use
     # Every other weight once in bf16 (one row of the embedding table).
-    assert a.decode.totals["weight_bytes"] == 2 * (param_count(MIXTRAL) - skipped - v * h) + 2 * h
+    assert a.decode.totals.weight_bytes == 2 * (param_count(MIXTRAL) - skipped - v * h) + 2 * h
 
 
 def test_all_experts_stay_resident() -> None:
@@ -178,8 +178,8 @@ def test_shared_experts_and_dense_layers() -> None:
 def test_skewed_routing_reads_fewer_experts() -> None:
     uniform = analyze(DEEPSEEK, H200, Workload(batch=32))
     skewed = analyze(DEEPSEEK, H200, Workload(batch=32, routing=Routing(zipf_s=1.0)))
-    assert skewed.decode.totals["weight_bytes"] < uniform.decode.totals["weight_bytes"]
-    assert skewed.decode.totals["flops"] == uniform.decode.totals["flops"]
+    assert skewed.decode.totals.weight_bytes < uniform.decode.totals.weight_bytes
+    assert skewed.decode.totals.flops == uniform.decode.totals.flops
 
 
 def test_mxfp4_experts_are_counted_with_their_scales() -> None:
@@ -213,7 +213,7 @@ def test_expert_parallel_splits_experts_and_adds_all_to_all() -> None:
     routed = lambda a: sum(op.weight_bytes * op.count for op in a.decode.ops if op.name.startswith("moe.") and
                            op.name in ("moe.gate", "moe.up", "moe.down"))
     assert routed(ep) == pytest.approx(routed(base))
-    assert ep.decode.totals["flops"] == pytest.approx(base.decode.totals["flops"])
+    assert ep.decode.totals.flops == pytest.approx(base.decode.totals.flops)
     names = {c.name for c in ep.decode.comm}
     assert {"comm.moe_dispatch", "comm.moe_combine"} <= names
     dispatch = next(c for c in ep.decode.comm if c.name == "comm.moe_dispatch")
@@ -249,7 +249,7 @@ def test_latent_kv_cache_of_deepseek_v3() -> None:
     # The latent has no heads: every tensor-parallel rank keeps all of it.
     assert a.stage_kv_bytes_per_token[0] == 70_272
     decode = a.decode.totals
-    assert decode["kv_write_bytes"] == 8 * 2 * 70_272  # 8 ranks, 2 new tokens
+    assert decode.kv_write_bytes == 8 * 2 * 70_272  # 8 ranks, 2 new tokens
 
 
 def test_absorbed_decode_reads_the_latent_cache_once() -> None:
@@ -296,7 +296,7 @@ def test_alternating_windows_split_the_layers() -> None:
     ops = ops_by_name(a.decode)
     assert ops["attn.scores"].count == ops["attn.window.scores"].count == 21
     layer = 2 * 8 * 256 * 2
-    assert a.decode.totals["kv_read_bytes"] == 21 * (16384 + 4096) * layer
+    assert a.decode.totals.kv_read_bytes == 21 * (16384 + 4096) * layer
     # Memory: full layers keep 16384 tokens, windowed ones 4096.
     assert a.kv_bytes_per_gpu(1, 16384) == (21 * 16384 + 21 * 4096) * layer
     assert a.kv_bytes_per_gpu(1, 1000) == 42 * 1000 * layer

@@ -36,8 +36,8 @@ def test_fused_and_eager_agree_but_for_activation_traffic(name, layout) -> None:
     for phase in ("prefill", "decode"):
         f, e = getattr(fused, phase).totals, getattr(eager, phase).totals
         for key in ("flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes"):
-            assert f[key] == pytest.approx(e[key], rel=1e-12), (phase, key)
-        assert f["act_read_bytes"] + f["act_write_bytes"] < e["act_read_bytes"] + e["act_write_bytes"]
+            assert getattr(f, key) == pytest.approx(getattr(e, key), rel=1e-12), (phase, key)
+        assert f.act_read_bytes + f.act_write_bytes < e.act_read_bytes + e.act_write_bytes
     assert fused.stage_weight_bytes == eager.stage_weight_bytes and fused.max_batch() == eager.max_batch()
 
 

@@ -72,10 +72,10 @@ def test_totals_are_sums_of_parts(model, workload) -> None:
     a = analyze(model, H100, workload)
     for phase in (a.prefill, a.decode):
         expected_flops = sum(op.flops * op.count for op in phase.ops)
-        assert phase.totals["flops"] == expected_flops
+        assert phase.totals.flops == expected_flops
         for key in BYTE_FIELDS:
-            assert phase.totals[key] == sum(getattr(op, key) * op.count for op in phase.ops)
-        assert phase.totals["bytes"] == sum(op.bytes * op.count for op in phase.ops)
+            assert getattr(phase.totals, key) == sum(getattr(op, key) * op.count for op in phase.ops)
+        assert phase.totals.bytes == sum(op.bytes * op.count for op in phase.ops)
         # With one GPU the critical path is the sum of the op times.
         assert phase.time_s == pytest.approx(sum(a.roofline.time_s(op) * op.count for op in phase.ops), rel=1e-12)
     d = analysis_to_dict(a)
@@ -99,8 +99,8 @@ def test_bytes_and_time_grow_with_batch_and_context(model, workload, extra_batch
             if other is longer and phase == "decode" and capped:
                 assert theirs.totals == ours.totals
                 continue
-            assert theirs.totals["bytes"] > ours.totals["bytes"]
-            assert theirs.totals["flops"] > ours.totals["flops"]
+            assert theirs.totals.bytes > ours.totals.bytes
+            assert theirs.totals.flops > ours.totals.flops
             assert theirs.time_s >= ours.time_s
 
 
@@ -112,8 +112,8 @@ def test_gqa_kv_bytes_scale_with_kv_heads(model, workload) -> None:
     ratio = model.num_kv_heads / model.num_heads
     for phase in ("prefill", "decode"):
         for key in ("kv_read_bytes", "kv_write_bytes"):
-            mha_bytes = getattr(mha, phase).totals[key]
-            assert abs(getattr(gqa, phase).totals[key] - mha_bytes * ratio) <= 1e-9 * mha_bytes
+            mha_bytes = getattr(getattr(mha, phase).totals, key)
+            assert abs(getattr(getattr(gqa, phase).totals, key) - mha_bytes * ratio) <= 1e-9 * mha_bytes
     assert gqa.kv_bytes_per_token == mha.kv_bytes_per_token * ratio
 
 
@@ -156,8 +156,8 @@ def test_fused_bound_has_the_eager_work_at_no_more_traffic(model, workload) -> N
     for phase in ("prefill", "decode"):
         ours, theirs = getattr(fused, phase).totals, getattr(flash, phase).totals
         for key in ("flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes"):
-            assert ours[key] == pytest.approx(theirs[key], rel=1e-12), key
-        assert ours["act_read_bytes"] + ours["act_write_bytes"] < theirs["act_read_bytes"] + theirs["act_write_bytes"]
+            assert getattr(ours, key) == pytest.approx(getattr(theirs, key), rel=1e-12), key
+        assert ours.act_read_bytes + ours.act_write_bytes < theirs.act_read_bytes + theirs.act_write_bytes
         for other in (flash, unfused):
             if other.workload.fused_qkv:
                 continue  # a concatenated QKV's int4 scales round up once, not three times

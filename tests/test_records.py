@@ -180,3 +180,49 @@ def test_a_fresh_analyze_json_has_no_undeclared_keys(capsys, args) -> None:
     record = AnalysisRecord.from_dict(data)
     assert unknown_keys(record) == []
     assert record.to_dict() == data
+
+
+def test_a_late_key_is_left_out_for_a_file_without_it_and_written_by_a_record_built_in_memory() -> None:
+    row = records.load(OLD / "plan.json").configs[0]  # 0.1.0: no ep, no simulated p90s
+    assert row.ep == 1 and row.sim_ttft_p90_s is None
+    assert not {"ep", "sim_ttft_p90_s", "sim_tpot_p90_s"} & set(row.to_dict())
+    fresh = dataclasses.replace(row).to_dict()
+    assert (fresh["ep"], fresh["sim_ttft_p90_s"], fresh["sim_tpot_p90_s"]) == (1, None, None)
+
+
+def test_the_domain_types_are_the_records_types() -> None:
+    """No mirror pairs: the planner's configuration is the plan record's row, the analysed collective the
+    analysis record's comm entry (same fields, one declaration)."""
+    from llmroof.analytic.comm import CommOp
+    from llmroof.plan.records import DisaggregatedLayout, PlanConfig
+    from llmroof.results.records.analysis import CommEntry
+    from llmroof.results.records.plan import DisaggregatedRow, PlanRow
+
+    assert issubclass(PlanConfig, PlanRow) and DisaggregatedLayout is DisaggregatedRow
+    assert issubclass(CommEntry, CommOp)
+    assert [f.name for f in dataclasses.fields(CommEntry)] == [*(f.name for f in dataclasses.fields(CommOp)),
+                                                              "extra"]
+    assert {f.name for f in dataclasses.fields(PlanConfig)} == {f.name for f in dataclasses.fields(PlanRow)}
+
+
+def test_the_sweep_record_row_is_the_engine_row_after_its_axis_and_value() -> None:
+    """The sweep file's row derives from the engine's: its own fields are only ``axis`` and ``value``,
+    written first (``FIRST``), as 0.1.0 wrote them."""
+    from llmroof.analytic.sweep import FIELDS
+    from llmroof.analytic.sweep import SweepRow as EngineRow
+    from llmroof.results.records.sweep import SweepRow
+
+    assert issubclass(SweepRow, EngineRow)
+    row = records.load(OLD / "sweep.json").rows[0]
+    assert list(row.to_dict()) == ["axis", "value", *FIELDS]
+
+
+def test_the_op_row_is_the_op_cost_timed_on_a_roofline() -> None:
+    """The pair kept: ``OpCost`` (the formulas' per-instance cost, a NamedTuple read by index in the
+    roofline's hot loop) and ``OpRow`` (that cost timed on a roofline, ``count`` third in the file): every
+    figure of the cost is a field of the row, under the same name."""
+    from llmroof.analytic.opcost import OpCost
+    from llmroof.results.records.analysis import OpRow
+
+    row = [f.name for f in dataclasses.fields(OpRow)]
+    assert set(OpCost._fields) < set(row) and {"bytes", "intensity"} < set(row)

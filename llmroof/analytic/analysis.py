@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 from llmroof.analytic import comm
 from llmroof.analytic.arith import largest, maximum, where
+from llmroof.analytic.comm import CommOp
 from llmroof.analytic.memory import (
     kv_bytes_per_token,
     layer_kv_bytes_per_token,
@@ -36,13 +37,10 @@ from llmroof.specs.model import ModelSpec
 
 UNLIMITED_CONTEXT = 2**31 - 1
 """max_context when memory sets no limit (every layer windowed: the cache stops growing at the window)."""
-BYTE_FIELDS = (
-    "weight_bytes",
-    "act_read_bytes",
-    "act_write_bytes",
-    "kv_read_bytes",
-    "kv_write_bytes",
-)
+
+
+BYTE_FIELDS = OpCost._fields[3:8]
+"""The five kinds of bytes an op moves (``bytes`` is their sum)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +85,6 @@ class Roofline:
         )
 
 
-class CommOp(NamedTuple):
-    """One collective or send on the critical path, per instance."""
-
-    phase: str
-    name: str
-    kind: str
-    bytes: float
-    """Message size in bytes."""
-    ranks: int
-    link: str
-    time_s: float
-    count: int  # type: ignore[assignment]  # a field named count shadows tuple.count
-    """Instances in the phase on one rank chain (every layer and micro-batch)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Phase:
     """Prefill, or one decode step."""
@@ -117,15 +100,16 @@ class Phase:
     micro_batches: int
     tokens: int
     """Tokens the phase processes: b*s in prefill, b in decode."""
-    totals: dict[str, float] = field(default_factory=dict)
+    totals: OpCost
+    """The phase as one op: every op's figures times its ``count``, summed (``name`` ``total``, count 1)."""
 
     @property
     def flops(self) -> float:
-        return self.totals["flops"]
+        return self.totals.flops
 
     @property
     def bytes(self) -> float:
-        return self.totals["bytes"]
+        return self.totals.bytes
 
     @property
     def comm_time_s(self) -> float:
@@ -134,7 +118,7 @@ class Phase:
 
     @property
     def bound(self) -> str:
-        return self.roofline.bound(self.totals["flops"], self.totals["bytes"])
+        return self.roofline.bound(self.totals.flops, self.totals.bytes)
 
     @property
     def bubble_fraction(self) -> float:
@@ -476,10 +460,7 @@ def phase(
         act_write = act_write + op[5] * n
         kv_read = kv_read + op[6] * n
         kv_write = kv_write + op[7] * n
-    totals = dict(
-        zip(("flops", *BYTE_FIELDS), (flops, weight, act_read, act_write, kv_read, kv_write))
-    )
-    totals["bytes"] = weight + act_read + act_write + kv_read + kv_write
+    totals = OpCost(name, "total", flops, weight, act_read, act_write, kv_read, kv_write, 1)
     return Phase(
         name,
         ops,
@@ -615,9 +596,9 @@ def compute_bound_batch(analysis: Analysis) -> int | None:
             analysis.hardware,
             dataclasses.replace(analysis.workload, batch=1, micro_batches=1),
         ).decode.totals
-    f = two["flops"] - one["flops"]  # FLOPs per sequence
-    m = two["bytes"] - one["bytes"]  # bytes per sequence
-    w = one["bytes"] - m  # bytes independent of the batch (weights)
+    f = two.flops - one.flops  # FLOPs per sequence
+    m = two.bytes - one.bytes  # bytes per sequence
+    w = one.bytes - m  # bytes independent of the batch (weights)
     per_seq = f / roof.peak_flops_per_s - m / roof.bandwidth_bytes_per_s
     if per_seq <= 0:
         return None
@@ -642,7 +623,7 @@ def _moe_compute_bound_batch(analysis: Analysis) -> int | None:
     def compute_bound(batch: int) -> bool:
         workload = dataclasses.replace(analysis.workload, batch=batch, micro_batches=1)
         totals = analyze(analysis.model, analysis.hardware, workload).decode.totals
-        return roof.compute_time_s(totals["flops"]) > roof.memory_time_s(totals["bytes"])
+        return roof.compute_time_s(totals.flops) > roof.memory_time_s(totals.bytes)
 
     low, high = 0, ep  # batches low (0, or not compute-bound) < answer <= high
     while not compute_bound(high):

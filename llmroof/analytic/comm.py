@@ -9,9 +9,35 @@ Bandwidths are per direction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from llmroof.specs.hardware import HardwareSpec
+
+
+@dataclass(frozen=True)
+class CommOp:
+    """One collective or send on a phase's critical path, per instance (numbers, or arrays over a grid).
+
+    The ``llmroof.analysis/1`` record's ``parallel.comm`` entries are this type
+    (:class:`llmroof.results.records.analysis.CommEntry` adds only the file boundary)."""
+
+    phase: str
+    """``prefill`` or ``decode``."""
+    name: str
+    """``comm.attn_allreduce``, ``comm.pp_send``..."""
+    kind: str
+    """``all_reduce``, ``all_gather``, ``all_to_all`` or ``send_recv``."""
+    bytes: float
+    """Message size of one instance."""
+    ranks: int
+    """Ranks taking part."""
+    link: str
+    """Link name."""
+    time_s: float
+    """One instance."""
+    count: int
+    """Instances in the phase on one rank chain (every layer and micro-batch)."""
 
 
 class Link(NamedTuple):

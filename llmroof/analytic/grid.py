@@ -72,7 +72,7 @@ class Grid:
 
     def total(self, phase_name: str, key: str) -> np.ndarray:
         """A phase total (``flops``, ``bytes`` or one of the byte kinds) over the grid."""
-        return self._full(getattr(self, phase_name).totals[key])
+        return self._full(getattr(getattr(self, phase_name).totals, key))
 
     @property
     def ttft_s(self) -> np.ndarray:
@@ -89,7 +89,7 @@ class Grid:
     def bound(self, phase_name: str) -> np.ndarray:
         """``compute`` or ``memory`` at every point."""
         p = getattr(self, phase_name)
-        return self._full(p.roofline.bound(p.totals["flops"], p.totals["bytes"]))
+        return self._full(p.roofline.bound(p.totals.flops, p.totals.bytes))
 
     def compute_bound(self, phase_name: str) -> np.ndarray:
         """True where the phase is compute-bound (the boolean form of :meth:`bound`)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from llmroof.analytic.grid import Grid, analyze_grid
 from llmroof.analytic.sharding import shard_model, stage_layers
-from llmroof.analytic.sweep import SweepRow, decode_figures
+from llmroof.analytic.sweep import FIELDS, decode_figures
 from llmroof.analytic.workload import Workload
 from llmroof.errors import LlmroofError
 from llmroof.specs.dtypes import Precision
@@ -27,7 +27,7 @@ CHUNK_POINTS = 1 << 16
 """Grid points evaluated (and held) at once: 64k points x ~20 columns of 8 bytes stay in the tens of MB."""
 NONE = np.iinfo(np.int64).max
 """The frontier's "no swept batch" marker while it is being built."""
-COLUMNS = (*SweepRow._fields, "max_batch")
+COLUMNS = (*FIELDS, "max_batch")
 """One row per configuration: :class:`~llmroof.analytic.sweep.SweepRow`'s fields, then the largest batch whose
 KV cache at the row's max(prompt, context) tokens fits (``max_batch``; ``fits`` is batch <= it)."""
 
@@ -137,7 +137,7 @@ def columns(layout: Layout, grid: Grid) -> dict[str, Any]:
     """The rows of one chunk as columns (:data:`COLUMNS`): 1-D arrays, or one value for a whole column."""
     model, hardware, tp, pp, weight, kv = layout.key
     bytes_per_token, intensity = decode_figures(
-        grid.batch, {key: grid.total("decode", key) for key in ("flops", "bytes")}
+        grid.batch, grid.total("decode", "flops"), grid.total("decode", "bytes")
     )
     values = {
         "model": model,
@@ -165,6 +165,32 @@ def columns(layout: Layout, grid: Grid) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _LayoutFrontier:
+    """One layout's frontier so far, a (prompt, context) array per figure."""
+
+    compute_bound_batch: np.ndarray
+    """Smallest swept batch whose decode step is compute-bound; :data:`NONE` where none is yet."""
+    max_fitting_batch: np.ndarray
+    """Largest swept batch that fits; 0 where none does yet."""
+    tpot_s: np.ndarray
+    """Decode TPOT at ``max_fitting_batch``."""
+    tokens_per_s: np.ndarray
+    """Decode throughput at ``max_fitting_batch``."""
+    max_batch: np.ndarray
+    """The memory model's largest batch."""
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> _LayoutFrontier:
+        return cls(
+            compute_bound_batch=np.full(shape, NONE),
+            max_fitting_batch=np.zeros(shape, np.int64),
+            tpot_s=np.full(shape, np.nan),
+            tokens_per_s=np.full(shape, np.nan),
+            max_batch=np.zeros(shape, np.int64),
+        )
+
+
 class Frontier:
     """Per layout and (prompt, context): the smallest swept batch whose decode step is compute-bound, the
     largest that fits in memory (with its TPOT and tokens/s), and the memory model's largest batch. Built
@@ -173,37 +199,29 @@ class Frontier:
     def __init__(self, prompt: Sequence[int], context: Sequence[int]) -> None:
         self.prompt = np.asarray(prompt, dtype=np.int64)
         self.context = np.asarray(context, dtype=np.int64)
-        self._layouts: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
+        self._layouts: dict[tuple[Any, ...], _LayoutFrontier] = {}
 
     def add(self, layout: Layout, where: tuple[slice, ...], grid: Grid) -> None:
         shape = (len(self.prompt), len(self.context))
-        state = self._layouts.setdefault(
-            layout.key,
-            {
-                "compute_bound_batch": np.full(shape, NONE),
-                "max_fitting_batch": np.zeros(shape, np.int64),
-                "tpot_s": np.full(shape, np.nan),
-                "tokens_per_s": np.full(shape, np.nan),
-                "max_batch": np.zeros(shape, np.int64),
-            },
-        )
+        state = self._layouts.get(layout.key)
+        if state is None:
+            state = self._layouts[layout.key] = _LayoutFrontier.empty(shape)
         _, sp, sc = where
         batch = grid.batch
         compute = np.where(grid.compute_bound("decode"), batch, NONE).min(axis=0)
-        state["compute_bound_batch"][sp, sc] = np.minimum(
-            state["compute_bound_batch"][sp, sc], compute
-        )
+        state.compute_bound_batch[sp, sc] = np.minimum(state.compute_bound_batch[sp, sc], compute)
         fitting = np.where(grid.fits, batch, 0)
         best = fitting.argmax(axis=0)  # the chunk's largest fitting batch at each (prompt, context)
         largest = np.take_along_axis(fitting, best[None], axis=0)[0]
-        better = largest > state["max_fitting_batch"][sp, sc]
-        for key, values in (("tpot_s", grid.tpot_s), ("tokens_per_s", grid.decode_tokens_per_s)):
+        better = largest > state.max_fitting_batch[sp, sc]
+        for kept, values in (
+            (state.tpot_s, grid.tpot_s),
+            (state.tokens_per_s, grid.decode_tokens_per_s),
+        ):
             at_best = np.take_along_axis(values, best[None], axis=0)[0]
-            state[key][sp, sc] = np.where(better, at_best, state[key][sp, sc])
-        state["max_fitting_batch"][sp, sc] = np.where(
-            better, largest, state["max_fitting_batch"][sp, sc]
-        )
-        state["max_batch"][sp, sc] = grid.max_batch[0]
+            kept[sp, sc] = np.where(better, at_best, kept[sp, sc])
+        state.max_fitting_batch[sp, sc] = np.where(better, largest, state.max_fitting_batch[sp, sc])
+        state.max_batch[sp, sc] = grid.max_batch[0]
 
     def rows(self) -> list[dict[str, Any]]:
         """One record per layout, prompt and context; None where no swept batch is compute-bound or fits."""
@@ -212,10 +230,8 @@ class Frontier:
         for key, state in self._layouts.items():
             for i, prompt in enumerate(self.prompt.tolist()):
                 for j, context in enumerate(self.context.tolist()):
-                    compute, fitting = (
-                        int(state["compute_bound_batch"][i, j]),
-                        int(state["max_fitting_batch"][i, j]),
-                    )
+                    compute = int(state.compute_bound_batch[i, j])
+                    fitting = int(state.max_fitting_batch[i, j])
                     records.append(
                         {
                             **dict(zip(names, key)),
@@ -223,9 +239,9 @@ class Frontier:
                             "context_len": context,
                             "compute_bound_batch": None if compute == NONE else compute,
                             "max_fitting_batch": fitting or None,
-                            "tpot_s": float(state["tpot_s"][i, j]) if fitting else None,
-                            "tokens_per_s": float(state["tokens_per_s"][i, j]) if fitting else None,
-                            "max_batch": int(state["max_batch"][i, j]),
+                            "tpot_s": float(state.tpot_s[i, j]) if fitting else None,
+                            "tokens_per_s": float(state.tokens_per_s[i, j]) if fitting else None,
+                            "max_batch": int(state.max_batch[i, j]),
                         }
                     )
         return records

@@ -42,14 +42,14 @@ def op_to_dict(op: OpCost, roofline: Roofline) -> dict[str, Any]:
 def phase_to_dict(phase: Phase) -> dict[str, Any]:
     totals = phase.totals
     return {
-        "flops": totals["flops"],
-        "bytes": totals["bytes"],
-        "weight_bytes": totals["weight_bytes"],
-        "act_read_bytes": totals["act_read_bytes"],
-        "act_write_bytes": totals["act_write_bytes"],
-        "kv_read_bytes": totals["kv_read_bytes"],
-        "kv_write_bytes": totals["kv_write_bytes"],
-        "intensity": totals["flops"] / totals["bytes"] if totals["bytes"] else None,
+        "flops": totals.flops,
+        "bytes": totals.bytes,
+        "weight_bytes": totals.weight_bytes,
+        "act_read_bytes": totals.act_read_bytes,
+        "act_write_bytes": totals.act_write_bytes,
+        "kv_read_bytes": totals.kv_read_bytes,
+        "kv_write_bytes": totals.kv_write_bytes,
+        "intensity": totals.flops / totals.bytes if totals.bytes else None,
         "compute_time_s": phase.rank_times_s()[0],
         "memory_time_s": phase.rank_times_s()[1],
         "comm_time_s": phase.comm_time_s,
@@ -62,7 +62,7 @@ def phase_to_dict(phase: Phase) -> dict[str, Any]:
     }
 
 
-def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
+def phases_to_dict(a: Analysis) -> tuple[dict[str, Any], dict[str, Any]]:
     """``phases.prefill`` and ``phases.decode`` of the analysis's own op set (without the eager view)."""
     prefill = phase_to_dict(a.prefill)
     prefill.update(
@@ -74,29 +74,24 @@ def phases_to_dict(a: Analysis) -> dict[str, dict[str, Any]]:
     decode.update(
         tpot_s=a.decode.time_s,
         tokens_per_s=a.decode_tokens_per_s,
-        bytes_per_token=a.decode.totals["bytes"] / b,
-        weight_bytes_per_token=a.decode.totals["weight_bytes"] / b,
-        kv_traffic_bytes_per_token=(
-            a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]
-        )
+        bytes_per_token=a.decode.totals.bytes / b,
+        weight_bytes_per_token=a.decode.totals.weight_bytes / b,
+        kv_traffic_bytes_per_token=(a.decode.totals.kv_read_bytes + a.decode.totals.kv_write_bytes)
         / b,
-        act_bytes_per_token=(a.decode.totals["act_read_bytes"] + a.decode.totals["act_write_bytes"])
-        / b,
+        act_bytes_per_token=(a.decode.totals.act_read_bytes + a.decode.totals.act_write_bytes) / b,
         expected_experts_per_layer=a.expected_experts_per_layer("decode"),
     )
     prefill.update(expected_experts_per_layer=a.expected_experts_per_layer("prefill"))
-    return {"prefill": prefill, "decode": decode}
+    return prefill, decode
 
 
 def analysis_to_dict(a: Analysis) -> dict[str, Any]:
     w = a.workload
     eager = a.eager()
-    phases = phases_to_dict(a)
-    eager_phases = phases_to_dict(eager)
-    prefill, decode = phases["prefill"], phases["decode"]
+    prefill, decode = phases_to_dict(a)
     decode["compute_bound_batch"] = a.compute_bound_batch()
     # The eager op set's figures beside the headline (the same keys; equal to it when the headline is eager).
-    prefill["eager"], decode["eager"] = eager_phases["prefill"], eager_phases["decode"]
+    prefill["eager"], decode["eager"] = phases_to_dict(eager)
     model = {
         "name": a.model.name,
         "attention": a.model.attention_kind,
@@ -161,7 +156,7 @@ def analysis_to_dict(a: Analysis) -> dict[str, Any]:
         "decode_comm_time_s": a.decode.comm_time_s,
         "bubble_fraction": a.prefill.bubble_fraction,
         "gpipe_bubble_fraction": comm.bubble_fraction(w.pp, w.micro_batches),
-        "comm": [c._asdict() for c in (*a.prefill.comm, *a.decode.comm)],
+        "comm": [dataclasses.asdict(c) for c in (*a.prefill.comm, *a.decode.comm)],
     }
     return {
         "schema": SCHEMA,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from llmroof.analytic.analysis import analyze
 from llmroof.analytic.workload import Workload
@@ -22,33 +23,63 @@ NAME_AXES = ("model", "hardware", "weight-dtype", "kv-dtype")
 ALL_AXES = (*AXES, *LAYOUT_AXES, *NAME_AXES)
 
 
-class SweepRow(NamedTuple):
-    """One configuration's headline figures: compact, so sweeps of many thousands stay cheap to keep."""
+@dataclass(frozen=True)
+class SweepRow:
+    """One configuration's headline figures: compact, so sweeps of many thousands stay cheap to keep.
+
+    The ``llmroof.sweep/1`` record's rows are this type after their axis and value
+    (:class:`llmroof.results.records.sweep.SweepRow`); its fields are the grid's columns
+    (:data:`llmroof.analytic.grid_sweep.COLUMNS`)."""
 
     model: str
+    """Model name."""
     hardware: str
+    """Catalog key of the device."""
     batch: int
+    """b, sequences."""
     prompt_len: int
+    """s, tokens."""
     context_len: int
+    """c, tokens."""
     tp: int
+    """Tensor-parallel degree."""
     pp: int
+    """Pipeline stages."""
     weight_dtype: str
+    """Dtype of the decoder's linear weights."""
     kv_dtype: str
+    """KV-cache dtype."""
     ttft_s: float
+    """Time to first token (analytic lower bound)."""
     tpot_s: float
-    tokens_per_s: float
+    """Time per output token (analytic lower bound)."""
+    tokens_per_s: float | None
+    """Decode throughput."""
     bytes_per_token: float
-    decode_intensity: float
+    """Decode bytes per generated token."""
+    decode_intensity: float | None
+    """Decode FLOP/byte."""
     decode_bound: str
+    """``compute`` or ``memory``."""
     prefill_bound: str
+    """``compute`` or ``memory``."""
     fits: bool
+    """Weights and KV cache fit."""
+
+    def _asdict(self) -> dict[str, Any]:
+        """The figures by name (this type's fields only), as a NamedTuple's ``_asdict``."""
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(SweepRow))
+""":class:`SweepRow`'s fields, in order."""
 
 
 def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> SweepRow:
     """Analyse one configuration and keep only its headline figures."""
     a = analyze(model, hardware, workload)
     precision = workload.precision
-    bytes_per_token, intensity = decode_figures(workload.batch, a.decode.totals)
+    bytes_per_token, intensity = decode_figures(workload.batch, a.decode.flops, a.decode.bytes)
     return SweepRow(
         model.name,
         hardware.name,
@@ -70,9 +101,10 @@ def evaluate(model: ModelSpec, hardware: HardwareSpec, workload: Workload) -> Sw
     )
 
 
-def decode_figures(batch: Any, decode_totals: dict[str, Any]) -> tuple[Any, Any]:
-    """(bytes per generated token, FLOPs per byte) of a decode step; numbers or arrays over a grid."""
-    return decode_totals["bytes"] / batch, decode_totals["flops"] / decode_totals["bytes"]
+def decode_figures(batch: Any, flops: Any, nbytes: Any) -> tuple[Any, Any]:
+    """(bytes per generated token, FLOPs per byte) of a decode step of ``flops`` and ``nbytes``; numbers or
+    arrays over a grid."""
+    return nbytes / batch, flops / nbytes
 
 
 def parse_sweep(spec: str) -> tuple[str, list[int] | list[str]]:
@@ -160,7 +192,7 @@ def _grid_rows(
     field = AXES[axis]
     grid = analyze_grid(model, hardware, base, **{field: np.asarray(values)})
     bytes_per_token, intensity = decode_figures(
-        grid.batch, {k: grid.total("decode", k) for k in ("flops", "bytes")}
+        grid.batch, grid.total("decode", "flops"), grid.total("decode", "bytes")
     )
     n, precision = len(values), base.precision
     constant = {
@@ -186,7 +218,7 @@ def _grid_rows(
     }
     columns = [
         [constant[f]] * n if f in constant else np.broadcast_to(arrays[f], (n,)).tolist()
-        for f in SweepRow._fields
+        for f in FIELDS
     ]
     return [SweepRow(*row) for row in zip(*columns)]
 

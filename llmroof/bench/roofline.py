@@ -172,7 +172,7 @@ def placement(
         context_len=context,
         ceiling_tokens_per_s=ceiling,
         throughput_fraction=level.output_tokens_per_s / ceiling if ceiling else None,
-        bytes_per_output_token=analysis.decode.totals["bytes"] / batch,
+        bytes_per_output_token=analysis.decode.totals.bytes / batch,
         compute_bound_batch=analysis.compute_bound_batch(),
         nvml=nvml,
     )

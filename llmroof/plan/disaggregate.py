@@ -38,7 +38,9 @@ def search(
 
     rate = request.rate_qps
     if rate is None:
-        return DisaggregatedSearch(None, (), "--disaggregate needs --rate: nothing simulated")
+        return DisaggregatedSearch(
+            best=None, tried=(), note="--disaggregate needs --rate: nothing simulated"
+        )
     tried: list[DisaggregatedLayout] = []
     for hardware in request.hardware:
         for tp, batch, prefill_s, step_s in _layouts(request, configs, hardware.name):
@@ -70,7 +72,9 @@ def search(
                         break
     meeting = [t for t in tried if t.meets_slo]
     chosen = min(meeting, key=lambda t: (_cost(t), t.sim_ttft_p90_s or 0.0), default=None)
-    return DisaggregatedSearch(chosen, tuple(tried), _note(request, chosen, best, len(tried)))
+    return DisaggregatedSearch(
+        best=chosen, tried=tuple(tried), note=_note(request, chosen, best, len(tried))
+    )
 
 
 def _layouts(

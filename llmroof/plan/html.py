@@ -153,7 +153,7 @@ def _row(config: PlanConfig, cost_in_usd: bool) -> dict[str, str]:
 
 def plan_context(plan: Plan) -> dict[str, Any]:
     """What the template shows, already formatted."""
-    request, data = plan.request, plan.to_dict()
+    request, record = plan.request, plan.to_record()
     cost_in_usd = request.gpu_hour_cost_usd is not None
 
     def ranked(items: Any) -> list[dict[str, str]]:
@@ -169,17 +169,17 @@ def plan_context(plan: Plan) -> dict[str, Any]:
         slos.append(f"TPOT <= {seconds(request.tpot_slo_s)}")
     return {
         "model": request.model.name,
-        "request": data["request"],
+        "request": record.request,
         "rate": f"{request.rate_qps:g} requests/s" if request.rate_qps else "one replica",
         "slo": " and ".join(slos) or "none",
         "status": plan.status,
         "verdict": plan.verdict,
-        "counts": data["counts"],
+        "counts": record.counts,
         "cost_label": "$ per M output tokens" if cost_in_usd else "GPU-hours per M output tokens",
         "recommended": ranked(plan.recommended),
         "closest": ranked(plan.closest),
         "pareto": [_row(plan.configs[i], cost_in_usd) for i in plan.pareto],
-        "calibration": data["calibration"],
+        "calibration": record.calibration,
         "warnings": list(plan.warnings),
     }
 

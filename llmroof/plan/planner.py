@@ -116,7 +116,8 @@ def _simulated(
                 )
                 if slo is not None and value is not None and value > slo
             )
-            configs[item.index] = config._replace(
+            configs[item.index] = dataclasses.replace(
+                config,
                 sim_ttft_p90_s=sim.ttft_p90_s,
                 sim_tpot_p90_s=sim.tpot_p90_s,
                 meets_slo=config.meets_slo and not reasons,
@@ -364,6 +365,7 @@ class _Layout:
                 usd_per_million_tokens=None if price is None else hours * price,
                 rejected_reasons=tuple(reasons),
                 ep=self.ep,
+                fits=sequences > 0,
             )
 
         return evaluate

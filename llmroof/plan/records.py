@@ -1,67 +1,37 @@
-"""What a plan returns: one :class:`PlanConfig` per configuration tried, and the :class:`Plan` around them
-(schema ``llmroof.plan/1``, documented key by key in ``docs/planning.md``)."""
+"""What a plan returns: one :class:`PlanConfig` per configuration tried, and the :class:`Plan` around them;
+:meth:`Plan.to_record` gives its ``llmroof.plan/1`` record (documented key by key in ``docs/planning.md``),
+whose one writer is ``Record.to_dict``."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from llmroof import schemas
 from llmroof.plan.request import PlanRequest
+from llmroof.results.records.plan import (
+    DisaggregatedRow,
+    DisaggregatedSearchRow,
+    ParetoPoint,
+    PlanRecord,
+    PlanRow,
+    RankedRow,
+)
 from llmroof.version import __version__
 
 SCHEMA = schemas.PLAN
 
 
-class PlanConfig(NamedTuple):
-    """One configuration: a device, a parallel layout and a number of concurrent sequences per replica.
+@dataclass(frozen=True, kw_only=True)
+class PlanConfig(PlanRow):
+    """One configuration: a device, a parallel layout and a number of concurrent sequences per replica
+    (the ``llmroof.plan/1`` record's :class:`~llmroof.results.records.plan.PlanRow`, whose fields say what
+    each figure is, with the planner's methods).
 
     Layouts whose weights (or whose first sequences) do not fit get one row with 0 sequences and no times.
     Throughputs count output tokens only.
     """
-
-    id: str
-    """``h100-sxm tp2 pp1 x16``: device, tensor and pipeline degrees, concurrent sequences."""
-    hardware: str
-    tp: int
-    pp: int
-    gpus_per_replica: int
-    concurrent_sequences: int
-    """Sequences in flight on one replica, B (pp micro-batches of B/pp)."""
-    max_concurrent_sequences: int
-    """The most that the paged KV cache holds beside the weights."""
-    weight_bytes_per_gpu: float
-    """Weights on the fullest GPU."""
-    kv_bytes_per_gpu: float
-    """KV blocks reserved on the fullest GPU for B sequences at their longest (S + O, whole blocks)."""
-    usable_bytes_per_gpu: float
-    decode_step_s: float | None
-    """Latency of one decode step of a micro-batch through every stage (no prefill interleaved)."""
-    prefill_s: float | None
-    """Prefill of one request's prompt through every stage."""
-    ttft_s: float | None
-    tpot_s: float | None
-    """Time between a user's tokens in steady state, the prefills of new requests included."""
-    tokens_per_s_per_replica: float | None
-    tokens_per_s_per_gpu: float | None
-    tokens_per_s_per_user: float | None
-    requests_per_s_per_replica: float | None
-    meets_slo: bool
-    """Fits, and meets every SLO asked for."""
-    replicas: int | None
-    total_gpus: int | None
-    gpu_hours_per_million_tokens: float | None
-    """GPU-hours per million output tokens: at the requested rate on ``total_gpus``, else at full load."""
-    usd_per_million_tokens: float | None
-    """The same in dollars, when a GPU-hour price is given."""
-    rejected_reasons: tuple[str, ...]
-    """Why the configuration does not qualify; empty when it meets everything."""
-    ep: int = 1
-    """Expert-parallel degree (MoE models): experts split over ep ranks, attention data-parallel."""
-    sim_ttft_p90_s: float | None = None
-    """p90 TTFT simulated under Poisson arrivals at the plan's rate (``llmroof.simulate``); None: not simulated."""
-    sim_tpot_p90_s: float | None = None
-    """p90 TPOT simulated likewise."""
 
     @classmethod
     def unfit(
@@ -104,11 +74,8 @@ class PlanConfig(NamedTuple):
             usd_per_million_tokens=None,
             rejected_reasons=(reason,),
             ep=ep,
+            fits=False,
         )
-
-    @property
-    def fits(self) -> bool:
-        return self.concurrent_sequences > 0
 
     @property
     def layout(self) -> tuple[str, int, int] | tuple[str, int, int, int]:
@@ -118,58 +85,13 @@ class PlanConfig(NamedTuple):
             else (self.hardware, self.tp, self.pp, self.ep)
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        data = self._asdict()
-        data["fits"] = self.fits
-        data["rejected_reasons"] = list(self.rejected_reasons)
-        return data
 
-
-class DisaggregatedLayout(NamedTuple):
-    """xPyD (``plan --disaggregate``): ``replicas`` units of x prefill and y decode replicas of tp
-    GPUs each, simulated under Poisson arrivals at the plan's rate."""
-
-    id: str
-    """``h100-sxm 2P1D tp2 x3``: device, prefill and decode replicas per unit, tp, units."""
-    hardware: str
-    tp: int
-    """Tensor-parallel degree of every prefill and decode replica."""
-    prefill_per_unit: int
-    decode_per_unit: int
-    units: int
-    prefill_replicas: int
-    decode_replicas: int
-    max_num_seqs: int
-    """Concurrent sequences per replica (the aggregated layout's largest meeting the TPOT SLO)."""
-    total_gpus: int
-    gpu_hours_per_million_tokens: float
-    usd_per_million_tokens: float | None
-    sim_ttft_p90_s: float | None
-    sim_tpot_p90_s: float | None
-    requests_simulated: int
-    meets_slo: bool
-    """Both simulated p90s within their SLOs."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
-
-
-@dataclass(frozen=True, slots=True)
-class DisaggregatedSearch:
-    """What ``plan --disaggregate`` tried, and the best that meets the SLOs (cheapest, then the
-    fastest p90 TTFT); None when none does."""
-
-    best: DisaggregatedLayout | None
-    tried: tuple[DisaggregatedLayout, ...]
-    note: str
-    """One sentence: the best against the aggregated recommendation, or why there is none."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "best": None if self.best is None else self.best.to_dict(),
-            "note": self.note,
-            "tried": [t.to_dict() for t in self.tried],
-        }
+DisaggregatedLayout = DisaggregatedRow
+"""xPyD (``plan --disaggregate``): ``replicas`` units of x prefill and y decode replicas of tp GPUs each,
+simulated under Poisson arrivals at the plan's rate (the record's row, one type)."""
+DisaggregatedSearch = DisaggregatedSearchRow
+"""What ``plan --disaggregate`` tried, and the best that meets the SLOs (cheapest, then the fastest p90
+TTFT); None when none does."""
 
 
 class Ranked(NamedTuple):
@@ -217,45 +139,58 @@ class Plan:
         """Configurations that meet the SLOs."""
         return sum(c.meets_slo for c in self.configs)
 
-    def to_dict(self) -> dict[str, Any]:
-        request = self.request
-        configs = [c.to_dict() for c in self.configs]
+    def to_record(self) -> PlanRecord:
+        """The ``llmroof.plan/1`` record of this plan."""
+        configs = self.configs
 
-        def ranked(items: tuple[Ranked, ...]) -> list[dict[str, Any]]:
-            return [
-                {"rank": r.rank, "reason": r.reason, "index": r.index, **configs[r.index]}
+        def ranked(items: tuple[Ranked, ...]) -> tuple[RankedRow, ...]:
+            return tuple(
+                RankedRow(
+                    **_row_fields(configs[r.index]), rank=r.rank, reason=r.reason, index=r.index
+                )
                 for r in items
-            ]
+            )
 
-        return {
-            "schema": SCHEMA,
-            "llmroof_version": __version__,
-            "request": request_to_dict(request),
-            "status": self.status,
-            "verdict": self.verdict,
-            "counts": {
-                "configurations": len(self.configs),
+        return PlanRecord(
+            llmroof_version=__version__,
+            request=request_to_dict(self.request),
+            status=self.status,
+            verdict=self.verdict,
+            counts={
+                "configurations": len(configs),
                 "fit": self.fitting,
                 "meet_slo": self.meeting_slo,
             },
-            "recommended": ranked(self.recommended),
-            "closest": ranked(self.closest),
-            "pareto": [
-                {
-                    "index": i,
-                    "id": self.configs[i].id,
-                    "hardware": self.configs[i].hardware,
-                    "tokens_per_s_per_gpu": self.configs[i].tokens_per_s_per_gpu,
-                    "tokens_per_s_per_user": self.configs[i].tokens_per_s_per_user,
-                    "meets_slo": self.configs[i].meets_slo,
-                }
+            recommended=ranked(self.recommended),
+            closest=ranked(self.closest),
+            pareto=tuple(
+                ParetoPoint(
+                    index=i,
+                    id=configs[i].id,
+                    hardware=configs[i].hardware,
+                    tokens_per_s_per_gpu=configs[i].tokens_per_s_per_gpu,
+                    tokens_per_s_per_user=configs[i].tokens_per_s_per_user,
+                    meets_slo=configs[i].meets_slo,
+                )
                 for i in self.pareto
-            ],
-            "calibration": {name: cal.to_dict() for name, cal in request.calibration.items()},
-            "excluded": list(self.excluded),
-            "warnings": list(self.warnings),
-            "configs": configs,
-        } | ({} if self.disaggregated is None else {"disaggregated": self.disaggregated.to_dict()})
+            ),
+            calibration={name: cal.to_dict() for name, cal in self.request.calibration.items()},
+            excluded=self.excluded,
+            warnings=self.warnings,
+            configs=configs,
+            disaggregated=self.disaggregated,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``llmroof.plan/1`` JSON object (:meth:`to_record`'s)."""
+        return self.to_record().to_dict()
+
+
+def _row_fields(config: PlanRow) -> dict[str, Any]:
+    """A configuration's record fields, to place it in a ranked row."""
+    return {
+        f.name: getattr(config, f.name) for f in dataclasses.fields(PlanRow) if f.name != "extra"
+    }
 
 
 def request_to_dict(request: PlanRequest) -> dict[str, Any]:

@@ -174,7 +174,7 @@ def attention_variants(
     b, c = workload.batch, workload.context_len
     rows = []
     for variant, a in results:
-        kv_step = (a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b
+        kv_step = (a.decode.totals.kv_read_bytes + a.decode.totals.kv_write_bytes) / b
         capacity = [tb.integer(a.max_batch(c))] if memory_known else []
         mine = " (this model)" if variant.num_kv_heads == spec.num_kv_heads else ""
         rows.append(

@@ -97,8 +97,9 @@ def layout(events: list[TraceEvents], options: TraceOptions) -> TraceLayout:
             return TraceLayout(tp=_tp_size(events, info), pp=1, ep=1, source="file name")
         if _SGLANG_RANK.search(name):
             return TraceLayout(tp=_tp_size(events, info), pp=1, ep=1, source="file name")
-    if isinstance(info.get("world_size"), int) and info["world_size"] > 1:
-        return TraceLayout(tp=info["world_size"], pp=1, ep=1, source="distributedInfo")
+    world_size = info.get("world_size")  # the trace file's distributedInfo (PyTorch's own key)
+    if isinstance(world_size, int) and world_size > 1:
+        return TraceLayout(tp=world_size, pp=1, ep=1, source="distributedInfo")
     return TraceLayout(tp=1, pp=1, ep=1, source="default")
 
 

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
+from llmroof.analytic.comm import CommOp
 from llmroof.results.records.base import Record, many, one, opt, seq
 
 
@@ -217,25 +219,14 @@ class Memory(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CommEntry(Record):
-    """One kind of collective or send in a phase."""
+class CommEntry(Record, CommOp):
+    """One kind of collective or send in a phase: the analytic :class:`~llmroof.analytic.comm.CommOp`
+    (its fields, in its order, are the file's keys) read from or written to a file."""
 
-    phase: str
-    """``prefill`` or ``decode``."""
-    name: str
-    """``comm.attn_allreduce``, ``comm.pp_send``..."""
-    kind: str
-    """``all_reduce``, ``all_gather`` or ``send_recv``."""
-    bytes: float
-    """Message size of one instance."""
-    ranks: int
-    """Ranks taking part."""
-    link: str
-    """Link name."""
-    time_s: float
-    """One instance."""
-    count: int
-    """Instances in the phase."""
+    @classmethod
+    def of(cls, op: CommOp) -> CommEntry:
+        """The entry of an analysed collective."""
+        return cls(**{f.name: getattr(op, f.name) for f in dataclasses.fields(CommOp)})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,8 +11,10 @@ hand-edited ``"tpot_fraction": "fast"`` is one error naming the file and the fie
 whichever command reads it first.
 
 Field helpers say how a value crosses the file boundary: :func:`one` (a nested record), :func:`many`
-(a list of records), :func:`seq` (a list of plain values, a tuple in the record) and :func:`opt` (a key
-that some files do not have; ``None`` when absent, and left out again on writing).
+(a list of records), :func:`seq` (a list of plain values, a tuple in the record), :func:`opt` (a key
+that some files do not have; ``None`` when absent, and left out again on writing) and :func:`late` (a key
+a later version added: its default when a file lacks it, and left out again on writing; a record built
+in memory always writes it, ``null`` included).
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ def opt(record: type[Record] | None = None, *, many_: bool = False, seq_: bool =
     return dataclasses.field(default=None, metadata=metadata)
 
 
+def late(default: Any = None, record: type[Record] | None = None) -> Any:
+    """A key a later version added, always written by it (``null`` included): ``default`` when a file
+    lacks it, and then left out again on writing, so that an older file writes back unchanged.
+    ``record``: the value is a nested record (or None)."""
+    metadata: dict[str, Any] = {"late": True}
+    if record is not None:
+        metadata["record"] = record
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Record:
     """Base of every results record."""
@@ -62,6 +74,9 @@ class Record:
 
     SCHEMA: ClassVar[str | None] = None
     """``llmroof.<name>/<version>`` for a whole file; None for a record nested in one."""
+    FIRST: ClassVar[tuple[str, ...]] = ()
+    """Fields written first, in this order: the leading keys of a record that adds them to the fields of a
+    type it derives from (whose fields a dataclass puts first)."""
 
     @classmethod
     def from_dict(cls: type[R], data: Any, where: str = "") -> R:
@@ -75,11 +90,14 @@ class Record:
             check_schema(data.get("schema"), cls.SCHEMA, label)
         values: dict[str, Any] = {}
         known = {"schema"} if cls.SCHEMA is not None else set()
+        absent = []
         for f in _fields(cls):
             known.add(f.name)
             if f.name not in data:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise LlmroofError(f"{label}: the key {f.name!r} is missing", _HINT)
+                if f.metadata.get("late"):
+                    absent.append(f.name)
                 continue
             values[f.name] = _read(f, data[f.name], f"{label}.{f.name}", _hints(cls)[f.name])
         # unknown keys, and optional keys written as null (so that writing them back keeps the null)
@@ -88,14 +106,18 @@ class Record:
             for k, v in data.items()
             if k not in known or (v is None and _field(cls, k).metadata.get("omit_none"))
         }
-        return cls(**values, extra=extra)
+        record = cls(**values, extra=extra)
+        if absent:  # late keys this file lacks: written back without them
+            object.__setattr__(record, "_absent", frozenset(absent))
+        return record
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: ``schema`` first for a whole file, then the fields in order, then :attr:`extra`."""
         out: dict[str, Any] = {} if self.SCHEMA is None else {"schema": self.SCHEMA}
+        absent: frozenset[str] = getattr(self, "_absent", frozenset())
         for f in _fields(type(self)):
             value = getattr(self, f.name)
-            if value is None and f.metadata.get("omit_none"):
+            if (value is None and f.metadata.get("omit_none")) or f.name in absent:
                 continue
             out[f.name] = _write(value)
         for key, value in self.extra.items():
@@ -120,7 +142,12 @@ def _field(cls: type, name: str) -> dataclasses.Field:
 
 
 def _fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.name != "extra"]
+    """The fields in file order: :attr:`Record.FIRST`, then the rest as declared (``extra`` aside)."""
+    fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
+    first: tuple[str, ...] = getattr(cls, "FIRST", ())
+    if first:
+        fields.sort(key=lambda f: first.index(f.name) if f.name in first else len(first))
+    return fields
 
 
 def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:

@@ -1,6 +1,7 @@
 """``llmroof.plan/1``: a capacity plan (``llmroof plan --format json``), key by key in ``docs/planning.md``.
 
-:class:`llmroof.plan.records.Plan` builds it; this is the record a file reads back into."""
+:class:`llmroof.plan.records.Plan` builds it (``Plan.to_record``); its configurations are :class:`PlanRow`
+(the planner's ``PlanConfig`` adds only methods), and its xPyD layouts :class:`DisaggregatedRow`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, many, opt, seq
+from llmroof.results.records.base import Record, late, many, opt, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,14 +65,15 @@ class PlanRow(Record):
     """The same in dollars, with a GPU-hour price."""
     rejected_reasons: tuple[str, ...] = seq()
     """Why it does not qualify; empty when it does."""
+    ep: int = late(1)
+    """Expert-parallel degree (MoE models; 1 otherwise); absent in older files (1)."""
+    sim_ttft_p90_s: float | None = late()
+    """p90 TTFT simulated at the plan's rate (``plan --rate``, top configurations); null when not
+    simulated, absent in older files."""
+    sim_tpot_p90_s: float | None = late()
+    """p90 TPOT simulated likewise."""
     fits: bool
     """concurrent_sequences > 0."""
-    ep: int | None = opt()
-    """Expert-parallel degree (MoE models; 1 otherwise); absent in older files."""
-    sim_ttft_p90_s: float | None = opt()
-    """p90 TTFT simulated at the plan's rate (``plan --rate``, top configurations); absent otherwise."""
-    sim_tpot_p90_s: float | None = opt()
-    """p90 TPOT simulated likewise."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +148,7 @@ class DisaggregatedRow(Record):
 class DisaggregatedSearchRow(Record):
     """What ``plan --disaggregate`` tried and the best layout."""
 
-    best: DisaggregatedRow | None = opt(DisaggregatedRow)
+    best: DisaggregatedRow | None = late(record=DisaggregatedRow)
     """The cheapest layout meeting the SLOs (then the fastest p90 TTFT); null when none does."""
     note: str
     """The best against the aggregated recommendation, in words, or why there is none."""

@@ -7,51 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
+from llmroof.analytic.sweep import SweepRow as EngineRow
 from llmroof.results.records.base import Record, many
 
 
 @dataclass(frozen=True, kw_only=True)
-class SweepRow(Record):
-    """The analysis at one value of the swept axis."""
+class SweepRow(Record, EngineRow):
+    """The analysis at one value of the swept axis: the engine's
+    :class:`~llmroof.analytic.sweep.SweepRow` (whose fields say what each figure is), after the axis
+    and its value."""
+
+    FIRST = ("axis", "value")
 
     axis: str
     """The swept axis (repeated on every row for CSV)."""
     value: int
     """The axis value, sequences or tokens."""
-    model: str
-    """Model name."""
-    hardware: str
-    """Catalog key of the device."""
-    batch: int
-    """b, sequences."""
-    prompt_len: int
-    """s, tokens."""
-    context_len: int
-    """c, tokens."""
-    tp: int
-    """Tensor-parallel degree."""
-    pp: int
-    """Pipeline stages."""
-    weight_dtype: str
-    """Dtype of the decoder's linear weights."""
-    kv_dtype: str
-    """KV-cache dtype."""
-    ttft_s: float
-    """Time to first token (analytic lower bound)."""
-    tpot_s: float
-    """Time per output token (analytic lower bound)."""
-    tokens_per_s: float | None
-    """Decode throughput."""
-    bytes_per_token: float
-    """Decode bytes per generated token."""
-    decode_intensity: float | None
-    """Decode FLOP/byte."""
-    decode_bound: str
-    """``compute`` or ``memory``."""
-    prefill_bound: str
-    """``compute`` or ``memory``."""
-    fits: bool
-    """Weights and KV cache fit."""
 
 
 @dataclass(frozen=True, kw_only=True)
