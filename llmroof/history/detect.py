@@ -32,7 +32,9 @@ medians of its two sides to differ by ``min_size``. Candidates are accepted narr
 Once a series has a change, it is not stationary, and the segments between its changes are tested again,
 each by the CUSUM over the whole segment (binary segmentation) at level ``alpha`` shared among the segments:
 a seeded interval that holds one change alone is often short, while the segment between two accepted
-changes holds all its points. This second pass cannot alert a series the first found nothing in. Every
+changes holds all its points. This second pass cannot alert a series the first found nothing in (its
+segments do feed the re-estimation of rho and the scale: stationary AR(1) series of 300 runs alert 2.1% of
+the time, 1.1% with the noise taken from the first pass's segments alone, at the cost of recall). Every
 change carries the medians before and after (of the neighbouring segments) and an interval on their ratio.
 """
 
