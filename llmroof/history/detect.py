@@ -9,12 +9,11 @@ values, after three steps that make it respect CI noise:
 2. **Autocorrelation** (drift between jobs on a shared runner): the lag-1 autocorrelation rho is estimated
    from the medians of the lag-1 and lag-2 absolute differences, ``rho = (med|y[t+2]-y[t]| /
    med|y[t+1]-y[t]|)^2 - 1`` (AR1seg, Chakar et al. 2017), which a step or an outlier barely moves; the
-   series is then whitened, ``z[t] = y[t] - rho y[t-1]``, so that the test sees independent noise. Once
-   segments are found, rho is re-estimated from the residuals around them until they hold still (from
-   ``LONG_SERIES`` runs on, that estimate alone; below, never under the robust one).
+   series is then whitened, ``z[t] = (y[t] - rho y[t-1]) / (1 - rho)``, so that the test sees independent
+   noise of the long-run scale. Then rho is re-estimated from the residuals around the segments found
+   (while none is, around the best single split) until they hold still.
 3. **Noise scale** from the series itself: the MAD of the whitened series' first differences, which a step
-   changes in one place only; once segments are found, the standard deviation of the whitened residuals
-   around them (from ``LONG_SERIES`` runs alone; below, never under the MAD's).
+   changes in one place only; then the standard deviation of the whitened residuals around the segments.
 
 Candidates come from seeded intervals (Kovacs et al. 2020: lengths n, n/2, n/4... down to
 ``2 * min_segment``, each shifted by half its length), so that close changes each sit alone in some
@@ -51,9 +50,6 @@ MAD_TO_SD = 1.4826
 """MAD * 1.4826 estimates a normal distribution's standard deviation."""
 RHO_PASSES = 4
 """Most re-estimations of rho from the residuals around the segments found (they settle in two or three)."""
-LONG_SERIES = 200
-"""From this many runs the residuals' autocorrelation alone sets rho; below it, the robust estimate is a
-floor."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,26 +393,18 @@ def analyse(
         return [], None
     y = clip_outliers([math.log(v) for v in values], settings.min_segment)
     noise = estimate_noise(y, settings.max_rho)
-    robust = noise.rho
     found = _segments(y, noise, settings)
-    # The residuals' autocorrelation around the segments found, re-estimated until the segments hold still
-    # (each pass's segments set the next pass's rho). On a long series it replaces the robust rho, whose
-    # spread is the larger (on independent noise of 300 runs its 90th percentile is 0.25, against about
-    # 1/sqrt(n) = 0.06 for the residuals'): taking the larger of the two would turn that spread into a bias
-    # and cost the test its power. On a short series spurious segments absorb the drift, so the robust rho
-    # stays a floor (benchmarks/bench_history.py measures both sides: docs/ci.md).
-    # The noise scale likewise: once segments are known, the standard deviation of the whitened residuals
-    # around them (all the points count; the MAD of first differences uses a third as well: independent
-    # series alerted 1.4% against 0.8%), from LONG_SERIES runs alone, below never under the robust scale.
+    # rho and the scale from the residuals around the segments found, re-estimated until the segments hold
+    # still (each pass's segments set the next pass's noise): on independent noise the residuals' rho has
+    # its 90th percentile at 0.07 (300 runs) and 0.25 (30 runs), the robust one at 0.23 and 0.9. While no change is found, around the series' best single split, significant or
+    # not: the noise as the alternative sees it, since the residuals around no split would count a step as
+    # autocorrelation (on 30 runs a 10% step at CV 2% read as rho 0.8 and went unseen one time in four),
+    # while on stationary noise one more mean costs the estimate the (1 + 3 rho) / n that residual_rho adds
+    # back. The error left in rho is what the critical values' degrees of freedom (scale_dof) pay for.
     for _ in range(RHO_PASSES):
-        splits = sorted(found)
+        splits = sorted(found) or [_best_split(y, 0, len(y), settings.min_segment)[0]]
         rho = min(residual_rho(y, splits), settings.max_rho)
-        long = len(y) >= LONG_SERIES
-        if not long:
-            rho = max(rho, robust)
-        scale = estimate_noise(y, settings.max_rho, rho=rho)
-        sigma = residual_sigma(y, rho, splits)
-        new = Noise(rho=rho, sigma=sigma if long else max(sigma, scale.sigma))
+        new = Noise(rho=rho, sigma=residual_sigma(y, rho, splits))
         if abs(new.rho - noise.rho) < 1e-3 and abs(new.sigma - noise.sigma) <= 1e-3 * noise.sigma:
             break
         noise = new
