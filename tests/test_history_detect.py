@@ -62,7 +62,7 @@ def test_precision_and_recall_on_seeded_histories(
 ) -> None:
     # At CV 10% a 10% step is one standard deviation: found within 3 runs at best two times in three
     # (the best split between the true neighbours, benchmarks/bench_history.py); recall 0.60 here, and
-    # 0.39 before the segments between changes were tested again (the benchmark: 0.570 against 0.347).
+    # 0.39 before the segments between changes were tested again (the benchmark: 0.572 against 0.347).
     rng = random.Random(int(cv * 100))
     hits = found = steps = 0
     for _ in range(series):

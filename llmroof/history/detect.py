@@ -31,10 +31,9 @@ medians of its two sides to differ by ``min_size``. Candidates are accepted narr
 Once a series has a change, it is not stationary, and the segments between its changes are tested again,
 each by the CUSUM over the whole segment (binary segmentation) at level ``alpha`` shared among the segments:
 a seeded interval that holds one change alone is often short, while the segment between two accepted
-changes holds all its points. This second pass cannot alert a series the first found nothing in (its
-segments do feed the re-estimation of rho and the scale: stationary AR(1) series of 300 runs alert 2.1% of
-the time, 1.1% with the noise taken from the first pass's segments alone, at the cost of recall). Every
-change carries the medians before and after (of the neighbouring segments) and an interval on their ratio.
+changes holds all its points. This second pass cannot alert a series the first found nothing in, but its
+segments feed the re-estimation of rho and the scale: stationary AR(1) series of 300 runs alert 2.4% of the
+time, 1.4% without it. Every change carries the medians before and after (of the neighbouring segments) and an interval on their ratio.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ class DetectSettings:
 
     alpha: float = 0.05
     """The false-alarm budget of a series: a bound on the chance that a series of independent noise gets an
-    alert, spent over the seeded intervals (measured: 1.2%, and 0.6 to 2.2% on AR(1) noise of 30 to 300
+    alert, spent over the seeded intervals (measured: 1.5%, and 0.8 to 3.6% on AR(1) noise of 30 to 300
     runs: benchmarks/bench_history.py)."""
     min_segment: int = 5
     """Fewest points on each side of a change."""
@@ -394,13 +393,15 @@ def analyse(
     y = clip_outliers([math.log(v) for v in values], settings.min_segment)
     noise = estimate_noise(y, settings.max_rho)
     found = _segments(y, noise, settings)
-    # rho and the scale from the residuals around the segments found, re-estimated until the segments hold
-    # still (each pass's segments set the next pass's noise): on independent noise the residuals' rho has
-    # its 90th percentile at 0.07 (300 runs) and 0.25 (30 runs), the robust one at 0.23 and 0.9. While no change is found, around the series' best single split, significant or
-    # not: the noise as the alternative sees it, since the residuals around no split would count a step as
-    # autocorrelation (on 30 runs a 10% step at CV 2% read as rho 0.8 and went unseen one time in four),
-    # while on stationary noise one more mean costs the estimate the (1 + 3 rho) / n that residual_rho adds
-    # back. The error left in rho is what the critical values' degrees of freedom (scale_dof) pay for.
+    # rho and the scale from the residuals around the segments found, re-estimated until the
+    # segments hold still (each pass's segments set the next pass's noise): on independent noise the
+    # residuals' rho has its 90th percentile at 0.07 (300 runs) and 0.25 (30 runs), the robust one
+    # at 0.23 and 0.9. While no change is found, around the series' best single split, significant
+    # or not: the noise as the alternative sees it, since the residuals around no split would count
+    # a step as autocorrelation (on 30 runs a 10% step at CV 2% read as rho 0.6 to 0.9 and went
+    # unseen one time in five), while on stationary noise one more mean costs the estimate the (1 +
+    # 3 rho) / n that residual_rho adds back. The error left in rho is what the critical values'
+    # degrees of freedom (scale_dof) pay for.
     for _ in range(RHO_PASSES):
         splits = sorted(found) or [_best_split(y, 0, len(y), settings.min_segment)[0]]
         rho = min(residual_rho(y, splits), settings.max_rho)
