@@ -137,7 +137,7 @@ def _normal_pdf(x: float) -> float:
 
 def _overshoot(x: float) -> float:
     """Siegmund's nu(x): how much a random walk of normal steps overshoots a boundary, relative to Brownian
-    motion (Siegmund 1985, 4.38)."""
+    motion (Siegmund 1985), in the closed form of Siegmund and Yakir (2007)."""
     if x <= 0:
         return 1.0
     half = x / 2
