@@ -10,7 +10,9 @@ a. Steps: for each CV (2%, 5%, 10%), ``--series`` (200) seeded series of ``--poi
 b. False alarms: ``--stationary`` (1,000) series of independent noise and as many of AR(1) noise (phi 0.5,
    the same marginal CV of 5%): the share of series with any change point (must be <= 5%).
 c. Otava: the same series through ``otava.analysis.compute_change_points`` at its defaults (window 50,
-   p-value 0.001, no minimum magnitude), when ``apache-otava`` is installed (pip install apache-otava==0.8.0).
+   p-value 0.001, no minimum magnitude), when ``apache-otava`` is importable (pip install
+   apache-otava==0.8.0; or, from a throwaway venv: ``PYTHONPATH=. /tmp/otava/bin/python
+   benchmarks/bench_history.py --no-speed``).
 d. Speed: a SQLite history of ``--runs`` (10,000) runs x 20 metrics (one series per metric), then, in this
    process, ``history show`` of the last 100 runs of one series (median of 20 warm reads, through the same
    function the CLI calls, and one whole CLI process for reference) and ``history add`` of a profile
@@ -27,6 +29,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -196,7 +199,7 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
                 Provenance(commit="f" * 40, branch="main", time_utc="2026-01-01T00:00:00+00:00"),
             )
     fill_s = time.perf_counter() - start
-    print(f"speed: filled {args.runs} runs x 20 metrics in {fill_s:.1f} s ({folder})")
+    print(f"speed: filled {args.runs} runs x 20 metrics in {fill_s:.1f} s (a temporary folder)")
     from llmroof.history.detect import DetectSettings as Settings
 
     show_ms = []
@@ -275,6 +278,8 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
         env=env,
     )
     import_ms = (time.perf_counter() - t0) * 1e3
+    database_bytes = os.path.getsize(db)
+    shutil.rmtree(folder)
     out = {
         "runs": args.runs,
         "show_last_100_median_ms": statistics.median(show_ms),
@@ -285,7 +290,7 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
         "cli_add_process_ms": cli_add_ms,
         "cli_import_process_ms": import_ms,
         "fill_s": fill_s,
-        "database_bytes": os.path.getsize(db),
+        "database_bytes": database_bytes,
     }
     print(
         f"speed: show last 100 of one series {out['show_last_100_median_ms']:.1f} ms median (max "

@@ -9,26 +9,36 @@ values, after three steps that make it respect CI noise:
 2. **Autocorrelation** (drift between jobs on a shared runner): the lag-1 autocorrelation rho is estimated
    from the medians of the lag-1 and lag-2 absolute differences, ``rho = (med|y[t+2]-y[t]| /
    med|y[t+1]-y[t]|)^2 - 1`` (AR1seg, Chakar et al. 2017), which a step or an outlier barely moves; the
-   series is then whitened, ``z[t] = y[t] - rho y[t-1]``, so that the test sees independent noise. Once
-   segments are found, rho is re-estimated from the residuals around them until they hold still (from
-   ``LONG_SERIES`` runs on, that estimate alone; below, never under the robust one).
+   series is then whitened, ``z[t] = (y[t] - rho y[t-1]) / (1 - rho)``, so that the test sees independent
+   noise of the long-run scale. Then rho is re-estimated from the residuals around the segments found
+   (while none is, around the best single split) until they hold still.
 3. **Noise scale** from the series itself: the MAD of the whitened series' first differences, which a step
-   changes in one place only; once segments are found, the standard deviation of the whitened residuals
-   around them (from ``LONG_SERIES`` runs alone; below, never under the MAD's).
+   changes in one place only; then the standard deviation of the whitened residuals around the segments.
 
 Candidates come from seeded intervals (Kovacs et al. 2020: lengths n, n/2, n/4... down to
 ``2 * min_segment``, each shifted by half its length), so that close changes each sit alone in some
 interval. In each interval the best split k maximises the standardised CUSUM ``sqrt(k (n - k) / n) |mean
-left - mean right| / sigma``; it is a candidate when that exceeds the Bonferroni bound ``t_{alpha / (2 m)}``
-(m: every position of every interval tested; Student's t with as many degrees of freedom as runs, since sigma
-is estimated from the series: on 30 runs false alarms fell from 5.6% to 3.8%) and the medians of its two sides differ by ``min_size`` at
-least. Candidates are accepted narrowest interval first ("narrowest over threshold", Baranowski et al.
-2019), dropping every interval that holds an accepted change. Every change carries the medians before and after (of the
-neighbouring segments) and an interval on their ratio.
+left - mean right| / sigma``. The false-alarm budget ``alpha`` is spent per series: split evenly over the
+interval lengths and, within a length, over its intervals (a union bound over intervals, not over
+positions); within an interval, the critical value is where the tail of the maximum of the CUSUM over its
+positions (James, James and Siegmund 1987, with Siegmund's correction for discrete steps) falls to that
+share. That value is read as Student's t with the degrees of freedom of the long-run scale: sigma / (1 -
+rho) carries the error of rho as well as sigma's, about ``n / (1 + 2 (1 + rho) / (1 - rho))`` degrees of
+freedom (delta method), which is what keeps short autocorrelated histories quiet. A candidate also needs the
+medians of its two sides to differ by ``min_size``. Candidates are accepted narrowest interval first
+("narrowest over threshold", Baranowski et al. 2019), dropping every interval that holds an accepted change.
+
+Once a series has a change, it is not stationary, and the segments between its changes are tested again,
+each by the CUSUM over the whole segment (binary segmentation) at level ``alpha`` shared among the segments:
+a seeded interval that holds one change alone is often short, while the segment between two accepted
+changes holds all its points. This second pass cannot alert a series the first found nothing in, but its
+segments feed the re-estimation of rho and the scale: stationary AR(1) series of 300 runs alert 2.4% of the
+time, 1.4% without it. Every change carries the medians before and after (of the neighbouring segments) and an interval on their ratio.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
@@ -39,9 +49,6 @@ MAD_TO_SD = 1.4826
 """MAD * 1.4826 estimates a normal distribution's standard deviation."""
 RHO_PASSES = 4
 """Most re-estimations of rho from the residuals around the segments found (they settle in two or three)."""
-LONG_SERIES = 200
-"""From this many runs the residuals' autocorrelation alone sets rho; below it, the robust estimate is a
-floor."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,9 +56,9 @@ class DetectSettings:
     """How a change point is found."""
 
     alpha: float = 0.05
-    """Level of the test, Bonferroni over every position of every interval tested: a bound on the chance
-    that a series of independent noise gets an alert (measured: 0.7%, and 0.9 to 3.8% on AR(1) noise of
-    30 to 300 runs: benchmarks/bench_history.py)."""
+    """The false-alarm budget of a series: a bound on the chance that a series of independent noise gets an
+    alert, spent over the seeded intervals (measured: 1.5%, and 0.8 to 3.6% on AR(1) noise of 30 to 300
+    runs: benchmarks/bench_history.py)."""
     min_segment: int = 5
     """Fewest points on each side of a change."""
     min_size: float = 0.01
@@ -93,7 +100,8 @@ class Change:
     statistic: float
     """The standardised CUSUM in noise units."""
     confidence: float
-    """1 - the Bonferroni p-value over the candidate positions: a lower bound."""
+    """1 - the p-value of the test that found it (the maximum CUSUM's tail over its interval, times the
+    intervals sharing the budget): a lower bound."""
     points_before: int
     """Points in the segment before."""
     points_after: int
@@ -111,15 +119,9 @@ class Noise:
     what a mean of many points sees."""
 
 
-def _normal_sf(x: float) -> float:
-    return 0.5 * math.erfc(x / math.sqrt(2))
-
-
-def critical_value(alpha: float, positions: int, dof: float = math.inf) -> float:
-    """t with P(|T| > t) = alpha / positions (two-sided Bonferroni) for Student's t with ``dof`` degrees of
-    freedom (the noise scale is estimated from the series: a short one has heavier tails), by the
-    Cornish-Fisher expansion of its quantile in the normal one (Abramowitz and Stegun 26.7.5)."""
-    z = statistics.NormalDist().inv_cdf(1 - alpha / (2 * max(positions, 1)))
+def _student(z: float, dof: float) -> float:
+    """The quantile of Student's t with ``dof`` degrees of freedom at the level of the normal quantile z,
+    by the Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5)."""
     if not math.isfinite(dof):
         return z
     g1 = (z**3 + z) / 4
@@ -127,6 +129,68 @@ def critical_value(alpha: float, positions: int, dof: float = math.inf) -> float
     g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
     g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
     return z + g1 / dof + g2 / dof**2 + g3 / dof**3 + g4 / dof**4
+
+
+def _normal_pdf(x: float) -> float:
+    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def _overshoot(x: float) -> float:
+    """Siegmund's nu(x): how much a random walk of normal steps overshoots a boundary, relative to Brownian
+    motion (Siegmund 1985), in the closed form of Siegmund and Yakir (2007)."""
+    if x <= 0:
+        return 1.0
+    half = x / 2
+    cdf = 0.5 * math.erfc(-half / math.sqrt(2))
+    return (2 / x) * (cdf - 0.5) / (half * cdf + _normal_pdf(half))
+
+
+def cusum_tail(b: float, length: int, min_segment: int) -> float:
+    """P(max over splits k in [m, n - m] of |standardised CUSUM| > b) on n independent normal points of
+    known scale: ``b phi(b) sum_k w_k nu(b sqrt(w_k))``, ``w_k = n / (k (n - k))`` (James, James and
+    Siegmund 1987: the Brownian bridge's boundary crossing, corrected for discrete steps; within about 10% of
+    simulation from 15 to 300 points at the levels used here), and never below one position's own tail."""
+    total = 0.0
+    for k in range(min_segment, length - min_segment + 1):
+        w = length / (k * (length - k))
+        total += w * _overshoot(b * math.sqrt(w))
+    return max(b * _normal_pdf(b) * total, math.erfc(b / math.sqrt(2)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cusum_normal(alpha: float, length: int, min_segment: int) -> float:
+    """b with cusum_tail(b) = alpha, by Newton's method on log cusum_tail, whose slope is about 1 / b - b
+    (the log of b phi(b)); the nu terms' small share of the slope costs a step or two."""
+    b = 3.0
+    for _ in range(50):
+        gap = math.log(cusum_tail(b, length, min_segment) / alpha)
+        if abs(gap) < 1e-4:
+            break
+        b = min(max(b + gap / (b - 1 / b), 1.5), 40.0)
+    return b
+
+
+def cusum_critical(alpha: float, length: int, min_segment: int, dof: float = math.inf) -> float:
+    """b with P(max |standardised CUSUM| > b) = alpha over ``length`` points (``cusum_tail``), read as
+    Student's t with ``dof`` degrees of freedom: the noise scale is estimated from the series."""
+    return _student(_cusum_normal(alpha, length, min_segment), dof)
+
+
+def _p_value(statistic: float, length: int, min_segment: int, dof: float) -> float:
+    """cusum_tail at the normal quantile whose Student's t is ``statistic`` (bisection)."""
+    low, high = 0.0, min(statistic, 40.0)
+    while high - low > 1e-3:
+        mid = (low + high) / 2
+        low, high = (mid, high) if _student(mid, dof) < statistic else (low, mid)
+    return min(1.0, cusum_tail(low, length, min_segment))
+
+
+def scale_dof(n: int, rho: float) -> float:
+    """Degrees of freedom of the long-run scale sigma / (1 - rho) estimated from n points: its logarithm's
+    variance is about (1 + 2 (1 + rho) / (1 - rho)) / (2 n) (sigma's 1 / (2 n), and rho's (1 - rho^2) / n
+    through 1 / (1 - rho): the delta method), which is Student's 1 / (2 dof). At least 3, where the
+    Cornish-Fisher expansion still holds."""
+    return max(n / (1 + 2 * (1 + rho) / (1 - rho)), 3.0)
 
 
 def _mad(values: Sequence[float]) -> float:
@@ -204,35 +268,69 @@ def _segments(
 ) -> dict[int, tuple[float, float]]:
     """{change index: (statistic, confidence)}: over every seeded interval, its best split; then, greedily,
     the narrowest interval whose statistic passes its critical value, dropping every interval its change
-    falls inside."""
+    falls inside; then, in a series with a change, binary segmentation of the segments between changes."""
     z, m = whiten(y, noise.rho), settings.min_segment
-    dof = len(y)  # the noise scale is estimated from the series itself
+    dof = scale_dof(len(y), noise.rho)
     intervals = seeded_intervals(len(y), m)
-    levels: dict[int, int] = {}
+    per_length: dict[int, int] = {}
     for start, stop in intervals:
-        levels[stop - start] = levels.get(stop - start, 0) + 1
-    family = len(levels)
+        per_length[stop - start] = per_length.get(stop - start, 0) + 1
     candidates = []
     for start, stop in intervals:
+        # the budget: alpha shared evenly by the lengths, and by a length's intervals
+        share = len(per_length) * per_length[stop - start]
         k, raw = _best_split(z, start, stop, m)
-        positions = stop - start - 2 * m + 1
         statistic = raw / noise.sigma if noise.sigma > 0 else math.inf
-        tests = positions * levels[stop - start] * family  # Bonferroni over the whole family
-        if statistic <= critical_value(settings.alpha, tests, dof):
+        if statistic <= cusum_critical(settings.alpha / share, stop - start, m, dof):
             continue
-        before, after = statistics.median(y[start:k]), statistics.median(y[k:stop])
-        if abs(math.expm1(after - before)) < settings.min_size:
+        if not _big_enough(y, start, k, stop, settings.min_size):
             continue
-        candidates.append((statistic, k, start, stop, min(1.0, 2 * tests * _normal_sf(statistic))))
+        candidates.append((statistic, k, start, stop, share))
     found: dict[int, tuple[float, float]] = {}
     # narrowest interval first (Baranowski et al. 2019): an interval holding one change places it best
-    for statistic, k, start, stop, p_value in sorted(
-        candidates, key=lambda c: (c[3] - c[2], -c[0])
-    ):
+    for statistic, k, start, stop, share in sorted(candidates, key=lambda c: (c[3] - c[2], -c[0])):
         if any(start < j < stop for j in found):
             continue
-        found[k] = (statistic, 1 - p_value)
+        found[k] = (statistic, 1 - min(1.0, share * _p_value(statistic, stop - start, m, dof)))
+    if found:
+        found = _split_segments(y, z, found, noise.sigma, settings, dof)
     return _refine(z, found, m)
+
+
+def _big_enough(y: Sequence[float], start: int, k: int, stop: int, min_size: float) -> bool:
+    """Whether the medians of y[start:k] and y[k:stop] (logs) differ by min_size at least."""
+    before, after = statistics.median(y[start:k]), statistics.median(y[k:stop])
+    return abs(math.expm1(after - before)) >= min_size
+
+
+def _split_segments(
+    y: Sequence[float],
+    z: Sequence[float],
+    found: dict[int, tuple[float, float]],
+    sigma: float,
+    settings: DetectSettings,
+    dof: float,
+) -> dict[int, tuple[float, float]]:
+    """``found`` and the changes binary segmentation adds between them: each segment's best split, when its
+    CUSUM over the whole segment passes the critical value at alpha / (segments), until none does."""
+    m, found = settings.min_segment, dict(found)
+    while True:
+        bounds = [0, *sorted(found), len(y)]
+        level = settings.alpha / (len(bounds) - 1)
+        added = {}
+        for start, stop in itertools.pairwise(bounds):
+            if stop - start < 2 * m:
+                continue
+            k, raw = _best_split(z, start, stop, m)
+            statistic = raw / sigma if sigma > 0 else math.inf
+            if statistic <= cusum_critical(level, stop - start, m, dof):
+                continue
+            if _big_enough(y, start, k, stop, settings.min_size):
+                p_value = (len(bounds) - 1) * _p_value(statistic, stop - start, m, dof)
+                added[k] = (statistic, 1 - min(1.0, p_value))
+        if not added:
+            return found
+        found |= added
 
 
 def _refine(
@@ -294,26 +392,20 @@ def analyse(
         return [], None
     y = clip_outliers([math.log(v) for v in values], settings.min_segment)
     noise = estimate_noise(y, settings.max_rho)
-    robust = noise.rho
     found = _segments(y, noise, settings)
-    # The residuals' autocorrelation around the segments found, re-estimated until the segments hold still
-    # (each pass's segments set the next pass's rho). On a long series it replaces the robust rho, whose
-    # spread is the larger (on independent noise of 300 runs its 90th percentile is 0.25, against about
-    # 1/sqrt(n) = 0.06 for the residuals'): taking the larger of the two would turn that spread into a bias
-    # and cost the test its power. On a short series spurious segments absorb the drift, so the robust rho
-    # stays a floor (benchmarks/bench_history.py measures both sides: docs/ci.md).
-    # The noise scale likewise: once segments are known, the standard deviation of the whitened residuals
-    # around them (all the points count; the MAD of first differences uses a third as well: independent
-    # series alerted 1.4% against 0.8%), from LONG_SERIES runs alone, below never under the robust scale.
+    # rho and the scale from the residuals around the segments found, re-estimated until the
+    # segments hold still (each pass's segments set the next pass's noise): on independent noise the
+    # residuals' rho has its 90th percentile at 0.07 (300 runs) and 0.25 (30 runs), the robust one
+    # at 0.23 and 0.9. While no change is found, around the series' best single split, significant
+    # or not: the noise as the alternative sees it, since the residuals around no split would count
+    # a step as autocorrelation (on 30 runs a 10% step at CV 2% read as rho 0.6 to 0.9 and went
+    # unseen one time in five), while on stationary noise one more mean costs the estimate the (1 +
+    # 3 rho) / n that residual_rho adds back. The error left in rho is what the critical values'
+    # degrees of freedom (scale_dof) pay for.
     for _ in range(RHO_PASSES):
-        splits = sorted(found)
+        splits = sorted(found) or [_best_split(y, 0, len(y), settings.min_segment)[0]]
         rho = min(residual_rho(y, splits), settings.max_rho)
-        long = len(y) >= LONG_SERIES
-        if not long:
-            rho = max(rho, robust)
-        scale = estimate_noise(y, settings.max_rho, rho=rho)
-        sigma = residual_sigma(y, rho, splits)
-        new = Noise(rho=rho, sigma=sigma if long else max(sigma, scale.sigma))
+        new = Noise(rho=rho, sigma=residual_sigma(y, rho, splits))
         if abs(new.rho - noise.rho) < 1e-3 and abs(new.sigma - noise.sigma) <= 1e-3 * noise.sigma:
             break
         noise = new

@@ -23,12 +23,16 @@ from llmroof.results.records.history import (
 
 METHOD = {
     "detection": (
-        "seeded binary segmentation (Kovacs et al. 2020) of the CUSUM statistic on log values, "
-        "outliers clipped at 5 robust SDs from a running median, AR(1) noise whitened with rho "
-        "from the lag-1/lag-2 absolute differences (Chakar et al. 2017) or the residuals' "
-        "autocorrelation, whichever is larger"
+        "seeded binary segmentation (Kovacs et al. 2020) of the CUSUM statistic on log values, then "
+        "binary segmentation between the changes found; outliers clipped at 5 robust SDs from a "
+        "running median; AR(1) noise whitened with rho from the lag-1/lag-2 absolute differences "
+        "(Chakar et al. 2017) and the residuals' autocorrelation around the segments"
     ),
-    "threshold": "Bonferroni over every (interval, position) tested at level alpha",
+    "threshold": (
+        "false-alarm budget alpha per series, shared over the seeded intervals (then over the "
+        "segments); in each, the tail of the maximum CUSUM (James, James and Siegmund 1987) read as "
+        "Student's t with the long-run scale's degrees of freedom"
+    ),
     "interval": "ratio of the segments' geometric means, normal interval with the long-run noise",
     "unit_of_replication": "process: one value per process of a run",
 }

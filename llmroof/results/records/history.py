@@ -55,7 +55,7 @@ class HistoryChange(Record):
     worse_fraction: float
     """How much worse, as a fraction (negative: better): ratio - 1 for lower-is-better, 1 / ratio - 1 else."""
     confidence: float
-    """1 - the Bonferroni p-value of the split: a lower bound on the confidence."""
+    """1 - the p-value of the test that found the split: a lower bound on the confidence."""
     statistic: float
     """The standardised CUSUM, in units of the series' long-run noise."""
     points_before: int
