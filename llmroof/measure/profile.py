@@ -10,7 +10,7 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save
 from llmroof.measure.stats import summarize
 from llmroof.measure.timer import bench
+from llmroof.results.records.profile import ConfigResult, TimingStats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
@@ -297,13 +298,18 @@ def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
 
 def _time(
     fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str, step: bool = False
-) -> dict[str, Any]:
+) -> TimingStats:
     """Time ``fn``; ``step``: a whole step (stack or layer), with the larger budget and sample floor."""
     rep_ms = config.rep_ms * config.step_rep_factor if step else config.rep_ms
     min_reps = config.step_min_reps if step else 3
     with nvtx.annotate(label):
         samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=rep_ms, min_reps=min_reps)
-    return {"samples_s": samples, **summarize(samples)}
+    return timing_stats(samples)
+
+
+def timing_stats(samples_s: list[float]) -> TimingStats:
+    """The raw samples with their statistics (:func:`~llmroof.measure.stats.summarize`)."""
+    return TimingStats.from_dict({"samples_s": samples_s, **summarize(samples_s)})
 
 
 def _maybe_graph(
@@ -427,6 +433,8 @@ def profile(
 
             kernel_spec = shard_spec(spec, config.tp_simulate)
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
+        rows: list[dict[str, Any]] = run.record["configs"]
+        results: list[ConfigResult] = []
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
             row = _profile_config(
@@ -441,13 +449,14 @@ def profile(
                 sampler,
                 calibrated,
             )
-            run.record["configs"].append(row)
+            rows.append(row)
+            results.append(ConfigResult.from_dict(row))
             run.save()
-        run.record["crossover"] = crossover(run.record["configs"], config, measured)
+        run.record["crossover"] = crossover(results, config, measured)
         if calibration is not None and calibrated is not None:
             del stack
             _check_drift(device, calibration, calibrated, "end", config.dtype)
-        run.record["notes"] += ceiling_notes(run.record["configs"])
+        run.record["notes"] += ceiling_notes(results)
     return run.record
 
 
@@ -492,31 +501,31 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
     return record
 
 
-def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
+def ceiling_notes(configs: Sequence[ConfigResult]) -> list[str]:
     """A run faster than its roofline means a ceiling was measured low (under load, or too few samples)."""
     notes = []
-    over = [c for c in configs if c.get("status") == "ok" and c["roofline_fraction"] > 1.05]
+    over = [(c.roofline_fraction, c) for c in configs if c.ok and c.roofline_fraction is not None]
+    over = [(fraction, c) for fraction, c in over if fraction > 1.05]
     if over:
-        worst = max(over, key=lambda c: c["roofline_fraction"])
-        length = worst.get("prompt_len", worst.get("context_len"))
+        fraction, worst = max(over, key=lambda pair: pair[0])
         notes.append(
             f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
-            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
+            f"{fraction:.0%}, {worst.phase} b={worst.batch} at {worst.length}): a ceiling "
             "was measured low, probably under load; re-run on a quiet machine before trusting the fractions"
         )
     ops = [
-        (op, c)
+        (op.roofline_fraction, op, c)
         for c in configs
-        if c.get("status") == "ok"
-        for op in c.get("ops", [])
-        if (op.get("roofline_fraction") or 0) > 1.10
+        if c.ok
+        for op in c.ops or ()
+        if (op.roofline_fraction or 0) > 1.10
     ]
     if ops:
-        op, c = max(ops, key=lambda pair: pair[0]["roofline_fraction"])
+        fraction, op, c = max(ops, key=lambda row: row[0] or 0)
         notes.append(
             f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
-            f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
-            f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
+            f"{fraction or 0:.0%}, {op.name} against {op.roof_level or 'DRAM'} in "
+            f"{c.phase} b={c.batch}): the calibration is stale or was measured under load "
             "(`llmroof ceilings --refresh`)"
         )
     return notes
@@ -570,6 +579,7 @@ def _profile_config(
     record["status"] = "ok"
     _attach_analysis(
         record,
+        ConfigResult.from_dict(record),
         config,
         measured,
         datasheet,
@@ -616,9 +626,8 @@ def _measure(
             layer_fn, _ = _maybe_graph(
                 lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config
             )
-        result["stack"] = _time(
-            stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True
-        )
+        stack_stats = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True)
+        result["stack"] = stack_stats.to_dict()
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region
 
@@ -628,9 +637,10 @@ def _measure(
                     device.synchronize,
                     sampler,
                     window_s=config.nvml_window_s,
-                    call_s=result["stack"]["median_s"],
+                    call_s=stack_stats.median_s,
                 )
-        result["layer"] = _time(layer_fn, device, config, f"{tag} layer", step=True)
+        layer_stats = _time(layer_fn, device, config, f"{tag} layer", step=True)
+        result["layer"] = layer_stats.to_dict()
         result["cuda_graph"] = graphs
         moe = next((each.moe for each in stack.layers if each.moe is not None), None)
         if moe is not None:
@@ -651,13 +661,14 @@ def _measure(
                 ops[name] = _time(fn, device, config, f"{tag} {name}")
             result["op_timings"] = ops
     extra = config.model.num_layers - config.num_layers
-    result["time_s"] = result["stack"]["median_s"] + extra * result["layer"]["median_s"]
-    result["layer_time_s"] = result["layer"]["median_s"]
+    result["time_s"] = stack_stats.median_s + extra * layer_stats.median_s
+    result["layer_time_s"] = layer_stats.median_s
     return result
 
 
 def _attach_analysis(
     record: dict[str, Any],
+    timed: ConfigResult,
     config: ProfileConfig,
     measured: HardwareSpec,
     datasheet: HardwareSpec | None,
@@ -670,13 +681,14 @@ def _attach_analysis(
     """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
     measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
     timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
-    timings and the NVML bytes."""
+    timings and the NVML bytes. ``timed``: ``record`` as measured, read."""
     workload = profile_workload(config, phase, batch, length)
     analysis = analyze(config.model, measured, workload)
     ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)
     analytic = phase_to_dict(ph)
     analytic["eager"] = phase_to_dict(eager)
-    t = record["time_s"]
+    assert timed.time_s is not None and timed.stack is not None  # measured: _measure wrote both
+    t = timed.time_s
     record["analytic"] = analytic
     compute_roofline_s = ph.time_s - ph.comm_time_s  # with tp_simulate, the shard's own work
     record["roofline_time_s"] = compute_roofline_s
@@ -713,7 +725,11 @@ def _attach_analysis(
         record["datasheet_roofline_time_s"] = sheet_time
         record["datasheet_roofline_fraction"] = sheet_time / t
     record.update(profile_record.per_token(phase, batch, length, t, ph.bytes))
-    _attach_nvml(record, config, eager, phase, batch, length)
+    if timed.nvml:
+        record["nvml"] = {
+            **timed.nvml,
+            **nvml_bytes(timed.nvml, timed.stack.median_s, config, eager, phase, batch, length),
+        }
     timings = record.pop("op_timings", None)
     if timings:
         record["ops"] = [
@@ -775,22 +791,27 @@ def place_op(
     return placed
 
 
-def _attach_nvml(
-    record: dict[str, Any], config: ProfileConfig, ph: Any, phase: str, batch: int, length: int
-) -> None:
-    """NVML's measured DRAM bytes per token of the N-layer stack beside the analytic bytes of that stack."""
-    sampled = record.get("nvml")
-    if not sampled or not sampled.get("measured_dram_bandwidth_bytes_per_s"):
-        return
+def nvml_bytes(
+    sampled: Mapping[str, Any],
+    per_call_s: float,
+    config: ProfileConfig,
+    ph: Any,
+    phase: str,
+    batch: int,
+    length: int,
+) -> dict[str, Any]:
+    """NVML's measured DRAM bytes per token of the N-layer stack (``per_call_s``: its median time per call)
+    beside the analytic bytes of that stack; nothing where NVML measured no bandwidth."""
+    if not sampled.get("measured_dram_bandwidth_bytes_per_s"):
+        return {}
     layers = config.num_layers
     stack_bytes = sum(
         op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops
     )
     tokens = batch if phase == "decode" else batch * length
-    per_call_s = record["stack"]["median_s"]
     measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
     analytic = stack_bytes / tokens
-    sampled.update(
+    return dict(
         measured_bytes_per_token=measured,
         analytic_bytes_per_token=analytic,
         measured_to_analytic_bytes_ratio=measured / analytic,
@@ -810,22 +831,16 @@ def _measured_bound(
 
 
 def crossover(
-    configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec
+    configs: Sequence[ConfigResult], config: ProfileConfig, measured: HardwareSpec
 ) -> dict[str, Any]:
     """Per decode context: the first batch whose measured run is compute-bound, beside the analytic batch."""
     result = []
     for context in config.contexts:
         rows = sorted(
-            (
-                c
-                for c in configs
-                if c["phase"] == "decode"
-                and c.get("context_len") == context
-                and c.get("status") == "ok"
-            ),
-            key=lambda c: c["batch"],
+            (c for c in configs if c.phase == "decode" and c.context_len == context and c.ok),
+            key=lambda c: c.batch,
         )
-        measured_batch = next((c["batch"] for c in rows if c["bound_measured"] == "compute"), None)
+        measured_batch = next((c.batch for c in rows if c.bound_measured == "compute"), None)
         workload = Workload(context_len=context, prompt_len=1, precision=config.precision)
         analytic_batch = analyze(config.model, measured, workload).compute_bound_batch()
         result.append(
@@ -833,7 +848,7 @@ def crossover(
                 "context_len": context,
                 "measured_batch": measured_batch,
                 "analytic_batch": analytic_batch,
-                "batches_measured": [c["batch"] for c in rows],
+                "batches_measured": [c.batch for c in rows],
             }
         )
     return {
