@@ -514,17 +514,17 @@ def ceiling_notes(configs: Sequence[ConfigResult]) -> list[str]:
             "was measured low, probably under load; re-run on a quiet machine before trusting the fractions"
         )
     ops = [
-        (op.roofline_fraction, op, c)
+        (op.roofline_fraction or 0.0, op, c)
         for c in configs
         if c.ok
         for op in c.ops or ()
-        if (op.roofline_fraction or 0) > 1.10
+        if (op.roofline_fraction or 0.0) > 1.10
     ]
     if ops:
-        fraction, op, c = max(ops, key=lambda row: row[0] or 0)
+        op_fraction, op, c = max(ops, key=lambda row: row[0])
         notes.append(
             f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
-            f"{fraction or 0:.0%}, {op.name} against {op.roof_level or 'DRAM'} in "
+            f"{op_fraction:.0%}, {op.name} against {op.roof_level or 'DRAM'} in "
             f"{c.phase} b={c.batch}): the calibration is stale or was measured under load "
             "(`llmroof ceilings --refresh`)"
         )
@@ -626,7 +626,9 @@ def _measure(
             layer_fn, _ = _maybe_graph(
                 lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config
             )
-        stack_stats = _time(stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True)
+        stack_stats = _time(
+            stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True
+        )
         result["stack"] = stack_stats.to_dict()
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region

@@ -100,7 +100,11 @@ def per_token(
 
 
 def op_row(
-    op: Any, roof: Any, measured: TimingStats | None, roof_time_s: float | None = None, **analytic: Any
+    op: Any,
+    roof: Any,
+    measured: TimingStats | None,
+    roof_time_s: float | None = None,
+    **analytic: Any,
 ) -> dict[str, Any]:
     """One op's row: the analytic instance (same keys as ``llmroof analyze``, plus ``analytic``), and where its
     kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time
@@ -115,7 +119,9 @@ def op_row(
         row.update(measured.to_dict())
         row["achieved_bytes_per_s"] = op.bytes / median
         row["achieved_flops_per_s"] = op.flops / median
-        row["roofline_fraction"] = (roof.time_s(op) if roof_time_s is None else roof_time_s) / median
+        row["roofline_fraction"] = (
+            roof.time_s(op) if roof_time_s is None else roof_time_s
+        ) / median
     return row
 
 

@@ -68,9 +68,7 @@ class Record:
         """Read a record from its JSON object: required keys must be there, unknown keys are kept."""
         label = where or (cls.SCHEMA or cls.__name__)
         if not isinstance(data, Mapping):
-            raise LlmroofError(
-                f"{label}: expected a JSON object, found {type(data).__name__}", _HINT
-            )
+            raise LlmroofError(f"{label}: expected a JSON object, found {_json_kind(data)}", _HINT)
         if cls.SCHEMA is not None:
             check_schema(data.get("schema"), cls.SCHEMA, label)
         values: dict[str, Any] = {}
@@ -125,23 +123,23 @@ def _fields(cls: type) -> list[dataclasses.Field]:
 
 def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
     record = f.metadata.get("record")
-    if value is None:
+    if (
+        value is None
+    ):  # null: fine where the annotation allows None (a record is checked by its reader)
+        if record is None:
+            check_type(value, hint, where)
         return None
     if record is None:
         check_type(value, hint, where)
     if record is not None and f.metadata.get("many"):
         if not isinstance(value, list):
-            raise LlmroofError(
-                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
-            )
+            raise LlmroofError(f"{where}: expected a JSON array, found {_json_kind(value)}", _HINT)
         return tuple(record.from_dict(item, f"{where}[{i}]") for i, item in enumerate(value))
     if record is not None:
         return record.from_dict(value, where)
     if f.metadata.get("seq"):
         if not isinstance(value, list):
-            raise LlmroofError(
-                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
-            )
+            raise LlmroofError(f"{where}: expected a JSON array, found {_json_kind(value)}", _HINT)
         return tuple(value)
     return value
 
@@ -240,6 +238,20 @@ def _mismatch(value: Any, hint: Any) -> str | None:
             return f"a list of {len(items)}"
         return next((p for v, a in zip(value, items) if (p := _mismatch(v, a)) is not None), None)
     return None  # a type the file boundary does not check (records are checked by their own fields)
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (``null``, not Python's ``NoneType``)."""
+    kinds = {
+        type(None): "null",
+        bool: "true or false",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
