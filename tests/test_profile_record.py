@@ -6,8 +6,7 @@ import pytest
 
 from llmroof.analytic import Workload, analyze
 from llmroof.measure import profile_record
-from llmroof.measure.profile import timing_stats
-from llmroof.measure.profile_record import ProfileRun
+from llmroof.measure.profile_record import ProfileRun, timing_stats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import get_hardware
 from llmroof.specs.model import get_model

@@ -54,6 +54,18 @@ def test_fields_are_typed_values_not_dicts() -> None:
         pytest.approx(analysis.phases.decode.flops)
 
 
+def test_the_ranks_of_a_parallel_run_are_records() -> None:
+    """0.1.0 wrote no ``layers_total`` per rank (every layer was instantiated); the ops are op results."""
+    run = records.load(OLD / "profile-tp2.json", ProfileRecord)
+    ranks = run.configs[0].ranks
+    assert ranks and [r.rank for r in ranks] == list(range(len(ranks)))
+    first = ranks[0]
+    assert first.layers_total is None and first.layers >= 1
+    assert first.stage_timing.median_s == pytest.approx(first.stage_time_s)
+    assert first.pipeline_timing.median_s == pytest.approx(first.pipeline_time_s)
+    assert first.ops and all(op.median_s is not None for op in first.ops)
+
+
 def test_unknown_keys_from_a_later_version_survive_a_round_trip() -> None:
     data = json.loads((OLD / "profile.json").read_text())
     data["new_top_level_key"] = {"added": 1}

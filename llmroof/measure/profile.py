@@ -22,8 +22,7 @@ from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.device import Device
-from llmroof.measure.profile_record import ProfileRun, Save
-from llmroof.measure.stats import summarize
+from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
 from llmroof.results.records.profile import ConfigResult, TimingStats
 from llmroof.specs.dtypes import Precision
@@ -305,11 +304,6 @@ def _time(
     with nvtx.annotate(label):
         samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=rep_ms, min_reps=min_reps)
     return timing_stats(samples)
-
-
-def timing_stats(samples_s: list[float]) -> TimingStats:
-    """The raw samples with their statistics (:func:`~llmroof.measure.stats.summarize`)."""
-    return TimingStats.from_dict({"samples_s": samples_s, **summarize(samples_s)})
 
 
 def _maybe_graph(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
+from llmroof.measure.stats import summarize
 from llmroof.results.records.profile import TimingStats
 
 Save = Callable[[dict[str, Any]], object]
@@ -97,6 +98,11 @@ def per_token(
         "tokens_per_s": tokens / time_s,
         "bytes_per_token": bytes_moved / tokens,
     }
+
+
+def timing_stats(samples_s: list[float]) -> TimingStats:
+    """The raw samples with their statistics (:func:`~llmroof.measure.stats.summarize`)."""
+    return TimingStats.from_dict({"samples_s": samples_s, **summarize(samples_s)})
 
 
 def op_row(

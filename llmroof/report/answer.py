@@ -125,12 +125,10 @@ def _config_lost_s(c: ConfigResult) -> float:
 
 
 def _timed_ops(c: ConfigResult) -> list[tuple[OpResult, str]]:
-    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``). The ranks are
-    free-form objects; their ops have the op rows' keys and are read into records here."""
+    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``)."""
     ops = [(op, "") for op in c.ops or ()]
     for r in c.ranks or ():
-        on = f" on rank {r.get('rank')}"
-        ops += [(OpResult.from_dict(op), on) for op in r.get("ops") or ()]
+        ops += [(op, f" on rank {r.rank}") for op in r.ops or ()]
     return ops
 
 

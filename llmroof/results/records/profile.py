@@ -141,6 +141,42 @@ class ParallelMeasured(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RankResult(Record):
+    """Parallel runs: what one rank measured for one configuration."""
+
+    rank: int
+    stage: int
+    """Its pipeline stage."""
+    tp_rank: int
+    """Its rank within the stage's tensor-parallel group."""
+    layers: int
+    """Decoder layers instantiated on it."""
+    layers_total: int | None = opt()
+    """Its stage's layers at full depth (absent in 0.1.0 files, which instantiated them all)."""
+    layer_time_s: float | None = opt()
+    """Median time of one sharded layer, all-reduces included (for the extrapolation; None when the
+    stage is not extrapolated)."""
+    stage_time_s: float
+    """Median time of its stage's pass over one micro-batch."""
+    stage_timing: TimingStats = one(TimingStats)
+    """That pass's samples and statistics."""
+    pipeline_time_s: float
+    """Median time of the whole pipeline pass, as this rank saw it."""
+    pipeline_timing: TimingStats = one(TimingStats)
+    """That pass's samples and statistics."""
+    allreduce_time_s: float | None
+    """Median all-reduce of one activation over its tensor group (None without tensor parallelism)."""
+    allreduce_bytes: int
+    """Bytes of that activation."""
+    p2p_time_s: float | None
+    """Median one-way send of an activation to the next stage (None without pipeline stages)."""
+    micro_batches: int
+    """m used for this configuration."""
+    ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
+    """``--per-op``: its shard's ops, timed."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigRepeat(Record):
     """``--repeat``: a configuration over the processes that ran it."""
 
@@ -211,7 +247,7 @@ class ConfigResult(Record):
     """``ok``, ``skipped`` or ``failed``."""
     reason: str | None = opt()
     """``skipped``/``failed``: why."""
-    ranks: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    ranks: tuple[RankResult, ...] | None = opt(RankResult, many_=True)
     """Parallel runs: one object per rank."""
     critical_path: CriticalPath | None = opt(CriticalPath)
     """Parallel runs: the slowest rank's stage times."""
