@@ -66,6 +66,24 @@ def test_the_ranks_of_a_parallel_run_are_records() -> None:
     assert first.ops and all(op.median_s is not None for op in first.ops)
 
 
+def test_repeat_spreads_are_records_by_name() -> None:
+    """``--repeat``: per metric (op, ceiling) a Spread, read by name and written back as it was."""
+    from llmroof.results.records.profile import ConfigRepeat, RepeatInfo
+
+    spread = {"by_process": [{"process": 0, "value": 2.0}, {"process": 1, "value": 4.0}], "n": 2,
+              "median": 3.0, "min": 2.0, "max": 4.0, "cv": 0.47}
+    repeat = ConfigRepeat.from_dict({"processes": 2, "metrics": {"tpot_s": spread}, "ops": {"mlp.up": spread}})
+    assert repeat.metrics is not None and repeat.ops is not None
+    tpot = repeat.metrics["tpot_s"]
+    assert (tpot.n, tpot.median, tpot.cv) == (2, 3.0, 0.47) and [p.value for p in tpot.by_process] == [2.0, 4.0]
+    assert repeat.to_dict() == {"processes": 2, "metrics": {"tpot_s": spread}, "ops": {"mlp.up": spread}}
+    info = RepeatInfo.from_dict({"processes_requested": 2, "processes_finished": 2, "method": "m",
+                                 "ceilings": {"measured_bandwidth_bytes_per_s": spread}})
+    assert info.ceilings["measured_bandwidth_bytes_per_s"].max == 4.0
+    with pytest.raises(LlmroofError, match=r"metrics\.tpot_s: the key 'cv' is missing"):
+        ConfigRepeat.from_dict({"processes": 2, "metrics": {"tpot_s": {k: v for k, v in spread.items() if k != "cv"}}})
+
+
 def test_unknown_keys_from_a_later_version_survive_a_round_trip() -> None:
     data = json.loads((OLD / "profile.json").read_text())
     data["new_top_level_key"] = {"added": 1}

@@ -178,14 +178,12 @@ def op_bound(op: OpResult, floor: float | None) -> str:
 
 
 def _profile_sure(c: ConfigResult, op: OpResult | None) -> str:
-    # ``repeat.metrics`` is a free-form mapping: per metric, the spread of spread() (n, median, min, max, cv)
     metrics = (c.repeat.metrics if c.repeat is not None else None) or {}
-    spread = metrics.get("tpot_s" if c.phase == "decode" else "ttft_s") or {}
-    n = spread.get("n", 0)
-    if n > 1:
+    spread = metrics.get("tpot_s" if c.phase == "decode" else "ttft_s")
+    if spread is not None and spread.n > 1:
         return (
-            f"Run-to-run spread of {c.label}: CV {percent(spread['cv'])} over {n} processes "
-            f"({seconds(spread['min'])} to {seconds(spread['max'])})."
+            f"Run-to-run spread of {c.label}: CV {percent(spread.cv)} over {spread.n} processes "
+            f"({seconds(spread.min)} to {seconds(spread.max)})."
         )
     stack = c.stack
     within = op.cv if op is not None else (stack.cv if stack is not None else None)

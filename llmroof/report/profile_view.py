@@ -984,9 +984,9 @@ SPREAD_METRICS = (
 
 
 def spread(record: ProfileRecord) -> dict[str, Any] | None:
-    """``profile --repeat N``: how much each metric moved between the processes. A configuration's
-    ``metrics`` and ``ops`` (and the run's ``ceilings``) are free-form objects, per metric (op) the
-    spread over the processes, read by key."""
+    """``profile --repeat N``: how much each metric moved between the processes: a configuration's
+    ``metrics`` and ``ops`` (and the run's ``ceilings``), per metric (op) the spread over the
+    processes."""
     repeat = record.repeat
     if not repeat:
         return None
@@ -997,17 +997,17 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
             m = ((block.metrics if block else None) or {}).get(name)
             if m:
                 values = ", ".join(
-                    f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"]
+                    f"p{item.process}: {show(item.value)['text']}" for item in m.by_process
                 )
                 rows.append(
                     [
                         tb.cell(tag(c)),
                         tb.cell(label),
-                        show(m["median"]),
-                        show(m["min"]),
-                        show(m["max"]),
-                        tb.percent_cell(m["cv"]),
-                        tb.integer(m["n"]),
+                        show(m.median),
+                        show(m.min),
+                        show(m.max),
+                        tb.percent_cell(m.cv),
+                        tb.integer(m.n),
                         tb.cell(values),
                     ]
                 )
@@ -1015,11 +1015,11 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
             op_rows = [
                 [
                     tb.cell(name),
-                    tb.time_cell(o["median"]),
-                    tb.time_cell(o["min"]),
-                    tb.time_cell(o["max"]),
-                    tb.percent_cell(o["cv"]),
-                    tb.integer(o["n"]),
+                    tb.time_cell(o.median),
+                    tb.time_cell(o.min),
+                    tb.time_cell(o.max),
+                    tb.percent_cell(o.cv),
+                    tb.integer(o.n),
                 ]
                 for name, o in block.ops.items()
             ]
@@ -1056,11 +1056,11 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
         + "; the other sections show, per configuration, the process whose time is the median."
     )
     notes = [repeat.method, "CV: standard deviation / mean of the per-process values."]
-    ceilings = (repeat.ceilings or {}).get("measured_bandwidth_bytes_per_s")
-    if ceilings and ceilings.get("n", 0) > 1:
+    ceilings = repeat.ceilings.get("measured_bandwidth_bytes_per_s")
+    if ceilings is not None and ceilings.n > 1:
         notes.append(
-            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-            f"{si(ceilings['max'], 'B/s')} (CV {ceilings['cv']:.1%})."
+            f"Measured read ceiling over the processes: {si(ceilings.min, 'B/s')} to "
+            f"{si(ceilings.max, 'B/s')} (CV {ceilings.cv:.1%})."
         )
     return {"title": title, "table": tb.table(columns, rows), "ops": op_tables, "notes": notes}
 

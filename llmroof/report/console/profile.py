@@ -237,18 +237,18 @@ def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
                 table.add_row(
                     f"{c.phase} b={c.batch} {length}",
                     label,
-                    show(m["median"]),
-                    show(m["min"]),
-                    show(m["max"]),
-                    percent(m["cv"]),
-                    str(m["n"]),
+                    show(m.median),
+                    show(m.min),
+                    show(m.max),
+                    percent(m.cv),
+                    str(m.n),
                 )
     out.print(table)
     ceilings = repeat.ceilings.get("measured_bandwidth_bytes_per_s")
-    if ceilings and ceilings["n"] > 1:
+    if ceilings is not None and ceilings.n > 1:
         out.print(
-            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-            f"{si(ceilings['max'], 'B/s')} (CV {percent(ceilings['cv'])})"
+            f"Measured read ceiling over the processes: {si(ceilings.min, 'B/s')} to "
+            f"{si(ceilings.max, 'B/s')} (CV {percent(ceilings.cv)})"
         )
 
 

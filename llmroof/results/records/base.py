@@ -11,7 +11,7 @@ hand-edited ``"tpot_fraction": "fast"`` is one error naming the file and the fie
 whichever command reads it first.
 
 Field helpers say how a value crosses the file boundary: :func:`one` (a nested record), :func:`many`
-(a list of records), :func:`seq` (a list of plain values, a tuple in the record) and :func:`opt` (a key
+(a list of records), :func:`by_key` (records by name, a JSON object of objects), :func:`seq` (a list of plain values, a tuple in the record) and :func:`opt` (a key
 that some files do not have; ``None`` when absent, and left out again on writing).
 """
 
@@ -40,16 +40,27 @@ def many(record: type[Record], **kw: Any) -> Any:
     return dataclasses.field(metadata={"record": record, "many": True}, **kw)
 
 
+def by_key(record: type[Record], **kw: Any) -> Any:
+    """Records by name (a JSON object of objects, ``{"tpot_s": {...}, ...}``); a mapping in the record."""
+    return dataclasses.field(metadata={"record": record, "by_key": True}, **kw)
+
+
 def seq(**kw: Any) -> Any:
     """A list of plain values (a JSON array); a tuple in the record."""
     return dataclasses.field(metadata={"seq": True}, **kw)
 
 
-def opt(record: type[Record] | None = None, *, many_: bool = False, seq_: bool = False) -> Any:
+def opt(
+    record: type[Record] | None = None,
+    *,
+    many_: bool = False,
+    seq_: bool = False,
+    by_key_: bool = False,
+) -> Any:
     """A key that only some files have: ``None`` when absent, left out on writing when ``None``."""
     metadata: dict[str, Any] = {"omit_none": True, "seq": seq_}
     if record is not None:
-        metadata |= {"record": record, "many": many_}
+        metadata |= {"record": record, "many": many_, "by_key": by_key_}
     return dataclasses.field(default=None, metadata=metadata)
 
 
@@ -135,6 +146,10 @@ def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
         if not isinstance(value, list):
             raise LlmroofError(f"{where}: expected a JSON array, found {_json_kind(value)}", _HINT)
         return tuple(record.from_dict(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if record is not None and f.metadata.get("by_key"):
+        if not isinstance(value, dict):
+            raise LlmroofError(f"{where}: expected a JSON object, found {_json_kind(value)}", _HINT)
+        return {key: record.from_dict(item, f"{where}.{key}") for key, item in value.items()}
     if record is not None:
         return record.from_dict(value, where)
     if f.metadata.get("seq"):
@@ -270,4 +285,6 @@ def _write(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, tuple):
         return [_write(v) for v in value]
+    if isinstance(value, Mapping) and any(isinstance(v, Record) for v in value.values()):
+        return {key: _write(v) for key, v in value.items()}  # records by key
     return value

@@ -11,7 +11,7 @@ from typing import Any
 from llmroof import schemas
 from llmroof.labels import config_label
 from llmroof.results.records.analysis import PhaseTotals
-from llmroof.results.records.base import Record, many, one, opt, seq
+from llmroof.results.records.base import Record, by_key, many, one, opt, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +177,31 @@ class RankResult(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProcessValue(Record):
+    """One process's value of a metric."""
+
+    process: int
+    """The process index."""
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spread(Record):
+    """``--repeat``: one value over the processes (``llmroof.measure.stats.spread``, with every process's
+    value)."""
+
+    by_process: tuple[ProcessValue, ...] = many(ProcessValue)
+    """Every process's value, in process order."""
+    n: int
+    """Processes with a value."""
+    median: float
+    min: float
+    max: float
+    cv: float
+    """Coefficient of variation (sample standard deviation / mean; 0 for one value)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigRepeat(Record):
     """``--repeat``: a configuration over the processes that ran it."""
 
@@ -184,9 +209,9 @@ class ConfigRepeat(Record):
     """Processes in which it finished (ok)."""
     process_index: int | None = opt()
     """The process whose figures the configuration shows (the median one)."""
-    metrics: Mapping[str, Any] | None = opt()
-    """Per metric: every process's value, the median, min, max, CV and n."""
-    ops: Mapping[str, Any] | None = opt()
+    metrics: Mapping[str, Spread] | None = opt(Spread, by_key_=True)
+    """Per metric (``time_s``, ``tpot_s``...): every process's value, the median, min, max, CV and n."""
+    ops: Mapping[str, Spread] | None = opt(Spread, by_key_=True)
     """Per op: the same over the processes' op timings."""
     statuses: Mapping[str, str | None] | None = opt()
     """Each process's status for it, by process index, where any did not finish."""
@@ -202,7 +227,7 @@ class RepeatInfo(Record):
     """Processes that finished."""
     method: str
     """How the processes ran and were merged, in words."""
-    ceilings: Mapping[str, Any]
+    ceilings: Mapping[str, Spread] = by_key(Spread)
     """Per ceiling: its spread over the processes."""
 
 
