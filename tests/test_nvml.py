@@ -176,9 +176,9 @@ def test_measure_region_replays_and_aligns() -> None:
 
     result = nv.measure_region(kernel, lambda: None, sampler, window_s=0.3, call_s=0.01, clock=clock,
                                wait=lambda s: None)
-    assert result["end_s"] - result["start_s"] >= 0.5  # 0.3 s window + two 100 ms intervals
-    assert result["samples"] >= 3 and result["calls"] == len(calls)
-    assert result["measured_dram_bandwidth_bytes_per_s"] == pytest.approx(0.8 * device.peak_dram_bandwidth_bytes_per_s)
+    assert result.end_s - result.start_s >= 0.5  # 0.3 s window + two 100 ms intervals
+    assert result.samples is not None and result.samples >= 3 and result.calls == len(calls)
+    assert result.measured_dram_bandwidth_bytes_per_s == pytest.approx(0.8 * device.peak_dram_bandwidth_bytes_per_s)
 
     # With no sample inside the loop, the result says so instead of inventing a figure.
     quiet = nv.Sampler(device, status, interval_s=0.1, clock=clock)
@@ -187,8 +187,8 @@ def test_measure_region_replays_and_aligns() -> None:
         clock.now += 0.05
 
     nothing = nv.measure_region(tick, lambda: None, quiet, window_s=0.1, clock=clock, wait=lambda s: None)
-    assert nothing["samples"] == 0 and nothing["measured_dram_bandwidth_bytes_per_s"] is None
-    assert "no whole sampling window" in nothing["reason"]
+    assert nothing.samples == 0 and nothing.measured_dram_bandwidth_bytes_per_s is None
+    assert nothing.reason is not None and "no whole sampling window" in nothing.reason
 
 
 def test_profile_samples_nvml_on_a_fake_gpu_path() -> None:
@@ -212,6 +212,6 @@ def test_profile_samples_nvml_on_a_fake_gpu_path() -> None:
     finally:
         sampler.stop()
     record = nvml_record(sampler, device, config)
-    assert record["source"] == "gpm" and record["peak_dram_bandwidth_bytes_per_s"] == pytest.approx(1.5552e12)
+    assert record.source == "gpm" and record.peak_dram_bandwidth_bytes_per_s == pytest.approx(1.5552e12)
     off = nvml_record(None, open_device("cpu"), config)
-    assert off["status"].startswith("off:")
+    assert off.status.startswith("off:")

@@ -84,6 +84,28 @@ def test_repeat_spreads_are_records_by_name() -> None:
         ConfigRepeat.from_dict({"processes": 2, "metrics": {"tpot_s": {k: v for k, v in spread.items() if k != "cv"}}})
 
 
+def test_nvml_sampling_and_replays_are_records() -> None:
+    """A run's NVML sampling (its samples typed) and a configuration's replay; a CPU run's ``off`` object of
+    0.1.0 reads too."""
+    from llmroof.results.records.profile import NvmlReplay, NvmlSampling
+
+    sample = {"start_s": 1.0, "end_s": 1.1, "source": "gpm", "dram_bw_util_percent": 60.0,
+              "dram_bandwidth_bytes_per_s": 2e12, "mem_busy_percent": None, "sm_clock_mhz": 1980.0,
+              "mem_clock_mhz": 2619.0, "power_w": 400.0, "temperature_c": 50.0, "clock_event_reasons": []}
+    data = {"status": "sampling: gpm", "source": "gpm", "interval_s": 0.1,
+            "peak_dram_bandwidth_bytes_per_s": 3.35e12, "samples": [sample]}
+    sampling = NvmlSampling.from_dict(data)
+    assert sampling.samples is not None and sampling.samples[0].dram_bandwidth_bytes_per_s == 2e12
+    assert sampling.to_dict() == data
+    replay = NvmlReplay.from_dict({"start_s": 1.0, "end_s": 1.4, "source": "gpm", "samples": 3,
+                                   "measured_bytes_per_token": 1.2e6, "measured_to_analytic_bytes_ratio": 1.2})
+    assert (replay.samples, replay.measured_to_analytic_bytes_ratio, replay.summary) == (3, 1.2, None)
+    old = records.load(OLD / "profile.json", ProfileRecord)
+    assert old.nvml.status.startswith("off") and old.nvml.samples is None
+    with pytest.raises(LlmroofError, match="samples"):
+        NvmlSampling.from_dict({**data, "samples": [{**sample, "start_s": "soon"}]})
+
+
 def test_unknown_keys_from_a_later_version_survive_a_round_trip() -> None:
     data = json.loads((OLD / "profile.json").read_text())
     data["new_top_level_key"] = {"added": 1}

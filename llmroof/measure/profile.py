@@ -10,7 +10,8 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from llmroof.measure import nvtx, profile_record
 from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
-from llmroof.results.records.profile import ConfigResult, TimingStats
+from llmroof.results.records.profile import ConfigResult, NvmlReplay, NvmlSampling, TimingStats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
@@ -389,13 +390,13 @@ def profile(
         "notes": [],
     }
     sampler = start_sampler(config, device, nvml_module)
-    run.record["nvml"] = nvml_record(sampler, device, config)
+    run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
     run.save()
 
     def finish() -> None:
         if sampler is not None:
             sampler.stop()
-            run.record["nvml"] = nvml_record(sampler, device, config)
+            run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
 
     with run.recording(finish):
         progress("ceilings")
@@ -467,7 +468,7 @@ def start_sampler(config: ProfileConfig, device: Device, nvml_module: Any) -> An
     return nv.Sampler(handle, status, interval_s=config.nvml_interval_ms / 1e3).start()
 
 
-def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str, Any]:
+def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> NvmlSampling:
     """Which NVML source sampled, or why none did."""
     if sampler is None:
         reason = (
@@ -475,24 +476,23 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
             if device.is_cuda
             else "off: NVML samples GPUs, and this run is on the CPU"
         )
-        return {"status": reason, "source": None}
-    record: dict[str, Any] = {
-        "status": sampler.status.label,
-        "source": sampler.status.source,
-        "reason": sampler.status.reason,
-        "interval_s": sampler.interval_s,
-        "replay_window_s": config.nvml_window_s,
-        "error": sampler.error,
-    }
-    if sampler.device is not None:
-        record.update(
-            peak_dram_bandwidth_bytes_per_s=sampler.device.peak_dram_bandwidth_bytes_per_s,
-            memory_bus_width_bits=sampler.device.bus_width_bits,
-            max_memory_clock_mhz=sampler.device.max_mem_clock_mhz,
-            nvml_uuid=sampler.device.uuid,
-        )
-    record["samples"] = [s.to_dict() for s in sampler.snapshot()]
-    return record
+        return NvmlSampling(status=reason, source=None)
+    gpu = sampler.device
+    return NvmlSampling(
+        status=sampler.status.label,
+        source=sampler.status.source,
+        reason=sampler.status.reason,
+        interval_s=sampler.interval_s,
+        replay_window_s=config.nvml_window_s,
+        error=sampler.error,
+        peak_dram_bandwidth_bytes_per_s=None
+        if gpu is None
+        else gpu.peak_dram_bandwidth_bytes_per_s,
+        memory_bus_width_bits=None if gpu is None else gpu.bus_width_bits,
+        max_memory_clock_mhz=None if gpu is None else gpu.max_mem_clock_mhz,
+        nvml_uuid=None if gpu is None else gpu.uuid,
+        samples=tuple(sampler.snapshot()),
+    )
 
 
 def ceiling_notes(configs: Sequence[ConfigResult]) -> list[str]:
@@ -634,7 +634,7 @@ def _measure(
                     sampler,
                     window_s=config.nvml_window_s,
                     call_s=stack_stats.median_s,
-                )
+                ).to_dict()
         layer_stats = _time(layer_fn, device, config, f"{tag} layer", step=True)
         result["layer"] = layer_stats.to_dict()
         result["cuda_graph"] = graphs
@@ -721,11 +721,9 @@ def _attach_analysis(
         record["datasheet_roofline_time_s"] = sheet_time
         record["datasheet_roofline_fraction"] = sheet_time / t
     record.update(profile_record.per_token(phase, batch, length, t, ph.bytes))
-    if timed.nvml:
-        record["nvml"] = {
-            **timed.nvml,
-            **nvml_bytes(timed.nvml, timed.stack.median_s, config, eager, phase, batch, length),
-        }
+    if timed.nvml is not None:
+        replay = nvml_bytes(timed.nvml, timed.stack.median_s, config, eager, phase, batch, length)
+        record["nvml"] = replay.to_dict()
     timings = record.pop("op_timings", None)
     if timings:
         record["ops"] = [
@@ -788,26 +786,28 @@ def place_op(
 
 
 def nvml_bytes(
-    sampled: Mapping[str, Any],
+    sampled: NvmlReplay,
     per_call_s: float,
     config: ProfileConfig,
     ph: Any,
     phase: str,
     batch: int,
     length: int,
-) -> dict[str, Any]:
+) -> NvmlReplay:
     """NVML's measured DRAM bytes per token of the N-layer stack (``per_call_s``: its median time per call)
-    beside the analytic bytes of that stack; nothing where NVML measured no bandwidth."""
-    if not sampled.get("measured_dram_bandwidth_bytes_per_s"):
-        return {}
+    beside the analytic bytes of that stack; the replay as it was where NVML measured no bandwidth."""
+    bandwidth = sampled.measured_dram_bandwidth_bytes_per_s
+    if not bandwidth:
+        return sampled
     layers = config.num_layers
     stack_bytes = sum(
         op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops
     )
     tokens = batch if phase == "decode" else batch * length
-    measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
+    measured = bandwidth * per_call_s / tokens
     analytic = stack_bytes / tokens
-    return dict(
+    return dataclasses.replace(
+        sampled,
         measured_bytes_per_token=measured,
         analytic_bytes_per_token=analytic,
         measured_to_analytic_bytes_ratio=measured / analytic,

@@ -176,6 +176,84 @@ class RankResult(Record):
     """``--per-op``: its shard's ops, timed."""
 
 
+@dataclass(frozen=True)
+class NvmlSample(Record):
+    """One NVML sample (``llmroof.measure.nvml`` takes them); the bandwidth figures cover the window
+    [start_s, end_s] (perf_counter seconds)."""
+
+    start_s: float
+    end_s: float
+    source: str
+    """The NVML source: ``gpm``, ``memory_utilization_samples`` or ``utilization_rates``."""
+    dram_bw_util_percent: float | None = None
+    """GPM: share of peak DRAM bandwidth used in the window, 0-100."""
+    dram_bandwidth_bytes_per_s: float | None = None
+    """GPM only: dram_bw_util_percent / 100 x peak_dram_bandwidth_bytes_per_s."""
+    mem_busy_percent: float | None = None
+    """Fallbacks: share of time the memory controller was busy (time-busy, not bytes)."""
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    clock_event_reasons: tuple[str, ...] = seq(default=())
+    """Why the clocks were held back (``sw_power_cap``...), as NVML names them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvmlSampling(Record):
+    """A run's NVML sampling: whether it sampled, from which source, and its samples."""
+
+    status: str
+    """``sampling: <source>``, or ``off: <why>``."""
+    source: str | None = None
+    """The NVML source; None (null, written) when nothing sampled."""
+    reason: str | None = opt()
+    """Why this source (or none) was chosen."""
+    interval_s: float | None = opt()
+    """The sampling interval."""
+    replay_window_s: float | None = opt()
+    """How long each configuration's steady replay ran."""
+    error: str | None = opt()
+    """Why the sampler stopped, where it did."""
+    peak_dram_bandwidth_bytes_per_s: float | None = opt()
+    """The GPU's peak DRAM bandwidth from its bus width and memory clock (what GPM's share is of)."""
+    memory_bus_width_bits: int | None = opt()
+    max_memory_clock_mhz: float | None = opt()
+    nvml_uuid: str | None = opt()
+    samples: tuple[NvmlSample, ...] | None = opt(NvmlSample, many_=True)
+    """Every sample of the run, in time order."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvmlReplay(Record):
+    """A configuration's steady replay of the N-layer stack, and what NVML saw during it."""
+
+    start_s: float
+    """When the replay began (the samples' clock)."""
+    end_s: float
+    source: str | None
+    """The NVML source."""
+    calls: int | None = opt()
+    """Calls of the stack replayed."""
+    samples: int | None = opt()
+    """Samples that lie wholly inside the replay."""
+    summary: Mapping[str, Any] | None = opt()
+    """Their summary: mean, p50 and p95 of each figure, the sources and the clock-event reasons seen."""
+    reason: str | None = opt()
+    """Why no figure came out, where none did."""
+    measured_dram_bandwidth_bytes_per_s: float | None = opt()
+    """GPM: the samples' mean DRAM bandwidth."""
+    mem_busy_percent: float | None = opt()
+    """Fallbacks: the samples' mean memory-busy share."""
+    measured_bytes_per_token: float | None = opt()
+    """measured_dram_bandwidth_bytes_per_s x the stack's median time per call / tokens per call."""
+    analytic_bytes_per_token: float | None = opt()
+    """The instantiated stack's analytic bytes per token."""
+    measured_to_analytic_bytes_ratio: float | None = opt()
+    method: str | None = opt()
+    """How the bytes per token were measured, in words."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProcessValue(Record):
     """One process's value of a metric."""
@@ -310,7 +388,7 @@ class ConfigResult(Record):
     """Measured tokens per second."""
     bytes_per_token: float | None = opt()
     """Analytic bytes per token."""
-    nvml: Mapping[str, Any] | None = opt()
+    nvml: NvmlReplay | None = opt(NvmlReplay)
     """GPU with NVML sampling: the steady replay and what NVML saw."""
     ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
     """``--per-op``: every op of one layer, timed."""
@@ -560,7 +638,7 @@ class ProfileRecord(Record):
     """Every finished configuration, in run order."""
     notes: tuple[str, ...] | None = opt(seq_=True)
     """Warnings about the run as a whole."""
-    nvml: Mapping[str, Any]
+    nvml: NvmlSampling = one(NvmlSampling)
     """Whether NVML sampled, from which source, and its samples."""
     ceilings: Ceilings | None = opt(Ceilings)
     """The ceilings the roofline uses, once measured or read from the calibration cache."""
