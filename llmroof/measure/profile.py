@@ -166,7 +166,7 @@ def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
 
     try:
         return Ceilings.from_dict(ceilings)
-    except (KeyError, TypeError, ValueError):
+    except (LlmroofError, ValueError):
         return None
 
 

@@ -68,8 +68,9 @@ def opt(
 class Record:
     """Base of every results record."""
 
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
-    """Keys this version of llmroof does not know, in file order, kept so that writing loses nothing."""
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """Keys this version of llmroof does not know, in file order, kept so that writing loses nothing
+    (records that differ only there are equal: the same figures, read from a newer file)."""
 
     SCHEMA: ClassVar[str | None] = None
     """``llmroof.<name>/<version>`` for a whole file; None for a record nested in one."""
