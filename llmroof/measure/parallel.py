@@ -29,7 +29,7 @@ from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
-from llmroof.results.records.profile import OpResult, RankResult, TimingStats
+from llmroof.results.records.profile import LinkFit, OpResult, RankResult, TimingStats
 
 EXTRAPOLATION = (
     "N instantiated layers split over the stages as the full depth is; each stage's time grows by "
@@ -225,6 +225,7 @@ def _run(
 
     # Ceilings on rank 0 alone (the others wait), and the link fitted from two all-reduce sizes.
     run: ProfileRun | None = None  # rank 0's record
+    ceilings: dict[str, Any] = {}  # rank 0's
     if layout.rank == 0:
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
         calibration = ceilings.pop("calibration", None)
@@ -260,14 +261,14 @@ def _run(
         else None
     )
     if run is not None and record is not None:
-        hardware = measured_hardware(dev, record["ceilings"], prof.dtype, None)
+        hardware = measured_hardware(dev, ceilings, prof.dtype, None)
         if link is not None:
             hardware = dataclasses.replace(
                 hardware,
-                link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                link_latency_s=link["latency_s"],
-                internode_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                internode_latency_s=link["latency_s"],
+                link_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                link_latency_s=link.latency_s,
+                internode_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                internode_latency_s=link.latency_s,
                 gpus_per_node=layout.world_size,
             )
         record["parallel"] = {
@@ -278,7 +279,7 @@ def _run(
             "backend": "gloo" if device == "cpu" else "nccl",
             "stage_layers": list(stage.full_layers_per_stage),
             "stage_layers_instantiated": list(stage.layers_per_stage),
-            "link": link,
+            "link": None if link is None else link.to_dict(),
             "layout": "rank = stage * tp + tp_rank",
         }
         record["roofline"] = profile_record.roofline(
@@ -304,7 +305,7 @@ def _run(
 
 def _fit_link(
     dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float
-) -> dict[str, Any]:
+) -> LinkFit:
     """Fit the ring model t = 2(n-1)/n * S/B + 2(n-1) * L to all-reduces of 4 KiB and 16 MiB over the
     whole world (the tensor group when pp = 1)."""
     n = layout.world_size
@@ -320,13 +321,13 @@ def _fit_link(
     # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)
     fit = analytic_comm.fit_ring_allreduce(sizes, times, n)
     bandwidth, latency = fit or (float("inf"), min(times) / (2 * (n - 1)))
-    return {
-        "method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
-        "sizes_bytes": list(sizes),
-        "times_s": times,
-        "bandwidth_bytes_per_s": bandwidth,
-        "latency_s": latency,
-    }
+    return LinkFit(
+        method=f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
+        sizes_bytes=sizes,
+        times_s=tuple(times),
+        bandwidth_bytes_per_s=bandwidth,
+        latency_s=latency,
+    )
 
 
 def _measure_config(

@@ -25,6 +25,7 @@ from llmroof.measure import nvtx, profile_record
 from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
+from llmroof.results.records.profile import Ceilings as RunCeilings
 from llmroof.results.records.profile import ConfigResult, NvmlReplay, NvmlSampling, TimingStats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
@@ -233,15 +234,17 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
 def measured_hardware(
     device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None
 ) -> HardwareSpec:
-    """A hardware entry whose roofs are the measured ceilings (the CPU's only roofline)."""
+    """A hardware entry whose roofs are the measured ceilings (``ceilings``: a results file's
+    ``ceilings`` object, as :func:`measure_ceilings` gives it; the CPU's only roofline)."""
+    roofs = RunCeilings.from_dict(ceilings, "ceilings")
     _, total = device.memory_bytes()
     base = datasheet
     return HardwareSpec(
         name=f"{device.kind} (measured)",
         display_name=f"{device.name} (measured ceilings)",
         memory_bytes=base.memory_bytes if base else total,
-        memory_bandwidth_bytes_per_s=ceilings["measured_bandwidth_bytes_per_s"],
-        peak_flops_per_s={dtype: ceilings["measured_flops_per_s"]},
+        memory_bandwidth_bytes_per_s=roofs.measured_bandwidth_bytes_per_s,
+        peak_flops_per_s={dtype: roofs.measured_flops_per_s},
         link_bandwidth_bytes_per_s=base.link_bandwidth_bytes_per_s if base else 1e9,
         link_latency_s=base.link_latency_s if base else 1e-5,
         internode_bandwidth_bytes_per_s=base.internode_bandwidth_bytes_per_s if base else 1e9,
