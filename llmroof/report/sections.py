@@ -174,7 +174,9 @@ def attention_variants(
     b, c = workload.batch, workload.context_len
     rows = []
     for variant, a in results:
-        kv_step = (a.decode.totals["kv_read_bytes"] + a.decode.totals["kv_write_bytes"]) / b
+        kv_read = sum(op.kv_read_bytes * op.count for op in a.decode.ops)  # the phase's totals
+        kv_write = sum(op.kv_write_bytes * op.count for op in a.decode.ops)
+        kv_step = (kv_read + kv_write) / b
         capacity = [tb.integer(a.max_batch(c))] if memory_known else []
         mine = " (this model)" if variant.num_kv_heads == spec.num_kv_heads else ""
         rows.append(
