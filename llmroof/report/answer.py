@@ -336,8 +336,7 @@ def _weight(row: Any) -> float:
 def _row_bound(comparison: Any, row: Any) -> str:
     for point in getattr(comparison, "points", ()):
         if point.key.phase == row.key.phase and point.key.batch == row.key.batch:
-            roof = comparison.new.roofline
-            peak, bw = roof.get("peak_flops_per_s"), roof.get("bandwidth_bytes_per_s")
+            peak, bw = comparison.new.peak_flops_per_s, comparison.new.bandwidth_bytes_per_s
             if peak and bw:
                 return "memory" if point.intensity_flops_per_byte < peak / bw else "compute"
     return "-"
