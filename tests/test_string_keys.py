@@ -25,7 +25,12 @@ results/repeat reads ConfigResult (21 -> 6), plan/calibration (11 -> 3), measure
 436 -> 306: the report views (bench_view, console sweep, simulate, sample: -> 0; console ceilings, profile
 -> 7), simulate's settings, step model and --against rows as records (simulate/html.py 18 -> 0), and the
 profile's free-form ``parallel``, ``crossover`` and ``simulated`` made records (profile_view 55 -> 30); a few
-reads already there now match the new records' field names (trace/analyze ``world_size``, +4)."""
+reads already there now match the new records' field names (trace/analyze ``world_size``, +4).
+306 -> 131: compare reads a profile through its ProfileRecord and a bench result through BenchResult
+(compare/load.py 53 -> 2); measure builds and reads records (timings, ranks, link, NVML sampling and
+replays: measure/profile 43 -> 3, parallel 16 -> 1, nvml 2 -> 0) and reads the calibration through the
+records' reader (measure/ceilings 19 -> 6); ``--repeat`` spreads, parallel ranks and NVML became records
+(profile_view 30 -> 3, console/profile 7 -> 2); analysis_view reads a HardwareSpec (8 -> 3)."""
 
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 306
+LIMIT = 131
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 
