@@ -213,6 +213,8 @@ def test_profile_samples_nvml_on_a_fake_gpu_path() -> None:
         sampler.stop()
     record = nvml_record(sampler, device, config)
     assert record.source == "gpm" and record.peak_dram_bandwidth_bytes_per_s == pytest.approx(1.5552e12)
+    written = record.to_dict()  # on a GPU, reason and error are written even when null (docs/results-schema.md)
+    assert {"status", "source", "reason", "interval_s", "replay_window_s", "error", "samples"} <= set(written)
     off = nvml_record(None, open_device("cpu"), config)
     assert off.status.startswith("off:")
 

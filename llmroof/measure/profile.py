@@ -481,6 +481,7 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> NvmlSamp
         )
         return NvmlSampling(status=reason, source=None)
     gpu = sampler.device
+    written_null = {"reason": sampler.status.reason, "error": sampler.error}  # null, not left out
     return NvmlSampling(
         status=sampler.status.label,
         source=sampler.status.source,
@@ -495,6 +496,7 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> NvmlSamp
         max_memory_clock_mhz=None if gpu is None else gpu.max_mem_clock_mhz,
         nvml_uuid=None if gpu is None else gpu.uuid,
         samples=tuple(sampler.snapshot()),
+        extra={key: None for key, value in written_null.items() if value is None},
     )
 
 

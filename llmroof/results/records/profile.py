@@ -241,10 +241,10 @@ class NvmlReplay(Record):
     """Their summary: mean, p50 and p95 of each figure, the sources and the clock-event reasons seen."""
     reason: str | None = opt()
     """Why no figure came out, where none did."""
-    measured_dram_bandwidth_bytes_per_s: float | None = opt()
-    """GPM: the samples' mean DRAM bandwidth."""
-    mem_busy_percent: float | None = opt()
-    """Fallbacks: the samples' mean memory-busy share."""
+    measured_dram_bandwidth_bytes_per_s: float | None = None
+    """GPM: the samples' mean DRAM bandwidth (null with a fallback source)."""
+    mem_busy_percent: float | None = None
+    """Fallbacks: the samples' mean memory-busy share (null with GPM)."""
     measured_bytes_per_token: float | None = opt()
     """measured_dram_bandwidth_bytes_per_s x the stack's median time per call / tokens per call."""
     analytic_bytes_per_token: float | None = opt()
