@@ -43,7 +43,8 @@ __all__ = [
 
 def profile_run(record: ProfileRecord, path: Path, process: int | None = None) -> Run:
     """The run of a profile record (checked by :func:`check_record`)."""
-    roofline = record.roofline
+    # a run still measuring its ceilings has no roofline; some files wrote its measured one as null
+    measured = None if record.roofline is None else record.roofline.measured
     return Run(
         path=path,
         model_name=record.model.name,
@@ -59,7 +60,7 @@ def profile_run(record: ProfileRecord, path: Path, process: int | None = None) -
         status=str(record.status),
         calibration=record.calibration,
         ceilings={} if record.ceilings is None else record.ceilings.to_dict(),
-        measured_roofline={} if roofline is None else roofline.measured.to_dict(),
+        measured_roofline={} if measured is None else measured.to_dict(),
         process=process,
     )
 
