@@ -60,7 +60,7 @@ def profile_run(record: ProfileRecord, path: Path, process: int | None = None) -
         status=str(record.status),
         calibration=record.calibration,
         ceilings={} if record.ceilings is None else record.ceilings.to_dict(),
-        measured_roofline={} if measured is None else measured.to_dict(),
+        measured_roofline=measured,
         process=process,
     )
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmroof.results.records.profile import RooflineInfo
+
 
 @dataclass(frozen=True)
 class TimedOp:
@@ -79,9 +81,8 @@ class Run:
     """The calibration (free-form; ``fingerprint_id`` names the machine); None when absent."""
     ceilings: Mapping[str, Any] = field(default_factory=dict)
     """The measured ceilings (free-form across versions); empty when the file has none."""
-    measured_roofline: Mapping[str, Any] = field(default_factory=dict)
-    """``roofline.measured`` (``peak_flops_per_s``, ``bandwidth_bytes_per_s``); empty when
-    absent."""
+    measured_roofline: RooflineInfo | None = None
+    """``roofline.measured`` (its compute peak and bandwidth); None when the file has none."""
     process: int | None = None
     """The process index within a ``--repeat`` file; None for a single-process file."""
 
