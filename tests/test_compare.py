@@ -25,6 +25,7 @@ from llmroof.compare.load import RunConfig
 from llmroof.compare.metrics import METRICS, full_depth_samples
 from llmroof.compare.stats import RatioInterval, SideStats
 from llmroof.errors import LlmroofError
+from llmroof.measure.stats import summarize
 from llmroof.results.save import saver
 
 # --- synthetic results -------------------------------------------------------------------------------
@@ -35,6 +36,28 @@ OPS = (("attn.q", 40e-6), ("attn.scores", 25e-6), ("mlp.down", 60e-6))
 
 def _samples(rng: random.Random, median_s: float, noise: float, n: int) -> list[float]:
     return [median_s * rng.lognormvariate(0.0, noise) for _ in range(n)]
+
+
+def _timing(samples: list[float]) -> dict:
+    """Samples with their statistics, as the profiler writes a timing (``TimingStats``)."""
+    return {"samples_s": samples, **summarize(samples)}
+
+
+def _totals(nbytes: float, flops: float) -> dict:
+    """A configuration's analytic phase totals (``PhaseTotals``): the bytes and FLOPs compare reads, the
+    rest plausible."""
+    compute_s, memory_s = flops / 7.0e14, nbytes / 3.0e12
+    return {"flops": flops, "bytes": nbytes, "weight_bytes": nbytes, "act_read_bytes": 0.0,
+            "act_write_bytes": 0.0, "kv_read_bytes": 0.0, "kv_write_bytes": 0.0, "intensity": flops / nbytes,
+            "compute_time_s": compute_s, "memory_time_s": memory_s, "comm_time_s": 0.0,
+            "time_s": max(compute_s, memory_s), "bound": "memory", "tokens": 1, "micro_batches": 1,
+            "stage_times_s": [max(compute_s, memory_s)], "bubble_fraction": 0.0}
+
+
+def _op(name: str, phase: str, samples: list[float]) -> dict:
+    """One timed op (``OpResult``): its timing, and analytic figures compare does not read."""
+    return {"phase": phase, "name": name, "count": 1, "flops": 1e6, "bytes": 1e6, "time_s": 1e-6,
+            "bound": "memory", **_timing(samples)}
 
 
 def synthetic(*, scale: float = 1.0, noise: float = 0.03, n: int = 31, seed: int = 0, op_scale: float | None = None,
@@ -50,13 +73,11 @@ def synthetic(*, scale: float = 1.0, noise: float = 0.03, n: int = 31, seed: int
         time_s = statistics.median(stack) + 3 * statistics.median(layer)
         config = {
             "phase": phase, "batch": batch, ("prompt_len" if phase == "prefill" else "context_len"): length,
-            "status": "ok", "stack": {"samples_s": stack, "median_s": statistics.median(stack)},
-            "layer": {"samples_s": layer, "median_s": statistics.median(layer)}, "cuda_graph": False,
-            "time_s": time_s,
-            "analytic": {"bytes": 2e6 * batch, "flops": 4e6 * batch * (length if phase == "prefill" else 1)},
+            "status": "ok", "stack": _timing(stack), "layer": _timing(layer),
+            "cuda_graph": False, "time_s": time_s,
+            "analytic": _totals(2e6 * batch, 4e6 * batch * (length if phase == "prefill" else 1)),
             "roofline_time_s": 1e-4, "roofline_fraction": 1e-4 / time_s,
-            "ops": [{"name": name, "phase": phase, "samples_s": (s := _samples(rng, op_s * op_scale, noise, n)),
-                     "median_s": statistics.median(s)} for name, op_s in ops],
+            "ops": [_op(name, phase, _samples(rng, op_s * op_scale, noise, n)) for name, op_s in ops],
         }
         records.append(config)
     return {
@@ -68,10 +89,14 @@ def synthetic(*, scale: float = 1.0, noise: float = 0.03, n: int = 31, seed: int
         "model": {"name": "tiny", "attention": "gqa",
                   "spec": {"name": "tiny", "hidden_size": 64, "num_layers": 4, "num_heads": 8, "num_kv_heads": 2,
                            "source": None}},
-        "workload": {"dtype": "bf16", "kv_dtype": "bf16", "layers_instantiated": 1, "layers_total": 4,
+        "hardware": None,
+        "workload": {"batches": [1, 4], "prompt_len": 8, "contexts": [16], "dtype": "bf16", "kv_dtype": "bf16",
+                     "layers_instantiated": 1, "layers_total": 4, "extrapolated": True,
                      "cuda_graphs": False, "per_op": True, "warmup_ms": 25.0, "rep_ms": 100.0},
-        "ceilings": {"measured_bandwidth_bytes_per_s": 3.0e12, "measured_copy_bandwidth_bytes_per_s": 2.9e12,
-                     "measured_flops_per_s": 7.0e14},
+        "nvml": {"status": "off: not sampled", "source": None},
+        "ceilings": {"method": "synthetic", "measured_bandwidth_bytes_per_s": 3.0e12,
+                     "measured_copy_bandwidth_bytes_per_s": 2.9e12, "measured_flops_per_s": 7.0e14,
+                     "compute_dtype": "bf16"},
         "roofline": {"measured": {"peak_flops_per_s": 7.0e14, "bandwidth_bytes_per_s": 3.0e12, "label": "measured"},
                      "datasheet": None},
         "configs": records,
@@ -478,8 +503,8 @@ def _corrupt(tmp_path: Path, name: str) -> Path:
         ("truncated", "not valid JSON"),
         ("wrong schema", "schema is 'llmroof.analysis/1'"),
         ("not an object", "expected a JSON object"),
-        ("no samples", "configs[1] has no 'stack.samples_s'"),
-        ("text samples", "configs[0] ops[0] samples_s holds 'fast'"),
+        ("no samples", "configs[1].stack: the key 'samples_s' is missing"),
+        ("text samples", "expected a list of a number"),
         ("no configs", "has no 'configs'"),
     ],
 )

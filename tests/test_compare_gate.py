@@ -15,18 +15,22 @@ import pytest
 from test_compare import synthetic
 
 from llmroof.compare.comparison import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, CompareSettings, compare_sides
-from llmroof.compare.load import Run, Side
+from llmroof.compare.load import Side, check_record, profile_run
 
 SEEDS = range(60)
 
 
-def side(label: str, rng: random.Random, *, processes: int, sigma: float, scale: float = 1.0) -> Side:
-    """``processes`` runs, each its own process effect; 15 repetitions each (what a CPU decode step gets)."""
+def side(label: str, rng: random.Random, *, processes: int, sigma: float, scale: float = 1.0,
+         bandwidth_scale: float = 1.0) -> Side:
+    """``processes`` runs, each its own process effect; 15 repetitions each (what a CPU decode step gets);
+    ``bandwidth_scale``: the machine's measured bandwidth ceiling times this."""
     runs = []
     for i in range(processes):
         effect = rng.lognormvariate(0.0, sigma)
         record = synthetic(scale=scale * effect, noise=0.03, n=15, seed=rng.randrange(10**9))
-        runs.append(Run(path=Path(f"{label}/results.json"), record=record, process=i))
+        record["ceilings"]["measured_bandwidth_bytes_per_s"] *= bandwidth_scale
+        path = Path(f"{label}/results.json")
+        runs.append(profile_run(check_record(record, path), path, process=i))
     return Side(label=label, path=Path(label), runs=tuple(runs))
 
 
@@ -89,7 +93,8 @@ def test_per_op_changes_are_reported_and_gate_only_when_asked() -> None:
     base = side("BASE", rng, processes=3, sigma=0.0)
     rng = random.Random(3)
     new = Side(label="NEW", path=Path("NEW"), runs=tuple(
-        Run(path=r.path, record=synthetic(scale=1.0, op_scale=1.5, noise=0.03, n=15, seed=100 + i), process=i)
+        profile_run(check_record(synthetic(scale=1.0, op_scale=1.5, noise=0.03, n=15, seed=100 + i), r.path),
+                    r.path, process=i)
         for i, r in enumerate(base.runs)))
     default = compare_sides(base, new, CompareSettings())
     ops = [r for r in default.rows if r.key.op is not None]
@@ -105,9 +110,7 @@ def test_moved_ceilings_raise_the_floor_even_with_repeats() -> None:
     within what the machine explains, so it is inconclusive, not a regression."""
     rng = random.Random(5)
     base = side("BASE", rng, processes=3, sigma=0.02)
-    new = side("NEW", rng, processes=3, sigma=0.02, scale=1.3)
-    for run in new.runs:
-        run.record["ceilings"]["measured_bandwidth_bytes_per_s"] /= 1.4
+    new = side("NEW", rng, processes=3, sigma=0.02, scale=1.3, bandwidth_scale=1 / 1.4)
     comparison = compare_sides(base, new, CompareSettings())
     assert comparison.noise_floor == pytest.approx(0.4)
     assert comparison.exit_code("regression") == EXIT_OK and comparison.verdict() == "inconclusive"

@@ -176,9 +176,9 @@ def test_measure_region_replays_and_aligns() -> None:
 
     result = nv.measure_region(kernel, lambda: None, sampler, window_s=0.3, call_s=0.01, clock=clock,
                                wait=lambda s: None)
-    assert result["end_s"] - result["start_s"] >= 0.5  # 0.3 s window + two 100 ms intervals
-    assert result["samples"] >= 3 and result["calls"] == len(calls)
-    assert result["measured_dram_bandwidth_bytes_per_s"] == pytest.approx(0.8 * device.peak_dram_bandwidth_bytes_per_s)
+    assert result.end_s - result.start_s >= 0.5  # 0.3 s window + two 100 ms intervals
+    assert result.samples is not None and result.samples >= 3 and result.calls == len(calls)
+    assert result.measured_dram_bandwidth_bytes_per_s == pytest.approx(0.8 * device.peak_dram_bandwidth_bytes_per_s)
 
     # With no sample inside the loop, the result says so instead of inventing a figure.
     quiet = nv.Sampler(device, status, interval_s=0.1, clock=clock)
@@ -187,8 +187,8 @@ def test_measure_region_replays_and_aligns() -> None:
         clock.now += 0.05
 
     nothing = nv.measure_region(tick, lambda: None, quiet, window_s=0.1, clock=clock, wait=lambda s: None)
-    assert nothing["samples"] == 0 and nothing["measured_dram_bandwidth_bytes_per_s"] is None
-    assert "no whole sampling window" in nothing["reason"]
+    assert nothing.samples == 0 and nothing.measured_dram_bandwidth_bytes_per_s is None
+    assert nothing.reason is not None and "no whole sampling window" in nothing.reason
 
 
 def test_profile_samples_nvml_on_a_fake_gpu_path() -> None:
@@ -212,6 +212,33 @@ def test_profile_samples_nvml_on_a_fake_gpu_path() -> None:
     finally:
         sampler.stop()
     record = nvml_record(sampler, device, config)
-    assert record["source"] == "gpm" and record["peak_dram_bandwidth_bytes_per_s"] == pytest.approx(1.5552e12)
+    assert record.source == "gpm" and record.peak_dram_bandwidth_bytes_per_s == pytest.approx(1.5552e12)
+    written = record.to_dict()  # on a GPU, reason and error are written even when null (docs/results-schema.md)
+    assert {"status", "source", "reason", "interval_s", "replay_window_s", "error", "samples"} <= set(written)
     off = nvml_record(None, open_device("cpu"), config)
-    assert off["status"].startswith("off:")
+    assert off.status.startswith("off:")
+
+
+def test_nvml_bytes_per_token_set_the_replay_against_the_analytic_stack() -> None:
+    """A replay's measured DRAM bandwidth x the stack's time per call / tokens, beside the analytic bytes of
+    the instantiated stack (its layers' ops N times, the rest once); a replay without a bandwidth is kept."""
+    from llmroof.analytic import Workload, analyze
+    from llmroof.measure.profile import ProfileConfig, nvml_bytes
+    from llmroof.results.records.profile import NvmlReplay
+    from llmroof.specs import get_model
+    from llmroof.specs.dtypes import Precision
+    from llmroof.specs.hardware import get_hardware
+
+    model = get_model("llama-3.2-1b")
+    config = ProfileConfig(model=model, batches=(4,), prompt_len=8, contexts=(64,), layers=2)
+    decode = analyze(model, get_hardware("h100"), Workload(batch=4, prompt_len=1, context_len=64,
+                                                           precision=Precision.uniform("bf16"))).decode
+    replay = NvmlReplay(start_s=0.0, end_s=1.0, source="gpm", measured_dram_bandwidth_bytes_per_s=2e12)
+    placed = nvml_bytes(replay, 1e-3, config, decode, "decode", 4, 64)
+    stack = sum(op.bytes * (2 if op.name.startswith(("attn.", "mlp.")) else 1) for op in decode.ops)
+    assert placed.measured_bytes_per_token == pytest.approx(2e12 * 1e-3 / 4)
+    assert placed.analytic_bytes_per_token == pytest.approx(stack / 4)
+    assert placed.measured_to_analytic_bytes_ratio == pytest.approx(2e12 * 1e-3 / stack)
+    assert placed.start_s == 0.0 and placed.method and "GPM" in placed.method
+    busy = NvmlReplay(start_s=0.0, end_s=1.0, source="utilization_rates", mem_busy_percent=40.0)
+    assert nvml_bytes(busy, 1e-3, config, decode, "decode", 4, 64) is busy

@@ -15,6 +15,7 @@ from llmroof.measure import profile as profile_module
 from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, match_hardware, profile
 from llmroof.results.io import read_json
+from llmroof.results.records.profile import ConfigResult
 from llmroof.specs import get_model
 from llmroof.specs.dtypes import Precision
 from llmroof.results.save import saver
@@ -319,9 +320,10 @@ def test_summary_survives_a_context_where_every_batch_was_skipped(capsys, tmp_pa
 
 
 def test_ceiling_notes_flag_runs_faster_than_the_roofline() -> None:
-    ok = {"status": "ok", "phase": "prefill", "batch": 4, "prompt_len": 128}
-    assert profile_module.ceiling_notes([ok | {"roofline_fraction": 0.9}]) == []
-    notes = profile_module.ceiling_notes([ok | {"roofline_fraction": 1.44}, {"status": "skipped"}])
+    ok = ConfigResult(status="ok", phase="prefill", batch=4, prompt_len=128)
+    skipped = ConfigResult(status="skipped", phase="prefill", batch=8, prompt_len=128)
+    assert profile_module.ceiling_notes([dataclasses.replace(ok, roofline_fraction=0.9)]) == []
+    notes = profile_module.ceiling_notes([dataclasses.replace(ok, roofline_fraction=1.44), skipped])
     assert len(notes) == 1 and "144%" in notes[0] and "measured low" in notes[0]
 
 

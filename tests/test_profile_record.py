@@ -6,7 +6,7 @@ import pytest
 
 from llmroof.analytic import Workload, analyze
 from llmroof.measure import profile_record
-from llmroof.measure.profile_record import ProfileRun
+from llmroof.measure.profile_record import ProfileRun, timing_stats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import get_hardware
 from llmroof.specs.model import get_model
@@ -50,8 +50,8 @@ def test_op_rows_set_the_roof_time_against_the_measured_median() -> None:
     untimed = profile_record.op_row(op, analysis.decode.roofline, None)
     assert untimed["name"] == op.name and "roofline_fraction" not in untimed
     time_s = untimed["time_s"]
-    row = profile_record.op_row(op, analysis.decode.roofline, {"median_s": 2 * time_s})
+    row = profile_record.op_row(op, analysis.decode.roofline, timing_stats([2 * time_s]))
     assert row["roofline_fraction"] == pytest.approx(0.5)
     assert row["achieved_bytes_per_s"] == pytest.approx(op.bytes / (2 * time_s))
-    placed = profile_record.op_row(op, analysis.decode.roofline, {"median_s": time_s}, roof_time_s=time_s / 4)
+    placed = profile_record.op_row(op, analysis.decode.roofline, timing_stats([time_s]), roof_time_s=time_s / 4)
     assert placed["roofline_fraction"] == pytest.approx(0.25)

@@ -54,6 +54,58 @@ def test_fields_are_typed_values_not_dicts() -> None:
         pytest.approx(analysis.phases.decode.flops)
 
 
+def test_the_ranks_of_a_parallel_run_are_records() -> None:
+    """0.1.0 wrote no ``layers_total`` per rank (every layer was instantiated); the ops are op results."""
+    run = records.load(OLD / "profile-tp2.json", ProfileRecord)
+    ranks = run.configs[0].ranks
+    assert ranks and [r.rank for r in ranks] == list(range(len(ranks)))
+    first = ranks[0]
+    assert first.layers_total is None and first.layers >= 1
+    assert first.stage_timing.median_s == pytest.approx(first.stage_time_s)
+    assert first.pipeline_timing.median_s == pytest.approx(first.pipeline_time_s)
+    assert first.ops and all(op.median_s is not None for op in first.ops)
+
+
+def test_repeat_spreads_are_records_by_name() -> None:
+    """``--repeat``: per metric (op, ceiling) a Spread, read by name and written back as it was."""
+    from llmroof.results.records.profile import ConfigRepeat, RepeatInfo
+
+    spread = {"by_process": [{"process": 0, "value": 2.0}, {"process": 1, "value": 4.0}], "n": 2,
+              "median": 3.0, "min": 2.0, "max": 4.0, "cv": 0.47}
+    repeat = ConfigRepeat.from_dict({"processes": 2, "metrics": {"tpot_s": spread}, "ops": {"mlp.up": spread}})
+    assert repeat.metrics is not None and repeat.ops is not None
+    tpot = repeat.metrics["tpot_s"]
+    assert (tpot.n, tpot.median, tpot.cv) == (2, 3.0, 0.47) and [p.value for p in tpot.by_process] == [2.0, 4.0]
+    assert repeat.to_dict() == {"processes": 2, "metrics": {"tpot_s": spread}, "ops": {"mlp.up": spread}}
+    info = RepeatInfo.from_dict({"processes_requested": 2, "processes_finished": 2, "method": "m",
+                                 "ceilings": {"measured_bandwidth_bytes_per_s": spread}})
+    assert info.ceilings["measured_bandwidth_bytes_per_s"].max == 4.0
+    with pytest.raises(LlmroofError, match=r"metrics\.tpot_s: the key 'cv' is missing"):
+        ConfigRepeat.from_dict({"processes": 2, "metrics": {"tpot_s": {k: v for k, v in spread.items() if k != "cv"}}})
+
+
+def test_nvml_sampling_and_replays_are_records() -> None:
+    """A run's NVML sampling (its samples typed) and a configuration's replay; a CPU run's ``off`` object of
+    0.1.0 reads too."""
+    from llmroof.results.records.profile import NvmlReplay, NvmlSampling
+
+    sample = {"start_s": 1.0, "end_s": 1.1, "source": "gpm", "dram_bw_util_percent": 60.0,
+              "dram_bandwidth_bytes_per_s": 2e12, "mem_busy_percent": None, "sm_clock_mhz": 1980.0,
+              "mem_clock_mhz": 2619.0, "power_w": 400.0, "temperature_c": 50.0, "clock_event_reasons": []}
+    data = {"status": "sampling: gpm", "source": "gpm", "interval_s": 0.1,
+            "peak_dram_bandwidth_bytes_per_s": 3.35e12, "samples": [sample]}
+    sampling = NvmlSampling.from_dict(data)
+    assert sampling.samples is not None and sampling.samples[0].dram_bandwidth_bytes_per_s == 2e12
+    assert sampling.to_dict() == data
+    replay = NvmlReplay.from_dict({"start_s": 1.0, "end_s": 1.4, "source": "gpm", "samples": 3,
+                                   "measured_bytes_per_token": 1.2e6, "measured_to_analytic_bytes_ratio": 1.2})
+    assert (replay.samples, replay.measured_to_analytic_bytes_ratio, replay.summary) == (3, 1.2, None)
+    old = records.load(OLD / "profile.json", ProfileRecord)
+    assert old.nvml.status.startswith("off") and old.nvml.samples is None
+    with pytest.raises(LlmroofError, match="samples"):
+        NvmlSampling.from_dict({**data, "samples": [{**sample, "start_s": "soon"}]})
+
+
 def test_unknown_keys_from_a_later_version_survive_a_round_trip() -> None:
     data = json.loads((OLD / "profile.json").read_text())
     data["new_top_level_key"] = {"added": 1}

@@ -3,7 +3,8 @@ bubble and stage times beside the analytic ones, and rates per rank. RUN is a re
 made on 2 CPU cores with
 ``llmroof profile --model config.json --pp 2 --micro-batches 2 --batch 2 --prompt 8 --context 16 --dtype fp32
 --warmup-ms 1 --rep-ms 5 --timeout 60`` (a 4-layer, 64-wide Llama config), then trimmed: raw samples and
-ceiling probes dropped, numbers to 6 digits. Starting two ranks here would take most of the tests' budget."""
+ceiling probes dropped, numbers to 6 digits (the ranks' timings: their n samples, all at
+the median). Starting two ranks here would take most of the tests' budget."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from llmroof.results.records.profile import ProfileRecord
 from llmroof.units import si
 
 # fmt: off
+
+def _timing(median_s: float, n: int) -> dict:
+    """A rank's timing, trimmed: ``n`` samples, all at the median."""
+    return {"samples_s": [median_s] * n, "n": n, "min_s": median_s, "median_s": median_s, "mean_s": median_s,
+            "p10_s": median_s, "p90_s": median_s, "iqr_s": 0.0, "max_s": median_s, "cv": 0.0}
+
+
 RUN = {'schema': 'llmroof.profile/1',
      'status': 'complete',
      'environment': {'llmroof_version': '0.1.0',
@@ -87,9 +95,9 @@ RUN = {'schema': 'llmroof.profile/1',
                              'tp_rank': 0,
                              'layers': 2,
                              'stage_time_s': 0.000596999,
-                             'stage_timing': {'n': 3, 'median_s': 0.000596999},
+                             'stage_timing': _timing(0.000596999, 3),
                              'pipeline_time_s': 0.00188751,
-                             'pipeline_timing': {'n': 3, 'median_s': 0.00188751},
+                             'pipeline_timing': _timing(0.00188751, 3),
                              'allreduce_time_s': None,
                              'allreduce_bytes': 2048,
                              'p2p_time_s': 0.000124866,
@@ -99,9 +107,9 @@ RUN = {'schema': 'llmroof.profile/1',
                              'tp_rank': 0,
                              'layers': 2,
                              'stage_time_s': 0.000677629,
-                             'stage_timing': {'n': 3, 'median_s': 0.000677629},
+                             'stage_timing': _timing(0.000677629, 3),
                              'pipeline_time_s': 0.00258847,
-                             'pipeline_timing': {'n': 3, 'median_s': 0.00258847},
+                             'pipeline_timing': _timing(0.00258847, 3),
                              'allreduce_time_s': None,
                              'allreduce_bytes': 2048,
                              'p2p_time_s': 0.000124485,
@@ -152,9 +160,9 @@ RUN = {'schema': 'llmroof.profile/1',
                              'tp_rank': 0,
                              'layers': 2,
                              'stage_time_s': 0.000601757,
-                             'stage_timing': {'n': 5, 'median_s': 0.000601757},
+                             'stage_timing': _timing(0.000601757, 5),
                              'pipeline_time_s': 0.00088948,
-                             'pipeline_timing': {'n': 4, 'median_s': 0.00088948},
+                             'pipeline_timing': _timing(0.00088948, 4),
                              'allreduce_time_s': None,
                              'allreduce_bytes': 512,
                              'p2p_time_s': 0.000167039,
@@ -164,9 +172,9 @@ RUN = {'schema': 'llmroof.profile/1',
                              'tp_rank': 0,
                              'layers': 2,
                              'stage_time_s': 0.000398353,
-                             'stage_timing': {'n': 5, 'median_s': 0.000398353},
+                             'stage_timing': _timing(0.000398353, 5),
                              'pipeline_time_s': 0.00154996,
-                             'pipeline_timing': {'n': 4, 'median_s': 0.00154996},
+                             'pipeline_timing': _timing(0.00154996, 4),
                              'allreduce_time_s': None,
                              'allreduce_bytes': 512,
                              'p2p_time_s': 9.70148e-05,

@@ -28,7 +28,12 @@ profile's free-form ``parallel``, ``crossover`` and ``simulated`` made records (
 reads already there now match the new records' field names (trace/analyze ``world_size``, +4).
 306 -> 251: a phase's totals are a typed ``OpCost`` (the phase as one op) and the grid frontier's state a dataclass (analytic/analysis
 11 -> 0, grid_sweep 11 -> 0, serialize 20 -> 0, sweep 3 -> 0, grid 2 -> 0, report/sections 2 -> 0), the plan HTML
-reads the plan record (3 -> 0), trace/analyze reads distributedInfo's world_size once (4 -> 2)."""
+reads the plan record (3 -> 0), trace/analyze reads distributedInfo's world_size once (4 -> 2).
+251 -> 78 (this and the line above were done in parallel and merged; the counts are of each alone): compare reads a profile through its ProfileRecord and a bench result through BenchResult
+(compare/load.py 53 -> 2); measure builds and reads records (timings, ranks, link, NVML sampling and
+replays: measure/profile 43 -> 3, parallel 16 -> 1, nvml 2 -> 0) and reads the calibration through the
+records' reader (measure/ceilings 19 -> 6); ``--repeat`` spreads, parallel ranks and NVML became records
+(profile_view 30 -> 3, console/profile 7 -> 2); analysis_view reads a HardwareSpec (8 -> 3)."""
 
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 251
+LIMIT = 78
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

@@ -12,50 +12,50 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
 
+from llmroof.compare.run import Run, RunConfig
 from llmroof.errors import LlmroofError
-from llmroof.results.records.bench import BenchResult, Level
+from llmroof.results.records.bench import BenchResult, BenchSettings, Level
 
 
-def as_profile_record(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """The fields of a ``llmroof.profile/1`` record that compare reads, from a ``llmroof.bench/1`` one."""
-    result = BenchResult.from_dict(data, str(path))
+def bench_run(result: BenchResult, path: Path) -> Run:
+    """A bench result as compare reads a profile: its concurrency levels as configurations."""
     s = result.settings
-    configs = [
+    configs = tuple(
         config
         for level in result.levels
         if level.concurrency is not None
-        for config in _configs(level, s)
-    ]
+        for config in _configs(level, level.concurrency, s)
+    )
     if not configs:
         raise LlmroofError(
             f"{path}: no concurrency level with a successful request to compare",
             "compare bench runs of --concurrency levels (rate levels are no batch)",
         )
     hardware = result.hardware or {}
-    return {
-        "schema": "llmroof.profile/1",
-        "source_schema": result.SCHEMA,
-        "model": {
-            "name": s.model,
-            "spec": {
-                "model": s.model,
-                "input_len": s.input_len,
-                "output_len": s.output_len,
-                "endpoint": s.endpoint,
-                "tp": s.tp,
-                "pp": s.pp,
-            },
+    return Run(
+        path=path,
+        model_name=s.model,
+        model_spec={
+            "model": s.model,
+            "input_len": s.input_len,
+            "output_len": s.output_len,
+            "endpoint": s.endpoint,
+            "tp": s.tp,
+            "pp": s.pp,
         },
-        "device": {"kind": "server", "name": str(hardware.get("name") or s.url)},
-        "workload": {"dtype": s.dtype, "layers_instantiated": 1, "layers_total": 1},
-        "environment": {"url": s.url, "prompt_method": result.prompt_method},
-        "configs": configs,
-    }
+        device_kind="server",
+        device_name=str(hardware.get("name") or s.url),
+        dtype=s.dtype,
+        layers_instantiated=1,
+        layers_total=1,
+        workload={"dtype": s.dtype, "layers_instantiated": 1, "layers_total": 1},
+        environment={"url": s.url, "prompt_method": result.prompt_method},
+        configs=configs,
+    )
 
 
-def _configs(level: Level, settings: Any) -> list[dict[str, Any]]:
+def _configs(level: Level, batch: int, settings: BenchSettings) -> list[RunConfig]:
     ok = [r for r in level.records if r.ok]
     tpots = [r.tpot_s for r in ok if r.tpot_s]
     ttfts = [r.ttft_s for r in ok if r.ttft_s]
@@ -67,8 +67,8 @@ def _configs(level: Level, settings: Any) -> list[dict[str, Any]]:
         out.append(
             _config(
                 "decode",
-                level.concurrency,
-                {"context_len": settings.input_len + settings.output_len},
+                batch,
+                settings.input_len + settings.output_len,
                 tpots,
                 time_s,
                 roof.tpot_bound_s if roof else time_s,
@@ -77,38 +77,27 @@ def _configs(level: Level, settings: Any) -> list[dict[str, Any]]:
         )
     if ttfts:
         time_s = statistics.median(ttfts)
-        out.append(
-            _config(
-                "prefill",
-                level.concurrency,
-                {"prompt_len": settings.input_len},
-                ttfts,
-                time_s,
-                time_s,
-                0.0,
-            )
-        )
+        out.append(_config("prefill", batch, settings.input_len, ttfts, time_s, time_s, 0.0))
     return out
 
 
 def _config(
     phase: str,
-    batch: int | None,
-    length: dict[str, int],
+    batch: int,
+    length: int,
     samples: list[float],
     time_s: float,
     roofline_time_s: float,
     nbytes: float,
-) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "phase": phase,
-        "batch": batch,
-        **length,
-        "time_s": time_s,
-        "roofline_time_s": roofline_time_s,
-        "analytic": {"bytes": nbytes, "flops": 0.0},
-        "stack": {"samples_s": samples},
-        "layer": {"samples_s": samples},
-        "ops": [],
-    }
+) -> RunConfig:
+    return RunConfig(
+        phase=phase,
+        batch=batch,
+        length=length,
+        time_s=time_s,
+        roofline_time_s=roofline_time_s,
+        bytes=nbytes,
+        flops=0.0,
+        stack_samples_s=tuple(samples),
+        layer_samples_s=tuple(samples),
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -575,7 +575,7 @@ def _row(
 
 def _info(side: Side) -> SideInfo:
     first = side.runs[0]
-    ceilings = [r.measured_roofline for r in side.runs]
+    rooflines = [r.measured_roofline for r in side.runs if r.measured_roofline is not None]
     return SideInfo(
         label=side.label,
         path=str(side.path),
@@ -589,15 +589,15 @@ def _info(side: Side) -> SideInfo:
         layers=f"{first.layers_instantiated} of {first.layers_total}",
         statuses=tuple(r.status for r in side.runs),
         times_utc=tuple(r.time_utc for r in side.runs),
-        peak_flops_per_s=_median_of(ceilings, "peak_flops_per_s"),
-        bandwidth_bytes_per_s=_median_of(ceilings, "bandwidth_bytes_per_s"),
+        peak_flops_per_s=_median_of([r.peak_flops_per_s for r in rooflines]),
+        bandwidth_bytes_per_s=_median_of([r.bandwidth_bytes_per_s for r in rooflines]),
     )
 
 
-def _median_of(ceilings: list[Mapping[str, Any]], key: str) -> float | None:
-    """The median of a measured ceiling over the runs (free-form across versions: checked here)."""
-    figures: list[float] = [c[key] for c in ceilings if isinstance(c.get(key), (int, float))]
-    return statistics.median(figures) if figures else None
+def _median_of(figures: list[float | None]) -> float | None:
+    """The median of a measured ceiling over the runs that have it."""
+    known = [f for f in figures if f is not None]
+    return statistics.median(known) if known else None
 
 
 def _points(matched: Sequence[Key], base: dict[Key, Found], new: dict[Key, Found]) -> list[Point]:

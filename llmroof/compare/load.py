@@ -6,187 +6,84 @@ replication is the process.
 
 What compare, ``compare --history`` and ``history add`` read of a run is typed here, once:
 a :class:`Run`'s attributes and its :class:`RunConfig` configurations (with their
-:class:`TimedOp` ops). Profiles of every version, ``--repeat`` files and bench results (their
-concurrency levels, see :mod:`llmroof.compare.bench_levels`) read alike. This is not
-:class:`~llmroof.results.records.profile.ProfileRecord` on purpose: compare needs only the
-figures :func:`check_record` checks, and reads a profile that holds just those (a partial or
-hand-made file) that the complete record would refuse."""
+:class:`TimedOp` ops), read from the file's record
+(:class:`~llmroof.results.records.profile.ProfileRecord`, or a bench result's
+:class:`~llmroof.results.records.bench.BenchResult`, its concurrency levels as configurations:
+see :mod:`llmroof.compare.bench_levels`). Profiles of every version, ``--repeat`` files and
+bench results read alike; :func:`check_record` adds what compare needs beyond the record's own
+checks (the timings of every finished configuration, positive samples)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from llmroof.compare.bench_levels import bench_run
+from llmroof.compare.run import Run, RunConfig, TimedOp
 from llmroof.errors import LlmroofError
 from llmroof.results.io import read_json
+from llmroof.results.records.bench import BenchResult
+from llmroof.results.records.profile import ConfigResult, ProfileRecord
 
 SCHEMA_PREFIX = "llmroof.profile/"
 RESULTS_NAME = "results.json"
 REPAIR = "truncated or edited by hand? re-run llmroof profile"
+__all__ = [
+    "Run",
+    "RunConfig",
+    "Side",
+    "TimedOp",
+    "check_record",
+    "load_run",
+    "load_runs",
+    "load_side",
+]
 
 
-@dataclass(frozen=True)
-class TimedOp:
-    """One op of one layer with its timing repetitions (ops without timings are not compared)."""
-
-    name: str
-    samples_s: tuple[float, ...]
-    median_s: float
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """A finished configuration as compare reads it: a profile configuration, or a bench level's
-    decode or prefill (see :mod:`llmroof.compare.bench_levels`)."""
-
-    phase: str
-    """``prefill`` or ``decode``."""
-    batch: int
-    length: int
-    """Prompt tokens (prefill) or KV-cache tokens (decode)."""
-    time_s: float
-    """Full-depth time at the median, as the results file reports it."""
-    roofline_time_s: float
-    bytes: float
-    """Analytic bytes moved at full depth."""
-    flops: float
-    """Analytic FLOPs at full depth."""
-    stack_samples_s: tuple[float, ...]
-    layer_samples_s: tuple[float, ...]
-    ops: tuple[TimedOp, ...] = ()
-    """The timed ops, in file order."""
-
-    def timed_ops(self) -> dict[str, TimedOp]:
-        return {op.name: op for op in self.ops}
-
-    def shape(self) -> tuple[str, int, int]:
-        """(phase, batch, length): what matches a configuration across runs."""
-        return self.phase, self.batch, self.length
+def profile_run(record: ProfileRecord, path: Path, process: int | None = None) -> Run:
+    """The run of a profile record (checked by :func:`check_record`)."""
+    # a run still measuring its ceilings has no roofline; some files wrote its measured one as null
+    measured = None if record.roofline is None else record.roofline.measured
+    return Run(
+        path=path,
+        model_name=record.model.name,
+        model_spec=record.model.spec,
+        device_kind=record.device.kind,
+        device_name=record.device.name,
+        dtype=record.workload.dtype,
+        layers_instantiated=record.workload.layers_instantiated,
+        layers_total=record.workload.layers_total,
+        workload=record.workload.to_dict(),
+        environment=record.environment,
+        configs=tuple(_config(c) for c in record.configs if c.ok),
+        status=str(record.status),
+        calibration=record.calibration,
+        ceilings={} if record.ceilings is None else record.ceilings.to_dict(),
+        measured_roofline=measured,
+        process=process,
+    )
 
 
-@dataclass(frozen=True)
-class Run:
-    """One process's results: the file's object (``record``, checked by :func:`check_record` for
-    what compare reads) and, read from it, the typed figures compare compares. The record's fields
-    are read here only, by their dotted paths; files of 0.1.0 and 0.2.0 and bench results read
-    alike, and so does a profile that holds only what compare reads (not a complete
-    ``ProfileRecord``)."""
-
-    path: Path
-    record: dict[str, Any]
-    process: int | None = None
-    """The process index within a ``--repeat`` file; None for a single-process file."""
-
-    @cached_property
-    def model_name(self) -> str:
-        return str(_get(self.record, "model.name"))
-
-    @cached_property
-    def model_spec(self) -> Mapping[str, Any]:
-        """The model's shape (free-form: its keys depend on the model)."""
-        spec: Mapping[str, Any] = _get(self.record, "model.spec")
-        return spec
-
-    @cached_property
-    def device_kind(self) -> str:
-        return str(_get(self.record, "device.kind"))
-
-    @cached_property
-    def device_name(self) -> str:
-        return str(_get(self.record, "device.name"))
-
-    @cached_property
-    def workload(self) -> Mapping[str, Any]:
-        """The workload object, for the settings that only some files hold (``kv_dtype``,
-        ``rep_ms``...); the required ones are :attr:`dtype` and the layer counts."""
-        workload: Mapping[str, Any] = _get(self.record, "workload")
-        return workload
-
-    @cached_property
-    def dtype(self) -> str:
-        return str(_get(self.record, "workload.dtype"))
-
-    @cached_property
-    def layers_instantiated(self) -> int:
-        return int(_get(self.record, "workload.layers_instantiated"))
-
-    @cached_property
-    def layers_total(self) -> int:
-        return int(_get(self.record, "workload.layers_total"))
-
-    @cached_property
-    def environment(self) -> Mapping[str, Any]:
-        """Free-form: what the machine and software were (keys vary by version and device)."""
-        environment: Mapping[str, Any] = _get(self.record, "environment")
-        return environment
-
-    @property
-    def status(self) -> str:
-        """The run's status as shown (``None`` when the file has none)."""
-        return str(_optional(self.record, "status"))
-
-    @property
-    def time_utc(self) -> str:
-        return str(_optional(self.environment, "time_utc"))
-
-    @property
-    def calibration(self) -> Any:
-        """The calibration (free-form; ``fingerprint_id`` names the machine); None when absent."""
-        return _optional(self.record, "calibration")
-
-    @property
-    def ceilings(self) -> Mapping[str, Any]:
-        """The measured ceilings (free-form across versions); empty when the file has none."""
-        ceilings: Mapping[str, Any] = _optional(self.record, "ceilings") or {}
-        return ceilings
-
-    @property
-    def measured_roofline(self) -> Mapping[str, Any]:
-        """``roofline.measured`` (``peak_flops_per_s``, ``bandwidth_bytes_per_s``); empty when
-        absent."""
-        roofline = _optional(self.record, "roofline") or {}
-        measured: Mapping[str, Any] = _optional(roofline, "measured") or {}
-        return measured
-
-    @property
-    def extra_layers(self) -> int:
-        """Layers extrapolated beyond those instantiated (L - N)."""
-        return self.layers_total - self.layers_instantiated
-
-    def ok_configs(self) -> tuple[RunConfig, ...]:
-        return self._ok_configs
-
-    @cached_property
-    def _ok_configs(self) -> tuple[RunConfig, ...]:
-        configs: list[dict[str, Any]] = _get(self.record, "configs")
-        return tuple(_config(c) for c in configs if _optional(c, "status") == "ok")
-
-
-def _config(config: dict[str, Any]) -> RunConfig:
-    """A configuration that :func:`check_record` passed, typed."""
-    phase = _get(config, "phase")
-    ops = _optional(config, "ops") or []
+def _config(config: ConfigResult) -> RunConfig:
+    """A finished configuration that :func:`check_record` passed, as compare reads it."""
+    assert config.length is not None and config.stack is not None and config.layer is not None
+    assert config.analytic is not None
+    assert config.time_s is not None and config.roofline_time_s is not None
     return RunConfig(
-        phase=phase,
-        batch=_get(config, "batch"),
-        length=_get(config, "prompt_len" if phase == "prefill" else "context_len"),
-        time_s=_get(config, "time_s"),
-        roofline_time_s=_get(config, "roofline_time_s"),
-        bytes=_get(config, "analytic.bytes"),
-        flops=_get(config, "analytic.flops"),
-        stack_samples_s=tuple(_get(config, "stack.samples_s")),
-        layer_samples_s=tuple(_get(config, "layer.samples_s")),
+        phase=config.phase,
+        batch=config.batch,
+        length=config.length,
+        time_s=config.time_s,
+        roofline_time_s=config.roofline_time_s,
+        bytes=config.analytic.bytes,
+        flops=config.analytic.flops,
+        stack_samples_s=config.stack.samples_s,
+        layer_samples_s=config.layer.samples_s,
         ops=tuple(
-            TimedOp(
-                name=_get(op, "name"),
-                samples_s=tuple(_get(op, "samples_s")),
-                median_s=_get(op, "median_s"),
-            )
-            for op in ops
-            if "samples_s" in op
+            TimedOp(name=op.name, samples_s=op.samples_s, median_s=op.median_s)
+            for op in config.ops or ()
+            if op.samples_s is not None and op.median_s is not None
         ),
     )
 
@@ -228,22 +125,18 @@ def load_run(path: Path) -> Run:
 
 def load_runs(path: Path) -> list[Run]:
     """The runs of one results file: itself, or each finished process of a ``--repeat`` file."""
-    record = read_json(path, "llmroof.")
-    if str(record.get("schema", "")).startswith(
-        "llmroof.bench/"
-    ):  # a serving benchmark, levels as configs
-        from llmroof.compare.bench_levels import as_profile_record
-
-        record = as_profile_record(record, path)
-    elif not str(record.get("schema", "")).startswith(SCHEMA_PREFIX):
+    data = read_json(path, "llmroof.")
+    schema = str(data.get("schema", ""))
+    if schema.startswith("llmroof.bench/"):  # a serving benchmark, levels as configs
+        return [bench_run(BenchResult.from_dict(data, str(path)), path)]
+    if not schema.startswith(SCHEMA_PREFIX):
         raise LlmroofError(
-            f"{path}: schema is {record.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
+            f"{path}: schema is {data.get('schema')!r}, expected {SCHEMA_PREFIX}... or llmroof.bench/...",
             "is this a results file of llmroof profile or llmroof bench?",
         )
-    processes = record.get("processes")
+    processes = data.get("processes")
     if processes is None:
-        check_record(record, path)
-        return [Run(path=path, record=record)]
+        return [profile_run(check_record(data, path), path)]
     if not isinstance(processes, list):
         raise LlmroofError(
             f"{path}: 'processes' is {type(processes).__name__}, expected a list", REPAIR
@@ -253,8 +146,8 @@ def load_runs(path: Path) -> list[Run]:
         where = f"processes[{position}] "
         _require(path, where, process, ("index",), int)
         _require(path, where, process, ("record",), dict)
-        check_record(_get(process, "record"), path, where)
-        runs.append(Run(path=path, record=_get(process, "record"), process=_get(process, "index")))
+        record = check_record(process["record"], path, where)
+        runs.append(profile_run(record, path, process["index"]))
     return runs
 
 
@@ -265,11 +158,6 @@ def _get(record: Any, dotted: str) -> Any:
             raise KeyError(dotted)
         value = value[key]
     return value
-
-
-def _optional(record: Any, key: str) -> Any:
-    """``record``'s ``key``, None when absent."""
-    return record.get(key) if isinstance(record, dict) else None
 
 
 def _require(
@@ -300,66 +188,61 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     )
 
 
-NUMBER = (int, float)
 RUN_OBJECTS = ("model", "model.spec", "device", "workload", "environment")
 RUN_STRINGS = ("model.name", "device.kind", "device.name", "workload.dtype")
-OPTIONAL_OBJECTS = ("ceilings", "roofline", "roofline.measured")
-NULLABLE = ("roofline.measured",)
 RUN_INTS = ("workload.layers_instantiated", "workload.layers_total")
-CONFIG_NUMBERS = ("time_s", "roofline_time_s", "analytic.bytes", "analytic.flops")
+"""What compare reads of a run: checked before the record is read, so that a null or mistyped
+object is one error naming its key (the record reader takes null for an absent optional key)."""
 
 
-def check_record(record: dict[str, Any], path: Path, prefix: str = "") -> None:
-    """Everything compare reads, present and of the right type (``prefix``: where the record sits)."""
-    _require(path, prefix, record, RUN_OBJECTS, dict)
-    _require(path, prefix, record, RUN_STRINGS, str)
-    _require(path, prefix, record, RUN_INTS, int)
-    _require(path, prefix, record, ("configs",), list)
-    for key in OPTIONAL_OBJECTS:  # read with .get() further on: absent is fine, another type is not
-        try:
-            value = _get(record, key)
-        except KeyError:
-            continue
-        if not isinstance(value, dict) and not (value is None and key in NULLABLE):
-            raise LlmroofError(
-                f"{path}: {prefix}{key!r} is {value!r:.40}, expected an object", REPAIR
-            )
-    for index, config in enumerate(_get(record, "configs")):
-        where = f"{prefix}configs[{index}] "
-        if not isinstance(config, dict):
-            raise LlmroofError(f"{path}: {where}is not an object", REPAIR)
-        if _optional(config, "status") != "ok":
-            continue
-        _require(path, where, config, ("phase",), str)
-        phase = _get(config, "phase")
-        if phase not in ("prefill", "decode"):
-            raise LlmroofError(f"{path}: {where}phase is {phase!r}, expected prefill or decode")
-        length = "prompt_len" if phase == "prefill" else "context_len"
-        _require(path, where, config, ("batch", length), int)
-        _require(path, where, config, CONFIG_NUMBERS, NUMBER)
-        _require(path, where, config, ("stack.samples_s", "layer.samples_s"), list)
-        _check_samples(path, where + "stack.", _get(config, "stack.samples_s"))
-        _check_samples(path, where + "layer.", _get(config, "layer.samples_s"))
-        if _get(config, "time_s") <= 0:
-            raise LlmroofError(
-                f"{path}: {where}time_s is {_get(config, 'time_s')!r}, expected a positive time"
-            )
-        ops = _optional(config, "ops") or []
-        if not isinstance(ops, list):
-            raise LlmroofError(f"{path}: {where}'ops' is {ops!r:.40}, expected a list", REPAIR)
-        for op_index, op in enumerate(ops):
+def check_record(data: dict[str, Any], path: Path, prefix: str = "") -> ProfileRecord:
+    """The profile record of ``data``, with everything compare reads present, of the right type
+    and plausible (``prefix``: where the record sits in the file)."""
+    _require(path, prefix, data, RUN_OBJECTS, dict)
+    _require(path, prefix, data, RUN_STRINGS, str)
+    _require(path, prefix, data, RUN_INTS, int)
+    _require(path, prefix, data, ("configs",), list)
+    record = ProfileRecord.from_dict(data, f"{path} {prefix}".rstrip())
+    for index, config in enumerate(record.configs):
+        if config.ok:
+            _check_config(config, path, f"{prefix}configs[{index}] ")
+    return record
+
+
+def _check_config(config: ConfigResult, path: Path, where: str) -> None:
+    """A finished configuration holds what compare reads: its length, both timings, the times and
+    the analytic totals."""
+    if config.phase not in ("prefill", "decode"):
+        raise LlmroofError(f"{path}: {where}phase is {config.phase!r}, expected prefill or decode")
+    needed = {
+        "prompt_len" if config.phase == "prefill" else "context_len": config.length,
+        "stack": config.stack,
+        "layer": config.layer,
+        "time_s": config.time_s,
+        "roofline_time_s": config.roofline_time_s,
+        "analytic": config.analytic,
+    }
+    missing = [name for name, value in needed.items() if value is None]
+    if missing:
+        raise LlmroofError(f"{path}: {where}has no {missing[0]!r}", REPAIR)
+    assert config.stack is not None and config.layer is not None and config.time_s is not None
+    _check_samples(path, where + "stack.", config.stack.samples_s)
+    _check_samples(path, where + "layer.", config.layer.samples_s)
+    if config.time_s <= 0:
+        raise LlmroofError(f"{path}: {where}time_s is {config.time_s!r}, expected a positive time")
+    for op_index, op in enumerate(config.ops or ()):
+        if op.samples_s is not None:  # ops without timings carry only the analytic figures
             op_where = f"{where}ops[{op_index}] "
-            _require(path, op_where, op, ("name",), str)
-            if "samples_s" in op:  # ops without timings carry only the analytic figures
-                _require(path, op_where, op, ("median_s",), NUMBER)
-                _check_samples(path, op_where, _get(op, "samples_s"))
+            if op.median_s is None:
+                raise LlmroofError(f"{path}: {op_where}has no 'median_s'", REPAIR)
+            _check_samples(path, op_where, op.samples_s)
 
 
-def _check_samples(path: Path, where: str, samples: Any) -> None:
-    if not isinstance(samples, list) or not samples:
+def _check_samples(path: Path, where: str, samples: tuple[float, ...]) -> None:
+    if not samples:
         raise LlmroofError(f"{path}: {where}samples_s is empty", REPAIR)
     for value in samples:
-        if isinstance(value, bool) or not isinstance(value, NUMBER) or not value > 0:
+        if not value > 0:
             raise LlmroofError(
                 f"{path}: {where}samples_s holds {value!r}, expected positive times in seconds",
                 REPAIR,

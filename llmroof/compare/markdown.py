@@ -59,9 +59,9 @@ def _table(rows: list[Row]) -> list[str]:
     lines = ["| " + " | ".join(fmt.COLUMNS) + " |", "|" + "---|" * len(fmt.COLUMNS)]
     for row in rows:
         cells = {column: _escape(text) for column, text in fmt.cells(row).items()}
-        cells["verdict"] = MARK[row.verdict] + ("" if row.gates else " (reported)")
-        if row.verdict in ("regression", "improvement"):
-            cells["verdict"] = f"**{cells['verdict']}**"
+        verdict = MARK[row.verdict] + ("" if row.gates else " (reported)")
+        bold = row.verdict in ("regression", "improvement")
+        cells["verdict"] = f"**{verdict}**" if bold else verdict
         lines.append("| " + " | ".join(cells[c] for c in fmt.COLUMNS) + " |")
     return lines
 

@@ -276,23 +276,19 @@ def export_rows(record: HistoryRecord) -> list[dict[str, object]]:
     column, a ``commit`` attribute column, then the metrics (``otava analyze`` with ``--csv``-style config
     naming them). Processes of one run are separate rows."""
     columns = [_column(s) for s in record.series]
-    rows: dict[tuple[str, str, int], dict[str, object]] = {}
+    heads: dict[tuple[str, str, int], dict[str, object]] = {}
+    values: dict[tuple[str, str, int], dict[str, object]] = {}
     for series, column in zip(record.series, columns):
         for point in series.points:
-            row = rows.setdefault(
-                (point.time_utc, point.commit, point.process),
-                {"time": point.time_utc, "commit": point.commit, "branch": point.branch},
+            key = (point.time_utc, point.commit, point.process)
+            heads.setdefault(
+                key, {"time": point.time_utc, "commit": point.commit, "branch": point.branch}
             )
-            row[column] = point.value
+            values.setdefault(key, {})[column] = point.value
     names = list(dict.fromkeys(columns))
     return [
-        {
-            "time": r["time"],
-            "commit": r["commit"],
-            "branch": r["branch"],
-            **{n: r.get(n) for n in names},
-        }
-        for _, r in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2]))
+        {**heads[key], **{n: values[key].get(n) for n in names}}
+        for key in sorted(heads, key=lambda key: (key[0], key[2]))
     ]
 
 

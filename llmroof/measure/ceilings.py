@@ -31,6 +31,7 @@ from typing import Any
 from llmroof.analytic.hierarchy import MemoryHierarchy, MemoryLevel
 from llmroof.errors import LlmroofError
 from llmroof.measure.device import Device
+from llmroof.results.records.base import Record, many, seq
 
 METHOD_VERSION = 1
 """Raised whenever the method changes what the figures mean; a cache of another version is re-measured."""
@@ -126,7 +127,7 @@ def plan_from_env(environ: dict[str, str] | None = None) -> CalibrationPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CacheLevel:
+class CacheLevel(Record):
     """A data (or unified) cache level as the measuring threads see it."""
 
     name: str
@@ -215,12 +216,14 @@ def working_sets(plan: CalibrationPlan, llc_bytes: int) -> list[int]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BandwidthFigure:
-    """One pattern at one working set: the best sample of each round, in bytes/s."""
+class BandwidthFigure(Record):
+    """One pattern at one working set: the best sample of each round, in bytes/s (read from its JSON
+    form by :meth:`Record.from_dict`; the best, median and min written beside the rounds are
+    recomputed from them)."""
 
     pattern: str
     working_set_bytes: int
-    rounds_bytes_per_s: tuple[float, ...]
+    rounds_bytes_per_s: tuple[float, ...] = seq()
 
     @property
     def best_bytes_per_s(self) -> float:
@@ -239,12 +242,12 @@ class BandwidthFigure:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ComputeFigure:
+class ComputeFigure(Record):
     """The linear kernel in one dtype: n x n by n x n, best FLOP/s of each round."""
 
     dtype: str
     n: int
-    rounds_flops_per_s: tuple[float, ...]
+    rounds_flops_per_s: tuple[float, ...] = seq()
 
     @property
     def best_flops_per_s(self) -> float:
@@ -268,19 +271,21 @@ def _median(ordered: list[float]) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Ceilings:
-    """What one calibration measured; every roof derives from the figures."""
+class Ceilings(Record):
+    """What one calibration measured; every roof derives from the figures. Its JSON form
+    (:meth:`to_dict`) adds the derived roofs, which :meth:`from_dict` leaves aside (in ``extra``)
+    and recomputes."""
 
     device_kind: str
     device_name: str
     threads: int | None
     plan: str
-    caches: tuple[CacheLevel, ...]
-    bandwidth: tuple[BandwidthFigure, ...]
-    compute: tuple[ComputeFigure, ...]
+    caches: tuple[CacheLevel, ...] = many(CacheLevel)
+    bandwidth: tuple[BandwidthFigure, ...] = many(BandwidthFigure)
+    compute: tuple[ComputeFigure, ...] = many(ComputeFigure)
     elapsed_s: float
     method_version: int = METHOD_VERSION
-    dispatch_rounds_s: tuple[float, ...] = ()
+    dispatch_rounds_s: tuple[float, ...] = seq(default=())
     """The third wall: per round, the least time of one dispatch of a tiny op (CPU: one aten op on a few
     elements; GPU: one kernel launch, back to back); empty in calibrations made before it was measured."""
 
@@ -422,57 +427,16 @@ class Ceilings:
             "method_version": self.method_version,
             "elapsed_s": self.elapsed_s,
             "method": self.method(),
-            "caches": [
-                {
-                    "name": c.name,
-                    "capacity_bytes": c.capacity_bytes,
-                    "instance_bytes": c.instance_bytes,
-                    "instances": c.instances,
-                }
-                for c in self.caches
-            ],
+            "caches": [c.to_dict() for c in self.caches],
             "bandwidth": [f.to_dict() for f in self.bandwidth],
             "compute": [f.to_dict() for f in self.compute],
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Ceilings:
-        """Read back :meth:`to_dict` (the derived roofs are recomputed from the figures). Raises KeyError,
-        TypeError or ValueError on a malformed record."""
-        ceilings = cls(
-            device_kind=str(data["device_kind"]),
-            device_name=str(data["device_name"]),
-            threads=None if data["threads"] is None else int(data["threads"]),
-            plan=str(data["plan"]),
-            caches=tuple(
-                CacheLevel(
-                    name=str(c["name"]),
-                    capacity_bytes=int(c["capacity_bytes"]),
-                    instance_bytes=int(c["instance_bytes"]),
-                    instances=int(c["instances"]),
-                )
-                for c in data["caches"]
-            ),
-            bandwidth=tuple(
-                BandwidthFigure(
-                    pattern=str(f["pattern"]),
-                    working_set_bytes=int(f["working_set_bytes"]),
-                    rounds_bytes_per_s=tuple(float(x) for x in f["rounds_bytes_per_s"]),
-                )
-                for f in data["bandwidth"]
-            ),
-            compute=tuple(
-                ComputeFigure(
-                    dtype=str(f["dtype"]),
-                    n=int(f["n"]),
-                    rounds_flops_per_s=tuple(float(x) for x in f["rounds_flops_per_s"]),
-                )
-                for f in data["compute"]
-            ),
-            elapsed_s=float(data["elapsed_s"]),
-            method_version=int(data["method_version"]),
-            dispatch_rounds_s=tuple(float(x) for x in data.get("dispatch_rounds_s") or ()),
-        )
+    def from_dict(cls, data: Any, where: str = "") -> Ceilings:
+        """Read back :meth:`to_dict` (the derived roofs are recomputed from the figures). Raises
+        LlmroofError (a missing key or one of the wrong type) or ValueError on a malformed record."""
+        ceilings: Ceilings = super().from_dict(data, where or "ceilings")
         if any(
             not f.rounds_bytes_per_s or min(f.rounds_bytes_per_s) <= 0 for f in ceilings.bandwidth
         ) or any(

@@ -132,7 +132,9 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"malformed ({problem})"
     try:
         return Ceilings.from_dict(ceilings), str(data["measured_at"])
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+    except LlmroofError as exc:
+        return f"malformed ({exc.message})"
+    except (ValueError, OverflowError) as exc:
         return f"malformed ({type(exc).__name__}: {exc})"
 
 

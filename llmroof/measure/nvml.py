@@ -23,10 +23,11 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llmroof.measure.stats import quantile
+from llmroof.results.records.profile import NvmlReplay, NvmlSample
 
 GPM_MIN_WINDOW_S = 0.1
 
@@ -58,27 +59,8 @@ def load_pynvml() -> Any:
         return None
 
 
-@dataclass
-class Sample:
-    """One sample; the bandwidth figures cover the window [start_s, end_s] (perf_counter seconds)."""
-
-    start_s: float
-    end_s: float
-    source: str
-    dram_bw_util_percent: float | None = None
-    """GPM: share of peak DRAM bandwidth used in the window, 0-100."""
-    dram_bandwidth_bytes_per_s: float | None = None
-    """GPM only: dram_bw_util_percent / 100 x peak_dram_bandwidth_bytes_per_s."""
-    mem_busy_percent: float | None = None
-    """Fallbacks: share of time the memory controller was busy (time-busy, not bytes)."""
-    sm_clock_mhz: float | None = None
-    mem_clock_mhz: float | None = None
-    power_w: float | None = None
-    temperature_c: float | None = None
-    clock_event_reasons: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+Sample = NvmlSample
+"""One sample (the record the results file keeps)."""
 
 
 class NvmlDevice:
@@ -438,7 +420,7 @@ def measure_region(
     call_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     wait: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
+) -> NvmlReplay:
     """Replay ``fn`` in a steady loop for at least ``window_s`` (plus two sampling intervals, so whole
     windows fall inside) and average the NVML samples that lie wholly inside the loop.
 
@@ -459,16 +441,20 @@ def measure_region(
     wait(sampler.interval_s * 1.5)  # let the sampler close the window that ends after the loop
     inside = samples_within(sampler.snapshot(), start, end)
     summary = summarize_samples(inside)
-    result: dict[str, Any] = {
-        "start_s": start,
-        "end_s": end,
-        "calls": calls,
-        "samples": len(inside),
-        "source": sampler.status.source,
-        "summary": summary,
-    }
-    if not inside:
-        result["reason"] = "no whole sampling window fell inside the replay"
-    result["measured_dram_bandwidth_bytes_per_s"] = summary["mean_dram_bandwidth_bytes_per_s"]
-    result["mem_busy_percent"] = summary["mean_mem_busy_percent"]
-    return result
+    return NvmlReplay(
+        start_s=start,
+        end_s=end,
+        calls=calls,
+        samples=len(inside),
+        source=sampler.status.source,
+        summary=summary,
+        reason=None if inside else "no whole sampling window fell inside the replay",
+        measured_dram_bandwidth_bytes_per_s=_mean(inside, "dram_bandwidth_bytes_per_s"),
+        mem_busy_percent=_mean(inside, "mem_busy_percent"),
+    )
+
+
+def _mean(samples: list[Sample], figure: str) -> float | None:
+    """The mean of one figure over the samples that have it (None where none does)."""
+    values = sorted(v for s in samples if (v := getattr(s, figure)) is not None)
+    return statistics.fmean(values) if values else None  # as summarize_samples' mean_* figures

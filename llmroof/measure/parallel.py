@@ -28,8 +28,8 @@ from llmroof.analytic.sharding import stage_layers
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.distributed import Layout, init_group
-from llmroof.measure.profile_record import ProfileRun, Save
-from llmroof.measure.stats import summarize
+from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
+from llmroof.results.records.profile import LinkFit, OpResult, RankResult, TimingStats
 
 EXTRAPOLATION = (
     "N instantiated layers split over the stages as the full depth is; each stage's time grows by "
@@ -225,6 +225,7 @@ def _run(
 
     # Ceilings on rank 0 alone (the others wait), and the link fitted from two all-reduce sizes.
     run: ProfileRun | None = None  # rank 0's record
+    ceilings: dict[str, Any] = {}  # rank 0's
     if layout.rank == 0:
         ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
         calibration = ceilings.pop("calibration", None)
@@ -260,14 +261,14 @@ def _run(
         else None
     )
     if run is not None and record is not None:
-        hardware = measured_hardware(dev, record["ceilings"], prof.dtype, None)
+        hardware = measured_hardware(dev, ceilings, prof.dtype, None)
         if link is not None:
             hardware = dataclasses.replace(
                 hardware,
-                link_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                link_latency_s=link["latency_s"],
-                internode_bandwidth_bytes_per_s=link["bandwidth_bytes_per_s"],
-                internode_latency_s=link["latency_s"],
+                link_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                link_latency_s=link.latency_s,
+                internode_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                internode_latency_s=link.latency_s,
                 gpus_per_node=layout.world_size,
             )
         record["parallel"] = {
@@ -278,7 +279,7 @@ def _run(
             "backend": "gloo" if device == "cpu" else "nccl",
             "stage_layers": list(stage.full_layers_per_stage),
             "stage_layers_instantiated": list(stage.layers_per_stage),
-            "link": link,
+            "link": None if link is None else link.to_dict(),
             "layout": "rank = stage * tp + tp_rank",
         }
         record["roofline"] = profile_record.roofline(
@@ -304,7 +305,7 @@ def _run(
 
 def _fit_link(
     dist: Any, group: Any, layout: Layout, torch: Any, device: str, sync: Any, rep_ms: float
-) -> dict[str, Any]:
+) -> LinkFit:
     """Fit the ring model t = 2(n-1)/n * S/B + 2(n-1) * L to all-reduces of 4 KiB and 16 MiB over the
     whole world (the tensor group when pp = 1)."""
     n = layout.world_size
@@ -320,13 +321,13 @@ def _fit_link(
     # times that do not grow with the size: no measurable bandwidth cost (an infinite bandwidth, null in JSON)
     fit = analytic_comm.fit_ring_allreduce(sizes, times, n)
     bandwidth, latency = fit or (float("inf"), min(times) / (2 * (n - 1)))
-    return {
-        "method": f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
-        "sizes_bytes": list(sizes),
-        "times_s": times,
-        "bandwidth_bytes_per_s": bandwidth,
-        "latency_s": latency,
-    }
+    return LinkFit(
+        method=f"ring all-reduce model fitted to all-reduces of {small} and {large} bytes over {n} ranks",
+        sizes_bytes=sizes,
+        times_s=tuple(times),
+        bandwidth_bytes_per_s=bandwidth,
+        latency_s=latency,
+    )
 
 
 def _measure_config(
@@ -340,7 +341,8 @@ def _measure_config(
     phase: str,
     batch: int,
     length: int,
-) -> dict[str, Any]:
+) -> tuple[RankResult, dict[str, TimingStats] | None]:
+    """This rank's measurements of one configuration, and its ops' timings with ``--per-op``."""
     prof = config.profile
     model = prof.model
     m = config.micro_batches if phase == "prefill" else 1
@@ -400,25 +402,24 @@ def _measure_config(
             if stage.extrapolated
             else []
         )
-    result = {
-        "rank": layout.rank,
-        "stage": layout.stage,
-        "tp_rank": layout.tp_rank,
-        "layers": stage.n_layers,
-        "layers_total": stage.full_layers_per_stage[layout.stage],
-        "layer_time_s": statistics.median(layer_samples) if layer_samples else None,
-        "stage_time_s": statistics.median(stage_samples),
-        "stage_timing": summarize(stage_samples) | {"samples_s": stage_samples},
-        "pipeline_time_s": statistics.median(pipeline_samples),
-        "pipeline_timing": summarize(pipeline_samples) | {"samples_s": pipeline_samples},
-        "allreduce_time_s": statistics.median(allreduce_samples) if allreduce_samples else None,
-        "allreduce_bytes": message.numel() * message.element_size(),
-        "p2p_time_s": statistics.median(p2p_samples) if p2p_samples else None,
-        "micro_batches": m,
-    }
-    if prof.per_op:
-        result["op_timings"] = _shard_op_timings(stage, prof, phase, mb, length)
-    return result
+    result = RankResult(
+        rank=layout.rank,
+        stage=layout.stage,
+        tp_rank=layout.tp_rank,
+        layers=stage.n_layers,
+        layers_total=stage.full_layers_per_stage[layout.stage],
+        layer_time_s=statistics.median(layer_samples) if layer_samples else None,
+        stage_time_s=statistics.median(stage_samples),
+        stage_timing=timing_stats(stage_samples),
+        pipeline_time_s=statistics.median(pipeline_samples),
+        pipeline_timing=timing_stats(pipeline_samples),
+        allreduce_time_s=statistics.median(allreduce_samples) if allreduce_samples else None,
+        allreduce_bytes=message.numel() * message.element_size(),
+        p2p_time_s=statistics.median(p2p_samples) if p2p_samples else None,
+        micro_batches=m,
+    )
+    timings = _shard_op_timings(stage, prof, phase, mb, length) if prof.per_op else None
+    return result, timings
 
 
 def _shard_op_timings(
@@ -446,13 +447,13 @@ def _shard_op_timings(
     )
     on_stage = {"embed"} if stage.first else set()
     on_stage |= {"final_norm", "lm_head"} if stage.last else set()
-    timings = {}
+    timings: dict[str, TimingStats] = {}
     with stage.torch.inference_mode():
         for name, fn in op_kernels(local, phase, batch, length).items():
             if name in ("embed", "final_norm", "lm_head") and name not in on_stage:
                 continue
             samples = bench(fn, device, warmup_ms=prof.warmup_ms, rep_ms=prof.rep_ms)
-            timings[name] = {"samples_s": samples, **summarize(samples)}
+            timings[name] = timing_stats(samples)
     return timings
 
 
@@ -475,7 +476,7 @@ def _p2p_samples(
 
 
 def _combine(
-    ranks: list[dict[str, Any]],
+    gathered: list[tuple[RankResult, dict[str, TimingStats] | None]],
     config: ParallelConfig,
     hardware: Any,
     phase: str,
@@ -484,7 +485,8 @@ def _combine(
 ) -> dict[str, Any]:
     """Rank 0: per-rank rows, the critical path, and the analytic figures beside them."""
     prof = config.profile
-    m = ranks[0]["micro_batches"]
+    ranks = [rank for rank, _ in gathered]
+    m = ranks[0].micro_batches
     workload = Workload(
         batch=batch,
         prompt_len=length if phase == "prefill" else 1,
@@ -500,16 +502,16 @@ def _combine(
         getattr(analysis, phase),
         getattr(analysis.eager(), phase),
     )  # the bound; the ops the ranks timed
-    stages = [max(r["stage_time_s"] for r in ranks if r["stage"] == j) for j in range(config.pp)]
-    time_s = max(r["pipeline_time_s"] for r in ranks)
+    stages = [max(r.stage_time_s for r in ranks if r.stage == j) for j in range(config.pp)]
+    time_s = max(r.pipeline_time_s for r in ranks)
     instantiated = {"stage_times_s": list(stages), "time_s": time_s}
     extra = extrapolation_s(ranks, config.pp)
     stages = [t + d for t, d in zip(stages, extra)]
     time_s += sum(extra) + (m - 1) * max(extra)
     pp = config.pp
     bubble = analytic_comm.pass_bubble_fraction(stages, m, time_s)
-    ar = [r["allreduce_time_s"] for r in ranks if r["allreduce_time_s"] is not None]
-    p2p = [r["p2p_time_s"] for r in ranks if r["p2p_time_s"] is not None]
+    ar = [r.allreduce_time_s for r in ranks if r.allreduce_time_s is not None]
+    p2p = [r.p2p_time_s for r in ranks if r.p2p_time_s is not None]
     model = prof.model
     per_pass_allreduces = (
         2 * model.num_layers + 1
@@ -521,7 +523,12 @@ def _combine(
         "status": "ok",
         "micro_batches": m,
         "time_s": time_s,
-        "ranks": ranks,
+        "ranks": [
+            (
+                rank if not timings else dataclasses.replace(rank, ops=_rank_ops(eager, timings))
+            ).to_dict()
+            for rank, timings in gathered
+        ],
         "critical_path": {
             "stage_times_s": stages,
             "slowest_stage": stages.index(max(stages)),
@@ -547,9 +554,7 @@ def _combine(
         },
         "instantiated": instantiated
         | {
-            "layers_per_stage": [
-                next(r["layers"] for r in ranks if r["stage"] == j) for j in range(pp)
-            ],
+            "layers_per_stage": [next(r.layers for r in ranks if r.stage == j) for j in range(pp)],
             "extra_stage_times_s": extra,
         },
         "roofline_time_s": ph.time_s,
@@ -559,29 +564,26 @@ def _combine(
         "achieved_flops_per_s": ph.flops / time_s,
     }
     record.update(profile_record.per_token(phase, batch, length, time_s, ph.bytes))
-    for rank in ranks:
-        timings = rank.pop("op_timings", None)
-        if timings:
-            rank["ops"] = _rank_ops(eager, timings)
     return record
 
 
-def extrapolation_s(ranks: list[dict[str, Any]], pp: int) -> list[float]:
+def extrapolation_s(ranks: list[RankResult], pp: int) -> list[float]:
     """Per stage, the time of the layers not instantiated: (L_j - n_j) x the slowest tensor rank's layer."""
     extra = []
     for j in range(pp):
-        rows = [r for r in ranks if r["stage"] == j]
-        missing = rows[0].get("layers_total", rows[0]["layers"]) - rows[0]["layers"]
-        extra.append(missing * max(r["layer_time_s"] for r in rows) if missing else 0.0)
+        rows = [r for r in ranks if r.stage == j]
+        total = rows[0].layers if rows[0].layers_total is None else rows[0].layers_total
+        missing = total - rows[0].layers
+        extra.append(missing * max(r.layer_time_s or 0.0 for r in rows) if missing else 0.0)
     return extra
 
 
-def _rank_ops(ph: Any, timings: dict[str, Any]) -> list[dict[str, Any]]:
+def _rank_ops(ph: Any, timings: dict[str, TimingStats]) -> tuple[OpResult, ...]:
     """One rank's op rows: the analytic per-rank instance (same keys as ``llmroof analyze``) beside its
     measured shard time."""
     # ops of another stage (embedding, head) were not timed on this rank
-    return [
-        profile_record.op_row(op, ph.roofline, timings[op.name])
+    return tuple(
+        OpResult.from_dict(profile_record.op_row(op, ph.roofline, timings[op.name]))
         for op in ph.ops
         if op.name in timings
-    ]
+    )

@@ -10,7 +10,8 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.device import Device
-from llmroof.measure.profile_record import ProfileRun, Save
-from llmroof.measure.stats import summarize
+from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
+from llmroof.results.records.profile import Ceilings as RunCeilings
+from llmroof.results.records.profile import ConfigResult, NvmlReplay, NvmlSampling, TimingStats
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
@@ -165,7 +167,7 @@ def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
 
     try:
         return Ceilings.from_dict(ceilings)
-    except (KeyError, TypeError, ValueError):
+    except (LlmroofError, ValueError):
         return None
 
 
@@ -232,15 +234,17 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
 def measured_hardware(
     device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None
 ) -> HardwareSpec:
-    """A hardware entry whose roofs are the measured ceilings (the CPU's only roofline)."""
+    """A hardware entry whose roofs are the measured ceilings (``ceilings``: a results file's
+    ``ceilings`` object, as :func:`measure_ceilings` gives it; the CPU's only roofline)."""
+    roofs = RunCeilings.from_dict(ceilings, "ceilings")
     _, total = device.memory_bytes()
     base = datasheet
     return HardwareSpec(
         name=f"{device.kind} (measured)",
         display_name=f"{device.name} (measured ceilings)",
         memory_bytes=base.memory_bytes if base else total,
-        memory_bandwidth_bytes_per_s=ceilings["measured_bandwidth_bytes_per_s"],
-        peak_flops_per_s={dtype: ceilings["measured_flops_per_s"]},
+        memory_bandwidth_bytes_per_s=roofs.measured_bandwidth_bytes_per_s,
+        peak_flops_per_s={dtype: roofs.measured_flops_per_s},
         link_bandwidth_bytes_per_s=base.link_bandwidth_bytes_per_s if base else 1e9,
         link_latency_s=base.link_latency_s if base else 1e-5,
         internode_bandwidth_bytes_per_s=base.internode_bandwidth_bytes_per_s if base else 1e9,
@@ -297,13 +301,13 @@ def config_plan(config: ProfileConfig) -> list[tuple[str, int, int]]:
 
 def _time(
     fn: Callable[[], Any], device: Device, config: ProfileConfig, label: str, step: bool = False
-) -> dict[str, Any]:
+) -> TimingStats:
     """Time ``fn``; ``step``: a whole step (stack or layer), with the larger budget and sample floor."""
     rep_ms = config.rep_ms * config.step_rep_factor if step else config.rep_ms
     min_reps = config.step_min_reps if step else 3
     with nvtx.annotate(label):
         samples = bench(fn, device, warmup_ms=config.warmup_ms, rep_ms=rep_ms, min_reps=min_reps)
-    return {"samples_s": samples, **summarize(samples)}
+    return timing_stats(samples)
 
 
 def _maybe_graph(
@@ -389,13 +393,13 @@ def profile(
         "notes": [],
     }
     sampler = start_sampler(config, device, nvml_module)
-    run.record["nvml"] = nvml_record(sampler, device, config)
+    run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
     run.save()
 
     def finish() -> None:
         if sampler is not None:
             sampler.stop()
-            run.record["nvml"] = nvml_record(sampler, device, config)
+            run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
 
     with run.recording(finish):
         progress("ceilings")
@@ -427,6 +431,8 @@ def profile(
 
             kernel_spec = shard_spec(spec, config.tp_simulate)
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
+        rows: list[dict[str, Any]] = run.record["configs"]
+        results: list[ConfigResult] = []
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
             row = _profile_config(
@@ -441,13 +447,14 @@ def profile(
                 sampler,
                 calibrated,
             )
-            run.record["configs"].append(row)
+            rows.append(row)
+            results.append(ConfigResult.from_dict(row))
             run.save()
-        run.record["crossover"] = crossover(run.record["configs"], config, measured)
+        run.record["crossover"] = crossover(results, config, measured)
         if calibration is not None and calibrated is not None:
             del stack
             _check_drift(device, calibration, calibrated, "end", config.dtype)
-        run.record["notes"] += ceiling_notes(run.record["configs"])
+        run.record["notes"] += ceiling_notes(results)
     return run.record
 
 
@@ -464,7 +471,7 @@ def start_sampler(config: ProfileConfig, device: Device, nvml_module: Any) -> An
     return nv.Sampler(handle, status, interval_s=config.nvml_interval_ms / 1e3).start()
 
 
-def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str, Any]:
+def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> NvmlSampling:
     """Which NVML source sampled, or why none did."""
     if sampler is None:
         reason = (
@@ -472,51 +479,52 @@ def nvml_record(sampler: Any, device: Device, config: ProfileConfig) -> dict[str
             if device.is_cuda
             else "off: NVML samples GPUs, and this run is on the CPU"
         )
-        return {"status": reason, "source": None}
-    record: dict[str, Any] = {
-        "status": sampler.status.label,
-        "source": sampler.status.source,
-        "reason": sampler.status.reason,
-        "interval_s": sampler.interval_s,
-        "replay_window_s": config.nvml_window_s,
-        "error": sampler.error,
-    }
-    if sampler.device is not None:
-        record.update(
-            peak_dram_bandwidth_bytes_per_s=sampler.device.peak_dram_bandwidth_bytes_per_s,
-            memory_bus_width_bits=sampler.device.bus_width_bits,
-            max_memory_clock_mhz=sampler.device.max_mem_clock_mhz,
-            nvml_uuid=sampler.device.uuid,
-        )
-    record["samples"] = [s.to_dict() for s in sampler.snapshot()]
-    return record
+        return NvmlSampling(status=reason, source=None)
+    gpu = sampler.device
+    written_null = {"reason": sampler.status.reason, "error": sampler.error}  # null, not left out
+    return NvmlSampling(
+        status=sampler.status.label,
+        source=sampler.status.source,
+        reason=sampler.status.reason,
+        interval_s=sampler.interval_s,
+        replay_window_s=config.nvml_window_s,
+        error=sampler.error,
+        peak_dram_bandwidth_bytes_per_s=None
+        if gpu is None
+        else gpu.peak_dram_bandwidth_bytes_per_s,
+        memory_bus_width_bits=None if gpu is None else gpu.bus_width_bits,
+        max_memory_clock_mhz=None if gpu is None else gpu.max_mem_clock_mhz,
+        nvml_uuid=None if gpu is None else gpu.uuid,
+        samples=tuple(sampler.snapshot()),
+        extra={key: None for key, value in written_null.items() if value is None},
+    )
 
 
-def ceiling_notes(configs: list[dict[str, Any]]) -> list[str]:
+def ceiling_notes(configs: Sequence[ConfigResult]) -> list[str]:
     """A run faster than its roofline means a ceiling was measured low (under load, or too few samples)."""
     notes = []
-    over = [c for c in configs if c.get("status") == "ok" and c["roofline_fraction"] > 1.05]
+    over = [(c.roofline_fraction, c) for c in configs if c.ok and c.roofline_fraction is not None]
+    over = [(fraction, c) for fraction, c in over if fraction > 1.05]
     if over:
-        worst = max(over, key=lambda c: c["roofline_fraction"])
-        length = worst.get("prompt_len", worst.get("context_len"))
+        fraction, worst = max(over, key=lambda pair: pair[0])
         notes.append(
             f"{len(over)} configuration(s) ran faster than the measured roofline (up to "
-            f"{worst['roofline_fraction']:.0%}, {worst['phase']} b={worst['batch']} at {length}): a ceiling "
+            f"{fraction:.0%}, {worst.phase} b={worst.batch} at {worst.length}): a ceiling "
             "was measured low, probably under load; re-run on a quiet machine before trusting the fractions"
         )
     ops = [
-        (op, c)
+        (op.roofline_fraction or 0.0, op, c)
         for c in configs
-        if c.get("status") == "ok"
-        for op in c.get("ops", [])
-        if (op.get("roofline_fraction") or 0) > 1.10
+        if c.ok
+        for op in c.ops or ()
+        if (op.roofline_fraction or 0.0) > 1.10
     ]
     if ops:
-        op, c = max(ops, key=lambda pair: pair[0]["roofline_fraction"])
+        op_fraction, op, c = max(ops, key=lambda row: row[0])
         notes.append(
             f"{len(ops)} op(s) ran faster than the roof of their memory level (up to "
-            f"{op['roofline_fraction']:.0%}, {op['name']} against {op.get('roof_level', 'DRAM')} in "
-            f"{c['phase']} b={c['batch']}): the calibration is stale or was measured under load "
+            f"{op_fraction:.0%}, {op.name} against {op.roof_level or 'DRAM'} in "
+            f"{c.phase} b={c.batch}): the calibration is stale or was measured under load "
             "(`llmroof ceilings --refresh`)"
         )
     return notes
@@ -570,6 +578,7 @@ def _profile_config(
     record["status"] = "ok"
     _attach_analysis(
         record,
+        ConfigResult.from_dict(record),
         config,
         measured,
         datasheet,
@@ -616,9 +625,10 @@ def _measure(
             layer_fn, _ = _maybe_graph(
                 lambda: layer.decode(x, cos, sin, k_cache, v_cache), device, config
             )
-        result["stack"] = _time(
+        stack_stats = _time(
             stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True
         )
+        result["stack"] = stack_stats.to_dict()
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region
 
@@ -628,9 +638,10 @@ def _measure(
                     device.synchronize,
                     sampler,
                     window_s=config.nvml_window_s,
-                    call_s=result["stack"]["median_s"],
-                )
-        result["layer"] = _time(layer_fn, device, config, f"{tag} layer", step=True)
+                    call_s=stack_stats.median_s,
+                ).to_dict()
+        layer_stats = _time(layer_fn, device, config, f"{tag} layer", step=True)
+        result["layer"] = layer_stats.to_dict()
         result["cuda_graph"] = graphs
         moe = next((each.moe for each in stack.layers if each.moe is not None), None)
         if moe is not None:
@@ -651,13 +662,14 @@ def _measure(
                 ops[name] = _time(fn, device, config, f"{tag} {name}")
             result["op_timings"] = ops
     extra = config.model.num_layers - config.num_layers
-    result["time_s"] = result["stack"]["median_s"] + extra * result["layer"]["median_s"]
-    result["layer_time_s"] = result["layer"]["median_s"]
+    result["time_s"] = stack_stats.median_s + extra * layer_stats.median_s
+    result["layer_time_s"] = layer_stats.median_s
     return result
 
 
 def _attach_analysis(
     record: dict[str, Any],
+    timed: ConfigResult,
     config: ProfileConfig,
     measured: HardwareSpec,
     datasheet: HardwareSpec | None,
@@ -670,13 +682,14 @@ def _attach_analysis(
     """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
     measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
     timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
-    timings and the NVML bytes."""
+    timings and the NVML bytes. ``timed``: ``record`` as measured, read."""
     workload = profile_workload(config, phase, batch, length)
     analysis = analyze(config.model, measured, workload)
     ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)
     analytic = phase_to_dict(ph)
     analytic["eager"] = phase_to_dict(eager)
-    t = record["time_s"]
+    assert timed.time_s is not None and timed.stack is not None  # measured: _measure wrote both
+    t = timed.time_s
     record["analytic"] = analytic
     compute_roofline_s = ph.time_s - ph.comm_time_s  # with tp_simulate, the shard's own work
     record["roofline_time_s"] = compute_roofline_s
@@ -713,7 +726,9 @@ def _attach_analysis(
         record["datasheet_roofline_time_s"] = sheet_time
         record["datasheet_roofline_fraction"] = sheet_time / t
     record.update(profile_record.per_token(phase, batch, length, t, ph.bytes))
-    _attach_nvml(record, config, eager, phase, batch, length)
+    if timed.nvml is not None:
+        replay = nvml_bytes(timed.nvml, timed.stack.median_s, config, eager, phase, batch, length)
+        record["nvml"] = replay.to_dict()
     timings = record.pop("op_timings", None)
     if timings:
         record["ops"] = [
@@ -775,22 +790,29 @@ def place_op(
     return placed
 
 
-def _attach_nvml(
-    record: dict[str, Any], config: ProfileConfig, ph: Any, phase: str, batch: int, length: int
-) -> None:
-    """NVML's measured DRAM bytes per token of the N-layer stack beside the analytic bytes of that stack."""
-    sampled = record.get("nvml")
-    if not sampled or not sampled.get("measured_dram_bandwidth_bytes_per_s"):
-        return
+def nvml_bytes(
+    sampled: NvmlReplay,
+    per_call_s: float,
+    config: ProfileConfig,
+    ph: Any,
+    phase: str,
+    batch: int,
+    length: int,
+) -> NvmlReplay:
+    """NVML's measured DRAM bytes per token of the N-layer stack (``per_call_s``: its median time per call)
+    beside the analytic bytes of that stack; the replay as it was where NVML measured no bandwidth."""
+    bandwidth = sampled.measured_dram_bandwidth_bytes_per_s
+    if not bandwidth:
+        return sampled
     layers = config.num_layers
     stack_bytes = sum(
         op.bytes * (layers if op.name.startswith(("attn.", "mlp.")) else 1) for op in ph.ops
     )
     tokens = batch if phase == "decode" else batch * length
-    per_call_s = record["stack"]["median_s"]
-    measured = sampled["measured_dram_bandwidth_bytes_per_s"] * per_call_s / tokens
+    measured = bandwidth * per_call_s / tokens
     analytic = stack_bytes / tokens
-    sampled.update(
+    return dataclasses.replace(
+        sampled,
         measured_bytes_per_token=measured,
         analytic_bytes_per_token=analytic,
         measured_to_analytic_bytes_ratio=measured / analytic,
@@ -810,22 +832,16 @@ def _measured_bound(
 
 
 def crossover(
-    configs: list[dict[str, Any]], config: ProfileConfig, measured: HardwareSpec
+    configs: Sequence[ConfigResult], config: ProfileConfig, measured: HardwareSpec
 ) -> dict[str, Any]:
     """Per decode context: the first batch whose measured run is compute-bound, beside the analytic batch."""
     result = []
     for context in config.contexts:
         rows = sorted(
-            (
-                c
-                for c in configs
-                if c["phase"] == "decode"
-                and c.get("context_len") == context
-                and c.get("status") == "ok"
-            ),
-            key=lambda c: c["batch"],
+            (c for c in configs if c.phase == "decode" and c.context_len == context and c.ok),
+            key=lambda c: c.batch,
         )
-        measured_batch = next((c["batch"] for c in rows if c["bound_measured"] == "compute"), None)
+        measured_batch = next((c.batch for c in rows if c.bound_measured == "compute"), None)
         workload = Workload(context_len=context, prompt_len=1, precision=config.precision)
         analytic_batch = analyze(config.model, measured, workload).compute_bound_batch()
         result.append(
@@ -833,7 +849,7 @@ def crossover(
                 "context_len": context,
                 "measured_batch": measured_batch,
                 "analytic_batch": analytic_batch,
-                "batches_measured": [c["batch"] for c in rows],
+                "batches_measured": [c.batch for c in rows],
             }
         )
     return {

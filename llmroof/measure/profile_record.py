@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
+from llmroof.measure.stats import summarize
+from llmroof.results.records.profile import TimingStats
 
 Save = Callable[[dict[str, Any]], object]
 """Called with the whole record after every step; it must write (or copy) it before returning, as the
@@ -98,19 +100,34 @@ def per_token(
     }
 
 
-def op_row(op: Any, roof: Any, measured: dict[str, Any] | None, **analytic: Any) -> dict[str, Any]:
+def timing_stats(samples_s: list[float]) -> TimingStats:
+    """The raw samples with their statistics (:func:`~llmroof.measure.stats.summarize`)."""
+    return TimingStats.from_dict({"samples_s": samples_s, **summarize(samples_s)})
+
+
+def op_row(
+    op: Any,
+    roof: Any,
+    measured: TimingStats | None,
+    roof_time_s: float | None = None,
+    **analytic: Any,
+) -> dict[str, Any]:
     """One op's row: the analytic instance (same keys as ``llmroof analyze``, plus ``analytic``), and where its
-    kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time (its
-    ``roof_time_s`` where given, else ``time_s``) against the measured median."""
+    kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time
+    (``roof_time_s``, the roof of its memory level, where given; else its roofline time) against the
+    measured median."""
     from llmroof.analytic.serialize import op_to_dict
 
-    row = op_to_dict(op, roof) | analytic
+    placed = {} if roof_time_s is None else {"roof_time_s": roof_time_s}
+    row = op_to_dict(op, roof) | analytic | placed
     if measured is not None:
-        median = measured["median_s"]
-        row.update(measured)
+        median = measured.median_s
+        row.update(measured.to_dict())
         row["achieved_bytes_per_s"] = op.bytes / median
         row["achieved_flops_per_s"] = op.flops / median
-        row["roofline_fraction"] = row.get("roof_time_s", row["time_s"]) / median
+        row["roofline_fraction"] = (
+            roof.time_s(op) if roof_time_s is None else roof_time_s
+        ) / median
     return row
 
 

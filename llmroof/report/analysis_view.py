@@ -8,18 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmroof.errors import LlmroofError
 from llmroof.report import figures as fig
 from llmroof.report import rebuild
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
 from llmroof.results.records import AnalysisRecord
 from llmroof.results.records.analysis import PhaseTotals
+from llmroof.specs.hardware import HardwareSpec
 from llmroof.units import gib, percent, seconds, si
 
 
 def _record(data: dict[str, Any]) -> AnalysisRecord:
     """The analysis as its typed record: a file missing a key fails the section that reads it, named."""
     return AnalysisRecord.from_dict(data)
+
+
+def _hardware(r: AnalysisRecord) -> HardwareSpec:
+    """The analysis's catalog entry as the ``HardwareSpec`` it was (its derived figures, the compute
+    dtype and the roofline's peak, stay in ``r.hardware``); one that is not an entry fails the
+    section, named."""
+    spec = rebuild.hardware_spec(r.hardware)
+    if spec is None:
+        raise LlmroofError(
+            "llmroof.analysis/1.hardware: not a hardware entry", "re-run llmroof analyze"
+        )
+    return spec
 
 
 def _specs(data: dict[str, Any]) -> tuple[Any, Any, Any] | None:
@@ -70,10 +84,10 @@ def _roof_label(data: dict[str, Any]) -> str:
 
 def headline(data: dict[str, Any]) -> dict[str, Any]:
     r = _record(data)
-    hw, w = r.hardware, r.workload
+    hw, w, spec = r.hardware, r.workload, _hardware(r)
     pre, dec = r.phases.prefill, r.phases.decode
     pre_eager, dec_eager = _eager(pre), _eager(dec)
-    bandwidth = hw["memory_bandwidth_bytes_per_s"]
+    bandwidth = spec.memory_bandwidth_bytes_per_s
     used = dec.bytes / r.parallel.gpus / dec.time_s if dec.time_s else None
     parts = sec.byte_parts(dec, w.batch)
     cards = [
@@ -86,7 +100,7 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
         {
             "label": "Peak memory bandwidth",
             "value": si(bandwidth, "B/s"),
-            "detail": f"{hw.get('memory_type') or 'memory'} of one GPU; decode at its bound moves "
+            "detail": f"{spec.memory_type or 'memory'} of one GPU; decode at its bound moves "
             f"{si(used, 'B/s')} per GPU ({sec.percent_of(used, bandwidth)} of peak)",
         },
         {
@@ -148,10 +162,10 @@ def _eager_note(r: AnalysisRecord, totals: PhaseTotals, eager_s: float | None) -
 
 def roofline(data: dict[str, Any]) -> dict[str, Any] | None:
     r = _record(data)
-    hw = r.hardware
+    hw, spec = r.hardware, _hardware(r)
     ceiling = fig.Ceiling(
-        f"{hw['display_name']} datasheet ({hw['compute_dtype']})",
-        hw["memory_bandwidth_bytes_per_s"],
+        f"{spec.display_name} datasheet ({hw['compute_dtype']})",
+        spec.memory_bandwidth_bytes_per_s,
         hw.get("roofline_peak_flops_per_s"),
     )
     points = [
@@ -173,13 +187,13 @@ def roofline(data: dict[str, Any]) -> dict[str, Any] | None:
                 )
             )
     alt = (
-        f"Roofline of {hw['display_name']}: memory slope {si(ceiling.bandwidth_bytes_per_s, 'B/s')}, "
+        f"Roofline of {spec.display_name}: memory slope {si(ceiling.bandwidth_bytes_per_s, 'B/s')}, "
         f"compute roof {si(ceiling.peak_flops_per_s, 'FLOP/s')}. Decode ops sit at about "
         f"{r.phases.decode.intensity or 0:.2g} FLOP/byte, prefill ops at up to "
         f"{max((op.intensity or 0) for op in r.ops if op.phase == 'prefill'):.3g} FLOP/byte."
     )
     svg = fig.roofline(
-        [ceiling], points, title=f"Roofline: {r.model.name} on {hw['display_name']}", alt=alt
+        [ceiling], points, title=f"Roofline: {r.model.name} on {spec.display_name}", alt=alt
     )
     notes = [
         "Each op at its arithmetic intensity and the FLOP/s the roofline allows it (per instance, one "
@@ -370,6 +384,7 @@ def ops(data: dict[str, Any]) -> dict[str, Any]:
 def environment(data: dict[str, Any]) -> dict[str, Any]:
     r = _record(data)
     m, hw, w, par = r.model, r.hardware, r.workload, r.parallel
+    device = _hardware(r)
     spec = m.spec
     pairs = [
         ("llmroof", r.llmroof_version),
@@ -386,17 +401,17 @@ def environment(data: dict[str, Any]) -> dict[str, Any]:
             f"{spec.get('num_layers')} x {spec.get('hidden_size')} / "
             f"{spec.get('intermediate_size')}",
         ),
-        ("hardware", f"{hw['display_name']} ({hw['name']})"),
+        ("hardware", f"{device.display_name} ({device.name})"),
         (
             "memory",
-            f"{gib(hw['memory_bytes'])} {hw.get('memory_type', '')}, "
-            f"{si(hw['memory_bandwidth_bytes_per_s'], 'B/s')}",
+            f"{gib(device.memory_bytes)} {device.memory_type}, "
+            f"{si(device.memory_bandwidth_bytes_per_s, 'B/s')}",
         ),
         (
             f"compute peak ({hw['compute_dtype']}, dense)",
             si(hw.get("roofline_peak_flops_per_s"), "FLOP/s"),
         ),
-        *((f"source: {k}", v) for k, v in sorted((hw.get("sources") or {}).items())),
+        *((f"source: {k}", v) for k, v in sorted(device.sources.items())),
         ("dtypes", f"weights {w.weight_dtype}, activations {w.act_dtype}, KV {w.kv_dtype}"),
         ("op set of the bound", _implementation(r)),
         ("eager ops: attention kernel", w.attention_kernel),

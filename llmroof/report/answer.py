@@ -125,12 +125,10 @@ def _config_lost_s(c: ConfigResult) -> float:
 
 
 def _timed_ops(c: ConfigResult) -> list[tuple[OpResult, str]]:
-    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``). The ranks are
-    free-form objects; their ops have the op rows' keys and are read into records here."""
+    """(op, where it ran): a run's ops, or each rank's in a parallel run (`` on rank 1``)."""
     ops = [(op, "") for op in c.ops or ()]
     for r in c.ranks or ():
-        on = f" on rank {r.get('rank')}"
-        ops += [(OpResult.from_dict(op), on) for op in r.get("ops") or ()]
+        ops += [(op, f" on rank {r.rank}") for op in r.ops or ()]
     return ops
 
 
@@ -180,14 +178,12 @@ def op_bound(op: OpResult, floor: float | None) -> str:
 
 
 def _profile_sure(c: ConfigResult, op: OpResult | None) -> str:
-    # ``repeat.metrics`` is a free-form mapping: per metric, the spread of spread() (n, median, min, max, cv)
     metrics = (c.repeat.metrics if c.repeat is not None else None) or {}
-    spread = metrics.get("tpot_s" if c.phase == "decode" else "ttft_s") or {}
-    n = spread.get("n", 0)
-    if n > 1:
+    spread = metrics.get("tpot_s" if c.phase == "decode" else "ttft_s")
+    if spread is not None and spread.n > 1:
         return (
-            f"Run-to-run spread of {c.label}: CV {percent(spread['cv'])} over {n} processes "
-            f"({seconds(spread['min'])} to {seconds(spread['max'])})."
+            f"Run-to-run spread of {c.label}: CV {percent(spread.cv)} over {spread.n} processes "
+            f"({seconds(spread.min)} to {seconds(spread.max)})."
         )
     stack = c.stack
     within = op.cv if op is not None else (stack.cv if stack is not None else None)
@@ -340,8 +336,7 @@ def _weight(row: Any) -> float:
 def _row_bound(comparison: Any, row: Any) -> str:
     for point in getattr(comparison, "points", ()):
         if point.key.phase == row.key.phase and point.key.batch == row.key.batch:
-            roof = comparison.new.roofline
-            peak, bw = roof.get("peak_flops_per_s"), roof.get("bandwidth_bytes_per_s")
+            peak, bw = comparison.new.peak_flops_per_s, comparison.new.bandwidth_bytes_per_s
             if peak and bw:
                 return "memory" if point.intensity_flops_per_byte < peak / bw else "compute"
     return "-"

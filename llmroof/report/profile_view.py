@@ -21,7 +21,7 @@ from llmroof.report import answer, rebuild
 from llmroof.report import figures as fig
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
-from llmroof.results.records.analysis import Memory, PhaseTotals
+from llmroof.results.records.analysis import AnalysisRecord, PhaseTotals
 from llmroof.results.records.profile import (
     ConfigResult,
     CrossoverRow,
@@ -188,7 +188,7 @@ def headline(record: ProfileRecord) -> dict[str, Any] | None:
                 f"ceiling {si(ceiling, 'B/s')}{sheet_bw}",
             }
         )
-        nv = (d.nvml or {}).get("measured_bytes_per_token")
+        nv = d.nvml.measured_bytes_per_token if d.nvml else None
         parts = sec.byte_parts(_totals(d), d.batch)
         cards.append(
             {
@@ -396,18 +396,15 @@ def bytes_per_token(record: ProfileRecord) -> dict[str, Any] | None:
             "Prefill: per prompt token, full depth (analytic)", "bytes per token", "B", prefill_bars
         ),
     ]
-    # ``nvml`` of a configuration is a free-form object (the replay's window and what NVML saw)
-    sampled = [c for c in decode + prefill if (c.nvml or {}).get("measured_bytes_per_token")]
+    sampled = [c for c in decode + prefill if c.nvml and c.nvml.measured_bytes_per_token]
     layers = record.workload.layers_instantiated
     if sampled:
         bars = []
         for c in sampled:
+            assert c.nvml is not None and c.nvml.measured_bytes_per_token is not None  # sampled
             bars.append(fig.Bar(f"{tag(c)}: analytic", stack_parts(c, layers)))
             bars.append(
-                fig.Bar(
-                    f"{tag(c)}: NVML",
-                    (("measured (NVML)", (c.nvml or {})["measured_bytes_per_token"]),),
-                )
+                fig.Bar(f"{tag(c)}: NVML", (("measured (NVML)", c.nvml.measured_bytes_per_token),))
             )
         panels.append(
             fig.BarPanel(
@@ -425,14 +422,13 @@ def bytes_per_token(record: ProfileRecord) -> dict[str, Any] | None:
     svg = fig.stacked_bars(panels, title="Memory traffic per token", alt=alt, name="bytes")
     rows = []
     for c in decode + prefill:
-        nv = c.nvml or {}
+        nv = c.nvml
         row = sec.byte_row(tag(c), sec.byte_parts(_totals(c), _tokens(c)))
         if sampled:
-            ratio = nv.get("measured_to_analytic_bytes_ratio")
             row += [
-                tb.number(nv.get("measured_bytes_per_token"), "B"),
-                tb.number(nv.get("analytic_bytes_per_token"), "B"),
-                tb.ratio_cell(ratio),
+                tb.number(nv.measured_bytes_per_token if nv else None, "B"),
+                tb.number(nv.analytic_bytes_per_token if nv else None, "B"),
+                tb.ratio_cell(nv.measured_to_analytic_bytes_ratio if nv else None),
             ]
         rows.append(row)
     columns = list(sec.BYTE_COLUMNS)
@@ -464,7 +460,7 @@ def stack_parts(c: ConfigResult, layers: int | None) -> tuple[tuple[str, float],
     """Analytic bytes per token of the instantiated stack, by kind (the ops hold one instance each)."""
     ops = c.ops or ()
     if not ops or not layers:
-        return (("weights", (c.nvml or {}).get("analytic_bytes_per_token") or 0.0),)
+        return (("weights", (c.nvml.analytic_bytes_per_token if c.nvml else None) or 0.0),)
     weights = kv = act = 0.0
     for op in ops:
         times = layers if op.name.startswith(("attn.", "mlp.")) else 1
@@ -821,50 +817,43 @@ def _stage_memory(record: ProfileRecord, par: ParallelRun) -> tuple[Any, dict[st
             pp=par.pp,
             micro_batches=micro_batches if batch % micro_batches == 0 else 1,
         )
-        memory = Memory.from_dict(
-            analysis_to_dict(analyze(spec, hardware, workload))["memory"], "memory"
-        )
+        memory = AnalysisRecord.from_dict(
+            analysis_to_dict(analyze(spec, hardware, workload))
+        ).memory
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, list(par.stage_layers), par.tp, usable_known=False)
 
 
 def nvml(record: ProfileRecord) -> dict[str, Any] | None:
-    """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band.
-    The run's ``nvml`` and each configuration's are free-form objects (status, source, samples; the
-    replay's window), read by key."""
-    info = record.nvml or {}
-    samples = [
-        s
-        for s in info.get("samples") or []
-        if s.get("start_s") is not None and s.get("end_s") is not None
-    ]
-    gpm = [s for s in samples if s.get("dram_bandwidth_bytes_per_s") is not None]
-    busy = [s for s in samples if s.get("mem_busy_percent") is not None]
-    if not gpm and not busy:
+    """The NVML samples over time, with each configuration's replay region (its NVTX range) as a band."""
+    info = record.nvml
+    samples = info.samples or ()
+    gpm = [(s, s.dram_bandwidth_bytes_per_s) for s in samples]
+    busy = [(s, s.mem_busy_percent) for s in samples]
+    chosen = [(s, v) for s, v in gpm if v is not None] or [(s, v) for s, v in busy if v is not None]
+    if not chosen:
         return None
-    chosen, key = (gpm, "dram_bandwidth_bytes_per_s") if gpm else (busy, "mem_busy_percent")
-    start = min(s["start_s"] for s in chosen)
-    times = [(s["start_s"] + s["end_s"]) / 2 - start for s in chosen]
-    values = [s[key] for s in chosen]
+    measures_bytes = chosen[0][0].dram_bandwidth_bytes_per_s is not None
+    start = min(s.start_s for s, _ in chosen)
+    times = [(s.start_s + s.end_s) / 2 - start for s, _ in chosen]
+    values = [v for _, v in chosen if v is not None]
     layers = record.workload.layers_instantiated
     bands = [
         fig.Band(
-            c.nvml["start_s"] - start,
-            c.nvml["end_s"] - start,
-            f"{tag(c)} stack x{layers} nvml replay",
+            c.nvml.start_s - start, c.nvml.end_s - start, f"{tag(c)} stack x{layers} nvml replay"
         )
         for c in record.configs
-        if c.nvml and c.nvml.get("start_s") is not None
+        if c.nvml is not None
     ]
-    peak = info.get("peak_dram_bandwidth_bytes_per_s")
-    if gpm:
+    peak = info.peak_dram_bandwidth_bytes_per_s
+    if measures_bytes:
         ylabel, unit = "DRAM bandwidth (B/s)", "B/s"
         peak_line = (peak, f"peak {si(peak, 'B/s')} (NVML)") if peak else None
     else:
         ylabel, unit, peak_line = "memory controller busy (%)", "%", (100.0, "100% busy")
     alt = (
-        f"{len(values)} NVML samples from source {info.get('source')}: {ylabel} between {si(min(values))} and "
+        f"{len(values)} NVML samples from source {info.source}: {ylabel} between {si(min(values))} and "
         f"{si(max(values))}, with {len(bands)} replay regions shaded"
     )
     svg = fig.timeline(
@@ -878,17 +867,17 @@ def nvml(record: ProfileRecord) -> dict[str, Any] | None:
         title="NVML memory traffic over the run",
     )
     notes = [
-        f"Source: {info.get('source')} ({info.get('status')}). Each point covers its sampling window "
+        f"Source: {info.source} ({info.status}). Each point covers its sampling window "
         f"(plotted at the window's middle); shaded bands are the NVTX ranges of the steady replays that NVML "
         "figures are taken from."
     ]
-    if not gpm:
+    if not measures_bytes:
         notes.append(
             "This source measures the share of time the memory controller was busy, not bytes: 100% "
             "busy at a trickle of traffic reads the same as at full bandwidth."
         )
-    if info.get("error"):
-        notes.append(f"NVML stopped during the run: {info['error']}")
+    if info.error:
+        notes.append(f"NVML stopped during the run: {info.error}")
     return {
         "figure": sec.figure(svg, "NVML samples over the run, with the replay regions as bands."),
         "notes": notes,
@@ -984,9 +973,9 @@ SPREAD_METRICS = (
 
 
 def spread(record: ProfileRecord) -> dict[str, Any] | None:
-    """``profile --repeat N``: how much each metric moved between the processes. A configuration's
-    ``metrics`` and ``ops`` (and the run's ``ceilings``) are free-form objects, per metric (op) the
-    spread over the processes, read by key."""
+    """``profile --repeat N``: how much each metric moved between the processes: a configuration's
+    ``metrics`` and ``ops`` (and the run's ``ceilings``), per metric (op) the spread over the
+    processes."""
     repeat = record.repeat
     if not repeat:
         return None
@@ -997,17 +986,17 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
             m = ((block.metrics if block else None) or {}).get(name)
             if m:
                 values = ", ".join(
-                    f"p{item['process']}: {show(item['value'])['text']}" for item in m["by_process"]
+                    f"p{item.process}: {show(item.value)['text']}" for item in m.by_process
                 )
                 rows.append(
                     [
                         tb.cell(tag(c)),
                         tb.cell(label),
-                        show(m["median"]),
-                        show(m["min"]),
-                        show(m["max"]),
-                        tb.percent_cell(m["cv"]),
-                        tb.integer(m["n"]),
+                        show(m.median),
+                        show(m.min),
+                        show(m.max),
+                        tb.percent_cell(m.cv),
+                        tb.integer(m.n),
                         tb.cell(values),
                     ]
                 )
@@ -1015,11 +1004,11 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
             op_rows = [
                 [
                     tb.cell(name),
-                    tb.time_cell(o["median"]),
-                    tb.time_cell(o["min"]),
-                    tb.time_cell(o["max"]),
-                    tb.percent_cell(o["cv"]),
-                    tb.integer(o["n"]),
+                    tb.time_cell(o.median),
+                    tb.time_cell(o.min),
+                    tb.time_cell(o.max),
+                    tb.percent_cell(o.cv),
+                    tb.integer(o.n),
                 ]
                 for name, o in block.ops.items()
             ]
@@ -1056,11 +1045,11 @@ def spread(record: ProfileRecord) -> dict[str, Any] | None:
         + "; the other sections show, per configuration, the process whose time is the median."
     )
     notes = [repeat.method, "CV: standard deviation / mean of the per-process values."]
-    ceilings = (repeat.ceilings or {}).get("measured_bandwidth_bytes_per_s")
-    if ceilings and ceilings.get("n", 0) > 1:
+    ceilings = repeat.ceilings.get("measured_bandwidth_bytes_per_s")
+    if ceilings is not None and ceilings.n > 1:
         notes.append(
-            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-            f"{si(ceilings['max'], 'B/s')} (CV {ceilings['cv']:.1%})."
+            f"Measured read ceiling over the processes: {si(ceilings.min, 'B/s')} to "
+            f"{si(ceilings.max, 'B/s')} (CV {ceilings.cv:.1%})."
         )
     return {"title": title, "table": tb.table(columns, rows), "ops": op_tables, "notes": notes}
 
@@ -1102,7 +1091,7 @@ def environment(record: ProfileRecord) -> dict[str, Any]:
         ("extrapolation", w.extrapolation if w.extrapolated else None),
         ("CUDA graphs", _text(w.cuda_graphs)),
         *((f"timing: {k.replace('_', ' ')}", _text(v)) for k, v in timing.items()),
-        ("NVML", (record.nvml or {}).get("status")),
+        ("NVML", record.nvml.status),
     ]
     return {"table": tb.key_values(pairs), "warnings": []}
 

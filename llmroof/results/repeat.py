@@ -39,7 +39,7 @@ from typing import Any
 from llmroof.errors import LlmroofError
 from llmroof.measure.stats import spread
 from llmroof.results.io import read_json, write_json_atomic
-from llmroof.results.records.profile import ConfigRepeat, ConfigResult, RepeatInfo
+from llmroof.results.records.profile import ConfigRepeat, ConfigResult, RepeatInfo, Spread
 from llmroof.results.save import saver
 from llmroof.writers import check_output_folder, write_bytes_atomic
 
@@ -251,7 +251,7 @@ def _merge_config(found: list[Found]) -> dict[str, Any]:
     ranked = sorted(ok, key=lambda f: f.config.time_s or 0.0)
     chosen = ranked[(len(ranked) - 1) // 2]
     entry = copy.deepcopy(chosen.raw)
-    metrics = {}
+    metrics: dict[str, Spread] = {}
     for name in METRICS:
         values = [
             (f.process, getattr(f.config, name))
@@ -259,10 +259,7 @@ def _merge_config(found: list[Found]) -> dict[str, Any]:
             if isinstance(getattr(f.config, name), (int, float))
         ]
         if values:
-            metrics[name] = {
-                "by_process": [{"process": i, "value": v} for i, v in values],
-                **spread([v for _, v in values]),
-            }
+            metrics[name] = _by_process(values)
     ops: dict[str, list[tuple[int, float]]] = {}
     for f in ok:
         for op in f.config.ops or ():
@@ -278,24 +275,23 @@ def _merge_config(found: list[Found]) -> dict[str, Any]:
     return entry
 
 
-def _by_process(values: list[tuple[int, float]]) -> dict[str, Any]:
+def _by_process(values: list[tuple[int, float]]) -> Spread:
     """Every process's value, then their spread."""
-    return {
-        "by_process": [{"process": i, "value": v} for i, v in values],
-        **spread([v for _, v in values]),
-    }
+    return Spread.from_dict(
+        {
+            "by_process": [{"process": i, "value": v} for i, v in values],
+            **spread([v for _, v in values]),
+        }
+    )
 
 
-def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Any]:
+def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Spread]:
     result = {}
     for key in CEILING_KEYS:
         values = [(p["index"], p["record"].get("ceilings", {}).get(key)) for p in processes]
         values = [(i, v) for i, v in values if isinstance(v, (int, float))]
         if values:
-            result[key] = {
-                "by_process": [{"process": i, "value": v} for i, v in values],
-                **spread([v for _, v in values]),
-            }
+            result[key] = _by_process(values)
     return result
 
 

@@ -75,9 +75,10 @@ def read_source(path: str | Path) -> dict[str, Any]:
 
 def bench_hardware(data: dict[str, Any], source: str) -> HardwareSpec | None:
     """The device a bench placed its levels on (a catalog entry or this CPU's measured ceilings)."""
-    if not str(data.get("schema", "")).startswith("llmroof.bench/") or not data.get("hardware"):
+    if not str(data.get("schema", "")).startswith("llmroof.bench/"):
         return None
-    return parse_hardware_entries({"device": [dict(data["hardware"])]}, source)[0]
+    hardware = BenchResult.from_dict(data, source).hardware
+    return parse_hardware_entries({"device": [dict(hardware)]}, source)[0] if hardware else None
 
 
 def efficiency_from(data: dict[str, Any], source: str, steps: StepModel) -> Efficiency:

@@ -158,7 +158,8 @@ _FIELDS = {f for f in HardwareSpec.__dataclass_fields__}
 
 def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
     """Validate the parsed contents of a catalog file (``{"device": [ {...}, ... ]}``)."""
-    if not isinstance(data, dict) or not isinstance(data.get("device"), list):
+    devices = data.get("device") if isinstance(data, dict) else None
+    if not isinstance(devices, list):
         raise LlmroofError(
             f"{source}: expected a list of devices under the key 'device'",
             "see docs/hardware.md for the schema ([[device]] tables in TOML)",
@@ -169,14 +170,15 @@ def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     specs = []
-    for index, entry in enumerate(data["device"]):
+    for index, entry in enumerate(devices):
         label = f"{source}: device #{index + 1}"
         if not isinstance(entry, dict):
             raise LlmroofError(
                 f"{label}: expected a table of fields", "see docs/hardware.md for the schema"
             )
-        if isinstance(entry.get("name"), str):
-            label = f"{source}: device {_show(entry['name'])}"
+        name = entry.get("name")
+        if isinstance(name, str):
+            label = f"{source}: device {_show(name)}"
         unknown = sorted(set(entry) - _FIELDS)
         if unknown:
             raise LlmroofError(
@@ -189,7 +191,7 @@ def parse_hardware_entries(data: Any, source: str) -> list[HardwareSpec]:
                 "see docs/hardware.md for the schema",
             )
         entry = dict(entry)
-        entry.setdefault("display_name", entry["name"])
+        entry.setdefault("display_name", name)
         aliases = entry.get("aliases", [])
         if not isinstance(aliases, list):  # a string would become its letters
             raise LlmroofError(

@@ -98,7 +98,7 @@ def _print_header(record: ProfileRecord, out: Any) -> None:
         )
     else:
         out.print("No datasheet figures for this device: the measured ceilings are the roofline.")
-    out.print(f"NVML: {record.nvml.get('status', 'off')}")
+    out.print(f"NVML: {record.nvml.status}")
 
 
 def _decode_table(configs: list[ConfigResult], *, with_datasheet: bool) -> Any:
@@ -120,7 +120,7 @@ def _decode_table(configs: list[ConfigResult], *, with_datasheet: bool) -> Any:
         table.add_column(column, justify="right")
     if with_datasheet:
         table.add_column("% of datasheet", justify="right")
-    sampled = any((c.nvml or {}).get("measured_bytes_per_token") for c in configs)
+    sampled = any(c.nvml and c.nvml.measured_bytes_per_token for c in configs)
     if sampled:
         table.add_column("NVML bytes/token", justify="right")
         table.add_column("NVML / analytic", justify="right")
@@ -140,10 +140,9 @@ def _decode_table(configs: list[ConfigResult], *, with_datasheet: bool) -> Any:
         if with_datasheet:
             row.append(percent(c.datasheet_roofline_fraction))
         if sampled:
-            nv = c.nvml or {}
-            ratio = nv.get("measured_to_analytic_bytes_ratio")
+            ratio = c.nvml.measured_to_analytic_bytes_ratio if c.nvml else None
             row += [
-                si(nv.get("measured_bytes_per_token"), "B"),
+                si(c.nvml.measured_bytes_per_token if c.nvml else None, "B"),
                 "-" if ratio is None else f"{ratio:.2f}",
             ]
         table.add_row(*row)
@@ -237,18 +236,18 @@ def print_repeat_spread(record: ProfileRecord, out: Any) -> None:
                 table.add_row(
                     f"{c.phase} b={c.batch} {length}",
                     label,
-                    show(m["median"]),
-                    show(m["min"]),
-                    show(m["max"]),
-                    percent(m["cv"]),
-                    str(m["n"]),
+                    show(m.median),
+                    show(m.min),
+                    show(m.max),
+                    percent(m.cv),
+                    str(m.n),
                 )
     out.print(table)
     ceilings = repeat.ceilings.get("measured_bandwidth_bytes_per_s")
-    if ceilings and ceilings["n"] > 1:
+    if ceilings is not None and ceilings.n > 1:
         out.print(
-            f"Measured read ceiling over the processes: {si(ceilings['min'], 'B/s')} to "
-            f"{si(ceilings['max'], 'B/s')} (CV {percent(ceilings['cv'])})"
+            f"Measured read ceiling over the processes: {si(ceilings.min, 'B/s')} to "
+            f"{si(ceilings.max, 'B/s')} (CV {percent(ceilings.cv)})"
         )
 
 

@@ -11,10 +11,11 @@ hand-edited ``"tpot_fraction": "fast"`` is one error naming the file and the fie
 whichever command reads it first.
 
 Field helpers say how a value crosses the file boundary: :func:`one` (a nested record), :func:`many`
-(a list of records), :func:`seq` (a list of plain values, a tuple in the record), :func:`opt` (a key
-that some files do not have; ``None`` when absent, and left out again on writing) and :func:`late` (a key
-a later version added: its default when a file lacks it, and left out again on writing; a record built
-in memory always writes it, ``null`` included).
+(a list of records), :func:`by_key` (records by name, a JSON object of objects), :func:`seq` (a list of
+plain values, a tuple in the record), :func:`opt` (a key that some files do not have; ``None`` when
+absent, and left out again on writing) and :func:`late` (a key a later version added: its default when a
+file lacks it, and left out again on writing; a record built in memory always writes it, ``null``
+included).
 """
 
 from __future__ import annotations
@@ -42,16 +43,27 @@ def many(record: type[Record], **kw: Any) -> Any:
     return dataclasses.field(metadata={"record": record, "many": True}, **kw)
 
 
+def by_key(record: type[Record], **kw: Any) -> Any:
+    """Records by name (a JSON object of objects, ``{"tpot_s": {...}, ...}``); a mapping in the record."""
+    return dataclasses.field(metadata={"record": record, "by_key": True}, **kw)
+
+
 def seq(**kw: Any) -> Any:
     """A list of plain values (a JSON array); a tuple in the record."""
     return dataclasses.field(metadata={"seq": True}, **kw)
 
 
-def opt(record: type[Record] | None = None, *, many_: bool = False, seq_: bool = False) -> Any:
+def opt(
+    record: type[Record] | None = None,
+    *,
+    many_: bool = False,
+    seq_: bool = False,
+    by_key_: bool = False,
+) -> Any:
     """A key that only some files have: ``None`` when absent, left out on writing when ``None``."""
     metadata: dict[str, Any] = {"omit_none": True, "seq": seq_}
     if record is not None:
-        metadata |= {"record": record, "many": many_}
+        metadata |= {"record": record, "many": many_, "by_key": by_key_}
     return dataclasses.field(default=None, metadata=metadata)
 
 
@@ -69,8 +81,9 @@ def late(default: Any = None, record: type[Record] | None = None) -> Any:
 class Record:
     """Base of every results record."""
 
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
-    """Keys this version of llmroof does not know, in file order, kept so that writing loses nothing."""
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """Keys this version of llmroof does not know, in file order, kept so that writing loses nothing
+    (records that differ only there are equal: the same figures, read from a newer file)."""
 
     SCHEMA: ClassVar[str | None] = None
     """``llmroof.<name>/<version>`` for a whole file; None for a record nested in one."""
@@ -83,9 +96,7 @@ class Record:
         """Read a record from its JSON object: required keys must be there, unknown keys are kept."""
         label = where or (cls.SCHEMA or cls.__name__)
         if not isinstance(data, Mapping):
-            raise LlmroofError(
-                f"{label}: expected a JSON object, found {type(data).__name__}", _HINT
-            )
+            raise LlmroofError(f"{label}: expected a JSON object, found {_json_kind(data)}", _HINT)
         if cls.SCHEMA is not None:
             check_schema(data.get("schema"), cls.SCHEMA, label)
         values: dict[str, Any] = {}
@@ -152,23 +163,27 @@ def _fields(cls: type) -> list[dataclasses.Field]:
 
 def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
     record = f.metadata.get("record")
-    if value is None:
+    if (
+        value is None
+    ):  # null: fine where the annotation allows None (a record is checked by its reader)
+        if record is None:
+            check_type(value, hint, where)
         return None
     if record is None:
         check_type(value, hint, where)
     if record is not None and f.metadata.get("many"):
         if not isinstance(value, list):
-            raise LlmroofError(
-                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
-            )
+            raise LlmroofError(f"{where}: expected a JSON array, found {_json_kind(value)}", _HINT)
         return tuple(record.from_dict(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if record is not None and f.metadata.get("by_key"):
+        if not isinstance(value, dict):
+            raise LlmroofError(f"{where}: expected a JSON object, found {_json_kind(value)}", _HINT)
+        return {key: record.from_dict(item, f"{where}.{key}") for key, item in value.items()}
     if record is not None:
         return record.from_dict(value, where)
     if f.metadata.get("seq"):
         if not isinstance(value, list):
-            raise LlmroofError(
-                f"{where}: expected a JSON array, found {type(value).__name__}", _HINT
-            )
+            raise LlmroofError(f"{where}: expected a JSON array, found {_json_kind(value)}", _HINT)
         return tuple(value)
     return value
 
@@ -269,6 +284,20 @@ def _mismatch(value: Any, hint: Any) -> str | None:
     return None  # a type the file boundary does not check (records are checked by their own fields)
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (``null``, not Python's ``NoneType``)."""
+    kinds = {
+        type(None): "null",
+        bool: "true or false",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
+    return kinds.get(type(value), type(value).__name__)
+
+
 def _show(value: Any) -> str:
     import json
 
@@ -285,4 +314,6 @@ def _write(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, tuple):
         return [_write(v) for v in value]
+    if isinstance(value, Mapping) and any(isinstance(v, Record) for v in value.values()):
+        return {key: _write(v) for key, v in value.items()}  # records by key
     return value

@@ -11,7 +11,7 @@ from typing import Any
 from llmroof import schemas
 from llmroof.labels import config_label
 from llmroof.results.records.analysis import PhaseTotals
-from llmroof.results.records.base import Record, many, one, opt, seq
+from llmroof.results.records.base import Record, by_key, many, one, opt, seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +141,145 @@ class ParallelMeasured(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RankResult(Record):
+    """Parallel runs: what one rank measured for one configuration."""
+
+    rank: int
+    stage: int
+    """Its pipeline stage."""
+    tp_rank: int
+    """Its rank within the stage's tensor-parallel group."""
+    layers: int
+    """Decoder layers instantiated on it."""
+    layers_total: int | None = opt()
+    """Its stage's layers at full depth (absent in 0.1.0 files, which instantiated them all)."""
+    layer_time_s: float | None = opt()
+    """Median time of one sharded layer, all-reduces included (for the extrapolation; None when the
+    stage is not extrapolated)."""
+    stage_time_s: float
+    """Median time of its stage's pass over one micro-batch."""
+    stage_timing: TimingStats = one(TimingStats)
+    """That pass's samples and statistics."""
+    pipeline_time_s: float
+    """Median time of the whole pipeline pass, as this rank saw it."""
+    pipeline_timing: TimingStats = one(TimingStats)
+    """That pass's samples and statistics."""
+    allreduce_time_s: float | None
+    """Median all-reduce of one activation over its tensor group (None without tensor parallelism)."""
+    allreduce_bytes: int
+    """Bytes of that activation."""
+    p2p_time_s: float | None
+    """Median one-way send of an activation to the next stage (None without pipeline stages)."""
+    micro_batches: int
+    """m used for this configuration."""
+    ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
+    """``--per-op``: its shard's ops, timed."""
+
+
+@dataclass(frozen=True)
+class NvmlSample(Record):
+    """One NVML sample (``llmroof.measure.nvml`` takes them); the bandwidth figures cover the window
+    [start_s, end_s] (perf_counter seconds)."""
+
+    start_s: float
+    end_s: float
+    source: str
+    """The NVML source: ``gpm``, ``memory_utilization_samples`` or ``utilization_rates``."""
+    dram_bw_util_percent: float | None = None
+    """GPM: share of peak DRAM bandwidth used in the window, 0-100."""
+    dram_bandwidth_bytes_per_s: float | None = None
+    """GPM only: dram_bw_util_percent / 100 x peak_dram_bandwidth_bytes_per_s."""
+    mem_busy_percent: float | None = None
+    """Fallbacks: share of time the memory controller was busy (time-busy, not bytes)."""
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    clock_event_reasons: tuple[str, ...] = seq(default=())
+    """Why the clocks were held back (``sw_power_cap``...), as NVML names them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvmlSampling(Record):
+    """A run's NVML sampling: whether it sampled, from which source, and its samples."""
+
+    status: str
+    """``sampling: <source>``, or ``off: <why>``."""
+    source: str | None = None
+    """The NVML source; None (null, written) when nothing sampled."""
+    reason: str | None = opt()
+    """Why this source (or none) was chosen."""
+    interval_s: float | None = opt()
+    """The sampling interval."""
+    replay_window_s: float | None = opt()
+    """How long each configuration's steady replay ran."""
+    error: str | None = opt()
+    """Why the sampler stopped, where it did."""
+    peak_dram_bandwidth_bytes_per_s: float | None = opt()
+    """The GPU's peak DRAM bandwidth from its bus width and memory clock (what GPM's share is of)."""
+    memory_bus_width_bits: int | None = opt()
+    max_memory_clock_mhz: float | None = opt()
+    nvml_uuid: str | None = opt()
+    samples: tuple[NvmlSample, ...] | None = opt(NvmlSample, many_=True)
+    """Every sample of the run, in time order."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvmlReplay(Record):
+    """A configuration's steady replay of the N-layer stack, and what NVML saw during it."""
+
+    start_s: float
+    """When the replay began (the samples' clock)."""
+    end_s: float
+    source: str | None
+    """The NVML source."""
+    calls: int | None = opt()
+    """Calls of the stack replayed."""
+    samples: int | None = opt()
+    """Samples that lie wholly inside the replay."""
+    summary: Mapping[str, Any] | None = opt()
+    """Their summary: mean, p50 and p95 of each figure, the sources and the clock-event reasons seen."""
+    reason: str | None = opt()
+    """Why no figure came out, where none did."""
+    measured_dram_bandwidth_bytes_per_s: float | None = None
+    """GPM: the samples' mean DRAM bandwidth (null with a fallback source)."""
+    mem_busy_percent: float | None = None
+    """Fallbacks: the samples' mean memory-busy share (null with GPM)."""
+    measured_bytes_per_token: float | None = opt()
+    """measured_dram_bandwidth_bytes_per_s x the stack's median time per call / tokens per call."""
+    analytic_bytes_per_token: float | None = opt()
+    """The instantiated stack's analytic bytes per token."""
+    measured_to_analytic_bytes_ratio: float | None = opt()
+    method: str | None = opt()
+    """How the bytes per token were measured, in words."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessValue(Record):
+    """One process's value of a metric."""
+
+    process: int
+    """The process index."""
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spread(Record):
+    """``--repeat``: one value over the processes (``llmroof.measure.stats.spread``, with every process's
+    value)."""
+
+    by_process: tuple[ProcessValue, ...] = many(ProcessValue)
+    """Every process's value, in process order."""
+    n: int
+    """Processes with a value."""
+    median: float
+    min: float
+    max: float
+    cv: float
+    """Coefficient of variation (sample standard deviation / mean; 0 for one value)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigRepeat(Record):
     """``--repeat``: a configuration over the processes that ran it."""
 
@@ -148,9 +287,9 @@ class ConfigRepeat(Record):
     """Processes in which it finished (ok)."""
     process_index: int | None = opt()
     """The process whose figures the configuration shows (the median one)."""
-    metrics: Mapping[str, Any] | None = opt()
-    """Per metric: every process's value, the median, min, max, CV and n."""
-    ops: Mapping[str, Any] | None = opt()
+    metrics: Mapping[str, Spread] | None = opt(Spread, by_key_=True)
+    """Per metric (``time_s``, ``tpot_s``...): every process's value, the median, min, max, CV and n."""
+    ops: Mapping[str, Spread] | None = opt(Spread, by_key_=True)
     """Per op: the same over the processes' op timings."""
     statuses: Mapping[str, str | None] | None = opt()
     """Each process's status for it, by process index, where any did not finish."""
@@ -166,7 +305,7 @@ class RepeatInfo(Record):
     """Processes that finished."""
     method: str
     """How the processes ran and were merged, in words."""
-    ceilings: Mapping[str, Any]
+    ceilings: Mapping[str, Spread] = by_key(Spread)
     """Per ceiling: its spread over the processes."""
 
 
@@ -211,7 +350,7 @@ class ConfigResult(Record):
     """``ok``, ``skipped`` or ``failed``."""
     reason: str | None = opt()
     """``skipped``/``failed``: why."""
-    ranks: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    ranks: tuple[RankResult, ...] | None = opt(RankResult, many_=True)
     """Parallel runs: one object per rank."""
     critical_path: CriticalPath | None = opt(CriticalPath)
     """Parallel runs: the slowest rank's stage times."""
@@ -249,7 +388,7 @@ class ConfigResult(Record):
     """Measured tokens per second."""
     bytes_per_token: float | None = opt()
     """Analytic bytes per token."""
-    nvml: Mapping[str, Any] | None = opt()
+    nvml: NvmlReplay | None = opt(NvmlReplay)
     """GPU with NVML sampling: the steady replay and what NVML saw."""
     ops: tuple[OpResult, ...] | None = opt(OpResult, many_=True)
     """``--per-op``: every op of one layer, timed."""
@@ -499,7 +638,7 @@ class ProfileRecord(Record):
     """Every finished configuration, in run order."""
     notes: tuple[str, ...] | None = opt(seq_=True)
     """Warnings about the run as a whole."""
-    nvml: Mapping[str, Any]
+    nvml: NvmlSampling = one(NvmlSampling)
     """Whether NVML sampled, from which source, and its samples."""
     ceilings: Ceilings | None = opt(Ceilings)
     """The ceilings the roofline uses, once measured or read from the calibration cache."""
