@@ -150,8 +150,7 @@ def bench(
 
     check_numbers(**options)
     config = bench_config(trace_file=None if trace_file is None else Path(trace_file), **options)
-    folder = None if out is None else Path(out)
-    return run_bench(config, None if folder is None else folder / "results.json")
+    return run_bench(config, None if out is None else Path(out) / "results.json")
 
 
 def profile(

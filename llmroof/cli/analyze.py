@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -33,122 +32,97 @@ def analyze(
     ctx: typer.Context,
     model: Model = "llama-3-8b",
     hardware: Hardware = "h100-sxm",
-    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Sequences per batch.")] = 1,
-    prompt_len: Annotated[
-        int, typer.Option("--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence.")
-    ] = 512,
-    context_len: Annotated[
-        int,
-        typer.Option(
-            "--context",
-            "-c",
-            min=1,
-            help="Decode: KV-cache tokens per sequence during the step (new token included).",
-        ),
-    ] = 2048,
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
+    prompt_len: int = typer.Option(
+        512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."
+    ),
+    context_len: int = typer.Option(
+        2048,
+        "--context",
+        "-c",
+        min=1,
+        help="Decode: KV-cache tokens per sequence during the step (new token included).",
+    ),
     tp: Tp = 1,
     pp: Pp = 1,
-    ep: Annotated[
-        int,
-        typer.Option(
-            "--ep",
-            min=1,
-            help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel.",
-        ),
-    ] = 1,
+    ep: int = typer.Option(
+        1,
+        "--ep",
+        min=1,
+        help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel.",
+    ),
     micro_batches: MicroBatches = 1,
-    pp_layers: Annotated[
-        str | None, typer.Option("--pp-layers", help="Layers per stage, e.g. 20,20,21,19.")
-    ] = None,
+    pp_layers: str | None = typer.Option(
+        None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."
+    ),
     dtype: Dtype = "bf16",
     weight_dtype: WeightDtype = None,
     kv_dtype: KvDtype = None,
     group_size: GroupSize = None,
-    expert_dtype: Annotated[
-        str | None,
-        typer.Option(
-            "--expert-dtype", help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights')."
-        ),
-    ] = None,
-    zipf: Annotated[
-        float,
-        typer.Option(
-            "--zipf",
-            min=0.0,
-            help="Skewed expert routing: Zipf exponent of the expert load (0: uniform).",
-        ),
-    ] = 0.0,
-    expert_load: Annotated[
-        Path | None,
-        typer.Option(
-            "--expert-load",
-            dir_okay=False,
-            help="Measured expert-load histogram: one count per expert.",
-        ),
-    ] = None,
-    mla_naive: Annotated[
-        bool,
-        typer.Option(
-            "--mla-naive",
-            help="MLA decode decompresses the latent cache (default: absorbed weights).",
-        ),
-    ] = False,
-    kv_heads: Annotated[
-        int | None, typer.Option("--kv-heads", help="Override the model's KV heads.")
-    ] = None,
-    attention: Annotated[
-        AttentionKind | None,
-        typer.Option("--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."),
-    ] = None,
-    implementation: Annotated[
-        ImplementationChoice,
-        typer.Option(
-            "--implementation",
-            help="Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel "
-            "per op); the eager figures are shown beside either way.",
-        ),
-    ] = ImplementationChoice.fused,
-    attention_kernel: Annotated[
-        AttentionKernelChoice,
-        typer.Option(
-            "--attention-kernel",
-            help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op).",
-        ),
-    ] = AttentionKernelChoice.eager,
-    fused_qkv: Annotated[
-        bool, typer.Option("--fused-qkv", help="Eager op set: one attn.qkv projection.")
-    ] = False,
-    all_logits: Annotated[
-        bool, typer.Option("--all-logits", help="Prefill computes logits at every position.")
-    ] = False,
-    reserve: Annotated[
-        float,
-        typer.Option(
-            "--reserve",
-            min=0.0,
-            max=0.99,
-            help="Share of device memory kept back from weights and KV cache.",
-        ),
-    ] = 0.1,
-    sweep: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--sweep",
-            help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
-            "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, "
-            "weight-dtype, kv-dtype.",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            dir_okay=False,
-            help="Stream every row of a sweep to this .csv or .jsonl file (any size).",
-        ),
-    ] = None,
+    expert_dtype: str | None = typer.Option(
+        None,
+        "--expert-dtype",
+        help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights').",
+    ),
+    zipf: float = typer.Option(
+        0.0,
+        "--zipf",
+        min=0.0,
+        help="Skewed expert routing: Zipf exponent of the expert load (0: uniform).",
+    ),
+    expert_load: Path | None = typer.Option(
+        None,
+        "--expert-load",
+        dir_okay=False,
+        help="Measured expert-load histogram: one count per expert.",
+    ),
+    mla_naive: bool = typer.Option(
+        False,
+        "--mla-naive",
+        help="MLA decode decompresses the latent cache (default: absorbed weights).",
+    ),
+    kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
+    attention: AttentionKind | None = typer.Option(
+        None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."
+    ),
+    implementation: ImplementationChoice = typer.Option(
+        ImplementationChoice.fused,
+        "--implementation",
+        help="Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel per op); the eager "
+        "figures are shown beside either way.",
+    ),
+    attention_kernel: AttentionKernelChoice = typer.Option(
+        AttentionKernelChoice.eager,
+        "--attention-kernel",
+        help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op).",
+    ),
+    fused_qkv: bool = typer.Option(
+        False, "--fused-qkv", help="Eager op set: one attn.qkv projection."
+    ),
+    all_logits: bool = typer.Option(
+        False, "--all-logits", help="Prefill computes logits at every position."
+    ),
+    reserve: float = typer.Option(
+        0.1,
+        "--reserve",
+        min=0.0,
+        max=0.99,
+        help="Share of device memory kept back from weights and KV cache.",
+    ),
+    sweep: list[str] | None = typer.Option(
+        None,
+        "--sweep",
+        help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
+        "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype.",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        dir_okay=False,
+        help="Stream every row of a sweep to this .csv or .jsonl file (any size).",
+    ),
     force: Force = False,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     html: Html = None,
     hardware_file: HardwareFile = None,
 ) -> None:
