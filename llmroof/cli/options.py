@@ -81,8 +81,6 @@ Pp = Annotated[int, typer.Option("--pp", min=1, help="Pipeline stages.")]
 MicroBatches = Annotated[
     int, typer.Option("--micro-batches", min=1, help="Prefill micro-batches in the pipeline.")
 ]
-Prompt = Annotated[int, typer.Option("--prompt", "-s", min=1, help="Prompt tokens per request.")]
-Output = Annotated[int, typer.Option("--output", "-o", min=1, help="Output tokens per request.")]
 TtftSlo = Annotated[float | None, typer.Option("--ttft-slo", help="TTFT SLO in ms.")]
 TpotSlo = Annotated[float | None, typer.Option("--tpot-slo", help="TPOT SLO in ms.")]
 BlockSize = Annotated[int, typer.Option("--block-size", min=1, help="Tokens per KV block.")]
@@ -100,8 +98,8 @@ Calibrate = Annotated[
     typer.Option(
         "--calibrate",
         dir_okay=False,
-        help="A profile results file (llmroof profile) or bench result (llmroof bench) of the "
-        "device: measured efficiencies; repeat for several.",
+        help="A profile results file (llmroof profile) or bench result (llmroof bench) of a "
+        "planned device; repeat for several devices.",
     ),
 ]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")]

@@ -4,14 +4,22 @@ serve a model within latency objectives, how many replicas a request rate needs,
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 
 import typer
 
 from llmroof.cli.options import (
-    DTYPE_HELP,
-    HARDWARE_FILE,
     AttentionKernelChoice,
+    BlockSize,
+    Calibrate,
+    Dtype,
+    GroupSize,
+    HardwareFile,
+    KvDtype,
+    Model,
+    TpotSlo,
+    TtftSlo,
+    WeightDtype,
+    options_of,
 )
 
 
@@ -23,9 +31,8 @@ class PlanFormat(str, Enum):
 
 
 def plan(
-    model: str = typer.Option(
-        ..., "--model", "-m", help="Preset name, or a config.json (or its folder)."
-    ),
+    ctx: typer.Context,
+    model: Model,
     hardware: str = typer.Option(
         ...,
         "--hardware",
@@ -37,12 +44,8 @@ def plan(
     rate: float | None = typer.Option(
         None, "--rate", help="Requests per second to serve (default: one replica)."
     ),
-    ttft_slo: float | None = typer.Option(
-        None, "--ttft-slo", help="Largest time to first token, ms."
-    ),
-    tpot_slo: float | None = typer.Option(
-        None, "--tpot-slo", help="Largest time between a user's tokens, ms."
-    ),
+    ttft_slo: TtftSlo = None,
+    tpot_slo: TpotSlo = None,
     gpus_per_node: int | None = typer.Option(
         None,
         "--gpus-per-node",
@@ -52,25 +55,13 @@ def plan(
     gpu_hour_cost: str | None = typer.Option(
         None, "--gpu-hour-cost", help="USD per GPU-hour: one price, or one per device (2.5,1.8)."
     ),
-    dtype: str = typer.Option(
-        "bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
-    ),
-    weight_dtype: str | None = typer.Option(
-        None, "--weight-dtype", help="Decoder linear weights' dtype."
-    ),
-    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
-    group_size: int | None = typer.Option(
-        None, "--group-size", help="int4 quantisation group size (default 128)."
-    ),
-    calibrate: list[Path] | None = typer.Option(
-        None,
-        "--calibrate",
-        dir_okay=False,
-        help="A profile results file (llmroof profile) or bench result (llmroof bench) of a planned device; "
-        "repeat for several devices.",
-    ),
+    dtype: Dtype = "bf16",
+    weight_dtype: WeightDtype = None,
+    kv_dtype: KvDtype = None,
+    group_size: GroupSize = None,
+    calibrate: Calibrate = None,
     max_gpus: int = typer.Option(16, "--max-gpus", help="Largest tp x pp per replica."),
-    block_size: int = typer.Option(16, "--block-size", help="Tokens per paged KV-cache block."),
+    block_size: BlockSize = 16,
     reserve: float = typer.Option(
         0.1, "--reserve", help="Share of device memory kept back from weights and KV."
     ),
@@ -95,36 +86,13 @@ def plan(
         "the best beside the recommendation.",
     ),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Output format."),
-    hardware_file: Path | None = HARDWARE_FILE,
+    hardware_file: HardwareFile = None,
 ) -> None:
     """Capacity plan: every TP x PP x concurrency on each device, the Pareto front, and a recommendation."""
     from llmroof.plan.command import plan_command
     from llmroof.report.console.plan import print_result
 
-    result = plan_command(
-        model=model,
-        hardware=hardware,
-        prompt=prompt,
-        output=output,
-        rate=rate,
-        ttft_slo=ttft_slo,
-        tpot_slo=tpot_slo,
-        gpus_per_node=gpus_per_node,
-        gpu_hour_cost=gpu_hour_cost,
-        dtype=dtype,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        group_size=group_size,
-        calibrate=calibrate,
-        block_size=block_size,
-        reserve=reserve,
-        max_gpus=max_gpus,
-        attention_kernel=attention_kernel.value,
-        top=top,
-        simulate=simulate,
-        disaggregate=disaggregate,
-        hardware_file=hardware_file,
-    )
+    result = plan_command(**options_of(plan_command, ctx))
     print_result(result, fmt.value)
 
 

@@ -15,9 +15,7 @@ from llmroof.cli.options import (
     HardwareFile,
     Html,
     Model,
-    Output,
     Pp,
-    Prompt,
     Seed,
     TpotSlo,
     TraceFile,
@@ -35,8 +33,8 @@ def simulate(
         "-H",
         help="Device (see `llmroof hardware`); default: the device of a --calibrate bench.",
     ),
-    prompt: Prompt = 1024,
-    output: Output = 256,
+    prompt: int = typer.Option(1024, "--prompt", "-s", min=1, help="Prompt tokens per request."),
+    output: int = typer.Option(256, "--output", "-o", min=1, help="Output tokens per request."),
     rate: str | None = typer.Option(
         None, "--rate", "-r", help="Mean arrivals per second, e.g. 2,4,8."
     ),
