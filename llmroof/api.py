@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmroof.errors import check_numbers
+from llmroof.errors import LlmroofError, check_numbers
 from llmroof.results.records import load
 
 if TYPE_CHECKING:
@@ -118,11 +118,17 @@ def compare(base: str | Path, new: str | Path, **settings: Any) -> CompareRecord
     ``llmroof.compare/1`` record; ``record.verdict``). The settings are the fields of
     :class:`llmroof.compare.comparison.CompareSettings`: ``threshold`` and ``noise_floor`` as fractions,
     ``metrics``, ``min_samples``, ``max_cv``, ``allow_mismatch``, ``gate_ops``."""
-    from llmroof.compare.comparison import CompareSettings, compare_paths
+    from llmroof.compare.command import compare_command
+    from llmroof.compare.comparison import CompareSettings, Comparison
     from llmroof.results.records import CompareRecord
 
     check_numbers(**settings)
-    comparison = compare_paths(Path(base), Path(new), CompareSettings(**settings))
+    comparison = compare_command(Path(base), Path(new), CompareSettings(**settings))
+    if not isinstance(comparison, Comparison):
+        raise LlmroofError(
+            "two traces compare phase by phase (llmroof.compare.trace/1), a result with no record yet",
+            "use the CLI: llmroof compare BASE NEW --format json",
+        )
     return CompareRecord.from_dict(comparison.to_dict())
 
 
