@@ -7,6 +7,8 @@ from enum import Enum
 
 import typer
 
+from llmroof.cli.options import Device
+
 
 class CeilingsFormat(str, Enum):
     table = "table"
@@ -14,7 +16,7 @@ class CeilingsFormat(str, Enum):
 
 
 def ceilings(
-    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
+    device: Device = "auto",
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -33,28 +35,18 @@ def ceilings(
     The first run measures for about 10-20 s on a CPU; later runs, and every `llmroof profile`, reuse the
     cached figures (per machine fingerprint, under $XDG_CACHE_HOME/llmroof) until --refresh.
     """
+    from llmroof.report.console.ceilings import print_result
     from llmroof.runs.ceilings import run_ceilings
 
+    quiet = fmt is CeilingsFormat.json
     record = run_ceilings(
         device,
         threads=threads,
         refresh=refresh,
-        progress=(lambda _: None) if fmt is CeilingsFormat.json else _progress,
+        progress=(lambda _: None) if quiet else lambda m: print(f"llmroof: {m}", file=sys.stderr),
         note=lambda note: print(f"llmroof: note: {note}", file=sys.stderr),
     )
-    if fmt is CeilingsFormat.json:
-        from llmroof.cli.render import print_json
-
-        print_json(record.to_dict())
-    else:
-        from llmroof.cli.render import console
-        from llmroof.report.console.ceilings import print_ceilings
-
-        print_ceilings(record, console())
-
-
-def _progress(message: str) -> None:
-    print(f"llmroof: {message}", file=sys.stderr)
+    print_result(record, fmt.value)
 
 
 def register(app: typer.Typer) -> None:
