@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 
 import typer
 
-from llmroof.cli.options import Device
-
-
-class CeilingsFormat(str, Enum):
-    table = "table"
-    json = "json"
+from llmroof.cli.options import Device, TableOrJson
 
 
 def ceilings(
@@ -26,9 +20,7 @@ def ceilings(
     refresh: bool = typer.Option(
         False, "--refresh", help="Measure again even when the cache holds this machine."
     ),
-    fmt: CeilingsFormat = typer.Option(
-        CeilingsFormat.table, "--format", "-f", help="table or json."
-    ),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Calibrate (or read back) this machine's ceilings: bandwidth of every memory level and compute per dtype.
 
@@ -38,7 +30,7 @@ def ceilings(
     from llmroof.report.console.ceilings import print_result
     from llmroof.runs.ceilings import run_ceilings
 
-    quiet = fmt is CeilingsFormat.json
+    quiet = fmt is TableOrJson.json
     record = run_ceilings(
         device,
         threads=threads,

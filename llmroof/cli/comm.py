@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-
-class CommFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from llmroof.cli.options import Format
 
 
 def comm(
@@ -33,7 +28,7 @@ def comm(
     timeout: float = typer.Option(
         120.0, "--timeout", min=1.0, help="Seconds before a stuck rank fails the run."
     ),
-    fmt: CommFormat = typer.Option(CommFormat.table, "--format", "-f", help="Output format."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also write the JSON record here.", dir_okay=False
     ),

@@ -21,7 +21,7 @@ class Format(str, Enum):
     csv = "csv"
 
 
-class CatalogFormat(str, Enum):
+class TableOrJson(str, Enum):
     table = "table"
     json = "json"
 
@@ -43,13 +43,6 @@ class ImplementationChoice(str, Enum):
 
 
 DTYPE_HELP = f"One of {', '.join(DTYPES)}."
-
-HARDWARE_FILE = typer.Option(
-    None,
-    "--hardware-file",
-    help="A TOML or JSON file of extra devices (same schema as the catalog).",
-    dir_okay=False,
-)
 
 Model = Annotated[
     str, typer.Option("--model", "-m", help="Preset name, or a config.json (or its folder).")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 
 import typer
 
@@ -14,16 +13,12 @@ from llmroof.cli.options import (
     Nvml,
     Pp,
     RunFolder,
+    TableOrJson,
     Threads,
     options_of,
 )
 from llmroof.errors import interrupt_exit_code
 from llmroof.labels import plain_text
-
-
-class ProfileFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def _ints(option: str, text: str) -> tuple[int, ...]:
@@ -122,8 +117,8 @@ def profile(
     ),
     out: RunFolder = None,
     force: Force = False,
-    fmt: ProfileFormat = typer.Option(
-        ProfileFormat.table,
+    fmt: TableOrJson = typer.Option(
+        TableOrJson.table,
         "--format",
         "-f",
         help="table: progress and a summary; json: the results on stdout.",
@@ -138,7 +133,7 @@ def profile(
     job = prepare_profile(**options_of(prepare_profile, ctx, batches=batches, contexts=contexts))
     path = results_folder(out, force) / "results.json"  # checked before anything is measured
     try:
-        with progress_view(job.mode, job.steps, quiet=fmt is ProfileFormat.json) as progress:
+        with progress_view(job.mode, job.steps, quiet=fmt is TableOrJson.json) as progress:
             record = run_profile(
                 job,
                 path,
