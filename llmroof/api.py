@@ -159,38 +159,21 @@ def bench(
     return run_bench(config, None if out is None else Path(out) / "results.json")
 
 
-def profile(
-    *,
-    model: str | None = None,
-    device: str = "auto",
-    batches: Sequence[int] | None = None,
-    prompt_len: int | None = None,
-    contexts: Sequence[int] | None = None,
-    dtype: str = "bf16",
-    layers: int | None = None,
-    threads: int | None = None,
-    per_op: bool = True,
-    cuda_graphs: bool = False,
-    nvml: bool = True,
-    warmup_ms: float = 25.0,
-    rep_ms: float = 100.0,
-    hardware: str | None = None,
-    tp_simulate: int = 1,
-    out: str | Path | None = None,
-) -> ProfileRecord:
+def profile(*, out: str | Path | None = None, **options: Any) -> ProfileRecord:
     """``llmroof profile`` on one device: time the kernels here and place them on the roofline.
 
-    Defaults are the CLI's, sized for the device (on a CPU: Llama-3.2-1B, 2 layers, batches 1 and 4, prompt
-    128, contexts 512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after
-    every finished configuration, as the CLI does. Parallel runs (``--tp``/``--pp``) start processes: use
-    the CLI for those."""
-    options = dict(locals())  # the keyword arguments, as given
-    folder = options.pop("out")
+    The options are those of :func:`llmroof.runs.profile.prepare_profile`: ``model``, ``device``,
+    ``batches``, ``prompt_len``, ``contexts``, ``dtype``, ``layers``, ``threads``, ``per_op``,
+    ``cuda_graphs``, ``nvml``, ``warmup_ms``, ``rep_ms``, ``hardware``, ``tp_simulate``. Defaults are the
+    CLI's, sized for the device (on a CPU: Llama-3.2-1B, 2 layers, batches 1 and 4, prompt 128, contexts
+    512 and 2048). With ``out`` (a folder), ``results.json`` is written there atomically after every
+    finished configuration, as the CLI does. Parallel runs (``tp``/``pp``, ``repeat``) start processes:
+    use the CLI for those."""
     check_numbers(**options)
     from llmroof.runs.profile import prepare_profile, run_profile
 
     job = prepare_profile(**options)
-    path = None if folder is None else Path(folder) / "results.json"
+    path = None if out is None else Path(out) / "results.json"
     record = run_profile(job, path, argv=["llmroof.profile()"])
     assert record is not None, "a single-device run returns its record"
     return record
