@@ -37,10 +37,6 @@ def comm(
     from llmroof.report.console.comm import print_result
     from llmroof.runs.comm import run_comm
 
-    if out is not None:  # before measuring: a folder that cannot be written would lose the run
-        from llmroof.results.io import check_writable
-
-        check_writable(out)
     record = run_comm(
         ranks=ranks,
         sizes=sizes,
@@ -48,11 +44,12 @@ def comm(
         iterations=iterations,
         hardware=hardware,
         timeout_s=timeout,
+        out=out,
         progress=lambda line: print(f"llmroof: {line}", file=sys.stderr),
     )
     if record is None:  # a torchrun rank other than 0
         return
-    print_result(record, fmt.value, out)
+    print_result(record, fmt.value)
 
 
 def register(app: typer.Typer) -> None:
