@@ -13,7 +13,6 @@ from llmroof.cli.options import (
     Force,
     Format,
     GroupSize,
-    Hardware,
     HardwareFile,
     Html,
     ImplementationChoice,
@@ -31,7 +30,9 @@ from llmroof.errors import LlmroofError
 def analyze(
     ctx: typer.Context,
     model: Model = "llama-3-8b",
-    hardware: Hardware = "h100-sxm",
+    hardware: str = typer.Option(
+        "h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."
+    ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
     prompt_len: int = typer.Option(
         512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."

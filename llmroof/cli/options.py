@@ -47,7 +47,6 @@ DTYPE_HELP = f"One of {', '.join(DTYPES)}."
 Model = Annotated[
     str, typer.Option("--model", "-m", help="Preset name, or a config.json (or its folder).")
 ]
-Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Device (see `llmroof hardware`).")]
 HardwareFile = Annotated[
     Path | None,
     typer.Option(
@@ -86,17 +85,7 @@ TraceFile = Annotated[
         help="Azure or BurstGPT CSV, or Mooncake JSONL: its arrival times and lengths, replayed.",
     ),
 ]
-Calibrate = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--calibrate",
-        dir_okay=False,
-        help="A profile results file (llmroof profile) or bench result (llmroof bench) of a "
-        "planned device; repeat for several devices.",
-    ),
-]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")]
-Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")]
 Nvml = Annotated[
     bool, typer.Option("--nvml/--no-nvml", help="On a GPU, sample DRAM traffic through NVML.")
 ]

@@ -4,13 +4,13 @@ serve a model within latency objectives, how many replicas a request rate needs,
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 
 from llmroof.cli.options import (
     AttentionKernelChoice,
     BlockSize,
-    Calibrate,
     Dtype,
     GroupSize,
     HardwareFile,
@@ -59,7 +59,13 @@ def plan(
     weight_dtype: WeightDtype = None,
     kv_dtype: KvDtype = None,
     group_size: GroupSize = None,
-    calibrate: Calibrate = None,
+    calibrate: list[Path] | None = typer.Option(
+        None,
+        "--calibrate",
+        dir_okay=False,
+        help="A profile results file (llmroof profile) or bench result (llmroof bench) of a planned device; "
+        "repeat for several devices.",
+    ),
     max_gpus: int = typer.Option(16, "--max-gpus", help="Largest tp x pp per replica."),
     block_size: BlockSize = 16,
     reserve: float = typer.Option(

@@ -14,7 +14,6 @@ from llmroof.cli.options import (
     Pp,
     RunFolder,
     TableOrJson,
-    Threads,
     options_of,
 )
 from llmroof.errors import interrupt_exit_code
@@ -63,7 +62,7 @@ def profile(
         "--layers",
         help="Decoder layers to instantiate; the rest is extrapolated (default: 2 on a CPU; all on a GPU).",
     ),
-    threads: Threads = None,
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     cuda_graphs: bool = typer.Option(
         False, "--cuda-graphs", help="Capture decode steps in CUDA graphs (GPU)."
     ),
