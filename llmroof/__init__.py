@@ -10,8 +10,8 @@ Nothing below ``cli`` prints; nothing in ``specs`` or ``analytic`` imports torch
 The Python API (``docs/api.md``): ``llmroof.load(path)`` reads any results file into its typed record,
 ``record.to_pandas()`` tabulates it; ``llmroof.analyze(...)``, ``llmroof.sweep(...)``, ``llmroof.profile(...)``
 and ``llmroof.ceilings(...)`` mirror the CLI, as does every function of :mod:`llmroof.api` (``api.plan``,
-``api.simulate``, ``api.bench``, ``api.trace``, ``api.compare``: ``llmroof.plan`` and the like name the
-packages). They are loaded on first use, so ``import llmroof`` stays light (no torch, numpy or pandas).
+``api.simulate``, ``api.bench``, ``api.trace``, ``api.compare``, ``api.comm``, ``api.sample``:
+``llmroof.plan`` and the like name the packages). They are loaded on first use, so ``import llmroof`` stays light (no torch, numpy or pandas).
 """
 
 from __future__ import annotations

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
         AnalysisRecord,
         BenchResult,
         CeilingsRecord,
+        CommRecord,
         CompareRecord,
         GridRecord,
         PlanRecord,
         ProfileRecord,
+        SampleRecord,
         SimulateResult,
         SweepRecord,
         TraceRecord,
@@ -38,10 +40,12 @@ __all__ = [
     "analyze",
     "bench",
     "ceilings",
+    "comm",
     "compare",
     "load",
     "plan",
     "profile",
+    "sample",
     "simulate",
     "sweep",
     "trace",
@@ -141,6 +145,29 @@ def ceilings(
 
     check_numbers(threads=threads)
     return run_ceilings(device, threads=threads, refresh=refresh)
+
+
+def comm(**options: Any) -> CommRecord:
+    """``llmroof comm``: all-reduce, all-gather and send/recv timed across message sizes on ``ranks``
+    processes (the ``llmroof.comm/1`` record). The options are those of
+    :func:`llmroof.runs.comm.run_comm`: ``ranks``, ``sizes`` (``"4K..64M"``), ``device``,
+    ``iterations``, ``hardware``, ``timeout_s``, ``out`` (a file the record is written to)."""
+    from llmroof.runs.comm import run_comm
+
+    check_numbers(**options)
+    record = run_comm(**options)
+    assert record is not None, "outside torchrun, this process is rank 0"
+    return record
+
+
+def sample(**options: Any) -> SampleRecord:
+    """``llmroof sample``: a GPU's HBM bandwidth through NVML for ``seconds``, or while ``command`` (a
+    list of words) runs (the ``llmroof.sample/1`` record; without a driver it says why). The options are
+    those of :func:`llmroof.runs.sample.run_sample`: ``gpu``, ``interval_s``, ``seconds``, ``command``."""
+    from llmroof.runs.sample import run_sample
+
+    check_numbers(**options)
+    return run_sample(**options)
 
 
 def bench(

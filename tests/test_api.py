@@ -19,9 +19,11 @@ from llmroof.results.records import (
     AnalysisRecord,
     BenchResult,
     CeilingsRecord,
+    CommRecord,
     CompareRecord,
     GridRecord,
     PlanRecord,
+    SampleRecord,
     SimulateResult,
     SweepRecord,
     TraceRecord,
@@ -131,6 +133,24 @@ def test_ceilings_returns_what_the_cli_writes(capsys, tmp_path) -> None:
     assert record.calibration["status"] == "reused" and record.to_dict() | {"calibration": None} == (
         first.to_dict() | {"calibration": None}
     )
+
+
+def test_sample_returns_what_the_cli_writes(capsys, tmp_path) -> None:
+    expected = cli_record(capsys, tmp_path, "sample", "--seconds", "0", "--interval-ms", "50", "--format", "json")
+    record = api.sample(seconds=0, interval_s=0.05)
+    assert isinstance(record, SampleRecord)
+    assert record.to_dict() | {"duration_s": 0} == expected.to_dict() | {"duration_s": 0}  # a wall time
+
+
+def test_comm_returns_the_record_it_writes_as_the_cli_does(capsys, tmp_path) -> None:
+    """Two runs time two sets of collectives: the same rows, each run's own times."""
+    args = ("--ranks", "2", "--sizes", "4K,64K", "--iterations", "2", "--device", "cpu")
+    code, _, err = run_cli(capsys, "comm", *args, "--out", str(tmp_path / "cli.json"), "--format", "json")
+    assert code == 0, err
+    record = api.comm(ranks=2, sizes="4K,64K", iterations=2, device="cpu", out=tmp_path / "api.json")
+    expected = llmroof.load(tmp_path / "cli.json")
+    assert isinstance(record, CommRecord) and record == llmroof.load(tmp_path / "api.json")
+    assert [(r.op, r.size_bytes) for r in record.rows] == [(r.op, r.size_bytes) for r in expected.rows]
 
 
 def test_bench_returns_the_record_it_writes_as_the_cli_does(capsys, tmp_path) -> None:
