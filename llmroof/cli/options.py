@@ -75,7 +75,6 @@ MicroBatches = Annotated[
 ]
 TtftSlo = Annotated[float | None, typer.Option("--ttft-slo", help="TTFT SLO in ms.")]
 TpotSlo = Annotated[float | None, typer.Option("--tpot-slo", help="TPOT SLO in ms.")]
-BlockSize = Annotated[int, typer.Option("--block-size", min=1, help="Tokens per KV block.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of prompts and arrival times.")]
 TraceFile = Annotated[
     Path | None,

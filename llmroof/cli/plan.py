@@ -10,7 +10,6 @@ import typer
 
 from llmroof.cli.options import (
     AttentionKernelChoice,
-    BlockSize,
     Dtype,
     GroupSize,
     HardwareFile,
@@ -67,7 +66,7 @@ def plan(
         "repeat for several devices.",
     ),
     max_gpus: int = typer.Option(16, "--max-gpus", help="Largest tp x pp per replica."),
-    block_size: BlockSize = 16,
+    block_size: int = typer.Option(16, "--block-size", help="Tokens per paged KV-cache block."),
     reserve: float = typer.Option(
         0.1, "--reserve", help="Share of device memory kept back from weights and KV."
     ),

@@ -10,7 +10,6 @@ import typer
 
 from llmroof.cli.options import (
     DTYPE_HELP,
-    BlockSize,
     Format,
     HardwareFile,
     Html,
@@ -58,7 +57,7 @@ def simulate(
         "--one-at-a-time",
         help="An engine without batching (transformers serve): one request at a time.",
     ),
-    block_size: BlockSize = 16,
+    block_size: int = typer.Option(16, "--block-size", min=1, help="Tokens per KV block."),
     kv_blocks: int | None = typer.Option(
         None,
         "--kv-blocks",
