@@ -300,7 +300,7 @@ def test_analyze_html_writes_an_analytic_report(cli, capsys, tmp_path) -> None:
 
 
 def test_profile_writes_report_html_beside_its_results(cpu_results, tmp_path) -> None:
-    from llmroof.cli import profile
+    from llmroof.report.console import profile
 
     results = tmp_path / "results.json"
     shutil.copy(cpu_results, results)

@@ -17,7 +17,7 @@ from llmroof.analytic.sweep import sweep as sweep_rows
 from llmroof.errors import LlmroofError
 from llmroof.results.records import GridRecord, SweepRecord
 from llmroof.results.records.grid import FrontierRow
-from llmroof.runs.analyze import GridSweep, SweepNames, is_grid, sweep
+from llmroof.runs.analyze import AnalyzeOptions, GridSweep, is_grid, sweep
 from llmroof.specs import get_hardware, get_model
 
 
@@ -54,19 +54,19 @@ def test_a_sweep_past_64_bit_integers_falls_back_to_exact_python_integers() -> N
 
 
 def test_a_batch_the_expert_ranks_cannot_share_is_named() -> None:
-    spec, hw = get_model("qwen3-30b-a3b"), get_hardware("h100")
+    options = AnalyzeOptions(model="qwen3-30b-a3b", hardware="h100", ep=2, batch=2)
     with pytest.raises(LlmroofError, match=r"^batch=3: --ep 2"):
-        sweep(spec, hw, Workload(ep=2, batch=2), ["batch=2,3,4"])
+        sweep(options, ["batch=2,3,4"])
 
 
 def test_one_length_axis_is_a_sweep_anything_else_a_grid(tmp_path) -> None:
     assert not is_grid(["batch=1..8"], None) and not is_grid(["context=512,1024"], None)
     assert is_grid(["batch=1..8"], tmp_path / "rows.csv") and is_grid(["tp=1,2"], None)
     assert is_grid(["batch=1..8", "context=512"], None)
-    spec, hw = get_model("llama-3-8b"), get_hardware("h100")
-    one = sweep(spec, hw, Workload(), ["batch=1..4"])
+    options = AnalyzeOptions(model="llama-3-8b", hardware="h100")
+    one = sweep(options, ["batch=1..4"])
     assert isinstance(one, SweepRecord) and [r.value for r in one.rows] == [1, 2, 4]
-    grid = sweep(spec, hw, Workload(), ["batch=1..4", "hardware=h100,a100"], names=SweepNames())
+    grid = sweep(options, ["batch=1..4", "hardware=h100,a100"])
     assert isinstance(grid, GridSweep) and grid.layouts == 2 and grid.sizes == (3, 1, 1)
     assert grid.record.points == 6 and [r.hardware for r in grid.record.frontier] == [
         "h100-sxm",

@@ -3,74 +3,70 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from llmroof.cli.options import (
-    DTYPE_HELP,
-    HARDWARE_FILE,
     AttentionKernelChoice,
     AttentionKind,
+    Dtype,
+    Force,
     Format,
+    GroupSize,
+    HardwareFile,
+    Html,
     ImplementationChoice,
-    resolve_hardware,
-    resolve_model,
-    resolve_precision,
-    resolve_routing,
+    KvDtype,
+    MicroBatches,
+    Model,
+    Pp,
+    Tp,
+    WeightDtype,
+    settings,
 )
 from llmroof.errors import LlmroofError
 
 
 def analyze(
-    model: str = typer.Option(
-        "llama-3-8b", "--model", "-m", help="Preset name, or a config.json (or its folder)."
-    ),
+    ctx: typer.Context,
+    model: Model = "llama-3-8b",
     hardware: str = typer.Option(
         "h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."
     ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
-    prompt: int = typer.Option(
+    prompt_len: int = typer.Option(
         512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."
     ),
-    context: int = typer.Option(
+    context_len: int = typer.Option(
         2048,
         "--context",
         "-c",
         min=1,
         help="Decode: KV-cache tokens per sequence during the step (new token included).",
     ),
-    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks."),
-    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages."),
+    tp: Tp = 1,
+    pp: Pp = 1,
     ep: int = typer.Option(
         1,
         "--ep",
         min=1,
         help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel.",
     ),
-    micro_batches: int = typer.Option(
-        1, "--micro-batches", min=1, help="Prefill micro-batches in the pipeline."
-    ),
+    micro_batches: MicroBatches = 1,
     pp_layers: str | None = typer.Option(
         None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."
     ),
-    dtype: str = typer.Option(
-        "bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
-    ),
-    weight_dtype: str | None = typer.Option(
-        None, "--weight-dtype", help="Decoder linear weights' dtype."
-    ),
-    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
-    group_size: int | None = typer.Option(
-        None, "--group-size", help="int4 quantisation group size (default 128)."
-    ),
+    dtype: Dtype = "bf16",
+    weight_dtype: WeightDtype = None,
+    kv_dtype: KvDtype = None,
+    group_size: GroupSize = None,
     expert_dtype: str | None = typer.Option(
         None,
         "--expert-dtype",
         help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights').",
     ),
-    zipf: float | None = typer.Option(
-        None,
+    zipf: float = typer.Option(
+        0.0,
         "--zipf",
         min=0.0,
         help="Skewed expert routing: Zipf exponent of the expert load (0: uniform).",
@@ -126,95 +122,43 @@ def analyze(
         dir_okay=False,
         help="Stream every row of a sweep to this .csv or .jsonl file (any size).",
     ),
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Replace a FILE.partial beside --out FILE (an interrupted sweep's, or yours).",
-    ),
+    force: Force = False,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    html: Path | None = typer.Option(
-        None,
-        "--html",
-        dir_okay=False,
-        help="Also write an HTML report of the analysis to this file.",
-    ),
-    hardware_file: Path | None = HARDWARE_FILE,
+    html: Html = None,
+    hardware_file: HardwareFile = None,
 ) -> None:
     """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
-    from llmroof.analytic import Workload, checked_analyze
-    from llmroof.analytic.serialize import analysis_to_dict
-    from llmroof.report.console.analysis import print_result
-
-    spec = resolve_model(model, kv_heads, attention)
-    device = resolve_hardware(hardware, hardware_file)
-    stages = _parse_stage_layers(pp_layers)
-    try:
-        workload = Workload(
-            batch=batch,
-            prompt_len=prompt,
-            context_len=context,
-            precision=resolve_precision(dtype, weight_dtype, kv_dtype, group_size, expert_dtype),
-            tp=tp,
-            pp=pp,
-            ep=ep,
-            micro_batches=micro_batches,
-            pp_layers=stages,
-            routing=resolve_routing(zipf, expert_load),
-            mla_absorbed=not mla_naive,
-            implementation=implementation.value,
-            attention_kernel=attention_kernel.value,
-            fused_qkv=fused_qkv,
-            all_logits=all_logits,
-            memory_reserve_fraction=reserve,
-        )
-    except ValueError as exc:
-        raise LlmroofError(str(exc)) from None
-    if out is not None and not sweep:
-        raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
-    if out is not None:
-        from llmroof.results.stream import check_stream_target, stream_format
-
-        stream_format(out)
-        check_stream_target(out, force=force)
-    if sweep:
-        from llmroof.runs.analyze import SweepNames
-
-        _sweep(
-            spec,
-            device,
-            workload,
-            sweep,
-            out,
-            fmt,
-            SweepNames(
-                dtype=dtype,
-                weight_dtype=weight_dtype,
-                kv_dtype=kv_dtype,
-                group_size=group_size,
-                kv_heads=kv_heads,
-                attention=None if attention is None else attention.value,
-                hardware_file=hardware_file,
-            ),
-            force,
-        )
-        if html is not None:
-            _write_html(analysis_to_dict(checked_analyze(spec, device, workload)), html)
-        return
-    data = analysis_to_dict(checked_analyze(spec, device, workload))
-    if html is not None:
-        _write_html(data, html)
-    print_result(data, fmt.value)
-
-
-def _write_html(data: dict[str, Any], path: Path) -> None:
     import sys
 
-    from llmroof.report.console.analysis import write_html
+    from llmroof.report.console.analysis import print_result, write_html
+    from llmroof.report.console.sweep import print_grid, print_sweep
+    from llmroof.runs.analyze import AnalyzeOptions, GridSweep, analyze, chunk_writer, is_grid
+    from llmroof.runs.analyze import sweep as run_sweep
 
-    write_html(data, path, ["llmroof", *sys.argv[1:]])
+    layers = _stage_layers(pp_layers)
+    options = settings(AnalyzeOptions, ctx, pp_layers=layers, mla_absorbed=not mla_naive)
+    if out is not None and not sweep:
+        raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
+    if sweep:
+        streamed = fmt is Format.csv and out is None and is_grid(sweep, out)
+        sink = chunk_writer(sys.stdout, "csv") if streamed else None
+        result = run_sweep(options, sweep, out=out, sink=sink, force=force)
+        if isinstance(result, GridSweep):
+            print_grid(
+                result.record, fmt.value, result.layouts, result.summary, streamed=sink is not None
+            )
+        else:
+            print_sweep(result, fmt.value)
+    if sweep and html is None:
+        return
+    record = analyze(options)
+    if html is not None:
+        write_html(record, html, ["llmroof", *sys.argv[1:]])
+    if not sweep:
+        print_result(record, fmt.value)
 
 
-def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
+def _stage_layers(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
@@ -223,44 +167,6 @@ def _parse_stage_layers(text: str | None) -> tuple[int, ...] | None:
         raise LlmroofError(
             f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19"
         ) from None
-
-
-def _sweep(
-    spec: Any,
-    device: Any,
-    workload: Any,
-    texts: list[str],
-    out: Path | None,
-    fmt: Format,
-    names: Any,
-    force: bool = False,
-) -> None:
-    """Run the sweep (:func:`llmroof.runs.analyze.sweep`) and render its record: a one-axis sweep as JSON, CSV
-    or a table; a grid's frontier likewise (its rows stream to ``--out``, or to stdout as CSV)."""
-    import sys
-
-    from llmroof.report.console.sweep import print_grid, print_sweep
-    from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
-    from llmroof.runs.analyze import sweep as run_sweep
-
-    sink = (
-        chunk_writer(sys.stdout, "csv")
-        if fmt is Format.csv and out is None and is_grid(texts, out)
-        else None
-    )
-    result = run_sweep(spec, device, workload, texts, names=names, out=out, sink=sink, force=force)
-    if not isinstance(result, GridSweep):
-        print_sweep(result, fmt.value)
-        return
-    print_grid(
-        result.record,
-        fmt.value,
-        layouts=result.layouts,
-        sizes=result.sizes,
-        seconds_taken=result.seconds,
-        out=out,
-        streamed=sink is not None,
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from llmroof.cli.options import HARDWARE_FILE, CatalogFormat
+from llmroof.cli.options import HardwareFile, TableOrJson
 
 
 def models(
-    fmt: CatalogFormat = typer.Option(CatalogFormat.table, "--format", "-f", help="Output format."),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
 ) -> None:
     """List the model presets (any Hugging Face config.json works too)."""
     from llmroof.report.console.catalogs import print_models
@@ -19,8 +17,8 @@ def models(
 
 
 def hardware(
-    fmt: CatalogFormat = typer.Option(CatalogFormat.table, "--format", "-f", help="Output format."),
-    hardware_file: Path | None = HARDWARE_FILE,
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
+    hardware_file: HardwareFile = None,
 ) -> None:
     """List the hardware catalog (dense peaks, per-direction link bandwidth)."""
     from llmroof.report.console.catalogs import print_hardware

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 
 import typer
 
-
-class CeilingsFormat(str, Enum):
-    table = "table"
-    json = "json"
+from llmroof.cli.options import Device, TableOrJson
 
 
 def ceilings(
-    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
+    device: Device = "auto",
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -24,37 +20,25 @@ def ceilings(
     refresh: bool = typer.Option(
         False, "--refresh", help="Measure again even when the cache holds this machine."
     ),
-    fmt: CeilingsFormat = typer.Option(
-        CeilingsFormat.table, "--format", "-f", help="table or json."
-    ),
+    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Calibrate (or read back) this machine's ceilings: bandwidth of every memory level and compute per dtype.
 
     The first run measures for about 10-20 s on a CPU; later runs, and every `llmroof profile`, reuse the
     cached figures (per machine fingerprint, under $XDG_CACHE_HOME/llmroof) until --refresh.
     """
+    from llmroof.report.console.ceilings import print_result
     from llmroof.runs.ceilings import run_ceilings
 
+    quiet = fmt is TableOrJson.json
     record = run_ceilings(
         device,
         threads=threads,
         refresh=refresh,
-        progress=(lambda _: None) if fmt is CeilingsFormat.json else _progress,
+        progress=(lambda _: None) if quiet else lambda m: print(f"llmroof: {m}", file=sys.stderr),
         note=lambda note: print(f"llmroof: note: {note}", file=sys.stderr),
     )
-    if fmt is CeilingsFormat.json:
-        from llmroof.cli.render import print_json
-
-        print_json(record.to_dict())
-    else:
-        from llmroof.cli.render import console
-        from llmroof.report.console.ceilings import print_ceilings
-
-        print_ceilings(record, console())
-
-
-def _progress(message: str) -> None:
-    print(f"llmroof: {message}", file=sys.stderr)
+    print_result(record, fmt.value)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-
-class CommFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from llmroof.cli.options import Format
 
 
 def comm(
@@ -33,7 +28,7 @@ def comm(
     timeout: float = typer.Option(
         120.0, "--timeout", min=1.0, help="Seconds before a stuck rank fails the run."
     ),
-    fmt: CommFormat = typer.Option(CommFormat.table, "--format", "-f", help="Output format."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also write the JSON record here.", dir_okay=False
     ),
@@ -42,10 +37,6 @@ def comm(
     from llmroof.report.console.comm import print_result
     from llmroof.runs.comm import run_comm
 
-    if out is not None:  # before measuring: a folder that cannot be written would lose the run
-        from llmroof.results.io import check_writable
-
-        check_writable(out)
     record = run_comm(
         ranks=ranks,
         sizes=sizes,
@@ -53,11 +44,12 @@ def comm(
         iterations=iterations,
         hardware=hardware,
         timeout_s=timeout,
+        out=out,
         progress=lambda line: print(f"llmroof: {line}", file=sys.stderr),
     )
     if record is None:  # a torchrun rank other than 0
         return
-    print_result(record, fmt.value, out)
+    print_result(record, fmt.value)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
 import typer
 
+from llmroof.cli.options import OutFile, StepSummary, settings
 from llmroof.compare.metrics import METRICS, NOISE_FLOOR
-from llmroof.errors import LlmroofError
 
 
 class CompareFormat(str, Enum):
@@ -29,6 +28,7 @@ class FailOn(str, Enum):
 
 
 def compare(
+    ctx: typer.Context,
     base: Path = typer.Argument(
         ...,
         show_default=False,
@@ -40,7 +40,7 @@ def compare(
     threshold: str = typer.Option(
         "5%", "--threshold", "-t", help="Smallest change that counts: 5% or 0.05."
     ),
-    metric: list[str] | None = typer.Option(
+    metrics: list[str] | None = typer.Option(
         None,
         "--metric",
         "-M",
@@ -54,9 +54,7 @@ def compare(
         help="table; markdown (GitHub); json; html (a report with both rooflines); "
         "bmf (Bencher Metric Format: NEW's metrics).",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", dir_okay=False, help="Write the output to this file."
-    ),
+    out: OutFile = None,
     fail_on: FailOn = typer.Option(
         FailOn.regression,
         "--fail-on",
@@ -88,11 +86,7 @@ def compare(
         help="Per-op times decide the exit code too (by default "
         "they are reported; -M names what gates).",
     ),
-    step_summary: bool = typer.Option(
-        True,
-        "--step-summary/--no-step-summary",
-        help="Append markdown to $GITHUB_STEP_SUMMARY when that is set.",
-    ),
+    step_summary: StepSummary = True,
     history: str | None = typer.Option(
         None,
         "--history",
@@ -112,65 +106,31 @@ def compare(
 ) -> None:
     """Compare two profile runs metric by metric, with confidence intervals: regression, improvement,
     unchanged or inconclusive. In GitHub Actions, also appends markdown to the job's summary page."""
-    from llmroof.compare.comparison import CompareSettings, compare_paths
+    from llmroof.compare.command import compare_command
+    from llmroof.compare.comparison import CompareSettings, Comparison
     from llmroof.ranges import parse_threshold
-    from llmroof.report.console.compare import append_step_summary, print_comparison
-
-    settings = CompareSettings(
-        threshold=parse_threshold(threshold, "--threshold"),
-        min_samples=min_samples,
-        max_cv=max_cv,
-        metrics=tuple(metric or ()),
-        allow_mismatch=allow_mismatch,
-        noise_floor=parse_threshold(noise_floor, "--noise-floor"),
-        gate_ops=gate_ops,
+    from llmroof.report.console.compare import (
+        append_step_summary,
+        print_comparison,
+        print_trace_comparison,
     )
-    if history is not None:
-        if new is not None:
-            raise LlmroofError("with --history, pass only NEW", "llmroof compare --history DB NEW")
-        from llmroof.history.gate import HistoryBase, compare_with_history
-        from llmroof.history.store import open_store
 
-        with open_store(history, readonly=True) as store:
-            comparison = compare_with_history(
-                store, base, settings, HistoryBase(runs=history_runs, branch=base_branch)
-            )
-    elif new is None:
-        raise LlmroofError(
-            "compare needs BASE and NEW", "llmroof compare BASE NEW, or --history DB NEW"
-        )
+    given = settings(
+        CompareSettings,
+        ctx,
+        threshold=parse_threshold(threshold, "--threshold"),
+        noise_floor=parse_threshold(noise_floor, "--noise-floor"),
+        metrics=tuple(metrics or ()),
+    )
+    comparison = compare_command(
+        base, new, given, history=history, history_runs=history_runs, base_branch=base_branch
+    )
+    if isinstance(comparison, Comparison):
+        print_comparison(comparison, fmt.value, out)
+        if step_summary:
+            append_step_summary(comparison)
     else:
-        from llmroof.compare.trace_ops import trace_pair
-
-        traces = trace_pair(base, new)
-        if traces is not None:
-            _compare_traces(*traces, settings, fmt, out, fail_on, names=(str(base), str(new)))
-            return
-        comparison = compare_paths(base, new, settings)
-    print_comparison(comparison, fmt.value, out)
-    if step_summary:
-        append_step_summary(comparison)
-    code = comparison.exit_code(fail_on.value)
-    if code:
-        raise typer.Exit(code)
-
-
-def _compare_traces(
-    base: Any,
-    new: Any,
-    settings: Any,
-    fmt: CompareFormat,
-    out: Path | None,
-    fail_on: FailOn,
-    *,
-    names: tuple[str, str],
-) -> None:
-    """Two ``llmroof.trace/1`` results: phase by phase and op by op (llmroof/compare/trace_ops.py)."""
-    from llmroof.compare.trace_ops import compare_traces
-    from llmroof.report.console.compare import print_trace_comparison
-
-    comparison = compare_traces(base, new, settings, base_name=names[0], new_name=names[1])
-    print_trace_comparison(comparison, fmt.value, out)
+        print_trace_comparison(comparison, fmt.value, out)
     code = comparison.exit_code(fail_on.value)
     if code:
         raise typer.Exit(code)

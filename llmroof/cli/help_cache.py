@@ -116,9 +116,8 @@ class _Tee:
         self.copy: list[str] = []
 
     def write(self, text: str) -> int:
-        written = self.stream.write(
-            text
-        )  # first: a probe with bytes (click's) fails here, copying nothing
+        # first: a probe with bytes (click's) fails here, copying nothing
+        written = self.stream.write(text)
         self.copy.append(text)
         return written
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from llmroof.cli.options import OutFile, StepSummary, settings
+
 if TYPE_CHECKING:
     from llmroof.history.detect import DetectSettings
     from llmroof.history.trend import Selection
@@ -72,18 +74,10 @@ def add(
     print_added(add_to_history(db, results, where, machine=machine, timeout_s=timeout))
 
 
-def _selection(
-    machine: str | None,
-    config: str | None,
-    metric: list[str] | None,
-    branch: str | None,
-    last: int | None,
-) -> Selection:
+def _selection(ctx: typer.Context, metrics: list[str] | None) -> Selection:
     from llmroof.history.trend import Selection
 
-    return Selection(
-        machine=machine, config=config, metrics=tuple(metric or ()), branch=branch, last=last
-    )
+    return settings(Selection, ctx, metrics=tuple(metrics or ()))
 
 
 def _settings(alpha: float, min_segment: int, min_size: str) -> DetectSettings:
@@ -112,7 +106,6 @@ LAST_OPTION = typer.Option(
 FMT_OPTION = typer.Option(
     HistoryFormat.table, "--format", "-f", help="table, json, csv, markdown, html."
 )
-OUT_OPTION = typer.Option(None, "--out", "-o", dir_okay=False, help="Write to this file.")
 ALPHA_OPTION = typer.Option(0.05, "--alpha", help="False-alarm level of the change-point test.")
 MIN_SEGMENT_OPTION = typer.Option(
     5, "--min-segment", min=2, help="Fewest runs on each side of a change."
@@ -124,14 +117,15 @@ MIN_SIZE_OPTION = typer.Option(
 
 @history_app.command("show")
 def show(
+    ctx: typer.Context,
     db: str | None = _db_option(),
     machine: str | None = MACHINE_OPTION,
     config: str | None = CONFIG_OPTION,
-    metric: list[str] | None = METRIC_OPTION,
+    metrics: list[str] | None = METRIC_OPTION,
     branch: str | None = BRANCH_OPTION,
     last: int | None = LAST_OPTION,
     fmt: HistoryFormat = FMT_OPTION,
-    out: Path | None = OUT_OPTION,
+    out: OutFile = None,
     alpha: float = ALPHA_OPTION,
     min_segment: int = MIN_SEGMENT_OPTION,
     min_size: str = MIN_SIZE_OPTION,
@@ -140,13 +134,14 @@ def show(
     from llmroof.history.trend import read_trends
     from llmroof.report.console.history import print_result
 
-    settings = _settings(alpha, min_segment, min_size)
-    record = read_trends(db, _selection(machine, config, metric, branch, last), settings)
+    detect = _settings(alpha, min_segment, min_size)
+    record = read_trends(db, _selection(ctx, metrics), detect)
     print_result(record, fmt.value, out)
 
 
 @history_app.command("check")
 def check(
+    ctx: typer.Context,
     db: str | None = _db_option(),
     threshold: str = typer.Option(
         "5%", "--threshold", "-t", help="Smallest regression that fails: 5% or 0.05."
@@ -159,19 +154,15 @@ def check(
     ),
     machine: str | None = MACHINE_OPTION,
     config: str | None = CONFIG_OPTION,
-    metric: list[str] | None = METRIC_OPTION,
+    metrics: list[str] | None = METRIC_OPTION,
     branch: str | None = BRANCH_OPTION,
     last: int | None = LAST_OPTION,
     fmt: HistoryFormat = FMT_OPTION,
-    out: Path | None = OUT_OPTION,
+    out: OutFile = None,
     alpha: float = ALPHA_OPTION,
     min_segment: int = MIN_SEGMENT_OPTION,
     min_size: str = MIN_SIZE_OPTION,
-    step_summary: bool = typer.Option(
-        True,
-        "--step-summary/--no-step-summary",
-        help="Append markdown to $GITHUB_STEP_SUMMARY when that is set.",
-    ),
+    step_summary: StepSummary = True,
 ) -> None:
     """The newest change point of each series; exit 1 when one is a regression beyond --threshold that
     began at or after --since, else 0."""
@@ -179,10 +170,10 @@ def check(
     from llmroof.ranges import parse_threshold
     from llmroof.report.console.history import print_check
 
-    settings = _settings(alpha, min_segment, min_size)
+    detect = _settings(alpha, min_segment, min_size)
     limit = parse_threshold(threshold)
-    selection = _selection(machine, config, metric, branch, last)
-    record = read_trends(db, selection, settings, command="check", threshold=limit, since=since)
+    selection = _selection(ctx, metrics)
+    record = read_trends(db, selection, detect, command="check", threshold=limit, since=since)
     print_check(record, fmt.value, out, step_summary)
     if record.verdict == "regression":
         raise typer.Exit(1)
@@ -190,19 +181,20 @@ def check(
 
 @history_app.command("export")
 def export(
+    ctx: typer.Context,
     db: str | None = _db_option(),
     machine: str | None = MACHINE_OPTION,
     config: str | None = CONFIG_OPTION,
-    metric: list[str] | None = METRIC_OPTION,
+    metrics: list[str] | None = METRIC_OPTION,
     branch: str | None = BRANCH_OPTION,
-    out: Path | None = OUT_OPTION,
+    out: OutFile = None,
 ) -> None:
     """CSV in the layout Apache Otava reads: time, commit, branch, then one column per series."""
     from llmroof.history.detect import DetectSettings
     from llmroof.history.trend import read_trends
     from llmroof.report.console.history import print_export
 
-    selection = _selection(machine, config, metric, branch, None)
+    selection = _selection(ctx, metrics)
     print_export(read_trends(db, selection, DetectSettings()), out)
 
 

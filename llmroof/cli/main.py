@@ -119,9 +119,8 @@ def _lazy_group() -> Any:
                     _guard_numbers(command)
                     quick_coercion.install(command)
                     self.commands.setdefault(info.name or cmd_name, command)
-                for (
-                    group
-                ) in scratch.registered_groups:  # a command with subcommands (llmroof history ...)
+                # a command with subcommands (llmroof history ...)
+                for group in scratch.registered_groups:
                     built = typer.main.get_group_from_info(
                         group,
                         pretty_exceptions_short=True,
@@ -182,9 +181,8 @@ def _run(argv: list[str] | None) -> object:
 
     command = typer.main.get_command(application())
     _guard_numbers(command)
-    quick_coercion.install(
-        command
-    )  # the root's own options (each command's get theirs when it is built)
+    # the root's own options (each command's get theirs when it is built)
+    quick_coercion.install(command)
     try:
         return command.main(args=argv, prog_name="llmroof", standalone_mode=False)
     except Exception as exc:
@@ -218,9 +216,8 @@ def _fail(message: str, hint: str | None, code: int = EXIT_USER_ERROR) -> None:
     text = " ".join(
         plain_text(f"llmroof: error: {message}" + (f" (hint: {hint})" if hint else "")).split()
     )
-    with contextlib.suppress(
-        OSError, ValueError
-    ):  # stderr closed too: the exit code is all that is left
+    # stderr closed too: the exit code is all that is left
+    with contextlib.suppress(OSError, ValueError):
         print(text, file=sys.stderr)
     sys.exit(code)
 
@@ -267,9 +264,8 @@ def _prepare_streams(entry: bool) -> None:
             with contextlib.suppress(Exception):
                 reconfigure(errors="replace")  # a non-ASCII model name on an ASCII-only terminal
     if entry and hasattr(signal, "SIGPIPE"):
-        signal.signal(
-            signal.SIGPIPE, signal.SIG_DFL
-        )  # `llmroof models | head -1` ends quietly, as cat does
+        # `llmroof models | head -1` ends quietly, as cat does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def _flush_stdout() -> None:

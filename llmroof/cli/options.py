@@ -1,17 +1,18 @@
-"""Options shared by several commands, and their parsing into specs."""
+"""Options that several commands share, declared once as ``Annotated`` types (a command's parameter
+``tp: Tp = 1`` is the option ``--tp``), and the parsing of a command's options into its settings object."""
 
 from __future__ import annotations
 
+import inspect
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from llmroof.errors import LlmroofError
-from llmroof.specs.dtypes import DTYPES, resolve_precision  # noqa: F401 (re-exported for the commands)
-from llmroof.specs.hardware import HardwareSpec, get_hardware
-from llmroof.specs.model import ModelSpec, get_model
+from llmroof.specs.dtypes import DTYPES
+
+T = TypeVar("T")
 
 
 class Format(str, Enum):
@@ -20,7 +21,7 @@ class Format(str, Enum):
     csv = "csv"
 
 
-class CatalogFormat(str, Enum):
+class TableOrJson(str, Enum):
     table = "table"
     json = "json"
 
@@ -43,58 +44,88 @@ class ImplementationChoice(str, Enum):
 
 DTYPE_HELP = f"One of {', '.join(DTYPES)}."
 
-HARDWARE_FILE = typer.Option(
-    None,
-    "--hardware-file",
-    help="A TOML or JSON file of extra devices (same schema as the catalog).",
-    dir_okay=False,
-)
+Model = Annotated[
+    str, typer.Option("--model", "-m", help="Preset name, or a config.json (or its folder).")
+]
+HardwareFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--hardware-file",
+        help="A TOML or JSON file of extra devices (same schema as the catalog).",
+        dir_okay=False,
+    ),
+]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
+    ),
+]
+WeightDtype = Annotated[
+    str | None, typer.Option("--weight-dtype", help="Decoder linear weights' dtype.")
+]
+KvDtype = Annotated[str | None, typer.Option("--kv-dtype", help="KV-cache dtype.")]
+GroupSize = Annotated[
+    int | None, typer.Option("--group-size", help="int4 quantisation group size (default 128).")
+]
+Tp = Annotated[int, typer.Option("--tp", min=1, help="Tensor-parallel ranks.")]
+Pp = Annotated[int, typer.Option("--pp", min=1, help="Pipeline stages.")]
+MicroBatches = Annotated[
+    int, typer.Option("--micro-batches", min=1, help="Prefill micro-batches in the pipeline.")
+]
+TtftSlo = Annotated[float | None, typer.Option("--ttft-slo", help="TTFT SLO in ms.")]
+TpotSlo = Annotated[float | None, typer.Option("--tpot-slo", help="TPOT SLO in ms.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of prompts and arrival times.")]
+TraceFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace-file",
+        dir_okay=False,
+        help="Azure or BurstGPT CSV, or Mooncake JSONL: its arrival times and lengths, replayed.",
+    ),
+]
+Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")]
+Nvml = Annotated[
+    bool, typer.Option("--nvml/--no-nvml", help="On a GPU, sample DRAM traffic through NVML.")
+]
+RunFolder = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        file_okay=False,
+        help="Results folder (default: a new folder under ./llmroof-runs/).",
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Replace an earlier run in the --out folder (kept by default)."),
+]
+OutFile = Annotated[
+    Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the output to this file.")
+]
+Html = Annotated[
+    Path | None,
+    typer.Option("--html", dir_okay=False, help="Also write an HTML report to this file."),
+]
+StepSummary = Annotated[
+    bool,
+    typer.Option(
+        "--step-summary/--no-step-summary",
+        help="Append markdown to $GITHUB_STEP_SUMMARY when that is set.",
+    ),
+]
 
 
-def resolve_model(
-    name: str, kv_heads: int | None = None, attention: AttentionKind | None = None
-) -> ModelSpec:
-    """A preset or config.json, with the KV-head override applied (``--kv-heads`` wins over ``--attention``)."""
-    model = get_model(name)
-    if kv_heads is not None:
-        return model.with_kv_heads(kv_heads)
-    if attention is not None:
-        return model.with_attention(attention.value)
-    return model
+def settings(cls: type[T], ctx: typer.Context, **given: Any) -> T:
+    """The command's options as ``cls``, a dataclass whose fields (or keyword parameters) they are
+    named after: see :func:`options_of`."""
+    return cls(**options_of(cls, ctx, **given))
 
 
-def resolve_hardware(name: str, hardware_file: Path | None) -> HardwareSpec:
-    return get_hardware(name, hardware_file)
-
-
-def resolve_routing(zipf: float | None, expert_load: Path | None) -> Any:
-    """``--zipf S`` or ``--expert-load FILE`` (a JSON list, or numbers separated by commas, spaces or lines:
-    one token count or share per expert) as a :class:`~llmroof.analytic.moe.Routing`."""
-    from llmroof.analytic.moe import UNIFORM, Routing
-
-    if expert_load is None and not zipf:
-        return UNIFORM
-    if expert_load is not None and zipf:
-        raise LlmroofError("--zipf and --expert-load both describe the routing", "pass one of them")
-    load = None
-    if expert_load is not None:
-        from llmroof.readers import decode_text, parse_json, read_bytes
-
-        source = f"--expert-load {expert_load}"
-        text = decode_text(read_bytes(expert_load), source)
-        try:
-            values = (
-                parse_json(text, source)
-                if text.lstrip().startswith("[")
-                else text.replace(",", " ").split()
-            )
-            load = tuple(float(v) for v in values)
-        except (ValueError, TypeError):
-            raise LlmroofError(
-                f"--expert-load {expert_load}: expected one number per expert (a JSON list, or "
-                "numbers separated by commas, spaces or lines)"
-            ) from None
-    try:
-        return Routing(zipf_s=zipf or 0.0, expert_load=load)
-    except ValueError as exc:
-        raise LlmroofError(f"--expert-load/--zipf: {exc}") from None
+def options_of(cls: Any, ctx: typer.Context, **given: Any) -> dict[str, Any]:
+    """The command's options that ``cls`` takes, by name, those in ``given`` replaced by its values
+    (a choice as its value)."""
+    names = inspect.signature(cls).parameters
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in ctx.params.items()}
+    return {k: v for k, v in (values | given).items() if k in names}

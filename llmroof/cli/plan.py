@@ -9,9 +9,16 @@ from pathlib import Path
 import typer
 
 from llmroof.cli.options import (
-    DTYPE_HELP,
-    HARDWARE_FILE,
     AttentionKernelChoice,
+    Dtype,
+    GroupSize,
+    HardwareFile,
+    KvDtype,
+    Model,
+    TpotSlo,
+    TtftSlo,
+    WeightDtype,
+    options_of,
 )
 
 
@@ -23,9 +30,8 @@ class PlanFormat(str, Enum):
 
 
 def plan(
-    model: str = typer.Option(
-        ..., "--model", "-m", help="Preset name, or a config.json (or its folder)."
-    ),
+    ctx: typer.Context,
+    model: Model,
     hardware: str = typer.Option(
         ...,
         "--hardware",
@@ -37,12 +43,8 @@ def plan(
     rate: float | None = typer.Option(
         None, "--rate", help="Requests per second to serve (default: one replica)."
     ),
-    ttft_slo: float | None = typer.Option(
-        None, "--ttft-slo", help="Largest time to first token, ms."
-    ),
-    tpot_slo: float | None = typer.Option(
-        None, "--tpot-slo", help="Largest time between a user's tokens, ms."
-    ),
+    ttft_slo: TtftSlo = None,
+    tpot_slo: TpotSlo = None,
     gpus_per_node: int | None = typer.Option(
         None,
         "--gpus-per-node",
@@ -52,16 +54,10 @@ def plan(
     gpu_hour_cost: str | None = typer.Option(
         None, "--gpu-hour-cost", help="USD per GPU-hour: one price, or one per device (2.5,1.8)."
     ),
-    dtype: str = typer.Option(
-        "bf16", "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
-    ),
-    weight_dtype: str | None = typer.Option(
-        None, "--weight-dtype", help="Decoder linear weights' dtype."
-    ),
-    kv_dtype: str | None = typer.Option(None, "--kv-dtype", help="KV-cache dtype."),
-    group_size: int | None = typer.Option(
-        None, "--group-size", help="int4 quantisation group size (default 128)."
-    ),
+    dtype: Dtype = "bf16",
+    weight_dtype: WeightDtype = None,
+    kv_dtype: KvDtype = None,
+    group_size: GroupSize = None,
     calibrate: list[Path] | None = typer.Option(
         None,
         "--calibrate",
@@ -95,36 +91,13 @@ def plan(
         "the best beside the recommendation.",
     ),
     fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", "-f", help="Output format."),
-    hardware_file: Path | None = HARDWARE_FILE,
+    hardware_file: HardwareFile = None,
 ) -> None:
     """Capacity plan: every TP x PP x concurrency on each device, the Pareto front, and a recommendation."""
     from llmroof.plan.command import plan_command
     from llmroof.report.console.plan import print_result
 
-    result = plan_command(
-        model=model,
-        hardware=hardware,
-        prompt=prompt,
-        output=output,
-        rate=rate,
-        ttft_slo=ttft_slo,
-        tpot_slo=tpot_slo,
-        gpus_per_node=gpus_per_node,
-        gpu_hour_cost=gpu_hour_cost,
-        dtype=dtype,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        group_size=group_size,
-        calibrate=calibrate,
-        block_size=block_size,
-        reserve=reserve,
-        max_gpus=max_gpus,
-        attention_kernel=attention_kernel.value,
-        top=top,
-        simulate=simulate,
-        disaggregate=disaggregate,
-        hardware_file=hardware_file,
-    )
+    result = plan_command(**options_of(plan_command, ctx))
     print_result(result, fmt.value)
 
 

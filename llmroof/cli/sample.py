@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-
-class SampleFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from llmroof.cli.options import Format
 
 
 def sample(
@@ -26,7 +21,7 @@ def sample(
     gpu: int = typer.Option(
         0, "--gpu", "-g", min=0, help="NVML device index (as nvidia-smi numbers GPUs)."
     ),
-    fmt: SampleFormat = typer.Option(SampleFormat.table, "--format", "-f", help="Output format."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -47,7 +42,7 @@ def sample(
         from llmroof.results.io import check_writable
 
         check_writable(out)
-    live = fmt is SampleFormat.table and sys.stdout.isatty()
+    live = fmt is Format.table and sys.stdout.isatty()
     record = run_sample(
         gpu=gpu,
         interval_s=interval_ms / 1e3,

@@ -8,13 +8,24 @@ from pathlib import Path
 
 import typer
 
-from llmroof.cli.options import DTYPE_HELP, HARDWARE_FILE, Format
+from llmroof.cli.options import (
+    DTYPE_HELP,
+    Format,
+    HardwareFile,
+    Html,
+    Model,
+    Pp,
+    Seed,
+    TpotSlo,
+    TraceFile,
+    TtftSlo,
+    options_of,
+)
 
 
 def simulate(
-    model: str = typer.Option(
-        ..., "--model", "-m", help="Preset name, or a config.json (or its folder)."
-    ),
+    ctx: typer.Context,
+    model: Model,
     hardware: str | None = typer.Option(
         None,
         "--hardware",
@@ -27,18 +38,11 @@ def simulate(
         None, "--rate", "-r", help="Mean arrivals per second, e.g. 2,4,8."
     ),
     requests: int = typer.Option(1000, "--requests", "-n", min=1, help="Requests per rate."),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the arrival times (as `llmroof bench --seed`)."
-    ),
+    seed: Seed = 0,
     cv: float = typer.Option(
         1.0, "--cv", min=0.0, help="Burstiness: CV of the gaps (1 Poisson, 0 fixed rate, >1 Gamma)."
     ),
-    trace_file: Path | None = typer.Option(
-        None,
-        "--trace-file",
-        dir_okay=False,
-        help="Azure or BurstGPT CSV, or Mooncake JSONL, replayed as recorded.",
-    ),
+    trace_file: TraceFile = None,
     max_num_seqs: int = typer.Option(
         256, "--max-num-seqs", min=1, help="Sequences running at once."
     ),
@@ -73,7 +77,7 @@ def simulate(
         None, "--draft-model", help="The draft model (its steps are timed)."
     ),
     tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel ranks per replica."),
-    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages per replica."),
+    pp: Pp = 1,
     replicas: int = typer.Option(1, "--replicas", min=1, help="Replicas behind the router."),
     disaggregate: str | None = typer.Option(
         None,
@@ -97,8 +101,8 @@ def simulate(
         "repeat to average several (e.g. before and after a measurement). With --one-at-a-time, a "
         "low-rate open-loop bench (`llmroof bench --rate`) adds the idle engine's wake cost.",
     ),
-    ttft_slo: float | None = typer.Option(None, "--ttft-slo", help="TTFT SLO in ms."),
-    tpot_slo: float | None = typer.Option(None, "--tpot-slo", help="TPOT SLO in ms."),
+    ttft_slo_ms: TtftSlo = None,
+    tpot_slo_ms: TpotSlo = None,
     slo_percentile: float = typer.Option(
         90.0, "--slo-percentile", help="Percentile the SLOs hold at: 50, 90, 95, 99."
     ),
@@ -112,60 +116,21 @@ def simulate(
         help="A bench result of open-loop levels: replay its rates, requests, seed and lengths and "
         "print predicted against measured, metric by metric.",
     ),
-    html: Path | None = typer.Option(
-        None,
-        "--html",
-        dir_okay=False,
-        help="Also write an HTML report: latency CDFs, queue over time.",
-    ),
+    html: Html = None,
     fmt: Format = typer.Option(
         Format.table,
         "--format",
         "-f",
         help="table, json (no per-request rows) or csv (one row per request).",
     ),
-    hardware_file: Path | None = HARDWARE_FILE,
+    hardware_file: HardwareFile = None,
 ) -> None:
     """Simulate a serving replica or fleet under bursty or traced traffic: latency percentiles,
     goodput, queueing, and the largest rate meeting the SLOs."""
     from llmroof.report.console.simulate import print_result, write_files
     from llmroof.simulate.command import simulate_command
 
-    result = simulate_command(
-        model=model,
-        hardware=hardware,
-        prompt=prompt,
-        output=output,
-        rate=rate,
-        requests=requests,
-        seed=seed,
-        cv=cv,
-        trace_file=trace_file,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        chunked_prefill=chunked_prefill,
-        one_at_a_time=one_at_a_time,
-        block_size=block_size,
-        kv_blocks=kv_blocks,
-        prefix_hit_rate=prefix_hit_rate,
-        speculative_k=speculative_k,
-        acceptance_rate=acceptance_rate,
-        draft_model=draft_model,
-        tp=tp,
-        pp=pp,
-        replicas=replicas,
-        disaggregate=disaggregate,
-        prefill_tp=prefill_tp,
-        decode_tp=decode_tp,
-        router=router,
-        dtype=dtype,
-        calibrate=calibrate,
-        ttft_slo_ms=ttft_slo,
-        tpot_slo_ms=tpot_slo,
-        slo_percentile=slo_percentile,
-        against=against,
-        hardware_file=hardware_file,
-    )
+    result = simulate_command(**options_of(simulate_command, ctx))
     write_files(result, html=html, out=out)
     print_result(result, fmt.value)
 

@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from llmroof.cli.options import Format
+from llmroof.cli.options import Format, HardwareFile, Html, Model, OutFile, options_of
 
 
 def trace(
-    traces: list[Path] = typer.Argument(
-        ...,
-        help="Trace files of one run (rank files read together): "
-        "*.json, *.json.gz (torch.profiler, vLLM, SGLang) or nsys *.sqlite.",
-        dir_okay=False,
-    ),
-    model: str = typer.Option(
-        ..., "--model", "-m", help="Preset name or a config.json (path or folder)."
-    ),
+    ctx: typer.Context,
+    traces: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Trace files of one run (rank files read together): "
+            "*.json, *.json.gz (torch.profiler, vLLM, SGLang) or nsys *.sqlite.",
+            dir_okay=False,
+        ),
+    ],
+    model: Model,
     hardware: str | None = typer.Option(
         None,
         "--hardware",
         help="Catalog device (default: the device the "
         "trace names; `cpu`: this machine's calibrated ceilings).",
     ),
-    hardware_file: Path | None = typer.Option(
-        None, "--hardware-file", dir_okay=False, help="A TOML or JSON file of extra devices."
-    ),
+    hardware_file: HardwareFile = None,
     ceilings_file: Path | None = typer.Option(
         None,
         "--ceilings",
@@ -68,7 +68,7 @@ def trace(
         dir_okay=False,
         help="A TOML file of kernel rules tried before the built-in ones.",
     ),
-    launch_floor: float | None = typer.Option(
+    launch_floor_s: float | None = typer.Option(
         None,
         "--launch-floor",
         min=0.0,
@@ -78,36 +78,14 @@ def trace(
     fmt: Format = typer.Option(
         Format.table, "--format", "-f", help="table, json or csv (per kernel)."
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", dir_okay=False, help="Write the output to this file."
-    ),
-    html: Path | None = typer.Option(
-        None,
-        "--html",
-        dir_okay=False,
-        help="Also write an HTML report (answer, roofline, lost-time ranking, steps) to this file.",
-    ),
+    out: OutFile = None,
+    html: Html = None,
 ) -> None:
     """Place every kernel of an engine's profiler trace on the roofline of the model that produced it."""
     from llmroof.report.console.trace import print_result
     from llmroof.trace.run import trace_command
 
-    record = trace_command(
-        traces,
-        model=model,
-        hardware=hardware,
-        hardware_file=hardware_file,
-        ceilings_file=ceilings_file,
-        batch=batch,
-        context=context,
-        prompt=prompt,
-        dtype=dtype,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        rules=rules,
-        launch_floor_s=launch_floor,
-    )
+    record = trace_command(traces, **options_of(trace_command, ctx))
     if html is not None:
         from llmroof.report.render import write_trace_report
 

@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from llmroof.analytic import grid_sweep
+from llmroof.analytic.moe import Routing
 from llmroof.analytic.sweep import AXES, crossover, parse_sweep
 from llmroof.analytic.sweep import sweep as sweep_rows
-from llmroof.analytic.workload import Workload
+from llmroof.analytic.workload import AttentionKernel, Implementation, Workload
 from llmroof.errors import LlmroofError
+from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.results.records.grid import FrontierRow, GridRecord
 from llmroof.results.records.sweep import SweepRecord, SweepRow
 from llmroof.specs import get_hardware, get_model
@@ -26,28 +27,158 @@ from llmroof.specs.dtypes import get_dtype, resolve_precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
+if TYPE_CHECKING:  # numpy: imported when a grid runs
+    from llmroof.analytic.grid_sweep import Layout
+
 Sink = Callable[[dict[str, Any]], object]
 """Receives each chunk of a grid's rows as columns (:func:`llmroof.analytic.grid_sweep.columns`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SweepNames:
-    """The command line's own names, from which a sweep's model, hardware and dtype axes resolve."""
+class AnalyzeOptions:
+    """What ``llmroof analyze`` (and :func:`llmroof.analyze`) is asked: a model, a device and a workload,
+    by the names the command line uses. The one place they become specs and a :class:`Workload`."""
 
+    model: str = "llama-3-8b"
+    """A preset, or a config.json (or its folder)."""
+    hardware: str = "h100-sxm"
+    """A catalog device (or one of ``hardware_file``)."""
+    batch: int = 1
+    """Sequences per batch."""
+    prompt_len: int = 512
+    """Prefill: prompt tokens per sequence."""
+    context_len: int = 2048
+    """Decode: KV-cache tokens per sequence during the step (new token included)."""
+    tp: int = 1
+    """Tensor-parallel ranks."""
+    pp: int = 1
+    """Pipeline stages."""
+    ep: int = 1
+    """Expert-parallel ranks (MoE)."""
+    micro_batches: int = 1
+    """Prefill micro-batches in the pipeline."""
+    pp_layers: Sequence[int] | None = None
+    """Layers per stage; None: as even as the model allows."""
     dtype: str = "bf16"
-    """Activation dtype (``--dtype``), the default of the others."""
+    """Activation (compute) dtype, the default of the others."""
     weight_dtype: str | None = None
-    """``--weight-dtype``; None: ``dtype``."""
+    """Decoder linear weights' dtype; None: ``dtype``."""
     kv_dtype: str | None = None
-    """``--kv-dtype``; None: ``dtype``."""
+    """KV-cache dtype; None: ``dtype``."""
     group_size: int | None = None
-    """``--group-size`` of grouped weight formats (int4)."""
+    """Quantisation group size of grouped weight formats (int4)."""
+    expert_dtype: str | None = None
+    """MoE experts' weight dtype; None: the weights'."""
+    zipf: float = 0.0
+    """Skewed expert routing: Zipf exponent of the expert load (0: uniform)."""
+    expert_load: Sequence[float] | Path | None = None
+    """A measured expert-load histogram (one count or share per expert), or a file of one (a JSON list,
+    or numbers separated by commas, spaces or lines)."""
+    mla_absorbed: bool = True
+    """MLA decode with absorbed weights (False: the latent cache decompressed)."""
     kv_heads: int | None = None
-    """``--kv-heads``: every swept model's KV heads overridden."""
+    """Override the model's KV heads (wins over ``attention``)."""
     attention: str | None = None
-    """``--attention`` (mha, gqa, mqa), when ``kv_heads`` is None."""
+    """mha (kv heads = heads), gqa or mqa (kv heads = 1)."""
+    implementation: Implementation = "fused"
+    """Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel per op)."""
+    attention_kernel: AttentionKernel = "eager"
+    """Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op)."""
+    fused_qkv: bool = False
+    """Eager op set: one attn.qkv projection."""
+    all_logits: bool = False
+    """Prefill computes logits at every position."""
+    reserve: float = 0.1
+    """Share of device memory kept back from weights and KV cache."""
     hardware_file: Path | None = None
-    """``--hardware-file``: devices beyond the catalog."""
+    """A TOML or JSON file of devices beyond the catalog."""
+
+    def model_spec(self, name: str | None = None) -> ModelSpec:
+        """``model`` (or ``name``, a swept model) with the KV-head override applied."""
+        spec = get_model(name or self.model)
+        if self.kv_heads is not None:
+            return spec.with_kv_heads(self.kv_heads)
+        if self.attention is not None:
+            return spec.with_attention(self.attention)
+        return spec
+
+    def device(self, name: str | None = None) -> HardwareSpec:
+        """``hardware`` (or ``name``, a swept device)."""
+        return get_hardware(name or self.hardware, self.hardware_file)
+
+    def workload(self) -> Workload:
+        """The :class:`Workload` these options describe; a bad combination is a user error."""
+        try:
+            return Workload(
+                batch=self.batch,
+                prompt_len=self.prompt_len,
+                context_len=self.context_len,
+                precision=resolve_precision(
+                    self.dtype, self.weight_dtype, self.kv_dtype, self.group_size, self.expert_dtype
+                ),
+                tp=self.tp,
+                pp=self.pp,
+                ep=self.ep,
+                micro_batches=self.micro_batches,
+                pp_layers=None if self.pp_layers is None else tuple(self.pp_layers),
+                routing=self.routing(),
+                mla_absorbed=self.mla_absorbed,
+                implementation=self.implementation,
+                attention_kernel=self.attention_kernel,
+                fused_qkv=self.fused_qkv,
+                all_logits=self.all_logits,
+                memory_reserve_fraction=self.reserve,
+            )
+        except ValueError as exc:
+            raise LlmroofError(str(exc)) from None
+
+    def routing(self) -> Routing:
+        """Uniform, Zipf-skewed (``zipf``) or measured (``expert_load``) expert routing."""
+        if self.expert_load is not None and self.zipf:
+            raise LlmroofError(
+                "--zipf and --expert-load both describe the routing", "pass one of them"
+            )
+        load = self.expert_load
+        if isinstance(load, Path):
+            load = read_expert_load(load)
+        try:
+            return Routing(
+                zipf_s=self.zipf,
+                expert_load=None if load is None else tuple(float(v) for v in load),
+            )
+        except ValueError as exc:
+            raise LlmroofError(f"--expert-load/--zipf: {exc}") from None
+
+
+def read_expert_load(path: Path) -> tuple[float, ...]:
+    """``--expert-load FILE``: a JSON list, or numbers separated by commas, spaces or lines."""
+    from llmroof.readers import decode_text, parse_json, read_bytes
+
+    source = f"--expert-load {path}"
+    text = decode_text(read_bytes(path), source)
+    try:
+        values = (
+            parse_json(text, source)
+            if text.lstrip().startswith("[")
+            else text.replace(",", " ").split()
+        )
+        return tuple(float(v) for v in values)
+    except (ValueError, TypeError):
+        raise LlmroofError(
+            f"--expert-load {path}: expected one number per expert (a JSON list, or "
+            "numbers separated by commas, spaces or lines)"
+        ) from None
+
+
+def analyze(options: AnalyzeOptions) -> AnalysisRecord:
+    """``llmroof analyze``: the analytic roofline of one workload, per op and per phase."""
+    from llmroof.analytic import checked_analyze
+    from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.results.records.analysis import AnalysisRecord
+
+    model, device = options.model_spec(), options.device()
+    result = checked_analyze(model, device, options.workload())
+    return AnalysisRecord.from_dict(analysis_to_dict(result))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +195,17 @@ class GridSweep:
     streamed: bool
     """Whether every row went to ``out`` or to the sink."""
 
+    @property
+    def summary(self) -> str:
+        """One line: how many configurations, of what, in how long, and where every row went."""
+        batches, prompts, contexts = self.sizes
+        out = self.record.out
+        return (
+            f"{self.record.points:,} configurations ({self.layouts} layouts x {batches} batches x "
+            f"{prompts} prompts x {contexts} contexts) in {self.seconds:.2f} s"
+            + (f"; every row in {out}" if out else "")
+        )
+
 
 def is_grid(sweeps: Sequence[str], out: Path | None) -> bool:
     """One batch, prompt or context axis without ``out`` is a sweep (``llmroof.sweep/1``); anything else a grid."""
@@ -73,12 +215,9 @@ def is_grid(sweeps: Sequence[str], out: Path | None) -> bool:
 
 
 def sweep(
-    model: ModelSpec,
-    hardware: HardwareSpec,
-    workload: Workload,
+    options: AnalyzeOptions,
     sweeps: Sequence[str],
     *,
-    names: SweepNames | None = None,
     out: Path | None = None,
     sink: Sink | None = None,
     force: bool = False,
@@ -88,18 +227,15 @@ def sweep(
     replaces a ``NAME.partial`` that llmroof did not write)."""
     if not sweeps:
         raise LlmroofError("a sweep needs at least one AXIS=VALUES", "e.g. --sweep batch=1..1024")
+    model, hardware, workload = options.model_spec(), options.device(), options.workload()
+    if out is not None:  # before anything runs: a target that cannot be written would lose the rows
+        from llmroof.results.stream import check_stream_target, stream_format
+
+        stream_format(out)
+        check_stream_target(out, force=force)
     if not is_grid(sweeps, out):
         return sweep_axis(model, hardware, workload, sweeps[0])
-    return sweep_grid(
-        model,
-        hardware,
-        workload,
-        sweeps,
-        names=names or SweepNames(),
-        out=out,
-        sink=sink,
-        force=force,
-    )
+    return sweep_grid(options, sweeps, out=out, sink=sink, force=force)
 
 
 def sweep_axis(
@@ -127,22 +263,20 @@ def sweep_axis(
 
 
 def sweep_grid(
-    model: ModelSpec,
-    hardware: HardwareSpec,
-    workload: Workload,
+    options: AnalyzeOptions,
     sweeps: Sequence[str],
     *,
-    names: SweepNames,
     out: Path | None = None,
     sink: Sink | None = None,
     force: bool = False,
 ) -> GridSweep:
     """Every combination of the swept axes: layouts (model, hardware, tp, pp, dtypes) x batch x prompt x context,
     in chunks; the rows go to ``out`` (or ``sink``), the frontier of each layout into the record."""
+    workload = options.workload()
     axes = _parse_axes(sweeps)
     if "pp" in axes and workload.pp_layers is not None:
         raise LlmroofError("--pp-layers fixes the stages; it cannot go with --sweep pp=...")
-    layouts, skipped = _layouts(model, hardware, workload, axes, names)
+    layouts, skipped = _layouts(options, workload, axes)
     if not layouts:
         raise LlmroofError(
             f"no layout of the sweep is valid ({len(skipped)} skipped: {skipped[0]})",
@@ -156,6 +290,8 @@ def sweep_grid(
             ("context", workload.context_len),
         )
     )
+    from llmroof.analytic import grid_sweep
+
     start = time.perf_counter()
     if out is not None:
         from llmroof.results.stream import stream_format, streamed_file
@@ -212,20 +348,19 @@ def _parse_axes(sweeps: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def _layouts(
-    model: ModelSpec,
-    hardware: HardwareSpec,
-    workload: Workload,
-    axes: dict[str, list[Any]],
-    names: SweepNames,
-) -> tuple[list[grid_sweep.Layout], list[str]]:
-    models = [_model(n, names) for n in axes.get("model", [])] or [model]
-    devices = [get_hardware(n, names.hardware_file) for n in axes.get("hardware", [])] or [hardware]
+    options: AnalyzeOptions, workload: Workload, axes: dict[str, list[Any]]
+) -> tuple[list[Layout], list[str]]:
+    from llmroof.analytic import grid_sweep
+
+    models = [options.model_spec(n) for n in axes.get("model", [options.model])]
+    devices = [options.device(n) for n in axes.get("hardware", [options.hardware])]
     precisions = [
         resolve_precision(
-            names.dtype, w, kv, names.group_size if w and get_dtype(w).group_size else None
+            options.dtype, w, kv, options.group_size if w and get_dtype(w).group_size else None
         )
         for w, kv in itertools.product(
-            axes.get("weight-dtype", [names.weight_dtype]), axes.get("kv-dtype", [names.kv_dtype])
+            axes.get("weight-dtype", [options.weight_dtype]),
+            axes.get("kv-dtype", [options.kv_dtype]),
         )
     ]
     return grid_sweep.layouts(
@@ -236,13 +371,3 @@ def _layouts(
         axes.get("pp", [workload.pp]),
         precisions,
     )
-
-
-def _model(name: str, names: SweepNames) -> ModelSpec:
-    """A preset or config.json, with the KV-head override applied (``--kv-heads`` wins over ``--attention``)."""
-    model = get_model(name)
-    if names.kv_heads is not None:
-        return model.with_kv_heads(names.kv_heads)
-    if names.attention is not None:
-        return model.with_attention(names.attention)
-    return model

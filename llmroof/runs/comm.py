@@ -24,19 +24,23 @@ def run_comm(
     iterations: int = 20,
     hardware: str | None = None,
     timeout_s: float = 120.0,
+    out: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> CommRecord | None:
     """Time all-reduce, all-gather and send/recv at every size of ``sizes`` (``4K..64M`` doubles; ``4K,1M`` is a
     list) on ``ranks`` processes, beside the ring model (``hardware``'s link, or one fitted to the run).
 
     Under torchrun each process is one rank (``ranks`` is the world size); ranks other than 0 return None.
-    ``progress`` gets a line before the ranks start."""
+    ``progress`` gets a line before the ranks start. With ``out``, the record is written there (its folder
+    checked before anything is measured)."""
     import torch
 
     from llmroof.measure import distributed
-    from llmroof.results.io import read_json
+    from llmroof.results.io import check_writable, read_json, write_json_atomic
     from llmroof.results.save import saver
 
+    if out is not None:  # a folder that cannot be written would lose the run
+        check_writable(out)
     size_list = measure.parse_sizes(sizes)
     kind = measure.device_kind(device, ranks, torch, distributed.under_torchrun())
     spec = None
@@ -69,7 +73,10 @@ def run_comm(
                 error_file=str(Path(tmp) / "rank-error"),
             )
         raw = read_json(raw_path, measure.SCHEMA)
-    return comm_record(raw, iterations, spec)
+    record = comm_record(raw, iterations, spec)
+    if out is not None:
+        write_json_atomic(out, record.to_dict())
+    return record
 
 
 def comm_record(raw: Mapping[str, Any], iterations: int, hardware: Any | None = None) -> CommRecord:

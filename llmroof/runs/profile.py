@@ -251,12 +251,14 @@ def run_profile(
     argv: list[str],
     progress: Progress = lambda _: None,
     announce: Progress = lambda _: None,
+    warn: Progress = lambda _: None,
 ) -> ProfileRecord | None:
     """Measure ``job``; the record is written to ``path`` (``results.json``) atomically after every finished
     configuration, so an interrupted or failing run keeps what it finished (a repeated or parallel run needs
     ``path``: its processes hand their records over through files). Returns the ``llmroof.profile/1`` record
     (:class:`~llmroof.results.records.ProfileRecord`); None on a torchrun rank other than 0. ``progress`` gets a line per step; ``announce`` a line before
-    processes start. Ctrl-C (or SIGTERM) re-raises after the record says "interrupted"."""
+    processes start; ``warn`` what the calibration says of itself (:func:`calibration_warnings`). Ctrl-C
+    (or SIGTERM) re-raises after the record says "interrupted"."""
     from llmroof.results.records import ProfileRecord
 
     if job.mode == "parallel":
@@ -282,7 +284,20 @@ def run_profile(
         data = profile(
             job.config, job.device, None if path is None else saver(path), progress, argv=argv
         )
-    return None if data is None else ProfileRecord.from_dict(data)
+    if data is None:
+        return None
+    record = ProfileRecord.from_dict(data)
+    for warning in calibration_warnings(record):
+        warn(warning)
+    return record
+
+
+def calibration_warnings(record: ProfileRecord) -> list[str]:
+    """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
+    from llmroof.measure.profile import drift_notes
+
+    calibration = dict(record.calibration or {})
+    return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
 
 
 def _needs(path: Path | None) -> Path:

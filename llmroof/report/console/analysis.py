@@ -10,31 +10,27 @@ from typing import TYPE_CHECKING, Any
 from llmroof.report.console.render import user
 from llmroof.units import gib, percent, seconds, si
 
-if TYPE_CHECKING:  # imported when used: `analyze --format json` loads no record type (start-up)
+if TYPE_CHECKING:
     from llmroof.results.records.analysis import AnalysisRecord, OpRow, PhaseTotals
 
 NOTE = "per instance: one layer on one rank; x = instances per pass"
 
 
-def print_result(data: dict[str, Any], fmt: str = "table") -> None:
-    """An analysis (its ``llmroof.analysis/1`` dict) as ``fmt``: json, csv (the headline ops, then
-    the eager ones; the implementation column tells them apart) or table, on stdout."""
+def print_result(record: AnalysisRecord, fmt: str = "table") -> None:
+    """An analysis as ``fmt``: json, csv (the headline ops, then the eager ones; the implementation
+    column tells them apart) or table, on stdout."""
     from llmroof.report.console.render import console, print_csv, print_json
 
     if fmt == "json":
-        print_json(data)
-        return
-    from llmroof.results.records.analysis import AnalysisRecord
-
-    record = AnalysisRecord.from_dict(data)
-    if fmt == "csv":
+        print_json(record.to_dict())
+    elif fmt == "csv":
         eager = record.eager_ops or () if record.workload.implementation != "eager" else ()
         print_csv([op.to_dict() for op in (*record.ops, *eager)])
     else:
         print_analysis(record, console())
 
 
-def write_html(data: dict[str, Any], path: Path, argv: Sequence[str]) -> None:
+def write_html(record: AnalysisRecord, path: Path, argv: Sequence[str]) -> None:
     """``--html``: the analysis's report page, its source the command line ``argv``; the page's path
     on stderr, so that --format json stays clean."""
     import shlex
@@ -42,7 +38,7 @@ def write_html(data: dict[str, Any], path: Path, argv: Sequence[str]) -> None:
 
     from llmroof.report import write_report
 
-    write_report(data, path, source=shlex.join(argv), filename="analysis.json")
+    write_report(record.to_dict(), path, source=shlex.join(argv), filename="analysis.json")
     print(f"Report: {path}", file=sys.stderr)
 
 

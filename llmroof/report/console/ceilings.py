@@ -9,6 +9,16 @@ from llmroof.results.records.ceilings import CeilingsRecord
 from llmroof.units import si
 
 
+def print_result(ceilings: CeilingsRecord, fmt: str = "table") -> None:
+    """The record as JSON, or as the tables of :func:`print_ceilings`, on stdout."""
+    from llmroof.report.console.render import console, print_json
+
+    if fmt == "json":
+        print_json(ceilings.to_dict())
+    else:
+        print_ceilings(ceilings, console())
+
+
 def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     """The device, its memory roofs (each cache level and DRAM), the dispatch floor and the compute
     roofs per dtype, on ``out``, a rich console."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from llmroof.report.console.render import console, print_csv, print_json
@@ -10,13 +9,8 @@ from llmroof.results.records.comm import CommRecord
 from llmroof.units import seconds, si
 
 
-def print_result(record: CommRecord, fmt: str = "table", out: Path | None = None) -> None:
-    """``out``: the JSON record written there; then ``fmt``: table, json or csv (one row per
-    collective and size) on stdout."""
-    if out is not None:
-        from llmroof.results.io import write_json_atomic
-
-        write_json_atomic(out, record.to_dict())
+def print_result(record: CommRecord, fmt: str = "table") -> None:
+    """The record as ``fmt``: table, json or csv (one row per collective and size) on stdout."""
     if fmt == "json":
         print_json(record.to_dict())
     elif fmt == "csv":

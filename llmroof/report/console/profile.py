@@ -1,9 +1,12 @@
-"""The terminal summary of a ``llmroof profile`` run: ceilings, the decode and prefill tables, per-op
-efficiency, the run-to-run spread of a ``--repeat`` run, and the parallel table of a ``--tp``/``--pp`` run."""
+"""What ``llmroof profile`` shows: its progress on stderr, the report beside the results, and the terminal
+summary of a run (ceilings, the decode and prefill tables, per-op efficiency, the run-to-run spread of a
+``--repeat`` run, and the parallel table of a ``--tp``/``--pp`` run), or its JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,81 @@ SPREAD_METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("achieved_bytes_per_s", "achieved BW", lambda x: si(x, "B/s")),
     ("roofline_fraction", "% of roofline", percent),
 )
+
+
+INTERRUPTED = {
+    "single": "what was measured is in",
+    "repeat": "the processes that finished are in",
+    "parallel": "what rank 0 gathered is in",
+}
+"""What an interrupted run of each mode kept."""
+
+
+def print_result(record: ProfileRecord, path: Path, fmt: str = "table") -> None:
+    """The run written to ``path``: report.html beside it, then its JSON (the file as written) or the
+    summary on stdout."""
+    report = write_run_report(path)
+    if fmt == "json":
+        from llmroof.report.console.render import print_json
+        from llmroof.results.io import read_json
+
+        print_json(read_json(path))  # a record's own writer orders keys by field
+        return
+    from llmroof.report.console.render import console
+
+    print_summary(record, path, console())
+    if report is not None:
+        print(f"Report: {report}")
+
+
+def write_run_report(path: Path) -> Path | None:
+    """report.html beside the results; a report that cannot be drawn never costs the measurements."""
+    from llmroof.errors import LlmroofError
+    from llmroof.report import report_file
+
+    try:
+        return report_file(path)
+    except (LlmroofError, OSError) as exc:
+        print(f"llmroof: warning: no report.html: {exc}", file=sys.stderr)
+        return None
+
+
+def print_interrupted(mode: str, path: Path) -> None:
+    """After Ctrl-C (or SIGTERM, SIGHUP): the report of what was kept, and where it is."""
+    if mode == "single" or (mode == "repeat" and path.exists()):
+        write_run_report(path)
+    print(f"llmroof: interrupted; {INTERRUPTED[mode]} {path}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def progress_view(mode: str, steps: int, *, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """The progress of a run on stderr: a bar of ``steps`` on one device, a line per message of a
+    repeated run (nothing when ``quiet``); yields what hears each message."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llmroof.labels import plain_text
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    disable = quiet or mode != "single"
+    with Progress(*columns, disable=disable, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("starting", total=steps)
+
+        def progress(message: str) -> None:
+            if mode == "repeat":
+                if not quiet:
+                    print(f"llmroof: {plain_text(message)}", file=sys.stderr, flush=True)
+                return
+            if not message.startswith("ceiling:"):
+                bar.advance(task)
+            bar.update(task, description=user(message))  # a model name may hold markup
+
+        yield progress
 
 
 def print_summary(record: ProfileRecord, path: Path, out: Any) -> None:

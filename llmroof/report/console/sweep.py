@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from llmroof.report.console.render import console, print_csv, print_json, user
 from llmroof.results.records.grid import FrontierRow, GridRecord
@@ -68,17 +67,10 @@ def print_sweep(record: SweepRecord, fmt: str = "table") -> None:
 
 
 def print_grid(
-    record: GridRecord,
-    fmt: str = "table",
-    *,
-    layouts: int,
-    sizes: tuple[int, int, int],
-    seconds_taken: float,
-    out: Path | None = None,
-    streamed: bool = False,
+    record: GridRecord, fmt: str, layouts: int, summary: str, *, streamed: bool = False
 ) -> None:
-    """A grid: the layouts it skipped (stderr), then, unless its rows ``streamed`` to stdout, the
-    frontier as JSON, CSV or a thinned table, and a summary (``out``: where every row went)."""
+    """A grid of ``layouts``: the layouts it skipped (stderr), then, unless its rows ``streamed`` to
+    stdout, the frontier as JSON, CSV or a thinned table, and the ``summary`` line."""
     for note in record.skipped[:SKIPPED_SHOWN]:
         print(f"llmroof: skipped {note}", file=sys.stderr)
     if len(record.skipped) > SKIPPED_SHOWN:
@@ -86,12 +78,6 @@ def print_grid(
         print(f"llmroof: skipped {more} more layouts (--format json lists them)", file=sys.stderr)
     if streamed:
         return  # every row went to stdout
-    batches, prompts, contexts = sizes
-    summary = (
-        f"{record.points:,} configurations ({layouts} layouts x {batches} batches x {prompts} "
-        f"prompts x {contexts} contexts) in {seconds_taken:.2f} s"
-        + (f"; every row in {out}" if out else "")
-    )
     if fmt == "json":
         print_json(record.to_dict())
     elif fmt == "csv":
