@@ -20,15 +20,15 @@ from llmroof.analytic.sweep import sweep as sweep_rows
 from llmroof.analytic.workload import AttentionKernel, Implementation, Workload
 from llmroof.errors import LlmroofError
 from llmroof.results.records.analysis import AnalysisRecord
-from llmroof.results.records.grid import FrontierRow, GridRecord
-from llmroof.results.records.sweep import SweepRecord, SweepRow
 from llmroof.specs import get_hardware, get_model
 from llmroof.specs.dtypes import get_dtype, resolve_precision
 from llmroof.specs.hardware import HardwareSpec
 from llmroof.specs.model import ModelSpec
 
-if TYPE_CHECKING:  # numpy: imported when a grid runs
+if TYPE_CHECKING:  # numpy, and the sweep and grid records: imported when a sweep runs
     from llmroof.analytic.grid_sweep import Layout
+    from llmroof.results.records.grid import GridRecord
+    from llmroof.results.records.sweep import SweepRecord
 
 Sink = Callable[[dict[str, Any]], object]
 """Receives each chunk of a grid's rows as columns (:func:`llmroof.analytic.grid_sweep.columns`)."""
@@ -242,6 +242,8 @@ def sweep_axis(
     model: ModelSpec, hardware: HardwareSpec, workload: Workload, text: str
 ) -> SweepRecord:
     """``workload`` at every value of one batch, prompt or context axis (``batch=1..256``)."""
+    from llmroof.results.records.sweep import SweepRecord, SweepRow
+
     axis, values = parse_sweep(text)
     if axis not in AXES:
         raise LlmroofError(
@@ -272,6 +274,8 @@ def sweep_grid(
 ) -> GridSweep:
     """Every combination of the swept axes: layouts (model, hardware, tp, pp, dtypes) x batch x prompt x context,
     in chunks; the rows go to ``out`` (or ``sink``), the frontier of each layout into the record."""
+    from llmroof.results.records.grid import FrontierRow, GridRecord
+
     workload = options.workload()
     axes = _parse_axes(sweeps)
     if "pp" in axes and workload.pp_layers is not None:

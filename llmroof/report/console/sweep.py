@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from llmroof.report.console.render import console, print_csv, print_json, user
-from llmroof.results.records.grid import FrontierRow, GridRecord
-from llmroof.results.records.sweep import SweepRecord
 from llmroof.units import seconds, si
+
+if TYPE_CHECKING:  # annotations only: a plain analyze imports neither record
+    from llmroof.results.records.grid import FrontierRow, GridRecord
+    from llmroof.results.records.sweep import SweepRecord
 
 SWEEP_COLUMNS = ("TTFT", "TPOT", "tokens/s", "bytes/token", "FLOP/byte", "decode bound", "fits")
 FRONTIER_COLUMNS = (
