@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from llmroof.results.records.ceilings import CeilingsRecord
     from llmroof.results.records.comm import CommRecord
     from llmroof.results.records.compare import CompareRecord
+    from llmroof.results.records.compare_trace import TraceCompareRecord
     from llmroof.results.records.grid import GridRecord
     from llmroof.results.records.history import HistoryRecord
     from llmroof.results.records.plan import PlanRecord
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         | GridRecord
         | TraceRecord
         | CeilingsRecord
+        | TraceCompareRecord
     )
     """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two
     agree)."""
@@ -68,11 +70,12 @@ CLASSES: dict[str, tuple[str, str]] = {
     schemas.GRID: ("grid", "GridRecord"),
     schemas.TRACE: ("trace", "TraceRecord"),
     schemas.CEILINGS: ("ceilings", "CeilingsRecord"),
+    schemas.COMPARE_TRACE: ("compare_trace", "TraceCompareRecord"),
 }
 """Schema -> (module under ``llmroof.results.records``, class) of its record. The classes are imported
 when first named (``from llmroof.results.records import ProfileRecord``, or a file of that schema
-read by :func:`load`), so that a command imports the records of its own schema only: importing all
-thirteen costs about 90 ms at start-up."""
+read by :func:`load`), so that a command imports the records of its own schema only: importing
+all of them costs about 90 ms at start-up."""
 _MODULES = {name: module for module, name in CLASSES.values()}
 
 
@@ -119,6 +122,7 @@ __all__ = [
     "SampleRecord",
     "SimulateResult",
     "SweepRecord",
+    "TraceCompareRecord",
     "TraceRecord",
     "config_label",
     "from_dict",
