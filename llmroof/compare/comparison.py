@@ -147,12 +147,13 @@ class Row:
     def record(self) -> CompareRow:
         """The row as ``llmroof.compare/1`` writes it."""
         key, interval = self.key, self.interval
-        length = "prompt_len" if key.phase == "prefill" else "context_len"
+        prefill = key.phase == "prefill"
         return CompareRow(
             benchmark=key.label(),
             phase=key.phase,
             batch=key.batch,
-            **{length: key.length},
+            prompt_len=key.length if prefill else None,
+            context_len=None if prefill else key.length,
             op=key.op,
             metric=self.metric.name,
             label=self.metric.label,
