@@ -33,6 +33,10 @@ TRACE = "llmroof.trace/1"
 """``llmroof trace --format json``: a profiler trace's kernels on the roofline."""
 CEILINGS = "llmroof.ceilings/1"
 """``llmroof ceilings --format json``: this machine's calibrated roofs and its dispatch floor."""
+CEILINGS_CACHE = "llmroof.ceilings.cache/1"
+"""The per-machine calibration cache (``$XDG_CACHE_HOME/llmroof/ceilings/*.json``): one machine
+fingerprint's measured figures, reused by every ``profile`` and ``ceilings``. Caches written before it
+had its own schema (0.2.0) name ``llmroof.ceilings/1`` and are read still."""
 
 
 def prefix(schema: str) -> str:

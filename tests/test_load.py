@@ -84,6 +84,15 @@ def _trace_comparison(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
     return _cli_json("compare", str(trace), str(trace))(capsys, folder)
 
 
+def _ceilings_cache(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    """A calibration cache file, of fake figures (tests/test_ceilings.py)."""
+    from test_ceilings import PRINT, CountingMeasure
+
+    from llmroof.measure.ceilings_cache import load_or_measure
+
+    return load_or_measure(PRINT, CountingMeasure(), directory=folder).path
+
+
 SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.ANALYSIS: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100"),
     schemas.SWEEP: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8"),
@@ -101,6 +110,7 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.CEILINGS: _cli_json("ceilings", "--device", "cpu"),
     schemas.TRACE: _trace,
     schemas.COMPARE_TRACE: _trace_comparison,
+    schemas.CEILINGS_CACHE: _ceilings_cache,
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from llmroof.results.records.analysis import AnalysisRecord
     from llmroof.results.records.bench import BenchResult
-    from llmroof.results.records.ceilings import CeilingsRecord
+    from llmroof.results.records.ceilings import CeilingsCacheRecord, CeilingsRecord
     from llmroof.results.records.comm import CommRecord
     from llmroof.results.records.compare import CompareRecord
     from llmroof.results.records.compare_trace import TraceCompareRecord
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         | TraceRecord
         | CeilingsRecord
         | TraceCompareRecord
+        | CeilingsCacheRecord
     )
     """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two
     agree)."""
@@ -71,6 +72,7 @@ CLASSES: dict[str, tuple[str, str]] = {
     schemas.TRACE: ("trace", "TraceRecord"),
     schemas.CEILINGS: ("ceilings", "CeilingsRecord"),
     schemas.COMPARE_TRACE: ("compare_trace", "TraceCompareRecord"),
+    schemas.CEILINGS_CACHE: ("ceilings", "CeilingsCacheRecord"),
 }
 """Schema -> (module under ``llmroof.results.records``, class) of its record. The classes are imported
 when first named (``from llmroof.results.records import ProfileRecord``, or a file of that schema
@@ -111,6 +113,7 @@ __all__ = [
     "AnalysisRecord",
     "AnyRecord",
     "BenchResult",
+    "CeilingsCacheRecord",
     "CeilingsRecord",
     "CommRecord",
     "CompareRecord",
