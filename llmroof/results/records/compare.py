@@ -64,7 +64,8 @@ class Difference(Record):
     """A difference between the sides' runs (model, device, workload, ceilings)."""
 
     scope: str
-    """What differs: ``model``, ``workload``, ``ceilings``..."""
+    """What differs: ``model``, ``device``, ``workload`` (these block a comparison), ``settings``,
+    ``environment`` or ``ceilings``."""
     key: str
     """The figure that differs."""
     base: Any
@@ -75,6 +76,7 @@ class Difference(Record):
     """Stops the comparison unless mismatches are allowed."""
 
     def describe(self) -> str:
+        """``scope.key: base -> new``, as compare's errors and tables show it."""
         return f"{self.scope}.{self.key}: {self.base} -> {self.new}"
 
 
