@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmroof.errors import LlmroofError, check_numbers
+from llmroof.errors import check_numbers
 from llmroof.results.records import load
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SampleRecord,
         SimulateResult,
         SweepRecord,
+        TraceCompareRecord,
         TraceRecord,
     )
 
@@ -117,23 +118,19 @@ def trace(traces: Sequence[str | Path], **options: Any) -> TraceRecord:
     return trace_command([Path(t) for t in traces], **options)
 
 
-def compare(base: str | Path, new: str | Path, **settings: Any) -> CompareRecord:
+def compare(
+    base: str | Path, new: str | Path, **settings: Any
+) -> CompareRecord | TraceCompareRecord:
     """``llmroof compare BASE NEW``: two profile runs (or folders of repeated runs) metric by metric (the
-    ``llmroof.compare/1`` record; ``record.verdict``). The settings are the fields of
+    ``llmroof.compare/1`` record; ``record.verdict``), or two ``llmroof.trace/1`` results phase by phase
+    and op by op (the ``llmroof.compare.trace/1`` record). The settings are the fields of
     :class:`llmroof.compare.comparison.CompareSettings`: ``threshold`` and ``noise_floor`` as fractions,
     ``metrics``, ``min_samples``, ``max_cv``, ``allow_mismatch``, ``gate_ops``."""
     from llmroof.compare.command import compare_command
-    from llmroof.compare.comparison import CompareSettings, Comparison
-    from llmroof.results.records import CompareRecord
+    from llmroof.compare.comparison import CompareSettings
 
     check_numbers(**settings)
-    comparison = compare_command(Path(base), Path(new), CompareSettings(**settings))
-    if not isinstance(comparison, Comparison):
-        raise LlmroofError(
-            "two traces compare phase by phase (llmroof.compare.trace/1), a result with no record yet",
-            "use the CLI: llmroof compare BASE NEW --format json",
-        )
-    return CompareRecord.from_dict(comparison.to_dict())
+    return compare_command(Path(base), Path(new), CompareSettings(**settings)).record()
 
 
 def ceilings(

@@ -19,6 +19,8 @@ COMM = "llmroof.comm/1"
 """``llmroof comm``: collective bandwidth."""
 COMPARE = "llmroof.compare/1"
 """``llmroof compare --format json``: two sides of profile runs compared."""
+COMPARE_TRACE = "llmroof.compare.trace/1"
+"""``llmroof compare --format json`` of two ``llmroof.trace/1`` results: phase by phase and op by op."""
 PLAN = "llmroof.plan/1"
 """``llmroof plan --format json``: a capacity plan."""
 BENCH = "llmroof.bench/1"
@@ -31,6 +33,10 @@ TRACE = "llmroof.trace/1"
 """``llmroof trace --format json``: a profiler trace's kernels on the roofline."""
 CEILINGS = "llmroof.ceilings/1"
 """``llmroof ceilings --format json``: this machine's calibrated roofs and its dispatch floor."""
+CEILINGS_CACHE = "llmroof.ceilings.cache/1"
+"""The per-machine calibration cache (``$XDG_CACHE_HOME/llmroof/ceilings/*.json``): one machine
+fingerprint's measured figures, reused by every ``profile`` and ``ceilings``. Caches written before it
+had its own schema (0.2.0) name ``llmroof.ceilings/1`` and are read still."""
 
 
 def prefix(schema: str) -> str:

@@ -26,6 +26,7 @@ from llmroof.results.records import (
     SampleRecord,
     SimulateResult,
     SweepRecord,
+    TraceCompareRecord,
     TraceRecord,
 )
 
@@ -121,6 +122,23 @@ def test_compare_returns_what_the_cli_writes(capsys, tmp_path) -> None:
                           "--format", "json", "--fail-on", "never", "--no-step-summary")
     record = api.compare(base, new, threshold=0.03)
     assert isinstance(record, CompareRecord) and record == expected and record.verdict == expected.verdict
+
+
+def test_compare_of_two_traces_returns_what_the_cli_writes(capsys, tmp_path) -> None:
+    from test_trace import LLAMA, STEPS
+    from trace_gen import write_kineto
+
+    write_kineto(tmp_path / "t.json", LLAMA, STEPS)
+    trace = cli_record(capsys, tmp_path, "trace", str(tmp_path / "t.json"), "-m", "llama-3.2-1b", "--context",
+                       "1024", "--format", "json")
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps(trace.to_dict()))
+    base, new = str(tmp_path / "a.json"), str(tmp_path / "b.json")
+    expected = cli_record(capsys, tmp_path, "compare", base, new, "--format", "json", "--no-step-summary")
+    record = api.compare(base, new)
+    assert isinstance(record, TraceCompareRecord) and record == expected
+    assert record.verdict == "unchanged" and {r.verdict for r in record.rows} == {"unchanged"}
+    assert [r.label for r in record.rows][:2] == ["prefill: step (mean)", "decode: step (mean)"]
 
 
 def test_ceilings_returns_what_the_cli_writes(capsys, tmp_path) -> None:

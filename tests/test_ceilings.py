@@ -222,6 +222,24 @@ def test_a_second_calibration_reuses_the_cache(tmp_path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left behind
 
 
+def test_the_cache_file_is_its_record_and_a_0_2_0_cache_is_reused(tmp_path) -> None:
+    """The cache has its own schema, read by ``llmroof.load()``; a cache written before it had one
+    (0.2.0: ``llmroof.ceilings/1``, the results schema) is reused, not measured again."""
+    import llmroof
+    from llmroof.results.records import CeilingsCacheRecord
+
+    measure = CountingMeasure()
+    first = load_or_measure(PRINT, measure, directory=tmp_path)
+    record = llmroof.load(first.path, CeilingsCacheRecord)
+    assert record.SCHEMA == "llmroof.ceilings.cache/1" and record.fingerprint == PRINT
+    assert record.measured_at == first.measured_at and record.ceilings == first.ceilings.to_dict()
+    assert record.to_dict() == json.loads(first.path.read_text())
+    old = record.to_dict() | {"schema": "llmroof.ceilings/1"}
+    first.path.write_text(json.dumps(old))
+    again = load_or_measure(PRINT, measure, directory=tmp_path)
+    assert measure.calls == 1 and again.status == "reused" and again.ceilings == first.ceilings
+
+
 def test_a_changed_fingerprint_measures_again(tmp_path) -> None:
     measure = CountingMeasure()
     load_or_measure(PRINT, measure, directory=tmp_path)

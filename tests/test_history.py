@@ -114,7 +114,7 @@ def test_bench_and_compare_results_go_in(db, tmp_path) -> None:
         write_profile(tmp_path / "n" / "results.json", seed=3),
     )
     comparison = write_json_atomic(
-        tmp_path / "c.json", compare_paths(base, new, CompareSettings()).to_dict()
+        tmp_path / "c.json", compare_paths(base, new, CompareSettings()).record().to_dict()
     )
     with open_store(db, create=True) as store:
         added = add_files(store, [bench, comparison], at(1))

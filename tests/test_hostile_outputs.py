@@ -72,7 +72,7 @@ def test_a_refreshed_calibration_never_writes_through_a_symlink(tmp_path) -> Non
     calibration = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path, refresh=True)
     assert victim.read_text() == PRECIOUS
     assert not calibration.path.is_symlink()
-    assert json.loads(calibration.path.read_text())["schema"] == "llmroof.ceilings/1"
+    assert json.loads(calibration.path.read_text())["schema"] == "llmroof.ceilings.cache/1"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ OLD = Path(__file__).parent / "data" / "v0.1.0"
 def schema_names() -> list[str]:
     """Every ``llmroof.<name>/<version>`` constant of llmroof/schemas.py."""
     return sorted(v for k, v in vars(schemas).items()
-                  if k.isupper() and isinstance(v, str) and re.fullmatch(r"llmroof\.[a-z_]+/\d+", v))
+                  if k.isupper() and isinstance(v, str) and re.fullmatch(r"llmroof\.[a-z_.]+/\d+", v))
 
 
 def _cli_json(*args: str) -> Callable[[pytest.CaptureFixture[str], Path], Path]:
@@ -78,6 +78,21 @@ def _trace(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
                                                                                                         folder)
 
 
+def _trace_comparison(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    """``llmroof compare`` of two ``llmroof.trace/1`` results (the same trace twice)."""
+    trace = _trace(capsys, folder).replace(folder / "trace.json")
+    return _cli_json("compare", str(trace), str(trace))(capsys, folder)
+
+
+def _ceilings_cache(capsys: pytest.CaptureFixture[str], folder: Path) -> Path:
+    """A calibration cache file, of fake figures (tests/test_ceilings.py)."""
+    from test_ceilings import PRINT, CountingMeasure
+
+    from llmroof.measure.ceilings_cache import load_or_measure
+
+    return load_or_measure(PRINT, CountingMeasure(), directory=folder).path
+
+
 SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
     schemas.ANALYSIS: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100"),
     schemas.SWEEP: _cli_json("analyze", "--model", "llama-3.2-1b", "--hardware", "h100", "--sweep", "batch=1,8"),
@@ -94,6 +109,8 @@ SAMPLES: dict[str, Callable[[pytest.CaptureFixture[str], Path], Path]] = {
                             "--sweep", "context=512,1024"),
     schemas.CEILINGS: _cli_json("ceilings", "--device", "cpu"),
     schemas.TRACE: _trace,
+    schemas.COMPARE_TRACE: _trace_comparison,
+    schemas.CEILINGS_CACHE: _ceilings_cache,
 }
 """One file of each schema: fresh from the CLI where that needs no measurement, else a stored one."""
 

@@ -29,9 +29,11 @@ def test_a_file_written_by_0_1_0_loads_and_writes_back_unchanged(name) -> None:
 
 
 def test_every_schema_is_registered_once() -> None:
-    assert sorted(records.SCHEMAS) == ["llmroof.analysis/1", "llmroof.bench/1", "llmroof.ceilings/1",
-                                       "llmroof.comm/1", "llmroof.compare/1", "llmroof.grid/1", "llmroof.history/1",
-                                       "llmroof.plan/1", "llmroof.profile/1", "llmroof.sample/1",
+    assert sorted(records.SCHEMAS) == ["llmroof.analysis/1", "llmroof.bench/1", "llmroof.ceilings.cache/1",
+                                       "llmroof.ceilings/1",
+                                       "llmroof.comm/1", "llmroof.compare.trace/1", "llmroof.compare/1",
+                                       "llmroof.grid/1", "llmroof.history/1", "llmroof.plan/1", "llmroof.profile/1",
+                                       "llmroof.sample/1",
                                        "llmroof.simulate/1", "llmroof.sweep/1", "llmroof.trace/1"]
     assert all(cls.SCHEMA == schema for schema, cls in records.SCHEMAS.items())
 

@@ -229,7 +229,7 @@ def test_compare_two_traces_reports_the_slower_op_as_a_regression(
     for phase in ("prefill", "decode"):
         act = rows[phase, "mlp.act"]
         assert act.verdict == "regression" and act.ratio == pytest.approx(4.0)
-        assert act.new_fraction == pytest.approx(act.base_fraction / 4)
+        assert act.new_roofline_fraction == pytest.approx(act.base_roofline_fraction / 4)
         assert rows[phase, "mlp.down"].verdict == "unchanged"
     assert not act.gates  # per-op rows are reported, the steps gate (compare's rule)
 

@@ -21,12 +21,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from llmroof import schemas
 from llmroof.compare import stats
 from llmroof.compare.differences import (
-    Difference,
     ceiling_movement,
     check_pooled_models,
     differences,
@@ -40,8 +37,17 @@ from llmroof.compare.metrics import (
     select,
 )
 from llmroof.errors import LlmroofError
+from llmroof.results.records.compare import (
+    CompareRecord,
+    CompareRow,
+    CompareSettingsSummary,
+    Difference,
+    NoiseSummary,
+    SampleSummary,
+    SideRoofline,
+    SideSummary,
+)
 
-SCHEMA = schemas.COMPARE
 VERDICTS = ("regression", "inconclusive", "improvement", "unchanged")  # worst first
 FAIL_ON = ("regression", "inconclusive", "never")
 CAVEAT = (
@@ -138,82 +144,42 @@ class Row:
     gates: bool = True
     """Whether this row decides the exit code (otherwise it is reported only)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        interval = self.interval
-        return {
-            "benchmark": self.key.label(),
-            "phase": self.key.phase,
-            "batch": self.key.batch,
-            ("prompt_len" if self.key.phase == "prefill" else "context_len"): self.key.length,
-            "op": self.key.op,
-            "metric": self.metric.name,
-            "label": self.metric.label,
-            "better": self.metric.better,
-            "unit": self.metric.unit,
-            "base": _side_dict(self.base),
-            "new": _side_dict(self.new),
-            "ratio": None if interval is None else interval.ratio,
-            "ratio_low": None if interval is None else interval.low,
-            "ratio_high": None if interval is None else interval.high,
-            "welch_df": None if interval is None else interval.df,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "gates": self.gates,
-        }
+    def record(self) -> CompareRow:
+        """The row as ``llmroof.compare/1`` writes it."""
+        key, interval = self.key, self.interval
+        prefill = key.phase == "prefill"
+        return CompareRow(
+            benchmark=key.label(),
+            phase=key.phase,
+            batch=key.batch,
+            prompt_len=key.length if prefill else None,
+            context_len=None if prefill else key.length,
+            op=key.op,
+            metric=self.metric.name,
+            label=self.metric.label,
+            better=self.metric.better,
+            unit=self.metric.unit,
+            base=_summary(self.base),
+            new=_summary(self.new),
+            ratio=None if interval is None else interval.ratio,
+            ratio_low=None if interval is None else interval.low,
+            ratio_high=None if interval is None else interval.high,
+            welch_df=None if interval is None else interval.df,
+            verdict=self.verdict,
+            reason=self.reason,
+            gates=self.gates,
+        )
 
 
-def _side_dict(side: stats.SideStats) -> dict[str, Any]:
-    return {
-        "n": side.n,
-        "median": side.median,
-        "median_low": side.low,
-        "median_high": side.high,
-        "median_interval_coverage": side.coverage,
-        "cv": side.cv,
-    }
-
-
-@dataclass(frozen=True)
-class SideInfo:
-    """What a side is, for headers: its path, runs, model, device and roofline."""
-
-    label: str
-    path: str
-    runs: int
-    files: tuple[str, ...]
-    model: str
-    device: str
-    dtype: str
-    layers: str
-    statuses: tuple[str, ...]
-    times_utc: tuple[str, ...]
-    peak_flops_per_s: float | None = None
-    """Median measured compute ceiling over the runs; None where no run measured it."""
-    bandwidth_bytes_per_s: float | None = None
-    """Median measured memory bandwidth over the runs; None where no run measured it."""
-
-    @property
-    def roofline(self) -> dict[str, Any]:
-        """The measured ceilings as the compare file writes them."""
-        return {
-            "peak_flops_per_s": self.peak_flops_per_s,
-            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "path": self.path,
-            "runs": self.runs,
-            "files": list(self.files),
-            "model": self.model,
-            "device": self.device,
-            "dtype": self.dtype,
-            "layers": self.layers,
-            "statuses": list(self.statuses),
-            "times_utc": list(self.times_utc),
-            "roofline": self.roofline,
-        }
+def _summary(side: stats.SideStats) -> SampleSummary:
+    return SampleSummary(
+        n=side.n,
+        median=side.median,
+        median_low=side.low,
+        median_high=side.high,
+        median_interval_coverage=side.coverage,
+        cv=side.cv,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,8 +196,8 @@ class Point:
 @dataclass(frozen=True)
 class Comparison:
     settings: CompareSettings
-    base: SideInfo
-    new: SideInfo
+    base: SideSummary
+    new: SideSummary
     basis: str
     """"repetitions" (raw samples of one run a side) or "runs" (one median per run)."""
     caveat: str | None
@@ -273,50 +239,55 @@ class Comparison:
             return EXIT_INCONCLUSIVE
         return EXIT_OK
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> CompareRecord:
+        """The ``llmroof.compare/1`` record: what ``--format json`` writes and ``llmroof.load()``
+        reads."""
         s = self.settings
-        return {
-            "schema": SCHEMA,
-            "verdict": self.verdict(),
-            "counts": self.counts(),
-            "reported_counts": self.reported_counts(),
-            "gate": sorted({r.metric.name for r in self.rows if r.gates}),
-            "settings": {
-                "threshold": s.threshold,
-                "confidence": s.confidence,
-                "min_samples": s.min_samples,
-                "max_cv": s.max_cv,
-                "metrics": [m.name for m in select(s.metrics)],
-                "allow_mismatch": s.allow_mismatch,
-                "noise_floor": s.noise_floor,
-                "gate_ops": s.gate_ops,
-            },
-            "noise": {
-                "floor": self.noise_floor,
-                "ceiling_movement": self.ceiling_movement,
-                "unit_of_replication": "process" if self.basis == "runs" else "repetition",
-            },
-            "method": {
-                "ratio": "NEW/BASE of geometric means; interval from Welch's t on log values",
-                "regression": (
-                    "the whole interval is worse than no change by more than the threshold (and, "
-                    "where set, the noise floor)"
-                ),
-                "median_interval": "order statistics (distribution-free)",
-                "cv": "sqrt(exp(var(log x)) - 1), the log-normal coefficient of variation",
-                "basis": self.basis,
-                "full_depth_samples": (
-                    "t_stack + (L - N) t_layer, the i-th fastest stack repetition with "
-                    "the i-th fastest layer repetition"
-                ),
-            },
-            "caveat": self.caveat,
-            "base": self.base.to_dict(),
-            "new": self.new.to_dict(),
-            "differences": [vars(d) for d in self.differences],
-            "rows": [r.to_dict() for r in self.rows],
-            "unmatched": list(self.unmatched),
-        }
+        return CompareRecord(
+            verdict=self.verdict(),
+            counts=self.counts(),
+            reported_counts=self.reported_counts(),
+            gate=tuple(sorted({r.metric.name for r in self.rows if r.gates})),
+            settings=CompareSettingsSummary(
+                threshold=s.threshold,
+                confidence=s.confidence,
+                min_samples=s.min_samples,
+                max_cv=s.max_cv,
+                metrics=tuple(m.name for m in select(s.metrics)),
+                allow_mismatch=s.allow_mismatch,
+                noise_floor=s.noise_floor,
+                gate_ops=s.gate_ops,
+            ),
+            noise=NoiseSummary(
+                floor=self.noise_floor,
+                ceiling_movement=self.ceiling_movement,
+                unit_of_replication="process" if self.basis == "runs" else "repetition",
+            ),
+            method=METHOD | {"basis": self.basis},
+            caveat=self.caveat,
+            base=self.base,
+            new=self.new,
+            differences=self.differences,
+            rows=tuple(r.record() for r in self.rows),
+            unmatched=self.unmatched,
+        )
+
+
+METHOD = {
+    "ratio": "NEW/BASE of geometric means; interval from Welch's t on log values",
+    "regression": (
+        "the whole interval is worse than no change by more than the threshold (and, "
+        "where set, the noise floor)"
+    ),
+    "median_interval": "order statistics (distribution-free)",
+    "cv": "sqrt(exp(var(log x)) - 1), the log-normal coefficient of variation",
+    "basis": "",
+    "full_depth_samples": (
+        "t_stack + (L - N) t_layer, the i-th fastest stack repetition with "
+        "the i-th fastest layer repetition"
+    ),
+}
+"""The statistics, in words (``method`` of the file; ``basis`` is the comparison's)."""
 
 
 # --- verdicts ---------------------------------------------------------------------------------------
@@ -573,10 +544,10 @@ def _row(
     )
 
 
-def _info(side: Side) -> SideInfo:
+def _info(side: Side) -> SideSummary:
     first = side.runs[0]
     rooflines = [r.measured_roofline for r in side.runs if r.measured_roofline is not None]
-    return SideInfo(
+    return SideSummary(
         label=side.label,
         path=str(side.path),
         runs=len(side.runs),
@@ -589,8 +560,10 @@ def _info(side: Side) -> SideInfo:
         layers=f"{first.layers_instantiated} of {first.layers_total}",
         statuses=tuple(r.status for r in side.runs),
         times_utc=tuple(r.time_utc for r in side.runs),
-        peak_flops_per_s=_median_of([r.peak_flops_per_s for r in rooflines]),
-        bandwidth_bytes_per_s=_median_of([r.bandwidth_bytes_per_s for r in rooflines]),
+        roofline=SideRoofline(
+            peak_flops_per_s=_median_of([r.peak_flops_per_s for r in rooflines]),
+            bandwidth_bytes_per_s=_median_of([r.bandwidth_bytes_per_s for r in rooflines]),
+        ),
     )
 
 

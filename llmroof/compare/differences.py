@@ -4,12 +4,12 @@ but could explain a shift: a new driver or torch, other clocks, fewer threads, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmroof.compare.load import Run, Side
 from llmroof.errors import LlmroofError
+from llmroof.results.records.compare import Difference
 from llmroof.units import si
 
 # The model's shape decides what is computed; its display name and source path do not (a config.json
@@ -24,19 +24,6 @@ CEILINGS = (
     ("measured_copy_bandwidth_bytes_per_s", "measured copy bandwidth", "B/s"),
     ("measured_flops_per_s", "measured compute", "FLOP/s"),
 )
-
-
-@dataclass(frozen=True)
-class Difference:
-    scope: str
-    """"model", "device", "workload" (these block a comparison), "settings", "environment" or "ceilings"."""
-    key: str
-    base: str
-    new: str
-    blocking: bool
-
-    def describe(self) -> str:
-        return f"{self.scope}.{self.key}: {self.base} -> {self.new}"
 
 
 def _identity(run: Run) -> dict[tuple[str, str], Any]:

@@ -50,7 +50,7 @@ def render_html(comparison: Comparison) -> str:
         "sides": [_side(comparison.base), _side(comparison.new)],
         "caveat": comparison.caveat,
         "noise": fmt.noise_line(comparison),
-        "differences": [vars(d) for d in comparison.differences],
+        "differences": [d.to_dict() for d in comparison.differences],
         "roofline_svg": svg,
         "roofline_note": figure_note,
         "config_table": _table(fmt.config_rows(comparison)),

@@ -14,7 +14,7 @@ def render(comparison: Comparison, fmt: str) -> str:
         from llmroof.compare.bmf import to_bmf
         from llmroof.results.io import dumps
 
-        return dumps(comparison.to_dict() if fmt == "json" else to_bmf(comparison)) + "\n"
+        return dumps(comparison.record().to_dict() if fmt == "json" else to_bmf(comparison)) + "\n"
     if fmt == "markdown":
         from llmroof.compare.markdown import render_markdown
 

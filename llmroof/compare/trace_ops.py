@@ -13,7 +13,6 @@ import dataclasses
 import io
 import math
 from pathlib import Path
-from typing import Any
 
 from llmroof import schemas
 from llmroof.compare.comparison import (
@@ -23,39 +22,15 @@ from llmroof.compare.comparison import (
     CompareSettings,
 )
 from llmroof.errors import LlmroofError
+from llmroof.results.records.compare_trace import (
+    TraceCompareRecord,
+    TraceCompareRow,
+    TraceCompareSettings,
+)
 from llmroof.results.records.trace import TraceRecord
 from llmroof.units import percent, seconds
 
-SCHEMA = "llmroof.compare.trace/1"
 VERDICTS = ("regression", "improvement", "unchanged", "inconclusive", "only in base", "only in new")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TraceRow:
-    """One phase's mean step (``op`` None) or one op of a phase, on both sides."""
-
-    phase: str
-    op: str | None
-    base_s: float | None
-    new_s: float | None
-    base_fraction: float | None
-    """BASE's roofline fraction (bound / time)."""
-    new_fraction: float | None
-    verdict: str
-    reason: str
-    gates: bool
-    """Whether this row decides the exit code."""
-
-    @property
-    def label(self) -> str:
-        return f"{self.phase}: {self.op or 'step (mean)'}"
-
-    @property
-    def ratio(self) -> float | None:
-        """NEW/BASE time."""
-        if not self.base_s or self.new_s is None:
-            return None
-        return self.new_s / self.base_s
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,7 +39,7 @@ class TraceComparison:
     new: str
     threshold: float
     noise_floor: float
-    rows: tuple[TraceRow, ...]
+    rows: tuple[TraceCompareRow, ...]
     differences: tuple[str, ...]
     """What differs between the traces beyond the code: model, hardware, dtype, layout."""
 
@@ -91,32 +66,19 @@ class TraceComparison:
                 return v
         return "unchanged"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "base": self.base,
-            "new": self.new,
-            "verdict": self.verdict(),
-            "counts": self.counts(),
-            "reported_counts": self.counts(gating=False),
-            "settings": {"threshold": self.threshold, "noise_floor": self.noise_floor},
-            "differences": list(self.differences),
-            "rows": [
-                {
-                    "phase": r.phase,
-                    "op": r.op,
-                    "base_time_s": r.base_s,
-                    "new_time_s": r.new_s,
-                    "ratio": r.ratio,
-                    "base_roofline_fraction": r.base_fraction,
-                    "new_roofline_fraction": r.new_fraction,
-                    "verdict": r.verdict,
-                    "reason": r.reason,
-                    "gates": r.gates,
-                }
-                for r in self.rows
-            ],
-        }
+    def record(self) -> TraceCompareRecord:
+        """The ``llmroof.compare.trace/1`` record: what ``--format json`` writes and
+        ``llmroof.load()`` reads."""
+        return TraceCompareRecord(
+            base=self.base,
+            new=self.new,
+            verdict=self.verdict(),
+            counts=self.counts(),
+            reported_counts=self.counts(gating=False),
+            settings=TraceCompareSettings(threshold=self.threshold, noise_floor=self.noise_floor),
+            differences=self.differences,
+            rows=self.rows,
+        )
 
 
 def compare_traces(
@@ -136,7 +98,7 @@ def compare_traces(
         )
     floor = max(settings.threshold, settings.noise_floor)
     gate_steps, gate_ops = True, settings.gate_ops
-    rows: list[TraceRow] = []
+    rows: list[TraceCompareRow] = []
     for phase in _ordered({s.phase for s in base.steps} | {s.phase for s in new.steps}):
         b = _mean_step(base, phase)
         n = _mean_step(new, phase)
@@ -174,15 +136,17 @@ def _row(
     threshold: float,
     floor: float,
     gates: bool,
-) -> TraceRow:
-    verdict, reason = _verdict(base[0] if base else None, new[0] if new else None, threshold, floor)
-    return TraceRow(
+) -> TraceCompareRow:
+    base_s, new_s = (base[0] if base else None), (new[0] if new else None)
+    verdict, reason = _verdict(base_s, new_s, threshold, floor)
+    return TraceCompareRow(
         phase=phase,
         op=op,
-        base_s=base[0] if base else None,
-        new_s=new[0] if new else None,
-        base_fraction=base[1] if base else None,
-        new_fraction=new[1] if new else None,
+        base_time_s=base_s,
+        new_time_s=new_s,
+        ratio=None if not base_s or new_s is None else new_s / base_s,
+        base_roofline_fraction=base[1] if base else None,
+        new_roofline_fraction=new[1] if new else None,
         verdict=verdict,
         reason=reason,
         gates=gates,
@@ -279,7 +243,7 @@ def render_trace_comparison(comparison: TraceComparison, fmt: str) -> str:
     if fmt == "json":
         from llmroof.results.io import dumps
 
-        return dumps(comparison.to_dict()) + "\n"
+        return dumps(comparison.record().to_dict()) + "\n"
     if fmt not in ("table", "markdown"):
         raise LlmroofError(
             f"--format {fmt}: not available for two traces", "use table, markdown or json"
@@ -288,11 +252,11 @@ def render_trace_comparison(comparison: TraceComparison, fmt: str) -> str:
     rows = [
         (
             r.label,
-            seconds(r.base_s),
-            seconds(r.new_s),
+            seconds(r.base_time_s),
+            seconds(r.new_time_s),
             "-" if r.ratio is None else f"{r.ratio:.3g}",
-            percent(r.base_fraction),
-            percent(r.new_fraction),
+            percent(r.base_roofline_fraction),
+            percent(r.new_roofline_fraction),
             r.verdict + ("" if r.gates else " (reported)"),
             r.reason,
         )

@@ -122,8 +122,8 @@ def _compare_run(record: dict[str, Any], path: Path, digest: str, machine: str |
     comparison = CompareRecord.from_dict(record, str(path))
     points = []
     for row in comparison.rows:
-        value = row.new.get("median")
-        if isinstance(value, (int, float)) and value > 0:
+        value = row.new.median
+        if value > 0:
             points.append(
                 PointIn(
                     config=f"{comparison.new.model} {row.benchmark}",

@@ -27,7 +27,6 @@ from llmroof.compare.comparison import (
     Comparison,
     Key,
     Row,
-    SideInfo,
     verdict,
 )
 from llmroof.compare.load import Run, RunConfig, load_runs
@@ -41,6 +40,7 @@ from llmroof.errors import LlmroofError
 from llmroof.history.extract import machine_of, run_config_label
 from llmroof.history.store import Store
 from llmroof.measure.stats import quantile
+from llmroof.results.records.compare import SideSummary
 
 BASE_BRANCH_VARIABLES = (
     "GITHUB_BASE_REF",
@@ -132,7 +132,7 @@ def compare_with_history(
         "dtype": first.dtype,
         "layers": f"{first.layers_instantiated} of {first.layers_total}",
     }
-    base_info = SideInfo(
+    base_info = SideSummary(
         label="BASE",
         path=f"{store.where} ({branch}, last {base.runs} runs, machine {machine})",
         runs=min(
@@ -147,7 +147,7 @@ def compare_with_history(
         times_utc=tuple(sorted(base_times)),
         **info,
     )
-    new_info = SideInfo(
+    new_info = SideSummary(
         label="NEW",
         path=str(path),
         runs=len(runs),

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.measure.ceilings import METHOD_VERSION, CalibrationPlan, Ceilings
 from llmroof.measure.device import Device, cpu_model_name
+from llmroof.results.records.ceilings import CeilingsCacheRecord
 
-SCHEMA = "llmroof.ceilings/1"
+READ_SCHEMAS = (schemas.CEILINGS_CACHE, schemas.CEILINGS)
+"""The cache's schema, and the results schema that caches written before it had its own (0.2.0) name."""
 
 
 def check_threads(threads: int | None, cpus: int | None = None) -> None:
@@ -119,19 +122,23 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"cannot read it ({exc.strerror})"
     except LlmroofError as exc:
         return f"cannot read it ({exc.message.removeprefix(f'{path}: ')})"
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") not in READ_SCHEMAS:
         return "not a calibration file of this llmroof"
-    version = data.get("method_version")
-    ceilings: Any = data.get("ceilings")  # checked by implausible() before it is read
-    if version != METHOD_VERSION:
-        return f"method version {_show(version)}, this llmroof measures version {METHOD_VERSION}"
-    if data.get("fingerprint") != print_:
+    try:  # a 0.2.0 cache names the results schema: read it as the cache's
+        cache = CeilingsCacheRecord.from_dict(data | {"schema": schemas.CEILINGS_CACHE}, str(path))
+    except LlmroofError as exc:
+        return f"malformed ({exc.message.removeprefix(f'{path}: ').removeprefix(f'{path}.')})"
+    if cache.method_version != METHOD_VERSION:
+        return (
+            f"method version {cache.method_version}, this llmroof measures version {METHOD_VERSION}"
+        )
+    if cache.fingerprint != print_:
         return "its machine fingerprint differs"
-    problem = implausible(ceilings) or _check(data.get("measured_at"), str, "measured_at")
+    problem = implausible(cache.ceilings)  # checked before it is read
     if problem:
         return f"malformed ({problem})"
     try:
-        return Ceilings.from_dict(ceilings), str(data["measured_at"])
+        return Ceilings.from_dict(cache.ceilings), cache.measured_at
     except LlmroofError as exc:
         return f"malformed ({exc.message})"
     except (ValueError, OverflowError) as exc:
@@ -256,14 +263,13 @@ def load_or_measure(
     try:
         write_json_atomic(
             path,
-            {
-                "schema": SCHEMA,
-                "method_version": METHOD_VERSION,
-                "fingerprint": print_,
-                "fingerprint_id": ident,
-                "measured_at": measured_at,
-                "ceilings": ceilings.to_dict(),
-            },
+            CeilingsCacheRecord(
+                method_version=METHOD_VERSION,
+                fingerprint=print_,
+                fingerprint_id=ident,
+                measured_at=measured_at,
+                ceilings=ceilings.to_dict(),
+            ).to_dict(),
             special_in_place=False,
         )  # a FIFO or link here is replaced, never written through
     except LlmroofError as exc:  # the writer's one error type, naming the path and why
@@ -362,7 +368,7 @@ def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[st
     recent = history[-DRIFT_WINDOW:]
     ranges: dict[str, list[float]] = {}
     moved: dict[str, float] = {}
-    for pattern, probe in drift.get("probes", {}).items():
+    for pattern, probe in _probes(drift).items():
         past = [float(h["fractions"][pattern]) for h in recent if pattern in h["fractions"]]
         fraction = float(probe["drift_fraction"])
         if len(past) >= DRIFT_MIN_HISTORY:
@@ -375,14 +381,18 @@ def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[st
     return {"warn": bool(moved), "probes": len(recent), "range": ranges, "moved": moved}
 
 
+def _probes(drift: dict[str, Any]) -> dict[str, Any]:
+    """A drift check's bandwidth probes, by pattern (none when it probed nothing)."""
+    probes: dict[str, Any] = drift.get("probes", {})
+    return probes
+
+
 def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
     """Append a drift check's fractions to the history in the cache file at ``path`` (the newest
     :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
     from llmroof.writers import write_json_atomic
 
-    fractions = {
-        pattern: probe["drift_fraction"] for pattern, probe in drift.get("probes", {}).items()
-    }
+    fractions = {pattern: probe["drift_fraction"] for pattern, probe in _probes(drift).items()}
     if not fractions:
         return None
     entry = {

@@ -36,8 +36,4 @@ def run_ceilings(
     )
     if calibration.note:
         note(calibration.note)
-    return CeilingsRecord.from_dict(
-        {"schema": CeilingsRecord.SCHEMA}
-        | calibration.ceilings.to_dict()
-        | {"calibration": calibration.to_dict()}
-    )
+    return CeilingsRecord.of(calibration.ceilings.to_dict(), calibration.to_dict())

@@ -32,7 +32,7 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
         f"[bold]{user(ceilings.device_name)}[/] ({ceilings.device_kind}"
         + (f", {ceilings.threads} threads" if ceilings.threads else "")
         + f"): calibration {cal['status']}, "
-        f"measured {cal['measured_at']} in {record['elapsed_s']:.1f} s ({ceilings.plan} plan)"
+        f"measured {cal['measured_at']} in {ceilings.elapsed_s or 0:.1f} s ({ceilings.plan} plan)"
     )
     roofs = Table(
         title="Memory roofs (best round; spread = min / median / max of the rounds)",
@@ -45,7 +45,7 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
         figure = next(f for f in by_key.values() if f["best_bytes_per_s"] == roof)
         roofs.add_row(
             level,
-            si(record["cache_capacity_bytes"][level], "B"),
+            si((ceilings.cache_capacity_bytes or {})[level], "B"),
             si(roof, "B/s"),
             figure["pattern"],
             si(figure["working_set_bytes"], "B"),
@@ -76,7 +76,7 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
         )
     floor = ceilings.dispatch_floor_s
     out.print(
-        f"Dispatch floor ({record.get('dispatch_kind', 'op dispatch')}, the third wall): "
+        f"Dispatch floor ({ceilings.dispatch_kind or 'op dispatch'}, the third wall): "
         + (si(floor, "s") if floor is not None else "not measured (llmroof ceilings --refresh)")
     )
     compute = Table(title="Compute roofs (F.linear, n x n by n x n)", title_justify="left")

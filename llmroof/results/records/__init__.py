@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
     from llmroof.results.records.analysis import AnalysisRecord
     from llmroof.results.records.bench import BenchResult
-    from llmroof.results.records.ceilings import CeilingsRecord
+    from llmroof.results.records.ceilings import CeilingsCacheRecord, CeilingsRecord
     from llmroof.results.records.comm import CommRecord
     from llmroof.results.records.compare import CompareRecord
+    from llmroof.results.records.compare_trace import TraceCompareRecord
     from llmroof.results.records.grid import GridRecord
     from llmroof.results.records.history import HistoryRecord
     from llmroof.results.records.plan import PlanRecord
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
         | GridRecord
         | TraceRecord
         | CeilingsRecord
+        | TraceCompareRecord
+        | CeilingsCacheRecord
     )
     """What :func:`load` returns without a ``kind``: one of :data:`RECORDS` (tests check the two
     agree)."""
@@ -68,11 +71,13 @@ CLASSES: dict[str, tuple[str, str]] = {
     schemas.GRID: ("grid", "GridRecord"),
     schemas.TRACE: ("trace", "TraceRecord"),
     schemas.CEILINGS: ("ceilings", "CeilingsRecord"),
+    schemas.COMPARE_TRACE: ("compare_trace", "TraceCompareRecord"),
+    schemas.CEILINGS_CACHE: ("ceilings", "CeilingsCacheRecord"),
 }
 """Schema -> (module under ``llmroof.results.records``, class) of its record. The classes are imported
 when first named (``from llmroof.results.records import ProfileRecord``, or a file of that schema
-read by :func:`load`), so that a command imports the records of its own schema only: importing all
-thirteen costs about 90 ms at start-up."""
+read by :func:`load`), so that a command imports the records of its own schema only: importing
+all of them costs about 90 ms at start-up."""
 _MODULES = {name: module for module, name in CLASSES.values()}
 
 
@@ -108,6 +113,7 @@ __all__ = [
     "AnalysisRecord",
     "AnyRecord",
     "BenchResult",
+    "CeilingsCacheRecord",
     "CeilingsRecord",
     "CommRecord",
     "CompareRecord",
@@ -119,6 +125,7 @@ __all__ = [
     "SampleRecord",
     "SimulateResult",
     "SweepRecord",
+    "TraceCompareRecord",
     "TraceRecord",
     "config_label",
     "from_dict",

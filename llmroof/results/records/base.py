@@ -67,11 +67,11 @@ def opt(
     return dataclasses.field(default=None, metadata=metadata)
 
 
-def late(default: Any = None, record: type[Record] | None = None) -> Any:
+def late(default: Any = None, record: type[Record] | None = None, *, seq_: bool = False) -> Any:
     """A key a later version added, always written by it (``null`` included): ``default`` when a file
     lacks it, and then left out again on writing, so that an older file writes back unchanged.
-    ``record``: the value is a nested record (or None)."""
-    metadata: dict[str, Any] = {"late": True}
+    ``record``: the value is a nested record (or None); ``seq_``: a list of plain values (a tuple)."""
+    metadata: dict[str, Any] = {"late": True, "seq": seq_}
     if record is not None:
         metadata["record"] = record
     return dataclasses.field(default=default, metadata=metadata)

@@ -1,10 +1,10 @@
 """``llmroof.ceilings/1``: this machine's calibrated roofs (``llmroof ceilings --format json``): the memory roof
 of every level, the compute roof of every dtype, and the dispatch floor (the third wall). The per-figure
-detail (``bandwidth``, ``compute``, ``caches``, ``method``...) is kept as read; see ``docs/results-schema.md``.
+detail (``bandwidth``, ``compute``, ``caches``, ``method``) is kept as read; see ``docs/results-schema.md``.
 
 Keys are written as the record's fields in order, then the others as read: a field declared here must
-come, in the file, before every key that is not (``dispatch_floor_s`` is null, hence kept as read, in
-calibrations made before it was measured)."""
+come, in the file, before every key that is not (``dispatch_floor_s`` is null, hence kept as read and
+written after ``elapsed_s``, in calibrations made before it was measured)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,23 @@ class CeilingsRecord(Record):
     """The DRAM roof's spread over the calibration's rounds (min, median, max)."""
     memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float | None] | None = opt()
     """Each pattern's best beyond the last-level cache (None: not measured there)."""
+    dispatch_rounds_s: tuple[float, ...] | None = opt(seq_=True)
+    """The dispatch floor of every round (the floor is the best)."""
+    dispatch_kind: str | None = opt()
+    """``op dispatch`` (CPU) or ``kernel launch`` (GPU)."""
+    cache_capacity_bytes: Mapping[str, int] | None = opt()
+    """Level -> capacity."""
+    method_version: int | None = opt()
+    """The calibration method's version."""
+    elapsed_s: float | None = opt()
+    """How long the calibration took."""
+
+    @classmethod
+    def of(cls, figures: Mapping[str, Any], calibration: Mapping[str, Any]) -> CeilingsRecord:
+        """The record of a calibration: ``figures`` as ``Ceilings.to_dict()`` gives them (each checked
+        against its field; the per-figure detail kept as given) and ``calibration``, where they came
+        from."""
+        return cls.from_dict({"schema": cls.SCHEMA, **figures, "calibration": dict(calibration)})
 
     def to_pandas(self) -> Any:
         """One row per roof: memory levels, DRAM, compute dtypes and the dispatch floor."""
@@ -78,3 +95,23 @@ class CeilingsRecord(Record):
                 {"roof": "dispatch", "kind": "launch", "value": self.dispatch_floor_s, "unit": "s"}
             )
         return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CeilingsCacheRecord(Record):
+    """A whole ``llmroof.ceilings.cache/1`` file: one machine's calibration, as the cache keeps it.
+    The drift machinery adds ``raised_at`` (when a probe last raised a roof) and ``drift_history`` (the
+    last probes' fractions), kept as read."""
+
+    SCHEMA = schemas.CEILINGS_CACHE
+
+    method_version: int
+    """The calibration method's version: a cache of another version is measured again."""
+    fingerprint: Mapping[str, Any]
+    """What the figures depend on: CPU (or GPU model, UUID and driver), host, torch, threads, plan."""
+    fingerprint_id: str
+    """A hash of the fingerprint: the file's name."""
+    measured_at: str
+    """UTC time of the measurement (ISO 8601)."""
+    ceilings: Mapping[str, Any]
+    """The measured figures, as ``llmroof ceilings --format json`` gives them (without ``calibration``)."""
