@@ -14,6 +14,7 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.measure.stats import summarize
+from llmroof.results.records.analysis import OpRow
 from llmroof.results.records.profile import TimingStats
 
 Save = Callable[[dict[str, Any]], object]
@@ -116,10 +117,8 @@ def op_row(
     kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time
     (``roof_time_s``, the roof of its memory level, where given; else its roofline time) against the
     measured median."""
-    from llmroof.analytic.serialize import op_to_dict
-
     placed = {} if roof_time_s is None else {"roof_time_s": roof_time_s}
-    row = op_to_dict(op, roof) | analytic | placed
+    row = OpRow.of(op, roof).to_dict() | analytic | placed
     if measured is not None:
         median = measured.median_s
         row.update(measured.to_dict())
