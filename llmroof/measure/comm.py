@@ -148,9 +148,7 @@ def rank_main(
                         fn()
                     sync()
                     elapsed = (time.perf_counter() - start) / iterations
-                timings.append(
-                    RankTime(rank=rank, op=op, size_bytes=elements * 4, time_s=elapsed)
-                )
+                timings.append(RankTime(rank=rank, op=op, size_bytes=elements * 4, time_s=elapsed))
         gathered: list[Any] | None = [None] * world_size if rank == 0 else None
         dist.gather_object(timings, gathered, dst=0)
         if gathered is not None and save is not None:  # rank 0
