@@ -583,7 +583,7 @@ def _rank_ops(ph: Any, timings: dict[str, TimingStats]) -> tuple[OpResult, ...]:
     measured shard time."""
     # ops of another stage (embedding, head) were not timed on this rank
     return tuple(
-        OpResult.from_dict(profile_record.op_row(op, ph.roofline, timings[op.name]))
+        profile_record.op_row(op, ph.roofline, timings[op.name])
         for op in ph.ops
         if op.name in timings
     )

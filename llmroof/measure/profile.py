@@ -736,7 +736,7 @@ def _attach_analysis(
                 eager.roofline,
                 timings.get(op.name),
                 **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype, launch_floor_s),
-            )
+            ).to_dict()
             for op in eager.ops
         ]
 

@@ -108,6 +108,9 @@ class OpResult(Record):
     """Timed kernel: flops / median_s."""
     roofline_fraction: float | None = opt()
     """Timed kernel: time_s / median_s."""
+    launch_floor_s: float | None = opt()
+    """Where the dispatch floor (one op's least time, ``llmroof ceilings``) is above the op's roof time:
+    that floor (``bound`` is then ``launch``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
