@@ -286,7 +286,7 @@ def _run(
             hardware.peak_flops_per_s[prof.dtype],
             hardware.memory_bandwidth_bytes_per_s,
             "measured ceilings and measured link",
-        )
+        ).to_dict()
         run.save()
     with contextlib.nullcontext() if run is None else run.recording():
         for phase, batch, length in config_plan(prof):

@@ -419,7 +419,7 @@ def profile(
             "measured ceilings",
             datasheet,
             config.dtype,
-        )
+        ).to_dict()
         run.save()
         _check_weights_fit(config, device)
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")

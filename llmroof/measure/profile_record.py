@@ -1,8 +1,9 @@
 """The ``llmroof.profile/1`` record as a measurement assembles it, one way for a single-device and a parallel
 run: the header, the status of a run in progress, the roofline section, a configuration's per-token figures and
-its op rows. Keys are documented in ``docs/results-schema.md``; the typed reader is
-``llmroof.results.records.ProfileRecord`` (the measurement layer builds plain JSON objects and hands them to its
-caller's save callback)."""
+its op rows. Keys are documented in ``docs/results-schema.md``; the typed record is
+``llmroof.results.records.ProfileRecord``. The roofline section, the timings and the op rows are built as its
+records; the run in progress is still a JSON object (the header below, then a key per step) that the caller's
+save callback writes after every step."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from llmroof import schemas
 from llmroof.measure.stats import summarize
 from llmroof.results.records.analysis import OpRow
-from llmroof.results.records.profile import OpResult, TimingStats
+from llmroof.results.records.profile import OpResult, RooflineInfo, Rooflines, TimingStats
 
 if TYPE_CHECKING:
     from llmroof.analytic.analysis import Roofline
@@ -59,22 +60,22 @@ def roofline(
     label: str,
     datasheet: Any = None,
     dtype: str = "bf16",
-) -> dict[str, Any]:
+) -> Rooflines:
     """The ``roofline`` section: the measured roof, and the datasheet's where the device has an entry."""
-    return {
-        "measured": {
-            "peak_flops_per_s": peak_flops_per_s,
-            "bandwidth_bytes_per_s": bandwidth_bytes_per_s,
-            "label": label,
-        },
-        "datasheet": None
+    return Rooflines(
+        measured=RooflineInfo(
+            peak_flops_per_s=peak_flops_per_s,
+            bandwidth_bytes_per_s=bandwidth_bytes_per_s,
+            label=label,
+        ),
+        datasheet=None
         if datasheet is None
-        else {
-            "peak_flops_per_s": datasheet.peak_flops(dtype),
-            "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
-            "label": f"{datasheet.display_name} datasheet",
-        },
-    }
+        else RooflineInfo(
+            peak_flops_per_s=datasheet.peak_flops(dtype),
+            bandwidth_bytes_per_s=datasheet.memory_bandwidth_bytes_per_s,
+            label=f"{datasheet.display_name} datasheet",
+        ),
+    )
 
 
 def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
