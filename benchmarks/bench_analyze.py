@@ -30,7 +30,7 @@ from llmroof.analytic.grid import analyze_grid
 from llmroof.analytic.sweep import evaluate
 from llmroof.specs import Precision, get_hardware, get_model
 from timing import best_of, llmroof_command, machine, process_runs, summary  # benchmarks/timing.py
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 
 # The grid of the acceptance test: Llama-3-70B, tp 4 on H100 SXM, batch 1-1024 x context 512-131072 (step 128).
 GRID_BATCH = np.arange(1, 1025)
@@ -229,7 +229,7 @@ def main() -> None:
     model, hw = get_model("llama-3-8b"), get_hardware("h100")
     workload = Workload()
     one_call_s = best_of(200, lambda: analyze(model, hw, workload))
-    one_call_json_s = best_of(50, lambda: analysis_to_dict(analyze(model, hw, workload)))
+    one_call_json_s = best_of(50, lambda: AnalysisRecord.of(analyze(model, hw, workload)).to_dict())
 
     configs = sweep_configurations()
     # The rows are kept, as a sweep's caller does (keeping whole Analysis objects would cost the

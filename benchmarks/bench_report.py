@@ -26,7 +26,7 @@ from typing import Any
 
 from llmroof.specs import get_hardware, get_model
 from timing import best_of, machine  # benchmarks/timing.py, beside this script
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 
 GPU_SAMPLES_PER_TIMING = 1000
 NVML_SAMPLES = 1500
@@ -96,9 +96,9 @@ def main() -> None:
     gpu_path = folder / "results.json"
     gpu_path.write_text(json.dumps(as_gpu_run(cpu_profile(gpu_path)), indent=2) + "\n")
     gpu_record = json.loads(gpu_path.read_text())
-    analysis = analysis_to_dict(analyze(get_model("llama-3-8b"), get_hardware("h100"), Workload()))
-    parallel = analysis_to_dict(analyze(get_model("llama-3-70b"), get_hardware("h100"),
-                       Workload(batch=8, tp=4, pp=2, micro_batches=4)))
+    analysis = AnalysisRecord.of(analyze(get_model("llama-3-8b"), get_hardware("h100"), Workload())).to_dict()
+    parallel = AnalysisRecord.of(analyze(get_model("llama-3-70b"), get_hardware("h100"),
+                       Workload(batch=8, tp=4, pp=2, micro_batches=4))).to_dict()
 
     render_report(analysis)  # imports (matplotlib, jinja2) outside the timed repeats
     profile_s = best_of(args.repeats, lambda: report_file(gpu_path, folder / "report.html"))

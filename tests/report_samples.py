@@ -64,16 +64,16 @@ def repeated_profile_record() -> dict:
 
 def analysis_record(model: str = "llama-3.2-1b", **workload: int) -> dict:
     from llmroof.analytic import Workload, analyze
-    from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.results.records.analysis import AnalysisRecord
     from llmroof.specs import get_hardware, get_model
 
-    return analysis_to_dict(
+    return AnalysisRecord.of(
         analyze(
             get_model(model),
             get_hardware("h100"),
             Workload(**{"batch": 4, "prompt_len": 128, "context_len": 1024, **workload}),
         )
-    )
+    ).to_dict()
 
 
 def parallel_analysis_record() -> dict:

@@ -13,7 +13,7 @@ from llmroof.analytic.memory import kv_bytes_per_token, param_count
 from llmroof.analytic.sharding import shard_model, stage_layers
 from llmroof.errors import LlmroofError
 from llmroof.specs import Precision, get_dtype, get_hardware, get_model
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 
 H100 = get_hardware("h100-sxm")
 LLAMA3_8B = get_model("llama-3-8b")
@@ -35,14 +35,14 @@ def test_decode_reads_every_weight_once_and_the_whole_kv_cache() -> None:
     assert a.decode.bound == "memory"
     assert a.decode.time_s == pytest.approx(totals.bytes / 3.35e12)
     # The headline is the fused (minimum-traffic) bound; the eager op set (docs/analytic-model.md) sits beside.
-    decode = analysis_to_dict(a)["phases"]["decode"]
+    decode = AnalysisRecord.of(a).to_dict()["phases"]["decode"]
     assert decode["tpot_s"] == pytest.approx(4.562e-3, rel=1e-3)
     assert decode["eager"]["tpot_s"] == pytest.approx(4.569e-3, rel=1e-3)
 
 
 def test_batch_shares_weights_across_sequences() -> None:
-    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=1)))["phases"]["decode"]
-    many = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=16)))["phases"]["decode"]
+    one = AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(batch=1))).to_dict()["phases"]["decode"]
+    many = AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(batch=16))).to_dict()["phases"]["decode"]
     assert many["weight_bytes"] == pytest.approx(one["weight_bytes"] + 15 * 2 * LLAMA3_8B.hidden_size)
     assert many["kv_read_bytes"] == 16 * one["kv_read_bytes"]
     assert many["bytes_per_token"] < one["bytes_per_token"]
@@ -144,7 +144,7 @@ def test_impossible_tensor_parallelism(spec, tp, message) -> None:
 
 def test_fewer_kv_heads_than_ranks_replicates_them() -> None:
     assert shard_model(LLAMA3_8B, 16).kv_heads == 1  # each of the 8 KV heads lives on 2 ranks
-    assert analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(tp=16)))["parallel"]["kv_replicated"]
+    assert AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(tp=16))).to_dict()["parallel"]["kv_replicated"]
 
 
 def test_pipeline_stages_and_gpipe_schedule() -> None:
@@ -229,15 +229,15 @@ def test_decode_pipeline_in_steady_state_has_no_bubble_when_even() -> None:
 
 def test_memory_totals_agree_with_fits() -> None:
     a = analyze(LLAMA3_8B, H100, Workload(prompt_len=500_000, context_len=2048))
-    memory = analysis_to_dict(a)["memory"]
+    memory = AnalysisRecord.of(a).to_dict()["memory"]
     assert memory["kv_tokens_per_sequence"] == 500_000
     assert memory["total_bytes_per_gpu"] > memory["usable_bytes_per_gpu"]
     assert not memory["fits"]
 
 
 def test_rank_times_are_per_gpu() -> None:
-    one = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8)))["phases"]["decode"]
-    four = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4)))["phases"]["decode"]
+    one = AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(batch=8))).to_dict()["phases"]["decode"]
+    four = AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(batch=8, tp=4))).to_dict()["phases"]["decode"]
     # Each of 4 ranks reads about a quarter of the weights: its memory time is about a quarter.
     assert four["memory_time_s"] == pytest.approx(one["memory_time_s"] / 4, rel=0.05)
     assert four["memory_time_s"] <= four["time_s"]
@@ -281,7 +281,7 @@ def test_fused_ops_are_named_hierarchically_and_fuse_the_elementwise_ops() -> No
 
 
 def test_headline_is_fused_and_eager_is_shown_beside() -> None:
-    d = analysis_to_dict(analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096)))
+    d = AnalysisRecord.of(analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096))).to_dict()
     assert d["workload"]["implementation"] == "fused"
     eager = analyze(LLAMA3_8B, H100, Workload(batch=8, prompt_len=2048, context_len=4096, implementation="eager"))
     for phase in ("prefill", "decode"):
@@ -303,10 +303,10 @@ def test_max_batch_agrees_with_fits_at_the_longer_of_prompt_and_context() -> Non
     expected = int((usable - weights) // (131_072 * 2048))
     assert expected == 228
     a = analyze(LLAMA3_8B, H100, Workload(batch=expected, prompt_len=2048, context_len=1024))
-    memory = analysis_to_dict(a)["memory"]
+    memory = AnalysisRecord.of(a).to_dict()["memory"]
     assert memory["max_batch"] == expected and memory["fits"]
     over = analyze(LLAMA3_8B, H100, Workload(batch=expected + 1, prompt_len=2048, context_len=1024))
-    assert analysis_to_dict(over)["memory"]["max_batch"] == expected and not over.fits
+    assert AnalysisRecord.of(over).to_dict()["memory"]["max_batch"] == expected and not over.fits
     assert a.max_batch(1024) == 456  # at the decode context alone twice as many would fit: the old, wrong answer
 
 

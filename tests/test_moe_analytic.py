@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 from llmroof.analytic import Workload as _Workload
 from llmroof.analytic import analyze
 from llmroof.analytic.memory import expert_param_count, kv_bytes_per_token, param_count
@@ -135,7 +135,7 @@ def test_decode_at_batch_one_reads_top_k_and_at_large_batch_all() -> None:
                                                                                            "moe.down"))
     assert routed(a1) == pytest.approx(58 * 8 * one_expert)
     assert routed(big) == pytest.approx(58 * 256 * one_expert, rel=1e-9)
-    assert analysis_to_dict(a1)["phases"]["decode"]["expected_experts_per_layer"] == 8
+    assert AnalysisRecord.of(a1).to_dict()["phases"]["decode"]["expected_experts_per_layer"] == 8
     # The bytes per generated token fall as the touched experts are shared.
     per_token = [analyze(DEEPSEEK, H200, Workload(batch=b, context_len=512)).decode.totals.weight_bytes / b
                  for b in (1, 8, 64)]
@@ -154,7 +154,7 @@ def test_all_experts_stay_resident() -> None:
     a = analyze(MIXTRAL, H200, Workload(batch=1))
     assert a.weight_bytes == 2 * param_count(MIXTRAL)
     assert a.weight_bytes_per_gpu == 2 * param_count(MIXTRAL)
-    data = analysis_to_dict(a)
+    data = AnalysisRecord.of(a).to_dict()
     assert data["model"]["params"] == 46_702_792_704
     assert data["model"]["active_params"] == 46_702_792_704 - 32 * 6 * expert_param_count(MIXTRAL)
 
@@ -219,7 +219,7 @@ def test_expert_parallel_splits_experts_and_adds_all_to_all() -> None:
     dispatch = next(c for c in ep.decode.comm if c.name == "comm.moe_dispatch")
     assert dispatch.bytes == 2 * 2 * 4096 * 2  # 2 sequences per rank x k=2 x h x bf16
     assert dispatch.count == 32
-    data = analysis_to_dict(ep)
+    data = AnalysisRecord.of(ep).to_dict()
     assert data["parallel"]["ep"] == 4 and data["parallel"]["gpus"] == 8
     assert ep.decode.tokens == 8
 

@@ -137,7 +137,7 @@ def test_attention_kernels_time_the_first_layer_and_mlp_kernels_a_dense_one(phas
 def test_moe_report_plots_experts_against_batch(tmp_path) -> None:
     """The analysis report of a MoE model carries the experts-touched figure (analytic curve and readings)."""
     from llmroof.analytic import Workload, analyze
-    from llmroof.analytic.serialize import analysis_to_dict
+    from llmroof.results.records.analysis import AnalysisRecord
     from llmroof.report import figures as fig
     from llmroof.report import sections as sec
     from llmroof.analytic.sweep import sweep
@@ -164,7 +164,7 @@ def test_moe_report_plots_experts_against_batch(tmp_path) -> None:
     assert [s.label for s in experts.series][1:] == ["top-k only (2)", "all experts (8)",
                                                      "measured (the profile's router)"]
     assert per_token.series[0].ys[0] > per_token.series[0].ys[-1]
-    assert analysis_to_dict(analyze(spec, hw, workload))["phases"]["decode"]["expected_experts_per_layer"] == 2
+    assert AnalysisRecord.of(analyze(spec, hw, workload)).to_dict()["phases"]["decode"]["expected_experts_per_layer"] == 2
 
 
 # --- multi-head latent attention ----------------------------------------------------------------------------

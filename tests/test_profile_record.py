@@ -48,10 +48,12 @@ def test_op_rows_set_the_roof_time_against_the_measured_median() -> None:
                        Workload(batch=1, prompt_len=1, context_len=512, precision=Precision.uniform("bf16")))
     op = analysis.decode.ops[0]
     untimed = profile_record.op_row(op, analysis.decode.roofline, None)
-    assert untimed["name"] == op.name and "roofline_fraction" not in untimed
-    time_s = untimed["time_s"]
+    assert untimed.name == op.name and untimed.roofline_fraction is None and untimed.median_s is None
+    assert "roofline_fraction" not in untimed.to_dict()
+    time_s = untimed.time_s
     row = profile_record.op_row(op, analysis.decode.roofline, timing_stats([2 * time_s]))
-    assert row["roofline_fraction"] == pytest.approx(0.5)
-    assert row["achieved_bytes_per_s"] == pytest.approx(op.bytes / (2 * time_s))
+    assert row.roofline_fraction == pytest.approx(0.5) and row.median_s == 2 * time_s
+    assert row.achieved_bytes_per_s == pytest.approx(op.bytes / (2 * time_s))
     placed = profile_record.op_row(op, analysis.decode.roofline, timing_stats([time_s]), roof_time_s=time_s / 4)
-    assert placed["roofline_fraction"] == pytest.approx(0.25)
+    assert placed.roofline_fraction == pytest.approx(0.25) and placed.roof_time_s == time_s / 4
+    assert placed.extra == {}  # every key of the row is a declared field

@@ -13,7 +13,7 @@ from llmroof.analytic.analysis import BYTE_FIELDS
 from llmroof.analytic.memory import norm_param_count
 from llmroof.specs import DTYPES, Precision, get_hardware
 from llmroof.specs.model import ModelSpec, alternating_layers
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 
 H100 = get_hardware("h100-sxm")
 FLOAT_DTYPES = [d for d in DTYPES.values() if not d.weight_only]
@@ -78,7 +78,7 @@ def test_totals_are_sums_of_parts(model, workload) -> None:
         assert phase.totals.bytes == sum(op.bytes * op.count for op in phase.ops)
         # With one GPU the critical path is the sum of the op times.
         assert phase.time_s == pytest.approx(sum(a.roofline.time_s(op) * op.count for op in phase.ops), rel=1e-12)
-    d = analysis_to_dict(a)
+    d = AnalysisRecord.of(a).to_dict()
     assert d["phases"]["decode"]["bytes"] == sum(op["bytes"] * op["count"] for op in d["ops"] if op["phase"] == "decode")
     eager = d["phases"]["decode"]["eager"]
     assert eager["bytes"] == sum(op["bytes"] * op["count"] for op in d["eager_ops"] if op["phase"] == "decode")
@@ -173,12 +173,12 @@ def test_max_batch_fits_and_one_more_does_not(model, workload, pp, memory_gib) -
         return
     hardware = dataclasses.replace(H100, memory_bytes=memory_gib * 2**30)
     base = analyze(model, hardware, dataclasses.replace(workload, pp=pp, micro_batches=1))
-    largest = analysis_to_dict(base)["memory"]["max_batch"]
+    largest = AnalysisRecord.of(base).to_dict()["memory"]["max_batch"]
     usable = base.usable_memory_bytes
     one_more = analyze(model, hardware, dataclasses.replace(base.workload, batch=largest + 1))
     assert not one_more.fits
     assert one_more.total_bytes_per_gpu() > usable * (1 - 1e-12)
     if largest >= 1:
         fitting = analyze(model, hardware, dataclasses.replace(base.workload, batch=largest))
-        assert fitting.fits and analysis_to_dict(fitting)["memory"]["fits"]
+        assert fitting.fits and AnalysisRecord.of(fitting).to_dict()["memory"]["fits"]
         assert fitting.total_bytes_per_gpu() <= usable * (1 + 1e-12)

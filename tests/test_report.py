@@ -25,7 +25,7 @@ from llmroof.report import analysis_view, render
 from llmroof.report.render import render_report, report_file
 from llmroof.specs import get_hardware, get_model
 from llmroof.results.save import saver
-from llmroof.analytic.serialize import analysis_to_dict
+from llmroof.results.records.analysis import AnalysisRecord
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                            num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
@@ -98,7 +98,7 @@ def analysis_record(**changes) -> dict:
     workload = Workload(**{"batch": 1, "context_len": 2048, **changes.pop("workload", {})})
     model = changes.pop("model", get_model("llama-3-8b"))
     hardware = changes.pop("hardware", get_hardware("h100"))
-    return analysis_to_dict(analyze(model, hardware, workload))
+    return AnalysisRecord.of(analyze(model, hardware, workload)).to_dict()
 
 
 @pytest.fixture(scope="module")

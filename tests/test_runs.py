@@ -10,6 +10,8 @@ import pytest
 from fakes import FakeNvml
 from llmroof.measure import nvml as nv
 from llmroof.results.records import SampleRecord
+from llmroof.measure.comm import CONVENTION
+from llmroof.results.records.comm import CommRecord, RankTime
 from llmroof.runs.comm import comm_record
 from llmroof.runs.sample import run_sample
 
@@ -41,9 +43,11 @@ def test_comm_record_fits_the_link_to_every_all_reduce_size() -> None:
 
     link = analytic_comm.Link("test", 10e9, 5e-6)
     sizes = (4096, 65536, 2**20)
-    per_rank = [{"rank": r, "op": "all_reduce", "size_bytes": s, "time_s": analytic_comm.allreduce_time_s(s, 2, link)}
-                for r in range(2) for s in sizes]
-    record = comm_record({"ranks": 2, "backend": "gloo", "per_rank": per_rank}, 3)
+    per_rank = tuple(RankTime(rank=r, op="all_reduce", size_bytes=s, time_s=analytic_comm.allreduce_time_s(s, 2, link))
+                     for r in range(2) for s in sizes)
+    measured = CommRecord(ranks=2, backend="gloo", iterations=3, convention=CONVENTION, prediction=None, rows=(),
+                          per_rank=per_rank)
+    record = comm_record(measured)
     assert record.ranks == 2 and record.iterations == 3 and "every size" in record.prediction
     assert [row.size_bytes for row in record.rows] == list(sizes)
     assert all(row.measured_to_predicted == pytest.approx(1.0, rel=1e-6) for row in record.rows)

@@ -5,11 +5,9 @@ Pure Python (no torch, no I/O): frozen specs in, plain records out.
 
 from llmroof.analytic.analysis import Analysis, Phase, Roofline, analyze, checked_analyze
 from llmroof.analytic.ops import OpCost
-from llmroof.analytic.serialize import SCHEMA
 from llmroof.analytic.workload import Workload
 
 __all__ = [
-    "SCHEMA",
     "Analysis",
     "OpCost",
     "Phase",

@@ -9,15 +9,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from llmroof import schemas
 from llmroof.analytic import comm as analytic_comm
 from llmroof.errors import LlmroofError
 from llmroof.measure import nvtx
 from llmroof.measure.distributed import Layout, check_local_ranks, init_group
 from llmroof.ranges import parse_range_list
+from llmroof.results.records.comm import CommRecord, RankTime
 from llmroof.units import seconds, si
 
-SCHEMA = schemas.COMM
 OPS = ("all_reduce", "all_gather", "send_recv")
 
 
@@ -95,7 +94,8 @@ def rank_main(
     save: Callable[[dict[str, Any]], object] | None,
 ) -> None:
     """Every rank runs every op at every size; rank 0 collects the timings and hands them to ``save`` (a
-    picklable callable: the launcher sends it to the rank)."""
+    picklable callable: the launcher sends it to the rank) as a :class:`CommRecord` with every rank's
+    timings and no summary rows yet (``llmroof.runs.comm.comm_record`` adds them)."""
     import os
 
     import torch
@@ -108,7 +108,7 @@ def rank_main(
         device, backend = "cpu", "gloo"
     dist, _ = init_group(layout, backend, timeout_s)
     sync = (lambda: torch.cuda.synchronize()) if device_kind == "cuda" else (lambda: None)
-    rows = []
+    timings: list[RankTime] = []
     try:
         for size in sizes:
             elements = max(1, size // 4)
@@ -148,18 +148,20 @@ def rank_main(
                         fn()
                     sync()
                     elapsed = (time.perf_counter() - start) / iterations
-                rows.append({"rank": rank, "op": op, "size_bytes": elements * 4, "time_s": elapsed})
+                timings.append(RankTime(rank=rank, op=op, size_bytes=elements * 4, time_s=elapsed))
         gathered: list[Any] | None = [None] * world_size if rank == 0 else None
-        dist.gather_object(rows, gathered, dst=0)
+        dist.gather_object(timings, gathered, dst=0)
         if gathered is not None and save is not None:  # rank 0
-            save(
-                {
-                    "schema": SCHEMA,
-                    "ranks": world_size,
-                    "backend": backend,
-                    "per_rank": [row for chunk in gathered for row in chunk],
-                }
+            measured = CommRecord(
+                ranks=world_size,
+                backend=backend,
+                iterations=iterations,
+                convention=CONVENTION,
+                prediction=None,
+                rows=(),
+                per_rank=tuple(row for chunk in gathered for row in chunk),
             )
+            save(measured.to_dict())
     finally:
         dist.destroy_process_group()
 

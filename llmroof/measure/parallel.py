@@ -23,12 +23,12 @@ from typing import Any
 
 from llmroof.analytic import Workload, analyze
 from llmroof.analytic import comm as analytic_comm
-from llmroof.analytic.serialize import phase_to_dict
 from llmroof.analytic.sharding import stage_layers
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
+from llmroof.results.records.analysis import PhaseTotals
 from llmroof.results.records.profile import LinkFit, OpResult, RankResult, TimingStats
 
 EXTRAPOLATION = (
@@ -286,7 +286,7 @@ def _run(
             hardware.peak_flops_per_s[prof.dtype],
             hardware.memory_bandwidth_bytes_per_s,
             "measured ceilings and measured link",
-        )
+        ).to_dict()
         run.save()
     with contextlib.nullcontext() if run is None else run.recording():
         for phase, batch, length in config_plan(prof):
@@ -542,16 +542,16 @@ def _combine(
             "allreduce_time_s": statistics.median(ar) if ar else None,
             "p2p_time_s": statistics.median(p2p) if p2p else None,
         },
-        "analytic": phase_to_dict(ph)
-        | {
-            "gpipe_bubble_fraction": analytic_comm.bubble_fraction(pp, m),
+        "analytic": PhaseTotals.of(
+            ph,
+            gpipe_bubble_fraction=analytic_comm.bubble_fraction(pp, m),
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
             # micro-batches, or a single decode step with no other batch in flight).
-            "pass_bubble_fraction": (1 - m * sum(ph.stage_times_s) / (pp * ph.time_s))
+            pass_bubble_fraction=(1 - m * sum(ph.stage_times_s) / (pp * ph.time_s))
             if pp > 1
             else 0.0,
-            "eager": phase_to_dict(eager),
-        },
+            eager=PhaseTotals.of(eager).to_dict(),
+        ).to_dict(),
         "instantiated": instantiated
         | {
             "layers_per_stage": [next(r.layers for r in ranks if r.stage == j) for j in range(pp)],
@@ -583,7 +583,7 @@ def _rank_ops(ph: Any, timings: dict[str, TimingStats]) -> tuple[OpResult, ...]:
     measured shard time."""
     # ops of another stage (embedding, head) were not timed on this rank
     return tuple(
-        OpResult.from_dict(profile_record.op_row(op, ph.roofline, timings[op.name]))
+        profile_record.op_row(op, ph.roofline, timings[op.name])
         for op in ph.ops
         if op.name in timings
     )

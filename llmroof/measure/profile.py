@@ -18,13 +18,13 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.analytic import Roofline, Workload, analyze
-from llmroof.analytic.serialize import phase_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
 from llmroof.measure import nvtx, profile_record
 from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
+from llmroof.results.records.analysis import PhaseTotals
 from llmroof.results.records.profile import Ceilings as RunCeilings
 from llmroof.results.records.profile import ConfigResult, NvmlReplay, NvmlSampling, TimingStats
 from llmroof.specs.dtypes import Precision
@@ -419,7 +419,7 @@ def profile(
             "measured ceilings",
             datasheet,
             config.dtype,
-        )
+        ).to_dict()
         run.save()
         _check_weights_fit(config, device)
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
@@ -686,8 +686,7 @@ def _attach_analysis(
     workload = profile_workload(config, phase, batch, length)
     analysis = analyze(config.model, measured, workload)
     ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)
-    analytic = phase_to_dict(ph)
-    analytic["eager"] = phase_to_dict(eager)
+    analytic = PhaseTotals.of(ph, eager=PhaseTotals.of(eager).to_dict()).to_dict()
     assert timed.time_s is not None and timed.stack is not None  # measured: _measure wrote both
     t = timed.time_s
     record["analytic"] = analytic
@@ -737,7 +736,7 @@ def _attach_analysis(
                 eager.roofline,
                 timings.get(op.name),
                 **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype, launch_floor_s),
-            )
+            ).to_dict()
             for op in eager.ops
         ]
 

@@ -1,8 +1,9 @@
 """The ``llmroof.profile/1`` record as a measurement assembles it, one way for a single-device and a parallel
 run: the header, the status of a run in progress, the roofline section, a configuration's per-token figures and
-its op rows. Keys are documented in ``docs/results-schema.md``; the typed reader is
-``llmroof.results.records.ProfileRecord`` (the measurement layer builds plain JSON objects and hands them to its
-caller's save callback)."""
+its op rows. Keys are documented in ``docs/results-schema.md``; the typed record is
+``llmroof.results.records.ProfileRecord``. The roofline section, the timings and the op rows are built as its
+records; the run in progress is still a JSON object (the header below, then a key per step) that the caller's
+save callback writes after every step."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmroof import schemas
 from llmroof.measure.stats import summarize
-from llmroof.results.records.profile import TimingStats
+from llmroof.results.records.analysis import OpRow
+from llmroof.results.records.profile import OpResult, RooflineInfo, Rooflines, TimingStats
+
+if TYPE_CHECKING:
+    from llmroof.analytic.analysis import Roofline
+    from llmroof.analytic.ops import OpCost
 
 Save = Callable[[dict[str, Any]], object]
 """Called with the whole record after every step; it must write (or copy) it before returning, as the
@@ -54,22 +60,22 @@ def roofline(
     label: str,
     datasheet: Any = None,
     dtype: str = "bf16",
-) -> dict[str, Any]:
+) -> Rooflines:
     """The ``roofline`` section: the measured roof, and the datasheet's where the device has an entry."""
-    return {
-        "measured": {
-            "peak_flops_per_s": peak_flops_per_s,
-            "bandwidth_bytes_per_s": bandwidth_bytes_per_s,
-            "label": label,
-        },
-        "datasheet": None
+    return Rooflines(
+        measured=RooflineInfo(
+            peak_flops_per_s=peak_flops_per_s,
+            bandwidth_bytes_per_s=bandwidth_bytes_per_s,
+            label=label,
+        ),
+        datasheet=None
         if datasheet is None
-        else {
-            "peak_flops_per_s": datasheet.peak_flops(dtype),
-            "bandwidth_bytes_per_s": datasheet.memory_bandwidth_bytes_per_s,
-            "label": f"{datasheet.display_name} datasheet",
-        },
-    }
+        else RooflineInfo(
+            peak_flops_per_s=datasheet.peak_flops(dtype),
+            bandwidth_bytes_per_s=datasheet.memory_bandwidth_bytes_per_s,
+            label=f"{datasheet.display_name} datasheet",
+        ),
+    )
 
 
 def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
@@ -106,29 +112,37 @@ def timing_stats(samples_s: list[float]) -> TimingStats:
 
 
 def op_row(
-    op: Any,
-    roof: Any,
+    op: OpCost,
+    roof: Roofline,
     measured: TimingStats | None,
     roof_time_s: float | None = None,
-    **analytic: Any,
-) -> dict[str, Any]:
-    """One op's row: the analytic instance (same keys as ``llmroof analyze``, plus ``analytic``), and where its
-    kernel was timed, the timing and the rates achieved; ``roofline_fraction`` sets the op's roof time
-    (``roof_time_s``, the roof of its memory level, where given; else its roofline time) against the
-    measured median."""
-    from llmroof.analytic.serialize import op_to_dict
-
-    placed = {} if roof_time_s is None else {"roof_time_s": roof_time_s}
-    row = op_to_dict(op, roof) | analytic | placed
+    **placed: Any,
+) -> OpResult:
+    """One op's row: the analytic instance (the fields of ``llmroof analyze``'s op rows), its place on
+    the hierarchical roofline (``placed``: ``roof_level``...) and, where its kernel was timed, the timing
+    and the rates achieved; ``roofline_fraction`` sets the op's roof time (``roof_time_s``, the roof of
+    its memory level, where given; else its roofline time) against the measured median."""
+    analytic = OpRow.of(op, roof)
+    row = {name: getattr(analytic, name) for name in ANALYTIC_FIELDS} | placed
+    if roof_time_s is not None:
+        row["roof_time_s"] = roof_time_s
     if measured is not None:
         median = measured.median_s
-        row.update(measured.to_dict())
+        row |= {name: getattr(measured, name) for name in TIMING_FIELDS}
         row["achieved_bytes_per_s"] = op.bytes / median
         row["achieved_flops_per_s"] = op.flops / median
         row["roofline_fraction"] = (
             roof.time_s(op) if roof_time_s is None else roof_time_s
         ) / median
-    return row
+    return OpResult(**row)
+
+
+ANALYTIC_FIELDS = tuple(
+    f.name for f in dataclasses.fields(OpRow) if f.name not in ("extra", "implementation")
+)
+"""The fields of an analytic op row that a profiled op row repeats (the op set is the eager one)."""
+TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(TimingStats) if f.name != "extra")
+"""The timing statistics a timed op's row carries."""
 
 
 @dataclass

@@ -15,13 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmroof.analytic import Roofline, Workload, analyze
-from llmroof.analytic.serialize import analysis_to_dict
 from llmroof.errors import LlmroofError
 from llmroof.report import answer, rebuild
 from llmroof.report import figures as fig
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
-from llmroof.results.records.analysis import AnalysisRecord, PhaseTotals
+from llmroof.results.records.analysis import Memory, PhaseTotals
 from llmroof.results.records.profile import (
     ConfigResult,
     CrossoverRow,
@@ -817,9 +816,7 @@ def _stage_memory(record: ProfileRecord, par: ParallelRun) -> tuple[Any, dict[st
             pp=par.pp,
             micro_batches=micro_batches if batch % micro_batches == 0 else 1,
         )
-        memory = AnalysisRecord.from_dict(
-            analysis_to_dict(analyze(spec, hardware, workload))
-        ).memory
+        memory = Memory.of(analyze(spec, hardware, workload))
     except (ValueError, LlmroofError):
         return None
     return sec.stage_memory(memory, list(par.stage_layers), par.tp, usable_known=False)

@@ -173,12 +173,9 @@ def read_expert_load(path: Path) -> tuple[float, ...]:
 def analyze(options: AnalyzeOptions) -> AnalysisRecord:
     """``llmroof analyze``: the analytic roofline of one workload, per op and per phase."""
     from llmroof.analytic import checked_analyze
-    from llmroof.analytic.serialize import analysis_to_dict
-    from llmroof.results.records.analysis import AnalysisRecord
 
     model, device = options.model_spec(), options.device()
-    result = checked_analyze(model, device, options.workload())
-    return AnalysisRecord.from_dict(analysis_to_dict(result))
+    return AnalysisRecord.of(checked_analyze(model, device, options.workload()))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,29 +72,23 @@ def run_comm(
                 timeout_s=timeout_s,
                 error_file=str(Path(tmp) / "rank-error"),
             )
-        raw = read_json(raw_path, measure.SCHEMA)
-    record = comm_record(raw, iterations, spec)
+        measured = CommRecord.from_dict(read_json(raw_path, CommRecord.SCHEMA))
+    record = comm_record(measured, spec)
     if out is not None:
         write_json_atomic(out, record.to_dict())
     return record
 
 
-def comm_record(raw: Mapping[str, Any], iterations: int, hardware: Any | None = None) -> CommRecord:
-    """The ``llmroof.comm/1`` record of rank 0's raw timings (what ``rank_main`` saved): a row per op and
+def comm_record(measured: CommRecord, hardware: Any | None = None) -> CommRecord:
+    """The ``llmroof.comm/1`` record of rank 0's timings (what ``rank_main`` saved): a row per op and
     size, each beside the ring model's prediction."""
-    per_rank = tuple(
-        RankTime.from_dict(row, f"per_rank[{i}]") for i, row in enumerate(raw["per_rank"])
+    link, label = measure.prediction(
+        all_reduce_times_s(measured.per_rank), measured.ranks, hardware
     )
-    ranks = int(raw["ranks"])
-    link, label = measure.prediction(all_reduce_times_s(per_rank), ranks, hardware)
-    return CommRecord(
-        ranks=ranks,
-        backend=str(raw["backend"]),
-        iterations=iterations,
-        convention=measure.CONVENTION,
+    return dataclasses.replace(
+        measured,
         prediction=label if link else None,
-        rows=summarize_rows(per_rank, ranks, link, label),
-        per_rank=per_rank,
+        rows=summarize_rows(measured.per_rank, measured.ranks, link, label),
     )
 
 

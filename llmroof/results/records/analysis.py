@@ -6,11 +6,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmroof import schemas
+from llmroof.analytic import comm
 from llmroof.analytic.comm import CommOp
 from llmroof.results.records.base import Record, many, one, opt, seq
+from llmroof.version import __version__
+
+if TYPE_CHECKING:
+    from llmroof.analytic.analysis import Analysis, Phase, Roofline
+    from llmroof.analytic.ops import OpCost
+
+R = TypeVar("R", bound=Record)
+
+
+def _built(cls: type[R], **values: Any) -> R:
+    """``cls(**values)`` as the analysis writes it: every key, so an optional field that is None is
+    written as null, after the fields (where a file that holds it null writes it back)."""
+    omitted = {f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none")}
+    nulls = {name: None for name, value in values.items() if value is None and name in omitted}
+    return cls(**values, extra=nulls)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +66,29 @@ class OpRow(Record):
     """``compute`` or ``memory``."""
     implementation: str | None = opt()
     """The op set this row belongs to: ``fused`` (the headline's) or ``eager``; older files: eager."""
+
+    @classmethod
+    def of(cls, op: OpCost, roof: Roofline, implementation: str | None = None) -> OpRow:
+        """The row of one analysed op instance on ``roof``."""
+        compute_s, memory_s = roof.compute_time_s(op.flops), roof.memory_time_s(op.bytes)
+        return cls(
+            phase=op.phase,
+            name=op.name,
+            count=op.count,
+            flops=op.flops,
+            weight_bytes=op.weight_bytes,
+            act_read_bytes=op.act_read_bytes,
+            act_write_bytes=op.act_write_bytes,
+            kv_read_bytes=op.kv_read_bytes,
+            kv_write_bytes=op.kv_write_bytes,
+            bytes=op.bytes,
+            intensity=op.intensity,
+            compute_time_s=compute_s,
+            memory_time_s=memory_s,
+            time_s=max(compute_s, memory_s),
+            bound="compute" if compute_s > memory_s else "memory",
+            implementation=implementation,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +155,34 @@ class PhaseTotals(Record):
     """Mixture-of-experts models: distinct routed experts one MoE layer reads in the pass (every rank
     together), E·(1 − (1 − k/E)^T) for T tokens under uniform routing; null for a dense model."""
 
+    @classmethod
+    def of(cls, phase: Phase, **per_phase: Any) -> PhaseTotals:
+        """The totals of an analysed phase; ``per_phase``: the optional fields to fill in (written null
+        where None)."""
+        totals = phase.totals
+        compute_s, memory_s = phase.rank_times_s()
+        return _built(
+            cls,
+            flops=totals.flops,
+            bytes=totals.bytes,
+            weight_bytes=totals.weight_bytes,
+            act_read_bytes=totals.act_read_bytes,
+            act_write_bytes=totals.act_write_bytes,
+            kv_read_bytes=totals.kv_read_bytes,
+            kv_write_bytes=totals.kv_write_bytes,
+            intensity=totals.flops / totals.bytes if totals.bytes else None,
+            compute_time_s=compute_s,
+            memory_time_s=memory_s,
+            comm_time_s=phase.comm_time_s,
+            time_s=phase.time_s,
+            bound=phase.bound,
+            tokens=phase.tokens,
+            micro_batches=phase.micro_batches,
+            stage_times_s=tuple(phase.stage_times_s),
+            bubble_fraction=phase.bubble_fraction,
+            **per_phase,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Phases(Record):
@@ -125,6 +192,42 @@ class Phases(Record):
     """The prompt pass."""
     decode: PhaseTotals = one(PhaseTotals)
     """One decode step."""
+
+    @classmethod
+    def of(cls, a: Analysis, eager: Analysis | None = None) -> Phases:
+        """Both phases of an analysis, with their per-token figures; given ``eager`` (``a.eager()``),
+        its totals beside each (``PhaseTotals.eager``) and the decode's compute-bound batch."""
+        prefill, decode, b = a.prefill, a.decode, a.workload.batch
+        totals = decode.totals
+        beside_prefill: dict[str, Any] = {}
+        beside_decode: dict[str, Any] = {}
+        if eager is not None:
+            beside = cls.of(eager)
+            beside_prefill = {"eager": beside.prefill.to_dict()}
+            beside_decode = {
+                "compute_bound_batch": a.compute_bound_batch(),
+                "eager": beside.decode.to_dict(),
+            }
+        return cls(
+            prefill=PhaseTotals.of(
+                prefill,
+                ttft_s=prefill.time_s,
+                tokens_per_s=prefill.tokens / prefill.time_s if prefill.time_s else None,
+                expected_experts_per_layer=a.expected_experts_per_layer("prefill"),
+                **beside_prefill,
+            ),
+            decode=PhaseTotals.of(
+                decode,
+                tpot_s=decode.time_s,
+                tokens_per_s=a.decode_tokens_per_s,
+                bytes_per_token=totals.bytes / b,
+                weight_bytes_per_token=totals.weight_bytes / b,
+                kv_traffic_bytes_per_token=(totals.kv_read_bytes + totals.kv_write_bytes) / b,
+                act_bytes_per_token=(totals.act_read_bytes + totals.act_write_bytes) / b,
+                expected_experts_per_layer=a.expected_experts_per_layer("decode"),
+                **beside_decode,
+            ),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +259,28 @@ class ModelInfo(Record):
     """Sliding-window length W of the windowed layers; null without windows."""
     window_layers: int | None = opt()
     """Layers that attend over a window (0 without windows)."""
+
+    @classmethod
+    def of(cls, a: Analysis) -> ModelInfo:
+        """The analysed model."""
+        from llmroof.analytic.memory import active_param_count
+
+        model = a.model
+        return _built(
+            cls,
+            name=model.name,
+            attention=model.attention_kind,
+            params=a.params,
+            weight_bytes=a.weight_bytes,
+            kv_bytes_per_token=a.kv_bytes_per_token,
+            active_params=active_param_count(model),
+            experts=model.num_experts,
+            experts_per_token=model.experts_per_token,
+            moe_layers=model.moe_layers,
+            attention_window=model.sliding_window,
+            window_layers=model.window_layers,
+            spec=dataclasses.asdict(model),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +318,29 @@ class AnalysisWorkload(Record):
     mla_absorbed: bool | None = opt()
     """MLA decode with absorbed weights (false with ``--mla-naive``)."""
 
+    @classmethod
+    def of(cls, a: Analysis) -> AnalysisWorkload:
+        """The analysed workload."""
+        w, precision = a.workload, a.workload.precision
+        return _built(
+            cls,
+            batch=w.batch,
+            prompt_len=w.prompt_len,
+            context_len=w.context_len,
+            weight_dtype=precision.weight.name,
+            act_dtype=precision.activation.name,
+            kv_dtype=precision.kv.name,
+            weight_group_size=precision.weight.group_size or None,
+            implementation=w.implementation,
+            attention_kernel=w.attention_kernel,
+            fused_qkv=w.fused_qkv,
+            expert_dtype=precision.experts.name,
+            routing=w.routing.describe(),
+            mla_absorbed=w.mla_absorbed,
+            all_logits=w.all_logits,
+            memory_reserve_fraction=w.memory_reserve_fraction,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Memory(Record):
@@ -216,6 +364,22 @@ class Memory(Record):
     """total_bytes_per_gpu ≤ usable_bytes_per_gpu."""
     stage_weight_bytes: tuple[float, ...] = seq()
     """Weights on one GPU of each stage."""
+
+    @classmethod
+    def of(cls, a: Analysis) -> Memory:
+        """The analysis's memory per GPU at its batch and KV-cache length."""
+        batch = a.workload.batch
+        return cls(
+            weight_bytes_per_gpu=a.weight_bytes_per_gpu,
+            kv_tokens_per_sequence=a.kv_tokens,
+            kv_bytes_per_gpu=a.kv_bytes_per_gpu(batch, a.kv_tokens),
+            total_bytes_per_gpu=a.total_bytes_per_gpu(),
+            usable_bytes_per_gpu=a.usable_memory_bytes,
+            max_batch=a.max_batch(),
+            max_context=a.max_context(batch),
+            fits=a.fits,
+            stage_weight_bytes=tuple(a.stage_weight_bytes),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +426,28 @@ class Parallel(Record):
     ep: int | None = opt()
     """Expert-parallel degree (1 for a dense model); absent in older files."""
 
+    @classmethod
+    def of(cls, a: Analysis) -> Parallel:
+        """The analysis's parallel layout and every collective of both phases."""
+        w, model = a.workload, a.model
+        return _built(
+            cls,
+            tp=w.tp,
+            pp=w.pp,
+            ep=w.ep,
+            gpus=w.tp * w.pp * w.ep,
+            micro_batches=w.micro_batches,
+            stage_layers=tuple(a.stage_layers),
+            kv_heads_per_rank=a.shard.kv_heads,
+            kv_replicated=model.num_kv_heads < w.tp or (model.is_mla and w.tp > 1),
+            comm_time_s=a.prefill.comm_time_s + a.decode.comm_time_s,
+            prefill_comm_time_s=a.prefill.comm_time_s,
+            decode_comm_time_s=a.decode.comm_time_s,
+            bubble_fraction=a.prefill.bubble_fraction,
+            gpipe_bubble_fraction=comm.bubble_fraction(w.pp, w.micro_batches),
+            comm=tuple(CommEntry.of(c) for c in (*a.prefill.comm, *a.decode.comm)),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class AnalysisRecord(Record):
@@ -290,6 +476,31 @@ class AnalysisRecord(Record):
     """The parallel layout."""
     warnings: tuple[str, ...] = seq()
     """Warnings about the workload."""
+
+    @classmethod
+    def of(cls, a: Analysis) -> AnalysisRecord:
+        """The record of an analysis: the headline op set's rows and totals, the eager set's beside."""
+        roof, implementation, eager = a.roofline, a.workload.implementation, a.eager()
+        hardware = a.hardware.to_dict()
+        hardware.update(
+            compute_dtype=a.compute_dtype,
+            roofline_peak_flops_per_s=roof.peak_flops_per_s,
+            ridge_point_flops_per_byte=roof.ridge_point,
+        )
+        return cls(
+            llmroof_version=__version__,
+            model=ModelInfo.of(a),
+            hardware=hardware,
+            workload=AnalysisWorkload.of(a),
+            ops=tuple(OpRow.of(op, roof, implementation) for op in (*a.prefill.ops, *a.decode.ops)),
+            eager_ops=tuple(
+                OpRow.of(op, roof, "eager") for op in (*eager.prefill.ops, *eager.decode.ops)
+            ),
+            phases=Phases.of(a, eager),
+            memory=Memory.of(a),
+            parallel=Parallel.of(a),
+            warnings=tuple(a.warnings),
+        )
 
     def to_pandas(self, *, ops: bool = False) -> Any:
         """One row per phase (``ops=True``: per op instance), units in the column names."""

@@ -125,12 +125,12 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: ``schema`` first for a whole file, then the fields in order, then :attr:`extra`."""
         out: dict[str, Any] = {} if self.SCHEMA is None else {"schema": self.SCHEMA}
-        absent: frozenset[str] = getattr(self, "_absent", frozenset())
-        for f in _fields(type(self)):
-            value = getattr(self, f.name)
-            if (value is None and f.metadata.get("omit_none")) or f.name in absent:
+        absent: frozenset[str] = getattr(self, "_absent", _NONE_ABSENT)
+        for name, omit_none in _writing(type(self)):
+            value = getattr(self, name)
+            if (value is None and omit_none) or name in absent:
                 continue
-            out[f.name] = _write(value)
+            out[name] = _write(value)
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -152,13 +152,28 @@ def _field(cls: type, name: str) -> dataclasses.Field:
     return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
+_NONE_ABSENT: frozenset[str] = frozenset()
+_FIELDS: dict[type, list[dataclasses.Field]] = {}
+_WRITING: dict[type, list[tuple[str, bool]]] = {}
+
+
+def _writing(cls: type) -> list[tuple[str, bool]]:
+    """Each field's name in file order, and whether a None there is left out."""
+    if cls not in _WRITING:
+        _WRITING[cls] = [(f.name, bool(f.metadata.get("omit_none"))) for f in _fields(cls)]
+    return _WRITING[cls]
+
+
 def _fields(cls: type) -> list[dataclasses.Field]:
-    """The fields in file order: :attr:`Record.FIRST`, then the rest as declared (``extra`` aside)."""
-    fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
-    first: tuple[str, ...] = getattr(cls, "FIRST", ())
-    if first:
-        fields.sort(key=lambda f: first.index(f.name) if f.name in first else len(first))
-    return fields
+    """The fields in file order: :attr:`Record.FIRST`, then the rest as declared (``extra`` aside);
+    worked out once per class."""
+    if cls not in _FIELDS:
+        fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
+        first: tuple[str, ...] = getattr(cls, "FIRST", ())
+        if first:
+            fields.sort(key=lambda f: first.index(f.name) if f.name in first else len(first))
+        _FIELDS[cls] = fields
+    return _FIELDS[cls]
 
 
 def _read(f: dataclasses.Field, value: Any, where: str, hint: Any = Any) -> Any:
@@ -309,7 +324,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+"""Types written as they are (checked first: most values of a record are numbers)."""
+
+
 def _write(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Record):
         return value.to_dict()
     if isinstance(value, tuple):

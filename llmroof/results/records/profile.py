@@ -4,13 +4,14 @@ are optional here."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from llmroof import schemas
 from llmroof.labels import config_label
-from llmroof.results.records.analysis import PhaseTotals
+from llmroof.results.records.analysis import OpRow, PhaseTotals
 from llmroof.results.records.base import Record, by_key, many, one, opt, seq
 
 
@@ -44,6 +45,13 @@ class TimingStats(Record):
 class OpResult(Record):
     """One analytic op of a configuration's phase (one instance, on the measured ceilings), with the timing
     of the kernel of the same name where one was timed."""
+
+    FIRST = (
+        *(f.name for f in dataclasses.fields(OpRow) if f.name not in ("extra", "implementation")),
+        *("roof_level", "roof_bandwidth_bytes_per_s", "roof_time_s", "launch_floor_s"),
+    )
+    """The analytic row in the order of ``llmroof analyze``'s op rows, then its roof, as profiles write
+    them (the timing follows, as declared)."""
 
     phase: str
     """``prefill`` or ``decode``."""
@@ -108,6 +116,9 @@ class OpResult(Record):
     """Timed kernel: flops / median_s."""
     roofline_fraction: float | None = opt()
     """Timed kernel: time_s / median_s."""
+    launch_floor_s: float | None = opt()
+    """Where the dispatch floor (one op's least time, ``llmroof ceilings``) is above the op's roof time:
+    that floor (``bound`` is then ``launch``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
