@@ -131,15 +131,17 @@ def analyze(
     import sys
 
     from llmroof.report.console.analysis import print_result, write_html
-    from llmroof.report.console.sweep import print_grid, print_sweep
-    from llmroof.runs.analyze import AnalyzeOptions, GridSweep, analyze, chunk_writer, is_grid
-    from llmroof.runs.analyze import sweep as run_sweep
+    from llmroof.runs.analyze import AnalyzeOptions, analyze
 
     layers = _stage_layers(pp_layers)
     options = settings(AnalyzeOptions, ctx, pp_layers=layers, mla_absorbed=not mla_naive)
     if out is not None and not sweep:
         raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
     if sweep:
+        from llmroof.report.console.sweep import print_grid, print_sweep
+        from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
+        from llmroof.runs.analyze import sweep as run_sweep
+
         streamed = fmt is Format.csv and out is None and is_grid(sweep, out)
         sink = chunk_writer(sys.stdout, "csv") if streamed else None
         result = run_sweep(options, sweep, out=out, sink=sink, force=force)

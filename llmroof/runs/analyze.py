@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from llmroof.analytic.moe import Routing
-from llmroof.analytic.sweep import AXES, crossover, parse_sweep
-from llmroof.analytic.sweep import sweep as sweep_rows
 from llmroof.analytic.workload import AttentionKernel, Implementation, Workload
 from llmroof.errors import LlmroofError
 from llmroof.results.records.analysis import AnalysisRecord
@@ -206,6 +204,8 @@ class GridSweep:
 
 def is_grid(sweeps: Sequence[str], out: Path | None) -> bool:
     """One batch, prompt or context axis without ``out`` is a sweep (``llmroof.sweep/1``); anything else a grid."""
+    from llmroof.analytic.sweep import AXES  # the sweep engine: imported when a sweep runs
+
     return not (
         len(sweeps) == 1 and out is None and sweeps[0].partition("=")[0].strip().lower() in AXES
     )
@@ -239,6 +239,8 @@ def sweep_axis(
     model: ModelSpec, hardware: HardwareSpec, workload: Workload, text: str
 ) -> SweepRecord:
     """``workload`` at every value of one batch, prompt or context axis (``batch=1..256``)."""
+    from llmroof.analytic.sweep import AXES, crossover, parse_sweep
+    from llmroof.analytic.sweep import sweep as sweep_rows
     from llmroof.results.records.sweep import SweepRecord, SweepRow
 
     axis, values = parse_sweep(text)
@@ -337,6 +339,8 @@ def chunk_writer(handle: Any, kind: str) -> Sink:
 
 
 def _parse_axes(sweeps: Sequence[str]) -> dict[str, list[Any]]:
+    from llmroof.analytic.sweep import parse_sweep
+
     axes: dict[str, list[Any]] = {}
     for text in sweeps:
         axis, values = parse_sweep(text)
