@@ -125,6 +125,9 @@ FORBIDDEN = {
     "llmroof.history": ("report", "plan", "cli", "api"),  # beside compare, whose loader and metrics it reads
     "llmroof.simulate": ("report", "compare", "cli", "api"),  # beside plan: it uses the plan's step model
     "llmroof.trace": ("report", "compare", "plan", "cli", "api"),  # beside compare/plan, above analytic and measure
+    # what each command takes, as data: read by the CLI and the API, it reads nothing above specs
+    "llmroof.commands": ("analytic", "measure", "kernels", "bench", "runs", "results", "report", "compare", "plan",
+                         "history", "simulate", "trace", "cli", "api"),
 }
 
 

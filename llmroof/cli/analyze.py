@@ -2,139 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+from typing import Any
 
-import typer
-
-from llmroof.cli.options import (
-    AttentionKernelChoice,
-    AttentionKind,
-    Dtype,
-    Force,
-    Format,
-    GroupSize,
-    HardwareFile,
-    Html,
-    ImplementationChoice,
-    KvDtype,
-    MicroBatches,
-    Model,
-    Pp,
-    Tp,
-    WeightDtype,
-    settings,
-)
+from llmroof.cli.options import Given
+from llmroof.cli.options import register as add_commands
 from llmroof.errors import LlmroofError
 
 
-def analyze(
-    ctx: typer.Context,
-    model: Model = "llama-3-8b",
-    hardware: str = typer.Option(
-        "h100-sxm", "--hardware", "-H", help="Device name (see `llmroof hardware`)."
-    ),
-    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Sequences per batch."),
-    prompt_len: int = typer.Option(
-        512, "--prompt", "-s", min=1, help="Prefill: prompt tokens per sequence."
-    ),
-    context_len: int = typer.Option(
-        2048,
-        "--context",
-        "-c",
-        min=1,
-        help="Decode: KV-cache tokens per sequence during the step (new token included).",
-    ),
-    tp: Tp = 1,
-    pp: Pp = 1,
-    ep: int = typer.Option(
-        1,
-        "--ep",
-        min=1,
-        help="Expert-parallel ranks (MoE): E/ep experts each, attention data-parallel.",
-    ),
-    micro_batches: MicroBatches = 1,
-    pp_layers: str | None = typer.Option(
-        None, "--pp-layers", help="Layers per stage, e.g. 20,20,21,19."
-    ),
-    dtype: Dtype = "bf16",
-    weight_dtype: WeightDtype = None,
-    kv_dtype: KvDtype = None,
-    group_size: GroupSize = None,
-    expert_dtype: str | None = typer.Option(
-        None,
-        "--expert-dtype",
-        help="MoE experts' weight dtype, e.g. mxfp4 (default: the weights').",
-    ),
-    zipf: float = typer.Option(
-        0.0,
-        "--zipf",
-        min=0.0,
-        help="Skewed expert routing: Zipf exponent of the expert load (0: uniform).",
-    ),
-    expert_load: Path | None = typer.Option(
-        None,
-        "--expert-load",
-        dir_okay=False,
-        help="Measured expert-load histogram: one count per expert.",
-    ),
-    mla_naive: bool = typer.Option(
-        False,
-        "--mla-naive",
-        help="MLA decode decompresses the latent cache (default: absorbed weights).",
-    ),
-    kv_heads: int | None = typer.Option(None, "--kv-heads", help="Override the model's KV heads."),
-    attention: AttentionKind | None = typer.Option(
-        None, "--attention", help="Shorthand: mha (kv=H), gqa, mqa (kv=1)."
-    ),
-    implementation: ImplementationChoice = typer.Option(
-        ImplementationChoice.fused,
-        "--implementation",
-        help="Op set of the headline: fused (minimum traffic, the bound) or eager (one kernel per op); the eager "
-        "figures are shown beside either way.",
-    ),
-    attention_kernel: AttentionKernelChoice = typer.Option(
-        AttentionKernelChoice.eager,
-        "--attention-kernel",
-        help="Eager op set: eager (QK^T, softmax, PV ops) or flash (one fused op).",
-    ),
-    fused_qkv: bool = typer.Option(
-        False, "--fused-qkv", help="Eager op set: one attn.qkv projection."
-    ),
-    all_logits: bool = typer.Option(
-        False, "--all-logits", help="Prefill computes logits at every position."
-    ),
-    reserve: float = typer.Option(
-        0.1,
-        "--reserve",
-        min=0.0,
-        max=0.99,
-        help="Share of device memory kept back from weights and KV cache.",
-    ),
-    sweep: list[str] | None = typer.Option(
-        None,
-        "--sweep",
-        help="AXIS=VALUES, repeatable (several make a grid): batch=1,2,4, context=512..32768 "
-        "(doubling), context=512..131072:512 (step); also prompt, tp, pp, model, hardware, weight-dtype, kv-dtype.",
-    ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        dir_okay=False,
-        help="Stream every row of a sweep to this .csv or .jsonl file (any size).",
-    ),
-    force: Force = False,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    html: Html = None,
-    hardware_file: HardwareFile = None,
-) -> None:
-    """Exact FLOPs and bytes of every op for prefill and one decode step, against the roofline."""
-    import sys
-
+def analyze(given: Given) -> None:
     from llmroof.report.console.analysis import print_result, write_html
     from llmroof.runs.analyze import AnalyzeOptions, analyze
 
-    layers = _stage_layers(pp_layers)
-    options = settings(AnalyzeOptions, ctx, pp_layers=layers, mla_absorbed=not mla_naive)
+    layers = _stage_layers(given.pp_layers)
+    options = given.build(AnalyzeOptions, pp_layers=layers, mla_absorbed=not given.mla_naive)
+    sweep, out, fmt = given.sweep, given.out, given.fmt
     if out is not None and not sweep:
         raise LlmroofError("--out applies to --sweep", "add e.g. --sweep batch=1..1024")
     if sweep:
@@ -142,22 +24,20 @@ def analyze(
         from llmroof.runs.analyze import GridSweep, chunk_writer, is_grid
         from llmroof.runs.analyze import sweep as run_sweep
 
-        streamed = fmt is Format.csv and out is None and is_grid(sweep, out)
+        streamed = fmt == "csv" and out is None and is_grid(sweep, out)
         sink = chunk_writer(sys.stdout, "csv") if streamed else None
-        result = run_sweep(options, sweep, out=out, sink=sink, force=force)
+        result = run_sweep(options, sweep, out=out, sink=sink, force=given.force)
         if isinstance(result, GridSweep):
-            print_grid(
-                result.record, fmt.value, result.layouts, result.summary, streamed=sink is not None
-            )
+            print_grid(result.record, fmt, result.layouts, result.summary, streamed=bool(sink))
         else:
-            print_sweep(result, fmt.value)
-    if sweep and html is None:
-        return
+            print_sweep(result, fmt)
+        if given.html is None:
+            return
     record = analyze(options)
-    if html is not None:
-        write_html(record, html, ["llmroof", *sys.argv[1:]])
+    if given.html is not None:
+        write_html(record, given.html, ["llmroof", *sys.argv[1:]])
     if not sweep:
-        print_result(record, fmt.value)
+        print_result(record, fmt)
 
 
 def _stage_layers(text: str | None) -> tuple[int, ...] | None:
@@ -171,5 +51,5 @@ def _stage_layers(text: str | None) -> tuple[int, ...] | None:
         ) from None
 
 
-def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze)
+def register(app: Any) -> None:
+    add_commands(app, "analyze", analyze=analyze)

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Any
 
-from llmroof.cli.options import HardwareFile, TableOrJson
+from llmroof.cli.options import Given
+from llmroof.cli.options import register as add_commands
 
 
-def models(
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
-) -> None:
-    """List the model presets (any Hugging Face config.json works too)."""
+def models(given: Given) -> None:
     from llmroof.report.console.catalogs import print_models
 
-    print_models(fmt.value)
+    print_models(given.fmt)
 
 
-def hardware(
-    fmt: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
-    hardware_file: HardwareFile = None,
-) -> None:
-    """List the hardware catalog (dense peaks, per-direction link bandwidth)."""
+def hardware(given: Given) -> None:
     from llmroof.report.console.catalogs import print_hardware
 
-    print_hardware(hardware_file, fmt.value)
+    print_hardware(given.hardware_file, given.fmt)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("models")(models)
-    app.command("hardware")(hardware)
+def register(app: Any) -> None:
+    add_commands(app, "catalogs", models=models, hardware=hardware)

@@ -1,131 +1,112 @@
-"""Options that several commands share, declared once as ``Annotated`` types (a command's parameter
-``tp: Tp = 1`` is the option ``--tp``), and the parsing of a command's options into its settings object."""
+"""typer commands built from their declarations (:mod:`llmroof.commands`): each option a typer parameter of
+the declared type, default, bounds and help, and the command's function called with a :class:`Given` of the
+values the user gave."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 import typer
 
-from llmroof.specs.dtypes import DTYPES
+from llmroof.commands import CommandSpec, OptionSpec, commands
 
-T = TypeVar("T")
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class TableOrJson(str, Enum):
-    table = "table"
-    json = "json"
+Body = Callable[["Given"], object]
+BASE_TYPES: dict[str, type] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "path": Path,
+    "file": Path,
+    "dir": Path,
+}
 
 
-class AttentionKind(str, Enum):
-    mha = "mha"
-    gqa = "gqa"
-    mqa = "mqa"
+class Given:
+    """A command's option values by name (a choice as its value), and typer's context (``ctx``)."""
+
+    def __init__(self, ctx: typer.Context, values: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def pick(self, target: Callable[..., Any], **replaced: Any) -> dict[str, Any]:
+        """The values that ``target`` (a function or a dataclass) takes by name, ``replaced`` overriding."""
+        names = inspect.signature(target).parameters
+        return {k: v for k, v in (self.values | replaced).items() if k in names}
+
+    def build(self, cls: Callable[..., Any], **replaced: Any) -> Any:
+        return cls(**self.pick(cls, **replaced))
 
 
-class AttentionKernelChoice(str, Enum):
-    eager = "eager"
-    flash = "flash"
+def register(app: typer.Typer, module: str, **bodies: Body) -> None:
+    """Add the commands declared in ``<module>.toml`` to ``app``, each calling its function in ``bodies``
+    (a subcommand's is named ``GROUP_SUB``)."""
+    for spec in commands(module):
+        if spec.subcommands:
+            group = typer.Typer(name=spec.name, help=spec.help, no_args_is_help=True)
+            for sub in spec.subcommands:
+                _add(group, sub, bodies[f"{spec.name}_{sub.name}"])
+            app.add_typer(group)
+        else:
+            _add(app, spec, bodies[spec.name])
 
 
-class ImplementationChoice(str, Enum):
-    fused = "fused"
-    eager = "eager"
+def _add(app: typer.Typer, spec: CommandSpec, body: Body) -> None:
+    extra = {"allow_extra_args": True, "ignore_unknown_options": True}
+    app.command(spec.name, help=spec.help, context_settings=extra if spec.extra_args else None)(
+        _callback(spec, body)
+    )
 
 
-DTYPE_HELP = f"One of {', '.join(DTYPES)}."
+def _callback(spec: CommandSpec, body: Body) -> Callable[..., object]:
+    def command(ctx: typer.Context, **values: Any) -> object:
+        plain = {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+        return body(Given(ctx, plain))
 
-Model = Annotated[
-    str, typer.Option("--model", "-m", help="Preset name, or a config.json (or its folder).")
-]
-HardwareFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--hardware-file",
-        help="A TOML or JSON file of extra devices (same schema as the catalog).",
-        dir_okay=False,
-    ),
-]
-Dtype = Annotated[
-    str,
-    typer.Option(
-        "--dtype", help=f"Activation (compute) dtype; default for the others. {DTYPE_HELP}"
-    ),
-]
-WeightDtype = Annotated[
-    str | None, typer.Option("--weight-dtype", help="Decoder linear weights' dtype.")
-]
-KvDtype = Annotated[str | None, typer.Option("--kv-dtype", help="KV-cache dtype.")]
-GroupSize = Annotated[
-    int | None, typer.Option("--group-size", help="int4 quantisation group size (default 128).")
-]
-Tp = Annotated[int, typer.Option("--tp", min=1, help="Tensor-parallel ranks.")]
-Pp = Annotated[int, typer.Option("--pp", min=1, help="Pipeline stages.")]
-MicroBatches = Annotated[
-    int, typer.Option("--micro-batches", min=1, help="Prefill micro-batches in the pipeline.")
-]
-TtftSlo = Annotated[float | None, typer.Option("--ttft-slo", help="TTFT SLO in ms.")]
-TpotSlo = Annotated[float | None, typer.Option("--tpot-slo", help="TPOT SLO in ms.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of prompts and arrival times.")]
-TraceFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--trace-file",
-        dir_okay=False,
-        help="Azure or BurstGPT CSV, or Mooncake JSONL: its arrival times and lengths, replayed.",
-    ),
-]
-Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")]
-Nvml = Annotated[
-    bool, typer.Option("--nvml/--no-nvml", help="On a GPU, sample DRAM traffic through NVML.")
-]
-RunFolder = Annotated[
-    Path | None,
-    typer.Option(
-        "--out",
-        "-o",
-        file_okay=False,
-        help="Results folder (default: a new folder under ./llmroof-runs/).",
-    ),
-]
-Force = Annotated[
-    bool,
-    typer.Option("--force", help="Replace an earlier run in the --out folder (kept by default)."),
-]
-OutFile = Annotated[
-    Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the output to this file.")
-]
-Html = Annotated[
-    Path | None,
-    typer.Option("--html", dir_okay=False, help="Also write an HTML report to this file."),
-]
-StepSummary = Annotated[
-    bool,
-    typer.Option(
-        "--step-summary/--no-step-summary",
-        help="Append markdown to $GITHUB_STEP_SUMMARY when that is set.",
-    ),
-]
+    context = inspect.Parameter(
+        "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+    )
+    command.__signature__ = inspect.Signature([context, *map(_parameter, spec.options)])  # type: ignore[attr-defined]
+    command.__annotations__ = {}  # typer reads the signature's types, not these (strings here)
+    command.__doc__ = spec.help
+    return command
 
 
-def settings(cls: type[T], ctx: typer.Context, **given: Any) -> T:
-    """The command's options as ``cls``, a dataclass whose fields (or keyword parameters) they are
-    named after: see :func:`options_of`."""
-    return cls(**options_of(cls, ctx, **given))
-
-
-def options_of(cls: Any, ctx: typer.Context, **given: Any) -> dict[str, Any]:
-    """The command's options that ``cls`` takes, by name, those in ``given`` replaced by its values
-    (a choice as its value)."""
-    names = inspect.signature(cls).parameters
-    values = {k: v.value if isinstance(v, Enum) else v for k, v in ctx.params.items()}
-    return {k: v for k, v in (values | given).items() if k in names}
+def _parameter(option: OptionSpec) -> inspect.Parameter:
+    kind: Any = BASE_TYPES[option.type]
+    default = option.default
+    if option.choices is not None:
+        choice = Enum(option.name, [(c, c) for c in option.choices], type=str)  # type: ignore[misc]
+        kind, default = choice, None if default is None else choice(default)
+    if option.many:
+        kind = list[kind]
+    if default is None and not option.required:
+        kind = kind | None
+    keywords: dict[str, Any] = {"help": option.help or None}
+    if option.type == "file":
+        keywords["dir_okay"] = False
+    if option.type == "dir":
+        keywords["file_okay"] = False
+    if not option.show_default:
+        keywords["show_default"] = False
+    if not option.argument:
+        keywords |= {"min": option.min, "max": option.max}
+    value = ... if option.required else default
+    make = typer.Argument if option.argument else typer.Option
+    flags = () if option.argument else option.flags
+    return inspect.Parameter(
+        option.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=make(value, *flags, **keywords),
+        annotation=kind,
+    )

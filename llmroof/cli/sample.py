@@ -3,61 +3,37 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import Any
 
 import typer
 
-from llmroof.cli.options import Format
+from llmroof.cli.options import Given
+from llmroof.cli.options import register as add_commands
 
 
-def sample(
-    ctx: typer.Context,
-    seconds: float = typer.Option(
-        10.0, "--seconds", "-t", min=0.0, help="How long to sample (without a command)."
-    ),
-    interval_ms: float = typer.Option(
-        100.0, "--interval-ms", "-i", min=1.0, help="Sampling interval (GPM: >= 100 ms)."
-    ),
-    gpu: int = typer.Option(
-        0, "--gpu", "-g", min=0, help="NVML device index (as nvidia-smi numbers GPUs)."
-    ),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Also write the record to this JSON (or .csv) file.",
-        dir_okay=False,
-    ),
-) -> None:
-    """Sample HBM bandwidth, memory busy share, clocks, power and throttle reasons through NVML.
-
-    Put a command after `--` to sample while it runs (its exit code is passed on):
-    `llmroof sample -- python serve.py`.
-    """
+def sample(given: Given) -> None:
     from llmroof.report.console.sample import LiveView, print_result, write_file
     from llmroof.runs.sample import run_sample
 
-    if out is not None:  # before sampling: a folder that cannot be written would lose the samples
+    # before sampling: a folder that cannot be written would lose the samples
+    if given.out is not None:
         from llmroof.results.io import check_writable
 
-        check_writable(out)
-    live = fmt is Format.table and sys.stdout.isatty()
+        check_writable(given.out)
+    live = given.fmt == "table" and sys.stdout.isatty()
     record = run_sample(
-        gpu=gpu,
-        interval_s=interval_ms / 1e3,
-        seconds=seconds,
-        command=ctx.args,
+        gpu=given.gpu,
+        interval_s=given.interval_ms / 1e3,
+        seconds=given.seconds,
+        command=given.ctx.args,
         view=LiveView if live else None,
     )
-    if out is not None:
-        write_file(out, record)
-    print_result(record, fmt.value)
+    if given.out is not None:
+        write_file(given.out, record)
+    print_result(record, given.fmt)
     if record.exit_code:
         raise typer.Exit(record.exit_code)
 
 
-def register(app: typer.Typer) -> None:
-    app.command(
-        "sample", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-    )(sample)
+def register(app: Any) -> None:
+    add_commands(app, "sample", sample=sample)
