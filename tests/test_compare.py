@@ -126,7 +126,7 @@ def by_metric(comparison, metric: str) -> list:
 @pytest.fixture
 def cli(monkeypatch, capsys):
     import llmroof.cli.main as main_module
-    from llmroof.cli import compare
+    from llmroof.cli.options import register
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -134,7 +134,7 @@ def cli(monkeypatch, capsys):
     def _root() -> None:
         """llmroof"""
 
-    compare.register(app)
+    register(app, "compare")
     monkeypatch.setattr(main_module, "app", app)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
@@ -543,10 +543,10 @@ def test_compare_imports_neither_torch_nor_pandas(tmp_path) -> None:
     base, new = pair(tmp_path, synthetic(seed=1), synthetic(seed=2))
     code = (
         "import sys, typer\n"
-        "from llmroof.cli import compare\n"
+        "from llmroof.cli.options import register\n"
         "app = typer.Typer()\n"
         "app.callback()(lambda: None)\n"
-        "compare.register(app)\n"
+        "register(app, 'compare')\n"
         "for fmt in ('table', 'markdown', 'json', 'bmf'):\n"
         f"    try:\n"
         f"        app(['compare', {str(base)!r}, {str(new)!r}, '--format', fmt])\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from llmroof.cli import plan as plan_cli
+from llmroof.cli.options import register
 from llmroof.errors import LlmroofError
 
 BASE = ("plan", "--model", "llama-3-70b", "--hardware", "h100", "--max-gpus", "8")
@@ -30,7 +30,7 @@ def make_app() -> typer.Typer:
     def _root() -> None:
         """A group, so that `plan` is a subcommand as in llmroof's app."""
 
-    plan_cli.register(app)
+    register(app, "plan")
     return app
 
 
@@ -173,10 +173,10 @@ def test_template_is_found_in_the_source_tree() -> None:
 def test_the_plan_path_imports_no_torch_pandas_or_matplotlib(fmt) -> None:
     code = (
         "import sys, typer\n"
-        "from llmroof.cli import plan\n"
+        "from llmroof.cli.options import register\n"
         "app = typer.Typer()\n"
         "app.callback()(lambda: None)\n"
-        "plan.register(app)\n"
+        "register(app, 'plan')\n"
         "try:\n"
         f"    app(args=['plan', '-m', 'llama-3-8b', '-H', 'h100,a100', '--tpot-slo', '30', '--format', '{fmt}'])\n"
         "except SystemExit as exc:\n"

@@ -264,11 +264,11 @@ def test_unknown_files_are_refused_clearly(tmp_path) -> None:
 def cli(monkeypatch):
     """``llmroof`` with the report command, run through ``main`` (one-line errors, exit code 2)."""
     from llmroof.cli import main as main_module
-    from llmroof.cli import report
+    from llmroof.cli.options import register
 
     if not any(c.name == "report" for c in main_module.app.registered_commands):
         monkeypatch.setattr(main_module.app, "registered_commands", list(main_module.app.registered_commands))
-        report.register(main_module.app)
+        register(main_module.app, "report")
 
     def run(*args: str) -> int:
         try:

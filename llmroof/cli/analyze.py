@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 from llmroof.errors import LlmroofError
 
 
@@ -49,7 +47,3 @@ def _stage_layers(text: str | None) -> tuple[int, ...] | None:
         raise LlmroofError(
             f"--pp-layers {text!r}: expected integers separated by commas, e.g. 20,20,21,19"
         ) from None
-
-
-def register(app: Any) -> None:
-    add_commands(app, "analyze", analyze=analyze)

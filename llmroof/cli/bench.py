@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def _numbers(option: str, text: str | None, kind: type) -> tuple[Any, ...]:
@@ -45,7 +44,3 @@ def bench(given: Given) -> None:
         warn=lambda m: print(f"llmroof: warning: {m}", file=sys.stderr),
     )
     print_result(result, path, given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "bench", bench=bench)

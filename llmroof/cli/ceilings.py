@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def ceilings(given: Given) -> None:
@@ -22,7 +20,3 @@ def ceilings(given: Given) -> None:
         note=lambda note: print(f"llmroof: note: {note}", file=sys.stderr),
     )
     print_result(record, given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "ceilings", ceilings=ceilings)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def comm(given: Given) -> None:
@@ -17,7 +15,3 @@ def comm(given: Given) -> None:
     record = run_comm(**given.pick(run_comm), progress=progress)
     if record is not None:  # None: a torchrun rank other than 0
         print_result(record, given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "comm", comm=comm)

@@ -4,12 +4,9 @@ verdict per metric and an exit code for CI: 0 no regression, 1 regression, 2 bad
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def compare(given: Given) -> None:
@@ -34,7 +31,3 @@ def compare(given: Given) -> None:
     code = comparison.exit_code(given.fail_on)
     if code:
         raise typer.Exit(code)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "compare", compare=compare)

@@ -4,12 +4,11 @@ matplotlib only for ``--format html``, psycopg only for a ``postgresql://`` data
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 if TYPE_CHECKING:
     from llmroof.history.detect import DetectSettings
@@ -75,14 +74,3 @@ def _detect(given: Given) -> DetectSettings:
         return DetectSettings(alpha=given.alpha, min_segment=given.min_segment, min_size=min_size)
     except ValueError as exc:
         raise LlmroofError(str(exc)) from None
-
-
-def register(app: Any) -> None:
-    add_commands(
-        app,
-        "history",
-        history_add=history_add,
-        history_show=history_show,
-        history_check=history_check,
-        history_export=history_export,
-    )

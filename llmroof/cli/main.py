@@ -61,8 +61,9 @@ COMMANDS = {
     "history": "history",
     "trace": "trace",
 }
-"""Every command, in the order help lists them, and the module under ``llmroof.cli`` that registers it: a
-command's module is imported (and its options built) only when that command runs or help lists it."""
+"""Every command, in the order help lists them, and its module: ``llmroof/commands/<module>.toml`` declares
+it, ``llmroof.cli.<module>`` runs it; both are read (and its options built) only when that command runs or
+help lists it."""
 
 
 def _build() -> Any:
@@ -96,13 +97,11 @@ def _build() -> Any:
 
 def _lazy_group() -> Any:
     """typer's group, with each command built from its module (:data:`COMMANDS`) when first asked for."""
-    import importlib
-
     import typer
     import typer.core
     import typer.main
 
-    from llmroof.cli import quick_coercion
+    from llmroof.cli import options, quick_coercion
 
     class LazyGroup(typer.core.TyperGroup):
         def list_commands(self, ctx: Any) -> list[str]:
@@ -111,7 +110,7 @@ def _lazy_group() -> Any:
         def get_command(self, ctx: Any, cmd_name: str) -> Any:
             if cmd_name not in self.commands and cmd_name in COMMANDS:
                 scratch = typer.Typer()
-                importlib.import_module(f"llmroof.cli.{COMMANDS[cmd_name]}").register(scratch)
+                options.register(scratch, COMMANDS[cmd_name])
                 for info in scratch.registered_commands:
                     command = typer.main.get_command_from_info(
                         info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode

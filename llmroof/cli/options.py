@@ -4,6 +4,7 @@ values the user gave."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from enum import Enum
@@ -48,17 +49,18 @@ class Given:
         return cls(**self.pick(cls, **replaced))
 
 
-def register(app: typer.Typer, module: str, **bodies: Body) -> None:
-    """Add the commands declared in ``<module>.toml`` to ``app``, each calling its function in ``bodies``
-    (a subcommand's is named ``GROUP_SUB``)."""
+def register(app: typer.Typer, module: str) -> None:
+    """Add the commands declared in ``<module>.toml`` to ``app``, each calling the function of that name
+    in ``llmroof.cli.<module>`` (a subcommand's is named ``GROUP_SUB``)."""
+    functions = importlib.import_module(f"llmroof.cli.{module}")
     for spec in commands(module):
         if spec.subcommands:
             group = typer.Typer(name=spec.name, help=spec.help, no_args_is_help=True)
             for sub in spec.subcommands:
-                _add(group, sub, bodies[f"{spec.name}_{sub.name}"])
+                _add(group, sub, getattr(functions, f"{spec.name}_{sub.name}"))
             app.add_typer(group)
         else:
-            _add(app, spec, bodies[spec.name])
+            _add(app, spec, getattr(functions, spec.name))
 
 
 def _add(app: typer.Typer, spec: CommandSpec, body: Body) -> None:

@@ -3,10 +3,7 @@ serve a model within latency objectives, how many replicas a request rate needs,
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def plan(given: Given) -> None:
@@ -14,7 +11,3 @@ def plan(given: Given) -> None:
     from llmroof.report.console.plan import print_result
 
     print_result(plan_command(**given.pick(plan_command)), given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "plan", plan=plan)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import typer
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 from llmroof.errors import interrupt_exit_code
 from llmroof.labels import plain_text
 
@@ -42,7 +40,3 @@ def profile(given: Given) -> None:
     if record is None:  # a torchrun rank other than 0
         raise typer.Exit(0)
     print_result(record, path, given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "profile", profile=profile)

@@ -3,12 +3,9 @@ or ``llmroof profile``'s results.json)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def report(given: Given) -> None:
@@ -21,7 +18,3 @@ def report(given: Given) -> None:
         target = report_target(results, out)
         check_output_folder(target.parent, [target.name], force=given.force)
     typer.echo(f"Report: {report_file(results, out)}")
-
-
-def register(app: Any) -> None:
-    add_commands(app, "report", report=report)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import typer
 
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def sample(given: Given) -> None:
@@ -33,7 +31,3 @@ def sample(given: Given) -> None:
     print_result(record, given.fmt)
     if record.exit_code:
         raise typer.Exit(record.exit_code)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "sample", sample=sample)

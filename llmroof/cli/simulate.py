@@ -4,10 +4,7 @@ traced traffic; TTFT, TPOT, ITL and E2E percentiles as ``llmroof bench`` measure
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def simulate(given: Given) -> None:
@@ -17,7 +14,3 @@ def simulate(given: Given) -> None:
     result = simulate_command(**given.pick(simulate_command))
     write_files(result, html=given.html, out=given.out)
     print_result(result, given.fmt)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "simulate", simulate=simulate)

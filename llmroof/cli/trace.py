@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmroof.cli.options import Given
-from llmroof.cli.options import register as add_commands
 
 
 def trace(given: Given) -> None:
@@ -19,7 +16,3 @@ def trace(given: Given) -> None:
         source = ", ".join(str(t) for t in given.traces)
         write_trace_report(record, given.html, source=source)
     print_result(record, given.fmt, given.out)
-
-
-def register(app: Any) -> None:
-    add_commands(app, "trace", trace=trace)
