@@ -58,11 +58,13 @@ def test_every_shared_option_is_used_and_complete() -> None:
     assert all("type" in entry or "default" in entry for entry in shared.values())
 
 
-def test_a_bad_declaration_is_refused(monkeypatch) -> None:
+def test_a_bad_declaration_is_refused() -> None:
     with pytest.raises(ValueError, match="type 'number'"):
         commands._option("x", {"flags": "--x", "type": "number"})
     with pytest.raises(ValueError, match="no default to take its type from"):
         commands._option("x", {"flags": "--x"})
+    with pytest.raises(ValueError, match="unexpected keyword argument 'dflt'"):
+        commands._option("x", {"flags": "--x", "type": "int", "dflt": 3})
 
 
 # (module, command) -> the library function or settings class its values go to by name, and the options the

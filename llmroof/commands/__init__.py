@@ -45,9 +45,9 @@ class OptionSpec:
     """Its spellings (``--prompt``, ``-s``); none for an argument."""
     type: str
     """One of :data:`TYPES`."""
-    default: Any
-    """None where the file gives none."""
     help: str
+    default: Any = None
+    """None where the file gives none."""
     required: bool = False
     argument: bool = False
     many: bool = False
@@ -105,25 +105,20 @@ def _option(name: str, given: dict[str, Any]) -> OptionSpec:
     keys = dict(given)
     if "use" in keys:
         keys = _read("shared")[keys.pop("use")] | keys
-    default = keys.get("default")
-    kind = keys.get("type") or _type_of(name, default)
-    if kind not in TYPES:
-        raise ValueError(f"option {name!r}: type {kind!r} is not one of {', '.join(TYPES)}")
-    choices = keys.get("choices")
-    return OptionSpec(
-        name=name,
-        flags=tuple(keys.get("flags", "").split()),
-        type=kind,
-        default=_text(default) if isinstance(default, str) else default,
-        help=_text(keys.get("help", "")),
-        required=keys.get("required", False),
-        argument=keys.get("argument", False),
-        many=keys.get("many", False),
-        choices=None if choices is None else tuple(choices),
-        min=keys.get("min"),
-        max=keys.get("max"),
-        show_default=keys.get("show_default", True),
-    )
+    if "type" not in keys:
+        keys["type"] = _type_of(name, keys.get("default"))
+    if keys["type"] not in TYPES:
+        raise ValueError(f"option {name!r}: type {keys['type']!r} is not one of {', '.join(TYPES)}")
+    keys["flags"] = tuple(keys.pop("flags", "").split())
+    keys["help"] = _text(keys.pop("help", ""))
+    if isinstance(keys.get("default"), str):
+        keys["default"] = _text(keys["default"])
+    if "choices" in keys:
+        keys["choices"] = tuple(keys["choices"])
+    try:
+        return OptionSpec(name=name, **keys)
+    except TypeError as exc:  # a key OptionSpec does not have
+        raise ValueError(f"option {name!r}: {exc}") from None
 
 
 def _type_of(name: str, default: Any) -> str:
