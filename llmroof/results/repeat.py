@@ -39,7 +39,13 @@ from typing import Any
 from llmroof.errors import LlmroofError
 from llmroof.measure.stats import spread
 from llmroof.results.io import read_json, write_json_atomic
-from llmroof.results.records.profile import ConfigRepeat, ConfigResult, RepeatInfo, Spread
+from llmroof.results.records.profile import (
+    ConfigRepeat,
+    ConfigResult,
+    ProfileRecord,
+    RepeatInfo,
+    Spread,
+)
 from llmroof.results.save import saver
 from llmroof.writers import check_output_folder, write_bytes_atomic
 
@@ -119,9 +125,9 @@ def run_repeated(
     progress: Callable[[str], None] = lambda _: None,
     launch: Launch = launch_subprocess,
     plan_size: int,
-) -> dict[str, Any]:
+) -> ProfileRecord:
     """Run ``processes`` workers one after another and merge them into ``path`` after each; returns the
-    merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
+    merged record (the file's, read as a :class:`ProfileRecord`). Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
     writes what finished (status "failed") and raises LlmroofError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the workers' records: a user's file under one of their names is kept (a link is replaced)
@@ -164,7 +170,7 @@ def run_repeated(
         merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
         write_json_atomic(path, merged)
         worker_path.unlink(missing_ok=True)  # now inside the results file
-    return merge(finished, processes, "complete")
+    return ProfileRecord.from_dict(merge(finished, processes, "complete"), str(path))
 
 
 def _write_partial(

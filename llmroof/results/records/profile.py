@@ -514,10 +514,19 @@ class Ceilings(Record):
     """The working set at which it was set."""
     memory_bandwidth_spread_bytes_per_s: Mapping[str, Any] | None = opt()
     """The DRAM roof's spread over the calibration's rounds (best, median, min)."""
-    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float] | None = opt()
-    """Each pattern's best beyond the last-level cache."""
+    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float | None] | None = opt()
+    """Each pattern's best beyond the last-level cache (None: not measured there)."""
     cache_bandwidth_bytes_per_s: Mapping[str, float] | None = opt()
     """Each cache level's roof (``L1``, ``L2``, ``L3``), from the working sets that fit that level."""
+    overhead_bound_levels_bytes_per_s: Mapping[str, float] | None = opt()
+    """Levels measured slower than a level outside them (their probes time dispatch): not roofs."""
+    dispatch_floor_s: float | None = opt()
+    """The third wall: least time of one op dispatch (CPU) or kernel launch (GPU); absent where not
+    measured."""
+    dispatch_rounds_s: tuple[float, ...] | None = opt(seq_=True)
+    """The dispatch floor of every round (the floor is the best)."""
+    dispatch_kind: str | None = opt()
+    """``op dispatch`` (CPU) or ``kernel launch`` (GPU)."""
     cache_capacity_bytes: Mapping[str, int] | None = opt()
     """Each cache level's capacity."""
     compute_flops_per_s: Mapping[str, float] | None = opt()
