@@ -21,7 +21,15 @@ from llmroof.measure import profile as profile_module
 from llmroof.results import repeat as repeat_module
 from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, config_plan, profile
-from llmroof.results.records.profile import Ceilings
+from llmroof.results.records.profile import (
+    Ceilings,
+    ConfigResult,
+    DeviceInfo,
+    NvmlSampling,
+    ProfileModel,
+    ProfileRecord,
+    ProfileWorkload,
+)
 from llmroof.results.repeat import merge, run_repeated
 from llmroof.results.save import saver
 from llmroof.results.io import read_json
@@ -157,21 +165,33 @@ def test_compare_reads_a_repeat_file_as_one_run_per_process(tmp_path, in_process
 def test_merge_leaves_failed_configurations_visible() -> None:
     ok = {"phase": "decode", "batch": 1, "context_len": 16, "status": "ok", "time_s": 2.0, "tpot_s": 2.0}
     failed = {"phase": "decode", "batch": 1, "context_len": 16, "status": "failed", "reason": "out of memory"}
-    processes = [{"index": i, "rotation": 0, "status": "complete",
-                  "record": {"schema": "llmroof.profile/1", "configs": [c]}} for i, c in enumerate((ok, failed))]
+    processes = [{"index": i, "rotation": 0, "status": "complete", "record": process_record(c)}
+                 for i, c in enumerate((ok, failed))]
     merged = merge(processes, 2, "complete")
-    entry = merged["configs"][0]
-    assert entry["status"] == "ok" and entry["repeat"]["processes"] == 1
-    assert entry["repeat"]["statuses"] == {"0": "ok", "1": "failed"}
-    only_failed = merge(processes[1:], 2, "complete")["configs"][0]
-    assert only_failed["status"] == "failed" and only_failed["repeat"]["processes"] == 0
+    entry = merged.configs[0]
+    assert entry.status == "ok" and entry.repeat is not None and entry.repeat.processes == 1
+    assert entry.repeat.statuses == {"0": "ok", "1": "failed"} and entry.tpot_s == 2.0
+    assert merged.processes == tuple(processes) and merged.status == "complete"
+    only_failed = merge(processes[1:], 2, "complete").configs[0]
+    assert only_failed.status == "failed" and only_failed.reason == "out of memory"
+    assert only_failed.repeat is not None and only_failed.repeat.processes == 0
+
+
+def process_record(config: dict) -> dict:
+    """A process's whole file holding one configuration (the rest as small as a record allows)."""
+    return ProfileRecord(
+        status="complete", environment={}, hardware=None, configs=(ConfigResult.from_dict(config),),
+        device=DeviceInfo(kind="cpu", name="cpu", cache_bytes=2**20),
+        model=ProfileModel(name="tiny", attention="gqa", spec={}),
+        workload=ProfileWorkload(batches=(1,), prompt_len=8, contexts=(16,), dtype="fp32",
+                                 layers_instantiated=1, layers_total=1, extrapolated=False),
+        nvml=NvmlSampling(status="off", source=None)).to_dict()
 
 
 def test_summary_and_report_show_the_spread(tmp_path, in_process, monkeypatch, capsys) -> None:
     from llmroof.cli.render import console
     from llmroof.report import report_file
     from llmroof.report.console.profile import print_summary
-    from llmroof.results.records import ProfileRecord
 
     path = tmp_path / "results.json"
     run = run_repeated(tiny_config(), device="cpu", threads=None, path=path, processes=2, argv=[],
