@@ -26,6 +26,7 @@ from llmroof.results.records.profile import (
     ConfigResult,
     DeviceInfo,
     NvmlSampling,
+    ProcessRun,
     ProfileModel,
     ProfileRecord,
     ProfileWorkload,
@@ -165,7 +166,7 @@ def test_compare_reads_a_repeat_file_as_one_run_per_process(tmp_path, in_process
 def test_merge_leaves_failed_configurations_visible() -> None:
     ok = {"phase": "decode", "batch": 1, "context_len": 16, "status": "ok", "time_s": 2.0, "tpot_s": 2.0}
     failed = {"phase": "decode", "batch": 1, "context_len": 16, "status": "failed", "reason": "out of memory"}
-    processes = [{"index": i, "rotation": 0, "status": "complete", "record": process_record(c)}
+    processes = [ProcessRun(index=i, rotation=0, status="complete", record=process_record(c))
                  for i, c in enumerate((ok, failed))]
     merged = merge(processes, 2, "complete")
     entry = merged.configs[0]

@@ -158,51 +158,21 @@ def measure_ceilings(
 
 
 def ceilings_record(ceilings: CalibratedCeilings, dtype: str) -> RunCeilings:
-    """A results file's ``ceilings``: the calibration's figures and roofs, with the keys of earlier
-    versions (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof of
-    ``dtype``)."""
-    from llmroof.measure.ceilings import PATTERNS
-
+    """A results file's ``ceilings``: the calibration's figures and roofs (its JSON form, the one place
+    they are derived and written), with the keys of earlier versions (``measured_bandwidth_bytes_per_s``
+    is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
     compute = ceilings.compute_roofs()
-    copy_roof = ceilings.best_of_pattern("copy")
-    if dtype not in compute or copy_roof is None:
-        missing = f"no {dtype} compute roof" if dtype not in compute else "no copy figure"
-        raise LlmroofError(f"the calibration holds {missing}", "llmroof ceilings --refresh")
-    memory = ceilings.memory_roof()
-    return RunCeilings(
-        method=ceilings.method(),
-        measured_bandwidth_bytes_per_s=memory.best_bytes_per_s,
-        measured_copy_bandwidth_bytes_per_s=copy_roof,
-        measured_flops_per_s=compute[dtype],
-        compute_dtype=dtype,
-        memory_bandwidth_bytes_per_s=memory.best_bytes_per_s,
-        memory_bandwidth_pattern=memory.pattern,
-        memory_bandwidth_working_set_bytes=memory.working_set_bytes,
-        memory_bandwidth_spread_bytes_per_s=dict(
-            zip(("min", "median", "max"), ceilings.spread(memory))
-        ),
-        memory_bandwidth_by_pattern_bytes_per_s={
-            pattern: ceilings.best_of_pattern(pattern) for pattern in PATTERNS
-        },
-        cache_bandwidth_bytes_per_s={
-            name: f.best_bytes_per_s for name, f in ceilings.cache_roofs().items()
-        },
-        overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
-        dispatch_floor_s=ceilings.launch_floor_s,
-        dispatch_rounds_s=ceilings.dispatch_rounds_s,
-        dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
-        cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
-        compute_flops_per_s=compute,
-        device_kind=ceilings.device_kind,
-        device_name=ceilings.device_name,
-        threads=ceilings.threads,
-        plan=ceilings.plan,
-        method_version=ceilings.method_version,
-        elapsed_s=ceilings.elapsed_s,
-        caches=tuple(c.to_dict() for c in ceilings.caches),
-        bandwidth=tuple(f.to_dict() for f in ceilings.bandwidth),
-        compute=tuple(f.to_dict() for f in ceilings.compute),
-    )
+    if dtype not in compute:
+        raise LlmroofError(
+            f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
+        )
+    figures = ceilings.to_dict() | {
+        "measured_bandwidth_bytes_per_s": ceilings.memory_roof().best_bytes_per_s,
+        "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
+        "measured_flops_per_s": compute[dtype],
+        "compute_dtype": dtype,
+    }
+    return RunCeilings.from_dict(figures, "ceilings")
 
 
 def _check_drift(

@@ -41,6 +41,7 @@ from llmroof.results.io import read_json, write_json_atomic
 from llmroof.results.records.profile import (
     ConfigRepeat,
     ConfigResult,
+    ProcessRun,
     ProfileRecord,
     RepeatInfo,
     Spread,
@@ -133,7 +134,7 @@ def run_repeated(
     check_output_folder(
         path.parent, [f".process-{index}.json" for index in range(processes)], force=False
     )
-    finished: list[dict[str, Any]] = []
+    finished: list[ProcessRun] = []
     for index in range(processes):
         rotation = index % plan_size
         worker_path = path.parent / f".process-{index}.json"
@@ -163,9 +164,8 @@ def run_repeated(
                 f"what finished is in {path}; the failed process's own record in {worker_path}",
             )
         record = read_json(worker_path, "llmroof.profile/")
-        finished.append(
-            {"index": index, "rotation": rotation, "status": record.get("status"), "record": record}
-        )
+        run = ProfileRecord.from_dict(record, str(worker_path))
+        finished.append(ProcessRun(index=index, rotation=rotation, status=run.status, record=record))
         merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
         write_json_atomic(path, merged.to_dict())
         worker_path.unlink(missing_ok=True)  # now inside the results file
@@ -174,7 +174,7 @@ def run_repeated(
 
 def _write_partial(
     path: Path,
-    finished: list[dict[str, Any]],
+    finished: list[ProcessRun],
     requested: int,
     worker_path: Path,
     status: str,
@@ -207,15 +207,14 @@ def _key(config: ConfigResult) -> Key:
     return config.phase, config.batch, config.length
 
 
-def merge(processes: list[dict[str, Any]], requested: int, status: str) -> ProfileRecord:
-    """One results record from the finished processes (``{"index", "rotation", "status", "record"}``, each
-    ``record`` a whole ``llmroof.profile/1`` file as written): the first process's record, with one
-    configuration per (phase, batch, length) and the spread over the processes beside it."""
+def merge(processes: list[ProcessRun], requested: int, status: str) -> ProfileRecord:
+    """One results record from the finished processes (each ``record`` a whole ``llmroof.profile/1``
+    file as written): the first process's record, with one configuration per (phase, batch, length)
+    and the spread over the processes beside it."""
     if not processes:
         raise ValueError("nothing to merge")
     runs = [
-        ProfileRecord.from_dict(process["record"], f"process {process['index']}")
-        for process in processes
+        ProfileRecord.from_dict(process.record, f"process {process.index}") for process in processes
     ]
     order: list[Key] = []
     by_key: dict[Key, list[Found]] = {}
@@ -225,7 +224,7 @@ def merge(processes: list[dict[str, Any]], requested: int, status: str) -> Profi
             if key not in by_key:
                 order.append(key)
                 by_key[key] = []
-            by_key[key].append(Found(process["index"], config))
+            by_key[key].append(Found(process.index, config))
     # Process 0 ran the plan unrotated, so the order of first appearance is the plan's.
     return replace(
         runs[0],
@@ -235,7 +234,7 @@ def merge(processes: list[dict[str, Any]], requested: int, status: str) -> Profi
             processes_requested=requested,
             processes_finished=len(processes),
             method=METHOD,
-            ceilings=_ceiling_spread([process["index"] for process in processes], runs),
+            ceilings=_ceiling_spread([process.index for process in processes], runs),
         ),
         processes=tuple(processes),
     )

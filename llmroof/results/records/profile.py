@@ -321,6 +321,20 @@ class RepeatInfo(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProcessRun(Record):
+    """``--repeat``: one finished process."""
+
+    index: int
+    """The process's index (0 first, one after another)."""
+    rotation: int | None = opt()
+    """Where in the configuration plan it started (``plan_rotation``)."""
+    status: str | None = opt()
+    """Its own record's status."""
+    record: Mapping[str, Any]
+    """Its complete record, an ``llmroof.profile/1`` file with every sample, kept as it wrote it."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SimulatedTp(Record):
     """``--tp-simulate``: one rank's shard timed here, the analytic communication of the degree added."""
 
@@ -666,7 +680,7 @@ class ProfileRecord(Record):
     """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
     repeat: RepeatInfo | None = opt(RepeatInfo)
     """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
-    processes: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    processes: tuple[ProcessRun, ...] | None = opt(ProcessRun, many_=True)
     """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
     roofline: Rooflines | None = opt(Rooflines)
     """The rooflines, once the ceilings are measured."""
