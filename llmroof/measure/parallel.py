@@ -32,6 +32,7 @@ from llmroof.results.records.analysis import PhaseTotals
 from llmroof.results.records.profile import (
     ConfigResult,
     CriticalPath,
+    InstantiatedStack,
     LinkFit,
     NvmlSampling,
     OpResult,
@@ -509,8 +510,15 @@ def _combine(
     )  # the bound; the ops the ranks timed
     stages = [max(r.stage_time_s for r in ranks if r.stage == j) for j in range(config.pp)]
     time_s = max(r.pipeline_time_s for r in ranks)
-    instantiated = {"stage_times_s": list(stages), "time_s": time_s}
     extra = extrapolation_s(ranks, config.pp)
+    instantiated = InstantiatedStack(
+        stage_times_s=tuple(stages),
+        time_s=time_s,
+        layers_per_stage=tuple(
+            next(r.layers for r in ranks if r.stage == j) for j in range(config.pp)
+        ),
+        extra_stage_times_s=tuple(extra),
+    )
     stages = [t + d for t, d in zip(stages, extra)]
     time_s += sum(extra) + (m - 1) * max(extra)
     pp = config.pp
@@ -556,11 +564,7 @@ def _combine(
             else 0.0,
             eager=PhaseTotals.of(eager).to_dict(),
         ),
-        instantiated=instantiated
-        | {
-            "layers_per_stage": [next(r.layers for r in ranks if r.stage == j) for j in range(pp)],
-            "extra_stage_times_s": extra,
-        },
+        instantiated=instantiated,
         roofline_time_s=ph.time_s,
         eager_roofline_time_s=eager.time_s,
         roofline_fraction=ph.time_s / time_s,

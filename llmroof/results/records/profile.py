@@ -152,6 +152,20 @@ class ParallelMeasured(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InstantiatedStack(Record):
+    """Parallel runs: what the N instantiated layers measured, before the full depth is extrapolated."""
+
+    stage_times_s: tuple[float, ...] = seq()
+    """Each stage's time over its instantiated layers: its slowest rank's."""
+    time_s: float
+    """The pass over the instantiated layers: the slowest rank's pipeline time."""
+    layers_per_stage: tuple[int, ...] = seq()
+    """Layers each stage instantiated."""
+    extra_stage_times_s: tuple[float, ...] = seq()
+    """d_j per stage: the time of the layers it did not instantiate (zeros without ``--layers``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RankResult(Record):
     """Parallel runs: what one rank measured for one configuration."""
 
@@ -399,7 +413,7 @@ class ConfigResult(Record):
     """datasheet_roofline_time_s / time_s."""
     repeat: ConfigRepeat | None = opt(ConfigRepeat)
     """``--repeat``: per metric (and per op) every process's value, median, min, max and CV."""
-    instantiated: Mapping[str, Any] | None = opt()
+    instantiated: InstantiatedStack | None = opt(InstantiatedStack)
     """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
     eager_roofline_time_s: float | None = opt()
     """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
