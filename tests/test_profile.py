@@ -352,5 +352,7 @@ def test_what_the_profiler_writes_reads_back_as_its_record(tiny_run) -> None:
     run = ProfileRecord.from_dict(read_json(path))
     assert run.to_dict() == json.loads(json.dumps(record)) and not run.extra  # every key is a field
     assert all(not c.extra and not (c.analytic and c.analytic.extra) for c in run.configs)
+    parts = (run.device, run.model, run.workload, run.nvml, run.ceilings, run.roofline, run.crossover)
+    assert [type(p).__name__ for p in parts if p is None or p.extra] == []  # declared, every one
     assert [c.label for c in run.configs] == ["prefill b=1 s=8", "prefill b=2 s=8", "decode b=1 c=16",
                                               "decode b=2 c=16"]
