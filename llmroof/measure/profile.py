@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmroof import schemas
 from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from llmroof.measure.ceilings import Ceilings as CalibratedCeilings
     from llmroof.measure.ceilings_cache import Calibration
 
-SCHEMA = schemas.PROFILE
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]
