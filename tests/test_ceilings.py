@@ -318,6 +318,10 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
     assert raised.compute_roof("bf16").rounds_flops_per_s == (0.9e11, 1.2e11, 1.5e11)
     path = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path).path
     assert save_raised(path, raised) is None
+    from llmroof.results.records import CeilingsCacheRecord
+
+    saved = CeilingsCacheRecord.from_dict(json.loads(path.read_text()))
+    assert saved.raised_at is not None and not saved.extra  # every key a field of the cache's record
     again = load_or_measure(PRINT, CountingMeasure(), directory=tmp_path)
     assert again.status == "reused" and again.ceilings == raised
     assert "not updated" in save_raised(tmp_path / "missing.json", raised)

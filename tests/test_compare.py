@@ -572,10 +572,12 @@ def test_a_real_tiny_profile_compared_with_itself(tmp_path, cli, monkeypatch) ->
     from llmroof.measure.profile import ProfileConfig, profile
     from llmroof.specs import get_model
 
-    monkeypatch.setattr(profile_module, "measure_ceilings", lambda *_: {
-        "method": "fixed for this test", "measured_bandwidth_bytes_per_s": 2e10,
-        "measured_copy_bandwidth_bytes_per_s": 2e10, "measured_flops_per_s": 1e11, "compute_dtype": "fp32",
-        "probes": []})
+    from llmroof.results.records.profile import Ceilings
+
+    monkeypatch.setattr(profile_module, "measure_ceilings", lambda *_: (Ceilings(
+        method="fixed for this test", measured_bandwidth_bytes_per_s=2e10,
+        measured_copy_bandwidth_bytes_per_s=2e10, measured_flops_per_s=1e11, compute_dtype="fp32",
+        probes=()), None))
 
     tiny = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                                num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)

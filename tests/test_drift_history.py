@@ -4,7 +4,9 @@ what moved and by how much."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 from llmroof.measure.ceilings_cache import (
     DRIFT_HISTORY,
@@ -14,6 +16,7 @@ from llmroof.measure.ceilings_cache import (
     record_drift,
 )
 from llmroof.measure.profile import drift_notes
+from llmroof.results.records.ceilings import CeilingsCacheRecord
 
 
 def check(read: float, copy: float, beyond_spread: bool = True) -> dict:
@@ -25,6 +28,15 @@ def check(read: float, copy: float, beyond_spread: bool = True) -> dict:
             "copy": {"drift_fraction": copy, "beyond_spread": beyond_spread},
         },
     }
+
+
+def cache_file(path: Path, **extra: object) -> Path:
+    """A calibration cache file as load_or_measure writes it (figures left empty: the drift history is
+    what these tests read), with ``extra`` keys beside."""
+    record = CeilingsCacheRecord(method_version=1, fingerprint={"host": "h"}, fingerprint_id="x",
+                                 measured_at="t", ceilings={})
+    path.write_text(json.dumps(record.to_dict() | extra))
+    return path
 
 
 def history(*fractions: float) -> list[dict]:
@@ -58,8 +70,7 @@ def test_only_the_last_few_probes_count() -> None:
 def test_a_noisy_vm_stops_warning_after_a_few_runs(tmp_path) -> None:
     """Run-to-run noise of +-15% (far wider than a calibration's rounds): once the cache holds a few probes,
     noise inside that range does not warn, while a halved bandwidth does."""
-    cache = tmp_path / "cpu-x.json"
-    cache.write_text('{"schema": "llmroof.ceilings/1", "ceilings": {}}')
+    cache = cache_file(tmp_path / "cpu-x.json")
     rng = random.Random(1)
     warnings = []
     for run in range(12):
@@ -75,19 +86,23 @@ def test_a_noisy_vm_stops_warning_after_a_few_runs(tmp_path) -> None:
 
 
 def test_the_history_survives_in_the_cache_file_and_a_broken_one_is_empty(tmp_path) -> None:
-    cache = tmp_path / "c.json"
-    cache.write_text('{"schema": "llmroof.ceilings/1", "keep": 1}')
-    record_drift(cache, check(0.01, -0.02), "end")
-    import json
-
+    cache = cache_file(tmp_path / "c.json", keep=1)
+    assert record_drift(cache, check(0.01, -0.02), "end") is None
     data = json.loads(cache.read_text())
+    assert CeilingsCacheRecord.from_dict(data).drift_history == (data["drift_history"][0],)
     assert data["keep"] == 1 and data["drift_history"][0]["fractions"] == {
         "read": 0.01,
         "copy": -0.02,
     }
-    cache.write_text('{"drift_history": [1, {"fractions": {"read": "x"}}]}')
+    cache_file(cache, drift_history=[1, {"fractions": {"read": "x"}}, history(0.1)[0]])
+    assert drift_history(cache) == history(0.1)  # entries of another shape are skipped
+    cache.write_text('{"drift_history": [1, {"fractions": {"read": "x"}}]}')  # not a cache file
     assert drift_history(cache) == [] and drift_history(tmp_path / "missing.json") == []
     assert "not updated" in record_drift(tmp_path / "missing.json", check(0, 0), "end")
+    not_a_cache = tmp_path / "other.json"
+    not_a_cache.write_text('{"schema": "llmroof.profile/1"}')
+    assert "not updated" in record_drift(not_a_cache, check(0, 0), "end")
+    assert not_a_cache.read_text() == '{"schema": "llmroof.profile/1"}'  # another file is left alone
 
 
 def test_the_warning_is_one_line_saying_what_moved_and_by_how_much() -> None:

@@ -132,12 +132,13 @@ def test_tp_simulate_adds_the_analytic_comm(tmp_path) -> None:
     from llmroof.measure.profile import profile
 
     record = profile(tiny_config(tp_simulate=2), open_device("cpu"), None)
-    decode = next(c for c in record["configs"] if c["phase"] == "decode")
-    simulated = decode["simulated"]
-    assert simulated["tp"] == 2 and simulated["comm_time_s"] > 0
-    assert decode["tpot_s"] == pytest.approx(decode["time_s"] + simulated["comm_time_s"])
-    q = next(op for op in decode["ops"] if op["name"] == "attn.q")
-    assert q["weight_bytes"] == TINY.hidden_size * TINY.q_dim // 2 * 4  # one rank's half, fp32
+    decode = next(c for c in record.configs if c.phase == "decode")
+    simulated = decode.simulated
+    assert simulated is not None and simulated.tp == 2 and simulated.comm_time_s > 0
+    assert decode.time_s is not None
+    assert decode.tpot_s == pytest.approx(decode.time_s + simulated.comm_time_s)
+    q = next(op for op in decode.ops or () if op.name == "attn.q")
+    assert q.weight_bytes == TINY.hidden_size * TINY.q_dim // 2 * 4  # one rank's half, fp32
 
 
 def test_comm_rows_follow_the_nccl_tests_convention(capsys, tmp_path) -> None:

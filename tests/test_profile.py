@@ -15,7 +15,7 @@ from llmroof.measure import profile as profile_module
 from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, match_hardware, profile
 from llmroof.results.io import read_json
-from llmroof.results.records.profile import ConfigResult
+from llmroof.results.records.profile import ConfigResult, ProfileRecord
 from llmroof.specs import get_model
 from llmroof.specs.dtypes import Precision
 from llmroof.results.save import saver
@@ -35,7 +35,8 @@ def tiny_config(**changes) -> ProfileConfig:
 def tiny_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("run") / "results.json"
     record = profile(tiny_config(), open_device("cpu"), saver(path))
-    return record, path
+    assert isinstance(record, ProfileRecord)  # the run returns its record; the tests read its JSON
+    return record.to_dict(), path
 
 
 def test_results_file_holds_every_configuration(tiny_run) -> None:
@@ -136,7 +137,7 @@ def test_crossover_is_reported_next_to_the_analytic_one(tiny_run) -> None:
     compute_bound = [c["batch"] for c in decode if c["bound_measured"] == "compute"]
     assert rows[0]["measured_batch"] == (min(compute_bound) if compute_bound else None)
     # The analytic batch, recomputed from the file's own ceilings: decode at c=16 on the measured roofline.
-    measured = measured_hardware(open_device("cpu"), record["ceilings"], "fp32", None)
+    measured = measured_hardware(open_device("cpu"), ProfileRecord.from_dict(record).ceilings, "fp32", None)
     expected = analyze(TINY, measured, Workload(context_len=16, prompt_len=1, precision=Precision.uniform("fp32")))
     assert rows[0]["analytic_batch"] == expected.compute_bound_batch()
     for c in decode:  # and the measured verdict is the larger share of its ceiling
@@ -177,13 +178,14 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on(monkeypatch) -> None:
 
     monkeypatch.setattr(DecoderStack, "new_cache", new_cache)
     record = profile(tiny_config(per_op=False), open_device("cpu"), None)
-    assert [(c["phase"], c["batch"], c["status"]) for c in record["configs"]] == [
+    assert [(c.phase, c.batch, c.status) for c in record.configs] == [
         ("prefill", 1, "ok"), ("prefill", 2, "ok"), ("decode", 1, "ok"), ("decode", 2, "failed")]
-    failed = record["configs"][3]
-    assert set(failed) == {"phase", "batch", "context_len", "status", "reason"}
-    assert failed["reason"].startswith("out of memory: ") and "DefaultCPUAllocator" in failed["reason"]
-    assert record["status"] == "complete"
-    assert record["crossover"]["decode"][0]["batches_measured"] == [1]  # the failed batch is not counted
+    failed = record.configs[3]
+    assert set(failed.to_dict()) == {"phase", "batch", "context_len", "status", "reason"}
+    assert failed.reason is not None and failed.reason.startswith("out of memory: ")
+    assert "DefaultCPUAllocator" in failed.reason and record.status == "complete"
+    assert record.crossover is not None and record.crossover.decode is not None
+    assert record.crossover.decode[0].batches_measured == (1,)  # the failed batch is not counted
 
 
 def test_a_kernel_failure_marks_the_run_failed_and_keeps_the_file(tmp_path, monkeypatch) -> None:
@@ -207,9 +209,9 @@ def test_configurations_that_cannot_fit_are_skipped(tmp_path, monkeypatch) -> No
     weights = profile_module.weights_bytes(tiny_config())
     monkeypatch.setattr(type(device), "memory_bytes", lambda self: (int(weights * 1.5), 2**34))
     record = profile(tiny_config(per_op=False, contexts=(16, 10**6)), device, None)
-    skipped = [c for c in record["configs"] if c["status"] == "skipped"]
-    assert skipped and all(c.get("context_len") == 10**6 for c in skipped)
-    assert "GiB free" in skipped[0]["reason"]
+    skipped = [c for c in record.configs if c.status == "skipped"]
+    assert skipped and all(c.context_len == 10**6 for c in skipped)
+    assert "GiB free" in (skipped[0].reason or "")
 
 
 def test_weights_that_cannot_fit_stop_before_allocating(tmp_path, monkeypatch) -> None:
@@ -350,5 +352,7 @@ def test_what_the_profiler_writes_reads_back_as_its_record(tiny_run) -> None:
     run = ProfileRecord.from_dict(read_json(path))
     assert run.to_dict() == json.loads(json.dumps(record)) and not run.extra  # every key is a field
     assert all(not c.extra and not (c.analytic and c.analytic.extra) for c in run.configs)
+    parts = (run.device, run.model, run.workload, run.nvml, run.ceilings, run.roofline, run.crossover)
+    assert [type(p).__name__ for p in parts if p is None or p.extra] == []  # declared, every one
     assert [c.label for c in run.configs] == ["prefill b=1 s=8", "prefill b=2 s=8", "decode b=1 c=16",
                                               "decode b=2 c=16"]

@@ -21,6 +21,16 @@ from llmroof.measure import profile as profile_module
 from llmroof.results import repeat as repeat_module
 from llmroof.measure.device import open_device
 from llmroof.measure.profile import ProfileConfig, config_plan, profile
+from llmroof.results.records.profile import (
+    Ceilings,
+    ConfigResult,
+    DeviceInfo,
+    NvmlSampling,
+    ProcessRun,
+    ProfileModel,
+    ProfileRecord,
+    ProfileWorkload,
+)
 from llmroof.results.repeat import merge, run_repeated
 from llmroof.results.save import saver
 from llmroof.results.io import read_json
@@ -28,9 +38,10 @@ from llmroof.specs import get_model
 
 TINY = dataclasses.replace(get_model("llama-3-8b"), name="tiny", hidden_size=64, num_layers=3, num_heads=8,
                            num_kv_heads=2, head_dim=16, intermediate_size=128, vocab_size=256)
-FIXED_CEILINGS = {"method": "fixed for this test", "measured_bandwidth_bytes_per_s": 2e10,
-                  "measured_copy_bandwidth_bytes_per_s": 2e10, "measured_flops_per_s": 1e11,
-                  "compute_dtype": "fp32", "probes": []}
+FIXED_CEILINGS = Ceilings(method="fixed for this test", measured_bandwidth_bytes_per_s=2e10,
+                          measured_copy_bandwidth_bytes_per_s=2e10, measured_flops_per_s=1e11,
+                          compute_dtype="fp32", probes=())
+"""No calibration's: a run with them has no calibration to check for drift."""
 
 
 def tiny_config(**changes) -> ProfileConfig:
@@ -45,7 +56,7 @@ def in_process(monkeypatch):
     """A launcher that runs each job's profile here; records the order each process timed. As in
     test_compare's real tiny profile: fixed ceilings, a 1 MiB cache flush and one torch thread, so that
     this stays fast on two shared cores."""
-    monkeypatch.setattr(profile_module, "measure_ceilings", lambda *_: dict(FIXED_CEILINGS))
+    monkeypatch.setattr(profile_module, "measure_ceilings", lambda *_: (FIXED_CEILINGS, None))
     device = dataclasses.replace(open_device("cpu"), cache_bytes=2**20)
     threads = device.torch.get_num_threads()
     device.torch.set_num_threads(1)
@@ -65,8 +76,9 @@ def in_process(monkeypatch):
 def test_processes_are_merged_with_every_sample_tagged(tmp_path, in_process) -> None:
     path = tmp_path / "results.json"
     config = tiny_config(per_op=True)
-    record = run_repeated(config, device="cpu", threads=None, path=path, processes=3, argv=["llmroof"],
-                          launch=in_process, plan_size=len(config_plan(config)))
+    run = run_repeated(config, device="cpu", threads=None, path=path, processes=3, argv=["llmroof"],
+                       launch=in_process, plan_size=len(config_plan(config)))
+    record = run.to_dict()
     assert read_json(path, "llmroof.profile/") == json.loads(json.dumps(record))
     assert record["status"] == "complete" and record["schema"] == "llmroof.profile/1"
     assert [p["index"] for p in record["processes"]] == [0, 1, 2]
@@ -154,35 +166,48 @@ def test_compare_reads_a_repeat_file_as_one_run_per_process(tmp_path, in_process
 def test_merge_leaves_failed_configurations_visible() -> None:
     ok = {"phase": "decode", "batch": 1, "context_len": 16, "status": "ok", "time_s": 2.0, "tpot_s": 2.0}
     failed = {"phase": "decode", "batch": 1, "context_len": 16, "status": "failed", "reason": "out of memory"}
-    processes = [{"index": i, "rotation": 0, "status": "complete",
-                  "record": {"schema": "llmroof.profile/1", "configs": [c]}} for i, c in enumerate((ok, failed))]
+    processes = [ProcessRun(index=i, rotation=0, status="complete", record=process_record(c))
+                 for i, c in enumerate((ok, failed))]
     merged = merge(processes, 2, "complete")
-    entry = merged["configs"][0]
-    assert entry["status"] == "ok" and entry["repeat"]["processes"] == 1
-    assert entry["repeat"]["statuses"] == {"0": "ok", "1": "failed"}
-    only_failed = merge(processes[1:], 2, "complete")["configs"][0]
-    assert only_failed["status"] == "failed" and only_failed["repeat"]["processes"] == 0
+    entry = merged.configs[0]
+    assert entry.status == "ok" and entry.repeat is not None and entry.repeat.processes == 1
+    assert entry.repeat.statuses == {"0": "ok", "1": "failed"} and entry.tpot_s == 2.0
+    assert merged.processes == tuple(processes) and merged.status == "complete"
+    only_failed = merge(processes[1:], 2, "complete").configs[0]
+    assert only_failed.status == "failed" and only_failed.reason == "out of memory"
+    assert only_failed.repeat is not None and only_failed.repeat.processes == 0
+
+
+def process_record(config: dict) -> dict:
+    """A process's whole file holding one configuration (the rest as small as a record allows)."""
+    return ProfileRecord(
+        status="complete", environment={}, hardware=None, configs=(ConfigResult.from_dict(config),),
+        device=DeviceInfo(kind="cpu", name="cpu", cache_bytes=2**20),
+        model=ProfileModel(name="tiny", attention="gqa", spec={}),
+        workload=ProfileWorkload(batches=(1,), prompt_len=8, contexts=(16,), dtype="fp32",
+                                 layers_instantiated=1, layers_total=1, extrapolated=False),
+        nvml=NvmlSampling(status="off", source=None)).to_dict()
 
 
 def test_summary_and_report_show_the_spread(tmp_path, in_process, monkeypatch, capsys) -> None:
     from llmroof.cli.render import console
     from llmroof.report import report_file
     from llmroof.report.console.profile import print_summary
-    from llmroof.results.records import ProfileRecord
 
     path = tmp_path / "results.json"
-    record = run_repeated(tiny_config(), device="cpu", threads=None, path=path, processes=2, argv=[],
-                          launch=in_process, plan_size=3)
-    run = ProfileRecord.from_dict(record)
+    run = run_repeated(tiny_config(), device="cpu", threads=None, path=path, processes=2, argv=[],
+                       launch=in_process, plan_size=3)
+    assert isinstance(run, ProfileRecord)
     assert run.repeat is not None and run.repeat.processes_finished == 2 and not run.repeat.extra
     assert all(c.repeat is not None and not c.repeat.extra and c.repeat.processes == 2 for c in run.configs)
     print_summary(run, path, console())
     out = capsys.readouterr().out
     assert "Run-to-run spread over 2 processes" in out
-    tpot = record["configs"][-1]["repeat"]["metrics"]["tpot_s"]
+    repeat = run.configs[-1].repeat
+    assert repeat is not None and repeat.metrics is not None
     from llmroof.units import percent
 
-    assert percent(tpot["cv"]) in out
+    assert percent(repeat.metrics["tpot_s"].cv) in out
     html = report_file(path).read_text()
     assert 'id="spread"' in html and "Run-to-run spread" in html and "p1: " in html
 

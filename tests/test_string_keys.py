@@ -34,7 +34,12 @@ reads the plan record (3 -> 0), trace/analyze reads distributedInfo's world_size
 replays: measure/profile 43 -> 3, parallel 16 -> 1, nvml 2 -> 0) and reads the calibration through the
 records' reader (measure/ceilings 19 -> 6); ``--repeat`` spreads, parallel ranks and NVML became records
 (profile_view 30 -> 3, console/profile 7 -> 2); analysis_view reads a HardwareSpec (8 -> 3).
-78 -> 75: the comm ranks hand over a CommRecord, which runs/comm completes (runs/comm 3 -> 0)."""
+78 -> 75: the comm ranks hand over a CommRecord, which runs/comm completes (runs/comm 3 -> 0).
+75 -> 68: the profile run in progress is a ProfileRecord (configurations, ceilings, crossover and the parallel
+layout built as records: measure/profile 4 -> 3, parallel 1 -> 0); the calibration cache's ``raised_at`` and
+``drift_history`` became fields of its record and are read and written through it (ceilings_cache 2 -> 2);
+``--repeat`` merges its processes as records, each a ``ProcessRun`` (results/repeat 6 -> 0; compare/load's
+``process["record"]`` now names a field, 2 -> 3)."""
 
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 75
+LIMIT = 68
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

@@ -134,7 +134,7 @@ def measure_cpu(dtype: str, progress: Callable[[str], None]) -> HardwareSpec:
         nvml=False,
     )
     progress("measuring this CPU's ceilings")
-    ceilings = measure_ceilings(device, config, device.torch, progress)
+    ceilings, _ = measure_ceilings(device, config, device.torch, progress)
     return measured_hardware(device, ceilings, dtype, None)
 
 

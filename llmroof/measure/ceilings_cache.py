@@ -10,6 +10,7 @@ measured again (with a note), never a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -310,18 +311,37 @@ def calibrated(
 def save_raised(path: Path, ceilings: Ceilings) -> str | None:
     """Write ``ceilings`` (raised by a drift probe, :func:`~llmroof.measure.ceilings.raise_roofs`) over the
     cache file it came from, keeping its fingerprint; returns a note when it cannot."""
+    try:
+        cache = _cache_record(path)
+        _write_cache(
+            path,
+            dataclasses.replace(
+                cache,
+                ceilings=ceilings.to_dict(),
+                raised_at=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+            ),
+        )
+    except (OSError, ValueError, TypeError, LlmroofError) as exc:
+        return f"calibration cache {path}: not updated: {getattr(exc, 'message', exc)}"
+    return None
+
+
+def _cache_record(path: Path) -> CeilingsCacheRecord:
+    """The cache file at ``path`` as its record (a 0.2.0 cache, named by the results schema, read as the
+    cache's). Raises OSError, ValueError (not JSON) or LlmroofError (not a cache file)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and data.get("schema") in READ_SCHEMAS:
+        data = data | {"schema": schemas.CEILINGS_CACHE}
+    return CeilingsCacheRecord.from_dict(data, str(path))
+
+
+def _write_cache(path: Path, cache: CeilingsCacheRecord) -> None:
+    """The record over the file at ``path``, atomically (its JSON written by ``Record.to_dict``)."""
     from llmroof.writers import write_json_atomic
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["ceilings"] = ceilings.to_dict()
-        data["raised_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        )
-        write_json_atomic(path, data)
-    except (OSError, ValueError, TypeError) as exc:
-        return f"calibration cache {path}: not updated: {exc}"
-    return None
+    write_json_atomic(path, cache.to_dict())
 
 
 # --- drift history ---------------------------------------------------------------------------------
@@ -339,14 +359,14 @@ def drift_history(path: Path) -> list[dict[str, Any]]:
     """The drift probes recorded in the cache file at ``path``, oldest first: ``{"at", "when", "fractions":
     {pattern: drift fraction}}``; empty when there are none or the file cannot be read."""
     try:
-        return _history(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, ValueError):
+        return _probes_kept(_cache_record(path).drift_history)
+    except (OSError, ValueError, LlmroofError):  # UnicodeDecodeError is a ValueError
         return []
 
 
-def _history(data: Any) -> list[dict[str, Any]]:
-    history = data.get("drift_history") if isinstance(data, dict) else None
-    if not isinstance(history, list):
+def _probes_kept(history: Any) -> list[dict[str, Any]]:
+    """The entries of a ``drift_history`` that have the shape the drift checks write."""
+    if not isinstance(history, (list, tuple)):
         return []
     return [
         h
@@ -390,8 +410,6 @@ def _probes(drift: dict[str, Any]) -> dict[str, Any]:
 def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
     """Append a drift check's fractions to the history in the cache file at ``path`` (the newest
     :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
-    from llmroof.writers import write_json_atomic
-
     fractions = {pattern: probe["drift_fraction"] for pattern, probe in _probes(drift).items()}
     if not fractions:
         return None
@@ -401,9 +419,9 @@ def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
         "fractions": fractions,
     }
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["drift_history"] = [*_history(data), entry][-DRIFT_HISTORY:]
-        write_json_atomic(path, data)
+        cache = _cache_record(path)
+        history = [*_probes_kept(cache.drift_history), entry][-DRIFT_HISTORY:]
+        _write_cache(path, dataclasses.replace(cache, drift_history=tuple(history)))
     except (OSError, ValueError, TypeError, LlmroofError) as exc:
         return (
             f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"

@@ -29,7 +29,19 @@ from llmroof.measure import nvtx, profile_record
 from llmroof.measure.distributed import Layout, init_group
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.results.records.analysis import PhaseTotals
-from llmroof.results.records.profile import LinkFit, OpResult, RankResult, TimingStats
+from llmroof.results.records.profile import (
+    ConfigResult,
+    CriticalPath,
+    InstantiatedStack,
+    LinkFit,
+    NvmlSampling,
+    OpResult,
+    ParallelMeasured,
+    ParallelRun,
+    ProfileWorkload,
+    RankResult,
+    TimingStats,
+)
 
 EXTRAPOLATION = (
     "N instantiated layers split over the stages as the full depth is; each stage's time grows by "
@@ -225,43 +237,38 @@ def _run(
 
     # Ceilings on rank 0 alone (the others wait), and the link fitted from two all-reduce sizes.
     run: ProfileRun | None = None  # rank 0's record
-    ceilings: dict[str, Any] = {}  # rank 0's
     if layout.rank == 0:
-        ceilings = measure_ceilings(dev, prof, torch, lambda _: None)
-        calibration = ceilings.pop("calibration", None)
+        ceilings, source = measure_ceilings(dev, prof, torch, lambda _: None)
         run = ProfileRun(
             save,
             profile_record.header(
                 dev,
                 model,
                 argv=argv,
-                workload={
-                    "batches": list(prof.batches),
-                    "prompt_len": prof.prompt_len,
-                    "contexts": list(prof.contexts),
-                    "dtype": prof.dtype,
-                    "layers_instantiated": prof.num_layers,
-                    "layers_total": model.num_layers,
-                    "extrapolated": stage.extrapolated,
-                    "extrapolation": EXTRAPOLATION if stage.extrapolated else None,
-                },
+                workload=ProfileWorkload(
+                    batches=prof.batches,
+                    prompt_len=prof.prompt_len,
+                    contexts=prof.contexts,
+                    dtype=prof.dtype,
+                    layers_instantiated=prof.num_layers,
+                    layers_total=model.num_layers,
+                    extrapolated=stage.extrapolated,
+                    extrapolation=EXTRAPOLATION if stage.extrapolated else None,
+                ),
+                nvml=NvmlSampling(status="off: not sampled in parallel runs", source=None),
+                ceilings=ceilings,
+                calibration=None if source is None else source.to_dict(),
             ),
         )
-        run.record |= {
-            "ceilings": ceilings,
-            "calibration": calibration,
-            "configs": [],
-            "nvml": {"status": "off: not sampled in parallel runs", "source": None},
-        }
-    record = None if run is None else run.record
     dist.barrier()
     link = (
         _fit_link(dist, tp_group, layout, torch, device, sync, prof.rep_ms)
         if layout.world_size > 1
         else None
     )
-    if run is not None and record is not None:
-        hardware = measured_hardware(dev, ceilings, prof.dtype, None)
+    if run is not None:
+        assert run.record.ceilings is not None  # measured above
+        hardware = measured_hardware(dev, run.record.ceilings, prof.dtype, None)
         if link is not None:
             hardware = dataclasses.replace(
                 hardware,
@@ -271,22 +278,24 @@ def _run(
                 internode_latency_s=link.latency_s,
                 gpus_per_node=layout.world_size,
             )
-        record["parallel"] = {
-            "tp": config.tp,
-            "pp": config.pp,
-            "micro_batches": config.micro_batches,
-            "world_size": layout.world_size,
-            "backend": "gloo" if device == "cpu" else "nccl",
-            "stage_layers": list(stage.full_layers_per_stage),
-            "stage_layers_instantiated": list(stage.layers_per_stage),
-            "link": None if link is None else link.to_dict(),
-            "layout": "rank = stage * tp + tp_rank",
-        }
-        record["roofline"] = profile_record.roofline(
-            hardware.peak_flops_per_s[prof.dtype],
-            hardware.memory_bandwidth_bytes_per_s,
-            "measured ceilings and measured link",
-        ).to_dict()
+        run.advance(
+            parallel=ParallelRun(
+                tp=config.tp,
+                pp=config.pp,
+                micro_batches=config.micro_batches,
+                world_size=layout.world_size,
+                backend="gloo" if device == "cpu" else "nccl",
+                stage_layers=tuple(stage.full_layers_per_stage),
+                stage_layers_instantiated=tuple(stage.layers_per_stage),
+                link=link,
+                layout="rank = stage * tp + tp_rank",
+            ),
+            roofline=profile_record.roofline(
+                hardware.peak_flops_per_s[prof.dtype],
+                hardware.memory_bandwidth_bytes_per_s,
+                "measured ceilings and measured link",
+            ),
+        )
         run.save()
     with contextlib.nullcontext() if run is None else run.recording():
         for phase, batch, length in config_plan(prof):
@@ -297,10 +306,7 @@ def _run(
             gathered: list[Any] | None = [None] * layout.world_size if layout.rank == 0 else None
             dist.gather_object(mine, gathered, dst=0)
             if run is not None and gathered is not None:  # rank 0
-                run.record["configs"].append(
-                    _combine(gathered, config, hardware, phase, batch, length)
-                )
-                run.save()
+                run.add(_combine(gathered, config, hardware, phase, batch, length))
 
 
 def _fit_link(
@@ -482,7 +488,7 @@ def _combine(
     phase: str,
     batch: int,
     length: int,
-) -> dict[str, Any]:
+) -> ConfigResult:
     """Rank 0: per-rank rows, the critical path, and the analytic figures beside them."""
     prof = config.profile
     ranks = [rank for rank, _ in gathered]
@@ -504,8 +510,15 @@ def _combine(
     )  # the bound; the ops the ranks timed
     stages = [max(r.stage_time_s for r in ranks if r.stage == j) for j in range(config.pp)]
     time_s = max(r.pipeline_time_s for r in ranks)
-    instantiated = {"stage_times_s": list(stages), "time_s": time_s}
     extra = extrapolation_s(ranks, config.pp)
+    instantiated = InstantiatedStack(
+        stage_times_s=tuple(stages),
+        time_s=time_s,
+        layers_per_stage=tuple(
+            next(r.layers for r in ranks if r.stage == j) for j in range(config.pp)
+        ),
+        extra_stage_times_s=tuple(extra),
+    )
     stages = [t + d for t, d in zip(stages, extra)]
     time_s += sum(extra) + (m - 1) * max(extra)
     pp = config.pp
@@ -519,30 +532,29 @@ def _combine(
     comm_measured = (m * per_pass_allreduces * statistics.median(ar) if ar else 0.0) + (
         m * (pp - 1) * statistics.median(p2p) if p2p else 0.0
     )
-    record = profile_record.config_head(phase, batch, length) | {
-        "status": "ok",
-        "micro_batches": m,
-        "time_s": time_s,
-        "ranks": [
-            (
-                rank if not timings else dataclasses.replace(rank, ops=_rank_ops(eager, timings))
-            ).to_dict()
+    return ConfigResult(
+        **profile_record.config_head(phase, batch, length),
+        status="ok",
+        micro_batches=m,
+        time_s=time_s,
+        ranks=tuple(
+            rank if not timings else dataclasses.replace(rank, ops=_rank_ops(eager, timings))
             for rank, timings in gathered
-        ],
-        "critical_path": {
-            "stage_times_s": stages,
-            "slowest_stage": stages.index(max(stages)),
-            "time_s": time_s,
-        },
-        "measured": {
-            "stage_times_s": stages,
-            "bubble_fraction": bubble,
-            "comm_time_s": comm_measured,
-            "comm_share": comm_measured / time_s if time_s else None,
-            "allreduce_time_s": statistics.median(ar) if ar else None,
-            "p2p_time_s": statistics.median(p2p) if p2p else None,
-        },
-        "analytic": PhaseTotals.of(
+        ),
+        critical_path=CriticalPath(
+            stage_times_s=tuple(stages),
+            slowest_stage=stages.index(max(stages)),
+            time_s=time_s,
+        ),
+        measured=ParallelMeasured(
+            stage_times_s=tuple(stages),
+            bubble_fraction=bubble,
+            comm_time_s=comm_measured,
+            comm_share=comm_measured / time_s if time_s else None,
+            allreduce_time_s=statistics.median(ar) if ar else None,
+            p2p_time_s=statistics.median(p2p) if p2p else None,
+        ),
+        analytic=PhaseTotals.of(
             ph,
             gpipe_bubble_fraction=analytic_comm.bubble_fraction(pp, m),
             # Like for like with the measured pass: one pass through the pipeline (a GPipe prefill of m
@@ -551,20 +563,15 @@ def _combine(
             if pp > 1
             else 0.0,
             eager=PhaseTotals.of(eager).to_dict(),
-        ).to_dict(),
-        "instantiated": instantiated
-        | {
-            "layers_per_stage": [next(r.layers for r in ranks if r.stage == j) for j in range(pp)],
-            "extra_stage_times_s": extra,
-        },
-        "roofline_time_s": ph.time_s,
-        "eager_roofline_time_s": eager.time_s,
-        "roofline_fraction": ph.time_s / time_s,
-        "achieved_bytes_per_s": ph.bytes / time_s,
-        "achieved_flops_per_s": ph.flops / time_s,
-    }
-    record.update(profile_record.per_token(phase, batch, length, time_s, ph.bytes))
-    return record
+        ),
+        instantiated=instantiated,
+        roofline_time_s=ph.time_s,
+        eager_roofline_time_s=eager.time_s,
+        roofline_fraction=ph.time_s / time_s,
+        achieved_bytes_per_s=ph.bytes / time_s,
+        achieved_flops_per_s=ph.flops / time_s,
+        **profile_record.per_token(phase, batch, length, time_s, ph.bytes),
+    )
 
 
 def extrapolation_s(ranks: list[RankResult], pp: int) -> list[float]:

@@ -10,13 +10,13 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmroof import schemas
 from llmroof.analytic import Roofline, Workload, analyze
 from llmroof.errors import LlmroofError
 from llmroof.labels import config_label
@@ -26,12 +26,25 @@ from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
 from llmroof.results.records.analysis import PhaseTotals
 from llmroof.results.records.profile import Ceilings as RunCeilings
-from llmroof.results.records.profile import ConfigResult, NvmlReplay, NvmlSampling, TimingStats
+from llmroof.results.records.profile import (
+    ConfigResult,
+    Crossover,
+    CrossoverRow,
+    NvmlReplay,
+    NvmlSampling,
+    ProfileRecord,
+    ProfileWorkload,
+    SimulatedTp,
+    TimingStats,
+)
 from llmroof.specs.dtypes import Precision
 from llmroof.specs.hardware import HardwareSpec, builtin_hardware
 from llmroof.specs.model import ModelSpec
 
-SCHEMA = schemas.PROFILE
+if TYPE_CHECKING:
+    from llmroof.measure.ceilings import Ceilings as CalibratedCeilings
+    from llmroof.measure.ceilings_cache import Calibration
+
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 Progress = Callable[[str], None]
@@ -129,46 +142,35 @@ def match_hardware(device_name: str) -> HardwareSpec | None:
 
 def measure_ceilings(
     device: Device, config: ProfileConfig, torch: Any, progress: Progress
-) -> dict[str, Any]:
+) -> tuple[RunCeilings, Calibration | None]:
     """The machine's calibrated ceilings (``llmroof ceilings``: cached per machine, measured when the cache
-    lacks them or ``refresh_ceilings``), as the results file's ``ceilings`` object; its ``calibration`` key
-    says where they came from."""
+    lacks them or ``refresh_ceilings``) as the results file's ``ceilings``, and the calibration they came
+    from (None for ceilings that are no calibration's)."""
     from llmroof.measure.ceilings_cache import calibrated
 
     threads = None if device.is_cuda else torch.get_num_threads()
     calibration = calibrated(
         device, threads=threads, refresh=config.refresh_ceilings, progress=progress
     )
-    return ceilings_record(calibration.ceilings, config.dtype) | {
-        "calibration": calibration.to_dict()
-    }
+    return ceilings_record(calibration.ceilings, config.dtype), calibration
 
 
-def ceilings_record(ceilings: Any, dtype: str) -> dict[str, Any]:
-    """A results file's ``ceilings``: the calibration's JSON form, plus the keys of earlier versions
-    (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
+def ceilings_record(ceilings: CalibratedCeilings, dtype: str) -> RunCeilings:
+    """A results file's ``ceilings``: the calibration's figures and roofs (its JSON form, the one place
+    they are derived and written), with the keys of earlier versions (``measured_bandwidth_bytes_per_s``
+    is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
     compute = ceilings.compute_roofs()
     if dtype not in compute:
         raise LlmroofError(
             f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
         )
-    return ceilings.to_dict() | {
+    figures = ceilings.to_dict() | {
         "measured_bandwidth_bytes_per_s": ceilings.memory_roof().best_bytes_per_s,
         "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
         "measured_flops_per_s": compute[dtype],
         "compute_dtype": dtype,
     }
-
-
-def calibrated_ceilings(ceilings: dict[str, Any]) -> Any:
-    """The :class:`~llmroof.measure.ceilings.Ceilings` of a ``ceilings`` record, or None where it holds no
-    calibration figures (a record of fixed ceilings)."""
-    from llmroof.measure.ceilings import Ceilings
-
-    try:
-        return Ceilings.from_dict(ceilings)
-    except (LlmroofError, ValueError):
-        return None
+    return RunCeilings.from_dict(figures, "ceilings")
 
 
 def _check_drift(
@@ -232,11 +234,10 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
 
 
 def measured_hardware(
-    device: Device, ceilings: dict[str, Any], dtype: str, datasheet: HardwareSpec | None
+    device: Device, roofs: RunCeilings, dtype: str, datasheet: HardwareSpec | None
 ) -> HardwareSpec:
-    """A hardware entry whose roofs are the measured ceilings (``ceilings``: a results file's
-    ``ceilings`` object, as :func:`measure_ceilings` gives it; the CPU's only roofline)."""
-    roofs = RunCeilings.from_dict(ceilings, "ceilings")
+    """A hardware entry whose roofs are the measured ceilings (``roofs``: a results file's ``ceilings``,
+    as :func:`measure_ceilings` gives them; the CPU's only roofline)."""
     _, total = device.memory_bytes()
     base = datasheet
     return HardwareSpec(
@@ -326,9 +327,9 @@ def profile(
     progress: Progress = lambda _: None,
     argv: list[str] | None = None,
     nvml_module: Any = "auto",
-) -> dict[str, Any]:
-    """Run the profile; returns the results record (also handed to ``save`` after each step, so nothing
-    finished is lost when the run stops).
+) -> ProfileRecord:
+    """Run the profile; returns its record (whose JSON is also handed to ``save`` after each step, so
+    nothing finished is lost when the run stops).
 
     ``nvml_module``: the ``pynvml`` module to sample with ("auto": the real one; tests pass a fake).
     """
@@ -340,86 +341,48 @@ def profile(
         else (match_hardware(device.name) if device.is_cuda else None)
     )
     spec = config.model
-    run = ProfileRun(save)
-    run.record = profile_record.header(
-        device,
-        spec,
-        argv=argv,
-        hardware=datasheet,
-        workload={
-            "batches": list(config.batches),
-            "prompt_len": config.prompt_len,
-            "contexts": list(config.contexts),
-            "dtype": config.dtype,
-            "kv_dtype": config.dtype,
-            "layers_instantiated": config.num_layers,
-            "layers_total": spec.num_layers,
-            "extrapolated": config.num_layers < spec.num_layers,
-            "cuda_graphs": bool(config.cuda_graphs and device.is_cuda),
-            "per_op": config.per_op,
-            "warmup_ms": config.warmup_ms,
-            "rep_ms": config.rep_ms,
-            "step_rep_ms": config.rep_ms * config.step_rep_factor,
-            "step_min_reps": config.step_min_reps,
-            "extrapolation": (
-                "full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
-                "+ (L - N) x t(one layer)"
-            ),
-            "analytic_attention": {
-                "prefill": "flash (one causal SDPA call)",
-                "decode": "eager (scores, softmax, context)",
-            },
-            "analytic_bound": (
-                "fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
-                "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
-                "which the per-op rows and analytic.eager count"
-            ),
-            "tp_simulate": config.tp_simulate,
-        },
-    )
-    run.record |= {
-        "timing": {
-            "clock": "CUDA events"
-            if device.is_cuda
-            else "perf_counter_ns around each call (CPU kernels are synchronous)",
-            "cache_flush": f"a {2 * device.cache_bytes} B buffer zeroed before every timed call, outside the timed region",
-            "budgets_ms": {"warmup": config.warmup_ms, "repeat": config.rep_ms},
-            "first_call": "timed to size the budgets, then discarded",
-            "reported": "median of the samples for configurations and ops (all samples kept in samples_s); "
-            "the best sample for ceilings",
-            "units": "seconds; bytes; FLOPs (2 per multiply-add); bytes/s and FLOP/s",
-        },
-        "configs": [],
-        "notes": [],
-    }
     sampler = start_sampler(config, device, nvml_module)
-    run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
+    run = ProfileRun(
+        save,
+        profile_record.header(
+            device,
+            spec,
+            argv=argv,
+            hardware=datasheet,
+            workload=profile_workload_record(config, device),
+            nvml=nvml_record(sampler, device, config),
+            timing=timing_record(config, device),
+            notes=(),
+        ),
+    )
     run.save()
 
     def finish() -> None:
         if sampler is not None:
             sampler.stop()
-            run.record["nvml"] = nvml_record(sampler, device, config).to_dict()
+            run.advance(nvml=nvml_record(sampler, device, config))
 
     with run.recording(finish):
         progress("ceilings")
-        ceilings = measure_ceilings(device, config, torch, progress)
-        calibration = ceilings.pop("calibration", None)
-        run.record["ceilings"] = ceilings
-        calibrated = calibrated_ceilings(ceilings)
+        ceilings, source = measure_ceilings(device, config, torch, progress)
+        run.advance(ceilings=ceilings)
+        calibrated = None if source is None else source.ceilings
+        calibration = None if source is None else source.to_dict()
         if calibration is not None and calibrated is not None:
             progress("ceiling: drift check")
             calibrated = _check_drift(device, calibration, calibrated, "start", config.dtype)
-            ceilings = run.record["ceilings"] = ceilings_record(calibrated, config.dtype)
-        run.record["calibration"] = calibration
+            ceilings = ceilings_record(calibrated, config.dtype)
+        run.advance(ceilings=ceilings, calibration=copy.deepcopy(calibration))
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
-        run.record["roofline"] = profile_record.roofline(
-            measured.peak_flops_per_s[config.dtype],
-            measured.memory_bandwidth_bytes_per_s,
-            "measured ceilings",
-            datasheet,
-            config.dtype,
-        ).to_dict()
+        run.advance(
+            roofline=profile_record.roofline(
+                measured.peak_flops_per_s[config.dtype],
+                measured.memory_bandwidth_bytes_per_s,
+                "measured ceilings",
+                datasheet,
+                config.dtype,
+            )
+        )
         run.save()
         _check_weights_fit(config, device)
         progress(f"building {config.num_layers} of {spec.num_layers} layers of {spec.name}")
@@ -431,31 +394,81 @@ def profile(
 
             kernel_spec = shard_spec(spec, config.tp_simulate)
         stack = DecoderStack(kernel_spec, config.num_layers, torch_dtype, device.torch_device)
-        rows: list[dict[str, Any]] = run.record["configs"]
-        results: list[ConfigResult] = []
         for phase, batch, length in config_plan(config):
             progress(config_label(phase, batch, length))
-            row = _profile_config(
-                config,
-                device,
-                stack,
-                measured,
-                datasheet,
-                phase,
-                batch,
-                length,
-                sampler,
-                calibrated,
+            run.add(
+                _profile_config(
+                    config,
+                    device,
+                    stack,
+                    measured,
+                    datasheet,
+                    phase,
+                    batch,
+                    length,
+                    sampler,
+                    calibrated,
+                )
             )
-            rows.append(row)
-            results.append(ConfigResult.from_dict(row))
-            run.save()
-        run.record["crossover"] = crossover(results, config, measured)
+        configs = run.record.configs
+        run.advance(crossover=crossover(configs, config, measured))
         if calibration is not None and calibrated is not None:
             del stack
             _check_drift(device, calibration, calibrated, "end", config.dtype)
-        run.record["notes"] += ceiling_notes(results)
+            run.advance(calibration=copy.deepcopy(calibration))
+        run.advance(notes=(*(run.record.notes or ()), *ceiling_notes(configs)))
     return run.record
+
+
+def profile_workload_record(config: ProfileConfig, device: Device) -> ProfileWorkload:
+    """What a single-device run was asked for, as its record's ``workload``."""
+    spec = config.model
+    return ProfileWorkload(
+        batches=config.batches,
+        prompt_len=config.prompt_len,
+        contexts=config.contexts,
+        dtype=config.dtype,
+        kv_dtype=config.dtype,
+        layers_instantiated=config.num_layers,
+        layers_total=spec.num_layers,
+        extrapolated=config.num_layers < spec.num_layers,
+        cuda_graphs=bool(config.cuda_graphs and device.is_cuda),
+        per_op=config.per_op,
+        warmup_ms=config.warmup_ms,
+        rep_ms=config.rep_ms,
+        step_rep_ms=config.rep_ms * config.step_rep_factor,
+        step_min_reps=config.step_min_reps,
+        extrapolation=(
+            "full-depth time = t(N-layer stack: embedding, N layers, final norm, lm_head) "
+            "+ (L - N) x t(one layer)"
+        ),
+        analytic_attention={
+            "prefill": "flash (one causal SDPA call)",
+            "decode": "eager (scores, softmax, context)",
+        },
+        analytic_bound=(
+            "fused: the minimum-traffic op set (flash attention, element-wise ops fused into "
+            "neighbouring kernels); analytic_attention is the eager op set the kernels run, "
+            "which the per-op rows and analytic.eager count"
+        ),
+        tp_simulate=config.tp_simulate,
+    )
+
+
+def timing_record(config: ProfileConfig, device: Device) -> dict[str, Any]:
+    """How the timer measures, in words (the record's ``timing``)."""
+    return {
+        "clock": "CUDA events"
+        if device.is_cuda
+        else "perf_counter_ns around each call (CPU kernels are synchronous)",
+        "cache_flush": f"a {2 * device.cache_bytes} B buffer zeroed before every timed call, "
+        "outside the timed region",
+        "budgets_ms": {"warmup": config.warmup_ms, "repeat": config.rep_ms},
+        "first_call": "timed to size the budgets, then discarded",
+        "reported": "median of the samples for configurations and ops (all samples kept in "
+        "samples_s); the best sample for ceilings",
+        "units": "seconds; bytes; FLOPs (2 per multiply-add); bytes/s and FLOP/s",
+    }
 
 
 def start_sampler(config: ProfileConfig, device: Device, nvml_module: Any) -> Any:
@@ -552,33 +565,33 @@ def _profile_config(
     batch: int,
     length: int,
     sampler: Any = None,
-    calibrated: Any = None,
-) -> dict[str, Any]:
+    calibrated: CalibratedCeilings | None = None,
+) -> ConfigResult:
     torch = device.torch
-    record = profile_record.config_head(phase, batch, length)
+    head = profile_record.config_head(phase, batch, length)
     free, _ = device.memory_bytes()
     need = run_bytes(config, phase, batch, length)
     if need > free * (1 - config.memory_headroom_fraction):
-        record.update(
+        return ConfigResult(
+            **head,
             status="skipped",
             reason=(
                 f"needs about {need / 2**30:.1f} GiB beyond the weights, {free / 2**30:.1f} GiB free"
             ),
         )
-        return record
     try:
-        record.update(_measure(config, device, stack, phase, batch, length, sampler))
+        timed = _measure(config, device, stack, phase, batch, length, sampler)
     except Exception as exc:  # an OOM (or any kernel failure) is recorded, and the run goes on
         if not device.is_out_of_memory(exc):
             raise
         if device.is_cuda:
             torch.cuda.empty_cache()
-        record.update(status="failed", reason=f"out of memory: {str(exc).splitlines()[0]}")
-        return record
-    record["status"] = "ok"
-    _attach_analysis(
-        record,
-        ConfigResult.from_dict(record),
+        return ConfigResult(
+            **head, status="failed", reason=f"out of memory: {str(exc).splitlines()[0]}"
+        )
+    return _analysed(
+        head,
+        timed,
         config,
         measured,
         datasheet,
@@ -588,7 +601,26 @@ def _profile_config(
         calibrated.hierarchy() if calibrated is not None else None,
         calibrated.launch_floor_s if calibrated is not None else None,
     )
-    return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timed:
+    """What one configuration's kernels measured, before the analytic figures are set beside it."""
+
+    stack: TimingStats
+    """The N-layer stack."""
+    layer: TimingStats
+    """One decoder layer."""
+    cuda_graph: bool
+    """Timed as CUDA-graph replays."""
+    time_s: float
+    """Full depth: the stack's median plus (L - N) one-layer medians."""
+    nvml: NvmlReplay | None = None
+    """The stack's steady replay, where NVML sampled."""
+    experts_touched: int | None = None
+    """Mixture-of-experts models: distinct experts routed to in one MoE layer."""
+    op_timings: dict[str, TimingStats] | None = None
+    """``per_op``: each op's kernel, by op name."""
 
 
 def _measure(
@@ -599,10 +631,12 @@ def _measure(
     batch: int,
     length: int,
     sampler: Any = None,
-) -> dict[str, Any]:
+) -> Timed:
     torch = device.torch
     tag = config_label(phase, batch, length)
-    result: dict[str, Any] = {}
+    nvml: NvmlReplay | None = None
+    experts_touched: int | None = None
+    op_timings: dict[str, TimingStats] | None = None
     with torch.inference_mode():
         if phase == "prefill":
             cache = stack.new_cache(batch, length)
@@ -628,28 +662,25 @@ def _measure(
         stack_stats = _time(
             stack_fn, device, config, f"{tag} stack x{config.num_layers}", step=True
         )
-        result["stack"] = stack_stats.to_dict()
         if sampler is not None and sampler.running:
             from llmroof.measure.nvml import measure_region
 
             with nvtx.annotate(f"{tag} stack x{config.num_layers} nvml replay", color="red"):
-                result["nvml"] = measure_region(
+                nvml = measure_region(
                     stack_fn,
                     device.synchronize,
                     sampler,
                     window_s=config.nvml_window_s,
                     call_s=stack_stats.median_s,
-                ).to_dict()
+                )
         layer_stats = _time(layer_fn, device, config, f"{tag} layer", step=True)
-        result["layer"] = layer_stats.to_dict()
-        result["cuda_graph"] = graphs
         moe = next((each.moe for each in stack.layers if each.moe is not None), None)
         if moe is not None:
             from llmroof.kernels.ops import moe_input
 
             # Distinct experts the pass's b*s tokens (normal inputs, the random router) are routed to in one layer.
             tokens_in_pass = length if phase == "prefill" else 1
-            result["experts_touched"] = moe.experts_touched(
+            experts_touched = moe.experts_touched(
                 moe_input(
                     batch, tokens_in_pass, stack.spec.hidden_size, stack.dtype, device.torch_device
                 )
@@ -657,19 +688,25 @@ def _measure(
         if config.per_op:
             from llmroof.kernels.ops import op_kernels
 
-            ops = {}
-            for name, fn in op_kernels(stack, phase, batch, length).items():
-                ops[name] = _time(fn, device, config, f"{tag} {name}")
-            result["op_timings"] = ops
+            op_timings = {
+                name: _time(fn, device, config, f"{tag} {name}")
+                for name, fn in op_kernels(stack, phase, batch, length).items()
+            }
     extra = config.model.num_layers - config.num_layers
-    result["time_s"] = stack_stats.median_s + extra * layer_stats.median_s
-    result["layer_time_s"] = layer_stats.median_s
-    return result
+    return Timed(
+        stack=stack_stats,
+        layer=layer_stats,
+        cuda_graph=graphs,
+        time_s=stack_stats.median_s + extra * layer_stats.median_s,
+        nvml=nvml,
+        experts_touched=experts_touched,
+        op_timings=op_timings,
+    )
 
 
-def _attach_analysis(
-    record: dict[str, Any],
-    timed: ConfigResult,
+def _analysed(
+    head: dict[str, Any],
+    timed: Timed,
     config: ProfileConfig,
     measured: HardwareSpec,
     datasheet: HardwareSpec | None,
@@ -678,67 +715,77 @@ def _attach_analysis(
     length: int,
     hierarchy: Any = None,
     launch_floor_s: float | None = None,
-) -> None:
-    """Put the analytic figures (measured-ceiling roofline, and the datasheet one where known) beside the
-    measured ones. The bound is the minimum-traffic (fused) op set; the eager op set, the one the kernels
-    timed here run (SDPA in prefill, three attention ops in decode), sits beside it and places the per-op
-    timings and the NVML bytes. ``timed``: ``record`` as measured, read."""
+) -> ConfigResult:
+    """The configuration as measured, with the analytic figures (measured-ceiling roofline, and the
+    datasheet one where known) beside. The bound is the minimum-traffic (fused) op set; the eager op
+    set, the one the kernels timed here run (SDPA in prefill, three attention ops in decode), sits beside
+    it and places the per-op timings and the NVML bytes. ``head``: :func:`profile_record.config_head`."""
     workload = profile_workload(config, phase, batch, length)
     analysis = analyze(config.model, measured, workload)
     ph, eager = getattr(analysis, phase), getattr(analysis.eager(), phase)
-    analytic = PhaseTotals.of(ph, eager=PhaseTotals.of(eager).to_dict()).to_dict()
-    assert timed.time_s is not None and timed.stack is not None  # measured: _measure wrote both
-    t = timed.time_s
-    record["analytic"] = analytic
+    measured_s = t = timed.time_s
     compute_roofline_s = ph.time_s - ph.comm_time_s  # with tp_simulate, the shard's own work
-    record["roofline_time_s"] = compute_roofline_s
-    record["eager_roofline_time_s"] = (
-        eager.time_s - eager.comm_time_s
-    )  # the same bound for the ops timed
-    record["roofline_fraction"] = compute_roofline_s / t
-    if config.tp_simulate > 1:
-        record["simulated"] = {
-            "tp": config.tp_simulate,
-            "method": (
-                "one rank's shard timed on this device without collectives; the analytic comm cost of "
-                f"tp={config.tp_simulate} on {measured.name} added"
-            ),
-            "comm_time_s": ph.comm_time_s,
-            "time_s": t + ph.comm_time_s,
-        }
-    # Achieved rates of this device: its own (per-rank) bytes and FLOPs over its own measured time.
     tp = config.tp_simulate
-    achieved_bytes_per_s = ph.bytes / tp / t
-    achieved_flops_per_s = ph.flops / tp / t
-    record["achieved_bytes_per_s"] = achieved_bytes_per_s
-    record["achieved_flops_per_s"] = achieved_flops_per_s
-    record["bound_measured"] = _measured_bound(
-        achieved_flops_per_s, achieved_bytes_per_s, measured, config.dtype
-    )
+    simulated = None
     if tp > 1:
-        t = (
-            t + ph.comm_time_s
-        )  # the predicted tp-rank time: the shard's measured work plus the comm
-    if datasheet is not None:
-        sheet = analyze(config.model, datasheet, workload)
-        sheet_time = getattr(sheet, phase).time_s
-        record["datasheet_roofline_time_s"] = sheet_time
-        record["datasheet_roofline_fraction"] = sheet_time / t
-    record.update(profile_record.per_token(phase, batch, length, t, ph.bytes))
-    if timed.nvml is not None:
-        replay = nvml_bytes(timed.nvml, timed.stack.median_s, config, eager, phase, batch, length)
-        record["nvml"] = replay.to_dict()
-    timings = record.pop("op_timings", None)
-    if timings:
-        record["ops"] = [
+        simulated = SimulatedTp(
+            tp=tp,
+            method=(
+                "one rank's shard timed on this device without collectives; the analytic comm cost of "
+                f"tp={tp} on {measured.name} added"
+            ),
+            comm_time_s=ph.comm_time_s,
+            time_s=t + ph.comm_time_s,
+        )
+        t += ph.comm_time_s  # the predicted tp-rank time: the shard's measured work plus the comm
+    # Achieved rates of this device: its own (per-rank) bytes and FLOPs over its own measured time.
+    achieved_bytes_per_s = ph.bytes / tp / measured_s
+    achieved_flops_per_s = ph.flops / tp / measured_s
+    sheet_s = (
+        None
+        if datasheet is None
+        else getattr(analyze(config.model, datasheet, workload), phase).time_s
+    )
+    nvml = timed.nvml
+    if nvml is not None:
+        nvml = nvml_bytes(nvml, timed.stack.median_s, config, eager, phase, batch, length)
+    ops = None
+    if timed.op_timings:
+        timings = timed.op_timings
+        ops = tuple(
             profile_record.op_row(
                 op,
                 eager.roofline,
                 timings.get(op.name),
                 **place_op(op.flops, op.bytes, hierarchy, measured, config.dtype, launch_floor_s),
-            ).to_dict()
+            )
             for op in eager.ops
-        ]
+        )
+    return ConfigResult(
+        **head,
+        stack=timed.stack,
+        layer=timed.layer,
+        cuda_graph=timed.cuda_graph,
+        time_s=measured_s,
+        layer_time_s=timed.layer.median_s,
+        status="ok",
+        analytic=PhaseTotals.of(ph, eager=PhaseTotals.of(eager).to_dict()),
+        roofline_time_s=compute_roofline_s,
+        eager_roofline_time_s=eager.time_s - eager.comm_time_s,  # the same bound for the ops timed
+        roofline_fraction=compute_roofline_s / measured_s,
+        simulated=simulated,
+        achieved_bytes_per_s=achieved_bytes_per_s,
+        achieved_flops_per_s=achieved_flops_per_s,
+        bound_measured=_measured_bound(
+            achieved_flops_per_s, achieved_bytes_per_s, measured, config.dtype
+        ),
+        datasheet_roofline_time_s=sheet_s,
+        datasheet_roofline_fraction=None if sheet_s is None else sheet_s / t,
+        **profile_record.per_token(phase, batch, length, t, ph.bytes),
+        nvml=nvml,
+        ops=ops,
+        experts_touched=timed.experts_touched,
+    )
 
 
 def profile_workload(config: ProfileConfig, phase: str, batch: int, length: int) -> Workload:
@@ -832,30 +879,28 @@ def _measured_bound(
 
 def crossover(
     configs: Sequence[ConfigResult], config: ProfileConfig, measured: HardwareSpec
-) -> dict[str, Any]:
+) -> Crossover:
     """Per decode context: the first batch whose measured run is compute-bound, beside the analytic batch."""
-    result = []
+    rows = []
     for context in config.contexts:
-        rows = sorted(
+        done = sorted(
             (c for c in configs if c.phase == "decode" and c.context_len == context and c.ok),
             key=lambda c: c.batch,
         )
-        measured_batch = next((c.batch for c in rows if c.bound_measured == "compute"), None)
         workload = Workload(context_len=context, prompt_len=1, precision=config.precision)
-        analytic_batch = analyze(config.model, measured, workload).compute_bound_batch()
-        result.append(
-            {
-                "context_len": context,
-                "measured_batch": measured_batch,
-                "analytic_batch": analytic_batch,
-                "batches_measured": [c.batch for c in rows],
-            }
+        rows.append(
+            CrossoverRow(
+                context_len=context,
+                measured_batch=next((c.batch for c in done if c.bound_measured == "compute"), None),
+                analytic_batch=analyze(config.model, measured, workload).compute_bound_batch(),
+                batches_measured=tuple(c.batch for c in done),
+            )
         )
-    return {
-        "method": (
+    return Crossover(
+        method=(
             "decode is compute-bound where achieved FLOP/s is a larger share of the measured compute "
             "ceiling than achieved bytes/s of the measured bandwidth; analytic: the roofline's "
             "compute-bound batch on the measured ceilings"
         ),
-        "decode": result,
-    }
+        decode=tuple(rows),
+    )

@@ -1,57 +1,83 @@
 """The ``llmroof.profile/1`` record as a measurement assembles it, one way for a single-device and a parallel
-run: the header, the status of a run in progress, the roofline section, a configuration's per-token figures and
-its op rows. Keys are documented in ``docs/results-schema.md``; the typed record is
-``llmroof.results.records.ProfileRecord``. The roofline section, the timings and the op rows are built as its
-records; the run in progress is still a JSON object (the header below, then a key per step) that the caller's
-save callback writes after every step."""
+run: the record of a run that has just started, the run in progress, the roofline section, a configuration's
+per-token figures and its op rows. Keys are documented in ``docs/results-schema.md``; everything here is built
+as the typed record (``llmroof.results.records.ProfileRecord`` and its parts), which alone writes the JSON
+(``Record.to_dict``, the ``schema`` key included): the run in progress is a ``ProfileRecord`` that each step
+replaces with the next, and the caller's save callback writes its JSON after every step."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmroof import schemas
 from llmroof.measure.stats import summarize
 from llmroof.results.records.analysis import OpRow
-from llmroof.results.records.profile import OpResult, RooflineInfo, Rooflines, TimingStats
+from llmroof.results.records.profile import (
+    ConfigResult,
+    DeviceInfo,
+    NvmlSampling,
+    OpResult,
+    ProfileModel,
+    ProfileRecord,
+    ProfileWorkload,
+    RooflineInfo,
+    Rooflines,
+    TimingStats,
+)
 
 if TYPE_CHECKING:
     from llmroof.analytic.analysis import Roofline
     from llmroof.analytic.ops import OpCost
+    from llmroof.specs.model import ModelSpec
 
 Save = Callable[[dict[str, Any]], object]
-"""Called with the whole record after every step; it must write (or copy) it before returning, as the
-record goes on changing. The caller decides where it goes (the CLI: ``results.json``, atomically)."""
+"""Called with the record's JSON object (:meth:`~llmroof.results.records.base.Record.to_dict`) after every
+step; it must write (or copy) it before returning. The caller decides where it goes (the CLI:
+``results.json``, atomically); a callable that pickles, so the launcher can hand it to the ranks."""
+
+
+def device_info(device: Any) -> DeviceInfo:
+    """The device as the profiler saw it (``index``: the CUDA index, None on a CPU)."""
+    return DeviceInfo(
+        kind=device.kind, index=device.index, name=device.name, cache_bytes=device.cache_bytes
+    )
+
+
+def profile_model(model: ModelSpec) -> ProfileModel:
+    """The model profiled, with every field of its spec."""
+    return ProfileModel(
+        name=model.name, attention=model.attention_kind, spec=dataclasses.asdict(model)
+    )
 
 
 def header(
-    device: Any, model: Any, workload: dict[str, Any], argv: list[str] | None, hardware: Any = None
-) -> dict[str, Any]:
-    """The record of a run that has just started (status ``running``): environment, device, the datasheet
-    entry (``hardware``, None on a CPU), model and ``workload``."""
+    device: Any,
+    model: ModelSpec,
+    workload: ProfileWorkload,
+    argv: list[str] | None,
+    nvml: NvmlSampling,
+    hardware: Any = None,
+    **parts: Any,
+) -> ProfileRecord:
+    """The record of a run that has just started (status ``running``, no configuration yet): environment,
+    device, the datasheet entry (``hardware``, None on a CPU), model, ``workload`` and the NVML sampling;
+    ``parts``: other fields known at the start (``timing``, ``notes``, ``parallel``...)."""
     from llmroof.measure import environment
 
-    return {
-        "schema": schemas.PROFILE,
-        "status": "running",
-        "environment": environment.capture(device, argv),
-        "device": {
-            "kind": device.kind,
-            "index": device.index,
-            "name": device.name,
-            "cache_bytes": device.cache_bytes,
-        },
-        "hardware": hardware.to_dict() if hardware else None,
-        "model": {
-            "name": model.name,
-            "attention": model.attention_kind,
-            "spec": dataclasses.asdict(model),
-        },
-        "workload": workload,
-    }
+    return ProfileRecord(
+        status="running",
+        environment=environment.capture(device, argv),
+        device=device_info(device),
+        hardware=hardware.to_dict() if hardware else None,
+        model=profile_model(model),
+        workload=workload,
+        configs=(),
+        nvml=nvml,
+        **parts,
+    )
 
 
 def roofline(
@@ -79,7 +105,8 @@ def roofline(
 
 
 def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
-    """A configuration's first keys: phase, batch, and its prompt (prefill) or context (decode) length."""
+    """A configuration's first fields (keyword arguments of :class:`ConfigResult`): phase, batch, and its
+    prompt (prefill) or context (decode) length."""
     return {
         "phase": phase,
         "batch": batch,
@@ -90,8 +117,8 @@ def config_head(phase: str, batch: int, length: int) -> dict[str, Any]:
 def per_token(
     phase: str, batch: int, length: int, time_s: float, bytes_moved: float
 ) -> dict[str, Any]:
-    """A configuration's figures per token: TPOT (decode: one token per sequence) or TTFT (prefill: the
-    whole prompt), tokens/s, and the analytic bytes per token."""
+    """A configuration's figures per token (keyword arguments of :class:`ConfigResult`): TPOT (decode: one
+    token per sequence) or TTFT (prefill: the whole prompt), tokens/s, and the analytic bytes per token."""
     if phase == "decode":
         return {
             "tpot_s": time_s,
@@ -147,28 +174,38 @@ TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(TimingStats) if f.name 
 
 @dataclass
 class ProfileRun:
-    """A run in progress: its record and the caller's save callback."""
+    """A run in progress: its record (frozen; each step replaces it with the next one, :meth:`advance`)
+    and the caller's save callback, which gets the whole record's JSON object after every step."""
 
     saver: Save | None
-    record: dict[str, Any] = field(default_factory=dict)
+    record: ProfileRecord
+
+    def advance(self, **changes: Any) -> ProfileRecord:
+        """The record with ``changes`` (fields by name), kept as the run's record (not saved yet)."""
+        self.record = dataclasses.replace(self.record, **changes)
+        return self.record
+
+    def add(self, config: ConfigResult) -> None:
+        """A finished configuration, appended and saved."""
+        self.advance(configs=(*self.record.configs, config))
+        self.save()
 
     def save(self) -> None:
         if self.saver is not None:
-            self.saver(self.record)
+            self.saver(self.record.to_dict())
 
     @contextlib.contextmanager
-    def recording(self, finish: Callable[[], None] = lambda: None) -> Iterator[dict[str, Any]]:
+    def recording(self, finish: Callable[[], None] = lambda: None) -> Iterator[ProfileRecord]:
         """Around the measurements: the status becomes ``complete``, ``interrupted`` (Ctrl-C, a signal) or
         ``failed`` (with ``error``); ``finish`` runs, and the record is saved, whatever happened."""
         try:
             yield self.record
-            self.record["status"] = "complete"
+            self.advance(status="complete")
         except KeyboardInterrupt:
-            self.record["status"] = "interrupted"
+            self.advance(status="interrupted")
             raise
         except BaseException as exc:
-            self.record["status"] = "failed"
-            self.record["error"] = f"{type(exc).__name__}: {exc}"
+            self.advance(status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             finish()

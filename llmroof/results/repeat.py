@@ -27,7 +27,6 @@ configuration (the process whose time is the median, whole, so its figures agree
 
 from __future__ import annotations
 
-import copy
 import pickle
 import subprocess
 import sys
@@ -39,7 +38,14 @@ from typing import Any
 from llmroof.errors import LlmroofError
 from llmroof.measure.stats import spread
 from llmroof.results.io import read_json, write_json_atomic
-from llmroof.results.records.profile import ConfigRepeat, ConfigResult, RepeatInfo, Spread
+from llmroof.results.records.profile import (
+    ConfigRepeat,
+    ConfigResult,
+    ProcessRun,
+    ProfileRecord,
+    RepeatInfo,
+    Spread,
+)
 from llmroof.results.save import saver
 from llmroof.writers import check_output_folder, write_bytes_atomic
 
@@ -119,16 +125,16 @@ def run_repeated(
     progress: Callable[[str], None] = lambda _: None,
     launch: Launch = launch_subprocess,
     plan_size: int,
-) -> dict[str, Any]:
+) -> ProfileRecord:
     """Run ``processes`` workers one after another and merge them into ``path`` after each; returns the
-    merged record. Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
+    merged record (the file's, read as a :class:`ProfileRecord`). Ctrl-C writes what finished (status "interrupted") and re-raises; a failed worker
     writes what finished (status "failed") and raises LlmroofError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the workers' records: a user's file under one of their names is kept (a link is replaced)
     check_output_folder(
         path.parent, [f".process-{index}.json" for index in range(processes)], force=False
     )
-    finished: list[dict[str, Any]] = []
+    finished: list[ProcessRun] = []
     for index in range(processes):
         rotation = index % plan_size
         worker_path = path.parent / f".process-{index}.json"
@@ -158,18 +164,17 @@ def run_repeated(
                 f"what finished is in {path}; the failed process's own record in {worker_path}",
             )
         record = read_json(worker_path, "llmroof.profile/")
-        finished.append(
-            {"index": index, "rotation": rotation, "status": record.get("status"), "record": record}
-        )
+        run = ProfileRecord.from_dict(record, str(worker_path))
+        finished.append(ProcessRun(index=index, rotation=rotation, status=run.status, record=record))
         merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
-        write_json_atomic(path, merged)
+        write_json_atomic(path, merged.to_dict())
         worker_path.unlink(missing_ok=True)  # now inside the results file
     return merge(finished, processes, "complete")
 
 
 def _write_partial(
     path: Path,
-    finished: list[dict[str, Any]],
+    finished: list[ProcessRun],
     requested: int,
     worker_path: Path,
     status: str,
@@ -180,16 +185,18 @@ def _write_partial(
     if finished:
         merged = merge(finished, requested, status)
         if error:
-            merged["error"] = error
-        write_json_atomic(path, merged)
+            merged = replace(merged, error=error)
+        write_json_atomic(path, merged.to_dict())
     elif worker_path.exists():
         try:
-            record = read_json(worker_path, "llmroof.profile/")
+            record = ProfileRecord.from_dict(
+                read_json(worker_path, "llmroof.profile/"), str(worker_path)
+            )
         except LlmroofError:
             return
-        own = record.get("status")
-        record["status"] = status if own in (None, "running", "complete") else own
-        write_json_atomic(path, record)
+        if record.status in ("running", "complete"):
+            record = replace(record, status=status)
+        write_json_atomic(path, record.to_dict())
 
 
 Key = tuple[str, int, int | None]
@@ -200,57 +207,55 @@ def _key(config: ConfigResult) -> Key:
     return config.phase, config.batch, config.length
 
 
-def merge(processes: list[dict[str, Any]], requested: int, status: str) -> dict[str, Any]:
-    """One results record from the finished processes (``{"index", "rotation", "status", "record"}``)."""
+def merge(processes: list[ProcessRun], requested: int, status: str) -> ProfileRecord:
+    """One results record from the finished processes (each ``record`` a whole ``llmroof.profile/1``
+    file as written): the first process's record, with one configuration per (phase, batch, length)
+    and the spread over the processes beside it."""
     if not processes:
         raise ValueError("nothing to merge")
-    first = processes[0]["record"]
-    merged = {k: copy.deepcopy(v) for k, v in first.items() if k != "configs"}
-    merged["status"] = status
+    runs = [
+        ProfileRecord.from_dict(process.record, f"process {process.index}") for process in processes
+    ]
     order: list[Key] = []
     by_key: dict[Key, list[Found]] = {}
-    for process in processes:
-        index = process["index"]
-        for i, raw in enumerate(process["record"].get("configs", [])):
-            config = ConfigResult.from_dict(raw, f"process {index}: configs[{i}]")
+    for process, run in zip(processes, runs):
+        for config in run.configs:
             key = _key(config)
             if key not in by_key:
                 order.append(key)
                 by_key[key] = []
-            by_key[key].append(Found(index, config, raw))
+            by_key[key].append(Found(process.index, config))
     # Process 0 ran the plan unrotated, so the order of first appearance is the plan's.
-    merged["configs"] = [_merge_config(by_key[key]) for key in order]
-    merged["repeat"] = RepeatInfo(
-        processes_requested=requested,
-        processes_finished=len(processes),
-        method=METHOD,
-        ceilings=_ceiling_spread(processes),
-    ).to_dict()
-    merged["processes"] = processes
-    return merged
+    return replace(
+        runs[0],
+        status=status,
+        configs=tuple(_merge_config(by_key[key]) for key in order),
+        repeat=RepeatInfo(
+            processes_requested=requested,
+            processes_finished=len(processes),
+            method=METHOD,
+            ceilings=_ceiling_spread([process.index for process in processes], runs),
+        ),
+        processes=tuple(processes),
+    )
 
 
 @dataclass(frozen=True)
 class Found:
-    """One process's entry for a configuration: the record read, and the JSON object it was read from (which
-    the merged file keeps as written)."""
+    """One process's entry for a configuration."""
 
     process: int
     config: ConfigResult
-    raw: dict[str, Any]
 
 
-def _merge_config(found: list[Found]) -> dict[str, Any]:
+def _merge_config(found: list[Found]) -> ConfigResult:
     """The median process's entry for one configuration, with every process's values beside it."""
     statuses = {str(f.process): f.config.status for f in found}
     ok = [f for f in found if f.config.ok]
     if not ok:
-        entry = copy.deepcopy(found[0].raw)
-        entry["repeat"] = ConfigRepeat(processes=0, statuses=statuses).to_dict()
-        return entry
+        return replace(found[0].config, repeat=ConfigRepeat(processes=0, statuses=statuses))
     ranked = sorted(ok, key=lambda f: f.config.time_s or 0.0)
     chosen = ranked[(len(ranked) - 1) // 2]
-    entry = copy.deepcopy(chosen.raw)
     metrics: dict[str, Spread] = {}
     for name in METRICS:
         values = [
@@ -265,14 +270,16 @@ def _merge_config(found: list[Found]) -> dict[str, Any]:
         for op in f.config.ops or ():
             if op.median_s is not None:
                 ops.setdefault(op.name, []).append((f.process, op.median_s))
-    entry["repeat"] = ConfigRepeat(
-        processes=len(ok),
-        process_index=chosen.process,
-        metrics=metrics,
-        ops={name: _by_process(values) for name, values in ops.items()},
-        statuses=statuses if len(ok) < len(found) else None,
-    ).to_dict()
-    return entry
+    return replace(
+        chosen.config,
+        repeat=ConfigRepeat(
+            processes=len(ok),
+            process_index=chosen.process,
+            metrics=metrics,
+            ops={name: _by_process(values) for name, values in ops.items()},
+            statuses=statuses if len(ok) < len(found) else None,
+        ),
+    )
 
 
 def _by_process(values: list[tuple[int, float]]) -> Spread:
@@ -285,11 +292,15 @@ def _by_process(values: list[tuple[int, float]]) -> Spread:
     )
 
 
-def _ceiling_spread(processes: list[dict[str, Any]]) -> dict[str, Spread]:
+def _ceiling_spread(indices: list[int], runs: list[ProfileRecord]) -> dict[str, Spread]:
+    """Per ceiling: each process's figure (``indices[i]`` ran ``runs[i]``), then their spread."""
     result = {}
     for key in CEILING_KEYS:
-        values = [(p["index"], p["record"].get("ceilings", {}).get(key)) for p in processes]
-        values = [(i, v) for i, v in values if isinstance(v, (int, float))]
+        values = [
+            (index, getattr(run.ceilings, key))
+            for index, run in zip(indices, runs)
+            if run.ceilings is not None
+        ]
         if values:
             result[key] = _by_process(values)
     return result

@@ -259,15 +259,13 @@ def run_profile(
     (:class:`~llmroof.results.records.ProfileRecord`); None on a torchrun rank other than 0. ``progress`` gets a line per step; ``announce`` a line before
     processes start; ``warn`` what the calibration says of itself (:func:`calibration_warnings`). Ctrl-C
     (or SIGTERM) re-raises after the record says "interrupted"."""
-    from llmroof.results.records import ProfileRecord
-
     if job.mode == "parallel":
-        data = _run_parallel(job, _needs(path), argv, announce)
+        record = _run_parallel(job, _needs(path), argv, announce)
     elif job.mode == "repeat":
         from llmroof.measure.profile import config_plan
         from llmroof.results.repeat import run_repeated
 
-        data = run_repeated(
+        record = run_repeated(
             job.config,
             device=job.device_arg,
             threads=job.threads,
@@ -281,12 +279,11 @@ def run_profile(
         from llmroof.measure.profile import profile
         from llmroof.results.save import saver
 
-        data = profile(
+        record = profile(
             job.config, job.device, None if path is None else saver(path), progress, argv=argv
         )
-    if data is None:
+    if record is None:
         return None
-    record = ProfileRecord.from_dict(data)
     for warning in calibration_warnings(record):
         warn(warning)
     return record
@@ -310,11 +307,14 @@ def _needs(path: Path | None) -> Path:
 
 def _run_parallel(
     job: ProfileJob, path: Path, argv: list[str], announce: Progress
-) -> dict[str, Any] | None:
-    """Start tp x pp ranks here (or join torchrun's group) and return what rank 0 wrote."""
+) -> ProfileRecord | None:
+    """Start tp x pp ranks here (or join torchrun's group) and return the record rank 0 wrote (the ranks
+    are other processes: their record comes back through the results file; None on a rank other than
+    0)."""
     from llmroof.analytic.sharding import shard_model, stage_layers
     from llmroof.measure import distributed, parallel
     from llmroof.results.io import read_json
+    from llmroof.results.records import ProfileRecord
     from llmroof.results.save import saver
 
     config, dev, tp, pp = job.config, job.device, job.tp, job.pp
@@ -366,7 +366,7 @@ def _run_parallel(
                 timeout_s=job.timeout_s,
                 error_file=str(Path(tmp) / "rank-error"),
             )
-    return read_json(path, schemas.prefix(schemas.PROFILE))
+    return ProfileRecord.from_dict(read_json(path, schemas.prefix(schemas.PROFILE)), str(path))
 
 
 def results_folder(out: Path | None, force: bool) -> Path:

@@ -99,9 +99,8 @@ class CeilingsRecord(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class CeilingsCacheRecord(Record):
-    """A whole ``llmroof.ceilings.cache/1`` file: one machine's calibration, as the cache keeps it.
-    The drift machinery adds ``raised_at`` (when a probe last raised a roof) and ``drift_history`` (the
-    last probes' fractions), kept as read."""
+    """A whole ``llmroof.ceilings.cache/1`` file: one machine's calibration, as the cache keeps it,
+    with what the drift checks of later runs add (``raised_at``, ``drift_history``)."""
 
     SCHEMA = schemas.CEILINGS_CACHE
 
@@ -115,3 +114,8 @@ class CeilingsCacheRecord(Record):
     """UTC time of the measurement (ISO 8601)."""
     ceilings: Mapping[str, Any]
     """The measured figures, as ``llmroof ceilings --format json`` gives them (without ``calibration``)."""
+    raised_at: str | None = opt()
+    """UTC time a drift probe last raised a roof (ISO 8601); absent where none has."""
+    drift_history: tuple[Any, ...] | None = opt(seq_=True)
+    """The last drift probes, oldest first: ``{"at", "when", "fractions": {pattern: drift fraction}}``
+    (kept as read: an entry of another shape is skipped by its readers, not an error)."""

@@ -152,6 +152,20 @@ class ParallelMeasured(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InstantiatedStack(Record):
+    """Parallel runs: what the N instantiated layers measured, before the full depth is extrapolated."""
+
+    stage_times_s: tuple[float, ...] = seq()
+    """Each stage's time over its instantiated layers: its slowest rank's."""
+    time_s: float
+    """The pass over the instantiated layers: the slowest rank's pipeline time."""
+    layers_per_stage: tuple[int, ...] = seq()
+    """Layers each stage instantiated."""
+    extra_stage_times_s: tuple[float, ...] = seq()
+    """d_j per stage: the time of the layers it did not instantiate (zeros without ``--layers``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RankResult(Record):
     """Parallel runs: what one rank measured for one configuration."""
 
@@ -321,6 +335,20 @@ class RepeatInfo(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProcessRun(Record):
+    """``--repeat``: one finished process."""
+
+    index: int
+    """The process's index (0 first, one after another)."""
+    rotation: int | None = opt()
+    """Where in the configuration plan it started (``plan_rotation``)."""
+    status: str | None = opt()
+    """Its own record's status."""
+    record: Mapping[str, Any]
+    """Its complete record, an ``llmroof.profile/1`` file with every sample, kept as it wrote it."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SimulatedTp(Record):
     """``--tp-simulate``: one rank's shard timed here, the analytic communication of the degree added."""
 
@@ -385,7 +413,7 @@ class ConfigResult(Record):
     """datasheet_roofline_time_s / time_s."""
     repeat: ConfigRepeat | None = opt(ConfigRepeat)
     """``--repeat``: per metric (and per op) every process's value, median, min, max and CV."""
-    instantiated: Mapping[str, Any] | None = opt()
+    instantiated: InstantiatedStack | None = opt(InstantiatedStack)
     """Parallel runs with ``--layers``: the instantiated stack's own measured times, before extrapolation."""
     eager_roofline_time_s: float | None = opt()
     """Analytic phase time of the eager op set (what the kernels timed run) on the measured ceilings."""
@@ -514,10 +542,19 @@ class Ceilings(Record):
     """The working set at which it was set."""
     memory_bandwidth_spread_bytes_per_s: Mapping[str, Any] | None = opt()
     """The DRAM roof's spread over the calibration's rounds (best, median, min)."""
-    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float] | None = opt()
-    """Each pattern's best beyond the last-level cache."""
+    memory_bandwidth_by_pattern_bytes_per_s: Mapping[str, float | None] | None = opt()
+    """Each pattern's best beyond the last-level cache (None: not measured there)."""
     cache_bandwidth_bytes_per_s: Mapping[str, float] | None = opt()
     """Each cache level's roof (``L1``, ``L2``, ``L3``), from the working sets that fit that level."""
+    overhead_bound_levels_bytes_per_s: Mapping[str, float] | None = opt()
+    """Levels measured slower than a level outside them (their probes time dispatch): not roofs."""
+    dispatch_floor_s: float | None = opt()
+    """The third wall: least time of one op dispatch (CPU) or kernel launch (GPU); absent where not
+    measured."""
+    dispatch_rounds_s: tuple[float, ...] | None = opt(seq_=True)
+    """The dispatch floor of every round (the floor is the best)."""
+    dispatch_kind: str | None = opt()
+    """``op dispatch`` (CPU) or ``kernel launch`` (GPU)."""
     cache_capacity_bytes: Mapping[str, int] | None = opt()
     """Each cache level's capacity."""
     compute_flops_per_s: Mapping[str, float] | None = opt()
@@ -657,7 +694,7 @@ class ProfileRecord(Record):
     """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
     repeat: RepeatInfo | None = opt(RepeatInfo)
     """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
-    processes: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    processes: tuple[ProcessRun, ...] | None = opt(ProcessRun, many_=True)
     """``--repeat``: every finished process's complete record, tagged with ``index`` and ``rotation``."""
     roofline: Rooflines | None = opt(Rooflines)
     """The rooflines, once the ceilings are measured."""
