@@ -125,8 +125,8 @@ def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
         return f"cannot read it ({exc.message.removeprefix(f'{path}: ')})"
     if not isinstance(data, dict) or data.get("schema") not in READ_SCHEMAS:
         return "not a calibration file of this llmroof"
-    try:  # a 0.2.0 cache names the results schema: read it as the cache's
-        cache = CeilingsCacheRecord.from_dict(data | {"schema": schemas.CEILINGS_CACHE}, str(path))
+    try:
+        cache = CeilingsCacheRecord.from_cache(data, str(path))
     except LlmroofError as exc:
         return f"malformed ({exc.message.removeprefix(f'{path}: ').removeprefix(f'{path}.')})"
     if cache.method_version != METHOD_VERSION:
@@ -331,10 +331,7 @@ def save_raised(path: Path, ceilings: Ceilings) -> str | None:
 def _cache_record(path: Path) -> CeilingsCacheRecord:
     """The cache file at ``path`` as its record (a 0.2.0 cache, named by the results schema, read as the
     cache's). Raises OSError, ValueError (not JSON) or LlmroofError (not a cache file)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and data.get("schema") in READ_SCHEMAS:
-        data = data | {"schema": schemas.CEILINGS_CACHE}
-    return CeilingsCacheRecord.from_dict(data, str(path))
+    return CeilingsCacheRecord.from_cache(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
 def _write_cache(path: Path, cache: CeilingsCacheRecord) -> None:

@@ -165,7 +165,9 @@ def run_repeated(
             )
         record = read_json(worker_path, "llmroof.profile/")
         run = ProfileRecord.from_dict(record, str(worker_path))
-        finished.append(ProcessRun(index=index, rotation=rotation, status=run.status, record=record))
+        finished.append(
+            ProcessRun(index=index, rotation=rotation, status=run.status, record=record)
+        )
         merged = merge(finished, processes, "complete" if index + 1 == processes else "running")
         write_json_atomic(path, merged.to_dict())
         worker_path.unlink(missing_ok=True)  # now inside the results file

@@ -104,6 +104,14 @@ class CeilingsCacheRecord(Record):
 
     SCHEMA = schemas.CEILINGS_CACHE
 
+    @classmethod
+    def from_cache(cls, data: Any, where: str) -> CeilingsCacheRecord:
+        """A cache file's JSON object as the record; a 0.2.0 cache, which named the results schema
+        (``llmroof.ceilings/1``), is read as the cache's."""
+        if isinstance(data, dict) and data.get("schema") == schemas.CEILINGS:
+            data = data | {"schema": cls.SCHEMA}
+        return cls.from_dict(data, where)
+
     method_version: int
     """The calibration method's version: a cache of another version is measured again."""
     fingerprint: Mapping[str, Any]
