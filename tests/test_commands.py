@@ -9,6 +9,7 @@ import inspect
 import pytest
 
 from llmroof import commands
+from llmroof.cli.options import Given
 from llmroof.commands import TYPES, CommandSpec
 
 MODULES = ("analyze", "bench", "catalogs", "ceilings", "comm", "compare", "history", "plan", "profile",
@@ -38,6 +39,7 @@ def test_a_command_is_well_declared(spec: CommandSpec) -> None:
     assert len(flags) == len(set(flags)), "a flag declared twice"
     for option in spec.options:
         assert option.type in TYPES
+        assert not hasattr(Given, option.name), f"{option.name} is hidden by Given.{option.name}"
         assert option.help, option.name
         assert option.argument or option.flags, option.name
         assert all(f.startswith("-") for f in option.flags), option.flags
