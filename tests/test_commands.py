@@ -39,7 +39,8 @@ def test_a_command_is_well_declared(spec: CommandSpec) -> None:
     assert len(flags) == len(set(flags)), "a flag declared twice"
     for option in spec.options:
         assert option.type in TYPES
-        assert not hasattr(Given, option.name), f"{option.name} is hidden by Given.{option.name}"
+        hidden = hasattr(Given, option.name) or option.name in ("ctx", "values")
+        assert not hidden, f"{option.name} is hidden by Given.{option.name}"
         assert option.help, option.name
         assert option.argument or option.flags, option.name
         assert all(f.startswith("-") for f in option.flags), option.flags
