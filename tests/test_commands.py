@@ -120,3 +120,26 @@ def test_the_dtype_list_is_the_catalog_s() -> None:
     assert commands.command("analyze", "analyze").option("dtype").help.endswith(
         "One of " + ", ".join(DTYPES) + "."
     )
+
+
+def command_words() -> list[tuple[tuple[str, ...], CommandSpec]]:
+    """Every command's words (``history add``) with its declaration."""
+    found = []
+    for module in MODULES:
+        for spec in commands.commands(module):
+            found += [((spec.name, sub.name), sub) for sub in spec.subcommands] or [((spec.name,), spec)]
+    return found
+
+
+@pytest.mark.parametrize(("words", "spec"), command_words(), ids=lambda x: " ".join(x) if isinstance(x, tuple) else "")
+def test_help_lists_every_declared_option(words, spec, capsys, monkeypatch, tmp_path) -> None:
+    """Through the entry point: each declared option is built as a typer parameter of its spellings."""
+    from cli_runner import run_cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no cached help
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out, _ = run_cli(capsys, *words, "--help")
+    assert code == 0
+    for option in spec.options:
+        for flag in option.flags:
+            assert flag.split("/")[0] in out, flag
