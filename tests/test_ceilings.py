@@ -194,6 +194,33 @@ def test_profile_places_ops_on_the_hierarchy() -> None:
     assert "bound" not in place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)  # 52 us: memory
 
 
+def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(tmp_path) -> None:
+    """``llmroof ceilings --format json``: the record built from the calibration field by field writes
+    the bytes that parsing the figures' JSON form (as 0.2.0 did) gives, with and without a dispatch floor;
+    and its file reads back as the same record."""
+    from pathlib import Path
+
+    from llmroof.measure.ceilings_cache import Calibration, ceilings_result
+    from llmroof.results.records import CeilingsRecord, load
+    from llmroof.results.records.ceilings import CalibrationInfo
+
+    for ceilings in (make_ceilings(dispatch_rounds_s=(3e-6, 2e-6)), make_ceilings()):
+        calibration = Calibration(ceilings=ceilings, path=Path("/c/cpu-x.json"), fingerprint={"host": "h"},
+                                  fingerprint_id="x", measured_at="t", status="reused")
+        record = ceilings_result(calibration)
+        assert isinstance(record.calibration, CalibrationInfo)
+        assert record.calibration.status == "reused" and record.calibration.plan == "full"
+        parsed = CeilingsRecord.from_dict({"schema": "llmroof.ceilings/1", **ceilings.to_dict(),
+                                           "calibration": record.calibration.to_dict()})
+        assert json.dumps(record.to_dict()) == json.dumps(parsed.to_dict())
+        assert record.dispatch_floor_s == ceilings.launch_floor_s
+        assert record.calibration.to_dict() == {
+            "cache_path": "/c/cpu-x.json", "fingerprint": {"host": "h"}, "fingerprint_id": "x",
+            "measured_at": "t", "status": "reused", "note": None, "plan": "full", "method_version": 1}
+        (tmp_path / "c.json").write_text(json.dumps(record.to_dict()))
+        assert load(tmp_path / "c.json") == record
+
+
 # --- the calibration cache -----------------------------------------------------------------------
 
 class CountingMeasure:
@@ -329,11 +356,15 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
 
 def test_drift_beyond_the_spread_is_a_warning() -> None:
     from llmroof.measure.profile import drift_notes
+    from llmroof.results.records.ceilings import CalibrationInfo
+
+    def calibration(drift: dict) -> CalibrationInfo:
+        return CalibrationInfo(fingerprint={}, fingerprint_id="x", measured_at="t", drift=drift)
 
     quiet = {"drift_fraction": 0.02, "beyond_spread": False}
     moved = {"drift_fraction": -0.41, "beyond_spread": True}
-    assert drift_notes({"measured_at": "t", "drift": {"start": quiet, "end": None}}) == []
-    notes = drift_notes({"measured_at": "t", "drift": {"start": quiet, "end": moved}})
+    assert drift_notes(calibration({"start": quiet, "end": None})) == []
+    notes = drift_notes(calibration({"start": quiet, "end": moved}))
     assert len(notes) == 1 and "end" in notes[0] and "-41%" in notes[0]
     assert drift_notes(None) == []
 

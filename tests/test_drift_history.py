@@ -16,7 +16,7 @@ from llmroof.measure.ceilings_cache import (
     record_drift,
 )
 from llmroof.measure.profile import drift_notes
-from llmroof.results.records.ceilings import CeilingsCacheRecord
+from llmroof.results.records.ceilings import CalibrationInfo, CeilingsCacheRecord
 
 
 def check(read: float, copy: float, beyond_spread: bool = True) -> dict:
@@ -110,11 +110,23 @@ def test_the_warning_is_one_line_saying_what_moved_and_by_how_much() -> None:
     start, end = check(0.0, -0.3), check(-0.25, -0.31)
     start["history"], end["history"] = judge_drift(start, past), judge_drift(end, past)
     notes = drift_notes(
-        {"measured_at": "2026-12-01T00:00:00+00:00", "drift": {"start": start, "end": end}}
+        CalibrationInfo(
+            fingerprint={},
+            fingerprint_id="x",
+            measured_at="2026-12-01T00:00:00+00:00",
+            drift={"start": start, "end": end},
+        )
     )
     assert len(notes) == 1
     assert "copy bandwidth -30% at the start of the run (its last 3 probes -5% to +2%)" in notes[0]
     assert "read bandwidth -25% at the end" in notes[0] and "2026-12-01" in notes[0]
     quiet = check(0.01, 0.0)
     quiet["history"] = judge_drift(quiet, past)
-    assert drift_notes({"measured_at": "t", "drift": {"start": quiet, "end": None}}) == []
+    assert (
+        drift_notes(
+            CalibrationInfo(
+                fingerprint={}, fingerprint_id="x", measured_at="t", drift={"start": quiet, "end": None}
+            )
+        )
+        == []
+    )

@@ -39,7 +39,10 @@ records' reader (measure/ceilings 19 -> 6); ``--repeat`` spreads, parallel ranks
 layout built as records: measure/profile 4 -> 3, parallel 1 -> 0); the calibration cache's ``raised_at`` and
 ``drift_history`` became fields of its record and are read and written through it (ceilings_cache 2 -> 2);
 ``--repeat`` merges its processes as records, each a ``ProcessRun`` (results/repeat 6 -> 0; compare/load's
-``process["record"]`` now names a field, 2 -> 3)."""
+``process["record"]`` now names a field, 2 -> 3).
+68 -> 58: the calibration of profiles and ceilings files is a record (``CalibrationInfo``), built by
+keyword from the calibration and read by attribute (console ceilings 6 -> 4, console profile 3 -> 1,
+profile_view 4 -> 2, runs/profile 6 -> 4, history/extract 2 -> 1, measure/profile 3 -> 2)."""
 
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 68
+LIMIT = 58
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

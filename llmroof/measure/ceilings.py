@@ -398,7 +398,9 @@ class Ceilings(Record):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``llmroof ceilings --format json`` and the calibration cache)."""
+        """The JSON form the calibration cache keeps (``ceilings``; read back by :meth:`from_dict`): the
+        figures and the roofs they give. ``llmroof ceilings`` writes the same roofs as its record's
+        fields (:func:`~llmroof.measure.ceilings_cache.ceilings_result`)."""
         memory = self.memory_roof()
         cache_roofs = self.cache_roofs()
         return {

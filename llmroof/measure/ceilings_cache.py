@@ -24,9 +24,9 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.errors import LlmroofError
-from llmroof.measure.ceilings import METHOD_VERSION, CalibrationPlan, Ceilings
+from llmroof.measure.ceilings import METHOD_VERSION, PATTERNS, CalibrationPlan, Ceilings
 from llmroof.measure.device import Device, cpu_model_name
-from llmroof.results.records.ceilings import CeilingsCacheRecord
+from llmroof.results.records.ceilings import CalibrationInfo, CeilingsCacheRecord, CeilingsRecord
 
 READ_SCHEMAS = (schemas.CEILINGS_CACHE, schemas.CEILINGS)
 """The cache's schema, and the results schema that caches written before it had its own (0.2.0) name."""
@@ -95,17 +95,61 @@ class Calibration:
     ``remeasured`` (the cache file was unusable; ``note`` says why)."""
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cache_path": str(self.path),
-            "fingerprint": self.fingerprint,
-            "fingerprint_id": self.fingerprint_id,
-            "measured_at": self.measured_at,
-            "status": self.status,
-            "note": self.note,
-            "plan": self.ceilings.plan,
-            "method_version": self.ceilings.method_version,
-        }
+    def info(self) -> CalibrationInfo:
+        """Where the ceilings came from, as results files record it (``calibration``)."""
+        return CalibrationInfo(
+            cache_path=str(self.path),
+            fingerprint=self.fingerprint,
+            fingerprint_id=self.fingerprint_id,
+            measured_at=self.measured_at,
+            status=self.status,
+            note=self.note,
+            plan=self.ceilings.plan,
+            method_version=self.ceilings.method_version,
+        )
+
+
+def ceilings_result(calibration: Calibration) -> CeilingsRecord:
+    """The ``llmroof.ceilings/1`` record of a calibration (``llmroof ceilings``): the roofs the figures
+    give, each field by name, and where they came from. The per-figure detail (``method``, ``caches``,
+    ``bandwidth``, ``compute``: the figures' JSON form, as in the calibration cache) is kept as the
+    record keeps keys it does not declare, after the fields; so is a ``dispatch_floor_s`` of a
+    calibration made before the floor was measured (null, written after ``elapsed_s`` as such files
+    have it)."""
+    ceilings = calibration.ceilings
+    memory = ceilings.memory_roof()
+    spread = ceilings.spread(memory)
+    floor_s = ceilings.launch_floor_s
+    detail = {
+        "method": ceilings.method(),
+        "caches": [c.to_dict() for c in ceilings.caches],
+        "bandwidth": [f.to_dict() for f in ceilings.bandwidth],
+        "compute": [f.to_dict() for f in ceilings.compute],
+    }
+    return CeilingsRecord(
+        device_kind=ceilings.device_kind,
+        device_name=ceilings.device_name,
+        threads=ceilings.threads,
+        plan=ceilings.plan,
+        memory_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        cache_bandwidth_bytes_per_s={
+            name: f.best_bytes_per_s for name, f in ceilings.cache_roofs().items()
+        },
+        compute_flops_per_s=ceilings.compute_roofs(),
+        overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
+        dispatch_floor_s=floor_s,
+        calibration=calibration.info(),
+        memory_bandwidth_pattern=memory.pattern,
+        memory_bandwidth_working_set_bytes=memory.working_set_bytes,
+        memory_bandwidth_spread_bytes_per_s=dict(zip(("min", "median", "max"), spread)),
+        memory_bandwidth_by_pattern_bytes_per_s={p: ceilings.best_of_pattern(p) for p in PATTERNS},
+        dispatch_rounds_s=ceilings.dispatch_rounds_s,
+        dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
+        cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
+        method_version=ceilings.method_version,
+        elapsed_s=ceilings.elapsed_s,
+        extra=({"dispatch_floor_s": None} if floor_s is None else {}) | detail,
+    )
 
 
 def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:

@@ -10,7 +10,6 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
 from llmroof.results.records.analysis import PhaseTotals
+from llmroof.results.records.ceilings import CalibrationInfo
 from llmroof.results.records.profile import Ceilings as RunCeilings
 from llmroof.results.records.profile import (
     ConfigResult,
@@ -174,39 +174,41 @@ def ceilings_record(ceilings: CalibratedCeilings, dtype: str) -> RunCeilings:
 
 
 def _check_drift(
-    device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str
-) -> Any:
-    """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
-    the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
+    device: Device,
+    calibration: CalibrationInfo,
+    calibrated: CalibratedCeilings,
+    when: str,
+    dtype: str,
+) -> tuple[CalibrationInfo, CalibratedCeilings]:
+    """Run the drift check at ``when`` (``start``, ``end``) of the run: the calibration with that check
+    in its ``drift``, and the ceilings to use. A probe faster than its figure's best raises the cached
+    roof (for later runs; at the start, for this run too)."""
     from llmroof.measure.ceilings import drift_check, raise_roofs
     from llmroof.measure.ceilings_cache import drift_history, judge_drift, record_drift, save_raised
 
     drift = drift_check(device, calibrated, dtype=dtype)
-    calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
-    cache = Path(calibration["cache_path"])
-    drift["history"] = judge_drift(
-        drift, drift_history(cache)
-    )  # against this machine's recent probes
-    note = record_drift(cache, drift, when)
-    if note:
-        calibration["note"] = note
+    cache = Path(calibration.cache_path or "")
+    drift["history"] = judge_drift(drift, drift_history(cache))  # this machine's recent probes
+    notes = [record_drift(cache, drift, when)]
     raised = raise_roofs(calibrated, drift)
-    if raised is None:
-        return calibrated
-    drift["raised_roof"] = True
-    note = save_raised(Path(calibration["cache_path"]), raised)
-    if note:
-        calibration["note"] = note
-    return raised
+    if raised is not None:
+        drift["raised_roof"] = True
+        notes.append(save_raised(cache, raised))
+    checks = dict(calibration.drift or {"start": None, "end": None}) | {when: drift}
+    note = next((n for n in reversed(notes) if n), calibration.note)
+    return (
+        dataclasses.replace(calibration, drift=checks, note=note),
+        calibrated if raised is None else raised,
+    )
 
 
-def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
+def drift_notes(calibration: CalibrationInfo | None) -> list[str]:
     """One line when a drift check left this machine's usual range (the spread of its recent drift probes,
     :func:`~llmroof.measure.ceilings_cache.judge_drift`; the calibration's spread in a record without that
     judgement): what moved, by how much, and against what."""
-    calibration = calibration or {}
     moved = []
-    for when, drift in (calibration.get("drift") or {}).items():
+    checks = (calibration.drift if calibration is not None else None) or {}
+    for when, drift in checks.items():
         if not drift:
             continue
         history = drift.get("history")
@@ -224,11 +226,11 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
                 else "beyond the calibration's spread across rounds"
             )
             moved.append(f"{pattern} bandwidth {fraction:+.0%} at the {when} of the run ({usual})")
-    if not moved:
+    if not moved or calibration is None:
         return []
     return [
         f"the machine drifted: {'; '.join(moved)}, against the calibration of "
-        f"{calibration['measured_at']}; fractions of the roofline are uncertain (re-run on a quieter machine, "
+        f"{calibration.measured_at}; fractions of the roofline are uncertain (re-run on a quieter machine, "
         "or `llmroof ceilings --refresh`)"
     ]
 
@@ -367,12 +369,14 @@ def profile(
         ceilings, source = measure_ceilings(device, config, torch, progress)
         run.advance(ceilings=ceilings)
         calibrated = None if source is None else source.ceilings
-        calibration = None if source is None else source.to_dict()
+        calibration = None if source is None else source.info()
         if calibration is not None and calibrated is not None:
             progress("ceiling: drift check")
-            calibrated = _check_drift(device, calibration, calibrated, "start", config.dtype)
+            calibration, calibrated = _check_drift(
+                device, calibration, calibrated, "start", config.dtype
+            )
             ceilings = ceilings_record(calibrated, config.dtype)
-        run.advance(ceilings=ceilings, calibration=copy.deepcopy(calibration))
+        run.advance(ceilings=ceilings, calibration=calibration)
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.advance(
             roofline=profile_record.roofline(
@@ -414,8 +418,8 @@ def profile(
         run.advance(crossover=crossover(configs, config, measured))
         if calibration is not None and calibrated is not None:
             del stack
-            _check_drift(device, calibration, calibrated, "end", config.dtype)
-            run.advance(calibration=copy.deepcopy(calibration))
+            calibration, _ = _check_drift(device, calibration, calibrated, "end", config.dtype)
+            run.advance(calibration=calibration)
         run.advance(notes=(*(run.record.notes or ()), *ceiling_notes(configs)))
     return run.record
 

@@ -31,8 +31,8 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     out.print(
         f"[bold]{user(ceilings.device_name)}[/] ({ceilings.device_kind}"
         + (f", {ceilings.threads} threads" if ceilings.threads else "")
-        + f"): calibration {cal['status']}, "
-        f"measured {cal['measured_at']} in {ceilings.elapsed_s or 0:.1f} s ({ceilings.plan} plan)"
+        + f"): calibration {cal.status}, "
+        f"measured {cal.measured_at} in {ceilings.elapsed_s or 0:.1f} s ({ceilings.plan} plan)"
     )
     roofs = Table(
         title="Memory roofs (best round; spread = min / median / max of the rounds)",
@@ -93,7 +93,7 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
             ),
         )
     out.print(compute)
-    out.print(f"Cache: {user(cal['cache_path'])} (refresh with --refresh)")
+    out.print(f"Cache: {user(cal.cache_path or '')} (refresh with --refresh)")
 
 
 def _spread(figure: dict[str, Any]) -> str:

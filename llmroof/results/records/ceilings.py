@@ -13,7 +13,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, opt
+from llmroof.results.records.base import Record, late, opt
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationInfo(Record):
+    """Where a run's ceilings came from: the calibration cache file, the machine fingerprint it is keyed
+    by, when it was measured, whether it was reused; in a profile, the drift checks at the run's start and
+    end. The ``calibration`` of ``llmroof.ceilings/1`` and ``llmroof.profile/1`` files.
+
+    Every key but the fingerprint is one a file may lack (files made by other tools, or trimmed, hold only
+    the fingerprint): read as None, and then left out again on writing; a calibration made by llmroof
+    writes them all, ``note`` as null when there is none."""
+
+    cache_path: str | None = late()
+    """The calibration cache file (``$XDG_CACHE_HOME/llmroof/ceilings/<kind>-<fingerprint_id>.json``)."""
+    fingerprint: Mapping[str, Any]
+    """What the figures depend on (kept as read: its keys depend on the device): CPU or GPU model, UUID
+    and driver, host, torch, threads, plan, method version."""
+    fingerprint_id: str
+    """A hash of the fingerprint: names the machine (the cache file, ``llmroof history``)."""
+    measured_at: str | None = late()
+    """UTC time of the measurement (ISO 8601)."""
+    status: str | None = late()
+    """``reused`` (read from the cache), ``measured`` (no cache yet), ``refreshed`` (``--refresh``) or
+    ``remeasured`` (the cache file was unusable; ``note`` says why)."""
+    note: str | None = late()
+    """What the calibration says of itself (a cache re-measured or not updated); None when nothing."""
+    plan: str | None = late()
+    """The calibration plan (``full``, ``quick``)."""
+    method_version: int | None = late()
+    """The calibration method's version."""
+    drift: Mapping[str, Mapping[str, Any] | None] | None = opt()
+    """Profiles: the drift checks, ``start`` and ``end`` of the run (None until made), each the probes
+    against the calibration's rounds, the judgement against this machine's recent probes
+    (``history``) and whether a probe raised a roof (kept as read)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +74,7 @@ class CeilingsRecord(Record):
     dispatch_floor_s: float | None = opt()
     """The third wall: least time of one op dispatch (CPU) or kernel launch (GPU); absent in calibrations
     made before llmroof measured it."""
-    calibration: Mapping[str, Any] | None = opt()
+    calibration: CalibrationInfo | None = opt(CalibrationInfo)
     """Where the figures came from: cache path, fingerprint, when measured, ``status``."""
     # The fields below follow the file's order (they come first among the keys declared after
     # ``calibration``), so that a file reads and writes back as the same bytes.
@@ -62,13 +96,6 @@ class CeilingsRecord(Record):
     """The calibration method's version."""
     elapsed_s: float | None = opt()
     """How long the calibration took."""
-
-    @classmethod
-    def of(cls, figures: Mapping[str, Any], calibration: Mapping[str, Any]) -> CeilingsRecord:
-        """The record of a calibration: ``figures`` as ``Ceilings.to_dict()`` gives them (each checked
-        against its field; the per-figure detail kept as given) and ``calibration``, where they came
-        from."""
-        return cls.from_dict({"schema": cls.SCHEMA, **figures, "calibration": dict(calibration)})
 
     def to_pandas(self) -> Any:
         """One row per roof: memory levels, DRAM, compute dtypes and the dispatch floor."""

@@ -13,6 +13,7 @@ from llmroof import schemas
 from llmroof.labels import config_label
 from llmroof.results.records.analysis import OpRow, PhaseTotals
 from llmroof.results.records.base import Record, by_key, many, one, opt, seq
+from llmroof.results.records.ceilings import CalibrationInfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -690,7 +691,7 @@ class ProfileRecord(Record):
     """Whether NVML sampled, from which source, and its samples."""
     ceilings: Ceilings | None = opt(Ceilings)
     """The ceilings the roofline uses, once measured or read from the calibration cache."""
-    calibration: Mapping[str, Any] | None = opt()
+    calibration: CalibrationInfo | None = opt(CalibrationInfo)
     """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
     repeat: RepeatInfo | None = opt(RepeatInfo)
     """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
