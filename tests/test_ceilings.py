@@ -221,6 +221,25 @@ def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(
         assert load(tmp_path / "c.json") == record
 
 
+def test_a_calibration_reads_and_writes_back_as_the_file_has_it() -> None:
+    """Calibrations of other versions and tools: only a fingerprint (the history fixtures: every key
+    kept, in the record's order), keys this version does not know, a drift check made before the drift
+    history and the compute probe (the same bytes)."""
+    from llmroof.results.records.ceilings import CalibrationInfo
+
+    fingerprint_only = {"fingerprint_id": "f00d", "fingerprint": {"host": "runner"}}
+    assert CalibrationInfo.from_dict(fingerprint_only).to_dict() == fingerprint_only
+    for data in (
+        {"cache_path": "/c.json", "fingerprint": {}, "fingerprint_id": "x", "measured_at": "t",
+         "status": "reused", "note": None, "plan": "full", "method_version": 1,
+         "drift": {"start": {"working_set_bytes": 1, "probes": {}, "drift_fraction": None,
+                             "beyond_spread": False}, "end": None}, "later": [1]},
+    ):
+        info = CalibrationInfo.from_dict(json.loads(json.dumps(data)))
+        assert json.dumps(info.to_dict()) == json.dumps(data)
+    assert info.drift_checks()[0][1].history is None and info.extra == {"later": [1]}
+
+
 # --- the calibration cache -----------------------------------------------------------------------
 
 class CountingMeasure:
@@ -321,15 +340,22 @@ def test_tests_never_write_the_real_cache(tmp_path_factory) -> None:
 # --- drift ---------------------------------------------------------------------------------------
 
 def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> None:
+    import dataclasses
+
     from llmroof.measure.ceilings import raise_roofs
     from llmroof.measure.ceilings_cache import save_raised
+    from llmroof.results.records.ceilings import BandwidthProbe, ComputeProbe, DriftCheck
 
     ceilings = make_ceilings()
 
-    def drift(read_gb: float, copy_gb: float) -> dict:
-        return {"working_set_bytes": 128 * MIB, "probes": {
-            "read": {"measured_bytes_per_s": read_gb * 1e9, "calibration_max_bytes_per_s": 28e9},
-            "copy": {"measured_bytes_per_s": copy_gb * 1e9, "calibration_max_bytes_per_s": 26e9}}}
+    def probe(gb: float, max_gb: float) -> BandwidthProbe:
+        return BandwidthProbe(measured_bytes_per_s=gb * 1e9, calibration_median_bytes_per_s=25e9,
+                              calibration_min_bytes_per_s=20e9, calibration_max_bytes_per_s=max_gb * 1e9,
+                              drift_fraction=gb / 25 - 1, beyond_spread=False)
+
+    def drift(read_gb: float, copy_gb: float) -> DriftCheck:
+        return DriftCheck(working_set_bytes=128 * MIB, drift_fraction=0.0, beyond_spread=False,
+                          probes={"read": probe(read_gb, 28), "copy": probe(copy_gb, 26)})
 
     assert raise_roofs(ceilings, drift(27, 26)) is None  # nothing beat its figure's best: the roof stays
     raised = raise_roofs(ceilings, drift(27, 33))
@@ -338,8 +364,9 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
     assert copy.rounds_bytes_per_s == (20e9, 26e9, 24e9, 33e9)
     assert raised.memory_roof().best_bytes_per_s == 33e9 and ceilings.memory_roof().best_bytes_per_s == 29e9
     assert raised.compute == ceilings.compute
-    faster_bf16 = drift(27, 26) | {"compute": {"bf16": {"n": 512, "measured_flops_per_s": 1.5e11,
-                                                        "calibration_max_flops_per_s": 1.2e11}}}
+    faster_bf16 = dataclasses.replace(drift(27, 26), compute={"bf16": ComputeProbe(
+        n=512, measured_flops_per_s=1.5e11, calibration_median_flops_per_s=1.05e11,
+        calibration_max_flops_per_s=1.2e11, drift_fraction=1.5 / 1.05 - 1)})
     raised = raise_roofs(ceilings, faster_bf16)
     assert raised.compute_roofs() == {"fp32": 5.5e10, "bf16": 1.5e11}
     assert raised.compute_roof("bf16").rounds_flops_per_s == (0.9e11, 1.2e11, 1.5e11)
@@ -356,15 +383,18 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
 
 def test_drift_beyond_the_spread_is_a_warning() -> None:
     from llmroof.measure.profile import drift_notes
-    from llmroof.results.records.ceilings import CalibrationInfo
+    from llmroof.results.records.ceilings import CalibrationInfo, DriftCheck, DriftChecks
 
-    def calibration(drift: dict) -> CalibrationInfo:
-        return CalibrationInfo(fingerprint={}, fingerprint_id="x", measured_at="t", drift=drift)
+    def calibration(start: DriftCheck | None, end: DriftCheck | None) -> CalibrationInfo:
+        return CalibrationInfo(fingerprint={}, fingerprint_id="x", measured_at="t",
+                               drift=DriftChecks(start=start, end=end))
 
-    quiet = {"drift_fraction": 0.02, "beyond_spread": False}
-    moved = {"drift_fraction": -0.41, "beyond_spread": True}
-    assert drift_notes(calibration({"start": quiet, "end": None})) == []
-    notes = drift_notes(calibration({"start": quiet, "end": moved}))
+    def check(fraction: float, beyond: bool) -> DriftCheck:  # as files made before drift history have it
+        return DriftCheck(working_set_bytes=MIB, probes={}, drift_fraction=fraction, beyond_spread=beyond)
+
+    quiet, moved = check(0.02, False), check(-0.41, True)
+    assert drift_notes(calibration(quiet, None)) == []
+    notes = drift_notes(calibration(quiet, moved))
     assert len(notes) == 1 and "end" in notes[0] and "-41%" in notes[0]
     assert drift_notes(None) == []
 
@@ -379,12 +409,13 @@ def test_drift_check_measures_against_the_calibration() -> None:
     device = open_device("cpu", torch)
     ceilings = calibrate(device, threads=torch.get_num_threads(), plan=PLANS["quick"])
     drift = drift_check(device, ceilings, budget_ms=1.0, dtype="fp32")
-    assert drift["working_set_bytes"] == ceilings.memory_roof().working_set_bytes
-    assert drift["compute"]["fp32"]["measured_flops_per_s"] > 0
-    for probe in drift["probes"].values():
-        assert probe["measured_bytes_per_s"] > 0
-        assert probe["drift_fraction"] == pytest.approx(probe["measured_bytes_per_s"]
-                                                        / probe["calibration_median_bytes_per_s"] - 1)
+    assert drift.working_set_bytes == ceilings.memory_roof().working_set_bytes
+    assert drift.compute is not None and drift.compute["fp32"].measured_flops_per_s > 0
+    assert set(drift.probes) == {"read", "copy"}
+    for probe in drift.probes.values():
+        assert probe.measured_bytes_per_s > 0
+        assert probe.drift_fraction == pytest.approx(probe.measured_bytes_per_s
+                                                     / probe.calibration_median_bytes_per_s - 1)
 
 
 # --- the CLI -------------------------------------------------------------------------------------

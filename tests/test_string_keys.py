@@ -42,7 +42,11 @@ layout built as records: measure/profile 4 -> 3, parallel 1 -> 0); the calibrati
 ``process["record"]`` now names a field, 2 -> 3).
 68 -> 58: the calibration of profiles and ceilings files is a record (``CalibrationInfo``), built by
 keyword from the calibration and read by attribute (console ceilings 6 -> 4, console profile 3 -> 1,
-profile_view 4 -> 2, runs/profile 6 -> 4, history/extract 2 -> 1, measure/profile 3 -> 2)."""
+profile_view 4 -> 2, runs/profile 6 -> 4, history/extract 2 -> 1, measure/profile 3 -> 2).
+58 -> 53: the drift checks in it are records too (DriftCheck, BandwidthProbe, ComputeProbe,
+DriftJudgement), made by ``drift_check``/``judge_drift`` and read by attribute (measure/ceilings 6 -> 0,
+ceilings_cache 2 -> 1, measure/profile 2 -> 1); console/ceilings' reads of the figures' JSON form,
+there before, now match field names of the probes (``compute``, ``n``: 4 -> 7)."""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 58
+LIMIT = 53
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

@@ -32,6 +32,7 @@ from llmroof.analytic.hierarchy import MemoryHierarchy, MemoryLevel
 from llmroof.errors import LlmroofError
 from llmroof.measure.device import Device
 from llmroof.results.records.base import Record, many, seq
+from llmroof.results.records.ceilings import BandwidthProbe, ComputeProbe, DriftCheck
 
 METHOD_VERSION = 1
 """Raised whenever the method changes what the figures mean; a cache of another version is re-measured."""
@@ -618,7 +619,7 @@ DRIFT_TOLERANCE = 0.05
 
 def drift_check(
     device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0, dtype: str | None = None
-) -> dict[str, Any]:
+) -> DriftCheck:
     """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there;
     with ``dtype``, also three calls of that dtype's linear kernel (``compute``, informative: a faster one
     raises the compute roof, see :func:`raise_roofs`).
@@ -643,58 +644,58 @@ def drift_check(
             _Timed(probe.fn, probe.bytes), device, budget_ms=budget_ms, batch_ms=1.0, min_samples=3
         )
         low, median, high = ceilings.spread(reference)
-        beyond = rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE)
-        probes[pattern] = {
-            "measured_bytes_per_s": rate,
-            "calibration_median_bytes_per_s": median,
-            "calibration_min_bytes_per_s": low,
-            "calibration_max_bytes_per_s": high,
-            "drift_fraction": rate / median - 1,
-            "beyond_spread": beyond,
-        }
-    worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
+        probes[pattern] = BandwidthProbe(
+            measured_bytes_per_s=rate,
+            calibration_median_bytes_per_s=median,
+            calibration_min_bytes_per_s=low,
+            calibration_max_bytes_per_s=high,
+            drift_fraction=rate / median - 1,
+            beyond_spread=rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE),
+        )
+    worst = max(probes.values(), key=lambda p: abs(p.drift_fraction), default=None)
     compute = {}
     reference_flops = ceilings.compute_roof(dtype) if dtype else None
     if dtype is not None and reference_flops is not None:
         from llmroof.kernels.ceilings import linear_probe
 
-        probe = linear_probe(
+        linear = linear_probe(
             reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device
         )
         rate = best_rate(
-            _Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
+            _Timed(linear.fn, linear.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
         )
         r = sorted(reference_flops.rounds_flops_per_s)
-        compute[dtype] = {
-            "n": reference_flops.n,
-            "measured_flops_per_s": rate,
-            "calibration_median_flops_per_s": _median(r),
-            "calibration_max_flops_per_s": r[-1],
-            "drift_fraction": rate / _median(r) - 1,
-        }
-    return {
-        "working_set_bytes": size,
-        "probes": probes,
-        "drift_fraction": None if worst is None else worst["drift_fraction"],
-        "beyond_spread": any(p["beyond_spread"] for p in probes.values()),
-        "compute": compute,
-    }
+        compute[dtype] = ComputeProbe(
+            n=reference_flops.n,
+            measured_flops_per_s=rate,
+            calibration_median_flops_per_s=_median(r),
+            calibration_max_flops_per_s=r[-1],
+            drift_fraction=rate / _median(r) - 1,
+        )
+    return DriftCheck(
+        working_set_bytes=size,
+        probes=probes,
+        drift_fraction=None if worst is None else worst.drift_fraction,
+        beyond_spread=any(p.beyond_spread for p in probes.values()),
+        compute=compute,
+    )
 
 
-def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
+def raise_roofs(ceilings: Ceilings, drift: DriftCheck) -> Ceilings | None:
     """The drift probes are rounds of their figures too: one faster than the figure's best so far is added to
     its rounds, so the calibrated roof (the best sustained figure over time) only ever rises. None when no
     probe beat its figure's best."""
-    size = drift["working_set_bytes"]
+    size = drift.working_set_bytes
     faster = {
-        pattern: probe["measured_bytes_per_s"]
-        for pattern, probe in drift["probes"].items()
-        if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]
+        pattern: probe.measured_bytes_per_s
+        for pattern, probe in drift.probes.items()
+        if probe.measured_bytes_per_s > probe.calibration_max_bytes_per_s
     }
+    probed = drift.compute or {}
     faster_flops = {
-        dtype: probe["measured_flops_per_s"]
-        for dtype, probe in (drift.get("compute") or {}).items()
-        if probe["measured_flops_per_s"] > probe["calibration_max_flops_per_s"]
+        dtype: probe.measured_flops_per_s
+        for dtype, probe in probed.items()
+        if probe.measured_flops_per_s > probe.calibration_max_flops_per_s
     }
     if not faster and not faster_flops:
         return None
@@ -704,10 +705,9 @@ def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
         else f
         for f in ceilings.bandwidth
     )
-    sizes = {dtype: probe["n"] for dtype, probe in (drift.get("compute") or {}).items()}
     compute = tuple(
         dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
-        if f.dtype in faster_flops and f.n == sizes[f.dtype]
+        if f.dtype in faster_flops and f.n == probed[f.dtype].n
         else f
         for f in ceilings.compute
     )

@@ -26,7 +26,13 @@ from llmroof import schemas
 from llmroof.errors import LlmroofError
 from llmroof.measure.ceilings import METHOD_VERSION, PATTERNS, CalibrationPlan, Ceilings
 from llmroof.measure.device import Device, cpu_model_name
-from llmroof.results.records.ceilings import CalibrationInfo, CeilingsCacheRecord, CeilingsRecord
+from llmroof.results.records.ceilings import (
+    CalibrationInfo,
+    CeilingsCacheRecord,
+    CeilingsRecord,
+    DriftCheck,
+    DriftJudgement,
+)
 
 READ_SCHEMAS = (schemas.CEILINGS_CACHE, schemas.CEILINGS)
 """The cache's schema, and the results schema that caches written before it had its own (0.2.0) name."""
@@ -418,40 +424,33 @@ def _probes_kept(history: Any) -> list[dict[str, Any]]:
     ]
 
 
-def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+def judge_drift(drift: DriftCheck, history: list[dict[str, Any]]) -> DriftJudgement:
     """Whether a drift check (:func:`~llmroof.measure.ceilings.drift_check`) left this machine's usual range:
     per probed pattern, beyond the [min, max] of the last :data:`DRIFT_WINDOW` probes' fractions widened by
     the tolerance, or, with fewer than :data:`DRIFT_MIN_HISTORY` of them, beyond the calibration's spread.
-    Returns ``{"warn", "probes" (earlier probes compared with), "range" {pattern: [low, high]}, "moved"
-    {pattern: fraction}}``, which the caller keeps in the drift record as ``history``."""
+    The caller keeps it in the drift check as ``history``."""
     from llmroof.measure.ceilings import DRIFT_TOLERANCE
 
     recent = history[-DRIFT_WINDOW:]
     ranges: dict[str, list[float]] = {}
     moved: dict[str, float] = {}
-    for pattern, probe in _probes(drift).items():
+    for pattern, probe in drift.probes.items():
         past = [float(h["fractions"][pattern]) for h in recent if pattern in h["fractions"]]
-        fraction = float(probe["drift_fraction"])
+        fraction = float(probe.drift_fraction)
         if len(past) >= DRIFT_MIN_HISTORY:
             ranges[pattern] = [min(past), max(past)]
             beyond = not min(past) - DRIFT_TOLERANCE <= fraction <= max(past) + DRIFT_TOLERANCE
         else:
-            beyond = bool(probe.get("beyond_spread"))
+            beyond = probe.beyond_spread
         if beyond:
             moved[pattern] = fraction
-    return {"warn": bool(moved), "probes": len(recent), "range": ranges, "moved": moved}
+    return DriftJudgement(warn=bool(moved), probes=len(recent), range=ranges, moved=moved)
 
 
-def _probes(drift: dict[str, Any]) -> dict[str, Any]:
-    """A drift check's bandwidth probes, by pattern (none when it probed nothing)."""
-    probes: dict[str, Any] = drift.get("probes", {})
-    return probes
-
-
-def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
+def record_drift(path: Path, drift: DriftCheck, when: str) -> str | None:
     """Append a drift check's fractions to the history in the cache file at ``path`` (the newest
     :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
-    fractions = {pattern: probe["drift_fraction"] for pattern, probe in _probes(drift).items()}
+    fractions = {pattern: probe.drift_fraction for pattern, probe in drift.probes.items()}
     if not fractions:
         return None
     entry = {

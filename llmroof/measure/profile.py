@@ -24,7 +24,7 @@ from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
 from llmroof.results.records.analysis import PhaseTotals
-from llmroof.results.records.ceilings import CalibrationInfo
+from llmroof.results.records.ceilings import CalibrationInfo, DriftChecks
 from llmroof.results.records.profile import Ceilings as RunCeilings
 from llmroof.results.records.profile import (
     ConfigResult,
@@ -188,13 +188,19 @@ def _check_drift(
 
     drift = drift_check(device, calibrated, dtype=dtype)
     cache = Path(calibration.cache_path or "")
-    drift["history"] = judge_drift(drift, drift_history(cache))  # this machine's recent probes
+    # judged against this machine's recent probes
+    drift = dataclasses.replace(drift, history=judge_drift(drift, drift_history(cache)))
     notes = [record_drift(cache, drift, when)]
     raised = raise_roofs(calibrated, drift)
     if raised is not None:
-        drift["raised_roof"] = True
+        drift = dataclasses.replace(drift, raised_roof=True)
         notes.append(save_raised(cache, raised))
-    checks = dict(calibration.drift or {"start": None, "end": None}) | {when: drift}
+    made = calibration.drift or DriftChecks(start=None, end=None)
+    checks = (
+        dataclasses.replace(made, start=drift)
+        if when == "start"
+        else dataclasses.replace(made, end=drift)
+    )
     note = next((n for n in reversed(notes) if n), calibration.note)
     return (
         dataclasses.replace(calibration, drift=checks, note=note),
@@ -206,27 +212,26 @@ def drift_notes(calibration: CalibrationInfo | None) -> list[str]:
     """One line when a drift check left this machine's usual range (the spread of its recent drift probes,
     :func:`~llmroof.measure.ceilings_cache.judge_drift`; the calibration's spread in a record without that
     judgement): what moved, by how much, and against what."""
+    if calibration is None:
+        return []
     moved = []
-    checks = (calibration.drift if calibration is not None else None) or {}
-    for when, drift in checks.items():
-        if not drift:
-            continue
-        history = drift.get("history")
-        if history is None:
-            if drift.get("beyond_spread"):
+    for when, drift in calibration.drift_checks():
+        judged = drift.history
+        if judged is None:
+            if drift.beyond_spread and drift.drift_fraction is not None:
                 moved.append(
-                    f"memory bandwidth {drift['drift_fraction']:+.0%} at the {when} of the run"
+                    f"memory bandwidth {drift.drift_fraction:+.0%} at the {when} of the run"
                 )
             continue
-        for pattern, fraction in history["moved"].items():
-            low_high = history["range"].get(pattern)
+        for pattern, fraction in judged.moved.items():
+            low_high = judged.range.get(pattern)
             usual = (
-                f"its last {history['probes']} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}"
+                f"its last {judged.probes} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}"
                 if low_high
                 else "beyond the calibration's spread across rounds"
             )
             moved.append(f"{pattern} bandwidth {fraction:+.0%} at the {when} of the run ({usual})")
-    if not moved or calibration is None:
+    if not moved:
         return []
     return [
         f"the machine drifted: {'; '.join(moved)}, against the calibration of "

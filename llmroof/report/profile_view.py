@@ -883,15 +883,14 @@ def nvml(record: ProfileRecord) -> dict[str, Any] | None:
 
 
 def _calibration_text(calibration: CalibrationInfo | None) -> str | None:
-    """Where the ceilings came from, and the drift checks at the start and end of the run (their
-    detail read by key)."""
+    """Where the ceilings came from, and the drift checks at the start and end of the run."""
     if calibration is None:
         return None
     drift = [
-        f"{when} {d['drift_fraction']:+.0%}"
-        + (" (beyond the calibration's spread)" if d.get("beyond_spread") else "")
-        for when, d in (calibration.drift or {}).items()
-        if d and d.get("drift_fraction") is not None
+        f"{when} {d.drift_fraction:+.0%}"
+        + (" (beyond the calibration's spread)" if d.beyond_spread else "")
+        for when, d in calibration.drift_checks()
+        if d.drift_fraction is not None
     ]
     return (
         f"{calibration.status}, measured {calibration.measured_at} ({calibration.cache_path})"

@@ -13,7 +13,83 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, late, opt
+from llmroof.results.records.base import Record, by_key, late, one, opt
+
+
+@dataclass(frozen=True, kw_only=True)
+class BandwidthProbe(Record):
+    """A drift check's probe of one pattern at the DRAM roof's working set, against the calibration's
+    rounds of that figure."""
+
+    measured_bytes_per_s: float
+    """What the probe measured now."""
+    calibration_median_bytes_per_s: float
+    calibration_min_bytes_per_s: float
+    calibration_max_bytes_per_s: float
+    """The calibration's best round of the figure: a probe above it raises the roof."""
+    drift_fraction: float
+    """measured / the calibration's median - 1 (positive: faster now)."""
+    beyond_spread: bool
+    """Outside the calibration's [min, max] across rounds, widened by the drift tolerance (5%)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeProbe(Record):
+    """A drift check's three calls of the linear kernel (informative: a faster one raises the compute
+    roof)."""
+
+    n: int
+    """The calibrated size whose roof is probed."""
+    measured_flops_per_s: float
+    calibration_median_flops_per_s: float
+    calibration_max_flops_per_s: float
+    drift_fraction: float
+    """measured / the calibration's median - 1."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftJudgement(Record):
+    """A drift check against this machine's recent drift probes (kept in the calibration cache)."""
+
+    warn: bool
+    """A pattern moved beyond its usual range."""
+    probes: int
+    """Earlier probes compared with."""
+    range: Mapping[str, list[float]]
+    """Pattern -> [low, high] of the earlier probes' drift fractions (patterns with enough of them)."""
+    moved: Mapping[str, float]
+    """Pattern -> drift fraction, for each that moved beyond its range (or, without enough history,
+    beyond the calibration's spread)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftCheck(Record):
+    """A quick probe of the memory roof (and, in a profile, the compute roof of its dtype) against the
+    calibration, at the start or end of a run."""
+
+    working_set_bytes: int
+    """The DRAM roof's working set, where the probes ran."""
+    probes: Mapping[str, BandwidthProbe] = by_key(BandwidthProbe)
+    """Pattern (``read``, ``copy``) -> its probe."""
+    drift_fraction: float | None
+    """The probe that moved most: its drift fraction (None when nothing was probed)."""
+    beyond_spread: bool
+    """Some probe is beyond the calibration's spread."""
+    compute: Mapping[str, ComputeProbe] | None = opt(ComputeProbe, by_key_=True)
+    """Dtype -> its probe (empty when none was probed; absent in files made before it was)."""
+    history: DriftJudgement | None = opt(DriftJudgement)
+    """The judgement against this machine's recent probes (absent in files made before it was)."""
+    raised_roof: bool | None = opt()
+    """True where a probe beat its figure's best and raised the cached roof."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftChecks(Record):
+    """A profile's drift checks at the start and the end of the run."""
+
+    start: DriftCheck | None = one(DriftCheck)
+    end: DriftCheck | None = one(DriftCheck)
+    """None until the run ends (an interrupted run has none)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +120,15 @@ class CalibrationInfo(Record):
     """The calibration plan (``full``, ``quick``)."""
     method_version: int | None = late()
     """The calibration method's version."""
-    drift: Mapping[str, Mapping[str, Any] | None] | None = opt()
-    """Profiles: the drift checks, ``start`` and ``end`` of the run (None until made), each the probes
-    against the calibration's rounds, the judgement against this machine's recent probes
-    (``history``) and whether a probe raised a roof (kept as read)."""
+    drift: DriftChecks | None = opt(DriftChecks)
+    """Profiles: the drift checks at the ``start`` and ``end`` of the run."""
+
+    def drift_checks(self) -> list[tuple[str, DriftCheck]]:
+        """The drift checks made, as (``start`` or ``end``, the check), in run order."""
+        drift = self.drift
+        if drift is None:
+            return []
+        return [(when, d) for when, d in (("start", drift.start), ("end", drift.end)) if d]
 
 
 @dataclass(frozen=True, kw_only=True)
