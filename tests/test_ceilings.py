@@ -196,8 +196,8 @@ def test_profile_places_ops_on_the_hierarchy() -> None:
 
 def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(tmp_path) -> None:
     """``llmroof ceilings --format json``: the record built from the calibration field by field writes
-    the bytes that parsing the figures' JSON form (as 0.2.0 did) gives, with and without a dispatch floor;
-    and its file reads back as the same record."""
+    the bytes that parsing the figures' JSON form (as llmroof did before) gives, with and without a
+    dispatch floor; and its file reads back as the same record, figures included, and the same bytes."""
     from pathlib import Path
 
     from llmroof.measure.ceilings_cache import Calibration, ceilings_result
@@ -218,7 +218,10 @@ def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(
             "cache_path": "/c/cpu-x.json", "fingerprint": {"host": "h"}, "fingerprint_id": "x",
             "measured_at": "t", "status": "reused", "note": None, "plan": "full", "method_version": 1}
         (tmp_path / "c.json").write_text(json.dumps(record.to_dict()))
-        assert load(tmp_path / "c.json") == record
+        again = load(tmp_path / "c.json")
+        assert again == record and json.dumps(again.to_dict()) == json.dumps(record.to_dict())
+        assert again.bandwidth == ceilings.bandwidth and again.compute == ceilings.compute
+        assert again.caches == ceilings.caches
 
 
 def test_a_calibration_reads_and_writes_back_as_the_file_has_it() -> None:

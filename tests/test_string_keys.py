@@ -46,7 +46,11 @@ profile_view 4 -> 2, runs/profile 6 -> 4, history/extract 2 -> 1, measure/profil
 58 -> 53: the drift checks in it are records too (DriftCheck, BandwidthProbe, ComputeProbe,
 DriftJudgement), made by ``drift_check``/``judge_drift`` and read by attribute (measure/ceilings 6 -> 0,
 ceilings_cache 2 -> 1, measure/profile 2 -> 1); console/ceilings' reads of the figures' JSON form,
-there before, now match field names of the probes (``compute``, ``n``: 4 -> 7)."""
+there before, now match field names of the probes (``compute``, ``n``: 4 -> 7).
+53 -> 48: ``llmroof.ceilings/1`` declares its figures (``caches``, ``bandwidth``, ``compute``: the
+calibration's own CacheLevel, BandwidthFigure and ComputeFigure records, moved to results/records) and
+the console tables read them (console/ceilings 7 -> 0); trace/rules' reads of a Chrome trace's
+``pattern`` key, there before, now match BandwidthFigure.pattern (1 -> 3)."""
 
 from __future__ import annotations
 
@@ -62,7 +66,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 53
+LIMIT = 48
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

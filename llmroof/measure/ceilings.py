@@ -32,7 +32,15 @@ from llmroof.analytic.hierarchy import MemoryHierarchy, MemoryLevel
 from llmroof.errors import LlmroofError
 from llmroof.measure.device import Device
 from llmroof.results.records.base import Record, many, seq
-from llmroof.results.records.ceilings import BandwidthProbe, ComputeProbe, DriftCheck
+from llmroof.results.records.ceilings import (
+    BandwidthFigure,
+    BandwidthProbe,
+    CacheLevel,
+    ComputeFigure,
+    ComputeProbe,
+    DriftCheck,
+    median,
+)
 
 METHOD_VERSION = 1
 """Raised whenever the method changes what the figures mean; a cache of another version is re-measured."""
@@ -127,17 +135,6 @@ def plan_from_env(environ: dict[str, str] | None = None) -> CalibrationPlan:
 # --- the memory hierarchy ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class CacheLevel(Record):
-    """A data (or unified) cache level as the measuring threads see it."""
-
-    name: str
-    capacity_bytes: int
-    """Bytes all the measuring threads hold together: one instance's size x the instances they run on."""
-    instance_bytes: int
-    instances: int
-
-
 def _size_bytes(text: str) -> int:
     text = text.strip().upper().removesuffix("B")
     scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
@@ -214,61 +211,6 @@ def working_sets(plan: CalibrationPlan, llc_bytes: int) -> list[int]:
 
 
 # --- the record ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class BandwidthFigure(Record):
-    """One pattern at one working set: the best sample of each round, in bytes/s (read from its JSON
-    form by :meth:`Record.from_dict`; the best, median and min written beside the rounds are
-    recomputed from them)."""
-
-    pattern: str
-    working_set_bytes: int
-    rounds_bytes_per_s: tuple[float, ...] = seq()
-
-    @property
-    def best_bytes_per_s(self) -> float:
-        return max(self.rounds_bytes_per_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        r = sorted(self.rounds_bytes_per_s)
-        return {
-            "pattern": self.pattern,
-            "working_set_bytes": self.working_set_bytes,
-            "best_bytes_per_s": r[-1],
-            "median_bytes_per_s": _median(r),
-            "min_bytes_per_s": r[0],
-            "rounds_bytes_per_s": list(self.rounds_bytes_per_s),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class ComputeFigure(Record):
-    """The linear kernel in one dtype: n x n by n x n, best FLOP/s of each round."""
-
-    dtype: str
-    n: int
-    rounds_flops_per_s: tuple[float, ...] = seq()
-
-    @property
-    def best_flops_per_s(self) -> float:
-        return max(self.rounds_flops_per_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        r = sorted(self.rounds_flops_per_s)
-        return {
-            "dtype": self.dtype,
-            "n": self.n,
-            "best_flops_per_s": r[-1],
-            "median_flops_per_s": _median(r),
-            "min_flops_per_s": r[0],
-            "rounds_flops_per_s": list(self.rounds_flops_per_s),
-        }
-
-
-def _median(ordered: list[float]) -> float:
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,7 +322,7 @@ class Ceilings(Record):
 
     def spread(self, figure: BandwidthFigure) -> tuple[float, float, float]:
         r = sorted(figure.rounds_bytes_per_s)
-        return r[0], _median(r), r[-1]
+        return r[0], median(r), r[-1]
 
     def method(self) -> str:
         return (
@@ -643,13 +585,13 @@ def drift_check(
         rate = best_rate(
             _Timed(probe.fn, probe.bytes), device, budget_ms=budget_ms, batch_ms=1.0, min_samples=3
         )
-        low, median, high = ceilings.spread(reference)
+        low, mid, high = ceilings.spread(reference)
         probes[pattern] = BandwidthProbe(
             measured_bytes_per_s=rate,
-            calibration_median_bytes_per_s=median,
+            calibration_median_bytes_per_s=mid,
             calibration_min_bytes_per_s=low,
             calibration_max_bytes_per_s=high,
-            drift_fraction=rate / median - 1,
+            drift_fraction=rate / mid - 1,
             beyond_spread=rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE),
         )
     worst = max(probes.values(), key=lambda p: abs(p.drift_fraction), default=None)
@@ -664,13 +606,12 @@ def drift_check(
         rate = best_rate(
             _Timed(linear.fn, linear.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
         )
-        r = sorted(reference_flops.rounds_flops_per_s)
         compute[dtype] = ComputeProbe(
             n=reference_flops.n,
             measured_flops_per_s=rate,
-            calibration_median_flops_per_s=_median(r),
-            calibration_max_flops_per_s=r[-1],
-            drift_fraction=rate / _median(r) - 1,
+            calibration_median_flops_per_s=reference_flops.median_flops_per_s,
+            calibration_max_flops_per_s=reference_flops.best_flops_per_s,
+            drift_fraction=rate / reference_flops.median_flops_per_s - 1,
         )
     return DriftCheck(
         working_set_bytes=size,

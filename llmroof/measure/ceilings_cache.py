@@ -116,22 +116,10 @@ class Calibration:
 
 
 def ceilings_result(calibration: Calibration) -> CeilingsRecord:
-    """The ``llmroof.ceilings/1`` record of a calibration (``llmroof ceilings``): the roofs the figures
-    give, each field by name, and where they came from. The per-figure detail (``method``, ``caches``,
-    ``bandwidth``, ``compute``: the figures' JSON form, as in the calibration cache) is kept as the
-    record keeps keys it does not declare, after the fields; so is a ``dispatch_floor_s`` of a
-    calibration made before the floor was measured (null, written after ``elapsed_s`` as such files
-    have it)."""
+    """The ``llmroof.ceilings/1`` record of a calibration (``llmroof ceilings``): the roofs its figures
+    give, the figures, and where they came from."""
     ceilings = calibration.ceilings
     memory = ceilings.memory_roof()
-    spread = ceilings.spread(memory)
-    floor_s = ceilings.launch_floor_s
-    detail = {
-        "method": ceilings.method(),
-        "caches": [c.to_dict() for c in ceilings.caches],
-        "bandwidth": [f.to_dict() for f in ceilings.bandwidth],
-        "compute": [f.to_dict() for f in ceilings.compute],
-    }
     return CeilingsRecord(
         device_kind=ceilings.device_kind,
         device_name=ceilings.device_name,
@@ -143,18 +131,25 @@ def ceilings_result(calibration: Calibration) -> CeilingsRecord:
         },
         compute_flops_per_s=ceilings.compute_roofs(),
         overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
-        dispatch_floor_s=floor_s,
+        dispatch_floor_s=ceilings.launch_floor_s,
         calibration=calibration.info(),
         memory_bandwidth_pattern=memory.pattern,
         memory_bandwidth_working_set_bytes=memory.working_set_bytes,
-        memory_bandwidth_spread_bytes_per_s=dict(zip(("min", "median", "max"), spread)),
+        memory_bandwidth_spread_bytes_per_s=dict(
+            zip(("min", "median", "max"), ceilings.spread(memory))
+        ),
         memory_bandwidth_by_pattern_bytes_per_s={p: ceilings.best_of_pattern(p) for p in PATTERNS},
         dispatch_rounds_s=ceilings.dispatch_rounds_s,
         dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
         cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
         method_version=ceilings.method_version,
         elapsed_s=ceilings.elapsed_s,
-        extra=({"dispatch_floor_s": None} if floor_s is None else {}) | detail,
+        method=ceilings.method(),
+        caches=ceilings.caches,
+        bandwidth=ceilings.bandwidth,
+        compute=ceilings.compute,
+        # a calibration made before the floor was measured: its floor written null, as before
+        extra={"dispatch_floor_s": None} if ceilings.launch_floor_s is None else {},
     )
 
 

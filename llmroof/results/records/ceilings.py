@@ -1,10 +1,13 @@
 """``llmroof.ceilings/1``: this machine's calibrated roofs (``llmroof ceilings --format json``): the memory roof
-of every level, the compute roof of every dtype, and the dispatch floor (the third wall). The per-figure
-detail (``bandwidth``, ``compute``, ``caches``, ``method``) is kept as read; see ``docs/results-schema.md``.
+of every level, the compute roof of every dtype, and the dispatch floor (the third wall), with the figures
+they come from (``caches``, ``bandwidth``, ``compute``, ``method``) and where the calibration came from
+(:class:`CalibrationInfo`, which profiles record too); see ``docs/results-schema.md``. Also the records of
+the calibration itself: its figures, the drift checks against it, and the cache file that keeps it.
 
 Keys are written as the record's fields in order, then the others as read: a field declared here must
-come, in the file, before every key that is not (``dispatch_floor_s`` is null, hence kept as read and
-written after ``elapsed_s``, in calibrations made before it was measured)."""
+come, in the file, before every key that is not. One exception keeps the files' bytes: a null
+``dispatch_floor_s`` (calibrations made before it was measured) is written after ``elapsed_s``, where
+such files have it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,94 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
-from llmroof.results.records.base import Record, by_key, late, one, opt
+from llmroof.results.records.base import Record, by_key, late, one, opt, seq
+
+
+def median(ordered: list[float]) -> float:
+    """The median of a sorted, non-empty list."""
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheLevel(Record):
+    """A data (or unified) cache level as the measuring threads see it."""
+
+    name: str
+    """``L1``, ``L2``..."""
+    capacity_bytes: int
+    """Bytes all the measuring threads hold together: one instance's size x the instances they run on."""
+    instance_bytes: int
+    """One instance's size."""
+    instances: int
+    """Instances the measuring threads run on."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BandwidthFigure(Record):
+    """One pattern at one working set: the best sample of each round, in bytes/s. Its JSON form writes
+    the best, median and min beside the rounds; they are recomputed from the rounds when read."""
+
+    pattern: str
+    """``read``, ``write``, ``copy`` or ``triad``."""
+    working_set_bytes: int
+    rounds_bytes_per_s: tuple[float, ...] = seq()
+    """Each round's best sample."""
+
+    @property
+    def best_bytes_per_s(self) -> float:
+        return max(self.rounds_bytes_per_s)
+
+    @property
+    def median_bytes_per_s(self) -> float:
+        return median(sorted(self.rounds_bytes_per_s))
+
+    @property
+    def min_bytes_per_s(self) -> float:
+        return min(self.rounds_bytes_per_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pattern": self.pattern, "working_set_bytes": self.working_set_bytes}
+        if self.rounds_bytes_per_s:
+            out["best_bytes_per_s"] = self.best_bytes_per_s
+            out["median_bytes_per_s"] = self.median_bytes_per_s
+            out["min_bytes_per_s"] = self.min_bytes_per_s
+        out["rounds_bytes_per_s"] = list(self.rounds_bytes_per_s)
+        return out | {k: v for k, v in self.extra.items() if k not in out}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeFigure(Record):
+    """The linear kernel in one dtype, n x n by n x n: the best FLOP/s of each round (its JSON form
+    writes the best, median and min beside the rounds, recomputed from them when read)."""
+
+    dtype: str
+    """``fp32``, ``bf16``, ``fp16``."""
+    n: int
+    """The operands' size."""
+    rounds_flops_per_s: tuple[float, ...] = seq()
+    """Each round's best sample."""
+
+    @property
+    def best_flops_per_s(self) -> float:
+        return max(self.rounds_flops_per_s)
+
+    @property
+    def median_flops_per_s(self) -> float:
+        return median(sorted(self.rounds_flops_per_s))
+
+    @property
+    def min_flops_per_s(self) -> float:
+        return min(self.rounds_flops_per_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dtype": self.dtype, "n": self.n}
+        if self.rounds_flops_per_s:
+            out["best_flops_per_s"] = self.best_flops_per_s
+            out["median_flops_per_s"] = self.median_flops_per_s
+            out["min_flops_per_s"] = self.min_flops_per_s
+        out["rounds_flops_per_s"] = list(self.rounds_flops_per_s)
+        return out | {k: v for k, v in self.extra.items() if k not in out}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +267,24 @@ class CeilingsRecord(Record):
     """The calibration method's version."""
     elapsed_s: float | None = opt()
     """How long the calibration took."""
+    method: str | None = opt()
+    """How the figures were measured, in words."""
+    caches: tuple[CacheLevel, ...] | None = opt(CacheLevel, many_=True)
+    """The cache levels as the measuring threads see them."""
+    bandwidth: tuple[BandwidthFigure, ...] | None = opt(BandwidthFigure, many_=True)
+    """Every (pattern, working set) measured, by working set."""
+    compute: tuple[ComputeFigure, ...] | None = opt(ComputeFigure, many_=True)
+    """Every (dtype, n) of the linear kernel measured."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`Record.to_dict`, with a null ``dispatch_floor_s`` right after ``elapsed_s``."""
+        out = super().to_dict()
+        if "dispatch_floor_s" not in out or out["dispatch_floor_s"] is not None:
+            return out
+        del out["dispatch_floor_s"]
+        items = list(out.items())
+        at = next((i + 1 for i, (key, _) in enumerate(items) if key == "elapsed_s"), len(items))
+        return dict([*items[:at], ("dispatch_floor_s", None), *items[at:]])
 
     def to_pandas(self) -> Any:
         """One row per roof: memory levels, DRAM, compute dtypes and the dispatch floor."""
