@@ -224,6 +224,26 @@ def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(
         assert again.caches == ceilings.caches
 
 
+def test_a_profiles_ceilings_are_built_by_field_and_write_what_the_figures_give() -> None:
+    """A results file's ``ceilings`` (``measure.profile.ceilings_record``): the bytes that parsing the
+    calibration's JSON form with the profile's keys gave, on a CPU with and without a dispatch floor and
+    on a GPU (no threads); read back, the same record."""
+    from llmroof.measure.profile import ceilings_record
+    from llmroof.results.records.profile import Ceilings as RunCeilings
+
+    for ceilings in (make_ceilings(dispatch_rounds_s=(3e-6, 2e-6)), make_ceilings(),
+                     make_ceilings(device_kind="cuda", threads=None)):
+        record = ceilings_record(ceilings, "bf16")
+        parsed = RunCeilings.from_dict(ceilings.to_dict() | {
+            "measured_bandwidth_bytes_per_s": 29e9, "measured_copy_bandwidth_bytes_per_s": 26e9,
+            "measured_flops_per_s": 1.2e11, "compute_dtype": "bf16"})
+        assert json.dumps(record.to_dict()) == json.dumps(parsed.to_dict())
+        assert RunCeilings.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+        assert record.bandwidth == ceilings.bandwidth and record.caches == ceilings.caches
+    with pytest.raises(LlmroofError, match="no fp16 compute roof"):
+        ceilings_record(make_ceilings(), "fp16")
+
+
 def test_a_calibration_reads_and_writes_back_as_the_file_has_it() -> None:
     """Calibrations of other versions and tools: only a fingerprint (the history fixtures: every key
     kept, in the record's order), keys this version does not know, a drift check made before the drift

@@ -156,21 +156,59 @@ def measure_ceilings(
 
 
 def ceilings_record(ceilings: CalibratedCeilings, dtype: str) -> RunCeilings:
-    """A results file's ``ceilings``: the calibration's figures and roofs (its JSON form, the one place
-    they are derived and written), with the keys of earlier versions (``measured_bandwidth_bytes_per_s``
-    is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
+    """A results file's ``ceilings``: the calibration's roofs and figures, with the keys of earlier
+    versions (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof
+    of ``dtype``)."""
+    from llmroof.measure.ceilings import PATTERNS
+
     compute = ceilings.compute_roofs()
-    if dtype not in compute:
-        raise LlmroofError(
-            f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
-        )
-    figures = ceilings.to_dict() | {
-        "measured_bandwidth_bytes_per_s": ceilings.memory_roof().best_bytes_per_s,
-        "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
-        "measured_flops_per_s": compute[dtype],
-        "compute_dtype": dtype,
-    }
-    return RunCeilings.from_dict(figures, "ceilings")
+    copy = ceilings.best_of_pattern("copy")
+    if dtype not in compute or copy is None:
+        missing = f"{dtype} compute roof" if dtype not in compute else "copy bandwidth"
+        raise LlmroofError(f"the calibration holds no {missing}", "llmroof ceilings --refresh")
+    memory = ceilings.memory_roof()
+    return RunCeilings(
+        method=ceilings.method(),
+        measured_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        measured_copy_bandwidth_bytes_per_s=copy,
+        measured_flops_per_s=compute[dtype],
+        compute_dtype=dtype,
+        memory_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        memory_bandwidth_pattern=memory.pattern,
+        memory_bandwidth_working_set_bytes=memory.working_set_bytes,
+        memory_bandwidth_spread_bytes_per_s=dict(
+            zip(("min", "median", "max"), ceilings.spread(memory))
+        ),
+        memory_bandwidth_by_pattern_bytes_per_s={p: ceilings.best_of_pattern(p) for p in PATTERNS},
+        cache_bandwidth_bytes_per_s={
+            name: f.best_bytes_per_s for name, f in ceilings.cache_roofs().items()
+        },
+        overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
+        dispatch_floor_s=ceilings.launch_floor_s,
+        dispatch_rounds_s=ceilings.dispatch_rounds_s,
+        dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
+        cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
+        compute_flops_per_s=compute,
+        device_kind=ceilings.device_kind,
+        device_name=ceilings.device_name,
+        threads=ceilings.threads,
+        plan=ceilings.plan,
+        method_version=ceilings.method_version,
+        elapsed_s=ceilings.elapsed_s,
+        caches=ceilings.caches,
+        bandwidth=ceilings.bandwidth,
+        compute=ceilings.compute,
+        # optional keys that are null (no floor measured; no threads on a GPU): written last, as
+        # the files have them
+        extra={
+            key: None
+            for key, value in (
+                ("dispatch_floor_s", ceilings.launch_floor_s),
+                ("threads", ceilings.threads),
+            )
+            if value is None
+        },
+    )
 
 
 def _check_drift(
