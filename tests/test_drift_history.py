@@ -23,6 +23,7 @@ from llmroof.results.records.ceilings import (
     CeilingsCacheRecord,
     DriftCheck,
     DriftChecks,
+    DriftProbe,
 )
 
 
@@ -49,8 +50,8 @@ def cache_file(path: Path, **extra: object) -> Path:
     return path
 
 
-def history(*fractions: float) -> list[dict]:
-    return [{"at": "t", "when": "start", "fractions": {"read": f, "copy": f}} for f in fractions]
+def history(*fractions: float) -> list[DriftProbe]:
+    return [DriftProbe(at="t", when="start", fractions={"read": f, "copy": f}) for f in fractions]
 
 
 def test_without_enough_history_the_calibrations_spread_decides() -> None:
@@ -98,7 +99,7 @@ def test_the_history_survives_in_the_cache_file_and_a_broken_one_is_empty(tmp_pa
         "read": 0.01,
         "copy": -0.02,
     }
-    cache_file(cache, drift_history=[1, {"fractions": {"read": "x"}}, history(0.1)[0]])
+    cache_file(cache, drift_history=[1, {"fractions": {"read": "x"}}, history(0.1)[0].to_dict()])
     assert drift_history(cache) == history(0.1)  # entries of another shape are skipped
     cache.write_text('{"drift_history": [1, {"fractions": {"read": "x"}}]}')  # not a cache file
     assert drift_history(cache) == [] and drift_history(tmp_path / "missing.json") == []

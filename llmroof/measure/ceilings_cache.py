@@ -32,6 +32,7 @@ from llmroof.results.records.ceilings import (
     CeilingsRecord,
     DriftCheck,
     DriftJudgement,
+    DriftProbe,
 )
 
 READ_SCHEMAS = (schemas.CEILINGS_CACHE, schemas.CEILINGS)
@@ -397,29 +398,16 @@ DRIFT_MIN_HISTORY = 3
 """With fewer earlier probes, the calibration's own spread across rounds is the range (as before a history)."""
 
 
-def drift_history(path: Path) -> list[dict[str, Any]]:
-    """The drift probes recorded in the cache file at ``path``, oldest first: ``{"at", "when", "fractions":
-    {pattern: drift fraction}}``; empty when there are none or the file cannot be read."""
+def drift_history(path: Path) -> list[DriftProbe]:
+    """The drift probes recorded in the cache file at ``path``, oldest first; empty when there are none
+    or the file cannot be read."""
     try:
-        return _probes_kept(_cache_record(path).drift_history)
+        return _cache_record(path).drift_probes()
     except (OSError, ValueError, LlmroofError):  # UnicodeDecodeError is a ValueError
         return []
 
 
-def _probes_kept(history: Any) -> list[dict[str, Any]]:
-    """The entries of a ``drift_history`` that have the shape the drift checks write."""
-    if not isinstance(history, (list, tuple)):
-        return []
-    return [
-        h
-        for h in history
-        if isinstance(h, dict)
-        and isinstance(h.get("fractions"), dict)
-        and all(isinstance(v, (int, float)) for v in h["fractions"].values())
-    ]
-
-
-def judge_drift(drift: DriftCheck, history: list[dict[str, Any]]) -> DriftJudgement:
+def judge_drift(drift: DriftCheck, history: list[DriftProbe]) -> DriftJudgement:
     """Whether a drift check (:func:`~llmroof.measure.ceilings.drift_check`) left this machine's usual range:
     per probed pattern, beyond the [min, max] of the last :data:`DRIFT_WINDOW` probes' fractions widened by
     the tolerance, or, with fewer than :data:`DRIFT_MIN_HISTORY` of them, beyond the calibration's spread.
@@ -430,7 +418,7 @@ def judge_drift(drift: DriftCheck, history: list[dict[str, Any]]) -> DriftJudgem
     ranges: dict[str, list[float]] = {}
     moved: dict[str, float] = {}
     for pattern, probe in drift.probes.items():
-        past = [float(h["fractions"][pattern]) for h in recent if pattern in h["fractions"]]
+        past = [float(p.fractions[pattern]) for p in recent if pattern in p.fractions]
         fraction = float(probe.drift_fraction)
         if len(past) >= DRIFT_MIN_HISTORY:
             ranges[pattern] = [min(past), max(past)]
@@ -448,15 +436,17 @@ def record_drift(path: Path, drift: DriftCheck, when: str) -> str | None:
     fractions = {pattern: probe.drift_fraction for pattern, probe in drift.probes.items()}
     if not fractions:
         return None
-    entry = {
-        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "when": when,
-        "fractions": fractions,
-    }
+    entry = DriftProbe(
+        at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        when=when,
+        fractions=fractions,
+    )
     try:
         cache = _cache_record(path)
-        history = [*_probes_kept(cache.drift_history), entry][-DRIFT_HISTORY:]
-        _write_cache(path, dataclasses.replace(cache, drift_history=tuple(history)))
+        history = [*cache.drift_probes(), entry][-DRIFT_HISTORY:]
+        _write_cache(
+            path, dataclasses.replace(cache, drift_history=tuple(p.to_dict() for p in history))
+        )
     except (OSError, ValueError, TypeError, LlmroofError) as exc:
         return (
             f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"

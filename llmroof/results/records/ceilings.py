@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmroof import schemas
+from llmroof.errors import LlmroofError
 from llmroof.results.records.base import Record, by_key, late, one, opt, seq
 
 
@@ -314,6 +315,18 @@ class CeilingsRecord(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DriftProbe(Record):
+    """One drift check as the calibration cache remembers it (an entry of its ``drift_history``)."""
+
+    at: str | None = late()
+    """UTC time of the check (ISO 8601)."""
+    when: str | None = late()
+    """``start`` or ``end`` of the run."""
+    fractions: Mapping[str, float]
+    """Pattern -> its probe's drift fraction (measured / the calibration's median - 1)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CeilingsCacheRecord(Record):
     """A whole ``llmroof.ceilings.cache/1`` file: one machine's calibration, as the cache keeps it,
     with what the drift checks of later runs add (``raised_at``, ``drift_history``)."""
@@ -341,5 +354,16 @@ class CeilingsCacheRecord(Record):
     raised_at: str | None = opt()
     """UTC time a drift probe last raised a roof (ISO 8601); absent where none has."""
     drift_history: tuple[Any, ...] | None = opt(seq_=True)
-    """The last drift probes, oldest first: ``{"at", "when", "fractions": {pattern: drift fraction}}``
-    (kept as read: an entry of another shape is skipped by its readers, not an error)."""
+    """The last drift probes, oldest first, each a :class:`DriftProbe` (kept as read: an entry of
+    another shape is skipped by :meth:`drift_probes`, not an error)."""
+
+    def drift_probes(self) -> list[DriftProbe]:
+        """The entries of ``drift_history`` that are drift probes, oldest first (an entry of another
+        shape, edited by hand or written by another version, is skipped)."""
+        probes = []
+        for i, entry in enumerate(self.drift_history or ()):
+            try:
+                probes.append(DriftProbe.from_dict(entry, f"drift_history[{i}]"))
+            except LlmroofError:
+                continue
+        return probes
