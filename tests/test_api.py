@@ -148,7 +148,7 @@ def test_ceilings_returns_what_the_cli_writes(capsys, tmp_path) -> None:
     expected = cli_record(capsys, tmp_path, "ceilings", "--device", "cpu", "--format", "json")
     record = llmroof.ceilings("cpu")
     assert isinstance(record, CeilingsRecord) and record == expected
-    assert record.calibration["status"] == "reused" and record.to_dict() | {"calibration": None} == (
+    assert record.calibration.status == "reused" and record.to_dict() | {"calibration": None} == (
         first.to_dict() | {"calibration": None}
     )
 

@@ -194,6 +194,75 @@ def test_profile_places_ops_on_the_hierarchy() -> None:
     assert "bound" not in place_op(2.1e6, 6.3e6, HIERARCHY, flat, "bf16", launch_floor_s=2e-6)  # 52 us: memory
 
 
+def test_the_ceilings_record_is_built_by_field_and_writes_what_the_figures_give(tmp_path) -> None:
+    """``llmroof ceilings --format json``: the record built from the calibration field by field writes
+    the bytes that parsing the figures' JSON form (as llmroof did before) gives, with and without a
+    dispatch floor; and its file reads back as the same record, figures included, and the same bytes."""
+    from pathlib import Path
+
+    from llmroof.measure.ceilings_cache import Calibration, ceilings_result
+    from llmroof.results.records import CeilingsRecord, load
+    from llmroof.results.records.ceilings import CalibrationInfo
+
+    for ceilings in (make_ceilings(dispatch_rounds_s=(3e-6, 2e-6)), make_ceilings()):
+        calibration = Calibration(ceilings=ceilings, path=Path("/c/cpu-x.json"), fingerprint={"host": "h"},
+                                  fingerprint_id="x", measured_at="t", status="reused")
+        record = ceilings_result(calibration)
+        assert isinstance(record.calibration, CalibrationInfo)
+        assert record.calibration.status == "reused" and record.calibration.plan == "full"
+        parsed = CeilingsRecord.from_dict({"schema": "llmroof.ceilings/1", **ceilings.to_dict(),
+                                           "calibration": record.calibration.to_dict()})
+        assert json.dumps(record.to_dict()) == json.dumps(parsed.to_dict())
+        assert record.dispatch_floor_s == ceilings.launch_floor_s
+        assert record.calibration.to_dict() == {
+            "cache_path": "/c/cpu-x.json", "fingerprint": {"host": "h"}, "fingerprint_id": "x",
+            "measured_at": "t", "status": "reused", "note": None, "plan": "full", "method_version": 1}
+        (tmp_path / "c.json").write_text(json.dumps(record.to_dict()))
+        again = load(tmp_path / "c.json")
+        assert again == record and json.dumps(again.to_dict()) == json.dumps(record.to_dict())
+        assert again.bandwidth == ceilings.bandwidth and again.compute == ceilings.compute
+        assert again.caches == ceilings.caches
+
+
+def test_a_profiles_ceilings_are_built_by_field_and_write_what_the_figures_give() -> None:
+    """A results file's ``ceilings`` (``measure.profile.ceilings_record``): the bytes that parsing the
+    calibration's JSON form with the profile's keys gave, on a CPU with and without a dispatch floor and
+    on a GPU (no threads); read back, the same record."""
+    from llmroof.measure.profile import ceilings_record
+    from llmroof.results.records.profile import Ceilings as RunCeilings
+
+    for ceilings in (make_ceilings(dispatch_rounds_s=(3e-6, 2e-6)), make_ceilings(),
+                     make_ceilings(device_kind="cuda", threads=None)):
+        record = ceilings_record(ceilings, "bf16")
+        parsed = RunCeilings.from_dict(ceilings.to_dict() | {
+            "measured_bandwidth_bytes_per_s": 29e9, "measured_copy_bandwidth_bytes_per_s": 26e9,
+            "measured_flops_per_s": 1.2e11, "compute_dtype": "bf16"})
+        assert json.dumps(record.to_dict()) == json.dumps(parsed.to_dict())
+        assert RunCeilings.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+        assert record.bandwidth == ceilings.bandwidth and record.caches == ceilings.caches
+    with pytest.raises(LlmroofError, match="no fp16 compute roof"):
+        ceilings_record(make_ceilings(), "fp16")
+
+
+def test_a_calibration_reads_and_writes_back_as_the_file_has_it() -> None:
+    """Calibrations of other versions and tools: only a fingerprint (the history fixtures: every key
+    kept, in the record's order), keys this version does not know, a drift check made before the drift
+    history and the compute probe (the same bytes)."""
+    from llmroof.results.records.ceilings import CalibrationInfo
+
+    fingerprint_only = {"fingerprint_id": "f00d", "fingerprint": {"host": "runner"}}
+    assert CalibrationInfo.from_dict(fingerprint_only).to_dict() == fingerprint_only
+    for data in (
+        {"cache_path": "/c.json", "fingerprint": {}, "fingerprint_id": "x", "measured_at": "t",
+         "status": "reused", "note": None, "plan": "full", "method_version": 1,
+         "drift": {"start": {"working_set_bytes": 1, "probes": {}, "drift_fraction": None,
+                             "beyond_spread": False}, "end": None}, "later": [1]},
+    ):
+        info = CalibrationInfo.from_dict(json.loads(json.dumps(data)))
+        assert json.dumps(info.to_dict()) == json.dumps(data)
+    assert info.drift_checks()[0][1].history is None and info.extra == {"later": [1]}
+
+
 # --- the calibration cache -----------------------------------------------------------------------
 
 class CountingMeasure:
@@ -294,15 +363,22 @@ def test_tests_never_write_the_real_cache(tmp_path_factory) -> None:
 # --- drift ---------------------------------------------------------------------------------------
 
 def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> None:
+    import dataclasses
+
     from llmroof.measure.ceilings import raise_roofs
     from llmroof.measure.ceilings_cache import save_raised
+    from llmroof.results.records.ceilings import BandwidthProbe, ComputeProbe, DriftCheck
 
     ceilings = make_ceilings()
 
-    def drift(read_gb: float, copy_gb: float) -> dict:
-        return {"working_set_bytes": 128 * MIB, "probes": {
-            "read": {"measured_bytes_per_s": read_gb * 1e9, "calibration_max_bytes_per_s": 28e9},
-            "copy": {"measured_bytes_per_s": copy_gb * 1e9, "calibration_max_bytes_per_s": 26e9}}}
+    def probe(gb: float, max_gb: float) -> BandwidthProbe:
+        return BandwidthProbe(measured_bytes_per_s=gb * 1e9, calibration_median_bytes_per_s=25e9,
+                              calibration_min_bytes_per_s=20e9, calibration_max_bytes_per_s=max_gb * 1e9,
+                              drift_fraction=gb / 25 - 1, beyond_spread=False)
+
+    def drift(read_gb: float, copy_gb: float) -> DriftCheck:
+        return DriftCheck(working_set_bytes=128 * MIB, drift_fraction=0.0, beyond_spread=False,
+                          probes={"read": probe(read_gb, 28), "copy": probe(copy_gb, 26)})
 
     assert raise_roofs(ceilings, drift(27, 26)) is None  # nothing beat its figure's best: the roof stays
     raised = raise_roofs(ceilings, drift(27, 33))
@@ -311,8 +387,9 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
     assert copy.rounds_bytes_per_s == (20e9, 26e9, 24e9, 33e9)
     assert raised.memory_roof().best_bytes_per_s == 33e9 and ceilings.memory_roof().best_bytes_per_s == 29e9
     assert raised.compute == ceilings.compute
-    faster_bf16 = drift(27, 26) | {"compute": {"bf16": {"n": 512, "measured_flops_per_s": 1.5e11,
-                                                        "calibration_max_flops_per_s": 1.2e11}}}
+    faster_bf16 = dataclasses.replace(drift(27, 26), compute={"bf16": ComputeProbe(
+        n=512, measured_flops_per_s=1.5e11, calibration_median_flops_per_s=1.05e11,
+        calibration_max_flops_per_s=1.2e11, drift_fraction=1.5 / 1.05 - 1)})
     raised = raise_roofs(ceilings, faster_bf16)
     assert raised.compute_roofs() == {"fp32": 5.5e10, "bf16": 1.5e11}
     assert raised.compute_roof("bf16").rounds_flops_per_s == (0.9e11, 1.2e11, 1.5e11)
@@ -329,11 +406,18 @@ def test_a_drift_probe_faster_than_the_calibration_raises_the_roof(tmp_path) -> 
 
 def test_drift_beyond_the_spread_is_a_warning() -> None:
     from llmroof.measure.profile import drift_notes
+    from llmroof.results.records.ceilings import CalibrationInfo, DriftCheck, DriftChecks
 
-    quiet = {"drift_fraction": 0.02, "beyond_spread": False}
-    moved = {"drift_fraction": -0.41, "beyond_spread": True}
-    assert drift_notes({"measured_at": "t", "drift": {"start": quiet, "end": None}}) == []
-    notes = drift_notes({"measured_at": "t", "drift": {"start": quiet, "end": moved}})
+    def calibration(start: DriftCheck | None, end: DriftCheck | None) -> CalibrationInfo:
+        return CalibrationInfo(fingerprint={}, fingerprint_id="x", measured_at="t",
+                               drift=DriftChecks(start=start, end=end))
+
+    def check(fraction: float, beyond: bool) -> DriftCheck:  # as files made before drift history have it
+        return DriftCheck(working_set_bytes=MIB, probes={}, drift_fraction=fraction, beyond_spread=beyond)
+
+    quiet, moved = check(0.02, False), check(-0.41, True)
+    assert drift_notes(calibration(quiet, None)) == []
+    notes = drift_notes(calibration(quiet, moved))
     assert len(notes) == 1 and "end" in notes[0] and "-41%" in notes[0]
     assert drift_notes(None) == []
 
@@ -348,12 +432,13 @@ def test_drift_check_measures_against_the_calibration() -> None:
     device = open_device("cpu", torch)
     ceilings = calibrate(device, threads=torch.get_num_threads(), plan=PLANS["quick"])
     drift = drift_check(device, ceilings, budget_ms=1.0, dtype="fp32")
-    assert drift["working_set_bytes"] == ceilings.memory_roof().working_set_bytes
-    assert drift["compute"]["fp32"]["measured_flops_per_s"] > 0
-    for probe in drift["probes"].values():
-        assert probe["measured_bytes_per_s"] > 0
-        assert probe["drift_fraction"] == pytest.approx(probe["measured_bytes_per_s"]
-                                                        / probe["calibration_median_bytes_per_s"] - 1)
+    assert drift.working_set_bytes == ceilings.memory_roof().working_set_bytes
+    assert drift.compute is not None and drift.compute["fp32"].measured_flops_per_s > 0
+    assert set(drift.probes) == {"read", "copy"}
+    for probe in drift.probes.values():
+        assert probe.measured_bytes_per_s > 0
+        assert probe.drift_fraction == pytest.approx(probe.measured_bytes_per_s
+                                                     / probe.calibration_median_bytes_per_s - 1)
 
 
 # --- the CLI -------------------------------------------------------------------------------------

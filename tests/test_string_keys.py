@@ -39,7 +39,18 @@ records' reader (measure/ceilings 19 -> 6); ``--repeat`` spreads, parallel ranks
 layout built as records: measure/profile 4 -> 3, parallel 1 -> 0); the calibration cache's ``raised_at`` and
 ``drift_history`` became fields of its record and are read and written through it (ceilings_cache 2 -> 2);
 ``--repeat`` merges its processes as records, each a ``ProcessRun`` (results/repeat 6 -> 0; compare/load's
-``process["record"]`` now names a field, 2 -> 3)."""
+``process["record"]`` now names a field, 2 -> 3).
+68 -> 58: the calibration of profiles and ceilings files is a record (``CalibrationInfo``), built by
+keyword from the calibration and read by attribute (console ceilings 6 -> 4, console profile 3 -> 1,
+profile_view 4 -> 2, runs/profile 6 -> 4, history/extract 2 -> 1, measure/profile 3 -> 2).
+58 -> 53: the drift checks in it are records too (DriftCheck, BandwidthProbe, ComputeProbe,
+DriftJudgement), made by ``drift_check``/``judge_drift`` and read by attribute (measure/ceilings 6 -> 0,
+ceilings_cache 2 -> 1, measure/profile 2 -> 1); console/ceilings' reads of the figures' JSON form,
+there before, now match field names of the probes (``compute``, ``n``: 4 -> 7).
+53 -> 48: ``llmroof.ceilings/1`` declares its figures (``caches``, ``bandwidth``, ``compute``: the
+calibration's own CacheLevel, BandwidthFigure and ComputeFigure records, moved to results/records) and
+the console tables read them (console/ceilings 7 -> 0); trace/rules' reads of a Chrome trace's
+``pattern`` key, there before, now match BandwidthFigure.pattern (1 -> 3)."""
 
 from __future__ import annotations
 
@@ -55,7 +66,7 @@ import llmroof.results.records as records_package
 from llmroof.results.records.base import Record
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 68
+LIMIT = 48
 """String-key reads of record field names outside the records' own readers (961 at 0.2.0)."""
 
 

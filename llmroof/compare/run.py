@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmroof.results.records.ceilings import CalibrationInfo
 from llmroof.results.records.profile import RooflineInfo
 
 
@@ -77,8 +78,8 @@ class Run:
     """The finished (``ok``) configurations, in file order."""
     status: str = "None"
     """The run's status as shown (``None`` when the file has none)."""
-    calibration: Mapping[str, Any] | None = None
-    """The calibration (free-form; ``fingerprint_id`` names the machine); None when absent."""
+    calibration: CalibrationInfo | None = None
+    """Where the ceilings came from (its ``fingerprint_id`` names the machine); None when absent."""
     ceilings: Mapping[str, Any] = field(default_factory=dict)
     """The measured ceilings (free-form across versions); empty when the file has none."""
     measured_roofline: RooflineInfo | None = None

@@ -25,10 +25,8 @@ def content_hash(data: bytes) -> str:
 def machine_of(run: Run) -> str:
     """The calibration's fingerprint id (what the ceilings cache is keyed by); without one (a bench, a file
     of fixed ceilings), a fingerprint of the device and host."""
-    calibration = run.calibration or {}
-    ident = calibration.get("fingerprint_id") if isinstance(calibration, dict) else None
-    if isinstance(ident, str) and ident:
-        return ident
+    if run.calibration is not None and run.calibration.fingerprint_id:
+        return run.calibration.fingerprint_id
     environment = run.environment  # free-form: a profile names its host, a bench its server's url
     described = {
         "device_kind": run.device_kind,

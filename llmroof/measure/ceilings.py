@@ -32,6 +32,15 @@ from llmroof.analytic.hierarchy import MemoryHierarchy, MemoryLevel
 from llmroof.errors import LlmroofError
 from llmroof.measure.device import Device
 from llmroof.results.records.base import Record, many, seq
+from llmroof.results.records.ceilings import (
+    BandwidthFigure,
+    BandwidthProbe,
+    CacheLevel,
+    ComputeFigure,
+    ComputeProbe,
+    DriftCheck,
+    median,
+)
 
 METHOD_VERSION = 1
 """Raised whenever the method changes what the figures mean; a cache of another version is re-measured."""
@@ -126,17 +135,6 @@ def plan_from_env(environ: dict[str, str] | None = None) -> CalibrationPlan:
 # --- the memory hierarchy ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class CacheLevel(Record):
-    """A data (or unified) cache level as the measuring threads see it."""
-
-    name: str
-    capacity_bytes: int
-    """Bytes all the measuring threads hold together: one instance's size x the instances they run on."""
-    instance_bytes: int
-    instances: int
-
-
 def _size_bytes(text: str) -> int:
     text = text.strip().upper().removesuffix("B")
     scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
@@ -213,61 +211,6 @@ def working_sets(plan: CalibrationPlan, llc_bytes: int) -> list[int]:
 
 
 # --- the record ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class BandwidthFigure(Record):
-    """One pattern at one working set: the best sample of each round, in bytes/s (read from its JSON
-    form by :meth:`Record.from_dict`; the best, median and min written beside the rounds are
-    recomputed from them)."""
-
-    pattern: str
-    working_set_bytes: int
-    rounds_bytes_per_s: tuple[float, ...] = seq()
-
-    @property
-    def best_bytes_per_s(self) -> float:
-        return max(self.rounds_bytes_per_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        r = sorted(self.rounds_bytes_per_s)
-        return {
-            "pattern": self.pattern,
-            "working_set_bytes": self.working_set_bytes,
-            "best_bytes_per_s": r[-1],
-            "median_bytes_per_s": _median(r),
-            "min_bytes_per_s": r[0],
-            "rounds_bytes_per_s": list(self.rounds_bytes_per_s),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class ComputeFigure(Record):
-    """The linear kernel in one dtype: n x n by n x n, best FLOP/s of each round."""
-
-    dtype: str
-    n: int
-    rounds_flops_per_s: tuple[float, ...] = seq()
-
-    @property
-    def best_flops_per_s(self) -> float:
-        return max(self.rounds_flops_per_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        r = sorted(self.rounds_flops_per_s)
-        return {
-            "dtype": self.dtype,
-            "n": self.n,
-            "best_flops_per_s": r[-1],
-            "median_flops_per_s": _median(r),
-            "min_flops_per_s": r[0],
-            "rounds_flops_per_s": list(self.rounds_flops_per_s),
-        }
-
-
-def _median(ordered: list[float]) -> float:
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -379,7 +322,7 @@ class Ceilings(Record):
 
     def spread(self, figure: BandwidthFigure) -> tuple[float, float, float]:
         r = sorted(figure.rounds_bytes_per_s)
-        return r[0], _median(r), r[-1]
+        return r[0], median(r), r[-1]
 
     def method(self) -> str:
         return (
@@ -398,7 +341,9 @@ class Ceilings(Record):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``llmroof ceilings --format json`` and the calibration cache)."""
+        """The JSON form the calibration cache keeps (``ceilings``; read back by :meth:`from_dict`): the
+        figures and the roofs they give. ``llmroof ceilings`` writes the same roofs as its record's
+        fields (:func:`~llmroof.measure.ceilings_cache.ceilings_result`)."""
         memory = self.memory_roof()
         cache_roofs = self.cache_roofs()
         return {
@@ -616,7 +561,7 @@ DRIFT_TOLERANCE = 0.05
 
 def drift_check(
     device: Device, ceilings: Ceilings, *, budget_ms: float = 20.0, dtype: str | None = None
-) -> dict[str, Any]:
+) -> DriftCheck:
     """A quick read and copy probe at the DRAM roof's working set, against the calibration's rounds there;
     with ``dtype``, also three calls of that dtype's linear kernel (``compute``, informative: a faster one
     raises the compute roof, see :func:`raise_roofs`).
@@ -640,59 +585,58 @@ def drift_check(
         rate = best_rate(
             _Timed(probe.fn, probe.bytes), device, budget_ms=budget_ms, batch_ms=1.0, min_samples=3
         )
-        low, median, high = ceilings.spread(reference)
-        beyond = rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE)
-        probes[pattern] = {
-            "measured_bytes_per_s": rate,
-            "calibration_median_bytes_per_s": median,
-            "calibration_min_bytes_per_s": low,
-            "calibration_max_bytes_per_s": high,
-            "drift_fraction": rate / median - 1,
-            "beyond_spread": beyond,
-        }
-    worst = max(probes.values(), key=lambda p: abs(p["drift_fraction"]), default=None)
+        low, mid, high = ceilings.spread(reference)
+        probes[pattern] = BandwidthProbe(
+            measured_bytes_per_s=rate,
+            calibration_median_bytes_per_s=mid,
+            calibration_min_bytes_per_s=low,
+            calibration_max_bytes_per_s=high,
+            drift_fraction=rate / mid - 1,
+            beyond_spread=rate < low * (1 - DRIFT_TOLERANCE) or rate > high * (1 + DRIFT_TOLERANCE),
+        )
+    worst = max(probes.values(), key=lambda p: abs(p.drift_fraction), default=None)
     compute = {}
     reference_flops = ceilings.compute_roof(dtype) if dtype else None
     if dtype is not None and reference_flops is not None:
         from llmroof.kernels.ceilings import linear_probe
 
-        probe = linear_probe(
+        linear = linear_probe(
             reference_flops.n, getattr(device.torch, DTYPES[dtype]), device.torch_device
         )
         rate = best_rate(
-            _Timed(probe.fn, probe.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
+            _Timed(linear.fn, linear.flops), device, budget_ms=0.0, batch_ms=0.0, min_samples=3
         )
-        r = sorted(reference_flops.rounds_flops_per_s)
-        compute[dtype] = {
-            "n": reference_flops.n,
-            "measured_flops_per_s": rate,
-            "calibration_median_flops_per_s": _median(r),
-            "calibration_max_flops_per_s": r[-1],
-            "drift_fraction": rate / _median(r) - 1,
-        }
-    return {
-        "working_set_bytes": size,
-        "probes": probes,
-        "drift_fraction": None if worst is None else worst["drift_fraction"],
-        "beyond_spread": any(p["beyond_spread"] for p in probes.values()),
-        "compute": compute,
-    }
+        compute[dtype] = ComputeProbe(
+            n=reference_flops.n,
+            measured_flops_per_s=rate,
+            calibration_median_flops_per_s=reference_flops.median_flops_per_s,
+            calibration_max_flops_per_s=reference_flops.best_flops_per_s,
+            drift_fraction=rate / reference_flops.median_flops_per_s - 1,
+        )
+    return DriftCheck(
+        working_set_bytes=size,
+        probes=probes,
+        drift_fraction=None if worst is None else worst.drift_fraction,
+        beyond_spread=any(p.beyond_spread for p in probes.values()),
+        compute=compute,
+    )
 
 
-def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
+def raise_roofs(ceilings: Ceilings, drift: DriftCheck) -> Ceilings | None:
     """The drift probes are rounds of their figures too: one faster than the figure's best so far is added to
     its rounds, so the calibrated roof (the best sustained figure over time) only ever rises. None when no
     probe beat its figure's best."""
-    size = drift["working_set_bytes"]
+    size = drift.working_set_bytes
     faster = {
-        pattern: probe["measured_bytes_per_s"]
-        for pattern, probe in drift["probes"].items()
-        if probe["measured_bytes_per_s"] > probe["calibration_max_bytes_per_s"]
+        pattern: probe.measured_bytes_per_s
+        for pattern, probe in drift.probes.items()
+        if probe.measured_bytes_per_s > probe.calibration_max_bytes_per_s
     }
+    probed = drift.compute or {}
     faster_flops = {
-        dtype: probe["measured_flops_per_s"]
-        for dtype, probe in (drift.get("compute") or {}).items()
-        if probe["measured_flops_per_s"] > probe["calibration_max_flops_per_s"]
+        dtype: probe.measured_flops_per_s
+        for dtype, probe in probed.items()
+        if probe.measured_flops_per_s > probe.calibration_max_flops_per_s
     }
     if not faster and not faster_flops:
         return None
@@ -702,10 +646,9 @@ def raise_roofs(ceilings: Ceilings, drift: dict[str, Any]) -> Ceilings | None:
         else f
         for f in ceilings.bandwidth
     )
-    sizes = {dtype: probe["n"] for dtype, probe in (drift.get("compute") or {}).items()}
     compute = tuple(
         dataclasses.replace(f, rounds_flops_per_s=(*f.rounds_flops_per_s, faster_flops[f.dtype]))
-        if f.dtype in faster_flops and f.n == sizes[f.dtype]
+        if f.dtype in faster_flops and f.n == probed[f.dtype].n
         else f
         for f in ceilings.compute
     )

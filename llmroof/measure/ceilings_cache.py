@@ -24,9 +24,16 @@ from typing import Any
 
 from llmroof import schemas
 from llmroof.errors import LlmroofError
-from llmroof.measure.ceilings import METHOD_VERSION, CalibrationPlan, Ceilings
+from llmroof.measure.ceilings import METHOD_VERSION, PATTERNS, CalibrationPlan, Ceilings
 from llmroof.measure.device import Device, cpu_model_name
-from llmroof.results.records.ceilings import CeilingsCacheRecord
+from llmroof.results.records.ceilings import (
+    CalibrationInfo,
+    CeilingsCacheRecord,
+    CeilingsRecord,
+    DriftCheck,
+    DriftJudgement,
+    DriftProbe,
+)
 
 READ_SCHEMAS = (schemas.CEILINGS_CACHE, schemas.CEILINGS)
 """The cache's schema, and the results schema that caches written before it had its own (0.2.0) name."""
@@ -95,17 +102,56 @@ class Calibration:
     ``remeasured`` (the cache file was unusable; ``note`` says why)."""
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cache_path": str(self.path),
-            "fingerprint": self.fingerprint,
-            "fingerprint_id": self.fingerprint_id,
-            "measured_at": self.measured_at,
-            "status": self.status,
-            "note": self.note,
-            "plan": self.ceilings.plan,
-            "method_version": self.ceilings.method_version,
-        }
+    def info(self) -> CalibrationInfo:
+        """Where the ceilings came from, as results files record it (``calibration``)."""
+        return CalibrationInfo(
+            cache_path=str(self.path),
+            fingerprint=self.fingerprint,
+            fingerprint_id=self.fingerprint_id,
+            measured_at=self.measured_at,
+            status=self.status,
+            note=self.note,
+            plan=self.ceilings.plan,
+            method_version=self.ceilings.method_version,
+        )
+
+
+def ceilings_result(calibration: Calibration) -> CeilingsRecord:
+    """The ``llmroof.ceilings/1`` record of a calibration (``llmroof ceilings``): the roofs its figures
+    give, the figures, and where they came from."""
+    ceilings = calibration.ceilings
+    memory = ceilings.memory_roof()
+    return CeilingsRecord(
+        device_kind=ceilings.device_kind,
+        device_name=ceilings.device_name,
+        threads=ceilings.threads,
+        plan=ceilings.plan,
+        memory_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        cache_bandwidth_bytes_per_s={
+            name: f.best_bytes_per_s for name, f in ceilings.cache_roofs().items()
+        },
+        compute_flops_per_s=ceilings.compute_roofs(),
+        overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
+        dispatch_floor_s=ceilings.launch_floor_s,
+        calibration=calibration.info(),
+        memory_bandwidth_pattern=memory.pattern,
+        memory_bandwidth_working_set_bytes=memory.working_set_bytes,
+        memory_bandwidth_spread_bytes_per_s=dict(
+            zip(("min", "median", "max"), ceilings.spread(memory))
+        ),
+        memory_bandwidth_by_pattern_bytes_per_s={p: ceilings.best_of_pattern(p) for p in PATTERNS},
+        dispatch_rounds_s=ceilings.dispatch_rounds_s,
+        dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
+        cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
+        method_version=ceilings.method_version,
+        elapsed_s=ceilings.elapsed_s,
+        method=ceilings.method(),
+        caches=ceilings.caches,
+        bandwidth=ceilings.bandwidth,
+        compute=ceilings.compute,
+        # a calibration made before the floor was measured: its floor written null, as before
+        extra={"dispatch_floor_s": None} if ceilings.launch_floor_s is None else {},
+    )
 
 
 def _read(path: Path, print_: dict[str, Any]) -> tuple[Ceilings, str] | str:
@@ -352,73 +398,55 @@ DRIFT_MIN_HISTORY = 3
 """With fewer earlier probes, the calibration's own spread across rounds is the range (as before a history)."""
 
 
-def drift_history(path: Path) -> list[dict[str, Any]]:
-    """The drift probes recorded in the cache file at ``path``, oldest first: ``{"at", "when", "fractions":
-    {pattern: drift fraction}}``; empty when there are none or the file cannot be read."""
+def drift_history(path: Path) -> list[DriftProbe]:
+    """The drift probes recorded in the cache file at ``path``, oldest first; empty when there are none
+    or the file cannot be read."""
     try:
-        return _probes_kept(_cache_record(path).drift_history)
+        return _cache_record(path).drift_probes()
     except (OSError, ValueError, LlmroofError):  # UnicodeDecodeError is a ValueError
         return []
 
 
-def _probes_kept(history: Any) -> list[dict[str, Any]]:
-    """The entries of a ``drift_history`` that have the shape the drift checks write."""
-    if not isinstance(history, (list, tuple)):
-        return []
-    return [
-        h
-        for h in history
-        if isinstance(h, dict)
-        and isinstance(h.get("fractions"), dict)
-        and all(isinstance(v, (int, float)) for v in h["fractions"].values())
-    ]
-
-
-def judge_drift(drift: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+def judge_drift(drift: DriftCheck, history: list[DriftProbe]) -> DriftJudgement:
     """Whether a drift check (:func:`~llmroof.measure.ceilings.drift_check`) left this machine's usual range:
     per probed pattern, beyond the [min, max] of the last :data:`DRIFT_WINDOW` probes' fractions widened by
     the tolerance, or, with fewer than :data:`DRIFT_MIN_HISTORY` of them, beyond the calibration's spread.
-    Returns ``{"warn", "probes" (earlier probes compared with), "range" {pattern: [low, high]}, "moved"
-    {pattern: fraction}}``, which the caller keeps in the drift record as ``history``."""
+    The caller keeps it in the drift check as ``history``."""
     from llmroof.measure.ceilings import DRIFT_TOLERANCE
 
     recent = history[-DRIFT_WINDOW:]
     ranges: dict[str, list[float]] = {}
     moved: dict[str, float] = {}
-    for pattern, probe in _probes(drift).items():
-        past = [float(h["fractions"][pattern]) for h in recent if pattern in h["fractions"]]
-        fraction = float(probe["drift_fraction"])
+    for pattern, probe in drift.probes.items():
+        past = [float(p.fractions[pattern]) for p in recent if pattern in p.fractions]
+        fraction = float(probe.drift_fraction)
         if len(past) >= DRIFT_MIN_HISTORY:
             ranges[pattern] = [min(past), max(past)]
             beyond = not min(past) - DRIFT_TOLERANCE <= fraction <= max(past) + DRIFT_TOLERANCE
         else:
-            beyond = bool(probe.get("beyond_spread"))
+            beyond = probe.beyond_spread
         if beyond:
             moved[pattern] = fraction
-    return {"warn": bool(moved), "probes": len(recent), "range": ranges, "moved": moved}
+    return DriftJudgement(warn=bool(moved), probes=len(recent), range=ranges, moved=moved)
 
 
-def _probes(drift: dict[str, Any]) -> dict[str, Any]:
-    """A drift check's bandwidth probes, by pattern (none when it probed nothing)."""
-    probes: dict[str, Any] = drift.get("probes", {})
-    return probes
-
-
-def record_drift(path: Path, drift: dict[str, Any], when: str) -> str | None:
+def record_drift(path: Path, drift: DriftCheck, when: str) -> str | None:
     """Append a drift check's fractions to the history in the cache file at ``path`` (the newest
     :data:`DRIFT_HISTORY` kept); returns a note when the file cannot be updated."""
-    fractions = {pattern: probe["drift_fraction"] for pattern, probe in _probes(drift).items()}
+    fractions = {pattern: probe.drift_fraction for pattern, probe in drift.probes.items()}
     if not fractions:
         return None
-    entry = {
-        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "when": when,
-        "fractions": fractions,
-    }
+    entry = DriftProbe(
+        at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        when=when,
+        fractions=fractions,
+    )
     try:
         cache = _cache_record(path)
-        history = [*_probes_kept(cache.drift_history), entry][-DRIFT_HISTORY:]
-        _write_cache(path, dataclasses.replace(cache, drift_history=tuple(history)))
+        history = [*cache.drift_probes(), entry][-DRIFT_HISTORY:]
+        _write_cache(
+            path, dataclasses.replace(cache, drift_history=tuple(p.to_dict() for p in history))
+        )
     except (OSError, ValueError, TypeError, LlmroofError) as exc:
         return (
             f"calibration cache {path}: drift history not updated: {getattr(exc, 'message', exc)}"

@@ -257,7 +257,7 @@ def _run(
                 ),
                 nvml=NvmlSampling(status="off: not sampled in parallel runs", source=None),
                 ceilings=ceilings,
-                calibration=None if source is None else source.to_dict(),
+                calibration=None if source is None else source.info(),
             ),
         )
     dist.barrier()

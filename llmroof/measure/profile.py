@@ -10,7 +10,6 @@ is rewritten atomically after every configuration, so an interrupted or failing 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from llmroof.measure.device import Device
 from llmroof.measure.profile_record import ProfileRun, Save, timing_stats
 from llmroof.measure.timer import bench
 from llmroof.results.records.analysis import PhaseTotals
+from llmroof.results.records.ceilings import CalibrationInfo, DriftChecks
 from llmroof.results.records.profile import Ceilings as RunCeilings
 from llmroof.results.records.profile import (
     ConfigResult,
@@ -156,70 +156,115 @@ def measure_ceilings(
 
 
 def ceilings_record(ceilings: CalibratedCeilings, dtype: str) -> RunCeilings:
-    """A results file's ``ceilings``: the calibration's figures and roofs (its JSON form, the one place
-    they are derived and written), with the keys of earlier versions (``measured_bandwidth_bytes_per_s``
-    is the DRAM roof, ``measured_flops_per_s`` the roof of ``dtype``)."""
+    """A results file's ``ceilings``: the calibration's roofs and figures, with the keys of earlier
+    versions (``measured_bandwidth_bytes_per_s`` is the DRAM roof, ``measured_flops_per_s`` the roof
+    of ``dtype``)."""
+    from llmroof.measure.ceilings import PATTERNS
+
     compute = ceilings.compute_roofs()
-    if dtype not in compute:
-        raise LlmroofError(
-            f"the calibration holds no {dtype} compute roof", "llmroof ceilings --refresh"
-        )
-    figures = ceilings.to_dict() | {
-        "measured_bandwidth_bytes_per_s": ceilings.memory_roof().best_bytes_per_s,
-        "measured_copy_bandwidth_bytes_per_s": ceilings.best_of_pattern("copy"),
-        "measured_flops_per_s": compute[dtype],
-        "compute_dtype": dtype,
-    }
-    return RunCeilings.from_dict(figures, "ceilings")
+    copy = ceilings.best_of_pattern("copy")
+    if dtype not in compute or copy is None:
+        missing = f"{dtype} compute roof" if dtype not in compute else "copy bandwidth"
+        raise LlmroofError(f"the calibration holds no {missing}", "llmroof ceilings --refresh")
+    memory = ceilings.memory_roof()
+    return RunCeilings(
+        method=ceilings.method(),
+        measured_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        measured_copy_bandwidth_bytes_per_s=copy,
+        measured_flops_per_s=compute[dtype],
+        compute_dtype=dtype,
+        memory_bandwidth_bytes_per_s=memory.best_bytes_per_s,
+        memory_bandwidth_pattern=memory.pattern,
+        memory_bandwidth_working_set_bytes=memory.working_set_bytes,
+        memory_bandwidth_spread_bytes_per_s=dict(
+            zip(("min", "median", "max"), ceilings.spread(memory))
+        ),
+        memory_bandwidth_by_pattern_bytes_per_s={p: ceilings.best_of_pattern(p) for p in PATTERNS},
+        cache_bandwidth_bytes_per_s={
+            name: f.best_bytes_per_s for name, f in ceilings.cache_roofs().items()
+        },
+        overhead_bound_levels_bytes_per_s=ceilings.overhead_bound_levels(),
+        dispatch_floor_s=ceilings.launch_floor_s,
+        dispatch_rounds_s=ceilings.dispatch_rounds_s,
+        dispatch_kind="kernel launch" if ceilings.device_kind == "cuda" else "op dispatch",
+        cache_capacity_bytes={c.name: c.capacity_bytes for c in ceilings.caches},
+        compute_flops_per_s=compute,
+        device_kind=ceilings.device_kind,
+        device_name=ceilings.device_name,
+        threads=ceilings.threads,
+        plan=ceilings.plan,
+        method_version=ceilings.method_version,
+        elapsed_s=ceilings.elapsed_s,
+        caches=ceilings.caches,
+        bandwidth=ceilings.bandwidth,
+        compute=ceilings.compute,
+        # optional keys that are null (no floor measured; no threads on a GPU): written last, as
+        # the files have them
+        extra={
+            key: None
+            for key, value in (
+                ("dispatch_floor_s", ceilings.launch_floor_s),
+                ("threads", ceilings.threads),
+            )
+            if value is None
+        },
+    )
 
 
 def _check_drift(
-    device: Device, calibration: dict[str, Any], calibrated: Any, when: str, dtype: str
-) -> Any:
-    """Run the drift check into ``calibration["drift"][when]``; a probe faster than its figure's best raises
-    the cached roof (for later runs; at the start, for this run too). Returns the ceilings to use."""
+    device: Device,
+    calibration: CalibrationInfo,
+    calibrated: CalibratedCeilings,
+    when: str,
+    dtype: str,
+) -> tuple[CalibrationInfo, CalibratedCeilings]:
+    """Run the drift check at ``when`` (``start``, ``end``) of the run: the calibration with that check
+    in its ``drift``, and the ceilings to use. A probe faster than its figure's best raises the cached
+    roof (for later runs; at the start, for this run too)."""
     from llmroof.measure.ceilings import drift_check, raise_roofs
     from llmroof.measure.ceilings_cache import drift_history, judge_drift, record_drift, save_raised
 
     drift = drift_check(device, calibrated, dtype=dtype)
-    calibration.setdefault("drift", {"start": None, "end": None})[when] = drift
-    cache = Path(calibration["cache_path"])
-    drift["history"] = judge_drift(
-        drift, drift_history(cache)
-    )  # against this machine's recent probes
-    note = record_drift(cache, drift, when)
-    if note:
-        calibration["note"] = note
+    cache = Path(calibration.cache_path or "")
+    # judged against this machine's recent probes
+    drift = dataclasses.replace(drift, history=judge_drift(drift, drift_history(cache)))
+    notes = [record_drift(cache, drift, when)]
     raised = raise_roofs(calibrated, drift)
-    if raised is None:
-        return calibrated
-    drift["raised_roof"] = True
-    note = save_raised(Path(calibration["cache_path"]), raised)
-    if note:
-        calibration["note"] = note
-    return raised
+    if raised is not None:
+        drift = dataclasses.replace(drift, raised_roof=True)
+        notes.append(save_raised(cache, raised))
+    made = calibration.drift or DriftChecks(start=None, end=None)
+    checks = (
+        dataclasses.replace(made, start=drift)
+        if when == "start"
+        else dataclasses.replace(made, end=drift)
+    )
+    note = next((n for n in reversed(notes) if n), calibration.note)
+    return (
+        dataclasses.replace(calibration, drift=checks, note=note),
+        calibrated if raised is None else raised,
+    )
 
 
-def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
+def drift_notes(calibration: CalibrationInfo | None) -> list[str]:
     """One line when a drift check left this machine's usual range (the spread of its recent drift probes,
     :func:`~llmroof.measure.ceilings_cache.judge_drift`; the calibration's spread in a record without that
     judgement): what moved, by how much, and against what."""
-    calibration = calibration or {}
+    if calibration is None:
+        return []
     moved = []
-    for when, drift in (calibration.get("drift") or {}).items():
-        if not drift:
-            continue
-        history = drift.get("history")
-        if history is None:
-            if drift.get("beyond_spread"):
+    for when, drift in calibration.drift_checks():
+        judged = drift.history
+        if judged is None:
+            if drift.beyond_spread and drift.drift_fraction is not None:
                 moved.append(
-                    f"memory bandwidth {drift['drift_fraction']:+.0%} at the {when} of the run"
+                    f"memory bandwidth {drift.drift_fraction:+.0%} at the {when} of the run"
                 )
             continue
-        for pattern, fraction in history["moved"].items():
-            low_high = history["range"].get(pattern)
+        for pattern, fraction in judged.moved.items():
+            low_high = judged.range.get(pattern)
             usual = (
-                f"its last {history['probes']} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}"
+                f"its last {judged.probes} probes {low_high[0]:+.0%} to {low_high[1]:+.0%}"
                 if low_high
                 else "beyond the calibration's spread across rounds"
             )
@@ -228,7 +273,7 @@ def drift_notes(calibration: dict[str, Any] | None) -> list[str]:
         return []
     return [
         f"the machine drifted: {'; '.join(moved)}, against the calibration of "
-        f"{calibration['measured_at']}; fractions of the roofline are uncertain (re-run on a quieter machine, "
+        f"{calibration.measured_at}; fractions of the roofline are uncertain (re-run on a quieter machine, "
         "or `llmroof ceilings --refresh`)"
     ]
 
@@ -367,12 +412,14 @@ def profile(
         ceilings, source = measure_ceilings(device, config, torch, progress)
         run.advance(ceilings=ceilings)
         calibrated = None if source is None else source.ceilings
-        calibration = None if source is None else source.to_dict()
+        calibration = None if source is None else source.info()
         if calibration is not None and calibrated is not None:
             progress("ceiling: drift check")
-            calibrated = _check_drift(device, calibration, calibrated, "start", config.dtype)
+            calibration, calibrated = _check_drift(
+                device, calibration, calibrated, "start", config.dtype
+            )
             ceilings = ceilings_record(calibrated, config.dtype)
-        run.advance(ceilings=ceilings, calibration=copy.deepcopy(calibration))
+        run.advance(ceilings=ceilings, calibration=calibration)
         measured = measured_hardware(device, ceilings, config.dtype, datasheet)
         run.advance(
             roofline=profile_record.roofline(
@@ -414,8 +461,8 @@ def profile(
         run.advance(crossover=crossover(configs, config, measured))
         if calibration is not None and calibrated is not None:
             del stack
-            _check_drift(device, calibration, calibrated, "end", config.dtype)
-            run.advance(calibration=copy.deepcopy(calibration))
+            calibration, _ = _check_drift(device, calibration, calibrated, "end", config.dtype)
+            run.advance(calibration=calibration)
         run.advance(notes=(*(run.record.notes or ()), *ceiling_notes(configs)))
     return run.record
 

@@ -11,7 +11,7 @@ spreads, ``calibration``) are read by key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from llmroof.analytic import Roofline, Workload, analyze
@@ -21,6 +21,7 @@ from llmroof.report import figures as fig
 from llmroof.report import sections as sec
 from llmroof.report import tables as tb
 from llmroof.results.records.analysis import Memory, PhaseTotals
+from llmroof.results.records.ceilings import CalibrationInfo
 from llmroof.results.records.profile import (
     ConfigResult,
     CrossoverRow,
@@ -881,19 +882,18 @@ def nvml(record: ProfileRecord) -> dict[str, Any] | None:
     }
 
 
-def _calibration_text(calibration: Mapping[str, Any] | None) -> str | None:
-    """Where the ceilings came from, and the drift checks at the start and end of the run (a free-form
-    object, read by key)."""
-    if not calibration:
+def _calibration_text(calibration: CalibrationInfo | None) -> str | None:
+    """Where the ceilings came from, and the drift checks at the start and end of the run."""
+    if calibration is None:
         return None
     drift = [
-        f"{when} {d['drift_fraction']:+.0%}"
-        + (" (beyond the calibration's spread)" if d.get("beyond_spread") else "")
-        for when, d in (calibration.get("drift") or {}).items()
-        if d and d.get("drift_fraction") is not None
+        f"{when} {d.drift_fraction:+.0%}"
+        + (" (beyond the calibration's spread)" if d.beyond_spread else "")
+        for when, d in calibration.drift_checks()
+        if d.drift_fraction is not None
     ]
     return (
-        f"{calibration.get('status')}, measured {calibration.get('measured_at')} ({calibration.get('cache_path')})"
+        f"{calibration.status}, measured {calibration.measured_at} ({calibration.cache_path})"
         + (f"; drift {', '.join(drift)}" if drift else "")
     )
 

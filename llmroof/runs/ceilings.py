@@ -21,7 +21,7 @@ def run_ceilings(
     ``progress`` gets a line per measurement, ``note`` what the calibration says of itself."""
     import torch
 
-    from llmroof.measure.ceilings_cache import calibrated, check_threads
+    from llmroof.measure.ceilings_cache import calibrated, ceilings_result, check_threads
     from llmroof.measure.device import open_device
 
     check_threads(threads)
@@ -36,4 +36,4 @@ def run_ceilings(
     )
     if calibration.note:
         note(calibration.note)
-    return CeilingsRecord.of(calibration.ceilings.to_dict(), calibration.to_dict())
+    return ceilings_result(calibration)

@@ -293,8 +293,9 @@ def calibration_warnings(record: ProfileRecord) -> list[str]:
     """A re-measured (corrupt or foreign) calibration cache, and drift beyond the calibration's spread."""
     from llmroof.measure.profile import drift_notes
 
-    calibration = dict(record.calibration or {})
-    return ([calibration["note"]] if calibration.get("note") else []) + drift_notes(calibration)
+    calibration = record.calibration
+    note = calibration.note if calibration is not None else None
+    return ([note] if note else []) + drift_notes(calibration)
 
 
 def _needs(path: Path | None) -> Path:

@@ -24,15 +24,14 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     roofs per dtype, on ``out``, a rich console."""
     from rich.table import Table
 
-    record = ceilings.to_dict()  # the per-figure detail (bandwidth, compute) is kept as read
     cal = ceilings.calibration
     if cal is None:
         raise KeyError("calibration")
     out.print(
         f"[bold]{user(ceilings.device_name)}[/] ({ceilings.device_kind}"
         + (f", {ceilings.threads} threads" if ceilings.threads else "")
-        + f"): calibration {cal['status']}, "
-        f"measured {cal['measured_at']} in {ceilings.elapsed_s or 0:.1f} s ({ceilings.plan} plan)"
+        + f"): calibration {cal.status}, "
+        f"measured {cal.measured_at} in {ceilings.elapsed_s or 0:.1f} s ({ceilings.plan} plan)"
     )
     roofs = Table(
         title="Memory roofs (best round; spread = min / median / max of the rounds)",
@@ -40,27 +39,30 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     )
     for column in ("level", "capacity", "roof", "pattern", "working set", "spread"):
         roofs.add_column(column, justify="left" if column in ("level", "pattern") else "right")
-    by_key = {(f["pattern"], f["working_set_bytes"]): f for f in record["bandwidth"]}
+    figures = ceilings.bandwidth or ()
     for level, roof in ceilings.cache_bandwidth_bytes_per_s.items():
-        figure = next(f for f in by_key.values() if f["best_bytes_per_s"] == roof)
+        figure = next(f for f in figures if f.best_bytes_per_s == roof)
         roofs.add_row(
             level,
             si((ceilings.cache_capacity_bytes or {})[level], "B"),
             si(roof, "B/s"),
-            figure["pattern"],
-            si(figure["working_set_bytes"], "B"),
-            _spread(figure),
+            figure.pattern,
+            si(figure.working_set_bytes, "B"),
+            _spread(figure.min_bytes_per_s, figure.median_bytes_per_s, figure.best_bytes_per_s),
         )
-    memory = by_key[
-        (ceilings.memory_bandwidth_pattern, ceilings.memory_bandwidth_working_set_bytes)
-    ]
+    memory = next(
+        f
+        for f in figures
+        if (f.pattern, f.working_set_bytes)
+        == (ceilings.memory_bandwidth_pattern, ceilings.memory_bandwidth_working_set_bytes)
+    )
     roofs.add_row(
         "DRAM",
         "-",
         si(ceilings.memory_bandwidth_bytes_per_s, "B/s"),
-        memory["pattern"],
-        si(memory["working_set_bytes"], "B"),
-        _spread(memory),
+        memory.pattern,
+        si(memory.working_set_bytes, "B"),
+        _spread(memory.min_bytes_per_s, memory.median_bytes_per_s, memory.best_bytes_per_s),
     )
     out.print(roofs)
     patterns = ", ".join(
@@ -82,21 +84,19 @@ def print_ceilings(ceilings: CeilingsRecord, out: Any) -> None:
     compute = Table(title="Compute roofs (F.linear, n x n by n x n)", title_justify="left")
     for column in ("dtype", "n", "roof", "spread"):
         compute.add_column(column, justify="left" if column == "dtype" else "right")
-    for figure in record["compute"]:
+    for linear in ceilings.compute or ():
         compute.add_row(
-            figure["dtype"],
-            str(figure["n"]),
-            si(figure["best_flops_per_s"], "FLOP/s"),
-            " / ".join(
-                si(figure[k], "FLOP/s")
-                for k in ("min_flops_per_s", "median_flops_per_s", "best_flops_per_s")
+            linear.dtype,
+            str(linear.n),
+            si(linear.best_flops_per_s, "FLOP/s"),
+            _spread(
+                linear.min_flops_per_s, linear.median_flops_per_s, linear.best_flops_per_s, "FLOP/s"
             ),
         )
     out.print(compute)
-    out.print(f"Cache: {user(cal['cache_path'])} (refresh with --refresh)")
+    out.print(f"Cache: {user(cal.cache_path or '')} (refresh with --refresh)")
 
 
-def _spread(figure: dict[str, Any]) -> str:
-    return " / ".join(
-        si(figure[k], "B/s") for k in ("min_bytes_per_s", "median_bytes_per_s", "best_bytes_per_s")
-    )
+def _spread(low: float, mid: float, best: float, unit: str = "B/s") -> str:
+    """min / median / max of a figure's rounds."""
+    return " / ".join(si(v, unit) for v in (low, mid, best))

@@ -160,12 +160,13 @@ def _print_header(record: ProfileRecord, out: Any) -> None:
     calibration = record.calibration
     if calibration:
         drift = [
-            f"{when} {d['drift_fraction']:+.0%}"
-            for when, d in (calibration.get("drift") or {}).items()
-            if d and d.get("drift_fraction") is not None
+            f"{when} {d.drift_fraction:+.0%}"
+            for when, d in calibration.drift_checks()
+            if d.drift_fraction is not None
         ]
         out.print(
-            f"Calibration: {calibration['status']} ({calibration['measured_at']}, {user(calibration['cache_path'])})"
+            f"Calibration: {calibration.status} ({calibration.measured_at}, "
+            f"{user(calibration.cache_path or '')})"
             + (f"; drift {', '.join(drift)}" if drift else "")
         )
     sheet = record.roofline.datasheet if record.roofline is not None else None

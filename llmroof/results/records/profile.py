@@ -13,6 +13,12 @@ from llmroof import schemas
 from llmroof.labels import config_label
 from llmroof.results.records.analysis import OpRow, PhaseTotals
 from llmroof.results.records.base import Record, by_key, many, one, opt, seq
+from llmroof.results.records.ceilings import (
+    BandwidthFigure,
+    CacheLevel,
+    CalibrationInfo,
+    ComputeFigure,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -571,11 +577,11 @@ class Ceilings(Record):
     """Version of the calibration method (part of the cache's fingerprint)."""
     elapsed_s: float | None = opt()
     """Wall time the calibration took."""
-    caches: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    caches: tuple[CacheLevel, ...] | None = opt(CacheLevel, many_=True)
     """The cache levels found (sysfs on a CPU; the L2 on a GPU)."""
-    bandwidth: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    bandwidth: tuple[BandwidthFigure, ...] | None = opt(BandwidthFigure, many_=True)
     """Every (pattern, working set) figure: best, median and min over the rounds."""
-    compute: tuple[Mapping[str, Any], ...] | None = opt(seq_=True)
+    compute: tuple[ComputeFigure, ...] | None = opt(ComputeFigure, many_=True)
     """Every (dtype, size) compute figure: best, median and min over the rounds."""
 
 
@@ -690,7 +696,7 @@ class ProfileRecord(Record):
     """Whether NVML sampled, from which source, and its samples."""
     ceilings: Ceilings | None = opt(Ceilings)
     """The ceilings the roofline uses, once measured or read from the calibration cache."""
-    calibration: Mapping[str, Any] | None = opt()
+    calibration: CalibrationInfo | None = opt(CalibrationInfo)
     """Where the ceilings came from (cache path, fingerprint, measured_at, status) and the drift checks."""
     repeat: RepeatInfo | None = opt(RepeatInfo)
     """``--repeat``: processes requested and finished, the method, the ceilings' spread."""
